@@ -1,0 +1,133 @@
+//! Stable, machine-readable error codes. Clients match on these strings;
+//! renaming one is a breaking change, adding one is not.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The `code` of an `error` or `closing` message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorCode {
+    // --- the frame itself ---
+    /// The frame is not valid JSON.
+    BadJson,
+    /// The JSON has a `type` this server does not know.
+    UnknownType,
+    /// A required field (or `type`) is missing.
+    MissingField,
+    /// A field has the wrong type or value, or the frame is not an object.
+    BadRequest,
+    /// A TCP line was longer than the line limit.
+    LineTooLong,
+    /// A WebSocket text frame was longer than the frame limit.
+    FrameTooLong,
+    /// A WebSocket binary frame; the protocol is text (JSON) only.
+    BinaryUnsupported,
+    // --- names and text ---
+    InvalidNick,
+    InvalidRoom,
+    /// `text` is longer than the server's `max_text_bytes`.
+    TextTooLong,
+    /// `text` is empty or only white space.
+    EmptyText,
+    /// `text` contains a character that is never allowed (NUL, CR).
+    InvalidText,
+    // --- session state ---
+    /// A request other than `hello` before `hello`.
+    NotRegistered,
+    /// A second `hello`.
+    AlreadyRegistered,
+    /// The nick is in use (compared case-insensitively, on every transport).
+    NickTaken,
+    /// The request names a room the session has not joined.
+    NotInRoom,
+    /// A whisper to a nick nobody is using.
+    NoSuchNick,
+    /// Joining would exceed the rooms-per-session limit.
+    TooManyRooms,
+    /// The server holds too many rooms to create another.
+    ServerFull,
+    /// Too many requests; slow down.
+    RateLimited,
+    // --- reasons for `closing` ---
+    /// No `hello` within the handshake timeout.
+    HandshakeTimeout,
+    /// The client stayed silent through the idle timeout and a ping.
+    IdleTimeout,
+    /// The client did not read what it was sent within the write timeout.
+    SlowConsumer,
+    /// The server is shutting down.
+    ShuttingDown,
+    /// Something went wrong on the server's side.
+    Internal,
+    /// A code this build does not know (sent by a newer server).
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            BadJson => "bad_json",
+            UnknownType => "unknown_type",
+            MissingField => "missing_field",
+            BadRequest => "bad_request",
+            LineTooLong => "line_too_long",
+            FrameTooLong => "frame_too_long",
+            BinaryUnsupported => "binary_unsupported",
+            InvalidNick => "invalid_nick",
+            InvalidRoom => "invalid_room",
+            TextTooLong => "text_too_long",
+            EmptyText => "empty_text",
+            InvalidText => "invalid_text",
+            NotRegistered => "not_registered",
+            AlreadyRegistered => "already_registered",
+            NickTaken => "nick_taken",
+            NotInRoom => "not_in_room",
+            NoSuchNick => "no_such_nick",
+            TooManyRooms => "too_many_rooms",
+            ServerFull => "server_full",
+            RateLimited => "rate_limited",
+            HandshakeTimeout => "handshake_timeout",
+            IdleTimeout => "idle_timeout",
+            SlowConsumer => "slow_consumer",
+            ShuttingDown => "shutting_down",
+            Internal => "internal",
+            Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_match_serde() {
+        use ErrorCode::*;
+        let all = [
+            BadJson, UnknownType, MissingField, BadRequest, LineTooLong, FrameTooLong,
+            BinaryUnsupported, InvalidNick, InvalidRoom, TextTooLong, EmptyText, InvalidText,
+            NotRegistered, AlreadyRegistered, NickTaken, NotInRoom, NoSuchNick, TooManyRooms,
+            ServerFull, RateLimited, HandshakeTimeout, IdleTimeout, SlowConsumer, ShuttingDown,
+            Internal,
+        ];
+        for code in all {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), code);
+        }
+        let future: ErrorCode = serde_json::from_str("\"some_new_code\"").unwrap();
+        assert_eq!(future, Unknown);
+    }
+}

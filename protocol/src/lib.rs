@@ -1,0 +1,24 @@
+//! Banter's wire protocol, shared by the server and the browser client.
+//!
+//! * [`names`] — validated, case-insensitive [`Nick`] and [`RoomName`].
+//! * [`message`] — every request and event as serde types, tagged by `"type"`,
+//!   and [`parse_request`], which turns one frame into a request or a
+//!   precise [`ErrorCode`].
+//! * [`error`] — the stable, machine-readable error codes.
+//! * [`codec`] — the JSON-lines framing used on the raw TCP port.
+//!
+//! This crate has no runtime dependencies beyond serde so that it builds for
+//! `wasm32-unknown-unknown`.
+
+pub mod codec;
+pub mod error;
+pub mod message;
+pub mod names;
+
+pub use codec::{LineDecoder, LineTooLong, encode_line};
+pub use error::ErrorCode;
+pub use message::*;
+pub use names::{NameError, Nick, RoomName};
+
+/// The protocol version this crate speaks; sent in `welcome`.
+pub const PROTOCOL_VERSION: u32 = 1;

@@ -1,0 +1,481 @@
+//! Every protocol v1 message, in both directions, and [`parse_request`].
+//!
+//! A frame is one JSON object tagged by `"type"`. Any request may carry a
+//! `"ref"` (a string of at most [`MAX_REF_LEN`] bytes, or an integer); the
+//! reply or error it causes carries the same `"ref"`. [`Envelope`] pairs a
+//! message with its optional `ref`.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ErrorCode;
+use crate::names::{Nick, RoomName};
+
+/// Longest accepted string `ref`, in bytes.
+pub const MAX_REF_LEN: usize = 64;
+/// Default largest `text`, in UTF-8 bytes (servers may configure another).
+pub const DEFAULT_MAX_TEXT_BYTES: usize = 4096;
+/// Most messages one `history` request returns.
+pub const MAX_HISTORY_PAGE: u32 = 200;
+
+/// A client's correlation id, echoed on the reply or error a request causes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Ref {
+    Int(i64),
+    Str(String),
+}
+
+/// A message with its optional `ref`, exactly as framed on the wire.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Envelope<M> {
+    #[serde(flatten)]
+    pub body: M,
+    #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<Ref>,
+}
+
+impl<M> Envelope<M> {
+    pub fn new(body: M) -> Self {
+        Envelope {
+            body,
+            reference: None,
+        }
+    }
+
+    pub fn with_ref(body: M, reference: Option<Ref>) -> Self {
+        Envelope { body, reference }
+    }
+}
+
+/// Requests, client → server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// The first frame of every session: who I am.
+    Hello {
+        nick: Nick,
+        /// Reserved for accounts; ignored by servers without them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
+        /// Reserved for accounts; ignored by servers without them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+    },
+    /// Join (creating if needed) a room; answered by `joined`.
+    Join { room: RoomName },
+    /// Leave a room; answered by `parted`.
+    Part { room: RoomName },
+    /// Say something in a joined room; echoed back as `message`.
+    Say { room: RoomName, text: String },
+    /// A direct message to one nick; echoed back as `direct`.
+    Whisper { to: Nick, text: String },
+    /// Page through a joined room's recent history; answered by `history`.
+    /// `after` returns the oldest messages newer than that id (to fill a gap),
+    /// `before` the newest ones older than that id, neither the newest.
+    History {
+        room: RoomName,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
+    /// Change nick; answered by `nick`, seen by others as `presence`.
+    Nick { nick: Nick },
+    /// Liveness check; answered by `pong`.
+    Ping,
+    /// The answer to a server `ping`.
+    Pong,
+}
+
+impl ClientMessage {
+    /// Every request `type`, for telling `unknown_type` from a bad body.
+    pub const TYPES: &'static [&'static str] = &[
+        "hello", "join", "part", "say", "whisper", "history", "nick", "ping", "pong",
+    ];
+}
+
+/// A chat message in a room, as delivered and as kept in history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub room: RoomName,
+    /// Strictly increasing within the room.
+    pub id: u64,
+    pub from: Nick,
+    pub text: String,
+    /// Unix time in milliseconds; never decreases within the room.
+    pub ts: u64,
+}
+
+/// A direct message between two nicks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectMessage {
+    pub id: u64,
+    pub from: Nick,
+    pub to: Nick,
+    pub text: String,
+    pub ts: u64,
+}
+
+/// What happened to a member of a room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceEvent {
+    Join,
+    Part,
+    Quit,
+    /// `nick` is now called `new_nick`.
+    Nick,
+    #[serde(other)]
+    Unknown,
+}
+
+/// Server limits a client should respect (and may show to its user).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    pub max_text_bytes: usize,
+    pub max_frame_bytes: usize,
+    pub max_rooms: usize,
+    /// Seconds of silence after which the server pings the client.
+    pub idle_timeout_secs: u64,
+}
+
+/// Events and replies, server → client.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    Welcome {
+        nick: Nick,
+        protocol: u32,
+        server: String,
+        limits: Limits,
+    },
+    Joined {
+        room: RoomName,
+        /// Everyone in the room, the joiner included.
+        members: Vec<Nick>,
+        /// The most recent messages, oldest first.
+        history: Vec<ChatMessage>,
+    },
+    Parted {
+        room: RoomName,
+    },
+    Message(ChatMessage),
+    Direct(DirectMessage),
+    Presence {
+        room: RoomName,
+        nick: Nick,
+        event: PresenceEvent,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        new_nick: Option<Nick>,
+    },
+    History {
+        room: RoomName,
+        /// Oldest first.
+        messages: Vec<ChatMessage>,
+    },
+    /// Your nick changed from `old` to `nick`.
+    Nick {
+        nick: Nick,
+        old: Nick,
+    },
+    Ping,
+    Pong,
+    /// Your outbox overflowed: `dropped` older events were discarded.
+    /// Use `history` with `after` to fill the gap.
+    Lagged {
+        dropped: u64,
+    },
+    /// A request failed; the connection stays open.
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+    /// The server is about to close this connection, and why.
+    Closing {
+        code: ErrorCode,
+        message: String,
+    },
+}
+
+impl ServerMessage {
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        ServerMessage::Error {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Why a frame could not become a request. Carries the frame's `ref`
+/// whenever it could be read, so the error can echo it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RequestError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub reference: Option<Ref>,
+}
+
+impl RequestError {
+    fn new(code: ErrorCode, message: impl Into<String>, reference: Option<Ref>) -> Self {
+        RequestError {
+            code,
+            message: message.into(),
+            reference,
+        }
+    }
+
+    /// The `error` frame to send back.
+    pub fn to_envelope(&self) -> Envelope<ServerMessage> {
+        Envelope::with_ref(
+            ServerMessage::error(self.code, self.message.clone()),
+            self.reference.clone(),
+        )
+    }
+}
+
+/// What every frame must have, read before the body so that an unknown
+/// `type` or a broken body can still be answered with the right `ref`.
+#[derive(Deserialize)]
+struct Probe<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(rename = "ref", default)]
+    reference: Option<Ref>,
+}
+
+/// Parses one frame (a WebSocket text frame or a JSON line) into a request,
+/// or into an error with a specific code: `bad_json`, `bad_request`,
+/// `missing_field`, `unknown_type`, `invalid_nick` or `invalid_room`.
+pub fn parse_request(frame: &[u8]) -> Result<Envelope<ClientMessage>, RequestError> {
+    let probe: Probe = serde_json::from_slice(frame).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            RequestError::new(ErrorCode::BadJson, format!("malformed JSON: {e}"), None)
+        } else {
+            RequestError::new(
+                ErrorCode::BadRequest,
+                "a frame must be a JSON object with a string \"type\"; \"ref\" must be a string or an integer",
+                None,
+            )
+        }
+    })?;
+    let reference = probe.reference;
+    if let Some(Ref::Str(s)) = &reference
+        && s.len() > MAX_REF_LEN
+    {
+        return Err(RequestError::new(
+            ErrorCode::BadRequest,
+            format!("\"ref\" is longer than {MAX_REF_LEN} bytes"),
+            None,
+        ));
+    }
+    let Some(kind) = probe.kind else {
+        return Err(RequestError::new(
+            ErrorCode::MissingField,
+            "missing field `type`",
+            reference,
+        ));
+    };
+    if !ClientMessage::TYPES.contains(&kind.as_ref()) {
+        let shown: String = kind.chars().take(40).collect();
+        return Err(RequestError::new(
+            ErrorCode::UnknownType,
+            format!(
+                "unknown message type {shown:?} (known: {})",
+                ClientMessage::TYPES.join(", ")
+            ),
+            reference,
+        ));
+    }
+    match serde_json::from_slice::<ClientMessage>(frame) {
+        Ok(body) => Ok(Envelope { body, reference }),
+        Err(e) => {
+            let text = e.to_string();
+            let code = if text.starts_with("missing field") {
+                ErrorCode::MissingField
+            } else if text.starts_with("invalid nick") {
+                ErrorCode::InvalidNick
+            } else if text.starts_with("invalid room") {
+                ErrorCode::InvalidRoom
+            } else {
+                ErrorCode::BadRequest
+            };
+            Err(RequestError::new(code, text, reference))
+        }
+    }
+}
+
+/// Checks a message text against the rules every server applies:
+/// not blank, at most `max_bytes` UTF-8 bytes, no NUL or CR.
+pub fn check_text(text: &str, max_bytes: usize) -> Result<(), (ErrorCode, String)> {
+    if text.len() > max_bytes {
+        return Err((
+            ErrorCode::TextTooLong,
+            format!(
+                "text is {} bytes; the limit is {max_bytes} bytes",
+                text.len()
+            ),
+        ));
+    }
+    if text.trim().is_empty() {
+        return Err((ErrorCode::EmptyText, "text is empty".into()));
+    }
+    if text.contains(['\0', '\r']) {
+        return Err((
+            ErrorCode::InvalidText,
+            "text may not contain NUL or carriage return characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn nick(s: &str) -> Nick {
+        Nick::new(s).unwrap()
+    }
+    fn room(s: &str) -> RoomName {
+        RoomName::new(s).unwrap()
+    }
+
+    #[test]
+    fn requests_parse_as_documented() {
+        let cases: &[(&str, ClientMessage)] = &[
+            (
+                r#"{"type":"hello","nick":"alice"}"#,
+                ClientMessage::Hello { nick: nick("alice"), password: None, token: None },
+            ),
+            (r#"{"type":"join","room":"Lobby"}"#, ClientMessage::Join { room: room("lobby") }),
+            (r#"{"type":"part","room":"lobby"}"#, ClientMessage::Part { room: room("lobby") }),
+            (
+                r#"{"type":"say","room":"lobby","text":"hi"}"#,
+                ClientMessage::Say { room: room("lobby"), text: "hi".into() },
+            ),
+            (
+                r#"{"type":"whisper","to":"bob","text":"psst"}"#,
+                ClientMessage::Whisper { to: nick("bob"), text: "psst".into() },
+            ),
+            (r#"{"type":"ping"}"#, ClientMessage::Ping),
+            (
+                r#"{"type":"history","room":"lobby","after":17}"#,
+                ClientMessage::History { room: room("lobby"), before: None, after: Some(17), limit: None },
+            ),
+        ];
+        for (json, want) in cases {
+            let got = parse_request(json.as_bytes()).unwrap();
+            assert_eq!(&got.body, want, "{json}");
+            assert_eq!(got.reference, None);
+            // And the same value encodes back to something that parses equal.
+            let again = serde_json::to_vec(&Envelope::new(want.clone())).unwrap();
+            assert_eq!(&parse_request(&again).unwrap().body, want);
+        }
+    }
+
+    #[test]
+    fn ref_is_kept_on_success_and_failure() {
+        let ok = parse_request(br#"{"type":"ping","ref":"a1"}"#).unwrap();
+        assert_eq!(ok.reference, Some(Ref::Str("a1".into())));
+        let ok = parse_request(br#"{"type":"ping","ref":7}"#).unwrap();
+        assert_eq!(ok.reference, Some(Ref::Int(7)));
+        let err = parse_request(br#"{"type":"nope","ref":9}"#).unwrap_err();
+        assert_eq!((err.code, err.reference), (ErrorCode::UnknownType, Some(Ref::Int(9))));
+        let err = parse_request(br#"{"type":"join","ref":"x"}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::MissingField);
+        assert_eq!(err.reference, Some(Ref::Str("x".into())));
+        let env = err.to_envelope();
+        let json = serde_json::to_string(&env).unwrap();
+        assert!(json.contains(r#""code":"missing_field""#) && json.contains(r#""ref":"x""#), "{json}");
+    }
+
+    #[test]
+    fn each_bad_input_has_its_code() {
+        let cases: &[(&str, ErrorCode)] = &[
+            ("{not json", ErrorCode::BadJson),
+            ("", ErrorCode::BadJson),
+            ("[1,2]", ErrorCode::BadRequest),
+            ("42", ErrorCode::BadRequest),
+            (r#"{"nick":"a"}"#, ErrorCode::MissingField),
+            (r#"{"type":5}"#, ErrorCode::BadRequest),
+            (r#"{"type":"dance"}"#, ErrorCode::UnknownType),
+            (r#"{"type":"say","room":"lobby"}"#, ErrorCode::MissingField),
+            (r#"{"type":"say","room":"lobby","text":5}"#, ErrorCode::BadRequest),
+            (r#"{"type":"hello","nick":"9lives"}"#, ErrorCode::InvalidNick),
+            (r#"{"type":"whisper","to":"a b","text":"x"}"#, ErrorCode::InvalidNick),
+            (r##"{"type":"join","room":"#lobby"}"##, ErrorCode::InvalidRoom),
+            (r#"{"type":"ping","ref":{"a":1}}"#, ErrorCode::BadRequest),
+        ];
+        for (json, code) in cases {
+            let err = parse_request(json.as_bytes()).unwrap_err();
+            assert_eq!(err.code, *code, "{json}: {}", err.message);
+            assert!(!err.message.is_empty());
+        }
+        let long_ref = format!(r#"{{"type":"ping","ref":"{}"}}"#, "r".repeat(65));
+        assert_eq!(parse_request(long_ref.as_bytes()).unwrap_err().code, ErrorCode::BadRequest);
+    }
+
+    #[test]
+    fn server_messages_have_the_contract_shape() {
+        let msg = Envelope::new(ServerMessage::Message(ChatMessage {
+            room: room("lobby"),
+            id: 17,
+            from: nick("alice"),
+            text: "hi".into(),
+            ts: 1763823600123,
+        }));
+        assert_eq!(
+            serde_json::to_string(&msg).unwrap(),
+            r#"{"type":"message","room":"lobby","id":17,"from":"alice","text":"hi","ts":1763823600123}"#
+        );
+        let presence = Envelope::new(ServerMessage::Presence {
+            room: room("lobby"),
+            nick: nick("bob"),
+            event: PresenceEvent::Join,
+            new_nick: None,
+        });
+        assert_eq!(
+            serde_json::to_string(&presence).unwrap(),
+            r#"{"type":"presence","room":"lobby","nick":"bob","event":"join"}"#
+        );
+        let err = Envelope::with_ref(
+            ServerMessage::error(ErrorCode::NickTaken, "that nick is in use"),
+            Some(Ref::Int(3)),
+        );
+        let json = serde_json::to_string(&err).unwrap();
+        assert_eq!(json, r#"{"type":"error","code":"nick_taken","message":"that nick is in use","ref":3}"#);
+        let back: Envelope<ServerMessage> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, err);
+        let pong: Envelope<ServerMessage> = serde_json::from_str(r#"{"type":"pong","ref":"p"}"#).unwrap();
+        assert_eq!(pong.body, ServerMessage::Pong);
+    }
+
+    #[test]
+    fn text_rules() {
+        assert!(check_text("hello", 10).is_ok());
+        assert!(check_text("two\nlines", 10).is_ok());
+        assert_eq!(check_text("x".repeat(11).as_str(), 10).unwrap_err().0, ErrorCode::TextTooLong);
+        assert_eq!(check_text(" \n ", 10).unwrap_err().0, ErrorCode::EmptyText);
+        assert_eq!(check_text("a\0b", 10).unwrap_err().0, ErrorCode::InvalidText);
+        // The limit counts UTF-8 bytes: 4 × 3 bytes > 10.
+        assert_eq!(check_text("€€€€", 10).unwrap_err().0, ErrorCode::TextTooLong);
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = parse_request(&bytes);
+        }
+
+        #[test]
+        fn say_round_trips(text in "\\PC{1,100}", r in proptest::option::of(any::<i64>())) {
+            let env = Envelope::with_ref(ClientMessage::Say { room: room("lobby"), text }, r.map(Ref::Int));
+            let json = serde_json::to_vec(&env).unwrap();
+            prop_assert_eq!(parse_request(&json).unwrap(), env);
+        }
+    }
+}
