@@ -1,1 +1,79 @@
-fn main() {}
+//! The `banter` binary: reads settings, starts logging, runs the server
+//! until SIGINT or SIGTERM, and exits 0 after a graceful shutdown.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use banter::config::Cli;
+use clap::Parser;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let settings = match Cli::parse().settings() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("banter: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| settings.log.clone());
+    let filter = match EnvFilter::try_new(&filter) {
+        Ok(filter) => filter,
+        Err(e) => {
+            eprintln!("banter: invalid log filter {filter:?}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("banter: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(watch_signals(shutdown.clone()));
+        info!(version = env!("CARGO_PKG_VERSION"), "starting banter");
+        match banter::server::run(settings, shutdown).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                error!("{e:#}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// The first SIGINT/SIGTERM starts a graceful shutdown; a second one
+/// exits at once.
+async fn watch_signals(shutdown: CancellationToken) {
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(e) => {
+            warn!("cannot watch SIGTERM: {e}");
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    info!("shutdown requested (send the signal again to exit at once)");
+    shutdown.cancel();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    warn!("second signal: exiting now");
+    std::process::exit(130);
+}

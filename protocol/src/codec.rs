@@ -52,6 +52,23 @@ impl LineDecoder {
         self.buf.extend_from_slice(data);
     }
 
+    /// Lets `read` write up to `max` bytes straight into the buffer (no
+    /// intermediate copy) and keeps the bytes it reports. Returns what
+    /// `read` returned.
+    pub fn fill<E>(
+        &mut self,
+        max: usize,
+        read: impl FnOnce(&mut [u8]) -> Result<usize, E>,
+    ) -> Result<usize, E> {
+        self.feed(&[]);
+        let old = self.buf.len();
+        self.buf.resize(old + max, 0);
+        let result = read(&mut self.buf[old..]);
+        let got = *result.as_ref().unwrap_or(&0);
+        self.buf.truncate(old + got.min(max));
+        result
+    }
+
     /// Bytes held that are not yet part of a returned line.
     pub fn pending(&self) -> usize {
         self.buf.len() - self.start
@@ -149,17 +166,45 @@ mod tests {
     fn overlong_line_is_reported_once_and_skipped() {
         let mut dec = LineDecoder::new(8);
         dec.feed(b"ok\n0123456789");
-        assert_eq!(lines(&mut dec), vec![Ok("ok".into()), Err(LineTooLong { max: 8 })]);
+        assert_eq!(
+            lines(&mut dec),
+            vec![Ok("ok".into()), Err(LineTooLong { max: 8 })]
+        );
         dec.feed(b"more garbage");
         assert_eq!(lines(&mut dec), vec![]);
         dec.feed(b" end\nnext\n");
         assert_eq!(lines(&mut dec), vec![Ok("next".into())]);
         // A long line that arrives whole is reported too.
         dec.feed(b"0123456789\nafter\n");
-        assert_eq!(lines(&mut dec), vec![Err(LineTooLong { max: 8 }), Ok("after".into())]);
+        assert_eq!(
+            lines(&mut dec),
+            vec![Err(LineTooLong { max: 8 }), Ok("after".into())]
+        );
         // Exactly at the limit is fine, with or without CR.
         dec.feed(b"01234567\r\n01234567\n");
-        assert_eq!(lines(&mut dec), vec![Ok("01234567".into()), Ok("01234567".into())]);
+        assert_eq!(
+            lines(&mut dec),
+            vec![Ok("01234567".into()), Ok("01234567".into())]
+        );
+    }
+
+    #[test]
+    fn fill_reads_in_place() {
+        let mut dec = LineDecoder::new(100);
+        let n = dec
+            .fill(16, |buf| {
+                buf[..4].copy_from_slice(
+                    b"ab
+c",
+                );
+                Ok::<_, ()>(4)
+            })
+            .unwrap();
+        assert_eq!(n, 4);
+        assert_eq!(lines(&mut dec), vec![Ok("ab".into())]);
+        assert_eq!(dec.pending(), 1);
+        assert!(dec.fill(16, |_| Err::<usize, _>("boom")).is_err());
+        assert_eq!(dec.pending(), 1, "a failed read adds nothing");
     }
 
     #[test]

@@ -349,22 +349,47 @@ mod tests {
         let cases: &[(&str, ClientMessage)] = &[
             (
                 r#"{"type":"hello","nick":"alice"}"#,
-                ClientMessage::Hello { nick: nick("alice"), password: None, token: None },
+                ClientMessage::Hello {
+                    nick: nick("alice"),
+                    password: None,
+                    token: None,
+                },
             ),
-            (r#"{"type":"join","room":"Lobby"}"#, ClientMessage::Join { room: room("lobby") }),
-            (r#"{"type":"part","room":"lobby"}"#, ClientMessage::Part { room: room("lobby") }),
+            (
+                r#"{"type":"join","room":"Lobby"}"#,
+                ClientMessage::Join {
+                    room: room("lobby"),
+                },
+            ),
+            (
+                r#"{"type":"part","room":"lobby"}"#,
+                ClientMessage::Part {
+                    room: room("lobby"),
+                },
+            ),
             (
                 r#"{"type":"say","room":"lobby","text":"hi"}"#,
-                ClientMessage::Say { room: room("lobby"), text: "hi".into() },
+                ClientMessage::Say {
+                    room: room("lobby"),
+                    text: "hi".into(),
+                },
             ),
             (
                 r#"{"type":"whisper","to":"bob","text":"psst"}"#,
-                ClientMessage::Whisper { to: nick("bob"), text: "psst".into() },
+                ClientMessage::Whisper {
+                    to: nick("bob"),
+                    text: "psst".into(),
+                },
             ),
             (r#"{"type":"ping"}"#, ClientMessage::Ping),
             (
                 r#"{"type":"history","room":"lobby","after":17}"#,
-                ClientMessage::History { room: room("lobby"), before: None, after: Some(17), limit: None },
+                ClientMessage::History {
+                    room: room("lobby"),
+                    before: None,
+                    after: Some(17),
+                    limit: None,
+                },
             ),
         ];
         for (json, want) in cases {
@@ -384,13 +409,19 @@ mod tests {
         let ok = parse_request(br#"{"type":"ping","ref":7}"#).unwrap();
         assert_eq!(ok.reference, Some(Ref::Int(7)));
         let err = parse_request(br#"{"type":"nope","ref":9}"#).unwrap_err();
-        assert_eq!((err.code, err.reference), (ErrorCode::UnknownType, Some(Ref::Int(9))));
+        assert_eq!(
+            (err.code, err.reference),
+            (ErrorCode::UnknownType, Some(Ref::Int(9)))
+        );
         let err = parse_request(br#"{"type":"join","ref":"x"}"#).unwrap_err();
         assert_eq!(err.code, ErrorCode::MissingField);
         assert_eq!(err.reference, Some(Ref::Str("x".into())));
         let env = err.to_envelope();
         let json = serde_json::to_string(&env).unwrap();
-        assert!(json.contains(r#""code":"missing_field""#) && json.contains(r#""ref":"x""#), "{json}");
+        assert!(
+            json.contains(r#""code":"missing_field""#) && json.contains(r#""ref":"x""#),
+            "{json}"
+        );
     }
 
     #[test]
@@ -404,10 +435,22 @@ mod tests {
             (r#"{"type":5}"#, ErrorCode::BadRequest),
             (r#"{"type":"dance"}"#, ErrorCode::UnknownType),
             (r#"{"type":"say","room":"lobby"}"#, ErrorCode::MissingField),
-            (r#"{"type":"say","room":"lobby","text":5}"#, ErrorCode::BadRequest),
-            (r#"{"type":"hello","nick":"9lives"}"#, ErrorCode::InvalidNick),
-            (r#"{"type":"whisper","to":"a b","text":"x"}"#, ErrorCode::InvalidNick),
-            (r##"{"type":"join","room":"#lobby"}"##, ErrorCode::InvalidRoom),
+            (
+                r#"{"type":"say","room":"lobby","text":5}"#,
+                ErrorCode::BadRequest,
+            ),
+            (
+                r#"{"type":"hello","nick":"9lives"}"#,
+                ErrorCode::InvalidNick,
+            ),
+            (
+                r#"{"type":"whisper","to":"a b","text":"x"}"#,
+                ErrorCode::InvalidNick,
+            ),
+            (
+                r##"{"type":"join","room":"#lobby"}"##,
+                ErrorCode::InvalidRoom,
+            ),
             (r#"{"type":"ping","ref":{"a":1}}"#, ErrorCode::BadRequest),
         ];
         for (json, code) in cases {
@@ -416,7 +459,10 @@ mod tests {
             assert!(!err.message.is_empty());
         }
         let long_ref = format!(r#"{{"type":"ping","ref":"{}"}}"#, "r".repeat(65));
-        assert_eq!(parse_request(long_ref.as_bytes()).unwrap_err().code, ErrorCode::BadRequest);
+        assert_eq!(
+            parse_request(long_ref.as_bytes()).unwrap_err().code,
+            ErrorCode::BadRequest
+        );
     }
 
     #[test]
@@ -447,10 +493,14 @@ mod tests {
             Some(Ref::Int(3)),
         );
         let json = serde_json::to_string(&err).unwrap();
-        assert_eq!(json, r#"{"type":"error","code":"nick_taken","message":"that nick is in use","ref":3}"#);
+        assert_eq!(
+            json,
+            r#"{"type":"error","code":"nick_taken","message":"that nick is in use","ref":3}"#
+        );
         let back: Envelope<ServerMessage> = serde_json::from_str(&json).unwrap();
         assert_eq!(back, err);
-        let pong: Envelope<ServerMessage> = serde_json::from_str(r#"{"type":"pong","ref":"p"}"#).unwrap();
+        let pong: Envelope<ServerMessage> =
+            serde_json::from_str(r#"{"type":"pong","ref":"p"}"#).unwrap();
         assert_eq!(pong.body, ServerMessage::Pong);
     }
 
@@ -458,11 +508,20 @@ mod tests {
     fn text_rules() {
         assert!(check_text("hello", 10).is_ok());
         assert!(check_text("two\nlines", 10).is_ok());
-        assert_eq!(check_text("x".repeat(11).as_str(), 10).unwrap_err().0, ErrorCode::TextTooLong);
+        assert_eq!(
+            check_text("x".repeat(11).as_str(), 10).unwrap_err().0,
+            ErrorCode::TextTooLong
+        );
         assert_eq!(check_text(" \n ", 10).unwrap_err().0, ErrorCode::EmptyText);
-        assert_eq!(check_text("a\0b", 10).unwrap_err().0, ErrorCode::InvalidText);
+        assert_eq!(
+            check_text("a\0b", 10).unwrap_err().0,
+            ErrorCode::InvalidText
+        );
         // The limit counts UTF-8 bytes: 4 × 3 bytes > 10.
-        assert_eq!(check_text("€€€€", 10).unwrap_err().0, ErrorCode::TextTooLong);
+        assert_eq!(
+            check_text("€€€€", 10).unwrap_err().0,
+            ErrorCode::TextTooLong
+        );
     }
 
     proptest! {

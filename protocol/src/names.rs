@@ -208,10 +208,20 @@ mod tests {
 
     #[test]
     fn nick_rules() {
-        for ok in ["a", "Alice", "bob_2", "[x]", "`^{|}", "a-b", "x".repeat(24).as_str()] {
+        for ok in [
+            "a",
+            "Alice",
+            "bob_2",
+            "[x]",
+            "`^{|}",
+            "a-b",
+            "x".repeat(24).as_str(),
+        ] {
             assert!(Nick::new(ok).is_ok(), "{ok} should be a valid nick");
         }
-        for bad in ["", "1abc", "-ab", "a b", "é", "a,b", "#chan", "a:b", "a!b", "a@b"] {
+        for bad in [
+            "", "1abc", "-ab", "a b", "é", "a,b", "#chan", "a:b", "a!b", "a@b",
+        ] {
             assert!(Nick::new(bad).is_err(), "{bad:?} should be refused");
         }
         let long = Nick::new("x".repeat(25)).unwrap_err();

@@ -1,0 +1,284 @@
+//! Settings: built-in defaults, overlaid by a TOML file (`--config`), then by
+//! `BANTER_*` environment variables, then by command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use serde::Deserialize;
+
+/// Every setting, with its default. TOML keys are the flag names
+/// (`max-text-bytes = 2048`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Settings {
+    pub http: SocketAddr,
+    pub tcp: SocketAddr,
+    pub data_dir: PathBuf,
+    pub log: String,
+    pub max_connections: usize,
+    pub max_frame_bytes: usize,
+    pub max_text_bytes: usize,
+    pub max_rooms_per_session: usize,
+    pub max_rooms: usize,
+    pub history_len: usize,
+    pub outbox_len: usize,
+    pub handshake_timeout: u64,
+    pub idle_timeout: u64,
+    pub ping_timeout: u64,
+    pub write_timeout: u64,
+    pub shutdown_grace: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            http: "127.0.0.1:8080".parse().unwrap(),
+            tcp: "127.0.0.1:7878".parse().unwrap(),
+            data_dir: PathBuf::from("data"),
+            log: "info".into(),
+            max_connections: 10_000,
+            max_frame_bytes: banter_protocol::codec::DEFAULT_MAX_LINE,
+            max_text_bytes: banter_protocol::DEFAULT_MAX_TEXT_BYTES,
+            max_rooms_per_session: 50,
+            max_rooms: 10_000,
+            history_len: 100,
+            outbox_len: 1024,
+            handshake_timeout: 10,
+            idle_timeout: 60,
+            ping_timeout: 30,
+            write_timeout: 30,
+            shutdown_grace: 5,
+        }
+    }
+}
+
+impl Settings {
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_secs(self.handshake_timeout)
+    }
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout)
+    }
+    pub fn ping_timeout(&self) -> Duration {
+        Duration::from_secs(self.ping_timeout)
+    }
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_secs(self.write_timeout)
+    }
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace)
+    }
+
+    /// Refuses combinations that cannot work, with a sentence saying why.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.max_text_bytes == 0 || self.max_frame_bytes < self.max_text_bytes + 256 {
+            bail!(
+                "max-frame-bytes ({}) must exceed max-text-bytes ({}) by at least 256 bytes of JSON framing",
+                self.max_frame_bytes,
+                self.max_text_bytes
+            );
+        }
+        for (name, value) in [
+            ("max-connections", self.max_connections),
+            ("max-rooms-per-session", self.max_rooms_per_session),
+            ("max-rooms", self.max_rooms),
+            ("outbox-len", self.outbox_len),
+        ] {
+            if value == 0 {
+                bail!("{name} must be at least 1");
+            }
+        }
+        for (name, secs) in [
+            ("handshake-timeout", self.handshake_timeout),
+            ("idle-timeout", self.idle_timeout),
+            ("ping-timeout", self.ping_timeout),
+            ("write-timeout", self.write_timeout),
+        ] {
+            if secs == 0 {
+                bail!("{name} must be at least 1 second");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Banter: a chat server where browser (WebSocket) and TCP (JSON lines)
+/// users talk in the same rooms.
+///
+/// Every option can also be set in the TOML file given by --config (same
+/// names, e.g. `max-text-bytes = 2048`) or by an environment variable
+/// (`BANTER_MAX_TEXT_BYTES=2048`). Flags beat the environment, which beats
+/// the file, which beats the defaults. Times are in seconds.
+#[derive(Debug, Default, Parser)]
+#[command(name = "banter", version, about, long_about, max_term_width = 100)]
+pub struct Cli {
+    /// TOML file with settings (keys are the long flag names).
+    #[arg(long, env = "BANTER_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address for HTTP: the WebSocket endpoint /ws and /healthz. Port 0
+    /// picks a free port. [default: 127.0.0.1:8080]
+    #[arg(long, env = "BANTER_HTTP", value_name = "ADDR")]
+    pub http: Option<SocketAddr>,
+    /// Address for the JSON-lines TCP transport. [default: 127.0.0.1:7878]
+    #[arg(long, env = "BANTER_TCP", value_name = "ADDR")]
+    pub tcp: Option<SocketAddr>,
+    /// Directory for persistent data. [default: data]
+    #[arg(long, env = "BANTER_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Log filter, in tracing's EnvFilter syntax (RUST_LOG also works).
+    /// [default: info]
+    #[arg(long, env = "BANTER_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+    /// Most simultaneous connections, all transports together.
+    /// [default: 10000]
+    #[arg(long, env = "BANTER_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Longest WebSocket text frame or TCP line, in bytes. [default: 16384]
+    #[arg(long, env = "BANTER_MAX_FRAME_BYTES", value_name = "BYTES")]
+    pub max_frame_bytes: Option<usize>,
+    /// Longest message text, in UTF-8 bytes. [default: 4096]
+    #[arg(long, env = "BANTER_MAX_TEXT_BYTES", value_name = "BYTES")]
+    pub max_text_bytes: Option<usize>,
+    /// Most rooms one session may be in at once. [default: 50]
+    #[arg(long, env = "BANTER_MAX_ROOMS_PER_SESSION", value_name = "N")]
+    pub max_rooms_per_session: Option<usize>,
+    /// Most rooms the server holds; empty rooms are forgotten first.
+    /// [default: 10000]
+    #[arg(long, env = "BANTER_MAX_ROOMS", value_name = "N")]
+    pub max_rooms: Option<usize>,
+    /// Recent messages kept per room and sent on join. [default: 100]
+    #[arg(long, env = "BANTER_HISTORY_LEN", value_name = "N")]
+    pub history_len: Option<usize>,
+    /// Outbound queue per session, in messages. When full, the oldest
+    /// queued message is dropped and the client is sent `lagged`.
+    /// [default: 1024]
+    #[arg(long, env = "BANTER_OUTBOX_LEN", value_name = "N")]
+    pub outbox_len: Option<usize>,
+    /// Seconds a new connection has to send `hello`. [default: 10]
+    #[arg(long, env = "BANTER_HANDSHAKE_TIMEOUT", value_name = "SECS")]
+    pub handshake_timeout: Option<u64>,
+    /// Seconds of client silence before the server pings it. [default: 60]
+    #[arg(long, env = "BANTER_IDLE_TIMEOUT", value_name = "SECS")]
+    pub idle_timeout: Option<u64>,
+    /// Seconds to wait for any sign of life after a ping before
+    /// disconnecting. [default: 30]
+    #[arg(long, env = "BANTER_PING_TIMEOUT", value_name = "SECS")]
+    pub ping_timeout: Option<u64>,
+    /// Seconds a client may leave written data unread before it is
+    /// disconnected as a slow consumer. [default: 30]
+    #[arg(long, env = "BANTER_WRITE_TIMEOUT", value_name = "SECS")]
+    pub write_timeout: Option<u64>,
+    /// Seconds to let sessions close cleanly on shutdown. [default: 5]
+    #[arg(long, env = "BANTER_SHUTDOWN_GRACE", value_name = "SECS")]
+    pub shutdown_grace: Option<u64>,
+}
+
+macro_rules! overlay {
+    ($settings:ident, $cli:ident, $($field:ident),+ $(,)?) => {
+        $( if let Some(value) = $cli.$field { $settings.$field = value; } )+
+    };
+}
+
+impl Cli {
+    /// Resolves the final settings: defaults, then the file, then the
+    /// environment and flags (which clap has already merged).
+    pub fn settings(self) -> anyhow::Result<Settings> {
+        let mut settings = match &self.config {
+            Some(path) => load_file(path)?,
+            None => Settings::default(),
+        };
+        let cli = self;
+        overlay!(
+            settings,
+            cli,
+            http,
+            tcp,
+            data_dir,
+            log,
+            max_connections,
+            max_frame_bytes,
+            max_text_bytes,
+            max_rooms_per_session,
+            max_rooms,
+            history_len,
+            outbox_len,
+            handshake_timeout,
+            idle_timeout,
+            ping_timeout,
+            write_timeout,
+            shutdown_grace,
+        );
+        settings.validate()?;
+        Ok(settings)
+    }
+}
+
+fn load_file(path: &Path) -> anyhow::Result<Settings> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn help_shows_the_real_defaults() {
+        let help = Cli::command().render_long_help().to_string();
+        let d = Settings::default();
+        for shown in [
+            format!("[default: {}]", d.http),
+            format!("[default: {}]", d.tcp),
+            format!("[default: {}]", d.max_frame_bytes),
+            format!("[default: {}]", d.max_text_bytes),
+            format!("[default: {}]", d.outbox_len),
+            format!("[default: {}]", d.idle_timeout),
+        ] {
+            assert!(help.contains(&shown), "help lacks {shown}:\n{help}");
+        }
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn file_then_flags() {
+        let dir = std::env::temp_dir().join(format!("banter-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("banter.toml");
+        std::fs::write(
+            &file,
+            "max-text-bytes = 100\nhistory-len = 7\ntcp = \"127.0.0.1:9\"\n",
+        )
+        .unwrap();
+        let cli = Cli::try_parse_from([
+            "banter",
+            "--config",
+            file.to_str().unwrap(),
+            "--history-len",
+            "9",
+        ])
+        .unwrap();
+        let s = cli.settings().unwrap();
+        assert_eq!(s.max_text_bytes, 100);
+        assert_eq!(s.history_len, 9, "the flag beats the file");
+        assert_eq!(s.tcp, "127.0.0.1:9".parse().unwrap());
+        assert_eq!(s.http, Settings::default().http);
+
+        std::fs::write(&file, "max-txt-bytes = 1\n").unwrap();
+        let cli = Cli::try_parse_from(["banter", "--config", file.to_str().unwrap()]).unwrap();
+        let err = format!("{:#}", cli.settings().unwrap_err());
+        assert!(err.contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn nonsense_is_refused() {
+        let cli = Cli::try_parse_from(["banter", "--max-text-bytes", "20000"]).unwrap();
+        assert!(cli.settings().is_err());
+        let cli = Cli::try_parse_from(["banter", "--idle-timeout", "0"]).unwrap();
+        assert!(cli.settings().is_err());
+    }
+}

@@ -1,0 +1,21 @@
+//! Banter: one chat server, many transports.
+//!
+//! * [`config`] — command line, `BANTER_*` environment and TOML settings.
+//! * [`router`] — rooms, members, presence and delivery; plain data behind
+//!   one mutex, never aware of transports or sockets.
+//! * [`outbox`] — each session's bounded outbound queue and its overflow
+//!   policy; [`frame`] — an outbound message encoded once per wire format.
+//! * [`session`] — the one session loop every transport shares: handshake,
+//!   requests, replies, keepalive, timeouts, closing.
+//! * [`transport`] — `ws` (axum WebSocket at `/ws`) and `tcp` (JSON lines):
+//!   bytes in, protocol frames out.
+//! * [`server`] — binds the listeners, supervises connections and shuts
+//!   down gracefully.
+
+pub mod config;
+pub mod frame;
+pub mod outbox;
+pub mod router;
+pub mod server;
+pub mod session;
+pub mod transport;

@@ -1,0 +1,830 @@
+//! The router: rooms, members, presence and delivery.
+//!
+//! It is plain data behind one `std::sync::Mutex`: every operation locks,
+//! updates, pushes frames into the affected members' [`Outbox`]es and
+//! unlocks, without ever awaiting (pushing never blocks, see
+//! [`crate::outbox`]). Delivering under the lock is what keeps a room's
+//! messages in one order for everyone, and lets a reply (`joined`) reach its
+//! session before any message that follows it. Sessions are known by
+//! [`SessionId`] and an outbox; the router never learns which transport a
+//! session uses.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use banter_protocol::{
+    ChatMessage, DirectMessage, ErrorCode, MAX_HISTORY_PAGE, Nick, PresenceEvent, Ref, RoomName,
+    ServerMessage, check_text,
+};
+
+use crate::frame::Frame;
+use crate::outbox::Outbox;
+
+pub type SessionId = u64;
+
+/// Default number of messages a `history` request returns.
+pub const DEFAULT_HISTORY_PAGE: u32 = 50;
+
+#[derive(Clone, Debug)]
+pub struct RouterConfig {
+    pub max_text_bytes: usize,
+    pub max_rooms_per_session: usize,
+    pub max_rooms: usize,
+    pub history_len: usize,
+}
+
+/// A refused request: a protocol error code and a sentence for humans.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct RouterError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl RouterError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        RouterError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, RouterError>;
+
+pub struct Router {
+    config: RouterConfig,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    sessions: HashMap<SessionId, Session>,
+    nicks: HashMap<Nick, SessionId>,
+    rooms: HashMap<RoomName, Room>,
+    next_session: SessionId,
+    next_direct_id: u64,
+    last_direct_ts: u64,
+}
+
+struct Session {
+    nick: Nick,
+    outbox: Arc<Outbox>,
+    rooms: Vec<RoomName>,
+}
+
+#[derive(Default)]
+struct Room {
+    members: Vec<Member>,
+    last_id: u64,
+    last_ts: u64,
+    /// Recent `message` frames, oldest first, shared with their delivery.
+    history: VecDeque<Frame>,
+}
+
+struct Member {
+    session: SessionId,
+    nick: Nick,
+    outbox: Arc<Outbox>,
+}
+
+/// Counts for health checks and tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouterStats {
+    pub sessions: usize,
+    pub rooms: usize,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn chat(frame: &Frame) -> &ChatMessage {
+    match frame.message() {
+        ServerMessage::Message(m) => m,
+        other => unreachable!("history holds only messages, found {other:?}"),
+    }
+}
+
+fn not_in_room(room: &RoomName) -> RouterError {
+    RouterError::new(
+        ErrorCode::NotInRoom,
+        format!("you are not in room {room}; join it first"),
+    )
+}
+
+impl Room {
+    fn broadcast(&self, frame: &Frame, except: Option<SessionId>) {
+        for member in &self.members {
+            if Some(member.session) != except {
+                member.outbox.push(frame.clone());
+            }
+        }
+    }
+
+    fn joined(&self, room: &RoomName, reference: Option<Ref>) -> Frame {
+        Frame::with_ref(
+            ServerMessage::Joined {
+                room: room.clone(),
+                members: self.members.iter().map(|m| m.nick.clone()).collect(),
+                history: self.history.iter().map(|f| chat(f).clone()).collect(),
+            },
+            reference,
+        )
+    }
+}
+
+impl State {
+    fn session(&self, id: SessionId) -> Result<&Session> {
+        self.sessions
+            .get(&id)
+            .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))
+    }
+}
+
+impl Router {
+    pub fn new(config: RouterConfig) -> Self {
+        Router {
+            config,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    pub fn config(&self) -> &RouterConfig {
+        &self.config
+    }
+
+    pub fn stats(&self) -> RouterStats {
+        let state = self.state.lock().unwrap();
+        RouterStats {
+            sessions: state.sessions.len(),
+            rooms: state.rooms.len(),
+        }
+    }
+
+    /// Claims `nick` for a new session whose frames go to `outbox`, and
+    /// queues `welcome` as its first frame.
+    pub fn register(
+        &self,
+        nick: Nick,
+        outbox: Arc<Outbox>,
+        welcome: ServerMessage,
+        reference: Option<Ref>,
+    ) -> Result<SessionId> {
+        let mut state = self.state.lock().unwrap();
+        if state.nicks.contains_key(&nick) {
+            return Err(RouterError::new(
+                ErrorCode::NickTaken,
+                format!("the nick {nick} is in use"),
+            ));
+        }
+        state.next_session += 1;
+        let id = state.next_session;
+        outbox.push(Frame::with_ref(welcome, reference));
+        state.nicks.insert(nick.clone(), id);
+        state.sessions.insert(
+            id,
+            Session {
+                nick,
+                outbox,
+                rooms: Vec::new(),
+            },
+        );
+        Ok(id)
+    }
+
+    pub fn join(&self, id: SessionId, room: RoomName, reference: Option<Ref>) -> Result<()> {
+        let mut guard = self.state.lock().unwrap();
+        let State {
+            sessions, rooms, ..
+        } = &mut *guard;
+        let session = sessions
+            .get_mut(&id)
+            .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
+        if session.rooms.contains(&room) {
+            // Joining twice is harmless: answer with the room's state again.
+            session.outbox.push(rooms[&room].joined(&room, reference));
+            return Ok(());
+        }
+        if session.rooms.len() >= self.config.max_rooms_per_session {
+            return Err(RouterError::new(
+                ErrorCode::TooManyRooms,
+                format!(
+                    "you are in {} rooms, the most allowed; part one first",
+                    session.rooms.len()
+                ),
+            ));
+        }
+        if !rooms.contains_key(&room) && rooms.len() >= self.config.max_rooms {
+            // Forget rooms nobody is in (and their history) to make space.
+            rooms.retain(|_, r| !r.members.is_empty());
+            if rooms.len() >= self.config.max_rooms {
+                return Err(RouterError::new(
+                    ErrorCode::ServerFull,
+                    "the server holds as many rooms as it may; join an existing one",
+                ));
+            }
+        }
+        let r = rooms.entry(room.clone()).or_default();
+        r.broadcast(
+            &Frame::new(ServerMessage::Presence {
+                room: room.clone(),
+                nick: session.nick.clone(),
+                event: PresenceEvent::Join,
+                new_nick: None,
+            }),
+            None,
+        );
+        r.members.push(Member {
+            session: id,
+            nick: session.nick.clone(),
+            outbox: session.outbox.clone(),
+        });
+        session.outbox.push(r.joined(&room, reference));
+        session.rooms.push(room);
+        Ok(())
+    }
+
+    pub fn part(&self, id: SessionId, room: RoomName, reference: Option<Ref>) -> Result<()> {
+        let mut guard = self.state.lock().unwrap();
+        let State {
+            sessions, rooms, ..
+        } = &mut *guard;
+        let session = sessions
+            .get_mut(&id)
+            .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
+        let Some(pos) = session.rooms.iter().position(|r| *r == room) else {
+            return Err(not_in_room(&room));
+        };
+        session.rooms.remove(pos);
+        if let Some(r) = rooms.get_mut(&room) {
+            r.members.retain(|m| m.session != id);
+            r.broadcast(
+                &Frame::new(ServerMessage::Presence {
+                    room: room.clone(),
+                    nick: session.nick.clone(),
+                    event: PresenceEvent::Part,
+                    new_nick: None,
+                }),
+                None,
+            );
+        }
+        session
+            .outbox
+            .push(Frame::with_ref(ServerMessage::Parted { room }, reference));
+        Ok(())
+    }
+
+    /// Sends `text` to everyone in `room`, the sender included (whose copy
+    /// carries `reference`). Returns the message's id.
+    pub fn say(
+        &self,
+        id: SessionId,
+        room: RoomName,
+        text: String,
+        reference: Option<Ref>,
+    ) -> Result<u64> {
+        check_text(&text, self.config.max_text_bytes)
+            .map_err(|(code, message)| RouterError::new(code, message))?;
+        let mut guard = self.state.lock().unwrap();
+        let State {
+            sessions, rooms, ..
+        } = &mut *guard;
+        let session = sessions
+            .get(&id)
+            .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
+        if !session.rooms.contains(&room) {
+            return Err(not_in_room(&room));
+        }
+        let r = rooms.get_mut(&room).expect("a session's rooms exist");
+        r.last_id += 1;
+        r.last_ts = now_ms().max(r.last_ts);
+        let message = ChatMessage {
+            room,
+            id: r.last_id,
+            from: session.nick.clone(),
+            text,
+            ts: r.last_ts,
+        };
+        let message_id = message.id;
+        // The sender's copy differs only when it must carry a `ref`.
+        let own = reference.map(|reference| {
+            Frame::with_ref(ServerMessage::Message(message.clone()), Some(reference))
+        });
+        let shared = Frame::new(ServerMessage::Message(message));
+        match &own {
+            Some(own) => {
+                r.broadcast(&shared, Some(id));
+                session.outbox.push(own.clone());
+            }
+            None => r.broadcast(&shared, None),
+        }
+        r.history.push_back(shared);
+        while r.history.len() > self.config.history_len {
+            r.history.pop_front();
+        }
+        Ok(message_id)
+    }
+
+    /// Sends a direct message to `to`, echoed to the sender.
+    pub fn whisper(
+        &self,
+        id: SessionId,
+        to: Nick,
+        text: String,
+        reference: Option<Ref>,
+    ) -> Result<u64> {
+        check_text(&text, self.config.max_text_bytes)
+            .map_err(|(code, message)| RouterError::new(code, message))?;
+        let mut guard = self.state.lock().unwrap();
+        let state = &mut *guard;
+        state.session(id)?;
+        let Some(&target_id) = state.nicks.get(&to) else {
+            return Err(RouterError::new(
+                ErrorCode::NoSuchNick,
+                format!("nobody is using the nick {to}"),
+            ));
+        };
+        state.next_direct_id += 1;
+        state.last_direct_ts = now_ms().max(state.last_direct_ts);
+        let (sender, target) = (&state.sessions[&id], &state.sessions[&target_id]);
+        let message = DirectMessage {
+            id: state.next_direct_id,
+            from: sender.nick.clone(),
+            to: target.nick.clone(),
+            text,
+            ts: state.last_direct_ts,
+        };
+        let message_id = message.id;
+        if target_id != id {
+            target
+                .outbox
+                .push(Frame::new(ServerMessage::Direct(message.clone())));
+        }
+        sender
+            .outbox
+            .push(Frame::with_ref(ServerMessage::Direct(message), reference));
+        Ok(message_id)
+    }
+
+    /// Answers with up to `limit` messages of a joined room: the oldest ones
+    /// after `after` if given (to fill a gap), else the newest before
+    /// `before` (to page back), else the newest.
+    pub fn history(
+        &self,
+        id: SessionId,
+        room: RoomName,
+        before: Option<u64>,
+        after: Option<u64>,
+        limit: Option<u32>,
+        reference: Option<Ref>,
+    ) -> Result<()> {
+        let limit = limit
+            .unwrap_or(DEFAULT_HISTORY_PAGE)
+            .clamp(1, MAX_HISTORY_PAGE) as usize;
+        let state = self.state.lock().unwrap();
+        let session = state.session(id)?;
+        if !session.rooms.contains(&room) {
+            return Err(not_in_room(&room));
+        }
+        let r = &state.rooms[&room];
+        let before = before.unwrap_or(u64::MAX);
+        let in_range = |m: &&ChatMessage| m.id < before && after.is_none_or(|a| m.id > a);
+        let messages: Vec<ChatMessage> = if after.is_some() {
+            r.history
+                .iter()
+                .map(chat)
+                .filter(in_range)
+                .take(limit)
+                .cloned()
+                .collect()
+        } else {
+            let mut newest: Vec<_> = r
+                .history
+                .iter()
+                .rev()
+                .map(chat)
+                .filter(in_range)
+                .take(limit)
+                .cloned()
+                .collect();
+            newest.reverse();
+            newest
+        };
+        session.outbox.push(Frame::with_ref(
+            ServerMessage::History { room, messages },
+            reference,
+        ));
+        Ok(())
+    }
+
+    /// Renames a session; everyone sharing a room with it sees a `nick`
+    /// presence event.
+    pub fn change_nick(&self, id: SessionId, nick: Nick, reference: Option<Ref>) -> Result<()> {
+        let mut guard = self.state.lock().unwrap();
+        let State {
+            sessions,
+            nicks,
+            rooms,
+            ..
+        } = &mut *guard;
+        if let Some(&holder) = nicks.get(&nick)
+            && holder != id
+        {
+            return Err(RouterError::new(
+                ErrorCode::NickTaken,
+                format!("the nick {nick} is in use"),
+            ));
+        }
+        let session = sessions
+            .get_mut(&id)
+            .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
+        let old = std::mem::replace(&mut session.nick, nick.clone());
+        nicks.remove(&old);
+        nicks.insert(nick.clone(), id);
+        for room in &session.rooms {
+            let r = rooms.get_mut(room).expect("a session's rooms exist");
+            for member in r.members.iter_mut().filter(|m| m.session == id) {
+                member.nick = nick.clone();
+            }
+            r.broadcast(
+                &Frame::new(ServerMessage::Presence {
+                    room: room.clone(),
+                    nick: old.clone(),
+                    event: PresenceEvent::Nick,
+                    new_nick: Some(nick.clone()),
+                }),
+                Some(id),
+            );
+        }
+        session.outbox.push(Frame::with_ref(
+            ServerMessage::Nick { nick, old },
+            reference,
+        ));
+        Ok(())
+    }
+
+    /// Removes a session: it leaves every room (members see `quit`) and its
+    /// nick becomes free. Unknown ids are ignored.
+    pub fn quit(&self, id: SessionId) {
+        let mut guard = self.state.lock().unwrap();
+        let State {
+            sessions,
+            nicks,
+            rooms,
+            ..
+        } = &mut *guard;
+        let Some(session) = sessions.remove(&id) else {
+            return;
+        };
+        nicks.remove(&session.nick);
+        for room in session.rooms {
+            if let Some(r) = rooms.get_mut(&room) {
+                r.members.retain(|m| m.session != id);
+                r.broadcast(
+                    &Frame::new(ServerMessage::Presence {
+                        room,
+                        nick: session.nick.clone(),
+                        event: PresenceEvent::Quit,
+                        new_nick: None,
+                    }),
+                    None,
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use banter_protocol::{Limits, PROTOCOL_VERSION};
+
+    fn router() -> Router {
+        Router::new(RouterConfig {
+            max_text_bytes: 100,
+            max_rooms_per_session: 3,
+            max_rooms: 4,
+            history_len: 5,
+        })
+    }
+
+    fn nick(s: &str) -> Nick {
+        Nick::new(s).unwrap()
+    }
+    fn room(s: &str) -> RoomName {
+        RoomName::new(s).unwrap()
+    }
+
+    fn welcome(n: &str) -> ServerMessage {
+        ServerMessage::Welcome {
+            nick: nick(n),
+            protocol: PROTOCOL_VERSION,
+            server: "test".into(),
+            limits: Limits {
+                max_text_bytes: 100,
+                max_frame_bytes: 1000,
+                max_rooms: 3,
+                idle_timeout_secs: 60,
+            },
+        }
+    }
+
+    struct Client {
+        id: SessionId,
+        outbox: Arc<Outbox>,
+    }
+
+    impl Client {
+        fn new(router: &Router, n: &str) -> Client {
+            let outbox = Arc::new(Outbox::new(64));
+            let id = router
+                .register(nick(n), outbox.clone(), welcome(n), None)
+                .unwrap();
+            let client = Client { id, outbox };
+            assert!(matches!(client.take()[..], [ServerMessage::Welcome { .. }]));
+            client
+        }
+
+        fn take(&self) -> Vec<ServerMessage> {
+            let mut batch = VecDeque::new();
+            self.outbox.take_batch(&mut batch);
+            batch.iter().map(|f| f.message().clone()).collect()
+        }
+
+        fn take_frames(&self) -> Vec<Frame> {
+            let mut batch = VecDeque::new();
+            self.outbox.take_batch(&mut batch);
+            batch.into_iter().collect()
+        }
+    }
+
+    #[test]
+    fn nicks_are_unique_ignoring_case() {
+        let r = router();
+        let _a = Client::new(&r, "Alice");
+        let err = r
+            .register(
+                nick("aLiCe"),
+                Arc::new(Outbox::new(4)),
+                welcome("aLiCe"),
+                None,
+            )
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::NickTaken);
+        r.quit(_a.id);
+        assert!(
+            r.register(
+                nick("alice"),
+                Arc::new(Outbox::new(4)),
+                welcome("alice"),
+                None
+            )
+            .is_ok(),
+            "a quit frees the nick"
+        );
+    }
+
+    #[test]
+    fn join_say_and_presence() {
+        let r = router();
+        let a = Client::new(&r, "alice");
+        let b = Client::new(&r, "bob");
+        r.join(a.id, room("lobby"), Some(Ref::Int(1))).unwrap();
+        r.say(a.id, room("lobby"), "first".into(), None).unwrap();
+        r.join(b.id, room("lobby"), None).unwrap();
+
+        let got = a.take();
+        assert!(
+            matches!(&got[0], ServerMessage::Joined { members, history, .. } if members == &[nick("alice")] && history.is_empty())
+        );
+        assert!(matches!(&got[1], ServerMessage::Message(m) if m.id == 1 && m.text == "first"));
+        assert!(
+            matches!(&got[2], ServerMessage::Presence { nick: n, event: PresenceEvent::Join, .. } if n == &nick("bob"))
+        );
+
+        let got = b.take();
+        let ServerMessage::Joined {
+            members, history, ..
+        } = &got[0]
+        else {
+            panic!("{got:?}")
+        };
+        assert_eq!(members, &[nick("alice"), nick("bob")]);
+        assert_eq!(history.len(), 1, "joined carries recent history");
+
+        // Everyone gets one shared frame; the sender's copy carries its ref.
+        r.say(
+            b.id,
+            room("lobby"),
+            "hi".into(),
+            Some(Ref::Str("r1".into())),
+        )
+        .unwrap();
+        r.say(a.id, room("lobby"), "hey".into(), None).unwrap();
+        let (fa, fb) = (a.take_frames(), b.take_frames());
+        assert_eq!(fb[0].reference(), Some(&Ref::Str("r1".into())));
+        assert_eq!(fa[0].reference(), None);
+        assert!(
+            fa[1].ptr_eq(&fb[1]),
+            "one frame, shared, not copied per member"
+        );
+        let (ServerMessage::Message(m1), ServerMessage::Message(m2)) =
+            (fa[0].message(), fa[1].message())
+        else {
+            panic!()
+        };
+        assert!(m2.id > m1.id && m2.ts >= m1.ts);
+    }
+
+    #[test]
+    fn ids_strictly_increase_and_history_is_a_bounded_ring() {
+        let r = router();
+        let a = Client::new(&r, "alice");
+        r.join(a.id, room("x"), None).unwrap();
+        let mut last = 0;
+        for i in 0..20 {
+            let id = r.say(a.id, room("x"), format!("m{i}"), None).unwrap();
+            assert!(id > last);
+            last = id;
+        }
+        a.take();
+        r.history(a.id, room("x"), None, None, None, None).unwrap();
+        let [ServerMessage::History { messages, .. }] = &a.take()[..] else {
+            panic!()
+        };
+        let ids: Vec<u64> = messages.iter().map(|m| m.id).collect();
+        assert_eq!(
+            ids,
+            vec![16, 17, 18, 19, 20],
+            "only history_len messages are kept"
+        );
+
+        r.history(a.id, room("x"), None, Some(16), Some(2), None)
+            .unwrap();
+        r.history(a.id, room("x"), Some(19), None, Some(2), None)
+            .unwrap();
+        r.history(a.id, room("x"), Some(19), Some(16), None, None)
+            .unwrap();
+        let pages: Vec<Vec<u64>> = a
+            .take()
+            .into_iter()
+            .map(|m| match m {
+                ServerMessage::History { messages, .. } => messages.iter().map(|m| m.id).collect(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(pages, vec![vec![17, 18], vec![17, 18], vec![17, 18]]);
+    }
+
+    #[test]
+    fn errors_are_specific() {
+        let r = router();
+        let a = Client::new(&r, "alice");
+        let code = |res: Result<u64>| res.unwrap_err().code;
+        assert_eq!(
+            code(r.say(a.id, room("x"), "hi".into(), None)),
+            ErrorCode::NotInRoom
+        );
+        r.join(a.id, room("x"), None).unwrap();
+        assert_eq!(
+            code(r.say(a.id, room("x"), "x".repeat(101), None)),
+            ErrorCode::TextTooLong
+        );
+        assert_eq!(
+            code(r.say(a.id, room("x"), "  ".into(), None)),
+            ErrorCode::EmptyText
+        );
+        assert_eq!(
+            code(r.whisper(a.id, nick("ghost"), "boo".into(), None)),
+            ErrorCode::NoSuchNick
+        );
+        assert_eq!(
+            r.part(a.id, room("y"), None).unwrap_err().code,
+            ErrorCode::NotInRoom
+        );
+        r.join(a.id, room("y"), None).unwrap();
+        r.join(a.id, room("z"), None).unwrap();
+        assert_eq!(
+            r.join(a.id, room("w"), None).unwrap_err().code,
+            ErrorCode::TooManyRooms
+        );
+        assert_eq!(
+            r.join(999, room("w"), None).unwrap_err().code,
+            ErrorCode::NotRegistered
+        );
+    }
+
+    #[test]
+    fn empty_rooms_are_forgotten_only_under_pressure() {
+        let r = router();
+        let a = Client::new(&r, "alice");
+        let b = Client::new(&r, "bob");
+        for n in ["r1", "r2", "r3"] {
+            r.join(a.id, room(n), None).unwrap();
+        }
+        r.join(b.id, room("r4"), None).unwrap();
+        assert_eq!(r.stats().rooms, 4);
+        assert_eq!(
+            r.join(b.id, room("r5"), None).unwrap_err().code,
+            ErrorCode::ServerFull
+        );
+        r.part(a.id, room("r1"), None).unwrap();
+        r.join(b.id, room("r5"), None).unwrap();
+        assert_eq!(r.stats().rooms, 4);
+    }
+
+    #[test]
+    fn whisper_reaches_the_target_and_echoes() {
+        let r = router();
+        let a = Client::new(&r, "alice");
+        let b = Client::new(&r, "Bob");
+        r.whisper(a.id, nick("BOB"), "psst".into(), Some(Ref::Int(5)))
+            .unwrap();
+        let [ServerMessage::Direct(to_b)] = &b.take()[..] else {
+            panic!()
+        };
+        assert_eq!(
+            (to_b.from.as_str(), to_b.to.as_str(), to_b.text.as_str()),
+            ("alice", "Bob", "psst")
+        );
+        let echo = a.take_frames();
+        assert_eq!(echo[0].reference(), Some(&Ref::Int(5)));
+        assert_eq!(echo[0].message(), &ServerMessage::Direct(to_b.clone()));
+    }
+
+    #[test]
+    fn part_quit_and_nick_change_are_seen_by_the_room() {
+        let r = router();
+        let a = Client::new(&r, "alice");
+        let b = Client::new(&r, "bob");
+        let c = Client::new(&r, "carol");
+        for s in [&a, &b, &c] {
+            r.join(s.id, room("lobby"), None).unwrap();
+        }
+        a.take();
+        r.part(b.id, room("lobby"), None).unwrap();
+        assert!(matches!(
+            &b.take().last(),
+            Some(ServerMessage::Parted { .. })
+        ));
+        r.change_nick(c.id, nick("caz"), None).unwrap();
+        assert_eq!(
+            r.change_nick(c.id, nick("ALICE"), None).unwrap_err().code,
+            ErrorCode::NickTaken
+        );
+        r.quit(c.id);
+        let events: Vec<(PresenceEvent, String, Option<String>)> = a
+            .take()
+            .into_iter()
+            .map(|m| match m {
+                ServerMessage::Presence {
+                    event,
+                    nick,
+                    new_nick,
+                    ..
+                } => (event, nick.to_string(), new_nick.map(|n| n.to_string())),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            events,
+            vec![
+                (PresenceEvent::Part, "bob".into(), None),
+                (PresenceEvent::Nick, "carol".into(), Some("caz".into())),
+                (PresenceEvent::Quit, "caz".into(), None),
+            ]
+        );
+        // "carol" is free again, "caz" too after the quit.
+        Client::new(&r, "carol");
+        Client::new(&r, "caz");
+    }
+
+    #[test]
+    fn a_full_outbox_never_blocks_the_room() {
+        let r = router();
+        let a = Client::new(&r, "alice");
+        let slow_outbox = Arc::new(Outbox::new(8));
+        let slow = r
+            .register(nick("slow"), slow_outbox.clone(), welcome("slow"), None)
+            .unwrap();
+        r.join(slow, room("x"), None).unwrap();
+        r.join(a.id, room("x"), None).unwrap();
+        for i in 0..1000 {
+            r.say(a.id, room("x"), format!("m{i}"), None).unwrap();
+            a.take();
+        }
+        assert_eq!(slow_outbox.len(), 8, "bounded");
+        let mut batch = VecDeque::new();
+        let info = slow_outbox.take_batch(&mut batch);
+        assert!(info.dropped > 900);
+        let ServerMessage::Message(last) = batch.back().unwrap().message() else {
+            panic!()
+        };
+        assert_eq!(last.text, "m999", "the newest messages survive");
+    }
+}

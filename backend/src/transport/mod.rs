@@ -1,0 +1,54 @@
+//! Transports turn a wire format into protocol frames and back. Each one
+//! implements [`Connection`] and hands it to the one shared
+//! [`session::run`](crate::session::run) loop.
+//!
+//! * [`ws`] — WebSocket at `GET /ws`, one JSON message per text frame.
+//! * [`tcp`] — newline-delimited JSON on its own port.
+
+pub mod tcp;
+pub mod ws;
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io;
+
+use banter_protocol::ErrorCode;
+use bytes::Bytes;
+
+use crate::frame::Frame;
+
+/// One unit of input from a peer.
+#[derive(Debug)]
+pub enum Inbound {
+    /// A complete frame (text frame or line) to parse as a request.
+    Text(Bytes),
+    /// A frame over the size limit, already skipped; the stream is usable.
+    TooLong,
+    /// A frame the protocol does not use (a WebSocket binary frame).
+    Binary,
+    /// A sign of life with no request in it (a WebSocket pong).
+    Alive,
+}
+
+/// What the session loop needs from a transport.
+pub trait Connection: Send {
+    /// Short name for logs: `ws`, `tcp`.
+    const TRANSPORT: &'static str;
+    /// The error code for an over-long frame on this transport.
+    const TOO_LONG: ErrorCode;
+
+    /// The next input, or `None` once the peer has closed. Must be
+    /// cancel-safe: the session polls it alongside its outbox.
+    fn recv(&mut self) -> impl Future<Output = io::Result<Option<Inbound>>> + Send;
+
+    /// Writes every frame in order (draining `frames`) and flushes; many
+    /// frames share as few writes as the transport allows.
+    fn send(&mut self, frames: &mut VecDeque<Frame>)
+    -> impl Future<Output = io::Result<()>> + Send;
+
+    /// Sends a keepalive probe that a live peer answers.
+    fn ping(&mut self) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// Sends the `closing` notice (if any) and closes cleanly.
+    fn close(&mut self, closing: Option<Frame>) -> impl Future<Output = ()> + Send;
+}

@@ -1,0 +1,139 @@
+//! The JSON-lines TCP transport: one JSON object per `\n`-terminated line,
+//! the same messages as the WebSocket transport.
+//!
+//! An idle connection holds no buffers: the socket is polled for
+//! readiness first and read into the line decoder only when bytes wait.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use banter_protocol::{ErrorCode, LineDecoder, ServerMessage};
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tracing::{debug, warn};
+
+use super::{Connection, Inbound};
+use crate::frame::Frame;
+use crate::server::Context;
+use crate::session;
+
+const READ_CHUNK: usize = 4096;
+const PING_LINE: &[u8] = b"{\"type\":\"ping\"}\n";
+
+pub struct TcpConnection {
+    stream: TcpStream,
+    decoder: LineDecoder,
+}
+
+impl TcpConnection {
+    pub fn new(stream: TcpStream, max_line: usize) -> Self {
+        TcpConnection {
+            stream,
+            decoder: LineDecoder::new(max_line),
+        }
+    }
+}
+
+impl Connection for TcpConnection {
+    const TRANSPORT: &'static str = "tcp";
+    const TOO_LONG: ErrorCode = ErrorCode::LineTooLong;
+
+    async fn recv(&mut self) -> io::Result<Option<Inbound>> {
+        loop {
+            if let Some(line) = self.decoder.next_line() {
+                return Ok(Some(match line {
+                    Ok(line) => Inbound::Text(Bytes::copy_from_slice(line)),
+                    Err(_) => Inbound::TooLong,
+                }));
+            }
+            self.decoder.shrink_if_idle();
+            self.stream.readable().await?;
+            let stream = &self.stream;
+            match self.decoder.fill(READ_CHUNK, |buf| stream.try_read(buf)) {
+                Ok(0) => return Ok(None),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn send(&mut self, frames: &mut VecDeque<Frame>) -> io::Result<()> {
+        if frames.len() == 1 {
+            let frame = frames.pop_front().expect("one frame");
+            return self.stream.write_all(frame.json_line()).await;
+        }
+        // Several frames: one write. Copying a few lines is far cheaper
+        // than a system call per line.
+        let total = frames.iter().map(|f| f.json_line().len()).sum();
+        let mut buf = Vec::with_capacity(total);
+        for frame in frames.drain(..) {
+            buf.extend_from_slice(frame.json_line());
+        }
+        self.stream.write_all(&buf).await
+    }
+
+    async fn ping(&mut self) -> io::Result<()> {
+        self.stream.write_all(PING_LINE).await
+    }
+
+    async fn close(&mut self, closing: Option<Frame>) {
+        if let Some(frame) = closing {
+            let _ = self.stream.write_all(frame.json_line()).await;
+        }
+        let _ = self.stream.shutdown().await;
+        // Read until the peer closes too (briefly), so that unread input
+        // does not turn our close into a reset that destroys the notice.
+        let mut sink = [0u8; 512];
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            while matches!(self.stream.read(&mut sink).await, Ok(n) if n > 0) {}
+        })
+        .await;
+    }
+}
+
+/// Accepts JSON-lines connections until shutdown.
+pub async fn serve(listener: TcpListener, ctx: Arc<Context>) {
+    loop {
+        let accepted = tokio::select! {
+            _ = ctx.shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(conn) => conn,
+            Err(e) => {
+                // Usually out of file descriptors: back off instead of spinning.
+                warn!(error = %e, "tcp accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = TcpConnection::new(stream, ctx.settings.max_frame_bytes);
+        match ctx.connections.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let ctx2 = ctx.clone();
+                ctx.tracker.spawn(async move {
+                    session::run(conn, ctx2, peer).await;
+                    drop(permit);
+                });
+            }
+            Err(_) => {
+                ctx.tracker.spawn(refuse(conn, peer));
+            }
+        }
+    }
+}
+
+async fn refuse(mut conn: TcpConnection, peer: SocketAddr) {
+    debug!(%peer, "tcp connection refused: too many connections");
+    let frame = Frame::new(ServerMessage::Closing {
+        code: ErrorCode::ServerFull,
+        message: "the server has too many connections; try again later".into(),
+    });
+    conn.close(Some(frame)).await;
+}

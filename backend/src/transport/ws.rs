@@ -1,0 +1,194 @@
+//! The WebSocket transport: axum's `GET /ws`, one JSON message per text
+//! frame. Binary frames are answered with `binary_unsupported`; WebSocket
+//! pings and pongs count as signs of life.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use banter_protocol::{ErrorCode, ServerMessage};
+use bytes::Bytes;
+use futures_util::SinkExt;
+use tracing::warn;
+
+use super::{Connection, Inbound};
+use crate::frame::Frame;
+use crate::server::Context;
+use crate::session;
+
+/// tungstenite's read buffer per connection (its default is 128 KiB).
+const READ_BUFFER: usize = 4 * 1024;
+/// Frames are gathered up to this many bytes before a write.
+const WRITE_BUFFER: usize = 16 * 1024;
+
+pub struct WsConnection {
+    socket: WebSocket,
+    max_frame: usize,
+}
+
+impl Connection for WsConnection {
+    const TRANSPORT: &'static str = "ws";
+    const TOO_LONG: ErrorCode = ErrorCode::FrameTooLong;
+
+    async fn recv(&mut self) -> io::Result<Option<Inbound>> {
+        let Some(message) = self.socket.recv().await else {
+            return Ok(None);
+        };
+        Ok(Some(match message.map_err(io::Error::other)? {
+            Message::Text(text) if text.len() > self.max_frame => Inbound::TooLong,
+            Message::Text(text) => Inbound::Text(Bytes::from(text)),
+            Message::Binary(_) => Inbound::Binary,
+            Message::Ping(_) | Message::Pong(_) => Inbound::Alive,
+            Message::Close(_) => return Ok(None),
+        }))
+    }
+
+    async fn send(&mut self, frames: &mut VecDeque<Frame>) -> io::Result<()> {
+        for frame in frames.drain(..) {
+            let text = Utf8Bytes::try_from(frame.json()).expect("JSON is UTF-8");
+            self.socket
+                .feed(Message::Text(text))
+                .await
+                .map_err(io::Error::other)?;
+        }
+        self.socket.flush().await.map_err(io::Error::other)
+    }
+
+    async fn ping(&mut self) -> io::Result<()> {
+        self.socket
+            .send(Message::Ping(Bytes::new()))
+            .await
+            .map_err(io::Error::other)
+    }
+
+    async fn close(&mut self, closing: Option<Frame>) {
+        let close_frame = closing.as_ref().map(|frame| {
+            let code = match frame.message() {
+                ServerMessage::Closing { code, .. } => *code,
+                _ => ErrorCode::Internal,
+            };
+            let ws_code = match code {
+                ErrorCode::ShuttingDown => close_code::AWAY,
+                ErrorCode::ServerFull => close_code::AGAIN,
+                ErrorCode::Internal => close_code::ERROR,
+                _ => close_code::POLICY,
+            };
+            CloseFrame {
+                code: ws_code,
+                reason: Utf8Bytes::from_static(code.as_str()),
+            }
+        });
+        if let Some(frame) = closing {
+            let _ = self.send(&mut VecDeque::from([frame])).await;
+        }
+        let _ = self.socket.send(Message::Close(close_frame)).await;
+        // Let the peer answer the close handshake, briefly.
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            while let Some(Ok(_)) = self.socket.recv().await {}
+        })
+        .await;
+    }
+}
+
+/// `GET /ws`: checks the origin and the connection limit, then upgrades
+/// and runs a session.
+pub async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(ctx): State<Arc<Context>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(origin) = check_origin(&headers) {
+        warn!(%peer, origin, "WebSocket upgrade refused: foreign Origin");
+        return (
+            StatusCode::FORBIDDEN,
+            "this page's origin may not open a Banter WebSocket\n",
+        )
+            .into_response();
+    }
+    let Ok(permit) = ctx.connections.clone().try_acquire_owned() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many connections; try again later\n",
+        )
+            .into_response();
+    };
+    // Frames up to the limit are read and answered with `frame_too_long`;
+    // only far larger ones make tungstenite drop the connection.
+    let max_frame = ctx.settings.max_frame_bytes;
+    let hard_limit = max_frame.saturating_mul(4);
+    let tracker = ctx.tracker.clone();
+    ws.read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(WRITE_BUFFER + 2 * hard_limit)
+        .max_message_size(hard_limit)
+        .max_frame_size(hard_limit)
+        .on_upgrade(move |socket| {
+            tracker.track_future(async move {
+                let conn = WsConnection { socket, max_frame };
+                session::run(conn, ctx, peer).await;
+                drop(permit);
+            })
+        })
+}
+
+/// A browser always sends `Origin`; it must name the host the page asked
+/// for. Clients that send no `Origin` (bots, scripts) are not browsers and
+/// pass. Trusted proxies and extra allowed origins come with the
+/// production settings.
+fn check_origin(headers: &HeaderMap) -> Result<(), String> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_str().unwrap_or("");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .unwrap_or("");
+    if !host.is_empty() && origin_host.eq_ignore_ascii_case(host) {
+        Ok(())
+    } else {
+        Err(origin.chars().take(100).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_str(host).unwrap());
+        if let Some(o) = origin {
+            h.insert(header::ORIGIN, HeaderValue::from_str(o).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn origin_must_match_host() {
+        assert!(check_origin(&headers(None, "chat.example:8080")).is_ok());
+        assert!(
+            check_origin(&headers(
+                Some("http://chat.example:8080"),
+                "chat.example:8080"
+            ))
+            .is_ok()
+        );
+        assert!(check_origin(&headers(Some("https://CHAT.example"), "chat.example")).is_ok());
+        assert!(check_origin(&headers(Some("https://evil.example"), "chat.example")).is_err());
+        assert!(check_origin(&headers(Some("null"), "chat.example")).is_err());
+        assert!(check_origin(&headers(Some("http://chat.example.evil"), "chat.example")).is_err());
+    }
+}
