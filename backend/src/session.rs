@@ -56,12 +56,16 @@ pub async fn run<C: Connection>(mut conn: C, ctx: Arc<Context>, peer: SocketAddr
         conn.close(None).await;
         return;
     };
+    if code == ErrorCode::SlowConsumer {
+        // A write timed out, possibly halfway through a frame: anything
+        // written now would corrupt the stream, and the peer isn't reading.
+        let _ = timeout(CLOSE_BUDGET, conn.close(None)).await;
+        return;
+    }
     let _ = timeout(CLOSE_BUDGET, async {
-        if code != ErrorCode::SlowConsumer {
-            let mut rest = VecDeque::new();
-            session.outbox.take_batch(&mut rest);
-            let _ = conn.send(&mut rest).await;
-        }
+        let mut rest = VecDeque::new();
+        session.outbox.take_batch(&mut rest);
+        let _ = conn.send(&mut rest).await;
         conn.close(Some(Frame::new(ServerMessage::Closing { code, message })))
             .await;
     })

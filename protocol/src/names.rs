@@ -274,7 +274,7 @@ mod tests {
         #[test]
         fn nick_equality_matches_lowercase(a in "[a-zA-Z]{1,6}", b in "[a-zA-Z]{1,6}") {
             let (na, nb) = (Nick::new(a.clone()).unwrap(), Nick::new(b.clone()).unwrap());
-            prop_assert_eq!(na == nb, a.to_ascii_lowercase() == b.to_ascii_lowercase());
+            prop_assert_eq!(na == nb, a.eq_ignore_ascii_case(&b));
             prop_assert_eq!(na.cmp(&nb) == std::cmp::Ordering::Equal, na == nb);
         }
 

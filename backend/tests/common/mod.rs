@@ -1,0 +1,325 @@
+//! The helper every integration test uses: [`TestServer`] starts the real
+//! `banter` binary on port 0 and stops it when dropped; [`Client`] talks to
+//! it over a real WebSocket or TCP socket, with a timeout on every wait.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader as AsyncBufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long any single expected event may take before the test fails.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub struct TestServer {
+    child: Child,
+    pub http: SocketAddr,
+    pub tcp: SocketAddr,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl TestServer {
+    pub fn start() -> TestServer {
+        TestServer::start_with(&[])
+    }
+
+    /// Starts `banter` on free ports with extra flags, and waits until it
+    /// logs that it is ready.
+    pub fn start_with(args: &[&str]) -> TestServer {
+        TestServer::start_env(args, &[])
+    }
+
+    pub fn start_env(args: &[&str], env: &[(&str, &str)]) -> TestServer {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_banter"));
+        command
+            .args([
+                "--http",
+                "127.0.0.1:0",
+                "--tcp",
+                "127.0.0.1:0",
+                "--log",
+                "info,banter=debug",
+            ])
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("start banter");
+        let stderr = child.stderr.take().unwrap();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[banter] {line}");
+                if let Some(rest) = line.split("banter ready: ").nth(1) {
+                    let _ = ready_tx.send(rest.to_string());
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let ready = ready_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("banter did not log that it was ready");
+        let addr = |key: &str| -> SocketAddr {
+            ready
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix(key))
+                .unwrap_or_else(|| panic!("no {key} in {ready:?}"))
+                .parse()
+                .unwrap()
+        };
+        TestServer {
+            http: addr("http="),
+            tcp: addr("tcp="),
+            child,
+            logs,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.http)
+    }
+
+    /// Resident memory of the server process, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc")
+    }
+
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Sends a signal (`TERM`, `INT`) to the server.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the server to exit on its own.
+    pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "banter did not exit within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Ws,
+    Tcp,
+}
+
+pub const BOTH: [Kind; 2] = [Kind::Ws, Kind::Tcp];
+
+/// What the next read brought.
+#[derive(Debug)]
+pub enum Next {
+    Msg(Value),
+    Closed,
+    Timeout,
+}
+
+pub enum Client {
+    Ws(Box<WebSocketStream<MaybeTlsStream<TcpStream>>>),
+    Tcp {
+        read: AsyncBufReader<OwnedReadHalf>,
+        write: OwnedWriteHalf,
+    },
+}
+
+impl Client {
+    pub async fn connect(server: &TestServer, kind: Kind) -> Client {
+        match kind {
+            Kind::Ws => {
+                let (ws, _) = tokio_tungstenite::connect_async(server.ws_url())
+                    .await
+                    .expect("WebSocket connect");
+                Client::Ws(Box::new(ws))
+            }
+            Kind::Tcp => {
+                let stream = TcpStream::connect(server.tcp).await.expect("TCP connect");
+                let (read, write) = stream.into_split();
+                Client::Tcp {
+                    read: AsyncBufReader::new(read),
+                    write,
+                }
+            }
+        }
+    }
+
+    /// Connects, says hello and checks the welcome.
+    pub async fn hello(server: &TestServer, kind: Kind, nick: &str) -> Client {
+        let mut client = Client::connect(server, kind).await;
+        client.send(json!({"type": "hello", "nick": nick})).await;
+        let welcome = client.expect("welcome").await;
+        assert_eq!(welcome["nick"], nick);
+        client
+    }
+
+    /// Joins a room and returns the `joined` reply.
+    pub async fn join(&mut self, room: &str) -> Value {
+        self.send(json!({"type": "join", "room": room})).await;
+        self.expect("joined").await
+    }
+
+    pub async fn send(&mut self, message: Value) {
+        self.send_raw(&message.to_string()).await;
+    }
+
+    /// Sends text as one frame (WS) or one line (TCP, newline added).
+    pub async fn send_raw(&mut self, text: &str) {
+        match self {
+            Client::Ws(ws) => ws.send(Message::text(text)).await.expect("ws send"),
+            Client::Tcp { write, .. } => write
+                .write_all(format!("{text}\n").as_bytes())
+                .await
+                .expect("tcp send"),
+        }
+    }
+
+    pub async fn send_binary(&mut self, data: &[u8]) {
+        match self {
+            Client::Ws(ws) => ws
+                .send(Message::binary(data.to_vec()))
+                .await
+                .expect("ws send"),
+            Client::Tcp { write, .. } => write.write_all(data).await.expect("tcp send"),
+        }
+    }
+
+    pub async fn next_within(&mut self, wait: Duration) -> Next {
+        let read = async {
+            match self {
+                Client::Ws(ws) => loop {
+                    match ws.next().await {
+                        Some(Ok(Message::Text(t))) => {
+                            return Next::Msg(serde_json::from_str(&t).expect("server sent JSON"));
+                        }
+                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Next::Closed,
+                        Some(Ok(_)) => continue,
+                    }
+                },
+                Client::Tcp { read, .. } => {
+                    let mut line = String::new();
+                    match read.read_line(&mut line).await {
+                        Ok(0) | Err(_) => Next::Closed,
+                        // A cut-off client may see half a line before EOF.
+                        Ok(_) if !line.ends_with('\n') => Next::Closed,
+                        Ok(_) => {
+                            Next::Msg(serde_json::from_str(&line).expect("server sent a JSON line"))
+                        }
+                    }
+                }
+            }
+        };
+        tokio::time::timeout(wait, read)
+            .await
+            .unwrap_or(Next::Timeout)
+    }
+
+    /// The next message; fails the test on close or timeout.
+    pub async fn recv(&mut self) -> Value {
+        match self.next_within(WAIT).await {
+            Next::Msg(v) => v,
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+
+    /// The next message, which must be of type `ty`.
+    pub async fn expect(&mut self, ty: &str) -> Value {
+        let msg = self.recv().await;
+        assert_eq!(msg["type"], ty, "expected {ty}, got {msg}");
+        msg
+    }
+
+    /// Skips messages until one of type `ty` arrives.
+    pub async fn wait_for(&mut self, ty: &str) -> Value {
+        loop {
+            let msg = self.recv().await;
+            if msg["type"] == ty {
+                return msg;
+            }
+        }
+    }
+
+    /// The next message must be an error with this code.
+    pub async fn expect_error(&mut self, code: &str) -> Value {
+        let msg = self.expect("error").await;
+        assert_eq!(msg["code"], code, "{msg}");
+        assert!(
+            msg["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{msg}"
+        );
+        msg
+    }
+
+    /// Proves the connection still works: a ping is answered with its ref.
+    pub async fn assert_usable(&mut self) {
+        self.send(json!({"type": "ping", "ref": "alive?"})).await;
+        let pong = self.expect("pong").await;
+        assert_eq!(pong["ref"], "alive?");
+    }
+
+    /// Asserts nothing arrives for a while.
+    pub async fn assert_quiet(&mut self, wait: Duration) {
+        if let Next::Msg(m) = self.next_within(wait).await {
+            panic!("expected silence, got {m}");
+        }
+    }
+
+    /// Reads until the server closes the connection, returning what came.
+    pub async fn until_closed(&mut self, within: Duration) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_within(left).await {
+                Next::Msg(m) => seen.push(m),
+                Next::Closed => return seen,
+                Next::Timeout => panic!("connection still open after {within:?}; got {seen:?}"),
+            }
+        }
+    }
+}
