@@ -17,6 +17,8 @@ pub struct Settings {
     pub http: SocketAddr,
     pub tcp: SocketAddr,
     pub data_dir: PathBuf,
+    /// Serve the web client from this directory instead of the built-in one.
+    pub web_dir: Option<PathBuf>,
     pub log: String,
     pub max_connections: usize,
     pub max_frame_bytes: usize,
@@ -38,6 +40,7 @@ impl Default for Settings {
             http: "127.0.0.1:8080".parse().unwrap(),
             tcp: "127.0.0.1:7878".parse().unwrap(),
             data_dir: PathBuf::from("data"),
+            web_dir: None,
             log: "info".into(),
             max_connections: 10_000,
             max_frame_bytes: banter_protocol::codec::DEFAULT_MAX_LINE,
@@ -118,7 +121,8 @@ pub struct Cli {
     /// TOML file with settings (keys are the long flag names).
     #[arg(long, env = "BANTER_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Address for HTTP: the WebSocket endpoint /ws and /healthz. Port 0
+    /// Address for HTTP: the web client at /, the WebSocket endpoint /ws
+    /// and /healthz. Port 0
     /// picks a free port. [default: 127.0.0.1:8080]
     #[arg(long, env = "BANTER_HTTP", value_name = "ADDR")]
     pub http: Option<SocketAddr>,
@@ -128,6 +132,10 @@ pub struct Cli {
     /// Directory for persistent data. [default: data]
     #[arg(long, env = "BANTER_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Serve the web client from this directory (e.g. frontend/dist while
+    /// working on it) instead of the one built into banter.
+    #[arg(long, env = "BANTER_WEB_DIR", value_name = "DIR")]
+    pub web_dir: Option<PathBuf>,
     /// Log filter, in tracing's EnvFilter syntax (RUST_LOG also works).
     /// [default: info]
     #[arg(long, env = "BANTER_LOG", value_name = "FILTER")]
@@ -191,6 +199,9 @@ impl Cli {
             None => Settings::default(),
         };
         let cli = self;
+        if let Some(dir) = cli.web_dir {
+            settings.web_dir = Some(dir);
+        }
         overlay!(
             settings,
             cli,

@@ -9,6 +9,7 @@
 //!   requests, replies, keepalive, timeouts, closing.
 //! * [`transport`] — `ws` (axum WebSocket at `/ws`) and `tcp` (JSON lines):
 //!   bytes in, protocol frames out.
+//! * [`web`] — serves the web client (built into the binary, or `--web-dir`).
 //! * [`server`] — binds the listeners, supervises connections and shuts
 //!   down gracefully.
 
@@ -19,3 +20,4 @@ pub mod router;
 pub mod server;
 pub mod session;
 pub mod transport;
+pub mod web;

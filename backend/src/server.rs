@@ -62,6 +62,16 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         "history is kept in memory (data directory {} is reserved for persistence)",
         settings.data_dir.display()
     );
+    match &settings.web_dir {
+        Some(dir) => info!(
+            "web client: http://{http_addr}/ (served from {})",
+            dir.display()
+        ),
+        None if crate::web::embedded_client_present() => info!("web client: http://{http_addr}/"),
+        None => warn!(
+            "this build has no web client (build it with scripts/run); http://{http_addr}/ says so"
+        ),
+    }
     info!("WebSocket clients: ws://{http_addr}/ws");
     info!("JSON-lines TCP clients: {tcp_addr}");
     let ctx = Arc::new(Context::new(settings, shutdown.clone()));
@@ -70,7 +80,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     let app = axum::Router::new()
         .route("/ws", get(transport::ws::upgrade))
         .route("/healthz", get(healthz))
-        .route("/", get(index))
+        .merge(crate::web::routes(ctx.settings.web_dir.clone()))
         .with_state(ctx.clone());
     let http_task = tokio::spawn(
         axum::serve(
@@ -104,12 +114,4 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
 
 async fn healthz() -> &'static str {
     "ok\n"
-}
-
-async fn index() -> &'static str {
-    concat!(
-        "Banter ",
-        env!("CARGO_PKG_VERSION"),
-        " is running.\nWebSocket endpoint: /ws (JSON messages, see the README).\n"
-    )
 }

@@ -25,3 +25,61 @@ ensure_wasm_target() {
         fi
     fi
 }
+
+# Versions pinned to what builds on this toolchain (see README, "Web client").
+TRUNK_VERSION=0.21.14
+WASM_BINDGEN_VERSION=0.2.130
+
+ensure_web_tools() {
+    ensure_wasm_target
+    if ! trunk --version 2>/dev/null | grep -q "$TRUNK_VERSION"; then
+        say "installing trunk $TRUNK_VERSION (once; takes a few minutes)"
+        cargo install --locked trunk --version "$TRUNK_VERSION" >&2
+    fi
+    if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
+        say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (once)"
+        # Not --locked: its lock file names a crate version the registry no longer serves.
+        cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" >&2
+    fi
+}
+
+# wasm-opt (binaryen) for trunk and playwright-core for the browser tests,
+# pinned in frontend/package-lock.json.
+ensure_node_tools() {
+    if ! command -v npm >/dev/null 2>&1; then
+        apt_install nodejs npm
+    fi
+    local stamp="$ROOT/frontend/node_modules/.package-lock.json"
+    if [ ! -f "$stamp" ] || [ "$ROOT/frontend/package-lock.json" -nt "$stamp" ]; then
+        say "installing the web client's build and test tools (npm ci)"
+        (cd "$ROOT/frontend" && npm ci --no-audit --no-fund --loglevel=error) >&2
+    fi
+    export PATH="$ROOT/frontend/node_modules/.bin:$PATH"
+}
+
+# Builds the web client into frontend/dist (what banter embeds and serves).
+build_web() {
+    ensure_web_tools
+    ensure_node_tools
+    say "building the web client (trunk, release)"
+    trunk build --release --offline >&2
+}
+
+apt_install() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    say "installing ${missing[*]} (Debian packages)"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >&2
+}
+
+# Headless Chromium and nginx (a real reverse proxy) for the browser tests.
+ensure_browser_test_tools() {
+    apt_install chromium nginx
+    ensure_node_tools
+}

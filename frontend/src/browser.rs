@@ -1,0 +1,167 @@
+//! Thin wrappers over the browser: clock, randomness, local storage, the
+//! URL (fragment and the WebSocket address derived from the page's own
+//! location), the page title, and local date/time formatting.
+
+use banter_protocol::{Nick, RoomName};
+use wasm_bindgen::JsValue;
+
+const NICK_KEY: &str = "banter.nick";
+const ROOMS_KEY: &str = "banter.rooms";
+
+fn window() -> web_sys::Window {
+    web_sys::window().expect("a browser window")
+}
+
+pub fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+pub fn random() -> f64 {
+    js_sys::Math::random()
+}
+
+/// `ws://host/ws`, or `wss://` on https, beside the page: a page at
+/// `/chat/` (behind a proxy) talks to `/chat/ws`.
+pub fn ws_url() -> String {
+    let location = window().location();
+    let protocol = location.protocol().unwrap_or_default();
+    let host = location.host().unwrap_or_default();
+    let path = location.pathname().unwrap_or_else(|_| "/".into());
+    let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+    let dir = if dir.is_empty() { "/" } else { dir };
+    let scheme = if protocol == "https:" { "wss" } else { "ws" };
+    format!("{scheme}://{host}{dir}ws")
+}
+
+fn storage() -> Option<web_sys::Storage> {
+    window().local_storage().ok().flatten()
+}
+
+/// The nick and rooms remembered from the last visit.
+pub fn load_session() -> (Option<Nick>, Vec<RoomName>) {
+    let Some(storage) = storage() else {
+        return (None, Vec::new());
+    };
+    let nick = storage
+        .get_item(NICK_KEY)
+        .ok()
+        .flatten()
+        .and_then(|n| Nick::new(n).ok());
+    let rooms = storage
+        .get_item(ROOMS_KEY)
+        .ok()
+        .flatten()
+        .and_then(|json| serde_json::from_str::<Vec<String>>(&json).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|r| RoomName::new(r).ok())
+        .collect();
+    (nick, rooms)
+}
+
+pub fn save_session(nick: Option<&Nick>, rooms: &[String]) {
+    let Some(storage) = storage() else { return };
+    match nick {
+        Some(nick) => {
+            let _ = storage.set_item(NICK_KEY, nick.as_str());
+        }
+        None => {
+            let _ = storage.remove_item(NICK_KEY);
+        }
+    }
+    if let Ok(json) = serde_json::to_string(rooms) {
+        let _ = storage.set_item(ROOMS_KEY, &json);
+    }
+}
+
+pub fn forget_session() {
+    if let Some(storage) = storage() {
+        let _ = storage.remove_item(NICK_KEY);
+        let _ = storage.remove_item(ROOMS_KEY);
+    }
+}
+
+pub fn reload() {
+    let _ = window().location().reload();
+}
+
+pub fn fragment() -> String {
+    window().location().hash().unwrap_or_default()
+}
+
+/// Puts the view in the URL without adding a history entry per click.
+pub fn set_fragment(fragment: &str) {
+    let wanted = format!("#{fragment}");
+    if self::fragment() == wanted {
+        return;
+    }
+    if let Ok(history) = window().history() {
+        let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&wanted));
+    }
+}
+
+pub fn set_title(title: &str) {
+    if let Some(doc) = window().document() {
+        doc.set_title(title);
+    }
+}
+
+pub fn page_visible() -> bool {
+    window()
+        .document()
+        .is_none_or(|d| d.visibility_state() == web_sys::VisibilityState::Visible)
+}
+
+fn date(ts: u64) -> js_sys::Date {
+    js_sys::Date::new(&JsValue::from_f64(ts as f64))
+}
+
+/// `14:05` (in the user's locale and time zone).
+pub fn local_time(ts: u64) -> String {
+    let options = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&options, &"hour".into(), &"2-digit".into());
+    let _ = js_sys::Reflect::set(&options, &"minute".into(), &"2-digit".into());
+    date(ts)
+        .to_locale_time_string_with_options("default", &options)
+        .into()
+}
+
+/// `Tuesday, 1 December 2026` (in the user's locale).
+pub fn local_day(ts: u64) -> String {
+    let options = js_sys::Object::new();
+    for (key, value) in [
+        ("weekday", "long"),
+        ("year", "numeric"),
+        ("month", "long"),
+        ("day", "numeric"),
+    ] {
+        let _ = js_sys::Reflect::set(&options, &key.into(), &value.into());
+    }
+    date(ts).to_locale_date_string("default", &options).into()
+}
+
+/// The local calendar day of a timestamp, for day separators.
+pub fn day_number(ts: u64) -> i64 {
+    let d = date(ts);
+    let offset_ms = d.get_timezone_offset() * 60_000.0;
+    ((ts as f64 - offset_ms) / 86_400_000.0).floor() as i64
+}
+
+/// Calls `f` on every `event` of the window (or of the document, for
+/// `visibilitychange`) for the life of the page.
+pub fn listen(event: &str, f: impl Fn() + 'static) {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen::closure::Closure;
+    let closure = Closure::<dyn Fn()>::new(f);
+    let target: web_sys::EventTarget = if event == "visibilitychange" {
+        match window().document() {
+            Some(doc) => doc.into(),
+            None => return,
+        }
+    } else {
+        window().into()
+    };
+    let _ = target.add_event_listener_with_callback(event, closure.as_ref().unchecked_ref());
+    // The app lives as long as the page: the listener does too.
+    closure.forget();
+}

@@ -1,0 +1,1224 @@
+//! The client's state and all of its protocol logic, free of any browser
+//! API so it is unit-tested natively: what the user sees (rooms, direct
+//! conversations, members, unread counts, connection status) and what to
+//! send in answer to each server event or user command — including the
+//! reconnection bookkeeping (rejoin every room, fill exactly the gap since
+//! the last message seen in each).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use banter_protocol::{
+    ChatMessage, ClientMessage, DirectMessage, Envelope, ErrorCode, Limits, MAX_HISTORY_PAGE, Nick,
+    PresenceEvent, Ref, RoomName, ServerMessage,
+};
+
+use crate::command::{self, Command};
+use crate::reconnect;
+use crate::text;
+
+/// Lines kept per conversation; older ones scroll away.
+pub const MAX_LINES: usize = 1000;
+/// Live messages held back while a room catches up.
+const MAX_HELD: usize = 2000;
+
+pub type Request = Envelope<ClientMessage>;
+
+/// Which conversation is on screen; also the page's URL fragment
+/// (`#lobby`, `#@bob`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum View {
+    Room(RoomName),
+    Direct(Nick),
+}
+
+impl View {
+    pub fn fragment(&self) -> String {
+        match self {
+            View::Room(room) => room.to_string(),
+            View::Direct(nick) => format!("@{nick}"),
+        }
+    }
+
+    pub fn from_fragment(fragment: &str) -> Option<View> {
+        let fragment = fragment.trim_start_matches('#');
+        match fragment.strip_prefix('@') {
+            Some(nick) => Nick::new(nick).ok().map(View::Direct),
+            None => RoomName::new(fragment).ok().map(View::Room),
+        }
+    }
+
+    pub fn title(&self) -> String {
+        match self {
+            View::Room(room) => format!("#{room}"),
+            View::Direct(nick) => format!("@{nick}"),
+        }
+    }
+}
+
+/// One entry of a conversation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Line {
+    Chat {
+        id: u64,
+        from: Nick,
+        text: String,
+        ts: u64,
+    },
+    /// Presence and notices from the client itself.
+    Event { text: String, ts: u64 },
+}
+
+impl Line {
+    pub fn ts(&self) -> u64 {
+        match self {
+            Line::Chat { ts, .. } | Line::Event { ts, .. } => *ts,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Conversation {
+    pub lines: VecDeque<Line>,
+    pub unread: u32,
+}
+
+impl Conversation {
+    fn push(&mut self, line: Line) {
+        if self.lines.len() >= MAX_LINES {
+            self.lines.pop_front();
+        }
+        self.lines.push_back(line);
+    }
+
+    fn event(&mut self, text: impl Into<String>, ts: u64) {
+        self.push(Line::Event {
+            text: text.into(),
+            ts,
+        });
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RoomState {
+    pub conv: Conversation,
+    /// Sorted, case-insensitively.
+    pub members: Vec<Nick>,
+    /// The newest message id shown; what a gap fill asks `after`.
+    pub last_id: u64,
+    /// Whether the server has answered our `join` on this connection.
+    pub joined: bool,
+    /// Fetching `history after last_id`; live messages wait in `held`.
+    pub syncing: bool,
+    held: Vec<ChatMessage>,
+}
+
+impl RoomState {
+    /// Appends the messages newer than anything shown; returns how many.
+    fn append_new(&mut self, messages: impl IntoIterator<Item = ChatMessage>) -> u32 {
+        let mut added = 0;
+        for m in messages {
+            if m.id > self.last_id {
+                self.last_id = m.id;
+                self.conv.push(Line::Chat {
+                    id: m.id,
+                    from: m.from,
+                    text: m.text,
+                    ts: m.ts,
+                });
+                added += 1;
+            }
+        }
+        added
+    }
+
+    fn set_members(&mut self, mut members: Vec<Nick>) {
+        members.sort();
+        members.dedup();
+        self.members = members;
+    }
+
+    fn add_member(&mut self, nick: Nick) {
+        if let Err(pos) = self.members.binary_search(&nick) {
+            self.members.insert(pos, nick);
+        }
+    }
+
+    fn remove_member(&mut self, nick: &Nick) {
+        self.members.retain(|m| m != nick);
+    }
+}
+
+/// Where the connection stands, always shown to the user.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Status {
+    /// No nick chosen yet: the sign-in form.
+    SignedOut,
+    /// Opening the WebSocket (try `attempt`, 0 for the first).
+    Connecting {
+        attempt: u32,
+    },
+    /// `hello` sent, waiting for `welcome`.
+    Registering,
+    /// The server refused the nick at sign-in: the form shows why.
+    NickRefused(String),
+    Online,
+    /// Disconnected; the next try starts after `wait_ms`.
+    Offline {
+        attempt: u32,
+        wait_ms: u64,
+        reason: Option<String>,
+    },
+}
+
+/// What a request with a given `ref` was for, to route its answer.
+#[derive(Clone, Debug, PartialEq)]
+enum Purpose {
+    Hello,
+    Join(RoomName),
+    GapFill(RoomName),
+    Say,
+    Whisper(Nick),
+    Part,
+    Nick,
+}
+
+#[derive(Debug)]
+pub struct Chat {
+    /// The nick we have, or want at the next `hello`.
+    pub nick: Option<Nick>,
+    pub status: Status,
+    pub rooms: BTreeMap<RoomName, RoomState>,
+    pub directs: BTreeMap<Nick, Conversation>,
+    pub view: Option<View>,
+    pub limits: Option<Limits>,
+    /// Whether the page is visible (hidden pages count everything unread).
+    pub visible: bool,
+    /// Set by `welcome`; a later `hello` is then a reconnection.
+    was_online: bool,
+    attempt: u32,
+    next_ref: i64,
+    pending: HashMap<i64, Purpose>,
+    /// Bumped on every change, so views know when to redraw.
+    pub version: u64,
+}
+
+impl Default for Chat {
+    fn default() -> Self {
+        Chat::new(None, Vec::new())
+    }
+}
+
+impl Chat {
+    /// A client that remembers `nick` and `rooms` (from local storage).
+    pub fn new(nick: Option<Nick>, rooms: Vec<RoomName>) -> Self {
+        Chat {
+            status: if nick.is_some() {
+                Status::Connecting { attempt: 0 }
+            } else {
+                Status::SignedOut
+            },
+            nick,
+            view: rooms.first().cloned().map(View::Room),
+            rooms: rooms
+                .into_iter()
+                .map(|r| (r, RoomState::default()))
+                .collect(),
+            directs: BTreeMap::new(),
+            limits: None,
+            visible: true,
+            was_online: false,
+            attempt: 0,
+            next_ref: 0,
+            pending: HashMap::new(),
+            version: 0,
+        }
+    }
+
+    fn request(&mut self, purpose: Purpose, body: ClientMessage) -> Request {
+        self.next_ref += 1;
+        self.pending.insert(self.next_ref, purpose);
+        Envelope::with_ref(body, Some(Ref::Int(self.next_ref)))
+    }
+
+    fn hello(&mut self) -> Vec<Request> {
+        let Some(nick) = self.nick.clone() else {
+            return Vec::new();
+        };
+        self.status = Status::Registering;
+        vec![self.request(
+            Purpose::Hello,
+            ClientMessage::Hello {
+                nick,
+                password: None,
+                token: None,
+            },
+        )]
+    }
+
+    pub fn is_online(&self) -> bool {
+        self.status == Status::Online
+    }
+
+    /// Whether the app should hold a connection open.
+    pub fn wants_connection(&self) -> bool {
+        self.nick.is_some()
+    }
+
+    /// The rooms to remember in local storage.
+    pub fn saved_rooms(&self) -> Vec<String> {
+        self.rooms.keys().map(|r| r.to_string()).collect()
+    }
+
+    /// Total unread, for the page title.
+    pub fn unread_total(&self) -> u32 {
+        self.rooms.values().map(|r| r.conv.unread).sum::<u32>()
+            + self.directs.values().map(|c| c.unread).sum::<u32>()
+    }
+
+    /// The conversation on screen.
+    pub fn current(&self) -> Option<&Conversation> {
+        match self.view.as_ref()? {
+            View::Room(room) => self.rooms.get(room).map(|r| &r.conv),
+            View::Direct(nick) => self.directs.get(nick),
+        }
+    }
+
+    /// The user chose a nick on the sign-in form.
+    pub fn sign_in(&mut self, nick: Nick) -> Vec<Request> {
+        self.version += 1;
+        self.nick = Some(nick);
+        match self.status {
+            // The socket is open and waits for another hello.
+            Status::NickRefused(_) => self.hello(),
+            _ => {
+                self.status = Status::Connecting { attempt: 0 };
+                Vec::new()
+            }
+        }
+    }
+
+    /// A try to connect begins.
+    pub fn on_connecting(&mut self) {
+        self.version += 1;
+        self.status = Status::Connecting {
+            attempt: self.attempt,
+        };
+    }
+
+    /// The WebSocket is open: introduce ourselves.
+    pub fn on_open(&mut self) -> Vec<Request> {
+        self.version += 1;
+        self.pending.clear();
+        self.hello()
+    }
+
+    /// The connection is gone. Returns how long to wait before the next
+    /// try; `random` is in `[0, 1)`.
+    pub fn on_close(&mut self, random: f64, now: u64) -> u64 {
+        self.version += 1;
+        self.attempt = self.attempt.saturating_add(1);
+        let wait_ms = reconnect::backoff_ms(self.attempt, random);
+        let reason = match &self.status {
+            Status::Offline { reason, .. } => reason.clone(),
+            _ => None,
+        };
+        if self.status == Status::Online {
+            for room in self.rooms.values_mut() {
+                room.conv.event("disconnected; reconnecting…", now);
+            }
+        }
+        self.status = Status::Offline {
+            attempt: self.attempt,
+            wait_ms,
+            reason,
+        };
+        for room in self.rooms.values_mut() {
+            room.joined = false;
+            room.syncing = false;
+            room.held.clear();
+        }
+        self.pending.clear();
+        wait_ms
+    }
+
+    /// Switches the conversation on screen and marks it read.
+    pub fn select(&mut self, view: View) -> Vec<Request> {
+        self.version += 1;
+        let mut requests = Vec::new();
+        match &view {
+            View::Room(room) => {
+                if !self.rooms.contains_key(room) {
+                    // A link to a room we are not in: join it.
+                    self.rooms.insert(room.clone(), RoomState::default());
+                    if self.is_online() {
+                        requests.push(self.join_request(room.clone()));
+                    }
+                }
+            }
+            View::Direct(nick) => {
+                self.directs.entry(nick.clone()).or_default();
+            }
+        }
+        self.view = Some(view);
+        self.mark_read();
+        requests
+    }
+
+    /// The page became visible or hidden.
+    pub fn set_visible(&mut self, visible: bool) {
+        self.version += 1;
+        self.visible = visible;
+        if visible {
+            self.mark_read();
+        }
+    }
+
+    fn mark_read(&mut self) {
+        match self.view.clone() {
+            Some(View::Room(room)) => {
+                if let Some(r) = self.rooms.get_mut(&room) {
+                    r.conv.unread = 0;
+                }
+            }
+            Some(View::Direct(nick)) => {
+                if let Some(c) = self.directs.get_mut(&nick) {
+                    c.unread = 0;
+                }
+            }
+            None => {}
+        }
+    }
+
+    fn is_viewing(&self, view: &View) -> bool {
+        self.visible && self.view.as_ref() == Some(view)
+    }
+
+    /// Closes a direct conversation (rooms are left with `/part`).
+    pub fn close_direct(&mut self, nick: &Nick) {
+        self.version += 1;
+        self.directs.remove(nick);
+        if self.view == Some(View::Direct(nick.clone())) {
+            self.view = self.rooms.keys().next().cloned().map(View::Room);
+        }
+    }
+
+    fn join_request(&mut self, room: RoomName) -> Request {
+        self.request(Purpose::Join(room.clone()), ClientMessage::Join { room })
+    }
+
+    /// The user submitted the composer. `Ok` carries what to send; `Err` a
+    /// sentence to show under the composer (nothing was sent).
+    pub fn submit(&mut self, input: &str, now: u64) -> Result<Vec<Request>, String> {
+        let command = command::parse(input)?;
+        if command == Command::Help {
+            self.version += 1;
+            if let Some(conv) = self.current_mut() {
+                conv.event(command::HELP, now);
+            }
+            return Ok(Vec::new());
+        }
+        if !self.is_online() {
+            return Err("not connected: wait until Banter is back online".into());
+        }
+        let requests = match command {
+            Command::Say(text) => vec![self.say_here(text)?],
+            Command::Me(action) => vec![self.say_here(text::encode_action(&action))?],
+            Command::Join(room) => {
+                self.version += 1;
+                let already = self.rooms.contains_key(&room);
+                self.view = Some(View::Room(room.clone()));
+                self.mark_read();
+                if already {
+                    Vec::new()
+                } else {
+                    self.rooms.insert(room.clone(), RoomState::default());
+                    vec![self.join_request(room)]
+                }
+            }
+            Command::Part(room) => {
+                let room = match (room, &self.view) {
+                    (Some(room), _) => room,
+                    (None, Some(View::Room(room))) => room.clone(),
+                    (None, _) => return Err("/part leaves a room; name one: /part room".into()),
+                };
+                if !self.rooms.contains_key(&room) {
+                    return Err(format!("you are not in #{room}"));
+                }
+                vec![self.part(room)]
+            }
+            Command::Msg(to, text) => {
+                self.check_text(&text)?;
+                self.version += 1;
+                self.directs.entry(to.clone()).or_default();
+                self.view = Some(View::Direct(to.clone()));
+                vec![self.request(
+                    Purpose::Whisper(to.clone()),
+                    ClientMessage::Whisper { to, text },
+                )]
+            }
+            Command::Nick(nick) => vec![self.request(Purpose::Nick, ClientMessage::Nick { nick })],
+            Command::Help => unreachable!("handled above"),
+        };
+        Ok(requests)
+    }
+
+    /// Leaves a room (the sidebar's leave button, or `/part`).
+    pub fn part(&mut self, room: RoomName) -> Request {
+        self.request(Purpose::Part, ClientMessage::Part { room })
+    }
+
+    fn check_text(&self, text: &str) -> Result<(), String> {
+        let max = self.max_text_bytes();
+        if text.trim().is_empty() {
+            return Err("type a message first".into());
+        }
+        if text.len() > max {
+            return Err(format!(
+                "that is {} bytes; the limit is {max}: shorten it a little",
+                text.len()
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn max_text_bytes(&self) -> usize {
+        self.limits
+            .as_ref()
+            .map_or(banter_protocol::DEFAULT_MAX_TEXT_BYTES, |l| {
+                l.max_text_bytes
+            })
+    }
+
+    fn say_here(&mut self, text: String) -> Result<Request, String> {
+        self.check_text(&text)?;
+        match self.view.clone() {
+            Some(View::Room(room)) => {
+                Ok(self.request(Purpose::Say, ClientMessage::Say { room, text }))
+            }
+            Some(View::Direct(to)) => Ok(self.request(
+                Purpose::Whisper(to.clone()),
+                ClientMessage::Whisper { to, text },
+            )),
+            None => Err("join a room first: /join lobby".into()),
+        }
+    }
+
+    fn current_mut(&mut self) -> Option<&mut Conversation> {
+        match self.view.clone()? {
+            View::Room(room) => self.rooms.get_mut(&room).map(|r| &mut r.conv),
+            View::Direct(nick) => self.directs.get_mut(&nick),
+        }
+    }
+
+    /// Handles one frame from the server; returns what to send back.
+    pub fn on_message(&mut self, envelope: Envelope<ServerMessage>, now: u64) -> Vec<Request> {
+        self.version += 1;
+        let purpose = match &envelope.reference {
+            Some(Ref::Int(n)) => self.pending.remove(n),
+            _ => None,
+        };
+        let mut out = Vec::new();
+        match envelope.body {
+            ServerMessage::Welcome { nick, limits, .. } => {
+                self.status = Status::Online;
+                self.attempt = 0;
+                self.limits = Some(limits);
+                if self.was_online && self.nick.as_ref() != Some(&nick) {
+                    let text = format!(
+                        "your nick was still in use, so you are {nick} for now; /nick {} takes it back once it is free",
+                        self.nick.as_ref().map_or("", |n| n.as_str())
+                    );
+                    if let Some(conv) = self.current_mut() {
+                        conv.event(text, now);
+                    }
+                }
+                self.nick = Some(nick);
+                self.was_online = true;
+                let rooms: Vec<RoomName> = self.rooms.keys().cloned().collect();
+                out.extend(rooms.into_iter().map(|room| self.join_request(room)));
+            }
+            ServerMessage::Joined {
+                room,
+                members,
+                history,
+            } => out.extend(self.on_joined(room, members, history, now)),
+            ServerMessage::History { room, messages } => {
+                if purpose == Some(Purpose::GapFill(room.clone())) {
+                    out.extend(self.on_gap_page(room, messages));
+                }
+            }
+            ServerMessage::Message(m) => self.on_chat(m),
+            ServerMessage::Direct(d) => self.on_direct(d),
+            ServerMessage::Presence {
+                room,
+                nick,
+                event,
+                new_nick,
+            } => self.on_presence(room, nick, event, new_nick, now),
+            ServerMessage::Parted { room } => {
+                self.rooms.remove(&room);
+                if self.view == Some(View::Room(room)) {
+                    self.view = self.rooms.keys().next().cloned().map(View::Room);
+                    self.mark_read();
+                }
+            }
+            ServerMessage::Nick { nick, old } => {
+                self.nick = Some(nick.clone());
+                for r in self.rooms.values_mut() {
+                    r.remove_member(&old);
+                    r.add_member(nick.clone());
+                }
+                if let Some(conv) = self.current_mut() {
+                    conv.event(format!("you are now known as {nick}"), now);
+                }
+            }
+            ServerMessage::Lagged { dropped } => {
+                let rooms: Vec<RoomName> = self.rooms.keys().cloned().collect();
+                for room in rooms {
+                    let r = self.rooms.get_mut(&room).expect("listed");
+                    r.conv.event(
+                        format!(
+                            "the connection fell behind ({dropped} events skipped); catching up"
+                        ),
+                        now,
+                    );
+                    if r.joined && !r.syncing {
+                        out.push(self.gap_request(room));
+                    }
+                }
+            }
+            ServerMessage::Error { code, message } => {
+                out.extend(self.on_error(purpose, code, message, now))
+            }
+            ServerMessage::Closing { code, message } => {
+                let reason = format!("{message} ({code})");
+                self.status = Status::Offline {
+                    attempt: self.attempt,
+                    wait_ms: 0,
+                    reason: Some(reason),
+                };
+            }
+            ServerMessage::Ping => out.push(Envelope::new(ClientMessage::Pong)),
+            ServerMessage::Pong => {}
+        }
+        out
+    }
+
+    fn gap_request(&mut self, room: RoomName) -> Request {
+        let r = self.rooms.get_mut(&room).expect("a room we are in");
+        r.syncing = true;
+        let after = r.last_id;
+        self.request(
+            Purpose::GapFill(room.clone()),
+            ClientMessage::History {
+                room,
+                before: None,
+                after: Some(after),
+                limit: Some(MAX_HISTORY_PAGE),
+            },
+        )
+    }
+
+    fn on_joined(
+        &mut self,
+        room: RoomName,
+        members: Vec<Nick>,
+        history: Vec<ChatMessage>,
+        now: u64,
+    ) -> Vec<Request> {
+        let r = self.rooms.entry(room.clone()).or_default();
+        r.joined = true;
+        r.set_members(members);
+        let newest = history.last().map_or(0, |m| m.id);
+        let oldest = history.first().map_or(0, |m| m.id);
+        if r.last_id == 0 {
+            r.append_new(history);
+        } else if newest < r.last_id {
+            // Ids went backwards: the server lost its history (a restart
+            // without persistence). Start over from what it has.
+            r.conv.event(
+                "the server restarted; earlier messages are not on it any more",
+                now,
+            );
+            r.last_id = 0;
+            r.append_new(history);
+        } else if newest == r.last_id || oldest <= r.last_id + 1 {
+            r.append_new(history);
+        } else {
+            // More was said while we were away than `joined` carries.
+            return vec![self.gap_request(room)];
+        }
+        Vec::new()
+    }
+
+    fn on_gap_page(&mut self, room: RoomName, messages: Vec<ChatMessage>) -> Vec<Request> {
+        let full_page = messages.len() >= MAX_HISTORY_PAGE as usize;
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return Vec::new();
+        };
+        let added = r.append_new(messages);
+        self.count_unread(&room, added);
+        if full_page {
+            return vec![self.gap_request(room)];
+        }
+        let r = self.rooms.get_mut(&room).expect("checked above");
+        r.syncing = false;
+        let held = std::mem::take(&mut r.held);
+        let added = r.append_new(held);
+        self.count_unread(&room, added);
+        Vec::new()
+    }
+
+    fn count_unread(&mut self, room: &RoomName, added: u32) {
+        if added > 0 && !self.is_viewing(&View::Room(room.clone())) {
+            if let Some(r) = self.rooms.get_mut(room) {
+                r.conv.unread += added;
+            }
+        }
+    }
+
+    fn on_chat(&mut self, m: ChatMessage) {
+        let room = m.room.clone();
+        let own = self.nick.as_ref() == Some(&m.from);
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        if r.syncing {
+            if r.held.len() >= MAX_HELD {
+                r.held.remove(0);
+            }
+            r.held.push(m);
+            return;
+        }
+        let added = r.append_new([m]);
+        if !own {
+            self.count_unread(&room, added);
+        }
+    }
+
+    fn on_direct(&mut self, d: DirectMessage) {
+        let own = self.nick.as_ref() == Some(&d.from);
+        let peer = if own { d.to.clone() } else { d.from.clone() };
+        let viewing = self.is_viewing(&View::Direct(peer.clone()));
+        let conv = self.directs.entry(peer).or_default();
+        conv.push(Line::Chat {
+            id: d.id,
+            from: d.from,
+            text: d.text,
+            ts: d.ts,
+        });
+        if !own && !viewing {
+            conv.unread += 1;
+        }
+    }
+
+    fn on_presence(
+        &mut self,
+        room: RoomName,
+        nick: Nick,
+        event: PresenceEvent,
+        new_nick: Option<Nick>,
+        now: u64,
+    ) {
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        let text = match (event, new_nick) {
+            (PresenceEvent::Join, _) => {
+                r.add_member(nick.clone());
+                format!("{nick} joined")
+            }
+            (PresenceEvent::Part, _) => {
+                r.remove_member(&nick);
+                format!("{nick} left")
+            }
+            (PresenceEvent::Quit, _) => {
+                r.remove_member(&nick);
+                format!("{nick} quit")
+            }
+            (PresenceEvent::Nick, Some(new)) => {
+                r.remove_member(&nick);
+                r.add_member(new.clone());
+                // Keep a direct conversation with them going under the new nick.
+                if let Some(conv) = self.directs.remove(&nick) {
+                    self.directs.insert(new.clone(), conv);
+                    if self.view == Some(View::Direct(nick.clone())) {
+                        self.view = Some(View::Direct(new.clone()));
+                    }
+                }
+                format!("{nick} is now known as {new}")
+            }
+            _ => return,
+        };
+        if let Some(r) = self.rooms.get_mut(&room) {
+            r.conv.event(text, now);
+        }
+    }
+
+    fn on_error(
+        &mut self,
+        purpose: Option<Purpose>,
+        code: ErrorCode,
+        message: String,
+        now: u64,
+    ) -> Vec<Request> {
+        match purpose {
+            Some(Purpose::Hello) if code == ErrorCode::NickTaken && self.was_online => {
+                // Reconnecting while our old session lingers on the server:
+                // take a variant now rather than wait for it to time out.
+                if let Some(nick) = self.nick.as_ref().and_then(alternative_nick) {
+                    self.nick = Some(nick);
+                    return self.hello();
+                }
+                self.status = Status::NickRefused(message);
+            }
+            Some(Purpose::Hello) => {
+                self.status = Status::NickRefused(message);
+            }
+            Some(Purpose::Join(room)) => {
+                self.rooms.remove(&room);
+                if self.view == Some(View::Room(room.clone())) {
+                    self.view = self.rooms.keys().next().cloned().map(View::Room);
+                }
+                if let Some(conv) = self.current_mut() {
+                    conv.event(format!("could not join #{room}: {message}"), now);
+                }
+            }
+            Some(Purpose::Whisper(nick)) => {
+                let text = if code == ErrorCode::NoSuchNick {
+                    format!("{nick} is not online; the message was not sent")
+                } else {
+                    format!("not sent: {message}")
+                };
+                self.directs.entry(nick).or_default().event(text, now);
+            }
+            Some(Purpose::GapFill(room)) => {
+                if let Some(r) = self.rooms.get_mut(&room) {
+                    r.syncing = false;
+                    let held = std::mem::take(&mut r.held);
+                    r.append_new(held);
+                }
+            }
+            _ => {
+                if let Some(conv) = self.current_mut() {
+                    conv.event(format!("error: {message}"), now);
+                }
+            }
+        }
+        Vec::new()
+    }
+}
+
+/// `alice` → `alice_`, or with the last character replaced when full.
+fn alternative_nick(nick: &Nick) -> Option<Nick> {
+    let mut name = nick.as_str().to_string();
+    if name.len() >= Nick::MAX_LEN {
+        name.pop();
+    }
+    name.push('_');
+    Nick::new(name).ok().filter(|n| n.as_str() != nick.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use banter_protocol::Limits;
+
+    fn nick(s: &str) -> Nick {
+        Nick::new(s).unwrap()
+    }
+    fn room(s: &str) -> RoomName {
+        RoomName::new(s).unwrap()
+    }
+    fn msg(r: &str, id: u64, from: &str) -> ChatMessage {
+        ChatMessage {
+            room: room(r),
+            id,
+            from: nick(from),
+            text: format!("m{id}"),
+            ts: 1_000 + id,
+        }
+    }
+    fn server(body: ServerMessage) -> Envelope<ServerMessage> {
+        Envelope::new(body)
+    }
+    fn reply(body: ServerMessage, to: &Request) -> Envelope<ServerMessage> {
+        Envelope::with_ref(body, to.reference.clone())
+    }
+    fn welcome(n: &str) -> ServerMessage {
+        ServerMessage::Welcome {
+            nick: nick(n),
+            protocol: 1,
+            server: "test".into(),
+            limits: Limits {
+                max_text_bytes: 20,
+                max_frame_bytes: 100,
+                max_rooms: 5,
+                idle_timeout_secs: 60,
+            },
+        }
+    }
+    fn joined(r: &str, members: &[&str], history: Vec<ChatMessage>) -> ServerMessage {
+        ServerMessage::Joined {
+            room: room(r),
+            members: members.iter().map(|m| nick(m)).collect(),
+            history,
+        }
+    }
+    fn ids(chat: &Chat, r: &str) -> Vec<u64> {
+        chat.rooms[&room(r)]
+            .conv
+            .lines
+            .iter()
+            .filter_map(|l| match l {
+                Line::Chat { id, .. } => Some(*id),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A client remembered as alice in `lobby`, online and joined with
+    /// messages 1..=3.
+    fn online() -> Chat {
+        let mut chat = Chat::new(Some(nick("alice")), vec![room("lobby")]);
+        let hello = chat.on_open();
+        assert!(matches!(hello[0].body, ClientMessage::Hello { .. }));
+        let joins = chat.on_message(reply(welcome("alice"), &hello[0]), 0);
+        assert_eq!(joins.len(), 1);
+        assert_eq!(
+            joins[0].body,
+            ClientMessage::Join {
+                room: room("lobby")
+            }
+        );
+        let more = chat.on_message(
+            reply(
+                joined(
+                    "lobby",
+                    &["bob", "alice"],
+                    (1..=3).map(|i| msg("lobby", i, "bob")).collect(),
+                ),
+                &joins[0],
+            ),
+            0,
+        );
+        assert!(more.is_empty());
+        chat
+    }
+
+    #[test]
+    fn sign_in_then_join_and_chat() {
+        let chat = online();
+        assert!(chat.is_online());
+        assert_eq!(ids(&chat, "lobby"), vec![1, 2, 3]);
+        assert_eq!(
+            chat.rooms[&room("lobby")].members,
+            vec![nick("alice"), nick("bob")]
+        );
+        assert_eq!(chat.view, Some(View::Room(room("lobby"))));
+    }
+
+    #[test]
+    fn reconnect_rejoins_and_fills_exactly_the_gap() {
+        let mut chat = online();
+        let wait = chat.on_close(0.5, 10);
+        assert!(wait > 0);
+        assert!(matches!(chat.status, Status::Offline { attempt: 1, .. }));
+        let hello = chat.on_open();
+        let joins = chat.on_message(reply(welcome("alice"), &hello[0]), 20);
+        assert_eq!(joins.len(), 1, "rejoins its room");
+        // The server's recent history starts after a gap (4..=100 missed,
+        // joined carries 101..=150).
+        let fill = chat.on_message(
+            reply(
+                joined(
+                    "lobby",
+                    &["bob"],
+                    (101..=150).map(|i| msg("lobby", i, "bob")).collect(),
+                ),
+                &joins[0],
+            ),
+            20,
+        );
+        assert_eq!(
+            fill[0].body,
+            ClientMessage::History {
+                room: room("lobby"),
+                before: None,
+                after: Some(3),
+                limit: Some(MAX_HISTORY_PAGE),
+            }
+        );
+        // A live message during the catch-up waits its turn.
+        chat.on_message(server(ServerMessage::Message(msg("lobby", 151, "bob"))), 21);
+        assert_eq!(ids(&chat, "lobby"), vec![1, 2, 3]);
+        // A full page means there may be more.
+        let next = chat.on_message(
+            reply(
+                ServerMessage::History {
+                    room: room("lobby"),
+                    messages: (4..4 + MAX_HISTORY_PAGE as u64)
+                        .map(|i| msg("lobby", i, "bob"))
+                        .collect(),
+                },
+                &fill[0],
+            ),
+            22,
+        );
+        assert!(matches!(
+            next[0].body,
+            ClientMessage::History {
+                after: Some(203),
+                ..
+            }
+        ));
+        let done = chat.on_message(
+            reply(
+                ServerMessage::History {
+                    room: room("lobby"),
+                    messages: (204..=220).map(|i| msg("lobby", i, "bob")).collect(),
+                },
+                &next[0],
+            ),
+            23,
+        );
+        assert!(done.is_empty());
+        // Every message once, in order: 151 arrived live during the catch-up
+        // and came again in a page; it is shown once, in its place.
+        assert_eq!(ids(&chat, "lobby"), (1..=220).collect::<Vec<u64>>());
+        assert!(!chat.rooms[&room("lobby")].syncing);
+    }
+
+    #[test]
+    fn no_gap_means_no_history_request() {
+        let mut chat = online();
+        chat.on_close(0.0, 0);
+        let hello = chat.on_open();
+        let joins = chat.on_message(reply(welcome("alice"), &hello[0]), 0);
+        let out = chat.on_message(
+            reply(
+                joined(
+                    "lobby",
+                    &["bob"],
+                    (1..=5).map(|i| msg("lobby", i, "bob")).collect(),
+                ),
+                &joins[0],
+            ),
+            0,
+        );
+        assert!(out.is_empty());
+        assert_eq!(ids(&chat, "lobby"), vec![1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn a_server_that_lost_its_history_starts_over() {
+        let mut chat = online();
+        chat.on_close(0.0, 0);
+        let hello = chat.on_open();
+        let joins = chat.on_message(reply(welcome("alice"), &hello[0]), 0);
+        let out = chat.on_message(reply(joined("lobby", &["alice"], vec![]), &joins[0]), 0);
+        assert!(out.is_empty());
+        chat.on_message(server(ServerMessage::Message(msg("lobby", 1, "bob"))), 1);
+        let lines = &chat.rooms[&room("lobby")].conv.lines;
+        assert!(matches!(lines.back(), Some(Line::Chat { id: 1, .. })));
+        assert!(
+            lines
+                .iter()
+                .any(|l| matches!(l, Line::Event { text, .. } if text.contains("restarted")))
+        );
+    }
+
+    #[test]
+    fn unread_counts_and_title_total() {
+        let mut chat = online();
+        chat.submit("/join dev", 0).unwrap();
+        assert_eq!(chat.view, Some(View::Room(room("dev"))));
+        chat.on_message(server(ServerMessage::Message(msg("lobby", 4, "bob"))), 0);
+        chat.on_message(server(ServerMessage::Message(msg("lobby", 5, "bob"))), 0);
+        // Our own echo never counts.
+        chat.on_message(server(ServerMessage::Message(msg("lobby", 6, "alice"))), 0);
+        chat.on_message(
+            server(ServerMessage::Direct(DirectMessage {
+                id: 1,
+                from: nick("carol"),
+                to: nick("alice"),
+                text: "psst".into(),
+                ts: 5,
+            })),
+            0,
+        );
+        assert_eq!(chat.rooms[&room("lobby")].conv.unread, 2);
+        assert_eq!(chat.directs[&nick("carol")].unread, 1);
+        assert_eq!(chat.unread_total(), 3);
+        chat.select(View::Room(room("lobby")));
+        assert_eq!(chat.unread_total(), 1);
+        // A hidden page counts even the conversation on screen.
+        chat.set_visible(false);
+        chat.on_message(server(ServerMessage::Message(msg("lobby", 7, "bob"))), 0);
+        assert_eq!(chat.rooms[&room("lobby")].conv.unread, 1);
+        chat.set_visible(true);
+        assert_eq!(chat.rooms[&room("lobby")].conv.unread, 0);
+    }
+
+    #[test]
+    fn duplicate_messages_are_shown_once() {
+        let mut chat = online();
+        chat.on_message(server(ServerMessage::Message(msg("lobby", 3, "bob"))), 0);
+        chat.on_message(server(ServerMessage::Message(msg("lobby", 4, "bob"))), 0);
+        chat.on_message(server(ServerMessage::Message(msg("lobby", 4, "bob"))), 0);
+        assert_eq!(ids(&chat, "lobby"), vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn lagged_fills_each_room() {
+        let mut chat = online();
+        let out = chat.on_message(server(ServerMessage::Lagged { dropped: 9 }), 0);
+        assert!(matches!(
+            out[0].body,
+            ClientMessage::History { after: Some(3), .. }
+        ));
+    }
+
+    #[test]
+    fn commands_become_requests() {
+        let mut chat = online();
+        let say = chat.submit("hi", 0).unwrap();
+        assert_eq!(
+            say[0].body,
+            ClientMessage::Say {
+                room: room("lobby"),
+                text: "hi".into()
+            }
+        );
+        let me = chat.submit("/me waves", 0).unwrap();
+        assert!(
+            matches!(&me[0].body, ClientMessage::Say { text, .. } if text == "\u{1}ACTION waves\u{1}")
+        );
+        let msg = chat.submit("/msg bob yo", 0).unwrap();
+        assert!(matches!(&msg[0].body, ClientMessage::Whisper { to, .. } if to == &nick("bob")));
+        assert_eq!(chat.view, Some(View::Direct(nick("bob"))));
+        // In a direct view, plain text is a whisper.
+        let again = chat.submit("more", 0).unwrap();
+        assert!(matches!(&again[0].body, ClientMessage::Whisper { text, .. } if text == "more"));
+        // The limit from welcome (20 bytes) is checked before sending.
+        let err = chat.submit("this is far too long to send", 0).unwrap_err();
+        assert!(err.contains("limit is 20"), "{err}");
+        assert!(
+            chat.submit("/bogus", 0)
+                .unwrap_err()
+                .contains("unknown command")
+        );
+        chat.select(View::Room(room("lobby")));
+        let part = chat.submit("/part", 0).unwrap();
+        assert_eq!(
+            part[0].body,
+            ClientMessage::Part {
+                room: room("lobby")
+            }
+        );
+        chat.on_message(
+            reply(
+                ServerMessage::Parted {
+                    room: room("lobby"),
+                },
+                &part[0],
+            ),
+            0,
+        );
+        assert!(!chat.rooms.contains_key(&room("lobby")));
+    }
+
+    #[test]
+    fn nothing_is_sent_while_offline() {
+        let mut chat = online();
+        chat.on_close(0.0, 0);
+        assert!(chat.submit("hi", 0).unwrap_err().contains("not connected"));
+    }
+
+    #[test]
+    fn a_taken_nick_at_sign_in_is_shown_and_retried() {
+        let mut chat = Chat::new(Some(nick("alice")), vec![]);
+        let hello = chat.on_open();
+        chat.on_message(
+            reply(
+                ServerMessage::error(ErrorCode::NickTaken, "the nick alice is in use"),
+                &hello[0],
+            ),
+            0,
+        );
+        assert!(matches!(&chat.status, Status::NickRefused(m) if m.contains("in use")));
+        let again = chat.sign_in(nick("alice2"));
+        assert!(
+            matches!(&again[0].body, ClientMessage::Hello { nick: n, .. } if n == &nick("alice2"))
+        );
+    }
+
+    #[test]
+    fn a_taken_nick_on_reconnect_takes_a_variant() {
+        let mut chat = online();
+        chat.on_close(0.0, 0);
+        let hello = chat.on_open();
+        let retry = chat.on_message(
+            reply(
+                ServerMessage::error(ErrorCode::NickTaken, "in use"),
+                &hello[0],
+            ),
+            0,
+        );
+        assert!(
+            matches!(&retry[0].body, ClientMessage::Hello { nick: n, .. } if n.as_str() == "alice_")
+        );
+    }
+
+    #[test]
+    fn presence_updates_members_and_follows_renames() {
+        let mut chat = online();
+        chat.submit("/msg bob hi", 0).unwrap();
+        chat.on_message(
+            server(ServerMessage::Presence {
+                room: room("lobby"),
+                nick: nick("carol"),
+                event: PresenceEvent::Join,
+                new_nick: None,
+            }),
+            0,
+        );
+        chat.on_message(
+            server(ServerMessage::Presence {
+                room: room("lobby"),
+                nick: nick("bob"),
+                event: PresenceEvent::Nick,
+                new_nick: Some(nick("bobby")),
+            }),
+            0,
+        );
+        let members = &chat.rooms[&room("lobby")].members;
+        assert_eq!(members, &vec![nick("alice"), nick("bobby"), nick("carol")]);
+        assert_eq!(chat.view, Some(View::Direct(nick("bobby"))));
+        assert!(chat.directs.contains_key(&nick("bobby")));
+        chat.on_message(
+            server(ServerMessage::Presence {
+                room: room("lobby"),
+                nick: nick("carol"),
+                event: PresenceEvent::Quit,
+                new_nick: None,
+            }),
+            0,
+        );
+        assert_eq!(chat.rooms[&room("lobby")].members.len(), 2);
+    }
+
+    #[test]
+    fn fragments_name_views() {
+        assert_eq!(
+            View::from_fragment("#lobby"),
+            Some(View::Room(room("lobby")))
+        );
+        assert_eq!(
+            View::from_fragment("#@Bob"),
+            Some(View::Direct(nick("bob")))
+        );
+        assert_eq!(View::from_fragment("#not a room"), None);
+        assert_eq!(View::Direct(nick("Bob")).fragment(), "@Bob");
+    }
+}

@@ -1,0 +1,138 @@
+//! What the composer's input means: plain text, or a slash command such as
+//! `/join room` or `/msg nick text`. Pure parsing, no side effects.
+
+use banter_protocol::{Nick, RoomName};
+
+/// One line the user submitted.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    /// Text to send to the current conversation.
+    Say(String),
+    /// `/me waves`: an action, sent as a CTCP ACTION (see [`crate::text`]).
+    Me(String),
+    Join(RoomName),
+    /// `/part` leaves the current room; `/part room` a named one.
+    Part(Option<RoomName>),
+    Msg(Nick, String),
+    Nick(Nick),
+    Help,
+}
+
+pub const HELP: &str = "Commands: /join room · /part [room] · /msg nick text · /me action · /nick newnick · /help. Start a line with // to send a message that begins with /.";
+
+/// Parses the composer's input. `Err` is a sentence to show the user.
+pub fn parse(input: &str) -> Result<Command, String> {
+    let trimmed = input.trim_end();
+    if let Some(escaped) = trimmed.strip_prefix("//") {
+        return Ok(Command::Say(format!("/{escaped}")));
+    }
+    let Some(rest) = trimmed.strip_prefix('/') else {
+        return Ok(Command::Say(
+            input.trim_end_matches(['\n', ' ']).to_string(),
+        ));
+    };
+    let (name, args) = match rest.split_once(char::is_whitespace) {
+        Some((name, args)) => (name, args.trim()),
+        None => (rest, ""),
+    };
+    match name.to_ascii_lowercase().as_str() {
+        "join" | "j" => {
+            let room = args.strip_prefix('#').unwrap_or(args);
+            if room.is_empty() {
+                return Err("usage: /join room".into());
+            }
+            RoomName::new(room)
+                .map(Command::Join)
+                .map_err(|e| e.to_string())
+        }
+        "part" | "leave" => {
+            if args.is_empty() {
+                return Ok(Command::Part(None));
+            }
+            let room = args.strip_prefix('#').unwrap_or(args);
+            RoomName::new(room)
+                .map(|r| Command::Part(Some(r)))
+                .map_err(|e| e.to_string())
+        }
+        "msg" | "query" | "whisper" | "w" => {
+            let Some((nick, text)) = args.split_once(char::is_whitespace) else {
+                return Err("usage: /msg nick text".into());
+            };
+            let nick = Nick::new(nick).map_err(|e| e.to_string())?;
+            Ok(Command::Msg(nick, text.trim().to_string()))
+        }
+        "me" => {
+            if args.is_empty() {
+                return Err("usage: /me action (for example /me waves)".into());
+            }
+            Ok(Command::Me(args.to_string()))
+        }
+        "nick" => {
+            if args.is_empty() {
+                return Err("usage: /nick newnick".into());
+            }
+            Nick::new(args)
+                .map(Command::Nick)
+                .map_err(|e| e.to_string())
+        }
+        "help" | "?" => Ok(Command::Help),
+        other => {
+            let shown: String = other.chars().take(20).collect();
+            Err(format!("unknown command /{shown}. {HELP}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room(s: &str) -> RoomName {
+        RoomName::new(s).unwrap()
+    }
+
+    #[test]
+    fn plain_text_is_said() {
+        assert_eq!(parse("hello"), Ok(Command::Say("hello".into())));
+        assert_eq!(parse("two\nlines\n"), Ok(Command::Say("two\nlines".into())));
+        assert_eq!(
+            parse("//slash at start"),
+            Ok(Command::Say("/slash at start".into()))
+        );
+    }
+
+    #[test]
+    fn commands_parse() {
+        assert_eq!(parse("/join Lobby"), Ok(Command::Join(room("lobby"))));
+        assert_eq!(parse("/join #dev"), Ok(Command::Join(room("dev"))));
+        assert_eq!(parse("/part"), Ok(Command::Part(None)));
+        assert_eq!(parse("/part dev"), Ok(Command::Part(Some(room("dev")))));
+        assert_eq!(
+            parse("/msg bob  hi there"),
+            Ok(Command::Msg(Nick::new("bob").unwrap(), "hi there".into()))
+        );
+        assert_eq!(parse("/me waves"), Ok(Command::Me("waves".into())));
+        assert_eq!(
+            parse("/NICK alice2"),
+            Ok(Command::Nick(Nick::new("alice2").unwrap()))
+        );
+        assert_eq!(parse("/help"), Ok(Command::Help));
+    }
+
+    #[test]
+    fn bad_commands_explain_themselves() {
+        let unknown = parse("/dance now").unwrap_err();
+        assert!(unknown.contains("unknown command /dance"), "{unknown}");
+        assert!(unknown.contains("/join"), "the help is inline: {unknown}");
+        assert!(parse("/join").unwrap_err().contains("usage"));
+        assert!(
+            parse("/join no spaces")
+                .unwrap_err()
+                .contains("invalid room")
+        );
+        assert!(parse("/msg bob").unwrap_err().contains("usage"));
+        assert!(parse("/msg 9bob hi").unwrap_err().contains("invalid nick"));
+        assert!(parse("/nick").unwrap_err().contains("usage"));
+        assert!(parse("/me").unwrap_err().contains("usage"));
+    }
+}

@@ -1,0 +1,128 @@
+//! The WebSocket connection: opens `/ws` beside the page, feeds every
+//! server frame to [`Chat`], sends what it answers and what the user does,
+//! and reconnects with backoff when the connection drops.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use banter_protocol::{Envelope, ServerMessage};
+use futures_channel::mpsc;
+use futures_util::{SinkExt, StreamExt, stream};
+use gloo_net::websocket::{Message, futures::WebSocket};
+use gloo_timers::future::TimeoutFuture;
+use yew::Callback;
+
+use crate::browser;
+use crate::chat::{Chat, Request};
+
+/// Requests the user made, waiting for the connection. Small: the UI only
+/// queues what one person types.
+const OUTGOING: usize = 64;
+
+/// The UI's handle on the connection.
+#[derive(Clone)]
+pub struct Sender(mpsc::Sender<Request>);
+
+impl Sender {
+    /// Queues requests; `false` if too many are already waiting.
+    pub fn send(&self, requests: Vec<Request>) -> bool {
+        let mut tx = self.0.clone();
+        requests.into_iter().all(|r| tx.try_send(r).is_ok())
+    }
+}
+
+impl PartialEq for Sender {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.same_receiver(&other.0)
+    }
+}
+
+enum Event {
+    Server(Option<Result<Message, gloo_net::websocket::WebSocketError>>),
+    User(Request),
+}
+
+/// Starts the connection task; `changed` redraws the page.
+pub fn start(chat: Rc<RefCell<Chat>>, changed: Callback<()>) -> Sender {
+    let (tx, rx) = mpsc::channel(OUTGOING);
+    wasm_bindgen_futures::spawn_local(run(chat, changed, rx));
+    Sender(tx)
+}
+
+async fn run(chat: Rc<RefCell<Chat>>, changed: Callback<()>, mut user: mpsc::Receiver<Request>) {
+    loop {
+        if chat.borrow().wants_connection() {
+            chat.borrow_mut().on_connecting();
+            changed.emit(());
+            match WebSocket::open(&browser::ws_url()) {
+                Ok(ws) => session(ws, &chat, &changed, &mut user).await,
+                Err(e) => web_sys_log(&format!("cannot open the WebSocket: {e}")),
+            }
+            let wait = chat
+                .borrow_mut()
+                .on_close(browser::random(), browser::now_ms());
+            changed.emit(());
+            TimeoutFuture::new(wait.min(u32::MAX as u64) as u32).await;
+        } else {
+            // Signed out: wait for the sign-in form.
+            TimeoutFuture::new(200).await;
+        }
+    }
+}
+
+async fn session(
+    ws: WebSocket,
+    chat: &Rc<RefCell<Chat>>,
+    changed: &Callback<()>,
+    user: &mut mpsc::Receiver<Request>,
+) {
+    let (mut sink, source) = ws.split();
+    // Requests typed while offline were refused already; drop leftovers.
+    while user.try_recv().is_ok() {}
+    let hello = chat.borrow_mut().on_open();
+    if send_all(&mut sink, hello).await.is_err() {
+        return;
+    }
+    changed.emit(());
+    let server = source
+        .map(|m| Event::Server(Some(m)))
+        .chain(stream::once(std::future::ready(Event::Server(None))));
+    let mut events = stream::select(server, user.by_ref().map(Event::User));
+    while let Some(event) = events.next().await {
+        let replies = match event {
+            Event::Server(Some(Ok(Message::Text(text)))) => {
+                match serde_json::from_str::<Envelope<ServerMessage>>(&text) {
+                    Ok(envelope) => chat.borrow_mut().on_message(envelope, browser::now_ms()),
+                    Err(e) => {
+                        web_sys_log(&format!(
+                            "ignoring a frame the client does not understand: {e}"
+                        ));
+                        continue;
+                    }
+                }
+            }
+            Event::Server(Some(Ok(Message::Bytes(_)))) => continue,
+            Event::Server(Some(Err(_)) | None) => return,
+            Event::User(request) => vec![request],
+        };
+        changed.emit(());
+        if send_all(&mut sink, replies).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn send_all<S>(sink: &mut S, requests: Vec<Request>) -> Result<(), ()>
+where
+    S: futures_util::Sink<Message> + Unpin,
+{
+    for request in requests {
+        let text = serde_json::to_string(&request).map_err(drop)?;
+        sink.send(Message::Text(text)).await.map_err(drop)?;
+    }
+    Ok(())
+}
+
+fn web_sys_log(text: &str) {
+    web_sys::console::warn_1(&text.into());
+}

@@ -1,0 +1,192 @@
+//! The top-level component: sign-in or the chat layout (rooms, the
+//! conversation, members), the status bar, the page title and URL.
+
+use banter_protocol::RoomName;
+use yew::prelude::*;
+
+use super::Ctx;
+use super::composer::Composer;
+use super::members::Members;
+use super::messages::MessageList;
+use super::sidebar::Sidebar;
+use super::signin::SignIn;
+use crate::browser;
+use crate::chat::{Chat, Status, View};
+use crate::conn;
+
+/// Which side panel is open on a narrow screen.
+#[derive(Clone, Copy, PartialEq)]
+enum Drawer {
+    None,
+    Rooms,
+    Members,
+}
+
+#[component]
+pub fn App() -> Html {
+    let chat = use_mut_ref(|| {
+        let (nick, mut rooms) = browser::load_session();
+        if rooms.is_empty() {
+            rooms.push(RoomName::new("lobby").expect("a valid room"));
+        }
+        let mut chat = Chat::new(nick, rooms);
+        if let Some(view) = View::from_fragment(&browser::fragment()) {
+            chat.select(view);
+        }
+        chat.visible = browser::page_visible();
+        chat
+    });
+    let redraw = use_force_update();
+    let sender = {
+        let chat = chat.clone();
+        let redraw = redraw.clone();
+        use_memo((), move |_| {
+            conn::start(chat, Callback::from(move |_| redraw.force_update()))
+        })
+    };
+    let ctx = Ctx {
+        chat: chat.clone(),
+        version: chat.borrow().version,
+        sender: (*sender).clone(),
+        redraw: {
+            let redraw = redraw.clone();
+            Callback::from(move |_| redraw.force_update())
+        },
+    };
+    let drawer = use_state(|| Drawer::None);
+
+    {
+        let ctx = ctx.clone();
+        use_effect_with((), move |_| {
+            let on_hash = ctx.clone();
+            browser::listen("hashchange", move || {
+                if let Some(view) = View::from_fragment(&browser::fragment()) {
+                    on_hash.act(|chat| chat.select(view));
+                }
+            });
+            browser::listen("visibilitychange", move || {
+                ctx.act(|chat| {
+                    chat.set_visible(browser::page_visible());
+                    Vec::new()
+                });
+            });
+        });
+    }
+    // After every change: remember the session, show the view in the URL
+    // and the unread count in the title.
+    use_effect({
+        let chat = chat.clone();
+        move || {
+            let chat = chat.borrow();
+            if chat.wants_connection() {
+                browser::save_session(chat.nick.as_ref(), &chat.saved_rooms());
+            }
+            let unread = chat.unread_total();
+            let place = chat.view.as_ref().map(View::title).unwrap_or_default();
+            if let Some(view) = &chat.view {
+                browser::set_fragment(&view.fragment());
+            }
+            browser::set_title(&match (unread, place.is_empty()) {
+                (0, true) => "Banter".to_string(),
+                (0, false) => format!("{place} · Banter"),
+                (n, _) => format!("({n}) {place} · Banter"),
+            });
+        }
+    });
+
+    let state = chat.borrow();
+    let signing_in = matches!(state.status, Status::SignedOut | Status::NickRefused(_));
+    let body = if signing_in {
+        html! { <SignIn /> }
+    } else {
+        let toggle = |which: Drawer| {
+            let drawer = drawer.clone();
+            Callback::from(move |_: MouseEvent| {
+                drawer.set(if *drawer == which {
+                    Drawer::None
+                } else {
+                    which
+                })
+            })
+        };
+        let close_drawer = {
+            let drawer = drawer.clone();
+            Callback::from(move |_: ()| drawer.set(Drawer::None))
+        };
+        let title = state
+            .view
+            .as_ref()
+            .map(View::title)
+            .unwrap_or_else(|| "Banter".into());
+        let layout = classes!(
+            "layout",
+            (*drawer == Drawer::Rooms).then_some("rooms-open"),
+            (*drawer == Drawer::Members).then_some("members-open"),
+        );
+        let in_room = matches!(state.view, Some(View::Room(_)));
+        html! {
+            <div class={layout}>
+                <header class="topbar">
+                    <button class="icon-button only-narrow" aria-label="Rooms and conversations"
+                        aria-expanded={(*drawer == Drawer::Rooms).to_string()}
+                        onclick={toggle(Drawer::Rooms)}>{"☰"}</button>
+                    <h1 class="title">{title}</h1>
+                    <StatusPill status={state.status.clone()} />
+                    if in_room {
+                        <button class="icon-button only-narrow" aria-label="Members"
+                            aria-expanded={(*drawer == Drawer::Members).to_string()}
+                            onclick={toggle(Drawer::Members)}>{"👥"}</button>
+                    }
+                </header>
+                <Sidebar on_navigate={close_drawer.clone()} />
+                <main class="conversation" id="main">
+                    <MessageList />
+                    <Composer />
+                </main>
+                if in_room {
+                    <Members on_navigate={close_drawer.clone()} />
+                }
+                <div class="scrim" onclick={toggle(Drawer::None)} aria-hidden="true"></div>
+            </div>
+        }
+    };
+    drop(state);
+    html! {
+        <ContextProvider<Ctx> context={ctx}>
+            {body}
+        </ContextProvider<Ctx>>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct StatusProps {
+    status: Status,
+}
+
+/// The connection state, always on screen.
+#[component]
+fn StatusPill(props: &StatusProps) -> Html {
+    let (class, text, detail) = match &props.status {
+        Status::Online => ("online", "Online".to_string(), None),
+        Status::Connecting { attempt: 0 } => ("connecting", "Connecting…".into(), None),
+        Status::Connecting { attempt } => (
+            "connecting",
+            format!("Reconnecting… (try {})", attempt + 1),
+            None,
+        ),
+        Status::Registering => ("connecting", "Signing in…".into(), None),
+        Status::Offline {
+            wait_ms, reason, ..
+        } => (
+            "offline",
+            format!("Offline · retrying in {}s", wait_ms.div_ceil(1000)),
+            reason.clone(),
+        ),
+        Status::SignedOut | Status::NickRefused(_) => ("offline", "Signed out".into(), None),
+    };
+    html! {
+        <div class={classes!("status", class)} role="status" aria-live="polite" title={detail}>
+            <span class="dot" aria-hidden="true"></span>{text}
+        </div>
+    }
+}

@@ -1,0 +1,55 @@
+//! The right column: who is in the current room; click a member to
+//! whisper to them.
+
+use yew::prelude::*;
+
+use super::Ctx;
+use crate::chat::View;
+
+#[derive(Properties, PartialEq)]
+pub struct Props {
+    pub on_navigate: Callback<()>,
+}
+
+#[component]
+pub fn Members(props: &Props) -> Html {
+    let ctx = use_context::<Ctx>().expect("context");
+    let chat = ctx.chat.borrow();
+    let Some(View::Room(room)) = chat.view.clone() else {
+        return html! {};
+    };
+    let Some(state) = chat.rooms.get(&room) else {
+        return html! {};
+    };
+    let items = state.members.iter().map(|nick| {
+        let me = chat.nick.as_ref() == Some(nick);
+        let whisper = {
+            let ctx = ctx.clone();
+            let nick = nick.clone();
+            let on_navigate = props.on_navigate.clone();
+            Callback::from(move |_: MouseEvent| {
+                let view = View::Direct(nick.clone());
+                ctx.act(|chat| chat.select(view));
+                on_navigate.emit(());
+            })
+        };
+        html! {
+            <li key={nick.to_string()}>
+                if me {
+                    <span class="member me"><span class="presence" aria-hidden="true"></span>{nick.to_string()}<span class="muted">{" (you)"}</span></span>
+                } else {
+                    <button class="member" onclick={whisper} title={format!("Whisper to {nick}")}
+                        aria-label={format!("{nick}, online: send a direct message")}>
+                        <span class="presence" aria-hidden="true"></span>{nick.to_string()}
+                    </button>
+                }
+            </li>
+        }
+    });
+    html! {
+        <aside class="members" aria-label={format!("Members of #{room}")}>
+            <h2>{format!("Members · {}", state.members.len())}</h2>
+            <ul class="list">{ for items }</ul>
+        </aside>
+    }
+}

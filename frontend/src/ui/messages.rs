@@ -1,0 +1,189 @@
+//! The conversation: messages grouped by sender, day separators, local
+//! times, clickable links, and scrolling that follows new messages only
+//! while the reader is at the bottom (otherwise a "new messages" button).
+
+use banter_protocol::Nick;
+use web_sys::HtmlElement;
+use yew::prelude::*;
+
+use super::Ctx;
+use crate::browser;
+use crate::chat::{Line, View};
+use crate::text::{self, Segment};
+
+/// Consecutive messages of one sender within this long share a header.
+const GROUP_MS: u64 = 5 * 60 * 1000;
+/// How near the bottom (in pixels) still counts as "at the bottom".
+const STICKY_PX: i32 = 48;
+
+#[component]
+pub fn MessageList() -> Html {
+    let ctx = use_context::<Ctx>().expect("context");
+    let list = use_node_ref();
+    let at_bottom = use_mut_ref(|| true);
+    let unseen = use_state(|| false);
+    let chat = ctx.chat.borrow();
+    let view = chat.view.clone();
+    let lines = chat.current().map(|c| c.lines.clone()).unwrap_or_default();
+    let count = lines.len();
+    let last_ts = lines.back().map_or(0, Line::ts);
+
+    // A new conversation starts at its newest message.
+    {
+        let at_bottom = at_bottom.clone();
+        let unseen = unseen.clone();
+        use_effect_with(view.clone(), move |_| {
+            *at_bottom.borrow_mut() = true;
+            unseen.set(false);
+        });
+    }
+    {
+        let list = list.clone();
+        let at_bottom = at_bottom.clone();
+        let unseen = unseen.clone();
+        use_effect_with((view.clone(), count, last_ts), move |_| {
+            if let Some(el) = list.cast::<HtmlElement>() {
+                if *at_bottom.borrow() {
+                    el.set_scroll_top(el.scroll_height());
+                } else if count > 0 {
+                    unseen.set(true);
+                }
+            }
+        });
+    }
+    let onscroll = {
+        let list = list.clone();
+        let at_bottom = at_bottom.clone();
+        let unseen = unseen.clone();
+        Callback::from(move |_: Event| {
+            if let Some(el) = list.cast::<HtmlElement>() {
+                let bottom = el.scroll_height() - el.scroll_top() - el.client_height() < STICKY_PX;
+                *at_bottom.borrow_mut() = bottom;
+                if bottom && *unseen {
+                    unseen.set(false);
+                }
+            }
+        })
+    };
+    let jump = {
+        let list = list.clone();
+        let unseen = unseen.clone();
+        let at_bottom = at_bottom.clone();
+        Callback::from(move |_: MouseEvent| {
+            if let Some(el) = list.cast::<HtmlElement>() {
+                el.set_scroll_top(el.scroll_height());
+            }
+            *at_bottom.borrow_mut() = true;
+            unseen.set(false);
+        })
+    };
+
+    let me = chat.nick.clone();
+    let mut items = Vec::with_capacity(count + 4);
+    let mut prev: Option<&Line> = None;
+    for line in &lines {
+        let ts = line.ts();
+        let day = browser::day_number(ts);
+        let new_day = prev.is_none_or(|p| browser::day_number(p.ts()) != day);
+        if new_day {
+            items.push(html! {
+                <div class="day" role="separator" key={format!("day-{day}")}><span>{browser::local_day(ts)}</span></div>
+            });
+        }
+        let grouped = !new_day
+            && matches!((prev, line), (
+                Some(Line::Chat { from: a, ts: t0, text: prev_text, .. }),
+                Line::Chat { from: b, text: this_text, .. },
+            ) if a == b && ts.saturating_sub(*t0) < GROUP_MS
+                && text::decode_action(prev_text).is_none()
+                && text::decode_action(this_text).is_none());
+        items.push(render_line(line, grouped, me.as_ref()));
+        prev = Some(line);
+    }
+    let empty = lines.is_empty();
+    let placeholder = match &view {
+        None => {
+            "Join a room to start chatting: type a name on the left, or /join lobby.".to_string()
+        }
+        Some(View::Room(room)) => format!("This is the start of #{room}. Say hello!"),
+        Some(View::Direct(nick)) => {
+            format!("Your direct conversation with {nick}. Only the two of you see it.")
+        }
+    };
+    html! {
+        <div class="messages-wrap">
+            <div class="messages" ref={list} onscroll={onscroll} role="log" aria-live="polite"
+                aria-label={view.as_ref().map(|v| format!("Messages in {}", v.title())).unwrap_or_else(|| "Messages".into())}
+                tabindex="0">
+                if empty {
+                    <p class="empty">{placeholder}</p>
+                }
+                { for items }
+            </div>
+            if *unseen {
+                <button class="new-messages" onclick={jump}>{"New messages ↓"}</button>
+            }
+        </div>
+    }
+}
+
+fn render_line(line: &Line, grouped: bool, me: Option<&Nick>) -> Html {
+    match line {
+        Line::Event { text, ts } => html! {
+            <div class="event">
+                <span>{text.clone()}</span>
+                <time datetime={ts.to_string()}>{browser::local_time(*ts)}</time>
+            </div>
+        },
+        Line::Chat {
+            id,
+            from,
+            text: body,
+            ts,
+        } => {
+            let own = me == Some(from);
+            let key = format!("m{id}-{ts}");
+            if let Some(action) = text::decode_action(body) {
+                return html! {
+                    <div class={classes!("msg", "action", own.then_some("own"))} key={key}>
+                        <span class="body">{"* "}<b class={nick_class(from)}>{from.to_string()}</b>{" "}{rich_text(action)}</span>
+                        <time class="side" datetime={ts.to_string()}>{browser::local_time(*ts)}</time>
+                    </div>
+                };
+            }
+            html! {
+                <div class={classes!("msg", grouped.then_some("cont"), own.then_some("own"))} key={key}>
+                    if !grouped {
+                        <div class="meta">
+                            <b class={classes!("from", nick_class(from))}>{from.to_string()}</b>
+                            <time datetime={ts.to_string()}>{browser::local_time(*ts)}</time>
+                        </div>
+                    }
+                    <div class="body">{rich_text(body)}</div>
+                </div>
+            }
+        }
+    }
+}
+
+/// Text nodes and safe links; never HTML.
+fn rich_text(raw: &str) -> Html {
+    let plain = text::strip_formatting(raw);
+    text::linkify(&plain)
+        .into_iter()
+        .map(|segment| match segment {
+            Segment::Text(t) => html! { {t.to_string()} },
+            Segment::Link(url) => html! {
+                <a href={url.to_string()} target="_blank" rel="noopener noreferrer">{url.to_string()}</a>
+            },
+        })
+        .collect::<Html>()
+}
+
+/// One of eight colours, the same for a nick on every screen.
+fn nick_class(nick: &Nick) -> String {
+    let hash = nick.as_str().bytes().fold(5381u32, |h, b| {
+        h.wrapping_mul(33) ^ u32::from(b.to_ascii_lowercase())
+    });
+    format!("nick-c{}", hash % 8)
+}

@@ -1,0 +1,165 @@
+//! The left column: join or create a room, the rooms and direct
+//! conversations with their unread counts, and who you are.
+
+use banter_protocol::RoomName;
+use web_sys::HtmlInputElement;
+use yew::prelude::*;
+
+use super::Ctx;
+use crate::browser;
+use crate::chat::View;
+
+#[derive(Properties, PartialEq)]
+pub struct Props {
+    /// Called after choosing a conversation (closes the drawer on phones).
+    pub on_navigate: Callback<()>,
+}
+
+#[component]
+pub fn Sidebar(props: &Props) -> Html {
+    let ctx = use_context::<Ctx>().expect("context");
+    let join_value = use_state(String::new);
+    let join_error = use_state(|| None::<String>);
+    let chat = ctx.chat.borrow();
+
+    let select = |view: View| {
+        let ctx = ctx.clone();
+        let on_navigate = props.on_navigate.clone();
+        Callback::from(move |e: MouseEvent| {
+            e.prevent_default();
+            let view = view.clone();
+            ctx.act(|chat| chat.select(view));
+            on_navigate.emit(());
+        })
+    };
+    let onsubmit = {
+        let ctx = ctx.clone();
+        let join_value = join_value.clone();
+        let join_error = join_error.clone();
+        let on_navigate = props.on_navigate.clone();
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let name = join_value.trim().trim_start_matches('#').to_string();
+            match RoomName::new(name) {
+                Ok(room) => {
+                    let result = ctx
+                        .try_act(|chat| chat.submit(&format!("/join {room}"), browser::now_ms()));
+                    match result {
+                        Ok(()) => {
+                            join_value.set(String::new());
+                            join_error.set(None);
+                            on_navigate.emit(());
+                        }
+                        Err(e) => join_error.set(Some(e)),
+                    }
+                }
+                Err(e) => join_error.set(Some(e.problem.to_string())),
+            }
+        })
+    };
+    let oninput = {
+        let join_value = join_value.clone();
+        Callback::from(move |e: InputEvent| {
+            join_value.set(e.target_unchecked_into::<HtmlInputElement>().value());
+        })
+    };
+    let rooms = chat.rooms.iter().map(|(room, state)| {
+        let view = View::Room(room.clone());
+        let current = chat.view.as_ref() == Some(&view);
+        let leave = {
+            let ctx = ctx.clone();
+            let room = room.clone();
+            Callback::from(move |_: MouseEvent| {
+                let room = room.clone();
+                ctx.act(|chat| vec![chat.part(room)]);
+            })
+        };
+        html! {
+            <li key={room.to_string()} class={classes!(current.then_some("current"))}>
+                <a href={format!("#{}", view.fragment())} onclick={select(view.clone())}
+                    aria-current={current.then_some("page")}>
+                    <span class="hash" aria-hidden="true">{"#"}</span>
+                    <span class="name">{room.to_string()}</span>
+                    <Badge count={state.conv.unread} />
+                </a>
+                <button class="leave" onclick={leave} aria-label={format!("Leave #{room}")} title="Leave">{"×"}</button>
+            </li>
+        }
+    });
+    let directs = chat.directs.iter().map(|(nick, conv)| {
+        let view = View::Direct(nick.clone());
+        let current = chat.view.as_ref() == Some(&view);
+        let close = {
+            let ctx = ctx.clone();
+            let nick = nick.clone();
+            Callback::from(move |_: MouseEvent| {
+                let nick = nick.clone();
+                ctx.act(|chat| {
+                    chat.close_direct(&nick);
+                    Vec::new()
+                });
+            })
+        };
+        html! {
+            <li key={nick.to_string()} class={classes!(current.then_some("current"))}>
+                <a href={format!("#{}", view.fragment())} onclick={select(view.clone())}
+                    aria-current={current.then_some("page")}>
+                    <span class="hash" aria-hidden="true">{"@"}</span>
+                    <span class="name">{nick.to_string()}</span>
+                    <Badge count={conv.unread} />
+                </a>
+                <button class="leave" onclick={close} aria-label={format!("Close the conversation with {nick}")} title="Close">{"×"}</button>
+            </li>
+        }
+    });
+    let sign_out = Callback::from(|_: MouseEvent| {
+        browser::forget_session();
+        browser::reload();
+    });
+    html! {
+        <nav class="sidebar" aria-label="Rooms and conversations">
+            <form class="join" onsubmit={onsubmit}>
+                <label for="join-room">{"Join or create a room"}</label>
+                <div class="row">
+                    <input id="join-room" placeholder="room-name" autocapitalize="off" spellcheck="false"
+                        maxlength="33" value={(*join_value).clone()} oninput={oninput}
+                        aria-invalid={join_error.is_some().to_string()} aria-describedby="join-help" />
+                    <button type="submit">{"Join"}</button>
+                </div>
+                if let Some(error) = (*join_error).clone() {
+                    <p id="join-help" class="help error" role="alert">{error}</p>
+                }
+            </form>
+            <h2>{"Rooms"}</h2>
+            <ul class="list">{ for rooms }</ul>
+            if !chat.directs.is_empty() {
+                <h2>{"Direct messages"}</h2>
+                <ul class="list">{ for directs }</ul>
+            }
+            <footer class="me">
+                <span>{"Signed in as "}<b>{chat.nick.as_ref().map(|n| n.to_string()).unwrap_or_default()}</b></span>
+                <button class="link" onclick={sign_out}>{"Sign out"}</button>
+            </footer>
+        </nav>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct BadgeProps {
+    count: u32,
+}
+
+#[component]
+fn Badge(props: &BadgeProps) -> Html {
+    if props.count == 0 {
+        return html! {};
+    }
+    let shown = if props.count > 99 {
+        "99+".to_string()
+    } else {
+        props.count.to_string()
+    };
+    html! {
+        <span class="badge" aria-label={format!("{} unread", props.count)}>{shown}</span>
+    }
+}
