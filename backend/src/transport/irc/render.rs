@@ -169,6 +169,9 @@ impl Client {
 
     /// Appends what this client should see of `frame`.
     pub fn render(&mut self, frame: &Frame, out: &mut Vec<u8>) {
+        // The copies of one change are back to back: anything else between
+        // two equal events means they are two changes.
+        let last_event = self.last_event.take();
         let Some(message) = frame.message() else {
             out.extend_from_slice(frame.local_bytes().expect("a frame is a message or local"));
             return;
@@ -195,10 +198,11 @@ impl Client {
                 // back to back: IRC shows it once.
                 let key = (*event, nick.clone(), new_nick.clone());
                 if matches!(event, PresenceEvent::Quit | PresenceEvent::Nick) {
-                    if self.last_event.as_ref() == Some(&key) {
+                    let repeated = last_event.as_ref() == Some(&key);
+                    self.last_event = Some(key);
+                    if repeated {
                         return;
                     }
-                    self.last_event = Some(key);
                 }
                 shared(out, 0);
             }
@@ -614,6 +618,41 @@ mod tests {
             cut_at("a bbbbbbbbb", 8),
             8,
             "a space too early is not worth it"
+        );
+    }
+
+    #[test]
+    fn a_change_seen_in_several_rooms_is_shown_once() {
+        use super::super::ServerInfo;
+        let mut client = Client::new(ServerInfo {
+            started: 0,
+            max_rooms: 5,
+            flood_burst: 1,
+            flood_rate: 1,
+        });
+        let n = |s: &str| Nick::new(s).unwrap();
+        let presence = |room: &str, event| {
+            Frame::new(ServerMessage::Presence {
+                room: RoomName::new(room).unwrap(),
+                nick: n("bob"),
+                event,
+                new_nick: None,
+            })
+        };
+        let mut out = Vec::new();
+        for frame in [
+            presence("a", PresenceEvent::Quit),
+            presence("b", PresenceEvent::Quit),
+            presence("a", PresenceEvent::Join),
+            presence("a", PresenceEvent::Quit),
+        ] {
+            client.render(&frame, &mut out);
+        }
+        let commands: Vec<String> = lines(&out).into_iter().map(|l| l.command).collect();
+        assert_eq!(
+            commands,
+            ["QUIT", "JOIN", "QUIT"],
+            "a later bob quitting again is shown"
         );
     }
 
