@@ -16,6 +16,7 @@ use serde::Deserialize;
 pub struct Settings {
     pub http: SocketAddr,
     pub tcp: SocketAddr,
+    pub irc: SocketAddr,
     pub data_dir: PathBuf,
     /// Serve the web client from this directory instead of the built-in one.
     pub web_dir: Option<PathBuf>,
@@ -32,6 +33,8 @@ pub struct Settings {
     pub ping_timeout: u64,
     pub write_timeout: u64,
     pub shutdown_grace: u64,
+    pub irc_flood_burst: u32,
+    pub irc_flood_rate: u32,
 }
 
 impl Default for Settings {
@@ -39,6 +42,7 @@ impl Default for Settings {
         Settings {
             http: "127.0.0.1:8080".parse().unwrap(),
             tcp: "127.0.0.1:7878".parse().unwrap(),
+            irc: "127.0.0.1:6667".parse().unwrap(),
             data_dir: PathBuf::from("data"),
             web_dir: None,
             log: "info".into(),
@@ -54,6 +58,8 @@ impl Default for Settings {
             ping_timeout: 30,
             write_timeout: 30,
             shutdown_grace: 5,
+            irc_flood_burst: 30,
+            irc_flood_rate: 2,
         }
     }
 }
@@ -89,6 +95,8 @@ impl Settings {
             ("max-rooms-per-session", self.max_rooms_per_session),
             ("max-rooms", self.max_rooms),
             ("outbox-len", self.outbox_len),
+            ("irc-flood-burst", self.irc_flood_burst as usize),
+            ("irc-flood-rate", self.irc_flood_rate as usize),
         ] {
             if value == 0 {
                 bail!("{name} must be at least 1");
@@ -108,8 +116,8 @@ impl Settings {
     }
 }
 
-/// Banter: a chat server where browser (WebSocket) and TCP (JSON lines)
-/// users talk in the same rooms.
+/// Banter: a chat server where browser (WebSocket), TCP (JSON lines) and
+/// IRC users talk in the same rooms.
 ///
 /// Every option can also be set in the TOML file given by --config (same
 /// names, e.g. `max-text-bytes = 2048`) or by an environment variable
@@ -129,6 +137,10 @@ pub struct Cli {
     /// Address for the JSON-lines TCP transport. [default: 127.0.0.1:7878]
     #[arg(long, env = "BANTER_TCP", value_name = "ADDR")]
     pub tcp: Option<SocketAddr>,
+    /// Address for IRC clients (irssi, WeeChat, HexChat, bots).
+    /// [default: 127.0.0.1:6667]
+    #[arg(long, env = "BANTER_IRC", value_name = "ADDR")]
+    pub irc: Option<SocketAddr>,
     /// Directory for persistent data. [default: data]
     #[arg(long, env = "BANTER_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -182,6 +194,13 @@ pub struct Cli {
     /// Seconds to let sessions close cleanly on shutdown. [default: 5]
     #[arg(long, env = "BANTER_SHUTDOWN_GRACE", value_name = "SECS")]
     pub shutdown_grace: Option<u64>,
+    /// Lines an IRC client may send at once before flood control drops
+    /// the excess. [default: 30]
+    #[arg(long, env = "BANTER_IRC_FLOOD_BURST", value_name = "LINES")]
+    pub irc_flood_burst: Option<u32>,
+    /// Lines a second an IRC client may send in the long run. [default: 2]
+    #[arg(long, env = "BANTER_IRC_FLOOD_RATE", value_name = "LINES")]
+    pub irc_flood_rate: Option<u32>,
 }
 
 macro_rules! overlay {
@@ -207,6 +226,7 @@ impl Cli {
             cli,
             http,
             tcp,
+            irc,
             data_dir,
             log,
             max_connections,
@@ -221,6 +241,8 @@ impl Cli {
             ping_timeout,
             write_timeout,
             shutdown_grace,
+            irc_flood_burst,
+            irc_flood_rate,
         );
         settings.validate()?;
         Ok(settings)
@@ -245,6 +267,7 @@ mod tests {
         for shown in [
             format!("[default: {}]", d.http),
             format!("[default: {}]", d.tcp),
+            format!("[default: {}]", d.irc),
             format!("[default: {}]", d.max_frame_bytes),
             format!("[default: {}]", d.max_text_bytes),
             format!("[default: {}]", d.outbox_len),
@@ -262,7 +285,7 @@ mod tests {
         let file = dir.join("banter.toml");
         std::fs::write(
             &file,
-            "max-text-bytes = 100\nhistory-len = 7\ntcp = \"127.0.0.1:9\"\n",
+            "max-text-bytes = 100\nhistory-len = 7\ntcp = \"127.0.0.1:9\"\nirc = \"127.0.0.1:0\"\n",
         )
         .unwrap();
         let cli = Cli::try_parse_from([
@@ -277,6 +300,7 @@ mod tests {
         assert_eq!(s.max_text_bytes, 100);
         assert_eq!(s.history_len, 9, "the flag beats the file");
         assert_eq!(s.tcp, "127.0.0.1:9".parse().unwrap());
+        assert_eq!(s.irc, "127.0.0.1:0".parse().unwrap());
         assert_eq!(s.http, Settings::default().http);
 
         std::fs::write(&file, "max-txt-bytes = 1\n").unwrap();

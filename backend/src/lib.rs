@@ -7,8 +7,8 @@
 //!   policy; [`frame`] — an outbound message encoded once per wire format.
 //! * [`session`] — the one session loop every transport shares: handshake,
 //!   requests, replies, keepalive, timeouts, closing.
-//! * [`transport`] — `ws` (axum WebSocket at `/ws`) and `tcp` (JSON lines):
-//!   bytes in, protocol frames out.
+//! * [`transport`] — `ws` (axum WebSocket at `/ws`), `tcp` (JSON lines) and
+//!   `irc` (an IRC server face): bytes in, protocol frames out.
 //! * [`web`] — serves the web client (built into the binary, or `--web-dir`).
 //! * [`server`] — binds the listeners, supervises connections and shuts
 //!   down gracefully.

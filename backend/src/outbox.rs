@@ -128,7 +128,7 @@ mod tests {
     fn ids(q: &VecDeque<Frame>) -> Vec<u64> {
         q.iter()
             .map(|f| match f.message() {
-                ServerMessage::Lagged { dropped } => *dropped,
+                Some(ServerMessage::Lagged { dropped }) => *dropped,
                 _ => unreachable!(),
             })
             .collect()

@@ -9,13 +9,13 @@
 //! [`SessionId`] and an outbox; the router never learns which transport a
 //! session uses.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use banter_protocol::{
-    ChatMessage, DirectMessage, ErrorCode, MAX_HISTORY_PAGE, Nick, PresenceEvent, Ref, RoomName,
-    ServerMessage, check_text,
+    ChatMessage, DirectMessage, ErrorCode, MAX_AWAY_BYTES, MAX_HISTORY_PAGE, MAX_TOPIC_BYTES, Nick,
+    PresenceEvent, Ref, RoomInfo, RoomName, ServerMessage, Topic, check_line, check_text,
 };
 
 use crate::frame::Frame;
@@ -72,11 +72,16 @@ struct Session {
     nick: Nick,
     outbox: Arc<Outbox>,
     rooms: Vec<RoomName>,
+    away: Option<String>,
+    /// When it registered, and when it last said something (Unix ms).
+    since: u64,
+    last_said: u64,
 }
 
 #[derive(Default)]
 struct Room {
     members: Vec<Member>,
+    topic: Option<Topic>,
     last_id: u64,
     last_ts: u64,
     /// Recent `message` frames, oldest first, shared with their delivery.
@@ -105,7 +110,7 @@ fn now_ms() -> u64 {
 
 fn chat(frame: &Frame) -> &ChatMessage {
     match frame.message() {
-        ServerMessage::Message(m) => m,
+        Some(ServerMessage::Message(m)) => m,
         other => unreachable!("history holds only messages, found {other:?}"),
     }
 }
@@ -132,6 +137,7 @@ impl Room {
                 room: room.clone(),
                 members: self.members.iter().map(|m| m.nick.clone()).collect(),
                 history: self.history.iter().map(|f| chat(f).clone()).collect(),
+                topic: self.topic.clone(),
             },
             reference,
         )
@@ -186,12 +192,16 @@ impl Router {
         let id = state.next_session;
         outbox.push(Frame::with_ref(welcome, reference));
         state.nicks.insert(nick.clone(), id);
+        let now = now_ms();
         state.sessions.insert(
             id,
             Session {
                 nick,
                 outbox,
                 rooms: Vec::new(),
+                away: None,
+                since: now,
+                last_said: now,
             },
         );
         Ok(id)
@@ -295,12 +305,13 @@ impl Router {
             sessions, rooms, ..
         } = &mut *guard;
         let session = sessions
-            .get(&id)
+            .get_mut(&id)
             .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
         if !session.rooms.contains(&room) {
             return Err(not_in_room(&room));
         }
         let r = rooms.get_mut(&room).expect("a session's rooms exist");
+        session.last_said = now_ms();
         r.last_id += 1;
         r.last_ts = now_ms().max(r.last_ts);
         let message = ChatMessage {
@@ -365,10 +376,183 @@ impl Router {
                 .outbox
                 .push(Frame::new(ServerMessage::Direct(message.clone())));
         }
-        sender
-            .outbox
-            .push(Frame::with_ref(ServerMessage::Direct(message), reference));
+        sender.outbox.push(Frame::with_ref(
+            ServerMessage::Direct(message),
+            reference.clone(),
+        ));
+        if let Some(away) = &target.away {
+            sender.outbox.push(Frame::with_ref(
+                ServerMessage::Away {
+                    nick: target.nick.clone(),
+                    message: Some(away.clone()),
+                },
+                reference,
+            ));
+        }
+        state.sessions.get_mut(&id).expect("checked").last_said = state.last_direct_ts;
         Ok(message_id)
+    }
+
+    /// Answers with a room's topic (`set` = `None`), or sets it and tells
+    /// every member. A blank text clears it; the announcement then carries
+    /// an empty text and who cleared it.
+    pub fn topic(
+        &self,
+        id: SessionId,
+        room: RoomName,
+        set: Option<String>,
+        reference: Option<Ref>,
+    ) -> Result<()> {
+        if let Some(text) = &set {
+            check_line(text, MAX_TOPIC_BYTES, "topic")
+                .map_err(|(code, message)| RouterError::new(code, message))?;
+        }
+        let mut guard = self.state.lock().unwrap();
+        let State {
+            sessions, rooms, ..
+        } = &mut *guard;
+        let session = sessions
+            .get(&id)
+            .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
+        let Some(text) = set else {
+            let topic = rooms.get(&room).and_then(|r| r.topic.clone());
+            session.outbox.push(Frame::with_ref(
+                ServerMessage::Topic { room, topic },
+                reference,
+            ));
+            return Ok(());
+        };
+        if !session.rooms.contains(&room) {
+            return Err(not_in_room(&room));
+        }
+        let r = rooms.get_mut(&room).expect("a session's rooms exist");
+        // The announcement says who changed it; an empty text: cleared.
+        let topic = Topic {
+            text: if text.trim().is_empty() {
+                String::new()
+            } else {
+                text
+            },
+            by: session.nick.clone(),
+            ts: now_ms(),
+        };
+        r.topic = (!topic.text.is_empty()).then(|| topic.clone());
+        let event = ServerMessage::Topic {
+            room,
+            topic: Some(topic),
+        };
+        if reference.is_some() {
+            r.broadcast(&Frame::new(event.clone()), Some(id));
+            session.outbox.push(Frame::with_ref(event, reference));
+        } else {
+            r.broadcast(&Frame::new(event), None);
+        }
+        Ok(())
+    }
+
+    /// Answers with who is in `room` (empty if nobody is).
+    pub fn members(&self, id: SessionId, room: RoomName, reference: Option<Ref>) -> Result<()> {
+        let state = self.state.lock().unwrap();
+        let session = state.session(id)?;
+        let (mut members, mut away) = (Vec::new(), Vec::new());
+        for member in state.rooms.get(&room).map_or(&[][..], |r| &r.members[..]) {
+            if state.sessions[&member.session].away.is_some() {
+                away.push(member.nick.clone());
+            }
+            members.push(member.nick.clone());
+        }
+        session.outbox.push(Frame::with_ref(
+            ServerMessage::Members {
+                room,
+                members,
+                away,
+            },
+            reference,
+        ));
+        Ok(())
+    }
+
+    /// Answers with every room that has members, by name.
+    pub fn rooms(&self, id: SessionId, reference: Option<Ref>) -> Result<()> {
+        let state = self.state.lock().unwrap();
+        let session = state.session(id)?;
+        let mut rooms: Vec<RoomInfo> = state
+            .rooms
+            .iter()
+            .filter(|(_, r)| !r.members.is_empty())
+            .map(|(name, r)| RoomInfo {
+                room: name.clone(),
+                members: r.members.len(),
+                topic: r.topic.as_ref().map(|t| t.text.clone()),
+            })
+            .collect();
+        rooms.sort_by(|a, b| a.room.cmp(&b.room));
+        session
+            .outbox
+            .push(Frame::with_ref(ServerMessage::Rooms { rooms }, reference));
+        Ok(())
+    }
+
+    /// Answers with what there is to know about `nick`.
+    pub fn whois(&self, id: SessionId, nick: Nick, reference: Option<Ref>) -> Result<()> {
+        let state = self.state.lock().unwrap();
+        let session = state.session(id)?;
+        let Some(target) = state.nicks.get(&nick).map(|t| &state.sessions[t]) else {
+            return Err(RouterError::new(
+                ErrorCode::NoSuchNick,
+                format!("nobody is using the nick {nick}"),
+            ));
+        };
+        session.outbox.push(Frame::with_ref(
+            ServerMessage::Whois {
+                nick: target.nick.clone(),
+                rooms: target.rooms.clone(),
+                away: target.away.clone(),
+                idle_secs: now_ms().saturating_sub(target.last_said) / 1000,
+                since: target.since,
+            },
+            reference,
+        ));
+        Ok(())
+    }
+
+    /// Marks a session away (`Some` message) or back (`None`, or a blank
+    /// message). The session and everyone sharing a room with it get
+    /// `away`, once each.
+    pub fn away(
+        &self,
+        id: SessionId,
+        message: Option<String>,
+        reference: Option<Ref>,
+    ) -> Result<()> {
+        let message = message.filter(|m| !m.trim().is_empty());
+        if let Some(text) = &message {
+            check_line(text, MAX_AWAY_BYTES, "away message")
+                .map_err(|(code, message)| RouterError::new(code, message))?;
+        }
+        let mut guard = self.state.lock().unwrap();
+        let State {
+            sessions, rooms, ..
+        } = &mut *guard;
+        let session = sessions
+            .get_mut(&id)
+            .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
+        session.away = message.clone();
+        let event = ServerMessage::Away {
+            nick: session.nick.clone(),
+            message,
+        };
+        let mut told = HashSet::from([id]);
+        let shared = Frame::new(event.clone());
+        for room in &session.rooms {
+            for member in &rooms[room].members {
+                if told.insert(member.session) {
+                    member.outbox.push(shared.clone());
+                }
+            }
+        }
+        session.outbox.push(Frame::with_ref(event, reference));
+        Ok(())
     }
 
     /// Answers with up to `limit` messages of a joined room: the oldest ones
@@ -553,7 +737,7 @@ mod tests {
         fn take(&self) -> Vec<ServerMessage> {
             let mut batch = VecDeque::new();
             self.outbox.take_batch(&mut batch);
-            batch.iter().map(|f| f.message().clone()).collect()
+            batch.iter().map(|f| f.message().unwrap().clone()).collect()
         }
 
         fn take_frames(&self) -> Vec<Frame> {
@@ -634,7 +818,7 @@ mod tests {
             "one frame, shared, not copied per member"
         );
         let (ServerMessage::Message(m1), ServerMessage::Message(m2)) =
-            (fa[0].message(), fa[1].message())
+            (fa[0].message().unwrap(), fa[1].message().unwrap())
         else {
             panic!()
         };
@@ -754,7 +938,10 @@ mod tests {
         );
         let echo = a.take_frames();
         assert_eq!(echo[0].reference(), Some(&Ref::Int(5)));
-        assert_eq!(echo[0].message(), &ServerMessage::Direct(to_b.clone()));
+        assert_eq!(
+            echo[0].message(),
+            Some(&ServerMessage::Direct(to_b.clone()))
+        );
     }
 
     #[test]
@@ -805,6 +992,157 @@ mod tests {
     }
 
     #[test]
+    fn topics_are_kept_shown_on_join_and_announced() {
+        let r = router();
+        let a = Client::new(&r, "alice");
+        let b = Client::new(&r, "bob");
+        r.join(a.id, room("lobby"), None).unwrap();
+        assert_eq!(
+            r.topic(b.id, room("lobby"), Some("mine".into()), None)
+                .unwrap_err()
+                .code,
+            ErrorCode::NotInRoom,
+            "only members set the topic"
+        );
+        assert_eq!(
+            r.topic(a.id, room("lobby"), Some("x".repeat(391)), None)
+                .unwrap_err()
+                .code,
+            ErrorCode::TextTooLong
+        );
+        r.topic(
+            a.id,
+            room("lobby"),
+            Some("welcome".into()),
+            Some(Ref::Int(1)),
+        )
+        .unwrap();
+        let got = a.take_frames();
+        assert_eq!(got.last().unwrap().reference(), Some(&Ref::Int(1)));
+        let Some(ServerMessage::Topic { topic: Some(t), .. }) = got.last().unwrap().message()
+        else {
+            panic!("{got:?}")
+        };
+        assert_eq!((t.text.as_str(), t.by.as_str()), ("welcome", "alice"));
+        // Anyone may read it; a joiner gets it with `joined`.
+        r.topic(b.id, room("lobby"), None, None).unwrap();
+        assert!(
+            matches!(&b.take()[..], [ServerMessage::Topic { topic: Some(t), .. }] if t.text == "welcome")
+        );
+        r.join(b.id, room("lobby"), None).unwrap();
+        assert!(
+            matches!(&b.take()[..], [ServerMessage::Joined { topic: Some(t), .. }] if t.text == "welcome")
+        );
+        a.take();
+        r.topic(b.id, room("lobby"), Some(" ".into()), None)
+            .unwrap();
+        assert!(
+            matches!(&a.take()[..], [ServerMessage::Topic { topic: Some(t), .. }] if t.text.is_empty() && t.by == nick("bob")),
+            "blank clears, and the room hears who cleared it"
+        );
+        r.topic(a.id, room("lobby"), None, None).unwrap();
+        assert!(matches!(
+            &a.take()[..],
+            [ServerMessage::Topic { topic: None, .. }]
+        ));
+        r.topic(a.id, room("nowhere"), None, None).unwrap();
+        assert!(matches!(
+            &a.take()[..],
+            [ServerMessage::Topic { topic: None, .. }]
+        ));
+    }
+
+    #[test]
+    fn members_rooms_and_whois_describe_the_server() {
+        let r = router();
+        let a = Client::new(&r, "alice");
+        let b = Client::new(&r, "Bob");
+        r.join(a.id, room("lobby"), None).unwrap();
+        r.join(b.id, room("lobby"), None).unwrap();
+        r.join(b.id, room("dev"), None).unwrap();
+        r.topic(b.id, room("dev"), Some("rust".into()), None)
+            .unwrap();
+        r.away(b.id, Some("lunch".into()), None).unwrap();
+        a.take();
+        r.members(a.id, room("lobby"), None).unwrap();
+        r.members(a.id, room("ghosts"), None).unwrap();
+        r.rooms(a.id, None).unwrap();
+        r.whois(a.id, nick("bob"), None).unwrap();
+        let got = a.take();
+        assert_eq!(
+            got[0],
+            ServerMessage::Members {
+                room: room("lobby"),
+                members: vec![nick("alice"), nick("Bob")],
+                away: vec![nick("Bob")],
+            }
+        );
+        assert!(matches!(&got[1], ServerMessage::Members { members, .. } if members.is_empty()));
+        let ServerMessage::Rooms { rooms } = &got[2] else {
+            panic!("{got:?}")
+        };
+        let listed: Vec<(&str, usize, Option<&str>)> = rooms
+            .iter()
+            .map(|i| (i.room.as_str(), i.members, i.topic.as_deref()))
+            .collect();
+        assert_eq!(listed, vec![("dev", 1, Some("rust")), ("lobby", 2, None)]);
+        let ServerMessage::Whois {
+            nick: n,
+            rooms,
+            away,
+            ..
+        } = &got[3]
+        else {
+            panic!()
+        };
+        assert_eq!(n.as_str(), "Bob");
+        assert_eq!(rooms, &[room("lobby"), room("dev")]);
+        assert_eq!(away.as_deref(), Some("lunch"));
+        assert_eq!(
+            r.whois(a.id, nick("ghost"), None).unwrap_err().code,
+            ErrorCode::NoSuchNick
+        );
+    }
+
+    #[test]
+    fn away_is_told_once_to_room_mates_and_to_whisperers() {
+        let r = router();
+        let a = Client::new(&r, "alice");
+        let b = Client::new(&r, "bob");
+        let loner = Client::new(&r, "loner");
+        for n in ["one", "two"] {
+            r.join(a.id, room(n), None).unwrap();
+            r.join(b.id, room(n), None).unwrap();
+        }
+        a.take();
+        b.take();
+        r.away(b.id, Some("lunch".into()), Some(Ref::Int(4)))
+            .unwrap();
+        let away = ServerMessage::Away {
+            nick: nick("bob"),
+            message: Some("lunch".into()),
+        };
+        assert_eq!(
+            a.take(),
+            vec![away.clone()],
+            "once, though they share two rooms"
+        );
+        assert_eq!(b.take_frames()[0].reference(), Some(&Ref::Int(4)));
+        assert!(loner.take().is_empty());
+        r.whisper(loner.id, nick("bob"), "hi".into(), None).unwrap();
+        let got = loner.take();
+        assert!(matches!(&got[..], [ServerMessage::Direct(_), a] if *a == away));
+        r.away(b.id, None, None).unwrap();
+        assert_eq!(
+            a.take(),
+            vec![ServerMessage::Away {
+                nick: nick("bob"),
+                message: None
+            }]
+        );
+    }
+
+    #[test]
     fn a_full_outbox_never_blocks_the_room() {
         let r = router();
         let a = Client::new(&r, "alice");
@@ -822,7 +1160,7 @@ mod tests {
         let mut batch = VecDeque::new();
         let info = slow_outbox.take_batch(&mut batch);
         assert!(info.dropped > 900);
-        let ServerMessage::Message(last) = batch.back().unwrap().message() else {
+        let Some(ServerMessage::Message(last)) = batch.back().unwrap().message() else {
             panic!()
         };
         assert_eq!(last.text, "m999", "the newest messages survive");

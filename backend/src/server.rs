@@ -56,7 +56,11 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     let tcp = TcpListener::bind(settings.tcp)
         .await
         .with_context(|| format!("cannot listen for JSON-lines TCP on {}", settings.tcp))?;
-    let (http_addr, tcp_addr) = (http.local_addr()?, tcp.local_addr()?);
+    let irc = TcpListener::bind(settings.irc)
+        .await
+        .with_context(|| format!("cannot listen for IRC on {}", settings.irc))?;
+    let (http_addr, tcp_addr, irc_addr) =
+        (http.local_addr()?, tcp.local_addr()?, irc.local_addr()?);
     let grace = settings.shutdown_grace();
     info!(
         "history is kept in memory (data directory {} is reserved for persistence)",
@@ -74,9 +78,15 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     }
     info!("WebSocket clients: ws://{http_addr}/ws");
     info!("JSON-lines TCP clients: {tcp_addr}");
+    info!(
+        "IRC clients: {irc_addr} (e.g. irssi -c {} -p {})",
+        irc_addr.ip(),
+        irc_addr.port()
+    );
     let ctx = Arc::new(Context::new(settings, shutdown.clone()));
 
     let tcp_task = tokio::spawn(transport::tcp::serve(tcp, ctx.clone()));
+    let irc_task = tokio::spawn(transport::irc::serve(irc, ctx.clone()));
     let app = axum::Router::new()
         .route("/ws", get(transport::ws::upgrade))
         .route("/healthz", get(healthz))
@@ -90,13 +100,14 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .into_future(),
     );
-    info!("banter ready: http={http_addr} tcp={tcp_addr}");
+    info!("banter ready: http={http_addr} tcp={tcp_addr} irc={irc_addr}");
 
     shutdown.cancelled().await;
     info!("shutting down: closing listeners and telling clients");
     ctx.tracker.close();
     let drained = tokio::time::timeout(grace, async {
         let _ = tcp_task.await;
+        let _ = irc_task.await;
         ctx.tracker.wait().await;
         let _ = http_task.await;
     })

@@ -131,6 +131,10 @@ impl Session {
                     pinged = false;
                     match input {
                         Inbound::Text(frame) => self.handle(&frame),
+                        Inbound::Request(request) => self.dispatch(request),
+                        Inbound::Reply(frame) => {
+                            outbox.push(frame);
+                        }
                         Inbound::TooLong => self.reply_error(
                             C::TOO_LONG,
                             format!("frame longer than {} bytes; it was skipped", settings.max_frame_bytes),
@@ -177,13 +181,18 @@ impl Session {
         self.outbox.push(Frame::error(code, message, reference));
     }
 
-    /// Parses and carries out one request; every outcome (reply or error)
-    /// lands in the outbox.
+    /// Parses and carries out one JSON request.
     fn handle(&mut self, frame: &[u8]) {
-        let Envelope { body, reference } = match parse_request(frame) {
-            Ok(request) => request,
-            Err(e) => return self.reply_error(e.code, e.message, e.reference),
-        };
+        match parse_request(frame) {
+            Ok(request) => self.dispatch(request),
+            Err(e) => self.reply_error(e.code, e.message, e.reference),
+        }
+    }
+
+    /// Carries out one request; every outcome (reply or error) lands in
+    /// the outbox.
+    fn dispatch(&mut self, request: Envelope<ClientMessage>) {
+        let Envelope { body, reference } = request;
         let router = &self.ctx.router;
         let result: Result<(), RouterError> = match (self.id, body) {
             (_, ClientMessage::Ping) => {
@@ -225,6 +234,17 @@ impl Session {
             ) => router.history(id, room, before, after, limit, reference.clone()),
             (Some(id), ClientMessage::Nick { nick }) => {
                 router.change_nick(id, nick, reference.clone())
+            }
+            (Some(id), ClientMessage::Topic { room, text }) => {
+                router.topic(id, room, text, reference.clone())
+            }
+            (Some(id), ClientMessage::Members { room }) => {
+                router.members(id, room, reference.clone())
+            }
+            (Some(id), ClientMessage::Rooms) => router.rooms(id, reference.clone()),
+            (Some(id), ClientMessage::Whois { nick }) => router.whois(id, nick, reference.clone()),
+            (Some(id), ClientMessage::Away { message }) => {
+                router.away(id, message, reference.clone())
             }
         };
         if let Err(e) = result {

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use banter_protocol::{
     ChatMessage, ClientMessage, DirectMessage, Envelope, ErrorCode, Limits, MAX_HISTORY_PAGE, Nick,
-    PresenceEvent, Ref, RoomName, ServerMessage,
+    PresenceEvent, Ref, RoomName, ServerMessage, Topic,
 };
 
 use crate::command::{self, Command};
@@ -107,6 +107,7 @@ pub struct RoomState {
     pub last_id: u64,
     /// Whether the server has answered our `join` on this connection.
     pub joined: bool,
+    pub topic: Option<Topic>,
     /// Fetching `history after last_id`; live messages wait in `held`.
     pub syncing: bool,
     held: Vec<ChatMessage>,
@@ -180,6 +181,8 @@ enum Purpose {
     Whisper(Nick),
     Part,
     Nick,
+    TopicQuery,
+    Whois,
 }
 
 #[derive(Debug)]
@@ -189,6 +192,8 @@ pub struct Chat {
     pub status: Status,
     pub rooms: BTreeMap<RoomName, RoomState>,
     pub directs: BTreeMap<Nick, Conversation>,
+    /// Users known to be away, with their messages.
+    pub away: BTreeMap<Nick, String>,
     pub view: Option<View>,
     pub limits: Option<Limits>,
     /// Whether the page is visible (hidden pages count everything unread).
@@ -224,6 +229,7 @@ impl Chat {
                 .map(|r| (r, RoomState::default()))
                 .collect(),
             directs: BTreeMap::new(),
+            away: BTreeMap::new(),
             limits: None,
             visible: true,
             was_online: false,
@@ -457,6 +463,23 @@ impl Chat {
                 )]
             }
             Command::Nick(nick) => vec![self.request(Purpose::Nick, ClientMessage::Nick { nick })],
+            Command::Topic(text) => {
+                let Some(View::Room(room)) = self.view.clone() else {
+                    return Err("/topic works in a room".into());
+                };
+                let purpose = if text.is_none() {
+                    Purpose::TopicQuery
+                } else {
+                    Purpose::Say
+                };
+                vec![self.request(purpose, ClientMessage::Topic { room, text })]
+            }
+            Command::Away(message) => {
+                vec![self.request(Purpose::Say, ClientMessage::Away { message })]
+            }
+            Command::Whois(nick) => {
+                vec![self.request(Purpose::Whois, ClientMessage::Whois { nick })]
+            }
             Command::Help => unreachable!("handled above"),
         };
         Ok(requests)
@@ -541,7 +564,79 @@ impl Chat {
                 room,
                 members,
                 history,
-            } => out.extend(self.on_joined(room, members, history, now)),
+                topic,
+            } => {
+                out.extend(self.on_joined(room.clone(), members, history, now));
+                if let Some(r) = self.rooms.get_mut(&room) {
+                    r.topic = topic.filter(|t| !t.text.is_empty());
+                }
+            }
+            ServerMessage::Topic { room, topic } => {
+                let asked = purpose == Some(Purpose::TopicQuery);
+                if let Some(r) = self.rooms.get_mut(&room) {
+                    let text = match (&topic, asked) {
+                        (Some(t), true) if !t.text.is_empty() => {
+                            format!("the topic is: {} (set by {})", t.text, t.by)
+                        }
+                        (_, true) => "no topic is set".to_string(),
+                        (Some(t), false) if t.text.is_empty() => {
+                            format!("{} cleared the topic", t.by)
+                        }
+                        (Some(t), false) => format!("{} set the topic: {}", t.by, t.text),
+                        (None, false) => "the topic was cleared".to_string(),
+                    };
+                    r.conv.event(text, now);
+                    r.topic = topic.filter(|t| !t.text.is_empty());
+                }
+            }
+            ServerMessage::Away { nick, message } => {
+                let me = self.nick.as_ref() == Some(&nick);
+                match message {
+                    Some(message) => {
+                        if me {
+                            if let Some(conv) = self.current_mut() {
+                                conv.event(format!("you are marked as away: {message}"), now);
+                            }
+                        } else if let Some(conv) = self.directs.get_mut(&nick) {
+                            conv.event(format!("{nick} is away: {message}"), now);
+                        }
+                        self.away.insert(nick, message);
+                    }
+                    None => {
+                        self.away.remove(&nick);
+                        if me {
+                            if let Some(conv) = self.current_mut() {
+                                conv.event("you are back", now);
+                            }
+                        }
+                    }
+                }
+            }
+            ServerMessage::Whois {
+                nick,
+                rooms,
+                away,
+                idle_secs,
+                ..
+            } => {
+                let rooms: Vec<String> = rooms.iter().map(|r| format!("#{r}")).collect();
+                let mut text = format!(
+                    "{nick}: in {} · idle {}",
+                    if rooms.is_empty() {
+                        "no rooms".into()
+                    } else {
+                        rooms.join(", ")
+                    },
+                    human_secs(idle_secs)
+                );
+                if let Some(away) = away {
+                    text.push_str(&format!(" · away: {away}"));
+                }
+                if let Some(conv) = self.current_mut() {
+                    conv.event(text, now);
+                }
+            }
+            ServerMessage::Members { .. } | ServerMessage::Rooms { .. } => {}
             ServerMessage::History { room, messages } => {
                 if purpose == Some(Purpose::GapFill(room.clone())) {
                     out.extend(self.on_gap_page(room, messages));
@@ -809,6 +904,16 @@ impl Chat {
     }
 }
 
+/// `42s`, `5m`, `3h`, `2d`.
+fn human_secs(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs / 60),
+        3600..86400 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86400),
+    }
+}
+
 /// `alice` → `alice_`, or with the last character replaced when full.
 fn alternative_nick(nick: &Nick) -> Option<Nick> {
     let mut name = nick.as_str().to_string();
@@ -863,6 +968,7 @@ mod tests {
             room: room(r),
             members: members.iter().map(|m| nick(m)).collect(),
             history,
+            topic: None,
         }
     }
     fn ids(chat: &Chat, r: &str) -> Vec<u64> {
@@ -1091,9 +1197,7 @@ mod tests {
             }
         );
         let me = chat.submit("/me waves", 0).unwrap();
-        assert!(
-            matches!(&me[0].body, ClientMessage::Say { text, .. } if text == "\u{1}ACTION waves\u{1}")
-        );
+        assert!(matches!(&me[0].body, ClientMessage::Say { text, .. } if text == "/me waves"));
         let msg = chat.submit("/msg bob yo", 0).unwrap();
         assert!(matches!(&msg[0].body, ClientMessage::Whisper { to, .. } if to == &nick("bob")));
         assert_eq!(chat.view, Some(View::Direct(nick("bob"))));
@@ -1206,6 +1310,60 @@ mod tests {
             0,
         );
         assert_eq!(chat.rooms[&room("lobby")].members.len(), 2);
+    }
+
+    #[test]
+    fn topics_and_away() {
+        let mut chat = online();
+        let set = chat.submit("/topic release day", 0).unwrap();
+        assert_eq!(
+            set[0].body,
+            ClientMessage::Topic {
+                room: room("lobby"),
+                text: Some("release day".into())
+            }
+        );
+        chat.on_message(
+            server(ServerMessage::Topic {
+                room: room("lobby"),
+                topic: Some(Topic {
+                    text: "release day".into(),
+                    by: nick("alice"),
+                    ts: 1,
+                }),
+            }),
+            0,
+        );
+        assert_eq!(
+            chat.rooms[&room("lobby")].topic.as_ref().unwrap().text,
+            "release day"
+        );
+        chat.on_message(
+            server(ServerMessage::Away {
+                nick: nick("bob"),
+                message: Some("lunch".into()),
+            }),
+            0,
+        );
+        assert_eq!(
+            chat.away.get(&nick("bob")).map(String::as_str),
+            Some("lunch")
+        );
+        chat.on_message(
+            server(ServerMessage::Away {
+                nick: nick("bob"),
+                message: None,
+            }),
+            0,
+        );
+        assert!(chat.away.is_empty());
+        let away = chat.submit("/away brb", 0).unwrap();
+        assert_eq!(
+            away[0].body,
+            ClientMessage::Away {
+                message: Some("brb".into())
+            }
+        );
     }
 
     #[test]

@@ -15,10 +15,15 @@ pub enum Command {
     Part(Option<RoomName>),
     Msg(Nick, String),
     Nick(Nick),
+    /// `/topic` shows the room's topic; `/topic text` sets it.
+    Topic(Option<String>),
+    /// `/away message` marks you away; `/away` alone, back.
+    Away(Option<String>),
+    Whois(Nick),
     Help,
 }
 
-pub const HELP: &str = "Commands: /join room · /part [room] · /msg nick text · /me action · /nick newnick · /help. Start a line with // to send a message that begins with /.";
+pub const HELP: &str = "Commands: /join room · /part [room] · /msg nick text · /me action · /nick newnick · /topic [text] · /away [message] · /whois nick · /help. Start a line with // to send a message that begins with /.";
 
 /// Parses the composer's input. `Err` is a sentence to show the user.
 pub fn parse(input: &str) -> Result<Command, String> {
@@ -75,6 +80,12 @@ pub fn parse(input: &str) -> Result<Command, String> {
                 .map(Command::Nick)
                 .map_err(|e| e.to_string())
         }
+        "topic" => Ok(Command::Topic((!args.is_empty()).then(|| args.to_string()))),
+        "away" => Ok(Command::Away((!args.is_empty()).then(|| args.to_string()))),
+        "back" => Ok(Command::Away(None)),
+        "whois" => Nick::new(args)
+            .map(Command::Whois)
+            .map_err(|e| format!("usage: /whois nick ({e})")),
         "help" | "?" => Ok(Command::Help),
         other => {
             let shown: String = other.chars().take(20).collect();
@@ -117,6 +128,20 @@ mod tests {
             Ok(Command::Nick(Nick::new("alice2").unwrap()))
         );
         assert_eq!(parse("/help"), Ok(Command::Help));
+        assert_eq!(parse("/topic"), Ok(Command::Topic(None)));
+        assert_eq!(
+            parse("/topic new day"),
+            Ok(Command::Topic(Some("new day".into())))
+        );
+        assert_eq!(
+            parse("/away lunch"),
+            Ok(Command::Away(Some("lunch".into())))
+        );
+        assert_eq!(parse("/away"), Ok(Command::Away(None)));
+        assert_eq!(
+            parse("/whois bob"),
+            Ok(Command::Whois(Nick::new("bob").unwrap()))
+        );
     }
 
     #[test]

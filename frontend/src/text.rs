@@ -1,57 +1,19 @@
-//! How message text is shown: `/me` actions (CTCP ACTION, as IRC sends
-//! them), IRC formatting codes stripped for display, and links found in
-//! plain text. Everything here returns plain strings; the view turns them
-//! into text nodes and `<a>` elements, never into HTML.
+//! How message text is shown: `/me` actions and links found in plain
+//! text (IRC formatting codes are stripped by the protocol crate's
+//! `strip_formatting`). Everything here returns plain strings; the view
+//! turns them into text nodes and `<a>` elements, never into HTML.
 
-/// `\x01ACTION waves\x01`: how `/me` travels, on every transport.
+use banter_protocol::ACTION_PREFIX;
+
+/// `/me waves` travels as the text `"/me waves"` on every transport (IRC
+/// clients see a CTCP ACTION).
 pub fn encode_action(action: &str) -> String {
-    format!("\u{1}ACTION {action}\u{1}")
+    format!("{ACTION_PREFIX}{action}")
 }
 
-/// The action of a CTCP ACTION text, if it is one.
+/// The action of an action text, if it is one.
 pub fn decode_action(text: &str) -> Option<&str> {
-    let inner = text.strip_prefix("\u{1}ACTION")?;
-    let inner = inner.strip_suffix('\u{1}').unwrap_or(inner);
-    Some(inner.strip_prefix(' ').unwrap_or(inner))
-}
-
-/// Removes IRC formatting codes (bold, colours, italics, reset...) so the
-/// web shows the words plainly; IRC clients get them untouched.
-pub fn strip_formatting(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(ch) = chars.next() {
-        match ch {
-            '\u{2}' | '\u{f}' | '\u{11}' | '\u{16}' | '\u{1d}' | '\u{1e}' | '\u{1f}' => {}
-            '\u{3}' => {
-                // ^C[fg[,bg]] with one or two digits each.
-                skip_digits(&mut chars);
-                if chars.peek() == Some(&',') {
-                    let mut ahead = chars.clone();
-                    ahead.next();
-                    if ahead.peek().is_some_and(char::is_ascii_digit) {
-                        chars.next();
-                        skip_digits(&mut chars);
-                    }
-                }
-            }
-            '\u{4}' => {
-                // ^D followed by a six-digit hex colour, optionally ,bg.
-                for _ in 0..6 {
-                    chars.next_if(char::is_ascii_hexdigit);
-                }
-            }
-            '\u{1}' => {}
-            ch => out.push(ch),
-        }
-    }
-    out
-}
-
-fn skip_digits(chars: &mut std::iter::Peekable<std::str::Chars>) {
-    for _ in 0..2 {
-        chars.next_if(char::is_ascii_digit);
-    }
+    text.strip_prefix(ACTION_PREFIX)
 }
 
 /// A piece of message text: words, or a link to make clickable.
@@ -124,25 +86,10 @@ mod tests {
     #[test]
     fn actions_round_trip() {
         let wire = encode_action("waves");
-        assert_eq!(wire, "\u{1}ACTION waves\u{1}");
+        assert_eq!(wire, "/me waves");
         assert_eq!(decode_action(&wire), Some("waves"));
-        assert_eq!(decode_action("\u{1}ACTION waves"), Some("waves"));
         assert_eq!(decode_action("waves"), None);
-    }
-
-    #[test]
-    fn formatting_is_stripped() {
-        assert_eq!(strip_formatting("\u{2}bold\u{2} plain"), "bold plain");
-        assert_eq!(strip_formatting("\u{3}4,12red\u{3} x"), "red x");
-        assert_eq!(strip_formatting("\u{3}04red"), "red");
-        assert_eq!(
-            strip_formatting("\u{3}4,x"),
-            ",x",
-            "a comma without a digit stays"
-        );
-        assert_eq!(strip_formatting("\u{1d}it\u{f}"), "it");
-        assert_eq!(strip_formatting("\u{4}ff00aahex"), "hex");
-        assert_eq!(strip_formatting("5 < 6 & ok"), "5 < 6 & ok");
+        assert_eq!(decode_action("/meh"), None);
     }
 
     #[test]

@@ -6,17 +6,21 @@
 //!   precise [`ErrorCode`].
 //! * [`error`] — the stable, machine-readable error codes.
 //! * [`codec`] — the JSON-lines framing used on the raw TCP port.
+//! * [`format`] — IRC formatting codes in texts, and how to strip them for
+//!   plain display.
 //!
 //! This crate has no runtime dependencies beyond serde so that it builds for
 //! `wasm32-unknown-unknown`.
 
 pub mod codec;
 pub mod error;
+pub mod format;
 pub mod message;
 pub mod names;
 
 pub use codec::{LineDecoder, LineTooLong, encode_line};
 pub use error::ErrorCode;
+pub use format::strip_formatting;
 pub use message::*;
 pub use names::{NameError, Nick, RoomName};
 

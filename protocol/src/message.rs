@@ -18,6 +18,13 @@ pub const MAX_REF_LEN: usize = 64;
 pub const DEFAULT_MAX_TEXT_BYTES: usize = 4096;
 /// Most messages one `history` request returns.
 pub const MAX_HISTORY_PAGE: u32 = 200;
+/// Longest room topic, in UTF-8 bytes.
+pub const MAX_TOPIC_BYTES: usize = 390;
+/// Longest away message, in UTF-8 bytes.
+pub const MAX_AWAY_BYTES: usize = 200;
+/// A message `text` that starts with this is an action ("/me waves" shows
+/// as "* alice waves"); IRC clients see it as a CTCP ACTION.
+pub const ACTION_PREFIX: &str = "/me ";
 
 /// A client's correlation id, echoed on the reply or error a request causes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -89,13 +96,53 @@ pub enum ClientMessage {
     Ping,
     /// The answer to a server `ping`.
     Pong,
+    /// Without `text`: asks for a room's topic (answered by `topic`). With
+    /// it: sets the topic of a joined room (an empty text clears it), and
+    /// every member gets `topic`.
+    Topic {
+        room: RoomName,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+    },
+    /// Who is in a room (joined or not); answered by `members`.
+    Members { room: RoomName },
+    /// Every room that has members; answered by `rooms`.
+    Rooms,
+    /// About one user; answered by `whois`.
+    Whois { nick: Nick },
+    /// With `message`: marks you away; without: back. Answered by `away`;
+    /// room-mates get `away` too.
+    Away {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
 }
 
 impl ClientMessage {
     /// Every request `type`, for telling `unknown_type` from a bad body.
     pub const TYPES: &'static [&'static str] = &[
-        "hello", "join", "part", "say", "whisper", "history", "nick", "ping", "pong",
+        "hello", "join", "part", "say", "whisper", "history", "nick", "ping", "pong", "topic",
+        "members", "rooms", "whois", "away",
     ];
+}
+
+/// A room's topic and who set it when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Topic {
+    pub text: String,
+    pub by: Nick,
+    /// Unix time in milliseconds.
+    pub ts: u64,
+}
+
+/// One line of a `rooms` listing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomInfo {
+    pub room: RoomName,
+    /// How many members it has.
+    pub members: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
 }
 
 /// A chat message in a room, as delivered and as kept in history.
@@ -159,6 +206,8 @@ pub enum ServerMessage {
         members: Vec<Nick>,
         /// The most recent messages, oldest first.
         history: Vec<ChatMessage>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<Topic>,
     },
     Parted {
         room: RoomName,
@@ -184,6 +233,40 @@ pub enum ServerMessage {
     },
     Ping,
     Pong,
+    /// A room's topic (`null`: none), answering `topic`; or a change,
+    /// announced to every member (an empty `text`: `by` cleared it).
+    Topic {
+        room: RoomName,
+        topic: Option<Topic>,
+    },
+    /// Who is in `room`; `away` lists the members who are away.
+    Members {
+        room: RoomName,
+        members: Vec<Nick>,
+        away: Vec<Nick>,
+    },
+    /// Every room that has members, by name.
+    Rooms {
+        rooms: Vec<RoomInfo>,
+    },
+    Whois {
+        nick: Nick,
+        /// The rooms the user is in.
+        rooms: Vec<RoomName>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        away: Option<String>,
+        /// Seconds since the user last said something.
+        idle_secs: u64,
+        /// When the user connected, Unix milliseconds.
+        since: u64,
+    },
+    /// `nick` is away with `message`, or back (no `message`). Sent to the
+    /// user itself, to room-mates, and to whoever whispers to an away user.
+    Away {
+        nick: Nick,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
     /// Your outbox overflowed: `dropped` older events were discarded.
     /// Use `history` with `after` to fill the gap.
     Lagged {
@@ -306,6 +389,26 @@ pub fn parse_request(frame: &[u8]) -> Result<Envelope<ClientMessage>, RequestErr
             Err(RequestError::new(code, text, reference))
         }
     }
+}
+
+/// Checks a topic (which may be empty: that clears it) or an away message.
+pub fn check_line(text: &str, max_bytes: usize, what: &str) -> Result<(), (ErrorCode, String)> {
+    if text.len() > max_bytes {
+        return Err((
+            ErrorCode::TextTooLong,
+            format!(
+                "the {what} is {} bytes; the limit is {max_bytes} bytes",
+                text.len()
+            ),
+        ));
+    }
+    if text.contains(['\0', '\r', '\n']) {
+        return Err((
+            ErrorCode::InvalidText,
+            format!("the {what} may not contain NUL or line breaks"),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks a message text against the rules every server applies:
@@ -502,6 +605,79 @@ mod tests {
         let pong: Envelope<ServerMessage> =
             serde_json::from_str(r#"{"type":"pong","ref":"p"}"#).unwrap();
         assert_eq!(pong.body, ServerMessage::Pong);
+    }
+
+    #[test]
+    fn new_messages_are_additive() {
+        // `joined` without a topic looks exactly as before.
+        let joined = ServerMessage::Joined {
+            room: room("lobby"),
+            members: vec![nick("bob")],
+            history: vec![],
+            topic: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&joined).unwrap(),
+            r#"{"type":"joined","room":"lobby","members":["bob"],"history":[]}"#
+        );
+        let old: ServerMessage =
+            serde_json::from_str(r#"{"type":"joined","room":"lobby","members":[],"history":[]}"#)
+                .unwrap();
+        assert!(matches!(old, ServerMessage::Joined { topic: None, .. }));
+        let cases: &[(&str, ClientMessage)] = &[
+            (
+                r#"{"type":"topic","room":"lobby"}"#,
+                ClientMessage::Topic {
+                    room: room("lobby"),
+                    text: None,
+                },
+            ),
+            (
+                r#"{"type":"topic","room":"lobby","text":"hi"}"#,
+                ClientMessage::Topic {
+                    room: room("lobby"),
+                    text: Some("hi".into()),
+                },
+            ),
+            (
+                r#"{"type":"members","room":"lobby"}"#,
+                ClientMessage::Members {
+                    room: room("lobby"),
+                },
+            ),
+            (r#"{"type":"rooms"}"#, ClientMessage::Rooms),
+            (
+                r#"{"type":"whois","nick":"bob"}"#,
+                ClientMessage::Whois { nick: nick("bob") },
+            ),
+            (
+                r#"{"type":"away","message":"lunch"}"#,
+                ClientMessage::Away {
+                    message: Some("lunch".into()),
+                },
+            ),
+            (r#"{"type":"away"}"#, ClientMessage::Away { message: None }),
+        ];
+        for (json, want) in cases {
+            assert_eq!(
+                &parse_request(json.as_bytes()).unwrap().body,
+                want,
+                "{json}"
+            );
+        }
+        let away = ServerMessage::Away {
+            nick: nick("bob"),
+            message: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&away).unwrap(),
+            r#"{"type":"away","nick":"bob"}"#
+        );
+        assert_eq!(check_line("", 10, "topic"), Ok(()));
+        assert_eq!(
+            check_line("a\nb", 10, "topic").unwrap_err().0,
+            ErrorCode::InvalidText
+        );
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //!
 //! * [`ws`] — WebSocket at `GET /ws`, one JSON message per text frame.
 //! * [`tcp`] — newline-delimited JSON on its own port.
+//! * [`irc`] — an IRC server face on its own port: IRC commands become
+//!   protocol requests, protocol events become IRC lines.
 
+pub mod irc;
 pub mod tcp;
 pub mod ws;
 
@@ -12,7 +15,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 
-use banter_protocol::ErrorCode;
+use banter_protocol::{ClientMessage, Envelope, ErrorCode};
 use bytes::Bytes;
 
 use crate::frame::Frame;
@@ -20,8 +23,13 @@ use crate::frame::Frame;
 /// One unit of input from a peer.
 #[derive(Debug)]
 pub enum Inbound {
-    /// A complete frame (text frame or line) to parse as a request.
+    /// A complete frame (text frame or line) to parse as a JSON request.
     Text(Bytes),
+    /// A request the transport already decoded from its own wire format.
+    Request(Envelope<ClientMessage>),
+    /// An answer the transport made itself (a local [`Frame`]), queued in
+    /// order with everything else the session sends.
+    Reply(Frame),
     /// A frame over the size limit, already skipped; the stream is usable.
     TooLong,
     /// A frame the protocol does not use (a WebSocket binary frame).
@@ -32,7 +40,7 @@ pub enum Inbound {
 
 /// What the session loop needs from a transport.
 pub trait Connection: Send {
-    /// Short name for logs: `ws`, `tcp`.
+    /// Short name for logs: `ws`, `tcp`, `irc`.
     const TRANSPORT: &'static str;
     /// The error code for an over-long frame on this transport.
     const TOO_LONG: ErrorCode;

@@ -70,7 +70,7 @@ impl Connection for WsConnection {
     async fn close(&mut self, closing: Option<Frame>) {
         let close_frame = closing.as_ref().map(|frame| {
             let code = match frame.message() {
-                ServerMessage::Closing { code, .. } => *code,
+                Some(ServerMessage::Closing { code, .. }) => *code,
                 _ => ErrorCode::Internal,
             };
             let ws_code = match code {

@@ -1,6 +1,9 @@
 //! The helper every integration test uses: [`TestServer`] starts the real
 //! `banter` binary on port 0 and stops it when dropped; [`Client`] talks to
-//! it over a real WebSocket or TCP socket, with a timeout on every wait.
+//! it over a real WebSocket or TCP socket, with a timeout on every wait;
+//! [`IrcClient`] does the same over the IRC port, line by line, leaving
+//! the parsing of lines to the test (so that tests can use different
+//! parsers).
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
@@ -25,6 +28,7 @@ pub struct TestServer {
     child: Child,
     pub http: SocketAddr,
     pub tcp: SocketAddr,
+    pub irc: SocketAddr,
     logs: Arc<Mutex<Vec<String>>>,
 }
 
@@ -46,6 +50,8 @@ impl TestServer {
                 "--http",
                 "127.0.0.1:0",
                 "--tcp",
+                "127.0.0.1:0",
+                "--irc",
                 "127.0.0.1:0",
                 "--log",
                 "info,banter=debug",
@@ -86,6 +92,7 @@ impl TestServer {
         TestServer {
             http: addr("http="),
             tcp: addr("tcp="),
+            irc: addr("irc="),
             child,
             logs,
         }
@@ -319,6 +326,136 @@ impl Client {
                 Next::Msg(m) => seen.push(m),
                 Next::Closed => return seen,
                 Next::Timeout => panic!("connection still open after {within:?}; got {seen:?}"),
+            }
+        }
+    }
+}
+
+/// What the next IRC read brought.
+#[derive(Debug, PartialEq)]
+pub enum IrcNext {
+    /// One line, without its CRLF.
+    Line(String),
+    Closed,
+    Timeout,
+}
+
+/// A raw IRC connection: lines out, lines in, every wait timed out.
+pub struct IrcClient {
+    read: AsyncBufReader<OwnedReadHalf>,
+    write: OwnedWriteHalf,
+}
+
+/// The command (or numeric) of a raw IRC line, after any tags and source.
+pub fn irc_command(line: &str) -> &str {
+    let mut words = line.split(' ').filter(|w| !w.is_empty());
+    let mut word = words.next().unwrap_or("");
+    if word.starts_with('@') {
+        word = words.next().unwrap_or("");
+    }
+    if word.starts_with(':') {
+        word = words.next().unwrap_or("");
+    }
+    word
+}
+
+impl IrcClient {
+    pub async fn connect(server: &TestServer) -> IrcClient {
+        let stream = TcpStream::connect(server.irc).await.expect("IRC connect");
+        let (read, write) = stream.into_split();
+        IrcClient {
+            read: AsyncBufReader::new(read),
+            write,
+        }
+    }
+
+    /// Connects, registers as `nick` and reads up to the end of the MOTD.
+    pub async fn register(server: &TestServer, nick: &str) -> IrcClient {
+        let mut irc = IrcClient::connect(server).await;
+        irc.send(&format!("NICK {nick}")).await;
+        irc.send(&format!("USER {nick} 0 * :{nick} the tester"))
+            .await;
+        let welcome = irc.wait_for("001").await;
+        assert!(welcome.contains(nick), "{welcome}");
+        irc.wait_for("376").await;
+        irc
+    }
+
+    /// Sends one line; CRLF is added.
+    pub async fn send(&mut self, line: &str) {
+        self.send_bytes(format!("{line}\r\n").as_bytes()).await;
+    }
+
+    pub async fn send_bytes(&mut self, bytes: &[u8]) {
+        self.write.write_all(bytes).await.expect("irc send");
+    }
+
+    pub async fn next_within(&mut self, wait: Duration) -> IrcNext {
+        let read = async {
+            let mut line = String::new();
+            match self.read.read_line(&mut line).await {
+                Ok(0) | Err(_) => IrcNext::Closed,
+                Ok(_) => {
+                    assert!(line.ends_with("\r\n"), "IRC lines end with CRLF: {line:?}");
+                    line.truncate(line.len() - 2);
+                    IrcNext::Line(line)
+                }
+            }
+        };
+        tokio::time::timeout(wait, read)
+            .await
+            .unwrap_or(IrcNext::Timeout)
+    }
+
+    /// The next line; fails the test on close or timeout.
+    pub async fn recv(&mut self) -> String {
+        match self.next_within(WAIT).await {
+            IrcNext::Line(l) => l,
+            other => panic!("expected an IRC line, got {other:?}"),
+        }
+    }
+
+    /// The next line, whose command must be `command`.
+    pub async fn expect(&mut self, command: &str) -> String {
+        let line = self.recv().await;
+        assert_eq!(
+            irc_command(&line),
+            command,
+            "expected {command}, got {line}"
+        );
+        line
+    }
+
+    /// Skips lines until one with `command` arrives.
+    pub async fn wait_for(&mut self, command: &str) -> String {
+        loop {
+            let line = self.recv().await;
+            if irc_command(&line) == command {
+                return line;
+            }
+        }
+    }
+
+    /// Proves the connection still works: a PING is answered, and nothing
+    /// else came before the answer.
+    pub async fn assert_usable(&mut self) {
+        self.send("PING :still-there").await;
+        let pong = self.expect("PONG").await;
+        assert!(pong.ends_with("still-there"), "{pong}");
+    }
+
+    /// Reads until the server closes, returning what came.
+    pub async fn until_closed(&mut self, within: Duration) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_within(left).await {
+                IrcNext::Line(l) => seen.push(l),
+                IrcNext::Closed => return seen,
+                IrcNext::Timeout => {
+                    panic!("IRC connection still open after {within:?}; got {seen:?}")
+                }
             }
         }
     }

@@ -124,13 +124,27 @@ pub fn App() -> Html {
             (*drawer == Drawer::Members).then_some("members-open"),
         );
         let in_room = matches!(state.view, Some(View::Room(_)));
+        let topic = match &state.view {
+            Some(View::Room(room)) => state
+                .rooms
+                .get(room)
+                .and_then(|r| r.topic.as_ref())
+                .map(|t| t.text.clone()),
+            Some(View::Direct(nick)) => state.away.get(nick).map(|m| format!("away: {m}")),
+            None => None,
+        };
         html! {
             <div class={layout}>
                 <header class="topbar">
                     <button class="icon-button only-narrow" aria-label="Rooms and conversations"
                         aria-expanded={(*drawer == Drawer::Rooms).to_string()}
                         onclick={toggle(Drawer::Rooms)}>{"☰"}</button>
-                    <h1 class="title">{title}</h1>
+                    <div class="heading">
+                        <h1 class="title">{title}</h1>
+                        if let Some(topic) = topic {
+                            <p class="topic" title={topic.clone()}>{banter_protocol::strip_formatting(&topic)}</p>
+                        }
+                    </div>
                     <StatusPill status={state.status.clone()} />
                     if in_room {
                         <button class="icon-button only-narrow" aria-label="Members"

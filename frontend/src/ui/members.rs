@@ -23,6 +23,12 @@ pub fn Members(props: &Props) -> Html {
     };
     let items = state.members.iter().map(|nick| {
         let me = chat.nick.as_ref() == Some(nick);
+        let away = chat.away.get(nick);
+        let state_class = classes!("member", me.then_some("me"), away.is_some().then_some("away"));
+        let status = match away {
+            Some(message) => format!("away: {message}"),
+            None => "online".into(),
+        };
         let whisper = {
             let ctx = ctx.clone();
             let nick = nick.clone();
@@ -36,10 +42,10 @@ pub fn Members(props: &Props) -> Html {
         html! {
             <li key={nick.to_string()}>
                 if me {
-                    <span class="member me"><span class="presence" aria-hidden="true"></span>{nick.to_string()}<span class="muted">{" (you)"}</span></span>
+                    <span class={state_class} title={status.clone()}><span class="presence" aria-hidden="true"></span>{nick.to_string()}<span class="muted">{" (you)"}</span></span>
                 } else {
-                    <button class="member" onclick={whisper} title={format!("Whisper to {nick}")}
-                        aria-label={format!("{nick}, online: send a direct message")}>
+                    <button class={state_class} onclick={whisper} title={format!("{status} · whisper to {nick}")}
+                        aria-label={format!("{nick}, {status}: send a direct message")}>
                         <span class="presence" aria-hidden="true"></span>{nick.to_string()}
                     </button>
                 }

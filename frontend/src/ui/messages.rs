@@ -168,7 +168,7 @@ fn render_line(line: &Line, grouped: bool, me: Option<&Nick>) -> Html {
 
 /// Text nodes and safe links; never HTML.
 fn rich_text(raw: &str) -> Html {
-    let plain = text::strip_formatting(raw);
+    let plain = banter_protocol::strip_formatting(raw);
     text::linkify(&plain)
         .into_iter()
         .map(|segment| match segment {

@@ -1,0 +1,492 @@
+//! Incoming IRC commands: registration (CAP, PASS, NICK, USER), and every
+//! command after it, each turned into protocol requests for the shared
+//! session, or answered here when the answer needs no router (PING, MODE,
+//! CAP, errors in the line itself). A request carries a `ref` naming the
+//! command and its target (`"PRIVMSG #lobby"`), so that its reply or error
+//! can be rendered as the right numeric (see `render`).
+
+use std::collections::VecDeque;
+
+use banter_protocol::{ACTION_PREFIX, ClientMessage, Envelope, Nick, Ref, RoomName};
+use bytes::Bytes;
+
+use super::Client;
+use super::caps::{self, Caps};
+
+use super::line::{Line, LineError};
+use super::numeric::*;
+use crate::frame::Frame;
+use crate::transport::Inbound;
+
+/// Most targets one JOIN, PART, PRIVMSG, NOTICE, NAMES or WHOIS may name.
+pub const MAX_TARGETS: usize = 10;
+
+/// The `ref` for a request made on behalf of `command` on `target`.
+pub fn context(command: &str, target: &str) -> Option<Ref> {
+    let mut text = format!("{command} {target}");
+    text.truncate(banter_protocol::MAX_REF_LEN);
+    Some(Ref::Str(text))
+}
+
+/// A channel name as a room: `#lobby` is room `lobby`.
+pub fn room_of(channel: &str) -> Result<RoomName, &'static str> {
+    let Some(name) = channel.strip_prefix('#') else {
+        return Err(ERR_NOSUCHCHANNEL);
+    };
+    RoomName::new(name).map_err(|_| ERR_BADCHANNAME)
+}
+
+/// IRC text as protocol text: a CTCP ACTION becomes `/me …`.
+fn text_of(text: &str) -> String {
+    match text.strip_prefix("\x01ACTION ") {
+        Some(action) => format!(
+            "{ACTION_PREFIX}{}",
+            action.strip_suffix('\x01').unwrap_or(action)
+        ),
+        None => text.to_string(),
+    }
+}
+
+impl Client {
+    /// The nick numerics address: `*` until registration completes.
+    pub fn me(&self) -> &str {
+        self.nick.as_ref().map_or("*", Nick::as_str)
+    }
+
+    /// Queues lines made here, in order with the router's frames.
+    pub(super) fn local(
+        &self,
+        queue: &mut VecDeque<Inbound>,
+        make: impl FnOnce(&mut Vec<u8>, &str),
+    ) {
+        let mut out = Vec::new();
+        make(&mut out, self.me());
+        queue.push_back(Inbound::Reply(Frame::local(Bytes::from(out))));
+    }
+
+    fn numeric(&self, queue: &mut VecDeque<Inbound>, code: &str, params: &[&str]) {
+        self.local(queue, |out, me| reply(out, code, me, params));
+    }
+
+    fn request(queue: &mut VecDeque<Inbound>, body: ClientMessage, reference: Option<Ref>) {
+        queue.push_back(Inbound::Request(Envelope::with_ref(body, reference)));
+    }
+
+    /// Handles one line from the client.
+    pub fn on_line(&mut self, bytes: &[u8], queue: &mut VecDeque<Inbound>) {
+        let line = match Line::parse(bytes) {
+            Ok(line) => line,
+            Err(e) => return self.bad_line(e, queue),
+        };
+        let registered = self.nick.is_some();
+        let command = line.command.as_str();
+        let need = |n: usize| line.params.len() < n;
+        match command {
+            "CAP" => self.cap(&line, queue),
+            "PING" => match line.param(0) {
+                Some(token) => self.local(queue, |out, _| {
+                    Line::new(Some(SERVER), "PONG", &[SERVER, token])
+                        .text()
+                        .write(out)
+                }),
+                None => self.numeric(queue, ERR_NOORIGIN, &["No origin specified"]),
+            },
+            "PONG" => {}
+            "QUIT" => self.quit = Some(line.param(0).unwrap_or("Quit").to_string()),
+            "PASS" | "USER" if registered => {
+                self.numeric(queue, ERR_ALREADYREGISTERED, &["You may not reregister"])
+            }
+            "PASS" | "USER" if need(if command == "USER" { 4 } else { 1 }) => self.numeric(
+                queue,
+                ERR_NEEDMOREPARAMS,
+                &[command, "Not enough parameters"],
+            ),
+            "PASS" => {
+                self.pass = line.param(0).map(str::to_string);
+            }
+            "USER" => {
+                self.user_given = true;
+                self.try_register(queue);
+            }
+            "NICK" => self.nick_command(&line, queue),
+            _ if !registered => self.numeric(
+                queue,
+                ERR_NOTREGISTERED,
+                &["You have not registered (send NICK and USER)"],
+            ),
+            "JOIN" | "PART" | "NAMES" | "TOPIC" | "WHO" | "WHOIS" | "MODE" if need(1) => {
+                let code = if command == "WHOIS" {
+                    ERR_NONICKNAMEGIVEN
+                } else {
+                    ERR_NEEDMOREPARAMS
+                };
+                self.numeric(queue, code, &[command, "Not enough parameters"])
+            }
+            "JOIN" if line.params[0] == "0" => {
+                for room in self.channels.clone() {
+                    Self::request(
+                        queue,
+                        ClientMessage::Part { room: room.clone() },
+                        context("PART", &format!("#{room}")),
+                    );
+                }
+            }
+            "JOIN" | "PART" => {
+                for channel in self.targets(&line.params[0], command, queue) {
+                    match room_of(channel) {
+                        Ok(room) => {
+                            let reference = context(command, &format!("#{room}"));
+                            let body = if command == "JOIN" {
+                                ClientMessage::Join { room }
+                            } else {
+                                ClientMessage::Part { room }
+                            };
+                            Self::request(queue, body, reference);
+                        }
+                        Err(code) => self.numeric(
+                            queue,
+                            code,
+                            &[
+                                channel,
+                                "No such channel (channels are # and a room name: a-z 0-9 - _)",
+                            ],
+                        ),
+                    }
+                }
+            }
+            "PRIVMSG" | "NOTICE" if need(1) => self.numeric(
+                queue,
+                ERR_NORECIPIENT,
+                &[&format!("No recipient given ({command})")],
+            ),
+            "PRIVMSG" | "NOTICE" if need(2) || line.params[1].is_empty() => {
+                self.numeric(queue, ERR_NOTEXTTOSEND, &["No text to send"])
+            }
+            "PRIVMSG" | "NOTICE" => {
+                let text = text_of(&line.params[1]);
+                for target in self.targets(&line.params[0], command, queue) {
+                    let reference = context(command, target);
+                    if target.starts_with('#') {
+                        match room_of(target) {
+                            Ok(room) => Self::request(
+                                queue,
+                                ClientMessage::Say {
+                                    room,
+                                    text: text.clone(),
+                                },
+                                reference,
+                            ),
+                            Err(_) => {
+                                self.numeric(queue, ERR_NOSUCHCHANNEL, &[target, "No such channel"])
+                            }
+                        }
+                    } else {
+                        match Nick::new(target) {
+                            Ok(to) => Self::request(
+                                queue,
+                                ClientMessage::Whisper {
+                                    to,
+                                    text: text.clone(),
+                                },
+                                reference,
+                            ),
+                            Err(_) => self.numeric(
+                                queue,
+                                ERR_NOSUCHNICK,
+                                &[target, "No such nick/channel"],
+                            ),
+                        }
+                    }
+                }
+            }
+            "TOPIC" => match room_of(&line.params[0]) {
+                Ok(room) => {
+                    let channel = format!("#{room}");
+                    match line.param(1) {
+                        Some(text) => Self::request(
+                            queue,
+                            ClientMessage::Topic {
+                                room,
+                                text: Some(text.to_string()),
+                            },
+                            context("TOPIC", &channel),
+                        ),
+                        None => Self::request(
+                            queue,
+                            ClientMessage::Topic { room, text: None },
+                            context("TOPIC?", &channel),
+                        ),
+                    }
+                }
+                Err(_) => self.numeric(
+                    queue,
+                    ERR_NOSUCHCHANNEL,
+                    &[&line.params[0], "No such channel"],
+                ),
+            },
+            "NAMES" => {
+                for channel in self.targets(&line.params[0], command, queue) {
+                    match room_of(channel) {
+                        Ok(room) => {
+                            let reference = context("NAMES", &format!("#{room}"));
+                            Self::request(queue, ClientMessage::Members { room }, reference)
+                        }
+                        Err(_) => {
+                            self.numeric(queue, RPL_ENDOFNAMES, &[channel, "End of /NAMES list"])
+                        }
+                    }
+                }
+            }
+            "LIST" => {
+                let filter = line.param(0).filter(|f| f.len() < 50).unwrap_or("*");
+                Self::request(queue, ClientMessage::Rooms, context("LIST", filter));
+            }
+            "WHO" => {
+                let mask = line.params[0].as_str();
+                if let Ok(room) = room_of(mask) {
+                    let reference = context("WHO", &format!("#{room}"));
+                    Self::request(queue, ClientMessage::Members { room }, reference);
+                } else if let Ok(nick) = Nick::new(mask) {
+                    Self::request(queue, ClientMessage::Whois { nick }, context("WHO", mask));
+                } else {
+                    self.numeric(queue, RPL_ENDOFWHO, &[mask, "End of /WHO list"]);
+                }
+            }
+            "WHOIS" => {
+                // `WHOIS server nick` asks a given server; there is one.
+                let nicks = line.params.last().expect("checked");
+                for target in self.targets(nicks, command, queue) {
+                    match Nick::new(target) {
+                        Ok(nick) => Self::request(
+                            queue,
+                            ClientMessage::Whois { nick },
+                            context("WHOIS", target),
+                        ),
+                        Err(_) => self.local(queue, |out, me| {
+                            reply(out, ERR_NOSUCHNICK, me, &[target, "No such nick/channel"]);
+                            reply(out, RPL_ENDOFWHOIS, me, &[target, "End of /WHOIS list"]);
+                        }),
+                    }
+                }
+            }
+            "AWAY" => {
+                let message = line.param(0).filter(|m| !m.is_empty()).map(str::to_string);
+                Self::request(queue, ClientMessage::Away { message }, context("AWAY", "-"));
+            }
+            "MODE" => self.mode(&line, queue),
+            "MOTD" => self.local(queue, motd),
+            "VERSION" => self.numeric(
+                queue,
+                RPL_VERSION,
+                &[
+                    concat!("banter-", env!("CARGO_PKG_VERSION")),
+                    SERVER,
+                    "Banter chat server",
+                ],
+            ),
+            "KICK" | "INVITE" => self.numeric(
+                queue,
+                ERR_CHANOPRIVSNEEDED,
+                &[
+                    line.param(0).unwrap_or("*"),
+                    "Nobody is a channel operator on Banter",
+                ],
+            ),
+            _ => self.numeric(queue, ERR_UNKNOWNCOMMAND, &[command, "Unknown command"]),
+        }
+    }
+
+    /// A line that did not parse gets the numeric for what is wrong.
+    fn bad_line(&self, error: LineError, queue: &mut VecDeque<Inbound>) {
+        let text = format!("Malformed line: {error}");
+        let code = match error {
+            LineError::BodyTooLong | LineError::TagsTooLong => ERR_INPUTTOOLONG,
+            LineError::NoCommand | LineError::BadCommand => ERR_UNKNOWNCOMMAND,
+            _ => ERR_UNKNOWNERROR,
+        };
+        match code {
+            ERR_INPUTTOOLONG => self.numeric(queue, code, &["Input line was too long"]),
+            _ => self.numeric(queue, code, &["*", &text]),
+        }
+    }
+
+    /// Splits `a,b,c` into at most [`MAX_TARGETS`] targets; the rest get 407.
+    fn targets<'a>(
+        &self,
+        list: &'a str,
+        command: &str,
+        queue: &mut VecDeque<Inbound>,
+    ) -> Vec<&'a str> {
+        let mut all: Vec<&str> = list.split(',').filter(|t| !t.is_empty()).collect();
+        if all.len() > MAX_TARGETS {
+            for extra in all.drain(MAX_TARGETS..) {
+                let text = format!("Too many targets: {command} takes at most {MAX_TARGETS}");
+                self.numeric(queue, ERR_TOOMANYTARGETS, &[extra, &text]);
+            }
+        }
+        all
+    }
+
+    fn nick_command(&mut self, line: &Line, queue: &mut VecDeque<Inbound>) {
+        let Some(wanted) = line.param(0).filter(|n| !n.is_empty()) else {
+            return self.numeric(queue, ERR_NONICKNAMEGIVEN, &["No nickname given"]);
+        };
+        let Ok(nick) = Nick::new(wanted) else {
+            return self.numeric(queue, ERR_ERRONEUSNICKNAME, &[wanted, "Erroneous nickname: 1-24 of a-z A-Z 0-9 - [ ] \\ ` _ ^ { | }, not starting with a digit or -"]);
+        };
+        match &self.nick {
+            Some(current) if current.as_str() == nick.as_str() => {}
+            Some(_) => Self::request(queue, ClientMessage::Nick { nick }, context("NICK", wanted)),
+            None => {
+                self.wanted = Some(nick);
+                self.try_register(queue);
+            }
+        }
+    }
+
+    /// Sends `hello` once NICK and USER are in and CAP negotiation is over.
+    pub(super) fn try_register(&mut self, queue: &mut VecDeque<Inbound>) {
+        if self.hello_sent || self.negotiating || !self.user_given {
+            return;
+        }
+        let Some(nick) = self.wanted.clone() else {
+            return;
+        };
+        self.hello_sent = true;
+        let reference = context("NICK", nick.as_str());
+        let password = self.pass.clone();
+        Self::request(
+            queue,
+            ClientMessage::Hello {
+                nick,
+                password,
+                token: None,
+            },
+            reference,
+        );
+    }
+
+    fn cap(&mut self, line: &Line, queue: &mut VecDeque<Inbound>) {
+        let Some(sub) = line.param(0) else {
+            return self.numeric(queue, ERR_NEEDMOREPARAMS, &["CAP", "Not enough parameters"]);
+        };
+        let sub = sub.to_ascii_uppercase();
+        let registered = self.nick.is_some();
+        match sub.as_str() {
+            "LS" => {
+                if !registered {
+                    self.negotiating = true;
+                }
+                self.local(queue, |out, me| {
+                    Line::new(Some(SERVER), "CAP", &[me, "LS", &caps::offered()])
+                        .text()
+                        .write(out)
+                });
+            }
+            "LIST" => {
+                let enabled = self.caps.names();
+                self.local(queue, |out, me| {
+                    Line::new(Some(SERVER), "CAP", &[me, "LIST", &enabled])
+                        .text()
+                        .write(out)
+                });
+            }
+            "REQ" => {
+                if !registered {
+                    self.negotiating = true;
+                }
+                let wanted = line.param(1).unwrap_or("");
+                let answer = match Caps::request(self.caps, wanted) {
+                    Some(caps) => {
+                        self.caps = caps;
+                        "ACK"
+                    }
+                    None => "NAK",
+                };
+                self.local(queue, |out, me| {
+                    Line::new(Some(SERVER), "CAP", &[me, answer, wanted])
+                        .text()
+                        .write(out)
+                });
+            }
+            "END" => {
+                self.negotiating = false;
+                self.try_register(queue);
+            }
+            _ => self.numeric(queue, ERR_INVALIDCAPCMD, &[&sub, "Invalid CAP command"]),
+        }
+    }
+
+    fn mode(&mut self, line: &Line, queue: &mut VecDeque<Inbound>) {
+        let target = line.params[0].as_str();
+        let change = line.param(1);
+        if target.starts_with('#') {
+            let channel = match room_of(target) {
+                Ok(room) => format!("#{room}"),
+                Err(_) => {
+                    return self.numeric(queue, ERR_NOSUCHCHANNEL, &[target, "No such channel"]);
+                }
+            };
+            match change {
+                None => self.numeric(queue, RPL_CHANNELMODEIS, &[&channel, "+n"]),
+                Some("b" | "+b") => self.numeric(
+                    queue,
+                    RPL_ENDOFBANLIST,
+                    &[&channel, "End of channel ban list"],
+                ),
+                Some("e" | "+e") => self.numeric(
+                    queue,
+                    RPL_ENDOFEXCEPTLIST,
+                    &[&channel, "End of channel exception list"],
+                ),
+                Some("I" | "+I") => self.numeric(
+                    queue,
+                    RPL_ENDOFINVITELIST,
+                    &[&channel, "End of channel invite list"],
+                ),
+                Some(_) => self.numeric(
+                    queue,
+                    ERR_CHANOPRIVSNEEDED,
+                    &[
+                        &channel,
+                        "Nobody is a channel operator on Banter; modes are fixed",
+                    ],
+                ),
+            }
+        } else if !target.eq_ignore_ascii_case(self.me()) {
+            self.numeric(
+                queue,
+                ERR_USERSDONTMATCH,
+                &["Can't view or change modes for other users"],
+            );
+        } else {
+            match change {
+                None => self.numeric(queue, RPL_UMODEIS, &["+i"]),
+                Some("+i" | "-i" | "i") => {}
+                Some(_) => self.numeric(
+                    queue,
+                    ERR_UMODEUNKNOWNFLAG,
+                    &["Unknown MODE flag (only +i, always set)"],
+                ),
+            }
+        }
+    }
+}
+
+/// The message of the day: short, and about what is special here.
+pub fn motd(out: &mut Vec<u8>, me: &str) {
+    reply(
+        out,
+        RPL_MOTDSTART,
+        me,
+        &[&format!("- {SERVER} Message of the day -")],
+    );
+    for text in [
+        "- Welcome to Banter. Rooms are channels: /join #lobby",
+        "- Web and IRC users share the same rooms and nicks.",
+        "- History is not kept across restarts yet.",
+    ] {
+        reply(out, RPL_MOTD, me, &[text]);
+    }
+    reply(out, RPL_ENDOFMOTD, me, &["End of /MOTD command."]);
+}

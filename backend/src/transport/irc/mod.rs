@@ -1,0 +1,326 @@
+//! The IRC transport: an IRC server face (RFC 1459/2812 and IRCv3 basics)
+//! over the shared session and router. Channel `#lobby` is room `lobby`;
+//! an IRC nick is a Banter nick, unique across every transport.
+//!
+//! * [`line`] — parsing and writing IRC lines, and cutting a stream into them.
+//! * [`command`] — incoming commands: registration, then requests.
+//! * [`render`] — outgoing: protocol frames as IRC lines and numerics.
+//! * [`caps`] — IRCv3 capabilities; [`numeric`] — reply codes and helpers.
+//!
+//! The session's handshake timeout is the registration timeout; its idle
+//! ping is an IRC `PING`. Each connection has a token bucket: a client
+//! sending faster than `--irc-flood-rate` lines a second after a burst of
+//! `--irc-flood-burst` has the excess dropped, and is told so once per
+//! burst.
+
+pub mod caps;
+pub mod command;
+pub mod line;
+pub mod numeric;
+pub mod render;
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use banter_protocol::{ErrorCode, Nick, PresenceEvent, RoomName, ServerMessage};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+use self::caps::Caps;
+use self::line::{MAX_BODY, MAX_TAGS, Piece, Splitter};
+use super::{Connection, Inbound};
+use crate::frame::Frame;
+use crate::server::Context;
+use crate::session;
+
+const READ_CHUNK: usize = 4096;
+/// Write buffers larger than this are released after use.
+const KEEP_BUFFER: usize = 64 * 1024;
+
+/// What every IRC connection of this server shares.
+#[derive(Clone, Copy, Debug)]
+pub struct ServerInfo {
+    /// When the IRC listener started, Unix milliseconds.
+    pub started: u64,
+    pub max_rooms: usize,
+    /// Flood control: lines at once, and lines a second.
+    pub flood_burst: u32,
+    pub flood_rate: u32,
+}
+
+/// The IRC side of one connection: registration, capabilities, and what
+/// rendering needs to know about this client.
+#[derive(Debug)]
+pub struct Client {
+    /// The registered nick, once `welcome` has been rendered.
+    nick: Option<Nick>,
+    /// The nick asked for during registration.
+    wanted: Option<Nick>,
+    pass: Option<String>,
+    user_given: bool,
+    /// Between `CAP LS`/`REQ` and `CAP END`, registration waits.
+    negotiating: bool,
+    hello_sent: bool,
+    caps: Caps,
+    channels: Vec<RoomName>,
+    /// Set by QUIT, with its message.
+    quit: Option<String>,
+    /// The last quit or nick change shown, to show it once.
+    last_event: Option<(PresenceEvent, Nick, Option<Nick>)>,
+    batches: u64,
+    info: ServerInfo,
+}
+
+impl Client {
+    pub fn new(info: ServerInfo) -> Client {
+        Client {
+            nick: None,
+            wanted: None,
+            pass: None,
+            user_given: false,
+            negotiating: false,
+            hello_sent: false,
+            caps: Caps::default(),
+            channels: Vec::new(),
+            quit: None,
+            last_event: None,
+            batches: 0,
+            info,
+        }
+    }
+}
+
+/// A token bucket: `burst` tokens, refilled at `rate` a second.
+#[derive(Debug)]
+struct Flood {
+    tokens: f64,
+    burst: f64,
+    rate: f64,
+    at: Instant,
+    /// Told the client since it last had a line accepted.
+    warned: bool,
+}
+
+impl Flood {
+    fn new(burst: u32, rate: u32, now: Instant) -> Flood {
+        Flood {
+            tokens: f64::from(burst),
+            burst: f64::from(burst),
+            rate: f64::from(rate),
+            at: now,
+            warned: false,
+        }
+    }
+
+    /// Takes a token if there is one.
+    fn take(&mut self, now: Instant) -> bool {
+        let refill = now.saturating_duration_since(self.at).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + refill).min(self.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            self.warned = false;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+pub struct IrcConnection {
+    stream: TcpStream,
+    splitter: Splitter,
+    pending: VecDeque<Inbound>,
+    client: Client,
+    flood: Flood,
+    out: Vec<u8>,
+}
+
+impl IrcConnection {
+    pub fn new(stream: TcpStream, info: ServerInfo) -> Self {
+        IrcConnection {
+            stream,
+            splitter: Splitter::new(MAX_TAGS + MAX_BODY),
+            pending: VecDeque::new(),
+            client: Client::new(info),
+            flood: Flood::new(info.flood_burst, info.flood_rate, Instant::now()),
+            out: Vec::new(),
+        }
+    }
+
+    async fn write_out(&mut self) -> io::Result<()> {
+        let result = self.stream.write_all(&self.out).await;
+        self.out.clear();
+        if self.out.capacity() > KEEP_BUFFER {
+            self.out = Vec::new();
+        }
+        result
+    }
+}
+
+impl Connection for IrcConnection {
+    const TRANSPORT: &'static str = "irc";
+    const TOO_LONG: ErrorCode = ErrorCode::LineTooLong;
+
+    async fn recv(&mut self) -> io::Result<Option<Inbound>> {
+        loop {
+            if let Some(item) = self.pending.pop_front() {
+                return Ok(Some(item));
+            }
+            if self.client.quit.is_some() {
+                return Ok(None);
+            }
+            let (client, queue) = (&mut self.client, &mut self.pending);
+            match self.splitter.next_line() {
+                Some(Piece::Line(bytes)) => {
+                    if self.flood.take(Instant::now()) {
+                        client.on_line(bytes, queue);
+                    } else if !std::mem::replace(&mut self.flood.warned, true) {
+                        let (burst, rate) = (self.flood.burst, self.flood.rate);
+                        client.local(queue, |out, me| {
+                            numeric::notice(out, me, &format!(
+                                "*** Flood control: you sent more than {burst} lines at once or {rate} a second; lines are being dropped until you slow down"
+                            ))
+                        });
+                    }
+                    if queue.is_empty() {
+                        queue.push_back(Inbound::Alive);
+                    }
+                }
+                Some(Piece::TooLong) => client.local(queue, |out, me| {
+                    numeric::reply(
+                        out,
+                        numeric::ERR_INPUTTOOLONG,
+                        me,
+                        &["Input line was too long"],
+                    )
+                }),
+                None => {
+                    self.splitter.shrink_if_idle();
+                    self.stream.readable().await?;
+                    let stream = &self.stream;
+                    match self.splitter.fill(READ_CHUNK, |buf| stream.try_read(buf)) {
+                        Ok(0) => return Ok(None),
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+    }
+
+    async fn send(&mut self, frames: &mut VecDeque<Frame>) -> io::Result<()> {
+        for frame in frames.drain(..) {
+            self.client.render(&frame, &mut self.out);
+        }
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        self.write_out().await
+    }
+
+    async fn ping(&mut self) -> io::Result<()> {
+        self.stream
+            .write_all(format!("PING :{}\r\n", numeric::SERVER).as_bytes())
+            .await
+    }
+
+    async fn close(&mut self, closing: Option<Frame>) {
+        match (closing, &self.client.quit) {
+            (Some(frame), _) => self.client.render(&frame, &mut self.out),
+            (None, Some(reason)) => {
+                let text = format!("Closing link: {} (Quit: {reason})", self.client.me());
+                line::Line::new(None, "ERROR", &[&text])
+                    .text()
+                    .write(&mut self.out);
+            }
+            (None, None) => {}
+        }
+        let _ = self.write_out().await;
+        let _ = self.stream.shutdown().await;
+        // Read briefly until the peer closes too, so unread input does not
+        // turn our close into a reset that destroys the ERROR line.
+        let mut sink = [0u8; 512];
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            while matches!(self.stream.read(&mut sink).await, Ok(n) if n > 0) {}
+        })
+        .await;
+    }
+}
+
+/// Accepts IRC connections until shutdown.
+pub async fn serve(listener: TcpListener, ctx: Arc<Context>) {
+    let info = ServerInfo {
+        started: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+        max_rooms: ctx.settings.max_rooms_per_session,
+        flood_burst: ctx.settings.irc_flood_burst,
+        flood_rate: ctx.settings.irc_flood_rate,
+    };
+    loop {
+        let accepted = tokio::select! {
+            _ = ctx.shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(conn) => conn,
+            Err(e) => {
+                warn!(error = %e, "irc accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = IrcConnection::new(stream, info);
+        match ctx.connections.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let ctx2 = ctx.clone();
+                ctx.tracker.spawn(async move {
+                    session::run(conn, ctx2, peer).await;
+                    drop(permit);
+                });
+            }
+            Err(_) => {
+                ctx.tracker.spawn(refuse(conn, peer));
+            }
+        }
+    }
+}
+
+async fn refuse(mut conn: IrcConnection, peer: SocketAddr) {
+    debug!(%peer, "irc connection refused: too many connections");
+    let frame = Frame::new(ServerMessage::Closing {
+        code: ErrorCode::ServerFull,
+        message: "the server has too many connections; try again later".into(),
+    });
+    conn.close(Some(frame)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flood_bucket_allows_a_burst_then_the_rate() {
+        let start = Instant::now();
+        let mut flood = Flood::new(30, 2, start);
+        for _ in 0..30 {
+            assert!(flood.take(start));
+        }
+        assert!(!flood.take(start), "the burst is spent");
+        assert!(
+            flood.take(start + Duration::from_millis(500)),
+            "one more after 1/rate s"
+        );
+        assert!(!flood.take(start + Duration::from_millis(500)));
+        assert!(flood.take(start + Duration::from_secs(3600)));
+        assert!(flood.tokens <= 30.0, "never more than a burst saved up");
+    }
+}

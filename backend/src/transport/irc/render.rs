@@ -1,0 +1,679 @@
+//! Outgoing: protocol frames as IRC lines. Events every member receives
+//! alike (messages, joins, parts, quits, nick changes, topic changes,
+//! away) are rendered by [`fan_out`] once per frame and tag variant, and
+//! cached in the [`Frame`]; replies to this client (JOIN's names, WHOIS,
+//! errors as numerics) are rendered here, for it.
+//!
+//! Bridging rules: a text is cut into lines at `\n`, and each line into
+//! PRIVMSGs that fit [`MAX_BODY`] bytes on the wire, at a space where one
+//! is near the limit, never inside a UTF-8 character, without losing a
+//! byte; a text starting with `/me ` is a CTCP ACTION.
+
+use banter_protocol::{
+    ACTION_PREFIX, ChatMessage, DirectMessage, ErrorCode, Nick, PresenceEvent, Ref, RoomName,
+    ServerMessage,
+};
+use bytes::Bytes;
+
+use super::Client;
+use super::caps::{AWAY_NOTIFY, BATCH, ECHO_MESSAGE, SERVER_TIME};
+use super::command::motd;
+use super::line::{Line, MAX_BODY};
+use super::numeric::*;
+use crate::frame::Frame;
+
+/// What a reply answers, from the request's `ref`: (`command`, `target`).
+fn context(reference: Option<&Ref>) -> (&str, &str) {
+    match reference {
+        Some(Ref::Str(s)) => s.split_once(' ').unwrap_or((s, "")),
+        _ => ("", ""),
+    }
+}
+
+/// Appends `text` from `from` to `target` as PRIVMSG lines, with `tags`
+/// on each (the first line's `msgid` as given, later parts `msgid.N`).
+pub fn privmsg(out: &mut Vec<u8>, from: &str, target: &str, text: &str, tags: &[(String, String)]) {
+    let (action, text) = match text.strip_prefix(ACTION_PREFIX) {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let source = mask(from);
+    let template = Line::new(Some(&source), "PRIVMSG", &[target, ""]).text();
+    let wrap = if action { "\x01ACTION \x01".len() } else { 0 };
+    let room = MAX_BODY - 2 - template.body_len() - wrap;
+    let mut part = 0;
+    for piece in text.split('\n').filter(|l| !l.is_empty()) {
+        let mut rest = piece;
+        while !rest.is_empty() {
+            let cut = cut_at(rest, room);
+            let (chunk, after) = rest.split_at(cut);
+            rest = after;
+            let mut line = template.clone();
+            line.params[1] = if action {
+                format!("\x01ACTION {chunk}\x01")
+            } else {
+                chunk.to_string()
+            };
+            line.tags = tags.to_vec();
+            part += 1;
+            if part > 1 {
+                for (key, value) in &mut line.tags {
+                    if key == "msgid" {
+                        value.push_str(&format!(".{part}"));
+                    }
+                }
+            }
+            line.write(out);
+        }
+    }
+}
+
+/// Where to cut `text` so the first part is at most `max` bytes: all of it
+/// if it fits, else after the last space in the second half of the window,
+/// else at the last character boundary.
+fn cut_at(text: &str, max: usize) -> usize {
+    if text.len() <= max {
+        return text.len();
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    match text[..cut].rfind(' ') {
+        Some(space) if space + 1 > max / 2 => space + 1,
+        _ => cut,
+    }
+}
+
+/// The tags of a chat message for tag variant `variant`.
+fn tags(variant: usize, ts: u64, msgid: impl FnOnce() -> String) -> Vec<(String, String)> {
+    let mut tags = Vec::new();
+    if variant & 1 != 0 {
+        tags.push(("time".to_string(), iso_time(ts)));
+    }
+    if variant & 2 != 0 {
+        tags.push(("msgid".to_string(), msgid()));
+    }
+    tags
+}
+
+fn chat_lines(out: &mut Vec<u8>, m: &ChatMessage, variant: usize) {
+    let tags = tags(variant, m.ts, || format!("{}-{}", m.room, m.id));
+    privmsg(
+        out,
+        m.from.as_str(),
+        &format!("#{}", m.room),
+        &m.text,
+        &tags,
+    );
+}
+
+fn direct_lines(out: &mut Vec<u8>, d: &DirectMessage, variant: usize) {
+    let tags = tags(variant, d.ts, || format!("d-{}", d.id));
+    privmsg(out, d.from.as_str(), d.to.as_str(), &d.text, &tags);
+}
+
+/// The IRC form of an event that every recipient sees alike, for tag
+/// variant `variant`; empty if it has none.
+fn fan_out(message: &ServerMessage, variant: usize) -> Bytes {
+    let mut out = Vec::new();
+    match message {
+        ServerMessage::Message(m) => chat_lines(&mut out, m, variant),
+        ServerMessage::Direct(d) => direct_lines(&mut out, d, variant),
+        ServerMessage::Presence {
+            room,
+            nick,
+            event,
+            new_nick,
+        } => {
+            let source = mask(nick.as_str());
+            let channel = format!("#{room}");
+            let line = match (event, new_nick) {
+                (PresenceEvent::Join, _) => Line::new(Some(&source), "JOIN", &[&channel]),
+                (PresenceEvent::Part, _) => Line::new(Some(&source), "PART", &[&channel]),
+                (PresenceEvent::Quit, _) => Line::new(Some(&source), "QUIT", &["Quit"]).text(),
+                (PresenceEvent::Nick, Some(new)) => {
+                    Line::new(Some(&source), "NICK", &[new.as_str()]).text()
+                }
+                _ => return Bytes::new(),
+            };
+            line.write(&mut out);
+        }
+        ServerMessage::Topic {
+            room,
+            topic: Some(topic),
+        } => Line::new(
+            Some(&mask(topic.by.as_str())),
+            "TOPIC",
+            &[&format!("#{room}"), &topic.text],
+        )
+        .text()
+        .write(&mut out),
+        ServerMessage::Away { nick, message } => {
+            let source = mask(nick.as_str());
+            match message {
+                Some(text) => Line::new(Some(&source), "AWAY", &[text]).text(),
+                None => Line::new(Some(&source), "AWAY", &[]),
+            }
+            .write(&mut out)
+        }
+        _ => {}
+    }
+    Bytes::from(out)
+}
+
+impl Client {
+    fn is_me(&self, nick: &Nick) -> bool {
+        self.nick.as_ref() == Some(nick)
+    }
+
+    /// Appends what this client should see of `frame`.
+    pub fn render(&mut self, frame: &Frame, out: &mut Vec<u8>) {
+        // The copies of one change are back to back: anything else between
+        // two equal events means they are two changes.
+        let last_event = self.last_event.take();
+        let Some(message) = frame.message() else {
+            out.extend_from_slice(frame.local_bytes().expect("a frame is a message or local"));
+            return;
+        };
+        let variant = self.caps.tag_variant();
+        let shared = |out: &mut Vec<u8>, variant| {
+            out.extend_from_slice(frame.irc(variant, |m| fan_out(m, variant)))
+        };
+        let reference = frame.reference();
+        let me = self.me().to_string();
+        let me = me.as_str();
+        match message {
+            ServerMessage::Message(m) if self.is_me(&m.from) && !self.caps.has(ECHO_MESSAGE) => {}
+            ServerMessage::Direct(d)
+                if self.is_me(&d.from) && !self.is_me(&d.to) && !self.caps.has(ECHO_MESSAGE) => {}
+            ServerMessage::Message(_) | ServerMessage::Direct(_) => shared(out, variant),
+            ServerMessage::Presence {
+                event,
+                nick,
+                new_nick,
+                ..
+            } => {
+                // One nick change or quit reaches us once per shared room,
+                // back to back: IRC shows it once.
+                let key = (*event, nick.clone(), new_nick.clone());
+                if matches!(event, PresenceEvent::Quit | PresenceEvent::Nick) {
+                    let repeated = last_event.as_ref() == Some(&key);
+                    self.last_event = Some(key);
+                    if repeated {
+                        return;
+                    }
+                }
+                shared(out, 0);
+            }
+            ServerMessage::Topic { room, topic } => {
+                let channel = format!("#{room}");
+                match (context(reference).0, topic) {
+                    ("TOPIC?", None) => reply(out, RPL_NOTOPIC, me, &[&channel, "No topic is set"]),
+                    ("TOPIC?", Some(t)) => {
+                        reply(out, RPL_TOPIC, me, &[&channel, &t.text]);
+                        let when = (t.ts / 1000).to_string();
+                        reply(out, RPL_TOPICWHOTIME, me, &[&channel, t.by.as_str(), &when]);
+                    }
+                    (_, Some(_)) => shared(out, 0),
+                    (_, None) => {}
+                }
+            }
+            ServerMessage::Away { nick, message } => match context(reference) {
+                (_, _) if self.is_me(nick) => match message {
+                    Some(_) => reply(
+                        out,
+                        RPL_NOWAWAY,
+                        me,
+                        &["You have been marked as being away"],
+                    ),
+                    None => reply(
+                        out,
+                        RPL_UNAWAY,
+                        me,
+                        &["You are no longer marked as being away"],
+                    ),
+                },
+                ("PRIVMSG", _) => {
+                    if let Some(text) = message {
+                        reply(out, RPL_AWAY, me, &[nick.as_str(), text]);
+                    }
+                }
+                ("NOTICE", _) => {}
+                _ if self.caps.has(AWAY_NOTIFY) => shared(out, 0),
+                _ => {}
+            },
+            ServerMessage::Welcome { nick, .. } => {
+                self.nick = Some(nick.clone());
+                self.welcome(out);
+            }
+            ServerMessage::Joined {
+                room,
+                members,
+                history,
+                topic,
+            } => {
+                let channel = format!("#{room}");
+                if !self.channels.contains(room) {
+                    self.channels.push(room.clone());
+                }
+                Line::new(Some(&mask(me)), "JOIN", &[&channel]).write(out);
+                if let Some(t) = topic {
+                    reply(out, RPL_TOPIC, me, &[&channel, &t.text]);
+                    reply(
+                        out,
+                        RPL_TOPICWHOTIME,
+                        me,
+                        &[&channel, t.by.as_str(), &(t.ts / 1000).to_string()],
+                    );
+                }
+                names(out, me, &channel, members);
+                self.replay(out, room, history);
+            }
+            ServerMessage::Parted { room } => {
+                self.channels.retain(|r| r != room);
+                Line::new(Some(&mask(me)), "PART", &[&format!("#{room}")]).write(out);
+            }
+            ServerMessage::Nick { nick, old } => {
+                Line::new(Some(&mask(old.as_str())), "NICK", &[nick.as_str()])
+                    .text()
+                    .write(out);
+                self.nick = Some(nick.clone());
+            }
+            ServerMessage::Members {
+                room,
+                members,
+                away,
+            } => {
+                let channel = format!("#{room}");
+                if context(reference).0 == "WHO" {
+                    for nick in members {
+                        who_line(out, me, &channel, nick, away.contains(nick));
+                    }
+                    reply(out, RPL_ENDOFWHO, me, &[&channel, "End of /WHO list"]);
+                } else {
+                    names(out, me, &channel, members);
+                }
+            }
+            ServerMessage::Rooms { rooms } => {
+                let filter = context(reference).1;
+                reply(out, RPL_LISTSTART, me, &["Channel", "Users  Name"]);
+                for info in rooms {
+                    let channel = format!("#{}", info.room);
+                    if filter == "*" || filter.split(',').any(|f| f.eq_ignore_ascii_case(&channel))
+                    {
+                        let count = info.members.to_string();
+                        reply(
+                            out,
+                            RPL_LIST,
+                            me,
+                            &[&channel, &count, info.topic.as_deref().unwrap_or("")],
+                        );
+                    }
+                }
+                reply(out, RPL_LISTEND, me, &["End of /LIST"]);
+            }
+            ServerMessage::Whois {
+                nick,
+                rooms,
+                away,
+                idle_secs,
+                since,
+            } => {
+                let n = nick.as_str();
+                if context(reference).0 == "WHO" {
+                    who_line(out, me, "*", nick, away.is_some());
+                    reply(out, RPL_ENDOFWHO, me, &[n, "End of /WHO list"]);
+                    return;
+                }
+                reply(out, RPL_WHOISUSER, me, &[n, n, SERVER, "*", n]);
+                if !rooms.is_empty() {
+                    let list: Vec<String> = rooms.iter().map(|r| format!("#{r}")).collect();
+                    reply(out, RPL_WHOISCHANNELS, me, &[n, &list.join(" ")]);
+                }
+                reply(out, RPL_WHOISSERVER, me, &[n, SERVER, "Banter chat server"]);
+                if let Some(text) = away {
+                    reply(out, RPL_AWAY, me, &[n, text]);
+                }
+                let (idle, signon) = (idle_secs.to_string(), (since / 1000).to_string());
+                reply(
+                    out,
+                    RPL_WHOISIDLE,
+                    me,
+                    &[n, &idle, &signon, "seconds idle, signon time"],
+                );
+                reply(out, RPL_ENDOFWHOIS, me, &[n, "End of /WHOIS list"]);
+            }
+            ServerMessage::Lagged { dropped } => notice(
+                out,
+                me,
+                &format!("*** Your connection fell behind: {dropped} messages were dropped"),
+            ),
+            ServerMessage::Error { code, message } => self.error(out, *code, message, reference),
+            ServerMessage::Closing { code, message } => {
+                let why = match code {
+                    ErrorCode::HandshakeTimeout => {
+                        format!("registration timed out ({message}; send NICK and USER)")
+                    }
+                    _ => message.clone(),
+                };
+                Line::new(None, "ERROR", &[&format!("Closing link: {why}")])
+                    .text()
+                    .write(out);
+            }
+            ServerMessage::Ping | ServerMessage::Pong | ServerMessage::History { .. } => {}
+        }
+    }
+
+    fn welcome(&self, out: &mut Vec<u8>) {
+        let me = self.me();
+        let version = concat!("banter-", env!("CARGO_PKG_VERSION"));
+        reply(
+            out,
+            RPL_WELCOME,
+            me,
+            &[&format!("Welcome to the {NETWORK} IRC network, {me}")],
+        );
+        reply(
+            out,
+            RPL_YOURHOST,
+            me,
+            &[&format!("Your host is {SERVER}, running version {version}")],
+        );
+        reply(
+            out,
+            RPL_CREATED,
+            me,
+            &[&format!(
+                "This server was started {}",
+                iso_time(self.info.started)
+            )],
+        );
+        reply(out, RPL_MYINFO, me, &[SERVER, version, "i", "n"]);
+        let chanlimit = format!("CHANLIMIT=#:{}", self.info.max_rooms);
+        let channellen = format!("CHANNELLEN={}", RoomName::MAX_LEN + 1);
+        let nicklen = format!("NICKLEN={}", Nick::MAX_LEN);
+        let network = format!("NETWORK={NETWORK}");
+        let topiclen = format!("TOPICLEN={}", banter_protocol::MAX_TOPIC_BYTES);
+        let awaylen = format!("AWAYLEN={}", banter_protocol::MAX_AWAY_BYTES);
+        let targmax = format!(
+            "TARGMAX=JOIN:{0},PART:{0},PRIVMSG:{0},NOTICE:{0},NAMES:{0},WHOIS:{0}",
+            super::command::MAX_TARGETS
+        );
+        reply(
+            out,
+            RPL_ISUPPORT,
+            me,
+            &[
+                &awaylen,
+                "CASEMAPPING=ascii",
+                &chanlimit,
+                "CHANMODES=,,,n",
+                &channellen,
+                "CHANTYPES=#",
+                &nicklen,
+                &network,
+                "PREFIX=(ov)@+",
+                &targmax,
+                &topiclen,
+                "UTF8ONLY",
+                "are supported by this server",
+            ],
+        );
+        motd(out, me);
+    }
+
+    /// Recent history on join, for clients that can tell old from new:
+    /// with `server-time` the messages come with their times, inside a
+    /// `chathistory` batch if the client enabled `batch`.
+    fn replay(&mut self, out: &mut Vec<u8>, room: &RoomName, history: &[ChatMessage]) {
+        if history.is_empty() || !self.caps.has(SERVER_TIME) {
+            return;
+        }
+        let variant = self.caps.tag_variant();
+        let batch = self.caps.has(BATCH).then(|| {
+            self.batches += 1;
+            format!("h{}", self.batches)
+        });
+        let channel = format!("#{room}");
+        if let Some(id) = &batch {
+            Line::new(
+                Some(SERVER),
+                "BATCH",
+                &[&format!("+{id}"), "chathistory", &channel],
+            )
+            .write(out);
+        }
+        for m in history {
+            let mut tags = tags(variant, m.ts, || format!("{}-{}", m.room, m.id));
+            if let Some(id) = &batch {
+                tags.insert(0, ("batch".to_string(), id.clone()));
+            }
+            privmsg(out, m.from.as_str(), &channel, &m.text, &tags);
+        }
+        if let Some(id) = &batch {
+            Line::new(Some(SERVER), "BATCH", &[&format!("-{id}")]).write(out);
+        }
+    }
+
+    /// A refused request, as the numeric an IRC client expects for it.
+    fn error(
+        &mut self,
+        out: &mut Vec<u8>,
+        code: ErrorCode,
+        message: &str,
+        reference: Option<&Ref>,
+    ) {
+        let me = self.me().to_string();
+        let me = me.as_str();
+        let (command, target) = context(reference);
+        match code {
+            ErrorCode::NickTaken => {
+                if command == "NICK" && self.nick.is_none() {
+                    // Registration failed: a new NICK may try again.
+                    self.hello_sent = false;
+                }
+                reply(
+                    out,
+                    ERR_NICKNAMEINUSE,
+                    me,
+                    &[target, "Nickname is already in use"],
+                );
+            }
+            ErrorCode::InvalidNick => reply(out, ERR_ERRONEUSNICKNAME, me, &[target, message]),
+            ErrorCode::NoSuchNick => {
+                reply(out, ERR_NOSUCHNICK, me, &[target, "No such nick/channel"]);
+                match command {
+                    "WHOIS" => reply(out, RPL_ENDOFWHOIS, me, &[target, "End of /WHOIS list"]),
+                    "WHO" => reply(out, RPL_ENDOFWHO, me, &[target, "End of /WHO list"]),
+                    _ => {}
+                }
+            }
+            ErrorCode::NotInRoom if matches!(command, "PRIVMSG" | "NOTICE") => reply(
+                out,
+                ERR_CANNOTSENDTOCHAN,
+                me,
+                &[target, "Cannot send to channel (join it first)"],
+            ),
+            ErrorCode::NotInRoom => reply(
+                out,
+                ERR_NOTONCHANNEL,
+                me,
+                &[target, "You're not on that channel"],
+            ),
+            ErrorCode::TooManyRooms | ErrorCode::ServerFull => {
+                reply(out, ERR_TOOMANYCHANNELS, me, &[target, message])
+            }
+            ErrorCode::TextTooLong => reply(out, ERR_INPUTTOOLONG, me, &[message]),
+            ErrorCode::EmptyText => reply(out, ERR_NOTEXTTOSEND, me, &["No text to send"]),
+            ErrorCode::NotRegistered => {
+                reply(out, ERR_NOTREGISTERED, me, &["You have not registered"])
+            }
+            ErrorCode::AlreadyRegistered => {
+                reply(out, ERR_ALREADYREGISTERED, me, &["You may not reregister"])
+            }
+            _ => reply(
+                out,
+                ERR_UNKNOWNERROR,
+                me,
+                &[if command.is_empty() { "*" } else { command }, message],
+            ),
+        }
+    }
+}
+
+/// 353 lines (as many as the names need) and the closing 366.
+fn names(out: &mut Vec<u8>, me: &str, channel: &str, members: &[Nick]) {
+    let template = Line::new(Some(SERVER), RPL_NAMREPLY, &[me, "=", channel, ""]).text();
+    let room = MAX_BODY - 2 - template.body_len();
+    let mut list = String::new();
+    for nick in members {
+        if !list.is_empty() && list.len() + 1 + nick.as_str().len() > room {
+            let mut line = template.clone();
+            line.params[3] = std::mem::take(&mut list);
+            line.write(out);
+        }
+        if !list.is_empty() {
+            list.push(' ');
+        }
+        list.push_str(nick.as_str());
+    }
+    if !list.is_empty() {
+        let mut line = template;
+        line.params[3] = list;
+        line.write(out);
+    }
+    reply(out, RPL_ENDOFNAMES, me, &[channel, "End of /NAMES list"]);
+}
+
+fn who_line(out: &mut Vec<u8>, me: &str, channel: &str, nick: &Nick, away: bool) {
+    let n = nick.as_str();
+    let flags = if away { "G" } else { "H" };
+    reply(
+        out,
+        RPL_WHOREPLY,
+        me,
+        &[channel, n, SERVER, SERVER, n, flags, &format!("0 {n}")],
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(out: &[u8]) -> Vec<Line> {
+        std::str::from_utf8(out)
+            .unwrap()
+            .split_terminator("\r\n")
+            .map(|l| Line::parse(l.as_bytes()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn long_texts_split_into_lines_that_fit_and_reassemble() {
+        let text = "héllo wörld ".repeat(130) + &"€".repeat(300);
+        let mut out = Vec::new();
+        privmsg(&mut out, "alice", "#lobby", &text, &[]);
+        let wire = std::str::from_utf8(&out).unwrap();
+        let mut joined = String::new();
+        for raw in wire.split_inclusive("\r\n") {
+            assert!(raw.len() <= MAX_BODY, "{} bytes: {raw}", raw.len());
+            let raw = raw.strip_suffix("\r\n").unwrap();
+            joined.push_str(&Line::parse(raw.as_bytes()).unwrap().params[1]);
+        }
+        assert_eq!(joined, text, "no byte lost or added");
+        assert!(wire.lines().count() >= 4);
+    }
+
+    #[test]
+    fn actions_and_line_breaks() {
+        let mut out = Vec::new();
+        privmsg(
+            &mut out,
+            "bob",
+            "alice",
+            "/me waves\n\nand smiles",
+            &[("msgid".into(), "d-1".into())],
+        );
+        let got = lines(&out);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].params[1], "\x01ACTION waves\x01");
+        assert_eq!(got[1].params[1], "\x01ACTION and smiles\x01");
+        assert_eq!(got[1].tags[0].1, "d-1.2", "later parts get their own msgid");
+        let long = format!("/me {}", "x".repeat(1000));
+        let mut out = Vec::new();
+        privmsg(&mut out, "bob", "#a", &long, &[]);
+        for line in lines(&out) {
+            let p = &line.params[1];
+            assert!(p.starts_with("\x01ACTION ") && p.ends_with('\x01'));
+        }
+    }
+
+    #[test]
+    fn cuts_prefer_spaces_but_never_split_characters() {
+        assert_eq!(cut_at("aaaa bbbb", 7), 5);
+        assert_eq!(cut_at("aaaaaaaaaa", 4), 4);
+        assert_eq!(cut_at("€€", 4), 3);
+        assert_eq!(
+            cut_at("a bbbbbbbbb", 8),
+            8,
+            "a space too early is not worth it"
+        );
+    }
+
+    #[test]
+    fn a_change_seen_in_several_rooms_is_shown_once() {
+        use super::super::ServerInfo;
+        let mut client = Client::new(ServerInfo {
+            started: 0,
+            max_rooms: 5,
+            flood_burst: 1,
+            flood_rate: 1,
+        });
+        let n = |s: &str| Nick::new(s).unwrap();
+        let presence = |room: &str, event| {
+            Frame::new(ServerMessage::Presence {
+                room: RoomName::new(room).unwrap(),
+                nick: n("bob"),
+                event,
+                new_nick: None,
+            })
+        };
+        let mut out = Vec::new();
+        for frame in [
+            presence("a", PresenceEvent::Quit),
+            presence("b", PresenceEvent::Quit),
+            presence("a", PresenceEvent::Join),
+            presence("a", PresenceEvent::Quit),
+        ] {
+            client.render(&frame, &mut out);
+        }
+        let commands: Vec<String> = lines(&out).into_iter().map(|l| l.command).collect();
+        assert_eq!(
+            commands,
+            ["QUIT", "JOIN", "QUIT"],
+            "a later bob quitting again is shown"
+        );
+    }
+
+    #[test]
+    fn names_fill_lines_up_to_the_limit() {
+        let members: Vec<Nick> = (0..200)
+            .map(|i| Nick::new(format!("user{i:03}xxxxxxxxxx")).unwrap())
+            .collect();
+        let mut out = Vec::new();
+        names(&mut out, "me", "#big", &members);
+        let got = lines(&out);
+        assert!(got.len() > 2);
+        let mut seen = Vec::new();
+        for line in &got[..got.len() - 1] {
+            assert_eq!(line.command, "353");
+            let mut wire = Vec::new();
+            line.write(&mut wire);
+            assert!(wire.len() <= MAX_BODY);
+            seen.extend(line.params[3].split(' ').map(str::to_string));
+        }
+        assert_eq!(seen.len(), 200);
+        assert_eq!(got.last().unwrap().command, "366");
+    }
+}

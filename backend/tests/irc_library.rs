@@ -1,0 +1,274 @@
+//! The IRC flows again, but every line we send is composed, and every line
+//! we receive is parsed, by an independent IRC library (`irc-proto`, the
+//! protocol half of the `irc` crate): proof that Banter speaks IRC as
+//! others understand it, not only as its own parser does.
+
+mod common;
+
+use common::{Client, IrcClient, Kind, TestServer};
+use irc_proto::{CapSubCommand, Command, Message, Prefix, Response};
+use serde_json::json;
+
+/// An IRC client that speaks only through `irc-proto`.
+struct Lib(IrcClient);
+
+impl Lib {
+    async fn send(&mut self, command: Command) {
+        let line = Message::from(command).to_string();
+        self.0.send_bytes(line.as_bytes()).await;
+    }
+
+    async fn recv(&mut self) -> Message {
+        self.recv_raw().await.1
+    }
+
+    /// The line as it came (without CRLF), and as the library reads it.
+    async fn recv_raw(&mut self) -> (String, Message) {
+        let line = self.0.recv().await;
+        let message = line
+            .parse()
+            .unwrap_or_else(|e| panic!("irc-proto cannot parse {line:?}: {e}"));
+        (line, message)
+    }
+
+    /// Skips messages until `pick` accepts one.
+    async fn wait<T>(&mut self, mut pick: impl FnMut(&Message) -> Option<T>) -> T {
+        loop {
+            let message = self.recv().await;
+            if let Some(found) = pick(&message) {
+                return found;
+            }
+        }
+    }
+
+    async fn response(&mut self, want: Response) -> Vec<String> {
+        self.wait(|m| match &m.command {
+            Command::Response(r, args) if *r == want => Some(args.clone()),
+            _ => None,
+        })
+        .await
+    }
+
+    async fn register(server: &TestServer, nick: &str, caps: Option<&str>) -> Lib {
+        let mut lib = Lib(IrcClient::connect(server).await);
+        if let Some(caps) = caps {
+            lib.send(Command::CAP(
+                None,
+                CapSubCommand::LS,
+                Some("302".into()),
+                None,
+            ))
+            .await;
+            lib.send(Command::CAP(
+                None,
+                CapSubCommand::REQ,
+                None,
+                Some(caps.into()),
+            ))
+            .await;
+        }
+        lib.send(Command::NICK(nick.into())).await;
+        lib.send(Command::USER(
+            nick.into(),
+            "0".into(),
+            "Library User".into(),
+        ))
+        .await;
+        if caps.is_some() {
+            let acked = lib
+                .wait(|m| match &m.command {
+                    Command::CAP(_, CapSubCommand::ACK, a, b) => b.clone().or(a.clone()),
+                    _ => None,
+                })
+                .await;
+            assert_eq!(Some(acked.trim()), caps);
+            lib.send(Command::CAP(None, CapSubCommand::END, None, None))
+                .await;
+        }
+        let welcome = lib.response(Response::RPL_WELCOME).await;
+        assert_eq!(welcome[0], nick);
+        let isupport = lib.response(Response::RPL_ISUPPORT).await;
+        for token in [
+            "CHANTYPES=#",
+            "CASEMAPPING=ascii",
+            "NICKLEN=24",
+            "NETWORK=Banter",
+        ] {
+            assert!(
+                isupport.iter().any(|t| t == token),
+                "{token} in {isupport:?}"
+            );
+        }
+        lib.response(Response::RPL_ENDOFMOTD).await;
+        lib
+    }
+}
+
+fn nick_of(message: &Message) -> Option<&str> {
+    match &message.prefix {
+        Some(Prefix::Nickname(nick, _, _)) => Some(nick),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn a_library_client_chats_with_web_and_tcp_users() {
+    let server = TestServer::start();
+    let mut web = Client::hello(&server, Kind::Ws, "webby").await;
+    web.join("lobby").await;
+    let mut lib = Lib::register(&server, "libby", None).await;
+
+    lib.send(Command::JOIN("#lobby".into(), None, None)).await;
+    let joined = lib.recv().await;
+    assert!(matches!(&joined.command, Command::JOIN(c, _, _) if c == "#lobby"));
+    assert_eq!(nick_of(&joined), Some("libby"));
+    let names = lib.response(Response::RPL_NAMREPLY).await;
+    assert_eq!(names.last().unwrap(), "webby libby");
+    lib.response(Response::RPL_ENDOFNAMES).await;
+    web.expect("presence").await;
+
+    lib.send(Command::PRIVMSG(
+        "#lobby".into(),
+        "hi from a library".into(),
+    ))
+    .await;
+    assert_eq!(web.expect("message").await["text"], "hi from a library");
+    web.send(json!({"type":"say","room":"lobby","text":"hi library"}))
+        .await;
+    let got = lib.recv().await;
+    assert_eq!(nick_of(&got), Some("webby"));
+    assert_eq!(
+        got.command,
+        Command::PRIVMSG("#lobby".into(), "hi library".into())
+    );
+
+    // A whisper each way, and a nick change the web sees.
+    lib.send(Command::PRIVMSG("webby".into(), "psst".into()))
+        .await;
+    let direct = web.wait_for("direct").await;
+    assert_eq!(
+        (&direct["from"], &direct["text"]),
+        (&json!("libby"), &json!("psst"))
+    );
+    web.send(json!({"type":"whisper","to":"libby","text":"hush"}))
+        .await;
+    assert_eq!(
+        lib.recv().await.command,
+        Command::PRIVMSG("libby".into(), "hush".into())
+    );
+    lib.send(Command::NICK("libra".into())).await;
+    let renamed = lib.recv().await;
+    assert_eq!(
+        (nick_of(&renamed), &renamed.command),
+        (Some("libby"), &Command::NICK("libra".into()))
+    );
+    assert_eq!(web.wait_for("presence").await["new_nick"], "libra");
+
+    // A TCP user arrives and leaves.
+    let mut tcp = Client::hello(&server, Kind::Tcp, "tcpy").await;
+    tcp.join("lobby").await;
+    let join = lib.recv().await;
+    assert_eq!(
+        (nick_of(&join), matches!(join.command, Command::JOIN(..))),
+        (Some("tcpy"), true)
+    );
+    tcp.send(json!({"type":"part","room":"lobby"})).await;
+    let part = lib.recv().await;
+    assert!(
+        matches!(&part.command, Command::PART(c, _) if c == "#lobby"),
+        "{part}"
+    );
+
+    // TOPIC, WHOIS, and an unknown command.
+    lib.send(Command::TOPIC("#lobby".into(), Some("library day".into())))
+        .await;
+    let topic = lib.recv().await;
+    assert_eq!(
+        topic.command,
+        Command::TOPIC("#lobby".into(), Some("library day".into()))
+    );
+    assert_eq!(web.wait_for("topic").await["topic"]["text"], "library day");
+    lib.send(Command::WHOIS(None, "webby".into())).await;
+    let user = lib.response(Response::RPL_WHOISUSER).await;
+    assert_eq!(user[1], "webby");
+    lib.response(Response::RPL_ENDOFWHOIS).await;
+    lib.send(Command::Raw("FROBNICATE".into(), vec![])).await;
+    let unknown = lib.response(Response::ERR_UNKNOWNCOMMAND).await;
+    assert_eq!(unknown[1], "FROBNICATE");
+
+    lib.send(Command::QUIT(Some("done".into()))).await;
+    let error = lib.recv().await;
+    assert!(
+        matches!(&error.command, Command::ERROR(e) if e.contains("done")),
+        "{error}"
+    );
+    assert_eq!(web.wait_for("presence").await["event"], "quit");
+}
+
+#[tokio::test]
+async fn a_library_client_reads_tags_and_long_messages() {
+    let server = TestServer::start();
+    let mut web = Client::hello(&server, Kind::Ws, "Webby").await;
+    web.join("lobby").await;
+
+    // 433 for the web user's nick, in another case.
+    let mut taken = Lib(IrcClient::connect(&server).await);
+    taken.send(Command::NICK("WEBBY".into())).await;
+    taken
+        .send(Command::USER("w".into(), "0".into(), "W".into()))
+        .await;
+    let refused = taken.response(Response::ERR_NICKNAMEINUSE).await;
+    assert_eq!(refused[1], "WEBBY");
+
+    let mut lib = Lib::register(
+        &server,
+        "libby",
+        Some("server-time echo-message message-tags"),
+    )
+    .await;
+    lib.send(Command::JOIN("#lobby".into(), None, None)).await;
+    lib.response(Response::RPL_ENDOFNAMES).await;
+    lib.send(Command::PRIVMSG("#lobby".into(), "echoed".into()))
+        .await;
+    let echo = lib.recv().await;
+    assert_eq!(
+        echo.command,
+        Command::PRIVMSG("#lobby".into(), "echoed".into())
+    );
+    let tags = echo.tags.clone().expect("tags on the echo");
+    let value = |key: &str| {
+        tags.iter()
+            .find(|t| t.0 == key)
+            .and_then(|t| t.1.clone())
+            .unwrap_or_else(|| panic!("no {key} in {tags:?}"))
+    };
+    let id = web.wait_for("message").await["id"].clone();
+    assert_eq!(value("msgid"), format!("lobby-{id}"));
+    assert!(value("time").ends_with('Z'));
+
+    let text: String = (0..300).map(|i| format!("w{i}ö ")).collect::<String>();
+    let text = text.trim_end().to_string();
+    assert!(text.len() > 1500);
+    web.send(json!({"type":"say","room":"lobby","text":text}))
+        .await;
+    let mut joined = String::new();
+    while joined.len() < text.len() {
+        let (wire, message) = lib.recv_raw().await;
+        // The 512 bytes (CRLF included) exclude the tags.
+        let body = match wire.split_once(' ') {
+            Some((tags, rest)) if tags.starts_with('@') => rest,
+            _ => &wire[..],
+        };
+        assert!(body.len() + 2 <= 512, "{} bytes", body.len() + 2);
+        match message.command {
+            Command::PRIVMSG(target, part) => {
+                assert_eq!(target, "#lobby");
+                joined.push_str(&part);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(joined, text);
+    lib.send(Command::PING("done".into(), None)).await;
+    assert!(matches!(lib.recv().await.command, Command::PONG(..)));
+}
