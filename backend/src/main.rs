@@ -19,7 +19,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| settings.log.clone());
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|f| !f.trim().is_empty())
+        .unwrap_or_else(|| settings.log.clone());
     let filter = match EnvFilter::try_new(&filter) {
         Ok(filter) => filter,
         Err(e) => {

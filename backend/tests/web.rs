@@ -1,0 +1,192 @@
+//! The web client as banter serves it: the page at `/`, long-cached hashed
+//! assets, compression, ETags, and `--web-dir`. Needs a built client
+//! (`trunk build --release`, which scripts/test runs first); without one
+//! these tests say so and pass, unless BANTER_REQUIRE_WEB is set.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::TestServer;
+
+fn dist() -> Option<PathBuf> {
+    let dist = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../frontend/dist");
+    if dist.join("index.html").exists() {
+        return Some(dist);
+    }
+    assert!(
+        std::env::var_os("BANTER_REQUIRE_WEB").is_none(),
+        "frontend/dist is not built: run `trunk build --release` (scripts/test does)"
+    );
+    eprintln!("skipped: frontend/dist is not built (trunk build --release)");
+    None
+}
+
+struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 request over a real socket.
+fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Response {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete response head");
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    if chunked {
+        body = dechunk(&body);
+    }
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&data[..line_end]).unwrap().trim(), 16)
+                .unwrap();
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&data[..size]);
+        data = &data[size + 2..];
+    }
+}
+
+fn hashed_wasm(dist: &std::path::Path) -> String {
+    std::fs::read_dir(dist)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find(|n| n.ends_with("_bg.wasm"))
+        .expect("a wasm file in dist")
+}
+
+#[test]
+fn the_page_and_its_assets_are_served_with_the_right_headers() {
+    let Some(dist) = dist() else { return };
+    let server = TestServer::start();
+    let page = get(server.http, "/", &[]);
+    assert_eq!(page.status, 200);
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert_eq!(page.header("cache-control"), Some("no-cache"));
+    let html = String::from_utf8(page.body.clone()).unwrap();
+    assert!(html.contains("_bg.wasm"), "{html}");
+    // Every asset URL in the page is relative, so the page works under a
+    // sub-path behind a proxy.
+    assert!(
+        !html.contains("href=\"/") && !html.contains("src=\"/") && !html.contains("'/banter"),
+        "{html}"
+    );
+
+    let wasm = hashed_wasm(&dist);
+    let plain = get(server.http, &format!("/{wasm}"), &[]);
+    assert_eq!(plain.status, 200);
+    assert_eq!(plain.header("content-type"), Some("application/wasm"));
+    assert_eq!(
+        plain.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert_eq!(plain.body, std::fs::read(dist.join(&wasm)).unwrap());
+
+    let compressed = get(
+        server.http,
+        &format!("/{wasm}"),
+        &[("Accept-Encoding", "gzip, br")],
+    );
+    assert_eq!(compressed.status, 200);
+    assert!(
+        matches!(compressed.header("content-encoding"), Some("br" | "gzip")),
+        "{:?}",
+        compressed.headers
+    );
+    assert!(compressed.body.len() < plain.body.len() / 2);
+
+    // Revalidation with the ETag costs no body.
+    let etag = page.header("etag").expect("an ETag").to_string();
+    let again = get(server.http, "/", &[("If-None-Match", &etag)]);
+    assert_eq!(again.status, 304);
+    assert!(again.body.is_empty());
+
+    for asset in ["icon.svg", "manifest.webmanifest"] {
+        let r = get(server.http, &format!("/{asset}"), &[]);
+        assert_eq!(r.status, 200, "{asset}");
+        assert_eq!(r.header("cache-control"), Some("no-cache"), "{asset}");
+    }
+    assert_eq!(get(server.http, "/nope.js", &[]).status, 404);
+    // The other routes still answer beside the client.
+    assert_eq!(get(server.http, "/healthz", &[]).status, 200);
+}
+
+#[test]
+fn web_dir_serves_another_directory() {
+    let dir = std::env::temp_dir().join(format!("banter-web-dir-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("index.html"), "<p>my own client</p>").unwrap();
+    let server = TestServer::start_with(&["--web-dir", dir.to_str().unwrap()]);
+    let page = get(server.http, "/", &[]);
+    assert_eq!(page.status, 200);
+    assert_eq!(page.body, b"<p>my own client</p>");
+    assert_eq!(page.header("cache-control"), Some("no-cache"));
+    assert_eq!(get(server.http, "/../Cargo.toml", &[]).status, 404);
+    assert!(
+        server
+            .logs()
+            .iter()
+            .any(|l| l.contains("web client") && l.contains(dir.to_str().unwrap())),
+        "the startup log names the directory"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
