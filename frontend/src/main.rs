@@ -16,5 +16,12 @@ mod text;
 mod ui;
 
 fn main() {
+    // The page's "Loading…" placeholder goes once the app can draw.
+    if let Some(boot) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id("boot"))
+    {
+        boot.remove();
+    }
     yew::Renderer::<ui::App>::new().render();
 }

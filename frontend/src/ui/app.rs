@@ -138,7 +138,7 @@ pub fn App() -> Html {
                 <header class="topbar">
                     <button class="icon-button only-narrow" aria-label="Rooms and conversations"
                         aria-expanded={(*drawer == Drawer::Rooms).to_string()}
-                        onclick={toggle(Drawer::Rooms)}>{"☰"}</button>
+                        onclick={toggle(Drawer::Rooms)}>{icon(MENU)}</button>
                     <div class="heading">
                         <h1 class="title">{title}</h1>
                         if let Some(topic) = topic {
@@ -149,7 +149,7 @@ pub fn App() -> Html {
                     if in_room {
                         <button class="icon-button only-narrow" aria-label="Members"
                             aria-expanded={(*drawer == Drawer::Members).to_string()}
-                            onclick={toggle(Drawer::Members)}>{"👥"}</button>
+                            onclick={toggle(Drawer::Members)}>{icon(PEOPLE)}</button>
                     }
                 </header>
                 <Sidebar on_navigate={close_drawer.clone()} />
@@ -169,6 +169,19 @@ pub fn App() -> Html {
         <ContextProvider<Ctx> context={ctx}>
             {body}
         </ContextProvider<Ctx>>
+    }
+}
+
+const MENU: &str = "M3 6h18M3 12h18M3 18h18";
+const PEOPLE: &str = "M9 11a4 4 0 1 0 0-8 4 4 0 0 0 0 8zM1 21v-1a6 6 0 0 1 6-6h4a6 6 0 0 1 6 6v1M16 3.5a4 4 0 0 1 0 7M19 14a6 6 0 0 1 4 6v1";
+
+/// A line icon (emoji fonts are not everywhere).
+fn icon(path: &'static str) -> Html {
+    html! {
+        <svg viewBox="0 0 24 24" width="22" height="22" aria-hidden="true" fill="none"
+            stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round">
+            <path d={path} />
+        </svg>
     }
 }
 

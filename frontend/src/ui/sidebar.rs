@@ -136,7 +136,7 @@ pub fn Sidebar(props: &Props) -> Html {
                 <h2>{"Direct messages"}</h2>
                 <ul class="list">{ for directs }</ul>
             }
-            <footer class="me">
+            <footer class="whoami">
                 <span>{"Signed in as "}<b>{chat.nick.as_ref().map(|n| n.to_string()).unwrap_or_default()}</b></span>
                 <button class="link" onclick={sign_out}>{"Sign out"}</button>
             </footer>
