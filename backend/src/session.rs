@@ -48,9 +48,7 @@ pub async fn run<C: Connection>(mut conn: C, ctx: Arc<Context>, peer: SocketAddr
         id: None,
     };
     let ending = session.serve(&mut conn).await;
-    if let Some(id) = session.id {
-        session.ctx.router.quit(id);
-    }
+    session.leave();
     debug!(%peer, transport, reason = ?ending.as_ref().map(|e| e.0), "disconnected");
     let Some((code, message)) = ending else {
         conn.close(None).await;
@@ -72,7 +70,22 @@ pub async fn run<C: Connection>(mut conn: C, ctx: Arc<Context>, peer: SocketAddr
     .await;
 }
 
+/// However a session ends — even by a panic in a transport — its nick and
+/// room memberships go with it.
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.leave();
+    }
+}
+
 impl Session {
+    /// Leaves the router (members see `quit`); once.
+    fn leave(&mut self) {
+        if let Some(id) = self.id.take() {
+            self.ctx.router.quit(id);
+        }
+    }
+
     async fn serve<C: Connection>(&mut self, conn: &mut C) -> Ending {
         let ctx = self.ctx.clone();
         let settings = &ctx.settings;

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use banter::transport::irc::line::Line;
-use common::{Client, IrcClient, IrcNext, Kind, TestServer};
+use common::{Client, IrcClient, IrcNext, Kind, TestServer, WAIT, irc_command};
 use serde_json::json;
 
 fn parse(line: &str) -> Line {
@@ -523,4 +523,75 @@ async fn registration_times_out_and_floods_are_refused() {
     assert_eq!(notices, 1, "told once");
     tokio::time::sleep(Duration::from_secs(1)).await;
     irc.assert_usable().await;
+}
+
+/// Found in review: a long non-ASCII target once panicked the session and
+/// left its nick and memberships behind.
+#[tokio::test]
+async fn odd_targets_get_numerics_and_nothing_leaks() {
+    let server = TestServer::start();
+    let mut irc = IrcClient::register(&server, "panicky").await;
+    let target = format!("{}é", "a".repeat(55));
+    irc.send(&format!("PRIVMSG {target} :hi")).await;
+    assert_eq!(irc_command(&irc.recv().await), "401");
+    irc.send(&format!("PRIVMSG #{target} :hi")).await;
+    assert_eq!(irc_command(&irc.recv().await), "403");
+    irc.assert_usable().await;
+    irc.send("QUIT :done").await;
+    irc.until_closed(WAIT).await;
+    // The nick is free again at once.
+    let mut again = IrcClient::register(&server, "panicky").await;
+    again.assert_usable().await;
+}
+
+#[tokio::test]
+async fn whois_channel_lists_are_split_to_fit() {
+    let server = TestServer::start();
+    let mut busy = IrcClient::register(&server, "busy").await;
+    let rooms: Vec<String> = (0..50)
+        .map(|i| format!("#{i:02}{}", "x".repeat(30)))
+        .collect();
+    for chunk in rooms.chunks(10) {
+        busy.send(&format!("JOIN {}", chunk.join(","))).await;
+    }
+    for _ in &rooms {
+        busy.wait_for("366").await;
+    }
+    let mut asker = IrcClient::register(&server, "asker").await;
+    asker.send("WHOIS busy").await;
+    let mut listed = Vec::new();
+    loop {
+        let line = asker.recv().await;
+        assert!(line.len() + 2 <= 512, "{} bytes: {line}", line.len() + 2);
+        match irc_command(&line) {
+            "319" => listed.extend(
+                line.rsplit_once(" :")
+                    .unwrap()
+                    .1
+                    .split(' ')
+                    .map(str::to_string),
+            ),
+            "318" => break,
+            _ => {}
+        }
+    }
+    listed.sort();
+    let mut want = rooms.clone();
+    want.sort();
+    assert_eq!(listed, want, "every channel, once");
+}
+
+#[tokio::test]
+async fn ctcp_queries_are_not_relayed_but_actions_and_tagmsg_are_fine() {
+    let server = TestServer::start();
+    let mut web = Client::hello(&server, Kind::Ws, "webby").await;
+    let mut irc = IrcClient::register(&server, "ircy").await;
+    irc.send("PRIVMSG webby :\x01VERSION\x01").await;
+    irc.send("NOTICE webby :\x01VERSION irssi\x01").await;
+    irc.send("@+typing=active TAGMSG webby").await;
+    irc.assert_usable().await;
+    irc.send("PRIVMSG webby :\x01ACTION waves\x01").await;
+    // The first thing the web user gets is the action: no CTCP got through.
+    let direct = web.expect("direct").await;
+    assert_eq!(direct["text"], "/me waves");
 }

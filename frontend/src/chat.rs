@@ -200,6 +200,8 @@ pub struct Chat {
     pub visible: bool,
     /// Set by `welcome`; a later `hello` is then a reconnection.
     was_online: bool,
+    /// Whether a WebSocket is open right now.
+    open: bool,
     attempt: u32,
     next_ref: i64,
     pending: HashMap<i64, Purpose>,
@@ -233,6 +235,7 @@ impl Chat {
             limits: None,
             visible: true,
             was_online: false,
+            open: false,
             attempt: 0,
             next_ref: 0,
             pending: HashMap::new(),
@@ -295,7 +298,7 @@ impl Chat {
         self.nick = Some(nick);
         match self.status {
             // The socket is open and waits for another hello.
-            Status::NickRefused(_) => self.hello(),
+            Status::NickRefused(_) if self.open => self.hello(),
             _ => {
                 self.status = Status::Connecting { attempt: 0 };
                 Vec::new()
@@ -314,6 +317,7 @@ impl Chat {
     /// The WebSocket is open: introduce ourselves.
     pub fn on_open(&mut self) -> Vec<Request> {
         self.version += 1;
+        self.open = true;
         self.pending.clear();
         self.hello()
     }
@@ -322,6 +326,12 @@ impl Chat {
     /// try; `random` is in `[0, 1)`.
     pub fn on_close(&mut self, random: f64, now: u64) -> u64 {
         self.version += 1;
+        self.open = false;
+        if let Status::NickRefused(_) = self.status {
+            // Nothing to retry until the user picks another nick.
+            self.nick = None;
+            return 0;
+        }
         self.attempt = self.attempt.saturating_add(1);
         let wait_ms = reconnect::backoff_ms(self.attempt, random);
         let reason = match &self.status {

@@ -24,7 +24,12 @@ pub const MAX_TARGETS: usize = 10;
 /// The `ref` for a request made on behalf of `command` on `target`.
 pub fn context(command: &str, target: &str) -> Option<Ref> {
     let mut text = format!("{command} {target}");
-    text.truncate(banter_protocol::MAX_REF_LEN);
+    // Targets are raw client input: cut on a character boundary.
+    let mut end = text.len().min(banter_protocol::MAX_REF_LEN);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
     Some(Ref::Str(text))
 }
 
@@ -34,6 +39,11 @@ pub fn room_of(channel: &str) -> Result<RoomName, &'static str> {
         return Err(ERR_NOSUCHCHANNEL);
     };
     RoomName::new(name).map_err(|_| ERR_BADCHANNAME)
+}
+
+/// A CTCP message that is not an ACTION.
+fn is_ctcp_query(text: &str) -> bool {
+    text.starts_with('\x01') && !text.starts_with("\x01ACTION")
 }
 
 /// IRC text as protocol text: a CTCP ACTION becomes `/me …`.
@@ -115,12 +125,15 @@ impl Client {
                 &["You have not registered (send NICK and USER)"],
             ),
             "JOIN" | "PART" | "NAMES" | "TOPIC" | "WHO" | "WHOIS" | "MODE" if need(1) => {
-                let code = if command == "WHOIS" {
-                    ERR_NONICKNAMEGIVEN
+                if command == "WHOIS" {
+                    self.numeric(queue, ERR_NONICKNAMEGIVEN, &["No nickname given"])
                 } else {
-                    ERR_NEEDMOREPARAMS
-                };
-                self.numeric(queue, code, &[command, "Not enough parameters"])
+                    self.numeric(
+                        queue,
+                        ERR_NEEDMOREPARAMS,
+                        &[command, "Not enough parameters"],
+                    )
+                }
             }
             "JOIN" if line.params[0] == "0" => {
                 for room in self.channels.clone() {
@@ -162,6 +175,10 @@ impl Client {
             "PRIVMSG" | "NOTICE" if need(2) || line.params[1].is_empty() => {
                 self.numeric(queue, ERR_NOTEXTTOSEND, &["No text to send"])
             }
+            // CTCP other than ACTION (VERSION, PING, their NOTICE replies)
+            // is not relayed: web users can't answer it, and a reply
+            // delivered as a message would be taken for a new request.
+            "PRIVMSG" | "NOTICE" if is_ctcp_query(&line.params[1]) => {}
             "PRIVMSG" | "NOTICE" => {
                 let text = text_of(&line.params[1]);
                 for target in self.targets(&line.params[0], command, queue) {
@@ -273,6 +290,9 @@ impl Client {
                 let message = line.param(0).filter(|m| !m.is_empty()).map(str::to_string);
                 Self::request(queue, ClientMessage::Away { message }, context("AWAY", "-"));
             }
+            // message-tags: client-only tags are not relayed, so a TAGMSG
+            // (typing notices and the like) has nothing to carry.
+            "TAGMSG" => {}
             "MODE" => self.mode(&line, queue),
             "MOTD" => self.local(queue, motd),
             "VERSION" => self.numeric(

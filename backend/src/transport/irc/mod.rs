@@ -232,6 +232,9 @@ impl Connection for IrcConnection {
     }
 
     async fn close(&mut self, closing: Option<Frame>) {
+        // Whatever is still buffered is the rest of a write that timed out:
+        // writing it again would garble the stream.
+        self.out.clear();
         match (closing, &self.client.quit) {
             (Some(frame), _) => self.client.render(&frame, &mut self.out),
             (None, Some(reason)) => {

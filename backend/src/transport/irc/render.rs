@@ -327,10 +327,14 @@ impl Client {
                     return;
                 }
                 reply(out, RPL_WHOISUSER, me, &[n, n, SERVER, "*", n]);
-                if !rooms.is_empty() {
-                    let list: Vec<String> = rooms.iter().map(|r| format!("#{r}")).collect();
-                    reply(out, RPL_WHOISCHANNELS, me, &[n, &list.join(" ")]);
-                }
+                let channels: Vec<String> = rooms.iter().map(|r| format!("#{r}")).collect();
+                packed(
+                    out,
+                    me,
+                    RPL_WHOISCHANNELS,
+                    &[n],
+                    channels.iter().map(String::as_str),
+                );
                 reply(out, RPL_WHOISSERVER, me, &[n, SERVER, "Banter chat server"]);
                 if let Some(text) = away {
                     reply(out, RPL_AWAY, me, &[n, text]);
@@ -524,26 +528,49 @@ impl Client {
 
 /// 353 lines (as many as the names need) and the closing 366.
 fn names(out: &mut Vec<u8>, me: &str, channel: &str, members: &[Nick]) {
-    let template = Line::new(Some(SERVER), RPL_NAMREPLY, &[me, "=", channel, ""]).text();
+    packed(
+        out,
+        me,
+        RPL_NAMREPLY,
+        &["=", channel],
+        members.iter().map(Nick::as_str),
+    );
+    reply(out, RPL_ENDOFNAMES, me, &[channel, "End of /NAMES list"]);
+}
+
+/// Replies `code` with `fixed` parameters and a space-separated list of
+/// `items` last, over as many lines as the 512-byte limit needs (353
+/// names, 319 channels). Nothing is sent for an empty list.
+fn packed<'a>(
+    out: &mut Vec<u8>,
+    me: &str,
+    code: &str,
+    fixed: &[&str],
+    items: impl IntoIterator<Item = &'a str>,
+) {
+    let mut params = vec![me];
+    params.extend_from_slice(fixed);
+    params.push("");
+    let template = Line::new(Some(SERVER), code, &params).text();
+    let last = params.len() - 1;
     let room = MAX_BODY - 2 - template.body_len();
     let mut list = String::new();
-    for nick in members {
-        if !list.is_empty() && list.len() + 1 + nick.as_str().len() > room {
+    for item in items {
+        if !list.is_empty() && list.len() + 1 + item.len() > room {
             let mut line = template.clone();
-            line.params[3] = std::mem::take(&mut list);
+            line.params[last] = std::mem::take(&mut list);
             line.write(out);
         }
         if !list.is_empty() {
             list.push(' ');
         }
-        list.push_str(nick.as_str());
+        list.push_str(item);
     }
     if !list.is_empty() {
         let mut line = template;
-        line.params[3] = list;
+        line.params[last] = list;
         line.write(out);
     }
-    reply(out, RPL_ENDOFNAMES, me, &[channel, "End of /NAMES list"]);
 }
 
 fn who_line(out: &mut Vec<u8>, me: &str, channel: &str, nick: &Nick, away: bool) {
