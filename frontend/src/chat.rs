@@ -16,8 +16,11 @@ use crate::command::{self, Command};
 use crate::reconnect;
 use crate::text;
 
-/// Lines kept per conversation; older ones scroll away.
-pub const MAX_LINES: usize = 1000;
+/// Lines kept per conversation; older ones scroll away as new ones come,
+/// and scrolling back stops loading there.
+pub const MAX_LINES: usize = 3000;
+/// Messages asked for per "load older" page.
+pub const OLDER_PAGE: u32 = 50;
 /// Live messages held back while a room catches up.
 const MAX_HELD: usize = 2000;
 
@@ -110,6 +113,10 @@ pub struct RoomState {
     pub topic: Option<Topic>,
     /// Fetching `history after last_id`; live messages wait in `held`.
     pub syncing: bool,
+    /// Whether older messages than the first one shown may exist.
+    pub more_before: bool,
+    /// A "load older" page is on its way.
+    pub loading_older: bool,
     held: Vec<ChatMessage>,
 }
 
@@ -130,6 +137,31 @@ impl RoomState {
             }
         }
         added
+    }
+
+    fn first_id(&self) -> Option<u64> {
+        self.conv.lines.iter().find_map(|l| match l {
+            Line::Chat { id, .. } => Some(*id),
+            Line::Event { .. } => None,
+        })
+    }
+
+    /// Puts a page of older messages before everything shown.
+    fn prepend_older(&mut self, messages: Vec<ChatMessage>, full_page: bool) {
+        let first = self.first_id().unwrap_or(u64::MAX);
+        let room = MAX_LINES.saturating_sub(self.conv.lines.len());
+        let older: Vec<ChatMessage> = messages.into_iter().filter(|m| m.id < first).collect();
+        let skip = older.len().saturating_sub(room);
+        for m in older.into_iter().skip(skip).rev() {
+            self.conv.lines.push_front(Line::Chat {
+                id: m.id,
+                from: m.from,
+                text: m.text,
+                ts: m.ts,
+            });
+        }
+        self.more_before = full_page && skip == 0 && self.first_id().is_some_and(|id| id > 1);
+        self.loading_older = false;
     }
 
     fn set_members(&mut self, mut members: Vec<Nick>) {
@@ -177,6 +209,7 @@ enum Purpose {
     Hello,
     Join(RoomName),
     GapFill(RoomName),
+    Older(RoomName),
     Say,
     Whisper(Nick),
     Part,
@@ -495,6 +528,34 @@ impl Chat {
         Ok(requests)
     }
 
+    /// The reader scrolled to the top of a room: ask for the page before
+    /// the first message shown (once at a time, while there may be more).
+    pub fn load_older(&mut self) -> Vec<Request> {
+        let Some(View::Room(room)) = self.view.clone() else {
+            return Vec::new();
+        };
+        let Some(state) = self.rooms.get_mut(&room) else {
+            return Vec::new();
+        };
+        let Some(first) = state.first_id() else {
+            return Vec::new();
+        };
+        if !self.open || !state.joined || !state.more_before || state.loading_older {
+            return Vec::new();
+        }
+        state.loading_older = true;
+        self.version += 1;
+        vec![self.request(
+            Purpose::Older(room.clone()),
+            ClientMessage::History {
+                room,
+                before: Some(first),
+                after: None,
+                limit: Some(OLDER_PAGE),
+            },
+        )]
+    }
+
     /// Leaves a room (the sidebar's leave button, or `/part`).
     pub fn part(&mut self, room: RoomName) -> Request {
         self.request(Purpose::Part, ClientMessage::Part { room })
@@ -647,11 +708,18 @@ impl Chat {
                 }
             }
             ServerMessage::Members { .. } | ServerMessage::Rooms { .. } => {}
-            ServerMessage::History { room, messages } => {
-                if purpose == Some(Purpose::GapFill(room.clone())) {
-                    out.extend(self.on_gap_page(room, messages));
+            ServerMessage::History { room, messages } => match purpose {
+                Some(Purpose::GapFill(r)) if r == room => {
+                    out.extend(self.on_gap_page(room, messages))
                 }
-            }
+                Some(Purpose::Older(r)) if r == room => {
+                    if let Some(state) = self.rooms.get_mut(&room) {
+                        let full = messages.len() >= OLDER_PAGE as usize;
+                        state.prepend_older(messages, full);
+                    }
+                }
+                _ => {}
+            },
             ServerMessage::Message(m) => self.on_chat(m),
             ServerMessage::Direct(d) => self.on_direct(d),
             ServerMessage::Presence {
@@ -733,10 +801,12 @@ impl Chat {
     ) -> Vec<Request> {
         let r = self.rooms.entry(room.clone()).or_default();
         r.joined = true;
+        r.loading_older = false;
         r.set_members(members);
         let newest = history.last().map_or(0, |m| m.id);
         let oldest = history.first().map_or(0, |m| m.id);
         if r.last_id == 0 {
+            r.more_before = oldest > 1;
             r.append_new(history);
         } else if newest < r.last_id {
             // Ids went backwards: the server lost its history (a restart
@@ -1374,6 +1444,73 @@ mod tests {
                 message: Some("brb".into())
             }
         );
+    }
+
+    #[test]
+    fn scrolling_up_loads_older_pages_until_the_first_message() {
+        let mut chat = Chat::new(Some(nick("alice")), vec![room("lobby")]);
+        let hello = chat.on_open();
+        let joins = chat.on_message(reply(welcome("alice"), &hello[0]), 0);
+        chat.on_message(
+            reply(
+                joined(
+                    "lobby",
+                    &["alice"],
+                    (71..=120).map(|i| msg("lobby", i, "bob")).collect(),
+                ),
+                &joins[0],
+            ),
+            0,
+        );
+        assert!(chat.rooms[&room("lobby")].more_before);
+        let page = chat.load_older();
+        assert_eq!(
+            page[0].body,
+            ClientMessage::History {
+                room: room("lobby"),
+                before: Some(71),
+                after: None,
+                limit: Some(OLDER_PAGE),
+            }
+        );
+        assert!(chat.load_older().is_empty(), "one page at a time");
+        chat.on_message(
+            reply(
+                ServerMessage::History {
+                    room: room("lobby"),
+                    messages: (21..=70).map(|i| msg("lobby", i, "bob")).collect(),
+                },
+                &page[0],
+            ),
+            0,
+        );
+        let next = chat.load_older();
+        assert!(matches!(
+            next[0].body,
+            ClientMessage::History {
+                before: Some(21),
+                ..
+            }
+        ));
+        chat.on_message(
+            reply(
+                ServerMessage::History {
+                    room: room("lobby"),
+                    messages: (1..=20).map(|i| msg("lobby", i, "bob")).collect(),
+                },
+                &next[0],
+            ),
+            0,
+        );
+        assert_eq!(ids(&chat, "lobby"), (1..=120).collect::<Vec<u64>>());
+        assert!(
+            !chat.rooms[&room("lobby")].more_before,
+            "the first message is shown"
+        );
+        assert!(chat.load_older().is_empty());
+        // New messages still land at the end.
+        chat.on_message(server(ServerMessage::Message(msg("lobby", 121, "bob"))), 0);
+        assert_eq!(ids(&chat, "lobby").last(), Some(&121));
     }
 
     #[test]

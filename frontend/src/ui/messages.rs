@@ -15,6 +15,8 @@ use crate::text::{self, Segment};
 const GROUP_MS: u64 = 5 * 60 * 1000;
 /// How near the bottom (in pixels) still counts as "at the bottom".
 const STICKY_PX: i32 = 48;
+/// Scrolled this near the top, older messages are fetched.
+const LOAD_OLDER_PX: i32 = 120;
 
 #[component]
 pub fn MessageList() -> Html {
@@ -27,6 +29,17 @@ pub fn MessageList() -> Html {
     let lines = chat.current().map(|c| c.lines.clone()).unwrap_or_default();
     let count = lines.len();
     let last_ts = lines.back().map_or(0, Line::ts);
+    let first_ts = lines.front().map_or(0, Line::ts);
+    let (more_before, loading_older) = match &view {
+        Some(View::Room(room)) => chat
+            .rooms
+            .get(room)
+            .map_or((false, false), |r| (r.more_before, r.loading_older)),
+        _ => (false, false),
+    };
+    // The scroll height before this render, to keep the reader's place
+    // when older messages are put above.
+    let last_height = use_mut_ref(|| (0i32, 0u64));
 
     // A new conversation starts at its newest message.
     {
@@ -41,26 +54,44 @@ pub fn MessageList() -> Html {
         let list = list.clone();
         let at_bottom = at_bottom.clone();
         let unseen = unseen.clone();
-        use_effect_with((view.clone(), count, last_ts), move |_| {
-            if let Some(el) = list.cast::<HtmlElement>() {
-                if *at_bottom.borrow() {
-                    el.set_scroll_top(el.scroll_height());
-                } else if count > 0 {
-                    unseen.set(true);
+        let last_height = last_height.clone();
+        use_effect_with(
+            (view.clone(), count, first_ts, last_ts),
+            move |(_, _, first_ts, _)| {
+                if let Some(el) = list.cast::<HtmlElement>() {
+                    let (height, old_first) = *last_height.borrow();
+                    let prepended = old_first != 0 && *first_ts < old_first;
+                    if prepended {
+                        // Older messages went in above: stay on what was read.
+                        el.set_scroll_top(el.scroll_top() + el.scroll_height() - height);
+                    } else if *at_bottom.borrow() {
+                        el.set_scroll_top(el.scroll_height());
+                    } else if count > 0 {
+                        unseen.set(true);
+                    }
+                    *last_height.borrow_mut() = (el.scroll_height(), *first_ts);
                 }
-            }
-        });
+            },
+        );
     }
+    let load_older = {
+        let ctx = ctx.clone();
+        Callback::from(move |_: ()| ctx.act(|chat| chat.load_older()))
+    };
     let onscroll = {
         let list = list.clone();
         let at_bottom = at_bottom.clone();
         let unseen = unseen.clone();
+        let load_older = load_older.clone();
         Callback::from(move |_: Event| {
             if let Some(el) = list.cast::<HtmlElement>() {
                 let bottom = el.scroll_height() - el.scroll_top() - el.client_height() < STICKY_PX;
                 *at_bottom.borrow_mut() = bottom;
                 if bottom && *unseen {
                     unseen.set(false);
+                }
+                if el.scroll_top() < LOAD_OLDER_PX && more_before && !loading_older {
+                    load_older.emit(());
                 }
             }
         })
@@ -117,6 +148,12 @@ pub fn MessageList() -> Html {
                 tabindex="0">
                 if empty {
                     <p class="empty">{placeholder}</p>
+                } else if more_before {
+                    <button class="older link" onclick={load_older.reform(|_: MouseEvent| ())} disabled={loading_older}>
+                        { if loading_older { "Loading earlier messages…" } else { "Load earlier messages" } }
+                    </button>
+                } else if let Some(View::Room(room)) = &view {
+                    <p class="beginning">{format!("This is the beginning of #{room}.")}</p>
                 }
                 { for items }
             </div>
