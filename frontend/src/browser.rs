@@ -140,11 +140,10 @@ pub fn local_day(ts: u64) -> String {
     date(ts).to_locale_date_string("default", &options).into()
 }
 
-/// The local calendar day of a timestamp, for day separators.
-pub fn day_number(ts: u64) -> i64 {
-    let d = date(ts);
-    let offset_ms = d.get_timezone_offset() * 60_000.0;
-    ((ts as f64 - offset_ms) / 86_400_000.0).floor() as i64
+/// How far local time is ahead of UTC now, in milliseconds (for day
+/// separators: one call per redraw, not one per line).
+pub fn utc_offset_ms() -> i64 {
+    -(js_sys::Date::new_0().get_timezone_offset() * 60_000.0) as i64
 }
 
 /// Calls `f` on every `event` of the window (or of the document, for

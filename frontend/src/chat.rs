@@ -6,6 +6,7 @@
 //! the last message seen in each).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::rc::Rc;
 
 use banter_protocol::{
     ChatMessage, ClientMessage, DirectMessage, Envelope, ErrorCode, Limits, MAX_HISTORY_PAGE, Nick,
@@ -81,7 +82,8 @@ impl Line {
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Conversation {
-    pub lines: VecDeque<Line>,
+    /// Shared with the view, which redraws only the lines that are new.
+    pub lines: VecDeque<Rc<Line>>,
     pub unread: u32,
 }
 
@@ -90,7 +92,7 @@ impl Conversation {
         if self.lines.len() >= MAX_LINES {
             self.lines.pop_front();
         }
-        self.lines.push_back(line);
+        self.lines.push_back(Rc::new(line));
     }
 
     fn event(&mut self, text: impl Into<String>, ts: u64) {
@@ -140,7 +142,7 @@ impl RoomState {
     }
 
     fn first_id(&self) -> Option<u64> {
-        self.conv.lines.iter().find_map(|l| match l {
+        self.conv.lines.iter().find_map(|l| match l.as_ref() {
             Line::Chat { id, .. } => Some(*id),
             Line::Event { .. } => None,
         })
@@ -153,12 +155,12 @@ impl RoomState {
         let older: Vec<ChatMessage> = messages.into_iter().filter(|m| m.id < first).collect();
         let skip = older.len().saturating_sub(room);
         for m in older.into_iter().skip(skip).rev() {
-            self.conv.lines.push_front(Line::Chat {
+            self.conv.lines.push_front(Rc::new(Line::Chat {
                 id: m.id,
                 from: m.from,
                 text: m.text,
                 ts: m.ts,
-            });
+            }));
         }
         self.more_before = full_page && skip == 0 && self.first_id().is_some_and(|id| id > 1);
         self.loading_older = false;
@@ -1056,7 +1058,7 @@ mod tests {
             .conv
             .lines
             .iter()
-            .filter_map(|l| match l {
+            .filter_map(|l| match l.as_ref() {
                 Line::Chat { id, .. } => Some(*id),
                 _ => None,
             })
@@ -1206,11 +1208,14 @@ mod tests {
         assert!(out.is_empty());
         chat.on_message(server(ServerMessage::Message(msg("lobby", 1, "bob"))), 1);
         let lines = &chat.rooms[&room("lobby")].conv.lines;
-        assert!(matches!(lines.back(), Some(Line::Chat { id: 1, .. })));
+        assert!(matches!(
+            lines.back().map(Rc::as_ref),
+            Some(Line::Chat { id: 1, .. })
+        ));
         assert!(
-            lines
-                .iter()
-                .any(|l| matches!(l, Line::Event { text, .. } if text.contains("restarted")))
+            lines.iter().any(
+                |l| matches!(l.as_ref(), Line::Event { text, .. } if text.contains("restarted"))
+            )
         );
     }
 

@@ -2,6 +2,8 @@
 //! times, clickable links, and scrolling that follows new messages only
 //! while the reader is at the bottom (otherwise a "new messages" button).
 
+use std::rc::Rc;
+
 use banter_protocol::Nick;
 use web_sys::HtmlElement;
 use yew::prelude::*;
@@ -26,10 +28,13 @@ pub fn MessageList() -> Html {
     let unseen = use_state(|| false);
     let chat = ctx.chat.borrow();
     let view = chat.view.clone();
-    let lines = chat.current().map(|c| c.lines.clone()).unwrap_or_default();
+    let lines: Vec<Rc<Line>> = chat
+        .current()
+        .map(|c| c.lines.iter().cloned().collect())
+        .unwrap_or_default();
     let count = lines.len();
-    let last_ts = lines.back().map_or(0, Line::ts);
-    let first_ts = lines.front().map_or(0, Line::ts);
+    let last_ts = lines.last().map_or(0, |l| l.ts());
+    let first_ts = lines.first().map_or(0, |l| l.ts());
     let (more_before, loading_older) = match &view {
         Some(View::Room(room)) => chat
             .rooms
@@ -110,25 +115,29 @@ pub fn MessageList() -> Html {
     };
 
     let me = chat.nick.clone();
+    let offset = browser::utc_offset_ms();
+    let day_of = |ts: u64| (ts as i64 + offset).div_euclid(86_400_000);
     let mut items = Vec::with_capacity(count + 4);
     let mut prev: Option<&Line> = None;
     for line in &lines {
         let ts = line.ts();
-        let day = browser::day_number(ts);
-        let new_day = prev.is_none_or(|p| browser::day_number(p.ts()) != day);
+        let day = day_of(ts);
+        let new_day = prev.is_none_or(|p| day_of(p.ts()) != day);
         if new_day {
             items.push(html! {
                 <div class="day" role="separator" key={format!("day-{day}")}><span>{browser::local_day(ts)}</span></div>
             });
         }
         let grouped = !new_day
-            && matches!((prev, line), (
+            && matches!((prev, line.as_ref()), (
                 Some(Line::Chat { from: a, ts: t0, text: prev_text, .. }),
                 Line::Chat { from: b, text: this_text, .. },
             ) if a == b && ts.saturating_sub(*t0) < GROUP_MS
                 && text::decode_action(prev_text).is_none()
                 && text::decode_action(this_text).is_none());
-        items.push(render_line(line, grouped, me.as_ref()));
+        let own = matches!(line.as_ref(), Line::Chat { from, .. } if me.as_ref() == Some(from));
+        let key = Rc::as_ptr(line) as usize;
+        items.push(html! { <MessageLine {key} line={line.clone()} {grouped} {own} /> });
         prev = Some(line);
     }
     let empty = lines.is_empty();
@@ -164,8 +173,27 @@ pub fn MessageList() -> Html {
     }
 }
 
-fn render_line(line: &Line, grouped: bool, me: Option<&Nick>) -> Html {
-    match line {
+#[derive(Properties)]
+struct LineProps {
+    line: Rc<Line>,
+    grouped: bool,
+    own: bool,
+}
+
+impl PartialEq for LineProps {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.line, &other.line)
+            && self.grouped == other.grouped
+            && self.own == other.own
+    }
+}
+
+/// One line; drawn once, then skipped by every redraw that leaves it alone.
+#[component]
+fn MessageLine(props: &LineProps) -> Html {
+    let own = props.own;
+    let grouped = props.grouped;
+    match props.line.as_ref() {
         Line::Event { text, ts } => html! {
             <div class="event">
                 <span>{text.clone()}</span>
@@ -178,18 +206,17 @@ fn render_line(line: &Line, grouped: bool, me: Option<&Nick>) -> Html {
             text: body,
             ts,
         } => {
-            let own = me == Some(from);
-            let key = format!("m{id}-{ts}");
+            let id = format!("m{id}");
             if let Some(action) = text::decode_action(body) {
                 return html! {
-                    <div class={classes!("msg", "action", own.then_some("own"))} key={key}>
+                    <div class={classes!("msg", "action", own.then_some("own"))} data-id={id}>
                         <span class="body">{"* "}<b class={nick_class(from)}>{from.to_string()}</b>{" "}{rich_text(action)}</span>
                         <time class="side" datetime={ts.to_string()}>{browser::local_time(*ts)}</time>
                     </div>
                 };
             }
             html! {
-                <div class={classes!("msg", grouped.then_some("cont"), own.then_some("own"))} key={key}>
+                <div class={classes!("msg", grouped.then_some("cont"), own.then_some("own"))} data-id={id}>
                     if !grouped {
                         <div class="meta">
                             <b class={classes!("from", nick_class(from))}>{from.to_string()}</b>
