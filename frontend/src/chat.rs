@@ -695,6 +695,14 @@ impl Chat {
             }
             ServerMessage::Ping => out.push(Envelope::new(ClientMessage::Pong)),
             ServerMessage::Pong => {}
+            // Accounts and moderation (issue 9): the web client's part.
+            ServerMessage::LoggedIn { .. }
+            | ServerMessage::Registered { .. }
+            | ServerMessage::LoggedOut { .. }
+            | ServerMessage::Kicked { .. }
+            | ServerMessage::Banned { .. }
+            | ServerMessage::Bans { .. }
+            | ServerMessage::Roles { .. } => {}
         }
         out
     }
@@ -710,6 +718,8 @@ impl Chat {
                 before: None,
                 after: Some(after),
                 limit: Some(MAX_HISTORY_PAGE),
+                before_ts: None,
+                after_ts: None,
             },
         )
     }
@@ -1053,6 +1063,8 @@ mod tests {
                 before: None,
                 after: Some(3),
                 limit: Some(MAX_HISTORY_PAGE),
+                before_ts: None,
+                after_ts: None,
             }
         );
         // A live message during the catch-up waits its turn.
