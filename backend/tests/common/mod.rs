@@ -120,10 +120,15 @@ impl TestServer {
         let _ = self.child.wait();
     }
 
-    /// Kills the server if it runs, then starts it again with the same
-    /// flags on the same data directory (on new ports).
+    /// Stops the server gracefully (SIGTERM, waiting for its exit), then
+    /// starts it again with the same flags on the same data directory (on
+    /// new ports). The crash test [`kill`](Self::kill)s it first instead.
     pub fn restart(&mut self) {
-        self.kill();
+        if self.child.try_wait().unwrap().is_none() {
+            self.signal("TERM");
+            let status = self.wait_exit(Duration::from_secs(15));
+            assert!(status.success(), "banter exited with {status}");
+        }
         let (child, http, tcp, irc, logs) =
             TestServer::spawn(self.data.path(), &self.args, &self.env);
         (self.child, self.http, self.tcp, self.irc, self.logs) = (child, http, tcp, irc, logs);
