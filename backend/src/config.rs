@@ -35,6 +35,16 @@ pub struct Settings {
     pub shutdown_grace: u64,
     pub irc_flood_burst: u32,
     pub irc_flood_rate: u32,
+    /// No store: history in memory only, no accounts (benchmarks, tests).
+    pub memory_only: bool,
+    /// Seconds a message is kept (0: forever).
+    pub retain_age: u64,
+    /// Messages kept per room (0: all).
+    pub retain_count: u64,
+    /// Seconds between retention sweeps.
+    pub retention_interval: u64,
+    /// Memory for one argon2id password hash, in KiB.
+    pub argon2_memory_kib: u32,
 }
 
 impl Default for Settings {
@@ -60,6 +70,11 @@ impl Default for Settings {
             shutdown_grace: 5,
             irc_flood_burst: 30,
             irc_flood_rate: 2,
+            memory_only: false,
+            retain_age: 0,
+            retain_count: 0,
+            retention_interval: 3600,
+            argon2_memory_kib: 19 * 1024,
         }
     }
 }
@@ -97,6 +112,7 @@ impl Settings {
             ("outbox-len", self.outbox_len),
             ("irc-flood-burst", self.irc_flood_burst as usize),
             ("irc-flood-rate", self.irc_flood_rate as usize),
+            ("retention-interval", self.retention_interval as usize),
         ] {
             if value == 0 {
                 bail!("{name} must be at least 1");
@@ -112,8 +128,22 @@ impl Settings {
                 bail!("{name} must be at least 1 second");
             }
         }
+        if self.argon2_memory_kib < 8 {
+            bail!("argon2-memory-kib must be at least 8");
+        }
         Ok(())
     }
+}
+
+/// What to do instead of serving.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Writes a consistent copy of the database (in --data-dir) to PATH, a
+    /// new file; safe while the server runs (SQLite VACUUM INTO).
+    Backup {
+        /// The new file.
+        path: PathBuf,
+    },
 }
 
 /// Banter: a chat server where browser (WebSocket), TCP (JSON lines) and
@@ -201,6 +231,25 @@ pub struct Cli {
     /// Lines a second an IRC client may send in the long run. [default: 2]
     #[arg(long, env = "BANTER_IRC_FLOOD_RATE", value_name = "LINES")]
     pub irc_flood_rate: Option<u32>,
+    /// Keep history in memory only, with no store and no accounts
+    /// (for benchmarks and tests).
+    #[arg(long, env = "BANTER_MEMORY_ONLY")]
+    pub memory_only: bool,
+    /// Delete messages older than this many seconds (0: keep them).
+    /// [default: 0]
+    #[arg(long, env = "BANTER_RETAIN_AGE", value_name = "SECS")]
+    pub retain_age: Option<u64>,
+    /// Keep at most this many messages per room (0: all). [default: 0]
+    #[arg(long, env = "BANTER_RETAIN_COUNT", value_name = "N")]
+    pub retain_count: Option<u64>,
+    /// Seconds between retention sweeps. [default: 3600]
+    #[arg(long, env = "BANTER_RETENTION_INTERVAL", value_name = "SECS")]
+    pub retention_interval: Option<u64>,
+    /// Memory for one argon2id password hash, in KiB. [default: 19456]
+    #[arg(long, env = "BANTER_ARGON2_MEMORY_KIB", value_name = "KIB")]
+    pub argon2_memory_kib: Option<u32>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
 }
 
 macro_rules! overlay {
@@ -220,6 +269,9 @@ impl Cli {
         let cli = self;
         if let Some(dir) = cli.web_dir {
             settings.web_dir = Some(dir);
+        }
+        if cli.memory_only {
+            settings.memory_only = true;
         }
         overlay!(
             settings,
@@ -243,6 +295,10 @@ impl Cli {
             shutdown_grace,
             irc_flood_burst,
             irc_flood_rate,
+            retain_age,
+            retain_count,
+            retention_interval,
+            argon2_memory_kib,
         );
         settings.validate()?;
         Ok(settings)

@@ -1,6 +1,10 @@
 //! Banter: one chat server, many transports.
 //!
 //! * [`config`] — command line, `BANTER_*` environment and TOML settings.
+//! * [`store`] — SQLite persistence: history, accounts, room roles and
+//!   bans, with one group-committing writer task.
+//! * [`auth`] — argon2id password hashes, login tokens, the wrong-password
+//!   limiter.
 //! * [`router`] — rooms, members, presence and delivery; plain data behind
 //!   one mutex, never aware of transports or sockets.
 //! * [`outbox`] — each session's bounded outbound queue and its overflow
@@ -13,11 +17,13 @@
 //! * [`server`] — binds the listeners, supervises connections and shuts
 //!   down gracefully.
 
+pub mod auth;
 pub mod config;
 pub mod frame;
 pub mod outbox;
 pub mod router;
 pub mod server;
 pub mod session;
+pub mod store;
 pub mod transport;
 pub mod web;

@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use banter::config::Cli;
+use banter::config::{Cli, Command};
 use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -12,7 +12,9 @@ use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let settings = match Cli::parse().settings() {
+    let mut cli = Cli::parse();
+    let command = cli.command.take();
+    let settings = match cli.settings() {
         Ok(settings) => settings,
         Err(e) => {
             eprintln!("banter: {e:#}");
@@ -43,6 +45,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(Command::Backup { path }) = command {
+        let db = settings.data_dir.join(banter::store::DB_FILE);
+        return match runtime.block_on(banter::store::backup_file(&db, &path)) {
+            Ok(()) => {
+                info!("backed up {} to {}", db.display(), path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                error!("backup failed: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
         tokio::spawn(watch_signals(shutdown.clone()));

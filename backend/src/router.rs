@@ -14,12 +14,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use banter_protocol::{
-    ChatMessage, DirectMessage, ErrorCode, MAX_AWAY_BYTES, MAX_HISTORY_PAGE, MAX_TOPIC_BYTES, Nick,
-    PresenceEvent, Ref, RoomInfo, RoomName, ServerMessage, Topic, check_line, check_text,
+    BanInfo, ChatMessage, DirectMessage, ErrorCode, MAX_AWAY_BYTES, MAX_HISTORY_PAGE,
+    MAX_TOPIC_BYTES, Nick, PresenceEvent, Ref, RoomInfo, RoomName, ServerMessage, Topic,
+    check_line, check_text,
 };
+use tokio::sync::mpsc;
+use tracing::warn;
 
 use crate::frame::Frame;
 use crate::outbox::Outbox;
+use crate::store::writer::{ChatWrite, DirectWrite};
+use crate::store::{Committed, Role, RoomState, Write};
 
 pub type SessionId = u64;
 
@@ -40,6 +45,9 @@ pub struct RouterConfig {
 pub struct RouterError {
     pub code: ErrorCode,
     pub message: String,
+    /// Set when the request needs this room loaded from the store first
+    /// (the caller loads it, outside the lock, and tries again).
+    pub load: Option<RoomName>,
 }
 
 impl RouterError {
@@ -47,6 +55,14 @@ impl RouterError {
         RouterError {
             code,
             message: message.into(),
+            load: None,
+        }
+    }
+
+    fn needs_load(room: &RoomName) -> Self {
+        RouterError {
+            load: Some(room.clone()),
+            ..RouterError::new(ErrorCode::Internal, format!("room {room} is not loaded"))
         }
     }
 }
@@ -56,6 +72,10 @@ type Result<T> = std::result::Result<T, RouterError>;
 pub struct Router {
     config: RouterConfig,
     state: Mutex<State>,
+    /// The store's writer, when there is a store. Then a message is
+    /// delivered only once it is committed (see [`Router::deliver`]), and
+    /// rooms are loaded from the store before use.
+    writes: Option<mpsc::Sender<Write>>,
 }
 
 #[derive(Default)]
@@ -63,6 +83,8 @@ struct State {
     sessions: HashMap<SessionId, Session>,
     nicks: HashMap<Nick, SessionId>,
     rooms: HashMap<RoomName, Room>,
+    /// Every registered account (a guest may not use these nicks).
+    accounts: HashSet<Nick>,
     next_session: SessionId,
     next_direct_id: u64,
     last_direct_ts: u64,
@@ -70,6 +92,8 @@ struct State {
 
 struct Session {
     nick: Nick,
+    /// The account it logged into, if any.
+    account: Option<Nick>,
     outbox: Arc<Outbox>,
     rooms: Vec<RoomName>,
     away: Option<String>,
@@ -86,12 +110,20 @@ struct Room {
     last_ts: u64,
     /// Recent `message` frames, oldest first, shared with their delivery.
     history: VecDeque<Frame>,
+    /// Messages handed to the store and not yet delivered: a room with
+    /// some is never forgotten (its ids must not be given again).
+    pending: usize,
+    /// The owner's and operators' accounts.
+    owner: Option<Nick>,
+    ops: Vec<Nick>,
+    bans: Vec<BanInfo>,
 }
 
 struct Member {
     session: SessionId,
     nick: Nick,
     outbox: Arc<Outbox>,
+    account: Option<Nick>,
 }
 
 /// Counts for health checks and tests.
@@ -101,11 +133,99 @@ pub struct RouterStats {
     pub rooms: usize,
 }
 
-fn now_ms() -> u64 {
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+fn reserved(nick: &Nick) -> RouterError {
+    RouterError::new(
+        ErrorCode::NickReserved,
+        format!("the nick {nick} belongs to an account; log in with its password or token"),
+    )
+}
+
+fn busy() -> RouterError {
+    RouterError::new(
+        ErrorCode::ServerFull,
+        "the server is behind saving messages; try again in a moment",
+    )
+}
+
+fn unsaved(reference: Option<Ref>) -> Frame {
+    Frame::error(
+        ErrorCode::Internal,
+        "your message could not be saved, so it was not delivered; try again",
+        reference,
+    )
+}
+
+/// Sends a message to its room's members (the sender's copy with its
+/// `ref`) and keeps it in the room's recent history.
+fn deliver_chat(state: &mut State, config: &RouterConfig, write: ChatWrite) {
+    let ChatWrite {
+        message,
+        sender,
+        reference,
+    } = write;
+    let Some(r) = state.rooms.get_mut(&message.room) else {
+        return;
+    };
+    // The sender's copy differs only when it must carry a `ref`.
+    let own = reference
+        .map(|reference| Frame::with_ref(ServerMessage::Message(message.clone()), Some(reference)));
+    let shared = Frame::new(ServerMessage::Message(message));
+    match own {
+        Some(own) => {
+            r.broadcast(&shared, Some(sender));
+            if let Some(member) = r.members.iter().find(|m| m.session == sender) {
+                member.outbox.push(own);
+            }
+        }
+        None => r.broadcast(&shared, None),
+    }
+    r.history.push_back(shared);
+    while r.history.len() > config.history_len {
+        r.history.pop_front();
+    }
+}
+
+/// Sends a direct message to its target (if online) and echoes it, with
+/// the target's away message if any, to the sender.
+fn deliver_direct(state: &mut State, write: DirectWrite) {
+    let DirectWrite {
+        message,
+        sender,
+        target,
+        reference,
+    } = write;
+    let target = target.and_then(|t| state.sessions.get(&t).map(|s| (t, s)));
+    if let Some((t, session)) = target
+        && t != sender
+    {
+        session
+            .outbox
+            .push(Frame::new(ServerMessage::Direct(message.clone())));
+    }
+    let Some(from) = state.sessions.get(&sender) else {
+        return;
+    };
+    let away = target.and_then(|(_, s)| Some((s.nick.clone(), s.away.clone()?)));
+    from.outbox.push(Frame::with_ref(
+        ServerMessage::Direct(message),
+        reference.clone(),
+    ));
+    if let Some((nick, away)) = away {
+        from.outbox.push(Frame::with_ref(
+            ServerMessage::Away {
+                nick,
+                message: Some(away),
+            },
+            reference,
+        ));
+    }
 }
 
 fn chat(frame: &Frame) -> &ChatMessage {
@@ -122,7 +242,53 @@ fn not_in_room(room: &RoomName) -> RouterError {
     )
 }
 
+fn not_operator(room: &RoomName) -> RouterError {
+    RouterError::new(
+        ErrorCode::NotOperator,
+        format!("only operators of {room} may do that"),
+    )
+}
+
 impl Room {
+    fn from_state(state: RoomState, keep: usize) -> Room {
+        let skip = state.recent.len().saturating_sub(keep);
+        Room {
+            members: Vec::new(),
+            topic: state.topic,
+            last_id: state.last_id,
+            last_ts: state.last_ts,
+            history: state
+                .recent
+                .into_iter()
+                .skip(skip)
+                .map(|m| Frame::new(ServerMessage::Message(m)))
+                .collect(),
+            pending: 0,
+            owner: state.owner,
+            ops: state.ops,
+            bans: state.bans,
+        }
+    }
+
+    /// Whether `account` may moderate this room.
+    fn is_operator(&self, account: Option<&Nick>) -> bool {
+        account.is_some_and(|a| self.owner.as_ref() == Some(a) || self.ops.contains(a))
+    }
+
+    fn is_banned(&self, nick: &Nick, account: Option<&Nick>) -> bool {
+        self.bans.iter().any(|b| {
+            b.nick.as_ref() == Some(nick) || (b.account.is_some() && b.account.as_ref() == account)
+        })
+    }
+
+    fn roles(&self, room: &RoomName) -> ServerMessage {
+        ServerMessage::Roles {
+            room: room.clone(),
+            owner: self.owner.clone(),
+            ops: self.ops.clone(),
+        }
+    }
+
     fn broadcast(&self, frame: &Frame, except: Option<SessionId>) {
         for member in &self.members {
             if Some(member.session) != except {
@@ -153,10 +319,176 @@ impl State {
 }
 
 impl Router {
+    /// A router that keeps history in memory only.
     pub fn new(config: RouterConfig) -> Self {
         Router {
             config,
             state: Mutex::new(State::default()),
+            writes: None,
+        }
+    }
+
+    /// A router whose messages go through the store's writer, knowing the
+    /// registered accounts and the last direct message id.
+    pub fn with_store(
+        config: RouterConfig,
+        writes: mpsc::Sender<Write>,
+        accounts: Vec<Nick>,
+        last_direct_id: u64,
+    ) -> Self {
+        let state = State {
+            accounts: accounts.into_iter().collect(),
+            next_direct_id: last_direct_id,
+            ..State::default()
+        };
+        Router {
+            config,
+            state: Mutex::new(state),
+            writes: Some(writes),
+        }
+    }
+
+    /// Hands a write to the store without waiting (a full queue loses it,
+    /// with a warning: only room settings are written this way).
+    fn persist(&self, write: Write) {
+        if let Some(writes) = &self.writes
+            && writes.try_send(write).is_err()
+        {
+            warn!("the store's queue is full; a room setting was not saved");
+        }
+    }
+
+    /// Whether `room` is in memory (else, with a store, load it first).
+    pub fn has_room(&self, room: &RoomName) -> bool {
+        self.writes.is_none() || self.state.lock().unwrap().rooms.contains_key(room)
+    }
+
+    /// Adds a room loaded from the store, unless it is there already;
+    /// rooms nobody is in are forgotten to make space.
+    pub fn insert_room(&self, room: RoomName, loaded: RoomState) -> Result<()> {
+        let mut guard = self.state.lock().unwrap();
+        let rooms = &mut guard.rooms;
+        if rooms.contains_key(&room) {
+            return Ok(());
+        }
+        if rooms.len() >= self.config.max_rooms {
+            rooms.retain(|_, r| !r.members.is_empty() || r.pending > 0);
+            if rooms.len() >= self.config.max_rooms {
+                return Err(RouterError::new(
+                    ErrorCode::ServerFull,
+                    "the server holds as many rooms as it may; join an existing one",
+                ));
+            }
+        }
+        rooms.insert(room, Room::from_state(loaded, self.config.history_len));
+        Ok(())
+    }
+
+    /// Whether `nick` is a registered account.
+    pub fn is_account(&self, nick: &Nick) -> bool {
+        self.state.lock().unwrap().accounts.contains(nick)
+    }
+
+    /// Whether a session uses `nick`.
+    pub fn nick_in_use(&self, nick: &Nick) -> bool {
+        self.state.lock().unwrap().nicks.contains_key(nick)
+    }
+
+    /// The nick of session `id`.
+    pub fn nick_of(&self, id: SessionId) -> Option<Nick> {
+        let state = self.state.lock().unwrap();
+        state.sessions.get(&id).map(|s| s.nick.clone())
+    }
+
+    /// Records a new account.
+    pub fn add_account(&self, name: Nick) {
+        self.state.lock().unwrap().accounts.insert(name);
+    }
+
+    /// The account a session is logged into.
+    pub fn account_of(&self, id: SessionId) -> Option<Nick> {
+        let state = self.state.lock().unwrap();
+        state.sessions.get(&id).and_then(|s| s.account.clone())
+    }
+
+    /// Logs a guest session into the account of its own nick.
+    pub fn log_in(&self, id: SessionId, account: Nick) -> Result<()> {
+        let mut guard = self.state.lock().unwrap();
+        let State {
+            sessions, rooms, ..
+        } = &mut *guard;
+        let session = sessions
+            .get_mut(&id)
+            .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
+        session.account = Some(account.clone());
+        for room in &session.rooms {
+            if let Some(r) = rooms.get_mut(room) {
+                for m in r.members.iter_mut().filter(|m| m.session == id) {
+                    m.account = Some(account.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses unless the session is in `room` (history is then served
+    /// from the store, outside the lock).
+    pub fn check_member(&self, id: SessionId, room: &RoomName) -> Result<()> {
+        let state = self.state.lock().unwrap();
+        if !state.session(id)?.rooms.contains(room) {
+            return Err(not_in_room(room));
+        }
+        Ok(())
+    }
+
+    /// Queues `frame` for session `id`, if it still exists.
+    pub fn send_to(&self, id: SessionId, frame: Frame) {
+        let state = self.state.lock().unwrap();
+        if let Some(session) = state.sessions.get(&id) {
+            session.outbox.push(frame);
+        }
+    }
+
+    /// Delivers what the store's writer committed (or, `saved == false`,
+    /// failed to commit), in commit order: that is id order within each
+    /// room, so every member sees one order. Called by the writer only.
+    pub fn deliver(&self, committed: &mut Vec<Committed>, saved: bool) {
+        let mut guard = self.state.lock().unwrap();
+        let state = &mut *guard;
+        for item in committed.drain(..) {
+            match item {
+                Committed::Chat(write) => {
+                    if let Some(r) = state.rooms.get_mut(&write.message.room) {
+                        r.pending = r.pending.saturating_sub(1);
+                    }
+                    if saved {
+                        deliver_chat(state, &self.config, write);
+                    } else if let Some(s) = state.sessions.get(&write.sender) {
+                        s.outbox.push(unsaved(write.reference));
+                    }
+                }
+                Committed::Direct(write) if saved => deliver_direct(state, write),
+                Committed::Direct(write) => {
+                    if let Some(s) = state.sessions.get(&write.sender) {
+                        s.outbox.push(unsaved(write.reference));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Prunes the in-memory recent history as retention does in the store.
+    pub fn retain(&self, before_ts: Option<u64>, keep: Option<u64>) {
+        let mut state = self.state.lock().unwrap();
+        for room in state.rooms.values_mut() {
+            if let Some(ts) = before_ts {
+                room.history.retain(|f| chat(f).ts >= ts);
+            }
+            if let Some(keep) = keep {
+                while room.history.len() as u64 > keep {
+                    room.history.pop_front();
+                }
+            }
         }
     }
 
@@ -181,6 +513,20 @@ impl Router {
         welcome: ServerMessage,
         reference: Option<Ref>,
     ) -> Result<SessionId> {
+        self.register_as(nick, None, outbox, vec![welcome], reference)
+    }
+
+    /// Like [`register`](Self::register), logged into `account` (whose
+    /// name is `nick`; checked by the caller) or as a guest (`None`), who
+    /// may not use an account's nick. `first` are the frames it gets first.
+    pub fn register_as(
+        &self,
+        nick: Nick,
+        account: Option<Nick>,
+        outbox: Arc<Outbox>,
+        first: Vec<ServerMessage>,
+        reference: Option<Ref>,
+    ) -> Result<SessionId> {
         let mut state = self.state.lock().unwrap();
         if state.nicks.contains_key(&nick) {
             return Err(RouterError::new(
@@ -188,15 +534,21 @@ impl Router {
                 format!("the nick {nick} is in use"),
             ));
         }
+        if account.is_none() && state.accounts.contains(&nick) {
+            return Err(reserved(&nick));
+        }
         state.next_session += 1;
         let id = state.next_session;
-        outbox.push(Frame::with_ref(welcome, reference));
+        for message in first {
+            outbox.push(Frame::with_ref(message, reference.clone()));
+        }
         state.nicks.insert(nick.clone(), id);
         let now = now_ms();
         state.sessions.insert(
             id,
             Session {
                 nick,
+                account,
                 outbox,
                 rooms: Vec::new(),
                 away: None,
@@ -220,6 +572,9 @@ impl Router {
             session.outbox.push(rooms[&room].joined(&room, reference));
             return Ok(());
         }
+        if self.writes.is_some() && !rooms.contains_key(&room) {
+            return Err(RouterError::needs_load(&room));
+        }
         if session.rooms.len() >= self.config.max_rooms_per_session {
             return Err(RouterError::new(
                 ErrorCode::TooManyRooms,
@@ -231,7 +586,7 @@ impl Router {
         }
         if !rooms.contains_key(&room) && rooms.len() >= self.config.max_rooms {
             // Forget rooms nobody is in (and their history) to make space.
-            rooms.retain(|_, r| !r.members.is_empty());
+            rooms.retain(|_, r| !r.members.is_empty() || r.pending > 0);
             if rooms.len() >= self.config.max_rooms {
                 return Err(RouterError::new(
                     ErrorCode::ServerFull,
@@ -240,6 +595,22 @@ impl Router {
             }
         }
         let r = rooms.entry(room.clone()).or_default();
+        if r.is_banned(&session.nick, session.account.as_ref()) {
+            return Err(RouterError::new(
+                ErrorCode::Banned,
+                format!("you are banned from {room}"),
+            ));
+        }
+        let new_owner = r.owner.is_none() && session.account.is_some();
+        if new_owner {
+            // A room's first logged-in joiner owns it.
+            r.owner = session.account.clone();
+            self.persist(Write::Role {
+                room: room.clone(),
+                account: session.account.clone().expect("checked"),
+                role: Some(Role::Owner),
+            });
+        }
         r.broadcast(
             &Frame::new(ServerMessage::Presence {
                 room: room.clone(),
@@ -253,8 +624,14 @@ impl Router {
             session: id,
             nick: session.nick.clone(),
             outbox: session.outbox.clone(),
+            account: session.account.clone(),
         });
         session.outbox.push(r.joined(&room, reference));
+        if new_owner {
+            r.broadcast(&Frame::new(r.roles(&room)), None);
+        } else if r.owner.is_some() {
+            session.outbox.push(Frame::new(r.roles(&room)));
+        }
         session.rooms.push(room);
         Ok(())
     }
@@ -310,6 +687,10 @@ impl Router {
         if !session.rooms.contains(&room) {
             return Err(not_in_room(&room));
         }
+        let permit = match &self.writes {
+            Some(writes) => Some(writes.try_reserve().map_err(|_| busy())?),
+            None => None,
+        };
         let r = rooms.get_mut(&room).expect("a session's rooms exist");
         session.last_said = now_ms();
         r.last_id += 1;
@@ -322,21 +703,18 @@ impl Router {
             ts: r.last_ts,
         };
         let message_id = message.id;
-        // The sender's copy differs only when it must carry a `ref`.
-        let own = reference.map(|reference| {
-            Frame::with_ref(ServerMessage::Message(message.clone()), Some(reference))
-        });
-        let shared = Frame::new(ServerMessage::Message(message));
-        match &own {
-            Some(own) => {
-                r.broadcast(&shared, Some(id));
-                session.outbox.push(own.clone());
+        let write = ChatWrite {
+            message,
+            sender: id,
+            reference,
+        };
+        match permit {
+            // Delivered by `deliver` once committed.
+            Some(permit) => {
+                r.pending += 1;
+                permit.send(Write::Chat(write));
             }
-            None => r.broadcast(&shared, None),
-        }
-        r.history.push_back(shared);
-        while r.history.len() > self.config.history_len {
-            r.history.pop_front();
+            None => deliver_chat(&mut guard, &self.config, write),
         }
         Ok(message_id)
     }
@@ -354,42 +732,45 @@ impl Router {
         let mut guard = self.state.lock().unwrap();
         let state = &mut *guard;
         state.session(id)?;
-        let Some(&target_id) = state.nicks.get(&to) else {
-            return Err(RouterError::new(
-                ErrorCode::NoSuchNick,
-                format!("nobody is using the nick {to}"),
-            ));
+        // An offline account's whispers wait for its next login.
+        let (target, to) = match state.nicks.get(&to) {
+            Some(&target) => (Some(target), state.sessions[&target].nick.clone()),
+            None => match state.accounts.get(&to) {
+                Some(account) if self.writes.is_some() => (None, account.clone()),
+                _ => {
+                    return Err(RouterError::new(
+                        ErrorCode::NoSuchNick,
+                        format!("nobody is using the nick {to}"),
+                    ));
+                }
+            },
+        };
+        let permit = match &self.writes {
+            Some(writes) => Some(writes.try_reserve().map_err(|_| busy())?),
+            None => None,
         };
         state.next_direct_id += 1;
         state.last_direct_ts = now_ms().max(state.last_direct_ts);
-        let (sender, target) = (&state.sessions[&id], &state.sessions[&target_id]);
+        let sender = state.sessions.get_mut(&id).expect("checked");
+        sender.last_said = state.last_direct_ts;
         let message = DirectMessage {
             id: state.next_direct_id,
             from: sender.nick.clone(),
-            to: target.nick.clone(),
+            to,
             text,
             ts: state.last_direct_ts,
         };
         let message_id = message.id;
-        if target_id != id {
-            target
-                .outbox
-                .push(Frame::new(ServerMessage::Direct(message.clone())));
+        let write = DirectWrite {
+            message,
+            sender: id,
+            target,
+            reference,
+        };
+        match permit {
+            Some(permit) => permit.send(Write::Direct(write)),
+            None => deliver_direct(state, write),
         }
-        sender.outbox.push(Frame::with_ref(
-            ServerMessage::Direct(message),
-            reference.clone(),
-        ));
-        if let Some(away) = &target.away {
-            sender.outbox.push(Frame::with_ref(
-                ServerMessage::Away {
-                    nick: target.nick.clone(),
-                    message: Some(away.clone()),
-                },
-                reference,
-            ));
-        }
-        state.sessions.get_mut(&id).expect("checked").last_said = state.last_direct_ts;
         Ok(message_id)
     }
 
@@ -426,6 +807,9 @@ impl Router {
             return Err(not_in_room(&room));
         }
         let r = rooms.get_mut(&room).expect("a session's rooms exist");
+        if r.owner.is_some() && !r.is_operator(session.account.as_ref()) {
+            return Err(not_operator(&room));
+        }
         // The announcement says who changed it; an empty text: cleared.
         let topic = Topic {
             text: if text.trim().is_empty() {
@@ -437,6 +821,10 @@ impl Router {
             ts: now_ms(),
         };
         r.topic = (!topic.text.is_empty()).then(|| topic.clone());
+        self.persist(Write::Topic {
+            room: room.clone(),
+            topic: r.topic.clone(),
+        });
         let event = ServerMessage::Topic {
             room,
             topic: Some(topic),
@@ -614,6 +1002,7 @@ impl Router {
             sessions,
             nicks,
             rooms,
+            accounts,
             ..
         } = &mut *guard;
         if let Some(&holder) = nicks.get(&nick)
@@ -627,6 +1016,9 @@ impl Router {
         let session = sessions
             .get_mut(&id)
             .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
+        if accounts.contains(&nick) && session.account.as_ref() != Some(&nick) {
+            return Err(reserved(&nick));
+        }
         let old = std::mem::replace(&mut session.nick, nick.clone());
         nicks.remove(&old);
         nicks.insert(nick.clone(), id);
@@ -649,6 +1041,184 @@ impl Router {
             ServerMessage::Nick { nick, old },
             reference,
         ));
+        Ok(())
+    }
+
+    /// Removes `nick` from `room` (operators only); the room, `nick`
+    /// included, gets `kicked`.
+    pub fn kick(
+        &self,
+        id: SessionId,
+        room: RoomName,
+        nick: Nick,
+        reason: Option<String>,
+        reference: Option<Ref>,
+    ) -> Result<()> {
+        let reason = reason.filter(|r| !r.trim().is_empty());
+        if let Some(text) = &reason {
+            check_line(text, MAX_TOPIC_BYTES, "reason")
+                .map_err(|(code, message)| RouterError::new(code, message))?;
+        }
+        let mut guard = self.state.lock().unwrap();
+        let State {
+            sessions, rooms, ..
+        } = &mut *guard;
+        let (by, r) = moderator(sessions, rooms, id, &room)?;
+        let Some(pos) = r.members.iter().position(|m| m.nick == nick) else {
+            return Err(RouterError::new(
+                ErrorCode::NoSuchNick,
+                format!("{nick} is not in {room}"),
+            ));
+        };
+        kick_member(sessions, r, &room, pos, by, reason, Some((id, reference)));
+        Ok(())
+    }
+
+    /// Sets (`set`) or lifts a ban on a nick or an account (operators
+    /// only). The room gets `banned`; members it matches are kicked.
+    pub fn ban(
+        &self,
+        id: SessionId,
+        room: RoomName,
+        nick: Option<Nick>,
+        account: Option<Nick>,
+        set: bool,
+        reference: Option<Ref>,
+    ) -> Result<()> {
+        if nick.is_some() == account.is_some() {
+            return Err(RouterError::new(
+                ErrorCode::BadRequest,
+                "a ban names either a nick or an account",
+            ));
+        }
+        let mut guard = self.state.lock().unwrap();
+        let State {
+            sessions,
+            rooms,
+            accounts,
+            ..
+        } = &mut *guard;
+        let account = match account {
+            Some(a) => Some(accounts.get(&a).cloned().ok_or_else(|| {
+                RouterError::new(ErrorCode::NoSuchAccount, format!("there is no account {a}"))
+            })?),
+            None => None,
+        };
+        let (by, r) = moderator(sessions, rooms, id, &room)?;
+        let ban = BanInfo {
+            nick,
+            account,
+            by: by.clone(),
+            ts: now_ms(),
+        };
+        let same = |b: &BanInfo| b.nick == ban.nick && b.account == ban.account;
+        r.bans.retain(|b| !same(b));
+        if set {
+            r.bans.push(ban.clone());
+        }
+        self.persist(Write::Ban {
+            room: room.clone(),
+            ban: ban.clone(),
+            set,
+        });
+        let event = ServerMessage::Banned {
+            room: room.clone(),
+            ban: ban.clone(),
+            set,
+        };
+        r.broadcast(&Frame::new(event.clone()), Some(id));
+        if let Some(me) = sessions.get(&id) {
+            me.outbox.push(Frame::with_ref(event, reference));
+        }
+        if set {
+            while let Some(pos) = r.members.iter().position(|m| {
+                m.session != id
+                    && (ban.nick.as_ref() == Some(&m.nick)
+                        || (ban.account.is_some() && ban.account == m.account))
+            }) {
+                let reason = Some("banned".to_string());
+                kick_member(sessions, r, &room, pos, by.clone(), reason, None);
+            }
+        }
+        Ok(())
+    }
+
+    /// Answers with a room's bans (members only).
+    pub fn bans(&self, id: SessionId, room: RoomName, reference: Option<Ref>) -> Result<()> {
+        let state = self.state.lock().unwrap();
+        let session = state.session(id)?;
+        if !session.rooms.contains(&room) {
+            return Err(not_in_room(&room));
+        }
+        let bans = state.rooms[&room].bans.clone();
+        session.outbox.push(Frame::with_ref(
+            ServerMessage::Bans { room, bans },
+            reference,
+        ));
+        Ok(())
+    }
+
+    /// Makes `account` an operator of `room` (`op`), or not. Operators may
+    /// make operators; only the owner takes the rights away (or an operator
+    /// from itself). The room gets `roles`.
+    pub fn set_op(
+        &self,
+        id: SessionId,
+        room: RoomName,
+        account: Nick,
+        op: bool,
+        reference: Option<Ref>,
+    ) -> Result<()> {
+        let mut guard = self.state.lock().unwrap();
+        let State {
+            sessions,
+            rooms,
+            accounts,
+            ..
+        } = &mut *guard;
+        let session = sessions
+            .get(&id)
+            .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
+        if !session.rooms.contains(&room) {
+            return Err(not_in_room(&room));
+        }
+        let r = rooms.get_mut(&room).expect("a session's rooms exist");
+        let mine = session.account.as_ref();
+        if !r.is_operator(mine) && mine != Some(&account) {
+            return Err(not_operator(&room));
+        }
+        let Some(account) = accounts.get(&account).cloned() else {
+            return Err(RouterError::new(
+                ErrorCode::NoSuchAccount,
+                format!("there is no account {account}; operators need one"),
+            ));
+        };
+        let allowed = if op {
+            r.is_operator(mine)
+        } else {
+            r.owner.as_ref().is_some_and(|o| Some(o) == mine) || mine == Some(&account)
+        };
+        if !allowed {
+            return Err(not_operator(&room));
+        }
+        if r.owner.as_ref() == Some(&account) {
+            return Err(RouterError::new(
+                ErrorCode::BadRequest,
+                format!("{account} owns {room}; an owner is always an operator"),
+            ));
+        }
+        r.ops.retain(|a| *a != account);
+        if op {
+            r.ops.push(account.clone());
+        }
+        self.persist(Write::Role {
+            room: room.clone(),
+            account,
+            role: op.then_some(Role::Op),
+        });
+        let event = r.roles(&room);
+        r.broadcast(&Frame::new(event.clone()), Some(id));
+        session.outbox.push(Frame::with_ref(event, reference));
         Ok(())
     }
 
@@ -680,6 +1250,58 @@ impl Router {
                 );
             }
         }
+    }
+}
+
+/// The nick of session `id` and its room, if it may moderate `room`.
+fn moderator<'a>(
+    sessions: &HashMap<SessionId, Session>,
+    rooms: &'a mut HashMap<RoomName, Room>,
+    id: SessionId,
+    room: &RoomName,
+) -> Result<(Nick, &'a mut Room)> {
+    let session = sessions
+        .get(&id)
+        .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
+    if !session.rooms.contains(room) {
+        return Err(not_in_room(room));
+    }
+    let r = rooms.get_mut(room).expect("a session's rooms exist");
+    if !r.is_operator(session.account.as_ref()) {
+        return Err(not_operator(room));
+    }
+    Ok((session.nick.clone(), r))
+}
+
+/// Tells the room (the kicked member included; the kicker's copy with
+/// its `ref`) and removes member `pos`.
+fn kick_member(
+    sessions: &mut HashMap<SessionId, Session>,
+    r: &mut Room,
+    room: &RoomName,
+    pos: usize,
+    by: Nick,
+    reason: Option<String>,
+    kicker: Option<(SessionId, Option<Ref>)>,
+) {
+    let event = ServerMessage::Kicked {
+        room: room.clone(),
+        nick: r.members[pos].nick.clone(),
+        by,
+        reason,
+    };
+    match &kicker {
+        Some((kicker, reference @ Some(_))) => {
+            r.broadcast(&Frame::new(event.clone()), Some(*kicker));
+            if let Some(s) = sessions.get(kicker) {
+                s.outbox.push(Frame::with_ref(event, reference.clone()));
+            }
+        }
+        _ => r.broadcast(&Frame::new(event), None),
+    }
+    let member = r.members.remove(pos);
+    if let Some(s) = sessions.get_mut(&member.session) {
+        s.rooms.retain(|x| x != room);
     }
 }
 

@@ -4,7 +4,8 @@
 //! have (or once the grace period is over).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::routing::get;
@@ -14,14 +15,21 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::auth::{Hasher, Limiter};
 use crate::config::Settings;
 use crate::router::{Router, RouterConfig};
+use crate::store::{Store, Write};
 use crate::transport;
 
 /// What every session and listener shares.
 pub struct Context {
     pub settings: Settings,
-    pub router: Router,
+    pub router: Arc<Router>,
+    /// `None` with `--memory-only`: history in memory, no accounts.
+    pub store: Option<Store>,
+    pub hasher: Hasher,
+    /// Wrong passwords, per account and per address.
+    pub limiter: Limiter,
     /// Cancelled once, when the server starts shutting down.
     pub shutdown: CancellationToken,
     /// Every connection's task, so shutdown can wait for them.
@@ -31,19 +39,86 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(settings: Settings, shutdown: CancellationToken) -> Self {
-        let router = Router::new(RouterConfig {
+    /// Opens the store (unless `--memory-only`) and builds the router on it.
+    pub async fn open(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        let config = RouterConfig {
             max_text_bytes: settings.max_text_bytes,
             max_rooms_per_session: settings.max_rooms_per_session,
             max_rooms: settings.max_rooms,
             history_len: settings.history_len,
-        });
-        Context {
+        };
+        let (router, store) = if settings.memory_only {
+            info!(
+                "history is kept in memory only (--memory-only): no accounts, nothing survives a restart"
+            );
+            (Arc::new(Router::new(config)), None)
+        } else {
+            // The writer delivers through the router, which needs the
+            // writer's queue: the cell ties the knot.
+            let cell: Arc<OnceLock<Arc<Router>>> = Arc::new(OnceLock::new());
+            let deliver_to = cell.clone();
+            let store = Store::open(&settings.data_dir, move |done, saved| {
+                if let Some(router) = deliver_to.get() {
+                    router.deliver(done, saved);
+                }
+            })
+            .await?;
+            let dir = std::path::absolute(&settings.data_dir).unwrap_or(settings.data_dir.clone());
+            info!(
+                "data: {} (SQLite, WAL)",
+                dir.join(crate::store::DB_FILE).display()
+            );
+            let router = Arc::new(Router::with_store(
+                config,
+                store.writes().clone(),
+                store.account_names().await?,
+                store.last_direct_id().await?,
+            ));
+            let _ = cell.set(router.clone());
+            (router, Some(store))
+        };
+        Ok(Context {
             connections: Arc::new(Semaphore::new(settings.max_connections)),
+            hasher: Hasher::new(settings.argon2_memory_kib)?,
+            limiter: Limiter::default(),
             settings,
             router,
+            store,
             shutdown,
             tracker: TaskTracker::new(),
+        })
+    }
+}
+
+/// Retention: every `--retention-interval` seconds, deletes what is older
+/// than `--retain-age` or beyond the newest `--retain-count` of a room.
+async fn retention(ctx: Arc<Context>) {
+    let settings = &ctx.settings;
+    let age = (settings.retain_age > 0).then_some(settings.retain_age);
+    let keep = (settings.retain_count > 0).then_some(settings.retain_count);
+    let Some(store) = &ctx.store else { return };
+    if age.is_none() && keep.is_none() {
+        return;
+    }
+    let every = Duration::from_secs(settings.retention_interval);
+    loop {
+        tokio::select! {
+            _ = ctx.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let before_ts = age.map(|secs| crate::router::now_ms().saturating_sub(secs * 1000));
+        ctx.router.retain(before_ts, keep);
+        match store
+            .request(|reply| Write::Retain {
+                before_ts,
+                keep,
+                reply,
+            })
+            .await
+        {
+            Ok(0) => {}
+            Ok(gone) => info!(gone, "retention deleted old messages"),
+            Err(e) => warn!("retention failed: {e:#}"),
         }
     }
 }
@@ -62,10 +137,8 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     let (http_addr, tcp_addr, irc_addr) =
         (http.local_addr()?, tcp.local_addr()?, irc.local_addr()?);
     let grace = settings.shutdown_grace();
-    info!(
-        "history is kept in memory (data directory {} is reserved for persistence)",
-        settings.data_dir.display()
-    );
+    let ctx = Arc::new(Context::open(settings, shutdown.clone()).await?);
+    let settings = &ctx.settings;
     match &settings.web_dir {
         Some(dir) => info!(
             "web client: http://{http_addr}/ (served from {})",
@@ -83,8 +156,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         irc_addr.ip(),
         irc_addr.port()
     );
-    let ctx = Arc::new(Context::new(settings, shutdown.clone()));
-
+    tokio::spawn(retention(ctx.clone()));
     let tcp_task = tokio::spawn(transport::tcp::serve(tcp, ctx.clone()));
     let irc_task = tokio::spawn(transport::irc::serve(irc, ctx.clone()));
     let app = axum::Router::new()
@@ -119,6 +191,11 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
             "sessions still open after the {}s grace period; closing them",
             grace.as_secs()
         ),
+    }
+    if let Some(store) = &ctx.store
+        && let Err(e) = store.flush().await
+    {
+        warn!("could not flush the store: {e:#}");
     }
     Ok(())
 }

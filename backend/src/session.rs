@@ -14,15 +14,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use banter_protocol::{
-    ClientMessage, Envelope, ErrorCode, Limits, PROTOCOL_VERSION, ServerMessage, parse_request,
+    ClientMessage, Envelope, ErrorCode, Limits, MAX_HISTORY_PAGE, Nick, PROTOCOL_VERSION, Ref,
+    RoomName, ServerMessage, parse_request,
 };
 use tokio::time::{Instant, sleep_until, timeout};
-use tracing::debug;
+use tracing::{debug, error};
 
+use crate::auth::{check_password, new_token, token_hash};
 use crate::frame::Frame;
 use crate::outbox::Outbox;
-use crate::router::{RouterError, SessionId};
+use crate::router::{DEFAULT_HISTORY_PAGE, RouterError, SessionId};
 use crate::server::Context;
+use crate::store::{Page, Store, Write};
 use crate::transport::{Connection, Inbound};
 
 /// Longest we spend flushing and saying goodbye to a closing session.
@@ -32,6 +35,27 @@ struct Session {
     ctx: Arc<Context>,
     outbox: Arc<Outbox>,
     id: Option<SessionId>,
+    peer: SocketAddr,
+    /// The hash of the token this session logged in with or was given,
+    /// which a plain `logout` revokes.
+    token: Option<Vec<u8>>,
+}
+
+type Outcome = Result<(), RouterError>;
+
+fn internal(e: anyhow::Error) -> RouterError {
+    error!("store: {e:#}");
+    RouterError::new(
+        ErrorCode::Internal,
+        "the server could not do that just now; try again",
+    )
+}
+
+fn unsupported() -> RouterError {
+    RouterError::new(
+        ErrorCode::Unsupported,
+        "this server runs without a store, so it has no accounts",
+    )
 }
 
 /// Why the loop ended: a reason to tell the client, or `None` when the
@@ -46,6 +70,8 @@ pub async fn run<C: Connection>(mut conn: C, ctx: Arc<Context>, peer: SocketAddr
         outbox: Arc::new(Outbox::new(ctx.settings.outbox_len)),
         ctx,
         id: None,
+        peer,
+        token: None,
     };
     let ending = session.serve(&mut conn).await;
     session.leave();
@@ -143,8 +169,18 @@ impl Session {
                     last_heard = Instant::now();
                     pinged = false;
                     match input {
-                        Inbound::Text(frame) => self.handle(&frame),
-                        Inbound::Request(request) => self.dispatch(request),
+                        Inbound::Text(frame) => self.handle(&frame).await,
+                        Inbound::Request(request) => self.dispatch(request).await,
+                        Inbound::Verify { account, password, reference } => {
+                            let frame = match self.verify(&account, Some(password), None).await {
+                                Ok(account) => Frame::with_ref(
+                                    ServerMessage::LoggedIn { account, token: None },
+                                    reference,
+                                ),
+                                Err(e) => Frame::error(e.code, e.message, reference),
+                            };
+                            outbox.push(frame);
+                        }
                         Inbound::Reply(frame) => {
                             outbox.push(frame);
                         }
@@ -195,18 +231,303 @@ impl Session {
     }
 
     /// Parses and carries out one JSON request.
-    fn handle(&mut self, frame: &[u8]) {
+    async fn handle(&mut self, frame: &[u8]) {
         match parse_request(frame) {
-            Ok(request) => self.dispatch(request),
+            Ok(request) => self.dispatch(request).await,
             Err(e) => self.reply_error(e.code, e.message, e.reference),
         }
     }
 
+    fn reply(&self, message: ServerMessage, reference: Option<Ref>) {
+        self.outbox.push(Frame::with_ref(message, reference));
+    }
+
+    fn store(&self) -> Result<&Store, RouterError> {
+        self.ctx.store.as_ref().ok_or_else(unsupported)
+    }
+
+    /// Checks a password (or token) for the account `nick`, with the
+    /// wrong-password limiter; returns the account's name as registered.
+    async fn verify(
+        &mut self,
+        nick: &Nick,
+        password: Option<String>,
+        token: Option<String>,
+    ) -> Result<Nick, RouterError> {
+        let ctx = self.ctx.clone();
+        let store = self.store()?;
+        let (ip, now) = (self.peer.ip(), std::time::Instant::now());
+        if let Some(wait) = ctx.limiter.locked(nick.as_str(), ip, now) {
+            return Err(RouterError::new(
+                ErrorCode::RateLimited,
+                format!("too many wrong passwords; try again in {wait}s"),
+            ));
+        }
+        let found = match (password, token) {
+            (_, Some(token)) => {
+                let hash = token_hash(&token);
+                let account = store.token_account(&hash).await.map_err(internal)?;
+                match account {
+                    Some(account) if account == *nick => {
+                        self.token = Some(hash);
+                        Some(account)
+                    }
+                    _ => None,
+                }
+            }
+            (Some(password), None) => {
+                let Some((account, hash)) = store.account(nick).await.map_err(internal)? else {
+                    return Err(RouterError::new(
+                        ErrorCode::NoSuchAccount,
+                        format!("there is no account {nick}; register it first"),
+                    ));
+                };
+                let hasher = ctx.hasher.clone();
+                let ok = tokio::task::spawn_blocking(move || hasher.verify(&password, &hash))
+                    .await
+                    .unwrap_or(false);
+                ok.then_some(account)
+            }
+            (None, None) => None,
+        };
+        match found {
+            Some(account) => {
+                ctx.limiter.succeeded(account.as_str());
+                Ok(account)
+            }
+            None => {
+                ctx.limiter
+                    .failed(nick.as_str(), ip, std::time::Instant::now());
+                Err(RouterError::new(
+                    ErrorCode::AuthFailed,
+                    format!("wrong password or token for {nick}"),
+                ))
+            }
+        }
+    }
+
+    /// A new token for `account`, stored hashed; this session's token.
+    async fn issue_token(&mut self, account: &Nick) -> Result<String, RouterError> {
+        let token = new_token().map_err(internal)?;
+        let hash = token_hash(&token);
+        let account = account.clone();
+        let stored = hash.clone();
+        self.store()?
+            .request(move |reply| Write::AddToken {
+                account,
+                hash: stored,
+                reply,
+            })
+            .await
+            .map_err(internal)?;
+        self.token = Some(hash);
+        Ok(token)
+    }
+
+    /// `hello`: as a guest, or logged in with a password or a token.
+    async fn hello(
+        &mut self,
+        nick: Nick,
+        password: Option<String>,
+        token: Option<String>,
+        reference: Option<Ref>,
+    ) -> Outcome {
+        let mut first = vec![self.welcome(nick.clone())];
+        let with_password = password.is_some();
+        let account = if password.is_some() || token.is_some() {
+            let account = self.verify(&nick, password, token).await?;
+            let token = if with_password {
+                Some(self.issue_token(&account).await?)
+            } else {
+                None
+            };
+            first.push(ServerMessage::LoggedIn {
+                account: account.clone(),
+                token,
+            });
+            Some(account)
+        } else {
+            None
+        };
+        let id = self.ctx.router.register_as(
+            nick,
+            account.clone(),
+            self.outbox.clone(),
+            first,
+            reference,
+        )?;
+        self.id = Some(id);
+        if let (Some(account), Some(store)) = (account, &self.ctx.store) {
+            // Whispers that waited for this account, after the welcome.
+            let pending = store
+                .request(|reply| Write::TakePending { account, reply })
+                .await
+                .map_err(internal)?;
+            for direct in pending {
+                self.ctx
+                    .router
+                    .send_to(id, Frame::new(ServerMessage::Direct(direct)));
+            }
+        }
+        Ok(())
+    }
+
+    /// `register`: creates an account; after `hello`, for your own nick,
+    /// which also logs you in.
+    async fn register(&mut self, nick: Nick, password: String, reference: Option<Ref>) -> Outcome {
+        let ctx = self.ctx.clone();
+        let store = self.store()?;
+        check_password(&password).map_err(|m| RouterError::new(ErrorCode::InvalidPassword, m))?;
+        if let Some(id) = self.id {
+            let mine = ctx.router.nick_of(id);
+            if mine.as_ref() != Some(&nick) {
+                return Err(RouterError::new(
+                    ErrorCode::BadRequest,
+                    "after hello you can only register your own nick",
+                ));
+            }
+            if ctx.router.account_of(id).is_some() {
+                return Err(RouterError::new(
+                    ErrorCode::AccountExists,
+                    "you are logged into an account already",
+                ));
+            }
+        } else if ctx.router.nick_in_use(&nick) {
+            return Err(RouterError::new(
+                ErrorCode::NickTaken,
+                format!("the nick {nick} is in use"),
+            ));
+        }
+        let exists = || {
+            RouterError::new(
+                ErrorCode::AccountExists,
+                format!("the account {nick} exists already"),
+            )
+        };
+        if ctx.router.is_account(&nick) {
+            return Err(exists());
+        }
+        let hasher = ctx.hasher.clone();
+        let hash = tokio::task::spawn_blocking(move || hasher.hash(&password))
+            .await
+            .map_err(|e| internal(e.into()))?
+            .map_err(internal)?;
+        let name = nick.clone();
+        let created = store
+            .request(move |reply| Write::Register { name, hash, reply })
+            .await
+            .map_err(internal)?;
+        if !created {
+            return Err(exists());
+        }
+        ctx.router.add_account(nick.clone());
+        self.reply(
+            ServerMessage::Registered { nick: nick.clone() },
+            reference.clone(),
+        );
+        if let Some(id) = self.id {
+            ctx.router.log_in(id, nick.clone())?;
+            let token = self.issue_token(&nick).await?;
+            self.reply(
+                ServerMessage::LoggedIn {
+                    account: nick,
+                    token: Some(token),
+                },
+                reference,
+            );
+        }
+        Ok(())
+    }
+
+    async fn logout(&mut self, id: SessionId, all: bool, reference: Option<Ref>) -> Outcome {
+        let Some(account) = self.ctx.router.account_of(id) else {
+            return Err(RouterError::new(
+                ErrorCode::NoSuchAccount,
+                "you are not logged in",
+            ));
+        };
+        let hash = if all {
+            None
+        } else {
+            match self.token.take() {
+                Some(hash) => Some(hash),
+                None => {
+                    self.reply(ServerMessage::LoggedOut { revoked: 0 }, reference);
+                    return Ok(());
+                }
+            }
+        };
+        let revoked = self
+            .store()?
+            .request(|reply| Write::RevokeTokens {
+                account,
+                hash,
+                reply,
+            })
+            .await
+            .map_err(internal)?;
+        self.token = None;
+        self.reply(ServerMessage::LoggedOut { revoked }, reference);
+        Ok(())
+    }
+
+    /// `join`, loading the room from the store first if need be.
+    async fn join(&mut self, id: SessionId, room: RoomName, reference: Option<Ref>) -> Outcome {
+        let router = &self.ctx.router;
+        for _ in 0..3 {
+            match router.join(id, room.clone(), reference.clone()) {
+                Err(RouterError { load: Some(_), .. }) => {
+                    let store = self.store()?;
+                    let state = store
+                        .load_room(&room, self.ctx.settings.history_len)
+                        .await
+                        .map_err(internal)?;
+                    router.insert_room(room.clone(), state)?;
+                }
+                done => return done,
+            }
+        }
+        Err(RouterError::new(
+            ErrorCode::ServerFull,
+            "the server is too busy to load that room; try again",
+        ))
+    }
+
+    /// `history`, from the store when there is one.
+    async fn history(
+        &mut self,
+        id: SessionId,
+        room: RoomName,
+        page: Page,
+        reference: Option<Ref>,
+    ) -> Outcome {
+        let router = &self.ctx.router;
+        let Some(store) = &self.ctx.store else {
+            return router.history(
+                id,
+                room,
+                page.before,
+                page.after,
+                Some(page.limit),
+                reference,
+            );
+        };
+        router.check_member(id, &room)?;
+        let limit = page.limit.clamp(1, MAX_HISTORY_PAGE);
+        let messages = store
+            .history(&room, Page { limit, ..page })
+            .await
+            .map_err(internal)?;
+        self.reply(ServerMessage::History { room, messages }, reference);
+        Ok(())
+    }
+
     /// Carries out one request; every outcome (reply or error) lands in
     /// the outbox.
-    fn dispatch(&mut self, request: Envelope<ClientMessage>) {
+    async fn dispatch(&mut self, request: Envelope<ClientMessage>) {
         let Envelope { body, reference } = request;
-        let router = &self.ctx.router;
+        let ctx = self.ctx.clone();
+        let router = &ctx.router;
         let result: Result<(), RouterError> = match (self.id, body) {
             (_, ClientMessage::Ping) => {
                 self.outbox
@@ -214,11 +535,16 @@ impl Session {
                 Ok(())
             }
             (_, ClientMessage::Pong) => Ok(()),
-            (None, ClientMessage::Hello { nick, .. }) => {
-                let welcome = self.welcome(nick.clone());
-                router
-                    .register(nick, self.outbox.clone(), welcome, reference.clone())
-                    .map(|id| self.id = Some(id))
+            (
+                None,
+                ClientMessage::Hello {
+                    nick,
+                    password,
+                    token,
+                },
+            ) => self.hello(nick, password, token, reference.clone()).await,
+            (_, ClientMessage::Register { nick, password }) => {
+                self.register(nick, password, reference.clone()).await
             }
             (None, _) => Err(RouterError::new(
                 ErrorCode::NotRegistered,
@@ -228,7 +554,9 @@ impl Session {
                 ErrorCode::AlreadyRegistered,
                 "this session already said hello; use nick to change nick",
             )),
-            (Some(id), ClientMessage::Join { room }) => router.join(id, room, reference.clone()),
+            (Some(id), ClientMessage::Join { room }) => {
+                self.join(id, room, reference.clone()).await
+            }
             (Some(id), ClientMessage::Part { room }) => router.part(id, room, reference.clone()),
             (Some(id), ClientMessage::Say { room, text }) => {
                 router.say(id, room, text, reference.clone()).map(drop)
@@ -243,8 +571,19 @@ impl Session {
                     before,
                     after,
                     limit,
+                    before_ts,
+                    after_ts,
                 },
-            ) => router.history(id, room, before, after, limit, reference.clone()),
+            ) => {
+                let page = Page {
+                    before,
+                    after,
+                    before_ts,
+                    after_ts,
+                    limit: limit.unwrap_or(DEFAULT_HISTORY_PAGE),
+                };
+                self.history(id, room, page, reference.clone()).await
+            }
             (Some(id), ClientMessage::Nick { nick }) => {
                 router.change_nick(id, nick, reference.clone())
             }
@@ -258,6 +597,35 @@ impl Session {
             (Some(id), ClientMessage::Whois { nick }) => router.whois(id, nick, reference.clone()),
             (Some(id), ClientMessage::Away { message }) => {
                 router.away(id, message, reference.clone())
+            }
+            (Some(id), ClientMessage::Logout { all }) => {
+                self.logout(id, all, reference.clone()).await
+            }
+            (Some(id), ClientMessage::Kick { room, nick, reason }) => {
+                router.kick(id, room, nick, reason, reference.clone())
+            }
+            (
+                Some(id),
+                ClientMessage::Ban {
+                    room,
+                    nick,
+                    account,
+                },
+            ) => router.ban(id, room, nick, account, true, reference.clone()),
+            (
+                Some(id),
+                ClientMessage::Unban {
+                    room,
+                    nick,
+                    account,
+                },
+            ) => router.ban(id, room, nick, account, false, reference.clone()),
+            (Some(id), ClientMessage::Bans { room }) => router.bans(id, room, reference.clone()),
+            (Some(id), ClientMessage::Op { room, account }) => {
+                router.set_op(id, room, account, true, reference.clone())
+            }
+            (Some(id), ClientMessage::Deop { room, account }) => {
+                router.set_op(id, room, account, false, reference.clone())
             }
         };
         if let Err(e) = result {

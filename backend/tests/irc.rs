@@ -207,7 +207,7 @@ async fn capabilities_add_echo_server_time_message_ids_and_history_batches() {
     }
     irc.send("NICK ircy").await;
     irc.send("USER ircy 0 * :I").await;
-    irc.send("CAP REQ :server-time echo-message sasl").await;
+    irc.send("CAP REQ :server-time echo-message sasl3").await;
     assert_eq!(
         parse(&irc.expect("CAP").await).params[1],
         "NAK",
@@ -344,10 +344,12 @@ async fn every_bad_line_gets_its_numeric_and_the_connection_stays() {
         (b"TOPIC", "461"),
         (b"TOPIC #lobby :mine", "442"),
         (b"MODE", "461"),
-        (b"MODE #lobby +o webby", "482"),
+        (b"MODE #lobby +o webby", "442"),
+        (b"MODE #lobby +x", "472"),
         (b"MODE webby", "502"),
         (b"MODE ircy +x", "501"),
-        (b"KICK #lobby webby", "482"),
+        (b"KICK #lobby webby", "442"),
+        (b"KICK #lobby", "461"),
         (b"WHOIS", "431"),
         (b"WHOIS ghost", "401"),
         (b"@bad_key=1 PING x", "400"),
@@ -594,4 +596,74 @@ async fn ctcp_queries_are_not_relayed_but_actions_and_tagmsg_are_fine() {
     // The first thing the web user gets is the action: no CTCP got through.
     let direct = web.expect("direct").await;
     assert_eq!(direct["text"], "/me waves");
+}
+
+#[tokio::test]
+async fn chathistory_pages_by_msgid_and_timestamp() {
+    let server = TestServer::start();
+    let mut web = Client::hello(&server, Kind::Ws, "webby").await;
+    web.join("lobby").await;
+    let mut stamps = Vec::new();
+    for i in 1..=6 {
+        web.send(json!({"type":"say","room":"lobby","text":format!("m{i}")}))
+            .await;
+        stamps.push(web.expect("message").await["ts"].as_u64().unwrap());
+    }
+    let mut irc = IrcClient::connect(&server).await;
+    irc.send("CAP LS 302").await;
+    let ls = irc.expect("CAP").await;
+    assert!(ls.contains("draft/chathistory"), "{ls}");
+    irc.send("CAP REQ :batch server-time message-tags draft/chathistory")
+        .await;
+    irc.expect("CAP").await;
+    irc.send("NICK ircy").await;
+    irc.send("USER ircy 0 * :I").await;
+    irc.send("CAP END").await;
+    let isupport = irc.wait_for("005").await;
+    assert!(isupport.contains("CHATHISTORY="), "{isupport}");
+    irc.wait_for("376").await;
+    irc.send("CHATHISTORY LATEST #lobby * 2").await;
+    assert_eq!(parse(&irc.recv().await).command, "442", "members only");
+    irc.send("JOIN #lobby").await;
+    irc.wait_for("366").await;
+    // The join replays recent history in a batch of its own.
+    irc.wait_for("BATCH").await;
+    irc.wait_for("BATCH").await;
+
+    async fn page(irc: &mut IrcClient, command: &str) -> Vec<String> {
+        irc.send(command).await;
+        let start = parse(&irc.expect("BATCH").await);
+        assert_eq!(start.params[1], "chathistory");
+        let mut texts = Vec::new();
+        loop {
+            let line = parse(&irc.recv().await);
+            if line.command == "BATCH" {
+                return texts;
+            }
+            assert!(tag(&line, "time").is_some() && tag(&line, "msgid").is_some());
+            texts.push(line.params[1].clone());
+        }
+    }
+    assert_eq!(
+        page(&mut irc, "CHATHISTORY LATEST #lobby * 2").await,
+        ["m5", "m6"]
+    );
+    assert_eq!(
+        page(&mut irc, "CHATHISTORY BEFORE #lobby msgid=lobby-4 2").await,
+        ["m2", "m3"]
+    );
+    assert_eq!(
+        page(&mut irc, "CHATHISTORY AFTER #lobby msgid=lobby-4 10").await,
+        ["m5", "m6"]
+    );
+    // Timestamps: after the first message's time (minus nothing: strictly after).
+    let iso = |ms: u64| banter::transport::irc::numeric::iso_time(ms);
+    let after = page(
+        &mut irc,
+        &format!("CHATHISTORY AFTER #lobby timestamp={} 10", iso(stamps[0])),
+    )
+    .await;
+    assert!(!after.contains(&"m1".to_string()) && after.contains(&"m6".to_string()));
+    irc.send("CHATHISTORY BEFORE #lobby msgid=nonsense 2").await;
+    assert_eq!(parse(&irc.expect("FAIL").await).params[0], "CHATHISTORY");
 }

@@ -553,6 +553,8 @@ impl Chat {
                 room,
                 before: Some(first),
                 after: None,
+                before_ts: None,
+                after_ts: None,
                 limit: Some(OLDER_PAGE),
             },
         )]
@@ -677,10 +679,8 @@ impl Chat {
                     }
                     None => {
                         self.away.remove(&nick);
-                        if me {
-                            if let Some(conv) = self.current_mut() {
-                                conv.event("you are back", now);
-                            }
+                        if me && let Some(conv) = self.current_mut() {
+                            conv.event("you are back", now);
                         }
                     }
                 }
@@ -775,6 +775,14 @@ impl Chat {
             }
             ServerMessage::Ping => out.push(Envelope::new(ClientMessage::Pong)),
             ServerMessage::Pong => {}
+            // Accounts and moderation (issue 9): the web client's part.
+            ServerMessage::LoggedIn { .. }
+            | ServerMessage::Registered { .. }
+            | ServerMessage::LoggedOut { .. }
+            | ServerMessage::Kicked { .. }
+            | ServerMessage::Banned { .. }
+            | ServerMessage::Bans { .. }
+            | ServerMessage::Roles { .. } => {}
         }
         out
     }
@@ -790,6 +798,8 @@ impl Chat {
                 before: None,
                 after: Some(after),
                 limit: Some(MAX_HISTORY_PAGE),
+                before_ts: None,
+                after_ts: None,
             },
         )
     }
@@ -847,10 +857,11 @@ impl Chat {
     }
 
     fn count_unread(&mut self, room: &RoomName, added: u32) {
-        if added > 0 && !self.is_viewing(&View::Room(room.clone())) {
-            if let Some(r) = self.rooms.get_mut(room) {
-                r.conv.unread += added;
-            }
+        if added > 0
+            && !self.is_viewing(&View::Room(room.clone()))
+            && let Some(r) = self.rooms.get_mut(room)
+        {
+            r.conv.unread += added;
         }
     }
 
@@ -1135,6 +1146,8 @@ mod tests {
                 before: None,
                 after: Some(3),
                 limit: Some(MAX_HISTORY_PAGE),
+                before_ts: None,
+                after_ts: None,
             }
         );
         // A live message during the catch-up waits its turn.
@@ -1475,6 +1488,8 @@ mod tests {
                 room: room("lobby"),
                 before: Some(71),
                 after: None,
+                before_ts: None,
+                after_ts: None,
                 limit: Some(OLDER_PAGE),
             }
         );

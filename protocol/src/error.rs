@@ -49,8 +49,26 @@ pub enum ErrorCode {
     TooManyRooms,
     /// The server holds too many rooms to create another.
     ServerFull,
-    /// Too many requests; slow down.
+    /// Too many requests (or wrong passwords); slow down.
     RateLimited,
+    // --- accounts and rooms ---
+    /// The nick belongs to an account: log in with its password or token.
+    NickReserved,
+    /// Wrong password, or an unknown or revoked token.
+    AuthFailed,
+    /// `register` for a nick that already has an account.
+    AccountExists,
+    /// A password shorter than 8 or longer than 256 bytes.
+    InvalidPassword,
+    /// The request needs an account (log in first), or names an account
+    /// that does not exist.
+    NoSuchAccount,
+    /// Only the room's operators may do that.
+    NotOperator,
+    /// You are banned from that room.
+    Banned,
+    /// This server runs without a store (accounts need one).
+    Unsupported,
     // --- reasons for `closing` ---
     /// No `hello` within the handshake timeout.
     HandshakeTimeout,
@@ -92,6 +110,14 @@ impl ErrorCode {
             TooManyRooms => "too_many_rooms",
             ServerFull => "server_full",
             RateLimited => "rate_limited",
+            NickReserved => "nick_reserved",
+            AuthFailed => "auth_failed",
+            AccountExists => "account_exists",
+            InvalidPassword => "invalid_password",
+            NoSuchAccount => "no_such_account",
+            NotOperator => "not_operator",
+            Banned => "banned",
+            Unsupported => "unsupported",
             HandshakeTimeout => "handshake_timeout",
             IdleTimeout => "idle_timeout",
             SlowConsumer => "slow_consumer",
@@ -136,6 +162,14 @@ mod tests {
             TooManyRooms,
             ServerFull,
             RateLimited,
+            NickReserved,
+            AuthFailed,
+            AccountExists,
+            InvalidPassword,
+            NoSuchAccount,
+            NotOperator,
+            Banned,
+            Unsupported,
             HandshakeTimeout,
             IdleTimeout,
             SlowConsumer,

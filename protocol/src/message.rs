@@ -63,13 +63,55 @@ pub enum ClientMessage {
     /// The first frame of every session: who I am.
     Hello {
         nick: Nick,
-        /// Reserved for accounts; ignored by servers without them.
+        /// Log into the account `nick` with its password.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         password: Option<String>,
-        /// Reserved for accounts; ignored by servers without them.
+        /// Log into the account `nick` with a token from an earlier
+        /// `logged_in`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token: Option<String>,
     },
+    /// Creates the account `nick` with `password`; answered by
+    /// `registered`. Allowed before `hello` (then log in with `hello`), or
+    /// after it for your own nick (you are then logged in).
+    Register { nick: Nick, password: String },
+    /// Revokes the token this session logged in with (or every token of
+    /// the account with `all`); answered by `logged_out`.
+    Logout {
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        all: bool,
+    },
+    /// Removes `nick` from `room` (operators only); the room gets `kicked`.
+    Kick {
+        room: RoomName,
+        nick: Nick,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Bans a nick or an account from `room` (operators only); the room
+    /// gets `banned`, and matching members are kicked.
+    Ban {
+        room: RoomName,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nick: Option<Nick>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<Nick>,
+    },
+    /// Lifts a ban; the room gets `banned` with `set: false`.
+    Unban {
+        room: RoomName,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nick: Option<Nick>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<Nick>,
+    },
+    /// A room's bans; answered by `bans`.
+    Bans { room: RoomName },
+    /// Makes the account `account` an operator of `room` (operators only);
+    /// the room gets `roles`.
+    Op { room: RoomName, account: Nick },
+    /// Takes operator rights away (the owner, or an operator from itself).
+    Deop { room: RoomName, account: Nick },
     /// Join (creating if needed) a room; answered by `joined`.
     Join { room: RoomName },
     /// Leave a room; answered by `parted`.
@@ -89,6 +131,12 @@ pub enum ClientMessage {
         after: Option<u64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<u32>,
+        /// Like `before`, by time: messages older than this Unix ms time.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before_ts: Option<u64>,
+        /// Like `after`, by time: messages newer than this Unix ms time.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after_ts: Option<u64>,
     },
     /// Change nick; answered by `nick`, seen by others as `presence`.
     Nick { nick: Nick },
@@ -122,7 +170,8 @@ impl ClientMessage {
     /// Every request `type`, for telling `unknown_type` from a bad body.
     pub const TYPES: &'static [&'static str] = &[
         "hello", "join", "part", "say", "whisper", "history", "nick", "ping", "pong", "topic",
-        "members", "rooms", "whois", "away",
+        "members", "rooms", "whois", "away", "register", "logout", "kick", "ban", "unban", "bans",
+        "op", "deop",
     ];
 }
 
@@ -164,6 +213,18 @@ pub struct DirectMessage {
     pub from: Nick,
     pub to: Nick,
     pub text: String,
+    pub ts: u64,
+}
+
+/// One entry of a room's ban list: a nick or an account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BanInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nick: Option<Nick>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<Nick>,
+    pub by: Nick,
+    /// Unix time in milliseconds.
     pub ts: u64,
 }
 
@@ -266,6 +327,50 @@ pub enum ServerMessage {
         nick: Nick,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
+    },
+    /// You are logged into `account`. `token` (given after a password
+    /// login or `register`) logs in later without the password, until a
+    /// `logout` revokes it. Sent right after `welcome`.
+    LoggedIn {
+        account: Nick,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+    },
+    /// The account `nick` now exists.
+    Registered {
+        nick: Nick,
+    },
+    /// Tokens were revoked (`revoked` of them).
+    LoggedOut {
+        revoked: u64,
+    },
+    /// `by` removed `nick` from `room`; sent to the room, `nick` included.
+    Kicked {
+        room: RoomName,
+        nick: Nick,
+        by: Nick,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// A ban was set (`set: true`) or lifted; sent to the room.
+    Banned {
+        room: RoomName,
+        ban: BanInfo,
+        set: bool,
+    },
+    /// A room's bans, answering `bans`.
+    Bans {
+        room: RoomName,
+        bans: Vec<BanInfo>,
+    },
+    /// Who runs `room`: its owner and operators (account names). Sent
+    /// after `joined` when the room has an owner, and to the room when
+    /// it changes.
+    Roles {
+        room: RoomName,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<Nick>,
+        ops: Vec<Nick>,
     },
     /// Your outbox overflowed: `dropped` older events were discarded.
     /// Use `history` with `after` to fill the gap.
@@ -492,6 +597,8 @@ mod tests {
                     before: None,
                     after: Some(17),
                     limit: None,
+                    before_ts: None,
+                    after_ts: None,
                 },
             ),
         ];
@@ -657,6 +764,37 @@ mod tests {
                 },
             ),
             (r#"{"type":"away"}"#, ClientMessage::Away { message: None }),
+            (
+                r#"{"type":"register","nick":"bob","password":"hunter22"}"#,
+                ClientMessage::Register {
+                    nick: nick("bob"),
+                    password: "hunter22".into(),
+                },
+            ),
+            (r#"{"type":"logout"}"#, ClientMessage::Logout { all: false }),
+            (
+                r#"{"type":"ban","room":"lobby","account":"bob"}"#,
+                ClientMessage::Ban {
+                    room: room("lobby"),
+                    nick: None,
+                    account: Some(nick("bob")),
+                },
+            ),
+            (
+                r#"{"type":"kick","room":"lobby","nick":"bob"}"#,
+                ClientMessage::Kick {
+                    room: room("lobby"),
+                    nick: nick("bob"),
+                    reason: None,
+                },
+            ),
+            (
+                r#"{"type":"op","room":"lobby","account":"bob"}"#,
+                ClientMessage::Op {
+                    room: room("lobby"),
+                    account: nick("bob"),
+                },
+            ),
         ];
         for (json, want) in cases {
             assert_eq!(

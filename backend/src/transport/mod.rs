@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 
-use banter_protocol::{ClientMessage, Envelope, ErrorCode};
+use banter_protocol::{ClientMessage, Envelope, ErrorCode, Nick, Ref};
 use bytes::Bytes;
 
 use crate::frame::Frame;
@@ -36,6 +36,13 @@ pub enum Inbound {
     Binary,
     /// A sign of life with no request in it (a WebSocket pong).
     Alive,
+    /// Check a password for an account before registration (IRC SASL);
+    /// answered with `logged_in` (no token) or an error, with `reference`.
+    Verify {
+        account: Nick,
+        password: String,
+        reference: Option<Ref>,
+    },
 }
 
 /// What the session loop needs from a transport.

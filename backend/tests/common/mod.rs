@@ -1,5 +1,7 @@
 //! The helper every integration test uses: [`TestServer`] starts the real
-//! `banter` binary on port 0 and stops it when dropped; [`Client`] talks to
+//! `banter` binary on port 0, in a data directory of its own ([`TempDir`],
+//! deleted when dropped), can kill and restart it on the same data, and
+//! stops it when dropped; [`Client`] talks to
 //! it over a real WebSocket or TCP socket, with a timeout on every wait;
 //! [`IrcClient`] does the same over the IRC port, line by line, leaving
 //! the parsing of lines to the test (so that tests can use different
@@ -8,7 +10,9 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,12 +28,53 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// How long any single expected event may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// A fresh directory under the system's temporary directory, removed
+/// (with everything in it) when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let path = std::env::temp_dir().join(format!(
+            "banter-test-{}-{}-{nanos}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Default for TempDir {
+    fn default() -> Self {
+        TempDir::new()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 pub struct TestServer {
     child: Child,
     pub http: SocketAddr,
     pub tcp: SocketAddr,
     pub irc: SocketAddr,
     logs: Arc<Mutex<Vec<String>>>,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    /// Declared last: removed after the server has been stopped.
+    pub data: Arc<TempDir>,
 }
 
 impl TestServer {
@@ -37,15 +82,88 @@ impl TestServer {
         TestServer::start_with(&[])
     }
 
-    /// Starts `banter` on free ports with extra flags, and waits until it
-    /// logs that it is ready.
+    /// Starts `banter` on free ports with extra flags, in a new data
+    /// directory, and waits until it logs that it is ready.
     pub fn start_with(args: &[&str]) -> TestServer {
         TestServer::start_env(args, &[])
     }
 
     pub fn start_env(args: &[&str], env: &[(&str, &str)]) -> TestServer {
+        TestServer::start_in(Arc::new(TempDir::new()), args, env)
+    }
+
+    /// Starts `banter` on the data directory `data` (which may hold a
+    /// database already).
+    pub fn start_in(data: Arc<TempDir>, args: &[&str], env: &[(&str, &str)]) -> TestServer {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let (child, http, tcp, irc, logs) = TestServer::spawn(data.path(), &args, &env);
+        TestServer {
+            child,
+            http,
+            tcp,
+            irc,
+            logs,
+            args,
+            env,
+            data,
+        }
+    }
+
+    /// Stops the server with SIGKILL (no chance to flush anything) and
+    /// waits for it to be gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Stops the server gracefully (SIGTERM, waiting for its exit), then
+    /// starts it again with the same flags on the same data directory (on
+    /// new ports). The crash test [`kill`](Self::kill)s it first instead.
+    pub fn restart(&mut self) {
+        if self.child.try_wait().unwrap().is_none() {
+            self.signal("TERM");
+            let status = self.wait_exit(Duration::from_secs(15));
+            assert!(status.success(), "banter exited with {status}");
+        }
+        let (child, http, tcp, irc, logs) =
+            TestServer::spawn(self.data.path(), &self.args, &self.env);
+        (self.child, self.http, self.tcp, self.irc, self.logs) = (child, http, tcp, irc, logs);
+    }
+
+    /// Runs the `banter` binary to completion with these arguments (e.g.
+    /// `backup`), on this server's data directory.
+    pub fn run_command(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_banter"))
+            .arg("--data-dir")
+            .arg(self.data.path())
+            .args(args)
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run banter")
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn spawn(
+        data: &Path,
+        args: &[String],
+        env: &[(String, String)],
+    ) -> (
+        Child,
+        SocketAddr,
+        SocketAddr,
+        SocketAddr,
+        Arc<Mutex<Vec<String>>>,
+    ) {
         let mut command = Command::new(env!("CARGO_BIN_EXE_banter"));
         command
+            .arg("--data-dir")
+            .arg(data)
+            // Cheap password hashes: tests register and log in a lot.
+            .args(["--argon2-memory-kib", "64"])
             .args([
                 "--http",
                 "127.0.0.1:0",
@@ -89,13 +207,7 @@ impl TestServer {
                 .parse()
                 .unwrap()
         };
-        TestServer {
-            http: addr("http="),
-            tcp: addr("tcp="),
-            irc: addr("irc="),
-            child,
-            logs,
-        }
+        (child, addr("http="), addr("tcp="), addr("irc="), logs)
     }
 
     pub fn pid(&self) -> u32 {
@@ -288,6 +400,35 @@ impl Client {
             if msg["type"] == ty {
                 return msg;
             }
+        }
+    }
+
+    /// Tries to join; the answer must be an error with this code.
+    pub async fn join_err(&mut self, room: &str, code: &str) {
+        self.send(json!({"type": "join", "room": room})).await;
+        self.wait_error(code).await;
+    }
+
+    /// Skips messages until an error arrives, which must have this code.
+    pub async fn wait_error(&mut self, code: &str) -> Value {
+        let msg = self.wait_for("error").await;
+        assert_eq!(msg["code"], code, "{msg}");
+        msg
+    }
+
+    /// Connects and sends `hello` (any fields), retrying while the nick is
+    /// still held by an earlier connection that is closing; returns the
+    /// client and the first answer.
+    pub async fn hello_with(server: &TestServer, kind: Kind, hello: Value) -> (Client, Value) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let mut client = Client::connect(server, kind).await;
+            client.send(hello.clone()).await;
+            let answer = client.recv().await;
+            if answer["code"] != "nick_taken" || Instant::now() > deadline {
+                return (client, answer);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 

@@ -11,14 +11,18 @@ pub const ECHO_MESSAGE: u8 = 4;
 pub const MULTI_PREFIX: u8 = 8;
 pub const AWAY_NOTIFY: u8 = 16;
 pub const BATCH: u8 = 32;
+pub const SASL: u8 = 64;
+pub const CHATHISTORY: u8 = 128;
 
 /// Name and bit of every capability offered, in `CAP LS` order.
 const OFFERED: &[(&str, u8)] = &[
     ("away-notify", AWAY_NOTIFY),
     ("batch", BATCH),
+    ("draft/chathistory", CHATHISTORY),
     ("echo-message", ECHO_MESSAGE),
     ("message-tags", MESSAGE_TAGS),
     ("multi-prefix", MULTI_PREFIX),
+    ("sasl", SASL),
     ("server-time", SERVER_TIME),
 ];
 
@@ -99,7 +103,7 @@ mod tests {
         let caps = Caps::default().request("server-time echo-message").unwrap();
         assert!(caps.has(SERVER_TIME) && caps.has(ECHO_MESSAGE) && !caps.has(BATCH));
         assert_eq!(caps.names(), "echo-message server-time");
-        assert_eq!(caps.request("batch sasl"), None, "sasl is not offered");
+        assert_eq!(caps.request("batch sasl2"), None, "sasl2 is not offered");
         assert_eq!(caps.request(""), None);
         let caps = caps.request("-server-time message-tags").unwrap();
         assert_eq!(caps.names(), "echo-message message-tags");

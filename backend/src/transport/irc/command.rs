@@ -119,10 +119,21 @@ impl Client {
                 self.try_register(queue);
             }
             "NICK" => self.nick_command(&line, queue),
+            "AUTHENTICATE" => self.authenticate(&line, queue),
             _ if !registered => self.numeric(
                 queue,
                 ERR_NOTREGISTERED,
                 &["You have not registered (send NICK and USER)"],
+            ),
+            "KICK" if need(2) => self.numeric(
+                queue,
+                ERR_NEEDMOREPARAMS,
+                &[command, "Not enough parameters"],
+            ),
+            "CHATHISTORY" if need(4) => self.numeric(
+                queue,
+                ERR_NEEDMOREPARAMS,
+                &[command, "Not enough parameters"],
             ),
             "JOIN" | "PART" | "NAMES" | "TOPIC" | "WHO" | "WHOIS" | "MODE" if need(1) => {
                 if command == "WHOIS" {
@@ -304,12 +315,42 @@ impl Client {
                     "Banter chat server",
                 ],
             ),
-            "KICK" | "INVITE" => self.numeric(
+            "KICK" => match room_of(&line.params[0]) {
+                Ok(room) => {
+                    let reference = context("KICK", &format!("#{room}"));
+                    let reason = line.param(2).map(str::to_string);
+                    for target in self.targets(&line.params[1], command, queue) {
+                        match Nick::new(target) {
+                            Ok(nick) => Self::request(
+                                queue,
+                                ClientMessage::Kick {
+                                    room: room.clone(),
+                                    nick,
+                                    reason: reason.clone(),
+                                },
+                                reference.clone(),
+                            ),
+                            Err(_) => self.numeric(
+                                queue,
+                                ERR_NOSUCHNICK,
+                                &[target, "No such nick/channel"],
+                            ),
+                        }
+                    }
+                }
+                Err(_) => self.numeric(
+                    queue,
+                    ERR_NOSUCHCHANNEL,
+                    &[&line.params[0], "No such channel"],
+                ),
+            },
+            "CHATHISTORY" => self.chathistory(&line, queue),
+            "INVITE" => self.numeric(
                 queue,
                 ERR_CHANOPRIVSNEEDED,
                 &[
                     line.param(0).unwrap_or("*"),
-                    "Nobody is a channel operator on Banter",
+                    "Rooms are open to all; there is nothing to invite to",
                 ],
             ),
             _ => self.numeric(queue, ERR_UNKNOWNCOMMAND, &[command, "Unknown command"]),
@@ -373,8 +414,12 @@ impl Client {
             return;
         };
         self.hello_sent = true;
+        // SASL logs into its account, whose name is the nick.
+        let (nick, password) = match &self.sasl {
+            Some((account, password)) => (account.clone(), Some(password.clone())),
+            None => (nick, self.pass.clone()),
+        };
         let reference = context("NICK", nick.as_str());
-        let password = self.pass.clone();
         Self::request(
             queue,
             ClientMessage::Hello {
@@ -447,30 +492,72 @@ impl Client {
                     return self.numeric(queue, ERR_NOSUCHCHANNEL, &[target, "No such channel"]);
                 }
             };
-            match change {
-                None => self.numeric(queue, RPL_CHANNELMODEIS, &[&channel, "+n"]),
-                Some("b" | "+b") => self.numeric(
+            let room = room_of(&channel).expect("checked");
+            let arg = line.param(2);
+            match (change, arg) {
+                (None, _) => self.numeric(queue, RPL_CHANNELMODEIS, &[&channel, "+n"]),
+                (Some("b" | "+b"), None) => Self::request(
                     queue,
-                    RPL_ENDOFBANLIST,
-                    &[&channel, "End of channel ban list"],
+                    ClientMessage::Bans { room },
+                    context("MODE", &channel),
                 ),
-                Some("e" | "+e") => self.numeric(
+                (Some(sign @ ("+b" | "-b")), Some(mask)) => {
+                    let (nick, account) = match mask.strip_prefix("$a:") {
+                        Some(account) => (None, Nick::new(account).ok()),
+                        None => (Nick::new(mask.split('!').next().unwrap_or("")).ok(), None),
+                    };
+                    if nick.is_none() && account.is_none() {
+                        return self.numeric(
+                            queue,
+                            ERR_NEEDMOREPARAMS,
+                            &["MODE", "A ban mask is nick, nick!*@* or $a:account"],
+                        );
+                    }
+                    let body = if sign == "+b" {
+                        ClientMessage::Ban {
+                            room,
+                            nick,
+                            account,
+                        }
+                    } else {
+                        ClientMessage::Unban {
+                            room,
+                            nick,
+                            account,
+                        }
+                    };
+                    Self::request(queue, body, context("MODE", &channel));
+                }
+                (Some(sign @ ("+o" | "-o")), Some(target)) => match Nick::new(target) {
+                    Ok(account) => {
+                        let body = if sign == "+o" {
+                            ClientMessage::Op { room, account }
+                        } else {
+                            ClientMessage::Deop { room, account }
+                        };
+                        Self::request(queue, body, context("MODE", &channel));
+                    }
+                    Err(_) => self.numeric(queue, ERR_NOSUCHNICK, &[target, "No such nick"]),
+                },
+                (Some("+o" | "-o" | "-b"), None) => self.numeric(
+                    queue,
+                    ERR_NEEDMOREPARAMS,
+                    &["MODE", "Not enough parameters"],
+                ),
+                (Some("e" | "+e"), _) => self.numeric(
                     queue,
                     RPL_ENDOFEXCEPTLIST,
                     &[&channel, "End of channel exception list"],
                 ),
-                Some("I" | "+I") => self.numeric(
+                (Some("I" | "+I"), _) => self.numeric(
                     queue,
                     RPL_ENDOFINVITELIST,
                     &[&channel, "End of channel invite list"],
                 ),
-                Some(_) => self.numeric(
+                (Some(other), _) => self.numeric(
                     queue,
-                    ERR_CHANOPRIVSNEEDED,
-                    &[
-                        &channel,
-                        "Nobody is a channel operator on Banter; modes are fixed",
-                    ],
+                    ERR_UNKNOWNMODE,
+                    &[other, "Only +b, -b, +o and -o change here"],
                 ),
             }
         } else if !target.eq_ignore_ascii_case(self.me()) {
@@ -493,6 +580,170 @@ impl Client {
     }
 }
 
+impl Client {
+    /// SASL PLAIN: `AUTHENTICATE PLAIN`, then the base64 of
+    /// `authzid NUL account NUL password`. The password is checked at once;
+    /// registration then logs into that account.
+    fn authenticate(&mut self, line: &Line, queue: &mut VecDeque<Inbound>) {
+        let Some(arg) = line.param(0) else {
+            return self.numeric(
+                queue,
+                ERR_NEEDMOREPARAMS,
+                &["AUTHENTICATE", "Not enough parameters"],
+            );
+        };
+        if self.nick.is_some() {
+            return self.numeric(queue, ERR_ALREADYREGISTERED, &["You may not reregister"]);
+        }
+        if arg == "*" {
+            self.sasl_started = false;
+            return self.numeric(queue, ERR_SASLABORTED, &["SASL authentication aborted"]);
+        }
+        if !self.sasl_started {
+            if arg.eq_ignore_ascii_case("PLAIN") {
+                self.sasl_started = true;
+                self.local(queue, |out, _| {
+                    Line::new(None, "AUTHENTICATE", &["+"]).write(out)
+                });
+            } else {
+                self.numeric(
+                    queue,
+                    RPL_SASLMECHS,
+                    &["PLAIN", "are available SASL mechanisms"],
+                );
+                self.numeric(queue, ERR_SASLFAIL, &["SASL authentication failed"]);
+            }
+            return;
+        }
+        self.sasl_started = false;
+        let decoded = base64_decode(arg).and_then(|b| String::from_utf8(b).ok());
+        let parts: Vec<&str> = decoded.as_deref().unwrap_or("").split('\0').collect();
+        let (Some(account), Some(password)) = (parts.get(1), parts.get(2)) else {
+            return self.numeric(queue, ERR_SASLFAIL, &["SASL authentication failed"]);
+        };
+        let Ok(account) = Nick::new(*account) else {
+            return self.numeric(queue, ERR_SASLFAIL, &["SASL authentication failed"]);
+        };
+        queue.push_back(Inbound::Verify {
+            account: account.clone(),
+            password: password.to_string(),
+            reference: context("SASL", account.as_str()),
+        });
+        self.sasl_pending = Some((account, password.to_string()));
+    }
+
+    /// `CHATHISTORY LATEST|BEFORE|AFTER #room <* | msgid=… | timestamp=…> <limit>`.
+    fn chathistory(&mut self, line: &Line, queue: &mut VecDeque<Inbound>) {
+        let sub = line.params[0].to_ascii_uppercase();
+        let room = match room_of(&line.params[1]) {
+            Ok(room) => room,
+            Err(_) => {
+                return self.fail(queue, "CHATHISTORY INVALID_TARGET", &line.params[1]);
+            }
+        };
+        let limit = line.params[3].parse::<u32>().unwrap_or(50);
+        let point = line.params[2].as_str();
+        let (id, ts) = if point == "*" {
+            (None, None)
+        } else if let Some(msgid) = point.strip_prefix("msgid=") {
+            match msgid
+                .rsplit_once('-')
+                .and_then(|(_, id)| id.split('.').next()?.parse().ok())
+            {
+                Some(id) => (Some(id), None),
+                None => return self.fail(queue, "CHATHISTORY INVALID_PARAMS", point),
+            }
+        } else if let Some(time) = point.strip_prefix("timestamp=") {
+            match parse_time(time) {
+                Some(ts) => (None, Some(ts)),
+                None => return self.fail(queue, "CHATHISTORY INVALID_PARAMS", point),
+            }
+        } else {
+            return self.fail(queue, "CHATHISTORY INVALID_PARAMS", point);
+        };
+        let (before, after, before_ts, after_ts) = match sub.as_str() {
+            "LATEST" => (None, id, None, ts),
+            "BEFORE" => (id, None, ts, None),
+            "AFTER" => (None, id, None, ts),
+            _ => return self.fail(queue, "CHATHISTORY INVALID_PARAMS", &sub),
+        };
+        Self::request(
+            queue,
+            ClientMessage::History {
+                room: room.clone(),
+                before,
+                after,
+                limit: Some(limit),
+                before_ts,
+                after_ts,
+            },
+            context("CHATHISTORY", &format!("#{room}")),
+        );
+    }
+
+    /// A standard reply: `FAIL <command> <code> <context> :text`.
+    fn fail(&self, queue: &mut VecDeque<Inbound>, what: &str, about: &str) {
+        let (command, code) = what.split_once(' ').unwrap_or((what, "FAILED"));
+        self.local(queue, |out, _| {
+            Line::new(
+                Some(SERVER),
+                "FAIL",
+                &[command, code, about, "Cannot do that"],
+            )
+            .text()
+            .write(out)
+        });
+    }
+}
+
+/// Standard base64 (with or without padding); `None` if malformed.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in text.bytes().filter(|&c| c != b'=') {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        acc = acc << 6 | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+/// `2026-12-01T12:00:00.123Z` as Unix milliseconds.
+pub fn parse_time(text: &str) -> Option<u64> {
+    let text = text.strip_suffix('Z')?;
+    let (date, time) = text.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let (hms, ms) = time.split_once('.').unwrap_or((time, "0"));
+    let mut t = hms.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, min, s) = (t.next()??, t.next()??, t.next()??);
+    let ms: i64 = format!("{ms:0<3}").get(..3)?.parse().ok()?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || min > 59 || s > 60 {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(((days * 24 + h) * 60 + min) * 60_000 + s * 1000 + ms).ok()
+}
+
 /// The message of the day: short, and about what is special here.
 pub fn motd(out: &mut Vec<u8>, me: &str) {
     reply(
@@ -504,7 +755,7 @@ pub fn motd(out: &mut Vec<u8>, me: &str) {
     for text in [
         "- Welcome to Banter. Rooms are channels: /join #lobby",
         "- Web and IRC users share the same rooms and nicks.",
-        "- History is not kept across restarts yet.",
+        "- History is kept; CHATHISTORY and SASL PLAIN (or PASS) work.",
     ] {
         reply(out, RPL_MOTD, me, &[text]);
     }

@@ -62,6 +62,14 @@ pub struct Client {
     /// The nick asked for during registration.
     wanted: Option<Nick>,
     pass: Option<String>,
+    /// The account and password SASL verified; registration logs into it.
+    sasl: Option<(Nick, String)>,
+    /// SASL PLAIN started (`AUTHENTICATE PLAIN`), waiting for the payload.
+    sasl_started: bool,
+    /// Sent for checking, not yet answered.
+    sasl_pending: Option<(Nick, String)>,
+    /// Operators per joined channel, as last told (to show changes as MODE).
+    ops: Vec<(RoomName, Vec<Nick>)>,
     user_given: bool,
     /// Between `CAP LS`/`REQ` and `CAP END`, registration waits.
     negotiating: bool,
@@ -82,6 +90,10 @@ impl Client {
             nick: None,
             wanted: None,
             pass: None,
+            sasl: None,
+            sasl_started: false,
+            sasl_pending: None,
+            ops: Vec::new(),
             user_given: false,
             negotiating: false,
             hello_sent: false,

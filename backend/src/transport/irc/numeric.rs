@@ -61,6 +61,16 @@ pub const ERR_NEEDMOREPARAMS: &str = "461";
 pub const ERR_ALREADYREGISTERED: &str = "462";
 pub const ERR_BADCHANNAME: &str = "479";
 pub const ERR_CHANOPRIVSNEEDED: &str = "482";
+pub const ERR_BANNEDFROMCHAN: &str = "474";
+pub const ERR_PASSWDMISMATCH: &str = "464";
+pub const ERR_USERNOTINCHANNEL: &str = "441";
+pub const ERR_UNKNOWNMODE: &str = "472";
+pub const RPL_BANLIST: &str = "367";
+pub const RPL_LOGGEDIN: &str = "900";
+pub const RPL_SASLSUCCESS: &str = "903";
+pub const ERR_SASLFAIL: &str = "904";
+pub const ERR_SASLABORTED: &str = "906";
+pub const RPL_SASLMECHS: &str = "908";
 pub const ERR_UMODEUNKNOWNFLAG: &str = "501";
 pub const ERR_USERSDONTMATCH: &str = "502";
 

@@ -22,6 +22,15 @@ use super::line::{Line, MAX_BODY};
 use super::numeric::*;
 use crate::frame::Frame;
 
+/// A ban as an IRC mask: `nick!*@*`, or `$a:account` for an account.
+fn ban_mask(ban: &banter_protocol::BanInfo) -> String {
+    match (&ban.nick, &ban.account) {
+        (_, Some(account)) => format!("$a:{account}"),
+        (Some(nick), None) => format!("{nick}!*@*"),
+        (None, None) => "*!*@*".to_string(),
+    }
+}
+
 /// What a reply answers, from the request's `ref`: (`command`, `target`).
 fn context(reference: Option<&Ref>) -> (&str, &str) {
     match reference {
@@ -365,7 +374,95 @@ impl Client {
                     .text()
                     .write(out);
             }
-            ServerMessage::Ping | ServerMessage::Pong | ServerMessage::History { .. } => {}
+            ServerMessage::History { room, messages } => {
+                if context(reference).0 == "CHATHISTORY" {
+                    self.history_batch(out, room, messages);
+                }
+            }
+            ServerMessage::LoggedIn { account, .. } => {
+                if context(reference).0 == "SASL" {
+                    self.sasl = self.sasl_pending.take();
+                }
+                let who = mask(account.as_str());
+                let text = format!("You are now logged in as {account}");
+                reply(out, RPL_LOGGEDIN, me, &[&who, account.as_str(), &text]);
+                if context(reference).0 == "SASL" {
+                    reply(
+                        out,
+                        RPL_SASLSUCCESS,
+                        me,
+                        &["SASL authentication successful"],
+                    );
+                }
+            }
+            ServerMessage::Registered { nick } => {
+                notice(out, me, &format!("*** The account {nick} is registered"))
+            }
+            ServerMessage::LoggedOut { revoked } => {
+                notice(out, me, &format!("*** {revoked} login tokens revoked"))
+            }
+            ServerMessage::Kicked {
+                room,
+                nick,
+                by,
+                reason,
+            } => {
+                let channel = format!("#{room}");
+                if self.is_me(nick) {
+                    self.channels.retain(|r| r != room);
+                }
+                let why = reason.as_deref().unwrap_or(by.as_str());
+                Line::new(
+                    Some(&mask(by.as_str())),
+                    "KICK",
+                    &[&channel, nick.as_str(), why],
+                )
+                .text()
+                .write(out);
+            }
+            ServerMessage::Banned { room, ban, set } => {
+                let sign = if *set { "+b" } else { "-b" };
+                Line::new(
+                    Some(&mask(ban.by.as_str())),
+                    "MODE",
+                    &[&format!("#{room}"), sign, &ban_mask(ban)],
+                )
+                .write(out);
+            }
+            ServerMessage::Bans { room, bans } => {
+                let channel = format!("#{room}");
+                for ban in bans {
+                    let when = (ban.ts / 1000).to_string();
+                    let list = [channel.as_str(), &ban_mask(ban), ban.by.as_str(), &when];
+                    let mut line = Line::new(Some(SERVER), RPL_BANLIST, &[me]);
+                    line.params.extend(list.iter().map(|p| p.to_string()));
+                    line.write(out);
+                }
+                reply(
+                    out,
+                    RPL_ENDOFBANLIST,
+                    me,
+                    &[&channel, "End of channel ban list"],
+                );
+            }
+            ServerMessage::Roles { room, owner, ops } => {
+                let now: Vec<Nick> = owner.iter().chain(ops).cloned().collect();
+                let before = match self.ops.iter_mut().find(|(r, _)| r == room) {
+                    Some((_, list)) => std::mem::replace(list, now.clone()),
+                    None => {
+                        self.ops.push((room.clone(), now.clone()));
+                        Vec::new()
+                    }
+                };
+                let channel = format!("#{room}");
+                for (sign, list, other) in [("+o", &now, &before), ("-o", &before, &now)] {
+                    for nick in list.iter().filter(|n| !other.contains(n)) {
+                        Line::new(Some(SERVER), "MODE", &[&channel, sign, nick.as_str()])
+                            .write(out);
+                    }
+                }
+            }
+            ServerMessage::Ping | ServerMessage::Pong => {}
         }
     }
 
@@ -415,6 +512,8 @@ impl Client {
                 "CHANMODES=,,,n",
                 &channellen,
                 "CHANTYPES=#",
+                "CHATHISTORY=200",
+                "MSGREFTYPES=msgid,timestamp",
                 &nicklen,
                 &network,
                 "PREFIX=(ov)@+",
@@ -460,6 +559,35 @@ impl Client {
         }
     }
 
+    /// A `CHATHISTORY` answer: a `chathistory` batch (with `batch`),
+    /// each message with the tags this client enabled.
+    fn history_batch(&mut self, out: &mut Vec<u8>, room: &RoomName, messages: &[ChatMessage]) {
+        let variant = self.caps.tag_variant();
+        let channel = format!("#{room}");
+        let batch = self.caps.has(BATCH).then(|| {
+            self.batches += 1;
+            format!("h{}", self.batches)
+        });
+        if let Some(id) = &batch {
+            Line::new(
+                Some(SERVER),
+                "BATCH",
+                &[&format!("+{id}"), "chathistory", &channel],
+            )
+            .write(out);
+        }
+        for m in messages {
+            let mut tags = tags(variant, m.ts, || format!("{}-{}", m.room, m.id));
+            if let Some(id) = &batch {
+                tags.insert(0, ("batch".to_string(), id.clone()));
+            }
+            privmsg(out, m.from.as_str(), &channel, &m.text, &tags);
+        }
+        if let Some(id) = &batch {
+            Line::new(Some(SERVER), "BATCH", &[&format!("-{id}")]).write(out);
+        }
+    }
+
     /// A refused request, as the numeric an IRC client expects for it.
     fn error(
         &mut self,
@@ -485,6 +613,53 @@ impl Client {
                 );
             }
             ErrorCode::InvalidNick => reply(out, ERR_ERRONEUSNICKNAME, me, &[target, message]),
+            _ if command == "SASL" => {
+                self.sasl_pending = None;
+                reply(
+                    out,
+                    ERR_SASLFAIL,
+                    me,
+                    &[&format!("SASL authentication failed: {message}")],
+                );
+            }
+            ErrorCode::NickReserved
+            | ErrorCode::AuthFailed
+            | ErrorCode::NoSuchAccount
+            | ErrorCode::RateLimited
+                if command == "NICK" && self.nick.is_none() =>
+            {
+                // Registration failed: NICK or PASS may try again.
+                self.hello_sent = false;
+                let code = if code == ErrorCode::NickReserved {
+                    ERR_NICKNAMEINUSE
+                } else {
+                    ERR_PASSWDMISMATCH
+                };
+                if code == ERR_NICKNAMEINUSE {
+                    reply(out, code, me, &[target, message]);
+                } else {
+                    reply(out, code, me, &[message]);
+                }
+            }
+            ErrorCode::NickReserved => reply(out, ERR_NICKNAMEINUSE, me, &[target, message]),
+            ErrorCode::NotOperator => reply(
+                out,
+                ERR_CHANOPRIVSNEEDED,
+                me,
+                &[target, "You're not channel operator"],
+            ),
+            ErrorCode::Banned => reply(
+                out,
+                ERR_BANNEDFROMCHAN,
+                me,
+                &[target, "Cannot join channel (+b)"],
+            ),
+            ErrorCode::NoSuchNick if command == "KICK" => reply(
+                out,
+                ERR_USERNOTINCHANNEL,
+                me,
+                &[target, "They aren't on that channel"],
+            ),
             ErrorCode::NoSuchNick => {
                 reply(out, ERR_NOSUCHNICK, me, &[target, "No such nick/channel"]);
                 match command {

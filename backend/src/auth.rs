@@ -1,0 +1,211 @@
+//! Accounts' secrets: argon2id password hashes, login tokens, and the
+//! limiter that slows down password guessing.
+//!
+//! Hashing is deliberately slow (tens of milliseconds and `--argon2-memory-kib`
+//! of memory), so callers run [`Hasher::hash`] and [`Hasher::verify`] with
+//! `spawn_blocking`, never on the async threads and never under the
+//! router's lock. A token is 32 random bytes shown as 64 hex digits; the
+//! store keeps only its BLAKE2b-256 hash, which is enough for a secret with
+//! that much entropy.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
+use blake2::{Blake2b256, Digest};
+
+/// Shortest and longest accepted password, in bytes.
+pub const MIN_PASSWORD: usize = 8;
+pub const MAX_PASSWORD: usize = 256;
+
+/// Wrong passwords allowed per account or per address within
+/// [`FAILURE_WINDOW`] before further attempts are refused for [`LOCKOUT`].
+pub const MAX_FAILURES: u32 = 5;
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(300);
+pub const LOCKOUT: Duration = Duration::from_secs(60);
+/// Most (account or address) entries the limiter remembers.
+const MAX_ENTRIES: usize = 100_000;
+
+/// Password hashing with this server's argon2id parameters.
+#[derive(Clone)]
+pub struct Hasher {
+    params: Params,
+}
+
+impl Hasher {
+    /// `memory_kib` of memory and 2 passes (argon2's defaults use 19 MiB).
+    pub fn new(memory_kib: u32) -> anyhow::Result<Hasher> {
+        let params = Params::new(memory_kib.max(Params::MIN_M_COST), 2, 1, None)
+            .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
+        Ok(Hasher { params })
+    }
+
+    fn argon2(&self) -> Argon2<'static> {
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
+    }
+
+    /// The PHC string (`$argon2id$v=19$m=…`) for `password`, salted at random.
+    pub fn hash(&self, password: &str) -> anyhow::Result<String> {
+        let hash = self
+            .argon2()
+            .hash_password(password.as_bytes())
+            .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
+        Ok(hash.to_string())
+    }
+
+    /// Whether `password` matches `hash` (with the parameters stored in it).
+    pub fn verify(&self, password: &str, hash: &str) -> bool {
+        self.argon2()
+            .verify_password(password.as_bytes(), hash)
+            .is_ok()
+    }
+}
+
+/// Checks a new password's length.
+pub fn check_password(password: &str) -> Result<(), String> {
+    if password.len() < MIN_PASSWORD || password.len() > MAX_PASSWORD {
+        return Err(format!(
+            "a password has {MIN_PASSWORD} to {MAX_PASSWORD} bytes"
+        ));
+    }
+    Ok(())
+}
+
+/// A fresh login token (64 hex digits).
+pub fn new_token() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// What the store keeps of a token.
+pub fn token_hash(token: &str) -> Vec<u8> {
+    Blake2b256::digest(token.as_bytes()).to_vec()
+}
+
+/// Counts wrong passwords per account and per address; once either has
+/// [`MAX_FAILURES`] within [`FAILURE_WINDOW`], attempts for it are refused
+/// (even with the right password) until [`LOCKOUT`] has passed.
+#[derive(Default)]
+pub struct Limiter {
+    entries: Mutex<HashMap<Key, Entry>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    Account(String),
+    Address(IpAddr),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    failures: u32,
+    first: Instant,
+    locked_until: Option<Instant>,
+}
+
+impl Limiter {
+    fn keys(account: &str, addr: IpAddr) -> [Key; 2] {
+        [
+            Key::Account(account.to_ascii_lowercase()),
+            Key::Address(addr),
+        ]
+    }
+
+    /// Seconds to wait if attempts for `account` or from `addr` are locked.
+    pub fn locked(&self, account: &str, addr: IpAddr, now: Instant) -> Option<u64> {
+        let entries = self.entries.lock().unwrap();
+        Limiter::keys(account, addr)
+            .iter()
+            .filter_map(|k| entries.get(k)?.locked_until)
+            .filter(|&until| until > now)
+            .map(|until| (until - now).as_secs().max(1))
+            .max()
+    }
+
+    /// Counts a wrong password.
+    pub fn failed(&self, account: &str, addr: IpAddr, now: Instant) {
+        let mut entries = self.entries.lock().unwrap();
+        if entries.len() >= MAX_ENTRIES {
+            entries.retain(|_, e| {
+                now.duration_since(e.first) < FAILURE_WINDOW
+                    || e.locked_until.is_some_and(|u| u > now)
+            });
+        }
+        for key in Limiter::keys(account, addr) {
+            let entry = entries.entry(key).or_insert(Entry {
+                failures: 0,
+                first: now,
+                locked_until: None,
+            });
+            if now.duration_since(entry.first) >= FAILURE_WINDOW
+                && entry.locked_until.is_none_or(|u| u <= now)
+            {
+                *entry = Entry {
+                    failures: 0,
+                    first: now,
+                    locked_until: None,
+                };
+            }
+            entry.failures += 1;
+            if entry.failures >= MAX_FAILURES {
+                entry.locked_until = Some(now + LOCKOUT);
+                entry.failures = 0;
+                entry.first = now;
+            }
+        }
+    }
+
+    /// A successful login clears the account's count (not the address's).
+    pub fn succeeded(&self, account: &str) {
+        self.entries
+            .lock()
+            .unwrap()
+            .remove(&Key::Account(account.to_ascii_lowercase()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_verify_and_differ() {
+        let hasher = Hasher::new(64).unwrap();
+        let a = hasher.hash("correct horse").unwrap();
+        let b = hasher.hash("correct horse").unwrap();
+        assert!(a.starts_with("$argon2id$"), "{a}");
+        assert_ne!(a, b, "salted");
+        assert!(hasher.verify("correct horse", &a));
+        assert!(!hasher.verify("correct horsf", &a));
+        assert!(!hasher.verify("x", "not a hash"));
+    }
+
+    #[test]
+    fn tokens_are_random_and_hashed() {
+        let (a, b) = (new_token().unwrap(), new_token().unwrap());
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, b);
+        assert_eq!(token_hash(&a), token_hash(&a));
+        assert_ne!(token_hash(&a), token_hash(&b));
+    }
+
+    #[test]
+    fn limiter_locks_account_and_address() {
+        let limiter = Limiter::default();
+        let (home, other): (IpAddr, IpAddr) =
+            ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let now = Instant::now();
+        for _ in 0..MAX_FAILURES - 1 {
+            limiter.failed("Bob", home, now);
+        }
+        assert_eq!(limiter.locked("bob", home, now), None);
+        limiter.failed("bob", home, now);
+        assert!(limiter.locked("BOB", other, now).is_some(), "per account");
+        assert!(limiter.locked("carol", home, now).is_some(), "per address");
+        assert_eq!(limiter.locked("carol", other, now), None);
+        assert_eq!(limiter.locked("bob", home, now + LOCKOUT), None);
+    }
+}

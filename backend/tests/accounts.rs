@@ -1,0 +1,348 @@
+//! Accounts and room moderation over real sockets: register, log in with a
+//! password and with a token (also after a restart), wrong passwords and
+//! their limit, reserved nicks, offline whispers, and kick/ban/operators
+//! enforced on every transport (JSON over WebSocket and TCP, and IRC with
+//! PASS and SASL).
+
+mod common;
+
+use common::{Client, IrcClient, Kind, TestServer, irc_command};
+use serde_json::{Value, json};
+
+const PW: &str = "correct horse";
+
+async fn register(server: &TestServer, nick: &str) {
+    let mut c = Client::connect(server, Kind::Tcp).await;
+    c.send(json!({"type":"register","nick":nick,"password":PW,"ref":1}))
+        .await;
+    let reply = c.expect("registered").await;
+    assert_eq!((&reply["nick"], &reply["ref"]), (&json!(nick), &json!(1)));
+}
+
+/// Logs in with a password; returns the client and its token.
+async fn login(server: &TestServer, kind: Kind, nick: &str) -> (Client, String) {
+    let hello = json!({"type":"hello","nick":nick,"password":PW});
+    let (mut c, welcome) = Client::hello_with(server, kind, hello).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    let logged = c.expect("logged_in").await;
+    assert!(
+        logged["account"]
+            .as_str()
+            .unwrap()
+            .eq_ignore_ascii_case(nick),
+        "{logged}"
+    );
+    let token = logged["token"].as_str().expect("a token").to_string();
+    (c, token)
+}
+
+async fn hello_error(server: &TestServer, hello: Value, code: &str) {
+    let (_, answer) = Client::hello_with(server, Kind::Ws, hello).await;
+    assert_eq!(
+        (&answer["type"], &answer["code"]),
+        (&json!("error"), &json!(code)),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn register_then_log_in_with_password_and_token_across_a_restart() {
+    let mut server = TestServer::start();
+    register(&server, "alice").await;
+    let (_, token) = login(&server, Kind::Ws, "alice").await;
+    server.restart();
+
+    let (_, second) = login(&server, Kind::Tcp, "Alice").await;
+    assert_ne!(token, second, "each password login gets its own token");
+    let hello = json!({"type":"hello","nick":"alice","token":token});
+    let (mut c, welcome) = Client::hello_with(&server, Kind::Ws, hello).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    let logged = c.expect("logged_in").await;
+    assert_eq!(logged["account"], "alice");
+    assert!(
+        logged.get("token").is_none(),
+        "a token login gets no new token"
+    );
+
+    // Logging out revokes the token this session used; the other stays.
+    c.send(json!({"type":"logout","ref":"bye"})).await;
+    let out = c.expect("logged_out").await;
+    assert_eq!((&out["revoked"], &out["ref"]), (&json!(1), &json!("bye")));
+    drop(c);
+    hello_error(
+        &server,
+        json!({"type":"hello","nick":"alice2","token":token}),
+        "auth_failed",
+    )
+    .await;
+    let hello = json!({"type":"hello","nick":"alice","token":second});
+    let (mut c, welcome) = Client::hello_with(&server, Kind::Tcp, hello).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    c.expect("logged_in").await;
+    c.send(json!({"type":"logout","all":true})).await;
+    assert_eq!(c.expect("logged_out").await["revoked"], 1);
+}
+
+#[tokio::test]
+async fn wrong_passwords_reserved_nicks_and_their_codes() {
+    let server = TestServer::start();
+    register(&server, "bob").await;
+    let mut c = Client::connect(&server, Kind::Ws).await;
+    c.send(json!({"type":"register","nick":"BOB","password":"another one"}))
+        .await;
+    c.expect_error("account_exists").await;
+    c.send(json!({"type":"register","nick":"carol","password":"short"}))
+        .await;
+    c.expect_error("invalid_password").await;
+
+    hello_error(
+        &server,
+        json!({"type":"hello","nick":"bob"}),
+        "nick_reserved",
+    )
+    .await;
+    hello_error(
+        &server,
+        json!({"type":"hello","nick":"ghost","password":PW}),
+        "no_such_account",
+    )
+    .await;
+    let mut guest = Client::hello(&server, Kind::Tcp, "guest").await;
+    guest.send(json!({"type":"nick","nick":"Bob"})).await;
+    guest.expect_error("nick_reserved").await;
+    guest.assert_usable().await;
+
+    // Wrong passwords: a few are refused as such, then even the right one
+    // is refused for a while (per account and per address).
+    for _ in 0..5 {
+        hello_error(
+            &server,
+            json!({"type":"hello","nick":"bob","password":"wrong guess"}),
+            "auth_failed",
+        )
+        .await;
+    }
+    hello_error(
+        &server,
+        json!({"type":"hello","nick":"bob","password":PW}),
+        "rate_limited",
+    )
+    .await;
+    register(&server, "dave").await;
+    hello_error(
+        &server,
+        json!({"type":"hello","nick":"dave","password":PW}),
+        "rate_limited",
+    )
+    .await;
+
+    // A guest may register its own nick after hello, and is then logged in.
+    guest
+        .send(json!({"type":"register","nick":"guest","password":PW}))
+        .await;
+    guest.expect("registered").await;
+    assert_eq!(guest.expect("logged_in").await["account"], "guest");
+}
+
+#[tokio::test]
+async fn an_offline_whisper_is_delivered_at_the_next_login() {
+    let mut server = TestServer::start();
+    register(&server, "bob").await;
+    let mut alice = Client::hello(&server, Kind::Ws, "alice").await;
+    alice
+        .send(json!({"type":"whisper","to":"bob","text":"call me","ref":3}))
+        .await;
+    let echo = alice.expect("direct").await;
+    assert_eq!((&echo["to"], &echo["ref"]), (&json!("bob"), &json!(3)));
+    alice
+        .send(json!({"type":"whisper","to":"nobody","text":"x"}))
+        .await;
+    alice.expect_error("no_such_nick").await;
+    // It waits on disk, across a restart.
+    server.restart();
+    let (mut bob, _) = login(&server, Kind::Tcp, "bob").await;
+    let got = bob.expect("direct").await;
+    assert_eq!(
+        (&got["from"], &got["text"]),
+        (&json!("alice"), &json!("call me"))
+    );
+    assert_eq!(got["id"], echo["id"]);
+    // Delivered once.
+    drop(bob);
+    let (mut bob, _) = login(&server, Kind::Ws, "bob").await;
+    bob.assert_usable().await;
+}
+
+/// Registers an IRC client, optionally logging in with SASL PLAIN.
+async fn irc_sasl(server: &TestServer, nick: &str) -> IrcClient {
+    let mut irc = IrcClient::connect(server).await;
+    irc.send("CAP LS 302").await;
+    let ls = irc.expect("CAP").await;
+    assert!(ls.contains("sasl"), "{ls}");
+    irc.send(&format!("NICK {nick}_")).await;
+    irc.send(&format!("USER {nick} 0 * :{nick}")).await;
+    irc.send("CAP REQ :sasl").await;
+    irc.expect("CAP").await;
+    irc.send("AUTHENTICATE PLAIN").await;
+    assert_eq!(irc.expect("AUTHENTICATE").await, "AUTHENTICATE +");
+    let payload = base64(format!("\0{nick}\0{PW}").as_bytes());
+    irc.send(&format!("AUTHENTICATE {payload}")).await;
+    let logged = irc.expect("900").await;
+    assert!(logged.contains(&format!("as {nick}")), "{logged}");
+    irc.expect("903").await;
+    irc.send("CAP END").await;
+    let welcome = irc.wait_for("001").await;
+    assert!(welcome.contains(nick), "{welcome}");
+    irc.wait_for("376").await;
+    irc.wait_for("900").await;
+    irc
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n =
+            chunk.iter().fold(0u32, |acc, &b| acc << 8 | u32::from(b)) << (8 * (3 - chunk.len()));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn kick_ban_and_operators_are_enforced_on_every_transport() {
+    let mut server = TestServer::start();
+    for nick in ["alice", "dave", "erin"] {
+        register(&server, nick).await;
+    }
+    // alice is the first logged-in user in #den: its owner.
+    let (mut alice, _) = login(&server, Kind::Ws, "alice").await;
+    alice.join("den").await;
+    let roles = alice.expect("roles").await;
+    assert_eq!(
+        (&roles["owner"], &roles["ops"]),
+        (&json!("alice"), &json!([]))
+    );
+    let mut bob = Client::hello(&server, Kind::Tcp, "bob").await;
+    bob.join("den").await;
+    // IRC, logged in with PASS.
+    let mut dave = IrcClient::connect(&server).await;
+    dave.send(&format!("PASS :{PW}")).await;
+    dave.send("NICK dave").await;
+    dave.send("USER dave 0 * :Dave").await;
+    dave.wait_for("001").await;
+    dave.wait_for("900").await;
+    dave.send("JOIN #den").await;
+    dave.wait_for("366").await;
+    assert!(dave.wait_for("MODE").await.ends_with("MODE #den +o alice"));
+    alice.wait_for("presence").await;
+
+    // Guests and plain members may not moderate, on any transport.
+    bob.send(json!({"type":"kick","room":"den","nick":"alice"}))
+        .await;
+    bob.wait_error("not_operator").await;
+    dave.send("KICK #den bob :out").await;
+    assert_eq!(irc_command(&dave.wait_for("482").await), "482");
+    dave.send("TOPIC #den :mine").await;
+    let refused = dave.wait_for("482").await;
+    assert!(
+        refused.contains("#den"),
+        "owned rooms: ops set topics: {refused}"
+    );
+
+    // The owner makes dave an operator; IRC sees +o.
+    alice
+        .send(json!({"type":"op","room":"den","account":"dave","ref":"op"}))
+        .await;
+    let roles = alice.wait_for("roles").await;
+    assert_eq!(
+        (&roles["ops"], &roles["ref"]),
+        (&json!(["dave"]), &json!("op"))
+    );
+    assert!(dave.wait_for("MODE").await.ends_with("MODE #den +o dave"));
+
+    // dave kicks bob from IRC: everyone sees it, bob is out.
+    dave.send("KICK #den bob :behave").await;
+    assert_eq!(
+        dave.wait_for("KICK").await,
+        ":dave!dave@banter KICK #den bob :behave"
+    );
+    let kicked = bob.wait_for("kicked").await;
+    assert_eq!(
+        (&kicked["by"], &kicked["reason"]),
+        (&json!("dave"), &json!("behave"))
+    );
+    bob.send(json!({"type":"say","room":"den","text":"still here?"}))
+        .await;
+    bob.wait_error("not_in_room").await;
+    assert_eq!(alice.wait_for("kicked").await["nick"], "bob");
+
+    // A ban by nick keeps bob out; one by account keeps erin out under any nick.
+    dave.send("MODE #den +b bob!*@*").await;
+    assert!(
+        dave.wait_for("MODE")
+            .await
+            .ends_with("MODE #den +b bob!*@*")
+    );
+    alice
+        .send(json!({"type":"ban","room":"den","account":"erin"}))
+        .await;
+    let banned = loop {
+        let banned = alice.wait_for("banned").await;
+        if banned["ban"]["account"] == "erin" {
+            break banned;
+        }
+        assert_eq!(banned["ban"]["nick"], "bob", "{banned}");
+    };
+    assert_eq!(banned["set"], true);
+    bob.join_err("den", "banned").await;
+
+    // Both survive a restart, and so do the operators.
+    server.restart();
+    let mut bob = Client::hello(&server, Kind::Ws, "bob").await;
+    bob.join_err("den", "banned").await;
+    let mut erin = IrcClient::connect(&server).await;
+    // A wrong password (PASS takes one word unless it has a colon): 464,
+    // and the client may try again.
+    erin.send(&format!("PASS {PW}")).await;
+    erin.send("NICK erin").await;
+    erin.send("USER erin 0 * :Erin").await;
+    erin.wait_for("464").await;
+    erin.send(&format!("PASS :{PW}")).await;
+    erin.send("NICK erin").await;
+    erin.wait_for("001").await;
+    erin.send("JOIN #den").await;
+    let refused = erin.wait_for("474").await;
+    assert!(refused.contains("#den"), "{refused}");
+    let mut dave = irc_sasl(&server, "dave").await;
+    dave.send("JOIN #den").await;
+    dave.wait_for("366").await;
+    let mut carol = Client::hello(&server, Kind::Tcp, "carol").await;
+    carol.join("den").await;
+    dave.wait_for("JOIN").await;
+    dave.send("MODE #den b").await;
+    let list = dave.wait_for("367").await;
+    assert!(
+        list.contains("bob!*@*") || list.contains("$a:erin"),
+        "{list}"
+    );
+    dave.send("KICK #den carol").await;
+    assert_eq!(
+        carol.wait_for("kicked").await["by"],
+        "dave",
+        "still an operator"
+    );
+    dave.send("MODE #den -b bob").await;
+    assert!(
+        dave.wait_for("MODE")
+            .await
+            .ends_with("MODE #den -b bob!*@*")
+    );
+    bob.join("den").await;
+}

@@ -1,0 +1,277 @@
+//! Persistence over real sockets: history and ids across restarts, gap
+//! filling, paging, retention, backups, and a database made with the older
+//! schema (v1) opened by this build.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Client, Kind, TempDir, TestServer};
+use serde_json::{Value, json};
+
+async fn say(client: &mut Client, room: &str, text: &str) -> u64 {
+    client
+        .send(json!({"type":"say","room":room,"text":text}))
+        .await;
+    let echo = client.wait_for("message").await;
+    assert_eq!(echo["text"], text);
+    echo["id"].as_u64().unwrap()
+}
+
+fn ids(messages: &Value) -> Vec<u64> {
+    messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_u64().unwrap())
+        .collect()
+}
+
+async fn history(client: &mut Client, request: Value) -> Value {
+    client.send(request).await;
+    client.wait_for("history").await["messages"].clone()
+}
+
+#[tokio::test]
+async fn history_and_ids_survive_a_restart() {
+    let mut server = TestServer::start();
+    let mut alice = Client::hello(&server, Kind::Ws, "alice").await;
+    let mut bob = Client::hello(&server, Kind::Tcp, "bob").await;
+    alice.join("lobby").await;
+    for i in 1..=5 {
+        assert_eq!(say(&mut alice, "lobby", &format!("m{i}")).await, i);
+    }
+    alice
+        .send(json!({"type":"topic","room":"lobby","text":"kept"}))
+        .await;
+    alice.wait_for("topic").await;
+    alice
+        .send(json!({"type":"whisper","to":"bob","text":"d1"}))
+        .await;
+    assert_eq!(alice.wait_for("direct").await["id"], 1);
+    assert_eq!(bob.wait_for("direct").await["text"], "d1");
+
+    server.restart();
+    let mut alice = Client::hello(&server, Kind::Tcp, "alice").await;
+    let _bob = Client::hello(&server, Kind::Ws, "bob").await;
+    let joined = alice.join("lobby").await;
+    let texts: Vec<&str> = joined["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["m1", "m2", "m3", "m4", "m5"]);
+    assert_eq!(ids(&joined["history"]), [1, 2, 3, 4, 5]);
+    assert_eq!(joined["topic"]["text"], "kept", "the topic persists");
+    assert_eq!(say(&mut alice, "lobby", "after").await, 6, "ids go on");
+    alice
+        .send(json!({"type":"whisper","to":"bob","text":"d2"}))
+        .await;
+    assert_eq!(alice.wait_for("direct").await["id"], 2, "direct ids go on");
+}
+
+#[tokio::test]
+async fn a_reconnecting_client_fills_exactly_its_gap_and_pages_back_to_the_start() {
+    let server = TestServer::start_with(&["--history-len", "5"]);
+    let mut alice = Client::hello(&server, Kind::Ws, "alice").await;
+    let mut bob = Client::hello(&server, Kind::Tcp, "bob").await;
+    alice.join("lobby").await;
+    bob.join("lobby").await;
+    for i in 1..=3 {
+        say(&mut alice, "lobby", &format!("m{i}")).await;
+    }
+    let mut last_seen = 0;
+    while last_seen < 3 {
+        let m = bob.wait_for("message").await;
+        last_seen = m["id"].as_u64().unwrap();
+    }
+    drop(bob);
+    for i in 4..=40 {
+        say(&mut alice, "lobby", &format!("m{i}")).await;
+    }
+    // The same user again, on a new connection (the old one may not be
+    // gone yet, so under another nick).
+    let mut bob = Client::hello(&server, Kind::Ws, "bob2").await;
+    let joined = bob.join("lobby").await;
+    assert_eq!(ids(&joined["history"]), [36, 37, 38, 39, 40], "the newest");
+    // Fill the gap forwards, page by page.
+    let mut got = Vec::new();
+    loop {
+        let page = history(
+            &mut bob,
+            json!({"type":"history","room":"lobby","after":last_seen,"limit":10}),
+        )
+        .await;
+        let page = ids(&page);
+        if page.is_empty() {
+            break;
+        }
+        last_seen = *page.last().unwrap();
+        got.extend(page);
+    }
+    assert_eq!(got, (4..=40).collect::<Vec<u64>>(), "exactly the gap");
+    // And backwards from the oldest the client has, to the first message.
+    let mut oldest = 36;
+    let mut back = Vec::new();
+    loop {
+        let page = history(
+            &mut bob,
+            json!({"type":"history","room":"lobby","before":oldest,"limit":7}),
+        )
+        .await;
+        let page = ids(&page);
+        if page.is_empty() {
+            break;
+        }
+        oldest = page[0];
+        back.splice(0..0, page);
+    }
+    assert_eq!(back, (1..36).collect::<Vec<u64>>());
+    // Time bounds work too.
+    let all = history(
+        &mut bob,
+        json!({"type":"history","room":"lobby","limit":200}),
+    )
+    .await;
+    let ts10 = all[9]["ts"].as_u64().unwrap();
+    let newer = history(
+        &mut bob,
+        json!({"type":"history","room":"lobby","after_ts":ts10 - 1,"limit":200}),
+    )
+    .await;
+    // Several messages may share a millisecond: bound by time, not id.
+    let times: Vec<u64> = newer
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["ts"].as_u64().unwrap())
+        .collect();
+    assert!(times.iter().all(|&ts| ts >= ts10), "{times:?}");
+    assert!(ids(&newer).contains(&10) && ids(&newer).contains(&40));
+}
+
+#[tokio::test]
+async fn retention_removes_what_it_should_and_nothing_else() {
+    let server = TestServer::start_with(&["--retain-count", "3", "--retention-interval", "1"]);
+    let mut alice = Client::hello(&server, Kind::Tcp, "alice").await;
+    alice.join("big").await;
+    alice.join("small").await;
+    for i in 1..=6 {
+        say(&mut alice, "big", &format!("b{i}")).await;
+    }
+    for i in 1..=2 {
+        say(&mut alice, "small", &format!("s{i}")).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let big = loop {
+        let page = history(&mut alice, json!({"type":"history","room":"big"})).await;
+        if ids(&page).len() == 3 || tokio::time::Instant::now() > deadline {
+            break ids(&page);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(big, [4, 5, 6], "the newest three are kept");
+    let small = history(&mut alice, json!({"type":"history","room":"small"})).await;
+    assert_eq!(ids(&small), [1, 2], "a room under the limit is untouched");
+    let mut late = Client::hello(&server, Kind::Ws, "late").await;
+    assert_eq!(ids(&late.join("big").await["history"]), [4, 5, 6]);
+
+    // By age: what is older than --retain-age goes, what is newer stays.
+    let server = TestServer::start_with(&["--retain-age", "4", "--retention-interval", "1"]);
+    let mut alice = Client::hello(&server, Kind::Tcp, "alice").await;
+    alice.join("lobby").await;
+    say(&mut alice, "lobby", "old1").await;
+    say(&mut alice, "lobby", "old2").await;
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let fresh = say(&mut alice, "lobby", "fresh").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    let left = loop {
+        let page = history(&mut alice, json!({"type":"history","room":"lobby"})).await;
+        if ids(&page).len() == 1 || tokio::time::Instant::now() > deadline {
+            break ids(&page);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(left, [fresh]);
+}
+
+#[tokio::test]
+async fn backup_makes_a_usable_copy_while_the_server_runs() {
+    let server = TestServer::start();
+    let mut alice = Client::hello(&server, Kind::Ws, "alice").await;
+    alice.join("lobby").await;
+    for i in 1..=4 {
+        say(&mut alice, "lobby", &format!("m{i}")).await;
+    }
+    let copy = Arc::new(TempDir::new());
+    let target = copy.path().join("banter.db");
+    let out = server.run_command(&["backup", target.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let again = server.run_command(&["backup", target.to_str().unwrap()]);
+    assert!(!again.status.success(), "a backup never overwrites a file");
+    // The original goes on; the copy is a database of its own.
+    say(&mut alice, "lobby", "m5").await;
+    let restored = TestServer::start_in(copy, &[], &[]);
+    let mut bob = Client::hello(&restored, Kind::Tcp, "bob").await;
+    assert_eq!(ids(&bob.join("lobby").await["history"]), [1, 2, 3, 4]);
+}
+
+#[test]
+fn a_version_1_database_is_migrated_and_kept() {
+    let data = Arc::new(TempDir::new());
+    let db = data.path().join(banter::store::DB_FILE);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect_with(&banter::store::connect_options(&db))
+            .await
+            .unwrap();
+        banter::store::migrator(1).run(&mut conn).await.unwrap();
+        let tables: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        assert!(!tables.iter().any(|t| t == "accounts"), "a v1 schema");
+        for (id, text) in [(1, "from v1"), (2, "still here")] {
+            sqlx::query(
+                "INSERT INTO messages (room, id, sender, text, ts) VALUES ('lobby', ?, 'old', ?, ?)",
+            )
+            .bind(id)
+            .bind(text)
+            .bind(1_700_000_000_000i64 + id)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        sqlx::query("INSERT INTO rooms (name, last_id) VALUES ('lobby', 7)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    });
+    let server = TestServer::start_in(data, &[], &[]);
+    runtime.block_on(async {
+        let mut c = Client::connect(&server, Kind::Tcp).await;
+        c.send(json!({"type":"register","nick":"alice","password":"correct horse"}))
+            .await;
+        c.expect("registered").await;
+        let mut alice = Client::connect(&server, Kind::Ws).await;
+        alice
+            .send(json!({"type":"hello","nick":"alice","password":"correct horse"}))
+            .await;
+        alice.expect("welcome").await;
+        alice.expect("logged_in").await;
+        let joined = alice.join("lobby").await;
+        let texts: Vec<&str> = joined["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["text"].as_str().unwrap())
+            .collect();
+        assert_eq!(texts, ["from v1", "still here"]);
+        assert_eq!(say(&mut alice, "lobby", "v2").await, 8, "after last_id");
+    });
+}
