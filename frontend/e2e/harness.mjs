@@ -25,7 +25,7 @@ export async function startBanter({ http = '127.0.0.1:0', args = [] } = {}) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'banter-e2e-'));
   const child = spawn(BANTER_BIN, [
     '--http', http, '--tcp', '127.0.0.1:0', '--irc', '127.0.0.1:0',
-    '--data-dir', dataDir, '--log', 'info', ...args,
+    '--data-dir', dataDir, '--log', 'info', '--argon2-memory-kib', '64', ...args,
   ], { stdio: ['ignore', 'ignore', 'pipe'], env: withoutRustLog() });
   const logs = [];
   const lines = readline.createInterface({ input: child.stderr });
@@ -136,7 +136,13 @@ export async function openPage(browser, url, { viewport = { width: 1280, height:
   page.errors = [];
   page.dialogs = [];
   page.on('pageerror', (e) => page.errors.push(String(e)));
-  page.on('dialog', (d) => { page.dialogs.push(d.message()); d.dismiss(); });
+  // Dialogs are recorded and dismissed, unless a test answers them
+  // (page.answerDialog = 'text').
+  page.on('dialog', (d) => {
+    page.dialogs.push(d.message());
+    if (page.answerDialog !== undefined) d.accept(page.answerDialog);
+    else d.dismiss();
+  });
   await page.goto(url);
   return page;
 }

@@ -7,6 +7,7 @@ use wasm_bindgen::JsValue;
 
 const NICK_KEY: &str = "banter.nick";
 const ROOMS_KEY: &str = "banter.rooms";
+const TOKEN_KEY: &str = "banter.token";
 
 fn window() -> web_sys::Window {
     web_sys::window().expect("a browser window")
@@ -37,6 +38,11 @@ fn storage() -> Option<web_sys::Storage> {
     window().local_storage().ok().flatten()
 }
 
+/// The login token remembered from the last visit.
+pub fn load_token() -> Option<String> {
+    storage()?.get_item(TOKEN_KEY).ok().flatten()
+}
+
 /// The nick and rooms remembered from the last visit.
 pub fn load_session() -> (Option<Nick>, Vec<RoomName>) {
     let Some(storage) = storage() else {
@@ -59,8 +65,12 @@ pub fn load_session() -> (Option<Nick>, Vec<RoomName>) {
     (nick, rooms)
 }
 
-pub fn save_session(nick: Option<&Nick>, rooms: &[String]) {
+pub fn save_session(nick: Option<&Nick>, rooms: &[String], token: Option<&str>) {
     let Some(storage) = storage() else { return };
+    let _ = match token {
+        Some(token) => storage.set_item(TOKEN_KEY, token),
+        None => storage.remove_item(TOKEN_KEY),
+    };
     match nick {
         Some(nick) => {
             let _ = storage.set_item(NICK_KEY, nick.as_str());
@@ -78,7 +88,16 @@ pub fn forget_session() {
     if let Some(storage) = storage() {
         let _ = storage.remove_item(NICK_KEY);
         let _ = storage.remove_item(ROOMS_KEY);
+        let _ = storage.remove_item(TOKEN_KEY);
     }
+}
+
+/// The browser's own prompt; `None` if cancelled.
+pub fn prompt(question: &str, default: &str) -> Option<String> {
+    window()
+        .prompt_with_message_and_default(question, default)
+        .ok()
+        .flatten()
 }
 
 pub fn reload() {

@@ -119,6 +119,9 @@ pub struct RoomState {
     pub more_before: bool,
     /// A "load older" page is on its way.
     pub loading_older: bool,
+    /// Who runs the room (account names), once it has an owner.
+    pub owner: Option<Nick>,
+    pub ops: Vec<Nick>,
     held: Vec<ChatMessage>,
 }
 
@@ -218,12 +221,26 @@ enum Purpose {
     Nick,
     TopicQuery,
     Whois,
+    Register,
+    Logout,
 }
 
 #[derive(Debug)]
 pub struct Chat {
     /// The nick we have, or want at the next `hello`.
     pub nick: Option<Nick>,
+    /// The account we are logged into.
+    pub account: Option<Nick>,
+    /// Logs in at every `hello` (kept in local storage).
+    pub token: Option<String>,
+    /// Used once, for the `hello` (or `register`) after the sign-in form.
+    password: Option<String>,
+    /// The sign-in form asked to create the account first.
+    create_account: bool,
+    /// The user signed out: the page forgets the session.
+    pub signed_out: bool,
+    /// The sign-in form was sent and has no answer yet: it stays on screen.
+    pub signing_in: bool,
     pub status: Status,
     pub rooms: BTreeMap<RoomName, RoomState>,
     pub directs: BTreeMap<Nick, Conversation>,
@@ -254,6 +271,12 @@ impl Chat {
     /// A client that remembers `nick` and `rooms` (from local storage).
     pub fn new(nick: Option<Nick>, rooms: Vec<RoomName>) -> Self {
         Chat {
+            account: None,
+            token: None,
+            password: None,
+            create_account: false,
+            signed_out: false,
+            signing_in: false,
             status: if nick.is_some() {
                 Status::Connecting { attempt: 0 }
             } else {
@@ -289,12 +312,80 @@ impl Chat {
             return Vec::new();
         };
         self.status = Status::Registering;
+        if self.create_account
+            && let Some(password) = self.password.clone()
+        {
+            return vec![self.request(
+                Purpose::Register,
+                ClientMessage::Register { nick, password },
+            )];
+        }
+        let (password, token) = match (&self.token, &self.password) {
+            (Some(token), _) => (None, Some(token.clone())),
+            (None, password) => (password.clone(), None),
+        };
         vec![self.request(
             Purpose::Hello,
             ClientMessage::Hello {
                 nick,
-                password: None,
-                token: None,
+                password,
+                token,
+            },
+        )]
+    }
+
+    /// Signs out: revokes the login token on the server first, if any.
+    pub fn sign_out(&mut self) -> Vec<Request> {
+        self.version += 1;
+        if self.token.is_some() && self.is_online() {
+            vec![self.request(Purpose::Logout, ClientMessage::Logout { all: false })]
+        } else {
+            self.signed_out = true;
+            Vec::new()
+        }
+    }
+
+    /// Whether we may kick, ban and set the topic in `room`.
+    pub fn is_operator(&self, room: &RoomName) -> bool {
+        let (Some(account), Some(r)) = (&self.account, self.rooms.get(room)) else {
+            return false;
+        };
+        r.owner.as_ref() == Some(account) || r.ops.contains(account)
+    }
+
+    /// Whether we may set the topic: anyone in a room without an owner.
+    pub fn may_set_topic(&self, room: &RoomName) -> bool {
+        self.rooms.get(room).is_some_and(|r| r.owner.is_none()) || self.is_operator(room)
+    }
+
+    /// An operator's action from the member list.
+    pub fn moderate(&mut self, room: RoomName, nick: Nick, ban: bool) -> Vec<Request> {
+        let body = if ban {
+            ClientMessage::Ban {
+                room,
+                nick: Some(nick),
+                account: None,
+            }
+        } else {
+            ClientMessage::Kick {
+                room,
+                nick,
+                reason: None,
+            }
+        };
+        vec![self.request(Purpose::Say, body)]
+    }
+
+    /// Sets the topic of the room on screen.
+    pub fn set_topic(&mut self, text: String) -> Vec<Request> {
+        let Some(View::Room(room)) = self.view.clone() else {
+            return Vec::new();
+        };
+        vec![self.request(
+            Purpose::Say,
+            ClientMessage::Topic {
+                room,
+                text: Some(text),
             },
         )]
     }
@@ -328,9 +419,13 @@ impl Chat {
     }
 
     /// The user chose a nick on the sign-in form.
-    pub fn sign_in(&mut self, nick: Nick) -> Vec<Request> {
+    pub fn sign_in(&mut self, nick: Nick, password: Option<String>, create: bool) -> Vec<Request> {
         self.version += 1;
         self.nick = Some(nick);
+        self.token = None;
+        self.create_account = create && password.is_some();
+        self.password = password;
+        self.signing_in = true;
         match self.status {
             // The socket is open and waits for another hello.
             Status::NickRefused(_) if self.open => self.hello(),
@@ -525,6 +620,37 @@ impl Chat {
             Command::Whois(nick) => {
                 vec![self.request(Purpose::Whois, ClientMessage::Whois { nick })]
             }
+            Command::Moderate(what, target) => {
+                let Some(View::Room(room)) = self.view.clone() else {
+                    return Err(format!("/{what} works in a room"));
+                };
+                let body = match what {
+                    "kick" => ClientMessage::Kick {
+                        room,
+                        nick: target,
+                        reason: None,
+                    },
+                    "ban" => ClientMessage::Ban {
+                        room,
+                        nick: Some(target),
+                        account: None,
+                    },
+                    "unban" => ClientMessage::Unban {
+                        room,
+                        nick: Some(target),
+                        account: None,
+                    },
+                    "op" => ClientMessage::Op {
+                        room,
+                        account: target,
+                    },
+                    _ => ClientMessage::Deop {
+                        room,
+                        account: target,
+                    },
+                };
+                vec![self.request(Purpose::Say, body)]
+            }
             Command::Help => unreachable!("handled above"),
         };
         Ok(requests)
@@ -619,6 +745,7 @@ impl Chat {
         match envelope.body {
             ServerMessage::Welcome { nick, limits, .. } => {
                 self.status = Status::Online;
+                self.signing_in = false;
                 self.attempt = 0;
                 self.limits = Some(limits);
                 if self.was_online && self.nick.as_ref() != Some(&nick) {
@@ -776,13 +903,61 @@ impl Chat {
             ServerMessage::Ping => out.push(Envelope::new(ClientMessage::Pong)),
             ServerMessage::Pong => {}
             // Accounts and moderation (issue 9): the web client's part.
-            ServerMessage::LoggedIn { .. }
-            | ServerMessage::Registered { .. }
-            | ServerMessage::LoggedOut { .. }
-            | ServerMessage::Kicked { .. }
-            | ServerMessage::Banned { .. }
-            | ServerMessage::Bans { .. }
-            | ServerMessage::Roles { .. } => {}
+            ServerMessage::Registered { .. } if purpose == Some(Purpose::Register) => {
+                // The account exists: now log into it.
+                self.create_account = false;
+                out.extend(self.hello());
+            }
+            ServerMessage::LoggedIn { account, token } => {
+                self.account = Some(account);
+                if token.is_some() {
+                    self.token = token;
+                }
+                self.password = None;
+            }
+            ServerMessage::LoggedOut { .. } => self.signed_out = true,
+            ServerMessage::Roles { room, owner, ops } => {
+                if let Some(r) = self.rooms.get_mut(&room) {
+                    r.owner = owner;
+                    r.ops = ops;
+                }
+            }
+            ServerMessage::Kicked {
+                room,
+                nick,
+                by,
+                reason,
+            } => {
+                let why = reason.map(|r| format!(": {r}")).unwrap_or_default();
+                if self.nick.as_ref() == Some(&nick) {
+                    self.rooms.remove(&room);
+                    if self.view == Some(View::Room(room.clone())) {
+                        self.view = self.rooms.keys().next().cloned().map(View::Room);
+                    }
+                    if let Some(conv) = self.current_mut() {
+                        conv.event(format!("{by} removed you from #{room}{why}"), now);
+                    }
+                } else if let Some(r) = self.rooms.get_mut(&room) {
+                    r.remove_member(&nick);
+                    r.conv.event(format!("{by} removed {nick}{why}"), now);
+                }
+            }
+            ServerMessage::Banned { room, ban, set } => {
+                if let Some(r) = self.rooms.get_mut(&room) {
+                    let who = match (&ban.nick, &ban.account) {
+                        (_, Some(account)) => format!("the account {account}"),
+                        (Some(nick), None) => nick.to_string(),
+                        (None, None) => "someone".into(),
+                    };
+                    let text = if set {
+                        format!("{} banned {who}", ban.by)
+                    } else {
+                        format!("{} lifted the ban on {who}", ban.by)
+                    };
+                    r.conv.event(text, now);
+                }
+            }
+            ServerMessage::Registered { .. } | ServerMessage::Bans { .. } => {}
         }
         out
     }
@@ -960,9 +1135,17 @@ impl Chat {
                 }
                 self.status = Status::NickRefused(message);
             }
-            Some(Purpose::Hello) => {
+            Some(Purpose::Hello) if code == ErrorCode::AuthFailed && self.token.is_some() => {
+                // The remembered login was revoked (signed out elsewhere).
+                self.token = None;
+                self.status =
+                    Status::NickRefused("your login has expired: enter your password".into());
+            }
+            Some(Purpose::Hello | Purpose::Register) => {
+                self.password = None;
                 self.status = Status::NickRefused(message);
             }
+            Some(Purpose::Logout) => self.signed_out = true,
             Some(Purpose::Join(room)) => {
                 self.rooms.remove(&room);
                 if self.view == Some(View::Room(room.clone())) {
@@ -1349,7 +1532,7 @@ mod tests {
             0,
         );
         assert!(matches!(&chat.status, Status::NickRefused(m) if m.contains("in use")));
-        let again = chat.sign_in(nick("alice2"));
+        let again = chat.sign_in(nick("alice2"), None, false);
         assert!(
             matches!(&again[0].body, ClientMessage::Hello { nick: n, .. } if n == &nick("alice2"))
         );
@@ -1531,6 +1714,146 @@ mod tests {
         // New messages still land at the end.
         chat.on_message(server(ServerMessage::Message(msg("lobby", 121, "bob"))), 0);
         assert_eq!(ids(&chat, "lobby").last(), Some(&121));
+    }
+
+    #[test]
+    fn a_refused_nick_waits_for_the_user() {
+        let mut chat = Chat::new(Some(nick("alice")), vec![]);
+        let hello = chat.on_open();
+        chat.on_message(
+            reply(
+                ServerMessage::error(ErrorCode::NickTaken, "in use"),
+                &hello[0],
+            ),
+            0,
+        );
+        // The server closes the idle socket meanwhile: the form stays up
+        // and nothing reconnects until the user picks a nick.
+        chat.on_close(0.0, 0);
+        assert!(matches!(chat.status, Status::NickRefused(_)));
+        assert!(!chat.wants_connection());
+        assert!(
+            chat.sign_in(nick("alice3"), None, false).is_empty(),
+            "the next socket says hello"
+        );
+        assert!(chat.wants_connection());
+        assert_eq!(chat.status, Status::Connecting { attempt: 0 });
+    }
+
+    #[test]
+    fn register_then_log_in_then_reconnect_with_the_token() {
+        let mut chat = Chat::new(None, vec![room("lobby")]);
+        assert!(
+            chat.sign_in(nick("alice"), Some("hunter22".into()), true)
+                .is_empty()
+        );
+        let first = chat.on_open();
+        assert_eq!(
+            first[0].body,
+            ClientMessage::Register {
+                nick: nick("alice"),
+                password: "hunter22".into()
+            }
+        );
+        let hello = chat.on_message(
+            reply(
+                ServerMessage::Registered {
+                    nick: nick("alice"),
+                },
+                &first[0],
+            ),
+            0,
+        );
+        assert!(
+            matches!(&hello[0].body, ClientMessage::Hello { password: Some(p), token: None, .. } if p == "hunter22")
+        );
+        chat.on_message(reply(welcome("alice"), &hello[0]), 0);
+        chat.on_message(
+            server(ServerMessage::LoggedIn {
+                account: nick("alice"),
+                token: Some("t0k3n".into()),
+            }),
+            0,
+        );
+        assert_eq!(chat.account, Some(nick("alice")));
+        assert_eq!(chat.token.as_deref(), Some("t0k3n"));
+        assert!(chat.password.is_none(), "the password is not kept");
+        chat.on_close(0.0, 0);
+        let again = chat.on_open();
+        assert!(
+            matches!(&again[0].body, ClientMessage::Hello { password: None, token: Some(t), .. } if t == "t0k3n")
+        );
+        // A revoked token sends the user back to the form, token forgotten.
+        chat.on_message(
+            reply(
+                ServerMessage::error(ErrorCode::AuthFailed, "revoked"),
+                &again[0],
+            ),
+            0,
+        );
+        assert!(matches!(&chat.status, Status::NickRefused(m) if m.contains("password")));
+        assert!(chat.token.is_none());
+    }
+
+    #[test]
+    fn operators_see_roles_and_kicks() {
+        let mut chat = online();
+        chat.on_message(
+            server(ServerMessage::LoggedIn {
+                account: nick("alice"),
+                token: None,
+            }),
+            0,
+        );
+        assert!(!chat.is_operator(&room("lobby")));
+        assert!(
+            chat.may_set_topic(&room("lobby")),
+            "a room without owner is open"
+        );
+        chat.on_message(
+            server(ServerMessage::Roles {
+                room: room("lobby"),
+                owner: Some(nick("alice")),
+                ops: vec![],
+            }),
+            0,
+        );
+        assert!(chat.is_operator(&room("lobby")));
+        let kick = chat.moderate(room("lobby"), nick("bob"), false);
+        assert!(matches!(&kick[0].body, ClientMessage::Kick { nick: n, .. } if n == &nick("bob")));
+        chat.on_message(
+            server(ServerMessage::Kicked {
+                room: room("lobby"),
+                nick: nick("bob"),
+                by: nick("alice"),
+                reason: None,
+            }),
+            0,
+        );
+        assert_eq!(chat.rooms[&room("lobby")].members, vec![nick("alice")]);
+        assert!(chat.submit("/ban bob", 0).is_ok());
+        // Kicked ourselves: the room goes.
+        chat.on_message(
+            server(ServerMessage::Kicked {
+                room: room("lobby"),
+                nick: nick("alice"),
+                by: nick("carol"),
+                reason: Some("bye".into()),
+            }),
+            0,
+        );
+        assert!(!chat.rooms.contains_key(&room("lobby")));
+    }
+
+    #[test]
+    fn signing_out_revokes_the_token_first() {
+        let mut chat = online();
+        chat.token = Some("t".into());
+        let out = chat.sign_out();
+        assert_eq!(out[0].body, ClientMessage::Logout { all: false });
+        assert!(!chat.signed_out);
+        chat.on_message(reply(ServerMessage::LoggedOut { revoked: 1 }, &out[0]), 0);
+        assert!(chat.signed_out);
     }
 
     #[test]

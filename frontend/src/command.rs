@@ -20,10 +20,13 @@ pub enum Command {
     /// `/away message` marks you away; `/away` alone, back.
     Away(Option<String>),
     Whois(Nick),
+    /// Operators: `/kick nick`, `/ban nick`, `/unban nick`, `/op account`,
+    /// `/deop account`, in the current room.
+    Moderate(&'static str, Nick),
     Help,
 }
 
-pub const HELP: &str = "Commands: /join room · /part [room] · /msg nick text · /me action · /nick newnick · /topic [text] · /away [message] · /whois nick · /help. Start a line with // to send a message that begins with /.";
+pub const HELP: &str = "Commands: /join room · /part [room] · /msg nick text · /me action · /nick newnick · /topic [text] · /away [message] · /whois nick · /kick, /ban, /unban nick · /op, /deop account · /help. Start a line with // to send a message that begins with /.";
 
 /// Parses the composer's input. `Err` is a sentence to show the user.
 pub fn parse(input: &str) -> Result<Command, String> {
@@ -86,6 +89,19 @@ pub fn parse(input: &str) -> Result<Command, String> {
         "whois" => Nick::new(args)
             .map(Command::Whois)
             .map_err(|e| format!("usage: /whois nick ({e})")),
+        "kick" | "ban" | "unban" | "op" | "deop" => {
+            let what = match name.to_ascii_lowercase().as_str() {
+                "kick" => "kick",
+                "ban" => "ban",
+                "unban" => "unban",
+                "op" => "op",
+                _ => "deop",
+            };
+            let target = args.split_whitespace().next().unwrap_or("");
+            Nick::new(target)
+                .map(|n| Command::Moderate(what, n))
+                .map_err(|_| format!("usage: /{what} nick"))
+        }
         "help" | "?" => Ok(Command::Help),
         other => {
             let shown: String = other.chars().take(20).collect();

@@ -30,6 +30,7 @@ pub fn App() -> Html {
             rooms.push(RoomName::new("lobby").expect("a valid room"));
         }
         let mut chat = Chat::new(nick, rooms);
+        chat.token = browser::load_token();
         if let Some(view) = View::from_fragment(&browser::fragment()) {
             chat.select(view);
         }
@@ -78,8 +79,17 @@ pub fn App() -> Html {
         let chat = chat.clone();
         move || {
             let chat = chat.borrow();
+            if chat.signed_out {
+                browser::forget_session();
+                browser::reload();
+                return;
+            }
             if chat.wants_connection() {
-                browser::save_session(chat.nick.as_ref(), &chat.saved_rooms());
+                browser::save_session(
+                    chat.nick.as_ref(),
+                    &chat.saved_rooms(),
+                    chat.token.as_deref(),
+                );
             }
             let unread = chat.unread_total();
             let place = chat.view.as_ref().map(View::title).unwrap_or_default();
@@ -95,7 +105,8 @@ pub fn App() -> Html {
     });
 
     let state = chat.borrow();
-    let signing_in = matches!(state.status, Status::SignedOut | Status::NickRefused(_));
+    let signing_in =
+        state.signing_in || matches!(state.status, Status::SignedOut | Status::NickRefused(_));
     let body = if signing_in {
         html! { <SignIn /> }
     } else {
@@ -124,6 +135,10 @@ pub fn App() -> Html {
             (*drawer == Drawer::Members).then_some("members-open"),
         );
         let in_room = matches!(state.view, Some(View::Room(_)));
+        let may_edit_topic = match &state.view {
+            Some(View::Room(room)) => state.is_online() && state.may_set_topic(room),
+            _ => false,
+        };
         let topic = match &state.view {
             Some(View::Room(room)) => state
                 .rooms
@@ -140,7 +155,19 @@ pub fn App() -> Html {
                         aria-expanded={(*drawer == Drawer::Rooms).to_string()}
                         onclick={toggle(Drawer::Rooms)}>{icon(MENU)}</button>
                     <div class="heading">
-                        <h1 class="title">{title}</h1>
+                        <h1 class="title">{title}
+                            if may_edit_topic {
+                                <button class="link edit-topic" onclick={{
+                                    let ctx = ctx.clone();
+                                    let current = topic.clone().unwrap_or_default();
+                                    Callback::from(move |_: MouseEvent| {
+                                        if let Some(text) = browser::prompt("Room topic", &current) {
+                                            ctx.act(|chat| chat.set_topic(text.trim().to_string()));
+                                        }
+                                    })
+                                }}>{"Edit topic"}</button>
+                            }
+                        </h1>
                         if let Some(topic) = topic {
                             <p class="topic" title={topic.clone()}>{banter_protocol::strip_formatting(&topic)}</p>
                         }

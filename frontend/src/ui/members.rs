@@ -21,8 +21,25 @@ pub fn Members(props: &Props) -> Html {
     let Some(state) = chat.rooms.get(&room) else {
         return html! {};
     };
+    let operator = chat.is_operator(&room);
     let items = state.members.iter().map(|nick| {
         let me = chat.nick.as_ref() == Some(nick);
+        // Roles are held by accounts; a logged-in user's nick is its account.
+        let role = if state.owner.as_ref() == Some(nick) {
+            Some("owner")
+        } else if state.ops.contains(nick) {
+            Some("operator")
+        } else {
+            None
+        };
+        let moderate = |ban: bool| {
+            let ctx = ctx.clone();
+            let (room, nick) = (room.clone(), nick.clone());
+            Callback::from(move |_: MouseEvent| {
+                let (room, nick) = (room.clone(), nick.clone());
+                ctx.act(|chat| chat.moderate(room, nick, ban));
+            })
+        };
         let away = chat.away.get(nick);
         let state_class = classes!("member", me.then_some("me"), away.is_some().then_some("away"));
         let status = match away {
@@ -40,14 +57,21 @@ pub fn Members(props: &Props) -> Html {
             })
         };
         html! {
-            <li key={nick.to_string()}>
+            <li key={nick.to_string()} class="member-row">
                 if me {
-                    <span class={state_class} title={status.clone()}><span class="presence" aria-hidden="true"></span>{nick.to_string()}<span class="muted">{" (you)"}</span></span>
+                    <span class={state_class} title={status.clone()}><span class="presence" aria-hidden="true"></span>{nick.to_string()}<span class="muted">{" (you)"}</span>
+                        if let Some(role) = role { <span class="role">{format!(" · {role}")}</span> }
+                    </span>
                 } else {
                     <button class={state_class} onclick={whisper} title={format!("{status} · whisper to {nick}")}
                         aria-label={format!("{nick}, {status}: send a direct message")}>
                         <span class="presence" aria-hidden="true"></span>{nick.to_string()}
+                        if let Some(role) = role { <span class="role">{format!(" · {role}")}</span> }
                     </button>
+                    if operator {
+                        <button class="mod" onclick={moderate(false)} aria-label={format!("Kick {nick} from #{room}")}>{"Kick"}</button>
+                        <button class="mod" onclick={moderate(true)} aria-label={format!("Ban {nick} from #{room}")}>{"Ban"}</button>
+                    }
                 }
             </li>
         }

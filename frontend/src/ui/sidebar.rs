@@ -112,10 +112,15 @@ pub fn Sidebar(props: &Props) -> Html {
             </li>
         }
     });
-    let sign_out = Callback::from(|_: MouseEvent| {
-        browser::forget_session();
-        browser::reload();
-    });
+    let sign_out = {
+        let ctx = ctx.clone();
+        Callback::from(move |_: MouseEvent| ctx.act(|chat| chat.sign_out()))
+    };
+    let who = if chat.account.is_some() {
+        " (account)"
+    } else {
+        " (guest)"
+    };
     html! {
         <nav class="sidebar" aria-label="Rooms and conversations">
             <form class="join" onsubmit={onsubmit}>
@@ -137,7 +142,7 @@ pub fn Sidebar(props: &Props) -> Html {
                 <ul class="list">{ for directs }</ul>
             }
             <footer class="whoami">
-                <span>{"Signed in as "}<b>{chat.nick.as_ref().map(|n| n.to_string()).unwrap_or_default()}</b></span>
+                <span>{"Signed in as "}<b>{chat.nick.as_ref().map(|n| n.to_string()).unwrap_or_default()}</b><span class="muted">{who}</span></span>
                 <button class="link" onclick={sign_out}>{"Sign out"}</button>
             </footer>
         </nav>

@@ -1,5 +1,7 @@
-//! The sign-in form: choose a nick, checked as the server would check it,
-//! with the server's refusal (a nick in use) shown in place.
+//! The sign-in form: a nick (checked as the server would check it), and
+//! optionally a password to log into that nick's account or to create
+//! one. The server's refusals (nick in use, reserved, wrong password) are
+//! shown in place.
 
 use banter_protocol::Nick;
 use web_sys::HtmlInputElement;
@@ -8,37 +10,62 @@ use yew::prelude::*;
 use super::Ctx;
 use crate::chat::Status;
 
+/// Passwords the server accepts (bytes).
+const PASSWORD_LEN: std::ops::RangeInclusive<usize> = 8..=256;
+
 #[component]
 pub fn SignIn() -> Html {
     let ctx = use_context::<Ctx>().expect("context");
-    let value = use_state(String::new);
+    let nick = use_state(String::new);
+    let password = use_state(String::new);
+    let create = use_state(|| false);
     let touched = use_state(|| false);
     let server_error = match &ctx.chat.borrow().status {
         Status::NickRefused(message) => Some(message.clone()),
         _ => None,
     };
-    let check = Nick::new(value.trim());
+    let check = Nick::new(nick.trim());
+    let password_error = (*create && !PASSWORD_LEN.contains(&password.len()))
+        .then(|| "a new account's password has 8 to 256 characters".to_string());
     let error = match (&check, *touched) {
         (Err(e), true) => Some(e.problem.to_string()),
+        (_, true) if password_error.is_some() => password_error.clone(),
         _ => server_error,
     };
-    let oninput = {
-        let value = value.clone();
+    let input = |state: &UseStateHandle<String>| {
+        let state = state.clone();
         Callback::from(move |e: InputEvent| {
-            value.set(e.target_unchecked_into::<HtmlInputElement>().value());
+            state.set(e.target_unchecked_into::<HtmlInputElement>().value());
+        })
+    };
+    let toggle = {
+        let create = create.clone();
+        Callback::from(move |e: Event| {
+            create.set(e.target_unchecked_into::<HtmlInputElement>().checked());
         })
     };
     let onsubmit = {
         let touched = touched.clone();
         let ctx = ctx.clone();
-        let check = check.clone();
+        let (check, password, create) = (check.clone(), password.clone(), *create);
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
             touched.set(true);
-            if let Ok(nick) = check.clone() {
-                ctx.act(|chat| chat.sign_in(nick));
+            if let (Ok(nick), None) = (check.clone(), &password_error) {
+                let password = (!password.is_empty()).then(|| (*password).clone());
+                ctx.act(|chat| chat.sign_in(nick, password, create));
             }
         })
+    };
+    let waiting = !matches!(
+        ctx.chat.borrow().status,
+        Status::SignedOut | Status::NickRefused(_)
+    );
+    let button = match (*create, password.is_empty()) {
+        _ if waiting => "Signing in…",
+        (true, _) => "Create account",
+        (false, false) => "Log in",
+        (false, true) => "Start chatting",
     };
     html! {
         <main class="signin">
@@ -47,13 +74,21 @@ pub fn SignIn() -> Html {
                 <h1>{"Banter"}</h1>
                 <p class="muted">{"Chat with people on the web and on IRC or TCP clients, in the same rooms."}</p>
                 <label for="nick">{"Choose a nick"}</label>
-                <input id="nick" name="nick" autocomplete="nickname" autocapitalize="off" spellcheck="false"
-                    maxlength="24" placeholder="e.g. alice" value={(*value).clone()} oninput={oninput}
+                <input id="nick" name="nick" autocomplete="username" autocapitalize="off" spellcheck="false"
+                    maxlength="24" placeholder="e.g. alice" value={(*nick).clone()} oninput={input(&nick)}
                     aria-invalid={error.is_some().to_string()} aria-describedby="nick-help" autofocus=true />
+                <label for="password">{"Password "}<span class="muted">{"(only for an account)"}</span></label>
+                <input id="password" name="password" type="password" maxlength="256"
+                    autocomplete={if *create { "new-password" } else { "current-password" }}
+                    value={(*password).clone()} oninput={input(&password)} />
+                <label class="check">
+                    <input type="checkbox" checked={*create} onchange={toggle} />
+                    {"Create an account with this nick and password"}
+                </label>
                 <p id="nick-help" class={classes!("help", error.is_some().then_some("error"))} role="alert">
-                    { error.unwrap_or_else(|| "1–24 characters: letters, digits, - and []\\`_^{|}; not a digit first.".into()) }
+                    { error.unwrap_or_else(|| "Without a password you chat as a guest. Nicks: 1–24 characters, letters, digits, - and []\\`_^{|}; not a digit first.".into()) }
                 </p>
-                <button type="submit" class="primary">{"Start chatting"}</button>
+                <button type="submit" class="primary" disabled={waiting}>{button}</button>
             </form>
         </main>
     }
