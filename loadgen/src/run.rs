@@ -188,7 +188,13 @@ pub struct Report {
     pub generator_cpu_secs: f64,
     /// Generator CPU as a share of the cores it may use, %.
     pub generator_cpu_pct: f64,
-    /// Whether the generator itself was the limit (≥ 90 % of its cores).
+    /// How busy the generator's cores were (by anyone), %.
+    pub generator_core_busy_pct: f64,
+    /// How busy the server's cores were (by anyone), %.
+    pub server_core_busy_pct: Option<f64>,
+    /// Whether the generator itself was the limit: ≥ 90 % of its cores for
+    /// itself, or its cores ≥ 95 % busy (on a shared machine, others'
+    /// work leaves it no more).
     pub generator_saturated: bool,
     /// The first few errors seen, for the reader.
     pub errors: Vec<String>,
@@ -313,6 +319,10 @@ pub async fn run(plan: Plan) -> Result<Report> {
         plan.label, plan.clients, plan.transport, plan.addr
     ));
     let connect_started = Instant::now();
+    let connect_times = (
+        procstat::core_times(&procstat::allowed_cpus(None)),
+        pid.map(|p| procstat::core_times(&procstat::allowed_cpus(Some(p)))),
+    );
     let gate = Arc::new(Semaphore::new(plan.connect_concurrency.max(1)));
     let mut tasks = Vec::with_capacity(plan.clients);
     let mut last_note = Instant::now();
@@ -348,11 +358,21 @@ pub async fn run(plan: Plan) -> Result<Report> {
     let mut measured_secs = 0.0;
     let (mut server_window, mut generator_window) = (None, (Sample::default(), Sample::default()));
     let (mut sent_in_window, mut rss_before, mut rss_after) = (0, None, None);
+    let generator_cpus = procstat::allowed_cpus(None);
+    let server_cpus = pid.map(|p| procstat::allowed_cpus(Some(p)));
+    let mut cores_window = Default::default();
     match plan.mode {
         Mode::Storm => {
             generator_window = (
                 Sample::default(),
                 procstat::sample(None).unwrap_or_default(),
+            );
+            cores_window = (
+                (connect_times.0, procstat::core_times(&generator_cpus)),
+                (
+                    connect_times.1,
+                    server_cpus.as_deref().map(procstat::core_times),
+                ),
             );
             let after = pid.and_then(|p| procstat::sample(Some(p)));
             server_window = server_before.zip(after);
@@ -371,6 +391,10 @@ pub async fn run(plan: Plan) -> Result<Report> {
             let started = Instant::now();
             let server_start = pid.and_then(|p| procstat::sample(Some(p)));
             let generator_start = procstat::sample(None).unwrap_or_default();
+            let cores_start = (
+                procstat::core_times(&generator_cpus),
+                server_cpus.as_deref().map(procstat::core_times),
+            );
             let sent_start = shared.sent();
             shared.measure_from_us.store(shared.now_us(), Relaxed);
             let end = started + Duration::from_secs_f64(plan.duration);
@@ -394,6 +418,13 @@ pub async fn run(plan: Plan) -> Result<Report> {
             let server_end = pid.and_then(|p| procstat::sample(Some(p)));
             server_window = server_start.zip(server_end);
             generator_window = (generator_start, procstat::sample(None).unwrap_or_default());
+            cores_window = (
+                (cores_start.0, procstat::core_times(&generator_cpus)),
+                (
+                    cores_start.1,
+                    server_cpus.as_deref().map(procstat::core_times),
+                ),
+            );
             rss_before = server_before.map(|s| s.rss_kib);
             rss_after = server_end.map(|s| s.rss_kib);
             phase_tx.send_replace(Phase::Draining);
@@ -426,6 +457,11 @@ pub async fn run(plan: Plan) -> Result<Report> {
     } else {
         0.0
     };
+    let ((gen_from, gen_to), (server_from, server_to)) = cores_window;
+    let generator_core_busy = gen_to.busy_pct_since(&gen_from);
+    let server_core_busy = server_from
+        .zip(server_to)
+        .map(|(a, b)| round1(b.busy_pct_since(&a)));
     let lagged = shared.lagged.load(Relaxed);
     let expected = shared.expected();
     let bytes_per_conn = match (rss_before, rss_after) {
@@ -466,7 +502,10 @@ pub async fn run(plan: Plan) -> Result<Report> {
         server_bytes_per_conn: bytes_per_conn,
         generator_cpu_secs: round3(generator_cpu),
         generator_cpu_pct: round1(generator_cpu_pct),
-        generator_saturated: generator_cpu_pct >= 90.0,
+        generator_core_busy_pct: round1(generator_core_busy),
+        server_core_busy_pct: server_core_busy,
+        generator_saturated: measured_secs > 0.0
+            && (generator_cpu_pct >= 90.0 || generator_core_busy >= 95.0),
         errors: shared.errors.lock().unwrap().clone(),
         plan: plan.clone(),
     })
