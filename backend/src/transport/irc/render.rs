@@ -180,14 +180,25 @@ impl Client {
         let shared = |out: &mut Vec<u8>, variant| {
             out.extend_from_slice(frame.irc(variant, |m| fan_out(m, variant)))
         };
+        // Chat messages, the fan-out hot path: the shared rendering, and no
+        // per-recipient work (not even the copy of our nick below).
+        match message {
+            ServerMessage::Message(m) if self.is_me(&m.from) && !self.caps.has(ECHO_MESSAGE) => {
+                return;
+            }
+            ServerMessage::Direct(d)
+                if self.is_me(&d.from) && !self.is_me(&d.to) && !self.caps.has(ECHO_MESSAGE) =>
+            {
+                return;
+            }
+            ServerMessage::Message(_) | ServerMessage::Direct(_) => return shared(out, variant),
+            _ => {}
+        }
         let reference = frame.reference();
         let me = self.me().to_string();
         let me = me.as_str();
         match message {
-            ServerMessage::Message(m) if self.is_me(&m.from) && !self.caps.has(ECHO_MESSAGE) => {}
-            ServerMessage::Direct(d)
-                if self.is_me(&d.from) && !self.is_me(&d.to) && !self.caps.has(ECHO_MESSAGE) => {}
-            ServerMessage::Message(_) | ServerMessage::Direct(_) => shared(out, variant),
+            ServerMessage::Message(_) | ServerMessage::Direct(_) => {}
             ServerMessage::Presence {
                 event,
                 nick,
