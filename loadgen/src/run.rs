@@ -88,6 +88,13 @@ pub struct Plan {
     /// Rooms are this prefix and the room's index (`b0` is IRC `#b0`).
     #[arg(long, default_value = "b")]
     pub room_prefix: String,
+    /// A shell command run as the measurement starts (a profiler's "zero
+    /// the counters", say).
+    #[arg(long)]
+    pub on_measure_start: Option<String>,
+    /// A shell command run as the measurement ends (a profiler's "dump").
+    #[arg(long)]
+    pub on_measure_end: Option<String>,
 }
 
 impl Plan {
@@ -175,6 +182,8 @@ pub struct Report {
     /// Times a flat-out sender's window stayed shut for 200 ms.
     pub window_stalls: u64,
     pub measured_secs: f64,
+    /// Copies received within the measurement window.
+    pub measured_deliveries: u64,
     pub sent_per_sec: f64,
     pub deliveries_per_sec: f64,
     /// Of messages sent within the measurement, send to receipt.
@@ -395,6 +404,7 @@ pub async fn run(plan: Plan) -> Result<Report> {
                 procstat::core_times(&generator_cpus),
                 server_cpus.as_deref().map(procstat::core_times),
             );
+            hook(plan.on_measure_start.as_deref());
             let sent_start = shared.sent();
             shared.measure_from_us.store(shared.now_us(), Relaxed);
             let end = started + Duration::from_secs_f64(plan.duration);
@@ -414,6 +424,7 @@ pub async fn run(plan: Plan) -> Result<Report> {
             }
             shared.measure_until_us.store(shared.now_us(), Relaxed);
             measured_secs = started.elapsed().as_secs_f64();
+            hook(plan.on_measure_end.as_deref());
             sent_in_window = shared.sent() - sent_start;
             let server_end = pid.and_then(|p| procstat::sample(Some(p)));
             server_window = server_start.zip(server_end);
@@ -487,6 +498,7 @@ pub async fn run(plan: Plan) -> Result<Report> {
         disconnects: shared.disconnects.load(Relaxed),
         window_stalls: shared.stalls.load(Relaxed),
         measured_secs: round3(measured_secs),
+        measured_deliveries: measured,
         sent_per_sec: round1(sent_in_window as f64 / measured_secs.max(1e-9)),
         deliveries_per_sec: round1(measured as f64 / measured_secs.max(1e-9)),
         latency,
@@ -509,6 +521,20 @@ pub async fn run(plan: Plan) -> Result<Report> {
         errors: shared.errors.lock().unwrap().clone(),
         plan: plan.clone(),
     })
+}
+
+/// Runs a measurement hook with `sh -c`, briefly blocking this thread.
+fn hook(command: Option<&str>) {
+    let Some(command) = command else { return };
+    match std::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .status()
+    {
+        Ok(status) if status.success() => {}
+        Ok(status) => progress(&format!("hook {command:?} exited with {status}")),
+        Err(e) => progress(&format!("hook {command:?} failed: {e}")),
+    }
 }
 
 fn round1(x: f64) -> f64 {
