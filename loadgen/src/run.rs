@@ -744,6 +744,16 @@ struct Pacer {
     forgiven: u64,
 }
 
+/// When a rated sender starts, after the first: senders spread evenly over
+/// one sender's interval, so that together they send one message at a time,
+/// evenly spaced, not all at the same instant (which would measure a burst).
+fn stagger(index: usize, senders: usize, rate_per_sender: f64) -> Duration {
+    if rate_per_sender <= 0.0 || senders == 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_secs_f64(index as f64 / senders as f64 / rate_per_sender)
+}
+
 /// Longest a flat-out sender waits on a shut window before it writes the
 /// missing deliveries off (a server may drop by policy).
 const STALL: Duration = Duration::from_millis(200);
@@ -764,7 +774,9 @@ impl Pacer {
     /// Waits until at least one message may go; returns how many.
     async fn next(&mut self, shared: &Shared) -> u64 {
         if self.rate > 0.0 {
-            let started = *self.started.get_or_insert_with(Instant::now);
+            let offset = stagger(self.index, shared.senders.len(), self.rate);
+            let started = *self.started.get_or_insert_with(|| Instant::now() + offset);
+            sleep_until(started).await;
             loop {
                 let due = (started.elapsed().as_secs_f64() * self.rate) as u64 + 1;
                 if due > self.seq {
@@ -825,6 +837,14 @@ mod tests {
         }
         let by_count = (0..25).filter(|&c| p.room_of(c) == 4).count() as u64;
         assert_eq!(by_count, p.members_of(4));
+    }
+
+    #[test]
+    fn rated_senders_are_spread_over_the_interval() {
+        // 4 senders at 25 a second each: 100 a second, one every 10 ms.
+        let offsets: Vec<u128> = (0..4).map(|i| stagger(i, 4, 25.0).as_millis()).collect();
+        assert_eq!(offsets, vec![0, 10, 20, 30]);
+        assert_eq!(stagger(3, 4, 0.0), Duration::ZERO, "flat out is not paced");
     }
 
     #[test]
