@@ -14,11 +14,18 @@ pub mod ws;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
-use banter_protocol::{ClientMessage, Envelope, ErrorCode, Nick, Ref};
+use banter_protocol::{ClientMessage, Envelope, ErrorCode, Nick, Ref, ServerMessage};
 use bytes::Bytes;
+use tokio::net::{TcpListener, TcpStream};
+use tracing::{debug, warn};
 
 use crate::frame::Frame;
+use crate::server::Context;
+use crate::session;
 
 /// One unit of input from a peer.
 #[derive(Debug)]
@@ -66,4 +73,52 @@ pub trait Connection: Send {
 
     /// Sends the `closing` notice (if any) and closes cleanly.
     fn close(&mut self, closing: Option<Frame>) -> impl Future<Output = ()> + Send;
+}
+
+/// Accepts raw TCP connections (the JSON-lines and IRC ports) until
+/// shutdown: each socket becomes a connection by `wrap` and runs a session,
+/// or, over the connection limit, is told `server_full` and closed.
+pub async fn accept_loop<C, F>(listener: TcpListener, ctx: Arc<Context>, wrap: F)
+where
+    C: Connection + 'static,
+    F: Fn(TcpStream) -> C,
+{
+    loop {
+        let accepted = tokio::select! {
+            _ = ctx.shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(conn) => conn,
+            Err(e) => {
+                // Usually out of file descriptors: back off instead of spinning.
+                warn!(error = %e, transport = C::TRANSPORT, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = wrap(stream);
+        match ctx.connections.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let ctx2 = ctx.clone();
+                ctx.tracker.spawn(async move {
+                    session::run(conn, ctx2, peer).await;
+                    drop(permit);
+                });
+            }
+            Err(_) => {
+                ctx.tracker.spawn(refuse(conn, peer));
+            }
+        }
+    }
+}
+
+async fn refuse<C: Connection>(mut conn: C, peer: SocketAddr) {
+    debug!(%peer, transport = C::TRANSPORT, "connection refused: too many connections");
+    let frame = Frame::new(ServerMessage::Closing {
+        code: ErrorCode::ServerFull,
+        message: "the server has too many connections; try again later".into(),
+    });
+    conn.close(Some(frame)).await;
 }

@@ -6,20 +6,17 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use banter_protocol::{ErrorCode, LineDecoder, ServerMessage};
+use banter_protocol::{ErrorCode, LineDecoder};
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tracing::{debug, warn};
 
 use super::{Connection, Inbound};
 use crate::frame::Frame;
 use crate::server::Context;
-use crate::session;
 
 const READ_CHUNK: usize = 4096;
 const PING_LINE: &[u8] = b"{\"type\":\"ping\"}\n";
@@ -98,42 +95,9 @@ impl Connection for TcpConnection {
 
 /// Accepts JSON-lines connections until shutdown.
 pub async fn serve(listener: TcpListener, ctx: Arc<Context>) {
-    loop {
-        let accepted = tokio::select! {
-            _ = ctx.shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(conn) => conn,
-            Err(e) => {
-                // Usually out of file descriptors: back off instead of spinning.
-                warn!(error = %e, "tcp accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let conn = TcpConnection::new(stream, ctx.settings.max_frame_bytes);
-        match ctx.connections.clone().try_acquire_owned() {
-            Ok(permit) => {
-                let ctx2 = ctx.clone();
-                ctx.tracker.spawn(async move {
-                    session::run(conn, ctx2, peer).await;
-                    drop(permit);
-                });
-            }
-            Err(_) => {
-                ctx.tracker.spawn(refuse(conn, peer));
-            }
-        }
-    }
-}
-
-async fn refuse(mut conn: TcpConnection, peer: SocketAddr) {
-    debug!(%peer, "tcp connection refused: too many connections");
-    let frame = Frame::new(ServerMessage::Closing {
-        code: ErrorCode::ServerFull,
-        message: "the server has too many connections; try again later".into(),
-    });
-    conn.close(Some(frame)).await;
+    let max_line = ctx.settings.max_frame_bytes;
+    super::accept_loop(listener, ctx, move |stream| {
+        TcpConnection::new(stream, max_line)
+    })
+    .await;
 }

@@ -21,22 +21,19 @@ pub mod render;
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use banter_protocol::{ErrorCode, Nick, PresenceEvent, RoomName, ServerMessage};
+use banter_protocol::{ErrorCode, Nick, PresenceEvent, RoomName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
-use tracing::{debug, warn};
 
 use self::caps::Caps;
 use self::line::{MAX_BODY, MAX_TAGS, Piece, Splitter};
 use super::{Connection, Inbound};
 use crate::frame::Frame;
 use crate::server::Context;
-use crate::session;
 
 const READ_CHUNK: usize = 4096;
 /// Write buffers larger than this are released after use.
@@ -279,43 +276,10 @@ pub async fn serve(listener: TcpListener, ctx: Arc<Context>) {
         flood_burst: ctx.settings.irc_flood_burst,
         flood_rate: ctx.settings.irc_flood_rate,
     };
-    loop {
-        let accepted = tokio::select! {
-            _ = ctx.shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(conn) => conn,
-            Err(e) => {
-                warn!(error = %e, "irc accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let conn = IrcConnection::new(stream, info);
-        match ctx.connections.clone().try_acquire_owned() {
-            Ok(permit) => {
-                let ctx2 = ctx.clone();
-                ctx.tracker.spawn(async move {
-                    session::run(conn, ctx2, peer).await;
-                    drop(permit);
-                });
-            }
-            Err(_) => {
-                ctx.tracker.spawn(refuse(conn, peer));
-            }
-        }
-    }
-}
-
-async fn refuse(mut conn: IrcConnection, peer: SocketAddr) {
-    debug!(%peer, "irc connection refused: too many connections");
-    let frame = Frame::new(ServerMessage::Closing {
-        code: ErrorCode::ServerFull,
-        message: "the server has too many connections; try again later".into(),
-    });
-    conn.close(Some(frame)).await;
+    super::accept_loop(listener, ctx, move |stream| {
+        IrcConnection::new(stream, info)
+    })
+    .await;
 }
 
 #[cfg(test)]
