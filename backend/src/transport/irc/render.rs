@@ -544,30 +544,7 @@ impl Client {
         if history.is_empty() || !self.caps.has(SERVER_TIME) {
             return;
         }
-        let variant = self.caps.tag_variant();
-        let batch = self.caps.has(BATCH).then(|| {
-            self.batches += 1;
-            format!("h{}", self.batches)
-        });
-        let channel = format!("#{room}");
-        if let Some(id) = &batch {
-            Line::new(
-                Some(SERVER),
-                "BATCH",
-                &[&format!("+{id}"), "chathistory", &channel],
-            )
-            .write(out);
-        }
-        for m in history {
-            let mut tags = tags(variant, m.ts, || format!("{}-{}", m.room, m.id));
-            if let Some(id) = &batch {
-                tags.insert(0, ("batch".to_string(), id.clone()));
-            }
-            privmsg(out, m.from.as_str(), &channel, &m.text, &tags);
-        }
-        if let Some(id) = &batch {
-            Line::new(Some(SERVER), "BATCH", &[&format!("-{id}")]).write(out);
-        }
+        self.history_batch(out, room, history);
     }
 
     /// A `CHATHISTORY` answer: a `chathistory` batch (with `batch`),
