@@ -50,6 +50,13 @@ pub struct RouterError {
     pub load: Option<RoomName>,
 }
 
+/// The text checks of the protocol crate answer with a code and a sentence.
+impl From<(ErrorCode, String)> for RouterError {
+    fn from((code, message): (ErrorCode, String)) -> Self {
+        RouterError::new(code, message)
+    }
+}
+
 impl RouterError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         RouterError {
@@ -675,8 +682,7 @@ impl Router {
         text: String,
         reference: Option<Ref>,
     ) -> Result<u64> {
-        check_text(&text, self.config.max_text_bytes)
-            .map_err(|(code, message)| RouterError::new(code, message))?;
+        check_text(&text, self.config.max_text_bytes)?;
         let mut guard = self.state.lock().unwrap();
         let State {
             sessions, rooms, ..
@@ -727,8 +733,7 @@ impl Router {
         text: String,
         reference: Option<Ref>,
     ) -> Result<u64> {
-        check_text(&text, self.config.max_text_bytes)
-            .map_err(|(code, message)| RouterError::new(code, message))?;
+        check_text(&text, self.config.max_text_bytes)?;
         let mut guard = self.state.lock().unwrap();
         let state = &mut *guard;
         state.session(id)?;
@@ -785,8 +790,7 @@ impl Router {
         reference: Option<Ref>,
     ) -> Result<()> {
         if let Some(text) = &set {
-            check_line(text, MAX_TOPIC_BYTES, "topic")
-                .map_err(|(code, message)| RouterError::new(code, message))?;
+            check_line(text, MAX_TOPIC_BYTES, "topic")?;
         }
         let mut guard = self.state.lock().unwrap();
         let State {
@@ -915,8 +919,7 @@ impl Router {
     ) -> Result<()> {
         let message = message.filter(|m| !m.trim().is_empty());
         if let Some(text) = &message {
-            check_line(text, MAX_AWAY_BYTES, "away message")
-                .map_err(|(code, message)| RouterError::new(code, message))?;
+            check_line(text, MAX_AWAY_BYTES, "away message")?;
         }
         let mut guard = self.state.lock().unwrap();
         let State {
@@ -1056,8 +1059,7 @@ impl Router {
     ) -> Result<()> {
         let reason = reason.filter(|r| !r.trim().is_empty());
         if let Some(text) = &reason {
-            check_line(text, MAX_TOPIC_BYTES, "reason")
-                .map_err(|(code, message)| RouterError::new(code, message))?;
+            check_line(text, MAX_TOPIC_BYTES, "reason")?;
         }
         let mut guard = self.state.lock().unwrap();
         let State {
