@@ -251,8 +251,9 @@ pub struct Limits {
     pub idle_timeout_secs: u64,
 }
 
-/// Events and replies, server → client.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Events and replies, server → client. Its `Deserialize` is in
+/// [`crate::decode`] (a flat struct, smaller than the derive's).
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     Welcome {
