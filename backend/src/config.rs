@@ -45,6 +45,32 @@ pub struct Settings {
     pub retention_interval: u64,
     /// Memory for one argon2id password hash, in KiB.
     pub argon2_memory_kib: u32,
+    /// Chat messages (say, whisper) a session may send a second (0: no
+    /// limit), after a burst of `message_burst`.
+    pub message_rate: f64,
+    pub message_burst: u32,
+    /// Joins a session may make a second (0: no limit), after a burst.
+    pub join_rate: f64,
+    pub join_burst: u32,
+    /// Open connections per client address (0: no limit).
+    pub max_connections_per_address: usize,
+    /// New connections per client address a second (0: no limit), after
+    /// a burst.
+    pub handshake_rate: f64,
+    pub handshake_burst: u32,
+    /// `text` (human) or `json` (one object per line).
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line (for log collectors).
+    Json,
 }
 
 impl Default for Settings {
@@ -75,6 +101,14 @@ impl Default for Settings {
             retain_count: 0,
             retention_interval: 3600,
             argon2_memory_kib: 19 * 1024,
+            message_rate: 5.0,
+            message_burst: 20,
+            join_rate: 1.0,
+            join_burst: 20,
+            max_connections_per_address: 50,
+            handshake_rate: 5.0,
+            handshake_burst: 30,
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -126,6 +160,15 @@ impl Settings {
         ] {
             if secs == 0 {
                 bail!("{name} must be at least 1 second");
+            }
+        }
+        for (name, rate) in [
+            ("message-rate", self.message_rate),
+            ("join-rate", self.join_rate),
+            ("handshake-rate", self.handshake_rate),
+        ] {
+            if !rate.is_finite() || rate < 0.0 {
+                bail!("{name} must be 0 (no limit) or a positive number");
             }
         }
         if self.argon2_memory_kib < 8 {
@@ -248,6 +291,39 @@ pub struct Cli {
     /// Memory for one argon2id password hash, in KiB. [default: 19456]
     #[arg(long, env = "BANTER_ARGON2_MEMORY_KIB", value_name = "KIB")]
     pub argon2_memory_kib: Option<u32>,
+    /// Chat messages (say, whisper) one session may send a second, in the
+    /// long run; over it the client gets `rate_limited` saying when to
+    /// retry. 0: no limit. [default: 5]
+    #[arg(long, env = "BANTER_MESSAGE_RATE", value_name = "PER_SEC")]
+    pub message_rate: Option<f64>,
+    /// Chat messages one session may send at once before --message-rate
+    /// applies. [default: 20]
+    #[arg(long, env = "BANTER_MESSAGE_BURST", value_name = "N")]
+    pub message_burst: Option<u32>,
+    /// Rooms one session may join a second, in the long run. 0: no limit.
+    /// [default: 1]
+    #[arg(long, env = "BANTER_JOIN_RATE", value_name = "PER_SEC")]
+    pub join_rate: Option<f64>,
+    /// Joins one session may make at once before --join-rate applies.
+    /// [default: 20]
+    #[arg(long, env = "BANTER_JOIN_BURST", value_name = "N")]
+    pub join_burst: Option<u32>,
+    /// Open connections from one client address (an IPv6 /64 counts as
+    /// one), all transports together. 0: no limit. [default: 50]
+    #[arg(long, env = "BANTER_MAX_CONNECTIONS_PER_ADDRESS", value_name = "N")]
+    pub max_connections_per_address: Option<usize>,
+    /// New connections one client address may open a second, in the long
+    /// run. 0: no limit. [default: 5]
+    #[arg(long, env = "BANTER_HANDSHAKE_RATE", value_name = "PER_SEC")]
+    pub handshake_rate: Option<f64>,
+    /// New connections one address may open at once before
+    /// --handshake-rate applies. [default: 30]
+    #[arg(long, env = "BANTER_HANDSHAKE_BURST", value_name = "N")]
+    pub handshake_burst: Option<u32>,
+    /// Log format: text for people, json (one object per line) for log
+    /// collectors. [default: text]
+    #[arg(long, env = "BANTER_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -299,6 +375,14 @@ impl Cli {
             retain_count,
             retention_interval,
             argon2_memory_kib,
+            message_rate,
+            message_burst,
+            join_rate,
+            join_burst,
+            max_connections_per_address,
+            handshake_rate,
+            handshake_burst,
+            log_format,
         );
         settings.validate()?;
         Ok(settings)

@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 use tracing::warn;
 
 use crate::frame::Frame;
+use crate::metrics::{metrics, secs};
 use crate::outbox::Outbox;
 use crate::store::writer::{ChatWrite, DirectWrite};
 use crate::store::{Committed, Role, RoomState, Write};
@@ -297,11 +298,13 @@ impl Room {
     }
 
     fn broadcast(&self, frame: &Frame, except: Option<SessionId>) {
+        let start = std::time::Instant::now();
         for member in &self.members {
             if Some(member.session) != except {
                 member.outbox.push(frame.clone());
             }
         }
+        metrics().fanout.observe(secs(start.elapsed()));
     }
 
     fn joined(&self, room: &RoomName, reference: Option<Ref>) -> Frame {

@@ -22,6 +22,8 @@ use tracing::{debug, error};
 
 use crate::auth::{check_password, new_token, token_hash};
 use crate::frame::Frame;
+use crate::limits::{TokenBucket, retry_in};
+use crate::metrics::{ConnectionGauge, Limit, metrics};
 use crate::outbox::Outbox;
 use crate::router::{DEFAULT_HISTORY_PAGE, RouterError, SessionId};
 use crate::server::Context;
@@ -39,6 +41,9 @@ struct Session {
     /// The hash of the token this session logged in with or was given,
     /// which a plain `logout` revokes.
     token: Option<Vec<u8>>,
+    /// Chat messages (say, whisper) and joins this session may send.
+    messages: TokenBucket,
+    joins: TokenBucket,
 }
 
 type Outcome = Result<(), RouterError>;
@@ -65,9 +70,14 @@ type Ending = Option<(ErrorCode, String)>;
 /// Runs one connection from its first byte to its close.
 pub async fn run<C: Connection>(mut conn: C, ctx: Arc<Context>, peer: SocketAddr) {
     let transport = C::TRANSPORT;
+    let _open = ConnectionGauge::open(transport);
     debug!(%peer, transport, "connected");
+    let now = std::time::Instant::now();
+    let settings = &ctx.settings;
     let mut session = Session {
-        outbox: Arc::new(Outbox::new(ctx.settings.outbox_len)),
+        outbox: Arc::new(Outbox::new(settings.outbox_len)),
+        messages: TokenBucket::new(settings.message_rate, settings.message_burst, now),
+        joins: TokenBucket::new(settings.join_rate, settings.join_burst, now),
         ctx,
         id: None,
         peer,
@@ -75,7 +85,9 @@ pub async fn run<C: Connection>(mut conn: C, ctx: Arc<Context>, peer: SocketAddr
     };
     let ending = session.serve(&mut conn).await;
     session.leave();
-    debug!(%peer, transport, reason = ?ending.as_ref().map(|e| e.0), "disconnected");
+    let reason = ending.as_ref().map_or("client", |e| e.0.as_str());
+    metrics().disconnected(reason);
+    debug!(%peer, transport, reason, "disconnected");
     let Some((code, message)) = ending else {
         conn.close(None).await;
         return;
@@ -146,9 +158,11 @@ impl Session {
                 }
                 info = outbox.next_batch(&mut batch) => {
                     if info.dropped > 0 {
+                        metrics().dropped.inc_by(info.dropped);
                         batch.push_front(Frame::new(ServerMessage::Lagged { dropped: info.dropped }));
                     }
                     if !batch.is_empty() {
+                        metrics().messages_out.get(C::TRANSPORT).inc_by(batch.len() as u64);
                         match timeout(write_timeout, conn.send(&mut batch)).await {
                             Ok(Ok(())) => {}
                             Ok(Err(e)) => {
@@ -179,6 +193,9 @@ impl Session {
                     };
                     last_heard = Instant::now();
                     pinged = false;
+                    if !matches!(input, Inbound::Alive) {
+                        metrics().messages_in.get(C::TRANSPORT).inc();
+                    }
                     match input {
                         Inbound::Text(frame) => self.handle(&frame).await,
                         Inbound::Request(request) => self.dispatch(request).await,
@@ -234,6 +251,25 @@ impl Session {
         }
     }
 
+    /// The per-session limits: chat messages and joins, each a token
+    /// bucket; over it, `rate_limited` says when to retry.
+    fn throttle(&mut self, body: &ClientMessage) -> Result<(), RouterError> {
+        let (bucket, limit, what) = match body {
+            ClientMessage::Say { .. } | ClientMessage::Whisper { .. } => {
+                (&mut self.messages, Limit::Messages, "messages")
+            }
+            ClientMessage::Join { .. } => (&mut self.joins, Limit::Joins, "joins"),
+            _ => return Ok(()),
+        };
+        bucket.take(std::time::Instant::now()).map_err(|wait| {
+            metrics().limited(limit);
+            RouterError::new(
+                ErrorCode::RateLimited,
+                format!("too many {what}; retry in {}", retry_in(wait)),
+            )
+        })
+    }
+
     fn reply_error(
         &self,
         code: ErrorCode,
@@ -271,6 +307,7 @@ impl Session {
         let store = self.store()?;
         let (ip, now) = (self.peer.ip(), std::time::Instant::now());
         if let Some(wait) = ctx.limiter.locked(nick.as_str(), ip, now) {
+            metrics().limited(Limit::Passwords);
             return Err(RouterError::new(
                 ErrorCode::RateLimited,
                 format!("too many wrong passwords; try again in {wait}s"),
@@ -539,6 +576,10 @@ impl Session {
     /// the outbox.
     async fn dispatch(&mut self, request: Envelope<ClientMessage>) {
         let Envelope { body, reference } = request;
+        if let Err(e) = self.throttle(&body) {
+            self.reply_error(e.code, e.message, reference);
+            return;
+        }
         let ctx = self.ctx.clone();
         let router = &ctx.router;
         let result: Result<(), RouterError> = match (self.id, body) {

@@ -13,7 +13,8 @@ use serde_json::json;
 
 #[tokio::test]
 async fn every_echoed_message_survives_a_sigkill() {
-    let mut server = TestServer::start();
+    // A steady stream from one sender: above the default message rate.
+    let mut server = TestServer::start_with(&["--message-rate", "0"]);
     let mut alice = Client::hello(&server, Kind::Tcp, "alice").await;
     alice.join("lobby").await;
 

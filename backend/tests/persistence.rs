@@ -74,7 +74,7 @@ async fn history_and_ids_survive_a_restart() {
 
 #[tokio::test]
 async fn a_reconnecting_client_fills_exactly_its_gap_and_pages_back_to_the_start() {
-    let server = TestServer::start_with(&["--history-len", "5"]);
+    let server = TestServer::start_with(&["--history-len", "5", "--message-rate", "0"]);
     let mut alice = Client::hello(&server, Kind::Ws, "alice").await;
     let mut bob = Client::hello(&server, Kind::Tcp, "bob").await;
     alice.join("lobby").await;

@@ -53,6 +53,8 @@ pub enum ErrorCode {
     TooManyRooms,
     /// The server holds too many rooms to create another.
     ServerFull,
+    /// Too many connections from the client's address, or opened too fast.
+    TooManyConnections,
     /// Too many requests (or wrong passwords); slow down.
     RateLimited,
     // --- accounts and rooms ---
@@ -112,6 +114,7 @@ impl ErrorCode {
             NoSuchNick => "no_such_nick",
             TooManyRooms => "too_many_rooms",
             ServerFull => "server_full",
+            TooManyConnections => "too_many_connections",
             RateLimited => "rate_limited",
             NickReserved => "nick_reserved",
             AuthFailed => "auth_failed",
@@ -155,6 +158,7 @@ impl ErrorCode {
             NoSuchNick,
             TooManyRooms,
             ServerFull,
+            TooManyConnections,
             RateLimited,
             NickReserved,
             AuthFailed,

@@ -363,6 +363,13 @@ impl Store {
     pub async fn flush(&self) -> anyhow::Result<()> {
         self.request(Write::Flush).await
     }
+
+    /// For `/readyz`: the database answers a read and the writer runs.
+    pub async fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(!self.writes.is_closed(), "the store's writer has stopped");
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
 }
 
 /// `VACUUM INTO` from the database at `from` to a new file `to`, through a

@@ -123,7 +123,11 @@ pub async fn run(
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut done = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let started = std::time::Instant::now();
         let outcome = commit(&mut conn, &batch).await;
+        let m = crate::metrics::metrics();
+        m.store_commit
+            .observe(crate::metrics::secs(started.elapsed()));
         let saved = outcome.is_ok();
         let mut answers = match outcome {
             Ok(answers) => answers.into_iter(),
