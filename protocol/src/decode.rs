@@ -545,6 +545,35 @@ mod tests {
         assert!(err("\"pong\"").contains("invalid type"));
     }
 
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_text_decodes_or_fails_cleanly(text in "\\PC{0,200}") {
+            let _ = decode_server_frame(&text);
+        }
+
+        /// Valid frames with one byte changed: deep inside the decoder.
+        #[test]
+        fn damaged_frames_decode_or_fail_cleanly(
+            pick in any::<prop::sample::Index>(),
+            at in any::<prop::sample::Index>(),
+            byte in any::<u8>(),
+        ) {
+            let all = every_type();
+            let mut text = serde_json::to_vec(pick.get(&all)).unwrap();
+            let i = at.index(text.len());
+            text[i] = byte;
+            if let Ok(text) = std::str::from_utf8(&text)
+                && let Ok(frame) = decode_server_frame(text)
+            {
+                // Whatever decoded encodes back to the same thing.
+                let again = serde_json::to_string(&frame.body).unwrap();
+                prop_assert_eq!(decode_server_frame(&again).unwrap().body, frame.body);
+            }
+        }
+    }
+
     #[test]
     fn unknown_fields_are_ignored() {
         let m: ServerMessage =

@@ -845,6 +845,37 @@ mod tests {
             let _ = parse_request(&bytes);
         }
 
+        /// Real requests with one byte changed reach past the JSON syntax
+        /// into the field checks: a request or a precise error, never a
+        /// panic, and an error keeps the `ref` when it can be read.
+        #[test]
+        fn damaged_requests_parse_or_fail_cleanly(
+            pick in 0usize..12,
+            at in any::<proptest::sample::Index>(),
+            byte in any::<u8>(),
+        ) {
+            const FRAMES: [&str; 12] = [
+                r#"{"type":"hello","nick":"alice","ref":1}"#,
+                r#"{"type":"hello","nick":"alice","password":"secret-pw","ref":"a"}"#,
+                r#"{"type":"join","room":"lobby","ref":2}"#,
+                r#"{"type":"part","room":"lobby"}"#,
+                r#"{"type":"say","room":"lobby","text":"hi é "q"","ref":3}"#,
+                r#"{"type":"whisper","to":"bob","text":"psst"}"#,
+                r#"{"type":"history","room":"lobby","before":17,"limit":50}"#,
+                r#"{"type":"nick","nick":"alice2"}"#,
+                r#"{"type":"topic","room":"lobby","text":"news"}"#,
+                r#"{"type":"kick","room":"lobby","nick":"eve","reason":"spam"}"#,
+                r#"{"type":"register","nick":"alice","password":"long enough"}"#,
+                r#"{"type":"ping","ref":"p"}"#,
+            ];
+            let mut frame = FRAMES[pick].as_bytes().to_vec();
+            let i = at.index(frame.len());
+            frame[i] = byte;
+            if let Err(e) = parse_request(&frame) {
+                prop_assert!(!e.message.is_empty());
+            }
+        }
+
         #[test]
         fn say_round_trips(text in "\\PC{1,100}", r in proptest::option::of(any::<i64>())) {
             let env = Envelope::with_ref(ClientMessage::Say { room: room("lobby"), text }, r.map(Ref::Int));
