@@ -1,12 +1,14 @@
 //! Accounts and room moderation over real sockets: register, log in with a
 //! password and with a token (also after a restart), wrong passwords and
-//! their limit, reserved nicks, offline whispers, and kick/ban/operators
+//! their limit, reserved nicks, offline whispers, kick/ban/operators
 //! enforced on every transport (JSON over WebSocket and TCP, and IRC with
-//! PASS and SASL).
+//! PASS and SASL), and room changes that the store refuses.
 
 mod common;
 
-use common::{Client, IrcClient, Kind, TestServer, irc_command};
+use std::sync::Arc;
+
+use common::{Client, IrcClient, Kind, TempDir, TestServer, irc_command};
 use serde_json::{Value, json};
 
 const PW: &str = "correct horse";
@@ -345,4 +347,99 @@ async fn kick_ban_and_operators_are_enforced_on_every_transport() {
             .ends_with("MODE #den -b bob!*@*")
     );
     bob.join("den").await;
+}
+
+/// A data directory whose database refuses (by triggers) to store the
+/// topic `refused`, a ban of the nick `refused` and operator rights for
+/// the account `refused`: a store failure on demand.
+async fn refusing_store() -> Arc<TempDir> {
+    use sqlx::Connection;
+    let data = Arc::new(TempDir::new());
+    let db = data.path().join(banter::store::DB_FILE);
+    let mut conn = sqlx::SqliteConnection::connect_with(&banter::store::connect_options(&db))
+        .await
+        .unwrap();
+    banter::store::migrator(i64::MAX)
+        .run(&mut conn)
+        .await
+        .unwrap();
+    for sql in [
+        "CREATE TRIGGER refuse_topic_insert BEFORE INSERT ON rooms WHEN NEW.topic = 'refused' \
+         BEGIN SELECT RAISE(ABORT, 'test: topic refused'); END",
+        "CREATE TRIGGER refuse_topic_update BEFORE UPDATE ON rooms WHEN NEW.topic = 'refused' \
+         BEGIN SELECT RAISE(ABORT, 'test: topic refused'); END",
+        "CREATE TRIGGER refuse_ban BEFORE INSERT ON bans WHEN NEW.target = 'refused' \
+         BEGIN SELECT RAISE(ABORT, 'test: ban refused'); END",
+        "CREATE TRIGGER refuse_op BEFORE INSERT ON room_roles \
+         WHEN NEW.account = 'refused' AND NEW.role = 'op' \
+         BEGIN SELECT RAISE(ABORT, 'test: op refused'); END",
+    ] {
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    }
+    conn.close().await.unwrap();
+    data
+}
+
+#[tokio::test]
+async fn a_room_change_the_store_refuses_is_neither_made_nor_announced() {
+    let mut server = TestServer::start_in(refusing_store().await, &[], &[]);
+    register(&server, "alice").await;
+    register(&server, "refused").await;
+    let (mut alice, _) = login(&server, Kind::Ws, "alice").await;
+    alice.join("den").await;
+    assert_eq!(alice.expect("roles").await["owner"], "alice");
+    let mut bob = Client::hello(&server, Kind::Tcp, "bob").await;
+    bob.join("den").await;
+    bob.expect("roles").await;
+    alice.expect("presence").await;
+
+    alice
+        .send(json!({"type":"topic","room":"den","text":"fine","ref":"t1"}))
+        .await;
+    assert_eq!(alice.expect("topic").await["ref"], "t1");
+    assert_eq!(bob.expect("topic").await["topic"]["text"], "fine");
+
+    // Each refused change: the requester gets `internal` with its ref, and
+    // neither it nor anyone else hears of the change.
+    for (request, why) in [
+        (
+            json!({"type":"topic","room":"den","text":"refused","ref":"t2"}),
+            "t2",
+        ),
+        (
+            json!({"type":"op","room":"den","account":"refused","ref":"o1"}),
+            "o1",
+        ),
+        (
+            json!({"type":"ban","room":"den","nick":"refused","ref":"b1"}),
+            "b1",
+        ),
+    ] {
+        alice.send(request).await;
+        let error = alice.expect_error("internal").await;
+        assert_eq!(error["ref"], why, "{error}");
+    }
+    // The next thing anyone hears is the next change that was saved.
+    alice
+        .send(json!({"type":"topic","room":"den","text":"after","ref":"t3"}))
+        .await;
+    assert_eq!(alice.expect("topic").await["topic"]["text"], "after");
+    assert_eq!(bob.expect("topic").await["topic"]["text"], "after");
+    // And the room is as before the refusals, also after a restart.
+    for client in [&mut alice, &mut bob] {
+        client.send(json!({"type":"bans","room":"den"})).await;
+        assert_eq!(client.expect("bans").await["bans"], json!([]));
+    }
+    drop((alice, bob));
+    server.restart();
+    let (mut alice, _) = login(&server, Kind::Tcp, "alice").await;
+    let joined = alice.join("den").await;
+    assert_eq!(joined["topic"]["text"], "after");
+    let roles = alice.expect("roles").await;
+    assert_eq!(
+        (&roles["owner"], &roles["ops"]),
+        (&json!("alice"), &json!([]))
+    );
+    alice.send(json!({"type":"bans","room":"den"})).await;
+    assert_eq!(alice.expect("bans").await["bans"], json!([]));
 }

@@ -6,11 +6,12 @@
 //! writes queue up and become the next batch. So a burst of N messages
 //! costs a handful of fsyncs, not N.
 //!
-//! Only after the commit returns are the committed messages handed to the
-//! callback (the router's delivery), in queue order, and the answers of
-//! writes that wait for one sent. That is the durability promise: nobody,
-//! the sender included, sees a message that is not on disk. If a commit
-//! fails, nothing of the batch is delivered and senders are told.
+//! Only after the commit returns are the committed messages and room
+//! changes (topics, roles, bans) handed to the callback (the router's
+//! delivery), in queue order, and the answers of writes that wait for one
+//! sent. That is the durability promise: nobody, the sender included, sees
+//! a message or a room change that is not on disk. If a commit fails,
+//! nothing of the batch is delivered or applied, and the senders are told.
 
 use banter_protocol::{BanInfo, ChatMessage, DirectMessage, Nick, Ref, RoomName, Topic};
 use sqlx::sqlite::SqliteConnection;
@@ -43,26 +44,35 @@ pub struct DirectWrite {
     pub reference: Option<Ref>,
 }
 
+/// A change to a room's settings, and whom to tell once it is stored.
+/// Like a message, it takes effect (in the router's memory, announced to
+/// the room) only after its transaction has committed.
+#[derive(Debug)]
+pub struct RoomWrite {
+    pub room: RoomName,
+    pub change: RoomChange,
+    /// The session that asked, which gets the reply with `reference` (or,
+    /// if the commit fails, the error).
+    pub requester: Option<u64>,
+    pub reference: Option<Ref>,
+}
+
+#[derive(Debug, Clone)]
+pub enum RoomChange {
+    /// A new topic, as announced; an empty text clears it (stored as none).
+    Topic(Topic),
+    /// Sets (`Some`) or removes an account's role in a room.
+    Role { account: Nick, role: Option<Role> },
+    /// Sets (`set`) or lifts a ban.
+    Ban { ban: BanInfo, set: bool },
+}
+
 /// One change to the database.
 #[derive(Debug)]
 pub enum Write {
     Chat(ChatWrite),
     Direct(DirectWrite),
-    Topic {
-        room: RoomName,
-        topic: Option<Topic>,
-    },
-    /// Sets (`Some`) or removes an account's role in a room.
-    Role {
-        room: RoomName,
-        account: Nick,
-        role: Option<Role>,
-    },
-    Ban {
-        room: RoomName,
-        ban: BanInfo,
-        set: bool,
-    },
+    Room(RoomWrite),
     /// Creates an account; answers whether it was created (`false`: the
     /// name was taken).
     Register {
@@ -104,6 +114,7 @@ pub enum Write {
 pub enum Committed {
     Chat(ChatWrite),
     Direct(DirectWrite),
+    Room(RoomWrite),
 }
 
 enum Answer {
@@ -138,6 +149,7 @@ pub async fn run(
             match (write, answer) {
                 (Write::Chat(c), _) => done.push(Committed::Chat(c)),
                 (Write::Direct(d), _) => done.push(Committed::Direct(d)),
+                (Write::Room(r), _) => done.push(Committed::Room(r)),
                 (Write::Register { reply, .. }, Answer::Created(created)) => {
                     let _ = reply.send(created);
                 }
@@ -213,7 +225,12 @@ async fn apply(conn: &mut SqliteConnection, write: &Write) -> sqlx::Result<Answe
             .await?;
             counter(&mut *conn, "last_direct_id", d.id).await?;
         }
-        Write::Topic { room, topic } => {
+        Write::Room(RoomWrite {
+            room,
+            change: RoomChange::Topic(topic),
+            ..
+        }) => {
+            let topic = Some(topic).filter(|t| !t.text.is_empty());
             sqlx::query(
                 "INSERT INTO rooms (name, topic, topic_by, topic_ts) VALUES (?, ?, ?, ?) \
                  ON CONFLICT (name) DO UPDATE SET topic = excluded.topic, \
@@ -226,11 +243,15 @@ async fn apply(conn: &mut SqliteConnection, write: &Write) -> sqlx::Result<Answe
             .execute(&mut *conn)
             .await?;
         }
-        Write::Role {
+        Write::Room(RoomWrite {
             room,
-            account,
-            role: Some(role),
-        } => {
+            change:
+                RoomChange::Role {
+                    account,
+                    role: Some(role),
+                },
+            ..
+        }) => {
             sqlx::query(
                 "INSERT INTO room_roles (room, account, role) VALUES (?, ?, ?) \
                  ON CONFLICT (room, account) DO UPDATE SET role = excluded.role",
@@ -241,18 +262,26 @@ async fn apply(conn: &mut SqliteConnection, write: &Write) -> sqlx::Result<Answe
             .execute(&mut *conn)
             .await?;
         }
-        Write::Role {
+        Write::Room(RoomWrite {
             room,
-            account,
-            role: None,
-        } => {
+            change:
+                RoomChange::Role {
+                    account,
+                    role: None,
+                },
+            ..
+        }) => {
             sqlx::query("DELETE FROM room_roles WHERE room = ? AND account = ?")
                 .bind(room.as_str())
                 .bind(key(account))
                 .execute(&mut *conn)
                 .await?;
         }
-        Write::Ban { room, ban, set } => {
+        Write::Room(RoomWrite {
+            room,
+            change: RoomChange::Ban { ban, set },
+            ..
+        }) => {
             let (kind, target) = match (&ban.nick, &ban.account) {
                 (_, Some(account)) => ("account", account),
                 (Some(nick), None) => ("nick", nick),
