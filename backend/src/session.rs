@@ -7,6 +7,10 @@
 //! ping, ping answer). Replies are never written directly: they go through
 //! the outbox like everything else, so frames leave in the order the router
 //! decided.
+//!
+//! Whispers that waited for an account while it was offline are sent after
+//! its login and followed by a ping; only the client's answer (proof that
+//! it read them) marks them delivered in the store ([`Session::confirm`]).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -18,7 +22,7 @@ use banter_protocol::{
     RoomName, ServerMessage, parse_request,
 };
 use tokio::time::{Instant, sleep_until, timeout};
-use tracing::{debug, error};
+use tracing::{debug, error, warn};
 
 use crate::auth::{check_password, new_token, token_hash};
 use crate::frame::Frame;
@@ -39,6 +43,13 @@ struct Session {
     /// The hash of the token this session logged in with or was given,
     /// which a plain `logout` revokes.
     token: Option<Vec<u8>>,
+    /// Whispers that waited for this session's account (`waited_for`):
+    /// the ids of those in the outbox and not yet written (`unsent`), and
+    /// of those written and not yet confirmed (`unconfirmed`). See
+    /// [`Session::confirm`].
+    waited_for: Option<Nick>,
+    unsent: Vec<u64>,
+    unconfirmed: Vec<u64>,
 }
 
 type Outcome = Result<(), RouterError>;
@@ -72,6 +83,9 @@ pub async fn run<C: Connection>(mut conn: C, ctx: Arc<Context>, peer: SocketAddr
         id: None,
         peer,
         token: None,
+        waited_for: None,
+        unsent: Vec::new(),
+        unconfirmed: Vec::new(),
     };
     let ending = session.serve(&mut conn).await;
     session.leave();
@@ -149,6 +163,7 @@ impl Session {
                         batch.push_front(Frame::new(ServerMessage::Lagged { dropped: info.dropped }));
                     }
                     if !batch.is_empty() {
+                        let waited = self.written_waiting(&batch);
                         match timeout(write_timeout, conn.send(&mut batch)).await {
                             Ok(Ok(())) => {}
                             Ok(Err(e)) => {
@@ -163,6 +178,14 @@ impl Session {
                             }
                         }
                         batch.clear();
+                        if !waited.is_empty() {
+                            // The answer to this ping, which the client reads
+                            // after the whispers, confirms them.
+                            if timeout(write_timeout, conn.ping()).await.map_or(true, |r| r.is_err()) {
+                                return None;
+                            }
+                            self.unconfirmed.extend(waited);
+                        }
                     }
                     if let Some(reason) = info.close {
                         return Some(reason);
@@ -205,7 +228,7 @@ impl Session {
                             "binary frames are not part of the protocol; send JSON as text",
                             None,
                         ),
-                        Inbound::Alive => {}
+                        Inbound::Alive => self.confirm(),
                     }
                 }
                 _ = &mut timer => match (self.id, pinged) {
@@ -230,6 +253,44 @@ impl Session {
                         ));
                     }
                 },
+            }
+        }
+    }
+
+    /// The ids of whispers that waited for this account among `batch`,
+    /// which is about to be written.
+    fn written_waiting(&mut self, batch: &VecDeque<Frame>) -> Vec<u64> {
+        let mut written = Vec::new();
+        if self.unsent.is_empty() {
+            return written;
+        }
+        for frame in batch {
+            if let Some(ServerMessage::Direct(d)) = frame.message()
+                && let Some(pos) = self.unsent.iter().position(|&id| id == d.id)
+            {
+                self.unsent.swap_remove(pos);
+                written.push(d.id);
+            }
+        }
+        written
+    }
+
+    /// The client answered the ping that followed the whispers that waited
+    /// for it, so it has read them: they are marked delivered. Until then
+    /// (a client that drops at login, or never reads) they stay waiting and
+    /// come again at the next login: at least once, not at most once.
+    fn confirm(&mut self) {
+        if self.unconfirmed.is_empty() {
+            return;
+        }
+        let ids = std::mem::take(&mut self.unconfirmed);
+        if let (Some(store), Some(account)) = (&self.ctx.store, &self.waited_for) {
+            let write = Write::Delivered {
+                account: account.clone(),
+                ids,
+            };
+            if store.writes().try_send(write).is_err() {
+                warn!("the store's queue is full; waiting whispers will be delivered again");
             }
         }
     }
@@ -371,12 +432,21 @@ impl Session {
         )?;
         self.id = Some(id);
         if let (Some(account), Some(store)) = (account, &self.ctx.store) {
-            // Whispers that waited for this account, after the welcome.
+            // Whispers that waited for this account, after the welcome;
+            // delivered once the client confirms it read them.
+            let waiting = account.clone();
             let pending = store
-                .request(|reply| Write::TakePending { account, reply })
+                .request(|reply| Write::Pending {
+                    account: waiting,
+                    reply,
+                })
                 .await
                 .map_err(internal)?;
+            if !pending.is_empty() {
+                self.waited_for = Some(account);
+            }
             for direct in pending {
+                self.unsent.push(direct.id);
                 self.ctx
                     .router
                     .send_to(id, Frame::new(ServerMessage::Direct(direct)));
@@ -547,7 +617,10 @@ impl Session {
                     .push(Frame::with_ref(ServerMessage::Pong, reference.clone()));
                 Ok(())
             }
-            (_, ClientMessage::Pong) => Ok(()),
+            (_, ClientMessage::Pong) => {
+                self.confirm();
+                Ok(())
+            }
             (
                 None,
                 ClientMessage::Hello {

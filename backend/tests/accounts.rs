@@ -147,7 +147,7 @@ async fn wrong_passwords_reserved_nicks_and_their_codes() {
 }
 
 #[tokio::test]
-async fn an_offline_whisper_is_delivered_at_the_next_login() {
+async fn an_offline_whisper_survives_a_restart_and_a_dropped_login_and_comes_once() {
     let mut server = TestServer::start();
     register(&server, "bob").await;
     let mut alice = Client::hello(&server, Kind::Ws, "alice").await;
@@ -162,16 +162,60 @@ async fn an_offline_whisper_is_delivered_at_the_next_login() {
     alice.expect_error("no_such_nick").await;
     // It waits on disk, across a restart.
     server.restart();
-    let (mut bob, _) = login(&server, Kind::Tcp, "bob").await;
+
+    // bob logs in and drops at once: the whisper may have reached his
+    // socket, but he never read it (never answered the ping after it).
+    let hello = json!({"type":"hello","nick":"bob","password":PW});
+    let (dropped, welcome) = Client::hello_with(&server, Kind::Tcp, hello).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    drop(dropped);
+
+    // So it comes again at the next login, after logged_in; a client that
+    // reads on (here: its WebSocket answers the ping) has it delivered.
+    let (mut bob, _) = login(&server, Kind::Ws, "bob").await;
     let got = bob.expect("direct").await;
     assert_eq!(
-        (&got["from"], &got["text"]),
-        (&json!("alice"), &json!("call me"))
+        (&got["from"], &got["text"], &got["id"]),
+        (&json!("alice"), &json!("call me"), &echo["id"])
     );
-    assert_eq!(got["id"], echo["id"]);
-    // Delivered once.
+    bob.assert_usable().await;
+    drop(bob);
+    server.restart();
+
+    // Delivered once: not again, on any transport, even after a restart.
+    let (mut bob, _) = login(&server, Kind::Tcp, "bob").await;
+    bob.assert_usable().await;
     drop(bob);
     let (mut bob, _) = login(&server, Kind::Ws, "bob").await;
+    bob.assert_usable().await;
+}
+
+#[tokio::test]
+async fn a_json_lines_client_confirms_waiting_whispers_by_answering_the_ping() {
+    let server = TestServer::start();
+    register(&server, "bob").await;
+    let mut alice = Client::hello(&server, Kind::Tcp, "alice").await;
+    for text in ["one", "two"] {
+        alice
+            .send(json!({"type":"whisper","to":"bob","text":text}))
+            .await;
+        alice.expect("direct").await;
+    }
+    // Read but not confirmed: they come again.
+    let (mut bob, _) = login(&server, Kind::Tcp, "bob").await;
+    assert_eq!(bob.expect("direct").await["text"], "one");
+    assert_eq!(bob.expect("direct").await["text"], "two");
+    bob.expect("ping").await;
+    drop(bob);
+    let (mut bob, _) = login(&server, Kind::Tcp, "bob").await;
+    assert_eq!(bob.expect("direct").await["text"], "one");
+    assert_eq!(bob.expect("direct").await["text"], "two");
+    bob.expect("ping").await;
+    bob.send(json!({"type":"pong"})).await;
+    bob.assert_usable().await;
+    drop(bob);
+    // Confirmed: gone.
+    let (mut bob, _) = login(&server, Kind::Tcp, "bob").await;
     bob.assert_usable().await;
 }
 

@@ -91,11 +91,17 @@ pub enum Write {
         hash: Option<Vec<u8>>,
         reply: oneshot::Sender<u64>,
     },
-    /// Takes the whispers waiting for `account` (marking them delivered).
-    /// In queue order, so none that was queued before is missed.
-    TakePending {
+    /// Answers with the whispers waiting for `account`, oldest first
+    /// (they stay waiting until [`Write::Delivered`]). In queue order, so
+    /// none that was queued before is missed.
+    Pending {
         account: Nick,
         reply: oneshot::Sender<Vec<DirectMessage>>,
+    },
+    /// Marks whispers that waited for `account` delivered.
+    Delivered {
+        account: Nick,
+        ids: Vec<u64>,
     },
     /// Retention: deletes room messages older than `before_ts` and beyond
     /// the newest `keep` per room (and delivered directs older than
@@ -160,7 +166,7 @@ pub async fn run(
                 | (Write::Retain { reply, .. }, Answer::Count(n)) => {
                     let _ = reply.send(n);
                 }
-                (Write::TakePending { reply, .. }, Answer::Pending(list)) => {
+                (Write::Pending { reply, .. }, Answer::Pending(list)) => {
                     let _ = reply.send(list);
                 }
                 (Write::Flush(reply), _) if saved => {
@@ -348,7 +354,7 @@ async fn apply(conn: &mut SqliteConnection, write: &Write) -> sqlx::Result<Answe
             };
             return Ok(Answer::Count(done.rows_affected()));
         }
-        Write::TakePending { account, .. } => {
+        Write::Pending { account, .. } => {
             let rows: Vec<(i64, String, String, String, i64)> = sqlx::query_as(
                 "SELECT id, sender, recipient, text, ts FROM directs \
                  WHERE recipient_key = ? AND pending = 1 ORDER BY id",
@@ -356,10 +362,6 @@ async fn apply(conn: &mut SqliteConnection, write: &Write) -> sqlx::Result<Answe
             .bind(key(account))
             .fetch_all(&mut *conn)
             .await?;
-            sqlx::query("UPDATE directs SET pending = 0 WHERE recipient_key = ? AND pending = 1")
-                .bind(key(account))
-                .execute(&mut *conn)
-                .await?;
             let list = rows
                 .into_iter()
                 .map(|(id, from, to, text, ts)| DirectMessage {
@@ -400,6 +402,15 @@ async fn apply(conn: &mut SqliteConnection, write: &Write) -> sqlx::Result<Answe
                 .rows_affected();
             }
             return Ok(Answer::Count(gone));
+        }
+        Write::Delivered { account, ids } => {
+            for id in ids {
+                sqlx::query("UPDATE directs SET pending = 0 WHERE id = ? AND recipient_key = ?")
+                    .bind(i(*id))
+                    .bind(key(account))
+                    .execute(&mut *conn)
+                    .await?;
+            }
         }
         Write::Flush(_) => {}
     }
