@@ -45,6 +45,10 @@ pub struct Settings {
     pub retention_interval: u64,
     /// Memory for one argon2id password hash, in KiB.
     pub argon2_memory_kib: u32,
+    /// Password hashes computed at once; more wait.
+    pub argon2_concurrency: usize,
+    /// Seconds a password check may wait for its turn before `busy`.
+    pub argon2_wait: u64,
 }
 
 impl Default for Settings {
@@ -75,6 +79,8 @@ impl Default for Settings {
             retain_count: 0,
             retention_interval: 3600,
             argon2_memory_kib: 19 * 1024,
+            argon2_concurrency: 4,
+            argon2_wait: 10,
         }
     }
 }
@@ -113,6 +119,7 @@ impl Settings {
             ("irc-flood-burst", self.irc_flood_burst as usize),
             ("irc-flood-rate", self.irc_flood_rate as usize),
             ("retention-interval", self.retention_interval as usize),
+            ("argon2-concurrency", self.argon2_concurrency),
         ] {
             if value == 0 {
                 bail!("{name} must be at least 1");
@@ -248,6 +255,14 @@ pub struct Cli {
     /// Memory for one argon2id password hash, in KiB. [default: 19456]
     #[arg(long, env = "BANTER_ARGON2_MEMORY_KIB", value_name = "KIB")]
     pub argon2_memory_kib: Option<u32>,
+    /// Most password hashes (logins, registrations) computed at once; each
+    /// takes a core and --argon2-memory-kib of memory. [default: 4]
+    #[arg(long, env = "BANTER_ARGON2_CONCURRENCY", value_name = "N")]
+    pub argon2_concurrency: Option<usize>,
+    /// Seconds a login or registration waits for a free hashing slot
+    /// before it is refused with `busy` (0: refuse at once). [default: 10]
+    #[arg(long, env = "BANTER_ARGON2_WAIT", value_name = "SECS")]
+    pub argon2_wait: Option<u64>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -299,6 +314,8 @@ impl Cli {
             retain_count,
             retention_interval,
             argon2_memory_kib,
+            argon2_concurrency,
+            argon2_wait,
         );
         settings.validate()?;
         Ok(settings)
@@ -328,6 +345,8 @@ mod tests {
             format!("[default: {}]", d.max_text_bytes),
             format!("[default: {}]", d.outbox_len),
             format!("[default: {}]", d.idle_timeout),
+            format!("[default: {}]", d.argon2_concurrency),
+            format!("[default: {}]", d.argon2_wait),
         ] {
             assert!(help.contains(&shown), "help lacks {shown}:\n{help}");
         }

@@ -79,7 +79,11 @@ impl Context {
         };
         Ok(Context {
             connections: Arc::new(Semaphore::new(settings.max_connections)),
-            hasher: Hasher::new(settings.argon2_memory_kib)?,
+            hasher: Hasher::limited(
+                settings.argon2_memory_kib,
+                settings.argon2_concurrency,
+                Duration::from_secs(settings.argon2_wait),
+            )?,
             limiter: Limiter::default(),
             settings,
             router,

@@ -24,7 +24,7 @@ use banter_protocol::{
 use tokio::time::{Instant, sleep_until, timeout};
 use tracing::{debug, error, warn};
 
-use crate::auth::{check_password, new_token, token_hash};
+use crate::auth::{HashError, check_password, new_token, token_hash};
 use crate::frame::Frame;
 use crate::outbox::Outbox;
 use crate::router::{DEFAULT_HISTORY_PAGE, RouterError, SessionId};
@@ -60,6 +60,19 @@ fn internal(e: anyhow::Error) -> RouterError {
         ErrorCode::Internal,
         "the server could not do that just now; try again",
     )
+}
+
+fn hash_error(e: HashError) -> RouterError {
+    match e {
+        HashError::Busy(waited) => RouterError::new(
+            ErrorCode::Busy,
+            format!(
+                "the server is busy checking other passwords (waited {}s); try again in a few seconds",
+                waited.as_secs()
+            ),
+        ),
+        HashError::Failed(e) => internal(e),
+    }
 }
 
 fn unsupported() -> RouterError {
@@ -356,10 +369,11 @@ impl Session {
                         format!("there is no account {nick}; register it first"),
                     ));
                 };
-                let hasher = ctx.hasher.clone();
-                let ok = tokio::task::spawn_blocking(move || hasher.verify(&password, &hash))
+                let ok = ctx
+                    .hasher
+                    .verify_password(password, hash)
                     .await
-                    .unwrap_or(false);
+                    .map_err(hash_error)?;
                 ok.then_some(account)
             }
             (None, None) => None,
@@ -490,11 +504,11 @@ impl Session {
         if ctx.router.is_account(&nick) {
             return Err(exists());
         }
-        let hasher = ctx.hasher.clone();
-        let hash = tokio::task::spawn_blocking(move || hasher.hash(&password))
+        let hash = ctx
+            .hasher
+            .hash_password(password)
             .await
-            .map_err(|e| internal(e.into()))?
-            .map_err(internal)?;
+            .map_err(hash_error)?;
         let name = nick.clone();
         let created = store
             .request(move |reply| Write::Register { name, hash, reply })

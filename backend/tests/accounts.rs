@@ -487,3 +487,129 @@ async fn a_room_change_the_store_refuses_is_neither_made_nor_announced() {
     alice.send(json!({"type":"bans","room":"den"})).await;
     assert_eq!(alice.expect("bans").await["bans"], json!([]));
 }
+
+/// The server's resident memory, in KiB, read from /proc every few
+/// milliseconds until stopped; returns the highest reading.
+struct RssSampler {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl RssSampler {
+    fn start(pid: u32) -> RssSampler {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut peak = 0;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+                let rss: u64 = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                    .unwrap();
+                peak = peak.max(rss);
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            peak
+        });
+        RssSampler { stop, thread }
+    }
+
+    fn peak(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_burst_of_registrations_and_logins_is_hashed_a_few_at_a_time_and_all_succeed() {
+    // 64 MiB a hash, two at a time: a burst of 12 may hold 128 MiB of
+    // hashing memory, not 768.
+    const MIB: u64 = 1024;
+    const BURST: usize = 12;
+    let server = TestServer::start_with(&[
+        "--argon2-memory-kib",
+        "65536",
+        "--argon2-concurrency",
+        "2",
+        "--argon2-wait",
+        "60",
+    ]);
+    let base = server.rss_kib();
+    let started = std::time::Instant::now();
+    let sampler = RssSampler::start(server.pid());
+    let registrations: Vec<_> = (0..BURST)
+        .map(|i| {
+            let server = &server;
+            async move { register(server, &format!("user{i}")).await }
+        })
+        .collect();
+    futures_util::future::join_all(registrations).await;
+    let logins: Vec<_> = (0..BURST)
+        .map(|i| {
+            let server = &server;
+            async move { login(server, Kind::Tcp, &format!("user{i}")).await }
+        })
+        .collect();
+    let clients = futures_util::future::join_all(logins).await;
+    let peak = sampler.peak();
+    assert_eq!(clients.len(), BURST, "every login succeeded");
+    eprintln!(
+        "{} hashes in {:?}; server RSS {} MiB before, {} MiB at most",
+        2 * BURST,
+        started.elapsed(),
+        base / MIB,
+        peak / MIB
+    );
+    assert!(
+        peak < base + 3 * 64 * MIB,
+        "at most two 64 MiB hashes at once (and some slack): RSS went from {} to {} MiB",
+        base / MIB,
+        peak / MIB
+    );
+}
+
+#[tokio::test]
+async fn a_login_that_finds_every_hashing_slot_taken_is_told_busy_and_may_retry() {
+    let server = TestServer::start_with(&[
+        "--argon2-memory-kib",
+        "32768",
+        "--argon2-concurrency",
+        "1",
+        "--argon2-wait",
+        "0",
+    ]);
+    register(&server, "bob").await;
+    // Six at once, one slot, no waiting: some are refused with `busy`.
+    let tries: Vec<_> = (0..6)
+        .map(|_| {
+            let server = &server;
+            async move {
+                let mut c = Client::connect(server, Kind::Ws).await;
+                c.send(json!({"type":"register","nick":"carol","password":PW,"ref":"r"}))
+                    .await;
+                c.recv().await
+            }
+        })
+        .collect();
+    let answers = futures_util::future::join_all(tries).await;
+    let busy: Vec<&Value> = answers.iter().filter(|a| a["code"] == "busy").collect();
+    assert!(!busy.is_empty(), "{answers:?}");
+    for answer in &busy {
+        assert_eq!(answer["ref"], "r");
+        assert!(
+            answer["message"].as_str().unwrap().contains("try again"),
+            "{answer}"
+        );
+    }
+    // The others were hashed: carol was created once, the rest found her.
+    for answer in &answers {
+        assert!(
+            ["registered", "error"].contains(&answer["type"].as_str().unwrap()),
+            "{answer}"
+        );
+    }
+    // Once the burst is over, a retry works.
+    let (_bob, _) = login(&server, Kind::Tcp, "bob").await;
+}

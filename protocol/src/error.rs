@@ -55,6 +55,9 @@ pub enum ErrorCode {
     ServerFull,
     /// Too many requests (or wrong passwords); slow down.
     RateLimited,
+    /// The server is too busy to do that now (every password-hashing slot
+    /// stayed taken); try again in a few seconds.
+    Busy,
     // --- accounts and rooms ---
     /// The nick belongs to an account: log in with its password or token.
     NickReserved,
@@ -113,6 +116,7 @@ impl ErrorCode {
             TooManyRooms => "too_many_rooms",
             ServerFull => "server_full",
             RateLimited => "rate_limited",
+            Busy => "busy",
             NickReserved => "nick_reserved",
             AuthFailed => "auth_failed",
             AccountExists => "account_exists",
@@ -156,6 +160,7 @@ impl ErrorCode {
             TooManyRooms,
             ServerFull,
             RateLimited,
+            Busy,
             NickReserved,
             AuthFailed,
             AccountExists,
