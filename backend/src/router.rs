@@ -24,7 +24,7 @@ use tracing::warn;
 use crate::frame::Frame;
 use crate::outbox::Outbox;
 use crate::store::writer::{ChatWrite, DirectWrite, RoomChange, RoomWrite};
-use crate::store::{Committed, Role, RoomState, Write};
+use crate::store::{Committed, Page, Role, RoomState, Write};
 
 pub type SessionId = u64;
 
@@ -1091,30 +1091,32 @@ impl Router {
         Ok(())
     }
 
-    /// Answers with up to `limit` messages of a joined room: the oldest ones
-    /// after `after` if given (to fill a gap), else the newest before
-    /// `before` (to page back), else the newest.
+    /// Answers with up to `limit` messages of a joined room from its
+    /// recent history (without a store; with one, the store answers): the
+    /// oldest ones past `after`/`after_ts` if given (to fill a gap), unless
+    /// `latest`; else the newest (before `before`/`before_ts`, to page back).
     pub fn history(
         &self,
         id: SessionId,
         room: RoomName,
-        before: Option<u64>,
-        after: Option<u64>,
-        limit: Option<u32>,
+        page: Page,
         reference: Option<Ref>,
     ) -> Result<()> {
-        let limit = limit
-            .unwrap_or(DEFAULT_HISTORY_PAGE)
-            .clamp(1, MAX_HISTORY_PAGE) as usize;
+        let limit = page.limit.clamp(1, MAX_HISTORY_PAGE) as usize;
         let state = self.state.lock().unwrap();
         let session = state.session(id)?;
         if !session.rooms.contains(&room) {
             return Err(not_in_room(&room));
         }
         let r = &state.rooms[&room];
-        let before = before.unwrap_or(u64::MAX);
-        let in_range = |m: &&ChatMessage| m.id < before && after.is_none_or(|a| m.id > a);
-        let messages: Vec<ChatMessage> = if after.is_some() {
+        let in_range = |m: &&ChatMessage| {
+            page.before.is_none_or(|b| m.id < b)
+                && page.after.is_none_or(|a| m.id > a)
+                && page.before_ts.is_none_or(|b| m.ts < b)
+                && page.after_ts.is_none_or(|a| m.ts > a)
+        };
+        let forward = (page.after.is_some() || page.after_ts.is_some()) && !page.latest;
+        let messages: Vec<ChatMessage> = if forward {
             r.history
                 .iter()
                 .map(chat)
@@ -1585,7 +1587,15 @@ mod tests {
             last = id;
         }
         a.take();
-        r.history(a.id, room("x"), None, None, None, None).unwrap();
+        let page = |before: Option<u64>, after: Option<u64>, limit: u32, latest: bool| Page {
+            before,
+            after,
+            limit,
+            latest,
+            ..Page::default()
+        };
+        r.history(a.id, room("x"), page(None, None, 50, false), None)
+            .unwrap();
         let [ServerMessage::History { messages, .. }] = &a.take()[..] else {
             panic!()
         };
@@ -1596,12 +1606,15 @@ mod tests {
             "only history_len messages are kept"
         );
 
-        r.history(a.id, room("x"), None, Some(16), Some(2), None)
-            .unwrap();
-        r.history(a.id, room("x"), Some(19), None, Some(2), None)
-            .unwrap();
-        r.history(a.id, room("x"), Some(19), Some(16), None, None)
-            .unwrap();
+        for (before, after, limit, latest) in [
+            (None, Some(16), 2, false),
+            (Some(19), None, 2, false),
+            (Some(19), Some(16), 50, false),
+            (None, Some(16), 2, true),
+        ] {
+            r.history(a.id, room("x"), page(before, after, limit, latest), None)
+                .unwrap();
+        }
         let pages: Vec<Vec<u64>> = a
             .take()
             .into_iter()
@@ -1610,7 +1623,11 @@ mod tests {
                 other => panic!("{other:?}"),
             })
             .collect();
-        assert_eq!(pages, vec![vec![17, 18], vec![17, 18], vec![17, 18]]);
+        assert_eq!(
+            pages,
+            vec![vec![17, 18], vec![17, 18], vec![17, 18], vec![19, 20]],
+            "after: the oldest past it; latest: the newest past it, oldest first"
+        );
     }
 
     #[test]

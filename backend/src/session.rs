@@ -600,14 +600,7 @@ impl Session {
     ) -> Outcome {
         let router = &self.ctx.router;
         let Some(store) = &self.ctx.store else {
-            return router.history(
-                id,
-                room,
-                page.before,
-                page.after,
-                Some(page.limit),
-                reference,
-            );
+            return router.history(id, room, page, reference);
         };
         router.check_member(id, &room)?;
         let limit = page.limit.clamp(1, MAX_HISTORY_PAGE);
@@ -673,6 +666,7 @@ impl Session {
                     limit,
                     before_ts,
                     after_ts,
+                    latest,
                 },
             ) => {
                 let page = Page {
@@ -680,6 +674,7 @@ impl Session {
                     after,
                     before_ts,
                     after_ts,
+                    latest,
                     limit: limit.unwrap_or(DEFAULT_HISTORY_PAGE),
                 };
                 self.history(id, room, page, reference.clone()).await
