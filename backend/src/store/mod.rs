@@ -5,7 +5,10 @@
 //!   startup; [`MIGRATIONS`] lists them). v1 holds history (`rooms`,
 //!   `messages`, `directs`, `meta`), v2 accounts (`accounts`, `tokens`),
 //!   room roles and bans (`room_roles`, `bans`) and the pending flag of
-//!   whispers to offline accounts. Each file's comments document its tables.
+//!   whispers to offline accounts (cleared only once the client confirmed
+//!   it read them, see `session.rs`; the comment in 0002 predates that, and
+//!   an applied migration's text must not change). Each file's comments
+//!   document its tables.
 //! * WAL mode with `synchronous = FULL`: a commit is on disk when it
 //!   returns, and readers never wait for the writer.
 //! * Every write goes through one [`writer`] task (group commit); reads use
