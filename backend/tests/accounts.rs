@@ -574,14 +574,15 @@ async fn a_burst_of_registrations_and_logins_is_hashed_a_few_at_a_time_and_all_s
 async fn a_login_that_finds_every_hashing_slot_taken_is_told_busy_and_may_retry() {
     let server = TestServer::start_with(&[
         "--argon2-memory-kib",
-        "32768",
+        "65536",
         "--argon2-concurrency",
         "1",
         "--argon2-wait",
         "0",
     ]);
     register(&server, "bob").await;
-    // Six at once, one slot, no waiting: some are refused with `busy`.
+    // Six at once, one slot, no waiting: while the first is hashed (64 MiB
+    // take a while), the others are refused with `busy`.
     let tries: Vec<_> = (0..6)
         .map(|_| {
             let server = &server;
