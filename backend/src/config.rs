@@ -60,6 +60,10 @@ pub struct Settings {
     pub handshake_burst: u32,
     /// `text` (human) or `json` (one object per line).
     pub log_format: LogFormat,
+    /// Password hashes computed at once; more wait.
+    pub argon2_concurrency: usize,
+    /// Seconds a password check may wait for its turn before `busy`.
+    pub argon2_wait: u64,
 }
 
 /// How log lines are written.
@@ -109,6 +113,8 @@ impl Default for Settings {
             handshake_rate: 5.0,
             handshake_burst: 30,
             log_format: LogFormat::Text,
+            argon2_concurrency: 4,
+            argon2_wait: 10,
         }
     }
 }
@@ -147,6 +153,7 @@ impl Settings {
             ("irc-flood-burst", self.irc_flood_burst as usize),
             ("irc-flood-rate", self.irc_flood_rate as usize),
             ("retention-interval", self.retention_interval as usize),
+            ("argon2-concurrency", self.argon2_concurrency),
         ] {
             if value == 0 {
                 bail!("{name} must be at least 1");
@@ -324,6 +331,14 @@ pub struct Cli {
     /// collectors. [default: text]
     #[arg(long, env = "BANTER_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Most password hashes (logins, registrations) computed at once; each
+    /// takes a core and --argon2-memory-kib of memory. [default: 4]
+    #[arg(long, env = "BANTER_ARGON2_CONCURRENCY", value_name = "N")]
+    pub argon2_concurrency: Option<usize>,
+    /// Seconds a login or registration waits for a free hashing slot
+    /// before it is refused with `busy` (0: refuse at once). [default: 10]
+    #[arg(long, env = "BANTER_ARGON2_WAIT", value_name = "SECS")]
+    pub argon2_wait: Option<u64>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -383,6 +398,8 @@ impl Cli {
             handshake_rate,
             handshake_burst,
             log_format,
+            argon2_concurrency,
+            argon2_wait,
         );
         settings.validate()?;
         Ok(settings)
@@ -412,6 +429,8 @@ mod tests {
             format!("[default: {}]", d.max_text_bytes),
             format!("[default: {}]", d.outbox_len),
             format!("[default: {}]", d.idle_timeout),
+            format!("[default: {}]", d.argon2_concurrency),
+            format!("[default: {}]", d.argon2_wait),
         ] {
             assert!(help.contains(&shown), "help lacks {shown}:\n{help}");
         }

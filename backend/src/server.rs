@@ -94,7 +94,11 @@ impl Context {
                 handshake_burst: settings.handshake_burst,
             }),
             listening: AtomicBool::new(false),
-            hasher: Hasher::new(settings.argon2_memory_kib)?,
+            hasher: Hasher::limited(
+                settings.argon2_memory_kib,
+                settings.argon2_concurrency,
+                Duration::from_secs(settings.argon2_wait),
+            )?,
             limiter: Limiter::default(),
             settings,
             router,

@@ -681,6 +681,7 @@ impl Chat {
                 after: None,
                 before_ts: None,
                 after_ts: None,
+                latest: false,
                 limit: Some(OLDER_PAGE),
             },
         )]
@@ -975,6 +976,7 @@ impl Chat {
                 limit: Some(MAX_HISTORY_PAGE),
                 before_ts: None,
                 after_ts: None,
+                latest: false,
             },
         )
     }
@@ -1331,6 +1333,7 @@ mod tests {
                 limit: Some(MAX_HISTORY_PAGE),
                 before_ts: None,
                 after_ts: None,
+                latest: false,
             }
         );
         // A live message during the catch-up waits its turn.
@@ -1673,6 +1676,7 @@ mod tests {
                 after: None,
                 before_ts: None,
                 after_ts: None,
+                latest: false,
                 limit: Some(OLDER_PAGE),
             }
         );

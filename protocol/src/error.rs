@@ -57,6 +57,9 @@ pub enum ErrorCode {
     TooManyConnections,
     /// Too many requests (or wrong passwords); slow down.
     RateLimited,
+    /// The server is too busy to do that now (every password-hashing slot
+    /// stayed taken); try again in a few seconds.
+    Busy,
     // --- accounts and rooms ---
     /// The nick belongs to an account: log in with its password or token.
     NickReserved,
@@ -116,6 +119,7 @@ impl ErrorCode {
             ServerFull => "server_full",
             TooManyConnections => "too_many_connections",
             RateLimited => "rate_limited",
+            Busy => "busy",
             NickReserved => "nick_reserved",
             AuthFailed => "auth_failed",
             AccountExists => "account_exists",
@@ -160,6 +164,7 @@ impl ErrorCode {
             ServerFull,
             TooManyConnections,
             RateLimited,
+            Busy,
             NickReserved,
             AuthFailed,
             AccountExists,

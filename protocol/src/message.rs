@@ -137,6 +137,10 @@ pub enum ClientMessage {
         /// Like `after`, by time: messages newer than this Unix ms time.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         after_ts: Option<u64>,
+        /// With `after`/`after_ts`: the newest `limit` messages past it
+        /// (IRC `CHATHISTORY LATEST`), not the oldest.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        latest: bool,
     },
     /// Change nick; answered by `nick`, seen by others as `presence`.
     Nick { nick: Nick },
@@ -600,6 +604,7 @@ mod tests {
                     limit: None,
                     before_ts: None,
                     after_ts: None,
+                    latest: false,
                 },
             ),
         ];

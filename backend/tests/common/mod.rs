@@ -159,11 +159,12 @@ impl TestServer {
         Arc<Mutex<Vec<String>>>,
     ) {
         let mut command = Command::new(env!("CARGO_BIN_EXE_banter"));
-        command
-            .arg("--data-dir")
-            .arg(data)
+        command.arg("--data-dir").arg(data);
+        if !args.iter().any(|a| a == "--argon2-memory-kib") {
             // Cheap password hashes: tests register and log in a lot.
-            .args(["--argon2-memory-kib", "64"])
+            command.args(["--argon2-memory-kib", "64"]);
+        }
+        command
             .args([
                 "--http",
                 "127.0.0.1:0",
