@@ -14,12 +14,15 @@
 //! * [`transport`] — `ws` (axum WebSocket at `/ws`), `tcp` (JSON lines) and
 //!   `irc` (an IRC server face): bytes in, protocol frames out.
 //! * [`web`] — serves the web client (built into the binary, or `--web-dir`).
+//! * [`net`] — production plumbing under the transports: TLS (reloaded on
+//!   SIGHUP), the PROXY protocol, and trusted proxies' forwarded headers.
 //! * [`server`] — binds the listeners, supervises connections and shuts
 //!   down gracefully.
 
 pub mod auth;
 pub mod config;
 pub mod frame;
+pub mod net;
 pub mod outbox;
 pub mod router;
 pub mod server;
