@@ -206,6 +206,7 @@ impl Session {
                             None,
                         ),
                         Inbound::Alive => {}
+                        Inbound::Unreadable(code, message) => return Some((code, message)),
                     }
                 }
                 _ = &mut timer => match (self.id, pinged) {

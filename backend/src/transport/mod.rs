@@ -20,10 +20,11 @@ use std::time::Duration;
 
 use banter_protocol::{ClientMessage, Envelope, ErrorCode, Nick, Ref, ServerMessage};
 use bytes::Bytes;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tracing::{debug, warn};
 
 use crate::frame::Frame;
+use crate::net::{Listen, Refused, Stream};
 use crate::server::Context;
 use crate::session;
 
@@ -43,6 +44,9 @@ pub enum Inbound {
     Binary,
     /// A sign of life with no request in it (a WebSocket pong).
     Alive,
+    /// Input that leaves the stream unreadable (a PROXY protocol header
+    /// on a port not configured for one): close with this reason.
+    Unreadable(ErrorCode, String),
     /// Check a password for an account before registration (IRC SASL);
     /// answered with `logged_in` (no token) or an error, with `reference`.
     Verify {
@@ -76,12 +80,14 @@ pub trait Connection: Send {
 }
 
 /// Accepts raw TCP connections (the JSON-lines and IRC ports) until
-/// shutdown: each socket becomes a connection by `wrap` and runs a session,
-/// or, over the connection limit, is told `server_full` and closed.
-pub async fn accept_loop<C, F>(listener: TcpListener, ctx: Arc<Context>, wrap: F)
+/// shutdown: each socket, once `listen` has read its PROXY header and done
+/// its TLS handshake (in the connection's own task), becomes a connection
+/// by `wrap` and runs a session, or, over the connection limit, is told
+/// `server_full` and closed.
+pub async fn accept_loop<C, F>(listener: TcpListener, ctx: Arc<Context>, listen: Listen, wrap: F)
 where
     C: Connection + 'static,
-    F: Fn(TcpStream) -> C,
+    F: Fn(Stream) -> C + Clone + Send + Sync + 'static,
 {
     loop {
         let accepted = tokio::select! {
@@ -98,27 +104,36 @@ where
             }
         };
         let _ = stream.set_nodelay(true);
-        let conn = wrap(stream);
-        match ctx.connections.clone().try_acquire_owned() {
-            Ok(permit) => {
-                let ctx2 = ctx.clone();
-                ctx.tracker.spawn(async move {
-                    session::run(conn, ctx2, peer).await;
+        let permit = ctx.connections.clone().try_acquire_owned().ok();
+        let (ctx2, listen, wrap) = (ctx.clone(), listen.clone(), wrap.clone());
+        ctx.tracker.spawn(async move {
+            let (stream, client) = match listen.open(stream, peer, C::TRANSPORT).await {
+                Ok(opened) => opened,
+                Err(Refused::Tell(tcp, message)) => {
+                    let conn = wrap(Stream::plain(tcp, false));
+                    refuse(conn, peer, ErrorCode::BadRequest, message).await;
+                    return;
+                }
+                Err(Refused::Drop) => return,
+            };
+            let conn = wrap(stream);
+            match permit {
+                Some(permit) => {
+                    session::run(conn, ctx2, client).await;
                     drop(permit);
-                });
+                }
+                None => {
+                    debug!(peer = %client, transport = C::TRANSPORT, "connection refused: too many connections");
+                    let message = "the server has too many connections; try again later";
+                    refuse(conn, client, ErrorCode::ServerFull, message.into()).await;
+                }
             }
-            Err(_) => {
-                ctx.tracker.spawn(refuse(conn, peer));
-            }
-        }
+        });
     }
 }
 
-async fn refuse<C: Connection>(mut conn: C, peer: SocketAddr) {
-    debug!(%peer, transport = C::TRANSPORT, "connection refused: too many connections");
-    let frame = Frame::new(ServerMessage::Closing {
-        code: ErrorCode::ServerFull,
-        message: "the server has too many connections; try again later".into(),
-    });
-    conn.close(Some(frame)).await;
+async fn refuse<C: Connection>(mut conn: C, peer: SocketAddr, code: ErrorCode, message: String) {
+    debug!(%peer, transport = C::TRANSPORT, ?code, message, "closing a refused connection");
+    conn.close(Some(Frame::new(ServerMessage::Closing { code, message })))
+        .await;
 }
