@@ -221,11 +221,8 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
             "TLS certificate: {} (send SIGHUP to reload it)",
             certs.cert_path().display()
         );
-        tokio::spawn(crate::net::tls::reload_on_sighup(
-            certs.clone(),
-            shutdown.clone(),
-        ));
     }
+    tokio::spawn(crate::net::tls::reload_on_sighup(certs, shutdown.clone()));
     if !settings.trusted_proxy.is_empty() {
         let list: Vec<String> = settings.trusted_proxy.iter().map(Cidr::to_string).collect();
         info!("trusted proxies: {}", list.join(", "));

@@ -357,3 +357,12 @@ fn wait_log(server: &TestServer, part: &str) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_without_tls_changes_nothing() {
+    let server = TestServer::start_with(&["--memory-only"]);
+    server.signal("HUP");
+    wait_log(&server, "SIGHUP: no TLS certificate to reload");
+    let mut client = common::Client::hello(&server, common::Kind::Tcp, "still").await;
+    client.assert_usable().await;
+}

@@ -110,8 +110,10 @@ fn load_pair(cert: &Path, key: &Path, provider: &CryptoProvider) -> anyhow::Resu
     })
 }
 
-/// Reloads `certs` on every SIGHUP until shutdown.
-pub async fn reload_on_sighup(certs: Arc<Certs>, shutdown: CancellationToken) {
+/// Reloads `certs` on every SIGHUP until shutdown. Without TLS there is
+/// nothing to reload, but SIGHUP is still caught (and logged), so that a
+/// `systemctl reload` never stops the server.
+pub async fn reload_on_sighup(certs: Option<Arc<Certs>>, shutdown: CancellationToken) {
     let mut hup = match signal(SignalKind::hangup()) {
         Ok(hup) => hup,
         Err(e) => {
@@ -124,6 +126,10 @@ pub async fn reload_on_sighup(certs: Arc<Certs>, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
             got = hup.recv() => if got.is_none() { return },
         }
+        let Some(certs) = &certs else {
+            info!("SIGHUP: no TLS certificate to reload");
+            continue;
+        };
         match certs.reload() {
             Ok(()) => info!(
                 cert = %certs.cert.display(),
