@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use banter::net::proxy_protocol::{v1_header, v2_header};
 use common::{TestServer, WAIT};
 use futures_util::{SinkExt, StreamExt};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
@@ -263,6 +264,46 @@ async fn every_listener_speaks_tls() {
     // The plain IRC port is still plain.
     let mut irc = common::IrcClient::register(&server, "plain").await;
     irc.assert_usable().await;
+
+    // A PROXY header where none is expected is refused, in plain text.
+    let mut raw = TcpStream::connect(ircs).await.unwrap();
+    let src: SocketAddr = "198.51.100.30:6000".parse().unwrap();
+    raw.write_all(&v1_header(src, ircs)).await.unwrap();
+    let mut refusal = String::new();
+    let _ = tokio::time::timeout(WAIT, raw.read_to_string(&mut refusal)).await;
+    assert!(
+        refusal.starts_with("ERROR :") && refusal.contains("PROXY protocol"),
+        "{refusal:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_protocol_header_comes_before_the_tls_handshake() {
+    let dir = common::TempDir::new();
+    let pki = pki();
+    let (cert, key) = write_pair(dir.path(), &pki);
+    let server = TestServer::start_with(&[
+        "--memory-only",
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+        "--irc-tls",
+        "127.0.0.1:0",
+        "--irc-proxy-protocol",
+    ]);
+    let ircs = ready_addr(&server, "ircs=");
+    let mut tcp = TcpStream::connect(ircs).await.unwrap();
+    let src: SocketAddr = "198.51.100.31:6001".parse().unwrap();
+    tcp.write_all(&v2_header(src, ircs)).await.unwrap();
+    let stream = connector(&[&pki.ca], &[])
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .expect("TLS after the PROXY header");
+    let mut irc = Lines::new(stream);
+    irc.send("NICK viaproxy\r\nUSER v 0 * :v\r\n").await;
+    irc.wait_for(" 001 viaproxy ").await;
+    wait_log(&server, "peer=198.51.100.31:6001");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
