@@ -5,7 +5,8 @@
 //! connection holds no read buffer) and, on listeners not configured for
 //! the PROXY protocol, watch the first bytes for a PROXY header, which they
 //! report as [`UnexpectedHeader`]. TLS connections read through rustls,
-//! which holds its own buffers.
+//! which holds its own buffers; ours is released whenever a read finds
+//! nothing.
 
 use std::io;
 use std::pin::Pin;
@@ -35,6 +36,9 @@ pub trait Fill {
         max: usize,
         read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
     ) -> io::Result<usize>;
+
+    /// Frees the buffer if it holds nothing (while waiting for input).
+    fn release_if_idle(&mut self);
 }
 
 impl Fill for LineDecoder {
@@ -44,6 +48,10 @@ impl Fill for LineDecoder {
         read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
     ) -> io::Result<usize> {
         self.fill(max, read)
+    }
+
+    fn release_if_idle(&mut self) {
+        self.shrink_if_idle();
     }
 }
 
@@ -93,7 +101,12 @@ impl Stream {
                         }
                     });
                     match result {
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            // Nothing came: an idle connection keeps no
+                            // read buffer of ours (rustls keeps its own).
+                            buf.release_if_idle();
+                            Poll::Pending
+                        }
                         other => Poll::Ready(other),
                     }
                 })

@@ -284,6 +284,10 @@ impl Fill for Splitter {
     ) -> io::Result<usize> {
         self.fill(max, read)
     }
+
+    fn release_if_idle(&mut self) {
+        self.shrink_if_idle();
+    }
 }
 
 /// Accepts IRC connections (plain or TLS, by `listen`) until shutdown.
