@@ -407,3 +407,42 @@ async fn sighup_without_tls_changes_nothing() {
     let mut client = common::Client::hello(&server, common::Kind::Tcp, "still").await;
     client.assert_usable().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_sessions_are_told_when_the_server_shuts_down() {
+    let dir = common::TempDir::new();
+    let pki = pki();
+    write_pair(dir.path(), &pki);
+    let mut server = start(dir.path());
+    let ircs = ready_addr(&server, "ircs=");
+    let mut irc = irc_register(ircs, &connector(&[&pki.ca], &[]), "leaving").await;
+    let mut bot = Lines::new(tls(server.tcp, &connector(&[&pki.ca], &[])).await);
+    bot.send("{\"type\":\"hello\",\"nick\":\"botleaving\"}\n")
+        .await;
+    bot.wait_for("\"welcome\"").await;
+    let https = connector(&[&pki.ca], &[b"http/1.1"]);
+    let request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        format!("wss://localhost:{}/ws", server.http.port()),
+    )
+    .unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(request, tls(server.http, &https).await)
+        .await
+        .expect("WSS upgrade");
+    ws_send(&mut ws, json!({"type": "hello", "nick": "wsleaving"})).await;
+
+    server.signal("TERM");
+    let line = irc.wait_for("ERROR").await;
+    assert!(line.contains("shutting down"), "{line}");
+    let line = bot.wait_for("\"closing\"").await;
+    assert!(line.contains("shutting_down"), "{line}");
+    let closing = loop {
+        match tokio::time::timeout(WAIT, ws.next()).await.unwrap() {
+            Some(Ok(Message::Text(t))) if t.contains("\"closing\"") => break t,
+            Some(Ok(_)) => {}
+            other => panic!("no closing notice: {other:?}"),
+        }
+    };
+    assert!(closing.contains("shutting_down"), "{closing}");
+    let status = server.wait_exit(Duration::from_secs(15));
+    assert!(status.success(), "{status}");
+}
