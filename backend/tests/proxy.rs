@@ -1,9 +1,11 @@
 //! Banter behind reverse proxies: real nginx and Caddy running the example
 //! configs in deploy/ in front of banter under /chat/, `--trusted-proxy`
 //! (the client address, forged headers), the WebSocket Origin check, and
-//! the PROXY protocol on the JSON-lines and IRC ports.
+//! the PROXY protocol on the JSON-lines and IRC ports, by hand and from
+//! real HAProxy (v2) and nginx stream (v1) running deploy/'s examples.
 //!
-//! nginx and Caddy are Debian packages (scripts/test installs them);
+//! nginx (and libnginx-mod-stream), Caddy and HAProxy are Debian packages
+//! (scripts/test installs them);
 //! without them those tests say so and pass, unless BANTER_REQUIRE_PROXIES
 //! is set (scripts/test sets it).
 //!
@@ -627,4 +629,152 @@ async fn an_unexpected_proxy_protocol_header_is_refused() {
     irc.wait_for("001").await;
     let mut bot = common::Client::hello(&server, common::Kind::Tcp, "bot").await;
     bot.assert_usable().await;
+}
+
+// --- TCP balancers in front of the IRC and JSON-lines ports ---
+
+/// Starts `program args` and waits for `ports` to listen.
+fn spawn_proxy(program: &Path, args: &[&str], dir: TempDir, ports: [u16; 2]) -> Proxy {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
+    for port in ports {
+        wait_for_port(port, &program.display().to_string(), &mut child);
+    }
+    Proxy {
+        child,
+        port: ports[0],
+        _dir: dir,
+    }
+}
+
+/// Through a balancer listening on `irc` and `json`: an IRC user and a
+/// JSON-lines bot, connecting from `CLIENT_IP`, are seen by banter with
+/// their own addresses and ports, and chat.
+async fn chat_through_balancer(server: &TestServer, irc: SocketAddr, json: SocketAddr) {
+    let stream = connect_from(irc).await;
+    let irc_port = stream.local_addr().unwrap().port();
+    let (mut irc_read, mut irc_write) = tcp_lines(stream).await;
+    irc_write
+        .write_all(b"NICK balanced\r\nUSER b 0 * :b\r\nJOIN #lobby\r\n")
+        .await
+        .unwrap();
+    loop {
+        let line = read_line(&mut irc_read).await;
+        if line.contains(" 366 ") {
+            break;
+        }
+    }
+    wait_connected(server, &format!("{CLIENT_IP}:{irc_port}"), "irc");
+
+    let stream = connect_from(json).await;
+    let json_port = stream.local_addr().unwrap().port();
+    let (mut read, mut write) = tcp_lines(stream).await;
+    write
+        .write_all(
+            b"{\"type\":\"hello\",\"nick\":\"botbal\"}\n{\"type\":\"join\",\"room\":\"lobby\"}\n",
+        )
+        .await
+        .unwrap();
+    assert!(read_line(&mut read).await.contains("\"welcome\""));
+    assert!(read_line(&mut read).await.contains("\"joined\""));
+    wait_connected(server, &format!("{CLIENT_IP}:{json_port}"), "tcp");
+
+    irc_write
+        .write_all(b"PRIVMSG #lobby :balanced hello\r\n")
+        .await
+        .unwrap();
+    loop {
+        let line = read_line(&mut read).await;
+        if line.contains("\"message\"") {
+            assert!(line.contains("balanced hello"), "{line}");
+            break;
+        }
+    }
+}
+
+fn balanced_server() -> TestServer {
+    TestServer::start_with(&[
+        "--memory-only",
+        "--irc-proxy-protocol",
+        "--tcp-proxy-protocol",
+        "--trusted-proxy",
+        "127.0.0.1",
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn haproxy_passes_client_addresses_with_proxy_protocol_v2() {
+    let Some(bin) = installed("haproxy") else {
+        return;
+    };
+    let server = balanced_server();
+    let dir = TempDir::new();
+    let (irc_port, json_port) = (free_port(), free_port());
+    let conf = std::fs::read_to_string(deploy("haproxy.cfg")).unwrap();
+    let conf = swap(&conf, "bind :6667", &format!("bind 127.0.0.1:{irc_port}"));
+    let conf = swap(&conf, "bind :7878", &format!("bind 127.0.0.1:{json_port}"));
+    let conf = swap(&conf, "127.0.0.1:16667", &server.irc.to_string());
+    let conf = swap(&conf, "127.0.0.1:17878", &server.tcp.to_string());
+    let path = dir.path().join("haproxy.cfg");
+    std::fs::write(&path, conf).unwrap();
+    let path = path.to_str().unwrap().to_string();
+    let _haproxy = spawn_proxy(&bin, &["-db", "-f", &path], dir, [irc_port, json_port]);
+    let at = |port| SocketAddr::from(([127, 0, 0, 1], port));
+    chat_through_balancer(&server, at(irc_port), at(json_port)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_stream_passes_client_addresses_with_proxy_protocol_v1() {
+    let Some(bin) = installed("nginx") else {
+        return;
+    };
+    let module = Path::new("/usr/lib/nginx/modules/ngx_stream_module.so");
+    if !module.exists() {
+        assert!(
+            std::env::var_os("BANTER_REQUIRE_PROXIES").is_none(),
+            "nginx's stream module is not installed (libnginx-mod-stream; scripts/test installs it)"
+        );
+        eprintln!("skipped: nginx's stream module is not installed");
+        return;
+    }
+    let server = balanced_server();
+    let dir = TempDir::new();
+    let (irc_port, json_port) = (free_port(), free_port());
+    let site = std::fs::read_to_string(deploy("nginx-stream.conf")).unwrap();
+    let site = swap(
+        &site,
+        "listen 6667;",
+        &format!("listen 127.0.0.1:{irc_port};"),
+    );
+    let site = swap(
+        &site,
+        "listen 7878;",
+        &format!("listen 127.0.0.1:{json_port};"),
+    );
+    let site = swap(&site, "127.0.0.1:16667;", &format!("{};", server.irc));
+    let site = swap(&site, "127.0.0.1:17878;", &format!("{};", server.tcp));
+    let d = dir.path().display();
+    let conf = format!(
+        "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+         load_module {};\nevents {{ worker_connections 64; }}\n{site}\n",
+        module.display()
+    );
+    let path = dir.path().join("nginx.conf");
+    std::fs::write(&path, conf).unwrap();
+    let (prefix, path) = (
+        dir.path().to_str().unwrap().to_string(),
+        path.to_str().unwrap().to_string(),
+    );
+    let _nginx = spawn_proxy(
+        &bin,
+        &["-p", &prefix, "-c", &path],
+        dir,
+        [irc_port, json_port],
+    );
+    let at = |port| SocketAddr::from(([127, 0, 0, 1], port));
+    chat_through_balancer(&server, at(irc_port), at(json_port)).await;
 }
