@@ -667,13 +667,19 @@ async fn chat_through_balancer(server: &TestServer, irc: SocketAddr, json: Socke
     let irc_port = stream.local_addr().unwrap().port();
     let (mut irc_read, mut irc_write) = tcp_lines(stream).await;
     irc_write
-        .write_all(b"NICK balanced\r\nUSER b 0 * :b\r\nJOIN #lobby\r\n")
+        .write_all(b"NICK balanced\r\nUSER b 0 * :b\r\n")
         .await
         .unwrap();
-    loop {
-        let line = read_line(&mut irc_read).await;
-        if line.contains(" 366 ") {
-            break;
+    // Registered (end of MOTD) before JOIN, as IRC clients do.
+    for end in [" 376 ", " 366 "] {
+        loop {
+            let line = read_line(&mut irc_read).await;
+            if line.contains(end) {
+                break;
+            }
+        }
+        if end == " 376 " {
+            irc_write.write_all(b"JOIN #lobby\r\n").await.unwrap();
         }
     }
     wait_connected(server, &format!("{CLIENT_IP}:{irc_port}"), "irc");
