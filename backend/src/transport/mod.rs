@@ -123,7 +123,6 @@ where
                     drop(permit);
                 }
                 None => {
-                    debug!(peer = %client, transport = C::TRANSPORT, "connection refused: too many connections");
                     let message = "the server has too many connections; try again later";
                     refuse(conn, client, ErrorCode::ServerFull, message.into()).await;
                 }
@@ -133,7 +132,7 @@ where
 }
 
 async fn refuse<C: Connection>(mut conn: C, peer: SocketAddr, code: ErrorCode, message: String) {
-    debug!(%peer, transport = C::TRANSPORT, ?code, message, "closing a refused connection");
+    debug!(%peer, transport = C::TRANSPORT, ?code, reason = %message, "connection refused");
     conn.close(Some(Frame::new(ServerMessage::Closing { code, message })))
         .await;
 }
