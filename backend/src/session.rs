@@ -259,6 +259,7 @@ impl Session {
                             None,
                         ),
                         Inbound::Alive => self.confirm(),
+                        Inbound::Unreadable(code, message) => return Some((code, message)),
                     }
                 }
                 _ = &mut timer => match (self.id, pinged) {

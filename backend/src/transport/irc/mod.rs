@@ -26,13 +26,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use banter_protocol::{ErrorCode, Nick, PresenceEvent, RoomName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::time::Instant;
 
 use self::caps::Caps;
 use self::line::{MAX_BODY, MAX_TAGS, Piece, Splitter};
 use super::{Connection, Inbound};
 use crate::frame::Frame;
+use crate::net::proxy_protocol::UnexpectedHeader;
+use crate::net::stream::Fill;
+use crate::net::{Listen, Stream};
 use crate::server::Context;
 
 const READ_CHUNK: usize = 4096;
@@ -142,7 +145,7 @@ impl Flood {
 }
 
 pub struct IrcConnection {
-    stream: TcpStream,
+    stream: Stream,
     splitter: Splitter,
     pending: VecDeque<Inbound>,
     client: Client,
@@ -151,7 +154,7 @@ pub struct IrcConnection {
 }
 
 impl IrcConnection {
-    pub fn new(stream: TcpStream, info: ServerInfo) -> Self {
+    pub fn new(stream: Stream, info: ServerInfo) -> Self {
         IrcConnection {
             stream,
             splitter: Splitter::new(MAX_TAGS + MAX_BODY),
@@ -163,7 +166,10 @@ impl IrcConnection {
     }
 
     async fn write_out(&mut self) -> io::Result<()> {
-        let result = self.stream.write_all(&self.out).await;
+        let mut result = self.stream.write_all(&self.out).await;
+        if result.is_ok() {
+            result = self.stream.flush().await;
+        }
         self.out.clear();
         if self.out.capacity() > KEEP_BUFFER {
             self.out = Vec::new();
@@ -211,12 +217,15 @@ impl Connection for IrcConnection {
                 }),
                 None => {
                     self.splitter.shrink_if_idle();
-                    self.stream.readable().await?;
-                    let stream = &self.stream;
-                    match self.splitter.fill(READ_CHUNK, |buf| stream.try_read(buf)) {
+                    match self.stream.read_into(&mut self.splitter, READ_CHUNK).await {
                         Ok(0) => return Ok(None),
                         Ok(_) => {}
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) if UnexpectedHeader::is(&e) => {
+                            return Ok(Some(Inbound::Unreadable(
+                                ErrorCode::BadRequest,
+                                format!("{e} (start banter with --irc-proxy-protocol)"),
+                            )));
+                        }
                         Err(e) => return Err(e),
                     }
                 }
@@ -237,7 +246,8 @@ impl Connection for IrcConnection {
     async fn ping(&mut self) -> io::Result<()> {
         self.stream
             .write_all(format!("PING :{}\r\n", numeric::SERVER).as_bytes())
-            .await
+            .await?;
+        self.stream.flush().await
     }
 
     async fn close(&mut self, closing: Option<Frame>) {
@@ -266,8 +276,22 @@ impl Connection for IrcConnection {
     }
 }
 
-/// Accepts IRC connections until shutdown.
-pub async fn serve(listener: TcpListener, ctx: Arc<Context>) {
+impl Fill for Splitter {
+    fn fill_with(
+        &mut self,
+        max: usize,
+        read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        self.fill(max, read)
+    }
+
+    fn release_if_idle(&mut self) {
+        self.shrink_if_idle();
+    }
+}
+
+/// Accepts IRC connections (plain or TLS, by `listen`) until shutdown.
+pub async fn serve(listener: TcpListener, ctx: Arc<Context>, listen: Listen) {
     let info = ServerInfo {
         started: SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -276,7 +300,7 @@ pub async fn serve(listener: TcpListener, ctx: Arc<Context>) {
         flood_burst: ctx.settings.irc_flood_burst,
         flood_rate: ctx.settings.irc_flood_rate,
     };
-    super::accept_loop(listener, ctx, move |stream| {
+    super::accept_loop(listener, ctx, listen, move |stream| {
         IrcConnection::new(stream, info)
     })
     .await;
