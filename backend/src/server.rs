@@ -146,21 +146,16 @@ async fn retention(ctx: Arc<Context>) {
 
 /// Runs the server until `shutdown` is cancelled, then drains it.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let http = TcpListener::bind(settings.http)
-        .await
+    let http = bind(settings.http)
         .with_context(|| format!("cannot listen for HTTP on {}", settings.http))?;
-    let tcp = TcpListener::bind(settings.tcp)
-        .await
+    let tcp = bind(settings.tcp)
         .with_context(|| format!("cannot listen for JSON-lines TCP on {}", settings.tcp))?;
-    let irc = TcpListener::bind(settings.irc)
-        .await
-        .with_context(|| format!("cannot listen for IRC on {}", settings.irc))?;
+    let irc =
+        bind(settings.irc).with_context(|| format!("cannot listen for IRC on {}", settings.irc))?;
     let ircs = match settings.irc_tls {
-        Some(addr) => Some(
-            TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen for IRC over TLS on {addr}"))?,
-        ),
+        Some(addr) => {
+            Some(bind(addr).with_context(|| format!("cannot listen for IRC over TLS on {addr}"))?)
+        }
         None => None,
     };
     let (http_addr, tcp_addr, irc_addr) =
@@ -296,6 +291,26 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
 
 fn proxied(on: bool) -> &'static str {
     if on { ", PROXY protocol required" } else { "" }
+}
+
+/// Connections the kernel may hold for banter to accept: a reconnect
+/// storm (every client of a restarted server at once) must not overflow
+/// the queue, or clients wait on SYN retries. Capped by the kernel's
+/// `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds a listener with [`LISTEN_BACKLOG`] (tokio's default is 1024).
+fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As std and tokio do: a restarted server may bind while old
+    // connections are in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// `GET /healthz`: the process is alive and answering.
