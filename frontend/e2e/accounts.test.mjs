@@ -12,7 +12,8 @@ let browser;
 let server;
 before(async () => {
   browser = await launchBrowser();
-  server = await startBanter({ args: ['--history-len', '20'] });
+  // A bot fills a room with history at once: above the default message rate.
+  server = await startBanter({ args: ['--history-len', '20', '--message-rate', '0'] });
 });
 after(async () => {
   await browser?.close();
