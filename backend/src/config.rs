@@ -257,8 +257,8 @@ pub struct Cli {
     /// TOML file with settings (keys are the long flag names).
     #[arg(long, env = "BANTER_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Address for HTTP: the web client at /, the WebSocket endpoint /ws
-    /// and /healthz. Port 0
+    /// Address for HTTP: the web client at /, the WebSocket endpoint /ws,
+    /// /healthz, /readyz and /metrics. Port 0
     /// picks a free port. [default: 127.0.0.1:8080]
     #[arg(long, env = "BANTER_HTTP", value_name = "ADDR")]
     pub http: Option<SocketAddr>,
