@@ -43,6 +43,9 @@ pub enum Inbound {
     Binary,
     /// A sign of life with no request in it (a WebSocket pong).
     Alive,
+    /// End the session with this reason (the client broke a rule that
+    /// leaves no other choice, such as IRC's excess flood).
+    Close { code: ErrorCode, message: String },
     /// Check a password for an account before registration (IRC SASL);
     /// answered with `logged_in` (no token) or an error, with `reference`.
     Verify {
@@ -73,6 +76,12 @@ pub trait Connection: Send {
 
     /// Sends the `closing` notice (if any) and closes cleanly.
     fn close(&mut self, closing: Option<Frame>) -> impl Future<Output = ()> + Send;
+
+    /// Why the user left, in its own words (IRC `QUIT :reason`), once the
+    /// session has ended; room-mates see it with the `quit`.
+    fn quit_reason(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Accepts raw TCP connections (the JSON-lines and IRC ports) until
