@@ -4,7 +4,7 @@
 //! echo (which, with the store, means it is committed). Prints messages/s.
 //!
 //! ```sh
-//! target/release/banter --memory-only &          # or without: SQLite
+//! target/release/banter --memory-only --message-rate 0 &   # or without --memory-only: SQLite
 //! cargo run --release --example bench -- 127.0.0.1:7878 20 500 32
 //! ```
 

@@ -2,19 +2,23 @@
 //! limiter that slows down password guessing.
 //!
 //! Hashing is deliberately slow (tens of milliseconds and `--argon2-memory-kib`
-//! of memory), so callers run [`Hasher::hash`] and [`Hasher::verify`] with
-//! `spawn_blocking`, never on the async threads and never under the
-//! router's lock. A token is 32 random bytes shown as 64 hex digits; the
+//! of memory), so it runs on tokio's blocking threads, never on the async
+//! threads and never under the router's lock, and at most
+//! `--argon2-concurrency` hashes at a time ([`Hasher::hash_password`],
+//! [`Hasher::verify_password`]): a burst of logins waits its turn, up to
+//! `--argon2-wait` seconds, then is told [`HashError::Busy`], instead of
+//! taking every core and `burst × memory` of RAM. A token is 32 random bytes shown as 64 hex digits; the
 //! store keeps only its BLAKE2b-256 hash, which is enough for a secret with
 //! that much entropy.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
 use blake2::{Blake2b256, Digest};
+use tokio::sync::Semaphore;
 
 /// Shortest and longest accepted password, in bytes.
 pub const MIN_PASSWORD: usize = 8;
@@ -28,18 +32,76 @@ pub const LOCKOUT: Duration = Duration::from_secs(60);
 /// Most (account or address) entries the limiter remembers.
 const MAX_ENTRIES: usize = 100_000;
 
-/// Password hashing with this server's argon2id parameters.
+/// Password hashing with this server's argon2id parameters, a limited
+/// number at a time.
 #[derive(Clone)]
 pub struct Hasher {
     params: Params,
+    /// One permit per hash that may run at once.
+    slots: Arc<Semaphore>,
+    /// How long a hash may wait for a slot.
+    wait: Duration,
+}
+
+/// Why a password could not be hashed or checked.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Every slot stayed taken for the whole wait.
+    #[error("every password-hashing slot stayed busy for {}s", .0.as_secs())]
+    Busy(Duration),
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
 }
 
 impl Hasher {
-    /// `memory_kib` of memory and 2 passes (argon2's defaults use 19 MiB).
+    /// `memory_kib` of memory and 2 passes (argon2's defaults use 19 MiB),
+    /// one hash at a time, waiting up to 10 s.
     pub fn new(memory_kib: u32) -> anyhow::Result<Hasher> {
+        Hasher::limited(memory_kib, 1, Duration::from_secs(10))
+    }
+
+    /// Like [`new`](Self::new), with at most `concurrency` hashes at once
+    /// and `wait` for a free slot.
+    pub fn limited(memory_kib: u32, concurrency: usize, wait: Duration) -> anyhow::Result<Hasher> {
         let params = Params::new(memory_kib.max(Params::MIN_M_COST), 2, 1, None)
             .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
-        Ok(Hasher { params })
+        Ok(Hasher {
+            params,
+            slots: Arc::new(Semaphore::new(concurrency.max(1))),
+            wait,
+        })
+    }
+
+    /// Runs `work` on a blocking thread once a slot is free. The slot is
+    /// held by the blocking work itself, so a caller that gives up (its
+    /// connection closed) does not free it before the hash is done.
+    async fn in_slot<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Hasher) -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let permit = match tokio::time::timeout(self.wait, self.slots.clone().acquire_owned()).await
+        {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) => return Err(anyhow::anyhow!("the hashing slots are closed").into()),
+            Err(_) => return Err(HashError::Busy(self.wait)),
+        };
+        let hasher = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _slot = permit;
+            work(&hasher)
+        })
+        .await
+        .map_err(|e| HashError::Failed(e.into()))
+    }
+
+    /// [`hash`](Self::hash), off the async threads, within the limit.
+    pub async fn hash_password(&self, password: String) -> Result<String, HashError> {
+        Ok(self.in_slot(move |h| h.hash(&password)).await??)
+    }
+
+    /// [`verify`](Self::verify), off the async threads, within the limit.
+    pub async fn verify_password(&self, password: String, hash: String) -> Result<bool, HashError> {
+        self.in_slot(move |h| h.verify(&password, &hash)).await
     }
 
     fn argon2(&self) -> Argon2<'static> {
@@ -181,6 +243,30 @@ mod tests {
         assert!(hasher.verify("correct horse", &a));
         assert!(!hasher.verify("correct horsf", &a));
         assert!(!hasher.verify("x", "not a hash"));
+    }
+
+    #[tokio::test]
+    async fn hashes_wait_for_a_slot_and_give_up_when_told() {
+        let hasher = Hasher::limited(64, 1, Duration::ZERO).unwrap();
+        let hash = hasher.hash_password("correct horse".into()).await.unwrap();
+        // Hold the only slot: a hash that may not wait is refused.
+        let held = hasher.slots.clone().try_acquire_owned().unwrap();
+        let refused = hasher.verify_password("correct horse".into(), hash.clone());
+        assert!(matches!(refused.await, Err(HashError::Busy(_))));
+        drop(held);
+        let waits = Hasher {
+            wait: Duration::from_secs(5),
+            ..hasher.clone()
+        };
+        let held = waits.slots.clone().try_acquire_owned().unwrap();
+        let verify = tokio::spawn({
+            let waits = waits.clone();
+            async move { waits.verify_password("correct horse".into(), hash).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!verify.is_finished(), "waits while the slot is taken");
+        drop(held);
+        assert!(verify.await.unwrap().unwrap());
     }
 
     #[test]

@@ -48,6 +48,36 @@ pub struct Settings {
     pub retention_interval: u64,
     /// Memory for one argon2id password hash, in KiB.
     pub argon2_memory_kib: u32,
+    /// Chat messages (say, whisper) a session may send a second (0: no
+    /// limit), after a burst of `message_burst`.
+    pub message_rate: f64,
+    pub message_burst: u32,
+    /// Joins a session may make a second (0: no limit), after a burst.
+    pub join_rate: f64,
+    pub join_burst: u32,
+    /// Open connections per client address (0: no limit).
+    pub max_connections_per_address: usize,
+    /// New connections per client address a second (0: no limit), after
+    /// a burst.
+    pub handshake_rate: f64,
+    pub handshake_burst: u32,
+    /// `text` (human) or `json` (one object per line).
+    pub log_format: LogFormat,
+    /// Password hashes computed at once; more wait.
+    pub argon2_concurrency: usize,
+    /// Seconds a password check may wait for its turn before `busy`.
+    pub argon2_wait: u64,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line (for log collectors).
+    Json,
 }
 
 impl Default for Settings {
@@ -79,6 +109,16 @@ impl Default for Settings {
             retain_count: 0,
             retention_interval: 3600,
             argon2_memory_kib: 19 * 1024,
+            message_rate: 5.0,
+            message_burst: 20,
+            join_rate: 1.0,
+            join_burst: 20,
+            max_connections_per_address: 50,
+            handshake_rate: 5.0,
+            handshake_burst: 30,
+            log_format: LogFormat::Text,
+            argon2_concurrency: 4,
+            argon2_wait: 10,
         }
     }
 }
@@ -117,6 +157,7 @@ impl Settings {
             ("irc-flood-burst", self.irc_flood_burst as usize),
             ("irc-flood-rate", self.irc_flood_rate as usize),
             ("retention-interval", self.retention_interval as usize),
+            ("argon2-concurrency", self.argon2_concurrency),
         ] {
             if value == 0 {
                 bail!("{name} must be at least 1");
@@ -130,6 +171,15 @@ impl Settings {
         ] {
             if secs == 0 {
                 bail!("{name} must be at least 1 second");
+            }
+        }
+        for (name, rate) in [
+            ("message-rate", self.message_rate),
+            ("join-rate", self.join_rate),
+            ("handshake-rate", self.handshake_rate),
+        ] {
+            if !rate.is_finite() || rate < 0.0 {
+                bail!("{name} must be 0 (no limit) or a positive number");
             }
         }
         if self.argon2_memory_kib < 8 {
@@ -256,6 +306,47 @@ pub struct Cli {
     /// Memory for one argon2id password hash, in KiB. [default: 19456]
     #[arg(long, env = "BANTER_ARGON2_MEMORY_KIB", value_name = "KIB")]
     pub argon2_memory_kib: Option<u32>,
+    /// Chat messages (say, whisper) one session may send a second, in the
+    /// long run; over it the client gets `rate_limited` saying when to
+    /// retry. 0: no limit. [default: 5]
+    #[arg(long, env = "BANTER_MESSAGE_RATE", value_name = "PER_SEC")]
+    pub message_rate: Option<f64>,
+    /// Chat messages one session may send at once before --message-rate
+    /// applies. [default: 20]
+    #[arg(long, env = "BANTER_MESSAGE_BURST", value_name = "N")]
+    pub message_burst: Option<u32>,
+    /// Rooms one session may join a second, in the long run. 0: no limit.
+    /// [default: 1]
+    #[arg(long, env = "BANTER_JOIN_RATE", value_name = "PER_SEC")]
+    pub join_rate: Option<f64>,
+    /// Joins one session may make at once before --join-rate applies.
+    /// [default: 20]
+    #[arg(long, env = "BANTER_JOIN_BURST", value_name = "N")]
+    pub join_burst: Option<u32>,
+    /// Open connections from one client address (an IPv6 /64 counts as
+    /// one), all transports together. 0: no limit. [default: 50]
+    #[arg(long, env = "BANTER_MAX_CONNECTIONS_PER_ADDRESS", value_name = "N")]
+    pub max_connections_per_address: Option<usize>,
+    /// New connections one client address may open a second, in the long
+    /// run. 0: no limit. [default: 5]
+    #[arg(long, env = "BANTER_HANDSHAKE_RATE", value_name = "PER_SEC")]
+    pub handshake_rate: Option<f64>,
+    /// New connections one address may open at once before
+    /// --handshake-rate applies. [default: 30]
+    #[arg(long, env = "BANTER_HANDSHAKE_BURST", value_name = "N")]
+    pub handshake_burst: Option<u32>,
+    /// Log format: text for people, json (one object per line) for log
+    /// collectors. [default: text]
+    #[arg(long, env = "BANTER_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Most password hashes (logins, registrations) computed at once; each
+    /// takes a core and --argon2-memory-kib of memory. [default: 4]
+    #[arg(long, env = "BANTER_ARGON2_CONCURRENCY", value_name = "N")]
+    pub argon2_concurrency: Option<usize>,
+    /// Seconds a login or registration waits for a free hashing slot
+    /// before it is refused with `busy` (0: refuse at once). [default: 10]
+    #[arg(long, env = "BANTER_ARGON2_WAIT", value_name = "SECS")]
+    pub argon2_wait: Option<u64>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -308,6 +399,16 @@ impl Cli {
             retain_count,
             retention_interval,
             argon2_memory_kib,
+            message_rate,
+            message_burst,
+            join_rate,
+            join_burst,
+            max_connections_per_address,
+            handshake_rate,
+            handshake_burst,
+            log_format,
+            argon2_concurrency,
+            argon2_wait,
         );
         settings.validate()?;
         Ok(settings)
@@ -337,6 +438,8 @@ mod tests {
             format!("[default: {}]", d.max_text_bytes),
             format!("[default: {}]", d.outbox_len),
             format!("[default: {}]", d.idle_timeout),
+            format!("[default: {}]", d.argon2_concurrency),
+            format!("[default: {}]", d.argon2_wait),
         ] {
             assert!(help.contains(&shown), "help lacks {shown}:\n{help}");
         }

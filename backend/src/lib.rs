@@ -13,6 +13,8 @@
 //!   requests, replies, keepalive, timeouts, closing.
 //! * [`transport`] — `ws` (axum WebSocket at `/ws`), `tcp` (JSON lines) and
 //!   `irc` (an IRC server face): bytes in, protocol frames out.
+//! * [`limits`] — token buckets and per-address connection limits;
+//!   [`metrics`] — the counters and histograms of `GET /metrics`.
 //! * [`web`] — serves the web client (built into the binary, or `--web-dir`).
 //! * [`server`] — binds the listeners, supervises connections and shuts
 //!   down gracefully.
@@ -20,6 +22,8 @@
 pub mod auth;
 pub mod config;
 pub mod frame;
+pub mod limits;
+pub mod metrics;
 pub mod outbox;
 pub mod router;
 pub mod server;

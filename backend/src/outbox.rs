@@ -11,6 +11,7 @@
 //! The queue is a `std::sync::Mutex` around a `VecDeque`: it is held only
 //! to push or to swap the whole queue out, never across an `.await`.
 
+use crate::metrics::metrics;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
@@ -64,6 +65,7 @@ impl Outbox {
         state.queue.push_back(frame);
         drop(state);
         self.ready.notify_one();
+        metrics().deliveries.inc();
         kept_all
     }
 

@@ -22,9 +22,10 @@ use tokio::sync::mpsc;
 use tracing::warn;
 
 use crate::frame::Frame;
+use crate::metrics::{metrics, secs};
 use crate::outbox::Outbox;
-use crate::store::writer::{ChatWrite, DirectWrite};
-use crate::store::{Committed, Role, RoomState, Write};
+use crate::store::writer::{ChatWrite, DirectWrite, RoomChange, RoomWrite};
+use crate::store::{Committed, Page, Role, RoomState, Write};
 
 pub type SessionId = u64;
 
@@ -80,8 +81,9 @@ pub struct Router {
     config: RouterConfig,
     state: Mutex<State>,
     /// The store's writer, when there is a store. Then a message is
-    /// delivered only once it is committed (see [`Router::deliver`]), and
-    /// rooms are loaded from the store before use.
+    /// delivered, and a room change (topic, owner, operators, bans) made
+    /// and announced, only once it is committed (see [`Router::deliver`]);
+    /// and rooms are loaded from the store before use.
     writes: Option<mpsc::Sender<Write>>,
 }
 
@@ -117,11 +119,15 @@ struct Room {
     last_ts: u64,
     /// Recent `message` frames, oldest first, shared with their delivery.
     history: VecDeque<Frame>,
-    /// Messages handed to the store and not yet delivered: a room with
-    /// some is never forgotten (its ids must not be given again).
+    /// Messages and changes handed to the store and not yet delivered: a
+    /// room with some is never forgotten (its ids must not be given again,
+    /// and its changes must find it).
     pending: usize,
     /// The owner's and operators' accounts.
     owner: Option<Nick>,
+    /// The owner was claimed on join and that is not stored yet (so the
+    /// owner is not shown until it is).
+    claiming: bool,
     ops: Vec<Nick>,
     bans: Vec<BanInfo>,
 }
@@ -167,6 +173,104 @@ fn unsaved(reference: Option<Ref>) -> Frame {
         "your message could not be saved, so it was not delivered; try again",
         reference,
     )
+}
+
+fn unsaved_change(reference: Option<Ref>) -> Frame {
+    Frame::error(
+        ErrorCode::Internal,
+        "that change could not be saved, so it was not made; try again",
+        reference,
+    )
+}
+
+/// Makes a room change that the store has committed (or, without a
+/// store, at once): updates the room and tells its members, the
+/// requester's copy with its `ref` (the requester gets it even if it left
+/// the room meanwhile). A ban also kicks the members it matches.
+fn apply_room_change(state: &mut State, write: RoomWrite) {
+    let RoomWrite {
+        room,
+        change,
+        requester,
+        reference,
+    } = write;
+    let State {
+        sessions, rooms, ..
+    } = state;
+    let Some(r) = rooms.get_mut(&room) else {
+        return;
+    };
+    let event = match &change {
+        RoomChange::Topic(topic) => {
+            r.topic = (!topic.text.is_empty()).then(|| topic.clone());
+            ServerMessage::Topic {
+                room: room.clone(),
+                topic: Some(topic.clone()),
+            }
+        }
+        RoomChange::Role { account, role } => {
+            match role {
+                Some(Role::Owner) => {
+                    r.owner = Some(account.clone());
+                    r.claiming = false;
+                }
+                Some(Role::Op) => {
+                    r.ops.retain(|a| a != account);
+                    r.ops.push(account.clone());
+                }
+                None => r.ops.retain(|a| a != account),
+            }
+            r.roles(&room)
+        }
+        RoomChange::Ban { ban, set } => {
+            let same = |b: &BanInfo| b.nick == ban.nick && b.account == ban.account;
+            r.bans.retain(|b| !same(b));
+            if *set {
+                r.bans.push(ban.clone());
+            }
+            ServerMessage::Banned {
+                room: room.clone(),
+                ban: ban.clone(),
+                set: *set,
+            }
+        }
+    };
+    let asker = requester.and_then(|id| Some((id, sessions.get(&id)?)));
+    match asker {
+        Some((id, session)) => {
+            r.broadcast(&Frame::new(event.clone()), Some(id));
+            session.outbox.push(Frame::with_ref(event, reference));
+        }
+        None => r.broadcast(&Frame::new(event), None),
+    }
+    if let RoomChange::Ban { ban, set: true } = change {
+        while let Some(pos) = r.members.iter().position(|m| {
+            Some(m.session) != requester
+                && (ban.nick.as_ref() == Some(&m.nick)
+                    || (ban.account.is_some() && ban.account == m.account))
+        }) {
+            let reason = Some("banned".to_string());
+            kick_member(sessions, r, &room, pos, ban.by.clone(), reason, None);
+        }
+    }
+}
+
+/// A room change the store could not commit: nothing changes (a claim of
+/// ownership made on join is undone) and the requester is told.
+fn drop_room_change(state: &mut State, write: RoomWrite) {
+    if let RoomChange::Role {
+        account,
+        role: Some(Role::Owner),
+    } = &write.change
+        && let Some(r) = state.rooms.get_mut(&write.room)
+        && r.owner.as_ref() == Some(account)
+    {
+        r.owner = None;
+        r.claiming = false;
+    }
+    if let Some(s) = write.requester.and_then(|id| state.sessions.get(&id)) {
+        s.outbox.push(unsaved_change(write.reference));
+    }
 }
 
 /// Sends a message to its room's members (the sender's copy with its
@@ -274,6 +378,7 @@ impl Room {
                 .map(|m| Frame::new(ServerMessage::Message(m)))
                 .collect(),
             pending: 0,
+            claiming: false,
             owner: state.owner,
             ops: state.ops,
             bans: state.bans,
@@ -300,11 +405,13 @@ impl Room {
     }
 
     fn broadcast(&self, frame: &Frame, except: Option<SessionId>) {
+        let start = std::time::Instant::now();
         for member in &self.members {
             if Some(member.session) != except {
                 member.outbox.push(frame.clone());
             }
         }
+        metrics().fanout.observe(secs(start.elapsed()));
     }
 
     fn joined(&self, room: &RoomName, reference: Option<Ref>) -> Frame {
@@ -358,13 +465,31 @@ impl Router {
         }
     }
 
-    /// Hands a write to the store without waiting (a full queue loses it,
-    /// with a warning: only room settings are written this way).
-    fn persist(&self, write: Write) {
-        if let Some(writes) = &self.writes
-            && writes.try_send(write).is_err()
-        {
-            warn!("the store's queue is full; a room setting was not saved");
+    /// A place in the store's queue, without waiting (`busy` if it is
+    /// full); `None` without a store.
+    fn reserve(&self) -> Result<Option<mpsc::Permit<'_, Write>>> {
+        match &self.writes {
+            Some(writes) => Ok(Some(writes.try_reserve().map_err(|_| busy())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Makes a room change: with a store, once it has committed (see
+    /// [`Router::deliver`]); without one, at once.
+    fn change_room(
+        &self,
+        state: &mut State,
+        permit: Option<mpsc::Permit<'_, Write>>,
+        write: RoomWrite,
+    ) {
+        match permit {
+            Some(permit) => {
+                if let Some(r) = state.rooms.get_mut(&write.room) {
+                    r.pending += 1;
+                }
+                permit.send(Write::Room(write));
+            }
+            None => apply_room_change(state, write),
         }
     }
 
@@ -459,8 +584,9 @@ impl Router {
         }
     }
 
-    /// Delivers what the store's writer committed (or, `saved == false`,
-    /// failed to commit), in commit order: that is id order within each
+    /// Delivers (and, for room changes, makes) what the store's writer
+    /// committed (or, `saved == false`, tells the requesters that it failed
+    /// to commit), in commit order: that is id order within each
     /// room, so every member sees one order. Called by the writer only.
     pub fn deliver(&self, committed: &mut Vec<Committed>, saved: bool) {
         let mut guard = self.state.lock().unwrap();
@@ -475,6 +601,16 @@ impl Router {
                         deliver_chat(state, &self.config, write);
                     } else if let Some(s) = state.sessions.get(&write.sender) {
                         s.outbox.push(unsaved(write.reference));
+                    }
+                }
+                Committed::Room(write) => {
+                    if let Some(r) = state.rooms.get_mut(&write.room) {
+                        r.pending = r.pending.saturating_sub(1);
+                    }
+                    if saved {
+                        apply_room_change(state, write);
+                    } else {
+                        drop_room_change(state, write);
                     }
                 }
                 Committed::Direct(write) if saved => deliver_direct(state, write),
@@ -611,16 +747,22 @@ impl Router {
                 format!("you are banned from {room}"),
             ));
         }
-        let new_owner = r.owner.is_none() && session.account.is_some();
-        if new_owner {
-            // A room's first logged-in joiner owns it.
-            r.owner = session.account.clone();
-            self.persist(Write::Role {
-                room: room.clone(),
-                account: session.account.clone().expect("checked"),
-                role: Some(Role::Owner),
-            });
-        }
+        // A room's first logged-in joiner owns it, once that is stored; the
+        // claim holds meanwhile, so nobody else claims it. A store too busy
+        // to take the claim leaves the room unowned.
+        let claim = match &session.account {
+            Some(account) if r.owner.is_none() => match &self.writes {
+                Some(writes) => match writes.try_reserve() {
+                    Ok(permit) => Some((account.clone(), Some(permit))),
+                    Err(_) => {
+                        warn!(%room, "the store's queue is full; the room stays unowned");
+                        None
+                    }
+                },
+                None => Some((account.clone(), None)),
+            },
+            _ => None,
+        };
         r.broadcast(
             &Frame::new(ServerMessage::Presence {
                 room: room.clone(),
@@ -650,12 +792,25 @@ impl Router {
             account: session.account.clone(),
         });
         session.outbox.push(r.joined(&room, reference));
-        if new_owner {
-            r.broadcast(&Frame::new(r.roles(&room)), None);
-        } else if r.owner.is_some() {
+        if claim.is_some() {
+            r.claiming = true;
+        } else if r.owner.is_some() && !r.claiming {
             session.outbox.push(Frame::new(r.roles(&room)));
         }
-        session.rooms.push(room);
+        session.rooms.push(room.clone());
+        if let Some((account, permit)) = claim {
+            r.owner = Some(account.clone());
+            let write = RoomWrite {
+                room,
+                change: RoomChange::Role {
+                    account,
+                    role: Some(Role::Owner),
+                },
+                requester: Some(id),
+                reference: None,
+            };
+            self.change_room(&mut guard, permit, write);
+        }
         Ok(())
     }
 
@@ -816,8 +971,8 @@ impl Router {
     }
 
     /// Answers with a room's topic (`set` = `None`), or sets it and tells
-    /// every member. A blank text clears it; the announcement then carries
-    /// an empty text and who cleared it.
+    /// every member (with a store, once stored). A blank text clears it;
+    /// the announcement then carries an empty text and who cleared it.
     pub fn topic(
         &self,
         id: SessionId,
@@ -860,21 +1015,14 @@ impl Router {
             by: session.nick.clone(),
             ts: now_ms(),
         };
-        r.topic = (!topic.text.is_empty()).then(|| topic.clone());
-        self.persist(Write::Topic {
-            room: room.clone(),
-            topic: r.topic.clone(),
-        });
-        let event = ServerMessage::Topic {
+        let permit = self.reserve()?;
+        let write = RoomWrite {
             room,
-            topic: Some(topic),
+            change: RoomChange::Topic(topic),
+            requester: Some(id),
+            reference,
         };
-        if reference.is_some() {
-            r.broadcast(&Frame::new(event.clone()), Some(id));
-            session.outbox.push(Frame::with_ref(event, reference));
-        } else {
-            r.broadcast(&Frame::new(event), None);
-        }
+        self.change_room(&mut guard, permit, write);
         Ok(())
     }
 
@@ -1014,30 +1162,32 @@ impl Router {
         Ok(())
     }
 
-    /// Answers with up to `limit` messages of a joined room: the oldest ones
-    /// after `after` if given (to fill a gap), else the newest before
-    /// `before` (to page back), else the newest.
+    /// Answers with up to `limit` messages of a joined room from its
+    /// recent history (without a store; with one, the store answers): the
+    /// oldest ones past `after`/`after_ts` if given (to fill a gap), unless
+    /// `latest`; else the newest (before `before`/`before_ts`, to page back).
     pub fn history(
         &self,
         id: SessionId,
         room: RoomName,
-        before: Option<u64>,
-        after: Option<u64>,
-        limit: Option<u32>,
+        page: Page,
         reference: Option<Ref>,
     ) -> Result<()> {
-        let limit = limit
-            .unwrap_or(DEFAULT_HISTORY_PAGE)
-            .clamp(1, MAX_HISTORY_PAGE) as usize;
+        let limit = page.limit.clamp(1, MAX_HISTORY_PAGE) as usize;
         let state = self.state.lock().unwrap();
         let session = state.session(id)?;
         if !session.rooms.contains(&room) {
             return Err(not_in_room(&room));
         }
         let r = &state.rooms[&room];
-        let before = before.unwrap_or(u64::MAX);
-        let in_range = |m: &&ChatMessage| m.id < before && after.is_none_or(|a| m.id > a);
-        let messages: Vec<ChatMessage> = if after.is_some() {
+        let in_range = |m: &&ChatMessage| {
+            page.before.is_none_or(|b| m.id < b)
+                && page.after.is_none_or(|a| m.id > a)
+                && page.before_ts.is_none_or(|b| m.ts < b)
+                && page.after_ts.is_none_or(|a| m.ts > a)
+        };
+        let forward = (page.after.is_some() || page.after_ts.is_some()) && !page.latest;
+        let messages: Vec<ChatMessage> = if forward {
             r.history
                 .iter()
                 .map(chat)
@@ -1147,7 +1297,8 @@ impl Router {
     }
 
     /// Sets (`set`) or lifts a ban on a nick or an account (operators
-    /// only). The room gets `banned`; members it matches are kicked.
+    /// only). Once stored, the room gets `banned` and members it matches
+    /// are kicked.
     pub fn ban(
         &self,
         id: SessionId,
@@ -1176,42 +1327,21 @@ impl Router {
             })?),
             None => None,
         };
-        let (by, r) = moderator(sessions, rooms, id, &room)?;
+        let (by, _) = moderator(sessions, rooms, id, &room)?;
         let ban = BanInfo {
             nick,
             account,
-            by: by.clone(),
+            by,
             ts: now_ms(),
         };
-        let same = |b: &BanInfo| b.nick == ban.nick && b.account == ban.account;
-        r.bans.retain(|b| !same(b));
-        if set {
-            r.bans.push(ban.clone());
-        }
-        self.persist(Write::Ban {
-            room: room.clone(),
-            ban: ban.clone(),
-            set,
-        });
-        let event = ServerMessage::Banned {
-            room: room.clone(),
-            ban: ban.clone(),
-            set,
+        let permit = self.reserve()?;
+        let write = RoomWrite {
+            room,
+            change: RoomChange::Ban { ban, set },
+            requester: Some(id),
+            reference,
         };
-        r.broadcast(&Frame::new(event.clone()), Some(id));
-        if let Some(me) = sessions.get(&id) {
-            me.outbox.push(Frame::with_ref(event, reference));
-        }
-        if set {
-            while let Some(pos) = r.members.iter().position(|m| {
-                m.session != id
-                    && (ban.nick.as_ref() == Some(&m.nick)
-                        || (ban.account.is_some() && ban.account == m.account))
-            }) {
-                let reason = Some("banned".to_string());
-                kick_member(sessions, r, &room, pos, by.clone(), reason, None);
-            }
-        }
+        self.change_room(&mut guard, permit, write);
         Ok(())
     }
 
@@ -1232,7 +1362,7 @@ impl Router {
 
     /// Makes `account` an operator of `room` (`op`), or not. Operators may
     /// make operators; only the owner takes the rights away (or an operator
-    /// from itself). The room gets `roles`.
+    /// from itself). Once stored, the room gets `roles`.
     pub fn set_op(
         &self,
         id: SessionId,
@@ -1279,18 +1409,17 @@ impl Router {
                 format!("{account} owns {room}; an owner is always an operator"),
             ));
         }
-        r.ops.retain(|a| *a != account);
-        if op {
-            r.ops.push(account.clone());
-        }
-        self.persist(Write::Role {
-            room: room.clone(),
-            account,
-            role: op.then_some(Role::Op),
-        });
-        let event = r.roles(&room);
-        r.broadcast(&Frame::new(event.clone()), Some(id));
-        session.outbox.push(Frame::with_ref(event, reference));
+        let permit = self.reserve()?;
+        let write = RoomWrite {
+            room,
+            change: RoomChange::Role {
+                account,
+                role: op.then_some(Role::Op),
+            },
+            requester: Some(id),
+            reference,
+        };
+        self.change_room(&mut guard, permit, write);
         Ok(())
     }
 
@@ -1550,7 +1679,15 @@ mod tests {
             last = id;
         }
         a.take();
-        r.history(a.id, room("x"), None, None, None, None).unwrap();
+        let page = |before: Option<u64>, after: Option<u64>, limit: u32, latest: bool| Page {
+            before,
+            after,
+            limit,
+            latest,
+            ..Page::default()
+        };
+        r.history(a.id, room("x"), page(None, None, 50, false), None)
+            .unwrap();
         let [ServerMessage::History { messages, .. }] = &a.take()[..] else {
             panic!()
         };
@@ -1561,12 +1698,15 @@ mod tests {
             "only history_len messages are kept"
         );
 
-        r.history(a.id, room("x"), None, Some(16), Some(2), None)
-            .unwrap();
-        r.history(a.id, room("x"), Some(19), None, Some(2), None)
-            .unwrap();
-        r.history(a.id, room("x"), Some(19), Some(16), None, None)
-            .unwrap();
+        for (before, after, limit, latest) in [
+            (None, Some(16), 2, false),
+            (Some(19), None, 2, false),
+            (Some(19), Some(16), 50, false),
+            (None, Some(16), 2, true),
+        ] {
+            r.history(a.id, room("x"), page(before, after, limit, latest), None)
+                .unwrap();
+        }
         let pages: Vec<Vec<u64>> = a
             .take()
             .into_iter()
@@ -1575,7 +1715,11 @@ mod tests {
                 other => panic!("{other:?}"),
             })
             .collect();
-        assert_eq!(pages, vec![vec![17, 18], vec![17, 18], vec![17, 18]]);
+        assert_eq!(
+            pages,
+            vec![vec![17, 18], vec![17, 18], vec![17, 18], vec![19, 20]],
+            "after: the oldest past it; latest: the newest past it, oldest first"
+        );
     }
 
     #[test]

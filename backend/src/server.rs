@@ -4,10 +4,14 @@
 //! have (or once the grace period is over).
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -17,6 +21,7 @@ use tracing::{info, warn};
 
 use crate::auth::{Hasher, Limiter};
 use crate::config::Settings;
+use crate::limits::{AddressLimits, AddressRules};
 use crate::router::{Router, RouterConfig};
 use crate::store::{Store, Write};
 use crate::transport;
@@ -36,6 +41,10 @@ pub struct Context {
     pub tracker: TaskTracker,
     /// One permit per open connection, all transports together.
     pub connections: Arc<Semaphore>,
+    /// Open connections and handshakes per client address.
+    pub addresses: Arc<AddressLimits>,
+    /// Set once every listener runs; cleared when shutdown begins.
+    pub listening: AtomicBool,
 }
 
 impl Context {
@@ -79,7 +88,17 @@ impl Context {
         };
         Ok(Context {
             connections: Arc::new(Semaphore::new(settings.max_connections)),
-            hasher: Hasher::new(settings.argon2_memory_kib)?,
+            addresses: AddressLimits::new(AddressRules {
+                max_connections: settings.max_connections_per_address,
+                handshake_rate: settings.handshake_rate,
+                handshake_burst: settings.handshake_burst,
+            }),
+            listening: AtomicBool::new(false),
+            hasher: Hasher::limited(
+                settings.argon2_memory_kib,
+                settings.argon2_concurrency,
+                Duration::from_secs(settings.argon2_wait),
+            )?,
             limiter: Limiter::default(),
             settings,
             router,
@@ -162,6 +181,8 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     let app = axum::Router::new()
         .route("/ws", get(transport::ws::upgrade))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .merge(crate::web::routes(ctx.settings.web_dir.clone()))
         .with_state(ctx.clone());
     let http_task = tokio::spawn(
@@ -172,9 +193,11 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .into_future(),
     );
+    ctx.listening.store(true, Ordering::Release);
     info!("banter ready: http={http_addr} tcp={tcp_addr} irc={irc_addr}");
 
     shutdown.cancelled().await;
+    ctx.listening.store(false, Ordering::Release);
     info!("shutting down: closing listeners and telling clients");
     ctx.tracker.close();
     let drained = tokio::time::timeout(grace, async {
@@ -200,6 +223,43 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     Ok(())
 }
 
+/// `GET /healthz`: the process is alive and answering.
 async fn healthz() -> &'static str {
     "ok\n"
+}
+
+/// `GET /readyz`: 200 when the listeners run and the store answers (within
+/// a second), else 503 with the reason; a load balancer sends no new
+/// users while it says 503 (it does from the start of a shutdown).
+async fn readyz(State(ctx): State<Arc<Context>>) -> (StatusCode, String) {
+    if ctx.shutdown.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".into());
+    }
+    if !ctx.listening.load(Ordering::Acquire) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "starting\n".into());
+    }
+    if let Some(store) = &ctx.store {
+        match tokio::time::timeout(Duration::from_secs(1), store.check()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                warn!("readyz: store: {e:#}");
+                return (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e:#}\n"));
+            }
+            Err(_) => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store: no answer within 1s\n".into(),
+                );
+            }
+        }
+    }
+    (StatusCode::OK, "ready\n".into())
+}
+
+/// `GET /metrics`: Prometheus (OpenMetrics text) metrics.
+async fn metrics() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        crate::metrics::metrics().render(),
+    )
 }

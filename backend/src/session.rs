@@ -7,6 +7,10 @@
 //! ping, ping answer). Replies are never written directly: they go through
 //! the outbox like everything else, so frames leave in the order the router
 //! decided.
+//!
+//! Whispers that waited for an account while it was offline are sent after
+//! its login and followed by a ping; only the client's answer (proof that
+//! it read them) marks them delivered in the store ([`Session::confirm`]).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -18,10 +22,12 @@ use banter_protocol::{
     RoomName, ServerMessage, parse_request,
 };
 use tokio::time::{Instant, sleep_until, timeout};
-use tracing::{debug, error};
+use tracing::{debug, error, warn};
 
-use crate::auth::{check_password, new_token, token_hash};
+use crate::auth::{HashError, check_password, new_token, token_hash};
 use crate::frame::Frame;
+use crate::limits::{TokenBucket, retry_in};
+use crate::metrics::{ConnectionGauge, Limit, metrics};
 use crate::outbox::Outbox;
 use crate::router::{DEFAULT_HISTORY_PAGE, RouterError, SessionId};
 use crate::server::Context;
@@ -39,6 +45,16 @@ struct Session {
     /// The hash of the token this session logged in with or was given,
     /// which a plain `logout` revokes.
     token: Option<Vec<u8>>,
+    /// Chat messages (say, whisper) and joins this session may send.
+    messages: TokenBucket,
+    joins: TokenBucket,
+    /// Whispers that waited for this session's account (`waited_for`):
+    /// the ids of those in the outbox and not yet written (`unsent`), and
+    /// of those written and not yet confirmed (`unconfirmed`). See
+    /// [`Session::confirm`].
+    waited_for: Option<Nick>,
+    unsent: Vec<u64>,
+    unconfirmed: Vec<u64>,
 }
 
 type Outcome = Result<(), RouterError>;
@@ -49,6 +65,19 @@ fn internal(e: anyhow::Error) -> RouterError {
         ErrorCode::Internal,
         "the server could not do that just now; try again",
     )
+}
+
+fn hash_error(e: HashError) -> RouterError {
+    match e {
+        HashError::Busy(waited) => RouterError::new(
+            ErrorCode::Busy,
+            format!(
+                "the server is busy checking other passwords (waited {}s); try again in a few seconds",
+                waited.as_secs()
+            ),
+        ),
+        HashError::Failed(e) => internal(e),
+    }
 }
 
 fn unsupported() -> RouterError {
@@ -65,17 +94,27 @@ type Ending = Option<(ErrorCode, String)>;
 /// Runs one connection from its first byte to its close.
 pub async fn run<C: Connection>(mut conn: C, ctx: Arc<Context>, peer: SocketAddr) {
     let transport = C::TRANSPORT;
+    let _open = ConnectionGauge::open(transport);
     debug!(%peer, transport, "connected");
+    let now = std::time::Instant::now();
+    let settings = &ctx.settings;
     let mut session = Session {
-        outbox: Arc::new(Outbox::new(ctx.settings.outbox_len)),
+        outbox: Arc::new(Outbox::new(settings.outbox_len)),
+        messages: TokenBucket::new(settings.message_rate, settings.message_burst, now),
+        joins: TokenBucket::new(settings.join_rate, settings.join_burst, now),
         ctx,
         id: None,
         peer,
         token: None,
+        waited_for: None,
+        unsent: Vec::new(),
+        unconfirmed: Vec::new(),
     };
     let ending = session.serve(&mut conn).await;
     session.leave(conn.quit_reason());
-    debug!(%peer, transport, reason = ?ending.as_ref().map(|e| e.0), "disconnected");
+    let reason = ending.as_ref().map_or("client", |e| e.0.as_str());
+    metrics().disconnected(reason);
+    debug!(%peer, transport, reason, "disconnected");
     let Some((code, message)) = ending else {
         conn.close(None).await;
         return;
@@ -147,9 +186,12 @@ impl Session {
                 }
                 info = outbox.next_batch(&mut batch) => {
                     if info.dropped > 0 {
+                        metrics().dropped.inc_by(info.dropped);
                         batch.push_front(Frame::new(ServerMessage::Lagged { dropped: info.dropped }));
                     }
                     if !batch.is_empty() {
+                        metrics().messages_out.get(C::TRANSPORT).inc_by(batch.len() as u64);
+                        let waited = self.written_waiting(&batch);
                         match timeout(write_timeout, conn.send(&mut batch)).await {
                             Ok(Ok(())) => {}
                             Ok(Err(e)) => {
@@ -164,6 +206,14 @@ impl Session {
                             }
                         }
                         batch.clear();
+                        if !waited.is_empty() {
+                            // The answer to this ping, which the client reads
+                            // after the whispers, confirms them.
+                            if timeout(write_timeout, conn.ping()).await.map_or(true, |r| r.is_err()) {
+                                return None;
+                            }
+                            self.unconfirmed.extend(waited);
+                        }
                     }
                     if let Some(reason) = info.close {
                         return Some(reason);
@@ -180,6 +230,9 @@ impl Session {
                     };
                     last_heard = Instant::now();
                     pinged = false;
+                    if !matches!(input, Inbound::Alive) {
+                        metrics().messages_in.get(C::TRANSPORT).inc();
+                    }
                     match input {
                         Inbound::Text(frame) => self.handle(&frame).await,
                         Inbound::Request(request) => self.dispatch(request).await,
@@ -206,7 +259,7 @@ impl Session {
                             "binary frames are not part of the protocol; send JSON as text",
                             None,
                         ),
-                        Inbound::Alive => {}
+                        Inbound::Alive => self.confirm(),
                         Inbound::Close { code, message } => return Some((code, message)),
                     }
                 }
@@ -232,6 +285,63 @@ impl Session {
                         ));
                     }
                 },
+            }
+        }
+    }
+
+    /// The per-session limits: chat messages and joins, each a token
+    /// bucket; over it, `rate_limited` says when to retry.
+    fn throttle(&mut self, body: &ClientMessage) -> Result<(), RouterError> {
+        let (bucket, limit, what) = match body {
+            ClientMessage::Say { .. } | ClientMessage::Whisper { .. } => {
+                (&mut self.messages, Limit::Messages, "messages")
+            }
+            ClientMessage::Join { .. } => (&mut self.joins, Limit::Joins, "joins"),
+            _ => return Ok(()),
+        };
+        bucket.take(std::time::Instant::now()).map_err(|wait| {
+            metrics().limited(limit);
+            RouterError::new(
+                ErrorCode::RateLimited,
+                format!("too many {what}; retry in {}", retry_in(wait)),
+            )
+        })
+    }
+
+    /// The ids of whispers that waited for this account among `batch`,
+    /// which is about to be written.
+    fn written_waiting(&mut self, batch: &VecDeque<Frame>) -> Vec<u64> {
+        let mut written = Vec::new();
+        if self.unsent.is_empty() {
+            return written;
+        }
+        for frame in batch {
+            if let Some(ServerMessage::Direct(d)) = frame.message()
+                && let Some(pos) = self.unsent.iter().position(|&id| id == d.id)
+            {
+                self.unsent.swap_remove(pos);
+                written.push(d.id);
+            }
+        }
+        written
+    }
+
+    /// The client answered the ping that followed the whispers that waited
+    /// for it, so it has read them: they are marked delivered. Until then
+    /// (a client that drops at login, or never reads) they stay waiting and
+    /// come again at the next login: at least once, not at most once.
+    fn confirm(&mut self) {
+        if self.unconfirmed.is_empty() {
+            return;
+        }
+        let ids = std::mem::take(&mut self.unconfirmed);
+        if let (Some(store), Some(account)) = (&self.ctx.store, &self.waited_for) {
+            let write = Write::Delivered {
+                account: account.clone(),
+                ids,
+            };
+            if store.writes().try_send(write).is_err() {
+                warn!("the store's queue is full; waiting whispers will be delivered again");
             }
         }
     }
@@ -273,6 +383,7 @@ impl Session {
         let store = self.store()?;
         let (ip, now) = (self.peer.ip(), std::time::Instant::now());
         if let Some(wait) = ctx.limiter.locked(nick.as_str(), ip, now) {
+            metrics().limited(Limit::Passwords);
             return Err(RouterError::new(
                 ErrorCode::RateLimited,
                 format!("too many wrong passwords; try again in {wait}s"),
@@ -297,10 +408,11 @@ impl Session {
                         format!("there is no account {nick}; register it first"),
                     ));
                 };
-                let hasher = ctx.hasher.clone();
-                let ok = tokio::task::spawn_blocking(move || hasher.verify(&password, &hash))
+                let ok = ctx
+                    .hasher
+                    .verify_password(password, hash)
                     .await
-                    .unwrap_or(false);
+                    .map_err(hash_error)?;
                 ok.then_some(account)
             }
             (None, None) => None,
@@ -373,12 +485,21 @@ impl Session {
         )?;
         self.id = Some(id);
         if let (Some(account), Some(store)) = (account, &self.ctx.store) {
-            // Whispers that waited for this account, after the welcome.
+            // Whispers that waited for this account, after the welcome;
+            // delivered once the client confirms it read them.
+            let waiting = account.clone();
             let pending = store
-                .request(|reply| Write::TakePending { account, reply })
+                .request(|reply| Write::Pending {
+                    account: waiting,
+                    reply,
+                })
                 .await
                 .map_err(internal)?;
+            if !pending.is_empty() {
+                self.waited_for = Some(account);
+            }
             for direct in pending {
+                self.unsent.push(direct.id);
                 self.ctx
                     .router
                     .send_to(id, Frame::new(ServerMessage::Direct(direct)));
@@ -422,11 +543,11 @@ impl Session {
         if ctx.router.is_account(&nick) {
             return Err(exists());
         }
-        let hasher = ctx.hasher.clone();
-        let hash = tokio::task::spawn_blocking(move || hasher.hash(&password))
+        let hash = ctx
+            .hasher
+            .hash_password(password)
             .await
-            .map_err(|e| internal(e.into()))?
-            .map_err(internal)?;
+            .map_err(hash_error)?;
         let name = nick.clone();
         let created = store
             .request(move |reply| Write::Register { name, hash, reply })
@@ -518,14 +639,7 @@ impl Session {
     ) -> Outcome {
         let router = &self.ctx.router;
         let Some(store) = &self.ctx.store else {
-            return router.history(
-                id,
-                room,
-                page.before,
-                page.after,
-                Some(page.limit),
-                reference,
-            );
+            return router.history(id, room, page, reference);
         };
         router.check_member(id, &room)?;
         let limit = page.limit.clamp(1, MAX_HISTORY_PAGE);
@@ -541,6 +655,10 @@ impl Session {
     /// the outbox.
     async fn dispatch(&mut self, request: Envelope<ClientMessage>) {
         let Envelope { body, reference } = request;
+        if let Err(e) = self.throttle(&body) {
+            self.reply_error(e.code, e.message, reference);
+            return;
+        }
         let ctx = self.ctx.clone();
         let router = &ctx.router;
         let result: Result<(), RouterError> = match (self.id, body) {
@@ -549,7 +667,10 @@ impl Session {
                     .push(Frame::with_ref(ServerMessage::Pong, reference.clone()));
                 Ok(())
             }
-            (_, ClientMessage::Pong) => Ok(()),
+            (_, ClientMessage::Pong) => {
+                self.confirm();
+                Ok(())
+            }
             (
                 None,
                 ClientMessage::Hello {
@@ -590,6 +711,7 @@ impl Session {
                     limit,
                     before_ts,
                     after_ts,
+                    latest,
                 },
             ) => {
                 let page = Page {
@@ -597,6 +719,7 @@ impl Session {
                     after,
                     before_ts,
                     after_ts,
+                    latest,
                     limit: limit.unwrap_or(DEFAULT_HISTORY_PAGE),
                 };
                 self.history(id, room, page, reference.clone()).await

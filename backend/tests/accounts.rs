@@ -1,12 +1,14 @@
 //! Accounts and room moderation over real sockets: register, log in with a
 //! password and with a token (also after a restart), wrong passwords and
-//! their limit, reserved nicks, offline whispers, and kick/ban/operators
+//! their limit, reserved nicks, offline whispers, kick/ban/operators
 //! enforced on every transport (JSON over WebSocket and TCP, and IRC with
-//! PASS and SASL).
+//! PASS and SASL), and room changes that the store refuses.
 
 mod common;
 
-use common::{Client, IrcClient, Kind, TestServer, irc_command};
+use std::sync::Arc;
+
+use common::{Client, IrcClient, Kind, TempDir, TestServer, irc_command};
 use serde_json::{Value, json};
 
 const PW: &str = "correct horse";
@@ -145,7 +147,7 @@ async fn wrong_passwords_reserved_nicks_and_their_codes() {
 }
 
 #[tokio::test]
-async fn an_offline_whisper_is_delivered_at_the_next_login() {
+async fn an_offline_whisper_survives_a_restart_and_a_dropped_login_and_comes_once() {
     let mut server = TestServer::start();
     register(&server, "bob").await;
     let mut alice = Client::hello(&server, Kind::Ws, "alice").await;
@@ -160,16 +162,60 @@ async fn an_offline_whisper_is_delivered_at_the_next_login() {
     alice.expect_error("no_such_nick").await;
     // It waits on disk, across a restart.
     server.restart();
-    let (mut bob, _) = login(&server, Kind::Tcp, "bob").await;
+
+    // bob logs in and drops at once: the whisper may have reached his
+    // socket, but he never read it (never answered the ping after it).
+    let hello = json!({"type":"hello","nick":"bob","password":PW});
+    let (dropped, welcome) = Client::hello_with(&server, Kind::Tcp, hello).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    drop(dropped);
+
+    // So it comes again at the next login, after logged_in; a client that
+    // reads on (here: its WebSocket answers the ping) has it delivered.
+    let (mut bob, _) = login(&server, Kind::Ws, "bob").await;
     let got = bob.expect("direct").await;
     assert_eq!(
-        (&got["from"], &got["text"]),
-        (&json!("alice"), &json!("call me"))
+        (&got["from"], &got["text"], &got["id"]),
+        (&json!("alice"), &json!("call me"), &echo["id"])
     );
-    assert_eq!(got["id"], echo["id"]);
-    // Delivered once.
+    bob.assert_usable().await;
+    drop(bob);
+    server.restart();
+
+    // Delivered once: not again, on any transport, even after a restart.
+    let (mut bob, _) = login(&server, Kind::Tcp, "bob").await;
+    bob.assert_usable().await;
     drop(bob);
     let (mut bob, _) = login(&server, Kind::Ws, "bob").await;
+    bob.assert_usable().await;
+}
+
+#[tokio::test]
+async fn a_json_lines_client_confirms_waiting_whispers_by_answering_the_ping() {
+    let server = TestServer::start();
+    register(&server, "bob").await;
+    let mut alice = Client::hello(&server, Kind::Tcp, "alice").await;
+    for text in ["one", "two"] {
+        alice
+            .send(json!({"type":"whisper","to":"bob","text":text}))
+            .await;
+        alice.expect("direct").await;
+    }
+    // Read but not confirmed: they come again.
+    let (mut bob, _) = login(&server, Kind::Tcp, "bob").await;
+    assert_eq!(bob.expect("direct").await["text"], "one");
+    assert_eq!(bob.expect("direct").await["text"], "two");
+    bob.expect("ping").await;
+    drop(bob);
+    let (mut bob, _) = login(&server, Kind::Tcp, "bob").await;
+    assert_eq!(bob.expect("direct").await["text"], "one");
+    assert_eq!(bob.expect("direct").await["text"], "two");
+    bob.expect("ping").await;
+    bob.send(json!({"type":"pong"})).await;
+    bob.assert_usable().await;
+    drop(bob);
+    // Confirmed: gone.
+    let (mut bob, _) = login(&server, Kind::Tcp, "bob").await;
     bob.assert_usable().await;
 }
 
@@ -345,4 +391,226 @@ async fn kick_ban_and_operators_are_enforced_on_every_transport() {
             .ends_with("MODE #den -b bob!*@*")
     );
     bob.join("den").await;
+}
+
+/// A data directory whose database refuses (by triggers) to store the
+/// topic `refused`, a ban of the nick `refused` and operator rights for
+/// the account `refused`: a store failure on demand.
+async fn refusing_store() -> Arc<TempDir> {
+    use sqlx::Connection;
+    let data = Arc::new(TempDir::new());
+    let db = data.path().join(banter::store::DB_FILE);
+    let mut conn = sqlx::SqliteConnection::connect_with(&banter::store::connect_options(&db))
+        .await
+        .unwrap();
+    banter::store::migrator(i64::MAX)
+        .run(&mut conn)
+        .await
+        .unwrap();
+    for sql in [
+        "CREATE TRIGGER refuse_topic_insert BEFORE INSERT ON rooms WHEN NEW.topic = 'refused' \
+         BEGIN SELECT RAISE(ABORT, 'test: topic refused'); END",
+        "CREATE TRIGGER refuse_topic_update BEFORE UPDATE ON rooms WHEN NEW.topic = 'refused' \
+         BEGIN SELECT RAISE(ABORT, 'test: topic refused'); END",
+        "CREATE TRIGGER refuse_ban BEFORE INSERT ON bans WHEN NEW.target = 'refused' \
+         BEGIN SELECT RAISE(ABORT, 'test: ban refused'); END",
+        "CREATE TRIGGER refuse_op BEFORE INSERT ON room_roles \
+         WHEN NEW.account = 'refused' AND NEW.role = 'op' \
+         BEGIN SELECT RAISE(ABORT, 'test: op refused'); END",
+    ] {
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    }
+    conn.close().await.unwrap();
+    data
+}
+
+#[tokio::test]
+async fn a_room_change_the_store_refuses_is_neither_made_nor_announced() {
+    let mut server = TestServer::start_in(refusing_store().await, &[], &[]);
+    register(&server, "alice").await;
+    register(&server, "refused").await;
+    let (mut alice, _) = login(&server, Kind::Ws, "alice").await;
+    alice.join("den").await;
+    assert_eq!(alice.expect("roles").await["owner"], "alice");
+    let mut bob = Client::hello(&server, Kind::Tcp, "bob").await;
+    bob.join("den").await;
+    bob.expect("roles").await;
+    alice.expect("presence").await;
+
+    alice
+        .send(json!({"type":"topic","room":"den","text":"fine","ref":"t1"}))
+        .await;
+    assert_eq!(alice.expect("topic").await["ref"], "t1");
+    assert_eq!(bob.expect("topic").await["topic"]["text"], "fine");
+
+    // Each refused change: the requester gets `internal` with its ref, and
+    // neither it nor anyone else hears of the change.
+    for (request, why) in [
+        (
+            json!({"type":"topic","room":"den","text":"refused","ref":"t2"}),
+            "t2",
+        ),
+        (
+            json!({"type":"op","room":"den","account":"refused","ref":"o1"}),
+            "o1",
+        ),
+        (
+            json!({"type":"ban","room":"den","nick":"refused","ref":"b1"}),
+            "b1",
+        ),
+    ] {
+        alice.send(request).await;
+        let error = alice.expect_error("internal").await;
+        assert_eq!(error["ref"], why, "{error}");
+    }
+    // The next thing anyone hears is the next change that was saved.
+    alice
+        .send(json!({"type":"topic","room":"den","text":"after","ref":"t3"}))
+        .await;
+    assert_eq!(alice.expect("topic").await["topic"]["text"], "after");
+    assert_eq!(bob.expect("topic").await["topic"]["text"], "after");
+    // And the room is as before the refusals, also after a restart.
+    for client in [&mut alice, &mut bob] {
+        client.send(json!({"type":"bans","room":"den"})).await;
+        assert_eq!(client.expect("bans").await["bans"], json!([]));
+    }
+    drop((alice, bob));
+    server.restart();
+    let (mut alice, _) = login(&server, Kind::Tcp, "alice").await;
+    let joined = alice.join("den").await;
+    assert_eq!(joined["topic"]["text"], "after");
+    let roles = alice.expect("roles").await;
+    assert_eq!(
+        (&roles["owner"], &roles["ops"]),
+        (&json!("alice"), &json!([]))
+    );
+    alice.send(json!({"type":"bans","room":"den"})).await;
+    assert_eq!(alice.expect("bans").await["bans"], json!([]));
+}
+
+/// The server's resident memory, in KiB, read from /proc every few
+/// milliseconds until stopped; returns the highest reading.
+struct RssSampler {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl RssSampler {
+    fn start(pid: u32) -> RssSampler {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut peak = 0;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+                let rss: u64 = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                    .unwrap();
+                peak = peak.max(rss);
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            peak
+        });
+        RssSampler { stop, thread }
+    }
+
+    fn peak(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_burst_of_registrations_and_logins_is_hashed_a_few_at_a_time_and_all_succeed() {
+    // 64 MiB a hash, two at a time: a burst of 12 may hold 128 MiB of
+    // hashing memory, not 768.
+    const MIB: u64 = 1024;
+    const BURST: usize = 12;
+    let server = TestServer::start_with(&[
+        "--argon2-memory-kib",
+        "65536",
+        "--argon2-concurrency",
+        "2",
+        "--argon2-wait",
+        "60",
+    ]);
+    let base = server.rss_kib();
+    let started = std::time::Instant::now();
+    let sampler = RssSampler::start(server.pid());
+    let registrations: Vec<_> = (0..BURST)
+        .map(|i| {
+            let server = &server;
+            async move { register(server, &format!("user{i}")).await }
+        })
+        .collect();
+    futures_util::future::join_all(registrations).await;
+    let logins: Vec<_> = (0..BURST)
+        .map(|i| {
+            let server = &server;
+            async move { login(server, Kind::Tcp, &format!("user{i}")).await }
+        })
+        .collect();
+    let clients = futures_util::future::join_all(logins).await;
+    let peak = sampler.peak();
+    assert_eq!(clients.len(), BURST, "every login succeeded");
+    eprintln!(
+        "{} hashes in {:?}; server RSS {} MiB before, {} MiB at most",
+        2 * BURST,
+        started.elapsed(),
+        base / MIB,
+        peak / MIB
+    );
+    assert!(
+        peak < base + 3 * 64 * MIB,
+        "at most two 64 MiB hashes at once (and some slack): RSS went from {} to {} MiB",
+        base / MIB,
+        peak / MIB
+    );
+}
+
+#[tokio::test]
+async fn a_login_that_finds_every_hashing_slot_taken_is_told_busy_and_may_retry() {
+    let server = TestServer::start_with(&[
+        "--argon2-memory-kib",
+        "65536",
+        "--argon2-concurrency",
+        "1",
+        "--argon2-wait",
+        "0",
+    ]);
+    register(&server, "bob").await;
+    // Six at once, one slot, no waiting: while the first is hashed (64 MiB
+    // take a while), the others are refused with `busy`.
+    let tries: Vec<_> = (0..6)
+        .map(|_| {
+            let server = &server;
+            async move {
+                let mut c = Client::connect(server, Kind::Ws).await;
+                c.send(json!({"type":"register","nick":"carol","password":PW,"ref":"r"}))
+                    .await;
+                c.recv().await
+            }
+        })
+        .collect();
+    let answers = futures_util::future::join_all(tries).await;
+    let busy: Vec<&Value> = answers.iter().filter(|a| a["code"] == "busy").collect();
+    assert!(!busy.is_empty(), "{answers:?}");
+    for answer in &busy {
+        assert_eq!(answer["ref"], "r");
+        assert!(
+            answer["message"].as_str().unwrap().contains("try again"),
+            "{answer}"
+        );
+    }
+    // The others were hashed: carol was created once, the rest found her.
+    for answer in &answers {
+        assert!(
+            ["registered", "error"].contains(&answer["type"].as_str().unwrap()),
+            "{answer}"
+        );
+    }
+    // Once the burst is over, a retry works.
+    let (_bob, _) = login(&server, Kind::Tcp, "bob").await;
 }

@@ -13,7 +13,8 @@ use serde_json::json;
 
 #[tokio::test]
 async fn every_echoed_message_survives_a_sigkill() {
-    let mut server = TestServer::start();
+    // A steady stream from one sender: above the default message rate.
+    let mut server = TestServer::start_with(&["--message-rate", "0"]);
     let mut alice = Client::hello(&server, Kind::Tcp, "alice").await;
     alice.join("lobby").await;
 
@@ -91,5 +92,105 @@ async fn every_echoed_message_survives_a_sigkill() {
         "sent {sent}, echoed {}, stored {} after the kill",
         echoed.len(),
         stored.len()
+    );
+}
+
+/// The same promise for room changes: topics and bans are announced only
+/// once committed, so every change its requester saw announced is there
+/// after a SIGKILL (and a later topic may be too, never an earlier one).
+#[tokio::test]
+async fn every_announced_topic_and_ban_survives_a_sigkill() {
+    const PW: &str = "correct horse";
+    let mut server = TestServer::start();
+    let mut c = Client::connect(&server, Kind::Tcp).await;
+    c.send(json!({"type":"register","nick":"alice","password":PW}))
+        .await;
+    c.expect("registered").await;
+    let mut alice = Client::connect(&server, Kind::Tcp).await;
+    alice
+        .send(json!({"type":"hello","nick":"alice","password":PW}))
+        .await;
+    alice.expect("welcome").await;
+    alice.expect("logged_in").await;
+    alice.join("den").await;
+    assert_eq!(alice.expect("roles").await["owner"], "alice");
+
+    // Topic `t N` and a ban of nick `bN`, twenty of each at a time, without
+    // waiting; read the announcements as they come (keeping up, so that the
+    // kill follows the newest announcement closely).
+    let mut last_topic = 0u64;
+    let mut bans: Vec<String> = Vec::new();
+    let mut sent = 0u64;
+    let mut killed = false;
+    'run: loop {
+        if !killed {
+            for _ in 0..20 {
+                sent += 1;
+                alice
+                    .send(json!({"type":"topic","room":"den","text":format!("t {sent}")}))
+                    .await;
+                alice
+                    .send(json!({"type":"ban","room":"den","nick":format!("b{sent}")}))
+                    .await;
+            }
+        }
+        for _ in 0..40 {
+            match alice
+                .next_within(Duration::from_millis(if killed { 2000 } else { 2 }))
+                .await
+            {
+                Next::Msg(m) if m["type"] == "topic" => {
+                    let text = m["topic"]["text"].as_str().unwrap();
+                    let n: u64 = text.strip_prefix("t ").unwrap().parse().unwrap();
+                    assert!(n > last_topic, "in order");
+                    last_topic = n;
+                }
+                Next::Msg(m) if m["type"] == "banned" => {
+                    bans.push(m["ban"]["nick"].as_str().unwrap().to_string());
+                }
+                Next::Msg(m) => panic!("unexpected {m}"),
+                Next::Timeout => break,
+                Next::Closed => break 'run,
+            }
+            if !killed && last_topic >= 150 {
+                server.kill();
+                killed = true;
+            }
+        }
+    }
+    assert!(last_topic >= 150, "killed after 150 topics");
+
+    server.restart();
+    let mut alice = Client::connect(&server, Kind::Tcp).await;
+    alice
+        .send(json!({"type":"hello","nick":"alice","password":PW}))
+        .await;
+    alice.expect("welcome").await;
+    alice.expect("logged_in").await;
+    let joined = alice.join("den").await;
+    let text = joined["topic"]["text"].as_str().unwrap();
+    let stored: u64 = text.strip_prefix("t ").unwrap().parse().unwrap();
+    assert!(
+        stored >= last_topic,
+        "topic {last_topic} was announced, but {stored} is stored"
+    );
+    alice.send(json!({"type":"bans","room":"den"})).await;
+    let listed = alice.wait_for("bans").await;
+    let stored_bans: Vec<&str> = listed["bans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["nick"].as_str().unwrap())
+        .collect();
+    for ban in &bans {
+        assert!(
+            stored_bans.contains(&ban.as_str()),
+            "ban of {ban} was announced but is lost"
+        );
+    }
+    eprintln!(
+        "sent {sent}, announced {last_topic} topics and {} bans, stored topic {stored} and {} bans",
+        bans.len(),
+        stored_bans.len()
     );
 }

@@ -522,6 +522,9 @@ async fn a_burst_over_the_flood_limit_is_slowed_down_not_dropped() {
         "20",
         "--irc-flood-backlog",
         "60",
+        // The per-session message limit is not what this is about.
+        "--message-rate",
+        "0",
     ]);
     let mut web = Client::hello(&server, Kind::Tcp, "webby").await;
     web.join("lobby").await;
@@ -916,4 +919,146 @@ async fn part_and_quit_reasons_reach_everyone() {
     );
     assert_eq!(watcher.recv().await, ":quiet!quiet@banter QUIT :Quit");
     assert!(web.expect("presence").await.get("reason").is_none());
+}
+
+/// Found in review: a long non-ASCII target once panicked the session and
+/// left its nick and memberships behind.
+#[tokio::test]
+async fn odd_targets_get_numerics_and_nothing_leaks() {
+    let server = TestServer::start();
+    let mut irc = IrcClient::register(&server, "panicky").await;
+    let target = format!("{}é", "a".repeat(55));
+    irc.send(&format!("PRIVMSG {target} :hi")).await;
+    assert_eq!(irc_command(&irc.recv().await), "401");
+    irc.send(&format!("PRIVMSG #{target} :hi")).await;
+    assert_eq!(irc_command(&irc.recv().await), "403");
+    irc.assert_usable().await;
+    irc.send("QUIT :done").await;
+    irc.until_closed(WAIT).await;
+    // The nick is free again at once.
+    let mut again = IrcClient::register(&server, "panicky").await;
+    again.assert_usable().await;
+}
+
+#[tokio::test]
+async fn whois_channel_lists_are_split_to_fit() {
+    // 50 joins at once: above the default join burst.
+    let server = TestServer::start_with(&["--join-rate", "0"]);
+    let mut busy = IrcClient::register(&server, "busy").await;
+    let rooms: Vec<String> = (0..50)
+        .map(|i| format!("#{i:02}{}", "x".repeat(30)))
+        .collect();
+    for chunk in rooms.chunks(10) {
+        busy.send(&format!("JOIN {}", chunk.join(","))).await;
+    }
+    for _ in &rooms {
+        busy.wait_for("366").await;
+    }
+    let mut asker = IrcClient::register(&server, "asker").await;
+    asker.send("WHOIS busy").await;
+    let mut listed = Vec::new();
+    loop {
+        let line = asker.recv().await;
+        assert!(line.len() + 2 <= 512, "{} bytes: {line}", line.len() + 2);
+        match irc_command(&line) {
+            "319" => listed.extend(
+                line.rsplit_once(" :")
+                    .unwrap()
+                    .1
+                    .split(' ')
+                    .map(str::to_string),
+            ),
+            "318" => break,
+            _ => {}
+        }
+    }
+    listed.sort();
+    let mut want = rooms.clone();
+    want.sort();
+    assert_eq!(listed, want, "every channel, once");
+}
+
+#[tokio::test]
+async fn ctcp_queries_are_not_relayed_but_actions_and_tagmsg_are_fine() {
+    let server = TestServer::start();
+    let mut web = Client::hello(&server, Kind::Ws, "webby").await;
+    let mut irc = IrcClient::register(&server, "ircy").await;
+    irc.send("PRIVMSG webby :\x01VERSION\x01").await;
+    irc.send("NOTICE webby :\x01VERSION irssi\x01").await;
+    irc.send("@+typing=active TAGMSG webby").await;
+    irc.assert_usable().await;
+    irc.send("PRIVMSG webby :\x01ACTION waves\x01").await;
+    // The first thing the web user gets is the action: no CTCP got through.
+    let direct = web.expect("direct").await;
+    assert_eq!(direct["text"], "/me waves");
+}
+
+#[tokio::test]
+async fn chathistory_pages_by_msgid_and_timestamp() {
+    let server = TestServer::start();
+    let mut web = Client::hello(&server, Kind::Ws, "webby").await;
+    web.join("lobby").await;
+    let mut stamps = Vec::new();
+    for i in 1..=6 {
+        web.send(json!({"type":"say","room":"lobby","text":format!("m{i}")}))
+            .await;
+        stamps.push(web.expect("message").await["ts"].as_u64().unwrap());
+    }
+    let mut irc = IrcClient::connect(&server).await;
+    irc.send("CAP LS 302").await;
+    let ls = irc.expect("CAP").await;
+    assert!(ls.contains("draft/chathistory"), "{ls}");
+    irc.send("CAP REQ :batch server-time message-tags draft/chathistory")
+        .await;
+    irc.expect("CAP").await;
+    irc.send("NICK ircy").await;
+    irc.send("USER ircy 0 * :I").await;
+    irc.send("CAP END").await;
+    let isupport = irc.wait_for("005").await;
+    assert!(isupport.contains("CHATHISTORY="), "{isupport}");
+    irc.wait_for("376").await;
+    irc.send("CHATHISTORY LATEST #lobby * 2").await;
+    assert_eq!(parse(&irc.recv().await).command, "442", "members only");
+    irc.send("JOIN #lobby").await;
+    irc.wait_for("366").await;
+    // The join replays recent history in a batch of its own.
+    irc.wait_for("BATCH").await;
+    irc.wait_for("BATCH").await;
+
+    async fn page(irc: &mut IrcClient, command: &str) -> Vec<String> {
+        irc.send(command).await;
+        let start = parse(&irc.expect("BATCH").await);
+        assert_eq!(start.params[1], "chathistory");
+        let mut texts = Vec::new();
+        loop {
+            let line = parse(&irc.recv().await);
+            if line.command == "BATCH" {
+                return texts;
+            }
+            assert!(tag(&line, "time").is_some() && tag(&line, "msgid").is_some());
+            texts.push(line.params[1].clone());
+        }
+    }
+    assert_eq!(
+        page(&mut irc, "CHATHISTORY LATEST #lobby * 2").await,
+        ["m5", "m6"]
+    );
+    assert_eq!(
+        page(&mut irc, "CHATHISTORY BEFORE #lobby msgid=lobby-4 2").await,
+        ["m2", "m3"]
+    );
+    assert_eq!(
+        page(&mut irc, "CHATHISTORY AFTER #lobby msgid=lobby-4 10").await,
+        ["m5", "m6"]
+    );
+    // Timestamps: after the first message's time (minus nothing: strictly after).
+    let iso = |ms: u64| banter::transport::irc::numeric::iso_time(ms);
+    let after = page(
+        &mut irc,
+        &format!("CHATHISTORY AFTER #lobby timestamp={} 10", iso(stamps[0])),
+    )
+    .await;
+    assert!(!after.contains(&"m1".to_string()) && after.contains(&"m6".to_string()));
+    irc.send("CHATHISTORY BEFORE #lobby msgid=nonsense 2").await;
+    assert_eq!(parse(&irc.expect("FAIL").await).params[0], "CHATHISTORY");
 }

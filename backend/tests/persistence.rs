@@ -1,13 +1,14 @@
 //! Persistence over real sockets: history and ids across restarts, gap
-//! filling, paging, retention, backups, and a database made with the older
-//! schema (v1) opened by this build.
+//! filling, paging (also IRC `CHATHISTORY LATEST` with a bound), retention,
+//! backups, and a database made with the older schema (v1) opened by this
+//! build.
 
 mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Client, Kind, TempDir, TestServer};
+use common::{Client, IrcClient, Kind, TempDir, TestServer, irc_command};
 use serde_json::{Value, json};
 
 async fn say(client: &mut Client, room: &str, text: &str) -> u64 {
@@ -74,7 +75,7 @@ async fn history_and_ids_survive_a_restart() {
 
 #[tokio::test]
 async fn a_reconnecting_client_fills_exactly_its_gap_and_pages_back_to_the_start() {
-    let server = TestServer::start_with(&["--history-len", "5"]);
+    let server = TestServer::start_with(&["--history-len", "5", "--message-rate", "0"]);
     let mut alice = Client::hello(&server, Kind::Ws, "alice").await;
     let mut bob = Client::hello(&server, Kind::Tcp, "bob").await;
     alice.join("lobby").await;
@@ -274,4 +275,87 @@ fn a_version_1_database_is_migrated_and_kept() {
         assert_eq!(texts, ["from v1", "still here"]);
         assert_eq!(say(&mut alice, "lobby", "v2").await, 8, "after last_id");
     });
+}
+
+/// The texts of an IRC `CHATHISTORY` answer (a `chathistory` batch).
+async fn chathistory(irc: &mut IrcClient, command: &str) -> Vec<String> {
+    irc.send(command).await;
+    let start = irc.expect("BATCH").await;
+    assert!(start.contains("chathistory"), "{start}");
+    let mut texts = Vec::new();
+    loop {
+        let line = irc.recv().await;
+        match irc_command(&line) {
+            "BATCH" => return texts,
+            "PRIVMSG" => texts.push(line.rsplit_once(" :").unwrap().1.to_string()),
+            _ => panic!("unexpected {line}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn latest_past_a_bound_is_the_newest_messages_not_the_oldest() {
+    for args in [&[][..], &["--memory-only"][..]] {
+        let server = TestServer::start_with(args);
+        let mut alice = Client::hello(&server, Kind::Ws, "alice").await;
+        alice.join("lobby").await;
+        for i in 1..=10 {
+            say(&mut alice, "lobby", &format!("m{i}")).await;
+        }
+        // JSON: `after` alone pages forward (the oldest past it); with
+        // `latest` it is the newest past it, oldest first.
+        let oldest = history(
+            &mut alice,
+            json!({"type":"history","room":"lobby","after":3,"limit":3}),
+        )
+        .await;
+        assert_eq!(ids(&oldest), [4, 5, 6], "{args:?}");
+        let latest = history(
+            &mut alice,
+            json!({"type":"history","room":"lobby","after":3,"latest":true,"limit":3}),
+        )
+        .await;
+        assert_eq!(ids(&latest), [8, 9, 10], "{args:?}");
+        let all_past = history(
+            &mut alice,
+            json!({"type":"history","room":"lobby","after":8,"latest":true,"limit":5}),
+        )
+        .await;
+        assert_eq!(ids(&all_past), [9, 10], "fewer than the limit: all of them");
+        let ts3 = oldest[0]["ts"].as_u64().unwrap() - 1;
+        let by_time = history(
+            &mut alice,
+            json!({"type":"history","room":"lobby","after_ts":ts3,"latest":true,"limit":2}),
+        )
+        .await;
+        assert_eq!(ids(&by_time), [9, 10], "{args:?}");
+
+        // IRC: CHATHISTORY LATEST with a msgid is the newest after it.
+        let mut irc = IrcClient::connect(&server).await;
+        irc.send("CAP REQ :batch server-time message-tags draft/chathistory")
+            .await;
+        irc.send("NICK ircy").await;
+        irc.send("USER ircy 0 * :I").await;
+        irc.send("CAP END").await;
+        irc.wait_for("376").await;
+        irc.send("JOIN #lobby").await;
+        irc.wait_for("366").await;
+        irc.wait_for("BATCH").await;
+        irc.wait_for("BATCH").await;
+        assert_eq!(
+            chathistory(&mut irc, "CHATHISTORY LATEST #lobby msgid=lobby-3 3").await,
+            ["m8", "m9", "m10"],
+            "{args:?}"
+        );
+        assert_eq!(
+            chathistory(&mut irc, "CHATHISTORY AFTER #lobby msgid=lobby-3 3").await,
+            ["m4", "m5", "m6"],
+            "{args:?}"
+        );
+        assert_eq!(
+            chathistory(&mut irc, "CHATHISTORY LATEST #lobby * 2").await,
+            ["m9", "m10"],
+            "{args:?}"
+        );
+    }
 }

@@ -685,6 +685,7 @@ impl Chat {
                 after: None,
                 before_ts: None,
                 after_ts: None,
+                latest: false,
                 limit: Some(OLDER_PAGE),
             },
         )]
@@ -992,6 +993,7 @@ impl Chat {
                 limit: Some(MAX_HISTORY_PAGE),
                 before_ts: None,
                 after_ts: None,
+                latest: false,
             },
         )
     }
@@ -1352,6 +1354,7 @@ mod tests {
                 limit: Some(MAX_HISTORY_PAGE),
                 before_ts: None,
                 after_ts: None,
+                latest: false,
             }
         );
         // A live message during the catch-up waits its turn.
@@ -1705,6 +1708,7 @@ mod tests {
                 after: None,
                 before_ts: None,
                 after_ts: None,
+                latest: false,
                 limit: Some(OLDER_PAGE),
             }
         );

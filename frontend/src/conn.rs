@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use banter_protocol::{Envelope, Ref, ServerMessage};
+use banter_protocol::{Envelope, ServerMessage};
 use futures_channel::mpsc;
 use futures_util::{SinkExt, StreamExt, stream};
 use gloo_net::websocket::{Message, futures::WebSocket};
@@ -113,20 +113,13 @@ async fn session(
 }
 
 // The wire form is an `Envelope`: the message's fields with `ref` beside
-// them. Encoding and decoding the message and the `ref` separately gives
-// the same JSON as serde's `flatten` with a fraction of its code — and code
-// is what the browser downloads.
-
-#[derive(serde::Deserialize)]
-struct RefOnly {
-    #[serde(rename = "ref", default)]
-    reference: Option<Ref>,
-}
+// them. Reading it with the protocol's one-pass decoder and writing the
+// message and the `ref` separately gives the same JSON as serde's
+// `flatten` with a fraction of its code — and code is what the browser
+// downloads.
 
 fn decode(text: &str) -> serde_json::Result<Envelope<ServerMessage>> {
-    let body: ServerMessage = serde_json::from_str(text)?;
-    let RefOnly { reference } = serde_json::from_str(text)?;
-    Ok(Envelope::with_ref(body, reference))
+    banter_protocol::decode_server_frame(text)
 }
 
 fn encode(request: &Request) -> serde_json::Result<String> {
@@ -158,7 +151,7 @@ fn web_sys_log(text: &str) {
 
 #[cfg(test)]
 mod tests {
-    use banter_protocol::{ClientMessage, RoomName, parse_request};
+    use banter_protocol::{ClientMessage, Ref, RoomName, parse_request};
 
     use super::*;
 

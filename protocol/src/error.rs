@@ -53,8 +53,13 @@ pub enum ErrorCode {
     TooManyRooms,
     /// The server holds too many rooms to create another.
     ServerFull,
+    /// Too many connections from the client's address, or opened too fast.
+    TooManyConnections,
     /// Too many requests (or wrong passwords); slow down.
     RateLimited,
+    /// The server is too busy to do that now (every password-hashing slot
+    /// stayed taken); try again in a few seconds.
+    Busy,
     // --- accounts and rooms ---
     /// The nick belongs to an account: log in with its password or token.
     NickReserved,
@@ -112,7 +117,9 @@ impl ErrorCode {
             NoSuchNick => "no_such_nick",
             TooManyRooms => "too_many_rooms",
             ServerFull => "server_full",
+            TooManyConnections => "too_many_connections",
             RateLimited => "rate_limited",
+            Busy => "busy",
             NickReserved => "nick_reserved",
             AuthFailed => "auth_failed",
             AccountExists => "account_exists",
@@ -155,7 +162,9 @@ impl ErrorCode {
             NoSuchNick,
             TooManyRooms,
             ServerFull,
+            TooManyConnections,
             RateLimited,
+            Busy,
             NickReserved,
             AuthFailed,
             AccountExists,

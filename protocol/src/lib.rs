@@ -5,6 +5,7 @@
 //!   and [`parse_request`], which turns one frame into a request or a
 //!   precise [`ErrorCode`].
 //! * [`error`] — the stable, machine-readable error codes.
+//! * [`decode`] — how a server frame is read (by the browser, bots, tests).
 //! * [`codec`] — the JSON-lines framing used on the raw TCP port.
 //! * [`format`] — IRC formatting codes in texts, and how to strip them for
 //!   plain display.
@@ -13,12 +14,14 @@
 //! `wasm32-unknown-unknown`.
 
 pub mod codec;
+pub mod decode;
 pub mod error;
 pub mod format;
 pub mod message;
 pub mod names;
 
 pub use codec::{LineDecoder, LineTooLong, encode_line};
+pub use decode::decode_server_frame;
 pub use error::ErrorCode;
 pub use format::strip_formatting;
 pub use message::*;

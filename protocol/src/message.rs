@@ -157,6 +157,10 @@ pub enum ClientMessage {
         /// Like `after`, by time: messages newer than this Unix ms time.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         after_ts: Option<u64>,
+        /// With `after`/`after_ts`: the newest `limit` messages past it
+        /// (IRC `CHATHISTORY LATEST`), not the oldest.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        latest: bool,
     },
     /// Change nick; answered by `nick`, seen by others as `presence`.
     Nick { nick: Nick },
@@ -297,8 +301,9 @@ pub struct Limits {
     pub idle_timeout_secs: u64,
 }
 
-/// Events and replies, server → client.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Events and replies, server → client. Its `Deserialize` is in
+/// [`crate::decode`] (a flat struct, smaller than the derive's).
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     Welcome {
@@ -665,6 +670,7 @@ mod tests {
                     limit: None,
                     before_ts: None,
                     after_ts: None,
+                    latest: false,
                 },
             ),
         ];
@@ -994,6 +1000,37 @@ mod tests {
         #[test]
         fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = parse_request(&bytes);
+        }
+
+        /// Real requests with one byte changed reach past the JSON syntax
+        /// into the field checks: a request or a precise error, never a
+        /// panic, and an error keeps the `ref` when it can be read.
+        #[test]
+        fn damaged_requests_parse_or_fail_cleanly(
+            pick in 0usize..12,
+            at in any::<proptest::sample::Index>(),
+            byte in any::<u8>(),
+        ) {
+            const FRAMES: [&str; 12] = [
+                r#"{"type":"hello","nick":"alice","ref":1}"#,
+                r#"{"type":"hello","nick":"alice","password":"secret-pw","ref":"a"}"#,
+                r#"{"type":"join","room":"lobby","ref":2}"#,
+                r#"{"type":"part","room":"lobby"}"#,
+                r#"{"type":"say","room":"lobby","text":"hi é "q"","ref":3}"#,
+                r#"{"type":"whisper","to":"bob","text":"psst"}"#,
+                r#"{"type":"history","room":"lobby","before":17,"limit":50}"#,
+                r#"{"type":"nick","nick":"alice2"}"#,
+                r#"{"type":"topic","room":"lobby","text":"news"}"#,
+                r#"{"type":"kick","room":"lobby","nick":"eve","reason":"spam"}"#,
+                r#"{"type":"register","nick":"alice","password":"long enough"}"#,
+                r#"{"type":"ping","ref":"p"}"#,
+            ];
+            let mut frame = FRAMES[pick].as_bytes().to_vec();
+            let i = at.index(frame.len());
+            frame[i] = byte;
+            if let Err(e) = parse_request(&frame) {
+                prop_assert!(!e.message.is_empty());
+            }
         }
 
         #[test]

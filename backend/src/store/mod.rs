@@ -5,7 +5,10 @@
 //!   startup; [`MIGRATIONS`] lists them). v1 holds history (`rooms`,
 //!   `messages`, `directs`, `meta`), v2 accounts (`accounts`, `tokens`),
 //!   room roles and bans (`room_roles`, `bans`) and the pending flag of
-//!   whispers to offline accounts. Each file's comments document its tables.
+//!   whispers to offline accounts (cleared only once the client confirmed
+//!   it read them, see `session.rs`; the comment in 0002 predates that, and
+//!   an applied migration's text must not change). Each file's comments
+//!   document its tables.
 //! * WAL mode with `synchronous = FULL`: a commit is on disk when it
 //!   returns, and readers never wait for the writer.
 //! * Every write goes through one [`writer`] task (group commit); reads use
@@ -107,6 +110,9 @@ pub struct Page {
     pub after: Option<u64>,
     pub before_ts: Option<u64>,
     pub after_ts: Option<u64>,
+    /// With `after`/`after_ts`: the newest messages past it, not the
+    /// oldest (IRC `CHATHISTORY LATEST` with a bound).
+    pub latest: bool,
     pub limit: u32,
 }
 
@@ -330,11 +336,11 @@ impl Store {
         Ok(state)
     }
 
-    /// A page of a room's history, oldest first: with `after`/`after_ts`
-    /// the oldest messages past it, otherwise the newest before
-    /// `before`/`before_ts` (or the newest of all).
+    /// A page of a room's history within the bounds, oldest first: with
+    /// `after`/`after_ts` (and not `latest`) the oldest messages past it,
+    /// otherwise the newest (before `before`/`before_ts`, if given).
     pub async fn history(&self, room: &RoomName, page: Page) -> anyhow::Result<Vec<ChatMessage>> {
-        let forward = page.after.is_some() || page.after_ts.is_some();
+        let forward = (page.after.is_some() || page.after_ts.is_some()) && !page.latest;
         let sql = if forward {
             "SELECT id, sender, text, ts FROM messages \
              WHERE room = ? AND id > ? AND id < ? AND ts > ? AND ts < ? ORDER BY id ASC LIMIT ?"
@@ -366,6 +372,13 @@ impl Store {
     /// Waits until every write queued so far has committed.
     pub async fn flush(&self) -> anyhow::Result<()> {
         self.request(Write::Flush).await
+    }
+
+    /// For `/readyz`: the database answers a read and the writer runs.
+    pub async fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(!self.writes.is_closed(), "the store's writer has stopped");
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 }
 

@@ -6,11 +6,12 @@
 //! writes queue up and become the next batch. So a burst of N messages
 //! costs a handful of fsyncs, not N.
 //!
-//! Only after the commit returns are the committed messages handed to the
-//! callback (the router's delivery), in queue order, and the answers of
-//! writes that wait for one sent. That is the durability promise: nobody,
-//! the sender included, sees a message that is not on disk. If a commit
-//! fails, nothing of the batch is delivered and senders are told.
+//! Only after the commit returns are the committed messages and room
+//! changes (topics, roles, bans) handed to the callback (the router's
+//! delivery), in queue order, and the answers of writes that wait for one
+//! sent. That is the durability promise: nobody, the sender included, sees
+//! a message or a room change that is not on disk. If a commit fails,
+//! nothing of the batch is delivered or applied, and the senders are told.
 
 use banter_protocol::{BanInfo, ChatMessage, DirectMessage, Nick, Ref, RoomName, Topic};
 use sqlx::sqlite::SqliteConnection;
@@ -43,26 +44,35 @@ pub struct DirectWrite {
     pub reference: Option<Ref>,
 }
 
+/// A change to a room's settings, and whom to tell once it is stored.
+/// Like a message, it takes effect (in the router's memory, announced to
+/// the room) only after its transaction has committed.
+#[derive(Debug)]
+pub struct RoomWrite {
+    pub room: RoomName,
+    pub change: RoomChange,
+    /// The session that asked, which gets the reply with `reference` (or,
+    /// if the commit fails, the error).
+    pub requester: Option<u64>,
+    pub reference: Option<Ref>,
+}
+
+#[derive(Debug, Clone)]
+pub enum RoomChange {
+    /// A new topic, as announced; an empty text clears it (stored as none).
+    Topic(Topic),
+    /// Sets (`Some`) or removes an account's role in a room.
+    Role { account: Nick, role: Option<Role> },
+    /// Sets (`set`) or lifts a ban.
+    Ban { ban: BanInfo, set: bool },
+}
+
 /// One change to the database.
 #[derive(Debug)]
 pub enum Write {
     Chat(ChatWrite),
     Direct(DirectWrite),
-    Topic {
-        room: RoomName,
-        topic: Option<Topic>,
-    },
-    /// Sets (`Some`) or removes an account's role in a room.
-    Role {
-        room: RoomName,
-        account: Nick,
-        role: Option<Role>,
-    },
-    Ban {
-        room: RoomName,
-        ban: BanInfo,
-        set: bool,
-    },
+    Room(RoomWrite),
     /// Creates an account; answers whether it was created (`false`: the
     /// name was taken).
     Register {
@@ -81,11 +91,17 @@ pub enum Write {
         hash: Option<Vec<u8>>,
         reply: oneshot::Sender<u64>,
     },
-    /// Takes the whispers waiting for `account` (marking them delivered).
-    /// In queue order, so none that was queued before is missed.
-    TakePending {
+    /// Answers with the whispers waiting for `account`, oldest first
+    /// (they stay waiting until [`Write::Delivered`]). In queue order, so
+    /// none that was queued before is missed.
+    Pending {
         account: Nick,
         reply: oneshot::Sender<Vec<DirectMessage>>,
+    },
+    /// Marks whispers that waited for `account` delivered.
+    Delivered {
+        account: Nick,
+        ids: Vec<u64>,
     },
     /// Retention: deletes room messages older than `before_ts` and beyond
     /// the newest `keep` per room (and delivered directs older than
@@ -104,6 +120,7 @@ pub enum Write {
 pub enum Committed {
     Chat(ChatWrite),
     Direct(DirectWrite),
+    Room(RoomWrite),
 }
 
 enum Answer {
@@ -123,7 +140,11 @@ pub async fn run(
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut done = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let started = std::time::Instant::now();
         let outcome = commit(&mut conn, &batch).await;
+        let m = crate::metrics::metrics();
+        m.store_commit
+            .observe(crate::metrics::secs(started.elapsed()));
         let saved = outcome.is_ok();
         let mut answers = match outcome {
             Ok(answers) => answers.into_iter(),
@@ -138,6 +159,7 @@ pub async fn run(
             match (write, answer) {
                 (Write::Chat(c), _) => done.push(Committed::Chat(c)),
                 (Write::Direct(d), _) => done.push(Committed::Direct(d)),
+                (Write::Room(r), _) => done.push(Committed::Room(r)),
                 (Write::Register { reply, .. }, Answer::Created(created)) => {
                     let _ = reply.send(created);
                 }
@@ -148,7 +170,7 @@ pub async fn run(
                 | (Write::Retain { reply, .. }, Answer::Count(n)) => {
                     let _ = reply.send(n);
                 }
-                (Write::TakePending { reply, .. }, Answer::Pending(list)) => {
+                (Write::Pending { reply, .. }, Answer::Pending(list)) => {
                     let _ = reply.send(list);
                 }
                 (Write::Flush(reply), _) if saved => {
@@ -213,7 +235,12 @@ async fn apply(conn: &mut SqliteConnection, write: &Write) -> sqlx::Result<Answe
             .await?;
             counter(&mut *conn, "last_direct_id", d.id).await?;
         }
-        Write::Topic { room, topic } => {
+        Write::Room(RoomWrite {
+            room,
+            change: RoomChange::Topic(topic),
+            ..
+        }) => {
+            let topic = Some(topic).filter(|t| !t.text.is_empty());
             sqlx::query(
                 "INSERT INTO rooms (name, topic, topic_by, topic_ts) VALUES (?, ?, ?, ?) \
                  ON CONFLICT (name) DO UPDATE SET topic = excluded.topic, \
@@ -226,11 +253,15 @@ async fn apply(conn: &mut SqliteConnection, write: &Write) -> sqlx::Result<Answe
             .execute(&mut *conn)
             .await?;
         }
-        Write::Role {
+        Write::Room(RoomWrite {
             room,
-            account,
-            role: Some(role),
-        } => {
+            change:
+                RoomChange::Role {
+                    account,
+                    role: Some(role),
+                },
+            ..
+        }) => {
             sqlx::query(
                 "INSERT INTO room_roles (room, account, role) VALUES (?, ?, ?) \
                  ON CONFLICT (room, account) DO UPDATE SET role = excluded.role",
@@ -241,18 +272,26 @@ async fn apply(conn: &mut SqliteConnection, write: &Write) -> sqlx::Result<Answe
             .execute(&mut *conn)
             .await?;
         }
-        Write::Role {
+        Write::Room(RoomWrite {
             room,
-            account,
-            role: None,
-        } => {
+            change:
+                RoomChange::Role {
+                    account,
+                    role: None,
+                },
+            ..
+        }) => {
             sqlx::query("DELETE FROM room_roles WHERE room = ? AND account = ?")
                 .bind(room.as_str())
                 .bind(key(account))
                 .execute(&mut *conn)
                 .await?;
         }
-        Write::Ban { room, ban, set } => {
+        Write::Room(RoomWrite {
+            room,
+            change: RoomChange::Ban { ban, set },
+            ..
+        }) => {
             let (kind, target) = match (&ban.nick, &ban.account) {
                 (_, Some(account)) => ("account", account),
                 (Some(nick), None) => ("nick", nick),
@@ -319,7 +358,7 @@ async fn apply(conn: &mut SqliteConnection, write: &Write) -> sqlx::Result<Answe
             };
             return Ok(Answer::Count(done.rows_affected()));
         }
-        Write::TakePending { account, .. } => {
+        Write::Pending { account, .. } => {
             let rows: Vec<(i64, String, String, String, i64)> = sqlx::query_as(
                 "SELECT id, sender, recipient, text, ts FROM directs \
                  WHERE recipient_key = ? AND pending = 1 ORDER BY id",
@@ -327,10 +366,6 @@ async fn apply(conn: &mut SqliteConnection, write: &Write) -> sqlx::Result<Answe
             .bind(key(account))
             .fetch_all(&mut *conn)
             .await?;
-            sqlx::query("UPDATE directs SET pending = 0 WHERE recipient_key = ? AND pending = 1")
-                .bind(key(account))
-                .execute(&mut *conn)
-                .await?;
             let list = rows
                 .into_iter()
                 .map(|(id, from, to, text, ts)| DirectMessage {
@@ -373,6 +408,15 @@ async fn apply(conn: &mut SqliteConnection, write: &Write) -> sqlx::Result<Answe
                 .rows_affected();
             }
             return Ok(Answer::Count(gone));
+        }
+        Write::Delivered { account, ids } => {
+            for id in ids {
+                sqlx::query("UPDATE directs SET pending = 0 WHERE id = ? AND recipient_key = ?")
+                    .bind(i(*id))
+                    .bind(key(account))
+                    .execute(&mut *conn)
+                    .await?;
+            }
         }
         Write::Flush(_) => {}
     }

@@ -24,6 +24,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, warn};
 
 use crate::frame::Frame;
+use crate::metrics::{Limit, metrics};
 use crate::server::Context;
 use crate::session;
 
@@ -108,26 +109,37 @@ where
         };
         let _ = stream.set_nodelay(true);
         let conn = wrap(stream);
-        match ctx.connections.clone().try_acquire_owned() {
-            Ok(permit) => {
+        let Ok(permit) = ctx.connections.clone().try_acquire_owned() else {
+            metrics().limited(Limit::Connections);
+            let message = "the server has too many connections; try again later";
+            ctx.tracker
+                .spawn(refuse(conn, peer, ErrorCode::ServerFull, message.into()));
+            continue;
+        };
+        match ctx.addresses.admit(peer.ip()) {
+            Ok(address) => {
                 let ctx2 = ctx.clone();
                 ctx.tracker.spawn(async move {
                     session::run(conn, ctx2, peer).await;
-                    drop(permit);
+                    drop((permit, address));
                 });
             }
-            Err(_) => {
-                ctx.tracker.spawn(refuse(conn, peer));
+            Err(refusal) => {
+                ctx.tracker.spawn(refuse(
+                    conn,
+                    peer,
+                    ErrorCode::TooManyConnections,
+                    refusal.message(),
+                ));
             }
         }
     }
 }
 
-async fn refuse<C: Connection>(mut conn: C, peer: SocketAddr) {
-    debug!(%peer, transport = C::TRANSPORT, "connection refused: too many connections");
-    let frame = Frame::new(ServerMessage::Closing {
-        code: ErrorCode::ServerFull,
-        message: "the server has too many connections; try again later".into(),
-    });
-    conn.close(Some(frame)).await;
+/// Tells a connection it may not stay, and closes it (within a bound: a
+/// refused peer gets no more than a moment of the server's time).
+async fn refuse<C: Connection>(mut conn: C, peer: SocketAddr, code: ErrorCode, message: String) {
+    debug!(%peer, transport = C::TRANSPORT, "connection refused: {message}");
+    let frame = Frame::new(ServerMessage::Closing { code, message });
+    let _ = tokio::time::timeout(Duration::from_secs(2), conn.close(Some(frame))).await;
 }

@@ -10,15 +10,17 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use banter_protocol::{ErrorCode, ServerMessage};
 use bytes::Bytes;
 use futures_util::SinkExt;
-use tracing::warn;
+use tracing::{debug, warn};
 
 use super::{Connection, Inbound};
 use crate::frame::Frame;
+use crate::limits::Refusal;
+use crate::metrics::{Limit, metrics};
 use crate::server::Context;
 use crate::session;
 
@@ -113,11 +115,27 @@ pub async fn upgrade(
             .into_response();
     }
     let Ok(permit) = ctx.connections.clone().try_acquire_owned() else {
+        metrics().limited(Limit::Connections);
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "too many connections; try again later\n",
         )
             .into_response();
+    };
+    let address = match ctx.addresses.admit(peer.ip()) {
+        Ok(address) => address,
+        Err(refusal) => {
+            debug!(%peer, "WebSocket upgrade refused: {}", refusal.message());
+            let mut response =
+                (StatusCode::TOO_MANY_REQUESTS, refusal.message() + "\n").into_response();
+            if let Refusal::TooFast(wait) = refusal {
+                let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            return response;
+        }
     };
     // Frames up to the limit are read and answered with `frame_too_long`;
     // only far larger ones make tungstenite drop the connection.
@@ -133,7 +151,7 @@ pub async fn upgrade(
             tracker.track_future(async move {
                 let conn = WsConnection { socket, max_frame };
                 session::run(conn, ctx, peer).await;
-                drop(permit);
+                drop((permit, address));
             })
         })
 }

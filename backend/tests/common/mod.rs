@@ -159,11 +159,12 @@ impl TestServer {
         Arc<Mutex<Vec<String>>>,
     ) {
         let mut command = Command::new(env!("CARGO_BIN_EXE_banter"));
-        command
-            .arg("--data-dir")
-            .arg(data)
+        command.arg("--data-dir").arg(data);
+        if !args.iter().any(|a| a == "--argon2-memory-kib") {
             // Cheap password hashes: tests register and log in a lot.
-            .args(["--argon2-memory-kib", "64"])
+            command.args(["--argon2-memory-kib", "64"]);
+        }
+        command
             .args([
                 "--http",
                 "127.0.0.1:0",
@@ -200,8 +201,9 @@ impl TestServer {
             .recv_timeout(Duration::from_secs(30))
             .expect("banter did not log that it was ready");
         let addr = |key: &str| -> SocketAddr {
+            // Text or JSON logs: the addresses end at a space or a quote.
             ready
-                .split_whitespace()
+                .split(|c: char| c.is_whitespace() || c == '"')
                 .find_map(|w| w.strip_prefix(key))
                 .unwrap_or_else(|| panic!("no {key} in {ready:?}"))
                 .parse()
@@ -600,4 +602,39 @@ impl IrcClient {
             }
         }
     }
+}
+
+/// A plain HTTP/1.1 GET: the status code and the body. Every wait is
+/// bounded.
+pub async fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    use tokio::io::AsyncReadExt;
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr).await.expect("HTTP connect");
+        let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n");
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("connection"))
+        {
+            request.push_str("Connection: close\r\n");
+        }
+        for (k, v) in headers {
+            request.push_str(&format!("{k}: {v}\r\n"));
+        }
+        request.push_str("\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.unwrap();
+        raw
+    };
+    let raw = tokio::time::timeout(WAIT, exchange)
+        .await
+        .expect("HTTP answer in time");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {text:?}"));
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, body.to_string())
 }

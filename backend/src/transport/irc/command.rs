@@ -724,6 +724,7 @@ impl Client {
                 limit: Some(limit),
                 before_ts,
                 after_ts,
+                latest: sub == "LATEST",
             },
             context("CHATHISTORY", &format!("#{room}")),
         );

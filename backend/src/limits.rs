@@ -1,0 +1,285 @@
+//! Limits against abuse: token buckets (messages and joins per session,
+//! new connections per address) and the count of open connections per
+//! address. Each limit is a setting; see README, "Limits".
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::metrics::{Limit, metrics};
+
+/// `burst` tokens at most, refilled at `rate` a second; a rate of 0 means
+/// no limit.
+#[derive(Clone, Debug)]
+pub struct TokenBucket {
+    tokens: f64,
+    burst: f64,
+    rate: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    pub fn new(rate: f64, burst: u32, now: Instant) -> Self {
+        TokenBucket {
+            tokens: burst.max(1) as f64,
+            burst: burst.max(1) as f64,
+            rate,
+            last: now,
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.last = now;
+    }
+
+    /// Takes a token, or says how long until there is one.
+    pub fn take(&mut self, now: Instant) -> Result<(), Duration> {
+        if self.rate <= 0.0 {
+            return Ok(());
+        }
+        self.refill(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            let wait = (1.0 - self.tokens) / self.rate;
+            Err(Duration::from_secs_f64(wait).max(Duration::from_millis(1)))
+        }
+    }
+
+    /// Whether the bucket is full again at `now` (nothing to remember).
+    fn is_full(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.rate <= 0.0 || self.tokens + elapsed * self.rate >= self.burst
+    }
+}
+
+/// "in 1.3s" / "in 250ms": when to retry, for error messages.
+pub fn retry_in(wait: Duration) -> String {
+    if wait >= Duration::from_secs(1) {
+        format!("{:.1}s", wait.as_secs_f64())
+    } else {
+        format!("{}ms", wait.as_millis().max(1))
+    }
+}
+
+/// Per-address settings.
+#[derive(Clone, Copy, Debug)]
+pub struct AddressRules {
+    /// Open connections per address (0: no limit).
+    pub max_connections: usize,
+    /// New connections per address per second (0: no limit)...
+    pub handshake_rate: f64,
+    /// ...with this burst.
+    pub handshake_burst: u32,
+}
+
+struct Address {
+    open: usize,
+    handshakes: TokenBucket,
+}
+
+/// Open connections and recent handshakes per client address. Entries
+/// are forgotten once an address has no connection open and its bucket
+/// is full again, so the table stays as small as the active addresses.
+pub struct AddressLimits {
+    rules: AddressRules,
+    table: Mutex<HashMap<IpAddr, Address>>,
+}
+
+/// The address a limit counts: IPv4 as is, IPv6 by its /64 (one host
+/// usually has a whole /64), an IPv4-mapped IPv6 address as IPv4.
+fn key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
+    }
+}
+
+/// Why an address may not connect now.
+#[derive(Debug, PartialEq)]
+pub enum Refusal {
+    /// It has this many connections open already.
+    TooMany(usize),
+    /// It connected too often; it may again after this long.
+    TooFast(Duration),
+}
+
+impl Refusal {
+    /// A sentence for the client.
+    pub fn message(&self) -> String {
+        match self {
+            Refusal::TooMany(n) => {
+                format!("too many connections from your address ({n} open); close one first")
+            }
+            Refusal::TooFast(wait) => format!(
+                "too many new connections from your address; retry in {}",
+                retry_in(*wait)
+            ),
+        }
+    }
+}
+
+/// Sweep the table when it has grown by this many entries.
+const SWEEP_EVERY: usize = 1024;
+
+impl AddressLimits {
+    pub fn new(rules: AddressRules) -> Arc<Self> {
+        Arc::new(AddressLimits {
+            rules,
+            table: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Admits a new connection from `ip`, or says why not; the permit
+    /// counts it as open until dropped.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<AddressPermit, Refusal> {
+        let ip = key(ip);
+        let now = Instant::now();
+        let mut table = self.table.lock().unwrap();
+        if table.len() >= SWEEP_EVERY && table.len().is_multiple_of(SWEEP_EVERY) {
+            table.retain(|_, a| a.open > 0 || !a.handshakes.is_full(now));
+        }
+        let rules = self.rules;
+        let entry = table.entry(ip).or_insert_with(|| Address {
+            open: 0,
+            handshakes: TokenBucket::new(rules.handshake_rate, rules.handshake_burst, now),
+        });
+        if rules.max_connections > 0 && entry.open >= rules.max_connections {
+            metrics().limited(Limit::ConnectionsPerAddress);
+            return Err(Refusal::TooMany(entry.open));
+        }
+        if let Err(wait) = entry.handshakes.take(now) {
+            metrics().limited(Limit::Handshakes);
+            return Err(Refusal::TooFast(wait));
+        }
+        entry.open += 1;
+        Ok(AddressPermit {
+            limits: self.clone(),
+            ip,
+        })
+    }
+
+    /// How many addresses are remembered (for tests).
+    pub fn remembered(&self) -> usize {
+        self.table.lock().unwrap().len()
+    }
+
+    fn release(&self, ip: IpAddr) {
+        let now = Instant::now();
+        let mut table = self.table.lock().unwrap();
+        if let Some(a) = table.get_mut(&ip) {
+            a.open = a.open.saturating_sub(1);
+            if a.open == 0 && a.handshakes.is_full(now) {
+                table.remove(&ip);
+            }
+        }
+    }
+}
+
+/// One open connection of an address.
+pub struct AddressPermit {
+    limits: Arc<AddressLimits>,
+    ip: IpAddr,
+}
+
+impl Drop for AddressPermit {
+    fn drop(&mut self) {
+        self.limits.release(self.ip);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_allows_a_burst_then_the_rate() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(2.0, 3, t0);
+        for _ in 0..3 {
+            assert!(b.take(t0).is_ok());
+        }
+        let wait = b.take(t0).unwrap_err();
+        assert!(wait > Duration::from_millis(400) && wait <= Duration::from_millis(500));
+        assert!(b.take(t0 + Duration::from_millis(499)).is_err());
+        assert!(b.take(t0 + Duration::from_millis(1000)).is_ok());
+        // Never more than the burst, however long it rested.
+        let later = t0 + Duration::from_secs(100);
+        for _ in 0..3 {
+            assert!(b.take(later).is_ok());
+        }
+        assert!(b.take(later).is_err());
+    }
+
+    #[test]
+    fn zero_rate_is_unlimited() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(0.0, 1, t0);
+        for _ in 0..10_000 {
+            assert!(b.take(t0).is_ok());
+        }
+    }
+
+    #[test]
+    fn connections_per_address_are_counted_and_released() {
+        let limits = AddressLimits::new(AddressRules {
+            max_connections: 2,
+            handshake_rate: 0.0,
+            handshake_burst: 1,
+        });
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let p1 = limits.admit(a).unwrap();
+        let _p2 = limits.admit(a).unwrap();
+        assert_eq!(limits.admit(a).err(), Some(Refusal::TooMany(2)));
+        let _q = limits.admit(b).expect("another address is not affected");
+        drop(p1);
+        let _p3 = limits.admit(a).expect("a closed connection frees its slot");
+    }
+
+    #[test]
+    fn handshake_rate_per_address_and_forgetting() {
+        let limits = AddressLimits::new(AddressRules {
+            max_connections: 0,
+            handshake_rate: 1.0,
+            handshake_burst: 2,
+        });
+        let a: IpAddr = "2001:db8::1".parse().unwrap();
+        drop(limits.admit(a).unwrap());
+        drop(limits.admit(a).unwrap());
+        assert!(matches!(limits.admit(a), Err(Refusal::TooFast(_))));
+        assert_eq!(limits.remembered(), 1, "a drained bucket is remembered");
+        let unlimited = AddressLimits::new(AddressRules {
+            max_connections: 5,
+            handshake_rate: 0.0,
+            handshake_burst: 1,
+        });
+        drop(unlimited.admit(a).unwrap());
+        assert_eq!(unlimited.remembered(), 0, "nothing to remember once closed");
+    }
+
+    #[test]
+    fn ipv6_counts_by_its_64() {
+        let limits = AddressLimits::new(AddressRules {
+            max_connections: 1,
+            handshake_rate: 0.0,
+            handshake_burst: 1,
+        });
+        let _p = limits.admit("2001:db8:1:2::1".parse().unwrap()).unwrap();
+        assert!(
+            limits
+                .admit("2001:db8:1:2:ffff::9".parse().unwrap())
+                .is_err()
+        );
+        assert!(limits.admit("2001:db8:1:3::1".parse().unwrap()).is_ok());
+        let _m = limits.admit("::ffff:192.0.2.7".parse().unwrap()).unwrap();
+        assert!(limits.admit("192.0.2.7".parse().unwrap()).is_err());
+    }
+}

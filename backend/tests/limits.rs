@@ -1,0 +1,161 @@
+//! The abuse limits, each hit over real sockets: chat messages and joins
+//! per session, connections and handshakes per address. Each gives its own
+//! error, and everyone else goes on unaffected.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+fn say(room: &str, text: &str, reference: u64) -> serde_json::Value {
+    json!({"type": "say", "room": room, "text": text, "ref": reference})
+}
+
+#[tokio::test]
+async fn messages_over_the_rate_are_refused_with_when_to_retry() {
+    let server = TestServer::start_with(&["--message-rate", "2", "--message-burst", "3"]);
+    for kind in BOTH {
+        let mut fast = Client::hello(&server, kind, &format!("fast{kind:?}")).await;
+        let mut calm = Client::hello(&server, Kind::Tcp, &format!("calm{kind:?}")).await;
+        fast.join("lobby").await;
+        calm.join("lobby").await;
+        for i in 0..3 {
+            fast.send(say("lobby", &format!("burst {i}"), i)).await;
+        }
+        fast.send(say("lobby", "one too many", 99)).await;
+        // The refusal is immediate; the echoes come once committed.
+        let (mut echoed, mut refused) = (0, None);
+        while echoed < 3 || refused.is_none() {
+            let m = fast.recv().await;
+            match m["type"].as_str() {
+                Some("message") => echoed += 1,
+                Some("error") => refused = Some(m),
+                _ => {}
+            }
+        }
+        let refused = refused.unwrap();
+        fast.assert_quiet(Duration::from_millis(200)).await;
+        assert_eq!(echoed, 3, "the burst is delivered");
+        assert_eq!(refused["code"], "rate_limited", "{refused}");
+        assert_eq!(refused["ref"], 99, "the refusal names the request");
+        let text = refused["message"].as_str().unwrap();
+        assert!(text.contains("retry in"), "{text}");
+        // The others saw exactly the burst, and can talk.
+        for i in 0..3 {
+            let m = calm.wait_for("message").await;
+            assert_eq!(m["text"], format!("burst {i}"));
+        }
+        calm.send(say("lobby", "calm here", 1)).await;
+        assert_eq!(calm.wait_for("message").await["text"], "calm here");
+        assert_eq!(fast.wait_for("message").await["text"], "calm here");
+        // After the wait, the fast one may speak again.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        fast.send(say("lobby", "patient now", 5)).await;
+        let m = fast.wait_for("message").await;
+        assert_eq!(m["text"], "patient now");
+    }
+}
+
+#[tokio::test]
+async fn whispers_count_as_messages() {
+    let server = TestServer::start_with(&["--message-rate", "0.5", "--message-burst", "1"]);
+    let mut a = Client::hello(&server, Kind::Ws, "a").await;
+    let _b = Client::hello(&server, Kind::Tcp, "b").await;
+    a.send(json!({"type": "whisper", "to": "b", "text": "1"}))
+        .await;
+    a.expect("direct").await;
+    a.send(json!({"type": "whisper", "to": "b", "text": "2"}))
+        .await;
+    let e = a.expect_error("rate_limited").await;
+    assert!(e["message"].as_str().unwrap().contains("retry in"), "{e}");
+}
+
+#[tokio::test]
+async fn joins_over_the_rate_are_refused() {
+    let server = TestServer::start_with(&["--join-rate", "0.2", "--join-burst", "2"]);
+    let mut c = Client::hello(&server, Kind::Tcp, "joiner").await;
+    c.join("a").await;
+    c.join("b").await;
+    c.join_err("c", "rate_limited").await;
+    c.assert_usable().await;
+    let mut irc = IrcClient::register(&server, "ircjoiner").await;
+    irc.send("JOIN #a,#b,#c").await;
+    irc.wait_for("JOIN").await;
+    irc.wait_for("JOIN").await;
+    let refused = irc.wait_for("400").await;
+    assert!(refused.contains("retry in"), "{refused}");
+    irc.assert_usable().await;
+}
+
+#[tokio::test]
+async fn connections_per_address_are_limited_on_every_listener() {
+    let server = TestServer::start_with(&[
+        "--max-connections-per-address",
+        "2",
+        "--handshake-rate",
+        "0",
+    ]);
+    let mut first = Client::hello(&server, Kind::Ws, "first").await;
+    let mut second = IrcClient::register(&server, "second").await;
+    // TCP: told why, then closed.
+    let mut third = Client::connect(&server, Kind::Tcp).await;
+    let seen = third.until_closed(WAIT).await;
+    assert!(
+        seen.iter()
+            .any(|m| m["type"] == "closing" && m["code"] == "too_many_connections"),
+        "{seen:?}"
+    );
+    // IRC: an ERROR line, then closed.
+    let mut irc = IrcClient::connect(&server).await;
+    let line = irc.recv().await;
+    assert!(
+        line.starts_with("ERROR") && line.contains("too many connections"),
+        "{line}"
+    );
+    assert_eq!(irc.next_within(WAIT).await, IrcNext::Closed);
+    // WebSocket: 429 before the upgrade.
+    let (status, body) = http_get(
+        server.http,
+        "/ws",
+        &[
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade, close"),
+            ("Sec-WebSocket-Version", "13"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ],
+    )
+    .await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body.contains("too many connections"), "{body}");
+    // The page itself is plain HTTP and not counted.
+    assert_eq!(http_get(server.http, "/healthz", &[]).await.0, 200);
+    // Those already in are unaffected, and a closed one frees its slot.
+    first.assert_usable().await;
+    second.assert_usable().await;
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut again = Client::hello(&server, Kind::Tcp, "again").await;
+    again.assert_usable().await;
+}
+
+#[tokio::test]
+async fn handshakes_per_address_are_rate_limited() {
+    let server = TestServer::start_with(&["--handshake-rate", "0.5", "--handshake-burst", "2"]);
+    let mut a = Client::hello(&server, Kind::Tcp, "a").await;
+    let mut b = Client::hello(&server, Kind::Tcp, "b").await;
+    let mut c = Client::connect(&server, Kind::Tcp).await;
+    let seen = c.until_closed(WAIT).await;
+    let closing = seen
+        .iter()
+        .find(|m| m["type"] == "closing")
+        .unwrap_or_else(|| panic!("{seen:?}"));
+    assert_eq!(closing["code"], "too_many_connections");
+    assert!(
+        closing["message"].as_str().unwrap().contains("retry in"),
+        "{closing}"
+    );
+    a.assert_usable().await;
+    b.assert_usable().await;
+}
