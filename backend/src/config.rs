@@ -9,6 +9,8 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use serde::Deserialize;
 
+use crate::net::forwarded::{Cidr, normalize_origin};
+
 /// Every setting, with its default. TOML keys are the flag names
 /// (`max-text-bytes = 2048`).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -67,6 +69,24 @@ pub struct Settings {
     pub argon2_concurrency: usize,
     /// Seconds a password check may wait for its turn before `busy`.
     pub argon2_wait: u64,
+    /// Peers whose `X-Forwarded-*`/`Forwarded` headers (and PROXY
+    /// protocol headers) are believed.
+    pub trusted_proxy: Vec<Cidr>,
+    /// Page origins besides the server's own that may open `/ws`.
+    pub allowed_origin: Vec<String>,
+    /// PEM certificate chain and private key for every TLS listener.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// HTTPS (and WSS) on the HTTP listener.
+    pub http_tls: bool,
+    /// TLS on the JSON-lines listener.
+    pub tcp_tls: bool,
+    /// A second IRC listener, with TLS (6697 by convention).
+    pub irc_tls: Option<SocketAddr>,
+    /// The PROXY protocol (v1/v2) is required on the JSON-lines listener.
+    pub tcp_proxy_protocol: bool,
+    /// ... and on the IRC listeners.
+    pub irc_proxy_protocol: bool,
 }
 
 /// How log lines are written.
@@ -119,6 +139,15 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             argon2_concurrency: 4,
             argon2_wait: 10,
+            trusted_proxy: Vec::new(),
+            allowed_origin: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            http_tls: false,
+            tcp_tls: false,
+            irc_tls: None,
+            tcp_proxy_protocol: false,
+            irc_proxy_protocol: false,
         }
     }
 }
@@ -184,6 +213,25 @@ impl Settings {
         }
         if self.argon2_memory_kib < 8 {
             bail!("argon2-memory-kib must be at least 8");
+        }
+        for origin in &self.allowed_origin {
+            if normalize_origin(origin).is_none() {
+                bail!(
+                    "allowed-origin {origin:?} is not an origin: write scheme://host[:port], like https://chat.example.com"
+                );
+            }
+        }
+        let tls_used = self.http_tls || self.tcp_tls || self.irc_tls.is_some();
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), Some(_)) if !tls_used => bail!(
+                "tls-cert is set but no listener uses TLS: add --http-tls, --tcp-tls or --irc-tls ADDR"
+            ),
+            (Some(_), Some(_)) => {}
+            (None, None) if tls_used => bail!(
+                "--http-tls, --tcp-tls and --irc-tls need a certificate: give --tls-cert and --tls-key"
+            ),
+            (None, None) => {}
+            _ => bail!("tls-cert and tls-key go together: give both"),
         }
         Ok(())
     }
@@ -347,6 +395,49 @@ pub struct Cli {
     /// before it is refused with `busy` (0: refuse at once). [default: 10]
     #[arg(long, env = "BANTER_ARGON2_WAIT", value_name = "SECS")]
     pub argon2_wait: Option<u64>,
+    /// A reverse proxy (address or CIDR range) whose X-Forwarded-For,
+    /// X-Forwarded-Proto, X-Forwarded-Host and Forwarded headers are
+    /// believed, and which may send PROXY protocol headers. Repeatable
+    /// (or comma-separated). The client address is the rightmost one in
+    /// those headers that is not a trusted proxy.
+    #[arg(
+        long,
+        env = "BANTER_TRUSTED_PROXY",
+        value_name = "CIDR",
+        value_delimiter = ','
+    )]
+    pub trusted_proxy: Option<Vec<Cidr>>,
+    /// Another page origin (scheme://host[:port]) allowed to open /ws,
+    /// besides the page's own. Repeatable (or comma-separated).
+    #[arg(
+        long,
+        env = "BANTER_ALLOWED_ORIGIN",
+        value_name = "ORIGIN",
+        value_delimiter = ','
+    )]
+    pub allowed_origin: Option<Vec<String>>,
+    /// PEM certificate chain for the TLS listeners; reloaded on SIGHUP.
+    #[arg(long, env = "BANTER_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert; reloaded on SIGHUP.
+    #[arg(long, env = "BANTER_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS (and WSS) instead of HTTP on --http.
+    #[arg(long, env = "BANTER_HTTP_TLS")]
+    pub http_tls: bool,
+    /// Use TLS on the JSON-lines port (--tcp).
+    #[arg(long, env = "BANTER_TCP_TLS")]
+    pub tcp_tls: bool,
+    /// Also listen for IRC over TLS on this address (6697 by convention).
+    #[arg(long, env = "BANTER_IRC_TLS", value_name = "ADDR")]
+    pub irc_tls: Option<SocketAddr>,
+    /// Require a PROXY protocol (v1 or v2) header on the JSON-lines port
+    /// (behind HAProxy or nginx stream); the client address comes from it.
+    #[arg(long, env = "BANTER_TCP_PROXY_PROTOCOL")]
+    pub tcp_proxy_protocol: bool,
+    /// Require a PROXY protocol header on the IRC ports (plain and TLS).
+    #[arg(long, env = "BANTER_IRC_PROXY_PROTOCOL")]
+    pub irc_proxy_protocol: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -371,6 +462,25 @@ impl Cli {
         }
         if cli.memory_only {
             settings.memory_only = true;
+        }
+        for (flag, setting) in [
+            (cli.http_tls, &mut settings.http_tls),
+            (cli.tcp_tls, &mut settings.tcp_tls),
+            (cli.tcp_proxy_protocol, &mut settings.tcp_proxy_protocol),
+            (cli.irc_proxy_protocol, &mut settings.irc_proxy_protocol),
+        ] {
+            if flag {
+                *setting = true;
+            }
+        }
+        if let Some(path) = cli.tls_cert {
+            settings.tls_cert = Some(path);
+        }
+        if let Some(path) = cli.tls_key {
+            settings.tls_key = Some(path);
+        }
+        if let Some(addr) = cli.irc_tls {
+            settings.irc_tls = Some(addr);
         }
         overlay!(
             settings,
@@ -409,6 +519,8 @@ impl Cli {
             log_format,
             argon2_concurrency,
             argon2_wait,
+            trusted_proxy,
+            allowed_origin,
         );
         settings.validate()?;
         Ok(settings)
@@ -475,6 +587,50 @@ mod tests {
         let cli = Cli::try_parse_from(["banter", "--config", file.to_str().unwrap()]).unwrap();
         let err = format!("{:#}", cli.settings().unwrap_err());
         assert!(err.contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn proxy_and_tls_settings() {
+        let cli = Cli::try_parse_from([
+            "banter",
+            "--trusted-proxy",
+            "10.0.0.0/8,127.0.0.1",
+            "--trusted-proxy",
+            "::1",
+            "--allowed-origin",
+            "https://other.example",
+        ])
+        .unwrap();
+        let s = cli.settings().unwrap();
+        assert_eq!(
+            s.trusted_proxy
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>(),
+            ["10.0.0.0/8", "127.0.0.1/32", "::1/128"]
+        );
+        assert_eq!(s.allowed_origin, ["https://other.example"]);
+        let file: Settings = toml::from_str(
+            "trusted-proxy = [\"192.168.0.0/16\"]\nirc-tls = \"0.0.0.0:6697\"\ntls-cert = \"c.pem\"\ntls-key = \"k.pem\"\n",
+        )
+        .unwrap();
+        assert_eq!(file.trusted_proxy[0].to_string(), "192.168.0.0/16");
+        file.validate().unwrap();
+        for bad in [
+            &["banter", "--trusted-proxy", "proxy.example"][..],
+            &["banter", "--allowed-origin", "evil.example"],
+            &["banter", "--http-tls"],
+            &["banter", "--tls-cert", "c.pem", "--tls-key", "k.pem"],
+            &["banter", "--tls-cert", "c.pem", "--tcp-tls"],
+        ] {
+            let refused = Cli::try_parse_from(bad).map_err(|e| e.to_string());
+            assert!(
+                refused
+                    .and_then(|cli| cli.settings().map_err(|e| e.to_string()))
+                    .is_err(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -16,6 +16,8 @@
 //! * [`limits`] — token buckets and per-address connection limits;
 //!   [`metrics`] — the counters and histograms of `GET /metrics`.
 //! * [`web`] — serves the web client (built into the binary, or `--web-dir`).
+//! * [`net`] — production plumbing under the transports: TLS (reloaded on
+//!   SIGHUP), the PROXY protocol, and trusted proxies' forwarded headers.
 //! * [`server`] — binds the listeners, supervises connections and shuts
 //!   down gracefully.
 
@@ -24,6 +26,7 @@ pub mod config;
 pub mod frame;
 pub mod limits;
 pub mod metrics;
+pub mod net;
 pub mod outbox;
 pub mod router;
 pub mod server;

@@ -3,7 +3,6 @@
 //! its client a `closing` notice and ends, and [`run`] returns once they
 //! have (or once the grace period is over).
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -22,6 +21,9 @@ use tracing::{info, warn};
 use crate::auth::{Hasher, Limiter};
 use crate::config::Settings;
 use crate::limits::{AddressLimits, AddressRules};
+use crate::net::http::{HttpLimits, HttpListener};
+use crate::net::tls::{ALPN_HTTP, Certs};
+use crate::net::{Listen, forwarded::Cidr};
 use crate::router::{Router, RouterConfig};
 use crate::store::{Store, Write};
 use crate::transport;
@@ -153,31 +155,100 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     let irc = TcpListener::bind(settings.irc)
         .await
         .with_context(|| format!("cannot listen for IRC on {}", settings.irc))?;
+    let ircs = match settings.irc_tls {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for IRC over TLS on {addr}"))?,
+        ),
+        None => None,
+    };
     let (http_addr, tcp_addr, irc_addr) =
         (http.local_addr()?, tcp.local_addr()?, irc.local_addr()?);
+    let certs = match (&settings.tls_cert, &settings.tls_key) {
+        (Some(cert), Some(key)) => Some(Certs::load(cert, key)?),
+        _ => None,
+    };
     let grace = settings.shutdown_grace();
     let ctx = Arc::new(Context::open(settings, shutdown.clone()).await?);
     let settings = &ctx.settings;
+    let web = if settings.http_tls { "https" } else { "http" };
     match &settings.web_dir {
         Some(dir) => info!(
-            "web client: http://{http_addr}/ (served from {})",
+            "web client: {web}://{http_addr}/ (served from {})",
             dir.display()
         ),
-        None if crate::web::embedded_client_present() => info!("web client: http://{http_addr}/"),
+        None if crate::web::embedded_client_present() => info!("web client: {web}://{http_addr}/"),
         None => warn!(
-            "this build has no web client (build it with scripts/run); http://{http_addr}/ says so"
+            "this build has no web client (build it with scripts/run); {web}://{http_addr}/ says so"
         ),
     }
-    info!("WebSocket clients: ws://{http_addr}/ws");
-    info!("JSON-lines TCP clients: {tcp_addr}");
+    let tls = |on: bool, alpn: &[&[u8]]| match (&certs, on) {
+        (Some(certs), true) => certs.acceptor(alpn).map(Some),
+        _ => Ok(None),
+    };
+    let listen = |proxy_protocol: bool, tls| Listen {
+        proxy_protocol,
+        trusted: settings.trusted_proxy.clone(),
+        tls,
+        timeout: settings.handshake_timeout(),
+    };
+    let tcp_listen = listen(settings.tcp_proxy_protocol, tls(settings.tcp_tls, &[])?);
+    let irc_listen = listen(settings.irc_proxy_protocol, None);
+    let ircs_listen = listen(settings.irc_proxy_protocol, tls(true, &[])?);
+    let http = match tls(settings.http_tls, ALPN_HTTP)? {
+        Some(acceptor) => HttpListener::tls(
+            http,
+            acceptor,
+            settings.handshake_timeout(),
+            shutdown.clone(),
+        )?,
+        None => HttpListener::Plain(http),
+    };
+    let ws = if settings.http_tls { "wss" } else { "ws" };
+    info!("WebSocket clients: {ws}://{http_addr}/ws");
+    let tcp_tls = if settings.tcp_tls { ", TLS" } else { "" };
     info!(
-        "IRC clients: {irc_addr} (e.g. irssi -c {} -p {})",
-        irc_addr.ip(),
-        irc_addr.port()
+        "JSON-lines TCP clients: {tcp_addr}{tcp_tls}{}",
+        proxied(settings.tcp_proxy_protocol)
     );
+    info!(
+        "IRC clients: {irc_addr} (e.g. irssi -c {} -p {}){}",
+        irc_addr.ip(),
+        irc_addr.port(),
+        proxied(settings.irc_proxy_protocol)
+    );
+    let mut ready = format!("http={http_addr} tcp={tcp_addr} irc={irc_addr}");
+    let mut ircs_task = None;
+    if let Some(ircs) = ircs {
+        let addr = ircs.local_addr()?;
+        info!(
+            "IRC over TLS: {addr} (e.g. irssi -c {} -p {} -tls){}",
+            addr.ip(),
+            addr.port(),
+            proxied(settings.irc_proxy_protocol)
+        );
+        ready.push_str(&format!(" ircs={addr}"));
+        ircs_task = Some(tokio::spawn(transport::irc::serve(
+            ircs,
+            ctx.clone(),
+            ircs_listen,
+        )));
+    }
+    if let Some(certs) = &certs {
+        info!(
+            "TLS certificate: {} (send SIGHUP to reload it)",
+            certs.cert_path().display()
+        );
+    }
+    tokio::spawn(crate::net::tls::reload_on_sighup(certs, shutdown.clone()));
+    if !settings.trusted_proxy.is_empty() {
+        let list: Vec<String> = settings.trusted_proxy.iter().map(Cidr::to_string).collect();
+        info!("trusted proxies: {}", list.join(", "));
+    }
     tokio::spawn(retention(ctx.clone()));
-    let tcp_task = tokio::spawn(transport::tcp::serve(tcp, ctx.clone()));
-    let irc_task = tokio::spawn(transport::irc::serve(irc, ctx.clone()));
+    let tcp_task = tokio::spawn(transport::tcp::serve(tcp, ctx.clone(), tcp_listen));
+    let irc_task = tokio::spawn(transport::irc::serve(irc, ctx.clone(), irc_listen));
     let app = axum::Router::new()
         .route("/ws", get(transport::ws::upgrade))
         .route("/healthz", get(healthz))
@@ -185,16 +256,13 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         .route("/metrics", get(metrics))
         .merge(crate::web::routes(ctx.settings.web_dir.clone()))
         .with_state(ctx.clone());
-    let http_task = tokio::spawn(
-        axum::serve(
-            http,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .into_future(),
-    );
+    let limits = HttpLimits {
+        max_connections: settings.max_connections,
+        header_timeout: settings.handshake_timeout(),
+    };
+    let http_task = tokio::spawn(crate::net::http::serve(http, app, limits, shutdown.clone()));
     ctx.listening.store(true, Ordering::Release);
-    info!("banter ready: http={http_addr} tcp={tcp_addr} irc={irc_addr}");
+    info!("banter ready: {ready}");
 
     shutdown.cancelled().await;
     ctx.listening.store(false, Ordering::Release);
@@ -203,6 +271,9 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     let drained = tokio::time::timeout(grace, async {
         let _ = tcp_task.await;
         let _ = irc_task.await;
+        if let Some(task) = ircs_task {
+            let _ = task.await;
+        }
         ctx.tracker.wait().await;
         let _ = http_task.await;
     })
@@ -221,6 +292,10 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         warn!("could not flush the store: {e:#}");
     }
     Ok(())
+}
+
+fn proxied(on: bool) -> &'static str {
+    if on { ", PROXY protocol required" } else { "" }
 }
 
 /// `GET /healthz`: the process is alive and answering.

@@ -260,7 +260,7 @@ impl Session {
                             None,
                         ),
                         Inbound::Alive => self.confirm(),
-                        Inbound::Close { code, message } => return Some((code, message)),
+                        Inbound::Unreadable(code, message) => return Some((code, message)),
                     }
                 }
                 _ = &mut timer => match (self.id, pinged) {

@@ -78,8 +78,10 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >&2
 }
 
-# Headless Chromium and nginx (a real reverse proxy) for the browser tests.
+# Headless Chromium for the browser tests; nginx (with its stream module),
+# Caddy and HAProxy, real reverse proxies, for them and for
+# backend/tests/proxy.rs.
 ensure_browser_test_tools() {
-    apt_install chromium nginx
+    apt_install chromium nginx libnginx-mod-stream caddy haproxy
     ensure_node_tools
 }

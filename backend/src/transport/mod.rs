@@ -20,11 +20,12 @@ use std::time::Duration;
 
 use banter_protocol::{ClientMessage, Envelope, ErrorCode, Nick, Ref, ServerMessage};
 use bytes::Bytes;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tracing::{debug, warn};
 
 use crate::frame::Frame;
 use crate::metrics::{Limit, metrics};
+use crate::net::{Listen, Refused, Stream};
 use crate::server::Context;
 use crate::session;
 
@@ -44,9 +45,10 @@ pub enum Inbound {
     Binary,
     /// A sign of life with no request in it (a WebSocket pong).
     Alive,
-    /// End the session with this reason (the client broke a rule that
-    /// leaves no other choice, such as IRC's excess flood).
-    Close { code: ErrorCode, message: String },
+    /// Input that ends the session: close with this reason (a PROXY
+    /// protocol header on a port not configured for one; an IRC client's
+    /// excess flood).
+    Unreadable(ErrorCode, String),
     /// Check a password for an account before registration (IRC SASL);
     /// answered with `logged_in` (no token) or an error, with `reference`.
     Verify {
@@ -86,12 +88,14 @@ pub trait Connection: Send {
 }
 
 /// Accepts raw TCP connections (the JSON-lines and IRC ports) until
-/// shutdown: each socket becomes a connection by `wrap` and runs a session,
-/// or, over the connection limit, is told `server_full` and closed.
-pub async fn accept_loop<C, F>(listener: TcpListener, ctx: Arc<Context>, wrap: F)
+/// shutdown: each socket, once `listen` has read its PROXY header and done
+/// its TLS handshake (in the connection's own task), becomes a connection
+/// by `wrap` and runs a session, or, over the connection limit, is told
+/// `server_full` and closed.
+pub async fn accept_loop<C, F>(listener: TcpListener, ctx: Arc<Context>, listen: Listen, wrap: F)
 where
     C: Connection + 'static,
-    F: Fn(TcpStream) -> C,
+    F: Fn(Stream) -> C + Clone + Send + Sync + 'static,
 {
     loop {
         let accepted = tokio::select! {
@@ -108,38 +112,45 @@ where
             }
         };
         let _ = stream.set_nodelay(true);
-        let conn = wrap(stream);
-        let Ok(permit) = ctx.connections.clone().try_acquire_owned() else {
-            metrics().limited(Limit::Connections);
-            let message = "the server has too many connections; try again later";
-            ctx.tracker
-                .spawn(refuse(conn, peer, ErrorCode::ServerFull, message.into()));
-            continue;
-        };
-        match ctx.addresses.admit(peer.ip()) {
-            Ok(address) => {
-                let ctx2 = ctx.clone();
-                ctx.tracker.spawn(async move {
-                    session::run(conn, ctx2, peer).await;
+        let permit = ctx.connections.clone().try_acquire_owned().ok();
+        let (ctx2, listen, wrap) = (ctx.clone(), listen.clone(), wrap.clone());
+        ctx.tracker.spawn(async move {
+            let (stream, client) = match listen.open(stream, peer, C::TRANSPORT).await {
+                Ok(opened) => opened,
+                Err(Refused::Tell(tcp, message)) => {
+                    let conn = wrap(Stream::plain(tcp, false));
+                    refuse(conn, peer, ErrorCode::BadRequest, message).await;
+                    return;
+                }
+                Err(Refused::Drop) => return,
+            };
+            let conn = wrap(stream);
+            let Some(permit) = permit else {
+                metrics().limited(Limit::Connections);
+                let message = "the server has too many connections; try again later";
+                refuse(conn, client, ErrorCode::ServerFull, message.into()).await;
+                return;
+            };
+            // Counted by the client's address: the PROXY header's when
+            // there is one.
+            match ctx2.addresses.admit(client.ip()) {
+                Ok(address) => {
+                    session::run(conn, ctx2, client).await;
                     drop((permit, address));
-                });
+                }
+                Err(refusal) => {
+                    let message = refusal.message();
+                    refuse(conn, client, ErrorCode::TooManyConnections, message).await;
+                }
             }
-            Err(refusal) => {
-                ctx.tracker.spawn(refuse(
-                    conn,
-                    peer,
-                    ErrorCode::TooManyConnections,
-                    refusal.message(),
-                ));
-            }
-        }
+        });
     }
 }
 
 /// Tells a connection it may not stay, and closes it (within a bound: a
 /// refused peer gets no more than a moment of the server's time).
 async fn refuse<C: Connection>(mut conn: C, peer: SocketAddr, code: ErrorCode, message: String) {
-    debug!(%peer, transport = C::TRANSPORT, "connection refused: {message}");
+    debug!(%peer, transport = C::TRANSPORT, ?code, reason = %message, "connection refused");
     let frame = Frame::new(ServerMessage::Closing { code, message });
     let _ = tokio::time::timeout(Duration::from_secs(2), conn.close(Some(frame))).await;
 }

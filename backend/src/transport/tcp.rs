@@ -12,22 +12,24 @@ use std::time::Duration;
 use banter_protocol::{ErrorCode, LineDecoder};
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 use super::{Connection, Inbound};
 use crate::frame::Frame;
+use crate::net::proxy_protocol::UnexpectedHeader;
+use crate::net::{Listen, Stream};
 use crate::server::Context;
 
 const READ_CHUNK: usize = 4096;
 const PING_LINE: &[u8] = b"{\"type\":\"ping\"}\n";
 
 pub struct TcpConnection {
-    stream: TcpStream,
+    stream: Stream,
     decoder: LineDecoder,
 }
 
 impl TcpConnection {
-    pub fn new(stream: TcpStream, max_line: usize) -> Self {
+    pub fn new(stream: Stream, max_line: usize) -> Self {
         TcpConnection {
             stream,
             decoder: LineDecoder::new(max_line),
@@ -48,12 +50,15 @@ impl Connection for TcpConnection {
                 }));
             }
             self.decoder.shrink_if_idle();
-            self.stream.readable().await?;
-            let stream = &self.stream;
-            match self.decoder.fill(READ_CHUNK, |buf| stream.try_read(buf)) {
+            match self.stream.read_into(&mut self.decoder, READ_CHUNK).await {
                 Ok(0) => return Ok(None),
                 Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if UnexpectedHeader::is(&e) => {
+                    return Ok(Some(Inbound::Unreadable(
+                        ErrorCode::BadRequest,
+                        format!("{e}: send JSON lines, or start banter with --tcp-proxy-protocol"),
+                    )));
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -62,7 +67,8 @@ impl Connection for TcpConnection {
     async fn send(&mut self, frames: &mut VecDeque<Frame>) -> io::Result<()> {
         if frames.len() == 1 {
             let frame = frames.pop_front().expect("one frame");
-            return self.stream.write_all(frame.json_line()).await;
+            self.stream.write_all(frame.json_line()).await?;
+            return self.stream.flush().await;
         }
         // Several frames: one write. Copying a few lines is far cheaper
         // than a system call per line.
@@ -71,11 +77,13 @@ impl Connection for TcpConnection {
         for frame in frames.drain(..) {
             buf.extend_from_slice(frame.json_line());
         }
-        self.stream.write_all(&buf).await
+        self.stream.write_all(&buf).await?;
+        self.stream.flush().await
     }
 
     async fn ping(&mut self) -> io::Result<()> {
-        self.stream.write_all(PING_LINE).await
+        self.stream.write_all(PING_LINE).await?;
+        self.stream.flush().await
     }
 
     async fn close(&mut self, closing: Option<Frame>) {
@@ -94,9 +102,9 @@ impl Connection for TcpConnection {
 }
 
 /// Accepts JSON-lines connections until shutdown.
-pub async fn serve(listener: TcpListener, ctx: Arc<Context>) {
+pub async fn serve(listener: TcpListener, ctx: Arc<Context>, listen: Listen) {
     let max_line = ctx.settings.max_frame_bytes;
-    super::accept_loop(listener, ctx, move |stream| {
+    super::accept_loop(listener, ctx, listen, move |stream| {
         TcpConnection::new(stream, max_line)
     })
     .await;

@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,9 +18,12 @@ use futures_util::SinkExt;
 use tracing::{debug, warn};
 
 use super::{Connection, Inbound};
+use crate::config::Settings;
 use crate::frame::Frame;
 use crate::limits::Refusal;
 use crate::metrics::{Limit, metrics};
+use crate::net::forwarded::{self, normalize_origin, strip_default_port};
+use crate::net::http::HttpPeer;
 use crate::server::Context;
 use crate::session;
 
@@ -103,10 +106,19 @@ impl Connection for WsConnection {
 pub async fn upgrade(
     ws: WebSocketUpgrade,
     State(ctx): State<Arc<Context>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(direct): ConnectInfo<HttpPeer>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(origin) = check_origin(&headers) {
+    let trusted = &ctx.settings.trusted_proxy;
+    let client = forwarded::client_addr(direct.addr.ip(), &headers, trusted);
+    // The client's port is known only when it is the peer itself.
+    let peer = if client == direct.addr.ip().to_canonical() {
+        SocketAddr::new(client, direct.addr.port())
+    } else {
+        debug!(%client, proxy = %direct.addr, "WebSocket client behind a trusted proxy");
+        SocketAddr::new(client, 0)
+    };
+    if let Err(origin) = check_origin(&headers, direct.addr.ip(), direct.tls, &ctx.settings) {
         warn!(%peer, origin, "WebSocket upgrade refused: foreign Origin");
         return (
             StatusCode::FORBIDDEN,
@@ -156,27 +168,47 @@ pub async fn upgrade(
         })
 }
 
-/// A browser always sends `Origin`; it must name the host the page asked
-/// for. Clients that send no `Origin` (bots, scripts) are not browsers and
-/// pass. Trusted proxies and extra allowed origins come with the
-/// production settings.
-fn check_origin(headers: &HeaderMap) -> Result<(), String> {
+/// A browser always sends `Origin`; it must be the page's own origin (the
+/// host the browser asked for, through trusted proxies their
+/// `X-Forwarded-Host`/`Proto` or `Forwarded`), or one of
+/// `--allowed-origin`. The scheme is compared when it is known (a TLS
+/// listener, or a trusted proxy said); behind a proxy that is not trusted
+/// only the host is. Clients that send no `Origin` (bots, scripts) are
+/// not browsers and pass.
+fn check_origin(
+    headers: &HeaderMap,
+    peer: IpAddr,
+    tls: bool,
+    settings: &Settings,
+) -> Result<(), String> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
-    let origin = origin.to_str().unwrap_or("");
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    let origin_host = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"))
-        .unwrap_or("");
-    if !host.is_empty() && origin_host.eq_ignore_ascii_case(host) {
+    let shown = || {
+        String::from_utf8_lossy(origin.as_bytes())
+            .chars()
+            .take(100)
+            .collect()
+    };
+    let Some((scheme, host)) = origin.to_str().ok().and_then(normalize_origin) else {
+        return Err(shown());
+    };
+    let allowed = settings
+        .allowed_origin
+        .iter()
+        .filter_map(|a| normalize_origin(a))
+        .any(|(s, h)| s == scheme && h == host);
+    if allowed {
+        return Ok(());
+    }
+    let (page_scheme, page_host) =
+        forwarded::page_origin(peer, headers, &settings.trusted_proxy, tls);
+    let scheme_ok = page_scheme.as_deref().is_none_or(|s| s == scheme);
+    let host_ok = page_host.is_some_and(|h| strip_default_port(&scheme, &h) == host);
+    if scheme_ok && host_ok {
         Ok(())
     } else {
-        Err(origin.chars().take(100).collect())
+        Err(shown())
     }
 }
 
@@ -194,19 +226,73 @@ mod tests {
         h
     }
 
+    fn check(h: &HeaderMap) -> Result<(), String> {
+        check_origin(
+            h,
+            "203.0.113.1".parse().unwrap(),
+            false,
+            &Settings::default(),
+        )
+    }
+
     #[test]
     fn origin_must_match_host() {
-        assert!(check_origin(&headers(None, "chat.example:8080")).is_ok());
+        assert!(check(&headers(None, "chat.example:8080")).is_ok());
         assert!(
-            check_origin(&headers(
+            check(&headers(
                 Some("http://chat.example:8080"),
                 "chat.example:8080"
             ))
             .is_ok()
         );
-        assert!(check_origin(&headers(Some("https://CHAT.example"), "chat.example")).is_ok());
-        assert!(check_origin(&headers(Some("https://evil.example"), "chat.example")).is_err());
-        assert!(check_origin(&headers(Some("null"), "chat.example")).is_err());
-        assert!(check_origin(&headers(Some("http://chat.example.evil"), "chat.example")).is_err());
+        assert!(check(&headers(Some("https://CHAT.example"), "chat.example")).is_ok());
+        assert!(check(&headers(Some("https://chat.example"), "chat.example:443")).is_ok());
+        assert!(check(&headers(Some("https://evil.example"), "chat.example")).is_err());
+        assert!(check(&headers(Some("null"), "chat.example")).is_err());
+        assert!(check(&headers(Some("http://chat.example.evil"), "chat.example")).is_err());
+        assert!(
+            check(&headers(
+                Some("http://chat.example:8081"),
+                "chat.example:8080"
+            ))
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn tls_and_trusted_proxies_decide_the_scheme_and_host() {
+        let mut settings = Settings {
+            trusted_proxy: vec!["10.0.0.0/8".parse().unwrap()],
+            ..Settings::default()
+        };
+        let (proxy, other) = ("10.0.0.2".parse().unwrap(), "203.0.113.1".parse().unwrap());
+        let h = headers(Some("http://chat.example"), "chat.example");
+        assert!(
+            check_origin(&h, other, true, &settings).is_err(),
+            "an http page on a TLS port"
+        );
+        let mut h = headers(Some("https://chat.example"), "backend:8080");
+        h.insert("x-forwarded-host", HeaderValue::from_static("chat.example"));
+        h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        assert!(check_origin(&h, proxy, false, &settings).is_ok());
+        assert!(
+            check_origin(&h, other, false, &settings).is_err(),
+            "untrusted X-Forwarded-Host"
+        );
+        h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+        assert!(
+            check_origin(&h, proxy, false, &settings).is_err(),
+            "the proxy says http"
+        );
+
+        let h = headers(Some("https://other.example:8443"), "chat.example");
+        assert!(check_origin(&h, other, false, &settings).is_err());
+        settings.allowed_origin = vec!["https://OTHER.example:8443".into()];
+        assert!(check_origin(&h, other, false, &settings).is_ok());
+        let h = headers(Some("http://other.example:8443"), "chat.example");
+        assert!(
+            check_origin(&h, other, false, &settings).is_err(),
+            "the scheme counts"
+        );
     }
 }

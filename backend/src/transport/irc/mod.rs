@@ -32,13 +32,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use banter_protocol::{ErrorCode, Nick, PresenceEvent, RoomName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::time::Instant;
 
 use self::caps::Caps;
 use self::line::{MAX_BODY, MAX_TAGS, Piece, Splitter};
 use super::{Connection, Inbound};
 use crate::frame::Frame;
+use crate::net::proxy_protocol::UnexpectedHeader;
+use crate::net::stream::Fill;
+use crate::net::{Listen, Stream};
 use crate::server::Context;
 
 const READ_CHUNK: usize = 4096;
@@ -156,7 +159,7 @@ impl Flood {
 }
 
 pub struct IrcConnection {
-    stream: TcpStream,
+    stream: Stream,
     splitter: Splitter,
     pending: VecDeque<Inbound>,
     client: Client,
@@ -169,7 +172,7 @@ pub struct IrcConnection {
 }
 
 impl IrcConnection {
-    pub fn new(stream: TcpStream, info: ServerInfo) -> Self {
+    pub fn new(stream: Stream, info: ServerInfo) -> Self {
         IrcConnection {
             stream,
             splitter: Splitter::new(MAX_TAGS + MAX_BODY),
@@ -186,7 +189,10 @@ impl IrcConnection {
     }
 
     async fn write_out(&mut self) -> io::Result<()> {
-        let result = self.stream.write_all(&self.out).await;
+        let mut result = self.stream.write_all(&self.out).await;
+        if result.is_ok() {
+            result = self.stream.flush().await;
+        }
         self.out.clear();
         if self.out.capacity() > KEEP_BUFFER {
             self.out = Vec::new();
@@ -195,16 +201,20 @@ impl IrcConnection {
     }
 
     /// Reads what the socket has into the splitter; notes end of input.
-    async fn read_more(&mut self) -> io::Result<()> {
-        self.stream.readable().await?;
-        let stream = &self.stream;
-        match self.splitter.fill(READ_CHUNK, |buf| stream.try_read(buf)) {
+    /// Cancel-safe. `Some`: the stream cannot be read as IRC.
+    async fn read_more(&mut self) -> io::Result<Option<Inbound>> {
+        match self.stream.read_into(&mut self.splitter, READ_CHUNK).await {
             Ok(0) => self.eof = true,
             Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) if UnexpectedHeader::is(&e) => {
+                return Ok(Some(Inbound::Unreadable(
+                    ErrorCode::BadRequest,
+                    format!("{e} (start banter with --irc-proxy-protocol)"),
+                )));
+            }
             Err(e) => return Err(e),
         }
-        Ok(())
+        Ok(None)
     }
 }
 
@@ -227,10 +237,10 @@ impl Connection for IrcConnection {
                 if self.splitter.complete_lines(lines + 1) > lines
                     || self.splitter.buffered() > bytes
                 {
-                    return Ok(Some(Inbound::Close {
-                        code: ErrorCode::RateLimited,
-                        message: "Excess Flood".into(),
-                    }));
+                    return Ok(Some(Inbound::Unreadable(
+                        ErrorCode::RateLimited,
+                        "Excess Flood".into(),
+                    )));
                 }
                 let at = self.flood.next_token();
                 if self.eof {
@@ -238,7 +248,11 @@ impl Connection for IrcConnection {
                 } else {
                     tokio::select! {
                         _ = tokio::time::sleep_until(at) => {}
-                        read = self.read_more() => read?,
+                        read = self.read_more() => {
+                            if let Some(unreadable) = read? {
+                                return Ok(Some(unreadable));
+                            }
+                        }
                     }
                 }
                 continue;
@@ -262,7 +276,9 @@ impl Connection for IrcConnection {
                 None if self.eof => return Ok(None),
                 None => {
                     self.splitter.shrink_if_idle();
-                    self.read_more().await?;
+                    if let Some(unreadable) = self.read_more().await? {
+                        return Ok(Some(unreadable));
+                    }
                 }
             }
         }
@@ -281,7 +297,8 @@ impl Connection for IrcConnection {
     async fn ping(&mut self) -> io::Result<()> {
         self.stream
             .write_all(format!("PING :{}\r\n", numeric::SERVER).as_bytes())
-            .await
+            .await?;
+        self.stream.flush().await
     }
 
     async fn close(&mut self, closing: Option<Frame>) {
@@ -319,8 +336,22 @@ impl Connection for IrcConnection {
     }
 }
 
-/// Accepts IRC connections until shutdown.
-pub async fn serve(listener: TcpListener, ctx: Arc<Context>) {
+impl Fill for Splitter {
+    fn fill_with(
+        &mut self,
+        max: usize,
+        read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        self.fill(max, read)
+    }
+
+    fn release_if_idle(&mut self) {
+        self.shrink_if_idle();
+    }
+}
+
+/// Accepts IRC connections (plain or TLS, by `listen`) until shutdown.
+pub async fn serve(listener: TcpListener, ctx: Arc<Context>, listen: Listen) {
     let info = ServerInfo {
         started: SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -330,7 +361,7 @@ pub async fn serve(listener: TcpListener, ctx: Arc<Context>) {
         flood_rate: ctx.settings.irc_flood_rate,
         flood_backlog: ctx.settings.irc_flood_backlog,
     };
-    super::accept_loop(listener, ctx, move |stream| {
+    super::accept_loop(listener, ctx, listen, move |stream| {
         IrcConnection::new(stream, info)
     })
     .await;

@@ -1,0 +1,143 @@
+//! What sits between an accepted socket and a transport, for production
+//! deployments: TLS, the PROXY protocol, and proxy headers.
+//!
+//! * [`forwarded`] — `--trusted-proxy`: the client address and the page's
+//!   origin from `X-Forwarded-*`/`Forwarded`, believed only from trusted
+//!   peers ([`forwarded::client_addr`] is the one place that decides).
+//! * [`proxy_protocol`] — HAProxy's PROXY protocol v1/v2 on the TCP and IRC
+//!   listeners (`--tcp-proxy-protocol`, `--irc-proxy-protocol`).
+//! * [`tls`] — rustls with a certificate reloaded on SIGHUP.
+//! * [`stream`] — a plain or TLS connection, as the transports see it.
+//! * [`http`] — the HTTP listener, plain or TLS, for axum.
+
+pub mod forwarded;
+pub mod http;
+pub mod proxy_protocol;
+pub mod stream;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout_at};
+use tokio_rustls::TlsAcceptor;
+use tracing::debug;
+
+use self::forwarded::Cidr;
+use self::proxy_protocol::Header;
+pub use self::stream::Stream;
+
+/// How a raw TCP listener (JSON lines, IRC) turns sockets into streams.
+#[derive(Clone)]
+pub struct Listen {
+    /// A PROXY protocol header is required (and believed).
+    pub proxy_protocol: bool,
+    /// Only these peers may send one; empty: any peer.
+    pub trusted: Vec<Cidr>,
+    pub tls: Option<TlsAcceptor>,
+    /// For the PROXY header and the TLS handshake together.
+    pub timeout: Duration,
+}
+
+/// Why a socket did not become a stream.
+#[derive(Debug)]
+pub enum Refused {
+    /// Tell the client this (in its transport's words) on the plain
+    /// socket, then close.
+    Tell(TcpStream, String),
+    /// Just close (TLS failed, a timeout, the peer went away).
+    Drop,
+}
+
+impl Listen {
+    /// Reads the PROXY header (if configured) and does the TLS handshake
+    /// (if configured), within the timeout. Returns the stream and the
+    /// client's address: the header's source when there is one.
+    pub async fn open(
+        &self,
+        mut tcp: TcpStream,
+        peer: SocketAddr,
+        transport: &'static str,
+    ) -> Result<(Stream, SocketAddr), Refused> {
+        let deadline = Instant::now() + self.timeout;
+        let mut client = peer;
+        if self.proxy_protocol {
+            if !self.trusted.is_empty() && !forwarded::is_trusted(peer.ip(), &self.trusted) {
+                debug!(%peer, transport, "refused: PROXY protocol from a peer that is not a --trusted-proxy");
+                return Err(Refused::Tell(
+                    tcp,
+                    "this port takes connections only from the server's trusted proxies".into(),
+                ));
+            }
+            match timeout_at(deadline, proxy_protocol::read_header(&mut tcp)).await {
+                Ok(Ok(Header::Proxied(source))) => {
+                    debug!(%peer, client = %source, transport, "PROXY protocol header");
+                    client = source;
+                }
+                Ok(Ok(Header::Local)) => {}
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    debug!(%peer, transport, error = %e, "refused");
+                    return Err(if self.tls.is_some() {
+                        Refused::Drop
+                    } else {
+                        Refused::Tell(tcp, e.to_string())
+                    });
+                }
+                Ok(Err(e)) => {
+                    debug!(%peer, transport, error = %e, "closed before a PROXY protocol header");
+                    return Err(Refused::Drop);
+                }
+                Err(_) => {
+                    debug!(%peer, transport, "no PROXY protocol header in time");
+                    return Err(Refused::Drop);
+                }
+            }
+        }
+        let Some(acceptor) = &self.tls else {
+            return Ok((Stream::plain(tcp, !self.proxy_protocol), client));
+        };
+        if !self.proxy_protocol {
+            match timeout_at(deadline, peek_proxy_header(&tcp)).await {
+                Ok(true) => {
+                    debug!(%peer, transport, "refused: unexpected PROXY protocol header");
+                    return Err(Refused::Tell(
+                        tcp,
+                        proxy_protocol::UnexpectedHeader.to_string(),
+                    ));
+                }
+                Ok(false) => {}
+                Err(_) => {
+                    debug!(%peer, transport, "no TLS handshake in time");
+                    return Err(Refused::Drop);
+                }
+            }
+        }
+        match timeout_at(deadline, acceptor.accept(tcp)).await {
+            Ok(Ok(tls)) => Ok((Stream::Tls(Box::new(tls)), client)),
+            Ok(Err(e)) => {
+                debug!(%peer, transport, error = %e, "TLS handshake failed");
+                Err(Refused::Drop)
+            }
+            Err(_) => {
+                debug!(%peer, transport, "no TLS handshake in time");
+                Err(Refused::Drop)
+            }
+        }
+    }
+}
+
+/// Whether the first bytes (waited for) are a PROXY header. Reads nothing.
+async fn peek_proxy_header(tcp: &TcpStream) -> bool {
+    let mut first = [0u8; 12];
+    loop {
+        match tcp.peek(&mut first).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => match proxy_protocol::Sniffer::new().feed(&first[..n]) {
+                Some(found) => return found,
+                // A prefix of one: wait for more bytes.
+                None => tokio::time::sleep(Duration::from_millis(20)).await,
+            },
+        }
+    }
+}
