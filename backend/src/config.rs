@@ -37,6 +37,9 @@ pub struct Settings {
     pub shutdown_grace: u64,
     pub irc_flood_burst: u32,
     pub irc_flood_rate: u32,
+    /// IRC lines over the rate that wait their turn before the client is
+    /// disconnected for excess flood.
+    pub irc_flood_backlog: u32,
     /// No store: history in memory only, no accounts (benchmarks, tests).
     pub memory_only: bool,
     /// Seconds a message is kept (0: forever).
@@ -120,6 +123,7 @@ impl Default for Settings {
             shutdown_grace: 5,
             irc_flood_burst: 30,
             irc_flood_rate: 2,
+            irc_flood_backlog: 100,
             memory_only: false,
             retain_age: 0,
             retain_count: 0,
@@ -322,13 +326,17 @@ pub struct Cli {
     /// Seconds to let sessions close cleanly on shutdown. [default: 5]
     #[arg(long, env = "BANTER_SHUTDOWN_GRACE", value_name = "SECS")]
     pub shutdown_grace: Option<u64>,
-    /// Lines an IRC client may send at once before flood control drops
-    /// the excess. [default: 30]
+    /// Lines an IRC client may send at once before flood control slows
+    /// it down to the rate. [default: 30]
     #[arg(long, env = "BANTER_IRC_FLOOD_BURST", value_name = "LINES")]
     pub irc_flood_burst: Option<u32>,
     /// Lines a second an IRC client may send in the long run. [default: 2]
     #[arg(long, env = "BANTER_IRC_FLOOD_RATE", value_name = "LINES")]
     pub irc_flood_rate: Option<u32>,
+    /// IRC lines over the rate that may wait their turn; more, and the
+    /// client is disconnected ("Excess Flood"). [default: 100]
+    #[arg(long, env = "BANTER_IRC_FLOOD_BACKLOG", value_name = "LINES")]
+    pub irc_flood_backlog: Option<u32>,
     /// Keep history in memory only, with no store and no accounts
     /// (for benchmarks and tests).
     #[arg(long, env = "BANTER_MEMORY_ONLY")]
@@ -496,6 +504,7 @@ impl Cli {
             shutdown_grace,
             irc_flood_burst,
             irc_flood_rate,
+            irc_flood_backlog,
             retain_age,
             retain_count,
             retention_interval,

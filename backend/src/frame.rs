@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 /// How many IRC renderings a frame caches: one per combination of the
 /// message tags a client may have negotiated (see `transport::irc`).
-pub const IRC_VARIANTS: usize = 4;
+pub const IRC_VARIANTS: usize = 8;
 
 #[derive(Clone, Debug)]
 pub struct Frame(Arc<Inner>);

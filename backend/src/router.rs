@@ -15,8 +15,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use banter_protocol::{
     BanInfo, ChatMessage, DirectMessage, ErrorCode, MAX_AWAY_BYTES, MAX_HISTORY_PAGE,
-    MAX_TOPIC_BYTES, Nick, PresenceEvent, Ref, RoomInfo, RoomName, ServerMessage, Topic,
-    check_line, check_text,
+    MAX_REASON_BYTES, MAX_TOPIC_BYTES, MAX_USERS_QUERY, Nick, PresenceEvent, Ref, RoomInfo,
+    RoomName, ServerMessage, Topic, UserInfo, check_line, check_text,
 };
 use tokio::sync::mpsc;
 use tracing::warn;
@@ -323,7 +323,10 @@ fn deliver_direct(state: &mut State, write: DirectWrite) {
     let Some(from) = state.sessions.get(&sender) else {
         return;
     };
-    let away = target.and_then(|(_, s)| Some((s.nick.clone(), s.away.clone()?)));
+    // A notice is never answered, not even by an away message.
+    let away = target
+        .filter(|_| !message.notice)
+        .and_then(|(_, s)| Some((s.nick.clone(), s.away.clone()?)));
     from.outbox.push(Frame::with_ref(
         ServerMessage::Direct(message),
         reference.clone(),
@@ -766,9 +769,22 @@ impl Router {
                 nick: session.nick.clone(),
                 event: PresenceEvent::Join,
                 new_nick: None,
+                reason: None,
+                account: session.account.clone(),
             }),
             None,
         );
+        if let Some(message) = &session.away {
+            // The room learns at once that the joiner is away (IRC:
+            // away-notify sends AWAY right after the JOIN).
+            r.broadcast(
+                &Frame::new(ServerMessage::Away {
+                    nick: session.nick.clone(),
+                    message: Some(message.clone()),
+                }),
+                None,
+            );
+        }
         r.members.push(Member {
             session: id,
             nick: session.nick.clone(),
@@ -798,7 +814,18 @@ impl Router {
         Ok(())
     }
 
-    pub fn part(&self, id: SessionId, room: RoomName, reference: Option<Ref>) -> Result<()> {
+    /// Leaves `room`; the others hear it with `reason`, if any.
+    pub fn part(
+        &self,
+        id: SessionId,
+        room: RoomName,
+        reason: Option<String>,
+        reference: Option<Ref>,
+    ) -> Result<()> {
+        let reason = reason.filter(|r| !r.trim().is_empty());
+        if let Some(text) = &reason {
+            check_line(text, MAX_REASON_BYTES, "reason")?;
+        }
         let mut guard = self.state.lock().unwrap();
         let State {
             sessions, rooms, ..
@@ -818,13 +845,16 @@ impl Router {
                     nick: session.nick.clone(),
                     event: PresenceEvent::Part,
                     new_nick: None,
+                    reason: reason.clone(),
+                    account: session.account.clone(),
                 }),
                 None,
             );
         }
-        session
-            .outbox
-            .push(Frame::with_ref(ServerMessage::Parted { room }, reference));
+        session.outbox.push(Frame::with_ref(
+            ServerMessage::Parted { room, reason },
+            reference,
+        ));
         Ok(())
     }
 
@@ -835,6 +865,7 @@ impl Router {
         id: SessionId,
         room: RoomName,
         text: String,
+        notice: bool,
         reference: Option<Ref>,
     ) -> Result<u64> {
         check_text(&text, self.config.max_text_bytes)?;
@@ -862,6 +893,8 @@ impl Router {
             from: session.nick.clone(),
             text,
             ts: r.last_ts,
+            account: session.account.clone(),
+            notice,
         };
         let message_id = message.id;
         let write = ChatWrite {
@@ -886,6 +919,7 @@ impl Router {
         id: SessionId,
         to: Nick,
         text: String,
+        notice: bool,
         reference: Option<Ref>,
     ) -> Result<u64> {
         check_text(&text, self.config.max_text_bytes)?;
@@ -919,6 +953,8 @@ impl Router {
             to,
             text,
             ts: state.last_direct_ts,
+            account: sender.account.clone(),
+            notice,
         };
         let message_id = message.id;
         let write = DirectWrite {
@@ -1050,9 +1086,41 @@ impl Router {
                 away: target.away.clone(),
                 idle_secs: now_ms().saturating_sub(target.last_said) / 1000,
                 since: target.since,
+                account: target.account.clone(),
             },
             reference,
         ));
+        Ok(())
+    }
+
+    /// Answers with the online users among `nicks`, in their order, each
+    /// once.
+    pub fn users(&self, id: SessionId, nicks: Vec<Nick>, reference: Option<Ref>) -> Result<()> {
+        if nicks.len() > MAX_USERS_QUERY {
+            return Err(RouterError::new(
+                ErrorCode::BadRequest,
+                format!("ask about at most {MAX_USERS_QUERY} nicks at once"),
+            ));
+        }
+        let state = self.state.lock().unwrap();
+        let session = state.session(id)?;
+        let mut seen = HashSet::new();
+        let users = nicks
+            .iter()
+            .filter_map(|n| state.nicks.get(n))
+            .filter(|&&t| seen.insert(t))
+            .map(|t| {
+                let user = &state.sessions[t];
+                UserInfo {
+                    nick: user.nick.clone(),
+                    away: user.away.clone(),
+                    account: user.account.clone(),
+                }
+            })
+            .collect();
+        session
+            .outbox
+            .push(Frame::with_ref(ServerMessage::Users { users }, reference));
         Ok(())
     }
 
@@ -1186,6 +1254,8 @@ impl Router {
                     nick: old.clone(),
                     event: PresenceEvent::Nick,
                     new_nick: Some(nick.clone()),
+                    reason: None,
+                    account: session.account.clone(),
                 }),
                 Some(id),
             );
@@ -1353,9 +1423,12 @@ impl Router {
         Ok(())
     }
 
-    /// Removes a session: it leaves every room (members see `quit`) and its
-    /// nick becomes free. Unknown ids are ignored.
-    pub fn quit(&self, id: SessionId) {
+    /// Removes a session: it leaves every room (members see `quit`, with
+    /// `reason` if given) and its nick becomes free. Unknown ids are ignored.
+    pub fn quit(&self, id: SessionId, reason: Option<String>) {
+        let reason = reason
+            .map(|r| clip(r.trim(), MAX_REASON_BYTES))
+            .filter(|r| !r.is_empty() && check_line(r, MAX_REASON_BYTES, "reason").is_ok());
         let mut guard = self.state.lock().unwrap();
         let State {
             sessions,
@@ -1376,12 +1449,23 @@ impl Router {
                         nick: session.nick.clone(),
                         event: PresenceEvent::Quit,
                         new_nick: None,
+                        reason: reason.clone(),
+                        account: session.account.clone(),
                     }),
                     None,
                 );
             }
         }
     }
+}
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn clip(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
 }
 
 /// The nick of session `id` and its room, if it may moderate `room`.
@@ -1513,7 +1597,7 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(err.code, ErrorCode::NickTaken);
-        r.quit(_a.id);
+        r.quit(_a.id, None);
         assert!(
             r.register(
                 nick("alice"),
@@ -1532,7 +1616,8 @@ mod tests {
         let a = Client::new(&r, "alice");
         let b = Client::new(&r, "bob");
         r.join(a.id, room("lobby"), Some(Ref::Int(1))).unwrap();
-        r.say(a.id, room("lobby"), "first".into(), None).unwrap();
+        r.say(a.id, room("lobby"), "first".into(), false, None)
+            .unwrap();
         r.join(b.id, room("lobby"), None).unwrap();
 
         let got = a.take();
@@ -1559,10 +1644,12 @@ mod tests {
             b.id,
             room("lobby"),
             "hi".into(),
+            false,
             Some(Ref::Str("r1".into())),
         )
         .unwrap();
-        r.say(a.id, room("lobby"), "hey".into(), None).unwrap();
+        r.say(a.id, room("lobby"), "hey".into(), false, None)
+            .unwrap();
         let (fa, fb) = (a.take_frames(), b.take_frames());
         assert_eq!(fb[0].reference(), Some(&Ref::Str("r1".into())));
         assert_eq!(fa[0].reference(), None);
@@ -1585,7 +1672,9 @@ mod tests {
         r.join(a.id, room("x"), None).unwrap();
         let mut last = 0;
         for i in 0..20 {
-            let id = r.say(a.id, room("x"), format!("m{i}"), None).unwrap();
+            let id = r
+                .say(a.id, room("x"), format!("m{i}"), false, None)
+                .unwrap();
             assert!(id > last);
             last = id;
         }
@@ -1639,24 +1728,24 @@ mod tests {
         let a = Client::new(&r, "alice");
         let code = |res: Result<u64>| res.unwrap_err().code;
         assert_eq!(
-            code(r.say(a.id, room("x"), "hi".into(), None)),
+            code(r.say(a.id, room("x"), "hi".into(), false, None)),
             ErrorCode::NotInRoom
         );
         r.join(a.id, room("x"), None).unwrap();
         assert_eq!(
-            code(r.say(a.id, room("x"), "x".repeat(101), None)),
+            code(r.say(a.id, room("x"), "x".repeat(101), false, None)),
             ErrorCode::TextTooLong
         );
         assert_eq!(
-            code(r.say(a.id, room("x"), "  ".into(), None)),
+            code(r.say(a.id, room("x"), "  ".into(), false, None)),
             ErrorCode::EmptyText
         );
         assert_eq!(
-            code(r.whisper(a.id, nick("ghost"), "boo".into(), None)),
+            code(r.whisper(a.id, nick("ghost"), "boo".into(), false, None)),
             ErrorCode::NoSuchNick
         );
         assert_eq!(
-            r.part(a.id, room("y"), None).unwrap_err().code,
+            r.part(a.id, room("y"), None, None).unwrap_err().code,
             ErrorCode::NotInRoom
         );
         r.join(a.id, room("y"), None).unwrap();
@@ -1685,7 +1774,7 @@ mod tests {
             r.join(b.id, room("r5"), None).unwrap_err().code,
             ErrorCode::ServerFull
         );
-        r.part(a.id, room("r1"), None).unwrap();
+        r.part(a.id, room("r1"), None, None).unwrap();
         r.join(b.id, room("r5"), None).unwrap();
         assert_eq!(r.stats().rooms, 4);
     }
@@ -1695,7 +1784,7 @@ mod tests {
         let r = router();
         let a = Client::new(&r, "alice");
         let b = Client::new(&r, "Bob");
-        r.whisper(a.id, nick("BOB"), "psst".into(), Some(Ref::Int(5)))
+        r.whisper(a.id, nick("BOB"), "psst".into(), false, Some(Ref::Int(5)))
             .unwrap();
         let [ServerMessage::Direct(to_b)] = &b.take()[..] else {
             panic!()
@@ -1722,7 +1811,7 @@ mod tests {
             r.join(s.id, room("lobby"), None).unwrap();
         }
         a.take();
-        r.part(b.id, room("lobby"), None).unwrap();
+        r.part(b.id, room("lobby"), None, None).unwrap();
         assert!(matches!(
             &b.take().last(),
             Some(ServerMessage::Parted { .. })
@@ -1732,7 +1821,7 @@ mod tests {
             r.change_nick(c.id, nick("ALICE"), None).unwrap_err().code,
             ErrorCode::NickTaken
         );
-        r.quit(c.id);
+        r.quit(c.id, None);
         let events: Vec<(PresenceEvent, String, Option<String>)> = a
             .take()
             .into_iter()
@@ -1897,7 +1986,8 @@ mod tests {
         );
         assert_eq!(b.take_frames()[0].reference(), Some(&Ref::Int(4)));
         assert!(loner.take().is_empty());
-        r.whisper(loner.id, nick("bob"), "hi".into(), None).unwrap();
+        r.whisper(loner.id, nick("bob"), "hi".into(), false, None)
+            .unwrap();
         let got = loner.take();
         assert!(matches!(&got[..], [ServerMessage::Direct(_), a] if *a == away));
         r.away(b.id, None, None).unwrap();
@@ -1907,6 +1997,108 @@ mod tests {
                 nick: nick("bob"),
                 message: None
             }]
+        );
+    }
+
+    #[test]
+    fn reasons_accounts_away_joiners_and_user_lookups() {
+        let r = router();
+        let a = Client::new(&r, "alice");
+        let b = Client::new(&r, "Bob");
+        r.log_in(b.id, nick("Bob")).unwrap();
+        r.join(a.id, room("lobby"), None).unwrap();
+        r.away(b.id, Some("lunch".into()), None).unwrap();
+        a.take();
+        b.take();
+        // An away joiner: the room hears the join (with the account), then
+        // the away message; the joiner only gets `joined`.
+        r.join(b.id, room("lobby"), None).unwrap();
+        let got = a.take();
+        assert!(
+            matches!(&got[..], [
+                ServerMessage::Presence { event: PresenceEvent::Join, account: Some(acc), .. },
+                ServerMessage::Away { message: Some(m), .. },
+                .. // `roles`: Bob owns the room now
+            ] if acc == &nick("bob") && m == "lunch"),
+            "{got:?}"
+        );
+        assert!(matches!(
+            &b.take()[..],
+            [ServerMessage::Joined { .. }, ServerMessage::Roles { .. }]
+        ));
+        // Messages carry the sender's account and the notice flag.
+        r.say(b.id, room("lobby"), "hi".into(), true, None).unwrap();
+        let [ServerMessage::Message(m)] = &a.take()[..] else {
+            panic!()
+        };
+        assert_eq!((m.account.as_ref(), m.notice), (Some(&nick("bob")), true));
+        // A notice to someone away gets no away answer; a whisper does.
+        r.whisper(a.id, nick("bob"), "psst".into(), true, None)
+            .unwrap();
+        assert!(
+            matches!(&a.take()[..], [ServerMessage::Direct(d)] if d.notice && d.account.is_none())
+        );
+        r.whisper(a.id, nick("bob"), "psst".into(), false, None)
+            .unwrap();
+        assert!(matches!(
+            &a.take()[..],
+            [ServerMessage::Direct(_), ServerMessage::Away { .. }]
+        ));
+        b.take();
+        // Who is online, in the order asked, once each.
+        r.users(
+            a.id,
+            vec![nick("ghost"), nick("BOB"), nick("alice"), nick("bob")],
+            None,
+        )
+        .unwrap();
+        let [ServerMessage::Users { users }] = &a.take()[..] else {
+            panic!()
+        };
+        let listed: Vec<(&str, Option<&str>)> = users
+            .iter()
+            .map(|u| (u.nick.as_str(), u.away.as_deref()))
+            .collect();
+        assert_eq!(listed, [("Bob", Some("lunch")), ("alice", None)]);
+        assert_eq!(
+            r.users(a.id, vec![nick("x"); MAX_USERS_QUERY + 1], None)
+                .unwrap_err()
+                .code,
+            ErrorCode::BadRequest
+        );
+        // Part and quit reasons reach the room; a bad one is refused.
+        assert_eq!(
+            r.part(
+                b.id,
+                room("lobby"),
+                Some("x".repeat(MAX_REASON_BYTES + 1)),
+                None
+            )
+            .unwrap_err()
+            .code,
+            ErrorCode::TextTooLong
+        );
+        r.part(b.id, room("lobby"), Some("bye".into()), None)
+            .unwrap();
+        assert!(
+            matches!(&b.take()[..], [ServerMessage::Parted { reason: Some(w), .. }] if w == "bye")
+        );
+        r.join(b.id, room("lobby"), None).unwrap();
+        r.quit(b.id, Some(format!("  {}  ", "é".repeat(MAX_REASON_BYTES))));
+        let got = a.take();
+        let reasons: Vec<Option<&str>> = got
+            .iter()
+            .filter_map(|m| match m {
+                ServerMessage::Presence { reason, .. } => Some(reason.as_deref()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(reasons.len(), 3);
+        assert_eq!(reasons[0], Some("bye"));
+        let quit = reasons[2].unwrap();
+        assert!(
+            quit.len() <= MAX_REASON_BYTES && quit.starts_with('é'),
+            "clipped: {quit}"
         );
     }
 
@@ -1921,7 +2113,8 @@ mod tests {
         r.join(slow, room("x"), None).unwrap();
         r.join(a.id, room("x"), None).unwrap();
         for i in 0..1000 {
-            r.say(a.id, room("x"), format!("m{i}"), None).unwrap();
+            r.say(a.id, room("x"), format!("m{i}"), false, None)
+                .unwrap();
             a.take();
         }
         assert_eq!(slow_outbox.len(), 8, "bounded");

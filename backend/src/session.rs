@@ -111,7 +111,7 @@ pub async fn run<C: Connection>(mut conn: C, ctx: Arc<Context>, peer: SocketAddr
         unconfirmed: Vec::new(),
     };
     let ending = session.serve(&mut conn).await;
-    session.leave();
+    session.leave(conn.quit_reason());
     let reason = ending.as_ref().map_or("client", |e| e.0.as_str());
     metrics().disconnected(reason);
     debug!(%peer, transport, reason, "disconnected");
@@ -139,15 +139,16 @@ pub async fn run<C: Connection>(mut conn: C, ctx: Arc<Context>, peer: SocketAddr
 /// room memberships go with it.
 impl Drop for Session {
     fn drop(&mut self) {
-        self.leave();
+        self.leave(None);
     }
 }
 
 impl Session {
-    /// Leaves the router (members see `quit`); once.
-    fn leave(&mut self) {
+    /// Leaves the router (members see `quit`, with the user's reason if
+    /// it gave one); once.
+    fn leave(&mut self, reason: Option<String>) {
         if let Some(id) = self.id.take() {
-            self.ctx.router.quit(id);
+            self.ctx.router.quit(id, reason);
         }
     }
 
@@ -692,13 +693,15 @@ impl Session {
             (Some(id), ClientMessage::Join { room }) => {
                 self.join(id, room, reference.clone()).await
             }
-            (Some(id), ClientMessage::Part { room }) => router.part(id, room, reference.clone()),
-            (Some(id), ClientMessage::Say { room, text }) => {
-                router.say(id, room, text, reference.clone()).map(drop)
+            (Some(id), ClientMessage::Part { room, reason }) => {
+                router.part(id, room, reason, reference.clone())
             }
-            (Some(id), ClientMessage::Whisper { to, text }) => {
-                router.whisper(id, to, text, reference.clone()).map(drop)
-            }
+            (Some(id), ClientMessage::Say { room, text, notice }) => router
+                .say(id, room, text, notice, reference.clone())
+                .map(drop),
+            (Some(id), ClientMessage::Whisper { to, text, notice }) => router
+                .whisper(id, to, text, notice, reference.clone())
+                .map(drop),
             (
                 Some(id),
                 ClientMessage::History {
@@ -732,6 +735,9 @@ impl Session {
             }
             (Some(id), ClientMessage::Rooms) => router.rooms(id, reference.clone()),
             (Some(id), ClientMessage::Whois { nick }) => router.whois(id, nick, reference.clone()),
+            (Some(id), ClientMessage::Users { nicks }) => {
+                router.users(id, nicks, reference.clone())
+            }
             (Some(id), ClientMessage::Away { message }) => {
                 router.away(id, message, reference.clone())
             }

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use banter::transport::irc::line::Line;
-use common::{Client, IrcClient, IrcNext, Kind, TestServer, WAIT, irc_command};
+use common::{Client, IrcClient, Kind, TestServer, WAIT, irc_command};
 use serde_json::json;
 
 fn parse(line: &str) -> Line {
@@ -86,11 +86,11 @@ async fn irc_and_web_users_see_each_other_in_one_room() {
     web.join("lobby").await;
     assert_eq!(irc.recv().await, ":webby!webby@banter JOIN #lobby");
     irc.send("PART #lobby :see you").await;
-    assert_eq!(irc.recv().await, ":ircy2!ircy2@banter PART #lobby");
+    assert_eq!(irc.recv().await, ":ircy2!ircy2@banter PART #lobby :see you");
     let parted = web.expect("presence").await;
     assert_eq!(
-        (&parted["nick"], &parted["event"]),
-        (&json!("ircy2"), &json!("part"))
+        (&parted["nick"], &parted["event"], &parted["reason"]),
+        (&json!("ircy2"), &json!("part"), &json!("see you"))
     );
 
     // QUIT: the room hears it, the client gets ERROR and the close.
@@ -106,8 +106,8 @@ async fn irc_and_web_users_see_each_other_in_one_room() {
     );
     let quit = web.expect("presence").await;
     assert_eq!(
-        (&quit["nick"], &quit["event"]),
-        (&json!("ircy2"), &json!("quit"))
+        (&quit["nick"], &quit["event"], &quit["reason"]),
+        (&json!("ircy2"), &json!("quit"), &json!("bye now"))
     );
 }
 
@@ -148,7 +148,11 @@ async fn whispers_and_actions_cross_both_ways() {
     assert_eq!(irc.recv().await, ":webby!webby@banter PRIVMSG ircy :one");
     assert_eq!(irc.recv().await, ":webby!webby@banter PRIVMSG ircy :two");
     irc.send("NOTICE webby :note").await;
-    assert_eq!(web.wait_for("direct").await["text"], "note");
+    let notice = web.wait_for("direct").await;
+    assert_eq!(
+        (&notice["text"], &notice["notice"]),
+        (&json!("note"), &json!(true))
+    );
     irc.assert_usable().await;
 }
 
@@ -497,7 +501,7 @@ async fn queries_answer_like_a_serious_server() {
 }
 
 #[tokio::test]
-async fn registration_times_out_and_floods_are_refused() {
+async fn registration_times_out() {
     let server = TestServer::start_with(&["--handshake-timeout", "1"]);
     let mut idle = IrcClient::connect(&server).await;
     idle.send("NICK slow").await;
@@ -507,24 +511,414 @@ async fn registration_times_out_and_floods_are_refused() {
             .is_some_and(|l| l.starts_with("ERROR :") && l.contains("registration timed out")),
         "{rest:?}"
     );
+}
 
+#[tokio::test]
+async fn a_burst_over_the_flood_limit_is_slowed_down_not_dropped() {
+    let server = TestServer::start_with(&[
+        "--irc-flood-burst",
+        "10",
+        "--irc-flood-rate",
+        "20",
+        "--irc-flood-backlog",
+        "60",
+        // The per-session message limit is not what this is about.
+        "--message-rate",
+        "0",
+    ]);
+    let mut web = Client::hello(&server, Kind::Tcp, "webby").await;
+    web.join("lobby").await;
     let mut irc = IrcClient::register(&server, "flooder").await;
-    let burst: String = (0..60).map(|i| format!("PING :n{i}\r\n")).collect();
+    irc.send("JOIN #lobby").await;
+    irc.wait_for("366").await;
+    web.expect("presence").await;
+
+    // 10 lines at once, then 20 a second: 60 lines take about 2.5 s, and
+    // every one of them is carried out, in order.
+    let started = std::time::Instant::now();
+    let burst: String = (0..30)
+        .map(|i| format!("PRIVMSG #lobby :line {i}\r\nPING :n{i}\r\n"))
+        .collect();
     irc.send_bytes(burst.as_bytes()).await;
-    let (mut pongs, mut notices) = (0, 0);
+    for i in 0..30 {
+        let pong = irc.expect("PONG").await;
+        assert!(pong.ends_with(&format!(":n{i}")), "{pong}");
+    }
+    let took = started.elapsed();
+    assert!(took >= Duration::from_secs(2), "not slowed down: {took:?}");
+    for i in 0..30 {
+        assert_eq!(web.expect("message").await["text"], format!("line {i}"));
+    }
+    irc.assert_usable().await;
+
+    // Far more than may wait: disconnected, and the room sees it go.
+    let flood: String = (0..300).map(|i| format!("PING :f{i}\r\n")).collect();
+    irc.send_bytes(flood.as_bytes()).await;
+    let rest = irc.until_closed(Duration::from_secs(10)).await;
+    assert_eq!(
+        rest.last().map(String::as_str),
+        Some("ERROR :Closing link: Excess Flood"),
+        "{rest:?}"
+    );
+    assert!(rest.len() <= 11, "at most the burst was answered: {rest:?}");
+    let quit = web.expect("presence").await;
+    assert_eq!(
+        (&quit["nick"], &quit["event"]),
+        (&json!("flooder"), &json!("quit"))
+    );
+}
+
+const PW: &str = "correct horse";
+
+/// Registers the account `nick` over TCP, then logs in with it.
+async fn logged_in(server: &TestServer, kind: Kind, nick: &str) -> Client {
+    let mut c = Client::connect(server, Kind::Tcp).await;
+    c.send(json!({"type":"register","nick":nick,"password":PW}))
+        .await;
+    c.expect("registered").await;
+    drop(c);
+    let hello = json!({"type":"hello","nick":nick,"password":PW});
+    let (mut c, welcome) = Client::hello_with(server, kind, hello).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    c.expect("logged_in").await;
+    c
+}
+
+#[tokio::test]
+async fn account_tag_marks_what_logged_in_users_send() {
+    let server = TestServer::start();
+    let mut irc = IrcClient::connect(&server).await;
+    irc.send("CAP LS 302").await;
+    let ls = parse(&irc.expect("CAP").await);
+    assert!(ls.params[2].split(' ').any(|c| c == "account-tag"), "{ls}");
+    irc.send("CAP REQ account-tag").await;
+    irc.expect("CAP").await;
+    irc.send("NICK ircy").await;
+    irc.send("USER ircy 0 * :I").await;
+    irc.send("CAP END").await;
+    irc.wait_for("376").await;
+    irc.send("JOIN #lobby").await;
+    irc.wait_for("366").await;
+    let mut plain = IrcClient::register(&server, "plain").await;
+    plain.send("JOIN #lobby").await;
+    plain.wait_for("366").await;
+    irc.expect("JOIN").await;
+
+    // A logged-in user: its JOIN, messages and whispers carry the tag.
+    let mut alice = logged_in(&server, Kind::Ws, "alice").await;
+    alice.join("lobby").await;
+    assert_eq!(
+        irc.recv().await,
+        "@account=alice :alice!alice@banter JOIN #lobby"
+    );
+    // Its first logged-in member owns the room.
+    assert_eq!(irc.recv().await, ":banter MODE #lobby +o alice");
+    alice.expect("roles").await;
+    alice
+        .send(json!({"type":"say","room":"lobby","text":"signed"}))
+        .await;
+    let echo = alice.expect("message").await;
+    assert_eq!(echo["account"], "alice", "the JSON message says so too");
+    assert_eq!(
+        irc.recv().await,
+        "@account=alice :alice!alice@banter PRIVMSG #lobby :signed"
+    );
+    alice
+        .send(json!({"type":"whisper","to":"ircy","text":"psst"}))
+        .await;
+    assert_eq!(
+        irc.recv().await,
+        "@account=alice :alice!alice@banter PRIVMSG ircy :psst"
+    );
+    // Without the capability: no tags at all.
+    assert_eq!(
+        plain.expect("JOIN").await,
+        ":alice!alice@banter JOIN #lobby"
+    );
+    plain.expect("MODE").await;
+    assert_eq!(
+        plain.recv().await,
+        ":alice!alice@banter PRIVMSG #lobby :signed"
+    );
+
+    // PART too; and an operator who comes back is shown as one again.
+    alice.send(json!({"type":"part","room":"lobby"})).await;
+    alice.wait_for("parted").await;
+    assert_eq!(
+        irc.recv().await,
+        "@account=alice :alice!alice@banter PART #lobby"
+    );
+    alice.join("lobby").await;
+    alice.expect("roles").await;
+    assert_eq!(
+        irc.recv().await,
+        "@account=alice :alice!alice@banter JOIN #lobby"
+    );
+    assert_eq!(irc.recv().await, ":banter MODE #lobby +o alice");
+
+    // A guest's lines have no account tag.
+    let mut guest = Client::hello(&server, Kind::Tcp, "guest").await;
+    guest.join("lobby").await;
+    assert_eq!(irc.recv().await, ":guest!guest@banter JOIN #lobby");
+    guest
+        .send(json!({"type":"say","room":"lobby","text":"anon"}))
+        .await;
+    assert!(guest.wait_for("message").await.get("account").is_none());
+    assert_eq!(irc.recv().await, ":guest!guest@banter PRIVMSG #lobby :anon");
+
+    // WHOIS tells the account (330).
+    irc.send("WHOIS alice").await;
+    let account = parse(&irc.wait_for("330").await);
+    assert_eq!(account.params[1..3], ["alice", "alice"]);
+    irc.wait_for("318").await;
+    irc.send("WHOIS guest").await;
     loop {
-        match irc.next_within(Duration::from_millis(500)).await {
-            IrcNext::Line(l) if common::irc_command(&l) == "PONG" => pongs += 1,
-            IrcNext::Line(l) if l.contains("Flood control") => notices += 1,
-            IrcNext::Line(l) => panic!("unexpected {l}"),
-            IrcNext::Timeout => break,
-            IrcNext::Closed => panic!("a flood must not close the connection"),
+        let line = irc.recv().await;
+        assert_ne!(irc_command(&line), "330", "a guest has no account");
+        if irc_command(&line) == "318" {
+            break;
         }
     }
-    assert!((25..60).contains(&pongs), "{pongs} of 60 answered");
-    assert_eq!(notices, 1, "told once");
-    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // An IRC user logged in with PASS: the web sees its account.
+    let mut c = Client::connect(&server, Kind::Tcp).await;
+    c.send(json!({"type":"register","nick":"erin","password":PW}))
+        .await;
+    c.expect("registered").await;
+    let mut erin = IrcClient::connect(&server).await;
+    erin.send(&format!("PASS :{PW}")).await;
+    erin.send("NICK erin").await;
+    erin.send("USER erin 0 * :Erin").await;
+    erin.wait_for("900").await;
+    erin.send("JOIN #lobby").await;
+    erin.wait_for("366").await;
+    erin.send("PRIVMSG #lobby :from irc").await;
+    assert_eq!(alice.wait_for("message").await["text"], "anon");
+    let got = alice.wait_for("message").await;
+    assert_eq!(
+        (&got["from"], &got["account"]),
+        (&json!("erin"), &json!("erin"))
+    );
+}
+
+#[tokio::test]
+async fn away_users_who_join_are_announced_to_away_notify() {
+    let server = TestServer::start();
+    let mut notified = IrcClient::register(&server, "notified").await;
+    notified.send("CAP REQ away-notify").await;
+    notified.expect("CAP").await;
+    notified.send("JOIN #lobby").await;
+    notified.wait_for("366").await;
+    let mut plain = IrcClient::register(&server, "plain").await;
+    plain.send("JOIN #lobby").await;
+    plain.wait_for("366").await;
+    notified.expect("JOIN").await;
+
+    let mut web = Client::hello(&server, Kind::Ws, "webby").await;
+    web.send(json!({"type":"away","message":"lunch"})).await;
+    web.expect("away").await;
+    web.join("lobby").await;
+    assert_eq!(notified.recv().await, ":webby!webby@banter JOIN #lobby");
+    assert_eq!(notified.recv().await, ":webby!webby@banter AWAY :lunch");
+    assert_eq!(plain.recv().await, ":webby!webby@banter JOIN #lobby");
+    plain.assert_usable().await;
+    // The joiner itself is not told it is away.
+    web.assert_usable().await;
+
+    // An IRC user who is away, joining: the same.
+    let mut away = IrcClient::register(&server, "aways").await;
+    away.send("AWAY :gone fishing").await;
+    away.expect("306").await;
+    away.send("JOIN #lobby").await;
+    away.wait_for("366").await;
+    away.assert_usable().await;
+    assert_eq!(notified.recv().await, ":aways!aways@banter JOIN #lobby");
+    assert_eq!(
+        notified.recv().await,
+        ":aways!aways@banter AWAY :gone fishing"
+    );
+    let json_side = web.wait_for("away").await;
+    assert_eq!(
+        (&json_side["nick"], &json_side["message"]),
+        (&json!("aways"), &json!("gone fishing"))
+    );
+}
+
+#[tokio::test]
+async fn ison_userhost_and_bare_names_and_who() {
+    let server = TestServer::start();
+    let mut web = Client::hello(&server, Kind::Ws, "Webby").await;
+    let mut irc = IrcClient::register(&server, "ircy").await;
+    irc.send("ISON webby ghost IRCY webby").await;
+    assert_eq!(irc.recv().await, ":banter 303 ircy :Webby ircy");
+    irc.send("ISON :ghost nobody").await;
+    assert_eq!(irc.recv().await, ":banter 303 ircy :");
+    irc.send("USERHOST webby ircy ghost").await;
+    assert_eq!(
+        irc.recv().await,
+        ":banter 302 ircy :Webby=+Webby@banter ircy=+ircy@banter"
+    );
+    web.send(json!({"type":"away","message":"out"})).await;
+    web.expect("away").await;
+    irc.send("USERHOST webby").await;
+    assert_eq!(irc.recv().await, ":banter 302 ircy :Webby=-Webby@banter");
+    // JSON clients ask the same way.
+    web.send(json!({"type":"users","nicks":["IRCY","ghost"],"ref":7}))
+        .await;
+    let users = web.expect("users").await;
+    assert_eq!(users["users"], json!([{"nick":"ircy"}]));
+    assert_eq!(users["ref"], 7);
+
+    for (line, want) in [
+        ("NAMES", ":banter 366 ircy * :End of /NAMES list"),
+        ("WHO", ":banter 315 ircy * :End of /WHO list"),
+        ("ISON", ":banter 461 ircy ISON :Not enough parameters"),
+        (
+            "USERHOST",
+            ":banter 461 ircy USERHOST :Not enough parameters",
+        ),
+    ] {
+        irc.send(line).await;
+        assert_eq!(irc.recv().await, want, "{line}");
+    }
     irc.assert_usable().await;
+}
+
+#[tokio::test]
+async fn notices_arrive_as_notices_and_are_never_answered() {
+    let server = TestServer::start();
+    let mut web = Client::hello(&server, Kind::Ws, "webby").await;
+    web.join("lobby").await;
+    let mut a = IrcClient::register(&server, "alpha").await;
+    let mut b = IrcClient::register(&server, "beta").await;
+    b.send("CAP REQ echo-message").await;
+    b.expect("CAP").await;
+    for irc in [&mut a, &mut b] {
+        irc.send("JOIN #lobby").await;
+        irc.wait_for("366").await;
+    }
+    a.expect("JOIN").await;
+
+    b.send("NOTICE #lobby :heads up").await;
+    assert_eq!(a.recv().await, ":beta!beta@banter NOTICE #lobby :heads up");
+    assert_eq!(b.recv().await, ":beta!beta@banter NOTICE #lobby :heads up");
+    let got = web.wait_for("message").await;
+    assert_eq!(
+        (&got["text"], &got["notice"]),
+        (&json!("heads up"), &json!(true))
+    );
+    b.send("PRIVMSG #lobby :plain").await;
+    assert_eq!(a.recv().await, ":beta!beta@banter PRIVMSG #lobby :plain");
+    assert_eq!(b.recv().await, ":beta!beta@banter PRIVMSG #lobby :plain");
+    assert!(web.expect("message").await.get("notice").is_none());
+
+    // From the web, to a room and to a nick.
+    web.send(json!({"type":"say","room":"lobby","text":"bot says","notice":true}))
+        .await;
+    assert_eq!(
+        a.recv().await,
+        ":webby!webby@banter NOTICE #lobby :bot says"
+    );
+    assert_eq!(
+        b.recv().await,
+        ":webby!webby@banter NOTICE #lobby :bot says"
+    );
+    web.send(json!({"type":"whisper","to":"alpha","text":"fyi","notice":true}))
+        .await;
+    assert_eq!(a.recv().await, ":webby!webby@banter NOTICE alpha :fyi");
+
+    // To someone away: a PRIVMSG gets 301, a NOTICE nothing.
+    a.send("AWAY :busy").await;
+    a.expect("306").await;
+    b.send("NOTICE alpha :you there?").await;
+    assert_eq!(b.recv().await, ":beta!beta@banter NOTICE alpha :you there?");
+    b.assert_usable().await;
+    assert_eq!(a.recv().await, ":beta!beta@banter NOTICE alpha :you there?");
+    b.send("PRIVMSG alpha :you there?").await;
+    b.expect("PRIVMSG").await;
+    assert_eq!(parse(&b.expect("301").await).params[1..], ["alpha", "busy"]);
+    assert_eq!(web.wait_for("away").await["nick"], "alpha");
+    web.send(json!({"type":"whisper","to":"alpha","text":"ping","notice":true}))
+        .await;
+    web.expect("direct").await;
+    web.assert_usable().await;
+}
+
+#[tokio::test]
+async fn part_and_quit_reasons_reach_everyone() {
+    let server = TestServer::start();
+    let mut web = Client::hello(&server, Kind::Tcp, "webby").await;
+    web.join("lobby").await;
+    let mut watcher = IrcClient::register(&server, "watcher").await;
+    watcher.send("JOIN #lobby").await;
+    watcher.wait_for("366").await;
+    let mut leaver = IrcClient::register(&server, "leaver").await;
+    leaver.send("JOIN #lobby,#dev").await;
+    leaver.wait_for("366").await;
+    leaver.wait_for("366").await;
+    watcher.expect("JOIN").await;
+    web.wait_for("presence").await;
+    web.wait_for("presence").await;
+
+    leaver.send("PART #dev,#lobby :off to lunch").await;
+    assert_eq!(
+        leaver.recv().await,
+        ":leaver!leaver@banter PART #dev :off to lunch"
+    );
+    assert_eq!(
+        leaver.recv().await,
+        ":leaver!leaver@banter PART #lobby :off to lunch"
+    );
+    assert_eq!(
+        watcher.recv().await,
+        ":leaver!leaver@banter PART #lobby :off to lunch"
+    );
+    let part = web.expect("presence").await;
+    assert_eq!(
+        (&part["event"], &part["reason"]),
+        (&json!("part"), &json!("off to lunch"))
+    );
+
+    // From JSON: part with a reason.
+    web.send(json!({"type":"part","room":"lobby","reason":"brb"}))
+        .await;
+    assert_eq!(web.expect("parted").await["reason"], "brb");
+    assert_eq!(watcher.recv().await, ":webby!webby@banter PART #lobby :brb");
+    web.join("lobby").await;
+    watcher.expect("JOIN").await;
+    web.send(json!({"type":"part","room":"lobby","reason":"a\nb"}))
+        .await;
+    web.expect_error("invalid_text").await;
+
+    // QUIT: others see the user's words after "Quit: ".
+    leaver.send("JOIN #lobby").await;
+    leaver.wait_for("366").await;
+    watcher.expect("JOIN").await;
+    web.expect("presence").await;
+    leaver.send("QUIT :see you tomorrow").await;
+    leaver.until_closed(WAIT).await;
+    assert_eq!(
+        watcher.recv().await,
+        ":leaver!leaver@banter QUIT :Quit: see you tomorrow"
+    );
+    let quit = web.expect("presence").await;
+    assert_eq!(
+        (&quit["event"], &quit["reason"]),
+        (&json!("quit"), &json!("see you tomorrow"))
+    );
+    // A bare QUIT, or a dropped connection: no reason.
+    let mut quiet = IrcClient::register(&server, "quiet").await;
+    quiet.send("JOIN #lobby").await;
+    quiet.wait_for("366").await;
+    watcher.expect("JOIN").await;
+    web.expect("presence").await;
+    quiet.send("QUIT").await;
+    assert_eq!(
+        quiet.until_closed(WAIT).await.last().map(String::as_str),
+        Some("ERROR :Closing link: quiet (Quit)")
+    );
+    assert_eq!(watcher.recv().await, ":quiet!quiet@banter QUIT :Quit");
+    assert!(web.expect("presence").await.get("reason").is_none());
 }
 
 /// Found in review: a long non-ASCII target once panicked the session and

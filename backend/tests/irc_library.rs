@@ -272,3 +272,58 @@ async fn a_library_client_reads_tags_and_long_messages() {
     lib.send(Command::PING("done".into(), None)).await;
     assert!(matches!(lib.recv().await.command, Command::PONG(..)));
 }
+
+#[tokio::test]
+async fn a_library_client_reads_accounts_notices_reasons_and_ison() {
+    let server = TestServer::start();
+    let password = "correct horse";
+    let mut c = Client::connect(&server, Kind::Tcp).await;
+    c.send(json!({"type":"register","nick":"erin","password":password}))
+        .await;
+    c.expect("registered").await;
+    c.send(json!({"type":"hello","nick":"erin","password":password}))
+        .await;
+    c.expect("welcome").await;
+    let mut erin = c;
+
+    let mut lib = Lib::register(&server, "libby", Some("account-tag message-tags")).await;
+    lib.send(Command::JOIN("#lobby".into(), None, None)).await;
+    lib.response(Response::RPL_ENDOFNAMES).await;
+    erin.send(json!({"type":"join","room":"lobby"})).await;
+    erin.wait_for("joined").await;
+    let account = |m: &Message| {
+        m.tags
+            .iter()
+            .flatten()
+            .find(|t| t.0 == "account")
+            .and_then(|t| t.1.clone())
+    };
+    let join = lib.recv().await;
+    assert!(matches!(join.command, Command::JOIN(..)), "{join}");
+    assert_eq!(account(&join).as_deref(), Some("erin"));
+    lib.wait(|m| matches!(&m.command, Command::ChannelMODE(..)).then_some(()))
+        .await;
+
+    erin.send(json!({"type":"say","room":"lobby","text":"fyi","notice":true}))
+        .await;
+    let notice = lib.recv().await;
+    assert_eq!(
+        notice.command,
+        Command::NOTICE("#lobby".into(), "fyi".into())
+    );
+    assert_eq!(account(&notice).as_deref(), Some("erin"));
+
+    lib.send(Command::ISON(vec!["ERIN".into(), "ghost".into()]))
+        .await;
+    let online = lib.response(Response::RPL_ISON).await;
+    assert_eq!(online.last().map(String::as_str), Some("erin"));
+
+    erin.send(json!({"type":"part","room":"lobby","reason":"later"}))
+        .await;
+    let part = lib.recv().await;
+    assert_eq!(
+        part.command,
+        Command::PART("#lobby".into(), Some("later".into()))
+    );
+    assert_eq!(account(&part).as_deref(), Some("erin"));
+}

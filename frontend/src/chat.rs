@@ -599,7 +599,11 @@ impl Chat {
                 self.view = Some(View::Direct(to.clone()));
                 vec![self.request(
                     Purpose::Whisper(to.clone()),
-                    ClientMessage::Whisper { to, text },
+                    ClientMessage::Whisper {
+                        to,
+                        text,
+                        notice: false,
+                    },
                 )]
             }
             Command::Nick(nick) => vec![self.request(Purpose::Nick, ClientMessage::Nick { nick })],
@@ -689,7 +693,7 @@ impl Chat {
 
     /// Leaves a room (the sidebar's leave button, or `/part`).
     pub fn part(&mut self, room: RoomName) -> Request {
-        self.request(Purpose::Part, ClientMessage::Part { room })
+        self.request(Purpose::Part, ClientMessage::Part { room, reason: None })
     }
 
     fn check_text(&self, text: &str) -> Result<(), String> {
@@ -717,12 +721,21 @@ impl Chat {
     fn say_here(&mut self, text: String) -> Result<Request, String> {
         self.check_text(&text)?;
         match self.view.clone() {
-            Some(View::Room(room)) => {
-                Ok(self.request(Purpose::Say, ClientMessage::Say { room, text }))
-            }
+            Some(View::Room(room)) => Ok(self.request(
+                Purpose::Say,
+                ClientMessage::Say {
+                    room,
+                    text,
+                    notice: false,
+                },
+            )),
             Some(View::Direct(to)) => Ok(self.request(
                 Purpose::Whisper(to.clone()),
-                ClientMessage::Whisper { to, text },
+                ClientMessage::Whisper {
+                    to,
+                    text,
+                    notice: false,
+                },
             )),
             None => Err("join a room first: /join lobby".into()),
         }
@@ -837,7 +850,9 @@ impl Chat {
                     conv.event(text, now);
                 }
             }
-            ServerMessage::Members { .. } | ServerMessage::Rooms { .. } => {}
+            ServerMessage::Members { .. }
+            | ServerMessage::Rooms { .. }
+            | ServerMessage::Users { .. } => {}
             ServerMessage::History { room, messages } => match purpose {
                 Some(Purpose::GapFill(r)) if r == room => {
                     out.extend(self.on_gap_page(room, messages))
@@ -857,8 +872,10 @@ impl Chat {
                 nick,
                 event,
                 new_nick,
-            } => self.on_presence(room, nick, event, new_nick, now),
-            ServerMessage::Parted { room } => {
+                reason,
+                ..
+            } => self.on_presence(room, nick, event, new_nick, reason, now),
+            ServerMessage::Parted { room, .. } => {
                 self.rooms.remove(&room);
                 if self.view == Some(View::Room(room)) {
                     self.view = self.rooms.keys().next().cloned().map(View::Room);
@@ -1083,11 +1100,13 @@ impl Chat {
         nick: Nick,
         event: PresenceEvent,
         new_nick: Option<Nick>,
+        reason: Option<String>,
         now: u64,
     ) {
         let Some(r) = self.rooms.get_mut(&room) else {
             return;
         };
+        let why = reason.map_or(String::new(), |r| format!(" ({r})"));
         let text = match (event, new_nick) {
             (PresenceEvent::Join, _) => {
                 r.add_member(nick.clone());
@@ -1095,11 +1114,11 @@ impl Chat {
             }
             (PresenceEvent::Part, _) => {
                 r.remove_member(&nick);
-                format!("{nick} left")
+                format!("{nick} left{why}")
             }
             (PresenceEvent::Quit, _) => {
                 r.remove_member(&nick);
-                format!("{nick} quit")
+                format!("{nick} quit{why}")
             }
             (PresenceEvent::Nick, Some(new)) => {
                 r.remove_member(&nick);
@@ -1220,6 +1239,8 @@ mod tests {
             from: nick(from),
             text: format!("m{id}"),
             ts: 1_000 + id,
+            account: None,
+            notice: false,
         }
     }
     fn server(body: ServerMessage) -> Envelope<ServerMessage> {
@@ -1434,6 +1455,8 @@ mod tests {
                 to: nick("alice"),
                 text: "psst".into(),
                 ts: 5,
+                account: None,
+                notice: false,
             })),
             0,
         );
@@ -1477,7 +1500,8 @@ mod tests {
             say[0].body,
             ClientMessage::Say {
                 room: room("lobby"),
-                text: "hi".into()
+                text: "hi".into(),
+                notice: false,
             }
         );
         let me = chat.submit("/me waves", 0).unwrap();
@@ -1501,13 +1525,15 @@ mod tests {
         assert_eq!(
             part[0].body,
             ClientMessage::Part {
-                room: room("lobby")
+                room: room("lobby"),
+                reason: None,
             }
         );
         chat.on_message(
             reply(
                 ServerMessage::Parted {
                     room: room("lobby"),
+                    reason: None,
                 },
                 &part[0],
             ),
@@ -1568,6 +1594,8 @@ mod tests {
                 nick: nick("carol"),
                 event: PresenceEvent::Join,
                 new_nick: None,
+                reason: None,
+                account: None,
             }),
             0,
         );
@@ -1577,6 +1605,8 @@ mod tests {
                 nick: nick("bob"),
                 event: PresenceEvent::Nick,
                 new_nick: Some(nick("bobby")),
+                reason: None,
+                account: None,
             }),
             0,
         );
@@ -1590,6 +1620,8 @@ mod tests {
                 nick: nick("carol"),
                 event: PresenceEvent::Quit,
                 new_nick: None,
+                reason: Some("bye".into()),
+                account: None,
             }),
             0,
         );

@@ -171,7 +171,10 @@ mod tests {
         let got = decode(r#"{"type":"parted","room":"lobby","ref":3}"#).unwrap();
         assert_eq!(
             got,
-            Envelope::with_ref(ServerMessage::Parted { room }, Some(Ref::Int(3)))
+            Envelope::with_ref(
+                ServerMessage::Parted { room, reason: None },
+                Some(Ref::Int(3))
+            )
         );
     }
 }

@@ -230,7 +230,7 @@ mod tests {
         assert!(line.ends_with('\n'));
         let request = parse_request(line.trim_end().as_bytes()).expect("valid request");
         match request.body {
-            ClientMessage::Say { room, text } => {
+            ClientMessage::Say { room, text, .. } => {
                 assert_eq!(room.as_str(), "b7");
                 assert_eq!(Payload::parse(text.as_bytes()), Some(sample()));
             }
@@ -248,6 +248,8 @@ mod tests {
             from: Nick::new("u3").unwrap(),
             text,
             ts: 1_763_823_600_123,
+            account: None,
+            notice: false,
         });
         let line = encode_line(&Envelope::with_ref(message, None));
         let line = line.strip_suffix(b"\n").unwrap();

@@ -14,7 +14,7 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
 use crate::{
     BanInfo, ChatMessage, DirectMessage, Envelope, ErrorCode, Limits, Nick, PresenceEvent, Ref,
-    RoomInfo, RoomName, ServerMessage, Topic,
+    RoomInfo, RoomName, ServerMessage, Topic, UserInfo,
 };
 
 /// The `type` of a server frame.
@@ -35,6 +35,7 @@ enum Kind {
     Members,
     Rooms,
     Whois,
+    Users,
     Away,
     LoggedIn,
     Registered,
@@ -90,6 +91,8 @@ struct Flat {
     ops: Option<Vec<Nick>>,
     dropped: Option<u64>,
     code: Option<ErrorCode>,
+    notice: Option<bool>,
+    users: Option<Vec<UserInfo>>,
 }
 
 /// `away`: the away nicks of `members`, or the reason of `whois`.
@@ -204,6 +207,7 @@ impl Flat {
             },
             Kind::Parted => M::Parted {
                 room: need(f.room, "room")?,
+                reason: f.reason,
             },
             Kind::Message => M::Message(ChatMessage {
                 room: need(f.room, "room")?,
@@ -211,6 +215,8 @@ impl Flat {
                 from: need(f.from, "from")?,
                 text: need(f.text, "text")?,
                 ts: need(f.ts, "ts")?,
+                account: f.account,
+                notice: f.notice.unwrap_or(false),
             }),
             Kind::Direct => M::Direct(DirectMessage {
                 id: need(f.id, "id")?,
@@ -218,12 +224,16 @@ impl Flat {
                 to: need(f.to, "to")?,
                 text: need(f.text, "text")?,
                 ts: need(f.ts, "ts")?,
+                account: f.account,
+                notice: f.notice.unwrap_or(false),
             }),
             Kind::Presence => M::Presence {
                 room: need(f.room, "room")?,
                 nick: need(f.nick, "nick")?,
                 event: need(f.event, "event")?,
                 new_nick: f.new_nick,
+                reason: f.reason,
+                account: f.account,
             },
             Kind::History => M::History {
                 room: need(f.room, "room")?,
@@ -267,6 +277,10 @@ impl Flat {
                 },
                 idle_secs: need(f.idle_secs, "idle_secs")?,
                 since: need(f.since, "since")?,
+                account: f.account,
+            },
+            Kind::Users => M::Users {
+                users: need(f.users, "users")?,
             },
             Kind::Away => M::Away {
                 nick: need(f.nick, "nick")?,
@@ -350,6 +364,8 @@ mod tests {
             from: nick("alice"),
             text: "hi \"there\"".into(),
             ts: 1_763_823_600_123,
+            account: None,
+            notice: false,
         };
         let topic = Topic {
             text: "t".into(),
@@ -386,26 +402,53 @@ mod tests {
                 history: vec![],
                 topic: None,
             },
-            M::Parted { room: room("x") },
+            M::Parted {
+                room: room("x"),
+                reason: None,
+            },
+            M::Parted {
+                room: room("x"),
+                reason: Some("lunch".into()),
+            },
             M::Message(chat.clone()),
+            M::Message(ChatMessage {
+                account: Some(nick("alice")),
+                notice: true,
+                ..chat.clone()
+            }),
             M::Direct(DirectMessage {
                 id: 5,
                 from: nick("alice"),
                 to: nick("bob"),
                 text: "psst".into(),
                 ts: 4,
+                account: None,
+                notice: false,
+            }),
+            M::Direct(DirectMessage {
+                id: 6,
+                from: nick("alice"),
+                to: nick("bob"),
+                text: "fyi".into(),
+                ts: 5,
+                account: Some(nick("alice")),
+                notice: true,
             }),
             M::Presence {
                 room: room("lobby"),
                 nick: nick("bob"),
                 event: PresenceEvent::Nick,
                 new_nick: Some(nick("bobby")),
+                reason: None,
+                account: Some(nick("bob")),
             },
             M::Presence {
                 room: room("lobby"),
                 nick: nick("bob"),
                 event: PresenceEvent::Quit,
                 new_nick: None,
+                reason: Some("bye".into()),
+                account: None,
             },
             M::History {
                 room: room("lobby"),
@@ -449,6 +492,7 @@ mod tests {
                 away: Some("lunch".into()),
                 idle_secs: 3,
                 since: 4,
+                account: Some(nick("a")),
             },
             M::Whois {
                 nick: nick("a"),
@@ -456,7 +500,23 @@ mod tests {
                 away: None,
                 idle_secs: 0,
                 since: 0,
+                account: None,
             },
+            M::Users {
+                users: vec![
+                    UserInfo {
+                        nick: nick("a"),
+                        away: Some("lunch".into()),
+                        account: Some(nick("a")),
+                    },
+                    UserInfo {
+                        nick: nick("b"),
+                        away: None,
+                        account: None,
+                    },
+                ],
+            },
+            M::Users { users: vec![] },
             M::Away {
                 nick: nick("a"),
                 message: Some("brb".into()),
@@ -578,6 +638,12 @@ mod tests {
     fn unknown_fields_are_ignored() {
         let m: ServerMessage =
             serde_json::from_str(r#"{"type":"parted","room":"x","later":{"a":[1,2]}}"#).unwrap();
-        assert_eq!(m, ServerMessage::Parted { room: room("x") });
+        assert_eq!(
+            m,
+            ServerMessage::Parted {
+                room: room("x"),
+                reason: None
+            }
+        );
     }
 }

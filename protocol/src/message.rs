@@ -22,6 +22,10 @@ pub const MAX_HISTORY_PAGE: u32 = 200;
 pub const MAX_TOPIC_BYTES: usize = 390;
 /// Longest away message, in UTF-8 bytes.
 pub const MAX_AWAY_BYTES: usize = 200;
+/// Longest part or quit reason, in UTF-8 bytes.
+pub const MAX_REASON_BYTES: usize = 390;
+/// Most nicks one `users` request may ask about.
+pub const MAX_USERS_QUERY: usize = 100;
 /// A message `text` that starts with this is an action ("/me waves" shows
 /// as "* alice waves"); IRC clients see it as a CTCP ACTION.
 pub const ACTION_PREFIX: &str = "/me ";
@@ -114,12 +118,28 @@ pub enum ClientMessage {
     Deop { room: RoomName, account: Nick },
     /// Join (creating if needed) a room; answered by `joined`.
     Join { room: RoomName },
-    /// Leave a room; answered by `parted`.
-    Part { room: RoomName },
-    /// Say something in a joined room; echoed back as `message`.
-    Say { room: RoomName, text: String },
+    /// Leave a room, optionally saying why; answered by `parted`.
+    Part {
+        room: RoomName,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Say something in a joined room; echoed back as `message`. A
+    /// `notice` is a message that no program may answer automatically
+    /// (an IRC NOTICE).
+    Say {
+        room: RoomName,
+        text: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        notice: bool,
+    },
     /// A direct message to one nick; echoed back as `direct`.
-    Whisper { to: Nick, text: String },
+    Whisper {
+        to: Nick,
+        text: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        notice: bool,
+    },
     /// Page through a joined room's recent history; answered by `history`.
     /// `after` returns the oldest messages newer than that id (to fill a gap),
     /// `before` the newest ones older than that id, neither the newest.
@@ -162,6 +182,9 @@ pub enum ClientMessage {
     Rooms,
     /// About one user; answered by `whois`.
     Whois { nick: Nick },
+    /// Which of these nicks (at most [`MAX_USERS_QUERY`]) are online;
+    /// answered by `users`.
+    Users { nicks: Vec<Nick> },
     /// With `message`: marks you away; without: back. Answered by `away`;
     /// room-mates get `away` too.
     Away {
@@ -175,7 +198,7 @@ impl ClientMessage {
     pub const TYPES: &'static [&'static str] = &[
         "hello", "join", "part", "say", "whisper", "history", "nick", "ping", "pong", "topic",
         "members", "rooms", "whois", "away", "register", "logout", "kick", "ban", "unban", "bans",
-        "op", "deop",
+        "op", "deop", "users",
     ];
 }
 
@@ -208,6 +231,12 @@ pub struct ChatMessage {
     pub text: String,
     /// Unix time in milliseconds; never decreases within the room.
     pub ts: u64,
+    /// The account the sender was logged into, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<Nick>,
+    /// A notice: never answer it automatically.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub notice: bool,
 }
 
 /// A direct message between two nicks.
@@ -218,6 +247,23 @@ pub struct DirectMessage {
     pub to: Nick,
     pub text: String,
     pub ts: u64,
+    /// The account the sender was logged into, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<Nick>,
+    /// A notice: never answer it automatically.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub notice: bool,
+}
+
+/// One online user, in a `users` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    /// As the user spells it.
+    pub nick: Nick,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub away: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<Nick>,
 }
 
 /// One entry of a room's ban list: a nick or an account.
@@ -277,6 +323,9 @@ pub enum ServerMessage {
     },
     Parted {
         room: RoomName,
+        /// The reason the `part` gave, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     Message(ChatMessage),
     Direct(DirectMessage),
@@ -286,6 +335,12 @@ pub enum ServerMessage {
         event: PresenceEvent,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         new_nick: Option<Nick>,
+        /// Why, in the user's words (`part` and `quit`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// The account the user is logged into, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<Nick>,
     },
     History {
         room: RoomName,
@@ -325,6 +380,14 @@ pub enum ServerMessage {
         idle_secs: u64,
         /// When the user connected, Unix milliseconds.
         since: u64,
+        /// The account the user is logged into, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<Nick>,
+    },
+    /// The online users among the nicks a `users` request named, in its
+    /// order.
+    Users {
+        users: Vec<UserInfo>,
     },
     /// `nick` is away with `message`, or back (no `message`). Sent to the
     /// user itself, to room-mates, and to whoever whispers to an away user.
@@ -578,6 +641,7 @@ mod tests {
                 r#"{"type":"part","room":"lobby"}"#,
                 ClientMessage::Part {
                     room: room("lobby"),
+                    reason: None,
                 },
             ),
             (
@@ -585,6 +649,7 @@ mod tests {
                 ClientMessage::Say {
                     room: room("lobby"),
                     text: "hi".into(),
+                    notice: false,
                 },
             ),
             (
@@ -592,6 +657,7 @@ mod tests {
                 ClientMessage::Whisper {
                     to: nick("bob"),
                     text: "psst".into(),
+                    notice: false,
                 },
             ),
             (r#"{"type":"ping"}"#, ClientMessage::Ping),
@@ -689,6 +755,8 @@ mod tests {
             from: nick("alice"),
             text: "hi".into(),
             ts: 1763823600123,
+            account: None,
+            notice: false,
         }));
         assert_eq!(
             serde_json::to_string(&msg).unwrap(),
@@ -699,6 +767,8 @@ mod tests {
             nick: nick("bob"),
             event: PresenceEvent::Join,
             new_nick: None,
+            reason: None,
+            account: None,
         });
         assert_eq!(
             serde_json::to_string(&presence).unwrap(),
@@ -825,6 +895,88 @@ mod tests {
     }
 
     #[test]
+    fn notices_reasons_accounts_and_users_are_optional_fields() {
+        let cases: &[(&str, ClientMessage)] = &[
+            (
+                r#"{"type":"say","room":"lobby","text":"fyi","notice":true}"#,
+                ClientMessage::Say {
+                    room: room("lobby"),
+                    text: "fyi".into(),
+                    notice: true,
+                },
+            ),
+            (
+                r#"{"type":"whisper","to":"bob","text":"fyi","notice":true}"#,
+                ClientMessage::Whisper {
+                    to: nick("bob"),
+                    text: "fyi".into(),
+                    notice: true,
+                },
+            ),
+            (
+                r#"{"type":"part","room":"lobby","reason":"lunch"}"#,
+                ClientMessage::Part {
+                    room: room("lobby"),
+                    reason: Some("lunch".into()),
+                },
+            ),
+            (
+                r#"{"type":"users","nicks":["bob","Carol"]}"#,
+                ClientMessage::Users {
+                    nicks: vec![nick("bob"), nick("Carol")],
+                },
+            ),
+        ];
+        for (json, want) in cases {
+            assert_eq!(
+                &parse_request(json.as_bytes()).unwrap().body,
+                want,
+                "{json}"
+            );
+            let again = serde_json::to_string(want).unwrap();
+            assert_eq!(&again, json, "written back the same way");
+        }
+        // Set, they are written; unset, the frame is exactly as before.
+        let message = ChatMessage {
+            room: room("lobby"),
+            id: 1,
+            from: nick("alice"),
+            text: "hi".into(),
+            ts: 5,
+            account: Some(nick("alice")),
+            notice: true,
+        };
+        assert_eq!(
+            serde_json::to_string(&ServerMessage::Message(message)).unwrap(),
+            r#"{"type":"message","room":"lobby","id":1,"from":"alice","text":"hi","ts":5,"account":"alice","notice":true}"#
+        );
+        let quit = ServerMessage::Presence {
+            room: room("lobby"),
+            nick: nick("bob"),
+            event: PresenceEvent::Quit,
+            new_nick: None,
+            reason: Some("bye".into()),
+            account: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&quit).unwrap(),
+            r#"{"type":"presence","room":"lobby","nick":"bob","event":"quit","reason":"bye"}"#
+        );
+        let old: ServerMessage = serde_json::from_str(
+            r#"{"type":"direct","id":1,"from":"a","to":"b","text":"x","ts":1}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            old,
+            ServerMessage::Direct(DirectMessage {
+                account: None,
+                notice: false,
+                ..
+            })
+        ));
+    }
+
+    #[test]
     fn text_rules() {
         assert!(check_text("hello", 10).is_ok());
         assert!(check_text("two\nlines", 10).is_ok());
@@ -883,7 +1035,7 @@ mod tests {
 
         #[test]
         fn say_round_trips(text in "\\PC{1,100}", r in proptest::option::of(any::<i64>())) {
-            let env = Envelope::with_ref(ClientMessage::Say { room: room("lobby"), text }, r.map(Ref::Int));
+            let env = Envelope::with_ref(ClientMessage::Say { room: room("lobby"), text, notice: false }, r.map(Ref::Int));
             let json = serde_json::to_vec(&env).unwrap();
             prop_assert_eq!(parse_request(&json).unwrap(), env);
         }

@@ -156,6 +156,10 @@ fn chat(room: &RoomName, (id, sender, text, ts): (i64, String, String, i64)) -> 
         from: nick(sender),
         text,
         ts: ts as u64,
+        // Not stored: who was logged in, and notices, are shown on
+        // live delivery only.
+        account: None,
+        notice: false,
     }
 }
 

@@ -374,6 +374,8 @@ async fn apply(conn: &mut SqliteConnection, write: &Write) -> sqlx::Result<Answe
                     to: nick(to),
                     text,
                     ts: ts as u64,
+                    account: None,
+                    notice: false,
                 })
                 .collect();
             return Ok(Answer::Pending(list));

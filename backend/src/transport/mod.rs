@@ -45,8 +45,9 @@ pub enum Inbound {
     Binary,
     /// A sign of life with no request in it (a WebSocket pong).
     Alive,
-    /// Input that leaves the stream unreadable (a PROXY protocol header
-    /// on a port not configured for one): close with this reason.
+    /// Input that ends the session: close with this reason (a PROXY
+    /// protocol header on a port not configured for one; an IRC client's
+    /// excess flood).
     Unreadable(ErrorCode, String),
     /// Check a password for an account before registration (IRC SASL);
     /// answered with `logged_in` (no token) or an error, with `reference`.
@@ -78,6 +79,12 @@ pub trait Connection: Send {
 
     /// Sends the `closing` notice (if any) and closes cleanly.
     fn close(&mut self, closing: Option<Frame>) -> impl Future<Output = ()> + Send;
+
+    /// Why the user left, in its own words (IRC `QUIT :reason`), once the
+    /// session has ended; room-mates see it with the `quit`.
+    fn quit_reason(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Accepts raw TCP connections (the JSON-lines and IRC ports) until

@@ -3,19 +3,26 @@
 
 /// The capabilities a client may enable, as a bit set.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Caps(u8);
+pub struct Caps(u16);
 
-pub const SERVER_TIME: u8 = 1;
-pub const MESSAGE_TAGS: u8 = 2;
-pub const ECHO_MESSAGE: u8 = 4;
-pub const MULTI_PREFIX: u8 = 8;
-pub const AWAY_NOTIFY: u8 = 16;
-pub const BATCH: u8 = 32;
-pub const SASL: u8 = 64;
-pub const CHATHISTORY: u8 = 128;
+pub const SERVER_TIME: u16 = 1;
+pub const MESSAGE_TAGS: u16 = 2;
+pub const ECHO_MESSAGE: u16 = 4;
+pub const MULTI_PREFIX: u16 = 8;
+pub const AWAY_NOTIFY: u16 = 16;
+pub const BATCH: u16 = 32;
+pub const SASL: u16 = 64;
+pub const CHATHISTORY: u16 = 128;
+pub const ACCOUNT_TAG: u16 = 256;
+
+/// Tag variant bits (see [`Caps::tag_variant`]).
+pub const VARIANT_TIME: usize = 1;
+pub const VARIANT_MSGID: usize = 2;
+pub const VARIANT_ACCOUNT: usize = 4;
 
 /// Name and bit of every capability offered, in `CAP LS` order.
-const OFFERED: &[(&str, u8)] = &[
+const OFFERED: &[(&str, u16)] = &[
+    ("account-tag", ACCOUNT_TAG),
     ("away-notify", AWAY_NOTIFY),
     ("batch", BATCH),
     ("draft/chathistory", CHATHISTORY),
@@ -36,7 +43,7 @@ pub fn offered() -> String {
 }
 
 /// The bit of a capability name, if offered.
-pub fn bit(name: &str) -> Option<u8> {
+pub fn bit(name: &str) -> Option<u16> {
     OFFERED
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -44,15 +51,15 @@ pub fn bit(name: &str) -> Option<u8> {
 }
 
 impl Caps {
-    pub fn has(self, bit: u8) -> bool {
+    pub fn has(self, bit: u16) -> bool {
         self.0 & bit != 0
     }
 
-    pub fn with(self, bit: u8) -> Caps {
+    pub fn with(self, bit: u16) -> Caps {
         Caps(self.0 | bit)
     }
 
-    pub fn without(self, bit: u8) -> Caps {
+    pub fn without(self, bit: u16) -> Caps {
         Caps(self.0 & !bit)
     }
 
@@ -88,9 +95,13 @@ impl Caps {
     }
 
     /// Which cached IRC rendering of a chat message this client gets:
-    /// bit 0 adds `time` (server-time), bit 1 `msgid` (message-tags).
+    /// [`VARIANT_TIME`] adds `time` (server-time), [`VARIANT_MSGID`]
+    /// `msgid` (message-tags), [`VARIANT_ACCOUNT`] `account` (account-tag).
     pub fn tag_variant(self) -> usize {
-        usize::from(self.has(SERVER_TIME)) | usize::from(self.has(MESSAGE_TAGS)) << 1
+        let bit = |cap, variant| if self.has(cap) { variant } else { 0 };
+        bit(SERVER_TIME, VARIANT_TIME)
+            | bit(MESSAGE_TAGS, VARIANT_MSGID)
+            | bit(ACCOUNT_TAG, VARIANT_ACCOUNT)
     }
 }
 
@@ -109,5 +120,10 @@ mod tests {
         assert_eq!(caps.names(), "echo-message message-tags");
         assert_eq!(caps.tag_variant(), 2);
         assert_eq!(Caps::default().tag_variant(), 0);
+        let all = Caps::default()
+            .request("account-tag server-time message-tags")
+            .unwrap();
+        assert_eq!(all.tag_variant(), 7);
+        assert!(offered().starts_with("account-tag "));
     }
 }

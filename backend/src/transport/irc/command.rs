@@ -7,7 +7,9 @@
 
 use std::collections::VecDeque;
 
-use banter_protocol::{ACTION_PREFIX, ClientMessage, Envelope, Nick, Ref, RoomName};
+use banter_protocol::{
+    ACTION_PREFIX, ClientMessage, Envelope, MAX_REASON_BYTES, MAX_USERS_QUERY, Nick, Ref, RoomName,
+};
 use bytes::Bytes;
 
 use super::Client;
@@ -39,6 +41,18 @@ pub fn room_of(channel: &str) -> Result<RoomName, &'static str> {
         return Err(ERR_NOSUCHCHANNEL);
     };
     RoomName::new(name).map_err(|_| ERR_BADCHANNAME)
+}
+
+/// Most nicks one USERHOST asks about (RFC 2812).
+pub const MAX_USERHOST: usize = 5;
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn clip(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// A CTCP message that is not an ACTION.
@@ -102,7 +116,7 @@ impl Client {
                 None => self.numeric(queue, ERR_NOORIGIN, &["No origin specified"]),
             },
             "PONG" => {}
-            "QUIT" => self.quit = Some(line.param(0).unwrap_or("Quit").to_string()),
+            "QUIT" => self.quit = Some(line.param(0).unwrap_or("").trim().to_string()),
             "PASS" | "USER" if registered => {
                 self.numeric(queue, ERR_ALREADYREGISTERED, &["You may not reregister"])
             }
@@ -135,7 +149,11 @@ impl Client {
                 ERR_NEEDMOREPARAMS,
                 &[command, "Not enough parameters"],
             ),
-            "JOIN" | "PART" | "NAMES" | "TOPIC" | "WHO" | "WHOIS" | "MODE" if need(1) => {
+            // Lenient like common servers: the whole list is too much to
+            // send, so NAMES and WHO without a target are just the end.
+            "NAMES" if need(1) => self.numeric(queue, RPL_ENDOFNAMES, &["*", "End of /NAMES list"]),
+            "WHO" if need(1) => self.numeric(queue, RPL_ENDOFWHO, &["*", "End of /WHO list"]),
+            "JOIN" | "PART" | "TOPIC" | "WHOIS" | "MODE" | "ISON" | "USERHOST" if need(1) => {
                 if command == "WHOIS" {
                     self.numeric(queue, ERR_NONICKNAMEGIVEN, &["No nickname given"])
                 } else {
@@ -150,12 +168,20 @@ impl Client {
                 for room in self.channels.clone() {
                     Self::request(
                         queue,
-                        ClientMessage::Part { room: room.clone() },
+                        ClientMessage::Part {
+                            room: room.clone(),
+                            reason: None,
+                        },
                         context("PART", &format!("#{room}")),
                     );
                 }
             }
             "JOIN" | "PART" => {
+                // JOIN's second parameter is keys (rooms have none).
+                let reason = line
+                    .param(1)
+                    .filter(|_| command == "PART")
+                    .map(|r| clip(r, MAX_REASON_BYTES).to_string());
                 for channel in self.targets(&line.params[0], command, queue) {
                     match room_of(channel) {
                         Ok(room) => {
@@ -163,7 +189,10 @@ impl Client {
                             let body = if command == "JOIN" {
                                 ClientMessage::Join { room }
                             } else {
-                                ClientMessage::Part { room }
+                                ClientMessage::Part {
+                                    room,
+                                    reason: reason.clone(),
+                                }
                             };
                             Self::request(queue, body, reference);
                         }
@@ -192,6 +221,7 @@ impl Client {
             "PRIVMSG" | "NOTICE" if is_ctcp_query(&line.params[1]) => {}
             "PRIVMSG" | "NOTICE" => {
                 let text = text_of(&line.params[1]);
+                let notice = command == "NOTICE";
                 for target in self.targets(&line.params[0], command, queue) {
                     let reference = context(command, target);
                     if target.starts_with('#') {
@@ -201,6 +231,7 @@ impl Client {
                                 ClientMessage::Say {
                                     room,
                                     text: text.clone(),
+                                    notice,
                                 },
                                 reference,
                             ),
@@ -215,6 +246,7 @@ impl Client {
                                 ClientMessage::Whisper {
                                     to,
                                     text: text.clone(),
+                                    notice,
                                 },
                                 reference,
                             ),
@@ -296,6 +328,22 @@ impl Client {
                         }),
                     }
                 }
+            }
+            // `ISON a b c` or `ISON :a b c`; USERHOST takes up to five.
+            "ISON" | "USERHOST" => {
+                let most = if command == "ISON" {
+                    MAX_USERS_QUERY
+                } else {
+                    MAX_USERHOST
+                };
+                let nicks: Vec<Nick> = line
+                    .params
+                    .iter()
+                    .flat_map(|p| p.split(' '))
+                    .filter_map(|n| Nick::new(n).ok())
+                    .take(most)
+                    .collect();
+                Self::request(queue, ClientMessage::Users { nicks }, context(command, "-"));
             }
             "AWAY" => {
                 let message = line.param(0).filter(|m| !m.is_empty()).map(str::to_string);

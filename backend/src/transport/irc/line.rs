@@ -316,6 +316,33 @@ impl Splitter {
         }
     }
 
+    /// How many pieces [`next_line`](Self::next_line) would return before
+    /// it needs more input, counting at most `limit` of them.
+    pub fn complete_lines(&self, limit: usize) -> usize {
+        let (mut start, mut discarding, mut count) = (self.start, self.discarding, 0);
+        while count < limit {
+            let pending = &self.buf[start..];
+            let Some(end) = pending.iter().position(|&b| b == b'\r' || b == b'\n') else {
+                if !discarding && pending.len() > self.max {
+                    count += 1;
+                }
+                break;
+            };
+            let (from, to) = (start, start + end);
+            start = to + 1;
+            if std::mem::take(&mut discarding) || from == to {
+                continue;
+            }
+            count += 1;
+        }
+        count
+    }
+
+    /// Bytes read and not yet returned as lines.
+    pub fn buffered(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
     pub fn next_line(&mut self) -> Option<Piece<'_>> {
         loop {
             let pending = &self.buf[self.start..];
@@ -578,6 +605,23 @@ mod tests {
                         prop_assert!(!l.contains(&b'\r') && !l.contains(&b'\n'));
                     }
                 }
+            }
+        }
+
+        /// Flood control counts waiting lines with `complete_lines`: it
+        /// must agree with what `next_line` then returns.
+        #[test]
+        fn complete_lines_predicts_next_line(chunks in proptest::collection::vec(proptest::collection::vec(prop_oneof![Just(b'\r'), Just(b'\n'), Just(b'a')], 0..40), 0..10)) {
+            let mut s = Splitter::new(8);
+            for chunk in chunks {
+                s.fill(chunk.len(), |buf| { buf.copy_from_slice(&chunk); Ok::<_, ()>(chunk.len()) }).unwrap();
+                let predicted = s.complete_lines(usize::MAX);
+                prop_assert_eq!(s.complete_lines(1), predicted.min(1));
+                let mut got = 0;
+                while s.next_line().is_some() {
+                    got += 1;
+                }
+                prop_assert_eq!(got, predicted);
             }
         }
     }

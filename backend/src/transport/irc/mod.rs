@@ -8,10 +8,16 @@
 //! * [`caps`] — IRCv3 capabilities; [`numeric`] — reply codes and helpers.
 //!
 //! The session's handshake timeout is the registration timeout; its idle
-//! ping is an IRC `PING`. Each connection has a token bucket: a client
-//! sending faster than `--irc-flood-rate` lines a second after a burst of
-//! `--irc-flood-burst` has the excess dropped, and is told so once per
-//! burst.
+//! ping is an IRC `PING`.
+//!
+//! Flood control ("fakelag", as other servers do it): each connection has
+//! a token bucket of `--irc-flood-burst` lines, refilled at
+//! `--irc-flood-rate` lines a second. A line that finds the bucket empty
+//! is not dropped: it waits, still unread, until a token is there, so a
+//! burst is carried out in order, only slower. Meanwhile the connection
+//! keeps reading (its output flows as usual); once more than
+//! `--irc-flood-backlog` lines (or that many times 512 bytes) wait, the
+//! client is disconnected with `ERROR :Closing link: Excess Flood`.
 
 pub mod caps;
 pub mod command;
@@ -48,9 +54,11 @@ pub struct ServerInfo {
     /// When the IRC listener started, Unix milliseconds.
     pub started: u64,
     pub max_rooms: usize,
-    /// Flood control: lines at once, and lines a second.
+    /// Flood control: lines at once, lines a second, and lines that may
+    /// wait for their turn.
     pub flood_burst: u32,
     pub flood_rate: u32,
+    pub flood_backlog: u32,
 }
 
 /// The IRC side of one connection: registration, capabilities, and what
@@ -114,8 +122,6 @@ struct Flood {
     burst: f64,
     rate: f64,
     at: Instant,
-    /// Told the client since it last had a line accepted.
-    warned: bool,
 }
 
 impl Flood {
@@ -123,24 +129,32 @@ impl Flood {
         Flood {
             tokens: f64::from(burst),
             burst: f64::from(burst),
-            rate: f64::from(rate),
+            rate: f64::from(rate.max(1)),
             at: now,
-            warned: false,
         }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let refill = now.saturating_duration_since(self.at).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + refill).min(self.burst);
+        self.at = now;
     }
 
     /// Takes a token if there is one.
     fn take(&mut self, now: Instant) -> bool {
-        let refill = now.saturating_duration_since(self.at).as_secs_f64() * self.rate;
-        self.tokens = (self.tokens + refill).min(self.burst);
-        self.at = now;
+        self.refill(now);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
-            self.warned = false;
             true
         } else {
             false
         }
+    }
+
+    /// When the next token will be there (as of the last refill).
+    fn next_token(&self) -> Instant {
+        let missing = (1.0 - self.tokens).max(0.0);
+        self.at + Duration::from_secs_f64(missing / self.rate)
     }
 }
 
@@ -150,6 +164,10 @@ pub struct IrcConnection {
     pending: VecDeque<Inbound>,
     client: Client,
     flood: Flood,
+    /// Most lines that may wait for flood control, and their bytes.
+    backlog: (usize, usize),
+    /// The peer closed its side; lines already read are still carried out.
+    eof: bool,
     out: Vec<u8>,
 }
 
@@ -161,6 +179,11 @@ impl IrcConnection {
             pending: VecDeque::new(),
             client: Client::new(info),
             flood: Flood::new(info.flood_burst, info.flood_rate, Instant::now()),
+            backlog: (
+                info.flood_backlog as usize,
+                (info.flood_backlog as usize * MAX_BODY).max(MAX_TAGS + MAX_BODY),
+            ),
+            eof: false,
             out: Vec::new(),
         }
     }
@@ -176,6 +199,23 @@ impl IrcConnection {
         }
         result
     }
+
+    /// Reads what the socket has into the splitter; notes end of input.
+    /// Cancel-safe. `Some`: the stream cannot be read as IRC.
+    async fn read_more(&mut self) -> io::Result<Option<Inbound>> {
+        match self.stream.read_into(&mut self.splitter, READ_CHUNK).await {
+            Ok(0) => self.eof = true,
+            Ok(_) => {}
+            Err(e) if UnexpectedHeader::is(&e) => {
+                return Ok(Some(Inbound::Unreadable(
+                    ErrorCode::BadRequest,
+                    format!("{e} (start banter with --irc-proxy-protocol)"),
+                )));
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(None)
+    }
 }
 
 impl Connection for IrcConnection {
@@ -190,19 +230,37 @@ impl Connection for IrcConnection {
             if self.client.quit.is_some() {
                 return Ok(None);
             }
+            if self.splitter.complete_lines(1) > 0 && !self.flood.take(Instant::now()) {
+                // Fakelag: the line waits for a token, unread. Cancel-safe:
+                // nothing is consumed until the token is taken.
+                let (lines, bytes) = self.backlog;
+                if self.splitter.complete_lines(lines + 1) > lines
+                    || self.splitter.buffered() > bytes
+                {
+                    return Ok(Some(Inbound::Unreadable(
+                        ErrorCode::RateLimited,
+                        "Excess Flood".into(),
+                    )));
+                }
+                let at = self.flood.next_token();
+                if self.eof {
+                    tokio::time::sleep_until(at).await;
+                } else {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(at) => {}
+                        read = self.read_more() => {
+                            if let Some(unreadable) = read? {
+                                return Ok(Some(unreadable));
+                            }
+                        }
+                    }
+                }
+                continue;
+            }
             let (client, queue) = (&mut self.client, &mut self.pending);
             match self.splitter.next_line() {
                 Some(Piece::Line(bytes)) => {
-                    if self.flood.take(Instant::now()) {
-                        client.on_line(bytes, queue);
-                    } else if !std::mem::replace(&mut self.flood.warned, true) {
-                        let (burst, rate) = (self.flood.burst, self.flood.rate);
-                        client.local(queue, |out, me| {
-                            numeric::notice(out, me, &format!(
-                                "*** Flood control: you sent more than {burst} lines at once or {rate} a second; lines are being dropped until you slow down"
-                            ))
-                        });
-                    }
+                    client.on_line(bytes, queue);
                     if queue.is_empty() {
                         queue.push_back(Inbound::Alive);
                     }
@@ -215,18 +273,11 @@ impl Connection for IrcConnection {
                         &["Input line was too long"],
                     )
                 }),
+                None if self.eof => return Ok(None),
                 None => {
                     self.splitter.shrink_if_idle();
-                    match self.stream.read_into(&mut self.splitter, READ_CHUNK).await {
-                        Ok(0) => return Ok(None),
-                        Ok(_) => {}
-                        Err(e) if UnexpectedHeader::is(&e) => {
-                            return Ok(Some(Inbound::Unreadable(
-                                ErrorCode::BadRequest,
-                                format!("{e} (start banter with --irc-proxy-protocol)"),
-                            )));
-                        }
-                        Err(e) => return Err(e),
+                    if let Some(unreadable) = self.read_more().await? {
+                        return Ok(Some(unreadable));
                     }
                 }
             }
@@ -257,7 +308,12 @@ impl Connection for IrcConnection {
         match (closing, &self.client.quit) {
             (Some(frame), _) => self.client.render(&frame, &mut self.out),
             (None, Some(reason)) => {
-                let text = format!("Closing link: {} (Quit: {reason})", self.client.me());
+                let me = self.client.me();
+                let text = if reason.is_empty() {
+                    format!("Closing link: {me} (Quit)")
+                } else {
+                    format!("Closing link: {me} (Quit: {reason})")
+                };
                 line::Line::new(None, "ERROR", &[&text])
                     .text()
                     .write(&mut self.out);
@@ -273,6 +329,10 @@ impl Connection for IrcConnection {
             while matches!(self.stream.read(&mut sink).await, Ok(n) if n > 0) {}
         })
         .await;
+    }
+
+    fn quit_reason(&self) -> Option<String> {
+        self.client.quit.clone().filter(|r| !r.is_empty())
     }
 }
 
@@ -299,6 +359,7 @@ pub async fn serve(listener: TcpListener, ctx: Arc<Context>, listen: Listen) {
         max_rooms: ctx.settings.max_rooms_per_session,
         flood_burst: ctx.settings.irc_flood_burst,
         flood_rate: ctx.settings.irc_flood_rate,
+        flood_backlog: ctx.settings.irc_flood_backlog,
     };
     super::accept_loop(listener, ctx, listen, move |stream| {
         IrcConnection::new(stream, info)
@@ -318,6 +379,7 @@ mod tests {
             assert!(flood.take(start));
         }
         assert!(!flood.take(start), "the burst is spent");
+        assert_eq!(flood.next_token(), start + Duration::from_millis(500));
         assert!(
             flood.take(start + Duration::from_millis(500)),
             "one more after 1/rate s"

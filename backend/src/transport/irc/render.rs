@@ -7,7 +7,8 @@
 //! Bridging rules: a text is cut into lines at `\n`, and each line into
 //! PRIVMSGs that fit [`MAX_BODY`] bytes on the wire, at a space where one
 //! is near the limit, never inside a UTF-8 character, without losing a
-//! byte; a text starting with `/me ` is a CTCP ACTION.
+//! byte; a text starting with `/me ` is a CTCP ACTION. A notice is sent
+//! as NOTICE, everything else as PRIVMSG.
 
 use banter_protocol::{
     ACTION_PREFIX, ChatMessage, DirectMessage, ErrorCode, Nick, PresenceEvent, Ref, RoomName,
@@ -16,7 +17,9 @@ use banter_protocol::{
 use bytes::Bytes;
 
 use super::Client;
-use super::caps::{AWAY_NOTIFY, BATCH, ECHO_MESSAGE, SERVER_TIME};
+use super::caps::{
+    AWAY_NOTIFY, BATCH, ECHO_MESSAGE, SERVER_TIME, VARIANT_ACCOUNT, VARIANT_MSGID, VARIANT_TIME,
+};
 use super::command::motd;
 use super::line::{Line, MAX_BODY};
 use super::numeric::*;
@@ -39,15 +42,24 @@ fn context(reference: Option<&Ref>) -> (&str, &str) {
     }
 }
 
-/// Appends `text` from `from` to `target` as PRIVMSG lines, with `tags`
-/// on each (the first line's `msgid` as given, later parts `msgid.N`).
-pub fn privmsg(out: &mut Vec<u8>, from: &str, target: &str, text: &str, tags: &[(String, String)]) {
+/// Appends `text` from `from` to `target` as PRIVMSG (or, for a
+/// `notice`, NOTICE) lines, with `tags` on each (the first line's `msgid`
+/// as given, later parts `msgid.N`).
+pub fn privmsg(
+    out: &mut Vec<u8>,
+    from: &str,
+    target: &str,
+    text: &str,
+    notice: bool,
+    tags: &[(String, String)],
+) {
     let (action, text) = match text.strip_prefix(ACTION_PREFIX) {
         Some(rest) => (true, rest),
         None => (false, text),
     };
     let source = mask(from);
-    let template = Line::new(Some(&source), "PRIVMSG", &[target, ""]).text();
+    let command = if notice { "NOTICE" } else { "PRIVMSG" };
+    let template = Line::new(Some(&source), command, &[target, ""]).text();
     let wrap = if action { "\x01ACTION \x01".len() } else { 0 };
     let room = MAX_BODY - 2 - template.body_len() - wrap;
     let mut part = 0;
@@ -95,31 +107,65 @@ fn cut_at(text: &str, max: usize) -> usize {
 }
 
 /// The tags of a chat message for tag variant `variant`.
-fn tags(variant: usize, ts: u64, msgid: impl FnOnce() -> String) -> Vec<(String, String)> {
+fn tags(
+    variant: usize,
+    ts: u64,
+    msgid: impl FnOnce() -> String,
+    account: Option<&Nick>,
+) -> Vec<(String, String)> {
     let mut tags = Vec::new();
-    if variant & 1 != 0 {
+    if variant & VARIANT_ACCOUNT != 0
+        && let Some(account) = account
+    {
+        tags.push(("account".to_string(), account.to_string()));
+    }
+    if variant & VARIANT_TIME != 0 {
         tags.push(("time".to_string(), iso_time(ts)));
     }
-    if variant & 2 != 0 {
+    if variant & VARIANT_MSGID != 0 {
         tags.push(("msgid".to_string(), msgid()));
     }
     tags
 }
 
+/// The variant whose rendering serves `variant` for a message whose
+/// sender is logged in (`account`) or not: without an account, the
+/// account-tag variants are the same lines, so they share one rendering.
+fn variant_for(variant: usize, account: Option<&Nick>) -> usize {
+    if account.is_some() {
+        variant
+    } else {
+        variant & !VARIANT_ACCOUNT
+    }
+}
+
 fn chat_lines(out: &mut Vec<u8>, m: &ChatMessage, variant: usize) {
-    let tags = tags(variant, m.ts, || format!("{}-{}", m.room, m.id));
+    let tags = tags(
+        variant,
+        m.ts,
+        || format!("{}-{}", m.room, m.id),
+        m.account.as_ref(),
+    );
     privmsg(
         out,
         m.from.as_str(),
         &format!("#{}", m.room),
         &m.text,
+        m.notice,
         &tags,
     );
 }
 
 fn direct_lines(out: &mut Vec<u8>, d: &DirectMessage, variant: usize) {
-    let tags = tags(variant, d.ts, || format!("d-{}", d.id));
-    privmsg(out, d.from.as_str(), d.to.as_str(), &d.text, &tags);
+    let tags = tags(variant, d.ts, || format!("d-{}", d.id), d.account.as_ref());
+    privmsg(
+        out,
+        d.from.as_str(),
+        d.to.as_str(),
+        &d.text,
+        d.notice,
+        &tags,
+    );
 }
 
 /// The IRC form of an event that every recipient sees alike, for tag
@@ -134,18 +180,35 @@ fn fan_out(message: &ServerMessage, variant: usize) -> Bytes {
             nick,
             event,
             new_nick,
+            reason,
+            account,
         } => {
             let source = mask(nick.as_str());
             let channel = format!("#{room}");
-            let line = match (event, new_nick) {
-                (PresenceEvent::Join, _) => Line::new(Some(&source), "JOIN", &[&channel]),
-                (PresenceEvent::Part, _) => Line::new(Some(&source), "PART", &[&channel]),
-                (PresenceEvent::Quit, _) => Line::new(Some(&source), "QUIT", &["Quit"]).text(),
-                (PresenceEvent::Nick, Some(new)) => {
+            let mut line = match (event, new_nick, reason) {
+                (PresenceEvent::Join, _, _) => Line::new(Some(&source), "JOIN", &[&channel]),
+                (PresenceEvent::Part, _, None) => Line::new(Some(&source), "PART", &[&channel]),
+                (PresenceEvent::Part, _, Some(why)) => {
+                    Line::new(Some(&source), "PART", &[&channel, why]).text()
+                }
+                // "Quit: " marks the user's own words (as on other
+                // servers), so nobody can pass them off as a server's.
+                (PresenceEvent::Quit, _, None) => {
+                    Line::new(Some(&source), "QUIT", &["Quit"]).text()
+                }
+                (PresenceEvent::Quit, _, Some(why)) => {
+                    Line::new(Some(&source), "QUIT", &[&format!("Quit: {why}")]).text()
+                }
+                (PresenceEvent::Nick, Some(new), _) => {
                     Line::new(Some(&source), "NICK", &[new.as_str()]).text()
                 }
                 _ => return Bytes::new(),
             };
+            if variant & VARIANT_ACCOUNT != 0
+                && let Some(account) = account
+            {
+                line.tags.push(("account".to_string(), account.to_string()));
+            }
             line.write(&mut out);
         }
         ServerMessage::Topic {
@@ -200,7 +263,12 @@ impl Client {
             {
                 return;
             }
-            ServerMessage::Message(_) | ServerMessage::Direct(_) => return shared(out, variant),
+            ServerMessage::Message(m) => {
+                return shared(out, variant_for(variant, m.account.as_ref()));
+            }
+            ServerMessage::Direct(d) => {
+                return shared(out, variant_for(variant, d.account.as_ref()));
+            }
             _ => {}
         }
         let reference = frame.reference();
@@ -209,9 +277,11 @@ impl Client {
         match message {
             ServerMessage::Message(_) | ServerMessage::Direct(_) => {}
             ServerMessage::Presence {
+                room,
                 event,
                 nick,
                 new_nick,
+                account,
                 ..
             } => {
                 // One nick change or quit reaches us once per shared room,
@@ -224,7 +294,27 @@ impl Client {
                         return;
                     }
                 }
-                shared(out, 0);
+                // Presence lines carry no time or msgid, only the account.
+                shared(
+                    out,
+                    variant_for(variant & VARIANT_ACCOUNT, account.as_ref()),
+                );
+                // An operator who joins is one again (its PART or QUIT
+                // made IRC clients forget it).
+                if *event == PresenceEvent::Join
+                    && let Some(account) = account
+                    && self
+                        .ops
+                        .iter()
+                        .any(|(r, ops)| r == room && ops.contains(account))
+                {
+                    Line::new(
+                        Some(SERVER),
+                        "MODE",
+                        &[&format!("#{room}"), "+o", nick.as_str()],
+                    )
+                    .write(out);
+                }
             }
             ServerMessage::Topic { room, topic } => {
                 let channel = format!("#{room}");
@@ -290,9 +380,14 @@ impl Client {
                 names(out, me, &channel, members);
                 self.replay(out, room, history);
             }
-            ServerMessage::Parted { room } => {
+            ServerMessage::Parted { room, reason } => {
                 self.channels.retain(|r| r != room);
-                Line::new(Some(&mask(me)), "PART", &[&format!("#{room}")]).write(out);
+                let channel = format!("#{room}");
+                match reason {
+                    Some(why) => Line::new(Some(&mask(me)), "PART", &[&channel, why]).text(),
+                    None => Line::new(Some(&mask(me)), "PART", &[&channel]),
+                }
+                .write(out);
             }
             ServerMessage::Nick { nick, old } => {
                 Line::new(Some(&mask(old.as_str())), "NICK", &[nick.as_str()])
@@ -339,6 +434,7 @@ impl Client {
                 away,
                 idle_secs,
                 since,
+                account,
             } => {
                 let n = nick.as_str();
                 if context(reference).0 == "WHO" {
@@ -359,6 +455,14 @@ impl Client {
                 if let Some(text) = away {
                     reply(out, RPL_AWAY, me, &[n, text]);
                 }
+                if let Some(account) = account {
+                    reply(
+                        out,
+                        RPL_WHOISACCOUNT,
+                        me,
+                        &[n, account.as_str(), "is logged in as"],
+                    );
+                }
                 let (idle, signon) = (idle_secs.to_string(), (since / 1000).to_string());
                 reply(
                     out,
@@ -367,6 +471,22 @@ impl Client {
                     &[n, &idle, &signon, "seconds idle, signon time"],
                 );
                 reply(out, RPL_ENDOFWHOIS, me, &[n, "End of /WHOIS list"]);
+            }
+            ServerMessage::Users { users } => {
+                if context(reference).0 == "USERHOST" {
+                    // nick=+user@host, `-` for away (RFC 2812 RPL_USERHOST).
+                    let list: Vec<String> = users
+                        .iter()
+                        .map(|u| {
+                            let sign = if u.away.is_some() { '-' } else { '+' };
+                            format!("{0}={sign}{0}@{SERVER}", u.nick)
+                        })
+                        .collect();
+                    reply(out, RPL_USERHOST, me, &[&list.join(" ")]);
+                } else {
+                    let list: Vec<&str> = users.iter().map(|u| u.nick.as_str()).collect();
+                    reply(out, RPL_ISON, me, &[&list.join(" ")]);
+                }
             }
             ServerMessage::Lagged { dropped } => notice(
                 out,
@@ -565,11 +685,12 @@ impl Client {
             .write(out);
         }
         for m in messages {
-            let mut tags = tags(variant, m.ts, || format!("{}-{}", m.room, m.id));
+            let msgid = || format!("{}-{}", m.room, m.id);
+            let mut tags = tags(variant, m.ts, msgid, m.account.as_ref());
             if let Some(id) = &batch {
                 tags.insert(0, ("batch".to_string(), id.clone()));
             }
-            privmsg(out, m.from.as_str(), &channel, &m.text, &tags);
+            privmsg(out, m.from.as_str(), &channel, &m.text, m.notice, &tags);
         }
         if let Some(id) = &batch {
             Line::new(Some(SERVER), "BATCH", &[&format!("-{id}")]).write(out);
@@ -763,7 +884,7 @@ mod tests {
     fn long_texts_split_into_lines_that_fit_and_reassemble() {
         let text = "héllo wörld ".repeat(130) + &"€".repeat(300);
         let mut out = Vec::new();
-        privmsg(&mut out, "alice", "#lobby", &text, &[]);
+        privmsg(&mut out, "alice", "#lobby", &text, false, &[]);
         let wire = std::str::from_utf8(&out).unwrap();
         let mut joined = String::new();
         for raw in wire.split_inclusive("\r\n") {
@@ -783,6 +904,7 @@ mod tests {
             "bob",
             "alice",
             "/me waves\n\nand smiles",
+            false,
             &[("msgid".into(), "d-1".into())],
         );
         let got = lines(&out);
@@ -792,8 +914,9 @@ mod tests {
         assert_eq!(got[1].tags[0].1, "d-1.2", "later parts get their own msgid");
         let long = format!("/me {}", "x".repeat(1000));
         let mut out = Vec::new();
-        privmsg(&mut out, "bob", "#a", &long, &[]);
+        privmsg(&mut out, "bob", "#a", &long, true, &[]);
         for line in lines(&out) {
+            assert_eq!(line.command, "NOTICE");
             let p = &line.params[1];
             assert!(p.starts_with("\x01ACTION ") && p.ends_with('\x01'));
         }
@@ -819,6 +942,7 @@ mod tests {
             max_rooms: 5,
             flood_burst: 1,
             flood_rate: 1,
+            flood_backlog: 1,
         });
         let n = |s: &str| Nick::new(s).unwrap();
         let presence = |room: &str, event| {
@@ -827,6 +951,8 @@ mod tests {
                 nick: n("bob"),
                 event,
                 new_nick: None,
+                reason: None,
+                account: None,
             })
         };
         let mut out = Vec::new();
