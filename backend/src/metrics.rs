@@ -57,7 +57,7 @@ pub enum Limit {
     Connections,
     /// Wrong passwords.
     Passwords,
-    /// IRC lines (flood control).
+    /// IRC clients past flood control's backlog (disconnected: Excess Flood).
     IrcFlood,
 }
 

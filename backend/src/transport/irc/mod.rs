@@ -237,6 +237,7 @@ impl Connection for IrcConnection {
                 if self.splitter.complete_lines(lines + 1) > lines
                     || self.splitter.buffered() > bytes
                 {
+                    crate::metrics::metrics().limited(crate::metrics::Limit::IrcFlood);
                     return Ok(Some(Inbound::Unreadable(
                         ErrorCode::RateLimited,
                         "Excess Flood".into(),
