@@ -264,136 +264,315 @@ pub struct Cli {
     /// Address for HTTP: the web client at /, the WebSocket endpoint /ws,
     /// /healthz, /readyz and /metrics. Port 0
     /// picks a free port. [default: 127.0.0.1:8080]
-    #[arg(long, env = "BANTER_HTTP", value_name = "ADDR")]
+    #[arg(
+        help_heading = "Listeners and files",
+        long,
+        env = "BANTER_HTTP",
+        value_name = "ADDR"
+    )]
     pub http: Option<SocketAddr>,
     /// Address for the JSON-lines TCP transport. [default: 127.0.0.1:7878]
-    #[arg(long, env = "BANTER_TCP", value_name = "ADDR")]
+    #[arg(
+        help_heading = "Listeners and files",
+        long,
+        env = "BANTER_TCP",
+        value_name = "ADDR"
+    )]
     pub tcp: Option<SocketAddr>,
     /// Address for IRC clients (irssi, WeeChat, HexChat, bots).
     /// [default: 127.0.0.1:6667]
-    #[arg(long, env = "BANTER_IRC", value_name = "ADDR")]
+    #[arg(
+        help_heading = "Listeners and files",
+        long,
+        env = "BANTER_IRC",
+        value_name = "ADDR"
+    )]
     pub irc: Option<SocketAddr>,
     /// Directory for persistent data. [default: data]
-    #[arg(long, env = "BANTER_DATA_DIR", value_name = "DIR")]
+    #[arg(
+        help_heading = "Listeners and files",
+        long,
+        env = "BANTER_DATA_DIR",
+        value_name = "DIR"
+    )]
     pub data_dir: Option<PathBuf>,
     /// Serve the web client from this directory (e.g. frontend/dist while
     /// working on it) instead of the one built into banter.
-    #[arg(long, env = "BANTER_WEB_DIR", value_name = "DIR")]
+    #[arg(
+        help_heading = "Listeners and files",
+        long,
+        env = "BANTER_WEB_DIR",
+        value_name = "DIR"
+    )]
     pub web_dir: Option<PathBuf>,
     /// Log filter, in tracing's EnvFilter syntax (RUST_LOG also works).
     /// [default: info]
-    #[arg(long, env = "BANTER_LOG", value_name = "FILTER")]
+    #[arg(
+        help_heading = "Logging",
+        long,
+        env = "BANTER_LOG",
+        value_name = "FILTER"
+    )]
     pub log: Option<String>,
     /// Most simultaneous connections, all transports together.
     /// [default: 10000]
-    #[arg(long, env = "BANTER_MAX_CONNECTIONS", value_name = "N")]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        env = "BANTER_MAX_CONNECTIONS",
+        value_name = "N"
+    )]
     pub max_connections: Option<usize>,
     /// Longest WebSocket text frame or TCP line, in bytes. [default: 16384]
-    #[arg(long, env = "BANTER_MAX_FRAME_BYTES", value_name = "BYTES")]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        env = "BANTER_MAX_FRAME_BYTES",
+        value_name = "BYTES"
+    )]
     pub max_frame_bytes: Option<usize>,
     /// Longest message text, in UTF-8 bytes. [default: 4096]
-    #[arg(long, env = "BANTER_MAX_TEXT_BYTES", value_name = "BYTES")]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        env = "BANTER_MAX_TEXT_BYTES",
+        value_name = "BYTES"
+    )]
     pub max_text_bytes: Option<usize>,
     /// Most rooms one session may be in at once. [default: 50]
-    #[arg(long, env = "BANTER_MAX_ROOMS_PER_SESSION", value_name = "N")]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        env = "BANTER_MAX_ROOMS_PER_SESSION",
+        value_name = "N"
+    )]
     pub max_rooms_per_session: Option<usize>,
     /// Most rooms the server holds; empty rooms are forgotten first.
     /// [default: 10000]
-    #[arg(long, env = "BANTER_MAX_ROOMS", value_name = "N")]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        env = "BANTER_MAX_ROOMS",
+        value_name = "N"
+    )]
     pub max_rooms: Option<usize>,
     /// Recent messages kept per room and sent on join. [default: 100]
-    #[arg(long, env = "BANTER_HISTORY_LEN", value_name = "N")]
+    #[arg(
+        help_heading = "History and accounts",
+        long,
+        env = "BANTER_HISTORY_LEN",
+        value_name = "N"
+    )]
     pub history_len: Option<usize>,
     /// Outbound queue per session, in messages. When full, the oldest
     /// queued message is dropped and the client is sent `lagged`.
     /// [default: 1024]
-    #[arg(long, env = "BANTER_OUTBOX_LEN", value_name = "N")]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        env = "BANTER_OUTBOX_LEN",
+        value_name = "N"
+    )]
     pub outbox_len: Option<usize>,
     /// Seconds a new connection has to send `hello`. [default: 10]
-    #[arg(long, env = "BANTER_HANDSHAKE_TIMEOUT", value_name = "SECS")]
+    #[arg(
+        help_heading = "Timeouts",
+        long,
+        env = "BANTER_HANDSHAKE_TIMEOUT",
+        value_name = "SECS"
+    )]
     pub handshake_timeout: Option<u64>,
     /// Seconds of client silence before the server pings it. [default: 60]
-    #[arg(long, env = "BANTER_IDLE_TIMEOUT", value_name = "SECS")]
+    #[arg(
+        help_heading = "Timeouts",
+        long,
+        env = "BANTER_IDLE_TIMEOUT",
+        value_name = "SECS"
+    )]
     pub idle_timeout: Option<u64>,
     /// Seconds to wait for any sign of life after a ping before
     /// disconnecting. [default: 30]
-    #[arg(long, env = "BANTER_PING_TIMEOUT", value_name = "SECS")]
+    #[arg(
+        help_heading = "Timeouts",
+        long,
+        env = "BANTER_PING_TIMEOUT",
+        value_name = "SECS"
+    )]
     pub ping_timeout: Option<u64>,
     /// Seconds a client may leave written data unread before it is
     /// disconnected as a slow consumer. [default: 30]
-    #[arg(long, env = "BANTER_WRITE_TIMEOUT", value_name = "SECS")]
+    #[arg(
+        help_heading = "Timeouts",
+        long,
+        env = "BANTER_WRITE_TIMEOUT",
+        value_name = "SECS"
+    )]
     pub write_timeout: Option<u64>,
     /// Seconds to let sessions close cleanly on shutdown. [default: 5]
-    #[arg(long, env = "BANTER_SHUTDOWN_GRACE", value_name = "SECS")]
+    #[arg(
+        help_heading = "Timeouts",
+        long,
+        env = "BANTER_SHUTDOWN_GRACE",
+        value_name = "SECS"
+    )]
     pub shutdown_grace: Option<u64>,
     /// Lines an IRC client may send at once before flood control slows
     /// it down to the rate. [default: 30]
-    #[arg(long, env = "BANTER_IRC_FLOOD_BURST", value_name = "LINES")]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        env = "BANTER_IRC_FLOOD_BURST",
+        value_name = "LINES"
+    )]
     pub irc_flood_burst: Option<u32>,
     /// Lines a second an IRC client may send in the long run. [default: 2]
-    #[arg(long, env = "BANTER_IRC_FLOOD_RATE", value_name = "LINES")]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        env = "BANTER_IRC_FLOOD_RATE",
+        value_name = "LINES"
+    )]
     pub irc_flood_rate: Option<u32>,
     /// IRC lines over the rate that may wait their turn; more, and the
     /// client is disconnected ("Excess Flood"). [default: 100]
-    #[arg(long, env = "BANTER_IRC_FLOOD_BACKLOG", value_name = "LINES")]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        env = "BANTER_IRC_FLOOD_BACKLOG",
+        value_name = "LINES"
+    )]
     pub irc_flood_backlog: Option<u32>,
     /// Keep history in memory only, with no store and no accounts
     /// (for benchmarks and tests).
-    #[arg(long, env = "BANTER_MEMORY_ONLY")]
+    #[arg(
+        help_heading = "History and accounts",
+        long,
+        env = "BANTER_MEMORY_ONLY"
+    )]
     pub memory_only: bool,
     /// Delete messages older than this many seconds (0: keep them).
     /// [default: 0]
-    #[arg(long, env = "BANTER_RETAIN_AGE", value_name = "SECS")]
+    #[arg(
+        help_heading = "History and accounts",
+        long,
+        env = "BANTER_RETAIN_AGE",
+        value_name = "SECS"
+    )]
     pub retain_age: Option<u64>,
     /// Keep at most this many messages per room (0: all). [default: 0]
-    #[arg(long, env = "BANTER_RETAIN_COUNT", value_name = "N")]
+    #[arg(
+        help_heading = "History and accounts",
+        long,
+        env = "BANTER_RETAIN_COUNT",
+        value_name = "N"
+    )]
     pub retain_count: Option<u64>,
     /// Seconds between retention sweeps. [default: 3600]
-    #[arg(long, env = "BANTER_RETENTION_INTERVAL", value_name = "SECS")]
+    #[arg(
+        help_heading = "History and accounts",
+        long,
+        env = "BANTER_RETENTION_INTERVAL",
+        value_name = "SECS"
+    )]
     pub retention_interval: Option<u64>,
     /// Memory for one argon2id password hash, in KiB. [default: 19456]
-    #[arg(long, env = "BANTER_ARGON2_MEMORY_KIB", value_name = "KIB")]
+    #[arg(
+        help_heading = "History and accounts",
+        long,
+        env = "BANTER_ARGON2_MEMORY_KIB",
+        value_name = "KIB"
+    )]
     pub argon2_memory_kib: Option<u32>,
     /// Chat messages (say, whisper) one session may send a second, in the
     /// long run; over it the client gets `rate_limited` saying when to
     /// retry. 0: no limit. [default: 5]
-    #[arg(long, env = "BANTER_MESSAGE_RATE", value_name = "PER_SEC")]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        env = "BANTER_MESSAGE_RATE",
+        value_name = "PER_SEC"
+    )]
     pub message_rate: Option<f64>,
     /// Chat messages one session may send at once before --message-rate
     /// applies. [default: 20]
-    #[arg(long, env = "BANTER_MESSAGE_BURST", value_name = "N")]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        env = "BANTER_MESSAGE_BURST",
+        value_name = "N"
+    )]
     pub message_burst: Option<u32>,
     /// Rooms one session may join a second, in the long run. 0: no limit.
     /// [default: 1]
-    #[arg(long, env = "BANTER_JOIN_RATE", value_name = "PER_SEC")]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        env = "BANTER_JOIN_RATE",
+        value_name = "PER_SEC"
+    )]
     pub join_rate: Option<f64>,
     /// Joins one session may make at once before --join-rate applies.
     /// [default: 20]
-    #[arg(long, env = "BANTER_JOIN_BURST", value_name = "N")]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        env = "BANTER_JOIN_BURST",
+        value_name = "N"
+    )]
     pub join_burst: Option<u32>,
     /// Open connections from one client address (an IPv6 /64 counts as
     /// one), all transports together. 0: no limit. [default: 50]
-    #[arg(long, env = "BANTER_MAX_CONNECTIONS_PER_ADDRESS", value_name = "N")]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        env = "BANTER_MAX_CONNECTIONS_PER_ADDRESS",
+        value_name = "N"
+    )]
     pub max_connections_per_address: Option<usize>,
     /// New connections one client address may open a second, in the long
     /// run. 0: no limit. [default: 5]
-    #[arg(long, env = "BANTER_HANDSHAKE_RATE", value_name = "PER_SEC")]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        env = "BANTER_HANDSHAKE_RATE",
+        value_name = "PER_SEC"
+    )]
     pub handshake_rate: Option<f64>,
     /// New connections one address may open at once before
     /// --handshake-rate applies. [default: 30]
-    #[arg(long, env = "BANTER_HANDSHAKE_BURST", value_name = "N")]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        env = "BANTER_HANDSHAKE_BURST",
+        value_name = "N"
+    )]
     pub handshake_burst: Option<u32>,
     /// Log format: text for people, json (one object per line) for log
     /// collectors. [default: text]
-    #[arg(long, env = "BANTER_LOG_FORMAT", value_name = "FORMAT")]
+    #[arg(
+        help_heading = "Logging",
+        long,
+        env = "BANTER_LOG_FORMAT",
+        value_name = "FORMAT"
+    )]
     pub log_format: Option<LogFormat>,
     /// Most password hashes (logins, registrations) computed at once; each
     /// takes a core and --argon2-memory-kib of memory. [default: 4]
-    #[arg(long, env = "BANTER_ARGON2_CONCURRENCY", value_name = "N")]
+    #[arg(
+        help_heading = "History and accounts",
+        long,
+        env = "BANTER_ARGON2_CONCURRENCY",
+        value_name = "N"
+    )]
     pub argon2_concurrency: Option<usize>,
     /// Seconds a login or registration waits for a free hashing slot
     /// before it is refused with `busy` (0: refuse at once). [default: 10]
-    #[arg(long, env = "BANTER_ARGON2_WAIT", value_name = "SECS")]
+    #[arg(
+        help_heading = "History and accounts",
+        long,
+        env = "BANTER_ARGON2_WAIT",
+        value_name = "SECS"
+    )]
     pub argon2_wait: Option<u64>,
     /// A reverse proxy (address or CIDR range) whose X-Forwarded-For,
     /// X-Forwarded-Proto, X-Forwarded-Host and Forwarded headers are
@@ -401,6 +580,7 @@ pub struct Cli {
     /// (or comma-separated). The client address is the rightmost one in
     /// those headers that is not a trusted proxy.
     #[arg(
+        help_heading = "TLS and reverse proxies",
         long,
         env = "BANTER_TRUSTED_PROXY",
         value_name = "CIDR",
@@ -410,6 +590,7 @@ pub struct Cli {
     /// Another page origin (scheme://host[:port]) allowed to open /ws,
     /// besides the page's own. Repeatable (or comma-separated).
     #[arg(
+        help_heading = "TLS and reverse proxies",
         long,
         env = "BANTER_ALLOWED_ORIGIN",
         value_name = "ORIGIN",
@@ -417,26 +598,53 @@ pub struct Cli {
     )]
     pub allowed_origin: Option<Vec<String>>,
     /// PEM certificate chain for the TLS listeners; reloaded on SIGHUP.
-    #[arg(long, env = "BANTER_TLS_CERT", value_name = "FILE")]
+    #[arg(
+        help_heading = "TLS and reverse proxies",
+        long,
+        env = "BANTER_TLS_CERT",
+        value_name = "FILE"
+    )]
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for --tls-cert; reloaded on SIGHUP.
-    #[arg(long, env = "BANTER_TLS_KEY", value_name = "FILE")]
+    #[arg(
+        help_heading = "TLS and reverse proxies",
+        long,
+        env = "BANTER_TLS_KEY",
+        value_name = "FILE"
+    )]
     pub tls_key: Option<PathBuf>,
     /// Serve HTTPS (and WSS) instead of HTTP on --http.
-    #[arg(long, env = "BANTER_HTTP_TLS")]
+    #[arg(
+        help_heading = "TLS and reverse proxies",
+        long,
+        env = "BANTER_HTTP_TLS"
+    )]
     pub http_tls: bool,
     /// Use TLS on the JSON-lines port (--tcp).
-    #[arg(long, env = "BANTER_TCP_TLS")]
+    #[arg(help_heading = "TLS and reverse proxies", long, env = "BANTER_TCP_TLS")]
     pub tcp_tls: bool,
     /// Also listen for IRC over TLS on this address (6697 by convention).
-    #[arg(long, env = "BANTER_IRC_TLS", value_name = "ADDR")]
+    #[arg(
+        help_heading = "Listeners and files",
+        long,
+        env = "BANTER_IRC_TLS",
+        value_name = "ADDR"
+    )]
     pub irc_tls: Option<SocketAddr>,
     /// Require a PROXY protocol (v1 or v2) header on the JSON-lines port
     /// (behind HAProxy or nginx stream); the client address comes from it.
-    #[arg(long, env = "BANTER_TCP_PROXY_PROTOCOL")]
+    #[arg(
+        help_heading = "TLS and reverse proxies",
+        long,
+        env = "BANTER_TCP_PROXY_PROTOCOL"
+    )]
     pub tcp_proxy_protocol: bool,
     /// Require a PROXY protocol header on the IRC ports (plain and TLS).
-    #[arg(long, env = "BANTER_IRC_PROXY_PROTOCOL")]
+    #[arg(
+        help_heading = "TLS and reverse proxies",
+        long,
+        env = "BANTER_IRC_PROXY_PROTOCOL"
+    )]
     pub irc_proxy_protocol: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
