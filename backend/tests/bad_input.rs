@@ -9,6 +9,9 @@ use serde_json::json;
 #[tokio::test]
 async fn each_bad_request_has_its_code_and_the_connection_survives() {
     let server = TestServer::start_with(&["--max-text-bytes", "100", "--max-frame-bytes", "1024"]);
+    // Each client stays connected to the end: a finished one leaving
+    // `lobby` would put its `quit` among the next one's expected replies.
+    let mut done = Vec::new();
     for kind in BOTH {
         let mut c = Client::connect(&server, kind).await;
         // Before hello, only hello (and ping) are accepted.
@@ -65,6 +68,7 @@ async fn each_bad_request_has_its_code_and_the_connection_survives() {
         c.send(json!({"type":"say","room":"lobby","text":"é".repeat(50)}))
             .await;
         c.expect("message").await;
+        done.push(c);
     }
 }
 
