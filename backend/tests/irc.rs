@@ -1067,3 +1067,44 @@ async fn chathistory_pages_by_msgid_and_timestamp() {
     irc.send("CHATHISTORY BEFORE #lobby msgid=nonsense 2").await;
     assert_eq!(parse(&irc.expect("FAIL").await).params[0], "CHATHISTORY");
 }
+
+#[tokio::test]
+async fn a_login_refused_busy_may_try_again_with_nick() {
+    let server = TestServer::start_with(&[
+        "--argon2-memory-kib",
+        "65536",
+        "--argon2-concurrency",
+        "1",
+        "--argon2-wait",
+        "0",
+    ]);
+    let mut c = Client::connect(&server, Kind::Tcp).await;
+    c.send(json!({"type":"register","nick":"dave","password":PW}))
+        .await;
+    c.expect("registered").await;
+    // While a registration holds the one hashing slot, an IRC login is
+    // told to try again (464), and PASS + NICK may retry it on the same
+    // connection.
+    for attempt in 0..10 {
+        let mut holder = Client::connect(&server, Kind::Ws).await;
+        holder
+            .send(json!({"type":"register","nick":format!("hold{attempt}"),"password":PW}))
+            .await;
+        let mut irc = IrcClient::connect(&server).await;
+        irc.send(&format!("PASS :{PW}")).await;
+        irc.send("NICK dave").await;
+        irc.send("USER dave 0 * :Dave").await;
+        let first = irc.recv().await;
+        if irc_command(&first) == "001" {
+            continue; // the slot was free already: try again
+        }
+        assert_eq!(irc_command(&first), "464", "{first}");
+        assert!(first.contains("try again"), "{first}");
+        holder.expect("registered").await;
+        irc.send(&format!("PASS :{PW}")).await;
+        irc.send("NICK dave").await;
+        irc.expect("001").await;
+        return;
+    }
+    panic!("the hashing slot was never busy");
+}

@@ -735,6 +735,7 @@ impl Client {
             | ErrorCode::AuthFailed
             | ErrorCode::NoSuchAccount
             | ErrorCode::RateLimited
+            | ErrorCode::Busy
                 if command == "NICK" && self.nick.is_none() =>
             {
                 // Registration failed: NICK or PASS may try again.
