@@ -237,7 +237,7 @@ impl Session {
                         Inbound::Text(frame) => self.handle(&frame).await,
                         Inbound::Request(request) => self.dispatch(request).await,
                         Inbound::Verify { account, password, reference } => {
-                            let frame = match self.verify(&account, Some(password), None).await {
+                            let frame = match Box::pin(self.verify(&account, Some(password), None)).await {
                                 Ok(account) => Frame::with_ref(
                                     ServerMessage::LoggedIn { account, token: None },
                                     reference,
@@ -653,6 +653,10 @@ impl Session {
 
     /// Carries out one request; every outcome (reply or error) lands in
     /// the outbox.
+    /// The requests that wait on the store or a password hash are boxed:
+    /// their futures are large, and unboxed every idle session would carry
+    /// room for them (the session's task is sized for its largest await).
+    /// Chat messages don't wait here, so the hot path allocates nothing.
     async fn dispatch(&mut self, request: Envelope<ClientMessage>) {
         let Envelope { body, reference } = request;
         if let Err(e) = self.throttle(&body) {
@@ -678,9 +682,9 @@ impl Session {
                     password,
                     token,
                 },
-            ) => self.hello(nick, password, token, reference.clone()).await,
+            ) => Box::pin(self.hello(nick, password, token, reference.clone())).await,
             (_, ClientMessage::Register { nick, password }) => {
-                self.register(nick, password, reference.clone()).await
+                Box::pin(self.register(nick, password, reference.clone())).await
             }
             (None, _) => Err(RouterError::new(
                 ErrorCode::NotRegistered,
@@ -691,7 +695,7 @@ impl Session {
                 "this session already said hello; use nick to change nick",
             )),
             (Some(id), ClientMessage::Join { room }) => {
-                self.join(id, room, reference.clone()).await
+                Box::pin(self.join(id, room, reference.clone())).await
             }
             (Some(id), ClientMessage::Part { room, reason }) => {
                 router.part(id, room, reason, reference.clone())
@@ -722,7 +726,7 @@ impl Session {
                     latest,
                     limit: limit.unwrap_or(DEFAULT_HISTORY_PAGE),
                 };
-                self.history(id, room, page, reference.clone()).await
+                Box::pin(self.history(id, room, page, reference.clone())).await
             }
             (Some(id), ClientMessage::Nick { nick }) => {
                 router.change_nick(id, nick, reference.clone())
@@ -742,7 +746,7 @@ impl Session {
                 router.away(id, message, reference.clone())
             }
             (Some(id), ClientMessage::Logout { all }) => {
-                self.logout(id, all, reference.clone()).await
+                Box::pin(self.logout(id, all, reference.clone())).await
             }
             (Some(id), ClientMessage::Kick { room, nick, reason }) => {
                 router.kick(id, room, nick, reason, reference.clone())

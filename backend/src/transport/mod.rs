@@ -114,12 +114,17 @@ where
         let _ = stream.set_nodelay(true);
         let permit = ctx.connections.clone().try_acquire_owned().ok();
         let (ctx2, listen, wrap) = (ctx.clone(), listen.clone(), wrap.clone());
+        // The opening (PROXY header, TLS handshake) and the refusals are
+        // boxed: the task lives as long as the connection, and it should
+        // hold only the session's state, not room for a TLS handshake too
+        // (that made every idle connection 6 KB larger).
         ctx.tracker.spawn(async move {
-            let (stream, client) = match listen.open(stream, peer, C::TRANSPORT).await {
+            let opened = Box::pin(listen.open(stream, peer, C::TRANSPORT)).await;
+            let (stream, client) = match opened {
                 Ok(opened) => opened,
                 Err(Refused::Tell(tcp, message)) => {
                     let conn = wrap(Stream::plain(tcp, false));
-                    refuse(conn, peer, ErrorCode::BadRequest, message).await;
+                    Box::pin(refuse(conn, peer, ErrorCode::BadRequest, message)).await;
                     return;
                 }
                 Err(Refused::Drop) => return,
@@ -128,7 +133,7 @@ where
             let Some(permit) = permit else {
                 metrics().limited(Limit::Connections);
                 let message = "the server has too many connections; try again later";
-                refuse(conn, client, ErrorCode::ServerFull, message.into()).await;
+                Box::pin(refuse(conn, client, ErrorCode::ServerFull, message.into())).await;
                 return;
             };
             // Counted by the client's address: the PROXY header's when
@@ -140,7 +145,7 @@ where
                 }
                 Err(refusal) => {
                     let message = refusal.message();
-                    refuse(conn, client, ErrorCode::TooManyConnections, message).await;
+                    Box::pin(refuse(conn, client, ErrorCode::TooManyConnections, message)).await;
                 }
             }
         });
