@@ -435,6 +435,16 @@ impl State {
     }
 }
 
+/// An optional one-line text (a reason, an away message): blank is none,
+/// anything else must pass the protocol's line checks.
+fn optional_line(text: Option<String>, max: usize, what: &str) -> Result<Option<String>> {
+    let text = text.filter(|t| !t.trim().is_empty());
+    if let Some(t) = &text {
+        check_line(t, max, what)?;
+    }
+    Ok(text)
+}
+
 impl Router {
     /// A router that keeps history in memory only.
     pub fn new(config: RouterConfig) -> Self {
@@ -822,10 +832,7 @@ impl Router {
         reason: Option<String>,
         reference: Option<Ref>,
     ) -> Result<()> {
-        let reason = reason.filter(|r| !r.trim().is_empty());
-        if let Some(text) = &reason {
-            check_line(text, MAX_REASON_BYTES, "reason")?;
-        }
+        let reason = optional_line(reason, MAX_REASON_BYTES, "reason")?;
         let mut guard = self.state.lock().unwrap();
         let State {
             sessions, rooms, ..
@@ -1133,10 +1140,7 @@ impl Router {
         message: Option<String>,
         reference: Option<Ref>,
     ) -> Result<()> {
-        let message = message.filter(|m| !m.trim().is_empty());
-        if let Some(text) = &message {
-            check_line(text, MAX_AWAY_BYTES, "away message")?;
-        }
+        let message = optional_line(message, MAX_AWAY_BYTES, "away message")?;
         let mut guard = self.state.lock().unwrap();
         let State {
             sessions, rooms, ..
@@ -1277,10 +1281,7 @@ impl Router {
         reason: Option<String>,
         reference: Option<Ref>,
     ) -> Result<()> {
-        let reason = reason.filter(|r| !r.trim().is_empty());
-        if let Some(text) = &reason {
-            check_line(text, MAX_TOPIC_BYTES, "reason")?;
-        }
+        let reason = optional_line(reason, MAX_TOPIC_BYTES, "reason")?;
         let mut guard = self.state.lock().unwrap();
         let State {
             sessions, rooms, ..

@@ -161,6 +161,11 @@ impl Session {
         let shutdown = self.ctx.shutdown.clone();
         let outbox = self.outbox.clone();
         let mut batch = VecDeque::new();
+        // This transport's counters, looked up once, not per frame.
+        let (frames_in, frames_out) = (
+            metrics().messages_in.get(C::TRANSPORT),
+            metrics().messages_out.get(C::TRANSPORT),
+        );
         let mut last_heard = Instant::now();
         let mut pinged = false;
         // One shutdown waiter and one timer for the whole session, not one
@@ -190,7 +195,7 @@ impl Session {
                         batch.push_front(Frame::new(ServerMessage::Lagged { dropped: info.dropped }));
                     }
                     if !batch.is_empty() {
-                        metrics().messages_out.get(C::TRANSPORT).inc_by(batch.len() as u64);
+                        frames_out.inc_by(batch.len() as u64);
                         let waited = self.written_waiting(&batch);
                         match timeout(write_timeout, conn.send(&mut batch)).await {
                             Ok(Ok(())) => {}
@@ -231,7 +236,7 @@ impl Session {
                     last_heard = Instant::now();
                     pinged = false;
                     if !matches!(input, Inbound::Alive) {
-                        metrics().messages_in.get(C::TRANSPORT).inc();
+                        frames_in.inc();
                     }
                     match input {
                         Inbound::Text(frame) => self.handle(&frame).await,

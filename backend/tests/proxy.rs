@@ -21,10 +21,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use banter::net::proxy_protocol::{v1_header, v2_header};
-use common::{IrcClient, TempDir, TestServer, WAIT};
+use common::{IrcClient, TempDir, TestServer, WAIT, http_get_on};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -192,21 +192,7 @@ fn start_caddy(upstream: SocketAddr) -> Option<Proxy> {
 
 /// One HTTP/1.1 GET from `CLIENT_IP`: status and body.
 async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = connect_from(addr).await;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    tokio::time::timeout(WAIT, stream.read_to_end(&mut raw))
-        .await
-        .expect("a response in time")
-        .unwrap();
-    let raw = String::from_utf8_lossy(&raw).to_string();
-    let status = raw.split(' ').nth(1).unwrap().parse().unwrap();
-    let body = raw
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_string();
-    (status, body)
+    http_get_on(connect_from(addr).await, addr, path, &[]).await
 }
 
 /// A TCP connection from `CLIENT_IP`.

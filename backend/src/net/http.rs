@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use super::Stream;
 
@@ -57,7 +57,7 @@ impl HttpListener {
                 };
                 let (tcp, addr) = tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    accepted = accept(&listener) => accepted,
+                    accepted = super::accept(&listener, "http") => accepted,
                 };
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
@@ -81,22 +81,6 @@ impl HttpListener {
     }
 }
 
-async fn accept(listener: &TcpListener) -> (tokio::net::TcpStream, SocketAddr) {
-    loop {
-        match listener.accept().await {
-            Ok((tcp, addr)) => {
-                let _ = tcp.set_nodelay(true);
-                return (tcp, addr);
-            }
-            Err(e) => {
-                // Usually out of file descriptors: back off instead of spinning.
-                warn!(error = %e, transport = "http", "accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
-}
-
 impl Listener for HttpListener {
     type Io = Stream;
     type Addr = HttpPeer;
@@ -104,7 +88,7 @@ impl Listener for HttpListener {
     async fn accept(&mut self) -> (Stream, HttpPeer) {
         match self {
             HttpListener::Plain(listener) => {
-                let (tcp, addr) = accept(listener).await;
+                let (tcp, addr) = super::accept(listener, "http").await;
                 (Stream::plain(tcp, false), HttpPeer { addr, tls: false })
             }
             HttpListener::Tls { done, .. } => match done.recv().await {

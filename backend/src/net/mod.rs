@@ -141,3 +141,24 @@ async fn peek_proxy_header(tcp: &TcpStream) -> bool {
         }
     }
 }
+
+/// The next connection on `listener`, with `TCP_NODELAY` set. Accept
+/// errors (usually out of file descriptors) are logged and retried after a
+/// pause instead of spinning.
+pub async fn accept(
+    listener: &tokio::net::TcpListener,
+    transport: &str,
+) -> (tokio::net::TcpStream, std::net::SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok((tcp, addr)) => {
+                let _ = tcp.set_nodelay(true);
+                return (tcp, addr);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, transport, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}

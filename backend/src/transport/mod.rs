@@ -21,7 +21,7 @@ use std::time::Duration;
 use banter_protocol::{ClientMessage, Envelope, ErrorCode, Nick, Ref, ServerMessage};
 use bytes::Bytes;
 use tokio::net::TcpListener;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use crate::frame::Frame;
 use crate::metrics::{Limit, metrics};
@@ -98,20 +98,10 @@ where
     F: Fn(Stream) -> C + Clone + Send + Sync + 'static,
 {
     loop {
-        let accepted = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = ctx.shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
+            accepted = crate::net::accept(&listener, C::TRANSPORT) => accepted,
         };
-        let (stream, peer) = match accepted {
-            Ok(conn) => conn,
-            Err(e) => {
-                // Usually out of file descriptors: back off instead of spinning.
-                warn!(error = %e, transport = C::TRANSPORT, "accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
         let permit = ctx.connections.clone().try_acquire_owned().ok();
         let (ctx2, listen, wrap) = (ctx.clone(), listen.clone(), wrap.clone());
         // The opening (PROXY header, TLS handshake) and the refusals are

@@ -607,9 +607,23 @@ impl IrcClient {
 /// A plain HTTP/1.1 GET: the status code and the body. Every wait is
 /// bounded.
 pub async fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let stream = tokio::time::timeout(WAIT, TcpStream::connect(addr))
+        .await
+        .expect("HTTP connect in time")
+        .expect("HTTP connect");
+    http_get_on(stream, addr, path, headers).await
+}
+
+/// [`http_get`] on a connection the caller opened (from an address of its
+/// choice, say).
+pub async fn http_get_on(
+    mut stream: TcpStream,
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
     use tokio::io::AsyncReadExt;
     let exchange = async {
-        let mut stream = TcpStream::connect(addr).await.expect("HTTP connect");
         let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n");
         if !headers
             .iter()

@@ -39,6 +39,7 @@ use self::caps::Caps;
 use self::line::{MAX_BODY, MAX_TAGS, Piece, Splitter};
 use super::{Connection, Inbound};
 use crate::frame::Frame;
+use crate::limits::TokenBucket;
 use crate::net::proxy_protocol::UnexpectedHeader;
 use crate::net::stream::Fill;
 use crate::net::{Listen, Stream};
@@ -115,55 +116,12 @@ impl Client {
     }
 }
 
-/// A token bucket: `burst` tokens, refilled at `rate` a second.
-#[derive(Debug)]
-struct Flood {
-    tokens: f64,
-    burst: f64,
-    rate: f64,
-    at: Instant,
-}
-
-impl Flood {
-    fn new(burst: u32, rate: u32, now: Instant) -> Flood {
-        Flood {
-            tokens: f64::from(burst),
-            burst: f64::from(burst),
-            rate: f64::from(rate.max(1)),
-            at: now,
-        }
-    }
-
-    fn refill(&mut self, now: Instant) {
-        let refill = now.saturating_duration_since(self.at).as_secs_f64() * self.rate;
-        self.tokens = (self.tokens + refill).min(self.burst);
-        self.at = now;
-    }
-
-    /// Takes a token if there is one.
-    fn take(&mut self, now: Instant) -> bool {
-        self.refill(now);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-
-    /// When the next token will be there (as of the last refill).
-    fn next_token(&self) -> Instant {
-        let missing = (1.0 - self.tokens).max(0.0);
-        self.at + Duration::from_secs_f64(missing / self.rate)
-    }
-}
-
 pub struct IrcConnection {
     stream: Stream,
     splitter: Splitter,
     pending: VecDeque<Inbound>,
     client: Client,
-    flood: Flood,
+    flood: TokenBucket,
     /// Most lines that may wait for flood control, and their bytes.
     backlog: (usize, usize),
     /// The peer closed its side; lines already read are still carried out.
@@ -178,7 +136,11 @@ impl IrcConnection {
             splitter: Splitter::new(MAX_TAGS + MAX_BODY),
             pending: VecDeque::new(),
             client: Client::new(info),
-            flood: Flood::new(info.flood_burst, info.flood_rate, Instant::now()),
+            flood: TokenBucket::new(
+                f64::from(info.flood_rate),
+                info.flood_burst,
+                std::time::Instant::now(),
+            ),
             backlog: (
                 info.flood_backlog as usize,
                 (info.flood_backlog as usize * MAX_BODY).max(MAX_TAGS + MAX_BODY),
@@ -230,7 +192,9 @@ impl Connection for IrcConnection {
             if self.client.quit.is_some() {
                 return Ok(None);
             }
-            if self.splitter.complete_lines(1) > 0 && !self.flood.take(Instant::now()) {
+            if self.splitter.complete_lines(1) > 0
+                && let Err(wait) = self.flood.take(std::time::Instant::now())
+            {
                 // Fakelag: the line waits for a token, unread. Cancel-safe:
                 // nothing is consumed until the token is taken.
                 let (lines, bytes) = self.backlog;
@@ -243,7 +207,7 @@ impl Connection for IrcConnection {
                         "Excess Flood".into(),
                     )));
                 }
-                let at = self.flood.next_token();
+                let at = Instant::now() + wait;
                 if self.eof {
                     tokio::time::sleep_until(at).await;
                 } else {
@@ -374,19 +338,28 @@ mod tests {
 
     #[test]
     fn flood_bucket_allows_a_burst_then_the_rate() {
-        let start = Instant::now();
-        let mut flood = Flood::new(30, 2, start);
+        let start = std::time::Instant::now();
+        let mut flood = TokenBucket::new(2.0, 30, start);
         for _ in 0..30 {
-            assert!(flood.take(start));
+            assert!(flood.take(start).is_ok());
         }
-        assert!(!flood.take(start), "the burst is spent");
-        assert_eq!(flood.next_token(), start + Duration::from_millis(500));
+        assert_eq!(
+            flood.take(start),
+            Err(Duration::from_millis(500)),
+            "the burst is spent; the next token comes after 1/rate s"
+        );
         assert!(
-            flood.take(start + Duration::from_millis(500)),
+            flood.take(start + Duration::from_millis(500)).is_ok(),
             "one more after 1/rate s"
         );
-        assert!(!flood.take(start + Duration::from_millis(500)));
-        assert!(flood.take(start + Duration::from_secs(3600)));
-        assert!(flood.tokens <= 30.0, "never more than a burst saved up");
+        assert!(flood.take(start + Duration::from_millis(500)).is_err());
+        let later = start + Duration::from_secs(3600);
+        for _ in 0..30 {
+            assert!(flood.take(later).is_ok(), "a burst saved up");
+        }
+        assert!(
+            flood.take(later).is_err(),
+            "never more than a burst saved up"
+        );
     }
 }
