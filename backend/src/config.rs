@@ -42,6 +42,11 @@ pub struct Settings {
     pub irc_flood_backlog: u32,
     /// No store: history in memory only, no accounts (benchmarks, tests).
     pub memory_only: bool,
+    /// Cluster mode: the Redis URL of the broker that joins the nodes.
+    pub broker: Option<String>,
+    /// This node's name in the cluster (default: host name and a random
+    /// number, new at every start).
+    pub node_name: Option<String>,
     /// Seconds a message is kept (0: forever).
     pub retain_age: u64,
     /// Messages kept per room (0: all).
@@ -125,6 +130,8 @@ impl Default for Settings {
             irc_flood_rate: 2,
             irc_flood_backlog: 100,
             memory_only: false,
+            broker: None,
+            node_name: None,
             retain_age: 0,
             retain_count: 0,
             retention_interval: 3600,
@@ -450,6 +457,27 @@ pub struct Cli {
         env = "BANTER_MEMORY_ONLY"
     )]
     pub memory_only: bool,
+    /// Join a cluster of banter nodes through this Redis
+    /// (redis://[:PASSWORD@]HOST[:PORT][/DB]). Rooms, nicks, presence,
+    /// whispers and message ids are then shared by every node; use it with
+    /// a PostgreSQL store (--store) or --memory-only. See README, "Many
+    /// nodes".
+    #[arg(
+        help_heading = "Cluster",
+        long,
+        env = "BANTER_BROKER",
+        value_name = "URL"
+    )]
+    pub broker: Option<String>,
+    /// This node's name in the cluster, as logs show it
+    /// [default: host name and a random number, new at every start].
+    #[arg(
+        help_heading = "Cluster",
+        long,
+        env = "BANTER_NODE_NAME",
+        value_name = "NAME"
+    )]
+    pub node_name: Option<String>,
     /// Delete messages older than this many seconds (0: keep them).
     /// [default: 0]
     #[arg(
@@ -670,6 +698,12 @@ impl Cli {
         }
         if cli.memory_only {
             settings.memory_only = true;
+        }
+        if let Some(url) = cli.broker {
+            settings.broker = Some(url);
+        }
+        if let Some(name) = cli.node_name {
+            settings.node_name = Some(name);
         }
         for (flag, setting) in [
             (cli.http_tls, &mut settings.http_tls),

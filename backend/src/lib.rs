@@ -18,10 +18,13 @@
 //! * [`web`] — serves the web client (built into the binary, or `--web-dir`).
 //! * [`net`] — production plumbing under the transports: TLS (reloaded on
 //!   SIGHUP), the PROXY protocol, and trusted proxies' forwarded headers.
+//! * [`broker`] — cluster mode (`--broker redis://…`): nodes share one
+//!   ordered stream of messages and presence through Redis.
 //! * [`server`] — binds the listeners, supervises connections and shuts
 //!   down gracefully.
 
 pub mod auth;
+pub mod broker;
 pub mod config;
 pub mod frame;
 pub mod limits;

@@ -21,6 +21,10 @@ use banter_protocol::{
 use tokio::sync::mpsc;
 use tracing::warn;
 
+mod cluster;
+
+use crate::broker::Link;
+use crate::broker::event::Change;
 use crate::frame::Frame;
 use crate::metrics::{metrics, secs};
 use crate::outbox::Outbox;
@@ -85,6 +89,11 @@ pub struct Router {
     /// and announced, only once it is committed (see [`Router::deliver`]);
     /// and rooms are loaded from the store before use.
     writes: Option<mpsc::Sender<Write>>,
+    /// In a cluster (`--broker`): this node's link to the broker. Then
+    /// room messages and whispers get their ids from the broker and are
+    /// delivered as its stream brings them back (see [`crate::broker`]),
+    /// and every change to a local user is published.
+    cluster: Option<Link>,
 }
 
 #[derive(Default)]
@@ -109,6 +118,9 @@ struct Session {
     /// When it registered, and when it last said something (Unix ms).
     since: u64,
     last_said: u64,
+    /// `None`: a session of this node. Otherwise a "ghost": a user of
+    /// that node of the cluster, whose outbox drops everything.
+    node: Option<Arc<str>>,
 }
 
 #[derive(Default)]
@@ -130,6 +142,12 @@ struct Room {
     claiming: bool,
     ops: Vec<Nick>,
     bans: Vec<BanInfo>,
+    /// Whether its state came from the store (a room that only a cluster's
+    /// stream has mentioned is not, until a local user joins it).
+    loaded: bool,
+    /// Changes the stream brought while not loaded, made again on top of
+    /// the store's state once it is (the load may have read older state).
+    replay: Vec<RoomChange>,
 }
 
 struct Member {
@@ -187,7 +205,7 @@ fn unsaved_change(reference: Option<Ref>) -> Frame {
 /// store, at once): updates the room and tells its members, the
 /// requester's copy with its `ref` (the requester gets it even if it left
 /// the room meanwhile). A ban also kicks the members it matches.
-fn apply_room_change(state: &mut State, write: RoomWrite) {
+fn apply_room_change(state: &mut State, write: RoomWrite, link: Option<&Link>) {
     let RoomWrite {
         room,
         change,
@@ -200,40 +218,21 @@ fn apply_room_change(state: &mut State, write: RoomWrite) {
     let Some(r) = rooms.get_mut(&room) else {
         return;
     };
+    if let Some(link) = link {
+        cluster::publish_room(link, &room, &change);
+    }
+    r.set(&change);
     let event = match &change {
-        RoomChange::Topic(topic) => {
-            r.topic = (!topic.text.is_empty()).then(|| topic.clone());
-            ServerMessage::Topic {
-                room: room.clone(),
-                topic: Some(topic.clone()),
-            }
-        }
-        RoomChange::Role { account, role } => {
-            match role {
-                Some(Role::Owner) => {
-                    r.owner = Some(account.clone());
-                    r.claiming = false;
-                }
-                Some(Role::Op) => {
-                    r.ops.retain(|a| a != account);
-                    r.ops.push(account.clone());
-                }
-                None => r.ops.retain(|a| a != account),
-            }
-            r.roles(&room)
-        }
-        RoomChange::Ban { ban, set } => {
-            let same = |b: &BanInfo| b.nick == ban.nick && b.account == ban.account;
-            r.bans.retain(|b| !same(b));
-            if *set {
-                r.bans.push(ban.clone());
-            }
-            ServerMessage::Banned {
-                room: room.clone(),
-                ban: ban.clone(),
-                set: *set,
-            }
-        }
+        RoomChange::Topic(topic) => ServerMessage::Topic {
+            room: room.clone(),
+            topic: Some(topic.clone()),
+        },
+        RoomChange::Role { .. } => r.roles(&room),
+        RoomChange::Ban { ban, set } => ServerMessage::Banned {
+            room: room.clone(),
+            ban: ban.clone(),
+            set: *set,
+        },
     };
     let asker = requester.and_then(|id| Some((id, sessions.get(&id)?)));
     match asker {
@@ -244,13 +243,24 @@ fn apply_room_change(state: &mut State, write: RoomWrite) {
         None => r.broadcast(&Frame::new(event), None),
     }
     if let RoomChange::Ban { ban, set: true } = change {
+        // Only this node's members: a ghost is kicked by its own node,
+        // which tells the cluster.
         while let Some(pos) = r.members.iter().position(|m| {
             Some(m.session) != requester
+                && sessions.get(&m.session).is_some_and(|s| s.node.is_none())
                 && (ban.nick.as_ref() == Some(&m.nick)
                     || (ban.account.is_some() && ban.account == m.account))
         }) {
             let reason = Some("banned".to_string());
-            kick_member(sessions, r, &room, pos, ban.by.clone(), reason, None);
+            kick_member(
+                sessions,
+                r,
+                &room,
+                pos,
+                (ban.by.clone(), reason),
+                None,
+                link,
+            );
         }
     }
 }
@@ -365,6 +375,7 @@ fn not_operator(room: &RoomName) -> RouterError {
 
 impl Room {
     fn from_state(state: RoomState, keep: usize) -> Room {
+        let loaded = true;
         let skip = state.recent.len().saturating_sub(keep);
         Room {
             members: Vec::new(),
@@ -382,6 +393,35 @@ impl Room {
             owner: state.owner,
             ops: state.ops,
             bans: state.bans,
+            loaded,
+            replay: Vec::new(),
+        }
+    }
+
+    /// Makes a settings change (announcing it is the caller's job).
+    fn set(&mut self, change: &RoomChange) {
+        match change {
+            RoomChange::Topic(topic) => {
+                self.topic = (!topic.text.is_empty()).then(|| topic.clone());
+            }
+            RoomChange::Role { account, role } => match role {
+                Some(Role::Owner) => {
+                    self.owner = Some(account.clone());
+                    self.claiming = false;
+                }
+                Some(Role::Op) => {
+                    self.ops.retain(|a| a != account);
+                    self.ops.push(account.clone());
+                }
+                None => self.ops.retain(|a| a != account),
+            },
+            RoomChange::Ban { ban, set } => {
+                let same = |b: &BanInfo| b.nick == ban.nick && b.account == ban.account;
+                self.bans.retain(|b| !same(b));
+                if *set {
+                    self.bans.push(ban.clone());
+                }
+            }
         }
     }
 
@@ -452,7 +492,14 @@ impl Router {
             config,
             state: Mutex::new(State::default()),
             writes: None,
+            cluster: None,
         }
+    }
+
+    /// The same router, as a node of a cluster (see [`crate::broker`]).
+    pub fn clustered(mut self, link: Link) -> Self {
+        self.cluster = Some(link);
+        self
     }
 
     /// A router whose messages go through the store's writer, knowing the
@@ -472,6 +519,7 @@ impl Router {
             config,
             state: Mutex::new(state),
             writes: Some(writes),
+            cluster: None,
         }
     }
 
@@ -499,13 +547,20 @@ impl Router {
                 }
                 permit.send(Write::Room(write));
             }
-            None => apply_room_change(state, write),
+            None => apply_room_change(state, write, self.cluster.as_ref()),
         }
     }
 
     /// Whether `room` is in memory (else, with a store, load it first).
     pub fn has_room(&self, room: &RoomName) -> bool {
-        self.writes.is_none() || self.state.lock().unwrap().rooms.contains_key(room)
+        self.writes.is_none()
+            || self
+                .state
+                .lock()
+                .unwrap()
+                .rooms
+                .get(room)
+                .is_some_and(|r| r.loaded)
     }
 
     /// Adds a room loaded from the store, unless it is there already;
@@ -513,7 +568,10 @@ impl Router {
     pub fn insert_room(&self, room: RoomName, loaded: RoomState) -> Result<()> {
         let mut guard = self.state.lock().unwrap();
         let rooms = &mut guard.rooms;
-        if rooms.contains_key(&room) {
+        if let Some(r) = rooms.get_mut(&room) {
+            if !r.loaded {
+                cluster::merge_loaded(r, loaded, self.config.history_len);
+            }
             return Ok(());
         }
         if rooms.len() >= self.config.max_rooms {
@@ -547,6 +605,9 @@ impl Router {
 
     /// Records a new account.
     pub fn add_account(&self, name: Nick) {
+        if let Some(link) = &self.cluster {
+            cluster::publish_account(link, &name);
+        }
         self.state.lock().unwrap().accounts.insert(name);
     }
 
@@ -573,6 +634,7 @@ impl Router {
                 }
             }
         }
+        cluster::publish_user(self.cluster.as_ref(), session, Change::Login);
         Ok(())
     }
 
@@ -618,7 +680,7 @@ impl Router {
                         r.pending = r.pending.saturating_sub(1);
                     }
                     if saved {
-                        apply_room_change(state, write);
+                        apply_room_change(state, write, self.cluster.as_ref());
                     } else {
                         drop_room_change(state, write);
                     }
@@ -684,6 +746,9 @@ impl Router {
         reference: Option<Ref>,
     ) -> Result<SessionId> {
         let mut state = self.state.lock().unwrap();
+        // In a cluster the broker gave this nick to the caller: a ghost
+        // still holding it is out of date.
+        cluster::evict_ghost(&mut state, &nick);
         if state.nicks.contains_key(&nick) {
             return Err(RouterError::new(
                 ErrorCode::NickTaken,
@@ -710,6 +775,7 @@ impl Router {
                 away: None,
                 since: now,
                 last_said: now,
+                node: None,
             },
         );
         Ok(id)
@@ -728,7 +794,7 @@ impl Router {
             session.outbox.push(rooms[&room].joined(&room, reference));
             return Ok(());
         }
-        if self.writes.is_some() && !rooms.contains_key(&room) {
+        if self.writes.is_some() && !rooms.get(&room).is_some_and(|r| r.loaded) {
             return Err(RouterError::needs_load(&room));
         }
         if session.rooms.len() >= self.config.max_rooms_per_session {
@@ -808,6 +874,11 @@ impl Router {
             session.outbox.push(Frame::new(r.roles(&room)));
         }
         session.rooms.push(room.clone());
+        cluster::publish_user(
+            self.cluster.as_ref(),
+            session,
+            Change::Join { room: room.clone() },
+        );
         if let Some((account, permit)) = claim {
             r.owner = Some(account.clone());
             let write = RoomWrite {
@@ -858,6 +929,14 @@ impl Router {
                 None,
             );
         }
+        cluster::publish_user(
+            self.cluster.as_ref(),
+            session,
+            Change::Part {
+                room: room.clone(),
+                reason: reason.clone(),
+            },
+        );
         session.outbox.push(Frame::with_ref(
             ServerMessage::Parted { room, reason },
             reference,
@@ -885,6 +964,13 @@ impl Router {
             .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
         if !session.rooms.contains(&room) {
             return Err(not_in_room(&room));
+        }
+        if let Some(link) = &self.cluster {
+            // The broker numbers it; delivered as its stream brings it back.
+            let floor = rooms.get(&room).map_or(0, |r| r.last_id);
+            session.last_said = now_ms();
+            cluster::publish_say(link, id, session, room, text, notice, floor, reference)?;
+            return Ok(0);
         }
         let permit = match &self.writes {
             Some(writes) => Some(writes.try_reserve().map_err(|_| busy())?),
@@ -946,6 +1032,13 @@ impl Router {
                 }
             },
         };
+        if let Some(link) = &self.cluster {
+            let floor = state.next_direct_id;
+            let sender = state.sessions.get_mut(&id).expect("checked");
+            sender.last_said = now_ms();
+            cluster::publish_direct(link, id, sender, to, text, notice, floor, reference)?;
+            return Ok(0);
+        }
         let permit = match &self.writes {
             Some(writes) => Some(writes.try_reserve().map_err(|_| busy())?),
             None => None,
@@ -1149,6 +1242,7 @@ impl Router {
             .get_mut(&id)
             .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
         session.away = message.clone();
+        cluster::publish_user(self.cluster.as_ref(), session, Change::Away);
         let event = ServerMessage::Away {
             nick: session.nick.clone(),
             message,
@@ -1223,6 +1317,7 @@ impl Router {
     /// presence event.
     pub fn change_nick(&self, id: SessionId, nick: Nick, reference: Option<Ref>) -> Result<()> {
         let mut guard = self.state.lock().unwrap();
+        cluster::evict_ghost(&mut guard, &nick);
         let State {
             sessions,
             nicks,
@@ -1293,7 +1388,25 @@ impl Router {
                 format!("{nick} is not in {room}"),
             ));
         };
-        kick_member(sessions, r, &room, pos, by, reason, Some((id, reference)));
+        let ghost = sessions
+            .get(&r.members[pos].session)
+            .is_some_and(|s| s.node.is_some());
+        if let (Some(link), true) = (&self.cluster, ghost) {
+            // A user of another node: that node kicks it, and the room
+            // hears it from there.
+            cluster::publish_kick(link, room, nick, by, reason);
+            return Ok(());
+        }
+        let link = self.cluster.as_ref();
+        kick_member(
+            sessions,
+            r,
+            &room,
+            pos,
+            (by, reason),
+            Some((id, reference)),
+            link,
+        );
         Ok(())
     }
 
@@ -1440,6 +1553,7 @@ impl Router {
         let Some(session) = sessions.remove(&id) else {
             return;
         };
+        cluster::publish_quit(self.cluster.as_ref(), &session, reason.clone());
         nicks.remove(&session.nick);
         for room in session.rooms {
             if let Some(r) = rooms.get_mut(&room) {
@@ -1490,16 +1604,21 @@ fn moderator<'a>(
 }
 
 /// Tells the room (the kicked member included; the kicker's copy with
-/// its `ref`) and removes member `pos`.
+/// its `ref`) and removes member `pos`, kicked by whom and why.
 fn kick_member(
     sessions: &mut HashMap<SessionId, Session>,
     r: &mut Room,
     room: &RoomName,
     pos: usize,
-    by: Nick,
-    reason: Option<String>,
+    (by, reason): (Nick, Option<String>),
     kicker: Option<(SessionId, Option<Ref>)>,
+    link: Option<&Link>,
 ) {
+    let change = Change::Kicked {
+        room: room.clone(),
+        by: by.clone(),
+        reason: reason.clone(),
+    };
     let event = ServerMessage::Kicked {
         room: room.clone(),
         nick: r.members[pos].nick.clone(),
@@ -1518,6 +1637,7 @@ fn kick_member(
     let member = r.members.remove(pos);
     if let Some(s) = sessions.get_mut(&member.session) {
         s.rooms.retain(|x| x != room);
+        cluster::publish_user(link, s, change);
     }
 }
 

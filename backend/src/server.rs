@@ -19,6 +19,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::auth::{Hasher, Limiter};
+use crate::broker::Broker;
 use crate::config::Settings;
 use crate::limits::{AddressLimits, AddressRules};
 use crate::net::http::{HttpLimits, HttpListener};
@@ -34,6 +35,8 @@ pub struct Context {
     pub router: Arc<Router>,
     /// `None` with `--memory-only`: history in memory, no accounts.
     pub store: Option<Store>,
+    /// In cluster mode: the broker, as `/readyz` checks it.
+    pub broker: Option<crate::broker::Health>,
     pub hasher: Hasher,
     /// Wrong passwords, per account and per address.
     pub limiter: Limiter,
@@ -58,11 +61,32 @@ impl Context {
             max_rooms: settings.max_rooms,
             history_len: settings.history_len,
         };
+        let broker = match &settings.broker {
+            Some(url) => {
+                anyhow::ensure!(
+                    settings.memory_only,
+                    "--broker needs a store that every node shares: --store postgres://… (or --memory-only)"
+                );
+                let node = crate::broker::node_name(settings.node_name.as_deref())?;
+                let broker = Broker::connect(url, node).await?;
+                info!(
+                    broker = %crate::broker::redacted(url),
+                    node = %broker.link.node,
+                    "cluster mode: joining the other nodes through the broker"
+                );
+                Some(broker)
+            }
+            None => None,
+        };
+        let cluster = |router: Router| match &broker {
+            Some(b) => router.clustered(b.link.clone()),
+            None => router,
+        };
         let (router, store) = if settings.memory_only {
             info!(
                 "history is kept in memory only (--memory-only): no accounts, nothing survives a restart"
             );
-            (Arc::new(Router::new(config)), None)
+            (Arc::new(cluster(Router::new(config))), None)
         } else {
             // The writer delivers through the router, which needs the
             // writer's queue: the cell ties the knot.
@@ -79,16 +103,24 @@ impl Context {
                 "data: {} (SQLite, WAL)",
                 dir.join(crate::store::DB_FILE).display()
             );
-            let router = Arc::new(Router::with_store(
+            let router = Arc::new(cluster(Router::with_store(
                 config,
                 store.writes().clone(),
                 store.account_names().await?,
                 store.last_direct_id().await?,
-            ));
+            )));
             let _ = cell.set(router.clone());
             (router, Some(store))
         };
+        let broker = match broker {
+            Some(b) => Some(
+                b.start(router.clone(), store.clone(), shutdown.clone())
+                    .await?,
+            ),
+            None => None,
+        };
         Ok(Context {
+            broker,
             connections: Arc::new(Semaphore::new(settings.max_connections)),
             addresses: AddressLimits::new(AddressRules {
                 max_connections: settings.max_connections_per_address,
@@ -339,6 +371,21 @@ async fn readyz(State(ctx): State<Arc<Context>>) -> (StatusCode, String) {
                 return (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "store: no answer within 1s\n".into(),
+                );
+            }
+        }
+    }
+    if let Some(broker) = &ctx.broker {
+        match tokio::time::timeout(Duration::from_secs(1), broker.check()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                warn!("readyz: broker: {e:#}");
+                return (StatusCode::SERVICE_UNAVAILABLE, format!("broker: {e:#}\n"));
+            }
+            Err(_) => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "broker: no answer within 1s\n".into(),
                 );
             }
         }

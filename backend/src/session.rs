@@ -25,17 +25,21 @@ use tokio::time::{Instant, sleep_until, timeout};
 use tracing::{debug, error, warn};
 
 use crate::auth::{HashError, check_password, new_token, token_hash};
+use crate::broker::event::{Change, Event, UserRecord};
+use crate::broker::{Link, Publish};
 use crate::frame::Frame;
 use crate::limits::{TokenBucket, retry_in};
 use crate::metrics::{ConnectionGauge, Limit, metrics};
 use crate::outbox::Outbox;
 use crate::router::{DEFAULT_HISTORY_PAGE, RouterError, SessionId};
 use crate::server::Context;
-use crate::store::{Page, Store, Write};
+use crate::store::{Page, Store, Write, key};
 use crate::transport::{Connection, Inbound};
 
 /// Longest we spend flushing and saying goodbye to a closing session.
 const CLOSE_BUDGET: Duration = Duration::from_secs(2);
+/// Longest a cluster's broker may take to answer a nick claim.
+const BROKER_WAIT: Duration = Duration::from_secs(5);
 
 struct Session {
     ctx: Arc<Context>,
@@ -481,13 +485,23 @@ impl Session {
         } else {
             None
         };
-        let id = self.ctx.router.register_as(
-            nick,
+        let claimed = self.claim(&nick, account.as_ref()).await?;
+        let registered = self.ctx.router.register_as(
+            nick.clone(),
             account.clone(),
             self.outbox.clone(),
             first,
             reference,
-        )?;
+        );
+        let id = match registered {
+            Ok(id) => id,
+            Err(e) => {
+                if claimed && !self.ctx.router.nick_is_local(&nick) {
+                    self.release(&nick);
+                }
+                return Err(e);
+            }
+        };
         self.id = Some(id);
         if let (Some(account), Some(store)) = (account, &self.ctx.store) {
             // Whispers that waited for this account, after the welcome;
@@ -511,6 +525,125 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// In a cluster, takes `nick` in the broker for this node (so no other
+    /// node can have it) before the router registers it here. `Ok(false)`
+    /// outside a cluster.
+    async fn claim(&self, nick: &Nick, account: Option<&Nick>) -> Result<bool, RouterError> {
+        let router = &self.ctx.router;
+        let Some(link) = router.link() else {
+            return Ok(false);
+        };
+        if router.nick_is_local(nick) {
+            return Err(RouterError::new(
+                ErrorCode::NickTaken,
+                format!("the nick {nick} is in use"),
+            ));
+        }
+        let user = UserRecord {
+            nick: nick.clone(),
+            node: link.node.to_string(),
+            account: account.cloned(),
+            away: None,
+            rooms: Vec::new(),
+            since: crate::router::now_ms(),
+        };
+        self.ask_broker(
+            link,
+            Publish::User {
+                key: key(nick),
+                record: Some(serde_json::to_string(&user).expect("records serialize")),
+                old: None,
+                claim: true,
+                event: Event::User {
+                    user,
+                    change: Change::Online,
+                },
+                reply: None,
+            },
+            nick,
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// Queues a claim for the broker and waits for its answer.
+    async fn ask_broker(&self, link: &Link, mut p: Publish, nick: &Nick) -> Outcome {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if let Publish::User { reply, .. } = &mut p {
+            *reply = Some(tx);
+        }
+        if !link.publish(p) {
+            return Err(RouterError::new(
+                ErrorCode::ServerFull,
+                "the server is behind telling the cluster; try again in a moment",
+            ));
+        }
+        match timeout(BROKER_WAIT, rx).await {
+            Ok(Ok(true)) => Ok(()),
+            Ok(Ok(false)) => Err(RouterError::new(
+                ErrorCode::NickTaken,
+                format!("the nick {nick} is in use"),
+            )),
+            _ => Err(RouterError::new(
+                ErrorCode::Internal,
+                "the cluster's broker did not answer; try again",
+            )),
+        }
+    }
+
+    /// Gives a claimed nick back (the router refused the session).
+    fn release(&self, nick: &Nick) {
+        let Some(link) = self.ctx.router.link() else {
+            return;
+        };
+        let user = UserRecord {
+            nick: nick.clone(),
+            node: link.node.to_string(),
+            account: None,
+            away: None,
+            rooms: Vec::new(),
+            since: 0,
+        };
+        link.publish(Publish::User {
+            key: key(nick),
+            record: None,
+            old: None,
+            claim: false,
+            event: Event::User {
+                user,
+                change: Change::Quit { reason: None },
+            },
+            reply: None,
+        });
+    }
+
+    /// `nick`: in a cluster, the broker moves the nick first.
+    async fn change_nick(&mut self, id: SessionId, nick: Nick, reference: Option<Ref>) -> Outcome {
+        let router = self.ctx.router.clone();
+        if let Some(link) = router.link() {
+            router.check_nick(id, &nick)?;
+            let old = router
+                .nick_of(id)
+                .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
+            let user = router
+                .record_as(id, &nick)
+                .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
+            let p = Publish::User {
+                key: key(&nick),
+                record: Some(serde_json::to_string(&user).expect("records serialize")),
+                old: Some(key(&old)),
+                claim: true,
+                event: Event::User {
+                    user,
+                    change: Change::Nick { old },
+                },
+                reply: None,
+            };
+            self.ask_broker(link, p, &nick).await?;
+        }
+        router.change_nick(id, nick, reference)
     }
 
     /// `register`: creates an account; after `hello`, for your own nick,
@@ -734,7 +867,7 @@ impl Session {
                 Box::pin(self.history(id, room, page, reference.clone())).await
             }
             (Some(id), ClientMessage::Nick { nick }) => {
-                router.change_nick(id, nick, reference.clone())
+                Box::pin(self.change_nick(id, nick, reference.clone())).await
             }
             (Some(id), ClientMessage::Topic { room, text }) => {
                 router.topic(id, room, text, reference.clone())

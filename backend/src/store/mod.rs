@@ -117,7 +117,8 @@ pub struct Page {
 }
 
 /// A room role kept in `room_roles`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Role {
     Owner,
     Op,

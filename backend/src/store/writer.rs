@@ -57,7 +57,8 @@ pub struct RoomWrite {
     pub reference: Option<Ref>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RoomChange {
     /// A new topic, as announced; an empty text clears it (stored as none).
     Topic(Topic),
@@ -113,6 +114,14 @@ pub enum Write {
     },
     /// Answers once everything queued before it has committed.
     Flush(oneshot::Sender<()>),
+    /// Stores room messages and whispers (with whether each waits for an
+    /// offline account) that were delivered elsewhere (cluster mode),
+    /// idempotently; answers once committed.
+    Persist {
+        messages: Vec<ChatMessage>,
+        directs: Vec<(DirectMessage, bool)>,
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// A message whose transaction has ended, for delivery.
@@ -172,6 +181,9 @@ pub async fn run(
                 }
                 (Write::Pending { reply, .. }, Answer::Pending(list)) => {
                     let _ = reply.send(list);
+                }
+                (Write::Persist { reply, .. }, _) if saved => {
+                    let _ = reply.send(());
                 }
                 (Write::Flush(reply), _) if saved => {
                     let _ = reply.send(());
@@ -416,6 +428,47 @@ async fn apply(conn: &mut SqliteConnection, write: &Write) -> sqlx::Result<Answe
                     .bind(key(account))
                     .execute(&mut *conn)
                     .await?;
+            }
+        }
+        Write::Persist {
+            messages, directs, ..
+        } => {
+            for m in messages {
+                sqlx::query(
+                    "INSERT INTO messages (room, id, sender, text, ts) VALUES (?, ?, ?, ?, ?) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(m.room.as_str())
+                .bind(i(m.id))
+                .bind(m.from.as_str())
+                .bind(&m.text)
+                .bind(i(m.ts))
+                .execute(&mut *conn)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO rooms (name, last_id) VALUES (?, ?) \
+                     ON CONFLICT (name) DO UPDATE SET last_id = max(last_id, excluded.last_id)",
+                )
+                .bind(m.room.as_str())
+                .bind(i(m.id))
+                .execute(&mut *conn)
+                .await?;
+            }
+            for (d, pending) in directs {
+                sqlx::query(
+                    "INSERT INTO directs (id, sender, recipient, recipient_key, text, ts, pending) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                )
+                .bind(i(d.id))
+                .bind(d.from.as_str())
+                .bind(d.to.as_str())
+                .bind(key(&d.to))
+                .bind(&d.text)
+                .bind(i(d.ts))
+                .bind(*pending)
+                .execute(&mut *conn)
+                .await?;
+                counter(&mut *conn, "last_direct_id", d.id).await?;
             }
         }
         Write::Flush(_) => {}

@@ -1,0 +1,139 @@
+//! What nodes tell each other through the broker's stream: one [`Event`]
+//! per entry, as JSON in the entry's `e` field. Ids and times that the
+//! broker assigns (a room message's id, a whisper's id) travel beside it
+//! in fields of their own, see [`Received`].
+
+use banter_protocol::{ChatMessage, DirectMessage, Nick, Ref, RoomName};
+use serde::{Deserialize, Serialize};
+
+use crate::store::writer::RoomChange;
+
+/// A user online on some node, as the cluster knows it: the value of the
+/// broker's users hash (keyed by the lower-case nick) and what remote
+/// nodes keep as a "ghost" session.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub nick: Nick,
+    /// The node whose session this is.
+    pub node: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<Nick>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub away: Option<String>,
+    #[serde(default)]
+    pub rooms: Vec<RoomName>,
+    /// When it came online (Unix ms).
+    pub since: u64,
+}
+
+/// What happened to a user; the record beside it is the state after.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "c", rename_all = "snake_case")]
+pub enum Change {
+    Online,
+    Join {
+        room: RoomName,
+    },
+    Part {
+        room: RoomName,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    Kicked {
+        room: RoomName,
+        by: Nick,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    Quit {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    Nick {
+        old: Nick,
+    },
+    Away,
+    /// Logged into its account.
+    Login,
+}
+
+/// One entry of the stream.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum Event {
+    /// A user's state changed (`user.node` is where it lives).
+    User { user: UserRecord, change: Change },
+    /// A room message; its `id` and `ts` are the broker's (see
+    /// [`Received`]), the ones in `message` are zero.
+    Say {
+        node: String,
+        session: u64,
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        message: ChatMessage,
+    },
+    /// A whisper, id and time assigned like a room message's. `pending`:
+    /// its target is an account that is offline everywhere.
+    Direct {
+        node: String,
+        session: u64,
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        message: DirectMessage,
+    },
+    /// A room's settings changed (stored already by `node`).
+    Room {
+        node: String,
+        room: RoomName,
+        change: RoomChange,
+    },
+    /// An operator on `node` kicks `nick`, who lives on another node:
+    /// that node carries it out.
+    Kick {
+        node: String,
+        room: RoomName,
+        nick: Nick,
+        by: Nick,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// A new account (so other nodes reserve its nick).
+    Account { node: String, name: Nick },
+    /// Every user of `node`, replacing what others knew of it (sent when
+    /// it (re)joins the cluster after losing touch).
+    Sync {
+        node: String,
+        users: Vec<UserRecord>,
+    },
+    /// `node` stopped renewing its lease: its users are gone.
+    Lost { node: String },
+}
+
+impl Event {
+    /// The node that sent it.
+    pub fn node(&self) -> &str {
+        match self {
+            Event::User { user, .. } => &user.node,
+            Event::Say { node, .. }
+            | Event::Direct { node, .. }
+            | Event::Room { node, .. }
+            | Event::Kick { node, .. }
+            | Event::Account { node, .. }
+            | Event::Sync { node, .. }
+            | Event::Lost { node } => node,
+        }
+    }
+}
+
+/// An event as read from the stream, with what the broker added.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Received {
+    pub event: Event,
+    /// A message's or whisper's id and time.
+    pub id: u64,
+    pub ts: u64,
+    /// A whisper's target: the node it is on (`None`: offline) and its
+    /// away message.
+    pub target: Option<String>,
+    pub away: Option<String>,
+}

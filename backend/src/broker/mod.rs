@@ -1,0 +1,874 @@
+//! The broker: joins this node to the other nodes of a cluster through
+//! Redis (`--broker redis://…`).
+//!
+//! One Redis stream, `banter:events`, is the cluster's single order. Every
+//! room message, whisper and change of who is where enters it through a
+//! Lua script ([`scripts`]) that also updates the shared state atomically:
+//! the users hash (who is online on which node, in which rooms: nicks are
+//! unique cluster-wide) and the per-room id sequences (ids strictly
+//! increasing cluster-wide). Every node reads the whole stream, in order,
+//! once, and applies it to its router, where a user of another node is a
+//! "ghost" session: it is listed, whois'd and whispered like a local one,
+//! and frames for it are dropped, because its own node delivers them. So a
+//! message is encoded and fanned out once per node, locally.
+//!
+//! Three tasks: the [`publisher`](run_publisher) runs the scripts, in the
+//! order the router queued them, pipelined; the [`reader`](run_reader)
+//! follows the stream (first storing this node's own messages, so that a
+//! sender's echo, its acknowledgement, comes only once a message is both
+//! ordered and stored); the [`heartbeat`](run_heartbeat) renews this node's
+//! lease, reaps nodes whose lease ran out (their users quit everywhere),
+//! and restates this node's users after the broker lost touch with it.
+
+pub mod event;
+pub mod scripts;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use banter_protocol::{ErrorCode, Ref};
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, ErrorKind, ServerErrorKind, Value};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use crate::frame::Frame;
+use crate::router::{Router, SessionId};
+use crate::store::{Store, Write};
+use event::{Event, Received};
+
+/// Entries the stream keeps (about; Redis trims in whole nodes). A node
+/// that falls further behind than this starts over from a snapshot.
+pub const STREAM_LEN: u64 = 100_000;
+/// How often a node renews its lease, and how long the lease lasts: a
+/// node that stops renewing is given up (its users quit on every node,
+/// its nicks are free) within about `LEASE`.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+pub const LEASE: Duration = Duration::from_secs(5);
+/// Changes waiting for the publisher; beyond that, senders are told the
+/// server is busy.
+pub const QUEUE: usize = 64 * 1024;
+/// Longest wait for Redis to answer.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a read of the stream blocks waiting for entries.
+const READ_BLOCK_MS: u64 = 2_000;
+/// Most entries one read takes.
+const READ_COUNT: usize = 1_024;
+
+/// A change for the cluster, queued by the router under its lock (never
+/// waiting) and carried out by the publisher in queue order.
+#[derive(Debug)]
+pub enum Publish {
+    /// A local user's record changed (`record: None`: it is gone). `claim`
+    /// takes `key` (refused if a live node has it); `old` is a key given
+    /// up (a rename). `reply`, if any, learns whether it was done.
+    User {
+        key: String,
+        record: Option<String>,
+        old: Option<String>,
+        claim: bool,
+        event: Event,
+        reply: Option<oneshot::Sender<bool>>,
+    },
+    /// A room message: `floor` is the highest id this node has seen in
+    /// the room. The sender (`session`) is told if it fails.
+    Say {
+        room: String,
+        floor: u64,
+        event: Event,
+        session: SessionId,
+        reference: Option<Ref>,
+    },
+    /// A whisper to the user keyed `target`.
+    Direct {
+        target: String,
+        floor: u64,
+        event: Event,
+        session: SessionId,
+        reference: Option<Ref>,
+    },
+    /// Anything else: just announced.
+    Event(Event),
+}
+
+/// The router's end: this node's name and the publisher's queue.
+#[derive(Clone, Debug)]
+pub struct Link {
+    pub node: Arc<str>,
+    pub queue: mpsc::Sender<Publish>,
+    /// Set when a change could not be published: the heartbeat then
+    /// restates this node's users.
+    pub dirty: Arc<AtomicBool>,
+}
+
+impl Link {
+    /// Queues `p` without waiting; `false` if the queue is full (the
+    /// change is then restated by the next sync).
+    pub fn publish(&self, p: Publish) -> bool {
+        match self.queue.try_send(p) {
+            Ok(()) => true,
+            Err(_) => {
+                self.dirty.store(true, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+}
+
+/// A connected broker, before its tasks run.
+pub struct Broker {
+    pub link: Link,
+    queue: mpsc::Receiver<Publish>,
+    client: redis::Client,
+    conn: MultiplexedConnection,
+    scripts: Arc<Scripts>,
+    healthy: Arc<AtomicBool>,
+}
+
+/// The loaded scripts' hashes, by name.
+struct Scripts {
+    sha: HashMap<&'static str, String>,
+    source: HashMap<&'static str, String>,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        let mut sha = HashMap::new();
+        let mut source = HashMap::new();
+        for (name, code) in scripts::all() {
+            sha.insert(name, redis::Script::new(&code).get_hash().to_string());
+            source.insert(name, code);
+        }
+        Scripts { sha, source }
+    }
+
+    /// `EVALSHA` of script `name` with `args` (no keys: the scripts name
+    /// their keys, which is fine for a single Redis).
+    fn call(&self, pipe: &mut redis::Pipeline, name: &str) -> &Self {
+        pipe.cmd("EVALSHA").arg(&self.sha[name]).arg(0);
+        self
+    }
+
+    async fn load(&self, conn: &mut MultiplexedConnection) -> redis::RedisResult<()> {
+        for code in self.source.values() {
+            let _: String = redis::cmd("SCRIPT")
+                .arg("LOAD")
+                .arg(code)
+                .query_async(conn)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+fn no_script(e: &redis::RedisError) -> bool {
+    e.kind() == ErrorKind::Server(ServerErrorKind::NoScript)
+}
+
+/// A node name as given, or `<host>-<random>`: unique per start, because a
+/// restarted node is a new node (its old users were reaped).
+pub fn node_name(given: Option<&str>) -> anyhow::Result<String> {
+    let name = match given {
+        Some(name) => name.to_string(),
+        None => {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_default();
+            let mut bytes = [0u8; 4];
+            getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+            let host: String = host
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .take(32)
+                .collect();
+            let host = if host.is_empty() { "node".into() } else { host };
+            format!("{host}-{}", u32::from_be_bytes(bytes))
+        }
+    };
+    anyhow::ensure!(
+        !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)),
+        "the node name {name:?} must be 1 to 64 letters, digits, '-', '_' or '.'"
+    );
+    Ok(name)
+}
+
+/// The URL without its password, for logs.
+pub fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            let hidden = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{}{user}{hidden}{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+async fn connect(client: &redis::Client) -> redis::RedisResult<MultiplexedConnection> {
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(ANSWER_TIMEOUT))
+        .set_response_timeout(Some(ANSWER_TIMEOUT));
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+}
+
+impl Broker {
+    /// Connects to Redis at `url` as node `node` and loads the scripts.
+    pub async fn connect(url: &str, node: String) -> anyhow::Result<Broker> {
+        let client = redis::Client::open(url)
+            .with_context(|| format!("the broker URL {} is not valid", redacted(url)))?;
+        let mut conn = connect(&client)
+            .await
+            .with_context(|| format!("cannot reach the broker at {}", redacted(url)))?;
+        let scripts = Arc::new(Scripts::new());
+        scripts
+            .load(&mut conn)
+            .await
+            .context("cannot load the broker's scripts")?;
+        let (tx, queue) = mpsc::channel(QUEUE);
+        Ok(Broker {
+            link: Link {
+                node: node.into(),
+                queue: tx,
+                dirty: Arc::new(AtomicBool::new(false)),
+            },
+            queue,
+            client,
+            conn,
+            scripts,
+            healthy: Arc::new(AtomicBool::new(true)),
+        })
+    }
+
+    /// Takes the lease, learns the cluster's users (as ghosts in
+    /// `router`) and starts the publisher, reader and heartbeat. Returns
+    /// what `/readyz` asks.
+    pub async fn start(
+        self,
+        router: Arc<Router>,
+        store: Option<Store>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Health> {
+        let Broker {
+            link,
+            queue,
+            client,
+            mut conn,
+            scripts,
+            healthy,
+        } = self;
+        heartbeat(&mut conn, &scripts, &link.node).await?;
+        let last = bootstrap(&mut conn, &scripts, &router, false).await?;
+        info!(node = %link.node, users = router.stats().sessions, "joined the cluster");
+        let ctx = Arc::new(Shared {
+            link: link.clone(),
+            client,
+            scripts,
+            healthy: healthy.clone(),
+            router,
+            store,
+        });
+        tokio::spawn(run_publisher(ctx.clone(), conn.clone(), queue));
+        tokio::spawn(run_reader(ctx.clone(), last, shutdown.clone()));
+        tokio::spawn(run_heartbeat(ctx, conn.clone(), shutdown));
+        Ok(Health { conn, healthy })
+    }
+}
+
+/// What `/readyz` checks: Redis answers, and the last operations worked.
+#[derive(Clone)]
+pub struct Health {
+    conn: MultiplexedConnection,
+    healthy: Arc<AtomicBool>,
+}
+
+impl Health {
+    pub async fn check(&self) -> anyhow::Result<()> {
+        let mut conn = self.conn.clone();
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        anyhow::ensure!(
+            self.healthy.load(Ordering::Relaxed),
+            "the broker failed recently; reconnecting"
+        );
+        Ok(())
+    }
+}
+
+struct Shared {
+    link: Link,
+    client: redis::Client,
+    scripts: Arc<Scripts>,
+    healthy: Arc<AtomicBool>,
+    router: Arc<Router>,
+    store: Option<Store>,
+}
+
+/// Renews the lease; answers whether it was alive and the nodes there are.
+async fn heartbeat(
+    conn: &mut MultiplexedConnection,
+    scripts: &Scripts,
+    node: &str,
+) -> redis::RedisResult<(bool, Vec<String>)> {
+    let mut pipe = redis::pipe();
+    scripts
+        .call(&mut pipe, "heartbeat")
+        .arg_last(&mut pipe, &[node, &LEASE.as_millis().to_string()]);
+    let reply: Vec<(i64, Vec<String>)> = match pipe.query_async(conn).await {
+        Err(e) if no_script(&e) => {
+            scripts.load(conn).await?;
+            pipe.query_async(conn).await?
+        }
+        other => other?,
+    };
+    let (alive, nodes) = reply.into_iter().next().unwrap_or_default();
+    Ok((alive == 1, nodes))
+}
+
+impl Scripts {
+    /// Appends the arguments of the command just started with [`call`].
+    fn arg_last(&self, pipe: &mut redis::Pipeline, args: &[&str]) {
+        for a in args {
+            pipe.arg(*a);
+        }
+    }
+}
+
+/// Takes a snapshot of the cluster's users into the router (`announce`:
+/// tell local members what changed) and answers the stream position it
+/// is from.
+async fn bootstrap(
+    conn: &mut MultiplexedConnection,
+    scripts: &Scripts,
+    router: &Router,
+    announce: bool,
+) -> anyhow::Result<String> {
+    let mut pipe = redis::pipe();
+    scripts.call(&mut pipe, "snapshot");
+    let reply: Vec<(String, Vec<String>)> = match pipe.query_async(conn).await {
+        Err(e) if no_script(&e) => {
+            scripts.load(conn).await?;
+            pipe.query_async(conn).await?
+        }
+        other => other?,
+    };
+    let (last, records) = reply.into_iter().next().context("an empty snapshot")?;
+    let mut users = Vec::with_capacity(records.len());
+    for r in records {
+        match serde_json::from_str(&r) {
+            Ok(user) => users.push(user),
+            Err(e) => warn!(error = %e, "skipping a damaged user record in the broker"),
+        }
+    }
+    router.reconcile(users, None, announce);
+    Ok(last)
+}
+
+/// Runs the scripts of queued changes, in order, many per round trip.
+async fn run_publisher(
+    ctx: Arc<Shared>,
+    mut conn: MultiplexedConnection,
+    mut queue: mpsc::Receiver<Publish>,
+) {
+    let mut batch = Vec::with_capacity(256);
+    while queue.recv_many(&mut batch, 256).await > 0 {
+        let mut pipe = redis::pipe();
+        for p in &batch {
+            let len = STREAM_LEN.to_string();
+            match p {
+                Publish::User {
+                    key,
+                    record,
+                    old,
+                    claim,
+                    event,
+                    ..
+                } => {
+                    ctx.scripts.call(&mut pipe, "user");
+                    let event = serde_json::to_string(event).expect("events serialize");
+                    ctx.scripts.arg_last(
+                        &mut pipe,
+                        &[
+                            key,
+                            record.as_deref().unwrap_or(""),
+                            old.as_deref().unwrap_or(""),
+                            if *claim { "1" } else { "0" },
+                            &ctx.link.node,
+                            &event,
+                            &len,
+                        ],
+                    );
+                }
+                Publish::Say {
+                    room, floor, event, ..
+                } => {
+                    ctx.scripts.call(&mut pipe, "say");
+                    let event = serde_json::to_string(event).expect("events serialize");
+                    ctx.scripts
+                        .arg_last(&mut pipe, &[room, &floor.to_string(), &event, &len]);
+                }
+                Publish::Direct {
+                    target,
+                    floor,
+                    event,
+                    ..
+                } => {
+                    ctx.scripts.call(&mut pipe, "direct");
+                    let event = serde_json::to_string(event).expect("events serialize");
+                    ctx.scripts
+                        .arg_last(&mut pipe, &[target, &floor.to_string(), &event, &len]);
+                }
+                Publish::Event(event) => {
+                    let event = serde_json::to_string(event).expect("events serialize");
+                    pipe.cmd("XADD")
+                        .arg(scripts::EVENTS)
+                        .arg("MAXLEN")
+                        .arg("~")
+                        .arg(STREAM_LEN)
+                        .arg("*")
+                        .arg("e")
+                        .arg(event);
+                }
+            }
+        }
+        let mut result: redis::RedisResult<Vec<Value>> = pipe.query_async(&mut conn).await;
+        if let Err(e) = &result
+            && no_script(e)
+        {
+            result = match ctx.scripts.load(&mut conn).await {
+                Ok(()) => pipe.query_async(&mut conn).await,
+                Err(e) => Err(e),
+            };
+        }
+        match result {
+            Ok(values) => {
+                ctx.healthy.store(true, Ordering::Relaxed);
+                for (p, value) in batch.drain(..).zip(values) {
+                    if let Publish::User {
+                        reply: Some(reply), ..
+                    } = p
+                    {
+                        let _ = reply.send(matches!(value, Value::Int(1)));
+                    }
+                }
+            }
+            Err(e) => {
+                error!(error = %e, changes = batch.len(), "could not publish to the broker");
+                ctx.healthy.store(false, Ordering::Relaxed);
+                ctx.link.dirty.store(true, Ordering::Relaxed);
+                for p in batch.drain(..) {
+                    match p {
+                        Publish::Say {
+                            session, reference, ..
+                        }
+                        | Publish::Direct {
+                            session, reference, ..
+                        } => ctx.router.send_to(session, unsent(reference)),
+                        // Dropping the reply tells the waiter.
+                        _ => {}
+                    }
+                }
+                if e.is_connection_dropped() || e.is_io_error() || e.is_timeout() {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    }
+}
+
+fn unsent(reference: Option<Ref>) -> Frame {
+    Frame::error(
+        ErrorCode::Internal,
+        "the cluster's broker is unreachable, so your message was not sent; try again",
+        reference,
+    )
+}
+
+/// Follows the stream from `last`, applying each batch to the router
+/// after storing this node's own messages in it.
+async fn run_reader(ctx: Arc<Shared>, mut last: String, shutdown: CancellationToken) {
+    let mut conn: Option<MultiplexedConnection> = None;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        if shutdown.is_cancelled() {
+            return;
+        }
+        let c = match &mut conn {
+            Some(c) => c,
+            None => match reader_connection(&ctx).await {
+                Ok(mut c) => {
+                    match resume_point(&mut c, &ctx, &last).await {
+                        Ok(position) => last = position,
+                        Err(e) => {
+                            warn!(error = %e, "could not resume reading the broker");
+                            tokio::time::sleep(backoff).await;
+                            continue;
+                        }
+                    }
+                    conn.insert(c)
+                }
+                Err(e) => {
+                    ctx.healthy.store(false, Ordering::Relaxed);
+                    warn!(error = %e, "cannot reach the broker; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    continue;
+                }
+            },
+        };
+        let mut cmd = redis::cmd("XREAD");
+        cmd.arg("COUNT")
+            .arg(READ_COUNT)
+            .arg("BLOCK")
+            .arg(READ_BLOCK_MS)
+            .arg("STREAMS")
+            .arg(scripts::EVENTS)
+            .arg(&last);
+        let read = cmd.query_async::<Value>(c);
+        let value = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            value = read => value,
+        };
+        match value {
+            Ok(value) => {
+                backoff = Duration::from_millis(100);
+                let entries = parse_read(value);
+                if let Some((id, _)) = entries.last() {
+                    last = id.clone();
+                }
+                let events: Vec<Received> = entries.into_iter().filter_map(|(_, r)| r).collect();
+                if !events.is_empty() {
+                    persist_own(&ctx, &events, &shutdown).await;
+                    ctx.router.apply(events);
+                }
+            }
+            Err(e) => {
+                ctx.healthy.store(false, Ordering::Relaxed);
+                warn!(error = %e, "lost the broker's stream; reconnecting");
+                conn = None;
+                tokio::time::sleep(backoff).await;
+            }
+        }
+    }
+}
+
+async fn reader_connection(ctx: &Shared) -> redis::RedisResult<MultiplexedConnection> {
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(ANSWER_TIMEOUT))
+        .set_response_timeout(Some(ANSWER_TIMEOUT + Duration::from_millis(READ_BLOCK_MS)));
+    ctx.client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+}
+
+/// Where to go on reading after a reconnection: where it stopped, if the
+/// stream still has that entry (nothing was missed); otherwise (Redis
+/// lost or trimmed it) a fresh snapshot, whose differences local members
+/// are told.
+async fn resume_point(
+    conn: &mut MultiplexedConnection,
+    ctx: &Shared,
+    last: &str,
+) -> anyhow::Result<String> {
+    if last != "0-0" {
+        let found: Value = redis::cmd("XRANGE")
+            .arg(scripts::EVENTS)
+            .arg(last)
+            .arg(last)
+            .query_async(conn)
+            .await?;
+        if matches!(&found, Value::Array(a) if !a.is_empty()) {
+            return Ok(last.to_string());
+        }
+        warn!(
+            position = last,
+            "the broker no longer has this node's place in the stream; starting over from a snapshot"
+        );
+    }
+    scripts_loaded(conn, ctx).await?;
+    bootstrap(conn, &ctx.scripts, &ctx.router, true).await
+}
+
+async fn scripts_loaded(conn: &mut MultiplexedConnection, ctx: &Shared) -> anyhow::Result<()> {
+    ctx.scripts.load(conn).await?;
+    Ok(())
+}
+
+/// Stores the room messages and whispers this node sent, before anyone
+/// here sees them: a sender's echo is its acknowledgement, so it must mean
+/// "stored". Retries until the store takes them (meanwhile nothing here is
+/// delivered, and `/readyz` reports the store).
+async fn persist_own(ctx: &Shared, events: &[Received], shutdown: &CancellationToken) {
+    let Some(store) = &ctx.store else { return };
+    let mut messages = Vec::new();
+    let mut directs = Vec::new();
+    for r in events {
+        match &r.event {
+            Event::Say { node, message, .. } if **node == *ctx.link.node => {
+                let mut m = message.clone();
+                (m.id, m.ts) = (r.id, r.ts);
+                messages.push(m);
+            }
+            Event::Direct { node, message, .. } if **node == *ctx.link.node => {
+                let mut d = message.clone();
+                (d.id, d.ts) = (r.id, r.ts);
+                let pending = r.target.is_none() && ctx.router.is_account(&d.to);
+                directs.push((d, pending));
+            }
+            _ => {}
+        }
+    }
+    if messages.is_empty() && directs.is_empty() {
+        return;
+    }
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let (m, d) = (messages.clone(), directs.clone());
+        let stored = store
+            .request(|reply| Write::Persist {
+                messages: m,
+                directs: d,
+                reply,
+            })
+            .await;
+        match stored {
+            Ok(()) => return,
+            Err(e) if shutdown.is_cancelled() => {
+                error!(error = %e, "shutting down with messages not stored");
+                return;
+            }
+            Err(e) => {
+                warn!(error = %e, "could not store this node's messages; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+/// The entries of an `XREAD` answer: id and event (`None`: unreadable,
+/// logged and skipped).
+fn parse_read(value: Value) -> Vec<(String, Option<Received>)> {
+    let streams = match value {
+        Value::Array(streams) => streams,
+        Value::Map(pairs) => pairs
+            .into_iter()
+            .map(|(k, v)| Value::Array(vec![k, v]))
+            .collect(),
+        _ => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    for stream in streams {
+        let Value::Array(mut parts) = stream else {
+            continue;
+        };
+        let Some(Value::Array(entries)) = parts.pop() else {
+            continue;
+        };
+        for entry in entries {
+            let Value::Array(mut entry) = entry else {
+                continue;
+            };
+            if entry.len() != 2 {
+                continue;
+            }
+            let fields = entry.pop().expect("two");
+            let Some(id) = text(entry.pop().expect("two")) else {
+                continue;
+            };
+            let received = parse_entry(fields);
+            if received.is_none() {
+                warn!(entry = %id, "skipping an unreadable entry of the broker's stream");
+            }
+            out.push((id, received));
+        }
+    }
+    out
+}
+
+fn text(v: Value) -> Option<String> {
+    match v {
+        Value::BulkString(b) => String::from_utf8(b).ok(),
+        Value::SimpleString(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn parse_entry(fields: Value) -> Option<Received> {
+    let Value::Array(fields) = fields else {
+        return None;
+    };
+    let mut it = fields.into_iter();
+    let (mut event, mut id, mut ts, mut target, mut away) = (None, 0, 0, None, None);
+    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+        let (k, v) = (text(k)?, text(v)?);
+        match k.as_str() {
+            "e" => match serde_json::from_str::<Event>(&v) {
+                Ok(e) => event = Some(e),
+                Err(e) => {
+                    debug!(error = %e, "unreadable event");
+                    return None;
+                }
+            },
+            "id" => id = v.parse().ok()?,
+            "ts" => ts = v.parse().ok()?,
+            "to" => target = Some(v),
+            "away" => away = Some(v),
+            _ => {}
+        }
+    }
+    Some(Received {
+        event: event?,
+        id,
+        ts,
+        target,
+        away,
+    })
+}
+
+/// Renews the lease every [`HEARTBEAT`], reaps nodes whose lease ran out,
+/// and restates this node's users when the broker lost them (this node's
+/// lease had run out, or Redis lost its data) or a change could not be
+/// published.
+async fn run_heartbeat(
+    ctx: Arc<Shared>,
+    mut conn: MultiplexedConnection,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let (alive, nodes) = match heartbeat(&mut conn, &ctx.scripts, &ctx.link.node).await {
+            Ok(beat) => beat,
+            Err(e) => {
+                ctx.healthy.store(false, Ordering::Relaxed);
+                ctx.link.dirty.store(true, Ordering::Relaxed);
+                warn!(error = %e, "could not renew this node's lease in the broker");
+                continue;
+            }
+        };
+        if !alive {
+            warn!(node = %ctx.link.node, "the broker had given this node up; restating its users");
+            ctx.link.dirty.store(true, Ordering::Relaxed);
+        }
+        if ctx.link.dirty.swap(false, Ordering::Relaxed)
+            && let Err(e) = sync(&ctx, &mut conn).await
+        {
+            warn!(error = %e, "could not restate this node's users");
+            ctx.link.dirty.store(true, Ordering::Relaxed);
+            continue;
+        }
+        for node in nodes.iter().filter(|n| **n != *ctx.link.node) {
+            let reaped: redis::RedisResult<i64> = redis::cmd("EVALSHA")
+                .arg(&ctx.scripts.sha["reap"])
+                .arg(0)
+                .arg(node)
+                .arg(STREAM_LEN)
+                .query_async(&mut conn)
+                .await;
+            match reaped {
+                Ok(1) => info!(%node, "a node's lease ran out; its users are gone"),
+                Ok(_) => {}
+                Err(e) => warn!(error = %e, %node, "could not check a node's lease"),
+            }
+        }
+        ctx.healthy.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Restates every local user; closes the sessions whose nick another
+/// node took meanwhile.
+async fn sync(ctx: &Shared, conn: &mut MultiplexedConnection) -> anyhow::Result<()> {
+    let records = ctx.router.local_records();
+    let mut cmd = redis::cmd("EVALSHA");
+    cmd.arg(&ctx.scripts.sha["sync"])
+        .arg(0)
+        .arg(&*ctx.link.node)
+        .arg(STREAM_LEN);
+    for (key, record) in &records {
+        cmd.arg(key)
+            .arg(serde_json::to_string(record).expect("records serialize"));
+    }
+    let refused: Vec<String> = match cmd.query_async(conn).await {
+        Err(e) if no_script(&e) => {
+            ctx.scripts.load(conn).await?;
+            cmd.query_async(conn).await?
+        }
+        other => other?,
+    };
+    info!(
+        users = records.len(),
+        refused = refused.len(),
+        "restated this node's users to the broker"
+    );
+    if !refused.is_empty() {
+        ctx.router.close_nicks(&refused);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_names() {
+        assert!(node_name(Some("a-1.b_c")).is_ok());
+        assert!(node_name(Some("")).is_err());
+        assert!(node_name(Some("a b")).is_err());
+        assert!(node_name(Some("a\"b")).is_err());
+        let made = node_name(None).unwrap();
+        assert!(node_name(Some(&made)).is_ok(), "{made}");
+        assert_ne!(node_name(None).unwrap(), node_name(None).unwrap());
+    }
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redacted("redis://:secret@h:6379/0"),
+            "redis://:***@h:6379/0"
+        );
+        assert_eq!(redacted("redis://u:secret@h/"), "redis://u:***@h/");
+        assert_eq!(redacted("redis://h:6379"), "redis://h:6379");
+    }
+
+    #[test]
+    fn entries_parse() {
+        let event = r#"{"t":"account","node":"n1","name":"alice"}"#;
+        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        let reply = Value::Array(vec![Value::Array(vec![
+            bulk("banter:events"),
+            Value::Array(vec![
+                Value::Array(vec![
+                    bulk("1-0"),
+                    Value::Array(vec![bulk("e"), bulk(event), bulk("id"), bulk("7")]),
+                ]),
+                Value::Array(vec![
+                    bulk("2-0"),
+                    Value::Array(vec![bulk("e"), bulk("{not json")]),
+                ]),
+            ]),
+        ])]);
+        let entries = parse_read(reply);
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].0, "1-0");
+        let first = entries[0].1.as_ref().unwrap();
+        assert_eq!(first.id, 7);
+        assert!(matches!(&first.event, Event::Account { node, .. } if node == "n1"));
+        assert_eq!(entries[1].0, "2-0");
+        assert!(entries[1].1.is_none());
+    }
+}

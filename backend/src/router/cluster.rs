@@ -1,0 +1,810 @@
+//! The router's side of a cluster (see [`crate::broker`]): what it
+//! publishes about its own users, and how it applies the broker's stream.
+//!
+//! A user of another node is a "ghost" session here: in `sessions`,
+//! `nicks` and the rooms' member lists like any other (so members, whois,
+//! whispers and nick checks see the whole cluster), with the shared
+//! discarding outbox, because its own node delivers to it. Ghosts change
+//! only as the stream says, in stream order; local members hear of those
+//! changes as they would of a local user's.
+
+use std::collections::HashSet;
+
+use banter_protocol::{
+    ChatMessage, DirectMessage, ErrorCode, Nick, PresenceEvent, Ref, RoomName, ServerMessage,
+};
+use tracing::{debug, warn};
+
+use super::{
+    ChatWrite, Member, Result, Room, RoomChange, RoomState, RoomWrite, Router, RouterError,
+    Session, SessionId, State, apply_room_change, busy, chat, deliver_chat, kick_member,
+};
+use crate::broker::event::{Change, Event, Received, UserRecord};
+use crate::broker::{Link, Publish};
+use crate::frame::Frame;
+use crate::outbox::Outbox;
+use crate::store::key;
+
+/// The quit reason local members see when a node's users go with it.
+const NODE_LOST: &str = "lost touch with its server";
+
+/// A local session as the cluster knows it.
+fn record(link: &Link, s: &Session) -> UserRecord {
+    UserRecord {
+        nick: s.nick.clone(),
+        node: link.node.to_string(),
+        account: s.account.clone(),
+        away: s.away.clone(),
+        rooms: s.rooms.clone(),
+        since: s.since,
+    }
+}
+
+/// Tells the cluster that local session `s` changed (`change`; `s` is the
+/// state after it). Ghosts and routers outside a cluster publish nothing.
+pub(super) fn publish_user(link: Option<&Link>, s: &Session, change: Change) {
+    let Some(link) = link.filter(|_| s.node.is_none()) else {
+        return;
+    };
+    let user = record(link, s);
+    link.publish(Publish::User {
+        key: key(&s.nick),
+        record: Some(serde_json::to_string(&user).expect("records serialize")),
+        old: None,
+        claim: false,
+        event: Event::User { user, change },
+        reply: None,
+    });
+}
+
+/// Tells the cluster that local session `s` is gone; its nick is free.
+pub(super) fn publish_quit(link: Option<&Link>, s: &Session, reason: Option<String>) {
+    let Some(link) = link.filter(|_| s.node.is_none()) else {
+        return;
+    };
+    let mut user = record(link, s);
+    user.rooms.clear();
+    link.publish(Publish::User {
+        key: key(&s.nick),
+        record: None,
+        old: None,
+        claim: false,
+        event: Event::User {
+            user,
+            change: Change::Quit { reason },
+        },
+        reply: None,
+    });
+}
+
+pub(super) fn publish_room(link: &Link, room: &RoomName, change: &RoomChange) {
+    link.publish(Publish::Event(Event::Room {
+        node: link.node.to_string(),
+        room: room.clone(),
+        change: change.clone(),
+    }));
+}
+
+pub(super) fn publish_account(link: &Link, name: &Nick) {
+    link.publish(Publish::Event(Event::Account {
+        node: link.node.to_string(),
+        name: name.clone(),
+    }));
+}
+
+pub(super) fn publish_kick(
+    link: &Link,
+    room: RoomName,
+    nick: Nick,
+    by: Nick,
+    reason: Option<String>,
+) {
+    link.publish(Publish::Event(Event::Kick {
+        node: link.node.to_string(),
+        room,
+        nick,
+        by,
+        reason,
+    }));
+}
+
+/// Queues a room message for the broker to number (`busy` if the queue is
+/// full: nothing was sent).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn publish_say(
+    link: &Link,
+    id: SessionId,
+    session: &Session,
+    room: RoomName,
+    text: String,
+    notice: bool,
+    floor: u64,
+    reference: Option<Ref>,
+) -> Result<()> {
+    let message = ChatMessage {
+        room: room.clone(),
+        id: 0,
+        from: session.nick.clone(),
+        text,
+        ts: 0,
+        account: session.account.clone(),
+        notice,
+    };
+    let event = Event::Say {
+        node: link.node.to_string(),
+        session: id,
+        reference: reference.clone(),
+        message,
+    };
+    link.queue
+        .try_send(Publish::Say {
+            room: room.as_str().to_string(),
+            floor,
+            event,
+            session: id,
+            reference,
+        })
+        .map_err(|_| busy())
+}
+
+/// Queues a whisper to `to` for the broker to number.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn publish_direct(
+    link: &Link,
+    id: SessionId,
+    sender: &Session,
+    to: Nick,
+    text: String,
+    notice: bool,
+    floor: u64,
+    reference: Option<Ref>,
+) -> Result<()> {
+    let target = key(&to);
+    let message = DirectMessage {
+        id: 0,
+        from: sender.nick.clone(),
+        to,
+        text,
+        ts: 0,
+        account: sender.account.clone(),
+        notice,
+    };
+    let event = Event::Direct {
+        node: link.node.to_string(),
+        session: id,
+        reference: reference.clone(),
+        message,
+    };
+    link.queue
+        .try_send(Publish::Direct {
+            target,
+            floor,
+            event,
+            session: id,
+            reference,
+        })
+        .map_err(|_| busy())
+}
+
+/// The ghost of `node` using `nick`, if any.
+fn ghost(state: &State, nick: &Nick, node: &str) -> Option<SessionId> {
+    let &id = state.nicks.get(nick)?;
+    let s = state.sessions.get(&id)?;
+    (s.node.as_deref() == Some(node)).then_some(id)
+}
+
+/// Removes a ghost holding `nick` (the broker says the nick is free, so
+/// the ghost is out of date); local members see it quit.
+pub(super) fn evict_ghost(state: &mut State, nick: &Nick) {
+    if let Some(&id) = state.nicks.get(nick)
+        && state.sessions.get(&id).is_some_and(|s| s.node.is_some())
+    {
+        ghost_quit(state, id, Some(NODE_LOST.into()), true);
+    }
+}
+
+/// Takes a room's state from the store into a room the stream created:
+/// the store's settings, with the changes the stream brought meanwhile
+/// made again on top; the store's recent messages and the stream's,
+/// merged by id.
+pub(super) fn merge_loaded(r: &mut Room, loaded: RoomState, keep: usize) {
+    r.topic = loaded.topic;
+    r.owner = loaded.owner;
+    r.ops = loaded.ops;
+    r.bans = loaded.bans;
+    r.last_id = r.last_id.max(loaded.last_id);
+    r.last_ts = r.last_ts.max(loaded.last_ts);
+    let mut all: Vec<Frame> = loaded
+        .recent
+        .into_iter()
+        .map(|m| Frame::new(ServerMessage::Message(m)))
+        .collect();
+    all.extend(r.history.drain(..));
+    all.sort_by_key(|f| chat(f).id);
+    all.dedup_by_key(|f| chat(f).id);
+    let skip = all.len().saturating_sub(keep);
+    r.history = all.into_iter().skip(skip).collect();
+    for change in std::mem::take(&mut r.replay) {
+        r.set(&change);
+    }
+    r.loaded = true;
+}
+
+fn presence(
+    room: &RoomName,
+    nick: &Nick,
+    event: PresenceEvent,
+    reason: Option<String>,
+    account: Option<Nick>,
+) -> Frame {
+    Frame::new(ServerMessage::Presence {
+        room: room.clone(),
+        nick: nick.clone(),
+        event,
+        new_nick: None,
+        reason,
+        account,
+    })
+}
+
+/// Adds a ghost for `user` in its rooms (`announce`: local members hear
+/// the joins).
+fn ghost_add(state: &mut State, user: &UserRecord, announce: bool) -> SessionId {
+    state.next_session += 1;
+    let id = state.next_session;
+    state.nicks.insert(user.nick.clone(), id);
+    state.sessions.insert(
+        id,
+        Session {
+            nick: user.nick.clone(),
+            account: user.account.clone(),
+            outbox: Outbox::discard(),
+            rooms: Vec::new(),
+            away: user.away.clone(),
+            since: user.since,
+            last_said: user.since,
+            node: Some(user.node.as_str().into()),
+        },
+    );
+    for room in &user.rooms {
+        ghost_join(state, id, room, announce);
+    }
+    id
+}
+
+fn ghost_join(state: &mut State, id: SessionId, room: &RoomName, announce: bool) {
+    let State {
+        sessions, rooms, ..
+    } = state;
+    let Some(s) = sessions.get_mut(&id) else {
+        return;
+    };
+    if s.rooms.contains(room) {
+        return;
+    }
+    let r = rooms.entry(room.clone()).or_default();
+    if announce {
+        let account = s.account.clone();
+        r.broadcast(
+            &presence(room, &s.nick, PresenceEvent::Join, None, account),
+            None,
+        );
+        if let Some(message) = &s.away {
+            r.broadcast(
+                &Frame::new(ServerMessage::Away {
+                    nick: s.nick.clone(),
+                    message: Some(message.clone()),
+                }),
+                None,
+            );
+        }
+    }
+    r.members.push(Member {
+        session: id,
+        nick: s.nick.clone(),
+        outbox: s.outbox.clone(),
+        account: s.account.clone(),
+    });
+    s.rooms.push(room.clone());
+}
+
+/// Takes a ghost out of `room`; local members see `event` (or, for a
+/// kick, `kicked`).
+fn ghost_leave(
+    state: &mut State,
+    id: SessionId,
+    room: &RoomName,
+    event: PresenceEvent,
+    reason: Option<String>,
+    kicked_by: Option<Nick>,
+    announce: bool,
+) {
+    let State {
+        sessions, rooms, ..
+    } = state;
+    let Some(s) = sessions.get_mut(&id) else {
+        return;
+    };
+    let Some(pos) = s.rooms.iter().position(|r| r == room) else {
+        return;
+    };
+    s.rooms.remove(pos);
+    let Some(r) = rooms.get_mut(room) else {
+        return;
+    };
+    r.members.retain(|m| m.session != id);
+    if !announce {
+        return;
+    }
+    let frame = match kicked_by {
+        Some(by) => Frame::new(ServerMessage::Kicked {
+            room: room.clone(),
+            nick: s.nick.clone(),
+            by,
+            reason,
+        }),
+        None => presence(room, &s.nick, event, reason, s.account.clone()),
+    };
+    r.broadcast(&frame, None);
+}
+
+fn ghost_quit(state: &mut State, id: SessionId, reason: Option<String>, announce: bool) {
+    let rooms = match state.sessions.get(&id) {
+        Some(s) => s.rooms.clone(),
+        None => return,
+    };
+    for room in &rooms {
+        ghost_leave(
+            state,
+            id,
+            room,
+            PresenceEvent::Quit,
+            reason.clone(),
+            None,
+            announce,
+        );
+    }
+    if let Some(s) = state.sessions.remove(&id) {
+        state.nicks.remove(&s.nick);
+    }
+}
+
+fn ghost_rename(state: &mut State, id: SessionId, nick: &Nick) {
+    let State {
+        sessions,
+        nicks,
+        rooms,
+        ..
+    } = state;
+    let Some(s) = sessions.get_mut(&id) else {
+        return;
+    };
+    let old = std::mem::replace(&mut s.nick, nick.clone());
+    nicks.remove(&old);
+    nicks.insert(nick.clone(), id);
+    for room in &s.rooms {
+        let Some(r) = rooms.get_mut(room) else {
+            continue;
+        };
+        for m in r.members.iter_mut().filter(|m| m.session == id) {
+            m.nick = nick.clone();
+        }
+        r.broadcast(
+            &Frame::new(ServerMessage::Presence {
+                room: room.clone(),
+                nick: old.clone(),
+                event: PresenceEvent::Nick,
+                new_nick: Some(nick.clone()),
+                reason: None,
+                account: s.account.clone(),
+            }),
+            None,
+        );
+    }
+}
+
+fn ghost_away(state: &mut State, id: SessionId, away: Option<String>) {
+    let State {
+        sessions, rooms, ..
+    } = state;
+    let Some(s) = sessions.get_mut(&id) else {
+        return;
+    };
+    if s.away == away {
+        return;
+    }
+    s.away = away.clone();
+    let frame = Frame::new(ServerMessage::Away {
+        nick: s.nick.clone(),
+        message: away,
+    });
+    let mut told = HashSet::new();
+    for room in &s.rooms {
+        if let Some(r) = rooms.get(room) {
+            for m in &r.members {
+                if told.insert(m.session) {
+                    m.outbox.push(frame.clone());
+                }
+            }
+        }
+    }
+}
+
+fn ghost_account(state: &mut State, id: SessionId, account: Option<Nick>) {
+    let State {
+        sessions, rooms, ..
+    } = state;
+    let Some(s) = sessions.get_mut(&id) else {
+        return;
+    };
+    s.account = account.clone();
+    for room in &s.rooms {
+        if let Some(r) = rooms.get_mut(room) {
+            for m in r.members.iter_mut().filter(|m| m.session == id) {
+                m.account = account.clone();
+            }
+        }
+    }
+}
+
+/// Makes the ghosts of `only` (or of every other node) match `users`.
+fn reconcile(
+    state: &mut State,
+    me: &str,
+    users: Vec<UserRecord>,
+    only: Option<&str>,
+    announce: bool,
+) {
+    let wanted: HashSet<(Nick, &str)> = users
+        .iter()
+        .filter(|u| u.node != me)
+        .map(|u| (u.nick.clone(), u.node.as_str()))
+        .collect();
+    let stale: Vec<SessionId> = state
+        .sessions
+        .iter()
+        .filter(|(_, s)| {
+            s.node.as_deref().is_some_and(|n| {
+                only.is_none_or(|o| o == n) && !wanted.contains(&(s.nick.clone(), n))
+            })
+        })
+        .map(|(&id, _)| id)
+        .collect();
+    for id in stale {
+        ghost_quit(state, id, Some(NODE_LOST.into()), announce);
+    }
+    for user in users.iter().filter(|u| u.node != me) {
+        match ghost(state, &user.nick, &user.node) {
+            Some(id) => update_ghost(state, id, user, announce),
+            None => {
+                evict_ghost(state, &user.nick);
+                if state.nicks.contains_key(&user.nick) {
+                    warn!(nick = %user.nick, node = %user.node, "the broker gives a local nick to another node; ignored");
+                    continue;
+                }
+                ghost_add(state, user, announce);
+            }
+        }
+    }
+}
+
+/// Brings a ghost's rooms, away message and account in line with `user`.
+fn update_ghost(state: &mut State, id: SessionId, user: &UserRecord, announce: bool) {
+    let current = state.sessions[&id].rooms.clone();
+    for room in current.iter().filter(|r| !user.rooms.contains(r)) {
+        ghost_leave(state, id, room, PresenceEvent::Part, None, None, announce);
+    }
+    for room in user.rooms.iter().filter(|r| !current.contains(r)) {
+        ghost_join(state, id, room, announce);
+    }
+    ghost_away(state, id, user.away.clone());
+    ghost_account(state, id, user.account.clone());
+}
+
+impl Router {
+    /// This node's name, in a cluster.
+    pub fn node(&self) -> Option<&str> {
+        self.cluster.as_ref().map(|l| &*l.node)
+    }
+
+    /// Makes the ghosts match a snapshot of the cluster's users (of node
+    /// `only`, or of all other nodes); `announce`: local members are told
+    /// what changed.
+    pub fn reconcile(&self, users: Vec<UserRecord>, only: Option<&str>, announce: bool) {
+        let Some(me) = self.node() else { return };
+        let mut state = self.state.lock().unwrap();
+        reconcile(&mut state, me, users, only, announce);
+    }
+
+    /// Every local user, keyed as the broker keys them.
+    pub fn local_records(&self) -> Vec<(String, UserRecord)> {
+        let Some(link) = &self.cluster else {
+            return Vec::new();
+        };
+        let state = self.state.lock().unwrap();
+        state
+            .sessions
+            .values()
+            .filter(|s| s.node.is_none())
+            .map(|s| (key(&s.nick), record(link, s)))
+            .collect()
+    }
+
+    /// What the broker should hold for session `id` once it is called
+    /// `nick` (for a claim or a rename).
+    pub fn record_as(&self, id: SessionId, nick: &Nick) -> Option<UserRecord> {
+        let link = self.cluster.as_ref()?;
+        let state = self.state.lock().unwrap();
+        let mut user = record(link, state.sessions.get(&id)?);
+        user.nick = nick.clone();
+        Some(user)
+    }
+
+    /// Closes the local sessions whose nicks (keys) another node took.
+    pub fn close_nicks(&self, keys: &[String]) {
+        let state = self.state.lock().unwrap();
+        for s in state.sessions.values().filter(|s| s.node.is_none()) {
+            if keys.contains(&key(&s.nick)) {
+                s.outbox.close(
+                    ErrorCode::NickTaken,
+                    format!(
+                        "another server of the cluster gave the nick {} away while this one was out of touch; connect again",
+                        s.nick
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Applies entries of the broker's stream, in order.
+    pub fn apply(&self, events: Vec<Received>) {
+        let Some(link) = &self.cluster else { return };
+        let me = &*link.node;
+        let mut guard = self.state.lock().unwrap();
+        let state = &mut *guard;
+        for received in events {
+            let mine = received.event.node() == me;
+            let Received {
+                event,
+                id,
+                ts,
+                target,
+                away,
+            } = received;
+            match event {
+                Event::Say {
+                    session,
+                    reference,
+                    mut message,
+                    ..
+                } => {
+                    (message.id, message.ts) = (id, ts);
+                    let r = state.rooms.entry(message.room.clone()).or_default();
+                    r.last_id = r.last_id.max(message.id);
+                    r.last_ts = r.last_ts.max(message.ts);
+                    let (sender, reference) = if mine {
+                        (session, reference)
+                    } else {
+                        (0, None)
+                    };
+                    let write = ChatWrite {
+                        message,
+                        sender,
+                        reference,
+                    };
+                    deliver_chat(state, &self.config, write);
+                }
+                Event::Direct {
+                    session,
+                    reference,
+                    mut message,
+                    ..
+                } => {
+                    (message.id, message.ts) = (id, ts);
+                    state.next_direct_id = state.next_direct_id.max(message.id);
+                    state.last_direct_ts = state.last_direct_ts.max(message.ts);
+                    let to = Delivery {
+                        mine,
+                        session,
+                        reference,
+                        target_here: target.as_deref() == Some(me),
+                        away,
+                    };
+                    deliver_direct(state, to, message);
+                }
+                _ if mine => {}
+                Event::User { user, change } => apply_user(state, user, change),
+                Event::Room { room, change, .. } => {
+                    if let Some(r) = state.rooms.get_mut(&room)
+                        && !r.loaded
+                    {
+                        r.replay.push(change.clone());
+                    }
+                    let write = RoomWrite {
+                        room,
+                        change,
+                        requester: None,
+                        reference: None,
+                    };
+                    apply_room_change(state, write, None);
+                }
+                Event::Kick {
+                    room,
+                    nick,
+                    by,
+                    reason,
+                    ..
+                } => {
+                    let State {
+                        sessions, rooms, ..
+                    } = state;
+                    let Some(r) = rooms.get_mut(&room) else {
+                        continue;
+                    };
+                    let local = |m: &Member| {
+                        m.nick == nick && sessions.get(&m.session).is_some_and(|s| s.node.is_none())
+                    };
+                    if let Some(pos) = r.members.iter().position(local) {
+                        kick_member(sessions, r, &room, pos, (by, reason), None, Some(link));
+                    }
+                }
+                Event::Account { name, .. } => {
+                    state.accounts.insert(name);
+                }
+                Event::Sync { node, users } => reconcile(state, me, users, Some(&node), true),
+                Event::Lost { node } => {
+                    let gone: Vec<SessionId> = state
+                        .sessions
+                        .iter()
+                        .filter(|(_, s)| s.node.as_deref() == Some(node.as_str()))
+                        .map(|(&id, _)| id)
+                        .collect();
+                    debug!(%node, users = gone.len(), "a node is gone");
+                    for id in gone {
+                        ghost_quit(state, id, Some(NODE_LOST.into()), true);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A change to a user of another node.
+fn apply_user(state: &mut State, user: UserRecord, change: Change) {
+    let node = user.node.as_str();
+    let id = match &change {
+        Change::Nick { old } => ghost(state, old, node),
+        _ => ghost(state, &user.nick, node),
+    };
+    let Some(id) = id else {
+        match change {
+            // Gone already, or never known: nothing to undo.
+            Change::Quit { .. } | Change::Part { .. } | Change::Kicked { .. } => {}
+            _ => {
+                evict_ghost(state, &user.nick);
+                if state.nicks.contains_key(&user.nick) {
+                    warn!(nick = %user.nick, %node, "the broker gives a local nick to another node; ignored");
+                    return;
+                }
+                ghost_add(state, &user, true);
+            }
+        }
+        return;
+    };
+    match change {
+        Change::Online | Change::Login => ghost_account(state, id, user.account),
+        Change::Join { room } => ghost_join(state, id, &room, true),
+        Change::Part { room, reason } => {
+            ghost_leave(state, id, &room, PresenceEvent::Part, reason, None, true)
+        }
+        Change::Kicked { room, by, reason } => ghost_leave(
+            state,
+            id,
+            &room,
+            PresenceEvent::Part,
+            reason,
+            Some(by),
+            true,
+        ),
+        Change::Quit { reason } => ghost_quit(state, id, reason, true),
+        Change::Nick { .. } => {
+            evict_ghost(state, &user.nick);
+            ghost_rename(state, id, &user.nick);
+        }
+        Change::Away => ghost_away(state, id, user.away),
+    }
+}
+
+/// A whisper from the stream: to its target if that is a local user, and
+/// echoed (with the target's away message) to its sender if that is.
+struct Delivery {
+    /// Sent from this node, by `session` (with `reference`).
+    mine: bool,
+    session: SessionId,
+    reference: Option<Ref>,
+    /// The target is on this node; its away message, if any.
+    target_here: bool,
+    away: Option<String>,
+}
+
+fn deliver_direct(state: &State, to: Delivery, message: DirectMessage) {
+    let Delivery {
+        mine,
+        session,
+        reference,
+        target_here,
+        away,
+    } = to;
+    if target_here
+        && let Some(&t) = state.nicks.get(&message.to)
+        && let Some(target) = state.sessions.get(&t)
+        && target.node.is_none()
+        && !(mine && t == session)
+    {
+        target
+            .outbox
+            .push(Frame::new(ServerMessage::Direct(message.clone())));
+    }
+    if !mine {
+        return;
+    }
+    let Some(from) = state.sessions.get(&session) else {
+        return;
+    };
+    let away = away
+        .filter(|_| !message.notice)
+        .map(|away| (message.to.clone(), away));
+    from.outbox.push(Frame::with_ref(
+        ServerMessage::Direct(message),
+        reference.clone(),
+    ));
+    if let Some((nick, away)) = away {
+        from.outbox.push(Frame::with_ref(
+            ServerMessage::Away {
+                nick,
+                message: Some(away),
+            },
+            reference,
+        ));
+    }
+}
+
+impl Router {
+    /// This node's link to the broker, in a cluster.
+    pub fn link(&self) -> Option<&Link> {
+        self.cluster.as_ref()
+    }
+
+    /// Whether a session of this node uses `nick`.
+    pub fn nick_is_local(&self, nick: &Nick) -> bool {
+        let state = self.state.lock().unwrap();
+        state
+            .nicks
+            .get(nick)
+            .and_then(|id| state.sessions.get(id))
+            .is_some_and(|s| s.node.is_none())
+    }
+
+    /// The checks of a rename that need no broker: `nick` is not another
+    /// local session's, nor an account's that session `id` is not in.
+    pub fn check_nick(&self, id: SessionId, nick: &Nick) -> Result<()> {
+        let state = self.state.lock().unwrap();
+        if let Some(&holder) = state.nicks.get(nick)
+            && holder != id
+            && state
+                .sessions
+                .get(&holder)
+                .is_some_and(|s| s.node.is_none())
+        {
+            return Err(RouterError::new(
+                ErrorCode::NickTaken,
+                format!("the nick {nick} is in use"),
+            ));
+        }
+        let session = state.session(id)?;
+        if state.accounts.contains(nick) && session.account.as_ref() != Some(nick) {
+            return Err(super::reserved(nick));
+        }
+        Ok(())
+    }
+}
