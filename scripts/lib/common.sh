@@ -80,8 +80,9 @@ apt_install() {
 
 # Headless Chromium for the browser tests; nginx (with its stream module),
 # Caddy and HAProxy, real reverse proxies, for them and for
-# backend/tests/proxy.rs.
+# backend/tests/proxy.rs; redis-server for the cluster tests
+# (backend/tests/cluster.rs).
 ensure_browser_test_tools() {
-    apt_install chromium nginx libnginx-mod-stream caddy haproxy
+    apt_install chromium nginx libnginx-mod-stream caddy haproxy redis-server
     ensure_node_tools
 }

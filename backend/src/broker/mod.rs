@@ -124,12 +124,10 @@ pub struct Broker {
     pub link: Link,
     queue: mpsc::Receiver<Publish>,
     client: redis::Client,
-    conn: MultiplexedConnection,
     scripts: Arc<Scripts>,
-    healthy: Arc<AtomicBool>,
 }
 
-/// The loaded scripts' hashes, by name.
+/// The scripts, by name: their source and hash.
 struct Scripts {
     sha: HashMap<&'static str, String>,
     source: HashMap<&'static str, String>,
@@ -146,15 +144,54 @@ impl Scripts {
         Scripts { sha, source }
     }
 
-    /// `EVALSHA` of script `name` with `args` (no keys: the scripts name
-    /// their keys, which is fine for a single Redis).
-    fn call(&self, pipe: &mut redis::Pipeline, name: &str) -> &Self {
+    /// Appends `EVALSHA` of script `name` with `args` to `pipe` (no keys:
+    /// the scripts name their keys, which is fine for a single Redis).
+    fn call(&self, pipe: &mut redis::Pipeline, name: &str, args: &[&str]) {
         pipe.cmd("EVALSHA").arg(&self.sha[name]).arg(0);
-        self
+        for a in args {
+            pipe.arg(*a);
+        }
+    }
+}
+
+/// One connection to Redis that comes back by itself: made when first
+/// needed, with the scripts loaded, and dropped when it breaks (the next
+/// query makes a new one).
+struct Redis {
+    client: redis::Client,
+    scripts: Arc<Scripts>,
+    /// How long an answer may take (a blocking read waits longer).
+    answer: Duration,
+    conn: Option<MultiplexedConnection>,
+}
+
+impl Redis {
+    fn new(client: redis::Client, scripts: Arc<Scripts>, answer: Duration) -> Redis {
+        Redis {
+            client,
+            scripts,
+            answer,
+            conn: None,
+        }
+    }
+
+    async fn connection(&mut self) -> redis::RedisResult<&mut MultiplexedConnection> {
+        if self.conn.is_none() {
+            let config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(ANSWER_TIMEOUT))
+                .set_response_timeout(Some(self.answer));
+            let mut conn = self
+                .client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            self.load(&mut conn).await?;
+            self.conn = Some(conn);
+        }
+        Ok(self.conn.as_mut().expect("just made"))
     }
 
     async fn load(&self, conn: &mut MultiplexedConnection) -> redis::RedisResult<()> {
-        for code in self.source.values() {
+        for code in self.scripts.source.values() {
             let _: String = redis::cmd("SCRIPT")
                 .arg("LOAD")
                 .arg(code)
@@ -163,10 +200,63 @@ impl Scripts {
         }
         Ok(())
     }
-}
 
-fn no_script(e: &redis::RedisError) -> bool {
-    e.kind() == ErrorKind::Server(ServerErrorKind::NoScript)
+    /// Runs `pipe`; loads the scripts again if Redis forgot them (it was
+    /// restarted), and drops the connection if it broke.
+    async fn query<T: redis::FromRedisValue>(
+        &mut self,
+        pipe: &redis::Pipeline,
+    ) -> redis::RedisResult<T> {
+        let result = match self.connection().await {
+            Ok(conn) => pipe.query_async(conn).await,
+            Err(e) => Err(e),
+        };
+        let result = match result {
+            Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                let mut conn = self.conn.take().expect("it answered");
+                match self.load(&mut conn).await {
+                    Ok(()) => {
+                        let again = pipe.query_async(&mut conn).await;
+                        self.conn = Some(conn);
+                        again
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            other => other,
+        };
+        if let Err(e) = &result
+            && (e.is_io_error()
+                || e.is_connection_dropped()
+                || e.is_timeout()
+                || e.is_connection_refusal())
+        {
+            self.conn = None;
+        }
+        result
+    }
+
+    /// Runs one command.
+    async fn one<T: redis::FromRedisValue>(&mut self, cmd: redis::Cmd) -> redis::RedisResult<T> {
+        let mut pipe = redis::pipe();
+        pipe.add_command(cmd);
+        let mut all: Vec<T> = self.query(&pipe).await?;
+        all.pop()
+            .ok_or_else(|| redis::RedisError::from((ErrorKind::Parse, "an empty answer")))
+    }
+
+    /// Runs one script.
+    async fn script<T: redis::FromRedisValue>(
+        &mut self,
+        name: &str,
+        args: &[&str],
+    ) -> redis::RedisResult<T> {
+        let mut pipe = redis::pipe();
+        self.scripts.call(&mut pipe, name, args);
+        let mut all: Vec<T> = self.query(&pipe).await?;
+        all.pop()
+            .ok_or_else(|| redis::RedisError::from((ErrorKind::Parse, "an empty answer")))
+    }
 }
 
 /// A node name as given, or `<host>-<random>`: unique per start, because a
@@ -213,28 +303,18 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
-async fn connect(client: &redis::Client) -> redis::RedisResult<MultiplexedConnection> {
-    let config = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(ANSWER_TIMEOUT))
-        .set_response_timeout(Some(ANSWER_TIMEOUT));
-    client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await
-}
-
 impl Broker {
-    /// Connects to Redis at `url` as node `node` and loads the scripts.
+    /// Connects to Redis at `url` as node `node` (so that a wrong URL
+    /// stops the start with a clear message).
     pub async fn connect(url: &str, node: String) -> anyhow::Result<Broker> {
         let client = redis::Client::open(url)
             .with_context(|| format!("the broker URL {} is not valid", redacted(url)))?;
-        let mut conn = connect(&client)
+        let scripts = Arc::new(Scripts::new());
+        let mut redis = Redis::new(client.clone(), scripts.clone(), ANSWER_TIMEOUT);
+        redis
+            .connection()
             .await
             .with_context(|| format!("cannot reach the broker at {}", redacted(url)))?;
-        let scripts = Arc::new(Scripts::new());
-        scripts
-            .load(&mut conn)
-            .await
-            .context("cannot load the broker's scripts")?;
         let (tx, queue) = mpsc::channel(QUEUE);
         Ok(Broker {
             link: Link {
@@ -244,9 +324,7 @@ impl Broker {
             },
             queue,
             client,
-            conn,
             scripts,
-            healthy: Arc::new(AtomicBool::new(true)),
         })
     }
 
@@ -263,42 +341,40 @@ impl Broker {
             link,
             queue,
             client,
-            mut conn,
             scripts,
-            healthy,
         } = self;
-        heartbeat(&mut conn, &scripts, &link.node).await?;
-        let last = bootstrap(&mut conn, &scripts, &router, false).await?;
+        let mut redis = Redis::new(client.clone(), scripts.clone(), ANSWER_TIMEOUT);
+        heartbeat(&mut redis, &link.node).await?;
+        let last = bootstrap(&mut redis, &router, false).await?;
         info!(node = %link.node, users = router.stats().sessions, "joined the cluster");
+        let healthy = Arc::new(AtomicBool::new(true));
         let ctx = Arc::new(Shared {
-            link: link.clone(),
+            link,
             client,
             scripts,
             healthy: healthy.clone(),
             router,
             store,
         });
-        tokio::spawn(run_publisher(ctx.clone(), conn.clone(), queue));
+        tokio::spawn(run_publisher(ctx.clone(), redis, queue));
         tokio::spawn(run_reader(ctx.clone(), last, shutdown.clone()));
-        tokio::spawn(run_heartbeat(ctx, conn.clone(), shutdown));
-        Ok(Health { conn, healthy })
+        tokio::spawn(run_heartbeat(ctx, shutdown));
+        Ok(Health { healthy })
     }
 }
 
-/// What `/readyz` checks: Redis answers, and the last operations worked.
+/// What `/readyz` checks: the broker answered the last heartbeat, and the
+/// stream is being read.
 #[derive(Clone)]
 pub struct Health {
-    conn: MultiplexedConnection,
     healthy: Arc<AtomicBool>,
 }
 
 impl Health {
     pub async fn check(&self) -> anyhow::Result<()> {
-        let mut conn = self.conn.clone();
-        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
         anyhow::ensure!(
             self.healthy.load(Ordering::Relaxed),
-            "the broker failed recently; reconnecting"
+            "the broker is unreachable; reconnecting"
         );
         Ok(())
     }
@@ -313,55 +389,24 @@ struct Shared {
     store: Option<Store>,
 }
 
-/// Renews the lease; answers whether it was alive and the nodes there are.
-async fn heartbeat(
-    conn: &mut MultiplexedConnection,
-    scripts: &Scripts,
-    node: &str,
-) -> redis::RedisResult<(bool, Vec<String>)> {
-    let mut pipe = redis::pipe();
-    scripts
-        .call(&mut pipe, "heartbeat")
-        .arg_last(&mut pipe, &[node, &LEASE.as_millis().to_string()]);
-    let reply: Vec<(i64, Vec<String>)> = match pipe.query_async(conn).await {
-        Err(e) if no_script(&e) => {
-            scripts.load(conn).await?;
-            pipe.query_async(conn).await?
-        }
-        other => other?,
-    };
-    let (alive, nodes) = reply.into_iter().next().unwrap_or_default();
-    Ok((alive == 1, nodes))
+impl Shared {
+    fn redis(&self, answer: Duration) -> Redis {
+        Redis::new(self.client.clone(), self.scripts.clone(), answer)
+    }
 }
 
-impl Scripts {
-    /// Appends the arguments of the command just started with [`call`].
-    fn arg_last(&self, pipe: &mut redis::Pipeline, args: &[&str]) {
-        for a in args {
-            pipe.arg(*a);
-        }
-    }
+/// Renews the lease; answers whether it was alive and the nodes there are.
+async fn heartbeat(redis: &mut Redis, node: &str) -> redis::RedisResult<(bool, Vec<String>)> {
+    let lease = LEASE.as_millis().to_string();
+    let (alive, nodes): (i64, Vec<String>) = redis.script("heartbeat", &[node, &lease]).await?;
+    Ok((alive == 1, nodes))
 }
 
 /// Takes a snapshot of the cluster's users into the router (`announce`:
 /// tell local members what changed) and answers the stream position it
 /// is from.
-async fn bootstrap(
-    conn: &mut MultiplexedConnection,
-    scripts: &Scripts,
-    router: &Router,
-    announce: bool,
-) -> anyhow::Result<String> {
-    let mut pipe = redis::pipe();
-    scripts.call(&mut pipe, "snapshot");
-    let reply: Vec<(String, Vec<String>)> = match pipe.query_async(conn).await {
-        Err(e) if no_script(&e) => {
-            scripts.load(conn).await?;
-            pipe.query_async(conn).await?
-        }
-        other => other?,
-    };
-    let (last, records) = reply.into_iter().next().context("an empty snapshot")?;
+async fn bootstrap(redis: &mut Redis, router: &Router, announce: bool) -> anyhow::Result<String> {
+    let (last, records): (String, Vec<String>) = redis.script("snapshot", &[]).await?;
     let mut users = Vec::with_capacity(records.len());
     for r in records {
         match serde_json::from_str(&r) {
@@ -374,16 +419,13 @@ async fn bootstrap(
 }
 
 /// Runs the scripts of queued changes, in order, many per round trip.
-async fn run_publisher(
-    ctx: Arc<Shared>,
-    mut conn: MultiplexedConnection,
-    mut queue: mpsc::Receiver<Publish>,
-) {
+async fn run_publisher(ctx: Arc<Shared>, mut redis: Redis, mut queue: mpsc::Receiver<Publish>) {
     let mut batch = Vec::with_capacity(256);
+    let len = STREAM_LEN.to_string();
     while queue.recv_many(&mut batch, 256).await > 0 {
         let mut pipe = redis::pipe();
         for p in &batch {
-            let len = STREAM_LEN.to_string();
+            let json = |event: &Event| serde_json::to_string(event).expect("events serialize");
             match p {
                 Publish::User {
                     key,
@@ -393,28 +435,22 @@ async fn run_publisher(
                     event,
                     ..
                 } => {
-                    ctx.scripts.call(&mut pipe, "user");
-                    let event = serde_json::to_string(event).expect("events serialize");
-                    ctx.scripts.arg_last(
-                        &mut pipe,
-                        &[
-                            key,
-                            record.as_deref().unwrap_or(""),
-                            old.as_deref().unwrap_or(""),
-                            if *claim { "1" } else { "0" },
-                            &ctx.link.node,
-                            &event,
-                            &len,
-                        ],
-                    );
+                    let args = [
+                        key.as_str(),
+                        record.as_deref().unwrap_or(""),
+                        old.as_deref().unwrap_or(""),
+                        if *claim { "1" } else { "0" },
+                        &ctx.link.node,
+                        &json(event),
+                        &len,
+                    ];
+                    ctx.scripts.call(&mut pipe, "user", &args);
                 }
                 Publish::Say {
                     room, floor, event, ..
                 } => {
-                    ctx.scripts.call(&mut pipe, "say");
-                    let event = serde_json::to_string(event).expect("events serialize");
-                    ctx.scripts
-                        .arg_last(&mut pipe, &[room, &floor.to_string(), &event, &len]);
+                    let args = [room.as_str(), &floor.to_string(), &json(event), &len];
+                    ctx.scripts.call(&mut pipe, "say", &args);
                 }
                 Publish::Direct {
                     target,
@@ -422,13 +458,10 @@ async fn run_publisher(
                     event,
                     ..
                 } => {
-                    ctx.scripts.call(&mut pipe, "direct");
-                    let event = serde_json::to_string(event).expect("events serialize");
-                    ctx.scripts
-                        .arg_last(&mut pipe, &[target, &floor.to_string(), &event, &len]);
+                    let args = [target.as_str(), &floor.to_string(), &json(event), &len];
+                    ctx.scripts.call(&mut pipe, "direct", &args);
                 }
                 Publish::Event(event) => {
-                    let event = serde_json::to_string(event).expect("events serialize");
                     pipe.cmd("XADD")
                         .arg(scripts::EVENTS)
                         .arg("MAXLEN")
@@ -436,22 +469,12 @@ async fn run_publisher(
                         .arg(STREAM_LEN)
                         .arg("*")
                         .arg("e")
-                        .arg(event);
+                        .arg(json(event));
                 }
             }
         }
-        let mut result: redis::RedisResult<Vec<Value>> = pipe.query_async(&mut conn).await;
-        if let Err(e) = &result
-            && no_script(e)
-        {
-            result = match ctx.scripts.load(&mut conn).await {
-                Ok(()) => pipe.query_async(&mut conn).await,
-                Err(e) => Err(e),
-            };
-        }
-        match result {
+        match redis.query::<Vec<Value>>(&pipe).await {
             Ok(values) => {
-                ctx.healthy.store(true, Ordering::Relaxed);
                 for (p, value) in batch.drain(..).zip(values) {
                     if let Publish::User {
                         reply: Some(reply), ..
@@ -477,9 +500,8 @@ async fn run_publisher(
                         _ => {}
                     }
                 }
-                if e.is_connection_dropped() || e.is_io_error() || e.is_timeout() {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
+                // Don't spin on a broker that is down.
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
     }
@@ -496,35 +518,29 @@ fn unsent(reference: Option<Ref>) -> Frame {
 /// Follows the stream from `last`, applying each batch to the router
 /// after storing this node's own messages in it.
 async fn run_reader(ctx: Arc<Shared>, mut last: String, shutdown: CancellationToken) {
-    let mut conn: Option<MultiplexedConnection> = None;
+    let mut redis = ctx.redis(ANSWER_TIMEOUT + Duration::from_millis(READ_BLOCK_MS));
     let mut backoff = Duration::from_millis(100);
+    // After a failure: check that the stream still has our place first.
+    let mut lost = false;
     loop {
-        if shutdown.is_cancelled() {
-            return;
-        }
-        let c = match &mut conn {
-            Some(c) => c,
-            None => match reader_connection(&ctx).await {
-                Ok(mut c) => {
-                    match resume_point(&mut c, &ctx, &last).await {
-                        Ok(position) => last = position,
-                        Err(e) => {
-                            warn!(error = %e, "could not resume reading the broker");
-                            tokio::time::sleep(backoff).await;
-                            continue;
-                        }
-                    }
-                    conn.insert(c)
+        if lost {
+            match resume_point(&mut redis, &ctx, &last).await {
+                Ok(position) => {
+                    last = position;
+                    lost = false;
+                    info!("reading the broker's stream again");
                 }
                 Err(e) => {
-                    ctx.healthy.store(false, Ordering::Relaxed);
                     warn!(error = %e, "cannot reach the broker; retrying");
-                    tokio::time::sleep(backoff).await;
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
                     backoff = (backoff * 2).min(Duration::from_secs(2));
                     continue;
                 }
-            },
-        };
+            }
+        }
         let mut cmd = redis::cmd("XREAD");
         cmd.arg("COUNT")
             .arg(READ_COUNT)
@@ -533,10 +549,9 @@ async fn run_reader(ctx: Arc<Shared>, mut last: String, shutdown: CancellationTo
             .arg("STREAMS")
             .arg(scripts::EVENTS)
             .arg(&last);
-        let read = cmd.query_async::<Value>(c);
         let value = tokio::select! {
             _ = shutdown.cancelled() => return,
-            value = read => value,
+            value = redis.one::<Value>(cmd) => value,
         };
         match value {
             Ok(value) => {
@@ -554,53 +569,30 @@ async fn run_reader(ctx: Arc<Shared>, mut last: String, shutdown: CancellationTo
             Err(e) => {
                 ctx.healthy.store(false, Ordering::Relaxed);
                 warn!(error = %e, "lost the broker's stream; reconnecting");
-                conn = None;
-                tokio::time::sleep(backoff).await;
+                lost = true;
             }
         }
     }
 }
 
-async fn reader_connection(ctx: &Shared) -> redis::RedisResult<MultiplexedConnection> {
-    let config = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(ANSWER_TIMEOUT))
-        .set_response_timeout(Some(ANSWER_TIMEOUT + Duration::from_millis(READ_BLOCK_MS)));
-    ctx.client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await
-}
-
-/// Where to go on reading after a reconnection: where it stopped, if the
+/// Where to go on reading after a failure: where it stopped, if the
 /// stream still has that entry (nothing was missed); otherwise (Redis
 /// lost or trimmed it) a fresh snapshot, whose differences local members
 /// are told.
-async fn resume_point(
-    conn: &mut MultiplexedConnection,
-    ctx: &Shared,
-    last: &str,
-) -> anyhow::Result<String> {
+async fn resume_point(redis: &mut Redis, ctx: &Shared, last: &str) -> anyhow::Result<String> {
     if last != "0-0" {
-        let found: Value = redis::cmd("XRANGE")
-            .arg(scripts::EVENTS)
-            .arg(last)
-            .arg(last)
-            .query_async(conn)
-            .await?;
+        let mut cmd = redis::cmd("XRANGE");
+        cmd.arg(scripts::EVENTS).arg(last).arg(last);
+        let found: Value = redis.one(cmd).await?;
         if matches!(&found, Value::Array(a) if !a.is_empty()) {
             return Ok(last.to_string());
         }
         warn!(
             position = last,
-            "the broker no longer has this node's place in the stream; starting over from a snapshot"
+            "the broker no longer has this node's place in its stream; starting over from a snapshot"
         );
     }
-    scripts_loaded(conn, ctx).await?;
-    bootstrap(conn, &ctx.scripts, &ctx.router, true).await
-}
-
-async fn scripts_loaded(conn: &mut MultiplexedConnection, ctx: &Shared) -> anyhow::Result<()> {
-    ctx.scripts.load(conn).await?;
-    Ok(())
+    bootstrap(redis, &ctx.router, true).await
 }
 
 /// Stores the room messages and whispers this node sent, before anyone
@@ -739,11 +731,8 @@ fn parse_entry(fields: Value) -> Option<Received> {
 /// and restates this node's users when the broker lost them (this node's
 /// lease had run out, or Redis lost its data) or a change could not be
 /// published.
-async fn run_heartbeat(
-    ctx: Arc<Shared>,
-    mut conn: MultiplexedConnection,
-    shutdown: CancellationToken,
-) {
+async fn run_heartbeat(ctx: Arc<Shared>, shutdown: CancellationToken) {
+    let mut redis = ctx.redis(ANSWER_TIMEOUT);
     let mut tick = tokio::time::interval(HEARTBEAT);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -751,7 +740,7 @@ async fn run_heartbeat(
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let (alive, nodes) = match heartbeat(&mut conn, &ctx.scripts, &ctx.link.node).await {
+        let (alive, nodes) = match heartbeat(&mut redis, &ctx.link.node).await {
             Ok(beat) => beat,
             Err(e) => {
                 ctx.healthy.store(false, Ordering::Relaxed);
@@ -765,21 +754,15 @@ async fn run_heartbeat(
             ctx.link.dirty.store(true, Ordering::Relaxed);
         }
         if ctx.link.dirty.swap(false, Ordering::Relaxed)
-            && let Err(e) = sync(&ctx, &mut conn).await
+            && let Err(e) = sync(&ctx, &mut redis).await
         {
             warn!(error = %e, "could not restate this node's users");
             ctx.link.dirty.store(true, Ordering::Relaxed);
             continue;
         }
         for node in nodes.iter().filter(|n| **n != *ctx.link.node) {
-            let reaped: redis::RedisResult<i64> = redis::cmd("EVALSHA")
-                .arg(&ctx.scripts.sha["reap"])
-                .arg(0)
-                .arg(node)
-                .arg(STREAM_LEN)
-                .query_async(&mut conn)
-                .await;
-            match reaped {
+            let len = STREAM_LEN.to_string();
+            match redis.script::<i64>("reap", &[node, &len]).await {
                 Ok(1) => info!(%node, "a node's lease ran out; its users are gone"),
                 Ok(_) => {}
                 Err(e) => warn!(error = %e, %node, "could not check a node's lease"),
@@ -791,24 +774,20 @@ async fn run_heartbeat(
 
 /// Restates every local user; closes the sessions whose nick another
 /// node took meanwhile.
-async fn sync(ctx: &Shared, conn: &mut MultiplexedConnection) -> anyhow::Result<()> {
-    let records = ctx.router.local_records();
-    let mut cmd = redis::cmd("EVALSHA");
-    cmd.arg(&ctx.scripts.sha["sync"])
-        .arg(0)
-        .arg(&*ctx.link.node)
-        .arg(STREAM_LEN);
+async fn sync(ctx: &Shared, redis: &mut Redis) -> anyhow::Result<()> {
+    let records: Vec<(String, String)> = ctx
+        .router
+        .local_records()
+        .into_iter()
+        .map(|(key, r)| (key, serde_json::to_string(&r).expect("records serialize")))
+        .collect();
+    let len = STREAM_LEN.to_string();
+    let mut args: Vec<&str> = vec![&ctx.link.node, &len];
     for (key, record) in &records {
-        cmd.arg(key)
-            .arg(serde_json::to_string(record).expect("records serialize"));
+        args.push(key);
+        args.push(record);
     }
-    let refused: Vec<String> = match cmd.query_async(conn).await {
-        Err(e) if no_script(&e) => {
-            ctx.scripts.load(conn).await?;
-            cmd.query_async(conn).await?
-        }
-        other => other?,
-    };
+    let refused: Vec<String> = redis.script("sync", &args).await?;
     info!(
         users = records.len(),
         refused = refused.len(),

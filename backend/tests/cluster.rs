@@ -1,0 +1,530 @@
+//! Cluster mode: three real `banter` nodes joined through a real
+//! `redis-server` (started here, on loopback, with its append-only file
+//! on), with WebSocket, TCP and IRC users spread over them. Skipped, with
+//! a message saying so, only when redis-server is not installed.
+
+mod common;
+
+use std::collections::HashSet;
+use std::net::TcpStream as StdTcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Client, IrcClient, Kind, Next, TempDir, TestServer, WAIT, http_get, irc_command};
+use serde_json::json;
+
+/// A throw-away redis-server on a free loopback port, persisting to an
+/// append-only file (fsync always) in a directory of its own, so that a
+/// restart keeps everything.
+struct Redis {
+    child: Option<Child>,
+    port: u16,
+    dir: TempDir,
+}
+
+impl Redis {
+    fn start() -> Option<Redis> {
+        if Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_err()
+        {
+            eprintln!(
+                "skipped: redis-server is not installed (apt install redis-server; scripts/test installs it)"
+            );
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut redis = Redis {
+            child: None,
+            port,
+            dir: TempDir::new(),
+        };
+        redis.spawn();
+        Some(redis)
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        self.child = Some(child);
+        let deadline = Instant::now() + WAIT;
+        while StdTcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Stops it cleanly (SIGTERM: it finishes writing its file).
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A node of the cluster on `redis`.
+fn node(redis: &Redis, name: &str) -> TestServer {
+    let url = redis.url();
+    TestServer::start_with(&[
+        "--broker",
+        &url,
+        "--node-name",
+        name,
+        "--memory-only",
+        "--message-rate",
+        "0",
+        "--join-rate",
+        "0",
+        "--history-len",
+        "500",
+    ])
+}
+
+/// Asks for `room`'s members until `want` are all there (other nodes'
+/// joins arrive through the broker).
+async fn await_members(client: &mut Client, room: &str, want: &[&str]) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        client.send(json!({"type": "members", "room": room})).await;
+        let members = client.wait_for("members").await;
+        let have: HashSet<String> = members["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_str().unwrap().to_ascii_lowercase())
+            .collect();
+        if want.iter().all(|w| have.contains(*w)) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "members {have:?}, want {want:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The next `count` room messages a client gets (other frames skipped):
+/// (id, from, text).
+async fn messages(client: &mut Client, count: usize) -> Vec<(u64, String, String)> {
+    let mut got = Vec::new();
+    while got.len() < count {
+        let m = client.recv().await;
+        if m["type"] == "message" {
+            got.push((
+                m["id"].as_u64().unwrap(),
+                m["from"].as_str().unwrap().to_string(),
+                m["text"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    got
+}
+
+#[tokio::test]
+async fn users_on_three_nodes_see_one_room_in_one_order() {
+    let Some(redis) = Redis::start() else { return };
+    let (n1, n2, n3) = (node(&redis, "n1"), node(&redis, "n2"), node(&redis, "n3"));
+    let mut alice = Client::hello(&n1, Kind::Ws, "alice").await;
+    let mut bob = Client::hello(&n2, Kind::Tcp, "bob").await;
+    let mut dave = Client::hello(&n3, Kind::Tcp, "dave").await;
+    let mut carol = IrcClient::register(&n3, "carol").await;
+    alice.join("lobby").await;
+    bob.join("lobby").await;
+    dave.join("lobby").await;
+    carol.send("JOIN #lobby").await;
+    carol.wait_for("366").await;
+    for c in [&mut alice, &mut bob, &mut dave] {
+        await_members(c, "lobby", &["alice", "bob", "carol", "dave"]).await;
+    }
+    // The IRC user's NAMES on another node lists everyone too.
+    carol.send("NAMES #lobby").await;
+    let names = carol.wait_for("353").await;
+    for nick in ["alice", "bob", "dave", "carol"] {
+        assert!(names.contains(nick), "{names}");
+    }
+
+    // Everyone talks at once, from every node and transport.
+    const EACH: usize = 25;
+    for i in 0..EACH {
+        alice
+            .send(json!({"type": "say", "room": "lobby", "text": format!("alice {i}")}))
+            .await;
+        bob.send(json!({"type": "say", "room": "lobby", "text": format!("bob {i}")}))
+            .await;
+        dave.send(json!({"type": "say", "room": "lobby", "text": format!("dave {i}")}))
+            .await;
+        carol.send(&format!("PRIVMSG #lobby :carol {i}")).await;
+    }
+    let total = EACH * 4;
+    let seen_by_alice = messages(&mut alice, total).await;
+    let seen_by_bob = messages(&mut bob, total).await;
+    let seen_by_dave = messages(&mut dave, total).await;
+    assert_eq!(seen_by_alice, seen_by_bob, "n1 and n2 disagree");
+    assert_eq!(seen_by_alice, seen_by_dave, "n1 and n3 disagree");
+    let ids: Vec<u64> = seen_by_alice.iter().map(|m| m.0).collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "ids not increasing: {ids:?}"
+    );
+    for who in ["alice", "bob", "dave", "carol"] {
+        // Each sender's own messages are in the order it sent them.
+        let mine: Vec<&str> = seen_by_alice
+            .iter()
+            .filter(|m| m.1 == who)
+            .map(|m| m.2.as_str())
+            .collect();
+        let sent: Vec<String> = (0..EACH).map(|i| format!("{who} {i}")).collect();
+        assert_eq!(mine, sent, "{who}'s messages");
+    }
+    // The IRC user sees the others' messages in the same order.
+    let mut from_irc = Vec::new();
+    while from_irc.len() < EACH * 3 {
+        let line = carol.recv().await;
+        if irc_command(&line) == "PRIVMSG" {
+            from_irc.push(line.rsplit_once(" :").unwrap().1.to_string());
+        }
+    }
+    let expected: Vec<String> = seen_by_alice
+        .iter()
+        .filter(|m| m.1 != "carol")
+        .map(|m| m.2.clone())
+        .collect();
+    assert_eq!(from_irc, expected);
+}
+
+#[tokio::test]
+async fn a_nick_is_unique_across_nodes_and_moves_with_renames() {
+    let Some(redis) = Redis::start() else { return };
+    let (n1, n2, n3) = (node(&redis, "n1"), node(&redis, "n2"), node(&redis, "n3"));
+    let alice = Client::hello(&n1, Kind::Tcp, "alice").await;
+    for kind in [Kind::Ws, Kind::Tcp] {
+        let mut other = Client::connect(&n2, kind).await;
+        other.send(json!({"type": "hello", "nick": "ALICE"})).await;
+        other.expect_error("nick_taken").await;
+    }
+    let mut irc = IrcClient::connect(&n3).await;
+    irc.send("NICK alice").await;
+    irc.send("USER a 0 * :a").await;
+    let refused = irc.wait_for("433").await;
+    assert!(refused.contains("alice"), "{refused}");
+
+    // A rename on another node can't take it either, and a rename moves
+    // the nick: the old one is free everywhere, the new one taken.
+    let mut bob = Client::hello(&n2, Kind::Tcp, "bob").await;
+    bob.send(json!({"type": "nick", "nick": "alice", "ref": 1}))
+        .await;
+    bob.expect_error("nick_taken").await;
+    bob.send(json!({"type": "nick", "nick": "robert", "ref": 2}))
+        .await;
+    let renamed = bob.expect("nick").await;
+    assert_eq!(renamed["nick"], "robert");
+    let mut again = Client::connect(&n3, Kind::Tcp).await;
+    again.send(json!({"type": "hello", "nick": "robert"})).await;
+    again.expect_error("nick_taken").await;
+    let (_bob2, answer) =
+        Client::hello_with(&n1, Kind::Tcp, json!({"type": "hello", "nick": "bob"})).await;
+    assert_eq!(answer["type"], "welcome", "{answer}");
+
+    // Once alice leaves, her nick is free on the other nodes.
+    drop(alice);
+    let (_alice2, answer) =
+        Client::hello_with(&n2, Kind::Ws, json!({"type": "hello", "nick": "alice"})).await;
+    assert_eq!(answer["type"], "welcome", "{answer}");
+}
+
+#[tokio::test]
+async fn whispers_presence_and_whois_cross_nodes() {
+    let Some(redis) = Redis::start() else { return };
+    let (n1, n2) = (node(&redis, "n1"), node(&redis, "n2"));
+    let mut alice = Client::hello(&n1, Kind::Ws, "alice").await;
+    let mut bob = Client::hello(&n2, Kind::Tcp, "bob").await;
+    alice.join("lobby").await;
+    bob.join("lobby").await;
+    let joined = alice.wait_for("presence").await;
+    assert_eq!(
+        (&joined["nick"], &joined["event"]),
+        (&json!("bob"), &json!("join"))
+    );
+
+    alice
+        .send(json!({"type": "whisper", "to": "bob", "text": "psst", "ref": 7}))
+        .await;
+    let echo = alice.wait_for("direct").await;
+    assert_eq!(echo["ref"], 7);
+    let got = bob.wait_for("direct").await;
+    assert_eq!(
+        (&got["from"], &got["text"]),
+        (&json!("alice"), &json!("psst"))
+    );
+    assert_eq!(got["id"], echo["id"], "one id for both ends");
+
+    // Away, on n2, reaches n1: as an event, in whois, and as the answer
+    // to a whisper.
+    bob.send(json!({"type": "away", "message": "lunch"})).await;
+    bob.wait_for("away").await;
+    let away = alice.wait_for("away").await;
+    assert_eq!(
+        (&away["nick"], &away["message"]),
+        (&json!("bob"), &json!("lunch"))
+    );
+    alice.send(json!({"type": "whois", "nick": "bob"})).await;
+    let whois = alice.wait_for("whois").await;
+    assert_eq!(whois["rooms"], json!(["lobby"]), "{whois}");
+    assert_eq!(whois["away"], "lunch");
+    alice
+        .send(json!({"type": "whisper", "to": "bob", "text": "back?", "ref": 8}))
+        .await;
+    alice.wait_for("direct").await;
+    let reply = alice.wait_for("away").await;
+    assert_eq!((&reply["nick"], &reply["ref"]), (&json!("bob"), &json!(8)));
+
+    // A rename, a part with a reason, and a quit, each seen on the other node.
+    bob.send(json!({"type": "nick", "nick": "robert"})).await;
+    let renamed = alice.wait_for("presence").await;
+    assert_eq!(renamed["event"], "nick", "{renamed}");
+    assert_eq!(renamed["new_nick"], "robert");
+    bob.send(json!({"type": "part", "room": "lobby", "reason": "bye"}))
+        .await;
+    let parted = alice.wait_for("presence").await;
+    assert_eq!(
+        (&parted["nick"], &parted["event"], &parted["reason"]),
+        (&json!("robert"), &json!("part"), &json!("bye"))
+    );
+    bob.send(json!({"type": "join", "room": "lobby"})).await;
+    bob.wait_for("joined").await;
+    alice.wait_for("presence").await;
+    drop(bob);
+    let quit = alice.wait_for("presence").await;
+    assert_eq!(
+        (&quit["nick"], &quit["event"]),
+        (&json!("robert"), &json!("quit"))
+    );
+    alice
+        .send(json!({"type": "whisper", "to": "robert", "text": "?"}))
+        .await;
+    alice.wait_error("no_such_nick").await;
+}
+
+#[tokio::test]
+async fn a_topic_reaches_every_node() {
+    let Some(redis) = Redis::start() else { return };
+    let (n1, n2) = (node(&redis, "n1"), node(&redis, "n2"));
+    // Without accounts (memory only) a room has no owner, so anyone may
+    // set a topic; the topic reaches the other node.
+    let mut alice = Client::hello(&n1, Kind::Tcp, "alice").await;
+    let mut bob = Client::hello(&n2, Kind::Tcp, "bob").await;
+    alice.join("lobby").await;
+    bob.join("lobby").await;
+    await_members(&mut alice, "lobby", &["alice", "bob"]).await;
+    alice
+        .send(json!({"type": "topic", "room": "lobby", "text": "cluster talk"}))
+        .await;
+    let topic = bob.wait_for("topic").await;
+    assert_eq!(topic["topic"]["text"], "cluster talk", "{topic}");
+    let mut carol = Client::hello(&n2, Kind::Ws, "carol").await;
+    let joined = carol.join("lobby").await;
+    assert_eq!(joined["topic"]["text"], "cluster talk", "{joined}");
+}
+
+/// Sends `count` numbered messages as fast as the socket takes them and
+/// collects the echoes (the acknowledgements) until the connection dies
+/// or all are acknowledged; calls `midway` after `after` echoes.
+async fn send_and_collect(
+    client: &mut Client,
+    count: usize,
+    after: usize,
+    mut midway: impl FnMut(),
+) -> Vec<String> {
+    for i in 0..count {
+        client
+            .send(json!({"type": "say", "room": "lobby", "text": format!("m{i}"), "ref": i}))
+            .await;
+    }
+    let mut acked = Vec::new();
+    let mut fired = false;
+    loop {
+        match client.next_within(WAIT).await {
+            Next::Msg(m) if m["type"] == "message" && m.get("ref").is_some() => {
+                acked.push(m["text"].as_str().unwrap().to_string());
+                if acked.len() == after && !fired {
+                    fired = true;
+                    midway();
+                }
+                if acked.len() == count {
+                    return acked;
+                }
+            }
+            Next::Msg(_) => {}
+            Next::Closed | Next::Timeout => return acked,
+        }
+    }
+}
+
+#[tokio::test]
+async fn killing_a_node_loses_no_acknowledged_message() {
+    let Some(redis) = Redis::start() else { return };
+    let mut n1 = node(&redis, "n1");
+    let (n2, n3) = (node(&redis, "n2"), node(&redis, "n3"));
+    let mut watcher = Client::hello(&n2, Kind::Tcp, "watcher").await;
+    watcher.join("lobby").await;
+    let mut sender = Client::hello(&n1, Kind::Tcp, "sender").await;
+    sender.join("lobby").await;
+    await_members(&mut watcher, "lobby", &["sender", "watcher"]).await;
+
+    let acked = send_and_collect(&mut sender, 150, 30, || n1.kill()).await;
+    // (How many of the rest were in flight when it died depends on the
+    // machine: those were never acknowledged, and may or may not be seen.)
+    assert!(acked.len() >= 30, "only {} acknowledged", acked.len());
+
+    // The watcher, on another node, got every acknowledged message, in
+    // order, and then hears that the sender is gone.
+    let mut seen = Vec::new();
+    let quit = loop {
+        let m = watcher.recv().await;
+        match m["type"].as_str() {
+            Some("message") => seen.push(m["text"].as_str().unwrap().to_string()),
+            Some("presence") if m["event"] == "quit" => break m,
+            _ => {}
+        }
+    };
+    assert_eq!(quit["nick"], "sender");
+    assert!(
+        seen.len() >= acked.len(),
+        "seen {} of {}",
+        seen.len(),
+        acked.len()
+    );
+    assert_eq!(
+        seen[..acked.len()],
+        acked[..],
+        "acknowledged messages lost or reordered"
+    );
+
+    // The sender comes back on another node under the same nick (free
+    // once the dead node's lease runs out) and finds them all in history.
+    let (mut back, answer) =
+        Client::hello_with(&n3, Kind::Ws, json!({"type": "hello", "nick": "sender"})).await;
+    assert_eq!(answer["type"], "welcome", "{answer}");
+    back.join("lobby").await;
+    back.send(json!({"type": "history", "room": "lobby", "limit": 200}))
+        .await;
+    let history = back.wait_for("history").await;
+    let texts: Vec<&str> = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    for text in &acked {
+        assert!(texts.contains(&text.as_str()), "{text} is not in history");
+    }
+}
+
+#[tokio::test]
+async fn restarting_redis_loses_no_acknowledged_message() {
+    let Some(mut redis) = Redis::start() else {
+        return;
+    };
+    let (n1, n2) = (node(&redis, "n1"), node(&redis, "n2"));
+    let mut watcher = Client::hello(&n2, Kind::Tcp, "watcher").await;
+    watcher.join("lobby").await;
+    let mut sender = Client::hello(&n1, Kind::Tcp, "sender").await;
+    sender.join("lobby").await;
+    await_members(&mut watcher, "lobby", &["sender", "watcher"]).await;
+    let mut acked = send_and_collect(&mut sender, 20, 0, || {}).await;
+    assert_eq!(acked.len(), 20);
+
+    // While Redis is down: /readyz says so, and a message is refused
+    // with a clear error (not acknowledged, not lost in silence).
+    redis.stop();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (status, body) = http_get(n1.http, "/readyz", &[]).await;
+        if status == 503 {
+            assert!(body.contains("broker"), "{body}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "/readyz stayed {status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sender
+        .send(json!({"type": "say", "room": "lobby", "text": "into the void", "ref": "lost"}))
+        .await;
+    let refused = sender.wait_for("error").await;
+    assert_eq!(refused["ref"], "lost");
+    assert!(
+        refused["message"].as_str().unwrap().contains("broker"),
+        "{refused}"
+    );
+
+    // Redis comes back on the same data: service resumes by itself.
+    redis.spawn();
+    let deadline = Instant::now() + WAIT;
+    while http_get(n1.http, "/readyz", &[]).await.0 != 200 {
+        assert!(Instant::now() < deadline, "/readyz did not recover");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for i in 0..10 {
+        let text = format!("after {i}");
+        loop {
+            sender
+                .send(json!({"type": "say", "room": "lobby", "text": text, "ref": text}))
+                .await;
+            let answer = loop {
+                let m = sender.recv().await;
+                if m["ref"] == json!(text) {
+                    break m;
+                }
+            };
+            if answer["type"] == "message" {
+                acked.push(text);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let mut seen = Vec::new();
+    while seen.len() < acked.len() {
+        let m = watcher.recv().await;
+        if m["type"] == "message" {
+            seen.push(m["text"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(seen, acked, "the watcher on the other node");
+    // Nobody was dropped from the room meanwhile.
+    await_members(&mut watcher, "lobby", &["sender", "watcher"]).await;
+}
