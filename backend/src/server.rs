@@ -313,6 +313,9 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
             grace.as_secs()
         ),
     }
+    if let Some(broker) = &ctx.broker {
+        broker.leave().await;
+    }
     if let Some(store) = &ctx.store
         && let Err(e) = store.flush().await
     {

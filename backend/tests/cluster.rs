@@ -528,3 +528,30 @@ async fn restarting_redis_loses_no_acknowledged_message() {
     // Nobody was dropped from the room meanwhile.
     await_members(&mut watcher, "lobby", &["sender", "watcher"]).await;
 }
+
+#[tokio::test]
+async fn a_node_that_shuts_down_takes_its_users_along_at_once() {
+    let Some(redis) = Redis::start() else { return };
+    let (mut n1, n2) = (node(&redis, "n1"), node(&redis, "n2"));
+    let mut alice = Client::hello(&n1, Kind::Tcp, "alice").await;
+    alice.join("lobby").await;
+    let mut bob = Client::hello(&n2, Kind::Tcp, "bob").await;
+    bob.join("lobby").await;
+    await_members(&mut bob, "lobby", &["alice", "bob"]).await;
+    n1.signal("TERM");
+    let quit = bob.wait_for("presence").await;
+    assert_eq!(
+        (&quit["nick"], &quit["event"]),
+        (&json!("alice"), &json!("quit"))
+    );
+    assert!(n1.wait_exit(WAIT).success());
+    assert!(
+        n1.logs().iter().any(|l| l.contains("left the cluster")),
+        "no goodbye in the logs"
+    );
+    // Its nick is free at once, not only when its lease would run out.
+    let mut again = Client::connect(&n2, Kind::Tcp).await;
+    again.send(json!({"type": "hello", "nick": "alice"})).await;
+    assert_eq!(again.recv().await["type"], "welcome");
+    drop(alice);
+}

@@ -38,8 +38,10 @@ pub struct Plan {
     #[arg(long, value_enum)]
     pub transport: Transport,
     /// The server: host:port of its WebSocket (HTTP), TCP or IRC listener.
-    #[arg(long)]
-    pub addr: SocketAddr,
+    /// Several (comma-separated: the nodes of a cluster): client `i`
+    /// connects to the `i % n`th.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub addr: Vec<SocketAddr>,
     #[arg(long, value_enum, default_value = "chat")]
     pub mode: Mode,
     /// A name for this run in the report (scenario and server).
@@ -325,7 +327,14 @@ pub async fn run(plan: Plan) -> Result<Report> {
     // Connect gradually: paced, and with few registrations in flight.
     progress(&format!(
         "{}: connecting {} {:?} clients to {}",
-        plan.label, plan.clients, plan.transport, plan.addr
+        plan.label,
+        plan.clients,
+        plan.transport,
+        plan.addr
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
     ));
     let connect_started = Instant::now();
     let connect_times = (
@@ -588,10 +597,11 @@ async fn client(
     let room = format!("{}{}", plan.room_prefix, plan.room_of(index));
     let started = Instant::now();
     let mut attempt = 0;
+    let addr = plan.addr[index % plan.addr.len()];
     let conn = loop {
         let opened = match plan.mode {
-            Mode::Storm => wire::register(plan.transport, plan.addr, &nick).await,
-            _ => Conn::open(plan.transport, plan.addr, &nick, &room).await,
+            Mode::Storm => wire::register(plan.transport, addr, &nick).await,
+            _ => Conn::open(plan.transport, addr, &nick, &room).await,
         };
         match opened {
             Ok(conn) => break Some(conn),

@@ -358,8 +358,8 @@ impl Broker {
         });
         tokio::spawn(run_publisher(ctx.clone(), redis, queue));
         tokio::spawn(run_reader(ctx.clone(), last, shutdown.clone()));
-        tokio::spawn(run_heartbeat(ctx, shutdown));
-        Ok(Health { healthy })
+        tokio::spawn(run_heartbeat(ctx.clone(), shutdown));
+        Ok(Health { healthy, ctx })
     }
 }
 
@@ -368,6 +368,7 @@ impl Broker {
 #[derive(Clone)]
 pub struct Health {
     healthy: Arc<AtomicBool>,
+    ctx: Arc<Shared>,
 }
 
 impl Health {
@@ -377,6 +378,33 @@ impl Health {
             "the broker is unreachable; reconnecting"
         );
         Ok(())
+    }
+
+    /// Leaves the cluster at shutdown: lets the publisher send what is
+    /// queued (the sessions' quits), briefly, then gives up the lease and
+    /// removes what is left of this node's users at once, rather than
+    /// when the lease would have run out.
+    pub async fn leave(&self) {
+        let queue = &self.ctx.link.queue;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while queue.capacity() < queue.max_capacity() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut redis = self.ctx.redis(ANSWER_TIMEOUT);
+        let node = &*self.ctx.link.node;
+        let mut del = redis::cmd("DEL");
+        del.arg(scripts::lease(node));
+        let left = match redis.one::<i64>(del).await {
+            Ok(_) => redis
+                .script::<i64>("reap", &[node, &STREAM_LEN.to_string()])
+                .await
+                .map(drop),
+            Err(e) => Err(e),
+        };
+        match left {
+            Ok(()) => info!(%node, "left the cluster"),
+            Err(e) => warn!(error = %e, "could not leave the cluster; the lease will run out"),
+        }
     }
 }
 
