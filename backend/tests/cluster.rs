@@ -555,3 +555,26 @@ async fn a_node_that_shuts_down_takes_its_users_along_at_once() {
     assert_eq!(again.recv().await["type"], "welcome");
     drop(alice);
 }
+
+#[tokio::test]
+async fn a_node_restarted_under_its_name_forgets_its_former_users() {
+    let Some(redis) = Redis::start() else { return };
+    let (mut n1, n2) = (node(&redis, "n1"), node(&redis, "n2"));
+    let mut alice = Client::hello(&n1, Kind::Tcp, "alice").await;
+    alice.join("lobby").await;
+    let mut bob = Client::hello(&n2, Kind::Tcp, "bob").await;
+    bob.join("lobby").await;
+    await_members(&mut bob, "lobby", &["alice", "bob"]).await;
+    // Killed, and back at once under the same name, its lease still alive.
+    n1.kill();
+    n1.restart();
+    let quit = bob.wait_for("presence").await;
+    assert_eq!(
+        (&quit["nick"], &quit["event"]),
+        (&json!("alice"), &json!("quit"))
+    );
+    let mut again = Client::connect(&n1, Kind::Tcp).await;
+    again.send(json!({"type": "hello", "nick": "alice"})).await;
+    assert_eq!(again.recv().await["type"], "welcome");
+    drop(alice);
+}

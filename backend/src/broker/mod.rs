@@ -343,10 +343,6 @@ impl Broker {
             client,
             scripts,
         } = self;
-        let mut redis = Redis::new(client.clone(), scripts.clone(), ANSWER_TIMEOUT);
-        heartbeat(&mut redis, &link.node).await?;
-        let last = bootstrap(&mut redis, &router, false).await?;
-        info!(node = %link.node, users = router.stats().sessions, "joined the cluster");
         let healthy = Arc::new(AtomicBool::new(true));
         let ctx = Arc::new(Shared {
             link,
@@ -356,6 +352,17 @@ impl Broker {
             router,
             store,
         });
+        let mut redis = ctx.redis(ANSWER_TIMEOUT);
+        heartbeat(&mut redis, &ctx.link.node).await?;
+        // A node restarted under the same --node-name may find its former
+        // self's users in the broker: they are gone.
+        sync(&ctx, &mut redis).await?;
+        let last = bootstrap(&mut redis, &ctx.router, false).await?;
+        info!(
+            node = %ctx.link.node,
+            users = ctx.router.stats().sessions,
+            "joined the cluster"
+        );
         tokio::spawn(run_publisher(ctx.clone(), redis, queue));
         tokio::spawn(run_reader(ctx.clone(), last, shutdown.clone()));
         tokio::spawn(run_heartbeat(ctx.clone(), shutdown));
