@@ -205,7 +205,9 @@ fn unsaved_change(reference: Option<Ref>) -> Frame {
 /// store, at once): updates the room and tells its members, the
 /// requester's copy with its `ref` (the requester gets it even if it left
 /// the room meanwhile). A ban also kicks the members it matches.
-fn apply_room_change(state: &mut State, write: RoomWrite, link: Option<&Link>) {
+/// In a cluster, `link` publishes the kicks a ban causes, and the change
+/// itself unless it came from the cluster (`from_cluster`).
+fn apply_room_change(state: &mut State, write: RoomWrite, link: Option<&Link>, from_cluster: bool) {
     let RoomWrite {
         room,
         change,
@@ -218,7 +220,7 @@ fn apply_room_change(state: &mut State, write: RoomWrite, link: Option<&Link>) {
     let Some(r) = rooms.get_mut(&room) else {
         return;
     };
-    if let Some(link) = link {
+    if let Some(link) = link.filter(|_| !from_cluster) {
         cluster::publish_room(link, &room, &change);
     }
     r.set(&change);
@@ -547,7 +549,7 @@ impl Router {
                 }
                 permit.send(Write::Room(write));
             }
-            None => apply_room_change(state, write, self.cluster.as_ref()),
+            None => apply_room_change(state, write, self.cluster.as_ref(), false),
         }
     }
 
@@ -680,7 +682,7 @@ impl Router {
                         r.pending = r.pending.saturating_sub(1);
                     }
                     if saved {
-                        apply_room_change(state, write, self.cluster.as_ref());
+                        apply_room_change(state, write, self.cluster.as_ref(), false);
                     } else {
                         drop_room_change(state, write);
                     }

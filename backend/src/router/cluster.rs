@@ -626,7 +626,7 @@ impl Router {
                         requester: None,
                         reference: None,
                     };
-                    apply_room_change(state, write, None);
+                    apply_room_change(state, write, Some(link), true);
                 }
                 Event::Kick {
                     room,
