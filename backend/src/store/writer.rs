@@ -127,6 +127,19 @@ pub enum Write {
         keep: Option<u64>,
         reply: oneshot::Sender<u64>,
     },
+    /// Stores room messages and direct messages that were delivered
+    /// already (by another node of a cluster), keeping `rooms.last_id` and
+    /// `meta.last_direct_id` as [`Write::Chat`] and [`Write::Direct`] do,
+    /// but without [`Committed`] delivery. Idempotent: a message whose key
+    /// (room and id; direct id) is stored already is left as it is, so a
+    /// retry after a failure neither fails nor duplicates. Answers once
+    /// committed (the reply is dropped if the commit fails).
+    Persist {
+        messages: Vec<ChatMessage>,
+        /// Each with whether it waits for its (offline) recipient.
+        directs: Vec<(DirectMessage, bool)>,
+        reply: oneshot::Sender<()>,
+    },
     /// Answers once everything queued before it has committed.
     Flush(oneshot::Sender<()>),
 }
@@ -426,7 +439,10 @@ pub async fn run(
                 (Write::Register { reply, .. }, Answer::Created(created)) => {
                     let _ = reply.send(created);
                 }
-                (Write::AddToken { reply, .. }, Answer::Nothing) if saved => {
+                (Write::AddToken { reply, .. }, Answer::Nothing)
+                | (Write::Persist { reply, .. }, Answer::Nothing)
+                    if saved =>
+                {
                     let _ = reply.send(());
                 }
                 (Write::RevokeTokens { reply, .. }, Answer::Count(n))
@@ -454,11 +470,15 @@ pub async fn run(
 
 const INSERT_MESSAGE: &str =
     "INSERT INTO messages (room, id, sender, text, ts) VALUES ($1, $2, $3, $4, $5)";
+const INSERT_MESSAGE_ONCE: &str = "INSERT INTO messages (room, id, sender, text, ts) \
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (room, id) DO NOTHING";
 const RAISE_LAST_ID: &str = "INSERT INTO rooms (name, last_id) VALUES ($1, $2) \
      ON CONFLICT (name) DO UPDATE SET last_id = excluded.last_id \
      WHERE excluded.last_id > rooms.last_id";
 const INSERT_DIRECT: &str = "INSERT INTO directs (id, sender, recipient, recipient_key, text, ts, pending) \
      VALUES ($1, $2, $3, $4, $5, $6, $7)";
+const INSERT_DIRECT_ONCE: &str = "INSERT INTO directs (id, sender, recipient, recipient_key, text, ts, pending) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING";
 const RAISE_COUNTER: &str = "INSERT INTO meta (key, value) VALUES ($1, $2) \
      ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE excluded.value > meta.value";
 const SET_TOPIC: &str = "INSERT INTO rooms (name, topic, topic_by, topic_ts) VALUES ($1, $2, $3, $4) \
@@ -564,6 +584,16 @@ macro_rules! backend {
                         message: d, target, ..
                     }) => {
                         direct(conn, d, target.is_none(), INSERT_DIRECT).await?;
+                    }
+                    Write::Persist {
+                        messages, directs, ..
+                    } => {
+                        for m in messages {
+                            message(conn, m, INSERT_MESSAGE_ONCE).await?;
+                        }
+                        for (d, pending) in directs {
+                            direct(conn, d, *pending, INSERT_DIRECT_ONCE).await?;
+                        }
                     }
                     Write::Room(RoomWrite {
                         room,
