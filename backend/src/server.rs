@@ -25,7 +25,7 @@ use crate::net::http::{HttpLimits, HttpListener};
 use crate::net::tls::{ALPN_HTTP, Certs};
 use crate::net::{Listen, forwarded::Cidr};
 use crate::router::{Router, RouterConfig};
-use crate::store::{Store, Write};
+use crate::store::{Backend, Store, Write};
 use crate::transport;
 
 /// What every session and listener shares.
@@ -68,17 +68,14 @@ impl Context {
             // writer's queue: the cell ties the knot.
             let cell: Arc<OnceLock<Arc<Router>>> = Arc::new(OnceLock::new());
             let deliver_to = cell.clone();
-            let store = Store::open(&settings.data_dir, move |done, saved| {
+            let backend = Backend::from_settings(settings.store.as_deref(), &settings.data_dir)?;
+            let store = Store::open_backend(&backend, move |done, saved| {
                 if let Some(router) = deliver_to.get() {
                     router.deliver(done, saved);
                 }
             })
             .await?;
-            let dir = std::path::absolute(&settings.data_dir).unwrap_or(settings.data_dir.clone());
-            info!(
-                "data: {} (SQLite, WAL)",
-                dir.join(crate::store::DB_FILE).display()
-            );
+            info!("data: {}", backend.describe());
             let router = Arc::new(Router::with_store(
                 config,
                 store.writes().clone(),
