@@ -47,6 +47,10 @@ pub struct Settings {
     /// This node's name in the cluster (default: host name and a random
     /// number, new at every start).
     pub node_name: Option<String>,
+    /// The store's database: `postgres://…` (or `postgresql://…`) for
+    /// PostgreSQL, `sqlite://PATH` for a SQLite file; `None`: the SQLite
+    /// file `<data-dir>/banter.db`.
+    pub store: Option<String>,
     /// Seconds a message is kept (0: forever).
     pub retain_age: u64,
     /// Messages kept per room (0: all).
@@ -132,6 +136,7 @@ impl Default for Settings {
             memory_only: false,
             broker: None,
             node_name: None,
+            store: None,
             retain_age: 0,
             retain_count: 0,
             retention_interval: 3600,
@@ -218,6 +223,10 @@ impl Settings {
                 bail!("{name} must be 0 (no limit) or a positive number");
             }
         }
+        if self.memory_only && self.store.is_some() {
+            bail!("--memory-only keeps no store: drop either it or --store");
+        }
+        crate::store::Backend::from_settings(self.store.as_deref(), &self.data_dir)?;
         if self.argon2_memory_kib < 8 {
             bail!("argon2-memory-kib must be at least 8");
         }
@@ -247,8 +256,9 @@ impl Settings {
 /// What to do instead of serving.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// Writes a consistent copy of the database (in --data-dir) to PATH, a
-    /// new file; safe while the server runs (SQLite VACUUM INTO).
+    /// Writes a consistent copy of the SQLite database (in --data-dir, or
+    /// --store sqlite://FILE) to PATH, a new file; safe while the server
+    /// runs (SQLite VACUUM INTO). For PostgreSQL use pg_dump.
     Backup {
         /// The new file.
         path: PathBuf,
@@ -478,6 +488,17 @@ pub struct Cli {
         value_name = "NAME"
     )]
     pub node_name: Option<String>,
+    /// Where history and accounts are kept: postgres://USER:PASSWORD@HOST/DB
+    /// (or postgresql://…) for PostgreSQL (the database must exist; banter
+    /// creates its tables), sqlite://FILE for a SQLite file. [default: the
+    /// SQLite file banter.db in --data-dir]
+    #[arg(
+        help_heading = "History and accounts",
+        long,
+        env = "BANTER_STORE",
+        value_name = "URL"
+    )]
+    pub store: Option<String>,
     /// Delete messages older than this many seconds (0: keep them).
     /// [default: 0]
     #[arg(
@@ -724,6 +745,9 @@ impl Cli {
         if let Some(addr) = cli.irc_tls {
             settings.irc_tls = Some(addr);
         }
+        if let Some(url) = cli.store {
+            settings.store = Some(url);
+        }
         overlay!(
             settings,
             cli,
@@ -873,6 +897,49 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn store_urls() {
+        use crate::store::Backend;
+        let s = Cli::try_parse_from(["banter", "--data-dir", "/d"])
+            .unwrap()
+            .settings()
+            .unwrap();
+        let backend = Backend::from_settings(s.store.as_deref(), &s.data_dir).unwrap();
+        assert_eq!(backend, Backend::Sqlite(PathBuf::from("/d/banter.db")));
+        let s = Cli::try_parse_from(["banter", "--store", "sqlite:///var/x.db"])
+            .unwrap()
+            .settings()
+            .unwrap();
+        let backend = Backend::from_settings(s.store.as_deref(), &s.data_dir).unwrap();
+        assert_eq!(backend, Backend::Sqlite(PathBuf::from("/var/x.db")));
+        let url = "postgresql://banter:s3cret@db.example:5433/chat";
+        let file: Settings = toml::from_str(&format!("store = {url:?}\n")).unwrap();
+        file.validate().unwrap();
+        let backend = Backend::from_settings(file.store.as_deref(), &file.data_dir).unwrap();
+        assert_eq!(backend, Backend::Postgres(url.into()));
+        let shown = backend.describe();
+        assert_eq!(
+            shown,
+            "postgresql://banter:***@db.example:5433/chat (PostgreSQL)"
+        );
+        for bad in [
+            &["banter", "--store", "mysql://x@y/z"][..],
+            &["banter", "--store", "sqlite://"],
+            &["banter", "--store", "postgres://x@[bad/z"],
+            &["banter", "--store", "postgres://x@y/z", "--memory-only"],
+            &["banter", "--store", "postgres://x@y/z?sslmode=require"],
+        ] {
+            let cli = Cli::try_parse_from(bad).unwrap();
+            let err = format!("{:#}", cli.settings().unwrap_err());
+            assert!(err.contains("store"), "{bad:?}: {err}");
+        }
+        let err = Cli::try_parse_from(["banter", "--store", "mysql://u:hidden@y/z"])
+            .unwrap()
+            .settings()
+            .unwrap_err();
+        assert!(!format!("{err:#}").contains("hidden"), "{err:#}");
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use banter::config::{Cli, Command, LogFormat};
+use banter::store::Backend;
 use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -48,7 +49,18 @@ fn main() -> ExitCode {
         }
     };
     if let Some(Command::Backup { path }) = command {
-        let db = settings.data_dir.join(banter::store::DB_FILE);
+        let backend = Backend::from_settings(settings.store.as_deref(), &settings.data_dir);
+        let db = match backend {
+            Ok(Backend::Sqlite(db)) => db,
+            Ok(Backend::Postgres(_)) => {
+                error!("{}", banter::store::PG_BACKUP);
+                return ExitCode::FAILURE;
+            }
+            Err(e) => {
+                error!("{e:#}");
+                return ExitCode::from(2);
+            }
+        };
         return match runtime.block_on(banter::store::backup_file(&db, &path)) {
             Ok(()) => {
                 info!("backed up {} to {}", db.display(), path.display());

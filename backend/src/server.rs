@@ -26,7 +26,7 @@ use crate::net::http::{HttpLimits, HttpListener};
 use crate::net::tls::{ALPN_HTTP, Certs};
 use crate::net::{Listen, forwarded::Cidr};
 use crate::router::{Router, RouterConfig};
-use crate::store::{Store, Write};
+use crate::store::{Backend, Store, Write};
 use crate::transport;
 
 /// What every session and listener shares.
@@ -63,14 +63,19 @@ impl Context {
         };
         let broker = match &settings.broker {
             Some(url) => {
+                let shared = settings.memory_only
+                    || matches!(
+                        Backend::from_settings(settings.store.as_deref(), &settings.data_dir)?,
+                        Backend::Postgres(_)
+                    );
                 anyhow::ensure!(
-                    settings.memory_only,
+                    shared,
                     "--broker needs a store that every node shares: --store postgres://… (or --memory-only)"
                 );
                 let node = crate::broker::node_name(settings.node_name.as_deref())?;
                 let broker = Broker::connect(url, node).await?;
                 info!(
-                    broker = %crate::broker::redacted(url),
+                    broker = %crate::store::redact(url),
                     node = %broker.link.node,
                     "cluster mode: joining the other nodes through the broker"
                 );
@@ -92,17 +97,14 @@ impl Context {
             // writer's queue: the cell ties the knot.
             let cell: Arc<OnceLock<Arc<Router>>> = Arc::new(OnceLock::new());
             let deliver_to = cell.clone();
-            let store = Store::open(&settings.data_dir, move |done, saved| {
+            let backend = Backend::from_settings(settings.store.as_deref(), &settings.data_dir)?;
+            let store = Store::open_backend(&backend, move |done, saved| {
                 if let Some(router) = deliver_to.get() {
                     router.deliver(done, saved);
                 }
             })
             .await?;
-            let dir = std::path::absolute(&settings.data_dir).unwrap_or(settings.data_dir.clone());
-            info!(
-                "data: {} (SQLite, WAL)",
-                dir.join(crate::store::DB_FILE).display()
-            );
+            info!("data: {}", backend.describe());
             let router = Arc::new(cluster(Router::with_store(
                 config,
                 store.writes().clone(),

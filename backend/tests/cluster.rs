@@ -1,7 +1,9 @@
 //! Cluster mode: three real `banter` nodes joined through a real
 //! `redis-server` (started here, on loopback, with its append-only file
-//! on), with WebSocket, TCP and IRC users spread over them. Skipped, with
-//! a message saying so, only when redis-server is not installed.
+//! on) and sharing a real PostgreSQL store (`common::postgres_url`), with
+//! WebSocket, TCP and IRC users spread over them. Skipped, with a message
+//! saying so, only when redis-server or PostgreSQL is not installed
+//! (`scripts/test` installs both, and then requires them).
 
 mod common;
 
@@ -98,15 +100,40 @@ impl Drop for Redis {
     }
 }
 
-/// A node of the cluster on `redis`.
-fn node(redis: &Redis, name: &str) -> TestServer {
-    let url = redis.url();
+/// A broker and a database for the nodes of one test.
+struct Cluster {
+    redis: Redis,
+    store: String,
+}
+
+impl Cluster {
+    fn start() -> Option<Cluster> {
+        let store = common::postgres_url()?;
+        if std::env::var_os("BANTER_REQUIRE_POSTGRES").is_some()
+            && Command::new("redis-server")
+                .arg("--version")
+                .output()
+                .is_err()
+        {
+            panic!("redis-server is required (BANTER_REQUIRE_POSTGRES is set) but not installed");
+        }
+        Some(Cluster {
+            redis: Redis::start()?,
+            store,
+        })
+    }
+}
+
+/// A node of `cluster`.
+fn node(cluster: &Cluster, name: &str) -> TestServer {
+    let url = cluster.redis.url();
     TestServer::start_with(&[
         "--broker",
         &url,
         "--node-name",
         name,
-        "--memory-only",
+        "--store",
+        &cluster.store,
         "--message-rate",
         "0",
         "--join-rate",
@@ -156,8 +183,14 @@ async fn messages(client: &mut Client, count: usize) -> Vec<(u64, String, String
 
 #[tokio::test]
 async fn users_on_three_nodes_see_one_room_in_one_order() {
-    let Some(redis) = Redis::start() else { return };
-    let (n1, n2, n3) = (node(&redis, "n1"), node(&redis, "n2"), node(&redis, "n3"));
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let (n1, n2, n3) = (
+        node(&cluster, "n1"),
+        node(&cluster, "n2"),
+        node(&cluster, "n3"),
+    );
     let mut alice = Client::hello(&n1, Kind::Ws, "alice").await;
     let mut bob = Client::hello(&n2, Kind::Tcp, "bob").await;
     let mut dave = Client::hello(&n3, Kind::Tcp, "dave").await;
@@ -228,8 +261,14 @@ async fn users_on_three_nodes_see_one_room_in_one_order() {
 
 #[tokio::test]
 async fn a_nick_is_unique_across_nodes_and_moves_with_renames() {
-    let Some(redis) = Redis::start() else { return };
-    let (n1, n2, n3) = (node(&redis, "n1"), node(&redis, "n2"), node(&redis, "n3"));
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let (n1, n2, n3) = (
+        node(&cluster, "n1"),
+        node(&cluster, "n2"),
+        node(&cluster, "n3"),
+    );
     let alice = Client::hello(&n1, Kind::Tcp, "alice").await;
     for kind in [Kind::Ws, Kind::Tcp] {
         let mut other = Client::connect(&n2, kind).await;
@@ -268,8 +307,10 @@ async fn a_nick_is_unique_across_nodes_and_moves_with_renames() {
 
 #[tokio::test]
 async fn whispers_presence_and_whois_cross_nodes() {
-    let Some(redis) = Redis::start() else { return };
-    let (n1, n2) = (node(&redis, "n1"), node(&redis, "n2"));
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let (n1, n2) = (node(&cluster, "n1"), node(&cluster, "n2"));
     let mut alice = Client::hello(&n1, Kind::Ws, "alice").await;
     let mut bob = Client::hello(&n2, Kind::Tcp, "bob").await;
     alice.join("lobby").await;
@@ -339,25 +380,91 @@ async fn whispers_presence_and_whois_cross_nodes() {
     alice.wait_error("no_such_nick").await;
 }
 
-#[tokio::test]
-async fn a_topic_reaches_every_node() {
-    let Some(redis) = Redis::start() else { return };
-    let (n1, n2) = (node(&redis, "n1"), node(&redis, "n2"));
-    // Without accounts (memory only) a room has no owner, so anyone may
-    // set a topic; the topic reaches the other node.
-    let mut alice = Client::hello(&n1, Kind::Tcp, "alice").await;
-    let mut bob = Client::hello(&n2, Kind::Tcp, "bob").await;
-    alice.join("lobby").await;
-    bob.join("lobby").await;
-    await_members(&mut alice, "lobby", &["alice", "bob"]).await;
-    alice
-        .send(json!({"type": "topic", "room": "lobby", "text": "cluster talk"}))
+const PW: &str = "correct horse";
+
+/// Registers `nick` on `server` and logs in (a fresh connection).
+async fn account(server: &TestServer, kind: Kind, nick: &str) -> Client {
+    let mut c = Client::connect(server, kind).await;
+    c.send(json!({"type": "register", "nick": nick, "password": PW}))
         .await;
-    let topic = bob.wait_for("topic").await;
-    assert_eq!(topic["topic"]["text"], "cluster talk", "{topic}");
-    let mut carol = Client::hello(&n2, Kind::Ws, "carol").await;
-    let joined = carol.join("lobby").await;
-    assert_eq!(joined["topic"]["text"], "cluster talk", "{joined}");
+    c.expect("registered").await;
+    drop(c);
+    let hello = json!({"type": "hello", "nick": nick, "password": PW});
+    let (mut c, welcome) = Client::hello_with(server, kind, hello).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    c.expect("logged_in").await;
+    c
+}
+
+#[tokio::test]
+async fn accounts_topics_kicks_and_bans_work_across_nodes() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let (n1, n2) = (node(&cluster, "n1"), node(&cluster, "n2"));
+    // alice (n1) owns #den; an account made on n1 is reserved on n2.
+    let mut alice = account(&n1, Kind::Tcp, "alice").await;
+    alice.join("den").await;
+    alice.wait_for("roles").await;
+    let mut guest = Client::connect(&n2, Kind::Tcp).await;
+    guest.send(json!({"type": "hello", "nick": "Alice2"})).await;
+    guest.expect("welcome").await;
+    guest.send(json!({"type": "nick", "nick": "alice"})).await;
+    guest.wait_error("nick_reserved").await;
+    drop(guest);
+
+    // The owner's topic reaches a member on n2, and a later joiner there.
+    let mut bob = Client::hello(&n2, Kind::Ws, "bob").await;
+    let joined = bob.join("den").await;
+    assert!(
+        joined["members"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("alice")),
+        "{joined}"
+    );
+    let roles = bob.wait_for("roles").await;
+    assert_eq!(roles["owner"], "alice", "n2 knows who owns #den: {roles}");
+    await_members(&mut alice, "den", &["alice", "bob"]).await;
+    alice
+        .send(json!({"type": "topic", "room": "den", "text": "cluster talk"}))
+        .await;
+    assert_eq!(bob.wait_for("topic").await["topic"]["text"], "cluster talk");
+    // bob is no operator, on n2 either.
+    bob.send(json!({"type": "topic", "room": "den", "text": "mine"}))
+        .await;
+    bob.wait_error("not_operator").await;
+
+    // The owner on n1 kicks bob on n2: both see it, bob is out.
+    alice
+        .send(json!({"type": "kick", "room": "den", "nick": "bob", "reason": "behave"}))
+        .await;
+    let kicked = bob.wait_for("kicked").await;
+    assert_eq!(
+        (&kicked["nick"], &kicked["by"], &kicked["reason"]),
+        (&json!("bob"), &json!("alice"), &json!("behave"))
+    );
+    assert_eq!(alice.wait_for("kicked").await["nick"], "bob");
+    bob.send(json!({"type": "say", "room": "den", "text": "still here?"}))
+        .await;
+    bob.wait_error("not_in_room").await;
+
+    // A ban on n1 kicks and keeps out a user of n2.
+    bob.join("den").await;
+    await_members(&mut alice, "den", &["alice", "bob"]).await;
+    alice
+        .send(json!({"type": "ban", "room": "den", "nick": "bob"}))
+        .await;
+    let kicked = bob.wait_for("kicked").await;
+    assert_eq!(kicked["reason"], "banned", "{kicked}");
+    bob.join_err("den", "banned").await;
+    // A user of n2 logs into alice's account there (tokens, passwords
+    // and accounts are in the shared store) only once alice is gone.
+    drop(alice);
+    let hello = json!({"type": "hello", "nick": "alice", "password": PW});
+    let (mut again, welcome) = Client::hello_with(&n2, Kind::Tcp, hello).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    again.expect("logged_in").await;
 }
 
 /// Sends `count` numbered messages as fast as the socket takes them and
@@ -396,9 +503,11 @@ async fn send_and_collect(
 
 #[tokio::test]
 async fn killing_a_node_loses_no_acknowledged_message() {
-    let Some(redis) = Redis::start() else { return };
-    let mut n1 = node(&redis, "n1");
-    let (n2, n3) = (node(&redis, "n2"), node(&redis, "n3"));
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let mut n1 = node(&cluster, "n1");
+    let (n2, n3) = (node(&cluster, "n2"), node(&cluster, "n3"));
     let mut watcher = Client::hello(&n2, Kind::Tcp, "watcher").await;
     watcher.join("lobby").await;
     let mut sender = Client::hello(&n1, Kind::Tcp, "sender").await;
@@ -456,10 +565,10 @@ async fn killing_a_node_loses_no_acknowledged_message() {
 
 #[tokio::test]
 async fn restarting_redis_loses_no_acknowledged_message() {
-    let Some(mut redis) = Redis::start() else {
+    let Some(mut cluster) = Cluster::start() else {
         return;
     };
-    let (n1, n2) = (node(&redis, "n1"), node(&redis, "n2"));
+    let (n1, n2) = (node(&cluster, "n1"), node(&cluster, "n2"));
     let mut watcher = Client::hello(&n2, Kind::Tcp, "watcher").await;
     watcher.join("lobby").await;
     let mut sender = Client::hello(&n1, Kind::Tcp, "sender").await;
@@ -470,7 +579,7 @@ async fn restarting_redis_loses_no_acknowledged_message() {
 
     // While Redis is down: /readyz says so, and a message is refused
     // with a clear error (not acknowledged, not lost in silence).
-    redis.stop();
+    cluster.redis.stop();
     let deadline = Instant::now() + WAIT;
     loop {
         let (status, body) = http_get(n1.http, "/readyz", &[]).await;
@@ -492,7 +601,7 @@ async fn restarting_redis_loses_no_acknowledged_message() {
     );
 
     // Redis comes back on the same data: service resumes by itself.
-    redis.spawn();
+    cluster.redis.spawn();
     let deadline = Instant::now() + WAIT;
     while http_get(n1.http, "/readyz", &[]).await.0 != 200 {
         assert!(Instant::now() < deadline, "/readyz did not recover");
@@ -531,8 +640,10 @@ async fn restarting_redis_loses_no_acknowledged_message() {
 
 #[tokio::test]
 async fn a_node_that_shuts_down_takes_its_users_along_at_once() {
-    let Some(redis) = Redis::start() else { return };
-    let (mut n1, n2) = (node(&redis, "n1"), node(&redis, "n2"));
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let (mut n1, n2) = (node(&cluster, "n1"), node(&cluster, "n2"));
     let mut alice = Client::hello(&n1, Kind::Tcp, "alice").await;
     alice.join("lobby").await;
     let mut bob = Client::hello(&n2, Kind::Tcp, "bob").await;
@@ -558,8 +669,10 @@ async fn a_node_that_shuts_down_takes_its_users_along_at_once() {
 
 #[tokio::test]
 async fn a_node_restarted_under_its_name_forgets_its_former_users() {
-    let Some(redis) = Redis::start() else { return };
-    let (mut n1, n2) = (node(&redis, "n1"), node(&redis, "n2"));
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let (mut n1, n2) = (node(&cluster, "n1"), node(&cluster, "n2"));
     let mut alice = Client::hello(&n1, Kind::Tcp, "alice").await;
     alice.join("lobby").await;
     let mut bob = Client::hello(&n2, Kind::Tcp, "bob").await;

@@ -219,6 +219,34 @@ async fn backup_makes_a_usable_copy_while_the_server_runs() {
     assert_eq!(ids(&bob.join("lobby").await["history"]), [1, 2, 3, 4]);
 }
 
+#[tokio::test]
+async fn a_sqlite_store_url_puts_the_database_where_it_says() {
+    let elsewhere = TempDir::new();
+    let file = elsewhere.path().join("sub").join("chat.db");
+    let url = format!("sqlite://{}", file.display());
+    let mut server = TestServer::start_with(&["--store", &url]);
+    assert!(
+        server
+            .logs()
+            .iter()
+            .any(|l| l.contains(&format!("data: {} (SQLite, WAL)", file.display()))),
+        "{:?}",
+        server.logs()
+    );
+    let mut alice = Client::hello(&server, Kind::Tcp, "alice").await;
+    alice.join("lobby").await;
+    say(&mut alice, "lobby", "kept").await;
+    assert!(file.exists(), "the directory is made, the file created");
+    assert!(!server.data.path().join(banter::store::DB_FILE).exists());
+    server.restart();
+    let mut bob = Client::hello(&server, Kind::Ws, "bob").await;
+    assert_eq!(ids(&bob.join("lobby").await["history"]), [1]);
+    let copy = elsewhere.path().join("copy.db");
+    let out = server.run_command(&["--store", &url, "backup", copy.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(copy.exists());
+}
+
 #[test]
 fn a_version_1_database_is_migrated_and_kept() {
     let data = Arc::new(TempDir::new());

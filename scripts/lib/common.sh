@@ -86,3 +86,10 @@ ensure_browser_test_tools() {
     apt_install chromium nginx libnginx-mod-stream caddy haproxy redis-server
     ensure_node_tools
 }
+
+# PostgreSQL, for backend/tests/store_postgres.rs: the tests run
+# throw-away servers of their own (initdb in a temporary directory, as the
+# postgres user), never the cluster the package may start on port 5432.
+ensure_postgres() {
+    apt_install postgresql
+}

@@ -38,7 +38,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::frame::Frame;
 use crate::router::{Router, SessionId};
-use crate::store::{Store, Write};
+use crate::store::{Store, Write, redact};
 use event::{Event, Received};
 
 /// Entries the stream keeps (about; Redis trims in whole nodes). A node
@@ -290,31 +290,18 @@ pub fn node_name(given: Option<&str>) -> anyhow::Result<String> {
     Ok(name)
 }
 
-/// The URL without its password, for logs.
-pub fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            let hidden = if userinfo.contains(':') { ":***" } else { "" };
-            format!("{}{user}{hidden}{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_string(),
-    }
-}
-
 impl Broker {
     /// Connects to Redis at `url` as node `node` (so that a wrong URL
     /// stops the start with a clear message).
     pub async fn connect(url: &str, node: String) -> anyhow::Result<Broker> {
         let client = redis::Client::open(url)
-            .with_context(|| format!("the broker URL {} is not valid", redacted(url)))?;
+            .with_context(|| format!("the broker URL {} is not valid", redact(url)))?;
         let scripts = Arc::new(Scripts::new());
         let mut redis = Redis::new(client.clone(), scripts.clone(), ANSWER_TIMEOUT);
         redis
             .connection()
             .await
-            .with_context(|| format!("cannot reach the broker at {}", redacted(url)))?;
+            .with_context(|| format!("cannot reach the broker at {}", redact(url)))?;
         let (tx, queue) = mpsc::channel(QUEUE);
         Ok(Broker {
             link: Link {
@@ -847,16 +834,6 @@ mod tests {
         let made = node_name(None).unwrap();
         assert!(node_name(Some(&made)).is_ok(), "{made}");
         assert_ne!(node_name(None).unwrap(), node_name(None).unwrap());
-    }
-
-    #[test]
-    fn urls_are_redacted() {
-        assert_eq!(
-            redacted("redis://:secret@h:6379/0"),
-            "redis://:***@h:6379/0"
-        );
-        assert_eq!(redacted("redis://u:secret@h/"), "redis://u:***@h/");
-        assert_eq!(redacted("redis://h:6379"), "redis://h:6379");
     }
 
     #[test]

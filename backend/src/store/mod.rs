@@ -1,18 +1,28 @@
-//! The store: history, accounts and room state in one SQLite file,
-//! `<data-dir>/banter.db`, through `sqlx`.
+//! The store: history, accounts and room state, through `sqlx`, in one of
+//! two backends chosen by `--store`:
 //!
-//! * Schema: the migrations in `backend/migrations/` (embedded, applied at
-//!   startup; [`MIGRATIONS`] lists them). v1 holds history (`rooms`,
+//! * SQLite (the default): one file, `<data-dir>/banter.db` (or the path
+//!   of a `sqlite://PATH` URL), in WAL mode with `synchronous = FULL`: a
+//!   commit is on disk when it returns, and readers never wait for the
+//!   writer.
+//! * PostgreSQL (`postgres://…`): the same tables in a database the
+//!   operator made; what banter shares between the nodes of a cluster.
+//!
+//! * Schema: the migrations in `backend/migrations/` (SQLite) and
+//!   `backend/migrations/postgres/` (the same versions and tables in
+//!   PostgreSQL's dialect), embedded and applied at startup
+//!   ([`MIGRATIONS`], [`POSTGRES_MIGRATIONS`]). v1 holds history (`rooms`,
 //!   `messages`, `directs`, `meta`), v2 accounts (`accounts`, `tokens`),
 //!   room roles and bans (`room_roles`, `bans`) and the pending flag of
 //!   whispers to offline accounts (cleared only once the client confirmed
 //!   it read them, see `session.rs`; the comment in 0002 predates that, and
 //!   an applied migration's text must not change). Each file's comments
 //!   document its tables.
-//! * WAL mode with `synchronous = FULL`: a commit is on disk when it
-//!   returns, and readers never wait for the writer.
-//! * Every write goes through one [`writer`] task (group commit); reads use
-//!   a small pool of their own connections.
+//! * Every write goes through one [`writer`] task (group commit) with a
+//!   connection of its own; reads use a small pool of their own
+//!   connections. The SQL is written once for both backends and run
+//!   through each driver's own types (no `Any` driver): `with_pool!`
+//!   here, `backend!` in the writer.
 //!
 //! Ids: the router assigns room message ids and direct ids (under its lock,
 //! so they are in order); the store keeps the highest ever given
@@ -24,11 +34,13 @@ pub mod writer;
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use banter_protocol::{BanInfo, ChatMessage, Nick, RoomName, Topic};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
@@ -36,15 +48,23 @@ use sqlx::sqlite::{
 use sqlx::{Connection, SqlSafeStr};
 use tokio::sync::{mpsc, oneshot};
 
-pub use writer::{Committed, Write};
+pub use writer::{Committed, Health, Write};
+use writer::{Conn, Connector, Link};
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "banter.db";
 /// Writes that may wait for the writer; beyond that, senders are told the
 /// server is busy instead of growing memory.
 pub const WRITE_QUEUE: usize = 64 * 1024;
+/// Read connections to PostgreSQL.
+const PG_READERS: u32 = 8;
+/// How long a read waits for a PostgreSQL connection (when the server is
+/// down: how long before it fails).
+const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// [`Store::check`]'s query answers within this, or the check fails.
+const CHECK_TIMEOUT: Duration = Duration::from_millis(800);
 
-/// The embedded migrations: (version, description, SQL).
+/// The embedded SQLite migrations: (version, description, SQL).
 pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         1,
@@ -58,9 +78,32 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
 ];
 
-/// A migrator with the migrations up to `version` (all: `i64::MAX`).
+/// The embedded PostgreSQL migrations: the same versions and tables.
+pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "history",
+        include_str!("../../migrations/postgres/0001_history.sql"),
+    ),
+    (
+        2,
+        "accounts and rooms",
+        include_str!("../../migrations/postgres/0002_accounts_and_rooms.sql"),
+    ),
+];
+
+/// A migrator with the SQLite migrations up to `version` (all: `i64::MAX`).
 pub fn migrator(version: i64) -> Migrator {
-    let migrations = MIGRATIONS
+    migrator_of(MIGRATIONS, version)
+}
+
+/// A migrator with the PostgreSQL migrations up to `version`.
+pub fn postgres_migrator(version: i64) -> Migrator {
+    migrator_of(POSTGRES_MIGRATIONS, version)
+}
+
+fn migrator_of(list: &'static [(i64, &'static str, &'static str)], version: i64) -> Migrator {
+    let migrations = list
         .iter()
         .filter(|(v, _, _)| *v <= version)
         .map(|&(v, description, sql)| {
@@ -90,6 +133,100 @@ pub fn connect_options(path: &Path) -> SqliteConnectOptions {
         .foreign_keys(true)
 }
 
+/// Where the store keeps its data: `--store`, with `--data-dir`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite database file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database, by URL (which may hold a password: show it
+    /// with [`Backend::describe`] or [`redact`]).
+    Postgres(String),
+}
+
+impl Backend {
+    /// No `store`: `<data_dir>/banter.db`; `sqlite://PATH`: the SQLite file
+    /// PATH; `postgres://…` or `postgresql://…`: PostgreSQL (the URL must
+    /// parse). Anything else is refused, with a sentence saying what works.
+    pub fn from_settings(store: Option<&str>, data_dir: &Path) -> anyhow::Result<Backend> {
+        let Some(url) = store.map(str::trim).filter(|s| !s.is_empty()) else {
+            return Ok(Backend::Sqlite(data_dir.join(DB_FILE)));
+        };
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            anyhow::ensure!(
+                !path.is_empty(),
+                "store {url:?}: sqlite:// needs a file path, like sqlite://data/banter.db"
+            );
+            return Ok(Backend::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)
+                .map_err(|e| anyhow::anyhow!("store {}: not a PostgreSQL URL: {e}", redact(url)))?;
+            use sqlx::postgres::PgSslMode;
+            anyhow::ensure!(
+                !matches!(
+                    options.get_ssl_mode(),
+                    PgSslMode::Require | PgSslMode::VerifyCa | PgSslMode::VerifyFull
+                ),
+                "store {}: this build of banter has no TLS for PostgreSQL, so sslmode \
+                 (or PGSSLMODE) cannot be require or verify-*; connect over a private \
+                 network or loopback",
+                redact(url)
+            );
+            return Ok(Backend::Postgres(url.to_string()));
+        }
+        anyhow::bail!(
+            "store {:?}: use postgres://USER:PASSWORD@HOST:PORT/DATABASE for PostgreSQL, or \
+             sqlite://PATH (or no store at all: <data-dir>/{DB_FILE}) for SQLite",
+            redact(url)
+        )
+    }
+
+    /// For logs: the file or the URL (without its password) and the kind.
+    pub fn describe(&self) -> String {
+        match self {
+            Backend::Sqlite(path) => {
+                let path = std::path::absolute(path).unwrap_or(path.clone());
+                format!("{} (SQLite, WAL)", path.display())
+            }
+            Backend::Postgres(url) => format!("{} (PostgreSQL)", redact(url)),
+        }
+    }
+}
+
+/// A database URL fit for logs: the password in its user info, or in a
+/// `password=` query parameter, is replaced by `***`.
+pub fn redact(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => authority.to_string(),
+        },
+        None => authority.to_string(),
+    };
+    let path = match path.split_once('?') {
+        Some((before, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => pair.to_string(),
+                })
+                .collect();
+            format!("{before}?{}", query.join("&"))
+        }
+        None => path.to_string(),
+    };
+    match scheme {
+        Some(scheme) => format!("{scheme}://{authority}{path}"),
+        None => format!("{authority}{path}"),
+    }
+}
 /// Everything the router needs to know about a room it loads.
 #[derive(Clone, Debug, Default)]
 pub struct RoomState {
@@ -164,12 +301,32 @@ fn chat(room: &RoomName, (id, sender, text, ts): (i64, String, String, i64)) -> 
     }
 }
 
+/// The read pool, of either backend.
+#[derive(Clone, Debug)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the store's pool, whichever backend
+/// it is: the same code and SQL, typed by each driver. Both arms must have
+/// the same type.
+macro_rules! with_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.pool {
+            Pool::Sqlite($pool) => $body,
+            Pool::Postgres($pool) => $body,
+        }
+    };
+}
+
 /// The open store: a read pool and the writer's queue.
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: Pool,
     writes: mpsc::Sender<Write>,
-    path: PathBuf,
+    backend: Backend,
+    health: Arc<Health>,
 }
 
 impl Store {
@@ -182,27 +339,84 @@ impl Store {
     ) -> anyhow::Result<Store> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
-        let path = dir.join(DB_FILE);
-        let options = connect_options(&path);
-        let mut conn = SqliteConnection::connect_with(&options)
-            .await
-            .with_context(|| format!("cannot open the database {}", path.display()))?;
-        migrator(i64::MAX)
-            .run(&mut conn)
-            .await
-            .with_context(|| format!("cannot migrate the database {}", path.display()))?;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .with_context(|| format!("cannot open the database {}", path.display()))?;
-        let (writes, queue) = mpsc::channel(WRITE_QUEUE);
-        tokio::spawn(writer::run(conn, queue, on_commit));
-        Ok(Store { pool, writes, path })
+        Store::open_backend(&Backend::Sqlite(dir.join(DB_FILE)), on_commit).await
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Opens the store in `backend` (a SQLite file is created if needed; a
+    /// PostgreSQL database must exist), applies the migrations and starts
+    /// the writer task, which hands what it committed to `on_commit`.
+    pub async fn open_backend(
+        backend: &Backend,
+        on_commit: impl FnMut(&mut Vec<Committed>, bool) + Send + 'static,
+    ) -> anyhow::Result<Store> {
+        let health = Arc::new(Health::default());
+        let (pool, link) = match backend {
+            Backend::Sqlite(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).with_context(|| {
+                        format!("cannot create the data directory {}", dir.display())
+                    })?;
+                }
+                let options = connect_options(path);
+                let mut conn = SqliteConnection::connect_with(&options)
+                    .await
+                    .with_context(|| format!("cannot open the database {}", path.display()))?;
+                migrator(i64::MAX)
+                    .run(&mut conn)
+                    .await
+                    .with_context(|| format!("cannot migrate the database {}", path.display()))?;
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(4)
+                    .connect_with(options.clone())
+                    .await
+                    .with_context(|| format!("cannot open the database {}", path.display()))?;
+                let link = Link::new(
+                    Connector::Sqlite(options),
+                    Conn::Sqlite(conn),
+                    health.clone(),
+                );
+                (Pool::Sqlite(pool), link)
+            }
+            Backend::Postgres(url) => {
+                let shown = redact(url);
+                let options = PgConnectOptions::from_str(url)
+                    .with_context(|| format!("not a PostgreSQL URL: {shown}"))?
+                    .application_name("banter");
+                let connector = Connector::Postgres(options.clone());
+                let Conn::Postgres(mut conn) = connector
+                    .connect()
+                    .await
+                    .with_context(|| format!("cannot connect to PostgreSQL at {shown}"))?
+                else {
+                    unreachable!("a PostgreSQL connector")
+                };
+                // Takes an advisory lock: nodes starting at once migrate
+                // one after the other.
+                postgres_migrator(i64::MAX)
+                    .run(&mut conn)
+                    .await
+                    .with_context(|| format!("cannot migrate the database {shown}"))?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(PG_READERS)
+                    .acquire_timeout(PG_ACQUIRE_TIMEOUT)
+                    .connect_lazy_with(options);
+                let link = Link::new(connector, Conn::Postgres(conn), health.clone());
+                (Pool::Postgres(pool), link)
+            }
+        };
+        let (writes, queue) = mpsc::channel(WRITE_QUEUE);
+        tokio::spawn(writer::run(link, queue, on_commit));
+        Ok(Store {
+            pool,
+            writes,
+            backend: backend.clone(),
+            health,
+        })
+    }
+
+    /// Where the data is.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
     }
 
     /// The writer's queue (the router enqueues under its lock with
@@ -228,52 +442,93 @@ impl Store {
 
     /// Names of every account.
     pub async fn account_names(&self) -> anyhow::Result<Vec<Nick>> {
-        let names: Vec<String> = sqlx::query_scalar("SELECT name FROM accounts")
-            .fetch_all(&self.pool)
-            .await?;
+        let names: Vec<String> = with_pool!(self, pool => {
+            sqlx::query_scalar("SELECT name FROM accounts")
+                .fetch_all(pool)
+                .await?
+        });
         Ok(names.into_iter().map(nick).collect())
     }
 
     /// The highest direct message id ever given.
     pub async fn last_direct_id(&self) -> anyhow::Result<u64> {
-        let id: Option<i64> = sqlx::query_scalar(
-            "SELECT max(coalesce((SELECT value FROM meta WHERE key = 'last_direct_id'), 0), \
-             coalesce((SELECT max(id) FROM directs), 0))",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(id.unwrap_or(0) as u64)
+        let id: i64 = with_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT coalesce(max(id), 0) FROM \
+                 (SELECT value AS id FROM meta WHERE key = 'last_direct_id' \
+                  UNION ALL SELECT max(id) FROM directs) AS ids",
+            )
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(id as u64)
     }
 
     /// An account's name and password hash.
     pub async fn account(&self, name: &Nick) -> anyhow::Result<Option<(Nick, String)>> {
-        let row: Option<(String, String)> =
-            sqlx::query_as("SELECT name, password_hash FROM accounts WHERE key = ?")
+        let row: Option<(String, String)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT name, password_hash FROM accounts WHERE key = $1")
                 .bind(key(name))
-                .fetch_optional(&self.pool)
-                .await?;
+                .fetch_optional(pool)
+                .await?
+        });
         Ok(row.map(|(n, h)| (nick(n), h)))
     }
 
     /// The account a token (by its hash) logs into.
     pub async fn token_account(&self, hash: &[u8]) -> anyhow::Result<Option<Nick>> {
-        let name: Option<String> = sqlx::query_scalar(
-            "SELECT a.name FROM tokens t JOIN accounts a ON a.key = t.account WHERE t.hash = ?",
-        )
-        .bind(hash)
-        .fetch_optional(&self.pool)
-        .await?;
+        let name: Option<String> = with_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT a.name FROM tokens t JOIN accounts a ON a.key = t.account \
+                 WHERE t.hash = $1",
+            )
+            .bind(hash)
+            .fetch_optional(pool)
+            .await?
+        });
         Ok(name.map(nick))
     }
 
     /// A room's state, with its `recent` most recent messages.
     pub async fn load_room(&self, room: &RoomName, recent: usize) -> anyhow::Result<RoomState> {
-        let mut conn = self.pool.acquire().await?;
-        let row: Option<RoomRow> =
-            sqlx::query_as("SELECT last_id, topic, topic_by, topic_ts FROM rooms WHERE name = ?")
+        type Rows = (
+            Option<RoomRow>,
+            Vec<(i64, String, String, i64)>,
+            Vec<(String, String)>,
+            Vec<(String, String, String, i64)>,
+        );
+        let (row, mut rows, roles, bans): Rows = with_pool!(self, pool => {
+            let mut conn = pool.acquire().await?;
+            (
+                sqlx::query_as(
+                    "SELECT last_id, topic, topic_by, topic_ts FROM rooms WHERE name = $1",
+                )
                 .bind(room.as_str())
                 .fetch_optional(&mut *conn)
-                .await?;
+                .await?,
+                sqlx::query_as(
+                    "SELECT id, sender, text, ts FROM messages WHERE room = $1 \
+                     ORDER BY id DESC LIMIT $2",
+                )
+                .bind(room.as_str())
+                .bind(recent as i64)
+                .fetch_all(&mut *conn)
+                .await?,
+                sqlx::query_as(
+                    "SELECT a.name, r.role FROM room_roles r JOIN accounts a ON a.key = r.account \
+                     WHERE r.room = $1 ORDER BY a.key",
+                )
+                .bind(room.as_str())
+                .fetch_all(&mut *conn)
+                .await?,
+                sqlx::query_as(
+                    "SELECT kind, shown, by, ts FROM bans WHERE room = $1 ORDER BY ts, target",
+                )
+                .bind(room.as_str())
+                .fetch_all(&mut *conn)
+                .await?,
+            )
+        });
         let mut state = RoomState::default();
         if let Some((last_id, topic, by, ts)) = row {
             state.last_id = last_id as u64;
@@ -285,38 +540,18 @@ impl Store {
                 });
             }
         }
-        let mut rows: Vec<(i64, String, String, i64)> = sqlx::query_as(
-            "SELECT id, sender, text, ts FROM messages WHERE room = ? ORDER BY id DESC LIMIT ?",
-        )
-        .bind(room.as_str())
-        .bind(recent as i64)
-        .fetch_all(&mut *conn)
-        .await?;
         rows.reverse();
         state.recent = rows.into_iter().map(|r| chat(room, r)).collect();
         if let Some(last) = state.recent.last() {
             state.last_id = state.last_id.max(last.id);
             state.last_ts = last.ts;
         }
-        let roles: Vec<(String, String)> = sqlx::query_as(
-            "SELECT a.name, r.role FROM room_roles r JOIN accounts a ON a.key = r.account \
-             WHERE r.room = ? ORDER BY a.key",
-        )
-        .bind(room.as_str())
-        .fetch_all(&mut *conn)
-        .await?;
         for (name, role) in roles {
             match role.as_str() {
                 "owner" => state.owner = Some(nick(name)),
                 _ => state.ops.push(nick(name)),
             }
         }
-        let bans: Vec<(String, String, String, i64)> = sqlx::query_as(
-            "SELECT kind, shown, by, ts FROM bans WHERE room = ? ORDER BY ts, target",
-        )
-        .bind(room.as_str())
-        .fetch_all(&mut *conn)
-        .await?;
         state.bans = bans
             .into_iter()
             .map(|(kind, shown, by, ts)| {
@@ -343,21 +578,23 @@ impl Store {
     pub async fn history(&self, room: &RoomName, page: Page) -> anyhow::Result<Vec<ChatMessage>> {
         let forward = (page.after.is_some() || page.after_ts.is_some()) && !page.latest;
         let sql = if forward {
-            "SELECT id, sender, text, ts FROM messages \
-             WHERE room = ? AND id > ? AND id < ? AND ts > ? AND ts < ? ORDER BY id ASC LIMIT ?"
+            "SELECT id, sender, text, ts FROM messages WHERE room = $1 AND id > $2 AND id < $3 \
+             AND ts > $4 AND ts < $5 ORDER BY id ASC LIMIT $6"
         } else {
-            "SELECT id, sender, text, ts FROM messages \
-             WHERE room = ? AND id > ? AND id < ? AND ts > ? AND ts < ? ORDER BY id DESC LIMIT ?"
+            "SELECT id, sender, text, ts FROM messages WHERE room = $1 AND id > $2 AND id < $3 \
+             AND ts > $4 AND ts < $5 ORDER BY id DESC LIMIT $6"
         };
-        let mut rows: Vec<(i64, String, String, i64)> = sqlx::query_as(sql)
-            .bind(room.as_str())
-            .bind(page.after.map_or(-1, i))
-            .bind(page.before.map_or(i64::MAX, i))
-            .bind(page.after_ts.map_or(-1, i))
-            .bind(page.before_ts.map_or(i64::MAX, i))
-            .bind(i64::from(page.limit))
-            .fetch_all(&self.pool)
-            .await?;
+        let mut rows: Vec<(i64, String, String, i64)> = with_pool!(self, pool => {
+            sqlx::query_as(sql)
+                .bind(room.as_str())
+                .bind(page.after.map_or(-1, i))
+                .bind(page.before.map_or(i64::MAX, i))
+                .bind(page.after_ts.map_or(-1, i))
+                .bind(page.before_ts.map_or(i64::MAX, i))
+                .bind(i64::from(page.limit))
+                .fetch_all(pool)
+                .await?
+        });
         if !forward {
             rows.reverse();
         }
@@ -365,9 +602,13 @@ impl Store {
     }
 
     /// Copies the whole database, consistently, into a new file at `to`
-    /// (SQLite's `VACUUM INTO`); works while the server runs.
+    /// (SQLite's `VACUUM INTO`); works while the server runs. Not for
+    /// PostgreSQL (use `pg_dump`).
     pub async fn backup(&self, to: &Path) -> anyhow::Result<()> {
-        backup_file(&self.path, to).await
+        match &self.backend {
+            Backend::Sqlite(path) => backup_file(path, to).await,
+            Backend::Postgres(_) => anyhow::bail!("{PG_BACKUP}"),
+        }
     }
 
     /// Waits until every write queued so far has committed.
@@ -375,13 +616,35 @@ impl Store {
         self.request(Write::Flush).await
     }
 
-    /// For `/readyz`: the database answers a read and the writer runs.
+    /// For `/readyz`: the writer runs and has a connection, and the database
+    /// answers a read (within `CHECK_TIMEOUT`). Fails at once while the
+    /// writer knows its database to be unreachable.
     pub async fn check(&self) -> anyhow::Result<()> {
         anyhow::ensure!(!self.writes.is_closed(), "the store's writer has stopped");
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        if let Some(why) = self.health.down() {
+            anyhow::bail!("no connection to the database ({why}); reconnecting");
+        }
+        let answered = tokio::time::timeout(CHECK_TIMEOUT, async {
+            with_pool!(self, pool => {
+                sqlx::query("SELECT 1").execute(pool).await.map(drop)
+            })
+        })
+        .await;
+        match answered {
+            Ok(outcome) => Ok(outcome?),
+            Err(_) => anyhow::bail!(
+                "the database did not answer within {}s",
+                CHECK_TIMEOUT.as_secs_f32()
+            ),
+        }
     }
 }
+
+/// What `banter backup` and [`Store::backup`] say with a PostgreSQL store.
+pub const PG_BACKUP: &str = "banter backup copies SQLite databases only; with a PostgreSQL \
+    store, back up with PostgreSQL's own tools, e.g. \
+    pg_dump --format=custom --file=banter.dump 'postgres://USER@HOST/DATABASE' \
+    (restore with pg_restore)";
 
 /// `VACUUM INTO` from the database at `from` to a new file `to`, through a
 /// connection of its own (so a running server's readers and writer go on).
@@ -407,4 +670,32 @@ pub async fn backup_file(from: &Path, to: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write the backup {}", to.display()))?;
     conn.close().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_never_reach_the_logs() {
+        for (url, shown) in [
+            (
+                "postgres://banter:pa:ss@db:5432/chat",
+                "postgres://banter:***@db:5432/chat",
+            ),
+            (
+                "postgres://banter:p%40ss@db/chat?sslmode=disable",
+                "postgres://banter:***@db/chat?sslmode=disable",
+            ),
+            (
+                "postgresql://db/chat?user=banter&password=secret&application_name=x",
+                "postgresql://db/chat?user=banter&password=***&application_name=x",
+            ),
+            ("postgres://banter@db/chat", "postgres://banter@db/chat"),
+            ("postgres://a:b@c@db", "postgres://a:***@db"),
+            ("postgres://localhost", "postgres://localhost"),
+        ] {
+            assert_eq!(redact(url), shown, "{url}");
+        }
+    }
 }

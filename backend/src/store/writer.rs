@@ -12,12 +12,28 @@
 //! sent. That is the durability promise: nobody, the sender included, sees
 //! a message or a room change that is not on disk. If a commit fails,
 //! nothing of the batch is delivered or applied, and the senders are told.
+//!
+//! The writer holds one connection of its own, to SQLite or PostgreSQL
+//! ([`Link`]). The statements are the same text for both (`$n`
+//! parameters, `ON CONFLICT`, no two-argument `max`), but sqlx types them
+//! per driver, so `backend!` instantiates the code once for each
+//! connection type. A PostgreSQL connection can break (the server
+//! restarts, the network fails): the batch that finds it broken fails as
+//! any other, the writer drops the connection and opens a new one, at once
+//! and then with a capped backoff, so that writing resumes by itself when
+//! the database is back; meanwhile each batch fails at once, and
+//! [`Health`] says why (for `/readyz`).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use banter_protocol::{BanInfo, ChatMessage, DirectMessage, Nick, Ref, RoomName, Topic};
-use sqlx::sqlite::SqliteConnection;
-use sqlx::{Connection, SqliteExecutor};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, error};
+use tokio::time::Instant;
+use tracing::{debug, error, info, warn};
 
 use super::{Role, i, key, nick};
 
@@ -112,16 +128,21 @@ pub enum Write {
         keep: Option<u64>,
         reply: oneshot::Sender<u64>,
     },
-    /// Answers once everything queued before it has committed.
-    Flush(oneshot::Sender<()>),
-    /// Stores room messages and whispers (with whether each waits for an
-    /// offline account) that were delivered elsewhere (cluster mode),
-    /// idempotently; answers once committed.
+    /// Stores room messages and direct messages that were delivered
+    /// already (by another node of a cluster), keeping `rooms.last_id` and
+    /// `meta.last_direct_id` as [`Write::Chat`] and [`Write::Direct`] do,
+    /// but without [`Committed`] delivery. Idempotent: a message whose key
+    /// (room and id; direct id) is stored already is left as it is, so a
+    /// retry after a failure neither fails nor duplicates. Answers once
+    /// committed (the reply is dropped if the commit fails).
     Persist {
         messages: Vec<ChatMessage>,
+        /// Each with whether it waits for its (offline) recipient.
         directs: Vec<(DirectMessage, bool)>,
         reply: oneshot::Sender<()>,
     },
+    /// Answers once everything queued before it has committed.
+    Flush(oneshot::Sender<()>),
 }
 
 /// A message whose transaction has ended, for delivery.
@@ -139,18 +160,265 @@ enum Answer {
     Pending(Vec<DirectMessage>),
 }
 
+/// How long opening a PostgreSQL connection may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one PostgreSQL transaction may take before its connection is
+/// given up as hung (the batch fails; whether it committed is unknown).
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the check of a connection after a failure may take.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+/// A PostgreSQL connection idle this long is checked, so that a restarted
+/// server is noticed (and reconnected to) before a write finds out.
+const KEEPALIVE: Duration = Duration::from_secs(10);
+/// Waits between reconnection attempts: doubling from the first to the
+/// last.
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_CAP: Duration = Duration::from_secs(2);
+
+/// Whether the writer has a working connection; `None`: yes, else why
+/// not. Shared with [`super::Store::check`].
+#[derive(Debug, Default)]
+pub struct Health(Mutex<Option<String>>);
+
+impl Health {
+    /// Why the writer has no connection, if it has none.
+    pub fn down(&self) -> Option<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    fn set(&self, why: Option<String>) {
+        *self.0.lock().unwrap() = why;
+    }
+}
+
+/// The writer's connection, to either backend.
+#[derive(Debug)]
+pub enum Conn {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+}
+
+/// How the writer opens (and reopens) its connection.
+#[derive(Clone, Debug)]
+pub enum Connector {
+    Sqlite(SqliteConnectOptions),
+    Postgres(PgConnectOptions),
+}
+
+impl Connector {
+    pub async fn connect(&self) -> sqlx::Result<Conn> {
+        match self {
+            Connector::Sqlite(options) => {
+                Ok(Conn::Sqlite(SqliteConnection::connect_with(options).await?))
+            }
+            Connector::Postgres(options) => {
+                match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(options))
+                    .await
+                {
+                    Ok(conn) => Ok(Conn::Postgres(conn?)),
+                    Err(_) => Err(sqlx::Error::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("no connection within {}s", CONNECT_TIMEOUT.as_secs_f32()),
+                    ))),
+                }
+            }
+        }
+    }
+}
+
+/// Why a batch failed.
+enum Failure {
+    /// Before anything was sent (the transaction did not begin): safe to
+    /// retry on another connection.
+    Begin(sqlx::Error),
+    Batch(sqlx::Error),
+    /// The transaction did not end in time.
+    TimedOut,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Begin(e) | Failure::Batch(e) => write!(f, "{e}"),
+            Failure::TimedOut => write!(
+                f,
+                "the transaction did not end within {}s",
+                COMMIT_TIMEOUT.as_secs()
+            ),
+        }
+    }
+}
+
+/// The writer's connection, reopened when it breaks.
+pub struct Link {
+    connector: Connector,
+    conn: Option<Conn>,
+    health: Arc<Health>,
+    backoff: Duration,
+    /// Without a connection: when to try again.
+    retry_at: Instant,
+    /// With one: when it was last known to work.
+    last_ok: Instant,
+}
+
+impl Link {
+    /// `conn`, opened (and migrated) by the caller with `connector`.
+    pub fn new(connector: Connector, conn: Conn, health: Arc<Health>) -> Link {
+        health.set(None);
+        Link {
+            connector,
+            conn: Some(conn),
+            health,
+            backoff: BACKOFF_FIRST,
+            retry_at: Instant::now(),
+            last_ok: Instant::now(),
+        }
+    }
+
+    /// When the writer has something to do without a write: reconnect, or
+    /// check an idle PostgreSQL connection.
+    fn next_chore(&self) -> Option<Instant> {
+        match &self.conn {
+            None => Some(self.retry_at),
+            Some(Conn::Postgres(_)) => Some(self.last_ok + KEEPALIVE),
+            Some(Conn::Sqlite(_)) => None,
+        }
+    }
+
+    async fn chore(&mut self) {
+        if self.conn.is_none() {
+            self.reconnect().await;
+        } else if !self.alive().await {
+            warn!("lost the connection to the database; reconnecting");
+            self.lost("the connection was lost".into());
+        }
+    }
+
+    /// Whether the connection answers a ping.
+    async fn alive(&mut self) -> bool {
+        let ok = match &mut self.conn {
+            None => false,
+            Some(Conn::Sqlite(c)) => c.ping().await.is_ok(),
+            Some(Conn::Postgres(c)) => {
+                matches!(
+                    tokio::time::timeout(PING_TIMEOUT, c.ping()).await,
+                    Ok(Ok(()))
+                )
+            }
+        };
+        if ok {
+            self.last_ok = Instant::now();
+        }
+        ok
+    }
+
+    /// Drops a broken connection; the next attempt to reopen it is due at
+    /// once.
+    fn lost(&mut self, why: String) {
+        self.conn = None;
+        self.backoff = BACKOFF_FIRST;
+        self.retry_at = Instant::now();
+        self.health.set(Some(why));
+    }
+
+    /// One attempt to open a connection; on failure the next is due after
+    /// the (doubled) backoff.
+    async fn reconnect(&mut self) -> bool {
+        match self.connector.connect().await {
+            Ok(conn) => {
+                info!("connected to the database again");
+                self.conn = Some(conn);
+                self.last_ok = Instant::now();
+                self.backoff = BACKOFF_FIRST;
+                self.health.set(None);
+                true
+            }
+            Err(e) => {
+                if self.backoff == BACKOFF_FIRST {
+                    warn!(error = %e, "cannot reconnect to the database; retrying");
+                } else {
+                    debug!(error = %e, "could not reconnect to the database");
+                }
+                self.retry_at = Instant::now() + self.backoff;
+                self.backoff = (self.backoff * 2).min(BACKOFF_CAP);
+                self.health.set(Some(e.to_string()));
+                false
+            }
+        }
+    }
+
+    /// Commits a batch. Without a connection, reopens it first if an
+    /// attempt is due, and otherwise fails at once.
+    async fn commit(&mut self, batch: &[Write]) -> Result<Vec<Answer>, String> {
+        if self.conn.is_none() && (Instant::now() < self.retry_at || !self.reconnect().await) {
+            return Err(format!(
+                "no connection to the database ({}); reconnecting",
+                self.health.down().unwrap_or_default()
+            ));
+        }
+        let mut retried = false;
+        loop {
+            let Some(conn) = &mut self.conn else {
+                unreachable!("connected above")
+            };
+            let outcome = match conn {
+                Conn::Sqlite(c) => sqlite::commit(c, batch).await,
+                Conn::Postgres(c) => {
+                    tokio::time::timeout(COMMIT_TIMEOUT, postgres::commit(c, batch))
+                        .await
+                        .unwrap_or(Err(Failure::TimedOut))
+                }
+            };
+            let failure = match outcome {
+                Ok(answers) => {
+                    self.last_ok = Instant::now();
+                    return Ok(answers);
+                }
+                Err(failure) => failure,
+            };
+            let why = failure.to_string();
+            if matches!(failure, Failure::TimedOut) || !self.alive().await {
+                self.lost(why.clone());
+                // Nothing was sent on the broken connection: the batch can
+                // go on a new one (a server restarted while we were idle).
+                if matches!(failure, Failure::Begin(_)) && !retried && self.reconnect().await {
+                    retried = true;
+                    continue;
+                }
+            }
+            return Err(why);
+        }
+    }
+}
+
 /// Runs until every sender of `queue` is gone. `on_commit` gets the
 /// messages of each batch, in order, and whether they were saved.
 pub async fn run(
-    mut conn: SqliteConnection,
+    mut link: Link,
     mut queue: mpsc::Receiver<Write>,
     mut on_commit: impl FnMut(&mut Vec<Committed>, bool),
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut done = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    loop {
+        let chore = link.next_chore();
+        let received = tokio::select! {
+            received = queue.recv_many(&mut batch, MAX_BATCH) => received,
+            _ = async {
+                match chore {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                link.chore().await;
+                continue;
+            }
+        };
+        if received == 0 {
+            break;
+        }
         let started = std::time::Instant::now();
-        let outcome = commit(&mut conn, &batch).await;
+        let outcome = link.commit(&batch).await;
         let m = crate::metrics::metrics();
         m.store_commit
             .observe(crate::metrics::secs(started.elapsed()));
@@ -172,7 +440,10 @@ pub async fn run(
                 (Write::Register { reply, .. }, Answer::Created(created)) => {
                     let _ = reply.send(created);
                 }
-                (Write::AddToken { reply, .. }, Answer::Nothing) if saved => {
+                (Write::AddToken { reply, .. }, Answer::Nothing)
+                | (Write::Persist { reply, .. }, Answer::Nothing)
+                    if saved =>
+                {
                     let _ = reply.send(());
                 }
                 (Write::RevokeTokens { reply, .. }, Answer::Count(n))
@@ -181,9 +452,6 @@ pub async fn run(
                 }
                 (Write::Pending { reply, .. }, Answer::Pending(list)) => {
                     let _ = reply.send(list);
-                }
-                (Write::Persist { reply, .. }, _) if saved => {
-                    let _ = reply.send(());
                 }
                 (Write::Flush(reply), _) if saved => {
                     let _ = reply.send(());
@@ -199,294 +467,308 @@ pub async fn run(
     }
 }
 
-async fn commit(conn: &mut SqliteConnection, batch: &[Write]) -> sqlx::Result<Vec<Answer>> {
-    let mut tx = conn.begin().await?;
-    let mut answers = Vec::with_capacity(batch.len());
-    for write in batch {
-        answers.push(apply(&mut tx, write).await?);
-    }
-    tx.commit().await?;
-    Ok(answers)
-}
+// The statements, the same for both backends.
 
-async fn apply(conn: &mut SqliteConnection, write: &Write) -> sqlx::Result<Answer> {
-    match write {
-        Write::Chat(ChatWrite { message: m, .. }) => {
-            sqlx::query("INSERT INTO messages (room, id, sender, text, ts) VALUES (?, ?, ?, ?, ?)")
-                .bind(m.room.as_str())
-                .bind(i(m.id))
-                .bind(m.from.as_str())
-                .bind(&m.text)
-                .bind(i(m.ts))
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query(
-                "INSERT INTO rooms (name, last_id) VALUES (?, ?) \
-                 ON CONFLICT (name) DO UPDATE SET last_id = max(last_id, excluded.last_id)",
-            )
-            .bind(m.room.as_str())
-            .bind(i(m.id))
-            .execute(&mut *conn)
-            .await?;
-        }
-        Write::Direct(DirectWrite {
-            message: d, target, ..
-        }) => {
-            sqlx::query(
-                "INSERT INTO directs (id, sender, recipient, recipient_key, text, ts, pending) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(i(d.id))
-            .bind(d.from.as_str())
-            .bind(d.to.as_str())
-            .bind(key(&d.to))
-            .bind(&d.text)
-            .bind(i(d.ts))
-            .bind(target.is_none())
-            .execute(&mut *conn)
-            .await?;
-            counter(&mut *conn, "last_direct_id", d.id).await?;
-        }
-        Write::Room(RoomWrite {
-            room,
-            change: RoomChange::Topic(topic),
-            ..
-        }) => {
-            let topic = Some(topic).filter(|t| !t.text.is_empty());
-            sqlx::query(
-                "INSERT INTO rooms (name, topic, topic_by, topic_ts) VALUES (?, ?, ?, ?) \
-                 ON CONFLICT (name) DO UPDATE SET topic = excluded.topic, \
-                 topic_by = excluded.topic_by, topic_ts = excluded.topic_ts",
-            )
-            .bind(room.as_str())
-            .bind(topic.as_ref().map(|t| t.text.as_str()))
-            .bind(topic.as_ref().map(|t| t.by.as_str()))
-            .bind(topic.as_ref().map(|t| i(t.ts)))
-            .execute(&mut *conn)
-            .await?;
-        }
-        Write::Room(RoomWrite {
-            room,
-            change:
-                RoomChange::Role {
-                    account,
-                    role: Some(role),
-                },
-            ..
-        }) => {
-            sqlx::query(
-                "INSERT INTO room_roles (room, account, role) VALUES (?, ?, ?) \
-                 ON CONFLICT (room, account) DO UPDATE SET role = excluded.role",
-            )
-            .bind(room.as_str())
-            .bind(key(account))
-            .bind(role.as_str())
-            .execute(&mut *conn)
-            .await?;
-        }
-        Write::Room(RoomWrite {
-            room,
-            change:
-                RoomChange::Role {
-                    account,
-                    role: None,
-                },
-            ..
-        }) => {
-            sqlx::query("DELETE FROM room_roles WHERE room = ? AND account = ?")
-                .bind(room.as_str())
-                .bind(key(account))
-                .execute(&mut *conn)
-                .await?;
-        }
-        Write::Room(RoomWrite {
-            room,
-            change: RoomChange::Ban { ban, set },
-            ..
-        }) => {
-            let (kind, target) = match (&ban.nick, &ban.account) {
-                (_, Some(account)) => ("account", account),
-                (Some(nick), None) => ("nick", nick),
-                (None, None) => return Ok(Answer::Nothing),
-            };
-            if *set {
-                sqlx::query(
-                    "INSERT OR REPLACE INTO bans (room, kind, target, shown, by, ts) \
-                     VALUES (?, ?, ?, ?, ?, ?)",
-                )
-                .bind(room.as_str())
-                .bind(kind)
-                .bind(key(target))
-                .bind(target.as_str())
-                .bind(ban.by.as_str())
-                .bind(i(ban.ts))
-                .execute(&mut *conn)
-                .await?;
-            } else {
-                sqlx::query("DELETE FROM bans WHERE room = ? AND kind = ? AND target = ?")
-                    .bind(room.as_str())
-                    .bind(kind)
-                    .bind(key(target))
+const INSERT_MESSAGE: &str =
+    "INSERT INTO messages (room, id, sender, text, ts) VALUES ($1, $2, $3, $4, $5)";
+const INSERT_MESSAGE_ONCE: &str = "INSERT INTO messages (room, id, sender, text, ts) \
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (room, id) DO NOTHING";
+const RAISE_LAST_ID: &str = "INSERT INTO rooms (name, last_id) VALUES ($1, $2) \
+     ON CONFLICT (name) DO UPDATE SET last_id = excluded.last_id \
+     WHERE excluded.last_id > rooms.last_id";
+const INSERT_DIRECT: &str = "INSERT INTO directs (id, sender, recipient, recipient_key, text, ts, pending) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+const INSERT_DIRECT_ONCE: &str = "INSERT INTO directs (id, sender, recipient, recipient_key, text, ts, pending) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING";
+const RAISE_COUNTER: &str = "INSERT INTO meta (key, value) VALUES ($1, $2) \
+     ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE excluded.value > meta.value";
+const SET_TOPIC: &str = "INSERT INTO rooms (name, topic, topic_by, topic_ts) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (name) DO UPDATE SET topic = excluded.topic, \
+     topic_by = excluded.topic_by, topic_ts = excluded.topic_ts";
+const SET_ROLE: &str = "INSERT INTO room_roles (room, account, role) VALUES ($1, $2, $3) \
+     ON CONFLICT (room, account) DO UPDATE SET role = excluded.role";
+const DROP_ROLE: &str = "DELETE FROM room_roles WHERE room = $1 AND account = $2";
+const SET_BAN: &str = "INSERT INTO bans (room, kind, target, shown, by, ts) \
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (room, kind, target) DO UPDATE \
+     SET shown = excluded.shown, by = excluded.by, ts = excluded.ts";
+const LIFT_BAN: &str = "DELETE FROM bans WHERE room = $1 AND kind = $2 AND target = $3";
+const REGISTER: &str = "INSERT INTO accounts (key, name, password_hash, created) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING";
+const ADD_TOKEN: &str = "INSERT INTO tokens (hash, account, created) VALUES ($1, $2, $3) \
+     ON CONFLICT (hash) DO NOTHING";
+const REVOKE_TOKEN: &str = "DELETE FROM tokens WHERE account = $1 AND hash = $2";
+const REVOKE_TOKENS: &str = "DELETE FROM tokens WHERE account = $1";
+const PENDING: &str = "SELECT id, sender, recipient, text, ts FROM directs \
+     WHERE recipient_key = $1 AND pending = 1 ORDER BY id";
+const DELIVERED: &str = "UPDATE directs SET pending = 0 WHERE id = $1 AND recipient_key = $2";
+const RETAIN_MESSAGES_BY_AGE: &str = "DELETE FROM messages WHERE ts < $1";
+const RETAIN_DIRECTS_BY_AGE: &str = "DELETE FROM directs WHERE ts < $1 AND pending = 0";
+const RETAIN_MESSAGES_BY_COUNT: &str = "DELETE FROM messages WHERE (room, id) IN \
+     (SELECT room, id FROM (SELECT room, id, \
+      row_number() OVER (PARTITION BY room ORDER BY id DESC) AS n FROM messages) AS ranked \
+      WHERE n > $1)";
+
+/// `commit` (and what it uses) for one backend's connection type.
+macro_rules! backend {
+    ($module:ident, $conn:ty) => {
+        mod $module {
+            use super::*;
+
+            pub(super) async fn commit(
+                conn: &mut $conn,
+                batch: &[Write],
+            ) -> Result<Vec<Answer>, Failure> {
+                let mut tx = conn.begin().await.map_err(Failure::Begin)?;
+                let mut answers = Vec::with_capacity(batch.len());
+                for write in batch {
+                    answers.push(apply(&mut tx, write).await.map_err(Failure::Batch)?);
+                }
+                tx.commit().await.map_err(Failure::Batch)?;
+                Ok(answers)
+            }
+
+            async fn message(
+                conn: &mut $conn,
+                m: &ChatMessage,
+                sql: &'static str,
+            ) -> sqlx::Result<()> {
+                sqlx::query(sql)
+                    .bind(m.room.as_str())
+                    .bind(i(m.id))
+                    .bind(m.from.as_str())
+                    .bind(&m.text)
+                    .bind(i(m.ts))
                     .execute(&mut *conn)
                     .await?;
-            }
-        }
-        Write::Register { name, hash, .. } => {
-            let done = sqlx::query(
-                "INSERT INTO accounts (key, name, password_hash, created) VALUES (?, ?, ?, ?) \
-                 ON CONFLICT (key) DO NOTHING",
-            )
-            .bind(key(name))
-            .bind(name.as_str())
-            .bind(hash)
-            .bind(now_ms())
-            .execute(&mut *conn)
-            .await?;
-            return Ok(Answer::Created(done.rows_affected() == 1));
-        }
-        Write::AddToken { account, hash, .. } => {
-            sqlx::query("INSERT OR IGNORE INTO tokens (hash, account, created) VALUES (?, ?, ?)")
-                .bind(hash)
-                .bind(key(account))
-                .bind(now_ms())
-                .execute(&mut *conn)
-                .await?;
-        }
-        Write::RevokeTokens { account, hash, .. } => {
-            let done = match hash {
-                Some(hash) => {
-                    sqlx::query("DELETE FROM tokens WHERE account = ? AND hash = ?")
-                        .bind(key(account))
-                        .bind(hash)
-                        .execute(&mut *conn)
-                        .await?
-                }
-                None => {
-                    sqlx::query("DELETE FROM tokens WHERE account = ?")
-                        .bind(key(account))
-                        .execute(&mut *conn)
-                        .await?
-                }
-            };
-            return Ok(Answer::Count(done.rows_affected()));
-        }
-        Write::Pending { account, .. } => {
-            let rows: Vec<(i64, String, String, String, i64)> = sqlx::query_as(
-                "SELECT id, sender, recipient, text, ts FROM directs \
-                 WHERE recipient_key = ? AND pending = 1 ORDER BY id",
-            )
-            .bind(key(account))
-            .fetch_all(&mut *conn)
-            .await?;
-            let list = rows
-                .into_iter()
-                .map(|(id, from, to, text, ts)| DirectMessage {
-                    id: id as u64,
-                    from: nick(from),
-                    to: nick(to),
-                    text,
-                    ts: ts as u64,
-                    account: None,
-                    notice: false,
-                })
-                .collect();
-            return Ok(Answer::Pending(list));
-        }
-        Write::Retain {
-            before_ts, keep, ..
-        } => {
-            let mut gone = 0;
-            if let Some(ts) = before_ts {
-                gone += sqlx::query("DELETE FROM messages WHERE ts < ?")
-                    .bind(i(*ts))
-                    .execute(&mut *conn)
-                    .await?
-                    .rows_affected();
-                gone += sqlx::query("DELETE FROM directs WHERE ts < ? AND pending = 0")
-                    .bind(i(*ts))
-                    .execute(&mut *conn)
-                    .await?
-                    .rows_affected();
-            }
-            if let Some(keep) = keep {
-                gone += sqlx::query(
-                    "DELETE FROM messages WHERE (room, id) IN (SELECT room, id FROM \
-                     (SELECT room, id, row_number() OVER (PARTITION BY room ORDER BY id DESC) AS n \
-                      FROM messages) WHERE n > ?)",
-                )
-                .bind(i(*keep))
-                .execute(&mut *conn)
-                .await?
-                .rows_affected();
-            }
-            return Ok(Answer::Count(gone));
-        }
-        Write::Delivered { account, ids } => {
-            for id in ids {
-                sqlx::query("UPDATE directs SET pending = 0 WHERE id = ? AND recipient_key = ?")
-                    .bind(i(*id))
-                    .bind(key(account))
+                sqlx::query(RAISE_LAST_ID)
+                    .bind(m.room.as_str())
+                    .bind(i(m.id))
                     .execute(&mut *conn)
                     .await?;
+                Ok(())
+            }
+
+            async fn direct(
+                conn: &mut $conn,
+                d: &DirectMessage,
+                pending: bool,
+                sql: &'static str,
+            ) -> sqlx::Result<()> {
+                sqlx::query(sql)
+                    .bind(i(d.id))
+                    .bind(d.from.as_str())
+                    .bind(d.to.as_str())
+                    .bind(key(&d.to))
+                    .bind(&d.text)
+                    .bind(i(d.ts))
+                    .bind(i32::from(pending))
+                    .execute(&mut *conn)
+                    .await?;
+                counter(conn, "last_direct_id", d.id).await
+            }
+
+            async fn counter(conn: &mut $conn, name: &str, value: u64) -> sqlx::Result<()> {
+                sqlx::query(RAISE_COUNTER)
+                    .bind(name)
+                    .bind(i(value))
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            }
+
+            async fn apply(conn: &mut $conn, write: &Write) -> sqlx::Result<Answer> {
+                match write {
+                    Write::Chat(ChatWrite { message: m, .. }) => {
+                        message(conn, m, INSERT_MESSAGE).await?;
+                    }
+                    Write::Direct(DirectWrite {
+                        message: d, target, ..
+                    }) => {
+                        direct(conn, d, target.is_none(), INSERT_DIRECT).await?;
+                    }
+                    Write::Persist {
+                        messages, directs, ..
+                    } => {
+                        for m in messages {
+                            message(conn, m, INSERT_MESSAGE_ONCE).await?;
+                        }
+                        for (d, pending) in directs {
+                            direct(conn, d, *pending, INSERT_DIRECT_ONCE).await?;
+                        }
+                    }
+                    Write::Room(RoomWrite {
+                        room,
+                        change: RoomChange::Topic(topic),
+                        ..
+                    }) => {
+                        let topic = Some(topic).filter(|t| !t.text.is_empty());
+                        sqlx::query(SET_TOPIC)
+                            .bind(room.as_str())
+                            .bind(topic.as_ref().map(|t| t.text.as_str()))
+                            .bind(topic.as_ref().map(|t| t.by.as_str()))
+                            .bind(topic.as_ref().map(|t| i(t.ts)))
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Write::Room(RoomWrite {
+                        room,
+                        change:
+                            RoomChange::Role {
+                                account,
+                                role: Some(role),
+                            },
+                        ..
+                    }) => {
+                        sqlx::query(SET_ROLE)
+                            .bind(room.as_str())
+                            .bind(key(account))
+                            .bind(role.as_str())
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Write::Room(RoomWrite {
+                        room,
+                        change:
+                            RoomChange::Role {
+                                account,
+                                role: None,
+                            },
+                        ..
+                    }) => {
+                        sqlx::query(DROP_ROLE)
+                            .bind(room.as_str())
+                            .bind(key(account))
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Write::Room(RoomWrite {
+                        room,
+                        change: RoomChange::Ban { ban, set },
+                        ..
+                    }) => {
+                        let (kind, target) = match (&ban.nick, &ban.account) {
+                            (_, Some(account)) => ("account", account),
+                            (Some(nick), None) => ("nick", nick),
+                            (None, None) => return Ok(Answer::Nothing),
+                        };
+                        if *set {
+                            sqlx::query(SET_BAN)
+                                .bind(room.as_str())
+                                .bind(kind)
+                                .bind(key(target))
+                                .bind(target.as_str())
+                                .bind(ban.by.as_str())
+                                .bind(i(ban.ts))
+                                .execute(&mut *conn)
+                                .await?;
+                        } else {
+                            sqlx::query(LIFT_BAN)
+                                .bind(room.as_str())
+                                .bind(kind)
+                                .bind(key(target))
+                                .execute(&mut *conn)
+                                .await?;
+                        }
+                    }
+                    Write::Register { name, hash, .. } => {
+                        let done = sqlx::query(REGISTER)
+                            .bind(key(name))
+                            .bind(name.as_str())
+                            .bind(hash)
+                            .bind(now_ms())
+                            .execute(&mut *conn)
+                            .await?;
+                        return Ok(Answer::Created(done.rows_affected() == 1));
+                    }
+                    Write::AddToken { account, hash, .. } => {
+                        sqlx::query(ADD_TOKEN)
+                            .bind(hash)
+                            .bind(key(account))
+                            .bind(now_ms())
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Write::RevokeTokens { account, hash, .. } => {
+                        let done = match hash {
+                            Some(hash) => {
+                                sqlx::query(REVOKE_TOKEN)
+                                    .bind(key(account))
+                                    .bind(hash)
+                                    .execute(&mut *conn)
+                                    .await?
+                            }
+                            None => {
+                                sqlx::query(REVOKE_TOKENS)
+                                    .bind(key(account))
+                                    .execute(&mut *conn)
+                                    .await?
+                            }
+                        };
+                        return Ok(Answer::Count(done.rows_affected()));
+                    }
+                    Write::Pending { account, .. } => {
+                        let rows: Vec<(i64, String, String, String, i64)> = sqlx::query_as(PENDING)
+                            .bind(key(account))
+                            .fetch_all(&mut *conn)
+                            .await?;
+                        let list = rows
+                            .into_iter()
+                            .map(|(id, from, to, text, ts)| DirectMessage {
+                                id: id as u64,
+                                from: nick(from),
+                                to: nick(to),
+                                text,
+                                ts: ts as u64,
+                                account: None,
+                                notice: false,
+                            })
+                            .collect();
+                        return Ok(Answer::Pending(list));
+                    }
+                    Write::Retain {
+                        before_ts, keep, ..
+                    } => {
+                        let mut gone = 0;
+                        if let Some(ts) = before_ts {
+                            gone += sqlx::query(RETAIN_MESSAGES_BY_AGE)
+                                .bind(i(*ts))
+                                .execute(&mut *conn)
+                                .await?
+                                .rows_affected();
+                            gone += sqlx::query(RETAIN_DIRECTS_BY_AGE)
+                                .bind(i(*ts))
+                                .execute(&mut *conn)
+                                .await?
+                                .rows_affected();
+                        }
+                        if let Some(keep) = keep {
+                            gone += sqlx::query(RETAIN_MESSAGES_BY_COUNT)
+                                .bind(i(*keep))
+                                .execute(&mut *conn)
+                                .await?
+                                .rows_affected();
+                        }
+                        return Ok(Answer::Count(gone));
+                    }
+                    Write::Delivered { account, ids } => {
+                        for id in ids {
+                            sqlx::query(DELIVERED)
+                                .bind(i(*id))
+                                .bind(key(account))
+                                .execute(&mut *conn)
+                                .await?;
+                        }
+                    }
+                    Write::Flush(_) => {}
+                }
+                Ok(Answer::Nothing)
             }
         }
-        Write::Persist {
-            messages, directs, ..
-        } => {
-            for m in messages {
-                sqlx::query(
-                    "INSERT INTO messages (room, id, sender, text, ts) VALUES (?, ?, ?, ?, ?) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(m.room.as_str())
-                .bind(i(m.id))
-                .bind(m.from.as_str())
-                .bind(&m.text)
-                .bind(i(m.ts))
-                .execute(&mut *conn)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO rooms (name, last_id) VALUES (?, ?) \
-                     ON CONFLICT (name) DO UPDATE SET last_id = max(last_id, excluded.last_id)",
-                )
-                .bind(m.room.as_str())
-                .bind(i(m.id))
-                .execute(&mut *conn)
-                .await?;
-            }
-            for (d, pending) in directs {
-                sqlx::query(
-                    "INSERT INTO directs (id, sender, recipient, recipient_key, text, ts, pending) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                )
-                .bind(i(d.id))
-                .bind(d.from.as_str())
-                .bind(d.to.as_str())
-                .bind(key(&d.to))
-                .bind(&d.text)
-                .bind(i(d.ts))
-                .bind(*pending)
-                .execute(&mut *conn)
-                .await?;
-                counter(&mut *conn, "last_direct_id", d.id).await?;
-            }
-        }
-        Write::Flush(_) => {}
-    }
-    Ok(Answer::Nothing)
+    };
 }
 
-async fn counter(conn: impl SqliteExecutor<'_>, name: &str, value: u64) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO meta (key, value) VALUES (?, ?) \
-         ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
-    )
-    .bind(name)
-    .bind(i(value))
-    .execute(conn)
-    .await?;
-    Ok(())
-}
+backend!(sqlite, SqliteConnection);
+backend!(postgres, PgConnection);
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()

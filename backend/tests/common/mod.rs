@@ -5,7 +5,9 @@
 //! it over a real WebSocket or TCP socket, with a timeout on every wait;
 //! [`IrcClient`] does the same over the IRC port, line by line, leaving
 //! the parsing of lines to the test (so that tests can use different
-//! parsers).
+//! parsers). [`PgCluster`] starts a throw-away PostgreSQL server for the
+//! tests of the PostgreSQL store ([`postgres_url`]: a fresh database on
+//! the one this test process shares).
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
@@ -14,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -651,4 +653,336 @@ pub async fn http_get_on(
         .unwrap_or_else(|| panic!("not an HTTP response: {text:?}"));
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
     (status, body.to_string())
+}
+
+/// The superuser password of every [`PgCluster`] (which listens on
+/// 127.0.0.1 only).
+pub const PG_PASSWORD: &str = "banter-test-secret";
+
+/// A throw-away PostgreSQL server: a new cluster (`initdb`) in a temporary
+/// directory, listening on 127.0.0.1 on a free port, superuser `postgres`
+/// with [`PG_PASSWORD`]. Dropping it stops it and deletes its files; so
+/// does the end of the test process, however it ends (a watchdog process
+/// waits for a pipe from this one to close; the shared one is also
+/// stopped at exit), so no server outlives the tests.
+pub struct PgCluster {
+    bin: PathBuf,
+    dir: PathBuf,
+    pub port: u16,
+    /// Its stdin is the pipe; it stops the server when the pipe closes.
+    watchdog: Mutex<Option<Child>>,
+}
+
+/// Where PostgreSQL's programs are: `BANTER_PG_BIN`, the newest
+/// `/usr/lib/postgresql/*/bin` (Debian), or `initdb` on the PATH.
+fn pg_bin() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("BANTER_PG_BIN") {
+        return Some(PathBuf::from(dir));
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let version = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    if let Some((_, bin)) = versions.pop() {
+        return Some(bin);
+    }
+    std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .find(|dir| dir.join("initdb").exists() && dir.join("pg_ctl").exists())
+    })
+}
+
+/// PostgreSQL refuses to run as root: then its programs run as the
+/// `postgres` user.
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl PgCluster {
+    /// Starts a new cluster; `None` (after saying that the test is
+    /// skipped) if PostgreSQL is not installed, unless
+    /// BANTER_REQUIRE_POSTGRES is set (then the test fails).
+    pub fn start() -> Option<PgCluster> {
+        let Some(bin) = pg_bin() else {
+            assert!(
+                std::env::var_os("BANTER_REQUIRE_POSTGRES").is_none(),
+                "PostgreSQL is not installed (apt install postgresql) and BANTER_REQUIRE_POSTGRES is set"
+            );
+            eprintln!("skipped: PostgreSQL not installed (apt install postgresql)");
+            return None;
+        };
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "banter-pg-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("password"), PG_PASSWORD).unwrap();
+        if running_as_root() {
+            let chown = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&dir)
+                .status()
+                .expect("chown");
+            assert!(chown.success(), "cannot give {} to postgres", dir.display());
+        }
+        let mut cluster = PgCluster {
+            bin,
+            dir,
+            port: 0,
+            watchdog: Mutex::new(None),
+        };
+        cluster.watch();
+        let data = format!("--pgdata={}", cluster.data().display());
+        let pwfile = format!("--pwfile={}", cluster.dir.join("password").display());
+        cluster.run(
+            "initdb",
+            &[
+                &data,
+                "--username=postgres",
+                &pwfile,
+                "--auth=scram-sha-256",
+                "--encoding=UTF8",
+                "--no-sync",
+            ],
+        );
+        let mut conf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(cluster.dir.join("data/postgresql.conf"))
+            .unwrap();
+        std::io::Write::write_all(
+            &mut conf,
+            b"\n# banter tests\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\n\
+              max_connections = 200\nshared_buffers = 16MB\nfsync = on\n",
+        )
+        .unwrap();
+        // A free port may be taken between finding it and binding it: try
+        // a few.
+        for _ in 0..5 {
+            cluster.port = free_port();
+            if cluster.try_resume() {
+                return Some(cluster);
+            }
+        }
+        panic!(
+            "PostgreSQL did not start; its log:\n{}",
+            std::fs::read_to_string(cluster.dir.join("log")).unwrap_or_default()
+        );
+    }
+
+    /// One of PostgreSQL's programs, as the `postgres` user if we are root.
+    fn command(&self, program: &str) -> Command {
+        let path = self.bin.join(program);
+        let mut command = if running_as_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(path);
+            c
+        } else {
+            Command::new(path)
+        };
+        command
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .env_remove("PGDATA");
+        command
+    }
+
+    fn run(&self, program: &str, args: &[&str]) {
+        let out = self
+            .command(program)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+        assert!(
+            out.status.success(),
+            "{program} {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Starts the server (again), on its port; whether it did.
+    fn try_resume(&self) -> bool {
+        self.command("pg_ctl")
+            .arg(format!("--pgdata={}", self.data().display()))
+            .arg(format!("--log={}", self.dir.join("log").display()))
+            .args(["--wait", "--timeout=60"])
+            .arg(format!("--options=-p {}", self.port))
+            .arg("start")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Starts the server again after [`stop`](Self::stop), on the same port.
+    pub fn resume(&self) {
+        assert!(
+            self.try_resume(),
+            "PostgreSQL did not start again; its log:\n{}",
+            std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+        );
+    }
+
+    /// Stops the server (fast shutdown: open connections are ended).
+    pub fn stop(&self) {
+        let data = format!("--pgdata={}", self.data().display());
+        self.run("pg_ctl", &[&data, "--wait", "--mode=fast", "stop"]);
+    }
+
+    /// The cluster's directory (its data, log and password file).
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// A process that, once this one's end closes the pipe to it, stops
+    /// the server and deletes its directory. In a session of its own, so
+    /// that a signal to this process's group (a test runner's timeout)
+    /// does not end it first.
+    fn watch(&self) {
+        let shell = |s: &Path| format!("'{}'", s.display());
+        let pg_ctl = self.bin.join("pg_ctl");
+        let stop = if running_as_root() {
+            format!("runuser -u postgres -- {}", shell(&pg_ctl))
+        } else {
+            shell(&pg_ctl)
+        };
+        let script = format!(
+            "cat >/dev/null; {stop} --pgdata={data} --mode=fast --wait stop; rm -rf {dir}",
+            data = shell(&self.data()),
+            dir = shell(&self.dir)
+        );
+        let spawn = |program: &str, args: &[&str]| {
+            Command::new(program)
+                .args(args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+        };
+        let child = spawn("setsid", &["sh", "-c", &script])
+            .or_else(|_| spawn("sh", &["-c", &script]))
+            .expect("start the PostgreSQL watchdog");
+        *self.watchdog.lock().unwrap() = Some(child);
+    }
+
+    /// The URL of `database` as the superuser.
+    pub fn url(&self, database: &str) -> String {
+        format!(
+            "postgres://postgres:{PG_PASSWORD}@127.0.0.1:{}/{database}",
+            self.port
+        )
+    }
+
+    /// Runs SQL with `psql` on `database`; its output (unaligned, tuples
+    /// only).
+    pub fn psql(&self, database: &str, sql: &str) -> String {
+        let out = Command::new(self.bin.join("psql"))
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d"])
+            .arg(self.url(database))
+            .args(["-c", sql])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run psql");
+        assert!(
+            out.status.success(),
+            "psql {sql:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// A new, empty database: its URL.
+    pub fn create_database(&self) -> String {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let name = format!("banter_test_{}", NEXT.fetch_add(1, Ordering::Relaxed));
+        self.psql("postgres", &format!("CREATE DATABASE {name}"));
+        self.url(&name)
+    }
+}
+
+impl PgCluster {
+    /// Stops the server (if it runs) and lets the watchdog delete the
+    /// directory; never panics.
+    fn shut_down(&self) {
+        let _ = self
+            .command("pg_ctl")
+            .arg(format!("--pgdata={}", self.data().display()))
+            .args(["--wait", "--mode=fast", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let watchdog = self.watchdog.lock().ok().and_then(|mut w| w.take());
+        if let Some(mut watchdog) = watchdog {
+            drop(watchdog.stdin.take());
+            let _ = watchdog.wait();
+        }
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        self.shut_down();
+    }
+}
+
+static SHARED_POSTGRES: OnceLock<Option<PgCluster>> = OnceLock::new();
+
+/// Stops the shared server when the test process exits normally (a
+/// static is never dropped), so that none is left running, even briefly,
+/// once `cargo test` returns. (If the process is killed, the watchdog
+/// does it a moment later.)
+extern "C" fn stop_shared_postgres() {
+    if let Some(Some(pg)) = SHARED_POSTGRES.get() {
+        pg.shut_down();
+    }
+}
+
+unsafe extern "C" {
+    /// The C library's: runs `callback` when the process exits.
+    fn atexit(callback: extern "C" fn()) -> std::os::raw::c_int;
+}
+
+/// The PostgreSQL server this test process shares (started by the first
+/// test that asks; stopped when the process ends). `None`: not installed
+/// (the caller skips).
+pub fn shared_postgres() -> Option<&'static PgCluster> {
+    SHARED_POSTGRES
+        .get_or_init(|| {
+            let pg = PgCluster::start()?;
+            // SAFETY: registers a plain function, which touches only a
+            // static that outlives it, with the C library.
+            unsafe { atexit(stop_shared_postgres) };
+            Some(pg)
+        })
+        .as_ref()
+}
+
+/// A fresh database of its own on the shared PostgreSQL server, for one
+/// test: its URL, for `banter --store URL`. `None`: PostgreSQL is not
+/// installed, and the test should return (it was told it is skipped).
+pub fn postgres_url() -> Option<String> {
+    shared_postgres().map(PgCluster::create_database)
 }

@@ -1,0 +1,686 @@
+//! The PostgreSQL store (`--store postgres://…`), over real sockets like
+//! the SQLite tests: history, ids, topics, accounts and tokens, roles and
+//! bans, waiting whispers and retention survive restarts; the `Persist`
+//! write (both backends) is idempotent and delivers nothing; an outage of
+//! PostgreSQL refuses messages clearly, makes `/readyz` say 503, and heals
+//! by itself once PostgreSQL is back, without restarting banter.
+//!
+//! Each test has a database of its own on a PostgreSQL server that this
+//! test process starts ([`common::PgCluster`]); the outage tests start a
+//! server of their own, to stop it. Without PostgreSQL installed the tests
+//! say they are skipped and pass, unless BANTER_REQUIRE_POSTGRES is set.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use banter::store::{Backend, Page, Store, Write};
+use banter_protocol::{ChatMessage, DirectMessage, Nick, RoomName};
+use common::{
+    Client, Kind, PG_PASSWORD, PgCluster, TempDir, TestServer, postgres_url, shared_postgres,
+};
+use serde_json::{Value, json};
+
+const PW: &str = "correct horse";
+
+/// Starts banter on the PostgreSQL database at `url`, with more flags.
+fn start(url: &str, args: &[&str]) -> TestServer {
+    let mut all = vec!["--store", url];
+    all.extend_from_slice(args);
+    TestServer::start_with(&all)
+}
+
+/// The database name at the end of a URL (for psql).
+fn database(url: &str) -> &str {
+    url.rsplit('/').next().unwrap()
+}
+
+async fn say(client: &mut Client, room: &str, text: &str) -> u64 {
+    client
+        .send(json!({"type":"say","room":room,"text":text}))
+        .await;
+    let echo = client.wait_for("message").await;
+    assert_eq!(echo["text"], text);
+    echo["id"].as_u64().unwrap()
+}
+
+fn ids(messages: &Value) -> Vec<u64> {
+    messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_u64().unwrap())
+        .collect()
+}
+
+fn texts(messages: &Value) -> Vec<String> {
+    messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn history(client: &mut Client, request: Value) -> Value {
+    client.send(request).await;
+    client.wait_for("history").await["messages"].clone()
+}
+
+async fn register(server: &TestServer, nick: &str) {
+    let mut c = Client::connect(server, Kind::Tcp).await;
+    c.send(json!({"type":"register","nick":nick,"password":PW,"ref":1}))
+        .await;
+    let reply = c.expect("registered").await;
+    assert_eq!(reply["nick"], nick);
+}
+
+/// Logs in with a password; returns the client and its token.
+async fn login(server: &TestServer, kind: Kind, nick: &str) -> (Client, String) {
+    let hello = json!({"type":"hello","nick":nick,"password":PW});
+    let (mut c, welcome) = Client::hello_with(server, kind, hello).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    let logged = c.expect("logged_in").await;
+    let token = logged["token"].as_str().expect("a token").to_string();
+    (c, token)
+}
+
+async fn hello_answer(server: &TestServer, hello: Value) -> Value {
+    Client::hello_with(server, Kind::Ws, hello).await.1
+}
+
+#[tokio::test]
+async fn history_ids_topic_and_directs_survive_a_restart_in_postgres() {
+    let Some(url) = postgres_url() else { return };
+    let mut server = start(&url, &[]);
+    let logs = server.logs().join("\n");
+    assert!(
+        logs.contains(&format!("{} (PostgreSQL)", url.replace(PG_PASSWORD, "***"))),
+        "the startup log names the backend: {logs}"
+    );
+    assert!(!logs.contains(PG_PASSWORD), "the password is never logged");
+    let mut alice = Client::hello(&server, Kind::Ws, "alice").await;
+    let mut bob = Client::hello(&server, Kind::Tcp, "bob").await;
+    alice.join("lobby").await;
+    for i in 1..=5 {
+        assert_eq!(say(&mut alice, "lobby", &format!("m{i}")).await, i);
+    }
+    alice
+        .send(json!({"type":"topic","room":"lobby","text":"kept"}))
+        .await;
+    alice.wait_for("topic").await;
+    alice
+        .send(json!({"type":"whisper","to":"bob","text":"d1"}))
+        .await;
+    assert_eq!(alice.wait_for("direct").await["id"], 1);
+    assert_eq!(bob.wait_for("direct").await["text"], "d1");
+    // It is PostgreSQL that holds them, not a SQLite file.
+    let pg = shared_postgres().unwrap();
+    assert_eq!(
+        pg.psql(
+            database(&url),
+            "SELECT string_agg(text, ',' ORDER BY id) FROM messages WHERE room = 'lobby'"
+        ),
+        "m1,m2,m3,m4,m5"
+    );
+    assert!(!server.data.path().join(banter::store::DB_FILE).exists());
+
+    server.restart();
+    let mut alice = Client::hello(&server, Kind::Tcp, "alice").await;
+    let _bob = Client::hello(&server, Kind::Ws, "bob").await;
+    let joined = alice.join("lobby").await;
+    assert_eq!(texts(&joined["history"]), ["m1", "m2", "m3", "m4", "m5"]);
+    assert_eq!(ids(&joined["history"]), [1, 2, 3, 4, 5]);
+    assert_eq!(joined["topic"]["text"], "kept", "the topic persists");
+    assert_eq!(joined["topic"]["by"], "alice");
+    assert_eq!(say(&mut alice, "lobby", "after").await, 6, "ids go on");
+    alice
+        .send(json!({"type":"whisper","to":"bob","text":"d2"}))
+        .await;
+    assert_eq!(alice.wait_for("direct").await["id"], 2, "direct ids go on");
+
+    // Paging back and forth reads PostgreSQL too (the room's recent
+    // history in memory holds only what it loaded).
+    let page = history(
+        &mut alice,
+        json!({"type":"history","room":"lobby","before":6,"limit":2}),
+    )
+    .await;
+    assert_eq!(ids(&page), [4, 5]);
+    let page = history(
+        &mut alice,
+        json!({"type":"history","room":"lobby","after":1,"limit":3}),
+    )
+    .await;
+    assert_eq!(ids(&page), [2, 3, 4]);
+    let page = history(
+        &mut alice,
+        json!({"type":"history","room":"lobby","after":1,"latest":true,"limit":2}),
+    )
+    .await;
+    assert_eq!(ids(&page), [5, 6]);
+}
+
+#[tokio::test]
+async fn accounts_tokens_and_logins_survive_a_restart_in_postgres() {
+    let Some(url) = postgres_url() else { return };
+    let mut server = start(&url, &[]);
+    register(&server, "alice").await;
+    let mut again = Client::connect(&server, Kind::Ws).await;
+    again
+        .send(json!({"type":"register","nick":"ALICE","password":"another one"}))
+        .await;
+    again.expect_error("account_exists").await;
+    let (_, token) = login(&server, Kind::Ws, "alice").await;
+    server.restart();
+
+    let answer = hello_answer(&server, json!({"type":"hello","nick":"alice"})).await;
+    assert_eq!(answer["code"], "nick_reserved", "{answer}");
+    let answer = hello_answer(
+        &server,
+        json!({"type":"hello","nick":"alice","password":"wrong guess"}),
+    )
+    .await;
+    assert_eq!(answer["code"], "auth_failed", "{answer}");
+    let (_, second) = login(&server, Kind::Tcp, "Alice").await;
+    assert_ne!(token, second);
+    let hello = json!({"type":"hello","nick":"alice","token":token});
+    let (mut c, welcome) = Client::hello_with(&server, Kind::Ws, hello).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    assert_eq!(c.expect("logged_in").await["account"], "alice");
+    c.send(json!({"type":"logout","ref":"bye"})).await;
+    assert_eq!(c.expect("logged_out").await["revoked"], 1);
+    drop(c);
+    server.restart();
+    let answer = hello_answer(
+        &server,
+        json!({"type":"hello","nick":"alice2","token":token}),
+    )
+    .await;
+    assert_eq!(
+        answer["code"], "auth_failed",
+        "a revoked token stays revoked"
+    );
+    let hello = json!({"type":"hello","nick":"alice","token":second});
+    let (mut c, welcome) = Client::hello_with(&server, Kind::Tcp, hello).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    c.expect("logged_in").await;
+    c.send(json!({"type":"logout","all":true})).await;
+    assert_eq!(c.expect("logged_out").await["revoked"], 1);
+}
+
+#[tokio::test]
+async fn topics_roles_and_bans_survive_a_restart_in_postgres() {
+    let Some(url) = postgres_url() else { return };
+    let mut server = start(&url, &[]);
+    for nick in ["alice", "dave", "erin"] {
+        register(&server, nick).await;
+    }
+    let (mut alice, _) = login(&server, Kind::Ws, "alice").await;
+    alice.join("den").await;
+    assert_eq!(alice.expect("roles").await["owner"], "alice");
+    alice
+        .send(json!({"type":"op","room":"den","account":"dave","ref":"op"}))
+        .await;
+    assert_eq!(alice.wait_for("roles").await["ops"], json!(["dave"]));
+    alice
+        .send(json!({"type":"topic","room":"den","text":"owned"}))
+        .await;
+    alice.wait_for("topic").await;
+    for ban in [
+        json!({"type":"ban","room":"den","nick":"bob"}),
+        json!({"type":"ban","room":"den","account":"erin"}),
+        // Set again: replaced, not an error.
+        json!({"type":"ban","room":"den","account":"erin"}),
+    ] {
+        alice.send(ban).await;
+        assert_eq!(alice.wait_for("banned").await["set"], true);
+    }
+    drop(alice);
+
+    server.restart();
+    let mut bob = Client::hello(&server, Kind::Tcp, "bob").await;
+    bob.join_err("den", "banned").await;
+    let hello = json!({"type":"hello","nick":"erin_alt","password":PW});
+    let answer = hello_answer(&server, hello).await;
+    assert_eq!(answer["code"], "no_such_account", "{answer}");
+    let (mut erin, _) = login(&server, Kind::Ws, "erin").await;
+    erin.join_err("den", "banned").await;
+    let (mut alice, _) = login(&server, Kind::Tcp, "alice").await;
+    let joined = alice.join("den").await;
+    assert_eq!(joined["topic"]["text"], "owned");
+    let roles = alice.expect("roles").await;
+    assert_eq!(
+        (&roles["owner"], &roles["ops"]),
+        (&json!("alice"), &json!(["dave"]))
+    );
+    alice.send(json!({"type":"bans","room":"den"})).await;
+    let bans = alice.expect("bans").await["bans"].clone();
+    let targets: Vec<(Value, Value)> = bans
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["nick"].clone(), b["account"].clone()))
+        .collect();
+    assert_eq!(
+        targets,
+        [(json!("bob"), Value::Null), (Value::Null, json!("erin"))],
+        "{bans}"
+    );
+    alice
+        .send(json!({"type":"unban","room":"den","nick":"bob"}))
+        .await;
+    assert_eq!(alice.wait_for("banned").await["set"], false);
+    alice
+        .send(json!({"type":"deop","room":"den","account":"dave"}))
+        .await;
+    assert_eq!(alice.wait_for("roles").await["ops"], json!([]));
+    drop(alice);
+    server.restart();
+    let mut bob = Client::hello(&server, Kind::Ws, "bob").await;
+    bob.join("den").await;
+    let roles = bob.expect("roles").await;
+    assert_eq!(roles["ops"], json!([]), "the deop persists");
+}
+
+#[tokio::test]
+async fn an_offline_whisper_waits_in_postgres_until_it_was_read() {
+    let Some(url) = postgres_url() else { return };
+    let mut server = start(&url, &[]);
+    register(&server, "bob").await;
+    let mut alice = Client::hello(&server, Kind::Ws, "alice").await;
+    for text in ["call me", "please"] {
+        alice
+            .send(json!({"type":"whisper","to":"bob","text":text}))
+            .await;
+        alice.expect("direct").await;
+    }
+    server.restart();
+    // Read but not confirmed (no answer to the ping): they come again.
+    let (mut bob, _) = login(&server, Kind::Tcp, "bob").await;
+    assert_eq!(bob.expect("direct").await["text"], "call me");
+    assert_eq!(bob.expect("direct").await["text"], "please");
+    bob.expect("ping").await;
+    drop(bob);
+    let (mut bob, _) = login(&server, Kind::Tcp, "bob").await;
+    assert_eq!(bob.expect("direct").await["text"], "call me");
+    assert_eq!(bob.expect("direct").await["text"], "please");
+    bob.expect("ping").await;
+    bob.send(json!({"type":"pong"})).await;
+    bob.assert_usable().await;
+    drop(bob);
+    server.restart();
+    // Confirmed: delivered once, also after a restart.
+    let (mut bob, _) = login(&server, Kind::Ws, "bob").await;
+    bob.assert_usable().await;
+}
+
+#[tokio::test]
+async fn retention_in_postgres_keeps_the_newest_and_ids_go_on() {
+    let Some(url) = postgres_url() else { return };
+    let mut server = start(&url, &["--retain-count", "3", "--retention-interval", "1"]);
+    let mut alice = Client::hello(&server, Kind::Tcp, "alice").await;
+    alice.join("big").await;
+    alice.join("small").await;
+    for i in 1..=6 {
+        say(&mut alice, "big", &format!("b{i}")).await;
+    }
+    for i in 1..=2 {
+        say(&mut alice, "small", &format!("s{i}")).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let big = loop {
+        let page = history(&mut alice, json!({"type":"history","room":"big"})).await;
+        if ids(&page).len() == 3 || Instant::now() > deadline {
+            break ids(&page);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(big, [4, 5, 6], "the newest three are kept");
+    let small = history(&mut alice, json!({"type":"history","room":"small"})).await;
+    assert_eq!(ids(&small), [1, 2], "a room under the limit is untouched");
+    let pg = shared_postgres().unwrap();
+    assert_eq!(
+        pg.psql(database(&url), "SELECT count(*) FROM messages"),
+        "5"
+    );
+    drop(alice);
+    server.restart();
+    let mut alice = Client::hello(&server, Kind::Ws, "alice").await;
+    assert_eq!(ids(&alice.join("big").await["history"]), [4, 5, 6]);
+    assert_eq!(
+        say(&mut alice, "big", "b7").await,
+        7,
+        "ids are never reused"
+    );
+}
+
+#[tokio::test]
+async fn backup_with_a_postgres_store_points_to_pg_dump() {
+    let Some(url) = postgres_url() else { return };
+    let server = start(&url, &[]);
+    let target = server.data.path().join("copy.db");
+    let out = server.run_command(&["--store", &url, "backup", target.to_str().unwrap()]);
+    assert!(!out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("pg_dump"), "{stderr}");
+    assert!(!target.exists());
+}
+
+fn chat(room: &str, id: u64, text: &str) -> ChatMessage {
+    ChatMessage {
+        room: RoomName::new(room).unwrap(),
+        id,
+        from: Nick::new("alice").unwrap(),
+        text: text.into(),
+        ts: 1_700_000_000_000 + id,
+        account: None,
+        notice: false,
+    }
+}
+
+fn direct(id: u64, to: &str, text: &str) -> DirectMessage {
+    DirectMessage {
+        id,
+        from: Nick::new("alice").unwrap(),
+        to: Nick::new(to).unwrap(),
+        text: text.into(),
+        ts: 1_700_000_000_000 + id,
+        account: None,
+        notice: false,
+    }
+}
+
+async fn persist(
+    store: &Store,
+    messages: Vec<ChatMessage>,
+    directs: Vec<(DirectMessage, bool)>,
+) -> anyhow::Result<()> {
+    store
+        .request(|reply| Write::Persist {
+            messages,
+            directs,
+            reply,
+        })
+        .await
+}
+
+/// A store opened by the test itself, counting what it hands to delivery.
+async fn open(backend: &Backend, delivered: &Arc<AtomicUsize>) -> Store {
+    let count = delivered.clone();
+    Store::open_backend(backend, move |done, _| {
+        count.fetch_add(done.len(), Ordering::SeqCst);
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn persist_stores_once_keeps_the_counters_and_delivers_nothing_on_both_backends() {
+    let sqlite = TempDir::new();
+    let mut backends = vec![Backend::Sqlite(sqlite.path().join("banter.db"))];
+    if let Some(url) = postgres_url() {
+        backends.push(Backend::Postgres(url));
+    }
+    let lobby = RoomName::new("lobby").unwrap();
+    let all = Page {
+        limit: 100,
+        ..Page::default()
+    };
+    for backend in &backends {
+        let delivered = Arc::new(AtomicUsize::new(0));
+        let store = open(backend, &delivered).await;
+        persist(
+            &store,
+            vec![chat("lobby", 5, "five"), chat("lobby", 6, "six")],
+            vec![
+                (direct(9, "bob", "waits"), true),
+                (direct(10, "carol", "read"), false),
+            ],
+        )
+        .await
+        .unwrap();
+        // A retry of the same (even with other contents) and more: no
+        // error, no duplicate, the first copy kept.
+        persist(
+            &store,
+            vec![
+                chat("lobby", 5, "five again"),
+                chat("lobby", 6, "six"),
+                chat("lobby", 7, "seven"),
+                chat("other", 1, "elsewhere"),
+            ],
+            vec![(direct(9, "bob", "waits again"), true)],
+        )
+        .await
+        .unwrap();
+        // An older message arriving late lowers no counter.
+        persist(
+            &store,
+            vec![chat("lobby", 2, "two")],
+            vec![(direct(3, "bob", "old"), false)],
+        )
+        .await
+        .unwrap();
+        let history = store.history(&lobby, all).await.unwrap();
+        let got: Vec<(u64, &str)> = history.iter().map(|m| (m.id, m.text.as_str())).collect();
+        assert_eq!(
+            got,
+            [(2, "two"), (5, "five"), (6, "six"), (7, "seven")],
+            "{backend:?}"
+        );
+        let room = store.load_room(&lobby, 2).await.unwrap();
+        assert_eq!(room.last_id, 7, "{backend:?}");
+        assert_eq!(room.recent.iter().map(|m| m.id).collect::<Vec<_>>(), [6, 7]);
+        assert_eq!(store.last_direct_id().await.unwrap(), 10, "{backend:?}");
+        let pending = store
+            .request(|reply| Write::Pending {
+                account: Nick::new("Bob").unwrap(),
+                reply,
+            })
+            .await
+            .unwrap();
+        let pending: Vec<(u64, &str)> = pending.iter().map(|d| (d.id, d.text.as_str())).collect();
+        assert_eq!(pending, [(9, "waits")], "{backend:?}");
+        store.flush().await.unwrap();
+        assert_eq!(
+            delivered.load(Ordering::SeqCst),
+            0,
+            "Persist is not delivered"
+        );
+        // And it is all there for the next process.
+        drop(store);
+        let again = open(backend, &delivered).await;
+        assert_eq!(again.history(&lobby, all).await.unwrap().len(), 4);
+        assert_eq!(again.load_room(&lobby, 0).await.unwrap().last_id, 7);
+        assert_eq!(again.last_direct_id().await.unwrap(), 10);
+        // Retention may delete every message: the counters stay.
+        let gone = again
+            .request(|reply| Write::Retain {
+                before_ts: Some(i64::MAX as u64),
+                keep: None,
+                reply,
+            })
+            .await
+            .unwrap();
+        assert_eq!(gone, 5 + 2, "every message, and the delivered directs");
+        assert!(again.history(&lobby, all).await.unwrap().is_empty());
+        assert_eq!(again.load_room(&lobby, 10).await.unwrap().last_id, 7);
+        assert_eq!(again.last_direct_id().await.unwrap(), 10, "{backend:?}");
+    }
+}
+
+/// `/readyz`: its status and body.
+async fn readyz(server: &TestServer) -> (u16, String) {
+    common::http_get(server.http, "/readyz", &[]).await
+}
+
+#[tokio::test]
+async fn while_postgres_is_down_messages_are_refused_and_chat_resumes_by_itself() {
+    let Some(pg) = PgCluster::start() else { return };
+    let url = pg.create_database();
+    let server = start(&url, &["--message-rate", "0"]);
+    let mut alice = Client::hello(&server, Kind::Ws, "alice").await;
+    let mut bob = Client::hello(&server, Kind::Tcp, "bob").await;
+    alice.join("lobby").await;
+    bob.join("lobby").await;
+    alice.wait_for("presence").await;
+    assert_eq!(say(&mut alice, "lobby", "before").await, 1);
+    assert_eq!(bob.wait_for("message").await["text"], "before");
+    assert_eq!(readyz(&server).await.0, 200);
+
+    pg.stop();
+    alice
+        .send(json!({"type":"say","room":"lobby","text":"lost","ref":"l"}))
+        .await;
+    let refused = alice.expect_error("internal").await;
+    assert_eq!(refused["ref"], "l");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("could not be saved"),
+        "{refused}"
+    );
+    bob.assert_quiet(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let (status, body) = readyz(&server).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.starts_with("store:"), "{body}");
+    assert!(started.elapsed() < Duration::from_secs(2), "fails fast");
+    // The sessions are fine, and reads of the store fail cleanly too.
+    alice.assert_usable().await;
+    bob.send(json!({"type":"history","room":"lobby","before":1,"ref":"h"}))
+        .await;
+    assert_eq!(bob.wait_error("internal").await["ref"], "h");
+    bob.assert_usable().await;
+
+    pg.resume();
+    // Once the writer has reconnected (it retries by itself), chat works
+    // again: no restart of banter.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let id = loop {
+        alice
+            .send(json!({"type":"say","room":"lobby","text":"after"}))
+            .await;
+        let answer = loop {
+            let m = alice.recv().await;
+            if m["type"] == "message" || m["type"] == "error" {
+                break m;
+            }
+        };
+        if answer["type"] == "message" {
+            break answer["id"].as_u64().unwrap();
+        }
+        assert_eq!(answer["code"], "internal", "{answer}");
+        assert!(Instant::now() < deadline, "chat did not resume");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let seen = loop {
+        let m = bob.wait_for("message").await;
+        if m["id"] == id {
+            break m;
+        }
+    };
+    assert_eq!(seen["text"], "after");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while readyz(&server).await.0 != 200 {
+        assert!(Instant::now() < deadline, "readyz stayed 503");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let page = history(&mut bob, json!({"type":"history","room":"lobby"})).await;
+    let stored = texts(&page);
+    assert_eq!(stored.first().map(String::as_str), Some("before"));
+    assert_eq!(stored.last().map(String::as_str), Some("after"));
+    assert!(!stored.iter().any(|t| t == "lost"), "{stored:?}");
+}
+
+#[tokio::test]
+async fn the_store_fails_fast_while_postgres_is_down_and_heals_without_reopening() {
+    let Some(pg) = PgCluster::start() else { return };
+    let url = pg.create_database();
+    let delivered = Arc::new(AtomicUsize::new(0));
+    let store = open(&Backend::Postgres(url), &delivered).await;
+    store.check().await.unwrap();
+    persist(&store, vec![chat("lobby", 1, "one")], vec![])
+        .await
+        .unwrap();
+
+    pg.stop();
+    let started = Instant::now();
+    let err = persist(&store, vec![chat("lobby", 2, "two")], vec![])
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("could not commit"), "{err:#}");
+    let err = store.check().await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(3), "{err:#}");
+    // Once the writer knows, it says so at once.
+    let started = Instant::now();
+    let err = store.check().await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "{:?}: {err:#}",
+        started.elapsed()
+    );
+    assert!(
+        format!("{err:#}").contains("no connection to the database"),
+        "{err:#}"
+    );
+    let started = Instant::now();
+    assert!(
+        persist(&store, vec![chat("lobby", 3, "three")], vec![])
+            .await
+            .is_err()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+
+    pg.resume();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while store.check().await.is_err() {
+        assert!(Instant::now() < deadline, "the store did not reconnect");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The retry of what failed goes through, once.
+    persist(
+        &store,
+        vec![chat("lobby", 2, "two"), chat("lobby", 3, "three")],
+        vec![],
+    )
+    .await
+    .unwrap();
+    let lobby = RoomName::new("lobby").unwrap();
+    let page = Page {
+        limit: 10,
+        ..Page::default()
+    };
+    let ids: Vec<u64> = store
+        .history(&lobby, page)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(ids, [1, 2, 3]);
+    assert_eq!(delivered.load(Ordering::SeqCst), 0);
+}
+
+/// The helper's promise: the tests' PostgreSQL servers stop with them.
+#[test]
+fn a_dropped_cluster_leaves_no_server_running() {
+    let Some(pg) = PgCluster::start() else { return };
+    let url = pg.create_database();
+    let (port, dir) = (pg.port, pg.path().to_path_buf());
+    assert_eq!(pg.psql(database(&url), "SELECT 1"), "1");
+    drop(pg);
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "PostgreSQL still listens on {port}"
+    );
+    assert!(!dir.exists(), "{} is left", dir.display());
+}
