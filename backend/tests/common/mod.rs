@@ -673,11 +673,13 @@ pub struct PgCluster {
     watchdog: Mutex<Option<Child>>,
 }
 
-/// Where PostgreSQL's programs are: `BANTER_PG_BIN`, the newest
-/// `/usr/lib/postgresql/*/bin` (Debian), or `initdb` on the PATH.
+/// Where PostgreSQL's programs are: `BANTER_PG_BIN` (if it has them),
+/// the newest `/usr/lib/postgresql/*/bin` (Debian), or `initdb` on the
+/// PATH.
 fn pg_bin() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("BANTER_PG_BIN") {
-        return Some(PathBuf::from(dir));
+        let dir = PathBuf::from(dir);
+        return dir.join("initdb").exists().then_some(dir);
     }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
