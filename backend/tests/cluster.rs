@@ -691,3 +691,161 @@ async fn a_node_restarted_under_its_name_forgets_its_former_users() {
     assert_eq!(again.recv().await["type"], "welcome");
     drop(alice);
 }
+
+/// Replaces `from` in `text`, which must be there.
+fn swap(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "the example no longer has {from:?}");
+    text.replace(from, to)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// deploy/cluster/nginx.conf, as is but for its addresses, balancing two
+/// real nodes: users who come in through it land on both, and chat.
+#[tokio::test]
+async fn the_deploy_example_balances_users_over_two_nodes() {
+    let nginx = std::path::Path::new("/usr/sbin/nginx");
+    let module = std::path::Path::new("/usr/lib/nginx/modules/ngx_stream_module.so");
+    if !nginx.exists() || !module.exists() {
+        assert!(
+            std::env::var_os("BANTER_REQUIRE_PROXIES").is_none(),
+            "nginx with its stream module is not installed (scripts/test installs it)"
+        );
+        eprintln!("skipped: nginx (with libnginx-mod-stream) is not installed");
+        return;
+    }
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let proxied = [
+        "--trusted-proxy",
+        "127.0.0.1",
+        "--tcp-proxy-protocol",
+        "--irc-proxy-protocol",
+    ];
+    let start = |name: &str| {
+        let url = cluster.redis.url();
+        let mut args = vec![
+            "--broker",
+            &url,
+            "--node-name",
+            name,
+            "--store",
+            &cluster.store,
+        ];
+        args.extend(proxied);
+        TestServer::start_with(&args)
+    };
+    let (n1, n2) = (start("banter1"), start("banter2"));
+    let dir = TempDir::new();
+    let d = dir.path().display();
+    let (http, tcp, irc) = (free_port(), free_port(), free_port());
+    let mut conf = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/cluster/nginx.conf"),
+    )
+    .unwrap();
+    conf = swap(
+        &conf,
+        "worker_processes auto;",
+        &format!(
+            "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\nload_module {};",
+            module.display()
+        ),
+    );
+    conf = swap(
+        &conf,
+        "\nhttp {\n",
+        &format!(
+            "\nhttp {{\n    access_log off;\n    client_body_temp_path {d}/body;\n    proxy_temp_path {d}/proxy;\n    \
+             fastcgi_temp_path {d}/fastcgi;\n    uwsgi_temp_path {d}/uwsgi;\n    scgi_temp_path {d}/scgi;\n"
+        ),
+    );
+    conf = swap(&conf, "listen 80;", &format!("listen 127.0.0.1:{http};"));
+    conf = swap(&conf, "listen 7878;", &format!("listen 127.0.0.1:{tcp};"));
+    conf = swap(&conf, "listen 6667;", &format!("listen 127.0.0.1:{irc};"));
+    for (n, node) in [(1, &n1), (2, &n2)] {
+        conf = swap(&conf, &format!("banter{n}:8080"), &node.http.to_string());
+        conf = swap(&conf, &format!("banter{n}:7878"), &node.tcp.to_string());
+        conf = swap(&conf, &format!("banter{n}:6667"), &node.irc.to_string());
+    }
+    let path = dir.path().join("nginx.conf");
+    std::fs::write(&path, conf).unwrap();
+    let mut child = Command::new(nginx)
+        .arg("-p")
+        .arg(dir.path())
+        .arg("-c")
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start nginx");
+    let deadline = Instant::now() + WAIT;
+    for port in [http, tcp, irc] {
+        while StdTcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(child.try_wait().unwrap().is_none(), "nginx exited");
+            assert!(Instant::now() < deadline, "nginx did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    struct Stop(Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.0.id().to_string()])
+                .status();
+            let _ = self.0.wait();
+        }
+    }
+    let _nginx = Stop(child);
+
+    let tcp_addr: std::net::SocketAddr = ([127, 0, 0, 1], tcp).into();
+    let mut users = Vec::new();
+    for (i, nick) in ["ann", "ben", "cat", "dan"].into_iter().enumerate() {
+        let mut c = if i % 2 == 0 {
+            Client::tcp_at(tcp_addr).await
+        } else {
+            Client::ws_at(&format!("ws://127.0.0.1:{http}/ws")).await
+        };
+        c.send(json!({"type": "hello", "nick": nick})).await;
+        c.expect("welcome").await;
+        c.join("lobby").await;
+        users.push(c);
+    }
+    let mut irc = IrcClient::connect_to(([127, 0, 0, 1], irc).into()).await;
+    irc.send("NICK eve").await;
+    irc.send("USER eve 0 * :eve").await;
+    irc.wait_for("376").await;
+    irc.send("JOIN #lobby").await;
+    irc.wait_for("366").await;
+    for c in &mut users {
+        await_members(c, "lobby", &["ann", "ben", "cat", "dan", "eve"]).await;
+    }
+    // nginx spread them: both nodes have users, and saw them come from
+    // 127.0.0.1 through the proxy.
+    for node in [&n1, &n2] {
+        let logs = node.logs();
+        assert!(
+            logs.iter().any(|l| l.contains("connected peer=127.0.0.1")),
+            "no user on {}",
+            node.http
+        );
+    }
+    users[0]
+        .send(json!({"type": "say", "room": "lobby", "text": "hello, all"}))
+        .await;
+    for c in &mut users[1..] {
+        let m = c.wait_for("message").await;
+        assert_eq!(
+            (&m["from"], &m["text"]),
+            (&json!("ann"), &json!("hello, all"))
+        );
+    }
+    let line = irc.wait_for("PRIVMSG").await;
+    assert!(line.ends_with(":hello, all"), "{line}");
+}

@@ -312,6 +312,24 @@ impl Client {
         }
     }
 
+    /// A JSON-lines client of whatever listens at `addr` (a proxy, say).
+    pub async fn tcp_at(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).await.expect("TCP connect");
+        let (read, write) = stream.into_split();
+        Client::Tcp {
+            read: AsyncBufReader::new(read),
+            write,
+        }
+    }
+
+    /// A WebSocket client of `url`.
+    pub async fn ws_at(url: &str) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("WebSocket connect");
+        Client::Ws(Box::new(ws))
+    }
+
     /// Connects, says hello and checks the welcome.
     pub async fn hello(server: &TestServer, kind: Kind, nick: &str) -> Client {
         let mut client = Client::connect(server, kind).await;
@@ -506,7 +524,12 @@ pub fn irc_command(line: &str) -> &str {
 
 impl IrcClient {
     pub async fn connect(server: &TestServer) -> IrcClient {
-        let stream = TcpStream::connect(server.irc).await.expect("IRC connect");
+        IrcClient::connect_to(server.irc).await
+    }
+
+    /// An IRC client of whatever listens at `addr` (a proxy, say).
+    pub async fn connect_to(addr: SocketAddr) -> IrcClient {
+        let stream = TcpStream::connect(addr).await.expect("IRC connect");
         let (read, write) = stream.into_split();
         IrcClient {
             read: AsyncBufReader::new(read),
