@@ -849,3 +849,117 @@ async fn the_deploy_example_balances_users_over_two_nodes() {
     let line = irc.wait_for("PRIVMSG").await;
     assert!(line.ends_with(":hello, all"), "{line}");
 }
+
+/// Whether `sub` appears in `seq` in order (not necessarily adjacent).
+fn in_order(sub: &[String], seq: &[String]) -> bool {
+    let mut it = seq.iter();
+    sub.iter().all(|s| it.any(|x| x == s))
+}
+
+#[tokio::test]
+async fn a_database_outage_holds_messages_and_heals_by_itself() {
+    let Some(pg) = common::PgCluster::start() else {
+        return;
+    };
+    let Some(redis) = Redis::start() else { return };
+    let cluster = Cluster {
+        redis,
+        store: pg.create_database(),
+    };
+    let (n1, n2) = (node(&cluster, "n1"), node(&cluster, "n2"));
+    let mut watcher = Client::hello(&n2, Kind::Tcp, "watcher").await;
+    watcher.join("lobby").await;
+    let mut sender = Client::hello(&n1, Kind::Tcp, "sender").await;
+    sender.join("lobby").await;
+    await_members(&mut watcher, "lobby", &["sender", "watcher"]).await;
+    let mut acked = send_and_collect(&mut sender, 10, 0, || {}).await;
+    assert_eq!(acked.len(), 10);
+
+    pg.stop();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (status, body) = http_get(n1.http, "/readyz", &[]).await;
+        if status == 503 {
+            assert!(body.contains("store"), "{body}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "/readyz stayed {status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A message now cannot be stored: it is not acknowledged, and once
+    // the node knows, new ones are refused with an error saying why.
+    let mut refused = None;
+    for i in 0..100 {
+        let text = format!("during {i}");
+        sender
+            .send(json!({"type": "say", "room": "lobby", "text": text, "ref": text}))
+            .await;
+        match sender.next_within(Duration::from_millis(100)).await {
+            Next::Msg(m) if m["type"] == "error" => {
+                refused = Some(m);
+                break;
+            }
+            Next::Msg(m) => panic!("acknowledged while the store is down: {m}"),
+            _ => {}
+        }
+    }
+    let refused = refused.expect("no message was refused");
+    assert!(
+        refused["message"].as_str().unwrap().contains("store"),
+        "{refused}"
+    );
+
+    // The database comes back: what was held is stored and acknowledged,
+    // and chat goes on, without a restart.
+    pg.resume();
+    for i in 0..5 {
+        let text = format!("after {i}");
+        loop {
+            sender
+                .send(json!({"type": "say", "room": "lobby", "text": text, "ref": text}))
+                .await;
+            let answer = loop {
+                let m = sender.recv().await;
+                if m["type"] == "message" && m["ref"] != json!(text) {
+                    acked.push(m["text"].as_str().unwrap().to_string());
+                } else if m["ref"] == json!(text) {
+                    break m;
+                }
+            };
+            if answer["type"] == "message" {
+                acked.push(text);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    assert!(
+        acked.iter().any(|t| t.starts_with("during")),
+        "the held message: {acked:?}"
+    );
+    let mut seen = Vec::new();
+    while !seen.ends_with(&["after 4".to_string()]) {
+        let m = watcher.recv().await;
+        if m["type"] == "message" {
+            seen.push(m["text"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(
+        in_order(&acked, &seen),
+        "acknowledged {acked:?}, seen {seen:?}"
+    );
+    watcher
+        .send(json!({"type": "history", "room": "lobby", "limit": 200}))
+        .await;
+    let history = watcher.wait_for("history").await;
+    let stored: Vec<String> = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        in_order(&acked, &stored),
+        "acknowledged {acked:?}, stored {stored:?}"
+    );
+}

@@ -103,6 +103,9 @@ pub struct Link {
     /// Set when a change could not be published: the heartbeat then
     /// restates this node's users.
     pub dirty: Arc<AtomicBool>,
+    /// Set while this node cannot store its users' messages (the store is
+    /// down): new ones are refused meanwhile, and those in the stream wait.
+    pub unstored: Arc<AtomicBool>,
 }
 
 impl Link {
@@ -308,6 +311,7 @@ impl Broker {
                 node: node.into(),
                 queue: tx,
                 dirty: Arc::new(AtomicBool::new(false)),
+                unstored: Arc::new(AtomicBool::new(false)),
             },
             queue,
             client,
@@ -655,12 +659,18 @@ async fn persist_own(ctx: &Shared, events: &[Received], shutdown: &CancellationT
             })
             .await;
         match stored {
-            Ok(()) => return,
+            Ok(()) => {
+                if ctx.link.unstored.swap(false, Ordering::Relaxed) {
+                    info!("storing messages again");
+                }
+                return;
+            }
             Err(e) if shutdown.is_cancelled() => {
                 error!(error = %e, "shutting down with messages not stored");
                 return;
             }
             Err(e) => {
+                ctx.link.unstored.store(true, Ordering::Relaxed);
                 warn!(error = %e, "could not store this node's messages; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(2));

@@ -108,6 +108,18 @@ pub(super) fn publish_kick(
     }));
 }
 
+/// Refuses chat while this node cannot store it (it would be neither
+/// acknowledged nor, for its sender, seen until the store is back).
+fn check_stored(link: &Link) -> Result<()> {
+    if link.unstored.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(RouterError::new(
+            ErrorCode::Internal,
+            "the store is unreachable, so your message was not sent; try again in a moment",
+        ));
+    }
+    Ok(())
+}
+
 /// Queues a room message for the broker to number (`busy` if the queue is
 /// full: nothing was sent).
 #[allow(clippy::too_many_arguments)]
@@ -121,6 +133,7 @@ pub(super) fn publish_say(
     floor: u64,
     reference: Option<Ref>,
 ) -> Result<()> {
+    check_stored(link)?;
     let message = ChatMessage {
         room: room.clone(),
         id: 0,
@@ -159,6 +172,7 @@ pub(super) fn publish_direct(
     floor: u64,
     reference: Option<Ref>,
 ) -> Result<()> {
+    check_stored(link)?;
     let target = key(&to);
     let message = DirectMessage {
         id: 0,
