@@ -688,13 +688,15 @@ async fn client(
                         _ => json_say(&room, &payload, plan.payload_bytes, &mut out),
                     }
                 }
+                // Counted before the write: the drain, which may begin
+                // while it is under way, must expect these messages too.
+                pacer.seq += count;
+                shared.senders[index].sent.fetch_add(count, Relaxed);
                 if let Err(e) = conn.write(&out).await {
                     shared.disconnects.fetch_add(1, Relaxed);
                     shared.error(format!("{nick}: write: {e:#}"));
                     break;
                 }
-                pacer.seq += count;
-                shared.senders[index].sent.fetch_add(count, Relaxed);
             }
         }
     }
