@@ -1,7 +1,8 @@
 //! What `GET /metrics` reports, in the Prometheus/OpenMetrics text format
 //! (the `prometheus-client` crate): connections, messages in and out,
-//! deliveries and drops, disconnects by reason, rate-limit hits, and
-//! latency histograms for store commits and fan-out.
+//! deliveries and drops, disconnects by reason, rate-limit hits, latency
+//! histograms for store commits and fan-out, and the broker's counters in
+//! cluster mode.
 //!
 //! One process-wide set ([`metrics()`]): the counters are plain atomics
 //! that the hot paths (an outbox push, a session's write) bump without
@@ -104,6 +105,13 @@ pub struct Metrics {
     pub store_commit: Histogram,
     /// Seconds to queue one event for every member of a room.
     pub fanout: Histogram,
+    /// Cluster mode: changes this node published to the broker, those it
+    /// could not, and stream entries it read (see [`crate::broker`]).
+    pub broker_published: Counter,
+    pub broker_failed: Counter,
+    pub broker_read: Counter,
+    /// 1 while the broker answers this node's heartbeat, else 0.
+    pub broker_up: Gauge,
 }
 
 impl Metrics {
@@ -167,7 +175,35 @@ impl Metrics {
             "Seconds to queue one event for every member of a room",
             fanout.clone(),
         );
+        let broker_published = Counter::default();
+        registry.register(
+            "broker_published",
+            "Cluster mode: changes (messages, presence) published to the broker",
+            broker_published.clone(),
+        );
+        let broker_failed = Counter::default();
+        registry.register(
+            "broker_publish_failures",
+            "Cluster mode: changes that could not be published (the broker was unreachable)",
+            broker_failed.clone(),
+        );
+        let broker_read = Counter::default();
+        registry.register(
+            "broker_stream_entries",
+            "Cluster mode: entries read from the broker's stream (every node's changes)",
+            broker_read.clone(),
+        );
+        let broker_up = Gauge::default();
+        registry.register(
+            "broker_up",
+            "Cluster mode: 1 while the broker answers this node's heartbeat",
+            broker_up.clone(),
+        );
         Metrics {
+            broker_published,
+            broker_failed,
+            broker_read,
+            broker_up,
             connections: per_transport(&connections),
             messages_in: per_transport(&messages_in),
             messages_out: per_transport(&messages_out),

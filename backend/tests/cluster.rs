@@ -636,6 +636,18 @@ async fn restarting_redis_loses_no_acknowledged_message() {
     assert_eq!(seen, acked, "the watcher on the other node");
     // Nobody was dropped from the room meanwhile.
     await_members(&mut watcher, "lobby", &["sender", "watcher"]).await;
+    // The operator can see it all in /metrics.
+    let (_, metrics) = http_get(n1.http, "/metrics", &[]).await;
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /metrics"))
+    };
+    assert_eq!(value("banter_broker_up "), 1.0);
+    assert!(value("banter_broker_publish_failures_total ") >= 1.0);
+    assert!(value("banter_broker_published_total ") >= 30.0);
+    assert!(value("banter_broker_stream_entries_total ") >= 30.0);
 }
 
 #[tokio::test]

@@ -499,8 +499,10 @@ async fn run_publisher(ctx: Arc<Shared>, mut redis: Redis, mut queue: mpsc::Rece
                 }
             }
         }
+        let m = crate::metrics::metrics();
         match redis.query::<Vec<Value>>(&pipe).await {
             Ok(values) => {
+                m.broker_published.inc_by(batch.len() as u64);
                 for (p, value) in batch.drain(..).zip(values) {
                     if let Publish::User {
                         reply: Some(reply), ..
@@ -512,6 +514,7 @@ async fn run_publisher(ctx: Arc<Shared>, mut redis: Redis, mut queue: mpsc::Rece
             }
             Err(e) => {
                 error!(error = %e, changes = batch.len(), "could not publish to the broker");
+                m.broker_failed.inc_by(batch.len() as u64);
                 ctx.healthy.store(false, Ordering::Relaxed);
                 ctx.link.dirty.store(true, Ordering::Relaxed);
                 for p in batch.drain(..) {
@@ -583,6 +586,9 @@ async fn run_reader(ctx: Arc<Shared>, mut last: String, shutdown: CancellationTo
             Ok(value) => {
                 backoff = Duration::from_millis(100);
                 let entries = parse_read(value);
+                crate::metrics::metrics()
+                    .broker_read
+                    .inc_by(entries.len() as u64);
                 if let Some((id, _)) = entries.last() {
                     last = id.clone();
                 }
@@ -776,11 +782,13 @@ async fn run_heartbeat(ctx: Arc<Shared>, shutdown: CancellationToken) {
             Ok(beat) => beat,
             Err(e) => {
                 ctx.healthy.store(false, Ordering::Relaxed);
+                crate::metrics::metrics().broker_up.set(0);
                 ctx.link.dirty.store(true, Ordering::Relaxed);
                 warn!(error = %e, "could not renew this node's lease in the broker");
                 continue;
             }
         };
+        crate::metrics::metrics().broker_up.set(1);
         if !alive {
             warn!(node = %ctx.link.node, "the broker had given this node up; restating its users");
             ctx.link.dirty.store(true, Ordering::Relaxed);
