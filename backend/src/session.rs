@@ -586,10 +586,14 @@ impl Session {
                 ErrorCode::NickTaken,
                 format!("the nick {nick} is in use"),
             )),
-            _ => Err(RouterError::new(
-                ErrorCode::Internal,
-                "the cluster's broker did not answer; try again",
-            )),
+            _ => {
+                // It may still be done later: the next sync sets it right.
+                link.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
+                Err(RouterError::new(
+                    ErrorCode::Internal,
+                    "the cluster's broker did not answer; try again",
+                ))
+            }
         }
     }
 
@@ -642,6 +646,13 @@ impl Session {
                 reply: None,
             };
             self.ask_broker(link, p, &nick).await?;
+            let renamed = router.change_nick(id, nick, reference);
+            if renamed.is_err() {
+                // The broker moved the nick and the router did not: the
+                // next sync restates this session as it is.
+                link.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            return renamed;
         }
         router.change_nick(id, nick, reference)
     }

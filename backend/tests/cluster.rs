@@ -353,6 +353,19 @@ async fn whispers_presence_and_whois_cross_nodes() {
     let reply = alice.wait_for("away").await;
     assert_eq!((&reply["nick"], &reply["ref"]), (&json!("bob"), &json!(8)));
 
+    // A change of case only is a rename too, not a departure.
+    bob.send(json!({"type": "nick", "nick": "BOB"})).await;
+    let renamed = alice.wait_for("presence").await;
+    assert_eq!(
+        (&renamed["event"], &renamed["new_nick"]),
+        (&json!("nick"), &json!("BOB"))
+    );
+    await_members(&mut alice, "lobby", &["alice", "bob"]).await;
+    alice
+        .send(json!({"type": "whisper", "to": "bob", "text": "still there?"}))
+        .await;
+    while bob.wait_for("direct").await["text"] != "still there?" {}
+
     // A rename, a part with a reason, and a quit, each seen on the other node.
     bob.send(json!({"type": "nick", "nick": "robert"})).await;
     let renamed = alice.wait_for("presence").await;

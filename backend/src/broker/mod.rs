@@ -340,6 +340,8 @@ impl Broker {
             client,
             scripts,
             healthy: healthy.clone(),
+            reading: AtomicBool::new(true),
+            stop_reading: CancellationToken::new(),
             router,
             store,
         });
@@ -355,7 +357,7 @@ impl Broker {
             "joined the cluster"
         );
         tokio::spawn(run_publisher(ctx.clone(), redis, queue));
-        tokio::spawn(run_reader(ctx.clone(), last, shutdown.clone()));
+        tokio::spawn(run_reader(ctx.clone(), last, ctx.stop_reading.clone()));
         tokio::spawn(run_heartbeat(ctx.clone(), shutdown));
         Ok(Health { healthy, ctx })
     }
@@ -375,6 +377,10 @@ impl Health {
             self.healthy.load(Ordering::Relaxed),
             "the broker is unreachable; reconnecting"
         );
+        anyhow::ensure!(
+            self.ctx.reading.load(Ordering::Relaxed),
+            "this node lost the broker's stream; reconnecting"
+        );
         Ok(())
     }
 
@@ -388,6 +394,10 @@ impl Health {
         while queue.capacity() < queue.max_capacity() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        // The reader stores (and acknowledges) what it reads back of this
+        // node's messages: a moment to read the last of them.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        self.ctx.stop_reading.cancel();
         let mut redis = self.ctx.redis(ANSWER_TIMEOUT);
         let node = &*self.ctx.link.node;
         let mut del = redis::cmd("DEL");
@@ -411,6 +421,12 @@ struct Shared {
     client: redis::Client,
     scripts: Arc<Scripts>,
     healthy: Arc<AtomicBool>,
+    /// The stream reader's last read worked.
+    reading: AtomicBool,
+    /// Stops the stream reader: at shutdown, only once this node's last
+    /// changes are published and read back (so its own messages are
+    /// stored, not just sent to the others).
+    stop_reading: CancellationToken,
     router: Arc<Router>,
     store: Option<Store>,
 }
@@ -450,6 +466,9 @@ async fn run_publisher(ctx: Arc<Shared>, mut redis: Redis, mut queue: mpsc::Rece
     let len = STREAM_LEN.to_string();
     while queue.recv_many(&mut batch, 256).await > 0 {
         let mut pipe = redis::pipe();
+        // Each change answers for itself: one script's error does not
+        // fail the others, which did run.
+        pipe.ignore_errors();
         for p in &batch {
             let json = |event: &Event| serde_json::to_string(event).expect("events serialize");
             match p {
@@ -502,13 +521,35 @@ async fn run_publisher(ctx: Arc<Shared>, mut redis: Redis, mut queue: mpsc::Rece
         let m = crate::metrics::metrics();
         match redis.query::<Vec<Value>>(&pipe).await {
             Ok(values) => {
-                m.broker_published.inc_by(batch.len() as u64);
                 for (p, value) in batch.drain(..).zip(values) {
-                    if let Publish::User {
-                        reply: Some(reply), ..
-                    } = p
-                    {
-                        let _ = reply.send(matches!(value, Value::Int(1)));
+                    if let Value::ServerError(e) = &value {
+                        error!(error = ?e, "the broker refused a change");
+                        m.broker_failed.inc();
+                        ctx.link.dirty.store(true, Ordering::Relaxed);
+                        if let Publish::Say {
+                            session, reference, ..
+                        }
+                        | Publish::Direct {
+                            session, reference, ..
+                        } = p
+                        {
+                            ctx.router.send_to(session, unsent(reference, false));
+                        }
+                        continue;
+                    }
+                    m.broker_published.inc();
+                    match p {
+                        Publish::User {
+                            reply: Some(reply), ..
+                        } => {
+                            let _ = reply.send(matches!(value, Value::Int(1)));
+                        }
+                        // Not this node's record any more: the next sync
+                        // restates them all.
+                        Publish::User { .. } if matches!(value, Value::Int(0)) => {
+                            ctx.link.dirty.store(true, Ordering::Relaxed);
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -517,6 +558,9 @@ async fn run_publisher(ctx: Arc<Shared>, mut redis: Redis, mut queue: mpsc::Rece
                 m.broker_failed.inc_by(batch.len() as u64);
                 ctx.healthy.store(false, Ordering::Relaxed);
                 ctx.link.dirty.store(true, Ordering::Relaxed);
+                // Refused at connect: nothing reached Redis. Otherwise it
+                // may have run before the answer was lost.
+                let maybe = !e.is_connection_refusal();
                 for p in batch.drain(..) {
                     match p {
                         Publish::Say {
@@ -524,7 +568,7 @@ async fn run_publisher(ctx: Arc<Shared>, mut redis: Redis, mut queue: mpsc::Rece
                         }
                         | Publish::Direct {
                             session, reference, ..
-                        } => ctx.router.send_to(session, unsent(reference)),
+                        } => ctx.router.send_to(session, unsent(reference, maybe)),
                         // Dropping the reply tells the waiter.
                         _ => {}
                     }
@@ -536,12 +580,16 @@ async fn run_publisher(ctx: Arc<Shared>, mut redis: Redis, mut queue: mpsc::Rece
     }
 }
 
-fn unsent(reference: Option<Ref>) -> Frame {
-    Frame::error(
-        ErrorCode::Internal,
-        "the cluster's broker is unreachable, so your message was not sent; try again",
-        reference,
-    )
+/// The error a sender gets for a message the broker did not take (`maybe`:
+/// or whose answer was lost, so it may have gone out after all).
+fn unsent(reference: Option<Ref>, maybe: bool) -> Frame {
+    let message = if maybe {
+        "the cluster's broker did not answer, so your message may not have been sent; \
+         if it does not appear, send it again"
+    } else {
+        "the cluster's broker is unreachable, so your message was not sent; try again"
+    };
+    Frame::error(ErrorCode::Internal, message, reference)
 }
 
 /// Follows the stream from `last`, applying each batch to the router
@@ -593,13 +641,14 @@ async fn run_reader(ctx: Arc<Shared>, mut last: String, shutdown: CancellationTo
                     last = id.clone();
                 }
                 let events: Vec<Received> = entries.into_iter().filter_map(|(_, r)| r).collect();
-                if !events.is_empty() {
-                    persist_own(&ctx, &events, &shutdown).await;
+                ctx.reading.store(true, Ordering::Relaxed);
+                // Unstored (shutting down): not acknowledged either.
+                if !events.is_empty() && persist_own(&ctx, &events, &shutdown).await {
                     ctx.router.apply(events);
                 }
             }
             Err(e) => {
-                ctx.healthy.store(false, Ordering::Relaxed);
+                ctx.reading.store(false, Ordering::Relaxed);
                 warn!(error = %e, "lost the broker's stream; reconnecting");
                 lost = true;
             }
@@ -630,9 +679,12 @@ async fn resume_point(redis: &mut Redis, ctx: &Shared, last: &str) -> anyhow::Re
 /// Stores the room messages and whispers this node sent, before anyone
 /// here sees them: a sender's echo is its acknowledgement, so it must mean
 /// "stored". Retries until the store takes them (meanwhile nothing here is
-/// delivered, and `/readyz` reports the store).
-async fn persist_own(ctx: &Shared, events: &[Received], shutdown: &CancellationToken) {
-    let Some(store) = &ctx.store else { return };
+/// delivered, and `/readyz` reports the store); `false` if it gave up
+/// (shutting down).
+async fn persist_own(ctx: &Shared, events: &[Received], shutdown: &CancellationToken) -> bool {
+    let Some(store) = &ctx.store else {
+        return true;
+    };
     let mut messages = Vec::new();
     let mut directs = Vec::new();
     for r in events {
@@ -652,7 +704,7 @@ async fn persist_own(ctx: &Shared, events: &[Received], shutdown: &CancellationT
         }
     }
     if messages.is_empty() && directs.is_empty() {
-        return;
+        return true;
     }
     let mut backoff = Duration::from_millis(50);
     loop {
@@ -669,11 +721,11 @@ async fn persist_own(ctx: &Shared, events: &[Received], shutdown: &CancellationT
                 if ctx.link.unstored.swap(false, Ordering::Relaxed) {
                     info!("storing messages again");
                 }
-                return;
+                return true;
             }
             Err(e) if shutdown.is_cancelled() => {
                 error!(error = %e, "shutting down with messages not stored");
-                return;
+                return false;
             }
             Err(e) => {
                 ctx.link.unstored.store(true, Ordering::Relaxed);

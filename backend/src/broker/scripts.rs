@@ -146,11 +146,12 @@ return refused
 pub const REAP: &str = r#"
 local node = ARGV[1]
 if redis.call('EXISTS', 'banter:node:' .. node) == 1 then return 0 end
+-- Another node reaped it first: once is enough.
+if redis.call('SREM', 'banter:nodes', node) == 0 then return 0 end
 local all = redis.call('HGETALL', 'banter:users')
 for i = 1, #all, 2 do
   if cjson.decode(all[i + 1]).node == node then redis.call('HDEL', 'banter:users', all[i]) end
 end
-redis.call('SREM', 'banter:nodes', node)
 redis.call('XADD', 'banter:events', 'MAXLEN', '~', ARGV[2], '*', 'e',
   '{"t":"lost","node":' .. cjson.encode(node) .. '}')
 return 1

@@ -626,6 +626,14 @@ impl Router {
                     };
                     deliver_direct(state, to, message);
                 }
+                // This node made and announced it already; made again in
+                // stream order (without a second announcement), so that
+                // changes two nodes made at once end the same everywhere.
+                Event::Room { room, change, .. } if mine => {
+                    if let Some(r) = state.rooms.get_mut(&room) {
+                        r.set(&change);
+                    }
+                }
                 _ if mine => {}
                 Event::User { user, change } => apply_user(state, user, change),
                 Event::Room { room, change, .. } => {
@@ -722,7 +730,11 @@ fn apply_user(state: &mut State, user: UserRecord, change: Change) {
         ),
         Change::Quit { reason } => ghost_quit(state, id, reason, true),
         Change::Nick { .. } => {
-            evict_ghost(state, &user.nick);
+            // A ghost still holding the new nick is out of date, unless it
+            // is this one (a change of case only).
+            if state.nicks.get(&user.nick) != Some(&id) {
+                evict_ghost(state, &user.nick);
+            }
             ghost_rename(state, id, &user.nick);
         }
         Change::Away => ghost_away(state, id, user.away),
