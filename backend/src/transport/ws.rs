@@ -7,7 +7,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context as TaskContext, Poll, Wake, Waker};
+use std::task::{Context as TaskContext, Poll, Wake, Waker, ready};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
@@ -120,14 +120,22 @@ impl Connection for WsConnection {
     }
 
     async fn send(&mut self, frames: &mut VecDeque<Frame>) -> io::Result<()> {
-        for frame in frames.drain(..) {
-            let text = Utf8Bytes::try_from(frame.json()).expect("JSON is UTF-8");
-            self.socket
-                .feed(Message::Text(text))
-                .await
-                .map_err(io::Error::other)?;
-        }
-        self.socket.flush().await.map_err(io::Error::other)
+        // One future for the whole batch (not a `feed` per frame): each
+        // frame goes into tungstenite's write buffer, which writes to the
+        // socket when it is full; one flush at the end.
+        let socket = &mut self.socket;
+        std::future::poll_fn(|cx| {
+            while let Some(frame) = frames.front() {
+                ready!(socket.poll_ready_unpin(cx)).map_err(io::Error::other)?;
+                let text = frame.ws_text();
+                frames.pop_front();
+                socket
+                    .start_send_unpin(Message::Text(text))
+                    .map_err(io::Error::other)?;
+            }
+            socket.poll_flush_unpin(cx).map_err(io::Error::other)
+        })
+        .await
     }
 
     async fn ping(&mut self) -> io::Result<()> {
