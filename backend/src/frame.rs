@@ -28,8 +28,10 @@ struct Inner {
     /// The JSON as a WebSocket text frame's payload: a slice of
     /// `json_line`, checked for UTF-8 once per frame, not per recipient.
     ws_text: OnceLock<Utf8Bytes>,
-    /// IRC lines (`\r\n`-terminated), per tag variant.
-    irc: [OnceLock<Bytes>; IRC_VARIANTS],
+    /// IRC lines (`\r\n`-terminated), per tag variant; allocated when an
+    /// IRC client first needs one (a frame is 16 bytes here, not 320: rooms
+    /// keep 100 frames of history each, most never rendered for IRC).
+    irc: OnceLock<Box<[OnceLock<Bytes>; IRC_VARIANTS]>>,
 }
 
 #[derive(Debug)]
@@ -59,7 +61,7 @@ impl Frame {
             body,
             json_line: OnceLock::new(),
             ws_text: OnceLock::new(),
-            irc: Default::default(),
+            irc: OnceLock::new(),
         }))
     }
 
@@ -116,7 +118,8 @@ impl Frame {
     /// first time any session asks for it and shared after that. Only for
     /// messages whose IRC form is the same for every recipient.
     pub fn irc(&self, variant: usize, render: impl FnOnce(&ServerMessage) -> Bytes) -> &Bytes {
-        self.0.irc[variant].get_or_init(|| match &self.0.body {
+        let variants = self.0.irc.get_or_init(Default::default);
+        variants[variant].get_or_init(|| match &self.0.body {
             Body::Message(envelope) => render(&envelope.body),
             Body::Local(bytes) => bytes.clone(),
         })

@@ -30,8 +30,10 @@ use crate::net::http::HttpPeer;
 use crate::server::Context;
 use crate::session;
 
-/// tungstenite's read buffer per connection (its default is 128 KiB).
-const READ_BUFFER: usize = 4 * 1024;
+/// tungstenite's read buffer per connection (its default is 128 KiB),
+/// kept for the connection's life, and the most read at once (requests are
+/// small; a larger frame grows the buffer to fit).
+const READ_BUFFER: usize = 1024;
 /// Frames are gathered up to this many bytes before a write.
 const WRITE_BUFFER: usize = 16 * 1024;
 
