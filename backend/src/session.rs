@@ -215,6 +215,9 @@ impl Session {
                             }
                         }
                         batch.clear();
+                        if outbox.is_empty() {
+                            conn.idle();
+                        }
                         if !waited.is_empty() {
                             // The answer to this ping, which the client reads
                             // after the whispers, confirms them.

@@ -80,6 +80,10 @@ pub trait Connection: Send {
     /// Sends the `closing` notice (if any) and closes cleanly.
     fn close(&mut self, closing: Option<Frame>) -> impl Future<Output = ()> + Send;
 
+    /// Everything queued has been written and nothing more waits: a
+    /// transport may release buffers it kept for the next write.
+    fn idle(&mut self) {}
+
     /// Why the user left, in its own words (IRC `QUIT :reason`), once the
     /// session has ended; room-mates see it with the `quit`.
     fn quit_reason(&self) -> Option<String> {

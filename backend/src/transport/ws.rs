@@ -6,6 +6,8 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context as TaskContext, Poll, Wake, Waker, ready};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
@@ -14,7 +16,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use banter_protocol::{ErrorCode, ServerMessage};
 use bytes::Bytes;
-use futures_util::SinkExt;
+use futures_util::task::AtomicWaker;
+use futures_util::{SinkExt, StreamExt};
 use tracing::{debug, warn};
 
 use super::{Connection, Inbound};
@@ -27,14 +30,78 @@ use crate::net::http::HttpPeer;
 use crate::server::Context;
 use crate::session;
 
-/// tungstenite's read buffer per connection (its default is 128 KiB).
-const READ_BUFFER: usize = 4 * 1024;
+/// tungstenite's read buffer per connection (its default is 128 KiB),
+/// kept for the connection's life, and the most read at once (requests are
+/// small; a larger frame grows the buffer to fit).
+const READ_BUFFER: usize = 1024;
 /// Frames are gathered up to this many bytes before a write.
 const WRITE_BUFFER: usize = 16 * 1024;
 
 pub struct WsConnection {
     socket: WebSocket,
     max_frame: usize,
+    /// The waker tungstenite's reader is polled with (see [`ReadGate`]).
+    gate: Arc<ReadGate>,
+    gate_waker: Waker,
+}
+
+/// Lets [`WsConnection::recv`] skip tungstenite's reader when nothing
+/// woke it. The session polls `recv` on every wake-up, most of them for
+/// its outbox; each poll of tungstenite's reader goes through its read
+/// path down to the socket (and zeroes its 4 KiB read buffer first), about
+/// half the cost of a WebSocket delivery at one frame per wake-up. The
+/// reader is polled with this waker instead of the task's: the socket's
+/// readiness (or tungstenite's write side) wakes it, which marks it
+/// `woken` and wakes the task.
+struct ReadGate {
+    woken: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl Wake for ReadGate {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
+
+impl WsConnection {
+    fn new(socket: WebSocket, max_frame: usize) -> Self {
+        let gate = Arc::new(ReadGate {
+            // Nothing has been read yet: the first poll reads.
+            woken: AtomicBool::new(true),
+            task: AtomicWaker::new(),
+        });
+        WsConnection {
+            socket,
+            max_frame,
+            gate_waker: Waker::from(gate.clone()),
+            gate,
+        }
+    }
+
+    /// `socket.poll_next`, but only when the last poll found a message
+    /// (more may be buffered) or a wake-up came since it found none.
+    fn poll_message(
+        &mut self,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Message, axum::Error>>> {
+        // Registered before the check: a wake-up after it is not lost.
+        self.gate.task.register(cx.waker());
+        if !self.gate.woken.swap(false, Ordering::AcqRel) {
+            return Poll::Pending;
+        }
+        let mut gated = TaskContext::from_waker(&self.gate_waker);
+        let polled = self.socket.poll_next_unpin(&mut gated);
+        if polled.is_ready() {
+            self.gate.woken.store(true, Ordering::Release);
+        }
+        polled
+    }
 }
 
 impl Connection for WsConnection {
@@ -42,7 +109,7 @@ impl Connection for WsConnection {
     const TOO_LONG: ErrorCode = ErrorCode::FrameTooLong;
 
     async fn recv(&mut self) -> io::Result<Option<Inbound>> {
-        let Some(message) = self.socket.recv().await else {
+        let Some(message) = std::future::poll_fn(|cx| self.poll_message(cx)).await else {
             return Ok(None);
         };
         Ok(Some(match message.map_err(io::Error::other)? {
@@ -55,14 +122,22 @@ impl Connection for WsConnection {
     }
 
     async fn send(&mut self, frames: &mut VecDeque<Frame>) -> io::Result<()> {
-        for frame in frames.drain(..) {
-            let text = Utf8Bytes::try_from(frame.json()).expect("JSON is UTF-8");
-            self.socket
-                .feed(Message::Text(text))
-                .await
-                .map_err(io::Error::other)?;
-        }
-        self.socket.flush().await.map_err(io::Error::other)
+        // One future for the whole batch (not a `feed` per frame): each
+        // frame goes into tungstenite's write buffer, which writes to the
+        // socket when it is full; one flush at the end.
+        let socket = &mut self.socket;
+        std::future::poll_fn(|cx| {
+            while let Some(frame) = frames.front() {
+                ready!(socket.poll_ready_unpin(cx)).map_err(io::Error::other)?;
+                let text = frame.ws_text();
+                frames.pop_front();
+                socket
+                    .start_send_unpin(Message::Text(text))
+                    .map_err(io::Error::other)?;
+            }
+            socket.poll_flush_unpin(cx).map_err(io::Error::other)
+        })
+        .await
     }
 
     async fn ping(&mut self) -> io::Result<()> {
@@ -95,7 +170,7 @@ impl Connection for WsConnection {
         let _ = self.socket.send(Message::Close(close_frame)).await;
         // Let the peer answer the close handshake, briefly.
         let _ = tokio::time::timeout(Duration::from_secs(1), async {
-            while let Some(Ok(_)) = self.socket.recv().await {}
+            while let Some(Ok(_)) = std::future::poll_fn(|cx| self.poll_message(cx)).await {}
         })
         .await;
     }
@@ -161,7 +236,7 @@ pub async fn upgrade(
         .max_frame_size(hard_limit)
         .on_upgrade(move |socket| {
             tracker.track_future(async move {
-                let conn = WsConnection { socket, max_frame };
+                let conn = WsConnection::new(socket, max_frame);
                 session::run(conn, ctx, peer).await;
                 drop((permit, address));
             })

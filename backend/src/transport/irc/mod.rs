@@ -48,6 +48,10 @@ use crate::server::Context;
 const READ_CHUNK: usize = 4096;
 /// Write buffers larger than this are released after use.
 const KEEP_BUFFER: usize = 64 * 1024;
+/// A session with nothing more to write keeps at most this much of its
+/// write buffer (a chat line fits; the welcome burst's 1 KiB or a join's
+/// names and history do not stay for the connection's life).
+const KEEP_IDLE: usize = 512;
 
 /// What every IRC connection of this server shares.
 #[derive(Clone, Copy, Debug)]
@@ -257,6 +261,12 @@ impl Connection for IrcConnection {
             return Ok(());
         }
         self.write_out().await
+    }
+
+    fn idle(&mut self) {
+        if self.out.capacity() > KEEP_IDLE && self.out.is_empty() {
+            self.out = Vec::new();
+        }
     }
 
     async fn ping(&mut self) -> io::Result<()> {
