@@ -76,6 +76,21 @@ impl Redis {
         }
     }
 
+    /// Stops it and throws its data away (as a Redis without persistence
+    /// would lose it), then starts it again, empty.
+    fn wipe(&mut self) {
+        self.stop();
+        for entry in std::fs::read_dir(self.dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                std::fs::remove_dir_all(path).unwrap();
+            } else {
+                std::fs::remove_file(path).unwrap();
+            }
+        }
+        self.spawn();
+    }
+
     fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }
@@ -986,5 +1001,80 @@ async fn a_database_outage_holds_messages_and_heals_by_itself() {
     assert!(
         in_order(&acked, &stored),
         "acknowledged {acked:?}, stored {stored:?}"
+    );
+}
+
+#[tokio::test]
+async fn after_redis_comes_back_empty_the_nodes_restate_everything() {
+    let Some(mut cluster) = Cluster::start() else {
+        return;
+    };
+    let (n1, n2) = (node(&cluster, "n1"), node(&cluster, "n2"));
+    let mut watcher = Client::hello(&n2, Kind::Tcp, "watcher").await;
+    watcher.join("lobby").await;
+    let mut sender = Client::hello(&n1, Kind::Tcp, "sender").await;
+    sender.join("lobby").await;
+    await_members(&mut watcher, "lobby", &["sender", "watcher"]).await;
+    let before = send_and_collect(&mut sender, 5, 0, || {}).await;
+    assert_eq!(before.len(), 5);
+    while watcher.wait_for("message").await["text"] != "m4" {}
+    watcher
+        .send(json!({"type": "history", "room": "lobby", "limit": 10}))
+        .await;
+    let history = watcher.wait_for("history").await;
+    let last_id = history["messages"].as_array().unwrap().last().unwrap()["id"]
+        .as_u64()
+        .unwrap();
+
+    cluster.redis.wipe();
+    // Both nodes find their place in the stream gone and their leases
+    // lost: they take a snapshot and restate their users, so the room's
+    // members are as before on both, and a nick is still unique.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (status, _) = http_get(n1.http, "/readyz", &[]).await;
+        let (status2, _) = http_get(n2.http, "/readyz", &[]).await;
+        if status == 200 && status2 == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "/readyz did not recover");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    await_members(&mut watcher, "lobby", &["sender", "watcher"]).await;
+    await_members(&mut sender, "lobby", &["sender", "watcher"]).await;
+    let mut twin = Client::connect(&n2, Kind::Tcp).await;
+    twin.send(json!({"type": "hello", "nick": "sender"})).await;
+    twin.expect_error("nick_taken").await;
+    // Chat goes on, and ids go on above the ones given before.
+    let text = "after the wipe";
+    let deadline = Instant::now() + WAIT;
+    loop {
+        sender
+            .send(json!({"type": "say", "room": "lobby", "text": text, "ref": "w"}))
+            .await;
+        let answer = loop {
+            let m = sender.recv().await;
+            if m["ref"] == "w" {
+                break m;
+            }
+        };
+        if answer["type"] == "message" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no message went through: {answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let got = loop {
+        let m = watcher.recv().await;
+        if m["type"] == "message" && m["text"] == text {
+            break m;
+        }
+    };
+    assert!(
+        got["id"].as_u64().unwrap() > last_id,
+        "{got} after id {last_id}"
     );
 }

@@ -58,6 +58,9 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 const READ_BLOCK_MS: u64 = 2_000;
 /// Most entries one read takes.
 const READ_COUNT: usize = 1_024;
+/// A reader that took longer than this between two reads checks that its
+/// place in the stream is still there.
+const STALL: Duration = Duration::from_secs(1);
 
 /// A change for the cluster, queued by the router under its lock (never
 /// waiting) and carried out by the publisher in queue order.
@@ -210,10 +213,21 @@ impl Redis {
         &mut self,
         pipe: &redis::Pipeline,
     ) -> redis::RedisResult<T> {
-        let result = match self.connection().await {
+        let reused = self.conn.is_some();
+        let mut result = match self.connection().await {
             Ok(conn) => pipe.query_async(conn).await,
             Err(e) => Err(e),
         };
+        // A connection that Redis closed while it sat idle (a restart)
+        // fails at once, before sending anything: once more on a new one.
+        // (Rarely, Redis died while running it: then it runs twice.)
+        if reused && matches!(&result, Err(e) if e.is_connection_dropped()) {
+            self.conn = None;
+            result = match self.connection().await {
+                Ok(conn) => pipe.query_async(conn).await,
+                Err(e) => Err(e),
+            };
+        }
         let result = match result {
             Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
                 let mut conn = self.conn.take().expect("it answered");
@@ -597,15 +611,20 @@ fn unsent(reference: Option<Ref>, maybe: bool) -> Frame {
 async fn run_reader(ctx: Arc<Shared>, mut last: String, shutdown: CancellationToken) {
     let mut redis = ctx.redis(ANSWER_TIMEOUT + Duration::from_millis(READ_BLOCK_MS));
     let mut backoff = Duration::from_millis(100);
-    // After a failure: check that the stream still has our place first.
+    // After a failure, or a pause (storing was slow): check that the
+    // stream still has our place first. A read from a place that was
+    // trimmed away does not fail: it quietly starts at the oldest entry.
     let mut lost = false;
+    let mut read_at = std::time::Instant::now();
     loop {
-        if lost {
+        if lost || read_at.elapsed() > STALL {
             match resume_point(&mut redis, &ctx, &last).await {
                 Ok(position) => {
+                    if lost {
+                        info!("reading the broker's stream again");
+                    }
                     last = position;
                     lost = false;
-                    info!("reading the broker's stream again");
                 }
                 Err(e) => {
                     warn!(error = %e, "cannot reach the broker; retrying");
@@ -630,6 +649,7 @@ async fn run_reader(ctx: Arc<Shared>, mut last: String, shutdown: CancellationTo
             _ = shutdown.cancelled() => return,
             value = redis.one::<Value>(cmd) => value,
         };
+        read_at = std::time::Instant::now();
         match value {
             Ok(value) => {
                 backoff = Duration::from_millis(100);
