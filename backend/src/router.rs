@@ -104,6 +104,9 @@ struct State {
     /// Every registered account (a guest may not use these nicks).
     accounts: HashSet<Nick>,
     next_session: SessionId,
+    /// In a cluster: nicks a local session is claiming from the broker
+    /// (with the account it logs into), not yet registered.
+    claiming: HashMap<Nick, Option<Nick>>,
     next_direct_id: u64,
     last_direct_ts: u64,
 }

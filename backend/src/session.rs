@@ -496,6 +496,9 @@ impl Session {
             first,
             reference,
         );
+        if claimed {
+            self.ctx.router.release_nick(&nick);
+        }
         let id = match registered {
             Ok(id) => id,
             Err(e) => {
@@ -538,12 +541,7 @@ impl Session {
         let Some(link) = router.link() else {
             return Ok(false);
         };
-        if router.nick_is_local(nick) {
-            return Err(RouterError::new(
-                ErrorCode::NickTaken,
-                format!("the nick {nick} is in use"),
-            ));
-        }
+        router.reserve_nick(nick, account)?;
         let user = UserRecord {
             nick: nick.clone(),
             node: link.node.to_string(),
@@ -552,22 +550,27 @@ impl Session {
             rooms: Vec::new(),
             since: crate::router::now_ms(),
         };
-        self.ask_broker(
-            link,
-            Publish::User {
-                key: key(nick),
-                record: Some(serde_json::to_string(&user).expect("records serialize")),
-                old: None,
-                claim: true,
-                event: Event::User {
-                    user,
-                    change: Change::Online,
+        let asked = self
+            .ask_broker(
+                link,
+                Publish::User {
+                    key: key(nick),
+                    record: Some(serde_json::to_string(&user).expect("records serialize")),
+                    old: None,
+                    claim: true,
+                    event: Event::User {
+                        user,
+                        change: Change::Online,
+                    },
+                    reply: None,
                 },
-                reply: None,
-            },
-            nick,
-        )
-        .await?;
+                nick,
+            )
+            .await;
+        if let Err(e) = asked {
+            router.release_nick(nick);
+            return Err(e);
+        }
         Ok(true)
     }
 
@@ -637,6 +640,11 @@ impl Session {
             let user = router
                 .record_as(id, &nick)
                 .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
+            // A change of case keeps the key the session holds already.
+            let reserved = old != nick;
+            if reserved {
+                router.reserve_nick(&nick, user.account.as_ref())?;
+            }
             let p = Publish::User {
                 key: key(&nick),
                 record: Some(serde_json::to_string(&user).expect("records serialize")),
@@ -648,10 +656,13 @@ impl Session {
                 },
                 reply: None,
             };
-            self.ask_broker(link, p, &nick).await?;
-            let renamed = router.change_nick(id, nick, reference);
+            let asked = self.ask_broker(link, p, &nick).await;
+            let renamed = asked.and_then(|()| router.change_nick(id, nick.clone(), reference));
+            if reserved {
+                router.release_nick(&nick);
+            }
             if renamed.is_err() {
-                // The broker moved the nick and the router did not: the
+                // If the broker moved the nick and the router did not, the
                 // next sync restates this session as it is.
                 link.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
             }

@@ -96,6 +96,10 @@ pub enum Publish {
     },
     /// Anything else: just announced.
     Event(Event),
+    /// Restates every local user (key and record JSON), replacing what the
+    /// broker had of this node. Queued like any change, so it is ordered
+    /// with them (see [`Router::queue_sync`]).
+    Sync { records: Vec<(String, String)> },
 }
 
 /// The router's end: this node's name and the publisher's queue.
@@ -520,6 +524,14 @@ async fn run_publisher(ctx: Arc<Shared>, mut redis: Redis, mut queue: mpsc::Rece
                     let args = [target.as_str(), &floor.to_string(), &json(event), &len];
                     ctx.scripts.call(&mut pipe, "direct", &args);
                 }
+                Publish::Sync { records } => {
+                    let mut args: Vec<&str> = vec![&ctx.link.node, &len];
+                    for (key, record) in records {
+                        args.push(key);
+                        args.push(record);
+                    }
+                    ctx.scripts.call(&mut pipe, "sync", &args);
+                }
                 Publish::Event(event) => {
                     pipe.cmd("XADD")
                         .arg(scripts::EVENTS)
@@ -553,6 +565,18 @@ async fn run_publisher(ctx: Arc<Shared>, mut redis: Redis, mut queue: mpsc::Rece
                     }
                     m.broker_published.inc();
                     match p {
+                        Publish::Sync { records } => {
+                            let refused: Vec<String> =
+                                redis::FromRedisValue::from_redis_value(value).unwrap_or_default();
+                            info!(
+                                users = records.len(),
+                                refused = refused.len(),
+                                "restated this node's users to the broker"
+                            );
+                            if !refused.is_empty() {
+                                ctx.router.close_nicks(&refused);
+                            }
+                        }
                         Publish::User {
                             reply: Some(reply), ..
                         } => {
@@ -865,12 +889,8 @@ async fn run_heartbeat(ctx: Arc<Shared>, shutdown: CancellationToken) {
             warn!(node = %ctx.link.node, "the broker had given this node up; restating its users");
             ctx.link.dirty.store(true, Ordering::Relaxed);
         }
-        if ctx.link.dirty.swap(false, Ordering::Relaxed)
-            && let Err(e) = sync(&ctx, &mut redis).await
-        {
-            warn!(error = %e, "could not restate this node's users");
+        if ctx.link.dirty.swap(false, Ordering::Relaxed) && !ctx.router.queue_sync() {
             ctx.link.dirty.store(true, Ordering::Relaxed);
-            continue;
         }
         for node in nodes.iter().filter(|n| **n != *ctx.link.node) {
             let len = STREAM_LEN.to_string();
@@ -884,8 +904,10 @@ async fn run_heartbeat(ctx: Arc<Shared>, shutdown: CancellationToken) {
     }
 }
 
-/// Restates every local user; closes the sessions whose nick another
-/// node took meanwhile.
+/// Restates every local user (at start: there are none yet, so this drops
+/// what a former process of the same name left); closes the sessions
+/// whose nick another node took meanwhile. Later syncs go through the
+/// publisher ([`Publish::Sync`]).
 async fn sync(ctx: &Shared, redis: &mut Redis) -> anyhow::Result<()> {
     let records: Vec<(String, String)> = ctx
         .router

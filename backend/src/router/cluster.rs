@@ -17,7 +17,7 @@ use tracing::{debug, warn};
 
 use super::{
     ChatWrite, Member, Result, Room, RoomChange, RoomState, RoomWrite, Router, RouterError,
-    Session, SessionId, State, apply_room_change, busy, chat, deliver_chat, kick_member,
+    Session, SessionId, State, apply_room_change, busy, chat, deliver_chat, kick_member, now_ms,
 };
 use crate::broker::event::{Change, Event, Received, UserRecord};
 use crate::broker::{Link, Publish};
@@ -530,18 +530,77 @@ impl Router {
         reconcile(&mut state, me, users, only, announce);
     }
 
-    /// Every local user, keyed as the broker keys them.
+    /// Every local user, keyed as the broker keys them, and the nicks
+    /// being claimed.
     pub fn local_records(&self) -> Vec<(String, UserRecord)> {
+        let state = self.state.lock().unwrap();
+        self.records(&state)
+    }
+
+    fn records(&self, state: &State) -> Vec<(String, UserRecord)> {
         let Some(link) = &self.cluster else {
             return Vec::new();
         };
-        let state = self.state.lock().unwrap();
+        let claims = state.claiming.iter().map(|(nick, account)| {
+            let user = UserRecord {
+                nick: nick.clone(),
+                node: link.node.to_string(),
+                account: account.clone(),
+                away: None,
+                rooms: Vec::new(),
+                since: now_ms(),
+            };
+            (key(nick), user)
+        });
         state
             .sessions
             .values()
             .filter(|s| s.node.is_none())
             .map(|s| (key(&s.nick), record(link, s)))
+            .chain(claims)
             .collect()
+    }
+
+    /// Queues a restatement of every local user for the publisher, taken
+    /// under the lock so it is ordered with the changes around it; `false`
+    /// if the queue is full.
+    pub fn queue_sync(&self) -> bool {
+        let Some(link) = &self.cluster else {
+            return true;
+        };
+        let state = self.state.lock().unwrap();
+        let records = self
+            .records(&state)
+            .into_iter()
+            .map(|(key, r)| (key, serde_json::to_string(&r).expect("records serialize")))
+            .collect();
+        link.queue.try_send(Publish::Sync { records }).is_ok()
+    }
+
+    /// Holds `nick` for a session of this node while the broker is asked
+    /// for it (so a restatement meanwhile keeps it, and a second local
+    /// session cannot claim it too).
+    pub fn reserve_nick(&self, nick: &Nick, account: Option<&Nick>) -> Result<()> {
+        let mut state = self.state.lock().unwrap();
+        let local = state
+            .nicks
+            .get(nick)
+            .and_then(|id| state.sessions.get(id))
+            .is_some_and(|s| s.node.is_none());
+        if local || state.claiming.contains_key(nick) {
+            return Err(RouterError::new(
+                ErrorCode::NickTaken,
+                format!("the nick {nick} is in use"),
+            ));
+        }
+        state.claiming.insert(nick.clone(), account.cloned());
+        Ok(())
+    }
+
+    /// Ends [`reserve_nick`](Self::reserve_nick) (the session registered
+    /// under it, or gave up).
+    pub fn release_nick(&self, nick: &Nick) {
+        self.state.lock().unwrap().claiming.remove(nick);
     }
 
     /// What the broker should hold for session `id` once it is called
