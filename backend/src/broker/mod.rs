@@ -481,141 +481,226 @@ async fn bootstrap(redis: &mut Redis, router: &Router, announce: bool) -> anyhow
 /// Runs the scripts of queued changes, in order, many per round trip.
 async fn run_publisher(ctx: Arc<Shared>, mut redis: Redis, mut queue: mpsc::Receiver<Publish>) {
     let mut batch = Vec::with_capacity(256);
-    let len = STREAM_LEN.to_string();
     while queue.recv_many(&mut batch, 256).await > 0 {
         let mut pipe = redis::pipe();
         // Each change answers for itself: one script's error does not
         // fail the others, which did run.
         pipe.ignore_errors();
         for p in &batch {
-            let json = |event: &Event| serde_json::to_string(event).expect("events serialize");
-            match p {
-                Publish::User {
-                    key,
-                    record,
-                    old,
-                    claim,
-                    event,
-                    ..
-                } => {
-                    let args = [
-                        key.as_str(),
-                        record.as_deref().unwrap_or(""),
-                        old.as_deref().unwrap_or(""),
-                        if *claim { "1" } else { "0" },
-                        &ctx.link.node,
-                        &json(event),
-                        &len,
-                    ];
-                    ctx.scripts.call(&mut pipe, "user", &args);
-                }
-                Publish::Say {
-                    room, floor, event, ..
-                } => {
-                    let args = [room.as_str(), &floor.to_string(), &json(event), &len];
-                    ctx.scripts.call(&mut pipe, "say", &args);
-                }
-                Publish::Direct {
-                    target,
-                    floor,
-                    event,
-                    ..
-                } => {
-                    let args = [target.as_str(), &floor.to_string(), &json(event), &len];
-                    ctx.scripts.call(&mut pipe, "direct", &args);
-                }
-                Publish::Sync { records } => {
-                    let mut args: Vec<&str> = vec![&ctx.link.node, &len];
-                    for (key, record) in records {
-                        args.push(key);
-                        args.push(record);
-                    }
-                    ctx.scripts.call(&mut pipe, "sync", &args);
-                }
-                Publish::Event(event) => {
-                    pipe.cmd("XADD")
-                        .arg(scripts::EVENTS)
-                        .arg("MAXLEN")
-                        .arg("~")
-                        .arg(STREAM_LEN)
-                        .arg("*")
-                        .arg("e")
-                        .arg(json(event));
-                }
-            }
+            command(&ctx, &mut pipe, p);
         }
-        let m = crate::metrics::metrics();
         match redis.query::<Vec<Value>>(&pipe).await {
             Ok(values) => {
+                let mut unseeded = Vec::new();
                 for (p, value) in batch.drain(..).zip(values) {
-                    if let Value::ServerError(e) = &value {
-                        error!(error = ?e, "the broker refused a change");
-                        m.broker_failed.inc();
-                        ctx.link.dirty.store(true, Ordering::Relaxed);
-                        if let Publish::Say {
-                            session, reference, ..
+                    unseeded.extend(settle(&ctx, p, value));
+                }
+                // Messages to a sequence Redis does not have: seeded from
+                // the store, then sent again, in order.
+                for p in unseeded {
+                    let again = match reseed(&ctx, &mut redis, &p).await {
+                        Ok(()) => {
+                            let mut pipe = redis::pipe();
+                            command(&ctx, &mut pipe, &p);
+                            redis.query::<Vec<Value>>(&pipe).await
                         }
-                        | Publish::Direct {
-                            session, reference, ..
-                        } = p
-                        {
-                            ctx.router.send_to(session, unsent(reference, false));
+                        Err(e) => Err(e),
+                    };
+                    match again.map(|mut v| v.pop()) {
+                        Ok(Some(value)) if !is_unseeded(&value) => {
+                            settle(&ctx, p, value);
                         }
-                        continue;
-                    }
-                    m.broker_published.inc();
-                    match p {
-                        Publish::Sync { records } => {
-                            let refused: Vec<String> =
-                                redis::FromRedisValue::from_redis_value(value).unwrap_or_default();
-                            info!(
-                                users = records.len(),
-                                refused = refused.len(),
-                                "restated this node's users to the broker"
-                            );
-                            if !refused.is_empty() {
-                                ctx.router.close_nicks(&refused);
-                            }
+                        other => {
+                            warn!(answer = ?other, "could not seed a sequence from the store");
+                            fail(&ctx, p, false);
                         }
-                        Publish::User {
-                            reply: Some(reply), ..
-                        } => {
-                            let _ = reply.send(matches!(value, Value::Int(1)));
-                        }
-                        // Not this node's record any more: the next sync
-                        // restates them all.
-                        Publish::User { .. } if matches!(value, Value::Int(0)) => {
-                            ctx.link.dirty.store(true, Ordering::Relaxed);
-                        }
-                        _ => {}
                     }
                 }
             }
             Err(e) => {
                 error!(error = %e, changes = batch.len(), "could not publish to the broker");
-                m.broker_failed.inc_by(batch.len() as u64);
                 ctx.healthy.store(false, Ordering::Relaxed);
                 ctx.link.dirty.store(true, Ordering::Relaxed);
                 // Refused at connect: nothing reached Redis. Otherwise it
                 // may have run before the answer was lost.
                 let maybe = !e.is_connection_refusal();
                 for p in batch.drain(..) {
-                    match p {
-                        Publish::Say {
-                            session, reference, ..
-                        }
-                        | Publish::Direct {
-                            session, reference, ..
-                        } => ctx.router.send_to(session, unsent(reference, maybe)),
-                        // Dropping the reply tells the waiter.
-                        _ => {}
-                    }
+                    fail(&ctx, p, maybe);
                 }
                 // Don't spin on a broker that is down.
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
     }
+}
+
+/// Appends the script (or command) that carries out `p`.
+fn command(ctx: &Shared, pipe: &mut redis::Pipeline, p: &Publish) {
+    let len = STREAM_LEN.to_string();
+    let json = |event: &Event| serde_json::to_string(event).expect("events serialize");
+    // Whether this node can seed a lost sequence from its store.
+    let seedable = if ctx.store.is_some() { "1" } else { "0" };
+    match p {
+        Publish::User {
+            key,
+            record,
+            old,
+            claim,
+            event,
+            ..
+        } => {
+            let args = [
+                key.as_str(),
+                record.as_deref().unwrap_or(""),
+                old.as_deref().unwrap_or(""),
+                if *claim { "1" } else { "0" },
+                &ctx.link.node,
+                &json(event),
+                &len,
+            ];
+            ctx.scripts.call(pipe, "user", &args);
+        }
+        Publish::Say {
+            room, floor, event, ..
+        } => {
+            let args = [
+                room.as_str(),
+                &floor.to_string(),
+                &json(event),
+                &len,
+                seedable,
+            ];
+            ctx.scripts.call(pipe, "say", &args);
+        }
+        Publish::Direct {
+            target,
+            floor,
+            event,
+            ..
+        } => {
+            let args = [
+                target.as_str(),
+                &floor.to_string(),
+                &json(event),
+                &len,
+                seedable,
+            ];
+            ctx.scripts.call(pipe, "direct", &args);
+        }
+        Publish::Sync { records } => {
+            let mut args: Vec<&str> = vec![&ctx.link.node, &len];
+            for (key, record) in records {
+                args.push(key);
+                args.push(record);
+            }
+            ctx.scripts.call(pipe, "sync", &args);
+        }
+        Publish::Event(event) => {
+            pipe.cmd("XADD")
+                .arg(scripts::EVENTS)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(STREAM_LEN)
+                .arg("*")
+                .arg("e")
+                .arg(json(event));
+        }
+    }
+}
+
+/// Whether a message's answer says its sequence must be seeded first.
+fn is_unseeded(value: &Value) -> bool {
+    matches!(value, Value::Array(a) if matches!(a.first(), Some(Value::Int(-1))))
+}
+
+/// Acts on Redis's answer to `p`; gives `p` back if its sequence must be
+/// seeded first.
+fn settle(ctx: &Shared, p: Publish, value: Value) -> Option<Publish> {
+    let m = crate::metrics::metrics();
+    if let Value::ServerError(e) = &value {
+        error!(error = ?e, "the broker refused a change");
+        ctx.link.dirty.store(true, Ordering::Relaxed);
+        fail(ctx, p, false);
+        return None;
+    }
+    if matches!(p, Publish::Say { .. } | Publish::Direct { .. }) && is_unseeded(&value) {
+        return Some(p);
+    }
+    m.broker_published.inc();
+    match p {
+        Publish::Sync { records } => {
+            let refused: Vec<String> =
+                redis::FromRedisValue::from_redis_value(value).unwrap_or_default();
+            info!(
+                users = records.len(),
+                refused = refused.len(),
+                "restated this node's users to the broker"
+            );
+            if !refused.is_empty() {
+                ctx.router.close_nicks(&refused);
+            }
+        }
+        Publish::User {
+            reply: Some(reply), ..
+        } => {
+            let _ = reply.send(matches!(value, Value::Int(1)));
+        }
+        // Not this node's record any more: the next sync restates them all.
+        Publish::User { .. } if matches!(value, Value::Int(0)) => {
+            ctx.link.dirty.store(true, Ordering::Relaxed);
+        }
+        _ => {}
+    }
+    None
+}
+
+/// `p` was not carried out (`maybe`: or its answer was lost): its sender
+/// is told; a waiting claim learns it from the dropped reply.
+fn fail(ctx: &Shared, p: Publish, maybe: bool) {
+    crate::metrics::metrics().broker_failed.inc();
+    if let Publish::Say {
+        session, reference, ..
+    }
+    | Publish::Direct {
+        session, reference, ..
+    } = p
+    {
+        ctx.router.send_to(session, unsent(reference, maybe));
+    }
+}
+
+/// Seeds the sequence `p` numbers from (its room's, or the whispers') with
+/// the highest id the store has, so that ids go on above every id ever
+/// given even after Redis lost its data.
+async fn reseed(ctx: &Shared, redis: &mut Redis, p: &Publish) -> redis::RedisResult<()> {
+    let store_error = |e: anyhow::Error| {
+        redis::RedisError::from((ErrorKind::Io, "the store did not answer", format!("{e:#}")))
+    };
+    let store = ctx.store.as_ref().expect("only nodes with a store seed");
+    let (kind, name, stored, floor) = match p {
+        Publish::Say {
+            room, floor, event, ..
+        } => {
+            let Event::Say { message, .. } = event else {
+                unreachable!("a say carries a say")
+            };
+            let stored = store
+                .room_last_id(&message.room)
+                .await
+                .map_err(store_error)?;
+            ("room", room.as_str(), stored, *floor)
+        }
+        Publish::Direct { floor, .. } => {
+            let stored = store.last_direct_id().await.map_err(store_error)?;
+            ("direct", "", stored, *floor)
+        }
+        _ => return Ok(()),
+    };
+    let value = stored.max(floor).to_string();
+    // A room's first message since Redis started empty (or ever).
+    debug!(kind, name, from = %value, "seeding a sequence from the store");
+    redis.script::<i64>("seed", &[kind, name, &value]).await?;
+    Ok(())
 }
 
 /// The error a sender gets for a message the broker did not take (`maybe`:

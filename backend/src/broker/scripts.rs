@@ -67,8 +67,12 @@ return 1
 
 /// A room message. ARGV: room, the highest id this node has seen in it
 /// (ids continue above it even if Redis lost its sequence), the event,
-/// the stream's length. Answers {id, ts}.
+/// the stream's length, and `1` if the node has a store that knows the
+/// room's last id: then a room without a sequence here (Redis lost it, or
+/// never had it) is not numbered but answered {-1, 0}, so that the node
+/// seeds it ([`SEED`]) from the store first. Answers {id, ts}.
 pub const SAY: &str = r#"
+if ARGV[5] == '1' and redis.call('HEXISTS', 'banter:seq', ARGV[1]) == 0 then return {-1, 0} end
 local id = redis.call('HINCRBY', 'banter:seq', ARGV[1], 1)
 local floor = tonumber(ARGV[2])
 if id <= floor then
@@ -82,9 +86,12 @@ return {id, ts}
 "#;
 
 /// A whisper. ARGV: the target's key, the highest whisper id this node has
-/// seen, the event, the stream's length. The target's node and away
-/// message are looked up here, in the same step. Answers {id, ts}.
+/// seen, the event, the stream's length, and `1` to be answered {-1, 0}
+/// when there is no whisper sequence yet (as for [`SAY`]). The target's
+/// node and away message are looked up here, in the same step. Answers
+/// {id, ts}.
 pub const DIRECT_MSG: &str = r#"
+if ARGV[5] == '1' and redis.call('EXISTS', 'banter:direct') == 0 then return {-1, 0} end
 local id = redis.call('INCR', 'banter:direct')
 local floor = tonumber(ARGV[2])
 if id <= floor then
@@ -105,6 +112,23 @@ if node then
 end
 redis.call('XADD', 'banter:events', 'MAXLEN', '~', ARGV[4], '*', unpack(fields))
 return {id, ts}
+"#;
+
+/// Seeds a sequence from the store: ARGV: `room` and its name, or
+/// `direct`; the highest id the store has. Never lowers it.
+pub const SEED: &str = r#"
+local value = tonumber(ARGV[3])
+if ARGV[1] == 'room' then
+  local current = tonumber(redis.call('HGET', 'banter:seq', ARGV[2]) or '0')
+  if value > current then redis.call('HSET', 'banter:seq', ARGV[2], string.format('%d', value))
+  elseif current == 0 then redis.call('HSET', 'banter:seq', ARGV[2], '0') end
+else
+  local current = tonumber(redis.call('GET', 'banter:direct') or '0')
+  if value > current or redis.call('EXISTS', 'banter:direct') == 0 then
+    redis.call('SET', 'banter:direct', string.format('%d', math.max(value, current)))
+  end
+end
+return 1
 "#;
 
 /// Everything a node needs to start: the stream's last entry id and every
@@ -169,8 +193,9 @@ return {alive, redis.call('SMEMBERS', 'banter:nodes')}
 "#;
 
 /// The scripts, each with [`COMMON`] in front.
-pub fn all() -> [(&'static str, String); 7] {
+pub fn all() -> [(&'static str, String); 8] {
     [
+        ("seed", format!("{COMMON}{SEED}")),
         ("user", format!("{COMMON}{USER}")),
         ("say", format!("{COMMON}{SAY}")),
         ("direct", format!("{COMMON}{DIRECT_MSG}")),

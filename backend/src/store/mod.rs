@@ -464,6 +464,21 @@ impl Store {
         Ok(id as u64)
     }
 
+    /// The highest message id ever given in `room` (0: none).
+    pub async fn room_last_id(&self, room: &RoomName) -> anyhow::Result<u64> {
+        let id: i64 = with_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT coalesce(max(id), 0) FROM \
+                 (SELECT last_id AS id FROM rooms WHERE name = $1 \
+                  UNION ALL SELECT max(id) FROM messages WHERE room = $1) AS ids",
+            )
+            .bind(room.as_str())
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(id as u64)
+    }
+
     /// An account's name and password hash.
     pub async fn account(&self, name: &Nick) -> anyhow::Result<Option<(Nick, String)>> {
         let row: Option<(String, String)> = with_pool!(self, pool => {
