@@ -699,6 +699,9 @@ impl Router {
                     if let Some(r) = state.rooms.get_mut(&room)
                         && !r.loaded
                     {
+                        // Only the latest of each setting matters (so this
+                        // stays small however long the room is not loaded).
+                        r.replay.retain(|c| !supersedes(&change, c));
                         r.replay.push(change.clone());
                     }
                     let write = RoomWrite {
@@ -747,6 +750,18 @@ impl Router {
                 }
             }
         }
+    }
+}
+
+/// Whether room change `new` makes `old` moot (the same setting).
+fn supersedes(new: &RoomChange, old: &RoomChange) -> bool {
+    match (new, old) {
+        (RoomChange::Topic(_), RoomChange::Topic(_)) => true,
+        (RoomChange::Role { account: a, .. }, RoomChange::Role { account: b, .. }) => a == b,
+        (RoomChange::Ban { ban: a, .. }, RoomChange::Ban { ban: b, .. }) => {
+            a.nick == b.nick && a.account == b.account
+        }
+        _ => false,
     }
 }
 
@@ -891,5 +906,45 @@ impl Router {
             return Err(super::reserved(nick));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use banter_protocol::{BanInfo, Topic};
+
+    fn nick(s: &str) -> Nick {
+        Nick::new(s).unwrap()
+    }
+
+    #[test]
+    fn only_the_latest_of_a_setting_is_replayed() {
+        let topic = |t: &str| {
+            RoomChange::Topic(Topic {
+                text: t.into(),
+                by: nick("a"),
+                ts: 1,
+            })
+        };
+        let role = |a: &str| RoomChange::Role {
+            account: nick(a),
+            role: None,
+        };
+        let ban = |n: &str, set| RoomChange::Ban {
+            ban: BanInfo {
+                nick: Some(nick(n)),
+                account: None,
+                by: nick("a"),
+                ts: 1,
+            },
+            set,
+        };
+        assert!(supersedes(&topic("x"), &topic("y")));
+        assert!(supersedes(&role("bob"), &role("BOB")));
+        assert!(!supersedes(&role("bob"), &role("carol")));
+        assert!(supersedes(&ban("bob", false), &ban("bob", true)));
+        assert!(!supersedes(&ban("bob", false), &ban("carol", true)));
+        assert!(!supersedes(&topic("x"), &role("bob")));
     }
 }
