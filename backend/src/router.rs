@@ -459,6 +459,40 @@ impl Room {
         metrics().fanout.observe(secs(start.elapsed()));
     }
 
+    /// Adds session `id` to the members; `announce`: the members hear it
+    /// join (and, if it is away, that too: IRC away-notify sends AWAY
+    /// right after the JOIN).
+    fn admit(&mut self, room: &RoomName, id: SessionId, session: &Session, announce: bool) {
+        if announce {
+            self.broadcast(
+                &Frame::new(ServerMessage::Presence {
+                    room: room.clone(),
+                    nick: session.nick.clone(),
+                    event: PresenceEvent::Join,
+                    new_nick: None,
+                    reason: None,
+                    account: session.account.clone(),
+                }),
+                None,
+            );
+            if let Some(message) = &session.away {
+                self.broadcast(
+                    &Frame::new(ServerMessage::Away {
+                        nick: session.nick.clone(),
+                        message: Some(message.clone()),
+                    }),
+                    None,
+                );
+            }
+        }
+        self.members.push(Member {
+            session: id,
+            nick: session.nick.clone(),
+            outbox: session.outbox.clone(),
+            account: session.account.clone(),
+        });
+    }
+
     fn joined(&self, room: &RoomName, reference: Option<Ref>) -> Frame {
         Frame::with_ref(
             ServerMessage::Joined {
@@ -844,34 +878,7 @@ impl Router {
             },
             _ => None,
         };
-        r.broadcast(
-            &Frame::new(ServerMessage::Presence {
-                room: room.clone(),
-                nick: session.nick.clone(),
-                event: PresenceEvent::Join,
-                new_nick: None,
-                reason: None,
-                account: session.account.clone(),
-            }),
-            None,
-        );
-        if let Some(message) = &session.away {
-            // The room learns at once that the joiner is away (IRC:
-            // away-notify sends AWAY right after the JOIN).
-            r.broadcast(
-                &Frame::new(ServerMessage::Away {
-                    nick: session.nick.clone(),
-                    message: Some(message.clone()),
-                }),
-                None,
-            );
-        }
-        r.members.push(Member {
-            session: id,
-            nick: session.nick.clone(),
-            outbox: session.outbox.clone(),
-            account: session.account.clone(),
-        });
+        r.admit(&room, id, session, true);
         session.outbox.push(r.joined(&room, reference));
         if claim.is_some() {
             r.claiming = true;

@@ -12,7 +12,10 @@ use std::net::TcpStream as StdTcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Client, IrcClient, Kind, Next, TempDir, TestServer, WAIT, http_get, irc_command};
+use common::{
+    Client, IrcClient, Kind, Next, TempDir, TestServer, WAIT, free_port, http_get, irc_command,
+    swap, wait_for_port,
+};
 use serde_json::json;
 
 /// A throw-away redis-server on a free loopback port, persisting to an
@@ -37,11 +40,7 @@ impl Redis {
             );
             return None;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let mut redis = Redis {
             child: None,
             port,
@@ -176,6 +175,59 @@ async fn await_members(client: &mut Client, room: &str, want: &[&str]) {
         }
         assert!(Instant::now() < deadline, "members {have:?}, want {want:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Two nodes of `cluster`, a watcher on n2 and a sender on n1, both in
+/// #lobby and known to each other.
+async fn watcher_and_sender(cluster: &Cluster) -> (TestServer, TestServer, Client, Client) {
+    let (n1, n2) = (node(cluster, "n1"), node(cluster, "n2"));
+    let mut watcher = Client::hello(&n2, Kind::Tcp, "watcher").await;
+    watcher.join("lobby").await;
+    let mut sender = Client::hello(&n1, Kind::Tcp, "sender").await;
+    sender.join("lobby").await;
+    await_members(&mut watcher, "lobby", &["sender", "watcher"]).await;
+    (n1, n2, watcher, sender)
+}
+
+/// Asks `/readyz` until it answers `status` with `says` in its body.
+async fn await_readyz(node: &TestServer, status: u16, says: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (got, body) = http_get(node.http, "/readyz", &[]).await;
+        if got == status {
+            assert!(body.contains(says), "{body}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "/readyz stayed {got}: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Sends `text` to #lobby (its ref is the text) until it is acknowledged,
+/// while the node recovers; returns the other acknowledgements that came
+/// meanwhile (of messages held earlier), in order.
+async fn say_until_acknowledged(sender: &mut Client, text: &str) -> Vec<String> {
+    let mut others = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        sender
+            .send(json!({"type": "say", "room": "lobby", "text": text, "ref": text}))
+            .await;
+        let answer = loop {
+            let m = sender.recv().await;
+            if m["ref"] == json!(text) {
+                break m;
+            }
+            if m["type"] == "message" && m.get("ref").is_some() {
+                others.push(m["text"].as_str().unwrap().to_string());
+            }
+        };
+        if answer["type"] == "message" {
+            return others;
+        }
+        assert!(Instant::now() < deadline, "never acknowledged: {answer}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -596,28 +648,14 @@ async fn restarting_redis_loses_no_acknowledged_message() {
     let Some(mut cluster) = Cluster::start() else {
         return;
     };
-    let (n1, n2) = (node(&cluster, "n1"), node(&cluster, "n2"));
-    let mut watcher = Client::hello(&n2, Kind::Tcp, "watcher").await;
-    watcher.join("lobby").await;
-    let mut sender = Client::hello(&n1, Kind::Tcp, "sender").await;
-    sender.join("lobby").await;
-    await_members(&mut watcher, "lobby", &["sender", "watcher"]).await;
+    let (n1, _n2, mut watcher, mut sender) = watcher_and_sender(&cluster).await;
     let mut acked = send_and_collect(&mut sender, 20, 0, || {}).await;
     assert_eq!(acked.len(), 20);
 
     // While Redis is down: /readyz says so, and a message is refused
     // with a clear error (not acknowledged, not lost in silence).
     cluster.redis.stop();
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let (status, body) = http_get(n1.http, "/readyz", &[]).await;
-        if status == 503 {
-            assert!(body.contains("broker"), "{body}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "/readyz stayed {status}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    await_readyz(&n1, 503, "broker").await;
     sender
         .send(json!({"type": "say", "room": "lobby", "text": "into the void", "ref": "lost"}))
         .await;
@@ -630,29 +668,11 @@ async fn restarting_redis_loses_no_acknowledged_message() {
 
     // Redis comes back on the same data: service resumes by itself.
     cluster.redis.spawn();
-    let deadline = Instant::now() + WAIT;
-    while http_get(n1.http, "/readyz", &[]).await.0 != 200 {
-        assert!(Instant::now() < deadline, "/readyz did not recover");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    await_readyz(&n1, 200, "ready").await;
     for i in 0..10 {
         let text = format!("after {i}");
-        loop {
-            sender
-                .send(json!({"type": "say", "room": "lobby", "text": text, "ref": text}))
-                .await;
-            let answer = loop {
-                let m = sender.recv().await;
-                if m["ref"] == json!(text) {
-                    break m;
-                }
-            };
-            if answer["type"] == "message" {
-                acked.push(text);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        say_until_acknowledged(&mut sender, &text).await;
+        acked.push(text);
     }
     let mut seen = Vec::new();
     while seen.len() < acked.len() {
@@ -730,20 +750,6 @@ async fn a_node_restarted_under_its_name_forgets_its_former_users() {
     again.send(json!({"type": "hello", "nick": "alice"})).await;
     assert_eq!(again.recv().await["type"], "welcome");
     drop(alice);
-}
-
-/// Replaces `from` in `text`, which must be there.
-fn swap(text: &str, from: &str, to: &str) -> String {
-    assert!(text.contains(from), "the example no longer has {from:?}");
-    text.replace(from, to)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// deploy/cluster/nginx.conf, as is but for its addresses, balancing two
@@ -825,13 +831,8 @@ async fn the_deploy_example_balances_users_over_two_nodes() {
         .stdout(Stdio::null())
         .spawn()
         .expect("start nginx");
-    let deadline = Instant::now() + WAIT;
     for port in [http, tcp, irc] {
-        while StdTcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(child.try_wait().unwrap().is_none(), "nginx exited");
-            assert!(Instant::now() < deadline, "nginx did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_port(port, "nginx", &mut child);
     }
     struct Stop(Child);
     impl Drop for Stop {
@@ -906,26 +907,12 @@ async fn a_database_outage_holds_messages_and_heals_by_itself() {
         redis,
         store: pg.create_database(),
     };
-    let (n1, n2) = (node(&cluster, "n1"), node(&cluster, "n2"));
-    let mut watcher = Client::hello(&n2, Kind::Tcp, "watcher").await;
-    watcher.join("lobby").await;
-    let mut sender = Client::hello(&n1, Kind::Tcp, "sender").await;
-    sender.join("lobby").await;
-    await_members(&mut watcher, "lobby", &["sender", "watcher"]).await;
+    let (n1, _n2, mut watcher, mut sender) = watcher_and_sender(&cluster).await;
     let mut acked = send_and_collect(&mut sender, 10, 0, || {}).await;
     assert_eq!(acked.len(), 10);
 
     pg.stop();
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let (status, body) = http_get(n1.http, "/readyz", &[]).await;
-        if status == 503 {
-            assert!(body.contains("store"), "{body}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "/readyz stayed {status}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    await_readyz(&n1, 503, "store").await;
     // A message now cannot be stored: it is not acknowledged, and once
     // the node knows, new ones are refused with an error saying why.
     let mut refused = None;
@@ -954,24 +941,9 @@ async fn a_database_outage_holds_messages_and_heals_by_itself() {
     pg.resume();
     for i in 0..5 {
         let text = format!("after {i}");
-        loop {
-            sender
-                .send(json!({"type": "say", "room": "lobby", "text": text, "ref": text}))
-                .await;
-            let answer = loop {
-                let m = sender.recv().await;
-                if m["type"] == "message" && m["ref"] != json!(text) {
-                    acked.push(m["text"].as_str().unwrap().to_string());
-                } else if m["ref"] == json!(text) {
-                    break m;
-                }
-            };
-            if answer["type"] == "message" {
-                acked.push(text);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        // What was held is acknowledged meanwhile, in stream order.
+        acked.extend(say_until_acknowledged(&mut sender, &text).await);
+        acked.push(text);
     }
     assert!(
         acked.iter().any(|t| t.starts_with("during")),
@@ -1009,12 +981,7 @@ async fn after_redis_comes_back_empty_the_nodes_restate_everything() {
     let Some(mut cluster) = Cluster::start() else {
         return;
     };
-    let (n1, n2) = (node(&cluster, "n1"), node(&cluster, "n2"));
-    let mut watcher = Client::hello(&n2, Kind::Tcp, "watcher").await;
-    watcher.join("lobby").await;
-    let mut sender = Client::hello(&n1, Kind::Tcp, "sender").await;
-    sender.join("lobby").await;
-    await_members(&mut watcher, "lobby", &["sender", "watcher"]).await;
+    let (n1, n2, mut watcher, mut sender) = watcher_and_sender(&cluster).await;
     let before = send_and_collect(&mut sender, 5, 0, || {}).await;
     assert_eq!(before.len(), 5);
     while watcher.wait_for("message").await["text"] != "m4" {}
@@ -1030,16 +997,8 @@ async fn after_redis_comes_back_empty_the_nodes_restate_everything() {
     // Both nodes find their place in the stream gone and their leases
     // lost: they take a snapshot and restate their users, so the room's
     // members are as before on both, and a nick is still unique.
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let (status, _) = http_get(n1.http, "/readyz", &[]).await;
-        let (status2, _) = http_get(n2.http, "/readyz", &[]).await;
-        if status == 200 && status2 == 200 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "/readyz did not recover");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    await_readyz(&n1, 200, "ready").await;
+    await_readyz(&n2, 200, "ready").await;
     await_members(&mut watcher, "lobby", &["sender", "watcher"]).await;
     await_members(&mut sender, "lobby", &["sender", "watcher"]).await;
     let mut twin = Client::connect(&n2, Kind::Tcp).await;
@@ -1047,26 +1006,7 @@ async fn after_redis_comes_back_empty_the_nodes_restate_everything() {
     twin.expect_error("nick_taken").await;
     // Chat goes on, and ids go on above the ones given before.
     let text = "after the wipe";
-    let deadline = Instant::now() + WAIT;
-    loop {
-        sender
-            .send(json!({"type": "say", "room": "lobby", "text": text, "ref": "w"}))
-            .await;
-        let answer = loop {
-            let m = sender.recv().await;
-            if m["ref"] == "w" {
-                break m;
-            }
-        };
-        if answer["type"] == "message" {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no message went through: {answer}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    say_until_acknowledged(&mut sender, text).await;
     let got = loop {
         let m = watcher.recv().await;
         if m["type"] == "message" && m["text"] == text {

@@ -21,7 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use banter::net::proxy_protocol::{v1_header, v2_header};
-use common::{IrcClient, TempDir, TestServer, WAIT, http_get_on};
+use common::{IrcClient, TempDir, TestServer, WAIT, free_port, http_get_on, swap, wait_for_port};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -59,25 +59,6 @@ fn installed(program: &str) -> Option<PathBuf> {
     None
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_for_port(port: u16, what: &str, child: &mut Child) {
-    let deadline = Instant::now() + WAIT;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("{what} exited with {status}");
-        }
-        assert!(Instant::now() < deadline, "{what} did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// A reverse proxy process, killed when dropped.
 struct Proxy {
     child: Child,
@@ -104,12 +85,6 @@ impl Proxy {
     fn addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
-}
-
-/// Replaces `from` in `text`, which must be there.
-fn swap(text: &str, from: &str, to: &str) -> String {
-    assert!(text.contains(from), "the example no longer has {from:?}");
-    text.replace(from, to)
 }
 
 /// nginx running deploy/nginx.conf (its listen port and upstream

@@ -352,12 +352,11 @@ impl Broker {
             client,
             scripts,
         } = self;
-        let healthy = Arc::new(AtomicBool::new(true));
         let ctx = Arc::new(Shared {
             link,
             client,
             scripts,
-            healthy: healthy.clone(),
+            healthy: AtomicBool::new(true),
             reading: AtomicBool::new(true),
             stop_reading: CancellationToken::new(),
             router,
@@ -366,8 +365,11 @@ impl Broker {
         let mut redis = ctx.redis(ANSWER_TIMEOUT);
         heartbeat(&mut redis, &ctx.link.node).await?;
         // A node restarted under the same --node-name may find its former
-        // self's users in the broker: they are gone.
-        sync(&ctx, &mut redis).await?;
+        // self's users in the broker: they are gone (it has none yet).
+        let len = STREAM_LEN.to_string();
+        redis
+            .script::<Vec<String>>("sync", &[&ctx.link.node, &len])
+            .await?;
         let last = bootstrap(&mut redis, &ctx.router, false).await?;
         info!(
             node = %ctx.link.node,
@@ -377,7 +379,7 @@ impl Broker {
         tokio::spawn(run_publisher(ctx.clone(), redis, queue));
         tokio::spawn(run_reader(ctx.clone(), last, ctx.stop_reading.clone()));
         tokio::spawn(run_heartbeat(ctx.clone(), shutdown));
-        Ok(Health { healthy, ctx })
+        Ok(Health { ctx })
     }
 }
 
@@ -385,14 +387,13 @@ impl Broker {
 /// stream is being read.
 #[derive(Clone)]
 pub struct Health {
-    healthy: Arc<AtomicBool>,
     ctx: Arc<Shared>,
 }
 
 impl Health {
     pub async fn check(&self) -> anyhow::Result<()> {
         anyhow::ensure!(
-            self.healthy.load(Ordering::Relaxed),
+            self.ctx.healthy.load(Ordering::Relaxed),
             "the broker is unreachable; reconnecting"
         );
         anyhow::ensure!(
@@ -438,7 +439,8 @@ struct Shared {
     link: Link,
     client: redis::Client,
     scripts: Arc<Scripts>,
-    healthy: Arc<AtomicBool>,
+    /// The broker answered the last heartbeat.
+    healthy: AtomicBool,
     /// The stream reader's last read worked.
     reading: AtomicBool,
     /// Stops the stream reader: at shutdown, only once this node's last
@@ -987,35 +989,6 @@ async fn run_heartbeat(ctx: Arc<Shared>, shutdown: CancellationToken) {
         }
         ctx.healthy.store(true, Ordering::Relaxed);
     }
-}
-
-/// Restates every local user (at start: there are none yet, so this drops
-/// what a former process of the same name left); closes the sessions
-/// whose nick another node took meanwhile. Later syncs go through the
-/// publisher ([`Publish::Sync`]).
-async fn sync(ctx: &Shared, redis: &mut Redis) -> anyhow::Result<()> {
-    let records: Vec<(String, String)> = ctx
-        .router
-        .local_records()
-        .into_iter()
-        .map(|(key, r)| (key, serde_json::to_string(&r).expect("records serialize")))
-        .collect();
-    let len = STREAM_LEN.to_string();
-    let mut args: Vec<&str> = vec![&ctx.link.node, &len];
-    for (key, record) in &records {
-        args.push(key);
-        args.push(record);
-    }
-    let refused: Vec<String> = redis.script("sync", &args).await?;
-    info!(
-        users = records.len(),
-        refused = refused.len(),
-        "restated this node's users to the broker"
-    );
-    if !refused.is_empty() {
-        ctx.router.close_nicks(&refused);
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -296,29 +296,10 @@ fn ghost_join(state: &mut State, id: SessionId, room: &RoomName, announce: bool)
     if s.rooms.contains(room) {
         return;
     }
-    let r = rooms.entry(room.clone()).or_default();
-    if announce {
-        let account = s.account.clone();
-        r.broadcast(
-            &presence(room, &s.nick, PresenceEvent::Join, None, account),
-            None,
-        );
-        if let Some(message) = &s.away {
-            r.broadcast(
-                &Frame::new(ServerMessage::Away {
-                    nick: s.nick.clone(),
-                    message: Some(message.clone()),
-                }),
-                None,
-            );
-        }
-    }
-    r.members.push(Member {
-        session: id,
-        nick: s.nick.clone(),
-        outbox: s.outbox.clone(),
-        account: s.account.clone(),
-    });
+    rooms
+        .entry(room.clone())
+        .or_default()
+        .admit(room, id, s, announce);
     s.rooms.push(room.clone());
 }
 

@@ -731,12 +731,32 @@ fn running_as_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
-fn free_port() -> u16 {
+/// A loopback port nobody listens on (for a server the test starts).
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Waits until something listens on `port`, failing if `child` (`what`)
+/// exits first or takes longer than [`WAIT`].
+pub fn wait_for_port(port: u16, what: &str, child: &mut Child) {
+    let deadline = Instant::now() + WAIT;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("{what} exited with {status}");
+        }
+        assert!(Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Replaces `from` in `text` (a shipped example config), which must be there.
+pub fn swap(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "the example no longer has {from:?}");
+    text.replace(from, to)
 }
 
 impl PgCluster {
