@@ -8,31 +8,8 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Client, IrcClient, Kind, TempDir, TestServer, irc_command};
-use serde_json::{Value, json};
-
-async fn say(client: &mut Client, room: &str, text: &str) -> u64 {
-    client
-        .send(json!({"type":"say","room":room,"text":text}))
-        .await;
-    let echo = client.wait_for("message").await;
-    assert_eq!(echo["text"], text);
-    echo["id"].as_u64().unwrap()
-}
-
-fn ids(messages: &Value) -> Vec<u64> {
-    messages
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_u64().unwrap())
-        .collect()
-}
-
-async fn history(client: &mut Client, request: Value) -> Value {
-    client.send(request).await;
-    client.wait_for("history").await["messages"].clone()
-}
+use common::{Client, IrcClient, Kind, TempDir, TestServer, history, ids, irc_command, say};
+use serde_json::json;
 
 #[tokio::test]
 async fn history_and_ids_survive_a_restart() {

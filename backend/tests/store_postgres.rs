@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 use banter::store::{Backend, Page, Store, Write};
 use banter_protocol::{ChatMessage, DirectMessage, Nick, RoomName};
 use common::{
-    Client, Kind, PG_PASSWORD, PgCluster, TempDir, TestServer, postgres_url, shared_postgres,
+    Client, Kind, PG_PASSWORD, PgCluster, TempDir, TestServer, history, ids, postgres_url, say,
+    shared_postgres,
 };
 use serde_json::{Value, json};
 
@@ -37,24 +38,6 @@ fn database(url: &str) -> &str {
     url.rsplit('/').next().unwrap()
 }
 
-async fn say(client: &mut Client, room: &str, text: &str) -> u64 {
-    client
-        .send(json!({"type":"say","room":room,"text":text}))
-        .await;
-    let echo = client.wait_for("message").await;
-    assert_eq!(echo["text"], text);
-    echo["id"].as_u64().unwrap()
-}
-
-fn ids(messages: &Value) -> Vec<u64> {
-    messages
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_u64().unwrap())
-        .collect()
-}
-
 fn texts(messages: &Value) -> Vec<String> {
     messages
         .as_array()
@@ -62,11 +45,6 @@ fn texts(messages: &Value) -> Vec<String> {
         .iter()
         .map(|m| m["text"].as_str().unwrap().to_string())
         .collect()
-}
-
-async fn history(client: &mut Client, request: Value) -> Value {
-    client.send(request).await;
-    client.wait_for("history").await["messages"].clone()
 }
 
 async fn register(server: &TestServer, nick: &str) {

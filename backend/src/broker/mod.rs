@@ -257,13 +257,21 @@ impl Redis {
         result
     }
 
+    /// Runs a pipeline of one command; its answer.
+    async fn only<T: redis::FromRedisValue>(
+        &mut self,
+        pipe: &redis::Pipeline,
+    ) -> redis::RedisResult<T> {
+        let mut all: Vec<T> = self.query(pipe).await?;
+        all.pop()
+            .ok_or_else(|| redis::RedisError::from((ErrorKind::Parse, "an empty answer")))
+    }
+
     /// Runs one command.
     async fn one<T: redis::FromRedisValue>(&mut self, cmd: redis::Cmd) -> redis::RedisResult<T> {
         let mut pipe = redis::pipe();
         pipe.add_command(cmd);
-        let mut all: Vec<T> = self.query(&pipe).await?;
-        all.pop()
-            .ok_or_else(|| redis::RedisError::from((ErrorKind::Parse, "an empty answer")))
+        self.only(&pipe).await
     }
 
     /// Runs one script.
@@ -274,9 +282,7 @@ impl Redis {
     ) -> redis::RedisResult<T> {
         let mut pipe = redis::pipe();
         self.scripts.call(&mut pipe, name, args);
-        let mut all: Vec<T> = self.query(&pipe).await?;
-        all.pop()
-            .ok_or_else(|| redis::RedisError::from((ErrorKind::Parse, "an empty answer")))
+        self.only(&pipe).await
     }
 }
 

@@ -731,6 +731,30 @@ fn running_as_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
+/// Says `text` in `room` and waits for the echo; its id.
+pub async fn say(client: &mut Client, room: &str, text: &str) -> u64 {
+    client
+        .send(json!({"type":"say","room":room,"text":text}))
+        .await;
+    let echo = client.wait_for("message").await;
+    assert_eq!(echo["text"], text);
+    echo["id"].as_u64().unwrap()
+}
+/// The ids of a `history` answer's messages.
+pub fn ids(messages: &Value) -> Vec<u64> {
+    messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_u64().unwrap())
+        .collect()
+}
+/// Sends a `history` request; the messages of the answer.
+pub async fn history(client: &mut Client, request: Value) -> Value {
+    client.send(request).await;
+    client.wait_for("history").await["messages"].clone()
+}
+
 /// A loopback port nobody listens on (for a server the test starts).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
