@@ -490,6 +490,80 @@ async fn persist_stores_once_keeps_the_counters_and_delivers_nothing_on_both_bac
     }
 }
 
+/// A burst queued at once commits as few batches of multi-row inserts:
+/// every message lands, in order, around a room change in the same queue,
+/// and each room's last id is the highest of the burst.
+#[tokio::test]
+async fn a_burst_is_stored_whole_and_in_order_on_both_backends() {
+    use banter::store::writer::{ChatWrite, RoomChange, RoomWrite};
+    let sqlite = TempDir::new();
+    let mut backends = vec![Backend::Sqlite(sqlite.path().join("banter.db"))];
+    if let Some(url) = postgres_url() {
+        backends.push(Backend::Postgres(url));
+    }
+    let all = Page {
+        limit: 500,
+        ..Page::default()
+    };
+    for backend in &backends {
+        let delivered = Arc::new(AtomicUsize::new(0));
+        let store = open(backend, &delivered).await;
+        // 150 messages each in two rooms, alternating, and a topic after
+        // the first 101 writes: more than one statement's worth of rows on
+        // each side of it.
+        for n in 1..=300u64 {
+            let room = if n % 2 == 0 { "even" } else { "odd" };
+            let message = chat(room, n.div_ceil(2), &format!("m{n}"));
+            store
+                .writes()
+                .send(Write::Chat(ChatWrite {
+                    message,
+                    sender: 1,
+                    reference: None,
+                }))
+                .await
+                .unwrap();
+            if n == 101 {
+                let topic = banter_protocol::Topic {
+                    text: "burst".into(),
+                    by: Nick::new("alice").unwrap(),
+                    ts: 1,
+                };
+                store
+                    .writes()
+                    .send(Write::Room(RoomWrite {
+                        room: RoomName::new("odd").unwrap(),
+                        change: RoomChange::Topic(topic),
+                        requester: None,
+                        reference: None,
+                    }))
+                    .await
+                    .unwrap();
+            }
+        }
+        store.flush().await.unwrap();
+        assert_eq!(delivered.load(Ordering::SeqCst), 301, "{backend:?}");
+        drop(store);
+        let again = open(backend, &delivered).await;
+        for (room, first) in [("odd", 1u64), ("even", 2)] {
+            let name = RoomName::new(room).unwrap();
+            let history = again.history(&name, all).await.unwrap();
+            let got: Vec<(u64, String)> = history.iter().map(|m| (m.id, m.text.clone())).collect();
+            let want: Vec<(u64, String)> = (0..150u64)
+                .map(|k| (k + 1, format!("m{}", first + 2 * k)))
+                .collect();
+            assert_eq!(got, want, "{room} on {backend:?}");
+            let loaded = again.load_room(&name, 0).await.unwrap();
+            assert_eq!(loaded.last_id, 150, "{room} on {backend:?}");
+        }
+        let odd = again
+            .load_room(&RoomName::new("odd").unwrap(), 0)
+            .await
+            .unwrap();
+        assert_eq!(odd.topic.map(|t| t.text).as_deref(), Some("burst"));
+    }
+}
+
 /// `/readyz`: its status and body.
 async fn readyz(server: &TestServer) -> (u16, String) {
     common::http_get(server.http, "/readyz", &[]).await

@@ -469,13 +469,84 @@ pub async fn run(
 
 // The statements, the same for both backends.
 
-const INSERT_MESSAGE: &str =
-    "INSERT INTO messages (room, id, sender, text, ts) VALUES ($1, $2, $3, $4, $5)";
-const INSERT_MESSAGE_ONCE: &str = "INSERT INTO messages (room, id, sender, text, ts) \
-     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (room, id) DO NOTHING";
-const RAISE_LAST_ID: &str = "INSERT INTO rooms (name, last_id) VALUES ($1, $2) \
-     ON CONFLICT (name) DO UPDATE SET last_id = excluded.last_id \
-     WHERE excluded.last_id > rooms.last_id";
+/// Rows of a batch go into the database in multi-row `INSERT`s of a
+/// power of two rows, at most this many (5 parameters a row: far below
+/// both SQLite's and PostgreSQL's limits). Each statement is a round trip
+/// to the driver (for SQLite, a hop to its worker thread), so a batch of
+/// 37 messages costs 3 statements (32 + 4 + 1), not 37; and the statement
+/// texts, being few, stay in the driver's prepared-statement cache.
+/// SQLite gets `?` parameters: sqlx looks each `$n` up by name, and
+/// SQLite's name lookup is a linear scan (quadratic in a long statement).
+const MAX_ROWS: usize = 64;
+const ROW_SIZES: usize = MAX_ROWS.trailing_zeros() as usize + 1;
+
+/// Multi-row statements: `head`, then `rows` tuples of `columns`
+/// parameters, then `tail`.
+struct Rows {
+    /// By style: `?` (SQLite), `$n` (PostgreSQL).
+    texts: [std::sync::OnceLock<[String; ROW_SIZES]>; 2],
+    head: &'static str,
+    columns: usize,
+    tail: &'static str,
+}
+
+impl Rows {
+    const fn new(head: &'static str, columns: usize, tail: &'static str) -> Self {
+        Rows {
+            texts: [std::sync::OnceLock::new(), std::sync::OnceLock::new()],
+            head,
+            columns,
+            tail,
+        }
+    }
+
+    /// The largest statement for at most `left` rows (`left` > 0), and how
+    /// many rows it takes; with `$n` parameters if `numbered`, else `?`.
+    fn next(&'static self, left: usize, numbered: bool) -> (&'static str, usize) {
+        let texts = self.texts[usize::from(numbered)].get_or_init(|| {
+            std::array::from_fn(|size| {
+                let mut sql = String::from(self.head);
+                let mut n = 0;
+                for row in 0..1usize << size {
+                    sql.push_str(if row == 0 { " (" } else { ", (" });
+                    for column in 0..self.columns {
+                        n += 1;
+                        if column > 0 {
+                            sql.push_str(", ");
+                        }
+                        if numbered {
+                            sql.push_str(&format!("${n}"));
+                        } else {
+                            sql.push('?');
+                        }
+                    }
+                    sql.push(')');
+                }
+                sql.push_str(self.tail);
+                sql
+            })
+        });
+        let size = (usize::BITS - 1 - left.min(MAX_ROWS).leading_zeros()) as usize;
+        (&texts[size], 1 << size)
+    }
+}
+
+static INSERT_MESSAGES: Rows = Rows::new(
+    "INSERT INTO messages (room, id, sender, text, ts) VALUES",
+    5,
+    "",
+);
+static INSERT_MESSAGES_ONCE: Rows = Rows::new(
+    "INSERT INTO messages (room, id, sender, text, ts) VALUES",
+    5,
+    " ON CONFLICT (room, id) DO NOTHING",
+);
+static RAISE_LAST_IDS: Rows = Rows::new(
+    "INSERT INTO rooms (name, last_id) VALUES",
+    2,
+    " ON CONFLICT (name) DO UPDATE SET last_id = excluded.last_id \
+     WHERE excluded.last_id > rooms.last_id",
+);
 const INSERT_DIRECT: &str = "INSERT INTO directs (id, sender, recipient, recipient_key, text, ts, pending) \
      VALUES ($1, $2, $3, $4, $5, $6, $7)";
 const INSERT_DIRECT_ONCE: &str = "INSERT INTO directs (id, sender, recipient, recipient_key, text, ts, pending) \
@@ -528,7 +599,7 @@ fn last_ids(batch: &[Write]) -> std::collections::HashMap<&str, u64> {
 }
 
 macro_rules! backend {
-    ($module:ident, $conn:ty) => {
+    ($module:ident, $conn:ty, $numbered:expr) => {
         mod $module {
             use super::*;
 
@@ -538,36 +609,63 @@ macro_rules! backend {
             ) -> Result<Vec<Answer>, Failure> {
                 let mut tx = conn.begin().await.map_err(Failure::Begin)?;
                 let mut answers = Vec::with_capacity(batch.len());
+                // Consecutive chat messages are inserted together, before
+                // the next write of another kind (the order of the queue).
+                let mut chats = Vec::new();
                 for write in batch {
-                    answers.push(apply(&mut tx, write).await.map_err(Failure::Batch)?);
-                }
-                // Each room's highest id, once per batch rather than once
-                // per message (half the statements of a busy batch).
-                for (room, id) in last_ids(batch) {
-                    sqlx::query(RAISE_LAST_ID)
-                        .bind(room)
-                        .bind(i(id))
-                        .execute(&mut *tx)
+                    if let Write::Chat(ChatWrite { message, .. }) = write {
+                        chats.push(message);
+                        answers.push(Answer::Nothing);
+                        continue;
+                    }
+                    messages(&mut tx, &chats, &INSERT_MESSAGES)
                         .await
                         .map_err(Failure::Batch)?;
+                    chats.clear();
+                    answers.push(apply(&mut tx, write).await.map_err(Failure::Batch)?);
+                }
+                messages(&mut tx, &chats, &INSERT_MESSAGES)
+                    .await
+                    .map_err(Failure::Batch)?;
+                // Each room's highest id, once per batch rather than once
+                // per message.
+                let last: Vec<_> = last_ids(batch).into_iter().collect();
+                let mut left = &last[..];
+                while !left.is_empty() {
+                    let (sql, n) = RAISE_LAST_IDS.next(left.len(), $numbered);
+                    let (rows, rest) = left.split_at(n);
+                    let mut query = sqlx::query(sql);
+                    for (room, id) in rows {
+                        query = query.bind(*room).bind(i(*id));
+                    }
+                    query.execute(&mut *tx).await.map_err(Failure::Batch)?;
+                    left = rest;
                 }
                 tx.commit().await.map_err(Failure::Batch)?;
                 Ok(answers)
             }
 
-            async fn message(
+            /// Inserts `list` with as few statements as [`Rows`] allows.
+            async fn messages(
                 conn: &mut $conn,
-                m: &ChatMessage,
-                sql: &'static str,
+                mut list: &[&ChatMessage],
+                sql: &'static Rows,
             ) -> sqlx::Result<()> {
-                sqlx::query(sql)
-                    .bind(m.room.as_str())
-                    .bind(i(m.id))
-                    .bind(m.from.as_str())
-                    .bind(&m.text)
-                    .bind(i(m.ts))
-                    .execute(&mut *conn)
-                    .await?;
+                while !list.is_empty() {
+                    let (text, n) = sql.next(list.len(), $numbered);
+                    let (rows, rest) = list.split_at(n);
+                    let mut query = sqlx::query(text);
+                    for m in rows {
+                        query = query
+                            .bind(m.room.as_str())
+                            .bind(i(m.id))
+                            .bind(m.from.as_str())
+                            .bind(&m.text)
+                            .bind(i(m.ts));
+                    }
+                    query.execute(&mut *conn).await?;
+                    list = rest;
+                }
                 Ok(())
             }
 
@@ -602,7 +700,7 @@ macro_rules! backend {
             async fn apply(conn: &mut $conn, write: &Write) -> sqlx::Result<Answer> {
                 match write {
                     Write::Chat(ChatWrite { message: m, .. }) => {
-                        message(conn, m, INSERT_MESSAGE).await?;
+                        messages(conn, &[m], &INSERT_MESSAGES).await?;
                     }
                     Write::Direct(DirectWrite {
                         message: d, target, ..
@@ -612,9 +710,8 @@ macro_rules! backend {
                     Write::Persist {
                         messages, directs, ..
                     } => {
-                        for m in messages {
-                            message(conn, m, INSERT_MESSAGE_ONCE).await?;
-                        }
+                        let list: Vec<_> = messages.iter().collect();
+                        self::messages(conn, &list, &INSERT_MESSAGES_ONCE).await?;
                         for (d, pending) in directs {
                             direct(conn, d, *pending, INSERT_DIRECT_ONCE).await?;
                         }
@@ -790,11 +887,41 @@ macro_rules! backend {
     };
 }
 
-backend!(sqlite, SqliteConnection);
-backend!(postgres, PgConnection);
+backend!(sqlite, SqliteConnection, false);
+backend!(postgres, PgConnection, true);
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_row_statements_take_the_largest_power_of_two() {
+        let (sql, n) = RAISE_LAST_IDS.next(1, true);
+        assert_eq!(n, 1);
+        assert!(sql.starts_with("INSERT INTO rooms (name, last_id) VALUES ($1, $2) ON CONFLICT"));
+        let (sql, n) = INSERT_MESSAGES.next(37, true);
+        assert_eq!(n, 32);
+        assert!(sql.ends_with(", ($156, $157, $158, $159, $160)"), "{sql}");
+        assert_eq!(INSERT_MESSAGES.next(5, true).1, 4);
+        assert_eq!(INSERT_MESSAGES.next(64, false).1, 64);
+        assert_eq!(INSERT_MESSAGES.next(1000, false).1, MAX_ROWS);
+        let (sql, _) = INSERT_MESSAGES_ONCE.next(2, true);
+        assert!(
+            sql.ends_with("($6, $7, $8, $9, $10) ON CONFLICT (room, id) DO NOTHING"),
+            "{sql}"
+        );
+        let (sql, _) = INSERT_MESSAGES_ONCE.next(3, false);
+        assert!(
+            sql.ends_with(
+                "VALUES (?, ?, ?, ?, ?), (?, ?, ?, ?, ?) ON CONFLICT (room, id) DO NOTHING"
+            ),
+            "{sql}"
+        );
+    }
 }
