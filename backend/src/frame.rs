@@ -8,7 +8,6 @@
 
 use std::sync::{Arc, OnceLock};
 
-use axum::extract::ws::Utf8Bytes;
 use banter_protocol::{Envelope, ErrorCode, Ref, ServerMessage, encode_line};
 use bytes::Bytes;
 
@@ -25,9 +24,6 @@ struct Inner {
     /// JSON followed by `\n`: a TCP line as is, a WebSocket text frame
     /// without its last byte.
     json_line: OnceLock<Bytes>,
-    /// The JSON as a WebSocket text frame's payload: a slice of
-    /// `json_line`, checked for UTF-8 once per frame, not per recipient.
-    ws_text: OnceLock<Utf8Bytes>,
     /// IRC lines (`\r\n`-terminated), per tag variant; allocated when an
     /// IRC client first needs one (a frame is 16 bytes here, not 320: rooms
     /// keep 100 frames of history each, most never rendered for IRC).
@@ -60,7 +56,6 @@ impl Frame {
         Frame(Arc::new(Inner {
             body,
             json_line: OnceLock::new(),
-            ws_text: OnceLock::new(),
             irc: OnceLock::new(),
         }))
     }
@@ -106,14 +101,6 @@ impl Frame {
         line.slice(..line.len().saturating_sub(1))
     }
 
-    /// The JSON alone as WebSocket text, shared like [`json`](Self::json).
-    pub fn ws_text(&self) -> Utf8Bytes {
-        self.0
-            .ws_text
-            .get_or_init(|| Utf8Bytes::try_from(self.json()).expect("JSON is UTF-8"))
-            .clone()
-    }
-
     /// The IRC rendering for tag variant `variant`, made by `render` the
     /// first time any session asks for it and shared after that. Only for
     /// messages whose IRC form is the same for every recipient.
@@ -141,8 +128,6 @@ mod tests {
         let copy = frame.clone();
         assert_eq!(&frame.json_line()[..], b"{\"type\":\"pong\",\"ref\":1}\n");
         assert_eq!(&copy.json()[..], b"{\"type\":\"pong\",\"ref\":1}");
-        assert_eq!(copy.ws_text().as_str(), "{\"type\":\"pong\",\"ref\":1}");
-        assert_eq!(frame.ws_text().as_ptr(), frame.json_line().as_ptr());
         // Both handles see the very same buffer.
         assert_eq!(frame.json_line().as_ptr(), copy.json_line().as_ptr());
         assert!(frame.ptr_eq(&copy));

@@ -1,7 +1,8 @@
 //! The web client as banter serves it: the page at `/`, long-cached hashed
-//! assets, compression, ETags, and `--web-dir`. Needs a built client
-//! (`trunk build --release`, which scripts/test runs first); without one
-//! these tests say so and pass, unless BANTER_REQUIRE_WEB is set.
+//! assets, compression, ETags and `--web-dir`; and the `/ws` handshake.
+//! The page tests need a built client (`trunk build --release`, which
+//! scripts/test runs first); without one they say so and pass, unless
+//! BANTER_REQUIRE_WEB is set.
 
 mod common;
 
@@ -189,4 +190,65 @@ fn web_dir_serves_another_directory() {
         "the startup log names the directory"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `/ws` answers what is not a WebSocket handshake with a status and a
+/// sentence saying what is missing, and a real one with 101 and the key's
+/// accept value (RFC 6455's own example).
+#[test]
+fn ws_refuses_what_is_no_websocket_handshake_and_accepts_a_real_one() {
+    let server = TestServer::start();
+    let plain = get(server.http, "/ws", &[]);
+    assert_eq!(plain.status, 400);
+    assert!(
+        String::from_utf8_lossy(&plain.body).contains("Connection header must include"),
+        "{:?}",
+        String::from_utf8_lossy(&plain.body)
+    );
+    let upgrade = [("Connection", "Upgrade")];
+    let r = get(server.http, "/ws", &upgrade);
+    assert_eq!(r.status, 400);
+    assert!(String::from_utf8_lossy(&r.body).contains("Upgrade header must be"));
+    let key = ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==");
+    let old = [
+        upgrade[0],
+        ("Upgrade", "websocket"),
+        ("Sec-WebSocket-Version", "8"),
+        key,
+    ];
+    let r = get(server.http, "/ws", &old);
+    assert_eq!(r.status, 426);
+    assert_eq!(r.header("sec-websocket-version"), Some("13"));
+    let keyless = [
+        upgrade[0],
+        ("Upgrade", "websocket"),
+        ("Sec-WebSocket-Version", "13"),
+    ];
+    let r = get(server.http, "/ws", &keyless);
+    assert_eq!(r.status, 400);
+    assert!(String::from_utf8_lossy(&r.body).contains("Sec-WebSocket-Key"));
+
+    // A real handshake (read only the head: the socket stays open).
+    let mut stream = TcpStream::connect(server.http).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: {}\r\nConnection: keep-alive, Upgrade\r\n\
+         Upgrade: WebSocket\r\nSec-WebSocket-Version: 13\r\n{}: {}\r\n\r\n",
+        server.http, key.0, key.1
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).unwrap(), 1, "the head ends");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(
+        head.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+        "{head}"
+    );
 }

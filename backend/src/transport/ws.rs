@@ -1,23 +1,36 @@
-//! The WebSocket transport: axum's `GET /ws`, one JSON message per text
-//! frame. Binary frames are answered with `binary_unsupported`; WebSocket
-//! pings and pongs count as signs of life.
+//! The WebSocket transport: `GET /ws`, one JSON message per text frame.
+//! Binary frames are answered with `binary_unsupported`; WebSocket pings
+//! and pongs count as signs of life.
+//!
+//! The upgrade is ours (hyper's upgrade, the handshake checked here) so
+//! that the socket is ours too: tungstenite reads frames and answers pings
+//! and closes, while outgoing text frames are written straight to the
+//! socket from the shared JSON bytes (a server's frames are unmasked: a
+//! header and the payload), with no per-connection write buffer kept.
 
 use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context as TaskContext, Poll, Wake, Waker, ready};
+use std::task::{Context as TaskContext, Poll, Wake, Waker};
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use banter_protocol::{ErrorCode, ServerMessage};
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 use futures_util::{SinkExt, StreamExt};
+use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::{FrameHeader, Utf8Bytes};
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tracing::{debug, warn};
 
 use super::{Connection, Inbound};
@@ -37,8 +50,10 @@ const READ_BUFFER: usize = 1024;
 /// Frames are gathered up to this many bytes before a write.
 const WRITE_BUFFER: usize = 16 * 1024;
 
+type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
 pub struct WsConnection {
-    socket: WebSocket,
+    socket: Socket,
     max_frame: usize,
     /// The waker tungstenite's reader is polled with (see [`ReadGate`]).
     gate: Arc<ReadGate>,
@@ -70,7 +85,7 @@ impl Wake for ReadGate {
 }
 
 impl WsConnection {
-    fn new(socket: WebSocket, max_frame: usize) -> Self {
+    fn new(socket: Socket, max_frame: usize) -> Self {
         let gate = Arc::new(ReadGate {
             // Nothing has been read yet: the first poll reads.
             woken: AtomicBool::new(true),
@@ -89,7 +104,7 @@ impl WsConnection {
     fn poll_message(
         &mut self,
         cx: &mut TaskContext<'_>,
-    ) -> Poll<Option<Result<Message, axum::Error>>> {
+    ) -> Poll<Option<Result<Message, tokio_tungstenite::tungstenite::Error>>> {
         // Registered before the check: a wake-up after it is not lost.
         self.gate.task.register(cx.waker());
         if !self.gate.woken.swap(false, Ordering::AcqRel) {
@@ -116,28 +131,31 @@ impl Connection for WsConnection {
             Message::Text(text) if text.len() > self.max_frame => Inbound::TooLong,
             Message::Text(text) => Inbound::Text(Bytes::from(text)),
             Message::Binary(_) => Inbound::Binary,
-            Message::Ping(_) | Message::Pong(_) => Inbound::Alive,
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Inbound::Alive,
             Message::Close(_) => return Ok(None),
         }))
     }
 
     async fn send(&mut self, frames: &mut VecDeque<Frame>) -> io::Result<()> {
-        // One future for the whole batch (not a `feed` per frame): each
-        // frame goes into tungstenite's write buffer, which writes to the
-        // socket when it is full; one flush at the end.
-        let socket = &mut self.socket;
-        std::future::poll_fn(|cx| {
-            while let Some(frame) = frames.front() {
-                ready!(socket.poll_ready_unpin(cx)).map_err(io::Error::other)?;
-                let text = frame.ws_text();
-                frames.pop_front();
-                socket
-                    .start_send_unpin(Message::Text(text))
-                    .map_err(io::Error::other)?;
+        // What tungstenite still has to write (a pong, a close) goes first,
+        // so that the frames below never land inside one of its own.
+        std::future::poll_fn(|cx| self.socket.poll_flush_unpin(cx))
+            .await
+            .map_err(io::Error::other)?;
+        // Each frame's header and JSON, gathered into one buffer per write
+        // of at most about WRITE_BUFFER bytes, made for this batch only.
+        let size: usize = frames.iter().map(|f| f.json_line().len() + 9).sum();
+        let mut out = Vec::with_capacity(size.min(WRITE_BUFFER + 64));
+        let stream = self.socket.get_mut();
+        while let Some(frame) = frames.pop_front() {
+            let line = frame.json_line();
+            text_frame(&line[..line.len() - 1], &mut out);
+            if out.len() >= WRITE_BUFFER || frames.is_empty() {
+                stream.write_all(&out).await?;
+                out.clear();
             }
-            socket.poll_flush_unpin(cx).map_err(io::Error::other)
-        })
-        .await
+        }
+        stream.flush().await
     }
 
     async fn ping(&mut self) -> io::Result<()> {
@@ -154,10 +172,10 @@ impl Connection for WsConnection {
                 _ => ErrorCode::Internal,
             };
             let ws_code = match code {
-                ErrorCode::ShuttingDown => close_code::AWAY,
-                ErrorCode::ServerFull => close_code::AGAIN,
-                ErrorCode::Internal => close_code::ERROR,
-                _ => close_code::POLICY,
+                ErrorCode::ShuttingDown => CloseCode::Away,
+                ErrorCode::ServerFull => CloseCode::Again,
+                ErrorCode::Internal => CloseCode::Error,
+                _ => CloseCode::Policy,
             };
             CloseFrame {
                 code: ws_code,
@@ -176,16 +194,96 @@ impl Connection for WsConnection {
     }
 }
 
-/// `GET /ws`: checks the origin and the connection limit, then upgrades
-/// and runs a session.
+/// Appends a final text frame with `payload` to `out`: a server's frames
+/// are unmasked, so it is the header and the payload as they are.
+fn text_frame(payload: &[u8], out: &mut Vec<u8>) {
+    let header = FrameHeader {
+        opcode: OpCode::Data(Data::Text),
+        ..FrameHeader::default()
+    };
+    header
+        .format(payload.len() as u64, out)
+        .expect("writing to a Vec cannot fail");
+    out.extend_from_slice(payload);
+}
+
+/// Checks a request to `/ws` against RFC 6455 (section 4.2.1): the
+/// `Sec-WebSocket-Accept` value and the upgrade to await, or the status
+/// and sentence to refuse it with.
+fn handshake(
+    request: &mut Request,
+) -> Result<(String, hyper::upgrade::OnUpgrade), (StatusCode, &'static str)> {
+    let headers = request.headers();
+    let connection_upgrade = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"upgrade"));
+    if !connection_upgrade {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "this is Banter's WebSocket endpoint: the Connection header must include \"upgrade\"",
+        ));
+    }
+    let upgrade = headers.get(header::UPGRADE).map(HeaderValue::as_bytes);
+    if !upgrade.is_some_and(|u| u.eq_ignore_ascii_case(b"websocket")) {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "this is Banter's WebSocket endpoint: the Upgrade header must be \"websocket\"",
+        ));
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .map(HeaderValue::as_bytes)
+        != Some(b"13")
+    {
+        return Err((
+            StatusCode::UPGRADE_REQUIRED,
+            "only WebSocket version 13 is spoken here",
+        ));
+    }
+    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "the WebSocket handshake lacks Sec-WebSocket-Key",
+        ));
+    };
+    let accept = derive_accept_key(key.as_bytes());
+    match request
+        .extensions_mut()
+        .remove::<hyper::upgrade::OnUpgrade>()
+    {
+        Some(on_upgrade) => Ok((accept, on_upgrade)),
+        None => Err((
+            StatusCode::UPGRADE_REQUIRED,
+            "this connection cannot be upgraded to a WebSocket",
+        )),
+    }
+}
+
+/// `GET /ws`: checks the handshake, the origin and the connection limit,
+/// then upgrades and runs a session.
 pub async fn upgrade(
-    ws: WebSocketUpgrade,
     State(ctx): State<Arc<Context>>,
     ConnectInfo(direct): ConnectInfo<HttpPeer>,
-    headers: HeaderMap,
+    mut request: Request,
 ) -> Response {
+    let (accept, on_upgrade) = match handshake(&mut request) {
+        Ok(accepted) => accepted,
+        Err((status, why)) => {
+            let mut response = (status, format!("{why}\n")).into_response();
+            if status == StatusCode::UPGRADE_REQUIRED {
+                response.headers_mut().insert(
+                    header::SEC_WEBSOCKET_VERSION,
+                    HeaderValue::from_static("13"),
+                );
+            }
+            return response;
+        }
+    };
+    let headers = request.headers();
     let trusted = &ctx.settings.trusted_proxy;
-    let client = forwarded::client_addr(direct.addr.ip(), &headers, trusted);
+    let client = forwarded::client_addr(direct.addr.ip(), headers, trusted);
     // The client's port is known only when it is the peer itself.
     let peer = if client == direct.addr.ip().to_canonical() {
         SocketAddr::new(client, direct.addr.port())
@@ -193,7 +291,7 @@ pub async fn upgrade(
         debug!(%client, proxy = %direct.addr, "WebSocket client behind a trusted proxy");
         SocketAddr::new(client, 0)
     };
-    if let Err(origin) = check_origin(&headers, direct.addr.ip(), direct.tls, &ctx.settings) {
+    if let Err(origin) = check_origin(headers, direct.addr.ip(), direct.tls, &ctx.settings) {
         warn!(%peer, origin, "WebSocket upgrade refused: foreign Origin");
         return (
             StatusCode::FORBIDDEN,
@@ -225,22 +323,41 @@ pub async fn upgrade(
         }
     };
     // Frames up to the limit are read and answered with `frame_too_long`;
-    // only far larger ones make tungstenite drop the connection.
+    // only far larger ones make tungstenite drop the connection. Its write
+    // buffer holds only its own pongs and closes.
     let max_frame = ctx.settings.max_frame_bytes;
     let hard_limit = max_frame.saturating_mul(4);
+    let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(WRITE_BUFFER)
+        .max_message_size(Some(hard_limit))
+        .max_frame_size(Some(hard_limit));
     let tracker = ctx.tracker.clone();
-    ws.read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER)
-        .max_write_buffer_size(WRITE_BUFFER + 2 * hard_limit)
-        .max_message_size(hard_limit)
-        .max_frame_size(hard_limit)
-        .on_upgrade(move |socket| {
-            tracker.track_future(async move {
-                let conn = WsConnection::new(socket, max_frame);
-                session::run(conn, ctx, peer).await;
-                drop((permit, address));
-            })
-        })
+    tokio::spawn(tracker.track_future(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(e) => {
+                debug!(%peer, error = %e, "WebSocket upgrade failed");
+                return;
+            }
+        };
+        let socket =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
+                .await;
+        let conn = WsConnection::new(socket, max_frame);
+        session::run(conn, ctx, peer).await;
+        drop((permit, address));
+    }));
+    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(
+        header::SEC_WEBSOCKET_ACCEPT,
+        HeaderValue::from_str(&accept).expect("base64 is a valid header value"),
+    );
+    response
 }
 
 /// A browser always sends `Origin`; it must be the page's own origin (the
