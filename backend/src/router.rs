@@ -382,17 +382,22 @@ impl Room {
     fn from_state(state: RoomState, keep: usize) -> Room {
         let loaded = true;
         let skip = state.recent.len().saturating_sub(keep);
+        // Not `collect`: that would reuse the loaded messages' allocation,
+        // fifteen times the size of the frames, for the room's whole life.
+        let mut history = VecDeque::with_capacity(state.recent.len() - skip);
+        history.extend(
+            state
+                .recent
+                .into_iter()
+                .skip(skip)
+                .map(|m| Frame::new(ServerMessage::Message(m))),
+        );
         Room {
             members: Vec::new(),
             topic: state.topic,
             last_id: state.last_id,
             last_ts: state.last_ts,
-            history: state
-                .recent
-                .into_iter()
-                .skip(skip)
-                .map(|m| Frame::new(ServerMessage::Message(m)))
-                .collect(),
+            history,
             pending: 0,
             claiming: false,
             owner: state.owner,

@@ -95,48 +95,82 @@ fn unsupported() -> RouterError {
 /// client is gone (or went away first).
 type Ending = Option<(ErrorCode, String)>;
 
-/// Runs one connection from its first byte to its close.
-pub async fn run<C: Connection>(mut conn: C, ctx: Arc<Context>, peer: SocketAddr) {
-    let transport = C::TRANSPORT;
-    let _open = ConnectionGauge::open(transport);
-    debug!(%peer, transport, "connected");
-    let now = std::time::Instant::now();
-    let settings = &ctx.settings;
-    let mut session = Session {
-        outbox: Arc::new(Outbox::new(settings.outbox_len)),
-        messages: TokenBucket::new(settings.message_rate, settings.message_burst, now),
-        joins: TokenBucket::new(settings.join_rate, settings.join_burst, now),
-        ctx,
-        id: None,
-        peer,
-        token: None,
-        waited_for: None,
-        unsent: Vec::new(),
-        unconfirmed: Vec::new(),
-    };
-    let ending = session.serve(&mut conn).await;
-    session.leave(conn.quit_reason());
-    let reason = ending.as_ref().map_or("client", |e| e.0.as_str());
-    metrics().disconnected(reason);
-    debug!(%peer, transport, reason, "disconnected");
-    let Some((code, message)) = ending else {
-        conn.close(None).await;
-        return;
-    };
-    if code == ErrorCode::SlowConsumer {
-        // A write timed out, possibly halfway through a frame: anything
-        // written now would corrupt the stream, and the peer isn't reading.
-        let _ = timeout(CLOSE_BUDGET, conn.close(None)).await;
-        return;
+/// What woke a session's loop. Input is handled at once (most of it
+/// needs no waiting); what must wait comes as a [`Later`] to await.
+enum Woke {
+    Shutdown,
+    Batch(crate::outbox::BatchInfo),
+    Input,
+    End(Ending),
+    Timer,
+}
+
+/// The part of a request that waits (for the store, a password hash, the
+/// broker), boxed: sessions' tasks are sized for their loop only.
+type Later<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+
+/// Runs one connection from its first byte to its close; `guard` (its
+/// connection permits) is held until then.
+///
+/// Not an `async fn`: that would move each argument into a local of its
+/// own, and the task would hold the connection twice for its whole life.
+/// The block below uses the captured values in place.
+pub fn run<C: Connection>(
+    conn: C,
+    ctx: Arc<Context>,
+    peer: SocketAddr,
+    guard: impl Send,
+) -> impl Future<Output = ()> {
+    let mut conn = conn;
+    async move {
+        let _ = &guard;
+        let transport = C::TRANSPORT;
+        let _open = ConnectionGauge::open(transport);
+        debug!(%peer, transport, "connected");
+        let now = std::time::Instant::now();
+        let settings = &ctx.settings;
+        let mut session = Session {
+            outbox: Arc::new(Outbox::new(settings.outbox_len)),
+            messages: TokenBucket::new(settings.message_rate, settings.message_burst, now),
+            joins: TokenBucket::new(settings.join_rate, settings.join_burst, now),
+            ctx,
+            id: None,
+            peer,
+            token: None,
+            waited_for: None,
+            unsent: Vec::new(),
+            unconfirmed: Vec::new(),
+        };
+        let ending = session.serve(&mut conn).await;
+        session.leave(conn.quit_reason());
+        let reason = ending.as_ref().map_or("client", |e| e.0.as_str());
+        metrics().disconnected(reason);
+        debug!(%peer, transport, reason, "disconnected");
+        // Boxed, like every step taken once: the task lives as long as the
+        // connection and should be sized for its loop only. (Each box is made
+        // in a `let` of its own: as a temporary of the awaiting statement the
+        // unboxed future would still take room in this one.)
+        let Some((code, message)) = ending else {
+            let close = Box::pin(conn.close(None));
+            close.await;
+            return;
+        };
+        if code == ErrorCode::SlowConsumer {
+            // A write timed out, possibly halfway through a frame: anything
+            // written now would corrupt the stream, and the peer isn't reading.
+            let close = Box::pin(timeout(CLOSE_BUDGET, conn.close(None)));
+            let _ = close.await;
+            return;
+        }
+        let close = Box::pin(timeout(CLOSE_BUDGET, async {
+            let mut rest = VecDeque::new();
+            session.outbox.take_batch(&mut rest);
+            let _ = conn.send(&mut rest).await;
+            conn.close(Some(Frame::new(ServerMessage::Closing { code, message })))
+                .await;
+        }));
+        let _ = close.await;
     }
-    let _ = timeout(CLOSE_BUDGET, async {
-        let mut rest = VecDeque::new();
-        session.outbox.take_batch(&mut rest);
-        let _ = conn.send(&mut rest).await;
-        conn.close(Some(Frame::new(ServerMessage::Closing { code, message })))
-            .await;
-    })
-    .await;
 }
 
 /// However a session ends — even by a panic in a transport — its nick and
@@ -189,14 +223,48 @@ impl Session {
             if timer.is_elapsed() || deadline < timer.deadline() {
                 timer.as_mut().reset(deadline);
             }
-            tokio::select! {
-                _ = &mut cancelled => {
-                    return Some((ErrorCode::ShuttingDown, "the server is shutting down".into()));
+            // What woke the session is handled after the select, once its
+            // futures are gone: the task is not sized for those and the
+            // handlers' awaits at once.
+            let woke = {
+                let mut later = None;
+                let woke = tokio::select! {
+                    _ = &mut cancelled => Woke::Shutdown,
+                    info = outbox.next_batch(&mut batch) => Woke::Batch(info),
+                    input = conn.recv() => {
+                        if matches!(input, Ok(Some(_))) {
+                            last_heard = Instant::now();
+                            pinged = false;
+                        }
+                        match self.on_input::<C>(input, frames_in) {
+                            Ok(waits) => {
+                                later = waits;
+                                Woke::Input
+                            }
+                            Err(ending) => Woke::End(ending),
+                        }
+                    }
+                    _ = &mut timer => Woke::Timer,
+                };
+                if let Some(later) = later {
+                    later.await;
+                    continue;
                 }
-                info = outbox.next_batch(&mut batch) => {
+                woke
+            };
+            match woke {
+                Woke::Shutdown => {
+                    return Some((
+                        ErrorCode::ShuttingDown,
+                        "the server is shutting down".into(),
+                    ));
+                }
+                Woke::Batch(info) => {
                     if info.dropped > 0 {
                         metrics().dropped.inc_by(info.dropped);
-                        batch.push_front(Frame::new(ServerMessage::Lagged { dropped: info.dropped }));
+                        batch.push_front(Frame::new(ServerMessage::Lagged {
+                            dropped: info.dropped,
+                        }));
                     }
                     if !batch.is_empty() {
                         frames_out.inc_by(batch.len() as u64);
@@ -221,7 +289,10 @@ impl Session {
                         if !waited.is_empty() {
                             // The answer to this ping, which the client reads
                             // after the whispers, confirms them.
-                            if timeout(write_timeout, conn.ping()).await.map_or(true, |r| r.is_err()) {
+                            if timeout(write_timeout, conn.ping())
+                                .await
+                                .map_or(true, |r| r.is_err())
+                            {
                                 return None;
                             }
                             self.unconfirmed.extend(waited);
@@ -231,51 +302,9 @@ impl Session {
                         return Some(reason);
                     }
                 }
-                input = conn.recv() => {
-                    let input = match input {
-                        Ok(Some(input)) => input,
-                        Ok(None) => return None,
-                        Err(e) => {
-                            debug!(error = %e, "read failed");
-                            return None;
-                        }
-                    };
-                    last_heard = Instant::now();
-                    pinged = false;
-                    if !matches!(input, Inbound::Alive) {
-                        frames_in.inc();
-                    }
-                    match input {
-                        Inbound::Text(frame) => self.handle(&frame).await,
-                        Inbound::Request(request) => self.dispatch(request).await,
-                        Inbound::Verify { account, password, reference } => {
-                            let frame = match Box::pin(self.verify(&account, Some(password), None)).await {
-                                Ok(account) => Frame::with_ref(
-                                    ServerMessage::LoggedIn { account, token: None },
-                                    reference,
-                                ),
-                                Err(e) => Frame::error(e.code, e.message, reference),
-                            };
-                            outbox.push(frame);
-                        }
-                        Inbound::Reply(frame) => {
-                            outbox.push(frame);
-                        }
-                        Inbound::TooLong => self.reply_error(
-                            C::TOO_LONG,
-                            format!("frame longer than {} bytes; it was skipped", settings.max_frame_bytes),
-                            None,
-                        ),
-                        Inbound::Binary => self.reply_error(
-                            ErrorCode::BinaryUnsupported,
-                            "binary frames are not part of the protocol; send JSON as text",
-                            None,
-                        ),
-                        Inbound::Alive => self.confirm(),
-                        Inbound::Unreadable(code, message) => return Some((code, message)),
-                    }
-                }
-                _ = &mut timer => match (self.id, pinged) {
+                Woke::Input => {}
+                Woke::End(ending) => return ending,
+                Woke::Timer => match (self.id, pinged) {
                     // Early: input moved the deadline; the next turn re-arms.
                     _ if Instant::now() < deadline => {}
                     (None, _) => {
@@ -286,7 +315,10 @@ impl Session {
                     }
                     (Some(_), false) => {
                         pinged = true;
-                        if timeout(write_timeout, conn.ping()).await.map_or(true, |r| r.is_err()) {
+                        if timeout(write_timeout, conn.ping())
+                            .await
+                            .map_or(true, |r| r.is_err())
+                        {
                             return None;
                         }
                     }
@@ -299,6 +331,66 @@ impl Session {
                 },
             }
         }
+    }
+
+    /// Handles one thing read from the peer: at once, or as a [`Later`]
+    /// to await; `Err` ends the session (`None`: the peer is gone).
+    fn on_input<C: Connection>(
+        &mut self,
+        input: std::io::Result<Option<Inbound>>,
+        frames_in: &prometheus_client::metrics::counter::Counter,
+    ) -> Result<Option<Later<'_>>, Ending> {
+        let input = match input {
+            Ok(Some(input)) => input,
+            Ok(None) => return Err(None),
+            Err(e) => {
+                debug!(error = %e, "read failed");
+                return Err(None);
+            }
+        };
+        if !matches!(input, Inbound::Alive) {
+            frames_in.inc();
+        }
+        let max_frame = self.ctx.settings.max_frame_bytes;
+        match input {
+            Inbound::Text(frame) => return Ok(self.handle(&frame)),
+            Inbound::Request(request) => return Ok(self.dispatch(request)),
+            Inbound::Verify {
+                account,
+                password,
+                reference,
+            } => {
+                return Ok(Some(Box::pin(async move {
+                    let frame = match self.verify(&account, Some(password), None).await {
+                        Ok(account) => Frame::with_ref(
+                            ServerMessage::LoggedIn {
+                                account,
+                                token: None,
+                            },
+                            reference,
+                        ),
+                        Err(e) => Frame::error(e.code, e.message, reference),
+                    };
+                    self.outbox.push(frame);
+                })));
+            }
+            Inbound::Reply(frame) => {
+                self.outbox.push(frame);
+            }
+            Inbound::TooLong => self.reply_error(
+                C::TOO_LONG,
+                format!("frame longer than {max_frame} bytes; it was skipped"),
+                None,
+            ),
+            Inbound::Binary => self.reply_error(
+                ErrorCode::BinaryUnsupported,
+                "binary frames are not part of the protocol; send JSON as text",
+                None,
+            ),
+            Inbound::Alive => self.confirm(),
+            Inbound::Unreadable(code, message) => return Err(Some((code, message))),
+        }
+        Ok(None)
     }
 
     /// The per-session limits: chat messages and joins, each a token
@@ -368,10 +460,13 @@ impl Session {
     }
 
     /// Parses and carries out one JSON request.
-    async fn handle(&mut self, frame: &[u8]) {
+    fn handle(&mut self, frame: &[u8]) -> Option<Later<'_>> {
         match parse_request(frame) {
-            Ok(request) => self.dispatch(request).await,
-            Err(e) => self.reply_error(e.code, e.message, e.reference),
+            Ok(request) => self.dispatch(request),
+            Err(e) => {
+                self.reply_error(e.code, e.message, e.reference);
+                None
+            }
         }
     }
 
@@ -820,35 +915,57 @@ impl Session {
     /// their futures are large, and unboxed every idle session would carry
     /// room for them (the session's task is sized for its largest await).
     /// Chat messages don't wait here, so the hot path allocates nothing.
-    async fn dispatch(&mut self, request: Envelope<ClientMessage>) {
+    /// Carries out one request: at once, or as a [`Later`] to await.
+    fn dispatch(&mut self, request: Envelope<ClientMessage>) -> Option<Later<'_>> {
         let Envelope { body, reference } = request;
         if let Err(e) = self.throttle(&body) {
             self.reply_error(e.code, e.message, reference);
-            return;
+            return None;
         }
+        match self.answer_now(body, &reference) {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => {
+                self.reply_error(e.code, e.message, reference);
+                None
+            }
+            Err(body) => Some(Box::pin(async move {
+                if let Err(e) = self.answer_later(body, reference.clone()).await {
+                    self.reply_error(e.code, e.message, reference);
+                }
+            })),
+        }
+    }
+
+    /// Carries out a request that needs no waiting, or hands it back.
+    fn answer_now(
+        &mut self,
+        body: ClientMessage,
+        reference: &Option<Ref>,
+    ) -> Result<Outcome, ClientMessage> {
         let ctx = self.ctx.clone();
         let router = &ctx.router;
-        let result: Result<(), RouterError> = match (self.id, body) {
+        let reference = reference.clone();
+        Ok(match (self.id, body) {
             (_, ClientMessage::Ping) => {
                 self.outbox
-                    .push(Frame::with_ref(ServerMessage::Pong, reference.clone()));
+                    .push(Frame::with_ref(ServerMessage::Pong, reference));
                 Ok(())
             }
             (_, ClientMessage::Pong) => {
                 self.confirm();
                 Ok(())
             }
-            (
-                None,
-                ClientMessage::Hello {
-                    nick,
-                    password,
-                    token,
-                },
-            ) => Box::pin(self.hello(nick, password, token, reference.clone())).await,
-            (_, ClientMessage::Register { nick, password }) => {
-                Box::pin(self.register(nick, password, reference.clone())).await
+            (_, body @ ClientMessage::Register { .. })
+            | (None, body @ ClientMessage::Hello { .. }) => {
+                return Err(body);
             }
+            (
+                Some(_),
+                body @ (ClientMessage::Join { .. }
+                | ClientMessage::History { .. }
+                | ClientMessage::Nick { .. }
+                | ClientMessage::Logout { .. }),
+            ) => return Err(body),
             (None, _) => Err(RouterError::new(
                 ErrorCode::NotRegistered,
                 "send hello first: {\"type\":\"hello\",\"nick\":\"yourname\"}",
@@ -857,18 +974,67 @@ impl Session {
                 ErrorCode::AlreadyRegistered,
                 "this session already said hello; use nick to change nick",
             )),
-            (Some(id), ClientMessage::Join { room }) => {
-                Box::pin(self.join(id, room, reference.clone())).await
-            }
             (Some(id), ClientMessage::Part { room, reason }) => {
-                router.part(id, room, reason, reference.clone())
+                router.part(id, room, reason, reference)
             }
-            (Some(id), ClientMessage::Say { room, text, notice }) => router
-                .say(id, room, text, notice, reference.clone())
-                .map(drop),
-            (Some(id), ClientMessage::Whisper { to, text, notice }) => router
-                .whisper(id, to, text, notice, reference.clone())
-                .map(drop),
+            (Some(id), ClientMessage::Say { room, text, notice }) => {
+                router.say(id, room, text, notice, reference).map(drop)
+            }
+            (Some(id), ClientMessage::Whisper { to, text, notice }) => {
+                router.whisper(id, to, text, notice, reference).map(drop)
+            }
+            (Some(id), ClientMessage::Topic { room, text }) => {
+                router.topic(id, room, text, reference)
+            }
+            (Some(id), ClientMessage::Members { room }) => router.members(id, room, reference),
+            (Some(id), ClientMessage::Rooms) => router.rooms(id, reference),
+            (Some(id), ClientMessage::Whois { nick }) => router.whois(id, nick, reference),
+            (Some(id), ClientMessage::Users { nicks }) => router.users(id, nicks, reference),
+            (Some(id), ClientMessage::Away { message }) => router.away(id, message, reference),
+            (Some(id), ClientMessage::Kick { room, nick, reason }) => {
+                router.kick(id, room, nick, reason, reference)
+            }
+            (
+                Some(id),
+                ClientMessage::Ban {
+                    room,
+                    nick,
+                    account,
+                },
+            ) => router.ban(id, room, nick, account, true, reference),
+            (
+                Some(id),
+                ClientMessage::Unban {
+                    room,
+                    nick,
+                    account,
+                },
+            ) => router.ban(id, room, nick, account, false, reference),
+            (Some(id), ClientMessage::Bans { room }) => router.bans(id, room, reference),
+            (Some(id), ClientMessage::Op { room, account }) => {
+                router.set_op(id, room, account, true, reference)
+            }
+            (Some(id), ClientMessage::Deop { room, account }) => {
+                router.set_op(id, room, account, false, reference)
+            }
+        })
+    }
+
+    /// Carries out a request that waits for something (see `dispatch`).
+    async fn answer_later(&mut self, body: ClientMessage, reference: Option<Ref>) -> Outcome {
+        match (self.id, body) {
+            (
+                None,
+                ClientMessage::Hello {
+                    nick,
+                    password,
+                    token,
+                },
+            ) => self.hello(nick, password, token, reference).await,
+            (_, ClientMessage::Register { nick, password }) => {
+                self.register(nick, password, reference).await
+            }
+            (Some(id), ClientMessage::Join { room }) => self.join(id, room, reference).await,
             (
                 Some(id),
                 ClientMessage::History {
@@ -889,57 +1055,11 @@ impl Session {
                     latest,
                     limit: limit.unwrap_or(DEFAULT_HISTORY_PAGE),
                 };
-                Box::pin(self.history(id, room, page, reference.clone())).await
+                self.history(id, room, page, reference).await
             }
-            (Some(id), ClientMessage::Nick { nick }) => {
-                Box::pin(self.change_nick(id, nick, reference.clone())).await
-            }
-            (Some(id), ClientMessage::Topic { room, text }) => {
-                router.topic(id, room, text, reference.clone())
-            }
-            (Some(id), ClientMessage::Members { room }) => {
-                router.members(id, room, reference.clone())
-            }
-            (Some(id), ClientMessage::Rooms) => router.rooms(id, reference.clone()),
-            (Some(id), ClientMessage::Whois { nick }) => router.whois(id, nick, reference.clone()),
-            (Some(id), ClientMessage::Users { nicks }) => {
-                router.users(id, nicks, reference.clone())
-            }
-            (Some(id), ClientMessage::Away { message }) => {
-                router.away(id, message, reference.clone())
-            }
-            (Some(id), ClientMessage::Logout { all }) => {
-                Box::pin(self.logout(id, all, reference.clone())).await
-            }
-            (Some(id), ClientMessage::Kick { room, nick, reason }) => {
-                router.kick(id, room, nick, reason, reference.clone())
-            }
-            (
-                Some(id),
-                ClientMessage::Ban {
-                    room,
-                    nick,
-                    account,
-                },
-            ) => router.ban(id, room, nick, account, true, reference.clone()),
-            (
-                Some(id),
-                ClientMessage::Unban {
-                    room,
-                    nick,
-                    account,
-                },
-            ) => router.ban(id, room, nick, account, false, reference.clone()),
-            (Some(id), ClientMessage::Bans { room }) => router.bans(id, room, reference.clone()),
-            (Some(id), ClientMessage::Op { room, account }) => {
-                router.set_op(id, room, account, true, reference.clone())
-            }
-            (Some(id), ClientMessage::Deop { room, account }) => {
-                router.set_op(id, room, account, false, reference.clone())
-            }
-        };
-        if let Err(e) = result {
-            self.reply_error(e.code, e.message, reference);
+            (Some(id), ClientMessage::Nick { nick }) => self.change_nick(id, nick, reference).await,
+            (Some(id), ClientMessage::Logout { all }) => self.logout(id, all, reference).await,
+            _ => unreachable!("answer_now answers everything else"),
         }
     }
 

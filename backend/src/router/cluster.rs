@@ -228,16 +228,21 @@ pub(super) fn merge_loaded(r: &mut Room, loaded: RoomState, keep: usize) {
     r.bans = loaded.bans;
     r.last_id = r.last_id.max(loaded.last_id);
     r.last_ts = r.last_ts.max(loaded.last_ts);
-    let mut all: Vec<Frame> = loaded
-        .recent
-        .into_iter()
-        .map(|m| Frame::new(ServerMessage::Message(m)))
-        .collect();
+    // Not `collect` from the loaded messages: that would keep their
+    // allocation, many times the frames' size (see `Room::from_state`).
+    let mut all = Vec::with_capacity(loaded.recent.len() + r.history.len());
+    all.extend(
+        loaded
+            .recent
+            .into_iter()
+            .map(|m| Frame::new(ServerMessage::Message(m))),
+    );
     all.extend(r.history.drain(..));
     all.sort_by_key(|f| chat(f).id);
     all.dedup_by_key(|f| chat(f).id);
     let skip = all.len().saturating_sub(keep);
-    r.history = all.into_iter().skip(skip).collect();
+    r.history.extend(all.into_iter().skip(skip));
+    r.history.shrink_to_fit();
     for change in std::mem::take(&mut r.replay) {
         r.set(&change);
     }

@@ -334,7 +334,7 @@ pub async fn upgrade(
         .max_message_size(Some(hard_limit))
         .max_frame_size(Some(hard_limit));
     let tracker = ctx.tracker.clone();
-    tokio::spawn(tracker.track_future(async move {
+    tokio::spawn(ctx.tracker.clone().track_future(async move {
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,
             Err(e) => {
@@ -346,8 +346,9 @@ pub async fn upgrade(
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
                 .await;
         let conn = WsConnection::new(socket, max_frame);
-        session::run(conn, ctx, peer).await;
-        drop((permit, address));
+        // A task of its own, made of the session alone (see
+        // `transport::accept_loop`).
+        tracker.spawn(session::run(conn, ctx, peer, (permit, address)));
     }));
     let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
     let headers = response.headers_mut();
