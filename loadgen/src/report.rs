@@ -351,7 +351,7 @@ pub fn write(args: &Args) -> Result<()> {
     let idle = of(&runs, "idle");
     if !idle.is_empty() {
         out.push_str(
-            "## Idle connections: memory per connection\n\nClients connect, join rooms of 10 and sit; RSS growth of the server divided by connections.\n\n\
+            "## Idle connections: memory per connection\n\nClients connect, join rooms of 10 (empty: no history yet) and sit; RSS growth of the server divided by connections.\n\n\
              | server | connections | RSS before KiB | RSS after KiB | bytes per connection |\n|---|---:|---:|---:|---:|\n",
         );
         for r in &idle {
