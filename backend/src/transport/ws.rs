@@ -44,9 +44,10 @@ use crate::server::Context;
 use crate::session;
 
 /// tungstenite's read buffer per connection (its default is 128 KiB),
-/// kept for the connection's life, and the most read at once (requests are
-/// small; a larger frame grows the buffer to fit).
-const READ_BUFFER: usize = 1024;
+/// kept for the connection's life, and the most read at once: requests
+/// are small (a `say` of a line of text fits), a larger frame takes a few
+/// reads. It is the largest part of an idle WebSocket after its task.
+const READ_BUFFER: usize = 256;
 /// Frames are gathered up to this many bytes before a write.
 const WRITE_BUFFER: usize = 16 * 1024;
 
