@@ -385,6 +385,15 @@ async fn persist(
         .await
 }
 
+/// A SQLite file in `dir`, and a PostgreSQL database when there is one.
+fn both_backends(dir: &TempDir) -> Vec<Backend> {
+    let mut backends = vec![Backend::Sqlite(dir.path().join("banter.db"))];
+    if let Some(url) = postgres_url() {
+        backends.push(Backend::Postgres(url));
+    }
+    backends
+}
+
 /// A store opened by the test itself, counting what it hands to delivery.
 async fn open(backend: &Backend, delivered: &Arc<AtomicUsize>) -> Store {
     let count = delivered.clone();
@@ -398,10 +407,7 @@ async fn open(backend: &Backend, delivered: &Arc<AtomicUsize>) -> Store {
 #[tokio::test]
 async fn persist_stores_once_keeps_the_counters_and_delivers_nothing_on_both_backends() {
     let sqlite = TempDir::new();
-    let mut backends = vec![Backend::Sqlite(sqlite.path().join("banter.db"))];
-    if let Some(url) = postgres_url() {
-        backends.push(Backend::Postgres(url));
-    }
+    let backends = both_backends(&sqlite);
     let lobby = RoomName::new("lobby").unwrap();
     let all = Page {
         limit: 100,
@@ -497,10 +503,7 @@ async fn persist_stores_once_keeps_the_counters_and_delivers_nothing_on_both_bac
 async fn a_burst_is_stored_whole_and_in_order_on_both_backends() {
     use banter::store::writer::{ChatWrite, RoomChange, RoomWrite};
     let sqlite = TempDir::new();
-    let mut backends = vec![Backend::Sqlite(sqlite.path().join("banter.db"))];
-    if let Some(url) = postgres_url() {
-        backends.push(Backend::Postgres(url));
-    }
+    let backends = both_backends(&sqlite);
     let all = Page {
         limit: 500,
         ..Page::default()
