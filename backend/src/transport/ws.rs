@@ -145,12 +145,12 @@ impl Connection for WsConnection {
             .map_err(io::Error::other)?;
         // Each frame's header and JSON, gathered into one buffer per write
         // of at most about WRITE_BUFFER bytes, made for this batch only.
-        let size: usize = frames.iter().map(|f| f.json_line().len() + 9).sum();
+        // A server frame's header is at most 10 bytes.
+        let size: usize = frames.iter().map(|f| f.json_line().len() + 10).sum();
         let mut out = Vec::with_capacity(size.min(WRITE_BUFFER + 64));
         let stream = self.socket.get_mut();
         while let Some(frame) = frames.pop_front() {
-            let line = frame.json_line();
-            text_frame(&line[..line.len() - 1], &mut out);
+            text_frame(&frame.json(), &mut out);
             if out.len() >= WRITE_BUFFER || frames.is_empty() {
                 stream.write_all(&out).await?;
                 out.clear();
@@ -335,7 +335,7 @@ pub async fn upgrade(
         .max_message_size(Some(hard_limit))
         .max_frame_size(Some(hard_limit));
     let tracker = ctx.tracker.clone();
-    tokio::spawn(ctx.tracker.clone().track_future(async move {
+    tracker.clone().spawn(async move {
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,
             Err(e) => {
@@ -350,7 +350,7 @@ pub async fn upgrade(
         // A task of its own, made of the session alone (see
         // `transport::accept_loop`).
         tracker.spawn(session::run(conn, ctx, peer, (permit, address)));
-    }));
+    });
     let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
