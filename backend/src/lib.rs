@@ -9,6 +9,8 @@
 //!   one mutex, never aware of transports or sockets.
 //! * [`outbox`] — each session's bounded outbound queue and its overflow
 //!   policy; [`frame`] — an outbound message encoded once per wire format.
+//! * [`alarms`] — every session's deadline and the shutdown notice, kept
+//!   by one task.
 //! * [`session`] — the one session loop every transport shares: handshake,
 //!   requests, replies, keepalive, timeouts, closing.
 //! * [`transport`] — `ws` (axum WebSocket at `/ws`), `tcp` (JSON lines) and
@@ -23,6 +25,7 @@
 //! * [`server`] — binds the listeners, supervises connections and shuts
 //!   down gracefully.
 
+pub mod alarms;
 pub mod auth;
 pub mod broker;
 pub mod config;

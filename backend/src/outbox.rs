@@ -10,21 +10,32 @@
 //!
 //! The queue is a `std::sync::Mutex` around a `VecDeque`: it is held only
 //! to push or to swap the whole queue out, never across an `.await`.
+//!
+//! The outbox also carries its session's one deadline (see
+//! [`crate::alarms`]): a session waits on its outbox, its socket and its
+//! alarm with one waker and no future of its own for any of them.
 
 use crate::metrics::metrics;
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll};
 
 use banter_protocol::ErrorCode;
-use tokio::sync::Notify;
+use futures_util::task::AtomicWaker;
 
 use crate::frame::Frame;
 
 #[derive(Debug)]
 pub struct Outbox {
     state: Mutex<State>,
-    ready: Notify,
+    /// The session's task, woken by a push, a close or the alarm.
+    waker: AtomicWaker,
     capacity: usize,
+    /// When the session's alarm is due (ms on [`crate::alarms`]' clock;
+    /// `u64::MAX`: never), and whether it has gone off since last taken.
+    deadline: AtomicU64,
+    alarm: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -47,8 +58,10 @@ impl Outbox {
     pub fn new(capacity: usize) -> Self {
         Outbox {
             state: Mutex::new(State::default()),
-            ready: Notify::new(),
+            waker: AtomicWaker::new(),
             capacity: capacity.max(1),
+            deadline: AtomicU64::new(u64::MAX),
+            alarm: AtomicBool::new(false),
         }
     }
 
@@ -59,11 +72,9 @@ impl Outbox {
         static DISCARD: std::sync::OnceLock<std::sync::Arc<Outbox>> = std::sync::OnceLock::new();
         DISCARD
             .get_or_init(|| {
-                std::sync::Arc::new(Outbox {
-                    state: Mutex::new(State::default()),
-                    ready: Notify::new(),
-                    capacity: 0,
-                })
+                let mut outbox = Outbox::new(1);
+                outbox.capacity = 0;
+                std::sync::Arc::new(outbox)
             })
             .clone()
     }
@@ -83,7 +94,7 @@ impl Outbox {
         }
         state.queue.push_back(frame);
         drop(state);
-        self.ready.notify_one();
+        self.waker.wake();
         metrics().deliveries.inc();
         kept_all
     }
@@ -99,7 +110,7 @@ impl Outbox {
             state.close = Some((code, message.into()));
         }
         drop(state);
-        self.ready.notify_one();
+        self.waker.wake();
     }
 
     pub fn len(&self) -> usize {
@@ -124,19 +135,46 @@ impl Outbox {
     /// Waits until there is something to write (or a close request), then
     /// takes it all. Cancel-safe: nothing is taken unless it returns.
     pub async fn next_batch(&self, into: &mut VecDeque<Frame>) -> BatchInfo {
-        loop {
-            {
-                let state = self.state.lock().unwrap();
-                let pending = !state.queue.is_empty() || state.dropped > 0 || state.close.is_some();
-                drop(state);
-                if pending {
-                    return self.take_batch(into);
-                }
-            }
-            // `notify_one` stores a permit when nobody waits, so a push
-            // between the check above and this await is not lost.
-            self.ready.notified().await;
+        std::future::poll_fn(|cx| {
+            self.register(cx);
+            self.try_batch(into).map_or(Poll::Pending, Poll::Ready)
+        })
+        .await
+    }
+
+    /// Makes `cx`'s task the one a push, a close or the alarm wakes. Check
+    /// for work after this, not before, or a wake-up may be missed.
+    pub fn register(&self, cx: &Context<'_>) {
+        self.waker.register(cx.waker());
+    }
+
+    /// Takes everything queued if there is anything to write (or a close
+    /// request), without waiting.
+    pub fn try_batch(&self, into: &mut VecDeque<Frame>) -> Option<BatchInfo> {
+        let state = self.state.lock().unwrap();
+        let pending = !state.queue.is_empty() || state.dropped > 0 || state.close.is_some();
+        drop(state);
+        pending.then(|| self.take_batch(into))
+    }
+
+    /// Sets when the alarm goes off (ms on the alarms' clock), replacing
+    /// the deadline before.
+    pub fn set_deadline(&self, at: u64) {
+        self.deadline.store(at, Ordering::Relaxed);
+    }
+
+    /// Sets the alarm off and wakes the session if its deadline is `now`
+    /// or earlier ([`crate::alarms`] calls this for every session).
+    pub fn ring_if_due(&self, now: u64) {
+        if self.deadline.load(Ordering::Relaxed) <= now && !self.alarm.swap(true, Ordering::AcqRel)
+        {
+            self.waker.wake();
         }
+    }
+
+    /// Whether the alarm went off since this was last asked; resets it.
+    pub fn take_alarm(&self) -> bool {
+        self.alarm.swap(false, Ordering::AcqRel)
     }
 }
 

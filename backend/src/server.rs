@@ -42,6 +42,8 @@ pub struct Context {
     pub limiter: Limiter,
     /// Cancelled once, when the server starts shutting down.
     pub shutdown: CancellationToken,
+    /// Every session's deadline, and the shutdown notice to each.
+    pub alarms: crate::alarms::Alarms,
     /// Every connection's task, so shutdown can wait for them.
     pub tracker: TaskTracker,
     /// One permit per open connection, all transports together.
@@ -140,6 +142,7 @@ impl Context {
             router,
             store,
             shutdown,
+            alarms: crate::alarms::Alarms::default(),
             tracker: TaskTracker::new(),
         })
     }
@@ -276,6 +279,8 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         info!("trusted proxies: {}", list.join(", "));
     }
     tokio::spawn(retention(ctx.clone()));
+    let alarms = ctx.clone();
+    tokio::spawn(async move { alarms.alarms.run(&alarms.shutdown).await });
     let tcp_task = tokio::spawn(transport::tcp::serve(tcp, ctx.clone(), tcp_listen));
     let irc_task = tokio::spawn(transport::irc::serve(irc, ctx.clone(), irc_listen));
     let app = axum::Router::new()

@@ -4,7 +4,8 @@
 //!
 //! One task per connection waits on three things at once: input from the
 //! peer, frames in its [`Outbox`], and its next deadline (handshake, idle
-//! ping, ping answer). Replies are never written directly: they go through
+//! ping, ping answer, write), which [`crate::alarms`] keeps for it; it
+//! polls all three with one waker and keeps no future for any of them. Replies are never written directly: they go through
 //! the outbox like everything else, so frames leave in the order the router
 //! decided.
 //!
@@ -15,15 +16,17 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use banter_protocol::{
     ClientMessage, Envelope, ErrorCode, Limits, MAX_HISTORY_PAGE, Nick, PROTOCOL_VERSION, Ref,
     RoomName, ServerMessage, parse_request,
 };
-use tokio::time::{Instant, sleep_until, timeout};
+use tokio::time::{Instant, timeout};
 use tracing::{debug, error, warn};
 
+use crate::alarms::Slot;
 use crate::auth::{HashError, check_password, new_token, token_hash};
 use crate::broker::event::{Change, Event, UserRecord};
 use crate::broker::{Link, Publish};
@@ -44,6 +47,8 @@ const BROKER_WAIT: Duration = Duration::from_secs(5);
 struct Session {
     ctx: Arc<Context>,
     outbox: Arc<Outbox>,
+    /// Its place among the alarms (see [`crate::alarms`]).
+    alarm: Slot,
     id: Option<SessionId>,
     peer: SocketAddr,
     /// The hash of the token this session logged in with or was given,
@@ -95,14 +100,34 @@ fn unsupported() -> RouterError {
 /// client is gone (or went away first).
 type Ending = Option<(ErrorCode, String)>;
 
-/// What woke a session's loop. Input is handled at once (most of it
-/// needs no waiting); what must wait comes as a [`Later`] to await.
+/// What woke a session's loop.
 enum Woke {
-    Shutdown,
     Batch(crate::outbox::BatchInfo),
-    Input,
-    End(Ending),
+    Input(std::io::Result<Option<Inbound>>),
     Timer,
+}
+
+/// A batch queue holding more frames than this is freed once written and
+/// nothing more waits.
+const IDLE_BATCH: usize = 8;
+
+/// Awaits `write` until it is done, or the session's alarm goes off at or
+/// after `by` (its deadline, set by [`Session::write_deadline`]): `None`.
+async fn before_alarm<T>(
+    outbox: &Outbox,
+    by: Instant,
+    write: impl Future<Output = T>,
+) -> Option<T> {
+    let mut write = std::pin::pin!(write);
+    std::future::poll_fn(|cx| {
+        outbox.register(cx);
+        // An alarm rung for the deadline before this one is no timeout.
+        if outbox.take_alarm() && Instant::now() >= by {
+            return Poll::Ready(None);
+        }
+        write.as_mut().poll(cx).map(Some)
+    })
+    .await
 }
 
 /// The part of a request that waits (for the store, a password hash, the
@@ -129,8 +154,10 @@ pub fn run<C: Connection>(
         debug!(%peer, transport, "connected");
         let now = std::time::Instant::now();
         let settings = &ctx.settings;
+        let outbox = Arc::new(Outbox::new(settings.outbox_len));
         let mut session = Session {
-            outbox: Arc::new(Outbox::new(settings.outbox_len)),
+            alarm: ctx.alarms.add(outbox.clone()),
+            outbox,
             messages: TokenBucket::new(settings.message_rate, settings.message_burst, now),
             joins: TokenBucket::new(settings.join_rate, settings.join_burst, now),
             ctx,
@@ -178,6 +205,7 @@ pub fn run<C: Connection>(
 impl Drop for Session {
     fn drop(&mut self) {
         self.leave(None);
+        self.ctx.alarms.remove(self.alarm);
     }
 }
 
@@ -196,7 +224,6 @@ impl Session {
         let (idle, ping_wait) = (settings.idle_timeout(), settings.ping_timeout());
         let handshake_deadline = Instant::now() + settings.handshake_timeout();
         let write_timeout = settings.write_timeout();
-        let shutdown = self.ctx.shutdown.clone();
         let outbox = self.outbox.clone();
         let mut batch = VecDeque::new();
         // This transport's counters, looked up once, not per frame.
@@ -206,58 +233,46 @@ impl Session {
         );
         let mut last_heard = Instant::now();
         let mut pinged = false;
-        // One shutdown waiter and one timer for the whole session, not one
-        // each per wake-up (that was a fifth of the cost of a delivery, see
-        // BENCHMARKS.md). The timer is moved only when it must fire sooner
-        // or has fired; firing early (input moved the deadline) re-arms it.
-        let cancelled = shutdown.cancelled();
-        tokio::pin!(cancelled);
-        let timer = sleep_until(handshake_deadline);
-        tokio::pin!(timer);
+        let mut input_first = false;
         loop {
             let deadline = match (self.id, pinged) {
                 (None, _) => handshake_deadline,
                 (Some(_), false) => last_heard + idle,
                 (Some(_), true) => last_heard + idle + ping_wait,
             };
-            if timer.is_elapsed() || deadline < timer.deadline() {
-                timer.as_mut().reset(deadline);
-            }
-            // What woke the session is handled after the select, once its
-            // futures are gone: the task is not sized for those and the
-            // handlers' awaits at once.
-            let woke = {
-                let mut later = None;
-                let woke = tokio::select! {
-                    _ = &mut cancelled => Woke::Shutdown,
-                    info = outbox.next_batch(&mut batch) => Woke::Batch(info),
-                    input = conn.recv() => {
-                        if matches!(input, Ok(Some(_))) {
-                            last_heard = Instant::now();
-                            pinged = false;
-                        }
-                        match self.on_input::<C>(input, frames_in) {
-                            Ok(waits) => {
-                                later = waits;
-                                Woke::Input
-                            }
-                            Err(ending) => Woke::End(ending),
-                        }
-                    }
-                    _ = &mut timer => Woke::Timer,
-                };
-                if let Some(later) = later {
-                    later.await;
-                    continue;
+            outbox.set_deadline(ctx.alarms.at(deadline));
+            // One wait on the alarm, the outbox and the peer, with one waker
+            // and no future for any of them (see `crate::alarms`). Input and
+            // output take turns going first, so neither starves the other.
+            input_first = !input_first;
+            let woke = std::future::poll_fn(|cx| {
+                outbox.register(cx);
+                if outbox.take_alarm() {
+                    return Poll::Ready(Woke::Timer);
                 }
-                woke
-            };
+                if input_first && let Poll::Ready(input) = conn.poll_recv(cx) {
+                    return Poll::Ready(Woke::Input(input));
+                }
+                if let Some(info) = outbox.try_batch(&mut batch) {
+                    return Poll::Ready(Woke::Batch(info));
+                }
+                if !input_first && let Poll::Ready(input) = conn.poll_recv(cx) {
+                    return Poll::Ready(Woke::Input(input));
+                }
+                Poll::Pending
+            })
+            .await;
             match woke {
-                Woke::Shutdown => {
-                    return Some((
-                        ErrorCode::ShuttingDown,
-                        "the server is shutting down".into(),
-                    ));
+                Woke::Input(input) => {
+                    if matches!(input, Ok(Some(_))) {
+                        last_heard = Instant::now();
+                        pinged = false;
+                    }
+                    match self.on_input::<C>(input, frames_in) {
+                        Ok(Some(later)) => later.await,
+                        Ok(None) => {}
+                        Err(ending) => return ending,
+                    }
                 }
                 Woke::Batch(info) => {
                     if info.dropped > 0 {
@@ -269,13 +284,14 @@ impl Session {
                     if !batch.is_empty() {
                         frames_out.inc_by(batch.len() as u64);
                         let waited = self.written_waiting(&batch);
-                        match timeout(write_timeout, conn.send(&mut batch)).await {
-                            Ok(Ok(())) => {}
-                            Ok(Err(e)) => {
+                        let by = self.write_deadline(write_timeout);
+                        match before_alarm(&outbox, by, conn.send(&mut batch)).await {
+                            Some(Ok(())) => {}
+                            Some(Err(e)) => {
                                 debug!(error = %e, "write failed");
                                 return None;
                             }
-                            Err(_) => {
+                            None => {
                                 return Some((
                                     ErrorCode::SlowConsumer,
                                     format!("nothing was read for {}s", write_timeout.as_secs()),
@@ -285,13 +301,17 @@ impl Session {
                         batch.clear();
                         if outbox.is_empty() {
                             conn.idle();
+                            // The queue that was swapped in keeps the capacity
+                            // of the largest batch; an idle session keeps none.
+                            if batch.capacity() > IDLE_BATCH {
+                                batch = VecDeque::new();
+                            }
                         }
                         if !waited.is_empty() {
                             // The answer to this ping, which the client reads
                             // after the whispers, confirms them.
-                            if timeout(write_timeout, conn.ping())
-                                .await
-                                .map_or(true, |r| r.is_err())
+                            let by = self.write_deadline(write_timeout);
+                            if !matches!(before_alarm(&outbox, by, conn.ping()).await, Some(Ok(())))
                             {
                                 return None;
                             }
@@ -302,8 +322,6 @@ impl Session {
                         return Some(reason);
                     }
                 }
-                Woke::Input => {}
-                Woke::End(ending) => return ending,
                 Woke::Timer => match (self.id, pinged) {
                     // Early: input moved the deadline; the next turn re-arms.
                     _ if Instant::now() < deadline => {}
@@ -315,10 +333,8 @@ impl Session {
                     }
                     (Some(_), false) => {
                         pinged = true;
-                        if timeout(write_timeout, conn.ping())
-                            .await
-                            .map_or(true, |r| r.is_err())
-                        {
+                        let by = self.write_deadline(write_timeout);
+                        if !matches!(before_alarm(&outbox, by, conn.ping()).await, Some(Ok(()))) {
                             return None;
                         }
                     }
@@ -331,6 +347,13 @@ impl Session {
                 },
             }
         }
+    }
+
+    /// Sets the session's alarm for a write that starts now.
+    fn write_deadline(&self, write_timeout: Duration) -> Instant {
+        let by = Instant::now() + write_timeout;
+        self.outbox.set_deadline(self.ctx.alarms.at(by));
+        by
     }
 
     /// Handles one thing read from the peer: at once, or as a [`Later`]

@@ -68,12 +68,18 @@ impl Stream {
         matches!(self, Stream::Tls(_))
     }
 
-    /// Waits for input and reads up to `max` bytes of it into `buf`;
-    /// `Ok(0)` at the end of the stream. Cancel-safe.
-    pub async fn read_into<B: Fill>(&mut self, buf: &mut B, max: usize) -> io::Result<usize> {
+    /// Reads up to `max` bytes of waiting input into `buf`, or registers
+    /// `cx` to be woken when some comes; `Ok(0)` at the end of the stream.
+    /// Holds no state between polls, so a session needs no future for it.
+    pub fn poll_read_into<B: Fill>(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut B,
+        max: usize,
+    ) -> Poll<io::Result<usize>> {
         match self {
             Stream::Plain { tcp, sniff } => loop {
-                tcp.readable().await?;
+                std::task::ready!(tcp.poll_read_ready(cx))?;
                 let result = buf.fill_with(max, |space| {
                     let n = tcp.try_read(space)?;
                     if let Some(sniffer) = sniff {
@@ -86,31 +92,30 @@ impl Stream {
                     Ok(n)
                 });
                 match result {
+                    // `try_read` cleared the readiness: the next poll
+                    // registers `cx`.
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    other => return other,
+                    other => return Poll::Ready(other),
                 }
             },
             Stream::Tls(tls) => {
-                std::future::poll_fn(|cx| {
-                    let result = buf.fill_with(max, |space| {
-                        let mut read = ReadBuf::new(space);
-                        match Pin::new(&mut **tls).poll_read(cx, &mut read) {
-                            Poll::Ready(Ok(())) => Ok(read.filled().len()),
-                            Poll::Ready(Err(e)) => Err(e),
-                            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
-                        }
-                    });
-                    match result {
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                            // Nothing came: an idle connection keeps no
-                            // read buffer of ours (rustls keeps its own).
-                            buf.release_if_idle();
-                            Poll::Pending
-                        }
-                        other => Poll::Ready(other),
+                let result = buf.fill_with(max, |space| {
+                    let mut read = ReadBuf::new(space);
+                    match Pin::new(&mut **tls).poll_read(cx, &mut read) {
+                        Poll::Ready(Ok(())) => Ok(read.filled().len()),
+                        Poll::Ready(Err(e)) => Err(e),
+                        Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
                     }
-                })
-                .await
+                });
+                match result {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        // Nothing came: an idle connection keeps no
+                        // read buffer of ours (rustls keeps its own).
+                        buf.release_if_idle();
+                        Poll::Pending
+                    }
+                    other => Poll::Ready(other),
+                }
             }
         }
     }

@@ -16,6 +16,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use banter_protocol::{ClientMessage, Envelope, ErrorCode, Nick, Ref, ServerMessage};
@@ -65,9 +66,17 @@ pub trait Connection: Send {
     /// The error code for an over-long frame on this transport.
     const TOO_LONG: ErrorCode;
 
-    /// The next input, or `None` once the peer has closed. Must be
-    /// cancel-safe: the session polls it alongside its outbox.
-    fn recv(&mut self) -> impl Future<Output = io::Result<Option<Inbound>>> + Send;
+    /// The next input, or `None` once the peer has closed; `Pending` (with
+    /// `cx` registered) when nothing waits. A poll rather than a future:
+    /// the session waits on it and its outbox together, and keeps nothing
+    /// for it between wake-ups (an idle connection's task is that much
+    /// smaller).
+    fn poll_recv(&mut self, cx: &mut std::task::Context<'_>) -> Poll<io::Result<Option<Inbound>>>;
+
+    /// [`Connection::poll_recv`] as a future.
+    fn recv(&mut self) -> impl Future<Output = io::Result<Option<Inbound>>> + Send {
+        std::future::poll_fn(|cx| self.poll_recv(cx))
+    }
 
     /// Writes every frame in order (draining `frames`) and flushes; many
     /// frames share as few writes as the transport allows.

@@ -7,6 +7,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll, ready};
 use std::time::Duration;
 
 use banter_protocol::{ErrorCode, LineDecoder};
@@ -41,25 +42,29 @@ impl Connection for TcpConnection {
     const TRANSPORT: &'static str = "tcp";
     const TOO_LONG: ErrorCode = ErrorCode::LineTooLong;
 
-    async fn recv(&mut self) -> io::Result<Option<Inbound>> {
+    fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<io::Result<Option<Inbound>>> {
         loop {
             if let Some(line) = self.decoder.next_line() {
-                return Ok(Some(match line {
+                return Poll::Ready(Ok(Some(match line {
                     Ok(line) => Inbound::Text(Bytes::copy_from_slice(line)),
                     Err(_) => Inbound::TooLong,
-                }));
+                })));
             }
             self.decoder.shrink_if_idle();
-            match self.stream.read_into(&mut self.decoder, READ_CHUNK).await {
-                Ok(0) => return Ok(None),
+            let read = ready!(
+                self.stream
+                    .poll_read_into(cx, &mut self.decoder, READ_CHUNK)
+            );
+            match read {
+                Ok(0) => return Poll::Ready(Ok(None)),
                 Ok(_) => {}
                 Err(e) if UnexpectedHeader::is(&e) => {
-                    return Ok(Some(Inbound::Unreadable(
+                    return Poll::Ready(Ok(Some(Inbound::Unreadable(
                         ErrorCode::BadRequest,
                         format!("{e}: send JSON lines, or start banter with --tcp-proxy-protocol"),
-                    )));
+                    ))));
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Poll::Ready(Err(e)),
             }
         }
     }

@@ -13,7 +13,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context as TaskContext, Poll, Wake, Waker};
+use std::task::{Context as TaskContext, Poll, Wake, Waker, ready};
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -124,17 +124,17 @@ impl Connection for WsConnection {
     const TRANSPORT: &'static str = "ws";
     const TOO_LONG: ErrorCode = ErrorCode::FrameTooLong;
 
-    async fn recv(&mut self) -> io::Result<Option<Inbound>> {
-        let Some(message) = std::future::poll_fn(|cx| self.poll_message(cx)).await else {
-            return Ok(None);
+    fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<io::Result<Option<Inbound>>> {
+        let Some(message) = ready!(self.poll_message(cx)) else {
+            return Poll::Ready(Ok(None));
         };
-        Ok(Some(match message.map_err(io::Error::other)? {
+        Poll::Ready(Ok(Some(match message.map_err(io::Error::other)? {
             Message::Text(text) if text.len() > self.max_frame => Inbound::TooLong,
             Message::Text(text) => Inbound::Text(Bytes::from(text)),
             Message::Binary(_) => Inbound::Binary,
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Inbound::Alive,
-            Message::Close(_) => return Ok(None),
-        }))
+            Message::Close(_) => return Poll::Ready(Ok(None)),
+        })))
     }
 
     async fn send(&mut self, frames: &mut VecDeque<Frame>) -> io::Result<()> {

@@ -26,14 +26,17 @@ pub mod numeric;
 pub mod render;
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll, ready};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use banter_protocol::{ErrorCode, Nick, PresenceEvent, RoomName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use self::caps::Caps;
 use self::line::{MAX_BODY, MAX_TAGS, Piece, Splitter};
@@ -131,6 +134,8 @@ pub struct IrcConnection {
     /// The peer closed its side; lines already read are still carried out.
     eof: bool,
     out: Vec<u8>,
+    /// While a line waits for flood control: when it may go.
+    fakelag: Option<Pin<Box<Sleep>>>,
 }
 
 impl IrcConnection {
@@ -151,6 +156,7 @@ impl IrcConnection {
             ),
             eof: false,
             out: Vec::new(),
+            fakelag: None,
         }
     }
 
@@ -167,20 +173,23 @@ impl IrcConnection {
     }
 
     /// Reads what the socket has into the splitter; notes end of input.
-    /// Cancel-safe. `Some`: the stream cannot be read as IRC.
-    async fn read_more(&mut self) -> io::Result<Option<Inbound>> {
-        match self.stream.read_into(&mut self.splitter, READ_CHUNK).await {
+    /// `Some`: the stream cannot be read as IRC.
+    fn poll_read_more(&mut self, cx: &mut TaskContext<'_>) -> Poll<io::Result<Option<Inbound>>> {
+        match ready!(
+            self.stream
+                .poll_read_into(cx, &mut self.splitter, READ_CHUNK)
+        ) {
             Ok(0) => self.eof = true,
             Ok(_) => {}
             Err(e) if UnexpectedHeader::is(&e) => {
-                return Ok(Some(Inbound::Unreadable(
+                return Poll::Ready(Ok(Some(Inbound::Unreadable(
                     ErrorCode::BadRequest,
                     format!("{e} (start banter with --irc-proxy-protocol)"),
-                )));
+                ))));
             }
-            Err(e) => return Err(e),
+            Err(e) => return Poll::Ready(Err(e)),
         }
-        Ok(None)
+        Poll::Ready(Ok(None))
     }
 }
 
@@ -188,44 +197,49 @@ impl Connection for IrcConnection {
     const TRANSPORT: &'static str = "irc";
     const TOO_LONG: ErrorCode = ErrorCode::LineTooLong;
 
-    async fn recv(&mut self) -> io::Result<Option<Inbound>> {
+    fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<io::Result<Option<Inbound>>> {
         loop {
             if let Some(item) = self.pending.pop_front() {
-                return Ok(Some(item));
+                return Poll::Ready(Ok(Some(item)));
             }
             if self.client.quit.is_some() {
-                return Ok(None);
+                return Poll::Ready(Ok(None));
             }
             if self.splitter.complete_lines(1) > 0
                 && let Err(wait) = self.flood.take(std::time::Instant::now())
             {
-                // Fakelag: the line waits for a token, unread. Cancel-safe:
-                // nothing is consumed until the token is taken.
+                // Fakelag: the line waits for a token, unread; more input
+                // is read meanwhile, up to the backlog.
                 let (lines, bytes) = self.backlog;
                 if self.splitter.complete_lines(lines + 1) > lines
                     || self.splitter.buffered() > bytes
                 {
                     crate::metrics::metrics().limited(crate::metrics::Limit::IrcFlood);
-                    return Ok(Some(Inbound::Unreadable(
+                    return Poll::Ready(Ok(Some(Inbound::Unreadable(
                         ErrorCode::RateLimited,
                         "Excess Flood".into(),
-                    )));
+                    ))));
                 }
                 let at = Instant::now() + wait;
-                if self.eof {
-                    tokio::time::sleep_until(at).await;
-                } else {
-                    tokio::select! {
-                        _ = tokio::time::sleep_until(at) => {}
-                        read = self.read_more() => {
-                            if let Some(unreadable) = read? {
-                                return Ok(Some(unreadable));
-                            }
-                        }
+                // Boxed, and only while a line waits: an idle connection
+                // keeps no timer.
+                let lag = self
+                    .fakelag
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+                lag.as_mut().reset(at);
+                if lag.as_mut().poll(cx).is_ready() {
+                    continue;
+                }
+                if !self.eof {
+                    match self.poll_read_more(cx) {
+                        Poll::Ready(Ok(None)) => continue,
+                        Poll::Ready(other) => return Poll::Ready(other),
+                        Poll::Pending => {}
                     }
                 }
-                continue;
+                return Poll::Pending;
             }
+            self.fakelag = None;
             let (client, queue) = (&mut self.client, &mut self.pending);
             match self.splitter.next_line() {
                 Some(Piece::Line(bytes)) => {
@@ -242,11 +256,11 @@ impl Connection for IrcConnection {
                         &["Input line was too long"],
                     )
                 }),
-                None if self.eof => return Ok(None),
+                None if self.eof => return Poll::Ready(Ok(None)),
                 None => {
                     self.splitter.shrink_if_idle();
-                    if let Some(unreadable) = self.read_more().await? {
-                        return Ok(Some(unreadable));
+                    if let Some(unreadable) = ready!(self.poll_read_more(cx))? {
+                        return Poll::Ready(Ok(Some(unreadable)));
                     }
                 }
             }

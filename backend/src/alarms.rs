@@ -1,0 +1,178 @@
+//! [`Alarms`]: every session's deadline (handshake, idle ping, ping answer,
+//! write) and the shutdown notice, kept by one task for all sessions.
+//!
+//! A tokio `Sleep` per session is 112 bytes of its task, and a shutdown
+//! waiter 72 more, for as long as the connection lives; here a session's
+//! deadline is 8 bytes in its [`Outbox`] and its place in a list. Every
+//! [`TICK`] the task rings each session whose deadline has passed (through
+//! the outbox's waker, the one the session waits with), so an alarm goes
+//! off up to a tick late: fine for timeouts counted in seconds.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use banter_protocol::ErrorCode;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use crate::outbox::Outbox;
+
+/// How often deadlines are checked: the most an alarm may be late.
+pub const TICK: Duration = Duration::from_millis(250);
+
+/// What a session is told when the server shuts down.
+pub const SHUTTING_DOWN: &str = "the server is shutting down";
+
+pub struct Alarms {
+    /// The clock's zero: deadlines are milliseconds after it.
+    epoch: Instant,
+    inner: Mutex<Inner>,
+    /// Sessions registered now (for tests and logs).
+    live: AtomicU64,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Every live session's outbox; `None` where one has gone (its index
+    /// is in `free`, for the next).
+    slots: Vec<Option<Arc<Outbox>>>,
+    free: Vec<u32>,
+    /// Set at shutdown: a session that registers later is told at once.
+    closing: bool,
+}
+
+/// A session's place in [`Alarms`]; it leaves with [`Alarms::remove`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot(u32);
+
+impl Default for Alarms {
+    fn default() -> Self {
+        Alarms {
+            epoch: Instant::now(),
+            inner: Mutex::new(Inner::default()),
+            live: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Alarms {
+    /// `at` on this clock, rounded up: an alarm never goes off before `at`.
+    pub fn at(&self, at: Instant) -> u64 {
+        let since = at.saturating_duration_since(self.epoch);
+        u64::try_from(since.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX - 1)
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1)
+    }
+
+    /// Adds a session; during shutdown it is asked to close at once.
+    pub fn add(&self, outbox: Arc<Outbox>) -> Slot {
+        let mut inner = self.inner.lock().unwrap();
+        if inner.closing {
+            outbox.close(ErrorCode::ShuttingDown, SHUTTING_DOWN);
+        }
+        self.live.fetch_add(1, Ordering::Relaxed);
+        if let Some(index) = inner.free.pop() {
+            inner.slots[index as usize] = Some(outbox);
+            return Slot(index);
+        }
+        inner.slots.push(Some(outbox));
+        Slot(u32::try_from(inner.slots.len() - 1).expect("fewer than 2^32 sessions"))
+    }
+
+    pub fn remove(&self, slot: Slot) {
+        let mut inner = self.inner.lock().unwrap();
+        if let Some(place) = inner.slots.get_mut(slot.0 as usize)
+            && place.take().is_some()
+        {
+            inner.free.push(slot.0);
+            self.live.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Sessions registered now.
+    pub fn len(&self) -> u64 {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Rings every session whose deadline has passed.
+    fn ring(&self) {
+        let now = self.now();
+        let inner = self.inner.lock().unwrap();
+        for outbox in inner.slots.iter().flatten() {
+            outbox.ring_if_due(now);
+        }
+    }
+
+    /// Asks every session to close, and every later one.
+    fn close_all(&self) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.closing = true;
+        for outbox in inner.slots.iter().flatten() {
+            outbox.close(ErrorCode::ShuttingDown, SHUTTING_DOWN);
+        }
+    }
+
+    /// Keeps the alarms until `shutdown`, then tells every session.
+    pub async fn run(&self, shutdown: &CancellationToken) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => self.ring(),
+            }
+        }
+        self.close_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    #[test]
+    fn a_deadline_rings_once_it_has_passed_and_not_before() {
+        let alarms = Alarms::default();
+        let outbox = Arc::new(Outbox::new(4));
+        let slot = alarms.add(outbox.clone());
+        let at = Instant::now() + Duration::from_millis(30);
+        outbox.set_deadline(alarms.at(at));
+        alarms.ring();
+        assert!(!outbox.take_alarm(), "not yet due");
+        std::thread::sleep(Duration::from_millis(40));
+        alarms.ring();
+        assert!(Instant::now() >= at);
+        assert!(outbox.take_alarm(), "due");
+        assert!(!outbox.take_alarm(), "taken once");
+        alarms.remove(slot);
+        assert!(alarms.is_empty());
+    }
+
+    #[test]
+    fn slots_are_reused_and_shutdown_reaches_late_comers() {
+        let alarms = Alarms::default();
+        let a = alarms.add(Arc::new(Outbox::new(4)));
+        alarms.remove(a);
+        alarms.remove(a);
+        assert_eq!(alarms.len(), 0, "removing twice is harmless");
+        let b = Arc::new(Outbox::new(4));
+        assert_eq!(alarms.add(b.clone()), a, "the free slot is taken again");
+        alarms.close_all();
+        let late = Arc::new(Outbox::new(4));
+        alarms.add(late.clone());
+        for outbox in [b, late] {
+            let info = outbox
+                .try_batch(&mut VecDeque::new())
+                .expect("a close waits");
+            assert_eq!(info.close.unwrap().0, ErrorCode::ShuttingDown);
+        }
+    }
+}
