@@ -37,7 +37,7 @@ use crate::outbox::Outbox;
 use crate::router::{DEFAULT_HISTORY_PAGE, RouterError, SessionId};
 use crate::server::Context;
 use crate::store::{Page, Store, Write, key};
-use crate::transport::{Connection, Inbound};
+use crate::transport::{Connection, Inbound, Verify};
 
 /// Longest we spend flushing and saying goodbye to a closing session.
 const CLOSE_BUDGET: Duration = Duration::from_secs(2);
@@ -57,11 +57,16 @@ struct Session {
     /// Chat messages (say, whisper) and joins this session may send.
     messages: TokenBucket,
     joins: TokenBucket,
-    /// Whispers that waited for this session's account (`waited_for`):
-    /// the ids of those in the outbox and not yet written (`unsent`), and
-    /// of those written and not yet confirmed (`unconfirmed`). See
-    /// [`Session::confirm`].
-    waited_for: Option<Nick>,
+    /// Whispers that waited for this session's account, if any came at
+    /// its login (boxed: most sessions have none).
+    waiting: Option<Box<Waiting>>,
+}
+
+/// Whispers that waited for an account (`account`): the ids of those in the
+/// outbox and not yet written (`unsent`), and of those written and not yet
+/// confirmed (`unconfirmed`). See [`Session::confirm`].
+struct Waiting {
+    account: Nick,
     unsent: Vec<u64>,
     unconfirmed: Vec<u64>,
 }
@@ -146,33 +151,34 @@ pub fn run<C: Connection>(
     peer: SocketAddr,
     guard: impl Send,
 ) -> impl Future<Output = ()> {
+    // The session is made here, outside the task's future, so that the
+    // future holds it once (not also the context and the address it is
+    // made of).
+    let transport = C::TRANSPORT;
+    let open = ConnectionGauge::open(transport);
+    debug!(%peer, transport, "connected");
+    let now = std::time::Instant::now();
+    let settings = &ctx.settings;
+    let outbox = Arc::new(Outbox::new(settings.outbox_len));
+    let mut session = Session {
+        alarm: ctx.alarms.add(outbox.clone()),
+        outbox,
+        messages: TokenBucket::new(settings.message_rate, settings.message_burst, now),
+        joins: TokenBucket::new(settings.join_rate, settings.join_burst, now),
+        ctx,
+        id: None,
+        peer,
+        token: None,
+        waiting: None,
+    };
     let mut conn = conn;
     async move {
-        let _ = &guard;
-        let transport = C::TRANSPORT;
-        let _open = ConnectionGauge::open(transport);
-        debug!(%peer, transport, "connected");
-        let now = std::time::Instant::now();
-        let settings = &ctx.settings;
-        let outbox = Arc::new(Outbox::new(settings.outbox_len));
-        let mut session = Session {
-            alarm: ctx.alarms.add(outbox.clone()),
-            outbox,
-            messages: TokenBucket::new(settings.message_rate, settings.message_burst, now),
-            joins: TokenBucket::new(settings.join_rate, settings.join_burst, now),
-            ctx,
-            id: None,
-            peer,
-            token: None,
-            waited_for: None,
-            unsent: Vec::new(),
-            unconfirmed: Vec::new(),
-        };
+        let _ = (&guard, &open);
         let ending = session.serve(&mut conn).await;
         session.leave(conn.quit_reason());
         let reason = ending.as_ref().map_or("client", |e| e.0.as_str());
         metrics().disconnected(reason);
-        debug!(%peer, transport, reason, "disconnected");
+        debug!(peer = %session.peer, transport = C::TRANSPORT, reason, "disconnected");
         // Boxed, like every step taken once: the task lives as long as the
         // connection and should be sized for its loop only. (Each box is made
         // in a `let` of its own: as a temporary of the awaiting statement the
@@ -285,7 +291,11 @@ impl Session {
                         frames_out.inc_by(batch.len() as u64);
                         let waited = self.written_waiting(&batch);
                         let by = self.write_deadline(write_timeout);
-                        match before_alarm(&outbox, by, conn.send(&mut batch)).await {
+                        // Boxed: a write's future is most of what the task
+                        // would hold otherwise, idle or not (a few hundred
+                        // bytes per connection, for one allocation per write).
+                        let send = Box::pin(conn.send(&mut batch));
+                        match before_alarm(&outbox, by, send).await {
                             Some(Ok(())) => {}
                             Some(Err(e)) => {
                                 debug!(error = %e, "write failed");
@@ -311,11 +321,15 @@ impl Session {
                             // The answer to this ping, which the client reads
                             // after the whispers, confirms them.
                             let by = self.write_deadline(write_timeout);
-                            if !matches!(before_alarm(&outbox, by, conn.ping()).await, Some(Ok(())))
-                            {
+                            if !matches!(
+                                before_alarm(&outbox, by, Box::pin(conn.ping())).await,
+                                Some(Ok(()))
+                            ) {
                                 return None;
                             }
-                            self.unconfirmed.extend(waited);
+                            if let Some(waiting) = &mut self.waiting {
+                                waiting.unconfirmed.extend(waited);
+                            }
                         }
                     }
                     if let Some(reason) = info.close {
@@ -334,7 +348,10 @@ impl Session {
                     (Some(_), false) => {
                         pinged = true;
                         let by = self.write_deadline(write_timeout);
-                        if !matches!(before_alarm(&outbox, by, conn.ping()).await, Some(Ok(()))) {
+                        if !matches!(
+                            before_alarm(&outbox, by, Box::pin(conn.ping())).await,
+                            Some(Ok(()))
+                        ) {
                             return None;
                         }
                     }
@@ -377,12 +394,13 @@ impl Session {
         let max_frame = self.ctx.settings.max_frame_bytes;
         match input {
             Inbound::Text(frame) => return Ok(self.handle(&frame)),
-            Inbound::Request(request) => return Ok(self.dispatch(request)),
-            Inbound::Verify {
-                account,
-                password,
-                reference,
-            } => {
+            Inbound::Request(request) => return Ok(self.dispatch(*request)),
+            Inbound::Verify(verify) => {
+                let Verify {
+                    account,
+                    password,
+                    reference,
+                } = *verify;
                 return Ok(Some(Box::pin(async move {
                     let frame = match self.verify(&account, Some(password), None).await {
                         Ok(account) => Frame::with_ref(
@@ -439,14 +457,14 @@ impl Session {
     /// which is about to be written.
     fn written_waiting(&mut self, batch: &VecDeque<Frame>) -> Vec<u64> {
         let mut written = Vec::new();
-        if self.unsent.is_empty() {
+        let Some(waiting) = self.waiting.as_mut().filter(|w| !w.unsent.is_empty()) else {
             return written;
-        }
+        };
         for frame in batch {
             if let Some(ServerMessage::Direct(d)) = frame.message()
-                && let Some(pos) = self.unsent.iter().position(|&id| id == d.id)
+                && let Some(pos) = waiting.unsent.iter().position(|&id| id == d.id)
             {
-                self.unsent.swap_remove(pos);
+                waiting.unsent.swap_remove(pos);
                 written.push(d.id);
             }
         }
@@ -458,13 +476,13 @@ impl Session {
     /// (a client that drops at login, or never reads) they stay waiting and
     /// come again at the next login: at least once, not at most once.
     fn confirm(&mut self) {
-        if self.unconfirmed.is_empty() {
+        let Some(waiting) = self.waiting.as_mut().filter(|w| !w.unconfirmed.is_empty()) else {
             return;
-        }
-        let ids = std::mem::take(&mut self.unconfirmed);
-        if let (Some(store), Some(account)) = (&self.ctx.store, &self.waited_for) {
+        };
+        let ids = std::mem::take(&mut waiting.unconfirmed);
+        if let Some(store) = &self.ctx.store {
             let write = Write::Delivered {
-                account: account.clone(),
+                account: waiting.account.clone(),
                 ids,
             };
             if store.writes().try_send(write).is_err() {
@@ -639,10 +657,13 @@ impl Session {
                 .await
                 .map_err(internal)?;
             if !pending.is_empty() {
-                self.waited_for = Some(account);
+                self.waiting = Some(Box::new(Waiting {
+                    account,
+                    unsent: pending.iter().map(|d| d.id).collect(),
+                    unconfirmed: Vec::new(),
+                }));
             }
             for direct in pending {
-                self.unsent.push(direct.id);
                 self.ctx
                     .router
                     .send_to(id, Frame::new(ServerMessage::Direct(direct)));

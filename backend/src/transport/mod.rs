@@ -35,8 +35,10 @@ use crate::session;
 pub enum Inbound {
     /// A complete frame (text frame or line) to parse as a JSON request.
     Text(Bytes),
-    /// A request the transport already decoded from its own wire format.
-    Request(Envelope<ClientMessage>),
+    /// A request the transport already decoded from its own wire format
+    /// (boxed, as the rarer variants below: a session keeps room for one
+    /// `Inbound` while it waits).
+    Request(Box<Envelope<ClientMessage>>),
     /// An answer the transport made itself (a local [`Frame`]), queued in
     /// order with everything else the session sends.
     Reply(Frame),
@@ -52,11 +54,15 @@ pub enum Inbound {
     Unreadable(ErrorCode, String),
     /// Check a password for an account before registration (IRC SASL);
     /// answered with `logged_in` (no token) or an error, with `reference`.
-    Verify {
-        account: Nick,
-        password: String,
-        reference: Option<Ref>,
-    },
+    Verify(Box<Verify>),
+}
+
+/// The account and password of an [`Inbound::Verify`].
+#[derive(Debug)]
+pub struct Verify {
+    pub account: Nick,
+    pub password: String,
+    pub reference: Option<Ref>,
 }
 
 /// What the session loop needs from a transport.

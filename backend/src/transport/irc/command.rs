@@ -18,7 +18,7 @@ use super::caps::{self, Caps};
 use super::line::{Line, LineError};
 use super::numeric::*;
 use crate::frame::Frame;
-use crate::transport::Inbound;
+use crate::transport::{Inbound, Verify};
 
 /// Most targets one JOIN, PART, PRIVMSG, NOTICE, NAMES or WHOIS may name.
 pub const MAX_TARGETS: usize = 10;
@@ -93,7 +93,9 @@ impl Client {
     }
 
     fn request(queue: &mut VecDeque<Inbound>, body: ClientMessage, reference: Option<Ref>) {
-        queue.push_back(Inbound::Request(Envelope::with_ref(body, reference)));
+        queue.push_back(Inbound::Request(Box::new(Envelope::with_ref(
+            body, reference,
+        ))));
     }
 
     /// Handles one line from the client.
@@ -672,11 +674,11 @@ impl Client {
         let Ok(account) = Nick::new(*account) else {
             return self.numeric(queue, ERR_SASLFAIL, &["SASL authentication failed"]);
         };
-        queue.push_back(Inbound::Verify {
+        queue.push_back(Inbound::Verify(Box::new(Verify {
             account: account.clone(),
             password: password.to_string(),
             reference: context("SASL", account.as_str()),
-        });
+        })));
         self.sasl_pending = Some((account, password.to_string()));
     }
 
