@@ -113,6 +113,14 @@ impl Outbox {
         self.waker.wake();
     }
 
+    /// Frees the queue's buffer if nothing is queued.
+    pub fn release_if_idle(&self) {
+        let mut state = self.state.lock().unwrap();
+        if state.queue.is_empty() && state.queue.capacity() > 0 {
+            state.queue = VecDeque::new();
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.state.lock().unwrap().queue.len()
     }

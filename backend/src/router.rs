@@ -153,6 +153,15 @@ struct Room {
     replay: Vec<RoomChange>,
 }
 
+/// Adds `room` to a session's rooms. Most sessions are in one room: the
+/// first takes room for one (a `Vec` would make room for four).
+fn enter(rooms: &mut Vec<RoomName>, room: &RoomName) {
+    if rooms.capacity() == 0 {
+        rooms.reserve_exact(1);
+    }
+    rooms.push(room.clone());
+}
+
 struct Member {
     session: SessionId,
     nick: Nick,
@@ -890,7 +899,7 @@ impl Router {
         } else if r.owner.is_some() && !r.claiming {
             session.outbox.push(Frame::new(r.roles(&room)));
         }
-        session.rooms.push(room.clone());
+        enter(&mut session.rooms, &room);
         cluster::publish_user(
             self.cluster.as_ref(),
             session,

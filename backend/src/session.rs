@@ -112,10 +112,6 @@ enum Woke {
     Timer,
 }
 
-/// A batch queue holding more frames than this is freed once written and
-/// nothing more waits.
-const IDLE_BATCH: usize = 8;
-
 /// Awaits `write` until it is done, or the session's alarm goes off at or
 /// after `by` (its deadline, set by [`Session::write_deadline`]): `None`.
 async fn before_alarm<T>(
@@ -227,9 +223,9 @@ impl Session {
     async fn serve<C: Connection>(&mut self, conn: &mut C) -> Ending {
         let ctx = self.ctx.clone();
         let settings = &ctx.settings;
-        let (idle, ping_wait) = (settings.idle_timeout(), settings.ping_timeout());
+        // The timeouts are read from the settings where used, not kept in
+        // locals: every local here is part of every idle connection.
         let handshake_deadline = Instant::now() + settings.handshake_timeout();
-        let write_timeout = settings.write_timeout();
         let outbox = self.outbox.clone();
         let mut batch = VecDeque::new();
         // This transport's counters, looked up once, not per frame.
@@ -243,8 +239,8 @@ impl Session {
         loop {
             let deadline = match (self.id, pinged) {
                 (None, _) => handshake_deadline,
-                (Some(_), false) => last_heard + idle,
-                (Some(_), true) => last_heard + idle + ping_wait,
+                (Some(_), false) => last_heard + settings.idle_timeout(),
+                (Some(_), true) => last_heard + settings.idle_timeout() + settings.ping_timeout(),
             };
             outbox.set_deadline(ctx.alarms.at(deadline));
             // One wait on the alarm, the outbox and the peer, with one waker
@@ -290,7 +286,7 @@ impl Session {
                     if !batch.is_empty() {
                         frames_out.inc_by(batch.len() as u64);
                         let waited = self.written_waiting(&batch);
-                        let by = self.write_deadline(write_timeout);
+                        let by = self.write_deadline();
                         // Boxed: a write's future is most of what the task
                         // would hold otherwise, idle or not (a few hundred
                         // bytes per connection, for one allocation per write).
@@ -304,23 +300,23 @@ impl Session {
                             None => {
                                 return Some((
                                     ErrorCode::SlowConsumer,
-                                    format!("nothing was read for {}s", write_timeout.as_secs()),
+                                    format!("nothing was read for {}s", settings.write_timeout),
                                 ));
                             }
                         }
                         batch.clear();
                         if outbox.is_empty() {
+                            // Nothing more waits: an idle session keeps no
+                            // buffers (a batch is a few frames; making its
+                            // queue again is cheap next to its write).
                             conn.idle();
-                            // The queue that was swapped in keeps the capacity
-                            // of the largest batch; an idle session keeps none.
-                            if batch.capacity() > IDLE_BATCH {
-                                batch = VecDeque::new();
-                            }
+                            batch = VecDeque::new();
+                            outbox.release_if_idle();
                         }
                         if !waited.is_empty() {
                             // The answer to this ping, which the client reads
                             // after the whispers, confirms them.
-                            let by = self.write_deadline(write_timeout);
+                            let by = self.write_deadline();
                             if !matches!(
                                 before_alarm(&outbox, by, Box::pin(conn.ping())).await,
                                 Some(Ok(()))
@@ -347,7 +343,7 @@ impl Session {
                     }
                     (Some(_), false) => {
                         pinged = true;
-                        let by = self.write_deadline(write_timeout);
+                        let by = self.write_deadline();
                         if !matches!(
                             before_alarm(&outbox, by, Box::pin(conn.ping())).await,
                             Some(Ok(()))
@@ -358,7 +354,7 @@ impl Session {
                     (Some(_), true) => {
                         return Some((
                             ErrorCode::IdleTimeout,
-                            format!("no answer to a ping within {}s", ping_wait.as_secs()),
+                            format!("no answer to a ping within {}s", settings.ping_timeout),
                         ));
                     }
                 },
@@ -367,8 +363,8 @@ impl Session {
     }
 
     /// Sets the session's alarm for a write that starts now.
-    fn write_deadline(&self, write_timeout: Duration) -> Instant {
-        let by = Instant::now() + write_timeout;
+    fn write_deadline(&self) -> Instant {
+        let by = Instant::now() + self.ctx.settings.write_timeout();
         self.outbox.set_deadline(self.ctx.alarms.at(by));
         by
     }

@@ -305,7 +305,7 @@ fn ghost_join(state: &mut State, id: SessionId, room: &RoomName, announce: bool)
         .entry(room.clone())
         .or_default()
         .admit(room, id, s, announce);
-    s.rooms.push(room.clone());
+    super::enter(&mut s.rooms, room);
 }
 
 /// Takes a ghost out of `room`; local members see `event` (or, for a
