@@ -98,7 +98,9 @@ pub struct Router {
 
 #[derive(Default)]
 struct State {
-    sessions: HashMap<SessionId, Session>,
+    /// Boxed: the table then holds a pointer per slot, not a whole session
+    /// (a hash table keeps up to half its slots empty).
+    sessions: Sessions,
     nicks: HashMap<Nick, SessionId>,
     rooms: HashMap<RoomName, Room>,
     /// Every registered account (a guest may not use these nicks).
@@ -162,12 +164,14 @@ fn enter(rooms: &mut Vec<RoomName>, room: &RoomName) {
     rooms.push(room.clone());
 }
 
+/// A room's member: its nick and account are its session's (a member
+/// holds no copies of its own).
 struct Member {
     session: SessionId,
-    nick: Nick,
     outbox: Arc<Outbox>,
-    account: Option<Nick>,
 }
+
+type Sessions = HashMap<SessionId, Box<Session>>;
 
 /// Counts for health checks and tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -261,9 +265,11 @@ fn apply_room_change(state: &mut State, write: RoomWrite, link: Option<&Link>, f
         // which tells the cluster.
         while let Some(pos) = r.members.iter().position(|m| {
             Some(m.session) != requester
-                && sessions.get(&m.session).is_some_and(|s| s.node.is_none())
-                && (ban.nick.as_ref() == Some(&m.nick)
-                    || (ban.account.is_some() && ban.account == m.account))
+                && sessions.get(&m.session).is_some_and(|s| {
+                    s.node.is_none()
+                        && (ban.nick.as_ref() == Some(&s.nick)
+                            || (ban.account.is_some() && ban.account == s.account))
+                })
         }) {
             let reason = Some("banned".to_string());
             kick_member(
@@ -463,6 +469,13 @@ impl Room {
         }
     }
 
+    /// The members' nicks, in the order they joined.
+    fn nicks<'a>(&'a self, sessions: &'a Sessions) -> impl Iterator<Item = &'a Nick> {
+        self.members
+            .iter()
+            .filter_map(|m| sessions.get(&m.session).map(|s| &s.nick))
+    }
+
     fn broadcast(&self, frame: &Frame, except: Option<SessionId>) {
         let start = std::time::Instant::now();
         for member in &self.members {
@@ -501,17 +514,15 @@ impl Room {
         }
         self.members.push(Member {
             session: id,
-            nick: session.nick.clone(),
             outbox: session.outbox.clone(),
-            account: session.account.clone(),
         });
     }
 
-    fn joined(&self, room: &RoomName, reference: Option<Ref>) -> Frame {
+    fn joined(&self, sessions: &Sessions, room: &RoomName, reference: Option<Ref>) -> Frame {
         Frame::with_ref(
             ServerMessage::Joined {
                 room: room.clone(),
-                members: self.members.iter().map(|m| m.nick.clone()).collect(),
+                members: self.nicks(sessions).cloned().collect(),
                 history: self.history.iter().map(|f| chat(f).clone()).collect(),
                 topic: self.topic.clone(),
             },
@@ -524,6 +535,7 @@ impl State {
     fn session(&self, id: SessionId) -> Result<&Session> {
         self.sessions
             .get(&id)
+            .map(|s| &**s)
             .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))
     }
 }
@@ -673,20 +685,11 @@ impl Router {
     /// Logs a guest session into the account of its own nick.
     pub fn log_in(&self, id: SessionId, account: Nick) -> Result<()> {
         let mut guard = self.state.lock().unwrap();
-        let State {
-            sessions, rooms, ..
-        } = &mut *guard;
+        let State { sessions, .. } = &mut *guard;
         let session = sessions
             .get_mut(&id)
             .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
         session.account = Some(account.clone());
-        for room in &session.rooms {
-            if let Some(r) = rooms.get_mut(room) {
-                for m in r.members.iter_mut().filter(|m| m.session == id) {
-                    m.account = Some(account.clone());
-                }
-            }
-        }
         cluster::publish_user(self.cluster.as_ref(), session, Change::Login);
         Ok(())
     }
@@ -820,7 +823,7 @@ impl Router {
         let now = now_ms();
         state.sessions.insert(
             id,
-            Session {
+            Box::new(Session {
                 nick,
                 account,
                 outbox,
@@ -829,7 +832,7 @@ impl Router {
                 since: now,
                 last_said: now,
                 node: None,
-            },
+            }),
         );
         Ok(id)
     }
@@ -844,7 +847,8 @@ impl Router {
             .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
         if session.rooms.contains(&room) {
             // Joining twice is harmless: answer with the room's state again.
-            session.outbox.push(rooms[&room].joined(&room, reference));
+            let outbox = session.outbox.clone();
+            outbox.push(rooms[&room].joined(sessions, &room, reference));
             return Ok(());
         }
         if self.writes.is_some() && !rooms.get(&room).is_some_and(|r| r.loaded) {
@@ -893,7 +897,9 @@ impl Router {
             _ => None,
         };
         r.admit(&room, id, session, true);
-        session.outbox.push(r.joined(&room, reference));
+        let joined = r.joined(sessions, &room, reference);
+        let session = sessions.get_mut(&id).expect("looked up above");
+        session.outbox.push(joined);
         if claim.is_some() {
             r.claiming = true;
         } else if r.owner.is_some() && !r.claiming {
@@ -1158,7 +1164,8 @@ impl Router {
         let session = state.session(id)?;
         let (mut members, mut away) = (Vec::new(), Vec::new());
         for member in state.rooms.get(&room).map_or(&[][..], |r| &r.members[..]) {
-            if state.sessions[&member.session].away.is_some() {
+            let member = &state.sessions[&member.session];
+            if member.away.is_some() {
                 away.push(member.nick.clone());
             }
             members.push(member.nick.clone());
@@ -1370,9 +1377,6 @@ impl Router {
         nicks.insert(nick.clone(), id);
         for room in &session.rooms {
             let r = rooms.get_mut(room).expect("a session's rooms exist");
-            for member in r.members.iter_mut().filter(|m| m.session == id) {
-                member.nick = nick.clone();
-            }
             r.broadcast(
                 &Frame::new(ServerMessage::Presence {
                     room: room.clone(),
@@ -1408,7 +1412,8 @@ impl Router {
             sessions, rooms, ..
         } = &mut *guard;
         let (by, r) = moderator(sessions, rooms, id, &room)?;
-        let Some(pos) = r.members.iter().position(|m| m.nick == nick) else {
+        let named = |m: &Member| sessions.get(&m.session).is_some_and(|s| s.nick == nick);
+        let Some(pos) = r.members.iter().position(named) else {
             return Err(RouterError::new(
                 ErrorCode::NoSuchNick,
                 format!("{nick} is not in {room}"),
@@ -1611,7 +1616,7 @@ fn clip(text: &str, max: usize) -> String {
 
 /// The nick of session `id` and its room, if it may moderate `room`.
 fn moderator<'a>(
-    sessions: &HashMap<SessionId, Session>,
+    sessions: &Sessions,
     rooms: &'a mut HashMap<RoomName, Room>,
     id: SessionId,
     room: &RoomName,
@@ -1632,7 +1637,7 @@ fn moderator<'a>(
 /// Tells the room (the kicked member included; the kicker's copy with
 /// its `ref`) and removes member `pos`, kicked by whom and why.
 fn kick_member(
-    sessions: &mut HashMap<SessionId, Session>,
+    sessions: &mut Sessions,
     r: &mut Room,
     room: &RoomName,
     pos: usize,
@@ -1647,7 +1652,7 @@ fn kick_member(
     };
     let event = ServerMessage::Kicked {
         room: room.clone(),
-        nick: r.members[pos].nick.clone(),
+        nick: sessions[&r.members[pos].session].nick.clone(),
         by,
         reason,
     };

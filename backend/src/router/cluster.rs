@@ -274,7 +274,7 @@ fn ghost_add(state: &mut State, user: &UserRecord, announce: bool) -> SessionId 
     state.nicks.insert(user.nick.clone(), id);
     state.sessions.insert(
         id,
-        Session {
+        Box::new(Session {
             nick: user.nick.clone(),
             account: user.account.clone(),
             outbox: Outbox::discard(),
@@ -283,7 +283,7 @@ fn ghost_add(state: &mut State, user: &UserRecord, announce: bool) -> SessionId 
             since: user.since,
             last_said: user.since,
             node: Some(user.node.as_str().into()),
-        },
+        }),
     );
     for room in &user.rooms {
         ghost_join(state, id, room, announce);
@@ -386,9 +386,6 @@ fn ghost_rename(state: &mut State, id: SessionId, nick: &Nick) {
         let Some(r) = rooms.get_mut(room) else {
             continue;
         };
-        for m in r.members.iter_mut().filter(|m| m.session == id) {
-            m.nick = nick.clone();
-        }
         r.broadcast(
             &Frame::new(ServerMessage::Presence {
                 room: room.clone(),
@@ -431,20 +428,10 @@ fn ghost_away(state: &mut State, id: SessionId, away: Option<String>) {
 }
 
 fn ghost_account(state: &mut State, id: SessionId, account: Option<Nick>) {
-    let State {
-        sessions, rooms, ..
-    } = state;
-    let Some(s) = sessions.get_mut(&id) else {
+    let Some(s) = state.sessions.get_mut(&id) else {
         return;
     };
-    s.account = account.clone();
-    for room in &s.rooms {
-        if let Some(r) = rooms.get_mut(room) {
-            for m in r.members.iter_mut().filter(|m| m.session == id) {
-                m.account = account.clone();
-            }
-        }
-    }
+    s.account = account;
 }
 
 /// Makes the ghosts of `only` (or of every other node) match `users`.
@@ -712,7 +699,9 @@ impl Router {
                         continue;
                     };
                     let local = |m: &Member| {
-                        m.nick == nick && sessions.get(&m.session).is_some_and(|s| s.node.is_none())
+                        sessions
+                            .get(&m.session)
+                            .is_some_and(|s| s.nick == nick && s.node.is_none())
                     };
                     if let Some(pos) = r.members.iter().position(local) {
                         kick_member(sessions, r, &room, pos, (by, reason), None, Some(link));
