@@ -42,7 +42,8 @@ pub struct Outbox {
 struct State {
     queue: VecDeque<Frame>,
     dropped: u64,
-    close: Option<(ErrorCode, String)>,
+    /// Boxed, as in [`BatchInfo`]: every session has an outbox.
+    close: Option<Box<(ErrorCode, String)>>,
 }
 
 /// What [`Outbox::next_batch`] found besides the frames.
@@ -50,8 +51,9 @@ struct State {
 pub struct BatchInfo {
     /// Frames dropped since the previous batch.
     pub dropped: u64,
-    /// Set once someone asked this session to close.
-    pub close: Option<(ErrorCode, String)>,
+    /// Set once someone asked this session to close (boxed: a session's
+    /// task keeps room for one `BatchInfo`).
+    pub close: Option<Box<(ErrorCode, String)>>,
 }
 
 impl Outbox {
@@ -107,7 +109,7 @@ impl Outbox {
         }
         let mut state = self.state.lock().unwrap();
         if state.close.is_none() {
-            state.close = Some((code, message.into()));
+            state.close = Some(Box::new((code, message.into())));
         }
         drop(state);
         self.waker.wake();

@@ -114,21 +114,33 @@ enum Woke {
 
 /// Awaits `write` until it is done, or the session's alarm goes off at or
 /// after `by` (its deadline, set by [`Session::write_deadline`]): `None`.
-async fn before_alarm<T>(
-    outbox: &Outbox,
+/// A struct, not an `async fn`: it is part of every session's task, and
+/// this is its smallest form.
+struct BeforeAlarm<'a, F> {
+    outbox: &'a Outbox,
     by: Instant,
-    write: impl Future<Output = T>,
-) -> Option<T> {
-    let mut write = std::pin::pin!(write);
-    std::future::poll_fn(|cx| {
-        outbox.register(cx);
+    write: F,
+}
+
+fn before_alarm<F: Future + Unpin>(outbox: &Outbox, by: Instant, write: F) -> BeforeAlarm<'_, F> {
+    BeforeAlarm { outbox, by, write }
+}
+
+impl<F: Future + Unpin> Future for BeforeAlarm<'_, F> {
+    type Output = Option<F::Output>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Self::Output> {
+        let this = &mut *self;
+        this.outbox.register(cx);
         // An alarm rung for the deadline before this one is no timeout.
-        if outbox.take_alarm() && Instant::now() >= by {
+        if this.outbox.take_alarm() && Instant::now() >= this.by {
             return Poll::Ready(None);
         }
-        write.as_mut().poll(cx).map(Some)
-    })
-    .await
+        std::pin::Pin::new(&mut this.write).poll(cx).map(Some)
+    }
 }
 
 /// The part of a request that waits (for the store, a password hash, the
@@ -176,29 +188,29 @@ pub fn run<C: Connection>(
         metrics().disconnected(reason);
         debug!(peer = %session.peer, transport = C::TRANSPORT, reason, "disconnected");
         // Boxed, like every step taken once: the task lives as long as the
-        // connection and should be sized for its loop only. (Each box is made
-        // in a `let` of its own: as a temporary of the awaiting statement the
-        // unboxed future would still take room in this one.)
-        let Some((code, message)) = ending else {
-            let close = Box::pin(conn.close(None));
-            close.await;
-            return;
-        };
-        if code == ErrorCode::SlowConsumer {
+        // connection and should be sized for its loop only. One box, awaited
+        // once: what it needs (the reason) is moved into it, not kept in the
+        // task beside it.
+        let outbox = &session.outbox;
+        let close: Later<'_> = match ending {
+            None => Box::pin(conn.close(None)),
             // A write timed out, possibly halfway through a frame: anything
             // written now would corrupt the stream, and the peer isn't reading.
-            let close = Box::pin(timeout(CLOSE_BUDGET, conn.close(None)));
-            let _ = close.await;
-            return;
-        }
-        let close = Box::pin(timeout(CLOSE_BUDGET, async {
-            let mut rest = VecDeque::new();
-            session.outbox.take_batch(&mut rest);
-            let _ = conn.send(&mut rest).await;
-            conn.close(Some(Frame::new(ServerMessage::Closing { code, message })))
+            Some((ErrorCode::SlowConsumer, _)) => Box::pin(async move {
+                let _ = timeout(CLOSE_BUDGET, conn.close(None)).await;
+            }),
+            Some((code, message)) => Box::pin(async move {
+                let _ = timeout(CLOSE_BUDGET, async {
+                    let mut rest = VecDeque::new();
+                    outbox.take_batch(&mut rest);
+                    let _ = conn.send(&mut rest).await;
+                    conn.close(Some(Frame::new(ServerMessage::Closing { code, message })))
+                        .await;
+                })
                 .await;
-        }));
-        let _ = close.await;
+            }),
+        };
+        close.await;
     }
 }
 
@@ -329,7 +341,7 @@ impl Session {
                         }
                     }
                     if let Some(reason) = info.close {
-                        return Some(reason);
+                        return Some(*reason);
                     }
                 }
                 Woke::Timer => match (self.id, pinged) {
