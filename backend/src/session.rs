@@ -5,9 +5,9 @@
 //! One task per connection waits on three things at once: input from the
 //! peer, frames in its [`Outbox`], and its next deadline (handshake, idle
 //! ping, ping answer, write), which [`crate::alarms`] keeps for it; it
-//! polls all three with one waker and keeps no future for any of them. Replies are never written directly: they go through
-//! the outbox like everything else, so frames leave in the order the router
-//! decided.
+//! polls all three with one waker and keeps no future for any of them.
+//! Replies are never written directly: they go through the outbox like
+//! everything else, so frames leave in the order the router decided.
 //!
 //! Whispers that waited for an account while it was offline are sent after
 //! its login and followed by a ping; only the client's answer (proof that
