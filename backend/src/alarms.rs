@@ -8,7 +8,6 @@
 //! the outbox's waker, the one the session waits with), so an alarm goes
 //! off up to a tick late: fine for timeouts counted in seconds.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,8 +27,6 @@ pub struct Alarms {
     /// The clock's zero: deadlines are milliseconds after it.
     epoch: Instant,
     inner: Mutex<Inner>,
-    /// Sessions registered now (for tests and logs).
-    live: AtomicU64,
 }
 
 #[derive(Default)]
@@ -51,7 +48,6 @@ impl Default for Alarms {
         Alarms {
             epoch: Instant::now(),
             inner: Mutex::new(Inner::default()),
-            live: AtomicU64::new(0),
         }
     }
 }
@@ -73,7 +69,6 @@ impl Alarms {
         if inner.closing {
             outbox.close(ErrorCode::ShuttingDown, SHUTTING_DOWN);
         }
-        self.live.fetch_add(1, Ordering::Relaxed);
         if let Some(index) = inner.free.pop() {
             inner.slots[index as usize] = Some(outbox);
             return Slot(index);
@@ -88,13 +83,13 @@ impl Alarms {
             && place.take().is_some()
         {
             inner.free.push(slot.0);
-            self.live.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
     /// Sessions registered now.
-    pub fn len(&self) -> u64 {
-        self.live.load(Ordering::Relaxed)
+    pub fn len(&self) -> usize {
+        let inner = self.inner.lock().unwrap();
+        inner.slots.len() - inner.free.len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -19,7 +19,7 @@ use crate::metrics::metrics;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::task::Context;
 
 use banter_protocol::ErrorCode;
 use futures_util::task::AtomicWaker;
@@ -46,7 +46,7 @@ struct State {
     close: Option<Box<(ErrorCode, String)>>,
 }
 
-/// What [`Outbox::next_batch`] found besides the frames.
+/// What [`Outbox::try_batch`] found besides the frames.
 #[derive(Debug, Default, PartialEq)]
 pub struct BatchInfo {
     /// Frames dropped since the previous batch.
@@ -115,12 +115,15 @@ impl Outbox {
         self.waker.wake();
     }
 
-    /// Frees the queue's buffer if nothing is queued.
-    pub fn release_if_idle(&self) {
+    /// Whether nothing is queued; if so, frees the queue's buffer (an idle
+    /// session keeps none).
+    pub fn release_if_idle(&self) -> bool {
         let mut state = self.state.lock().unwrap();
-        if state.queue.is_empty() && state.queue.capacity() > 0 {
+        let idle = state.queue.is_empty();
+        if idle && state.queue.capacity() > 0 {
             state.queue = VecDeque::new();
         }
+        idle
     }
 
     pub fn len(&self) -> usize {
@@ -134,22 +137,7 @@ impl Outbox {
     /// Takes everything queued, without waiting. `into` should be empty;
     /// swapping the queues keeps both allocations for reuse.
     pub fn take_batch(&self, into: &mut VecDeque<Frame>) -> BatchInfo {
-        let mut state = self.state.lock().unwrap();
-        std::mem::swap(&mut state.queue, into);
-        BatchInfo {
-            dropped: std::mem::take(&mut state.dropped),
-            close: state.close.clone(),
-        }
-    }
-
-    /// Waits until there is something to write (or a close request), then
-    /// takes it all. Cancel-safe: nothing is taken unless it returns.
-    pub async fn next_batch(&self, into: &mut VecDeque<Frame>) -> BatchInfo {
-        std::future::poll_fn(|cx| {
-            self.register(cx);
-            self.try_batch(into).map_or(Poll::Pending, Poll::Ready)
-        })
-        .await
+        take(&mut self.state.lock().unwrap(), into)
     }
 
     /// Makes `cx`'s task the one a push, a close or the alarm wakes. Check
@@ -161,10 +149,9 @@ impl Outbox {
     /// Takes everything queued if there is anything to write (or a close
     /// request), without waiting.
     pub fn try_batch(&self, into: &mut VecDeque<Frame>) -> Option<BatchInfo> {
-        let state = self.state.lock().unwrap();
+        let mut state = self.state.lock().unwrap();
         let pending = !state.queue.is_empty() || state.dropped > 0 || state.close.is_some();
-        drop(state);
-        pending.then(|| self.take_batch(into))
+        pending.then(|| take(&mut state, into))
     }
 
     /// Sets when the alarm goes off (ms on the alarms' clock), replacing
@@ -188,10 +175,30 @@ impl Outbox {
     }
 }
 
+/// Swaps the queue into `into` and reports what else there is.
+fn take(state: &mut State, into: &mut VecDeque<Frame>) -> BatchInfo {
+    std::mem::swap(&mut state.queue, into);
+    BatchInfo {
+        dropped: std::mem::take(&mut state.dropped),
+        close: state.close.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use banter_protocol::ServerMessage;
+    use std::task::Poll;
+
+    /// Waits as a session does: until there is something to write (or a
+    /// close request), then takes it all.
+    async fn next_batch(outbox: &Outbox, into: &mut VecDeque<Frame>) -> BatchInfo {
+        std::future::poll_fn(|cx| {
+            outbox.register(cx);
+            outbox.try_batch(into).map_or(Poll::Pending, Poll::Ready)
+        })
+        .await
+    }
 
     fn frame(n: u64) -> Frame {
         Frame::new(ServerMessage::Lagged { dropped: n })
@@ -227,7 +234,7 @@ mod tests {
         let pusher = outbox.clone();
         let task = tokio::spawn(async move {
             let mut batch = VecDeque::new();
-            outbox.next_batch(&mut batch).await;
+            next_batch(&outbox, &mut batch).await;
             ids(&batch)
         });
         tokio::task::yield_now().await;
@@ -241,7 +248,7 @@ mod tests {
         outbox.close(ErrorCode::SlowConsumer, "x");
         outbox.close(ErrorCode::ShuttingDown, "later reasons lose");
         let mut batch = VecDeque::new();
-        let info = outbox.next_batch(&mut batch).await;
+        let info = next_batch(&outbox, &mut batch).await;
         assert_eq!(info.close.unwrap().0, ErrorCode::SlowConsumer);
     }
 }

@@ -317,13 +317,12 @@ impl Session {
                             }
                         }
                         batch.clear();
-                        if outbox.is_empty() {
+                        if outbox.release_if_idle() {
                             // Nothing more waits: an idle session keeps no
                             // buffers (a batch is a few frames; making its
                             // queue again is cheap next to its write).
                             conn.idle();
                             batch = VecDeque::new();
-                            outbox.release_if_idle();
                         }
                         if !waited.is_empty() {
                             // The answer to this ping, which the client reads

@@ -79,11 +79,6 @@ pub trait Connection: Send {
     /// smaller).
     fn poll_recv(&mut self, cx: &mut std::task::Context<'_>) -> Poll<io::Result<Option<Inbound>>>;
 
-    /// [`Connection::poll_recv`] as a future.
-    fn recv(&mut self) -> impl Future<Output = io::Result<Option<Inbound>>> + Send {
-        std::future::poll_fn(|cx| self.poll_recv(cx))
-    }
-
     /// Writes every frame in order (draining `frames`) and flushes; many
     /// frames share as few writes as the transport allows.
     fn send(&mut self, frames: &mut VecDeque<Frame>)
