@@ -145,9 +145,7 @@ impl<'de> Deserialize<'de> for RoomEntry {
                 f.write_str("a room name or a room listing")
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<RoomEntry, E> {
-                RoomName::new(s.to_owned())
-                    .map(RoomEntry::Name)
-                    .map_err(E::custom)
+                RoomName::new(s).map(RoomEntry::Name).map_err(E::custom)
             }
             fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<RoomEntry, A::Error> {
                 RoomInfo::deserialize(de::value::MapAccessDeserializer::new(map))
@@ -350,10 +348,10 @@ mod tests {
     use super::*;
 
     fn nick(s: &str) -> Nick {
-        Nick::new(s.to_owned()).unwrap()
+        Nick::new(s).unwrap()
     }
     fn room(s: &str) -> RoomName {
-        RoomName::new(s.to_owned()).unwrap()
+        RoomName::new(s).unwrap()
     }
 
     fn every_type() -> Vec<ServerMessage> {

@@ -1,10 +1,13 @@
 //! Validated names: [`Nick`] (case-preserving, compared case-insensitively)
-//! and [`RoomName`] (normalised to lower case).
+//! and [`RoomName`] (normalised to lower case). Both are stored inline up to
+//! 24 bytes (every nick, most room names; 12 on 32-bit targets): a name is
+//! copied into many places per connection, and each would be an allocation.
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 
+use compact_str::CompactString;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Why a name was refused. Its `Display` starts with `invalid nick` or
@@ -39,18 +42,18 @@ fn shown(name: &str) -> String {
 /// equality and hashing ignore ASCII case, so `Alice` and `alice` are the
 /// same nick everywhere (IRC `CASEMAPPING=ascii`).
 #[derive(Clone)]
-pub struct Nick(String);
+pub struct Nick(CompactString);
 
 impl Nick {
     pub const MAX_LEN: usize = 24;
     const SPECIAL: &'static [u8] = b"[]\\`_^{|}";
 
-    pub fn new(name: impl Into<String>) -> Result<Self, NameError> {
-        let name = name.into();
+    pub fn new(name: impl AsRef<str>) -> Result<Self, NameError> {
+        let name = name.as_ref();
         let fail = |problem| {
             Err(NameError {
                 kind: "nick",
-                name: shown(&name),
+                name: shown(name),
                 problem,
             })
         };
@@ -74,7 +77,7 @@ impl Nick {
                 return fail(NameProblem::BadChar { ch, allowed });
             }
         }
-        Ok(Nick(name))
+        Ok(Nick(CompactString::new(name)))
     }
 
     pub fn as_str(&self) -> &str {
@@ -114,13 +117,13 @@ impl Ord for Nick {
 /// A room name: 1–32 characters of `a-z 0-9 - _`. Upper-case letters are
 /// accepted and folded to lower case, so `Lobby` and `lobby` are one room.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RoomName(String);
+pub struct RoomName(CompactString);
 
 impl RoomName {
     pub const MAX_LEN: usize = 32;
 
-    pub fn new(name: impl Into<String>) -> Result<Self, NameError> {
-        let mut name = name.into();
+    pub fn new(name: impl AsRef<str>) -> Result<Self, NameError> {
+        let name = name.as_ref();
         let fail = |name: &str, problem| {
             Err(NameError {
                 kind: "room",
@@ -129,18 +132,19 @@ impl RoomName {
             })
         };
         if name.is_empty() {
-            return fail(&name, NameProblem::Empty);
+            return fail(name, NameProblem::Empty);
         }
         if name.chars().count() > Self::MAX_LEN {
-            return fail(&name, NameProblem::TooLong { max: Self::MAX_LEN });
+            return fail(name, NameProblem::TooLong { max: Self::MAX_LEN });
         }
         if let Some(ch) = name
             .chars()
             .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
         {
             let allowed = "a-z, 0-9, - and _";
-            return fail(&name, NameProblem::BadChar { ch, allowed });
+            return fail(name, NameProblem::BadChar { ch, allowed });
         }
+        let mut name = CompactString::new(name);
         name.make_ascii_lowercase();
         Ok(RoomName(name))
     }
@@ -181,7 +185,7 @@ macro_rules! name_impls {
         }
         impl From<$t> for String {
             fn from(n: $t) -> String {
-                n.0
+                n.0.into_string()
             }
         }
         impl Serialize for $t {
@@ -192,7 +196,7 @@ macro_rules! name_impls {
         impl<'de> Deserialize<'de> for $t {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
-                $t::new(s.into_owned()).map_err(serde::de::Error::custom)
+                $t::new(s).map_err(serde::de::Error::custom)
             }
         }
     };
@@ -248,6 +252,19 @@ mod tests {
             let err = RoomName::new(bad).unwrap_err();
             assert!(err.to_string().starts_with("invalid room"), "{err}");
         }
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn names_up_to_24_bytes_are_stored_inline() {
+        assert_eq!(std::mem::size_of::<Nick>(), 24);
+        assert_eq!(std::mem::size_of::<Option<Nick>>(), 24);
+        let longest = Nick::new("x".repeat(Nick::MAX_LEN)).unwrap();
+        assert!(!longest.0.is_heap_allocated(), "every nick is inline");
+        assert!(!RoomName::new("r".repeat(24)).unwrap().0.is_heap_allocated());
+        let long_room = RoomName::new("R".repeat(RoomName::MAX_LEN)).unwrap();
+        assert!(long_room.0.is_heap_allocated());
+        assert_eq!(long_room.as_str(), "r".repeat(32), "folded, whole");
     }
 
     #[test]
