@@ -118,7 +118,7 @@ impl Client {
                 None => self.numeric(queue, ERR_NOORIGIN, &["No origin specified"]),
             },
             "PONG" => {}
-            "QUIT" => self.quit = Some(line.param(0).unwrap_or("").trim().to_string()),
+            "QUIT" => self.quit = Some(line.param(0).unwrap_or("").trim().into()),
             "PASS" | "USER" if registered => {
                 self.numeric(queue, ERR_ALREADYREGISTERED, &["You may not reregister"])
             }
@@ -128,10 +128,14 @@ impl Client {
                 &[command, "Not enough parameters"],
             ),
             "PASS" => {
-                self.pass = line.param(0).map(str::to_string);
+                if let Some(reg) = self.registration() {
+                    reg.pass = line.param(0).map(str::to_string);
+                }
             }
             "USER" => {
-                self.user_given = true;
+                if let Some(reg) = self.registration() {
+                    reg.user_given = true;
+                }
                 self.try_register(queue);
             }
             "NICK" => self.nick_command(&line, queue),
@@ -167,7 +171,8 @@ impl Client {
                 }
             }
             "JOIN" if line.params[0] == "0" => {
-                for room in self.channels.clone() {
+                let rooms: Vec<RoomName> = self.channels.iter().map(|c| c.room.clone()).collect();
+                for room in rooms {
                     Self::request(
                         queue,
                         ClientMessage::Part {
@@ -449,7 +454,9 @@ impl Client {
             Some(current) if current.as_str() == nick.as_str() => {}
             Some(_) => Self::request(queue, ClientMessage::Nick { nick }, context("NICK", wanted)),
             None => {
-                self.wanted = Some(nick);
+                if let Some(reg) = self.registration() {
+                    reg.wanted = Some(nick);
+                }
                 self.try_register(queue);
             }
         }
@@ -457,17 +464,20 @@ impl Client {
 
     /// Sends `hello` once NICK and USER are in and CAP negotiation is over.
     pub(super) fn try_register(&mut self, queue: &mut VecDeque<Inbound>) {
-        if self.hello_sent || self.negotiating || !self.user_given {
-            return;
-        }
-        let Some(nick) = self.wanted.clone() else {
+        let Some(reg) = self.registration() else {
             return;
         };
-        self.hello_sent = true;
+        if reg.hello_sent || reg.negotiating || !reg.user_given {
+            return;
+        }
+        let Some(nick) = reg.wanted.clone() else {
+            return;
+        };
+        reg.hello_sent = true;
         // SASL logs into its account, whose name is the nick.
-        let (nick, password) = match &self.sasl {
+        let (nick, password) = match &reg.sasl {
             Some((account, password)) => (account.clone(), Some(password.clone())),
-            None => (nick, self.pass.clone()),
+            None => (nick, reg.pass.clone()),
         };
         let reference = context("NICK", nick.as_str());
         Self::request(
@@ -486,11 +496,10 @@ impl Client {
             return self.numeric(queue, ERR_NEEDMOREPARAMS, &["CAP", "Not enough parameters"]);
         };
         let sub = sub.to_ascii_uppercase();
-        let registered = self.nick.is_some();
         match sub.as_str() {
             "LS" => {
-                if !registered {
-                    self.negotiating = true;
+                if let Some(reg) = self.registration() {
+                    reg.negotiating = true;
                 }
                 self.local(queue, |out, me| {
                     Line::new(Some(SERVER), "CAP", &[me, "LS", &caps::offered()])
@@ -507,8 +516,8 @@ impl Client {
                 });
             }
             "REQ" => {
-                if !registered {
-                    self.negotiating = true;
+                if let Some(reg) = self.registration() {
+                    reg.negotiating = true;
                 }
                 let wanted = line.param(1).unwrap_or("");
                 let answer = match Caps::request(self.caps, wanted) {
@@ -525,7 +534,9 @@ impl Client {
                 });
             }
             "END" => {
-                self.negotiating = false;
+                if let Some(reg) = self.registration() {
+                    reg.negotiating = false;
+                }
                 self.try_register(queue);
             }
             _ => self.numeric(queue, ERR_INVALIDCAPCMD, &[&sub, "Invalid CAP command"]),
@@ -642,16 +653,17 @@ impl Client {
                 &["AUTHENTICATE", "Not enough parameters"],
             );
         };
-        if self.nick.is_some() {
+        let Some(reg) = self.registration() else {
             return self.numeric(queue, ERR_ALREADYREGISTERED, &["You may not reregister"]);
-        }
+        };
+        // Whatever comes now ends a started exchange, but `PLAIN` may start one.
+        let started = std::mem::take(&mut reg.sasl_started);
         if arg == "*" {
-            self.sasl_started = false;
             return self.numeric(queue, ERR_SASLABORTED, &["SASL authentication aborted"]);
         }
-        if !self.sasl_started {
+        if !started {
             if arg.eq_ignore_ascii_case("PLAIN") {
-                self.sasl_started = true;
+                reg.sasl_started = true;
                 self.local(queue, |out, _| {
                     Line::new(None, "AUTHENTICATE", &["+"]).write(out)
                 });
@@ -665,7 +677,6 @@ impl Client {
             }
             return;
         }
-        self.sasl_started = false;
         let decoded = base64_decode(arg).and_then(|b| String::from_utf8(b).ok());
         let parts: Vec<&str> = decoded.as_deref().unwrap_or("").split('\0').collect();
         let (Some(account), Some(password)) = (parts.get(1), parts.get(2)) else {
@@ -679,7 +690,9 @@ impl Client {
             password: password.to_string(),
             reference: context("SASL", account.as_str()),
         })));
-        self.sasl_pending = Some((account, password.to_string()));
+        if let Some(reg) = self.registration() {
+            reg.sasl_pending = Some((account, password.to_string()));
+        }
     }
 
     /// `CHATHISTORY LATEST|BEFORE|AFTER #room <* | msgid=… | timestamp=…> <limit>`.

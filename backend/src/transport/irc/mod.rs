@@ -49,12 +49,6 @@ use crate::net::{Listen, Stream};
 use crate::server::Context;
 
 const READ_CHUNK: usize = 4096;
-/// Write buffers larger than this are released after use.
-const KEEP_BUFFER: usize = 64 * 1024;
-/// A session with nothing more to write keeps at most this much of its
-/// write buffer (a chat line fits; the welcome burst's 1 KiB or a join's
-/// names and history do not stay for the connection's life).
-const KEEP_IDLE: usize = 512;
 
 /// What every IRC connection of this server shares.
 #[derive(Clone, Copy, Debug)]
@@ -70,12 +64,29 @@ pub struct ServerInfo {
 }
 
 /// The IRC side of one connection: registration, capabilities, and what
-/// rendering needs to know about this client.
+/// rendering needs to know about this client. Small: it lives as long as
+/// the connection, idle or not.
 #[derive(Debug)]
 pub struct Client {
     /// The registered nick, once `welcome` has been rendered.
     nick: Option<Nick>,
-    /// The nick asked for during registration.
+    /// What only registration needs, until `welcome` (then dropped).
+    registering: Option<Box<Registration>>,
+    /// The channels joined, each with its operators as last told.
+    channels: Vec<Channel>,
+    caps: Caps,
+    /// Set by QUIT, with its message.
+    quit: Option<Box<str>>,
+    /// The last quit or nick change shown, to show it once.
+    last_event: Option<Box<(PresenceEvent, Nick, Option<Nick>)>>,
+    batches: u32,
+    info: Arc<ServerInfo>,
+}
+
+/// The state of registration (CAP, PASS, NICK, USER, AUTHENTICATE).
+#[derive(Debug, Default)]
+struct Registration {
+    /// The nick asked for.
     wanted: Option<Nick>,
     pass: Option<String>,
     /// The account and password SASL verified; registration logs into it.
@@ -84,41 +95,58 @@ pub struct Client {
     sasl_started: bool,
     /// Sent for checking, not yet answered.
     sasl_pending: Option<(Nick, String)>,
-    /// Operators per joined channel, as last told (to show changes as MODE).
-    ops: Vec<(RoomName, Vec<Nick>)>,
     user_given: bool,
     /// Between `CAP LS`/`REQ` and `CAP END`, registration waits.
     negotiating: bool,
     hello_sent: bool,
-    caps: Caps,
-    channels: Vec<RoomName>,
-    /// Set by QUIT, with its message.
-    quit: Option<String>,
-    /// The last quit or nick change shown, to show it once.
-    last_event: Option<(PresenceEvent, Nick, Option<Nick>)>,
-    batches: u64,
-    info: ServerInfo,
+}
+
+/// A joined channel.
+#[derive(Debug)]
+struct Channel {
+    room: RoomName,
+    /// Its owner and operators, as last told (to show changes as MODE).
+    ops: Box<[Nick]>,
 }
 
 impl Client {
-    pub fn new(info: ServerInfo) -> Client {
+    pub fn new(info: Arc<ServerInfo>) -> Client {
         Client {
             nick: None,
-            wanted: None,
-            pass: None,
-            sasl: None,
-            sasl_started: false,
-            sasl_pending: None,
-            ops: Vec::new(),
-            user_given: false,
-            negotiating: false,
-            hello_sent: false,
-            caps: Caps::default(),
+            registering: Some(Box::default()),
             channels: Vec::new(),
+            caps: Caps::default(),
             quit: None,
             last_event: None,
             batches: 0,
             info,
+        }
+    }
+
+    /// Registration's state; `None` once registered.
+    fn registration(&mut self) -> Option<&mut Registration> {
+        self.registering.as_deref_mut()
+    }
+
+    fn channel(&mut self, room: &RoomName) -> Option<&mut Channel> {
+        self.channels.iter_mut().find(|c| &c.room == room)
+    }
+
+    fn joined(&mut self, room: &RoomName) {
+        if self.channel(room).is_none() {
+            // Exactly as many as joined: most clients join a few.
+            self.channels.reserve_exact(1);
+            self.channels.push(Channel {
+                room: room.clone(),
+                ops: Box::default(),
+            });
+        }
+    }
+
+    fn left(&mut self, room: &RoomName) {
+        self.channels.retain(|c| &c.room != room);
+        if self.channels.is_empty() {
+            self.channels = Vec::new();
         }
     }
 }
@@ -129,47 +157,35 @@ pub struct IrcConnection {
     pending: VecDeque<Inbound>,
     client: Client,
     flood: TokenBucket,
-    /// Most lines that may wait for flood control, and their bytes.
-    backlog: (usize, usize),
     /// The peer closed its side; lines already read are still carried out.
     eof: bool,
-    out: Vec<u8>,
     /// While a line waits for flood control: when it may go.
     fakelag: Option<Pin<Box<Sleep>>>,
 }
 
 impl IrcConnection {
-    pub fn new(stream: Stream, info: ServerInfo) -> Self {
+    pub fn new(stream: Stream, info: Arc<ServerInfo>) -> Self {
         IrcConnection {
             stream,
             splitter: Splitter::new(MAX_TAGS + MAX_BODY),
             pending: VecDeque::new(),
-            client: Client::new(info),
             flood: TokenBucket::new(
                 f64::from(info.flood_rate),
                 info.flood_burst,
                 std::time::Instant::now(),
             ),
-            backlog: (
-                info.flood_backlog as usize,
-                (info.flood_backlog as usize * MAX_BODY).max(MAX_TAGS + MAX_BODY),
-            ),
+            client: Client::new(info),
             eof: false,
-            out: Vec::new(),
             fakelag: None,
         }
     }
 
-    async fn write_out(&mut self) -> io::Result<()> {
-        let mut result = self.stream.write_all(&self.out).await;
-        if result.is_ok() {
-            result = self.stream.flush().await;
-        }
-        self.out.clear();
-        if self.out.capacity() > KEEP_BUFFER {
-            self.out = Vec::new();
-        }
-        result
+    /// Writes `out` whole. The buffer is each write's own (the connection
+    /// keeps none between writes): a write that times out takes the rest
+    /// of its bytes with it, and an idle connection holds no buffer.
+    async fn write_out(&mut self, out: &[u8]) -> io::Result<()> {
+        self.stream.write_all(out).await?;
+        self.stream.flush().await
     }
 
     /// Reads what the socket has into the splitter; notes end of input.
@@ -210,7 +226,8 @@ impl Connection for IrcConnection {
             {
                 // Fakelag: the line waits for a token, unread; more input
                 // is read meanwhile, up to the backlog.
-                let (lines, bytes) = self.backlog;
+                let lines = self.client.info.flood_backlog as usize;
+                let bytes = (lines * MAX_BODY).max(MAX_TAGS + MAX_BODY);
                 if self.splitter.complete_lines(lines + 1) > lines
                     || self.splitter.buffered() > bytes
                 {
@@ -258,7 +275,11 @@ impl Connection for IrcConnection {
                 }),
                 None if self.eof => return Poll::Ready(Ok(None)),
                 None => {
+                    // Waiting for input: keep no buffers meanwhile.
                     self.splitter.shrink_if_idle();
+                    if self.pending.capacity() > 0 {
+                        self.pending = VecDeque::new();
+                    }
                     if let Some(unreadable) = ready!(self.poll_read_more(cx))? {
                         return Poll::Ready(Ok(Some(unreadable)));
                     }
@@ -268,19 +289,15 @@ impl Connection for IrcConnection {
     }
 
     async fn send(&mut self, frames: &mut VecDeque<Frame>) -> io::Result<()> {
+        // A chat line is about 100 bytes; a join's names and history grow it.
+        let mut out = Vec::with_capacity(frames.len().min(64) * 128);
         for frame in frames.drain(..) {
-            self.client.render(&frame, &mut self.out);
+            self.client.render(&frame, &mut out);
         }
-        if self.out.is_empty() {
+        if out.is_empty() {
             return Ok(());
         }
-        self.write_out().await
-    }
-
-    fn idle(&mut self) {
-        if self.out.capacity() > KEEP_IDLE && self.out.is_empty() {
-            self.out = Vec::new();
-        }
+        self.write_out(&out).await
     }
 
     async fn ping(&mut self) -> io::Result<()> {
@@ -291,11 +308,9 @@ impl Connection for IrcConnection {
     }
 
     async fn close(&mut self, closing: Option<Frame>) {
-        // Whatever is still buffered is the rest of a write that timed out:
-        // writing it again would garble the stream.
-        self.out.clear();
+        let mut out = Vec::new();
         match (closing, &self.client.quit) {
-            (Some(frame), _) => self.client.render(&frame, &mut self.out),
+            (Some(frame), _) => self.client.render(&frame, &mut out),
             (None, Some(reason)) => {
                 let me = self.client.me();
                 let text = if reason.is_empty() {
@@ -305,11 +320,11 @@ impl Connection for IrcConnection {
                 };
                 line::Line::new(None, "ERROR", &[&text])
                     .text()
-                    .write(&mut self.out);
+                    .write(&mut out);
             }
             (None, None) => {}
         }
-        let _ = self.write_out().await;
+        let _ = self.write_out(&out).await;
         let _ = self.stream.shutdown().await;
         // Read briefly until the peer closes too, so unread input does not
         // turn our close into a reset that destroys the ERROR line.
@@ -321,7 +336,11 @@ impl Connection for IrcConnection {
     }
 
     fn quit_reason(&self) -> Option<String> {
-        self.client.quit.clone().filter(|r| !r.is_empty())
+        self.client
+            .quit
+            .as_deref()
+            .filter(|r| !r.is_empty())
+            .map(str::to_string)
     }
 }
 
@@ -341,7 +360,7 @@ impl Fill for Splitter {
 
 /// Accepts IRC connections (plain or TLS, by `listen`) until shutdown.
 pub async fn serve(listener: TcpListener, ctx: Arc<Context>, listen: Listen) {
-    let info = ServerInfo {
+    let info = Arc::new(ServerInfo {
         started: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
@@ -349,9 +368,9 @@ pub async fn serve(listener: TcpListener, ctx: Arc<Context>, listen: Listen) {
         flood_burst: ctx.settings.irc_flood_burst,
         flood_rate: ctx.settings.irc_flood_rate,
         flood_backlog: ctx.settings.irc_flood_backlog,
-    };
+    });
     super::accept_loop(listener, ctx, listen, move |stream| {
-        IrcConnection::new(stream, info)
+        IrcConnection::new(stream, info.clone())
     })
     .await;
 }

@@ -288,8 +288,8 @@ impl Client {
                 // back to back: IRC shows it once.
                 let key = (*event, nick.clone(), new_nick.clone());
                 if matches!(event, PresenceEvent::Quit | PresenceEvent::Nick) {
-                    let repeated = last_event.as_ref() == Some(&key);
-                    self.last_event = Some(key);
+                    let repeated = last_event.as_deref() == Some(&key);
+                    self.last_event = Some(Box::new(key));
                     if repeated {
                         return;
                     }
@@ -304,9 +304,9 @@ impl Client {
                 if *event == PresenceEvent::Join
                     && let Some(account) = account
                     && self
-                        .ops
+                        .channels
                         .iter()
-                        .any(|(r, ops)| r == room && ops.contains(account))
+                        .any(|c| &c.room == room && c.ops.contains(account))
                 {
                     Line::new(
                         Some(SERVER),
@@ -355,6 +355,7 @@ impl Client {
             },
             ServerMessage::Welcome { nick, .. } => {
                 self.nick = Some(nick.clone());
+                self.registering = None;
                 self.welcome(out);
             }
             ServerMessage::Joined {
@@ -364,9 +365,7 @@ impl Client {
                 topic,
             } => {
                 let channel = format!("#{room}");
-                if !self.channels.contains(room) {
-                    self.channels.push(room.clone());
-                }
+                self.joined(room);
                 Line::new(Some(&mask(me)), "JOIN", &[&channel]).write(out);
                 if let Some(t) = topic {
                     reply(out, RPL_TOPIC, me, &[&channel, &t.text]);
@@ -381,7 +380,7 @@ impl Client {
                 self.replay(out, room, history);
             }
             ServerMessage::Parted { room, reason } => {
-                self.channels.retain(|r| r != room);
+                self.left(room);
                 let channel = format!("#{room}");
                 match reason {
                     Some(why) => Line::new(Some(&mask(me)), "PART", &[&channel, why]).text(),
@@ -511,8 +510,10 @@ impl Client {
                 }
             }
             ServerMessage::LoggedIn { account, .. } => {
-                if context(reference).0 == "SASL" {
-                    self.sasl = self.sasl_pending.take();
+                if context(reference).0 == "SASL"
+                    && let Some(reg) = self.registration()
+                {
+                    reg.sasl = reg.sasl_pending.take();
                 }
                 let who = mask(account.as_str());
                 let text = format!("You are now logged in as {account}");
@@ -540,7 +541,7 @@ impl Client {
             } => {
                 let channel = format!("#{room}");
                 if self.is_me(nick) {
-                    self.channels.retain(|r| r != room);
+                    self.left(room);
                 }
                 let why = reason.as_deref().unwrap_or(by.as_str());
                 Line::new(
@@ -578,12 +579,10 @@ impl Client {
             }
             ServerMessage::Roles { room, owner, ops } => {
                 let now: Vec<Nick> = owner.iter().chain(ops).cloned().collect();
-                let before = match self.ops.iter_mut().find(|(r, _)| r == room) {
-                    Some((_, list)) => std::mem::replace(list, now.clone()),
-                    None => {
-                        self.ops.push((room.clone(), now.clone()));
-                        Vec::new()
-                    }
+                // Roles come after Joined: only a channel left since is unknown.
+                let before = match self.channel(room) {
+                    Some(channel) => std::mem::replace(&mut channel.ops, now.clone().into()).into(),
+                    None => Vec::new(),
                 };
                 let channel = format!("#{room}");
                 for (sign, list, other) in [("+o", &now, &before), ("-o", &before, &now)] {
@@ -673,7 +672,7 @@ impl Client {
         let variant = self.caps.tag_variant();
         let channel = format!("#{room}");
         let batch = self.caps.has(BATCH).then(|| {
-            self.batches += 1;
+            self.batches = self.batches.wrapping_add(1);
             format!("h{}", self.batches)
         });
         if let Some(id) = &batch {
@@ -710,9 +709,11 @@ impl Client {
         let (command, target) = context(reference);
         match code {
             ErrorCode::NickTaken => {
-                if command == "NICK" && self.nick.is_none() {
+                if command == "NICK"
+                    && let Some(reg) = self.registration()
+                {
                     // Registration failed: a new NICK may try again.
-                    self.hello_sent = false;
+                    reg.hello_sent = false;
                 }
                 reply(
                     out,
@@ -723,7 +724,9 @@ impl Client {
             }
             ErrorCode::InvalidNick => reply(out, ERR_ERRONEUSNICKNAME, me, &[target, message]),
             _ if command == "SASL" => {
-                self.sasl_pending = None;
+                if let Some(reg) = self.registration() {
+                    reg.sasl_pending = None;
+                }
                 reply(
                     out,
                     ERR_SASLFAIL,
@@ -739,7 +742,9 @@ impl Client {
                 if command == "NICK" && self.nick.is_none() =>
             {
                 // Registration failed: NICK or PASS may try again.
-                self.hello_sent = false;
+                if let Some(reg) = self.registration() {
+                    reg.hello_sent = false;
+                }
                 let code = if code == ErrorCode::NickReserved {
                     ERR_NICKNAMEINUSE
                 } else {
@@ -938,13 +943,13 @@ mod tests {
     #[test]
     fn a_change_seen_in_several_rooms_is_shown_once() {
         use super::super::ServerInfo;
-        let mut client = Client::new(ServerInfo {
+        let mut client = Client::new(std::sync::Arc::new(ServerInfo {
             started: 0,
             max_rooms: 5,
             flood_burst: 1,
             flood_rate: 1,
             flood_backlog: 1,
-        });
+        }));
         let n = |s: &str| Nick::new(s).unwrap();
         let presence = |room: &str, event| {
             Frame::new(ServerMessage::Presence {
