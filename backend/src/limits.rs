@@ -10,29 +10,31 @@ use std::time::{Duration, Instant};
 use crate::metrics::{Limit, metrics};
 
 /// `burst` tokens at most, refilled at `rate` a second; a rate of 0 means
-/// no limit.
+/// no limit. In `f32` (exact for whole tokens up to 16 million): every
+/// session keeps two, and an IRC connection a third.
 #[derive(Clone, Debug)]
 pub struct TokenBucket {
-    tokens: f64,
-    burst: f64,
-    rate: f64,
+    tokens: f32,
+    burst: f32,
+    rate: f32,
     last: Instant,
 }
 
 impl TokenBucket {
     pub fn new(rate: f64, burst: u32, now: Instant) -> Self {
+        let burst = burst.max(1) as f32;
         TokenBucket {
-            tokens: burst.max(1) as f64,
-            burst: burst.max(1) as f64,
-            rate,
+            tokens: burst,
+            burst,
+            rate: rate as f32,
             last: now,
         }
     }
 
-    fn refill(&mut self, now: Instant) {
+    /// The tokens there are at `now`.
+    fn at(&self, now: Instant) -> f64 {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
-        self.last = now;
+        (f64::from(self.tokens) + elapsed * f64::from(self.rate)).min(f64::from(self.burst))
     }
 
     /// Takes a token, or says how long until there is one.
@@ -40,20 +42,21 @@ impl TokenBucket {
         if self.rate <= 0.0 {
             return Ok(());
         }
-        self.refill(now);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        let tokens = self.at(now);
+        self.last = now;
+        if tokens >= 1.0 {
+            self.tokens = (tokens - 1.0) as f32;
             Ok(())
         } else {
-            let wait = (1.0 - self.tokens) / self.rate;
+            self.tokens = tokens as f32;
+            let wait = (1.0 - tokens) / f64::from(self.rate);
             Err(Duration::from_secs_f64(wait).max(Duration::from_millis(1)))
         }
     }
 
     /// Whether the bucket is full again at `now` (nothing to remember).
     fn is_full(&self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.rate <= 0.0 || self.tokens + elapsed * self.rate >= self.burst
+        self.rate <= 0.0 || self.at(now) >= f64::from(self.burst)
     }
 }
 
@@ -161,7 +164,7 @@ impl AddressLimits {
         }
         entry.open += 1;
         Ok(AddressPermit {
-            limits: self.clone(),
+            limits: Some(self.clone()),
             ip,
         })
     }
@@ -169,6 +172,12 @@ impl AddressLimits {
     /// How many addresses are remembered (for tests).
     pub fn remembered(&self) -> usize {
         self.table.lock().unwrap().len()
+    }
+
+    /// Counts a connection from `ip` as closed, for an [`AddressPermit`]
+    /// given up by [`AddressPermit::keep_open`].
+    pub fn release_for(&self, ip: IpAddr) {
+        self.release(key(ip));
     }
 
     fn release(&self, ip: IpAddr) {
@@ -185,13 +194,25 @@ impl AddressLimits {
 
 /// One open connection of an address.
 pub struct AddressPermit {
-    limits: Arc<AddressLimits>,
+    /// `None` once given up by [`keep_open`](Self::keep_open).
+    limits: Option<Arc<AddressLimits>>,
     ip: IpAddr,
+}
+
+impl AddressPermit {
+    /// Gives up the permit without releasing it: the holder calls
+    /// [`AddressLimits::release_for`] itself (a session, which keeps the
+    /// context and the address anyway, and so holds nothing more for it).
+    pub fn keep_open(mut self) {
+        self.limits = None;
+    }
 }
 
 impl Drop for AddressPermit {
     fn drop(&mut self) {
-        self.limits.release(self.ip);
+        if let Some(limits) = &self.limits {
+            limits.release(self.ip);
+        }
     }
 }
 

@@ -119,13 +119,31 @@ struct Session {
     account: Option<Nick>,
     outbox: Arc<Outbox>,
     rooms: Vec<RoomName>,
-    away: Option<String>,
+    away: Option<Box<str>>,
     /// When it registered, and when it last said something (Unix ms).
     since: u64,
     last_said: u64,
     /// `None`: a session of this node. Otherwise a "ghost": a user of
     /// that node of the cluster, whose outbox drops everything.
-    node: Option<Arc<str>>,
+    node: Option<Node>,
+}
+
+/// The name of another node of the cluster, shared by its ghosts: one
+/// pointer (every session has the field; few have one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Node(Arc<String>);
+
+impl std::ops::Deref for Node {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Node {
+    fn from(name: &str) -> Node {
+        Node(Arc::new(name.to_string()))
+    }
 }
 
 #[derive(Default)]
@@ -365,7 +383,7 @@ fn deliver_direct(state: &mut State, write: DirectWrite) {
         from.outbox.push(Frame::with_ref(
             ServerMessage::Away {
                 nick,
-                message: Some(away),
+                message: Some(away.into()),
             },
             reference,
         ));
@@ -506,7 +524,7 @@ impl Room {
                 self.broadcast(
                     &Frame::new(ServerMessage::Away {
                         nick: session.nick.clone(),
-                        message: Some(message.clone()),
+                        message: Some(message.to_string()),
                     }),
                     None,
                 );
@@ -1216,7 +1234,7 @@ impl Router {
             ServerMessage::Whois {
                 nick: target.nick.clone(),
                 rooms: target.rooms.clone(),
-                away: target.away.clone(),
+                away: target.away.as_deref().map(str::to_string),
                 idle_secs: now_ms().saturating_sub(target.last_said) / 1000,
                 since: target.since,
                 account: target.account.clone(),
@@ -1246,7 +1264,7 @@ impl Router {
                 let user = &state.sessions[t];
                 UserInfo {
                     nick: user.nick.clone(),
-                    away: user.away.clone(),
+                    away: user.away.as_deref().map(str::to_string),
                     account: user.account.clone(),
                 }
             })
@@ -1274,7 +1292,7 @@ impl Router {
         let session = sessions
             .get_mut(&id)
             .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
-        session.away = message.clone();
+        session.away = message.as_deref().map(Into::into);
         cluster::publish_user(self.cluster.as_ref(), session, Change::Away);
         let event = ServerMessage::Away {
             nick: session.nick.clone(),

@@ -23,6 +23,7 @@ use banter_protocol::{
     ClientMessage, Envelope, ErrorCode, Limits, MAX_HISTORY_PAGE, Nick, PROTOCOL_VERSION, Ref,
     RoomName, ServerMessage, parse_request,
 };
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, timeout};
 use tracing::{debug, error, warn};
 
@@ -31,7 +32,7 @@ use crate::auth::{HashError, check_password, new_token, token_hash};
 use crate::broker::event::{Change, Event, UserRecord};
 use crate::broker::{Link, Publish};
 use crate::frame::Frame;
-use crate::limits::{TokenBucket, retry_in};
+use crate::limits::{AddressPermit, TokenBucket, retry_in};
 use crate::metrics::{ConnectionGauge, Limit, metrics};
 use crate::outbox::Outbox;
 use crate::router::{DEFAULT_HISTORY_PAGE, RouterError, SessionId};
@@ -53,7 +54,7 @@ struct Session {
     peer: SocketAddr,
     /// The hash of the token this session logged in with or was given,
     /// which a plain `logout` revokes.
-    token: Option<Vec<u8>>,
+    token: Option<Box<[u8]>>,
     /// Chat messages (say, whisper) and joins this session may send.
     messages: TokenBucket,
     joins: TokenBucket,
@@ -147,8 +148,8 @@ impl<F: Future + Unpin> Future for BeforeAlarm<'_, F> {
 /// broker), boxed: sessions' tasks are sized for their loop only.
 type Later<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
 
-/// Runs one connection from its first byte to its close; `guard` (its
-/// connection permits) is held until then.
+/// Runs one connection from its first byte to its close; its permits
+/// (`--max-connections`, and its address's) are held until then.
 ///
 /// Not an `async fn`: that would move each argument into a local of its
 /// own, and the task would hold the connection twice for its whole life.
@@ -157,7 +158,7 @@ pub fn run<C: Connection>(
     conn: C,
     ctx: Arc<Context>,
     peer: SocketAddr,
-    guard: impl Send,
+    (permit, address): (OwnedSemaphorePermit, AddressPermit),
 ) -> impl Future<Output = ()> {
     // The session is made here, outside the task's future, so that the
     // future holds it once (not also the context and the address it is
@@ -179,9 +180,13 @@ pub fn run<C: Connection>(
         token: None,
         waiting: None,
     };
+    // The session gives both back when dropped: it has what that needs (the
+    // context and the address), and the task holds nothing more for them.
+    permit.forget();
+    address.keep_open();
     let mut conn = conn;
     async move {
-        let _ = (&guard, &open);
+        let _ = &open;
         let ending = session.serve(&mut conn).await;
         session.leave(conn.quit_reason());
         let reason = ending.as_ref().map_or("client", |e| e.0.as_str());
@@ -220,6 +225,9 @@ impl Drop for Session {
     fn drop(&mut self) {
         self.leave(None);
         self.ctx.alarms.remove(self.alarm);
+        // The permits `run` was given.
+        self.ctx.connections.add_permits(1);
+        self.ctx.addresses.release_for(self.peer.ip());
     }
 }
 
@@ -550,7 +558,7 @@ impl Session {
                 let account = store.token_account(&hash).await.map_err(internal)?;
                 match account {
                     Some(account) if account == *nick => {
-                        self.token = Some(hash);
+                        self.token = Some(hash.into());
                         Some(account)
                     }
                     _ => None,
@@ -602,7 +610,7 @@ impl Session {
             })
             .await
             .map_err(internal)?;
-        self.token = Some(hash);
+        self.token = Some(hash.into());
         Ok(token)
     }
 
@@ -895,7 +903,7 @@ impl Session {
             None
         } else {
             match self.token.take() {
-                Some(hash) => Some(hash),
+                Some(hash) => Some(hash.into_vec()),
                 None => {
                     self.reply(ServerMessage::LoggedOut { revoked: 0 }, reference);
                     return Ok(());

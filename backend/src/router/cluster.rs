@@ -34,7 +34,7 @@ fn record(link: &Link, s: &Session) -> UserRecord {
         nick: s.nick.clone(),
         node: link.node.to_string(),
         account: s.account.clone(),
-        away: s.away.clone(),
+        away: s.away.as_deref().map(str::to_string),
         rooms: s.rooms.clone(),
         since: s.since,
     }
@@ -279,7 +279,7 @@ fn ghost_add(state: &mut State, user: &UserRecord, announce: bool) -> SessionId 
             account: user.account.clone(),
             outbox: Outbox::discard(),
             rooms: Vec::new(),
-            away: user.away.clone(),
+            away: user.away.as_deref().map(Into::into),
             since: user.since,
             last_said: user.since,
             node: Some(user.node.as_str().into()),
@@ -407,10 +407,10 @@ fn ghost_away(state: &mut State, id: SessionId, away: Option<String>) {
     let Some(s) = sessions.get_mut(&id) else {
         return;
     };
-    if s.away == away {
+    if s.away.as_deref() == away.as_deref() {
         return;
     }
-    s.away = away.clone();
+    s.away = away.as_deref().map(Into::into);
     let frame = Frame::new(ServerMessage::Away {
         nick: s.nick.clone(),
         message: away,
