@@ -13,8 +13,10 @@ use serde_json::json;
 
 #[tokio::test]
 async fn every_echoed_message_survives_a_sigkill() {
-    // A steady stream from one sender: above the default message rate.
-    let mut server = TestServer::start_with(&["--message-rate", "0"]);
+    // A steady stream from one sender: above the default message rate. The
+    // echoes of one commit come at once (a thousand when the machine is
+    // busy): an outbox that holds them all, so that none is dropped as lag.
+    let mut server = TestServer::start_with(&["--message-rate", "0", "--outbox-len", "100000"]);
     let mut alice = Client::hello(&server, Kind::Tcp, "alice").await;
     alice.join("lobby").await;
 
