@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use crate::metrics::{Limit, metrics};
 
 /// `burst` tokens at most, refilled at `rate` a second; a rate of 0 means
-/// no limit. In `f32` (exact for whole tokens up to 16 million): every
-/// session keeps two, and an IRC connection a third.
+/// no limit. In `f32` (every session keeps two, and an IRC connection a
+/// third): whole tokens are exact up to 2^24, the most a burst may be.
 #[derive(Clone, Debug)]
 pub struct TokenBucket {
     tokens: f32,
@@ -22,11 +22,17 @@ pub struct TokenBucket {
 
 impl TokenBucket {
     pub fn new(rate: f64, burst: u32, now: Instant) -> Self {
-        let burst = burst.max(1) as f32;
+        let burst = burst.clamp(1, 1 << 24) as f32;
+        // A rate too small for an f32 is the smallest one, not none.
+        let rate = if rate > 0.0 {
+            (rate as f32).max(f32::MIN_POSITIVE)
+        } else {
+            0.0
+        };
         TokenBucket {
             tokens: burst,
             burst,
-            rate: rate as f32,
+            rate,
             last: now,
         }
     }
@@ -50,7 +56,8 @@ impl TokenBucket {
         } else {
             self.tokens = tokens as f32;
             let wait = (1.0 - tokens) / f64::from(self.rate);
-            Err(Duration::from_secs_f64(wait).max(Duration::from_millis(1)))
+            let wait = Duration::try_from_secs_f64(wait).unwrap_or(Duration::MAX);
+            Err(wait.max(Duration::from_millis(1)))
         }
     }
 
@@ -237,6 +244,24 @@ mod tests {
             assert!(b.take(later).is_ok());
         }
         assert!(b.take(later).is_err());
+    }
+
+    #[test]
+    fn extreme_settings_still_limit() {
+        let t0 = Instant::now();
+        // Below the smallest f32: still a limit, and a wait that fits.
+        let mut slow = TokenBucket::new(1e-300, 1, t0);
+        assert!(slow.take(t0).is_ok());
+        assert!(
+            slow.take(t0)
+                .is_err_and(|wait| wait > Duration::from_secs(3600))
+        );
+        // A burst beyond f32's whole numbers is cut to 2^24, and counts down.
+        let mut big = TokenBucket::new(1.0, u32::MAX, t0);
+        for _ in 0..3 {
+            assert!(big.take(t0).is_ok());
+        }
+        assert_eq!(big.tokens, (1u32 << 24) as f32 - 3.0);
     }
 
     #[test]

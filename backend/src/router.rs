@@ -111,6 +111,8 @@ struct State {
     claiming: HashMap<Nick, Option<Nick>>,
     next_direct_id: u64,
     last_direct_ts: u64,
+    /// The other nodes of the cluster seen so far: their ghosts share these.
+    nodes: Vec<Node>,
 }
 
 struct Session {
@@ -128,8 +130,9 @@ struct Session {
     node: Option<Node>,
 }
 
-/// The name of another node of the cluster, shared by its ghosts: one
-/// pointer (every session has the field; few have one).
+/// The name of another node of the cluster, shared by its ghosts (see
+/// `cluster::node_named`): one pointer, as every session has the field and
+/// few have one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Node(Arc<String>);
 

@@ -223,11 +223,11 @@ pub fn run<C: Connection>(
 /// room memberships go with it.
 impl Drop for Session {
     fn drop(&mut self) {
-        self.leave(None);
-        self.ctx.alarms.remove(self.alarm);
-        // The permits `run` was given.
+        // The permits `run` was given, first: nothing below may keep them.
         self.ctx.connections.add_permits(1);
         self.ctx.addresses.release_for(self.peer.ip());
+        self.leave(None);
+        self.ctx.alarms.remove(self.alarm);
     }
 }
 

@@ -16,7 +16,7 @@ use banter_protocol::{
 use tracing::{debug, warn};
 
 use super::{
-    ChatWrite, Member, Result, Room, RoomChange, RoomState, RoomWrite, Router, RouterError,
+    ChatWrite, Member, Node, Result, Room, RoomChange, RoomState, RoomWrite, Router, RouterError,
     Session, SessionId, State, apply_room_change, busy, chat, deliver_chat, kick_member, now_ms,
 };
 use crate::broker::event::{Change, Event, Received, UserRecord};
@@ -269,6 +269,7 @@ fn presence(
 /// Adds a ghost for `user` in its rooms (`announce`: local members hear
 /// the joins).
 fn ghost_add(state: &mut State, user: &UserRecord, announce: bool) -> SessionId {
+    let node = node_named(state, &user.node);
     state.next_session += 1;
     let id = state.next_session;
     state.nicks.insert(user.nick.clone(), id);
@@ -282,13 +283,23 @@ fn ghost_add(state: &mut State, user: &UserRecord, announce: bool) -> SessionId 
             away: user.away.as_deref().map(Into::into),
             since: user.since,
             last_said: user.since,
-            node: Some(user.node.as_str().into()),
+            node: Some(node),
         }),
     );
     for room in &user.rooms {
         ghost_join(state, id, room, announce);
     }
     id
+}
+
+/// Node `name`'s shared name: one allocation per node, not one per ghost.
+fn node_named(state: &mut State, name: &str) -> Node {
+    if let Some(node) = state.nodes.iter().find(|n| ***n == *name) {
+        return node.clone();
+    }
+    let node = Node::from(name);
+    state.nodes.push(node.clone());
+    node
 }
 
 fn ghost_join(state: &mut State, id: SessionId, room: &RoomName, announce: bool) {
