@@ -140,13 +140,16 @@ fn if_none_match(request: &HeaderMap, etag: &str) -> bool {
 }
 
 /// Trunk's hashed names: `banter-frontend-0123456789abcdef_bg.wasm`,
-/// `banter-0123456789abcdef.css`.
+/// `banter-0123456789abcdef.css`. The hash is a 64-bit number in hex
+/// without leading zeros: 16 digits, or fewer one build in sixteen (fewer
+/// than 12 is too rare to matter, and too short to tell from a word).
 fn is_hashed(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
     let stem = name.split('.').next().unwrap_or(name);
     let stem = stem.strip_suffix("_bg").unwrap_or(stem);
-    stem.rsplit_once('-')
-        .is_some_and(|(_, hash)| hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+    stem.rsplit_once('-').is_some_and(|(_, hash)| {
+        (12..=16).contains(&hash.len()) && hash.bytes().all(|b| b.is_ascii_hexdigit())
+    })
 }
 
 #[cfg(test)]
@@ -158,6 +161,9 @@ mod tests {
         assert!(is_hashed("banter-frontend-0123456789abcdef_bg.wasm"));
         assert!(is_hashed("banter-frontend-0123456789abcdef.js"));
         assert!(is_hashed("sub/banter-89abcdef01234567.css"));
+        // A hash with a leading zero digit is written without it.
+        assert!(is_hashed("banter-frontend-996741330dab14a_bg.wasm"));
+        assert!(!is_hashed("banter-frontend-cafe.js"));
         assert!(!is_hashed("index.html"));
         assert!(!is_hashed("icon.svg"));
         assert!(!is_hashed("banter-frontend-xyz.js"));
