@@ -1,13 +1,17 @@
 //! Validated names: [`Nick`] (case-preserving, compared case-insensitively)
-//! and [`RoomName`] (normalised to lower case). Both are stored inline up to
-//! 24 bytes (every nick, most room names; 12 on 32-bit targets): a name is
-//! copied into many places per connection, and each would be an allocation.
+//! and [`RoomName`] (normalised to lower case). With the `inline-names`
+//! feature (the server's) both are stored inline up to 24 bytes (every nick,
+//! most room names): a name is copied into many places per connection, and
+//! each copy would be an allocation.
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 
-use compact_str::CompactString;
+#[cfg(feature = "inline-names")]
+type Text = compact_str::CompactString;
+#[cfg(not(feature = "inline-names"))]
+type Text = String;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Why a name was refused. Its `Display` starts with `invalid nick` or
@@ -42,7 +46,7 @@ fn shown(name: &str) -> String {
 /// equality and hashing ignore ASCII case, so `Alice` and `alice` are the
 /// same nick everywhere (IRC `CASEMAPPING=ascii`).
 #[derive(Clone)]
-pub struct Nick(CompactString);
+pub struct Nick(Text);
 
 impl Nick {
     pub const MAX_LEN: usize = 24;
@@ -77,7 +81,7 @@ impl Nick {
                 return fail(NameProblem::BadChar { ch, allowed });
             }
         }
-        Ok(Nick(CompactString::new(name)))
+        Ok(Nick(Text::from(name)))
     }
 
     pub fn as_str(&self) -> &str {
@@ -117,7 +121,7 @@ impl Ord for Nick {
 /// A room name: 1–32 characters of `a-z 0-9 - _`. Upper-case letters are
 /// accepted and folded to lower case, so `Lobby` and `lobby` are one room.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RoomName(CompactString);
+pub struct RoomName(Text);
 
 impl RoomName {
     pub const MAX_LEN: usize = 32;
@@ -144,7 +148,7 @@ impl RoomName {
             let allowed = "a-z, 0-9, - and _";
             return fail(name, NameProblem::BadChar { ch, allowed });
         }
-        let mut name = CompactString::new(name);
+        let mut name = Text::from(name);
         name.make_ascii_lowercase();
         Ok(RoomName(name))
     }
@@ -185,7 +189,7 @@ macro_rules! name_impls {
         }
         impl From<$t> for String {
             fn from(n: $t) -> String {
-                n.0.into_string()
+                String::from(n.0)
             }
         }
         impl Serialize for $t {
@@ -255,7 +259,7 @@ mod tests {
     }
 
     #[test]
-    #[cfg(target_pointer_width = "64")]
+    #[cfg(all(feature = "inline-names", target_pointer_width = "64"))]
     fn names_up_to_24_bytes_are_stored_inline() {
         assert_eq!(std::mem::size_of::<Nick>(), 24);
         assert_eq!(std::mem::size_of::<Option<Nick>>(), 24);
