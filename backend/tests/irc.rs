@@ -660,6 +660,13 @@ async fn account_tag_marks_what_logged_in_users_send() {
         "@account=alice :alice!alice@banter JOIN #lobby"
     );
     assert_eq!(irc.recv().await, ":banter MODE #lobby +o alice");
+    // So is every operator to an IRC client that leaves and comes back
+    // (its client forgot them with the channel).
+    irc.send("PART #lobby").await;
+    irc.expect("PART").await;
+    irc.send("JOIN #lobby").await;
+    irc.expect("JOIN").await;
+    assert_eq!(irc.wait_for("MODE").await, ":banter MODE #lobby +o alice");
 
     // A guest's lines have no account tag.
     let mut guest = Client::hello(&server, Kind::Tcp, "guest").await;
