@@ -578,18 +578,19 @@ impl Client {
                 );
             }
             ServerMessage::Roles { room, owner, ops } => {
-                let now: Vec<Nick> = owner.iter().chain(ops).cloned().collect();
+                let now: Box<[Nick]> = owner.iter().chain(ops).cloned().collect();
                 // Roles come after Joined: only a channel left since is unknown.
-                let before = match self.channel(room) {
-                    Some(channel) => std::mem::replace(&mut channel.ops, now.clone().into()).into(),
-                    None => Vec::new(),
-                };
+                let joined = self.channels.iter().find(|c| &c.room == room);
+                let before = joined.map_or(&[][..], |c| &c.ops);
                 let channel = format!("#{room}");
-                for (sign, list, other) in [("+o", &now, &before), ("-o", &before, &now)] {
+                for (sign, list, other) in [("+o", &now[..], before), ("-o", before, &now[..])] {
                     for nick in list.iter().filter(|n| !other.contains(n)) {
                         Line::new(Some(SERVER), "MODE", &[&channel, sign, nick.as_str()])
                             .write(out);
                     }
+                }
+                if let Some(joined) = self.channel(room) {
+                    joined.ops = now;
                 }
             }
             ServerMessage::Ping | ServerMessage::Pong => {}
