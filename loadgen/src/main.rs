@@ -4,16 +4,10 @@
 //! turns a directory of such JSON results into `BENCHMARKS.md` and an SVG
 //! plot. See the README's "Benchmarks" section and `scripts/bench`.
 
-mod payload;
-mod procstat;
-mod report;
-mod run;
-mod tracker;
-mod wire;
-
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
+use banter_load::{report, run};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]

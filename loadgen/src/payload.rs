@@ -5,6 +5,9 @@
 //! than the server it measures).
 
 use std::fmt::Write as _;
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 
 /// One load message, as decoded from a delivery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,10 +41,13 @@ impl Payload {
         let mut fields = rest.split(|&b| b == b' ');
         let mut number = || -> Option<u64> {
             let field = fields.next()?;
-            if field.is_empty() || field.len() > 20 || !field.iter().all(u8::is_ascii_digit) {
+            if field.is_empty() || field.len() > 20 {
                 return None;
             }
-            std::str::from_utf8(field).ok()?.parse().ok()
+            field.iter().try_fold(0u64, |n, &b| {
+                let digit = b.checked_sub(b'0').filter(|d| *d <= 9)?;
+                n.checked_mul(10)?.checked_add(u64::from(digit))
+            })
         };
         Some(Payload {
             sender: u32::try_from(number()?).ok()?,
@@ -95,11 +101,11 @@ pub fn json_event(line: &[u8]) -> JsonEvent<'_> {
     };
     let end = rest.iter().position(|&b| b == b'"').unwrap_or(rest.len());
     match &rest[..end] {
-        b"message" => match string_field(line, b"\"text\":\"") {
+        b"message" => match string_field(line, &TEXT_KEY) {
             Some(text) => JsonEvent::Message(text),
             None => JsonEvent::Other,
         },
-        b"lagged" => JsonEvent::Lagged(number_field(line, b"\"dropped\":").unwrap_or(0)),
+        b"lagged" => JsonEvent::Lagged(number_field(line, &DROPPED_KEY).unwrap_or(0)),
         b"ping" => JsonEvent::Ping,
         b"joined" => JsonEvent::Joined,
         b"error" | b"closing" => JsonEvent::Failure,
@@ -107,34 +113,37 @@ pub fn json_event(line: &[u8]) -> JsonEvent<'_> {
     }
 }
 
+/// The keys looked for in every delivery, each searcher built once.
+static TEXT_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"text\":\""));
+static DROPPED_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"dropped\":"));
+
 /// The raw (still escaped) value of a string field; load texts have no
 /// escapes, and a text that has them simply fails [`Payload::parse`].
-fn string_field<'a>(line: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
-    let start = find(line, key)? + key.len();
+fn string_field<'a>(line: &'a [u8], key: &Finder<'_>) -> Option<&'a [u8]> {
+    let start = key.find(line)? + key.needle().len();
     let rest = &line[start..];
     let mut i = 0;
-    while i < rest.len() {
-        match rest[i] {
-            b'\\' => i += 2,
-            b'"' => return Some(&rest[..i]),
-            _ => i += 1,
+    while let Some(at) = memchr::memchr2(b'\\', b'"', &rest[i..]) {
+        i += at;
+        if rest[i] == b'"' {
+            return Some(&rest[..i]);
+        }
+        i += 2;
+        if i >= rest.len() {
+            break;
         }
     }
     None
 }
 
-fn number_field(line: &[u8], key: &[u8]) -> Option<u64> {
-    let start = find(line, key)? + key.len();
+fn number_field(line: &[u8], key: &Finder<'_>) -> Option<u64> {
+    let start = key.find(line)? + key.needle().len();
     let digits: &[u8] = &line[start..];
     let end = digits
         .iter()
         .position(|b| !b.is_ascii_digit())
         .unwrap_or(digits.len());
     std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// One IRC line, split as far as the generator needs.
@@ -216,6 +225,8 @@ mod tests {
             "bl 1 2 x",
             "bl -1 2 3 ",
             "bl 99999999999 2 3 ",
+            "bl 1 2 99999999999999999999 ",
+            "bl 1 2 3x ",
             "bl 1  2 3",
             "",
         ] {

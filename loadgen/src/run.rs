@@ -633,13 +633,17 @@ async fn client(
     let mut sender = (index < shared.senders.len()).then(|| Pacer::new(&shared, index));
     let mut latencies = Vec::new();
     let mut out = String::new();
-    let mut current = *phase.borrow();
+    let mut current = *phase.borrow_and_update();
+    // One wait for the next phase, kept across the loop's turns: a new
+    // `changed()` in every `select!` linked and unlinked a waiter per read.
+    let mut next_phase = std::pin::pin!(phase_change(phase));
     while current != Phase::Stopped {
         let sending = current == Phase::Sending && sender.is_some();
         tokio::select! {
             biased;
-            changed = phase.changed() => {
-                current = if changed.is_ok() { *phase.borrow() } else { Phase::Stopped };
+            (changed, receiver) = &mut next_phase => {
+                current = changed;
+                next_phase.set(phase_change(receiver));
             }
             read = conn.recv() => {
                 if let Err(e) = read {
@@ -648,10 +652,14 @@ async fn client(
                     break;
                 }
                 let mut failure = None;
+                // One clock reading per read: what it brought arrived together.
+                let now = shared.now_us();
+                let mut measured = 0;
                 conn.drain(|event| match event {
                     Event::Text(text) => {
                         if let Some(p) = Payload::parse(text) {
-                            receive(&shared, index, &mut tracker, &mut latencies, p);
+                            let arrival = Arrival { me: index, now, payload: p };
+                            measured += receive(&shared, &mut tracker, &mut latencies, arrival);
                         }
                     }
                     Event::Lagged(n) => {
@@ -664,6 +672,9 @@ async fn client(
                 });
                 if let Some(line) = failure {
                     shared.error(format!("{nick}: {line}"));
+                }
+                if measured > 0 {
+                    shared.measured_deliveries.fetch_add(measured, Relaxed);
                 }
                 if !latencies.is_empty() {
                     let mut shard = shared.latency[index % SHARDS].lock().unwrap();
@@ -702,35 +713,49 @@ async fn client(
     }
     // Wait for the end before closing, so a departure is no surprise to
     // the others' accounting.
-    while *phase.borrow() != Phase::Stopped {
-        if phase.changed().await.is_err() {
-            break;
-        }
+    while current != Phase::Stopped {
+        let (changed, receiver) = next_phase.as_mut().await;
+        current = changed;
+        next_phase.set(phase_change(receiver));
     }
     conn.close().await;
     tracker
 }
 
-/// Accounts one received load message.
+/// The next phase, once it changes (`Stopped` if the run is gone), and
+/// the receiver back to wait for the one after.
+async fn phase_change(mut phase: watch::Receiver<Phase>) -> (Phase, watch::Receiver<Phase>) {
+    let next = match phase.changed().await {
+        Ok(()) => *phase.borrow_and_update(),
+        Err(_) => Phase::Stopped,
+    };
+    (next, phase)
+}
+
+/// One load message as read by client `me` at `now` (µs on the run's clock).
+struct Arrival {
+    me: usize,
+    now: u64,
+    payload: Payload,
+}
+
+/// Accounts one received load message; returns 1 if it counts as a
+/// delivery in the measured window (the caller adds them up per read).
 fn receive(
     shared: &Shared,
-    me: usize,
     tracker: &mut Tracker,
     latencies: &mut Vec<u64>,
-    payload: Payload,
-) {
+    Arrival { me, now, payload }: Arrival,
+) -> u64 {
     let sender = payload.sender as usize;
     if sender == me || sender >= shared.senders.len() {
         // Our own echo (JSON transports echo to the sender) is not a delivery.
-        return;
+        return 0;
     }
-    let now = shared.now_us();
     let first = tracker.arrive(payload.sender, payload.seq);
     let from = shared.measure_from_us.load(Relaxed);
     let until = shared.measure_until_us.load(Relaxed);
-    if now >= from && now < until {
-        shared.measured_deliveries.fetch_add(1, Relaxed);
-    }
+    let measured = u64::from(now >= from && now < until);
     if payload.sent_us >= from && payload.sent_us < until {
         latencies.push(now.saturating_sub(payload.sent_us).max(1));
     }
@@ -742,6 +767,7 @@ fn receive(
             state.window_open.notify_one();
         }
     }
+    measured
 }
 
 /// When a sender may send, and how much.

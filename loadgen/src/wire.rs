@@ -3,18 +3,25 @@
 //! for 001, JOIN, PRIVMSG, PING/PONG). Registration and join happen in
 //! [`Conn::open`]; after that [`Conn::recv`] reads (cancel-safely) and
 //! [`Conn::drain`] reports the deliveries found.
+//!
+//! WebSocket: tungstenite does the opening handshake; after it the frames
+//! are read in place from the same buffer as a stream wire's lines (its
+//! `FrameHeader` parses each header) and ours are masked and written here.
+//! A message per `poll_next`, each in its own allocation, validated as
+//! UTF-8, made the generator twice as costly per delivery on WebSocket as
+//! on IRC, and it measures the server only as far as it keeps up.
 
+use std::hash::{BuildHasher, RandomState};
+use std::io::Cursor;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::{Frame, FrameHeader};
 
 use crate::payload::{JsonEvent, irc_line, json_event};
 
@@ -33,6 +40,9 @@ pub enum Transport {
 const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Per-connection read buffer; it grows only for a longer line.
 const READ_CHUNK: usize = 4096;
+/// The longest WebSocket message taken from a server (Banter's largest is
+/// a `joined` with history, tens of KB).
+const MAX_WS_MESSAGE: u64 = 16 << 20;
 
 /// Something a read brought that the load accounting cares about.
 #[derive(Debug, PartialEq, Eq)]
@@ -49,20 +59,19 @@ pub enum Event<'a> {
     Welcome,
 }
 
-enum Wire {
-    Stream(TcpStream),
-    Ws(Box<WebSocketStream<TcpStream>>),
-}
-
 pub struct Conn {
     transport: Transport,
-    wire: Wire,
-    /// Bytes read and not yet handled (stream wires).
+    stream: TcpStream,
+    /// Bytes read and not yet handled: lines, or WebSocket frames.
     buf: Vec<u8>,
-    /// Whole WebSocket messages read and not yet handled.
-    frames: Vec<Message>,
-    /// Answers owed to the server (pongs), written by [`flush_replies`](Self::flush_replies).
+    /// WebSocket: the fragments so far of a message sent in several frames.
+    fragments: Vec<u8>,
+    /// WebSocket: the state of the masks for our frames (xorshift).
+    masks: u64,
+    /// Answers owed to the server (pongs), written by [`flush_replies`](Self::flush_replies):
+    /// lines, and on WebSocket also control frames, ready to write.
     replies: String,
+    control: Vec<u8>,
 }
 
 impl Conn {
@@ -82,27 +91,26 @@ impl Conn {
     async fn connect(transport: Transport, addr: SocketAddr) -> Result<Conn> {
         let stream = TcpStream::connect(addr).await.context("connect")?;
         stream.set_nodelay(true)?;
-        let wire = match transport {
+        let stream = match transport {
             Transport::Ws => {
-                let config = WebSocketConfig::default()
-                    .read_buffer_size(READ_CHUNK)
-                    .write_buffer_size(16 * 1024)
-                    .max_write_buffer_size(1 << 20);
                 let url = format!("ws://{addr}/ws");
-                let (ws, _) =
-                    tokio_tungstenite::client_async_with_config(url, stream, Some(config))
-                        .await
-                        .context("WebSocket handshake")?;
-                Wire::Ws(Box::new(ws))
+                let (ws, _) = tokio_tungstenite::client_async(url, stream)
+                    .await
+                    .context("WebSocket handshake")?;
+                // The server says nothing before our hello, so nothing read
+                // past the handshake's response is left in tungstenite.
+                ws.into_inner()
             }
-            Transport::Tcp | Transport::Irc => Wire::Stream(stream),
+            Transport::Tcp | Transport::Irc => stream,
         };
         Ok(Conn {
             transport,
-            wire,
+            stream,
             buf: Vec::new(),
-            frames: Vec::new(),
+            fragments: Vec::new(),
+            masks: RandomState::new().hash_one(addr) | 1,
             replies: String::new(),
+            control: Vec::new(),
         })
     }
 
@@ -157,49 +165,42 @@ impl Conn {
     /// Waits for input and reads what is there. Cancel-safe: nothing read
     /// is lost if the future is dropped. Errors when the server closed.
     pub async fn recv(&mut self) -> Result<()> {
-        match &mut self.wire {
-            Wire::Stream(stream) => {
-                if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
-                    self.buf.reserve(READ_CHUNK);
-                }
-                let n = stream.read_buf(&mut self.buf).await?;
-                if n == 0 {
-                    bail!("the server closed the connection");
-                }
-            }
-            Wire::Ws(ws) => {
-                let message = ws
-                    .next()
-                    .await
-                    .ok_or_else(|| anyhow!("the server closed the connection"))??;
-                self.frames.push(message);
-            }
+        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
+            self.buf.reserve(READ_CHUNK);
+        }
+        let n = self.stream.read_buf(&mut self.buf).await?;
+        if n == 0 {
+            bail!("the server closed the connection");
         }
         Ok(())
     }
 
-    /// Hands every complete line (or frame) read so far to `on_event`;
-    /// pings are answered (queued in the replies).
+    /// Hands every complete line (or WebSocket message) read so far to
+    /// `on_event`; pings are answered (queued in the replies).
     pub fn drain(&mut self, mut on_event: impl FnMut(Event)) {
-        let transport = self.transport;
-        let replies = &mut self.replies;
-        for frame in self.frames.drain(..) {
-            match frame {
-                Message::Text(text) => handle_json(text.as_bytes(), replies, &mut on_event),
-                Message::Close(_) => on_event(Event::Failure(b"WebSocket close")),
-                _ => {}
+        let start = match self.transport {
+            Transport::Ws => drain_frames(
+                &self.buf,
+                &mut self.fragments,
+                &mut self.masks,
+                &mut self.replies,
+                &mut self.control,
+                &mut on_event,
+            ),
+            transport => {
+                let mut start = 0;
+                while let Some(len) = memchr::memchr(b'\n', &self.buf[start..]) {
+                    let line = &self.buf[start..start + len];
+                    let line = line.strip_suffix(b"\r").unwrap_or(line);
+                    match transport {
+                        Transport::Irc => handle_irc(line, &mut self.replies, &mut on_event),
+                        _ => handle_json(line, &mut self.replies, &mut on_event),
+                    }
+                    start += len + 1;
+                }
+                start
             }
-        }
-        let mut start = 0;
-        while let Some(len) = self.buf[start..].iter().position(|&b| b == b'\n') {
-            let line = &self.buf[start..start + len];
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            match transport {
-                Transport::Irc => handle_irc(line, replies, &mut on_event),
-                _ => handle_json(line, replies, &mut on_event),
-            }
-            start += len + 1;
-        }
+        };
         self.buf.drain(..start);
         if self.buf.is_empty() && self.buf.capacity() > 4 * READ_CHUNK {
             self.buf = Vec::new();
@@ -208,6 +209,10 @@ impl Conn {
 
     /// Writes pongs owed to the server.
     pub async fn flush_replies(&mut self) -> Result<()> {
+        if !self.control.is_empty() {
+            let control = std::mem::take(&mut self.control);
+            self.stream.write_all(&control).await?;
+        }
         if self.replies.is_empty() {
             return Ok(());
         }
@@ -216,16 +221,19 @@ impl Conn {
     }
 
     /// Writes lines in the transport's format (IRC lines, or JSON lines:
-    /// on WebSocket each line becomes one text frame), in one go.
+    /// on WebSocket each line becomes one masked text frame), in one go.
     pub async fn write(&mut self, lines: &str) -> Result<()> {
-        match &mut self.wire {
-            Wire::Stream(stream) => stream.write_all(lines.as_bytes()).await?,
-            Wire::Ws(ws) => {
+        match self.transport {
+            Transport::Ws => {
+                let mut out = Vec::with_capacity(lines.len() + 16);
                 for line in lines.split_terminator('\n') {
-                    ws.feed(Message::text(line)).await?;
+                    let frame =
+                        Frame::message(line.as_bytes().to_vec(), OpCode::Data(Data::Text), true);
+                    masked(frame, next_mask(&mut self.masks), &mut out);
                 }
-                ws.flush().await?;
+                self.stream.write_all(&out).await?;
             }
+            _ => self.stream.write_all(lines.as_bytes()).await?,
         }
         Ok(())
     }
@@ -233,20 +241,92 @@ impl Conn {
     /// Says goodbye (IRC `QUIT`, WebSocket close) and closes, briefly.
     pub async fn close(mut self) {
         let _ = timeout(Duration::from_secs(1), async {
-            match &mut self.wire {
-                Wire::Stream(stream) => {
-                    if self.transport == Transport::Irc {
-                        let _ = stream.write_all(b"QUIT :done\r\n").await;
-                    }
-                    let _ = stream.shutdown().await;
+            match self.transport {
+                Transport::Irc => {
+                    let _ = self.stream.write_all(b"QUIT :done\r\n").await;
                 }
-                Wire::Ws(ws) => {
-                    let _ = ws.send(Message::Close(None)).await;
+                Transport::Ws => {
+                    let mut out = Vec::new();
+                    masked(Frame::close(None), next_mask(&mut self.masks), &mut out);
+                    let _ = self.stream.write_all(&out).await;
                 }
+                Transport::Tcp => {}
             }
+            let _ = self.stream.shutdown().await;
         })
         .await;
     }
+}
+
+/// The WebSocket part of [`Conn::drain`]: handles every whole
+/// frame in `buf` and returns how many bytes they took. A frame the
+/// generator cannot take (masked, over-long, malformed) is a failure,
+/// and what follows it is skipped.
+fn drain_frames(
+    buf: &[u8],
+    fragments: &mut Vec<u8>,
+    masks: &mut u64,
+    replies: &mut String,
+    control: &mut Vec<u8>,
+    on_event: &mut impl FnMut(Event),
+) -> usize {
+    let mut start = 0;
+    loop {
+        let mut cursor = Cursor::new(&buf[start..]);
+        let (header, len) = match FrameHeader::parse(&mut cursor) {
+            Ok(Some(parsed)) => parsed,
+            Ok(None) => return start,
+            Err(_) => {
+                on_event(Event::Failure(b"malformed WebSocket frame"));
+                return buf.len();
+            }
+        };
+        if header.mask.is_some() || len > MAX_WS_MESSAGE {
+            on_event(Event::Failure(b"masked or over-long WebSocket frame"));
+            return buf.len();
+        }
+        let body = start + cursor.position() as usize;
+        let Some(end) = body.checked_add(len as usize).filter(|&e| e <= buf.len()) else {
+            return start;
+        };
+        let payload = &buf[body..end];
+        start = end;
+        match header.opcode {
+            OpCode::Data(Data::Text | Data::Continue) => {
+                let whole = header.is_final && fragments.is_empty();
+                if whole {
+                    handle_json(payload, replies, on_event);
+                } else {
+                    fragments.extend_from_slice(payload);
+                    if header.is_final {
+                        let message = std::mem::take(fragments);
+                        handle_json(&message, replies, on_event);
+                    }
+                }
+            }
+            OpCode::Control(Control::Ping) => {
+                let pong = Frame::pong(payload.to_vec());
+                masked(pong, next_mask(masks), control);
+            }
+            OpCode::Control(Control::Close) => on_event(Event::Failure(b"WebSocket close")),
+            _ => {}
+        }
+    }
+}
+
+/// The next mask for a client's frame (xorshift64: unpredictable enough
+/// for a load generator, and no system call per frame).
+fn next_mask(state: &mut u64) -> [u8; 4] {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    (*state as u32).to_ne_bytes()
+}
+
+/// Appends `frame`, masked with `mask` as a client's frames must be.
+fn masked(mut frame: Frame, mask: [u8; 4], out: &mut Vec<u8>) {
+    frame.header_mut().mask = Some(mask);
+    frame.format(out).expect("writing to a Vec");
 }
 
 /// Connects and registers only, for the connection storm: returns when the
@@ -348,5 +428,87 @@ mod tests {
         assert_eq!(replies, "{\"type\":\"pong\"}\n");
         assert_eq!(seen[..3], ["Welcome", "Joined", "Lagged(3)"]);
         assert!(seen[3].starts_with("Failure("));
+    }
+
+    /// A server's (unmasked) frame.
+    fn server_frame(opcode: OpCode, is_final: bool, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        Frame::message(payload.to_vec(), opcode, is_final)
+            .format(&mut out)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn websocket_frames_are_read_in_place_and_pings_answered() {
+        let text = OpCode::Data(Data::Text);
+        let mut input = server_frame(text, true, b"{\"type\":\"joined\",\"room\":\"b0\"}");
+        input.extend(server_frame(text, false, b"{\"type\":\"lag"));
+        input.extend(server_frame(OpCode::Control(Control::Ping), true, b"p1"));
+        input.extend(server_frame(
+            OpCode::Data(Data::Continue),
+            true,
+            b"ged\",\"dropped\":4}",
+        ));
+        let whole = input.len();
+        let last = server_frame(text, true, b"{\"type\":\"ping\"}");
+        input.extend(&last[..last.len() - 3]);
+
+        let (mut fragments, mut masks, mut replies, mut control) =
+            (Vec::new(), 7, String::new(), Vec::new());
+        let mut seen = Vec::new();
+        let used = drain_frames(
+            &input,
+            &mut fragments,
+            &mut masks,
+            &mut replies,
+            &mut control,
+            &mut |e| seen.push(format!("{e:?}")),
+        );
+        assert_eq!(used, whole, "the unfinished frame waits for the rest");
+        assert_eq!(seen, ["Joined", "Lagged(4)"]);
+        assert!(replies.is_empty());
+        // The pong: masked, with the ping's payload.
+        let mut cursor = Cursor::new(&control[..]);
+        let (header, len) = FrameHeader::parse(&mut cursor).unwrap().unwrap();
+        assert_eq!(header.opcode, OpCode::Control(Control::Pong));
+        let mask = header.mask.expect("a client's frames are masked");
+        let body = &control[cursor.position() as usize..];
+        assert_eq!(len, 2);
+        let unmasked: Vec<u8> = body
+            .iter()
+            .zip(mask.iter().cycle())
+            .map(|(b, m)| b ^ m)
+            .collect();
+        assert_eq!(unmasked, b"p1");
+
+        let used = drain_frames(
+            &last,
+            &mut fragments,
+            &mut masks,
+            &mut replies,
+            &mut control,
+            &mut |_| {},
+        );
+        assert_eq!(used, last.len());
+        assert_eq!(replies, "{\"type\":\"pong\"}\n");
+    }
+
+    #[test]
+    fn a_masked_server_frame_is_a_failure() {
+        let mut frame = Frame::message(b"x".to_vec(), OpCode::Data(Data::Text), true);
+        frame.header_mut().mask = Some([1, 2, 3, 4]);
+        let mut input = Vec::new();
+        frame.format(&mut input).unwrap();
+        let mut failures = 0;
+        let used = drain_frames(
+            &input,
+            &mut Vec::new(),
+            &mut 7,
+            &mut String::new(),
+            &mut Vec::new(),
+            &mut |e| failures += matches!(e, Event::Failure(_)) as usize,
+        );
+        assert_eq!((used, failures), (input.len(), 1));
     }
 }
