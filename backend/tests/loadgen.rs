@@ -89,7 +89,10 @@ fn assert_clean(report: &Report) {
         (0, 0, 0, 0),
         "{what}"
     );
+    // The measured window is part of the run: its deliveries are some of
+    // those counted, not more.
     assert!(report.measured_deliveries > 0, "{what}");
+    assert!(report.measured_deliveries <= report.unique, "{what}");
     assert!(
         report.latency.count > 0 && report.latency.p50_us > 0,
         "{what}"
@@ -122,7 +125,8 @@ async fn a_rated_run_sends_at_its_rate() {
     );
     let report = run(plan).await.expect("the run completes");
     assert_clean(&report);
-    // 300 messages a second over 2.5 s of sending (warm-up included), give
-    // or take the start and the end.
-    assert!((600..=900).contains(&report.sent), "sent {}", report.sent);
+    // 300 messages a second over 2.5 s of sending (warm-up included): 750,
+    // give or take the start and the end and a busy machine (flat out
+    // would be thousands).
+    assert!((450..=1050).contains(&report.sent), "sent {}", report.sent);
 }

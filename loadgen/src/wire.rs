@@ -64,14 +64,25 @@ pub struct Conn {
     stream: TcpStream,
     /// Bytes read and not yet handled: lines, or WebSocket frames.
     buf: Vec<u8>,
-    /// WebSocket: the fragments so far of a message sent in several frames.
-    fragments: Vec<u8>,
-    /// WebSocket: the state of the masks for our frames (xorshift).
-    masks: u64,
-    /// Answers owed to the server (pongs), written by [`flush_replies`](Self::flush_replies):
-    /// lines, and on WebSocket also control frames, ready to write.
+    /// Answers owed to the server (pongs), written by [`flush_replies`](Self::flush_replies).
     replies: String,
+    ws: Ws,
+}
+
+/// What a WebSocket client keeps between reads.
+#[derive(Default)]
+struct Ws {
+    /// The message in progress, if its first frame was not its last:
+    /// whether it is text (a binary one is skipped), and its text so far.
+    message: Option<bool>,
+    fragments: Vec<u8>,
+    /// The state of the masks for our frames (xorshift).
+    masks: u64,
+    /// Control frames owed to the server (pongs), ready to write.
     control: Vec<u8>,
+    /// Why the stream can no longer be read: after a frame the generator
+    /// cannot take, the bytes that follow are not frames.
+    broken: Option<&'static str>,
 }
 
 impl Conn {
@@ -107,10 +118,11 @@ impl Conn {
             transport,
             stream,
             buf: Vec::new(),
-            fragments: Vec::new(),
-            masks: RandomState::new().hash_one(addr) | 1,
             replies: String::new(),
-            control: Vec::new(),
+            ws: Ws {
+                masks: RandomState::new().hash_one(addr) | 1,
+                ..Ws::default()
+            },
         })
     }
 
@@ -165,6 +177,9 @@ impl Conn {
     /// Waits for input and reads what is there. Cancel-safe: nothing read
     /// is lost if the future is dropped. Errors when the server closed.
     pub async fn recv(&mut self) -> Result<()> {
+        if let Some(why) = self.ws.broken {
+            bail!("{why}");
+        }
         if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
             self.buf.reserve(READ_CHUNK);
         }
@@ -179,14 +194,9 @@ impl Conn {
     /// `on_event`; pings are answered (queued in the replies).
     pub fn drain(&mut self, mut on_event: impl FnMut(Event)) {
         let start = match self.transport {
-            Transport::Ws => drain_frames(
-                &self.buf,
-                &mut self.fragments,
-                &mut self.masks,
-                &mut self.replies,
-                &mut self.control,
-                &mut on_event,
-            ),
+            Transport::Ws => {
+                drain_frames(&self.buf, &mut self.ws, &mut self.replies, &mut on_event)
+            }
             transport => {
                 let mut start = 0;
                 while let Some(len) = memchr::memchr(b'\n', &self.buf[start..]) {
@@ -209,8 +219,8 @@ impl Conn {
 
     /// Writes pongs owed to the server.
     pub async fn flush_replies(&mut self) -> Result<()> {
-        if !self.control.is_empty() {
-            let control = std::mem::take(&mut self.control);
+        if !self.ws.control.is_empty() {
+            let control = std::mem::take(&mut self.ws.control);
             self.stream.write_all(&control).await?;
         }
         if self.replies.is_empty() {
@@ -229,7 +239,7 @@ impl Conn {
                 for line in lines.split_terminator('\n') {
                     let frame =
                         Frame::message(line.as_bytes().to_vec(), OpCode::Data(Data::Text), true);
-                    masked(frame, next_mask(&mut self.masks), &mut out);
+                    masked(frame, next_mask(&mut self.ws.masks), &mut out);
                 }
                 self.stream.write_all(&out).await?;
             }
@@ -247,7 +257,7 @@ impl Conn {
                 }
                 Transport::Ws => {
                     let mut out = Vec::new();
-                    masked(Frame::close(None), next_mask(&mut self.masks), &mut out);
+                    masked(Frame::close(None), next_mask(&mut self.ws.masks), &mut out);
                     let _ = self.stream.write_all(&out).await;
                 }
                 Transport::Tcp => {}
@@ -258,58 +268,92 @@ impl Conn {
     }
 }
 
-/// The WebSocket part of [`Conn::drain`]: handles every whole
-/// frame in `buf` and returns how many bytes they took. A frame the
-/// generator cannot take (masked, over-long, malformed) is a failure,
-/// and what follows it is skipped.
+/// The WebSocket part of [`Conn::drain`]: handles every whole frame in
+/// `buf` and returns how many bytes they took. A frame the generator
+/// cannot take (masked, over-long, malformed, out of sequence) is a
+/// failure, and the stream is broken from there: [`Conn::recv`] says so.
 fn drain_frames(
     buf: &[u8],
-    fragments: &mut Vec<u8>,
-    masks: &mut u64,
+    ws: &mut Ws,
     replies: &mut String,
-    control: &mut Vec<u8>,
     on_event: &mut impl FnMut(Event),
 ) -> usize {
+    if ws.broken.is_some() {
+        return buf.len();
+    }
+    match frames(buf, ws, replies, on_event) {
+        Ok(used) => used,
+        Err(why) => {
+            ws.broken = Some(why);
+            on_event(Event::Failure(why.as_bytes()));
+            buf.len()
+        }
+    }
+}
+
+/// [`drain_frames`] until a frame it cannot take.
+fn frames(
+    buf: &[u8],
+    ws: &mut Ws,
+    replies: &mut String,
+    on_event: &mut impl FnMut(Event),
+) -> Result<usize, &'static str> {
     let mut start = 0;
     loop {
         let mut cursor = Cursor::new(&buf[start..]);
         let (header, len) = match FrameHeader::parse(&mut cursor) {
             Ok(Some(parsed)) => parsed,
-            Ok(None) => return start,
-            Err(_) => {
-                on_event(Event::Failure(b"malformed WebSocket frame"));
-                return buf.len();
-            }
+            Ok(None) => return Ok(start),
+            Err(_) => return Err("malformed WebSocket frame"),
         };
-        if header.mask.is_some() || len > MAX_WS_MESSAGE {
-            on_event(Event::Failure(b"masked or over-long WebSocket frame"));
-            return buf.len();
+        let control = matches!(header.opcode, OpCode::Control(_));
+        if header.mask.is_some() || header.rsv1 || header.rsv2 || header.rsv3 {
+            return Err("a WebSocket frame masked or with reserved bits");
+        }
+        if len > MAX_WS_MESSAGE || (control && (len > 125 || !header.is_final)) {
+            return Err("an over-long or fragmented WebSocket frame");
         }
         let body = start + cursor.position() as usize;
         let Some(end) = body.checked_add(len as usize).filter(|&e| e <= buf.len()) else {
-            return start;
+            return Ok(start);
         };
         let payload = &buf[body..end];
         start = end;
         match header.opcode {
-            OpCode::Data(Data::Text | Data::Continue) => {
-                let whole = header.is_final && fragments.is_empty();
-                if whole {
-                    handle_json(payload, replies, on_event);
-                } else {
-                    fragments.extend_from_slice(payload);
-                    if header.is_final {
-                        let message = std::mem::take(fragments);
+            OpCode::Data(data) => {
+                let first = !matches!(data, Data::Continue);
+                let text = match (first, ws.message) {
+                    (true, None) => matches!(data, Data::Text),
+                    (false, Some(text)) => text,
+                    _ => return Err("a WebSocket frame out of sequence"),
+                };
+                if first && header.is_final {
+                    if text {
+                        handle_json(payload, replies, on_event);
+                    }
+                    continue;
+                }
+                if ws.fragments.len() as u64 + len > MAX_WS_MESSAGE {
+                    return Err("an over-long WebSocket message");
+                }
+                ws.message = Some(text);
+                if text {
+                    ws.fragments.extend_from_slice(payload);
+                }
+                if header.is_final {
+                    ws.message = None;
+                    let message = std::mem::take(&mut ws.fragments);
+                    if text {
                         handle_json(&message, replies, on_event);
                     }
                 }
             }
             OpCode::Control(Control::Ping) => {
                 let pong = Frame::pong(payload.to_vec());
-                masked(pong, next_mask(masks), control);
+                masked(pong, next_mask(&mut ws.masks), &mut ws.control);
             }
             OpCode::Control(Control::Close) => on_event(Event::Failure(b"WebSocket close")),
-            _ => {}
+            OpCode::Control(_) => {}
         }
     }
 }
@@ -432,11 +476,22 @@ mod tests {
 
     /// A server's (unmasked) frame.
     fn server_frame(opcode: OpCode, is_final: bool, payload: &[u8]) -> Vec<u8> {
+        let header = FrameHeader {
+            is_final,
+            opcode,
+            ..FrameHeader::default()
+        };
         let mut out = Vec::new();
-        Frame::message(payload.to_vec(), opcode, is_final)
-            .format(&mut out)
-            .unwrap();
+        header.format(payload.len() as u64, &mut out).unwrap();
+        out.extend_from_slice(payload);
         out
+    }
+
+    fn ws() -> Ws {
+        Ws {
+            masks: 7,
+            ..Ws::default()
+        }
     }
 
     #[test]
@@ -450,30 +505,37 @@ mod tests {
             true,
             b"ged\",\"dropped\":4}",
         ));
+        // A binary message, in two frames: skipped whole.
+        input.extend(server_frame(
+            OpCode::Data(Data::Binary),
+            false,
+            b"{\"type\":\"joi",
+        ));
+        input.extend(server_frame(OpCode::Data(Data::Continue), true, b"ned\"}"));
+        // A text message over 64 KiB: the 8-byte length.
+        let mut long = b"{\"type\":\"lagged\",\"dropped\":9,\"pad\":\"".to_vec();
+        long.resize(70_000, b'x');
+        long.extend(b"\"}");
+        input.extend(server_frame(text, true, &long));
         let whole = input.len();
         let last = server_frame(text, true, b"{\"type\":\"ping\"}");
         input.extend(&last[..last.len() - 3]);
 
-        let (mut fragments, mut masks, mut replies, mut control) =
-            (Vec::new(), 7, String::new(), Vec::new());
+        let (mut ws, mut replies) = (ws(), String::new());
         let mut seen = Vec::new();
-        let used = drain_frames(
-            &input,
-            &mut fragments,
-            &mut masks,
-            &mut replies,
-            &mut control,
-            &mut |e| seen.push(format!("{e:?}")),
-        );
+        let used = drain_frames(&input, &mut ws, &mut replies, &mut |e| {
+            seen.push(format!("{e:?}"))
+        });
         assert_eq!(used, whole, "the unfinished frame waits for the rest");
-        assert_eq!(seen, ["Joined", "Lagged(4)"]);
+        assert_eq!(seen, ["Joined", "Lagged(4)", "Lagged(9)"]);
         assert!(replies.is_empty());
+        assert!(ws.broken.is_none() && ws.message.is_none() && ws.fragments.is_empty());
         // The pong: masked, with the ping's payload.
-        let mut cursor = Cursor::new(&control[..]);
+        let mut cursor = Cursor::new(&ws.control[..]);
         let (header, len) = FrameHeader::parse(&mut cursor).unwrap().unwrap();
         assert_eq!(header.opcode, OpCode::Control(Control::Pong));
         let mask = header.mask.expect("a client's frames are masked");
-        let body = &control[cursor.position() as usize..];
+        let body = &ws.control[cursor.position() as usize..];
         assert_eq!(len, 2);
         let unmasked: Vec<u8> = body
             .iter()
@@ -482,33 +544,42 @@ mod tests {
             .collect();
         assert_eq!(unmasked, b"p1");
 
-        let used = drain_frames(
-            &last,
-            &mut fragments,
-            &mut masks,
-            &mut replies,
-            &mut control,
-            &mut |_| {},
-        );
+        let used = drain_frames(&last, &mut ws, &mut replies, &mut |_| {});
         assert_eq!(used, last.len());
         assert_eq!(replies, "{\"type\":\"pong\"}\n");
     }
 
     #[test]
-    fn a_masked_server_frame_is_a_failure() {
-        let mut frame = Frame::message(b"x".to_vec(), OpCode::Data(Data::Text), true);
-        frame.header_mut().mask = Some([1, 2, 3, 4]);
-        let mut input = Vec::new();
-        frame.format(&mut input).unwrap();
-        let mut failures = 0;
-        let used = drain_frames(
-            &input,
-            &mut Vec::new(),
-            &mut 7,
-            &mut String::new(),
-            &mut Vec::new(),
-            &mut |e| failures += matches!(e, Event::Failure(_)) as usize,
-        );
-        assert_eq!((used, failures), (input.len(), 1));
+    fn a_frame_the_generator_cannot_take_breaks_the_stream() {
+        let mut masked_frame = Vec::new();
+        let header = FrameHeader {
+            is_final: true,
+            opcode: OpCode::Data(Data::Text),
+            mask: Some([1, 2, 3, 4]),
+            ..FrameHeader::default()
+        };
+        header.format(1, &mut masked_frame).unwrap();
+        masked_frame.push(b'x' ^ 1);
+        let text = OpCode::Data(Data::Text);
+        let out_of_sequence = server_frame(OpCode::Data(Data::Continue), true, b"x");
+        let mut interleaved = server_frame(text, false, b"{");
+        interleaved.extend(server_frame(text, true, b"}"));
+        let long_ping = server_frame(OpCode::Control(Control::Ping), true, &[0; 126]);
+        for input in [masked_frame, out_of_sequence, interleaved, long_ping] {
+            let mut ws = ws();
+            let mut failures = 0;
+            let mut count = |e: Event| failures += matches!(e, Event::Failure(_)) as usize;
+            let used = drain_frames(&input, &mut ws, &mut String::new(), &mut count);
+            assert_eq!((used, failures), (input.len(), 1), "{input:?}");
+            assert!(ws.broken.is_some());
+            // Nothing more is read from a broken stream.
+            let more = server_frame(text, true, b"{\"type\":\"joined\"}");
+            let mut seen = 0;
+            assert_eq!(
+                drain_frames(&more, &mut ws, &mut String::new(), &mut |_| seen += 1),
+                more.len()
+            );
+            assert_eq!(seen, 0);
+        }
     }
 }
