@@ -260,6 +260,12 @@ impl Shared {
         self.base.elapsed().as_micros() as u64
     }
 
+    /// Whether `at` (µs on the run's clock) is within the measurement.
+    fn measuring(&self, at: u64) -> bool {
+        let from = self.measure_from_us.load(Relaxed);
+        at >= from && at < self.measure_until_us.load(Relaxed)
+    }
+
     fn error(&self, message: String) {
         let mut errors = self.errors.lock().unwrap();
         if errors.len() < MAX_ERRORS {
@@ -654,12 +660,12 @@ async fn client(
                 let mut failure = None;
                 // One clock reading per read: what it brought arrived together.
                 let now = shared.now_us();
-                let mut measured = 0;
+                let mut delivered = 0;
                 conn.drain(|event| match event {
                     Event::Text(text) => {
                         if let Some(p) = Payload::parse(text) {
-                            let arrival = Arrival { me: index, now, payload: p };
-                            measured += receive(&shared, &mut tracker, &mut latencies, arrival);
+                            let got = receive(&shared, index, now, &mut tracker, &mut latencies, p);
+                            delivered += u64::from(got);
                         }
                     }
                     Event::Lagged(n) => {
@@ -673,8 +679,8 @@ async fn client(
                 if let Some(line) = failure {
                     shared.error(format!("{nick}: {line}"));
                 }
-                if measured > 0 {
-                    shared.measured_deliveries.fetch_add(measured, Relaxed);
+                if delivered > 0 && shared.measuring(now) {
+                    shared.measured_deliveries.fetch_add(delivered, Relaxed);
                 }
                 if !latencies.is_empty() {
                     let mut shard = shared.latency[index % SHARDS].lock().unwrap();
@@ -732,31 +738,24 @@ async fn phase_change(mut phase: watch::Receiver<Phase>) -> (Phase, watch::Recei
     (next, phase)
 }
 
-/// One load message as read by client `me` at `now` (µs on the run's clock).
-struct Arrival {
-    me: usize,
-    now: u64,
-    payload: Payload,
-}
-
-/// Accounts one received load message; returns 1 if it counts as a
-/// delivery in the measured window (the caller adds them up per read).
+/// Accounts one load message read by client `me` at `now` (µs on the
+/// run's clock); returns whether it is a delivery (the caller counts those
+/// of a read in the measurement together).
 fn receive(
     shared: &Shared,
+    me: usize,
+    now: u64,
     tracker: &mut Tracker,
     latencies: &mut Vec<u64>,
-    Arrival { me, now, payload }: Arrival,
-) -> u64 {
+    payload: Payload,
+) -> bool {
     let sender = payload.sender as usize;
     if sender == me || sender >= shared.senders.len() {
         // Our own echo (JSON transports echo to the sender) is not a delivery.
-        return 0;
+        return false;
     }
     let first = tracker.arrive(payload.sender, payload.seq);
-    let from = shared.measure_from_us.load(Relaxed);
-    let until = shared.measure_until_us.load(Relaxed);
-    let measured = u64::from(now >= from && now < until);
-    if payload.sent_us >= from && payload.sent_us < until {
+    if shared.measuring(payload.sent_us) {
         latencies.push(now.saturating_sub(payload.sent_us).max(1));
     }
     if first {
@@ -767,7 +766,7 @@ fn receive(
             state.window_open.notify_one();
         }
     }
-    measured
+    true
 }
 
 /// When a sender may send, and how much.

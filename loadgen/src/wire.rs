@@ -20,8 +20,8 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
-use tokio_tungstenite::tungstenite::protocol::frame::{Frame, FrameHeader};
 
 use crate::payload::{JsonEvent, irc_line, json_event};
 
@@ -76,7 +76,7 @@ struct Ws {
     /// whether it is text (a binary one is skipped), and its text so far.
     message: Option<bool>,
     fragments: Vec<u8>,
-    /// The state of the masks for our frames (xorshift).
+    /// The state of the masks for our frames (see [`Ws::mask`]).
     masks: u64,
     /// Control frames owed to the server (pongs), ready to write.
     control: Vec<u8>,
@@ -237,9 +237,14 @@ impl Conn {
             Transport::Ws => {
                 let mut out = Vec::with_capacity(lines.len() + 16);
                 for line in lines.split_terminator('\n') {
-                    let frame =
-                        Frame::message(line.as_bytes().to_vec(), OpCode::Data(Data::Text), true);
-                    masked(frame, next_mask(&mut self.ws.masks), &mut out);
+                    let mask = Some(self.ws.mask());
+                    put_frame(
+                        OpCode::Data(Data::Text),
+                        true,
+                        mask,
+                        line.as_bytes(),
+                        &mut out,
+                    );
                 }
                 self.stream.write_all(&out).await?;
             }
@@ -257,7 +262,13 @@ impl Conn {
                 }
                 Transport::Ws => {
                     let mut out = Vec::new();
-                    masked(Frame::close(None), next_mask(&mut self.ws.masks), &mut out);
+                    put_frame(
+                        OpCode::Control(Control::Close),
+                        true,
+                        Some(self.ws.mask()),
+                        &[],
+                        &mut out,
+                    );
                     let _ = self.stream.write_all(&out).await;
                 }
                 Transport::Tcp => {}
@@ -349,8 +360,14 @@ fn frames(
                 }
             }
             OpCode::Control(Control::Ping) => {
-                let pong = Frame::pong(payload.to_vec());
-                masked(pong, next_mask(&mut ws.masks), &mut ws.control);
+                let mask = Some(ws.mask());
+                put_frame(
+                    OpCode::Control(Control::Pong),
+                    true,
+                    mask,
+                    payload,
+                    &mut ws.control,
+                );
             }
             OpCode::Control(Control::Close) => on_event(Event::Failure(b"WebSocket close")),
             OpCode::Control(_) => {}
@@ -358,19 +375,40 @@ fn frames(
     }
 }
 
-/// The next mask for a client's frame (xorshift64: unpredictable enough
-/// for a load generator, and no system call per frame).
-fn next_mask(state: &mut u64) -> [u8; 4] {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    (*state as u32).to_ne_bytes()
+impl Ws {
+    /// The mask for our next frame, as a client's frames must be masked
+    /// (xorshift64: unpredictable enough for a load generator, and no
+    /// system call per frame).
+    fn mask(&mut self) -> [u8; 4] {
+        let state = &mut self.masks;
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        (*state as u32).to_ne_bytes()
+    }
 }
 
-/// Appends `frame`, masked with `mask` as a client's frames must be.
-fn masked(mut frame: Frame, mask: [u8; 4], out: &mut Vec<u8>) {
-    frame.header_mut().mask = Some(mask);
-    frame.format(out).expect("writing to a Vec");
+/// Appends a frame: its header, then the payload, masked if `mask` is set.
+fn put_frame(
+    opcode: OpCode,
+    is_final: bool,
+    mask: Option<[u8; 4]>,
+    payload: &[u8],
+    out: &mut Vec<u8>,
+) {
+    let header = FrameHeader {
+        is_final,
+        opcode,
+        mask,
+        ..FrameHeader::default()
+    };
+    header
+        .format(payload.len() as u64, out)
+        .expect("writing to a Vec");
+    match mask {
+        Some(mask) => out.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m)),
+        None => out.extend_from_slice(payload),
+    }
 }
 
 /// Connects and registers only, for the connection storm: returns when the
@@ -476,14 +514,8 @@ mod tests {
 
     /// A server's (unmasked) frame.
     fn server_frame(opcode: OpCode, is_final: bool, payload: &[u8]) -> Vec<u8> {
-        let header = FrameHeader {
-            is_final,
-            opcode,
-            ..FrameHeader::default()
-        };
         let mut out = Vec::new();
-        header.format(payload.len() as u64, &mut out).unwrap();
-        out.extend_from_slice(payload);
+        put_frame(opcode, is_final, None, payload, &mut out);
         out
     }
 
@@ -551,16 +583,9 @@ mod tests {
 
     #[test]
     fn a_frame_the_generator_cannot_take_breaks_the_stream() {
-        let mut masked_frame = Vec::new();
-        let header = FrameHeader {
-            is_final: true,
-            opcode: OpCode::Data(Data::Text),
-            mask: Some([1, 2, 3, 4]),
-            ..FrameHeader::default()
-        };
-        header.format(1, &mut masked_frame).unwrap();
-        masked_frame.push(b'x' ^ 1);
         let text = OpCode::Data(Data::Text);
+        let mut masked_frame = Vec::new();
+        put_frame(text, true, Some([1, 2, 3, 4]), b"x", &mut masked_frame);
         let out_of_sequence = server_frame(OpCode::Data(Data::Continue), true, b"x");
         let mut interleaved = server_frame(text, false, b"{");
         interleaved.extend(server_frame(text, true, b"}"));
