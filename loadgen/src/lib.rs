@@ -6,8 +6,10 @@
 //! * [`payload`] — what a load message carries and how it is found again.
 //! * [`tracker`] — loss, duplicates and reordering per sender.
 //! * [`procstat`] — the server's CPU time and memory from `/proc`.
+//! * [`floor`] — what one loopback `send` costs: the kernel's share of a delivery.
 //! * [`report`] — `BENCHMARKS.md` and the SVG plot from result files.
 
+pub mod floor;
 pub mod payload;
 pub mod procstat;
 pub mod report;

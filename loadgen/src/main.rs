@@ -2,12 +2,13 @@
 //! `banter-load run …` drives N clients over WebSocket, JSON-lines TCP or
 //! IRC and prints a summary (and JSON with `--json`); `banter-load report`
 //! turns a directory of such JSON results into `BENCHMARKS.md` and an SVG
-//! plot. See the README's "Benchmarks" section and `scripts/bench`.
+//! plot; `banter-load floor` measures what one loopback send costs here.
+//! See the README's "Benchmarks" section and `scripts/bench`.
 
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
-use banter_load::{report, run};
+use banter_load::{floor, report, run};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -27,6 +28,15 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Measures what one loopback TCP send costs here (no server involved):
+    /// the least any server pays per delivery.
+    Floor {
+        #[command(flatten)]
+        plan: floor::Plan,
+        /// Also write the result as JSON to this file (`-` for stdout).
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Writes BENCHMARKS.md and the latency plot from result files.
     Report(report::Args),
 }
@@ -40,18 +50,30 @@ fn main() -> Result<()> {
                 .enable_all()
                 .build()?;
             let result = runtime.block_on(run::run(plan))?;
-            let encoded = serde_json::to_string_pretty(&result)?;
-            match json.as_deref() {
-                Some(path) if path.as_os_str() == "-" => println!("{encoded}"),
-                Some(path) => std::fs::write(path, encoded + "\n")
-                    .with_context(|| format!("writing {}", path.display()))?,
-                None => {}
-            }
+            write_json(json.as_deref(), &result)?;
             eprint!("{}", report::summary(&result));
             // Client tasks may still be saying goodbye: do not wait for them.
             runtime.shutdown_background();
             Ok(())
         }
+        Command::Floor { plan, json } => {
+            let result = floor::measure(plan)?;
+            write_json(json.as_deref(), &result)?;
+            eprint!("{}", floor::summary(&result));
+            Ok(())
+        }
         Command::Report(args) => report::write(&args),
     }
+}
+
+/// Writes a result as JSON to `path` (`-`: stdout), if one was given.
+fn write_json(path: Option<&std::path::Path>, result: &impl serde::Serialize) -> Result<()> {
+    let encoded = serde_json::to_string_pretty(result)?;
+    match path {
+        Some(path) if path.as_os_str() == "-" => println!("{encoded}"),
+        Some(path) => std::fs::write(path, encoded + "\n")
+            .with_context(|| format!("writing {}", path.display()))?,
+        None => {}
+    }
+    Ok(())
 }

@@ -283,6 +283,10 @@ pub fn write(args: &Args) -> Result<()> {
     }
     targets(&mut out, &runs);
 
+    if let Some(floor) = find(&runs, "floor", "kernel") {
+        floor_section(&mut out, floor);
+    }
+
     let sections: [(&str, &str); 4] = [
         (
             "rated-rooms-100000",
@@ -403,6 +407,31 @@ pub fn write(args: &Args) -> Result<()> {
     Ok(())
 }
 
+/// What one loopback send costs here (`banter-load floor`), and what that
+/// means for the latency targets.
+fn floor_section(out: &mut String, floor: &Run) {
+    let _ = write!(
+        out,
+        "## The kernel's floor: one loopback send\n\n\
+         No chat server: one thread on the server's core writes {bytes}-byte lines round robin over \
+         {conns} loopback connections (a blocking `send` each, `TCP_NODELAY`) and a thread on the \
+         generator's core reads them back (`banter-load floor`). On loopback the receiving socket's \
+         kernel work runs on the sender's core, so this is what any server here pays per delivery \
+         before doing anything of its own.\n\n\
+         | sends | kernel µs per send | user µs per send | wall µs per send | 999 copies take, ms of one core | 100,000 sends/s take, share of one core |\n\
+         |---:|---:|---:|---:|---:|---:|\n\
+         | {sends} | {sys:.2} | {user:.2} | {wall:.2} | {fanout:.1} | {share:.0}% |\n\n",
+        bytes = count(floor.n("plan.bytes")),
+        conns = count(floor.n("plan.connections")),
+        sends = count(floor.n("plan.sends")),
+        sys = floor.n("sys_us_per_send"),
+        user = floor.n("user_us_per_send"),
+        wall = floor.n("wall_us_per_send"),
+        fanout = floor.n("fanout_999_ms"),
+        share = floor.n("core_share_at_100k") * 100.0,
+    );
+}
+
 /// The SVG's path relative to the Markdown file's directory.
 fn relative(md: &Path, svg: &Path) -> String {
     let base = md.parent().unwrap_or(Path::new(""));
@@ -494,11 +523,23 @@ fn targets(out: &mut String, runs: &[Run]) {
                 )
             })
             .collect();
-        row(
-            &target,
-            detail.join("; "),
-            Some(worst < 5000.0 && at_100k.len() == 3),
-        );
+        let mut result = detail.join("; ");
+        if let Some(floor) = find(runs, "floor", "kernel") {
+            let _ = if label == "rated-100000" {
+                write!(
+                    result,
+                    "; floor here: the kernel alone takes {:.1} ms of one core to send a copy to 999 members",
+                    floor.n("fanout_999_ms")
+                )
+            } else {
+                write!(
+                    result,
+                    "; floor here: the kernel alone takes {:.0}% of one core for 100,000 sends/s",
+                    floor.n("core_share_at_100k") * 100.0
+                )
+            };
+        }
+        row(&target, result, Some(worst < 5000.0 && at_100k.len() == 3));
     }
 
     let idle: Vec<(&str, f64)> = [
@@ -794,6 +835,41 @@ mod tests {
         assert!(line("(rooms of 10)").ends_with("| not measured |"));
         let clean = line("Zero loss");
         assert!(clean.contains("rooms/banter-tcp: 3 lost") && clean.ends_with("| **no** |"));
+    }
+
+    #[test]
+    fn the_floor_is_shown_beside_the_latency_targets() {
+        let mut runs = vec![run(
+            "floor",
+            "kernel",
+            serde_json::json!({"fanout_999_ms": 6.25, "core_share_at_100k": 0.6255, "sys_us_per_send": 6.2}),
+        )];
+        for (label, p99) in [("rated-100000", 4000), ("rated-rooms-100000", 9000)] {
+            for server in ["banter-irc", "banter-ws", "banter-tcp"] {
+                let latency = serde_json::json!({"latency": {"p99_us": p99}});
+                runs.push(run(label, server, latency));
+            }
+        }
+        let mut out = String::new();
+        targets(&mut out, &runs);
+        let one_room = out.lines().find(|l| l.contains("(one room)")).unwrap();
+        assert!(
+            one_room.contains("999 members") && one_room.contains("6.2 ms"),
+            "{one_room}"
+        );
+        assert!(one_room.ends_with("| yes |"), "{one_room}");
+        let rooms = out.lines().find(|l| l.contains("(rooms of 10)")).unwrap();
+        assert!(
+            rooms.contains("63% of one core") && rooms.ends_with("| **no** |"),
+            "{rooms}"
+        );
+
+        let mut section = String::new();
+        floor_section(&mut section, &runs[0]);
+        assert!(
+            section.contains("| 6.20 |") && section.contains("| 6.2 | 63% |"),
+            "{section}"
+        );
     }
 
     #[test]
