@@ -266,7 +266,7 @@ fn apply_room_change(state: &mut State, write: RoomWrite, link: Option<&Link>, f
             room: room.clone(),
             topic: Some(topic.clone()),
         },
-        RoomChange::Role { .. } => r.roles(&room),
+        RoomChange::Role { .. } => r.roles(&room, sessions),
         RoomChange::Ban { ban, set } => ServerMessage::Banned {
             room: room.clone(),
             ban: ban.clone(),
@@ -482,12 +482,27 @@ impl Room {
         })
     }
 
-    fn roles(&self, room: &RoomName) -> ServerMessage {
+    fn roles(&self, room: &RoomName, sessions: &Sessions) -> ServerMessage {
         ServerMessage::Roles {
             room: room.clone(),
             owner: self.owner.clone(),
             ops: self.ops.clone(),
+            moderators: self.moderators(sessions),
         }
+    }
+
+    /// The members logged into the owner's or an operator's account, by
+    /// nick (the owner once its claim is stored: until then it is not
+    /// shown).
+    fn moderators(&self, sessions: &Sessions) -> Vec<Nick> {
+        let owner = self.owner.as_ref().filter(|_| !self.claiming);
+        let moderates = |a: &Nick| owner == Some(a) || self.ops.contains(a);
+        self.members
+            .iter()
+            .filter_map(|m| sessions.get(&m.session))
+            .filter(|s| s.account.as_ref().is_some_and(moderates))
+            .map(|s| s.nick.clone())
+            .collect()
     }
 
     /// The members' nicks, in the order they joined.
@@ -546,6 +561,7 @@ impl Room {
                 members: self.nicks(sessions).cloned().collect(),
                 history: self.history.iter().map(|f| chat(f).clone()).collect(),
                 topic: self.topic.clone(),
+                moderators: self.moderators(sessions),
             },
             reference,
         )
@@ -919,12 +935,14 @@ impl Router {
         };
         r.admit(&room, id, session, true);
         let joined = r.joined(sessions, &room, reference);
+        let roles = (claim.is_none() && r.owner.is_some() && !r.claiming)
+            .then(|| Frame::new(r.roles(&room, sessions)));
         let session = sessions.get_mut(&id).expect("looked up above");
         session.outbox.push(joined);
         if claim.is_some() {
             r.claiming = true;
-        } else if r.owner.is_some() && !r.claiming {
-            session.outbox.push(Frame::new(r.roles(&room)));
+        } else if let Some(roles) = roles {
+            session.outbox.push(roles);
         }
         enter(&mut session.rooms, &room);
         cluster::publish_user(
@@ -1184,7 +1202,9 @@ impl Router {
         let state = self.state.lock().unwrap();
         let session = state.session(id)?;
         let (mut members, mut away) = (Vec::new(), Vec::new());
-        for member in state.rooms.get(&room).map_or(&[][..], |r| &r.members[..]) {
+        let r = state.rooms.get(&room);
+        let moderators = r.map_or_else(Vec::new, |r| r.moderators(&state.sessions));
+        for member in r.map_or(&[][..], |r| &r.members[..]) {
             let member = &state.sessions[&member.session];
             if member.away.is_some() {
                 away.push(member.nick.clone());
@@ -1196,6 +1216,7 @@ impl Router {
                 room,
                 members,
                 away,
+                moderators,
             },
             reference,
         ));
@@ -2105,6 +2126,7 @@ mod tests {
                 room: room("lobby"),
                 members: vec![nick("alice"), nick("Bob")],
                 away: vec![nick("Bob")],
+                moderators: vec![],
             }
         );
         assert!(matches!(&got[1], ServerMessage::Members { members, .. } if members.is_empty()));

@@ -589,6 +589,81 @@ async fn logged_in(server: &TestServer, kind: Kind, nick: &str) -> Client {
     c
 }
 
+/// The names in the 353 of `line`.
+fn names_of(line: &str) -> Vec<String> {
+    let line = parse(line);
+    line.params[3].split(' ').map(str::to_string).collect()
+}
+
+#[tokio::test]
+async fn irc_shows_the_members_who_moderate_by_nick_not_by_account() {
+    let server = TestServer::start();
+    // alice owns #den, then takes another nick: its account stays alice.
+    let mut alice = logged_in(&server, Kind::Ws, "alice").await;
+    alice.join("den").await;
+    alice.expect("roles").await;
+    alice.send(json!({"type":"nick","nick":"ali"})).await;
+    alice.wait_for("nick").await;
+    let dave = logged_in(&server, Kind::Tcp, "dave").await;
+    drop(dave);
+
+    // An IRC user who joins sees ali as an operator, and nobody called alice.
+    let mut irc = IrcClient::register(&server, "ircy").await;
+    irc.send("JOIN #den").await;
+    irc.expect("JOIN").await;
+    assert_eq!(names_of(&irc.wait_for("353").await), ["@ali", "ircy"]);
+    irc.wait_for("366").await;
+    irc.assert_usable().await;
+    irc.send("NAMES #den").await;
+    assert_eq!(names_of(&irc.expect("353").await), ["@ali", "ircy"]);
+    irc.expect("366").await;
+    irc.send("WHO #den").await;
+    let who: Vec<Line> = [irc.expect("352").await, irc.expect("352").await]
+        .iter()
+        .map(|l| parse(l))
+        .collect();
+    assert_eq!(
+        (&who[0].params[5][..], &who[0].params[6][..]),
+        ("ali", "H@")
+    );
+    assert_eq!(
+        (&who[1].params[5][..], &who[1].params[6][..]),
+        ("ircy", "H")
+    );
+    irc.expect("315").await;
+
+    // Making an absent account an operator shows nothing yet...
+    alice
+        .send(json!({"type":"op","room":"den","account":"dave"}))
+        .await;
+    assert_eq!(alice.wait_for("roles").await["moderators"], json!(["ali"]));
+    irc.assert_usable().await;
+    // ...until someone logged into it joins, under any nick.
+    let mut dave = Client::hello_with(
+        &server,
+        Kind::Tcp,
+        json!({"type":"hello","nick":"dave","password":PW}),
+    )
+    .await
+    .0;
+    dave.expect("logged_in").await;
+    dave.send(json!({"type":"nick","nick":"dv"})).await;
+    dave.wait_for("nick").await;
+    dave.join("den").await;
+    assert_eq!(irc.expect("JOIN").await, ":dv!dv@banter JOIN #den");
+    assert_eq!(irc.expect("MODE").await, ":banter MODE #den +o dv");
+    // A moderator's new nick stays one; taking the rights away shows -o.
+    dave.send(json!({"type":"nick","nick":"dvd"})).await;
+    assert_eq!(irc.expect("NICK").await, ":dv!dv@banter NICK :dvd");
+    alice
+        .send(json!({"type":"deop","room":"den","account":"dave"}))
+        .await;
+    assert_eq!(irc.expect("MODE").await, ":banter MODE #den -o dvd");
+    irc.assert_usable().await;
+    irc.send("NAMES #den").await;
+    assert_eq!(names_of(&irc.expect("353").await), ["@ali", "ircy", "dvd"]);
+}
+
 #[tokio::test]
 async fn account_tag_marks_what_logged_in_users_send() {
     let server = TestServer::start();
@@ -666,7 +741,10 @@ async fn account_tag_marks_what_logged_in_users_send() {
     irc.expect("PART").await;
     irc.send("JOIN #lobby").await;
     irc.expect("JOIN").await;
-    assert_eq!(irc.wait_for("MODE").await, ":banter MODE #lobby +o alice");
+    let names = parse(&irc.wait_for("353").await);
+    assert!(names.params[3].split(' ').any(|n| n == "@alice"), "{names}");
+    irc.wait_for("366").await;
+    irc.assert_usable().await;
 
     // A guest's lines have no account tag.
     let mut guest = Client::hello(&server, Kind::Tcp, "guest").await;

@@ -781,6 +781,7 @@ impl Chat {
                 members,
                 history,
                 topic,
+                ..
             } => {
                 out.extend(self.on_joined(room.clone(), members, history, now));
                 if let Some(r) = self.rooms.get_mut(&room) {
@@ -934,7 +935,9 @@ impl Chat {
                 self.password = None;
             }
             ServerMessage::LoggedOut { .. } => self.signed_out = true,
-            ServerMessage::Roles { room, owner, ops } => {
+            ServerMessage::Roles {
+                room, owner, ops, ..
+            } => {
                 if let Some(r) = self.rooms.get_mut(&room) {
                     r.owner = owner;
                     r.ops = ops;
@@ -1268,6 +1271,7 @@ mod tests {
             members: members.iter().map(|m| nick(m)).collect(),
             history,
             topic: None,
+            moderators: vec![],
         }
     }
     fn ids(chat: &Chat, r: &str) -> Vec<u64> {
@@ -1851,6 +1855,7 @@ mod tests {
                 room: room("lobby"),
                 owner: Some(nick("alice")),
                 ops: vec![],
+                moderators: vec![],
             }),
             0,
         );

@@ -89,6 +89,7 @@ struct Flat {
     bans: Option<Vec<BanInfo>>,
     owner: Option<Nick>,
     ops: Option<Vec<Nick>>,
+    moderators: Option<Vec<Nick>>,
     dropped: Option<u64>,
     code: Option<ErrorCode>,
     notice: Option<bool>,
@@ -202,6 +203,7 @@ impl Flat {
                 members: need(f.members, "members")?,
                 history: need(f.history, "history")?,
                 topic: f.topic,
+                moderators: f.moderators.unwrap_or_default(),
             },
             Kind::Parted => M::Parted {
                 room: need(f.room, "room")?,
@@ -254,6 +256,7 @@ impl Flat {
                     Away::Nicks(nicks) => nicks,
                     Away::Reason(_) => return Err(wrong("away", "a list of nicks")),
                 },
+                moderators: f.moderators.unwrap_or_default(),
             },
             Kind::Rooms => M::Rooms {
                 rooms: match need(f.rooms, "rooms")? {
@@ -313,6 +316,7 @@ impl Flat {
                 room: need(f.room, "room")?,
                 owner: f.owner,
                 ops: need(f.ops, "ops")?,
+                moderators: f.moderators.unwrap_or_default(),
             },
             Kind::Lagged => M::Lagged {
                 dropped: need(f.dropped, "dropped")?,
@@ -393,12 +397,14 @@ mod tests {
                 members: vec![nick("alice"), nick("bob")],
                 history: vec![chat.clone()],
                 topic: Some(topic.clone()),
+                moderators: vec![nick("alice")],
             },
             M::Joined {
                 room: room("lobby"),
                 members: vec![],
                 history: vec![],
                 topic: None,
+                moderators: vec![],
             },
             M::Parted {
                 room: room("x"),
@@ -470,11 +476,13 @@ mod tests {
                 room: room("lobby"),
                 members: vec![nick("a"), nick("b")],
                 away: vec![nick("b")],
+                moderators: vec![nick("a")],
             },
             M::Members {
                 room: room("lobby"),
                 members: vec![nick("a")],
                 away: vec![],
+                moderators: vec![],
             },
             M::Rooms {
                 rooms: vec![RoomInfo {
@@ -548,6 +556,13 @@ mod tests {
                 room: room("lobby"),
                 owner: Some(nick("alice")),
                 ops: vec![nick("bob")],
+                moderators: vec![nick("al")],
+            },
+            M::Roles {
+                room: room("lobby"),
+                owner: None,
+                ops: vec![],
+                moderators: vec![],
             },
             M::Lagged { dropped: 12 },
             M::error(ErrorCode::NickTaken, "that nick is in use"),

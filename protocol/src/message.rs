@@ -320,6 +320,10 @@ pub enum ServerMessage {
         history: Vec<ChatMessage>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         topic: Option<Topic>,
+        /// The members (nicks) who moderate the room: logged into its
+        /// owner's or an operator's account. IRC shows them as `@`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        moderators: Vec<Nick>,
     },
     Parted {
         room: RoomName,
@@ -365,6 +369,9 @@ pub enum ServerMessage {
         room: RoomName,
         members: Vec<Nick>,
         away: Vec<Nick>,
+        /// The members who moderate the room, as in `joined`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        moderators: Vec<Nick>,
     },
     /// Every room that has members, by name.
     Rooms {
@@ -439,6 +446,9 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         owner: Option<Nick>,
         ops: Vec<Nick>,
+        /// The members (nicks) logged into those accounts now.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        moderators: Vec<Nick>,
     },
     /// Your outbox overflowed: `dropped` older events were discarded.
     /// Use `history` with `after` to fill the gap.
@@ -798,6 +808,7 @@ mod tests {
             members: vec![nick("bob")],
             history: vec![],
             topic: None,
+            moderators: vec![],
         };
         assert_eq!(
             serde_json::to_string(&joined).unwrap(),

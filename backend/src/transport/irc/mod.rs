@@ -105,8 +105,53 @@ struct Registration {
 #[derive(Debug)]
 struct Channel {
     room: RoomName,
-    /// Its owner and operators, as last told (to show changes as MODE).
-    ops: Box<[Nick]>,
+    /// Who runs it, as last told; `None` (the usual case) costs nothing.
+    roles: Option<Box<Roles>>,
+}
+
+/// Who runs a channel: what IRC shows as `@`, and changes as MODE.
+#[derive(Debug, Default)]
+struct Roles {
+    /// The owner's and operators' accounts.
+    accounts: Box<[Nick]>,
+    /// The members logged into those accounts, by nick.
+    moderators: Vec<Nick>,
+}
+
+impl Channel {
+    fn moderators(&self) -> &[Nick] {
+        self.roles.as_ref().map_or(&[], |r| &r.moderators)
+    }
+
+    /// Whether `account` runs this channel.
+    fn is_run_by(&self, account: &Nick) -> bool {
+        self.roles
+            .as_ref()
+            .is_some_and(|r| r.accounts.contains(account))
+    }
+
+    /// Sets who runs it (nothing kept when nobody does).
+    fn set_roles(&mut self, accounts: Box<[Nick]>, moderators: Vec<Nick>) {
+        self.roles = (!accounts.is_empty() || !moderators.is_empty()).then(|| {
+            Box::new(Roles {
+                accounts,
+                moderators,
+            })
+        });
+    }
+
+    /// Keeps the moderators' nicks up to date as members come, go and
+    /// rename: `from` leaves (if it was one), `to` becomes one.
+    fn moderator_changed(&mut self, from: Option<&Nick>, to: Option<&Nick>) {
+        if let Some(roles) = self.roles.as_deref_mut() {
+            if let Some(from) = from {
+                roles.moderators.retain(|n| n != from);
+            }
+            if let Some(to) = to.filter(|to| !roles.moderators.contains(to)) {
+                roles.moderators.push(to.clone());
+            }
+        }
+    }
 }
 
 impl Client {
@@ -138,7 +183,7 @@ impl Client {
             self.channels.reserve_exact(1);
             self.channels.push(Channel {
                 room: room.clone(),
-                ops: Box::default(),
+                roles: None,
             });
         }
     }

@@ -284,6 +284,26 @@ impl Client {
                 account,
                 ..
             } => {
+                // An operator who joins is one again (its PART or QUIT
+                // made IRC clients forget it).
+                let opped = *event == PresenceEvent::Join
+                    && account.as_ref().is_some_and(|a| {
+                        self.channels
+                            .iter()
+                            .any(|c| &c.room == room && c.is_run_by(a))
+                    });
+                if let Some(channel) = self.channel(room) {
+                    match event {
+                        PresenceEvent::Join if opped => channel.moderator_changed(None, Some(nick)),
+                        PresenceEvent::Part | PresenceEvent::Quit => {
+                            channel.moderator_changed(Some(nick), None)
+                        }
+                        PresenceEvent::Nick if channel.moderators().contains(nick) => {
+                            channel.moderator_changed(Some(nick), new_nick.as_ref())
+                        }
+                        _ => {}
+                    }
+                }
                 // One nick change or quit reaches us once per shared room,
                 // back to back: IRC shows it once.
                 let key = (*event, nick.clone(), new_nick.clone());
@@ -299,15 +319,7 @@ impl Client {
                     out,
                     variant_for(variant & VARIANT_ACCOUNT, account.as_ref()),
                 );
-                // An operator who joins is one again (its PART or QUIT
-                // made IRC clients forget it).
-                if *event == PresenceEvent::Join
-                    && let Some(account) = account
-                    && self
-                        .channels
-                        .iter()
-                        .any(|c| &c.room == room && c.ops.contains(account))
-                {
+                if opped {
                     Line::new(
                         Some(SERVER),
                         "MODE",
@@ -363,9 +375,14 @@ impl Client {
                 members,
                 history,
                 topic,
+                moderators,
             } => {
                 let channel = format!("#{room}");
                 self.joined(room);
+                if let Some(joined) = self.channel(room) {
+                    // Who owns them comes next, in `roles`.
+                    joined.set_roles(Box::default(), moderators.clone());
+                }
                 Line::new(Some(&mask(me)), "JOIN", &[&channel]).write(out);
                 if let Some(t) = topic {
                     reply(out, RPL_TOPIC, me, &[&channel, &t.text]);
@@ -376,7 +393,7 @@ impl Client {
                         &[&channel, t.by.as_str(), &(t.ts / 1000).to_string()],
                     );
                 }
-                names(out, me, &channel, members);
+                names(out, me, &channel, members, moderators);
                 self.replay(out, room, history);
             }
             ServerMessage::Parted { room, reason } => {
@@ -392,21 +409,28 @@ impl Client {
                 Line::new(Some(&mask(old.as_str())), "NICK", &[nick.as_str()])
                     .text()
                     .write(out);
+                for channel in &mut self.channels {
+                    if channel.moderators().contains(old) {
+                        channel.moderator_changed(Some(old), Some(nick));
+                    }
+                }
                 self.nick = Some(nick.clone());
             }
             ServerMessage::Members {
                 room,
                 members,
                 away,
+                moderators,
             } => {
                 let channel = format!("#{room}");
                 if context(reference).0 == "WHO" {
                     for nick in members {
-                        who_line(out, me, &channel, nick, away.contains(nick));
+                        let flags = (away.contains(nick), moderators.contains(nick));
+                        who_line(out, me, &channel, nick, flags);
                     }
                     reply(out, RPL_ENDOFWHO, me, &[&channel, "End of /WHO list"]);
                 } else {
-                    names(out, me, &channel, members);
+                    names(out, me, &channel, members, moderators);
                 }
             }
             ServerMessage::Rooms { rooms } => {
@@ -437,7 +461,7 @@ impl Client {
             } => {
                 let n = nick.as_str();
                 if context(reference).0 == "WHO" {
-                    who_line(out, me, "*", nick, away.is_some());
+                    who_line(out, me, "*", nick, (away.is_some(), false));
                     reply(out, RPL_ENDOFWHO, me, &[n, "End of /WHO list"]);
                     return;
                 }
@@ -542,6 +566,8 @@ impl Client {
                 let channel = format!("#{room}");
                 if self.is_me(nick) {
                     self.left(room);
+                } else if let Some(c) = self.channel(room) {
+                    c.moderator_changed(Some(nick), None);
                 }
                 let why = reason.as_deref().unwrap_or(by.as_str());
                 Line::new(
@@ -577,21 +603,28 @@ impl Client {
                     &[&channel, "End of channel ban list"],
                 );
             }
-            ServerMessage::Roles { room, owner, ops } => {
-                let now: Box<[Nick]> = owner.iter().chain(ops).cloned().collect();
+            ServerMessage::Roles {
+                room,
+                owner,
+                ops,
+                moderators,
+            } => {
                 // Roles come after Joined: only a channel left since is unknown.
-                let joined = self.channels.iter().find(|c| &c.room == room);
-                let before = joined.map_or(&[][..], |c| &c.ops);
+                let Some(joined) = self.channel(room) else {
+                    return;
+                };
                 let channel = format!("#{room}");
-                for (sign, list, other) in [("+o", &now[..], before), ("-o", before, &now[..])] {
+                let before = joined.moderators();
+                for (sign, list, other) in
+                    [("+o", &moderators[..], before), ("-o", before, moderators)]
+                {
                     for nick in list.iter().filter(|n| !other.contains(n)) {
                         Line::new(Some(SERVER), "MODE", &[&channel, sign, nick.as_str()])
                             .write(out);
                     }
                 }
-                if let Some(joined) = self.channel(room) {
-                    joined.ops = now;
-                }
+                let accounts = owner.iter().chain(ops).cloned().collect();
+                joined.set_roles(accounts, moderators.clone());
             }
             ServerMessage::Ping | ServerMessage::Pong => {}
         }
@@ -817,14 +850,22 @@ impl Client {
     }
 }
 
-/// 353 lines (as many as the names need) and the closing 366.
-fn names(out: &mut Vec<u8>, me: &str, channel: &str, members: &[Nick]) {
+/// 353 lines (as many as the names need), moderators with `@`, and the
+/// closing 366.
+fn names(out: &mut Vec<u8>, me: &str, channel: &str, members: &[Nick], moderators: &[Nick]) {
+    let names: Vec<String> = members
+        .iter()
+        .map(|n| match moderators.contains(n) {
+            true => format!("@{n}"),
+            false => n.to_string(),
+        })
+        .collect();
     packed(
         out,
         me,
         RPL_NAMREPLY,
         &["=", channel],
-        members.iter().map(Nick::as_str),
+        names.iter().map(String::as_str),
     );
     reply(out, RPL_ENDOFNAMES, me, &[channel, "End of /NAMES list"]);
 }
@@ -864,9 +905,15 @@ fn packed<'a>(
     }
 }
 
-fn who_line(out: &mut Vec<u8>, me: &str, channel: &str, nick: &Nick, away: bool) {
+/// One 352 line; `(away, moderator)` make its flags (`H`/`G`, then `@`).
+fn who_line(out: &mut Vec<u8>, me: &str, channel: &str, nick: &Nick, (away, op): (bool, bool)) {
     let n = nick.as_str();
-    let flags = if away { "G" } else { "H" };
+    let flags = match (away, op) {
+        (false, false) => "H",
+        (true, false) => "G",
+        (false, true) => "H@",
+        (true, true) => "G@",
+    };
     reply(
         out,
         RPL_WHOREPLY,
@@ -985,7 +1032,9 @@ mod tests {
             .map(|i| Nick::new(format!("user{i:03}xxxxxxxxxx")).unwrap())
             .collect();
         let mut out = Vec::new();
-        names(&mut out, "me", "#big", &members);
+        // Moderators get `@`, which counts towards the line length.
+        let moderators = &members[..50];
+        names(&mut out, "me", "#big", &members, moderators);
         let got = lines(&out);
         assert!(got.len() > 2);
         let mut seen = Vec::new();
@@ -997,6 +1046,8 @@ mod tests {
             seen.extend(line.params[3].split(' ').map(str::to_string));
         }
         assert_eq!(seen.len(), 200);
+        assert!(seen[..50].iter().all(|n| n.starts_with('@')));
+        assert!(seen[50..].iter().all(|n| !n.starts_with('@')));
         assert_eq!(got.last().unwrap().command, "366");
     }
 }
