@@ -4,6 +4,8 @@
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
+# Where cargo builds (.ci/run keeps it outside the clone).
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 
 say() { printf '\033[1m[banter]\033[0m %s\n' "$*" >&2; }
 
@@ -57,12 +59,35 @@ ensure_node_tools() {
     export PATH="$ROOT/frontend/node_modules/.bin:$PATH"
 }
 
-# Builds the web client into frontend/dist (what banter embeds and serves).
+# What the web client is built from: the hash of these files decides
+# whether Trunk runs again.
+web_inputs_hash() {
+    find frontend/src frontend/index.html frontend/Cargo.toml protocol \
+        static Trunk.toml Cargo.toml Cargo.lock \
+        -path protocol/target -prune -o -type f -print 2>/dev/null |
+        LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1
+}
+
+# Builds the web client into frontend/dist (what banter embeds and serves),
+# only when its inputs changed since the last build: Trunk rewrites every
+# file of dist, and banter (which embeds dist) would then be compiled again
+# on every start. The stamp lives in target/, outside dist.
 build_web() {
+    local stamp="$ROOT/target/web-inputs.sha256"
+    local hash
+    hash="$(web_inputs_hash)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$hash" ] &&
+        [ -f "$ROOT/frontend/dist/index.html" ]; then
+        say "web client up to date (frontend/dist)"
+        # The tests still need the node tools (wasm-opt is Trunk's only).
+        return 0
+    fi
     ensure_web_tools
     ensure_node_tools
     say "building the web client (trunk, release)"
     trunk build --release --offline >&2
+    mkdir -p "$ROOT/target"
+    printf '%s\n' "$hash" >"$stamp"
 }
 
 apt_install() {
