@@ -15,7 +15,7 @@ use banter_protocol::ErrorCode;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::outbox::Outbox;
+use crate::core::outbox::Outbox;
 
 /// How often deadlines are checked: the most an alarm may be late.
 pub const TICK: Duration = Duration::from_millis(250);

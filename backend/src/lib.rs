@@ -1,14 +1,15 @@
 //! Banter: one chat server, many transports.
 //!
 //! * [`config`] — command line, `BANTER_*` environment and TOML settings.
-//! * [`store`] — SQLite persistence: history, accounts, room roles and
-//!   bans, with one group-committing writer task.
+//! * [`store`] — SQLite or PostgreSQL persistence: history, accounts, room
+//!   roles and bans, with one group-committing writer task; the core's
+//!   durable port.
 //! * [`auth`] — argon2id password hashes, login tokens, the wrong-password
 //!   limiter.
-//! * [`router`] — rooms, members, presence and delivery; plain data behind
-//!   one mutex, never aware of transports or sockets.
-//! * [`outbox`] — each session's bounded outbound queue and its overflow
-//!   policy; [`frame`] — an outbound message encoded once per wire format.
+//! * [`core`] — what a chat server is, whatever carries it: the router
+//!   (rooms, members, presence, delivery), the events it accepts, the
+//!   port they go through before taking effect (memory, or the store),
+//!   each session's outbox and the frames in it.
 //! * [`alarms`] — every session's deadline and the shutdown notice, kept
 //!   by one task.
 //! * [`session`] — the one session loop every transport shares: handshake,
@@ -29,12 +30,10 @@ pub mod alarms;
 pub mod auth;
 pub mod broker;
 pub mod config;
-pub mod frame;
+pub mod core;
 pub mod limits;
 pub mod metrics;
 pub mod net;
-pub mod outbox;
-pub mod router;
 pub mod server;
 pub mod session;
 pub mod store;

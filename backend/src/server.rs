@@ -3,8 +3,8 @@
 //! its client a `closing` notice and ends, and [`run`] returns once they
 //! have (or once the grace period is over).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -21,11 +21,11 @@ use tracing::{info, warn};
 use crate::auth::{Hasher, Limiter};
 use crate::broker::Broker;
 use crate::config::Settings;
+use crate::core::router::{Router, RouterConfig};
 use crate::limits::{AddressLimits, AddressRules};
 use crate::net::http::{HttpLimits, HttpListener};
 use crate::net::tls::{ALPN_HTTP, Certs};
 use crate::net::{Listen, forwarded::Cidr};
-use crate::router::{Router, RouterConfig};
 use crate::store::{Backend, Store, Write};
 use crate::transport;
 
@@ -95,25 +95,19 @@ impl Context {
             );
             (Arc::new(cluster(Router::new(config))), None)
         } else {
-            // The writer delivers through the router, which needs the
-            // writer's queue: the cell ties the knot.
-            let cell: Arc<OnceLock<Arc<Router>>> = Arc::new(OnceLock::new());
-            let deliver_to = cell.clone();
+            // The router hands its events to the store's port; the writer,
+            // started once the router exists, gives them back committed.
             let backend = Backend::from_settings(settings.store.as_deref(), &settings.data_dir)?;
-            let store = Store::open_backend(&backend, move |done, saved| {
-                if let Some(router) = deliver_to.get() {
-                    router.deliver(done, saved);
-                }
-            })
-            .await?;
+            let (store, writer) = Store::prepare(&backend).await?;
             info!("data: {}", backend.describe());
-            let router = Arc::new(cluster(Router::with_store(
+            let router = Arc::new(cluster(Router::with_port(
                 config,
-                store.writes().clone(),
+                Box::new(store.port()),
                 store.account_names().await?,
                 store.last_direct_id().await?,
             )));
-            let _ = cell.set(router.clone());
+            let apply_to = router.clone();
+            writer.start(move |events, taken| apply_to.apply(events, taken));
             (router, Some(store))
         };
         let broker = match broker {
@@ -164,7 +158,7 @@ async fn retention(ctx: Arc<Context>) {
             _ = ctx.shutdown.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
-        let before_ts = age.map(|secs| crate::router::now_ms().saturating_sub(secs * 1000));
+        let before_ts = age.map(|secs| crate::core::router::now_ms().saturating_sub(secs * 1000));
         ctx.router.retain(before_ts, keep);
         match store
             .request(|reply| Write::Retain {

@@ -31,13 +31,14 @@ use crate::alarms::Slot;
 use crate::auth::{HashError, check_password, new_token, token_hash};
 use crate::broker::event::{Change, Event, UserRecord};
 use crate::broker::{Link, Publish};
-use crate::frame::Frame;
+use crate::core::frame::Frame;
+use crate::core::model::{Page, key};
+use crate::core::outbox::Outbox;
+use crate::core::router::{DEFAULT_HISTORY_PAGE, Joined, RouterError, SessionId};
 use crate::limits::{AddressPermit, TokenBucket, retry_in};
 use crate::metrics::{ConnectionGauge, Limit, metrics};
-use crate::outbox::Outbox;
-use crate::router::{DEFAULT_HISTORY_PAGE, RouterError, SessionId};
 use crate::server::Context;
-use crate::store::{Page, Store, Write, key};
+use crate::store::{Store, Write};
 use crate::transport::{Connection, Inbound, Verify};
 
 /// Longest we spend flushing and saying goodbye to a closing session.
@@ -108,7 +109,7 @@ type Ending = Option<(ErrorCode, String)>;
 
 /// What woke a session's loop.
 enum Woke {
-    Batch(crate::outbox::BatchInfo),
+    Batch(crate::core::outbox::BatchInfo),
     Input(std::io::Result<Option<Inbound>>),
     Timer,
 }
@@ -702,7 +703,7 @@ impl Session {
             account: account.cloned(),
             away: None,
             rooms: Vec::new(),
-            since: crate::router::now_ms(),
+            since: crate::core::router::now_ms(),
         };
         let asked = self
             .ask_broker(
@@ -928,17 +929,15 @@ impl Session {
     async fn join(&mut self, id: SessionId, room: RoomName, reference: Option<Ref>) -> Outcome {
         let router = &self.ctx.router;
         for _ in 0..3 {
-            match router.join(id, room.clone(), reference.clone()) {
-                Err(RouterError { load: Some(_), .. }) => {
-                    let store = self.store()?;
-                    let state = store
-                        .load_room(&room, self.ctx.settings.history_len)
-                        .await
-                        .map_err(internal)?;
-                    router.insert_room(room.clone(), state)?;
-                }
-                done => return done,
+            if router.join(id, room.clone(), reference.clone())? == Joined::Joined {
+                return Ok(());
             }
+            let store = self.store()?;
+            let state = store
+                .load_room(&room, self.ctx.settings.history_len)
+                .await
+                .map_err(internal)?;
+            router.insert_room(room.clone(), state)?;
         }
         Err(RouterError::new(
             ErrorCode::ServerFull,

@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use banter::store::{Backend, Page, Store, Write};
+use banter::core::model::Page;
+use banter::store::{Backend, Store, Write};
 use banter_protocol::{ChatMessage, DirectMessage, Nick, RoomName};
 use common::{
     Client, Kind, PG_PASSWORD, PgCluster, TempDir, TestServer, history, ids, postgres_url, say,
@@ -501,7 +502,7 @@ async fn persist_stores_once_keeps_the_counters_and_delivers_nothing_on_both_bac
 /// and each room's last id is the highest of the burst.
 #[tokio::test]
 async fn a_burst_is_stored_whole_and_in_order_on_both_backends() {
-    use banter::store::writer::{ChatWrite, RoomChange, RoomWrite};
+    use banter::core::event::{ChatEvent, RoomChange, RoomEvent};
     let sqlite = TempDir::new();
     let backends = both_backends(&sqlite);
     let all = Page {
@@ -519,7 +520,7 @@ async fn a_burst_is_stored_whole_and_in_order_on_both_backends() {
             let message = chat(room, n.div_ceil(2), &format!("m{n}"));
             store
                 .writes()
-                .send(Write::Chat(ChatWrite {
+                .send(Write::Chat(ChatEvent {
                     message,
                     sender: 1,
                     reference: None,
@@ -534,7 +535,7 @@ async fn a_burst_is_stored_whole_and_in_order_on_both_backends() {
                 };
                 store
                     .writes()
-                    .send(Write::Room(RoomWrite {
+                    .send(Write::Room(RoomEvent {
                         room: RoomName::new("odd").unwrap(),
                         change: RoomChange::Topic(topic),
                         requester: None,

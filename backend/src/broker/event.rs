@@ -6,7 +6,7 @@
 use banter_protocol::{ChatMessage, DirectMessage, Nick, Ref, RoomName};
 use serde::{Deserialize, Serialize};
 
-use crate::store::writer::RoomChange;
+use crate::core::event::RoomChange;
 
 /// A user online on some node, as the cluster knows it: the value of the
 /// broker's users hash (keyed by the lower-case nick) and what remote

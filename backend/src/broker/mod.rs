@@ -36,8 +36,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use crate::frame::Frame;
-use crate::router::{Router, SessionId};
+use crate::core::frame::Frame;
+use crate::core::router::{Router, SessionId};
 use crate::store::{Store, Write, redact};
 use event::{Event, Received};
 
@@ -781,7 +781,7 @@ async fn run_reader(ctx: Arc<Shared>, mut last: String, shutdown: CancellationTo
                 ctx.reading.store(true, Ordering::Relaxed);
                 // Unstored (shutting down): not acknowledged either.
                 if !events.is_empty() && persist_own(&ctx, &events, &shutdown).await {
-                    ctx.router.apply(events);
+                    ctx.router.apply_stream(events);
                 }
             }
             Err(e) => {

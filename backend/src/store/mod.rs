@@ -48,8 +48,11 @@ use sqlx::sqlite::{
 use sqlx::{Connection, SqlSafeStr};
 use tokio::sync::{mpsc, oneshot};
 
-pub use writer::{Committed, Health, Write};
+use crate::core::event::Event;
+use crate::core::model::{Page, RoomState, key};
+use crate::core::port::{Port, Taken};
 use writer::{Conn, Connector, Link};
+pub use writer::{Health, Write};
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "banter.db";
@@ -227,54 +230,6 @@ pub fn redact(url: &str) -> String {
         None => format!("{authority}{path}"),
     }
 }
-/// Everything the router needs to know about a room it loads.
-#[derive(Clone, Debug, Default)]
-pub struct RoomState {
-    pub last_id: u64,
-    pub last_ts: u64,
-    /// The most recent messages, oldest first.
-    pub recent: Vec<ChatMessage>,
-    pub topic: Option<Topic>,
-    pub owner: Option<Nick>,
-    pub ops: Vec<Nick>,
-    pub bans: Vec<BanInfo>,
-}
-
-/// Which messages a `history` request wants.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Page {
-    pub before: Option<u64>,
-    pub after: Option<u64>,
-    pub before_ts: Option<u64>,
-    pub after_ts: Option<u64>,
-    /// With `after`/`after_ts`: the newest messages past it, not the
-    /// oldest (IRC `CHATHISTORY LATEST` with a bound).
-    pub latest: bool,
-    pub limit: u32,
-}
-
-/// A room role kept in `room_roles`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Owner,
-    Op,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Owner => "owner",
-            Role::Op => "op",
-        }
-    }
-}
-
-/// The lower-case key a name is stored under.
-pub fn key(nick: &Nick) -> String {
-    nick.as_str().to_ascii_lowercase()
-}
-
 /// `rooms`: last id, topic text, set by, set at.
 type RoomRow = (i64, Option<String>, Option<String>, Option<i64>);
 
@@ -320,6 +275,46 @@ macro_rules! with_pool {
     };
 }
 
+/// The store's writer task, opened and not yet started.
+pub struct Writer {
+    link: Link,
+    queue: mpsc::Receiver<Write>,
+}
+
+impl Writer {
+    /// Starts the writer, which hands what it committed (or, `false`,
+    /// failed to commit) to `on_commit`, in commit order.
+    pub fn start(self, on_commit: impl FnMut(&mut Vec<Event>, bool) + Send + 'static) {
+        tokio::spawn(writer::run(self.link, self.queue, on_commit));
+    }
+}
+
+/// The store as the core's [`Port`]: an event goes to the writer's queue
+/// and comes back (through [`Writer::start`]'s `on_commit`) once
+/// committed; a full queue refuses it, so the requester hears the server
+/// is busy and nothing changes.
+pub struct Durable(mpsc::Sender<Write>);
+
+impl Port for Durable {
+    fn submit(&self, event: Event) -> Taken {
+        match self.0.try_reserve() {
+            Ok(permit) => {
+                permit.send(match event {
+                    Event::Chat(chat) => Write::Chat(chat),
+                    Event::Direct(direct) => Write::Direct(direct),
+                    Event::Room(room) => Write::Room(room),
+                });
+                Taken::Later
+            }
+            Err(_) => Taken::Refused(event),
+        }
+    }
+
+    fn durable(&self) -> bool {
+        true
+    }
+}
+
 /// The open store: a read pool and the writer's queue.
 #[derive(Clone)]
 pub struct Store {
@@ -335,7 +330,7 @@ impl Store {
     /// `on_commit`.
     pub async fn open(
         dir: &Path,
-        on_commit: impl FnMut(&mut Vec<Committed>, bool) + Send + 'static,
+        on_commit: impl FnMut(&mut Vec<Event>, bool) + Send + 'static,
     ) -> anyhow::Result<Store> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
@@ -347,8 +342,18 @@ impl Store {
     /// the writer task, which hands what it committed to `on_commit`.
     pub async fn open_backend(
         backend: &Backend,
-        on_commit: impl FnMut(&mut Vec<Committed>, bool) + Send + 'static,
+        on_commit: impl FnMut(&mut Vec<Event>, bool) + Send + 'static,
     ) -> anyhow::Result<Store> {
+        let (store, writer) = Store::prepare(backend).await?;
+        writer.start(on_commit);
+        Ok(store)
+    }
+
+    /// Opens the store in `backend` as [`open_backend`](Self::open_backend)
+    /// does, with its writer not yet started: writes queue up until
+    /// [`Writer::start`] names where committed events go (the router, which
+    /// is built with this store's [`port`](Self::port)).
+    pub async fn prepare(backend: &Backend) -> anyhow::Result<(Store, Writer)> {
         let health = Arc::new(Health::default());
         let (pool, link) = match backend {
             Backend::Sqlite(path) => {
@@ -405,13 +410,18 @@ impl Store {
             }
         };
         let (writes, queue) = mpsc::channel(WRITE_QUEUE);
-        tokio::spawn(writer::run(link, queue, on_commit));
-        Ok(Store {
+        let store = Store {
             pool,
             writes,
             backend: backend.clone(),
             health,
-        })
+        };
+        Ok((store, Writer { link, queue }))
+    }
+
+    /// The store as the core's port (see [`Durable`]).
+    pub fn port(&self) -> Durable {
+        Durable(self.writes.clone())
     }
 
     /// Where the data is.

@@ -27,7 +27,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use banter_protocol::{BanInfo, ChatMessage, DirectMessage, Nick, Ref, RoomName, Topic};
+use banter_protocol::{ChatMessage, DirectMessage, Nick};
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
@@ -35,61 +35,19 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
-use super::{Role, i, key, nick};
+use super::{i, nick};
+use crate::core::event::{ChatEvent, DirectEvent, Event, RoomChange, RoomEvent};
+use crate::core::model::key;
 
 /// Most writes in one transaction.
 pub const MAX_BATCH: usize = 1024;
 
-/// A room message to store, and whom to tell once it is.
-#[derive(Debug)]
-pub struct ChatWrite {
-    pub message: ChatMessage,
-    /// The sender's session, which gets the echo with `reference`.
-    pub sender: u64,
-    pub reference: Option<Ref>,
-}
-
-/// A direct message to store, and whom to tell once it is.
-#[derive(Debug)]
-pub struct DirectWrite {
-    pub message: DirectMessage,
-    pub sender: u64,
-    /// The recipient's session; `None`: an offline account, so the message
-    /// waits (pending) for its next login.
-    pub target: Option<u64>,
-    pub reference: Option<Ref>,
-}
-
-/// A change to a room's settings, and whom to tell once it is stored.
-/// Like a message, it takes effect (in the router's memory, announced to
-/// the room) only after its transaction has committed.
-#[derive(Debug)]
-pub struct RoomWrite {
-    pub room: RoomName,
-    pub change: RoomChange,
-    /// The session that asked, which gets the reply with `reference` (or,
-    /// if the commit fails, the error).
-    pub requester: Option<u64>,
-    pub reference: Option<Ref>,
-}
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum RoomChange {
-    /// A new topic, as announced; an empty text clears it (stored as none).
-    Topic(Topic),
-    /// Sets (`Some`) or removes an account's role in a room.
-    Role { account: Nick, role: Option<Role> },
-    /// Sets (`set`) or lifts a ban.
-    Ban { ban: BanInfo, set: bool },
-}
-
 /// One change to the database.
 #[derive(Debug)]
 pub enum Write {
-    Chat(ChatWrite),
-    Direct(DirectWrite),
-    Room(RoomWrite),
+    Chat(ChatEvent),
+    Direct(DirectEvent),
+    Room(RoomEvent),
     /// Creates an account; answers whether it was created (`false`: the
     /// name was taken).
     Register {
@@ -131,7 +89,7 @@ pub enum Write {
     /// Stores room messages and direct messages that were delivered
     /// already (by another node of a cluster), keeping `rooms.last_id` and
     /// `meta.last_direct_id` as [`Write::Chat`] and [`Write::Direct`] do,
-    /// but without [`Committed`] delivery. Idempotent: a message whose key
+    /// but without [`Event`] delivery. Idempotent: a message whose key
     /// (room and id; direct id) is stored already is left as it is, so a
     /// retry after a failure neither fails nor duplicates. Answers once
     /// committed (the reply is dropped if the commit fails).
@@ -143,14 +101,6 @@ pub enum Write {
     },
     /// Answers once everything queued before it has committed.
     Flush(oneshot::Sender<()>),
-}
-
-/// A message whose transaction has ended, for delivery.
-#[derive(Debug)]
-pub enum Committed {
-    Chat(ChatWrite),
-    Direct(DirectWrite),
-    Room(RoomWrite),
 }
 
 enum Answer {
@@ -396,7 +346,7 @@ impl Link {
 pub async fn run(
     mut link: Link,
     mut queue: mpsc::Receiver<Write>,
-    mut on_commit: impl FnMut(&mut Vec<Committed>, bool),
+    mut on_commit: impl FnMut(&mut Vec<Event>, bool),
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut done = Vec::with_capacity(MAX_BATCH);
@@ -434,9 +384,9 @@ pub async fn run(
         for write in batch.drain(..) {
             let answer = answers.next().unwrap_or(Answer::Nothing);
             match (write, answer) {
-                (Write::Chat(c), _) => done.push(Committed::Chat(c)),
-                (Write::Direct(d), _) => done.push(Committed::Direct(d)),
-                (Write::Room(r), _) => done.push(Committed::Room(r)),
+                (Write::Chat(c), _) => done.push(Event::Chat(c)),
+                (Write::Direct(d), _) => done.push(Event::Direct(d)),
+                (Write::Room(r), _) => done.push(Event::Room(r)),
                 (Write::Register { reply, .. }, Answer::Created(created)) => {
                     let _ = reply.send(created);
                 }
@@ -586,7 +536,7 @@ fn last_ids(batch: &[Write]) -> std::collections::HashMap<&str, u64> {
     let mut last = std::collections::HashMap::new();
     for write in batch {
         let messages = match write {
-            Write::Chat(ChatWrite { message, .. }) => std::slice::from_ref(message),
+            Write::Chat(ChatEvent { message, .. }) => std::slice::from_ref(message),
             Write::Persist { messages, .. } => &messages[..],
             _ => continue,
         };
@@ -613,7 +563,7 @@ macro_rules! backend {
                 // the next write of another kind (the order of the queue).
                 let mut chats = Vec::new();
                 for write in batch {
-                    if let Write::Chat(ChatWrite { message, .. }) = write {
+                    if let Write::Chat(ChatEvent { message, .. }) = write {
                         chats.push(message);
                         answers.push(Answer::Nothing);
                         continue;
@@ -699,10 +649,10 @@ macro_rules! backend {
 
             async fn apply(conn: &mut $conn, write: &Write) -> sqlx::Result<Answer> {
                 match write {
-                    Write::Chat(ChatWrite { message: m, .. }) => {
+                    Write::Chat(ChatEvent { message: m, .. }) => {
                         messages(conn, &[m], &INSERT_MESSAGES).await?;
                     }
-                    Write::Direct(DirectWrite {
+                    Write::Direct(DirectEvent {
                         message: d, target, ..
                     }) => {
                         direct(conn, d, target.is_none(), INSERT_DIRECT).await?;
@@ -716,7 +666,7 @@ macro_rules! backend {
                             direct(conn, d, *pending, INSERT_DIRECT_ONCE).await?;
                         }
                     }
-                    Write::Room(RoomWrite {
+                    Write::Room(RoomEvent {
                         room,
                         change: RoomChange::Topic(topic),
                         ..
@@ -730,7 +680,7 @@ macro_rules! backend {
                             .execute(&mut *conn)
                             .await?;
                     }
-                    Write::Room(RoomWrite {
+                    Write::Room(RoomEvent {
                         room,
                         change:
                             RoomChange::Role {
@@ -746,7 +696,7 @@ macro_rules! backend {
                             .execute(&mut *conn)
                             .await?;
                     }
-                    Write::Room(RoomWrite {
+                    Write::Room(RoomEvent {
                         room,
                         change:
                             RoomChange::Role {
@@ -761,7 +711,7 @@ macro_rules! backend {
                             .execute(&mut *conn)
                             .await?;
                     }
-                    Write::Room(RoomWrite {
+                    Write::Room(RoomEvent {
                         room,
                         change: RoomChange::Ban { ban, set },
                         ..

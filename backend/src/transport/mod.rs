@@ -24,7 +24,7 @@ use bytes::Bytes;
 use tokio::net::TcpListener;
 use tracing::debug;
 
-use crate::frame::Frame;
+use crate::core::frame::Frame;
 use crate::metrics::{Limit, metrics};
 use crate::net::{Listen, Refused, Stream};
 use crate::server::Context;

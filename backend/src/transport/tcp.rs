@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use super::{Connection, Inbound};
-use crate::frame::Frame;
+use crate::core::frame::Frame;
 use crate::net::proxy_protocol::UnexpectedHeader;
 use crate::net::{Listen, Stream};
 use crate::server::Context;

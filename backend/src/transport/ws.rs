@@ -35,7 +35,7 @@ use tracing::{debug, warn};
 
 use super::{Connection, Inbound};
 use crate::config::Settings;
-use crate::frame::Frame;
+use crate::core::frame::Frame;
 use crate::limits::Refusal;
 use crate::metrics::{Limit, metrics};
 use crate::net::forwarded::{self, normalize_origin, strip_default_port};

@@ -17,7 +17,7 @@ use super::caps::{self, Caps};
 
 use super::line::{Line, LineError};
 use super::numeric::*;
-use crate::frame::Frame;
+use crate::core::frame::Frame;
 use crate::transport::{Inbound, Verify};
 
 /// Most targets one JOIN, PART, PRIVMSG, NOTICE, NAMES or WHOIS may name.

@@ -41,7 +41,7 @@ use tokio::time::{Instant, Sleep};
 use self::caps::Caps;
 use self::line::{MAX_BODY, MAX_TAGS, Piece, Splitter};
 use super::{Connection, Inbound};
-use crate::frame::Frame;
+use crate::core::frame::Frame;
 use crate::limits::TokenBucket;
 use crate::net::proxy_protocol::UnexpectedHeader;
 use crate::net::stream::Fill;

@@ -23,7 +23,7 @@ use super::caps::{
 use super::command::motd;
 use super::line::{Line, MAX_BODY};
 use super::numeric::*;
-use crate::frame::Frame;
+use crate::core::frame::Frame;
 
 /// A ban as an IRC mask: `nick!*@*`, or `$a:account` for an account.
 fn ban_mask(ban: &banter_protocol::BanInfo) -> String {

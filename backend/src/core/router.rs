@@ -3,7 +3,7 @@
 //! It is plain data behind one `std::sync::Mutex`: every operation locks,
 //! updates, pushes frames into the affected members' [`Outbox`]es and
 //! unlocks, without ever awaiting (pushing never blocks, see
-//! [`crate::outbox`]). Delivering under the lock is what keeps a room's
+//! [`crate::core::outbox`]). Delivering under the lock is what keeps a room's
 //! messages in one order for everyone, and lets a reply (`joined`) reach its
 //! session before any message that follows it. Sessions are known by
 //! [`SessionId`] and an outbox; the router never learns which transport a
@@ -18,18 +18,18 @@ use banter_protocol::{
     MAX_REASON_BYTES, MAX_TOPIC_BYTES, MAX_USERS_QUERY, Nick, PresenceEvent, Ref, RoomInfo,
     RoomName, ServerMessage, Topic, UserInfo, check_line, check_text,
 };
-use tokio::sync::mpsc;
 use tracing::warn;
 
 mod cluster;
 
+use super::event::{ChatEvent, DirectEvent, Event, RoomChange, RoomEvent};
+use super::model::{Page, Role, RoomState};
+use super::port::{Memory, Port, Taken};
 use crate::broker::Link;
 use crate::broker::event::Change;
-use crate::frame::Frame;
+use crate::core::frame::Frame;
+use crate::core::outbox::Outbox;
 use crate::metrics::{metrics, secs};
-use crate::outbox::Outbox;
-use crate::store::writer::{ChatWrite, DirectWrite, RoomChange, RoomWrite};
-use crate::store::{Committed, Page, Role, RoomState, Write};
 
 pub type SessionId = u64;
 
@@ -50,9 +50,16 @@ pub struct RouterConfig {
 pub struct RouterError {
     pub code: ErrorCode,
     pub message: String,
-    /// Set when the request needs this room loaded from the store first
-    /// (the caller loads it, outside the lock, and tries again).
-    pub load: Option<RoomName>,
+}
+
+/// What [`Router::join`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Joined {
+    /// The session is in the room (it got `joined`).
+    Joined,
+    /// The room is not in memory: load it from the store
+    /// ([`Router::insert_room`], outside the lock) and join again.
+    NotLoaded,
 }
 
 /// The text checks of the protocol crate answer with a code and a sentence.
@@ -67,14 +74,6 @@ impl RouterError {
         RouterError {
             code,
             message: message.into(),
-            load: None,
-        }
-    }
-
-    fn needs_load(room: &RoomName) -> Self {
-        RouterError {
-            load: Some(room.clone()),
-            ..RouterError::new(ErrorCode::Internal, format!("room {room} is not loaded"))
         }
     }
 }
@@ -84,11 +83,11 @@ type Result<T> = std::result::Result<T, RouterError>;
 pub struct Router {
     config: RouterConfig,
     state: Mutex<State>,
-    /// The store's writer, when there is a store. Then a message is
-    /// delivered, and a room change (topic, owner, operators, bans) made
-    /// and announced, only once it is committed (see [`Router::deliver`]);
-    /// and rooms are loaded from the store before use.
-    writes: Option<mpsc::Sender<Write>>,
+    /// Where accepted changes go before they take effect (see
+    /// [`crate::core::port`]). A durable port (the store) gives a message
+    /// or a room change back to [`Router::apply`] once committed; rooms
+    /// are then loaded from it before use.
+    port: Box<dyn Port>,
     /// In a cluster (`--broker`): this node's link to the broker. Then
     /// room messages and whispers get their ids from the broker and are
     /// delivered as its stream brings them back (see [`crate::broker`]),
@@ -244,8 +243,8 @@ fn unsaved_change(reference: Option<Ref>) -> Frame {
 /// the room meanwhile). A ban also kicks the members it matches.
 /// In a cluster, `link` publishes the kicks a ban causes, and the change
 /// itself unless it came from the cluster (`from_cluster`).
-fn apply_room_change(state: &mut State, write: RoomWrite, link: Option<&Link>, from_cluster: bool) {
-    let RoomWrite {
+fn apply_room_change(state: &mut State, write: RoomEvent, link: Option<&Link>, from_cluster: bool) {
+    let RoomEvent {
         room,
         change,
         requester,
@@ -308,7 +307,7 @@ fn apply_room_change(state: &mut State, write: RoomWrite, link: Option<&Link>, f
 
 /// A room change the store could not commit: nothing changes (a claim of
 /// ownership made on join is undone) and the requester is told.
-fn drop_room_change(state: &mut State, write: RoomWrite) {
+fn drop_room_change(state: &mut State, write: RoomEvent) {
     if let RoomChange::Role {
         account,
         role: Some(Role::Owner),
@@ -326,8 +325,8 @@ fn drop_room_change(state: &mut State, write: RoomWrite) {
 
 /// Sends a message to its room's members (the sender's copy with its
 /// `ref`) and keeps it in the room's recent history.
-fn deliver_chat(state: &mut State, config: &RouterConfig, write: ChatWrite) {
-    let ChatWrite {
+fn deliver_chat(state: &mut State, config: &RouterConfig, write: ChatEvent) {
+    let ChatEvent {
         message,
         sender,
         reference,
@@ -356,8 +355,8 @@ fn deliver_chat(state: &mut State, config: &RouterConfig, write: ChatWrite) {
 
 /// Sends a direct message to its target (if online) and echoes it, with
 /// the target's away message if any, to the sender.
-fn deliver_direct(state: &mut State, write: DirectWrite) {
-    let DirectWrite {
+fn deliver_direct(state: &mut State, write: DirectEvent) {
+    let DirectEvent {
         message,
         sender,
         target,
@@ -593,7 +592,7 @@ impl Router {
         Router {
             config,
             state: Mutex::new(State::default()),
-            writes: None,
+            port: Box::new(Memory),
             cluster: None,
         }
     }
@@ -604,11 +603,11 @@ impl Router {
         self
     }
 
-    /// A router whose messages go through the store's writer, knowing the
+    /// A router whose changes go through `port` (the store), knowing the
     /// registered accounts and the last direct message id.
-    pub fn with_store(
+    pub fn with_port(
         config: RouterConfig,
-        writes: mpsc::Sender<Write>,
+        port: Box<dyn Port>,
         accounts: Vec<Nick>,
         last_direct_id: u64,
     ) -> Self {
@@ -620,42 +619,31 @@ impl Router {
         Router {
             config,
             state: Mutex::new(state),
-            writes: Some(writes),
+            port,
             cluster: None,
         }
     }
 
-    /// A place in the store's queue, without waiting (`busy` if it is
-    /// full); `None` without a store.
-    fn reserve(&self) -> Result<Option<mpsc::Permit<'_, Write>>> {
-        match &self.writes {
-            Some(writes) => Ok(Some(writes.try_reserve().map_err(|_| busy())?)),
-            None => Ok(None),
-        }
-    }
-
-    /// Makes a room change: with a store, once it has committed (see
-    /// [`Router::deliver`]); without one, at once.
-    fn change_room(
-        &self,
-        state: &mut State,
-        permit: Option<mpsc::Permit<'_, Write>>,
-        write: RoomWrite,
-    ) {
-        match permit {
-            Some(permit) => {
-                if let Some(r) = state.rooms.get_mut(&write.room) {
+    /// Hands a room change to the port: made at once, or once the port
+    /// gives it back (the room is kept meanwhile, see `Room::pending`);
+    /// `busy` if the port has no room for it.
+    fn change_room(&self, state: &mut State, event: RoomEvent) -> Result<()> {
+        let room = event.room.clone();
+        match self.port.submit(Event::Room(event)) {
+            Taken::Now(event) => self.apply_event(state, event, true),
+            Taken::Later => {
+                if let Some(r) = state.rooms.get_mut(&room) {
                     r.pending += 1;
                 }
-                permit.send(Write::Room(write));
             }
-            None => apply_room_change(state, write, self.cluster.as_ref(), false),
+            Taken::Refused(_) => return Err(busy()),
         }
+        Ok(())
     }
 
     /// Whether `room` is in memory (else, with a store, load it first).
     pub fn has_room(&self, room: &RoomName) -> bool {
-        self.writes.is_none()
+        !self.port.durable()
             || self
                 .state
                 .lock()
@@ -749,40 +737,46 @@ impl Router {
         }
     }
 
-    /// Delivers (and, for room changes, makes) what the store's writer
-    /// committed (or, `saved == false`, tells the requesters that it failed
-    /// to commit), in commit order: that is id order within each
-    /// room, so every member sees one order. Called by the writer only.
-    pub fn deliver(&self, committed: &mut Vec<Committed>, saved: bool) {
+    /// Makes what the port gave back take effect (or, `taken ==
+    /// false`, tells the requesters it could not be made), in the port's
+    /// order: that is id order within each room, so every member sees one
+    /// order. Called by the port's owner (the store's writer, after each
+    /// commit).
+    pub fn apply(&self, events: &mut Vec<Event>, taken: bool) {
         let mut guard = self.state.lock().unwrap();
         let state = &mut *guard;
-        for item in committed.drain(..) {
-            match item {
-                Committed::Chat(write) => {
-                    if let Some(r) = state.rooms.get_mut(&write.message.room) {
-                        r.pending = r.pending.saturating_sub(1);
-                    }
-                    if saved {
-                        deliver_chat(state, &self.config, write);
-                    } else if let Some(s) = state.sessions.get(&write.sender) {
-                        s.outbox.push(unsaved(write.reference));
-                    }
-                }
-                Committed::Room(write) => {
-                    if let Some(r) = state.rooms.get_mut(&write.room) {
-                        r.pending = r.pending.saturating_sub(1);
-                    }
-                    if saved {
-                        apply_room_change(state, write, self.cluster.as_ref(), false);
-                    } else {
-                        drop_room_change(state, write);
-                    }
-                }
-                Committed::Direct(write) if saved => deliver_direct(state, write),
-                Committed::Direct(write) => {
-                    if let Some(s) = state.sessions.get(&write.sender) {
-                        s.outbox.push(unsaved(write.reference));
-                    }
+        for event in events.drain(..) {
+            let room = match &event {
+                Event::Chat(chat) => Some(&chat.message.room),
+                Event::Room(change) => Some(&change.room),
+                Event::Direct(_) => None,
+            };
+            if let Some(r) = room.and_then(|room| state.rooms.get_mut(room)) {
+                r.pending = r.pending.saturating_sub(1);
+            }
+            self.apply_event(state, event, taken);
+        }
+    }
+
+    /// Makes one event take effect: delivers a message, makes and
+    /// announces a room change; or, `taken == false`, tells the requester
+    /// it could not be made.
+    fn apply_event(&self, state: &mut State, event: Event, taken: bool) {
+        match event {
+            Event::Chat(chat) if taken => deliver_chat(state, &self.config, chat),
+            Event::Direct(direct) if taken => deliver_direct(state, direct),
+            Event::Room(change) if taken => {
+                apply_room_change(state, change, self.cluster.as_ref(), false)
+            }
+            Event::Room(change) => drop_room_change(state, change),
+            Event::Chat(ChatEvent {
+                sender, reference, ..
+            })
+            | Event::Direct(DirectEvent {
+                sender, reference, ..
+            }) => {
+                if let Some(s) = state.sessions.get(&sender) {
+                    s.outbox.push(unsaved(reference));
                 }
             }
         }
@@ -874,7 +868,9 @@ impl Router {
         Ok(id)
     }
 
-    pub fn join(&self, id: SessionId, room: RoomName, reference: Option<Ref>) -> Result<()> {
+    /// Puts session `id` in `room` (it gets `joined`, the room hears it),
+    /// unless the room must be loaded from the store first.
+    pub fn join(&self, id: SessionId, room: RoomName, reference: Option<Ref>) -> Result<Joined> {
         let mut guard = self.state.lock().unwrap();
         let State {
             sessions, rooms, ..
@@ -886,10 +882,10 @@ impl Router {
             // Joining twice is harmless: answer with the room's state again.
             let outbox = session.outbox.clone();
             outbox.push(rooms[&room].joined(sessions, &room, reference));
-            return Ok(());
+            return Ok(Joined::Joined);
         }
-        if self.writes.is_some() && !rooms.get(&room).is_some_and(|r| r.loaded) {
-            return Err(RouterError::needs_load(&room));
+        if self.port.durable() && !rooms.get(&room).is_some_and(|r| r.loaded) {
+            return Ok(Joined::NotLoaded);
         }
         if session.rooms.len() >= self.config.max_rooms_per_session {
             return Err(RouterError::new(
@@ -918,19 +914,10 @@ impl Router {
             ));
         }
         // A room's first logged-in joiner owns it, once that is stored; the
-        // claim holds meanwhile, so nobody else claims it. A store too busy
+        // claim holds meanwhile, so nobody else claims it. A port too busy
         // to take the claim leaves the room unowned.
         let claim = match &session.account {
-            Some(account) if r.owner.is_none() => match &self.writes {
-                Some(writes) => match writes.try_reserve() {
-                    Ok(permit) => Some((account.clone(), Some(permit))),
-                    Err(_) => {
-                        warn!(%room, "the store's queue is full; the room stays unowned");
-                        None
-                    }
-                },
-                None => Some((account.clone(), None)),
-            },
+            Some(account) if r.owner.is_none() => Some(account.clone()),
             _ => None,
         };
         r.admit(&room, id, session, true);
@@ -950,10 +937,10 @@ impl Router {
             session,
             Change::Join { room: room.clone() },
         );
-        if let Some((account, permit)) = claim {
+        if let Some(account) = claim {
             r.owner = Some(account.clone());
-            let write = RoomWrite {
-                room,
+            let event = RoomEvent {
+                room: room.clone(),
                 change: RoomChange::Role {
                     account,
                     role: Some(Role::Owner),
@@ -961,9 +948,15 @@ impl Router {
                 requester: Some(id),
                 reference: None,
             };
-            self.change_room(&mut guard, permit, write);
+            if self.change_room(&mut guard, event).is_err() {
+                warn!(%room, "the store's queue is full; the room stays unowned");
+                if let Some(r) = guard.rooms.get_mut(&room) {
+                    r.owner = None;
+                    r.claiming = false;
+                }
+            }
         }
-        Ok(())
+        Ok(Joined::Joined)
     }
 
     /// Leaves `room`; the others hear it with `reason`, if any.
@@ -1043,36 +1036,34 @@ impl Router {
             cluster::publish_say(link, id, session, room, text, notice, floor, reference)?;
             return Ok(0);
         }
-        let permit = match &self.writes {
-            Some(writes) => Some(writes.try_reserve().map_err(|_| busy())?),
-            None => None,
-        };
         let r = rooms.get_mut(&room).expect("a session's rooms exist");
-        session.last_said = now_ms();
-        r.last_id += 1;
-        r.last_ts = now_ms().max(r.last_ts);
+        let now = now_ms();
+        let (message_id, ts) = (r.last_id + 1, now.max(r.last_ts));
         let message = ChatMessage {
             room,
-            id: r.last_id,
+            id: message_id,
             from: session.nick.clone(),
             text,
-            ts: r.last_ts,
+            ts,
             account: session.account.clone(),
             notice,
         };
-        let message_id = message.id;
-        let write = ChatWrite {
+        let event = Event::Chat(ChatEvent {
             message,
             sender: id,
             reference,
-        };
-        match permit {
-            // Delivered by `deliver` once committed.
-            Some(permit) => {
-                r.pending += 1;
-                permit.send(Write::Chat(write));
-            }
-            None => deliver_chat(&mut guard, &self.config, write),
+        });
+        let taken = self.port.submit(event);
+        if let Taken::Refused(_) = taken {
+            return Err(busy());
+        }
+        session.last_said = now;
+        r.last_id = message_id;
+        r.last_ts = ts;
+        match taken {
+            Taken::Now(event) => self.apply_event(&mut guard, event, true),
+            Taken::Later => r.pending += 1,
+            Taken::Refused(_) => {}
         }
         Ok(message_id)
     }
@@ -1094,7 +1085,7 @@ impl Router {
         let (target, to) = match state.nicks.get(&to) {
             Some(&target) => (Some(target), state.sessions[&target].nick.clone()),
             None => match state.accounts.get(&to) {
-                Some(account) if self.writes.is_some() => (None, account.clone()),
+                Some(account) if self.port.durable() => (None, account.clone()),
                 _ => {
                     return Err(RouterError::new(
                         ErrorCode::NoSuchNick,
@@ -1110,33 +1101,32 @@ impl Router {
             cluster::publish_direct(link, id, sender, to, text, notice, floor, reference)?;
             return Ok(0);
         }
-        let permit = match &self.writes {
-            Some(writes) => Some(writes.try_reserve().map_err(|_| busy())?),
-            None => None,
-        };
-        state.next_direct_id += 1;
-        state.last_direct_ts = now_ms().max(state.last_direct_ts);
+        let (message_id, ts) = (state.next_direct_id + 1, now_ms().max(state.last_direct_ts));
         let sender = state.sessions.get_mut(&id).expect("checked");
-        sender.last_said = state.last_direct_ts;
         let message = DirectMessage {
-            id: state.next_direct_id,
+            id: message_id,
             from: sender.nick.clone(),
             to,
             text,
-            ts: state.last_direct_ts,
+            ts,
             account: sender.account.clone(),
             notice,
         };
-        let message_id = message.id;
-        let write = DirectWrite {
+        let event = Event::Direct(DirectEvent {
             message,
             sender: id,
             target,
             reference,
-        };
-        match permit {
-            Some(permit) => permit.send(Write::Direct(write)),
-            None => deliver_direct(state, write),
+        });
+        let taken = self.port.submit(event);
+        if let Taken::Refused(_) = taken {
+            return Err(busy());
+        }
+        sender.last_said = ts;
+        state.next_direct_id = message_id;
+        state.last_direct_ts = ts;
+        if let Taken::Now(event) = taken {
+            self.apply_event(state, event, true);
         }
         Ok(message_id)
     }
@@ -1186,15 +1176,13 @@ impl Router {
             by: session.nick.clone(),
             ts: now_ms(),
         };
-        let permit = self.reserve()?;
-        let write = RoomWrite {
+        let event = RoomEvent {
             room,
             change: RoomChange::Topic(topic),
             requester: Some(id),
             reference,
         };
-        self.change_room(&mut guard, permit, write);
-        Ok(())
+        self.change_room(&mut guard, event)
     }
 
     /// Answers with who is in `room` (empty if nobody is).
@@ -1521,15 +1509,13 @@ impl Router {
             by,
             ts: now_ms(),
         };
-        let permit = self.reserve()?;
-        let write = RoomWrite {
+        let event = RoomEvent {
             room,
             change: RoomChange::Ban { ban, set },
             requester: Some(id),
             reference,
         };
-        self.change_room(&mut guard, permit, write);
-        Ok(())
+        self.change_room(&mut guard, event)
     }
 
     /// Answers with a room's bans (members only).
@@ -1596,8 +1582,7 @@ impl Router {
                 format!("{account} owns {room}; an owner is always an operator"),
             ));
         }
-        let permit = self.reserve()?;
-        let write = RoomWrite {
+        let event = RoomEvent {
             room,
             change: RoomChange::Role {
                 account,
@@ -1606,8 +1591,7 @@ impl Router {
             requester: Some(id),
             reference,
         };
-        self.change_room(&mut guard, permit, write);
-        Ok(())
+        self.change_room(&mut guard, event)
     }
 
     /// Removes a session: it leaves every room (members see `quit`, with

@@ -16,14 +16,14 @@ use banter_protocol::{
 use tracing::{debug, warn};
 
 use super::{
-    ChatWrite, Member, Node, Result, Room, RoomChange, RoomState, RoomWrite, Router, RouterError,
+    ChatEvent, Member, Node, Result, Room, RoomChange, RoomEvent, RoomState, Router, RouterError,
     Session, SessionId, State, apply_room_change, busy, chat, deliver_chat, kick_member, now_ms,
 };
 use crate::broker::event::{Change, Event, Received, UserRecord};
 use crate::broker::{Link, Publish};
-use crate::frame::Frame;
-use crate::outbox::Outbox;
-use crate::store::key;
+use crate::core::frame::Frame;
+use crate::core::model::key;
+use crate::core::outbox::Outbox;
 
 /// The quit reason local members see when a node's users go with it.
 const NODE_LOST: &str = "lost touch with its server";
@@ -614,7 +614,7 @@ impl Router {
     }
 
     /// Applies entries of the broker's stream, in order.
-    pub fn apply(&self, events: Vec<Received>) {
+    pub fn apply_stream(&self, events: Vec<Received>) {
         let Some(link) = &self.cluster else { return };
         let me = &*link.node;
         let mut guard = self.state.lock().unwrap();
@@ -644,7 +644,7 @@ impl Router {
                     } else {
                         (0, None)
                     };
-                    let write = ChatWrite {
+                    let write = ChatEvent {
                         message,
                         sender,
                         reference,
@@ -688,7 +688,7 @@ impl Router {
                         r.replay.retain(|c| !supersedes(&change, c));
                         r.replay.push(change.clone());
                     }
-                    let write = RoomWrite {
+                    let write = RoomEvent {
                         room,
                         change,
                         requester: None,

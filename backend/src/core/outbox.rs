@@ -24,7 +24,7 @@ use std::task::Context;
 use banter_protocol::ErrorCode;
 use futures_util::task::AtomicWaker;
 
-use crate::frame::Frame;
+use crate::core::frame::Frame;
 
 #[derive(Debug)]
 pub struct Outbox {

@@ -1,0 +1,24 @@
+//! The core: what a chat server is, whatever carries it.
+//!
+//! * [`model`] — the data the core and its ports share: room roles, a
+//!   room's stored state, a page of history.
+//! * [`event`] — the changes the router accepts (a message, a whisper, a
+//!   room change) and hands to its [`port`].
+//! * [`port`] — where an accepted change goes before it takes effect: in
+//!   memory at once; the store ([`crate::store`]) after its commit.
+//! * [`router`] — sessions, rooms, members, presence and delivery.
+//! * [`outbox`] — each session's bounded outbound queue; [`frame`] — an
+//!   outbound message encoded once per wire format.
+//!
+//! The core depends on `banter_protocol` and the metrics registry only;
+//! the store implements [`port::Port`] and calls [`router::Router::apply`]
+//! (dependencies point inwards). The cluster's link
+//! (`router/cluster.rs`, [`crate::broker`]) does not follow this rule yet:
+//! see `docs/architecture.md`.
+
+pub mod event;
+pub mod frame;
+pub mod model;
+pub mod outbox;
+pub mod port;
+pub mod router;
