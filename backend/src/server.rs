@@ -20,7 +20,9 @@ use tracing::{info, warn};
 
 use crate::auth::{Hasher, Limiter};
 use crate::broker::Broker;
+use crate::broker::port::Clustered;
 use crate::config::Settings;
+use crate::core::port::{Memory, Port};
 use crate::core::router::{Router, RouterConfig};
 use crate::limits::{AddressLimits, AddressRules};
 use crate::net::http::{HttpLimits, HttpListener};
@@ -37,6 +39,9 @@ pub struct Context {
     pub store: Option<Store>,
     /// In cluster mode: the broker, as `/readyz` checks it.
     pub broker: Option<crate::broker::Health>,
+    /// In cluster mode: this node's link to the broker (sessions claim
+    /// their nicks through it).
+    pub link: Option<crate::broker::Link>,
     pub hasher: Hasher,
     /// Wrong passwords, per account and per address.
     pub limiter: Limiter,
@@ -85,27 +90,36 @@ impl Context {
             }
             None => None,
         };
-        let cluster = |router: Router| match &broker {
-            Some(b) => router.clustered(b.link.clone()),
-            None => router,
+        // In a cluster, messages go through the broker and room changes
+        // through the port beneath it.
+        let cluster = |port: Box<dyn Port>| -> Box<dyn Port> {
+            match &broker {
+                Some(b) => Box::new(Clustered::new(b.link.clone(), port)),
+                None => port,
+            }
         };
+        let link = broker.as_ref().map(|b| b.link.clone());
         let (router, store) = if settings.memory_only {
             info!(
                 "history is kept in memory only (--memory-only): no accounts, nothing survives a restart"
             );
-            (Arc::new(cluster(Router::new(config))), None)
+            let port = cluster(Box::new(Memory));
+            (
+                Arc::new(Router::with_port(config, port, Vec::new(), 0)),
+                None,
+            )
         } else {
             // The router hands its events to the store's port; the writer,
             // started once the router exists, gives them back committed.
             let backend = Backend::from_settings(settings.store.as_deref(), &settings.data_dir)?;
             let (store, writer) = Store::prepare(&backend).await?;
             info!("data: {}", backend.describe());
-            let router = Arc::new(cluster(Router::with_port(
+            let router = Arc::new(Router::with_port(
                 config,
-                Box::new(store.port()),
+                cluster(Box::new(store.port())),
                 store.account_names().await?,
                 store.last_direct_id().await?,
-            )));
+            ));
             let apply_to = router.clone();
             writer.start(move |events, taken| apply_to.apply(events, taken));
             (router, Some(store))
@@ -119,6 +133,7 @@ impl Context {
         };
         Ok(Context {
             broker,
+            link,
             connections: Arc::new(Semaphore::new(settings.max_connections)),
             addresses: AddressLimits::new(AddressRules {
                 max_connections: settings.max_connections_per_address,

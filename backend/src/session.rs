@@ -29,8 +29,8 @@ use tracing::{debug, error, warn};
 
 use crate::alarms::Slot;
 use crate::auth::{HashError, check_password, new_token, token_hash};
-use crate::broker::event::{Change, Event, UserRecord};
 use crate::broker::{Link, Publish};
+use crate::core::cluster::{Change, Event, UserRecord};
 use crate::core::frame::Frame;
 use crate::core::model::{Page, key};
 use crate::core::outbox::Outbox;
@@ -693,7 +693,7 @@ impl Session {
     /// outside a cluster.
     async fn claim(&self, nick: &Nick, account: Option<&Nick>) -> Result<bool, RouterError> {
         let router = &self.ctx.router;
-        let Some(link) = router.link() else {
+        let Some(link) = &self.ctx.link else {
             return Ok(false);
         };
         router.reserve_nick(nick, account)?;
@@ -760,7 +760,7 @@ impl Session {
 
     /// Gives a claimed nick back (the router refused the session).
     fn release(&self, nick: &Nick) {
-        let Some(link) = self.ctx.router.link() else {
+        let Some(link) = &self.ctx.link else {
             return;
         };
         let user = UserRecord {
@@ -787,7 +787,7 @@ impl Session {
     /// `nick`: in a cluster, the broker moves the nick first.
     async fn change_nick(&mut self, id: SessionId, nick: Nick, reference: Option<Ref>) -> Outcome {
         let router = self.ctx.router.clone();
-        if let Some(link) = router.link() {
+        if let Some(link) = &self.ctx.link {
             router.check_nick(id, &nick)?;
             let old = router
                 .nick_of(id)

@@ -20,7 +20,7 @@
 //! lease, reaps nodes whose lease ran out (their users quit everywhere),
 //! and restates this node's users after the broker lost touch with it.
 
-pub mod event;
+pub mod port;
 pub mod scripts;
 
 use std::collections::HashMap;
@@ -36,10 +36,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
+use crate::core::cluster::{Event, Received};
 use crate::core::frame::Frame;
 use crate::core::router::{Router, SessionId};
 use crate::store::{Store, Write, redact};
-use event::{Event, Received};
 
 /// Entries the stream keeps (about; Redis trims in whole nodes). A node
 /// that falls further behind than this starts over from a snapshot.

@@ -2,6 +2,7 @@
 //!
 //! * [`model`] — the data the core and its ports share: room roles, a
 //!   room's stored state, a page of history.
+//! * [`cluster`] — what the nodes of a cluster tell each other.
 //! * [`event`] — the changes the router accepts (a message, a whisper, a
 //!   room change) and hands to its [`port`].
 //! * [`port`] — where an accepted change goes before it takes effect: in
@@ -16,6 +17,7 @@
 //! (`router/cluster.rs`, [`crate::broker`]) does not follow this rule yet:
 //! see `docs/architecture.md`.
 
+pub mod cluster;
 pub mod event;
 pub mod frame;
 pub mod model;

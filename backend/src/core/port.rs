@@ -5,9 +5,16 @@
 //! it at once, as it does in memory), later ([`Taken::Later`]: the port
 //! hands it back to [`Router::apply`](super::router::Router::apply), as the
 //! store does after its commit), or not at all ([`Taken::Refused`]: the
-//! port is full; nothing changes and the requester is told). The router
-//! applies an event the same way whichever answer brought it.
+//! port is full; nothing changes and the requester is told). In a cluster
+//! a message is [`Taken::Relayed`]: the broker numbers it and its stream
+//! brings it back to every node. The router applies an event the same way
+//! whichever answer brought it.
+//!
+//! The store ([`crate::store::Durable`]) and the broker
+//! ([`crate::broker::Clustered`]) implement [`Port`]; the core names
+//! neither.
 
+use super::cluster::News;
 use super::event::Event;
 
 /// What a port did with an event.
@@ -17,8 +24,21 @@ pub enum Taken {
     Now(Event),
     /// The port gives it back once it takes effect (or fails to).
     Later,
-    /// No room for it: nothing changes.
-    Refused(Event),
+    /// Sent on to be numbered elsewhere (a cluster's broker): it comes
+    /// back, numbered, through the stream
+    /// ([`Router::apply_stream`](super::router::Router::apply_stream)).
+    Relayed,
+    /// Not taken: nothing changes.
+    Refused(Event, Refusal),
+}
+
+/// Why a port did not take an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Its queue is full: try again in a moment.
+    Full,
+    /// What it needs is out of reach (a cluster node whose store is down).
+    Unavailable,
 }
 
 pub trait Port: Send + Sync {
@@ -28,9 +48,22 @@ pub trait Port: Send + Sync {
     /// Whether state lives outside memory: rooms are loaded before use,
     /// and whispers to an offline account wait for its next login.
     fn durable(&self) -> bool;
+
+    /// In a cluster, this node's name.
+    fn node(&self) -> Option<&str> {
+        None
+    }
+
+    /// Tells the other nodes of a cluster about this node's users; `false`
+    /// if that could not be queued (the next restatement sets it right).
+    /// Alone, there is nobody to tell.
+    fn tell(&self, _news: News) -> bool {
+        true
+    }
 }
 
 /// Memory only: every event takes effect at once.
+#[derive(Clone, Copy, Debug)]
 pub struct Memory;
 
 impl Port for Memory {

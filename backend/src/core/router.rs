@@ -24,9 +24,8 @@ mod cluster;
 
 use super::event::{ChatEvent, DirectEvent, Event, RoomChange, RoomEvent};
 use super::model::{Page, Role, RoomState};
-use super::port::{Memory, Port, Taken};
-use crate::broker::Link;
-use crate::broker::event::Change;
+use super::port::{Memory, Port, Refusal, Taken};
+use crate::core::cluster::Change;
 use crate::core::frame::Frame;
 use crate::core::outbox::Outbox;
 use crate::metrics::{metrics, secs};
@@ -88,11 +87,6 @@ pub struct Router {
     /// or a room change back to [`Router::apply`] once committed; rooms
     /// are then loaded from it before use.
     port: Box<dyn Port>,
-    /// In a cluster (`--broker`): this node's link to the broker. Then
-    /// room messages and whispers get their ids from the broker and are
-    /// delivered as its stream brings them back (see [`crate::broker`]),
-    /// and every change to a local user is published.
-    cluster: Option<Link>,
 }
 
 #[derive(Default)]
@@ -214,6 +208,17 @@ fn reserved(nick: &Nick) -> RouterError {
     )
 }
 
+/// The error for an event the port did not take.
+fn refused(why: Refusal) -> RouterError {
+    match why {
+        Refusal::Full => busy(),
+        Refusal::Unavailable => RouterError::new(
+            ErrorCode::Internal,
+            "the store is unreachable, so your message was not sent; try again in a moment",
+        ),
+    }
+}
+
 fn busy() -> RouterError {
     RouterError::new(
         ErrorCode::ServerFull,
@@ -241,9 +246,9 @@ fn unsaved_change(reference: Option<Ref>) -> Frame {
 /// store, at once): updates the room and tells its members, the
 /// requester's copy with its `ref` (the requester gets it even if it left
 /// the room meanwhile). A ban also kicks the members it matches.
-/// In a cluster, `link` publishes the kicks a ban causes, and the change
-/// itself unless it came from the cluster (`from_cluster`).
-fn apply_room_change(state: &mut State, write: RoomEvent, link: Option<&Link>, from_cluster: bool) {
+/// In a cluster, `port` tells the other nodes of the kicks a ban causes,
+/// and of the change itself unless it came from them (`from_cluster`).
+fn apply_room_change(state: &mut State, write: RoomEvent, port: &dyn Port, from_cluster: bool) {
     let RoomEvent {
         room,
         change,
@@ -256,8 +261,8 @@ fn apply_room_change(state: &mut State, write: RoomEvent, link: Option<&Link>, f
     let Some(r) = rooms.get_mut(&room) else {
         return;
     };
-    if let Some(link) = link.filter(|_| !from_cluster) {
-        cluster::publish_room(link, &room, &change);
+    if !from_cluster {
+        cluster::publish_room(port, &room, &change);
     }
     r.set(&change);
     let event = match &change {
@@ -299,7 +304,7 @@ fn apply_room_change(state: &mut State, write: RoomEvent, link: Option<&Link>, f
                 pos,
                 (ban.by.clone(), reason),
                 None,
-                link,
+                port,
             );
         }
     }
@@ -593,14 +598,7 @@ impl Router {
             config,
             state: Mutex::new(State::default()),
             port: Box::new(Memory),
-            cluster: None,
         }
-    }
-
-    /// The same router, as a node of a cluster (see [`crate::broker`]).
-    pub fn clustered(mut self, link: Link) -> Self {
-        self.cluster = Some(link);
-        self
     }
 
     /// A router whose changes go through `port` (the store), knowing the
@@ -620,7 +618,6 @@ impl Router {
             config,
             state: Mutex::new(state),
             port,
-            cluster: None,
         }
     }
 
@@ -636,7 +633,8 @@ impl Router {
                     r.pending += 1;
                 }
             }
-            Taken::Refused(_) => return Err(busy()),
+            Taken::Relayed => {}
+            Taken::Refused(_, why) => return Err(refused(why)),
         }
         Ok(())
     }
@@ -695,9 +693,7 @@ impl Router {
 
     /// Records a new account.
     pub fn add_account(&self, name: Nick) {
-        if let Some(link) = &self.cluster {
-            cluster::publish_account(link, &name);
-        }
+        cluster::publish_account(&*self.port, &name);
         self.state.lock().unwrap().accounts.insert(name);
     }
 
@@ -715,7 +711,7 @@ impl Router {
             .get_mut(&id)
             .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
         session.account = Some(account.clone());
-        cluster::publish_user(self.cluster.as_ref(), session, Change::Login);
+        cluster::publish_user(&*self.port, session, Change::Login);
         Ok(())
     }
 
@@ -765,9 +761,7 @@ impl Router {
         match event {
             Event::Chat(chat) if taken => deliver_chat(state, &self.config, chat),
             Event::Direct(direct) if taken => deliver_direct(state, direct),
-            Event::Room(change) if taken => {
-                apply_room_change(state, change, self.cluster.as_ref(), false)
-            }
+            Event::Room(change) if taken => apply_room_change(state, change, &*self.port, false),
             Event::Room(change) => drop_room_change(state, change),
             Event::Chat(ChatEvent {
                 sender, reference, ..
@@ -932,11 +926,7 @@ impl Router {
             session.outbox.push(roles);
         }
         enter(&mut session.rooms, &room);
-        cluster::publish_user(
-            self.cluster.as_ref(),
-            session,
-            Change::Join { room: room.clone() },
-        );
+        cluster::publish_user(&*self.port, session, Change::Join { room: room.clone() });
         if let Some(account) = claim {
             r.owner = Some(account.clone());
             let event = RoomEvent {
@@ -994,7 +984,7 @@ impl Router {
             );
         }
         cluster::publish_user(
-            self.cluster.as_ref(),
+            &*self.port,
             session,
             Change::Part {
                 room: room.clone(),
@@ -1029,13 +1019,6 @@ impl Router {
         if !session.rooms.contains(&room) {
             return Err(not_in_room(&room));
         }
-        if let Some(link) = &self.cluster {
-            // The broker numbers it; delivered as its stream brings it back.
-            let floor = rooms.get(&room).map_or(0, |r| r.last_id);
-            session.last_said = now_ms();
-            cluster::publish_say(link, id, session, room, text, notice, floor, reference)?;
-            return Ok(0);
-        }
         let r = rooms.get_mut(&room).expect("a session's rooms exist");
         let now = now_ms();
         let (message_id, ts) = (r.last_id + 1, now.max(r.last_ts));
@@ -1054,16 +1037,20 @@ impl Router {
             reference,
         });
         let taken = self.port.submit(event);
-        if let Taken::Refused(_) = taken {
-            return Err(busy());
+        if let Taken::Refused(_, why) = taken {
+            return Err(refused(why));
         }
         session.last_said = now;
+        if let Taken::Relayed = taken {
+            // Numbered by the cluster's broker: 0 until the stream brings it.
+            return Ok(0);
+        }
         r.last_id = message_id;
         r.last_ts = ts;
         match taken {
             Taken::Now(event) => self.apply_event(&mut guard, event, true),
             Taken::Later => r.pending += 1,
-            Taken::Refused(_) => {}
+            Taken::Relayed | Taken::Refused(..) => {}
         }
         Ok(message_id)
     }
@@ -1094,13 +1081,6 @@ impl Router {
                 }
             },
         };
-        if let Some(link) = &self.cluster {
-            let floor = state.next_direct_id;
-            let sender = state.sessions.get_mut(&id).expect("checked");
-            sender.last_said = now_ms();
-            cluster::publish_direct(link, id, sender, to, text, notice, floor, reference)?;
-            return Ok(0);
-        }
         let (message_id, ts) = (state.next_direct_id + 1, now_ms().max(state.last_direct_ts));
         let sender = state.sessions.get_mut(&id).expect("checked");
         let message = DirectMessage {
@@ -1119,10 +1099,13 @@ impl Router {
             reference,
         });
         let taken = self.port.submit(event);
-        if let Taken::Refused(_) = taken {
-            return Err(busy());
+        if let Taken::Refused(_, why) = taken {
+            return Err(refused(why));
         }
         sender.last_said = ts;
+        if let Taken::Relayed = taken {
+            return Ok(0);
+        }
         state.next_direct_id = message_id;
         state.last_direct_ts = ts;
         if let Taken::Now(event) = taken {
@@ -1305,7 +1288,7 @@ impl Router {
             .get_mut(&id)
             .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
         session.away = message.as_deref().map(Into::into);
-        cluster::publish_user(self.cluster.as_ref(), session, Change::Away);
+        cluster::publish_user(&*self.port, session, Change::Away);
         let event = ServerMessage::Away {
             nick: session.nick.clone(),
             message,
@@ -1452,13 +1435,12 @@ impl Router {
         let ghost = sessions
             .get(&r.members[pos].session)
             .is_some_and(|s| s.node.is_some());
-        if let (Some(link), true) = (&self.cluster, ghost) {
+        if ghost {
             // A user of another node: that node kicks it, and the room
             // hears it from there.
-            cluster::publish_kick(link, room, nick, by, reason);
+            cluster::publish_kick(&*self.port, room, nick, by, reason);
             return Ok(());
         }
-        let link = self.cluster.as_ref();
         kick_member(
             sessions,
             r,
@@ -1466,7 +1448,7 @@ impl Router {
             pos,
             (by, reason),
             Some((id, reference)),
-            link,
+            &*self.port,
         );
         Ok(())
     }
@@ -1610,7 +1592,7 @@ impl Router {
         let Some(session) = sessions.remove(&id) else {
             return;
         };
-        cluster::publish_quit(self.cluster.as_ref(), &session, reason.clone());
+        cluster::publish_quit(&*self.port, &session, reason.clone());
         nicks.remove(&session.nick);
         for room in session.rooms {
             if let Some(r) = rooms.get_mut(&room) {
@@ -1669,7 +1651,7 @@ fn kick_member(
     pos: usize,
     (by, reason): (Nick, Option<String>),
     kicker: Option<(SessionId, Option<Ref>)>,
-    link: Option<&Link>,
+    port: &dyn Port,
 ) {
     let change = Change::Kicked {
         room: room.clone(),
@@ -1694,7 +1676,7 @@ fn kick_member(
     let member = r.members.remove(pos);
     if let Some(s) = sessions.get_mut(&member.session) {
         s.rooms.retain(|x| x != room);
-        cluster::publish_user(link, s, change);
+        cluster::publish_user(port, s, change);
     }
 }
 

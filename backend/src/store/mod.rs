@@ -50,7 +50,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::core::event::Event;
 use crate::core::model::{Page, RoomState, key};
-use crate::core::port::{Port, Taken};
+use crate::core::port::{Port, Refusal, Taken};
 use writer::{Conn, Connector, Link};
 pub use writer::{Health, Write};
 
@@ -306,7 +306,7 @@ impl Port for Durable {
                 });
                 Taken::Later
             }
-            Err(_) => Taken::Refused(event),
+            Err(_) => Taken::Refused(event, Refusal::Full),
         }
     }
 

@@ -11,28 +11,28 @@
 use std::collections::HashSet;
 
 use banter_protocol::{
-    ChatMessage, DirectMessage, ErrorCode, Nick, PresenceEvent, Ref, RoomName, ServerMessage,
+    DirectMessage, ErrorCode, Nick, PresenceEvent, Ref, RoomName, ServerMessage,
 };
 use tracing::{debug, warn};
 
 use super::{
     ChatEvent, Member, Node, Result, Room, RoomChange, RoomEvent, RoomState, Router, RouterError,
-    Session, SessionId, State, apply_room_change, busy, chat, deliver_chat, kick_member, now_ms,
+    Session, SessionId, State, apply_room_change, chat, deliver_chat, kick_member, now_ms,
 };
-use crate::broker::event::{Change, Event, Received, UserRecord};
-use crate::broker::{Link, Publish};
+use crate::core::cluster::{Change, Event, News, Received, UserRecord};
 use crate::core::frame::Frame;
 use crate::core::model::key;
 use crate::core::outbox::Outbox;
+use crate::core::port::Port;
 
 /// The quit reason local members see when a node's users go with it.
 const NODE_LOST: &str = "lost touch with its server";
 
 /// A local session as the cluster knows it.
-fn record(link: &Link, s: &Session) -> UserRecord {
+fn record(node: &str, s: &Session) -> UserRecord {
     UserRecord {
         nick: s.nick.clone(),
-        node: link.node.to_string(),
+        node: node.to_string(),
         account: s.account.clone(),
         away: s.away.as_deref().map(str::to_string),
         rooms: s.rooms.clone(),
@@ -41,163 +41,56 @@ fn record(link: &Link, s: &Session) -> UserRecord {
 }
 
 /// Tells the cluster that local session `s` changed (`change`; `s` is the
-/// state after it). Ghosts and routers outside a cluster publish nothing.
-pub(super) fn publish_user(link: Option<&Link>, s: &Session, change: Change) {
-    let Some(link) = link.filter(|_| s.node.is_none()) else {
+/// state after it). Ghosts and routers outside a cluster tell nothing.
+pub(super) fn publish_user(port: &dyn Port, s: &Session, change: Change) {
+    let Some(node) = port.node().filter(|_| s.node.is_none()) else {
         return;
     };
-    let user = record(link, s);
-    link.publish(Publish::User {
-        key: key(&s.nick),
-        record: Some(serde_json::to_string(&user).expect("records serialize")),
-        old: None,
-        claim: false,
-        event: Event::User { user, change },
-        reply: None,
+    port.tell(News::User {
+        user: record(node, s),
+        change,
     });
 }
 
 /// Tells the cluster that local session `s` is gone; its nick is free.
-pub(super) fn publish_quit(link: Option<&Link>, s: &Session, reason: Option<String>) {
-    let Some(link) = link.filter(|_| s.node.is_none()) else {
+pub(super) fn publish_quit(port: &dyn Port, s: &Session, reason: Option<String>) {
+    let Some(node) = port.node().filter(|_| s.node.is_none()) else {
         return;
     };
-    let mut user = record(link, s);
+    let mut user = record(node, s);
     user.rooms.clear();
-    link.publish(Publish::User {
-        key: key(&s.nick),
-        record: None,
-        old: None,
-        claim: false,
-        event: Event::User {
-            user,
-            change: Change::Quit { reason },
-        },
-        reply: None,
+    port.tell(News::User {
+        user,
+        change: Change::Quit { reason },
     });
 }
 
-pub(super) fn publish_room(link: &Link, room: &RoomName, change: &RoomChange) {
-    link.publish(Publish::Event(Event::Room {
-        node: link.node.to_string(),
-        room: room.clone(),
-        change: change.clone(),
-    }));
+pub(super) fn publish_room(port: &dyn Port, room: &RoomName, change: &RoomChange) {
+    if port.node().is_some() {
+        port.tell(News::Room {
+            room: room.clone(),
+            change: change.clone(),
+        });
+    }
 }
 
-pub(super) fn publish_account(link: &Link, name: &Nick) {
-    link.publish(Publish::Event(Event::Account {
-        node: link.node.to_string(),
-        name: name.clone(),
-    }));
+pub(super) fn publish_account(port: &dyn Port, name: &Nick) {
+    port.tell(News::Account { name: name.clone() });
 }
 
 pub(super) fn publish_kick(
-    link: &Link,
+    port: &dyn Port,
     room: RoomName,
     nick: Nick,
     by: Nick,
     reason: Option<String>,
 ) {
-    link.publish(Publish::Event(Event::Kick {
-        node: link.node.to_string(),
+    port.tell(News::Kick {
         room,
         nick,
         by,
         reason,
-    }));
-}
-
-/// Refuses chat while this node cannot store it (it would be neither
-/// acknowledged nor, for its sender, seen until the store is back).
-fn check_stored(link: &Link) -> Result<()> {
-    if link.unstored.load(std::sync::atomic::Ordering::Relaxed) {
-        return Err(RouterError::new(
-            ErrorCode::Internal,
-            "the store is unreachable, so your message was not sent; try again in a moment",
-        ));
-    }
-    Ok(())
-}
-
-/// Queues a room message for the broker to number (`busy` if the queue is
-/// full: nothing was sent).
-#[allow(clippy::too_many_arguments)]
-pub(super) fn publish_say(
-    link: &Link,
-    id: SessionId,
-    session: &Session,
-    room: RoomName,
-    text: String,
-    notice: bool,
-    floor: u64,
-    reference: Option<Ref>,
-) -> Result<()> {
-    check_stored(link)?;
-    let message = ChatMessage {
-        room: room.clone(),
-        id: 0,
-        from: session.nick.clone(),
-        text,
-        ts: 0,
-        account: session.account.clone(),
-        notice,
-    };
-    let event = Event::Say {
-        node: link.node.to_string(),
-        session: id,
-        reference: reference.clone(),
-        message,
-    };
-    link.queue
-        .try_send(Publish::Say {
-            room: room.as_str().to_string(),
-            floor,
-            event,
-            session: id,
-            reference,
-        })
-        .map_err(|_| busy())
-}
-
-/// Queues a whisper to `to` for the broker to number.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn publish_direct(
-    link: &Link,
-    id: SessionId,
-    sender: &Session,
-    to: Nick,
-    text: String,
-    notice: bool,
-    floor: u64,
-    reference: Option<Ref>,
-) -> Result<()> {
-    check_stored(link)?;
-    let target = key(&to);
-    let message = DirectMessage {
-        id: 0,
-        from: sender.nick.clone(),
-        to,
-        text,
-        ts: 0,
-        account: sender.account.clone(),
-        notice,
-    };
-    let event = Event::Direct {
-        node: link.node.to_string(),
-        session: id,
-        reference: reference.clone(),
-        message,
-    };
-    link.queue
-        .try_send(Publish::Direct {
-            target,
-            floor,
-            event,
-            session: id,
-            reference,
-        })
-        .map_err(|_| busy())
+    });
 }
 
 /// The ghost of `node` using `nick`, if any.
@@ -502,7 +395,7 @@ fn update_ghost(state: &mut State, id: SessionId, user: &UserRecord, announce: b
 impl Router {
     /// This node's name, in a cluster.
     pub fn node(&self) -> Option<&str> {
-        self.cluster.as_ref().map(|l| &*l.node)
+        self.port.node()
     }
 
     /// Makes the ghosts match a snapshot of the cluster's users (of node
@@ -522,13 +415,13 @@ impl Router {
     }
 
     fn records(&self, state: &State) -> Vec<(String, UserRecord)> {
-        let Some(link) = &self.cluster else {
+        let Some(node) = self.port.node() else {
             return Vec::new();
         };
         let claims = state.claiming.iter().map(|(nick, account)| {
             let user = UserRecord {
                 nick: nick.clone(),
-                node: link.node.to_string(),
+                node: node.to_string(),
                 account: account.clone(),
                 away: None,
                 rooms: Vec::new(),
@@ -540,7 +433,7 @@ impl Router {
             .sessions
             .values()
             .filter(|s| s.node.is_none())
-            .map(|s| (key(&s.nick), record(link, s)))
+            .map(|s| (key(&s.nick), record(node, s)))
             .chain(claims)
             .collect()
     }
@@ -549,16 +442,12 @@ impl Router {
     /// under the lock so it is ordered with the changes around it; `false`
     /// if the queue is full.
     pub fn queue_sync(&self) -> bool {
-        let Some(link) = &self.cluster else {
+        if self.port.node().is_none() {
             return true;
-        };
+        }
         let state = self.state.lock().unwrap();
-        let records = self
-            .records(&state)
-            .into_iter()
-            .map(|(key, r)| (key, serde_json::to_string(&r).expect("records serialize")))
-            .collect();
-        link.queue.try_send(Publish::Sync { records }).is_ok()
+        let users = self.records(&state);
+        self.port.tell(News::Sync { users })
     }
 
     /// Holds `nick` for a session of this node while the broker is asked
@@ -590,9 +479,9 @@ impl Router {
     /// What the broker should hold for session `id` once it is called
     /// `nick` (for a claim or a rename).
     pub fn record_as(&self, id: SessionId, nick: &Nick) -> Option<UserRecord> {
-        let link = self.cluster.as_ref()?;
+        let node = self.port.node()?;
         let state = self.state.lock().unwrap();
-        let mut user = record(link, state.sessions.get(&id)?);
+        let mut user = record(node, state.sessions.get(&id)?);
         user.nick = nick.clone();
         Some(user)
     }
@@ -615,8 +504,8 @@ impl Router {
 
     /// Applies entries of the broker's stream, in order.
     pub fn apply_stream(&self, events: Vec<Received>) {
-        let Some(link) = &self.cluster else { return };
-        let me = &*link.node;
+        let port = &*self.port;
+        let Some(me) = port.node() else { return };
         let mut guard = self.state.lock().unwrap();
         let state = &mut *guard;
         for received in events {
@@ -694,7 +583,7 @@ impl Router {
                         requester: None,
                         reference: None,
                     };
-                    apply_room_change(state, write, Some(link), true);
+                    apply_room_change(state, write, port, true);
                 }
                 Event::Kick {
                     room,
@@ -715,7 +604,7 @@ impl Router {
                             .is_some_and(|s| s.nick == nick && s.node.is_none())
                     };
                     if let Some(pos) = r.members.iter().position(local) {
-                        kick_member(sessions, r, &room, pos, (by, reason), None, Some(link));
+                        kick_member(sessions, r, &room, pos, (by, reason), None, port);
                     }
                 }
                 Event::Account { name, .. } => {
@@ -856,11 +745,6 @@ fn deliver_direct(state: &State, to: Delivery, message: DirectMessage) {
 }
 
 impl Router {
-    /// This node's link to the broker, in a cluster.
-    pub fn link(&self) -> Option<&Link> {
-        self.cluster.as_ref()
-    }
-
     /// Whether a session of this node uses `nick`.
     pub fn nick_is_local(&self, nick: &Nick) -> bool {
         let state = self.state.lock().unwrap();

@@ -1,7 +1,11 @@
-//! What nodes tell each other through the broker's stream: one [`Event`]
-//! per entry, as JSON in the entry's `e` field. Ids and times that the
-//! broker assigns (a room message's id, a whisper's id) travel beside it
-//! in fields of their own, see [`Received`].
+//! What the nodes of a cluster tell each other. The router tells its port
+//! [`News`] of its own users; the broker ([`crate::broker`]) carries it as
+//! one [`Event`] per entry of its stream, as JSON in the entry's `e`
+//! field, and hands the stream back to every node's router
+//! ([`Router::apply_stream`](crate::core::router::Router::apply_stream)).
+//! Ids and times that the broker assigns (a room message's id, a
+//! whisper's id) travel beside an event in fields of their own, see
+//! [`Received`].
 
 use banter_protocol::{ChatMessage, DirectMessage, Nick, Ref, RoomName};
 use serde::{Deserialize, Serialize};
@@ -136,4 +140,27 @@ pub struct Received {
     /// away message.
     pub target: Option<String>,
     pub away: Option<String>,
+}
+
+/// What a node tells the others about its own users, through its port
+/// ([`Port::tell`](crate::core::port::Port::tell)).
+#[derive(Clone, Debug, PartialEq)]
+pub enum News {
+    /// A local user changed (`user` is the state after). After
+    /// [`Change::Quit`] its nick is free.
+    User { user: UserRecord, change: Change },
+    /// A room's settings changed here (and are stored).
+    Room { room: RoomName, change: RoomChange },
+    /// An operator here kicks `nick`, a user of another node.
+    Kick {
+        room: RoomName,
+        nick: Nick,
+        by: Nick,
+        reason: Option<String>,
+    },
+    /// A new account.
+    Account { name: Nick },
+    /// Every local user (keyed as [`key`](crate::core::model::key) keys
+    /// them) and the nicks being claimed, restating what the others know.
+    Sync { users: Vec<(String, UserRecord)> },
 }
