@@ -30,6 +30,7 @@ pub mod alarms;
 pub mod auth;
 pub mod broker;
 pub mod config;
+pub mod context;
 pub mod core;
 pub mod limits;
 pub mod metrics;

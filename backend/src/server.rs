@@ -4,7 +4,7 @@
 //! have (or once the grace period is over).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -13,149 +13,16 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use crate::auth::{Hasher, Limiter};
-use crate::broker::Broker;
-use crate::broker::port::Clustered;
 use crate::config::Settings;
-use crate::core::port::{Memory, Port};
-use crate::core::router::{Router, RouterConfig};
-use crate::limits::{AddressLimits, AddressRules};
+use crate::context::Context;
 use crate::net::http::{HttpLimits, HttpListener};
 use crate::net::tls::{ALPN_HTTP, Certs};
 use crate::net::{Listen, forwarded::Cidr};
-use crate::store::{Backend, Store, Write};
+use crate::store::Write;
 use crate::transport;
-
-/// What every session and listener shares.
-pub struct Context {
-    pub settings: Settings,
-    pub router: Arc<Router>,
-    /// `None` with `--memory-only`: history in memory, no accounts.
-    pub store: Option<Store>,
-    /// In cluster mode: the broker, as `/readyz` checks it.
-    pub broker: Option<crate::broker::Health>,
-    /// In cluster mode: this node's link to the broker (sessions claim
-    /// their nicks through it).
-    pub link: Option<crate::broker::Link>,
-    pub hasher: Hasher,
-    /// Wrong passwords, per account and per address.
-    pub limiter: Limiter,
-    /// Cancelled once, when the server starts shutting down.
-    pub shutdown: CancellationToken,
-    /// Every session's deadline, and the shutdown notice to each.
-    pub alarms: crate::alarms::Alarms,
-    /// Every connection's task, so shutdown can wait for them.
-    pub tracker: TaskTracker,
-    /// One permit per open connection, all transports together.
-    pub connections: Arc<Semaphore>,
-    /// Open connections and handshakes per client address.
-    pub addresses: Arc<AddressLimits>,
-    /// Set once every listener runs; cleared when shutdown begins.
-    pub listening: AtomicBool,
-}
-
-impl Context {
-    /// Opens the store (unless `--memory-only`) and builds the router on it.
-    pub async fn open(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
-        let config = RouterConfig {
-            max_text_bytes: settings.max_text_bytes,
-            max_rooms_per_session: settings.max_rooms_per_session,
-            max_rooms: settings.max_rooms,
-            history_len: settings.history_len,
-        };
-        let broker = match &settings.broker {
-            Some(url) => {
-                let shared = settings.memory_only
-                    || matches!(
-                        Backend::from_settings(settings.store.as_deref(), &settings.data_dir)?,
-                        Backend::Postgres(_)
-                    );
-                anyhow::ensure!(
-                    shared,
-                    "--broker needs a store that every node shares: --store postgres://… (or --memory-only)"
-                );
-                let node = crate::broker::node_name(settings.node_name.as_deref())?;
-                let broker = Broker::connect(url, node).await?;
-                info!(
-                    broker = %crate::store::redact(url),
-                    node = %broker.link.node,
-                    "cluster mode: joining the other nodes through the broker"
-                );
-                Some(broker)
-            }
-            None => None,
-        };
-        // In a cluster, messages go through the broker and room changes
-        // through the port beneath it.
-        let cluster = |port: Box<dyn Port>| -> Box<dyn Port> {
-            match &broker {
-                Some(b) => Box::new(Clustered::new(b.link.clone(), port)),
-                None => port,
-            }
-        };
-        let link = broker.as_ref().map(|b| b.link.clone());
-        let (router, store) = if settings.memory_only {
-            info!(
-                "history is kept in memory only (--memory-only): no accounts, nothing survives a restart"
-            );
-            let port = cluster(Box::new(Memory));
-            (
-                Arc::new(Router::with_port(config, port, Vec::new(), 0)),
-                None,
-            )
-        } else {
-            // The router hands its events to the store's port; the writer,
-            // started once the router exists, gives them back committed.
-            let backend = Backend::from_settings(settings.store.as_deref(), &settings.data_dir)?;
-            let (store, writer) = Store::prepare(&backend).await?;
-            info!("data: {}", backend.describe());
-            let router = Arc::new(Router::with_port(
-                config,
-                cluster(Box::new(store.port())),
-                store.account_names().await?,
-                store.last_direct_id().await?,
-            ));
-            let apply_to = router.clone();
-            writer.start(move |events, taken| apply_to.apply(events, taken));
-            (router, Some(store))
-        };
-        let broker = match broker {
-            Some(b) => Some(
-                b.start(router.clone(), store.clone(), shutdown.clone())
-                    .await?,
-            ),
-            None => None,
-        };
-        Ok(Context {
-            broker,
-            link,
-            connections: Arc::new(Semaphore::new(settings.max_connections)),
-            addresses: AddressLimits::new(AddressRules {
-                max_connections: settings.max_connections_per_address,
-                handshake_rate: settings.handshake_rate,
-                handshake_burst: settings.handshake_burst,
-            }),
-            listening: AtomicBool::new(false),
-            hasher: Hasher::limited(
-                settings.argon2_memory_kib,
-                settings.argon2_concurrency,
-                Duration::from_secs(settings.argon2_wait),
-            )?,
-            limiter: Limiter::default(),
-            settings,
-            router,
-            store,
-            shutdown,
-            alarms: crate::alarms::Alarms::default(),
-            tracker: TaskTracker::new(),
-        })
-    }
-}
 
 /// Retention: every `--retention-interval` seconds, deletes what is older
 /// than `--retain-age` or beyond the newest `--retain-count` of a room.

@@ -15,11 +15,11 @@ use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use super::{Connection, Inbound};
+use crate::context::Context;
 use crate::core::frame::Frame;
 use crate::net::proxy_protocol::UnexpectedHeader;
 use crate::net::{Listen, Stream};
-use crate::server::Context;
+use crate::session::{Connection, Inbound};
 
 const READ_CHUNK: usize = 4096;
 const PING_LINE: &[u8] = b"{\"type\":\"ping\"}\n";

@@ -33,15 +33,15 @@ use tokio_tungstenite::tungstenite::protocol::frame::{FrameHeader, Utf8Bytes};
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tracing::{debug, warn};
 
-use super::{Connection, Inbound};
 use crate::config::Settings;
+use crate::context::Context;
 use crate::core::frame::Frame;
 use crate::limits::Refusal;
 use crate::metrics::{Limit, metrics};
 use crate::net::forwarded::{self, normalize_origin, strip_default_port};
 use crate::net::http::HttpPeer;
-use crate::server::Context;
 use crate::session;
+use crate::session::{Connection, Inbound};
 
 /// tungstenite's read buffer per connection (its default is 128 KiB),
 /// kept for the connection's life, and the most read at once: requests

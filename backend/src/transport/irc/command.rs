@@ -18,7 +18,7 @@ use super::caps::{self, Caps};
 use super::line::{Line, LineError};
 use super::numeric::*;
 use crate::core::frame::Frame;
-use crate::transport::{Inbound, Verify};
+use crate::session::{Inbound, Verify};
 
 /// Most targets one JOIN, PART, PRIVMSG, NOTICE, NAMES or WHOIS may name.
 pub const MAX_TARGETS: usize = 10;

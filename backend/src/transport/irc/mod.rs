@@ -40,13 +40,13 @@ use tokio::time::{Instant, Sleep};
 
 use self::caps::Caps;
 use self::line::{MAX_BODY, MAX_TAGS, Piece, Splitter};
-use super::{Connection, Inbound};
+use crate::context::Context;
 use crate::core::frame::Frame;
 use crate::limits::TokenBucket;
 use crate::net::proxy_protocol::UnexpectedHeader;
 use crate::net::stream::Fill;
 use crate::net::{Listen, Stream};
-use crate::server::Context;
+use crate::session::{Connection, Inbound};
 
 const READ_CHUNK: usize = 4096;
 

@@ -13,6 +13,10 @@
 //! its login and followed by a ping; only the client's answer (proof that
 //! it read them) marks them delivered in the store ([`Session::confirm`]).
 
+mod connection;
+
+pub use connection::{Connection, Inbound, Verify};
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,6 +34,7 @@ use tracing::{debug, error, warn};
 use crate::alarms::Slot;
 use crate::auth::{HashError, check_password, new_token, token_hash};
 use crate::broker::{Link, Publish};
+use crate::context::Context;
 use crate::core::cluster::{Change, Event, UserRecord};
 use crate::core::frame::Frame;
 use crate::core::model::{Page, key};
@@ -37,9 +42,7 @@ use crate::core::outbox::Outbox;
 use crate::core::router::{DEFAULT_HISTORY_PAGE, Joined, RouterError, SessionId};
 use crate::limits::{AddressPermit, TokenBucket, retry_in};
 use crate::metrics::{ConnectionGauge, Limit, metrics};
-use crate::server::Context;
 use crate::store::{Store, Write};
-use crate::transport::{Connection, Inbound, Verify};
 
 /// Longest we spend flushing and saying goodbye to a closing session.
 const CLOSE_BUDGET: Duration = Duration::from_secs(2);
