@@ -1,0 +1,246 @@
+//! How an accepted event takes effect, whichever port returned it: a
+//! message is delivered to its room (and kept in its recent history), a
+//! whisper to its target and echoed to its sender, a room change made and
+//! announced; an event its port could not make is reported to whoever
+//! asked.
+
+use super::*;
+
+impl Router {
+    /// Hands a room change to the port: made at once, or once the port
+    /// gives it back (the room is kept meanwhile, see `Room::pending`);
+    /// `busy` if the port has no room for it.
+    pub(super) fn change_room(&self, state: &mut State, event: RoomEvent) -> Result<()> {
+        let room = event.room.clone();
+        match self.port.submit(Event::Room(event)) {
+            Taken::Now(event) => self.apply_event(state, event, true),
+            Taken::Later => {
+                if let Some(r) = state.rooms.get_mut(&room) {
+                    r.pending += 1;
+                }
+            }
+            Taken::Relayed => {}
+            Taken::Refused(_, why) => return Err(refused(why)),
+        }
+        Ok(())
+    }
+
+    /// Makes what the port gave back take effect (or, `taken ==
+    /// false`, tells the requesters it could not be made), in the port's
+    /// order: that is id order within each room, so every member sees one
+    /// order. Called by the port's owner (the store's writer, after each
+    /// commit).
+    pub fn apply(&self, events: &mut Vec<Event>, taken: bool) {
+        let mut guard = self.state.lock().unwrap();
+        let state = &mut *guard;
+        for event in events.drain(..) {
+            let room = match &event {
+                Event::Chat(chat) => Some(&chat.message.room),
+                Event::Room(change) => Some(&change.room),
+                Event::Direct(_) => None,
+            };
+            if let Some(r) = room.and_then(|room| state.rooms.get_mut(room)) {
+                r.pending = r.pending.saturating_sub(1);
+            }
+            self.apply_event(state, event, taken);
+        }
+    }
+
+    /// Makes one event take effect: delivers a message, makes and
+    /// announces a room change; or, `taken == false`, tells the requester
+    /// it could not be made.
+    pub(super) fn apply_event(&self, state: &mut State, event: Event, taken: bool) {
+        match event {
+            Event::Chat(chat) if taken => deliver_chat(state, &self.config, chat),
+            Event::Direct(direct) if taken => deliver_direct(state, direct),
+            Event::Room(change) if taken => apply_room_change(state, change, &*self.port, false),
+            Event::Room(change) => drop_room_change(state, change),
+            Event::Chat(ChatEvent {
+                sender, reference, ..
+            })
+            | Event::Direct(DirectEvent {
+                sender, reference, ..
+            }) => {
+                if let Some(s) = state.sessions.get(&sender) {
+                    s.outbox.push(unsaved(reference));
+                }
+            }
+        }
+    }
+}
+
+/// Makes a room change that the store has committed (or, without a
+/// store, at once): updates the room and tells its members, the
+/// requester's copy with its `ref` (the requester gets it even if it left
+/// the room meanwhile). A ban also kicks the members it matches.
+/// In a cluster, `port` tells the other nodes of the kicks a ban causes,
+/// and of the change itself unless it came from them (`from_cluster`).
+pub(super) fn apply_room_change(
+    state: &mut State,
+    write: RoomEvent,
+    port: &dyn Port,
+    from_cluster: bool,
+) {
+    let RoomEvent {
+        room,
+        change,
+        requester,
+        reference,
+    } = write;
+    let State {
+        sessions, rooms, ..
+    } = state;
+    let Some(r) = rooms.get_mut(&room) else {
+        return;
+    };
+    if !from_cluster {
+        cluster::publish_room(port, &room, &change);
+    }
+    r.set(&change);
+    let event = match &change {
+        RoomChange::Topic(topic) => ServerMessage::Topic {
+            room: room.clone(),
+            topic: Some(topic.clone()),
+        },
+        RoomChange::Role { .. } => r.roles(&room, sessions),
+        RoomChange::Ban { ban, set } => ServerMessage::Banned {
+            room: room.clone(),
+            ban: ban.clone(),
+            set: *set,
+        },
+    };
+    let asker = requester.and_then(|id| Some((id, sessions.get(&id)?)));
+    match asker {
+        Some((id, session)) => {
+            r.broadcast(&Frame::new(event.clone()), Some(id));
+            session.outbox.push(Frame::with_ref(event, reference));
+        }
+        None => r.broadcast(&Frame::new(event), None),
+    }
+    if let RoomChange::Ban { ban, set: true } = change {
+        // Only this node's members: a ghost is kicked by its own node,
+        // which tells the cluster.
+        while let Some(pos) = r.members.iter().position(|m| {
+            Some(m.session) != requester
+                && sessions.get(&m.session).is_some_and(|s| {
+                    s.node.is_none()
+                        && (ban.nick.as_ref() == Some(&s.nick)
+                            || (ban.account.is_some() && ban.account == s.account))
+                })
+        }) {
+            let reason = Some("banned".to_string());
+            kick_member(
+                sessions,
+                r,
+                &room,
+                pos,
+                (ban.by.clone(), reason),
+                None,
+                port,
+            );
+        }
+    }
+}
+
+/// A room change the store could not commit: nothing changes (a claim of
+/// ownership made on join is undone) and the requester is told.
+pub(super) fn drop_room_change(state: &mut State, write: RoomEvent) {
+    if let RoomChange::Role {
+        account,
+        role: Some(Role::Owner),
+    } = &write.change
+        && let Some(r) = state.rooms.get_mut(&write.room)
+        && r.owner.as_ref() == Some(account)
+    {
+        r.owner = None;
+        r.claiming = false;
+    }
+    if let Some(s) = write.requester.and_then(|id| state.sessions.get(&id)) {
+        s.outbox.push(unsaved_change(write.reference));
+    }
+}
+
+/// Sends a message to its room's members (the sender's copy with its
+/// `ref`) and keeps it in the room's recent history.
+pub(super) fn deliver_chat(state: &mut State, config: &RouterConfig, write: ChatEvent) {
+    let ChatEvent {
+        message,
+        sender,
+        reference,
+    } = write;
+    let Some(r) = state.rooms.get_mut(&message.room) else {
+        return;
+    };
+    // The sender's copy differs only when it must carry a `ref`.
+    let own = reference
+        .map(|reference| Frame::with_ref(ServerMessage::Message(message.clone()), Some(reference)));
+    let shared = Frame::new(ServerMessage::Message(message));
+    match own {
+        Some(own) => {
+            r.broadcast(&shared, Some(sender));
+            if let Some(member) = r.members.iter().find(|m| m.session == sender) {
+                member.outbox.push(own);
+            }
+        }
+        None => r.broadcast(&shared, None),
+    }
+    r.history.push_back(shared);
+    while r.history.len() > config.history_len {
+        r.history.pop_front();
+    }
+}
+
+/// Sends a direct message to its target (if online) and echoes it, with
+/// the target's away message if any, to the sender.
+pub(super) fn deliver_direct(state: &mut State, write: DirectEvent) {
+    let DirectEvent {
+        message,
+        sender,
+        target,
+        reference,
+    } = write;
+    let target = target.and_then(|t| state.sessions.get(&t).map(|s| (t, s)));
+    if let Some((t, session)) = target
+        && t != sender
+    {
+        session
+            .outbox
+            .push(Frame::new(ServerMessage::Direct(message.clone())));
+    }
+    let Some(from) = state.sessions.get(&sender) else {
+        return;
+    };
+    // A notice is never answered, not even by an away message.
+    let away = target
+        .filter(|_| !message.notice)
+        .and_then(|(_, s)| Some((s.nick.clone(), s.away.clone()?)));
+    from.outbox.push(Frame::with_ref(
+        ServerMessage::Direct(message),
+        reference.clone(),
+    ));
+    if let Some((nick, away)) = away {
+        from.outbox.push(Frame::with_ref(
+            ServerMessage::Away {
+                nick,
+                message: Some(away.into()),
+            },
+            reference,
+        ));
+    }
+}
+
+pub(super) fn unsaved(reference: Option<Ref>) -> Frame {
+    Frame::error(
+        ErrorCode::Internal,
+        "your message could not be saved, so it was not delivered; try again",
+        reference,
+    )
+}
+
+pub(super) fn unsaved_change(reference: Option<Ref>) -> Frame {
+    Frame::error(
+        ErrorCode::Internal,
+        "that change could not be saved, so it was not made; try again",
+        reference,
+    )
+}

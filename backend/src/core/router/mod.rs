@@ -1,0 +1,482 @@
+//! The router: rooms, members, presence and delivery.
+//!
+//! It is plain data behind one `std::sync::Mutex`: every operation locks,
+//! updates, pushes frames into the affected members' [`Outbox`]es and
+//! unlocks, without ever awaiting (pushing never blocks, see
+//! [`crate::core::outbox`]). Delivering under the lock is what keeps a
+//! room's messages in one order for everyone, and lets a reply (`joined`)
+//! reach its session before any message that follows it. Sessions are
+//! known by [`SessionId`] and an outbox; the router never learns which
+//! transport a session uses.
+//!
+//! A change the router accepts (a message, a whisper, a room change) is an
+//! [`Event`] handed to its [`Port`]; `apply` makes it take effect, the same
+//! way whichever port gave it back. By concern:
+//!
+//! * `sessions` — connecting under a nick, logging in, away, nick changes,
+//!   quitting;
+//! * `rooms` — joining, leaving, loading rooms, topics;
+//! * `chat` — messages, whispers, recent history;
+//! * `moderation` — kicks, bans, operators;
+//! * `queries` — members, rooms, whois, users;
+//! * `apply` — how an event takes effect;
+//! * `cluster` — the users of other nodes, and the broker's stream.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use banter_protocol::{
+    BanInfo, ChatMessage, DirectMessage, ErrorCode, MAX_AWAY_BYTES, MAX_HISTORY_PAGE,
+    MAX_REASON_BYTES, MAX_TOPIC_BYTES, MAX_USERS_QUERY, Nick, PresenceEvent, Ref, RoomInfo,
+    RoomName, ServerMessage, Topic, UserInfo, check_line, check_text,
+};
+use tracing::warn;
+
+mod apply;
+mod chat;
+mod cluster;
+mod moderation;
+mod queries;
+mod rooms;
+mod sessions;
+#[cfg(test)]
+mod tests;
+
+use apply::{apply_room_change, deliver_chat};
+use chat::chat;
+use moderation::kick_member;
+
+use super::event::{ChatEvent, DirectEvent, Event, RoomChange, RoomEvent};
+use super::model::{Page, Role, RoomState};
+use super::port::{Memory, Port, Refusal, Taken};
+use crate::core::cluster::Change;
+use crate::core::frame::Frame;
+use crate::core::outbox::Outbox;
+use crate::metrics::{metrics, secs};
+
+pub type SessionId = u64;
+
+/// Default number of messages a `history` request returns.
+pub const DEFAULT_HISTORY_PAGE: u32 = 50;
+
+#[derive(Clone, Debug)]
+pub struct RouterConfig {
+    pub max_text_bytes: usize,
+    pub max_rooms_per_session: usize,
+    pub max_rooms: usize,
+    pub history_len: usize,
+}
+
+/// A refused request: a protocol error code and a sentence for humans.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct RouterError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// What [`Router::join`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Joined {
+    /// The session is in the room (it got `joined`).
+    Joined,
+    /// The room is not in memory: load it from the store
+    /// ([`Router::insert_room`], outside the lock) and join again.
+    NotLoaded,
+}
+
+/// The text checks of the protocol crate answer with a code and a sentence.
+impl From<(ErrorCode, String)> for RouterError {
+    fn from((code, message): (ErrorCode, String)) -> Self {
+        RouterError::new(code, message)
+    }
+}
+
+impl RouterError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        RouterError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, RouterError>;
+
+pub struct Router {
+    config: RouterConfig,
+    state: Mutex<State>,
+    /// Where accepted changes go before they take effect (see
+    /// [`crate::core::port`]). A durable port (the store) gives a message
+    /// or a room change back to [`Router::apply`] once committed; rooms
+    /// are then loaded from it before use.
+    port: Box<dyn Port>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Boxed: the table then holds a pointer per slot, not a whole session
+    /// (a hash table keeps up to half its slots empty).
+    sessions: Sessions,
+    nicks: HashMap<Nick, SessionId>,
+    rooms: HashMap<RoomName, Room>,
+    /// Every registered account (a guest may not use these nicks).
+    accounts: HashSet<Nick>,
+    next_session: SessionId,
+    /// In a cluster: nicks a local session is claiming from the broker
+    /// (with the account it logs into), not yet registered.
+    claiming: HashMap<Nick, Option<Nick>>,
+    next_direct_id: u64,
+    last_direct_ts: u64,
+    /// The other nodes of the cluster seen so far: their ghosts share these.
+    nodes: Vec<Node>,
+}
+
+struct Session {
+    nick: Nick,
+    /// The account it logged into, if any.
+    account: Option<Nick>,
+    outbox: Arc<Outbox>,
+    rooms: Vec<RoomName>,
+    away: Option<Box<str>>,
+    /// When it registered, and when it last said something (Unix ms).
+    since: u64,
+    last_said: u64,
+    /// `None`: a session of this node. Otherwise a "ghost": a user of
+    /// that node of the cluster, whose outbox drops everything.
+    node: Option<Node>,
+}
+
+/// The name of another node of the cluster, shared by its ghosts (see
+/// `cluster::node_named`): one pointer, as every session has the field and
+/// few have one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Node(Arc<String>);
+
+impl std::ops::Deref for Node {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Node {
+    fn from(name: &str) -> Node {
+        Node(Arc::new(name.to_string()))
+    }
+}
+
+#[derive(Default)]
+struct Room {
+    members: Vec<Member>,
+    topic: Option<Topic>,
+    last_id: u64,
+    last_ts: u64,
+    /// Recent `message` frames, oldest first, shared with their delivery.
+    history: VecDeque<Frame>,
+    /// Messages and changes handed to the store and not yet delivered: a
+    /// room with some is never forgotten (its ids must not be given again,
+    /// and its changes must find it).
+    pending: usize,
+    /// The owner's and operators' accounts.
+    owner: Option<Nick>,
+    /// The owner was claimed on join and that is not stored yet (so the
+    /// owner is not shown until it is).
+    claiming: bool,
+    ops: Vec<Nick>,
+    bans: Vec<BanInfo>,
+    /// Whether its state came from the store (a room that only a cluster's
+    /// stream has mentioned is not, until a local user joins it).
+    loaded: bool,
+    /// Changes the stream brought while not loaded, made again on top of
+    /// the store's state once it is (the load may have read older state).
+    replay: Vec<RoomChange>,
+}
+
+/// Adds `room` to a session's rooms. Most sessions are in one room: the
+/// first takes room for one (a `Vec` would make room for four).
+fn enter(rooms: &mut Vec<RoomName>, room: &RoomName) {
+    if rooms.capacity() == 0 {
+        rooms.reserve_exact(1);
+    }
+    rooms.push(room.clone());
+}
+
+/// A room's member: its nick and account are its session's (a member
+/// holds no copies of its own).
+struct Member {
+    session: SessionId,
+    outbox: Arc<Outbox>,
+}
+
+type Sessions = HashMap<SessionId, Box<Session>>;
+
+/// Counts for health checks and tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouterStats {
+    pub sessions: usize,
+    pub rooms: usize,
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn reserved(nick: &Nick) -> RouterError {
+    RouterError::new(
+        ErrorCode::NickReserved,
+        format!("the nick {nick} belongs to an account; log in with its password or token"),
+    )
+}
+
+/// The error for an event the port did not take.
+fn refused(why: Refusal) -> RouterError {
+    match why {
+        Refusal::Full => busy(),
+        Refusal::Unavailable => RouterError::new(
+            ErrorCode::Internal,
+            "the store is unreachable, so your message was not sent; try again in a moment",
+        ),
+    }
+}
+
+fn busy() -> RouterError {
+    RouterError::new(
+        ErrorCode::ServerFull,
+        "the server is behind saving messages; try again in a moment",
+    )
+}
+
+fn not_in_room(room: &RoomName) -> RouterError {
+    RouterError::new(
+        ErrorCode::NotInRoom,
+        format!("you are not in room {room}; join it first"),
+    )
+}
+
+fn not_operator(room: &RoomName) -> RouterError {
+    RouterError::new(
+        ErrorCode::NotOperator,
+        format!("only operators of {room} may do that"),
+    )
+}
+
+impl Room {
+    fn from_state(state: RoomState, keep: usize) -> Room {
+        let loaded = true;
+        let skip = state.recent.len().saturating_sub(keep);
+        // Not `collect`: that would reuse the loaded messages' allocation,
+        // fifteen times the size of the frames, for the room's whole life.
+        let mut history = VecDeque::with_capacity(state.recent.len() - skip);
+        history.extend(
+            state
+                .recent
+                .into_iter()
+                .skip(skip)
+                .map(|m| Frame::new(ServerMessage::Message(m))),
+        );
+        Room {
+            members: Vec::new(),
+            topic: state.topic,
+            last_id: state.last_id,
+            last_ts: state.last_ts,
+            history,
+            pending: 0,
+            claiming: false,
+            owner: state.owner,
+            ops: state.ops,
+            bans: state.bans,
+            loaded,
+            replay: Vec::new(),
+        }
+    }
+
+    /// Makes a settings change (announcing it is the caller's job).
+    fn set(&mut self, change: &RoomChange) {
+        match change {
+            RoomChange::Topic(topic) => {
+                self.topic = (!topic.text.is_empty()).then(|| topic.clone());
+            }
+            RoomChange::Role { account, role } => match role {
+                Some(Role::Owner) => {
+                    self.owner = Some(account.clone());
+                    self.claiming = false;
+                }
+                Some(Role::Op) => {
+                    self.ops.retain(|a| a != account);
+                    self.ops.push(account.clone());
+                }
+                None => self.ops.retain(|a| a != account),
+            },
+            RoomChange::Ban { ban, set } => {
+                let same = |b: &BanInfo| b.nick == ban.nick && b.account == ban.account;
+                self.bans.retain(|b| !same(b));
+                if *set {
+                    self.bans.push(ban.clone());
+                }
+            }
+        }
+    }
+
+    /// Whether `account` may moderate this room.
+    fn is_operator(&self, account: Option<&Nick>) -> bool {
+        account.is_some_and(|a| self.owner.as_ref() == Some(a) || self.ops.contains(a))
+    }
+
+    fn is_banned(&self, nick: &Nick, account: Option<&Nick>) -> bool {
+        self.bans.iter().any(|b| {
+            b.nick.as_ref() == Some(nick) || (b.account.is_some() && b.account.as_ref() == account)
+        })
+    }
+
+    fn roles(&self, room: &RoomName, sessions: &Sessions) -> ServerMessage {
+        ServerMessage::Roles {
+            room: room.clone(),
+            owner: self.owner.clone(),
+            ops: self.ops.clone(),
+            moderators: self.moderators(sessions),
+        }
+    }
+
+    /// The members logged into the owner's or an operator's account, by
+    /// nick (the owner once its claim is stored: until then it is not
+    /// shown).
+    fn moderators(&self, sessions: &Sessions) -> Vec<Nick> {
+        let owner = self.owner.as_ref().filter(|_| !self.claiming);
+        let moderates = |a: &Nick| owner == Some(a) || self.ops.contains(a);
+        self.members
+            .iter()
+            .filter_map(|m| sessions.get(&m.session))
+            .filter(|s| s.account.as_ref().is_some_and(moderates))
+            .map(|s| s.nick.clone())
+            .collect()
+    }
+
+    /// The members' nicks, in the order they joined.
+    fn nicks<'a>(&'a self, sessions: &'a Sessions) -> impl Iterator<Item = &'a Nick> {
+        self.members
+            .iter()
+            .filter_map(|m| sessions.get(&m.session).map(|s| &s.nick))
+    }
+
+    fn broadcast(&self, frame: &Frame, except: Option<SessionId>) {
+        let start = std::time::Instant::now();
+        for member in &self.members {
+            if Some(member.session) != except {
+                member.outbox.push(frame.clone());
+            }
+        }
+        metrics().fanout.observe(secs(start.elapsed()));
+    }
+
+    /// Adds session `id` to the members; `announce`: the members hear it
+    /// join (and, if it is away, that too: IRC away-notify sends AWAY
+    /// right after the JOIN).
+    fn admit(&mut self, room: &RoomName, id: SessionId, session: &Session, announce: bool) {
+        if announce {
+            self.broadcast(
+                &Frame::new(ServerMessage::Presence {
+                    room: room.clone(),
+                    nick: session.nick.clone(),
+                    event: PresenceEvent::Join,
+                    new_nick: None,
+                    reason: None,
+                    account: session.account.clone(),
+                }),
+                None,
+            );
+            if let Some(message) = &session.away {
+                self.broadcast(
+                    &Frame::new(ServerMessage::Away {
+                        nick: session.nick.clone(),
+                        message: Some(message.to_string()),
+                    }),
+                    None,
+                );
+            }
+        }
+        self.members.push(Member {
+            session: id,
+            outbox: session.outbox.clone(),
+        });
+    }
+
+    fn joined(&self, sessions: &Sessions, room: &RoomName, reference: Option<Ref>) -> Frame {
+        Frame::with_ref(
+            ServerMessage::Joined {
+                room: room.clone(),
+                members: self.nicks(sessions).cloned().collect(),
+                history: self.history.iter().map(|f| chat(f).clone()).collect(),
+                topic: self.topic.clone(),
+                moderators: self.moderators(sessions),
+            },
+            reference,
+        )
+    }
+}
+
+impl State {
+    fn session(&self, id: SessionId) -> Result<&Session> {
+        self.sessions
+            .get(&id)
+            .map(|s| &**s)
+            .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))
+    }
+}
+
+/// An optional one-line text (a reason, an away message): blank is none,
+/// anything else must pass the protocol's line checks.
+fn optional_line(text: Option<String>, max: usize, what: &str) -> Result<Option<String>> {
+    let text = text.filter(|t| !t.trim().is_empty());
+    if let Some(t) = &text {
+        check_line(t, max, what)?;
+    }
+    Ok(text)
+}
+
+impl Router {
+    /// A router that keeps history in memory only.
+    pub fn new(config: RouterConfig) -> Self {
+        Router {
+            config,
+            state: Mutex::new(State::default()),
+            port: Box::new(Memory),
+        }
+    }
+
+    /// A router whose changes go through `port` (the store), knowing the
+    /// registered accounts and the last direct message id.
+    pub fn with_port(
+        config: RouterConfig,
+        port: Box<dyn Port>,
+        accounts: Vec<Nick>,
+        last_direct_id: u64,
+    ) -> Self {
+        let state = State {
+            accounts: accounts.into_iter().collect(),
+            next_direct_id: last_direct_id,
+            ..State::default()
+        };
+        Router {
+            config,
+            state: Mutex::new(state),
+            port,
+        }
+    }
+
+    pub fn config(&self) -> &RouterConfig {
+        &self.config
+    }
+
+    pub fn stats(&self) -> RouterStats {
+        let state = self.state.lock().unwrap();
+        RouterStats {
+            sessions: state.sessions.len(),
+            rooms: state.rooms.len(),
+        }
+    }
+}

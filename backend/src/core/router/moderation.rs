@@ -1,0 +1,231 @@
+//! What a room's owner and operators may do: kick, ban, and make or
+//! unmake operators.
+
+use super::*;
+
+impl Router {
+    /// Removes `nick` from `room` (operators only); the room, `nick`
+    /// included, gets `kicked`.
+    pub fn kick(
+        &self,
+        id: SessionId,
+        room: RoomName,
+        nick: Nick,
+        reason: Option<String>,
+        reference: Option<Ref>,
+    ) -> Result<()> {
+        let reason = optional_line(reason, MAX_TOPIC_BYTES, "reason")?;
+        let mut guard = self.state.lock().unwrap();
+        let State {
+            sessions, rooms, ..
+        } = &mut *guard;
+        let (by, r) = moderator(sessions, rooms, id, &room)?;
+        let named = |m: &Member| sessions.get(&m.session).is_some_and(|s| s.nick == nick);
+        let Some(pos) = r.members.iter().position(named) else {
+            return Err(RouterError::new(
+                ErrorCode::NoSuchNick,
+                format!("{nick} is not in {room}"),
+            ));
+        };
+        let ghost = sessions
+            .get(&r.members[pos].session)
+            .is_some_and(|s| s.node.is_some());
+        if ghost {
+            // A user of another node: that node kicks it, and the room
+            // hears it from there.
+            cluster::publish_kick(&*self.port, room, nick, by, reason);
+            return Ok(());
+        }
+        kick_member(
+            sessions,
+            r,
+            &room,
+            pos,
+            (by, reason),
+            Some((id, reference)),
+            &*self.port,
+        );
+        Ok(())
+    }
+
+    /// Sets (`set`) or lifts a ban on a nick or an account (operators
+    /// only). Once stored, the room gets `banned` and members it matches
+    /// are kicked.
+    pub fn ban(
+        &self,
+        id: SessionId,
+        room: RoomName,
+        nick: Option<Nick>,
+        account: Option<Nick>,
+        set: bool,
+        reference: Option<Ref>,
+    ) -> Result<()> {
+        if nick.is_some() == account.is_some() {
+            return Err(RouterError::new(
+                ErrorCode::BadRequest,
+                "a ban names either a nick or an account",
+            ));
+        }
+        let mut guard = self.state.lock().unwrap();
+        let State {
+            sessions,
+            rooms,
+            accounts,
+            ..
+        } = &mut *guard;
+        let account = match account {
+            Some(a) => Some(accounts.get(&a).cloned().ok_or_else(|| {
+                RouterError::new(ErrorCode::NoSuchAccount, format!("there is no account {a}"))
+            })?),
+            None => None,
+        };
+        let (by, _) = moderator(sessions, rooms, id, &room)?;
+        let ban = BanInfo {
+            nick,
+            account,
+            by,
+            ts: now_ms(),
+        };
+        let event = RoomEvent {
+            room,
+            change: RoomChange::Ban { ban, set },
+            requester: Some(id),
+            reference,
+        };
+        self.change_room(&mut guard, event)
+    }
+
+    /// Answers with a room's bans (members only).
+    pub fn bans(&self, id: SessionId, room: RoomName, reference: Option<Ref>) -> Result<()> {
+        let state = self.state.lock().unwrap();
+        let session = state.session(id)?;
+        if !session.rooms.contains(&room) {
+            return Err(not_in_room(&room));
+        }
+        let bans = state.rooms[&room].bans.clone();
+        session.outbox.push(Frame::with_ref(
+            ServerMessage::Bans { room, bans },
+            reference,
+        ));
+        Ok(())
+    }
+
+    /// Makes `account` an operator of `room` (`op`), or not. Operators may
+    /// make operators; only the owner takes the rights away (or an operator
+    /// from itself). Once stored, the room gets `roles`.
+    pub fn set_op(
+        &self,
+        id: SessionId,
+        room: RoomName,
+        account: Nick,
+        op: bool,
+        reference: Option<Ref>,
+    ) -> Result<()> {
+        let mut guard = self.state.lock().unwrap();
+        let State {
+            sessions,
+            rooms,
+            accounts,
+            ..
+        } = &mut *guard;
+        let session = sessions
+            .get(&id)
+            .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
+        if !session.rooms.contains(&room) {
+            return Err(not_in_room(&room));
+        }
+        let r = rooms.get_mut(&room).expect("a session's rooms exist");
+        let mine = session.account.as_ref();
+        if !r.is_operator(mine) && mine != Some(&account) {
+            return Err(not_operator(&room));
+        }
+        let Some(account) = accounts.get(&account).cloned() else {
+            return Err(RouterError::new(
+                ErrorCode::NoSuchAccount,
+                format!("there is no account {account}; operators need one"),
+            ));
+        };
+        let allowed = if op {
+            r.is_operator(mine)
+        } else {
+            r.owner.as_ref().is_some_and(|o| Some(o) == mine) || mine == Some(&account)
+        };
+        if !allowed {
+            return Err(not_operator(&room));
+        }
+        if r.owner.as_ref() == Some(&account) {
+            return Err(RouterError::new(
+                ErrorCode::BadRequest,
+                format!("{account} owns {room}; an owner is always an operator"),
+            ));
+        }
+        let event = RoomEvent {
+            room,
+            change: RoomChange::Role {
+                account,
+                role: op.then_some(Role::Op),
+            },
+            requester: Some(id),
+            reference,
+        };
+        self.change_room(&mut guard, event)
+    }
+}
+
+/// The nick of session `id` and its room, if it may moderate `room`.
+pub(super) fn moderator<'a>(
+    sessions: &Sessions,
+    rooms: &'a mut HashMap<RoomName, Room>,
+    id: SessionId,
+    room: &RoomName,
+) -> Result<(Nick, &'a mut Room)> {
+    let session = sessions
+        .get(&id)
+        .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
+    if !session.rooms.contains(room) {
+        return Err(not_in_room(room));
+    }
+    let r = rooms.get_mut(room).expect("a session's rooms exist");
+    if !r.is_operator(session.account.as_ref()) {
+        return Err(not_operator(room));
+    }
+    Ok((session.nick.clone(), r))
+}
+
+/// Tells the room (the kicked member included; the kicker's copy with
+/// its `ref`) and removes member `pos`, kicked by whom and why.
+pub(super) fn kick_member(
+    sessions: &mut Sessions,
+    r: &mut Room,
+    room: &RoomName,
+    pos: usize,
+    (by, reason): (Nick, Option<String>),
+    kicker: Option<(SessionId, Option<Ref>)>,
+    port: &dyn Port,
+) {
+    let change = Change::Kicked {
+        room: room.clone(),
+        by: by.clone(),
+        reason: reason.clone(),
+    };
+    let event = ServerMessage::Kicked {
+        room: room.clone(),
+        nick: sessions[&r.members[pos].session].nick.clone(),
+        by,
+        reason,
+    };
+    match &kicker {
+        Some((kicker, reference @ Some(_))) => {
+            r.broadcast(&Frame::new(event.clone()), Some(*kicker));
+            if let Some(s) = sessions.get(kicker) {
+                s.outbox.push(Frame::with_ref(event, reference.clone()));
+            }
+        }
+        _ => r.broadcast(&Frame::new(event), None),
+    }
+    let member = r.members.remove(pos);
+    if let Some(s) = sessions.get_mut(&member.session) {
+        s.rooms.retain(|x| x != room);
+        cluster::publish_user(port, s, change);
+    }
+}

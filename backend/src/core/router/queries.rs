@@ -1,0 +1,108 @@
+//! Questions about the server: who is in a room, which rooms there are,
+//! who someone is.
+
+use super::*;
+
+impl Router {
+    /// Answers with who is in `room` (empty if nobody is).
+    pub fn members(&self, id: SessionId, room: RoomName, reference: Option<Ref>) -> Result<()> {
+        let state = self.state.lock().unwrap();
+        let session = state.session(id)?;
+        let (mut members, mut away) = (Vec::new(), Vec::new());
+        let r = state.rooms.get(&room);
+        let moderators = r.map_or_else(Vec::new, |r| r.moderators(&state.sessions));
+        for member in r.map_or(&[][..], |r| &r.members[..]) {
+            let member = &state.sessions[&member.session];
+            if member.away.is_some() {
+                away.push(member.nick.clone());
+            }
+            members.push(member.nick.clone());
+        }
+        session.outbox.push(Frame::with_ref(
+            ServerMessage::Members {
+                room,
+                members,
+                away,
+                moderators,
+            },
+            reference,
+        ));
+        Ok(())
+    }
+
+    /// Answers with every room that has members, by name.
+    pub fn rooms(&self, id: SessionId, reference: Option<Ref>) -> Result<()> {
+        let state = self.state.lock().unwrap();
+        let session = state.session(id)?;
+        let mut rooms: Vec<RoomInfo> = state
+            .rooms
+            .iter()
+            .filter(|(_, r)| !r.members.is_empty())
+            .map(|(name, r)| RoomInfo {
+                room: name.clone(),
+                members: r.members.len(),
+                topic: r.topic.as_ref().map(|t| t.text.clone()),
+            })
+            .collect();
+        rooms.sort_by(|a, b| a.room.cmp(&b.room));
+        session
+            .outbox
+            .push(Frame::with_ref(ServerMessage::Rooms { rooms }, reference));
+        Ok(())
+    }
+
+    /// Answers with what there is to know about `nick`.
+    pub fn whois(&self, id: SessionId, nick: Nick, reference: Option<Ref>) -> Result<()> {
+        let state = self.state.lock().unwrap();
+        let session = state.session(id)?;
+        let Some(target) = state.nicks.get(&nick).map(|t| &state.sessions[t]) else {
+            return Err(RouterError::new(
+                ErrorCode::NoSuchNick,
+                format!("nobody is using the nick {nick}"),
+            ));
+        };
+        session.outbox.push(Frame::with_ref(
+            ServerMessage::Whois {
+                nick: target.nick.clone(),
+                rooms: target.rooms.clone(),
+                away: target.away.as_deref().map(str::to_string),
+                idle_secs: now_ms().saturating_sub(target.last_said) / 1000,
+                since: target.since,
+                account: target.account.clone(),
+            },
+            reference,
+        ));
+        Ok(())
+    }
+
+    /// Answers with the online users among `nicks`, in their order, each
+    /// once.
+    pub fn users(&self, id: SessionId, nicks: Vec<Nick>, reference: Option<Ref>) -> Result<()> {
+        if nicks.len() > MAX_USERS_QUERY {
+            return Err(RouterError::new(
+                ErrorCode::BadRequest,
+                format!("ask about at most {MAX_USERS_QUERY} nicks at once"),
+            ));
+        }
+        let state = self.state.lock().unwrap();
+        let session = state.session(id)?;
+        let mut seen = HashSet::new();
+        let users = nicks
+            .iter()
+            .filter_map(|n| state.nicks.get(n))
+            .filter(|&&t| seen.insert(t))
+            .map(|t| {
+                let user = &state.sessions[t];
+                UserInfo {
+                    nick: user.nick.clone(),
+                    away: user.away.as_deref().map(str::to_string),
+                    account: user.account.clone(),
+                }
+            })
+            .collect();
+        session
+            .outbox
+            .push(Frame::with_ref(ServerMessage::Users { users }, reference));
+        Ok(())
+    }
+}

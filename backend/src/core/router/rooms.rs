@@ -1,0 +1,231 @@
+//! Joining and leaving rooms, loading them from the store, and topics.
+
+use super::*;
+
+impl Router {
+    /// Whether `room` is in memory (else, with a store, load it first).
+    pub fn has_room(&self, room: &RoomName) -> bool {
+        !self.port.durable()
+            || self
+                .state
+                .lock()
+                .unwrap()
+                .rooms
+                .get(room)
+                .is_some_and(|r| r.loaded)
+    }
+
+    /// Adds a room loaded from the store, unless it is there already;
+    /// rooms nobody is in are forgotten to make space.
+    pub fn insert_room(&self, room: RoomName, loaded: RoomState) -> Result<()> {
+        let mut guard = self.state.lock().unwrap();
+        let rooms = &mut guard.rooms;
+        if let Some(r) = rooms.get_mut(&room) {
+            if !r.loaded {
+                cluster::merge_loaded(r, loaded, self.config.history_len);
+            }
+            return Ok(());
+        }
+        if rooms.len() >= self.config.max_rooms {
+            rooms.retain(|_, r| !r.members.is_empty() || r.pending > 0);
+            if rooms.len() >= self.config.max_rooms {
+                return Err(RouterError::new(
+                    ErrorCode::ServerFull,
+                    "the server holds as many rooms as it may; join an existing one",
+                ));
+            }
+        }
+        rooms.insert(room, Room::from_state(loaded, self.config.history_len));
+        Ok(())
+    }
+
+    /// Puts session `id` in `room` (it gets `joined`, the room hears it),
+    /// unless the room must be loaded from the store first.
+    pub fn join(&self, id: SessionId, room: RoomName, reference: Option<Ref>) -> Result<Joined> {
+        let mut guard = self.state.lock().unwrap();
+        let State {
+            sessions, rooms, ..
+        } = &mut *guard;
+        let session = sessions
+            .get_mut(&id)
+            .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
+        if session.rooms.contains(&room) {
+            // Joining twice is harmless: answer with the room's state again.
+            let outbox = session.outbox.clone();
+            outbox.push(rooms[&room].joined(sessions, &room, reference));
+            return Ok(Joined::Joined);
+        }
+        if self.port.durable() && !rooms.get(&room).is_some_and(|r| r.loaded) {
+            return Ok(Joined::NotLoaded);
+        }
+        if session.rooms.len() >= self.config.max_rooms_per_session {
+            return Err(RouterError::new(
+                ErrorCode::TooManyRooms,
+                format!(
+                    "you are in {} rooms, the most allowed; part one first",
+                    session.rooms.len()
+                ),
+            ));
+        }
+        if !rooms.contains_key(&room) && rooms.len() >= self.config.max_rooms {
+            // Forget rooms nobody is in (and their history) to make space.
+            rooms.retain(|_, r| !r.members.is_empty() || r.pending > 0);
+            if rooms.len() >= self.config.max_rooms {
+                return Err(RouterError::new(
+                    ErrorCode::ServerFull,
+                    "the server holds as many rooms as it may; join an existing one",
+                ));
+            }
+        }
+        let r = rooms.entry(room.clone()).or_default();
+        if r.is_banned(&session.nick, session.account.as_ref()) {
+            return Err(RouterError::new(
+                ErrorCode::Banned,
+                format!("you are banned from {room}"),
+            ));
+        }
+        // A room's first logged-in joiner owns it, once that is stored; the
+        // claim holds meanwhile, so nobody else claims it. A port too busy
+        // to take the claim leaves the room unowned.
+        let claim = match &session.account {
+            Some(account) if r.owner.is_none() => Some(account.clone()),
+            _ => None,
+        };
+        r.admit(&room, id, session, true);
+        let joined = r.joined(sessions, &room, reference);
+        let roles = (claim.is_none() && r.owner.is_some() && !r.claiming)
+            .then(|| Frame::new(r.roles(&room, sessions)));
+        let session = sessions.get_mut(&id).expect("looked up above");
+        session.outbox.push(joined);
+        if claim.is_some() {
+            r.claiming = true;
+        } else if let Some(roles) = roles {
+            session.outbox.push(roles);
+        }
+        enter(&mut session.rooms, &room);
+        cluster::publish_user(&*self.port, session, Change::Join { room: room.clone() });
+        if let Some(account) = claim {
+            r.owner = Some(account.clone());
+            let event = RoomEvent {
+                room: room.clone(),
+                change: RoomChange::Role {
+                    account,
+                    role: Some(Role::Owner),
+                },
+                requester: Some(id),
+                reference: None,
+            };
+            if self.change_room(&mut guard, event).is_err() {
+                warn!(%room, "the store's queue is full; the room stays unowned");
+                if let Some(r) = guard.rooms.get_mut(&room) {
+                    r.owner = None;
+                    r.claiming = false;
+                }
+            }
+        }
+        Ok(Joined::Joined)
+    }
+
+    /// Leaves `room`; the others hear it with `reason`, if any.
+    pub fn part(
+        &self,
+        id: SessionId,
+        room: RoomName,
+        reason: Option<String>,
+        reference: Option<Ref>,
+    ) -> Result<()> {
+        let reason = optional_line(reason, MAX_REASON_BYTES, "reason")?;
+        let mut guard = self.state.lock().unwrap();
+        let State {
+            sessions, rooms, ..
+        } = &mut *guard;
+        let session = sessions
+            .get_mut(&id)
+            .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
+        let Some(pos) = session.rooms.iter().position(|r| *r == room) else {
+            return Err(not_in_room(&room));
+        };
+        session.rooms.remove(pos);
+        if let Some(r) = rooms.get_mut(&room) {
+            r.members.retain(|m| m.session != id);
+            r.broadcast(
+                &Frame::new(ServerMessage::Presence {
+                    room: room.clone(),
+                    nick: session.nick.clone(),
+                    event: PresenceEvent::Part,
+                    new_nick: None,
+                    reason: reason.clone(),
+                    account: session.account.clone(),
+                }),
+                None,
+            );
+        }
+        cluster::publish_user(
+            &*self.port,
+            session,
+            Change::Part {
+                room: room.clone(),
+                reason: reason.clone(),
+            },
+        );
+        session.outbox.push(Frame::with_ref(
+            ServerMessage::Parted { room, reason },
+            reference,
+        ));
+        Ok(())
+    }
+
+    /// Answers with a room's topic (`set` = `None`), or sets it and tells
+    /// every member (with a store, once stored). A blank text clears it;
+    /// the announcement then carries an empty text and who cleared it.
+    pub fn topic(
+        &self,
+        id: SessionId,
+        room: RoomName,
+        set: Option<String>,
+        reference: Option<Ref>,
+    ) -> Result<()> {
+        if let Some(text) = &set {
+            check_line(text, MAX_TOPIC_BYTES, "topic")?;
+        }
+        let mut guard = self.state.lock().unwrap();
+        let State {
+            sessions, rooms, ..
+        } = &mut *guard;
+        let session = sessions
+            .get(&id)
+            .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
+        let Some(text) = set else {
+            let topic = rooms.get(&room).and_then(|r| r.topic.clone());
+            session.outbox.push(Frame::with_ref(
+                ServerMessage::Topic { room, topic },
+                reference,
+            ));
+            return Ok(());
+        };
+        if !session.rooms.contains(&room) {
+            return Err(not_in_room(&room));
+        }
+        let r = rooms.get_mut(&room).expect("a session's rooms exist");
+        if r.owner.is_some() && !r.is_operator(session.account.as_ref()) {
+            return Err(not_operator(&room));
+        }
+        // The announcement says who changed it; an empty text: cleared.
+        let topic = Topic {
+            text: if text.trim().is_empty() {
+                String::new()
+            } else {
+                text
+            },
+            by: session.nick.clone(),
+            ts: now_ms(),
+        };
+        let event = RoomEvent {
+            room,
+            change: RoomChange::Topic(topic),
+            requester: Some(id),
+            reference,
+        };
+        self.change_room(&mut guard, event)
+    }
+}

@@ -1,0 +1,254 @@
+//! Sessions coming and going: connecting under a nick, logging in,
+//! away messages, nick changes and quitting.
+
+use super::*;
+
+impl Router {
+    /// Whether `nick` is a registered account.
+    pub fn is_account(&self, nick: &Nick) -> bool {
+        self.state.lock().unwrap().accounts.contains(nick)
+    }
+
+    /// Whether a session uses `nick`.
+    pub fn nick_in_use(&self, nick: &Nick) -> bool {
+        self.state.lock().unwrap().nicks.contains_key(nick)
+    }
+
+    /// The nick of session `id`.
+    pub fn nick_of(&self, id: SessionId) -> Option<Nick> {
+        let state = self.state.lock().unwrap();
+        state.sessions.get(&id).map(|s| s.nick.clone())
+    }
+
+    /// Records a new account.
+    pub fn add_account(&self, name: Nick) {
+        cluster::publish_account(&*self.port, &name);
+        self.state.lock().unwrap().accounts.insert(name);
+    }
+
+    /// The account a session is logged into.
+    pub fn account_of(&self, id: SessionId) -> Option<Nick> {
+        let state = self.state.lock().unwrap();
+        state.sessions.get(&id).and_then(|s| s.account.clone())
+    }
+
+    /// Logs a guest session into the account of its own nick.
+    pub fn log_in(&self, id: SessionId, account: Nick) -> Result<()> {
+        let mut guard = self.state.lock().unwrap();
+        let State { sessions, .. } = &mut *guard;
+        let session = sessions
+            .get_mut(&id)
+            .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
+        session.account = Some(account.clone());
+        cluster::publish_user(&*self.port, session, Change::Login);
+        Ok(())
+    }
+
+    /// Refuses unless the session is in `room` (history is then served
+    /// from the store, outside the lock).
+    pub fn check_member(&self, id: SessionId, room: &RoomName) -> Result<()> {
+        let state = self.state.lock().unwrap();
+        if !state.session(id)?.rooms.contains(room) {
+            return Err(not_in_room(room));
+        }
+        Ok(())
+    }
+
+    /// Queues `frame` for session `id`, if it still exists.
+    pub fn send_to(&self, id: SessionId, frame: Frame) {
+        let state = self.state.lock().unwrap();
+        if let Some(session) = state.sessions.get(&id) {
+            session.outbox.push(frame);
+        }
+    }
+
+    /// Claims `nick` for a new session whose frames go to `outbox`, and
+    /// queues `welcome` as its first frame.
+    pub fn register(
+        &self,
+        nick: Nick,
+        outbox: Arc<Outbox>,
+        welcome: ServerMessage,
+        reference: Option<Ref>,
+    ) -> Result<SessionId> {
+        self.register_as(nick, None, outbox, vec![welcome], reference)
+    }
+
+    /// Like [`register`](Self::register), logged into `account` (whose
+    /// name is `nick`; checked by the caller) or as a guest (`None`), who
+    /// may not use an account's nick. `first` are the frames it gets first.
+    pub fn register_as(
+        &self,
+        nick: Nick,
+        account: Option<Nick>,
+        outbox: Arc<Outbox>,
+        first: Vec<ServerMessage>,
+        reference: Option<Ref>,
+    ) -> Result<SessionId> {
+        let mut state = self.state.lock().unwrap();
+        // In a cluster the broker gave this nick to the caller: a ghost
+        // still holding it is out of date.
+        cluster::evict_ghost(&mut state, &nick);
+        if state.nicks.contains_key(&nick) {
+            return Err(RouterError::new(
+                ErrorCode::NickTaken,
+                format!("the nick {nick} is in use"),
+            ));
+        }
+        if account.is_none() && state.accounts.contains(&nick) {
+            return Err(reserved(&nick));
+        }
+        state.next_session += 1;
+        let id = state.next_session;
+        for message in first {
+            outbox.push(Frame::with_ref(message, reference.clone()));
+        }
+        state.nicks.insert(nick.clone(), id);
+        let now = now_ms();
+        state.sessions.insert(
+            id,
+            Box::new(Session {
+                nick,
+                account,
+                outbox,
+                rooms: Vec::new(),
+                away: None,
+                since: now,
+                last_said: now,
+                node: None,
+            }),
+        );
+        Ok(id)
+    }
+
+    /// Marks a session away (`Some` message) or back (`None`, or a blank
+    /// message). The session and everyone sharing a room with it get
+    /// `away`, once each.
+    pub fn away(
+        &self,
+        id: SessionId,
+        message: Option<String>,
+        reference: Option<Ref>,
+    ) -> Result<()> {
+        let message = optional_line(message, MAX_AWAY_BYTES, "away message")?;
+        let mut guard = self.state.lock().unwrap();
+        let State {
+            sessions, rooms, ..
+        } = &mut *guard;
+        let session = sessions
+            .get_mut(&id)
+            .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
+        session.away = message.as_deref().map(Into::into);
+        cluster::publish_user(&*self.port, session, Change::Away);
+        let event = ServerMessage::Away {
+            nick: session.nick.clone(),
+            message,
+        };
+        let mut told = HashSet::from([id]);
+        let shared = Frame::new(event.clone());
+        for room in &session.rooms {
+            for member in &rooms[room].members {
+                if told.insert(member.session) {
+                    member.outbox.push(shared.clone());
+                }
+            }
+        }
+        session.outbox.push(Frame::with_ref(event, reference));
+        Ok(())
+    }
+
+    /// Renames a session; everyone sharing a room with it sees a `nick`
+    /// presence event.
+    pub fn change_nick(&self, id: SessionId, nick: Nick, reference: Option<Ref>) -> Result<()> {
+        let mut guard = self.state.lock().unwrap();
+        cluster::evict_ghost(&mut guard, &nick);
+        let State {
+            sessions,
+            nicks,
+            rooms,
+            accounts,
+            ..
+        } = &mut *guard;
+        if let Some(&holder) = nicks.get(&nick)
+            && holder != id
+        {
+            return Err(RouterError::new(
+                ErrorCode::NickTaken,
+                format!("the nick {nick} is in use"),
+            ));
+        }
+        let session = sessions
+            .get_mut(&id)
+            .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
+        if accounts.contains(&nick) && session.account.as_ref() != Some(&nick) {
+            return Err(reserved(&nick));
+        }
+        let old = std::mem::replace(&mut session.nick, nick.clone());
+        nicks.remove(&old);
+        nicks.insert(nick.clone(), id);
+        for room in &session.rooms {
+            let r = rooms.get_mut(room).expect("a session's rooms exist");
+            r.broadcast(
+                &Frame::new(ServerMessage::Presence {
+                    room: room.clone(),
+                    nick: old.clone(),
+                    event: PresenceEvent::Nick,
+                    new_nick: Some(nick.clone()),
+                    reason: None,
+                    account: session.account.clone(),
+                }),
+                Some(id),
+            );
+        }
+        session.outbox.push(Frame::with_ref(
+            ServerMessage::Nick { nick, old },
+            reference,
+        ));
+        Ok(())
+    }
+
+    /// Removes a session: it leaves every room (members see `quit`, with
+    /// `reason` if given) and its nick becomes free. Unknown ids are ignored.
+    pub fn quit(&self, id: SessionId, reason: Option<String>) {
+        let reason = reason
+            .map(|r| clip(r.trim(), MAX_REASON_BYTES))
+            .filter(|r| !r.is_empty() && check_line(r, MAX_REASON_BYTES, "reason").is_ok());
+        let mut guard = self.state.lock().unwrap();
+        let State {
+            sessions,
+            nicks,
+            rooms,
+            ..
+        } = &mut *guard;
+        let Some(session) = sessions.remove(&id) else {
+            return;
+        };
+        cluster::publish_quit(&*self.port, &session, reason.clone());
+        nicks.remove(&session.nick);
+        for room in session.rooms {
+            if let Some(r) = rooms.get_mut(&room) {
+                r.members.retain(|m| m.session != id);
+                r.broadcast(
+                    &Frame::new(ServerMessage::Presence {
+                        room,
+                        nick: session.nick.clone(),
+                        event: PresenceEvent::Quit,
+                        new_nick: None,
+                        reason: reason.clone(),
+                        account: session.account.clone(),
+                    }),
+                    None,
+                );
+            }
+        }
+    }
+}
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+pub(super) fn clip(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}

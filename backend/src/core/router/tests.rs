@@ -1,0 +1,602 @@
+//! The router alone: no sockets, no runtime.
+
+use super::*;
+use banter_protocol::{Limits, PROTOCOL_VERSION};
+
+fn router() -> Router {
+    Router::new(RouterConfig {
+        max_text_bytes: 100,
+        max_rooms_per_session: 3,
+        max_rooms: 4,
+        history_len: 5,
+    })
+}
+
+fn nick(s: &str) -> Nick {
+    Nick::new(s).unwrap()
+}
+fn room(s: &str) -> RoomName {
+    RoomName::new(s).unwrap()
+}
+
+fn welcome(n: &str) -> ServerMessage {
+    ServerMessage::Welcome {
+        nick: nick(n),
+        protocol: PROTOCOL_VERSION,
+        server: "test".into(),
+        limits: Limits {
+            max_text_bytes: 100,
+            max_frame_bytes: 1000,
+            max_rooms: 3,
+            idle_timeout_secs: 60,
+        },
+    }
+}
+
+struct Client {
+    id: SessionId,
+    outbox: Arc<Outbox>,
+}
+
+impl Client {
+    fn new(router: &Router, n: &str) -> Client {
+        let outbox = Arc::new(Outbox::new(64));
+        let id = router
+            .register(nick(n), outbox.clone(), welcome(n), None)
+            .unwrap();
+        let client = Client { id, outbox };
+        assert!(matches!(client.take()[..], [ServerMessage::Welcome { .. }]));
+        client
+    }
+
+    fn take(&self) -> Vec<ServerMessage> {
+        let mut batch = VecDeque::new();
+        self.outbox.take_batch(&mut batch);
+        batch.iter().map(|f| f.message().unwrap().clone()).collect()
+    }
+
+    fn take_frames(&self) -> Vec<Frame> {
+        let mut batch = VecDeque::new();
+        self.outbox.take_batch(&mut batch);
+        batch.into_iter().collect()
+    }
+}
+
+#[test]
+fn nicks_are_unique_ignoring_case() {
+    let r = router();
+    let _a = Client::new(&r, "Alice");
+    let err = r
+        .register(
+            nick("aLiCe"),
+            Arc::new(Outbox::new(4)),
+            welcome("aLiCe"),
+            None,
+        )
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::NickTaken);
+    r.quit(_a.id, None);
+    assert!(
+        r.register(
+            nick("alice"),
+            Arc::new(Outbox::new(4)),
+            welcome("alice"),
+            None
+        )
+        .is_ok(),
+        "a quit frees the nick"
+    );
+}
+
+#[test]
+fn join_say_and_presence() {
+    let r = router();
+    let a = Client::new(&r, "alice");
+    let b = Client::new(&r, "bob");
+    r.join(a.id, room("lobby"), Some(Ref::Int(1))).unwrap();
+    r.say(a.id, room("lobby"), "first".into(), false, None)
+        .unwrap();
+    r.join(b.id, room("lobby"), None).unwrap();
+
+    let got = a.take();
+    assert!(
+        matches!(&got[0], ServerMessage::Joined { members, history, .. } if members == &[nick("alice")] && history.is_empty())
+    );
+    assert!(matches!(&got[1], ServerMessage::Message(m) if m.id == 1 && m.text == "first"));
+    assert!(
+        matches!(&got[2], ServerMessage::Presence { nick: n, event: PresenceEvent::Join, .. } if n == &nick("bob"))
+    );
+
+    let got = b.take();
+    let ServerMessage::Joined {
+        members, history, ..
+    } = &got[0]
+    else {
+        panic!("{got:?}")
+    };
+    assert_eq!(members, &[nick("alice"), nick("bob")]);
+    assert_eq!(history.len(), 1, "joined carries recent history");
+
+    // Everyone gets one shared frame; the sender's copy carries its ref.
+    r.say(
+        b.id,
+        room("lobby"),
+        "hi".into(),
+        false,
+        Some(Ref::Str("r1".into())),
+    )
+    .unwrap();
+    r.say(a.id, room("lobby"), "hey".into(), false, None)
+        .unwrap();
+    let (fa, fb) = (a.take_frames(), b.take_frames());
+    assert_eq!(fb[0].reference(), Some(&Ref::Str("r1".into())));
+    assert_eq!(fa[0].reference(), None);
+    assert!(
+        fa[1].ptr_eq(&fb[1]),
+        "one frame, shared, not copied per member"
+    );
+    let (ServerMessage::Message(m1), ServerMessage::Message(m2)) =
+        (fa[0].message().unwrap(), fa[1].message().unwrap())
+    else {
+        panic!()
+    };
+    assert!(m2.id > m1.id && m2.ts >= m1.ts);
+}
+
+#[test]
+fn ids_strictly_increase_and_history_is_a_bounded_ring() {
+    let r = router();
+    let a = Client::new(&r, "alice");
+    r.join(a.id, room("x"), None).unwrap();
+    let mut last = 0;
+    for i in 0..20 {
+        let id = r
+            .say(a.id, room("x"), format!("m{i}"), false, None)
+            .unwrap();
+        assert!(id > last);
+        last = id;
+    }
+    a.take();
+    let page = |before: Option<u64>, after: Option<u64>, limit: u32, latest: bool| Page {
+        before,
+        after,
+        limit,
+        latest,
+        ..Page::default()
+    };
+    r.history(a.id, room("x"), page(None, None, 50, false), None)
+        .unwrap();
+    let [ServerMessage::History { messages, .. }] = &a.take()[..] else {
+        panic!()
+    };
+    let ids: Vec<u64> = messages.iter().map(|m| m.id).collect();
+    assert_eq!(
+        ids,
+        vec![16, 17, 18, 19, 20],
+        "only history_len messages are kept"
+    );
+
+    for (before, after, limit, latest) in [
+        (None, Some(16), 2, false),
+        (Some(19), None, 2, false),
+        (Some(19), Some(16), 50, false),
+        (None, Some(16), 2, true),
+    ] {
+        r.history(a.id, room("x"), page(before, after, limit, latest), None)
+            .unwrap();
+    }
+    let pages: Vec<Vec<u64>> = a
+        .take()
+        .into_iter()
+        .map(|m| match m {
+            ServerMessage::History { messages, .. } => messages.iter().map(|m| m.id).collect(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        pages,
+        vec![vec![17, 18], vec![17, 18], vec![17, 18], vec![19, 20]],
+        "after: the oldest past it; latest: the newest past it, oldest first"
+    );
+}
+
+#[test]
+fn errors_are_specific() {
+    let r = router();
+    let a = Client::new(&r, "alice");
+    let code = |res: Result<u64>| res.unwrap_err().code;
+    assert_eq!(
+        code(r.say(a.id, room("x"), "hi".into(), false, None)),
+        ErrorCode::NotInRoom
+    );
+    r.join(a.id, room("x"), None).unwrap();
+    assert_eq!(
+        code(r.say(a.id, room("x"), "x".repeat(101), false, None)),
+        ErrorCode::TextTooLong
+    );
+    assert_eq!(
+        code(r.say(a.id, room("x"), "  ".into(), false, None)),
+        ErrorCode::EmptyText
+    );
+    assert_eq!(
+        code(r.whisper(a.id, nick("ghost"), "boo".into(), false, None)),
+        ErrorCode::NoSuchNick
+    );
+    assert_eq!(
+        r.part(a.id, room("y"), None, None).unwrap_err().code,
+        ErrorCode::NotInRoom
+    );
+    r.join(a.id, room("y"), None).unwrap();
+    r.join(a.id, room("z"), None).unwrap();
+    assert_eq!(
+        r.join(a.id, room("w"), None).unwrap_err().code,
+        ErrorCode::TooManyRooms
+    );
+    assert_eq!(
+        r.join(999, room("w"), None).unwrap_err().code,
+        ErrorCode::NotRegistered
+    );
+}
+
+#[test]
+fn empty_rooms_are_forgotten_only_under_pressure() {
+    let r = router();
+    let a = Client::new(&r, "alice");
+    let b = Client::new(&r, "bob");
+    for n in ["r1", "r2", "r3"] {
+        r.join(a.id, room(n), None).unwrap();
+    }
+    r.join(b.id, room("r4"), None).unwrap();
+    assert_eq!(r.stats().rooms, 4);
+    assert_eq!(
+        r.join(b.id, room("r5"), None).unwrap_err().code,
+        ErrorCode::ServerFull
+    );
+    r.part(a.id, room("r1"), None, None).unwrap();
+    r.join(b.id, room("r5"), None).unwrap();
+    assert_eq!(r.stats().rooms, 4);
+}
+
+#[test]
+fn whisper_reaches_the_target_and_echoes() {
+    let r = router();
+    let a = Client::new(&r, "alice");
+    let b = Client::new(&r, "Bob");
+    r.whisper(a.id, nick("BOB"), "psst".into(), false, Some(Ref::Int(5)))
+        .unwrap();
+    let [ServerMessage::Direct(to_b)] = &b.take()[..] else {
+        panic!()
+    };
+    assert_eq!(
+        (to_b.from.as_str(), to_b.to.as_str(), to_b.text.as_str()),
+        ("alice", "Bob", "psst")
+    );
+    let echo = a.take_frames();
+    assert_eq!(echo[0].reference(), Some(&Ref::Int(5)));
+    assert_eq!(
+        echo[0].message(),
+        Some(&ServerMessage::Direct(to_b.clone()))
+    );
+}
+
+#[test]
+fn part_quit_and_nick_change_are_seen_by_the_room() {
+    let r = router();
+    let a = Client::new(&r, "alice");
+    let b = Client::new(&r, "bob");
+    let c = Client::new(&r, "carol");
+    for s in [&a, &b, &c] {
+        r.join(s.id, room("lobby"), None).unwrap();
+    }
+    a.take();
+    r.part(b.id, room("lobby"), None, None).unwrap();
+    assert!(matches!(
+        &b.take().last(),
+        Some(ServerMessage::Parted { .. })
+    ));
+    r.change_nick(c.id, nick("caz"), None).unwrap();
+    assert_eq!(
+        r.change_nick(c.id, nick("ALICE"), None).unwrap_err().code,
+        ErrorCode::NickTaken
+    );
+    r.quit(c.id, None);
+    let events: Vec<(PresenceEvent, String, Option<String>)> = a
+        .take()
+        .into_iter()
+        .map(|m| match m {
+            ServerMessage::Presence {
+                event,
+                nick,
+                new_nick,
+                ..
+            } => (event, nick.to_string(), new_nick.map(|n| n.to_string())),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            (PresenceEvent::Part, "bob".into(), None),
+            (PresenceEvent::Nick, "carol".into(), Some("caz".into())),
+            (PresenceEvent::Quit, "caz".into(), None),
+        ]
+    );
+    // "carol" is free again, "caz" too after the quit.
+    Client::new(&r, "carol");
+    Client::new(&r, "caz");
+}
+
+#[test]
+fn topics_are_kept_shown_on_join_and_announced() {
+    let r = router();
+    let a = Client::new(&r, "alice");
+    let b = Client::new(&r, "bob");
+    r.join(a.id, room("lobby"), None).unwrap();
+    assert_eq!(
+        r.topic(b.id, room("lobby"), Some("mine".into()), None)
+            .unwrap_err()
+            .code,
+        ErrorCode::NotInRoom,
+        "only members set the topic"
+    );
+    assert_eq!(
+        r.topic(a.id, room("lobby"), Some("x".repeat(391)), None)
+            .unwrap_err()
+            .code,
+        ErrorCode::TextTooLong
+    );
+    r.topic(
+        a.id,
+        room("lobby"),
+        Some("welcome".into()),
+        Some(Ref::Int(1)),
+    )
+    .unwrap();
+    let got = a.take_frames();
+    assert_eq!(got.last().unwrap().reference(), Some(&Ref::Int(1)));
+    let Some(ServerMessage::Topic { topic: Some(t), .. }) = got.last().unwrap().message() else {
+        panic!("{got:?}")
+    };
+    assert_eq!((t.text.as_str(), t.by.as_str()), ("welcome", "alice"));
+    // Anyone may read it; a joiner gets it with `joined`.
+    r.topic(b.id, room("lobby"), None, None).unwrap();
+    assert!(
+        matches!(&b.take()[..], [ServerMessage::Topic { topic: Some(t), .. }] if t.text == "welcome")
+    );
+    r.join(b.id, room("lobby"), None).unwrap();
+    assert!(
+        matches!(&b.take()[..], [ServerMessage::Joined { topic: Some(t), .. }] if t.text == "welcome")
+    );
+    a.take();
+    r.topic(b.id, room("lobby"), Some(" ".into()), None)
+        .unwrap();
+    assert!(
+        matches!(&a.take()[..], [ServerMessage::Topic { topic: Some(t), .. }] if t.text.is_empty() && t.by == nick("bob")),
+        "blank clears, and the room hears who cleared it"
+    );
+    r.topic(a.id, room("lobby"), None, None).unwrap();
+    assert!(matches!(
+        &a.take()[..],
+        [ServerMessage::Topic { topic: None, .. }]
+    ));
+    r.topic(a.id, room("nowhere"), None, None).unwrap();
+    assert!(matches!(
+        &a.take()[..],
+        [ServerMessage::Topic { topic: None, .. }]
+    ));
+}
+
+#[test]
+fn members_rooms_and_whois_describe_the_server() {
+    let r = router();
+    let a = Client::new(&r, "alice");
+    let b = Client::new(&r, "Bob");
+    r.join(a.id, room("lobby"), None).unwrap();
+    r.join(b.id, room("lobby"), None).unwrap();
+    r.join(b.id, room("dev"), None).unwrap();
+    r.topic(b.id, room("dev"), Some("rust".into()), None)
+        .unwrap();
+    r.away(b.id, Some("lunch".into()), None).unwrap();
+    a.take();
+    r.members(a.id, room("lobby"), None).unwrap();
+    r.members(a.id, room("ghosts"), None).unwrap();
+    r.rooms(a.id, None).unwrap();
+    r.whois(a.id, nick("bob"), None).unwrap();
+    let got = a.take();
+    assert_eq!(
+        got[0],
+        ServerMessage::Members {
+            room: room("lobby"),
+            members: vec![nick("alice"), nick("Bob")],
+            away: vec![nick("Bob")],
+            moderators: vec![],
+        }
+    );
+    assert!(matches!(&got[1], ServerMessage::Members { members, .. } if members.is_empty()));
+    let ServerMessage::Rooms { rooms } = &got[2] else {
+        panic!("{got:?}")
+    };
+    let listed: Vec<(&str, usize, Option<&str>)> = rooms
+        .iter()
+        .map(|i| (i.room.as_str(), i.members, i.topic.as_deref()))
+        .collect();
+    assert_eq!(listed, vec![("dev", 1, Some("rust")), ("lobby", 2, None)]);
+    let ServerMessage::Whois {
+        nick: n,
+        rooms,
+        away,
+        ..
+    } = &got[3]
+    else {
+        panic!()
+    };
+    assert_eq!(n.as_str(), "Bob");
+    assert_eq!(rooms, &[room("lobby"), room("dev")]);
+    assert_eq!(away.as_deref(), Some("lunch"));
+    assert_eq!(
+        r.whois(a.id, nick("ghost"), None).unwrap_err().code,
+        ErrorCode::NoSuchNick
+    );
+}
+
+#[test]
+fn away_is_told_once_to_room_mates_and_to_whisperers() {
+    let r = router();
+    let a = Client::new(&r, "alice");
+    let b = Client::new(&r, "bob");
+    let loner = Client::new(&r, "loner");
+    for n in ["one", "two"] {
+        r.join(a.id, room(n), None).unwrap();
+        r.join(b.id, room(n), None).unwrap();
+    }
+    a.take();
+    b.take();
+    r.away(b.id, Some("lunch".into()), Some(Ref::Int(4)))
+        .unwrap();
+    let away = ServerMessage::Away {
+        nick: nick("bob"),
+        message: Some("lunch".into()),
+    };
+    assert_eq!(
+        a.take(),
+        vec![away.clone()],
+        "once, though they share two rooms"
+    );
+    assert_eq!(b.take_frames()[0].reference(), Some(&Ref::Int(4)));
+    assert!(loner.take().is_empty());
+    r.whisper(loner.id, nick("bob"), "hi".into(), false, None)
+        .unwrap();
+    let got = loner.take();
+    assert!(matches!(&got[..], [ServerMessage::Direct(_), a] if *a == away));
+    r.away(b.id, None, None).unwrap();
+    assert_eq!(
+        a.take(),
+        vec![ServerMessage::Away {
+            nick: nick("bob"),
+            message: None
+        }]
+    );
+}
+
+#[test]
+fn reasons_accounts_away_joiners_and_user_lookups() {
+    let r = router();
+    let a = Client::new(&r, "alice");
+    let b = Client::new(&r, "Bob");
+    r.log_in(b.id, nick("Bob")).unwrap();
+    r.join(a.id, room("lobby"), None).unwrap();
+    r.away(b.id, Some("lunch".into()), None).unwrap();
+    a.take();
+    b.take();
+    // An away joiner: the room hears the join (with the account), then
+    // the away message; the joiner only gets `joined`.
+    r.join(b.id, room("lobby"), None).unwrap();
+    let got = a.take();
+    assert!(
+        matches!(&got[..], [
+            ServerMessage::Presence { event: PresenceEvent::Join, account: Some(acc), .. },
+            ServerMessage::Away { message: Some(m), .. },
+            .. // `roles`: Bob owns the room now
+        ] if acc == &nick("bob") && m == "lunch"),
+        "{got:?}"
+    );
+    assert!(matches!(
+        &b.take()[..],
+        [ServerMessage::Joined { .. }, ServerMessage::Roles { .. }]
+    ));
+    // Messages carry the sender's account and the notice flag.
+    r.say(b.id, room("lobby"), "hi".into(), true, None).unwrap();
+    let [ServerMessage::Message(m)] = &a.take()[..] else {
+        panic!()
+    };
+    assert_eq!((m.account.as_ref(), m.notice), (Some(&nick("bob")), true));
+    // A notice to someone away gets no away answer; a whisper does.
+    r.whisper(a.id, nick("bob"), "psst".into(), true, None)
+        .unwrap();
+    assert!(matches!(&a.take()[..], [ServerMessage::Direct(d)] if d.notice && d.account.is_none()));
+    r.whisper(a.id, nick("bob"), "psst".into(), false, None)
+        .unwrap();
+    assert!(matches!(
+        &a.take()[..],
+        [ServerMessage::Direct(_), ServerMessage::Away { .. }]
+    ));
+    b.take();
+    // Who is online, in the order asked, once each.
+    r.users(
+        a.id,
+        vec![nick("ghost"), nick("BOB"), nick("alice"), nick("bob")],
+        None,
+    )
+    .unwrap();
+    let [ServerMessage::Users { users }] = &a.take()[..] else {
+        panic!()
+    };
+    let listed: Vec<(&str, Option<&str>)> = users
+        .iter()
+        .map(|u| (u.nick.as_str(), u.away.as_deref()))
+        .collect();
+    assert_eq!(listed, [("Bob", Some("lunch")), ("alice", None)]);
+    assert_eq!(
+        r.users(a.id, vec![nick("x"); MAX_USERS_QUERY + 1], None)
+            .unwrap_err()
+            .code,
+        ErrorCode::BadRequest
+    );
+    // Part and quit reasons reach the room; a bad one is refused.
+    assert_eq!(
+        r.part(
+            b.id,
+            room("lobby"),
+            Some("x".repeat(MAX_REASON_BYTES + 1)),
+            None
+        )
+        .unwrap_err()
+        .code,
+        ErrorCode::TextTooLong
+    );
+    r.part(b.id, room("lobby"), Some("bye".into()), None)
+        .unwrap();
+    assert!(matches!(&b.take()[..], [ServerMessage::Parted { reason: Some(w), .. }] if w == "bye"));
+    r.join(b.id, room("lobby"), None).unwrap();
+    r.quit(b.id, Some(format!("  {}  ", "é".repeat(MAX_REASON_BYTES))));
+    let got = a.take();
+    let reasons: Vec<Option<&str>> = got
+        .iter()
+        .filter_map(|m| match m {
+            ServerMessage::Presence { reason, .. } => Some(reason.as_deref()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reasons.len(), 3);
+    assert_eq!(reasons[0], Some("bye"));
+    let quit = reasons[2].unwrap();
+    assert!(
+        quit.len() <= MAX_REASON_BYTES && quit.starts_with('é'),
+        "clipped: {quit}"
+    );
+}
+
+#[test]
+fn a_full_outbox_never_blocks_the_room() {
+    let r = router();
+    let a = Client::new(&r, "alice");
+    let slow_outbox = Arc::new(Outbox::new(8));
+    let slow = r
+        .register(nick("slow"), slow_outbox.clone(), welcome("slow"), None)
+        .unwrap();
+    r.join(slow, room("x"), None).unwrap();
+    r.join(a.id, room("x"), None).unwrap();
+    for i in 0..1000 {
+        r.say(a.id, room("x"), format!("m{i}"), false, None)
+            .unwrap();
+        a.take();
+    }
+    assert_eq!(slow_outbox.len(), 8, "bounded");
+    let mut batch = VecDeque::new();
+    let info = slow_outbox.take_batch(&mut batch);
+    assert!(info.dropped > 900);
+    let Some(ServerMessage::Message(last)) = batch.back().unwrap().message() else {
+        panic!()
+    };
+    assert_eq!(last.text, "m999", "the newest messages survive");
+}
