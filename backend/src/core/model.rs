@@ -17,7 +17,7 @@ pub struct RoomState {
 }
 
 /// Which messages a `history` request wants.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Page {
     pub before: Option<u64>,
     pub after: Option<u64>,

@@ -14,8 +14,10 @@
 //! it read them) marks them delivered in the store ([`Session::confirm`]).
 
 mod connection;
+mod route;
 
 pub use connection::{Connection, Inbound, Verify};
+use route::{Local, Now, Route, Wait, route};
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -39,7 +41,7 @@ use crate::core::cluster::{Change, Event, UserRecord};
 use crate::core::frame::Frame;
 use crate::core::model::{Page, key};
 use crate::core::outbox::Outbox;
-use crate::core::router::{DEFAULT_HISTORY_PAGE, Joined, RouterError, SessionId};
+use crate::core::router::{Joined, RouterError, SessionId};
 use crate::limits::{AddressPermit, TokenBucket, retry_in};
 use crate::metrics::{ConnectionGauge, Limit, metrics};
 use crate::store::{Store, Write};
@@ -831,7 +833,12 @@ impl Session {
 
     /// `register`: creates an account; after `hello`, for your own nick,
     /// which also logs you in.
-    async fn register(&mut self, nick: Nick, password: String, reference: Option<Ref>) -> Outcome {
+    async fn register_account(
+        &mut self,
+        nick: Nick,
+        password: String,
+        reference: Option<Ref>,
+    ) -> Outcome {
         let ctx = self.ctx.clone();
         let store = self.store()?;
         check_password(&password).map_err(|m| RouterError::new(ErrorCode::InvalidPassword, m))?;
@@ -970,157 +977,87 @@ impl Session {
         Ok(())
     }
 
-    /// Carries out one request; every outcome (reply or error) lands in
-    /// the outbox.
-    /// The requests that wait on the store or a password hash are boxed:
-    /// their futures are large, and unboxed every idle session would carry
-    /// room for them (the session's task is sized for its largest await).
-    /// Chat messages don't wait here, so the hot path allocates nothing.
-    /// Carries out one request: at once, or as a [`Later`] to await.
+    /// Carries out one request, at once or as a [`Later`] to await (as
+    /// [`route`] declares); every outcome (reply or error) lands in the
+    /// outbox. The requests that wait are boxed: their futures are large,
+    /// and unboxed every idle session would carry room for them (the
+    /// session's task is sized for its largest await). Chat messages don't
+    /// wait, so the hot path allocates nothing.
     fn dispatch(&mut self, request: Envelope<ClientMessage>) -> Option<Later<'_>> {
         let Envelope { body, reference } = request;
         if let Err(e) = self.throttle(&body) {
             self.reply_error(e.code, e.message, reference);
             return None;
         }
-        match self.answer_now(body, &reference) {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => {
-                self.reply_error(e.code, e.message, reference);
-                None
+        let outcome = match route(self.id, body) {
+            Route::Local(Local::Ping) => {
+                self.reply(ServerMessage::Pong, reference);
+                return None;
             }
-            Err(body) => Some(Box::pin(async move {
-                if let Err(e) = self.answer_later(body, reference.clone()).await {
-                    self.reply_error(e.code, e.message, reference);
-                }
-            })),
+            Route::Local(Local::Pong) => {
+                self.confirm();
+                return None;
+            }
+            Route::Now(id, now) => self.answer_now(id, now, reference.clone()),
+            Route::Refused(e) => Err(e),
+            Route::Waits(wait) => {
+                return Some(Box::pin(async move {
+                    if let Err(e) = self.answer_later(wait, reference.clone()).await {
+                        self.reply_error(e.code, e.message, reference);
+                    }
+                }));
+            }
+        };
+        if let Err(e) = outcome {
+            self.reply_error(e.code, e.message, reference);
+        }
+        None
+    }
+
+    /// Carries out a request the router answers at once.
+    fn answer_now(&self, id: SessionId, now: Now, reference: Option<Ref>) -> Outcome {
+        let router = &self.ctx.router;
+        match now {
+            Now::Part { room, reason } => router.part(id, room, reason, reference),
+            Now::Say { room, text, notice } => {
+                router.say(id, room, text, notice, reference).map(drop)
+            }
+            Now::Whisper { to, text, notice } => {
+                router.whisper(id, to, text, notice, reference).map(drop)
+            }
+            Now::Topic { room, text } => router.topic(id, room, text, reference),
+            Now::Members { room } => router.members(id, room, reference),
+            Now::Rooms => router.rooms(id, reference),
+            Now::Whois { nick } => router.whois(id, nick, reference),
+            Now::Users { nicks } => router.users(id, nicks, reference),
+            Now::Away { message } => router.away(id, message, reference),
+            Now::Kick { room, nick, reason } => router.kick(id, room, nick, reason, reference),
+            Now::Ban {
+                room,
+                nick,
+                account,
+                set,
+            } => router.ban(id, room, nick, account, set, reference),
+            Now::Bans { room } => router.bans(id, room, reference),
+            Now::Op { room, account, op } => router.set_op(id, room, account, op, reference),
         }
     }
 
-    /// Carries out a request that needs no waiting, or hands it back.
-    fn answer_now(
-        &mut self,
-        body: ClientMessage,
-        reference: &Option<Ref>,
-    ) -> Result<Outcome, ClientMessage> {
-        let ctx = self.ctx.clone();
-        let router = &ctx.router;
-        let reference = reference.clone();
-        Ok(match (self.id, body) {
-            (_, ClientMessage::Ping) => {
-                self.outbox
-                    .push(Frame::with_ref(ServerMessage::Pong, reference));
-                Ok(())
+    /// Carries out a request that waits for something (see [`route`]).
+    async fn answer_later(&mut self, wait: Wait, reference: Option<Ref>) -> Outcome {
+        match wait {
+            Wait::Hello {
+                nick,
+                password,
+                token,
+            } => self.hello(nick, password, token, reference).await,
+            Wait::RegisterAccount { nick, password } => {
+                self.register_account(nick, password, reference).await
             }
-            (_, ClientMessage::Pong) => {
-                self.confirm();
-                Ok(())
-            }
-            (_, body @ ClientMessage::Register { .. })
-            | (None, body @ ClientMessage::Hello { .. }) => {
-                return Err(body);
-            }
-            (
-                Some(_),
-                body @ (ClientMessage::Join { .. }
-                | ClientMessage::History { .. }
-                | ClientMessage::Nick { .. }
-                | ClientMessage::Logout { .. }),
-            ) => return Err(body),
-            (None, _) => Err(RouterError::new(
-                ErrorCode::NotRegistered,
-                "send hello first: {\"type\":\"hello\",\"nick\":\"yourname\"}",
-            )),
-            (Some(_), ClientMessage::Hello { .. }) => Err(RouterError::new(
-                ErrorCode::AlreadyRegistered,
-                "this session already said hello; use nick to change nick",
-            )),
-            (Some(id), ClientMessage::Part { room, reason }) => {
-                router.part(id, room, reason, reference)
-            }
-            (Some(id), ClientMessage::Say { room, text, notice }) => {
-                router.say(id, room, text, notice, reference).map(drop)
-            }
-            (Some(id), ClientMessage::Whisper { to, text, notice }) => {
-                router.whisper(id, to, text, notice, reference).map(drop)
-            }
-            (Some(id), ClientMessage::Topic { room, text }) => {
-                router.topic(id, room, text, reference)
-            }
-            (Some(id), ClientMessage::Members { room }) => router.members(id, room, reference),
-            (Some(id), ClientMessage::Rooms) => router.rooms(id, reference),
-            (Some(id), ClientMessage::Whois { nick }) => router.whois(id, nick, reference),
-            (Some(id), ClientMessage::Users { nicks }) => router.users(id, nicks, reference),
-            (Some(id), ClientMessage::Away { message }) => router.away(id, message, reference),
-            (Some(id), ClientMessage::Kick { room, nick, reason }) => {
-                router.kick(id, room, nick, reason, reference)
-            }
-            (
-                Some(id),
-                ClientMessage::Ban {
-                    room,
-                    nick,
-                    account,
-                },
-            ) => router.ban(id, room, nick, account, true, reference),
-            (
-                Some(id),
-                ClientMessage::Unban {
-                    room,
-                    nick,
-                    account,
-                },
-            ) => router.ban(id, room, nick, account, false, reference),
-            (Some(id), ClientMessage::Bans { room }) => router.bans(id, room, reference),
-            (Some(id), ClientMessage::Op { room, account }) => {
-                router.set_op(id, room, account, true, reference)
-            }
-            (Some(id), ClientMessage::Deop { room, account }) => {
-                router.set_op(id, room, account, false, reference)
-            }
-        })
-    }
-
-    /// Carries out a request that waits for something (see `dispatch`).
-    async fn answer_later(&mut self, body: ClientMessage, reference: Option<Ref>) -> Outcome {
-        match (self.id, body) {
-            (
-                None,
-                ClientMessage::Hello {
-                    nick,
-                    password,
-                    token,
-                },
-            ) => self.hello(nick, password, token, reference).await,
-            (_, ClientMessage::Register { nick, password }) => {
-                self.register(nick, password, reference).await
-            }
-            (Some(id), ClientMessage::Join { room }) => self.join(id, room, reference).await,
-            (
-                Some(id),
-                ClientMessage::History {
-                    room,
-                    before,
-                    after,
-                    limit,
-                    before_ts,
-                    after_ts,
-                    latest,
-                },
-            ) => {
-                let page = Page {
-                    before,
-                    after,
-                    before_ts,
-                    after_ts,
-                    latest,
-                    limit: limit.unwrap_or(DEFAULT_HISTORY_PAGE),
-                };
-                self.history(id, room, page, reference).await
-            }
-            (Some(id), ClientMessage::Nick { nick }) => self.change_nick(id, nick, reference).await,
-            (Some(id), ClientMessage::Logout { all }) => self.logout(id, all, reference).await,
-            _ => unreachable!("answer_now answers everything else"),
+            Wait::Join { id, room } => self.join(id, room, reference).await,
+            Wait::History { id, room, page } => self.history(id, room, page, reference).await,
+            Wait::Nick { id, nick } => self.change_nick(id, nick, reference).await,
+            Wait::Logout { id, all } => self.logout(id, all, reference).await,
         }
     }
 

@@ -1,0 +1,383 @@
+//! Which way a request goes, declared by its type: answered by the
+//! session itself, by the router at once (under its lock, never waiting),
+//! or after a wait (for the store, the broker or a password hash); or
+//! refused before any of that. A pure function of the request and whether
+//! the session said hello, so it is tested without sockets or a runtime.
+
+use banter_protocol::{ClientMessage, ErrorCode, Nick, RoomName};
+
+use crate::core::model::Page;
+use crate::core::router::{DEFAULT_HISTORY_PAGE, RouterError, SessionId};
+
+/// What answering a request takes.
+#[derive(Debug, PartialEq)]
+pub(super) enum Route {
+    /// The session answers it (a keepalive).
+    Local(Local),
+    /// The router answers it at once.
+    Now(SessionId, Now),
+    /// It waits for something; the session's task awaits it.
+    Waits(Wait),
+    /// Refused as it stands.
+    Refused(RouterError),
+}
+
+#[derive(Debug, PartialEq)]
+pub(super) enum Local {
+    Ping,
+    /// Confirms that whispers that waited were read.
+    Pong,
+}
+
+/// A request the router answers at once.
+#[derive(Debug, PartialEq)]
+pub(super) enum Now {
+    Part {
+        room: RoomName,
+        reason: Option<String>,
+    },
+    Say {
+        room: RoomName,
+        text: String,
+        notice: bool,
+    },
+    Whisper {
+        to: Nick,
+        text: String,
+        notice: bool,
+    },
+    Topic {
+        room: RoomName,
+        text: Option<String>,
+    },
+    Members {
+        room: RoomName,
+    },
+    Rooms,
+    Whois {
+        nick: Nick,
+    },
+    Users {
+        nicks: Vec<Nick>,
+    },
+    Away {
+        message: Option<String>,
+    },
+    Kick {
+        room: RoomName,
+        nick: Nick,
+        reason: Option<String>,
+    },
+    /// Sets (`set`) or lifts a ban.
+    Ban {
+        room: RoomName,
+        nick: Option<Nick>,
+        account: Option<Nick>,
+        set: bool,
+    },
+    Bans {
+        room: RoomName,
+    },
+    /// Makes (`op`) or unmakes an operator.
+    Op {
+        room: RoomName,
+        account: Nick,
+        op: bool,
+    },
+}
+
+/// A request that waits: for a password hash (`hello` with a password,
+/// `register`), the store (a room to load, history, tokens) or the broker
+/// (a nick to claim in a cluster).
+#[derive(Debug, PartialEq)]
+pub(super) enum Wait {
+    Hello {
+        nick: Nick,
+        password: Option<String>,
+        token: Option<String>,
+    },
+    RegisterAccount {
+        nick: Nick,
+        password: String,
+    },
+    Join {
+        id: SessionId,
+        room: RoomName,
+    },
+    History {
+        id: SessionId,
+        room: RoomName,
+        page: Page,
+    },
+    Nick {
+        id: SessionId,
+        nick: Nick,
+    },
+    Logout {
+        id: SessionId,
+        all: bool,
+    },
+}
+
+/// Which way `body` goes for a session that said hello as `id` (or not yet).
+pub(super) fn route(id: Option<SessionId>, body: ClientMessage) -> Route {
+    use ClientMessage as C;
+    let now = |id, now| Route::Now(id, now);
+    match (id, body) {
+        (_, C::Ping) => Route::Local(Local::Ping),
+        (_, C::Pong) => Route::Local(Local::Pong),
+        (_, C::Register { nick, password }) => {
+            Route::Waits(Wait::RegisterAccount { nick, password })
+        }
+        (
+            None,
+            C::Hello {
+                nick,
+                password,
+                token,
+            },
+        ) => Route::Waits(Wait::Hello {
+            nick,
+            password,
+            token,
+        }),
+        (Some(_), C::Hello { .. }) => Route::Refused(RouterError::new(
+            ErrorCode::AlreadyRegistered,
+            "this session already said hello; use nick to change nick",
+        )),
+        (None, _) => Route::Refused(RouterError::new(
+            ErrorCode::NotRegistered,
+            "send hello first: {\"type\":\"hello\",\"nick\":\"yourname\"}",
+        )),
+        (Some(id), C::Join { room }) => Route::Waits(Wait::Join { id, room }),
+        (
+            Some(id),
+            C::History {
+                room,
+                before,
+                after,
+                limit,
+                before_ts,
+                after_ts,
+                latest,
+            },
+        ) => {
+            let page = Page {
+                before,
+                after,
+                before_ts,
+                after_ts,
+                latest,
+                limit: limit.unwrap_or(DEFAULT_HISTORY_PAGE),
+            };
+            Route::Waits(Wait::History { id, room, page })
+        }
+        (Some(id), C::Nick { nick }) => Route::Waits(Wait::Nick { id, nick }),
+        (Some(id), C::Logout { all }) => Route::Waits(Wait::Logout { id, all }),
+        (Some(id), C::Part { room, reason }) => now(id, Now::Part { room, reason }),
+        (Some(id), C::Say { room, text, notice }) => now(id, Now::Say { room, text, notice }),
+        (Some(id), C::Whisper { to, text, notice }) => now(id, Now::Whisper { to, text, notice }),
+        (Some(id), C::Topic { room, text }) => now(id, Now::Topic { room, text }),
+        (Some(id), C::Members { room }) => now(id, Now::Members { room }),
+        (Some(id), C::Rooms) => now(id, Now::Rooms),
+        (Some(id), C::Whois { nick }) => now(id, Now::Whois { nick }),
+        (Some(id), C::Users { nicks }) => now(id, Now::Users { nicks }),
+        (Some(id), C::Away { message }) => now(id, Now::Away { message }),
+        (Some(id), C::Kick { room, nick, reason }) => now(id, Now::Kick { room, nick, reason }),
+        (
+            Some(id),
+            C::Ban {
+                room,
+                nick,
+                account,
+            },
+        ) => now(
+            id,
+            Now::Ban {
+                room,
+                nick,
+                account,
+                set: true,
+            },
+        ),
+        (
+            Some(id),
+            C::Unban {
+                room,
+                nick,
+                account,
+            },
+        ) => now(
+            id,
+            Now::Ban {
+                room,
+                nick,
+                account,
+                set: false,
+            },
+        ),
+        (Some(id), C::Bans { room }) => now(id, Now::Bans { room }),
+        (Some(id), C::Op { room, account }) => now(
+            id,
+            Now::Op {
+                room,
+                account,
+                op: true,
+            },
+        ),
+        (Some(id), C::Deop { room, account }) => now(
+            id,
+            Now::Op {
+                room,
+                account,
+                op: false,
+            },
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nick(s: &str) -> Nick {
+        Nick::new(s).unwrap()
+    }
+
+    fn room(s: &str) -> RoomName {
+        RoomName::new(s).unwrap()
+    }
+
+    fn code(route: Route) -> ErrorCode {
+        match route {
+            Route::Refused(e) => e.code,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn before_hello_only_hello_register_and_keepalives_are_taken() {
+        let hello = ClientMessage::Hello {
+            nick: nick("alice"),
+            password: None,
+            token: None,
+        };
+        assert!(matches!(
+            route(None, hello),
+            Route::Waits(Wait::Hello { .. })
+        ));
+        let register = ClientMessage::Register {
+            nick: nick("alice"),
+            password: "secret".into(),
+        };
+        assert!(matches!(
+            route(None, register),
+            Route::Waits(Wait::RegisterAccount { .. })
+        ));
+        assert_eq!(route(None, ClientMessage::Ping), Route::Local(Local::Ping));
+        assert_eq!(route(None, ClientMessage::Pong), Route::Local(Local::Pong));
+        let say = ClientMessage::Say {
+            room: room("lobby"),
+            text: "hi".into(),
+            notice: false,
+        };
+        assert_eq!(code(route(None, say)), ErrorCode::NotRegistered);
+        let join = ClientMessage::Join {
+            room: room("lobby"),
+        };
+        assert_eq!(code(route(None, join)), ErrorCode::NotRegistered);
+    }
+
+    #[test]
+    fn a_second_hello_is_refused() {
+        let hello = ClientMessage::Hello {
+            nick: nick("bob"),
+            password: None,
+            token: None,
+        };
+        assert_eq!(code(route(Some(1), hello)), ErrorCode::AlreadyRegistered);
+    }
+
+    #[test]
+    fn what_waits_is_declared_by_type() {
+        let waits = [
+            ClientMessage::Join {
+                room: room("lobby"),
+            },
+            ClientMessage::Nick {
+                nick: nick("carol"),
+            },
+            ClientMessage::Logout { all: true },
+            ClientMessage::History {
+                room: room("lobby"),
+                before: None,
+                after: None,
+                limit: None,
+                before_ts: None,
+                after_ts: None,
+                latest: false,
+            },
+        ];
+        for body in waits {
+            assert!(matches!(route(Some(7), body), Route::Waits(_)));
+        }
+        let now = [
+            ClientMessage::Say {
+                room: room("lobby"),
+                text: "hi".into(),
+                notice: true,
+            },
+            ClientMessage::Rooms,
+            ClientMessage::Unban {
+                room: room("lobby"),
+                nick: Some(nick("dave")),
+                account: None,
+            },
+            ClientMessage::Deop {
+                room: room("lobby"),
+                account: nick("erin"),
+            },
+        ];
+        for body in now {
+            assert!(matches!(route(Some(7), body), Route::Now(7, _)));
+        }
+    }
+
+    #[test]
+    fn requests_keep_their_fields() {
+        let history = ClientMessage::History {
+            room: room("lobby"),
+            before: Some(9),
+            after: None,
+            limit: None,
+            before_ts: None,
+            after_ts: Some(5),
+            latest: true,
+        };
+        let Route::Waits(Wait::History { id, room: r, page }) = route(Some(3), history) else {
+            panic!("history waits for the store");
+        };
+        assert_eq!((id, r.as_str()), (3, "lobby"));
+        assert_eq!(
+            (page.before, page.after_ts, page.latest, page.limit),
+            (Some(9), Some(5), true, DEFAULT_HISTORY_PAGE)
+        );
+        let unban = ClientMessage::Unban {
+            room: room("lobby"),
+            nick: None,
+            account: Some(nick("frank")),
+        };
+        assert_eq!(
+            route(Some(3), unban),
+            Route::Now(
+                3,
+                Now::Ban {
+                    room: room("lobby"),
+                    nick: None,
+                    account: Some(nick("frank")),
+                    set: false,
+                }
+            )
+        );
+    }
+}
