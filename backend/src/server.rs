@@ -3,6 +3,7 @@
 //! its client a `closing` notice and ends, and [`run`] returns once they
 //! have (or once the grace period is over).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -57,40 +58,102 @@ async fn retention(ctx: Arc<Context>) {
     }
 }
 
+/// Where a running server listens (port 0 in the settings: the port the
+/// system chose).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listening {
+    pub http: SocketAddr,
+    pub tcp: SocketAddr,
+    pub irc: SocketAddr,
+    pub ircs: Option<SocketAddr>,
+}
+
 /// Runs the server until `shutdown` is cancelled, then drains it.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let http = bind(settings.http)
-        .with_context(|| format!("cannot listen for HTTP on {}", settings.http))?;
-    let tcp = bind(settings.tcp)
-        .with_context(|| format!("cannot listen for JSON-lines TCP on {}", settings.tcp))?;
-    let irc =
-        bind(settings.irc).with_context(|| format!("cannot listen for IRC on {}", settings.irc))?;
-    let ircs = match settings.irc_tls {
-        Some(addr) => {
-            Some(bind(addr).with_context(|| format!("cannot listen for IRC over TLS on {addr}"))?)
-        }
-        None => None,
-    };
-    let (http_addr, tcp_addr, irc_addr) =
-        (http.local_addr()?, tcp.local_addr()?, irc.local_addr()?);
+    run_with(settings, shutdown, |_| {}).await
+}
+
+/// [`run`], telling `ready` where the server listens once every listener
+/// runs (tests run servers in-process this way).
+pub async fn run_with(
+    settings: Settings,
+    shutdown: CancellationToken,
+    ready: impl FnOnce(Listening),
+) -> anyhow::Result<()> {
+    let server = start(settings, shutdown.clone()).await?;
+    ready(server.listening);
+    shutdown.cancelled().await;
+    server.drain().await;
+    Ok(())
+}
+
+/// The sockets a server listens on, bound before anything else starts (so
+/// a taken port fails at once).
+struct Sockets {
+    http: TcpListener,
+    tcp: TcpListener,
+    irc: TcpListener,
+    ircs: Option<TcpListener>,
+}
+
+impl Sockets {
+    fn bind(settings: &Settings) -> anyhow::Result<Sockets> {
+        let http = bind(settings.http)
+            .with_context(|| format!("cannot listen for HTTP on {}", settings.http))?;
+        let tcp = bind(settings.tcp)
+            .with_context(|| format!("cannot listen for JSON-lines TCP on {}", settings.tcp))?;
+        let irc = bind(settings.irc)
+            .with_context(|| format!("cannot listen for IRC on {}", settings.irc))?;
+        let ircs = match settings.irc_tls {
+            Some(addr) => Some(
+                bind(addr).with_context(|| format!("cannot listen for IRC over TLS on {addr}"))?,
+            ),
+            None => None,
+        };
+        Ok(Sockets {
+            http,
+            tcp,
+            irc,
+            ircs,
+        })
+    }
+
+    fn listening(&self) -> std::io::Result<Listening> {
+        Ok(Listening {
+            http: self.http.local_addr()?,
+            tcp: self.tcp.local_addr()?,
+            irc: self.irc.local_addr()?,
+            ircs: self
+                .ircs
+                .as_ref()
+                .map(TcpListener::local_addr)
+                .transpose()?,
+        })
+    }
+}
+
+/// A server whose listeners run.
+struct Running {
+    ctx: Arc<Context>,
+    listening: Listening,
+    /// The listeners' tasks: the HTTP one last, as it serves the
+    /// WebSocket sessions that shutdown waits for.
+    listeners: Vec<tokio::task::JoinHandle<()>>,
+    http: tokio::task::JoinHandle<()>,
+}
+
+/// Binds the listeners, opens the store (and broker), and starts every
+/// listener and background task.
+async fn start(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    let sockets = Sockets::bind(&settings)?;
+    let listening = sockets.listening()?;
     let certs = match (&settings.tls_cert, &settings.tls_key) {
         (Some(cert), Some(key)) => Some(Certs::load(cert, key)?),
         _ => None,
     };
-    let grace = settings.shutdown_grace();
     let ctx = Arc::new(Context::open(settings, shutdown.clone()).await?);
+    announce(&ctx.settings, &listening, certs.as_deref());
     let settings = &ctx.settings;
-    let web = if settings.http_tls { "https" } else { "http" };
-    match &settings.web_dir {
-        Some(dir) => info!(
-            "web client: {web}://{http_addr}/ (served from {})",
-            dir.display()
-        ),
-        None if crate::web::embedded_client_present() => info!("web client: {web}://{http_addr}/"),
-        None => warn!(
-            "this build has no web client (build it with scripts/run); {web}://{http_addr}/ says so"
-        ),
-    }
     let tls = |on: bool, alpn: &[&[u8]]| match (&certs, on) {
         (Some(certs), true) => certs.acceptor(alpn).map(Some),
         _ => Ok(None),
@@ -103,62 +166,31 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     };
     let tcp_listen = listen(settings.tcp_proxy_protocol, tls(settings.tcp_tls, &[])?);
     let irc_listen = listen(settings.irc_proxy_protocol, None);
-    let ircs_listen = listen(settings.irc_proxy_protocol, tls(true, &[])?);
     let http = match tls(settings.http_tls, ALPN_HTTP)? {
         Some(acceptor) => HttpListener::tls(
-            http,
+            sockets.http,
             acceptor,
             settings.handshake_timeout(),
             shutdown.clone(),
         )?,
-        None => HttpListener::Plain(http),
+        None => HttpListener::Plain(sockets.http),
     };
-    let ws = if settings.http_tls { "wss" } else { "ws" };
-    info!("WebSocket clients: {ws}://{http_addr}/ws");
-    let tcp_tls = if settings.tcp_tls { ", TLS" } else { "" };
-    info!(
-        "JSON-lines TCP clients: {tcp_addr}{tcp_tls}{}",
-        proxied(settings.tcp_proxy_protocol)
-    );
-    info!(
-        "IRC clients: {irc_addr} (e.g. irssi -c {} -p {}){}",
-        irc_addr.ip(),
-        irc_addr.port(),
-        proxied(settings.irc_proxy_protocol)
-    );
-    let mut ready = format!("http={http_addr} tcp={tcp_addr} irc={irc_addr}");
-    let mut ircs_task = None;
-    if let Some(ircs) = ircs {
-        let addr = ircs.local_addr()?;
-        info!(
-            "IRC over TLS: {addr} (e.g. irssi -c {} -p {} -tls){}",
-            addr.ip(),
-            addr.port(),
-            proxied(settings.irc_proxy_protocol)
-        );
-        ready.push_str(&format!(" ircs={addr}"));
-        ircs_task = Some(tokio::spawn(transport::irc::serve(
+    let mut listeners = vec![
+        tokio::spawn(transport::tcp::serve(sockets.tcp, ctx.clone(), tcp_listen)),
+        tokio::spawn(transport::irc::serve(sockets.irc, ctx.clone(), irc_listen)),
+    ];
+    if let Some(ircs) = sockets.ircs {
+        let ircs_listen = listen(settings.irc_proxy_protocol, tls(true, &[])?);
+        listeners.push(tokio::spawn(transport::irc::serve(
             ircs,
             ctx.clone(),
             ircs_listen,
         )));
     }
-    if let Some(certs) = &certs {
-        info!(
-            "TLS certificate: {} (send SIGHUP to reload it)",
-            certs.cert_path().display()
-        );
-    }
     tokio::spawn(crate::net::tls::reload_on_sighup(certs, shutdown.clone()));
-    if !settings.trusted_proxy.is_empty() {
-        let list: Vec<String> = settings.trusted_proxy.iter().map(Cidr::to_string).collect();
-        info!("trusted proxies: {}", list.join(", "));
-    }
     tokio::spawn(retention(ctx.clone()));
     let alarms = ctx.clone();
     tokio::spawn(async move { alarms.alarms.run(&alarms.shutdown).await });
-    let tcp_task = tokio::spawn(transport::tcp::serve(tcp, ctx.clone(), tcp_listen));
-    let irc_task = tokio::spawn(transport::irc::serve(irc, ctx.clone(), irc_listen));
     let app = axum::Router::new()
         .route("/ws", get(transport::ws::upgrade))
         .route("/healthz", get(healthz))
@@ -170,41 +202,114 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         max_connections: settings.max_connections,
         header_timeout: settings.handshake_timeout(),
     };
-    let http_task = tokio::spawn(crate::net::http::serve(http, app, limits, shutdown.clone()));
+    let http = tokio::spawn(crate::net::http::serve(http, app, limits, shutdown));
     ctx.listening.store(true, Ordering::Release);
-    info!("banter ready: {ready}");
-
-    shutdown.cancelled().await;
-    ctx.listening.store(false, Ordering::Release);
-    info!("shutting down: closing listeners and telling clients");
-    ctx.tracker.close();
-    let drained = tokio::time::timeout(grace, async {
-        let _ = tcp_task.await;
-        let _ = irc_task.await;
-        if let Some(task) = ircs_task {
-            let _ = task.await;
-        }
-        ctx.tracker.wait().await;
-        let _ = http_task.await;
+    info!("banter ready: {}", ready_line(&listening));
+    Ok(Running {
+        ctx,
+        listening,
+        listeners,
+        http,
     })
-    .await;
-    match drained {
-        Ok(()) => info!("shut down cleanly"),
-        Err(_) => warn!(
-            open = ctx.tracker.len(),
-            "sessions still open after the {}s grace period; closing them",
-            grace.as_secs()
+}
+
+/// The `banter ready:` log line's addresses (scripts and tests read it).
+fn ready_line(at: &Listening) -> String {
+    let mut ready = format!("http={} tcp={} irc={}", at.http, at.tcp, at.irc);
+    if let Some(ircs) = at.ircs {
+        ready.push_str(&format!(" ircs={ircs}"));
+    }
+    ready
+}
+
+/// Logs where each kind of client connects.
+fn announce(settings: &Settings, at: &Listening, certs: Option<&Certs>) {
+    let http = at.http;
+    let web = if settings.http_tls { "https" } else { "http" };
+    match &settings.web_dir {
+        Some(dir) => info!(
+            "web client: {web}://{http}/ (served from {})",
+            dir.display()
+        ),
+        None if crate::web::embedded_client_present() => info!("web client: {web}://{http}/"),
+        None => warn!(
+            "this build has no web client (build it with scripts/run); {web}://{http}/ says so"
         ),
     }
-    if let Some(broker) = &ctx.broker {
-        broker.leave().await;
+    let ws = if settings.http_tls { "wss" } else { "ws" };
+    info!("WebSocket clients: {ws}://{http}/ws");
+    let tcp_tls = if settings.tcp_tls { ", TLS" } else { "" };
+    info!(
+        "JSON-lines TCP clients: {}{tcp_tls}{}",
+        at.tcp,
+        proxied(settings.tcp_proxy_protocol)
+    );
+    info!(
+        "IRC clients: {} (e.g. irssi -c {} -p {}){}",
+        at.irc,
+        at.irc.ip(),
+        at.irc.port(),
+        proxied(settings.irc_proxy_protocol)
+    );
+    if let Some(addr) = at.ircs {
+        info!(
+            "IRC over TLS: {addr} (e.g. irssi -c {} -p {} -tls){}",
+            addr.ip(),
+            addr.port(),
+            proxied(settings.irc_proxy_protocol)
+        );
     }
-    if let Some(store) = &ctx.store
-        && let Err(e) = store.flush().await
-    {
-        warn!("could not flush the store: {e:#}");
+    if let Some(certs) = certs {
+        info!(
+            "TLS certificate: {} (send SIGHUP to reload it)",
+            certs.cert_path().display()
+        );
     }
-    Ok(())
+    if !settings.trusted_proxy.is_empty() {
+        let list: Vec<String> = settings.trusted_proxy.iter().map(Cidr::to_string).collect();
+        info!("trusted proxies: {}", list.join(", "));
+    }
+}
+
+impl Running {
+    /// Shutdown: listeners stop, sessions say `closing` and end (within
+    /// the grace period), the cluster is left and the store flushed.
+    async fn drain(self) {
+        let Running {
+            ctx,
+            listeners,
+            http,
+            ..
+        } = self;
+        let grace = ctx.settings.shutdown_grace();
+        ctx.listening.store(false, Ordering::Release);
+        info!("shutting down: closing listeners and telling clients");
+        ctx.tracker.close();
+        let drained = tokio::time::timeout(grace, async {
+            for task in listeners {
+                let _ = task.await;
+            }
+            ctx.tracker.wait().await;
+            let _ = http.await;
+        })
+        .await;
+        match drained {
+            Ok(()) => info!("shut down cleanly"),
+            Err(_) => warn!(
+                open = ctx.tracker.len(),
+                "sessions still open after the {}s grace period; closing them",
+                grace.as_secs()
+            ),
+        }
+        if let Some(broker) = &ctx.broker {
+            broker.leave().await;
+        }
+        if let Some(store) = &ctx.store
+            && let Err(e) = store.flush().await
+        {
+            warn!("could not flush the store: {e:#}");
+        }
+    }
 }
 
 fn proxied(on: bool) -> &'static str {

@@ -427,7 +427,7 @@ async fn refusing_store() -> Arc<TempDir> {
 
 #[tokio::test]
 async fn a_room_change_the_store_refuses_is_neither_made_nor_announced() {
-    let mut server = TestServer::start_in(refusing_store().await, &[], &[]);
+    let mut server = TestServer::start_in(refusing_store().await, &[]);
     register(&server, "alice").await;
     register(&server, "refused").await;
     let (mut alice, _) = login(&server, Kind::Ws, "alice").await;
@@ -529,7 +529,7 @@ async fn a_burst_of_registrations_and_logins_is_hashed_a_few_at_a_time_and_all_s
     // hashing memory, not 768.
     const MIB: u64 = 1024;
     const BURST: usize = 12;
-    let server = TestServer::start_with(&[
+    let server = TestServer::child_with(&[
         "--argon2-memory-kib",
         "65536",
         "--argon2-concurrency",

@@ -141,7 +141,7 @@ impl Cluster {
 /// A node of `cluster`.
 fn node(cluster: &Cluster, name: &str) -> TestServer {
     let url = cluster.redis.url();
-    TestServer::start_with(&[
+    TestServer::child_with(&[
         "--broker",
         &url,
         "--node-name",
@@ -786,7 +786,7 @@ async fn the_deploy_example_balances_users_over_two_nodes() {
             &cluster.store,
         ];
         args.extend(proxied);
-        TestServer::start_with(&args)
+        TestServer::child_with(&args)
     };
     let (n1, n2) = (start("banter1"), start("banter2"));
     let dir = TempDir::new();

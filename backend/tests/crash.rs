@@ -16,7 +16,7 @@ async fn every_echoed_message_survives_a_sigkill() {
     // A steady stream from one sender: above the default message rate. The
     // echoes of one commit come at once (a thousand when the machine is
     // busy): an outbox that holds them all, so that none is dropped as lag.
-    let mut server = TestServer::start_with(&["--message-rate", "0", "--outbox-len", "100000"]);
+    let mut server = TestServer::child_with(&["--message-rate", "0", "--outbox-len", "100000"]);
     let mut alice = Client::hello(&server, Kind::Tcp, "alice").await;
     alice.join("lobby").await;
 
@@ -103,7 +103,7 @@ async fn every_echoed_message_survives_a_sigkill() {
 #[tokio::test]
 async fn every_announced_topic_and_ban_survives_a_sigkill() {
     const PW: &str = "correct horse";
-    let mut server = TestServer::start();
+    let mut server = TestServer::child_with(&[]);
     let mut c = Client::connect(&server, Kind::Tcp).await;
     c.send(json!({"type":"register","nick":"alice","password":PW}))
         .await;

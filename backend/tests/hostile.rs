@@ -167,7 +167,7 @@ async fn attack(server: &TestServer, tally: Arc<Tally>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_clients_do_not_disturb_legitimate_ones() {
-    let server = TestServer::start_with(&[
+    let server = TestServer::child_with(&[
         // One test address plays a whole botnet: the per-address limits
         // would refuse it at once, so they are off; the rest are defaults
         // except a short handshake timeout.

@@ -94,7 +94,7 @@ async fn settings_come_from_file_environment_and_flags() {
         "max-text-bytes = 300\nmax-rooms-per-session = 7\nidle-timeout = 45\n",
     )
     .unwrap();
-    let server = TestServer::start_env(
+    let server = TestServer::child_env(
         &["--config", file.to_str().unwrap(), "--idle-timeout", "50"],
         &[("BANTER_MAX_ROOMS_PER_SESSION", "2")],
     );
@@ -152,7 +152,7 @@ fn help_version_and_bad_settings() {
 
 #[tokio::test]
 async fn sigterm_tells_clients_and_exits_cleanly() {
-    let mut server = TestServer::start();
+    let mut server = TestServer::child_with(&[]);
     let mut web = Client::hello(&server, Kind::Ws, "web").await;
     let mut bot = Client::hello(&server, Kind::Tcp, "bot").await;
     web.join("lobby").await;

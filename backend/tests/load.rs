@@ -98,7 +98,7 @@ async fn flood(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_reads_holds_nobody_back() {
-    let server = TestServer::start_with(&["--outbox-len", "64", "--message-rate", "0"]);
+    let server = TestServer::child_with(&["--outbox-len", "64", "--message-rate", "0"]);
     let mut sleeper = Client::hello(&server, Kind::Tcp, "sleeper").await;
     sleeper.join("busy").await;
     let mut reader = Client::hello(&server, Kind::Ws, "reader").await;

@@ -50,7 +50,7 @@ fn plan(transport: Transport, server: &TestServer, extra: &[&str]) -> Plan {
 }
 
 fn unlimited() -> TestServer {
-    TestServer::start_with(&[
+    TestServer::child_with(&[
         "--max-connections-per-address",
         "0",
         "--handshake-rate",

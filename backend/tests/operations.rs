@@ -108,7 +108,7 @@ async fn metrics_counters_move_with_the_traffic() {
 #[tokio::test]
 async fn json_logs_and_no_message_text_in_them() {
     // The tests log at debug for banter: the text must not appear even there.
-    let server = TestServer::start_with(&["--log-format", "json"]);
+    let server = TestServer::child_with(&["--log-format", "json"]);
     let mut a = Client::hello(&server, Kind::Tcp, "a").await;
     let mut b = Client::hello(&server, Kind::Ws, "b").await;
     a.join("lobby").await;

@@ -191,7 +191,7 @@ async fn backup_makes_a_usable_copy_while_the_server_runs() {
     assert!(!again.status.success(), "a backup never overwrites a file");
     // The original goes on; the copy is a database of its own.
     say(&mut alice, "lobby", "m5").await;
-    let restored = TestServer::start_in(copy, &[], &[]);
+    let restored = TestServer::start_in(copy, &[]);
     let mut bob = Client::hello(&restored, Kind::Tcp, "bob").await;
     assert_eq!(ids(&bob.join("lobby").await["history"]), [1, 2, 3, 4]);
 }
@@ -258,7 +258,7 @@ fn a_version_1_database_is_migrated_and_kept() {
             .unwrap();
         conn.close().await.unwrap();
     });
-    let server = TestServer::start_in(data, &[], &[]);
+    let server = TestServer::start_in(data, &[]);
     runtime.block_on(async {
         let mut c = Client::connect(&server, Kind::Tcp).await;
         c.send(json!({"type":"register","nick":"alice","password":"correct horse"}))

@@ -158,7 +158,7 @@ async fn irc_register(addr: SocketAddr, connector: &TlsConnector, nick: &str) ->
 
 fn start(dir: &Path) -> TestServer {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    TestServer::start_with(&[
+    TestServer::child_with(&[
         "--memory-only",
         "--tls-cert",
         cert.to_str().unwrap(),
@@ -401,7 +401,7 @@ fn wait_log(server: &TestServer, part: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_without_tls_changes_nothing() {
-    let server = TestServer::start_with(&["--memory-only"]);
+    let server = TestServer::child_with(&["--memory-only"]);
     server.signal("HUP");
     wait_log(&server, "SIGHUP: no TLS certificate to reload");
     let mut client = common::Client::hello(&server, common::Kind::Tcp, "still").await;

@@ -1,6 +1,8 @@
-//! The helper every integration test uses: [`TestServer`] starts the real
-//! `banter` binary on port 0, in a data directory of its own ([`TempDir`],
-//! deleted when dropped), can kill and restart it on the same data, and
+//! The helper every integration test uses: [`TestServer`] starts the
+//! server on port 0, in a data directory of its own ([`TempDir`], deleted
+//! when dropped): in this process, on a thread with its own runtime, or,
+//! for a test that kills, signals or measures it, as the real `banter`
+//! binary in a child process; it restarts the server on the same data and
 //! stops it when dropped; [`Client`] talks to
 //! it over a real WebSocket or TCP socket, with a timeout on every wait;
 //! [`IrcClient`] does the same over the IRC port, line by line, leaving
@@ -19,6 +21,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use clap::Parser as _;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader as AsyncBufReader};
@@ -26,6 +29,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
 
 /// How long any single expected event may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -68,15 +72,168 @@ impl Drop for TempDir {
 }
 
 pub struct TestServer {
-    child: Child,
+    process: Process,
     pub http: SocketAddr,
     pub tcp: SocketAddr,
     pub irc: SocketAddr,
-    logs: Arc<Mutex<Vec<String>>>,
+    logs: Logs,
     args: Vec<String>,
     env: Vec<(String, String)>,
     /// Declared last: removed after the server has been stopped.
     pub data: Arc<TempDir>,
+}
+
+/// Where a test's server runs.
+enum Process {
+    /// On a thread of this test process, with a runtime of its own: most
+    /// tests (no process to start, nothing to parse).
+    InProcess(InProcess),
+    /// The `banter` binary in a child process: for tests that kill it,
+    /// signal it, measure its memory or set its environment.
+    Child(Child),
+}
+
+struct InProcess {
+    shutdown: CancellationToken,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl InProcess {
+    /// Starts the server on `data` with `args` and waits until it listens.
+    fn start(data: &Path, args: &[String]) -> (InProcess, banter::server::Listening) {
+        let mut argv: Vec<String> = vec!["banter".into(), "--data-dir".into()];
+        argv.push(data.display().to_string());
+        argv.extend(default_args(args));
+        argv.extend(args.iter().cloned());
+        let cli = banter::config::Cli::try_parse_from(&argv)
+            .unwrap_or_else(|e| panic!("bad flags {argv:?}: {e}"));
+        let settings = cli.settings().expect("valid settings");
+        capture_logs();
+        let (tx, rx) = mpsc::channel();
+        let shutdown = CancellationToken::new();
+        let token = shutdown.clone();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            let ready = tx.clone();
+            let ran = runtime.block_on(banter::server::run_with(settings, token, move |at| {
+                let _ = ready.send(Ok(at));
+            }));
+            if let Err(e) = ran {
+                let _ = tx.send(Err(format!("{e:#}")));
+            }
+            runtime.shutdown_timeout(Duration::from_secs(5));
+        });
+        let at = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("banter did not start within 30 s")
+            .unwrap_or_else(|e| panic!("banter did not start: {e}"));
+        let server = InProcess {
+            shutdown,
+            thread: Some(thread),
+        };
+        (server, at)
+    }
+
+    /// Shuts the server down gracefully and waits (a bounded time) for it.
+    fn stop(&mut self) {
+        self.shutdown.cancel();
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !thread.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if thread.is_finished() {
+            let _ = thread.join();
+        } else {
+            eprintln!("banter did not stop within 30 s; leaving its thread");
+        }
+    }
+}
+
+/// The flags every test server gets unless the test names them.
+fn default_args(args: &[String]) -> Vec<String> {
+    let mut defaults = Vec::new();
+    if !args.iter().any(|a| a == "--argon2-memory-kib") {
+        // Cheap password hashes: tests register and log in a lot.
+        defaults.extend(["--argon2-memory-kib", "64"].map(String::from));
+    }
+    defaults.extend(
+        [
+            "--http",
+            "127.0.0.1:0",
+            "--tcp",
+            "127.0.0.1:0",
+            "--irc",
+            "127.0.0.1:0",
+            "--log",
+            "info,banter=debug",
+        ]
+        .map(String::from),
+    );
+    defaults
+}
+
+/// A server's log lines: a child's own, or those this process logged
+/// since an in-process server started (one server at a time per test
+/// process under nextest).
+#[derive(Clone)]
+struct Logs {
+    lines: Arc<Mutex<Vec<String>>>,
+    from: usize,
+}
+
+/// Every log line of the in-process servers, also echoed to stderr.
+fn capture_logs() -> Arc<Mutex<Vec<String>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<String>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("info,banter=debug"))
+            .with_ansi(false)
+            .with_writer(LogSink(lines.clone()))
+            .try_init();
+        lines
+    })
+    .clone()
+}
+
+struct LogSink(Arc<Mutex<Vec<String>>>);
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogSink {
+    type Writer = LogLine;
+    fn make_writer(&'a self) -> LogLine {
+        LogLine(Vec::new(), self.0.clone())
+    }
+}
+
+/// One event's text, kept when the formatter is done with it.
+struct LogLine(Vec<u8>, Arc<Mutex<Vec<String>>>);
+
+impl std::io::Write for LogLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LogLine {
+    fn drop(&mut self) {
+        let text = String::from_utf8_lossy(&self.0);
+        let mut lines = self.1.lock().unwrap();
+        for line in text.lines() {
+            eprintln!("[banter] {line}");
+            lines.push(line.to_string());
+        }
+    }
 }
 
 impl TestServer {
@@ -84,30 +241,45 @@ impl TestServer {
         TestServer::start_with(&[])
     }
 
-    /// Starts `banter` on free ports with extra flags, in a new data
-    /// directory, and waits until it logs that it is ready.
+    /// Starts `banter` in-process on free ports with extra flags, in a new
+    /// data directory, and waits until it is ready.
     pub fn start_with(args: &[&str]) -> TestServer {
-        TestServer::start_env(args, &[])
+        TestServer::start_in(Arc::new(TempDir::new()), args)
     }
 
-    pub fn start_env(args: &[&str], env: &[(&str, &str)]) -> TestServer {
-        TestServer::start_in(Arc::new(TempDir::new()), args, env)
+    /// Starts `banter` in-process on the data directory `data` (which may
+    /// hold a database already).
+    pub fn start_in(data: Arc<TempDir>, args: &[&str]) -> TestServer {
+        TestServer::launch(data, args, &[], false)
     }
 
-    /// Starts `banter` on the data directory `data` (which may hold a
-    /// database already).
-    pub fn start_in(data: Arc<TempDir>, args: &[&str], env: &[(&str, &str)]) -> TestServer {
+    /// Starts the `banter` binary as a child process (for tests that kill
+    /// or signal it, or measure its memory).
+    pub fn child_with(args: &[&str]) -> TestServer {
+        TestServer::child_in(Arc::new(TempDir::new()), args)
+    }
+
+    pub fn child_in(data: Arc<TempDir>, args: &[&str]) -> TestServer {
+        TestServer::launch(data, args, &[], true)
+    }
+
+    /// A child process with extra environment variables (`BANTER_*`).
+    pub fn child_env(args: &[&str], env: &[(&str, &str)]) -> TestServer {
+        TestServer::launch(Arc::new(TempDir::new()), args, env, true)
+    }
+
+    fn launch(data: Arc<TempDir>, args: &[&str], env: &[(&str, &str)], child: bool) -> TestServer {
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let (child, http, tcp, irc, logs) = TestServer::spawn(data.path(), &args, &env);
+        let (process, at, logs) = TestServer::spawn(data.path(), &args, &env, child);
         TestServer {
-            child,
-            http,
-            tcp,
-            irc,
+            process,
+            http: at.http,
+            tcp: at.tcp,
+            irc: at.irc,
             logs,
             args,
             env,
@@ -115,25 +287,47 @@ impl TestServer {
         }
     }
 
+    fn child(&mut self) -> &mut Child {
+        match &mut self.process {
+            Process::Child(child) => child,
+            Process::InProcess(_) => {
+                panic!(
+                    "this test needs banter in a child process: start it with TestServer::child_*"
+                )
+            }
+        }
+    }
+
     /// Stops the server with SIGKILL (no chance to flush anything) and
     /// waits for it to be gone.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let child = self.child();
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
-    /// Stops the server gracefully (SIGTERM, waiting for its exit), then
-    /// starts it again with the same flags on the same data directory (on
-    /// new ports). The crash test [`kill`](Self::kill)s it first instead.
+    /// Stops the server gracefully (SIGTERM for a child, waiting for its
+    /// exit), then starts it again with the same flags on the same data
+    /// directory (on new ports). The crash test [`kill`](Self::kill)s it
+    /// first instead.
     pub fn restart(&mut self) {
-        if self.child.try_wait().unwrap().is_none() {
-            self.signal("TERM");
-            let status = self.wait_exit(Duration::from_secs(15));
-            assert!(status.success(), "banter exited with {status}");
-        }
-        let (child, http, tcp, irc, logs) =
-            TestServer::spawn(self.data.path(), &self.args, &self.env);
-        (self.child, self.http, self.tcp, self.irc, self.logs) = (child, http, tcp, irc, logs);
+        let child = match &mut self.process {
+            Process::InProcess(server) => {
+                server.stop();
+                false
+            }
+            Process::Child(child) => {
+                if child.try_wait().unwrap().is_none() {
+                    self.signal("TERM");
+                    let status = self.wait_exit(Duration::from_secs(15));
+                    assert!(status.success(), "banter exited with {status}");
+                }
+                true
+            }
+        };
+        let (process, at, logs) = TestServer::spawn(self.data.path(), &self.args, &self.env, child);
+        (self.process, self.logs) = (process, logs);
+        (self.http, self.tcp, self.irc) = (at.http, at.tcp, at.irc);
     }
 
     /// Runs the `banter` binary to completion with these arguments (e.g.
@@ -148,35 +342,32 @@ impl TestServer {
             .expect("run banter")
     }
 
-    #[allow(clippy::type_complexity)]
     fn spawn(
         data: &Path,
         args: &[String],
         env: &[(String, String)],
-    ) -> (
-        Child,
-        SocketAddr,
-        SocketAddr,
-        SocketAddr,
-        Arc<Mutex<Vec<String>>>,
-    ) {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_banter"));
-        command.arg("--data-dir").arg(data);
-        if !args.iter().any(|a| a == "--argon2-memory-kib") {
-            // Cheap password hashes: tests register and log in a lot.
-            command.args(["--argon2-memory-kib", "64"]);
+        child: bool,
+    ) -> (Process, banter::server::Listening, Logs) {
+        if !child {
+            let lines = capture_logs();
+            let from = lines.lock().unwrap().len();
+            let (server, at) = InProcess::start(data, args);
+            return (Process::InProcess(server), at, Logs { lines, from });
         }
+        let (child, at, lines) = TestServer::spawn_child(data, args, env);
+        (Process::Child(child), at, Logs { lines, from: 0 })
+    }
+
+    fn spawn_child(
+        data: &Path,
+        args: &[String],
+        env: &[(String, String)],
+    ) -> (Child, banter::server::Listening, Arc<Mutex<Vec<String>>>) {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_banter"));
         command
-            .args([
-                "--http",
-                "127.0.0.1:0",
-                "--tcp",
-                "127.0.0.1:0",
-                "--irc",
-                "127.0.0.1:0",
-                "--log",
-                "info,banter=debug",
-            ])
+            .arg("--data-dir")
+            .arg(data)
+            .args(default_args(args))
             .args(args)
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
@@ -202,20 +393,32 @@ impl TestServer {
         let ready = ready_rx
             .recv_timeout(Duration::from_secs(30))
             .expect("banter did not log that it was ready");
-        let addr = |key: &str| -> SocketAddr {
+        let addr = |key: &str| -> Option<SocketAddr> {
             // Text or JSON logs: the addresses end at a space or a quote.
             ready
                 .split(|c: char| c.is_whitespace() || c == '"')
                 .find_map(|w| w.strip_prefix(key))
-                .unwrap_or_else(|| panic!("no {key} in {ready:?}"))
-                .parse()
-                .unwrap()
+                .map(|a| a.parse().unwrap())
         };
-        (child, addr("http="), addr("tcp="), addr("irc="), logs)
+        let need = |key: &str| addr(key).unwrap_or_else(|| panic!("no {key} in {ready:?}"));
+        let at = banter::server::Listening {
+            http: need("http="),
+            tcp: need("tcp="),
+            irc: need("irc="),
+            ircs: addr("ircs="),
+        };
+        (child, at, logs)
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        match &self.process {
+            Process::Child(child) => child.id(),
+            Process::InProcess(_) => {
+                panic!(
+                    "this test needs banter in a child process: start it with TestServer::child_*"
+                )
+            }
+        }
     }
 
     pub fn ws_url(&self) -> String {
@@ -224,7 +427,8 @@ impl TestServer {
 
     /// Resident memory of the server process, in KiB.
     pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let pid = self.pid();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -233,13 +437,14 @@ impl TestServer {
     }
 
     pub fn logs(&self) -> Vec<String> {
-        self.logs.lock().unwrap().clone()
+        self.logs.lines.lock().unwrap()[self.logs.from..].to_vec()
     }
 
     /// Sends a signal (`TERM`, `INT`) to the server.
     pub fn signal(&self, name: &str) {
+        let pid = self.pid();
         let status = Command::new("kill")
-            .args([format!("-{name}"), self.pid().to_string()])
+            .args([format!("-{name}"), pid.to_string()])
             .status()
             .unwrap();
         assert!(status.success());
@@ -248,8 +453,9 @@ impl TestServer {
     /// Waits for the server to exit on its own.
     pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
         let deadline = Instant::now() + within;
+        let child = self.child();
         loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
+            if let Some(status) = child.try_wait().unwrap() {
                 return status;
             }
             assert!(
@@ -263,8 +469,13 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        match &mut self.process {
+            Process::InProcess(server) => server.stop(),
+            Process::Child(child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
     }
 }
 
