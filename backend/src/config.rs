@@ -470,8 +470,7 @@ pub struct Cli {
     /// Join a cluster of banter nodes through this Redis
     /// (redis://[:PASSWORD@]HOST[:PORT][/DB]). Rooms, nicks, presence,
     /// whispers and message ids are then shared by every node; use it with
-    /// a PostgreSQL store (--store) or --memory-only. See README, "Many
-    /// nodes".
+    /// a PostgreSQL store (--store) or --memory-only. See docs/cluster.md.
     #[arg(
         help_heading = "Cluster",
         long,

@@ -1,6 +1,6 @@
 //! Limits against abuse: token buckets (messages and joins per session,
 //! new connections per address) and the count of open connections per
-//! address. Each limit is a setting; see README, "Limits".
+//! address. Each limit is a setting; see docs/operating.md, "Limits".
 
 use std::collections::HashMap;
 use std::net::IpAddr;

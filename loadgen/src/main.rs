@@ -3,7 +3,7 @@
 //! IRC and prints a summary (and JSON with `--json`); `banter-load report`
 //! turns a directory of such JSON results into `BENCHMARKS.md` and an SVG
 //! plot; `banter-load floor` measures what one loopback send costs here.
-//! See the README's "Benchmarks" section and `scripts/bench`.
+//! See docs/benchmarking.md and `scripts/bench`.
 
 use std::path::PathBuf;
 

@@ -28,7 +28,7 @@ ensure_wasm_target() {
     fi
 }
 
-# Versions pinned to what builds on this toolchain (see README, "Web client").
+# Versions pinned to what builds on this toolchain (see docs/web-client.md).
 TRUNK_VERSION=0.21.14
 WASM_BINDGEN_VERSION=0.2.130
 

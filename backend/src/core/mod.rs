@@ -6,16 +6,17 @@
 //! * [`event`] — the changes the router accepts (a message, a whisper, a
 //!   room change) and hands to its [`port`].
 //! * [`port`] — where an accepted change goes before it takes effect: in
-//!   memory at once; the store ([`crate::store`]) after its commit.
+//!   memory at once; the store ([`crate::store`]) after its commit; a
+//!   cluster's broker ([`crate::broker`]) after its stream.
 //! * [`router`] — sessions, rooms, members, presence and delivery.
 //! * [`outbox`] — each session's bounded outbound queue; [`frame`] — an
 //!   outbound message encoded once per wire format.
 //!
-//! The core depends on `banter_protocol` and the metrics registry only;
-//! the store implements [`port::Port`] and calls [`router::Router::apply`]
-//! (dependencies point inwards). The cluster's link
-//! (`router/cluster.rs`, [`crate::broker`]) does not follow this rule yet:
-//! see `docs/architecture.md`.
+//! The core depends on `banter_protocol` and the metrics registry only.
+//! The store and the broker implement [`port::Port`] and hand events back
+//! to [`router::Router::apply`] (or, a cluster's stream, to
+//! [`router::Router::apply_stream`]): dependencies point inwards. See
+//! `docs/architecture.md`.
 
 pub mod cluster;
 pub mod event;

@@ -15,7 +15,7 @@
 //!   `messages`, `directs`, `meta`), v2 accounts (`accounts`, `tokens`),
 //!   room roles and bans (`room_roles`, `bans`) and the pending flag of
 //!   whispers to offline accounts (cleared only once the client confirmed
-//!   it read them, see `session.rs`; the comment in 0002 predates that, and
+//!   it read them, see `session/mod.rs`; the comment in 0002 predates that, and
 //!   an applied migration's text must not change). Each file's comments
 //!   document its tables.
 //! * Every write goes through one [`writer`] task (group commit) with a
