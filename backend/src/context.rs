@@ -29,7 +29,7 @@ pub struct Context {
     /// `None` with `--memory-only`: history in memory, no accounts.
     pub store: Option<Store>,
     /// In cluster mode: the broker, as `/readyz` checks it.
-    pub broker: Option<crate::broker::Health>,
+    pub broker: Option<crate::broker::Running>,
     /// In cluster mode: this node's link to the broker (sessions claim
     /// their nicks through it).
     pub link: Option<crate::broker::Link>,

@@ -3,7 +3,7 @@
 //! IRC) while legitimate users on all three keep chatting. Nobody
 //! legitimate loses a message, the half-open connections are closed by
 //! the server's timeouts, and the server's memory stays bounded (the
-//! figures are printed; see README, "Operating it").
+//! figures are printed; see docs/operating.md).
 
 mod common;
 

@@ -351,7 +351,7 @@ impl Broker {
         router: Arc<Router>,
         store: Option<Store>,
         shutdown: CancellationToken,
-    ) -> anyhow::Result<Health> {
+    ) -> anyhow::Result<Running> {
         let Broker {
             link,
             queue,
@@ -385,18 +385,19 @@ impl Broker {
         tokio::spawn(run_publisher(ctx.clone(), redis, queue));
         tokio::spawn(run_reader(ctx.clone(), last, ctx.stop_reading.clone()));
         tokio::spawn(run_heartbeat(ctx.clone(), shutdown));
-        Ok(Health { ctx })
+        Ok(Running { ctx })
     }
 }
 
-/// What `/readyz` checks: the broker answered the last heartbeat, and the
-/// stream is being read.
+/// The broker's tasks, running: what `/readyz` checks (the broker
+/// answered the last heartbeat, and the stream is being read), and how
+/// the node leaves the cluster at shutdown.
 #[derive(Clone)]
-pub struct Health {
+pub struct Running {
     ctx: Arc<Shared>,
 }
 
-impl Health {
+impl Running {
     pub async fn check(&self) -> anyhow::Result<()> {
         anyhow::ensure!(
             self.ctx.healthy.load(Ordering::Relaxed),

@@ -646,7 +646,7 @@ impl Session {
             None
         };
         let claimed = self.claim(&nick, account.as_ref()).await?;
-        let registered = self.ctx.router.register_as(
+        let registered = self.ctx.router.connect_as(
             nick.clone(),
             account.clone(),
             self.outbox.clone(),

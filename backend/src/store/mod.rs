@@ -51,7 +51,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::core::event::Event;
 use crate::core::model::{Page, RoomState, key};
 use crate::core::port::{Port, Refusal, Taken};
-use writer::{Conn, Connector, Link};
+use writer::{Conn, Connector, Database};
 pub use writer::{Health, Write};
 
 /// The database file inside the data directory.
@@ -277,7 +277,7 @@ macro_rules! with_pool {
 
 /// The store's writer task, opened and not yet started.
 pub struct Writer {
-    link: Link,
+    link: Database,
     queue: mpsc::Receiver<Write>,
 }
 
@@ -375,7 +375,7 @@ impl Store {
                     .connect_with(options.clone())
                     .await
                     .with_context(|| format!("cannot open the database {}", path.display()))?;
-                let link = Link::new(
+                let link = Database::new(
                     Connector::Sqlite(options),
                     Conn::Sqlite(conn),
                     health.clone(),
@@ -405,7 +405,7 @@ impl Store {
                     .max_connections(PG_READERS)
                     .acquire_timeout(PG_ACQUIRE_TIMEOUT)
                     .connect_lazy_with(options);
-                let link = Link::new(connector, Conn::Postgres(conn), health.clone());
+                let link = Database::new(connector, Conn::Postgres(conn), health.clone());
                 (Pool::Postgres(pool), link)
             }
         };

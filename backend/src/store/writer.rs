@@ -14,7 +14,7 @@
 //! nothing of the batch is delivered or applied, and the senders are told.
 //!
 //! The writer holds one connection of its own, to SQLite or PostgreSQL
-//! ([`Link`]). The statements are the same text for both (`$n`
+//! ([`Database`]). The statements are the same text for both (`$n`
 //! parameters, `ON CONFLICT`, no two-argument `max`), but sqlx types them
 //! per driver, so `backend!` instantiates the code once for each
 //! connection type. A PostgreSQL connection can break (the server
@@ -200,7 +200,7 @@ impl std::fmt::Display for Failure {
 }
 
 /// The writer's connection, reopened when it breaks.
-pub struct Link {
+pub struct Database {
     connector: Connector,
     conn: Option<Conn>,
     health: Arc<Health>,
@@ -211,11 +211,11 @@ pub struct Link {
     last_ok: Instant,
 }
 
-impl Link {
+impl Database {
     /// `conn`, opened (and migrated) by the caller with `connector`.
-    pub fn new(connector: Connector, conn: Conn, health: Arc<Health>) -> Link {
+    pub fn new(connector: Connector, conn: Conn, health: Arc<Health>) -> Database {
         health.set(None);
-        Link {
+        Database {
             connector,
             conn: Some(conn),
             health,
@@ -344,7 +344,7 @@ impl Link {
 /// Runs until every sender of `queue` is gone. `on_commit` gets the
 /// messages of each batch, in order, and whether they were saved.
 pub async fn run(
-    mut link: Link,
+    mut link: Database,
     mut queue: mpsc::Receiver<Write>,
     mut on_commit: impl FnMut(&mut Vec<Event>, bool),
 ) {

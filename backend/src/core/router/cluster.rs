@@ -16,8 +16,8 @@ use banter_protocol::{
 use tracing::{debug, warn};
 
 use super::{
-    ChatEvent, Member, Node, Result, Room, RoomChange, RoomEvent, RoomState, Router, RouterError,
-    Session, SessionId, State, apply_room_change, chat, deliver_chat, kick_member, now_ms,
+    ChatEvent, Connection, Member, Node, Result, Room, RoomChange, RoomEvent, RoomState, Router,
+    RouterError, SessionId, State, apply_room_change, chat, deliver_chat, kick_member, now_ms,
 };
 use crate::core::cluster::{Change, Event, News, Received, UserRecord};
 use crate::core::frame::Frame;
@@ -29,7 +29,7 @@ use crate::core::port::Port;
 const NODE_LOST: &str = "lost touch with its server";
 
 /// A local session as the cluster knows it.
-fn record(node: &str, s: &Session) -> UserRecord {
+fn record(node: &str, s: &Connection) -> UserRecord {
     UserRecord {
         nick: s.nick.clone(),
         node: node.to_string(),
@@ -42,7 +42,7 @@ fn record(node: &str, s: &Session) -> UserRecord {
 
 /// Tells the cluster that local session `s` changed (`change`; `s` is the
 /// state after it). Ghosts and routers outside a cluster tell nothing.
-pub(super) fn publish_user(port: &dyn Port, s: &Session, change: Change) {
+pub(super) fn publish_user(port: &dyn Port, s: &Connection, change: Change) {
     let Some(node) = port.node().filter(|_| s.node.is_none()) else {
         return;
     };
@@ -53,7 +53,7 @@ pub(super) fn publish_user(port: &dyn Port, s: &Session, change: Change) {
 }
 
 /// Tells the cluster that local session `s` is gone; its nick is free.
-pub(super) fn publish_quit(port: &dyn Port, s: &Session, reason: Option<String>) {
+pub(super) fn publish_quit(port: &dyn Port, s: &Connection, reason: Option<String>) {
     let Some(node) = port.node().filter(|_| s.node.is_none()) else {
         return;
     };
@@ -168,7 +168,7 @@ fn ghost_add(state: &mut State, user: &UserRecord, announce: bool) -> SessionId 
     state.nicks.insert(user.nick.clone(), id);
     state.sessions.insert(
         id,
-        Box::new(Session {
+        Box::new(Connection {
             nick: user.nick.clone(),
             account: user.account.clone(),
             outbox: Outbox::discard(),

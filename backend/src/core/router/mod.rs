@@ -133,7 +133,9 @@ struct State {
     nodes: Vec<Node>,
 }
 
-struct Session {
+/// One connection as the router knows it: its nick, account, rooms and
+/// outbox (a session of this node), or a user of another node (a ghost).
+struct Connection {
     nick: Nick,
     /// The account it logged into, if any.
     account: Option<Nick>,
@@ -210,7 +212,7 @@ struct Member {
     outbox: Arc<Outbox>,
 }
 
-type Sessions = HashMap<SessionId, Box<Session>>;
+type Sessions = HashMap<SessionId, Box<Connection>>;
 
 /// Counts for health checks and tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -376,7 +378,7 @@ impl Room {
     /// Adds session `id` to the members; `announce`: the members hear it
     /// join (and, if it is away, that too: IRC away-notify sends AWAY
     /// right after the JOIN).
-    fn admit(&mut self, room: &RoomName, id: SessionId, session: &Session, announce: bool) {
+    fn admit(&mut self, room: &RoomName, id: SessionId, session: &Connection, announce: bool) {
         if announce {
             self.broadcast(
                 &Frame::new(ServerMessage::Presence {
@@ -420,7 +422,7 @@ impl Room {
 }
 
 impl State {
-    fn session(&self, id: SessionId) -> Result<&Session> {
+    fn session(&self, id: SessionId) -> Result<&Connection> {
         self.sessions
             .get(&id)
             .map(|s| &**s)

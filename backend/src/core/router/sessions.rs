@@ -64,20 +64,20 @@ impl Router {
 
     /// Claims `nick` for a new session whose frames go to `outbox`, and
     /// queues `welcome` as its first frame.
-    pub fn register(
+    pub fn connect(
         &self,
         nick: Nick,
         outbox: Arc<Outbox>,
         welcome: ServerMessage,
         reference: Option<Ref>,
     ) -> Result<SessionId> {
-        self.register_as(nick, None, outbox, vec![welcome], reference)
+        self.connect_as(nick, None, outbox, vec![welcome], reference)
     }
 
-    /// Like [`register`](Self::register), logged into `account` (whose
+    /// Like [`connect`](Self::connect), logged into `account` (whose
     /// name is `nick`; checked by the caller) or as a guest (`None`), who
     /// may not use an account's nick. `first` are the frames it gets first.
-    pub fn register_as(
+    pub fn connect_as(
         &self,
         nick: Nick,
         account: Option<Nick>,
@@ -107,7 +107,7 @@ impl Router {
         let now = now_ms();
         state.sessions.insert(
             id,
-            Box::new(Session {
+            Box::new(Connection {
                 nick,
                 account,
                 outbox,

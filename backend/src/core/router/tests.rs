@@ -42,7 +42,7 @@ impl Client {
     fn new(router: &Router, n: &str) -> Client {
         let outbox = Arc::new(Outbox::new(64));
         let id = router
-            .register(nick(n), outbox.clone(), welcome(n), None)
+            .connect(nick(n), outbox.clone(), welcome(n), None)
             .unwrap();
         let client = Client { id, outbox };
         assert!(matches!(client.take()[..], [ServerMessage::Welcome { .. }]));
@@ -67,7 +67,7 @@ fn nicks_are_unique_ignoring_case() {
     let r = router();
     let _a = Client::new(&r, "Alice");
     let err = r
-        .register(
+        .connect(
             nick("aLiCe"),
             Arc::new(Outbox::new(4)),
             welcome("aLiCe"),
@@ -77,7 +77,7 @@ fn nicks_are_unique_ignoring_case() {
     assert_eq!(err.code, ErrorCode::NickTaken);
     r.quit(_a.id, None);
     assert!(
-        r.register(
+        r.connect(
             nick("alice"),
             Arc::new(Outbox::new(4)),
             welcome("alice"),
@@ -582,7 +582,7 @@ fn a_full_outbox_never_blocks_the_room() {
     let a = Client::new(&r, "alice");
     let slow_outbox = Arc::new(Outbox::new(8));
     let slow = r
-        .register(nick("slow"), slow_outbox.clone(), welcome("slow"), None)
+        .connect(nick("slow"), slow_outbox.clone(), welcome("slow"), None)
         .unwrap();
     r.join(slow, room("x"), None).unwrap();
     r.join(a.id, room("x"), None).unwrap();
