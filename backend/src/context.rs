@@ -14,8 +14,8 @@ use tokio_util::task::TaskTracker;
 use tracing::info;
 
 use crate::auth::{Hasher, Limiter};
-use crate::broker::Broker;
 use crate::broker::port::Clustered;
+use crate::broker::{Broker, Link};
 use crate::config::Settings;
 use crate::core::port::{Memory, Port};
 use crate::core::router::{Router, RouterConfig};
@@ -51,70 +51,15 @@ pub struct Context {
 }
 
 impl Context {
-    /// Opens the store (unless `--memory-only`) and builds the router on it.
+    /// Opens the store (unless `--memory-only`) and the broker (with
+    /// `--broker`), and builds the router on the port they make.
     pub async fn open(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
-        let config = RouterConfig {
-            max_text_bytes: settings.max_text_bytes,
-            max_rooms_per_session: settings.max_rooms_per_session,
-            max_rooms: settings.max_rooms,
-            history_len: settings.history_len,
-        };
         let broker = match &settings.broker {
-            Some(url) => {
-                let shared = settings.memory_only
-                    || matches!(
-                        Backend::from_settings(settings.store.as_deref(), &settings.data_dir)?,
-                        Backend::Postgres(_)
-                    );
-                anyhow::ensure!(
-                    shared,
-                    "--broker needs a store that every node shares: --store postgres://… (or --memory-only)"
-                );
-                let node = crate::broker::node_name(settings.node_name.as_deref())?;
-                let broker = Broker::connect(url, node).await?;
-                info!(
-                    broker = %crate::store::redact(url),
-                    node = %broker.link.node,
-                    "cluster mode: joining the other nodes through the broker"
-                );
-                Some(broker)
-            }
+            Some(url) => Some(join_cluster(&settings, url).await?),
             None => None,
         };
-        // In a cluster, messages go through the broker and room changes
-        // through the port beneath it.
-        let cluster = |port: Box<dyn Port>| -> Box<dyn Port> {
-            match &broker {
-                Some(b) => Box::new(Clustered::new(b.link.clone(), port)),
-                None => port,
-            }
-        };
         let link = broker.as_ref().map(|b| b.link.clone());
-        let (router, store) = if settings.memory_only {
-            info!(
-                "history is kept in memory only (--memory-only): no accounts, nothing survives a restart"
-            );
-            let port = cluster(Box::new(Memory));
-            (
-                Arc::new(Router::with_port(config, port, Vec::new(), 0)),
-                None,
-            )
-        } else {
-            // The router hands its events to the store's port; the writer,
-            // started once the router exists, gives them back committed.
-            let backend = Backend::from_settings(settings.store.as_deref(), &settings.data_dir)?;
-            let (store, writer) = Store::prepare(&backend).await?;
-            info!("data: {}", backend.describe());
-            let router = Arc::new(Router::with_port(
-                config,
-                cluster(Box::new(store.port())),
-                store.account_names().await?,
-                store.last_direct_id().await?,
-            ));
-            let apply_to = router.clone();
-            writer.start(move |events, taken| apply_to.apply(events, taken));
-            (router, Some(store))
-        };
+        let (router, store) = build_router(&settings, link.as_ref()).await?;
         let broker = match broker {
             Some(b) => Some(
                 b.start(router.clone(), store.clone(), shutdown.clone())
@@ -146,4 +91,69 @@ impl Context {
             tracker: TaskTracker::new(),
         })
     }
+}
+
+/// Connects to the broker at `url`, once the settings allow a cluster (a
+/// store every node shares, or none).
+async fn join_cluster(settings: &Settings, url: &str) -> anyhow::Result<Broker> {
+    let shared = settings.memory_only
+        || matches!(
+            Backend::from_settings(settings.store.as_deref(), &settings.data_dir)?,
+            Backend::Postgres(_)
+        );
+    anyhow::ensure!(
+        shared,
+        "--broker needs a store that every node shares: --store postgres://… (or --memory-only)"
+    );
+    let node = crate::broker::node_name(settings.node_name.as_deref())?;
+    let broker = Broker::connect(url, node).await?;
+    info!(
+        broker = %crate::store::redact(url),
+        node = %broker.link.node,
+        "cluster mode: joining the other nodes through the broker"
+    );
+    Ok(broker)
+}
+
+/// The router on its port: memory, or the store (whose writer, started
+/// once the router exists, gives events back committed); in a cluster,
+/// the broker's port around either.
+async fn build_router(
+    settings: &Settings,
+    link: Option<&Link>,
+) -> anyhow::Result<(Arc<Router>, Option<Store>)> {
+    let config = RouterConfig {
+        max_text_bytes: settings.max_text_bytes,
+        max_rooms_per_session: settings.max_rooms_per_session,
+        max_rooms: settings.max_rooms,
+        history_len: settings.history_len,
+    };
+    let cluster = |port: Box<dyn Port>| -> Box<dyn Port> {
+        match link {
+            Some(link) => Box::new(Clustered::new(link.clone(), port)),
+            None => port,
+        }
+    };
+    if settings.memory_only {
+        info!(
+            "history is kept in memory only (--memory-only): no accounts, nothing survives a restart"
+        );
+        let port = cluster(Box::new(Memory));
+        return Ok((
+            Arc::new(Router::with_port(config, port, Vec::new(), 0)),
+            None,
+        ));
+    }
+    let backend = Backend::from_settings(settings.store.as_deref(), &settings.data_dir)?;
+    let (store, writer) = Store::prepare(&backend).await?;
+    info!("data: {}", backend.describe());
+    let router = Arc::new(Router::with_port(
+        config,
+        cluster(Box::new(store.port())),
+        store.account_names().await?,
+        store.last_direct_id().await?,
+    ));
+    let apply_to = router.clone();
+    writer.start(move |events, taken| apply_to.apply(events, taken));
+    Ok((router, Some(store)))
 }

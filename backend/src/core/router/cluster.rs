@@ -525,20 +525,13 @@ impl Router {
                     ..
                 } => {
                     (message.id, message.ts) = (id, ts);
-                    let r = state.rooms.entry(message.room.clone()).or_default();
-                    r.last_id = r.last_id.max(message.id);
-                    r.last_ts = r.last_ts.max(message.ts);
+                    // Only the sender's own node echoes it with its `ref`.
                     let (sender, reference) = if mine {
                         (session, reference)
                     } else {
                         (0, None)
                     };
-                    let write = ChatEvent {
-                        message,
-                        sender,
-                        reference,
-                    };
-                    deliver_chat(state, &self.config, write);
+                    self.stream_chat(state, message, sender, reference);
                 }
                 Event::Direct {
                     session,
@@ -568,63 +561,99 @@ impl Router {
                 }
                 _ if mine => {}
                 Event::User { user, change } => apply_user(state, user, change),
-                Event::Room { room, change, .. } => {
-                    if let Some(r) = state.rooms.get_mut(&room)
-                        && !r.loaded
-                    {
-                        // Only the latest of each setting matters (so this
-                        // stays small however long the room is not loaded).
-                        r.replay.retain(|c| !supersedes(&change, c));
-                        r.replay.push(change.clone());
-                    }
-                    let write = RoomEvent {
-                        room,
-                        change,
-                        requester: None,
-                        reference: None,
-                    };
-                    apply_room_change(state, write, port, true);
-                }
+                Event::Room { room, change, .. } => stream_room(state, room, change, port),
                 Event::Kick {
                     room,
                     nick,
                     by,
                     reason,
                     ..
-                } => {
-                    let State {
-                        sessions, rooms, ..
-                    } = state;
-                    let Some(r) = rooms.get_mut(&room) else {
-                        continue;
-                    };
-                    let local = |m: &Member| {
-                        sessions
-                            .get(&m.session)
-                            .is_some_and(|s| s.nick == nick && s.node.is_none())
-                    };
-                    if let Some(pos) = r.members.iter().position(local) {
-                        kick_member(sessions, r, &room, pos, (by, reason), None, port);
-                    }
-                }
+                } => stream_kick(state, room, nick, (by, reason), port),
                 Event::Account { name, .. } => {
                     state.accounts.insert(name);
                 }
                 Event::Sync { node, users } => reconcile(state, me, users, Some(&node), true),
-                Event::Lost { node } => {
-                    let gone: Vec<SessionId> = state
-                        .sessions
-                        .iter()
-                        .filter(|(_, s)| s.node.as_deref() == Some(node.as_str()))
-                        .map(|(&id, _)| id)
-                        .collect();
-                    debug!(%node, users = gone.len(), "a node is gone");
-                    for id in gone {
-                        ghost_quit(state, id, Some(NODE_LOST.into()), true);
-                    }
-                }
+                Event::Lost { node } => node_lost(state, &node),
             }
         }
+    }
+
+    /// A room message numbered by the broker: the room's counters catch up
+    /// and its members get it, as [`Router::apply`] delivers one.
+    fn stream_chat(
+        &self,
+        state: &mut State,
+        message: banter_protocol::ChatMessage,
+        sender: SessionId,
+        reference: Option<Ref>,
+    ) {
+        let r = state.rooms.entry(message.room.clone()).or_default();
+        r.last_id = r.last_id.max(message.id);
+        r.last_ts = r.last_ts.max(message.ts);
+        let chat = ChatEvent {
+            message,
+            sender,
+            reference,
+        };
+        deliver_chat(state, &self.config, chat);
+    }
+}
+
+/// Another node changed a room's settings: made and announced here (and
+/// kept to make again on the store's state if the room is not loaded yet).
+fn stream_room(state: &mut State, room: RoomName, change: RoomChange, port: &dyn Port) {
+    if let Some(r) = state.rooms.get_mut(&room)
+        && !r.loaded
+    {
+        // Only the latest of each setting matters (so this stays small
+        // however long the room is not loaded).
+        r.replay.retain(|c| !supersedes(&change, c));
+        r.replay.push(change.clone());
+    }
+    let event = RoomEvent {
+        room,
+        change,
+        requester: None,
+        reference: None,
+    };
+    apply_room_change(state, event, port, true);
+}
+
+/// An operator on another node kicks a user of this one.
+fn stream_kick(
+    state: &mut State,
+    room: RoomName,
+    nick: Nick,
+    (by, reason): (Nick, Option<String>),
+    port: &dyn Port,
+) {
+    let State {
+        sessions, rooms, ..
+    } = state;
+    let Some(r) = rooms.get_mut(&room) else {
+        return;
+    };
+    let local = |m: &Member| {
+        sessions
+            .get(&m.session)
+            .is_some_and(|s| s.nick == nick && s.node.is_none())
+    };
+    if let Some(pos) = r.members.iter().position(local) {
+        kick_member(sessions, r, &room, pos, (by, reason), None, port);
+    }
+}
+
+/// A node stopped renewing its lease: its users quit here.
+fn node_lost(state: &mut State, node: &str) {
+    let gone: Vec<SessionId> = state
+        .sessions
+        .iter()
+        .filter(|(_, s)| s.node.as_deref() == Some(node))
+        .map(|(&id, _)| id)
+        .collect();
+    debug!(%node, users = gone.len(), "a node is gone");
+    for id in gone {
+        ghost_quit(state, id, Some(NODE_LOST.into()), true);
     }
 }
 
