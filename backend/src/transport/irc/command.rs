@@ -8,11 +8,12 @@
 use std::collections::VecDeque;
 
 use banter_protocol::{
-    ACTION_PREFIX, ClientMessage, Envelope, MAX_REASON_BYTES, MAX_USERS_QUERY, Nick, Ref, RoomName,
+    ACTION_PREFIX, ClientMessage, Envelope, MAX_REASON_BYTES, MAX_USERS_QUERY, Nick, RoomName,
 };
 use bytes::Bytes;
 
 use super::Client;
+use super::asked::Asked;
 use super::caps::{self, Caps};
 
 use super::line::{Line, LineError};
@@ -22,18 +23,6 @@ use crate::session::{Inbound, Verify};
 
 /// Most targets one JOIN, PART, PRIVMSG, NOTICE, NAMES or WHOIS may name.
 pub const MAX_TARGETS: usize = 10;
-
-/// The `ref` for a request made on behalf of `command` on `target`.
-pub fn context(command: &str, target: &str) -> Option<Ref> {
-    let mut text = format!("{command} {target}");
-    // Targets are raw client input: cut on a character boundary.
-    let mut end = text.len().min(banter_protocol::MAX_REF_LEN);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.truncate(end);
-    Some(Ref::Str(text))
-}
 
 /// A channel name as a room: `#lobby` is room `lobby`.
 pub fn room_of(channel: &str) -> Result<RoomName, &'static str> {
@@ -92,9 +81,12 @@ impl Client {
         self.local(queue, |out, me| reply(out, code, me, params));
     }
 
-    fn request(queue: &mut VecDeque<Inbound>, body: ClientMessage, reference: Option<Ref>) {
+    /// Queues a request for the session; its replies find `asked` by ref.
+    fn request(&mut self, queue: &mut VecDeque<Inbound>, body: ClientMessage, asked: Asked) {
+        let reference = self.asked.ask(asked);
         queue.push_back(Inbound::Request(Box::new(Envelope::with_ref(
-            body, reference,
+            body,
+            Some(reference),
         ))));
     }
 
@@ -173,13 +165,13 @@ impl Client {
             "JOIN" if line.params[0] == "0" => {
                 let rooms: Vec<RoomName> = self.channels.iter().map(|c| c.room.clone()).collect();
                 for room in rooms {
-                    Self::request(
+                    self.request(
                         queue,
                         ClientMessage::Part {
                             room: room.clone(),
                             reason: None,
                         },
-                        context("PART", &format!("#{room}")),
+                        Asked::Part(room),
                     );
                 }
             }
@@ -192,16 +184,22 @@ impl Client {
                 for channel in self.targets(&line.params[0], command, queue) {
                     match room_of(channel) {
                         Ok(room) => {
-                            let reference = context(command, &format!("#{room}"));
-                            let body = if command == "JOIN" {
-                                ClientMessage::Join { room }
+                            let (body, asked) = if command == "JOIN" {
+                                (
+                                    ClientMessage::Join { room: room.clone() },
+                                    Asked::Join(room),
+                                )
                             } else {
-                                ClientMessage::Part {
-                                    room,
-                                    reason: reason.clone(),
-                                }
+                                let reason = reason.clone();
+                                (
+                                    ClientMessage::Part {
+                                        room: room.clone(),
+                                        reason,
+                                    },
+                                    Asked::Part(room),
+                                )
                             };
-                            Self::request(queue, body, reference);
+                            self.request(queue, body, asked);
                         }
                         Err(code) => self.numeric(
                             queue,
@@ -230,17 +228,21 @@ impl Client {
                 let text = text_of(&line.params[1]);
                 let notice = command == "NOTICE";
                 for target in self.targets(&line.params[0], command, queue) {
-                    let reference = context(command, target);
+                    let asked = if notice {
+                        Asked::Notice(target.into())
+                    } else {
+                        Asked::Privmsg(target.into())
+                    };
                     if target.starts_with('#') {
                         match room_of(target) {
-                            Ok(room) => Self::request(
+                            Ok(room) => self.request(
                                 queue,
                                 ClientMessage::Say {
                                     room,
                                     text: text.clone(),
                                     notice,
                                 },
-                                reference,
+                                asked,
                             ),
                             Err(_) => {
                                 self.numeric(queue, ERR_NOSUCHCHANNEL, &[target, "No such channel"])
@@ -248,14 +250,14 @@ impl Client {
                         }
                     } else {
                         match Nick::new(target) {
-                            Ok(to) => Self::request(
+                            Ok(to) => self.request(
                                 queue,
                                 ClientMessage::Whisper {
                                     to,
                                     text: text.clone(),
                                     notice,
                                 },
-                                reference,
+                                asked,
                             ),
                             Err(_) => self.numeric(
                                 queue,
@@ -267,24 +269,24 @@ impl Client {
                 }
             }
             "TOPIC" => match room_of(&line.params[0]) {
-                Ok(room) => {
-                    let channel = format!("#{room}");
-                    match line.param(1) {
-                        Some(text) => Self::request(
-                            queue,
-                            ClientMessage::Topic {
-                                room,
-                                text: Some(text.to_string()),
-                            },
-                            context("TOPIC", &channel),
-                        ),
-                        None => Self::request(
-                            queue,
-                            ClientMessage::Topic { room, text: None },
-                            context("TOPIC?", &channel),
-                        ),
-                    }
-                }
+                Ok(room) => match line.param(1) {
+                    Some(text) => self.request(
+                        queue,
+                        ClientMessage::Topic {
+                            room: room.clone(),
+                            text: Some(text.to_string()),
+                        },
+                        Asked::Topic(room),
+                    ),
+                    None => self.request(
+                        queue,
+                        ClientMessage::Topic {
+                            room: room.clone(),
+                            text: None,
+                        },
+                        Asked::TopicQuery(room),
+                    ),
+                },
                 Err(_) => self.numeric(
                     queue,
                     ERR_NOSUCHCHANNEL,
@@ -295,8 +297,8 @@ impl Client {
                 for channel in self.targets(&line.params[0], command, queue) {
                     match room_of(channel) {
                         Ok(room) => {
-                            let reference = context("NAMES", &format!("#{room}"));
-                            Self::request(queue, ClientMessage::Members { room }, reference)
+                            let body = ClientMessage::Members { room: room.clone() };
+                            self.request(queue, body, Asked::Names(room))
                         }
                         Err(_) => {
                             self.numeric(queue, RPL_ENDOFNAMES, &[channel, "End of /NAMES list"])
@@ -306,15 +308,16 @@ impl Client {
             }
             "LIST" => {
                 let filter = line.param(0).filter(|f| f.len() < 50).unwrap_or("*");
-                Self::request(queue, ClientMessage::Rooms, context("LIST", filter));
+                self.request(queue, ClientMessage::Rooms, Asked::List(filter.into()));
             }
             "WHO" => {
                 let mask = line.params[0].as_str();
                 if let Ok(room) = room_of(mask) {
-                    let reference = context("WHO", &format!("#{room}"));
-                    Self::request(queue, ClientMessage::Members { room }, reference);
+                    let body = ClientMessage::Members { room: room.clone() };
+                    self.request(queue, body, Asked::WhoRoom(room));
                 } else if let Ok(nick) = Nick::new(mask) {
-                    Self::request(queue, ClientMessage::Whois { nick }, context("WHO", mask));
+                    let body = ClientMessage::Whois { nick: nick.clone() };
+                    self.request(queue, body, Asked::WhoNick(nick));
                 } else {
                     self.numeric(queue, RPL_ENDOFWHO, &[mask, "End of /WHO list"]);
                 }
@@ -324,10 +327,10 @@ impl Client {
                 let nicks = line.params.last().expect("checked");
                 for target in self.targets(nicks, command, queue) {
                     match Nick::new(target) {
-                        Ok(nick) => Self::request(
+                        Ok(nick) => self.request(
                             queue,
-                            ClientMessage::Whois { nick },
-                            context("WHOIS", target),
+                            ClientMessage::Whois { nick: nick.clone() },
+                            Asked::Whois(nick),
                         ),
                         Err(_) => self.local(queue, |out, me| {
                             reply(out, ERR_NOSUCHNICK, me, &[target, "No such nick/channel"]);
@@ -350,11 +353,16 @@ impl Client {
                     .filter_map(|n| Nick::new(n).ok())
                     .take(most)
                     .collect();
-                Self::request(queue, ClientMessage::Users { nicks }, context(command, "-"));
+                let asked = if command == "ISON" {
+                    Asked::Ison
+                } else {
+                    Asked::Userhost
+                };
+                self.request(queue, ClientMessage::Users { nicks }, asked);
             }
             "AWAY" => {
                 let message = line.param(0).filter(|m| !m.is_empty()).map(str::to_string);
-                Self::request(queue, ClientMessage::Away { message }, context("AWAY", "-"));
+                self.request(queue, ClientMessage::Away { message }, Asked::Away);
             }
             // message-tags: client-only tags are not relayed, so a TAGMSG
             // (typing notices and the like) has nothing to carry.
@@ -372,18 +380,17 @@ impl Client {
             ),
             "KICK" => match room_of(&line.params[0]) {
                 Ok(room) => {
-                    let reference = context("KICK", &format!("#{room}"));
                     let reason = line.param(2).map(str::to_string);
                     for target in self.targets(&line.params[1], command, queue) {
                         match Nick::new(target) {
-                            Ok(nick) => Self::request(
+                            Ok(nick) => self.request(
                                 queue,
                                 ClientMessage::Kick {
                                     room: room.clone(),
                                     nick,
                                     reason: reason.clone(),
                                 },
-                                reference.clone(),
+                                Asked::Kick(room.clone()),
                             ),
                             Err(_) => self.numeric(
                                 queue,
@@ -452,7 +459,10 @@ impl Client {
         };
         match &self.nick {
             Some(current) if current.as_str() == nick.as_str() => {}
-            Some(_) => Self::request(queue, ClientMessage::Nick { nick }, context("NICK", wanted)),
+            Some(_) => {
+                let body = ClientMessage::Nick { nick: nick.clone() };
+                self.request(queue, body, Asked::Nick(nick))
+            }
             None => {
                 if let Some(reg) = self.registration() {
                     reg.wanted = Some(nick);
@@ -479,16 +489,12 @@ impl Client {
             Some((account, password)) => (account.clone(), Some(password.clone())),
             None => (nick, reg.pass.clone()),
         };
-        let reference = context("NICK", nick.as_str());
-        Self::request(
-            queue,
-            ClientMessage::Hello {
-                nick,
-                password,
-                token: None,
-            },
-            reference,
-        );
+        let body = ClientMessage::Hello {
+            nick: nick.clone(),
+            password,
+            token: None,
+        };
+        self.request(queue, body, Asked::Hello(nick));
     }
 
     fn cap(&mut self, line: &Line, queue: &mut VecDeque<Inbound>) {
@@ -554,13 +560,14 @@ impl Client {
                 }
             };
             let room = room_of(&channel).expect("checked");
+            let asked_room = room.clone();
             let arg = line.param(2);
             match (change, arg) {
                 (None, _) => self.numeric(queue, RPL_CHANNELMODEIS, &[&channel, "+n"]),
-                (Some("b" | "+b"), None) => Self::request(
+                (Some("b" | "+b"), None) => self.request(
                     queue,
-                    ClientMessage::Bans { room },
-                    context("MODE", &channel),
+                    ClientMessage::Bans { room: room.clone() },
+                    Asked::Mode(room),
                 ),
                 (Some(sign @ ("+b" | "-b")), Some(mask)) => {
                     let (nick, account) = match mask.strip_prefix("$a:") {
@@ -587,7 +594,7 @@ impl Client {
                             account,
                         }
                     };
-                    Self::request(queue, body, context("MODE", &channel));
+                    self.request(queue, body, Asked::Mode(asked_room));
                 }
                 (Some(sign @ ("+o" | "-o")), Some(target)) => match Nick::new(target) {
                     Ok(account) => {
@@ -596,7 +603,7 @@ impl Client {
                         } else {
                             ClientMessage::Deop { room, account }
                         };
-                        Self::request(queue, body, context("MODE", &channel));
+                        self.request(queue, body, Asked::Mode(asked_room));
                     }
                     Err(_) => self.numeric(queue, ERR_NOSUCHNICK, &[target, "No such nick"]),
                 },
@@ -688,7 +695,7 @@ impl Client {
         queue.push_back(Inbound::Verify(Box::new(Verify {
             account: account.clone(),
             password: password.to_string(),
-            reference: context("SASL", account.as_str()),
+            reference: Some(self.asked.ask(Asked::Sasl(account.clone()))),
         })));
         if let Some(reg) = self.registration() {
             reg.sasl_pending = Some((account, password.to_string()));
@@ -730,7 +737,7 @@ impl Client {
             "AFTER" => (None, id, None, ts),
             _ => return self.fail(queue, "CHATHISTORY INVALID_PARAMS", &sub),
         };
-        Self::request(
+        self.request(
             queue,
             ClientMessage::History {
                 room: room.clone(),
@@ -741,7 +748,7 @@ impl Client {
                 after_ts,
                 latest: sub == "LATEST",
             },
-            context("CHATHISTORY", &format!("#{room}")),
+            Asked::Chathistory(room),
         );
     }
 

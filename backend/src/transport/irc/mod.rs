@@ -5,6 +5,7 @@
 //! * [`line`] — parsing and writing IRC lines, and cutting a stream into them.
 //! * [`command`] — incoming commands: registration, then requests.
 //! * [`render`] — outgoing: protocol frames as IRC lines and numerics.
+//! * [`asked`] — what each request asked, so its reply renders right.
 //! * [`caps`] — IRCv3 capabilities; [`numeric`] — reply codes and helpers.
 //!
 //! The session's handshake timeout is the registration timeout; its idle
@@ -19,6 +20,7 @@
 //! `--irc-flood-backlog` lines (or that many times 512 bytes) wait, the
 //! client is disconnected with `ERROR :Closing link: Excess Flood`.
 
+pub mod asked;
 pub mod caps;
 pub mod command;
 pub mod line;
@@ -38,6 +40,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::time::{Instant, Sleep};
 
+use self::asked::AskedTable;
 use self::caps::Caps;
 use self::line::{MAX_BODY, MAX_TAGS, Piece, Splitter};
 use crate::context::Context;
@@ -80,6 +83,8 @@ pub struct Client {
     /// The last quit or nick change shown, to show it once.
     last_event: Option<Box<(PresenceEvent, Nick, Option<Nick>)>>,
     batches: u32,
+    /// What the requests awaiting replies asked, by their refs.
+    asked: AskedTable,
     info: Arc<ServerInfo>,
 }
 
@@ -164,6 +169,7 @@ impl Client {
             quit: None,
             last_event: None,
             batches: 0,
+            asked: AskedTable::default(),
             info,
         }
     }

@@ -11,12 +11,13 @@
 //! as NOTICE, everything else as PRIVMSG.
 
 use banter_protocol::{
-    ACTION_PREFIX, ChatMessage, DirectMessage, ErrorCode, Nick, PresenceEvent, Ref, RoomName,
+    ACTION_PREFIX, ChatMessage, DirectMessage, ErrorCode, Nick, PresenceEvent, RoomName,
     ServerMessage,
 };
 use bytes::Bytes;
 
 use super::Client;
+use super::asked::Asked;
 use super::caps::{
     AWAY_NOTIFY, BATCH, ECHO_MESSAGE, SERVER_TIME, VARIANT_ACCOUNT, VARIANT_MSGID, VARIANT_TIME,
 };
@@ -31,14 +32,6 @@ fn ban_mask(ban: &banter_protocol::BanInfo) -> String {
         (_, Some(account)) => format!("$a:{account}"),
         (Some(nick), None) => format!("{nick}!*@*"),
         (None, None) => "*!*@*".to_string(),
-    }
-}
-
-/// What a reply answers, from the request's `ref`: (`command`, `target`).
-fn context(reference: Option<&Ref>) -> (&str, &str) {
-    match reference {
-        Some(Ref::Str(s)) => s.split_once(' ').unwrap_or((s, "")),
-        _ => ("", ""),
     }
 }
 
@@ -254,6 +247,10 @@ impl Client {
         };
         // Chat messages, the fan-out hot path: the shared rendering, and no
         // per-recipient work (not even the copy of our nick below).
+        if let ServerMessage::Message(_) | ServerMessage::Direct(_) = message {
+            // The sender's own copy carries its request's ref.
+            self.asked.answer(frame.reference());
+        }
         match message {
             ServerMessage::Message(m) if self.is_me(&m.from) && !self.caps.has(ECHO_MESSAGE) => {
                 return;
@@ -271,7 +268,8 @@ impl Client {
             }
             _ => {}
         }
-        let reference = frame.reference();
+        let asked = self.asked.answer(frame.reference()).cloned();
+        let asked = asked.as_ref();
         let me = self.me().to_string();
         let me = me.as_str();
         match message {
@@ -330,9 +328,11 @@ impl Client {
             }
             ServerMessage::Topic { room, topic } => {
                 let channel = format!("#{room}");
-                match (context(reference).0, topic) {
-                    ("TOPIC?", None) => reply(out, RPL_NOTOPIC, me, &[&channel, "No topic is set"]),
-                    ("TOPIC?", Some(t)) => {
+                match (asked, topic) {
+                    (Some(Asked::TopicQuery(_)), None) => {
+                        reply(out, RPL_NOTOPIC, me, &[&channel, "No topic is set"])
+                    }
+                    (Some(Asked::TopicQuery(_)), Some(t)) => {
                         reply(out, RPL_TOPIC, me, &[&channel, &t.text]);
                         let when = (t.ts / 1000).to_string();
                         reply(out, RPL_TOPICWHOTIME, me, &[&channel, t.by.as_str(), &when]);
@@ -341,8 +341,8 @@ impl Client {
                     (_, None) => {}
                 }
             }
-            ServerMessage::Away { nick, message } => match context(reference) {
-                (_, _) if self.is_me(nick) => match message {
+            ServerMessage::Away { nick, message } => match asked {
+                _ if self.is_me(nick) => match message {
                     Some(_) => reply(
                         out,
                         RPL_NOWAWAY,
@@ -356,12 +356,12 @@ impl Client {
                         &["You are no longer marked as being away"],
                     ),
                 },
-                ("PRIVMSG", _) => {
+                Some(Asked::Privmsg(_)) => {
                     if let Some(text) = message {
                         reply(out, RPL_AWAY, me, &[nick.as_str(), text]);
                     }
                 }
-                ("NOTICE", _) => {}
+                Some(Asked::Notice(_)) => {}
                 _ if self.caps.has(AWAY_NOTIFY) => shared(out, 0),
                 _ => {}
             },
@@ -423,7 +423,7 @@ impl Client {
                 moderators,
             } => {
                 let channel = format!("#{room}");
-                if context(reference).0 == "WHO" {
+                if let Some(Asked::WhoRoom(_) | Asked::WhoNick(_)) = asked {
                     for nick in members {
                         let flags = (away.contains(nick), moderators.contains(nick));
                         who_line(out, me, &channel, nick, flags);
@@ -434,7 +434,10 @@ impl Client {
                 }
             }
             ServerMessage::Rooms { rooms } => {
-                let filter = context(reference).1;
+                let filter = match asked {
+                    Some(Asked::List(filter)) => filter,
+                    _ => "",
+                };
                 reply(out, RPL_LISTSTART, me, &["Channel", "Users  Name"]);
                 for info in rooms {
                     let channel = format!("#{}", info.room);
@@ -460,7 +463,7 @@ impl Client {
                 account,
             } => {
                 let n = nick.as_str();
-                if context(reference).0 == "WHO" {
+                if let Some(Asked::WhoRoom(_) | Asked::WhoNick(_)) = asked {
                     who_line(out, me, "*", nick, (away.is_some(), false));
                     reply(out, RPL_ENDOFWHO, me, &[n, "End of /WHO list"]);
                     return;
@@ -496,7 +499,7 @@ impl Client {
                 reply(out, RPL_ENDOFWHOIS, me, &[n, "End of /WHOIS list"]);
             }
             ServerMessage::Users { users } => {
-                if context(reference).0 == "USERHOST" {
+                if let Some(Asked::Userhost) = asked {
                     // nick=+user@host, `-` for away (RFC 2812 RPL_USERHOST).
                     let list: Vec<String> = users
                         .iter()
@@ -516,7 +519,7 @@ impl Client {
                 me,
                 &format!("*** Your connection fell behind: {dropped} messages were dropped"),
             ),
-            ServerMessage::Error { code, message } => self.error(out, *code, message, reference),
+            ServerMessage::Error { code, message } => self.error(out, *code, message, asked),
             ServerMessage::Closing { code, message } => {
                 let why = match code {
                     ErrorCode::HandshakeTimeout => {
@@ -529,20 +532,19 @@ impl Client {
                     .write(out);
             }
             ServerMessage::History { room, messages } => {
-                if context(reference).0 == "CHATHISTORY" {
+                if let Some(Asked::Chathistory(_)) = asked {
                     self.history_batch(out, room, messages);
                 }
             }
             ServerMessage::LoggedIn { account, .. } => {
-                if context(reference).0 == "SASL"
-                    && let Some(reg) = self.registration()
-                {
+                let sasl = matches!(asked, Some(Asked::Sasl(_)));
+                if sasl && let Some(reg) = self.registration() {
                     reg.sasl = reg.sasl_pending.take();
                 }
                 let who = mask(account.as_str());
                 let text = format!("You are now logged in as {account}");
                 reply(out, RPL_LOGGEDIN, me, &[&who, account.as_str(), &text]);
-                if context(reference).0 == "SASL" {
+                if sasl {
                     reply(
                         out,
                         RPL_SASLSUCCESS,
@@ -731,16 +733,11 @@ impl Client {
     }
 
     /// A refused request, as the numeric an IRC client expects for it.
-    fn error(
-        &mut self,
-        out: &mut Vec<u8>,
-        code: ErrorCode,
-        message: &str,
-        reference: Option<&Ref>,
-    ) {
+    fn error(&mut self, out: &mut Vec<u8>, code: ErrorCode, message: &str, asked: Option<&Asked>) {
         let me = self.me().to_string();
         let me = me.as_str();
-        let (command, target) = context(reference);
+        let (command, target) = asked.map_or(("", "".into()), |a| (a.command(), a.target()));
+        let target = &*target;
         match code {
             ErrorCode::NickTaken => {
                 if command == "NICK"
