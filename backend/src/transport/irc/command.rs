@@ -15,6 +15,7 @@ use bytes::Bytes;
 use super::Client;
 use super::asked::Asked;
 use super::caps::{self, Caps};
+use super::registration::{Hello, Registration, SaslStep};
 
 use super::line::{Line, LineError};
 use super::numeric::*;
@@ -121,12 +122,12 @@ impl Client {
             ),
             "PASS" => {
                 if let Some(reg) = self.registration() {
-                    reg.pass = line.param(0).map(str::to_string);
+                    reg.on_pass(&line.params[0]);
                 }
             }
             "USER" => {
                 if let Some(reg) = self.registration() {
-                    reg.user_given = true;
+                    reg.on_user();
                 }
                 self.try_register(queue);
             }
@@ -465,7 +466,7 @@ impl Client {
             }
             None => {
                 if let Some(reg) = self.registration() {
-                    reg.wanted = Some(nick);
+                    reg.on_nick(nick);
                 }
                 self.try_register(queue);
             }
@@ -474,20 +475,9 @@ impl Client {
 
     /// Sends `hello` once NICK and USER are in and CAP negotiation is over.
     pub(super) fn try_register(&mut self, queue: &mut VecDeque<Inbound>) {
-        let Some(reg) = self.registration() else {
+        let Some(Hello { nick, password }) = self.registration().and_then(Registration::hello)
+        else {
             return;
-        };
-        if reg.hello_sent || reg.negotiating || !reg.user_given {
-            return;
-        }
-        let Some(nick) = reg.wanted.clone() else {
-            return;
-        };
-        reg.hello_sent = true;
-        // SASL logs into its account, whose name is the nick.
-        let (nick, password) = match &reg.sasl {
-            Some((account, password)) => (account.clone(), Some(password.clone())),
-            None => (nick, reg.pass.clone()),
         };
         let body = ClientMessage::Hello {
             nick: nick.clone(),
@@ -505,7 +495,7 @@ impl Client {
         match sub.as_str() {
             "LS" => {
                 if let Some(reg) = self.registration() {
-                    reg.negotiating = true;
+                    reg.on_cap_negotiation();
                 }
                 self.local(queue, |out, me| {
                     Line::new(Some(SERVER), "CAP", &[me, "LS", &caps::offered()])
@@ -523,7 +513,7 @@ impl Client {
             }
             "REQ" => {
                 if let Some(reg) = self.registration() {
-                    reg.negotiating = true;
+                    reg.on_cap_negotiation();
                 }
                 let wanted = line.param(1).unwrap_or("");
                 let answer = match Caps::request(self.caps, wanted) {
@@ -541,7 +531,7 @@ impl Client {
             }
             "END" => {
                 if let Some(reg) = self.registration() {
-                    reg.negotiating = false;
+                    reg.on_cap_end();
                 }
                 self.try_register(queue);
             }
@@ -663,26 +653,24 @@ impl Client {
         let Some(reg) = self.registration() else {
             return self.numeric(queue, ERR_ALREADYREGISTERED, &["You may not reregister"]);
         };
-        // Whatever comes now ends a started exchange, but `PLAIN` may start one.
-        let started = std::mem::take(&mut reg.sasl_started);
-        if arg == "*" {
-            return self.numeric(queue, ERR_SASLABORTED, &["SASL authentication aborted"]);
-        }
-        if !started {
-            if arg.eq_ignore_ascii_case("PLAIN") {
-                reg.sasl_started = true;
-                self.local(queue, |out, _| {
+        match reg.on_authenticate(arg) {
+            SaslStep::Aborted => {
+                return self.numeric(queue, ERR_SASLABORTED, &["SASL authentication aborted"]);
+            }
+            SaslStep::Challenge => {
+                return self.local(queue, |out, _| {
                     Line::new(None, "AUTHENTICATE", &["+"]).write(out)
                 });
-            } else {
+            }
+            SaslStep::Unsupported => {
                 self.numeric(
                     queue,
                     RPL_SASLMECHS,
                     &["PLAIN", "are available SASL mechanisms"],
                 );
-                self.numeric(queue, ERR_SASLFAIL, &["SASL authentication failed"]);
+                return self.numeric(queue, ERR_SASLFAIL, &["SASL authentication failed"]);
             }
-            return;
+            SaslStep::Payload => {}
         }
         let decoded = base64_decode(arg).and_then(|b| String::from_utf8(b).ok());
         let parts: Vec<&str> = decoded.as_deref().unwrap_or("").split('\0').collect();
@@ -698,7 +686,7 @@ impl Client {
             reference: Some(self.asked.ask(Asked::Sasl(account.clone()))),
         })));
         if let Some(reg) = self.registration() {
-            reg.sasl_pending = Some((account, password.to_string()));
+            reg.sasl_checking(account, password.to_string());
         }
     }
 

@@ -6,6 +6,7 @@
 //! * [`command`] — incoming commands: registration, then requests.
 //! * [`render`] — outgoing: protocol frames as IRC lines and numerics.
 //! * [`asked`] — what each request asked, so its reply renders right.
+//! * [`registration`] — the state machine from connect to `welcome`.
 //! * [`caps`] — IRCv3 capabilities; [`numeric`] — reply codes and helpers.
 //!
 //! The session's handshake timeout is the registration timeout; its idle
@@ -25,6 +26,7 @@ pub mod caps;
 pub mod command;
 pub mod line;
 pub mod numeric;
+pub mod registration;
 pub mod render;
 
 use std::collections::VecDeque;
@@ -43,6 +45,7 @@ use tokio::time::{Instant, Sleep};
 use self::asked::AskedTable;
 use self::caps::Caps;
 use self::line::{MAX_BODY, MAX_TAGS, Piece, Splitter};
+use self::registration::Registration;
 use crate::context::Context;
 use crate::core::frame::Frame;
 use crate::limits::TokenBucket;
@@ -86,24 +89,6 @@ pub struct Client {
     /// What the requests awaiting replies asked, by their refs.
     asked: AskedTable,
     info: Arc<ServerInfo>,
-}
-
-/// The state of registration (CAP, PASS, NICK, USER, AUTHENTICATE).
-#[derive(Debug, Default)]
-struct Registration {
-    /// The nick asked for.
-    wanted: Option<Nick>,
-    pass: Option<String>,
-    /// The account and password SASL verified; registration logs into it.
-    sasl: Option<(Nick, String)>,
-    /// SASL PLAIN started (`AUTHENTICATE PLAIN`), waiting for the payload.
-    sasl_started: bool,
-    /// Sent for checking, not yet answered.
-    sasl_pending: Option<(Nick, String)>,
-    user_given: bool,
-    /// Between `CAP LS`/`REQ` and `CAP END`, registration waits.
-    negotiating: bool,
-    hello_sent: bool,
 }
 
 /// A joined channel.
@@ -172,11 +157,6 @@ impl Client {
             asked: AskedTable::default(),
             info,
         }
-    }
-
-    /// Registration's state; `None` once registered.
-    fn registration(&mut self) -> Option<&mut Registration> {
-        self.registering.as_deref_mut()
     }
 
     fn channel(&mut self, room: &RoomName) -> Option<&mut Channel> {

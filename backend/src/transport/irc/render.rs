@@ -366,8 +366,7 @@ impl Client {
                 _ => {}
             },
             ServerMessage::Welcome { nick, .. } => {
-                self.nick = Some(nick.clone());
-                self.registering = None;
+                self.welcomed(nick.clone());
                 self.welcome(out);
             }
             ServerMessage::Joined {
@@ -539,7 +538,7 @@ impl Client {
             ServerMessage::LoggedIn { account, .. } => {
                 let sasl = matches!(asked, Some(Asked::Sasl(_)));
                 if sasl && let Some(reg) = self.registration() {
-                    reg.sasl = reg.sasl_pending.take();
+                    reg.sasl_succeeded();
                 }
                 let who = mask(account.as_str());
                 let text = format!("You are now logged in as {account}");
@@ -744,7 +743,7 @@ impl Client {
                     && let Some(reg) = self.registration()
                 {
                     // Registration failed: a new NICK may try again.
-                    reg.hello_sent = false;
+                    reg.hello_refused();
                 }
                 reply(
                     out,
@@ -756,7 +755,7 @@ impl Client {
             ErrorCode::InvalidNick => reply(out, ERR_ERRONEUSNICKNAME, me, &[target, message]),
             _ if command == "SASL" => {
                 if let Some(reg) = self.registration() {
-                    reg.sasl_pending = None;
+                    reg.sasl_failed();
                 }
                 reply(
                     out,
@@ -774,7 +773,7 @@ impl Client {
             {
                 // Registration failed: NICK or PASS may try again.
                 if let Some(reg) = self.registration() {
-                    reg.hello_sent = false;
+                    reg.hello_refused();
                 }
                 let code = if code == ErrorCode::NickReserved {
                     ERR_NICKNAMEINUSE
