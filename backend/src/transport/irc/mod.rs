@@ -3,9 +3,12 @@
 //! an IRC nick is a Banter nick, unique across every transport.
 //!
 //! * [`line`] — parsing and writing IRC lines, and cutting a stream into them.
-//! * [`command`] — incoming commands: registration, then requests.
-//! * [`render`] — outgoing: protocol frames as IRC lines and numerics.
-//! * [`asked`] — what each request asked, so its reply renders right.
+//! * [`command`] — incoming commands, by family: registration, channels,
+//!   messages, queries; each becomes requests for the session.
+//! * [`render`] — outgoing: protocol frames as IRC lines and numerics, by
+//!   message family.
+//! * [`asked`] — what each request asked, kept per `ref`, so its reply
+//!   renders as the numeric IRC expects.
 //! * [`registration`] — the state machine from connect to `welcome`.
 //! * [`caps`] — IRCv3 capabilities; [`numeric`] — reply codes and helpers.
 //!
