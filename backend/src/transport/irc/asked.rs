@@ -62,7 +62,7 @@ impl Asked {
             Asked::Privmsg(_) => "PRIVMSG",
             Asked::Notice(_) => "NOTICE",
             Asked::Topic(_) => "TOPIC",
-            // Shown so in ERR_UNKNOWNERROR since before this table existed.
+            // How ERR_UNKNOWNERROR names a topic query (clients see it so).
             Asked::TopicQuery(_) => "TOPIC?",
             Asked::Names(_) => "NAMES",
             Asked::List(_) => "LIST",

@@ -48,6 +48,7 @@ impl Client {
         let asked = self.asked.answer(frame.reference()).cloned();
         let asked = asked.as_ref();
         match message {
+            // Rendered above, on the hot path.
             ServerMessage::Message(_) | ServerMessage::Direct(_) => {}
             ServerMessage::Presence { .. }
             | ServerMessage::Joined { .. }
