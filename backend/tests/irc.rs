@@ -1193,3 +1193,35 @@ async fn a_login_refused_busy_may_try_again_with_nick() {
     }
     panic!("the hashing slot was never busy");
 }
+
+#[tokio::test]
+async fn pipelined_requests_each_get_the_numerics_for_what_they_asked() {
+    let server = TestServer::start();
+    let mut irc = IrcClient::register(&server, "eager").await;
+    // More requests in one write than the connection remembers at once
+    // (each WHOIS target is one): every reply still finds its own.
+    let nicks: Vec<Vec<String>> = (0..12)
+        .map(|i| (0..10).map(|j| format!("gone{i}x{j}")).collect())
+        .collect();
+    let mut burst = String::new();
+    for line in &nicks {
+        burst.push_str(&format!("WHOIS {}\r\n", line.join(",")));
+    }
+    irc.send_bytes(burst.as_bytes()).await;
+    for nick in nicks.iter().flatten() {
+        assert_eq!(
+            irc.recv().await,
+            format!(":banter 401 eager {nick} :No such nick/channel")
+        );
+        assert_eq!(
+            irc.recv().await,
+            format!(":banter 318 eager {nick} :End of /WHOIS list")
+        );
+    }
+    irc.send("TOPIC #lobby").await;
+    assert_eq!(
+        irc.recv().await,
+        ":banter 331 eager #lobby :No topic is set"
+    );
+    irc.assert_usable().await;
+}

@@ -3,8 +3,13 @@
 //! an IRC nick is a Banter nick, unique across every transport.
 //!
 //! * [`line`] — parsing and writing IRC lines, and cutting a stream into them.
-//! * [`command`] — incoming commands: registration, then requests.
-//! * [`render`] — outgoing: protocol frames as IRC lines and numerics.
+//! * [`command`] — incoming commands, by family: registration, channels,
+//!   messages, queries; each becomes requests for the session.
+//! * [`render`] — outgoing: protocol frames as IRC lines and numerics, by
+//!   message family.
+//! * [`asked`] — what each request asked, kept per `ref`, so its reply
+//!   renders as the numeric IRC expects.
+//! * [`registration`] — the state machine from connect to `welcome`.
 //! * [`caps`] — IRCv3 capabilities; [`numeric`] — reply codes and helpers.
 //!
 //! The session's handshake timeout is the registration timeout; its idle
@@ -19,10 +24,12 @@
 //! `--irc-flood-backlog` lines (or that many times 512 bytes) wait, the
 //! client is disconnected with `ERROR :Closing link: Excess Flood`.
 
+pub mod asked;
 pub mod caps;
 pub mod command;
 pub mod line;
 pub mod numeric;
+pub mod registration;
 pub mod render;
 
 use std::collections::VecDeque;
@@ -38,8 +45,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::time::{Instant, Sleep};
 
+use self::asked::AskedTable;
 use self::caps::Caps;
 use self::line::{MAX_BODY, MAX_TAGS, Piece, Splitter};
+use self::registration::Registration;
 use crate::context::Context;
 use crate::core::frame::Frame;
 use crate::limits::TokenBucket;
@@ -80,25 +89,9 @@ pub struct Client {
     /// The last quit or nick change shown, to show it once.
     last_event: Option<Box<(PresenceEvent, Nick, Option<Nick>)>>,
     batches: u32,
+    /// What the requests awaiting replies asked, by their refs.
+    asked: AskedTable,
     info: Arc<ServerInfo>,
-}
-
-/// The state of registration (CAP, PASS, NICK, USER, AUTHENTICATE).
-#[derive(Debug, Default)]
-struct Registration {
-    /// The nick asked for.
-    wanted: Option<Nick>,
-    pass: Option<String>,
-    /// The account and password SASL verified; registration logs into it.
-    sasl: Option<(Nick, String)>,
-    /// SASL PLAIN started (`AUTHENTICATE PLAIN`), waiting for the payload.
-    sasl_started: bool,
-    /// Sent for checking, not yet answered.
-    sasl_pending: Option<(Nick, String)>,
-    user_given: bool,
-    /// Between `CAP LS`/`REQ` and `CAP END`, registration waits.
-    negotiating: bool,
-    hello_sent: bool,
 }
 
 /// A joined channel.
@@ -164,13 +157,9 @@ impl Client {
             quit: None,
             last_event: None,
             batches: 0,
+            asked: AskedTable::default(),
             info,
         }
-    }
-
-    /// Registration's state; `None` once registered.
-    fn registration(&mut self) -> Option<&mut Registration> {
-        self.registering.as_deref_mut()
     }
 
     fn channel(&mut self, room: &RoomName) -> Option<&mut Channel> {

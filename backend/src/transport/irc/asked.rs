@@ -1,0 +1,222 @@
+//! What each request this IRC client made asked for, kept by the
+//! connection so that the reply can be rendered as the numeric IRC
+//! expects: a `members` reply is NAMES or WHO, an error names the command
+//! and target it refuses. The request carries only a number (`Ref::Int`)
+//! that the [`Asked`] table allocates; the context never leaves the
+//! connection, so nothing is encoded into the `ref` and parsed back.
+//!
+//! Replies to one request may be several frames with its ref (a whisper's
+//! echo and the target's away message; an error), and some come late (a
+//! change is announced once the store commits it), so an entry stays until
+//! it has been answered *and* a reply to a later request has been
+//! rendered. The table is bounded: a request never answered is forgotten
+//! after [`MAX_ASKED`] newer ones.
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+
+use banter_protocol::{Nick, Ref, RoomName};
+
+/// Most requests remembered at once; the oldest is forgotten first.
+pub const MAX_ASKED: usize = 64;
+
+/// The command a request was made for, with its target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Asked {
+    /// Registration's `hello` with this nick (NICK and USER, or SASL).
+    Hello(Nick),
+    /// NICK once registered.
+    Nick(Nick),
+    Join(RoomName),
+    Part(RoomName),
+    /// PRIVMSG to a channel or nick, as the client wrote it.
+    Privmsg(Box<str>),
+    Notice(Box<str>),
+    /// TOPIC with a new topic.
+    Topic(RoomName),
+    /// TOPIC without one: what is it?
+    TopicQuery(RoomName),
+    Names(RoomName),
+    /// LIST, with its filter (`*` for all).
+    List(Box<str>),
+    WhoRoom(RoomName),
+    WhoNick(Nick),
+    Whois(Nick),
+    Userhost,
+    Ison,
+    Away,
+    Kick(RoomName),
+    Mode(RoomName),
+    /// SASL PLAIN's check of this account's password.
+    Sasl(Nick),
+    Chathistory(RoomName),
+}
+
+impl Asked {
+    /// The IRC command, as an unknown error names it.
+    pub fn command(&self) -> &'static str {
+        match self {
+            Asked::Hello(_) | Asked::Nick(_) => "NICK",
+            Asked::Join(_) => "JOIN",
+            Asked::Part(_) => "PART",
+            Asked::Privmsg(_) => "PRIVMSG",
+            Asked::Notice(_) => "NOTICE",
+            Asked::Topic(_) => "TOPIC",
+            // How ERR_UNKNOWNERROR names a topic query (clients see it so).
+            Asked::TopicQuery(_) => "TOPIC?",
+            Asked::Names(_) => "NAMES",
+            Asked::List(_) => "LIST",
+            Asked::WhoRoom(_) | Asked::WhoNick(_) => "WHO",
+            Asked::Whois(_) => "WHOIS",
+            Asked::Userhost => "USERHOST",
+            Asked::Ison => "ISON",
+            Asked::Away => "AWAY",
+            Asked::Kick(_) => "KICK",
+            Asked::Mode(_) => "MODE",
+            Asked::Sasl(_) => "SASL",
+            Asked::Chathistory(_) => "CHATHISTORY",
+        }
+    }
+
+    /// What the request was about, as numerics name it (`-` for none).
+    pub fn target(&self) -> Cow<'_, str> {
+        match self {
+            Asked::Join(room)
+            | Asked::Part(room)
+            | Asked::Topic(room)
+            | Asked::TopicQuery(room)
+            | Asked::Names(room)
+            | Asked::WhoRoom(room)
+            | Asked::Kick(room)
+            | Asked::Mode(room)
+            | Asked::Chathistory(room) => Cow::Owned(format!("#{room}")),
+            Asked::Hello(nick)
+            | Asked::Nick(nick)
+            | Asked::WhoNick(nick)
+            | Asked::Whois(nick)
+            | Asked::Sasl(nick) => Cow::Borrowed(nick.as_str()),
+            Asked::Privmsg(target) | Asked::Notice(target) | Asked::List(target) => {
+                Cow::Borrowed(target)
+            }
+            Asked::Userhost | Asked::Ison | Asked::Away => Cow::Borrowed("-"),
+        }
+    }
+}
+
+/// The requests made and not yet done with, oldest first.
+#[derive(Debug, Default)]
+pub struct AskedTable {
+    /// The last ref handed out.
+    last: i64,
+    entries: VecDeque<Entry>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    id: i64,
+    /// A reply to it has been rendered.
+    answered: bool,
+    asked: Asked,
+}
+
+impl AskedTable {
+    /// Remembers `asked`; the request carries the ref returned.
+    pub fn ask(&mut self, asked: Asked) -> Ref {
+        self.last += 1;
+        if self.entries.len() >= MAX_ASKED {
+            self.entries.pop_front();
+        }
+        self.entries.push_back(Entry {
+            id: self.last,
+            answered: false,
+            asked,
+        });
+        Ref::Int(self.last)
+    }
+
+    /// What the frame with `reference` answers (`None` for a ref not made
+    /// here); requests answered before it and older than it are done.
+    pub fn answer(&mut self, reference: Option<&Ref>) -> Option<&Asked> {
+        let Some(&Ref::Int(id)) = reference else {
+            return None;
+        };
+        self.entries.retain(|e| !(e.answered && e.id < id));
+        let entry = self.entries.iter_mut().find(|e| e.id == id)?;
+        entry.answered = true;
+        Some(&entry.asked)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room(name: &str) -> RoomName {
+        RoomName::new(name).unwrap()
+    }
+
+    #[test]
+    fn replies_find_what_they_answer_several_times() {
+        let mut table = AskedTable::default();
+        let whisper = table.ask(Asked::Privmsg("bob".into()));
+        let who = table.ask(Asked::WhoRoom(room("lobby")));
+        assert_ne!(whisper, who);
+        // The echo and the away message answer the same request.
+        assert_eq!(
+            table.answer(Some(&whisper)),
+            Some(&Asked::Privmsg("bob".into()))
+        );
+        assert_eq!(
+            table.answer(Some(&whisper)),
+            Some(&Asked::Privmsg("bob".into()))
+        );
+        let asked = table.answer(Some(&who)).unwrap();
+        assert_eq!((asked.command(), &*asked.target()), ("WHO", "#lobby"));
+        assert_eq!(table.len(), 1, "the whisper is done once WHO is answered");
+    }
+
+    #[test]
+    fn a_late_reply_to_an_earlier_request_still_finds_it() {
+        let mut table = AskedTable::default();
+        let topic = table.ask(Asked::Topic(room("a")));
+        let names = table.ask(Asked::Names(room("a")));
+        // NAMES is answered first; TOPIC's change comes after its commit.
+        assert!(table.answer(Some(&names)).is_some());
+        assert_eq!(table.answer(Some(&topic)), Some(&Asked::Topic(room("a"))));
+    }
+
+    #[test]
+    fn refs_not_made_here_have_no_context() {
+        let mut table = AskedTable::default();
+        table.ask(Asked::Away);
+        assert_eq!(table.answer(None), None);
+        assert_eq!(table.answer(Some(&Ref::Str("WHO #a".into()))), None);
+        assert_eq!(table.answer(Some(&Ref::Int(99))), None);
+    }
+
+    #[test]
+    fn the_table_is_bounded() {
+        let mut table = AskedTable::default();
+        let first = table.ask(Asked::Ison);
+        for _ in 0..MAX_ASKED * 3 {
+            table.ask(Asked::Userhost);
+        }
+        assert_eq!(table.len(), MAX_ASKED);
+        assert_eq!(table.answer(Some(&first)), None, "the oldest is forgotten");
+    }
+
+    #[test]
+    fn targets_are_as_numerics_name_them() {
+        let nick = Nick::new("Bob").unwrap();
+        assert_eq!(&*Asked::Whois(nick.clone()).target(), "Bob");
+        assert_eq!(Asked::Hello(nick).command(), "NICK");
+        assert_eq!(&*Asked::Kick(room("Lobby")).target(), "#lobby");
+        assert_eq!(&*Asked::Away.target(), "-");
+        assert_eq!(Asked::TopicQuery(room("a")).command(), "TOPIC?");
+    }
+}

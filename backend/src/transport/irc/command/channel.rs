@@ -1,0 +1,256 @@
+//! Channel commands: JOIN, PART, TOPIC, NAMES, LIST, KICK, MODE and
+//! INVITE, as requests about rooms (`#lobby` is room `lobby`). Modes are
+//! few: `+b`/`-b` are bans, `+o`/`-o` operators, and the rest is answered
+//! here, since nothing else can change.
+
+use std::collections::VecDeque;
+
+use banter_protocol::{ClientMessage, MAX_REASON_BYTES, Nick, RoomName};
+
+use super::super::Client;
+use super::super::asked::Asked;
+use super::super::line::Line;
+use super::super::numeric::*;
+use super::{clip, room_of};
+use crate::session::Inbound;
+
+impl Client {
+    /// JOIN, PART, TOPIC, NAMES, LIST, KICK, MODE or INVITE.
+    pub(super) fn channel_command(&mut self, line: &Line, queue: &mut VecDeque<Inbound>) {
+        match line.command.as_str() {
+            "JOIN" if line.params[0] == "0" => self.part_all(queue),
+            "JOIN" | "PART" => self.join_or_part(line, queue),
+            "TOPIC" => self.topic_command(line, queue),
+            "NAMES" => {
+                for channel in self.targets(&line.params[0], "NAMES", queue) {
+                    match room_of(channel) {
+                        Ok(room) => {
+                            let body = ClientMessage::Members { room: room.clone() };
+                            self.request(queue, body, Asked::Names(room))
+                        }
+                        Err(_) => {
+                            self.numeric(queue, RPL_ENDOFNAMES, &[channel, "End of /NAMES list"])
+                        }
+                    }
+                }
+            }
+            "LIST" => {
+                let filter = line.param(0).filter(|f| f.len() < 50).unwrap_or("*");
+                self.request(queue, ClientMessage::Rooms, Asked::List(filter.into()));
+            }
+            "KICK" => self.kick(line, queue),
+            "MODE" => self.mode(line, queue),
+            "INVITE" => self.numeric(
+                queue,
+                ERR_CHANOPRIVSNEEDED,
+                &[
+                    line.param(0).unwrap_or("*"),
+                    "Rooms are open to all; there is nothing to invite to",
+                ],
+            ),
+            _ => {}
+        }
+    }
+
+    /// `JOIN 0`: leave every channel.
+    fn part_all(&mut self, queue: &mut VecDeque<Inbound>) {
+        let rooms: Vec<RoomName> = self.channels.iter().map(|c| c.room.clone()).collect();
+        for room in rooms {
+            self.request(
+                queue,
+                ClientMessage::Part {
+                    room: room.clone(),
+                    reason: None,
+                },
+                Asked::Part(room),
+            );
+        }
+    }
+
+    fn join_or_part(&mut self, line: &Line, queue: &mut VecDeque<Inbound>) {
+        let command = line.command.as_str();
+        // JOIN's second parameter is keys (rooms have none).
+        let reason = line
+            .param(1)
+            .filter(|_| command == "PART")
+            .map(|r| clip(r, MAX_REASON_BYTES).to_string());
+        for channel in self.targets(&line.params[0], command, queue) {
+            let room = match room_of(channel) {
+                Ok(room) => room,
+                Err(code) => {
+                    let text = "No such channel (channels are # and a room name: a-z 0-9 - _)";
+                    self.numeric(queue, code, &[channel, text]);
+                    continue;
+                }
+            };
+            let (body, asked) = if command == "JOIN" {
+                (
+                    ClientMessage::Join { room: room.clone() },
+                    Asked::Join(room),
+                )
+            } else {
+                let reason = reason.clone();
+                (
+                    ClientMessage::Part {
+                        room: room.clone(),
+                        reason,
+                    },
+                    Asked::Part(room),
+                )
+            };
+            self.request(queue, body, asked);
+        }
+    }
+
+    /// `TOPIC #room` asks it; `TOPIC #room :text` sets it.
+    fn topic_command(&mut self, line: &Line, queue: &mut VecDeque<Inbound>) {
+        let Ok(room) = room_of(&line.params[0]) else {
+            return self.numeric(
+                queue,
+                ERR_NOSUCHCHANNEL,
+                &[&line.params[0], "No such channel"],
+            );
+        };
+        let text = line.param(1).map(str::to_string);
+        let asked = match text {
+            Some(_) => Asked::Topic(room.clone()),
+            None => Asked::TopicQuery(room.clone()),
+        };
+        self.request(queue, ClientMessage::Topic { room, text }, asked);
+    }
+
+    /// `KICK #room nick[,nick…] [:reason]`.
+    fn kick(&mut self, line: &Line, queue: &mut VecDeque<Inbound>) {
+        let Ok(room) = room_of(&line.params[0]) else {
+            return self.numeric(
+                queue,
+                ERR_NOSUCHCHANNEL,
+                &[&line.params[0], "No such channel"],
+            );
+        };
+        let reason = line.param(2).map(str::to_string);
+        for target in self.targets(&line.params[1], "KICK", queue) {
+            match Nick::new(target) {
+                Ok(nick) => self.request(
+                    queue,
+                    ClientMessage::Kick {
+                        room: room.clone(),
+                        nick,
+                        reason: reason.clone(),
+                    },
+                    Asked::Kick(room.clone()),
+                ),
+                Err(_) => self.numeric(queue, ERR_NOSUCHNICK, &[target, "No such nick/channel"]),
+            }
+        }
+    }
+
+    /// MODE on a channel, or on ourselves (only `+i`, always set).
+    fn mode(&mut self, line: &Line, queue: &mut VecDeque<Inbound>) {
+        let target = line.params[0].as_str();
+        if target.starts_with('#') {
+            return match room_of(target) {
+                Ok(room) => self.channel_mode(line, room, queue),
+                Err(_) => self.numeric(queue, ERR_NOSUCHCHANNEL, &[target, "No such channel"]),
+            };
+        }
+        if !target.eq_ignore_ascii_case(self.me()) {
+            return self.numeric(
+                queue,
+                ERR_USERSDONTMATCH,
+                &["Can't view or change modes for other users"],
+            );
+        }
+        match line.param(1) {
+            None => self.numeric(queue, RPL_UMODEIS, &["+i"]),
+            Some("+i" | "-i" | "i") => {}
+            Some(_) => self.numeric(
+                queue,
+                ERR_UMODEUNKNOWNFLAG,
+                &["Unknown MODE flag (only +i, always set)"],
+            ),
+        }
+    }
+
+    /// `MODE #room [change [arg]]`.
+    fn channel_mode(&mut self, line: &Line, room: RoomName, queue: &mut VecDeque<Inbound>) {
+        let channel = format!("#{room}");
+        match (line.param(1), line.param(2)) {
+            (None, _) => self.numeric(queue, RPL_CHANNELMODEIS, &[&channel, "+n"]),
+            (Some("b" | "+b"), None) => self.request(
+                queue,
+                ClientMessage::Bans { room: room.clone() },
+                Asked::Mode(room),
+            ),
+            (Some(sign @ ("+b" | "-b")), Some(mask)) => self.ban(queue, room, sign == "+b", mask),
+            (Some(sign @ ("+o" | "-o")), Some(target)) => match Nick::new(target) {
+                Ok(account) => {
+                    let body = if sign == "+o" {
+                        ClientMessage::Op {
+                            room: room.clone(),
+                            account,
+                        }
+                    } else {
+                        ClientMessage::Deop {
+                            room: room.clone(),
+                            account,
+                        }
+                    };
+                    self.request(queue, body, Asked::Mode(room));
+                }
+                Err(_) => self.numeric(queue, ERR_NOSUCHNICK, &[target, "No such nick"]),
+            },
+            (Some("+o" | "-o" | "-b"), None) => self.numeric(
+                queue,
+                ERR_NEEDMOREPARAMS,
+                &["MODE", "Not enough parameters"],
+            ),
+            (Some("e" | "+e"), _) => self.numeric(
+                queue,
+                RPL_ENDOFEXCEPTLIST,
+                &[&channel, "End of channel exception list"],
+            ),
+            (Some("I" | "+I"), _) => self.numeric(
+                queue,
+                RPL_ENDOFINVITELIST,
+                &[&channel, "End of channel invite list"],
+            ),
+            (Some(other), _) => self.numeric(
+                queue,
+                ERR_UNKNOWNMODE,
+                &[other, "Only +b, -b, +o and -o change here"],
+            ),
+        }
+    }
+
+    /// `MODE #room +b mask` (or `-b`): the mask is a nick, `nick!*@*`, or
+    /// `$a:account`.
+    fn ban(&mut self, queue: &mut VecDeque<Inbound>, room: RoomName, set: bool, mask: &str) {
+        let (nick, account) = match mask.strip_prefix("$a:") {
+            Some(account) => (None, Nick::new(account).ok()),
+            None => (Nick::new(mask.split('!').next().unwrap_or("")).ok(), None),
+        };
+        if nick.is_none() && account.is_none() {
+            return self.numeric(
+                queue,
+                ERR_NEEDMOREPARAMS,
+                &["MODE", "A ban mask is nick, nick!*@* or $a:account"],
+            );
+        }
+        let asked = Asked::Mode(room.clone());
+        let body = if set {
+            ClientMessage::Ban {
+                room,
+                nick,
+                account,
+            }
+        } else {
+            ClientMessage::Unban {
+                room,
+                nick,
+                account,
+            }
+        };
+        self.request(queue, body, asked);
+    }
+}

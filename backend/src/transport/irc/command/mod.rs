@@ -1,0 +1,170 @@
+//! Incoming IRC commands, by family: [`connect`] (CAP, PING, QUIT, and
+//! registration's PASS, USER, NICK, AUTHENTICATE), [`channel`] (JOIN,
+//! PART, TOPIC, NAMES, LIST, KICK, MODE), [`message`] (PRIVMSG, NOTICE,
+//! CHATHISTORY) and [`query`] (WHO, WHOIS, ISON, USERHOST, AWAY, MOTD).
+//! Each becomes protocol requests for the shared session, or is answered
+//! here when the answer needs no router (PING, CAP, errors in the line
+//! itself). A request's `ref` is a number the connection's
+//! [`AskedTable`](super::asked::AskedTable) hands out, remembering what was
+//! asked, so that its reply renders as the right numeric (see `render`).
+
+mod channel;
+mod connect;
+mod message;
+mod query;
+
+use std::collections::VecDeque;
+
+use banter_protocol::{ClientMessage, Envelope, Nick, RoomName};
+use bytes::Bytes;
+
+use super::Client;
+use super::asked::Asked;
+use super::line::{Line, LineError};
+use super::numeric::*;
+use crate::core::frame::Frame;
+use crate::session::Inbound;
+
+pub use self::message::parse_time;
+pub use self::query::motd;
+
+/// Most targets one JOIN, PART, PRIVMSG, NOTICE, NAMES or WHOIS may name.
+pub const MAX_TARGETS: usize = 10;
+
+/// Most nicks one USERHOST asks about (RFC 2812).
+pub const MAX_USERHOST: usize = 5;
+
+/// A channel name as a room: `#lobby` is room `lobby`.
+pub fn room_of(channel: &str) -> Result<RoomName, &'static str> {
+    let Some(name) = channel.strip_prefix('#') else {
+        return Err(ERR_NOSUCHCHANNEL);
+    };
+    RoomName::new(name).map_err(|_| ERR_BADCHANNAME)
+}
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn clip(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+impl Client {
+    /// The nick numerics address: `*` until registration completes.
+    pub fn me(&self) -> &str {
+        self.nick.as_ref().map_or("*", Nick::as_str)
+    }
+
+    /// Queues lines made here, in order with the router's frames.
+    pub(super) fn local(
+        &self,
+        queue: &mut VecDeque<Inbound>,
+        make: impl FnOnce(&mut Vec<u8>, &str),
+    ) {
+        let mut out = Vec::new();
+        make(&mut out, self.me());
+        queue.push_back(Inbound::Reply(Frame::local(Bytes::from(out))));
+    }
+
+    fn numeric(&self, queue: &mut VecDeque<Inbound>, code: &str, params: &[&str]) {
+        self.local(queue, |out, me| reply(out, code, me, params));
+    }
+
+    /// Queues a request for the session; its replies find `asked` by ref.
+    fn request(&mut self, queue: &mut VecDeque<Inbound>, body: ClientMessage, asked: Asked) {
+        let reference = self.asked.ask(asked);
+        queue.push_back(Inbound::Request(Box::new(Envelope::with_ref(
+            body,
+            Some(reference),
+        ))));
+    }
+
+    /// Handles one line from the client: by family, once registered.
+    pub fn on_line(&mut self, bytes: &[u8], queue: &mut VecDeque<Inbound>) {
+        let line = match Line::parse(bytes) {
+            Ok(line) => line,
+            Err(e) => return self.bad_line(e, queue),
+        };
+        match line.command.as_str() {
+            "CAP" | "PING" | "PONG" | "QUIT" | "PASS" | "USER" | "NICK" | "AUTHENTICATE" => {
+                self.connection_command(&line, queue)
+            }
+            _ if self.nick.is_none() => self.numeric(
+                queue,
+                ERR_NOTREGISTERED,
+                &["You have not registered (send NICK and USER)"],
+            ),
+            _ if self.missing_params(&line, queue) => {}
+            "JOIN" | "PART" | "TOPIC" | "NAMES" | "LIST" | "KICK" | "MODE" | "INVITE" => {
+                self.channel_command(&line, queue)
+            }
+            "PRIVMSG" | "NOTICE" | "TAGMSG" | "CHATHISTORY" => self.message_command(&line, queue),
+            "WHO" | "WHOIS" | "ISON" | "USERHOST" | "AWAY" | "MOTD" | "VERSION" => {
+                self.query_command(&line, queue)
+            }
+            command => self.numeric(queue, ERR_UNKNOWNCOMMAND, &[command, "Unknown command"]),
+        }
+    }
+
+    /// Whether `line` has fewer parameters than its command needs; if so,
+    /// the client is told (PRIVMSG and NOTICE check their own).
+    fn missing_params(&self, line: &Line, queue: &mut VecDeque<Inbound>) -> bool {
+        let command = line.command.as_str();
+        let least = match command {
+            "USER" | "CHATHISTORY" => 4,
+            "KICK" => 2,
+            "PASS" | "JOIN" | "PART" | "TOPIC" | "WHOIS" | "MODE" | "ISON" | "USERHOST"
+            | "NAMES" | "WHO" => 1,
+            _ => 0,
+        };
+        if line.params.len() >= least {
+            return false;
+        }
+        match command {
+            "WHOIS" => self.numeric(queue, ERR_NONICKNAMEGIVEN, &["No nickname given"]),
+            // Lenient like common servers: the whole list is too much to
+            // send, so NAMES and WHO without a target are just the end.
+            "NAMES" => self.numeric(queue, RPL_ENDOFNAMES, &["*", "End of /NAMES list"]),
+            "WHO" => self.numeric(queue, RPL_ENDOFWHO, &["*", "End of /WHO list"]),
+            _ => self.numeric(
+                queue,
+                ERR_NEEDMOREPARAMS,
+                &[command, "Not enough parameters"],
+            ),
+        }
+        true
+    }
+
+    /// A line that did not parse gets the numeric for what is wrong.
+    fn bad_line(&self, error: LineError, queue: &mut VecDeque<Inbound>) {
+        let text = format!("Malformed line: {error}");
+        let code = match error {
+            LineError::BodyTooLong | LineError::TagsTooLong => ERR_INPUTTOOLONG,
+            LineError::NoCommand | LineError::BadCommand => ERR_UNKNOWNCOMMAND,
+            _ => ERR_UNKNOWNERROR,
+        };
+        match code {
+            ERR_INPUTTOOLONG => self.numeric(queue, code, &["Input line was too long"]),
+            _ => self.numeric(queue, code, &["*", &text]),
+        }
+    }
+
+    /// Splits `a,b,c` into at most [`MAX_TARGETS`] targets; the rest get 407.
+    fn targets<'a>(
+        &self,
+        list: &'a str,
+        command: &str,
+        queue: &mut VecDeque<Inbound>,
+    ) -> Vec<&'a str> {
+        let mut all: Vec<&str> = list.split(',').filter(|t| !t.is_empty()).collect();
+        if all.len() > MAX_TARGETS {
+            for extra in all.drain(MAX_TARGETS..) {
+                let text = format!("Too many targets: {command} takes at most {MAX_TARGETS}");
+                self.numeric(queue, ERR_TOOMANYTARGETS, &[extra, &text]);
+            }
+        }
+        all
+    }
+}

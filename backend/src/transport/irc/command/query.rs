@@ -1,0 +1,105 @@
+//! Questions about users and the server: WHO, WHOIS, ISON, USERHOST and
+//! AWAY go to the router; MOTD and VERSION are answered here.
+
+use std::collections::VecDeque;
+
+use banter_protocol::{ClientMessage, MAX_USERS_QUERY, Nick};
+
+use super::super::Client;
+use super::super::asked::Asked;
+use super::super::line::Line;
+use super::super::numeric::*;
+use super::{MAX_USERHOST, room_of};
+use crate::session::Inbound;
+
+impl Client {
+    /// WHO, WHOIS, ISON, USERHOST, AWAY, MOTD or VERSION.
+    pub(super) fn query_command(&mut self, line: &Line, queue: &mut VecDeque<Inbound>) {
+        match line.command.as_str() {
+            "WHO" => self.who(&line.params[0], queue),
+            "WHOIS" => {
+                // `WHOIS server nick` asks a given server; there is one.
+                let nicks = line.params.last().expect("checked");
+                for target in self.targets(nicks, "WHOIS", queue) {
+                    match Nick::new(target) {
+                        Ok(nick) => self.request(
+                            queue,
+                            ClientMessage::Whois { nick: nick.clone() },
+                            Asked::Whois(nick),
+                        ),
+                        Err(_) => self.local(queue, |out, me| {
+                            reply(out, ERR_NOSUCHNICK, me, &[target, "No such nick/channel"]);
+                            reply(out, RPL_ENDOFWHOIS, me, &[target, "End of /WHOIS list"]);
+                        }),
+                    }
+                }
+            }
+            "ISON" => self.users_query(line, MAX_USERS_QUERY, Asked::Ison, queue),
+            "USERHOST" => self.users_query(line, MAX_USERHOST, Asked::Userhost, queue),
+            "AWAY" => {
+                let message = line.param(0).filter(|m| !m.is_empty()).map(str::to_string);
+                self.request(queue, ClientMessage::Away { message }, Asked::Away);
+            }
+            "MOTD" => self.local(queue, motd),
+            "VERSION" => self.numeric(
+                queue,
+                RPL_VERSION,
+                &[
+                    concat!("banter-", env!("CARGO_PKG_VERSION")),
+                    SERVER,
+                    "Banter chat server",
+                ],
+            ),
+            _ => {}
+        }
+    }
+
+    /// `WHO #room` lists its members; `WHO nick` is one user.
+    fn who(&mut self, mask: &str, queue: &mut VecDeque<Inbound>) {
+        if let Ok(room) = room_of(mask) {
+            let body = ClientMessage::Members { room: room.clone() };
+            self.request(queue, body, Asked::WhoRoom(room));
+        } else if let Ok(nick) = Nick::new(mask) {
+            let body = ClientMessage::Whois { nick: nick.clone() };
+            self.request(queue, body, Asked::WhoNick(nick));
+        } else {
+            self.numeric(queue, RPL_ENDOFWHO, &[mask, "End of /WHO list"]);
+        }
+    }
+
+    /// `ISON a b c` or `ISON :a b c`, up to `most` nicks; USERHOST alike.
+    fn users_query(
+        &mut self,
+        line: &Line,
+        most: usize,
+        asked: Asked,
+        queue: &mut VecDeque<Inbound>,
+    ) {
+        let nicks: Vec<Nick> = line
+            .params
+            .iter()
+            .flat_map(|p| p.split(' '))
+            .filter_map(|n| Nick::new(n).ok())
+            .take(most)
+            .collect();
+        self.request(queue, ClientMessage::Users { nicks }, asked);
+    }
+}
+
+/// The message of the day: short, and about what is special here.
+pub fn motd(out: &mut Vec<u8>, me: &str) {
+    reply(
+        out,
+        RPL_MOTDSTART,
+        me,
+        &[&format!("- {SERVER} Message of the day -")],
+    );
+    for text in [
+        "- Welcome to Banter. Rooms are channels: /join #lobby",
+        "- Web and IRC users share the same rooms and nicks.",
+        "- History is kept; CHATHISTORY and SASL PLAIN (or PASS) work.",
+    ] {
+        reply(out, RPL_MOTD, me, &[text]);
+    }
+    reply(out, RPL_ENDOFMOTD, me, &["End of /MOTD command."]);
+}

@@ -1,0 +1,238 @@
+//! Registration (CAP, PASS, NICK, USER, AUTHENTICATE) as one state
+//! machine: what the client has said so far, when `hello` may go, and how
+//! SASL PLAIN proceeds. Commands and replies move it only through the
+//! named transitions below, so what registration waits for is in one
+//! place, testable without a socket. Once `welcome` is rendered the
+//! client is registered and this state is dropped ([`Client::welcomed`]).
+
+use banter_protocol::Nick;
+
+use super::Client;
+
+/// An account and its password, from SASL PLAIN.
+type Credentials = (Nick, String);
+
+/// The state of a client not yet registered.
+#[derive(Debug, Default)]
+pub struct Registration {
+    /// The nick asked for.
+    wanted: Option<Nick>,
+    pass: Option<String>,
+    user_given: bool,
+    /// Between `CAP LS`/`REQ` and `CAP END`, registration waits.
+    negotiating: bool,
+    /// `hello` is out and not yet refused.
+    hello_sent: bool,
+    sasl: Sasl,
+}
+
+/// SASL PLAIN's progress. Its parts are independent: a client may start a
+/// new exchange while the last one is still being checked.
+#[derive(Debug, Default)]
+struct Sasl {
+    /// `AUTHENTICATE PLAIN` came; the payload is next.
+    started: bool,
+    /// Sent for checking, not yet answered.
+    pending: Option<Credentials>,
+    /// Checked: registration logs into this account.
+    verified: Option<Credentials>,
+}
+
+/// What registration's `hello` says.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Hello {
+    pub nick: Nick,
+    pub password: Option<String>,
+}
+
+/// What an `AUTHENTICATE` means, given the exchange so far.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SaslStep {
+    /// `AUTHENTICATE *`: the exchange is abandoned.
+    Aborted,
+    /// `AUTHENTICATE PLAIN`: send `AUTHENTICATE +` for the payload.
+    Challenge,
+    /// A mechanism other than PLAIN.
+    Unsupported,
+    /// The payload: decode it and have it checked ([`Registration::sasl_checking`]).
+    Payload,
+}
+
+impl Registration {
+    /// `CAP LS` or `CAP REQ`: registration waits for `CAP END`.
+    pub fn on_cap_negotiation(&mut self) {
+        self.negotiating = true;
+    }
+
+    pub fn on_cap_end(&mut self) {
+        self.negotiating = false;
+    }
+
+    pub fn on_pass(&mut self, pass: &str) {
+        self.pass = Some(pass.to_string());
+    }
+
+    pub fn on_user(&mut self) {
+        self.user_given = true;
+    }
+
+    pub fn on_nick(&mut self, nick: Nick) {
+        self.wanted = Some(nick);
+    }
+
+    /// `AUTHENTICATE arg`: whatever comes ends a started exchange, but
+    /// `PLAIN` may start one.
+    pub fn on_authenticate(&mut self, arg: &str) -> SaslStep {
+        let started = std::mem::take(&mut self.sasl.started);
+        if arg == "*" {
+            SaslStep::Aborted
+        } else if started {
+            SaslStep::Payload
+        } else if arg.eq_ignore_ascii_case("PLAIN") {
+            self.sasl.started = true;
+            SaslStep::Challenge
+        } else {
+            SaslStep::Unsupported
+        }
+    }
+
+    /// The payload named `account` and `password`, now being checked.
+    pub fn sasl_checking(&mut self, account: Nick, password: String) {
+        self.sasl.pending = Some((account, password));
+    }
+
+    /// The check succeeded: registration will log into that account.
+    pub fn sasl_succeeded(&mut self) {
+        self.sasl.verified = self.sasl.pending.take();
+    }
+
+    pub fn sasl_failed(&mut self) {
+        self.sasl.pending = None;
+    }
+
+    /// `hello`, once NICK and USER are in and CAP negotiation is over,
+    /// and none is out: SASL's account (the nick is the account's name)
+    /// or the nick asked for with PASS.
+    pub fn hello(&mut self) -> Option<Hello> {
+        if self.hello_sent || self.negotiating || !self.user_given {
+            return None;
+        }
+        let nick = self.wanted.clone()?;
+        self.hello_sent = true;
+        Some(match &self.sasl.verified {
+            Some((account, password)) => Hello {
+                nick: account.clone(),
+                password: Some(password.clone()),
+            },
+            None => Hello {
+                nick,
+                password: self.pass.clone(),
+            },
+        })
+    }
+
+    /// `hello` was refused: a new NICK (or PASS) may try again.
+    pub fn hello_refused(&mut self) {
+        self.hello_sent = false;
+    }
+}
+
+impl Client {
+    /// Registration's state; `None` once registered.
+    pub(super) fn registration(&mut self) -> Option<&mut Registration> {
+        self.registering.as_deref_mut()
+    }
+
+    /// `welcome` came: the client is registered as `nick`.
+    pub(super) fn welcomed(&mut self, nick: Nick) {
+        self.nick = Some(nick);
+        self.registering = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nick(name: &str) -> Nick {
+        Nick::new(name).unwrap()
+    }
+
+    #[test]
+    fn hello_goes_once_nick_and_user_are_in() {
+        let mut reg = Registration::default();
+        reg.on_nick(nick("alice"));
+        assert_eq!(reg.hello(), None, "USER is missing");
+        reg.on_pass("secret");
+        reg.on_user();
+        let hello = reg.hello().unwrap();
+        assert_eq!(hello.nick.as_str(), "alice");
+        assert_eq!(hello.password.as_deref(), Some("secret"));
+        assert_eq!(reg.hello(), None, "one at a time");
+    }
+
+    #[test]
+    fn cap_negotiation_holds_hello_until_cap_end() {
+        let mut reg = Registration::default();
+        reg.on_cap_negotiation();
+        reg.on_user();
+        reg.on_nick(nick("bob"));
+        assert_eq!(reg.hello(), None);
+        reg.on_cap_end();
+        assert_eq!(reg.hello().unwrap().nick.as_str(), "bob");
+    }
+
+    #[test]
+    fn a_refused_hello_may_be_retried_with_a_new_nick() {
+        let mut reg = Registration::default();
+        reg.on_user();
+        reg.on_nick(nick("taken"));
+        assert!(reg.hello().is_some());
+        reg.on_nick(nick("other"));
+        assert_eq!(reg.hello(), None, "the first is still out");
+        reg.hello_refused();
+        assert_eq!(reg.hello().unwrap().nick.as_str(), "other");
+    }
+
+    #[test]
+    fn sasl_plain_logs_into_the_checked_account() {
+        let mut reg = Registration::default();
+        assert_eq!(reg.on_authenticate("EXTERNAL"), SaslStep::Unsupported);
+        assert_eq!(reg.on_authenticate("plain"), SaslStep::Challenge);
+        assert_eq!(reg.on_authenticate("AGFjYwBwdw=="), SaslStep::Payload);
+        reg.sasl_checking(nick("acct"), "pw".into());
+        assert_eq!(
+            reg.on_authenticate("AGFjYwBwdw=="),
+            SaslStep::Unsupported,
+            "a payload needs PLAIN first"
+        );
+        reg.sasl_succeeded();
+        reg.on_nick(nick("someone"));
+        reg.on_pass("ignored");
+        reg.on_user();
+        let hello = reg.hello().unwrap();
+        assert_eq!(
+            hello.nick.as_str(),
+            "acct",
+            "the account's name is the nick"
+        );
+        assert_eq!(hello.password.as_deref(), Some("pw"));
+    }
+
+    #[test]
+    fn failed_or_aborted_sasl_leaves_pass_in_charge() {
+        let mut reg = Registration::default();
+        assert_eq!(reg.on_authenticate("PLAIN"), SaslStep::Challenge);
+        assert_eq!(reg.on_authenticate("*"), SaslStep::Aborted);
+        assert_eq!(reg.on_authenticate("PLAIN"), SaslStep::Challenge);
+        assert_eq!(reg.on_authenticate("payload"), SaslStep::Payload);
+        reg.sasl_checking(nick("acct"), "wrong".into());
+        reg.sasl_failed();
+        reg.sasl_succeeded();
+        reg.on_nick(nick("carol"));
+        reg.on_user();
+        let hello = reg.hello().unwrap();
+        assert_eq!(hello.nick.as_str(), "carol");
+        assert_eq!(hello.password, None);
+    }
+}

@@ -1,0 +1,137 @@
+//! Registration's end (`welcome` as 001 to 005 and the MOTD), accounts
+//! (logged in, SASL's success, registered, logged out), and the link
+//! closing (`ERROR`).
+
+use banter_protocol::{ErrorCode, Nick, RoomName, ServerMessage};
+
+use super::super::Client;
+use super::super::asked::Asked;
+use super::super::command::{MAX_TARGETS, motd};
+use super::super::line::Line;
+use super::super::numeric::*;
+
+impl Client {
+    /// Registration's end and the account's news.
+    pub(super) fn account_reply(
+        &mut self,
+        message: &ServerMessage,
+        asked: Option<&Asked>,
+        out: &mut Vec<u8>,
+    ) {
+        match message {
+            ServerMessage::Welcome { nick, .. } => self.welcome(out, nick),
+            ServerMessage::LoggedIn { account, .. } => self.logged_in(out, account, asked),
+            ServerMessage::Registered { nick } => notice(
+                out,
+                self.me(),
+                &format!("*** The account {nick} is registered"),
+            ),
+            ServerMessage::LoggedOut { revoked } => notice(
+                out,
+                self.me(),
+                &format!("*** {revoked} login tokens revoked"),
+            ),
+            _ => {}
+        }
+    }
+
+    /// Registration is done: we are `nick`.
+    fn welcome(&mut self, out: &mut Vec<u8>, nick: &Nick) {
+        self.welcomed(nick.clone());
+        let me = self.me();
+        let version = concat!("banter-", env!("CARGO_PKG_VERSION"));
+        reply(
+            out,
+            RPL_WELCOME,
+            me,
+            &[&format!("Welcome to the {NETWORK} IRC network, {me}")],
+        );
+        reply(
+            out,
+            RPL_YOURHOST,
+            me,
+            &[&format!("Your host is {SERVER}, running version {version}")],
+        );
+        reply(
+            out,
+            RPL_CREATED,
+            me,
+            &[&format!(
+                "This server was started {}",
+                iso_time(self.info.started)
+            )],
+        );
+        reply(out, RPL_MYINFO, me, &[SERVER, version, "i", "n"]);
+        self.isupport(out);
+        motd(out, me);
+    }
+
+    /// 005: what this server supports.
+    fn isupport(&self, out: &mut Vec<u8>) {
+        let chanlimit = format!("CHANLIMIT=#:{}", self.info.max_rooms);
+        let channellen = format!("CHANNELLEN={}", RoomName::MAX_LEN + 1);
+        let nicklen = format!("NICKLEN={}", Nick::MAX_LEN);
+        let network = format!("NETWORK={NETWORK}");
+        let topiclen = format!("TOPICLEN={}", banter_protocol::MAX_TOPIC_BYTES);
+        let awaylen = format!("AWAYLEN={}", banter_protocol::MAX_AWAY_BYTES);
+        let targmax = format!(
+            "TARGMAX=JOIN:{0},PART:{0},PRIVMSG:{0},NOTICE:{0},NAMES:{0},WHOIS:{0}",
+            MAX_TARGETS
+        );
+        reply(
+            out,
+            RPL_ISUPPORT,
+            self.me(),
+            &[
+                &awaylen,
+                "CASEMAPPING=ascii",
+                &chanlimit,
+                "CHANMODES=,,,n",
+                &channellen,
+                "CHANTYPES=#",
+                "CHATHISTORY=200",
+                "MSGREFTYPES=msgid,timestamp",
+                &nicklen,
+                &network,
+                "PREFIX=(ov)@+",
+                &targmax,
+                &topiclen,
+                "UTF8ONLY",
+                "are supported by this server",
+            ],
+        );
+    }
+
+    /// Logged into `account`: 900, and 903 if SASL asked.
+    fn logged_in(&mut self, out: &mut Vec<u8>, account: &Nick, asked: Option<&Asked>) {
+        let sasl = matches!(asked, Some(Asked::Sasl(_)));
+        if sasl && let Some(reg) = self.registration() {
+            reg.sasl_succeeded();
+        }
+        let me = self.me();
+        let who = mask(account.as_str());
+        let text = format!("You are now logged in as {account}");
+        reply(out, RPL_LOGGEDIN, me, &[&who, account.as_str(), &text]);
+        if sasl {
+            reply(
+                out,
+                RPL_SASLSUCCESS,
+                me,
+                &["SASL authentication successful"],
+            );
+        }
+    }
+}
+
+/// The link is closing: IRC's `ERROR`.
+pub(super) fn closing(out: &mut Vec<u8>, code: ErrorCode, message: &str) {
+    let why = match code {
+        ErrorCode::HandshakeTimeout => {
+            format!("registration timed out ({message}; send NICK and USER)")
+        }
+        _ => message.to_string(),
+    };
+    Line::new(None, "ERROR", &[&format!("Closing link: {why}")])
+        .text()
+        .write(out);
+}

@@ -1,0 +1,460 @@
+//! Channels: who comes and goes (presence, joins, parts, kicks, nick
+//! changes, operators as MODE), and the replies about a channel (topic,
+//! NAMES and WHO, LIST, ban lists). Rendering these also keeps the
+//! client's view of its channels and their operators up to date, since
+//! IRC shows operator changes as MODE lines the protocol does not send.
+
+use banter_protocol::{BanInfo, Nick, PresenceEvent, RoomInfo, RoomName, ServerMessage, Topic};
+
+use super::super::Client;
+use super::super::asked::Asked;
+use super::super::caps::VARIANT_ACCOUNT;
+use super::super::line::{Line, MAX_BODY};
+use super::super::numeric::*;
+use super::chat::{shared, variant_for};
+use crate::core::frame::Frame;
+
+/// A presence event, as the router sent it.
+struct Presence<'a> {
+    room: &'a RoomName,
+    event: PresenceEvent,
+    nick: &'a Nick,
+    new_nick: Option<&'a Nick>,
+    account: Option<&'a Nick>,
+}
+
+impl Client {
+    /// Who is in our channels, and who runs them, as it changes.
+    pub(super) fn membership(
+        &mut self,
+        frame: &Frame,
+        message: &ServerMessage,
+        last_event: Option<Box<(PresenceEvent, Nick, Option<Nick>)>>,
+        out: &mut Vec<u8>,
+    ) {
+        match message {
+            ServerMessage::Presence {
+                room,
+                event,
+                nick,
+                new_nick,
+                account,
+                ..
+            } => {
+                let presence = Presence {
+                    room,
+                    event: *event,
+                    nick,
+                    new_nick: new_nick.as_ref(),
+                    account: account.as_ref(),
+                };
+                self.presence(frame, presence, last_event, out)
+            }
+            ServerMessage::Joined {
+                room,
+                members,
+                history,
+                topic,
+                moderators,
+            } => self.joined_room(out, room, (members, moderators), topic.as_ref(), history),
+            ServerMessage::Parted { room, reason } => self.parted(out, room, reason.as_deref()),
+            ServerMessage::Nick { nick, old } => self.renamed(out, nick, old),
+            ServerMessage::Kicked {
+                room,
+                nick,
+                by,
+                reason,
+            } => self.kicked(out, room, (nick, by), reason.as_deref()),
+            ServerMessage::Roles {
+                room,
+                owner,
+                ops,
+                moderators,
+            } => self.roles(out, room, (owner.as_ref(), ops), moderators),
+            _ => {}
+        }
+    }
+
+    /// Replies about a channel: its topic, members, bans, history; LIST.
+    pub(super) fn room_reply(
+        &mut self,
+        frame: &Frame,
+        message: &ServerMessage,
+        asked: Option<&Asked>,
+        out: &mut Vec<u8>,
+    ) {
+        match message {
+            ServerMessage::Topic { room, topic } => {
+                self.topic(frame, out, room, topic.as_ref(), asked)
+            }
+            ServerMessage::Members {
+                room,
+                members,
+                away,
+                moderators,
+            } => self.members(out, room, (members, away, moderators), asked),
+            ServerMessage::Rooms { rooms } => self.rooms(out, rooms, asked),
+            ServerMessage::Bans { room, bans } => self.bans(out, room, bans),
+            ServerMessage::Banned { room, ban, set } => banned(out, room, ban, *set),
+            ServerMessage::History { room, messages } => {
+                if let Some(Asked::Chathistory(_)) = asked {
+                    self.history_batch(out, room, messages);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Someone joined, left, quit or changed nick in a channel of ours.
+    fn presence(
+        &mut self,
+        frame: &Frame,
+        p: Presence<'_>,
+        last_event: Option<Box<(PresenceEvent, Nick, Option<Nick>)>>,
+        out: &mut Vec<u8>,
+    ) {
+        let Presence {
+            room,
+            event,
+            nick,
+            new_nick,
+            account,
+        } = p;
+        // An operator who joins is one again (its PART or QUIT made IRC
+        // clients forget it).
+        let opped = event == PresenceEvent::Join
+            && account.is_some_and(|a| {
+                self.channels
+                    .iter()
+                    .any(|c| &c.room == room && c.is_run_by(a))
+            });
+        if let Some(channel) = self.channel(room) {
+            match event {
+                PresenceEvent::Join if opped => channel.moderator_changed(None, Some(nick)),
+                PresenceEvent::Part | PresenceEvent::Quit => {
+                    channel.moderator_changed(Some(nick), None)
+                }
+                PresenceEvent::Nick if channel.moderators().contains(nick) => {
+                    channel.moderator_changed(Some(nick), new_nick)
+                }
+                _ => {}
+            }
+        }
+        // One nick change or quit reaches us once per shared room, back to
+        // back: IRC shows it once.
+        let key = (event, nick.clone(), new_nick.cloned());
+        if matches!(event, PresenceEvent::Quit | PresenceEvent::Nick) {
+            let repeated = last_event.as_deref() == Some(&key);
+            self.last_event = Some(Box::new(key));
+            if repeated {
+                return;
+            }
+        }
+        // Presence lines carry no time or msgid, only the account.
+        let variant = self.caps.tag_variant() & VARIANT_ACCOUNT;
+        shared(frame, out, variant_for(variant, account));
+        if opped {
+            Line::new(
+                Some(SERVER),
+                "MODE",
+                &[&format!("#{room}"), "+o", nick.as_str()],
+            )
+            .write(out);
+        }
+    }
+
+    /// We joined `room`: JOIN, its topic, its names, and recent history.
+    fn joined_room(
+        &mut self,
+        out: &mut Vec<u8>,
+        room: &RoomName,
+        (members, moderators): (&[Nick], &[Nick]),
+        topic: Option<&Topic>,
+        history: &[banter_protocol::ChatMessage],
+    ) {
+        let me = self.me().to_string();
+        let me = me.as_str();
+        let channel = format!("#{room}");
+        self.joined(room);
+        if let Some(joined) = self.channel(room) {
+            // Who owns them comes next, in `roles`.
+            joined.set_roles(Box::default(), moderators.to_vec());
+        }
+        Line::new(Some(&mask(me)), "JOIN", &[&channel]).write(out);
+        if let Some(t) = topic {
+            reply(out, RPL_TOPIC, me, &[&channel, &t.text]);
+            reply(
+                out,
+                RPL_TOPICWHOTIME,
+                me,
+                &[&channel, t.by.as_str(), &(t.ts / 1000).to_string()],
+            );
+        }
+        names(out, me, &channel, members, moderators);
+        self.replay(out, room, history);
+    }
+
+    /// We left `room`.
+    fn parted(&mut self, out: &mut Vec<u8>, room: &RoomName, reason: Option<&str>) {
+        self.left(room);
+        let me = mask(self.me());
+        let channel = format!("#{room}");
+        match reason {
+            Some(why) => Line::new(Some(&me), "PART", &[&channel, why]).text(),
+            None => Line::new(Some(&me), "PART", &[&channel]),
+        }
+        .write(out);
+    }
+
+    /// Our nick changed from `old` to `nick`.
+    fn renamed(&mut self, out: &mut Vec<u8>, nick: &Nick, old: &Nick) {
+        Line::new(Some(&mask(old.as_str())), "NICK", &[nick.as_str()])
+            .text()
+            .write(out);
+        for channel in &mut self.channels {
+            if channel.moderators().contains(old) {
+                channel.moderator_changed(Some(old), Some(nick));
+            }
+        }
+        self.nick = Some(nick.clone());
+    }
+
+    /// `nick` was kicked from `room` by `by` (perhaps us).
+    fn kicked(
+        &mut self,
+        out: &mut Vec<u8>,
+        room: &RoomName,
+        (nick, by): (&Nick, &Nick),
+        reason: Option<&str>,
+    ) {
+        let channel = format!("#{room}");
+        if self.is_me(nick) {
+            self.left(room);
+        } else if let Some(c) = self.channel(room) {
+            c.moderator_changed(Some(nick), None);
+        }
+        let why = reason.unwrap_or(by.as_str());
+        Line::new(
+            Some(&mask(by.as_str())),
+            "KICK",
+            &[&channel, nick.as_str(), why],
+        )
+        .text()
+        .write(out);
+    }
+
+    /// Who runs `room` now: the moderators' changes as MODE `+o`/`-o`.
+    fn roles(
+        &mut self,
+        out: &mut Vec<u8>,
+        room: &RoomName,
+        (owner, ops): (Option<&Nick>, &[Nick]),
+        moderators: &[Nick],
+    ) {
+        // Roles come after Joined: only a channel left since is unknown.
+        let Some(joined) = self.channel(room) else {
+            return;
+        };
+        let channel = format!("#{room}");
+        let before = joined.moderators();
+        for (sign, list, other) in [("+o", moderators, before), ("-o", before, moderators)] {
+            for nick in list.iter().filter(|n| !other.contains(n)) {
+                Line::new(Some(SERVER), "MODE", &[&channel, sign, nick.as_str()]).write(out);
+            }
+        }
+        let accounts = owner.into_iter().chain(ops).cloned().collect();
+        joined.set_roles(accounts, moderators.to_vec());
+    }
+
+    /// A topic: TOPIC's answer (332 and 333, or 331), or a change.
+    fn topic(
+        &self,
+        frame: &Frame,
+        out: &mut Vec<u8>,
+        room: &RoomName,
+        topic: Option<&Topic>,
+        asked: Option<&Asked>,
+    ) {
+        let me = self.me();
+        let channel = format!("#{room}");
+        match (asked, topic) {
+            (Some(Asked::TopicQuery(_)), None) => {
+                reply(out, RPL_NOTOPIC, me, &[&channel, "No topic is set"])
+            }
+            (Some(Asked::TopicQuery(_)), Some(t)) => {
+                reply(out, RPL_TOPIC, me, &[&channel, &t.text]);
+                let when = (t.ts / 1000).to_string();
+                reply(out, RPL_TOPICWHOTIME, me, &[&channel, t.by.as_str(), &when]);
+            }
+            (_, Some(_)) => shared(frame, out, 0),
+            (_, None) => {}
+        }
+    }
+
+    /// A channel's members, as WHO asked (352s) or NAMES (353s).
+    fn members(
+        &self,
+        out: &mut Vec<u8>,
+        room: &RoomName,
+        (members, away, moderators): (&[Nick], &[Nick], &[Nick]),
+        asked: Option<&Asked>,
+    ) {
+        let me = self.me();
+        let channel = format!("#{room}");
+        if let Some(Asked::WhoRoom(_) | Asked::WhoNick(_)) = asked {
+            for nick in members {
+                let flags = (away.contains(nick), moderators.contains(nick));
+                who_line(out, me, &channel, nick, flags);
+            }
+            reply(out, RPL_ENDOFWHO, me, &[&channel, "End of /WHO list"]);
+        } else {
+            names(out, me, &channel, members, moderators);
+        }
+    }
+
+    /// LIST's answer: the rooms its filter names, or all for `*`.
+    fn rooms(&self, out: &mut Vec<u8>, rooms: &[RoomInfo], asked: Option<&Asked>) {
+        let me = self.me();
+        let filter = match asked {
+            Some(Asked::List(filter)) => filter,
+            _ => "",
+        };
+        reply(out, RPL_LISTSTART, me, &["Channel", "Users  Name"]);
+        for info in rooms {
+            let channel = format!("#{}", info.room);
+            if filter == "*" || filter.split(',').any(|f| f.eq_ignore_ascii_case(&channel)) {
+                let count = info.members.to_string();
+                reply(
+                    out,
+                    RPL_LIST,
+                    me,
+                    &[&channel, &count, info.topic.as_deref().unwrap_or("")],
+                );
+            }
+        }
+        reply(out, RPL_LISTEND, me, &["End of /LIST"]);
+    }
+
+    /// `MODE #room b`'s answer: the ban list.
+    fn bans(&self, out: &mut Vec<u8>, room: &RoomName, bans: &[BanInfo]) {
+        let me = self.me();
+        let channel = format!("#{room}");
+        for ban in bans {
+            let when = (ban.ts / 1000).to_string();
+            let list = [channel.as_str(), &ban_mask(ban), ban.by.as_str(), &when];
+            let mut line = Line::new(Some(SERVER), RPL_BANLIST, &[me]);
+            line.params.extend(list.iter().map(|p| p.to_string()));
+            line.write(out);
+        }
+        reply(
+            out,
+            RPL_ENDOFBANLIST,
+            me,
+            &[&channel, "End of channel ban list"],
+        );
+    }
+}
+
+/// A ban set or lifted, as MODE `+b`/`-b`.
+fn banned(out: &mut Vec<u8>, room: &RoomName, ban: &BanInfo, set: bool) {
+    let sign = if set { "+b" } else { "-b" };
+    Line::new(
+        Some(&mask(ban.by.as_str())),
+        "MODE",
+        &[&format!("#{room}"), sign, &ban_mask(ban)],
+    )
+    .write(out);
+}
+
+/// A ban as an IRC mask: `nick!*@*`, or `$a:account` for an account.
+fn ban_mask(ban: &BanInfo) -> String {
+    match (&ban.nick, &ban.account) {
+        (_, Some(account)) => format!("$a:{account}"),
+        (Some(nick), None) => format!("{nick}!*@*"),
+        (None, None) => "*!*@*".to_string(),
+    }
+}
+
+/// 353 lines (as many as the names need), moderators with `@`, and the
+/// closing 366.
+pub(super) fn names(
+    out: &mut Vec<u8>,
+    me: &str,
+    channel: &str,
+    members: &[Nick],
+    moderators: &[Nick],
+) {
+    let names: Vec<String> = members
+        .iter()
+        .map(|n| match moderators.contains(n) {
+            true => format!("@{n}"),
+            false => n.to_string(),
+        })
+        .collect();
+    packed(
+        out,
+        me,
+        RPL_NAMREPLY,
+        &["=", channel],
+        names.iter().map(String::as_str),
+    );
+    reply(out, RPL_ENDOFNAMES, me, &[channel, "End of /NAMES list"]);
+}
+
+/// Replies `code` with `fixed` parameters and a space-separated list of
+/// `items` last, over as many lines as the 512-byte limit needs (353
+/// names, 319 channels). Nothing is sent for an empty list.
+pub(super) fn packed<'a>(
+    out: &mut Vec<u8>,
+    me: &str,
+    code: &str,
+    fixed: &[&str],
+    items: impl IntoIterator<Item = &'a str>,
+) {
+    let mut params = vec![me];
+    params.extend_from_slice(fixed);
+    params.push("");
+    let template = Line::new(Some(SERVER), code, &params).text();
+    let last = params.len() - 1;
+    let room = MAX_BODY - 2 - template.body_len();
+    let mut list = String::new();
+    for item in items {
+        if !list.is_empty() && list.len() + 1 + item.len() > room {
+            let mut line = template.clone();
+            line.params[last] = std::mem::take(&mut list);
+            line.write(out);
+        }
+        if !list.is_empty() {
+            list.push(' ');
+        }
+        list.push_str(item);
+    }
+    if !list.is_empty() {
+        let mut line = template;
+        line.params[last] = list;
+        line.write(out);
+    }
+}
+
+/// One 352 line; `(away, moderator)` make its flags (`H`/`G`, then `@`).
+pub(super) fn who_line(
+    out: &mut Vec<u8>,
+    me: &str,
+    channel: &str,
+    nick: &Nick,
+    (away, op): (bool, bool),
+) {
+    let n = nick.as_str();
+    let flags = match (away, op) {
+        (false, false) => "H",
+        (true, false) => "G",
+        (false, true) => "H@",
+        (true, true) => "G@",
+    };
+    reply(
+        out,
+        RPL_WHOREPLY,
+        me,
+        &[channel, n, SERVER, SERVER, n, flags, &format!("0 {n}")],
+    );
+}

@@ -1,0 +1,164 @@
+//! Refused requests as the numerics IRC clients expect: which numeric
+//! depends on the error and on what was asked (a missing nick is 441 for
+//! KICK, 401 and an end of list for WHOIS). Errors about nicks and logins
+//! may also end a registration attempt, so a new NICK or PASS can retry.
+
+use std::borrow::Cow;
+
+use banter_protocol::ErrorCode;
+
+use super::super::Client;
+use super::super::asked::Asked;
+use super::super::numeric::*;
+
+impl Client {
+    /// A refused request, as the numeric an IRC client expects for it.
+    pub(super) fn error(
+        &mut self,
+        out: &mut Vec<u8>,
+        code: ErrorCode,
+        message: &str,
+        asked: Option<&Asked>,
+    ) {
+        let target = asked.map_or(Cow::Borrowed(""), Asked::target);
+        if !self.account_error(out, code, message, asked, &target) {
+            request_error(out, self.me(), (code, message), asked, &target);
+        }
+    }
+
+    /// Errors about nicks, passwords and SASL; `false` if `code` with
+    /// `asked` is not one of them.
+    fn account_error(
+        &mut self,
+        out: &mut Vec<u8>,
+        code: ErrorCode,
+        message: &str,
+        asked: Option<&Asked>,
+        target: &str,
+    ) -> bool {
+        let me = self.me().to_string();
+        let me = me.as_str();
+        let nick_asked = matches!(asked, Some(Asked::Hello(_) | Asked::Nick(_)));
+        let registering = nick_asked && self.nick.is_none();
+        match code {
+            ErrorCode::NickTaken => {
+                if nick_asked && let Some(reg) = self.registration() {
+                    // Registration failed: a new NICK may try again.
+                    reg.hello_refused();
+                }
+                reply(
+                    out,
+                    ERR_NICKNAMEINUSE,
+                    me,
+                    &[target, "Nickname is already in use"],
+                );
+            }
+            ErrorCode::InvalidNick => reply(out, ERR_ERRONEUSNICKNAME, me, &[target, message]),
+            _ if matches!(asked, Some(Asked::Sasl(_))) => {
+                if let Some(reg) = self.registration() {
+                    reg.sasl_failed();
+                }
+                let text = format!("SASL authentication failed: {message}");
+                reply(out, ERR_SASLFAIL, me, &[&text]);
+            }
+            ErrorCode::NickReserved
+            | ErrorCode::AuthFailed
+            | ErrorCode::NoSuchAccount
+            | ErrorCode::RateLimited
+            | ErrorCode::Busy
+                if registering =>
+            {
+                // Registration failed: NICK or PASS may try again.
+                if let Some(reg) = self.registration() {
+                    reg.hello_refused();
+                }
+                if code == ErrorCode::NickReserved {
+                    reply(out, ERR_NICKNAMEINUSE, me, &[target, message]);
+                } else {
+                    reply(out, ERR_PASSWDMISMATCH, me, &[message]);
+                }
+            }
+            ErrorCode::NickReserved => reply(out, ERR_NICKNAMEINUSE, me, &[target, message]),
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// Any other refusal: its numeric, naming `target` where IRC does.
+fn request_error(
+    out: &mut Vec<u8>,
+    me: &str,
+    (code, message): (ErrorCode, &str),
+    asked: Option<&Asked>,
+    target: &str,
+) {
+    match code {
+        ErrorCode::NotOperator => reply(
+            out,
+            ERR_CHANOPRIVSNEEDED,
+            me,
+            &[target, "You're not channel operator"],
+        ),
+        ErrorCode::Banned => reply(
+            out,
+            ERR_BANNEDFROMCHAN,
+            me,
+            &[target, "Cannot join channel (+b)"],
+        ),
+        ErrorCode::NoSuchNick => no_such_nick(out, me, asked, target),
+        ErrorCode::NotInRoom if matches!(asked, Some(Asked::Privmsg(_) | Asked::Notice(_))) => {
+            reply(
+                out,
+                ERR_CANNOTSENDTOCHAN,
+                me,
+                &[target, "Cannot send to channel (join it first)"],
+            )
+        }
+        ErrorCode::NotInRoom => reply(
+            out,
+            ERR_NOTONCHANNEL,
+            me,
+            &[target, "You're not on that channel"],
+        ),
+        ErrorCode::TooManyRooms | ErrorCode::ServerFull => {
+            reply(out, ERR_TOOMANYCHANNELS, me, &[target, message])
+        }
+        ErrorCode::TextTooLong => reply(out, ERR_INPUTTOOLONG, me, &[message]),
+        ErrorCode::EmptyText => reply(out, ERR_NOTEXTTOSEND, me, &["No text to send"]),
+        ErrorCode::NotRegistered => reply(out, ERR_NOTREGISTERED, me, &["You have not registered"]),
+        ErrorCode::AlreadyRegistered => {
+            reply(out, ERR_ALREADYREGISTERED, me, &["You may not reregister"])
+        }
+        _ => reply(
+            out,
+            ERR_UNKNOWNERROR,
+            me,
+            &[asked.map_or("*", Asked::command), message],
+        ),
+    }
+}
+
+/// No such nick: 441 for KICK, else 401 (and the end of a WHOIS or WHO).
+fn no_such_nick(out: &mut Vec<u8>, me: &str, asked: Option<&Asked>, target: &str) {
+    match asked {
+        Some(Asked::Kick(_)) => reply(
+            out,
+            ERR_USERNOTINCHANNEL,
+            me,
+            &[target, "They aren't on that channel"],
+        ),
+        _ => {
+            reply(out, ERR_NOSUCHNICK, me, &[target, "No such nick/channel"]);
+            match asked {
+                Some(Asked::Whois(_)) => {
+                    reply(out, RPL_ENDOFWHOIS, me, &[target, "End of /WHOIS list"])
+                }
+                Some(Asked::WhoRoom(_) | Asked::WhoNick(_)) => {
+                    reply(out, RPL_ENDOFWHO, me, &[target, "End of /WHO list"])
+                }
+                _ => {}
+            }
+        }
+    }
+}
