@@ -707,6 +707,7 @@ macro_rules! overlay {
 impl Cli {
     /// Resolves the final settings: defaults, then the file, then the
     /// environment and flags (which clap has already merged).
+    // Long by design: one overlay per setting, in the order of `Settings`.
     pub fn settings(self) -> anyhow::Result<Settings> {
         let mut settings = match &self.config {
             Some(path) => load_file(path)?,

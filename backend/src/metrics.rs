@@ -115,6 +115,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    // Long by design: one registration after another, each with its help text.
     fn new() -> Self {
         let mut registry = Registry::with_prefix("banter");
         let connections = Family::<Label, Gauge>::default();

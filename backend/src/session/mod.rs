@@ -13,11 +13,11 @@
 //! its login and followed by a ping; only the client's answer (proof that
 //! it read them) marks them delivered in the store ([`Session::confirm`]).
 
-mod connection;
 mod route;
+mod transport;
 
-pub use connection::{Connection, Inbound, Verify};
 use route::{Local, Now, Route, Wait, route};
+pub use transport::{Inbound, Transport, Verify};
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -160,7 +160,7 @@ type Later<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send +
 /// Not an `async fn`: that would move each argument into a local of its
 /// own, and the task would hold the connection twice for its whole life.
 /// The block below uses the captured values in place.
-pub fn run<C: Connection>(
+pub fn run<C: Transport>(
     conn: C,
     ctx: Arc<Context>,
     peer: SocketAddr,
@@ -246,7 +246,11 @@ impl Session {
         }
     }
 
-    async fn serve<C: Connection>(&mut self, conn: &mut C) -> Ending {
+    /// The session's one loop. Long on purpose: every local here lives in
+    /// every idle connection's task, and the arms share them; a helper per
+    /// arm would add its state to the task (see docs/benchmark-history.md,
+    /// idle memory).
+    async fn serve<C: Transport>(&mut self, conn: &mut C) -> Ending {
         let ctx = self.ctx.clone();
         let settings = &ctx.settings;
         // The timeouts are read from the settings where used, not kept in
@@ -396,7 +400,7 @@ impl Session {
 
     /// Handles one thing read from the peer: at once, or as a [`Later`]
     /// to await; `Err` ends the session (`None`: the peer is gone).
-    fn on_input<C: Connection>(
+    fn on_input<C: Transport>(
         &mut self,
         input: std::io::Result<Option<Inbound>>,
         frames_in: &prometheus_client::metrics::counter::Counter,

@@ -1,5 +1,5 @@
 //! Transports turn a wire format into protocol frames and back. Each one
-//! implements [`Connection`](crate::session::Connection) and hands it to
+//! implements [`Transport`](crate::session::Transport) and hands it to
 //! the one shared [`session::run`](crate::session::run) loop.
 //!
 //! * [`ws`] — WebSocket at `GET /ws`, one JSON message per text frame.
@@ -23,7 +23,7 @@ use crate::context::Context;
 use crate::core::frame::Frame;
 use crate::metrics::{Limit, metrics};
 use crate::net::{Listen, Refused, Stream};
-use crate::session::{self, Connection};
+use crate::session::{self, Transport};
 
 /// Accepts raw TCP connections (the JSON-lines and IRC ports) until
 /// shutdown: each socket, once `listen` has read its PROXY header and done
@@ -32,7 +32,7 @@ use crate::session::{self, Connection};
 /// `server_full` and closed.
 pub async fn accept_loop<C, F>(listener: TcpListener, ctx: Arc<Context>, listen: Listen, wrap: F)
 where
-    C: Connection + 'static,
+    C: Transport + 'static,
     F: Fn(Stream) -> C + Clone + Send + Sync + 'static,
 {
     loop {
@@ -83,7 +83,7 @@ where
 
 /// Tells a connection it may not stay, and closes it (within a bound: a
 /// refused peer gets no more than a moment of the server's time).
-async fn refuse<C: Connection>(mut conn: C, peer: SocketAddr, code: ErrorCode, message: String) {
+async fn refuse<C: Transport>(mut conn: C, peer: SocketAddr, code: ErrorCode, message: String) {
     debug!(%peer, transport = C::TRANSPORT, ?code, reason = %message, "connection refused");
     let frame = Frame::new(ServerMessage::Closing { code, message });
     let _ = tokio::time::timeout(Duration::from_secs(2), conn.close(Some(frame))).await;

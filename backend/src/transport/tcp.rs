@@ -19,7 +19,7 @@ use crate::context::Context;
 use crate::core::frame::Frame;
 use crate::net::proxy_protocol::UnexpectedHeader;
 use crate::net::{Listen, Stream};
-use crate::session::{Connection, Inbound};
+use crate::session::{Inbound, Transport};
 
 const READ_CHUNK: usize = 4096;
 const PING_LINE: &[u8] = b"{\"type\":\"ping\"}\n";
@@ -38,7 +38,7 @@ impl TcpConnection {
     }
 }
 
-impl Connection for TcpConnection {
+impl Transport for TcpConnection {
     const TRANSPORT: &'static str = "tcp";
     const TOO_LONG: ErrorCode = ErrorCode::LineTooLong;
 

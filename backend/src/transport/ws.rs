@@ -38,10 +38,10 @@ use crate::context::Context;
 use crate::core::frame::Frame;
 use crate::limits::Refusal;
 use crate::metrics::{Limit, metrics};
-use crate::net::forwarded::{self, normalize_origin, strip_default_port};
+use crate::net::forwarded::{self, Cidr, normalize_origin, strip_default_port};
 use crate::net::http::HttpPeer;
 use crate::session;
-use crate::session::{Connection, Inbound};
+use crate::session::{Inbound, Transport};
 
 /// tungstenite's read buffer per connection (its default is 128 KiB),
 /// kept for the connection's life, and the most read at once: requests
@@ -120,7 +120,7 @@ impl WsConnection {
     }
 }
 
-impl Connection for WsConnection {
+impl Transport for WsConnection {
     const TRANSPORT: &'static str = "ws";
     const TOO_LONG: ErrorCode = ErrorCode::FrameTooLong;
 
@@ -262,6 +262,18 @@ fn handshake(
     }
 }
 
+/// The client's address: the peer's, or, behind a trusted proxy, the one
+/// its forwarded headers name (the client's port is then unknown: 0).
+fn client_of(direct: &HttpPeer, headers: &HeaderMap, trusted: &[Cidr]) -> SocketAddr {
+    let client = forwarded::client_addr(direct.addr.ip(), headers, trusted);
+    if client == direct.addr.ip().to_canonical() {
+        SocketAddr::new(client, direct.addr.port())
+    } else {
+        debug!(%client, proxy = %direct.addr, "WebSocket client behind a trusted proxy");
+        SocketAddr::new(client, 0)
+    }
+}
+
 /// `GET /ws`: checks the handshake, the origin and the connection limit,
 /// then upgrades and runs a session.
 pub async fn upgrade(
@@ -283,15 +295,7 @@ pub async fn upgrade(
         }
     };
     let headers = request.headers();
-    let trusted = &ctx.settings.trusted_proxy;
-    let client = forwarded::client_addr(direct.addr.ip(), headers, trusted);
-    // The client's port is known only when it is the peer itself.
-    let peer = if client == direct.addr.ip().to_canonical() {
-        SocketAddr::new(client, direct.addr.port())
-    } else {
-        debug!(%client, proxy = %direct.addr, "WebSocket client behind a trusted proxy");
-        SocketAddr::new(client, 0)
-    };
+    let peer = client_of(&direct, headers, &ctx.settings.trusted_proxy);
     if let Err(origin) = check_origin(headers, direct.addr.ip(), direct.tls, &ctx.settings) {
         warn!(%peer, origin, "WebSocket upgrade refused: foreign Origin");
         return (

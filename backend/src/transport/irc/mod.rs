@@ -55,7 +55,7 @@ use crate::limits::TokenBucket;
 use crate::net::proxy_protocol::UnexpectedHeader;
 use crate::net::stream::Fill;
 use crate::net::{Listen, Stream};
-use crate::session::{Connection, Inbound};
+use crate::session::{Inbound, Transport};
 
 const READ_CHUNK: usize = 4096;
 
@@ -243,7 +243,7 @@ impl IrcConnection {
     }
 }
 
-impl Connection for IrcConnection {
+impl Transport for IrcConnection {
     const TRANSPORT: &'static str = "irc";
     const TOO_LONG: ErrorCode = ErrorCode::LineTooLong;
 

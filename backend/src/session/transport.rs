@@ -1,4 +1,4 @@
-//! What a session needs from its transport ([`Connection`]) and what a
+//! What a session needs from its transport ([`Transport`]) and what a
 //! transport hands it ([`Inbound`]). Transports implement this; the
 //! session never learns which one it runs on.
 
@@ -48,7 +48,7 @@ pub struct Verify {
 }
 
 /// What the session loop needs from a transport.
-pub trait Connection: Send {
+pub trait Transport: Send {
     /// Short name for logs: `ws`, `tcp`, `irc`.
     const TRANSPORT: &'static str;
     /// The error code for an over-long frame on this transport.
