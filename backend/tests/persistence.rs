@@ -1,7 +1,8 @@
-//! Persistence over real sockets: history and ids across restarts, gap
-//! filling, paging (also IRC `CHATHISTORY LATEST` with a bound), retention,
-//! backups, and a database made with the older schema (v1) opened by this
-//! build.
+//! Persistence over real sockets, on SQLite: gap filling, paging (also IRC
+//! `CHATHISTORY LATEST` with a bound), retention by age, backups, and a
+//! database made with the older schema (v1) opened by this build. What
+//! every store must keep across restarts is in `stores.rs`, run on SQLite
+//! and PostgreSQL alike.
 
 mod common;
 
@@ -10,45 +11,6 @@ use std::time::Duration;
 
 use common::{Client, IrcClient, Kind, TempDir, TestServer, history, ids, irc_command, say};
 use serde_json::json;
-
-#[tokio::test]
-async fn history_and_ids_survive_a_restart() {
-    let mut server = TestServer::start();
-    let mut alice = Client::hello(&server, Kind::Ws, "alice").await;
-    let mut bob = Client::hello(&server, Kind::Tcp, "bob").await;
-    alice.join("lobby").await;
-    for i in 1..=5 {
-        assert_eq!(say(&mut alice, "lobby", &format!("m{i}")).await, i);
-    }
-    alice
-        .send(json!({"type":"topic","room":"lobby","text":"kept"}))
-        .await;
-    alice.wait_for("topic").await;
-    alice
-        .send(json!({"type":"whisper","to":"bob","text":"d1"}))
-        .await;
-    assert_eq!(alice.wait_for("direct").await["id"], 1);
-    assert_eq!(bob.wait_for("direct").await["text"], "d1");
-
-    server.restart();
-    let mut alice = Client::hello(&server, Kind::Tcp, "alice").await;
-    let _bob = Client::hello(&server, Kind::Ws, "bob").await;
-    let joined = alice.join("lobby").await;
-    let texts: Vec<&str> = joined["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["text"].as_str().unwrap())
-        .collect();
-    assert_eq!(texts, ["m1", "m2", "m3", "m4", "m5"]);
-    assert_eq!(ids(&joined["history"]), [1, 2, 3, 4, 5]);
-    assert_eq!(joined["topic"]["text"], "kept", "the topic persists");
-    assert_eq!(say(&mut alice, "lobby", "after").await, 6, "ids go on");
-    alice
-        .send(json!({"type":"whisper","to":"bob","text":"d2"}))
-        .await;
-    assert_eq!(alice.wait_for("direct").await["id"], 2, "direct ids go on");
-}
 
 #[tokio::test]
 async fn a_reconnecting_client_fills_exactly_its_gap_and_pages_back_to_the_start() {
@@ -131,32 +93,8 @@ async fn a_reconnecting_client_fills_exactly_its_gap_and_pages_back_to_the_start
 }
 
 #[tokio::test]
-async fn retention_removes_what_it_should_and_nothing_else() {
-    let server = TestServer::start_with(&["--retain-count", "3", "--retention-interval", "1"]);
-    let mut alice = Client::hello(&server, Kind::Tcp, "alice").await;
-    alice.join("big").await;
-    alice.join("small").await;
-    for i in 1..=6 {
-        say(&mut alice, "big", &format!("b{i}")).await;
-    }
-    for i in 1..=2 {
-        say(&mut alice, "small", &format!("s{i}")).await;
-    }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    let big = loop {
-        let page = history(&mut alice, json!({"type":"history","room":"big"})).await;
-        if ids(&page).len() == 3 || tokio::time::Instant::now() > deadline {
-            break ids(&page);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    assert_eq!(big, [4, 5, 6], "the newest three are kept");
-    let small = history(&mut alice, json!({"type":"history","room":"small"})).await;
-    assert_eq!(ids(&small), [1, 2], "a room under the limit is untouched");
-    let mut late = Client::hello(&server, Kind::Ws, "late").await;
-    assert_eq!(ids(&late.join("big").await["history"]), [4, 5, 6]);
-
-    // By age: what is older than --retain-age goes, what is newer stays.
+async fn retention_by_age_removes_what_is_older_and_keeps_the_rest() {
+    // By count: see stores.rs (retention_keeps_the_newest_and_ids_go_on).
     let server = TestServer::start_with(&["--retain-age", "4", "--retention-interval", "1"]);
     let mut alice = Client::hello(&server, Kind::Tcp, "alice").await;
     alice.join("lobby").await;

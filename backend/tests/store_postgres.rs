@@ -1,9 +1,9 @@
-//! The PostgreSQL store (`--store postgres://…`), over real sockets like
-//! the SQLite tests: history, ids, topics, accounts and tokens, roles and
-//! bans, waiting whispers and retention survive restarts; the `Persist`
-//! write (both backends) is idempotent and delivers nothing; an outage of
-//! PostgreSQL refuses messages clearly, makes `/readyz` say 503, and heals
-//! by itself once PostgreSQL is back, without restarting banter.
+//! What only the PostgreSQL store (`--store postgres://…`) does, over real
+//! sockets (the scenarios every store must pass are in `stores.rs`, run on
+//! both): backups point to pg_dump; the `Persist` write (both backends) is
+//! idempotent and delivers nothing; an outage of PostgreSQL refuses
+//! messages clearly, makes `/readyz` say 503, and heals by itself once
+//! PostgreSQL is back, without restarting banter.
 //!
 //! Each test has a database of its own on a PostgreSQL server that this
 //! test process starts ([`common::PgCluster`]); the outage tests start a
@@ -19,13 +19,8 @@ use std::time::{Duration, Instant};
 use banter::core::model::Page;
 use banter::store::{Backend, Store, Write};
 use banter_protocol::{ChatMessage, DirectMessage, Nick, RoomName};
-use common::{
-    Client, Kind, PG_PASSWORD, PgCluster, TempDir, TestServer, history, ids, postgres_url, say,
-    shared_postgres,
-};
+use common::{Client, Kind, PgCluster, TempDir, TestServer, history, postgres_url, say};
 use serde_json::{Value, json};
-
-const PW: &str = "correct horse";
 
 /// Starts banter on the PostgreSQL database at `url`, with more flags.
 fn start(url: &str, args: &[&str]) -> TestServer {
@@ -37,303 +32,6 @@ fn start(url: &str, args: &[&str]) -> TestServer {
 /// The database name at the end of a URL (for psql).
 fn database(url: &str) -> &str {
     url.rsplit('/').next().unwrap()
-}
-
-fn texts(messages: &Value) -> Vec<String> {
-    messages
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["text"].as_str().unwrap().to_string())
-        .collect()
-}
-
-async fn register(server: &TestServer, nick: &str) {
-    let mut c = Client::connect(server, Kind::Tcp).await;
-    c.send(json!({"type":"register","nick":nick,"password":PW,"ref":1}))
-        .await;
-    let reply = c.expect("registered").await;
-    assert_eq!(reply["nick"], nick);
-}
-
-/// Logs in with a password; returns the client and its token.
-async fn login(server: &TestServer, kind: Kind, nick: &str) -> (Client, String) {
-    let hello = json!({"type":"hello","nick":nick,"password":PW});
-    let (mut c, welcome) = Client::hello_with(server, kind, hello).await;
-    assert_eq!(welcome["type"], "welcome", "{welcome}");
-    let logged = c.expect("logged_in").await;
-    let token = logged["token"].as_str().expect("a token").to_string();
-    (c, token)
-}
-
-async fn hello_answer(server: &TestServer, hello: Value) -> Value {
-    Client::hello_with(server, Kind::Ws, hello).await.1
-}
-
-#[tokio::test]
-async fn history_ids_topic_and_directs_survive_a_restart_in_postgres() {
-    let Some(url) = postgres_url() else { return };
-    let mut server = start(&url, &[]);
-    let logs = server.logs().join("\n");
-    assert!(
-        logs.contains(&format!("{} (PostgreSQL)", url.replace(PG_PASSWORD, "***"))),
-        "the startup log names the backend: {logs}"
-    );
-    assert!(!logs.contains(PG_PASSWORD), "the password is never logged");
-    let mut alice = Client::hello(&server, Kind::Ws, "alice").await;
-    let mut bob = Client::hello(&server, Kind::Tcp, "bob").await;
-    alice.join("lobby").await;
-    for i in 1..=5 {
-        assert_eq!(say(&mut alice, "lobby", &format!("m{i}")).await, i);
-    }
-    alice
-        .send(json!({"type":"topic","room":"lobby","text":"kept"}))
-        .await;
-    alice.wait_for("topic").await;
-    alice
-        .send(json!({"type":"whisper","to":"bob","text":"d1"}))
-        .await;
-    assert_eq!(alice.wait_for("direct").await["id"], 1);
-    assert_eq!(bob.wait_for("direct").await["text"], "d1");
-    // It is PostgreSQL that holds them, not a SQLite file.
-    let pg = shared_postgres().unwrap();
-    assert_eq!(
-        pg.psql(
-            database(&url),
-            "SELECT string_agg(text, ',' ORDER BY id) FROM messages WHERE room = 'lobby'"
-        ),
-        "m1,m2,m3,m4,m5"
-    );
-    assert!(!server.data.path().join(banter::store::DB_FILE).exists());
-
-    server.restart();
-    let mut alice = Client::hello(&server, Kind::Tcp, "alice").await;
-    let _bob = Client::hello(&server, Kind::Ws, "bob").await;
-    let joined = alice.join("lobby").await;
-    assert_eq!(texts(&joined["history"]), ["m1", "m2", "m3", "m4", "m5"]);
-    assert_eq!(ids(&joined["history"]), [1, 2, 3, 4, 5]);
-    assert_eq!(joined["topic"]["text"], "kept", "the topic persists");
-    assert_eq!(joined["topic"]["by"], "alice");
-    assert_eq!(say(&mut alice, "lobby", "after").await, 6, "ids go on");
-    alice
-        .send(json!({"type":"whisper","to":"bob","text":"d2"}))
-        .await;
-    assert_eq!(alice.wait_for("direct").await["id"], 2, "direct ids go on");
-
-    // Paging back and forth reads PostgreSQL too (the room's recent
-    // history in memory holds only what it loaded).
-    let page = history(
-        &mut alice,
-        json!({"type":"history","room":"lobby","before":6,"limit":2}),
-    )
-    .await;
-    assert_eq!(ids(&page), [4, 5]);
-    let page = history(
-        &mut alice,
-        json!({"type":"history","room":"lobby","after":1,"limit":3}),
-    )
-    .await;
-    assert_eq!(ids(&page), [2, 3, 4]);
-    let page = history(
-        &mut alice,
-        json!({"type":"history","room":"lobby","after":1,"latest":true,"limit":2}),
-    )
-    .await;
-    assert_eq!(ids(&page), [5, 6]);
-}
-
-#[tokio::test]
-async fn accounts_tokens_and_logins_survive_a_restart_in_postgres() {
-    let Some(url) = postgres_url() else { return };
-    let mut server = start(&url, &[]);
-    register(&server, "alice").await;
-    let mut again = Client::connect(&server, Kind::Ws).await;
-    again
-        .send(json!({"type":"register","nick":"ALICE","password":"another one"}))
-        .await;
-    again.expect_error("account_exists").await;
-    let (_, token) = login(&server, Kind::Ws, "alice").await;
-    server.restart();
-
-    let answer = hello_answer(&server, json!({"type":"hello","nick":"alice"})).await;
-    assert_eq!(answer["code"], "nick_reserved", "{answer}");
-    let answer = hello_answer(
-        &server,
-        json!({"type":"hello","nick":"alice","password":"wrong guess"}),
-    )
-    .await;
-    assert_eq!(answer["code"], "auth_failed", "{answer}");
-    let (_, second) = login(&server, Kind::Tcp, "Alice").await;
-    assert_ne!(token, second);
-    let hello = json!({"type":"hello","nick":"alice","token":token});
-    let (mut c, welcome) = Client::hello_with(&server, Kind::Ws, hello).await;
-    assert_eq!(welcome["type"], "welcome", "{welcome}");
-    assert_eq!(c.expect("logged_in").await["account"], "alice");
-    c.send(json!({"type":"logout","ref":"bye"})).await;
-    assert_eq!(c.expect("logged_out").await["revoked"], 1);
-    drop(c);
-    server.restart();
-    let answer = hello_answer(
-        &server,
-        json!({"type":"hello","nick":"alice2","token":token}),
-    )
-    .await;
-    assert_eq!(
-        answer["code"], "auth_failed",
-        "a revoked token stays revoked"
-    );
-    let hello = json!({"type":"hello","nick":"alice","token":second});
-    let (mut c, welcome) = Client::hello_with(&server, Kind::Tcp, hello).await;
-    assert_eq!(welcome["type"], "welcome", "{welcome}");
-    c.expect("logged_in").await;
-    c.send(json!({"type":"logout","all":true})).await;
-    assert_eq!(c.expect("logged_out").await["revoked"], 1);
-}
-
-#[tokio::test]
-async fn topics_roles_and_bans_survive_a_restart_in_postgres() {
-    let Some(url) = postgres_url() else { return };
-    let mut server = start(&url, &[]);
-    for nick in ["alice", "dave", "erin"] {
-        register(&server, nick).await;
-    }
-    let (mut alice, _) = login(&server, Kind::Ws, "alice").await;
-    alice.join("den").await;
-    assert_eq!(alice.expect("roles").await["owner"], "alice");
-    alice
-        .send(json!({"type":"op","room":"den","account":"dave","ref":"op"}))
-        .await;
-    assert_eq!(alice.wait_for("roles").await["ops"], json!(["dave"]));
-    alice
-        .send(json!({"type":"topic","room":"den","text":"owned"}))
-        .await;
-    alice.wait_for("topic").await;
-    for ban in [
-        json!({"type":"ban","room":"den","nick":"bob"}),
-        json!({"type":"ban","room":"den","account":"erin"}),
-        // Set again: replaced, not an error.
-        json!({"type":"ban","room":"den","account":"erin"}),
-    ] {
-        alice.send(ban).await;
-        assert_eq!(alice.wait_for("banned").await["set"], true);
-    }
-    drop(alice);
-
-    server.restart();
-    let mut bob = Client::hello(&server, Kind::Tcp, "bob").await;
-    bob.join_err("den", "banned").await;
-    let hello = json!({"type":"hello","nick":"erin_alt","password":PW});
-    let answer = hello_answer(&server, hello).await;
-    assert_eq!(answer["code"], "no_such_account", "{answer}");
-    let (mut erin, _) = login(&server, Kind::Ws, "erin").await;
-    erin.join_err("den", "banned").await;
-    let (mut alice, _) = login(&server, Kind::Tcp, "alice").await;
-    let joined = alice.join("den").await;
-    assert_eq!(joined["topic"]["text"], "owned");
-    let roles = alice.expect("roles").await;
-    assert_eq!(
-        (&roles["owner"], &roles["ops"]),
-        (&json!("alice"), &json!(["dave"]))
-    );
-    alice.send(json!({"type":"bans","room":"den"})).await;
-    let bans = alice.expect("bans").await["bans"].clone();
-    let targets: Vec<(Value, Value)> = bans
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| (b["nick"].clone(), b["account"].clone()))
-        .collect();
-    assert_eq!(
-        targets,
-        [(json!("bob"), Value::Null), (Value::Null, json!("erin"))],
-        "{bans}"
-    );
-    alice
-        .send(json!({"type":"unban","room":"den","nick":"bob"}))
-        .await;
-    assert_eq!(alice.wait_for("banned").await["set"], false);
-    alice
-        .send(json!({"type":"deop","room":"den","account":"dave"}))
-        .await;
-    assert_eq!(alice.wait_for("roles").await["ops"], json!([]));
-    drop(alice);
-    server.restart();
-    let mut bob = Client::hello(&server, Kind::Ws, "bob").await;
-    bob.join("den").await;
-    let roles = bob.expect("roles").await;
-    assert_eq!(roles["ops"], json!([]), "the deop persists");
-}
-
-#[tokio::test]
-async fn an_offline_whisper_waits_in_postgres_until_it_was_read() {
-    let Some(url) = postgres_url() else { return };
-    let mut server = start(&url, &[]);
-    register(&server, "bob").await;
-    let mut alice = Client::hello(&server, Kind::Ws, "alice").await;
-    for text in ["call me", "please"] {
-        alice
-            .send(json!({"type":"whisper","to":"bob","text":text}))
-            .await;
-        alice.expect("direct").await;
-    }
-    server.restart();
-    // Read but not confirmed (no answer to the ping): they come again.
-    let (mut bob, _) = login(&server, Kind::Tcp, "bob").await;
-    assert_eq!(bob.expect("direct").await["text"], "call me");
-    assert_eq!(bob.expect("direct").await["text"], "please");
-    bob.expect("ping").await;
-    drop(bob);
-    let (mut bob, _) = login(&server, Kind::Tcp, "bob").await;
-    assert_eq!(bob.expect("direct").await["text"], "call me");
-    assert_eq!(bob.expect("direct").await["text"], "please");
-    bob.expect("ping").await;
-    bob.send(json!({"type":"pong"})).await;
-    bob.assert_usable().await;
-    drop(bob);
-    server.restart();
-    // Confirmed: delivered once, also after a restart.
-    let (mut bob, _) = login(&server, Kind::Ws, "bob").await;
-    bob.assert_usable().await;
-}
-
-#[tokio::test]
-async fn retention_in_postgres_keeps_the_newest_and_ids_go_on() {
-    let Some(url) = postgres_url() else { return };
-    let mut server = start(&url, &["--retain-count", "3", "--retention-interval", "1"]);
-    let mut alice = Client::hello(&server, Kind::Tcp, "alice").await;
-    alice.join("big").await;
-    alice.join("small").await;
-    for i in 1..=6 {
-        say(&mut alice, "big", &format!("b{i}")).await;
-    }
-    for i in 1..=2 {
-        say(&mut alice, "small", &format!("s{i}")).await;
-    }
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let big = loop {
-        let page = history(&mut alice, json!({"type":"history","room":"big"})).await;
-        if ids(&page).len() == 3 || Instant::now() > deadline {
-            break ids(&page);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    assert_eq!(big, [4, 5, 6], "the newest three are kept");
-    let small = history(&mut alice, json!({"type":"history","room":"small"})).await;
-    assert_eq!(ids(&small), [1, 2], "a room under the limit is untouched");
-    let pg = shared_postgres().unwrap();
-    assert_eq!(
-        pg.psql(database(&url), "SELECT count(*) FROM messages"),
-        "5"
-    );
-    drop(alice);
-    server.restart();
-    let mut alice = Client::hello(&server, Kind::Ws, "alice").await;
-    assert_eq!(ids(&alice.join("big").await["history"]), [4, 5, 6]);
-    assert_eq!(
-        say(&mut alice, "big", "b7").await,
-        7,
-        "ids are never reused"
-    );
 }
 
 #[tokio::test]
@@ -569,6 +267,15 @@ async fn a_burst_is_stored_whole_and_in_order_on_both_backends() {
 }
 
 /// `/readyz`: its status and body.
+fn texts(messages: &Value) -> Vec<String> {
+    messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_string())
+        .collect()
+}
+
 async fn readyz(server: &TestServer) -> (u16, String) {
     common::http_get(server.http, "/readyz", &[]).await
 }
