@@ -360,8 +360,12 @@ async fn retention_keeps_the_newest_and_ids_go_on(store: Store) {
         let pg = shared_postgres().unwrap();
         assert_eq!(pg.psql(database(url), "SELECT count(*) FROM messages"), "5");
     }
-    drop(alice);
+    // A joiner sees what retention left, from the router's memory.
+    let mut late = Client::hello(&server, Kind::Ws, "late").await;
+    assert_eq!(ids(&late.join("big").await["history"]), [4, 5, 6]);
+    drop((alice, late));
     server.restart();
+    // And from the store after a restart.
     let mut alice = Client::hello(&server, Kind::Ws, "alice").await;
     assert_eq!(ids(&alice.join("big").await["history"]), [4, 5, 6]);
     assert_eq!(

@@ -600,3 +600,112 @@ fn a_full_outbox_never_blocks_the_room() {
     };
     assert_eq!(last.text, "m999", "the newest messages survive");
 }
+
+/// A port that refuses every event while it is shut (a full store queue),
+/// and otherwise makes each take effect at once.
+#[derive(Default)]
+struct Gate(std::sync::atomic::AtomicBool);
+
+impl Gate {
+    fn shut(&self, shut: bool) {
+        self.0.store(shut, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Port for Arc<Gate> {
+    fn submit(&self, event: Event) -> Taken {
+        match self.0.load(std::sync::atomic::Ordering::Relaxed) {
+            true => Taken::Refused(event, Refusal::Full),
+            false => Taken::Now(event),
+        }
+    }
+
+    fn durable(&self) -> bool {
+        false
+    }
+}
+
+/// A session logged into the account of its nick.
+fn account(r: &Router, n: &str) -> Client {
+    let outbox = Arc::new(Outbox::new(64));
+    let id = r
+        .connect_as(
+            nick(n),
+            Some(nick(n)),
+            outbox.clone(),
+            vec![welcome(n)],
+            None,
+        )
+        .unwrap();
+    let client = Client { id, outbox };
+    client.take();
+    client
+}
+
+#[test]
+fn what_the_port_refuses_changes_nothing_and_the_requester_hears_busy() {
+    let gate = Arc::new(Gate::default());
+    let config = RouterConfig {
+        max_text_bytes: 100,
+        max_rooms_per_session: 3,
+        max_rooms: 4,
+        history_len: 5,
+    };
+    let r = Router::with_port(
+        config,
+        Box::new(gate.clone()),
+        vec![nick("alice"), nick("bob")],
+        0,
+    );
+    let alice = account(&r, "alice");
+    let bob = account(&r, "bob");
+
+    // The owner's claim is refused: alice joins, the room stays unowned.
+    gate.shut(true);
+    r.join(alice.id, room("den"), None).unwrap();
+    assert!(matches!(alice.take()[..], [ServerMessage::Joined { .. }]));
+    let busy = |e: RouterError| e.code;
+    assert_eq!(
+        busy(
+            r.say(alice.id, room("den"), "lost".into(), false, None)
+                .unwrap_err()
+        ),
+        ErrorCode::ServerFull
+    );
+    assert_eq!(
+        busy(
+            r.whisper(alice.id, nick("bob"), "lost".into(), false, None)
+                .unwrap_err()
+        ),
+        ErrorCode::ServerFull
+    );
+    assert_eq!(
+        busy(
+            r.topic(alice.id, room("den"), Some("lost".into()), None)
+                .unwrap_err()
+        ),
+        ErrorCode::ServerFull
+    );
+    assert!(alice.take().is_empty(), "nothing refused was delivered");
+    assert!(bob.take().is_empty());
+
+    // Open again: no id was used up, and the next joiner may claim the room.
+    gate.shut(false);
+    assert_eq!(
+        r.say(alice.id, room("den"), "kept".into(), false, None),
+        Ok(1)
+    );
+    assert_eq!(
+        r.whisper(alice.id, nick("bob"), "psst".into(), false, None),
+        Ok(1)
+    );
+    r.join(bob.id, room("den"), None).unwrap();
+    let seen = bob.take();
+    assert!(
+        seen.iter().any(|m| matches!(
+            m,
+            ServerMessage::Roles { owner: Some(o), .. } if o == &nick("bob")
+        )),
+        "bob owns the room alice could not claim: {seen:?}"
+    );
+}

@@ -9,15 +9,15 @@
 //! echo and the target's away message; an error), and some come late (a
 //! change is announced once the store commits it), so an entry stays until
 //! it has been answered *and* a reply to a later request has been
-//! rendered. The table is bounded: a request never answered is forgotten
-//! after [`MAX_ASKED`] newer ones.
+//! rendered. The table is bounded: past [`MAX_ASKED`] requests, the oldest
+//! answered one is forgotten first, else the oldest.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
 
 use banter_protocol::{Nick, Ref, RoomName};
 
-/// Most requests remembered at once; the oldest is forgotten first.
+/// Most requests remembered at once.
 pub const MAX_ASKED: usize = 64;
 
 /// The command a request was made for, with its target.
@@ -124,7 +124,10 @@ impl AskedTable {
     pub fn ask(&mut self, asked: Asked) -> Ref {
         self.last += 1;
         if self.entries.len() >= MAX_ASKED {
-            self.entries.pop_front();
+            // The oldest answered request goes first (a late second reply
+            // to it is the least likely); else the oldest of all.
+            let oldest = self.entries.iter().position(|e| e.answered).unwrap_or(0);
+            self.entries.remove(oldest);
         }
         self.entries.push_back(Entry {
             id: self.last,
@@ -144,6 +147,14 @@ impl AskedTable {
         let entry = self.entries.iter_mut().find(|e| e.id == id)?;
         entry.answered = true;
         Some(&entry.asked)
+    }
+
+    /// Nothing is being written: a table that grew in a burst gives its
+    /// memory back (an idle connection keeps only what it remembers).
+    pub fn shrink(&mut self) {
+        if self.entries.capacity() > 4 {
+            self.entries.shrink_to(4);
+        }
     }
 
     #[cfg(test)]
@@ -218,5 +229,27 @@ mod tests {
         assert_eq!(&*Asked::Kick(room("Lobby")).target(), "#lobby");
         assert_eq!(&*Asked::Away.target(), "-");
         assert_eq!(Asked::TopicQuery(room("a")).command(), "TOPIC?");
+    }
+
+    #[test]
+    fn a_full_table_forgets_answered_requests_first_and_shrinks_when_idle() {
+        let mut table = AskedTable::default();
+        let pending = table.ask(Asked::Privmsg("bob".into()));
+        let answered = table.ask(Asked::Whois(Nick::new("carol").unwrap()));
+        assert!(table.answer(Some(&answered)).is_some());
+        for _ in 2..MAX_ASKED {
+            table.ask(Asked::Away);
+        }
+        assert_eq!(table.len(), MAX_ASKED);
+        table.ask(Asked::Away);
+        assert_eq!(table.len(), MAX_ASKED, "bounded");
+        assert_eq!(
+            table.answer(Some(&pending)),
+            Some(&Asked::Privmsg("bob".into())),
+            "the unanswered request outlives the answered one"
+        );
+        assert_eq!(table.answer(Some(&answered)), None);
+        table.shrink();
+        assert!(table.entries.capacity() >= table.len());
     }
 }

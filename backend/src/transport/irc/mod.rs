@@ -369,6 +369,10 @@ impl Transport for IrcConnection {
         .await;
     }
 
+    fn idle(&mut self) {
+        self.client.asked.shrink();
+    }
+
     fn quit_reason(&self) -> Option<String> {
         self.client
             .quit
