@@ -1,8 +1,10 @@
-//! Accounts and room moderation over real sockets: register, log in with a
-//! password and with a token (also after a restart), wrong passwords and
-//! their limit, reserved nicks, offline whispers, kick/ban/operators
-//! enforced on every transport (JSON over WebSocket and TCP, and IRC with
-//! PASS and SASL), and room changes that the store refuses.
+//! Accounts and room moderation over real sockets: wrong passwords and
+//! their limit, reserved nicks, waiting whispers confirmed by a JSON-lines
+//! client, kick/ban/operators enforced on every transport (JSON over
+//! WebSocket and TCP, and IRC with PASS and SASL), room changes that the
+//! store refuses, and the password hasher under a burst. Logins and tokens
+//! and offline whispers across restarts are scenarios of every store, in
+//! `stores.rs`.
 
 mod common;
 
@@ -45,44 +47,6 @@ async fn hello_error(server: &TestServer, hello: Value, code: &str) {
         (&json!("error"), &json!(code)),
         "{answer}"
     );
-}
-
-#[tokio::test]
-async fn register_then_log_in_with_password_and_token_across_a_restart() {
-    let mut server = TestServer::start();
-    register(&server, "alice").await;
-    let (_, token) = login(&server, Kind::Ws, "alice").await;
-    server.restart();
-
-    let (_, second) = login(&server, Kind::Tcp, "Alice").await;
-    assert_ne!(token, second, "each password login gets its own token");
-    let hello = json!({"type":"hello","nick":"alice","token":token});
-    let (mut c, welcome) = Client::hello_with(&server, Kind::Ws, hello).await;
-    assert_eq!(welcome["type"], "welcome", "{welcome}");
-    let logged = c.expect("logged_in").await;
-    assert_eq!(logged["account"], "alice");
-    assert!(
-        logged.get("token").is_none(),
-        "a token login gets no new token"
-    );
-
-    // Logging out revokes the token this session used; the other stays.
-    c.send(json!({"type":"logout","ref":"bye"})).await;
-    let out = c.expect("logged_out").await;
-    assert_eq!((&out["revoked"], &out["ref"]), (&json!(1), &json!("bye")));
-    drop(c);
-    hello_error(
-        &server,
-        json!({"type":"hello","nick":"alice2","token":token}),
-        "auth_failed",
-    )
-    .await;
-    let hello = json!({"type":"hello","nick":"alice","token":second});
-    let (mut c, welcome) = Client::hello_with(&server, Kind::Tcp, hello).await;
-    assert_eq!(welcome["type"], "welcome", "{welcome}");
-    c.expect("logged_in").await;
-    c.send(json!({"type":"logout","all":true})).await;
-    assert_eq!(c.expect("logged_out").await["revoked"], 1);
 }
 
 #[tokio::test]
@@ -144,50 +108,6 @@ async fn wrong_passwords_reserved_nicks_and_their_codes() {
         .await;
     guest.expect("registered").await;
     assert_eq!(guest.expect("logged_in").await["account"], "guest");
-}
-
-#[tokio::test]
-async fn an_offline_whisper_survives_a_restart_and_a_dropped_login_and_comes_once() {
-    let mut server = TestServer::start();
-    register(&server, "bob").await;
-    let mut alice = Client::hello(&server, Kind::Ws, "alice").await;
-    alice
-        .send(json!({"type":"whisper","to":"bob","text":"call me","ref":3}))
-        .await;
-    let echo = alice.expect("direct").await;
-    assert_eq!((&echo["to"], &echo["ref"]), (&json!("bob"), &json!(3)));
-    alice
-        .send(json!({"type":"whisper","to":"nobody","text":"x"}))
-        .await;
-    alice.expect_error("no_such_nick").await;
-    // It waits on disk, across a restart.
-    server.restart();
-
-    // bob logs in and drops at once: the whisper may have reached his
-    // socket, but he never read it (never answered the ping after it).
-    let hello = json!({"type":"hello","nick":"bob","password":PW});
-    let (dropped, welcome) = Client::hello_with(&server, Kind::Tcp, hello).await;
-    assert_eq!(welcome["type"], "welcome", "{welcome}");
-    drop(dropped);
-
-    // So it comes again at the next login, after logged_in; a client that
-    // reads on (here: its WebSocket answers the ping) has it delivered.
-    let (mut bob, _) = login(&server, Kind::Ws, "bob").await;
-    let got = bob.expect("direct").await;
-    assert_eq!(
-        (&got["from"], &got["text"], &got["id"]),
-        (&json!("alice"), &json!("call me"), &echo["id"])
-    );
-    bob.assert_usable().await;
-    drop(bob);
-    server.restart();
-
-    // Delivered once: not again, on any transport, even after a restart.
-    let (mut bob, _) = login(&server, Kind::Tcp, "bob").await;
-    bob.assert_usable().await;
-    drop(bob);
-    let (mut bob, _) = login(&server, Kind::Ws, "bob").await;
-    bob.assert_usable().await;
 }
 
 #[tokio::test]

@@ -210,9 +210,16 @@ async fn accounts_tokens_and_logins_survive_a_restart(store: Store) {
     let hello = json!({"type":"hello","nick":"alice","token":token});
     let (mut c, welcome) = Client::hello_with(&server, Kind::Ws, hello).await;
     assert_eq!(welcome["type"], "welcome", "{welcome}");
-    assert_eq!(c.expect("logged_in").await["account"], "alice");
+    let logged = c.expect("logged_in").await;
+    assert_eq!(logged["account"], "alice");
+    assert!(
+        logged.get("token").is_none(),
+        "a token login gets no new token"
+    );
+    // Logging out revokes the token this session used; the other stays.
     c.send(json!({"type":"logout","ref":"bye"})).await;
-    assert_eq!(c.expect("logged_out").await["revoked"], 1);
+    let out = c.expect("logged_out").await;
+    assert_eq!((&out["revoked"], &out["ref"]), (&json!(1), &json!("bye")));
     drop(c);
     server.restart();
     let answer = hello_answer(
@@ -308,12 +315,18 @@ async fn an_offline_whisper_waits_until_it_was_read(store: Store) {
     let mut server = store.start(&[]);
     register(&server, "bob").await;
     let mut alice = Client::hello(&server, Kind::Ws, "alice").await;
-    for text in ["call me", "please"] {
+    for (n, text) in ["call me", "please"].into_iter().enumerate() {
         alice
-            .send(json!({"type":"whisper","to":"bob","text":text}))
+            .send(json!({"type":"whisper","to":"bob","text":text,"ref":n}))
             .await;
-        alice.expect("direct").await;
+        let echo = alice.expect("direct").await;
+        assert_eq!((&echo["to"], &echo["ref"]), (&json!("bob"), &json!(n)));
     }
+    alice
+        .send(json!({"type":"whisper","to":"nobody","text":"x"}))
+        .await;
+    alice.expect_error("no_such_nick").await;
+    // They wait in the store, across a restart.
     server.restart();
     // Read but not confirmed (no answer to the ping): they come again.
     let (mut bob, _) = login(&server, Kind::Tcp, "bob").await;
@@ -332,6 +345,34 @@ async fn an_offline_whisper_waits_until_it_was_read(store: Store) {
     // Confirmed: delivered once, also after a restart.
     let (mut bob, _) = login(&server, Kind::Ws, "bob").await;
     bob.assert_usable().await;
+    drop(bob);
+
+    // A WebSocket client that reads on confirms by itself (its socket
+    // answers the ping that follows the whispers); a login that drops at
+    // once confirms nothing.
+    let mut alice = Client::hello(&server, Kind::Tcp, "alice").await;
+    alice
+        .send(json!({"type":"whisper","to":"bob","text":"again"}))
+        .await;
+    let echo = alice.expect("direct").await;
+    drop(alice);
+    let hello = json!({"type":"hello","nick":"bob","password":PW});
+    let (dropped, welcome) = Client::hello_with(&server, Kind::Tcp, hello).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    drop(dropped);
+    let (mut bob, _) = login(&server, Kind::Ws, "bob").await;
+    let got = bob.expect("direct").await;
+    assert_eq!(
+        (&got["from"], &got["text"], &got["id"]),
+        (&json!("alice"), &json!("again"), &echo["id"])
+    );
+    bob.assert_usable().await;
+    drop(bob);
+    server.restart();
+    for kind in [Kind::Tcp, Kind::Ws] {
+        let (mut bob, _) = login(&server, kind, "bob").await;
+        bob.assert_usable().await;
+    }
 }
 
 async fn retention_keeps_the_newest_and_ids_go_on(store: Store) {
