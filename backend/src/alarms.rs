@@ -133,22 +133,46 @@ mod tests {
     use super::*;
     use std::collections::VecDeque;
 
-    #[test]
-    fn a_deadline_rings_once_it_has_passed_and_not_before() {
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_rings_once_it_has_passed_and_not_before() {
         let alarms = Alarms::default();
         let outbox = Arc::new(Outbox::new(4));
         let slot = alarms.add(outbox.clone());
-        let at = Instant::now() + Duration::from_millis(30);
+        let at = Instant::now() + Duration::from_secs(30);
         outbox.set_deadline(alarms.at(at));
+        tokio::time::advance(Duration::from_millis(29_999)).await;
         alarms.ring();
         assert!(!outbox.take_alarm(), "not yet due");
-        std::thread::sleep(Duration::from_millis(40));
+        tokio::time::advance(Duration::from_millis(1)).await;
         alarms.ring();
-        assert!(Instant::now() >= at);
         assert!(outbox.take_alarm(), "due");
         assert!(!outbox.take_alarm(), "taken once");
         alarms.remove(slot);
         assert!(alarms.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_task_rings_within_a_tick_and_tells_everyone_at_shutdown() {
+        let alarms = Arc::new(Alarms::default());
+        let outbox = Arc::new(Outbox::new(4));
+        alarms.add(outbox.clone());
+        let at = Instant::now() + Duration::from_secs(60);
+        outbox.set_deadline(alarms.at(at));
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn({
+            let (alarms, shutdown) = (alarms.clone(), shutdown.clone());
+            async move { alarms.run(&shutdown).await }
+        });
+        tokio::time::sleep_until(at - TICK).await;
+        assert!(!outbox.take_alarm(), "a minute has not passed");
+        tokio::time::sleep_until(at + TICK).await;
+        assert!(outbox.take_alarm(), "rung within a tick of its deadline");
+        shutdown.cancel();
+        task.await.unwrap();
+        let info = outbox
+            .try_batch(&mut VecDeque::new())
+            .expect("a close waits");
+        assert_eq!(info.close.unwrap().0, ErrorCode::ShuttingDown);
     }
 
     #[test]

@@ -6,44 +6,74 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{BOTH, Client, Kind, TestServer};
+use common::{BOTH, Client, Kind, Next, TestServer};
 use serde_json::json;
+use tokio::time::Instant;
 
-#[tokio::test]
-async fn silent_connections_time_out_without_hello() {
-    let server = TestServer::start_with(&["--handshake-timeout", "1"]);
-    for kind in BOTH {
-        let mut c = Client::connect(&server, kind).await;
-        let seen = c.until_closed(Duration::from_secs(5)).await;
-        assert_eq!(seen.len(), 1, "{seen:?}");
-        assert_eq!(seen[0]["type"], "closing");
-        assert_eq!(seen[0]["code"], "handshake_timeout");
-    }
+/// Virtual seconds since `start` (tokio's paused clock).
+fn since(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
+async fn silent_connections_time_out_without_hello() {
+    // The default handshake timeout, 10 s, on tokio's paused clock.
+    TestServer::here(&[], |server| async move {
+        for kind in BOTH {
+            let start = Instant::now();
+            let mut c = Client::connect(&server, kind).await;
+            let seen = c.until_closed(Duration::from_secs(60)).await;
+            assert_eq!(seen.len(), 1, "{seen:?}");
+            assert_eq!(seen[0]["type"], "closing");
+            assert_eq!(seen[0]["code"], "handshake_timeout");
+            // An alarm goes off at its deadline or up to a tick after it.
+            let waited = since(start);
+            assert!((10.0..10.5).contains(&waited), "closed after {waited} s");
+        }
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn idle_clients_are_pinged_then_dropped() {
-    let server = TestServer::start_with(&["--idle-timeout", "1", "--ping-timeout", "1"]);
-    let mut mute = Client::hello(&server, Kind::Tcp, "mute").await;
-    let mut polite = Client::hello(&server, Kind::Tcp, "polite").await;
-    let mut browser = Client::hello(&server, Kind::Ws, "browser").await;
-    let browser_task = tokio::spawn(async move {
-        // A WebSocket client answers pings on its own while it reads.
-        browser.assert_quiet(Duration::from_millis(3500)).await;
-        browser.assert_usable().await;
-    });
-    assert_eq!(polite.expect("ping").await, json!({"type":"ping"}));
-    polite.send(json!({"type":"pong"})).await;
+    // The defaults, on tokio's paused clock: a ping after 60 s of
+    // silence, and the connection dropped 30 s later without an answer.
+    TestServer::here(&[], |server| async move {
+        let start = Instant::now();
+        let mut mute = Client::hello(&server, Kind::Tcp, "mute").await;
+        let mut polite = Client::hello(&server, Kind::Tcp, "polite").await;
+        let mut browser = Client::hello(&server, Kind::Ws, "browser").await;
+        let browser_task = tokio::spawn(async move {
+            // A WebSocket client answers pings on its own while it reads.
+            browser.assert_quiet(Duration::from_secs(200)).await;
+            browser.assert_usable().await;
+        });
+        let minute = Duration::from_secs(120);
+        let ping = |next| match next {
+            Next::Msg(m) => m,
+            other => panic!("expected a ping, got {other:?}"),
+        };
+        assert_eq!(
+            ping(polite.next_within(minute).await),
+            json!({"type":"ping"})
+        );
+        let pinged = since(start);
+        assert!((60.0..60.5).contains(&pinged), "pinged after {pinged} s");
+        polite.send(json!({"type":"pong"})).await;
 
-    assert_eq!(mute.expect("ping").await["type"], "ping");
-    let rest = mute.until_closed(Duration::from_secs(5)).await;
-    assert_eq!(rest.len(), 1, "{rest:?}");
-    assert_eq!(rest[0]["code"], "idle_timeout");
+        assert_eq!(ping(mute.next_within(minute).await)["type"], "ping");
+        let rest = mute.until_closed(minute).await;
+        assert_eq!(rest.len(), 1, "{rest:?}");
+        assert_eq!(rest[0]["code"], "idle_timeout");
+        let dropped = since(start);
+        assert!((90.0..90.5).contains(&dropped), "dropped after {dropped} s");
 
-    polite.expect("ping").await;
-    polite.send(json!({"type":"pong"})).await;
-    polite.assert_usable().await;
-    browser_task.await.unwrap();
+        assert_eq!(ping(polite.next_within(minute).await)["type"], "ping");
+        polite.send(json!({"type":"pong"})).await;
+        polite.assert_usable().await;
+        browser_task.await.unwrap();
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -91,6 +91,10 @@ enum Process {
     /// The `banter` binary in a child process: for tests that kill it,
     /// signal it, measure its memory or set its environment.
     Child(Child),
+    /// On the test's own runtime: under tokio's paused clock
+    /// (`#[tokio::test(start_paused = true)]`) the server's time is the
+    /// test's, so timeouts of minutes are tested in an instant.
+    Here(CancellationToken),
 }
 
 struct InProcess {
@@ -253,6 +257,54 @@ impl TestServer {
         TestServer::launch(data, args, &[], false)
     }
 
+    /// Runs `test` with banter on the calling test's own runtime (memory
+    /// only: no store, whose SQLite thread would let a paused clock run
+    /// ahead), for tests of timeouts under tokio's paused clock
+    /// (`#[tokio::test(start_paused = true)]`). The server runs as a local
+    /// task (its future is not `Send`), beside the test.
+    pub async fn here<F, Fut>(args: &[&str], test: F)
+    where
+        F: FnOnce(TestServer) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let local = tokio::task::LocalSet::new();
+        local
+            .run_until(async move { test(TestServer::start_here(args).await).await })
+            .await;
+    }
+
+    async fn start_here(args: &[&str]) -> TestServer {
+        let mut argv: Vec<String> = vec!["banter".into(), "--memory-only".into()];
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        argv.extend(default_args(&args));
+        argv.extend(args.iter().cloned());
+        let cli = banter::config::Cli::try_parse_from(&argv)
+            .unwrap_or_else(|e| panic!("bad flags {argv:?}: {e}"));
+        let settings = cli.settings().expect("valid settings");
+        let lines = capture_logs();
+        let from = lines.lock().unwrap().len();
+        let shutdown = CancellationToken::new();
+        let (ready, at) = tokio::sync::oneshot::channel();
+        tokio::task::spawn_local(banter::server::run_with(
+            settings,
+            shutdown.clone(),
+            move |at| {
+                let _ = ready.send(at);
+            },
+        ));
+        let at = at.await.expect("banter did not start");
+        TestServer {
+            process: Process::Here(shutdown),
+            http: at.http,
+            tcp: at.tcp,
+            irc: at.irc,
+            logs: Logs { lines, from },
+            args,
+            env: Vec::new(),
+            data: Arc::new(TempDir::new()),
+        }
+    }
+
     /// Starts the `banter` binary as a child process (for tests that kill
     /// or signal it, or measure its memory).
     pub fn child_with(args: &[&str]) -> TestServer {
@@ -290,7 +342,7 @@ impl TestServer {
     fn child(&mut self) -> &mut Child {
         match &mut self.process {
             Process::Child(child) => child,
-            Process::InProcess(_) => {
+            Process::InProcess(_) | Process::Here(_) => {
                 panic!(
                     "this test needs banter in a child process: start it with TestServer::child_*"
                 )
@@ -316,6 +368,7 @@ impl TestServer {
                 server.stop();
                 false
             }
+            Process::Here(_) => panic!("a server on the test's runtime is not restarted"),
             Process::Child(child) => {
                 if child.try_wait().unwrap().is_none() {
                     self.signal("TERM");
@@ -413,7 +466,7 @@ impl TestServer {
     pub fn pid(&self) -> u32 {
         match &self.process {
             Process::Child(child) => child.id(),
-            Process::InProcess(_) => {
+            Process::InProcess(_) | Process::Here(_) => {
                 panic!(
                     "this test needs banter in a child process: start it with TestServer::child_*"
                 )
@@ -471,6 +524,7 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         match &mut self.process {
             Process::InProcess(server) => server.stop(),
+            Process::Here(shutdown) => shutdown.cancel(),
             Process::Child(child) => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -507,13 +561,17 @@ impl Client {
     pub async fn connect(server: &TestServer, kind: Kind) -> Client {
         match kind {
             Kind::Ws => {
-                let (ws, _) = tokio_tungstenite::connect_async(server.ws_url())
-                    .await
-                    .expect("WebSocket connect");
+                let (ws, _) =
+                    tokio_tungstenite::connect_async_with_config(server.ws_url(), None, true)
+                        .await
+                        .expect("WebSocket connect");
                 Client::Ws(Box::new(ws))
             }
             Kind::Tcp => {
                 let stream = TcpStream::connect(server.tcp).await.expect("TCP connect");
+                // Small writes leave at once (no Nagle delay), so that a test
+                // on tokio's paused clock never waits on the kernel.
+                stream.set_nodelay(true).unwrap();
                 let (read, write) = stream.into_split();
                 Client::Tcp {
                     read: AsyncBufReader::new(read),
@@ -526,6 +584,7 @@ impl Client {
     /// A JSON-lines client of whatever listens at `addr` (a proxy, say).
     pub async fn tcp_at(addr: SocketAddr) -> Client {
         let stream = TcpStream::connect(addr).await.expect("TCP connect");
+        stream.set_nodelay(true).unwrap();
         let (read, write) = stream.into_split();
         Client::Tcp {
             read: AsyncBufReader::new(read),
@@ -535,7 +594,7 @@ impl Client {
 
     /// A WebSocket client of `url`.
     pub async fn ws_at(url: &str) -> Client {
-        let (ws, _) = tokio_tungstenite::connect_async(url)
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
             .await
             .expect("WebSocket connect");
         Client::Ws(Box::new(ws))
@@ -741,6 +800,7 @@ impl IrcClient {
     /// An IRC client of whatever listens at `addr` (a proxy, say).
     pub async fn connect_to(addr: SocketAddr) -> IrcClient {
         let stream = TcpStream::connect(addr).await.expect("IRC connect");
+        stream.set_nodelay(true).unwrap();
         let (read, write) = stream.into_split();
         IrcClient {
             read: AsyncBufReader::new(read),
