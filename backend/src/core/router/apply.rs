@@ -192,16 +192,33 @@ pub(super) fn deliver_chat(state: &mut State, config: &RouterConfig, write: Chat
 
 /// Sends a direct message to its target (if online) and echoes it, with
 /// the target's away message if any, to the sender.
-pub(super) fn deliver_direct(state: &mut State, write: DirectEvent) {
+pub(super) fn deliver_direct(state: &mut State, direct: DirectEvent) {
+    let away = direct
+        .target
+        .and_then(|t| state.sessions.get(&t))
+        .and_then(|s| Some((s.nick.clone(), s.away.as_deref()?.to_string())));
+    deliver_direct_with(state, direct, away);
+}
+
+/// Sends a direct message to its target's session (if there is one here,
+/// and it is not the sender's) and echoes it to the sender (if that is a
+/// session here), followed by the target's away message (`away`: the
+/// target's nick and text) unless it is a notice: a notice is never
+/// answered. Whispers from a cluster's stream come this way too, with the
+/// away message the broker saw.
+pub(super) fn deliver_direct_with(
+    state: &State,
+    direct: DirectEvent,
+    away: Option<(Nick, String)>,
+) {
     let DirectEvent {
         message,
         sender,
         target,
         reference,
-    } = write;
-    let target = target.and_then(|t| state.sessions.get(&t).map(|s| (t, s)));
-    if let Some((t, session)) = target
-        && t != sender
+    } = direct;
+    if let Some(t) = target.filter(|&t| t != sender)
+        && let Some(session) = state.sessions.get(&t)
     {
         session
             .outbox
@@ -210,10 +227,7 @@ pub(super) fn deliver_direct(state: &mut State, write: DirectEvent) {
     let Some(from) = state.sessions.get(&sender) else {
         return;
     };
-    // A notice is never answered, not even by an away message.
-    let away = target
-        .filter(|_| !message.notice)
-        .and_then(|(_, s)| Some((s.nick.clone(), s.away.clone()?)));
+    let away = away.filter(|_| !message.notice);
     from.outbox.push(Frame::with_ref(
         ServerMessage::Direct(message),
         reference.clone(),
@@ -222,7 +236,7 @@ pub(super) fn deliver_direct(state: &mut State, write: DirectEvent) {
         from.outbox.push(Frame::with_ref(
             ServerMessage::Away {
                 nick,
-                message: Some(away.into()),
+                message: Some(away),
             },
             reference,
         ));

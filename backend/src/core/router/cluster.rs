@@ -10,14 +10,13 @@
 
 use std::collections::HashSet;
 
-use banter_protocol::{
-    DirectMessage, ErrorCode, Nick, PresenceEvent, Ref, RoomName, ServerMessage,
-};
+use banter_protocol::{ErrorCode, Nick, PresenceEvent, Ref, RoomName, ServerMessage};
 use tracing::{debug, warn};
 
 use super::{
-    ChatEvent, Connection, Member, Node, Result, Room, RoomChange, RoomEvent, RoomState, Router,
-    RouterError, SessionId, State, apply_room_change, chat, deliver_chat, kick_member, now_ms,
+    ChatEvent, Connection, DirectEvent, Member, Node, Result, Room, RoomChange, RoomEvent,
+    RoomState, Router, RouterError, SessionId, State, apply_room_change, chat, deliver_chat,
+    deliver_direct_with, kick_member, now_ms,
 };
 use crate::core::cluster::{Change, Event, News, Received, UserRecord};
 use crate::core::frame::Frame;
@@ -542,14 +541,25 @@ impl Router {
                     (message.id, message.ts) = (id, ts);
                     state.next_direct_id = state.next_direct_id.max(message.id);
                     state.last_direct_ts = state.last_direct_ts.max(message.ts);
-                    let to = Delivery {
-                        mine,
-                        session,
-                        reference,
-                        target_here: target.as_deref() == Some(me),
-                        away,
+                    // Delivered as any whisper: to its target if that is a
+                    // user of this node, echoed to its sender if that is.
+                    let target = (target.as_deref() == Some(me))
+                        .then(|| state.nicks.get(&message.to).copied())
+                        .flatten()
+                        .filter(|t| state.sessions.get(t).is_some_and(|s| s.node.is_none()));
+                    let away = away.map(|away| (message.to.clone(), away));
+                    let (sender, reference) = if mine {
+                        (session, reference)
+                    } else {
+                        (0, None)
                     };
-                    deliver_direct(state, to, message);
+                    let direct = DirectEvent {
+                        message,
+                        sender,
+                        target,
+                        reference,
+                    };
+                    deliver_direct_with(state, direct, away);
                 }
                 // This node made and announced it already; made again in
                 // stream order (without a second announcement), so that
@@ -716,60 +726,6 @@ fn apply_user(state: &mut State, user: UserRecord, change: Change) {
             ghost_rename(state, id, &user.nick);
         }
         Change::Away => ghost_away(state, id, user.away),
-    }
-}
-
-/// A whisper from the stream: to its target if that is a local user, and
-/// echoed (with the target's away message) to its sender if that is.
-struct Delivery {
-    /// Sent from this node, by `session` (with `reference`).
-    mine: bool,
-    session: SessionId,
-    reference: Option<Ref>,
-    /// The target is on this node; its away message, if any.
-    target_here: bool,
-    away: Option<String>,
-}
-
-fn deliver_direct(state: &State, to: Delivery, message: DirectMessage) {
-    let Delivery {
-        mine,
-        session,
-        reference,
-        target_here,
-        away,
-    } = to;
-    if target_here
-        && let Some(&t) = state.nicks.get(&message.to)
-        && let Some(target) = state.sessions.get(&t)
-        && target.node.is_none()
-        && !(mine && t == session)
-    {
-        target
-            .outbox
-            .push(Frame::new(ServerMessage::Direct(message.clone())));
-    }
-    if !mine {
-        return;
-    }
-    let Some(from) = state.sessions.get(&session) else {
-        return;
-    };
-    let away = away
-        .filter(|_| !message.notice)
-        .map(|away| (message.to.clone(), away));
-    from.outbox.push(Frame::with_ref(
-        ServerMessage::Direct(message),
-        reference.clone(),
-    ));
-    if let Some((nick, away)) = away {
-        from.outbox.push(Frame::with_ref(
-            ServerMessage::Away {
-                nick,
-                message: Some(away),
-            },
-            reference,
-        ));
     }
 }
 

@@ -43,7 +43,7 @@ mod sessions;
 #[cfg(test)]
 mod tests;
 
-use apply::{apply_room_change, deliver_chat};
+use apply::{apply_room_change, deliver_chat, deliver_direct_with};
 use chat::chat;
 use moderation::kick_member;
 
