@@ -106,6 +106,24 @@ async fn login(server: &TestServer, kind: Kind, nick: &str) -> (Client, String) 
     (c, token)
 }
 
+/// Waits (a bounded time) until the server has seen `nick` go.
+async fn until_offline(server: &TestServer, nick: &str) {
+    let mut watcher = Client::hello(server, Kind::Tcp, "watcher").await;
+    let deadline = Instant::now() + common::WAIT;
+    loop {
+        watcher.send(json!({"type":"whois","nick":nick})).await;
+        let answer = watcher.recv().await;
+        if answer["code"] == "no_such_nick" {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{nick} is still online: {answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn hello_answer(server: &TestServer, hello: Value) -> Value {
     Client::hello_with(server, Kind::Ws, hello).await.1
 }
@@ -314,6 +332,7 @@ async fn topics_roles_and_bans_survive_a_restart(store: Store) {
 async fn an_offline_whisper_waits_until_it_was_read(store: Store) {
     let mut server = store.start(&[]);
     register(&server, "bob").await;
+    register(&server, "carol").await;
     let mut alice = Client::hello(&server, Kind::Ws, "alice").await;
     for (n, text) in ["call me", "please"].into_iter().enumerate() {
         alice
@@ -334,6 +353,7 @@ async fn an_offline_whisper_waits_until_it_was_read(store: Store) {
     assert_eq!(bob.expect("direct").await["text"], "please");
     bob.expect("ping").await;
     drop(bob);
+    until_offline(&server, "bob").await;
     let (mut bob, _) = login(&server, Kind::Tcp, "bob").await;
     assert_eq!(bob.expect("direct").await["text"], "call me");
     assert_eq!(bob.expect("direct").await["text"], "please");
@@ -349,29 +369,31 @@ async fn an_offline_whisper_waits_until_it_was_read(store: Store) {
 
     // A WebSocket client that reads on confirms by itself (its socket
     // answers the ping that follows the whispers); a login that drops at
-    // once confirms nothing.
+    // once confirms nothing. (To carol, who was never online: a whisper to
+    // bob might still find the session just dropped.)
     let mut alice = Client::hello(&server, Kind::Tcp, "alice").await;
     alice
-        .send(json!({"type":"whisper","to":"bob","text":"again"}))
+        .send(json!({"type":"whisper","to":"carol","text":"again"}))
         .await;
     let echo = alice.expect("direct").await;
     drop(alice);
-    let hello = json!({"type":"hello","nick":"bob","password":PW});
+    let hello = json!({"type":"hello","nick":"carol","password":PW});
     let (dropped, welcome) = Client::hello_with(&server, Kind::Tcp, hello).await;
     assert_eq!(welcome["type"], "welcome", "{welcome}");
     drop(dropped);
-    let (mut bob, _) = login(&server, Kind::Ws, "bob").await;
-    let got = bob.expect("direct").await;
+    until_offline(&server, "carol").await;
+    let (mut carol, _) = login(&server, Kind::Ws, "carol").await;
+    let got = carol.expect("direct").await;
     assert_eq!(
         (&got["from"], &got["text"], &got["id"]),
         (&json!("alice"), &json!("again"), &echo["id"])
     );
-    bob.assert_usable().await;
-    drop(bob);
+    carol.assert_usable().await;
+    drop(carol);
     server.restart();
     for kind in [Kind::Tcp, Kind::Ws] {
-        let (mut bob, _) = login(&server, kind, "bob").await;
-        bob.assert_usable().await;
+        let (mut carol, _) = login(&server, kind, "carol").await;
+        carol.assert_usable().await;
     }
 }
 
