@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use banter::core::model::Page;
 use banter::store::{Backend, Store, Write};
 use banter_protocol::{ChatMessage, DirectMessage, Nick, RoomName};
-use common::{Client, Kind, PgCluster, TempDir, TestServer, history, postgres_url, say};
-use serde_json::{Value, json};
+use common::{Client, Kind, PgCluster, TempDir, TestServer, history, postgres_url, say, texts};
+use serde_json::json;
 
 /// Starts banter on the PostgreSQL database at `url`, with more flags.
 fn start(url: &str, args: &[&str]) -> TestServer {
@@ -267,15 +267,6 @@ async fn a_burst_is_stored_whole_and_in_order_on_both_backends() {
 }
 
 /// `/readyz`: its status and body.
-fn texts(messages: &Value) -> Vec<String> {
-    messages
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["text"].as_str().unwrap().to_string())
-        .collect()
-}
-
 async fn readyz(server: &TestServer) -> (u16, String) {
     common::http_get(server.http, "/readyz", &[]).await
 }

@@ -13,7 +13,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    Client, Kind, PG_PASSWORD, TestServer, history, ids, postgres_url, say, shared_postgres,
+    Client, Kind, PG_PASSWORD, TestServer, history, ids, postgres_url, say, shared_postgres, texts,
 };
 use serde_json::{Value, json};
 
@@ -77,15 +77,6 @@ on_both!(retention_keeps_the_newest_and_ids_go_on);
 /// The database name at the end of a URL (for psql).
 fn database(url: &str) -> &str {
     url.rsplit('/').next().unwrap()
-}
-
-fn texts(messages: &Value) -> Vec<String> {
-    messages
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["text"].as_str().unwrap().to_string())
-        .collect()
 }
 
 async fn register(server: &TestServer, nick: &str) {

@@ -1011,6 +1011,16 @@ pub async fn say(client: &mut Client, room: &str, text: &str) -> u64 {
     assert_eq!(echo["text"], text);
     echo["id"].as_u64().unwrap()
 }
+/// The texts of a `history` answer's (or `joined` history's) messages.
+pub fn texts(messages: &Value) -> Vec<String> {
+    messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// The ids of a `history` answer's messages.
 pub fn ids(messages: &Value) -> Vec<u64> {
     messages
