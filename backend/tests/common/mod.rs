@@ -105,14 +105,8 @@ struct InProcess {
 impl InProcess {
     /// Starts the server on `data` with `args` and waits until it listens.
     fn start(data: &Path, args: &[String]) -> (InProcess, banter::server::Listening) {
-        let mut argv: Vec<String> = vec!["banter".into(), "--data-dir".into()];
-        argv.push(data.display().to_string());
-        argv.extend(default_args(args));
-        argv.extend(args.iter().cloned());
-        let cli = banter::config::Cli::try_parse_from(&argv)
-            .unwrap_or_else(|e| panic!("bad flags {argv:?}: {e}"));
-        let settings = cli.settings().expect("valid settings");
-        capture_logs();
+        let data = data.display().to_string();
+        let settings = settings(&["--data-dir", &data], args);
         let (tx, rx) = mpsc::channel();
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
@@ -158,6 +152,17 @@ impl InProcess {
             eprintln!("banter did not stop within 30 s; leaving its thread");
         }
     }
+}
+
+/// The settings of an in-process server: `first`, the defaults, then `args`.
+fn settings(first: &[&str], args: &[String]) -> banter::config::Settings {
+    let mut argv: Vec<String> = vec!["banter".into()];
+    argv.extend(first.iter().map(|a| a.to_string()));
+    argv.extend(default_args(args));
+    argv.extend(args.iter().cloned());
+    let cli = banter::config::Cli::try_parse_from(&argv)
+        .unwrap_or_else(|e| panic!("bad flags {argv:?}: {e}"));
+    cli.settings().expect("valid settings")
 }
 
 /// The flags every test server gets unless the test names them.
@@ -274,13 +279,8 @@ impl TestServer {
     }
 
     async fn start_here(args: &[&str]) -> TestServer {
-        let mut argv: Vec<String> = vec!["banter".into(), "--memory-only".into()];
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        argv.extend(default_args(&args));
-        argv.extend(args.iter().cloned());
-        let cli = banter::config::Cli::try_parse_from(&argv)
-            .unwrap_or_else(|e| panic!("bad flags {argv:?}: {e}"));
-        let settings = cli.settings().expect("valid settings");
+        let settings = settings(&["--memory-only"], &args);
         let lines = capture_logs();
         let from = lines.lock().unwrap().len();
         let shutdown = CancellationToken::new();

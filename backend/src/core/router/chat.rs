@@ -18,9 +18,7 @@ impl Router {
         let State {
             sessions, rooms, ..
         } = &mut *guard;
-        let session = sessions
-            .get_mut(&id)
-            .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
+        let session = connection_mut(sessions, id)?;
         if !session.rooms.contains(&room) {
             return Err(not_in_room(&room));
         }

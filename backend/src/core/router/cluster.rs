@@ -74,7 +74,9 @@ pub(super) fn publish_room(port: &dyn Port, room: &RoomName, change: &RoomChange
 }
 
 pub(super) fn publish_account(port: &dyn Port, name: &Nick) {
-    port.tell(News::Account { name: name.clone() });
+    if port.node().is_some() {
+        port.tell(News::Account { name: name.clone() });
+    }
 }
 
 pub(super) fn publish_kick(

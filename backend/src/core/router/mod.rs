@@ -423,11 +423,25 @@ impl Room {
 
 impl State {
     fn session(&self, id: SessionId) -> Result<&Connection> {
-        self.sessions
-            .get(&id)
-            .map(|s| &**s)
-            .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))
+        connection(&self.sessions, id)
     }
+}
+
+/// Session `id`, or `not_registered` (it has not said hello).
+fn connection(sessions: &Sessions, id: SessionId) -> Result<&Connection> {
+    sessions.get(&id).map(|s| &**s).ok_or_else(not_registered)
+}
+
+/// [`connection`], to change it.
+fn connection_mut(sessions: &mut Sessions, id: SessionId) -> Result<&mut Connection> {
+    sessions
+        .get_mut(&id)
+        .map(|s| &mut **s)
+        .ok_or_else(not_registered)
+}
+
+fn not_registered() -> RouterError {
+    RouterError::new(ErrorCode::NotRegistered, "send hello first")
 }
 
 /// An optional one-line text (a reason, an away message): blank is none,

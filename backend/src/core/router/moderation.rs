@@ -128,9 +128,7 @@ impl Router {
             accounts,
             ..
         } = &mut *guard;
-        let session = sessions
-            .get(&id)
-            .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
+        let session = connection(sessions, id)?;
         if !session.rooms.contains(&room) {
             return Err(not_in_room(&room));
         }
@@ -179,9 +177,7 @@ pub(super) fn moderator<'a>(
     id: SessionId,
     room: &RoomName,
 ) -> Result<(Nick, &'a mut Room)> {
-    let session = sessions
-        .get(&id)
-        .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
+    let session = connection(sessions, id)?;
     if !session.rooms.contains(room) {
         return Err(not_in_room(room));
     }

@@ -46,9 +46,7 @@ impl Router {
         let State {
             sessions, rooms, ..
         } = &mut *guard;
-        let session = sessions
-            .get_mut(&id)
-            .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
+        let session = connection_mut(sessions, id)?;
         if session.rooms.contains(&room) {
             // Joining twice is harmless: answer with the room's state again.
             let outbox = session.outbox.clone();
@@ -139,9 +137,7 @@ impl Router {
         let State {
             sessions, rooms, ..
         } = &mut *guard;
-        let session = sessions
-            .get_mut(&id)
-            .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
+        let session = connection_mut(sessions, id)?;
         let Some(pos) = session.rooms.iter().position(|r| *r == room) else {
             return Err(not_in_room(&room));
         };
@@ -192,9 +188,7 @@ impl Router {
         let State {
             sessions, rooms, ..
         } = &mut *guard;
-        let session = sessions
-            .get(&id)
-            .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
+        let session = connection(sessions, id)?;
         let Some(text) = set else {
             let topic = rooms.get(&room).and_then(|r| r.topic.clone());
             session.outbox.push(Frame::with_ref(

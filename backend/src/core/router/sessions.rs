@@ -36,9 +36,7 @@ impl Router {
     pub fn log_in(&self, id: SessionId, account: Nick) -> Result<()> {
         let mut guard = self.state.lock().unwrap();
         let State { sessions, .. } = &mut *guard;
-        let session = sessions
-            .get_mut(&id)
-            .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
+        let session = connection_mut(sessions, id)?;
         session.account = Some(account.clone());
         cluster::publish_user(&*self.port, session, Change::Login);
         Ok(())
@@ -135,9 +133,7 @@ impl Router {
         let State {
             sessions, rooms, ..
         } = &mut *guard;
-        let session = sessions
-            .get_mut(&id)
-            .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
+        let session = connection_mut(sessions, id)?;
         session.away = message.as_deref().map(Into::into);
         cluster::publish_user(&*self.port, session, Change::Away);
         let event = ServerMessage::Away {
@@ -177,9 +173,7 @@ impl Router {
                 format!("the nick {nick} is in use"),
             ));
         }
-        let session = sessions
-            .get_mut(&id)
-            .ok_or_else(|| RouterError::new(ErrorCode::NotRegistered, "send hello first"))?;
+        let session = connection_mut(sessions, id)?;
         if accounts.contains(&nick) && session.account.as_ref() != Some(&nick) {
             return Err(reserved(&nick));
         }
