@@ -429,8 +429,9 @@ impl Store {
         &self.backend
     }
 
-    /// The writer's queue (the router enqueues under its lock with
-    /// `try_reserve`, which never waits).
+    /// The writer's queue, for a write that wants no answer (a session
+    /// marking the whispers that waited for it delivered). The router's
+    /// events come through [`Store::port`] instead.
     pub fn writes(&self) -> &mpsc::Sender<Write> {
         &self.writes
     }
