@@ -20,16 +20,25 @@ use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Versio
 use blake2::{Blake2b256, Digest};
 use tokio::sync::Semaphore;
 
+use crate::limits::key;
+
 /// Shortest and longest accepted password, in bytes.
 pub const MIN_PASSWORD: usize = 8;
 pub const MAX_PASSWORD: usize = 256;
 
-/// Wrong passwords allowed per account or per address within
-/// [`FAILURE_WINDOW`] before further attempts are refused for [`LOCKOUT`].
+/// Wrong passwords (or tokens) allowed from one address, or for one
+/// account from one address, within [`FAILURE_WINDOW`] before further
+/// attempts from there are refused for [`LOCKOUT`].
 pub const MAX_FAILURES: u32 = 5;
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(300);
 pub const LOCKOUT: Duration = Duration::from_secs(60);
-/// Most (account or address) entries the limiter remembers.
+/// An account with more than [`MAX_FAILURES`] wrong passwords in the
+/// window, from anywhere, is never locked (that would be a switch any
+/// attacker holds): each password attempt for it waits a little longer
+/// instead, doubling from [`BACKOFF_START`] up to [`BACKOFF_MAX`].
+pub const BACKOFF_START: Duration = Duration::from_millis(250);
+pub const BACKOFF_MAX: Duration = Duration::from_secs(8);
+/// Most entries the limiter remembers.
 const MAX_ENTRIES: usize = 100_000;
 
 /// Password hashing with this server's argon2id parameters, a limited
@@ -147,9 +156,16 @@ pub fn token_hash(token: &str) -> Vec<u8> {
     Blake2b256::digest(token.as_bytes()).to_vec()
 }
 
-/// Counts wrong passwords per account and per address; once either has
-/// [`MAX_FAILURES`] within [`FAILURE_WINDOW`], attempts for it are refused
-/// (even with the right password) until [`LOCKOUT`] has passed.
+/// Counts wrong passwords and tokens, so that guessing is slow from one
+/// address and from many, while nobody can lock an account out:
+///
+/// * per address (IPv6 by its /64) and per account *at* an address,
+///   [`MAX_FAILURES`] within [`FAILURE_WINDOW`] refuse further attempts
+///   from there for [`LOCKOUT`];
+/// * per account, from anywhere, failures only slow password checks down
+///   ([`Check::Wait`]), never refuse them;
+/// * a wrong token counts for its address only, and a valid token is let
+///   through whatever the counts (the session checks it before asking).
 #[derive(Default)]
 pub struct Limiter {
     entries: Mutex<HashMap<Key, Entry>>,
@@ -157,7 +173,11 @@ pub struct Limiter {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Key {
+    /// Every address's failures for this account: slows, never locks.
     Account(String),
+    /// This account's failures from this address.
+    AccountAt(String, IpAddr),
+    /// This address's failures, for any account.
     Address(IpAddr),
 }
 
@@ -168,64 +188,107 @@ struct Entry {
     locked_until: Option<Instant>,
 }
 
-impl Limiter {
-    fn keys(account: &str, addr: IpAddr) -> [Key; 2] {
-        [
-            Key::Account(account.to_ascii_lowercase()),
-            Key::Address(addr),
-        ]
+impl Entry {
+    fn fresh(now: Instant) -> Entry {
+        Entry {
+            failures: 0,
+            first: now,
+            locked_until: None,
+        }
     }
 
-    /// Seconds to wait if attempts for `account` or from `addr` are locked.
-    pub fn locked(&self, account: &str, addr: IpAddr, now: Instant) -> Option<u64> {
+    fn is_current(&self, now: Instant) -> bool {
+        now.duration_since(self.first) < FAILURE_WINDOW
+            || self.locked_until.is_some_and(|u| u > now)
+    }
+}
+
+/// What a password attempt must do first.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Check {
+    Go,
+    /// Wait this long, then check (the account is being guessed at).
+    Wait(Duration),
+    /// Refused for this many more seconds (this address guessed too often).
+    Locked(u64),
+}
+
+impl Limiter {
+    /// Whether a password attempt for `account` from `addr` may go on.
+    pub fn check(&self, account: &str, addr: IpAddr, now: Instant) -> Check {
+        let (account, addr) = (account.to_ascii_lowercase(), key(addr));
         let entries = self.entries.lock().unwrap();
-        Limiter::keys(account, addr)
+        let locked = [Key::Address(addr), Key::AccountAt(account.clone(), addr)]
             .iter()
             .filter_map(|k| entries.get(k)?.locked_until)
             .filter(|&until| until > now)
             .map(|until| (until - now).as_secs().max(1))
-            .max()
+            .max();
+        if let Some(secs) = locked {
+            return Check::Locked(secs);
+        }
+        match entries.get(&Key::Account(account)) {
+            Some(e) if e.is_current(now) && e.failures >= MAX_FAILURES => {
+                let doublings = (e.failures - MAX_FAILURES).min(16);
+                Check::Wait((BACKOFF_START * (1 << doublings)).min(BACKOFF_MAX))
+            }
+            _ => Check::Go,
+        }
     }
 
-    /// Counts a wrong password.
+    /// Seconds to wait if attempts from `addr` are locked (any account).
+    pub fn address_locked(&self, addr: IpAddr, now: Instant) -> Option<u64> {
+        let entries = self.entries.lock().unwrap();
+        let until = entries.get(&Key::Address(key(addr)))?.locked_until?;
+        (until > now).then(|| (until - now).as_secs().max(1))
+    }
+
+    /// Counts a wrong password for `account` from `addr`.
     pub fn failed(&self, account: &str, addr: IpAddr, now: Instant) {
+        let (account, addr) = (account.to_ascii_lowercase(), key(addr));
+        self.count(
+            [
+                Key::Address(addr),
+                Key::AccountAt(account.clone(), addr),
+                Key::Account(account),
+            ],
+            now,
+        );
+    }
+
+    /// Counts a wrong token from `addr` (its account is unknown).
+    pub fn token_failed(&self, addr: IpAddr, now: Instant) {
+        self.count([Key::Address(key(addr))], now);
+    }
+
+    fn count<const N: usize>(&self, keys: [Key; N], now: Instant) {
         let mut entries = self.entries.lock().unwrap();
         if entries.len() >= MAX_ENTRIES {
-            entries.retain(|_, e| {
-                now.duration_since(e.first) < FAILURE_WINDOW
-                    || e.locked_until.is_some_and(|u| u > now)
-            });
+            entries.retain(|_, e| e.is_current(now));
         }
-        for key in Limiter::keys(account, addr) {
-            let entry = entries.entry(key).or_insert(Entry {
-                failures: 0,
-                first: now,
-                locked_until: None,
-            });
-            if now.duration_since(entry.first) >= FAILURE_WINDOW
-                && entry.locked_until.is_none_or(|u| u <= now)
-            {
-                *entry = Entry {
-                    failures: 0,
-                    first: now,
-                    locked_until: None,
-                };
+        for key in keys {
+            let locks = !matches!(key, Key::Account(_));
+            let entry = entries.entry(key).or_insert(Entry::fresh(now));
+            if !entry.is_current(now) {
+                *entry = Entry::fresh(now);
             }
-            entry.failures += 1;
-            if entry.failures >= MAX_FAILURES {
-                entry.locked_until = Some(now + LOCKOUT);
-                entry.failures = 0;
-                entry.first = now;
+            entry.failures = entry.failures.saturating_add(1);
+            if locks && entry.failures >= MAX_FAILURES {
+                *entry = Entry {
+                    locked_until: Some(now + LOCKOUT),
+                    ..Entry::fresh(now)
+                };
             }
         }
     }
 
-    /// A successful login clears the account's count (not the address's).
-    pub fn succeeded(&self, account: &str) {
-        self.entries
-            .lock()
-            .unwrap()
-            .remove(&Key::Account(account.to_ascii_lowercase()));
+    /// A successful login clears the account's counts (not the address's:
+    /// one right password does not buy more guesses at other accounts).
+    pub fn succeeded(&self, account: &str, addr: IpAddr) {
+        let (account, addr) = (account.to_ascii_lowercase(), key(addr));
+        let mut entries = self.entries.lock().unwrap();
+        entries.remove(&Key::AccountAt(account.clone(), addr));
+        entries.remove(&Key::Account(account));
     }
 }
 
@@ -279,7 +342,7 @@ mod tests {
     }
 
     #[test]
-    fn limiter_locks_account_and_address() {
+    fn limiter_locks_addresses_and_slows_accounts() {
         let limiter = Limiter::default();
         let (home, other): (IpAddr, IpAddr) =
             ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
@@ -287,11 +350,44 @@ mod tests {
         for _ in 0..MAX_FAILURES - 1 {
             limiter.failed("Bob", home, now);
         }
-        assert_eq!(limiter.locked("bob", home, now), None);
+        assert_eq!(limiter.check("bob", home, now), Check::Go);
         limiter.failed("bob", home, now);
-        assert!(limiter.locked("BOB", other, now).is_some(), "per account");
-        assert!(limiter.locked("carol", home, now).is_some(), "per address");
-        assert_eq!(limiter.locked("carol", other, now), None);
-        assert_eq!(limiter.locked("bob", home, now + LOCKOUT), None);
+        assert!(matches!(limiter.check("BOB", home, now), Check::Locked(_)));
+        assert!(
+            matches!(limiter.check("carol", home, now), Check::Locked(_)),
+            "per address"
+        );
+        assert_eq!(limiter.check("carol", other, now), Check::Go);
+        // Elsewhere, bob is only slowed down, more with every failure.
+        assert_eq!(limiter.check("bob", other, now), Check::Wait(BACKOFF_START));
+        limiter.failed("bob", other, now);
+        assert_eq!(
+            limiter.check("bob", other, now),
+            Check::Wait(BACKOFF_START * 2)
+        );
+        for _ in 0..40 {
+            limiter.failed("bob", "10.0.0.3".parse().unwrap(), now);
+        }
+        assert_eq!(limiter.check("bob", other, now), Check::Wait(BACKOFF_MAX));
+        let later = now + LOCKOUT;
+        assert!(matches!(limiter.check("bob", home, later), Check::Wait(_)));
+        assert_eq!(limiter.check("carol", home, later), Check::Go);
+        limiter.succeeded("bob", other);
+        assert_eq!(limiter.check("bob", other, later), Check::Go);
+        assert_eq!(limiter.check("bob", other, now + FAILURE_WINDOW), Check::Go);
+    }
+
+    #[test]
+    fn wrong_tokens_count_for_the_address_only() {
+        let limiter = Limiter::default();
+        let home: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let now = Instant::now();
+        for _ in 0..MAX_FAILURES {
+            limiter.token_failed(home, now);
+        }
+        let neighbour: IpAddr = "2001:db8:1:2::77".parse().unwrap();
+        assert!(limiter.address_locked(neighbour, now).is_some(), "by /64");
+        let elsewhere: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(limiter.check("alice", elsewhere, now), Check::Go);
     }
 }

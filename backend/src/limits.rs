@@ -102,7 +102,7 @@ pub struct AddressLimits {
 
 /// The address a limit counts: IPv4 as is, IPv6 by its /64 (one host
 /// usually has a whole /64), an IPv4-mapped IPv6 address as IPv4.
-fn key(ip: IpAddr) -> IpAddr {
+pub fn key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -49,6 +49,47 @@ async fn hello_error(server: &TestServer, hello: Value, code: &str) {
     );
 }
 
+/// One `hello` from `local`; its first answer.
+async fn hello_from(server: &TestServer, local: &str, hello: Value) -> Value {
+    let mut c = Client::tcp_from(server, local).await;
+    c.send(hello).await;
+    c.recv().await
+}
+
+/// Guessing locks the guesser's address, never the account: wrong tokens
+/// and passwords from one address leave the owner free to log in from
+/// another (slowed down a little), and a valid token always gets in.
+#[tokio::test]
+async fn guessing_never_locks_an_account_out() {
+    let server = TestServer::start();
+    register(&server, "alice").await;
+    let (_, token) = login(&server, Kind::Tcp, "alice").await;
+    let attacker = "127.0.0.2";
+    for _ in 0..5 {
+        let bad_token = json!({"type":"hello","nick":"alice","token":"x"});
+        let answer = hello_from(&server, attacker, bad_token).await;
+        assert_eq!(answer["code"], "auth_failed", "{answer}");
+    }
+    let guess = json!({"type":"hello","nick":"alice","password":"wrong guess"});
+    let answer = hello_from(&server, attacker, guess).await;
+    assert_eq!(answer["code"], "rate_limited", "{answer}");
+    // The owner, elsewhere, is not locked out by the bad tokens.
+    let (c, _) = login(&server, Kind::Tcp, "alice").await;
+    drop(c);
+    // Wrong passwords from another address only slow the account down.
+    for _ in 0..5 {
+        let guess = json!({"type":"hello","nick":"alice","password":"wrong guess"});
+        let answer = hello_from(&server, "127.0.0.3", guess).await;
+        assert_eq!(answer["code"], "auth_failed", "{answer}");
+    }
+    let (c, _) = login(&server, Kind::Ws, "alice").await;
+    drop(c);
+    // A valid token gets in even from the locked address.
+    let with_token = json!({"type":"hello","nick":"alice","token":token});
+    let answer = hello_from(&server, attacker, with_token).await;
+    assert_eq!(answer["type"], "welcome", "{answer}");
+}
+
 #[tokio::test]
 async fn wrong_passwords_reserved_nicks_and_their_codes() {
     let server = TestServer::start();

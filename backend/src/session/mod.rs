@@ -34,7 +34,7 @@ use tokio::time::{Instant, timeout};
 use tracing::{debug, error, warn};
 
 use crate::alarms::Slot;
-use crate::auth::{HashError, check_password, new_token, token_hash};
+use crate::auth::{Check, HashError, check_password, new_token, token_hash};
 use crate::broker::{Link, Publish};
 use crate::context::Context;
 use crate::core::cluster::{Change, Event, UserRecord};
@@ -546,6 +546,8 @@ impl Session {
 
     /// Checks a password (or token) for the account `nick`, with the
     /// wrong-password limiter; returns the account's name as registered.
+    /// A valid token always gets in; a wrong one counts for this address
+    /// only, so nobody can lock an account by sending bad tokens.
     async fn verify(
         &mut self,
         nick: &Nick,
@@ -554,55 +556,71 @@ impl Session {
     ) -> Result<Nick, RouterError> {
         let ctx = self.ctx.clone();
         let store = self.store()?;
-        let (ip, now) = (self.peer.ip(), std::time::Instant::now());
-        if let Some(wait) = ctx.limiter.locked(nick.as_str(), ip, now) {
+        let ip = self.peer.ip();
+        let locked = |wait: u64| {
             metrics().limited(Limit::Passwords);
-            return Err(RouterError::new(
+            RouterError::new(
                 ErrorCode::RateLimited,
-                format!("too many wrong passwords; try again in {wait}s"),
-            ));
-        }
-        let found = match (password, token) {
-            (_, Some(token)) => {
-                let hash = token_hash(&token);
-                let account = store.token_account(&hash).await.map_err(internal)?;
-                match account {
-                    Some(account) if account == *nick => {
-                        self.token = Some(hash.into());
-                        Some(account)
+                format!(
+                    "too many wrong passwords or tokens from your address; try again in {wait}s"
+                ),
+            )
+        };
+        let failed = || {
+            RouterError::new(
+                ErrorCode::AuthFailed,
+                format!("wrong password or token for {nick}"),
+            )
+        };
+        if let Some(token) = token {
+            let hash = token_hash(&token);
+            match store.token_account(&hash).await.map_err(internal)? {
+                Some(account) if account == *nick => {
+                    self.token = Some(hash.into());
+                    return Ok(account);
+                }
+                _ => {
+                    let now = std::time::Instant::now();
+                    if let Some(wait) = ctx.limiter.address_locked(ip, now) {
+                        return Err(locked(wait));
                     }
-                    _ => None,
+                    ctx.limiter.token_failed(ip, now);
+                    return Err(failed());
                 }
             }
-            (Some(password), None) => {
-                let Some((account, hash)) = store.account(nick).await.map_err(internal)? else {
-                    return Err(RouterError::new(
-                        ErrorCode::NoSuchAccount,
-                        format!("there is no account {nick}; register it first"),
-                    ));
-                };
-                let ok = ctx
-                    .hasher
-                    .verify_password(password, hash)
-                    .await
-                    .map_err(hash_error)?;
-                ok.then_some(account)
-            }
-            (None, None) => None,
+        }
+        let Some(password) = password else {
+            return Err(failed());
         };
-        match found {
-            Some(account) => {
-                ctx.limiter.succeeded(account.as_str());
-                Ok(account)
+        match ctx
+            .limiter
+            .check(nick.as_str(), ip, std::time::Instant::now())
+        {
+            Check::Go => {}
+            Check::Wait(wait) => {
+                metrics().limited(Limit::Passwords);
+                tokio::time::sleep(wait).await;
             }
-            None => {
-                ctx.limiter
-                    .failed(nick.as_str(), ip, std::time::Instant::now());
-                Err(RouterError::new(
-                    ErrorCode::AuthFailed,
-                    format!("wrong password or token for {nick}"),
-                ))
-            }
+            Check::Locked(wait) => return Err(locked(wait)),
+        }
+        let Some((account, hash)) = store.account(nick).await.map_err(internal)? else {
+            return Err(RouterError::new(
+                ErrorCode::NoSuchAccount,
+                format!("there is no account {nick}; register it first"),
+            ));
+        };
+        let ok = ctx
+            .hasher
+            .verify_password(password, hash)
+            .await
+            .map_err(hash_error)?;
+        if ok {
+            ctx.limiter.succeeded(account.as_str(), ip);
+            Ok(account)
+        } else {
+            ctx.limiter
+                .failed(nick.as_str(), ip, std::time::Instant::now());
+            Err(failed())
         }
     }
 

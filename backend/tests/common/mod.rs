@@ -592,6 +592,22 @@ impl Client {
         }
     }
 
+    /// A JSON-lines client of `server` connecting from `local` (any of
+    /// 127/8 works on Linux): another address, as far as limits go.
+    pub async fn tcp_from(server: &TestServer, local: &str) -> Client {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(SocketAddr::new(local.parse().unwrap(), 0))
+            .unwrap();
+        let stream = socket.connect(server.tcp).await.expect("TCP connect");
+        stream.set_nodelay(true).unwrap();
+        let (read, write) = stream.into_split();
+        Client::Tcp {
+            read: AsyncBufReader::new(read),
+            write,
+        }
+    }
+
     /// A WebSocket client of `url`.
     pub async fn ws_at(url: &str) -> Client {
         let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
