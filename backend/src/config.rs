@@ -66,6 +66,19 @@ pub struct Settings {
     /// Joins a session may make a second (0: no limit), after a burst.
     pub join_rate: f64,
     pub join_burst: u32,
+    /// Other requests that write or broadcast (nick, away, topic, kick,
+    /// ban, op, logout, ...) a session may make a second (0: no limit),
+    /// after a burst.
+    pub change_rate: f64,
+    pub change_burst: u32,
+    /// Who may create an account.
+    pub registration: Registration,
+    /// Accounts one address may create an hour (0: no limit), all at once
+    /// at most.
+    pub registrations_per_hour: u32,
+    /// Rooms one address, and one account, may bring into being an hour
+    /// (0: no limit), all at once at most.
+    pub new_rooms_per_hour: u32,
     /// Open connections per client address (0: no limit).
     pub max_connections_per_address: usize,
     /// New connections per client address a second (0: no limit), after
@@ -96,6 +109,18 @@ pub struct Settings {
     pub tcp_proxy_protocol: bool,
     /// ... and on the IRC listeners.
     pub irc_proxy_protocol: bool,
+}
+
+/// Who may create an account with `register` (IRC: through the web or
+/// JSON clients).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Registration {
+    /// Anyone (within --registrations-per-hour).
+    #[default]
+    Open,
+    /// Nobody: accounts that exist keep working.
+    Closed,
 }
 
 /// How log lines are written.
@@ -145,6 +170,11 @@ impl Default for Settings {
             message_burst: 20,
             join_rate: 1.0,
             join_burst: 20,
+            change_rate: 1.0,
+            change_burst: 10,
+            registration: Registration::Open,
+            registrations_per_hour: 10,
+            new_rooms_per_hour: 30,
             max_connections_per_address: 50,
             handshake_rate: 5.0,
             handshake_burst: 30,
@@ -217,6 +247,7 @@ impl Settings {
         for (name, rate) in [
             ("message-rate", self.message_rate),
             ("join-rate", self.join_rate),
+            ("change-rate", self.change_rate),
             ("handshake-rate", self.handshake_rate),
         ] {
             if !rate.is_finite() || rate < 0.0 {
@@ -568,6 +599,53 @@ pub struct Cli {
         value_name = "N"
     )]
     pub join_burst: Option<u32>,
+    /// Other requests that write or broadcast (nick, away, setting a
+    /// topic, kick, ban, unban, op, deop, logout) one session may make a
+    /// second, in the long run. 0: no limit. [default: 1]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        env = "BANTER_CHANGE_RATE",
+        value_name = "PER_SEC"
+    )]
+    pub change_rate: Option<f64>,
+    /// Such requests one session may make at once before --change-rate
+    /// applies. [default: 10]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        env = "BANTER_CHANGE_BURST",
+        value_name = "N"
+    )]
+    pub change_burst: Option<u32>,
+    /// Who may create an account: open (anyone) or closed (nobody; the
+    /// accounts there are keep working). [default: open]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        env = "BANTER_REGISTRATION",
+        value_name = "WHO"
+    )]
+    pub registration: Option<Registration>,
+    /// Accounts one client address (an IPv6 /64) may create an hour, all
+    /// of them at once at most. 0: no limit. [default: 10]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        env = "BANTER_REGISTRATIONS_PER_HOUR",
+        value_name = "N"
+    )]
+    pub registrations_per_hour: Option<u32>,
+    /// Rooms one client address, and one account, may bring into being
+    /// (join when nobody is in them) an hour, all at once at most. 0: no
+    /// limit. [default: 30]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        env = "BANTER_NEW_ROOMS_PER_HOUR",
+        value_name = "N"
+    )]
+    pub new_rooms_per_hour: Option<u32>,
     /// Open connections from one client address (an IPv6 /64 counts as
     /// one), all transports together. 0: no limit. [default: 50]
     #[arg(
@@ -779,6 +857,11 @@ impl Cli {
             message_burst,
             join_rate,
             join_burst,
+            change_rate,
+            change_burst,
+            registration,
+            registrations_per_hour,
+            new_rooms_per_hour,
             max_connections_per_address,
             handshake_rate,
             handshake_burst,

@@ -19,7 +19,7 @@ use crate::broker::{Broker, Link};
 use crate::config::Settings;
 use crate::core::port::{Memory, Port};
 use crate::core::router::{Router, RouterConfig};
-use crate::limits::{AddressLimits, AddressRules};
+use crate::limits::{AddressLimits, AddressRules, Quota};
 use crate::store::{Backend, Store};
 
 /// What every session and listener shares.
@@ -36,6 +36,10 @@ pub struct Context {
     pub hasher: Hasher,
     /// Wrong passwords, per account and per address.
     pub limiter: Limiter,
+    /// Accounts created, per address.
+    pub registrations: Quota,
+    /// Rooms brought into being, per address and per account.
+    pub new_rooms: Quota,
     /// Cancelled once, when the server starts shutting down.
     pub shutdown: CancellationToken,
     /// Every session's deadline, and the shutdown notice to each.
@@ -83,6 +87,8 @@ impl Context {
                 Duration::from_secs(settings.argon2_wait),
             )?,
             limiter: Limiter::default(),
+            registrations: Quota::per_hour(settings.registrations_per_hour),
+            new_rooms: Quota::per_hour(settings.new_rooms_per_hour),
             settings,
             router,
             store,

@@ -223,6 +223,72 @@ impl Drop for AddressPermit {
     }
 }
 
+/// Who a [`Quota`] counts: an address (IPv6 by its /64) or an account.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Who {
+    Address(IpAddr),
+    /// Lower-cased.
+    Account(String),
+}
+
+impl Who {
+    pub fn address(ip: IpAddr) -> Who {
+        Who::Address(key(ip))
+    }
+
+    pub fn account(name: &str) -> Who {
+        Who::Account(name.to_ascii_lowercase())
+    }
+}
+
+/// Most keys a [`Quota`] remembers; past it, new keys are refused until
+/// old ones refill (an attacker with that many addresses is slowed, and
+/// memory stays bounded).
+const MAX_QUOTA_KEYS: usize = 100_000;
+
+/// A token bucket per address or account, for what is limited across
+/// connections (accounts created, rooms brought into being): `n` an hour,
+/// all `n` at once at most. Full buckets are forgotten, so the table
+/// holds only who used some lately.
+pub struct Quota {
+    per_hour: u32,
+    table: Mutex<HashMap<Who, TokenBucket>>,
+}
+
+impl Quota {
+    /// `n` an hour per key; 0: no limit.
+    pub fn per_hour(n: u32) -> Quota {
+        Quota {
+            per_hour: n,
+            table: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one from each of `keys` if every one has one left; else says
+    /// how long until they all do, and takes nothing.
+    pub fn take(&self, keys: &[Who], now: Instant) -> Result<(), Duration> {
+        if self.per_hour == 0 {
+            return Ok(());
+        }
+        let mut table = self.table.lock().unwrap();
+        if table.len() >= SWEEP_EVERY && table.len().is_multiple_of(SWEEP_EVERY) {
+            table.retain(|_, b| !b.is_full(now));
+        }
+        let fresh = || TokenBucket::new(f64::from(self.per_hour) / 3600.0, self.per_hour, now);
+        let mut taken = Vec::with_capacity(keys.len());
+        for who in keys {
+            let mut bucket = table.get(who).cloned().unwrap_or_else(fresh);
+            if !table.contains_key(who) && table.len() + taken.len() >= MAX_QUOTA_KEYS {
+                return Err(Duration::from_secs(60));
+            }
+            bucket.take(now)?;
+            taken.push((who.clone(), bucket));
+        }
+        table.extend(taken);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,6 +375,30 @@ mod tests {
         });
         drop(unlimited.admit(a).unwrap());
         assert_eq!(unlimited.remembered(), 0, "nothing to remember once closed");
+    }
+
+    #[test]
+    fn quotas_take_from_every_key_or_none() {
+        let quota = Quota::per_hour(2);
+        let t0 = Instant::now();
+        let (home, other) = (
+            Who::address("192.0.2.1".parse().unwrap()),
+            Who::address("192.0.2.2".parse().unwrap()),
+        );
+        let alice = Who::account("Alice");
+        assert!(quota.take(&[home.clone(), alice.clone()], t0).is_ok());
+        assert!(quota.take(std::slice::from_ref(&home), t0).is_ok());
+        // home is spent: alice's bucket is not charged for the refusal.
+        let wait = quota.take(&[home.clone(), alice.clone()], t0).unwrap_err();
+        assert!(wait > Duration::from_secs(1700) && wait <= Duration::from_secs(1800));
+        assert!(
+            quota
+                .take(&[other.clone(), Who::account("alice")], t0)
+                .is_ok()
+        );
+        assert!(quota.take(&[other, alice], t0).is_err(), "per account");
+        assert!(quota.take(&[home], t0 + Duration::from_secs(1800)).is_ok());
+        assert!(Quota::per_hour(0).take(&[Who::account("x")], t0).is_ok());
     }
 
     #[test]

@@ -60,10 +60,16 @@ pub enum Limit {
     Passwords,
     /// IRC clients past flood control's backlog (disconnected: Excess Flood).
     IrcFlood,
+    /// Other requests that write or broadcast, of one session.
+    Changes,
+    /// Accounts created from one address.
+    Registrations,
+    /// Rooms brought into being by one address or account.
+    NewRooms,
 }
 
 impl Limit {
-    const ALL: [Limit; 7] = [
+    const ALL: [Limit; 10] = [
         Limit::Messages,
         Limit::Joins,
         Limit::ConnectionsPerAddress,
@@ -71,6 +77,9 @@ impl Limit {
         Limit::Connections,
         Limit::Passwords,
         Limit::IrcFlood,
+        Limit::Changes,
+        Limit::Registrations,
+        Limit::NewRooms,
     ];
 
     fn as_str(self) -> &'static str {
@@ -82,6 +91,9 @@ impl Limit {
             Limit::Connections => "connections",
             Limit::Passwords => "passwords",
             Limit::IrcFlood => "irc_flood",
+            Limit::Changes => "changes",
+            Limit::Registrations => "registrations",
+            Limit::NewRooms => "new_rooms",
         }
     }
 }

@@ -103,7 +103,8 @@ async fn every_echoed_message_survives_a_sigkill() {
 #[tokio::test]
 async fn every_announced_topic_and_ban_survives_a_sigkill() {
     const PW: &str = "correct horse";
-    let mut server = TestServer::child_with(&[]);
+    // Changes as fast as the store takes them: no rate limit.
+    let mut server = TestServer::child_with(&["--change-rate", "0"]);
     let mut c = Client::connect(&server, Kind::Tcp).await;
     c.send(json!({"type":"register","nick":"alice","password":PW}))
         .await;

@@ -1032,8 +1032,8 @@ async fn odd_targets_get_numerics_and_nothing_leaks() {
 
 #[tokio::test]
 async fn whois_channel_lists_are_split_to_fit() {
-    // 50 joins at once: above the default join burst.
-    let server = TestServer::start_with(&["--join-rate", "0"]);
+    // 50 new rooms at once: above the default join burst and new-room quota.
+    let server = TestServer::start_with(&["--join-rate", "0", "--new-rooms-per-hour", "0"]);
     let mut busy = IrcClient::register(&server, "busy").await;
     let rooms: Vec<String> = (0..50)
         .map(|i| format!("#{i:02}{}", "x".repeat(30)))

@@ -1,6 +1,8 @@
-//! The abuse limits, each hit over real sockets: chat messages and joins
-//! per session, connections and handshakes per address. Each gives its own
-//! error, and everyone else goes on unaffected.
+//! The abuse limits, each hit over real sockets: chat messages, joins and
+//! every other request that writes or broadcasts, per session; accounts
+//! created and rooms opened per address (and account); connections and
+//! handshakes per address. Each gives its own error, and everyone else
+//! goes on unaffected.
 
 mod common;
 
@@ -87,6 +89,108 @@ async fn joins_over_the_rate_are_refused() {
     let refused = irc.wait_for("400").await;
     assert!(refused.contains("retry in"), "{refused}");
     irc.assert_usable().await;
+}
+
+/// Every request that broadcasts or writes has a limit: nick changes,
+/// away toggles, topics (in an ownerless room anyone may set one), deop
+/// of oneself; they share one bucket, and queries are not counted.
+#[tokio::test]
+async fn changes_that_broadcast_are_limited() {
+    let server = TestServer::start_with(&["--change-rate", "0.1", "--change-burst", "4"]);
+    let mut flooder = Client::hello(&server, Kind::Tcp, "flooder").await;
+    let mut calm = Client::hello(&server, Kind::Ws, "calm").await;
+    flooder.join("lobby").await;
+    calm.join("lobby").await;
+    let requests = [
+        json!({"type":"nick","nick":"flooder2"}),
+        json!({"type":"away","message":"gone"}),
+        json!({"type":"away"}),
+        json!({"type":"topic","room":"lobby","text":"mine"}),
+    ];
+    for request in requests.iter().cycle().take(12) {
+        flooder.send(request.clone()).await;
+    }
+    flooder.send(json!({"type":"rooms","ref":"q"})).await;
+    let mut refused = 0;
+    loop {
+        let m = flooder.recv().await;
+        if m["code"] == "rate_limited" {
+            refused += 1;
+            assert!(m["message"].as_str().unwrap().contains("retry in"), "{m}");
+        }
+        if m["type"] == "rooms" {
+            break;
+        }
+    }
+    assert_eq!(
+        refused, 8,
+        "a burst of 4, then refusals; queries still answered"
+    );
+    // The room saw the burst only, and the others chat on.
+    let mut seen = 0;
+    calm.send(say("lobby", "still here", 1)).await;
+    loop {
+        let m = calm.recv().await;
+        match m["type"].as_str() {
+            Some("presence" | "away" | "topic") => seen += 1,
+            Some("message") => break,
+            _ => {}
+        }
+    }
+    assert!(seen <= 4, "{seen} broadcasts");
+}
+
+/// Accounts per address per hour, and registration closed by a flag.
+#[tokio::test]
+async fn registrations_are_limited_per_address_and_can_be_closed() {
+    let server = TestServer::start_with(&["--registrations-per-hour", "2"]);
+    let register = |nick: &str| json!({"type":"register","nick":nick,"password":"correct horse"});
+    let mut c = Client::connect(&server, Kind::Tcp).await;
+    for nick in ["first", "second"] {
+        c.send(register(nick)).await;
+        c.expect("registered").await;
+    }
+    c.send(register("third")).await;
+    let refused = c.expect_error("rate_limited").await;
+    assert!(
+        refused["message"].as_str().unwrap().contains("address"),
+        "{refused}"
+    );
+    // Another connection from the same address is counted the same way;
+    // another address is not.
+    let mut again = Client::connect(&server, Kind::Ws).await;
+    again.send(register("third")).await;
+    again.expect_error("rate_limited").await;
+    let mut elsewhere = Client::tcp_from(&server, "127.0.0.2").await;
+    elsewhere.send(register("third")).await;
+    elsewhere.expect("registered").await;
+
+    let closed = TestServer::start_with(&["--registration", "closed"]);
+    let mut c = Client::connect(&closed, Kind::Tcp).await;
+    c.send(register("anyone")).await;
+    c.expect_error("registration_closed").await;
+}
+
+/// A few addresses cannot fill the server's room limit: rooms opened per
+/// address (and per account) are limited over time, while joining a room
+/// that is open is not.
+#[tokio::test]
+async fn rooms_opened_are_limited_per_address() {
+    let server = TestServer::start_with(&["--new-rooms-per-hour", "3"]);
+    let mut opener = Client::hello(&server, Kind::Tcp, "opener").await;
+    for room in ["a", "b", "c"] {
+        opener.join(room).await;
+    }
+    opener.join_err("d", "rate_limited").await;
+    let mut other = Client::hello(&server, Kind::Ws, "other").await;
+    other.join_err("e", "rate_limited").await;
+    other.join("a").await;
+    let mut elsewhere = Client::tcp_from(&server, "127.0.0.2").await;
+    elsewhere
+        .send(json!({"type":"hello","nick":"elsewhere"}))
+        .await;
+    elsewhere.expect("welcome").await;
+    elsewhere.join("d").await;
 }
 
 #[tokio::test]

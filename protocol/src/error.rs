@@ -78,6 +78,9 @@ pub enum ErrorCode {
     Banned,
     /// This server runs without a store (accounts need one).
     Unsupported,
+    /// This server does not let anyone create an account now
+    /// (`--registration closed`).
+    RegistrationClosed,
     // --- reasons for `closing` ---
     /// No `hello` within the handshake timeout.
     HandshakeTimeout,
@@ -128,6 +131,7 @@ impl ErrorCode {
             NotOperator => "not_operator",
             Banned => "banned",
             Unsupported => "unsupported",
+            RegistrationClosed => "registration_closed",
             HandshakeTimeout => "handshake_timeout",
             IdleTimeout => "idle_timeout",
             SlowConsumer => "slow_consumer",
@@ -173,6 +177,7 @@ impl ErrorCode {
             NotOperator,
             Banned,
             Unsupported,
+            RegistrationClosed,
             HandshakeTimeout,
             IdleTimeout,
             SlowConsumer,

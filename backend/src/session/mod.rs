@@ -36,13 +36,14 @@ use tracing::{debug, error, warn};
 use crate::alarms::Slot;
 use crate::auth::{Check, HashError, check_password, new_token, token_hash};
 use crate::broker::{Link, Publish};
+use crate::config::Registration;
 use crate::context::Context;
 use crate::core::cluster::{Change, Event, UserRecord};
 use crate::core::frame::Frame;
 use crate::core::model::{Page, key};
 use crate::core::outbox::Outbox;
 use crate::core::router::{Joined, RouterError, SessionId};
-use crate::limits::{AddressPermit, TokenBucket, retry_in};
+use crate::limits::{AddressPermit, TokenBucket, Who, retry_in};
 use crate::metrics::{ConnectionGauge, Limit, metrics};
 use crate::store::{Store, Write};
 
@@ -61,9 +62,11 @@ struct Session {
     /// The hash of the token this session logged in with or was given,
     /// which a plain `logout` revokes.
     token: Option<Box<[u8]>>,
-    /// Chat messages (say, whisper) and joins this session may send.
+    /// Chat messages (say, whisper), joins, and other requests that write
+    /// or broadcast, that this session may send.
     messages: TokenBucket,
     joins: TokenBucket,
+    changes: TokenBucket,
     /// Whispers that waited for this session's account, if any came at
     /// its login (boxed: most sessions have none).
     waiting: Option<Box<Waiting>>,
@@ -180,6 +183,7 @@ pub fn run<C: Transport>(
         outbox,
         messages: TokenBucket::new(settings.message_rate, settings.message_burst, now),
         joins: TokenBucket::new(settings.join_rate, settings.join_burst, now),
+        changes: TokenBucket::new(settings.change_rate, settings.change_burst, now),
         ctx,
         id: None,
         peer,
@@ -459,15 +463,36 @@ impl Session {
         Ok(None)
     }
 
-    /// The per-session limits: chat messages and joins, each a token
-    /// bucket; over it, `rate_limited` says when to retry.
+    /// The per-session limits: chat messages, joins, and every other
+    /// request that writes or broadcasts, each a token bucket; over it,
+    /// `rate_limited` says when to retry. Queries (and `part`, which only
+    /// follows a join) are not limited here.
     fn throttle(&mut self, body: &ClientMessage) -> Result<(), RouterError> {
+        use ClientMessage as M;
         let (bucket, limit, what) = match body {
-            ClientMessage::Say { .. } | ClientMessage::Whisper { .. } => {
-                (&mut self.messages, Limit::Messages, "messages")
-            }
-            ClientMessage::Join { .. } => (&mut self.joins, Limit::Joins, "joins"),
-            _ => return Ok(()),
+            M::Say { .. } | M::Whisper { .. } => (&mut self.messages, Limit::Messages, "messages"),
+            M::Join { .. } => (&mut self.joins, Limit::Joins, "joins"),
+            M::Topic { text: Some(_), .. }
+            | M::Nick { .. }
+            | M::Away { .. }
+            | M::Register { .. }
+            | M::Logout { .. }
+            | M::Kick { .. }
+            | M::Ban { .. }
+            | M::Unban { .. }
+            | M::Op { .. }
+            | M::Deop { .. } => (&mut self.changes, Limit::Changes, "changes"),
+            M::Hello { .. }
+            | M::Bans { .. }
+            | M::Part { .. }
+            | M::History { .. }
+            | M::Ping
+            | M::Pong
+            | M::Topic { text: None, .. }
+            | M::Members { .. }
+            | M::Rooms
+            | M::Whois { .. }
+            | M::Users { .. } => return Ok(()),
         };
         bucket.take(std::time::Instant::now()).map_err(|wait| {
             metrics().limited(limit);
@@ -893,6 +918,23 @@ impl Session {
         if ctx.router.is_account(&nick) {
             return Err(exists());
         }
+        if ctx.settings.registration == Registration::Closed {
+            return Err(RouterError::new(
+                ErrorCode::RegistrationClosed,
+                "this server does not create accounts; ask its administrator",
+            ));
+        }
+        let now = std::time::Instant::now();
+        if let Err(wait) = ctx.registrations.take(&[Who::address(self.peer.ip())], now) {
+            metrics().limited(Limit::Registrations);
+            return Err(RouterError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "too many accounts created from your address; retry in {}",
+                    retry_in(wait)
+                ),
+            ));
+        }
         let hash = ctx
             .hasher
             .hash_password(password)
@@ -957,9 +999,25 @@ impl Session {
         Ok(())
     }
 
-    /// `join`, loading the room from the store first if need be.
+    /// `join`, loading the room from the store first if need be. A room
+    /// not open on the server counts against the address's and the
+    /// account's new-room quota (the room limit is shared by all).
     async fn join(&mut self, id: SessionId, room: RoomName, reference: Option<Ref>) -> Outcome {
         let router = &self.ctx.router;
+        if !router.has_room(&room) {
+            let mut who = vec![Who::address(self.peer.ip())];
+            who.extend(router.account_of(id).map(|a| Who::account(a.as_str())));
+            if let Err(wait) = self.ctx.new_rooms.take(&who, std::time::Instant::now()) {
+                metrics().limited(Limit::NewRooms);
+                return Err(RouterError::new(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "too many new rooms opened from your address or account; join one that is open, or retry in {}",
+                        retry_in(wait)
+                    ),
+                ));
+            }
+        }
         for _ in 0..3 {
             if router.join(id, room.clone(), reference.clone())? == Joined::Joined {
                 return Ok(());
