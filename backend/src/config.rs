@@ -79,6 +79,10 @@ pub struct Settings {
     /// Rooms one address, and one account, may bring into being an hour
     /// (0: no limit), all at once at most.
     pub new_rooms_per_hour: u32,
+    /// Whispers that may wait for one offline account, in all and from
+    /// one sender.
+    pub max_waiting_whispers: u32,
+    pub max_waiting_whispers_per_sender: u32,
     /// Open connections per client address (0: no limit).
     pub max_connections_per_address: usize,
     /// New connections per client address a second (0: no limit), after
@@ -175,6 +179,8 @@ impl Default for Settings {
             registration: Registration::Open,
             registrations_per_hour: 10,
             new_rooms_per_hour: 30,
+            max_waiting_whispers: 100,
+            max_waiting_whispers_per_sender: 20,
             max_connections_per_address: 50,
             handshake_rate: 5.0,
             handshake_burst: 30,
@@ -229,6 +235,11 @@ impl Settings {
             ("irc-flood-rate", self.irc_flood_rate as usize),
             ("retention-interval", self.retention_interval as usize),
             ("argon2-concurrency", self.argon2_concurrency),
+            ("max-waiting-whispers", self.max_waiting_whispers as usize),
+            (
+                "max-waiting-whispers-per-sender",
+                self.max_waiting_whispers_per_sender as usize,
+            ),
         ] {
             if value == 0 {
                 bail!("{name} must be at least 1");
@@ -646,6 +657,24 @@ pub struct Cli {
         value_name = "N"
     )]
     pub new_rooms_per_hour: Option<u32>,
+    /// Whispers that may wait for one offline account until it logs in;
+    /// more are refused (`mailbox_full`). [default: 100]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        env = "BANTER_MAX_WAITING_WHISPERS",
+        value_name = "N"
+    )]
+    pub max_waiting_whispers: Option<u32>,
+    /// Of those, whispers from one sender (an account; all guests
+    /// together count as one). [default: 20]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        env = "BANTER_MAX_WAITING_WHISPERS_PER_SENDER",
+        value_name = "N"
+    )]
+    pub max_waiting_whispers_per_sender: Option<u32>,
     /// Open connections from one client address (an IPv6 /64 counts as
     /// one), all transports together. 0: no limit. [default: 50]
     #[arg(
@@ -862,6 +891,8 @@ impl Cli {
             registration,
             registrations_per_hour,
             new_rooms_per_hour,
+            max_waiting_whispers,
+            max_waiting_whispers_per_sender,
             max_connections_per_address,
             handshake_rate,
             handshake_burst,

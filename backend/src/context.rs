@@ -20,7 +20,7 @@ use crate::config::Settings;
 use crate::core::port::{Memory, Port};
 use crate::core::router::{Router, RouterConfig};
 use crate::limits::{AddressLimits, AddressRules, Quota};
-use crate::store::{Backend, Store};
+use crate::store::{Backend, Mailbox, Store};
 
 /// What every session and listener shares.
 pub struct Context {
@@ -155,11 +155,14 @@ async fn build_router(
     info!("data: {}", backend.describe());
     let router = Arc::new(Router::with_port(
         config,
-        cluster(Box::new(store.port())),
+        cluster(Box::new(store.port(Mailbox {
+            per_recipient: settings.max_waiting_whispers,
+            per_sender: settings.max_waiting_whispers_per_sender,
+        }))),
         store.account_names().await?,
         store.last_direct_id().await?,
     ));
     let apply_to = router.clone();
-    writer.start(move |events, taken| apply_to.apply(events, taken));
+    writer.start(move |events, verdict| apply_to.apply(events, verdict));
     Ok((router, Some(store)))
 }

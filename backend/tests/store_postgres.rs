@@ -159,10 +159,7 @@ async fn persist_stores_once_keeps_the_counters_and_delivers_nothing_on_both_bac
         assert_eq!(room.recent.iter().map(|m| m.id).collect::<Vec<_>>(), [6, 7]);
         assert_eq!(store.last_direct_id().await.unwrap(), 10, "{backend:?}");
         let pending = store
-            .request(|reply| Write::Pending {
-                account: Nick::new("Bob").unwrap(),
-                reply,
-            })
+            .pending(&Nick::new("Bob").unwrap(), 100)
             .await
             .unwrap();
         let pending: Vec<(u64, &str)> = pending.iter().map(|d| (d.id, d.text.as_str())).collect();
@@ -188,7 +185,7 @@ async fn persist_stores_once_keeps_the_counters_and_delivers_nothing_on_both_bac
             })
             .await
             .unwrap();
-        assert_eq!(gone, 5 + 2, "every message, and the delivered directs");
+        assert_eq!(gone, 5 + 3, "every message, and every direct (waiting ones too)");
         assert!(again.history(&lobby, all).await.unwrap().is_empty());
         assert_eq!(again.load_room(&lobby, 10).await.unwrap().last_id, 7);
         assert_eq!(again.last_direct_id().await.unwrap(), 10, "{backend:?}");

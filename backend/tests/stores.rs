@@ -72,6 +72,7 @@ on_both!(history_ids_topic_and_directs_survive_a_restart);
 on_both!(accounts_tokens_and_logins_survive_a_restart);
 on_both!(topics_roles_and_bans_survive_a_restart);
 on_both!(an_offline_whisper_waits_until_it_was_read);
+on_both!(waiting_whispers_are_bounded_per_recipient_and_per_sender);
 on_both!(retention_keeps_the_newest_and_ids_go_on);
 
 /// The database name at the end of a URL (for psql).
@@ -390,6 +391,69 @@ async fn an_offline_whisper_waits_until_it_was_read(store: Store) {
         let (mut carol, _) = login(&server, kind, "carol").await;
         carol.assert_usable().await;
     }
+}
+
+/// An offline account's mailbox is bounded: in all, and per sender (every
+/// guest together is one sender); past a bound the whisper is refused
+/// with `mailbox_full`, and the owner gets exactly what was kept.
+async fn waiting_whispers_are_bounded_per_recipient_and_per_sender(store: Store) {
+    let server = store.start(&[
+        "--max-waiting-whispers",
+        "5",
+        "--max-waiting-whispers-per-sender",
+        "2",
+    ]);
+    for nick in ["bob", "dave", "erin"] {
+        register(&server, nick).await;
+    }
+    async fn whisper(from: &mut Client, text: &str) -> Value {
+        from.send(json!({"type":"whisper","to":"bob","text":text}))
+            .await;
+        from.recv().await
+    }
+    let mut alice = Client::hello(&server, Kind::Tcp, "alice").await;
+    let mut zed = Client::hello(&server, Kind::Ws, "zed").await;
+    assert_eq!(whisper(&mut alice, "a1").await["type"], "direct");
+    assert_eq!(whisper(&mut zed, "z1").await["type"], "direct");
+    let full = whisper(&mut alice, "a2").await;
+    assert_eq!(full["code"], "mailbox_full", "guests count as one: {full}");
+    let (mut dave, _) = login(&server, Kind::Tcp, "dave").await;
+    let (mut erin, _) = login(&server, Kind::Ws, "erin").await;
+    for text in ["d1", "d2"] {
+        assert_eq!(whisper(&mut dave, text).await["type"], "direct");
+    }
+    let full = whisper(&mut dave, "d3").await;
+    assert_eq!(full["code"], "mailbox_full", "{full}");
+    assert!(
+        full["message"].as_str().unwrap().contains("from you"),
+        "{full}"
+    );
+    assert_eq!(whisper(&mut erin, "e1").await["type"], "direct");
+    let full = whisper(&mut erin, "e2").await;
+    assert_eq!(full["code"], "mailbox_full", "{full}");
+    assert!(
+        full["message"].as_str().unwrap().contains("5 whispers"),
+        "{full}"
+    );
+
+    // Bob gets what was kept, in order, and confirms it.
+    let (mut bob, _) = login(&server, Kind::Tcp, "bob").await;
+    let mut got = Vec::new();
+    loop {
+        let m = bob.recv().await;
+        match m["type"].as_str() {
+            Some("direct") => got.push(m["text"].as_str().unwrap().to_string()),
+            Some("ping") => break,
+            _ => panic!("unexpected {m}"),
+        }
+    }
+    assert_eq!(got, ["a1", "z1", "d1", "d2", "e1"]);
+    bob.send(json!({"type":"pong"})).await;
+    bob.assert_usable().await;
+    drop(bob);
+    until_offline(&server, "bob").await;
+    // Read: the mailbox has room again.
+    assert_eq!(whisper(&mut erin, "e3").await["type"], "direct");
 }
 
 async fn retention_keeps_the_newest_and_ids_go_on(store: Store) {

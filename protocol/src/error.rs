@@ -81,6 +81,9 @@ pub enum ErrorCode {
     /// This server does not let anyone create an account now
     /// (`--registration closed`).
     RegistrationClosed,
+    /// A whisper to an offline account that has as many whispers waiting
+    /// as it may (in all, or from this sender); it was not kept.
+    MailboxFull,
     // --- reasons for `closing` ---
     /// No `hello` within the handshake timeout.
     HandshakeTimeout,
@@ -132,6 +135,7 @@ impl ErrorCode {
             Banned => "banned",
             Unsupported => "unsupported",
             RegistrationClosed => "registration_closed",
+            MailboxFull => "mailbox_full",
             HandshakeTimeout => "handshake_timeout",
             IdleTimeout => "idle_timeout",
             SlowConsumer => "slow_consumer",
@@ -178,6 +182,7 @@ impl ErrorCode {
             Banned,
             Unsupported,
             RegistrationClosed,
+            MailboxFull,
             HandshakeTimeout,
             IdleTimeout,
             SlowConsumer,

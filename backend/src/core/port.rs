@@ -14,6 +14,8 @@
 //! ([`crate::broker::Clustered`]) implement [`Port`]; the core names
 //! neither.
 
+use banter_protocol::ErrorCode;
+
 use super::cluster::News;
 use super::event::Event;
 
@@ -30,6 +32,21 @@ pub enum Taken {
     Relayed,
     /// Not taken: nothing changes.
     Refused(Event, Refusal),
+}
+
+/// What became of events a port gave back later (see
+/// [`Router::apply`](super::router::Router::apply)).
+#[derive(Debug)]
+pub enum Verdict {
+    /// They take effect.
+    Taken,
+    /// They could not be saved: nothing changes, the requesters are told
+    /// to try again.
+    Failed,
+    /// Refused as they stand (a rule of the port's, like an offline
+    /// account's full mailbox): nothing changes, the requesters are told
+    /// this error.
+    Refused(ErrorCode, String),
 }
 
 /// Why a port did not take an event.

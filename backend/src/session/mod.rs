@@ -51,6 +51,11 @@ use crate::store::{Store, Write};
 const CLOSE_BUDGET: Duration = Duration::from_secs(2);
 /// Longest a cluster's broker may take to answer a nick claim.
 const BROKER_WAIT: Duration = Duration::from_secs(5);
+/// Most waiting whispers sent at one login.
+const MAX_WAITING_PAGE: usize = 1000;
+/// How long a login waits for the store to commit the whispers queued
+/// before it (then it reads what is committed).
+const FLUSH_WAIT: Duration = Duration::from_secs(5);
 
 struct Session {
     ctx: Arc<Context>,
@@ -713,29 +718,38 @@ impl Session {
             }
         };
         self.id = Some(id);
-        if let (Some(account), Some(store)) = (account, &self.ctx.store) {
-            // Whispers that waited for this account, after the welcome;
-            // delivered once the client confirms it read them.
-            let waiting = account.clone();
-            let pending = store
-                .request(|reply| Write::Pending {
-                    account: waiting,
-                    reply,
-                })
-                .await
-                .map_err(internal)?;
-            if !pending.is_empty() {
-                self.waiting = Some(Box::new(Waiting {
-                    account,
-                    unsent: pending.iter().map(|d| d.id).collect(),
-                    unconfirmed: Vec::new(),
-                }));
+        if let (Some(account), Some(store)) = (account, self.ctx.store.clone()) {
+            self.deliver_waiting(id, account, &store).await?;
+        }
+        Ok(())
+    }
+
+    /// Whispers that waited for `account`, after the welcome; delivered
+    /// (no longer waiting) once the client confirms it read them. Read
+    /// from the store's read pool once the writer has committed every
+    /// whisper queued before (so none is missed), at most half an outbox
+    /// at a time: the rest come at the next login.
+    async fn deliver_waiting(&mut self, id: SessionId, account: Nick, store: &Store) -> Outcome {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let _ = timeout(FLUSH_WAIT, async {
+            if store.writes().send(Write::Flush(tx)).await.is_ok() {
+                let _ = rx.await;
             }
-            for direct in pending {
-                self.ctx
-                    .router
-                    .send_to(id, Frame::new(ServerMessage::Direct(direct)));
-            }
+        })
+        .await;
+        let limit = (self.ctx.settings.outbox_len / 2).clamp(1, MAX_WAITING_PAGE) as u32;
+        let pending = store.pending(&account, limit).await.map_err(internal)?;
+        if !pending.is_empty() {
+            self.waiting = Some(Box::new(Waiting {
+                account,
+                unsent: pending.iter().map(|d| d.id).collect(),
+                unconfirmed: Vec::new(),
+            }));
+        }
+        for direct in pending {
+            self.ctx
+                .router
+                .send_to(id, Frame::new(ServerMessage::Direct(direct)));
         }
         Ok(())
     }

@@ -38,7 +38,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use banter_protocol::{BanInfo, ChatMessage, Nick, RoomName, Topic};
+use banter_protocol::{BanInfo, ChatMessage, DirectMessage, Nick, RoomName, Topic};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
@@ -50,7 +50,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::core::event::Event;
 use crate::core::model::{Page, RoomState, key};
-use crate::core::port::{Port, Refusal, Taken};
+use crate::core::port::{Port, Refusal, Taken, Verdict};
 use writer::{Conn, Connector, Database};
 pub use writer::{Health, Write};
 
@@ -79,6 +79,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "accounts and rooms",
         include_str!("../../migrations/0002_accounts_and_rooms.sql"),
     ),
+    (
+        3,
+        "bounded waiting whispers",
+        include_str!("../../migrations/0003_bounded_waiting_whispers.sql"),
+    ),
 ];
 
 /// The embedded PostgreSQL migrations: the same versions and tables.
@@ -92,6 +97,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "accounts and rooms",
         include_str!("../../migrations/postgres/0002_accounts_and_rooms.sql"),
+    ),
+    (
+        3,
+        "bounded waiting whispers",
+        include_str!("../../migrations/postgres/0003_bounded_waiting_whispers.sql"),
     ),
 ];
 
@@ -282,9 +292,9 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer, which hands what it committed (or, `false`,
-    /// failed to commit) to `on_commit`, in commit order.
-    pub fn start(self, on_commit: impl FnMut(&mut Vec<Event>, bool) + Send + 'static) {
+    /// Starts the writer, which hands what it committed (or failed to
+    /// commit, or refused) to `on_commit`, in commit order.
+    pub fn start(self, on_commit: impl FnMut(&mut Vec<Event>, Verdict) + Send + 'static) {
         tokio::spawn(writer::run(self.link, self.queue, on_commit));
     }
 }
@@ -292,16 +302,29 @@ impl Writer {
 /// The store as the core's [`Port`]: an event goes to the writer's queue
 /// and comes back (through [`Writer::start`]'s `on_commit`) once
 /// committed; a full queue refuses it, so the requester hears the server
-/// is busy and nothing changes.
-pub struct Durable(mpsc::Sender<Write>);
+/// is busy and nothing changes. A whisper for an offline account is
+/// refused later, by the writer, if its waiting whispers are at the
+/// [`Mailbox`] bounds.
+pub struct Durable {
+    queue: mpsc::Sender<Write>,
+    mailbox: Mailbox,
+}
+
+/// How many whispers may wait for one offline account: in all, and from
+/// one sender (an account; every guest together counts as one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mailbox {
+    pub per_recipient: u32,
+    pub per_sender: u32,
+}
 
 impl Port for Durable {
     fn submit(&self, event: Event) -> Taken {
-        match self.0.try_reserve() {
+        match self.queue.try_reserve() {
             Ok(permit) => {
                 permit.send(match event {
                     Event::Chat(chat) => Write::Chat(chat),
-                    Event::Direct(direct) => Write::Direct(direct),
+                    Event::Direct(direct) => Write::Direct(direct, self.mailbox),
                     Event::Room(room) => Write::Room(room),
                 });
                 Taken::Later
@@ -330,7 +353,7 @@ impl Store {
     /// `on_commit`.
     pub async fn open(
         dir: &Path,
-        on_commit: impl FnMut(&mut Vec<Event>, bool) + Send + 'static,
+        on_commit: impl FnMut(&mut Vec<Event>, Verdict) + Send + 'static,
     ) -> anyhow::Result<Store> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
@@ -342,7 +365,7 @@ impl Store {
     /// the writer task, which hands what it committed to `on_commit`.
     pub async fn open_backend(
         backend: &Backend,
-        on_commit: impl FnMut(&mut Vec<Event>, bool) + Send + 'static,
+        on_commit: impl FnMut(&mut Vec<Event>, Verdict) + Send + 'static,
     ) -> anyhow::Result<Store> {
         let (store, writer) = Store::prepare(backend).await?;
         writer.start(on_commit);
@@ -420,8 +443,39 @@ impl Store {
     }
 
     /// The store as the core's port (see [`Durable`]).
-    pub fn port(&self) -> Durable {
-        Durable(self.writes.clone())
+    pub fn port(&self, mailbox: Mailbox) -> Durable {
+        Durable {
+            queue: self.writes.clone(),
+            mailbox,
+        }
+    }
+
+    /// Up to `limit` whispers waiting for `account`, oldest first, from
+    /// the read pool (never inside the writer). They stay waiting until
+    /// [`Write::Delivered`].
+    pub async fn pending(&self, account: &Nick, limit: u32) -> anyhow::Result<Vec<DirectMessage>> {
+        let rows: Vec<(i64, String, String, String, i64)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, sender, recipient, text, ts FROM directs \
+                 WHERE recipient_key = $1 AND pending = 1 ORDER BY id LIMIT $2",
+            )
+            .bind(key(account))
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(id, from, to, text, ts)| DirectMessage {
+                id: id as u64,
+                from: nick(from),
+                to: nick(to),
+                text,
+                ts: ts as u64,
+                account: None,
+                notice: false,
+            })
+            .collect())
     }
 
     /// Where the data is.

@@ -27,7 +27,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use banter_protocol::{ChatMessage, DirectMessage, Nick};
+use banter_protocol::{ChatMessage, DirectMessage, ErrorCode, Nick};
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
@@ -35,9 +35,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
-use super::{i, nick};
+use super::i;
 use crate::core::event::{ChatEvent, DirectEvent, Event, RoomChange, RoomEvent};
 use crate::core::model::key;
+use crate::core::port::Verdict;
+use crate::store::Mailbox;
 
 /// Most writes in one transaction.
 pub const MAX_BATCH: usize = 1024;
@@ -46,7 +48,9 @@ pub const MAX_BATCH: usize = 1024;
 #[derive(Debug)]
 pub enum Write {
     Chat(ChatEvent),
-    Direct(DirectEvent),
+    /// A whisper; for an offline account (no target), stored waiting
+    /// unless its waiting whispers are at the mailbox's bounds.
+    Direct(DirectEvent, Mailbox),
     Room(RoomEvent),
     /// Creates an account; answers whether it was created (`false`: the
     /// name was taken).
@@ -65,13 +69,6 @@ pub enum Write {
         account: Nick,
         hash: Option<Vec<u8>>,
         reply: oneshot::Sender<u64>,
-    },
-    /// Answers with the whispers waiting for `account`, oldest first
-    /// (they stay waiting until [`Write::Delivered`]). In queue order, so
-    /// none that was queued before is missed.
-    Pending {
-        account: Nick,
-        reply: oneshot::Sender<Vec<DirectMessage>>,
     },
     /// Marks whispers that waited for `account` delivered.
     Delivered {
@@ -107,7 +104,10 @@ enum Answer {
     Nothing,
     Created(bool),
     Count(u64),
-    Pending(Vec<DirectMessage>),
+    /// A whisper that would overfill an offline account's mailbox.
+    MailboxFull {
+        per_recipient: bool,
+    },
 }
 
 /// How long opening a PostgreSQL connection may take.
@@ -342,14 +342,16 @@ impl Database {
 }
 
 /// Runs until every sender of `queue` is gone. `on_commit` gets the
-/// messages of each batch, in order, and whether they were saved.
+/// messages of each batch, in order, and whether they were saved; then
+/// each whisper the batch refused, with why.
 pub async fn run(
     mut link: Database,
     mut queue: mpsc::Receiver<Write>,
-    mut on_commit: impl FnMut(&mut Vec<Event>, bool),
+    mut on_commit: impl FnMut(&mut Vec<Event>, Verdict),
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut done = Vec::with_capacity(MAX_BATCH);
+    let mut refused = Vec::new();
     loop {
         let chore = link.next_chore();
         let received = tokio::select! {
@@ -385,7 +387,11 @@ pub async fn run(
             let answer = answers.next().unwrap_or(Answer::Nothing);
             match (write, answer) {
                 (Write::Chat(c), _) => done.push(Event::Chat(c)),
-                (Write::Direct(d), _) => done.push(Event::Direct(d)),
+                (Write::Direct(d, mailbox), Answer::MailboxFull { per_recipient }) => {
+                    let why = full_mailbox(&d.message.to, mailbox, per_recipient);
+                    refused.push((Event::Direct(d), why));
+                }
+                (Write::Direct(d, _), _) => done.push(Event::Direct(d)),
                 (Write::Room(r), _) => done.push(Event::Room(r)),
                 (Write::Register { reply, .. }, Answer::Created(created)) => {
                     let _ = reply.send(created);
@@ -400,9 +406,6 @@ pub async fn run(
                 | (Write::Retain { reply, .. }, Answer::Count(n)) => {
                     let _ = reply.send(n);
                 }
-                (Write::Pending { reply, .. }, Answer::Pending(list)) => {
-                    let _ = reply.send(list);
-                }
                 (Write::Flush(reply), _) if saved => {
                     let _ = reply.send(());
                 }
@@ -411,9 +414,35 @@ pub async fn run(
             }
         }
         if !done.is_empty() {
-            on_commit(&mut done, saved);
+            let verdict = if saved {
+                Verdict::Taken
+            } else {
+                Verdict::Failed
+            };
+            on_commit(&mut done, verdict);
             done.clear();
         }
+        for (event, why) in refused.drain(..) {
+            on_commit(
+                &mut vec![event],
+                Verdict::Refused(ErrorCode::MailboxFull, why),
+            );
+        }
+    }
+}
+
+/// Why a whisper for `to` was refused.
+fn full_mailbox(to: &Nick, mailbox: Mailbox, per_recipient: bool) -> String {
+    if per_recipient {
+        format!(
+            "{to} is offline and has {} whispers waiting already; yours was not kept",
+            mailbox.per_recipient
+        )
+    } else {
+        format!(
+            "{to} is offline and has {} whispers from you waiting already; yours was not kept",
+            mailbox.per_sender
+        )
     }
 }
 
@@ -519,11 +548,18 @@ const ADD_TOKEN: &str = "INSERT INTO tokens (hash, account, created) VALUES ($1,
      ON CONFLICT (hash) DO NOTHING";
 const REVOKE_TOKEN: &str = "DELETE FROM tokens WHERE account = $1 AND hash = $2";
 const REVOKE_TOKENS: &str = "DELETE FROM tokens WHERE account = $1";
-const PENDING: &str = "SELECT id, sender, recipient, text, ts FROM directs \
-     WHERE recipient_key = $1 AND pending = 1 ORDER BY id";
+/// A whisper for an offline account, unless it has `$9` waiting already,
+/// or `$10` from this sender (`$8`).
+const INSERT_WAITING: &str = "INSERT INTO directs \
+     (id, sender, recipient, recipient_key, text, ts, pending, sender_key) \
+     SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+     WHERE (SELECT count(*) FROM directs WHERE recipient_key = $4 AND pending = 1) < $9 \
+     AND (SELECT count(*) FROM directs \
+          WHERE recipient_key = $4 AND pending = 1 AND sender_key = $8) < $10";
+const COUNT_WAITING: &str = "SELECT count(*) FROM directs WHERE recipient_key = $1 AND pending = 1";
 const DELIVERED: &str = "UPDATE directs SET pending = 0 WHERE id = $1 AND recipient_key = $2";
 const RETAIN_MESSAGES_BY_AGE: &str = "DELETE FROM messages WHERE ts < $1";
-const RETAIN_DIRECTS_BY_AGE: &str = "DELETE FROM directs WHERE ts < $1 AND pending = 0";
+const RETAIN_DIRECTS_BY_AGE: &str = "DELETE FROM directs WHERE ts < $1";
 const RETAIN_MESSAGES_BY_COUNT: &str = "DELETE FROM messages WHERE (room, id) IN \
      (SELECT room, id FROM (SELECT room, id, \
       row_number() OVER (PARTITION BY room ORDER BY id DESC) AS n FROM messages) AS ranked \
@@ -654,10 +690,48 @@ macro_rules! backend {
                     Write::Chat(ChatEvent { message: m, .. }) => {
                         messages(conn, &[m], &INSERT_MESSAGES).await?;
                     }
-                    Write::Direct(DirectEvent {
-                        message: d, target, ..
-                    }) => {
-                        direct(conn, d, target.is_none(), INSERT_DIRECT).await?;
+                    Write::Direct(
+                        DirectEvent {
+                            message: d,
+                            target: Some(_),
+                            ..
+                        },
+                        _,
+                    ) => {
+                        direct(conn, d, false, INSERT_DIRECT).await?;
+                    }
+                    Write::Direct(
+                        DirectEvent {
+                            message: d,
+                            target: None,
+                            ..
+                        },
+                        mailbox,
+                    ) => {
+                        let sender = d.account.as_ref().map_or_else(|| "*".to_string(), key);
+                        let kept = sqlx::query(INSERT_WAITING)
+                            .bind(i(d.id))
+                            .bind(d.from.as_str())
+                            .bind(d.to.as_str())
+                            .bind(key(&d.to))
+                            .bind(&d.text)
+                            .bind(i(d.ts))
+                            .bind(1i32)
+                            .bind(sender)
+                            .bind(i64::from(mailbox.per_recipient))
+                            .bind(i64::from(mailbox.per_sender))
+                            .execute(&mut *conn)
+                            .await?
+                            .rows_affected();
+                        counter(conn, "last_direct_id", d.id).await?;
+                        if kept == 0 {
+                            let waiting: i64 = sqlx::query_scalar(COUNT_WAITING)
+                                .bind(key(&d.to))
+                                .fetch_one(&mut *conn)
+                                .await?;
+                            let per_recipient = waiting >= i64::from(mailbox.per_recipient);
+                            return Ok(Answer::MailboxFull { per_recipient });
+                        }
                     }
                     Write::Persist {
                         messages, directs, ..
@@ -777,25 +851,6 @@ macro_rules! backend {
                             }
                         };
                         return Ok(Answer::Count(done.rows_affected()));
-                    }
-                    Write::Pending { account, .. } => {
-                        let rows: Vec<(i64, String, String, String, i64)> = sqlx::query_as(PENDING)
-                            .bind(key(account))
-                            .fetch_all(&mut *conn)
-                            .await?;
-                        let list = rows
-                            .into_iter()
-                            .map(|(id, from, to, text, ts)| DirectMessage {
-                                id: id as u64,
-                                from: nick(from),
-                                to: nick(to),
-                                text,
-                                ts: ts as u64,
-                                account: None,
-                                notice: false,
-                            })
-                            .collect();
-                        return Ok(Answer::Pending(list));
                     }
                     Write::Retain {
                         before_ts, keep, ..

@@ -25,12 +25,11 @@ impl Router {
         Ok(())
     }
 
-    /// Makes what the port gave back take effect (or, `taken ==
-    /// false`, tells the requesters it could not be made), in the port's
-    /// order: that is id order within each room, so every member sees one
-    /// order. Called by the port's owner (the store's writer, after each
-    /// commit).
-    pub fn apply(&self, events: &mut Vec<Event>, taken: bool) {
+    /// Makes what the port gave back take effect (or tells the requesters
+    /// it could not be made, and why), in the port's order: that is id
+    /// order within each room, so every member sees one order. Called by
+    /// the port's owner (the store's writer, after each commit).
+    pub fn apply(&self, events: &mut Vec<Event>, verdict: Verdict) {
         let mut guard = self.state.lock().unwrap();
         let state = &mut *guard;
         for event in events.drain(..) {
@@ -42,7 +41,11 @@ impl Router {
             if let Some(r) = room.and_then(|room| state.rooms.get_mut(room)) {
                 r.pending = r.pending.saturating_sub(1);
             }
-            self.apply_event(state, event, taken);
+            match &verdict {
+                Verdict::Taken => self.apply_event(state, event, true),
+                Verdict::Failed => self.apply_event(state, event, false),
+                Verdict::Refused(code, why) => refuse(state, event, *code, why),
+            }
         }
     }
 
@@ -66,6 +69,23 @@ impl Router {
                 }
             }
         }
+    }
+}
+
+/// Tells the requester of `event` that the port refused it, and why.
+fn refuse(state: &mut State, event: Event, code: ErrorCode, why: &str) {
+    let (requester, reference) = match event {
+        Event::Chat(c) => (Some(c.sender), c.reference),
+        Event::Direct(d) => (Some(d.sender), d.reference),
+        Event::Room(r) => {
+            let requester = r.requester;
+            let reference = r.reference.clone();
+            drop_room_change(state, r);
+            (requester, reference)
+        }
+    };
+    if let Some(s) = requester.and_then(|id| state.sessions.get(&id)) {
+        s.outbox.push(Frame::error(code, why, reference));
     }
 }
 

@@ -49,7 +49,7 @@ use moderation::kick_member;
 
 use super::event::{ChatEvent, DirectEvent, Event, RoomChange, RoomEvent};
 use super::model::{Page, Role, RoomState};
-use super::port::{Memory, Port, Refusal, Taken};
+use super::port::{Memory, Port, Refusal, Taken, Verdict};
 use crate::core::cluster::Change;
 use crate::core::frame::Frame;
 use crate::core::outbox::Outbox;
