@@ -96,6 +96,9 @@ pub struct Settings {
     pub tcp_proxy_protocol: bool,
     /// ... and on the IRC listeners.
     pub irc_proxy_protocol: bool,
+    /// "I know": a `trusted-proxy` range may cover every address, and the
+    /// PROXY protocol may be on with no `trusted-proxy` (any peer sends it).
+    pub trust_any_peer: bool,
 }
 
 /// How log lines are written.
@@ -160,6 +163,7 @@ impl Default for Settings {
             irc_tls: None,
             tcp_proxy_protocol: false,
             irc_proxy_protocol: false,
+            trust_any_peer: false,
         }
     }
 }
@@ -237,6 +241,7 @@ impl Settings {
                 );
             }
         }
+        self.validate_proxies()?;
         let tls_used = self.http_tls || self.tcp_tls || self.irc_tls.is_some();
         match (&self.tls_cert, &self.tls_key) {
             (Some(_), Some(_)) if !tls_used => bail!(
@@ -248,6 +253,26 @@ impl Settings {
             ),
             (None, None) => {}
             _ => bail!("tls-cert and tls-key go together: give both"),
+        }
+        Ok(())
+    }
+}
+
+impl Settings {
+    /// Refuses proxy settings that let any client choose its own address
+    /// (and so escape every per-address limit), unless `--trust-any-peer`
+    /// says that every peer really is a proxy.
+    fn validate_proxies(&self) -> anyhow::Result<()> {
+        if self.trust_any_peer {
+            return Ok(());
+        }
+        if let Some(all) = self.trusted_proxy.iter().find(|c| c.0.prefix_len() == 0) {
+            bail!(
+                "--trusted-proxy {all} trusts every address, so any client could name its own \
+                 address in X-Forwarded-For or a PROXY header and escape the per-address limits: \
+                 list your proxies' addresses or network instead (like 10.0.0.5 or 172.28.0.0/24), \
+                 or add --trust-any-peer if every peer that can reach banter is a proxy"
+            );
         }
         Ok(())
     }
@@ -694,6 +719,17 @@ pub struct Cli {
         env = "BANTER_IRC_PROXY_PROTOCOL"
     )]
     pub irc_proxy_protocol: bool,
+    /// I know what this does: allow a --trusted-proxy range that covers
+    /// every address (0.0.0.0/0, ::/0), and the PROXY protocol with no
+    /// --trusted-proxy. Any peer's forwarded or PROXY headers then name
+    /// the client, so only use it when nothing but proxies can reach
+    /// banter. [default: off: such settings stop startup]
+    #[arg(
+        help_heading = "TLS and reverse proxies",
+        long,
+        env = "BANTER_TRUST_ANY_PEER"
+    )]
+    pub trust_any_peer: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -731,6 +767,7 @@ impl Cli {
             (cli.tcp_tls, &mut settings.tcp_tls),
             (cli.tcp_proxy_protocol, &mut settings.tcp_proxy_protocol),
             (cli.irc_proxy_protocol, &mut settings.irc_proxy_protocol),
+            (cli.trust_any_peer, &mut settings.trust_any_peer),
         ] {
             if flag {
                 *setting = true;
@@ -888,6 +925,8 @@ mod tests {
             &["banter", "--http-tls"],
             &["banter", "--tls-cert", "c.pem", "--tls-key", "k.pem"],
             &["banter", "--tls-cert", "c.pem", "--tcp-tls"],
+            &["banter", "--trusted-proxy", "0.0.0.0/0"],
+            &["banter", "--trusted-proxy", "10.0.0.0/8,::/0"],
         ] {
             let refused = Cli::try_parse_from(bad).map_err(|e| e.to_string());
             assert!(
@@ -897,6 +936,26 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn trusting_everyone_takes_an_explicit_flag() {
+        for args in [
+            &["banter", "--trusted-proxy", "0.0.0.0/0", "--trust-any-peer"][..],
+            &["banter", "--tcp-proxy-protocol", "--trust-any-peer"],
+            &[
+                "banter",
+                "--irc-proxy-protocol",
+                "--trusted-proxy",
+                "10.0.0.5",
+            ],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            cli.settings().unwrap_or_else(|e| panic!("{args:?}: {e:#}"));
+        }
+        let cli = Cli::try_parse_from(["banter", "--trusted-proxy", "0.0.0.0/0"]).unwrap();
+        let err = format!("{:#}", cli.settings().unwrap_err());
+        assert!(err.contains("--trust-any-peer"), "{err}");
     }
 
     #[test]

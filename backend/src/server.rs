@@ -269,6 +269,15 @@ fn announce(settings: &Settings, at: &Listening, certs: Option<&Certs>) {
         let list: Vec<String> = settings.trusted_proxy.iter().map(Cidr::to_string).collect();
         info!("trusted proxies: {}", list.join(", "));
     }
+    let everyone = settings.trusted_proxy.iter().any(|c| c.0.prefix_len() == 0);
+    let any_proxy_protocol = (settings.tcp_proxy_protocol || settings.irc_proxy_protocol)
+        && settings.trusted_proxy.is_empty();
+    if settings.trust_any_peer && (everyone || any_proxy_protocol) {
+        warn!(
+            "--trust-any-peer: every peer's forwarded or PROXY headers name the client, so \
+             per-address limits hold only if nothing but your proxies can reach banter"
+        );
+    }
 }
 
 impl Running {
