@@ -274,6 +274,13 @@ impl Settings {
                  or add --trust-any-peer if every peer that can reach banter is a proxy"
             );
         }
+        if (self.tcp_proxy_protocol || self.irc_proxy_protocol) && self.trusted_proxy.is_empty() {
+            bail!(
+                "--tcp-proxy-protocol and --irc-proxy-protocol believe the client address in the \
+                 PROXY header, so they need --trusted-proxy naming the balancers that may send it \
+                 (or --trust-any-peer if no one else can reach these ports)"
+            );
+        }
         Ok(())
     }
 }
@@ -927,6 +934,8 @@ mod tests {
             &["banter", "--tls-cert", "c.pem", "--tcp-tls"],
             &["banter", "--trusted-proxy", "0.0.0.0/0"],
             &["banter", "--trusted-proxy", "10.0.0.0/8,::/0"],
+            &["banter", "--tcp-proxy-protocol"],
+            &["banter", "--irc-proxy-protocol"],
         ] {
             let refused = Cli::try_parse_from(bad).map_err(|e| e.to_string());
             assert!(

@@ -625,6 +625,20 @@ fn trusting_every_address_stops_startup_unless_the_operator_says_so() {
     assert!(exited.is_some_and(|e| !e.success()), "{log}");
 }
 
+#[test]
+fn the_proxy_protocol_without_trusted_proxies_stops_startup() {
+    for flag in ["--tcp-proxy-protocol", "--irc-proxy-protocol"] {
+        let (exited, log) = try_start(&[flag]);
+        let exited = exited.unwrap_or_else(|| panic!("started with only {flag}: {log}"));
+        assert!(!exited.success());
+        assert!(log.contains("--trusted-proxy"), "{log}");
+        let (exited, log) = try_start(&[flag, "--trusted-proxy", "10.0.0.5"]);
+        assert!(exited.is_none(), "{log}");
+        let (exited, log) = try_start(&[flag, "--trust-any-peer"]);
+        assert!(exited.is_none(), "{log}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unexpected_proxy_protocol_header_is_refused() {
     let server = TestServer::start_with(&["--memory-only"]);

@@ -291,6 +291,8 @@ async fn a_proxy_protocol_header_comes_before_the_tls_handshake() {
         "--irc-tls",
         "127.0.0.1:0",
         "--irc-proxy-protocol",
+        "--trusted-proxy",
+        "127.0.0.1",
     ]);
     let ircs = ready_addr(&server, "ircs=");
     let mut tcp = TcpStream::connect(ircs).await.unwrap();
