@@ -591,22 +591,21 @@ fn try_start_env(
         .unwrap();
     let mut log = String::new();
     let mut lines = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut exited = None;
+    let mut started = false;
     loop {
         let mut line = String::new();
         if std::io::BufRead::read_line(&mut lines, &mut line).unwrap_or(0) == 0 {
-            exited = Some(child.wait().unwrap());
             break;
         }
         log.push_str(&line);
         if line.contains("banter ready:") {
+            started = true;
+            let _ = child.kill();
             break;
         }
     }
-    if exited.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    let status = child.wait().unwrap();
+    let exited = (!started).then_some(status);
     (exited, log)
 }
 
