@@ -19,7 +19,7 @@ use tracing::{info, warn};
 
 use crate::config::Settings;
 use crate::context::Context;
-use crate::net::http::{HttpLimits, HttpListener};
+use crate::net::http::{Admission, HttpLimits, HttpListener};
 use crate::net::tls::{ALPN_HTTP, Certs};
 use crate::net::{Listen, forwarded::Cidr};
 use crate::store::Write;
@@ -166,14 +166,19 @@ async fn start(settings: Settings, shutdown: CancellationToken) -> anyhow::Resul
     };
     let tcp_listen = listen(settings.tcp_proxy_protocol, tls(settings.tcp_tls, &[])?);
     let irc_listen = listen(settings.irc_proxy_protocol, None);
+    let admission = Admission {
+        addresses: ctx.addresses.clone(),
+        trusted: settings.trusted_proxy.clone(),
+    };
     let http = match tls(settings.http_tls, ALPN_HTTP)? {
         Some(acceptor) => HttpListener::tls(
             sockets.http,
             acceptor,
+            admission,
             settings.handshake_timeout(),
             shutdown.clone(),
         )?,
-        None => HttpListener::Plain(sockets.http),
+        None => HttpListener::plain(sockets.http, admission),
     };
     let mut listeners = vec![
         tokio::spawn(transport::tcp::serve(sockets.tcp, ctx.clone(), tcp_listen)),
@@ -201,6 +206,7 @@ async fn start(settings: Settings, shutdown: CancellationToken) -> anyhow::Resul
     let limits = HttpLimits {
         max_connections: settings.max_connections,
         header_timeout: settings.handshake_timeout(),
+        write_timeout: settings.write_timeout(),
     };
     let http = tokio::spawn(crate::net::http::serve(http, app, limits, shutdown));
     ctx.listening.store(true, Ordering::Release);

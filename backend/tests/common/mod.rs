@@ -600,6 +600,28 @@ impl Client {
         Client::Ws(Box::new(ws))
     }
 
+    /// A WebSocket client of `server` connecting from `from` (an address
+    /// of 127/8 other than 127.0.0.1: another client to per-address
+    /// limits; Linux routes all of 127/8 to the loopback).
+    pub async fn ws_from(server: &TestServer, from: &str) -> Client {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+        let tcp = tokio::time::timeout(WAIT, socket.connect(server.http))
+            .await
+            .expect("TCP connect in time")
+            .expect("TCP connect");
+        tcp.set_nodelay(true).unwrap();
+        let stream = tokio_tungstenite::MaybeTlsStream::Plain(tcp);
+        let (ws, _) = tokio::time::timeout(
+            WAIT,
+            tokio_tungstenite::client_async_with_config(server.ws_url(), stream, None),
+        )
+        .await
+        .expect("WebSocket upgrade in time")
+        .expect("WebSocket upgrade");
+        Client::Ws(Box::new(ws))
+    }
+
     /// Connects, says hello and checks the welcome.
     pub async fn hello(server: &TestServer, kind: Kind, nick: &str) -> Client {
         let mut client = Client::connect(server, kind).await;
