@@ -99,6 +99,11 @@ pub struct Settings {
     /// "I know": a `trusted-proxy` range may cover every address, and the
     /// PROXY protocol may be on with no `trusted-proxy` (any peer sends it).
     pub trust_any_peer: bool,
+    /// A listener for operators: `/healthz`, `/readyz` with the error in
+    /// full, and `/metrics`.
+    pub admin: Option<SocketAddr>,
+    /// Also serve `/metrics` on the chat port (`--http`), to anyone.
+    pub metrics_public: bool,
 }
 
 /// How log lines are written.
@@ -164,6 +169,8 @@ impl Default for Settings {
             tcp_proxy_protocol: false,
             irc_proxy_protocol: false,
             trust_any_peer: false,
+            admin: None,
+            metrics_public: false,
         }
     }
 }
@@ -311,7 +318,7 @@ pub struct Cli {
     #[arg(long, env = "BANTER_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Address for HTTP: the web client at /, the WebSocket endpoint /ws,
-    /// /healthz, /readyz and /metrics. Port 0
+    /// /healthz and /readyz (/metrics is on --admin). Port 0
     /// picks a free port. [default: 127.0.0.1:8080]
     #[arg(
         help_heading = "Listeners and files",
@@ -737,6 +744,26 @@ pub struct Cli {
         env = "BANTER_TRUST_ANY_PEER"
     )]
     pub trust_any_peer: bool,
+    /// A listener for operators (bind it to loopback or a private
+    /// network): /healthz, /readyz with the store's or broker's error in
+    /// full, and /metrics (Prometheus). No TLS, no limits. [default: none:
+    /// /metrics is not served, and /readyz on --http says only which part
+    /// is not ready]
+    #[arg(
+        help_heading = "Listeners and files",
+        long,
+        env = "BANTER_ADMIN",
+        value_name = "ADDR"
+    )]
+    pub admin: Option<SocketAddr>,
+    /// Also serve /metrics on --http, to anyone who asks (prefer --admin).
+    /// [default: off]
+    #[arg(
+        help_heading = "Listeners and files",
+        long,
+        env = "BANTER_METRICS_PUBLIC"
+    )]
+    pub metrics_public: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -775,6 +802,7 @@ impl Cli {
             (cli.tcp_proxy_protocol, &mut settings.tcp_proxy_protocol),
             (cli.irc_proxy_protocol, &mut settings.irc_proxy_protocol),
             (cli.trust_any_peer, &mut settings.trust_any_peer),
+            (cli.metrics_public, &mut settings.metrics_public),
         ] {
             if flag {
                 *setting = true;
@@ -788,6 +816,9 @@ impl Cli {
         }
         if let Some(addr) = cli.irc_tls {
             settings.irc_tls = Some(addr);
+        }
+        if let Some(addr) = cli.admin {
+            settings.admin = Some(addr);
         }
         if let Some(url) = cli.store {
             settings.store = Some(url);
