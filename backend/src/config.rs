@@ -113,6 +113,14 @@ pub struct Settings {
     pub tcp_proxy_protocol: bool,
     /// ... and on the IRC listeners.
     pub irc_proxy_protocol: bool,
+    /// "I know": a `trusted-proxy` range may cover every address, and the
+    /// PROXY protocol may be on with no `trusted-proxy` (any peer sends it).
+    pub trust_any_peer: bool,
+    /// A listener for operators: `/healthz`, `/readyz` with the error in
+    /// full, and `/metrics`.
+    pub admin: Option<SocketAddr>,
+    /// Also serve `/metrics` on the chat port (`--http`), to anyone.
+    pub metrics_public: bool,
 }
 
 /// Who may create an account with `register` (IRC: through the web or
@@ -196,6 +204,9 @@ impl Default for Settings {
             irc_tls: None,
             tcp_proxy_protocol: false,
             irc_proxy_protocol: false,
+            trust_any_peer: false,
+            admin: None,
+            metrics_public: false,
         }
     }
 }
@@ -279,6 +290,7 @@ impl Settings {
                 );
             }
         }
+        self.validate_proxies()?;
         let tls_used = self.http_tls || self.tcp_tls || self.irc_tls.is_some();
         match (&self.tls_cert, &self.tls_key) {
             (Some(_), Some(_)) if !tls_used => bail!(
@@ -290,6 +302,33 @@ impl Settings {
             ),
             (None, None) => {}
             _ => bail!("tls-cert and tls-key go together: give both"),
+        }
+        Ok(())
+    }
+}
+
+impl Settings {
+    /// Refuses proxy settings that let any client choose its own address
+    /// (and so escape every per-address limit), unless `--trust-any-peer`
+    /// says that every peer really is a proxy.
+    fn validate_proxies(&self) -> anyhow::Result<()> {
+        if self.trust_any_peer {
+            return Ok(());
+        }
+        if let Some(all) = self.trusted_proxy.iter().find(|c| c.0.prefix_len() == 0) {
+            bail!(
+                "--trusted-proxy {all} trusts every address, so any client could name its own \
+                 address in X-Forwarded-For or a PROXY header and escape the per-address limits: \
+                 list your proxies' addresses or network instead (like 10.0.0.5 or 172.28.0.0/24), \
+                 or add --trust-any-peer if every peer that can reach banter is a proxy"
+            );
+        }
+        if (self.tcp_proxy_protocol || self.irc_proxy_protocol) && self.trusted_proxy.is_empty() {
+            bail!(
+                "--tcp-proxy-protocol and --irc-proxy-protocol believe the client address in the \
+                 PROXY header, so they need --trusted-proxy naming the balancers that may send it \
+                 (or --trust-any-peer if no one else can reach these ports)"
+            );
         }
         Ok(())
     }
@@ -321,7 +360,7 @@ pub struct Cli {
     #[arg(long, env = "BANTER_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Address for HTTP: the web client at /, the WebSocket endpoint /ws,
-    /// /healthz, /readyz and /metrics. Port 0
+    /// /healthz and /readyz (/metrics is on --admin). Port 0
     /// picks a free port. [default: 127.0.0.1:8080]
     #[arg(
         help_heading = "Listeners and files",
@@ -801,6 +840,37 @@ pub struct Cli {
         env = "BANTER_IRC_PROXY_PROTOCOL"
     )]
     pub irc_proxy_protocol: bool,
+    /// I know what this does: allow a --trusted-proxy range that covers
+    /// every address (0.0.0.0/0, ::/0), and the PROXY protocol with no
+    /// --trusted-proxy. Any peer's forwarded or PROXY headers then name
+    /// the client, so only use it when nothing but proxies can reach
+    /// banter. [default: off: such settings stop startup]
+    #[arg(
+        help_heading = "TLS and reverse proxies",
+        long,
+        env = "BANTER_TRUST_ANY_PEER"
+    )]
+    pub trust_any_peer: bool,
+    /// A listener for operators (bind it to loopback or a private
+    /// network): /healthz, /readyz with the store's or broker's error in
+    /// full, and /metrics (Prometheus). No TLS, no limits. [default: none:
+    /// /metrics is not served, and /readyz on --http says only which part
+    /// is not ready]
+    #[arg(
+        help_heading = "Listeners and files",
+        long,
+        env = "BANTER_ADMIN",
+        value_name = "ADDR"
+    )]
+    pub admin: Option<SocketAddr>,
+    /// Also serve /metrics on --http, to anyone who asks (prefer --admin).
+    /// [default: off]
+    #[arg(
+        help_heading = "Listeners and files",
+        long,
+        env = "BANTER_METRICS_PUBLIC"
+    )]
+    pub metrics_public: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -838,6 +908,8 @@ impl Cli {
             (cli.tcp_tls, &mut settings.tcp_tls),
             (cli.tcp_proxy_protocol, &mut settings.tcp_proxy_protocol),
             (cli.irc_proxy_protocol, &mut settings.irc_proxy_protocol),
+            (cli.trust_any_peer, &mut settings.trust_any_peer),
+            (cli.metrics_public, &mut settings.metrics_public),
         ] {
             if flag {
                 *setting = true;
@@ -851,6 +923,9 @@ impl Cli {
         }
         if let Some(addr) = cli.irc_tls {
             settings.irc_tls = Some(addr);
+        }
+        if let Some(addr) = cli.admin {
+            settings.admin = Some(addr);
         }
         if let Some(url) = cli.store {
             settings.store = Some(url);
@@ -1002,6 +1077,10 @@ mod tests {
             &["banter", "--http-tls"],
             &["banter", "--tls-cert", "c.pem", "--tls-key", "k.pem"],
             &["banter", "--tls-cert", "c.pem", "--tcp-tls"],
+            &["banter", "--trusted-proxy", "0.0.0.0/0"],
+            &["banter", "--trusted-proxy", "10.0.0.0/8,::/0"],
+            &["banter", "--tcp-proxy-protocol"],
+            &["banter", "--irc-proxy-protocol"],
         ] {
             let refused = Cli::try_parse_from(bad).map_err(|e| e.to_string());
             assert!(
@@ -1011,6 +1090,26 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn trusting_everyone_takes_an_explicit_flag() {
+        for args in [
+            &["banter", "--trusted-proxy", "0.0.0.0/0", "--trust-any-peer"][..],
+            &["banter", "--tcp-proxy-protocol", "--trust-any-peer"],
+            &[
+                "banter",
+                "--irc-proxy-protocol",
+                "--trusted-proxy",
+                "10.0.0.5",
+            ],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            cli.settings().unwrap_or_else(|e| panic!("{args:?}: {e:#}"));
+        }
+        let cli = Cli::try_parse_from(["banter", "--trusted-proxy", "0.0.0.0/0"]).unwrap();
+        let err = format!("{:#}", cli.settings().unwrap_err());
+        assert!(err.contains("--trust-any-peer"), "{err}");
     }
 
     #[test]

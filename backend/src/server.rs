@@ -19,7 +19,7 @@ use tracing::{info, warn};
 
 use crate::config::Settings;
 use crate::context::Context;
-use crate::net::http::{HttpLimits, HttpListener};
+use crate::net::http::{Admission, HttpLimits, HttpListener};
 use crate::net::tls::{ALPN_HTTP, Certs};
 use crate::net::{Listen, forwarded::Cidr};
 use crate::store::Write;
@@ -66,6 +66,8 @@ pub struct Listening {
     pub tcp: SocketAddr,
     pub irc: SocketAddr,
     pub ircs: Option<SocketAddr>,
+    /// `--admin`: health and metrics for operators.
+    pub admin: Option<SocketAddr>,
 }
 
 /// Runs the server until `shutdown` is cancelled, then drains it.
@@ -94,6 +96,7 @@ struct Sockets {
     tcp: TcpListener,
     irc: TcpListener,
     ircs: Option<TcpListener>,
+    admin: Option<TcpListener>,
 }
 
 impl Sockets {
@@ -110,11 +113,18 @@ impl Sockets {
             ),
             None => None,
         };
+        let admin = match settings.admin {
+            Some(addr) => {
+                Some(bind(addr).with_context(|| format!("cannot listen for --admin on {addr}"))?)
+            }
+            None => None,
+        };
         Ok(Sockets {
             http,
             tcp,
             irc,
             ircs,
+            admin,
         })
     }
 
@@ -125,6 +135,11 @@ impl Sockets {
             irc: self.irc.local_addr()?,
             ircs: self
                 .ircs
+                .as_ref()
+                .map(TcpListener::local_addr)
+                .transpose()?,
+            admin: self
+                .admin
                 .as_ref()
                 .map(TcpListener::local_addr)
                 .transpose()?,
@@ -166,14 +181,19 @@ async fn start(settings: Settings, shutdown: CancellationToken) -> anyhow::Resul
     };
     let tcp_listen = listen(settings.tcp_proxy_protocol, tls(settings.tcp_tls, &[])?);
     let irc_listen = listen(settings.irc_proxy_protocol, None);
+    let admission = Admission {
+        addresses: ctx.addresses.clone(),
+        trusted: settings.trusted_proxy.clone(),
+    };
     let http = match tls(settings.http_tls, ALPN_HTTP)? {
         Some(acceptor) => HttpListener::tls(
             sockets.http,
             acceptor,
+            admission,
             settings.handshake_timeout(),
             shutdown.clone(),
         )?,
-        None => HttpListener::Plain(sockets.http),
+        None => HttpListener::plain(sockets.http, admission),
     };
     let mut listeners = vec![
         tokio::spawn(transport::tcp::serve(sockets.tcp, ctx.clone(), tcp_listen)),
@@ -191,16 +211,43 @@ async fn start(settings: Settings, shutdown: CancellationToken) -> anyhow::Resul
     tokio::spawn(retention(ctx.clone()));
     let alarms = ctx.clone();
     tokio::spawn(async move { alarms.alarms.run(&alarms.shutdown).await });
-    let app = axum::Router::new()
+    if let Some(admin) = sockets.admin {
+        let app = axum::Router::new()
+            .route("/healthz", get(healthz))
+            .route("/readyz", get(readyz_in_detail))
+            .route("/metrics", get(metrics))
+            .with_state(ctx.clone());
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(admin, app)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                warn!("the --admin listener stopped: {e}");
+            }
+        });
+    }
+    let mut app = axum::Router::new()
         .route("/ws", get(transport::ws::upgrade))
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route("/readyz", get(readyz));
+    if settings.metrics_public {
+        app = app.route("/metrics", get(metrics));
+    }
+    let app = app
         .merge(crate::web::routes(ctx.settings.web_dir.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(crate::web::SecurityHeaders {
+                web_dir: ctx.settings.web_dir.clone(),
+                tls: ctx.settings.http_tls,
+            }),
+            crate::web::security_headers,
+        ))
         .with_state(ctx.clone());
     let limits = HttpLimits {
         max_connections: settings.max_connections,
         header_timeout: settings.handshake_timeout(),
+        write_timeout: settings.write_timeout(),
     };
     let http = tokio::spawn(crate::net::http::serve(http, app, limits, shutdown));
     ctx.listening.store(true, Ordering::Release);
@@ -218,6 +265,9 @@ fn ready_line(at: &Listening) -> String {
     let mut ready = format!("http={} tcp={} irc={}", at.http, at.tcp, at.irc);
     if let Some(ircs) = at.ircs {
         ready.push_str(&format!(" ircs={ircs}"));
+    }
+    if let Some(admin) = at.admin {
+        ready.push_str(&format!(" admin={admin}"));
     }
     ready
 }
@@ -259,6 +309,12 @@ fn announce(settings: &Settings, at: &Listening, certs: Option<&Certs>) {
             proxied(settings.irc_proxy_protocol)
         );
     }
+    if let Some(admin) = at.admin {
+        info!("health and metrics: http://{admin}/readyz, http://{admin}/metrics (--admin)");
+    }
+    if settings.metrics_public {
+        info!("/metrics is public on {web}://{http}/metrics (--metrics-public)");
+    }
     if let Some(certs) = certs {
         info!(
             "TLS certificate: {} (send SIGHUP to reload it)",
@@ -268,6 +324,15 @@ fn announce(settings: &Settings, at: &Listening, certs: Option<&Certs>) {
     if !settings.trusted_proxy.is_empty() {
         let list: Vec<String> = settings.trusted_proxy.iter().map(Cidr::to_string).collect();
         info!("trusted proxies: {}", list.join(", "));
+    }
+    let everyone = settings.trusted_proxy.iter().any(|c| c.0.prefix_len() == 0);
+    let any_proxy_protocol = (settings.tcp_proxy_protocol || settings.irc_proxy_protocol)
+        && settings.trusted_proxy.is_empty();
+    if settings.trust_any_peer && (everyone || any_proxy_protocol) {
+        warn!(
+            "--trust-any-peer: every peer's forwarded or PROXY headers name the client, so \
+             per-address limits hold only if nothing but your proxies can reach banter"
+        );
     }
 }
 
@@ -341,47 +406,76 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// `GET /readyz`: 200 when the listeners run and the store answers (within
-/// a second), else 503 with the reason; a load balancer sends no new
-/// users while it says 503 (it does from the start of a shutdown).
+/// `GET /readyz` on the chat port: 200 when the listeners run and the
+/// store (and broker) answer within a second, else 503 with the reason in
+/// a word (`store: unavailable`); a load balancer sends no new users
+/// while it says 503 (it does from the start of a shutdown). The error
+/// itself is for operators: [`readyz_in_detail`], on `--admin`, and the log.
 async fn readyz(State(ctx): State<Arc<Context>>) -> (StatusCode, String) {
+    match readiness(&ctx).await {
+        Ok(()) => (StatusCode::OK, "ready\n".into()),
+        Err(not) => (StatusCode::SERVICE_UNAVAILABLE, format!("{}\n", not.reason)),
+    }
+}
+
+/// `GET /readyz` on `--admin`: the same, with the error in full.
+async fn readyz_in_detail(State(ctx): State<Arc<Context>>) -> (StatusCode, String) {
+    match readiness(&ctx).await {
+        Ok(()) => (StatusCode::OK, "ready\n".into()),
+        Err(not) => (StatusCode::SERVICE_UNAVAILABLE, format!("{}\n", not.detail)),
+    }
+}
+
+/// Why a node is not ready: in a word, and in full.
+struct NotReady {
+    reason: &'static str,
+    detail: String,
+}
+
+impl NotReady {
+    fn plain(reason: &'static str) -> NotReady {
+        NotReady {
+            reason,
+            detail: reason.into(),
+        }
+    }
+}
+
+async fn readiness(ctx: &Context) -> Result<(), NotReady> {
     if ctx.shutdown.is_cancelled() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".into());
+        return Err(NotReady::plain("shutting down"));
     }
     if !ctx.listening.load(Ordering::Acquire) {
-        return (StatusCode::SERVICE_UNAVAILABLE, "starting\n".into());
+        return Err(NotReady::plain("starting"));
     }
+    let second = Duration::from_secs(1);
     if let Some(store) = &ctx.store {
-        match tokio::time::timeout(Duration::from_secs(1), store.check()).await {
+        match tokio::time::timeout(second, store.check()).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 warn!("readyz: store: {e:#}");
-                return (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e:#}\n"));
+                return Err(NotReady {
+                    reason: "store: unavailable",
+                    detail: format!("store: {e:#}"),
+                });
             }
-            Err(_) => {
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "store: no answer within 1s\n".into(),
-                );
-            }
+            Err(_) => return Err(NotReady::plain("store: no answer within 1s")),
         }
     }
     if let Some(broker) = &ctx.broker {
-        match tokio::time::timeout(Duration::from_secs(1), broker.check()).await {
+        match tokio::time::timeout(second, broker.check()).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 warn!("readyz: broker: {e:#}");
-                return (StatusCode::SERVICE_UNAVAILABLE, format!("broker: {e:#}\n"));
+                return Err(NotReady {
+                    reason: "broker: unavailable",
+                    detail: format!("broker: {e:#}"),
+                });
             }
-            Err(_) => {
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "broker: no answer within 1s\n".into(),
-                );
-            }
+            Err(_) => return Err(NotReady::plain("broker: no answer within 1s")),
         }
     }
-    (StatusCode::OK, "ready\n".into())
+    Ok(())
 }
 
 /// `GET /metrics`: Prometheus (OpenMetrics text) metrics.

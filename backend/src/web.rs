@@ -6,13 +6,22 @@
 //! Caching: Trunk puts a content hash in the names of the wasm, JS and CSS
 //! files, so those are cached for a year (`immutable`); everything else
 //! (`index.html`, the icon, the manifest) is revalidated with its ETag.
+//!
+//! Security headers ([`security_headers`]), on every response of the HTTP
+//! port, the built-in client's and a `--web-dir`'s alike: a
+//! Content-Security-Policy that lets only the page's own files run (and
+//! its wasm compile), plus the hash of the one inline script Trunk writes
+//! (the module that starts the wasm); no framing; no referrer; no MIME
+//! sniffing; and HSTS when banter itself serves TLS.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock};
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rust_embed_for_web::{EmbedableFile, RustEmbed};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
@@ -152,9 +161,124 @@ fn is_hashed(path: &str) -> bool {
     })
 }
 
+/// The Content-Security-Policy for a page whose inline scripts are those
+/// of `index_html` (by hash: Trunk starts the wasm from an inline module).
+/// `'wasm-unsafe-eval'` lets the page compile its own wasm (and nothing
+/// else: `eval` stays off); `connect-src 'self'` covers the WebSocket to
+/// the same host and port (`ws:`/`wss:`, CSP level 3).
+pub fn content_security_policy(index_html: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let mut scripts = String::from("'self' 'wasm-unsafe-eval'");
+    for inline in inline_scripts(index_html) {
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(inline));
+        scripts.push_str(&format!(" 'sha256-{hash}'"));
+    }
+    format!(
+        "default-src 'self'; script-src {scripts}; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+         frame-ancestors 'none'"
+    )
+}
+
+/// The contents of the `<script>` elements without a `src`.
+fn inline_scripts(html: &str) -> Vec<&str> {
+    let mut found = Vec::new();
+    let mut rest = html;
+    while let Some(start) = rest.find("<script") {
+        let after = &rest[start..];
+        let Some(open_end) = after.find('>') else {
+            break;
+        };
+        let open = &after[..open_end];
+        let body = &after[open_end + 1..];
+        let Some(close) = body.find("</script>") else {
+            break;
+        };
+        if !open.contains(" src=") {
+            found.push(&body[..close]);
+        }
+        rest = &body[close..];
+    }
+    found
+}
+
+/// The policy of the built-in client's page (computed once).
+static EMBEDDED_CSP: LazyLock<Option<HeaderValue>> = LazyLock::new(|| {
+    let page = Client::get("index.html")?;
+    let html = String::from_utf8_lossy(page.data().as_ref()).into_owned();
+    HeaderValue::from_str(&content_security_policy(&html)).ok()
+});
+
+/// The policy for the page in `dir` (read for every response: a client
+/// under development changes).
+fn web_dir_csp(dir: &Path) -> Option<HeaderValue> {
+    let html = std::fs::read_to_string(dir.join("index.html")).unwrap_or_default();
+    HeaderValue::from_str(&content_security_policy(&html)).ok()
+}
+
+/// What [`security_headers`] adds.
+#[derive(Clone, Debug)]
+pub struct SecurityHeaders {
+    /// `--web-dir`: the page's policy comes from there.
+    pub web_dir: Option<PathBuf>,
+    /// The HTTP listener serves TLS: add `Strict-Transport-Security`.
+    pub tls: bool,
+}
+
+/// Adds the security headers to every response (a middleware for the
+/// whole HTTP app).
+pub async fn security_headers(
+    axum::extract::State(config): axum::extract::State<Arc<SecurityHeaders>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    let csp = match &config.web_dir {
+        Some(dir) => web_dir_csp(dir),
+        None => EMBEDDED_CSP.clone(),
+    };
+    let headers = response.headers_mut();
+    let csp = csp.unwrap_or_else(|| {
+        HeaderValue::from_str(&content_security_policy("")).expect("an ASCII policy")
+    });
+    headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if config.tls {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_policy_allows_the_inline_scripts_by_hash() {
+        let html = "<head><script type=\"module\">import init from './a.js';</script>\
+                    <script src=\"x.js\"></script></head>";
+        let csp = content_security_policy(html);
+        // printf %s "import init from './a.js';" | openssl dgst -sha256 -binary | base64
+        assert!(
+            csp.contains("script-src 'self' 'wasm-unsafe-eval' 'sha256-6oqgbfn6ppHRCcvwFgNKcyE2Z700tAXhDCvp66A853M='"),
+            "{csp}"
+        );
+        assert_eq!(csp.matches("'sha256-").count(), 1, "{csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+    }
 
     #[test]
     fn hashed_names_are_recognised() {

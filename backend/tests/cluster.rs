@@ -685,7 +685,7 @@ async fn restarting_redis_loses_no_acknowledged_message() {
     // Nobody was dropped from the room meanwhile.
     await_members(&mut watcher, "lobby", &["sender", "watcher"]).await;
     // The operator can see it all in /metrics.
-    let (_, metrics) = http_get(n1.http, "/metrics", &[]).await;
+    let (_, metrics) = http_get(n1.admin(), "/metrics", &[]).await;
     let value = |name: &str| -> f64 {
         metrics
             .lines()

@@ -239,7 +239,7 @@ async fn hostile_clients_do_not_disturb_legitimate_ones() {
     // Only the legitimate three are left, and they still work.
     let mut left = None;
     for _ in 0..100 {
-        let (_, m) = http_get(server.http, "/metrics", &[]).await;
+        let (_, m) = http_get(server.admin(), "/metrics", &[]).await;
         let open: f64 = m
             .lines()
             .filter(|l| l.starts_with("banter_connections{"))

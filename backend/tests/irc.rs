@@ -566,7 +566,7 @@ async fn a_burst_over_the_flood_limit_is_slowed_down_not_dropped() {
         (&quit["nick"], &quit["event"]),
         (&json!("flooder"), &json!("quit"))
     );
-    let (_, metrics) = common::http_get(server.http, "/metrics", &[]).await;
+    let (_, metrics) = common::http_get(server.admin(), "/metrics", &[]).await;
     assert!(
         metrics.contains("banter_rate_limited_total{kind=\"irc_flood\"} 1\n"),
         "{metrics}"

@@ -233,8 +233,9 @@ async fn connections_per_address_are_limited_on_every_listener() {
     .await;
     assert_eq!(status, 429, "{body}");
     assert!(body.contains("too many connections"), "{body}");
-    // The page itself is plain HTTP and not counted.
-    assert_eq!(http_get(server.http, "/healthz", &[]).await.0, 200);
+    // Plain HTTP counts too: the address is at its limit.
+    let (status, body) = http_get(server.http, "/healthz", &[]).await;
+    assert_eq!(status, 429, "{body}");
     // Those already in are unaffected, and a closed one frees its slot.
     first.assert_usable().await;
     second.assert_usable().await;
@@ -262,4 +263,77 @@ async fn handshakes_per_address_are_rate_limited() {
     );
     a.assert_usable().await;
     b.assert_usable().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_http_connections_from_one_address_lock_no_one_else_out() {
+    // A request head may take far longer than the test: whatever a silent
+    // connection holds, it holds throughout. The per-address defaults,
+    // and 100 connections in all, fewer than the silent ones.
+    let server = TestServer::start_with(&[
+        "--memory-only",
+        "--handshake-timeout",
+        "600",
+        "--max-connections",
+        "100",
+    ]);
+    let mut silent = Vec::new();
+    for _ in 0..300 {
+        silent.push(tokio::net::TcpStream::connect(server.http).await.unwrap());
+    }
+    // Another address still chats from the browser's transport.
+    let mut web = Client::ws_from(&server, "127.0.0.2").await;
+    web.send(json!({"type": "hello", "nick": "web"})).await;
+    web.expect("welcome").await;
+    web.join("lobby").await;
+    let mut other = Client::ws_from(&server, "127.0.0.3").await;
+    other.send(json!({"type": "hello", "nick": "other"})).await;
+    other.expect("welcome").await;
+    other.join("lobby").await;
+    web.send(say("lobby", "still here", 1)).await;
+    assert_eq!(other.wait_for("message").await["text"], "still here");
+    // Those over the address's limit were refused at once, with a reason.
+    let mut refused = 0;
+    for mut s in silent {
+        use tokio::io::AsyncReadExt;
+        let mut got = Vec::new();
+        if let Ok(Ok(_)) =
+            tokio::time::timeout(Duration::from_millis(50), s.read_to_end(&mut got)).await
+            && String::from_utf8_lossy(&got).starts_with("HTTP/1.1 429")
+        {
+            refused += 1;
+        }
+    }
+    assert!(refused >= 250, "{refused} of 300 refused");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_http_response_nobody_reads_times_out() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A file far larger than the sockets' buffers, and the default write
+    // timeout (30 s) on tokio's paused clock.
+    let dir = TempDir::new();
+    let size = 64 << 20;
+    std::fs::write(dir.path().join("big.bin"), vec![7u8; size]).unwrap();
+    let web_dir = dir.path().to_str().unwrap().to_string();
+    TestServer::here(&["--web-dir", &web_dir], |server| async move {
+        // The whole server (not only its address) lives to the end.
+        let server = server;
+        let mut s = tokio::net::TcpStream::connect(server.http).await.unwrap();
+        s.write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\nAccept-Encoding: identity\r\n\r\n")
+            .await
+            .unwrap();
+        // Read nothing for longer than the write timeout...
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        // ...then all there is: the server gave up on the rest.
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got).await;
+        assert!(
+            got.len() < size,
+            "the whole response came ({} bytes): the server waited for the reader forever",
+            got.len()
+        );
+        assert!(got.starts_with(b"HTTP/1.1 200"));
+    })
+    .await;
 }

@@ -18,7 +18,7 @@ fn sample(metrics: &str, series: &str) -> f64 {
 }
 
 async fn scrape(server: &TestServer) -> String {
-    let (status, body) = http_get(server.http, "/metrics", &[]).await;
+    let (status, body) = http_get(server.admin(), "/metrics", &[]).await;
     assert_eq!(status, 200);
     assert!(
         body.ends_with("# EOF\n"),
@@ -136,4 +136,28 @@ async fn json_logs_and_no_message_text_in_them() {
         assert!(!line.contains(secret), "message text in the log: {line}");
     }
     assert!(ready, "the ready line is logged: {logs:?}");
+}
+
+#[tokio::test]
+async fn metrics_and_health_in_detail_are_for_operators_only() {
+    let server = TestServer::start_with(&["--memory-only"]);
+    // The chat port: health for load balancers, no metrics.
+    assert_eq!(http_get(server.http, "/healthz", &[]).await.0, 200);
+    assert_eq!(http_get(server.http, "/readyz", &[]).await.0, 200);
+    assert_eq!(http_get(server.http, "/metrics", &[]).await.0, 404);
+    // --admin: all three.
+    assert_eq!(
+        http_get(server.admin(), "/healthz", &[]).await,
+        (200, "ok\n".into())
+    );
+    assert_eq!(
+        http_get(server.admin(), "/readyz", &[]).await,
+        (200, "ready\n".into())
+    );
+    scrape(&server).await;
+    // --metrics-public puts /metrics back on the chat port.
+    let public = TestServer::start_with(&["--memory-only", "--metrics-public"]);
+    let (status, body) = http_get(public.http, "/metrics", &[]).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("banter_connections"), "{body}");
 }

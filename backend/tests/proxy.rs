@@ -499,6 +499,8 @@ async fn proxy_protocol_headers_are_required_and_honoured() {
         "--memory-only",
         "--tcp-proxy-protocol",
         "--irc-proxy-protocol",
+        "--trusted-proxy",
+        "127.0.0.1",
     ]);
     let me: SocketAddr = "127.0.0.1:1".parse().unwrap();
     let v1_src: SocketAddr = "198.51.100.20:4242".parse().unwrap();
@@ -560,6 +562,80 @@ async fn proxy_protocol_is_only_taken_from_trusted_proxies_when_they_are_listed(
         refused["message"].as_str().unwrap().contains("trusted"),
         "{refused}"
     );
+}
+
+/// Runs the banter binary with `args` and, if it started, stops it: its
+/// exit status (None: it ran) and what it logged.
+fn try_start(args: &[&str]) -> (Option<std::process::ExitStatus>, String) {
+    try_start_env(args, &[])
+}
+
+fn try_start_env(
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Option<std::process::ExitStatus>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_banter"))
+        .args([
+            "--memory-only",
+            "--http",
+            "127.0.0.1:0",
+            "--tcp",
+            "127.0.0.1:0",
+        ])
+        .args(["--irc", "127.0.0.1:0"])
+        .args(args)
+        .envs(env.iter().copied())
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = String::new();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut started = false;
+    loop {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut lines, &mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        log.push_str(&line);
+        if line.contains("banter ready:") {
+            started = true;
+            let _ = child.kill();
+            break;
+        }
+    }
+    let status = child.wait().unwrap();
+    let exited = (!started).then_some(status);
+    (exited, log)
+}
+
+#[test]
+fn trusting_every_address_stops_startup_unless_the_operator_says_so() {
+    for everyone in ["0.0.0.0/0", "::/0"] {
+        let (exited, log) = try_start(&["--trusted-proxy", everyone]);
+        let exited = exited.unwrap_or_else(|| panic!("started with {everyone}: {log}"));
+        assert!(!exited.success());
+        assert!(log.contains("--trust-any-peer"), "{log}");
+    }
+    let (exited, log) = try_start(&["--trusted-proxy", "0.0.0.0/0", "--trust-any-peer"]);
+    assert!(exited.is_none(), "{log}");
+    // The variable the shipped cluster example used to set.
+    let (exited, log) = try_start_env(&[], &[("BANTER_TRUSTED_PROXY", "0.0.0.0/0")]);
+    assert!(exited.is_some_and(|e| !e.success()), "{log}");
+}
+
+#[test]
+fn the_proxy_protocol_without_trusted_proxies_stops_startup() {
+    for flag in ["--tcp-proxy-protocol", "--irc-proxy-protocol"] {
+        let (exited, log) = try_start(&[flag]);
+        let exited = exited.unwrap_or_else(|| panic!("started with only {flag}: {log}"));
+        assert!(!exited.success());
+        assert!(log.contains("--trusted-proxy"), "{log}");
+        let (exited, log) = try_start(&[flag, "--trusted-proxy", "10.0.0.5"]);
+        assert!(exited.is_none(), "{log}");
+        let (exited, log) = try_start(&[flag, "--trust-any-peer"]);
+        assert!(exited.is_none(), "{log}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

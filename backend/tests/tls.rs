@@ -291,6 +291,8 @@ async fn a_proxy_protocol_header_comes_before_the_tls_handshake() {
         "--irc-tls",
         "127.0.0.1:0",
         "--irc-proxy-protocol",
+        "--trusted-proxy",
+        "127.0.0.1",
     ]);
     let ircs = ready_addr(&server, "ircs=");
     let mut tcp = TcpStream::connect(ircs).await.unwrap();
@@ -445,4 +447,89 @@ async fn tls_sessions_are_told_when_the_server_shuts_down() {
     assert!(closing.contains("shutting_down"), "{closing}");
     let status = server.wait_exit(Duration::from_secs(15));
     assert!(status.success(), "{status}");
+}
+
+/// A TLS connection from `from` (an address of 127/8 other than the
+/// attacker's 127.0.0.1: another client to the per-address limits).
+async fn tls_from(from: &str, addr: SocketAddr, connector: &TlsConnector) -> TlsStream<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    let tcp = socket.connect(addr).await.unwrap();
+    tokio::time::timeout(
+        WAIT,
+        connector.connect(ServerName::try_from("localhost").unwrap(), tcp),
+    )
+    .await
+    .expect("a TLS handshake in time (not stuck behind another address's silent connections)")
+    .expect("a TLS handshake")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_from_one_address_lock_no_one_else_out() {
+    let dir = common::TempDir::new();
+    let pki = pki();
+    let (cert, key) = write_pair(dir.path(), &pki);
+    // A handshake timeout far longer than the test: whatever a silent
+    // connection holds, it holds throughout. The defaults otherwise
+    // (50 connections and 5 a second, burst 30, per address), but 100
+    // connections in all, fewer than the silent ones.
+    let server = TestServer::start_with(&[
+        "--memory-only",
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+        "--http-tls",
+        "--tcp-tls",
+        "--handshake-timeout",
+        "600",
+        "--max-connections",
+        "100",
+    ]);
+    // 300 connections from 127.0.0.1 to each TLS port that never say a
+    // word (more than the 256 HTTPS handshakes at once, and than the 100
+    // connections in all).
+    let mut silent = Vec::new();
+    for _ in 0..300 {
+        for addr in [server.http, server.tcp] {
+            silent.push(TcpStream::connect(addr).await.unwrap());
+        }
+    }
+    // Another address still chats, over WSS and JSON lines over TLS.
+    let https = connector(&[&pki.ca], &[b"http/1.1"]);
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
+            "wss://localhost:{}/ws",
+            server.http.port()
+        ))
+        .unwrap();
+    request.headers_mut().insert(
+        "origin",
+        format!("https://localhost:{}", server.http.port())
+            .parse()
+            .unwrap(),
+    );
+    let (mut ws, _) = tokio::time::timeout(
+        WAIT,
+        tokio_tungstenite::client_async(request, tls_from("127.0.0.2", server.http, &https).await),
+    )
+    .await
+    .expect("a WSS upgrade in time")
+    .expect("WSS upgrade");
+    ws_send(&mut ws, json!({"type": "hello", "nick": "webby"})).await;
+    ws_send(&mut ws, json!({"type": "join", "room": "lobby"})).await;
+    let mut bot = Lines::new(tls_from("127.0.0.3", server.tcp, &connector(&[&pki.ca], &[])).await);
+    bot.send("{\"type\":\"hello\",\"nick\":\"boty\"}\n").await;
+    let welcome = bot.recv().await;
+    assert!(welcome.contains("\"welcome\""), "{welcome}");
+    bot.send("{\"type\":\"join\",\"room\":\"lobby\"}\n").await;
+    bot.wait_for("\"joined\"").await;
+    ws_send(
+        &mut ws,
+        json!({"type": "say", "room": "lobby", "text": "still here"}),
+    )
+    .await;
+    let line = bot.wait_for("\"message\"").await;
+    assert!(line.contains("still here"), "{line}");
+    drop(silent);
 }

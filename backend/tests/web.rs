@@ -11,7 +11,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::TestServer;
+use common::{TempDir, TestServer};
 
 fn dist() -> Option<PathBuf> {
     let dist = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../frontend/dist");
@@ -251,4 +251,72 @@ fn ws_refuses_what_is_no_websocket_handshake_and_accepts_a_real_one() {
         head.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
         "{head}"
     );
+}
+
+/// The security headers of `response`, whatever served it.
+fn assert_locked_down(response: &Response, what: &str) {
+    let csp = response
+        .header("content-security-policy")
+        .unwrap_or_else(|| panic!("{what}: no Content-Security-Policy"));
+    for part in [
+        "default-src 'self'",
+        "script-src 'self' 'wasm-unsafe-eval'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(part), "{what}: {part} not in {csp}");
+    }
+    assert!(!csp.contains("unsafe-inline"), "{what}: {csp}");
+    assert_eq!(
+        response.header("referrer-policy"),
+        Some("no-referrer"),
+        "{what}"
+    );
+    assert_eq!(response.header("x-frame-options"), Some("DENY"), "{what}");
+    assert_eq!(
+        response.header("x-content-type-options"),
+        Some("nosniff"),
+        "{what}"
+    );
+    // Plain HTTP: no HSTS (tls.rs checks it on HTTPS).
+    assert_eq!(response.header("strict-transport-security"), None, "{what}");
+}
+
+#[test]
+fn pages_are_served_with_security_headers() {
+    let dir = TempDir::new();
+    let script = "import init from './app.js'; await init();";
+    std::fs::write(
+        dir.path().join("index.html"),
+        format!("<html><script type=module>{script}</script></html>"),
+    )
+    .unwrap();
+    let server = TestServer::start_with(&["--web-dir", dir.path().to_str().unwrap()]);
+    let page = get(server.http, "/", &[]);
+    assert_eq!(page.status, 200);
+    assert_locked_down(&page, "--web-dir page");
+    // The page's one inline script, the one Trunk writes, is allowed by
+    // its hash (and only it: no 'unsafe-inline').
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script));
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(csp.contains(&format!("'sha256-{hash}'")), "{csp}");
+    assert_locked_down(&get(server.http, "/missing.js", &[]), "a 404");
+    assert_locked_down(&get(server.http, "/healthz", &[]), "/healthz");
+    // The built-in client's page too, with the hash of its own script.
+    if let Some(dist) = dist() {
+        let server = TestServer::start();
+        let page = get(server.http, "/", &[]);
+        assert_locked_down(&page, "the built-in page");
+        let html = std::fs::read_to_string(dist.join("index.html")).unwrap();
+        let csp = page.header("content-security-policy").unwrap();
+        assert_eq!(
+            csp,
+            banter::web::content_security_policy(&html),
+            "the policy is the one for the built page"
+        );
+        assert!(csp.contains("'sha256-"), "Trunk's inline script: {csp}");
+    }
 }

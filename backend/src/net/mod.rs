@@ -17,8 +17,10 @@ pub mod stream;
 pub mod tls;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use banter_protocol::ErrorCode;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 use tokio_rustls::TlsAcceptor;
@@ -27,6 +29,7 @@ use tracing::debug;
 use self::forwarded::Cidr;
 use self::proxy_protocol::Header;
 pub use self::stream::Stream;
+use crate::limits::{AddressLimits, AddressPermit};
 
 /// How a raw TCP listener (JSON lines, IRC) turns sockets into streams.
 #[derive(Clone)]
@@ -45,28 +48,41 @@ pub struct Listen {
 pub enum Refused {
     /// Tell the client this (in its transport's words) on the plain
     /// socket, then close.
-    Tell(TcpStream, String),
-    /// Just close (TLS failed, a timeout, the peer went away).
+    Tell(TcpStream, ErrorCode, String),
+    /// Just close (TLS failed, a timeout, the peer went away, or a refusal
+    /// on a TLS port, where nothing can be said before the handshake).
     Drop,
 }
 
 impl Listen {
-    /// Reads the PROXY header (if configured) and does the TLS handshake
-    /// (if configured), within the timeout. Returns the stream and the
-    /// client's address: the header's source when there is one.
+    /// Reads the PROXY header (if configured), admits the client's address
+    /// (the header's source when there is one) by `addresses`, and does
+    /// the TLS handshake (if configured), within the timeout. The address
+    /// is admitted before the handshake, so that one address can hold no
+    /// more handshakes than its share of connections. Returns the stream,
+    /// the client's address, and its address permit.
     pub async fn open(
         &self,
         mut tcp: TcpStream,
         peer: SocketAddr,
         transport: &'static str,
-    ) -> Result<(Stream, SocketAddr), Refused> {
+        addresses: &Arc<AddressLimits>,
+    ) -> Result<(Stream, SocketAddr, AddressPermit), Refused> {
         let deadline = Instant::now() + self.timeout;
         let mut client = peer;
+        let plain_refusal = |tcp, code, message: String| {
+            if self.tls.is_some() {
+                Refused::Drop
+            } else {
+                Refused::Tell(tcp, code, message)
+            }
+        };
         if self.proxy_protocol {
             if !self.trusted.is_empty() && !forwarded::is_trusted(peer.ip(), &self.trusted) {
                 debug!(%peer, transport, "refused: PROXY protocol from a peer that is not a --trusted-proxy");
                 return Err(Refused::Tell(
                     tcp,
+                    ErrorCode::BadRequest,
                     "this port takes connections only from the server's trusted proxies".into(),
                 ));
             }
@@ -78,11 +94,7 @@ impl Listen {
                 Ok(Ok(Header::Local)) => {}
                 Ok(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
                     debug!(%peer, transport, error = %e, "refused");
-                    return Err(if self.tls.is_some() {
-                        Refused::Drop
-                    } else {
-                        Refused::Tell(tcp, e.to_string())
-                    });
+                    return Err(plain_refusal(tcp, ErrorCode::BadRequest, e.to_string()));
                 }
                 Ok(Err(e)) => {
                     debug!(%peer, transport, error = %e, "closed before a PROXY protocol header");
@@ -94,8 +106,16 @@ impl Listen {
                 }
             }
         }
+        let address = match addresses.admit(client.ip()) {
+            Ok(address) => address,
+            Err(refusal) => {
+                let message = refusal.message();
+                debug!(peer = %client, transport, reason = %message, "connection refused");
+                return Err(plain_refusal(tcp, ErrorCode::TooManyConnections, message));
+            }
+        };
         let Some(acceptor) = &self.tls else {
-            return Ok((Stream::plain(tcp, !self.proxy_protocol), client));
+            return Ok((Stream::plain(tcp, !self.proxy_protocol), client, address));
         };
         if !self.proxy_protocol {
             match timeout_at(deadline, peek_proxy_header(&tcp)).await {
@@ -103,6 +123,7 @@ impl Listen {
                     debug!(%peer, transport, "refused: unexpected PROXY protocol header");
                     return Err(Refused::Tell(
                         tcp,
+                        ErrorCode::BadRequest,
                         proxy_protocol::UnexpectedHeader.to_string(),
                     ));
                 }
@@ -114,7 +135,7 @@ impl Listen {
             }
         }
         match timeout_at(deadline, acceptor.accept(tcp)).await {
-            Ok(Ok(tls)) => Ok((Stream::Tls(Box::new(tls)), client)),
+            Ok(Ok(tls)) => Ok((Stream::Tls(Box::new(tls)), client, address)),
             Ok(Err(e)) => {
                 debug!(%peer, transport, error = %e, "TLS handshake failed");
                 Err(Refused::Drop)

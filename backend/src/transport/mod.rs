@@ -40,7 +40,6 @@ where
             _ = ctx.shutdown.cancelled() => break,
             accepted = crate::net::accept(&listener, C::TRANSPORT) => accepted,
         };
-        let permit = ctx.connections.clone().try_acquire_owned().ok();
         let (ctx2, listen, wrap) = (ctx.clone(), listen.clone(), wrap.clone());
         // This task opens the connection (PROXY header, TLS handshake) or
         // refuses it; a session gets a task of its own, so that what it
@@ -48,35 +47,31 @@ where
         // for a TLS handshake too (that made every idle connection 6 KB
         // larger).
         ctx.tracker.spawn(async move {
-            let opened = listen.open(stream, peer, C::TRANSPORT).await;
-            let (stream, client) = match opened {
+            // The address is admitted (counted by the client's address:
+            // the PROXY header's when there is one) before the TLS
+            // handshake, and a place among all connections taken only
+            // after it: a slow handshake holds nothing of anyone else's.
+            let opened = listen
+                .open(stream, peer, C::TRANSPORT, &ctx2.addresses)
+                .await;
+            let (stream, client, address) = match opened {
                 Ok(opened) => opened,
-                Err(Refused::Tell(tcp, message)) => {
+                Err(Refused::Tell(tcp, code, message)) => {
                     let conn = wrap(Stream::plain(tcp, false));
-                    refuse(conn, peer, ErrorCode::BadRequest, message).await;
+                    refuse(conn, peer, code, message).await;
                     return;
                 }
                 Err(Refused::Drop) => return,
             };
             let conn = wrap(stream);
-            let Some(permit) = permit else {
+            let Ok(permit) = ctx2.connections.clone().try_acquire_owned() else {
                 metrics().limited(Limit::Connections);
                 let message = "the server has too many connections; try again later";
                 refuse(conn, client, ErrorCode::ServerFull, message.into()).await;
                 return;
             };
-            // Counted by the client's address: the PROXY header's when
-            // there is one.
-            match ctx2.addresses.admit(client.ip()) {
-                Ok(address) => {
-                    let tracker = ctx2.tracker.clone();
-                    tracker.spawn(session::run(conn, ctx2, client, (permit, address)));
-                }
-                Err(refusal) => {
-                    let message = refusal.message();
-                    refuse(conn, client, ErrorCode::TooManyConnections, message).await;
-                }
-            }
+            let tracker = ctx2.tracker.clone();
+            tracker.spawn(session::run(conn, ctx2, client, (permit, address)));
         });
     }
 }

@@ -39,7 +39,7 @@ use crate::core::frame::Frame;
 use crate::limits::Refusal;
 use crate::metrics::{Limit, metrics};
 use crate::net::forwarded::{self, Cidr, normalize_origin, strip_default_port};
-use crate::net::http::HttpPeer;
+use crate::net::http::{HttpConn, HttpPeer};
 use crate::session;
 use crate::session::{Inbound, Transport};
 
@@ -312,7 +312,13 @@ pub async fn upgrade(
         )
             .into_response();
     };
-    let address = match ctx.addresses.admit(peer.ip()) {
+    // The connection's own permit when it has one (its peer is the
+    // client); through a trusted proxy, the forwarded client's.
+    let held = request
+        .extensions()
+        .get::<HttpConn>()
+        .and_then(HttpConn::upgrade);
+    let address = match held.map_or_else(|| ctx.addresses.admit(peer.ip()), Ok) {
         Ok(address) => address,
         Err(refusal) => {
             debug!(%peer, "WebSocket upgrade refused: {}", refusal.message());

@@ -76,6 +76,8 @@ pub struct TestServer {
     pub http: SocketAddr,
     pub tcp: SocketAddr,
     pub irc: SocketAddr,
+    /// `--admin` (every test server has one unless its flags say so).
+    pub admin: Option<SocketAddr>,
     logs: Logs,
     args: Vec<String>,
     env: Vec<(String, String)>,
@@ -171,6 +173,10 @@ fn default_args(args: &[String]) -> Vec<String> {
     if !args.iter().any(|a| a == "--argon2-memory-kib") {
         // Cheap password hashes: tests register and log in a lot.
         defaults.extend(["--argon2-memory-kib", "64"].map(String::from));
+    }
+    if !args.iter().any(|a| a == "--admin") {
+        // Health in detail and metrics for the tests that read them.
+        defaults.extend(["--admin", "127.0.0.1:0"].map(String::from));
     }
     defaults.extend(
         [
@@ -298,6 +304,7 @@ impl TestServer {
             http: at.http,
             tcp: at.tcp,
             irc: at.irc,
+            admin: at.admin,
             logs: Logs { lines, from },
             args,
             env: Vec::new(),
@@ -332,6 +339,7 @@ impl TestServer {
             http: at.http,
             tcp: at.tcp,
             irc: at.irc,
+            admin: at.admin,
             logs,
             args,
             env,
@@ -381,6 +389,7 @@ impl TestServer {
         let (process, at, logs) = TestServer::spawn(self.data.path(), &self.args, &self.env, child);
         (self.process, self.logs) = (process, logs);
         (self.http, self.tcp, self.irc) = (at.http, at.tcp, at.irc);
+        self.admin = at.admin;
     }
 
     /// Runs the `banter` binary to completion with these arguments (e.g.
@@ -459,6 +468,7 @@ impl TestServer {
             tcp: need("tcp="),
             irc: need("irc="),
             ircs: addr("ircs="),
+            admin: addr("admin="),
         };
         (child, at, logs)
     }
@@ -472,6 +482,11 @@ impl TestServer {
                 )
             }
         }
+    }
+
+    /// The `--admin` listener's address.
+    pub fn admin(&self) -> SocketAddr {
+        self.admin.expect("this server runs without --admin")
     }
 
     pub fn ws_url(&self) -> String {
@@ -613,6 +628,28 @@ impl Client {
         let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
             .await
             .expect("WebSocket connect");
+        Client::Ws(Box::new(ws))
+    }
+
+    /// A WebSocket client of `server` connecting from `from` (an address
+    /// of 127/8 other than 127.0.0.1: another client to per-address
+    /// limits; Linux routes all of 127/8 to the loopback).
+    pub async fn ws_from(server: &TestServer, from: &str) -> Client {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+        let tcp = tokio::time::timeout(WAIT, socket.connect(server.http))
+            .await
+            .expect("TCP connect in time")
+            .expect("TCP connect");
+        tcp.set_nodelay(true).unwrap();
+        let stream = tokio_tungstenite::MaybeTlsStream::Plain(tcp);
+        let (ws, _) = tokio::time::timeout(
+            WAIT,
+            tokio_tungstenite::client_async_with_config(server.ws_url(), stream, None),
+        )
+        .await
+        .expect("WebSocket upgrade in time")
+        .expect("WebSocket upgrade");
         Client::Ws(Box::new(ws))
     }
 
