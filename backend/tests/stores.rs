@@ -73,6 +73,7 @@ on_both!(accounts_tokens_and_logins_survive_a_restart);
 on_both!(topics_roles_and_bans_survive_a_restart);
 on_both!(an_offline_whisper_waits_until_it_was_read);
 on_both!(waiting_whispers_are_bounded_per_recipient_and_per_sender);
+on_both!(a_whisper_to_an_online_account_is_kept_until_it_was_read);
 on_both!(retention_keeps_the_newest_and_ids_go_on);
 
 /// The database name at the end of a URL (for psql).
@@ -454,6 +455,41 @@ async fn waiting_whispers_are_bounded_per_recipient_and_per_sender(store: Store)
     until_offline(&server, "bob").await;
     // Read: the mailbox has room again.
     assert_eq!(whisper(&mut erin, "e3").await["type"], "direct");
+}
+
+/// A whisper to an online account that its client never read (the
+/// connection dropped first) is not lost: it comes at the next login, and
+/// once that login confirms it (answers the ping after it), never again.
+async fn a_whisper_to_an_online_account_is_kept_until_it_was_read(store: Store) {
+    let server = store.start(&[]);
+    register(&server, "bob").await;
+    let (bob, _) = login(&server, Kind::Tcp, "bob").await;
+    let mut alice = Client::hello(&server, Kind::Ws, "alice").await;
+    alice
+        .send(json!({"type":"whisper","to":"bob","text":"unread"}))
+        .await;
+    let echo = alice.expect("direct").await;
+    // Bob's client goes before reading it.
+    drop(bob);
+    until_offline(&server, "bob").await;
+    let (mut bob, _) = login(&server, Kind::Tcp, "bob").await;
+    let got = bob.expect("direct").await;
+    assert_eq!((&got["text"], &got["id"]), (&json!("unread"), &echo["id"]));
+    bob.expect("ping").await;
+    bob.send(json!({"type":"pong"})).await;
+    // Read live and confirmed: not again.
+    alice
+        .send(json!({"type":"whisper","to":"bob","text":"read"}))
+        .await;
+    alice.expect("direct").await;
+    assert_eq!(bob.expect("direct").await["text"], "read");
+    bob.expect("ping").await;
+    bob.send(json!({"type":"pong"})).await;
+    bob.assert_usable().await;
+    drop(bob);
+    until_offline(&server, "bob").await;
+    let (mut bob, _) = login(&server, Kind::Ws, "bob").await;
+    bob.assert_usable().await;
 }
 
 async fn retention_keeps_the_newest_and_ids_go_on(store: Store) {

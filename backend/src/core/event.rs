@@ -22,6 +22,11 @@ pub struct DirectEvent {
     /// The recipient's session; `None`: an offline account, so the message
     /// waits (pending) for its next login.
     pub target: Option<u64>,
+    /// The recipient's account, if it has one: the message is stored
+    /// waiting until a session of that account confirms it read it, so
+    /// that one lost on the way (a full outbox, a dropped connection)
+    /// comes at the next login.
+    pub account: Option<Nick>,
     pub reference: Option<Ref>,
 }
 

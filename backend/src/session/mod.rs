@@ -77,14 +77,23 @@ struct Session {
     waiting: Option<Box<Waiting>>,
 }
 
-/// Whispers that waited for an account (`account`): the ids of those in the
-/// outbox and not yet written (`unsent`), and of those written and not yet
-/// confirmed (`unconfirmed`). See [`Session::confirm`].
+/// Whispers to a logged-in session's account (`account`) stay waiting in
+/// the store until the client shows it read them: each written batch
+/// with some is followed by a ping, and the answer to that ping confirms
+/// them. `unconfirmed`: (the number of the ping that confirms it, id).
+/// `pings`: pings sent; `answers`: answers received (a client answers in
+/// order, so the n-th answer is to the n-th ping). See
+/// [`Session::confirm`].
 struct Waiting {
     account: Nick,
-    unsent: Vec<u64>,
-    unconfirmed: Vec<u64>,
+    unconfirmed: VecDeque<(u64, u64)>,
+    pings: u64,
+    answers: u64,
 }
+
+/// Most whispers a session keeps to confirm; older ones stay waiting and
+/// come again at the next login.
+const MAX_UNCONFIRMED: usize = 4096;
 
 type Outcome = Result<(), RouterError>;
 
@@ -324,7 +333,7 @@ impl Session {
                     }
                     if !batch.is_empty() {
                         frames_out.inc_by(batch.len() as u64);
-                        let waited = self.written_waiting(&batch);
+                        let waited = self.written_whispers(&batch);
                         let by = self.write_deadline();
                         // Boxed: a write's future is most of what the task
                         // would hold otherwise, idle or not (a few hundred
@@ -361,9 +370,7 @@ impl Session {
                             ) {
                                 return None;
                             }
-                            if let Some(waiting) = &mut self.waiting {
-                                waiting.unconfirmed.extend(waited);
-                            }
+                            self.pinged_for(waited);
                         }
                     }
                     if let Some(reason) = info.close {
@@ -381,6 +388,7 @@ impl Session {
                     }
                     (Some(_), false) => {
                         pinged = true;
+                        self.pinged_for(Vec::new());
                         let by = self.write_deadline();
                         if !matches!(
                             before_alarm(&outbox, by, Box::pin(conn.ping())).await,
@@ -508,33 +516,62 @@ impl Session {
         })
     }
 
-    /// The ids of whispers that waited for this account among `batch`,
-    /// which is about to be written.
-    fn written_waiting(&mut self, batch: &VecDeque<Frame>) -> Vec<u64> {
-        let mut written = Vec::new();
-        let Some(waiting) = self.waiting.as_mut().filter(|w| !w.unsent.is_empty()) else {
-            return written;
+    /// The ids of whispers to this session's account among `batch`,
+    /// which is about to be written (not its own echoes).
+    fn written_whispers(&self, batch: &VecDeque<Frame>) -> Vec<u64> {
+        let Some(waiting) = &self.waiting else {
+            return Vec::new();
         };
-        for frame in batch {
-            if let Some(ServerMessage::Direct(d)) = frame.message()
-                && let Some(pos) = waiting.unsent.iter().position(|&id| id == d.id)
-            {
-                waiting.unsent.swap_remove(pos);
-                written.push(d.id);
-            }
-        }
-        written
+        batch
+            .iter()
+            .filter_map(|frame| match frame.message() {
+                Some(ServerMessage::Direct(d))
+                    if d.account.as_ref() != Some(&waiting.account) || d.from == d.to =>
+                {
+                    Some(d.id)
+                }
+                _ => None,
+            })
+            .collect()
     }
 
-    /// The client answered the ping that followed the whispers that waited
-    /// for it, so it has read them: they are marked delivered. Until then
-    /// (a client that drops at login, or never reads) they stay waiting and
-    /// come again at the next login: at least once, not at most once.
-    fn confirm(&mut self) {
-        let Some(waiting) = self.waiting.as_mut().filter(|w| !w.unconfirmed.is_empty()) else {
+    /// A ping was sent, after `ids` (whispers to confirm) if any.
+    fn pinged_for(&mut self, ids: Vec<u64>) {
+        let Some(waiting) = self.waiting.as_mut() else {
             return;
         };
-        let ids = std::mem::take(&mut waiting.unconfirmed);
+        waiting.pings += 1;
+        let ping = waiting.pings;
+        waiting
+            .unconfirmed
+            .extend(ids.into_iter().map(|id| (ping, id)));
+        let over = waiting.unconfirmed.len().saturating_sub(MAX_UNCONFIRMED);
+        waiting.unconfirmed.drain(..over);
+    }
+
+    /// The client answered a ping, so it has read everything written
+    /// before that ping: the whispers that ping followed are marked
+    /// delivered. Until then (a client that drops, or never reads) they
+    /// stay waiting and come again at the next login: at least once, not
+    /// at most once.
+    fn confirm(&mut self) {
+        let Some(waiting) = self.waiting.as_mut() else {
+            return;
+        };
+        waiting.answers = (waiting.answers + 1).min(waiting.pings);
+        let answered = waiting
+            .unconfirmed
+            .iter()
+            .take_while(|(ping, _)| *ping <= waiting.answers)
+            .count();
+        if answered == 0 {
+            return;
+        }
+        let ids = waiting
+            .unconfirmed
+            .drain(..answered)
+            .map(|(_, id)| id)
+            .collect();
         if let Some(store) = &self.ctx.store {
             let write = Write::Delivered {
                 account: waiting.account.clone(),
@@ -738,20 +775,25 @@ impl Session {
         })
         .await;
         let limit = (self.ctx.settings.outbox_len / 2).clamp(1, MAX_WAITING_PAGE) as u32;
+        self.watch_whispers(account.clone());
         let pending = store.pending(&account, limit).await.map_err(internal)?;
-        if !pending.is_empty() {
-            self.waiting = Some(Box::new(Waiting {
-                account,
-                unsent: pending.iter().map(|d| d.id).collect(),
-                unconfirmed: Vec::new(),
-            }));
-        }
         for direct in pending {
             self.ctx
                 .router
                 .send_to(id, Frame::new(ServerMessage::Direct(direct)));
         }
         Ok(())
+    }
+
+    /// From now on, whispers to `account` written to this session are
+    /// confirmed by the answers to pings (see [`Waiting`]).
+    fn watch_whispers(&mut self, account: Nick) {
+        self.waiting = Some(Box::new(Waiting {
+            account,
+            unconfirmed: VecDeque::new(),
+            pings: 0,
+            answers: 0,
+        }));
     }
 
     /// In a cluster, takes `nick` in the broker for this node (so no other
@@ -969,6 +1011,7 @@ impl Session {
         );
         if let Some(id) = self.id {
             ctx.router.log_in(id, nick.clone())?;
+            self.watch_whispers(nick.clone());
             let token = self.issue_token(&nick).await?;
             self.reply(
                 ServerMessage::LoggedIn {

@@ -659,13 +659,14 @@ macro_rules! backend {
                 conn: &mut $conn,
                 d: &DirectMessage,
                 pending: bool,
+                recipient: &str,
                 sql: &'static str,
             ) -> sqlx::Result<()> {
                 sqlx::query(sql)
                     .bind(i(d.id))
                     .bind(d.from.as_str())
                     .bind(d.to.as_str())
-                    .bind(key(&d.to))
+                    .bind(recipient)
                     .bind(&d.text)
                     .bind(i(d.ts))
                     .bind(i32::from(pending))
@@ -694,11 +695,18 @@ macro_rules! backend {
                         DirectEvent {
                             message: d,
                             target: Some(_),
+                            account,
                             ..
                         },
                         _,
                     ) => {
-                        direct(conn, d, false, INSERT_DIRECT).await?;
+                        // To an account: waiting until a session of it
+                        // confirms it read it (see the session's `confirm`).
+                        let (pending, recipient) = match account {
+                            Some(account) => (true, key(account)),
+                            None => (false, key(&d.to)),
+                        };
+                        direct(conn, d, pending, &recipient, INSERT_DIRECT).await?;
                     }
                     Write::Direct(
                         DirectEvent {
@@ -739,7 +747,7 @@ macro_rules! backend {
                         let list: Vec<_> = messages.iter().collect();
                         self::messages(conn, &list, &INSERT_MESSAGES_ONCE).await?;
                         for (d, pending) in directs {
-                            direct(conn, d, *pending, INSERT_DIRECT_ONCE).await?;
+                            direct(conn, d, *pending, &key(&d.to), INSERT_DIRECT_ONCE).await?;
                         }
                     }
                     Write::Room(RoomEvent {

@@ -236,6 +236,7 @@ pub(super) fn deliver_direct_with(
         sender,
         target,
         reference,
+        ..
     } = direct;
     if let Some(t) = target.filter(|&t| t != sender)
         && let Some(session) = state.sessions.get(&t)

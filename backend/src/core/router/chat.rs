@@ -72,10 +72,16 @@ impl Router {
         let state = &mut *guard;
         state.session(id)?;
         // An offline account's whispers wait for its next login.
-        let (target, to) = match state.nicks.get(&to) {
-            Some(&target) => (Some(target), state.sessions[&target].nick.clone()),
+        let (target, to, account) = match state.nicks.get(&to) {
+            Some(&target) => {
+                let recipient = &state.sessions[&target];
+                let account = recipient.account.clone().filter(|_| self.port.durable());
+                (Some(target), recipient.nick.clone(), account)
+            }
             None => match state.accounts.get(&to) {
-                Some(account) if self.port.durable() => (None, account.clone()),
+                Some(account) if self.port.durable() => {
+                    (None, account.clone(), Some(account.clone()))
+                }
                 _ => {
                     return Err(RouterError::new(
                         ErrorCode::NoSuchNick,
@@ -99,6 +105,7 @@ impl Router {
             message,
             sender: id,
             target,
+            account,
             reference,
         });
         let taken = self.port.submit(event);

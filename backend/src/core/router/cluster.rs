@@ -559,6 +559,7 @@ impl Router {
                         message,
                         sender,
                         target,
+                        account: None,
                         reference,
                     };
                     deliver_direct_with(state, direct, away);
