@@ -79,6 +79,8 @@ pub struct Settings {
     /// Rooms one address, and one account, may bring into being an hour
     /// (0: no limit), all at once at most.
     pub new_rooms_per_hour: u32,
+    /// Days a login token lasts unused (each login with it renews it).
+    pub token_days: u32,
     /// Whispers that may wait for one offline account, in all and from
     /// one sender.
     pub max_waiting_whispers: u32,
@@ -187,6 +189,7 @@ impl Default for Settings {
             registration: Registration::Open,
             registrations_per_hour: 10,
             new_rooms_per_hour: 30,
+            token_days: 90,
             max_waiting_whispers: 100,
             max_waiting_whispers_per_sender: 20,
             max_connections_per_address: 50,
@@ -247,6 +250,7 @@ impl Settings {
             ("retention-interval", self.retention_interval as usize),
             ("argon2-concurrency", self.argon2_concurrency),
             ("max-waiting-whispers", self.max_waiting_whispers as usize),
+            ("token-days", self.token_days as usize),
             (
                 "max-waiting-whispers-per-sender",
                 self.max_waiting_whispers_per_sender as usize,
@@ -696,6 +700,15 @@ pub struct Cli {
         value_name = "N"
     )]
     pub new_rooms_per_hour: Option<u32>,
+    /// Days a login token stays valid while unused; every login with it
+    /// renews it. [default: 90]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        env = "BANTER_TOKEN_DAYS",
+        value_name = "DAYS"
+    )]
+    pub token_days: Option<u32>,
     /// Whispers that may wait for one offline account until it logs in;
     /// more are refused (`mailbox_full`). [default: 100]
     #[arg(
@@ -966,6 +979,7 @@ impl Cli {
             registration,
             registrations_per_hour,
             new_rooms_per_hour,
+            token_days,
             max_waiting_whispers,
             max_waiting_whispers_per_sender,
             max_connections_per_address,

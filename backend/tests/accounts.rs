@@ -578,3 +578,141 @@ async fn a_login_that_finds_every_hashing_slot_taken_is_told_busy_and_may_retry(
     // Once the burst is over, a retry works.
     let (_bob, _) = login(&server, Kind::Tcp, "bob").await;
 }
+
+/// Two sessions of one account (different nicks: `alice` and a guest
+/// nick logged in as alice is not possible, so the second logs in with a
+/// token as `alice` after the first renamed itself).
+async fn two_sessions(server: &TestServer) -> (Client, Client, String) {
+    let (mut first, token) = login(server, Kind::Ws, "alice").await;
+    first
+        .send(json!({"type":"nick","nick":"alice_phone"}))
+        .await;
+    first.expect("nick").await;
+    let (second, _) = login(server, Kind::Tcp, "alice").await;
+    (first, second, token)
+}
+
+/// A password change needs the old password, revokes every token, ends
+/// the account's other sessions, and gives this one a fresh token.
+#[tokio::test]
+async fn changing_the_password_revokes_tokens_and_ends_other_sessions() {
+    let server = TestServer::start();
+    register(&server, "alice").await;
+    let (mut phone, mut laptop, old_token) = two_sessions(&server).await;
+    let change = |old: &str| json!({"type":"change_password","old_password":old,"new_password":"battery staple","ref":7});
+    phone.send(change("wrong guess")).await;
+    phone.expect_error("auth_failed").await;
+    phone.send(change(PW)).await;
+    let changed = phone.expect("password_changed").await;
+    assert_eq!(changed["ref"], 7);
+    let new_token = changed["token"].as_str().unwrap().to_string();
+    let seen = laptop.until_closed(common::WAIT).await;
+    assert!(
+        seen.iter()
+            .any(|m| m["type"] == "closing" && m["code"] == "logged_out_elsewhere"),
+        "{seen:?}"
+    );
+    phone.assert_usable().await;
+    for hello in [
+        json!({"type":"hello","nick":"alice","token":old_token}),
+        json!({"type":"hello","nick":"alice","password":PW}),
+    ] {
+        hello_error(&server, hello, "auth_failed").await;
+    }
+    let hello = json!({"type":"hello","nick":"alice","token":new_token});
+    let (_, welcome) = Client::hello_with(&server, Kind::Tcp, hello).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    let hello = json!({"type":"hello","nick":"alice","password":"battery staple"});
+    let (_, welcome) = Client::hello_with(&server, Kind::Ws, hello).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+}
+
+/// `logout` with `all` ends the account's other sessions too.
+#[tokio::test]
+async fn logging_out_everywhere_ends_the_other_sessions() {
+    let server = TestServer::start();
+    register(&server, "alice").await;
+    let (mut phone, mut laptop, token) = two_sessions(&server).await;
+    phone.send(json!({"type":"logout","all":true})).await;
+    assert_eq!(phone.expect("logged_out").await["revoked"], 2);
+    let seen = laptop.until_closed(common::WAIT).await;
+    assert!(
+        seen.iter().any(|m| m["code"] == "logged_out_elsewhere"),
+        "{seen:?}"
+    );
+    phone.assert_usable().await;
+    hello_error(
+        &server,
+        json!({"type":"hello","nick":"alice","token":token}),
+        "auth_failed",
+    )
+    .await;
+}
+
+/// Deleting an account needs its password; it ends the other sessions,
+/// frees the nick, and this session goes on as a guest.
+#[tokio::test]
+async fn deleting_an_account_frees_its_nick_and_ends_its_sessions() {
+    let server = TestServer::start();
+    register(&server, "alice").await;
+    let (mut phone, mut laptop, _) = two_sessions(&server).await;
+    phone.join("den").await;
+    assert_eq!(phone.expect("roles").await["owner"], "alice");
+    phone
+        .send(json!({"type":"delete_account","password":"wrong guess"}))
+        .await;
+    phone.expect_error("auth_failed").await;
+    phone
+        .send(json!({"type":"delete_account","password":PW,"ref":"d"}))
+        .await;
+    // Its room has no owner any more, and says so.
+    let roles = phone.expect("roles").await;
+    assert_eq!(roles["owner"], Value::Null, "{roles}");
+    let deleted = phone.expect("account_deleted").await;
+    assert_eq!(
+        (&deleted["account"], &deleted["ref"]),
+        (&json!("alice"), &json!("d"))
+    );
+    let seen = laptop.until_closed(common::WAIT).await;
+    assert!(
+        seen.iter().any(|m| m["code"] == "logged_out_elsewhere"),
+        "{seen:?}"
+    );
+    phone.assert_usable().await;
+    phone.send(json!({"type":"logout"})).await;
+    phone.expect_error("no_such_account").await;
+    hello_error(
+        &server,
+        json!({"type":"hello","nick":"alice","password":PW}),
+        "no_such_account",
+    )
+    .await;
+    // The nick is anyone's now, and can be registered again.
+    let mut guest = Client::hello(&server, Kind::Tcp, "alice").await;
+    guest
+        .send(json!({"type":"register","nick":"alice","password":"a new one!"}))
+        .await;
+    guest.expect("registered").await;
+}
+
+/// An IRC login (PASS or SASL) makes no token nobody could see or revoke.
+#[tokio::test]
+async fn irc_logins_make_no_tokens() {
+    let server = TestServer::start();
+    register(&server, "dave").await;
+    let mut irc = IrcClient::connect(&server).await;
+    irc.send(&format!("PASS :{PW}")).await;
+    irc.send("NICK dave").await;
+    irc.send("USER dave 0 * :Dave").await;
+    irc.wait_for("001").await;
+    irc.wait_for("900").await;
+    irc.send("NICK dave_irc").await;
+    irc.wait_for("NICK").await;
+    let (mut json, _) = login(&server, Kind::Tcp, "dave").await;
+    json.send(json!({"type":"logout","all":true})).await;
+    assert_eq!(
+        json.expect("logged_out").await["revoked"],
+        1,
+        "the JSON login's only"
+    );
+}

@@ -196,6 +196,79 @@ async fn persist_stores_once_keeps_the_counters_and_delivers_nothing_on_both_bac
     }
 }
 
+/// Tokens expire unless used: a token not used since the cut-off logs in
+/// no more, use renews it, and an account's expired tokens are deleted
+/// when it gets a new one.
+#[tokio::test]
+async fn tokens_expire_unless_used_on_both_backends() {
+    let sqlite = TempDir::new();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    };
+    for backend in both_backends(&sqlite) {
+        let store = open(&backend, &Arc::new(AtomicUsize::new(0))).await;
+        let alice = Nick::new("alice").unwrap();
+        let named = alice.clone();
+        let created = store
+            .request(|reply| Write::Register {
+                name: named,
+                hash: "not a real hash".into(),
+                reply,
+            })
+            .await
+            .unwrap();
+        assert!(created);
+        let add = |hash: Vec<u8>, expired_before: u64| {
+            let account = alice.clone();
+            let store = store.clone();
+            async move {
+                store
+                    .request(|reply| Write::AddToken {
+                        account,
+                        hash,
+                        expired_before,
+                        reply,
+                    })
+                    .await
+                    .unwrap()
+            }
+        };
+        let (old, new) = (vec![1u8; 32], vec![2u8; 32]);
+        add(old.clone(), 0).await;
+        let made = now();
+        assert_eq!(
+            store.token_account(&old, 0).await.unwrap(),
+            Some(alice.clone())
+        );
+        let later = made + 3_600_000;
+        assert_eq!(
+            store.token_account(&old, later).await.unwrap(),
+            None,
+            "unused since the cut-off: expired ({backend:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let before_use = now();
+        store
+            .writes()
+            .send(Write::TouchToken { hash: old.clone() })
+            .await
+            .unwrap();
+        store.flush().await.unwrap();
+        assert_eq!(
+            store.token_account(&old, before_use).await.unwrap(),
+            Some(alice.clone()),
+            "renewed by use"
+        );
+        // A new token deletes those unused since its cut-off.
+        add(new.clone(), later).await;
+        assert_eq!(store.token_account(&old, 0).await.unwrap(), None, "deleted");
+        assert_eq!(store.token_account(&new, 0).await.unwrap(), Some(alice));
+    }
+}
+
 /// A burst queued at once commits as few batches of multi-row inserts:
 /// every message lands, in order, around a room change in the same queue,
 /// and each room's last id is the highest of the burst.

@@ -935,6 +935,13 @@ impl Chat {
                 self.password = None;
             }
             ServerMessage::LoggedOut { .. } => self.signed_out = true,
+            // Changed from this client: the new token replaces the old.
+            ServerMessage::PasswordChanged { token } => self.token = Some(token),
+            // Deleted from this client: on as a guest, nothing to remember.
+            ServerMessage::AccountDeleted { .. } => {
+                self.account = None;
+                self.token = None;
+            }
             ServerMessage::Roles {
                 room, owner, ops, ..
             } => {

@@ -93,6 +93,9 @@ pub enum ErrorCode {
     SlowConsumer,
     /// The server is shutting down.
     ShuttingDown,
+    /// The account's login was revoked from another session (a password
+    /// change, `logout` with `all`, the account deleted).
+    LoggedOutElsewhere,
     /// Something went wrong on the server's side.
     Internal,
     /// A code this build does not know (sent by a newer server).
@@ -140,6 +143,7 @@ impl ErrorCode {
             IdleTimeout => "idle_timeout",
             SlowConsumer => "slow_consumer",
             ShuttingDown => "shutting_down",
+            LoggedOutElsewhere => "logged_out_elsewhere",
             Internal => "internal",
             Unknown => "unknown",
         }
@@ -187,6 +191,7 @@ impl ErrorCode {
             IdleTimeout,
             SlowConsumer,
             ShuttingDown,
+            LoggedOutElsewhere,
             Internal,
         ]
     };

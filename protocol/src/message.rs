@@ -79,12 +79,24 @@ pub enum ClientMessage {
     /// `registered`. Allowed before `hello` (then log in with `hello`), or
     /// after it for your own nick (you are then logged in).
     Register { nick: Nick, password: String },
-    /// Revokes the token this session logged in with (or every token of
-    /// the account with `all`); answered by `logged_out`.
+    /// Revokes the token this session logged in with (or, with `all`,
+    /// every token of the account, and ends its other sessions); answered
+    /// by `logged_out`.
     Logout {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         all: bool,
     },
+    /// Changes the password of the account this session is logged into;
+    /// every token is revoked and every other session of the account
+    /// ended. Answered by `password_changed` with a fresh token.
+    ChangePassword {
+        old_password: String,
+        new_password: String,
+    },
+    /// Deletes the account this session is logged into (its tokens, room
+    /// roles and waiting whispers too); its other sessions are ended and
+    /// this one goes on as a guest. Answered by `account_deleted`.
+    DeleteAccount { password: String },
     /// Removes `nick` from `room` (operators only); the room gets `kicked`.
     Kick {
         room: RoomName,
@@ -196,9 +208,31 @@ pub enum ClientMessage {
 impl ClientMessage {
     /// Every request `type`, for telling `unknown_type` from a bad body.
     pub const TYPES: &'static [&'static str] = &[
-        "hello", "join", "part", "say", "whisper", "history", "nick", "ping", "pong", "topic",
-        "members", "rooms", "whois", "away", "register", "logout", "kick", "ban", "unban", "bans",
-        "op", "deop", "users",
+        "hello",
+        "join",
+        "part",
+        "say",
+        "whisper",
+        "history",
+        "nick",
+        "ping",
+        "pong",
+        "topic",
+        "members",
+        "rooms",
+        "whois",
+        "away",
+        "register",
+        "logout",
+        "kick",
+        "ban",
+        "unban",
+        "bans",
+        "op",
+        "deop",
+        "users",
+        "change_password",
+        "delete_account",
     ];
 }
 
@@ -418,6 +452,15 @@ pub enum ServerMessage {
     /// Tokens were revoked (`revoked` of them).
     LoggedOut {
         revoked: u64,
+    },
+    /// The password was changed; every earlier token is revoked, and
+    /// `token` logs in from now on.
+    PasswordChanged {
+        token: String,
+    },
+    /// The account `account` is gone; this session goes on as a guest.
+    AccountDeleted {
+        account: Nick,
     },
     /// `by` removed `nick` from `room`; sent to the room, `nick` included.
     Kicked {

@@ -42,7 +42,7 @@ use crate::core::cluster::{Change, Event, UserRecord};
 use crate::core::frame::Frame;
 use crate::core::model::{Page, key};
 use crate::core::outbox::Outbox;
-use crate::core::router::{Joined, RouterError, SessionId};
+use crate::core::router::{Joined, RouterError, SessionId, now_ms};
 use crate::limits::{AddressPermit, TokenBucket, Who, retry_in};
 use crate::metrics::{ConnectionGauge, Limit, metrics};
 use crate::store::{Store, Write};
@@ -67,6 +67,8 @@ struct Session {
     /// The hash of the token this session logged in with or was given,
     /// which a plain `logout` revokes.
     token: Option<Box<[u8]>>,
+    /// Whether its transport gets tokens ([`Transport::TOKENS`]).
+    tokens: bool,
     /// Chat messages (say, whisper), joins, and other requests that write
     /// or broadcast, that this session may send.
     messages: TokenBucket,
@@ -103,6 +105,11 @@ fn internal(e: anyhow::Error) -> RouterError {
         ErrorCode::Internal,
         "the server could not do that just now; try again",
     )
+}
+
+/// How long a token lasts unused, in ms.
+fn token_lifetime_ms(settings: &crate::config::Settings) -> u64 {
+    u64::from(settings.token_days) * 24 * 3600 * 1000
 }
 
 fn hash_error(e: HashError) -> RouterError {
@@ -202,6 +209,7 @@ pub fn run<C: Transport>(
         id: None,
         peer,
         token: None,
+        tokens: C::TOKENS,
         waiting: None,
     };
     // The session gives both back when dropped: it has what that needs (the
@@ -490,6 +498,8 @@ impl Session {
             | M::Away { .. }
             | M::Register { .. }
             | M::Logout { .. }
+            | M::ChangePassword { .. }
+            | M::DeleteAccount { .. }
             | M::Kick { .. }
             | M::Ban { .. }
             | M::Unban { .. }
@@ -641,8 +651,18 @@ impl Session {
         };
         if let Some(token) = token {
             let hash = token_hash(&token);
-            match store.token_account(&hash).await.map_err(internal)? {
+            let used_since = now_ms().saturating_sub(token_lifetime_ms(&ctx.settings));
+            match store
+                .token_account(&hash, used_since)
+                .await
+                .map_err(internal)?
+            {
                 Some(account) if account == *nick => {
+                    // Renewed by use; if the queue is full it is renewed
+                    // at the next login.
+                    let _ = store
+                        .writes()
+                        .try_send(Write::TouchToken { hash: hash.clone() });
                     self.token = Some(hash.into());
                     return Ok(account);
                 }
@@ -697,10 +717,12 @@ impl Session {
         let hash = token_hash(&token);
         let account = account.clone();
         let stored = hash.clone();
+        let expired_before = now_ms().saturating_sub(token_lifetime_ms(&self.ctx.settings));
         self.store()?
             .request(move |reply| Write::AddToken {
                 account,
                 hash: stored,
+                expired_before,
                 reply,
             })
             .await
@@ -721,7 +743,7 @@ impl Session {
         let with_password = password.is_some();
         let account = if password.is_some() || token.is_some() {
             let account = self.verify(&nick, password, token).await?;
-            let token = if with_password {
+            let token = if with_password && self.tokens {
                 Some(self.issue_token(&account).await?)
             } else {
                 None
@@ -811,7 +833,7 @@ impl Session {
             account: account.cloned(),
             away: None,
             rooms: Vec::new(),
-            since: crate::core::router::now_ms(),
+            since: now_ms(),
         };
         let asked = self
             .ask_broker(
@@ -1012,11 +1034,15 @@ impl Session {
         if let Some(id) = self.id {
             ctx.router.log_in(id, nick.clone())?;
             self.watch_whispers(nick.clone());
-            let token = self.issue_token(&nick).await?;
+            let token = if self.tokens {
+                Some(self.issue_token(&nick).await?)
+            } else {
+                None
+            };
             self.reply(
                 ServerMessage::LoggedIn {
                     account: nick,
-                    token: Some(token),
+                    token,
                 },
                 reference,
             );
@@ -1042,6 +1068,7 @@ impl Session {
                 }
             }
         };
+        let everywhere = hash.is_none().then(|| account.clone());
         let revoked = self
             .store()?
             .request(|reply| Write::RevokeTokens {
@@ -1052,8 +1079,94 @@ impl Session {
             .await
             .map_err(internal)?;
         self.token = None;
+        if let Some(account) = everywhere {
+            self.ctx.router.end_sessions_of(
+                &account,
+                id,
+                ErrorCode::LoggedOutElsewhere,
+                "you were logged out everywhere from another session",
+            );
+        }
         self.reply(ServerMessage::LoggedOut { revoked }, reference);
         Ok(())
+    }
+
+    /// `change_password`: checks the old password (with the limiter), then
+    /// stores the new one's hash, revoking every token, ends the account's
+    /// other sessions and gives this one a fresh token.
+    async fn change_password(
+        &mut self,
+        id: SessionId,
+        old: String,
+        new: String,
+        reference: Option<Ref>,
+    ) -> Outcome {
+        let account = self.logged_in(id)?;
+        check_password(&new).map_err(|m| RouterError::new(ErrorCode::InvalidPassword, m))?;
+        let account = self.verify(&account, Some(old), None).await?;
+        let hash = self
+            .ctx
+            .hasher
+            .hash_password(new)
+            .await
+            .map_err(hash_error)?;
+        let named = account.clone();
+        self.store()?
+            .request(|reply| Write::SetPassword {
+                account: named,
+                hash,
+                reply,
+            })
+            .await
+            .map_err(internal)?;
+        self.ctx.router.end_sessions_of(
+            &account,
+            id,
+            ErrorCode::LoggedOutElsewhere,
+            "the account's password was changed from another session",
+        );
+        let token = self.issue_token(&account).await?;
+        self.reply(ServerMessage::PasswordChanged { token }, reference);
+        Ok(())
+    }
+
+    /// `delete_account`: checks the password (with the limiter), deletes
+    /// the account, ends its other sessions; this one goes on as a guest.
+    async fn delete_account(
+        &mut self,
+        id: SessionId,
+        password: String,
+        reference: Option<Ref>,
+    ) -> Outcome {
+        let account = self.logged_in(id)?;
+        let account = self.verify(&account, Some(password), None).await?;
+        let named = account.clone();
+        self.store()?
+            .request(|reply| Write::DeleteAccount {
+                account: named,
+                reply,
+            })
+            .await
+            .map_err(internal)?;
+        self.ctx.router.end_sessions_of(
+            &account,
+            id,
+            ErrorCode::LoggedOutElsewhere,
+            "the account was deleted from another session",
+        );
+        self.ctx.router.remove_account(&account, id);
+        self.token = None;
+        self.waiting = None;
+        self.reply(ServerMessage::AccountDeleted { account }, reference);
+        Ok(())
+    }
+
+    /// The account session `id` is logged into, or `no_such_account`.
+    fn logged_in(&self, id: SessionId) -> Result<Nick, RouterError> {
+        self.ctx
+            .router
+            .account_of(id)
+            .ok_or_else(|| RouterError::new(ErrorCode::NoSuchAccount, "you are not logged in"))
     }
 
     /// `join`, loading the room from the store first if need be. A room
@@ -1195,6 +1308,12 @@ impl Session {
             Wait::History { id, room, page } => self.history(id, room, page, reference).await,
             Wait::Nick { id, nick } => self.change_nick(id, nick, reference).await,
             Wait::Logout { id, all } => self.logout(id, all, reference).await,
+            Wait::ChangePassword { id, old, new } => {
+                self.change_password(id, old, new, reference).await
+            }
+            Wait::DeleteAccount { id, password } => {
+                self.delete_account(id, password, reference).await
+            }
         }
     }
 

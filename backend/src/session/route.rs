@@ -117,6 +117,15 @@ pub(super) enum Wait {
         id: SessionId,
         all: bool,
     },
+    ChangePassword {
+        id: SessionId,
+        old: String,
+        new: String,
+    },
+    DeleteAccount {
+        id: SessionId,
+        password: String,
+    },
 }
 
 /// Which way `body` goes for a session that said hello as `id` (or not yet).
@@ -176,6 +185,20 @@ pub(super) fn route(id: Option<SessionId>, body: ClientMessage) -> Route {
         }
         (Some(id), C::Nick { nick }) => Route::Waits(Wait::Nick { id, nick }),
         (Some(id), C::Logout { all }) => Route::Waits(Wait::Logout { id, all }),
+        (
+            Some(id),
+            C::ChangePassword {
+                old_password,
+                new_password,
+            },
+        ) => Route::Waits(Wait::ChangePassword {
+            id,
+            old: old_password,
+            new: new_password,
+        }),
+        (Some(id), C::DeleteAccount { password }) => {
+            Route::Waits(Wait::DeleteAccount { id, password })
+        }
         (Some(id), C::Part { room, reason }) => now(id, Now::Part { room, reason }),
         (Some(id), C::Say { room, text, notice }) => now(id, Now::Say { room, text, notice }),
         (Some(id), C::Whisper { to, text, notice }) => now(id, Now::Whisper { to, text, notice }),

@@ -53,6 +53,9 @@ pub trait Transport: Send {
     const TRANSPORT: &'static str;
     /// The error code for an over-long frame on this transport.
     const TOO_LONG: ErrorCode;
+    /// Whether a password login is given a token (`logged_in`'s `token`):
+    /// not on IRC, whose clients keep the password and cannot see one.
+    const TOKENS: bool = true;
 
     /// The next input, or `None` once the peer has closed; `Pending` (with
     /// `cx` registered) when nothing waits. A poll rather than a future:

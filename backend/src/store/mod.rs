@@ -81,8 +81,8 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         3,
-        "bounded waiting whispers",
-        include_str!("../../migrations/0003_bounded_waiting_whispers.sql"),
+        "hardening",
+        include_str!("../../migrations/0003_hardening.sql"),
     ),
 ];
 
@@ -100,8 +100,8 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         3,
-        "bounded waiting whispers",
-        include_str!("../../migrations/postgres/0003_bounded_waiting_whispers.sql"),
+        "hardening",
+        include_str!("../../migrations/postgres/0003_hardening.sql"),
     ),
 ];
 
@@ -555,14 +555,20 @@ impl Store {
         Ok(row.map(|(n, h)| (nick(n), h)))
     }
 
-    /// The account a token (by its hash) logs into.
-    pub async fn token_account(&self, hash: &[u8]) -> anyhow::Result<Option<Nick>> {
+    /// The account a token (by its hash) logs into, if it was used (or
+    /// made) since `used_since` (Unix ms): older ones have expired.
+    pub async fn token_account(
+        &self,
+        hash: &[u8],
+        used_since: u64,
+    ) -> anyhow::Result<Option<Nick>> {
         let name: Option<String> = with_pool!(self, pool => {
             sqlx::query_scalar(
                 "SELECT a.name FROM tokens t JOIN accounts a ON a.key = t.account \
-                 WHERE t.hash = $1",
+                 WHERE t.hash = $1 AND t.last_used >= $2",
             )
             .bind(hash)
+            .bind(i(used_since))
             .fetch_optional(pool)
             .await?
         });

@@ -59,10 +59,29 @@ pub enum Write {
         hash: String,
         reply: oneshot::Sender<bool>,
     },
+    /// Adds a login token, and deletes the account's tokens unused since
+    /// `expired_before` (Unix ms).
     AddToken {
         account: Nick,
         hash: Vec<u8>,
+        expired_before: u64,
         reply: oneshot::Sender<()>,
+    },
+    /// A token logged in: it is renewed (see `--token-days`).
+    TouchToken {
+        hash: Vec<u8>,
+    },
+    /// Sets an account's password hash and revokes all its tokens.
+    SetPassword {
+        account: Nick,
+        hash: String,
+        reply: oneshot::Sender<()>,
+    },
+    /// Deletes an account, its tokens, its room roles and the whispers
+    /// waiting for it; answers whether it existed.
+    DeleteAccount {
+        account: Nick,
+        reply: oneshot::Sender<bool>,
     },
     /// Revokes one token (by hash) or all of an account's; answers how many.
     RevokeTokens {
@@ -393,10 +412,12 @@ pub async fn run(
                 }
                 (Write::Direct(d, _), _) => done.push(Event::Direct(d)),
                 (Write::Room(r), _) => done.push(Event::Room(r)),
-                (Write::Register { reply, .. }, Answer::Created(created)) => {
+                (Write::Register { reply, .. }, Answer::Created(created))
+                | (Write::DeleteAccount { reply, .. }, Answer::Created(created)) => {
                     let _ = reply.send(created);
                 }
                 (Write::AddToken { reply, .. }, Answer::Nothing)
+                | (Write::SetPassword { reply, .. }, Answer::Nothing)
                 | (Write::Persist { reply, .. }, Answer::Nothing)
                     if saved =>
                 {
@@ -544,8 +565,17 @@ const SET_BAN: &str = "INSERT INTO bans (room, kind, target, shown, by, ts) \
 const LIFT_BAN: &str = "DELETE FROM bans WHERE room = $1 AND kind = $2 AND target = $3";
 const REGISTER: &str = "INSERT INTO accounts (key, name, password_hash, created) \
      VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING";
-const ADD_TOKEN: &str = "INSERT INTO tokens (hash, account, created) VALUES ($1, $2, $3) \
-     ON CONFLICT (hash) DO NOTHING";
+const ADD_TOKEN: &str = "INSERT INTO tokens (hash, account, created, last_used) \
+     VALUES ($1, $2, $3, $3) ON CONFLICT (hash) DO NOTHING";
+const EXPIRE_TOKENS: &str = "DELETE FROM tokens WHERE account = $1 AND last_used < $2";
+const TOUCH_TOKEN: &str = "UPDATE tokens SET last_used = $2 WHERE hash = $1";
+const SET_PASSWORD: &str = "UPDATE accounts SET password_hash = $2 WHERE key = $1";
+const DELETE_ACCOUNT: [&str; 4] = [
+    "DELETE FROM tokens WHERE account = $1",
+    "DELETE FROM room_roles WHERE account = $1",
+    "DELETE FROM directs WHERE recipient_key = $1 AND pending = 1",
+    "DELETE FROM accounts WHERE key = $1",
+];
 const REVOKE_TOKEN: &str = "DELETE FROM tokens WHERE account = $1 AND hash = $2";
 const REVOKE_TOKENS: &str = "DELETE FROM tokens WHERE account = $1";
 /// A whisper for an offline account, unless it has `$9` waiting already,
@@ -834,13 +864,52 @@ macro_rules! backend {
                             .await?;
                         return Ok(Answer::Created(done.rows_affected() == 1));
                     }
-                    Write::AddToken { account, hash, .. } => {
+                    Write::AddToken {
+                        account,
+                        hash,
+                        expired_before,
+                        ..
+                    } => {
+                        sqlx::query(EXPIRE_TOKENS)
+                            .bind(key(account))
+                            .bind(i(*expired_before))
+                            .execute(&mut *conn)
+                            .await?;
                         sqlx::query(ADD_TOKEN)
                             .bind(hash)
                             .bind(key(account))
                             .bind(now_ms())
                             .execute(&mut *conn)
                             .await?;
+                    }
+                    Write::TouchToken { hash } => {
+                        sqlx::query(TOUCH_TOKEN)
+                            .bind(hash)
+                            .bind(now_ms())
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Write::SetPassword { account, hash, .. } => {
+                        sqlx::query(SET_PASSWORD)
+                            .bind(key(account))
+                            .bind(hash)
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query(REVOKE_TOKENS)
+                            .bind(key(account))
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Write::DeleteAccount { account, .. } => {
+                        let mut gone = 0;
+                        for sql in DELETE_ACCOUNT {
+                            gone = sqlx::query(sql)
+                                .bind(key(account))
+                                .execute(&mut *conn)
+                                .await?
+                                .rows_affected();
+                        }
+                        return Ok(Answer::Created(gone > 0));
                     }
                     Write::RevokeTokens { account, hash, .. } => {
                         let done = match hash {

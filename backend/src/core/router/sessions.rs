@@ -42,6 +42,53 @@ impl Router {
         Ok(())
     }
 
+    /// Ends every session of this node logged into `account` except
+    /// `except` (after a password change, `logout` everywhere, or the
+    /// account's deletion): each is sent `closing` with `code` and closed.
+    /// Returns how many.
+    pub fn end_sessions_of(
+        &self,
+        account: &Nick,
+        except: SessionId,
+        code: ErrorCode,
+        message: &str,
+    ) -> usize {
+        let state = self.state.lock().unwrap();
+        let mut ended = 0;
+        for (&id, session) in &state.sessions {
+            if id != except && session.node.is_none() && session.account.as_ref() == Some(account) {
+                session.outbox.close(code, message);
+                ended += 1;
+            }
+        }
+        ended
+    }
+
+    /// Forgets the deleted account `name`: its nick is free for anyone,
+    /// it owns and operates no room, and session `id` goes on as a guest.
+    pub fn remove_account(&self, name: &Nick, id: SessionId) {
+        let mut guard = self.state.lock().unwrap();
+        let state = &mut *guard;
+        state.accounts.remove(name);
+        if let Some(session) = state.sessions.get_mut(&id) {
+            session.account = None;
+        }
+        let State {
+            sessions, rooms, ..
+        } = state;
+        for (name_of_room, room) in rooms.iter_mut() {
+            let (owner, ops) = (room.owner.clone(), room.ops.len());
+            if room.owner.as_ref() == Some(name) {
+                room.owner = None;
+            }
+            room.ops.retain(|op| op != name);
+            if room.owner != owner || room.ops.len() != ops {
+                let roles = room.roles(name_of_room, sessions);
+                room.broadcast(&Frame::new(roles), None);
+            }
+        }
+    }
+
     /// Refuses unless the session is in `room` (history is then served
     /// from the store, outside the lock).
     pub fn check_member(&self, id: SessionId, room: &RoomName) -> Result<()> {

@@ -245,6 +245,7 @@ impl IrcConnection {
 
 impl Transport for IrcConnection {
     const TRANSPORT: &'static str = "irc";
+    const TOKENS: bool = false;
     const TOO_LONG: ErrorCode = ErrorCode::LineTooLong;
 
     fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<io::Result<Option<Inbound>>> {

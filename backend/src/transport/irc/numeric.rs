@@ -70,6 +70,7 @@ pub const ERR_USERNOTINCHANNEL: &str = "441";
 pub const ERR_UNKNOWNMODE: &str = "472";
 pub const RPL_BANLIST: &str = "367";
 pub const RPL_LOGGEDIN: &str = "900";
+pub const RPL_LOGGEDOUT: &str = "901";
 pub const RPL_SASLSUCCESS: &str = "903";
 pub const ERR_SASLFAIL: &str = "904";
 pub const ERR_SASLABORTED: &str = "906";

@@ -31,6 +31,16 @@ impl Client {
                 self.me(),
                 &format!("*** {revoked} login tokens revoked"),
             ),
+            ServerMessage::PasswordChanged { .. } => notice(
+                out,
+                self.me(),
+                "*** Your password was changed; your other sessions were logged out",
+            ),
+            ServerMessage::AccountDeleted { account } => {
+                let me = self.me();
+                let text = format!("The account {account} was deleted; you are now logged out");
+                reply(out, RPL_LOGGEDOUT, me, &[&mask(me), &text]);
+            }
             _ => {}
         }
     }

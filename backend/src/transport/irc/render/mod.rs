@@ -68,7 +68,9 @@ impl Client {
             ServerMessage::Welcome { .. }
             | ServerMessage::LoggedIn { .. }
             | ServerMessage::Registered { .. }
-            | ServerMessage::LoggedOut { .. } => self.account_reply(message, asked, out),
+            | ServerMessage::LoggedOut { .. }
+            | ServerMessage::PasswordChanged { .. }
+            | ServerMessage::AccountDeleted { .. } => self.account_reply(message, asked, out),
             ServerMessage::Error { code, message } => self.error(out, *code, message, asked),
             ServerMessage::Closing { code, message } => account::closing(out, *code, message),
             ServerMessage::Lagged { dropped } => notice(

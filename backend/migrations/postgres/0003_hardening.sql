@@ -1,0 +1,14 @@
+-- Banter schema v3: bounded waiting whispers and expiring tokens.
+--
+-- directs.sender_key: whom a waiting whisper is from (the sender's
+-- account key, or '*' for every guest together), so that one sender
+-- cannot fill an offline account's waiting whispers. Rows from before
+-- have none (they count for nobody).
+--
+-- tokens.last_used: when a token last logged in (Unix milliseconds); a
+-- token unused for --token-days is refused, and deleted when its account
+-- next gets a token.
+
+ALTER TABLE directs ADD COLUMN sender_key TEXT;
+ALTER TABLE tokens ADD COLUMN last_used BIGINT;
+UPDATE tokens SET last_used = created;
