@@ -1018,3 +1018,98 @@ async fn after_redis_comes_back_empty_the_nodes_restate_everything() {
         "{got} after id {last_id}"
     );
 }
+
+/// The value of `name` (with its trailing space) in a node's /metrics.
+async fn metric(node: &TestServer, name: &str) -> f64 {
+    let (_, metrics) = http_get(node.admin(), "/metrics", &[]).await;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+}
+
+/// Says hello on `server` as `nick` and, with `room`, joins it, until the
+/// node refuses either with `code` (it learns of a change made on another
+/// node a moment later); each time it gets in, it leaves and tries again.
+async fn until_refused(server: &TestServer, nick: &str, room: Option<&str>, code: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        assert!(Instant::now() < deadline, "{nick} still gets in ({room:?})");
+        let mut c = Client::connect(server, Kind::Tcp).await;
+        c.send(json!({"type": "hello", "nick": nick})).await;
+        let mut answer = c.recv().await;
+        if answer["code"] == "nick_taken" {
+            // Its last try is still leaving.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
+        if let (Some(room), "welcome") = (room, answer["type"].as_str().unwrap_or("")) {
+            c.send(json!({"type": "join", "room": room})).await;
+            answer = c.recv().await;
+        }
+        if answer["type"] == "error" {
+            assert_eq!(answer["code"], code, "{answer}");
+            return;
+        }
+        drop(c);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_ban_and_an_account_made_while_redis_is_down_reach_the_other_nodes() {
+    let Some(mut cluster) = Cluster::start() else {
+        return;
+    };
+    let (n1, n2) = (node(&cluster, "n1"), node(&cluster, "n2"));
+    // alice (n1) owns #den; dave and carol are in it on n2, so n2 holds it.
+    let mut alice = account(&n1, Kind::Tcp, "alice").await;
+    alice.join("den").await;
+    alice.wait_for("roles").await;
+    let mut carol = Client::hello(&n2, Kind::Tcp, "carol").await;
+    carol.join("den").await;
+    let mut dave = Client::hello(&n2, Kind::Ws, "dave").await;
+    dave.join("den").await;
+    await_members(&mut alice, "den", &["alice", "carol", "dave"]).await;
+
+    // Redis is down: the store still takes bans (of dave, in the room, and
+    // of bob, not in it) and a new account, so n1 makes them, but cannot
+    // announce them to n2.
+    cluster.redis.stop();
+    await_readyz(&n1, 503, "broker").await;
+    for nick in ["dave", "bob"] {
+        alice
+            .send(json!({"type": "ban", "room": "den", "nick": nick}))
+            .await;
+        let banned = alice.wait_for("banned").await;
+        assert_eq!(
+            (&banned["ban"]["nick"], &banned["set"]),
+            (&json!(nick), &json!(true))
+        );
+    }
+    let mut erin = Client::connect(&n1, Kind::Tcp).await;
+    erin.send(json!({"type": "register", "nick": "erin", "password": PW}))
+        .await;
+    erin.expect("registered").await;
+    // Not before n1 tried to announce them and failed (the publisher may
+    // still be waiting for a connection).
+    let deadline = Instant::now() + WAIT;
+    while metric(&n1, "banter_broker_publish_failures_total ").await < 3.0 {
+        assert!(Instant::now() < deadline, "n1 never tried to publish");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Redis is back: within a bounded time n2 knows all three.
+    cluster.redis.spawn();
+    await_readyz(&n1, 200, "ready").await;
+    let kicked = dave.wait_for("kicked").await;
+    assert_eq!(
+        (&kicked["nick"], &kicked["reason"]),
+        (&json!("dave"), &json!("banned"))
+    );
+    dave.join_err("den", "banned").await;
+    let banned = carol.wait_for("banned").await;
+    assert_eq!(banned["set"], true, "{banned}");
+    until_refused(&n2, "bob", Some("den"), "banned").await;
+    until_refused(&n2, "erin", None, "nick_reserved").await;
+}

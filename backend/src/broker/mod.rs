@@ -18,18 +18,20 @@
 //! sender's echo, its acknowledgement, comes only once a message is both
 //! ordered and stored); the [`heartbeat`](run_heartbeat) renews this node's
 //! lease, reaps nodes whose lease ran out (their users quit everywhere),
-//! and restates this node's users after the broker lost touch with it.
+//! restates this node's users after the broker lost touch with it, and
+//! announces again the room changes and accounts it could not publish (a
+//! room as "read it from the store": the reader then does).
 
 pub mod port;
 pub mod scripts;
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use banter_protocol::{ErrorCode, Ref};
+use banter_protocol::{ErrorCode, Nick, Ref, RoomName};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ErrorKind, ServerErrorKind, Value};
 use tokio::sync::{mpsc, oneshot};
@@ -58,6 +60,8 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 const READ_BLOCK_MS: u64 = 2_000;
 /// Most entries one read takes.
 const READ_COUNT: usize = 1_024;
+/// Most rooms read from the store between two reads of the stream.
+const RELOAD_BATCH: usize = 256;
 /// A reader that took longer than this between two reads checks that its
 /// place in the stream is still there.
 const STALL: Duration = Duration::from_secs(1);
@@ -113,18 +117,74 @@ pub struct Link {
     /// Set while this node cannot store its users' messages (the store is
     /// down): new ones are refused meanwhile, and those in the stream wait.
     pub unstored: Arc<AtomicBool>,
+    /// Room changes and new accounts made here that could not be
+    /// published: the heartbeat announces them again.
+    unsent: Arc<Mutex<Unsent>>,
+}
+
+/// What this node stored but could not tell the others (a std mutex: held
+/// for an insert or a take, never across an `.await`).
+#[derive(Debug, Default)]
+struct Unsent {
+    /// Rooms whose settings changed here since they were last announced
+    /// in full: the others are told to read them from the store (the
+    /// change itself is not repeated: a later one, made elsewhere
+    /// meanwhile, may have replaced it).
+    rooms: BTreeSet<RoomName>,
+    /// New accounts: announcing one again is harmless.
+    accounts: BTreeSet<Nick>,
 }
 
 impl Link {
-    /// Queues `p` without waiting; `false` if the queue is full (the
-    /// change is then restated by the next sync).
+    /// Queues `p` without waiting; `false` if the queue is full (a user's
+    /// change is then restated by the next sync, a room's or an account's
+    /// announced again by the heartbeat).
     pub fn publish(&self, p: Publish) -> bool {
         match self.queue.try_send(p) {
             Ok(()) => true,
-            Err(_) => {
+            Err(e) => {
                 self.dirty.store(true, Ordering::Relaxed);
+                self.unsent(&e.into_inner());
                 false
             }
+        }
+    }
+
+    /// Remembers what of `p`, which was not published, must be announced
+    /// again.
+    fn unsent(&self, p: &Publish) {
+        let Publish::Event(event) = p else { return };
+        let mut unsent = self.unsent.lock().unwrap();
+        match event {
+            Event::Room { room, .. } => {
+                unsent.rooms.insert(room.clone());
+            }
+            Event::Reload { rooms, .. } => unsent.rooms.extend(rooms.iter().cloned()),
+            Event::Account { name, .. } => {
+                unsent.accounts.insert(name.clone());
+            }
+            _ => {}
+        }
+    }
+
+    /// Queues again what could not be published: the rooms to read from
+    /// the store, then each account. What does not fit is kept for the
+    /// next try.
+    fn republish(&self) {
+        let Unsent { rooms, accounts } = std::mem::take(&mut *self.unsent.lock().unwrap());
+        let node = self.node.to_string();
+        if !rooms.is_empty() {
+            info!(
+                rooms = rooms.len(),
+                "announcing rooms whose changes were not published"
+            );
+            let rooms = rooms.into_iter().collect();
+            let node = node.clone();
+            self.publish(Publish::Event(Event::Reload { node, rooms }));
+        }
+        for name in accounts {
+            let node = node.clone();
+            self.publish(Publish::Event(Event::Account { node, name }));
         }
     }
 }
@@ -336,6 +396,7 @@ impl Broker {
                 queue: tx,
                 dirty: Arc::new(AtomicBool::new(false)),
                 unstored: Arc::new(AtomicBool::new(false)),
+                unsent: Arc::default(),
             },
             queue,
             client,
@@ -667,6 +728,8 @@ fn settle(ctx: &Shared, p: Publish, value: Value) -> Option<Publish> {
 /// is told; a waiting claim learns it from the dropped reply.
 fn fail(ctx: &Shared, p: Publish, maybe: bool) {
     crate::metrics::metrics().broker_failed.inc();
+    // Maybe it ran: announcing a room or an account twice does no harm.
+    ctx.link.unsent(&p);
     if let Publish::Say {
         session, reference, ..
     }
@@ -734,12 +797,19 @@ async fn run_reader(ctx: Arc<Shared>, mut last: String, shutdown: CancellationTo
     // trimmed away does not fail: it quietly starts at the oldest entry.
     let mut lost = false;
     let mut read_at = std::time::Instant::now();
+    // Rooms to read from the store: another node could not announce a
+    // change to them, or this node may have missed some (it starts over).
+    let mut stale = BTreeSet::new();
     loop {
         if lost || read_at.elapsed() > STALL {
             match resume_point(&mut redis, &ctx, &last).await {
                 Ok(position) => {
                     if lost {
                         info!("reading the broker's stream again");
+                    }
+                    if position != last {
+                        // Entries between were lost: their room changes too.
+                        stale.extend(ctx.router.loaded_rooms());
                     }
                     last = position;
                     lost = false;
@@ -780,9 +850,19 @@ async fn run_reader(ctx: Arc<Shared>, mut last: String, shutdown: CancellationTo
                 }
                 let events: Vec<Received> = entries.into_iter().filter_map(|(_, r)| r).collect();
                 ctx.reading.store(true, Ordering::Relaxed);
+                for r in &events {
+                    if let Event::Reload { node, rooms } = &r.event
+                        && **node != *ctx.link.node
+                    {
+                        stale.extend(rooms.iter().cloned());
+                    }
+                }
                 // Unstored (shutting down): not acknowledged either.
                 if !events.is_empty() && persist_own(&ctx, &events, &shutdown).await {
                     ctx.router.apply_stream(events);
+                }
+                if !stale.is_empty() {
+                    reload(&ctx, &mut stale).await;
                 }
             }
             Err(e) => {
@@ -791,6 +871,42 @@ async fn run_reader(ctx: Arc<Shared>, mut last: String, shutdown: CancellationTo
                 lost = true;
             }
         }
+    }
+}
+
+/// Reads the `stale` rooms this node holds from the store and brings
+/// them in line with it. The read comes after every entry applied so far
+/// was read from the stream, so after their changes were stored: the
+/// store's state is at least as new. Rooms the store did not answer for,
+/// and those past [`RELOAD_BATCH`], stay `stale` for after the next read.
+async fn reload(ctx: &Shared, stale: &mut BTreeSet<RoomName>) {
+    let Some(store) = &ctx.store else {
+        // Without a store, room settings live in each node's memory only.
+        stale.clear();
+        return;
+    };
+    let mut loaded = Vec::new();
+    while let Some(room) = stale.first().cloned()
+        && loaded.len() < RELOAD_BATCH
+    {
+        if !ctx.router.has_room(&room) {
+            stale.remove(&room);
+            continue;
+        }
+        match store.load_room(&room, 0).await {
+            Ok(state) => {
+                stale.remove(&room);
+                loaded.push((room, state));
+            }
+            Err(e) => {
+                warn!(error = %e, %room, rooms = stale.len(), "could not read rooms from the store; retrying");
+                break;
+            }
+        }
+    }
+    if !loaded.is_empty() {
+        debug!(rooms = loaded.len(), "read rooms from the store");
+        ctx.router.reload_rooms(loaded);
     }
 }
 
@@ -986,6 +1102,7 @@ async fn run_heartbeat(ctx: Arc<Shared>, shutdown: CancellationToken) {
         if ctx.link.dirty.swap(false, Ordering::Relaxed) && !ctx.router.queue_sync() {
             ctx.link.dirty.store(true, Ordering::Relaxed);
         }
+        ctx.link.republish();
         for node in nodes.iter().filter(|n| **n != *ctx.link.node) {
             let len = STREAM_LEN.to_string();
             match redis.script::<i64>("reap", &[node, &len]).await {

@@ -103,6 +103,9 @@ pub enum Event {
     },
     /// A new account (so other nodes reserve its nick).
     Account { node: String, name: Nick },
+    /// `node` changed these rooms' settings (and stored them) but could
+    /// not announce every change: the others read them from the store.
+    Reload { node: String, rooms: Vec<RoomName> },
     /// Every user of `node`, replacing what others knew of it (sent when
     /// it (re)joins the cluster after losing touch).
     Sync {
@@ -123,6 +126,7 @@ impl Event {
             | Event::Room { node, .. }
             | Event::Kick { node, .. }
             | Event::Account { node, .. }
+            | Event::Reload { node, .. }
             | Event::Sync { node, .. }
             | Event::Lost { node } => node,
         }

@@ -6,15 +6,17 @@
 //! whispers and nick checks see the whole cluster), with the shared
 //! discarding outbox, because its own node delivers to it. Ghosts change
 //! only as the stream says, in stream order; local members hear of those
-//! changes as they would of a local user's.
+//! changes as they would of a local user's. A room whose changes another
+//! node could not announce is set right from the store's copy
+//! ([`Router::reload_rooms`]), its differences announced the same way.
 
 use std::collections::HashSet;
 
-use banter_protocol::{ErrorCode, Nick, PresenceEvent, Ref, RoomName, ServerMessage};
+use banter_protocol::{BanInfo, ErrorCode, Nick, PresenceEvent, Ref, RoomName, ServerMessage};
 use tracing::{debug, warn};
 
 use super::{
-    ChatEvent, Connection, DirectEvent, Member, Node, Result, Room, RoomChange, RoomEvent,
+    ChatEvent, Connection, DirectEvent, Member, Node, Result, Role, Room, RoomChange, RoomEvent,
     RoomState, Router, RouterError, SessionId, State, apply_room_change, chat, deliver_chat,
     deliver_direct_with, kick_member, now_ms,
 };
@@ -503,6 +505,24 @@ impl Router {
         }
     }
 
+    /// The rooms whose settings came from the store (those a re-read can
+    /// set right).
+    pub fn loaded_rooms(&self) -> Vec<RoomName> {
+        let state = self.state.lock().unwrap();
+        let loaded = state.rooms.iter().filter(|(_, r)| r.loaded);
+        loaded.map(|(name, _)| name.clone()).collect()
+    }
+
+    /// Brings rooms' settings in line with the store's (read after every
+    /// stream entry applied so far was committed), for changes another
+    /// node made but could not announce; members hear each difference.
+    pub fn reload_rooms(&self, rooms: Vec<(RoomName, RoomState)>) {
+        let mut state = self.state.lock().unwrap();
+        for (room, stored) in rooms {
+            reload(&mut state, room, stored, &*self.port);
+        }
+    }
+
     /// Applies entries of the broker's stream, in order.
     pub fn apply_stream(&self, events: Vec<Received>) {
         let port = &*self.port;
@@ -585,6 +605,9 @@ impl Router {
                 Event::Account { name, .. } => {
                     state.accounts.insert(name);
                 }
+                // The broker's reader reads the rooms from the store and
+                // hands them to `reload_rooms`.
+                Event::Reload { .. } => {}
                 Event::Sync { node, users } => reconcile(state, me, users, Some(&node), true),
                 Event::Lost { node } => node_lost(state, &node),
             }
@@ -630,6 +653,87 @@ fn stream_room(state: &mut State, room: RoomName, change: RoomChange, port: &dyn
         reference: None,
     };
     apply_room_change(state, event, port, true);
+}
+
+/// Sets a loaded room's settings to what the store holds, as if each
+/// difference had come through the stream: members hear it, and a ban
+/// kicks this node's members it names. An ownership this node is claiming
+/// is kept (its commit comes back by itself).
+fn reload(state: &mut State, room: RoomName, stored: RoomState, port: &dyn Port) {
+    let Some(r) = state.rooms.get_mut(&room).filter(|r| r.loaded) else {
+        return;
+    };
+    let mut changes = Vec::new();
+    if r.topic != stored.topic {
+        match stored.topic {
+            Some(topic) => changes.push(RoomChange::Topic(topic)),
+            None => {
+                r.topic = None;
+                r.broadcast(
+                    &Frame::new(ServerMessage::Topic {
+                        room: room.clone(),
+                        topic: None,
+                    }),
+                    None,
+                );
+            }
+        }
+    }
+    if stored.owner != r.owner
+        && !r.claiming
+        && let Some(owner) = &stored.owner
+    {
+        changes.push(RoomChange::Role {
+            account: owner.clone(),
+            role: Some(Role::Owner),
+        });
+    }
+    let (ops, gone): (Vec<_>, Vec<_>) = (
+        stored
+            .ops
+            .iter()
+            .filter(|a| !r.ops.contains(a))
+            .cloned()
+            .collect(),
+        r.ops
+            .iter()
+            .filter(|a| !stored.ops.contains(a))
+            .cloned()
+            .collect(),
+    );
+    let role = |role| move |account| RoomChange::Role { account, role };
+    changes.extend(ops.into_iter().map(role(Some(Role::Op))));
+    changes.extend(gone.into_iter().map(role(None)));
+    let same = |a: &BanInfo, b: &BanInfo| a.nick == b.nick && a.account == b.account;
+    let lifted: Vec<_> = r
+        .bans
+        .iter()
+        .filter(|b| !stored.bans.iter().any(|s| same(s, b)))
+        .map(|b| RoomChange::Ban {
+            ban: b.clone(),
+            set: false,
+        })
+        .collect();
+    changes.extend(lifted);
+    let set: Vec<_> = stored
+        .bans
+        .into_iter()
+        .filter(|s| !r.bans.iter().any(|b| same(s, b)))
+        .map(|ban| RoomChange::Ban { ban, set: true })
+        .collect();
+    changes.extend(set);
+    if !changes.is_empty() {
+        debug!(%room, changes = changes.len(), "the store had changes the stream did not bring");
+    }
+    for change in changes {
+        let event = RoomEvent {
+            room: room.clone(),
+            change,
+            requester: None,
+            reference: None,
+        };
+        apply_room_change(state, event, port, true);
+    }
 }
 
 /// An operator on another node kicks a user of this one.
@@ -770,7 +874,7 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use banter_protocol::{BanInfo, Topic};
+    use banter_protocol::Topic;
 
     fn nick(s: &str) -> Nick {
         Nick::new(s).unwrap()

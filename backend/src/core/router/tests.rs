@@ -709,3 +709,101 @@ fn what_the_port_refuses_changes_nothing_and_the_requester_hears_busy() {
         "bob owns the room alice could not claim: {seen:?}"
     );
 }
+
+/// A cluster node's port with a store: every event takes effect at once.
+struct Clustered;
+
+impl Port for Clustered {
+    fn submit(&self, event: Event) -> Taken {
+        Taken::Now(event)
+    }
+
+    fn durable(&self) -> bool {
+        true
+    }
+
+    fn node(&self) -> Option<&str> {
+        Some("n1")
+    }
+}
+
+#[test]
+fn a_room_read_again_from_the_store_is_set_right_and_announced() {
+    let config = RouterConfig {
+        max_text_bytes: 100,
+        max_rooms_per_session: 3,
+        max_rooms: 4,
+        history_len: 5,
+    };
+    let r = Router::with_port(config, Box::new(Clustered), vec![nick("alice")], 0);
+    r.insert_room(room("den"), RoomState::default()).unwrap();
+    let alice = account(&r, "alice");
+    let (bob, carol) = (Client::new(&r, "bob"), Client::new(&r, "carol"));
+    for c in [&alice, &bob, &carol] {
+        r.join(c.id, room("den"), None).unwrap();
+    }
+    for c in [&alice, &bob, &carol] {
+        c.take();
+    }
+    assert_eq!(r.loaded_rooms(), vec![room("den")]);
+
+    // Another node banned bob and set a topic, and could not say so.
+    let ban = BanInfo {
+        nick: Some(nick("bob")),
+        account: None,
+        by: nick("alice"),
+        ts: 1,
+    };
+    let topic = Topic {
+        text: "new".into(),
+        by: nick("alice"),
+        ts: 2,
+    };
+    let stored = RoomState {
+        owner: Some(nick("alice")),
+        topic: Some(topic.clone()),
+        bans: vec![ban.clone()],
+        ..RoomState::default()
+    };
+    r.reload_rooms(vec![(room("den"), stored.clone())]);
+    let seen = carol.take();
+    assert!(seen.contains(&ServerMessage::Topic {
+        room: room("den"),
+        topic: Some(topic)
+    }));
+    assert!(seen.contains(&ServerMessage::Banned {
+        room: room("den"),
+        ban: ban.clone(),
+        set: true
+    }));
+    assert!(
+        seen.iter()
+            .any(|m| matches!(m, ServerMessage::Kicked { nick: n, .. } if *n == nick("bob"))),
+        "{seen:?}"
+    );
+    assert!(
+        bob.take().iter().any(
+            |m| matches!(m, ServerMessage::Kicked { reason: Some(why), .. } if why == "banned")
+        )
+    );
+    let refused = r.join(bob.id, room("den"), None).unwrap_err();
+    assert_eq!(refused.code, ErrorCode::Banned);
+
+    // Read again unchanged: nothing to say. Then the ban is lifted.
+    r.reload_rooms(vec![(room("den"), stored.clone())]);
+    assert!(carol.take().is_empty());
+    let lifted = RoomState {
+        bans: Vec::new(),
+        ..stored
+    };
+    r.reload_rooms(vec![(room("den"), lifted)]);
+    assert_eq!(
+        carol.take(),
+        vec![ServerMessage::Banned {
+            room: room("den"),
+            ban,
+            set: false
+        }]
+    );
+    r.join(bob.id, room("den"), None).unwrap();
+}
