@@ -49,11 +49,19 @@ async fn hello_error(server: &TestServer, hello: Value, code: &str) {
     );
 }
 
-/// One `hello` from `local`; its first answer.
+/// One `hello` from `local`; its first answer (retried while the nick is
+/// still held by an earlier connection that is closing).
 async fn hello_from(server: &TestServer, local: &str, hello: Value) -> Value {
-    let mut c = Client::tcp_from(server, local).await;
-    c.send(hello).await;
-    c.recv().await
+    let deadline = std::time::Instant::now() + common::WAIT;
+    loop {
+        let mut c = Client::tcp_from(server, local).await;
+        c.send(hello.clone()).await;
+        let answer = c.recv().await;
+        if answer["code"] != "nick_taken" || std::time::Instant::now() > deadline {
+            return answer;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 /// Guessing locks the guesser's address, never the account: wrong tokens
