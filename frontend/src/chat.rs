@@ -317,7 +317,11 @@ impl Chat {
         {
             return vec![self.request(
                 Purpose::Register,
-                ClientMessage::Register { nick, password },
+                ClientMessage::Register {
+                    nick,
+                    password,
+                    invite: None,
+                },
             )];
         }
         let (password, token) = match (&self.token, &self.password) {
@@ -1799,7 +1803,8 @@ mod tests {
             first[0].body,
             ClientMessage::Register {
                 nick: nick("alice"),
-                password: "hunter22".into()
+                password: "hunter22".into(),
+                invite: None,
             }
         );
         let hello = chat.on_message(

@@ -81,6 +81,11 @@ pub enum ErrorCode {
     /// This server does not let anyone create an account now
     /// (`--registration closed`).
     RegistrationClosed,
+    /// `register` without an `invite` on a server where accounts need one
+    /// (`--registration invite`).
+    InviteRequired,
+    /// An `invite` code that does not exist, expired or was used up.
+    InvalidInvite,
     /// A whisper to an offline account that has as many whispers waiting
     /// as it may (in all, or from this sender); it was not kept.
     MailboxFull,
@@ -139,6 +144,8 @@ impl ErrorCode {
             Unsupported => "unsupported",
             RegistrationClosed => "registration_closed",
             MailboxFull => "mailbox_full",
+            InviteRequired => "invite_required",
+            InvalidInvite => "invalid_invite",
             HandshakeTimeout => "handshake_timeout",
             IdleTimeout => "idle_timeout",
             SlowConsumer => "slow_consumer",
@@ -187,6 +194,8 @@ impl ErrorCode {
             Unsupported,
             RegistrationClosed,
             MailboxFull,
+            InviteRequired,
+            InvalidInvite,
             HandshakeTimeout,
             IdleTimeout,
             SlowConsumer,

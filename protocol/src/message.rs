@@ -78,7 +78,14 @@ pub enum ClientMessage {
     /// Creates the account `nick` with `password`; answered by
     /// `registered`. Allowed before `hello` (then log in with `hello`), or
     /// after it for your own nick (you are then logged in).
-    Register { nick: Nick, password: String },
+    /// On a server with `--registration invite`, `invite` is a code from
+    /// its administrator (each code creates a limited number of accounts).
+    Register {
+        nick: Nick,
+        password: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        invite: Option<String>,
+    },
     /// Revokes the token this session logged in with (or, with `all`,
     /// every token of the account, and ends its other sessions); answered
     /// by `logged_out`.
@@ -899,6 +906,28 @@ mod tests {
                 ClientMessage::Register {
                     nick: nick("bob"),
                     password: "hunter22".into(),
+                    invite: None,
+                },
+            ),
+            (
+                r#"{"type":"register","nick":"bob","password":"hunter22","invite":"c0de"}"#,
+                ClientMessage::Register {
+                    nick: nick("bob"),
+                    password: "hunter22".into(),
+                    invite: Some("c0de".into()),
+                },
+            ),
+            (
+                r#"{"type":"change_password","old_password":"a","new_password":"b"}"#,
+                ClientMessage::ChangePassword {
+                    old_password: "a".into(),
+                    new_password: "b".into(),
+                },
+            ),
+            (
+                r#"{"type":"delete_account","password":"a"}"#,
+                ClientMessage::DeleteAccount {
+                    password: "a".into(),
                 },
             ),
             (r#"{"type":"logout"}"#, ClientMessage::Logout { all: false }),

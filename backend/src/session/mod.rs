@@ -962,6 +962,7 @@ impl Session {
         &mut self,
         nick: Nick,
         password: String,
+        _invite: Option<String>,
         reference: Option<Ref>,
     ) -> Outcome {
         let ctx = self.ctx.clone();
@@ -1301,9 +1302,11 @@ impl Session {
                 password,
                 token,
             } => self.hello(nick, password, token, reference).await,
-            Wait::RegisterAccount { nick, password } => {
-                self.register_account(nick, password, reference).await
-            }
+            Wait::RegisterAccount {
+                nick,
+                password,
+                invite,
+            } => self.register_account(nick, password, invite, reference).await,
             Wait::Join { id, room } => self.join(id, room, reference).await,
             Wait::History { id, room, page } => self.history(id, room, page, reference).await,
             Wait::Nick { id, nick } => self.change_nick(id, nick, reference).await,

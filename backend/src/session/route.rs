@@ -99,6 +99,7 @@ pub(super) enum Wait {
     RegisterAccount {
         nick: Nick,
         password: String,
+        invite: Option<String>,
     },
     Join {
         id: SessionId,
@@ -137,9 +138,18 @@ pub(super) fn route(id: Option<SessionId>, body: ClientMessage) -> Route {
     match (id, body) {
         (_, C::Ping) => Route::Local(Local::Ping),
         (_, C::Pong) => Route::Local(Local::Pong),
-        (_, C::Register { nick, password }) => {
-            Route::Waits(Wait::RegisterAccount { nick, password })
-        }
+        (
+            _,
+            C::Register {
+                nick,
+                password,
+                invite,
+            },
+        ) => Route::Waits(Wait::RegisterAccount {
+            nick,
+            password,
+            invite,
+        }),
         (
             None,
             C::Hello {
@@ -294,6 +304,7 @@ mod tests {
         let register = ClientMessage::Register {
             nick: nick("alice"),
             password: "secret".into(),
+            invite: None,
         };
         assert!(matches!(
             route(None, register),
