@@ -151,7 +151,15 @@ pub fn new_token() -> anyhow::Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// What the store keeps of a token.
+/// A fresh invite code (20 hex digits: 80 random bits, short enough to
+/// read out, far too many to guess at the login limiter's pace).
+pub fn new_invite_code() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 10];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// What the store keeps of a token (or an invite code).
 pub fn token_hash(token: &str) -> Vec<u8> {
     Blake2b256::digest(token.as_bytes()).to_vec()
 }

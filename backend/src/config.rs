@@ -135,6 +135,9 @@ pub enum Registration {
     Open,
     /// Nobody: accounts that exist keep working.
     Closed,
+    /// With an invite code (`banter invite`), each good for a number of
+    /// accounts.
+    Invite,
 }
 
 /// How log lines are written.
@@ -347,6 +350,18 @@ pub enum Command {
     Backup {
         /// The new file.
         path: PathBuf,
+    },
+    /// Makes an invite code for --registration invite and prints it: give
+    /// it to whoever may create an account (in the web client's "Invite
+    /// code", or `"invite"` in a JSON `register`). Safe while the server
+    /// runs.
+    Invite {
+        /// Accounts the code may create.
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+        /// Days the code stays good.
+        #[arg(long, default_value_t = 7)]
+        days: u32,
     },
 }
 
@@ -672,8 +687,9 @@ pub struct Cli {
         value_name = "N"
     )]
     pub change_burst: Option<u32>,
-    /// Who may create an account: open (anyone) or closed (nobody; the
-    /// accounts there are keep working). [default: open]
+    /// Who may create an account: open (anyone), invite (with a code made
+    /// by `banter invite`) or closed (nobody; the accounts there are keep
+    /// working). [default: open]
     #[arg(
         help_heading = "Limits",
         long,

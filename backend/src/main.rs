@@ -48,6 +48,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(Command::Invite { uses, days }) = command {
+        return match runtime.block_on(make_invite(&settings, uses, days)) {
+            Ok(code) => {
+                println!("{code}");
+                info!(uses, days, "made an invite code");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                error!("{e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(Command::Backup { path }) = command {
         let backend = Backend::from_settings(settings.store.as_deref(), &settings.data_dir);
         let db = match backend {
@@ -84,6 +97,30 @@ fn main() -> ExitCode {
             }
         }
     })
+}
+
+/// `banter invite`: stores a new code good for `uses` accounts for `days`.
+async fn make_invite(
+    settings: &banter::config::Settings,
+    uses: u32,
+    days: u32,
+) -> anyhow::Result<String> {
+    anyhow::ensure!(uses > 0 && days > 0, "--uses and --days must be at least 1");
+    let backend = Backend::from_settings(settings.store.as_deref(), &settings.data_dir)?;
+    let store = banter::store::Store::open_backend(&backend, |_, _| {}).await?;
+    let code = banter::auth::new_invite_code()?;
+    let expires = banter::core::router::now_ms() + u64::from(days) * 24 * 3600 * 1000;
+    let hash = banter::auth::token_hash(&code);
+    store
+        .request(|reply| banter::store::Write::AddInvite {
+            hash,
+            uses,
+            expires,
+            by: None,
+            reply,
+        })
+        .await?;
+    Ok(code)
 }
 
 /// The first SIGINT/SIGTERM starts a graceful shutdown; a second one

@@ -171,6 +171,55 @@ async fn registrations_are_limited_per_address_and_can_be_closed() {
     c.expect_error("registration_closed").await;
 }
 
+/// `--registration invite`: an account needs a code made by `banter
+/// invite`, good for its number of uses; a wrong code is refused clearly
+/// and creates nothing.
+#[tokio::test]
+async fn invite_only_registration_takes_codes_from_banter_invite() {
+    let server = TestServer::start_with(&["--registration", "invite"]);
+    let out = server.run_command(&["invite", "--uses", "2"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let code = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(code.len(), 20, "{code}");
+    let register = |nick: &str, invite: Option<&str>| {
+        let mut r = json!({"type":"register","nick":nick,"password":"correct horse"});
+        if let Some(invite) = invite {
+            r["invite"] = json!(invite);
+        }
+        r
+    };
+    let mut c = Client::connect(&server, Kind::Tcp).await;
+    c.send(register("ann", None)).await;
+    c.expect_error("invite_required").await;
+    c.send(register("ann", Some("00112233445566778899"))).await;
+    c.expect_error("invalid_invite").await;
+    for nick in ["ann", "ben"] {
+        c.send(register(nick, Some(&code))).await;
+        c.expect("registered").await;
+    }
+    c.send(register("cid", Some(&code))).await;
+    c.expect_error("invalid_invite").await;
+    // A refused code created nothing: cid is still free, ann works.
+    let (_, welcome) = Client::hello_with(
+        &server,
+        Kind::Ws,
+        json!({"type":"hello","nick":"cid","password":"correct horse"}),
+    )
+    .await;
+    assert_eq!(welcome["code"], "no_such_account", "{welcome}");
+    let (_, welcome) = Client::hello_with(
+        &server,
+        Kind::Ws,
+        json!({"type":"hello","nick":"ann","password":"correct horse"}),
+    )
+    .await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+}
+
 /// A few addresses cannot fill the server's room limit: rooms opened per
 /// address (and per account) are limited over time, while joining a room
 /// that is open is not.

@@ -216,11 +216,12 @@ async fn tokens_expire_unless_used_on_both_backends() {
             .request(|reply| Write::Register {
                 name: named,
                 hash: "not a real hash".into(),
+                invite: None,
                 reply,
             })
             .await
             .unwrap();
-        assert!(created);
+        assert_eq!(created, banter::store::Registered::Created);
         let add = |hash: Vec<u8>, expired_before: u64| {
             let account = alice.clone();
             let store = store.clone();

@@ -12,3 +12,15 @@
 ALTER TABLE directs ADD COLUMN sender_key TEXT;
 ALTER TABLE tokens ADD COLUMN last_used BIGINT;
 UPDATE tokens SET last_used = created;
+
+-- Invite codes, for --registration invite: each creates up to uses_left
+-- accounts until expires (Unix ms). Only the code's BLAKE2b-256 hash is
+-- stored. created_by: the account key of the administrator who made it,
+-- or NULL (the command line).
+CREATE TABLE invites (
+    hash       BYTEA  PRIMARY KEY,
+    uses_left  BIGINT NOT NULL,
+    expires    BIGINT NOT NULL,
+    created    BIGINT NOT NULL,
+    created_by TEXT
+);

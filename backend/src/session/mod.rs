@@ -45,7 +45,7 @@ use crate::core::outbox::Outbox;
 use crate::core::router::{Joined, RouterError, SessionId, now_ms};
 use crate::limits::{AddressPermit, TokenBucket, Who, retry_in};
 use crate::metrics::{ConnectionGauge, Limit, metrics};
-use crate::store::{Store, Write};
+use crate::store::{Registered, Store, Write};
 
 /// Longest we spend flushing and saying goodbye to a closing session.
 const CLOSE_BUDGET: Duration = Duration::from_secs(2);
@@ -962,7 +962,7 @@ impl Session {
         &mut self,
         nick: Nick,
         password: String,
-        _invite: Option<String>,
+        invite: Option<String>,
         reference: Option<Ref>,
     ) -> Outcome {
         let ctx = self.ctx.clone();
@@ -997,12 +997,22 @@ impl Session {
         if ctx.router.is_account(&nick) {
             return Err(exists());
         }
-        if ctx.settings.registration == Registration::Closed {
-            return Err(RouterError::new(
-                ErrorCode::RegistrationClosed,
-                "this server does not create accounts; ask its administrator",
-            ));
-        }
+        let invite = match (ctx.settings.registration, invite) {
+            (Registration::Open, _) => None,
+            (Registration::Closed, _) => {
+                return Err(RouterError::new(
+                    ErrorCode::RegistrationClosed,
+                    "this server does not create accounts; ask its administrator",
+                ));
+            }
+            (Registration::Invite, None) => {
+                return Err(RouterError::new(
+                    ErrorCode::InviteRequired,
+                    "this server creates accounts by invitation: register with an invite code from its administrator",
+                ));
+            }
+            (Registration::Invite, Some(code)) => Some(token_hash(code.trim())),
+        };
         let now = std::time::Instant::now();
         if let Err(wait) = ctx.registrations.take(&[Who::address(self.peer.ip())], now) {
             metrics().limited(Limit::Registrations);
@@ -1020,12 +1030,26 @@ impl Session {
             .await
             .map_err(hash_error)?;
         let name = nick.clone();
-        let created = store
-            .request(move |reply| Write::Register { name, hash, reply })
+        let registered = store
+            .request(move |reply| Write::Register {
+                name,
+                hash,
+                invite,
+                reply,
+            })
             .await
             .map_err(internal)?;
-        if !created {
-            return Err(exists());
+        match registered {
+            Registered::Created => {}
+            Registered::Taken => return Err(exists()),
+            Registered::BadInvite => {
+                ctx.limiter
+                    .token_failed(self.peer.ip(), std::time::Instant::now());
+                return Err(RouterError::new(
+                    ErrorCode::InvalidInvite,
+                    "that invite code does not exist, has expired or was used up",
+                ));
+            }
         }
         ctx.router.add_account(nick.clone());
         self.reply(
@@ -1306,7 +1330,10 @@ impl Session {
                 nick,
                 password,
                 invite,
-            } => self.register_account(nick, password, invite, reference).await,
+            } => {
+                self.register_account(nick, password, invite, reference)
+                    .await
+            }
             Wait::Join { id, room } => self.join(id, room, reference).await,
             Wait::History { id, room, page } => self.history(id, room, page, reference).await,
             Wait::Nick { id, nick } => self.change_nick(id, nick, reference).await,

@@ -52,7 +52,7 @@ use crate::core::event::Event;
 use crate::core::model::{Page, RoomState, key};
 use crate::core::port::{Port, Refusal, Taken, Verdict};
 use writer::{Conn, Connector, Database};
-pub use writer::{Health, Write};
+pub use writer::{Health, Registered, Write};
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "banter.db";

@@ -52,12 +52,22 @@ pub enum Write {
     /// unless its waiting whispers are at the mailbox's bounds.
     Direct(DirectEvent, Mailbox),
     Room(RoomEvent),
-    /// Creates an account; answers whether it was created (`false`: the
-    /// name was taken).
+    /// Creates an account, using up one use of the invite code (by its
+    /// hash) if one is given; answers what became of it.
     Register {
         name: Nick,
         hash: String,
-        reply: oneshot::Sender<bool>,
+        invite: Option<Vec<u8>>,
+        reply: oneshot::Sender<Registered>,
+    },
+    /// Adds an invite code (by its hash) good for `uses` accounts until
+    /// `expires` (Unix ms).
+    AddInvite {
+        hash: Vec<u8>,
+        uses: u32,
+        expires: u64,
+        by: Option<Nick>,
+        reply: oneshot::Sender<()>,
     },
     /// Adds a login token, and deletes the account's tokens unused since
     /// `expired_before` (Unix ms).
@@ -119,8 +129,19 @@ pub enum Write {
     Flush(oneshot::Sender<()>),
 }
 
+/// What became of a [`Write::Register`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Registered {
+    Created,
+    /// The name has an account already.
+    Taken,
+    /// The invite code does not exist, expired or is used up.
+    BadInvite,
+}
+
 enum Answer {
     Nothing,
+    Registered(Registered),
     Created(bool),
     Count(u64),
     /// A whisper that would overfill an offline account's mailbox.
@@ -412,11 +433,14 @@ pub async fn run(
                 }
                 (Write::Direct(d, _), _) => done.push(Event::Direct(d)),
                 (Write::Room(r), _) => done.push(Event::Room(r)),
-                (Write::Register { reply, .. }, Answer::Created(created))
-                | (Write::DeleteAccount { reply, .. }, Answer::Created(created)) => {
+                (Write::Register { reply, .. }, Answer::Registered(registered)) => {
+                    let _ = reply.send(registered);
+                }
+                (Write::DeleteAccount { reply, .. }, Answer::Created(created)) => {
                     let _ = reply.send(created);
                 }
                 (Write::AddToken { reply, .. }, Answer::Nothing)
+                | (Write::AddInvite { reply, .. }, Answer::Nothing)
                 | (Write::SetPassword { reply, .. }, Answer::Nothing)
                 | (Write::Persist { reply, .. }, Answer::Nothing)
                     if saved =>
@@ -567,6 +591,10 @@ const REGISTER: &str = "INSERT INTO accounts (key, name, password_hash, created)
      VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING";
 const ADD_TOKEN: &str = "INSERT INTO tokens (hash, account, created, last_used) \
      VALUES ($1, $2, $3, $3) ON CONFLICT (hash) DO NOTHING";
+const USE_INVITE: &str = "UPDATE invites SET uses_left = uses_left - 1 \
+     WHERE hash = $1 AND uses_left > 0 AND expires > $2";
+const ADD_INVITE: &str = "INSERT INTO invites (hash, uses_left, expires, created, created_by) \
+     VALUES ($1, $2, $3, $4, $5)";
 const EXPIRE_TOKENS: &str = "DELETE FROM tokens WHERE account = $1 AND last_used < $2";
 const TOUCH_TOKEN: &str = "UPDATE tokens SET last_used = $2 WHERE hash = $1";
 const SET_PASSWORD: &str = "UPDATE accounts SET password_hash = $2 WHERE key = $1";
@@ -854,7 +882,9 @@ macro_rules! backend {
                                 .await?;
                         }
                     }
-                    Write::Register { name, hash, .. } => {
+                    Write::Register {
+                        name, hash, invite, ..
+                    } => {
                         let done = sqlx::query(REGISTER)
                             .bind(key(name))
                             .bind(name.as_str())
@@ -862,7 +892,40 @@ macro_rules! backend {
                             .bind(now_ms())
                             .execute(&mut *conn)
                             .await?;
-                        return Ok(Answer::Created(done.rows_affected() == 1));
+                        if done.rows_affected() == 0 {
+                            return Ok(Answer::Registered(Registered::Taken));
+                        }
+                        if let Some(invite) = invite {
+                            let used = sqlx::query(USE_INVITE)
+                                .bind(invite)
+                                .bind(now_ms())
+                                .execute(&mut *conn)
+                                .await?;
+                            if used.rows_affected() == 0 {
+                                sqlx::query(DELETE_ACCOUNT[3])
+                                    .bind(key(name))
+                                    .execute(&mut *conn)
+                                    .await?;
+                                return Ok(Answer::Registered(Registered::BadInvite));
+                            }
+                        }
+                        return Ok(Answer::Registered(Registered::Created));
+                    }
+                    Write::AddInvite {
+                        hash,
+                        uses,
+                        expires,
+                        by,
+                        ..
+                    } => {
+                        sqlx::query(ADD_INVITE)
+                            .bind(hash)
+                            .bind(i64::from(*uses))
+                            .bind(i(*expires))
+                            .bind(now_ms())
+                            .bind(by.as_ref().map(key))
+                            .execute(&mut *conn)
+                            .await?;
                     }
                     Write::AddToken {
                         account,
