@@ -3,7 +3,9 @@
 //! IRC) while legitimate users on all three keep chatting. Nobody
 //! legitimate loses a message, the half-open connections are closed by
 //! the server's timeouts, and the server's memory stays bounded (the
-//! figures are printed; see docs/operating.md).
+//! figures are printed; see docs/operating.md). And floods of every
+//! request kind from one address, under the default limits, while a user
+//! at another address chats on without losing a message.
 
 mod common;
 
@@ -269,4 +271,129 @@ async fn hostile_clients_do_not_disturb_legitimate_ones() {
         "memory grew by {} MiB under attack",
         (rss_peak - rss_before) / 1024
     );
+}
+
+/// One connection from `local` that says hello as `nick`, joins the lobby,
+/// then sends `request` `times` times as fast as it can, reading (and
+/// dropping) whatever comes back so that it is limited by the server's
+/// rules, not by its own socket.
+async fn flood(server_tcp: SocketAddr, local: &str, nick: String, request: serde_json::Value) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(SocketAddr::new(local.parse().unwrap(), 0))
+        .unwrap();
+    let Ok(stream) = socket.connect(server_tcp).await else {
+        return;
+    };
+    let (mut read, mut write) = stream.into_split();
+    let drain = tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        while matches!(read.read(&mut buf).await, Ok(n) if n > 0) {}
+    });
+    let mut lines = format!(
+        "{}\n{}\n",
+        json!({"type":"hello","nick":nick}),
+        json!({"type":"join","room":"lobby"})
+    );
+    for _ in 0..300 {
+        lines.push_str(&request.to_string());
+        lines.push('\n');
+    }
+    let _ = write.write_all(lines.as_bytes()).await;
+    // Hold the connection a moment, then go.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(write);
+    drain.abort();
+}
+
+/// Floods of every request kind from one address, with the default
+/// limits: a normal user at another address keeps chatting, and loses
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn floods_of_every_request_kind_leave_others_chatting() {
+    let server = TestServer::start();
+    let mut alice = Client::hello(&server, Kind::Ws, "alice").await;
+    let mut bob = Client::hello(&server, Kind::Tcp, "bob").await;
+    alice.join("lobby").await;
+    bob.join("lobby").await;
+    let kinds = [
+        json!({"type":"say","room":"lobby","text":"spam"}),
+        json!({"type":"say","room":"lobby","text":"\u{1}".repeat(4000)}),
+        json!({"type":"whisper","to":"bob","text":"spam"}),
+        json!({"type":"join","room":"x"}),
+        json!({"type":"part","room":"lobby"}),
+        json!({"type":"nick","nick":"renamed"}),
+        json!({"type":"away","message":"gone"}),
+        json!({"type":"topic","room":"lobby","text":"spam"}),
+        json!({"type":"kick","room":"lobby","nick":"bob"}),
+        json!({"type":"ban","room":"lobby","nick":"bob"}),
+        json!({"type":"op","room":"lobby","account":"bob"}),
+        json!({"type":"register","nick":"squatter","password":"correct horse"}),
+        json!({"type":"history","room":"lobby"}),
+        json!({"type":"members","room":"lobby"}),
+        json!({"type":"rooms"}),
+        json!({"type":"whois","nick":"bob"}),
+        json!({"type":"users","nicks":["bob","alice"]}),
+        json!({"type":"hello","nick":"again"}),
+        json!({"type":"ping"}),
+        json!({"type":"no such type"}),
+    ];
+    let attack = async {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, request) in kinds.iter().enumerate() {
+            for copy in 0..2 {
+                let nick = format!("f{i}x{copy}");
+                tasks.spawn(flood(server.tcp, "127.0.0.2", nick, request.clone()));
+            }
+        }
+        // And wrong passwords for alice's nick, on new connections.
+        for _ in 0..20 {
+            let hello = json!({"type":"hello","nick":"victim","password":"wrong guess"});
+            tasks.spawn(flood(server.tcp, "127.0.0.2", "unused".into(), hello));
+        }
+        while tasks.join_next().await.is_some() {}
+    };
+    let chat = async {
+        for i in 0..30 {
+            // A burst of 20, then within the rate.
+            if i >= 20 {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            alice
+                .send(json!({"type":"say","room":"lobby","text":format!("m{i}")}))
+                .await;
+        }
+        bob.send(json!({"type":"whisper","to":"alice","text":"still here"}))
+            .await;
+    };
+    tokio::join!(attack, chat);
+    // Bob got every message of alice's, in order, and alice the whisper.
+    let mut got = Vec::new();
+    let mut seen = std::collections::BTreeMap::new();
+    while got.len() < 30 {
+        let m = match bob.next_within(Duration::from_secs(10)).await {
+            Next::Msg(m) => m,
+            other => panic!("{other:?} after {got:?}; bob saw {seen:?}"),
+        };
+        *seen.entry(m["type"].to_string()).or_insert(0) += 1;
+        if m["type"] == "message" && m["from"] == "alice" {
+            got.push(m["text"].as_str().unwrap().to_string());
+        }
+    }
+    let want: Vec<String> = (0..30).map(|i| format!("m{i}")).collect();
+    assert_eq!(got, want);
+    let (mut echoes, mut whispered) = (0, false);
+    while echoes < 30 || !whispered {
+        let m = alice.recv().await;
+        assert_ne!(m["type"], "error", "alice was refused: {m}");
+        assert_ne!(m["type"], "lagged", "alice lost messages: {m}");
+        if m["type"] == "message" && m["from"] == "alice" {
+            echoes += 1;
+        }
+        whispered |= m["type"] == "direct" && m["text"] == "still here";
+    }
+    alice.assert_usable().await;
+    // Bob, in the flooded room, has more to read; he is still served.
+    bob.send(json!({"type": "ping", "ref": "alive?"})).await;
+    assert_eq!(bob.wait_for("pong").await["ref"], "alive?");
 }
