@@ -24,3 +24,20 @@ CREATE TABLE invites (
     created    INTEGER NOT NULL,
     created_by TEXT
 ) WITHOUT ROWID;
+
+-- Server administrators (besides those named by --server-admin): granted
+-- and revoked by `banter admin grant|revoke NAME`.
+ALTER TABLE accounts ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
+
+-- Server-wide bans (K-lines): kind 'address' (target: an address or CIDR
+-- range) or 'account' (target: an account key). expires: Unix ms, or NULL
+-- for never.
+CREATE TABLE server_bans (
+    kind    TEXT    NOT NULL,
+    target  TEXT    NOT NULL,
+    reason  TEXT    NOT NULL,
+    by      TEXT    NOT NULL,
+    ts      INTEGER NOT NULL,
+    expires INTEGER,
+    PRIMARY KEY (kind, target)
+) WITHOUT ROWID;

@@ -8,6 +8,7 @@
 //! the outbox's waker, the one the session waits with), so an alarm goes
 //! off up to a tick late: fine for timeouts counted in seconds.
 
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,9 +32,9 @@ pub struct Alarms {
 
 #[derive(Default)]
 struct Inner {
-    /// Every live session's outbox; `None` where one has gone (its index
-    /// is in `free`, for the next).
-    slots: Vec<Option<Arc<Outbox>>>,
+    /// Every live session's outbox and client address; `None` where one
+    /// has gone (its index is in `free`, for the next).
+    slots: Vec<Option<(Arc<Outbox>, IpAddr)>>,
     free: Vec<u32>,
     /// Set at shutdown: a session that registers later is told at once.
     closing: bool,
@@ -63,17 +64,18 @@ impl Alarms {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1)
     }
 
-    /// Adds a session; during shutdown it is asked to close at once.
-    pub fn add(&self, outbox: Arc<Outbox>) -> Slot {
+    /// Adds a session (its client at `ip`); during shutdown it is asked
+    /// to close at once.
+    pub fn add(&self, outbox: Arc<Outbox>, ip: IpAddr) -> Slot {
         let mut inner = self.inner.lock().unwrap();
         if inner.closing {
             outbox.close(ErrorCode::ShuttingDown, SHUTTING_DOWN);
         }
         if let Some(index) = inner.free.pop() {
-            inner.slots[index as usize] = Some(outbox);
+            inner.slots[index as usize] = Some((outbox, ip));
             return Slot(index);
         }
-        inner.slots.push(Some(outbox));
+        inner.slots.push(Some((outbox, ip)));
         Slot(u32::try_from(inner.slots.len() - 1).expect("fewer than 2^32 sessions"))
     }
 
@@ -100,7 +102,7 @@ impl Alarms {
     fn ring(&self) {
         let now = self.now();
         let inner = self.inner.lock().unwrap();
-        for outbox in inner.slots.iter().flatten() {
+        for (outbox, _) in inner.slots.iter().flatten() {
             outbox.ring_if_due(now);
         }
     }
@@ -109,9 +111,28 @@ impl Alarms {
     fn close_all(&self) {
         let mut inner = self.inner.lock().unwrap();
         inner.closing = true;
-        for outbox in inner.slots.iter().flatten() {
+        for (outbox, _) in inner.slots.iter().flatten() {
             outbox.close(ErrorCode::ShuttingDown, SHUTTING_DOWN);
         }
+    }
+
+    /// Asks every session whose client address `matches` to close, with
+    /// `code` (a server ban on an address range); answers how many.
+    pub fn close_from(
+        &self,
+        matches: impl Fn(IpAddr) -> bool,
+        code: ErrorCode,
+        message: &str,
+    ) -> usize {
+        let inner = self.inner.lock().unwrap();
+        let mut closed = 0;
+        for (outbox, ip) in inner.slots.iter().flatten() {
+            if matches(*ip) {
+                outbox.close(code, message);
+                closed += 1;
+            }
+        }
+        closed
     }
 
     /// Keeps the alarms until `shutdown`, then tells every session.
@@ -131,13 +152,15 @@ impl Alarms {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
     use std::collections::VecDeque;
 
     #[tokio::test(start_paused = true)]
     async fn a_deadline_rings_once_it_has_passed_and_not_before() {
         let alarms = Alarms::default();
         let outbox = Arc::new(Outbox::new(4));
-        let slot = alarms.add(outbox.clone());
+        let slot = alarms.add(outbox.clone(), LOCAL);
         let at = Instant::now() + Duration::from_secs(30);
         outbox.set_deadline(alarms.at(at));
         tokio::time::advance(Duration::from_millis(29_999)).await;
@@ -155,7 +178,7 @@ mod tests {
     async fn the_task_rings_within_a_tick_and_tells_everyone_at_shutdown() {
         let alarms = Arc::new(Alarms::default());
         let outbox = Arc::new(Outbox::new(4));
-        alarms.add(outbox.clone());
+        alarms.add(outbox.clone(), LOCAL);
         let at = Instant::now() + Duration::from_secs(60);
         outbox.set_deadline(alarms.at(at));
         let shutdown = CancellationToken::new();
@@ -178,15 +201,19 @@ mod tests {
     #[test]
     fn slots_are_reused_and_shutdown_reaches_late_comers() {
         let alarms = Alarms::default();
-        let a = alarms.add(Arc::new(Outbox::new(4)));
+        let a = alarms.add(Arc::new(Outbox::new(4)), LOCAL);
         alarms.remove(a);
         alarms.remove(a);
         assert_eq!(alarms.len(), 0, "removing twice is harmless");
         let b = Arc::new(Outbox::new(4));
-        assert_eq!(alarms.add(b.clone()), a, "the free slot is taken again");
+        assert_eq!(
+            alarms.add(b.clone(), LOCAL),
+            a,
+            "the free slot is taken again"
+        );
         alarms.close_all();
         let late = Arc::new(Outbox::new(4));
-        alarms.add(late.clone());
+        alarms.add(late.clone(), LOCAL);
         for outbox in [b, late] {
             let info = outbox
                 .try_batch(&mut VecDeque::new())

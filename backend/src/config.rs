@@ -102,6 +102,9 @@ pub struct Settings {
     pub trusted_proxy: Vec<Cidr>,
     /// Page origins besides the server's own that may open `/ws`.
     pub allowed_origin: Vec<String>,
+    /// Accounts that administer the server (besides those granted by
+    /// `banter admin grant`).
+    pub server_admin: Vec<String>,
     /// PEM certificate chain and private key for every TLS listener.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -203,6 +206,7 @@ impl Default for Settings {
             argon2_wait: 10,
             trusted_proxy: Vec::new(),
             allowed_origin: Vec::new(),
+            server_admin: Vec::new(),
             tls_cert: None,
             tls_key: None,
             http_tls: false,
@@ -297,6 +301,11 @@ impl Settings {
                 );
             }
         }
+        for name in &self.server_admin {
+            if banter_protocol::Nick::new(name).is_err() {
+                bail!("server-admin {name:?} is not an account name");
+            }
+        }
         self.validate_proxies()?;
         let tls_used = self.http_tls || self.tcp_tls || self.irc_tls.is_some();
         match (&self.tls_cert, &self.tls_key) {
@@ -351,6 +360,13 @@ pub enum Command {
         /// The new file.
         path: PathBuf,
     },
+    /// Grants or revokes server administration, or lists who has it
+    /// (safe while the server runs; takes effect at the account's next
+    /// login).
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
     /// Makes an invite code for --registration invite and prints it: give
     /// it to whoever may create an account (in the web client's "Invite
     /// code", or `"invite"` in a JSON `register`). Safe while the server
@@ -363,6 +379,17 @@ pub enum Command {
         #[arg(long, default_value_t = 7)]
         days: u32,
     },
+}
+
+/// What `banter admin` does.
+#[derive(Debug, clap::Subcommand)]
+pub enum AdminAction {
+    /// Makes the account NAME a server administrator.
+    Grant { name: String },
+    /// Makes NAME no longer one (unless named by --server-admin).
+    Revoke { name: String },
+    /// Lists the server administrators.
+    List,
 }
 
 /// Banter: a chat server where browser (WebSocket), TCP (JSON lines) and
@@ -820,6 +847,18 @@ pub struct Cli {
         value_delimiter = ','
     )]
     pub allowed_origin: Option<Vec<String>>,
+    /// An account that administers the server: may kick, ban and take
+    /// over any room, end sessions, remove accounts and ban addresses or
+    /// accounts from the server. Repeatable (or comma-separated); more
+    /// with `banter admin grant NAME`.
+    #[arg(
+        help_heading = "History and accounts",
+        long,
+        env = "BANTER_SERVER_ADMIN",
+        value_name = "ACCOUNT",
+        value_delimiter = ','
+    )]
+    pub server_admin: Option<Vec<String>>,
     /// PEM certificate chain for the TLS listeners; reloaded on SIGHUP.
     #[arg(
         help_heading = "TLS and reverse proxies",
@@ -1006,6 +1045,7 @@ impl Cli {
             argon2_wait,
             trusted_proxy,
             allowed_origin,
+            server_admin,
         );
         settings.validate()?;
         Ok(settings)

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::info;
 
+use crate::admin::{Admins, ServerBans};
 use crate::auth::{Hasher, Limiter};
 use crate::broker::port::Clustered;
 use crate::broker::{Broker, Link};
@@ -38,6 +39,10 @@ pub struct Context {
     pub limiter: Limiter,
     /// Accounts created, per address.
     pub registrations: Quota,
+    /// Who administers the server.
+    pub admins: Admins,
+    /// Server bans (K-lines), checked at every `hello`.
+    pub server_bans: ServerBans,
     /// Rooms brought into being, per address and per account.
     pub new_rooms: Quota,
     /// Cancelled once, when the server starts shutting down.
@@ -64,6 +69,13 @@ impl Context {
         };
         let link = broker.as_ref().map(|b| b.link.clone());
         let (router, store) = build_router(&settings, link.as_ref()).await?;
+        let (granted, bans) = match &store {
+            Some(store) => (
+                store.admin_names().await?,
+                store.server_bans(crate::core::router::now_ms()).await?,
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
         let broker = match broker {
             Some(b) => Some(
                 b.start(router.clone(), store.clone(), shutdown.clone())
@@ -88,6 +100,8 @@ impl Context {
             )?,
             limiter: Limiter::default(),
             registrations: Quota::per_hour(settings.registrations_per_hour),
+            admins: Admins::new(&settings.server_admin, granted),
+            server_bans: ServerBans::new(bans),
             new_rooms: Quota::per_hour(settings.new_rooms_per_hour),
             settings,
             router,

@@ -5,7 +5,7 @@
 //!   roles and bans, with one group-committing writer task; the core's
 //!   durable port.
 //! * [`auth`] — argon2id password hashes, login tokens, the wrong-password
-//!   limiter.
+//!   limiter; [`admin`] — who administers the server, and server bans.
 //! * [`core`] — what a chat server is, whatever carries it: the router
 //!   (rooms, members, presence, delivery), the events it accepts, the
 //!   port they go through before taking effect (memory, or the store),
@@ -26,6 +26,7 @@
 //! * [`server`] — binds the listeners, supervises connections and shuts
 //!   down gracefully.
 
+pub mod admin;
 pub mod alarms;
 pub mod auth;
 pub mod broker;

@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use banter::config::{Cli, Command, LogFormat};
+use banter::config::{AdminAction, Cli, Command, LogFormat};
 use banter::store::Backend;
 use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
@@ -48,6 +48,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(Command::Admin { action }) = command {
+        return match runtime.block_on(administer(&settings, action)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                error!("{e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(Command::Invite { uses, days }) = command {
         return match runtime.block_on(make_invite(&settings, uses, days)) {
             Ok(code) => {
@@ -97,6 +106,42 @@ fn main() -> ExitCode {
             }
         }
     })
+}
+
+/// `banter admin grant|revoke|list`.
+async fn administer(
+    settings: &banter::config::Settings,
+    action: AdminAction,
+) -> anyhow::Result<()> {
+    let backend = Backend::from_settings(settings.store.as_deref(), &settings.data_dir)?;
+    let store = banter::store::Store::open_backend(&backend, |_, _| {}).await?;
+    let (name, admin) = match action {
+        AdminAction::List => {
+            for name in store.admin_names().await? {
+                println!("{name}");
+            }
+            for name in &settings.server_admin {
+                println!("{name} (--server-admin)");
+            }
+            return Ok(());
+        }
+        AdminAction::Grant { name } => (name, true),
+        AdminAction::Revoke { name } => (name, false),
+    };
+    let account = banter_protocol::Nick::new(&name)
+        .map_err(|e| anyhow::anyhow!("{name:?} is not an account name: {e}"))?;
+    let named = account.clone();
+    let exists = store
+        .request(|reply| banter::store::Write::SetAdmin {
+            account: named,
+            admin,
+            reply,
+        })
+        .await?;
+    anyhow::ensure!(exists, "there is no account {account}");
+    let done = if admin { "is now" } else { "is no longer" };
+    info!("{account} {done} a server administrator (from its next login)");
+    Ok(())
 }
 
 /// `banter invite`: stores a new code good for `uses` accounts for `days`.

@@ -989,7 +989,12 @@ impl Chat {
                     r.conv.event(text, now);
                 }
             }
-            ServerMessage::Registered { .. } | ServerMessage::Bans { .. } => {}
+            // Administration has no page in the web client yet.
+            ServerMessage::Registered { .. }
+            | ServerMessage::Bans { .. }
+            | ServerMessage::Killed { .. }
+            | ServerMessage::ServerBanned { .. }
+            | ServerMessage::ServerBans { .. } => {}
         }
         out
     }

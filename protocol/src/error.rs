@@ -81,6 +81,13 @@ pub enum ErrorCode {
     /// This server does not let anyone create an account now
     /// (`--registration closed`).
     RegistrationClosed,
+    /// Only server administrators may do that.
+    NotAdmin,
+    /// Your address or account is banned from this server (`closing`, or
+    /// the answer to `hello`).
+    ServerBanned,
+    /// A server administrator ended this session (`closing`).
+    Killed,
     /// `register` without an `invite` on a server where accounts need one
     /// (`--registration invite`).
     InviteRequired,
@@ -145,6 +152,9 @@ impl ErrorCode {
             RegistrationClosed => "registration_closed",
             MailboxFull => "mailbox_full",
             InviteRequired => "invite_required",
+            NotAdmin => "not_admin",
+            ServerBanned => "server_banned",
+            Killed => "killed",
             InvalidInvite => "invalid_invite",
             HandshakeTimeout => "handshake_timeout",
             IdleTimeout => "idle_timeout",
@@ -196,6 +206,9 @@ impl ErrorCode {
             MailboxFull,
             InviteRequired,
             InvalidInvite,
+            NotAdmin,
+            ServerBanned,
+            Killed,
             HandshakeTimeout,
             IdleTimeout,
             SlowConsumer,

@@ -104,6 +104,38 @@ pub enum ClientMessage {
     /// roles and waiting whispers too); its other sessions are ended and
     /// this one goes on as a guest. Answered by `account_deleted`.
     DeleteAccount { password: String },
+    /// Server administrators: ends the session using `nick`; answered by
+    /// `killed`, the victim gets `closing` `killed`.
+    Kill {
+        nick: Nick,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Server administrators: bans an address (or CIDR range) or an
+    /// account from the whole server, for `minutes` (or until lifted);
+    /// matching sessions are ended. Answered by `server_banned`.
+    Kline {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        address: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<Nick>,
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        minutes: Option<u32>,
+    },
+    /// Server administrators: lifts a server ban; answered by
+    /// `server_banned` with `set: false`.
+    Unkline {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        address: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<Nick>,
+    },
+    /// Server administrators: the server bans; answered by `server_bans`.
+    Klines,
+    /// Server administrators: deletes another account (as
+    /// `delete_account` does); answered by `account_deleted`.
+    RemoveAccount { account: Nick },
     /// Removes `nick` from `room` (operators only); the room gets `kicked`.
     Kick {
         room: RoomName,
@@ -240,6 +272,11 @@ impl ClientMessage {
         "users",
         "change_password",
         "delete_account",
+        "kill",
+        "kline",
+        "unkline",
+        "klines",
+        "remove_account",
     ];
 }
 
@@ -317,6 +354,22 @@ pub struct BanInfo {
     pub by: Nick,
     /// Unix time in milliseconds.
     pub ts: u64,
+}
+
+/// A server ban (K-line): an address or CIDR range, or an account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerBan {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<Nick>,
+    pub reason: String,
+    pub by: Nick,
+    /// Unix time in milliseconds.
+    pub ts: u64,
+    /// When it ends (Unix ms); none: until lifted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<u64>,
 }
 
 /// What happened to a member of a room.
@@ -468,6 +521,19 @@ pub enum ServerMessage {
     /// The account `account` is gone; this session goes on as a guest.
     AccountDeleted {
         account: Nick,
+    },
+    /// `kill` ended the session of `nick`.
+    Killed {
+        nick: Nick,
+    },
+    /// A server ban was set (or, `set: false`, lifted).
+    ServerBanned {
+        ban: ServerBan,
+        set: bool,
+    },
+    /// The server bans.
+    ServerBans {
+        bans: Vec<ServerBan>,
     },
     /// `by` removed `nick` from `room`; sent to the room, `nick` included.
     Kicked {
@@ -951,6 +1017,36 @@ mod tests {
                 r#"{"type":"op","room":"lobby","account":"bob"}"#,
                 ClientMessage::Op {
                     room: room("lobby"),
+                    account: nick("bob"),
+                },
+            ),
+            (
+                r#"{"type":"kill","nick":"bob"}"#,
+                ClientMessage::Kill {
+                    nick: nick("bob"),
+                    reason: None,
+                },
+            ),
+            (
+                r#"{"type":"kline","address":"10.0.0.0/8","reason":"spam","minutes":5}"#,
+                ClientMessage::Kline {
+                    address: Some("10.0.0.0/8".into()),
+                    account: None,
+                    reason: "spam".into(),
+                    minutes: Some(5),
+                },
+            ),
+            (
+                r#"{"type":"unkline","account":"bob"}"#,
+                ClientMessage::Unkline {
+                    address: None,
+                    account: Some(nick("bob")),
+                },
+            ),
+            (r#"{"type":"klines"}"#, ClientMessage::Klines),
+            (
+                r#"{"type":"remove_account","account":"bob"}"#,
+                ClientMessage::RemoveAccount {
                     account: nick("bob"),
                 },
             ),

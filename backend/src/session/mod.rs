@@ -16,7 +16,7 @@
 mod route;
 mod transport;
 
-use route::{Local, Now, Route, Wait, route};
+use route::{Admin, Local, Now, Route, Wait, route};
 pub use transport::{Inbound, Transport, Verify};
 
 use std::collections::VecDeque;
@@ -27,12 +27,13 @@ use std::time::Duration;
 
 use banter_protocol::{
     ClientMessage, Envelope, ErrorCode, Limits, MAX_HISTORY_PAGE, Nick, PROTOCOL_VERSION, Ref,
-    RoomName, ServerMessage, parse_request,
+    RoomName, ServerBan, ServerMessage, parse_request,
 };
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, timeout};
-use tracing::{debug, error, warn};
+use tracing::{debug, error, info, warn};
 
+use crate::admin::Target;
 use crate::alarms::Slot;
 use crate::auth::{Check, HashError, check_password, new_token, token_hash};
 use crate::broker::{Link, Publish};
@@ -56,6 +57,8 @@ const MAX_WAITING_PAGE: usize = 1000;
 /// How long a login waits for the store to commit the whispers queued
 /// before it (then it reads what is committed).
 const FLUSH_WAIT: Duration = Duration::from_secs(5);
+/// Longest reason for a server ban, in bytes.
+const MAX_BAN_REASON: usize = 390;
 
 struct Session {
     ctx: Arc<Context>,
@@ -105,6 +108,14 @@ fn internal(e: anyhow::Error) -> RouterError {
         ErrorCode::Internal,
         "the server could not do that just now; try again",
     )
+}
+
+/// Whether the store grants `account` server administration.
+async fn store_admin(ctx: &Context, account: &Nick) -> Result<bool, RouterError> {
+    match &ctx.store {
+        Some(store) => store.is_admin(account).await.map_err(internal),
+        None => Ok(false),
+    }
 }
 
 /// How long a token lasts unused, in ms.
@@ -200,7 +211,7 @@ pub fn run<C: Transport>(
     let settings = &ctx.settings;
     let outbox = Arc::new(Outbox::new(settings.outbox_len));
     let mut session = Session {
-        alarm: ctx.alarms.add(outbox.clone()),
+        alarm: ctx.alarms.add(outbox.clone(), peer.ip()),
         outbox,
         messages: TokenBucket::new(settings.message_rate, settings.message_burst, now),
         joins: TokenBucket::new(settings.join_rate, settings.join_burst, now),
@@ -500,6 +511,10 @@ impl Session {
             | M::Logout { .. }
             | M::ChangePassword { .. }
             | M::DeleteAccount { .. }
+            | M::Kill { .. }
+            | M::Kline { .. }
+            | M::Unkline { .. }
+            | M::RemoveAccount { .. }
             | M::Kick { .. }
             | M::Ban { .. }
             | M::Unban { .. }
@@ -515,7 +530,8 @@ impl Session {
             | M::Members { .. }
             | M::Rooms
             | M::Whois { .. }
-            | M::Users { .. } => return Ok(()),
+            | M::Users { .. }
+            | M::Klines => return Ok(()),
         };
         bucket.take(std::time::Instant::now()).map_err(|wait| {
             metrics().limited(limit);
@@ -739,6 +755,7 @@ impl Session {
         token: Option<String>,
         reference: Option<Ref>,
     ) -> Outcome {
+        self.check_server_bans(None)?;
         let mut first = vec![self.welcome(nick.clone())];
         let with_password = password.is_some();
         let account = if password.is_some() || token.is_some() {
@@ -748,6 +765,10 @@ impl Session {
             } else {
                 None
             };
+            self.check_server_bans(Some(&account))?;
+            // Granted or revoked by `banter admin` since it was last read.
+            let admin = store_admin(&self.ctx, &account).await?;
+            self.ctx.admins.set_granted(&account, admin);
             first.push(ServerMessage::LoggedIn {
                 account: account.clone(),
                 token,
@@ -1186,6 +1207,170 @@ impl Session {
         Ok(())
     }
 
+    /// A server administrator's request (`not_admin` for anyone else).
+    async fn administer(&mut self, id: SessionId, act: Admin, reference: Option<Ref>) -> Outcome {
+        let by = self.logged_in(id)?;
+        if !self.ctx.admins.is_admin(&by) {
+            return Err(RouterError::new(
+                ErrorCode::NotAdmin,
+                "only server administrators may do that",
+            ));
+        }
+        match act {
+            Admin::Kill { nick, reason } => {
+                let why = match reason.as_deref().map(str::trim) {
+                    Some(reason) if !reason.is_empty() => format!("killed by {by}: {reason}"),
+                    _ => format!("killed by {by}"),
+                };
+                if !self.ctx.router.kill(&nick, ErrorCode::Killed, &why) {
+                    return Err(RouterError::new(
+                        ErrorCode::NoSuchNick,
+                        format!("nobody here is using the nick {nick}"),
+                    ));
+                }
+                info!(%by, %nick, "server administrator ended a session");
+                self.reply(ServerMessage::Killed { nick }, reference);
+            }
+            Admin::Kline {
+                address,
+                account,
+                ban,
+            } => self.kline(by, address, account, ban, reference).await?,
+            Admin::Klines => {
+                let bans = self.ctx.server_bans.list(now_ms());
+                self.reply(ServerMessage::ServerBans { bans }, reference);
+            }
+            Admin::RemoveAccount { account } => {
+                let named = account.clone();
+                let existed = self
+                    .store()?
+                    .request(|reply| Write::DeleteAccount {
+                        account: named,
+                        reply,
+                    })
+                    .await
+                    .map_err(internal)?;
+                if !existed {
+                    return Err(RouterError::new(
+                        ErrorCode::NoSuchAccount,
+                        format!("there is no account {account}"),
+                    ));
+                }
+                let message = format!("the account was removed by {by}");
+                let router = &self.ctx.router;
+                router.end_sessions_of(
+                    &account,
+                    SessionId::MAX,
+                    ErrorCode::LoggedOutElsewhere,
+                    &message,
+                );
+                router.remove_account(&account, SessionId::MAX);
+                info!(%by, %account, "server administrator removed an account");
+                self.reply(ServerMessage::AccountDeleted { account }, reference);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets (`ban`: reason and minutes) or lifts a server ban on an
+    /// address range or an account; setting one ends the sessions it
+    /// matches.
+    async fn kline(
+        &mut self,
+        by: Nick,
+        address: Option<String>,
+        account: Option<Nick>,
+        ban: Option<(String, Option<u32>)>,
+        reference: Option<Ref>,
+    ) -> Outcome {
+        let bad = |m: String| RouterError::new(ErrorCode::BadRequest, m);
+        let target = Target::of(address.as_deref(), account.as_ref()).map_err(bad)?;
+        let (kind, stored) = target.stored();
+        let Some((reason, minutes)) = ban else {
+            let store = self.store()?;
+            store
+                .request(|reply| Write::ServerBan {
+                    kind,
+                    target: stored,
+                    ban: None,
+                    reply,
+                })
+                .await
+                .map_err(internal)?;
+            let Some(old) = self.ctx.server_bans.set(target, None) else {
+                return Err(bad("there is no such server ban".into()));
+            };
+            info!(%by, "server administrator lifted a server ban");
+            self.reply(
+                ServerMessage::ServerBanned {
+                    ban: old,
+                    set: false,
+                },
+                reference,
+            );
+            return Ok(());
+        };
+        let reason = reason.trim().to_string();
+        if reason.is_empty() || reason.len() > MAX_BAN_REASON {
+            return Err(bad(format!("a reason has 1 to {MAX_BAN_REASON} bytes")));
+        }
+        if let Target::Address(net) = &target
+            && net.contains(&self.peer.ip().to_canonical())
+        {
+            return Err(bad("that range includes your own address".into()));
+        }
+        let ts = now_ms();
+        let ban = ServerBan {
+            address: address.map(|_| stored.clone()),
+            account,
+            reason,
+            by: by.clone(),
+            ts,
+            expires: minutes.map(|m| ts + u64::from(m) * 60_000),
+        };
+        let kept = ban.clone();
+        self.store()?
+            .request(|reply| Write::ServerBan {
+                kind,
+                target: stored,
+                ban: Some(kept),
+                reply,
+            })
+            .await
+            .map_err(internal)?;
+        self.ctx.server_bans.set(target.clone(), Some(ban.clone()));
+        let message = format!("you are banned from this server: {}", ban.reason);
+        let ended = match (&target, &ban.account) {
+            (Target::Address(net), _) => self.ctx.alarms.close_from(
+                |ip| net.contains(&ip.to_canonical()),
+                ErrorCode::ServerBanned,
+                &message,
+            ),
+            (Target::Account(_), Some(account)) => self.ctx.router.end_sessions_of(
+                account,
+                SessionId::MAX,
+                ErrorCode::ServerBanned,
+                &message,
+            ),
+            (Target::Account(_), None) => 0,
+        };
+        info!(%by, ended, "server administrator set a server ban");
+        self.reply(ServerMessage::ServerBanned { ban, set: true }, reference);
+        Ok(())
+    }
+
+    /// Refuses a client whose address (or account) is banned from the
+    /// server.
+    fn check_server_bans(&self, account: Option<&Nick>) -> Outcome {
+        match self.ctx.server_bans.find(self.peer.ip(), account, now_ms()) {
+            Some(ban) => Err(RouterError::new(
+                ErrorCode::ServerBanned,
+                format!("you are banned from this server: {}", ban.reason),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// The account session `id` is logged into, or `no_such_account`.
     fn logged_in(&self, id: SessionId) -> Result<Nick, RouterError> {
         self.ctx
@@ -1344,6 +1529,7 @@ impl Session {
             Wait::DeleteAccount { id, password } => {
                 self.delete_account(id, password, reference).await
             }
+            Wait::Admin { id, act } => self.administer(id, act, reference).await,
         }
     }
 

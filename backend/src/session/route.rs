@@ -127,6 +127,34 @@ pub(super) enum Wait {
         id: SessionId,
         password: String,
     },
+    /// A server administrator's request.
+    Admin {
+        id: SessionId,
+        act: Admin,
+    },
+}
+
+/// What a server administrator asks for.
+#[derive(Debug, PartialEq)]
+pub(super) enum Admin {
+    Kill {
+        nick: Nick,
+        reason: Option<String>,
+    },
+    /// Sets (`ban` with a reason and a duration) or lifts a server ban.
+    Kline {
+        address: Option<String>,
+        account: Option<Nick>,
+        ban: Option<(String, Option<u32>)>,
+    },
+    Klines,
+    RemoveAccount {
+        account: Nick,
+    },
+}
+
+fn admin(id: SessionId, act: Admin) -> Route {
+    Route::Waits(Wait::Admin { id, act })
 }
 
 /// Which way `body` goes for a session that said hello as `id` (or not yet).
@@ -209,6 +237,33 @@ pub(super) fn route(id: Option<SessionId>, body: ClientMessage) -> Route {
         (Some(id), C::DeleteAccount { password }) => {
             Route::Waits(Wait::DeleteAccount { id, password })
         }
+        (Some(id), C::Kill { nick, reason }) => admin(id, Admin::Kill { nick, reason }),
+        (
+            Some(id),
+            C::Kline {
+                address,
+                account,
+                reason,
+                minutes,
+            },
+        ) => admin(
+            id,
+            Admin::Kline {
+                address,
+                account,
+                ban: Some((reason, minutes)),
+            },
+        ),
+        (Some(id), C::Unkline { address, account }) => admin(
+            id,
+            Admin::Kline {
+                address,
+                account,
+                ban: None,
+            },
+        ),
+        (Some(id), C::Klines) => admin(id, Admin::Klines),
+        (Some(id), C::RemoveAccount { account }) => admin(id, Admin::RemoveAccount { account }),
         (Some(id), C::Part { room, reason }) => now(id, Now::Part { room, reason }),
         (Some(id), C::Say { room, text, notice }) => now(id, Now::Say { room, text, notice }),
         (Some(id), C::Whisper { to, text, notice }) => now(id, Now::Whisper { to, text, notice }),

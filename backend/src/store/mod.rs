@@ -38,7 +38,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use banter_protocol::{BanInfo, ChatMessage, DirectMessage, Nick, RoomName, Topic};
+use banter_protocol::{BanInfo, ChatMessage, DirectMessage, Nick, RoomName, ServerBan, Topic};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
@@ -513,6 +513,59 @@ impl Store {
                 .await?
         });
         Ok(names.into_iter().map(nick).collect())
+    }
+
+    /// The accounts granted server administration in the store.
+    pub async fn admin_names(&self) -> anyhow::Result<Vec<Nick>> {
+        let names: Vec<String> = with_pool!(self, pool => {
+            sqlx::query_scalar("SELECT name FROM accounts WHERE admin = 1")
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(names.into_iter().map(nick).collect())
+    }
+
+    /// Whether `account` is granted server administration in the store.
+    pub async fn is_admin(&self, account: &Nick) -> anyhow::Result<bool> {
+        let admin: Option<i32> = with_pool!(self, pool => {
+            sqlx::query_scalar("SELECT admin FROM accounts WHERE key = $1")
+                .bind(key(account))
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(admin == Some(1))
+    }
+
+    /// The server bans (K-lines) not expired at `now_ms`.
+    pub async fn server_bans(&self, now_ms: u64) -> anyhow::Result<Vec<ServerBan>> {
+        type Row = (String, String, String, String, i64, Option<i64>);
+        let rows: Vec<Row> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT kind, target, reason, by, ts, expires FROM server_bans \
+                 WHERE expires IS NULL OR expires > $1",
+            )
+            .bind(i(now_ms))
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(kind, target, reason, by, ts, expires)| {
+                let (address, account) = if kind == "address" {
+                    (Some(target), None)
+                } else {
+                    (None, Some(nick(target)))
+                };
+                ServerBan {
+                    address,
+                    account,
+                    reason,
+                    by: nick(by),
+                    ts: ts as u64,
+                    expires: expires.map(|e| e as u64),
+                }
+            })
+            .collect())
     }
 
     /// The highest direct message id ever given.

@@ -27,7 +27,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use banter_protocol::{ChatMessage, DirectMessage, ErrorCode, Nick};
+use banter_protocol::{ChatMessage, DirectMessage, ErrorCode, Nick, ServerBan};
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
@@ -75,6 +75,20 @@ pub enum Write {
         account: Nick,
         hash: Vec<u8>,
         expired_before: u64,
+        reply: oneshot::Sender<()>,
+    },
+    /// Grants (or revokes) server administration; answers whether the
+    /// account exists.
+    SetAdmin {
+        account: Nick,
+        admin: bool,
+        reply: oneshot::Sender<bool>,
+    },
+    /// Sets (`ban`) or lifts (`None`) the server ban on (kind, target).
+    ServerBan {
+        kind: &'static str,
+        target: String,
+        ban: Option<ServerBan>,
         reply: oneshot::Sender<()>,
     },
     /// A token logged in: it is renewed (see `--token-days`).
@@ -436,11 +450,13 @@ pub async fn run(
                 (Write::Register { reply, .. }, Answer::Registered(registered)) => {
                     let _ = reply.send(registered);
                 }
-                (Write::DeleteAccount { reply, .. }, Answer::Created(created)) => {
+                (Write::DeleteAccount { reply, .. }, Answer::Created(created))
+                | (Write::SetAdmin { reply, .. }, Answer::Created(created)) => {
                     let _ = reply.send(created);
                 }
                 (Write::AddToken { reply, .. }, Answer::Nothing)
                 | (Write::AddInvite { reply, .. }, Answer::Nothing)
+                | (Write::ServerBan { reply, .. }, Answer::Nothing)
                 | (Write::SetPassword { reply, .. }, Answer::Nothing)
                 | (Write::Persist { reply, .. }, Answer::Nothing)
                     if saved =>
@@ -591,6 +607,11 @@ const REGISTER: &str = "INSERT INTO accounts (key, name, password_hash, created)
      VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING";
 const ADD_TOKEN: &str = "INSERT INTO tokens (hash, account, created, last_used) \
      VALUES ($1, $2, $3, $3) ON CONFLICT (hash) DO NOTHING";
+const SET_ADMIN: &str = "UPDATE accounts SET admin = $2 WHERE key = $1";
+const SET_SERVER_BAN: &str = "INSERT INTO server_bans (kind, target, reason, by, ts, expires) \
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kind, target) DO UPDATE \
+     SET reason = excluded.reason, by = excluded.by, ts = excluded.ts, expires = excluded.expires";
+const LIFT_SERVER_BAN: &str = "DELETE FROM server_bans WHERE kind = $1 AND target = $2";
 const USE_INVITE: &str = "UPDATE invites SET uses_left = uses_left - 1 \
      WHERE hash = $1 AND uses_left > 0 AND expires > $2";
 const ADD_INVITE: &str = "INSERT INTO invites (hash, uses_left, expires, created, created_by) \
@@ -945,6 +966,36 @@ macro_rules! backend {
                             .execute(&mut *conn)
                             .await?;
                     }
+                    Write::SetAdmin { account, admin, .. } => {
+                        let done = sqlx::query(SET_ADMIN)
+                            .bind(key(account))
+                            .bind(i32::from(*admin))
+                            .execute(&mut *conn)
+                            .await?;
+                        return Ok(Answer::Created(done.rows_affected() == 1));
+                    }
+                    Write::ServerBan {
+                        kind, target, ban, ..
+                    } => match ban {
+                        Some(ban) => {
+                            sqlx::query(SET_SERVER_BAN)
+                                .bind(*kind)
+                                .bind(target)
+                                .bind(&ban.reason)
+                                .bind(ban.by.as_str())
+                                .bind(i(ban.ts))
+                                .bind(ban.expires.map(i))
+                                .execute(&mut *conn)
+                                .await?;
+                        }
+                        None => {
+                            sqlx::query(LIFT_SERVER_BAN)
+                                .bind(*kind)
+                                .bind(target)
+                                .execute(&mut *conn)
+                                .await?;
+                        }
+                    },
                     Write::TouchToken { hash } => {
                         sqlx::query(TOUCH_TOKEN)
                             .bind(hash)

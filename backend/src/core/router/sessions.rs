@@ -64,6 +64,21 @@ impl Router {
         ended
     }
 
+    /// Ends the session of this node using `nick` (an administrator's
+    /// `kill`): it is sent `closing` with `code` and closed. `false` if no
+    /// session here uses it.
+    pub fn kill(&self, nick: &Nick, code: ErrorCode, message: &str) -> bool {
+        let state = self.state.lock().unwrap();
+        let Some(session) = state.nicks.get(nick).and_then(|id| state.sessions.get(id)) else {
+            return false;
+        };
+        if session.node.is_some() {
+            return false;
+        }
+        session.outbox.close(code, message);
+        true
+    }
+
     /// Forgets the deleted account `name`: its nick is free for anyone,
     /// it owns and operates no room, and session `id` goes on as a guest.
     pub fn remove_account(&self, name: &Nick, id: SessionId) {

@@ -36,6 +36,34 @@ impl Client {
                 self.me(),
                 "*** Your password was changed; your other sessions were logged out",
             ),
+            ServerMessage::Killed { nick } => {
+                notice(out, self.me(), &format!("*** {nick} was disconnected"));
+            }
+            ServerMessage::ServerBanned { ban, set } => {
+                let what = if *set { "set" } else { "lifted" };
+                notice(
+                    out,
+                    self.me(),
+                    &format!(
+                        "*** Server ban on {} {what}: {}",
+                        ban_target(ban),
+                        ban.reason
+                    ),
+                );
+            }
+            ServerMessage::ServerBans { bans } => {
+                let me = self.me().to_string();
+                for ban in bans {
+                    let target = ban_target(ban);
+                    reply(
+                        out,
+                        RPL_STATSKLINE,
+                        &me,
+                        &["K", &target, "*", "*", &ban.reason],
+                    );
+                }
+                reply(out, RPL_ENDOFSTATS, &me, &["K", "End of /STATS report"]);
+            }
             ServerMessage::AccountDeleted { account } => {
                 let me = self.me();
                 let text = format!("The account {account} was deleted; you are now logged out");
@@ -130,6 +158,16 @@ impl Client {
                 &["SASL authentication successful"],
             );
         }
+    }
+}
+
+/// What a server ban names, as IRC shows it: an address range, or
+/// `$a:account`.
+fn ban_target(ban: &banter_protocol::ServerBan) -> String {
+    match (&ban.address, &ban.account) {
+        (Some(address), _) => address.clone(),
+        (None, Some(account)) => format!("$a:{account}"),
+        (None, None) => "*".into(),
     }
 }
 

@@ -70,7 +70,10 @@ impl Client {
             | ServerMessage::Registered { .. }
             | ServerMessage::LoggedOut { .. }
             | ServerMessage::PasswordChanged { .. }
-            | ServerMessage::AccountDeleted { .. } => self.account_reply(message, asked, out),
+            | ServerMessage::AccountDeleted { .. }
+            | ServerMessage::Killed { .. }
+            | ServerMessage::ServerBanned { .. }
+            | ServerMessage::ServerBans { .. } => self.account_reply(message, asked, out),
             ServerMessage::Error { code, message } => self.error(out, *code, message, asked),
             ServerMessage::Closing { code, message } => account::closing(out, *code, message),
             ServerMessage::Lagged { dropped } => notice(

@@ -1,0 +1,151 @@
+//! Server administrators over real sockets: who they are (`--server-admin`
+//! and `banter admin grant`), and what only they may do: end a session
+//! (`kill`), ban an address range or an account from the server (`kline`,
+//! `unkline`, `klines`), remove an account. Everyone else is told
+//! `not_admin`.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+const PW: &str = "correct horse";
+
+async fn register(server: &TestServer, nick: &str) {
+    let mut c = Client::connect(server, Kind::Tcp).await;
+    c.send(json!({"type":"register","nick":nick,"password":PW}))
+        .await;
+    c.expect("registered").await;
+}
+
+async fn login(server: &TestServer, nick: &str) -> Client {
+    let hello = json!({"type":"hello","nick":nick,"password":PW});
+    let (mut c, welcome) = Client::hello_with(server, Kind::Ws, hello).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    c.expect("logged_in").await;
+    c
+}
+
+/// The `closing` code a client got before its connection closed.
+async fn closed_with(client: &mut Client) -> Value {
+    let seen = client.until_closed(WAIT).await;
+    seen.into_iter()
+        .find(|m| m["type"] == "closing")
+        .map(|m| m["code"].clone())
+        .unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn administrators_kill_ban_and_remove_and_nobody_else_may() {
+    let server = TestServer::start_with(&["--server-admin", "root"]);
+    for nick in ["root", "bob", "mallory"] {
+        register(&server, nick).await;
+    }
+    let mut root = login(&server, "root").await;
+    let mut bob = login(&server, "bob").await;
+    for request in [
+        json!({"type":"kill","nick":"root"}),
+        json!({"type":"kline","account":"root","reason":"no"}),
+        json!({"type":"klines"}),
+        json!({"type":"remove_account","account":"root"}),
+    ] {
+        bob.send(request).await;
+        bob.expect_error("not_admin").await;
+    }
+
+    // kill
+    let mut mallory = login(&server, "mallory").await;
+    root.send(json!({"type":"kill","nick":"mallory","reason":"spam"}))
+        .await;
+    assert_eq!(root.expect("killed").await["nick"], "mallory");
+    assert_eq!(closed_with(&mut mallory).await, "killed");
+    root.send(json!({"type":"kill","nick":"nobody"})).await;
+    root.expect_error("no_such_nick").await;
+
+    // A ban on an account ends its sessions and keeps it out.
+    let mut mallory = login(&server, "mallory").await;
+    root.send(json!({"type":"kline","account":"mallory","reason":"spam","minutes":60}))
+        .await;
+    let banned = root.expect("server_banned").await;
+    assert_eq!(
+        (&banned["set"], &banned["ban"]["account"]),
+        (&json!(true), &json!("mallory"))
+    );
+    assert!(banned["ban"]["expires"].as_u64().is_some());
+    assert_eq!(closed_with(&mut mallory).await, "server_banned");
+    let hello = json!({"type":"hello","nick":"mallory","password":PW});
+    let (_, answer) = Client::hello_with(&server, Kind::Tcp, hello.clone()).await;
+    assert_eq!(answer["code"], "server_banned", "{answer}");
+    root.send(json!({"type":"klines"})).await;
+    let bans = root.expect("server_bans").await;
+    assert_eq!(bans["bans"].as_array().unwrap().len(), 1, "{bans}");
+    root.send(json!({"type":"unkline","account":"mallory"}))
+        .await;
+    assert_eq!(root.expect("server_banned").await["set"], false);
+    let (_, answer) = Client::hello_with(&server, Kind::Tcp, hello).await;
+    assert_eq!(answer["type"], "welcome", "{answer}");
+
+    // A ban on an address range: not one's own; sessions from it end,
+    // new ones are refused, other addresses are not touched.
+    root.send(json!({"type":"kline","address":"127.0.0.0/8","reason":"oops"}))
+        .await;
+    root.expect_error("bad_request").await;
+    let mut far = Client::tcp_from(&server, "127.0.0.2").await;
+    far.send(json!({"type":"hello","nick":"far"})).await;
+    far.expect("welcome").await;
+    root.send(json!({"type":"kline","address":"127.0.0.2","reason":"botnet"}))
+        .await;
+    assert_eq!(
+        root.expect("server_banned").await["ban"]["address"],
+        "127.0.0.2/32"
+    );
+    assert_eq!(closed_with(&mut far).await, "server_banned");
+    let mut again = Client::tcp_from(&server, "127.0.0.2").await;
+    again.send(json!({"type":"hello","nick":"far"})).await;
+    again.expect_error("server_banned").await;
+    bob.assert_usable().await;
+
+    // Removing an account ends its sessions and frees its name.
+    root.send(json!({"type":"remove_account","account":"bob"}))
+        .await;
+    assert_eq!(root.expect("account_deleted").await["account"], "bob");
+    assert_eq!(closed_with(&mut bob).await, "logged_out_elsewhere");
+    let (_, answer) = Client::hello_with(
+        &server,
+        Kind::Ws,
+        json!({"type":"hello","nick":"bob","password":PW}),
+    )
+    .await;
+    assert_eq!(answer["code"], "no_such_account", "{answer}");
+}
+
+/// `banter admin grant NAME` makes an administrator from its next login
+/// (the server may be running); `revoke` undoes it.
+#[tokio::test]
+async fn banter_admin_grants_and_revokes() {
+    let server = TestServer::start();
+    register(&server, "carol").await;
+    let mut carol = login(&server, "carol").await;
+    carol.send(json!({"type":"klines"})).await;
+    carol.expect_error("not_admin").await;
+    let out = server.run_command(&["admin", "grant", "carol"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = server.run_command(&["admin", "list"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "carol");
+    drop(carol);
+    let mut carol = login(&server, "carol").await;
+    carol.send(json!({"type":"klines"})).await;
+    carol.expect("server_bans").await;
+    let out = server.run_command(&["admin", "grant", "nobody"]);
+    assert!(!out.status.success(), "no such account");
+    let out = server.run_command(&["admin", "revoke", "carol"]);
+    assert!(out.status.success());
+    drop(carol);
+    let mut carol = login(&server, "carol").await;
+    carol.send(json!({"type":"klines"})).await;
+    carol.expect_error("not_admin").await;
+}
