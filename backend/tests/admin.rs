@@ -149,3 +149,40 @@ async fn banter_admin_grants_and_revokes() {
     carol.send(json!({"type":"klines"})).await;
     carol.expect_error("not_admin").await;
 }
+
+/// The same from IRC: OPER says whether the logged-in account
+/// administers the server; KILL, KLINE, UNKLINE and STATS K work for
+/// administrators, 481 for anyone else.
+#[tokio::test]
+async fn administrators_on_irc() {
+    let server = TestServer::start_with(&["--server-admin", "root"]);
+    register(&server, "root").await;
+    let mut root = IrcClient::connect(&server).await;
+    root.send(&format!("PASS :{PW}")).await;
+    root.send("NICK root").await;
+    root.send("USER root 0 * :Root").await;
+    root.wait_for("900").await;
+    let mut guest = IrcClient::register(&server, "guest").await;
+    guest.send("OPER guest whatever").await;
+    guest.wait_for("491").await;
+    guest.send("KILL root :no").await;
+    guest.wait_for("481").await;
+
+    root.send("OPER root whatever").await;
+    root.wait_for("381").await;
+    let mut victim = Client::hello(&server, Kind::Tcp, "victim").await;
+    root.send("KILL victim :bye").await;
+    let notice = root.wait_for("NOTICE").await;
+    assert!(notice.contains("victim was disconnected"), "{notice}");
+    assert_eq!(closed_with(&mut victim).await, "killed");
+    root.send("KLINE 10 *@192.0.2.0/24 :botnet").await;
+    let notice = root.wait_for("NOTICE").await;
+    assert!(notice.contains("192.0.2.0/24 set: botnet"), "{notice}");
+    root.send("STATS k").await;
+    let kline = root.wait_for("216").await;
+    assert!(kline.contains("192.0.2.0/24"), "{kline}");
+    root.wait_for("219").await;
+    root.send("UNKLINE 192.0.2.0/24").await;
+    let notice = root.wait_for("NOTICE").await;
+    assert!(notice.contains("lifted"), "{notice}");
+}

@@ -1209,13 +1209,13 @@ impl Session {
 
     /// A server administrator's request (`not_admin` for anyone else).
     async fn administer(&mut self, id: SessionId, act: Admin, reference: Option<Ref>) -> Outcome {
-        let by = self.logged_in(id)?;
-        if !self.ctx.admins.is_admin(&by) {
+        let admin = self.ctx.router.account_of(id);
+        let Some(by) = admin.filter(|a| self.ctx.admins.is_admin(a)) else {
             return Err(RouterError::new(
                 ErrorCode::NotAdmin,
-                "only server administrators may do that",
+                "only server administrators may do that (log into an administrator's account)",
             ));
-        }
+        };
         match act {
             Admin::Kill { nick, reason } => {
                 let why = match reason.as_deref().map(str::trim) {

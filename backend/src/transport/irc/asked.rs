@@ -50,6 +50,10 @@ pub enum Asked {
     /// SASL PLAIN's check of this account's password.
     Sasl(Nick),
     Chathistory(RoomName),
+    /// OPER: are we a server administrator?
+    Oper,
+    /// A server administrator's command (KILL, KLINE, UNKLINE, STATS).
+    Admin(&'static str),
 }
 
 impl Asked {
@@ -75,6 +79,8 @@ impl Asked {
             Asked::Mode(_) => "MODE",
             Asked::Sasl(_) => "SASL",
             Asked::Chathistory(_) => "CHATHISTORY",
+            Asked::Oper => "OPER",
+            Asked::Admin(command) => command,
         }
     }
 
@@ -98,7 +104,9 @@ impl Asked {
             Asked::Privmsg(target) | Asked::Notice(target) | Asked::List(target) => {
                 Cow::Borrowed(target)
             }
-            Asked::Userhost | Asked::Ison | Asked::Away => Cow::Borrowed("-"),
+            Asked::Userhost | Asked::Ison | Asked::Away | Asked::Oper | Asked::Admin(_) => {
+                Cow::Borrowed("-")
+            }
         }
     }
 }

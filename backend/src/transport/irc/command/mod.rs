@@ -1,7 +1,8 @@
 //! Incoming IRC commands, by family: [`connect`] (CAP, PING, QUIT, and
 //! registration's PASS, USER, NICK, AUTHENTICATE), [`channel`] (JOIN,
 //! PART, TOPIC, NAMES, LIST, KICK, MODE), [`message`] (PRIVMSG, NOTICE,
-//! CHATHISTORY) and [`query`] (WHO, WHOIS, ISON, USERHOST, AWAY, MOTD).
+//! CHATHISTORY), [`query`] (WHO, WHOIS, ISON, USERHOST, AWAY, MOTD) and
+//! [`oper`] (OPER, KILL, KLINE, UNKLINE, STATS).
 //! Each becomes protocol requests for the shared session, or is answered
 //! here when the answer needs no router (PING, CAP, errors in the line
 //! itself). A request's `ref` is a number the connection's
@@ -11,6 +12,7 @@
 mod channel;
 mod connect;
 mod message;
+mod oper;
 mod query;
 
 use std::collections::VecDeque;
@@ -104,6 +106,7 @@ impl Client {
             "WHO" | "WHOIS" | "ISON" | "USERHOST" | "AWAY" | "MOTD" | "VERSION" => {
                 self.query_command(&line, queue)
             }
+            "OPER" | "KILL" | "KLINE" | "UNKLINE" | "STATS" => self.oper_command(&line, queue),
             command => self.numeric(queue, ERR_UNKNOWNCOMMAND, &[command, "Unknown command"]),
         }
     }
@@ -114,9 +117,9 @@ impl Client {
         let command = line.command.as_str();
         let least = match command {
             "USER" | "CHATHISTORY" => 4,
-            "KICK" => 2,
+            "KICK" | "KLINE" | "OPER" => 2,
             "PASS" | "JOIN" | "PART" | "TOPIC" | "WHOIS" | "MODE" | "ISON" | "USERHOST"
-            | "NAMES" | "WHO" => 1,
+            | "NAMES" | "WHO" | "KILL" | "UNKLINE" => 1,
             _ => 0,
         };
         if line.params.len() >= least {

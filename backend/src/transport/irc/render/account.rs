@@ -51,6 +51,14 @@ impl Client {
                     ),
                 );
             }
+            ServerMessage::ServerBans { .. } if matches!(asked, Some(Asked::Oper)) => {
+                reply(
+                    out,
+                    RPL_YOUREOPER,
+                    self.me(),
+                    &["You are now an IRC operator"],
+                );
+            }
             ServerMessage::ServerBans { bans } => {
                 let me = self.me().to_string();
                 for ban in bans {

@@ -94,6 +94,18 @@ fn request_error(
     target: &str,
 ) {
     match code {
+        ErrorCode::NotAdmin if matches!(asked, Some(Asked::Oper)) => reply(
+            out,
+            ERR_NOOPERHOST,
+            me,
+            &["No O-lines for your host (log into an administrator's account)"],
+        ),
+        ErrorCode::NotAdmin => reply(
+            out,
+            ERR_NOPRIVILEGES,
+            me,
+            &["Permission Denied- You're not a server administrator"],
+        ),
         ErrorCode::NotOperator => reply(
             out,
             ERR_CHANOPRIVSNEEDED,
