@@ -667,6 +667,12 @@ async fn irc_shows_the_members_who_moderate_by_nick_not_by_account() {
 #[tokio::test]
 async fn account_tag_marks_what_logged_in_users_send() {
     let server = TestServer::start();
+    // alice creates #lobby (so she owns it) and leaves it.
+    let mut alice = logged_in(&server, Kind::Ws, "alice").await;
+    alice.join("lobby").await;
+    alice.expect("roles").await;
+    alice.send(json!({"type":"part","room":"lobby"})).await;
+    alice.wait_for("parted").await;
     let mut irc = IrcClient::connect(&server).await;
     irc.send("CAP LS 302").await;
     let ls = parse(&irc.expect("CAP").await);
@@ -685,13 +691,12 @@ async fn account_tag_marks_what_logged_in_users_send() {
     irc.expect("JOIN").await;
 
     // A logged-in user: its JOIN, messages and whispers carry the tag.
-    let mut alice = logged_in(&server, Kind::Ws, "alice").await;
     alice.join("lobby").await;
     assert_eq!(
         irc.recv().await,
         "@account=alice :alice!alice@banter JOIN #lobby"
     );
-    // Its first logged-in member owns the room.
+    // Its owner is shown as an operator.
     assert_eq!(irc.recv().await, ":banter MODE #lobby +o alice");
     alice.expect("roles").await;
     alice
