@@ -182,7 +182,7 @@ pub fn run<C: Transport>(
     debug!(%peer, transport, "connected");
     let now = std::time::Instant::now();
     let settings = &ctx.settings;
-    let outbox = Arc::new(Outbox::new(settings.outbox_len));
+    let outbox = Arc::new(Outbox::bounded(settings.outbox_len, settings.outbox_bytes));
     let mut session = Session {
         alarm: ctx.alarms.add(outbox.clone()),
         outbox,
