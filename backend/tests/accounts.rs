@@ -692,3 +692,37 @@ async fn operators_cannot_take_a_room_from_its_owner_and_joining_a_used_room_own
     dave.send("KICK #den erin :ops too").await;
     assert_eq!(erin.wait_for("kicked").await["by"], "dave");
 }
+
+/// Whispers that waited for an offline account come at login at most half
+/// an outbox at a time in bytes too (`--outbox-bytes`): heavy ones are not
+/// dropped on the way (no `lagged`), the rest come at the next login.
+#[tokio::test]
+async fn waiting_whispers_come_half_an_outbox_of_bytes_at_a_time() {
+    let server = TestServer::start_with(&["--outbox-bytes", "65536", "--message-rate", "0"]);
+    register(&server, "olive").await;
+    // Twenty texts of control characters, about 16 KB of JSON each.
+    let mut guest = Client::hello(&server, Kind::Tcp, "guest").await;
+    for i in 0..20 {
+        let text = format!("{i:02}{}", "\u{2}".repeat(2600));
+        guest
+            .send(json!({"type":"whisper","to":"olive","text":text}))
+            .await;
+        guest.expect("direct").await;
+    }
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let (mut olive, _) = login(&server, Kind::Tcp, "olive").await;
+        loop {
+            let m = olive.recv().await;
+            match m["type"].as_str() {
+                Some("direct") => seen.push(m["text"].as_str().unwrap()[..2].to_string()),
+                Some("ping") => break,
+                _ => panic!("nothing is dropped: {m}"),
+            }
+        }
+        olive.send(json!({"type":"pong"})).await;
+        olive.assert_usable().await;
+    }
+    // 32 KiB a login: two of them each time, in order.
+    assert_eq!(seen, ["00", "01", "02", "03"]);
+}

@@ -728,7 +728,7 @@ impl Session {
     /// (no longer waiting) once the client confirms it read them. Read
     /// from the store's read pool once the writer has committed every
     /// whisper queued before (so none is missed), at most half an outbox
-    /// at a time: the rest come at the next login.
+    /// (in frames and in bytes) at a time: the rest come at the next login.
     async fn deliver_waiting(&mut self, id: SessionId, account: Nick, store: &Store) -> Outcome {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let _ = timeout(FLUSH_WAIT, async {
@@ -739,17 +739,29 @@ impl Session {
         .await;
         let limit = (self.ctx.settings.outbox_len / 2).clamp(1, MAX_WAITING_PAGE) as u32;
         let pending = store.pending(&account, limit).await.map_err(internal)?;
-        if !pending.is_empty() {
+        // Half the outbox's bytes too (at least one whisper), so that none
+        // is dropped on the way: the rest wait for the next login.
+        let mut budget = self.ctx.settings.outbox_bytes / 2;
+        let (mut frames, mut ids) = (Vec::new(), Vec::new());
+        for direct in pending {
+            let direct_id = direct.id;
+            let frame = Frame::new(ServerMessage::Direct(direct));
+            if !frames.is_empty() && frame.weight() > budget {
+                break;
+            }
+            budget = budget.saturating_sub(frame.weight());
+            frames.push(frame);
+            ids.push(direct_id);
+        }
+        if !ids.is_empty() {
             self.waiting = Some(Box::new(Waiting {
                 account,
-                unsent: pending.iter().map(|d| d.id).collect(),
+                unsent: ids,
                 unconfirmed: Vec::new(),
             }));
         }
-        for direct in pending {
-            self.ctx
-                .router
-                .send_to(id, Frame::new(ServerMessage::Direct(direct)));
+        for frame in frames {
+            self.ctx.router.send_to(id, frame);
         }
         Ok(())
     }
