@@ -185,7 +185,11 @@ async fn persist_stores_once_keeps_the_counters_and_delivers_nothing_on_both_bac
             })
             .await
             .unwrap();
-        assert_eq!(gone, 5 + 3, "every message, and every direct (waiting ones too)");
+        assert_eq!(
+            gone,
+            5 + 3,
+            "every message, and every direct (waiting ones too)"
+        );
         assert!(again.history(&lobby, all).await.unwrap().is_empty());
         assert_eq!(again.load_room(&lobby, 10).await.unwrap().last_id, 7);
         assert_eq!(again.last_direct_id().await.unwrap(), 10, "{backend:?}");
