@@ -30,6 +30,9 @@ pub struct Settings {
     pub max_rooms: usize,
     pub history_len: usize,
     pub outbox_len: usize,
+    /// What a session's queued frames may weigh together (about their JSON
+    /// size), besides `outbox_len`.
+    pub outbox_bytes: usize,
     pub handshake_timeout: u64,
     pub idle_timeout: u64,
     pub ping_timeout: u64,
@@ -170,6 +173,7 @@ impl Default for Settings {
             max_rooms: 10_000,
             history_len: 100,
             outbox_len: 1024,
+            outbox_bytes: 1 << 20,
             handshake_timeout: 10,
             idle_timeout: 60,
             ping_timeout: 30,
@@ -252,6 +256,7 @@ impl Settings {
             ("max-rooms-per-session", self.max_rooms_per_session),
             ("max-rooms", self.max_rooms),
             ("outbox-len", self.outbox_len),
+            ("outbox-bytes", self.outbox_bytes),
             ("irc-flood-burst", self.irc_flood_burst as usize),
             ("irc-flood-rate", self.irc_flood_rate as usize),
             ("retention-interval", self.retention_interval as usize),
@@ -518,6 +523,17 @@ pub struct Cli {
         value_name = "N"
     )]
     pub outbox_len: Option<usize>,
+    /// Outbound queue per session, in bytes (each queued message counts
+    /// its JSON size): past it, the oldest queued messages are dropped and
+    /// the client is sent `lagged`, as past --outbox-len. The newest
+    /// message is always kept. [default: 1048576]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        env = "BANTER_OUTBOX_BYTES",
+        value_name = "BYTES"
+    )]
+    pub outbox_bytes: Option<usize>,
     /// Seconds a new connection has to send `hello`. [default: 10]
     #[arg(
         help_heading = "Timeouts",
@@ -1013,6 +1029,7 @@ impl Cli {
             max_rooms,
             history_len,
             outbox_len,
+            outbox_bytes,
             handshake_timeout,
             idle_timeout,
             ping_timeout,
@@ -1074,6 +1091,7 @@ mod tests {
             format!("[default: {}]", d.max_frame_bytes),
             format!("[default: {}]", d.max_text_bytes),
             format!("[default: {}]", d.outbox_len),
+            format!("[default: {}]", d.outbox_bytes),
             format!("[default: {}]", d.idle_timeout),
             format!("[default: {}]", d.argon2_concurrency),
             format!("[default: {}]", d.argon2_wait),

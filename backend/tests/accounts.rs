@@ -236,7 +236,7 @@ async fn kick_ban_and_operators_are_enforced_on_every_transport() {
     for nick in ["alice", "dave", "erin"] {
         register(&server, nick).await;
     }
-    // alice is the first logged-in user in #den: its owner.
+    // alice creates #den: she owns it.
     let (mut alice, _) = login(&server, Kind::Ws, "alice").await;
     alice.join("den").await;
     let roles = alice.expect("roles").await;
@@ -723,4 +723,152 @@ async fn irc_logins_make_no_tokens() {
         1,
         "the JSON login's only"
     );
+}
+
+/// Issue 22, finding 5: only a logged-in user who creates a room owns it
+/// (joining a busy `#lobby`, or a room with history, makes nobody owner),
+/// and operators can't take a room from its owner: kicking, banning (by
+/// account, by its name, by the nick it uses now) and deopping the owner
+/// are refused on every transport, while operators may still act against
+/// each other.
+#[tokio::test]
+async fn operators_cannot_take_a_room_from_its_owner_and_joining_a_used_room_owns_nothing() {
+    let server = TestServer::start_with(&["--change-burst", "100"]);
+    for nick in ["alice", "dave", "erin", "mallory"] {
+        register(&server, nick).await;
+    }
+    // #lobby is busy (a guest is in it) and #old has history, nobody in it:
+    // a logged-in user joining either becomes no owner.
+    let mut guest = Client::hello(&server, Kind::Tcp, "guest").await;
+    guest.join("lobby").await;
+    guest.join("old").await;
+    common::say(&mut guest, "old", "history").await;
+    guest.send(json!({"type":"part","room":"old"})).await;
+    guest.expect("parted").await;
+    let (mut mallory, _) = login(&server, Kind::Ws, "mallory").await;
+    for room in ["lobby", "old"] {
+        mallory.join(room).await;
+        mallory
+            .send(json!({"type":"op","room":room,"account":"mallory","ref":room}))
+            .await;
+        let refused = mallory.expect_error("not_operator").await;
+        assert_eq!(refused["ref"], room, "{refused}");
+        mallory
+            .send(json!({"type":"kick","room":room,"nick":"guest"}))
+            .await;
+        mallory.expect_error("not_operator").await;
+    }
+    guest.send(json!({"type":"members","room":"lobby"})).await;
+    guest.wait_for("members").await;
+
+    // A brand-new room: its creator owns it and names two operators.
+    let (mut alice, _) = login(&server, Kind::Ws, "alice").await;
+    alice.join("den").await;
+    assert_eq!(alice.expect("roles").await["owner"], "alice");
+    for op in ["dave", "erin"] {
+        alice
+            .send(json!({"type":"op","room":"den","account":op}))
+            .await;
+        alice.wait_for("roles").await;
+    }
+    let (mut erin, _) = login(&server, Kind::Tcp, "erin").await;
+    erin.join("den").await;
+    let mut dave = irc_sasl(&server, "dave").await;
+    dave.send("JOIN #den").await;
+    dave.wait_for("366").await;
+    // alice goes by another nick: a nick ban on it would catch her too.
+    alice
+        .send(json!({"type":"nick","nick":"ally","ref":"n"}))
+        .await;
+    assert_eq!(alice.wait_for("nick").await["nick"], "ally");
+
+    // The operator erin, on JSON: every move against the owner is refused.
+    for request in [
+        json!({"type":"kick","room":"den","nick":"ally"}),
+        json!({"type":"ban","room":"den","account":"alice"}),
+        json!({"type":"ban","room":"den","nick":"alice"}),
+        json!({"type":"ban","room":"den","nick":"ally"}),
+        json!({"type":"deop","room":"den","account":"alice"}),
+    ] {
+        let mut request = request;
+        request["ref"] = json!("x");
+        erin.send(request.clone()).await;
+        let refused = erin.wait_error("not_operator").await;
+        assert!(
+            refused["message"].as_str().unwrap().contains("owner"),
+            "{request}: {refused}"
+        );
+    }
+    // The operator dave, on IRC: 482, saying the owner is protected.
+    for line in [
+        "KICK #den ally :mine now",
+        "MODE #den +b $a:alice",
+        "MODE #den +b ally!*@*",
+        "MODE #den -o alice",
+    ] {
+        dave.send(line).await;
+        let refused = dave.wait_for("482").await;
+        assert!(
+            refused.contains("#den") && refused.contains("owner"),
+            "{line}: {refused}"
+        );
+    }
+    // Nothing happened to alice: she is in, unbanned, still the owner,
+    // and she can still take erin's rights away.
+    alice.send(json!({"type":"bans","room":"den"})).await;
+    assert_eq!(alice.wait_for("bans").await["bans"], json!([]));
+    alice
+        .send(json!({"type":"deop","room":"den","account":"erin"}))
+        .await;
+    let roles = alice.wait_for("roles").await;
+    assert_eq!(
+        (&roles["owner"], &roles["ops"]),
+        (&json!("alice"), &json!(["dave"]))
+    );
+    alice
+        .send(json!({"type":"say","room":"den","text":"still mine"}))
+        .await;
+    alice.wait_for("message").await;
+
+    // Operators may act against each other, as on IRC: dave kicks erin.
+    alice
+        .send(json!({"type":"op","room":"den","account":"erin"}))
+        .await;
+    alice.wait_for("roles").await;
+    dave.send("KICK #den erin :ops too").await;
+    assert_eq!(erin.wait_for("kicked").await["by"], "dave");
+}
+
+/// Whispers that waited for an offline account come at login at most half
+/// an outbox at a time in bytes too (`--outbox-bytes`): heavy ones are not
+/// dropped on the way (no `lagged`), the rest come at the next login.
+#[tokio::test]
+async fn waiting_whispers_come_half_an_outbox_of_bytes_at_a_time() {
+    let server = TestServer::start_with(&["--outbox-bytes", "65536", "--message-rate", "0"]);
+    register(&server, "olive").await;
+    // Twenty texts of control characters, about 16 KB of JSON each.
+    let mut guest = Client::hello(&server, Kind::Tcp, "guest").await;
+    for i in 0..20 {
+        let text = format!("{i:02}{}", "\u{2}".repeat(2600));
+        guest
+            .send(json!({"type":"whisper","to":"olive","text":text}))
+            .await;
+        guest.expect("direct").await;
+    }
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let (mut olive, _) = login(&server, Kind::Tcp, "olive").await;
+        loop {
+            let m = olive.recv().await;
+            match m["type"].as_str() {
+                Some("direct") => seen.push(m["text"].as_str().unwrap()[..2].to_string()),
+                Some("ping") => break,
+                _ => panic!("nothing is dropped: {m}"),
+            }
+        }
+        olive.send(json!({"type":"pong"})).await;
+        olive.assert_usable().await;
+    }
+    // 32 KiB a login: two of them each time, in order.
+    assert_eq!(seen, ["00", "01", "02", "03"]);
 }

@@ -667,6 +667,12 @@ async fn irc_shows_the_members_who_moderate_by_nick_not_by_account() {
 #[tokio::test]
 async fn account_tag_marks_what_logged_in_users_send() {
     let server = TestServer::start();
+    // alice creates #lobby (so she owns it) and leaves it.
+    let mut alice = logged_in(&server, Kind::Ws, "alice").await;
+    alice.join("lobby").await;
+    alice.expect("roles").await;
+    alice.send(json!({"type":"part","room":"lobby"})).await;
+    alice.wait_for("parted").await;
     let mut irc = IrcClient::connect(&server).await;
     irc.send("CAP LS 302").await;
     let ls = parse(&irc.expect("CAP").await);
@@ -685,13 +691,12 @@ async fn account_tag_marks_what_logged_in_users_send() {
     irc.expect("JOIN").await;
 
     // A logged-in user: its JOIN, messages and whispers carry the tag.
-    let mut alice = logged_in(&server, Kind::Ws, "alice").await;
     alice.join("lobby").await;
     assert_eq!(
         irc.recv().await,
         "@account=alice :alice!alice@banter JOIN #lobby"
     );
-    // Its first logged-in member owns the room.
+    // Its owner is shown as an operator.
     assert_eq!(irc.recv().await, ":banter MODE #lobby +o alice");
     alice.expect("roles").await;
     alice
@@ -1076,11 +1081,106 @@ async fn ctcp_queries_are_not_relayed_but_actions_and_tagmsg_are_fine() {
     irc.send("PRIVMSG webby :\x01VERSION\x01").await;
     irc.send("NOTICE webby :\x01VERSION irssi\x01").await;
     irc.send("@+typing=active TAGMSG webby").await;
+    // The query is answered (by the server), the reply and TAGMSG are not.
+    assert_eq!(irc_command(&irc.recv().await), "NOTICE");
     irc.assert_usable().await;
     irc.send("PRIVMSG webby :\x01ACTION waves\x01").await;
     // The first thing the web user gets is the action: no CTCP got through.
     let direct = web.expect("direct").await;
     assert_eq!(direct["text"], "/me waves");
+}
+
+/// Issue 22, finding 12: no web, JSON-lines or IRC user can send CTCP
+/// (`\x01`: VERSION, DCC, …) to IRC clients. JSON texts, topics and away
+/// messages holding `\x01` are refused (`invalid_text`); an IRC CTCP query
+/// is answered with a NOTICE saying it went nowhere, a CTCP reply dropped,
+/// a stray `\x01` refused with a numeric. `/me` (an ACTION) and IRC
+/// formatting codes still pass.
+#[tokio::test]
+async fn ctcp_from_any_transport_never_reaches_irc_clients() {
+    let server = TestServer::start();
+    let mut irc = IrcClient::register(&server, "ircy").await;
+    irc.send("JOIN #lobby").await;
+    irc.wait_for("366").await;
+    let mut web = Client::hello(&server, Kind::Ws, "webby").await;
+    web.join("lobby").await;
+    let mut bot = Client::hello(&server, Kind::Tcp, "bot").await;
+    bot.join("lobby").await;
+    web.expect("presence").await;
+    irc.wait_for("JOIN").await;
+    irc.wait_for("JOIN").await;
+
+    let dcc = "\x01DCC SEND evil.exe 2130706433 4444 1\x01";
+    for (on_web, request) in [
+        (
+            true,
+            json!({"type":"say","room":"lobby","text":"\x01VERSION\x01"}),
+        ),
+        (true, json!({"type":"whisper","to":"ircy","text":dcc})),
+        (
+            true,
+            json!({"type":"say","room":"lobby","text":"/me \x01PING 1\x01"}),
+        ),
+        (
+            false,
+            json!({"type":"say","room":"lobby","text":format!("look {dcc}")}),
+        ),
+        (
+            false,
+            json!({"type":"whisper","to":"ircy","text":"\x01ACTION fakes\x01"}),
+        ),
+        (
+            false,
+            json!({"type":"topic","room":"lobby","text":"\x01VERSION\x01"}),
+        ),
+        (false, json!({"type":"away","message":"\x01TIME\x01"})),
+    ] {
+        let client = if on_web { &mut web } else { &mut bot };
+        let mut request = request;
+        request["ref"] = json!("ctcp");
+        client.send(request.clone()).await;
+        let refused = client.expect_error("invalid_text").await;
+        assert_eq!(refused["ref"], "ctcp", "{request}: {refused}");
+    }
+
+    // From IRC: a query gets a NOTICE back, a reply is dropped, a stray
+    // \x01 inside a text is refused.
+    irc.send(&format!("PRIVMSG #lobby :{dcc}")).await;
+    let told = parse(&irc.recv().await);
+    assert_eq!(
+        (told.command.as_str(), told.params[0].as_str()),
+        ("NOTICE", "ircy")
+    );
+    assert!(
+        told.params[1].contains("CTCP DCC is not relayed"),
+        "{told:?}"
+    );
+    irc.send("PRIVMSG webby :\x01VERSION\x01").await;
+    assert!(parse(&irc.recv().await).params[1].contains("CTCP VERSION"));
+    irc.send("NOTICE webby :\x01VERSION irssi 1.4\x01").await;
+    irc.send("PRIVMSG #lobby :hi \x01VERSION\x01").await;
+    let refused = irc.recv().await;
+    assert_eq!(irc_command(&refused), "400", "{refused}");
+    assert!(refused.contains("x01"), "{refused}");
+
+    // Actions and formatting pass, both ways: the first thing the web user
+    // hears from anyone else is the IRC user's action.
+    web.send(json!({"type":"say","room":"lobby","text":"/me waves \x02bold\x02 \x0304red"}))
+        .await;
+    web.expect("message").await;
+    assert_eq!(
+        irc.recv().await,
+        ":webby!webby@banter PRIVMSG #lobby :\x01ACTION waves \x02bold\x02 \x0304red\x01"
+    );
+    irc.send("PRIVMSG #lobby :\x01ACTION bows\x01").await;
+    let action = web.expect("message").await;
+    assert_eq!(
+        (&action["from"], &action["text"]),
+        (&json!("ircy"), &json!("/me bows"))
+    );
+    let seen = bot.wait_for("message").await;
+    assert_eq!(seen["from"], "webby", "{seen}");
+    assert_eq!(bot.expect("message").await["text"], "/me bows");
 }
 
 #[tokio::test]

@@ -43,7 +43,7 @@ async fn five_hundred_members_all_receive_a_broadcast() {
 /// with the windows never lags.
 const WINDOW: usize = 32;
 
-/// Sends `count` messages of `size` bytes into `room` from a fresh
+/// Sends `count` messages of `text` into `room` from a fresh
 /// `sender`, in windows of 32: after each window the sender and every
 /// reader read what it produced, so readers never fall behind by more than
 /// a window. Each reader must see every message, in order. Returns what
@@ -52,7 +52,7 @@ async fn flood(
     server: &TestServer,
     room: &str,
     count: usize,
-    size: usize,
+    text: &str,
     readers: &mut [&mut Client],
 ) -> Vec<serde_json::Value> {
     let mut sender = Client::hello(server, Kind::Tcp, "sender").await;
@@ -60,7 +60,6 @@ async fn flood(
     for r in readers.iter_mut() {
         r.wait_for("presence").await;
     }
-    let text = "x".repeat(size);
     let mut others = Vec::new();
     let mut last_ids = vec![0u64; readers.len()];
     let mut sent = 0;
@@ -110,7 +109,14 @@ async fn a_client_that_never_reads_holds_nobody_back() {
     let rss_before = server.rss_kib();
 
     const COUNT: usize = 5000;
-    flood(&server, "busy", COUNT, 3000, &mut [&mut reader]).await;
+    flood(
+        &server,
+        "busy",
+        COUNT,
+        &"x".repeat(3000),
+        &mut [&mut reader],
+    )
+    .await;
 
     // ~15 MB went to the sleeper; the server kept at most 64 frames of it
     // plus what the kernel's socket buffers took.
@@ -141,6 +147,76 @@ async fn a_client_that_never_reads_holds_nobody_back() {
     sleeper.assert_usable().await;
 }
 
+/// Issue 22, finding 14: outboxes are bounded in bytes too. A client that
+/// never reads, in a room flooded with texts of control characters (each
+/// six times its size as JSON), has at most `--outbox-bytes` (default
+/// 1 MiB) queued for it: when it reads at last, the messages after its
+/// last `lagged` notice (what its outbox held) weigh no more than that,
+/// every other message is accounted for, and a reader who keeps up loses
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_has_at_most_the_byte_bound_queued() {
+    let server = TestServer::start_with(&["--memory-only", "--message-rate", "0"]);
+    let bound = banter::config::Settings::default().outbox_bytes;
+    // The sleeper's socket takes little, so the server holds the rest.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(server.tcp).await.unwrap();
+    let (read, write) = stream.into_split();
+    let mut sleeper = Client::Tcp {
+        read: tokio::io::BufReader::new(read),
+        write,
+    };
+    sleeper.send(json!({"type":"hello","nick":"sleeper"})).await;
+    sleeper.expect("welcome").await;
+    sleeper.join("busy").await;
+    let mut reader = Client::hello(&server, Kind::Ws, "reader").await;
+    reader.join("busy").await;
+
+    // 2,600 bytes of text, 6 times that as JSON (as much as a request
+    // under --max-frame-bytes can carry); 800 × 16 KB: far more than the
+    // kernel's buffers and the bound.
+    const COUNT: usize = 800;
+    let text = "\u{2}".repeat(2600);
+    let others = flood(&server, "busy", COUNT, &text, &mut [&mut reader]).await;
+    assert!(
+        others.iter().all(|m| m["type"] != "lagged"),
+        "the reader lost nothing: {others:?}"
+    );
+
+    let (mut lagged, mut messages, mut after_lagged, mut last_id) = (0, 0, 0, 0);
+    let mut weight = 0;
+    loop {
+        match sleeper.next_within(Duration::from_secs(2)).await {
+            Next::Msg(m) if m["type"] == "lagged" => {
+                lagged += m["dropped"].as_u64().unwrap() as usize;
+                after_lagged = 0;
+            }
+            Next::Msg(m) if m["type"] == "message" => {
+                messages += 1;
+                after_lagged += 1;
+                last_id = m["id"].as_u64().unwrap();
+                weight = serde_json::to_string(&m).unwrap().len() + 1;
+            }
+            Next::Msg(_) => {}
+            Next::Closed => panic!("the sleeper was disconnected"),
+            Next::Timeout => break,
+        }
+    }
+    eprintln!(
+        "sleeper: {messages} messages of {weight} bytes, {lagged} dropped, \
+         {after_lagged} after the last lagged notice"
+    );
+    assert!(lagged > 0, "past {bound} bytes, messages were dropped");
+    assert_eq!(messages + lagged, COUNT, "each message came or was counted");
+    assert!(
+        after_lagged * weight <= bound,
+        "{after_lagged} messages of {weight} bytes were queued: over {bound} bytes"
+    );
+    assert_eq!(last_id, COUNT as u64, "the newest message survived");
+    sleeper.assert_usable().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_is_disconnected_after_the_write_timeout() {
     let server = TestServer::start_with(&[
@@ -155,7 +231,14 @@ async fn a_client_that_stops_reading_is_disconnected_after_the_write_timeout() {
     sleeper.join("busy").await;
     let mut watcher = Client::hello(&server, Kind::Ws, "watcher").await;
     watcher.join("busy").await;
-    let mut seen = flood(&server, "busy", 3000, 4000, &mut [&mut watcher]).await;
+    let mut seen = flood(
+        &server,
+        "busy",
+        3000,
+        &"x".repeat(4000),
+        &mut [&mut watcher],
+    )
+    .await;
     // The watcher (who reads) sees the sleeper go: during the flood, or
     // after it, once the write has waited its second (how long the flood
     // takes depends on the machine).

@@ -29,6 +29,10 @@ pub const MAX_USERS_QUERY: usize = 100;
 /// A message `text` that starts with this is an action ("/me waves" shows
 /// as "* alice waves"); IRC clients see it as a CTCP ACTION.
 pub const ACTION_PREFIX: &str = "/me ";
+/// The CTCP delimiter: IRC clients take a message holding it for a command
+/// (VERSION, PING, DCC SEND…), so no text may hold it; an action is written
+/// with [`ACTION_PREFIX`], and the IRC face makes the CTCP ACTION itself.
+pub const CTCP: char = '\x01';
 
 /// A client's correlation id, echoed on the reply or error a request causes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -707,11 +711,19 @@ pub fn check_line(text: &str, max_bytes: usize, what: &str) -> Result<(), (Error
             format!("the {what} may not contain NUL or line breaks"),
         ));
     }
+    if text.contains(CTCP) {
+        return Err((
+            ErrorCode::InvalidText,
+            format!("the {what} may not contain \\x01 (IRC clients take it for a CTCP command)"),
+        ));
+    }
     Ok(())
 }
 
 /// Checks a message text against the rules every server applies:
-/// not blank, at most `max_bytes` UTF-8 bytes, no NUL or CR.
+/// not blank, at most `max_bytes` UTF-8 bytes, no NUL or CR, and no CTCP
+/// (`\x01`: an IRC client would run it as a command; `/me` is how an
+/// action is written). IRC formatting codes (bold, colours, …) are kept.
 pub fn check_text(text: &str, max_bytes: usize) -> Result<(), (ErrorCode, String)> {
     if text.len() > max_bytes {
         return Err((
@@ -729,6 +741,14 @@ pub fn check_text(text: &str, max_bytes: usize) -> Result<(), (ErrorCode, String
         return Err((
             ErrorCode::InvalidText,
             "text may not contain NUL or carriage return characters".into(),
+        ));
+    }
+    if text.contains(CTCP) {
+        return Err((
+            ErrorCode::InvalidText,
+            "text may not contain \\x01: IRC clients take it for a CTCP command \
+             (VERSION, DCC…); write an action as \"/me waves\""
+                .into(),
         ));
     }
     Ok(())
@@ -1167,6 +1187,26 @@ mod tests {
         assert_eq!(
             check_text("a\0b", 10).unwrap_err().0,
             ErrorCode::InvalidText
+        );
+        // CTCP never passes, not even an ACTION (that is `/me`); IRC
+        // formatting codes do.
+        for ctcp in [
+            "\x01VERSION\x01",
+            "hi \x01DCC SEND x 1 2 3\x01",
+            "\x01ACTION waves\x01",
+        ] {
+            assert_eq!(check_text(ctcp, 100).unwrap_err().0, ErrorCode::InvalidText);
+            assert_eq!(
+                check_line(ctcp, 100, "topic").unwrap_err().0,
+                ErrorCode::InvalidText
+            );
+        }
+        assert!(
+            check_text(
+                "\x02bold\x02 \x0304red\x03 \x1ditalic\x1d\x0f \x16\x1f",
+                100
+            )
+            .is_ok()
         );
         // The limit counts UTF-8 bytes: 4 × 3 bytes > 10.
         assert_eq!(

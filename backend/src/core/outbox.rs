@@ -1,12 +1,17 @@
 //! [`Outbox`]: a session's bounded outbound queue.
 //!
 //! Policy: the router never waits on a recipient. `push` always succeeds at
-//! once; when the queue already holds `capacity` frames, the *oldest* queued
-//! frame is dropped and counted. The session's writer then sends a
-//! `lagged` notice (with the count) before the frames that survived, so the
-//! client knows to fill the gap with a `history` request. Memory per session
-//! is therefore bounded by `capacity` frames. A client that stops reading
-//! altogether is disconnected by the session's write timeout.
+//! once; when the queue already holds `capacity` frames, or the new frame
+//! would take it past `max_bytes`, the *oldest* queued frames are dropped
+//! and counted. The session's writer then sends a `lagged` notice (with the
+//! count) before the frames that survived, so the client knows to fill the
+//! gap with a `history` request. What a session keeps queued is therefore
+//! bounded by `capacity` frames and by `max_bytes` (the frames' weights:
+//! about their JSON size, see [`Frame::weight`]; a frame shared by many
+//! outboxes counts in each, as each would keep it alive), except that the
+//! newest frame is always kept, however heavy. A client that stops reading
+//! altogether is disconnected by the session's write timeout; one that
+//! reads just enough to dodge it holds at most these bounds.
 //!
 //! The queue is a `std::sync::Mutex` around a `VecDeque`: it is held only
 //! to push or to swap the whole queue out, never across an `.await`.
@@ -32,6 +37,8 @@ pub struct Outbox {
     /// The session's task, woken by a push, a close or the alarm.
     waker: AtomicWaker,
     capacity: usize,
+    /// The most the queued frames may weigh together.
+    max_bytes: usize,
     /// When the session's alarm is due (ms on [`crate::alarms`]' clock;
     /// `u64::MAX`: never), and whether it has gone off since last taken.
     deadline: AtomicU64,
@@ -41,6 +48,8 @@ pub struct Outbox {
 #[derive(Debug, Default)]
 struct State {
     queue: VecDeque<Frame>,
+    /// What the queued frames weigh together.
+    bytes: usize,
     dropped: u64,
     /// Boxed, as in [`BatchInfo`]: every session has an outbox.
     close: Option<Box<(ErrorCode, String)>>,
@@ -57,11 +66,18 @@ pub struct BatchInfo {
 }
 
 impl Outbox {
+    /// An outbox of at most `capacity` frames, whatever they weigh.
     pub fn new(capacity: usize) -> Self {
+        Outbox::bounded(capacity, usize::MAX)
+    }
+
+    /// An outbox of at most `capacity` frames weighing `max_bytes`.
+    pub fn bounded(capacity: usize, max_bytes: usize) -> Self {
         Outbox {
             state: Mutex::new(State::default()),
             waker: AtomicWaker::new(),
             capacity: capacity.max(1),
+            max_bytes,
             deadline: AtomicU64::new(u64::MAX),
             alarm: AtomicBool::new(false),
         }
@@ -81,19 +97,27 @@ impl Outbox {
             .clone()
     }
 
-    /// Queues a frame, dropping the oldest one if the queue is full.
-    /// Returns `false` if it dropped something.
+    /// Queues a frame, dropping the oldest ones while the queue is full or
+    /// would weigh too much with it. Returns `false` if it dropped something.
     pub fn push(&self, frame: Frame) -> bool {
         if self.capacity == 0 {
             return true;
         }
+        // Worked out once per frame (the first push), outside the lock.
+        let weight = frame.weight();
         let mut state = self.state.lock().unwrap();
         let mut kept_all = true;
-        if state.queue.len() >= self.capacity {
-            state.queue.pop_front();
+        while state.queue.len() >= self.capacity
+            || (state.bytes + weight > self.max_bytes && !state.queue.is_empty())
+        {
+            let Some(oldest) = state.queue.pop_front() else {
+                break;
+            };
+            state.bytes -= oldest.weight();
             state.dropped += 1;
             kept_all = false;
         }
+        state.bytes += weight;
         state.queue.push_back(frame);
         drop(state);
         self.waker.wake();
@@ -128,6 +152,11 @@ impl Outbox {
 
     pub fn len(&self) -> usize {
         self.state.lock().unwrap().queue.len()
+    }
+
+    /// What the queued frames weigh together.
+    pub fn bytes(&self) -> usize {
+        self.state.lock().unwrap().bytes
     }
 
     pub fn is_empty(&self) -> bool {
@@ -178,6 +207,8 @@ impl Outbox {
 /// Swaps the queue into `into` and reports what else there is.
 fn take(state: &mut State, into: &mut VecDeque<Frame>) -> BatchInfo {
     std::mem::swap(&mut state.queue, into);
+    // `into` came empty, as it should, or its frames are queued now.
+    state.bytes = state.queue.iter().map(Frame::weight).sum();
     BatchInfo {
         dropped: std::mem::take(&mut state.dropped),
         close: state.close.clone(),
@@ -226,6 +257,31 @@ mod tests {
         assert_eq!(info.dropped, 2);
         batch.clear();
         assert_eq!(outbox.take_batch(&mut batch).dropped, 0, "the count resets");
+    }
+
+    #[test]
+    fn drops_the_oldest_past_the_byte_bound_and_keeps_the_newest() {
+        let big = |n: usize| Frame::local(bytes::Bytes::from(vec![b'x'; n]));
+        let outbox = Outbox::bounded(100, 1000);
+        for _ in 0..4 {
+            outbox.push(big(300));
+        }
+        assert_eq!((outbox.len(), outbox.bytes()), (3, 900));
+        // One heavier than the bound is kept, alone.
+        assert!(!outbox.push(big(1500)));
+        assert_eq!((outbox.len(), outbox.bytes()), (1, 1500));
+        outbox.push(big(10));
+        assert_eq!((outbox.len(), outbox.bytes()), (1, 10));
+        let mut batch = VecDeque::new();
+        let info = outbox.take_batch(&mut batch);
+        assert_eq!((info.dropped, batch.len()), (5, 1));
+        assert_eq!(outbox.bytes(), 0, "taking the queue takes its weight");
+        // A shared frame counts in every outbox that holds it.
+        let other = Outbox::bounded(100, 1000);
+        let shared = big(600);
+        outbox.push(shared.clone());
+        other.push(shared);
+        assert_eq!((outbox.bytes(), other.bytes()), (600, 600));
     }
 
     #[tokio::test]

@@ -209,7 +209,7 @@ pub fn run<C: Transport>(
     debug!(%peer, transport, "connected");
     let now = std::time::Instant::now();
     let settings = &ctx.settings;
-    let outbox = Arc::new(Outbox::new(settings.outbox_len));
+    let outbox = Arc::new(Outbox::bounded(settings.outbox_len, settings.outbox_bytes));
     let mut session = Session {
         alarm: ctx.alarms.add(outbox.clone(), peer.ip()),
         outbox,
@@ -808,7 +808,7 @@ impl Session {
     /// (no longer waiting) once the client confirms it read them. Read
     /// from the store's read pool once the writer has committed every
     /// whisper queued before (so none is missed), at most half an outbox
-    /// at a time: the rest come at the next login.
+    /// (in frames and in bytes) at a time: the rest come at the next login.
     async fn deliver_waiting(&mut self, id: SessionId, account: Nick, store: &Store) -> Outcome {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let _ = timeout(FLUSH_WAIT, async {
@@ -820,10 +820,16 @@ impl Session {
         let limit = (self.ctx.settings.outbox_len / 2).clamp(1, MAX_WAITING_PAGE) as u32;
         self.watch_whispers(account.clone());
         let pending = store.pending(&account, limit).await.map_err(internal)?;
+        // Half the outbox's bytes too (at least one whisper), so that none
+        // is dropped on the way: the rest wait for the next login.
+        let mut budget = self.ctx.settings.outbox_bytes / 2;
         for direct in pending {
-            self.ctx
-                .router
-                .send_to(id, Frame::new(ServerMessage::Direct(direct)));
+            let frame = Frame::new(ServerMessage::Direct(direct));
+            if frame.weight() > budget && budget < self.ctx.settings.outbox_bytes / 2 {
+                break;
+            }
+            budget = budget.saturating_sub(frame.weight());
+            self.ctx.router.send_to(id, frame);
         }
         Ok(())
     }

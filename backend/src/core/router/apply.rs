@@ -144,6 +144,7 @@ pub(super) fn apply_room_change(
             Some(m.session) != requester
                 && sessions.get(&m.session).is_some_and(|s| {
                     s.node.is_none()
+                        && !r.is_owner(s.account.as_ref())
                         && (ban.nick.as_ref() == Some(&s.nick)
                             || (ban.account.is_some() && ban.account == s.account))
                 })

@@ -267,6 +267,16 @@ fn not_operator(room: &RoomName) -> RouterError {
     )
 }
 
+/// An operator acting against the room's owner (kick, ban, deop).
+fn owner_protected(room: &RoomName, owner: &Nick) -> RouterError {
+    RouterError::new(
+        ErrorCode::NotOperator,
+        format!(
+            "{owner} owns {room}; the owner is protected: operators can't kick, ban or deop it"
+        ),
+    )
+}
+
 impl Room {
     fn from_state(state: RoomState, keep: usize) -> Room {
         let loaded = true;
@@ -329,10 +339,34 @@ impl Room {
         account.is_some_and(|a| self.owner.as_ref() == Some(a) || self.ops.contains(a))
     }
 
+    /// Whether `account` owns this room (or is claiming it).
+    fn is_owner(&self, account: Option<&Nick>) -> bool {
+        account.is_some() && self.owner.as_ref() == account
+    }
+
+    /// Whether the room has never been used: nothing stored (no message
+    /// ever, no topic, roles or bans), nothing on its way to the store,
+    /// and nobody in it. Only joining such a room makes an owner.
+    fn is_new(&self) -> bool {
+        self.members.is_empty()
+            && self.last_id == 0
+            && self.history.is_empty()
+            && self.pending == 0
+            && self.topic.is_none()
+            && self.owner.is_none()
+            && !self.claiming
+            && self.ops.is_empty()
+            && self.bans.is_empty()
+    }
+
+    /// Whether a ban keeps this user out. The owner is never banned: no
+    /// ban matching it can be set, and one set before that rule is ignored.
     fn is_banned(&self, nick: &Nick, account: Option<&Nick>) -> bool {
-        self.bans.iter().any(|b| {
-            b.nick.as_ref() == Some(nick) || (b.account.is_some() && b.account.as_ref() == account)
-        })
+        !self.is_owner(account)
+            && self.bans.iter().any(|b| {
+                b.nick.as_ref() == Some(nick)
+                    || (b.account.is_some() && b.account.as_ref() == account)
+            })
     }
 
     fn roles(&self, room: &RoomName, sessions: &Sessions) -> ServerMessage {

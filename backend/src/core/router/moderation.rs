@@ -1,5 +1,7 @@
 //! What a room's owner and operators may do: kick, ban, and make or
-//! unmake operators.
+//! unmake operators. Operators may act against each other, as on IRC;
+//! nobody but the owner acts against the owner (it can't be kicked, banned
+//! or deopped), so an operator can't take a room from its owner.
 
 use super::*;
 
@@ -27,6 +29,12 @@ impl Router {
                 format!("{nick} is not in {room}"),
             ));
         };
+        spare_owner(
+            r,
+            &room,
+            sessions[&id].account.as_ref(),
+            sessions[&r.members[pos].session].account.as_ref(),
+        )?;
         let ghost = sessions
             .get(&r.members[pos].session)
             .is_some_and(|s| s.node.is_some());
@@ -79,7 +87,24 @@ impl Router {
             })?),
             None => None,
         };
-        let (by, _) = moderator(sessions, rooms, id, &room)?;
+        let (by, r) = moderator(sessions, rooms, id, &room)?;
+        if set && let Some(owner) = &r.owner {
+            // No ban may match the owner: not its account, nor its account's
+            // name or the nick of any of its sessions as a nick ban.
+            let matches_owner = match (&nick, &account) {
+                (_, Some(account)) => account == owner,
+                (Some(nick), None) => {
+                    nick == owner
+                        || sessions
+                            .values()
+                            .any(|s| s.account.as_ref() == Some(owner) && &s.nick == nick)
+                }
+                (None, None) => false,
+            };
+            if matches_owner {
+                return Err(owner_protected(&room, owner));
+            }
+        }
         let ban = BanInfo {
             nick,
             account,
@@ -143,6 +168,9 @@ impl Router {
                 format!("there is no account {account}; operators need one"),
             ));
         };
+        if !op && !r.is_owner(mine) && r.owner.as_ref() == Some(&account) {
+            return Err(owner_protected(&room, &account));
+        }
         let allowed = if op {
             r.is_operator(mine)
         } else {
@@ -186,6 +214,23 @@ pub(super) fn moderator<'a>(
         return Err(not_operator(room));
     }
     Ok((session.nick.clone(), r))
+}
+
+/// Refuses what `actor` would do to `target` if the target owns the room
+/// and the actor does not: operators may act against operators (as on
+/// IRC), never against the owner.
+fn spare_owner(
+    r: &Room,
+    room: &RoomName,
+    actor: Option<&Nick>,
+    target: Option<&Nick>,
+) -> Result<()> {
+    match &r.owner {
+        Some(owner) if r.is_owner(target) && !r.is_owner(actor) => {
+            Err(owner_protected(room, owner))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Tells the room (the kicked member included; the kicker's copy with

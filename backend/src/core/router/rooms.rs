@@ -82,11 +82,13 @@ impl Router {
                 format!("you are banned from {room}"),
             ));
         }
-        // A room's first logged-in joiner owns it, once that is stored; the
-        // claim holds meanwhile, so nobody else claims it. A port too busy
-        // to take the claim leaves the room unowned.
+        // A logged-in user who creates a room owns it, once that is stored;
+        // the claim holds meanwhile, so nobody else claims it. Creating
+        // means the room is brand new: a room with history, a topic, roles,
+        // bans or members (`#lobby`) never gets an owner by joining. A port
+        // too busy to take the claim leaves the room unowned.
         let claim = match &session.account {
-            Some(account) if r.owner.is_none() => Some(account.clone()),
+            Some(account) if r.is_new() => Some(account.clone()),
             _ => None,
         };
         r.admit(&room, id, session, true);

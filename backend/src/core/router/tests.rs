@@ -496,14 +496,11 @@ fn reasons_accounts_away_joiners_and_user_lookups() {
         matches!(&got[..], [
             ServerMessage::Presence { event: PresenceEvent::Join, account: Some(acc), .. },
             ServerMessage::Away { message: Some(m), .. },
-            .. // `roles`: Bob owns the room now
         ] if acc == &nick("bob") && m == "lunch"),
         "{got:?}"
     );
-    assert!(matches!(
-        &b.take()[..],
-        [ServerMessage::Joined { .. }, ServerMessage::Roles { .. }]
-    ));
+    // alice was in the room: Bob's join makes no owner (no `roles`).
+    assert!(matches!(&b.take()[..], [ServerMessage::Joined { .. }]));
     // Messages carry the sender's account and the notice flag.
     r.say(b.id, room("lobby"), "hi".into(), true, None).unwrap();
     let [ServerMessage::Message(m)] = &a.take()[..] else {
@@ -689,7 +686,8 @@ fn what_the_port_refuses_changes_nothing_and_the_requester_hears_busy() {
     assert!(alice.take().is_empty(), "nothing refused was delivered");
     assert!(bob.take().is_empty());
 
-    // Open again: no id was used up, and the next joiner may claim the room.
+    // Open again: no id was used up. The room is in use now, so the next
+    // joiner does not own it: it stays unowned.
     gate.shut(false);
     assert_eq!(
         r.say(alice.id, room("den"), "kept".into(), false, None),
@@ -702,11 +700,58 @@ fn what_the_port_refuses_changes_nothing_and_the_requester_hears_busy() {
     r.join(bob.id, room("den"), None).unwrap();
     let seen = bob.take();
     assert!(
+        !seen
+            .iter()
+            .any(|m| matches!(m, ServerMessage::Roles { .. })),
+        "nobody owns a room that was in use when joined: {seen:?}"
+    );
+    // A brand-new room is claimed as before.
+    r.join(bob.id, room("new"), None).unwrap();
+    let seen = bob.take();
+    assert!(
         seen.iter().any(|m| matches!(
             m,
             ServerMessage::Roles { owner: Some(o), .. } if o == &nick("bob")
         )),
-        "bob owns the room alice could not claim: {seen:?}"
+        "bob owns the room he created: {seen:?}"
+    );
+}
+
+#[test]
+fn a_stored_ban_that_matches_the_owner_keeps_only_others_out() {
+    let r = router();
+    let ban = |nick_ban: Option<&str>, account: Option<&str>| BanInfo {
+        nick: nick_ban.map(nick),
+        account: account.map(nick),
+        by: nick("dave"),
+        ts: 1,
+    };
+    // Bans set before owners were protected: alice's account, her nick.
+    let state = RoomState {
+        owner: Some(nick("alice")),
+        bans: vec![ban(None, Some("alice")), ban(Some("alice"), None)],
+        ..RoomState::default()
+    };
+    r.insert_room(room("den"), state).unwrap();
+    let alice = account(&r, "alice");
+    r.join(alice.id, room("den"), None).unwrap();
+    assert!(matches!(
+        &alice.take()[..],
+        [ServerMessage::Joined { .. }, ServerMessage::Roles { .. }]
+    ));
+    // Anyone else a ban matches stays out.
+    let guest = Client::new(&r, "carol");
+    r.insert_room(
+        room("hall"),
+        RoomState {
+            bans: vec![ban(Some("carol"), None)],
+            ..RoomState::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        r.join(guest.id, room("hall"), None).unwrap_err().code,
+        ErrorCode::Banned
     );
 }
 

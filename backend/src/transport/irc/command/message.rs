@@ -1,5 +1,5 @@
 //! Messages: PRIVMSG and NOTICE to channels and nicks (a CTCP ACTION is
-//! `/me`; other CTCP is not relayed), TAGMSG (nothing to carry), and
+//! `/me`; other CTCP is not relayed, and a query is told so), TAGMSG (nothing to carry), and
 //! CHATHISTORY, IRCv3's way to page through a channel's history.
 
 use std::collections::VecDeque;
@@ -30,10 +30,17 @@ impl Client {
             _ if line.params.len() < 2 || line.params[1].is_empty() => {
                 self.numeric(queue, ERR_NOTEXTTOSEND, &["No text to send"])
             }
-            // CTCP other than ACTION (VERSION, PING, their NOTICE replies)
-            // is not relayed: web users can't answer it, and a reply
-            // delivered as a message would be taken for a new request.
-            _ if is_ctcp_query(&line.params[1]) => {}
+            // CTCP other than ACTION (VERSION, PING, DCC, their NOTICE
+            // replies) is not relayed: web users can't answer it, a DCC
+            // offer would reach IRC users as from a stranger's address,
+            // and a reply delivered as a message would be taken for a new
+            // request. A query is told so; a reply (a NOTICE) is dropped,
+            // as nothing answers a notice.
+            _ if is_ctcp_query(&line.params[1]) => {
+                if command == "PRIVMSG" {
+                    self.ctcp_refused(&line.params[1], queue);
+                }
+            }
             _ => self.say(line, command == "NOTICE", queue),
         }
     }
@@ -106,6 +113,23 @@ impl Client {
         );
     }
 
+    /// Tells the sender of a CTCP query that it went nowhere.
+    fn ctcp_refused(&self, text: &str, queue: &mut VecDeque<Inbound>) {
+        let name: String = text
+            .trim_start_matches('\x01')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .take(16)
+            .collect();
+        let name = if name.is_empty() { "query" } else { &name };
+        let why = format!("CTCP {name} is not relayed here: only ACTION (/me) reaches others");
+        self.local(queue, |out, me| {
+            Line::new(Some(SERVER), "NOTICE", &[me, &why])
+                .text()
+                .write(out)
+        });
+    }
+
     /// A standard reply: `FAIL <command> <code> <context> :text`.
     fn fail(&self, queue: &mut VecDeque<Inbound>, what: &str, about: &str) {
         let (command, code) = what.split_once(' ').unwrap_or((what, "FAILED"));
@@ -138,9 +162,10 @@ fn history_point(point: &str) -> Option<(Option<u64>, Option<u64>)> {
     }
 }
 
-/// A CTCP message that is not an ACTION.
+/// A CTCP message that is not an ACTION (`\x01ACTION ` and a text).
+/// Any other `\x01` in a text reaches the router, which refuses it.
 fn is_ctcp_query(text: &str) -> bool {
-    text.starts_with('\x01') && !text.starts_with("\x01ACTION")
+    text.starts_with('\x01') && !text.starts_with("\x01ACTION ")
 }
 
 /// IRC text as protocol text: a CTCP ACTION becomes `/me …`.

@@ -10,7 +10,7 @@
 //! as NOTICE, everything else as PRIVMSG.
 
 use banter_protocol::{
-    ACTION_PREFIX, ChatMessage, DirectMessage, Nick, PresenceEvent, RoomName, ServerMessage,
+    ACTION_PREFIX, CTCP, ChatMessage, DirectMessage, Nick, PresenceEvent, RoomName, ServerMessage,
 };
 use bytes::Bytes;
 
@@ -33,6 +33,16 @@ pub fn privmsg(
     notice: bool,
     tags: &[(String, String)],
 ) {
+    // No text with CTCP's `\x01` is accepted (see `check_text`); one kept
+    // from before that rule, or from another node, loses it here, so an
+    // IRC client never takes a message for a CTCP command.
+    let stripped;
+    let text = if text.contains(CTCP) {
+        stripped = text.replace(CTCP, "");
+        &stripped
+    } else {
+        text
+    };
     let (action, text) = match text.strip_prefix(ACTION_PREFIX) {
         Some(rest) => (true, rest),
         None => (false, text),

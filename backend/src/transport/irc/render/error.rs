@@ -106,12 +106,9 @@ fn request_error(
             me,
             &["Permission Denied- You're not a server administrator"],
         ),
-        ErrorCode::NotOperator => reply(
-            out,
-            ERR_CHANOPRIVSNEEDED,
-            me,
-            &[target, "You're not channel operator"],
-        ),
+        // The router's sentence: it says whether rights are missing or the
+        // target is the protected owner.
+        ErrorCode::NotOperator => reply(out, ERR_CHANOPRIVSNEEDED, me, &[target, message]),
         ErrorCode::Banned => reply(
             out,
             ERR_BANNEDFROMCHAN,

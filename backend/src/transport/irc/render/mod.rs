@@ -146,6 +146,20 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_text_with_ctcp_reaches_irc_without_it() {
+        let mut out = Vec::new();
+        let text = "\x01DCC SEND x 1 2 3\x01 and \x02bold\x02";
+        privmsg(&mut out, "bob", "#a", text, false, &[]);
+        assert_eq!(
+            lines(&out)[0].params[1],
+            "DCC SEND x 1 2 3 and \x02bold\x02"
+        );
+        let mut out = Vec::new();
+        privmsg(&mut out, "bob", "#a", "/me \x01VERSION\x01", false, &[]);
+        assert_eq!(lines(&out)[0].params[1], "\x01ACTION VERSION\x01");
+    }
+
+    #[test]
     fn cuts_prefer_spaces_but_never_split_characters() {
         assert_eq!(cut_at("aaaa bbbb", 7), 5);
         assert_eq!(cut_at("aaaaaaaaaa", 4), 4);
