@@ -26,8 +26,10 @@ enum Drawer {
 pub fn App() -> Html {
     let chat = use_mut_ref(|| {
         let (nick, mut rooms) = browser::load_session();
+        // `.ok()`, not `.expect()`: the name is valid, and formatting a
+        // `NameError` for a panic would cost download size.
         if rooms.is_empty() {
-            rooms.push(RoomName::new("lobby").expect("a valid room"));
+            rooms.extend(RoomName::new("lobby").ok());
         }
         let mut chat = Chat::new(nick, rooms);
         chat.token = browser::load_token();
