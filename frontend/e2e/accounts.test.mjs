@@ -47,9 +47,10 @@ test('register, stay logged in across a reload, sign out, log in again', async (
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('Choose a nick').waitFor({ timeout: WAIT_MS });
     assert.equal(await page.evaluate(() => localStorage.getItem('banter.token')), null);
-    const reuse = await TcpClient.connect(server.tcp, 'probe');
+    const reuse = await TcpClient.open(server.tcp);
     reuse.send({ type: 'hello', nick: 'ada', token, ref: 1 });
-    await reuse.waitFor((m) => m.type === 'error' && m.ref === 1);
+    const refused = await reuse.waitFor((m) => m.ref === 1);
+    assert.equal(refused.code, 'auth_failed', 'the token was revoked');
     reuse.close();
 
     // A guest can't take the account's nick; the right password can.

@@ -73,13 +73,18 @@ function withoutRustLog() {
 /** A bot on the JSON-lines TCP port. */
 export class TcpClient {
   static async connect(addr, nick) {
-    const [host, port] = [addr.slice(0, addr.lastIndexOf(':')), Number(addr.slice(addr.lastIndexOf(':') + 1))];
-    const socket = net.connect(port, host);
-    await once(socket, 'connect');
-    const client = new TcpClient(socket);
+    const client = await TcpClient.open(addr);
     client.send({ type: 'hello', nick });
     await client.waitFor((m) => m.type === 'welcome');
     return client;
+  }
+
+  /** Connected, before `hello`: the test says it (with a token, say). */
+  static async open(addr) {
+    const [host, port] = [addr.slice(0, addr.lastIndexOf(':')), Number(addr.slice(addr.lastIndexOf(':') + 1))];
+    const socket = net.connect(port, host);
+    await once(socket, 'connect');
+    return new TcpClient(socket);
   }
 
   constructor(socket) {

@@ -65,12 +65,19 @@ pub fn load_session() -> (Option<Nick>, Vec<RoomName>) {
     (nick, rooms)
 }
 
-pub fn save_session(nick: Option<&Nick>, rooms: &[String], token: Option<&str>) {
+/// Keeps the login token, or forgets it: also when the nick is forgotten
+/// (a revoked login ends at the sign-in form), so a reload never tries a
+/// dead token.
+pub fn save_token(token: Option<&str>) {
     let Some(storage) = storage() else { return };
     let _ = match token {
         Some(token) => storage.set_item(TOKEN_KEY, token),
         None => storage.remove_item(TOKEN_KEY),
     };
+}
+
+pub fn save_session(nick: Option<&Nick>, rooms: &[String]) {
+    let Some(storage) = storage() else { return };
     match nick {
         Some(nick) => {
             let _ = storage.set_item(NICK_KEY, nick.as_str());
@@ -98,6 +105,25 @@ pub fn prompt(question: &str, default: &str) -> Option<String> {
         .prompt_with_message_and_default(question, default)
         .ok()
         .flatten()
+}
+
+/// The input with this `id`, which must be on the page (a form read when
+/// it is submitted).
+pub fn input(id: &str) -> web_sys::HtmlInputElement {
+    use wasm_bindgen::JsCast;
+    window()
+        .document()
+        .and_then(|d| d.get_element_by_id(id))
+        .expect("an input on the page")
+        .unchecked_into()
+}
+
+/// Moves the keyboard focus (and a screen reader) to the element `id`.
+pub fn focus(id: &str) {
+    use wasm_bindgen::JsCast;
+    if let Some(el) = window().document().and_then(|d| d.get_element_by_id(id)) {
+        let _ = el.unchecked_into::<web_sys::HtmlElement>().focus();
+    }
 }
 
 pub fn reload() {

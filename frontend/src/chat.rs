@@ -223,6 +223,23 @@ enum Purpose {
     Whois,
     Register,
     Logout,
+    Account(AccountAction),
+}
+
+/// What the Account panel asked the server to do.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum AccountAction {
+    ChangePassword,
+    SignOutEverywhere,
+    Delete,
+}
+
+/// How the Account panel's last request went: a sentence for the user,
+/// `Ok` when it was done.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccountReply {
+    pub action: AccountAction,
+    pub result: Result<String, String>,
 }
 
 #[derive(Debug)]
@@ -237,6 +254,14 @@ pub struct Chat {
     password: Option<String>,
     /// The sign-in form asked to create the account first.
     create_account: bool,
+    /// The invite code for that `register`, if the form had one.
+    invite: Option<String>,
+    /// The Account panel is on screen (in the conversation's place).
+    pub account_open: bool,
+    /// The Account panel's request on its way, if any.
+    pub account_waiting: Option<AccountAction>,
+    /// The answer to the Account panel's last request.
+    pub account_reply: Option<AccountReply>,
     /// The user signed out: the page forgets the session.
     pub signed_out: bool,
     /// The sign-in form was sent and has no answer yet: it stays on screen.
@@ -275,6 +300,10 @@ impl Chat {
             token: None,
             password: None,
             create_account: false,
+            invite: None,
+            account_open: false,
+            account_waiting: None,
+            account_reply: None,
             signed_out: false,
             signing_in: false,
             status: if nick.is_some() {
@@ -320,7 +349,7 @@ impl Chat {
                 ClientMessage::Register {
                     nick,
                     password,
-                    invite: None,
+                    invite: self.invite.clone(),
                 },
             )];
         }
@@ -347,6 +376,62 @@ impl Chat {
             self.signed_out = true;
             Vec::new()
         }
+    }
+
+    /// The Account panel's requests; the answer lands in `account_reply`.
+    fn account_request(&mut self, action: AccountAction, body: ClientMessage) -> Vec<Request> {
+        self.version += 1;
+        self.account_reply = None;
+        if self.account.is_none() || !self.is_online() {
+            self.account_reply = Some(AccountReply {
+                action,
+                result: Err("Not connected: wait until Banter is back online.".into()),
+            });
+            return Vec::new();
+        }
+        self.account_waiting = Some(action);
+        vec![self.request(Purpose::Account(action), body)]
+    }
+
+    pub fn change_password(&mut self, old_password: String, new_password: String) -> Vec<Request> {
+        self.account_request(
+            AccountAction::ChangePassword,
+            ClientMessage::ChangePassword {
+                old_password,
+                new_password,
+            },
+        )
+    }
+
+    /// Revokes every login of the account and ends its other sessions;
+    /// this page then signs out too.
+    pub fn sign_out_everywhere(&mut self) -> Vec<Request> {
+        self.account_request(
+            AccountAction::SignOutEverywhere,
+            ClientMessage::Logout { all: true },
+        )
+    }
+
+    /// Deletes the account; this session goes on as a guest.
+    pub fn delete_account(&mut self, password: String) -> Vec<Request> {
+        self.account_request(
+            AccountAction::Delete,
+            ClientMessage::DeleteAccount { password },
+        )
+    }
+
+    /// Shows or hides the Account panel; it opens without an old answer.
+    pub fn open_account(&mut self, open: bool) {
+        self.version += 1;
+        self.account_open = open;
+        if open {
+            self.account_reply = None;
+        }
+    }
+
+    fn account_answer(&mut self, action: AccountAction, result: Result<String, String>) {
+        self.account_waiting = None;
+        self.account_reply = Some(AccountReply { action, result });
     }
 
     /// Whether we may kick, ban and set the topic in `room`.
@@ -423,11 +508,20 @@ impl Chat {
     }
 
     /// The user chose a nick on the sign-in form.
-    pub fn sign_in(&mut self, nick: Nick, password: Option<String>, create: bool) -> Vec<Request> {
+    /// `invite` goes with a new account's `register` (some servers need one).
+    pub fn sign_in(
+        &mut self,
+        nick: Nick,
+        password: Option<String>,
+        create: bool,
+        invite: Option<String>,
+    ) -> Vec<Request> {
         self.version += 1;
         self.nick = Some(nick);
         self.token = None;
         self.create_account = create && password.is_some();
+        self.invite = invite.filter(|_| self.create_account);
+        self.account_open = false;
         self.password = password;
         self.signing_in = true;
         match self.status {
@@ -487,6 +581,12 @@ impl Chat {
             room.syncing = false;
             room.held.clear();
         }
+        if let Some(action) = self.account_waiting {
+            self.account_answer(
+                action,
+                Err("The connection dropped before the server answered: once Banter is back online, check and try again.".into()),
+            );
+        }
         self.pending.clear();
         wait_ms
     }
@@ -494,6 +594,7 @@ impl Chat {
     /// Switches the conversation on screen and marks it read.
     pub fn select(&mut self, view: View) -> Vec<Request> {
         self.version += 1;
+        self.account_open = false;
         let mut requests = Vec::new();
         match &view {
             View::Room(room) => {
@@ -915,6 +1016,19 @@ impl Chat {
             ServerMessage::Error { code, message } => {
                 out.extend(self.on_error(purpose, code, message, now))
             }
+            ServerMessage::Closing {
+                code: ErrorCode::LoggedOutElsewhere,
+                message,
+            } => {
+                // Every token is revoked: reconnecting with ours would only
+                // fail. Back to the form, saying why.
+                self.token = None;
+                self.account = None;
+                self.password = None;
+                self.status = Status::NickRefused(format!(
+                    "You were signed out: {message}. Log in again, or chat as a guest."
+                ));
+            }
             ServerMessage::Closing { code, message } => {
                 let reason = format!("{message} ({code})");
                 self.status = Status::Offline {
@@ -929,6 +1043,7 @@ impl Chat {
             ServerMessage::Registered { .. } if purpose == Some(Purpose::Register) => {
                 // The account exists: now log into it.
                 self.create_account = false;
+                self.invite = None;
                 out.extend(self.hello());
             }
             ServerMessage::LoggedIn { account, token } => {
@@ -940,11 +1055,24 @@ impl Chat {
             }
             ServerMessage::LoggedOut { .. } => self.signed_out = true,
             // Changed from this client: the new token replaces the old.
-            ServerMessage::PasswordChanged { token } => self.token = Some(token),
+            ServerMessage::PasswordChanged { token } => {
+                self.token = Some(token);
+                self.account_answer(
+                    AccountAction::ChangePassword,
+                    Ok("Password changed. Your other sessions were signed out; this one stays signed in.".into()),
+                );
+            }
             // Deleted from this client: on as a guest, nothing to remember.
-            ServerMessage::AccountDeleted { .. } => {
+            ServerMessage::AccountDeleted { account } => {
                 self.account = None;
                 self.token = None;
+                let text = format!(
+                    "The account {account} is deleted. You go on chatting as a guest; the nick is free for anyone to register."
+                );
+                if let Some(conv) = self.current_mut() {
+                    conv.event(text.clone(), now);
+                }
+                self.account_answer(AccountAction::Delete, Ok(text));
             }
             ServerMessage::Roles {
                 room, owner, ops, ..
@@ -1178,14 +1306,37 @@ impl Chat {
             Some(Purpose::Hello) if code == ErrorCode::AuthFailed && self.token.is_some() => {
                 // The remembered login was revoked (signed out elsewhere).
                 self.token = None;
-                self.status =
-                    Status::NickRefused("your login has expired: enter your password".into());
+                self.status = Status::NickRefused(
+                    "Your saved login is no longer valid (it expired, or the account was signed out from another session): enter your password.".into(),
+                );
             }
             Some(Purpose::Hello | Purpose::Register) => {
                 self.password = None;
-                self.status = Status::NickRefused(message);
+                self.status = Status::NickRefused(match code {
+                    ErrorCode::InviteRequired => "This server needs an invite code to create an account: ask its administrator for one.".into(),
+                    ErrorCode::InvalidInvite => "That invite code is not valid (mistyped, expired or used up).".into(),
+                    ErrorCode::RegistrationClosed => "This server is not taking new accounts. Leave the password empty to chat as a guest.".into(),
+                    _ => message,
+                });
             }
             Some(Purpose::Logout) => self.signed_out = true,
+            Some(Purpose::Account(action)) => {
+                let text = match code {
+                    ErrorCode::AuthFailed if action == AccountAction::Delete => {
+                        "Wrong password: the account was not deleted.".into()
+                    }
+                    ErrorCode::AuthFailed => "The current password is wrong.".into(),
+                    ErrorCode::InvalidPassword => {
+                        "The new password must have 8 to 256 characters.".into()
+                    }
+                    ErrorCode::RateLimited => {
+                        format!("Too many tries: wait a little, then try again ({message}).")
+                    }
+                    ErrorCode::Busy => "The server is busy: try again in a few seconds.".into(),
+                    _ => message,
+                };
+                self.account_answer(action, Err(text));
+            }
             Some(Purpose::Join(room)) => {
                 self.rooms.remove(&room);
                 if self.view == Some(View::Room(room.clone())) {
@@ -1581,7 +1732,7 @@ mod tests {
             0,
         );
         assert!(matches!(&chat.status, Status::NickRefused(m) if m.contains("in use")));
-        let again = chat.sign_in(nick("alice2"), None, false);
+        let again = chat.sign_in(nick("alice2"), None, false, None);
         assert!(
             matches!(&again[0].body, ClientMessage::Hello { nick: n, .. } if n == &nick("alice2"))
         );
@@ -1789,7 +1940,7 @@ mod tests {
         assert!(matches!(chat.status, Status::NickRefused(_)));
         assert!(!chat.wants_connection());
         assert!(
-            chat.sign_in(nick("alice3"), None, false).is_empty(),
+            chat.sign_in(nick("alice3"), None, false, None).is_empty(),
             "the next socket says hello"
         );
         assert!(chat.wants_connection());
@@ -1800,7 +1951,7 @@ mod tests {
     fn register_then_log_in_then_reconnect_with_the_token() {
         let mut chat = Chat::new(None, vec![room("lobby")]);
         assert!(
-            chat.sign_in(nick("alice"), Some("hunter22".into()), true)
+            chat.sign_in(nick("alice"), Some("hunter22".into()), true, None)
                 .is_empty()
         );
         let first = chat.on_open();
@@ -1912,6 +2063,246 @@ mod tests {
         assert!(!chat.signed_out);
         chat.on_message(reply(ServerMessage::LoggedOut { revoked: 1 }, &out[0]), 0);
         assert!(chat.signed_out);
+    }
+
+    /// `online()`, logged into the account alice with token `t0`.
+    fn logged_in() -> Chat {
+        let mut chat = online();
+        chat.on_message(
+            server(ServerMessage::LoggedIn {
+                account: nick("alice"),
+                token: Some("t0".into()),
+            }),
+            0,
+        );
+        chat
+    }
+
+    fn account_result(chat: &Chat, action: AccountAction) -> Result<String, String> {
+        let reply = chat.account_reply.clone().expect("an answer");
+        assert_eq!(reply.action, action);
+        reply.result
+    }
+
+    #[test]
+    fn changing_the_password_keeps_the_new_token() {
+        let mut chat = logged_in();
+        chat.open_account(true);
+        let out = chat.change_password("old secret".into(), "new secret".into());
+        assert_eq!(
+            out[0].body,
+            ClientMessage::ChangePassword {
+                old_password: "old secret".into(),
+                new_password: "new secret".into(),
+            }
+        );
+        assert_eq!(chat.account_waiting, Some(AccountAction::ChangePassword));
+        chat.on_message(
+            reply(
+                ServerMessage::PasswordChanged { token: "t1".into() },
+                &out[0],
+            ),
+            0,
+        );
+        assert_eq!(chat.token.as_deref(), Some("t1"), "the new token is kept");
+        assert_eq!(chat.account_waiting, None);
+        assert!(
+            account_result(&chat, AccountAction::ChangePassword)
+                .is_ok_and(|t| t.contains("Password changed"))
+        );
+        assert_eq!(chat.account, Some(nick("alice")), "still logged in");
+        // Opening the panel again starts without the old answer.
+        chat.open_account(true);
+        assert!(chat.account_reply.is_none());
+    }
+
+    #[test]
+    fn account_errors_become_sentences() {
+        let mut chat = logged_in();
+        for (code, action, expect) in [
+            (
+                ErrorCode::AuthFailed,
+                AccountAction::ChangePassword,
+                "current password is wrong",
+            ),
+            (
+                ErrorCode::InvalidPassword,
+                AccountAction::ChangePassword,
+                "8 to 256",
+            ),
+            (
+                ErrorCode::RateLimited,
+                AccountAction::ChangePassword,
+                "Too many tries",
+            ),
+            (ErrorCode::AuthFailed, AccountAction::Delete, "not deleted"),
+            (
+                ErrorCode::RateLimited,
+                AccountAction::SignOutEverywhere,
+                "Too many tries",
+            ),
+        ] {
+            let out = match action {
+                AccountAction::ChangePassword => chat.change_password("a".into(), "b".into()),
+                AccountAction::Delete => chat.delete_account("pw".into()),
+                AccountAction::SignOutEverywhere => chat.sign_out_everywhere(),
+            };
+            chat.on_message(reply(ServerMessage::error(code, "no"), &out[0]), 0);
+            let text = account_result(&chat, action).unwrap_err();
+            assert!(text.contains(expect), "{code:?}: {text}");
+            assert_eq!(chat.account_waiting, None);
+        }
+        assert_eq!(chat.token.as_deref(), Some("t0"), "nothing changed");
+        assert!(!chat.signed_out, "a refused sign-out-everywhere stays");
+        assert!(chat.is_online());
+    }
+
+    #[test]
+    fn signing_out_everywhere_signs_out_here_too() {
+        let mut chat = logged_in();
+        let out = chat.sign_out_everywhere();
+        assert_eq!(out[0].body, ClientMessage::Logout { all: true });
+        chat.on_message(reply(ServerMessage::LoggedOut { revoked: 3 }, &out[0]), 0);
+        assert!(chat.signed_out);
+    }
+
+    #[test]
+    fn a_deleted_account_goes_on_as_a_guest() {
+        let mut chat = logged_in();
+        chat.open_account(true);
+        let out = chat.delete_account("hunter22".into());
+        assert_eq!(
+            out[0].body,
+            ClientMessage::DeleteAccount {
+                password: "hunter22".into()
+            }
+        );
+        chat.on_message(
+            reply(
+                ServerMessage::AccountDeleted {
+                    account: nick("alice"),
+                },
+                &out[0],
+            ),
+            5,
+        );
+        assert_eq!(chat.account, None);
+        assert_eq!(chat.token, None, "nothing to log in with any more");
+        assert!(chat.is_online() && !chat.signed_out);
+        assert_eq!(chat.nick, Some(nick("alice")));
+        assert!(account_result(&chat, AccountAction::Delete).is_ok_and(|t| t.contains("guest")));
+        assert!(
+            matches!(chat.current().unwrap().lines.back().map(|l| l.as_ref()), Some(Line::Event { text, .. }) if text.contains("guest")),
+            "the conversation says so too"
+        );
+        // Choosing a conversation closes the panel.
+        chat.select(View::Room(room("lobby")));
+        assert!(!chat.account_open);
+    }
+
+    #[test]
+    fn account_requests_wait_for_a_connection() {
+        let mut chat = logged_in();
+        chat.on_close(0.0, 0);
+        assert!(chat.change_password("a".into(), "b".into()).is_empty());
+        assert!(account_result(&chat, AccountAction::ChangePassword).is_err());
+        // A request cut off by a dropped connection is answered too.
+        let mut chat = logged_in();
+        chat.delete_account("pw".into());
+        chat.on_close(0.0, 0);
+        assert_eq!(chat.account_waiting, None);
+        assert!(
+            account_result(&chat, AccountAction::Delete)
+                .is_err_and(|t| t.contains("connection dropped"))
+        );
+    }
+
+    #[test]
+    fn logged_out_elsewhere_returns_to_the_form_without_reconnecting() {
+        let mut chat = logged_in();
+        chat.on_message(
+            server(ServerMessage::Closing {
+                code: ErrorCode::LoggedOutElsewhere,
+                message: "the account's password was changed from another session".into(),
+            }),
+            0,
+        );
+        assert_eq!(chat.token, None, "the revoked token is forgotten");
+        assert_eq!(chat.account, None);
+        assert!(
+            matches!(&chat.status, Status::NickRefused(m) if m.contains("signed out") && m.contains("password was changed"))
+        );
+        // The server closes the socket: no retry with a dead token.
+        assert_eq!(chat.on_close(0.5, 0), 0);
+        assert!(!chat.wants_connection());
+        assert!(matches!(chat.status, Status::NickRefused(_)));
+        // Logging in again works as at first.
+        chat.sign_in(nick("alice"), Some("new secret".into()), false, None);
+        let hello = chat.on_open();
+        assert!(
+            matches!(&hello[0].body, ClientMessage::Hello { password: Some(p), token: None, .. } if p == "new secret")
+        );
+    }
+
+    #[test]
+    fn other_closings_still_reconnect() {
+        let mut chat = logged_in();
+        chat.on_message(
+            server(ServerMessage::Closing {
+                code: ErrorCode::ShuttingDown,
+                message: "bye".into(),
+            }),
+            0,
+        );
+        assert!(chat.on_close(0.5, 0) > 0);
+        assert!(chat.wants_connection());
+        assert_eq!(chat.token.as_deref(), Some("t0"));
+    }
+
+    #[test]
+    fn registering_with_an_invite() {
+        let mut chat = Chat::new(None, vec![room("lobby")]);
+        chat.sign_in(
+            nick("alice"),
+            Some("hunter22".into()),
+            true,
+            Some("c0de".into()),
+        );
+        let first = chat.on_open();
+        assert_eq!(
+            first[0].body,
+            ClientMessage::Register {
+                nick: nick("alice"),
+                password: "hunter22".into(),
+                invite: Some("c0de".into()),
+            }
+        );
+        for (code, expect) in [
+            (ErrorCode::InviteRequired, "needs an invite code"),
+            (ErrorCode::InvalidInvite, "invite code is not valid"),
+            (ErrorCode::RegistrationClosed, "not taking new accounts"),
+        ] {
+            let mut chat = Chat::new(None, vec![]);
+            chat.sign_in(nick("alice"), Some("hunter22".into()), true, None);
+            let first = chat.on_open();
+            assert!(matches!(
+                &first[0].body,
+                ClientMessage::Register { invite: None, .. }
+            ));
+            chat.on_message(reply(ServerMessage::error(code, "no"), &first[0]), 0);
+            assert!(
+                matches!(&chat.status, Status::NickRefused(m) if m.contains(expect)),
+                "{code:?}: {:?}",
+                chat.status
+            );
+        }
+        // An invite is only for creating an account.
+        let mut chat = Chat::new(None, vec![]);
+        chat.sign_in(nick("bob"), Some("pw".into()), false, Some("c0de".into()));
+        assert!(matches!(
+            &chat.on_open()[0].body,
+            ClientMessage::Hello { .. }
+        ));
     }
 
     #[test]

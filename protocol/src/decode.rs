@@ -40,6 +40,8 @@ enum Kind {
     LoggedIn,
     Registered,
     LoggedOut,
+    PasswordChanged,
+    AccountDeleted,
     Kicked,
     Banned,
     Bans,
@@ -297,6 +299,12 @@ impl Flat {
             Kind::LoggedOut => M::LoggedOut {
                 revoked: need(f.revoked, "revoked")?,
             },
+            Kind::PasswordChanged => M::PasswordChanged {
+                token: need(f.token, "token")?,
+            },
+            Kind::AccountDeleted => M::AccountDeleted {
+                account: need(f.account, "account")?,
+            },
             Kind::Kicked => M::Kicked {
                 room: need(f.room, "room")?,
                 nick: need(f.nick, "nick")?,
@@ -537,6 +545,10 @@ mod tests {
             },
             M::Registered { nick: nick("a") },
             M::LoggedOut { revoked: 2 },
+            M::PasswordChanged {
+                token: "fresh".into(),
+            },
+            M::AccountDeleted { account: nick("a") },
             M::Kicked {
                 room: room("lobby"),
                 nick: nick("eve"),
@@ -571,6 +583,55 @@ mod tests {
                 message: "bye".into(),
             },
         ]
+    }
+
+    /// A number per variant, so a variant added to [`ServerMessage`] fails
+    /// to compile here until it is also added to [`every_type`].
+    fn variant(m: &ServerMessage) -> usize {
+        use ServerMessage as M;
+        match m {
+            M::Welcome { .. } => 0,
+            M::Joined { .. } => 1,
+            M::Parted { .. } => 2,
+            M::Message(_) => 3,
+            M::Direct(_) => 4,
+            M::Presence { .. } => 5,
+            M::History { .. } => 6,
+            M::Nick { .. } => 7,
+            M::Ping => 8,
+            M::Pong => 9,
+            M::Topic { .. } => 10,
+            M::Members { .. } => 11,
+            M::Rooms { .. } => 12,
+            M::Whois { .. } => 13,
+            M::Users { .. } => 14,
+            M::Away { .. } => 15,
+            M::LoggedIn { .. } => 16,
+            M::Registered { .. } => 17,
+            M::LoggedOut { .. } => 18,
+            M::PasswordChanged { .. } => 19,
+            M::AccountDeleted { .. } => 20,
+            M::Kicked { .. } => 21,
+            M::Banned { .. } => 22,
+            M::Bans { .. } => 23,
+            M::Roles { .. } => 24,
+            M::Lagged { .. } => 25,
+            M::Error { .. } => 26,
+            M::Closing { .. } => 27,
+        }
+    }
+
+    #[test]
+    fn every_type_is_tested() {
+        let mut seen = [false; 28];
+        for message in every_type() {
+            seen[variant(&message)] = true;
+        }
+        let missing: Vec<usize> = (0..seen.len()).filter(|&i| !seen[i]).collect();
+        assert!(
+            missing.is_empty(),
+            "variants missing from every_type: {missing:?}"
+        );
     }
 
     #[test]

@@ -35,11 +35,42 @@ pub const ACTION_PREFIX: &str = "/me ";
 pub const CTCP: char = '\x01';
 
 /// A client's correlation id, echoed on the reply or error a request causes.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// A JSON integer (that fits an `i64`) or string; read by hand, as serde's
+/// `untagged` would, without buffering it into serde's generic `Content`
+/// (whose code was about 1 KB of the web client's download).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(untagged)]
 pub enum Ref {
     Int(i64),
     Str(String),
+}
+
+impl<'de> Deserialize<'de> for Ref {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{self, Visitor};
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Ref;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an integer or a string")
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Ref, E> {
+                Ok(Ref::Int(n))
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Ref, E> {
+                i64::try_from(n)
+                    .map(Ref::Int)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Unsigned(n), &self))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Ref, E> {
+                Ok(Ref::Str(s.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, s: String) -> Result<Ref, E> {
+                Ok(Ref::Str(s))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A message with its optional `ref`, exactly as framed on the wire.
@@ -827,6 +858,21 @@ mod tests {
             // And the same value encodes back to something that parses equal.
             let again = serde_json::to_vec(&Envelope::new(want.clone())).unwrap();
             assert_eq!(&parse_request(&again).unwrap().body, want);
+        }
+    }
+
+    #[test]
+    fn refs_read_as_untagged_would() {
+        let read = |json: &str| serde_json::from_str::<Ref>(json).ok();
+        assert_eq!(read("7"), Some(Ref::Int(7)));
+        assert_eq!(read("-3"), Some(Ref::Int(-3)));
+        assert_eq!(read(&i64::MAX.to_string()), Some(Ref::Int(i64::MAX)));
+        assert_eq!(read(r#""a\"b""#), Some(Ref::Str("a\"b".into())));
+        for bad in ["18446744073709551615", "1.5", "true", "null", "[1]", "{}"] {
+            assert_eq!(read(bad), None, "{bad}");
+        }
+        for r in [Ref::Int(-1), Ref::Str("x".into())] {
+            assert_eq!(read(&serde_json::to_string(&r).unwrap()), Some(r));
         }
     }
 

@@ -5,6 +5,7 @@ use banter_protocol::RoomName;
 use yew::prelude::*;
 
 use super::Ctx;
+use super::account::AccountPanel;
 use super::composer::Composer;
 use super::members::Members;
 use super::messages::MessageList;
@@ -26,8 +27,10 @@ enum Drawer {
 pub fn App() -> Html {
     let chat = use_mut_ref(|| {
         let (nick, mut rooms) = browser::load_session();
+        // `.ok()`, not `.expect()`: the name is valid, and formatting a
+        // `NameError` for a panic would cost download size.
         if rooms.is_empty() {
-            rooms.push(RoomName::new("lobby").expect("a valid room"));
+            rooms.extend(RoomName::new("lobby").ok());
         }
         let mut chat = Chat::new(nick, rooms);
         chat.token = browser::load_token();
@@ -84,12 +87,9 @@ pub fn App() -> Html {
                 browser::reload();
                 return;
             }
+            browser::save_token(chat.token.as_deref());
             if chat.wants_connection() {
-                browser::save_session(
-                    chat.nick.as_ref(),
-                    &chat.saved_rooms(),
-                    chat.token.as_deref(),
-                );
+                browser::save_session(chat.nick.as_ref(), &chat.saved_rooms());
             }
             let unread = chat.unread_total();
             let place = chat.view.as_ref().map(View::title).unwrap_or_default();
@@ -124,22 +124,24 @@ pub fn App() -> Html {
             let drawer = drawer.clone();
             Callback::from(move |_: ()| drawer.set(Drawer::None))
         };
-        let title = state
-            .view
-            .as_ref()
-            .map(View::title)
-            .unwrap_or_else(|| "Banter".into());
+        let account_open = state.account_open;
+        let title = match &state.view {
+            _ if account_open => "Account".into(),
+            Some(view) => view.title(),
+            None => "Banter".into(),
+        };
         let layout = classes!(
             "layout",
             (*drawer == Drawer::Rooms).then_some("rooms-open"),
             (*drawer == Drawer::Members).then_some("members-open"),
         );
-        let in_room = matches!(state.view, Some(View::Room(_)));
+        let in_room = matches!(state.view, Some(View::Room(_))) && !account_open;
         let may_edit_topic = match &state.view {
-            Some(View::Room(room)) => state.is_online() && state.may_set_topic(room),
+            Some(View::Room(room)) => in_room && state.is_online() && state.may_set_topic(room),
             _ => false,
         };
         let topic = match &state.view {
+            _ if account_open => None,
             Some(View::Room(room)) => state
                 .rooms
                 .get(room)
@@ -181,8 +183,12 @@ pub fn App() -> Html {
                 </header>
                 <Sidebar on_navigate={close_drawer.clone()} />
                 <main class="conversation" id="main">
-                    <MessageList />
-                    <Composer />
+                    if account_open {
+                        <AccountPanel />
+                    } else {
+                        <MessageList />
+                        <Composer />
+                    }
                 </main>
                 if in_room {
                     <Members on_navigate={close_drawer.clone()} />

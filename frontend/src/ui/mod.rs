@@ -1,6 +1,7 @@
 //! The page: [`App`] owns the [`Chat`] and the connection and hands both to
 //! the components through a [`Ctx`] context.
 
+mod account;
 mod app;
 mod composer;
 mod members;

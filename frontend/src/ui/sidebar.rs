@@ -116,6 +116,17 @@ pub fn Sidebar(props: &Props) -> Html {
         let ctx = ctx.clone();
         Callback::from(move |_: MouseEvent| ctx.act(|chat| chat.sign_out()))
     };
+    let open_account = {
+        let ctx = ctx.clone();
+        let on_navigate = props.on_navigate.clone();
+        Callback::from(move |_: MouseEvent| {
+            ctx.act(|chat| {
+                chat.open_account(true);
+                Vec::new()
+            });
+            on_navigate.emit(());
+        })
+    };
     let who = if chat.account.is_some() {
         " (account)"
     } else {
@@ -143,7 +154,12 @@ pub fn Sidebar(props: &Props) -> Html {
             }
             <footer class="whoami">
                 <span>{"Signed in as "}<b>{chat.nick.as_ref().map(|n| n.to_string()).unwrap_or_default()}</b><span class="muted">{who}</span></span>
-                <button class="link" onclick={sign_out}>{"Sign out"}</button>
+                <span>
+                    if chat.account.is_some() {
+                        <button class="link" onclick={open_account}>{"Account"}</button>
+                    }
+                    <button class="link" onclick={sign_out}>{"Sign out"}</button>
+                </span>
             </footer>
         </nav>
     }

@@ -1,7 +1,8 @@
 //! The sign-in form: a nick (checked as the server would check it), and
 //! optionally a password to log into that nick's account or to create
-//! one. The server's refusals (nick in use, reserved, wrong password) are
-//! shown in place.
+//! one (with an invite code, which some servers need). The server's
+//! refusals (nick in use, reserved, wrong password, no invite) are shown
+//! in place.
 
 use banter_protocol::Nick;
 use web_sys::HtmlInputElement;
@@ -18,6 +19,7 @@ pub fn SignIn() -> Html {
     let ctx = use_context::<Ctx>().expect("context");
     let nick = use_state(String::new);
     let password = use_state(String::new);
+    let invite = use_state(String::new);
     let create = use_state(|| false);
     let touched = use_state(|| false);
     let server_error = match &ctx.chat.borrow().status {
@@ -48,12 +50,14 @@ pub fn SignIn() -> Html {
         let touched = touched.clone();
         let ctx = ctx.clone();
         let (check, password, create) = (check.clone(), password.clone(), *create);
+        let invite = invite.trim().to_string();
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
             touched.set(true);
             if let (Ok(nick), None) = (check.clone(), &password_error) {
                 let password = (!password.is_empty()).then(|| (*password).clone());
-                ctx.act(|chat| chat.sign_in(nick, password, create));
+                let invite = (!invite.is_empty()).then_some(invite.clone());
+                ctx.act(|chat| chat.sign_in(nick, password, create, invite));
             }
         })
     };
@@ -85,6 +89,12 @@ pub fn SignIn() -> Html {
                     <input type="checkbox" checked={*create} onchange={toggle} />
                     {"Create an account with this nick and password"}
                 </label>
+                if *create {
+                    <label for="invite">{"Invite code "}<span class="muted">{"(optional)"}</span></label>
+                    <input id="invite" name="invite" autocomplete="off" autocapitalize="off" spellcheck="false"
+                        maxlength="128" value={(*invite).clone()} oninput={input(&invite)} aria-describedby="invite-help" />
+                    <p id="invite-help" class="help">{"Some servers need one to create an account: their administrator gives it out."}</p>
+                }
                 <p id="nick-help" class={classes!("help", error.is_some().then_some("error"))} role="alert">
                     { error.unwrap_or_else(|| "Without a password you chat as a guest. Nicks: 1–24 characters, letters, digits, - and []\\`_^{|}; not a digit first.".into()) }
                 </p>
