@@ -872,3 +872,24 @@ async fn waiting_whispers_come_half_an_outbox_of_bytes_at_a_time() {
     // 32 KiB a login: two of them each time, in order.
     assert_eq!(seen, ["00", "01", "02", "03"]);
 }
+
+/// A token logs into its account whatever nick the client asks for (a
+/// client reconnecting as `alice_` keeps its login), but never under
+/// another account's nick.
+#[tokio::test]
+async fn a_token_logs_in_under_another_nick_but_not_another_accounts() {
+    let server = TestServer::start();
+    register(&server, "alice").await;
+    register(&server, "bob").await;
+    let (_alice, token) = login(&server, Kind::Ws, "alice").await;
+    let hello = json!({"type":"hello","nick":"alice_","token":token});
+    let (mut second, welcome) = Client::hello_with(&server, Kind::Tcp, hello).await;
+    assert_eq!(welcome["nick"], "alice_", "{welcome}");
+    assert_eq!(second.expect("logged_in").await["account"], "alice");
+    hello_error(
+        &server,
+        json!({"type":"hello","nick":"bob","token":token}),
+        "nick_reserved",
+    )
+    .await;
+}

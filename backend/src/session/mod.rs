@@ -637,10 +637,11 @@ impl Session {
         self.ctx.store.as_ref().ok_or_else(unsupported)
     }
 
-    /// Checks a password (or token) for the account `nick`, with the
-    /// wrong-password limiter; returns the account's name as registered.
-    /// A valid token always gets in; a wrong one counts for this address
-    /// only, so nobody can lock an account by sending bad tokens.
+    /// Checks a password for the account `nick` (or a token, for the
+    /// account it belongs to), with the wrong-password limiter; returns
+    /// the account's name as registered. A valid token always gets in; a
+    /// wrong one counts for this address only, so nobody can lock an
+    /// account by sending bad tokens.
     async fn verify(
         &mut self,
         nick: &Nick,
@@ -673,7 +674,10 @@ impl Session {
                 .await
                 .map_err(internal)?
             {
-                Some(account) if account == *nick => {
+                // The token's account, whatever nick the session asks for
+                // (a client that reconnects as `alice_` keeps its login;
+                // another account's nick is refused when it connects).
+                Some(account) => {
                     // Renewed by use; if the queue is full it is renewed
                     // at the next login.
                     let _ = store

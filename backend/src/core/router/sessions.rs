@@ -155,7 +155,8 @@ impl Router {
                 format!("the nick {nick} is in use"),
             ));
         }
-        if account.is_none() && state.accounts.contains(&nick) {
+        // An account's nick is for that account only.
+        if account.as_ref() != Some(&nick) && state.accounts.contains(&nick) {
             return Err(reserved(&nick));
         }
         state.next_session += 1;
