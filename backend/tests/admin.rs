@@ -66,22 +66,22 @@ async fn administrators_kill_ban_and_remove_and_nobody_else_may() {
     let mut mallory = login(&server, "mallory").await;
     root.send(json!({"type":"kline","account":"mallory","reason":"spam","minutes":60}))
         .await;
-    let banned = root.expect("server_banned").await;
+    let banned = root.expect("klined").await;
     assert_eq!(
-        (&banned["set"], &banned["ban"]["account"]),
+        (&banned["set"], &banned["kline"]["account"]),
         (&json!(true), &json!("mallory"))
     );
-    assert!(banned["ban"]["expires"].as_u64().is_some());
+    assert!(banned["kline"]["expires"].as_u64().is_some());
     assert_eq!(closed_with(&mut mallory).await, "server_banned");
     let hello = json!({"type":"hello","nick":"mallory","password":PW});
     let (_, answer) = Client::hello_with(&server, Kind::Tcp, hello.clone()).await;
     assert_eq!(answer["code"], "server_banned", "{answer}");
     root.send(json!({"type":"klines"})).await;
-    let bans = root.expect("server_bans").await;
-    assert_eq!(bans["bans"].as_array().unwrap().len(), 1, "{bans}");
+    let bans = root.expect("klines").await;
+    assert_eq!(bans["klines"].as_array().unwrap().len(), 1, "{bans}");
     root.send(json!({"type":"unkline","account":"mallory"}))
         .await;
-    assert_eq!(root.expect("server_banned").await["set"], false);
+    assert_eq!(root.expect("klined").await["set"], false);
     let (_, answer) = Client::hello_with(&server, Kind::Tcp, hello).await;
     assert_eq!(answer["type"], "welcome", "{answer}");
 
@@ -96,7 +96,7 @@ async fn administrators_kill_ban_and_remove_and_nobody_else_may() {
     root.send(json!({"type":"kline","address":"127.0.0.2","reason":"botnet"}))
         .await;
     assert_eq!(
-        root.expect("server_banned").await["ban"]["address"],
+        root.expect("klined").await["kline"]["address"],
         "127.0.0.2/32"
     );
     assert_eq!(closed_with(&mut far).await, "server_banned");
@@ -139,7 +139,7 @@ async fn banter_admin_grants_and_revokes() {
     drop(carol);
     let mut carol = login(&server, "carol").await;
     carol.send(json!({"type":"klines"})).await;
-    carol.expect("server_bans").await;
+    carol.expect("klines").await;
     let out = server.run_command(&["admin", "grant", "nobody"]);
     assert!(!out.status.success(), "no such account");
     let out = server.run_command(&["admin", "revoke", "carol"]);

@@ -1121,8 +1121,8 @@ impl Chat {
             ServerMessage::Registered { .. }
             | ServerMessage::Bans { .. }
             | ServerMessage::Killed { .. }
-            | ServerMessage::ServerBanned { .. }
-            | ServerMessage::ServerBans { .. } => {}
+            | ServerMessage::Klined { .. }
+            | ServerMessage::Klines { .. } => {}
         }
         out
     }

@@ -14,7 +14,7 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
 use crate::{
     BanInfo, ChatMessage, DirectMessage, Envelope, ErrorCode, Limits, Nick, PresenceEvent, Ref,
-    RoomInfo, RoomName, ServerMessage, Topic, UserInfo,
+    RoomInfo, RoomName, ServerBan, ServerMessage, Topic, UserInfo,
 };
 
 /// The `type` of a server frame.
@@ -42,6 +42,9 @@ enum Kind {
     LoggedOut,
     PasswordChanged,
     AccountDeleted,
+    Killed,
+    Klined,
+    Klines,
     Kicked,
     Banned,
     Bans,
@@ -89,6 +92,8 @@ struct Flat {
     ban: Option<BanInfo>,
     set: Option<bool>,
     bans: Option<Vec<BanInfo>>,
+    kline: Option<ServerBan>,
+    klines: Option<Vec<ServerBan>>,
     owner: Option<Nick>,
     ops: Option<Vec<Nick>>,
     moderators: Option<Vec<Nick>>,
@@ -304,6 +309,16 @@ impl Flat {
             },
             Kind::AccountDeleted => M::AccountDeleted {
                 account: need(f.account, "account")?,
+            },
+            Kind::Killed => M::Killed {
+                nick: need(f.nick, "nick")?,
+            },
+            Kind::Klined => M::Klined {
+                kline: need(f.kline, "kline")?,
+                set: need(f.set, "set")?,
+            },
+            Kind::Klines => M::Klines {
+                klines: need(f.klines, "klines")?,
             },
             Kind::Kicked => M::Kicked {
                 room: need(f.room, "room")?,
@@ -549,6 +564,28 @@ mod tests {
                 token: "fresh".into(),
             },
             M::AccountDeleted { account: nick("a") },
+            M::Killed { nick: nick("eve") },
+            M::Klined {
+                kline: ServerBan {
+                    address: Some("192.0.2.0/24".into()),
+                    account: None,
+                    reason: "spam".into(),
+                    by: nick("root"),
+                    ts: 5,
+                    expires: Some(9),
+                },
+                set: true,
+            },
+            M::Klines {
+                klines: vec![ServerBan {
+                    address: None,
+                    account: Some(nick("eve")),
+                    reason: "spam".into(),
+                    by: nick("root"),
+                    ts: 5,
+                    expires: None,
+                }],
+            },
             M::Kicked {
                 room: room("lobby"),
                 nick: nick("eve"),
@@ -618,12 +655,15 @@ mod tests {
             M::Lagged { .. } => 25,
             M::Error { .. } => 26,
             M::Closing { .. } => 27,
+            M::Killed { .. } => 28,
+            M::Klined { .. } => 29,
+            M::Klines { .. } => 30,
         }
     }
 
     #[test]
     fn every_type_is_tested() {
-        let mut seen = [false; 28];
+        let mut seen = [false; 31];
         for message in every_type() {
             seen[variant(&message)] = true;
         }

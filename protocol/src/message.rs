@@ -562,13 +562,13 @@ pub enum ServerMessage {
         nick: Nick,
     },
     /// A server ban was set (or, `set: false`, lifted).
-    ServerBanned {
-        ban: ServerBan,
+    Klined {
+        kline: ServerBan,
         set: bool,
     },
     /// The server bans.
-    ServerBans {
-        bans: Vec<ServerBan>,
+    Klines {
+        klines: Vec<ServerBan>,
     },
     /// `by` removed `nick` from `room`; sent to the room, `nick` included.
     Kicked {

@@ -1248,7 +1248,7 @@ impl Session {
             } => self.kline(by, address, account, ban, reference).await?,
             Admin::Klines => {
                 let bans = self.ctx.server_bans.list(now_ms());
-                self.reply(ServerMessage::ServerBans { bans }, reference);
+                self.reply(ServerMessage::Klines { klines: bans }, reference);
             }
             Admin::RemoveAccount { account } => {
                 let named = account.clone();
@@ -1312,8 +1312,8 @@ impl Session {
             };
             info!(%by, "server administrator lifted a server ban");
             self.reply(
-                ServerMessage::ServerBanned {
-                    ban: old,
+                ServerMessage::Klined {
+                    kline: old,
                     set: false,
                 },
                 reference,
@@ -1365,7 +1365,13 @@ impl Session {
             (Target::Account(_), None) => 0,
         };
         info!(%by, ended, "server administrator set a server ban");
-        self.reply(ServerMessage::ServerBanned { ban, set: true }, reference);
+        self.reply(
+            ServerMessage::Klined {
+                kline: ban,
+                set: true,
+            },
+            reference,
+        );
         Ok(())
     }
 

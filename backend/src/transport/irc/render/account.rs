@@ -39,7 +39,7 @@ impl Client {
             ServerMessage::Killed { nick } => {
                 notice(out, self.me(), &format!("*** {nick} was disconnected"));
             }
-            ServerMessage::ServerBanned { ban, set } => {
+            ServerMessage::Klined { kline: ban, set } => {
                 let what = if *set { "set" } else { "lifted" };
                 notice(
                     out,
@@ -51,7 +51,7 @@ impl Client {
                     ),
                 );
             }
-            ServerMessage::ServerBans { .. } if matches!(asked, Some(Asked::Oper)) => {
+            ServerMessage::Klines { .. } if matches!(asked, Some(Asked::Oper)) => {
                 reply(
                     out,
                     RPL_YOUREOPER,
@@ -59,7 +59,7 @@ impl Client {
                     &["You are now an IRC operator"],
                 );
             }
-            ServerMessage::ServerBans { bans } => {
+            ServerMessage::Klines { klines: bans } => {
                 let me = self.me().to_string();
                 for ban in bans {
                     let target = ban_target(ban);

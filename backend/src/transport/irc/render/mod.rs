@@ -72,8 +72,8 @@ impl Client {
             | ServerMessage::PasswordChanged { .. }
             | ServerMessage::AccountDeleted { .. }
             | ServerMessage::Killed { .. }
-            | ServerMessage::ServerBanned { .. }
-            | ServerMessage::ServerBans { .. } => self.account_reply(message, asked, out),
+            | ServerMessage::Klined { .. }
+            | ServerMessage::Klines { .. } => self.account_reply(message, asked, out),
             ServerMessage::Error { code, message } => self.error(out, *code, message, asked),
             ServerMessage::Closing { code, message } => account::closing(out, *code, message),
             ServerMessage::Lagged { dropped } => notice(
