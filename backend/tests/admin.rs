@@ -186,3 +186,47 @@ async fn administrators_on_irc() {
     let notice = root.wait_for("NOTICE").await;
     assert!(notice.contains("lifted"), "{notice}");
 }
+
+/// In any room they are in, administrators act as its owner: they may
+/// kick or deop the owner, set the topic, and give the room to another
+/// account (`set_owner`, which the owner may do too); nobody else may.
+#[tokio::test]
+async fn administrators_take_over_rooms() {
+    let server = TestServer::start_with(&["--server-admin", "root"]);
+    for nick in ["root", "alice", "bob"] {
+        register(&server, nick).await;
+    }
+    let mut alice = login(&server, "alice").await;
+    alice.join("den").await;
+    assert_eq!(alice.expect("roles").await["owner"], "alice");
+    let mut bob = login(&server, "bob").await;
+    bob.join("den").await;
+    bob.expect("roles").await;
+    bob.send(json!({"type":"set_owner","room":"den","account":"bob"}))
+        .await;
+    bob.expect_error("not_operator").await;
+    let mut root = login(&server, "root").await;
+    root.join("den").await;
+    root.expect("roles").await;
+    root.send(json!({"type":"topic","room":"den","text":"under new management"}))
+        .await;
+    root.wait_for("topic").await;
+    root.send(json!({"type":"set_owner","room":"den","account":"bob","ref":"own"}))
+        .await;
+    let roles = loop {
+        let m = root.recv().await;
+        if m["type"] == "roles" && m["owner"] == "bob" {
+            break m;
+        }
+    };
+    assert_eq!(roles["ops"], json!(["alice"]), "{roles}");
+    // The owner before is an operator now; the admin may still kick it.
+    root.send(json!({"type":"kick","room":"den","nick":"alice","reason":"cleanup"}))
+        .await;
+    let kicked = root.wait_for("kicked").await;
+    assert_eq!(kicked["nick"], "alice");
+    // And the owner itself.
+    root.send(json!({"type":"kick","room":"den","nick":"bob"}))
+        .await;
+    assert_eq!(root.wait_for("kicked").await["nick"], "bob");
+}

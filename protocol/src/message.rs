@@ -202,6 +202,10 @@ pub enum ClientMessage {
     Op { room: RoomName, account: Nick },
     /// Takes operator rights away (the owner, or an operator from itself).
     Deop { room: RoomName, account: Nick },
+    /// Gives `room` to the account `account` (its owner, or a server
+    /// administrator); the owner before stays an operator. The room gets
+    /// `roles`.
+    SetOwner { room: RoomName, account: Nick },
     /// Join (creating if needed) a room; answered by `joined`.
     Join { room: RoomName },
     /// Leave a room, optionally saying why; answered by `parted`.
@@ -312,6 +316,7 @@ impl ClientMessage {
         "unkline",
         "klines",
         "remove_account",
+        "set_owner",
     ];
 }
 
@@ -1110,6 +1115,13 @@ mod tests {
                 },
             ),
             (r#"{"type":"klines"}"#, ClientMessage::Klines),
+            (
+                r#"{"type":"set_owner","room":"lobby","account":"bob"}"#,
+                ClientMessage::SetOwner {
+                    room: room("lobby"),
+                    account: nick("bob"),
+                },
+            ),
             (
                 r#"{"type":"remove_account","account":"bob"}"#,
                 ClientMessage::RemoveAccount {

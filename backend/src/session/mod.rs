@@ -511,6 +511,7 @@ impl Session {
             | M::Logout { .. }
             | M::ChangePassword { .. }
             | M::DeleteAccount { .. }
+            | M::SetOwner { .. }
             | M::Kill { .. }
             | M::Kline { .. }
             | M::Unkline { .. }
@@ -802,6 +803,10 @@ impl Session {
             }
         };
         self.id = Some(id);
+        if let Some(account) = &account {
+            let admin = self.ctx.admins.is_admin(account);
+            self.ctx.router.set_admin(id, admin);
+        }
         if let (Some(account), Some(store)) = (account, self.ctx.store.clone()) {
             self.deliver_waiting(id, account, &store).await?;
         }
@@ -1089,6 +1094,7 @@ impl Session {
         );
         if let Some(id) = self.id {
             ctx.router.log_in(id, nick.clone())?;
+            ctx.router.set_admin(id, ctx.admins.is_admin(&nick));
             self.watch_whispers(nick.clone());
             let token = if self.tokens {
                 Some(self.issue_token(&nick).await?)
@@ -1516,6 +1522,7 @@ impl Session {
             } => router.ban(id, room, nick, account, set, reference),
             Now::Bans { room } => router.bans(id, room, reference),
             Now::Op { room, account, op } => router.set_op(id, room, account, op, reference),
+            Now::SetOwner { room, account } => router.set_owner(id, room, account, reference),
         }
     }
 

@@ -84,6 +84,10 @@ pub(super) enum Now {
         account: Nick,
         op: bool,
     },
+    SetOwner {
+        room: RoomName,
+        account: Nick,
+    },
 }
 
 /// A request that waits: for a password hash (`hello` with a password,
@@ -237,6 +241,7 @@ pub(super) fn route(id: Option<SessionId>, body: ClientMessage) -> Route {
         (Some(id), C::DeleteAccount { password }) => {
             Route::Waits(Wait::DeleteAccount { id, password })
         }
+        (Some(id), C::SetOwner { room, account }) => now(id, Now::SetOwner { room, account }),
         (Some(id), C::Kill { nick, reason }) => admin(id, Admin::Kill { nick, reason }),
         (
             Some(id),

@@ -180,6 +180,7 @@ fn ghost_add(state: &mut State, user: &UserRecord, announce: bool) -> SessionId 
             since: user.since,
             last_said: user.since,
             node: Some(node),
+            admin: false,
         }),
     );
     for room in &user.rooms {

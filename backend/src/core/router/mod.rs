@@ -148,6 +148,9 @@ struct Connection {
     /// `None`: a session of this node. Otherwise a "ghost": a user of
     /// that node of the cluster, whose outbox drops everything.
     node: Option<Node>,
+    /// Logged into a server administrator's account: it may moderate any
+    /// room it is in, its owner included (set by the session at login).
+    admin: bool,
 }
 
 /// The name of another node of the cluster, shared by its ghosts (see
@@ -316,6 +319,7 @@ impl Room {
             RoomChange::Role { account, role } => match role {
                 Some(Role::Owner) => {
                     self.owner = Some(account.clone());
+                    self.ops.retain(|a| a != account);
                     self.claiming = false;
                 }
                 Some(Role::Op) => {

@@ -29,12 +29,14 @@ impl Router {
                 format!("{nick} is not in {room}"),
             ));
         };
-        spare_owner(
-            r,
-            &room,
-            sessions[&id].account.as_ref(),
-            sessions[&r.members[pos].session].account.as_ref(),
-        )?;
+        if !sessions[&id].admin {
+            spare_owner(
+                r,
+                &room,
+                sessions[&id].account.as_ref(),
+                sessions[&r.members[pos].session].account.as_ref(),
+            )?;
+        }
         let ghost = sessions
             .get(&r.members[pos].session)
             .is_some_and(|s| s.node.is_some());
@@ -88,7 +90,11 @@ impl Router {
             None => None,
         };
         let (by, r) = moderator(sessions, rooms, id, &room)?;
-        if set && let Some(owner) = &r.owner {
+        let admin = sessions[&id].admin;
+        if set
+            && !admin
+            && let Some(owner) = &r.owner
+        {
             // No ban may match the owner: not its account, nor its account's
             // name or the nick of any of its sessions as a nick ban.
             let matches_owner = match (&nick, &account) {
@@ -159,7 +165,9 @@ impl Router {
         }
         let r = rooms.get_mut(&room).expect("a session's rooms exist");
         let mine = session.account.as_ref();
-        if !r.is_operator(mine) && mine != Some(&account) {
+        // A server administrator acts as the owner would.
+        let admin = session.admin;
+        if !r.is_operator(mine) && !admin && mine != Some(&account) {
             return Err(not_operator(&room));
         }
         let Some(account) = accounts.get(&account).cloned() else {
@@ -168,14 +176,15 @@ impl Router {
                 format!("there is no account {account}; operators need one"),
             ));
         };
-        if !op && !r.is_owner(mine) && r.owner.as_ref() == Some(&account) {
+        if !op && !r.is_owner(mine) && !admin && r.owner.as_ref() == Some(&account) {
             return Err(owner_protected(&room, &account));
         }
-        let allowed = if op {
-            r.is_operator(mine)
-        } else {
-            r.owner.as_ref().is_some_and(|o| Some(o) == mine) || mine == Some(&account)
-        };
+        let allowed = admin
+            || if op {
+                r.is_operator(mine)
+            } else {
+                r.owner.as_ref().is_some_and(|o| Some(o) == mine) || mine == Some(&account)
+            };
         if !allowed {
             return Err(not_operator(&room));
         }
@@ -198,6 +207,73 @@ impl Router {
     }
 }
 
+impl Router {
+    /// Gives `room` to `account` (the owner, or a server administrator);
+    /// the owner before stays an operator. Once stored, the room gets
+    /// `roles`.
+    pub fn set_owner(
+        &self,
+        id: SessionId,
+        room: RoomName,
+        account: Nick,
+        reference: Option<Ref>,
+    ) -> Result<()> {
+        let mut guard = self.state.lock().unwrap();
+        let State {
+            sessions,
+            rooms,
+            accounts,
+            ..
+        } = &mut *guard;
+        let session = connection(sessions, id)?;
+        if !session.rooms.contains(&room) {
+            return Err(not_in_room(&room));
+        }
+        let r = rooms.get_mut(&room).expect("a session's rooms exist");
+        if !session.admin && !r.is_owner(session.account.as_ref()) {
+            return Err(RouterError::new(
+                ErrorCode::NotOperator,
+                format!("only the owner of {room} or a server administrator may give it away"),
+            ));
+        }
+        let Some(account) = accounts.get(&account).cloned() else {
+            return Err(RouterError::new(
+                ErrorCode::NoSuchAccount,
+                format!("there is no account {account}; an owner needs one"),
+            ));
+        };
+        if r.owner.as_ref() == Some(&account) {
+            return Err(RouterError::new(
+                ErrorCode::BadRequest,
+                format!("{account} owns {room} already"),
+            ));
+        }
+        let before = r.owner.clone();
+        if let Some(before) = before {
+            let event = RoomEvent {
+                room: room.clone(),
+                change: RoomChange::Role {
+                    account: before,
+                    role: Some(Role::Op),
+                },
+                requester: None,
+                reference: None,
+            };
+            self.change_room(&mut guard, event)?;
+        }
+        let event = RoomEvent {
+            room,
+            change: RoomChange::Role {
+                account,
+                role: Some(Role::Owner),
+            },
+            requester: Some(id),
+            reference,
+        };
+        self.change_room(&mut guard, event)
+    }
+}
+
 /// The nick of session `id` and its room, if it may moderate `room`.
 pub(super) fn moderator<'a>(
     sessions: &Sessions,
@@ -210,7 +286,7 @@ pub(super) fn moderator<'a>(
         return Err(not_in_room(room));
     }
     let r = rooms.get_mut(room).expect("a session's rooms exist");
-    if !r.is_operator(session.account.as_ref()) {
+    if !r.is_operator(session.account.as_ref()) && !session.admin {
         return Err(not_operator(room));
     }
     Ok((session.nick.clone(), r))

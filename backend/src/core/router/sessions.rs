@@ -64,6 +64,14 @@ impl Router {
         ended
     }
 
+    /// Marks session `id` as a server administrator's (or not): it may
+    /// moderate any room it is in.
+    pub fn set_admin(&self, id: SessionId, admin: bool) {
+        if let Some(session) = self.state.lock().unwrap().sessions.get_mut(&id) {
+            session.admin = admin;
+        }
+    }
+
     /// Ends the session of this node using `nick` (an administrator's
     /// `kill`): it is sent `closing` with `code` and closed. `false` if no
     /// session here uses it.
@@ -87,6 +95,7 @@ impl Router {
         state.accounts.remove(name);
         if let Some(session) = state.sessions.get_mut(&id) {
             session.account = None;
+            session.admin = false;
         }
         let State {
             sessions, rooms, ..
@@ -177,6 +186,7 @@ impl Router {
                 since: now,
                 last_said: now,
                 node: None,
+                admin: false,
             }),
         );
         Ok(id)
