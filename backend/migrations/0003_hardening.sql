@@ -41,3 +41,18 @@ CREATE TABLE server_bans (
     expires INTEGER,
     PRIMARY KEY (kind, target)
 ) WITHOUT ROWID;
+
+-- Room bans by mask (kind 'mask': target the mask in lower case, shown as
+-- given). SQLite cannot change a CHECK constraint: the table is made anew.
+CREATE TABLE bans_new (
+    room   TEXT    NOT NULL,
+    kind   TEXT    NOT NULL CHECK (kind IN ('nick', 'account', 'mask')),
+    target TEXT    NOT NULL,
+    shown  TEXT    NOT NULL,
+    by     TEXT    NOT NULL,
+    ts     INTEGER NOT NULL,
+    PRIMARY KEY (room, kind, target)
+) WITHOUT ROWID;
+INSERT INTO bans_new SELECT room, kind, target, shown, by, ts FROM bans;
+DROP TABLE bans;
+ALTER TABLE bans_new RENAME TO bans;

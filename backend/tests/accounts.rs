@@ -893,3 +893,44 @@ async fn a_token_logs_in_under_another_nick_but_not_another_accounts() {
     )
     .await;
 }
+
+/// Bans by mask (`nick!user@host` with `*` and `?`): every nick that
+/// matches is kicked and kept out, on JSON and IRC alike; the list shows
+/// the mask; lifting it lets them back.
+#[tokio::test]
+async fn bans_by_mask_match_every_nick_they_cover() {
+    let server = TestServer::start();
+    register(&server, "alice").await;
+    let (mut alice, _) = login(&server, Kind::Ws, "alice").await;
+    alice.join("den").await;
+    alice.expect("roles").await;
+    let mut spammer = Client::hello(&server, Kind::Tcp, "spambot1").await;
+    spammer.join("den").await;
+    alice
+        .send(json!({"type":"ban","room":"den","mask":"not a mask"}))
+        .await;
+    alice.wait_error("bad_request").await;
+    alice
+        .send(json!({"type":"ban","room":"den","mask":"SPAM*!*@*"}))
+        .await;
+    let banned = alice.wait_for("banned").await;
+    assert_eq!(banned["ban"]["mask"], "SPAM*!*@*", "{banned}");
+    let kicked = spammer.wait_for("kicked").await;
+    assert_eq!(kicked["nick"], "spambot1");
+    let mut other = Client::hello(&server, Kind::Ws, "spambot2").await;
+    other.join_err("den", "banned").await;
+    let mut irc = IrcClient::register(&server, "spamirc").await;
+    irc.send("JOIN #den").await;
+    irc.wait_for("474").await;
+    let mut fine = IrcClient::register(&server, "friend").await;
+    fine.send("JOIN #den").await;
+    fine.wait_for("366").await;
+    fine.send("MODE #den b").await;
+    let listed = fine.wait_for("367").await;
+    assert!(listed.contains("SPAM*!*@*"), "{listed}");
+    alice
+        .send(json!({"type":"unban","room":"den","mask":"spam*!*@*"}))
+        .await;
+    assert_eq!(alice.wait_for("banned").await["set"], false);
+    other.join("den").await;
+}

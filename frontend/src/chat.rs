@@ -454,6 +454,7 @@ impl Chat {
                 room,
                 nick: Some(nick),
                 account: None,
+                mask: None,
             }
         } else {
             ClientMessage::Kick {
@@ -743,11 +744,13 @@ impl Chat {
                         room,
                         nick: Some(target),
                         account: None,
+                        mask: None,
                     },
                     "unban" => ClientMessage::Unban {
                         room,
                         nick: Some(target),
                         account: None,
+                        mask: None,
                     },
                     "op" => ClientMessage::Op {
                         room,

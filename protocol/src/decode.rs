@@ -398,8 +398,9 @@ mod tests {
             ts: 3,
         };
         let ban = BanInfo {
-            nick: Some(nick("eve")),
+            nick: None,
             account: None,
+            mask: Some("eve*!*@*".into()),
             by: nick("alice"),
             ts: 9,
         };

@@ -186,6 +186,9 @@ pub enum ClientMessage {
         nick: Option<Nick>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         account: Option<Nick>,
+        /// `nick!user@host` with `*`/`?` wildcards.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mask: Option<String>,
     },
     /// Lifts a ban; the room gets `banned` with `set: false`.
     Unban {
@@ -194,6 +197,8 @@ pub enum ClientMessage {
         nick: Option<Nick>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         account: Option<Nick>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mask: Option<String>,
     },
     /// A room's bans; answered by `bans`.
     Bans { room: RoomName },
@@ -384,13 +389,17 @@ pub struct UserInfo {
     pub account: Option<Nick>,
 }
 
-/// One entry of a room's ban list: a nick or an account.
+/// One entry of a room's ban list: a nick, an account or a mask.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BanInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nick: Option<Nick>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<Nick>,
+    /// A mask `nick!user@host` with `*` and `?` wildcards (every user is
+    /// `nick!nick@banter` here, so it is the nick part that counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask: Option<String>,
     pub by: Nick,
     /// Unix time in milliseconds.
     pub ts: u64,
@@ -1074,6 +1083,16 @@ mod tests {
                     room: room("lobby"),
                     nick: None,
                     account: Some(nick("bob")),
+                    mask: None,
+                },
+            ),
+            (
+                r#"{"type":"ban","room":"lobby","mask":"spam*!*@*"}"#,
+                ClientMessage::Ban {
+                    room: room("lobby"),
+                    nick: None,
+                    account: None,
+                    mask: Some("spam*!*@*".into()),
                 },
             ),
             (

@@ -41,3 +41,8 @@ CREATE TABLE server_bans (
     expires BIGINT,
     PRIMARY KEY (kind, target)
 );
+
+-- Room bans by mask (kind 'mask': target the mask in lower case, shown as
+-- given).
+ALTER TABLE bans DROP CONSTRAINT bans_kind_check;
+ALTER TABLE bans ADD CONSTRAINT bans_kind_check CHECK (kind IN ('nick', 'account', 'mask'));

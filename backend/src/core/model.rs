@@ -50,3 +50,77 @@ impl Role {
 pub fn key(nick: &Nick) -> String {
     nick.as_str().to_ascii_lowercase()
 }
+
+/// The host every user has in a ban mask: a user is `nick!nick@banter`.
+pub const MASK_HOST: &str = "banter";
+
+/// Longest ban mask, in bytes.
+pub const MAX_MASK: usize = 128;
+
+/// Whether the ban mask `mask` (`nick!user@host`, `*` any run, `?` any
+/// one character, ASCII case ignored) matches the user `nick`.
+pub fn mask_matches(mask: &str, nick: &Nick) -> bool {
+    let user = format!("{nick}!{nick}@{MASK_HOST}");
+    glob(mask.as_bytes(), user.as_bytes())
+}
+
+/// `*`/`?` matching, iterative with one backtrack point (linear for the
+/// usual masks, never exponential).
+fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some(b'*') => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some(&c) if c == b'?' || c.eq_ignore_ascii_case(&text[t]) => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    p = sp + 1;
+                    t = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
+}
+
+/// Checks a ban mask: `nick!user@host`, printable ASCII, no spaces.
+pub fn check_mask(mask: &str) -> Result<(), String> {
+    let shaped = mask
+        .split_once('!')
+        .is_some_and(|(_, rest)| rest.contains('@'));
+    if !shaped || mask.len() > MAX_MASK || !mask.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!(
+            "a ban mask is nick!user@host (wildcards * and ?), at most {MAX_MASK} bytes"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_match_nicks_with_wildcards() {
+        let nick = |n: &str| Nick::new(n).unwrap();
+        assert!(mask_matches("spam*!*@*", &nick("SpamBot7")));
+        assert!(mask_matches("*!*@banter", &nick("anyone")));
+        assert!(mask_matches("b?b!*@*", &nick("bob")));
+        assert!(!mask_matches("b?b!*@*", &nick("bobby")));
+        assert!(!mask_matches("*!*@elsewhere", &nick("bob")));
+        assert!(mask_matches("*a*a*a*a*!*@*", &nick("aaaaaaaaaaaaaaaa")));
+        assert!(!mask_matches("*a*a*a*a*b!*@*", &nick("aaaaaaaaaaaaaaaa")));
+        assert!(check_mask("spam*!*@*").is_ok());
+        assert!(check_mask("spam").is_err());
+        assert!(check_mask("a b!*@*").is_err());
+    }
+}

@@ -73,6 +73,7 @@ pub(super) enum Now {
         room: RoomName,
         nick: Option<Nick>,
         account: Option<Nick>,
+        mask: Option<String>,
         set: bool,
     },
     Bans {
@@ -285,6 +286,7 @@ pub(super) fn route(id: Option<SessionId>, body: ClientMessage) -> Route {
                 room,
                 nick,
                 account,
+                mask,
             },
         ) => now(
             id,
@@ -292,6 +294,7 @@ pub(super) fn route(id: Option<SessionId>, body: ClientMessage) -> Route {
                 room,
                 nick,
                 account,
+                mask,
                 set: true,
             },
         ),
@@ -301,6 +304,7 @@ pub(super) fn route(id: Option<SessionId>, body: ClientMessage) -> Route {
                 room,
                 nick,
                 account,
+                mask,
             },
         ) => now(
             id,
@@ -308,6 +312,7 @@ pub(super) fn route(id: Option<SessionId>, body: ClientMessage) -> Route {
                 room,
                 nick,
                 account,
+                mask,
                 set: false,
             },
         ),
@@ -428,6 +433,7 @@ mod tests {
                 room: room("lobby"),
                 nick: Some(nick("dave")),
                 account: None,
+                mask: None,
             },
             ClientMessage::Deop {
                 room: room("lobby"),
@@ -462,6 +468,7 @@ mod tests {
             room: room("lobby"),
             nick: None,
             account: Some(nick("frank")),
+            mask: None,
         };
         assert_eq!(
             route(Some(3), unban),
@@ -471,6 +478,7 @@ mod tests {
                     room: room("lobby"),
                     nick: None,
                     account: Some(nick("frank")),
+                    mask: None,
                     set: false,
                 }
             )

@@ -694,15 +694,15 @@ impl Store {
         state.bans = bans
             .into_iter()
             .map(|(kind, shown, by, ts)| {
-                let target = Some(nick(shown));
-                let (nick_ban, account) = if kind == "account" {
-                    (None, target)
-                } else {
-                    (target, None)
+                let (nick_ban, account, mask) = match kind.as_str() {
+                    "account" => (None, Some(nick(shown)), None),
+                    "mask" => (None, None, Some(shown)),
+                    _ => (Some(nick(shown)), None, None),
                 };
                 BanInfo {
                     nick: nick_ban,
                     account,
+                    mask,
                     by: nick(by),
                     ts: ts as u64,
                 }

@@ -879,17 +879,19 @@ macro_rules! backend {
                         change: RoomChange::Ban { ban, set },
                         ..
                     }) => {
-                        let (kind, target) = match (&ban.nick, &ban.account) {
-                            (_, Some(account)) => ("account", account),
-                            (Some(nick), None) => ("nick", nick),
-                            (None, None) => return Ok(Answer::Nothing),
+                        let (kind, target) = match (&ban.nick, &ban.account, &ban.mask) {
+                            (_, Some(account), _) => ("account", account.as_str()),
+                            (Some(nick), None, _) => ("nick", nick.as_str()),
+                            (None, None, Some(mask)) => ("mask", mask.as_str()),
+                            (None, None, None) => return Ok(Answer::Nothing),
                         };
+                        let lower = target.to_ascii_lowercase();
                         if *set {
                             sqlx::query(SET_BAN)
                                 .bind(room.as_str())
                                 .bind(kind)
-                                .bind(key(target))
-                                .bind(target.as_str())
+                                .bind(&lower)
+                                .bind(target)
                                 .bind(ban.by.as_str())
                                 .bind(i(ban.ts))
                                 .execute(&mut *conn)
@@ -898,7 +900,7 @@ macro_rules! backend {
                             sqlx::query(LIFT_BAN)
                                 .bind(room.as_str())
                                 .bind(kind)
-                                .bind(key(target))
+                                .bind(&lower)
                                 .execute(&mut *conn)
                                 .await?;
                         }

@@ -146,7 +146,11 @@ pub(super) fn apply_room_change(
                     s.node.is_none()
                         && !r.is_owner(s.account.as_ref())
                         && (ban.nick.as_ref() == Some(&s.nick)
-                            || (ban.account.is_some() && ban.account == s.account))
+                            || (ban.account.is_some() && ban.account == s.account)
+                            || ban
+                                .mask
+                                .as_deref()
+                                .is_some_and(|m| mask_matches(m, &s.nick)))
                 })
         }) {
             let reason = Some("banned".to_string());

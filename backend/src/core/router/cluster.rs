@@ -18,7 +18,7 @@ use tracing::{debug, warn};
 use super::{
     ChatEvent, Connection, DirectEvent, Member, Node, Result, Role, Room, RoomChange, RoomEvent,
     RoomState, Router, RouterError, SessionId, State, apply_room_change, chat, deliver_chat,
-    deliver_direct_with, kick_member, now_ms,
+    deliver_direct_with, kick_member, now_ms, same_ban,
 };
 use crate::core::cluster::{Change, Event, News, Received, UserRecord};
 use crate::core::frame::Frame;
@@ -705,7 +705,7 @@ fn reload(state: &mut State, room: RoomName, stored: RoomState, port: &dyn Port)
     let role = |role| move |account| RoomChange::Role { account, role };
     changes.extend(ops.into_iter().map(role(Some(Role::Op))));
     changes.extend(gone.into_iter().map(role(None)));
-    let same = |a: &BanInfo, b: &BanInfo| a.nick == b.nick && a.account == b.account;
+    let same = |a: &BanInfo, b: &BanInfo| same_ban(a, b);
     let lifted: Vec<_> = r
         .bans
         .iter()
@@ -780,9 +780,7 @@ fn supersedes(new: &RoomChange, old: &RoomChange) -> bool {
     match (new, old) {
         (RoomChange::Topic(_), RoomChange::Topic(_)) => true,
         (RoomChange::Role { account: a, .. }, RoomChange::Role { account: b, .. }) => a == b,
-        (RoomChange::Ban { ban: a, .. }, RoomChange::Ban { ban: b, .. }) => {
-            a.nick == b.nick && a.account == b.account
-        }
+        (RoomChange::Ban { ban: a, .. }, RoomChange::Ban { ban: b, .. }) => same_ban(a, b),
         _ => false,
     }
 }
@@ -898,6 +896,7 @@ mod tests {
             ban: BanInfo {
                 nick: Some(nick(n)),
                 account: None,
+                mask: None,
                 by: nick("a"),
                 ts: 1,
             },

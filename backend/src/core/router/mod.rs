@@ -48,7 +48,7 @@ use chat::chat;
 use moderation::kick_member;
 
 use super::event::{ChatEvent, DirectEvent, Event, RoomChange, RoomEvent};
-use super::model::{Page, Role, RoomState};
+use super::model::{Page, Role, RoomState, mask_matches};
 use super::port::{Memory, Port, Refusal, Taken, Verdict};
 use crate::core::cluster::Change;
 use crate::core::frame::Frame;
@@ -199,6 +199,17 @@ struct Room {
     replay: Vec<RoomChange>,
 }
 
+/// Whether two bans have the same target (a nick, an account or a mask;
+/// masks compare ignoring ASCII case).
+fn same_ban(a: &BanInfo, b: &BanInfo) -> bool {
+    a.nick == b.nick
+        && a.account == b.account
+        && match (&a.mask, &b.mask) {
+            (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
+            (x, y) => x == y,
+        }
+}
+
 /// Adds `room` to a session's rooms. Most sessions are in one room: the
 /// first takes room for one (a `Vec` would make room for four).
 fn enter(rooms: &mut Vec<RoomName>, room: &RoomName) {
@@ -329,7 +340,7 @@ impl Room {
                 None => self.ops.retain(|a| a != account),
             },
             RoomChange::Ban { ban, set } => {
-                let same = |b: &BanInfo| b.nick == ban.nick && b.account == ban.account;
+                let same = |b: &BanInfo| same_ban(b, ban);
                 self.bans.retain(|b| !same(b));
                 if *set {
                     self.bans.push(ban.clone());
@@ -370,6 +381,7 @@ impl Room {
             && self.bans.iter().any(|b| {
                 b.nick.as_ref() == Some(nick)
                     || (b.account.is_some() && b.account.as_ref() == account)
+                    || b.mask.as_deref().is_some_and(|m| mask_matches(m, nick))
             })
     }
 

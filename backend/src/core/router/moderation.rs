@@ -4,6 +4,7 @@
 //! or deopped), so an operator can't take a room from its owner.
 
 use super::*;
+use crate::core::model::check_mask;
 
 impl Router {
     /// Removes `nick` from `room` (operators only); the room, `nick`
@@ -58,23 +59,29 @@ impl Router {
         Ok(())
     }
 
-    /// Sets (`set`) or lifts a ban on a nick or an account (operators
-    /// only). Once stored, the room gets `banned` and members it matches
-    /// are kicked.
+    /// Sets (`set`) or lifts a ban on a nick, an account or a mask
+    /// (operators only). Once stored, the room gets `banned` and members
+    /// it matches are kicked.
+    #[allow(clippy::too_many_arguments)] // one per field of the request
     pub fn ban(
         &self,
         id: SessionId,
         room: RoomName,
         nick: Option<Nick>,
         account: Option<Nick>,
+        mask: Option<String>,
         set: bool,
         reference: Option<Ref>,
     ) -> Result<()> {
-        if nick.is_some() == account.is_some() {
+        let named = [nick.is_some(), account.is_some(), mask.is_some()];
+        if named.iter().filter(|&&n| n).count() != 1 {
             return Err(RouterError::new(
                 ErrorCode::BadRequest,
-                "a ban names either a nick or an account",
+                "a ban names one nick, account or mask (nick!user@host)",
             ));
+        }
+        if let Some(mask) = &mask {
+            check_mask(mask).map_err(|m| RouterError::new(ErrorCode::BadRequest, m))?;
         }
         let mut guard = self.state.lock().unwrap();
         let State {
@@ -114,6 +121,7 @@ impl Router {
         let ban = BanInfo {
             nick,
             account,
+            mask,
             by,
             ts: now_ms(),
         };

@@ -723,6 +723,7 @@ fn a_stored_ban_that_matches_the_owner_keeps_only_others_out() {
     let ban = |nick_ban: Option<&str>, account: Option<&str>| BanInfo {
         nick: nick_ban.map(nick),
         account: account.map(nick),
+        mask: None,
         by: nick("dave"),
         ts: 1,
     };
@@ -796,6 +797,7 @@ fn a_room_read_again_from_the_store_is_set_right_and_announced() {
     let ban = BanInfo {
         nick: Some(nick("bob")),
         account: None,
+        mask: None,
         by: nick("alice"),
         ts: 1,
     };

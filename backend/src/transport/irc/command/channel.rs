@@ -12,6 +12,7 @@ use super::super::asked::Asked;
 use super::super::line::Line;
 use super::super::numeric::*;
 use super::{clip, room_of};
+use crate::core::model::check_mask;
 use crate::session::Inbound;
 
 impl Client {
@@ -223,18 +224,31 @@ impl Client {
         }
     }
 
-    /// `MODE #room +b mask` (or `-b`): the mask is a nick, `nick!*@*`, or
-    /// `$a:account`.
+    /// `MODE #room +b mask` (or `-b`): a nick, `nick!*@*` (a nick too),
+    /// `$a:account`, or any other `nick!user@host` with wildcards (a mask
+    /// ban).
     fn ban(&mut self, queue: &mut VecDeque<Inbound>, room: RoomName, set: bool, mask: &str) {
-        let (nick, account) = match mask.strip_prefix("$a:") {
-            Some(account) => (None, Nick::new(account).ok()),
-            None => (Nick::new(mask.split('!').next().unwrap_or("")).ok(), None),
+        let plain = |n: &str| Nick::new(n).ok().filter(|_| !n.contains(['*', '?']));
+        let (nick, account, mask) = match mask.strip_prefix("$a:") {
+            Some(account) => (None, Nick::new(account).ok(), None),
+            None => match mask
+                .strip_suffix("!*@*")
+                .or((!mask.contains('!')).then_some(mask))
+            {
+                Some(n) if plain(n).is_some() => (plain(n), None, None),
+                _ => (None, None, Some(mask.to_string())),
+            },
         };
-        if nick.is_none() && account.is_none() {
+        if mask.as_deref().is_some_and(|m| check_mask(m).is_err())
+            || (nick.is_none() && account.is_none() && mask.is_none())
+        {
             return self.numeric(
                 queue,
                 ERR_NEEDMOREPARAMS,
-                &["MODE", "A ban mask is nick, nick!*@* or $a:account"],
+                &[
+                    "MODE",
+                    "A ban mask is nick, nick!user@host (with * and ?) or $a:account",
+                ],
             );
         }
         let asked = Asked::Mode(room.clone());
@@ -243,12 +257,14 @@ impl Client {
                 room,
                 nick,
                 account,
+                mask,
             }
         } else {
             ClientMessage::Unban {
                 room,
                 nick,
                 account,
+                mask,
             }
         };
         self.request(queue, body, asked);

@@ -368,10 +368,11 @@ fn banned(out: &mut Vec<u8>, room: &RoomName, ban: &BanInfo, set: bool) {
 
 /// A ban as an IRC mask: `nick!*@*`, or `$a:account` for an account.
 fn ban_mask(ban: &BanInfo) -> String {
-    match (&ban.nick, &ban.account) {
-        (_, Some(account)) => format!("$a:{account}"),
-        (Some(nick), None) => format!("{nick}!*@*"),
-        (None, None) => "*!*@*".to_string(),
+    match (&ban.nick, &ban.account, &ban.mask) {
+        (_, Some(account), _) => format!("$a:{account}"),
+        (Some(nick), None, _) => format!("{nick}!*@*"),
+        (None, None, Some(mask)) => mask.clone(),
+        (None, None, None) => "*!*@*".to_string(),
     }
 }
 
