@@ -86,7 +86,8 @@ test('an administrator bans an account and lifts the ban, and disconnects a user
     // Disconnect mallory from #lobby's member list, with a reason.
     await page.getByRole('button', { name: 'Refresh' }).click();
     await page.getByText(/· 2 members/).waitFor({ timeout: WAIT_MS });
-    await page.getByRole('button', { name: '#lobby' }).click();
+    await page.getByRole('region', { name: 'Rooms', exact: true })
+      .getByRole('button', { name: '#lobby', exact: true }).click();
     const people = page.getByRole('region', { name: 'People in #lobby' });
     await people.getByText('mallory').waitFor({ timeout: WAIT_MS });
     page.answerDialog = 'flooding';

@@ -2495,7 +2495,7 @@ mod tests {
             ),
             0,
         );
-        assert_eq!(chat.admin.klines, [eve.clone()]);
+        assert_eq!(chat.admin.klines, std::slice::from_ref(&eve));
         assert_eq!(
             admin_reply(&chat),
             Ok("Banned the account eve from the server.".into())
