@@ -19,11 +19,16 @@ async fn register(server: &TestServer, nick: &str) {
 }
 
 async fn login(server: &TestServer, nick: &str) -> Client {
+    login_seeing(server, nick).await.0
+}
+
+/// Logs in; also gives the `logged_in` frame.
+async fn login_seeing(server: &TestServer, nick: &str) -> (Client, Value) {
     let hello = json!({"type":"hello","nick":nick,"password":PW});
     let (mut c, welcome) = Client::hello_with(server, Kind::Ws, hello).await;
     assert_eq!(welcome["type"], "welcome", "{welcome}");
-    c.expect("logged_in").await;
-    c
+    let logged_in = c.expect("logged_in").await;
+    (c, logged_in)
 }
 
 /// The `closing` code a client got before its connection closed.
@@ -41,8 +46,12 @@ async fn administrators_kill_ban_and_remove_and_nobody_else_may() {
     for nick in ["root", "bob", "mallory"] {
         register(&server, nick).await;
     }
-    let mut root = login(&server, "root").await;
-    let mut bob = login(&server, "bob").await;
+    // `logged_in` says who administers the server (the web client shows
+    // its Administration panel to them only).
+    let (mut root, logged_in) = login_seeing(&server, "root").await;
+    assert_eq!(logged_in["admin"], true, "{logged_in}");
+    let (mut bob, logged_in) = login_seeing(&server, "bob").await;
+    assert_eq!(logged_in.get("admin"), None, "{logged_in}");
     for request in [
         json!({"type":"kill","nick":"root"}),
         json!({"type":"kline","account":"root","reason":"no"}),

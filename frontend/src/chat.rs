@@ -13,9 +13,13 @@ use banter_protocol::{
     PresenceEvent, Ref, RoomName, ServerMessage, Topic,
 };
 
+pub use admin::{Admin, AdminAsk, ban_target};
+
 use crate::command::{self, Command};
 use crate::reconnect;
 use crate::text;
+
+mod admin;
 
 /// Lines kept per conversation; older ones scroll away as new ones come,
 /// and scrolling back stops loading there.
@@ -224,6 +228,14 @@ enum Purpose {
     Register,
     Logout,
     Account(AccountAction),
+    Admin(AdminAsk),
+}
+
+/// A panel shown in the conversation's place.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Panel {
+    Account,
+    Admin,
 }
 
 /// What the Account panel asked the server to do.
@@ -256,8 +268,12 @@ pub struct Chat {
     create_account: bool,
     /// The invite code for that `register`, if the form had one.
     invite: Option<String>,
-    /// The Account panel is on screen (in the conversation's place).
-    pub account_open: bool,
+    /// The account administers the server (`logged_in` says so).
+    pub administers: bool,
+    /// The panel on screen in the conversation's place, if any.
+    pub panel: Option<Panel>,
+    /// What the Administration panel shows.
+    pub admin: Admin,
     /// The Account panel's request on its way, if any.
     pub account_waiting: Option<AccountAction>,
     /// The answer to the Account panel's last request.
@@ -301,7 +317,9 @@ impl Chat {
             password: None,
             create_account: false,
             invite: None,
-            account_open: false,
+            administers: false,
+            panel: None,
+            admin: Admin::default(),
             account_waiting: None,
             account_reply: None,
             signed_out: false,
@@ -420,12 +438,16 @@ impl Chat {
         )
     }
 
-    /// Shows or hides the Account panel; it opens without an old answer.
-    pub fn open_account(&mut self, open: bool) {
+    /// Shows a panel (or, `None`, the conversation again), without an old
+    /// answer; the Administration panel asks for fresh lists.
+    pub fn open_panel(&mut self, panel: Option<Panel>) -> Vec<Request> {
         self.version += 1;
-        self.account_open = open;
-        if open {
-            self.account_reply = None;
+        self.panel = panel;
+        self.account_reply = None;
+        self.admin.reply = None;
+        match panel {
+            Some(Panel::Admin) => self.admin_refresh(),
+            _ => Vec::new(),
         }
     }
 
@@ -522,7 +544,8 @@ impl Chat {
         self.token = None;
         self.create_account = create && password.is_some();
         self.invite = invite.filter(|_| self.create_account);
-        self.account_open = false;
+        self.panel = None;
+        self.administers = false;
         self.password = password;
         self.signing_in = true;
         match self.status {
@@ -595,7 +618,7 @@ impl Chat {
     /// Switches the conversation on screen and marks it read.
     pub fn select(&mut self, view: View) -> Vec<Request> {
         self.version += 1;
-        self.account_open = false;
+        self.panel = None;
         let mut requests = Vec::new();
         match &view {
             View::Room(room) => {
@@ -959,9 +982,17 @@ impl Chat {
                     conv.event(text, now);
                 }
             }
-            ServerMessage::Members { .. }
-            | ServerMessage::Rooms { .. }
-            | ServerMessage::Users { .. } => {}
+            // The Administration panel's lists.
+            ServerMessage::Members { room, members, .. }
+                if matches!(purpose, Some(Purpose::Admin(_))) =>
+            {
+                self.admin.room = Some((room, members));
+            }
+            ServerMessage::Rooms { rooms } => self.admin.rooms = rooms,
+            ServerMessage::Klines { klines } => self.admin.klines = klines,
+            ServerMessage::Klined { kline, set } => self.on_klined(kline, set),
+            ServerMessage::Killed { nick } => self.on_killed(nick),
+            ServerMessage::Members { .. } | ServerMessage::Users { .. } => {}
             ServerMessage::History { room, messages } => match purpose {
                 Some(Purpose::GapFill(r)) if r == room => {
                     out.extend(self.on_gap_page(room, messages))
@@ -1027,6 +1058,7 @@ impl Chat {
                 // fail. Back to the form, saying why.
                 self.token = None;
                 self.account = None;
+                self.administers = false;
                 self.password = None;
                 self.status = Status::NickRefused(format!(
                     "You were signed out: {message}. Log in again, or chat as a guest."
@@ -1049,8 +1081,13 @@ impl Chat {
                 self.invite = None;
                 out.extend(self.hello());
             }
-            ServerMessage::LoggedIn { account, token } => {
+            ServerMessage::LoggedIn {
+                account,
+                token,
+                admin,
+            } => {
                 self.account = Some(account);
+                self.administers = admin;
                 if token.is_some() {
                     self.token = token;
                 }
@@ -1065,9 +1102,17 @@ impl Chat {
                     Ok("Password changed. Your other sessions were signed out; this one stays signed in.".into()),
                 );
             }
+            // An administrator removed another account.
+            ServerMessage::AccountDeleted { account }
+                if matches!(purpose, Some(Purpose::Admin(_)))
+                    && self.account.as_ref() != Some(&account) =>
+            {
+                self.admin.reply = Some(Ok(format!("The account {account} is removed.")));
+            }
             // Deleted from this client: on as a guest, nothing to remember.
             ServerMessage::AccountDeleted { account } => {
                 self.account = None;
+                self.administers = false;
                 self.token = None;
                 let text = format!(
                     "The account {account} is deleted. You go on chatting as a guest; the nick is free for anyone to register."
@@ -1120,12 +1165,7 @@ impl Chat {
                     r.conv.event(text, now);
                 }
             }
-            // Administration has no page in the web client yet.
-            ServerMessage::Registered { .. }
-            | ServerMessage::Bans { .. }
-            | ServerMessage::Killed { .. }
-            | ServerMessage::Klined { .. }
-            | ServerMessage::Klines { .. } => {}
+            ServerMessage::Registered { .. } | ServerMessage::Bans { .. } => {}
         }
         out
     }
@@ -1340,6 +1380,7 @@ impl Chat {
                 };
                 self.account_answer(action, Err(text));
             }
+            Some(Purpose::Admin(ask)) => self.on_admin_error(ask, code, message),
             Some(Purpose::Join(room)) => {
                 self.rooms.remove(&room);
                 if self.view == Some(View::Room(room.clone())) {
@@ -1983,6 +2024,7 @@ mod tests {
             server(ServerMessage::LoggedIn {
                 account: nick("alice"),
                 token: Some("t0k3n".into()),
+                admin: false,
             }),
             0,
         );
@@ -2013,6 +2055,7 @@ mod tests {
             server(ServerMessage::LoggedIn {
                 account: nick("alice"),
                 token: None,
+                admin: false,
             }),
             0,
         );
@@ -2075,6 +2118,7 @@ mod tests {
             server(ServerMessage::LoggedIn {
                 account: nick("alice"),
                 token: Some("t0".into()),
+                admin: false,
             }),
             0,
         );
@@ -2090,7 +2134,7 @@ mod tests {
     #[test]
     fn changing_the_password_keeps_the_new_token() {
         let mut chat = logged_in();
-        chat.open_account(true);
+        chat.open_panel(Some(Panel::Account));
         let out = chat.change_password("old secret".into(), "new secret".into());
         assert_eq!(
             out[0].body,
@@ -2115,7 +2159,7 @@ mod tests {
         );
         assert_eq!(chat.account, Some(nick("alice")), "still logged in");
         // Opening the panel again starts without the old answer.
-        chat.open_account(true);
+        chat.open_panel(Some(Panel::Account));
         assert!(chat.account_reply.is_none());
     }
 
@@ -2172,7 +2216,7 @@ mod tests {
     #[test]
     fn a_deleted_account_goes_on_as_a_guest() {
         let mut chat = logged_in();
-        chat.open_account(true);
+        chat.open_panel(Some(Panel::Account));
         let out = chat.delete_account("hunter22".into());
         assert_eq!(
             out[0].body,
@@ -2200,7 +2244,7 @@ mod tests {
         );
         // Choosing a conversation closes the panel.
         chat.select(View::Room(room("lobby")));
-        assert!(!chat.account_open);
+        assert_eq!(chat.panel, None);
     }
 
     #[test]
@@ -2320,5 +2364,255 @@ mod tests {
         );
         assert_eq!(View::from_fragment("#not a room"), None);
         assert_eq!(View::Direct(nick("Bob")).fragment(), "@Bob");
+    }
+
+    /// `online()`, logged into the account root, which administers the
+    /// server.
+    fn administrator() -> Chat {
+        let mut chat = online();
+        chat.on_message(
+            server(ServerMessage::LoggedIn {
+                account: nick("root"),
+                token: None,
+                admin: true,
+            }),
+            0,
+        );
+        chat
+    }
+
+    fn admin_reply(chat: &Chat) -> Result<String, String> {
+        chat.admin.reply.clone().expect("an answer")
+    }
+
+    fn ban(account: Option<&str>, address: Option<&str>) -> banter_protocol::ServerBan {
+        banter_protocol::ServerBan {
+            address: address.map(String::from),
+            account: account.map(nick),
+            reason: "spam".into(),
+            by: nick("root"),
+            ts: 1,
+            expires: None,
+        }
+    }
+
+    #[test]
+    fn only_administrators_are_told_so() {
+        assert!(!logged_in().administers);
+        let mut chat = administrator();
+        assert!(chat.administers);
+        // Signing in again (as someone else) forgets it until the server says.
+        chat.sign_in(nick("bob"), None, false, None);
+        assert!(!chat.administers);
+    }
+
+    #[test]
+    fn the_admin_panel_lists_rooms_members_and_bans() {
+        let mut chat = administrator();
+        let out = chat.open_panel(Some(Panel::Admin));
+        let bodies: Vec<_> = out.iter().map(|r| r.body.clone()).collect();
+        assert_eq!(bodies, [ClientMessage::Rooms, ClientMessage::Klines]);
+        let info = banter_protocol::RoomInfo {
+            room: room("lobby"),
+            members: 2,
+            topic: None,
+        };
+        chat.on_message(
+            reply(
+                ServerMessage::Rooms {
+                    rooms: vec![info.clone()],
+                },
+                &out[0],
+            ),
+            0,
+        );
+        chat.on_message(
+            reply(
+                ServerMessage::Klines {
+                    klines: vec![ban(None, Some("10.0.0.0/8"))],
+                },
+                &out[1],
+            ),
+            0,
+        );
+        assert_eq!(chat.admin.rooms, [info]);
+        assert_eq!(chat.admin.klines.len(), 1);
+
+        let asked = chat.admin_members(room("lobby"));
+        let members = ServerMessage::Members {
+            room: room("lobby"),
+            members: vec![nick("alice"), nick("mallory")],
+            away: vec![],
+            moderators: vec![],
+        };
+        chat.on_message(reply(members, &asked[0]), 0);
+        let (listed, people) = chat.admin.room.clone().expect("members");
+        assert_eq!((listed, people.len()), (room("lobby"), 2));
+
+        // Disconnecting: the reason is optional, the victim leaves the list.
+        let out = chat.kill(nick("mallory"), String::new());
+        assert_eq!(
+            out[0].body,
+            ClientMessage::Kill {
+                nick: nick("mallory"),
+                reason: None
+            }
+        );
+        chat.on_message(
+            reply(
+                ServerMessage::Killed {
+                    nick: nick("mallory"),
+                },
+                &out[0],
+            ),
+            0,
+        );
+        assert_eq!(admin_reply(&chat), Ok("mallory was disconnected.".into()));
+        assert_eq!(chat.admin.room.as_ref().unwrap().1, [nick("alice")]);
+        // Going back to the conversation closes the panel.
+        chat.open_panel(None);
+        assert_eq!((chat.panel, &chat.admin.reply), (None, &None));
+    }
+
+    #[test]
+    fn server_bans_are_set_and_lifted() {
+        let mut chat = administrator();
+        let out = chat.kline(" eve ", "spam".into(), Some(60));
+        assert_eq!(
+            out[0].body,
+            ClientMessage::Kline {
+                address: None,
+                account: Some(nick("eve")),
+                reason: "spam".into(),
+                minutes: Some(60),
+            }
+        );
+        let eve = ban(Some("eve"), None);
+        chat.on_message(
+            reply(
+                ServerMessage::Klined {
+                    kline: eve.clone(),
+                    set: true,
+                },
+                &out[0],
+            ),
+            0,
+        );
+        assert_eq!(chat.admin.klines, std::slice::from_ref(&eve));
+        assert_eq!(
+            admin_reply(&chat),
+            Ok("Banned the account eve from the server.".into())
+        );
+        // Set again (a new reason): replaced, not listed twice.
+        chat.on_message(
+            server(ServerMessage::Klined {
+                kline: eve.clone(),
+                set: true,
+            }),
+            0,
+        );
+        assert_eq!(chat.admin.klines.len(), 1);
+
+        let out = chat.unkline(&eve);
+        assert_eq!(
+            out[0].body,
+            ClientMessage::Unkline {
+                address: None,
+                account: Some(nick("eve"))
+            }
+        );
+        chat.on_message(
+            reply(
+                ServerMessage::Klined {
+                    kline: eve,
+                    set: false,
+                },
+                &out[0],
+            ),
+            0,
+        );
+        assert!(chat.admin.klines.is_empty());
+        assert_eq!(
+            admin_reply(&chat),
+            Ok("Lifted the ban on the account eve.".into())
+        );
+
+        // An address or range goes as `address`; a bad account name is
+        // refused here, as a sentence.
+        let out = chat.kline("1.2.3.0/24", "spam".into(), None);
+        assert!(
+            matches!(&out[0].body, ClientMessage::Kline { address: Some(a), account: None, .. } if a == "1.2.3.0/24")
+        );
+        assert!(chat.kline("no good", "x".into(), None).is_empty());
+        assert_eq!(
+            admin_reply(&chat),
+            Err("“no good” is neither an account name nor an address.".into())
+        );
+    }
+
+    #[test]
+    fn removing_an_account_is_not_deleting_ours() {
+        let mut chat = administrator();
+        let out = chat.remove_account("eve");
+        assert_eq!(
+            out[0].body,
+            ClientMessage::RemoveAccount {
+                account: nick("eve")
+            }
+        );
+        chat.on_message(
+            reply(
+                ServerMessage::AccountDeleted {
+                    account: nick("eve"),
+                },
+                &out[0],
+            ),
+            0,
+        );
+        assert_eq!(admin_reply(&chat), Ok("The account eve is removed.".into()));
+        assert_eq!(chat.account, Some(nick("root")), "still logged in");
+        assert!(chat.administers);
+    }
+
+    #[test]
+    fn admin_refusals_become_sentences() {
+        let mut chat = administrator();
+        for (request, code, says) in [
+            (
+                chat.kill(nick("ghost"), "x".into()),
+                ErrorCode::NoSuchNick,
+                "ghost is not online",
+            ),
+            (
+                chat.remove_account("ghost"),
+                ErrorCode::NoSuchAccount,
+                "There is no account ghost.",
+            ),
+            (
+                chat.admin_refresh(),
+                ErrorCode::NotAdmin,
+                "no longer is one",
+            ),
+        ]
+        .map(|(out, code, says)| (out.into_iter().next().unwrap(), code, says))
+        {
+            chat.on_message(
+                reply(
+                    ServerMessage::Error {
+                        code,
+                        message: "refused".into(),
+                    },
+                    &request,
+                ),
+                0,
+            );
+            let text = admin_reply(&chat).unwrap_err();
+            assert!(text.contains(says), "{code:?}: {text}");
+        }
+        assert!(!chat.administers, "not_admin: the link goes");
+        // Offline, nothing is sent and the panel says why.
+        chat.on_close(0.5, 0);
+        assert!(chat.kill(nick("x"), String::new()).is_empty());
+        assert!(admin_reply(&chat).unwrap_err().contains("Not connected"));
     }
 }

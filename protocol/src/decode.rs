@@ -86,6 +86,7 @@ struct Flat {
     message: Option<String>,
     account: Option<Nick>,
     token: Option<String>,
+    admin: Option<bool>,
     revoked: Option<u64>,
     by: Option<Nick>,
     reason: Option<String>,
@@ -297,6 +298,7 @@ impl Flat {
             Kind::LoggedIn => M::LoggedIn {
                 account: need(f.account, "account")?,
                 token: f.token,
+                admin: f.admin.unwrap_or(false),
             },
             Kind::Registered => M::Registered {
                 nick: need(f.nick, "nick")?,
@@ -558,6 +560,12 @@ mod tests {
             M::LoggedIn {
                 account: nick("a"),
                 token: Some("tok".into()),
+                admin: false,
+            },
+            M::LoggedIn {
+                account: nick("a"),
+                token: None,
+                admin: true,
             },
             M::Registered { nick: nick("a") },
             M::LoggedOut { revoked: 2 },

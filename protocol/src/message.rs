@@ -553,6 +553,9 @@ pub enum ServerMessage {
         account: Nick,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token: Option<String>,
+        /// The account administers the server (`kill`, `kline`, ...).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        admin: bool,
     },
     /// The account `nick` now exists.
     Registered {

@@ -466,6 +466,7 @@ impl Session {
                     let frame = match self.verify(&account, Some(password), None).await {
                         Ok(account) => Frame::with_ref(
                             ServerMessage::LoggedIn {
+                                admin: self.ctx.admins.is_admin(&account),
                                 account,
                                 token: None,
                             },
@@ -777,6 +778,7 @@ impl Session {
             first.push(ServerMessage::LoggedIn {
                 account: account.clone(),
                 token,
+                admin: self.ctx.admins.is_admin(&account),
             });
             Some(account)
         } else {
@@ -1103,6 +1105,7 @@ impl Session {
             };
             self.reply(
                 ServerMessage::LoggedIn {
+                    admin: self.ctx.admins.is_admin(&nick),
                     account: nick,
                     token,
                 },

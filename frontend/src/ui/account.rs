@@ -48,12 +48,7 @@ pub fn AccountPanel() -> Html {
     };
     let close = {
         let ctx = ctx.clone();
-        Callback::from(move |_: MouseEvent| {
-            ctx.act(|chat| {
-                chat.open_account(false);
-                Vec::new()
-            })
-        })
+        Callback::from(move |_: MouseEvent| ctx.act(|chat| chat.open_panel(None)))
     };
     let change = {
         let (ctx, mismatch) = (ctx.clone(), mismatch.clone());

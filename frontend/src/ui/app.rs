@@ -6,13 +6,14 @@ use yew::prelude::*;
 
 use super::Ctx;
 use super::account::AccountPanel;
+use super::admin::AdminPanel;
 use super::composer::Composer;
 use super::members::Members;
 use super::messages::MessageList;
 use super::sidebar::Sidebar;
 use super::signin::SignIn;
 use crate::browser;
-use crate::chat::{Chat, Status, View};
+use crate::chat::{Chat, Panel, Status, View};
 use crate::conn;
 
 /// Which side panel is open on a narrow screen.
@@ -124,24 +125,25 @@ pub fn App() -> Html {
             let drawer = drawer.clone();
             Callback::from(move |_: ()| drawer.set(Drawer::None))
         };
-        let account_open = state.account_open;
-        let title = match &state.view {
-            _ if account_open => "Account".into(),
-            Some(view) => view.title(),
-            None => "Banter".into(),
+        let panel = state.panel;
+        let title = match (&state.view, panel) {
+            (_, Some(Panel::Account)) => "Account".into(),
+            (_, Some(Panel::Admin)) => "Administration".into(),
+            (Some(view), None) => view.title(),
+            (None, None) => "Banter".into(),
         };
         let layout = classes!(
             "layout",
             (*drawer == Drawer::Rooms).then_some("rooms-open"),
             (*drawer == Drawer::Members).then_some("members-open"),
         );
-        let in_room = matches!(state.view, Some(View::Room(_))) && !account_open;
+        let in_room = matches!(state.view, Some(View::Room(_))) && panel.is_none();
         let may_edit_topic = match &state.view {
             Some(View::Room(room)) => in_room && state.is_online() && state.may_set_topic(room),
             _ => false,
         };
         let topic = match &state.view {
-            _ if account_open => None,
+            _ if panel.is_some() => None,
             Some(View::Room(room)) => state
                 .rooms
                 .get(room)
@@ -183,8 +185,10 @@ pub fn App() -> Html {
                 </header>
                 <Sidebar on_navigate={close_drawer.clone()} />
                 <main class="conversation" id="main">
-                    if account_open {
+                    if panel == Some(Panel::Account) {
                         <AccountPanel />
+                    } else if panel == Some(Panel::Admin) {
+                        <AdminPanel />
                     } else {
                         <MessageList />
                         <Composer />

@@ -2,6 +2,7 @@
 //! the components through a [`Ctx`] context.
 
 mod account;
+mod admin;
 mod app;
 mod composer;
 mod members;

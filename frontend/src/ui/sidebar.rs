@@ -7,7 +7,7 @@ use yew::prelude::*;
 
 use super::Ctx;
 use crate::browser;
-use crate::chat::View;
+use crate::chat::{Panel, View};
 
 #[derive(Properties, PartialEq)]
 pub struct Props {
@@ -116,14 +116,11 @@ pub fn Sidebar(props: &Props) -> Html {
         let ctx = ctx.clone();
         Callback::from(move |_: MouseEvent| ctx.act(|chat| chat.sign_out()))
     };
-    let open_account = {
+    let open = |panel: Panel| {
         let ctx = ctx.clone();
         let on_navigate = props.on_navigate.clone();
         Callback::from(move |_: MouseEvent| {
-            ctx.act(|chat| {
-                chat.open_account(true);
-                Vec::new()
-            });
+            ctx.act(|chat| chat.open_panel(Some(panel)));
             on_navigate.emit(());
         })
     };
@@ -155,8 +152,11 @@ pub fn Sidebar(props: &Props) -> Html {
             <footer class="whoami">
                 <span>{"Signed in as "}<b>{chat.nick.as_ref().map(|n| n.to_string()).unwrap_or_default()}</b><span class="muted">{who}</span></span>
                 <span>
+                    if chat.administers {
+                        <button class="link" onclick={open(Panel::Admin)}>{"Administration"}</button>
+                    }
                     if chat.account.is_some() {
-                        <button class="link" onclick={open_account}>{"Account"}</button>
+                        <button class="link" onclick={open(Panel::Account)}>{"Account"}</button>
                     }
                     <button class="link" onclick={sign_out}>{"Sign out"}</button>
                 </span>
