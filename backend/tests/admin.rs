@@ -194,6 +194,16 @@ async fn administrators_on_irc() {
     root.send("UNKLINE 192.0.2.0/24").await;
     let notice = root.wait_for("NOTICE").await;
     assert!(notice.contains("lifted"), "{notice}");
+    // An IRC login into a banned account gets 465.
+    register(&server, "mallory").await;
+    root.send("KLINE $a:mallory :spam").await;
+    root.wait_for("NOTICE").await;
+    let mut mallory = IrcClient::connect(&server).await;
+    mallory.send(&format!("PASS :{PW}")).await;
+    mallory.send("NICK mallory").await;
+    mallory.send("USER m 0 * :M").await;
+    let banned = mallory.wait_for("465").await;
+    assert!(banned.contains("spam"), "{banned}");
 }
 
 /// In any room they are in, administrators act as its owner: they may

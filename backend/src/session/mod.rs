@@ -1005,6 +1005,7 @@ impl Session {
     ) -> Outcome {
         let ctx = self.ctx.clone();
         let store = self.store()?;
+        self.check_server_bans(None)?;
         check_password(&password).map_err(|m| RouterError::new(ErrorCode::InvalidPassword, m))?;
         if let Some(id) = self.id {
             let mine = ctx.router.nick_of(id);

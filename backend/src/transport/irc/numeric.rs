@@ -72,6 +72,7 @@ pub const RPL_BANLIST: &str = "367";
 pub const RPL_STATSKLINE: &str = "216";
 pub const RPL_YOUREOPER: &str = "381";
 pub const ERR_NOPRIVILEGES: &str = "481";
+pub const ERR_YOUREBANNEDCREEP: &str = "465";
 pub const ERR_NOOPERHOST: &str = "491";
 pub const RPL_ENDOFSTATS: &str = "219";
 pub const RPL_LOGGEDIN: &str = "900";

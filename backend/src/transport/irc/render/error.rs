@@ -100,6 +100,7 @@ fn request_error(
             me,
             &["No O-lines for your host (log into an administrator's account)"],
         ),
+        ErrorCode::ServerBanned => reply(out, ERR_YOUREBANNEDCREEP, me, &[message]),
         ErrorCode::NotAdmin => reply(
             out,
             ERR_NOPRIVILEGES,
