@@ -731,7 +731,7 @@ pub struct Cli {
     )]
     pub change_burst: Option<u32>,
     /// Who may create an account: open (anyone), invite (with a code made
-    /// by `banter invite`) or closed (nobody; the accounts there are keep
+    /// by `banter invite`) or closed (nobody; existing accounts keep
     /// working). [default: open]
     #[arg(
         help_heading = "Limits",
