@@ -166,13 +166,14 @@ async fn build_router(
     }
     let backend = Backend::from_settings(settings.store.as_deref(), &settings.data_dir)?;
     let (store, writer) = Store::prepare(&backend).await?;
+    let store = store.with_mailbox(Mailbox {
+        per_recipient: settings.max_waiting_whispers,
+        per_sender: settings.max_waiting_whispers_per_sender,
+    });
     info!("data: {}", backend.describe());
     let router = Arc::new(Router::with_port(
         config,
-        cluster(Box::new(store.port(Mailbox {
-            per_recipient: settings.max_waiting_whispers,
-            per_sender: settings.max_waiting_whispers_per_sender,
-        }))),
+        cluster(Box::new(store.port())),
         store.account_names().await?,
         store.last_direct_id().await?,
     ));

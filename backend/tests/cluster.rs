@@ -1113,3 +1113,58 @@ async fn a_ban_and_an_account_made_while_redis_is_down_reach_the_other_nodes() {
     until_refused(&n2, "bob", Some("den"), "banned").await;
     until_refused(&n2, "erin", None, "nick_reserved").await;
 }
+
+/// Whispers to an offline account keep the mailbox's bounds in a cluster
+/// too: past them the sender is told `mailbox_full`, and the owner gets
+/// what was kept at its next login, on any node.
+#[tokio::test]
+async fn a_full_mailbox_refuses_whispers_across_nodes() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let bounded = |name: &str| {
+        let url = cluster.redis.url();
+        TestServer::child_with(&[
+            "--broker",
+            &url,
+            "--node-name",
+            name,
+            "--store",
+            &cluster.store,
+            "--max-waiting-whispers",
+            "2",
+        ])
+    };
+    let (n1, n2) = (bounded("n1"), bounded("n2"));
+    drop(account(&n1, Kind::Tcp, "bob").await);
+    let mut guest = Client::hello(&n2, Kind::Ws, "guest").await;
+    // Once bob's session is gone everywhere (until then a whisper finds it).
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        guest.send(json!({"type": "whois", "nick": "bob"})).await;
+        if guest.recv().await["code"] == "no_such_nick" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "bob is still online");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for text in ["w0", "w1"] {
+        guest
+            .send(json!({"type": "whisper", "to": "bob", "text": text}))
+            .await;
+        let answer = guest.recv().await;
+        assert_eq!(answer["type"], "direct", "{answer}");
+    }
+    guest
+        .send(json!({"type": "whisper", "to": "bob", "text": "one too many"}))
+        .await;
+    let refused = guest.recv().await;
+    assert_eq!(refused["code"], "mailbox_full", "{refused}");
+    guest.assert_usable().await;
+    let hello = json!({"type": "hello", "nick": "bob", "password": PW});
+    let (mut bob, _) = Client::hello_with(&n2, Kind::Tcp, hello).await;
+    bob.expect("logged_in").await;
+    assert_eq!(bob.expect("direct").await["text"], "w0");
+    assert_eq!(bob.expect("direct").await["text"], "w1");
+    bob.expect("ping").await;
+}

@@ -75,10 +75,23 @@ async fn persist(
     messages: Vec<ChatMessage>,
     directs: Vec<(DirectMessage, bool)>,
 ) -> anyhow::Result<()> {
+    let refused = persist_within(store, messages, directs, None).await?;
+    assert!(refused.is_empty(), "{refused:?}");
+    Ok(())
+}
+
+/// [`persist`] with bounds on the waiting whispers; the ids refused.
+async fn persist_within(
+    store: &Store,
+    messages: Vec<ChatMessage>,
+    directs: Vec<(DirectMessage, bool)>,
+    mailbox: Option<banter::store::Mailbox>,
+) -> anyhow::Result<Vec<u64>> {
     store
         .request(|reply| Write::Persist {
             messages,
             directs,
+            mailbox,
             reply,
         })
         .await
@@ -193,6 +206,56 @@ async fn persist_stores_once_keeps_the_counters_and_delivers_nothing_on_both_bac
         assert!(again.history(&lobby, all).await.unwrap().is_empty());
         assert_eq!(again.load_room(&lobby, 10).await.unwrap().last_id, 7);
         assert_eq!(again.last_direct_id().await.unwrap(), 10, "{backend:?}");
+    }
+}
+
+/// In a cluster, whispers to an offline account come through `Persist`:
+/// its bounds hold there too (per recipient, and per sender with every
+/// guest as one), and a retry of whispers stored already is no refusal.
+#[tokio::test]
+async fn persisted_waiting_whispers_keep_the_mailbox_bounds_on_both_backends() {
+    let sqlite = TempDir::new();
+    for backend in both_backends(&sqlite) {
+        let store = open(&backend, &Arc::new(AtomicUsize::new(0))).await;
+        let mailbox = Some(banter::store::Mailbox {
+            per_recipient: 3,
+            per_sender: 2,
+        });
+        let from_guest = |id| (direct(id, "bob", &format!("w{id}")), true);
+        let first = vec![from_guest(1), from_guest(2), from_guest(3)];
+        let refused = persist_within(&store, Vec::new(), first.clone(), mailbox)
+            .await
+            .unwrap();
+        assert_eq!(refused, [3], "two from the guests at most ({backend:?})");
+        let again = persist_within(&store, Vec::new(), first, mailbox)
+            .await
+            .unwrap();
+        assert_eq!(again, [3], "a retry: 1 and 2 are stored already");
+        let mut from_carol = direct(4, "bob", "c4");
+        from_carol.account = Some(Nick::new("carol").unwrap());
+        let mut from_dave = direct(5, "bob", "d5");
+        from_dave.account = Some(Nick::new("dave").unwrap());
+        let refused = persist_within(
+            &store,
+            Vec::new(),
+            vec![
+                (from_carol, true),
+                (from_dave, true),
+                (direct(6, "erin", "e6"), false),
+            ],
+            mailbox,
+        )
+        .await
+        .unwrap();
+        assert_eq!(refused, [5], "three for bob in all ({backend:?})");
+        let waiting: Vec<u64> = store
+            .pending(&Nick::new("bob").unwrap(), 100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|d| d.id)
+            .collect();
+        assert_eq!(waiting, [1, 2, 4]);
     }
 }
 

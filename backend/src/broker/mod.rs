@@ -858,7 +858,10 @@ async fn run_reader(ctx: Arc<Shared>, mut last: String, shutdown: CancellationTo
                     }
                 }
                 // Unstored (shutting down): not acknowledged either.
-                if !events.is_empty() && persist_own(&ctx, &events, &shutdown).await {
+                if !events.is_empty()
+                    && let Some(refused) = persist_own(&ctx, &events, &shutdown).await
+                {
+                    let events = bounce(&ctx, events, &refused);
                     ctx.router.apply_stream(events);
                 }
                 if !stale.is_empty() {
@@ -930,14 +933,48 @@ async fn resume_point(redis: &mut Redis, ctx: &Shared, last: &str) -> anyhow::Re
     bootstrap(redis, &ctx.router, true).await
 }
 
+/// Takes out of `events` this node's whispers the store refused (an
+/// offline account's full mailbox), telling their senders why.
+fn bounce(ctx: &Shared, events: Vec<Received>, refused: &[u64]) -> Vec<Received> {
+    if refused.is_empty() {
+        return events;
+    }
+    let mailbox = ctx.store.as_ref().map(Store::mailbox).unwrap_or_default();
+    events
+        .into_iter()
+        .filter(|r| match &r.event {
+            Event::Direct {
+                node,
+                session,
+                reference,
+                message,
+            } if **node == *ctx.link.node && refused.contains(&r.id) => {
+                let why = format!(
+                    "{} is offline and has as many whispers waiting as it may ({} in all, {} from one sender); yours was not kept",
+                    message.to, mailbox.per_recipient, mailbox.per_sender
+                );
+                let error = Frame::error(ErrorCode::MailboxFull, why, reference.clone());
+                ctx.router.send_to(*session, error);
+                false
+            }
+            _ => true,
+        })
+        .collect()
+}
+
 /// Stores the room messages and whispers this node sent, before anyone
 /// here sees them: a sender's echo is its acknowledgement, so it must mean
 /// "stored". Retries until the store takes them (meanwhile nothing here is
-/// delivered, and `/readyz` reports the store); `false` if it gave up
-/// (shutting down).
-async fn persist_own(ctx: &Shared, events: &[Received], shutdown: &CancellationToken) -> bool {
+/// delivered, and `/readyz` reports the store); answers the ids of the
+/// whispers refused for a full mailbox, or `None` if it gave up (shutting
+/// down).
+async fn persist_own(
+    ctx: &Shared,
+    events: &[Received],
+    shutdown: &CancellationToken,
+) -> Option<Vec<u64>> {
     let Some(store) = &ctx.store else {
-        return true;
+        return Some(Vec::new());
     };
     let mut messages = Vec::new();
     let mut directs = Vec::new();
@@ -958,7 +995,7 @@ async fn persist_own(ctx: &Shared, events: &[Received], shutdown: &CancellationT
         }
     }
     if messages.is_empty() && directs.is_empty() {
-        return true;
+        return Some(Vec::new());
     }
     let mut backoff = Duration::from_millis(50);
     loop {
@@ -967,19 +1004,20 @@ async fn persist_own(ctx: &Shared, events: &[Received], shutdown: &CancellationT
             .request(|reply| Write::Persist {
                 messages: m,
                 directs: d,
+                mailbox: Some(store.mailbox()),
                 reply,
             })
             .await;
         match stored {
-            Ok(()) => {
+            Ok(refused) => {
                 if ctx.link.unstored.swap(false, Ordering::Relaxed) {
                     info!("storing messages again");
                 }
-                return true;
+                return Some(refused);
             }
             Err(e) if shutdown.is_cancelled() => {
                 error!(error = %e, "shutting down with messages not stored");
-                return false;
+                return None;
             }
             Err(e) => {
                 ctx.link.unstored.store(true, Ordering::Relaxed);

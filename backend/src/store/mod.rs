@@ -318,6 +318,17 @@ pub struct Mailbox {
     pub per_sender: u32,
 }
 
+impl Default for Mailbox {
+    /// `--max-waiting-whispers` and `--max-waiting-whispers-per-sender`'s
+    /// defaults.
+    fn default() -> Self {
+        Mailbox {
+            per_recipient: 100,
+            per_sender: 20,
+        }
+    }
+}
+
 impl Port for Durable {
     fn submit(&self, event: Event) -> Taken {
         match self.queue.try_reserve() {
@@ -345,6 +356,8 @@ pub struct Store {
     writes: mpsc::Sender<Write>,
     backend: Backend,
     health: Arc<Health>,
+    /// The bounds on whispers waiting for an offline account.
+    mailbox: Mailbox,
 }
 
 impl Store {
@@ -438,16 +451,28 @@ impl Store {
             writes,
             backend: backend.clone(),
             health,
+            mailbox: Mailbox::default(),
         };
         Ok((store, Writer { link, queue }))
     }
 
     /// The store as the core's port (see [`Durable`]).
-    pub fn port(&self, mailbox: Mailbox) -> Durable {
+    pub fn port(&self) -> Durable {
         Durable {
             queue: self.writes.clone(),
-            mailbox,
+            mailbox: self.mailbox,
         }
+    }
+
+    /// This store with other bounds on waiting whispers (before its port
+    /// is made or it is shared).
+    pub fn with_mailbox(self, mailbox: Mailbox) -> Store {
+        Store { mailbox, ..self }
+    }
+
+    /// The bounds on whispers waiting for an offline account.
+    pub fn mailbox(&self) -> Mailbox {
+        self.mailbox
     }
 
     /// Up to `limit` whispers waiting for `account`, oldest first, from

@@ -137,7 +137,10 @@ pub enum Write {
         messages: Vec<ChatMessage>,
         /// Each with whether it waits for its (offline) recipient.
         directs: Vec<(DirectMessage, bool)>,
-        reply: oneshot::Sender<()>,
+        /// Bounds on the waiting ones (`None`: none); answers the ids of
+        /// those refused for it (not stored).
+        mailbox: Option<Mailbox>,
+        reply: oneshot::Sender<Vec<u64>>,
     },
     /// Answers once everything queued before it has committed.
     Flush(oneshot::Sender<()>),
@@ -162,6 +165,9 @@ enum Answer {
     MailboxFull {
         per_recipient: bool,
     },
+    /// The waiting whispers of a [`Write::Persist`] refused for their
+    /// mailbox's bounds.
+    Refused(Vec<u64>),
 }
 
 /// How long opening a PostgreSQL connection may take.
@@ -458,10 +464,12 @@ pub async fn run(
                 | (Write::AddInvite { reply, .. }, Answer::Nothing)
                 | (Write::ServerBan { reply, .. }, Answer::Nothing)
                 | (Write::SetPassword { reply, .. }, Answer::Nothing)
-                | (Write::Persist { reply, .. }, Answer::Nothing)
                     if saved =>
                 {
                     let _ = reply.send(());
+                }
+                (Write::Persist { reply, .. }, Answer::Refused(ids)) if saved => {
+                    let _ = reply.send(ids);
                 }
                 (Write::RevokeTokens { reply, .. }, Answer::Count(n))
                 | (Write::Retain { reply, .. }, Answer::Count(n)) => {
@@ -635,6 +643,15 @@ const INSERT_WAITING: &str = "INSERT INTO directs \
      WHERE (SELECT count(*) FROM directs WHERE recipient_key = $4 AND pending = 1) < $9 \
      AND (SELECT count(*) FROM directs \
           WHERE recipient_key = $4 AND pending = 1 AND sender_key = $8) < $10";
+/// [`INSERT_WAITING`], doing nothing for an id stored already.
+const INSERT_WAITING_ONCE: &str = "INSERT INTO directs \
+     (id, sender, recipient, recipient_key, text, ts, pending, sender_key) \
+     SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+     WHERE (SELECT count(*) FROM directs WHERE recipient_key = $4 AND pending = 1) < $9 \
+     AND (SELECT count(*) FROM directs \
+          WHERE recipient_key = $4 AND pending = 1 AND sender_key = $8) < $10 \
+     ON CONFLICT (id) DO NOTHING";
+const DIRECT_STORED: &str = "SELECT id FROM directs WHERE id = $1";
 const COUNT_WAITING: &str = "SELECT count(*) FROM directs WHERE recipient_key = $1 AND pending = 1";
 const DELIVERED: &str = "UPDATE directs SET pending = 0 WHERE id = $1 AND recipient_key = $2";
 const RETAIN_MESSAGES_BY_AGE: &str = "DELETE FROM messages WHERE ts < $1";
@@ -754,6 +771,40 @@ macro_rules! backend {
                 counter(conn, "last_direct_id", d.id).await
             }
 
+            /// Stores a whisper from the cluster's stream that waits for an
+            /// offline account, within `mailbox`; `false` if refused for it.
+            /// Idempotent: one stored already (a retry) counts as kept.
+            async fn waiting_once(
+                conn: &mut $conn,
+                d: &DirectMessage,
+                mailbox: Mailbox,
+            ) -> sqlx::Result<bool> {
+                let sender = d.account.as_ref().map_or_else(|| "*".to_string(), key);
+                let kept = sqlx::query(INSERT_WAITING_ONCE)
+                    .bind(i(d.id))
+                    .bind(d.from.as_str())
+                    .bind(d.to.as_str())
+                    .bind(key(&d.to))
+                    .bind(&d.text)
+                    .bind(i(d.ts))
+                    .bind(1i32)
+                    .bind(sender)
+                    .bind(i64::from(mailbox.per_recipient))
+                    .bind(i64::from(mailbox.per_sender))
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+                counter(conn, "last_direct_id", d.id).await?;
+                if kept > 0 {
+                    return Ok(true);
+                }
+                let stored: Option<i64> = sqlx::query_scalar(DIRECT_STORED)
+                    .bind(i(d.id))
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                Ok(stored.is_some())
+            }
+
             async fn counter(conn: &mut $conn, name: &str, value: u64) -> sqlx::Result<()> {
                 sqlx::query(RAISE_COUNTER)
                     .bind(name)
@@ -821,13 +872,28 @@ macro_rules! backend {
                         }
                     }
                     Write::Persist {
-                        messages, directs, ..
+                        messages,
+                        directs,
+                        mailbox,
+                        ..
                     } => {
                         let list: Vec<_> = messages.iter().collect();
                         self::messages(conn, &list, &INSERT_MESSAGES_ONCE).await?;
+                        let mut refused = Vec::new();
                         for (d, pending) in directs {
-                            direct(conn, d, *pending, &key(&d.to), INSERT_DIRECT_ONCE).await?;
+                            match mailbox.filter(|_| *pending) {
+                                Some(mailbox) => {
+                                    if !waiting_once(conn, d, mailbox).await? {
+                                        refused.push(d.id);
+                                    }
+                                }
+                                None => {
+                                    direct(conn, d, *pending, &key(&d.to), INSERT_DIRECT_ONCE)
+                                        .await?
+                                }
+                            }
                         }
+                        return Ok(Answer::Refused(refused));
                     }
                     Write::Room(RoomEvent {
                         room,
