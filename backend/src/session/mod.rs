@@ -1206,21 +1206,8 @@ impl Session {
     ) -> Outcome {
         let account = self.logged_in(id)?;
         let account = self.verify(&account, Some(password), None).await?;
-        let named = account.clone();
-        self.store()?
-            .request(|reply| Write::DeleteAccount {
-                account: named,
-                reply,
-            })
-            .await
-            .map_err(internal)?;
-        self.ctx.router.end_sessions_of(
-            &account,
-            id,
-            ErrorCode::LoggedOutElsewhere,
-            "the account was deleted from another session",
-        );
-        self.ctx.router.remove_account(&account, id);
+        self.remove_account(&account, id, "the account was deleted from another session")
+            .await?;
         self.token = None;
         self.waiting = None;
         self.reply(ServerMessage::AccountDeleted { account }, reference);
@@ -1261,30 +1248,13 @@ impl Session {
                 self.reply(ServerMessage::Klines { klines: bans }, reference);
             }
             Admin::RemoveAccount { account } => {
-                let named = account.clone();
-                let existed = self
-                    .store()?
-                    .request(|reply| Write::DeleteAccount {
-                        account: named,
-                        reply,
-                    })
-                    .await
-                    .map_err(internal)?;
-                if !existed {
+                let why = format!("the account was removed by {by}");
+                if !self.remove_account(&account, SessionId::MAX, &why).await? {
                     return Err(RouterError::new(
                         ErrorCode::NoSuchAccount,
                         format!("there is no account {account}"),
                     ));
                 }
-                let message = format!("the account was removed by {by}");
-                let router = &self.ctx.router;
-                router.end_sessions_of(
-                    &account,
-                    SessionId::MAX,
-                    ErrorCode::LoggedOutElsewhere,
-                    &message,
-                );
-                router.remove_account(&account, SessionId::MAX);
                 info!(%by, %account, "server administrator removed an account");
                 self.reply(ServerMessage::AccountDeleted { account }, reference);
             }
@@ -1395,6 +1365,30 @@ impl Session {
             )),
             None => Ok(()),
         }
+    }
+
+    /// Deletes `account` from the store and the router: its sessions but
+    /// `keep` end (`logged_out_elsewhere`, `why`), `keep` goes on as a
+    /// guest. `false` if there was no such account.
+    async fn remove_account(
+        &self,
+        account: &Nick,
+        keep: SessionId,
+        why: &str,
+    ) -> Result<bool, RouterError> {
+        let named = account.clone();
+        let existed = self
+            .store()?
+            .request(|reply| Write::DeleteAccount {
+                account: named,
+                reply,
+            })
+            .await
+            .map_err(internal)?;
+        let router = &self.ctx.router;
+        router.end_sessions_of(account, keep, ErrorCode::LoggedOutElsewhere, why);
+        router.remove_account(account, keep);
+        Ok(existed)
     }
 
     /// The account session `id` is logged into, or `no_such_account`.

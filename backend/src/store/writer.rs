@@ -636,14 +636,7 @@ const DELETE_ACCOUNT: [&str; 4] = [
 const REVOKE_TOKEN: &str = "DELETE FROM tokens WHERE account = $1 AND hash = $2";
 const REVOKE_TOKENS: &str = "DELETE FROM tokens WHERE account = $1";
 /// A whisper for an offline account, unless it has `$9` waiting already,
-/// or `$10` from this sender (`$8`).
-const INSERT_WAITING: &str = "INSERT INTO directs \
-     (id, sender, recipient, recipient_key, text, ts, pending, sender_key) \
-     SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
-     WHERE (SELECT count(*) FROM directs WHERE recipient_key = $4 AND pending = 1) < $9 \
-     AND (SELECT count(*) FROM directs \
-          WHERE recipient_key = $4 AND pending = 1 AND sender_key = $8) < $10";
-/// [`INSERT_WAITING`], doing nothing for an id stored already.
+/// or `$10` from this sender (`$8`); nothing for an id stored already.
 const INSERT_WAITING_ONCE: &str = "INSERT INTO directs \
      (id, sender, recipient, recipient_key, text, ts, pending, sender_key) \
      SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
@@ -771,9 +764,9 @@ macro_rules! backend {
                 counter(conn, "last_direct_id", d.id).await
             }
 
-            /// Stores a whisper from the cluster's stream that waits for an
-            /// offline account, within `mailbox`; `false` if refused for it.
-            /// Idempotent: one stored already (a retry) counts as kept.
+            /// Stores a whisper that waits for an offline account, within
+            /// `mailbox`; `false` if refused for it. Idempotent: one stored
+            /// already (a cluster's retry) counts as kept.
             async fn waiting_once(
                 conn: &mut $conn,
                 d: &DirectMessage,
@@ -846,23 +839,7 @@ macro_rules! backend {
                         },
                         mailbox,
                     ) => {
-                        let sender = d.account.as_ref().map_or_else(|| "*".to_string(), key);
-                        let kept = sqlx::query(INSERT_WAITING)
-                            .bind(i(d.id))
-                            .bind(d.from.as_str())
-                            .bind(d.to.as_str())
-                            .bind(key(&d.to))
-                            .bind(&d.text)
-                            .bind(i(d.ts))
-                            .bind(1i32)
-                            .bind(sender)
-                            .bind(i64::from(mailbox.per_recipient))
-                            .bind(i64::from(mailbox.per_sender))
-                            .execute(&mut *conn)
-                            .await?
-                            .rows_affected();
-                        counter(conn, "last_direct_id", d.id).await?;
-                        if kept == 0 {
+                        if !waiting_once(conn, d, *mailbox).await? {
                             let waiting: i64 = sqlx::query_scalar(COUNT_WAITING)
                                 .bind(key(&d.to))
                                 .fetch_one(&mut *conn)
