@@ -13,8 +13,8 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
 use crate::{
-    BanInfo, ChatMessage, DirectMessage, Envelope, ErrorCode, Limits, Nick, PresenceEvent, Ref,
-    RoomInfo, RoomName, ServerBan, ServerMessage, Topic, UserInfo,
+    BanInfo, ChatMessage, DirectMessage, Envelope, ErrorCode, Limits, ModeChange, Nick,
+    PresenceEvent, Ref, RoomInfo, RoomModes, RoomName, ServerBan, ServerMessage, Topic, UserInfo,
 };
 
 /// The `type` of a server frame.
@@ -49,6 +49,10 @@ enum Kind {
     Banned,
     Bans,
     Roles,
+    Modes,
+    Invited,
+    Invite,
+    Voiced,
     Lagged,
     Error,
     Closing,
@@ -101,6 +105,9 @@ struct Flat {
     code: Option<ErrorCode>,
     notice: Option<bool>,
     users: Option<Vec<UserInfo>>,
+    modes: Option<RoomModes>,
+    change: Option<ModeChange>,
+    voiced: Option<Vec<Nick>>,
 }
 
 /// `away`: the away nicks of `members`, or the reason of `whois`.
@@ -211,6 +218,8 @@ impl Flat {
                 history: need(f.history, "history")?,
                 topic: f.topic,
                 moderators: f.moderators.unwrap_or_default(),
+                modes: f.modes.unwrap_or_default(),
+                voiced: f.voiced.unwrap_or_default(),
             },
             Kind::Parted => M::Parted {
                 room: need(f.room, "room")?,
@@ -341,6 +350,27 @@ impl Flat {
                 ops: need(f.ops, "ops")?,
                 moderators: f.moderators.unwrap_or_default(),
             },
+            Kind::Modes => M::Modes {
+                room: need(f.room, "room")?,
+                modes: need(f.modes, "modes")?,
+                by: f.by,
+                change: f.change,
+            },
+            Kind::Invited => M::Invited {
+                room: need(f.room, "room")?,
+                nick: need(f.nick, "nick")?,
+                by: need(f.by, "by")?,
+            },
+            Kind::Invite => M::Invite {
+                room: need(f.room, "room")?,
+                from: need(f.from, "from")?,
+            },
+            Kind::Voiced => M::Voiced {
+                room: need(f.room, "room")?,
+                nick: need(f.nick, "nick")?,
+                by: need(f.by, "by")?,
+                set: need(f.set, "set")?,
+            },
             Kind::Lagged => M::Lagged {
                 dropped: need(f.dropped, "dropped")?,
             },
@@ -421,6 +451,15 @@ mod tests {
                 history: vec![chat.clone()],
                 topic: Some(topic.clone()),
                 moderators: vec![nick("alice")],
+                modes: RoomModes {
+                    invite_only: true,
+                    key: Some("k".into()),
+                    limit: Some(9),
+                    moderated: true,
+                    secret: true,
+                    registered_only: true,
+                },
+                voiced: vec![nick("bob")],
             },
             M::Joined {
                 room: room("lobby"),
@@ -428,6 +467,8 @@ mod tests {
                 history: vec![],
                 topic: None,
                 moderators: vec![],
+                modes: RoomModes::default(),
+                voiced: vec![],
             },
             M::Parted {
                 room: room("x"),
@@ -613,6 +654,41 @@ mod tests {
                 ops: vec![],
                 moderators: vec![],
             },
+            M::Modes {
+                room: room("den"),
+                modes: RoomModes {
+                    invite_only: true,
+                    ..RoomModes::default()
+                },
+                by: Some(nick("alice")),
+                change: Some(ModeChange {
+                    invite_only: Some(true),
+                    key: Some(String::new()),
+                    limit: Some(0),
+                    ..ModeChange::default()
+                }),
+            },
+            M::Modes {
+                room: room("den"),
+                modes: RoomModes::default(),
+                by: None,
+                change: None,
+            },
+            M::Invited {
+                room: room("den"),
+                nick: nick("bob"),
+                by: nick("alice"),
+            },
+            M::Invite {
+                room: room("den"),
+                from: nick("alice"),
+            },
+            M::Voiced {
+                room: room("den"),
+                nick: nick("bob"),
+                by: nick("alice"),
+                set: false,
+            },
             M::Lagged { dropped: 12 },
             M::error(ErrorCode::NickTaken, "that nick is in use"),
             M::Closing {
@@ -658,12 +734,16 @@ mod tests {
             M::Killed { .. } => 28,
             M::Klined { .. } => 29,
             M::Klines { .. } => 30,
+            M::Modes { .. } => 31,
+            M::Invited { .. } => 32,
+            M::Invite { .. } => 33,
+            M::Voiced { .. } => 34,
         }
     }
 
     #[test]
     fn every_type_is_tested() {
-        let mut seen = [false; 31];
+        let mut seen = [false; 35];
         for message in every_type() {
             seen[variant(&message)] = true;
         }

@@ -202,8 +202,29 @@ pub enum ClientMessage {
     Op { room: RoomName, account: Nick },
     /// Takes operator rights away (the owner, or an operator from itself).
     Deop { room: RoomName, account: Nick },
-    /// Join (creating if needed) a room; answered by `joined`.
-    Join { room: RoomName },
+    /// Join (creating if needed) a room; answered by `joined`. `key`: the
+    /// room's key, if it has one (`+k`).
+    Join {
+        room: RoomName,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+    },
+    /// Without `set`: asks for a room's modes (answered by `modes`). With
+    /// it: changes those it names (the owner, operators and server
+    /// administrators), and every member gets `modes`.
+    Mode {
+        room: RoomName,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        set: Option<ModeChange>,
+    },
+    /// Invites `nick` into a joined room (operators only if it is
+    /// invite-only): answered by `invited`; `nick` gets `invite`.
+    Invite { room: RoomName, nick: Nick },
+    /// Lets member `nick` speak in a moderated room (operators only); the
+    /// room gets `voiced`.
+    Voice { room: RoomName, nick: Nick },
+    /// Takes the voice away; the room gets `voiced` with `set: false`.
+    Devoice { room: RoomName, nick: Nick },
     /// Leave a room, optionally saying why; answered by `parted`.
     Part {
         room: RoomName,
@@ -312,6 +333,10 @@ impl ClientMessage {
         "unkline",
         "klines",
         "remove_account",
+        "mode",
+        "invite",
+        "voice",
+        "devoice",
     ];
 }
 
@@ -323,6 +348,97 @@ pub struct Topic {
     /// Unix time in milliseconds.
     pub ts: u64,
 }
+
+/// A room's modes (IRC's channel modes): who gets in, who speaks, who
+/// sees it. `+n` (no messages from outside) always holds, so it is no
+/// field. Absent fields are off.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomModes {
+    /// `+i`: only the invited (and operators) join.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub invite_only: bool,
+    /// `+k`: `join` must give this key (operators and the invited need not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// `+l`: at most this many members.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// `+m`: only voiced members and operators speak.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub moderated: bool,
+    /// `+s`: hidden from `rooms` and `whois` of those not in it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub secret: bool,
+    /// `+R`: only logged-in users join.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub registered_only: bool,
+}
+
+impl RoomModes {
+    /// No mode is set (but `+n`).
+    pub fn is_default(&self) -> bool {
+        *self == RoomModes::default()
+    }
+
+    /// Makes `change`: a field it names replaces this one's (an empty
+    /// `key` or a `limit` of 0 removes it).
+    pub fn apply(&mut self, change: &ModeChange) {
+        let ModeChange {
+            invite_only,
+            key,
+            limit,
+            moderated,
+            secret,
+            registered_only,
+        } = change;
+        if let Some(on) = invite_only {
+            self.invite_only = *on;
+        }
+        if let Some(key) = key {
+            self.key = (!key.is_empty()).then(|| key.clone());
+        }
+        if let Some(limit) = limit {
+            self.limit = (*limit > 0).then_some(*limit);
+        }
+        if let Some(on) = moderated {
+            self.moderated = *on;
+        }
+        if let Some(on) = secret {
+            self.secret = *on;
+        }
+        if let Some(on) = registered_only {
+            self.registered_only = *on;
+        }
+    }
+}
+
+/// What a `mode` request changes: the fields it names, the rest stays.
+/// An empty `key` removes the key, a `limit` of 0 the limit.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModeChange {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite_only: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moderated: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registered_only: Option<bool>,
+}
+
+impl ModeChange {
+    /// It changes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == ModeChange::default()
+    }
+}
+
+/// The most bytes of a room key.
+pub const MAX_KEY_BYTES: usize = 32;
 
 /// One line of a `rooms` listing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -453,6 +569,12 @@ pub enum ServerMessage {
         /// owner's or an operator's account. IRC shows them as `@`.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         moderators: Vec<Nick>,
+        /// The room's modes (absent: none but `+n`).
+        #[serde(default, skip_serializing_if = "RoomModes::is_default")]
+        modes: RoomModes,
+        /// The members with a voice (`+v`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        voiced: Vec<Nick>,
     },
     Parted {
         room: RoomName,
@@ -600,6 +722,35 @@ pub enum ServerMessage {
         /// The members (nicks) logged into those accounts now.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         moderators: Vec<Nick>,
+    },
+    /// A room's modes: answering `mode` (the `key` only for members), or
+    /// a change `by` someone, announced to the room with what it changed.
+    Modes {
+        room: RoomName,
+        modes: RoomModes,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<Nick>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        change: Option<ModeChange>,
+    },
+    /// `by` invited `nick` into `room`: the answer to `invite`, and told
+    /// to the room's operators present.
+    Invited {
+        room: RoomName,
+        nick: Nick,
+        by: Nick,
+    },
+    /// You are invited into `room` by `from`.
+    Invite {
+        room: RoomName,
+        from: Nick,
+    },
+    /// `by` gave `nick` a voice in `room` (`set: false`: took it).
+    Voiced {
+        room: RoomName,
+        nick: Nick,
+        by: Nick,
+        set: bool,
     },
     /// Your outbox overflowed: `dropped` older events were discarded.
     /// Use `history` with `after` to fill the gap.
@@ -812,6 +963,42 @@ mod tests {
                 r#"{"type":"join","room":"Lobby"}"#,
                 ClientMessage::Join {
                     room: room("lobby"),
+                    key: None,
+                },
+            ),
+            (
+                r#"{"type":"join","room":"den","key":"s3cret"}"#,
+                ClientMessage::Join {
+                    room: room("den"),
+                    key: Some("s3cret".into()),
+                },
+            ),
+            (
+                r#"{"type":"invite","room":"den","nick":"bob"}"#,
+                ClientMessage::Invite {
+                    room: room("den"),
+                    nick: nick("bob"),
+                },
+            ),
+            (
+                r#"{"type":"mode","room":"den","set":{"invite_only":true,"key":"k","limit":20,"moderated":true,"secret":true}}"#,
+                ClientMessage::Mode {
+                    room: room("den"),
+                    set: Some(ModeChange {
+                        invite_only: Some(true),
+                        key: Some("k".into()),
+                        limit: Some(20),
+                        moderated: Some(true),
+                        secret: Some(true),
+                        registered_only: None,
+                    }),
+                },
+            ),
+            (
+                r#"{"type":"voice","room":"den","nick":"bob"}"#,
+                ClientMessage::Voice {
+                    room: room("den"),
+                    nick: nick("bob"),
                 },
             ),
             (
@@ -991,6 +1178,8 @@ mod tests {
             history: vec![],
             topic: None,
             moderators: vec![],
+            modes: RoomModes::default(),
+            voiced: vec![],
         };
         assert_eq!(
             serde_json::to_string(&joined).unwrap(),
