@@ -41,3 +41,14 @@ CREATE TABLE server_bans (
     expires INTEGER,
     PRIMARY KEY (kind, target)
 ) WITHOUT ROWID;
+
+-- Room modes (issue 22, "Private rooms"), flags 0 or 1: invite-only (+i),
+-- moderated (+m), secret (+s), logged-in users only (+R); the key (+k,
+-- NULL: none) is kept as given, since IRC shows it to members (324); the
+-- member limit (+l, 0: none).
+ALTER TABLE rooms ADD COLUMN invite_only     INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rooms ADD COLUMN room_key        TEXT;
+ALTER TABLE rooms ADD COLUMN member_limit    INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rooms ADD COLUMN moderated       INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rooms ADD COLUMN secret          INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rooms ADD COLUMN registered_only INTEGER NOT NULL DEFAULT 0;

@@ -654,7 +654,10 @@ impl Chat {
     }
 
     fn join_request(&mut self, room: RoomName) -> Request {
-        self.request(Purpose::Join(room.clone()), ClientMessage::Join { room })
+        self.request(
+            Purpose::Join(room.clone()),
+            ClientMessage::Join { room, key: None },
+        )
     }
 
     /// The user submitted the composer. `Ok` carries what to send; `Err` a
@@ -1117,6 +1120,35 @@ impl Chat {
                     r.conv.event(text, now);
                 }
             }
+            ServerMessage::Modes {
+                room, by: Some(by), ..
+            } => {
+                if let Some(r) = self.rooms.get_mut(&room) {
+                    r.conv.event(format!("{by} changed the room's modes"), now);
+                }
+            }
+            ServerMessage::Voiced {
+                room,
+                nick,
+                by,
+                set,
+            } => {
+                if let Some(r) = self.rooms.get_mut(&room) {
+                    let text = if set {
+                        format!("{by} gave {nick} a voice")
+                    } else {
+                        format!("{by} took {nick}'s voice away")
+                    };
+                    r.conv.event(text, now);
+                }
+            }
+            ServerMessage::Invited { room, nick, by } => {
+                if let Some(r) = self.rooms.get_mut(&room) {
+                    r.conv.event(format!("{by} invited {nick}"), now);
+                }
+            }
+            // Shown by later steps of the web client (issue 22).
+            ServerMessage::Modes { .. } | ServerMessage::Invite { .. } => {}
             // Administration has no page in the web client yet.
             ServerMessage::Registered { .. }
             | ServerMessage::Bans { .. }
@@ -1439,6 +1471,8 @@ mod tests {
             history,
             topic: None,
             moderators: vec![],
+            modes: Default::default(),
+            voiced: vec![],
         }
     }
     fn ids(chat: &Chat, r: &str) -> Vec<u64> {

@@ -519,7 +519,11 @@ impl Session {
             | M::Ban { .. }
             | M::Unban { .. }
             | M::Op { .. }
-            | M::Deop { .. } => (&mut self.changes, Limit::Changes, "changes"),
+            | M::Deop { .. }
+            | M::Mode { set: Some(_), .. }
+            | M::Invite { .. }
+            | M::Voice { .. }
+            | M::Devoice { .. } => (&mut self.changes, Limit::Changes, "changes"),
             M::Hello { .. }
             | M::Bans { .. }
             | M::Part { .. }
@@ -527,6 +531,7 @@ impl Session {
             | M::Ping
             | M::Pong
             | M::Topic { text: None, .. }
+            | M::Mode { set: None, .. }
             | M::Members { .. }
             | M::Rooms
             | M::Whois { .. }
@@ -1398,7 +1403,13 @@ impl Session {
     /// `join`, loading the room from the store first if need be. A room
     /// not open on the server counts against the address's and the
     /// account's new-room quota (the room limit is shared by all).
-    async fn join(&mut self, id: SessionId, room: RoomName, reference: Option<Ref>) -> Outcome {
+    async fn join(
+        &mut self,
+        id: SessionId,
+        room: RoomName,
+        key: Option<String>,
+        reference: Option<Ref>,
+    ) -> Outcome {
         let router = &self.ctx.router;
         if !router.has_room(&room) {
             let mut who = vec![Who::address(self.peer.ip())];
@@ -1415,7 +1426,7 @@ impl Session {
             }
         }
         for _ in 0..3 {
-            if router.join(id, room.clone(), reference.clone())? == Joined::Joined {
+            if router.join(id, room.clone(), key.as_deref(), reference.clone())? == Joined::Joined {
                 return Ok(());
             }
             let store = self.store()?;
@@ -1516,6 +1527,16 @@ impl Session {
             } => router.ban(id, room, nick, account, set, reference),
             Now::Bans { room } => router.bans(id, room, reference),
             Now::Op { room, account, op } => router.set_op(id, room, account, op, reference),
+            Now::Mode { room, set } => {
+                // Server administrators may change any room's modes.
+                let admin = set.is_some()
+                    && router
+                        .account_of(id)
+                        .is_some_and(|a| self.ctx.admins.is_admin(&a));
+                router.mode(id, room, set, admin, reference)
+            }
+            Now::Invite { room, nick } => router.invite(id, room, nick, reference),
+            Now::Voice { room, nick, set } => router.voice(id, room, nick, set, reference),
         }
     }
 
@@ -1535,7 +1556,7 @@ impl Session {
                 self.register_account(nick, password, invite, reference)
                     .await
             }
-            Wait::Join { id, room } => self.join(id, room, reference).await,
+            Wait::Join { id, room, key } => self.join(id, room, key, reference).await,
             Wait::History { id, room, page } => self.history(id, room, page, reference).await,
             Wait::Nick { id, nick } => self.change_nick(id, nick, reference).await,
             Wait::Logout { id, all } => self.logout(id, all, reference).await,

@@ -4,7 +4,7 @@
 //! refused before any of that. A pure function of the request and whether
 //! the session said hello, so it is tested without sockets or a runtime.
 
-use banter_protocol::{ClientMessage, ErrorCode, Nick, RoomName};
+use banter_protocol::{ClientMessage, ErrorCode, ModeChange, Nick, RoomName};
 
 use crate::core::model::Page;
 use crate::core::router::{DEFAULT_HISTORY_PAGE, RouterError, SessionId};
@@ -84,6 +84,21 @@ pub(super) enum Now {
         account: Nick,
         op: bool,
     },
+    /// Asks for (`set` none) or changes a room's modes.
+    Mode {
+        room: RoomName,
+        set: Option<ModeChange>,
+    },
+    Invite {
+        room: RoomName,
+        nick: Nick,
+    },
+    /// Gives (`set`) or takes a voice.
+    Voice {
+        room: RoomName,
+        nick: Nick,
+        set: bool,
+    },
 }
 
 /// A request that waits: for a password hash (`hello` with a password,
@@ -104,6 +119,7 @@ pub(super) enum Wait {
     Join {
         id: SessionId,
         room: RoomName,
+        key: Option<String>,
     },
     History {
         id: SessionId,
@@ -198,7 +214,7 @@ pub(super) fn route(id: Option<SessionId>, body: ClientMessage) -> Route {
             ErrorCode::NotRegistered,
             "send hello first: {\"type\":\"hello\",\"nick\":\"yourname\"}",
         )),
-        (Some(id), C::Join { room }) => Route::Waits(Wait::Join { id, room }),
+        (Some(id), C::Join { room, key }) => Route::Waits(Wait::Join { id, room, key }),
         (
             Some(id),
             C::History {
@@ -323,6 +339,24 @@ pub(super) fn route(id: Option<SessionId>, body: ClientMessage) -> Route {
                 op: false,
             },
         ),
+        (Some(id), C::Mode { room, set }) => now(id, Now::Mode { room, set }),
+        (Some(id), C::Invite { room, nick }) => now(id, Now::Invite { room, nick }),
+        (Some(id), C::Voice { room, nick }) => now(
+            id,
+            Now::Voice {
+                room,
+                nick,
+                set: true,
+            },
+        ),
+        (Some(id), C::Devoice { room, nick }) => now(
+            id,
+            Now::Voice {
+                room,
+                nick,
+                set: false,
+            },
+        ),
     }
 }
 
@@ -375,6 +409,7 @@ mod tests {
         assert_eq!(code(route(None, say)), ErrorCode::NotRegistered);
         let join = ClientMessage::Join {
             room: room("lobby"),
+            key: None,
         };
         assert_eq!(code(route(None, join)), ErrorCode::NotRegistered);
     }
@@ -394,6 +429,7 @@ mod tests {
         let waits = [
             ClientMessage::Join {
                 room: room("lobby"),
+                key: None,
             },
             ClientMessage::Nick {
                 nick: nick("carol"),

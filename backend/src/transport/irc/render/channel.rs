@@ -56,7 +56,15 @@ impl Client {
                 history,
                 topic,
                 moderators,
-            } => self.joined_room(out, room, (members, moderators), topic.as_ref(), history),
+                modes: _,
+                voiced,
+            } => self.joined_room(
+                out,
+                room,
+                (members, moderators, voiced),
+                topic.as_ref(),
+                history,
+            ),
             ServerMessage::Parted { room, reason } => self.parted(out, room, reason.as_deref()),
             ServerMessage::Nick { nick, old } => self.renamed(out, nick, old),
             ServerMessage::Kicked {
@@ -168,7 +176,7 @@ impl Client {
         &mut self,
         out: &mut Vec<u8>,
         room: &RoomName,
-        (members, moderators): (&[Nick], &[Nick]),
+        (members, moderators, voiced): (&[Nick], &[Nick], &[Nick]),
         topic: Option<&Topic>,
         history: &[banter_protocol::ChatMessage],
     ) {
@@ -190,7 +198,7 @@ impl Client {
                 &[&channel, t.by.as_str(), &(t.ts / 1000).to_string()],
             );
         }
-        names(out, me, &channel, members, moderators);
+        names_voiced(out, me, &channel, members, moderators, voiced);
         self.replay(out, room, history);
     }
 
@@ -384,11 +392,28 @@ pub(super) fn names(
     members: &[Nick],
     moderators: &[Nick],
 ) {
+    names_voiced(out, me, channel, members, moderators, &[])
+}
+
+/// [`names`], with `+` for the voiced members who are not operators.
+pub(super) fn names_voiced(
+    out: &mut Vec<u8>,
+    me: &str,
+    channel: &str,
+    members: &[Nick],
+    moderators: &[Nick],
+    voiced: &[Nick],
+) {
     let names: Vec<String> = members
         .iter()
-        .map(|n| match moderators.contains(n) {
-            true => format!("@{n}"),
-            false => n.to_string(),
+        .map(|n| {
+            if moderators.contains(n) {
+                format!("@{n}")
+            } else if voiced.contains(n) {
+                format!("+{n}")
+            } else {
+                n.to_string()
+            }
         })
         .collect();
     packed(

@@ -16,6 +16,7 @@ mod account;
 mod channel;
 mod chat;
 mod error;
+mod modes;
 mod user;
 
 use banter_protocol::{Nick, ServerMessage};
@@ -56,6 +57,10 @@ impl Client {
             | ServerMessage::Nick { .. }
             | ServerMessage::Kicked { .. }
             | ServerMessage::Roles { .. } => self.membership(frame, message, last_event, out),
+            ServerMessage::Modes { .. }
+            | ServerMessage::Invited { .. }
+            | ServerMessage::Invite { .. }
+            | ServerMessage::Voiced { .. } => self.modes_reply(message, out),
             ServerMessage::Topic { .. }
             | ServerMessage::Members { .. }
             | ServerMessage::Rooms { .. }
