@@ -23,10 +23,12 @@ impl Client {
                 let channel = format!("#{room}");
                 match change {
                     None => {
-                        let mut params = vec![channel];
+                        // No trailing `:`: the modes and their arguments
+                        // are parameters, as other servers send them.
+                        let mut params = vec![me.clone(), channel];
                         params.extend(mode_string(modes));
                         let params: Vec<&str> = params.iter().map(String::as_str).collect();
-                        reply(out, RPL_CHANNELMODEIS, &me, &params);
+                        Line::new(Some(SERVER), RPL_CHANNELMODEIS, &params).write(out);
                     }
                     Some(change) => {
                         let source = by.as_ref().map_or(SERVER.to_string(), |b| mask(b.as_str()));
@@ -54,7 +56,8 @@ impl Client {
             ServerMessage::Invited { room, nick, by } => {
                 let channel = format!("#{room}");
                 if by.as_str() == me {
-                    reply(out, RPL_INVITING, &me, &[nick.as_str(), &channel]);
+                    Line::new(Some(SERVER), RPL_INVITING, &[&me, nick.as_str(), &channel])
+                        .write(out);
                 } else if self.caps.has(INVITE_NOTIFY) {
                     Line::new(
                         Some(&mask(by.as_str())),
