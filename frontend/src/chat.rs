@@ -1471,8 +1471,7 @@ mod tests {
             history,
             topic: None,
             moderators: vec![],
-            modes: Default::default(),
-            voiced: vec![],
+            access: None,
         }
     }
     fn ids(chat: &Chat, r: &str) -> Vec<u64> {
@@ -1498,7 +1497,8 @@ mod tests {
         assert_eq!(
             joins[0].body,
             ClientMessage::Join {
-                room: room("lobby")
+                room: room("lobby"),
+                key: None,
             }
         );
         let more = chat.on_message(

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
 use crate::{
-    BanInfo, ChatMessage, DirectMessage, Envelope, ErrorCode, Limits, ModeChange, Nick,
+    Access, BanInfo, ChatMessage, DirectMessage, Envelope, ErrorCode, Limits, ModeChange, Nick,
     PresenceEvent, Ref, RoomInfo, RoomModes, RoomName, ServerBan, ServerMessage, Topic, UserInfo,
 };
 
@@ -218,8 +218,7 @@ impl Flat {
                 history: need(f.history, "history")?,
                 topic: f.topic,
                 moderators: f.moderators.unwrap_or_default(),
-                modes: f.modes.unwrap_or_default(),
-                voiced: f.voiced.unwrap_or_default(),
+                access: Access::boxed(f.modes.unwrap_or_default(), f.voiced.unwrap_or_default()),
             },
             Kind::Parted => M::Parted {
                 room: need(f.room, "room")?,
@@ -451,15 +450,17 @@ mod tests {
                 history: vec![chat.clone()],
                 topic: Some(topic.clone()),
                 moderators: vec![nick("alice")],
-                modes: RoomModes {
-                    invite_only: true,
-                    key: Some("k".into()),
-                    limit: Some(9),
-                    moderated: true,
-                    secret: true,
-                    registered_only: true,
-                },
-                voiced: vec![nick("bob")],
+                access: Access::boxed(
+                    RoomModes {
+                        invite_only: true,
+                        key: Some("k".into()),
+                        limit: Some(9),
+                        moderated: true,
+                        secret: true,
+                        registered_only: true,
+                    },
+                    vec![nick("bob")],
+                ),
             },
             M::Joined {
                 room: room("lobby"),
@@ -467,8 +468,15 @@ mod tests {
                 history: vec![],
                 topic: None,
                 moderators: vec![],
-                modes: RoomModes::default(),
-                voiced: vec![],
+                access: None,
+            },
+            M::Joined {
+                room: room("lobby"),
+                members: vec![nick("bob")],
+                history: vec![],
+                topic: None,
+                moderators: vec![],
+                access: Access::boxed(RoomModes::default(), vec![nick("bob")]),
             },
             M::Parted {
                 room: room("x"),

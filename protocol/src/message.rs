@@ -412,6 +412,26 @@ impl RoomModes {
     }
 }
 
+/// What `joined` tells of a room's modes and voices: boxed in `joined`
+/// (most rooms have neither, and every frame has room for a `joined`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Access {
+    /// The room's modes (absent: none but `+n`).
+    #[serde(skip_serializing_if = "RoomModes::is_default")]
+    pub modes: RoomModes,
+    /// The members with a voice (`+v`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub voiced: Vec<Nick>,
+}
+
+impl Access {
+    /// `None` when there is nothing to tell.
+    pub fn boxed(modes: RoomModes, voiced: Vec<Nick>) -> Option<Box<Access>> {
+        let access = Access { modes, voiced };
+        (access != Access::default()).then(|| Box::new(access))
+    }
+}
+
 /// What a `mode` request changes: the fields it names, the rest stays.
 /// An empty `key` removes the key, a `limit` of 0 the limit.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -569,12 +589,10 @@ pub enum ServerMessage {
         /// owner's or an operator's account. IRC shows them as `@`.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         moderators: Vec<Nick>,
-        /// The room's modes (absent: none but `+n`).
-        #[serde(default, skip_serializing_if = "RoomModes::is_default")]
-        modes: RoomModes,
-        /// The members with a voice (`+v`).
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        voiced: Vec<Nick>,
+        /// The room's modes and voices, if it has any (`modes`, `voiced`
+        /// in the JSON).
+        #[serde(flatten)]
+        access: Option<Box<Access>>,
     },
     Parted {
         room: RoomName,
@@ -1178,8 +1196,7 @@ mod tests {
             history: vec![],
             topic: None,
             moderators: vec![],
-            modes: RoomModes::default(),
-            voiced: vec![],
+            access: None,
         };
         assert_eq!(
             serde_json::to_string(&joined).unwrap(),

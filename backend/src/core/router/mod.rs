@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use banter_protocol::{
-    BanInfo, ChatMessage, DirectMessage, ErrorCode, MAX_AWAY_BYTES, MAX_HISTORY_PAGE,
+    Access, BanInfo, ChatMessage, DirectMessage, ErrorCode, MAX_AWAY_BYTES, MAX_HISTORY_PAGE,
     MAX_KEY_BYTES, MAX_REASON_BYTES, MAX_TOPIC_BYTES, MAX_USERS_QUERY, ModeChange, Nick,
     PresenceEvent, Ref, RoomInfo, RoomModes, RoomName, ServerMessage, Topic, UserInfo, check_line,
     check_text,
@@ -464,8 +464,7 @@ impl Room {
                 history: self.history.iter().map(|f| chat(f).clone()).collect(),
                 topic: self.topic.clone(),
                 moderators: self.moderators(sessions),
-                modes: self.modes.clone(),
-                voiced: self.voiced(sessions),
+                access: Access::boxed(self.modes.clone(), self.voiced(sessions)),
             },
             reference,
         )

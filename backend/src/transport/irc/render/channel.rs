@@ -56,12 +56,15 @@ impl Client {
                 history,
                 topic,
                 moderators,
-                modes: _,
-                voiced,
+                access,
             } => self.joined_room(
                 out,
                 room,
-                (members, moderators, voiced),
+                (
+                    members,
+                    moderators,
+                    access.as_ref().map_or(&[][..], |a| &a.voiced[..]),
+                ),
                 topic.as_ref(),
                 history,
             ),
