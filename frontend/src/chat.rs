@@ -465,6 +465,14 @@ impl Chat {
         vec![self.request(Purpose::Say, body)]
     }
 
+    /// Invites `nick` into the room on screen (the member list's Invite).
+    pub fn invite(&mut self, nick: Nick) -> Vec<Request> {
+        let Some(View::Room(room)) = self.view.clone() else {
+            return Vec::new();
+        };
+        vec![self.request(Purpose::Say, ClientMessage::Invite { room, nick })]
+    }
+
     /// Sets the topic of the room on screen.
     pub fn set_topic(&mut self, text: String) -> Vec<Request> {
         let Some(View::Room(room)) = self.view.clone() else {
@@ -756,6 +764,9 @@ impl Chat {
                         room,
                         account: target,
                     },
+                    "invite" => ClientMessage::Invite { room, nick: target },
+                    "voice" => ClientMessage::Voice { room, nick: target },
+                    "devoice" => ClientMessage::Devoice { room, nick: target },
                     _ => ClientMessage::Deop {
                         room,
                         account: target,
@@ -1147,8 +1158,13 @@ impl Chat {
                     r.conv.event(format!("{by} invited {nick}"), now);
                 }
             }
-            // Shown by later steps of the web client (issue 22).
-            ServerMessage::Modes { .. } | ServerMessage::Invite { .. } => {}
+            ServerMessage::Invite { room, from } => {
+                if let Some(conv) = self.current_mut() {
+                    conv.event(format!("{from} invites you to #{room}: /join {room}"), now);
+                }
+            }
+            // A query's answer; the web client has no modes panel yet.
+            ServerMessage::Modes { .. } => {}
             // Administration has no page in the web client yet.
             ServerMessage::Registered { .. }
             | ServerMessage::Bans { .. }
