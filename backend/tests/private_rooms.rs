@@ -255,6 +255,12 @@ async fn keys_limits_moderation_and_secrecy_hold_on_json() {
     assert_eq!(bob.wait_for("whois").await["rooms"], json!(["den"]));
     dave.send(json!({"type":"members","room":"den"})).await;
     assert_eq!(dave.expect("members").await["members"], json!([]));
+    alice
+        .send(json!({"type":"topic","room":"den","text":"hush"}))
+        .await;
+    alice.wait_for("topic").await;
+    dave.send(json!({"type":"topic","room":"den"})).await;
+    assert_eq!(dave.expect("topic").await["topic"], Value::Null);
     // Nor does an outsider read its history.
     dave.send(json!({"type":"history","room":"den"})).await;
     dave.expect_error("not_in_room").await;
@@ -412,4 +418,27 @@ async fn modes_survive_a_restart() {
         json!({"limit":10,"moderated":true,"secret":true}),
         "{joined}"
     );
+}
+
+/// Server administrators set the modes of any room they are in, even one
+/// without owner or operators (`lobby`), where nobody else may.
+#[tokio::test]
+async fn administrators_set_modes_where_nobody_else_may() {
+    let server = TestServer::start_with(&["--server-admin", "root"]);
+    register(&server, "root").await;
+    let mut guest = Client::hello(&server, Kind::Tcp, "guest").await;
+    guest.join("lobby").await;
+    guest
+        .send(json!({"type":"mode","room":"lobby","set":{"moderated":true}}))
+        .await;
+    guest.expect_error("not_operator").await;
+    let mut root = login(&server, Kind::Ws, "root").await;
+    root.join("lobby").await;
+    let modes = set_modes(&mut root, "lobby", json!({"moderated":true})).await;
+    assert_eq!(modes["modes"], json!({"moderated":true}));
+    assert_eq!(guest.wait_for("modes").await["by"], "root");
+    guest
+        .send(json!({"type":"say","room":"lobby","text":"hello?"}))
+        .await;
+    guest.expect_error("moderated").await;
 }

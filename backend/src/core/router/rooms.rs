@@ -201,7 +201,11 @@ impl Router {
         } = &mut *guard;
         let session = connection(sessions, id)?;
         let Some(text) = set else {
-            let topic = rooms.get(&room).and_then(|r| r.topic.clone());
+            // A secret room's topic is its members' business.
+            let topic = rooms
+                .get(&room)
+                .filter(|r| !r.modes.secret || session.rooms.contains(&room))
+                .and_then(|r| r.topic.clone());
             session.outbox.push(Frame::with_ref(
                 ServerMessage::Topic { room, topic },
                 reference,
