@@ -392,6 +392,14 @@ async fn modes_survive_a_restart() {
     server.restart();
 
     let mut bob = Client::hello(&server, Kind::Tcp, "bob").await;
+    // Asked before anyone opens it again: read from the store.
+    bob.send(json!({"type":"mode","room":"den"})).await;
+    let modes = bob.expect("modes").await;
+    assert_eq!(
+        modes["modes"],
+        json!({"invite_only":true,"key":"*","limit":10,"moderated":true,"secret":true}),
+        "{modes}"
+    );
     assert_eq!(
         error_code(&join_with(&mut bob, "den", Some("sesame")).await),
         "invite_only"

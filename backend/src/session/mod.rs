@@ -1442,6 +1442,37 @@ impl Session {
         ))
     }
 
+    /// `mode` without `set`: the router answers for a room in memory; one
+    /// that is not (nobody opened it since the start) is read from the
+    /// store, without loading it, and its key shown as `*` (this session
+    /// can't be in it).
+    async fn mode_query(
+        &mut self,
+        id: SessionId,
+        room: RoomName,
+        reference: Option<Ref>,
+    ) -> Outcome {
+        let router = &self.ctx.router;
+        if router.has_room(&room) {
+            return router.mode(id, room, None, false, reference);
+        }
+        let mut modes = self
+            .store()?
+            .load_room(&room, 0)
+            .await
+            .map_err(internal)?
+            .modes;
+        modes.key = modes.key.map(|_| "*".to_string());
+        let message = ServerMessage::Modes {
+            room,
+            modes,
+            by: None,
+            change: None,
+        };
+        self.reply(message, reference);
+        Ok(())
+    }
+
     /// `history`, from the store when there is one.
     async fn history(
         &mut self,
@@ -1558,6 +1589,7 @@ impl Session {
             }
             Wait::Join { id, room, key } => self.join(id, room, key, reference).await,
             Wait::History { id, room, page } => self.history(id, room, page, reference).await,
+            Wait::ModeQuery { id, room } => self.mode_query(id, room, reference).await,
             Wait::Nick { id, nick } => self.change_nick(id, nick, reference).await,
             Wait::Logout { id, all } => self.logout(id, all, reference).await,
             Wait::ChangePassword { id, old, new } => {

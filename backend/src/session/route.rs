@@ -126,6 +126,11 @@ pub(super) enum Wait {
         room: RoomName,
         page: Page,
     },
+    /// A room's modes: from the store if the room is not in memory.
+    ModeQuery {
+        id: SessionId,
+        room: RoomName,
+    },
     Nick {
         id: SessionId,
         nick: Nick,
@@ -339,6 +344,7 @@ pub(super) fn route(id: Option<SessionId>, body: ClientMessage) -> Route {
                 op: false,
             },
         ),
+        (Some(id), C::Mode { room, set: None }) => Route::Waits(Wait::ModeQuery { id, room }),
         (Some(id), C::Mode { room, set }) => now(id, Now::Mode { room, set }),
         (Some(id), C::Invite { room, nick }) => now(id, Now::Invite { room, nick }),
         (Some(id), C::Voice { room, nick }) => now(
@@ -444,6 +450,10 @@ mod tests {
                 after_ts: None,
                 latest: false,
             },
+            ClientMessage::Mode {
+                room: room("lobby"),
+                set: None,
+            },
         ];
         for body in waits {
             assert!(matches!(route(Some(7), body), Route::Waits(_)));
@@ -463,6 +473,17 @@ mod tests {
             ClientMessage::Deop {
                 room: room("lobby"),
                 account: nick("erin"),
+            },
+            ClientMessage::Mode {
+                room: room("lobby"),
+                set: Some(ModeChange {
+                    secret: Some(true),
+                    ..ModeChange::default()
+                }),
+            },
+            ClientMessage::Invite {
+                room: room("lobby"),
+                nick: nick("bob"),
             },
         ];
         for body in now {
