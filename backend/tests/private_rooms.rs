@@ -28,7 +28,24 @@ async fn login(server: &TestServer, kind: Kind, nick: &str) -> Client {
 
 /// An IRC client logged into `nick`'s account with PASS.
 async fn irc_login(server: &TestServer, nick: &str) -> IrcClient {
+    irc_login_with(server, nick, None).await
+}
+
+/// [`irc_login`], enabling the capabilities `caps` first.
+async fn irc_login_with(server: &TestServer, nick: &str, caps: Option<&str>) -> IrcClient {
     let mut irc = IrcClient::connect(server).await;
+    if let Some(caps) = caps {
+        irc.send("CAP LS 302").await;
+        irc.send(&format!("CAP REQ :{caps}")).await;
+        let ack = irc.wait_for("CAP").await;
+        let ack = if ack.contains(" LS ") {
+            irc.wait_for("CAP").await
+        } else {
+            ack
+        };
+        assert!(ack.contains("ACK"), "{ack}");
+        irc.send("CAP END").await;
+    }
     irc.send(&format!("PASS :{PW}")).await;
     irc.send(&format!("NICK {nick}")).await;
     irc.send(&format!("USER {nick} 0 * :{nick}")).await;
@@ -272,9 +289,16 @@ async fn keys_limits_moderation_and_secrecy_hold_on_json() {
 async fn irc_clients_see_modes_and_their_numerics() {
     let server = TestServer::start_with(&["--change-burst", "100", "--irc-flood-burst", "100"]);
     register(&server, "alice").await;
+    register(&server, "erin").await;
     let mut alice = irc_login(&server, "alice").await;
     alice.send("JOIN #den").await;
     alice.wait_for("366").await;
+    alice.send("MODE #den +o erin").await;
+    // erin, another operator, hears of invitations (invite-notify).
+    let mut erin = irc_login_with(&server, "erin", Some("invite-notify")).await;
+    erin.send("JOIN #den").await;
+    // Shown as an operator as it joins: the role is stored.
+    wait_mode(&mut alice, "MODE #den +o erin").await;
     alice.send("MODE #den +ikl sesame 2").await;
     let mode = wait_mode(&mut alice, "MODE #den +ikl sesame 2").await;
     assert!(mode.starts_with(":alice!"), "{mode}");
@@ -295,6 +319,11 @@ async fn irc_clients_see_modes_and_their_numerics() {
     assert!(
         invite.starts_with(":alice!") && invite.ends_with("INVITE bob #den"),
         "{invite}"
+    );
+    let notified = erin.wait_for("INVITE").await;
+    assert!(
+        notified.starts_with(":alice!") && notified.ends_with("INVITE bob #den"),
+        "{notified}"
     );
     bob.send("JOIN #den").await;
     bob.wait_for("366").await;
