@@ -243,6 +243,8 @@ async fn keys_limits_moderation_and_secrecy_hold_on_json() {
     );
     assert_eq!(bob.wait_for("voiced").await["nick"], "bob");
     common::say(&mut bob, "den", "voiced now").await;
+    carol.send(json!({"type":"members","room":"den"})).await;
+    assert_eq!(carol.wait_for("members").await["voiced"], json!(["bob"]));
     carol
         .send(json!({"type":"voice","room":"den","nick":"carol"}))
         .await;
@@ -359,6 +361,12 @@ async fn irc_clients_see_modes_and_their_numerics() {
     alice.send("MODE #den +v carol").await;
     let voiced = wait_mode(&mut carol, "MODE #den +v carol").await;
     assert!(voiced.starts_with(":alice!"), "{voiced}");
+    carol.send("NAMES #den").await;
+    let names = carol.wait_for("353").await;
+    assert!(
+        names.contains("+carol") && names.contains("@alice"),
+        "{names}"
+    );
     carol.send("PRIVMSG #den :now I speak").await;
     let heard = alice.wait_for("PRIVMSG").await;
     assert!(heard.ends_with("#den :now I speak"), "{heard}");

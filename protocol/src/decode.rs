@@ -272,6 +272,7 @@ impl Flat {
                     Away::Reason(_) => return Err(wrong("away", "a list of nicks")),
                 },
                 moderators: f.moderators.unwrap_or_default(),
+                voiced: f.voiced.unwrap_or_default(),
             },
             Kind::Rooms => M::Rooms {
                 rooms: match need(f.rooms, "rooms")? {
@@ -549,12 +550,14 @@ mod tests {
                 members: vec![nick("a"), nick("b")],
                 away: vec![nick("b")],
                 moderators: vec![nick("a")],
+                voiced: vec![nick("b")],
             },
             M::Members {
                 room: room("lobby"),
                 members: vec![nick("a")],
                 away: vec![],
                 moderators: vec![],
+                voiced: vec![],
             },
             M::Rooms {
                 rooms: vec![RoomInfo {

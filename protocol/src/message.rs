@@ -641,6 +641,9 @@ pub enum ServerMessage {
         /// The members who moderate the room, as in `joined`.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         moderators: Vec<Nick>,
+        /// The members with a voice (`+v`), as in `joined`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        voiced: Vec<Nick>,
     },
     /// Every room that has members, by name.
     Rooms {

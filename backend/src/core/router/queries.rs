@@ -15,6 +15,7 @@ impl Router {
             .get(&room)
             .filter(|r| !r.modes.secret || session.rooms.contains(&room));
         let moderators = r.map_or_else(Vec::new, |r| r.moderators(&state.sessions));
+        let voiced = r.map_or_else(Vec::new, |r| r.voiced(&state.sessions));
         for member in r.map_or(&[][..], |r| &r.members[..]) {
             let member = &state.sessions[&member.session];
             if member.away.is_some() {
@@ -28,6 +29,7 @@ impl Router {
                 members,
                 away,
                 moderators,
+                voiced,
             },
             reference,
         ));

@@ -411,6 +411,7 @@ fn members_rooms_and_whois_describe_the_server() {
             members: vec![nick("alice"), nick("Bob")],
             away: vec![nick("Bob")],
             moderators: vec![],
+            voiced: vec![],
         }
     );
     assert!(matches!(&got[1], ServerMessage::Members { members, .. } if members.is_empty()));

@@ -103,7 +103,8 @@ impl Client {
                 members,
                 away,
                 moderators,
-            } => self.members(out, room, (members, away, moderators), asked),
+                voiced,
+            } => self.members(out, room, (members, away, moderators, voiced), asked),
             ServerMessage::Rooms { rooms } => self.rooms(out, rooms, asked),
             ServerMessage::Bans { room, bans } => self.bans(out, room, bans),
             ServerMessage::Banned { room, ban, set } => banned(out, room, ban, *set),
@@ -201,7 +202,7 @@ impl Client {
                 &[&channel, t.by.as_str(), &(t.ts / 1000).to_string()],
             );
         }
-        names_voiced(out, me, &channel, members, moderators, voiced);
+        names(out, me, &channel, members, moderators, voiced);
         self.replay(out, room, history);
     }
 
@@ -307,7 +308,7 @@ impl Client {
         &self,
         out: &mut Vec<u8>,
         room: &RoomName,
-        (members, away, moderators): (&[Nick], &[Nick], &[Nick]),
+        (members, away, moderators, voiced): (&[Nick], &[Nick], &[Nick], &[Nick]),
         asked: Option<&Asked>,
     ) {
         let me = self.me();
@@ -319,7 +320,7 @@ impl Client {
             }
             reply(out, RPL_ENDOFWHO, me, &[&channel, "End of /WHO list"]);
         } else {
-            names(out, me, &channel, members, moderators);
+            names(out, me, &channel, members, moderators, voiced);
         }
     }
 
@@ -386,20 +387,9 @@ fn ban_mask(ban: &BanInfo) -> String {
     }
 }
 
-/// 353 lines (as many as the names need), moderators with `@`, and the
-/// closing 366.
+/// 353 lines (as many as the names need), `@` operators and `+` voiced
+/// members, and the closing 366.
 pub(super) fn names(
-    out: &mut Vec<u8>,
-    me: &str,
-    channel: &str,
-    members: &[Nick],
-    moderators: &[Nick],
-) {
-    names_voiced(out, me, channel, members, moderators, &[])
-}
-
-/// [`names`], with `+` for the voiced members who are not operators.
-pub(super) fn names_voiced(
     out: &mut Vec<u8>,
     me: &str,
     channel: &str,

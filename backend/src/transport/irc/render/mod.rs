@@ -222,7 +222,7 @@ mod tests {
         let mut out = Vec::new();
         // Moderators get `@`, which counts towards the line length.
         let moderators = &members[..50];
-        names(&mut out, "me", "#big", &members, moderators);
+        names(&mut out, "me", "#big", &members, moderators, &[]);
         let got = lines(&out);
         assert!(got.len() > 2);
         let mut seen = Vec::new();
