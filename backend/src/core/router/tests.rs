@@ -854,3 +854,41 @@ fn a_room_read_again_from_the_store_is_set_right_and_announced() {
     );
     r.join(bob.id, room("den"), None, None).unwrap();
 }
+
+#[test]
+fn an_invitation_passes_once_and_a_voice_lasts_one_membership() {
+    let r = router();
+    let alice = account(&r, "alice");
+    let bob = Client::new(&r, "bob");
+    r.join(alice.id, room("den"), None, None).unwrap();
+    let change = ModeChange {
+        invite_only: Some(true),
+        key: Some("k".into()),
+        limit: Some(1),
+        moderated: Some(true),
+        ..ModeChange::default()
+    };
+    r.mode(alice.id, room("den"), Some(change), false, None)
+        .unwrap();
+    let refused = |joined: Result<Joined>| joined.unwrap_err().code;
+    let join = |key| r.join(bob.id, room("den"), key, None);
+    assert_eq!(refused(join(Some("k"))), ErrorCode::InviteOnly);
+    r.invite(alice.id, room("den"), nick("bob"), None).unwrap();
+    let invite = ServerMessage::Invite {
+        room: room("den"),
+        from: nick("alice"),
+    };
+    assert_eq!(bob.take(), [invite]);
+    // Invited: past +i, +k and +l (alice alone fills it).
+    assert_eq!(join(None), Ok(Joined::Joined));
+    let say = |text: &str| r.say(bob.id, room("den"), text.into(), false, None);
+    assert_eq!(say("hi").unwrap_err().code, ErrorCode::Moderated);
+    r.voice(alice.id, room("den"), nick("bob"), true, None)
+        .unwrap();
+    assert_eq!(say("hi"), Ok(1));
+    r.part(bob.id, room("den"), None, None).unwrap();
+    assert_eq!(refused(join(Some("k"))), ErrorCode::InviteOnly);
+    r.invite(alice.id, room("den"), nick("bob"), None).unwrap();
+    assert_eq!(join(None), Ok(Joined::Joined));
+    assert_eq!(say("again").unwrap_err().code, ErrorCode::Moderated);
+}
