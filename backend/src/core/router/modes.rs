@@ -87,6 +87,17 @@ impl Room {
     }
 }
 
+/// Invitations and voices are this node's memory: a user of another node
+/// of a cluster can't get one yet.
+fn elsewhere(nick: &Nick, what: &str) -> RouterError {
+    RouterError::new(
+        ErrorCode::Unsupported,
+        format!(
+            "{nick} is connected to another node of this cluster, where it can't be {what} yet"
+        ),
+    )
+}
+
 /// A room key: 1 to [`MAX_KEY_BYTES`] printable ASCII characters, no
 /// space or comma (IRC separates keys with them), not starting with `:`.
 fn check_key(key: &str) -> Result<()> {
@@ -203,6 +214,9 @@ impl Router {
             ));
         };
         let invitee = &sessions[&target];
+        if invitee.node.is_some() {
+            return Err(elsewhere(&invitee.nick, "invited"));
+        }
         if invitee.rooms.contains(&room) {
             return Err(RouterError::new(
                 ErrorCode::AlreadyInRoom,
@@ -260,8 +274,12 @@ impl Router {
                 format!("{nick} is not in {room}"),
             ));
         };
+        let target = &sessions[&member.session];
+        if target.node.is_some() {
+            return Err(elsewhere(&target.nick, "voiced"));
+        }
         member.voiced = set;
-        let nick = sessions[&member.session].nick.clone();
+        let nick = target.nick.clone();
         let event = ServerMessage::Voiced {
             room,
             nick,
