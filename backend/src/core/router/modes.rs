@@ -77,7 +77,7 @@ impl Room {
         Ok(())
     }
 
-    /// The modes as `whom` may see them: the key only for members.
+    /// The modes as a `member` (or not) sees them: others see the key as `*`.
     fn modes_for(&self, member: bool) -> RoomModes {
         let mut modes = self.modes.clone();
         if !member {
