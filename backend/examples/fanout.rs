@@ -68,7 +68,7 @@ fn round(members: usize, messages: usize, text: &str, json: bool) -> f64 {
             },
         };
         let id = router.connect(nick, outbox.clone(), welcome, None).unwrap();
-        router.join(id, room.clone(), None).unwrap();
+        router.join(id, room.clone(), None, None).unwrap();
         sessions.push((id, outbox));
     }
     let mut batch = VecDeque::new();

@@ -56,3 +56,14 @@ CREATE TABLE bans_new (
 INSERT INTO bans_new SELECT room, kind, target, shown, by, ts FROM bans;
 DROP TABLE bans;
 ALTER TABLE bans_new RENAME TO bans;
+
+-- Room modes (issue 22, "Private rooms"), flags 0 or 1: invite-only (+i),
+-- moderated (+m), secret (+s), logged-in users only (+R); the key (+k,
+-- NULL: none) is kept as given, since IRC shows it to members (324); the
+-- member limit (+l, 0: none).
+ALTER TABLE rooms ADD COLUMN invite_only     INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rooms ADD COLUMN room_key        TEXT;
+ALTER TABLE rooms ADD COLUMN member_limit    INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rooms ADD COLUMN moderated       INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rooms ADD COLUMN secret          INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rooms ADD COLUMN registered_only INTEGER NOT NULL DEFAULT 0;

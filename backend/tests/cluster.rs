@@ -547,6 +547,54 @@ async fn accounts_topics_kicks_and_bans_work_across_nodes() {
     again.expect("logged_in").await;
 }
 
+/// A room's modes set on one node hold on another: a member limit counts
+/// the members of every node, an invite-only room keeps out a user of
+/// another node, and invitations don't cross nodes yet (refused, not
+/// lost).
+#[tokio::test]
+async fn room_modes_hold_across_nodes() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let (n1, n2) = (node(&cluster, "n1"), node(&cluster, "n2"));
+    let mut alice = account(&n1, Kind::Tcp, "alice").await;
+    alice.join("den").await;
+    alice.wait_for("roles").await;
+    let mut bob = Client::hello(&n2, Kind::Ws, "bob").await;
+    bob.join("den").await;
+    await_members(&mut alice, "den", &["alice", "bob"]).await;
+    alice
+        .send(json!({"type": "mode", "room": "den", "set": {"limit": 2, "moderated": true}}))
+        .await;
+    alice.wait_for("modes").await;
+    assert_eq!(bob.wait_for("modes").await["modes"]["limit"], 2);
+    bob.send(json!({"type": "say", "room": "den", "text": "may I?"}))
+        .await;
+    bob.wait_error("moderated").await;
+    // alice (n1) and bob (n2) fill it, whichever node counts.
+    let mut carol = Client::hello(&n2, Kind::Tcp, "carol").await;
+    carol.join_err("den", "room_full").await;
+    let mut dave = Client::hello(&n1, Kind::Tcp, "dave").await;
+    dave.join_err("den", "room_full").await;
+
+    alice
+        .send(json!({"type": "mode", "room": "den", "set": {"limit": 0, "invite_only": true}}))
+        .await;
+    alice.wait_for("modes").await;
+    bob.wait_for("modes").await;
+    carol.join_err("den", "invite_only").await;
+    alice
+        .send(json!({"type": "invite", "room": "den", "nick": "carol"}))
+        .await;
+    alice.wait_error("unsupported").await;
+    alice
+        .send(json!({"type": "invite", "room": "den", "nick": "dave"}))
+        .await;
+    alice.wait_for("invited").await;
+    assert_eq!(dave.expect("invite").await["from"], "alice");
+    assert_eq!(dave.join("den").await["room"], "den");
+}
+
 /// Sends `count` numbered messages as fast as the socket takes them and
 /// collects the echoes (the acknowledgements) until the connection dies
 /// or all are acknowledged; calls `midway` after `after` echoes.

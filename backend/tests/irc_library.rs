@@ -326,3 +326,72 @@ async fn a_library_client_reads_accounts_notices_reasons_and_ison() {
     );
     assert_eq!(account(&part).as_deref(), Some("erin"));
 }
+
+/// A private room, as the library reads it: 473 for an invite-only
+/// channel, the INVITE, 324 with the modes and key, 404 when moderated,
+/// and the owner's MODE change.
+#[tokio::test]
+async fn a_library_client_is_invited_into_a_private_room() {
+    let server = TestServer::start();
+    let password = "correct horse";
+    let mut alice = Client::connect(&server, Kind::Tcp).await;
+    alice
+        .send(json!({"type":"register","nick":"alice","password":password}))
+        .await;
+    alice.expect("registered").await;
+    alice
+        .send(json!({"type":"hello","nick":"alice","password":password}))
+        .await;
+    alice.expect("welcome").await;
+    alice.send(json!({"type":"join","room":"vault"})).await;
+    alice.wait_for("roles").await;
+    alice
+        .send(json!({"type":"mode","room":"vault","set":{"invite_only":true,"key":"sesame"}}))
+        .await;
+    alice.wait_for("modes").await;
+
+    let mut lib = Lib::register(&server, "libby", None).await;
+    lib.send(Command::JOIN("#vault".into(), None, None)).await;
+    let refused = lib.response(Response::ERR_INVITEONLYCHAN).await;
+    assert_eq!(refused[1], "#vault");
+    alice
+        .send(json!({"type":"invite","room":"vault","nick":"libby"}))
+        .await;
+    alice.wait_for("invited").await;
+    let invite = lib
+        .wait(|m| match &m.command {
+            Command::INVITE(nick, channel) => Some((
+                nick.clone(),
+                channel.clone(),
+                nick_of(m).map(str::to_string),
+            )),
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        invite,
+        ("libby".into(), "#vault".into(), Some("alice".into()))
+    );
+    // Invited, so no key is needed.
+    lib.send(Command::JOIN("#vault".into(), None, None)).await;
+    lib.response(Response::RPL_ENDOFNAMES).await;
+    lib.send(Command::Raw("MODE".into(), vec!["#vault".into()]))
+        .await;
+    let modes = lib.response(Response::RPL_CHANNELMODEIS).await;
+    assert_eq!(modes[1..], ["#vault", "+ikn", "sesame"]);
+
+    alice
+        .send(json!({"type":"mode","room":"vault","set":{"moderated":true}}))
+        .await;
+    let mode = lib
+        .wait(|m| match &m.command {
+            Command::ChannelMODE(channel, modes) => Some((channel.clone(), modes.len())),
+            _ => None,
+        })
+        .await;
+    assert_eq!(mode, ("#vault".into(), 1));
+    lib.send(Command::PRIVMSG("#vault".into(), "may I?".into()))
+        .await;
+    let muted = lib.response(Response::ERR_CANNOTSENDTOCHAN).await;
+    assert_eq!(muted[1], "#vault");
+}

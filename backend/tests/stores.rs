@@ -71,6 +71,7 @@ macro_rules! on_both {
 on_both!(history_ids_topic_and_directs_survive_a_restart);
 on_both!(accounts_tokens_and_logins_survive_a_restart);
 on_both!(topics_roles_and_bans_survive_a_restart);
+on_both!(room_modes_survive_a_restart);
 on_both!(an_offline_whisper_waits_until_it_was_read);
 on_both!(waiting_whispers_are_bounded_per_recipient_and_per_sender);
 on_both!(a_whisper_to_an_online_account_is_kept_until_it_was_read);
@@ -248,6 +249,56 @@ async fn accounts_tokens_and_logins_survive_a_restart(store: Store) {
     c.expect("logged_in").await;
     c.send(json!({"type":"logout","all":true})).await;
     assert_eq!(c.expect("logged_out").await["revoked"], 1);
+}
+
+/// A room's modes, set in two changes (the second naming only some), kept
+/// across restarts; removing the key is kept too.
+async fn room_modes_survive_a_restart(store: Store) {
+    let mut server = store.start(&[]);
+    register(&server, "alice").await;
+    let (mut alice, _) = login(&server, Kind::Ws, "alice").await;
+    alice.join("den").await;
+    alice.expect("roles").await;
+    for set in [
+        json!({"invite_only":true,"key":"sesame","limit":20,"moderated":true,"secret":true}),
+        json!({"limit":10,"registered_only":true}),
+    ] {
+        alice
+            .send(json!({"type":"mode","room":"den","set":set}))
+            .await;
+        alice.wait_for("modes").await;
+    }
+    drop(alice);
+
+    server.restart();
+    let (mut bob, _) = {
+        register(&server, "bob").await;
+        login(&server, Kind::Tcp, "bob").await
+    };
+    bob.send(json!({"type":"join","room":"den","key":"sesame"}))
+        .await;
+    bob.wait_error("invite_only").await;
+    let (mut alice, _) = login(&server, Kind::Tcp, "alice").await;
+    let joined = alice.join("den").await;
+    assert_eq!(
+        joined["modes"],
+        json!({"invite_only":true,"key":"sesame","limit":10,"moderated":true,"secret":true,"registered_only":true}),
+        "{joined}"
+    );
+    alice
+        .send(json!({"type":"mode","room":"den","set":{"key":"","invite_only":false}}))
+        .await;
+    alice.wait_for("modes").await;
+    drop(alice);
+
+    server.restart();
+    let (mut bob, _) = login(&server, Kind::Tcp, "bob").await;
+    let joined = bob.join("den").await;
+    assert_eq!(
+        joined["modes"],
+        json!({"limit":10,"moderated":true,"secret":true,"registered_only":true}),
+        "{joined}"
+    );
 }
 
 async fn topics_roles_and_bans_survive_a_restart(store: Store) {

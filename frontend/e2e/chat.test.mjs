@@ -57,6 +57,24 @@ describe('two pages and a TCP client in one room', () => {
     assert.deepEqual(alice.errors, []);
   });
 
+  test('the Invite form invites a TCP user, and an invitation shows on the page', async () => {
+    const dora = await TcpClient.connect(server.tcp, 'dora');
+    try {
+      await alice.getByLabel('Nick to invite').fill('dora');
+      await alice.getByRole('button', { name: 'Invite', exact: true }).click();
+      const invite = await dora.waitFor((m) => m.type === 'invite');
+      assert.deepEqual(invite, { type: 'invite', room: 'lobby', from: 'alice' });
+      dora.send({ type: 'join', room: 'den' });
+      await dora.waitFor((m) => m.type === 'joined' && m.room === 'den');
+      dora.send({ type: 'invite', room: 'den', nick: 'alice' });
+      await dora.waitFor((m) => m.type === 'invited' && m.nick === 'alice');
+      await expectLine(alice, 'dora invites you to #den: /join den');
+      assert.deepEqual(alice.errors, []);
+    } finally {
+      dora.close();
+    }
+  });
+
   test('a whisper from the page reaches the TCP client, and back', async () => {
     // Click carl in the member list to open a direct conversation.
     await alice.locator('.members').getByRole('button', { name: /carl/ }).click();

@@ -488,6 +488,14 @@ impl Chat {
         vec![self.request(Purpose::Say, body)]
     }
 
+    /// Invites `nick` into the room on screen (the member list's Invite).
+    pub fn invite(&mut self, nick: Nick) -> Vec<Request> {
+        let Some(View::Room(room)) = self.view.clone() else {
+            return Vec::new();
+        };
+        vec![self.request(Purpose::Say, ClientMessage::Invite { room, nick })]
+    }
+
     /// Sets the topic of the room on screen.
     pub fn set_topic(&mut self, text: String) -> Vec<Request> {
         let Some(View::Room(room)) = self.view.clone() else {
@@ -678,7 +686,10 @@ impl Chat {
     }
 
     fn join_request(&mut self, room: RoomName) -> Request {
-        self.request(Purpose::Join(room.clone()), ClientMessage::Join { room })
+        self.request(
+            Purpose::Join(room.clone()),
+            ClientMessage::Join { room, key: None },
+        )
     }
 
     /// The user submitted the composer. `Ok` carries what to send; `Err` a
@@ -779,6 +790,9 @@ impl Chat {
                         room,
                         account: target,
                     },
+                    "invite" => ClientMessage::Invite { room, nick: target },
+                    "voice" => ClientMessage::Voice { room, nick: target },
+                    "devoice" => ClientMessage::Devoice { room, nick: target },
                     _ => ClientMessage::Deop {
                         room,
                         account: target,
@@ -1165,6 +1179,16 @@ impl Chat {
                     r.conv.event(text, now);
                 }
             }
+            ServerMessage::Invite { room, from } => {
+                if let Some(conv) = self.current_mut() {
+                    conv.event(format!("{from} invites you to #{room}: /join {room}"), now);
+                }
+            }
+            // The web client shows no modes, voices or others' invitations
+            // yet (its build does not even read modes: see decode.rs).
+            ServerMessage::Modes { .. }
+            | ServerMessage::Voiced { .. }
+            | ServerMessage::Invited { .. } => {}
             ServerMessage::Registered { .. } | ServerMessage::Bans { .. } => {}
         }
         out
@@ -1483,6 +1507,7 @@ mod tests {
             history,
             topic: None,
             moderators: vec![],
+            access: None,
         }
     }
     fn ids(chat: &Chat, r: &str) -> Vec<u64> {
@@ -1508,7 +1533,8 @@ mod tests {
         assert_eq!(
             joins[0].body,
             ClientMessage::Join {
-                room: room("lobby")
+                room: room("lobby"),
+                key: None,
             }
         );
         let more = chat.on_message(
@@ -2444,6 +2470,7 @@ mod tests {
             members: vec![nick("alice"), nick("mallory")],
             away: vec![],
             moderators: vec![],
+            voiced: vec![],
         };
         chat.on_message(reply(members, &asked[0]), 0);
         let (listed, people) = chat.admin.room.clone().expect("members");

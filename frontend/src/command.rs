@@ -21,12 +21,13 @@ pub enum Command {
     Away(Option<String>),
     Whois(Nick),
     /// Operators: `/kick nick`, `/ban nick`, `/unban nick`, `/op account`,
-    /// `/deop account`, in the current room.
+    /// `/deop account`, `/voice nick`, `/devoice nick`; anyone (operators
+    /// only in an invite-only room): `/invite nick`; in the current room.
     Moderate(&'static str, Nick),
     Help,
 }
 
-pub const HELP: &str = "Commands: /join room · /part [room] · /msg nick text · /me action · /nick newnick · /topic [text] · /away [message] · /whois nick · /kick, /ban, /unban nick · /op, /deop account · /help. Start a line with // to send a message that begins with /.";
+pub const HELP: &str = "Commands: /join room · /part [room] · /msg nick text · /me action · /nick newnick · /topic [text] · /away [message] · /whois nick · /invite nick · /kick, /ban, /unban, /voice, /devoice nick · /op, /deop account · /help. Start a line with // to send a message that begins with /.";
 
 /// Parses the composer's input. `Err` is a sentence to show the user.
 pub fn parse(input: &str) -> Result<Command, String> {
@@ -89,12 +90,15 @@ pub fn parse(input: &str) -> Result<Command, String> {
         "whois" => Nick::new(args)
             .map(Command::Whois)
             .map_err(|e| format!("usage: /whois nick ({e})")),
-        "kick" | "ban" | "unban" | "op" | "deop" => {
+        "kick" | "ban" | "unban" | "op" | "deop" | "invite" | "voice" | "devoice" => {
             let what = match name.to_ascii_lowercase().as_str() {
                 "kick" => "kick",
                 "ban" => "ban",
                 "unban" => "unban",
                 "op" => "op",
+                "invite" => "invite",
+                "voice" => "voice",
+                "devoice" => "devoice",
                 _ => "deop",
             };
             let target = args.split_whitespace().next().unwrap_or("");
@@ -126,6 +130,21 @@ mod tests {
             parse("//slash at start"),
             Ok(Command::Say("/slash at start".into()))
         );
+    }
+
+    #[test]
+    fn private_room_commands_parse() {
+        let bob = Nick::new("bob").unwrap();
+        assert_eq!(
+            parse("/invite bob"),
+            Ok(Command::Moderate("invite", bob.clone()))
+        );
+        assert_eq!(
+            parse("/voice bob"),
+            Ok(Command::Moderate("voice", bob.clone()))
+        );
+        assert_eq!(parse("/DEVOICE bob"), Ok(Command::Moderate("devoice", bob)));
+        assert!(parse("/invite").is_err());
     }
 
     #[test]

@@ -161,7 +161,10 @@ mod tests {
         for reference in [None, Some(Ref::Int(7)), Some(Ref::Str("a\"b".into()))] {
             for body in [
                 ClientMessage::Ping,
-                ClientMessage::Join { room: room.clone() },
+                ClientMessage::Join {
+                    room: room.clone(),
+                    key: None,
+                },
             ] {
                 let request = Envelope::with_ref(body, reference.clone());
                 let text = encode(&request).unwrap();

@@ -76,6 +76,18 @@ pub enum ErrorCode {
     NotOperator,
     /// You are banned from that room.
     Banned,
+    /// The room is invite-only (`+i`) and you were not invited.
+    InviteOnly,
+    /// The room has a key (`+k`) and `join` gave none, or another.
+    BadKey,
+    /// The room has as many members as its limit (`+l`) allows.
+    RoomFull,
+    /// The room is moderated (`+m`): only voiced members and operators speak.
+    Moderated,
+    /// The room lets in only logged-in users (`+R`).
+    AccountRequired,
+    /// An `invite` of someone who is in the room already.
+    AlreadyInRoom,
     /// This server runs without a store (accounts need one).
     Unsupported,
     /// This server does not let anyone create an account now
@@ -148,6 +160,12 @@ impl ErrorCode {
             NoSuchAccount => "no_such_account",
             NotOperator => "not_operator",
             Banned => "banned",
+            InviteOnly => "invite_only",
+            BadKey => "bad_key",
+            RoomFull => "room_full",
+            Moderated => "moderated",
+            AccountRequired => "account_required",
+            AlreadyInRoom => "already_in_room",
             Unsupported => "unsupported",
             RegistrationClosed => "registration_closed",
             MailboxFull => "mailbox_full",
@@ -201,6 +219,12 @@ impl ErrorCode {
             NoSuchAccount,
             NotOperator,
             Banned,
+            InviteOnly,
+            BadKey,
+            RoomFull,
+            Moderated,
+            AccountRequired,
+            AlreadyInRoom,
             Unsupported,
             RegistrationClosed,
             MailboxFull,

@@ -211,8 +211,32 @@ pub enum ClientMessage {
     /// administrator); the owner before stays an operator. The room gets
     /// `roles`.
     SetOwner { room: RoomName, account: Nick },
-    /// Join (creating if needed) a room; answered by `joined`.
-    Join { room: RoomName },
+    /// Join (creating if needed) a room; answered by `joined`. `key`: the
+    /// room's key, if it has one (`+k`).
+    Join {
+        room: RoomName,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+    },
+    /// Without `set`: asks for a room's modes (answered by `modes`). With
+    /// it: changes those it names (the owner, operators and server
+    /// administrators), and every member gets `modes`.
+    Mode {
+        room: RoomName,
+        /// The web client (wasm) sends no mode changes: its build leaves
+        /// out their writer (its download budget is counted in bytes).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(target_arch = "wasm32", serde(skip_serializing))]
+        set: Option<ModeChange>,
+    },
+    /// Invites `nick` into a joined room (operators only if it is
+    /// invite-only): answered by `invited`; `nick` gets `invite`.
+    Invite { room: RoomName, nick: Nick },
+    /// Lets member `nick` speak in a moderated room (operators only); the
+    /// room gets `voiced`.
+    Voice { room: RoomName, nick: Nick },
+    /// Takes the voice away; the room gets `voiced` with `set: false`.
+    Devoice { room: RoomName, nick: Nick },
     /// Leave a room, optionally saying why; answered by `parted`.
     Part {
         room: RoomName,
@@ -322,6 +346,10 @@ impl ClientMessage {
         "klines",
         "remove_account",
         "set_owner",
+        "mode",
+        "invite",
+        "voice",
+        "devoice",
     ];
 }
 
@@ -333,6 +361,117 @@ pub struct Topic {
     /// Unix time in milliseconds.
     pub ts: u64,
 }
+
+/// A room's modes (IRC's channel modes): who gets in, who speaks, who
+/// sees it. `+n` (no messages from outside) always holds, so it is no
+/// field. Absent fields are off.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomModes {
+    /// `+i`: only the invited (and operators) join.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub invite_only: bool,
+    /// `+k`: `join` must give this key (operators and the invited need not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// `+l`: at most this many members.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// `+m`: only voiced members and operators speak.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub moderated: bool,
+    /// `+s`: hidden from `rooms` and `whois` of those not in it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub secret: bool,
+    /// `+R`: only logged-in users join.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub registered_only: bool,
+}
+
+impl RoomModes {
+    /// No mode is set (but `+n`).
+    pub fn is_default(&self) -> bool {
+        *self == RoomModes::default()
+    }
+
+    /// Makes `change`: a field it names replaces this one's (an empty
+    /// `key` or a `limit` of 0 removes it).
+    pub fn apply(&mut self, change: &ModeChange) {
+        let ModeChange {
+            invite_only,
+            key,
+            limit,
+            moderated,
+            secret,
+            registered_only,
+        } = change;
+        if let Some(on) = invite_only {
+            self.invite_only = *on;
+        }
+        if let Some(key) = key {
+            self.key = (!key.is_empty()).then(|| key.clone());
+        }
+        if let Some(limit) = limit {
+            self.limit = (*limit > 0).then_some(*limit);
+        }
+        if let Some(on) = moderated {
+            self.moderated = *on;
+        }
+        if let Some(on) = secret {
+            self.secret = *on;
+        }
+        if let Some(on) = registered_only {
+            self.registered_only = *on;
+        }
+    }
+}
+
+/// What `joined` tells of a room's modes and voices: boxed in `joined`
+/// (most rooms have neither, and every frame has room for a `joined`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Access {
+    /// The room's modes (absent: none but `+n`).
+    #[serde(skip_serializing_if = "RoomModes::is_default")]
+    pub modes: RoomModes,
+    /// The members with a voice (`+v`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub voiced: Vec<Nick>,
+}
+
+impl Access {
+    /// `None` when there is nothing to tell.
+    pub fn boxed(modes: RoomModes, voiced: Vec<Nick>) -> Option<Box<Access>> {
+        let access = Access { modes, voiced };
+        (access != Access::default()).then(|| Box::new(access))
+    }
+}
+
+/// What a `mode` request changes: the fields it names, the rest stays.
+/// An empty `key` removes the key, a `limit` of 0 the limit.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModeChange {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite_only: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moderated: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registered_only: Option<bool>,
+}
+
+impl ModeChange {
+    /// It changes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == ModeChange::default()
+    }
+}
+
+/// The most bytes of a room key.
+pub const MAX_KEY_BYTES: usize = 32;
 
 /// One line of a `rooms` listing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -467,6 +606,10 @@ pub enum ServerMessage {
         /// owner's or an operator's account. IRC shows them as `@`.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         moderators: Vec<Nick>,
+        /// The room's modes and voices, if it has any (`modes`, `voiced`
+        /// in the JSON).
+        #[serde(flatten)]
+        access: Option<Box<Access>>,
     },
     Parted {
         room: RoomName,
@@ -515,6 +658,9 @@ pub enum ServerMessage {
         /// The members who moderate the room, as in `joined`.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         moderators: Vec<Nick>,
+        /// The members with a voice (`+v`), as in `joined`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        voiced: Vec<Nick>,
     },
     /// Every room that has members, by name.
     Rooms {
@@ -617,6 +763,35 @@ pub enum ServerMessage {
         /// The members (nicks) logged into those accounts now.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         moderators: Vec<Nick>,
+    },
+    /// A room's modes: answering `mode` (the `key` only for members), or
+    /// a change `by` someone, announced to the room with what it changed.
+    Modes {
+        room: RoomName,
+        modes: RoomModes,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<Nick>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        change: Option<ModeChange>,
+    },
+    /// `by` invited `nick` into `room`: the answer to `invite`, and told
+    /// to the room's operators present.
+    Invited {
+        room: RoomName,
+        nick: Nick,
+        by: Nick,
+    },
+    /// You are invited into `room` by `from`.
+    Invite {
+        room: RoomName,
+        from: Nick,
+    },
+    /// `by` gave `nick` a voice in `room` (`set: false`: took it).
+    Voiced {
+        room: RoomName,
+        nick: Nick,
+        by: Nick,
+        set: bool,
     },
     /// Your outbox overflowed: `dropped` older events were discarded.
     /// Use `history` with `after` to fill the gap.
@@ -829,6 +1004,42 @@ mod tests {
                 r#"{"type":"join","room":"Lobby"}"#,
                 ClientMessage::Join {
                     room: room("lobby"),
+                    key: None,
+                },
+            ),
+            (
+                r#"{"type":"join","room":"den","key":"s3cret"}"#,
+                ClientMessage::Join {
+                    room: room("den"),
+                    key: Some("s3cret".into()),
+                },
+            ),
+            (
+                r#"{"type":"invite","room":"den","nick":"bob"}"#,
+                ClientMessage::Invite {
+                    room: room("den"),
+                    nick: nick("bob"),
+                },
+            ),
+            (
+                r#"{"type":"mode","room":"den","set":{"invite_only":true,"key":"k","limit":20,"moderated":true,"secret":true}}"#,
+                ClientMessage::Mode {
+                    room: room("den"),
+                    set: Some(ModeChange {
+                        invite_only: Some(true),
+                        key: Some("k".into()),
+                        limit: Some(20),
+                        moderated: Some(true),
+                        secret: Some(true),
+                        registered_only: None,
+                    }),
+                },
+            ),
+            (
+                r#"{"type":"voice","room":"den","nick":"bob"}"#,
+                ClientMessage::Voice {
+                    room: room("den"),
+                    nick: nick("bob"),
                 },
             ),
             (
@@ -1008,6 +1219,7 @@ mod tests {
             history: vec![],
             topic: None,
             moderators: vec![],
+            access: None,
         };
         assert_eq!(
             serde_json::to_string(&joined).unwrap(),

@@ -46,3 +46,14 @@ CREATE TABLE server_bans (
 -- given).
 ALTER TABLE bans DROP CONSTRAINT bans_kind_check;
 ALTER TABLE bans ADD CONSTRAINT bans_kind_check CHECK (kind IN ('nick', 'account', 'mask'));
+
+-- Room modes (issue 22, "Private rooms"), flags 0 or 1: invite-only (+i),
+-- moderated (+m), secret (+s), logged-in users only (+R); the key (+k,
+-- NULL: none) is kept as given, since IRC shows it to members (324); the
+-- member limit (+l, 0: none).
+ALTER TABLE rooms ADD COLUMN invite_only     BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE rooms ADD COLUMN room_key        TEXT;
+ALTER TABLE rooms ADD COLUMN member_limit    BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE rooms ADD COLUMN moderated       BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE rooms ADD COLUMN secret          BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE rooms ADD COLUMN registered_only BIGINT NOT NULL DEFAULT 0;

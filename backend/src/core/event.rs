@@ -1,7 +1,9 @@
 //! The changes the router accepts, as it hands them to its port and as
 //! they come back to take effect (see [`crate::core::port`]).
 
-use banter_protocol::{BanInfo, ChatMessage, DirectMessage, Nick, Ref, RoomName, Topic};
+use banter_protocol::{
+    BanInfo, ChatMessage, DirectMessage, ModeChange, Nick, Ref, RoomName, Topic,
+};
 
 use super::model::Role;
 
@@ -50,6 +52,12 @@ pub enum RoomChange {
     Role { account: Nick, role: Option<Role> },
     /// Sets (`set`) or lifts a ban.
     Ban { ban: BanInfo, set: bool },
+    /// Changes the room's modes named in `change`, `by` a member (none:
+    /// the store's state, found different on a reload).
+    Modes {
+        change: ModeChange,
+        by: Option<Nick>,
+    },
 }
 
 /// One accepted change.

@@ -1,7 +1,7 @@
 //! The data the core shares with its ports: what the store keeps of a
 //! room, a room's roles, and which page of history a request wants.
 
-use banter_protocol::{BanInfo, ChatMessage, Nick, Topic};
+use banter_protocol::{BanInfo, ChatMessage, Nick, RoomModes, Topic};
 
 /// Everything the router needs to know about a room it loads.
 #[derive(Clone, Debug, Default)]
@@ -14,6 +14,7 @@ pub struct RoomState {
     pub owner: Option<Nick>,
     pub ops: Vec<Nick>,
     pub bans: Vec<BanInfo>,
+    pub modes: RoomModes,
 }
 
 /// Which messages a `history` request wants.

@@ -521,7 +521,11 @@ impl Session {
             | M::Ban { .. }
             | M::Unban { .. }
             | M::Op { .. }
-            | M::Deop { .. } => (&mut self.changes, Limit::Changes, "changes"),
+            | M::Deop { .. }
+            | M::Mode { set: Some(_), .. }
+            | M::Invite { .. }
+            | M::Voice { .. }
+            | M::Devoice { .. } => (&mut self.changes, Limit::Changes, "changes"),
             M::Hello { .. }
             | M::Bans { .. }
             | M::Part { .. }
@@ -529,6 +533,7 @@ impl Session {
             | M::Ping
             | M::Pong
             | M::Topic { text: None, .. }
+            | M::Mode { set: None, .. }
             | M::Members { .. }
             | M::Rooms
             | M::Whois { .. }
@@ -1402,7 +1407,13 @@ impl Session {
     /// `join`, loading the room from the store first if need be. A room
     /// not open on the server counts against the address's and the
     /// account's new-room quota (the room limit is shared by all).
-    async fn join(&mut self, id: SessionId, room: RoomName, reference: Option<Ref>) -> Outcome {
+    async fn join(
+        &mut self,
+        id: SessionId,
+        room: RoomName,
+        key: Option<String>,
+        reference: Option<Ref>,
+    ) -> Outcome {
         let router = &self.ctx.router;
         if !router.has_room(&room) {
             let mut who = vec![Who::address(self.peer.ip())];
@@ -1419,7 +1430,7 @@ impl Session {
             }
         }
         for _ in 0..3 {
-            if router.join(id, room.clone(), reference.clone())? == Joined::Joined {
+            if router.join(id, room.clone(), key.as_deref(), reference.clone())? == Joined::Joined {
                 return Ok(());
             }
             let store = self.store()?;
@@ -1433,6 +1444,37 @@ impl Session {
             ErrorCode::ServerFull,
             "the server is too busy to load that room; try again",
         ))
+    }
+
+    /// `mode` without `set`: the router answers for a room in memory; one
+    /// that is not (nobody opened it since the start) is read from the
+    /// store, without loading it, and its key shown as `*` (this session
+    /// can't be in it).
+    async fn mode_query(
+        &mut self,
+        id: SessionId,
+        room: RoomName,
+        reference: Option<Ref>,
+    ) -> Outcome {
+        let router = &self.ctx.router;
+        if router.has_room(&room) {
+            return router.mode(id, room, None, false, reference);
+        }
+        let mut modes = self
+            .store()?
+            .load_room(&room, 0)
+            .await
+            .map_err(internal)?
+            .modes;
+        modes.key = modes.key.map(|_| "*".to_string());
+        let message = ServerMessage::Modes {
+            room,
+            modes,
+            by: None,
+            change: None,
+        };
+        self.reply(message, reference);
+        Ok(())
     }
 
     /// `history`, from the store when there is one.
@@ -1522,6 +1564,16 @@ impl Session {
             Now::Bans { room } => router.bans(id, room, reference),
             Now::Op { room, account, op } => router.set_op(id, room, account, op, reference),
             Now::SetOwner { room, account } => router.set_owner(id, room, account, reference),
+            Now::Mode { room, set } => {
+                // Server administrators may change any room's modes.
+                let admin = set.is_some()
+                    && router
+                        .account_of(id)
+                        .is_some_and(|a| self.ctx.admins.is_admin(&a));
+                router.mode(id, room, set, admin, reference)
+            }
+            Now::Invite { room, nick } => router.invite(id, room, nick, reference),
+            Now::Voice { room, nick, set } => router.voice(id, room, nick, set, reference),
         }
     }
 
@@ -1541,8 +1593,9 @@ impl Session {
                 self.register_account(nick, password, invite, reference)
                     .await
             }
-            Wait::Join { id, room } => self.join(id, room, reference).await,
+            Wait::Join { id, room, key } => self.join(id, room, key, reference).await,
             Wait::History { id, room, page } => self.history(id, room, page, reference).await,
+            Wait::ModeQuery { id, room } => self.mode_query(id, room, reference).await,
             Wait::Nick { id, nick } => self.change_nick(id, nick, reference).await,
             Wait::Logout { id, all } => self.logout(id, all, reference).await,
             Wait::ChangePassword { id, old, new } => {

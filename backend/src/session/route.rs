@@ -4,7 +4,7 @@
 //! refused before any of that. A pure function of the request and whether
 //! the session said hello, so it is tested without sockets or a runtime.
 
-use banter_protocol::{ClientMessage, ErrorCode, Nick, RoomName};
+use banter_protocol::{ClientMessage, ErrorCode, ModeChange, Nick, RoomName};
 
 use crate::core::model::Page;
 use crate::core::router::{DEFAULT_HISTORY_PAGE, RouterError, SessionId};
@@ -89,6 +89,21 @@ pub(super) enum Now {
         room: RoomName,
         account: Nick,
     },
+    /// Asks for (`set` none) or changes a room's modes.
+    Mode {
+        room: RoomName,
+        set: Option<ModeChange>,
+    },
+    Invite {
+        room: RoomName,
+        nick: Nick,
+    },
+    /// Gives (`set`) or takes a voice.
+    Voice {
+        room: RoomName,
+        nick: Nick,
+        set: bool,
+    },
 }
 
 /// A request that waits: for a password hash (`hello` with a password,
@@ -109,11 +124,17 @@ pub(super) enum Wait {
     Join {
         id: SessionId,
         room: RoomName,
+        key: Option<String>,
     },
     History {
         id: SessionId,
         room: RoomName,
         page: Page,
+    },
+    /// A room's modes: from the store if the room is not in memory.
+    ModeQuery {
+        id: SessionId,
+        room: RoomName,
     },
     Nick {
         id: SessionId,
@@ -203,7 +224,7 @@ pub(super) fn route(id: Option<SessionId>, body: ClientMessage) -> Route {
             ErrorCode::NotRegistered,
             "send hello first: {\"type\":\"hello\",\"nick\":\"yourname\"}",
         )),
-        (Some(id), C::Join { room }) => Route::Waits(Wait::Join { id, room }),
+        (Some(id), C::Join { room, key }) => Route::Waits(Wait::Join { id, room, key }),
         (
             Some(id),
             C::History {
@@ -333,6 +354,25 @@ pub(super) fn route(id: Option<SessionId>, body: ClientMessage) -> Route {
                 op: false,
             },
         ),
+        (Some(id), C::Mode { room, set: None }) => Route::Waits(Wait::ModeQuery { id, room }),
+        (Some(id), C::Mode { room, set }) => now(id, Now::Mode { room, set }),
+        (Some(id), C::Invite { room, nick }) => now(id, Now::Invite { room, nick }),
+        (Some(id), C::Voice { room, nick }) => now(
+            id,
+            Now::Voice {
+                room,
+                nick,
+                set: true,
+            },
+        ),
+        (Some(id), C::Devoice { room, nick }) => now(
+            id,
+            Now::Voice {
+                room,
+                nick,
+                set: false,
+            },
+        ),
     }
 }
 
@@ -385,6 +425,7 @@ mod tests {
         assert_eq!(code(route(None, say)), ErrorCode::NotRegistered);
         let join = ClientMessage::Join {
             room: room("lobby"),
+            key: None,
         };
         assert_eq!(code(route(None, join)), ErrorCode::NotRegistered);
     }
@@ -404,6 +445,7 @@ mod tests {
         let waits = [
             ClientMessage::Join {
                 room: room("lobby"),
+                key: None,
             },
             ClientMessage::Nick {
                 nick: nick("carol"),
@@ -417,6 +459,10 @@ mod tests {
                 before_ts: None,
                 after_ts: None,
                 latest: false,
+            },
+            ClientMessage::Mode {
+                room: room("lobby"),
+                set: None,
             },
         ];
         for body in waits {
@@ -438,6 +484,17 @@ mod tests {
             ClientMessage::Deop {
                 room: room("lobby"),
                 account: nick("erin"),
+            },
+            ClientMessage::Mode {
+                room: room("lobby"),
+                set: Some(ModeChange {
+                    secret: Some(true),
+                    ..ModeChange::default()
+                }),
+            },
+            ClientMessage::Invite {
+                room: room("lobby"),
+                nick: nick("bob"),
             },
         ];
         for body in now {

@@ -38,7 +38,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use banter_protocol::{BanInfo, ChatMessage, DirectMessage, Nick, RoomName, ServerBan, Topic};
+use banter_protocol::{
+    BanInfo, ChatMessage, DirectMessage, Nick, RoomModes, RoomName, ServerBan, Topic,
+};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
@@ -240,8 +242,21 @@ pub fn redact(url: &str) -> String {
         None => format!("{authority}{path}"),
     }
 }
-/// `rooms`: last id, topic text, set by, set at.
-type RoomRow = (i64, Option<String>, Option<String>, Option<i64>);
+
+/// `rooms`: last id, topic text, set by, set at; then the modes (see
+/// `RoomModes`): invite-only, key, limit, moderated, secret, registered-only.
+type RoomRow = (
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    i64,
+    Option<String>,
+    i64,
+    i64,
+    i64,
+    i64,
+);
 
 fn i(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -665,7 +680,8 @@ impl Store {
             let mut conn = pool.acquire().await?;
             (
                 sqlx::query_as(
-                    "SELECT last_id, topic, topic_by, topic_ts FROM rooms WHERE name = $1",
+                    "SELECT last_id, topic, topic_by, topic_ts, invite_only, room_key, \
+                     member_limit, moderated, secret, registered_only FROM rooms WHERE name = $1",
                 )
                 .bind(room.as_str())
                 .fetch_optional(&mut *conn)
@@ -694,7 +710,19 @@ impl Store {
             )
         });
         let mut state = RoomState::default();
-        if let Some((last_id, topic, by, ts)) = row {
+        if let Some((
+            (last_id, topic, by, ts),
+            (invite_only, key, limit, moderated, secret, registered),
+        )) = row.map(|(a, b, c, d, e, f, g, h, i, j)| ((a, b, c, d), (e, f, g, h, i, j)))
+        {
+            state.modes = RoomModes {
+                invite_only: invite_only != 0,
+                key,
+                limit: u32::try_from(limit).ok().filter(|&l| l > 0),
+                moderated: moderated != 0,
+                secret: secret != 0,
+                registered_only: registered != 0,
+            };
             state.last_id = last_id as u64;
             if let (Some(text), Some(by), Some(ts)) = (topic, by, ts) {
                 state.topic = Some(Topic {

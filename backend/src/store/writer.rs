@@ -604,6 +604,14 @@ const RAISE_COUNTER: &str = "INSERT INTO meta (key, value) VALUES ($1, $2) \
 const SET_TOPIC: &str = "INSERT INTO rooms (name, topic, topic_by, topic_ts) VALUES ($1, $2, $3, $4) \
      ON CONFLICT (name) DO UPDATE SET topic = excluded.topic, \
      topic_by = excluded.topic_by, topic_ts = excluded.topic_ts";
+/// A mode change: the modes it names (the others bound as NULL stay); an
+/// empty key removes the key, a limit of 0 the limit.
+const SET_MODES: &str = "INSERT INTO rooms (name, invite_only, room_key, member_limit, moderated, secret, registered_only) \
+     VALUES ($1, COALESCE($2, 0), NULLIF($3, ''), COALESCE($4, 0), COALESCE($5, 0), COALESCE($6, 0), COALESCE($7, 0)) \
+     ON CONFLICT (name) DO UPDATE SET invite_only = COALESCE($2, rooms.invite_only), \
+     room_key = CASE WHEN $3 IS NULL THEN rooms.room_key ELSE NULLIF($3, '') END, \
+     member_limit = COALESCE($4, rooms.member_limit), moderated = COALESCE($5, rooms.moderated), \
+     secret = COALESCE($6, rooms.secret), registered_only = COALESCE($7, rooms.registered_only)";
 const SET_ROLE: &str = "INSERT INTO room_roles (room, account, role) VALUES ($1, $2, $3) \
      ON CONFLICT (room, account) DO UPDATE SET role = excluded.role";
 const DROP_ROLE: &str = "DELETE FROM room_roles WHERE room = $1 AND account = $2";
@@ -914,6 +922,23 @@ macro_rules! backend {
                         sqlx::query(DROP_ROLE)
                             .bind(room.as_str())
                             .bind(key(account))
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Write::Room(RoomEvent {
+                        room,
+                        change: RoomChange::Modes { change: c, .. },
+                        ..
+                    }) => {
+                        let flag = |on: Option<bool>| on.map(i64::from);
+                        sqlx::query(SET_MODES)
+                            .bind(room.as_str())
+                            .bind(flag(c.invite_only))
+                            .bind(c.key.as_deref())
+                            .bind(c.limit.map(i64::from))
+                            .bind(flag(c.moderated))
+                            .bind(flag(c.secret))
+                            .bind(flag(c.registered_only))
                             .execute(&mut *conn)
                             .await?;
                     }

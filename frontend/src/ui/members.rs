@@ -1,6 +1,8 @@
 //! The right column: who is in the current room; click a member to
-//! whisper to them.
+//! whisper to them; invite someone by nick.
 
+use banter_protocol::Nick;
+use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
 use super::Ctx;
@@ -14,6 +16,7 @@ pub struct Props {
 #[component]
 pub fn Members(props: &Props) -> Html {
     let ctx = use_context::<Ctx>().expect("context");
+    let invite_value = use_state(String::new);
     let chat = ctx.chat.borrow();
     let Some(View::Room(room)) = chat.view.clone() else {
         return html! {};
@@ -76,10 +79,33 @@ pub fn Members(props: &Props) -> Html {
             </li>
         }
     });
+    // Invite someone by nick (the server says whether we may).
+    let invite = {
+        let ctx = ctx.clone();
+        let invite_value = invite_value.clone();
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            if let Ok(nick) = Nick::new(invite_value.trim()) {
+                invite_value.set(String::new());
+                ctx.act(|chat| chat.invite(nick));
+            }
+        })
+    };
+    let oninput = {
+        let invite_value = invite_value.clone();
+        Callback::from(move |e: InputEvent| {
+            invite_value.set(e.target_unchecked_into::<HtmlInputElement>().value());
+        })
+    };
     html! {
         <aside class="members" aria-label={format!("Members of #{room}")}>
             <h2>{format!("Members · {}", state.members.len())}</h2>
             <ul class="list">{ for items }</ul>
+            <form class="invite" onsubmit={invite} aria-label={format!("Invite someone to #{room}")}>
+                <input name="nick" placeholder="nick" aria-label="Nick to invite" maxlength="24"
+                    value={(*invite_value).clone()} {oninput} />
+                <button type="submit">{"Invite"}</button>
+            </form>
         </aside>
     }
 }

@@ -128,6 +128,12 @@ pub(super) fn apply_room_change(
             ban: ban.clone(),
             set: *set,
         },
+        RoomChange::Modes { change, by } => ServerMessage::Modes {
+            room: room.clone(),
+            modes: r.modes.clone(),
+            by: by.clone(),
+            change: Some(change.clone()),
+        },
     };
     let asker = requester.and_then(|id| Some((id, sessions.get(&id)?)));
     match asker {

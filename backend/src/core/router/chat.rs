@@ -23,6 +23,7 @@ impl Router {
             return Err(not_in_room(&room));
         }
         let r = rooms.get_mut(&room).expect("a session's rooms exist");
+        r.may_speak(&room, id, session.account.as_ref())?;
         let now = now_ms();
         let (message_id, ts) = (r.last_id + 1, now.max(r.last_ts));
         let message = ChatMessage {

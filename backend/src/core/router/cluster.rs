@@ -12,7 +12,9 @@
 
 use std::collections::HashSet;
 
-use banter_protocol::{BanInfo, ErrorCode, Nick, PresenceEvent, Ref, RoomName, ServerMessage};
+use banter_protocol::{
+    BanInfo, ErrorCode, ModeChange, Nick, PresenceEvent, Ref, RoomName, ServerMessage,
+};
 use tracing::{debug, warn};
 
 use super::{
@@ -122,6 +124,7 @@ pub(super) fn merge_loaded(r: &mut Room, loaded: RoomState, keep: usize) {
     r.owner = loaded.owner;
     r.ops = loaded.ops;
     r.bans = loaded.bans;
+    r.modes = loaded.modes;
     r.last_id = r.last_id.max(loaded.last_id);
     r.last_ts = r.last_ts.max(loaded.last_ts);
     // Not `collect` from the loaded messages: that would keep their
@@ -723,6 +726,20 @@ fn reload(state: &mut State, room: RoomName, stored: RoomState, port: &dyn Port)
         .map(|ban| RoomChange::Ban { ban, set: true })
         .collect();
     changes.extend(set);
+    if stored.modes != r.modes {
+        let m = stored.modes;
+        changes.push(RoomChange::Modes {
+            change: ModeChange {
+                invite_only: Some(m.invite_only),
+                key: Some(m.key.unwrap_or_default()),
+                limit: Some(m.limit.unwrap_or(0)),
+                moderated: Some(m.moderated),
+                secret: Some(m.secret),
+                registered_only: Some(m.registered_only),
+            },
+            by: None,
+        });
+    }
     if !changes.is_empty() {
         debug!(%room, changes = changes.len(), "the store had changes the stream did not bring");
     }

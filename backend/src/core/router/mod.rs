@@ -18,6 +18,7 @@
 //! * `rooms` — joining, leaving, loading rooms, topics;
 //! * `chat` — messages, whispers, recent history;
 //! * `moderation` — kicks, bans, operators;
+//! * `modes` — a room's modes, invitations and voices;
 //! * `queries` — members, rooms, whois, users;
 //! * `apply` — how an event takes effect;
 //! * `cluster` — the users of other nodes, and the broker's stream.
@@ -27,9 +28,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use banter_protocol::{
-    BanInfo, ChatMessage, DirectMessage, ErrorCode, MAX_AWAY_BYTES, MAX_HISTORY_PAGE,
-    MAX_REASON_BYTES, MAX_TOPIC_BYTES, MAX_USERS_QUERY, Nick, PresenceEvent, Ref, RoomInfo,
-    RoomName, ServerMessage, Topic, UserInfo, check_line, check_text,
+    Access, BanInfo, ChatMessage, DirectMessage, ErrorCode, MAX_AWAY_BYTES, MAX_HISTORY_PAGE,
+    MAX_KEY_BYTES, MAX_REASON_BYTES, MAX_TOPIC_BYTES, MAX_USERS_QUERY, ModeChange, Nick,
+    PresenceEvent, Ref, RoomInfo, RoomModes, RoomName, ServerMessage, Topic, UserInfo, check_line,
+    check_text,
 };
 use tracing::warn;
 
@@ -37,6 +39,7 @@ mod apply;
 mod chat;
 mod cluster;
 mod moderation;
+mod modes;
 mod queries;
 mod rooms;
 mod sessions;
@@ -191,6 +194,10 @@ struct Room {
     claiming: bool,
     ops: Vec<Nick>,
     bans: Vec<BanInfo>,
+    modes: RoomModes,
+    /// The sessions invited in (by `invite`), each until it joins: it may
+    /// then pass `+i`, `+k` and `+l`. Kept here only, never stored.
+    invited: Vec<SessionId>,
     /// Whether its state came from the store (a room that only a cluster's
     /// stream has mentioned is not, until a local user joins it).
     loaded: bool,
@@ -224,6 +231,9 @@ fn enter(rooms: &mut Vec<RoomName>, room: &RoomName) {
 struct Member {
     session: SessionId,
     outbox: Arc<Outbox>,
+    /// It may speak when the room is moderated (`+v`): given per
+    /// membership, as on IRC, and gone when it leaves.
+    voiced: bool,
 }
 
 type Sessions = HashMap<SessionId, Box<Connection>>;
@@ -316,6 +326,8 @@ impl Room {
             owner: state.owner,
             ops: state.ops,
             bans: state.bans,
+            modes: state.modes,
+            invited: Vec::new(),
             loaded,
             replay: Vec::new(),
         }
@@ -346,6 +358,7 @@ impl Room {
                     self.bans.push(ban.clone());
                 }
             }
+            RoomChange::Modes { change, .. } => self.modes.apply(change),
         }
     }
 
@@ -372,6 +385,7 @@ impl Room {
             && !self.claiming
             && self.ops.is_empty()
             && self.bans.is_empty()
+            && self.modes.is_default()
     }
 
     /// Whether a ban keeps this user out. The owner is never banned: no
@@ -454,6 +468,7 @@ impl Room {
         self.members.push(Member {
             session: id,
             outbox: session.outbox.clone(),
+            voiced: false,
         });
     }
 
@@ -465,9 +480,19 @@ impl Room {
                 history: self.history.iter().map(|f| chat(f).clone()).collect(),
                 topic: self.topic.clone(),
                 moderators: self.moderators(sessions),
+                access: Access::boxed(self.modes.clone(), self.voiced(sessions)),
             },
             reference,
         )
+    }
+
+    /// The members with a voice, by nick.
+    fn voiced(&self, sessions: &Sessions) -> Vec<Nick> {
+        self.members
+            .iter()
+            .filter(|m| m.voiced)
+            .filter_map(|m| sessions.get(&m.session).map(|s| s.nick.clone()))
+            .collect()
     }
 }
 

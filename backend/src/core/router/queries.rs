@@ -9,8 +9,13 @@ impl Router {
         let state = self.state.lock().unwrap();
         let session = state.session(id)?;
         let (mut members, mut away) = (Vec::new(), Vec::new());
-        let r = state.rooms.get(&room);
+        // A secret room's members are its own business.
+        let r = state
+            .rooms
+            .get(&room)
+            .filter(|r| !r.modes.secret || session.rooms.contains(&room));
         let moderators = r.map_or_else(Vec::new, |r| r.moderators(&state.sessions));
+        let voiced = r.map_or_else(Vec::new, |r| r.voiced(&state.sessions));
         for member in r.map_or(&[][..], |r| &r.members[..]) {
             let member = &state.sessions[&member.session];
             if member.away.is_some() {
@@ -24,6 +29,7 @@ impl Router {
                 members,
                 away,
                 moderators,
+                voiced,
             },
             reference,
         ));
@@ -37,7 +43,9 @@ impl Router {
         let mut rooms: Vec<RoomInfo> = state
             .rooms
             .iter()
-            .filter(|(_, r)| !r.members.is_empty())
+            .filter(|(name, r)| {
+                !r.members.is_empty() && (!r.modes.secret || session.rooms.contains(name))
+            })
             .map(|(name, r)| RoomInfo {
                 room: name.clone(),
                 members: r.members.len(),
@@ -61,10 +69,20 @@ impl Router {
                 format!("nobody is using the nick {nick}"),
             ));
         };
+        // Secret rooms show only to those in them too.
+        let rooms = target
+            .rooms
+            .iter()
+            .filter(|&room| {
+                session.rooms.contains(room)
+                    || !state.rooms.get(room).is_some_and(|r| r.modes.secret)
+            })
+            .cloned()
+            .collect();
         session.outbox.push(Frame::with_ref(
             ServerMessage::Whois {
                 nick: target.nick.clone(),
-                rooms: target.rooms.clone(),
+                rooms,
                 away: target.away.as_deref().map(str::to_string),
                 idle_secs: now_ms().saturating_sub(target.last_said) / 1000,
                 since: target.since,

@@ -40,8 +40,15 @@ impl Router {
     }
 
     /// Puts session `id` in `room` (it gets `joined`, the room hears it),
-    /// unless the room must be loaded from the store first.
-    pub fn join(&self, id: SessionId, room: RoomName, reference: Option<Ref>) -> Result<Joined> {
+    /// unless the room must be loaded from the store first, or its bans or
+    /// modes keep it out (`key`: the key it gave for `+k`).
+    pub fn join(
+        &self,
+        id: SessionId,
+        room: RoomName,
+        key: Option<&str>,
+        reference: Option<Ref>,
+    ) -> Result<Joined> {
         let mut guard = self.state.lock().unwrap();
         let State {
             sessions, rooms, ..
@@ -82,6 +89,8 @@ impl Router {
                 format!("you are banned from {room}"),
             ));
         }
+        r.admits(&room, id, session.account.as_ref(), key)?;
+        r.invited.retain(|&s| s != id);
         // A logged-in user who creates a room owns it, once that is stored;
         // the claim holds meanwhile, so nobody else claims it. Creating
         // means the room is brand new: a room with history, a topic, roles,
@@ -192,7 +201,11 @@ impl Router {
         } = &mut *guard;
         let session = connection(sessions, id)?;
         let Some(text) = set else {
-            let topic = rooms.get(&room).and_then(|r| r.topic.clone());
+            // A secret room's topic is its members' business.
+            let topic = rooms
+                .get(&room)
+                .filter(|r| !r.modes.secret || session.rooms.contains(&room))
+                .and_then(|r| r.topic.clone());
             session.outbox.push(Frame::with_ref(
                 ServerMessage::Topic { room, topic },
                 reference,

@@ -93,10 +93,11 @@ fn join_say_and_presence() {
     let r = router();
     let a = Client::new(&r, "alice");
     let b = Client::new(&r, "bob");
-    r.join(a.id, room("lobby"), Some(Ref::Int(1))).unwrap();
+    r.join(a.id, room("lobby"), None, Some(Ref::Int(1)))
+        .unwrap();
     r.say(a.id, room("lobby"), "first".into(), false, None)
         .unwrap();
-    r.join(b.id, room("lobby"), None).unwrap();
+    r.join(b.id, room("lobby"), None, None).unwrap();
 
     let got = a.take();
     assert!(
@@ -147,7 +148,7 @@ fn join_say_and_presence() {
 fn ids_strictly_increase_and_history_is_a_bounded_ring() {
     let r = router();
     let a = Client::new(&r, "alice");
-    r.join(a.id, room("x"), None).unwrap();
+    r.join(a.id, room("x"), None, None).unwrap();
     let mut last = 0;
     for i in 0..20 {
         let id = r
@@ -209,7 +210,7 @@ fn errors_are_specific() {
         code(r.say(a.id, room("x"), "hi".into(), false, None)),
         ErrorCode::NotInRoom
     );
-    r.join(a.id, room("x"), None).unwrap();
+    r.join(a.id, room("x"), None, None).unwrap();
     assert_eq!(
         code(r.say(a.id, room("x"), "x".repeat(101), false, None)),
         ErrorCode::TextTooLong
@@ -226,14 +227,14 @@ fn errors_are_specific() {
         r.part(a.id, room("y"), None, None).unwrap_err().code,
         ErrorCode::NotInRoom
     );
-    r.join(a.id, room("y"), None).unwrap();
-    r.join(a.id, room("z"), None).unwrap();
+    r.join(a.id, room("y"), None, None).unwrap();
+    r.join(a.id, room("z"), None, None).unwrap();
     assert_eq!(
-        r.join(a.id, room("w"), None).unwrap_err().code,
+        r.join(a.id, room("w"), None, None).unwrap_err().code,
         ErrorCode::TooManyRooms
     );
     assert_eq!(
-        r.join(999, room("w"), None).unwrap_err().code,
+        r.join(999, room("w"), None, None).unwrap_err().code,
         ErrorCode::NotRegistered
     );
 }
@@ -244,16 +245,16 @@ fn empty_rooms_are_forgotten_only_under_pressure() {
     let a = Client::new(&r, "alice");
     let b = Client::new(&r, "bob");
     for n in ["r1", "r2", "r3"] {
-        r.join(a.id, room(n), None).unwrap();
+        r.join(a.id, room(n), None, None).unwrap();
     }
-    r.join(b.id, room("r4"), None).unwrap();
+    r.join(b.id, room("r4"), None, None).unwrap();
     assert_eq!(r.stats().rooms, 4);
     assert_eq!(
-        r.join(b.id, room("r5"), None).unwrap_err().code,
+        r.join(b.id, room("r5"), None, None).unwrap_err().code,
         ErrorCode::ServerFull
     );
     r.part(a.id, room("r1"), None, None).unwrap();
-    r.join(b.id, room("r5"), None).unwrap();
+    r.join(b.id, room("r5"), None, None).unwrap();
     assert_eq!(r.stats().rooms, 4);
 }
 
@@ -286,7 +287,7 @@ fn part_quit_and_nick_change_are_seen_by_the_room() {
     let b = Client::new(&r, "bob");
     let c = Client::new(&r, "carol");
     for s in [&a, &b, &c] {
-        r.join(s.id, room("lobby"), None).unwrap();
+        r.join(s.id, room("lobby"), None, None).unwrap();
     }
     a.take();
     r.part(b.id, room("lobby"), None, None).unwrap();
@@ -331,7 +332,7 @@ fn topics_are_kept_shown_on_join_and_announced() {
     let r = router();
     let a = Client::new(&r, "alice");
     let b = Client::new(&r, "bob");
-    r.join(a.id, room("lobby"), None).unwrap();
+    r.join(a.id, room("lobby"), None, None).unwrap();
     assert_eq!(
         r.topic(b.id, room("lobby"), Some("mine".into()), None)
             .unwrap_err()
@@ -363,7 +364,7 @@ fn topics_are_kept_shown_on_join_and_announced() {
     assert!(
         matches!(&b.take()[..], [ServerMessage::Topic { topic: Some(t), .. }] if t.text == "welcome")
     );
-    r.join(b.id, room("lobby"), None).unwrap();
+    r.join(b.id, room("lobby"), None, None).unwrap();
     assert!(
         matches!(&b.take()[..], [ServerMessage::Joined { topic: Some(t), .. }] if t.text == "welcome")
     );
@@ -391,9 +392,9 @@ fn members_rooms_and_whois_describe_the_server() {
     let r = router();
     let a = Client::new(&r, "alice");
     let b = Client::new(&r, "Bob");
-    r.join(a.id, room("lobby"), None).unwrap();
-    r.join(b.id, room("lobby"), None).unwrap();
-    r.join(b.id, room("dev"), None).unwrap();
+    r.join(a.id, room("lobby"), None, None).unwrap();
+    r.join(b.id, room("lobby"), None, None).unwrap();
+    r.join(b.id, room("dev"), None, None).unwrap();
     r.topic(b.id, room("dev"), Some("rust".into()), None)
         .unwrap();
     r.away(b.id, Some("lunch".into()), None).unwrap();
@@ -410,6 +411,7 @@ fn members_rooms_and_whois_describe_the_server() {
             members: vec![nick("alice"), nick("Bob")],
             away: vec![nick("Bob")],
             moderators: vec![],
+            voiced: vec![],
         }
     );
     assert!(matches!(&got[1], ServerMessage::Members { members, .. } if members.is_empty()));
@@ -446,8 +448,8 @@ fn away_is_told_once_to_room_mates_and_to_whisperers() {
     let b = Client::new(&r, "bob");
     let loner = Client::new(&r, "loner");
     for n in ["one", "two"] {
-        r.join(a.id, room(n), None).unwrap();
-        r.join(b.id, room(n), None).unwrap();
+        r.join(a.id, room(n), None, None).unwrap();
+        r.join(b.id, room(n), None, None).unwrap();
     }
     a.take();
     b.take();
@@ -484,13 +486,13 @@ fn reasons_accounts_away_joiners_and_user_lookups() {
     let a = Client::new(&r, "alice");
     let b = Client::new(&r, "Bob");
     r.log_in(b.id, nick("Bob")).unwrap();
-    r.join(a.id, room("lobby"), None).unwrap();
+    r.join(a.id, room("lobby"), None, None).unwrap();
     r.away(b.id, Some("lunch".into()), None).unwrap();
     a.take();
     b.take();
     // An away joiner: the room hears the join (with the account), then
     // the away message; the joiner only gets `joined`.
-    r.join(b.id, room("lobby"), None).unwrap();
+    r.join(b.id, room("lobby"), None, None).unwrap();
     let got = a.take();
     assert!(
         matches!(&got[..], [
@@ -554,7 +556,7 @@ fn reasons_accounts_away_joiners_and_user_lookups() {
     r.part(b.id, room("lobby"), Some("bye".into()), None)
         .unwrap();
     assert!(matches!(&b.take()[..], [ServerMessage::Parted { reason: Some(w), .. }] if w == "bye"));
-    r.join(b.id, room("lobby"), None).unwrap();
+    r.join(b.id, room("lobby"), None, None).unwrap();
     r.quit(b.id, Some(format!("  {}  ", "é".repeat(MAX_REASON_BYTES))));
     let got = a.take();
     let reasons: Vec<Option<&str>> = got
@@ -581,8 +583,8 @@ fn a_full_outbox_never_blocks_the_room() {
     let slow = r
         .connect(nick("slow"), slow_outbox.clone(), welcome("slow"), None)
         .unwrap();
-    r.join(slow, room("x"), None).unwrap();
-    r.join(a.id, room("x"), None).unwrap();
+    r.join(slow, room("x"), None, None).unwrap();
+    r.join(a.id, room("x"), None, None).unwrap();
     for i in 0..1000 {
         r.say(a.id, room("x"), format!("m{i}"), false, None)
             .unwrap();
@@ -659,7 +661,7 @@ fn what_the_port_refuses_changes_nothing_and_the_requester_hears_busy() {
 
     // The owner's claim is refused: alice joins, the room stays unowned.
     gate.shut(true);
-    r.join(alice.id, room("den"), None).unwrap();
+    r.join(alice.id, room("den"), None, None).unwrap();
     assert!(matches!(alice.take()[..], [ServerMessage::Joined { .. }]));
     let busy = |e: RouterError| e.code;
     assert_eq!(
@@ -697,7 +699,7 @@ fn what_the_port_refuses_changes_nothing_and_the_requester_hears_busy() {
         r.whisper(alice.id, nick("bob"), "psst".into(), false, None),
         Ok(1)
     );
-    r.join(bob.id, room("den"), None).unwrap();
+    r.join(bob.id, room("den"), None, None).unwrap();
     let seen = bob.take();
     assert!(
         !seen
@@ -706,7 +708,7 @@ fn what_the_port_refuses_changes_nothing_and_the_requester_hears_busy() {
         "nobody owns a room that was in use when joined: {seen:?}"
     );
     // A brand-new room is claimed as before.
-    r.join(bob.id, room("new"), None).unwrap();
+    r.join(bob.id, room("new"), None, None).unwrap();
     let seen = bob.take();
     assert!(
         seen.iter().any(|m| matches!(
@@ -735,7 +737,7 @@ fn a_stored_ban_that_matches_the_owner_keeps_only_others_out() {
     };
     r.insert_room(room("den"), state).unwrap();
     let alice = account(&r, "alice");
-    r.join(alice.id, room("den"), None).unwrap();
+    r.join(alice.id, room("den"), None, None).unwrap();
     assert!(matches!(
         &alice.take()[..],
         [ServerMessage::Joined { .. }, ServerMessage::Roles { .. }]
@@ -751,7 +753,7 @@ fn a_stored_ban_that_matches_the_owner_keeps_only_others_out() {
     )
     .unwrap();
     assert_eq!(
-        r.join(guest.id, room("hall"), None).unwrap_err().code,
+        r.join(guest.id, room("hall"), None, None).unwrap_err().code,
         ErrorCode::Banned
     );
 }
@@ -786,7 +788,7 @@ fn a_room_read_again_from_the_store_is_set_right_and_announced() {
     let alice = account(&r, "alice");
     let (bob, carol) = (Client::new(&r, "bob"), Client::new(&r, "carol"));
     for c in [&alice, &bob, &carol] {
-        r.join(c.id, room("den"), None).unwrap();
+        r.join(c.id, room("den"), None, None).unwrap();
     }
     for c in [&alice, &bob, &carol] {
         c.take();
@@ -833,7 +835,7 @@ fn a_room_read_again_from_the_store_is_set_right_and_announced() {
             |m| matches!(m, ServerMessage::Kicked { reason: Some(why), .. } if why == "banned")
         )
     );
-    let refused = r.join(bob.id, room("den"), None).unwrap_err();
+    let refused = r.join(bob.id, room("den"), None, None).unwrap_err();
     assert_eq!(refused.code, ErrorCode::Banned);
 
     // Read again unchanged: nothing to say. Then the ban is lifted.
@@ -852,5 +854,43 @@ fn a_room_read_again_from_the_store_is_set_right_and_announced() {
             set: false
         }]
     );
-    r.join(bob.id, room("den"), None).unwrap();
+    r.join(bob.id, room("den"), None, None).unwrap();
+}
+
+#[test]
+fn an_invitation_passes_once_and_a_voice_lasts_one_membership() {
+    let r = router();
+    let alice = account(&r, "alice");
+    let bob = Client::new(&r, "bob");
+    r.join(alice.id, room("den"), None, None).unwrap();
+    let change = ModeChange {
+        invite_only: Some(true),
+        key: Some("k".into()),
+        limit: Some(1),
+        moderated: Some(true),
+        ..ModeChange::default()
+    };
+    r.mode(alice.id, room("den"), Some(change), false, None)
+        .unwrap();
+    let refused = |joined: Result<Joined>| joined.unwrap_err().code;
+    let join = |key| r.join(bob.id, room("den"), key, None);
+    assert_eq!(refused(join(Some("k"))), ErrorCode::InviteOnly);
+    r.invite(alice.id, room("den"), nick("bob"), None).unwrap();
+    let invite = ServerMessage::Invite {
+        room: room("den"),
+        from: nick("alice"),
+    };
+    assert_eq!(bob.take(), [invite]);
+    // Invited: past +i, +k and +l (alice alone fills it).
+    assert_eq!(join(None), Ok(Joined::Joined));
+    let say = |text: &str| r.say(bob.id, room("den"), text.into(), false, None);
+    assert_eq!(say("hi").unwrap_err().code, ErrorCode::Moderated);
+    r.voice(alice.id, room("den"), nick("bob"), true, None)
+        .unwrap();
+    assert_eq!(say("hi"), Ok(1));
+    r.part(bob.id, room("den"), None, None).unwrap();
+    assert_eq!(refused(join(Some("k"))), ErrorCode::InviteOnly);
+    r.invite(alice.id, room("den"), nick("bob"), None).unwrap();
+    assert_eq!(join(None), Ok(Joined::Joined));
+    assert_eq!(say("again").unwrap_err().code, ErrorCode::Moderated);
 }

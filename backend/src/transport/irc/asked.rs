@@ -47,6 +47,10 @@ pub enum Asked {
     Away,
     Kick(RoomName),
     Mode(RoomName),
+    /// MODE #room without modes: 324.
+    ModeQuery(RoomName),
+    /// INVITE of this nick into this room.
+    Invite(Nick, RoomName),
     /// SASL PLAIN's check of this account's password.
     Sasl(Nick),
     Chathistory(RoomName),
@@ -76,7 +80,8 @@ impl Asked {
             Asked::Ison => "ISON",
             Asked::Away => "AWAY",
             Asked::Kick(_) => "KICK",
-            Asked::Mode(_) => "MODE",
+            Asked::Mode(_) | Asked::ModeQuery(_) => "MODE",
+            Asked::Invite(..) => "INVITE",
             Asked::Sasl(_) => "SASL",
             Asked::Chathistory(_) => "CHATHISTORY",
             Asked::Oper => "OPER",
@@ -95,6 +100,8 @@ impl Asked {
             | Asked::WhoRoom(room)
             | Asked::Kick(room)
             | Asked::Mode(room)
+            | Asked::ModeQuery(room)
+            | Asked::Invite(_, room)
             | Asked::Chathistory(room) => Cow::Owned(format!("#{room}")),
             Asked::Hello(nick)
             | Asked::Nick(nick)

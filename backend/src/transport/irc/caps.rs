@@ -14,6 +14,7 @@ pub const BATCH: u16 = 32;
 pub const SASL: u16 = 64;
 pub const CHATHISTORY: u16 = 128;
 pub const ACCOUNT_TAG: u16 = 256;
+pub const INVITE_NOTIFY: u16 = 512;
 
 /// Tag variant bits (see [`Caps::tag_variant`]).
 pub const VARIANT_TIME: usize = 1;
@@ -27,6 +28,7 @@ const OFFERED: &[(&str, u16)] = &[
     ("batch", BATCH),
     ("draft/chathistory", CHATHISTORY),
     ("echo-message", ECHO_MESSAGE),
+    ("invite-notify", INVITE_NOTIFY),
     ("message-tags", MESSAGE_TAGS),
     ("multi-prefix", MULTI_PREFIX),
     ("sasl", SASL),

@@ -1,11 +1,11 @@
 //! Channel commands: JOIN, PART, TOPIC, NAMES, LIST, KICK, MODE and
-//! INVITE, as requests about rooms (`#lobby` is room `lobby`). Modes are
-//! few: `+b`/`-b` are bans, `+o`/`-o` operators, and the rest is answered
-//! here, since nothing else can change.
+//! INVITE, as requests about rooms (`#lobby` is room `lobby`). Channel
+//! modes: `b` bans, `o` operators, `v` voices, and the room's modes
+//! `i k l m s R` (`n` always holds); `e` and `I` lists are empty.
 
 use std::collections::VecDeque;
 
-use banter_protocol::{ClientMessage, MAX_REASON_BYTES, Nick, RoomName};
+use banter_protocol::{ClientMessage, MAX_REASON_BYTES, ModeChange, Nick, RoomName};
 
 use super::super::Client;
 use super::super::asked::Asked;
@@ -41,14 +41,7 @@ impl Client {
             }
             "KICK" => self.kick(line, queue),
             "MODE" => self.mode(line, queue),
-            "INVITE" => self.numeric(
-                queue,
-                ERR_CHANOPRIVSNEEDED,
-                &[
-                    line.param(0).unwrap_or("*"),
-                    "Rooms are open to all; there is nothing to invite to",
-                ],
-            ),
+            "INVITE" => self.invite(line, queue),
             _ => {}
         }
     }
@@ -70,12 +63,19 @@ impl Client {
 
     fn join_or_part(&mut self, line: &Line, queue: &mut VecDeque<Inbound>) {
         let command = line.command.as_str();
-        // JOIN's second parameter is keys (rooms have none).
+        // JOIN's second parameter is keys, one per channel in order.
+        let mut keys = line
+            .param(1)
+            .filter(|_| command == "JOIN")
+            .map(|k| k.split(',').map(str::to_string).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter();
         let reason = line
             .param(1)
             .filter(|_| command == "PART")
             .map(|r| clip(r, MAX_REASON_BYTES).to_string());
         for channel in self.targets(&line.params[0], command, queue) {
+            let key = keys.next().filter(|k| !k.is_empty());
             let room = match room_of(channel) {
                 Ok(room) => room,
                 Err(code) => {
@@ -86,7 +86,10 @@ impl Client {
             };
             let (body, asked) = if command == "JOIN" {
                 (
-                    ClientMessage::Join { room: room.clone() },
+                    ClientMessage::Join {
+                        room: room.clone(),
+                        key,
+                    },
                     Asked::Join(room),
                 )
             } else {
@@ -173,55 +176,118 @@ impl Client {
         }
     }
 
-    /// `MODE #room [change [arg]]`.
+    /// `INVITE nick #room`.
+    fn invite(&mut self, line: &Line, queue: &mut VecDeque<Inbound>) {
+        let (target, channel) = (&line.params[0], &line.params[1]);
+        let Ok(room) = room_of(channel) else {
+            return self.numeric(queue, ERR_NOSUCHCHANNEL, &[channel, "No such channel"]);
+        };
+        let Ok(nick) = Nick::new(target) else {
+            return self.numeric(queue, ERR_NOSUCHNICK, &[target, "No such nick/channel"]);
+        };
+        let asked = Asked::Invite(nick.clone(), room.clone());
+        self.request(queue, ClientMessage::Invite { room, nick }, asked);
+    }
+
+    /// `MODE #room [modes [args…]]`: without modes, 324; else each letter
+    /// in turn (`+ik key`, `-l`, `+o account`, `+v nick`, `+b mask`). The
+    /// room's own modes go as one `mode` request.
     fn channel_mode(&mut self, line: &Line, room: RoomName, queue: &mut VecDeque<Inbound>) {
         let channel = format!("#{room}");
-        match (line.param(1), line.param(2)) {
-            (None, _) => self.numeric(queue, RPL_CHANNELMODEIS, &[&channel, "+n"]),
-            (Some("b" | "+b"), None) => self.request(
-                queue,
-                ClientMessage::Bans { room: room.clone() },
-                Asked::Mode(room),
-            ),
-            (Some(sign @ ("+b" | "-b")), Some(mask)) => self.ban(queue, room, sign == "+b", mask),
-            (Some(sign @ ("+o" | "-o")), Some(target)) => match Nick::new(target) {
-                Ok(account) => {
-                    let body = if sign == "+o" {
-                        ClientMessage::Op {
-                            room: room.clone(),
-                            account,
-                        }
-                    } else {
-                        ClientMessage::Deop {
-                            room: room.clone(),
-                            account,
-                        }
-                    };
-                    self.request(queue, body, Asked::Mode(room));
+        let Some(modes) = line.param(1) else {
+            let body = ClientMessage::Mode {
+                room: room.clone(),
+                set: None,
+            };
+            return self.request(queue, body, Asked::ModeQuery(room));
+        };
+        let mut args = line.params.iter().skip(2).map(String::as_str);
+        let mut change = ModeChange::default();
+        let mut plus = true;
+        for letter in modes.chars() {
+            match letter {
+                '+' | '-' => plus = letter == '+',
+                'i' => change.invite_only = Some(plus),
+                'm' => change.moderated = Some(plus),
+                's' => change.secret = Some(plus),
+                'R' => change.registered_only = Some(plus),
+                'n' => {}
+                'k' if plus => match args.next() {
+                    Some(key) => change.key = Some(key.to_string()),
+                    None => self.more_params(queue),
+                },
+                'k' => {
+                    // `-k` may name the key; any key removes it.
+                    args.next();
+                    change.key = Some(String::new());
                 }
-                Err(_) => self.numeric(queue, ERR_NOSUCHNICK, &[target, "No such nick"]),
-            },
-            (Some("+o" | "-o" | "-b"), None) => self.numeric(
-                queue,
-                ERR_NEEDMOREPARAMS,
-                &["MODE", "Not enough parameters"],
-            ),
-            (Some("e" | "+e"), _) => self.numeric(
-                queue,
-                RPL_ENDOFEXCEPTLIST,
-                &[&channel, "End of channel exception list"],
-            ),
-            (Some("I" | "+I"), _) => self.numeric(
-                queue,
-                RPL_ENDOFINVITELIST,
-                &[&channel, "End of channel invite list"],
-            ),
-            (Some(other), _) => self.numeric(
-                queue,
-                ERR_UNKNOWNMODE,
-                &[other, "Only +b, -b, +o and -o change here"],
-            ),
+                'l' if plus => match args.next().and_then(|l| l.parse::<u32>().ok()) {
+                    Some(limit) if limit > 0 => change.limit = Some(limit),
+                    _ => self.more_params(queue),
+                },
+                'l' => change.limit = Some(0),
+                'b' => match args.next() {
+                    Some(mask) => self.ban(queue, room.clone(), plus, mask),
+                    None if plus => self.request(
+                        queue,
+                        ClientMessage::Bans { room: room.clone() },
+                        Asked::Mode(room.clone()),
+                    ),
+                    None => self.more_params(queue),
+                },
+                'o' | 'v' => match args.next().map(Nick::new) {
+                    Some(Ok(nick)) => {
+                        let asked = Asked::Mode(room.clone());
+                        let room = room.clone();
+                        let body = match (letter, plus) {
+                            ('o', true) => ClientMessage::Op {
+                                room,
+                                account: nick,
+                            },
+                            ('o', false) => ClientMessage::Deop {
+                                room,
+                                account: nick,
+                            },
+                            (_, true) => ClientMessage::Voice { room, nick },
+                            (_, false) => ClientMessage::Devoice { room, nick },
+                        };
+                        self.request(queue, body, asked);
+                    }
+                    Some(Err(_)) => self.numeric(queue, ERR_NOSUCHNICK, &["*", "No such nick"]),
+                    None => self.more_params(queue),
+                },
+                'e' => self.numeric(
+                    queue,
+                    RPL_ENDOFEXCEPTLIST,
+                    &[&channel, "End of channel exception list"],
+                ),
+                'I' => self.numeric(
+                    queue,
+                    RPL_ENDOFINVITELIST,
+                    &[&channel, "End of channel invite list"],
+                ),
+                other => self.numeric(
+                    queue,
+                    ERR_UNKNOWNMODE,
+                    &[&other.to_string(), "is unknown mode char to me"],
+                ),
+            }
         }
+        if !change.is_empty() {
+            let body = ClientMessage::Mode {
+                room: room.clone(),
+                set: Some(change),
+            };
+            self.request(queue, body, Asked::Mode(room));
+        }
+    }
+
+    fn more_params(&mut self, queue: &mut VecDeque<Inbound>) {
+        self.numeric(
+            queue,
+            ERR_NEEDMOREPARAMS,
+            &["MODE", "Not enough parameters"],
+        );
     }
 
     /// `MODE #room +b mask` (or `-b`): a nick, `nick!*@*` (a nick too),

@@ -117,7 +117,7 @@ impl Client {
         let command = line.command.as_str();
         let least = match command {
             "USER" | "CHATHISTORY" => 4,
-            "KICK" | "KLINE" | "OPER" => 2,
+            "KICK" | "KLINE" | "OPER" | "INVITE" => 2,
             "PASS" | "JOIN" | "PART" | "TOPIC" | "WHOIS" | "MODE" | "ISON" | "USERHOST"
             | "NAMES" | "WHO" | "KILL" | "UNKLINE" => 1,
             _ => 0,

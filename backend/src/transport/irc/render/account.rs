@@ -132,7 +132,7 @@ impl Client {
                 &awaylen,
                 "CASEMAPPING=ascii",
                 &chanlimit,
-                "CHANMODES=,,,n",
+                "CHANMODES=b,k,l,imnsR",
                 &channellen,
                 "CHANTYPES=#",
                 "CHATHISTORY=200",

@@ -56,7 +56,18 @@ impl Client {
                 history,
                 topic,
                 moderators,
-            } => self.joined_room(out, room, (members, moderators), topic.as_ref(), history),
+                access,
+            } => self.joined_room(
+                out,
+                room,
+                (
+                    members,
+                    moderators,
+                    access.as_ref().map_or(&[][..], |a| &a.voiced[..]),
+                ),
+                topic.as_ref(),
+                history,
+            ),
             ServerMessage::Parted { room, reason } => self.parted(out, room, reason.as_deref()),
             ServerMessage::Nick { nick, old } => self.renamed(out, nick, old),
             ServerMessage::Kicked {
@@ -92,7 +103,8 @@ impl Client {
                 members,
                 away,
                 moderators,
-            } => self.members(out, room, (members, away, moderators), asked),
+                voiced,
+            } => self.members(out, room, (members, away, moderators, voiced), asked),
             ServerMessage::Rooms { rooms } => self.rooms(out, rooms, asked),
             ServerMessage::Bans { room, bans } => self.bans(out, room, bans),
             ServerMessage::Banned { room, ban, set } => banned(out, room, ban, *set),
@@ -168,7 +180,7 @@ impl Client {
         &mut self,
         out: &mut Vec<u8>,
         room: &RoomName,
-        (members, moderators): (&[Nick], &[Nick]),
+        (members, moderators, voiced): (&[Nick], &[Nick], &[Nick]),
         topic: Option<&Topic>,
         history: &[banter_protocol::ChatMessage],
     ) {
@@ -190,7 +202,7 @@ impl Client {
                 &[&channel, t.by.as_str(), &(t.ts / 1000).to_string()],
             );
         }
-        names(out, me, &channel, members, moderators);
+        names(out, me, &channel, members, moderators, voiced);
         self.replay(out, room, history);
     }
 
@@ -296,7 +308,7 @@ impl Client {
         &self,
         out: &mut Vec<u8>,
         room: &RoomName,
-        (members, away, moderators): (&[Nick], &[Nick], &[Nick]),
+        (members, away, moderators, voiced): (&[Nick], &[Nick], &[Nick], &[Nick]),
         asked: Option<&Asked>,
     ) {
         let me = self.me();
@@ -308,7 +320,7 @@ impl Client {
             }
             reply(out, RPL_ENDOFWHO, me, &[&channel, "End of /WHO list"]);
         } else {
-            names(out, me, &channel, members, moderators);
+            names(out, me, &channel, members, moderators, voiced);
         }
     }
 
@@ -376,20 +388,26 @@ fn ban_mask(ban: &BanInfo) -> String {
     }
 }
 
-/// 353 lines (as many as the names need), moderators with `@`, and the
-/// closing 366.
+/// 353 lines (as many as the names need), `@` operators and `+` voiced
+/// members, and the closing 366.
 pub(super) fn names(
     out: &mut Vec<u8>,
     me: &str,
     channel: &str,
     members: &[Nick],
     moderators: &[Nick],
+    voiced: &[Nick],
 ) {
     let names: Vec<String> = members
         .iter()
-        .map(|n| match moderators.contains(n) {
-            true => format!("@{n}"),
-            false => n.to_string(),
+        .map(|n| {
+            if moderators.contains(n) {
+                format!("@{n}")
+            } else if voiced.contains(n) {
+                format!("+{n}")
+            } else {
+                n.to_string()
+            }
         })
         .collect();
     packed(

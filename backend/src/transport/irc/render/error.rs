@@ -116,6 +116,51 @@ fn request_error(
             me,
             &[target, "Cannot join channel (+b)"],
         ),
+        ErrorCode::InviteOnly => reply(
+            out,
+            ERR_INVITEONLYCHAN,
+            me,
+            &[target, "Cannot join channel (+i)"],
+        ),
+        ErrorCode::BadKey => reply(
+            out,
+            ERR_BADCHANNELKEY,
+            me,
+            &[target, "Cannot join channel (+k)"],
+        ),
+        ErrorCode::RoomFull => reply(
+            out,
+            ERR_CHANNELISFULL,
+            me,
+            &[target, "Cannot join channel (+l)"],
+        ),
+        ErrorCode::AccountRequired => reply(
+            out,
+            ERR_NEEDREGGEDNICK,
+            me,
+            &[
+                target,
+                "Cannot join channel (+R): log into your account first",
+            ],
+        ),
+        ErrorCode::Moderated => reply(
+            out,
+            ERR_CANNOTSENDTOCHAN,
+            me,
+            &[target, "Cannot send to channel (+m)"],
+        ),
+        ErrorCode::AlreadyInRoom => {
+            let nick = match asked {
+                Some(Asked::Invite(nick, _)) => nick.as_str(),
+                _ => "*",
+            };
+            reply(
+                out,
+                ERR_USERONCHANNEL,
+                me,
+                &[nick, target, "is already on channel"],
+            )
+        }
         ErrorCode::NoSuchNick => no_such_nick(out, me, asked, target),
         ErrorCode::NotInRoom if matches!(asked, Some(Asked::Privmsg(_) | Asked::Notice(_))) => {
             reply(
@@ -157,6 +202,12 @@ fn no_such_nick(out: &mut Vec<u8>, me: &str, asked: Option<&Asked>, target: &str
             ERR_USERNOTINCHANNEL,
             me,
             &[target, "They aren't on that channel"],
+        ),
+        Some(Asked::Invite(nick, _)) => reply(
+            out,
+            ERR_NOSUCHNICK,
+            me,
+            &[nick.as_str(), "No such nick/channel"],
         ),
         _ => {
             reply(out, ERR_NOSUCHNICK, me, &[target, "No such nick/channel"]);

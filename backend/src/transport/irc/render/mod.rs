@@ -16,6 +16,7 @@ mod account;
 mod channel;
 mod chat;
 mod error;
+mod modes;
 mod user;
 
 use banter_protocol::{Nick, ServerMessage};
@@ -56,6 +57,10 @@ impl Client {
             | ServerMessage::Nick { .. }
             | ServerMessage::Kicked { .. }
             | ServerMessage::Roles { .. } => self.membership(frame, message, last_event, out),
+            ServerMessage::Modes { .. }
+            | ServerMessage::Invited { .. }
+            | ServerMessage::Invite { .. }
+            | ServerMessage::Voiced { .. } => self.modes_reply(message, out),
             ServerMessage::Topic { .. }
             | ServerMessage::Members { .. }
             | ServerMessage::Rooms { .. }
@@ -217,7 +222,7 @@ mod tests {
         let mut out = Vec::new();
         // Moderators get `@`, which counts towards the line length.
         let moderators = &members[..50];
-        names(&mut out, "me", "#big", &members, moderators);
+        names(&mut out, "me", "#big", &members, moderators, &[]);
         let got = lines(&out);
         assert!(got.len() > 2);
         let mut seen = Vec::new();

@@ -1,0 +1,293 @@
+//! A room's modes (who gets in, who speaks, who sees it), invitations
+//! and voices. Modes are a room change like a topic: stored, then
+//! announced (`modes`), relayed in a cluster. Invitations and voices are
+//! this node's memory only: an invitation lasts until the invited session
+//! joins (or ends), a voice until its member leaves, as on IRC.
+
+use super::*;
+
+/// Most invitations a room keeps waiting; past it the oldest is dropped.
+const MAX_INVITED: usize = 100;
+
+impl Room {
+    /// Whether the session `id` (logged into `account`) may join, given
+    /// the key it gave: operators always may; an invitation passes `+i`,
+    /// `+k` and `+l`; `+R` wants an account. Bans are checked before.
+    pub(super) fn admits(
+        &self,
+        room: &RoomName,
+        id: SessionId,
+        account: Option<&Nick>,
+        key: Option<&str>,
+    ) -> Result<()> {
+        if self.is_operator(account) {
+            return Ok(());
+        }
+        let invited = self.invited.contains(&id);
+        let m = &self.modes;
+        if m.registered_only && account.is_none() {
+            return Err(RouterError::new(
+                ErrorCode::AccountRequired,
+                format!("{room} lets in only logged-in users (+R); log in first"),
+            ));
+        }
+        if invited {
+            return Ok(());
+        }
+        if m.invite_only {
+            return Err(RouterError::new(
+                ErrorCode::InviteOnly,
+                format!("{room} is invite-only (+i); ask one of its operators to invite you"),
+            ));
+        }
+        if let Some(want) = &m.key
+            && key != Some(want.as_str())
+        {
+            return Err(RouterError::new(
+                ErrorCode::BadKey,
+                format!("{room} has a key (+k); join with the right one"),
+            ));
+        }
+        if let Some(limit) = m.limit
+            && self.members.len() >= limit as usize
+        {
+            return Err(RouterError::new(
+                ErrorCode::RoomFull,
+                format!("{room} is full: it lets in {limit} members (+l)"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether member `id` may say something: in a moderated room only
+    /// operators and voiced members speak.
+    pub(super) fn may_speak(
+        &self,
+        room: &RoomName,
+        id: SessionId,
+        account: Option<&Nick>,
+    ) -> Result<()> {
+        let voiced = || self.members.iter().any(|m| m.session == id && m.voiced);
+        if self.modes.moderated && !self.is_operator(account) && !voiced() {
+            return Err(RouterError::new(
+                ErrorCode::Moderated,
+                format!("{room} is moderated (+m): only voiced members and operators speak"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The modes as a `member` (or not) sees them: others see the key as `*`.
+    fn modes_for(&self, member: bool) -> RoomModes {
+        let mut modes = self.modes.clone();
+        if !member {
+            modes.key = modes.key.map(|_| "*".to_string());
+        }
+        modes
+    }
+}
+
+/// Invitations and voices are this node's memory: a user of another node
+/// of a cluster can't get one yet.
+fn elsewhere(nick: &Nick, what: &str) -> RouterError {
+    RouterError::new(
+        ErrorCode::Unsupported,
+        format!(
+            "{nick} is connected to another node of this cluster, where it can't be {what} yet"
+        ),
+    )
+}
+
+/// A room key: 1 to [`MAX_KEY_BYTES`] printable ASCII characters, no
+/// space or comma (IRC separates keys with them), not starting with `:`.
+fn check_key(key: &str) -> Result<()> {
+    let fine = key.len() <= MAX_KEY_BYTES
+        && !key.starts_with(':')
+        && key.bytes().all(|b| b.is_ascii_graphic() && b != b',');
+    if fine {
+        Ok(())
+    } else {
+        Err(RouterError::new(
+            ErrorCode::BadRequest,
+            format!(
+                "a room key is 1 to {MAX_KEY_BYTES} printable ASCII characters, without spaces or commas"
+            ),
+        ))
+    }
+}
+
+impl Router {
+    /// Without `set`, answers with a room's modes (the key is shown to its
+    /// members and to administrators only). With it, changes them: the
+    /// room's owner and operators may, and server administrators
+    /// (`admin`, which the session knows); once stored the room gets
+    /// `modes`. A room without an owner or operators (`lobby`) has its
+    /// modes changed by administrators only.
+    pub fn mode(
+        &self,
+        id: SessionId,
+        room: RoomName,
+        set: Option<ModeChange>,
+        admin: bool,
+        reference: Option<Ref>,
+    ) -> Result<()> {
+        let mut guard = self.state.lock().unwrap();
+        let State {
+            sessions, rooms, ..
+        } = &mut *guard;
+        let session = connection(sessions, id)?;
+        let member = session.rooms.contains(&room);
+        let Some(change) = set else {
+            let modes = rooms
+                .get(&room)
+                .map(|r| r.modes_for(member || admin))
+                .unwrap_or_default();
+            session.outbox.push(Frame::with_ref(
+                ServerMessage::Modes {
+                    room,
+                    modes,
+                    by: None,
+                    change: None,
+                },
+                reference,
+            ));
+            return Ok(());
+        };
+        if !member {
+            return Err(not_in_room(&room));
+        }
+        let r = &rooms[&room];
+        if !admin && !r.is_operator(session.account.as_ref()) {
+            return Err(not_operator(&room));
+        }
+        if change.is_empty() {
+            return Err(RouterError::new(
+                ErrorCode::BadRequest,
+                "name the modes to change in set",
+            ));
+        }
+        if let Some(key) = change.key.as_deref().filter(|k| !k.is_empty()) {
+            check_key(key)?;
+        }
+        let event = RoomEvent {
+            room,
+            change: RoomChange::Modes {
+                change,
+                by: Some(session.nick.clone()),
+            },
+            requester: Some(id),
+            reference,
+        };
+        self.change_room(&mut guard, event)
+    }
+
+    /// Invites `nick` into `room` (a member may, but only operators into
+    /// an invite-only room): `nick` gets `invite`, the inviter and the
+    /// operators in the room get `invited`. The invitation lets `nick`'s
+    /// session past `+i`, `+k` and `+l` once, until it joins.
+    pub fn invite(
+        &self,
+        id: SessionId,
+        room: RoomName,
+        nick: Nick,
+        reference: Option<Ref>,
+    ) -> Result<()> {
+        let mut guard = self.state.lock().unwrap();
+        let State {
+            sessions,
+            rooms,
+            nicks,
+            ..
+        } = &mut *guard;
+        let session = connection(sessions, id)?;
+        if !session.rooms.contains(&room) {
+            return Err(not_in_room(&room));
+        }
+        let r = rooms.get_mut(&room).expect("a session's rooms exist");
+        if r.modes.invite_only && !r.is_operator(session.account.as_ref()) {
+            return Err(not_operator(&room));
+        }
+        let Some(&target) = nicks.get(&nick) else {
+            return Err(RouterError::new(
+                ErrorCode::NoSuchNick,
+                format!("nobody is using the nick {nick}"),
+            ));
+        };
+        let invitee = &sessions[&target];
+        if invitee.node.is_some() {
+            return Err(elsewhere(&invitee.nick, "invited"));
+        }
+        if invitee.rooms.contains(&room) {
+            return Err(RouterError::new(
+                ErrorCode::AlreadyInRoom,
+                format!("{} is in {room} already", invitee.nick),
+            ));
+        }
+        if !r.invited.contains(&target) {
+            if r.invited.len() >= MAX_INVITED {
+                r.invited.remove(0);
+            }
+            r.invited.push(target);
+        }
+        invitee.outbox.push(Frame::new(ServerMessage::Invite {
+            room: room.clone(),
+            from: session.nick.clone(),
+        }));
+        let invited = ServerMessage::Invited {
+            room: room.clone(),
+            nick: invitee.nick.clone(),
+            by: session.nick.clone(),
+        };
+        // The room's operators hear of it too (IRC's invite-notify).
+        let shared = Frame::new(invited.clone());
+        for m in &r.members {
+            let operator = sessions
+                .get(&m.session)
+                .is_some_and(|s| r.is_operator(s.account.as_ref()));
+            if m.session != id && operator {
+                m.outbox.push(shared.clone());
+            }
+        }
+        session.outbox.push(Frame::with_ref(invited, reference));
+        Ok(())
+    }
+
+    /// Gives member `nick` a voice in `room` (`set`), or takes it
+    /// (operators only); the room gets `voiced`.
+    pub fn voice(
+        &self,
+        id: SessionId,
+        room: RoomName,
+        nick: Nick,
+        set: bool,
+        reference: Option<Ref>,
+    ) -> Result<()> {
+        let mut guard = self.state.lock().unwrap();
+        let State {
+            sessions, rooms, ..
+        } = &mut *guard;
+        let (by, r) = moderation::moderator(sessions, rooms, id, &room)?;
+        let named = |m: &&mut Member| sessions.get(&m.session).is_some_and(|s| s.nick == nick);
+        let Some(member) = r.members.iter_mut().find(named) else {
+            return Err(RouterError::new(
+                ErrorCode::NoSuchNick,
+                format!("{nick} is not in {room}"),
+            ));
+        };
+        let target = &sessions[&member.session];
+        if target.node.is_some() {
+            return Err(elsewhere(&target.nick, "voiced"));
+        }
+        member.voiced = set;
+        let nick = target.nick.clone();
+        let event = ServerMessage::Voiced {
+            room,
+            nick,
+            by,
+            set,
+        };
+        r.broadcast(&Frame::new(event.clone()), Some(id));
+        sessions[&id].outbox.push(Frame::with_ref(event, reference));
+        Ok(())
+    }
+}
