@@ -224,6 +224,15 @@ async fn administrators_take_over_rooms() {
     bob.send(json!({"type":"set_owner","room":"den","account":"bob"}))
         .await;
     bob.expect_error("not_operator").await;
+    // Locked against everyone, root included: an administrator gets in.
+    alice
+        .send(json!({"type":"mode","room":"den","set":{"invite_only":true,"key":"sesame"}}))
+        .await;
+    alice.wait_for("modes").await;
+    alice
+        .send(json!({"type":"ban","room":"den","account":"root"}))
+        .await;
+    alice.wait_for("banned").await;
     let mut root = login(&server, "root").await;
     root.join("den").await;
     root.expect("roles").await;
