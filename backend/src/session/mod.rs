@@ -1458,7 +1458,7 @@ impl Session {
     ) -> Outcome {
         let router = &self.ctx.router;
         if router.has_room(&room) {
-            return router.mode(id, room, None, false, reference);
+            return router.mode(id, room, None, reference);
         }
         let mut modes = self
             .store()?
@@ -1564,14 +1564,7 @@ impl Session {
             Now::Bans { room } => router.bans(id, room, reference),
             Now::Op { room, account, op } => router.set_op(id, room, account, op, reference),
             Now::SetOwner { room, account } => router.set_owner(id, room, account, reference),
-            Now::Mode { room, set } => {
-                // Server administrators may change any room's modes.
-                let admin = set.is_some()
-                    && router
-                        .account_of(id)
-                        .is_some_and(|a| self.ctx.admins.is_admin(&a));
-                router.mode(id, room, set, admin, reference)
-            }
+            Now::Mode { room, set } => router.mode(id, room, set, reference),
             Now::Invite { room, nick } => router.invite(id, room, nick, reference),
             Now::Voice { room, nick, set } => router.voice(id, room, nick, set, reference),
         }

@@ -507,6 +507,29 @@ fn connection(sessions: &Sessions, id: SessionId) -> Result<&Connection> {
     sessions.get(&id).map(|s| &**s).ok_or_else(not_registered)
 }
 
+/// Session `id` and `room`, which it must be in.
+fn member<'s, 'r>(
+    sessions: &'s Sessions,
+    rooms: &'r mut HashMap<RoomName, Room>,
+    id: SessionId,
+    room: &RoomName,
+) -> Result<(&'s Connection, &'r mut Room)> {
+    let session = connection(sessions, id)?;
+    if !session.rooms.contains(room) {
+        return Err(not_in_room(room));
+    }
+    Ok((
+        session,
+        rooms.get_mut(room).expect("a session's rooms exist"),
+    ))
+}
+
+/// Whether `session` may moderate `r`: one of its operators (the owner
+/// included), or a server administrator.
+fn moderates(r: &Room, session: &Connection) -> bool {
+    session.admin || r.is_operator(session.account.as_ref())
+}
+
 /// [`connection`], to change it.
 fn connection_mut(sessions: &mut Sessions, id: SessionId) -> Result<&mut Connection> {
     sessions

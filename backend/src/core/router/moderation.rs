@@ -167,15 +167,11 @@ impl Router {
             accounts,
             ..
         } = &mut *guard;
-        let session = connection(sessions, id)?;
-        if !session.rooms.contains(&room) {
-            return Err(not_in_room(&room));
-        }
-        let r = rooms.get_mut(&room).expect("a session's rooms exist");
+        let (session, r) = member(sessions, rooms, id, &room)?;
         let mine = session.account.as_ref();
         // A server administrator acts as the owner would.
         let admin = session.admin;
-        if !r.is_operator(mine) && !admin && mine != Some(&account) {
+        if !moderates(r, session) && mine != Some(&account) {
             return Err(not_operator(&room));
         }
         let Some(account) = accounts.get(&account).cloned() else {
@@ -233,11 +229,7 @@ impl Router {
             accounts,
             ..
         } = &mut *guard;
-        let session = connection(sessions, id)?;
-        if !session.rooms.contains(&room) {
-            return Err(not_in_room(&room));
-        }
-        let r = rooms.get_mut(&room).expect("a session's rooms exist");
+        let (session, r) = member(sessions, rooms, id, &room)?;
         if !session.admin && !r.is_owner(session.account.as_ref()) {
             return Err(RouterError::new(
                 ErrorCode::NotOperator,
@@ -289,12 +281,8 @@ pub(super) fn moderator<'a>(
     id: SessionId,
     room: &RoomName,
 ) -> Result<(Nick, &'a mut Room)> {
-    let session = connection(sessions, id)?;
-    if !session.rooms.contains(room) {
-        return Err(not_in_room(room));
-    }
-    let r = rooms.get_mut(room).expect("a session's rooms exist");
-    if !r.is_operator(session.account.as_ref()) && !session.admin {
+    let (session, r) = member(sessions, rooms, id, room)?;
+    if !moderates(r, session) {
         return Err(not_operator(room));
     }
     Ok((session.nick.clone(), r))

@@ -119,8 +119,8 @@ fn check_key(key: &str) -> Result<()> {
 impl Router {
     /// Without `set`, answers with a room's modes (the key is shown to its
     /// members and to administrators only). With it, changes them: the
-    /// room's owner and operators may, and server administrators
-    /// (`admin`, which the session knows); once stored the room gets
+    /// room's owner and operators may, and server administrators; once
+    /// stored the room gets
     /// `modes`. A room without an owner or operators (`lobby`) has its
     /// modes changed by administrators only.
     pub fn mode(
@@ -128,7 +128,6 @@ impl Router {
         id: SessionId,
         room: RoomName,
         set: Option<ModeChange>,
-        admin: bool,
         reference: Option<Ref>,
     ) -> Result<()> {
         let mut guard = self.state.lock().unwrap();
@@ -140,7 +139,7 @@ impl Router {
         let Some(change) = set else {
             let modes = rooms
                 .get(&room)
-                .map(|r| r.modes_for(member || admin))
+                .map(|r| r.modes_for(member || session.admin))
                 .unwrap_or_default();
             session.outbox.push(Frame::with_ref(
                 ServerMessage::Modes {
@@ -157,7 +156,7 @@ impl Router {
             return Err(not_in_room(&room));
         }
         let r = &rooms[&room];
-        if !admin && !r.is_operator(session.account.as_ref()) {
+        if !moderates(r, session) {
             return Err(not_operator(&room));
         }
         if change.is_empty() {
@@ -199,11 +198,7 @@ impl Router {
             nicks,
             ..
         } = &mut *guard;
-        let session = connection(sessions, id)?;
-        if !session.rooms.contains(&room) {
-            return Err(not_in_room(&room));
-        }
-        let r = rooms.get_mut(&room).expect("a session's rooms exist");
+        let (session, r) = member(sessions, rooms, id, &room)?;
         if r.modes.invite_only && !r.is_operator(session.account.as_ref()) {
             return Err(not_operator(&room));
         }

@@ -215,11 +215,8 @@ impl Router {
             ));
             return Ok(());
         };
-        if !session.rooms.contains(&room) {
-            return Err(not_in_room(&room));
-        }
-        let r = rooms.get_mut(&room).expect("a session's rooms exist");
-        if r.owner.is_some() && !r.is_operator(session.account.as_ref()) && !session.admin {
+        let (session, r) = member(sessions, rooms, id, &room)?;
+        if r.owner.is_some() && !moderates(r, session) {
             return Err(not_operator(&room));
         }
         // The announcement says who changed it; an empty text: cleared.

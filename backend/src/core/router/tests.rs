@@ -870,8 +870,7 @@ fn an_invitation_passes_once_and_a_voice_lasts_one_membership() {
         moderated: Some(true),
         ..ModeChange::default()
     };
-    r.mode(alice.id, room("den"), Some(change), false, None)
-        .unwrap();
+    r.mode(alice.id, room("den"), Some(change), None).unwrap();
     let refused = |joined: Result<Joined>| joined.unwrap_err().code;
     let join = |key| r.join(bob.id, room("den"), key, None);
     assert_eq!(refused(join(Some("k"))), ErrorCode::InviteOnly);
