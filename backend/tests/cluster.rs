@@ -140,21 +140,33 @@ impl Cluster {
 
 /// A node of `cluster`.
 fn node(cluster: &Cluster, name: &str) -> TestServer {
+    node_with(
+        cluster,
+        name,
+        &[
+            "--message-rate",
+            "0",
+            "--join-rate",
+            "0",
+            "--history-len",
+            "500",
+        ],
+    )
+}
+
+/// A node of `cluster` with these flags.
+fn node_with(cluster: &Cluster, name: &str, args: &[&str]) -> TestServer {
     let url = cluster.redis.url();
-    TestServer::child_with(&[
+    let mut all = vec![
         "--broker",
         &url,
         "--node-name",
         name,
         "--store",
         &cluster.store,
-        "--message-rate",
-        "0",
-        "--join-rate",
-        "0",
-        "--history-len",
-        "500",
-    ])
+    ];
+    all.extend_from_slice(args);
+    TestServer::child_with(&all)
 }
 
 /// Asks for `room`'s members until `want` are all there (other nodes'
@@ -1170,19 +1182,7 @@ async fn a_full_mailbox_refuses_whispers_across_nodes() {
     let Some(cluster) = Cluster::start() else {
         return;
     };
-    let bounded = |name: &str| {
-        let url = cluster.redis.url();
-        TestServer::child_with(&[
-            "--broker",
-            &url,
-            "--node-name",
-            name,
-            "--store",
-            &cluster.store,
-            "--max-waiting-whispers",
-            "2",
-        ])
-    };
+    let bounded = |name| node_with(&cluster, name, &["--max-waiting-whispers", "2"]);
     let (n1, n2) = (bounded("n1"), bounded("n2"));
     drop(account(&n1, Kind::Tcp, "bob").await);
     let mut guest = Client::hello(&n2, Kind::Ws, "guest").await;
