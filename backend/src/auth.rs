@@ -146,7 +146,12 @@ pub fn check_password(password: &str) -> Result<(), String> {
 
 /// A fresh login token (64 hex digits).
 pub fn new_token() -> anyhow::Result<String> {
-    let mut bytes = [0u8; 32];
+    random_hex::<32>()
+}
+
+/// `N` random bytes as hex digits.
+fn random_hex<const N: usize>() -> anyhow::Result<String> {
+    let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
@@ -154,9 +159,7 @@ pub fn new_token() -> anyhow::Result<String> {
 /// A fresh invite code (20 hex digits: 80 random bits, short enough to
 /// read out, far too many to guess at the login limiter's pace).
 pub fn new_invite_code() -> anyhow::Result<String> {
-    let mut bytes = [0u8; 10];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    random_hex::<10>()
 }
 
 /// What the store keeps of a token (or an invite code).

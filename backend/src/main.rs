@@ -108,13 +108,18 @@ fn main() -> ExitCode {
     })
 }
 
+/// The store a subcommand works on (the server may be running on it).
+async fn open_store(settings: &banter::config::Settings) -> anyhow::Result<banter::store::Store> {
+    let backend = Backend::from_settings(settings.store.as_deref(), &settings.data_dir)?;
+    banter::store::Store::open_backend(&backend, |_, _| {}).await
+}
+
 /// `banter admin grant|revoke|list`.
 async fn administer(
     settings: &banter::config::Settings,
     action: AdminAction,
 ) -> anyhow::Result<()> {
-    let backend = Backend::from_settings(settings.store.as_deref(), &settings.data_dir)?;
-    let store = banter::store::Store::open_backend(&backend, |_, _| {}).await?;
+    let store = open_store(settings).await?;
     let (name, admin) = match action {
         AdminAction::List => {
             for name in store.admin_names().await? {
@@ -151,8 +156,7 @@ async fn make_invite(
     days: u32,
 ) -> anyhow::Result<String> {
     anyhow::ensure!(uses > 0 && days > 0, "--uses and --days must be at least 1");
-    let backend = Backend::from_settings(settings.store.as_deref(), &settings.data_dir)?;
-    let store = banter::store::Store::open_backend(&backend, |_, _| {}).await?;
+    let store = open_store(settings).await?;
     let code = banter::auth::new_invite_code()?;
     let expires = banter::core::router::now_ms() + u64::from(days) * 24 * 3600 * 1000;
     let hash = banter::auth::token_hash(&code);
