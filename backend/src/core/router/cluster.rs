@@ -890,7 +890,7 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use banter_protocol::Topic;
+    use banter_protocol::{BanList, Topic};
 
     fn nick(s: &str) -> Nick {
         Nick::new(s).unwrap()
@@ -916,6 +916,7 @@ mod tests {
                 mask: None,
                 by: nick("a"),
                 ts: 1,
+                list: BanList::Ban,
             },
             set,
         };

@@ -10,13 +10,14 @@ use super::*;
 const MAX_INVITED: usize = 100;
 
 impl Room {
-    /// Whether the session `id` (logged into `account`) may join, given
-    /// the key it gave: operators always may; an invitation passes `+i`,
-    /// `+k` and `+l`; `+R` wants an account. Bans are checked before.
+    /// Whether the session `id` (`nick`, logged into `account`) may join,
+    /// given the key it gave: operators always may; an invitation passes
+    /// `+i`, `+k` and `+l`, an invite exception (`+I`) only `+i`; `+R`
+    /// wants an account. Bans are checked before.
     pub(super) fn admits(
         &self,
         room: &RoomName,
-        id: SessionId,
+        (id, nick): (SessionId, &Nick),
         account: Option<&Nick>,
         key: Option<&str>,
     ) -> Result<()> {
@@ -34,7 +35,7 @@ impl Room {
         if invited {
             return Ok(());
         }
-        if m.invite_only {
+        if m.invite_only && !self.listed(BanList::InviteException, nick, account) {
             return Err(RouterError::new(
                 ErrorCode::InviteOnly,
                 format!("{room} is invite-only (+i); ask one of its operators to invite you"),
