@@ -561,10 +561,10 @@ async fn accounts_topics_kicks_and_bans_work_across_nodes() {
 
 /// A room's modes set on one node hold on another: a member limit counts
 /// the members of every node, an invite-only room keeps out a user of
-/// another node, and invitations don't cross nodes yet (refused, not
-/// lost).
+/// another node; invitations and voices reach users of other nodes, and
+/// operators of other nodes hear of invitations.
 #[tokio::test]
-async fn room_modes_hold_across_nodes() {
+async fn room_modes_invitations_and_voices_hold_across_nodes() {
     let Some(cluster) = Cluster::start() else {
         return;
     };
@@ -595,16 +595,102 @@ async fn room_modes_hold_across_nodes() {
     alice.wait_for("modes").await;
     bob.wait_for("modes").await;
     carol.join_err("den", "invite_only").await;
+    // erin, an operator on n2, hears of invitations made on n1.
+    let mut erin = account(&n2, Kind::Tcp, "erin").await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        // Until n1 has heard of erin's account.
+        alice
+            .send(json!({"type": "op", "room": "den", "account": "erin"}))
+            .await;
+        let answer = loop {
+            let m = alice.recv().await;
+            if m["type"] == "roles" || m["type"] == "error" {
+                break m;
+            }
+        };
+        if answer["type"] == "roles" {
+            break;
+        }
+        assert_eq!(answer["code"], "no_such_account", "{answer}");
+        assert!(Instant::now() < deadline, "n1 never heard of erin");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    loop {
+        // Once n2 has made erin an operator too, past +i.
+        erin.send(json!({"type": "join", "room": "den"})).await;
+        let answer = erin.recv().await;
+        if answer["type"] == "joined" {
+            break;
+        }
+        assert_eq!(answer["code"], "invite_only", "{answer}");
+        assert!(Instant::now() < deadline, "n2 never made erin an operator");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    await_members(&mut alice, "den", &["alice", "bob", "erin"]).await;
     alice
-        .send(json!({"type": "invite", "room": "den", "nick": "carol"}))
+        .send(json!({"type": "invite", "room": "den", "nick": "carol", "ref": 1}))
         .await;
-    alice.wait_error("unsupported").await;
+    let invited = alice.wait_for("invited").await;
+    assert_eq!(
+        (&invited["nick"], &invited["ref"]),
+        (&json!("carol"), &json!(1))
+    );
+    let invite = carol.expect("invite").await;
+    assert_eq!(
+        invite,
+        json!({"type": "invite", "room": "den", "from": "alice"})
+    );
+    let notified = erin.wait_for("invited").await;
+    assert_eq!(
+        (&notified["nick"], &notified["by"]),
+        (&json!("carol"), &json!("alice"))
+    );
+    // The invitation is carol's node's: it lets her in there, once.
+    assert_eq!(carol.join("den").await["room"], "den");
     alice
         .send(json!({"type": "invite", "room": "den", "nick": "dave"}))
         .await;
     alice.wait_for("invited").await;
     assert_eq!(dave.expect("invite").await["from"], "alice");
     assert_eq!(dave.join("den").await["room"], "den");
+
+    // A voice given on n1 lets bob speak on n2, and everyone sees it.
+    alice
+        .send(json!({"type": "voice", "room": "den", "nick": "bob", "ref": 2}))
+        .await;
+    let voiced = alice.wait_for("voiced").await;
+    assert_eq!(
+        (&voiced["nick"], &voiced["ref"]),
+        (&json!("bob"), &json!(2))
+    );
+    let heard = bob.wait_for("voiced").await;
+    assert_eq!(
+        (&heard["nick"], &heard["by"], &heard["set"]),
+        (&json!("bob"), &json!("alice"), &json!(true))
+    );
+    assert_eq!(carol.wait_for("voiced").await["nick"], "bob");
+    bob.send(json!({"type": "say", "room": "den", "text": "now I may"}))
+        .await;
+    assert_eq!(bob.wait_for("message").await["text"], "now I may");
+    assert_eq!(alice.wait_for("message").await["text"], "now I may");
+    // Shown to those who join later, on either node.
+    let mut frank = Client::hello(&n1, Kind::Tcp, "frank").await;
+    alice
+        .send(json!({"type": "invite", "room": "den", "nick": "frank"}))
+        .await;
+    alice.wait_for("invited").await;
+    frank.expect("invite").await;
+    let joined = frank.join("den").await;
+    assert_eq!(joined["voiced"], json!(["bob"]), "{joined}");
+    alice
+        .send(json!({"type": "devoice", "room": "den", "nick": "bob"}))
+        .await;
+    let taken = bob.wait_for("voiced").await;
+    assert_eq!(taken["set"], false, "{taken}");
+    bob.send(json!({"type": "say", "room": "den", "text": "and now?"}))
+        .await;
+    bob.wait_error("moderated").await;
 }
 
 /// Sends `count` numbered messages as fast as the socket takes them and
