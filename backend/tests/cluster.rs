@@ -1302,3 +1302,74 @@ async fn a_full_mailbox_refuses_whispers_across_nodes() {
     assert_eq!(bob.expect("direct").await["text"], "w1");
     bob.expect("ping").await;
 }
+
+/// Waits until no node has a session using `nick` (as `client` sees it).
+async fn until_gone(client: &mut Client, nick: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        client.send(json!({"type": "whois", "nick": nick})).await;
+        let answer = loop {
+            let m = client.recv().await;
+            if m["type"] == "whois" || m["type"] == "error" {
+                break m;
+            }
+        };
+        if answer["code"] == "no_such_nick" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{nick} is still online");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A whisper to an account online on another node waits, as on one node,
+/// until that node's session shows it read it: one its client never read
+/// comes again at the next login; one it read and confirmed does not.
+#[tokio::test]
+async fn a_whisper_to_an_account_on_another_node_waits_until_it_was_read() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let (n1, n2) = (node(&cluster, "n1"), node(&cluster, "n2"));
+    let bob = account(&n2, Kind::Tcp, "bob").await;
+    let mut alice = Client::hello(&n1, Kind::Ws, "alice").await;
+    let deadline = Instant::now() + WAIT;
+    let echo = loop {
+        // Until n1 knows bob is online (else the whisper waits offline).
+        alice
+            .send(json!({"type": "whisper", "to": "bob", "text": "unread"}))
+            .await;
+        let answer = alice.recv().await;
+        if answer["type"] == "direct" {
+            break answer;
+        }
+        assert_eq!(answer["code"], "no_such_nick", "{answer}");
+        assert!(Instant::now() < deadline, "n1 never saw bob");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // Bob's client goes before reading it.
+    drop(bob);
+    until_gone(&mut alice, "bob").await;
+    let hello = json!({"type": "hello", "nick": "bob", "password": PW});
+    let (mut bob, _) = Client::hello_with(&n2, Kind::Tcp, hello.clone()).await;
+    bob.expect("logged_in").await;
+    let got = bob.expect("direct").await;
+    assert_eq!((&got["text"], &got["id"]), (&json!("unread"), &echo["id"]));
+    bob.expect("ping").await;
+    bob.send(json!({"type": "pong"})).await;
+
+    // Read live on n2 and confirmed there: not again.
+    alice
+        .send(json!({"type": "whisper", "to": "bob", "text": "read"}))
+        .await;
+    alice.expect("direct").await;
+    assert_eq!(bob.expect("direct").await["text"], "read");
+    bob.expect("ping").await;
+    bob.send(json!({"type": "pong"})).await;
+    bob.assert_usable().await;
+    drop(bob);
+    until_gone(&mut alice, "bob").await;
+    let (mut bob, _) = Client::hello_with(&n2, Kind::Ws, hello).await;
+    bob.expect("logged_in").await;
+    bob.assert_usable().await;
+}

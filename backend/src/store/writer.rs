@@ -137,6 +137,11 @@ pub enum Write {
         messages: Vec<ChatMessage>,
         /// Each with whether it waits for its (offline) recipient.
         directs: Vec<(DirectMessage, bool)>,
+        /// Whispers to a session logged into the account beside each:
+        /// waiting (under that account) until a session of it confirms it
+        /// read them (see the session's `confirm`), as on one node; no
+        /// mailbox bounds, the recipient is online.
+        unconfirmed: Vec<(DirectMessage, Nick)>,
         /// Bounds on the waiting ones (`None`: none); answers the ids of
         /// those refused for it (not stored).
         mailbox: Option<Mailbox>,
@@ -861,11 +866,15 @@ macro_rules! backend {
                     Write::Persist {
                         messages,
                         directs,
+                        unconfirmed,
                         mailbox,
                         ..
                     } => {
                         let list: Vec<_> = messages.iter().collect();
                         self::messages(conn, &list, &INSERT_MESSAGES_ONCE).await?;
+                        for (d, account) in unconfirmed {
+                            direct(conn, d, true, &key(account), INSERT_DIRECT_ONCE).await?;
+                        }
                         let mut refused = Vec::new();
                         for (d, pending) in directs {
                             match mailbox.filter(|_| *pending) {
