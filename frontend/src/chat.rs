@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::rc::Rc;
 
 use banter_protocol::{
-    ChatMessage, ClientMessage, DirectMessage, Envelope, ErrorCode, Limits, MAX_HISTORY_PAGE, Nick,
-    PresenceEvent, Ref, RoomName, ServerMessage, Topic,
+    ChatMessage, ClientMessage, DirectMessage, Envelope, ErrorCode, Limits, MAX_HISTORY_PAGE,
+    ModeChange, Nick, PresenceEvent, Ref, RoomModes, RoomName, ServerMessage, Topic,
 };
 
 pub use admin::{Admin, AdminAsk, ban_target};
@@ -126,6 +126,13 @@ pub struct RoomState {
     /// Who runs the room (account names), once it has an owner.
     pub owner: Option<Nick>,
     pub ops: Vec<Nick>,
+    /// Who gets in and who speaks (`+i`, `+k`, `+l`, `+m`, `+s`, `+R`).
+    pub modes: RoomModes,
+    /// The members with a voice (`+v`).
+    pub voiced: Vec<Nick>,
+    /// The key we joined with, or the room's as its members are told:
+    /// joining again after a reconnect gives it.
+    key: Option<String>,
     held: Vec<ChatMessage>,
 }
 
@@ -187,6 +194,105 @@ impl RoomState {
 
     fn remove_member(&mut self, nick: &Nick) {
         self.members.retain(|m| m != nick);
+        self.voiced.retain(|m| m != nick);
+    }
+
+    /// A member changed nick: its voice goes with it.
+    fn rename(&mut self, old: &Nick, new: &Nick) {
+        let voiced = self.voiced.contains(old);
+        self.remove_member(old);
+        self.add_member(new.clone());
+        if voiced {
+            self.voiced.push(new.clone());
+        }
+    }
+
+    /// Takes the room's modes (and its key, when told one).
+    fn set_modes(&mut self, modes: RoomModes) {
+        if modes.key.is_some() {
+            self.key = modes.key.clone();
+        }
+        self.modes = modes;
+    }
+}
+
+/// A room's modes in words, for its settings ("open to everyone" if none).
+pub fn describe_modes(m: &RoomModes) -> String {
+    let mut said: Vec<String> = [
+        (m.invite_only, "Invite only"),
+        (m.key.is_some(), "Key needed"),
+        (m.moderated, "Moderated"),
+        (m.secret, "Secret"),
+        (m.registered_only, "Accounts only"),
+    ]
+    .into_iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, name)| name.to_string())
+    .collect();
+    if let Some(limit) = m.limit {
+        said.push(format!("At most {limit} members"));
+    }
+    if said.is_empty() {
+        "Open to everyone".into()
+    } else {
+        said.join(" · ")
+    }
+}
+
+/// What changed from `old` to `new`, in words ("invite only on, key set").
+fn mode_changes(old: &RoomModes, new: &RoomModes) -> String {
+    let mut said: Vec<String> = [
+        (old.invite_only, new.invite_only, "invite only"),
+        (old.moderated, new.moderated, "moderated"),
+        (old.secret, new.secret, "secret"),
+        (old.registered_only, new.registered_only, "accounts only"),
+        (old.key.is_some(), new.key.is_some(), "key"),
+    ]
+    .into_iter()
+    .filter(|(was, is, _)| was != is)
+    .map(|(_, is, name)| format!("{name} {}", if is { "on" } else { "off" }))
+    .collect();
+    if old.limit != new.limit {
+        said.push(match new.limit {
+            Some(limit) => format!("at most {limit} members"),
+            None => "no member limit".into(),
+        });
+    }
+    said.join(", ")
+}
+
+/// The request for a moderation command (`/kick nick`, the member list's
+/// buttons) in `room`; any other name is `deop`.
+fn moderation(what: &str, room: RoomName, target: Nick) -> ClientMessage {
+    match what {
+        "kick" => ClientMessage::Kick {
+            room,
+            nick: target,
+            reason: None,
+        },
+        "ban" => ClientMessage::Ban {
+            room,
+            nick: Some(target),
+            account: None,
+            mask: None,
+        },
+        "unban" => ClientMessage::Unban {
+            room,
+            nick: Some(target),
+            account: None,
+            mask: None,
+        },
+        "op" => ClientMessage::Op {
+            room,
+            account: target,
+        },
+        "invite" => ClientMessage::Invite { room, nick: target },
+        "voice" => ClientMessage::Voice { room, nick: target },
+        "devoice" => ClientMessage::Devoice { room, nick: target },
+        _ => ClientMessage::Deop {
+            room,
+            account: target,
+        },
     }
 }
 
@@ -456,12 +562,13 @@ impl Chat {
         self.account_reply = Some(AccountReply { action, result });
     }
 
-    /// Whether we may kick, ban and set the topic in `room`.
+    /// Whether we may kick, ban, set the topic and the modes in `room`
+    /// (its owner, its operators, and server administrators).
     pub fn is_operator(&self, room: &RoomName) -> bool {
         let (Some(account), Some(r)) = (&self.account, self.rooms.get(room)) else {
             return false;
         };
-        r.owner.as_ref() == Some(account) || r.ops.contains(account)
+        self.administers || r.owner.as_ref() == Some(account) || r.ops.contains(account)
     }
 
     /// Whether we may set the topic: anyone in a room without an owner.
@@ -469,23 +576,31 @@ impl Chat {
         self.rooms.get(room).is_some_and(|r| r.owner.is_none()) || self.is_operator(room)
     }
 
-    /// An operator's action from the member list.
-    pub fn moderate(&mut self, room: RoomName, nick: Nick, ban: bool) -> Vec<Request> {
-        let body = if ban {
-            ClientMessage::Ban {
-                room,
-                nick: Some(nick),
-                account: None,
-                mask: None,
-            }
-        } else {
-            ClientMessage::Kick {
-                room,
-                nick,
-                reason: None,
-            }
+    /// An operator's action from the member list: `what` is a command
+    /// name (`kick`, `ban`, `voice`, `devoice`).
+    pub fn moderate(&mut self, room: RoomName, nick: Nick, what: &str) -> Vec<Request> {
+        vec![self.request(Purpose::Say, moderation(what, room, nick))]
+    }
+
+    /// An operator saved the room settings: asks for what differs.
+    pub fn set_modes(&mut self, room: RoomName, want: RoomModes) -> Vec<Request> {
+        let Some(have) = self.rooms.get(&room).map(|r| &r.modes) else {
+            return Vec::new();
         };
-        vec![self.request(Purpose::Say, body)]
+        let flag = |have: bool, want: bool| (have != want).then_some(want);
+        let change = ModeChange {
+            invite_only: flag(have.invite_only, want.invite_only),
+            key: (have.key != want.key).then(|| want.key.unwrap_or_default()),
+            limit: (have.limit != want.limit).then(|| want.limit.unwrap_or(0)),
+            moderated: flag(have.moderated, want.moderated),
+            secret: flag(have.secret, want.secret),
+            registered_only: flag(have.registered_only, want.registered_only),
+        };
+        if change.is_empty() {
+            return Vec::new();
+        }
+        let set = Some(change);
+        vec![self.request(Purpose::Say, ClientMessage::Mode { room, set })]
     }
 
     /// Invites `nick` into the room on screen (the member list's Invite).
@@ -686,9 +801,10 @@ impl Chat {
     }
 
     fn join_request(&mut self, room: RoomName) -> Request {
+        let key = self.rooms.get(&room).and_then(|r| r.key.clone());
         self.request(
             Purpose::Join(room.clone()),
-            ClientMessage::Join { room, key: None },
+            ClientMessage::Join { room, key },
         )
     }
 
@@ -709,7 +825,7 @@ impl Chat {
         let requests = match command {
             Command::Say(text) => vec![self.say_here(text)?],
             Command::Me(action) => vec![self.say_here(text::encode_action(&action))?],
-            Command::Join(room) => {
+            Command::Join(room, key) => {
                 self.version += 1;
                 let already = self.rooms.contains_key(&room);
                 self.view = Some(View::Room(room.clone()));
@@ -717,7 +833,11 @@ impl Chat {
                 if already {
                     Vec::new()
                 } else {
-                    self.rooms.insert(room.clone(), RoomState::default());
+                    let state = RoomState {
+                        key,
+                        ..RoomState::default()
+                    };
+                    self.rooms.insert(room.clone(), state);
                     vec![self.join_request(room)]
                 }
             }
@@ -768,37 +888,7 @@ impl Chat {
                 let Some(View::Room(room)) = self.view.clone() else {
                     return Err(format!("/{what} works in a room"));
                 };
-                let body = match what {
-                    "kick" => ClientMessage::Kick {
-                        room,
-                        nick: target,
-                        reason: None,
-                    },
-                    "ban" => ClientMessage::Ban {
-                        room,
-                        nick: Some(target),
-                        account: None,
-                        mask: None,
-                    },
-                    "unban" => ClientMessage::Unban {
-                        room,
-                        nick: Some(target),
-                        account: None,
-                        mask: None,
-                    },
-                    "op" => ClientMessage::Op {
-                        room,
-                        account: target,
-                    },
-                    "invite" => ClientMessage::Invite { room, nick: target },
-                    "voice" => ClientMessage::Voice { room, nick: target },
-                    "devoice" => ClientMessage::Devoice { room, nick: target },
-                    _ => ClientMessage::Deop {
-                        room,
-                        account: target,
-                    },
-                };
-                vec![self.request(Purpose::Say, body)]
+                self.moderate(room, target, what)
             }
             Command::Help => unreachable!("handled above"),
         };
@@ -926,11 +1016,15 @@ impl Chat {
                 members,
                 history,
                 topic,
+                access,
                 ..
             } => {
                 out.extend(self.on_joined(room.clone(), members, history, now));
                 if let Some(r) = self.rooms.get_mut(&room) {
                     r.topic = topic.filter(|t| !t.text.is_empty());
+                    let access = access.map(|a| *a).unwrap_or_default();
+                    r.set_modes(access.modes);
+                    r.voiced = access.voiced;
                 }
             }
             ServerMessage::Topic { room, topic } => {
@@ -1039,8 +1133,7 @@ impl Chat {
             ServerMessage::Nick { nick, old } => {
                 self.nick = Some(nick.clone());
                 for r in self.rooms.values_mut() {
-                    r.remove_member(&old);
-                    r.add_member(nick.clone());
+                    r.rename(&old, &nick);
                 }
                 if let Some(conv) = self.current_mut() {
                     conv.event(format!("you are now known as {nick}"), now);
@@ -1184,11 +1277,40 @@ impl Chat {
                     conv.event(format!("{from} invites you to #{room}: /join {room}"), now);
                 }
             }
-            // The web client shows no modes, voices or others' invitations
-            // yet (its build does not even read modes: see decode.rs).
-            ServerMessage::Modes { .. }
-            | ServerMessage::Voiced { .. }
-            | ServerMessage::Invited { .. } => {}
+            ServerMessage::Modes {
+                room, modes, by, ..
+            } => {
+                if let Some(r) = self.rooms.get_mut(&room) {
+                    let changed = mode_changes(&r.modes, &modes);
+                    if let (Some(by), false) = (by, changed.is_empty()) {
+                        r.conv
+                            .event(format!("{by} changed the room: {changed}"), now);
+                    }
+                    r.set_modes(modes);
+                }
+            }
+            ServerMessage::Voiced {
+                room,
+                nick,
+                by,
+                set,
+            } => {
+                if let Some(r) = self.rooms.get_mut(&room) {
+                    r.voiced.retain(|n| *n != nick);
+                    let text = if set {
+                        r.voiced.push(nick.clone());
+                        format!("{by} gave {nick} a voice")
+                    } else {
+                        format!("{by} took {nick}'s voice")
+                    };
+                    r.conv.event(text, now);
+                }
+            }
+            ServerMessage::Invited { room, nick, by } => {
+                if let Some(r) = self.rooms.get_mut(&room) {
+                    r.conv.event(format!("{by} invited {nick}"), now);
+                }
+            }
             ServerMessage::Registered { .. } | ServerMessage::Bans { .. } => {}
         }
         out
@@ -1335,8 +1457,7 @@ impl Chat {
                 format!("{nick} quit{why}")
             }
             (PresenceEvent::Nick, Some(new)) => {
-                r.remove_member(&nick);
-                r.add_member(new.clone());
+                r.rename(&nick, &new);
                 // Keep a direct conversation with them going under the new nick.
                 if let Some(conv) = self.directs.remove(&nick) {
                     self.directs.insert(new.clone(), conv);
@@ -1410,8 +1531,13 @@ impl Chat {
                 if self.view == Some(View::Room(room.clone())) {
                     self.view = self.rooms.keys().next().cloned().map(View::Room);
                 }
+                let hint = if code == ErrorCode::BadKey {
+                    format!(" (type /join {room} and the key)")
+                } else {
+                    String::new()
+                };
                 if let Some(conv) = self.current_mut() {
-                    conv.event(format!("could not join #{room}: {message}"), now);
+                    conv.event(format!("could not join #{room}: {message}{hint}"), now);
                 }
             }
             Some(Purpose::Whisper(nick)) => {
@@ -2100,7 +2226,7 @@ mod tests {
             0,
         );
         assert!(chat.is_operator(&room("lobby")));
-        let kick = chat.moderate(room("lobby"), nick("bob"), false);
+        let kick = chat.moderate(room("lobby"), nick("bob"), "kick");
         assert!(matches!(&kick[0].body, ClientMessage::Kick { nick: n, .. } if n == &nick("bob")));
         chat.on_message(
             server(ServerMessage::Kicked {
@@ -2641,5 +2767,160 @@ mod tests {
         chat.on_close(0.5, 0);
         assert!(chat.kill(nick("x"), String::new()).is_empty());
         assert!(admin_reply(&chat).unwrap_err().contains("Not connected"));
+    }
+
+    /// The text of the newest line of `r`'s conversation.
+    fn last_event(chat: &Chat, r: &str) -> String {
+        match chat.rooms[&room(r)].conv.lines.back().map(|l| l.as_ref()) {
+            Some(Line::Event { text, .. }) => text.clone(),
+            other => panic!("no event last: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn room_modes_voices_and_invitations_are_shown() {
+        let mut chat = online();
+        let modes = RoomModes {
+            invite_only: true,
+            key: Some("sesame".into()),
+            ..RoomModes::default()
+        };
+        let change = |modes: RoomModes| {
+            server(ServerMessage::Modes {
+                room: room("lobby"),
+                modes,
+                by: Some(nick("bob")),
+                change: None,
+            })
+        };
+        chat.on_message(change(modes.clone()), 0);
+        assert_eq!(chat.rooms[&room("lobby")].modes, modes);
+        assert_eq!(
+            last_event(&chat, "lobby"),
+            "bob changed the room: invite only on, key on"
+        );
+        assert_eq!(
+            describe_modes(&chat.rooms[&room("lobby")].modes),
+            "Invite only · Key needed"
+        );
+        let limited = RoomModes {
+            limit: Some(20),
+            moderated: true,
+            ..RoomModes::default()
+        };
+        chat.on_message(change(limited), 0);
+        assert_eq!(
+            last_event(&chat, "lobby"),
+            "bob changed the room: invite only off, moderated on, key off, at most 20 members"
+        );
+        chat.on_message(
+            server(ServerMessage::Voiced {
+                room: room("lobby"),
+                nick: nick("alice"),
+                by: nick("bob"),
+                set: true,
+            }),
+            0,
+        );
+        assert_eq!(last_event(&chat, "lobby"), "bob gave alice a voice");
+        // Our voice follows our nick.
+        chat.on_message(
+            server(ServerMessage::Nick {
+                nick: nick("alicia"),
+                old: nick("alice"),
+            }),
+            0,
+        );
+        assert_eq!(chat.rooms[&room("lobby")].voiced, vec![nick("alicia")]);
+        chat.on_message(
+            server(ServerMessage::Voiced {
+                room: room("lobby"),
+                nick: nick("alicia"),
+                by: nick("bob"),
+                set: false,
+            }),
+            0,
+        );
+        assert!(chat.rooms[&room("lobby")].voiced.is_empty());
+        chat.on_message(
+            server(ServerMessage::Invited {
+                room: room("lobby"),
+                nick: nick("carol"),
+                by: nick("bob"),
+            }),
+            0,
+        );
+        assert_eq!(last_event(&chat, "lobby"), "bob invited carol");
+    }
+
+    #[test]
+    fn saving_room_settings_asks_only_for_what_changed() {
+        let mut chat = online();
+        chat.rooms.get_mut(&room("lobby")).unwrap().modes = RoomModes {
+            key: Some("old".into()),
+            limit: Some(5),
+            secret: true,
+            ..RoomModes::default()
+        };
+        let want = RoomModes {
+            invite_only: true,
+            secret: true,
+            ..RoomModes::default()
+        };
+        let sent = chat.set_modes(room("lobby"), want.clone());
+        assert_eq!(
+            sent[0].body,
+            ClientMessage::Mode {
+                room: room("lobby"),
+                set: Some(ModeChange {
+                    invite_only: Some(true),
+                    key: Some(String::new()),
+                    limit: Some(0),
+                    ..ModeChange::default()
+                }),
+            }
+        );
+        chat.rooms.get_mut(&room("lobby")).unwrap().modes = want.clone();
+        assert!(
+            chat.set_modes(room("lobby"), want).is_empty(),
+            "nothing changed"
+        );
+    }
+
+    #[test]
+    fn a_room_key_is_given_again_after_a_reconnect() {
+        let mut chat = online();
+        let sent = chat.submit("/join den sesame", 0).unwrap();
+        assert_eq!(
+            sent[0].body,
+            ClientMessage::Join {
+                room: room("den"),
+                key: Some("sesame".into()),
+            }
+        );
+        chat.on_message(reply(joined("den", &["alice"], vec![]), &sent[0]), 0);
+        chat.on_close(0.5, 0);
+        let hello = chat.on_open();
+        let joins = chat.on_message(reply(welcome("alice"), &hello[0]), 0);
+        assert!(joins.iter().any(|j| j.body
+            == ClientMessage::Join {
+                room: room("den"),
+                key: Some("sesame".into()),
+            }));
+        // A wrong key says how to give one.
+        let refused = chat.submit("/join vault", 0).unwrap();
+        chat.on_message(
+            reply(
+                ServerMessage::Error {
+                    code: ErrorCode::BadKey,
+                    message: "vault has a key (+k)".into(),
+                },
+                &refused[0],
+            ),
+            0,
+        );
+        let view = chat.current().unwrap();
+        assert!(matches!(view.lines.back().map(|l| l.as_ref()),
+            Some(Line::Event { text, .. }) if text.contains("/join vault and the key")));
     }
 }

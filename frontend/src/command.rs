@@ -10,7 +10,8 @@ pub enum Command {
     Say(String),
     /// `/me waves`: an action, sent as a CTCP ACTION (see [`crate::text`]).
     Me(String),
-    Join(RoomName),
+    /// `/join room [key]`: the key of a room that has one (`+k`).
+    Join(RoomName, Option<String>),
     /// `/part` leaves the current room; `/part room` a named one.
     Part(Option<RoomName>),
     Msg(Nick, String),
@@ -27,7 +28,7 @@ pub enum Command {
     Help,
 }
 
-pub const HELP: &str = "Commands: /join room · /part [room] · /msg nick text · /me action · /nick newnick · /topic [text] · /away [message] · /whois nick · /invite nick · /kick, /ban, /unban, /voice, /devoice nick · /op, /deop account · /help. Start a line with // to send a message that begins with /.";
+pub const HELP: &str = "Commands: /join room [key] · /part [room] · /msg nick text · /me action · /nick newnick · /topic [text] · /away [message] · /whois nick · /invite nick · /kick, /ban, /unban, /voice, /devoice nick · /op, /deop account · /help. Start a line with // to send a message that begins with /.";
 
 /// Parses the composer's input. `Err` is a sentence to show the user.
 pub fn parse(input: &str) -> Result<Command, String> {
@@ -46,12 +47,19 @@ pub fn parse(input: &str) -> Result<Command, String> {
     };
     match name.to_ascii_lowercase().as_str() {
         "join" | "j" => {
-            let room = args.strip_prefix('#').unwrap_or(args);
+            let (room, key) = match args.split_once(char::is_whitespace) {
+                Some((_, key)) if key.trim().contains(char::is_whitespace) => {
+                    return Err("usage: /join room [key] (a key has no spaces)".into());
+                }
+                Some((room, key)) => (room, Some(key.trim().to_string())),
+                None => (args, None),
+            };
+            let room = room.strip_prefix('#').unwrap_or(room);
             if room.is_empty() {
-                return Err("usage: /join room".into());
+                return Err("usage: /join room [key]".into());
             }
             RoomName::new(room)
-                .map(Command::Join)
+                .map(|room| Command::Join(room, key))
                 .map_err(|e| e.to_string())
         }
         "part" | "leave" => {
@@ -149,8 +157,12 @@ mod tests {
 
     #[test]
     fn commands_parse() {
-        assert_eq!(parse("/join Lobby"), Ok(Command::Join(room("lobby"))));
-        assert_eq!(parse("/join #dev"), Ok(Command::Join(room("dev"))));
+        assert_eq!(parse("/join Lobby"), Ok(Command::Join(room("lobby"), None)));
+        assert_eq!(parse("/join #dev"), Ok(Command::Join(room("dev"), None)));
+        assert_eq!(
+            parse("/join #den  sesame "),
+            Ok(Command::Join(room("den"), Some("sesame".into())))
+        );
         assert_eq!(parse("/part"), Ok(Command::Part(None)));
         assert_eq!(parse("/part dev"), Ok(Command::Part(Some(room("dev")))));
         assert_eq!(
@@ -185,10 +197,11 @@ mod tests {
         assert!(unknown.contains("unknown command /dance"), "{unknown}");
         assert!(unknown.contains("/join"), "the help is inline: {unknown}");
         assert!(parse("/join").unwrap_err().contains("usage"));
+        assert!(parse("/join no!room").unwrap_err().contains("invalid room"));
         assert!(
-            parse("/join no spaces")
+            parse("/join den two words")
                 .unwrap_err()
-                .contains("invalid room")
+                .contains("no spaces")
         );
         assert!(parse("/msg bob").unwrap_err().contains("usage"));
         assert!(parse("/msg 9bob hi").unwrap_err().contains("invalid nick"));

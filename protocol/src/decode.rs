@@ -106,11 +106,10 @@ struct Flat {
     code: Option<ErrorCode>,
     notice: Option<bool>,
     users: Option<Vec<UserInfo>>,
-    /// Not read in the web client (wasm), which shows no room modes yet:
-    /// their readers would cost 3 KB of its download budget. Its `joined`
-    /// and `modes` carry none.
-    #[cfg(not(target_arch = "wasm32"))]
     modes: Option<RoomModes>,
+    /// Not read in the web client (wasm), which tells a change by
+    /// comparing the room's modes before and after: a second reader
+    /// would cost its download budget. Its `modes` carry no `change`.
     #[cfg(not(target_arch = "wasm32"))]
     change: Option<ModeChange>,
     /// Not read in the web client (wasm): it asks for bans only.
@@ -211,13 +210,14 @@ fn wrong<E: de::Error>(field: &'static str, want: &str) -> E {
 }
 
 impl Flat {
-    /// `modes` (none: the default) and `change`, taken out; nothing in
-    /// the web client.
+    /// `modes` (none: the default) and `change`, taken out; no `change`
+    /// in the web client.
     fn take_modes(&mut self) -> (RoomModes, Option<ModeChange>) {
+        let modes = self.modes.take().unwrap_or_default();
         #[cfg(not(target_arch = "wasm32"))]
-        return (self.modes.take().unwrap_or_default(), self.change.take());
+        return (modes, self.change.take());
         #[cfg(target_arch = "wasm32")]
-        (RoomModes::default(), None)
+        (modes, None)
     }
 
     fn into_message<E: de::Error>(mut self) -> Result<ServerMessage, E> {

@@ -259,10 +259,7 @@ pub enum ClientMessage {
     /// administrators), and every member gets `modes`.
     Mode {
         room: RoomName,
-        /// The web client (wasm) sends no mode changes: its build leaves
-        /// out their writer (its download budget is counted in bytes).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[cfg_attr(target_arch = "wasm32", serde(skip_serializing))]
         set: Option<ModeChange>,
     },
     /// Invites `nick` into a joined room (operators only if it is

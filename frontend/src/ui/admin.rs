@@ -8,7 +8,7 @@
 
 use yew::prelude::*;
 
-use super::Ctx;
+use super::{Ctx, raw};
 use crate::browser;
 use crate::chat::ban_target;
 
@@ -131,13 +131,6 @@ pub fn AdminPanel() -> Html {
             <button class="link" onclick={act(|chat| chat.open_panel(None))}>{"Back to the conversation"}</button>
         </section>
     }
-}
-
-/// Markup that never changes, as one string: the same elements written in
-/// `html!` cost several times their size in code (the download budget).
-/// Only these constants are ever put on the page as HTML, never user text.
-fn raw(html: &'static str) -> Html {
-    Html::from_html_unchecked(AttrValue::Static(html))
 }
 
 const KLINE_FIELDS: &str = concat!(

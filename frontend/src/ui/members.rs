@@ -1,12 +1,14 @@
 //! The right column: who is in the current room; click a member to
-//! whisper to them; invite someone by nick.
+//! whisper to them; invite someone by nick; the room's settings (its
+//! modes), which its operators change.
 
-use banter_protocol::Nick;
+use banter_protocol::{Nick, RoomModes};
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
-use super::Ctx;
-use crate::chat::View;
+use super::{Ctx, raw};
+use crate::browser;
+use crate::chat::{View, describe_modes};
 
 #[derive(Properties, PartialEq)]
 pub struct Props {
@@ -18,6 +20,20 @@ pub fn Members(props: &Props) -> Html {
     let ctx = use_context::<Ctx>().expect("context");
     let invite_value = use_state(String::new);
     let chat = ctx.chat.borrow();
+    // The settings form (operators only) shows the room's modes whenever
+    // they change, or another room is shown.
+    let form = match &chat.view {
+        Some(View::Room(room)) if chat.is_operator(room) => {
+            let modes = chat.rooms.get(room).map(|r| r.modes.clone());
+            Some((room.clone(), modes.unwrap_or_default()))
+        }
+        _ => None,
+    };
+    use_effect_with(form, |form| {
+        if let Some((_, modes)) = form {
+            show_modes(modes);
+        }
+    });
     let Some(View::Room(room)) = chat.view.clone() else {
         return html! {};
     };
@@ -27,20 +43,23 @@ pub fn Members(props: &Props) -> Html {
     let operator = chat.is_operator(&room);
     let items = state.members.iter().map(|nick| {
         let me = chat.nick.as_ref() == Some(nick);
+        let voiced = state.voiced.contains(nick);
         // Roles are held by accounts; a logged-in user's nick is its account.
         let role = if state.owner.as_ref() == Some(nick) {
             Some("owner")
         } else if state.ops.contains(nick) {
             Some("operator")
+        } else if voiced {
+            Some("voice")
         } else {
             None
         };
-        let moderate = |ban: bool| {
+        let moderate = |what: &'static str| {
             let ctx = ctx.clone();
             let (room, nick) = (room.clone(), nick.clone());
             Callback::from(move |_: MouseEvent| {
                 let (room, nick) = (room.clone(), nick.clone());
-                ctx.act(|chat| chat.moderate(room, nick, ban));
+                ctx.act(|chat| chat.moderate(room, nick, what));
             })
         };
         let away = chat.away.get(nick);
@@ -72,8 +91,13 @@ pub fn Members(props: &Props) -> Html {
                         if let Some(role) = role { <span class="role">{format!(" · {role}")}</span> }
                     </button>
                     if operator {
-                        <button class="mod" onclick={moderate(false)} aria-label={format!("Kick {nick} from #{room}")}>{"Kick"}</button>
-                        <button class="mod" onclick={moderate(true)} aria-label={format!("Ban {nick} from #{room}")}>{"Ban"}</button>
+                        <button class="mod" onclick={moderate("kick")} aria-label={format!("Kick {nick} from #{room}")}>{"Kick"}</button>
+                        <button class="mod" onclick={moderate("ban")} aria-label={format!("Ban {nick} from #{room}")}>{"Ban"}</button>
+                        if voiced {
+                            <button class="mod" onclick={moderate("devoice")} aria-label={format!("Take {nick}'s voice in #{room}")}>{"Devoice"}</button>
+                        } else if state.modes.moderated {
+                            <button class="mod" onclick={moderate("voice")} aria-label={format!("Let {nick} speak in #{room}")}>{"Voice"}</button>
+                        }
                     }
                 }
             </li>
@@ -97,6 +121,15 @@ pub fn Members(props: &Props) -> Html {
             invite_value.set(e.target_unchecked_into::<HtmlInputElement>().value());
         })
     };
+    let save = {
+        let (ctx, room) = (ctx.clone(), room.clone());
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let want = read_modes();
+            let room = room.clone();
+            ctx.act(|chat| chat.set_modes(room, want));
+        })
+    };
     html! {
         <aside class="members" aria-label={format!("Members of #{room}")}>
             <h2>{format!("Members · {}", state.members.len())}</h2>
@@ -106,6 +139,59 @@ pub fn Members(props: &Props) -> Html {
                     value={(*invite_value).clone()} {oninput} />
                 <button type="submit">{"Invite"}</button>
             </form>
+            <section class="settings" aria-labelledby="settings-title">
+                <h2 id="settings-title">{"Room settings"}</h2>
+                <p>{describe_modes(&state.modes)}</p>
+                if operator {
+                    <details>
+                        <summary>{"Change"}</summary>
+                        <form onsubmit={save} aria-label={format!("Settings of #{room}")}>
+                            {raw(MODE_FIELDS)}
+                            <button class="primary" type="submit">{"Save"}</button>
+                        </form>
+                    </details>
+                }
+            </section>
         </aside>
+    }
+}
+
+/// The settings form's fields (`m-i` is `+i`, and so on).
+const MODE_FIELDS: &str = concat!(
+    r#"<label class="check"><input type="checkbox" id="m-i"><span>Invite only <span class="muted">(+i)</span></span></label>"#,
+    r#"<label class="check"><input type="checkbox" id="m-m"><span>Moderated: only voiced members and operators speak <span class="muted">(+m)</span></span></label>"#,
+    r#"<label class="check"><input type="checkbox" id="m-s"><span>Secret: hidden from the room list <span class="muted">(+s)</span></span></label>"#,
+    r#"<label class="check"><input type="checkbox" id="m-R"><span>Accounts only: no guests <span class="muted">(+R)</span></span></label>"#,
+    r#"<label for="m-k">Key <span class="muted">(a password to join; empty: none)</span></label>"#,
+    r#"<input id="m-k" maxlength="32" autocomplete="off" autocapitalize="off" spellcheck="false">"#,
+    r#"<label for="m-l">Member limit <span class="muted">(empty: none)</span></label>"#,
+    r#"<input id="m-l" type="number" min="1" max="100000" inputmode="numeric">"#,
+);
+
+/// Puts `modes` into the settings form.
+fn show_modes(modes: &RoomModes) {
+    browser::input("m-i").set_checked(modes.invite_only);
+    browser::input("m-m").set_checked(modes.moderated);
+    browser::input("m-s").set_checked(modes.secret);
+    browser::input("m-R").set_checked(modes.registered_only);
+    browser::input("m-k").set_value(modes.key.as_deref().unwrap_or(""));
+    let limit = modes.limit.map(|l| l.to_string()).unwrap_or_default();
+    browser::input("m-l").set_value(&limit);
+}
+
+/// What the settings form asks for.
+fn read_modes() -> RoomModes {
+    let key = browser::input("m-k").value().trim().to_string();
+    RoomModes {
+        invite_only: browser::input("m-i").checked(),
+        key: (!key.is_empty()).then_some(key),
+        limit: browser::input("m-l")
+            .value()
+            .parse()
+            .ok()
+            .filter(|l| *l > 0),
+        moderated: browser::input("m-m").checked(),
+        secret: browser::input("m-s").checked(),
+        registered_only: browser::input("m-R").checked(),
     }
 }

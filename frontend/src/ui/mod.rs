@@ -13,7 +13,7 @@ mod signin;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use yew::Callback;
+use yew::{AttrValue, Callback, Html};
 
 pub use app::App;
 
@@ -63,4 +63,11 @@ impl Ctx {
         }
         self.redraw.emit(());
     }
+}
+
+/// Markup that never changes, as one string: the same elements written in
+/// `html!` cost several times their size in code (the download budget).
+/// Only such constants are ever put on the page as HTML, never user text.
+fn raw(html: &'static str) -> Html {
+    Html::from_html_unchecked(AttrValue::Static(html))
 }
