@@ -915,7 +915,8 @@ impl Chat {
         vec![self.request(
             Purpose::Older(room.clone()),
             ClientMessage::History {
-                room,
+                room: Some(room),
+                with: None,
                 before: Some(first),
                 after: None,
                 before_ts: None,
@@ -1311,6 +1312,8 @@ impl Chat {
                     r.conv.event(format!("{by} invited {nick}"), now);
                 }
             }
+            // Not asked by the web client (its build does not even read them).
+            ServerMessage::DirectHistory { .. } | ServerMessage::Targets { .. } => {}
             ServerMessage::Registered { .. } | ServerMessage::Bans { .. } => {}
         }
         out
@@ -1323,7 +1326,8 @@ impl Chat {
         self.request(
             Purpose::GapFill(room.clone()),
             ClientMessage::History {
-                room,
+                room: Some(room),
+                with: None,
                 before: None,
                 after: Some(after),
                 limit: Some(MAX_HISTORY_PAGE),
@@ -1715,7 +1719,8 @@ mod tests {
         assert_eq!(
             fill[0].body,
             ClientMessage::History {
-                room: room("lobby"),
+                room: Some(room("lobby")),
+                with: None,
                 before: None,
                 after: Some(3),
                 limit: Some(MAX_HISTORY_PAGE),
@@ -2070,7 +2075,8 @@ mod tests {
         assert_eq!(
             page[0].body,
             ClientMessage::History {
-                room: room("lobby"),
+                room: Some(room("lobby")),
+                with: None,
                 before: Some(71),
                 after: None,
                 before_ts: None,

@@ -14,7 +14,8 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
 use crate::{
     Access, BanInfo, ChatMessage, DirectMessage, Envelope, ErrorCode, Limits, ModeChange, Nick,
-    PresenceEvent, Ref, RoomInfo, RoomModes, RoomName, ServerBan, ServerMessage, Topic, UserInfo,
+    PresenceEvent, Ref, RoomInfo, RoomModes, RoomName, ServerBan, ServerMessage, TargetInfo, Topic,
+    UserInfo,
 };
 
 /// The `type` of a server frame.
@@ -53,6 +54,7 @@ enum Kind {
     Invited,
     Invite,
     Voiced,
+    Targets,
     Lagged,
     Error,
     Closing,
@@ -81,7 +83,16 @@ struct Flat {
     ts: Option<u64>,
     event: Option<PresenceEvent>,
     new_nick: Option<Nick>,
+    /// The web client (wasm) reads only rooms' history.
+    #[cfg(target_arch = "wasm32")]
     messages: Option<Vec<ChatMessage>>,
+    /// A room's messages, or a direct conversation's (with `with`).
+    #[cfg(not(target_arch = "wasm32"))]
+    messages: Option<Vec<Entry>>,
+    #[cfg(not(target_arch = "wasm32"))]
+    with: Option<Nick>,
+    #[cfg(not(target_arch = "wasm32"))]
+    targets: Option<Vec<TargetInfo>>,
     old: Option<Nick>,
     away: Option<Away>,
     rooms: Option<Rooms>,
@@ -116,6 +127,66 @@ struct Flat {
     #[cfg(not(target_arch = "wasm32"))]
     list: Option<crate::BanList>,
     voiced: Option<Vec<Nick>>,
+}
+
+/// One of `history`'s `messages`: a room's (with `room`) or a direct
+/// conversation's (with `to`).
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Deserialize)]
+struct Entry {
+    room: Option<RoomName>,
+    to: Option<Nick>,
+    id: u64,
+    from: Nick,
+    text: String,
+    ts: u64,
+    account: Option<Nick>,
+    #[serde(default)]
+    notice: bool,
+}
+
+/// `history`: a room's page, or (`with`) a direct conversation's.
+#[cfg(not(target_arch = "wasm32"))]
+fn history<E: de::Error>(
+    room: Option<RoomName>,
+    with: Option<Nick>,
+    messages: Option<Vec<Entry>>,
+) -> Result<ServerMessage, E> {
+    let messages = need(messages, "messages")?.into_iter();
+    Ok(match with {
+        Some(with) => ServerMessage::DirectHistory {
+            with,
+            messages: messages
+                .map(|e| {
+                    Ok(DirectMessage {
+                        id: e.id,
+                        from: e.from,
+                        to: need(e.to, "to")?,
+                        text: e.text,
+                        ts: e.ts,
+                        account: e.account,
+                        notice: e.notice,
+                    })
+                })
+                .collect::<Result<_, E>>()?,
+        },
+        None => ServerMessage::History {
+            room: need(room, "room")?,
+            messages: messages
+                .map(|e| {
+                    Ok(ChatMessage {
+                        room: need(e.room, "room")?,
+                        id: e.id,
+                        from: e.from,
+                        text: e.text,
+                        ts: e.ts,
+                        account: e.account,
+                        notice: e.notice,
+                    })
+                })
+                .collect::<Result<_, E>>()?,
+        },
+    })
 }
 
 /// `away`: the away nicks of `members`, or the reason of `whois`.
@@ -269,10 +340,19 @@ impl Flat {
                 reason: f.reason,
                 account: f.account,
             },
+            #[cfg(not(target_arch = "wasm32"))]
+            Kind::History => history(f.room, f.with, f.messages)?,
+            #[cfg(target_arch = "wasm32")]
             Kind::History => M::History {
                 room: need(f.room, "room")?,
                 messages: need(f.messages, "messages")?,
             },
+            #[cfg(not(target_arch = "wasm32"))]
+            Kind::Targets => M::Targets {
+                targets: need(f.targets, "targets")?,
+            },
+            #[cfg(target_arch = "wasm32")]
+            Kind::Targets => return Err(E::custom("the web client does not read `targets`")),
             Kind::Nick => M::Nick {
                 nick: need(f.nick, "nick")?,
                 old: need(f.old, "old")?,
@@ -555,6 +635,32 @@ mod tests {
                 room: room("lobby"),
                 messages: vec![chat.clone(), chat],
             },
+            M::DirectHistory {
+                with: nick("bob"),
+                messages: vec![DirectMessage {
+                    id: 5,
+                    from: nick("alice"),
+                    to: nick("bob"),
+                    text: "psst".into(),
+                    ts: 4,
+                    account: Some(nick("alice")),
+                    notice: false,
+                }],
+            },
+            M::Targets {
+                targets: vec![
+                    TargetInfo {
+                        room: Some(room("lobby")),
+                        with: None,
+                        ts: 5,
+                    },
+                    TargetInfo {
+                        room: None,
+                        with: Some(nick("bob")),
+                        ts: 9,
+                    },
+                ],
+            },
             M::Nick {
                 nick: nick("b"),
                 old: nick("a"),
@@ -788,12 +894,14 @@ mod tests {
             M::Invited { .. } => 32,
             M::Invite { .. } => 33,
             M::Voiced { .. } => 34,
+            M::DirectHistory { .. } => 35,
+            M::Targets { .. } => 36,
         }
     }
 
     #[test]
     fn every_type_is_tested() {
-        let mut seen = [false; 35];
+        let mut seen = [false; 37];
         for message in every_type() {
             seen[variant(&message)] = true;
         }

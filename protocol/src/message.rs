@@ -292,11 +292,17 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         notice: bool,
     },
-    /// Page through a joined room's recent history; answered by `history`.
-    /// `after` returns the oldest messages newer than that id (to fill a gap),
-    /// `before` the newest ones older than that id, neither the newest.
+    /// Page through a joined room's recent history, or (`with` instead of
+    /// `room`) the direct conversation with another account; answered by
+    /// `history`. `after` returns the oldest messages newer than that id
+    /// (to fill a gap), `before` the newest ones older than that id,
+    /// neither the newest.
     History {
-        room: RoomName,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<RoomName>,
+        /// The other account of a direct conversation (logged in only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        with: Option<Nick>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         before: Option<u64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -337,6 +343,20 @@ pub enum ClientMessage {
     /// Which of these nicks (at most [`MAX_USERS_QUERY`]) are online;
     /// answered by `users`.
     Users { nicks: Vec<Nick> },
+    /// The conversations with activity between two times: your rooms and
+    /// your direct conversations with other accounts; answered by
+    /// `targets`. Without bounds, the most recent.
+    Targets {
+        /// Only those whose newest message is newer than this (Unix ms).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after_ts: Option<u64>,
+        /// Only those whose newest message is older than this (Unix ms).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before_ts: Option<u64>,
+        /// At most this many (default and most: [`MAX_TARGETS`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
     /// With `message`: marks you away; without: back. Answered by `away`;
     /// room-mates get `away` too.
     Away {
@@ -385,6 +405,7 @@ impl ClientMessage {
         "invite",
         "voice",
         "devoice",
+        "targets",
     ];
 }
 
@@ -507,6 +528,21 @@ impl ModeChange {
 
 /// The most bytes of a room key.
 pub const MAX_KEY_BYTES: usize = 32;
+
+/// The most conversations one `targets` request lists.
+pub const MAX_TARGETS: u32 = 1000;
+
+/// One conversation of a `targets` answer: a room, or a direct
+/// conversation `with` an account, and the time of its newest message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<RoomName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with: Option<Nick>,
+    /// Unix time in milliseconds.
+    pub ts: u64,
+}
 
 /// One line of a `rooms` listing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -709,6 +745,18 @@ pub enum ServerMessage {
         room: RoomName,
         /// Oldest first.
         messages: Vec<ChatMessage>,
+    },
+    /// A page of the direct conversation `with` another account, answering
+    /// `history` with `with`: both directions, oldest first.
+    #[serde(rename = "history")]
+    DirectHistory {
+        with: Nick,
+        messages: Vec<DirectMessage>,
+    },
+    /// Conversations with their newest activity (Unix ms), oldest first,
+    /// answering `targets`.
+    Targets {
+        targets: Vec<TargetInfo>,
     },
     /// Your nick changed from `old` to `nick`.
     Nick {
@@ -1146,13 +1194,35 @@ mod tests {
             (
                 r#"{"type":"history","room":"lobby","after":17}"#,
                 ClientMessage::History {
-                    room: room("lobby"),
+                    room: Some(room("lobby")),
+                    with: None,
                     before: None,
                     after: Some(17),
                     limit: None,
                     before_ts: None,
                     after_ts: None,
                     latest: false,
+                },
+            ),
+            (
+                r#"{"type":"history","with":"Bob","before":9,"limit":20}"#,
+                ClientMessage::History {
+                    room: None,
+                    with: Some(nick("Bob")),
+                    before: Some(9),
+                    after: None,
+                    limit: Some(20),
+                    before_ts: None,
+                    after_ts: None,
+                    latest: false,
+                },
+            ),
+            (
+                r#"{"type":"targets","after_ts":1000}"#,
+                ClientMessage::Targets {
+                    after_ts: Some(1000),
+                    before_ts: None,
+                    limit: None,
                 },
             ),
         ];

@@ -52,6 +52,21 @@ pub fn key(nick: &Nick) -> String {
     nick.as_str().to_ascii_lowercase()
 }
 
+/// Two accounts' direct conversation as stored (`directs.pair`).
+pub fn pair_key(a: &Nick, b: &Nick) -> String {
+    pair_keys(key(a), key(b))
+}
+
+/// [`pair_key`] of two account keys: sorted, a space between (a key never
+/// holds one).
+pub fn pair_keys(a: String, b: String) -> String {
+    if a <= b {
+        format!("{a} {b}")
+    } else {
+        format!("{b} {a}")
+    }
+}
+
 /// The host every user has in a ban mask: a user is `nick!nick@banter`.
 pub const MASK_HOST: &str = "banter";
 

@@ -26,8 +26,8 @@ use std::task::Poll;
 use std::time::Duration;
 
 use banter_protocol::{
-    ClientMessage, Envelope, ErrorCode, Limits, MAX_HISTORY_PAGE, Nick, PROTOCOL_VERSION, Ref,
-    RoomName, ServerBan, ServerMessage, parse_request,
+    ClientMessage, Envelope, ErrorCode, Limits, MAX_HISTORY_PAGE, MAX_TARGETS, Nick,
+    PROTOCOL_VERSION, Ref, RoomName, ServerBan, ServerMessage, TargetInfo, parse_request,
 };
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, timeout};
@@ -532,6 +532,7 @@ impl Session {
             | M::Bans { .. }
             | M::Part { .. }
             | M::History { .. }
+            | M::Targets { .. }
             | M::Ping
             | M::Pong
             | M::Topic { text: None, .. }
@@ -1501,6 +1502,86 @@ impl Session {
         Ok(())
     }
 
+    /// `history` with `with`: a page of the direct conversation between
+    /// this session's account and account `with`, from the store. Only
+    /// whispers between two logged-in accounts are kept for it.
+    async fn direct_history(
+        &mut self,
+        id: SessionId,
+        with: Nick,
+        page: Page,
+        reference: Option<Ref>,
+    ) -> Outcome {
+        let me = self.ctx.router.account_of(id).ok_or_else(|| {
+            RouterError::new(
+                ErrorCode::AccountRequired,
+                "direct history is kept between accounts: log in to read yours",
+            )
+        })?;
+        let store = self.store()?;
+        if !self.ctx.router.is_account(&with) {
+            return Err(RouterError::new(
+                ErrorCode::NoSuchAccount,
+                format!("there is no account {with}: direct history is kept between accounts"),
+            ));
+        }
+        let limit = page.limit.clamp(1, MAX_HISTORY_PAGE);
+        let messages = store
+            .direct_history(&me, &with, Page { limit, ..page })
+            .await
+            .map_err(internal)?;
+        self.reply(ServerMessage::DirectHistory { with, messages }, reference);
+        Ok(())
+    }
+
+    /// `targets`: this session's rooms and (logged in, with a store) its
+    /// account's direct conversations whose newest message falls between
+    /// the times, oldest first; past `limit`, the newest are kept, or
+    /// with only `after_ts` the oldest.
+    async fn targets(
+        &mut self,
+        id: SessionId,
+        (after_ts, before_ts): (Option<u64>, Option<u64>),
+        limit: Option<u32>,
+        reference: Option<Ref>,
+    ) -> Outcome {
+        let limit = limit.unwrap_or(MAX_TARGETS).clamp(1, MAX_TARGETS);
+        let (low, high) = (after_ts.unwrap_or(0), before_ts.unwrap_or(u64::MAX));
+        let newest = before_ts.is_some() || after_ts.is_none();
+        let router = &self.ctx.router;
+        let mut targets: Vec<TargetInfo> = router
+            .room_times(id)?
+            .into_iter()
+            .filter(|(_, ts)| low < *ts && *ts < high)
+            .map(|(room, ts)| TargetInfo {
+                room: Some(room),
+                with: None,
+                ts,
+            })
+            .collect();
+        if let (Some(me), Some(store)) = (router.account_of(id), &self.ctx.store) {
+            let (from, to) = if newest { (high, low) } else { (low, high) };
+            let peers = store
+                .conversations(&me, from, to, limit)
+                .await
+                .map_err(internal)?;
+            targets.extend(peers.into_iter().map(|(peer, ts)| TargetInfo {
+                room: None,
+                with: Some(peer),
+                ts,
+            }));
+        }
+        targets.sort_by_key(|t| t.ts);
+        let extra = targets.len().saturating_sub(limit as usize);
+        if newest {
+            targets.drain(..extra);
+        } else {
+            targets.truncate(limit as usize);
+        }
+        self.reply(ServerMessage::Targets { targets }, reference);
+        Ok(())
+    }
+
     /// Carries out one request, at once or as a [`Later`] to await (as
     /// [`route`] declares); every outcome (reply or error) lands in the
     /// outbox. The requests that wait are boxed: their futures are large,
@@ -1591,6 +1672,18 @@ impl Session {
             }
             Wait::Join { id, room, key } => self.join(id, room, key, reference).await,
             Wait::History { id, room, page } => self.history(id, room, page, reference).await,
+            Wait::DirectHistory { id, with, page } => {
+                self.direct_history(id, with, page, reference).await
+            }
+            Wait::Targets {
+                id,
+                after_ts,
+                before_ts,
+                limit,
+            } => {
+                self.targets(id, (after_ts, before_ts), limit, reference)
+                    .await
+            }
             Wait::ModeQuery { id, room } => self.mode_query(id, room, reference).await,
             Wait::Nick { id, nick } => self.change_nick(id, nick, reference).await,
             Wait::Logout { id, all } => self.logout(id, all, reference).await,

@@ -133,6 +133,19 @@ pub(super) enum Wait {
         room: RoomName,
         page: Page,
     },
+    /// A page of the direct conversation with account `with`.
+    DirectHistory {
+        id: SessionId,
+        with: Nick,
+        page: Page,
+    },
+    /// The conversations with activity between the times (Unix ms).
+    Targets {
+        id: SessionId,
+        after_ts: Option<u64>,
+        before_ts: Option<u64>,
+        limit: Option<u32>,
+    },
     /// A room's modes: from the store if the room is not in memory.
     ModeQuery {
         id: SessionId,
@@ -231,6 +244,7 @@ pub(super) fn route(id: Option<SessionId>, body: ClientMessage) -> Route {
             Some(id),
             C::History {
                 room,
+                with,
                 before,
                 after,
                 limit,
@@ -247,8 +261,32 @@ pub(super) fn route(id: Option<SessionId>, body: ClientMessage) -> Route {
                 latest,
                 limit: limit.unwrap_or(DEFAULT_HISTORY_PAGE),
             };
-            Route::Waits(Wait::History { id, room, page })
+            match (room, with) {
+                (Some(room), None) => Route::Waits(Wait::History { id, room, page }),
+                (None, Some(with)) => Route::Waits(Wait::DirectHistory { id, with, page }),
+                (Some(_), Some(_)) => Route::Refused(RouterError::new(
+                    ErrorCode::BadRequest,
+                    "history takes `room` (a room's) or `with` (a direct conversation's), not both",
+                )),
+                (None, None) => Route::Refused(RouterError::new(
+                    ErrorCode::MissingField,
+                    "history needs `room` (a room's) or `with` (the account of a direct conversation)",
+                )),
+            }
         }
+        (
+            Some(id),
+            C::Targets {
+                after_ts,
+                before_ts,
+                limit,
+            },
+        ) => Route::Waits(Wait::Targets {
+            id,
+            after_ts,
+            before_ts,
+            limit,
+        }),
         (Some(id), C::Nick { nick }) => Route::Waits(Wait::Nick { id, nick }),
         (Some(id), C::Logout { all }) => Route::Waits(Wait::Logout { id, all }),
         (
@@ -502,13 +540,29 @@ mod tests {
             },
             ClientMessage::Logout { all: true },
             ClientMessage::History {
-                room: room("lobby"),
+                room: Some(room("lobby")),
+                with: None,
                 before: None,
                 after: None,
                 limit: None,
                 before_ts: None,
                 after_ts: None,
                 latest: false,
+            },
+            ClientMessage::History {
+                room: None,
+                with: Some(nick("bob")),
+                before: None,
+                after: None,
+                limit: None,
+                before_ts: None,
+                after_ts: None,
+                latest: false,
+            },
+            ClientMessage::Targets {
+                after_ts: None,
+                before_ts: None,
+                limit: None,
             },
             ClientMessage::Mode {
                 room: room("lobby"),
@@ -555,7 +609,8 @@ mod tests {
     #[test]
     fn requests_keep_their_fields() {
         let history = ClientMessage::History {
-            room: room("lobby"),
+            room: Some(room("lobby")),
+            with: None,
             before: Some(9),
             after: None,
             limit: None,

@@ -51,7 +51,7 @@ use sqlx::{Connection, SqlSafeStr};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::core::event::Event;
-use crate::core::model::{Page, RoomState, key};
+use crate::core::model::{Page, RoomState, key, pair_key};
 use crate::core::port::{Port, Refusal, Taken, Verdict};
 use writer::{Conn, Connector, Database};
 pub use writer::{Health, Registered, Write};
@@ -91,6 +91,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "exceptions",
         include_str!("../../migrations/0004_exceptions.sql"),
     ),
+    (
+        5,
+        "direct history",
+        include_str!("../../migrations/0005_direct_history.sql"),
+    ),
 ];
 
 /// The embedded PostgreSQL migrations: the same versions and tables.
@@ -114,6 +119,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "exceptions",
         include_str!("../../migrations/postgres/0004_exceptions.sql"),
+    ),
+    (
+        5,
+        "direct history",
+        include_str!("../../migrations/postgres/0005_direct_history.sql"),
     ),
 ];
 
@@ -807,6 +817,94 @@ impl Store {
             rows.reverse();
         }
         Ok(rows.into_iter().map(|r| chat(room, r)).collect())
+    }
+
+    /// A page of the direct history between accounts `me` and `with`
+    /// (both directions), as [`history`](Self::history) pages a room.
+    pub async fn direct_history(
+        &self,
+        me: &Nick,
+        with: &Nick,
+        page: Page,
+    ) -> anyhow::Result<Vec<DirectMessage>> {
+        let forward = (page.after.is_some() || page.after_ts.is_some()) && !page.latest;
+        let sql = if forward {
+            "SELECT id, sender, recipient, recipient_key, text, ts FROM directs WHERE pair = $1 \
+             AND id > $2 AND id < $3 AND ts > $4 AND ts < $5 ORDER BY id ASC LIMIT $6"
+        } else {
+            "SELECT id, sender, recipient, recipient_key, text, ts FROM directs WHERE pair = $1 \
+             AND id > $2 AND id < $3 AND ts > $4 AND ts < $5 ORDER BY id DESC LIMIT $6"
+        };
+        type Row = (i64, String, String, String, String, i64);
+        let mut rows: Vec<Row> = with_pool!(self, pool => {
+            sqlx::query_as(sql)
+                .bind(pair_key(me, with))
+                .bind(page.after.map_or(-1, i))
+                .bind(page.before.map_or(i64::MAX, i))
+                .bind(page.after_ts.map_or(-1, i))
+                .bind(page.before_ts.map_or(i64::MAX, i))
+                .bind(i64::from(page.limit))
+                .fetch_all(pool)
+                .await?
+        });
+        if !forward {
+            rows.reverse();
+        }
+        Ok(rows
+            .into_iter()
+            .map(|(id, from, to, recipient, text, ts)| {
+                // Both sides are accounts: the sender is the one that is
+                // not the recipient (nicks may differ from account names).
+                let to_me = recipient == key(me);
+                let account = Some(if to_me { with.clone() } else { me.clone() });
+                DirectMessage {
+                    id: id as u64,
+                    from: nick(from),
+                    to: nick(to),
+                    text,
+                    ts: ts as u64,
+                    account,
+                    notice: false,
+                }
+            })
+            .collect())
+    }
+
+    /// `account`'s direct conversations (the peers' account names) with a
+    /// whisper strictly between the two times (Unix ms, either order),
+    /// with the time of the newest, oldest first; at most `limit`, the
+    /// ones nearest `from`.
+    pub async fn conversations(
+        &self,
+        account: &Nick,
+        from: u64,
+        to: u64,
+        limit: u32,
+    ) -> anyhow::Result<Vec<(Nick, u64)>> {
+        let (low, high) = (from.min(to), from.max(to));
+        let sql = if from <= to {
+            "SELECT shown, last_ts FROM conversations WHERE account = $1 \
+             AND last_ts > $2 AND last_ts < $3 ORDER BY last_ts ASC LIMIT $4"
+        } else {
+            "SELECT shown, last_ts FROM conversations WHERE account = $1 \
+             AND last_ts > $2 AND last_ts < $3 ORDER BY last_ts DESC LIMIT $4"
+        };
+        let mut rows: Vec<(String, i64)> = with_pool!(self, pool => {
+            sqlx::query_as(sql)
+                .bind(key(account))
+                .bind(i(low))
+                .bind(i(high))
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?
+        });
+        if from > to {
+            rows.reverse();
+        }
+        Ok(rows
+            .into_iter()
+            .map(|(peer, ts)| (nick(peer), ts as u64))
+            .collect())
     }
 
     /// Copies the whole database, consistently, into a new file at `to`

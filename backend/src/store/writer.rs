@@ -37,7 +37,7 @@ use tracing::{debug, error, info, warn};
 
 use super::i;
 use crate::core::event::{ChatEvent, DirectEvent, Event, RoomChange, RoomEvent};
-use crate::core::model::key;
+use crate::core::model::{key, pair_key, pair_keys};
 use crate::core::port::Verdict;
 use crate::store::Mailbox;
 
@@ -600,10 +600,18 @@ static RAISE_LAST_IDS: Rows = Rows::new(
     " ON CONFLICT (name) DO UPDATE SET last_id = excluded.last_id \
      WHERE excluded.last_id > rooms.last_id",
 );
-const INSERT_DIRECT: &str = "INSERT INTO directs (id, sender, recipient, recipient_key, text, ts, pending) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7)";
-const INSERT_DIRECT_ONCE: &str = "INSERT INTO directs (id, sender, recipient, recipient_key, text, ts, pending) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING";
+const INSERT_DIRECT: &str = "INSERT INTO directs \
+     (id, sender, recipient, recipient_key, text, ts, pending, pair) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+const INSERT_DIRECT_ONCE: &str = "INSERT INTO directs \
+     (id, sender, recipient, recipient_key, text, ts, pending, pair) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING";
+/// Moves `account`'s conversation with `peer` forward to a whisper.
+const TOUCH_CONVERSATION: &str = "INSERT INTO conversations \
+     (account, peer, shown, last_id, last_ts) VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT (account, peer) DO UPDATE SET shown = excluded.shown, \
+     last_id = excluded.last_id, last_ts = excluded.last_ts \
+     WHERE excluded.last_id > conversations.last_id";
 const RAISE_COUNTER: &str = "INSERT INTO meta (key, value) VALUES ($1, $2) \
      ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE excluded.value > meta.value";
 const SET_TOPIC: &str = "INSERT INTO rooms (name, topic, topic_by, topic_ts) VALUES ($1, $2, $3, $4) \
@@ -642,28 +650,43 @@ const ADD_INVITE: &str = "INSERT INTO invites (hash, uses_left, expires, created
 const EXPIRE_TOKENS: &str = "DELETE FROM tokens WHERE account = $1 AND last_used < $2";
 const TOUCH_TOKEN: &str = "UPDATE tokens SET last_used = $2 WHERE hash = $1";
 const SET_PASSWORD: &str = "UPDATE accounts SET password_hash = $2 WHERE key = $1";
-const DELETE_ACCOUNT: [&str; 4] = [
+/// Everything kept for an account (after [`FORGET_PAIR`] for each of its
+/// conversations); the last statement removes the account itself.
+const DELETE_ACCOUNT: [&str; 5] = [
     "DELETE FROM tokens WHERE account = $1",
     "DELETE FROM room_roles WHERE account = $1",
     "DELETE FROM directs WHERE recipient_key = $1 AND pending = 1",
+    "DELETE FROM conversations WHERE account = $1 OR peer = $1",
     "DELETE FROM accounts WHERE key = $1",
 ];
+const PEERS: &str = "SELECT peer FROM conversations WHERE account = $1";
+/// A deleted account's direct history leaves history, so that whoever
+/// registers the name later cannot read it.
+const FORGET_PAIR: &str = "UPDATE directs SET pair = NULL WHERE pair = $1";
 const REVOKE_TOKEN: &str = "DELETE FROM tokens WHERE account = $1 AND hash = $2";
 const REVOKE_TOKENS: &str = "DELETE FROM tokens WHERE account = $1";
 /// A whisper for an offline account, unless it has `$9` waiting already,
 /// or `$10` from this sender (`$8`); nothing for an id stored already.
 const INSERT_WAITING_ONCE: &str = "INSERT INTO directs \
-     (id, sender, recipient, recipient_key, text, ts, pending, sender_key) \
-     SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+     (id, sender, recipient, recipient_key, text, ts, pending, sender_key, pair) \
+     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $11 \
      WHERE (SELECT count(*) FROM directs WHERE recipient_key = $4 AND pending = 1) < $9 \
      AND (SELECT count(*) FROM directs \
           WHERE recipient_key = $4 AND pending = 1 AND sender_key = $8) < $10 \
      ON CONFLICT (id) DO NOTHING";
 const DIRECT_STORED: &str = "SELECT id FROM directs WHERE id = $1";
+
+/// `directs.pair` of a whisper to `recipient` (an account): both accounts'
+/// keys, sorted; `None` unless the sender is logged in too.
+fn pair_of(d: &DirectMessage, recipient: Option<&Nick>) -> Option<String> {
+    Some(pair_key(d.account.as_ref()?, recipient?))
+}
 const COUNT_WAITING: &str = "SELECT count(*) FROM directs WHERE recipient_key = $1 AND pending = 1";
 const DELIVERED: &str = "UPDATE directs SET pending = 0 WHERE id = $1 AND recipient_key = $2";
 const RETAIN_MESSAGES_BY_AGE: &str = "DELETE FROM messages WHERE ts < $1";
 const RETAIN_DIRECTS_BY_AGE: &str = "DELETE FROM directs WHERE ts < $1";
+/// Conversations whose every whisper retention removed.
+const RETAIN_CONVERSATIONS_BY_AGE: &str = "DELETE FROM conversations WHERE last_ts < $1";
 const RETAIN_MESSAGES_BY_COUNT: &str = "DELETE FROM messages WHERE (room, id) IN \
      (SELECT room, id FROM (SELECT room, id, \
       row_number() OVER (PARTITION BY room ORDER BY id DESC) AS n FROM messages) AS ranked \
@@ -759,13 +782,17 @@ macro_rules! backend {
                 Ok(())
             }
 
+            /// Stores a whisper; `account`: the recipient's account (the
+            /// whisper then waits until a session of it confirms it), and
+            /// with the sender's, the whisper joins their direct history.
             async fn direct(
                 conn: &mut $conn,
                 d: &DirectMessage,
-                pending: bool,
-                recipient: &str,
+                account: Option<&Nick>,
                 sql: &'static str,
             ) -> sqlx::Result<()> {
+                let recipient = key(account.unwrap_or(&d.to));
+                let pair = pair_of(d, account);
                 sqlx::query(sql)
                     .bind(i(d.id))
                     .bind(d.from.as_str())
@@ -773,10 +800,35 @@ macro_rules! backend {
                     .bind(recipient)
                     .bind(&d.text)
                     .bind(i(d.ts))
-                    .bind(i32::from(pending))
+                    .bind(i32::from(account.is_some()))
+                    .bind(pair.as_deref())
                     .execute(&mut *conn)
                     .await?;
+                conversations(conn, d, account).await?;
                 counter(conn, "last_direct_id", d.id).await
+            }
+
+            /// Moves both accounts' conversation forward to `d` (when both
+            /// sides are accounts).
+            async fn conversations(
+                conn: &mut $conn,
+                d: &DirectMessage,
+                recipient: Option<&Nick>,
+            ) -> sqlx::Result<()> {
+                let (Some(sender), Some(recipient)) = (d.account.as_ref(), recipient) else {
+                    return Ok(());
+                };
+                for (me, peer) in [(sender, recipient), (recipient, sender)] {
+                    sqlx::query(TOUCH_CONVERSATION)
+                        .bind(key(me))
+                        .bind(key(peer))
+                        .bind(peer.as_str())
+                        .bind(i(d.id))
+                        .bind(i(d.ts))
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Ok(())
             }
 
             /// Stores a whisper that waits for an offline account, within
@@ -799,11 +851,13 @@ macro_rules! backend {
                     .bind(sender)
                     .bind(i64::from(mailbox.per_recipient))
                     .bind(i64::from(mailbox.per_sender))
+                    .bind(pair_of(d, Some(&d.to)).as_deref())
                     .execute(&mut *conn)
                     .await?
                     .rows_affected();
                 counter(conn, "last_direct_id", d.id).await?;
                 if kept > 0 {
+                    conversations(conn, d, Some(&d.to)).await?;
                     return Ok(true);
                 }
                 let stored: Option<i64> = sqlx::query_scalar(DIRECT_STORED)
@@ -840,11 +894,7 @@ macro_rules! backend {
                     ) => {
                         // To an account: waiting until a session of it
                         // confirms it read it (see the session's `confirm`).
-                        let (pending, recipient) = match account {
-                            Some(account) => (true, key(account)),
-                            None => (false, key(&d.to)),
-                        };
-                        direct(conn, d, pending, &recipient, INSERT_DIRECT).await?;
+                        direct(conn, d, account.as_ref(), INSERT_DIRECT).await?;
                     }
                     Write::Direct(
                         DirectEvent {
@@ -873,7 +923,7 @@ macro_rules! backend {
                         let list: Vec<_> = messages.iter().collect();
                         self::messages(conn, &list, &INSERT_MESSAGES_ONCE).await?;
                         for (d, account) in unconfirmed {
-                            direct(conn, d, true, &key(account), INSERT_DIRECT_ONCE).await?;
+                            direct(conn, d, Some(account), INSERT_DIRECT_ONCE).await?;
                         }
                         let mut refused = Vec::new();
                         for (d, pending) in directs {
@@ -884,8 +934,8 @@ macro_rules! backend {
                                     }
                                 }
                                 None => {
-                                    direct(conn, d, *pending, &key(&d.to), INSERT_DIRECT_ONCE)
-                                        .await?
+                                    let account = pending.then_some(&d.to);
+                                    direct(conn, d, account, INSERT_DIRECT_ONCE).await?
                                 }
                             }
                         }
@@ -1011,7 +1061,7 @@ macro_rules! backend {
                                 .execute(&mut *conn)
                                 .await?;
                             if used.rows_affected() == 0 {
-                                sqlx::query(DELETE_ACCOUNT[3])
+                                sqlx::query(DELETE_ACCOUNT[DELETE_ACCOUNT.len() - 1])
                                     .bind(key(name))
                                     .execute(&mut *conn)
                                     .await?;
@@ -1103,6 +1153,16 @@ macro_rules! backend {
                             .await?;
                     }
                     Write::DeleteAccount { account, .. } => {
+                        let peers: Vec<String> = sqlx::query_scalar(PEERS)
+                            .bind(key(account))
+                            .fetch_all(&mut *conn)
+                            .await?;
+                        for peer in peers {
+                            sqlx::query(FORGET_PAIR)
+                                .bind(pair_keys(key(account), peer))
+                                .execute(&mut *conn)
+                                .await?;
+                        }
                         let mut gone = 0;
                         for sql in DELETE_ACCOUNT {
                             gone = sqlx::query(sql)
@@ -1146,6 +1206,10 @@ macro_rules! backend {
                                 .execute(&mut *conn)
                                 .await?
                                 .rows_affected();
+                            sqlx::query(RETAIN_CONVERSATIONS_BY_AGE)
+                                .bind(i(*ts))
+                                .execute(&mut *conn)
+                                .await?;
                         }
                         if let Some(keep) = keep {
                             gone += sqlx::query(RETAIN_MESSAGES_BY_COUNT)

@@ -36,6 +36,18 @@ impl Router {
         Ok(())
     }
 
+    /// The rooms session `id` is in, with the time of each one's newest
+    /// message (Unix ms; 0: none yet).
+    pub fn room_times(&self, id: SessionId) -> Result<Vec<(RoomName, u64)>> {
+        let state = self.state.lock().unwrap();
+        let session = state.session(id)?;
+        Ok(session
+            .rooms
+            .iter()
+            .map(|room| (room.clone(), state.rooms.get(room).map_or(0, |r| r.last_ts)))
+            .collect())
+    }
+
     /// Answers with every room that has members, by name.
     pub fn rooms(&self, id: SessionId, reference: Option<Ref>) -> Result<()> {
         let state = self.state.lock().unwrap();

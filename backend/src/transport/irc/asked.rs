@@ -55,7 +55,9 @@ pub enum Asked {
     Invite(Nick, RoomName),
     /// SASL PLAIN's check of this account's password.
     Sasl(Nick),
-    Chathistory(RoomName),
+    /// CHATHISTORY of a target as given (`#room`, a nick, or `*` for
+    /// TARGETS).
+    Chathistory(Box<str>),
     /// OPER: are we a server administrator?
     Oper,
     /// A server administrator's command (KILL, KLINE, UNKLINE, STATS).
@@ -104,16 +106,16 @@ impl Asked {
             | Asked::Mode(room)
             | Asked::ModeList(room, _)
             | Asked::ModeQuery(room)
-            | Asked::Invite(_, room)
-            | Asked::Chathistory(room) => Cow::Owned(format!("#{room}")),
+            | Asked::Invite(_, room) => Cow::Owned(format!("#{room}")),
             Asked::Hello(nick)
             | Asked::Nick(nick)
             | Asked::WhoNick(nick)
             | Asked::Whois(nick)
             | Asked::Sasl(nick) => Cow::Borrowed(nick.as_str()),
-            Asked::Privmsg(target) | Asked::Notice(target) | Asked::List(target) => {
-                Cow::Borrowed(target)
-            }
+            Asked::Privmsg(target)
+            | Asked::Notice(target)
+            | Asked::List(target)
+            | Asked::Chathistory(target) => Cow::Borrowed(target),
             Asked::Userhost | Asked::Ison | Asked::Away | Asked::Oper | Asked::Admin(_) => {
                 Cow::Borrowed("-")
             }

@@ -78,30 +78,42 @@ impl Client {
         }
     }
 
-    /// `CHATHISTORY LATEST|BEFORE|AFTER #room <* | msgid=… | timestamp=…> <limit>`.
+    /// `CHATHISTORY LATEST|BEFORE|AFTER <#room | nick> <* | msgid=… |
+    /// timestamp=…> <limit>` (a nick: the direct conversation with that
+    /// account), or `CHATHISTORY TARGETS <timestamp> <timestamp> <limit>`.
     fn chathistory(&mut self, line: &Line, queue: &mut VecDeque<Inbound>) {
         let sub = line.params[0].to_ascii_uppercase();
-        let room = match room_of(&line.params[1]) {
-            Ok(room) => room,
-            Err(_) => {
-                return self.fail(queue, "CHATHISTORY INVALID_TARGET", &line.params[1]);
+        let limit = line.params[3].parse::<u32>().unwrap_or(50);
+        if sub == "TARGETS" {
+            return self.chathistory_targets(line, limit, queue);
+        }
+        let target = line.params[1].as_str();
+        let (room, with) = if target.starts_with('#') {
+            match room_of(target) {
+                Ok(room) => (Some(room), None),
+                Err(_) => return self.fail(queue, "CHATHISTORY INVALID_TARGET", &sub, target),
+            }
+        } else {
+            match Nick::new(target) {
+                Ok(nick) => (None, Some(nick)),
+                Err(_) => return self.fail(queue, "CHATHISTORY INVALID_TARGET", &sub, target),
             }
         };
-        let limit = line.params[3].parse::<u32>().unwrap_or(50);
         let point = line.params[2].as_str();
         let Some((id, ts)) = history_point(point) else {
-            return self.fail(queue, "CHATHISTORY INVALID_PARAMS", point);
+            return self.fail(queue, "CHATHISTORY INVALID_PARAMS", &sub, point);
         };
         let (before, after, before_ts, after_ts) = match sub.as_str() {
             "LATEST" => (None, id, None, ts),
             "BEFORE" => (id, None, ts, None),
             "AFTER" => (None, id, None, ts),
-            _ => return self.fail(queue, "CHATHISTORY INVALID_PARAMS", &sub),
+            _ => return self.fail(queue, "CHATHISTORY INVALID_PARAMS", &sub, "-"),
         };
         self.request(
             queue,
             ClientMessage::History {
-                room: room.clone(),
+                room,
+                with,
                 before,
                 after,
                 limit: Some(limit),
@@ -109,7 +121,30 @@ impl Client {
                 after_ts,
                 latest: sub == "LATEST",
             },
-            Asked::Chathistory(room),
+            Asked::Chathistory(target.into()),
+        );
+    }
+
+    /// `CHATHISTORY TARGETS timestamp=… timestamp=… <limit>`: the rooms and
+    /// direct conversations with a message between the two times.
+    fn chathistory_targets(&mut self, line: &Line, limit: u32, queue: &mut VecDeque<Inbound>) {
+        let time = |p: &str| p.strip_prefix("timestamp=").and_then(parse_time);
+        let (Some(a), Some(b)) = (time(&line.params[1]), time(&line.params[2])) else {
+            let bad = &line.params[if time(&line.params[1]).is_none() {
+                1
+            } else {
+                2
+            }];
+            return self.fail(queue, "CHATHISTORY INVALID_PARAMS", "TARGETS", bad);
+        };
+        self.request(
+            queue,
+            ClientMessage::Targets {
+                after_ts: Some(a.min(b)),
+                before_ts: Some(a.max(b)),
+                limit: Some(limit),
+            },
+            Asked::Chathistory("*".into()),
         );
     }
 
@@ -130,14 +165,15 @@ impl Client {
         });
     }
 
-    /// A standard reply: `FAIL <command> <code> <context> :text`.
-    fn fail(&self, queue: &mut VecDeque<Inbound>, what: &str, about: &str) {
+    /// A standard reply: `FAIL <command> <code> <subcommand> <context>
+    /// :text`, as the chathistory spec words its failures.
+    fn fail(&self, queue: &mut VecDeque<Inbound>, what: &str, sub: &str, about: &str) {
         let (command, code) = what.split_once(' ').unwrap_or((what, "FAILED"));
         self.local(queue, |out, _| {
             Line::new(
                 Some(SERVER),
                 "FAIL",
-                &[command, code, about, "Cannot do that"],
+                &[command, code, sub, about, "Cannot do that"],
             )
             .text()
             .write(out)

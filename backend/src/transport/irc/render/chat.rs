@@ -11,6 +11,7 @@
 
 use banter_protocol::{
     ACTION_PREFIX, CTCP, ChatMessage, DirectMessage, Nick, PresenceEvent, RoomName, ServerMessage,
+    TargetInfo,
 };
 use bytes::Bytes;
 
@@ -274,18 +275,7 @@ impl Client {
     ) {
         let variant = self.caps.tag_variant();
         let channel = format!("#{room}");
-        let batch = self.caps.has(BATCH).then(|| {
-            self.batches = self.batches.wrapping_add(1);
-            format!("h{}", self.batches)
-        });
-        if let Some(id) = &batch {
-            Line::new(
-                Some(SERVER),
-                "BATCH",
-                &[&format!("+{id}"), "chathistory", &channel],
-            )
-            .write(out);
-        }
+        let batch = self.open_batch(out, "chathistory", &channel);
         for m in messages {
             let msgid = || format!("{}-{}", m.room, m.id);
             let mut tags = tags(variant, m.ts, msgid, m.account.as_ref());
@@ -294,8 +284,72 @@ impl Client {
             }
             privmsg(out, m.from.as_str(), &channel, &m.text, m.notice, &tags);
         }
-        if let Some(id) = &batch {
-            Line::new(Some(SERVER), "BATCH", &[&format!("-{id}")]).write(out);
+        close_batch(out, batch);
+    }
+
+    /// `CHATHISTORY` of a nick: the direct conversation with that account,
+    /// both directions, in a `chathistory` batch named after it.
+    pub(super) fn direct_history_batch(
+        &mut self,
+        out: &mut Vec<u8>,
+        with: &Nick,
+        messages: &[DirectMessage],
+    ) {
+        let variant = self.caps.tag_variant();
+        let batch = self.open_batch(out, "chathistory", with.as_str());
+        for d in messages {
+            let mut tags = tags(variant, d.ts, || format!("d-{}", d.id), d.account.as_ref());
+            if let Some(id) = &batch {
+                tags.insert(0, ("batch".to_string(), id.clone()));
+            }
+            let (from, to) = (d.from.as_str(), d.to.as_str());
+            privmsg(out, from, to, &d.text, d.notice, &tags);
         }
+        close_batch(out, batch);
+    }
+
+    /// `CHATHISTORY TARGETS`: one `CHATHISTORY TARGETS <name> <time>` line
+    /// per conversation, in a `draft/chathistory-targets` batch.
+    pub(super) fn targets_batch(&mut self, out: &mut Vec<u8>, targets: &[TargetInfo]) {
+        let batch = self.open_batch(out, "draft/chathistory-targets", "");
+        for t in targets {
+            let name = match (&t.room, &t.with) {
+                (Some(room), _) => format!("#{room}"),
+                (None, Some(with)) => with.to_string(),
+                (None, None) => continue,
+            };
+            let time = iso_time(t.ts);
+            let mut line = Line::new(Some(SERVER), "CHATHISTORY", &["TARGETS", &name, &time]);
+            if let Some(id) = &batch {
+                line.tags.push(("batch".to_string(), id.clone()));
+            }
+            line.write(out);
+        }
+        close_batch(out, batch);
+    }
+
+    /// Opens a batch of `kind` (about `target`, if not empty) when the
+    /// client takes batches; its reference tag.
+    fn open_batch(&mut self, out: &mut Vec<u8>, kind: &str, target: &str) -> Option<String> {
+        if !self.caps.has(BATCH) {
+            return None;
+        }
+        self.batches = self.batches.wrapping_add(1);
+        let id = format!("h{}", self.batches);
+        let start = format!("+{id}");
+        let params: &[&str] = if target.is_empty() {
+            &[&start, kind]
+        } else {
+            &[&start, kind, target]
+        };
+        Line::new(Some(SERVER), "BATCH", params).write(out);
+        Some(id)
+    }
+}
+
+/// Ends the batch [`open_batch`](Client::open_batch) opened, if any.
+fn close_batch(out: &mut Vec<u8>, batch: Option<String>) {
+    if let Some(id) = batch {
+        Line::new(Some(SERVER), "BATCH", &[&format!("-{id}")]).write(out);
     }
 }

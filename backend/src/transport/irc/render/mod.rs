@@ -22,6 +22,7 @@ mod user;
 use banter_protocol::{Nick, ServerMessage};
 
 use super::Client;
+use super::asked::Asked;
 use super::numeric::notice;
 use crate::core::frame::Frame;
 
@@ -67,6 +68,16 @@ impl Client {
             | ServerMessage::Bans { .. }
             | ServerMessage::Banned { .. }
             | ServerMessage::History { .. } => self.room_reply(frame, message, asked, out),
+            ServerMessage::DirectHistory { with, messages } => {
+                if let Some(Asked::Chathistory(_)) = asked {
+                    self.direct_history_batch(out, with, messages);
+                }
+            }
+            ServerMessage::Targets { targets } => {
+                if let Some(Asked::Chathistory(_)) = asked {
+                    self.targets_batch(out, targets);
+                }
+            }
             ServerMessage::Whois { .. }
             | ServerMessage::Users { .. }
             | ServerMessage::Away { .. } => self.user_reply(frame, message, asked, out),
