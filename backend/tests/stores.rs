@@ -76,6 +76,7 @@ on_both!(an_offline_whisper_waits_until_it_was_read);
 on_both!(waiting_whispers_are_bounded_per_recipient_and_per_sender);
 on_both!(a_whisper_to_an_online_account_is_kept_until_it_was_read);
 on_both!(retention_keeps_the_newest_and_ids_go_on);
+on_both!(direct_history_pages_and_leaves_with_a_deleted_account);
 
 /// The database name at the end of a URL (for psql).
 fn database(url: &str) -> &str {
@@ -541,6 +542,48 @@ async fn a_whisper_to_an_online_account_is_kept_until_it_was_read(store: Store) 
     until_offline(&server, "bob").await;
     let (mut bob, _) = login(&server, Kind::Ws, "bob").await;
     bob.assert_usable().await;
+}
+
+/// Whispers between accounts, one of them offline (waiting) and one online
+/// (kept until read), are their direct history; `targets` lists it; a
+/// deleted account takes its conversations along.
+async fn direct_history_pages_and_leaves_with_a_deleted_account(store: Store) {
+    let server = store.start(&[]);
+    for nick in ["ann", "ben"] {
+        register(&server, nick).await;
+    }
+    let (mut ann, _) = login(&server, Kind::Tcp, "ann").await;
+    ann.send(json!({"type":"whisper","to":"ben","text":"while away"}))
+        .await;
+    ann.expect("direct").await;
+    let (mut ben, _) = login(&server, Kind::Tcp, "ben").await;
+    assert_eq!(ben.wait_for("direct").await["text"], "while away");
+    ben.send(json!({"type":"whisper","to":"ann","text":"back now"}))
+        .await;
+    ben.wait_for("direct").await;
+    ann.wait_for("direct").await;
+    let page = history(&mut ann, json!({"type":"history","with":"ben"})).await;
+    assert_eq!(texts(&page), ["while away", "back now"]);
+    let page = history(&mut ben, json!({"type":"history","with":"ann","limit":1})).await;
+    assert_eq!(texts(&page), ["back now"]);
+    ann.send(json!({"type":"targets"})).await;
+    let targets = ann.wait_for("targets").await;
+    assert_eq!(targets["targets"][0]["with"], "ben", "{targets}");
+
+    ben.send(json!({"type":"delete_account","password":PW}))
+        .await;
+    ben.wait_for("account_deleted").await;
+    ann.send(json!({"type":"history","with":"ben"})).await;
+    ann.wait_error("no_such_account").await;
+    // Whoever takes the name next finds no conversation.
+    ben.send(json!({"type":"nick","nick":"benny"})).await;
+    ben.wait_for("nick").await;
+    register(&server, "ben").await;
+    let page = history(&mut ann, json!({"type":"history","with":"ben"})).await;
+    assert_eq!(page, json!([]), "gone with the account");
+    ann.send(json!({"type":"targets"})).await;
+    let targets = ann.wait_for("targets").await;
+    assert_eq!(targets["targets"], json!([]), "{targets}");
 }
 
 async fn retention_keeps_the_newest_and_ids_go_on(store: Store) {
