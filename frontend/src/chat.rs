@@ -1314,6 +1314,9 @@ impl Chat {
             }
             // Not asked by the web client (its build does not even read them).
             ServerMessage::DirectHistory { .. } | ServerMessage::Targets { .. } => {}
+            // Read positions: the web client keeps its own unread counts
+            // for now.
+            ServerMessage::Read(_) | ServerMessage::ReadPositions { .. } => {}
             ServerMessage::Registered { .. } | ServerMessage::Bans { .. } => {}
         }
         out

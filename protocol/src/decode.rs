@@ -14,8 +14,8 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
 use crate::{
     Access, BanInfo, ChatMessage, DirectMessage, Envelope, ErrorCode, Limits, ModeChange, Nick,
-    PresenceEvent, Ref, RoomInfo, RoomModes, RoomName, ServerBan, ServerMessage, TargetInfo, Topic,
-    UserInfo,
+    PresenceEvent, ReadMark, ReadPosition, Ref, RoomInfo, RoomModes, RoomName, ServerBan,
+    ServerMessage, TargetInfo, Topic, UserInfo,
 };
 
 /// The `type` of a server frame.
@@ -55,6 +55,8 @@ enum Kind {
     Invite,
     Voiced,
     Targets,
+    Read,
+    ReadPositions,
     Lagged,
     Error,
     Closing,
@@ -89,10 +91,11 @@ struct Flat {
     /// A room's messages, or a direct conversation's (with `with`).
     #[cfg(not(target_arch = "wasm32"))]
     messages: Option<Vec<Entry>>,
-    #[cfg(not(target_arch = "wasm32"))]
     with: Option<Nick>,
     #[cfg(not(target_arch = "wasm32"))]
     targets: Option<Vec<TargetInfo>>,
+    read: Option<ReadMark>,
+    positions: Option<Vec<ReadPosition>>,
     old: Option<Nick>,
     away: Option<Away>,
     rooms: Option<Rooms>,
@@ -308,7 +311,7 @@ impl Flat {
                 history: need(f.history, "history")?,
                 topic: f.topic,
                 moderators: f.moderators.unwrap_or_default(),
-                access: Access::boxed(modes, f.voiced.unwrap_or_default()),
+                access: Access::boxed(modes, f.voiced.unwrap_or_default(), f.read),
             },
             Kind::Parted => M::Parted {
                 room: need(f.room, "room")?,
@@ -353,6 +356,15 @@ impl Flat {
             },
             #[cfg(target_arch = "wasm32")]
             Kind::Targets => return Err(E::custom("the web client does not read `targets`")),
+            Kind::Read => M::Read(ReadPosition {
+                room: f.room,
+                with: f.with,
+                id: need(f.id, "id")?,
+                ts: need(f.ts, "ts")?,
+            }),
+            Kind::ReadPositions => M::ReadPositions {
+                positions: need(f.positions, "positions")?,
+            },
             Kind::Nick => M::Nick {
                 nick: need(f.nick, "nick")?,
                 old: need(f.old, "old")?,
@@ -565,6 +577,7 @@ mod tests {
                         registered_only: true,
                     },
                     vec![nick("bob")],
+                    None,
                 ),
             },
             M::Joined {
@@ -581,7 +594,11 @@ mod tests {
                 history: vec![],
                 topic: None,
                 moderators: vec![],
-                access: Access::boxed(RoomModes::default(), vec![nick("bob")]),
+                access: Access::boxed(
+                    RoomModes::default(),
+                    vec![nick("bob")],
+                    Some(ReadMark { id: 4, ts: 40 }),
+                ),
             },
             M::Parted {
                 room: room("x"),
@@ -646,6 +663,28 @@ mod tests {
                     account: Some(nick("alice")),
                     notice: false,
                 }],
+            },
+            M::Read(ReadPosition {
+                room: Some(room("lobby")),
+                with: None,
+                id: 7,
+                ts: 70,
+            }),
+            M::ReadPositions {
+                positions: vec![
+                    ReadPosition {
+                        room: None,
+                        with: Some(nick("bob")),
+                        id: 3,
+                        ts: 30,
+                    },
+                    ReadPosition {
+                        room: Some(room("lobby")),
+                        with: None,
+                        id: 0,
+                        ts: 0,
+                    },
+                ],
             },
             M::Targets {
                 targets: vec![
@@ -896,12 +935,14 @@ mod tests {
             M::Voiced { .. } => 34,
             M::DirectHistory { .. } => 35,
             M::Targets { .. } => 36,
+            M::Read(_) => 37,
+            M::ReadPositions { .. } => 38,
         }
     }
 
     #[test]
     fn every_type_is_tested() {
-        let mut seen = [false; 37];
+        let mut seen = [false; 39];
         for message in every_type() {
             seen[variant(&message)] = true;
         }

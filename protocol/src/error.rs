@@ -85,6 +85,8 @@ pub enum ErrorCode {
     /// A room's ban, ban exception or invite exception list holds as many
     /// entries as it may.
     ListFull,
+    /// A `mark_read` names a message that is not there.
+    NoSuchMessage,
     /// The room is moderated (`+m`): only voiced members and operators speak.
     Moderated,
     /// The room lets in only logged-in users (`+R`).
@@ -167,6 +169,7 @@ impl ErrorCode {
             BadKey => "bad_key",
             RoomFull => "room_full",
             ListFull => "list_full",
+            NoSuchMessage => "no_such_message",
             Moderated => "moderated",
             AccountRequired => "account_required",
             AlreadyInRoom => "already_in_room",
@@ -227,6 +230,7 @@ impl ErrorCode {
             BadKey,
             RoomFull,
             ListFull,
+            NoSuchMessage,
             Moderated,
             AccountRequired,
             AlreadyInRoom,

@@ -343,6 +343,21 @@ pub enum ClientMessage {
     /// Which of these nicks (at most [`MAX_USERS_QUERY`]) are online;
     /// answered by `users`.
     Users { nicks: Vec<Nick> },
+    /// Your account's read position in a room (or a direct conversation
+    /// `with` another account): with `id` (or `ts`, the newest message at
+    /// or before that time) it moves forward there, and every session of
+    /// the account gets `read`; without either, you get it. Positions only
+    /// move forward: an older one is answered with the stored `read`.
+    MarkRead {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<RoomName>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        with: Option<Nick>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ts: Option<u64>,
+    },
     /// The conversations with activity between two times: your rooms and
     /// your direct conversations with other accounts; answered by
     /// `targets`. Without bounds, the most recent.
@@ -406,6 +421,7 @@ impl ClientMessage {
         "voice",
         "devoice",
         "targets",
+        "mark_read",
     ];
 }
 
@@ -481,8 +497,9 @@ impl RoomModes {
     }
 }
 
-/// What `joined` tells of a room's modes and voices: boxed in `joined`
-/// (most rooms have neither, and every frame has room for a `joined`).
+/// What `joined` tells beyond members and history: the room's modes and
+/// voices, and the joiner's read position in it. Boxed in `joined` (most
+/// rooms have none of it, and every frame has room for a `joined`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Access {
     /// The room's modes (absent: none but `+n`).
@@ -491,15 +508,49 @@ pub struct Access {
     /// The members with a voice (`+v`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub voiced: Vec<Nick>,
+    /// The newest message your account read here (see `mark_read`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read: Option<ReadMark>,
 }
 
 impl Access {
     /// `None` when there is nothing to tell.
-    pub fn boxed(modes: RoomModes, voiced: Vec<Nick>) -> Option<Box<Access>> {
-        let access = Access { modes, voiced };
+    pub fn boxed(
+        modes: RoomModes,
+        voiced: Vec<Nick>,
+        read: Option<ReadMark>,
+    ) -> Option<Box<Access>> {
+        let access = Access {
+            modes,
+            voiced,
+            read,
+        };
         (access != Access::default()).then(|| Box::new(access))
     }
 }
+
+/// A read position: the newest message read (its id, and its time in
+/// Unix ms, for IRC's `MARKREAD`). Id 0: nothing read yet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadMark {
+    pub id: u64,
+    pub ts: u64,
+}
+
+/// An account's read position in a room or in a direct conversation
+/// `with` another account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadPosition {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<RoomName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with: Option<Nick>,
+    pub id: u64,
+    pub ts: u64,
+}
+
+/// The most read positions kept per account (the most recently moved).
+pub const MAX_READ_POSITIONS: usize = 500;
 
 /// What a `mode` request changes: the fields it names, the rest stays.
 /// An empty `key` removes the key, a `limit` of 0 the limit.
@@ -752,6 +803,13 @@ pub enum ServerMessage {
     DirectHistory {
         with: Nick,
         messages: Vec<DirectMessage>,
+    },
+    /// A read position of your account (`id` 0: none), answering
+    /// `mark_read`, or moved by one of its sessions.
+    Read(ReadPosition),
+    /// Your account's stored read positions, right after `logged_in`.
+    ReadPositions {
+        positions: Vec<ReadPosition>,
     },
     /// Conversations with their newest activity (Unix ms), oldest first,
     /// answering `targets`.

@@ -26,8 +26,9 @@ use std::task::Poll;
 use std::time::Duration;
 
 use banter_protocol::{
-    ClientMessage, Envelope, ErrorCode, Limits, MAX_HISTORY_PAGE, MAX_TARGETS, Nick,
-    PROTOCOL_VERSION, Ref, RoomName, ServerBan, ServerMessage, TargetInfo, parse_request,
+    ClientMessage, Envelope, ErrorCode, Limits, MAX_HISTORY_PAGE, MAX_READ_POSITIONS, MAX_TARGETS,
+    Nick, PROTOCOL_VERSION, ReadMark, Ref, RoomName, ServerBan, ServerMessage, TargetInfo,
+    parse_request,
 };
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, timeout};
@@ -43,10 +44,10 @@ use crate::core::cluster::{Change, Event, UserRecord};
 use crate::core::frame::Frame;
 use crate::core::model::{Page, key};
 use crate::core::outbox::Outbox;
-use crate::core::router::{Joined, RouterError, SessionId, now_ms};
+use crate::core::router::{Conversation, Joined, RouterError, SessionId, now_ms};
 use crate::limits::{AddressPermit, TokenBucket, Who, retry_in};
 use crate::metrics::{ConnectionGauge, Limit, metrics};
-use crate::store::{Registered, Store, Write};
+use crate::store::{Place, Registered, Store, Write};
 
 /// Longest we spend flushing and saying goodbye to a closing session.
 const CLOSE_BUDGET: Duration = Duration::from_secs(2);
@@ -527,12 +528,15 @@ impl Session {
             | M::Mode { set: Some(_), .. }
             | M::Invite { .. }
             | M::Voice { .. }
-            | M::Devoice { .. } => (&mut self.changes, Limit::Changes, "changes"),
+            | M::Devoice { .. }
+            | M::MarkRead { id: Some(_), .. }
+            | M::MarkRead { ts: Some(_), .. } => (&mut self.changes, Limit::Changes, "changes"),
             M::Hello { .. }
             | M::Bans { .. }
             | M::Part { .. }
             | M::History { .. }
             | M::Targets { .. }
+            | M::MarkRead { .. }
             | M::Ping
             | M::Pong
             | M::Topic { text: None, .. }
@@ -771,6 +775,7 @@ impl Session {
     ) -> Outcome {
         self.check_server_bans(None)?;
         let mut first = vec![self.welcome(nick.clone())];
+        let mut loaded_reads = None;
         let with_password = password.is_some();
         let account = if password.is_some() || token.is_some() {
             let account = self.verify(&nick, password, token).await?;
@@ -788,6 +793,17 @@ impl Session {
                 token,
                 admin: self.ctx.admins.is_admin(&account),
             });
+            if let Some(store) = &self.ctx.store {
+                let stored = store
+                    .read_positions(&account, MAX_READ_POSITIONS)
+                    .await
+                    .map_err(internal)?;
+                let reads: Vec<_> = stored.into_iter().filter_map(read_target).collect();
+                first.push(ServerMessage::ReadPositions {
+                    positions: reads.iter().map(|(t, m)| t.position(*m)).collect(),
+                });
+                loaded_reads = Some(reads);
+            }
             Some(account)
         } else {
             None
@@ -816,6 +832,9 @@ impl Session {
         if let Some(account) = &account {
             let admin = self.ctx.admins.is_admin(account);
             self.ctx.router.set_admin(id, admin);
+        }
+        if let Some(reads) = loaded_reads {
+            self.ctx.router.load_reads(id, reads);
         }
         if let (Some(account), Some(store)) = (account, self.ctx.store.clone()) {
             self.deliver_waiting(id, account, &store).await?;
@@ -1534,6 +1553,80 @@ impl Session {
         Ok(())
     }
 
+    /// `mark_read`: moves this session's account's read position at
+    /// `target` to a message of it (by id, or the newest at or before a
+    /// time), stored first, then told to every session of the account; or,
+    /// with neither, tells the position.
+    async fn mark_read(
+        &mut self,
+        id: SessionId,
+        target: Conversation,
+        (message, ts): (Option<u64>, Option<u64>),
+        reference: Option<Ref>,
+    ) -> Outcome {
+        let router = &self.ctx.router;
+        let me = router.account_of(id).ok_or_else(|| {
+            RouterError::new(
+                ErrorCode::AccountRequired,
+                "read positions are kept for accounts: log in first",
+            )
+        })?;
+        let store = self.store()?;
+        if message.is_none() && ts.is_none() {
+            let mark = router.read_position(id, &target)?;
+            self.reply(ServerMessage::Read(target.position(mark)), reference);
+            return Ok(());
+        }
+        let (place, stored, shown) = match &target {
+            Conversation::Room(room) => {
+                router.check_member(id, room)?;
+                (Place::Room(room), format!("#{room}"), room.to_string())
+            }
+            Conversation::With(with) => {
+                if !router.is_account(with) {
+                    return Err(RouterError::new(
+                        ErrorCode::NoSuchAccount,
+                        format!("there is no account {with}"),
+                    ));
+                }
+                (Place::Direct(&me, with), key(with), with.to_string())
+            }
+        };
+        // A time in the future means now (as IRC's MARKREAD is clamped).
+        let ts = ts.map(|t| t.min(now_ms())).unwrap_or(0);
+        let Some((message, ts)) = store
+            .read_mark(place, message, ts)
+            .await
+            .map_err(internal)?
+        else {
+            return Err(RouterError::new(
+                ErrorCode::NoSuchMessage,
+                match message {
+                    Some(n) => format!("there is no message {n} there to mark read"),
+                    None => "there is no message at or before that time to mark read".into(),
+                },
+            ));
+        };
+        let mark = ReadMark { id: message, ts };
+        if router.read_position(id, &target)?.id >= mark.id {
+            // Not newer: say where it is, store nothing.
+            router.mark_read(id, target, mark, reference)?;
+            return Ok(());
+        }
+        store
+            .request(|reply| Write::MarkRead {
+                account: me,
+                target: stored,
+                shown,
+                mark,
+                reply,
+            })
+            .await
+            .map_err(internal)?;
+        router.mark_read(id, target, mark, reference)?;
+        Ok(())
+    }
+
     /// `targets`: this session's rooms and (logged in, with a store) its
     /// account's direct conversations whose newest message falls between
     /// the times, oldest first; past `limit`, the newest are kept, or
@@ -1675,6 +1768,12 @@ impl Session {
             Wait::DirectHistory { id, with, page } => {
                 self.direct_history(id, with, page, reference).await
             }
+            Wait::MarkRead {
+                id,
+                target,
+                message,
+                ts,
+            } => self.mark_read(id, target, (message, ts), reference).await,
             Wait::Targets {
                 id,
                 after_ts,
@@ -1711,4 +1810,18 @@ impl Session {
             },
         }
     }
+}
+
+/// A stored read position as the router keeps it (from the target as
+/// stored, `#room` or an account's key, and its name as spelled); `None`
+/// for a name the rules no longer take.
+fn read_target(
+    (target, shown, id, ts): (String, String, u64, u64),
+) -> Option<(Conversation, ReadMark)> {
+    let target = if target.starts_with('#') {
+        Conversation::Room(RoomName::new(&shown).ok()?)
+    } else {
+        Conversation::With(Nick::new(&shown).ok()?)
+    };
+    Some((target, ReadMark { id, ts }))
 }

@@ -7,7 +7,7 @@
 use banter_protocol::{BanList, ClientMessage, ErrorCode, ModeChange, Nick, RoomName};
 
 use crate::core::model::Page;
-use crate::core::router::{DEFAULT_HISTORY_PAGE, RouterError, SessionId};
+use crate::core::router::{Conversation, DEFAULT_HISTORY_PAGE, RouterError, SessionId};
 
 /// What answering a request takes.
 #[derive(Debug, PartialEq)]
@@ -138,6 +138,14 @@ pub(super) enum Wait {
         id: SessionId,
         with: Nick,
         page: Page,
+    },
+    /// A read position to move (`message` or `ts`) or, with neither, to
+    /// tell.
+    MarkRead {
+        id: SessionId,
+        target: Conversation,
+        message: Option<u64>,
+        ts: Option<u64>,
     },
     /// The conversations with activity between the times (Unix ms).
     Targets {
@@ -273,6 +281,38 @@ pub(super) fn route(id: Option<SessionId>, body: ClientMessage) -> Route {
                     "history needs `room` (a room's) or `with` (the account of a direct conversation)",
                 )),
             }
+        }
+        (
+            Some(id),
+            C::MarkRead {
+                room,
+                with,
+                id: message,
+                ts,
+            },
+        ) => {
+            let target = match (room, with) {
+                (Some(room), None) => Conversation::Room(room),
+                (None, Some(with)) => Conversation::With(with),
+                (Some(_), Some(_)) => {
+                    return Route::Refused(RouterError::new(
+                        ErrorCode::BadRequest,
+                        "mark_read takes `room` or `with`, not both",
+                    ));
+                }
+                (None, None) => {
+                    return Route::Refused(RouterError::new(
+                        ErrorCode::MissingField,
+                        "mark_read needs `room` (a room) or `with` (the account of a direct conversation)",
+                    ));
+                }
+            };
+            Route::Waits(Wait::MarkRead {
+                id,
+                target,
+                message,
+                ts,
+            })
         }
         (
             Some(id),

@@ -56,6 +56,21 @@ use crate::core::port::{Port, Refusal, Taken, Verdict};
 use writer::{Conn, Connector, Database};
 pub use writer::{Health, Registered, Write};
 
+const READ_ROOM_ID: &str = "SELECT id, ts FROM messages WHERE room = $1 AND id = $2";
+const READ_ROOM_TS: &str =
+    "SELECT id, ts FROM messages WHERE room = $1 AND ts <= $2 ORDER BY id DESC LIMIT 1";
+const READ_DIRECT_ID: &str = "SELECT id, ts FROM directs WHERE pair = $1 AND id = $2";
+const READ_DIRECT_TS: &str =
+    "SELECT id, ts FROM directs WHERE pair = $1 AND ts <= $2 ORDER BY id DESC LIMIT 1";
+
+/// Where a read position is, for [`Store::read_mark`]: a room, or the
+/// direct conversation of two accounts.
+#[derive(Clone, Copy, Debug)]
+pub enum Place<'a> {
+    Room(&'a RoomName),
+    Direct(&'a Nick, &'a Nick),
+}
+
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "banter.db";
 /// Writes that may wait for the writer; beyond that, senders are told the
@@ -93,8 +108,8 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         5,
-        "direct history",
-        include_str!("../../migrations/0005_direct_history.sql"),
+        "direct history and read positions",
+        include_str!("../../migrations/0005_history_and_reads.sql"),
     ),
 ];
 
@@ -122,8 +137,8 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         5,
-        "direct history",
-        include_str!("../../migrations/postgres/0005_direct_history.sql"),
+        "direct history and read positions",
+        include_str!("../../migrations/postgres/0005_history_and_reads.sql"),
     ),
 ];
 
@@ -905,6 +920,55 @@ impl Store {
             .into_iter()
             .map(|(peer, ts)| (nick(peer), ts as u64))
             .collect())
+    }
+
+    /// `account`'s read positions, the most recently moved first (at most
+    /// `limit`): (target as stored: `#room` or an account's key, its name
+    /// as spelled, message id, its time).
+    pub async fn read_positions(
+        &self,
+        account: &Nick,
+        limit: usize,
+    ) -> anyhow::Result<Vec<(String, String, u64, u64)>> {
+        let rows: Vec<(String, String, i64, i64)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT target, shown, id, ts FROM read_positions WHERE account = $1 \
+                 ORDER BY ts DESC LIMIT $2",
+            )
+            .bind(key(account))
+            .bind(limit as i64)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(target, shown, id, ts)| (target, shown, id as u64, ts as u64))
+            .collect())
+    }
+
+    /// The message a read position names: in `room`, or (`with`) in the
+    /// direct conversation of accounts `me` and `with`; by id, or (`ts`)
+    /// the newest at or before that time. Its (id, time), if it exists.
+    pub async fn read_mark(
+        &self,
+        place: Place<'_>,
+        id: Option<u64>,
+        ts: u64,
+    ) -> anyhow::Result<Option<(u64, u64)>> {
+        let (value, sql) = match (place, id) {
+            (Place::Room(room), Some(_)) => (room.to_string(), READ_ROOM_ID),
+            (Place::Room(room), None) => (room.to_string(), READ_ROOM_TS),
+            (Place::Direct(me, with), Some(_)) => (pair_key(me, with), READ_DIRECT_ID),
+            (Place::Direct(me, with), None) => (pair_key(me, with), READ_DIRECT_TS),
+        };
+        let row: Option<(i64, i64)> = with_pool!(self, pool => {
+            sqlx::query_as(sql)
+                .bind(&value)
+                .bind(id.map_or(i(ts), i))
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(|(id, ts)| (id as u64, ts as u64)))
     }
 
     /// Copies the whole database, consistently, into a new file at `to`

@@ -27,7 +27,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use banter_protocol::{BanList, ChatMessage, DirectMessage, ErrorCode, Nick, ServerBan};
+use banter_protocol::{BanList, ChatMessage, DirectMessage, ErrorCode, Nick, ReadMark, ServerBan};
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
@@ -94,6 +94,15 @@ pub enum Write {
     /// A token logged in: it is renewed (see `--token-days`).
     TouchToken {
         hash: Vec<u8>,
+    },
+    /// Moves an account's read position at `target` (`#room`, or the other
+    /// account's key; `shown`: its name as spelled) forward to `mark`.
+    MarkRead {
+        account: Nick,
+        target: String,
+        shown: String,
+        mark: ReadMark,
+        reply: oneshot::Sender<()>,
     },
     /// Sets an account's password hash and revokes all its tokens.
     SetPassword {
@@ -469,6 +478,7 @@ pub async fn run(
                 | (Write::AddInvite { reply, .. }, Answer::Nothing)
                 | (Write::ServerBan { reply, .. }, Answer::Nothing)
                 | (Write::SetPassword { reply, .. }, Answer::Nothing)
+                | (Write::MarkRead { reply, .. }, Answer::Nothing)
                     if saved =>
                 {
                     let _ = reply.send(());
@@ -649,11 +659,17 @@ const ADD_INVITE: &str = "INSERT INTO invites (hash, uses_left, expires, created
      VALUES ($1, $2, $3, $4, $5)";
 const EXPIRE_TOKENS: &str = "DELETE FROM tokens WHERE account = $1 AND last_used < $2";
 const TOUCH_TOKEN: &str = "UPDATE tokens SET last_used = $2 WHERE hash = $1";
+/// A read position, only ever forward.
+const MARK_READ: &str = "INSERT INTO read_positions (account, target, shown, id, ts) \
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account, target) DO UPDATE \
+     SET shown = excluded.shown, id = excluded.id, ts = excluded.ts \
+     WHERE excluded.id > read_positions.id";
 const SET_PASSWORD: &str = "UPDATE accounts SET password_hash = $2 WHERE key = $1";
 /// Everything kept for an account (after [`FORGET_PAIR`] for each of its
 /// conversations); the last statement removes the account itself.
-const DELETE_ACCOUNT: [&str; 5] = [
+const DELETE_ACCOUNT: [&str; 6] = [
     "DELETE FROM tokens WHERE account = $1",
+    "DELETE FROM read_positions WHERE account = $1",
     "DELETE FROM room_roles WHERE account = $1",
     "DELETE FROM directs WHERE recipient_key = $1 AND pending = 1",
     "DELETE FROM conversations WHERE account = $1 OR peer = $1",
@@ -1138,6 +1154,22 @@ macro_rules! backend {
                         sqlx::query(TOUCH_TOKEN)
                             .bind(hash)
                             .bind(now_ms())
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Write::MarkRead {
+                        account,
+                        target,
+                        shown,
+                        mark,
+                        ..
+                    } => {
+                        sqlx::query(MARK_READ)
+                            .bind(key(account))
+                            .bind(target)
+                            .bind(shown)
+                            .bind(i(mark.id))
+                            .bind(i(mark.ts))
                             .execute(&mut *conn)
                             .await?;
                     }

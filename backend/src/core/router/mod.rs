@@ -29,9 +29,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use banter_protocol::{
     Access, BanInfo, BanList, ChatMessage, DirectMessage, ErrorCode, MAX_AWAY_BYTES,
-    MAX_HISTORY_PAGE, MAX_KEY_BYTES, MAX_REASON_BYTES, MAX_TOPIC_BYTES, MAX_USERS_QUERY,
-    ModeChange, Nick, PresenceEvent, Ref, RoomInfo, RoomModes, RoomName, ServerMessage, Topic,
-    UserInfo, check_line, check_text,
+    MAX_HISTORY_PAGE, MAX_KEY_BYTES, MAX_READ_POSITIONS, MAX_REASON_BYTES, MAX_TOPIC_BYTES,
+    MAX_USERS_QUERY, ModeChange, Nick, PresenceEvent, ReadMark, ReadPosition, Ref, RoomInfo,
+    RoomModes, RoomName, ServerMessage, Topic, UserInfo, check_line, check_text,
 };
 use tracing::warn;
 
@@ -41,6 +41,7 @@ mod cluster;
 mod moderation;
 mod modes;
 mod queries;
+mod reads;
 mod rooms;
 mod sessions;
 #[cfg(test)]
@@ -134,6 +135,8 @@ struct State {
     last_direct_ts: u64,
     /// The other nodes of the cluster seen so far: their ghosts share these.
     nodes: Vec<Node>,
+    /// Read positions of the accounts logged in here, by account.
+    reads: HashMap<Nick, Box<Reads>>,
 }
 
 /// One connection as the router knows it: its nick, account, rooms and
@@ -154,6 +157,49 @@ struct Connection {
     /// Logged into a server administrator's account: it may moderate any
     /// room it is in, its owner included (set by the session at login).
     admin: bool,
+}
+
+/// An online account's read positions (see `mark_read`), loaded at login
+/// (at most [`MAX_READ_POSITIONS`]), and its sessions here that loaded
+/// them (one may have logged out since: check its account before use).
+#[derive(Default)]
+struct Reads {
+    marks: HashMap<Conversation, ReadMark>,
+    sessions: Vec<SessionId>,
+}
+
+/// Where a read position is: a room, or a direct conversation with an
+/// account.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Conversation {
+    Room(RoomName),
+    With(Nick),
+}
+
+impl Conversation {
+    /// The protocol's form of a position here.
+    pub fn position(&self, mark: ReadMark) -> ReadPosition {
+        let (room, with) = match self {
+            Conversation::Room(room) => (Some(room.clone()), None),
+            Conversation::With(nick) => (None, Some(nick.clone())),
+        };
+        ReadPosition {
+            room,
+            with,
+            id: mark.id,
+            ts: mark.ts,
+        }
+    }
+}
+
+/// The read position at `target` of `session`'s account, if it has one.
+fn read_of(
+    reads: &HashMap<Nick, Box<Reads>>,
+    session: &Connection,
+    target: &Conversation,
+) -> Option<ReadMark> {
+    let reads = reads.get(session.account.as_ref()?)?;
+    reads.marks.get(target).copied()
 }
 
 /// The name of another node of the cluster, shared by its ghosts (see
@@ -486,7 +532,14 @@ impl Room {
         });
     }
 
-    fn joined(&self, sessions: &Sessions, room: &RoomName, reference: Option<Ref>) -> Frame {
+    /// `joined` for a member whose account read up to `read` here.
+    fn joined(
+        &self,
+        sessions: &Sessions,
+        room: &RoomName,
+        read: Option<ReadMark>,
+        reference: Option<Ref>,
+    ) -> Frame {
         Frame::with_ref(
             ServerMessage::Joined {
                 room: room.clone(),
@@ -494,7 +547,7 @@ impl Room {
                 history: self.history.iter().map(|f| chat(f).clone()).collect(),
                 topic: self.topic.clone(),
                 moderators: self.moderators(sessions),
-                access: Access::boxed(self.modes.clone(), self.voiced(sessions)),
+                access: Access::boxed(self.modes.clone(), self.voiced(sessions), read),
             },
             reference,
         )

@@ -51,13 +51,17 @@ impl Router {
     ) -> Result<Joined> {
         let mut guard = self.state.lock().unwrap();
         let State {
-            sessions, rooms, ..
+            sessions,
+            rooms,
+            reads,
+            ..
         } = &mut *guard;
         let session = connection_mut(sessions, id)?;
         if session.rooms.contains(&room) {
             // Joining twice is harmless: answer with the room's state again.
             let outbox = session.outbox.clone();
-            outbox.push(rooms[&room].joined(sessions, &room, reference));
+            let read = read_of(reads, session, &Conversation::Room(room.clone()));
+            outbox.push(rooms[&room].joined(sessions, &room, read, reference));
             return Ok(Joined::Joined);
         }
         if self.port.durable() && !rooms.get(&room).is_some_and(|r| r.loaded) {
@@ -104,7 +108,8 @@ impl Router {
             _ => None,
         };
         r.admit(&room, id, session, true);
-        let joined = r.joined(sessions, &room, reference);
+        let read = read_of(reads, session, &Conversation::Room(room.clone()));
+        let joined = r.joined(sessions, &room, read, reference);
         let roles = (claim.is_none() && r.owner.is_some() && !r.claiming)
             .then(|| Frame::new(r.roles(&room, sessions)));
         let session = sessions.get_mut(&id).expect("looked up above");

@@ -1,6 +1,7 @@
 //! Sessions coming and going: connecting under a nick, logging in,
 //! away messages, nick changes and quitting.
 
+use super::reads::forget_reads;
 use super::*;
 
 impl Router {
@@ -293,11 +294,13 @@ impl Router {
             sessions,
             nicks,
             rooms,
+            reads,
             ..
         } = &mut *guard;
         let Some(session) = sessions.remove(&id) else {
             return;
         };
+        forget_reads(reads, &session, id);
         cluster::publish_quit(&*self.port, &session, reason.clone());
         nicks.remove(&session.nick);
         for room in session.rooms {

@@ -58,6 +58,8 @@ pub enum Asked {
     /// CHATHISTORY of a target as given (`#room`, a nick, or `*` for
     /// TARGETS).
     Chathistory(Box<str>),
+    /// MARKREAD of a target as given.
+    Markread(Box<str>),
     /// OPER: are we a server administrator?
     Oper,
     /// A server administrator's command (KILL, KLINE, UNKLINE, STATS).
@@ -88,6 +90,7 @@ impl Asked {
             Asked::Invite(..) => "INVITE",
             Asked::Sasl(_) => "SASL",
             Asked::Chathistory(_) => "CHATHISTORY",
+            Asked::Markread(_) => "MARKREAD",
             Asked::Oper => "OPER",
             Asked::Admin(command) => command,
         }
@@ -115,7 +118,8 @@ impl Asked {
             Asked::Privmsg(target)
             | Asked::Notice(target)
             | Asked::List(target)
-            | Asked::Chathistory(target) => Cow::Borrowed(target),
+            | Asked::Chathistory(target)
+            | Asked::Markread(target) => Cow::Borrowed(target),
             Asked::Userhost | Asked::Ison | Asked::Away | Asked::Oper | Asked::Admin(_) => {
                 Cow::Borrowed("-")
             }

@@ -15,6 +15,7 @@ pub const SASL: u16 = 64;
 pub const CHATHISTORY: u16 = 128;
 pub const ACCOUNT_TAG: u16 = 256;
 pub const INVITE_NOTIFY: u16 = 512;
+pub const READ_MARKER: u16 = 1024;
 
 /// Tag variant bits (see [`Caps::tag_variant`]).
 pub const VARIANT_TIME: usize = 1;
@@ -27,6 +28,7 @@ const OFFERED: &[(&str, u16)] = &[
     ("away-notify", AWAY_NOTIFY),
     ("batch", BATCH),
     ("draft/chathistory", CHATHISTORY),
+    ("draft/read-marker", READ_MARKER),
     ("echo-message", ECHO_MESSAGE),
     ("invite-notify", INVITE_NOTIFY),
     ("message-tags", MESSAGE_TAGS),

@@ -22,6 +22,7 @@ impl Client {
             // (typing notices and the like) has nothing to carry.
             "TAGMSG" => {}
             "CHATHISTORY" => self.chathistory(line, queue),
+            "MARKREAD" => self.markread_command(line, queue),
             _ if line.params.is_empty() => self.numeric(
                 queue,
                 ERR_NORECIPIENT,
@@ -168,16 +169,74 @@ impl Client {
     /// A standard reply: `FAIL <command> <code> <subcommand> <context>
     /// :text`, as the chathistory spec words its failures.
     fn fail(&self, queue: &mut VecDeque<Inbound>, what: &str, sub: &str, about: &str) {
+        self.standard_fail(queue, what, &[sub, about], "Cannot do that");
+    }
+
+    /// `FAIL <command> <code> <context…> :text` (`what`: command and code).
+    fn standard_fail(
+        &self,
+        queue: &mut VecDeque<Inbound>,
+        what: &str,
+        context: &[&str],
+        text: &str,
+    ) {
         let (command, code) = what.split_once(' ').unwrap_or((what, "FAILED"));
+        let mut params = vec![command, code];
+        params.extend_from_slice(context);
+        params.push(text);
         self.local(queue, |out, _| {
-            Line::new(
-                Some(SERVER),
-                "FAIL",
-                &[command, code, sub, about, "Cannot do that"],
-            )
-            .text()
-            .write(out)
+            Line::new(Some(SERVER), "FAIL", &params).text().write(out)
         });
+    }
+
+    /// `MARKREAD <#room | nick> [timestamp=…]` (`draft/read-marker`):
+    /// without a time, asks for our read position there; with one, moves
+    /// it to the newest message at or before that time.
+    fn markread_command(&mut self, line: &Line, queue: &mut VecDeque<Inbound>) {
+        let Some(target) = line.params.first() else {
+            return self.standard_fail(
+                queue,
+                "MARKREAD NEED_MORE_PARAMS",
+                &[],
+                "Missing parameters",
+            );
+        };
+        let invalid = |client: &Self, queue: &mut VecDeque<Inbound>, about: &str| {
+            client.standard_fail(
+                queue,
+                "MARKREAD INVALID_PARAMS",
+                &[about],
+                "Invalid parameters",
+            );
+        };
+        let (room, with) = if target.starts_with('#') {
+            match room_of(target) {
+                Ok(room) => (Some(room), None),
+                Err(_) => return invalid(self, queue, target),
+            }
+        } else {
+            match Nick::new(target.as_str()) {
+                Ok(nick) => (None, Some(nick)),
+                Err(_) => return invalid(self, queue, target),
+            }
+        };
+        let ts = match line.params.get(1) {
+            None => None,
+            Some(at) => match at.strip_prefix("timestamp=").and_then(parse_time) {
+                Some(ts) => Some(ts),
+                None => return invalid(self, queue, at),
+            },
+        };
+        self.request(
+            queue,
+            ClientMessage::MarkRead {
+                room,
+                with,
+                id: None,
+                ts,
+            },
+            Asked::Markread(target.as_str().into()),
+        );
     }
 }
 

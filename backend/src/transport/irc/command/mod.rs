@@ -102,7 +102,9 @@ impl Client {
             "JOIN" | "PART" | "TOPIC" | "NAMES" | "LIST" | "KICK" | "MODE" | "INVITE" => {
                 self.channel_command(&line, queue)
             }
-            "PRIVMSG" | "NOTICE" | "TAGMSG" | "CHATHISTORY" => self.message_command(&line, queue),
+            "PRIVMSG" | "NOTICE" | "TAGMSG" | "CHATHISTORY" | "MARKREAD" => {
+                self.message_command(&line, queue)
+            }
             "WHO" | "WHOIS" | "ISON" | "USERHOST" | "AWAY" | "MOTD" | "VERSION" => {
                 self.query_command(&line, queue)
             }

@@ -10,7 +10,7 @@ use banter_protocol::{
 
 use super::super::Client;
 use super::super::asked::Asked;
-use super::super::caps::VARIANT_ACCOUNT;
+use super::super::caps::{READ_MARKER, VARIANT_ACCOUNT};
 use super::super::line::{Line, MAX_BODY};
 use super::super::numeric::*;
 use super::chat::{shared, variant_for};
@@ -69,6 +69,7 @@ impl Client {
                 ),
                 topic.as_ref(),
                 history,
+                access.as_ref().and_then(|a| a.read),
             ),
             ServerMessage::Parted { room, reason } => self.parted(out, room, reason.as_deref()),
             ServerMessage::Nick { nick, old } => self.renamed(out, nick, old),
@@ -185,6 +186,7 @@ impl Client {
         (members, moderators, voiced): (&[Nick], &[Nick], &[Nick]),
         topic: Option<&Topic>,
         history: &[banter_protocol::ChatMessage],
+        read: Option<banter_protocol::ReadMark>,
     ) {
         let me = self.me().to_string();
         let me = me.as_str();
@@ -195,6 +197,9 @@ impl Client {
             joined.set_roles(Box::default(), moderators.to_vec());
         }
         Line::new(Some(&mask(me)), "JOIN", &[&channel]).write(out);
+        if self.caps.has(READ_MARKER) {
+            markread_line(out, &channel, read.filter(|r| r.id > 0).map(|r| r.ts));
+        }
         if let Some(t) = topic {
             reply(out, RPL_TOPIC, me, &[&channel, &t.text]);
             reply(
@@ -481,4 +486,31 @@ pub(super) fn who_line(
         me,
         &[channel, n, SERVER, SERVER, n, flags, &format!("0 {n}")],
     );
+}
+
+/// `MARKREAD <target> timestamp=…` (`*`: nothing read yet), as
+/// `draft/read-marker` words a read position.
+pub(super) fn markread_line(out: &mut Vec<u8>, target: &str, ts: Option<u64>) {
+    let at = ts.map_or_else(
+        || "*".to_string(),
+        |ts| format!("timestamp={}", iso_time(ts)),
+    );
+    Line::new(Some(SERVER), "MARKREAD", &[target, &at]).write(out);
+}
+
+impl Client {
+    /// A read position of our account, for a client that asked for
+    /// `draft/read-marker` (others learn nothing of them).
+    pub(super) fn markread(&mut self, position: &banter_protocol::ReadPosition, out: &mut Vec<u8>) {
+        if !self.caps.has(READ_MARKER) {
+            return;
+        }
+        let target = match (&position.room, &position.with) {
+            (Some(room), _) => format!("#{room}"),
+            (None, Some(with)) => with.to_string(),
+            (None, None) => return,
+        };
+        let ts = (position.id > 0).then_some(position.ts);
+        markread_line(out, &target, ts);
+    }
 }

@@ -9,6 +9,7 @@ use banter_protocol::ErrorCode;
 
 use super::super::Client;
 use super::super::asked::Asked;
+use super::super::line::Line;
 use super::super::numeric::*;
 
 impl Client {
@@ -94,6 +95,16 @@ fn request_error(
     target: &str,
 ) {
     match code {
+        // draft/read-marker words its refusals as standard replies.
+        _ if matches!(asked, Some(Asked::Markread(_))) => {
+            let kind = match code {
+                ErrorCode::Internal | ErrorCode::Unsupported => "INTERNAL_ERROR",
+                _ => "INVALID_PARAMS",
+            };
+            Line::new(Some(SERVER), "FAIL", &["MARKREAD", kind, target, message])
+                .text()
+                .write(out);
+        }
         ErrorCode::NotAdmin if matches!(asked, Some(Asked::Oper)) => reply(
             out,
             ERR_NOOPERHOST,

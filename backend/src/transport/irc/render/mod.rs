@@ -73,6 +73,9 @@ impl Client {
                     self.direct_history_batch(out, with, messages);
                 }
             }
+            ServerMessage::Read(position) => self.markread(position, out),
+            // IRC clients ask for positions one at a time (MARKREAD).
+            ServerMessage::ReadPositions { .. } => {}
             ServerMessage::Targets { targets } => {
                 if let Some(Asked::Chathistory(_)) = asked {
                     self.targets_batch(out, targets);

@@ -1,4 +1,5 @@
--- Banter schema v5: direct-message history between accounts.
+-- Banter schema v5: direct-message history between accounts, and read
+-- positions.
 --
 -- directs.pair names the two accounts of a whisper ('alice bob': their
 -- keys, sorted, a space between; keys never hold one), set only when both
@@ -21,3 +22,15 @@ CREATE TABLE conversations (
     PRIMARY KEY (account, peer)
 ) WITHOUT ROWID;
 CREATE INDEX conversations_by_time ON conversations (account, last_ts);
+
+-- Read positions (`mark_read`): how far an account has read in a room
+-- (target '#room') or a direct conversation (target: the other account's
+-- key). They only move forward.
+CREATE TABLE read_positions (
+    account TEXT    NOT NULL,
+    target  TEXT    NOT NULL,
+    shown   TEXT    NOT NULL,   -- the room or account name as spelled
+    id      INTEGER NOT NULL,
+    ts      INTEGER NOT NULL,
+    PRIMARY KEY (account, target)
+) WITHOUT ROWID;

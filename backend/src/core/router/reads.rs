@@ -1,0 +1,112 @@
+//! Read positions: how far each logged-in account has read in its rooms
+//! and direct conversations. The store keeps them; the router holds those
+//! of the accounts online here, puts the room's in `joined`, and tells
+//! every session of an account when one of them moves its position.
+
+use super::*;
+
+impl Router {
+    /// Session `id` logged in: its account's stored positions (the
+    /// newest [`MAX_READ_POSITIONS`]), unless another of its sessions here
+    /// loaded them already (those are as new).
+    pub fn load_reads(&self, id: SessionId, positions: Vec<(Conversation, ReadMark)>) {
+        let mut guard = self.state.lock().unwrap();
+        let State {
+            sessions, reads, ..
+        } = &mut *guard;
+        let Some(account) = sessions.get(&id).and_then(|s| s.account.clone()) else {
+            return;
+        };
+        let entry = reads.entry(account).or_insert_with(|| {
+            Box::new(Reads {
+                marks: positions.into_iter().take(MAX_READ_POSITIONS).collect(),
+                sessions: Vec::new(),
+            })
+        });
+        entry.sessions.retain(|s| sessions.contains_key(s));
+        entry.sessions.push(id);
+    }
+
+    /// The read position of session `id`'s account at `target` (id 0:
+    /// none).
+    pub fn read_position(&self, id: SessionId, target: &Conversation) -> Result<ReadMark> {
+        let state = self.state.lock().unwrap();
+        let session = state.session(id)?;
+        Ok(read_of(&state.reads, session, target).unwrap_or_default())
+    }
+
+    /// Moves the read position of session `id`'s account at `target` to
+    /// `mark`, if that is newer, and tells every session of the account
+    /// here with `read` (`id`'s copy with `reference`); if it is not,
+    /// tells `id` the position it has. `false` if it did not move.
+    pub fn mark_read(
+        &self,
+        id: SessionId,
+        target: Conversation,
+        mark: ReadMark,
+        reference: Option<Ref>,
+    ) -> Result<bool> {
+        let mut guard = self.state.lock().unwrap();
+        let State {
+            sessions, reads, ..
+        } = &mut *guard;
+        let session = connection(sessions, id)?;
+        let Some(account) = session.account.clone() else {
+            return Err(RouterError::new(
+                ErrorCode::AccountRequired,
+                "read positions are kept for accounts: log in first",
+            ));
+        };
+        let entry = reads.entry(account.clone()).or_default();
+        if !entry.sessions.contains(&id) {
+            entry.sessions.push(id);
+        }
+        let now = entry.marks.get(&target).copied().unwrap_or_default();
+        if mark.id <= now.id {
+            let answer = ServerMessage::Read(target.position(now));
+            session.outbox.push(Frame::with_ref(answer, reference));
+            return Ok(false);
+        }
+        if entry.marks.len() >= MAX_READ_POSITIONS && !entry.marks.contains_key(&target) {
+            let oldest = entry.marks.iter().min_by_key(|(_, m)| m.ts);
+            if let Some(oldest) = oldest.map(|(t, _)| t.clone()) {
+                entry.marks.remove(&oldest);
+            }
+        }
+        entry.marks.insert(target.clone(), mark);
+        let moved = Frame::new(ServerMessage::Read(target.position(mark)));
+        entry.sessions.retain(|s| {
+            sessions
+                .get(s)
+                .is_some_and(|s| s.account.as_ref() == Some(&account))
+        });
+        for s in &entry.sessions {
+            let outbox = &sessions[s].outbox;
+            if *s == id {
+                let answer = ServerMessage::Read(target.position(mark));
+                outbox.push(Frame::with_ref(answer, reference.clone()));
+            } else {
+                outbox.push(moved.clone());
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Session `id` (`session`) is gone: its account's positions stay only
+/// while another of its sessions here holds them.
+pub(super) fn forget_reads(
+    reads: &mut HashMap<Nick, Box<Reads>>,
+    session: &Connection,
+    id: SessionId,
+) {
+    let Some(account) = &session.account else {
+        return;
+    };
+    if let Some(entry) = reads.get_mut(account) {
+        entry.sessions.retain(|&s| s != id);
+        if entry.sessions.is_empty() {
+            reads.remove(account);
+        }
+    }
+}
