@@ -561,10 +561,10 @@ async fn accounts_topics_kicks_and_bans_work_across_nodes() {
 
 /// A room's modes set on one node hold on another: a member limit counts
 /// the members of every node, an invite-only room keeps out a user of
-/// another node, and invitations don't cross nodes yet (refused, not
-/// lost).
+/// another node; invitations and voices reach users of other nodes, and
+/// operators of other nodes hear of invitations.
 #[tokio::test]
-async fn room_modes_hold_across_nodes() {
+async fn room_modes_invitations_and_voices_hold_across_nodes() {
     let Some(cluster) = Cluster::start() else {
         return;
     };
@@ -595,16 +595,102 @@ async fn room_modes_hold_across_nodes() {
     alice.wait_for("modes").await;
     bob.wait_for("modes").await;
     carol.join_err("den", "invite_only").await;
+    // erin, an operator on n2, hears of invitations made on n1.
+    let mut erin = account(&n2, Kind::Tcp, "erin").await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        // Until n1 has heard of erin's account.
+        alice
+            .send(json!({"type": "op", "room": "den", "account": "erin"}))
+            .await;
+        let answer = loop {
+            let m = alice.recv().await;
+            if m["type"] == "roles" || m["type"] == "error" {
+                break m;
+            }
+        };
+        if answer["type"] == "roles" {
+            break;
+        }
+        assert_eq!(answer["code"], "no_such_account", "{answer}");
+        assert!(Instant::now() < deadline, "n1 never heard of erin");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    loop {
+        // Once n2 has made erin an operator too, past +i.
+        erin.send(json!({"type": "join", "room": "den"})).await;
+        let answer = erin.recv().await;
+        if answer["type"] == "joined" {
+            break;
+        }
+        assert_eq!(answer["code"], "invite_only", "{answer}");
+        assert!(Instant::now() < deadline, "n2 never made erin an operator");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    await_members(&mut alice, "den", &["alice", "bob", "erin"]).await;
     alice
-        .send(json!({"type": "invite", "room": "den", "nick": "carol"}))
+        .send(json!({"type": "invite", "room": "den", "nick": "carol", "ref": 1}))
         .await;
-    alice.wait_error("unsupported").await;
+    let invited = alice.wait_for("invited").await;
+    assert_eq!(
+        (&invited["nick"], &invited["ref"]),
+        (&json!("carol"), &json!(1))
+    );
+    let invite = carol.expect("invite").await;
+    assert_eq!(
+        invite,
+        json!({"type": "invite", "room": "den", "from": "alice"})
+    );
+    let notified = erin.wait_for("invited").await;
+    assert_eq!(
+        (&notified["nick"], &notified["by"]),
+        (&json!("carol"), &json!("alice"))
+    );
+    // The invitation is carol's node's: it lets her in there, once.
+    assert_eq!(carol.join("den").await["room"], "den");
     alice
         .send(json!({"type": "invite", "room": "den", "nick": "dave"}))
         .await;
     alice.wait_for("invited").await;
     assert_eq!(dave.expect("invite").await["from"], "alice");
     assert_eq!(dave.join("den").await["room"], "den");
+
+    // A voice given on n1 lets bob speak on n2, and everyone sees it.
+    alice
+        .send(json!({"type": "voice", "room": "den", "nick": "bob", "ref": 2}))
+        .await;
+    let voiced = alice.wait_for("voiced").await;
+    assert_eq!(
+        (&voiced["nick"], &voiced["ref"]),
+        (&json!("bob"), &json!(2))
+    );
+    let heard = bob.wait_for("voiced").await;
+    assert_eq!(
+        (&heard["nick"], &heard["by"], &heard["set"]),
+        (&json!("bob"), &json!("alice"), &json!(true))
+    );
+    assert_eq!(carol.wait_for("voiced").await["nick"], "bob");
+    bob.send(json!({"type": "say", "room": "den", "text": "now I may"}))
+        .await;
+    assert_eq!(bob.wait_for("message").await["text"], "now I may");
+    assert_eq!(alice.wait_for("message").await["text"], "now I may");
+    // Shown to those who join later, on either node.
+    let mut frank = Client::hello(&n1, Kind::Tcp, "frank").await;
+    alice
+        .send(json!({"type": "invite", "room": "den", "nick": "frank"}))
+        .await;
+    alice.wait_for("invited").await;
+    frank.expect("invite").await;
+    let joined = frank.join("den").await;
+    assert_eq!(joined["voiced"], json!(["bob"]), "{joined}");
+    alice
+        .send(json!({"type": "devoice", "room": "den", "nick": "bob"}))
+        .await;
+    let taken = bob.wait_for("voiced").await;
+    assert_eq!(taken["set"], false, "{taken}");
+    bob.send(json!({"type": "say", "room": "den", "text": "and now?"}))
+        .await;
+    bob.wait_error("moderated").await;
 }
 
 /// Sends `count` numbered messages as fast as the socket takes them and
@@ -1215,4 +1301,75 @@ async fn a_full_mailbox_refuses_whispers_across_nodes() {
     assert_eq!(bob.expect("direct").await["text"], "w0");
     assert_eq!(bob.expect("direct").await["text"], "w1");
     bob.expect("ping").await;
+}
+
+/// Waits until no node has a session using `nick` (as `client` sees it).
+async fn until_gone(client: &mut Client, nick: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        client.send(json!({"type": "whois", "nick": nick})).await;
+        let answer = loop {
+            let m = client.recv().await;
+            if m["type"] == "whois" || m["type"] == "error" {
+                break m;
+            }
+        };
+        if answer["code"] == "no_such_nick" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{nick} is still online");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A whisper to an account online on another node waits, as on one node,
+/// until that node's session shows it read it: one its client never read
+/// comes again at the next login; one it read and confirmed does not.
+#[tokio::test]
+async fn a_whisper_to_an_account_on_another_node_waits_until_it_was_read() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let (n1, n2) = (node(&cluster, "n1"), node(&cluster, "n2"));
+    let bob = account(&n2, Kind::Tcp, "bob").await;
+    let mut alice = Client::hello(&n1, Kind::Ws, "alice").await;
+    let deadline = Instant::now() + WAIT;
+    let echo = loop {
+        // Until n1 knows bob is online (else the whisper waits offline).
+        alice
+            .send(json!({"type": "whisper", "to": "bob", "text": "unread"}))
+            .await;
+        let answer = alice.recv().await;
+        if answer["type"] == "direct" {
+            break answer;
+        }
+        assert_eq!(answer["code"], "no_such_nick", "{answer}");
+        assert!(Instant::now() < deadline, "n1 never saw bob");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // Bob's client goes before reading it.
+    drop(bob);
+    until_gone(&mut alice, "bob").await;
+    let hello = json!({"type": "hello", "nick": "bob", "password": PW});
+    let (mut bob, _) = Client::hello_with(&n2, Kind::Tcp, hello.clone()).await;
+    bob.expect("logged_in").await;
+    let got = bob.expect("direct").await;
+    assert_eq!((&got["text"], &got["id"]), (&json!("unread"), &echo["id"]));
+    bob.expect("ping").await;
+    bob.send(json!({"type": "pong"})).await;
+
+    // Read live on n2 and confirmed there: not again.
+    alice
+        .send(json!({"type": "whisper", "to": "bob", "text": "read"}))
+        .await;
+    alice.expect("direct").await;
+    assert_eq!(bob.expect("direct").await["text"], "read");
+    bob.expect("ping").await;
+    bob.send(json!({"type": "pong"})).await;
+    bob.assert_usable().await;
+    drop(bob);
+    until_gone(&mut alice, "bob").await;
+    let (mut bob, _) = Client::hello_with(&n2, Kind::Ws, hello).await;
+    bob.expect("logged_in").await;
+    bob.assert_usable().await;
 }

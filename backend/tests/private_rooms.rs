@@ -487,3 +487,350 @@ async fn administrators_set_modes_where_nobody_else_may() {
         .await;
     guest.expect_error("moderated").await;
 }
+
+/// An `except` (or `unexcept`) request of `list` for `target` (a JSON
+/// object naming `nick`, `account` or `mask`) as `client`, who gets the
+/// `banned` it causes.
+async fn except(client: &mut Client, set: bool, list: &str, target: Value) -> Value {
+    let mut request = json!({
+        "type": if set { "except" } else { "unexcept" },
+        "room": "den",
+        "list": list,
+        "ref": "x",
+    });
+    for (k, v) in target.as_object().unwrap() {
+        request[k] = v.clone();
+    }
+    client.send(request).await;
+    let banned = client.wait_for("banned").await;
+    assert_eq!(banned["ref"], "x", "{banned}");
+    assert_eq!(banned["set"], set, "{banned}");
+    assert_eq!(banned["ban"]["list"], list, "{banned}");
+    banned
+}
+
+/// Ban exceptions (`+e`) and invite exceptions (`+I`) on JSON: operators
+/// set them by nick, account or mask; a ban neither keeps out nor kicks
+/// whom a ban exception matches; an invite exception lets whom it matches
+/// into an invite-only room without an invitation (but not past a key);
+/// members list each list apart; bad requests get specific errors.
+#[tokio::test]
+async fn exceptions_let_their_matches_past_bans_and_invite_only() {
+    let server = TestServer::start_with(&["--change-burst", "100"]);
+    for nick in ["alice", "bob"] {
+        register(&server, nick).await;
+    }
+    let mut alice = login(&server, Kind::Ws, "alice").await;
+    alice.join("den").await;
+    alice.expect("roles").await;
+    let mut carol = Client::hello(&server, Kind::Tcp, "carol").await;
+    carol.join("den").await;
+
+    // Members who are not operators may not; requests are checked.
+    let exception = json!({"type":"except","room":"den","list":"ban_exception","mask":"*!*@*"});
+    carol.send(exception.clone()).await;
+    carol.wait_error("not_operator").await;
+    for (request, code) in [
+        (
+            json!({"type":"except","room":"den","list":"ban","nick":"carol"}),
+            "bad_request",
+        ),
+        (
+            json!({"type":"except","room":"den","list":"everyone","nick":"carol"}),
+            "bad_request",
+        ),
+        (
+            json!({"type":"except","room":"den","nick":"carol"}),
+            "missing_field",
+        ),
+        (
+            json!({"type":"except","room":"den","list":"ban_exception"}),
+            "bad_request",
+        ),
+        (
+            json!({"type":"except","room":"den","list":"ban_exception","mask":"carol"}),
+            "bad_request",
+        ),
+        (
+            json!({"type":"except","room":"den","list":"ban_exception","account":"nobody"}),
+            "no_such_account",
+        ),
+    ] {
+        alice.send(request.clone()).await;
+        let error = alice.wait_for("error").await;
+        assert_eq!(error["code"], code, "{request} → {error}");
+    }
+
+    // bob's account and carol's nick (as a mask) are excepted from bans;
+    // then everyone is banned: nobody excepted is kicked.
+    except(&mut alice, true, "ban_exception", json!({"account":"bob"})).await;
+    let banned = except(
+        &mut alice,
+        true,
+        "ban_exception",
+        json!({"mask":"carol*!*@*"}),
+    )
+    .await;
+    assert_eq!(banned["ban"]["mask"], "carol*!*@*");
+    assert_eq!(banned["ban"]["by"], "alice");
+    assert_eq!(
+        carol.wait_for("banned").await["ban"]["list"],
+        "ban_exception"
+    );
+    alice
+        .send(json!({"type":"ban","room":"den","mask":"*!*@*"}))
+        .await;
+    let ban = alice.wait_for("banned").await;
+    assert!(ban["ban"].get("list").is_none(), "a ban has no list: {ban}");
+    carol
+        .send(json!({"type":"say","room":"den","text":"still here"}))
+        .await;
+    assert_eq!(alice.wait_for("message").await["text"], "still here");
+
+    let mut dave = Client::hello(&server, Kind::Ws, "dave").await;
+    assert_eq!(
+        error_code(&join_with(&mut dave, "den", None).await),
+        "banned"
+    );
+    let mut bob = login(&server, Kind::Tcp, "bob").await;
+    bob.send(json!({"type":"nick","nick":"bobby"})).await;
+    bob.wait_for("nick").await;
+    let joined = join_with(&mut bob, "den", None).await;
+    assert_eq!(
+        joined["type"], "joined",
+        "the account's exception holds under any nick: {joined}"
+    );
+    bob.send(json!({"type":"say","room":"den","text":"hi"}))
+        .await;
+    assert_eq!(alice.wait_for("message").await["from"], "bobby");
+
+    // Each list on its own.
+    alice
+        .send(json!({"type":"bans","room":"den","list":"ban_exception","ref":1}))
+        .await;
+    let list = alice.wait_for("bans").await;
+    assert_eq!(list["list"], "ban_exception", "{list}");
+    let entries = list["bans"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{list}");
+    assert!(entries.iter().all(|e| e["list"] == "ban_exception"));
+    alice
+        .send(json!({"type":"bans","room":"den","ref":2}))
+        .await;
+    let bans = alice.wait_for("bans").await;
+    assert!(bans.get("list").is_none(), "{bans}");
+    assert_eq!(bans["bans"].as_array().unwrap().len(), 1, "{bans}");
+    alice
+        .send(json!({"type":"bans","room":"den","list":"invite_exception"}))
+        .await;
+    assert_eq!(alice.wait_for("bans").await["bans"], json!([]));
+
+    // Lifted: carol's next join is refused.
+    except(
+        &mut alice,
+        false,
+        "ban_exception",
+        json!({"mask":"CAROL*!*@*"}),
+    )
+    .await;
+    carol.send(json!({"type":"part","room":"den"})).await;
+    carol.wait_for("parted").await;
+    assert_eq!(
+        error_code(&join_with(&mut carol, "den", None).await),
+        "banned"
+    );
+
+    // Invite exceptions: past +i without an invitation, not past +k.
+    alice
+        .send(json!({"type":"unban","room":"den","mask":"*!*@*"}))
+        .await;
+    alice.wait_for("banned").await;
+    set_modes(&mut alice, "den", json!({"invite_only":true})).await;
+    assert_eq!(
+        error_code(&join_with(&mut dave, "den", None).await),
+        "invite_only"
+    );
+    except(&mut alice, true, "invite_exception", json!({"nick":"dave"})).await;
+    let joined = join_with(&mut dave, "den", None).await;
+    assert_eq!(joined["type"], "joined", "{joined}");
+    assert_eq!(
+        error_code(&join_with(&mut carol, "den", None).await),
+        "invite_only"
+    );
+    dave.send(json!({"type":"part","room":"den"})).await;
+    dave.wait_for("parted").await;
+    set_modes(&mut alice, "den", json!({"key":"sesame"})).await;
+    assert_eq!(
+        error_code(&join_with(&mut dave, "den", None).await),
+        "bad_key"
+    );
+    let joined = join_with(&mut dave, "den", Some("sesame")).await;
+    assert_eq!(joined["type"], "joined", "{joined}");
+}
+
+/// Each list holds at most 100 entries (ISUPPORT `MAXLIST=beI:100`);
+/// replacing an entry it holds is fine.
+#[tokio::test]
+async fn exception_lists_are_bounded() {
+    let server = TestServer::start_with(&["--change-burst", "1000", "--change-rate", "1000"]);
+    register(&server, "alice").await;
+    let mut alice = login(&server, Kind::Tcp, "alice").await;
+    alice.join("den").await;
+    alice.expect("roles").await;
+    for i in 0..100 {
+        let mask = json!({ "mask": format!("n{i}!*@*") });
+        except(&mut alice, true, "invite_exception", mask).await;
+    }
+    alice
+        .send(json!({"type":"except","room":"den","list":"invite_exception","mask":"n100!*@*"}))
+        .await;
+    let full = alice.expect_error("list_full").await;
+    assert!(full["message"].as_str().unwrap().contains("100"), "{full}");
+    except(
+        &mut alice,
+        true,
+        "invite_exception",
+        json!({"mask":"N7!*@*"}),
+    )
+    .await;
+    // The other lists are counted apart.
+    except(
+        &mut alice,
+        true,
+        "ban_exception",
+        json!({"mask":"n100!*@*"}),
+    )
+    .await;
+}
+
+/// IRC: `MODE #den +e`/`-e`/`e` and `+I`/`-I`/`I` with 348/349 and
+/// 346/347, advertised in ISUPPORT; the exceptions act as on JSON.
+#[tokio::test]
+async fn irc_clients_set_and_list_exceptions() {
+    let server = TestServer::start_with(&["--change-burst", "100", "--irc-flood-burst", "100"]);
+    register(&server, "alice").await;
+    register(&server, "bob").await;
+    let mut alice = IrcClient::connect(&server).await;
+    alice.send(&format!("PASS :{PW}")).await;
+    alice.send("NICK alice").await;
+    alice.send("USER alice 0 * :alice").await;
+    let mut isupport = Vec::new();
+    loop {
+        let line = alice.recv().await;
+        match irc_command(&line) {
+            "005" => isupport.push(line),
+            "376" => break,
+            _ => {}
+        }
+    }
+    let tokens = isupport.join(" ");
+    for token in [
+        "CHANMODES=beI,k,l,imnsR",
+        "EXCEPTS=e",
+        "INVEX=I",
+        "MAXLIST=beI:100",
+    ] {
+        assert!(tokens.contains(token), "{token} in {isupport:?}");
+    }
+    alice.wait_for("900").await;
+    alice.send("JOIN #den").await;
+    alice.wait_for("366").await;
+
+    alice.send("MODE #den +e $a:bob").await;
+    wait_mode(&mut alice, "MODE #den +e $a:bob").await;
+    alice.send("MODE #den +eI carol*!*@* dave").await;
+    let set = wait_mode(&mut alice, "MODE #den +e carol*!*@*").await;
+    assert!(set.starts_with(":alice!"), "{set}");
+    wait_mode(&mut alice, "MODE #den +I dave!*@*").await;
+    alice.send("MODE #den e").await;
+    let mut listed = Vec::new();
+    loop {
+        let line = alice.recv().await;
+        match irc_command(&line) {
+            "348" => listed.push(line),
+            "349" => {
+                assert!(line.contains("#den"), "{line}");
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(listed[0].contains("#den $a:bob alice "), "{listed:?}");
+    assert!(listed[1].contains("#den carol*!*@* alice "), "{listed:?}");
+    alice.send("MODE #den +I").await;
+    let invex = alice.wait_for("346").await;
+    assert!(invex.contains("#den dave!*@* alice "), "{invex}");
+    assert!(alice.wait_for("347").await.contains("#den"));
+    alice.send("MODE #den b").await;
+    assert!(alice.wait_for("368").await.contains("#den"));
+    alice.send("MODE #den +e").await;
+    alice.wait_for("349").await;
+    alice.send("MODE #den -e").await;
+    alice.wait_for("461").await;
+    alice.send("MODE #den +e a!b").await;
+    alice.wait_for("461").await;
+
+    // Everyone banned, the room invite-only: carol (+e) is still banned
+    // from an invite-only room, dave (+I) is banned; after -b, dave
+    // joins uninvited and carol is refused with 473.
+    alice.send("MODE #den +bi *!*@*").await;
+    wait_mode(&mut alice, "MODE #den +b *!*@*").await;
+    wait_mode(&mut alice, "MODE #den +i").await;
+    let mut carol = IrcClient::register(&server, "carol").await;
+    carol.send("JOIN #den").await;
+    carol.wait_for("473").await;
+    let mut dave = IrcClient::register(&server, "dave").await;
+    dave.send("JOIN #den").await;
+    dave.wait_for("474").await;
+    alice.send("MODE #den -b *!*@*").await;
+    wait_mode(&mut alice, "MODE #den -b *!*@*").await;
+    dave.send("JOIN #den").await;
+    dave.wait_for("366").await;
+    alice.send("MODE #den -I dave").await;
+    wait_mode(&mut alice, "MODE #den -I dave!*@*").await;
+    alice.send("MODE #den -i+b *!*@*").await;
+    wait_mode(&mut alice, "MODE #den +b *!*@*").await;
+    wait_mode(&mut alice, "MODE #den -i").await;
+    // carol's exception lets her in through the ban.
+    carol.send("JOIN #den").await;
+    carol.wait_for("366").await;
+    carol.send("PRIVMSG #den :through the ban").await;
+    let heard = alice.wait_for("PRIVMSG").await;
+    assert!(heard.ends_with("#den :through the ban"), "{heard}");
+
+    // Not an operator: 482.
+    carol.send("MODE #den +e eve").await;
+    assert!(carol.wait_for("482").await.contains("#den"));
+}
+
+/// Exceptions are stored: after a restart they still let their matches in.
+#[tokio::test]
+async fn exceptions_survive_a_restart() {
+    let mut server = TestServer::start_with(&[]);
+    register(&server, "alice").await;
+    let mut alice = login(&server, Kind::Ws, "alice").await;
+    alice.join("den").await;
+    alice.expect("roles").await;
+    set_modes(&mut alice, "den", json!({"invite_only":true})).await;
+    except(&mut alice, true, "invite_exception", json!({"nick":"bob"})).await;
+    except(&mut alice, true, "ban_exception", json!({"nick":"bob"})).await;
+    alice
+        .send(json!({"type":"ban","room":"den","nick":"bob"}))
+        .await;
+    alice.wait_for("banned").await;
+    drop(alice);
+    server.restart();
+
+    let mut bob = Client::hello(&server, Kind::Tcp, "bob").await;
+    let joined = join_with(&mut bob, "den", None).await;
+    assert_eq!(joined["type"], "joined", "{joined}");
+    bob.send(json!({"type":"bans","room":"den","list":"invite_exception"}))
+        .await;
+    let list = bob.wait_for("bans").await;
+    assert_eq!(list["bans"][0]["nick"], "bob", "{list}");
+    let mut carol = Client::hello(&server, Kind::Tcp, "carol").await;
+    assert_eq!(
+        error_code(&join_with(&mut carol, "den", None).await),
+        "invite_only"
+    );
+}

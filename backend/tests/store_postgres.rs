@@ -91,6 +91,7 @@ async fn persist_within(
         .request(|reply| Write::Persist {
             messages,
             directs,
+            unconfirmed: Vec::new(),
             mailbox,
             reply,
         })

@@ -112,6 +112,9 @@ struct Flat {
     /// would cost its download budget. Its `modes` carry no `change`.
     #[cfg(not(target_arch = "wasm32"))]
     change: Option<ModeChange>,
+    /// Not read in the web client (wasm): it asks for bans only.
+    #[cfg(not(target_arch = "wasm32"))]
+    list: Option<crate::BanList>,
     voiced: Option<Vec<Nick>>,
 }
 
@@ -360,6 +363,8 @@ impl Flat {
             Kind::Bans => M::Bans {
                 room: need(f.room, "room")?,
                 bans: need(f.bans, "bans")?,
+                #[cfg(not(target_arch = "wasm32"))]
+                list: f.list.unwrap_or_default(),
             },
             Kind::Roles => M::Roles {
                 room: need(f.room, "room")?,
@@ -450,6 +455,7 @@ mod tests {
             mask: Some("eve*!*@*".into()),
             by: nick("alice"),
             ts: 9,
+            list: crate::BanList::Ban,
         };
         vec![
             M::Welcome {
@@ -675,7 +681,16 @@ mod tests {
             },
             M::Bans {
                 room: room("lobby"),
-                bans: vec![ban],
+                bans: vec![ban.clone()],
+                list: crate::BanList::Ban,
+            },
+            M::Bans {
+                room: room("lobby"),
+                bans: vec![BanInfo {
+                    list: crate::BanList::InviteException,
+                    ..ban
+                }],
+                list: crate::BanList::InviteException,
             },
             M::Roles {
                 room: room("lobby"),

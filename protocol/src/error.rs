@@ -82,6 +82,9 @@ pub enum ErrorCode {
     BadKey,
     /// The room has as many members as its limit (`+l`) allows.
     RoomFull,
+    /// A room's ban, ban exception or invite exception list holds as many
+    /// entries as it may.
+    ListFull,
     /// The room is moderated (`+m`): only voiced members and operators speak.
     Moderated,
     /// The room lets in only logged-in users (`+R`).
@@ -163,6 +166,7 @@ impl ErrorCode {
             InviteOnly => "invite_only",
             BadKey => "bad_key",
             RoomFull => "room_full",
+            ListFull => "list_full",
             Moderated => "moderated",
             AccountRequired => "account_required",
             AlreadyInRoom => "already_in_room",
@@ -222,6 +226,7 @@ impl ErrorCode {
             InviteOnly,
             BadKey,
             RoomFull,
+            ListFull,
             Moderated,
             AccountRequired,
             AlreadyInRoom,

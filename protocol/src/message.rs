@@ -200,8 +200,44 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         mask: Option<String>,
     },
-    /// A room's bans; answered by `bans`.
-    Bans { room: RoomName },
+    /// A room's bans (or, with `list`, its ban or invite exceptions);
+    /// answered by `bans`.
+    Bans {
+        room: RoomName,
+        /// Not sent by the web client (wasm), which lists bans only.
+        #[cfg(not(target_arch = "wasm32"))]
+        #[serde(default, skip_serializing_if = "BanList::is_ban")]
+        list: BanList,
+    },
+    /// Adds an entry to a room's ban exceptions (`+e`: a user it matches
+    /// is not stopped by a ban) or invite exceptions (`+I`: a user it
+    /// matches joins an invite-only room uninvited); operators only. Named
+    /// like a ban: one `nick`, `account` or `mask`. The room gets `banned`
+    /// with the entry's `list`. Not sent by the web client.
+    #[cfg(not(target_arch = "wasm32"))]
+    Except {
+        room: RoomName,
+        list: BanList,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nick: Option<Nick>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<Nick>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mask: Option<String>,
+    },
+    /// Removes an entry from a room's ban or invite exceptions; the room
+    /// gets `banned` with `set: false`.
+    #[cfg(not(target_arch = "wasm32"))]
+    Unexcept {
+        room: RoomName,
+        list: BanList,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nick: Option<Nick>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<Nick>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mask: Option<String>,
+    },
     /// Makes the account `account` an operator of `room` (operators only);
     /// the room gets `roles`.
     Op { room: RoomName, account: Nick },
@@ -332,6 +368,8 @@ impl ClientMessage {
         "ban",
         "unban",
         "bans",
+        "except",
+        "unexcept",
         "op",
         "deop",
         "users",
@@ -525,8 +563,42 @@ pub struct UserInfo {
     pub account: Option<Nick>,
 }
 
-/// One entry of a room's ban list: a nick, an account or a mask.
+/// Which of a room's lists an entry is on, as IRC names them: bans
+/// (`+b`), ban exceptions (`+e`: whom they match no ban stops) and invite
+/// exceptions (`+I`: whom they match joins an invite-only room without an
+/// invitation).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BanList {
+    #[default]
+    Ban,
+    BanException,
+    InviteException,
+}
+
+impl BanList {
+    pub fn is_ban(&self) -> bool {
+        *self == BanList::Ban
+    }
+
+    /// Its IRC channel mode letter.
+    pub fn letter(self) -> char {
+        match self {
+            BanList::Ban => 'b',
+            BanList::BanException => 'e',
+            BanList::InviteException => 'I',
+        }
+    }
+}
+
+/// One entry of a room's ban list (or of its exception lists, see
+/// `list`): a nick, an account or a mask.
+///
+/// The web client (wasm) reads bans only: its build has no `list` and
+/// refuses an entry with fields it does not know, so an exception is never
+/// shown there as a ban (the frame is skipped as one of a newer server).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", serde(deny_unknown_fields))]
 pub struct BanInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nick: Option<Nick>,
@@ -539,6 +611,10 @@ pub struct BanInfo {
     pub by: Nick,
     /// Unix time in milliseconds.
     pub ts: u64,
+    /// The list it is on (absent: the bans).
+    #[cfg(not(target_arch = "wasm32"))]
+    #[serde(default, skip_serializing_if = "BanList::is_ban")]
+    pub list: BanList,
 }
 
 /// A server ban (K-line): an address or CIDR range, or an account.
@@ -744,10 +820,14 @@ pub enum ServerMessage {
         ban: BanInfo,
         set: bool,
     },
-    /// A room's bans, answering `bans`.
+    /// A room's bans, answering `bans` (or its exceptions of `list`).
     Bans {
         room: RoomName,
         bans: Vec<BanInfo>,
+        /// Not read by the web client (wasm), which asks for bans only.
+        #[cfg(not(target_arch = "wasm32"))]
+        #[serde(default, skip_serializing_if = "BanList::is_ban")]
+        list: BanList,
     },
     /// Who runs `room`: its owner and operators (account names). Sent
     /// after `joined` when the room has an owner, and to the room when

@@ -968,6 +968,13 @@ fn bounce(ctx: &Shared, events: Vec<Received>, refused: &[u64]) -> Vec<Received>
 /// delivered, and `/readyz` reports the store); answers the ids of the
 /// whispers refused for a full mailbox, or `None` if it gave up (shutting
 /// down).
+///
+/// A whisper to a logged-in user, wherever it is online, is stored as
+/// waiting under its account, as on one node: the node it is delivered on
+/// marks it delivered once the recipient's session confirmed it read it.
+/// That node stores it too (the same row: the first insert counts), so
+/// the row is there before the confirmation, whichever node's commit
+/// comes first.
 async fn persist_own(
     ctx: &Shared,
     events: &[Received],
@@ -978,6 +985,8 @@ async fn persist_own(
     };
     let mut messages = Vec::new();
     let mut directs = Vec::new();
+    let mut unconfirmed = Vec::new();
+    let me = &*ctx.link.node;
     for r in events {
         match &r.event {
             Event::Say { node, message, .. } if **node == *ctx.link.node => {
@@ -985,25 +994,40 @@ async fn persist_own(
                 (m.id, m.ts) = (r.id, r.ts);
                 messages.push(m);
             }
-            Event::Direct { node, message, .. } if **node == *ctx.link.node => {
+            Event::Direct { node, message, .. }
+                if **node == *me || r.target.as_deref() == Some(me) =>
+            {
                 let mut d = message.clone();
                 (d.id, d.ts) = (r.id, r.ts);
-                let pending = r.target.is_none() && ctx.router.is_account(&d.to);
-                directs.push((d, pending));
+                let online = r
+                    .target
+                    .as_ref()
+                    .and_then(|_| ctx.router.online_account(&d.to));
+                match online {
+                    Some(account) => unconfirmed.push((d, account)),
+                    // To a guest, or to an offline account (which waits).
+                    None if **node == *me => {
+                        let pending = r.target.is_none() && ctx.router.is_account(&d.to);
+                        directs.push((d, pending));
+                    }
+                    // To a guest here: its sender's node stores it.
+                    None => {}
+                }
             }
             _ => {}
         }
     }
-    if messages.is_empty() && directs.is_empty() {
+    if messages.is_empty() && directs.is_empty() && unconfirmed.is_empty() {
         return Some(Vec::new());
     }
     let mut backoff = Duration::from_millis(50);
     loop {
-        let (m, d) = (messages.clone(), directs.clone());
+        let (m, d, u) = (messages.clone(), directs.clone(), unconfirmed.clone());
         let stored = store
             .request(|reply| Write::Persist {
                 messages: m,
                 directs: d,
+                unconfirmed: u,
                 mailbox: Some(store.mailbox()),
                 reply,
             })

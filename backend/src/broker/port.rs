@@ -144,6 +144,24 @@ impl Port for Clustered {
                 by,
                 reason,
             }),
+            News::Invite { room, nick, by } => Publish::Event(Event::Invite {
+                node,
+                room,
+                nick,
+                by,
+            }),
+            News::Voice {
+                room,
+                nick,
+                by,
+                set,
+            } => Publish::Event(Event::Voice {
+                node,
+                room,
+                nick,
+                by,
+                set,
+            }),
             News::Account { name } => Publish::Event(Event::Account { node, name }),
             News::Sync { users } => Publish::Sync {
                 records: users

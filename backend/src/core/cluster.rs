@@ -101,6 +101,24 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// `by` (on `node`) invited `nick` (a user of any node) into `room`:
+    /// the node `nick` is on keeps the invitation and tells it; every
+    /// node tells the room's operators it has there (invite-notify).
+    Invite {
+        node: String,
+        room: RoomName,
+        nick: Nick,
+        by: Nick,
+    },
+    /// `by` (on `node`) gave member `nick` a voice in `room` (`set`), or
+    /// took it: every node marks the member and tells the room.
+    Voice {
+        node: String,
+        room: RoomName,
+        nick: Nick,
+        by: Nick,
+        set: bool,
+    },
     /// A new account (so other nodes reserve its nick).
     Account { node: String, name: Nick },
     /// `node` changed these rooms' settings (and stored them) but could
@@ -125,6 +143,8 @@ impl Event {
             | Event::Direct { node, .. }
             | Event::Room { node, .. }
             | Event::Kick { node, .. }
+            | Event::Invite { node, .. }
+            | Event::Voice { node, .. }
             | Event::Account { node, .. }
             | Event::Reload { node, .. }
             | Event::Sync { node, .. }
@@ -161,6 +181,19 @@ pub enum News {
         nick: Nick,
         by: Nick,
         reason: Option<String>,
+    },
+    /// An invitation made here (of a user of any node).
+    Invite {
+        room: RoomName,
+        nick: Nick,
+        by: Nick,
+    },
+    /// A voice given (`set`) or taken here.
+    Voice {
+        room: RoomName,
+        nick: Nick,
+        by: Nick,
+        set: bool,
     },
     /// A new account.
     Account { name: Nick },

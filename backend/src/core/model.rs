@@ -58,6 +58,10 @@ pub const MASK_HOST: &str = "banter";
 /// Longest ban mask, in bytes.
 pub const MAX_MASK: usize = 128;
 
+/// Most entries each of a room's lists (bans, ban exceptions, invite
+/// exceptions) holds; IRC's ISUPPORT says so as `MAXLIST`.
+pub const MAX_LIST_ENTRIES: usize = 100;
+
 /// Whether the ban mask `mask` (`nick!user@host`, `*` any run, `?` any
 /// one character, ASCII case ignored) matches the user `nick`.
 pub fn mask_matches(mask: &str, nick: &Nick) -> bool {

@@ -520,6 +520,8 @@ impl Session {
             | M::Kick { .. }
             | M::Ban { .. }
             | M::Unban { .. }
+            | M::Except { .. }
+            | M::Unexcept { .. }
             | M::Op { .. }
             | M::Deop { .. }
             | M::Mode { set: Some(_), .. }
@@ -1556,12 +1558,13 @@ impl Session {
             Now::Kick { room, nick, reason } => router.kick(id, room, nick, reason, reference),
             Now::Ban {
                 room,
+                list,
                 nick,
                 account,
                 mask,
                 set,
-            } => router.ban(id, room, nick, account, mask, set, reference),
-            Now::Bans { room } => router.bans(id, room, reference),
+            } => router.ban(id, (room, list), nick, account, mask, set, reference),
+            Now::Bans { room, list } => router.bans(id, room, list, reference),
             Now::Op { room, account, op } => router.set_op(id, room, account, op, reference),
             Now::SetOwner { room, account } => router.set_owner(id, room, account, reference),
             Now::Mode { room, set } => router.mode(id, room, set, reference),

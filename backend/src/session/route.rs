@@ -4,7 +4,7 @@
 //! refused before any of that. A pure function of the request and whether
 //! the session said hello, so it is tested without sockets or a runtime.
 
-use banter_protocol::{ClientMessage, ErrorCode, ModeChange, Nick, RoomName};
+use banter_protocol::{BanList, ClientMessage, ErrorCode, ModeChange, Nick, RoomName};
 
 use crate::core::model::Page;
 use crate::core::router::{DEFAULT_HISTORY_PAGE, RouterError, SessionId};
@@ -68,9 +68,10 @@ pub(super) enum Now {
         nick: Nick,
         reason: Option<String>,
     },
-    /// Sets (`set`) or lifts a ban.
+    /// Sets (`set`) or lifts a ban, or an exception (`list`).
     Ban {
         room: RoomName,
+        list: BanList,
         nick: Option<Nick>,
         account: Option<Nick>,
         mask: Option<String>,
@@ -78,6 +79,7 @@ pub(super) enum Now {
     },
     Bans {
         room: RoomName,
+        list: BanList,
     },
     /// Makes (`op`) or unmakes an operator.
     Op {
@@ -313,6 +315,7 @@ pub(super) fn route(id: Option<SessionId>, body: ClientMessage) -> Route {
             id,
             Now::Ban {
                 room,
+                list: BanList::Ban,
                 nick,
                 account,
                 mask,
@@ -331,13 +334,60 @@ pub(super) fn route(id: Option<SessionId>, body: ClientMessage) -> Route {
             id,
             Now::Ban {
                 room,
+                list: BanList::Ban,
                 nick,
                 account,
                 mask,
                 set: false,
             },
         ),
-        (Some(id), C::Bans { room }) => now(id, Now::Bans { room }),
+        (_, C::Except { list, .. } | C::Unexcept { list, .. }) if list.is_ban() => {
+            Route::Refused(RouterError::new(
+                ErrorCode::BadRequest,
+                "list is ban_exception or invite_exception; bans are set with ban and unban",
+            ))
+        }
+        (
+            Some(id),
+            C::Except {
+                room,
+                list,
+                nick,
+                account,
+                mask,
+            },
+        ) => now(
+            id,
+            Now::Ban {
+                room,
+                list,
+                nick,
+                account,
+                mask,
+                set: true,
+            },
+        ),
+        (
+            Some(id),
+            C::Unexcept {
+                room,
+                list,
+                nick,
+                account,
+                mask,
+            },
+        ) => now(
+            id,
+            Now::Ban {
+                room,
+                list,
+                nick,
+                account,
+                mask,
+                set: false,
+            },
+        ),
+        (Some(id), C::Bans { room, list }) => now(id, Now::Bans { room, list }),
         (Some(id), C::Op { room, account }) => now(
             id,
             Now::Op {
@@ -533,6 +583,7 @@ mod tests {
                 3,
                 Now::Ban {
                     room: room("lobby"),
+                    list: BanList::Ban,
                     nick: None,
                     account: Some(nick("frank")),
                     mask: None,
@@ -540,5 +591,41 @@ mod tests {
                 }
             )
         );
+    }
+
+    #[test]
+    fn exceptions_go_to_their_list_and_never_to_the_bans() {
+        let except = |list| ClientMessage::Except {
+            room: room("lobby"),
+            list,
+            nick: None,
+            account: None,
+            mask: Some("bot*!*@*".into()),
+        };
+        assert_eq!(
+            route(Some(3), except(BanList::InviteException)),
+            Route::Now(
+                3,
+                Now::Ban {
+                    room: room("lobby"),
+                    list: BanList::InviteException,
+                    nick: None,
+                    account: None,
+                    mask: Some("bot*!*@*".into()),
+                    set: true,
+                }
+            )
+        );
+        let Route::Refused(e) = route(Some(3), except(BanList::Ban)) else {
+            panic!("bans are set with ban");
+        };
+        assert_eq!(e.code, ErrorCode::BadRequest);
+        assert!(matches!(
+            route(None, except(BanList::BanException)),
+            Route::Refused(RouterError {
+                code: ErrorCode::NotRegistered,
+                ..
+            })
+        ));
     }
 }

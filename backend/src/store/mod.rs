@@ -39,7 +39,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use banter_protocol::{
-    BanInfo, ChatMessage, DirectMessage, Nick, RoomModes, RoomName, ServerBan, Topic,
+    BanInfo, BanList, ChatMessage, DirectMessage, Nick, RoomModes, RoomName, ServerBan, Topic,
 };
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -86,6 +86,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "hardening",
         include_str!("../../migrations/0003_hardening.sql"),
     ),
+    (
+        4,
+        "exceptions",
+        include_str!("../../migrations/0004_exceptions.sql"),
+    ),
 ];
 
 /// The embedded PostgreSQL migrations: the same versions and tables.
@@ -104,6 +109,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "hardening",
         include_str!("../../migrations/postgres/0003_hardening.sql"),
+    ),
+    (
+        4,
+        "exceptions",
+        include_str!("../../migrations/postgres/0004_exceptions.sql"),
     ),
 ];
 
@@ -674,7 +684,7 @@ impl Store {
             Option<RoomRow>,
             Vec<(i64, String, String, i64)>,
             Vec<(String, String)>,
-            Vec<(String, String, String, i64)>,
+            Vec<(String, String, String, String, i64)>,
         );
         let (row, mut rows, roles, bans): Rows = with_pool!(self, pool => {
             let mut conn = pool.acquire().await?;
@@ -702,7 +712,7 @@ impl Store {
                 .fetch_all(&mut *conn)
                 .await?,
                 sqlx::query_as(
-                    "SELECT kind, shown, by, ts FROM bans WHERE room = $1 ORDER BY ts, target",
+                    "SELECT list, kind, shown, by, ts FROM bans WHERE room = $1 ORDER BY ts, target",
                 )
                 .bind(room.as_str())
                 .fetch_all(&mut *conn)
@@ -746,7 +756,12 @@ impl Store {
         }
         state.bans = bans
             .into_iter()
-            .map(|(kind, shown, by, ts)| {
+            .map(|(list, kind, shown, by, ts)| {
+                let list = match list.as_str() {
+                    "ban_exception" => BanList::BanException,
+                    "invite_exception" => BanList::InviteException,
+                    _ => BanList::Ban,
+                };
                 let (nick_ban, account, mask) = match kind.as_str() {
                     "account" => (None, Some(nick(shown)), None),
                     "mask" => (None, None, Some(shown)),
@@ -758,6 +773,7 @@ impl Store {
                     mask,
                     by: nick(by),
                     ts: ts as u64,
+                    list,
                 }
             })
             .collect();

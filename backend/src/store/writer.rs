@@ -27,7 +27,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use banter_protocol::{ChatMessage, DirectMessage, ErrorCode, Nick, ServerBan};
+use banter_protocol::{BanList, ChatMessage, DirectMessage, ErrorCode, Nick, ServerBan};
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
@@ -137,6 +137,11 @@ pub enum Write {
         messages: Vec<ChatMessage>,
         /// Each with whether it waits for its (offline) recipient.
         directs: Vec<(DirectMessage, bool)>,
+        /// Whispers to a session logged into the account beside each:
+        /// waiting (under that account) until a session of it confirms it
+        /// read them (see the session's `confirm`), as on one node; no
+        /// mailbox bounds, the recipient is online.
+        unconfirmed: Vec<(DirectMessage, Nick)>,
         /// Bounds on the waiting ones (`None`: none); answers the ids of
         /// those refused for it (not stored).
         mailbox: Option<Mailbox>,
@@ -615,10 +620,12 @@ const SET_MODES: &str = "INSERT INTO rooms (name, invite_only, room_key, member_
 const SET_ROLE: &str = "INSERT INTO room_roles (room, account, role) VALUES ($1, $2, $3) \
      ON CONFLICT (room, account) DO UPDATE SET role = excluded.role";
 const DROP_ROLE: &str = "DELETE FROM room_roles WHERE room = $1 AND account = $2";
-const SET_BAN: &str = "INSERT INTO bans (room, kind, target, shown, by, ts) \
-     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (room, kind, target) DO UPDATE \
+/// A ban, or a ban or invite exception (`list`, `$7`).
+const SET_BAN: &str = "INSERT INTO bans (room, kind, target, shown, by, ts, list) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (room, list, kind, target) DO UPDATE \
      SET shown = excluded.shown, by = excluded.by, ts = excluded.ts";
-const LIFT_BAN: &str = "DELETE FROM bans WHERE room = $1 AND kind = $2 AND target = $3";
+const LIFT_BAN: &str =
+    "DELETE FROM bans WHERE room = $1 AND kind = $2 AND target = $3 AND list = $4";
 const REGISTER: &str = "INSERT INTO accounts (key, name, password_hash, created) \
      VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING";
 const ADD_TOKEN: &str = "INSERT INTO tokens (hash, account, created, last_used) \
@@ -859,11 +866,15 @@ macro_rules! backend {
                     Write::Persist {
                         messages,
                         directs,
+                        unconfirmed,
                         mailbox,
                         ..
                     } => {
                         let list: Vec<_> = messages.iter().collect();
                         self::messages(conn, &list, &INSERT_MESSAGES_ONCE).await?;
+                        for (d, account) in unconfirmed {
+                            direct(conn, d, true, &key(account), INSERT_DIRECT_ONCE).await?;
+                        }
                         let mut refused = Vec::new();
                         for (d, pending) in directs {
                             match mailbox.filter(|_| *pending) {
@@ -954,6 +965,11 @@ macro_rules! backend {
                             (None, None, None) => return Ok(Answer::Nothing),
                         };
                         let lower = target.to_ascii_lowercase();
+                        let list = match ban.list {
+                            BanList::Ban => "ban",
+                            BanList::BanException => "ban_exception",
+                            BanList::InviteException => "invite_exception",
+                        };
                         if *set {
                             sqlx::query(SET_BAN)
                                 .bind(room.as_str())
@@ -962,6 +978,7 @@ macro_rules! backend {
                                 .bind(target)
                                 .bind(ban.by.as_str())
                                 .bind(i(ban.ts))
+                                .bind(list)
                                 .execute(&mut *conn)
                                 .await?;
                         } else {
@@ -969,6 +986,7 @@ macro_rules! backend {
                                 .bind(room.as_str())
                                 .bind(kind)
                                 .bind(&lower)
+                                .bind(list)
                                 .execute(&mut *conn)
                                 .await?;
                         }

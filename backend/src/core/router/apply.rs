@@ -143,20 +143,20 @@ pub(super) fn apply_room_change(
         }
         None => r.broadcast(&Frame::new(event), None),
     }
-    if let RoomChange::Ban { ban, set: true } = change {
+    if let RoomChange::Ban { ban, set: true } = change
+        && ban.list.is_ban()
+    {
         // Only this node's members: a ghost is kicked by its own node,
-        // which tells the cluster.
+        // which tells the cluster. A ban exception (`+e`) spares whom it
+        // matches.
         while let Some(pos) = r.members.iter().position(|m| {
             Some(m.session) != requester
                 && sessions.get(&m.session).is_some_and(|s| {
+                    let account = s.account.as_ref();
                     s.node.is_none()
-                        && !r.is_owner(s.account.as_ref())
-                        && (ban.nick.as_ref() == Some(&s.nick)
-                            || (ban.account.is_some() && ban.account == s.account)
-                            || ban
-                                .mask
-                                .as_deref()
-                                .is_some_and(|m| mask_matches(m, &s.nick)))
+                        && !r.is_owner(account)
+                        && entry_matches(&ban, &s.nick, account)
+                        && !r.listed(BanList::BanException, &s.nick, account)
                 })
         }) {
             let reason = Some("banned".to_string());

@@ -17,6 +17,7 @@ use banter_protocol::{
 };
 use tracing::{debug, warn};
 
+use super::modes::{keep_invitation, notify_operators};
 use super::{
     ChatEvent, Connection, DirectEvent, Member, Node, Result, Role, Room, RoomChange, RoomEvent,
     RoomState, Router, RouterError, SessionId, State, apply_room_change, chat, deliver_chat,
@@ -96,6 +97,25 @@ pub(super) fn publish_kick(
         by,
         reason,
     });
+}
+
+/// Tells the cluster of an invitation made here (nothing outside one).
+pub(super) fn publish_invite(port: &dyn Port, room: RoomName, nick: Nick, by: Nick) {
+    if port.node().is_some() {
+        port.tell(News::Invite { room, nick, by });
+    }
+}
+
+/// Tells the cluster of a voice given or taken here.
+pub(super) fn publish_voice(port: &dyn Port, room: RoomName, nick: Nick, by: Nick, set: bool) {
+    if port.node().is_some() {
+        port.tell(News::Voice {
+            room,
+            nick,
+            by,
+            set,
+        });
+    }
 }
 
 /// The ghost of `node` using `nick`, if any.
@@ -606,6 +626,14 @@ impl Router {
                     reason,
                     ..
                 } => stream_kick(state, room, nick, (by, reason), port),
+                Event::Invite { room, nick, by, .. } => stream_invite(state, room, nick, by),
+                Event::Voice {
+                    room,
+                    nick,
+                    by,
+                    set,
+                    ..
+                } => stream_voice(state, room, nick, by, set),
                 Event::Account { name, .. } => {
                     state.accounts.insert(name);
                 }
@@ -778,6 +806,50 @@ fn stream_kick(
     }
 }
 
+/// Another node's invitation: kept here if `nick` is a user of this node
+/// (which gets `invite`); the room's operators here get `invited`.
+fn stream_invite(state: &mut State, room: RoomName, nick: Nick, by: Nick) {
+    let State {
+        sessions,
+        rooms,
+        nicks,
+        ..
+    } = state;
+    let r = rooms.entry(room.clone()).or_default();
+    let local = nicks
+        .get(&nick)
+        .and_then(|id| Some((*id, sessions.get(id)?)))
+        .filter(|(_, s)| s.node.is_none() && !s.rooms.contains(&room));
+    if let Some((id, invitee)) = local {
+        keep_invitation(r, id, &room, &by, &invitee.outbox);
+    }
+    let invited = ServerMessage::Invited { room, nick, by };
+    notify_operators(sessions, r, &invited, None);
+}
+
+/// Another node's voice given or taken: the member is marked here (its
+/// own node lets it speak) and the room told.
+fn stream_voice(state: &mut State, room: RoomName, nick: Nick, by: Nick, set: bool) {
+    let State {
+        sessions, rooms, ..
+    } = state;
+    let Some(r) = rooms.get_mut(&room) else {
+        return;
+    };
+    let named = |m: &&mut Member| sessions.get(&m.session).is_some_and(|s| s.nick == nick);
+    let Some(member) = r.members.iter_mut().find(named) else {
+        return;
+    };
+    member.voiced = set;
+    let event = ServerMessage::Voiced {
+        room,
+        nick,
+        by,
+        set,
+    };
+    r.broadcast(&Frame::new(event), None);
+}
+
 /// A node stopped renewing its lease: its users quit here.
 fn node_lost(state: &mut State, node: &str) {
     let gone: Vec<SessionId> = state
@@ -890,7 +962,7 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use banter_protocol::Topic;
+    use banter_protocol::{BanList, Topic};
 
     fn nick(s: &str) -> Nick {
         Nick::new(s).unwrap()
@@ -916,6 +988,7 @@ mod tests {
                 mask: None,
                 by: nick("a"),
                 ts: 1,
+                list: BanList::Ban,
             },
             set,
         };

@@ -17,7 +17,7 @@
 //!   quitting;
 //! * `rooms` — joining, leaving, loading rooms, topics;
 //! * `chat` — messages, whispers, recent history;
-//! * `moderation` — kicks, bans, operators;
+//! * `moderation` — kicks, bans and their exceptions, operators;
 //! * `modes` — a room's modes, invitations and voices;
 //! * `queries` — members, rooms, whois, users;
 //! * `apply` — how an event takes effect;
@@ -28,10 +28,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use banter_protocol::{
-    Access, BanInfo, ChatMessage, DirectMessage, ErrorCode, MAX_AWAY_BYTES, MAX_HISTORY_PAGE,
-    MAX_KEY_BYTES, MAX_REASON_BYTES, MAX_TOPIC_BYTES, MAX_USERS_QUERY, ModeChange, Nick,
-    PresenceEvent, Ref, RoomInfo, RoomModes, RoomName, ServerMessage, Topic, UserInfo, check_line,
-    check_text,
+    Access, BanInfo, BanList, ChatMessage, DirectMessage, ErrorCode, MAX_AWAY_BYTES,
+    MAX_HISTORY_PAGE, MAX_KEY_BYTES, MAX_REASON_BYTES, MAX_TOPIC_BYTES, MAX_USERS_QUERY,
+    ModeChange, Nick, PresenceEvent, Ref, RoomInfo, RoomModes, RoomName, ServerMessage, Topic,
+    UserInfo, check_line, check_text,
 };
 use tracing::warn;
 
@@ -209,12 +209,21 @@ struct Room {
 /// Whether two bans have the same target (a nick, an account or a mask;
 /// masks compare ignoring ASCII case).
 fn same_ban(a: &BanInfo, b: &BanInfo) -> bool {
-    a.nick == b.nick
+    a.list == b.list
+        && a.nick == b.nick
         && a.account == b.account
         && match (&a.mask, &b.mask) {
             (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
             (x, y) => x == y,
         }
+}
+
+/// Whether a ban list entry names this user: its nick, its account, or a
+/// mask that matches its nick.
+fn entry_matches(entry: &BanInfo, nick: &Nick, account: Option<&Nick>) -> bool {
+    entry.nick.as_ref() == Some(nick)
+        || (entry.account.is_some() && entry.account.as_ref() == account)
+        || entry.mask.as_deref().is_some_and(|m| mask_matches(m, nick))
 }
 
 /// Adds `room` to a session's rooms. Most sessions are in one room: the
@@ -388,15 +397,20 @@ impl Room {
             && self.modes.is_default()
     }
 
-    /// Whether a ban keeps this user out. The owner is never banned: no
-    /// ban matching it can be set, and one set before that rule is ignored.
+    /// Whether a ban keeps this user out: one matches it and no ban
+    /// exception (`+e`) does. The owner is never banned: no ban matching it
+    /// can be set, and one set before that rule is ignored.
     fn is_banned(&self, nick: &Nick, account: Option<&Nick>) -> bool {
         !self.is_owner(account)
-            && self.bans.iter().any(|b| {
-                b.nick.as_ref() == Some(nick)
-                    || (b.account.is_some() && b.account.as_ref() == account)
-                    || b.mask.as_deref().is_some_and(|m| mask_matches(m, nick))
-            })
+            && self.listed(BanList::Ban, nick, account)
+            && !self.listed(BanList::BanException, nick, account)
+    }
+
+    /// Whether an entry of `list` matches this user.
+    fn listed(&self, list: BanList, nick: &Nick, account: Option<&Nick>) -> bool {
+        self.bans
+            .iter()
+            .any(|b| b.list == list && entry_matches(b, nick, account))
     }
 
     fn roles(&self, room: &RoomName, sessions: &Sessions) -> ServerMessage {

@@ -1,10 +1,20 @@
-//! What a room's owner and operators may do: kick, ban, and make or
-//! unmake operators. Operators may act against each other, as on IRC;
-//! nobody but the owner acts against the owner (it can't be kicked, banned
-//! or deopped), so an operator can't take a room from its owner.
+//! What a room's owner and operators may do: kick, ban (and except from
+//! bans and from invite-only: `+e`, `+I`), and make or unmake operators.
+//! Operators may act against each other, as on IRC; nobody but the owner
+//! acts against the owner (it can't be kicked, banned or deopped), so an
+//! operator can't take a room from its owner.
 
 use super::*;
-use crate::core::model::check_mask;
+use crate::core::model::{MAX_LIST_ENTRIES, check_mask};
+
+/// What an entry of `list` is called, for error messages.
+fn entry_name(list: BanList) -> &'static str {
+    match list {
+        BanList::Ban => "ban",
+        BanList::BanException => "ban exception",
+        BanList::InviteException => "invite exception",
+    }
+}
 
 impl Router {
     /// Removes `nick` from `room` (operators only); the room, `nick`
@@ -59,14 +69,16 @@ impl Router {
         Ok(())
     }
 
-    /// Sets (`set`) or lifts a ban on a nick, an account or a mask
-    /// (operators only). Once stored, the room gets `banned` and members
-    /// it matches are kicked.
+    /// Sets (`set`) or lifts an entry of one of a room's lists: a ban, a
+    /// ban exception or an invite exception (`list`), on a nick, an
+    /// account or a mask (operators only). Once stored, the room gets
+    /// `banned`; members a new ban matches (and no ban exception does) are
+    /// kicked.
     #[allow(clippy::too_many_arguments)] // one per field of the request
     pub fn ban(
         &self,
         id: SessionId,
-        room: RoomName,
+        (room, list): (RoomName, BanList),
         nick: Option<Nick>,
         account: Option<Nick>,
         mask: Option<String>,
@@ -77,7 +89,10 @@ impl Router {
         if named.iter().filter(|&&n| n).count() != 1 {
             return Err(RouterError::new(
                 ErrorCode::BadRequest,
-                "a ban names one nick, account or mask (nick!user@host)",
+                format!(
+                    "each {} names one nick, account or mask (nick!user@host)",
+                    entry_name(list)
+                ),
             ));
         }
         if let Some(mask) = &mask {
@@ -100,6 +115,7 @@ impl Router {
         let admin = sessions[&id].admin;
         if set
             && !admin
+            && list.is_ban()
             && let Some(owner) = &r.owner
         {
             // No ban may match the owner: not its account, nor its account's
@@ -124,7 +140,18 @@ impl Router {
             mask,
             by,
             ts: now_ms(),
+            list,
         };
+        let on_list = || r.bans.iter().filter(|b| b.list == list);
+        if set && !on_list().any(|b| same_ban(b, &ban)) && on_list().count() >= MAX_LIST_ENTRIES {
+            return Err(RouterError::new(
+                ErrorCode::ListFull,
+                format!(
+                    "{room} has {MAX_LIST_ENTRIES} {}s, the most it may; lift one first",
+                    entry_name(list)
+                ),
+            ));
+        }
         let event = RoomEvent {
             room,
             change: RoomChange::Ban { ban, set },
@@ -134,16 +161,28 @@ impl Router {
         self.change_room(&mut guard, event)
     }
 
-    /// Answers with a room's bans (members only).
-    pub fn bans(&self, id: SessionId, room: RoomName, reference: Option<Ref>) -> Result<()> {
+    /// Answers with a room's bans, or its ban or invite exceptions
+    /// (`list`; members only).
+    pub fn bans(
+        &self,
+        id: SessionId,
+        room: RoomName,
+        list: BanList,
+        reference: Option<Ref>,
+    ) -> Result<()> {
         let state = self.state.lock().unwrap();
         let session = state.session(id)?;
         if !session.rooms.contains(&room) {
             return Err(not_in_room(&room));
         }
-        let bans = state.rooms[&room].bans.clone();
+        let bans = state.rooms[&room]
+            .bans
+            .iter()
+            .filter(|b| b.list == list)
+            .cloned()
+            .collect();
         session.outbox.push(Frame::with_ref(
-            ServerMessage::Bans { room, bans },
+            ServerMessage::Bans { room, bans, list },
             reference,
         ));
         Ok(())

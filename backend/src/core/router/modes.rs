@@ -1,8 +1,10 @@
 //! A room's modes (who gets in, who speaks, who sees it), invitations
 //! and voices. Modes are a room change like a topic: stored, then
 //! announced (`modes`), relayed in a cluster. Invitations and voices are
-//! this node's memory only: an invitation lasts until the invited session
-//! joins (or ends), a voice until its member leaves, as on IRC.
+//! kept in memory only: an invitation lasts until the invited session
+//! joins (or ends), a voice until its member leaves, as on IRC. In a
+//! cluster both travel the broker's stream (see `cluster.rs`): the
+//! invitee's node keeps an invitation, every node marks a voice.
 
 use super::*;
 
@@ -10,13 +12,14 @@ use super::*;
 const MAX_INVITED: usize = 100;
 
 impl Room {
-    /// Whether the session `id` (logged into `account`) may join, given
-    /// the key it gave: operators always may; an invitation passes `+i`,
-    /// `+k` and `+l`; `+R` wants an account. Bans are checked before.
+    /// Whether the session `id` (`nick`, logged into `account`) may join,
+    /// given the key it gave: operators always may; an invitation passes
+    /// `+i`, `+k` and `+l`, an invite exception (`+I`) only `+i`; `+R`
+    /// wants an account. Bans are checked before.
     pub(super) fn admits(
         &self,
         room: &RoomName,
-        id: SessionId,
+        (id, nick): (SessionId, &Nick),
         account: Option<&Nick>,
         key: Option<&str>,
     ) -> Result<()> {
@@ -34,7 +37,7 @@ impl Room {
         if invited {
             return Ok(());
         }
-        if m.invite_only {
+        if m.invite_only && !self.listed(BanList::InviteException, nick, account) {
             return Err(RouterError::new(
                 ErrorCode::InviteOnly,
                 format!("{room} is invite-only (+i); ask one of its operators to invite you"),
@@ -85,17 +88,6 @@ impl Room {
         }
         modes
     }
-}
-
-/// Invitations and voices are this node's memory: a user of another node
-/// of a cluster can't get one yet.
-fn elsewhere(nick: &Nick, what: &str) -> RouterError {
-    RouterError::new(
-        ErrorCode::Unsupported,
-        format!(
-            "{nick} is connected to another node of this cluster, where it can't be {what} yet"
-        ),
-    )
 }
 
 /// A room key: 1 to [`MAX_KEY_BYTES`] printable ASCII characters, no
@@ -209,41 +201,26 @@ impl Router {
             ));
         };
         let invitee = &sessions[&target];
-        if invitee.node.is_some() {
-            return Err(elsewhere(&invitee.nick, "invited"));
-        }
         if invitee.rooms.contains(&room) {
             return Err(RouterError::new(
                 ErrorCode::AlreadyInRoom,
                 format!("{} is in {room} already", invitee.nick),
             ));
         }
-        if !r.invited.contains(&target) {
-            if r.invited.len() >= MAX_INVITED {
-                r.invited.remove(0);
-            }
-            r.invited.push(target);
+        let (nick, by) = (invitee.nick.clone(), session.nick.clone());
+        if invitee.node.is_none() {
+            keep_invitation(r, target, &room, &by, &invitee.outbox);
         }
-        invitee.outbox.push(Frame::new(ServerMessage::Invite {
-            room: room.clone(),
-            from: session.nick.clone(),
-        }));
         let invited = ServerMessage::Invited {
             room: room.clone(),
-            nick: invitee.nick.clone(),
-            by: session.nick.clone(),
+            nick: nick.clone(),
+            by: by.clone(),
         };
-        // The room's operators hear of it too (IRC's invite-notify).
-        let shared = Frame::new(invited.clone());
-        for m in &r.members {
-            let operator = sessions
-                .get(&m.session)
-                .is_some_and(|s| r.is_operator(s.account.as_ref()));
-            if m.session != id && operator {
-                m.outbox.push(shared.clone());
-            }
-        }
+        notify_operators(sessions, r, &invited, Some(id));
         session.outbox.push(Frame::with_ref(invited, reference));
+        // A user of another node gets it from its node, which keeps it;
+        // every node's operators in the room hear of it.
+        cluster::publish_invite(&*self.port, room, nick, by);
         Ok(())
     }
 
@@ -270,19 +247,58 @@ impl Router {
             ));
         };
         let target = &sessions[&member.session];
-        if target.node.is_some() {
-            return Err(elsewhere(&target.nick, "voiced"));
-        }
         member.voiced = set;
         let nick = target.nick.clone();
         let event = ServerMessage::Voiced {
-            room,
-            nick,
-            by,
+            room: room.clone(),
+            nick: nick.clone(),
+            by: by.clone(),
             set,
         };
         r.broadcast(&Frame::new(event.clone()), Some(id));
         sessions[&id].outbox.push(Frame::with_ref(event, reference));
+        // Every node marks the member (its own node lets it speak).
+        cluster::publish_voice(&*self.port, room, nick, by, set);
         Ok(())
+    }
+}
+
+/// Keeps an invitation of local session `target` into `r` (the oldest
+/// goes past [`MAX_INVITED`]) and tells it, invited by `by`.
+pub(super) fn keep_invitation(
+    r: &mut Room,
+    target: SessionId,
+    room: &RoomName,
+    by: &Nick,
+    outbox: &Outbox,
+) {
+    if !r.invited.contains(&target) {
+        if r.invited.len() >= MAX_INVITED {
+            r.invited.remove(0);
+        }
+        r.invited.push(target);
+    }
+    outbox.push(Frame::new(ServerMessage::Invite {
+        room: room.clone(),
+        from: by.clone(),
+    }));
+}
+
+/// Tells the room's operators present (but `except`) of an invitation
+/// (IRC's invite-notify).
+pub(super) fn notify_operators(
+    sessions: &Sessions,
+    r: &Room,
+    invited: &ServerMessage,
+    except: Option<SessionId>,
+) {
+    let shared = Frame::new(invited.clone());
+    for m in &r.members {
+        let operator = sessions
+            .get(&m.session)
+            .is_some_and(|s| r.is_operator(s.account.as_ref()));
+        if Some(m.session) != except && operator {
+            m.outbox.push(shared.clone());
+        }
     }
 }

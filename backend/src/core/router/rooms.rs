@@ -91,7 +91,7 @@ impl Router {
                     format!("you are banned from {room}"),
                 ));
             }
-            r.admits(&room, id, session.account.as_ref(), key)?;
+            r.admits(&room, (id, &session.nick), session.account.as_ref(), key)?;
         }
         r.invited.retain(|&s| s != id);
         // A logged-in user who creates a room owns it, once that is stored;

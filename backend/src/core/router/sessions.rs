@@ -9,6 +9,14 @@ impl Router {
         self.state.lock().unwrap().accounts.contains(nick)
     }
 
+    /// The account that the session using `nick` (on any node of a
+    /// cluster) is logged into, if it is.
+    pub fn online_account(&self, nick: &Nick) -> Option<Nick> {
+        let state = self.state.lock().unwrap();
+        let id = state.nicks.get(nick)?;
+        state.sessions.get(id)?.account.clone()
+    }
+
     /// Whether a session uses `nick`.
     pub fn nick_in_use(&self, nick: &Nick) -> bool {
         self.state.lock().unwrap().nicks.contains_key(nick)

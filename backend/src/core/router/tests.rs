@@ -728,6 +728,7 @@ fn a_stored_ban_that_matches_the_owner_keeps_only_others_out() {
         mask: None,
         by: nick("dave"),
         ts: 1,
+        list: BanList::Ban,
     };
     // Bans set before owners were protected: alice's account, her nick.
     let state = RoomState {
@@ -802,6 +803,7 @@ fn a_room_read_again_from_the_store_is_set_right_and_announced() {
         mask: None,
         by: nick("alice"),
         ts: 1,
+        list: BanList::Ban,
     };
     let topic = Topic {
         text: "new".into(),

@@ -15,7 +15,7 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 
-use banter_protocol::{Nick, Ref, RoomName};
+use banter_protocol::{BanList, Nick, Ref, RoomName};
 
 /// Most requests remembered at once.
 pub const MAX_ASKED: usize = 64;
@@ -47,6 +47,8 @@ pub enum Asked {
     Away,
     Kick(RoomName),
     Mode(RoomName),
+    /// MODE #room with `b`, `e` or `I`: one of its lists, or an entry.
+    ModeList(RoomName, BanList),
     /// MODE #room without modes: 324.
     ModeQuery(RoomName),
     /// INVITE of this nick into this room.
@@ -80,7 +82,7 @@ impl Asked {
             Asked::Ison => "ISON",
             Asked::Away => "AWAY",
             Asked::Kick(_) => "KICK",
-            Asked::Mode(_) | Asked::ModeQuery(_) => "MODE",
+            Asked::Mode(_) | Asked::ModeList(..) | Asked::ModeQuery(_) => "MODE",
             Asked::Invite(..) => "INVITE",
             Asked::Sasl(_) => "SASL",
             Asked::Chathistory(_) => "CHATHISTORY",
@@ -100,6 +102,7 @@ impl Asked {
             | Asked::WhoRoom(room)
             | Asked::Kick(room)
             | Asked::Mode(room)
+            | Asked::ModeList(room, _)
             | Asked::ModeQuery(room)
             | Asked::Invite(_, room)
             | Asked::Chathistory(room) => Cow::Owned(format!("#{room}")),

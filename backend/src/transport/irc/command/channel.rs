@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 
-use banter_protocol::{ClientMessage, MAX_REASON_BYTES, ModeChange, Nick, RoomName};
+use banter_protocol::{BanList, ClientMessage, MAX_REASON_BYTES, ModeChange, Nick, RoomName};
 
 use super::super::Client;
 use super::super::asked::Asked;
@@ -193,7 +193,6 @@ impl Client {
     /// in turn (`+ik key`, `-l`, `+o account`, `+v nick`, `+b mask`). The
     /// room's own modes go as one `mode` request.
     fn channel_mode(&mut self, line: &Line, room: RoomName, queue: &mut VecDeque<Inbound>) {
-        let channel = format!("#{room}");
         let Some(modes) = line.param(1) else {
             let body = ClientMessage::Mode {
                 room: room.clone(),
@@ -226,15 +225,26 @@ impl Client {
                     _ => self.more_params(queue),
                 },
                 'l' => change.limit = Some(0),
-                'b' => match args.next() {
-                    Some(mask) => self.ban(queue, room.clone(), plus, mask),
-                    None if plus => self.request(
-                        queue,
-                        ClientMessage::Bans { room: room.clone() },
-                        Asked::Mode(room.clone()),
-                    ),
-                    None => self.more_params(queue),
-                },
+                'b' | 'e' | 'I' => {
+                    let list = match letter {
+                        'b' => BanList::Ban,
+                        'e' => BanList::BanException,
+                        _ => BanList::InviteException,
+                    };
+                    let asked = Asked::ModeList(room.clone(), list);
+                    match args.next() {
+                        Some(mask) => self.ban(queue, (room.clone(), list), plus, mask),
+                        None if plus => self.request(
+                            queue,
+                            ClientMessage::Bans {
+                                room: room.clone(),
+                                list,
+                            },
+                            asked,
+                        ),
+                        None => self.more_params(queue),
+                    }
+                }
                 'o' | 'v' => match args.next().map(Nick::new) {
                     Some(Ok(nick)) => {
                         let asked = Asked::Mode(room.clone());
@@ -256,16 +266,6 @@ impl Client {
                     Some(Err(_)) => self.numeric(queue, ERR_NOSUCHNICK, &["*", "No such nick"]),
                     None => self.more_params(queue),
                 },
-                'e' => self.numeric(
-                    queue,
-                    RPL_ENDOFEXCEPTLIST,
-                    &[&channel, "End of channel exception list"],
-                ),
-                'I' => self.numeric(
-                    queue,
-                    RPL_ENDOFINVITELIST,
-                    &[&channel, "End of channel invite list"],
-                ),
                 other => self.numeric(
                     queue,
                     ERR_UNKNOWNMODE,
@@ -290,10 +290,16 @@ impl Client {
         );
     }
 
-    /// `MODE #room +b mask` (or `-b`): a nick, `nick!*@*` (a nick too),
-    /// `$a:account`, or any other `nick!user@host` with wildcards (a mask
-    /// ban).
-    fn ban(&mut self, queue: &mut VecDeque<Inbound>, room: RoomName, set: bool, mask: &str) {
+    /// `MODE #room +b mask` (or `-b`; `e` and `I` alike, for the ban and
+    /// invite exceptions): a nick, `nick!*@*` (a nick too), `$a:account`,
+    /// or any other `nick!user@host` with wildcards (a mask).
+    fn ban(
+        &mut self,
+        queue: &mut VecDeque<Inbound>,
+        (room, list): (RoomName, BanList),
+        set: bool,
+        mask: &str,
+    ) {
         let plain = |n: &str| Nick::new(n).ok().filter(|_| !n.contains(['*', '?']));
         let (nick, account, mask) = match mask.strip_prefix("$a:") {
             Some(account) => (None, Nick::new(account).ok(), None),
@@ -313,25 +319,38 @@ impl Client {
                 ERR_NEEDMOREPARAMS,
                 &[
                     "MODE",
-                    "A ban mask is nick, nick!user@host (with * and ?) or $a:account",
+                    "A ban or exception mask is nick, nick!user@host (with * and ?) or $a:account",
                 ],
             );
         }
-        let asked = Asked::Mode(room.clone());
-        let body = if set {
-            ClientMessage::Ban {
+        let asked = Asked::ModeList(room.clone(), list);
+        let body = match (list, set) {
+            (BanList::Ban, true) => ClientMessage::Ban {
                 room,
                 nick,
                 account,
                 mask,
-            }
-        } else {
-            ClientMessage::Unban {
+            },
+            (BanList::Ban, false) => ClientMessage::Unban {
                 room,
                 nick,
                 account,
                 mask,
-            }
+            },
+            (list, true) => ClientMessage::Except {
+                room,
+                list,
+                nick,
+                account,
+                mask,
+            },
+            (list, false) => ClientMessage::Unexcept {
+                room,
+                list,
+                nick,
+                account,
+                mask,
+            },
         };
         self.request(queue, body, asked);
     }

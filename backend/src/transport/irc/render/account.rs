@@ -9,6 +9,7 @@ use super::super::asked::Asked;
 use super::super::command::{MAX_TARGETS, motd};
 use super::super::line::Line;
 use super::super::numeric::*;
+use crate::core::model::MAX_LIST_ENTRIES;
 
 impl Client {
     /// Registration's end and the account's news.
@@ -132,7 +133,7 @@ impl Client {
                 &awaylen,
                 "CASEMAPPING=ascii",
                 &chanlimit,
-                "CHANMODES=b,k,l,imnsR",
+                "CHANMODES=beI,k,l,imnsR",
                 &channellen,
                 "CHANTYPES=#",
                 "CHATHISTORY=200",
@@ -141,6 +142,19 @@ impl Client {
                 &network,
                 "PREFIX=(ov)@+",
                 &targmax,
+                "are supported by this server",
+            ],
+        );
+        // A second line: clients expect at most 13 tokens in one.
+        let maxlist = format!("MAXLIST=beI:{MAX_LIST_ENTRIES}");
+        reply(
+            out,
+            RPL_ISUPPORT,
+            self.me(),
+            &[
+                "EXCEPTS=e",
+                "INVEX=I",
+                &maxlist,
                 &topiclen,
                 "UTF8ONLY",
                 "are supported by this server",

@@ -1,10 +1,12 @@
 //! Channels: who comes and goes (presence, joins, parts, kicks, nick
 //! changes, operators as MODE), and the replies about a channel (topic,
-//! NAMES and WHO, LIST, ban lists). Rendering these also keeps the
+//! NAMES and WHO, LIST, ban and exception lists). Rendering these also keeps the
 //! client's view of its channels and their operators up to date, since
 //! IRC shows operator changes as MODE lines the protocol does not send.
 
-use banter_protocol::{BanInfo, Nick, PresenceEvent, RoomInfo, RoomName, ServerMessage, Topic};
+use banter_protocol::{
+    BanInfo, BanList, Nick, PresenceEvent, RoomInfo, RoomName, ServerMessage, Topic,
+};
 
 use super::super::Client;
 use super::super::asked::Asked;
@@ -106,7 +108,7 @@ impl Client {
                 voiced,
             } => self.members(out, room, (members, away, moderators, voiced), asked),
             ServerMessage::Rooms { rooms } => self.rooms(out, rooms, asked),
-            ServerMessage::Bans { room, bans } => self.bans(out, room, bans),
+            ServerMessage::Bans { room, bans, list } => self.bans(out, room, bans, *list),
             ServerMessage::Banned { room, ban, set } => banned(out, room, ban, *set),
             ServerMessage::History { room, messages } => {
                 if let Some(Asked::Chathistory(_)) = asked {
@@ -348,32 +350,35 @@ impl Client {
     }
 
     /// `MODE #room b`'s answer: the ban list.
-    fn bans(&self, out: &mut Vec<u8>, room: &RoomName, bans: &[BanInfo]) {
+    /// One of a channel's lists: bans (367, 368), ban exceptions (348,
+    /// 349) or invite exceptions (346, 347).
+    fn bans(&self, out: &mut Vec<u8>, room: &RoomName, bans: &[BanInfo], list: BanList) {
         let me = self.me();
         let channel = format!("#{room}");
+        let (entry, end, what) = match list {
+            BanList::Ban => (RPL_BANLIST, RPL_ENDOFBANLIST, "ban"),
+            BanList::BanException => (RPL_EXCEPTLIST, RPL_ENDOFEXCEPTLIST, "exception"),
+            BanList::InviteException => (RPL_INVITELIST, RPL_ENDOFINVITELIST, "invite"),
+        };
         for ban in bans {
             let when = (ban.ts / 1000).to_string();
-            let list = [channel.as_str(), &ban_mask(ban), ban.by.as_str(), &when];
-            let mut line = Line::new(Some(SERVER), RPL_BANLIST, &[me]);
-            line.params.extend(list.iter().map(|p| p.to_string()));
+            let fields = [channel.as_str(), &ban_mask(ban), ban.by.as_str(), &when];
+            let mut line = Line::new(Some(SERVER), entry, &[me]);
+            line.params.extend(fields.iter().map(|p| p.to_string()));
             line.write(out);
         }
-        reply(
-            out,
-            RPL_ENDOFBANLIST,
-            me,
-            &[&channel, "End of channel ban list"],
-        );
+        let last = format!("End of channel {what} list");
+        reply(out, end, me, &[&channel, &last]);
     }
 }
 
-/// A ban set or lifted, as MODE `+b`/`-b`.
+/// A ban (or exception) set or lifted, as MODE `+b`/`-b` (`e`, `I`).
 fn banned(out: &mut Vec<u8>, room: &RoomName, ban: &BanInfo, set: bool) {
-    let sign = if set { "+b" } else { "-b" };
+    let sign = format!("{}{}", if set { '+' } else { '-' }, ban.list.letter());
     Line::new(
         Some(&mask(ban.by.as_str())),
         "MODE",
-        &[&format!("#{room}"), sign, &ban_mask(ban)],
+        &[&format!("#{room}"), &sign, &ban_mask(ban)],
     )
     .write(out);
 }

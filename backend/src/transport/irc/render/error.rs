@@ -128,6 +128,18 @@ fn request_error(
             me,
             &[target, "Cannot join channel (+k)"],
         ),
+        ErrorCode::ListFull => {
+            let letter = match asked {
+                Some(Asked::ModeList(_, list)) => list.letter(),
+                _ => 'b',
+            };
+            reply(
+                out,
+                ERR_BANLISTFULL,
+                me,
+                &[target, &letter.to_string(), message],
+            )
+        }
         ErrorCode::RoomFull => reply(
             out,
             ERR_CHANNELISFULL,
