@@ -178,6 +178,7 @@ async fn start(settings: Settings, shutdown: CancellationToken) -> anyhow::Resul
         trusted: settings.trusted_proxy.clone(),
         tls,
         timeout: settings.handshake_timeout(),
+        handshakes: Default::default(),
     };
     let tcp_listen = listen(settings.tcp_proxy_protocol, tls(settings.tcp_tls, &[])?);
     let irc_listen = listen(settings.irc_proxy_protocol, None);

@@ -118,9 +118,11 @@ async fn every_announced_topic_and_ban_survives_a_sigkill() {
     alice.join("den").await;
     assert_eq!(alice.expect("roles").await["owner"], "alice");
 
-    // Topic `t N` and a ban of nick `bN`, twenty of each at a time, without
-    // waiting; read the announcements as they come (keeping up, so that the
-    // kill follows the newest announcement closely).
+    // Topic `t N` and a ban of nick `bN` (N below 100: a room keeps at most
+    // 100 bans, and setting one it has is a change all the same), twenty
+    // of each at a time, without waiting; read the announcements as they
+    // come (keeping up, so that the kill follows the newest announcement
+    // closely).
     let mut last_topic = 0u64;
     let mut bans: Vec<String> = Vec::new();
     let mut sent = 0u64;
@@ -133,7 +135,7 @@ async fn every_announced_topic_and_ban_survives_a_sigkill() {
                     .send(json!({"type":"topic","room":"den","text":format!("t {sent}")}))
                     .await;
                 alice
-                    .send(json!({"type":"ban","room":"den","nick":format!("b{sent}")}))
+                    .send(json!({"type":"ban","room":"den","nick":format!("b{}", sent % 100)}))
                     .await;
             }
         }

@@ -1325,3 +1325,60 @@ async fn pipelined_requests_each_get_the_numerics_for_what_they_asked() {
     );
     irc.assert_usable().await;
 }
+
+/// A bot that pipelines its first commands (NICK, USER, JOIN and a
+/// PRIVMSG in one write, before the welcome can have come) gets them all
+/// carried out, in order, right after the welcome, however its lines and
+/// the welcome interleave (with or without CAP negotiation first); a
+/// command before NICK and USER are in is still refused with 451.
+#[tokio::test]
+async fn commands_pipelined_after_registration_run_after_the_welcome() {
+    let server = TestServer::start();
+    let mut web = Client::hello(&server, Kind::Ws, "webby").await;
+    web.join("lobby").await;
+    for (nick, prefix) in [
+        ("a", ""),
+        ("b", "CAP LS 302\r\nCAP REQ :server-time\r\nCAP END\r\n"),
+        ("c", "PING :x\r\n"),
+    ] {
+        let mut irc = IrcClient::connect(&server).await;
+        let mut burst = format!("{prefix}NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\n");
+        burst.push_str("JOIN #lobby\r\nPRIVMSG #lobby :hi\r\n");
+        for i in 0..5 {
+            burst.push_str(&format!("PRIVMSG webby :{i}\r\n"));
+        }
+        irc.send_bytes(burst.as_bytes()).await;
+        loop {
+            let line = irc.recv().await;
+            assert_ne!(irc_command(&line), "451", "{line}");
+            if irc_command(&line) == "001" {
+                break;
+            }
+        }
+        let join = irc.wait_for("JOIN").await;
+        assert!(
+            join.ends_with(&format!(":{nick}!{nick}@banter JOIN #lobby")),
+            "{join}"
+        );
+        irc.wait_for("366").await;
+        let got = web.wait_for("message").await;
+        assert_eq!((&got["from"], &got["text"]), (&json!(nick), &json!("hi")));
+        for i in 0..5 {
+            let direct = web.wait_for("direct").await;
+            assert_eq!(
+                (&direct["from"], &direct["text"]),
+                (&json!(nick), &json!(i.to_string()))
+            );
+        }
+        // Still usable (with server-time, the join replayed the history).
+        irc.send("PING :still-there").await;
+        assert!(irc.wait_for("PONG").await.ends_with("still-there"));
+    }
+
+    // Before NICK and USER are in, a command is still refused at once.
+    let mut early = IrcClient::connect(&server).await;
+    early.send_bytes(b"JOIN #lobby\r\nNICK d\r\n").await;
+    let line = early.recv().await;
+    assert_eq!(parse(&line).command, "451", "{line}");
+    assert!(line.contains("send NICK and USER"), "{line}");
+}

@@ -71,6 +71,7 @@ macro_rules! on_both {
 on_both!(history_ids_topic_and_directs_survive_a_restart);
 on_both!(accounts_tokens_and_logins_survive_a_restart);
 on_both!(topics_roles_and_bans_survive_a_restart);
+on_both!(exceptions_survive_a_restart_beside_the_bans);
 on_both!(room_modes_survive_a_restart);
 on_both!(an_offline_whisper_waits_until_it_was_read);
 on_both!(waiting_whispers_are_bounded_per_recipient_and_per_sender);
@@ -372,6 +373,71 @@ async fn topics_roles_and_bans_survive_a_restart(store: Store) {
     bob.join("den").await;
     let roles = bob.expect("roles").await;
     assert_eq!(roles["ops"], json!([]), "the deop persists");
+}
+
+/// Ban and invite exceptions are kept beside the bans (the same target
+/// on several lists), replaced when set again, lifted apart from the ban.
+async fn exceptions_survive_a_restart_beside_the_bans(store: Store) {
+    let mut server = store.start(&[]);
+    register(&server, "alice").await;
+    let (mut alice, _) = login(&server, Kind::Ws, "alice").await;
+    alice.join("den").await;
+    alice.expect("roles").await;
+    alice
+        .send(json!({"type":"mode","room":"den","set":{"invite_only":true}}))
+        .await;
+    alice.wait_for("modes").await;
+    for request in [
+        json!({"type":"ban","room":"den","mask":"b*!*@*"}),
+        json!({"type":"except","room":"den","list":"ban_exception","mask":"b*!*@*"}),
+        json!({"type":"except","room":"den","list":"ban_exception","nick":"bob"}),
+        // Set again: replaced, not an error.
+        json!({"type":"except","room":"den","list":"ban_exception","nick":"bob"}),
+        json!({"type":"except","room":"den","list":"invite_exception","nick":"bob"}),
+        json!({"type":"except","room":"den","list":"invite_exception","nick":"bill"}),
+        json!({"type":"unexcept","room":"den","list":"ban_exception","mask":"B*!*@*"}),
+    ] {
+        alice.send(request.clone()).await;
+        let banned = alice.wait_for("banned").await;
+        assert_eq!(banned["set"], request["type"] != "unexcept", "{banned}");
+    }
+    drop(alice);
+
+    server.restart();
+    // bob: banned by the mask, excepted by nick, let past +i by nick.
+    let mut bob = Client::hello(&server, Kind::Tcp, "bob").await;
+    assert_eq!(bob.join("den").await["room"], "den");
+    // bill: invite exception, but the mask's ban holds.
+    let mut bill = Client::hello(&server, Kind::Tcp, "bill").await;
+    bill.join_err("den", "banned").await;
+    let mut lists = Vec::new();
+    for list in ["ban", "ban_exception", "invite_exception"] {
+        bob.send(json!({"type":"bans","room":"den","list":list}))
+            .await;
+        let answer = bob.wait_for("bans").await;
+        let mut targets: Vec<String> = answer["bans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                assert_eq!(b.get("list").map_or("ban", |l| l.as_str().unwrap()), list);
+                b["nick"]
+                    .as_str()
+                    .or(b["mask"].as_str())
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        // Stored in order of time, then target: set in one millisecond,
+        // either may come first.
+        targets.sort();
+        lists.push(targets);
+    }
+    assert_eq!(
+        lists,
+        [vec!["b*!*@*"], vec!["bob"], vec!["bill", "bob"]],
+        "bans, ban exceptions, invite exceptions"
+    );
 }
 
 async fn an_offline_whisper_waits_until_it_was_read(store: Store) {

@@ -533,3 +533,75 @@ async fn silent_connections_from_one_address_lock_no_one_else_out() {
     assert!(line.contains("still here"), "{line}");
     drop(silent);
 }
+
+/// The JSON-lines and IRC TLS ports, like HTTPS, let one address have at
+/// most 8 TLS handshakes in progress, whatever its share of connections:
+/// past them a silent connection is closed at once (before any TLS work),
+/// and clients of other addresses still get through and chat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_handshakes_in_progress_are_capped_per_address_on_every_port() {
+    let dir = common::TempDir::new();
+    let pki = pki();
+    let (cert, key) = write_pair(dir.path(), &pki);
+    // A handshake timeout far longer than the test, and per-address
+    // connection limits that let one address (a NAT, say) open plenty.
+    let server = TestServer::child_with(&[
+        "--memory-only",
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+        "--tcp-tls",
+        "--irc-tls",
+        "127.0.0.1:0",
+        "--handshake-timeout",
+        "600",
+        "--max-connections-per-address",
+        "1000",
+        "--handshake-burst",
+        "1000",
+    ]);
+    let ircs = ready_addr(&server, "ircs=");
+    let mut held = Vec::new();
+    for addr in [server.tcp, ircs] {
+        let mut silent = Vec::new();
+        for _ in 0..20 {
+            silent.push(TcpStream::connect(addr).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut open = Vec::new();
+        for mut s in silent {
+            let mut byte = [0u8; 1];
+            match tokio::time::timeout(Duration::from_millis(200), s.read(&mut byte)).await {
+                Ok(Ok(0) | Err(_)) => {}
+                Ok(Ok(_)) => panic!("the server spoke first on a TLS port"),
+                Err(_) => open.push(s),
+            }
+        }
+        assert_eq!(open.len(), 8, "handshakes left waiting on {addr}");
+        held.extend(open);
+    }
+    // Another address still chats over both ports meanwhile.
+    let mut bot = Lines::new(tls_from("127.0.0.2", server.tcp, &connector(&[&pki.ca], &[])).await);
+    bot.send("{\"type\":\"hello\",\"nick\":\"boty\"}\n").await;
+    assert!(bot.recv().await.contains("\"welcome\""));
+    bot.send("{\"type\":\"join\",\"room\":\"lobby\"}\n").await;
+    bot.wait_for("\"joined\"").await;
+    let mut irc = Lines::new(tls_from("127.0.0.3", ircs, &connector(&[&pki.ca], &[])).await);
+    irc.send("NICK ircy\r\nUSER ircy 0 * :ircy\r\n").await;
+    irc.wait_for(" 376 ").await;
+    irc.send("JOIN #lobby\r\n").await;
+    irc.wait_for(" 366 ").await;
+    irc.send("PRIVMSG #lobby :still here\r\n").await;
+    let line = bot.wait_for("\"message\"").await;
+    assert!(line.contains("still here"), "{line}");
+    // A handshake that ends frees its place: the same address gets one
+    // (the first held ones are on the JSON-lines port).
+    drop(held.remove(0));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut again = Lines::new(tls(server.tcp, &connector(&[&pki.ca], &[])).await);
+    again
+        .send("{\"type\":\"hello\",\"nick\":\"again\"}\n")
+        .await;
+    assert!(again.recv().await.contains("\"welcome\""));
+}

@@ -29,47 +29,8 @@ use tracing::debug;
 
 use super::Stream;
 use super::forwarded::{Cidr, is_trusted};
+use super::handshakes::Handshakes;
 use crate::limits::{AddressLimits, AddressPermit, Refusal};
-
-/// TLS handshakes in progress at once; more connections wait in the
-/// kernel's accept queue.
-const MAX_HANDSHAKES: usize = 256;
-/// TLS handshakes in progress at once from one address (an IPv6 /64):
-/// silent connections from a few addresses cannot take every slot above.
-const MAX_HANDSHAKES_PER_ADDRESS: u32 = 8;
-
-/// Handshakes in progress per client address.
-#[derive(Clone, Default)]
-struct InFlight(Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, u32>>>);
-
-/// One handshake in progress; counted until dropped.
-struct Handshaking(InFlight, std::net::IpAddr);
-
-impl InFlight {
-    /// Counts a handshake from `ip`, unless it has as many as it may.
-    fn start(&self, ip: std::net::IpAddr) -> Option<Handshaking> {
-        let ip = crate::limits::key(ip);
-        let mut table = self.0.lock().unwrap();
-        let n = table.entry(ip).or_insert(0);
-        if *n >= MAX_HANDSHAKES_PER_ADDRESS {
-            return None;
-        }
-        *n += 1;
-        Some(Handshaking(self.clone(), ip))
-    }
-}
-
-impl Drop for Handshaking {
-    fn drop(&mut self) {
-        let mut table = (self.0).0.lock().unwrap();
-        if let Some(n) = table.get_mut(&self.1) {
-            *n -= 1;
-            if *n == 0 {
-                table.remove(&self.1);
-            }
-        }
-    }
-}
 
 /// Who an HTTP request came from, directly: the peer's address and
 /// whether the connection is TLS. (The client behind a proxy is
@@ -139,10 +100,9 @@ impl HttpListener {
         let local = listener.local_addr()?;
         let (tx, done) = mpsc::channel(64);
         tokio::spawn(async move {
-            let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
-            let in_flight = InFlight::default();
+            let handshakes = Handshakes::default();
             loop {
-                let Ok(permit) = handshakes.clone().acquire_owned().await else {
+                let Some(permit) = handshakes.slot().await else {
                     return;
                 };
                 let (tcp, addr) = tokio::select! {
@@ -158,7 +118,7 @@ impl HttpListener {
                         continue;
                     }
                 };
-                let Some(handshaking) = in_flight.start(addr.ip()) else {
+                let Some(handshaking) = handshakes.start(addr.ip()) else {
                     debug!(peer = %addr, "HTTPS connection refused: too many TLS handshakes from its address");
                     continue;
                 };
@@ -453,33 +413,4 @@ pub async fn serve(
     }
     connections.close();
     connections.wait().await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn handshakes_in_flight_are_capped_per_address() {
-        let in_flight = InFlight::default();
-        let home: std::net::IpAddr = "2001:db8:1:2::1".parse().unwrap();
-        let held: Vec<_> = (0..MAX_HANDSHAKES_PER_ADDRESS)
-            .map(|_| in_flight.start(home).unwrap())
-            .collect();
-        assert!(
-            in_flight
-                .start("2001:db8:1:2::9".parse().unwrap())
-                .is_none(),
-            "same /64"
-        );
-        assert!(in_flight.start("192.0.2.1".parse().unwrap()).is_some());
-        drop(held);
-        let again = in_flight.start(home);
-        assert!(again.is_some());
-        assert_eq!(
-            in_flight.0.lock().unwrap().len(),
-            1,
-            "finished ones are forgotten"
-        );
-    }
 }

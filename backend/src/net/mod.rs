@@ -9,8 +9,11 @@
 //! * [`tls`] — rustls with a certificate reloaded on SIGHUP.
 //! * [`stream`] — a plain or TLS connection, as the transports see it.
 //! * [`http`] — the HTTP listener, plain or TLS, for axum.
+//! * [`handshakes`] — how many TLS handshakes a listener (and one address)
+//!   has in progress at once.
 
 pub mod forwarded;
+pub mod handshakes;
 pub mod http;
 pub mod proxy_protocol;
 pub mod stream;
@@ -27,6 +30,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::debug;
 
 use self::forwarded::Cidr;
+use self::handshakes::Handshakes;
 use self::proxy_protocol::Header;
 pub use self::stream::Stream;
 use crate::limits::{AddressLimits, AddressPermit};
@@ -41,6 +45,9 @@ pub struct Listen {
     pub tls: Option<TlsAcceptor>,
     /// For the PROXY header and the TLS handshake together.
     pub timeout: Duration,
+    /// The TLS handshakes in progress (with `tls`): at most so many at
+    /// once, and so many from one client address.
+    pub handshakes: Handshakes,
 }
 
 /// Why a socket did not become a stream.
@@ -55,6 +62,16 @@ pub enum Refused {
 }
 
 impl Listen {
+    /// With TLS, waits for one of the listener's handshake slots, to be
+    /// held until the connection is open (or refused); without, `None`
+    /// at once.
+    pub async fn slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        match self.tls {
+            Some(_) => self.handshakes.slot().await,
+            None => None,
+        }
+    }
+
     /// Reads the PROXY header (if configured), admits the client's address
     /// (the header's source when there is one) by `addresses`, and does
     /// the TLS handshake (if configured), within the timeout. The address
@@ -116,6 +133,13 @@ impl Listen {
         };
         let Some(acceptor) = &self.tls else {
             return Ok((Stream::plain(tcp, !self.proxy_protocol), client, address));
+        };
+        // Counted by the client's address (the PROXY header's, behind a
+        // balancer), before any TLS work; the listener's slot for it was
+        // taken before the accept (see [`Listen::slot`]).
+        let Some(_handshaking) = self.handshakes.start(client.ip()) else {
+            debug!(peer = %client, transport, "refused: too many TLS handshakes from its address");
+            return Err(Refused::Drop);
         };
         if !self.proxy_protocol {
             match timeout_at(deadline, peek_proxy_header(&tcp)).await {

@@ -687,4 +687,40 @@ mod tests {
             )
         );
     }
+
+    #[test]
+    fn exceptions_go_to_their_list_and_never_to_the_bans() {
+        let except = |list| ClientMessage::Except {
+            room: room("lobby"),
+            list,
+            nick: None,
+            account: None,
+            mask: Some("bot*!*@*".into()),
+        };
+        assert_eq!(
+            route(Some(3), except(BanList::InviteException)),
+            Route::Now(
+                3,
+                Now::Ban {
+                    room: room("lobby"),
+                    list: BanList::InviteException,
+                    nick: None,
+                    account: None,
+                    mask: Some("bot*!*@*".into()),
+                    set: true,
+                }
+            )
+        );
+        let Route::Refused(e) = route(Some(3), except(BanList::Ban)) else {
+            panic!("bans are set with ban");
+        };
+        assert_eq!(e.code, ErrorCode::BadRequest);
+        assert!(matches!(
+            route(None, except(BanList::BanException)),
+            Route::Refused(RouterError {
+                code: ErrorCode::NotRegistered,
+                ..
+            })
+        ));
+    }
 }

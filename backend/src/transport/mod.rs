@@ -36,6 +36,12 @@ where
     F: Fn(Stream) -> C + Clone + Send + Sync + 'static,
 {
     loop {
+        // With TLS, a slot for its handshake first (more connections wait
+        // in the kernel's accept queue meanwhile).
+        let slot = tokio::select! {
+            _ = ctx.shutdown.cancelled() => break,
+            slot = listen.slot() => slot,
+        };
         let (stream, peer) = tokio::select! {
             _ = ctx.shutdown.cancelled() => break,
             accepted = crate::net::accept(&listener, C::TRANSPORT) => accepted,
@@ -54,6 +60,7 @@ where
             let opened = listen
                 .open(stream, peer, C::TRANSPORT, &ctx2.addresses)
                 .await;
+            drop(slot);
             let (stream, client, address) = match opened {
                 Ok(opened) => opened,
                 Err(Refused::Tell(tcp, code, message)) => {

@@ -90,7 +90,7 @@ impl Router {
             return Err(RouterError::new(
                 ErrorCode::BadRequest,
                 format!(
-                    "{} names one nick, account or mask (nick!user@host)",
+                    "each {} names one nick, account or mask (nick!user@host)",
                     entry_name(list)
                 ),
             ));

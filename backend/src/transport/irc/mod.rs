@@ -91,6 +91,11 @@ pub struct Client {
     batches: u32,
     /// What the requests awaiting replies asked, by their refs.
     asked: AskedTable,
+    /// Commands that came before the welcome, to carry out after it (see
+    /// [`registration`]); `None` (the usual case) costs one word, where
+    /// an empty `VecDeque` would take four in every connection.
+    #[allow(clippy::box_collection)]
+    held: Option<Box<VecDeque<Box<[u8]>>>>,
     info: Arc<ServerInfo>,
 }
 
@@ -158,6 +163,7 @@ impl Client {
             last_event: None,
             batches: 0,
             asked: AskedTable::default(),
+            held: None,
             info,
         }
     }
@@ -255,6 +261,16 @@ impl Transport for IrcConnection {
             }
             if self.client.quit.is_some() {
                 return Poll::Ready(Ok(None));
+            }
+            // Commands held until the welcome (counted by flood control
+            // when they came) go first, in order.
+            if let Some(line) = self.client.next_held() {
+                let (client, queue) = (&mut self.client, &mut self.pending);
+                client.on_line(&line, queue);
+                if queue.is_empty() {
+                    queue.push_back(Inbound::Alive);
+                }
+                continue;
             }
             if self.splitter.complete_lines(1) > 0
                 && let Err(wait) = self.flood.take(std::time::Instant::now())

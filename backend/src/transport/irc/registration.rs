@@ -4,10 +4,23 @@
 //! named transitions below, so what registration waits for is in one
 //! place, testable without a socket. Once `welcome` is rendered the
 //! client is registered and this state is dropped ([`Client::welcomed`]).
+//!
+//! Clients and bots pipeline: `NICK`, `USER` and a `JOIN` in one packet.
+//! Commands that come once registration is complete on the client's side
+//! (`hello` is out) but before the router's welcome are held, bounded
+//! ([`MAX_HELD_LINES`], [`MAX_HELD_BYTES`]), and carried out in order
+//! right after the welcome; past the bounds one is refused with 451.
+
+use std::collections::VecDeque;
 
 use banter_protocol::Nick;
 
 use super::Client;
+
+/// Most commands held until the welcome.
+pub const MAX_HELD_LINES: usize = 16;
+/// Most bytes of commands held until the welcome, together.
+pub const MAX_HELD_BYTES: usize = 8192;
 
 /// An account and its password, from SASL PLAIN.
 type Credentials = (Nick, String);
@@ -24,6 +37,10 @@ pub struct Registration {
     /// `hello` is out and not yet refused.
     hello_sent: bool,
     sasl: Sasl,
+    /// Lines that came while `hello` was out, to carry out after the
+    /// welcome, and their bytes together.
+    held: VecDeque<Box<[u8]>>,
+    held_bytes: usize,
 }
 
 /// SASL PLAIN's progress. Its parts are independent: a client may start a
@@ -135,6 +152,30 @@ impl Registration {
     pub fn hello_refused(&mut self) {
         self.hello_sent = false;
     }
+
+    /// Holds a command that came while `hello` is out, to be carried out
+    /// after the welcome; `Err` says why it was not.
+    pub fn hold(&mut self, line: &[u8]) -> Result<(), NotHeld> {
+        if !self.hello_sent {
+            return Err(NotHeld::Unregistered);
+        }
+        if self.held.len() >= MAX_HELD_LINES || self.held_bytes + line.len() > MAX_HELD_BYTES {
+            return Err(NotHeld::Full);
+        }
+        self.held_bytes += line.len();
+        self.held.push_back(line.into());
+        Ok(())
+    }
+}
+
+/// Why a command before the welcome was not held (it gets 451).
+#[derive(Debug, PartialEq, Eq)]
+pub enum NotHeld {
+    /// Registration is not complete (NICK or USER missing, CAP
+    /// negotiation not ended, or `hello` refused).
+    Unregistered,
+    /// [`MAX_HELD_LINES`] or [`MAX_HELD_BYTES`] are held already.
+    Full,
 }
 
 impl Client {
@@ -143,10 +184,22 @@ impl Client {
         self.registering.as_deref_mut()
     }
 
-    /// `welcome` came: the client is registered as `nick`.
+    /// `welcome` came: the client is registered as `nick`; the commands
+    /// held meanwhile are carried out next ([`Client::next_held`]).
     pub(super) fn welcomed(&mut self, nick: Nick) {
         self.nick = Some(nick);
-        self.registering = None;
+        let held = self.registering.take().map(|r| r.held);
+        self.held = held.filter(|h| !h.is_empty()).map(Box::new);
+    }
+
+    /// The next command held during registration, now to carry out.
+    pub(super) fn next_held(&mut self) -> Option<Box<[u8]>> {
+        let held = self.held.as_mut()?;
+        let line = held.pop_front();
+        if held.is_empty() {
+            self.held = None;
+        }
+        line
     }
 }
 
@@ -192,6 +245,29 @@ mod tests {
         assert_eq!(reg.hello(), None, "the first is still out");
         reg.hello_refused();
         assert_eq!(reg.hello().unwrap().nick.as_str(), "other");
+    }
+
+    #[test]
+    fn commands_are_held_only_while_hello_is_out_and_within_bounds() {
+        let mut reg = Registration::default();
+        assert_eq!(reg.hold(b"JOIN #a"), Err(NotHeld::Unregistered));
+        reg.on_user();
+        reg.on_nick(nick("alice"));
+        assert!(reg.hello().is_some());
+        for _ in 0..MAX_HELD_LINES {
+            assert_eq!(reg.hold(b"JOIN #a"), Ok(()));
+        }
+        assert_eq!(reg.hold(b"JOIN #a"), Err(NotHeld::Full), "too many lines");
+        let mut reg = Registration::default();
+        reg.on_user();
+        reg.on_nick(nick("bob"));
+        assert!(reg.hello().is_some());
+        let long = vec![b'x'; 500];
+        for _ in 0..MAX_HELD_BYTES / 500 {
+            assert_eq!(reg.hold(&long), Ok(()));
+        }
+        assert_eq!(reg.hold(&long), Err(NotHeld::Full), "too many bytes");
+        assert_eq!(reg.held.len(), MAX_HELD_BYTES / 500);
     }
 
     #[test]

@@ -24,6 +24,7 @@ use super::Client;
 use super::asked::Asked;
 use super::line::{Line, LineError};
 use super::numeric::*;
+use super::registration::{MAX_HELD_BYTES, MAX_HELD_LINES, NotHeld};
 use crate::core::frame::Frame;
 use crate::session::Inbound;
 
@@ -93,11 +94,29 @@ impl Client {
             "CAP" | "PING" | "PONG" | "QUIT" | "PASS" | "USER" | "NICK" | "AUTHENTICATE" => {
                 self.connection_command(&line, queue)
             }
-            _ if self.nick.is_none() => self.numeric(
-                queue,
-                ERR_NOTREGISTERED,
-                &["You have not registered (send NICK and USER)"],
-            ),
+            _ if self.nick.is_none() => {
+                // Held while `hello` is out: a pipelined JOIN runs after
+                // the welcome.
+                let held = match self.registration() {
+                    Some(reg) => reg.hold(bytes),
+                    None => Err(NotHeld::Unregistered),
+                };
+                match held {
+                    Ok(()) => {}
+                    Err(NotHeld::Unregistered) => self.numeric(
+                        queue,
+                        ERR_NOTREGISTERED,
+                        &["You have not registered (send NICK and USER)"],
+                    ),
+                    Err(NotHeld::Full) => {
+                        let why = format!(
+                            "You have not registered yet: at most {MAX_HELD_LINES} commands \
+                             ({MAX_HELD_BYTES} bytes) wait for the welcome; this one was dropped"
+                        );
+                        self.numeric(queue, ERR_NOTREGISTERED, &[&why]);
+                    }
+                }
+            }
             _ if self.missing_params(&line, queue) => {}
             "JOIN" | "PART" | "TOPIC" | "NAMES" | "LIST" | "KICK" | "MODE" | "INVITE" => {
                 self.channel_command(&line, queue)
