@@ -799,9 +799,13 @@ impl Session {
                     .await
                     .map_err(internal)?;
                 let reads: Vec<_> = stored.into_iter().filter_map(read_target).collect();
-                first.push(ServerMessage::ReadPositions {
-                    positions: reads.iter().map(|(t, m)| t.position(*m)).collect(),
-                });
+                // Only an account that has marked something read hears of
+                // it: clients that never use positions see no new frame.
+                if !reads.is_empty() {
+                    first.push(ServerMessage::ReadPositions {
+                        positions: reads.iter().map(|(t, m)| t.position(*m)).collect(),
+                    });
+                }
                 loaded_reads = Some(reads);
             }
             Some(account)
