@@ -244,3 +244,28 @@ async fn irc_read_markers_share_the_accounts_positions() {
         "{fail}"
     );
 }
+
+#[tokio::test]
+async fn a_deleted_accounts_positions_are_not_the_next_owners() {
+    let server = TestServer::start();
+    register(&server, "alice").await;
+    let (mut alice, _, _) = login(&server, "alice").await;
+    alice.join("den").await;
+    let id = say(&mut alice, "den", "mine").await;
+    alice
+        .send(json!({"type":"mark_read","room":"den","id":id}))
+        .await;
+    alice.wait_for("read").await;
+    alice
+        .send(json!({"type":"delete_account","password":PW}))
+        .await;
+    alice.wait_for("account_deleted").await;
+    // On as a guest, still in the room; the name goes to someone else.
+    alice.send(json!({"type":"nick","nick":"old_alice"})).await;
+    alice.wait_for("nick").await;
+    register(&server, "alice").await;
+    let (mut next, _, positions) = login(&server, "alice").await;
+    assert_eq!(positions, json!([]));
+    let joined = next.join("den").await;
+    assert!(joined.get("read").is_none(), "{joined}");
+}

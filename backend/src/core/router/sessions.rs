@@ -102,6 +102,9 @@ impl Router {
         let mut guard = self.state.lock().unwrap();
         let state = &mut *guard;
         state.accounts.remove(name);
+        // Its read positions go too: whoever registers the name next
+        // starts without them.
+        state.reads.remove(name);
         if let Some(session) = state.sessions.get_mut(&id) {
             session.account = None;
             session.admin = false;
