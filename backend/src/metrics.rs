@@ -66,10 +66,12 @@ pub enum Limit {
     Registrations,
     /// Rooms brought into being by one address or account.
     NewRooms,
+    /// Read positions moved by one session.
+    MarkRead,
 }
 
 impl Limit {
-    const ALL: [Limit; 10] = [
+    const ALL: [Limit; 11] = [
         Limit::Messages,
         Limit::Joins,
         Limit::ConnectionsPerAddress,
@@ -80,6 +82,7 @@ impl Limit {
         Limit::Changes,
         Limit::Registrations,
         Limit::NewRooms,
+        Limit::MarkRead,
     ];
 
     fn as_str(self) -> &'static str {
@@ -94,6 +97,7 @@ impl Limit {
             Limit::Changes => "changes",
             Limit::Registrations => "registrations",
             Limit::NewRooms => "new_rooms",
+            Limit::MarkRead => "mark_read",
         }
     }
 }

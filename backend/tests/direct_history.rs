@@ -240,6 +240,12 @@ async fn irc_reads_direct_history_and_targets() {
         targets[0]
     );
 
+    irc.send("CHATHISTORY LATEST nobody * 10").await;
+    let fail = irc.wait_for("FAIL").await;
+    assert!(
+        fail.contains("FAIL CHATHISTORY INVALID_TARGET * nobody"),
+        "{fail}"
+    );
     irc.send("CHATHISTORY TARGETS * * 10").await;
     let fail = irc.wait_for("FAIL").await;
     assert!(

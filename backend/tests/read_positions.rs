@@ -269,3 +269,47 @@ async fn a_deleted_accounts_positions_are_not_the_next_owners() {
     let joined = next.join("den").await;
     assert!(joined.get("read").is_none(), "{joined}");
 }
+
+#[tokio::test]
+async fn a_session_that_registers_hears_its_other_sessions_and_marks_are_rate_limited() {
+    let server = TestServer::start();
+    // A guest registers its nick and is logged in on the spot.
+    let mut carol = Client::hello(&server, Kind::Tcp, "carol").await;
+    carol
+        .send(json!({"type":"register","nick":"carol","password":PW}))
+        .await;
+    carol.wait_for("registered").await;
+    let token = carol.wait_for("logged_in").await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let hello = json!({"type":"hello","nick":"carol_phone","token":token});
+    let (mut phone, _) = Client::hello_with(&server, Kind::Ws, hello).await;
+    phone.expect("logged_in").await;
+    carol.join("den").await;
+    phone.join("den").await;
+    let id = say(&mut carol, "den", "hello").await;
+    phone
+        .send(json!({"type":"mark_read","room":"den","id":id}))
+        .await;
+    phone.wait_for("read").await;
+    assert_eq!(carol.wait_for("read").await["id"], id);
+
+    // Moving positions is limited per session (answers included).
+    let mut limited = None;
+    for n in 0..40 {
+        phone
+            .send(json!({"type":"mark_read","room":"den","id":id,"ref":n}))
+            .await;
+        let answer = phone.recv().await;
+        if answer["type"] == "error" {
+            limited = Some(answer);
+            break;
+        }
+    }
+    let limited = limited.expect("a limit");
+    assert_eq!(limited["code"], "rate_limited", "{limited}");
+    // Asking is not limited.
+    phone.send(json!({"type":"mark_read","room":"den"})).await;
+    assert_eq!(phone.wait_for("read").await["id"], id);
+}

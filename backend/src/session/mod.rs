@@ -78,6 +78,8 @@ struct Session {
     messages: TokenBucket,
     joins: TokenBucket,
     changes: TokenBucket,
+    /// `mark_read`s that move a position (see [`MARK_READ_RATE`]).
+    marks: TokenBucket,
     /// Whispers that waited for this session's account, if any came at
     /// its login (boxed: most sessions have none).
     waiting: Option<Box<Waiting>>,
@@ -217,6 +219,7 @@ pub fn run<C: Transport>(
         messages: TokenBucket::new(settings.message_rate, settings.message_burst, now),
         joins: TokenBucket::new(settings.join_rate, settings.join_burst, now),
         changes: TokenBucket::new(settings.change_rate, settings.change_burst, now),
+        marks: TokenBucket::new(MARK_READ_RATE, MARK_READ_BURST, now),
         ctx,
         id: None,
         peer,
@@ -528,9 +531,10 @@ impl Session {
             | M::Mode { set: Some(_), .. }
             | M::Invite { .. }
             | M::Voice { .. }
-            | M::Devoice { .. }
-            | M::MarkRead { id: Some(_), .. }
-            | M::MarkRead { ts: Some(_), .. } => (&mut self.changes, Limit::Changes, "changes"),
+            | M::Devoice { .. } => (&mut self.changes, Limit::Changes, "changes"),
+            M::MarkRead { id: Some(_), .. } | M::MarkRead { ts: Some(_), .. } => {
+                (&mut self.marks, Limit::MarkRead, "read positions")
+            }
             M::Hello { .. }
             | M::Bans { .. }
             | M::Part { .. }
@@ -1128,6 +1132,9 @@ impl Session {
         );
         if let Some(id) = self.id {
             ctx.router.log_in(id, nick.clone())?;
+            // A new account: no positions yet, but this session hears
+            // those its other sessions move.
+            ctx.router.load_reads(id, Vec::new());
             ctx.router.set_admin(id, ctx.admins.is_admin(&nick));
             self.watch_whispers(nick.clone());
             let token = if self.tokens {
@@ -1581,6 +1588,12 @@ impl Session {
             self.reply(ServerMessage::Read(target.position(mark)), reference);
             return Ok(());
         }
+        // Not newer than the one held: say where it is, no store lookup.
+        let held = router.read_position(id, &target)?;
+        if message.is_some_and(|n| n <= held.id) {
+            router.mark_read(id, target, held, reference)?;
+            return Ok(());
+        }
         let (place, stored, shown) = match &target {
             Conversation::Room(room) => {
                 router.check_member(id, room)?;
@@ -1617,7 +1630,7 @@ impl Session {
             router.mark_read(id, target, mark, reference)?;
             return Ok(());
         }
-        store
+        let stored = store
             .request(|reply| Write::MarkRead {
                 account: me,
                 target: stored,
@@ -1626,8 +1639,12 @@ impl Session {
                 reply,
             })
             .await
-            .map_err(internal)?;
-        router.mark_read(id, target, mark, reference)?;
+            .map_err(internal)?
+            .ok_or_else(|| {
+                RouterError::new(ErrorCode::NoSuchAccount, "your account no longer exists")
+            })?;
+        // What the store holds (another node may have moved it further).
+        router.mark_read(id, target, stored, reference)?;
         Ok(())
     }
 
@@ -1815,6 +1832,12 @@ impl Session {
         }
     }
 }
+
+/// `mark_read`s that move a position, per second and at once: enough for a
+/// client that marks what it shows as it scrolls, not for one that would
+/// make the store write on every message of a busy room.
+const MARK_READ_RATE: f64 = 2.0;
+const MARK_READ_BURST: u32 = 20;
 
 /// A stored read position as the router keeps it (from the target as
 /// stored, `#room` or an account's key, and its name as spelled); `None`

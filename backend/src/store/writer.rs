@@ -96,13 +96,15 @@ pub enum Write {
         hash: Vec<u8>,
     },
     /// Moves an account's read position at `target` (`#room`, or the other
-    /// account's key; `shown`: its name as spelled) forward to `mark`.
+    /// account's key; `shown`: its name as spelled) forward to `mark`;
+    /// answers the position stored (which may be newer, or `None` if the
+    /// account no longer exists).
     MarkRead {
         account: Nick,
         target: String,
         shown: String,
         mark: ReadMark,
-        reply: oneshot::Sender<()>,
+        reply: oneshot::Sender<Option<ReadMark>>,
     },
     /// Sets an account's password hash and revokes all its tokens.
     SetPassword {
@@ -175,6 +177,9 @@ enum Answer {
     Registered(Registered),
     Created(bool),
     Count(u64),
+    /// The read position stored after a [`Write::MarkRead`] (`None`: the
+    /// account is gone).
+    Mark(Option<ReadMark>),
     /// A whisper that would overfill an offline account's mailbox.
     MailboxFull {
         per_recipient: bool,
@@ -478,10 +483,12 @@ pub async fn run(
                 | (Write::AddInvite { reply, .. }, Answer::Nothing)
                 | (Write::ServerBan { reply, .. }, Answer::Nothing)
                 | (Write::SetPassword { reply, .. }, Answer::Nothing)
-                | (Write::MarkRead { reply, .. }, Answer::Nothing)
                     if saved =>
                 {
                     let _ = reply.send(());
+                }
+                (Write::MarkRead { reply, .. }, Answer::Mark(mark)) if saved => {
+                    let _ = reply.send(mark);
                 }
                 (Write::Persist { reply, .. }, Answer::Refused(ids)) if saved => {
                     let _ = reply.send(ids);
@@ -659,17 +666,21 @@ const ADD_INVITE: &str = "INSERT INTO invites (hash, uses_left, expires, created
      VALUES ($1, $2, $3, $4, $5)";
 const EXPIRE_TOKENS: &str = "DELETE FROM tokens WHERE account = $1 AND last_used < $2";
 const TOUCH_TOKEN: &str = "UPDATE tokens SET last_used = $2 WHERE hash = $1";
-/// A read position, only ever forward.
+/// A read position of an account that exists, only ever forward.
 const MARK_READ: &str = "INSERT INTO read_positions (account, target, shown, id, ts) \
-     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account, target) DO UPDATE \
+     SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM accounts WHERE key = $1) \
+     ON CONFLICT (account, target) DO UPDATE \
      SET shown = excluded.shown, id = excluded.id, ts = excluded.ts \
      WHERE excluded.id > read_positions.id";
+const READ_POSITION: &str = "SELECT id, ts FROM read_positions WHERE account = $1 AND target = $2";
+/// How many of two accounts (by key) exist.
+const ACCOUNTS_EXIST: &str = "SELECT count(*) FROM accounts WHERE key = $1 OR key = $2";
 const SET_PASSWORD: &str = "UPDATE accounts SET password_hash = $2 WHERE key = $1";
 /// Everything kept for an account (after [`FORGET_PAIR`] for each of its
 /// conversations); the last statement removes the account itself.
 const DELETE_ACCOUNT: [&str; 6] = [
     "DELETE FROM tokens WHERE account = $1",
-    "DELETE FROM read_positions WHERE account = $1",
+    "DELETE FROM read_positions WHERE account = $1 OR target = $1",
     "DELETE FROM room_roles WHERE account = $1",
     "DELETE FROM directs WHERE recipient_key = $1 AND pending = 1",
     "DELETE FROM conversations WHERE account = $1 OR peer = $1",
@@ -808,7 +819,7 @@ macro_rules! backend {
                 sql: &'static str,
             ) -> sqlx::Result<()> {
                 let recipient = key(account.unwrap_or(&d.to));
-                let pair = pair_of(d, account);
+                let pair = paired(conn, d, account).await?;
                 sqlx::query(sql)
                     .bind(i(d.id))
                     .bind(d.from.as_str())
@@ -820,8 +831,33 @@ macro_rules! backend {
                     .bind(pair.as_deref())
                     .execute(&mut *conn)
                     .await?;
-                conversations(conn, d, account).await?;
+                if pair.is_some() {
+                    conversations(conn, d, account).await?;
+                }
                 counter(conn, "last_direct_id", d.id).await
+            }
+
+            /// [`pair_of`], when both accounts still exist (one deleted
+            /// while its session, on another node, goes on whispering must
+            /// not leave history for the name's next owner).
+            async fn paired(
+                conn: &mut $conn,
+                d: &DirectMessage,
+                recipient: Option<&Nick>,
+            ) -> sqlx::Result<Option<String>> {
+                let (Some(pair), Some(sender), Some(recipient)) =
+                    (pair_of(d, recipient), d.account.as_ref(), recipient)
+                else {
+                    return Ok(None);
+                };
+                let (a, b) = (key(sender), key(recipient));
+                let found: i64 = sqlx::query_scalar(ACCOUNTS_EXIST)
+                    .bind(&a)
+                    .bind(&b)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                let wanted = if a == b { 1 } else { 2 };
+                Ok((found == wanted).then_some(pair))
             }
 
             /// Moves both accounts' conversation forward to `d` (when both
@@ -856,6 +892,7 @@ macro_rules! backend {
                 mailbox: Mailbox,
             ) -> sqlx::Result<bool> {
                 let sender = d.account.as_ref().map_or_else(|| "*".to_string(), key);
+                let pair = paired(conn, d, Some(&d.to)).await?;
                 let kept = sqlx::query(INSERT_WAITING_ONCE)
                     .bind(i(d.id))
                     .bind(d.from.as_str())
@@ -867,13 +904,15 @@ macro_rules! backend {
                     .bind(sender)
                     .bind(i64::from(mailbox.per_recipient))
                     .bind(i64::from(mailbox.per_sender))
-                    .bind(pair_of(d, Some(&d.to)).as_deref())
+                    .bind(pair.as_deref())
                     .execute(&mut *conn)
                     .await?
                     .rows_affected();
                 counter(conn, "last_direct_id", d.id).await?;
                 if kept > 0 {
-                    conversations(conn, d, Some(&d.to)).await?;
+                    if pair.is_some() {
+                        conversations(conn, d, Some(&d.to)).await?;
+                    }
                     return Ok(true);
                 }
                 let stored: Option<i64> = sqlx::query_scalar(DIRECT_STORED)
@@ -1172,6 +1211,16 @@ macro_rules! backend {
                             .bind(i(mark.ts))
                             .execute(&mut *conn)
                             .await?;
+                        let stored: Option<(i64, i64)> = sqlx::query_as(READ_POSITION)
+                            .bind(key(account))
+                            .bind(target)
+                            .fetch_optional(&mut *conn)
+                            .await?;
+                        let mark = stored.map(|(id, ts)| ReadMark {
+                            id: id as u64,
+                            ts: ts as u64,
+                        });
+                        return Ok(Answer::Mark(mark));
                     }
                     Write::SetPassword { account, hash, .. } => {
                         sqlx::query(SET_PASSWORD)

@@ -7,8 +7,9 @@ use super::*;
 
 impl Router {
     /// Session `id` logged in: its account's stored positions (the
-    /// newest [`MAX_READ_POSITIONS`]), unless another of its sessions here
-    /// loaded them already (those are as new).
+    /// newest [`MAX_READ_POSITIONS`]), merged with those held here for
+    /// another of its sessions (the newer of each wins: another node may
+    /// have moved one).
     pub fn load_reads(&self, id: SessionId, positions: Vec<(Conversation, ReadMark)>) {
         let mut guard = self.state.lock().unwrap();
         let State {
@@ -17,12 +18,13 @@ impl Router {
         let Some(account) = sessions.get(&id).and_then(|s| s.account.clone()) else {
             return;
         };
-        let entry = reads.entry(account).or_insert_with(|| {
-            Box::new(Reads {
-                marks: positions.into_iter().take(MAX_READ_POSITIONS).collect(),
-                sessions: Vec::new(),
-            })
-        });
+        let entry = reads.entry(account).or_default();
+        for (target, mark) in positions.into_iter().take(MAX_READ_POSITIONS) {
+            let held = entry.marks.entry(target).or_default();
+            if mark.id > held.id {
+                *held = mark;
+            }
+        }
         entry.sessions.retain(|s| sessions.contains_key(s));
         entry.sessions.push(id);
     }
@@ -35,10 +37,11 @@ impl Router {
         Ok(read_of(&state.reads, session, target).unwrap_or_default())
     }
 
-    /// Moves the read position of session `id`'s account at `target` to
-    /// `mark`, if that is newer, and tells every session of the account
-    /// here with `read` (`id`'s copy with `reference`); if it is not,
-    /// tells `id` the position it has. `false` if it did not move.
+    /// The store holds `mark` as the read position of session `id`'s
+    /// account at `target`: if that is newer than the one held here, it
+    /// takes its place and every session of the account here is told with
+    /// `read`; `id` is told in any case (with `reference`). `false` if it
+    /// did not move here.
     pub fn mark_read(
         &self,
         id: SessionId,
@@ -62,7 +65,7 @@ impl Router {
             entry.sessions.push(id);
         }
         let now = entry.marks.get(&target).copied().unwrap_or_default();
-        if mark.id <= now.id {
+        if mark.id <= now.id || mark.id == 0 {
             let answer = ServerMessage::Read(target.position(now));
             session.outbox.push(Frame::with_ref(answer, reference));
             return Ok(false);

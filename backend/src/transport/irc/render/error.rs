@@ -99,11 +99,24 @@ fn request_error(
         _ if matches!(asked, Some(Asked::Markread(_))) => {
             let kind = match code {
                 ErrorCode::Internal | ErrorCode::Unsupported => "INTERNAL_ERROR",
+                ErrorCode::RateLimited => "RATE_LIMITED",
                 _ => "INVALID_PARAMS",
             };
             Line::new(Some(SERVER), "FAIL", &["MARKREAD", kind, target, message])
                 .text()
                 .write(out);
+        }
+        // A direct conversation's history: a guest, or no such account.
+        ErrorCode::AccountRequired | ErrorCode::NoSuchAccount
+            if matches!(asked, Some(Asked::Chathistory(_))) =>
+        {
+            Line::new(
+                Some(SERVER),
+                "FAIL",
+                &["CHATHISTORY", "INVALID_TARGET", "*", target, message],
+            )
+            .text()
+            .write(out);
         }
         ErrorCode::NotAdmin if matches!(asked, Some(Asked::Oper)) => reply(
             out,
