@@ -815,11 +815,16 @@ fn stream_invite(state: &mut State, room: RoomName, nick: Nick, by: Nick) {
         nicks,
         ..
     } = state;
-    let r = rooms.entry(room.clone()).or_default();
     let local = nicks
         .get(&nick)
         .and_then(|id| Some((*id, sessions.get(id)?)))
         .filter(|(_, s)| s.node.is_none() && !s.rooms.contains(&room));
+    // A room this node does not hold gets an entry only for an invitee
+    // of this node (the invitation must wait there for its join).
+    let r = match (local, rooms.contains_key(&room)) {
+        (None, false) => return,
+        _ => rooms.entry(room.clone()).or_default(),
+    };
     if let Some((id, invitee)) = local {
         keep_invitation(r, id, &room, &by, &invitee.outbox);
     }
