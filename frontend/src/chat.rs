@@ -9,9 +9,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::rc::Rc;
 
 use banter_protocol::{
-    BanList, ChatMessage, ClientMessage, DirectMessage, Envelope, ErrorCode, Limits,
-    MAX_HISTORY_PAGE, ModeChange, Nick, PresenceEvent, Ref, RoomModes, RoomName, ServerMessage,
-    Topic,
+    ChatMessage, ClientMessage, DirectMessage, Envelope, ErrorCode, Limits, MAX_HISTORY_PAGE,
+    ModeChange, Nick, PresenceEvent, Ref, RoomModes, RoomName, ServerMessage, Topic,
 };
 
 pub use admin::{Admin, AdminAsk, ban_target};
@@ -1266,15 +1265,12 @@ impl Chat {
                         (Some(nick), None) => nick.to_string(),
                         (None, None) => "someone".into(),
                     };
-                    let what = match ban.list {
-                        BanList::Ban => "ban",
-                        BanList::BanException => "ban exception",
-                        BanList::InviteException => "invite exception",
-                    };
-                    let text = match (set, ban.list.is_ban()) {
-                        (true, true) => format!("{} banned {who}", ban.by),
-                        (true, false) => format!("{} added a {what} for {who}", ban.by),
-                        (false, _) => format!("{} lifted the {what} on {who}", ban.by),
+                    // Only bans: the web client's build skips exception
+                    // entries (it does not read `list`).
+                    let text = if set {
+                        format!("{} banned {who}", ban.by)
+                    } else {
+                        format!("{} lifted the ban on {who}", ban.by)
                     };
                     r.conv.event(text, now);
                 }

@@ -112,9 +112,23 @@ fn load_pair(cert: &Path, key: &Path, provider: &CryptoProvider) -> anyhow::Resu
 
 /// Reloads `certs` on every SIGHUP until shutdown. Without TLS there is
 /// nothing to reload, but SIGHUP is still caught (and logged), so that a
-/// `systemctl reload` never stops the server.
-pub async fn reload_on_sighup(certs: Option<Arc<Certs>>, shutdown: CancellationToken) {
-    let mut hup = match signal(SignalKind::hangup()) {
+/// `systemctl reload` never stops the server. The handler is installed
+/// when this is called, not when the task first runs: a SIGHUP right
+/// after `banter ready` must not find the default action (exit).
+pub fn reload_on_sighup(
+    certs: Option<Arc<Certs>>,
+    shutdown: CancellationToken,
+) -> impl std::future::Future<Output = ()> {
+    let hup = signal(SignalKind::hangup());
+    async move { reload_loop(hup, certs, shutdown).await }
+}
+
+async fn reload_loop(
+    hup: std::io::Result<tokio::signal::unix::Signal>,
+    certs: Option<Arc<Certs>>,
+    shutdown: CancellationToken,
+) {
+    let mut hup = match hup {
         Ok(hup) => hup,
         Err(e) => {
             warn!("cannot watch SIGHUP, so TLS certificates will not be reloaded: {e}");
