@@ -1611,11 +1611,20 @@ impl Session {
         };
         // A time in the future means now (as IRC's MARKREAD is clamped).
         let ts = ts.map(|t| t.min(now_ms())).unwrap_or(0);
-        let Some((message, ts)) = store
-            .read_mark(place, message, ts)
-            .await
-            .map_err(internal)?
-        else {
+        let recent = match (&target, message) {
+            (Conversation::Room(room), Some(n)) => {
+                router.recent_message_ts(room, n).map(|t| (n, t))
+            }
+            _ => None,
+        };
+        let found = match recent {
+            Some(found) => Some(found),
+            None => store
+                .read_mark(place, message, ts)
+                .await
+                .map_err(internal)?,
+        };
+        let Some((message, ts)) = found else {
             return Err(RouterError::new(
                 ErrorCode::NoSuchMessage,
                 match message {

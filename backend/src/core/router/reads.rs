@@ -29,6 +29,19 @@ impl Router {
         entry.sessions.push(id);
     }
 
+    /// The time of message `message` of `room` if it is among the room's
+    /// recent messages here: one delivered from another node of a cluster
+    /// may be marked read before the store has it.
+    pub fn recent_message_ts(&self, room: &RoomName, message: u64) -> Option<u64> {
+        let state = self.state.lock().unwrap();
+        let r = state.rooms.get(room)?;
+        r.history
+            .iter()
+            .map(chat::chat)
+            .find(|m| m.id == message)
+            .map(|m| m.ts)
+    }
+
     /// The read position of session `id`'s account at `target` (id 0:
     /// none).
     pub fn read_position(&self, id: SessionId, target: &Conversation) -> Result<ReadMark> {

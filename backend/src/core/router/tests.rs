@@ -895,3 +895,18 @@ fn an_invitation_passes_once_and_a_voice_lasts_one_membership() {
     assert_eq!(join(None), Ok(Joined::Joined));
     assert_eq!(say("again").unwrap_err().code, ErrorCode::Moderated);
 }
+
+#[test]
+fn recent_messages_give_their_time_for_a_read_position() {
+    let r = router();
+    let a = Client::new(&r, "alice");
+    r.join(a.id, room("den"), None, None).unwrap();
+    r.say(a.id, room("den"), "one".into(), false, None).unwrap();
+    let sent = a.take();
+    let Some(ServerMessage::Message(m)) = sent.last() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(r.recent_message_ts(&room("den"), m.id), Some(m.ts));
+    assert_eq!(r.recent_message_ts(&room("den"), m.id + 1), None);
+    assert_eq!(r.recent_message_ts(&room("elsewhere"), m.id), None);
+}
