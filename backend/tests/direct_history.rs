@@ -130,9 +130,14 @@ async fn targets_list_rooms_and_direct_conversations() {
     let mut bob = login(&server, "bob").await;
     let mut carol = login(&server, "carol").await;
     alice.join("den").await;
+    // Times are in milliseconds: a pause between the three makes each
+    // newer than the one before.
+    let tick = || tokio::time::sleep(std::time::Duration::from_millis(3));
     common::say(&mut alice, "den", "hello den").await;
+    tick().await;
     whisper(&mut bob, "alice", "hi alice").await;
     alice.wait_for("direct").await;
+    tick().await;
     whisper(&mut carol, "alice", "hey").await;
     alice.wait_for("direct").await;
 
@@ -157,7 +162,7 @@ async fn targets_list_rooms_and_direct_conversations() {
         .map(|t| t["ts"].as_u64().unwrap())
         .collect();
     assert!(
-        times.windows(2).all(|w| w[0] <= w[1]),
+        times.windows(2).all(|w| w[0] < w[1]),
         "oldest first: {times:?}"
     );
     // A limit keeps the newest; after_ts alone keeps those after it.
