@@ -9,26 +9,13 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 
-const PW: &str = "correct horse";
-
-async fn register(server: &TestServer, nick: &str) {
-    let mut c = Client::connect(server, Kind::Tcp).await;
-    c.send(json!({"type":"register","nick":nick,"password":PW}))
-        .await;
-    c.expect("registered").await;
-}
-
 async fn login(server: &TestServer, nick: &str) -> Client {
     login_seeing(server, nick).await.0
 }
 
 /// Logs in; also gives the `logged_in` frame.
 async fn login_seeing(server: &TestServer, nick: &str) -> (Client, Value) {
-    let hello = json!({"type":"hello","nick":nick,"password":PW});
-    let (mut c, welcome) = Client::hello_with(server, Kind::Ws, hello).await;
-    assert_eq!(welcome["type"], "welcome", "{welcome}");
-    let logged_in = c.expect("logged_in").await;
-    (c, logged_in)
+    log_in(server, Kind::Ws, nick).await
 }
 
 /// The `closing` code a client got before its connection closed.

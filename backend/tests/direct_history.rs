@@ -8,24 +8,13 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Client, IrcClient, Kind, TempDir, TestServer, history, ids, texts};
+use common::{
+    Client, IrcClient, Kind, PW, TempDir, TestServer, history, ids, log_in, register, texts,
+};
 use serde_json::{Value, json};
 
-const PW: &str = "correct horse";
-
-async fn register(server: &TestServer, nick: &str) {
-    let mut c = Client::connect(server, Kind::Tcp).await;
-    c.send(json!({"type":"register","nick":nick,"password":PW}))
-        .await;
-    c.expect("registered").await;
-}
-
 async fn login(server: &TestServer, nick: &str) -> Client {
-    let hello = json!({"type":"hello","nick":nick,"password":PW});
-    let (mut c, welcome) = Client::hello_with(server, Kind::Tcp, hello).await;
-    assert_eq!(welcome["type"], "welcome", "{welcome}");
-    c.expect("logged_in").await;
-    c
+    log_in(server, Kind::Tcp, nick).await.0
 }
 
 /// Whispers `text` to `to`; the id of the sender's echo.

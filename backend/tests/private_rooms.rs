@@ -6,24 +6,11 @@
 
 mod common;
 
-use common::{Client, IrcClient, Kind, TestServer, irc_command};
+use common::{Client, IrcClient, Kind, PW, TestServer, irc_command, log_in, register};
 use serde_json::{Value, json};
 
-const PW: &str = "correct horse";
-
-async fn register(server: &TestServer, nick: &str) {
-    let mut c = Client::connect(server, Kind::Tcp).await;
-    c.send(json!({"type":"register","nick":nick,"password":PW}))
-        .await;
-    c.expect("registered").await;
-}
-
 async fn login(server: &TestServer, kind: Kind, nick: &str) -> Client {
-    let hello = json!({"type":"hello","nick":nick,"password":PW});
-    let (mut c, welcome) = Client::hello_with(server, kind, hello).await;
-    assert_eq!(welcome["type"], "welcome", "{welcome}");
-    c.expect("logged_in").await;
-    c
+    log_in(server, kind, nick).await.0
 }
 
 /// An IRC client logged into `nick`'s account with PASS.

@@ -10,24 +10,12 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Client, IrcClient, Kind, TempDir, TestServer, say};
+use common::{Client, IrcClient, Kind, PW, TempDir, TestServer, log_in, register, say};
 use serde_json::{Value, json};
-
-const PW: &str = "correct horse";
-
-async fn register(server: &TestServer, nick: &str) {
-    let mut c = Client::connect(server, Kind::Tcp).await;
-    c.send(json!({"type":"register","nick":nick,"password":PW}))
-        .await;
-    c.expect("registered").await;
-}
 
 /// Logs in with a password: the client, its token and its positions.
 async fn login(server: &TestServer, nick: &str) -> (Client, String, Value) {
-    let hello = json!({"type":"hello","nick":nick,"password":PW});
-    let (mut c, welcome) = Client::hello_with(server, Kind::Tcp, hello).await;
-    assert_eq!(welcome["type"], "welcome", "{welcome}");
-    let logged = c.expect("logged_in").await;
+    let (mut c, logged) = log_in(server, Kind::Tcp, nick).await;
     // `read_positions` comes only when there are some.
     c.send(json!({"type":"ping"})).await;
     let mut positions = json!([]);

@@ -30,6 +30,15 @@ pub struct Page {
     pub limit: u32,
 }
 
+impl Page {
+    /// Whether it pages forward: the oldest messages past `after` or
+    /// `after_ts` (unless `latest`); otherwise the newest before the
+    /// bounds.
+    pub fn forward(&self) -> bool {
+        (self.after.is_some() || self.after_ts.is_some()) && !self.latest
+    }
+}
+
 /// A room role kept in `room_roles`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

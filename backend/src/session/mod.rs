@@ -1583,13 +1583,12 @@ impl Session {
             )
         })?;
         let store = self.store()?;
+        let held = router.read_position(id, &target)?;
         if message.is_none() && ts.is_none() {
-            let mark = router.read_position(id, &target)?;
-            self.reply(ServerMessage::Read(target.position(mark)), reference);
+            self.reply(ServerMessage::Read(target.position(held)), reference);
             return Ok(());
         }
         // Not newer than the one held: say where it is, no store lookup.
-        let held = router.read_position(id, &target)?;
         if message.is_some_and(|n| n <= held.id) {
             router.mark_read(id, target, held, reference)?;
             return Ok(());
@@ -1634,7 +1633,7 @@ impl Session {
             ));
         };
         let mark = ReadMark { id: message, ts };
-        if router.read_position(id, &target)?.id >= mark.id {
+        if held.id >= mark.id {
             // Not newer: say where it is, store nothing.
             router.mark_read(id, target, mark, reference)?;
             return Ok(());

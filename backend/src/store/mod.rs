@@ -809,17 +809,34 @@ impl Store {
     /// `after`/`after_ts` (and not `latest`) the oldest messages past it,
     /// otherwise the newest (before `before`/`before_ts`, if given).
     pub async fn history(&self, room: &RoomName, page: Page) -> anyhow::Result<Vec<ChatMessage>> {
-        let forward = (page.after.is_some() || page.after_ts.is_some()) && !page.latest;
-        let sql = if forward {
+        let sql = [
             "SELECT id, sender, text, ts FROM messages WHERE room = $1 AND id > $2 AND id < $3 \
-             AND ts > $4 AND ts < $5 ORDER BY id ASC LIMIT $6"
-        } else {
+             AND ts > $4 AND ts < $5 ORDER BY id ASC LIMIT $6",
             "SELECT id, sender, text, ts FROM messages WHERE room = $1 AND id > $2 AND id < $3 \
-             AND ts > $4 AND ts < $5 ORDER BY id DESC LIMIT $6"
-        };
-        let mut rows: Vec<(i64, String, String, i64)> = with_pool!(self, pool => {
-            sqlx::query_as(sql)
-                .bind(room.as_str())
+             AND ts > $4 AND ts < $5 ORDER BY id DESC LIMIT $6",
+        ];
+        let rows = self.paged(sql, room.to_string(), page).await?;
+        Ok(rows.into_iter().map(|r| chat(room, r)).collect())
+    }
+
+    /// The rows of a page, oldest first: `sql` is the query paging forward
+    /// and the one paging back, each binding `scope` (a room, or a pair of
+    /// accounts) and the page's bounds.
+    async fn paged<R>(
+        &self,
+        sql: [&'static str; 2],
+        scope: String,
+        page: Page,
+    ) -> anyhow::Result<Vec<R>>
+    where
+        R: Send + Unpin,
+        R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>,
+        R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        let forward = page.forward();
+        let mut rows: Vec<R> = with_pool!(self, pool => {
+            sqlx::query_as(sql[usize::from(!forward)])
+                .bind(&scope)
                 .bind(page.after.map_or(-1, i))
                 .bind(page.before.map_or(i64::MAX, i))
                 .bind(page.after_ts.map_or(-1, i))
@@ -831,7 +848,7 @@ impl Store {
         if !forward {
             rows.reverse();
         }
-        Ok(rows.into_iter().map(|r| chat(room, r)).collect())
+        Ok(rows)
     }
 
     /// A page of the direct history between accounts `me` and `with`
@@ -842,29 +859,14 @@ impl Store {
         with: &Nick,
         page: Page,
     ) -> anyhow::Result<Vec<DirectMessage>> {
-        let forward = (page.after.is_some() || page.after_ts.is_some()) && !page.latest;
-        let sql = if forward {
+        let sql = [
             "SELECT id, sender, recipient, recipient_key, text, ts FROM directs WHERE pair = $1 \
-             AND id > $2 AND id < $3 AND ts > $4 AND ts < $5 ORDER BY id ASC LIMIT $6"
-        } else {
+             AND id > $2 AND id < $3 AND ts > $4 AND ts < $5 ORDER BY id ASC LIMIT $6",
             "SELECT id, sender, recipient, recipient_key, text, ts FROM directs WHERE pair = $1 \
-             AND id > $2 AND id < $3 AND ts > $4 AND ts < $5 ORDER BY id DESC LIMIT $6"
-        };
+             AND id > $2 AND id < $3 AND ts > $4 AND ts < $5 ORDER BY id DESC LIMIT $6",
+        ];
         type Row = (i64, String, String, String, String, i64);
-        let mut rows: Vec<Row> = with_pool!(self, pool => {
-            sqlx::query_as(sql)
-                .bind(pair_key(me, with))
-                .bind(page.after.map_or(-1, i))
-                .bind(page.before.map_or(i64::MAX, i))
-                .bind(page.after_ts.map_or(-1, i))
-                .bind(page.before_ts.map_or(i64::MAX, i))
-                .bind(i64::from(page.limit))
-                .fetch_all(pool)
-                .await?
-        });
-        if !forward {
-            rows.reverse();
-        }
+        let rows: Vec<Row> = self.paged(sql, pair_key(me, with), page).await?;
         Ok(rows
             .into_iter()
             .map(|(id, from, to, recipient, text, ts)| {

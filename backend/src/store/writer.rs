@@ -37,7 +37,7 @@ use tracing::{debug, error, info, warn};
 
 use super::i;
 use crate::core::event::{ChatEvent, DirectEvent, Event, RoomChange, RoomEvent};
-use crate::core::model::{key, pair_key, pair_keys};
+use crate::core::model::{key, pair_keys};
 use crate::core::port::Verdict;
 use crate::store::Mailbox;
 
@@ -703,11 +703,6 @@ const INSERT_WAITING_ONCE: &str = "INSERT INTO directs \
      ON CONFLICT (id) DO NOTHING";
 const DIRECT_STORED: &str = "SELECT id FROM directs WHERE id = $1";
 
-/// `directs.pair` of a whisper to `recipient` (an account): both accounts'
-/// keys, sorted; `None` unless the sender is logged in too.
-fn pair_of(d: &DirectMessage, recipient: Option<&Nick>) -> Option<String> {
-    Some(pair_key(d.account.as_ref()?, recipient?))
-}
 const COUNT_WAITING: &str = "SELECT count(*) FROM directs WHERE recipient_key = $1 AND pending = 1";
 const DELIVERED: &str = "UPDATE directs SET pending = 0 WHERE id = $1 AND recipient_key = $2";
 const RETAIN_MESSAGES_BY_AGE: &str = "DELETE FROM messages WHERE ts < $1";
@@ -837,17 +832,17 @@ macro_rules! backend {
                 counter(conn, "last_direct_id", d.id).await
             }
 
-            /// [`pair_of`], when both accounts still exist (one deleted
-            /// while its session, on another node, goes on whispering must
-            /// not leave history for the name's next owner).
+            /// `directs.pair` of a whisper to `recipient` (an account): both
+            /// accounts' keys (see [`pair_keys`]), when the sender is logged
+            /// in too and both accounts still exist (one deleted while its
+            /// session, on another node, goes on whispering must not leave
+            /// history for the name's next owner).
             async fn paired(
                 conn: &mut $conn,
                 d: &DirectMessage,
                 recipient: Option<&Nick>,
             ) -> sqlx::Result<Option<String>> {
-                let (Some(pair), Some(sender), Some(recipient)) =
-                    (pair_of(d, recipient), d.account.as_ref(), recipient)
-                else {
+                let (Some(sender), Some(recipient)) = (d.account.as_ref(), recipient) else {
                     return Ok(None);
                 };
                 let (a, b) = (key(sender), key(recipient));
@@ -857,7 +852,7 @@ macro_rules! backend {
                     .fetch_one(&mut *conn)
                     .await?;
                 let wanted = if a == b { 1 } else { 2 };
-                Ok((found == wanted).then_some(pair))
+                Ok((found == wanted).then(|| pair_keys(a, b)))
             }
 
             /// Moves both accounts' conversation forward to `d` (when both

@@ -1389,3 +1389,25 @@ pub fn shared_postgres() -> Option<&'static PgCluster> {
 pub fn postgres_url() -> Option<String> {
     shared_postgres().map(PgCluster::create_database)
 }
+
+/// The password the tests give the accounts they register.
+pub const PW: &str = "correct horse";
+
+/// Registers the account `nick` (password [`PW`]) from a connection of its
+/// own.
+pub async fn register(server: &TestServer, nick: &str) {
+    let mut c = Client::connect(server, Kind::Tcp).await;
+    c.send(json!({"type":"register","nick":nick,"password":PW}))
+        .await;
+    c.expect("registered").await;
+}
+
+/// Logs into `nick`'s account with [`PW`] over `kind`: the client, and the
+/// `logged_in` it got.
+pub async fn log_in(server: &TestServer, kind: Kind, nick: &str) -> (Client, Value) {
+    let hello = json!({"type":"hello","nick":nick,"password":PW});
+    let (mut c, welcome) = Client::hello_with(server, kind, hello).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    let logged_in = c.expect("logged_in").await;
+    (c, logged_in)
+}

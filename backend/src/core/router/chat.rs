@@ -149,7 +149,7 @@ impl Router {
                 && page.before_ts.is_none_or(|b| m.ts < b)
                 && page.after_ts.is_none_or(|a| m.ts > a)
         };
-        let forward = (page.after.is_some() || page.after_ts.is_some()) && !page.latest;
+        let forward = page.forward();
         let messages: Vec<ChatMessage> = if forward {
             r.history
                 .iter()
