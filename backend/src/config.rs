@@ -27,6 +27,8 @@ pub struct Settings {
     pub max_frame_bytes: usize,
     pub max_text_bytes: usize,
     pub max_rooms_per_session: usize,
+    /// Most connections logged into one account at once.
+    pub max_devices: usize,
     pub max_rooms: usize,
     pub history_len: usize,
     pub outbox_len: usize,
@@ -170,6 +172,7 @@ impl Default for Settings {
             max_frame_bytes: banter_protocol::codec::DEFAULT_MAX_LINE,
             max_text_bytes: banter_protocol::DEFAULT_MAX_TEXT_BYTES,
             max_rooms_per_session: 50,
+            max_devices: 10,
             max_rooms: 10_000,
             history_len: 100,
             outbox_len: 1024,
@@ -254,6 +257,7 @@ impl Settings {
         for (name, value) in [
             ("max-connections", self.max_connections),
             ("max-rooms-per-session", self.max_rooms_per_session),
+            ("max-devices", self.max_devices),
             ("max-rooms", self.max_rooms),
             ("outbox-len", self.outbox_len),
             ("outbox-bytes", self.outbox_bytes),
@@ -496,6 +500,15 @@ pub struct Cli {
         value_name = "N"
     )]
     pub max_rooms_per_session: Option<usize>,
+    /// Most connections (devices) logged into one account at once; the
+    /// next login gets `too_many_devices`. [default: 10]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        env = "BANTER_MAX_DEVICES",
+        value_name = "N"
+    )]
+    pub max_devices: Option<usize>,
     /// Most rooms the server holds; empty rooms are forgotten first.
     /// [default: 10000]
     #[arg(
@@ -1026,6 +1039,7 @@ impl Cli {
             max_frame_bytes,
             max_text_bytes,
             max_rooms_per_session,
+            max_devices,
             max_rooms,
             history_len,
             outbox_len,

@@ -145,6 +145,7 @@ async fn build_router(
     let config = RouterConfig {
         max_text_bytes: settings.max_text_bytes,
         max_rooms_per_session: settings.max_rooms_per_session,
+        max_devices: settings.max_devices,
         max_rooms: settings.max_rooms,
         history_len: settings.history_len,
     };

@@ -157,11 +157,6 @@ async fn irc_read_markers_share_the_accounts_positions() {
     let server = TestServer::start();
     register(&server, "alice").await;
     let (mut json_alice, _, _) = login(&server, "alice").await;
-    // The IRC session logs in by nick: this one makes way.
-    json_alice
-        .send(json!({"type":"nick","nick":"alice_web"}))
-        .await;
-    json_alice.wait_for("nick").await;
     json_alice.join("lobby").await;
     let mut bob = Client::hello(&server, Kind::Tcp, "bob").await;
     bob.join("lobby").await;
@@ -181,8 +176,8 @@ async fn irc_read_markers_share_the_accounts_positions() {
     irc.send("USER alice 0 * :Alice").await;
     irc.send("CAP END").await;
     irc.wait_for("376").await;
-    // The position comes after JOIN and before the end of NAMES.
-    irc.send("JOIN #lobby").await;
+    // Another device of alice: in #lobby at once, the position after the
+    // JOIN and before the end of NAMES.
     let mut lines = Vec::new();
     loop {
         let line = irc.recv().await;

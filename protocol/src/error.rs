@@ -51,6 +51,9 @@ pub enum ErrorCode {
     NoSuchNick,
     /// Joining would exceed the rooms-per-session limit.
     TooManyRooms,
+    /// The account has as many connections (devices) logged in as the
+    /// server allows.
+    TooManyDevices,
     /// The server holds too many rooms to create another.
     ServerFull,
     /// Too many connections from the client's address, or opened too fast.
@@ -154,6 +157,7 @@ impl ErrorCode {
             NotInRoom => "not_in_room",
             NoSuchNick => "no_such_nick",
             TooManyRooms => "too_many_rooms",
+            TooManyDevices => "too_many_devices",
             ServerFull => "server_full",
             TooManyConnections => "too_many_connections",
             RateLimited => "rate_limited",
@@ -215,6 +219,7 @@ impl ErrorCode {
             NotInRoom,
             NoSuchNick,
             TooManyRooms,
+            TooManyDevices,
             ServerFull,
             TooManyConnections,
             RateLimited,

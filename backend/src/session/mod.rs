@@ -816,7 +816,12 @@ impl Session {
         } else {
             None
         };
-        let claimed = self.claim(&nick, account.as_ref()).await?;
+        // Another device of an account online here: the same user, whose
+        // nick is held already.
+        let here = account
+            .as_ref()
+            .is_some_and(|a| self.ctx.router.account_here(a));
+        let claimed = !here && self.claim(&nick, account.as_ref()).await?;
         let registered = self.ctx.router.connect_as(
             nick.clone(),
             account.clone(),

@@ -1411,3 +1411,35 @@ pub async fn log_in(server: &TestServer, kind: Kind, nick: &str) -> (Client, Val
     let logged_in = c.expect("logged_in").await;
     (c, logged_in)
 }
+
+/// Registers an IRC client logged into `nick`'s account with SASL PLAIN
+/// (asking for the nick `nick_` first).
+pub async fn irc_sasl(server: &TestServer, nick: &str) -> IrcClient {
+    let mut irc = IrcClient::connect(server).await;
+    irc.send("CAP LS 302").await;
+    let ls = irc.expect("CAP").await;
+    assert!(ls.contains("sasl"), "{ls}");
+    irc.send(&format!("NICK {nick}_")).await;
+    irc.send(&format!("USER {nick} 0 * :{nick}")).await;
+    irc.send("CAP REQ :sasl").await;
+    irc.expect("CAP").await;
+    irc.send("AUTHENTICATE PLAIN").await;
+    assert_eq!(irc.expect("AUTHENTICATE").await, "AUTHENTICATE +");
+    let payload = base64(format!("\0{nick}\0{PW}").as_bytes());
+    irc.send(&format!("AUTHENTICATE {payload}")).await;
+    let logged = irc.expect("900").await;
+    assert!(logged.contains(&format!("as {nick}")), "{logged}");
+    irc.expect("903").await;
+    irc.send("CAP END").await;
+    let welcome = irc.wait_for("001").await;
+    assert!(welcome.contains(nick), "{welcome}");
+    irc.wait_for("376").await;
+    irc.wait_for("900").await;
+    irc
+}
+
+/// Base64 of `bytes` (SASL PLAIN's payload).
+pub fn base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}

@@ -65,7 +65,7 @@ impl Router {
                 sender, reference, ..
             }) => {
                 if let Some(s) = state.sessions.get(&sender) {
-                    s.outbox.push(unsaved(reference));
+                    s.sink.answer(sender, unsaved(reference));
                 }
             }
         }
@@ -84,8 +84,10 @@ fn refuse(state: &mut State, event: Event, code: ErrorCode, why: &str) {
             (requester, reference)
         }
     };
-    if let Some(s) = requester.and_then(|id| state.sessions.get(&id)) {
-        s.outbox.push(Frame::error(code, why, reference));
+    if let Some(id) = requester
+        && let Some(s) = state.sessions.get(&id)
+    {
+        s.sink.answer(id, Frame::error(code, why, reference));
     }
 }
 
@@ -136,10 +138,11 @@ pub(super) fn apply_room_change(
         },
     };
     let asker = requester.and_then(|id| Some((id, sessions.get(&id)?)));
+    let requester = requester.map(|id| sessions.user_of(id));
     match asker {
         Some((id, session)) => {
-            r.broadcast(&Frame::new(event.clone()), Some(id));
-            session.outbox.push(Frame::with_ref(event, reference));
+            r.broadcast(&Frame::new(event.clone()), requester);
+            session.sink.tell(id, event, reference);
         }
         None => r.broadcast(&Frame::new(event), None),
     }
@@ -186,8 +189,10 @@ pub(super) fn drop_room_change(state: &mut State, write: RoomEvent) {
         r.owner = None;
         r.claiming = false;
     }
-    if let Some(s) = write.requester.and_then(|id| state.sessions.get(&id)) {
-        s.outbox.push(unsaved_change(write.reference));
+    if let Some(id) = write.requester
+        && let Some(s) = state.sessions.get(&id)
+    {
+        s.sink.answer(id, unsaved_change(write.reference));
     }
 }
 
@@ -199,18 +204,21 @@ pub(super) fn deliver_chat(state: &mut State, config: &RouterConfig, write: Chat
         sender,
         reference,
     } = write;
+    let user = state.sessions.user_of(sender);
     let Some(r) = state.rooms.get_mut(&message.room) else {
         return;
     };
-    // The sender's copy differs only when it must carry a `ref`.
+    // The sender's copy differs only when it must carry a `ref`; the
+    // sender's other devices get the shared one.
     let own = reference
         .map(|reference| Frame::with_ref(ServerMessage::Message(message.clone()), Some(reference)));
     let shared = Frame::new(ServerMessage::Message(message));
     match own {
         Some(own) => {
-            r.broadcast(&shared, Some(sender));
-            if let Some(member) = r.members.iter().find(|m| m.session == sender) {
-                member.outbox.push(own);
+            r.broadcast(&shared, Some(user));
+            if let Some(member) = r.members.iter().find(|m| m.session == user) {
+                member.sink.answer(sender, own);
+                member.sink.push_except(sender, &shared);
             }
         }
         None => r.broadcast(&shared, None),
@@ -249,29 +257,31 @@ pub(super) fn deliver_direct_with(
         reference,
         ..
     } = direct;
-    if let Some(t) = target.filter(|&t| t != sender)
+    let user = state.sessions.user_of(sender);
+    if let Some(t) = target.filter(|&t| state.sessions.user_of(t) != user)
         && let Some(session) = state.sessions.get(&t)
     {
         session
-            .outbox
+            .sink
             .push(Frame::new(ServerMessage::Direct(message.clone())));
     }
     let Some(from) = state.sessions.get(&sender) else {
         return;
     };
     let away = away.filter(|_| !message.notice);
-    from.outbox.push(Frame::with_ref(
-        ServerMessage::Direct(message),
-        reference.clone(),
-    ));
+    from.sink
+        .tell(sender, ServerMessage::Direct(message), reference.clone());
     if let Some((nick, away)) = away {
-        from.outbox.push(Frame::with_ref(
-            ServerMessage::Away {
-                nick,
-                message: Some(away),
-            },
-            reference,
-        ));
+        from.sink.answer(
+            sender,
+            Frame::with_ref(
+                ServerMessage::Away {
+                    nick,
+                    message: Some(away),
+                },
+                reference,
+            ),
+        );
     }
 }
 

@@ -18,12 +18,13 @@ impl Router {
         let State {
             sessions, rooms, ..
         } = &mut *guard;
+        let user = sessions.user_of(id);
         let session = connection_mut(sessions, id)?;
         if !session.rooms.contains(&room) {
             return Err(not_in_room(&room));
         }
         let r = rooms.get_mut(&room).expect("a session's rooms exist");
-        r.may_speak(&room, id, session.account.as_ref())?;
+        r.may_speak(&room, user, session.account.as_ref())?;
         let now = now_ms();
         let (message_id, ts) = (r.last_id + 1, now.max(r.last_ts));
         let message = ChatMessage {
@@ -171,10 +172,10 @@ impl Router {
             newest.reverse();
             newest
         };
-        session.outbox.push(Frame::with_ref(
-            ServerMessage::History { room, messages },
-            reference,
-        ));
+        session.sink.answer(
+            id,
+            Frame::with_ref(ServerMessage::History { room, messages }, reference),
+        );
         Ok(())
     }
 

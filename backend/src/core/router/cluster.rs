@@ -17,6 +17,7 @@ use banter_protocol::{
 };
 use tracing::{debug, warn};
 
+use super::devices::Sink;
 use super::modes::{keep_invitation, notify_operators};
 use super::{
     ChatEvent, Connection, DirectEvent, Member, Node, Result, Role, Room, RoomChange, RoomEvent,
@@ -197,7 +198,7 @@ fn ghost_add(state: &mut State, user: &UserRecord, announce: bool) -> SessionId 
         Box::new(Connection {
             nick: user.nick.clone(),
             account: user.account.clone(),
-            outbox: Outbox::discard(),
+            sink: Sink::One(id, Outbox::discard()),
             rooms: Vec::new(),
             away: user.away.as_deref().map(Into::into),
             since: user.since,
@@ -351,7 +352,7 @@ fn ghost_away(state: &mut State, id: SessionId, away: Option<String>) {
         if let Some(r) = rooms.get(room) {
             for m in &r.members {
                 if told.insert(m.session) {
-                    m.outbox.push(frame.clone());
+                    m.sink.push(frame.clone());
                 }
             }
         }
@@ -518,9 +519,9 @@ impl Router {
         let state = self.state.lock().unwrap();
         for s in state.sessions.values().filter(|s| s.node.is_none()) {
             if keys.contains(&key(&s.nick)) {
-                s.outbox.close(
+                s.sink.close(
                     ErrorCode::NickTaken,
-                    format!(
+                    &format!(
                         "another server of the cluster gave the nick {} away while this one was out of touch; connect again",
                         s.nick
                     ),
@@ -826,7 +827,7 @@ fn stream_invite(state: &mut State, room: RoomName, nick: Nick, by: Nick) {
         _ => rooms.entry(room.clone()).or_default(),
     };
     if let Some((id, invitee)) = local {
-        keep_invitation(r, id, &room, &by, &invitee.outbox);
+        keep_invitation(r, id, &room, &by, &invitee.sink);
     }
     let invited = ServerMessage::Invited { room, nick, by };
     notify_operators(sessions, r, &invited, None);
@@ -945,7 +946,7 @@ impl Router {
     pub fn check_nick(&self, id: SessionId, nick: &Nick) -> Result<()> {
         let state = self.state.lock().unwrap();
         if let Some(&holder) = state.nicks.get(nick)
-            && holder != id
+            && holder != state.sessions.user_of(id)
             && state
                 .sessions
                 .get(&holder)

@@ -38,6 +38,7 @@ use tracing::warn;
 mod apply;
 mod chat;
 mod cluster;
+mod devices;
 mod moderation;
 mod modes;
 mod queries;
@@ -49,6 +50,7 @@ mod tests;
 
 use apply::{apply_room_change, deliver_chat, deliver_direct_with};
 use chat::chat;
+use devices::{Sessions, Sink};
 use moderation::kick_member;
 
 use super::event::{ChatEvent, DirectEvent, Event, RoomChange, RoomEvent};
@@ -68,6 +70,8 @@ pub const DEFAULT_HISTORY_PAGE: u32 = 50;
 pub struct RouterConfig {
     pub max_text_bytes: usize,
     pub max_rooms_per_session: usize,
+    /// Most connections one account may have here at once.
+    pub max_devices: usize,
     pub max_rooms: usize,
     pub history_len: usize,
 }
@@ -137,15 +141,18 @@ struct State {
     nodes: Vec<Node>,
     /// Read positions of the accounts logged in here, by account.
     reads: HashMap<Nick, Box<Reads>>,
+    /// The user of each account logged in here, by account.
+    online: HashMap<Nick, SessionId>,
 }
 
-/// One connection as the router knows it: its nick, account, rooms and
-/// outbox (a session of this node), or a user of another node (a ghost).
+/// One user as the router knows it: its nick, account, rooms and the
+/// outboxes of its connections (a user of this node: see `devices`), or a
+/// user of another node (a ghost).
 struct Connection {
     nick: Nick,
     /// The account it logged into, if any.
     account: Option<Nick>,
-    outbox: Arc<Outbox>,
+    sink: Sink,
     rooms: Vec<RoomName>,
     away: Option<Box<str>>,
     /// When it registered, and when it last said something (Unix ms).
@@ -285,13 +292,12 @@ fn enter(rooms: &mut Vec<RoomName>, room: &RoomName) {
 /// holds no copies of its own).
 struct Member {
     session: SessionId,
-    outbox: Arc<Outbox>,
+    /// Its user's connections (updated as devices come and go).
+    sink: Sink,
     /// It may speak when the room is moderated (`+v`): given per
     /// membership, as on IRC, and gone when it leaves.
     voiced: bool,
 }
-
-type Sessions = HashMap<SessionId, Box<Connection>>;
 
 /// Counts for health checks and tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -493,7 +499,7 @@ impl Room {
         let start = std::time::Instant::now();
         for member in &self.members {
             if Some(member.session) != except {
-                member.outbox.push(frame.clone());
+                member.sink.push(frame.clone());
             }
         }
         metrics().fanout.observe(secs(start.elapsed()));
@@ -527,7 +533,7 @@ impl Room {
         }
         self.members.push(Member {
             session: id,
-            outbox: session.outbox.clone(),
+            sink: session.sink.clone(),
             voiced: false,
         });
     }
@@ -571,7 +577,7 @@ impl State {
 
 /// Session `id`, or `not_registered` (it has not said hello).
 fn connection(sessions: &Sessions, id: SessionId) -> Result<&Connection> {
-    sessions.get(&id).map(|s| &**s).ok_or_else(not_registered)
+    sessions.get(&id).ok_or_else(not_registered)
 }
 
 /// Session `id` and `room`, which it must be in.
@@ -599,10 +605,7 @@ fn moderates(r: &Room, session: &Connection) -> bool {
 
 /// [`connection`], to change it.
 fn connection_mut(sessions: &mut Sessions, id: SessionId) -> Result<&mut Connection> {
-    sessions
-        .get_mut(&id)
-        .map(|s| &mut **s)
-        .ok_or_else(not_registered)
+    sessions.get_mut(&id).ok_or_else(not_registered)
 }
 
 fn not_registered() -> RouterError {
@@ -656,7 +659,7 @@ impl Router {
     pub fn stats(&self) -> RouterStats {
         let state = self.state.lock().unwrap();
         RouterStats {
-            sessions: state.sessions.len(),
+            sessions: state.sessions.connections(),
             rooms: state.rooms.len(),
         }
     }

@@ -181,10 +181,10 @@ impl Router {
             .filter(|b| b.list == list)
             .cloned()
             .collect();
-        session.outbox.push(Frame::with_ref(
-            ServerMessage::Bans { room, bans, list },
-            reference,
-        ));
+        session.sink.answer(
+            id,
+            Frame::with_ref(ServerMessage::Bans { room, bans, list }, reference),
+        );
         Ok(())
     }
 
@@ -368,9 +368,9 @@ pub(super) fn kick_member(
     };
     match &kicker {
         Some((kicker, reference @ Some(_))) => {
-            r.broadcast(&Frame::new(event.clone()), Some(*kicker));
+            r.broadcast(&Frame::new(event.clone()), Some(sessions.user_of(*kicker)));
             if let Some(s) = sessions.get(kicker) {
-                s.outbox.push(Frame::with_ref(event, reference.clone()));
+                s.sink.tell(*kicker, event, reference.clone());
             }
         }
         _ => r.broadcast(&Frame::new(event), None),

@@ -133,15 +133,13 @@ impl Router {
                 .get(&room)
                 .map(|r| r.modes_for(member || session.admin))
                 .unwrap_or_default();
-            session.outbox.push(Frame::with_ref(
-                ServerMessage::Modes {
-                    room,
-                    modes,
-                    by: None,
-                    change: None,
-                },
-                reference,
-            ));
+            let modes = ServerMessage::Modes {
+                room,
+                modes,
+                by: None,
+                change: None,
+            };
+            session.sink.answer(id, Frame::with_ref(modes, reference));
             return Ok(());
         };
         if !member {
@@ -209,15 +207,15 @@ impl Router {
         }
         let (nick, by) = (invitee.nick.clone(), session.nick.clone());
         if invitee.node.is_none() {
-            keep_invitation(r, target, &room, &by, &invitee.outbox);
+            keep_invitation(r, target, &room, &by, &invitee.sink);
         }
         let invited = ServerMessage::Invited {
             room: room.clone(),
             nick: nick.clone(),
             by: by.clone(),
         };
-        notify_operators(sessions, r, &invited, Some(id));
-        session.outbox.push(Frame::with_ref(invited, reference));
+        notify_operators(sessions, r, &invited, Some(sessions.user_of(id)));
+        session.sink.tell(id, invited, reference);
         // A user of another node gets it from its node, which keeps it;
         // every node's operators in the room hear of it.
         cluster::publish_invite(&*self.port, room, nick, by);
@@ -255,8 +253,8 @@ impl Router {
             by: by.clone(),
             set,
         };
-        r.broadcast(&Frame::new(event.clone()), Some(id));
-        sessions[&id].outbox.push(Frame::with_ref(event, reference));
+        r.broadcast(&Frame::new(event.clone()), Some(sessions.user_of(id)));
+        sessions[&id].sink.tell(id, event, reference);
         // Every node marks the member (its own node lets it speak).
         cluster::publish_voice(&*self.port, room, nick, by, set);
         Ok(())
@@ -270,7 +268,7 @@ pub(super) fn keep_invitation(
     target: SessionId,
     room: &RoomName,
     by: &Nick,
-    outbox: &Outbox,
+    sink: &Sink,
 ) {
     if !r.invited.contains(&target) {
         if r.invited.len() >= MAX_INVITED {
@@ -278,7 +276,7 @@ pub(super) fn keep_invitation(
         }
         r.invited.push(target);
     }
-    outbox.push(Frame::new(ServerMessage::Invite {
+    sink.push(Frame::new(ServerMessage::Invite {
         room: room.clone(),
         from: by.clone(),
     }));
@@ -298,7 +296,7 @@ pub(super) fn notify_operators(
             .get(&m.session)
             .is_some_and(|s| r.is_operator(s.account.as_ref()));
         if Some(m.session) != except && operator {
-            m.outbox.push(shared.clone());
+            m.sink.push(shared.clone());
         }
     }
 }

@@ -23,16 +23,14 @@ impl Router {
             }
             members.push(member.nick.clone());
         }
-        session.outbox.push(Frame::with_ref(
-            ServerMessage::Members {
-                room,
-                members,
-                away,
-                moderators,
-                voiced,
-            },
-            reference,
-        ));
+        let answer = ServerMessage::Members {
+            room,
+            members,
+            away,
+            moderators,
+            voiced,
+        };
+        session.sink.answer(id, Frame::with_ref(answer, reference));
         Ok(())
     }
 
@@ -65,9 +63,8 @@ impl Router {
             })
             .collect();
         rooms.sort_by(|a, b| a.room.cmp(&b.room));
-        session
-            .outbox
-            .push(Frame::with_ref(ServerMessage::Rooms { rooms }, reference));
+        let answer = ServerMessage::Rooms { rooms };
+        session.sink.answer(id, Frame::with_ref(answer, reference));
         Ok(())
     }
 
@@ -91,17 +88,15 @@ impl Router {
             })
             .cloned()
             .collect();
-        session.outbox.push(Frame::with_ref(
-            ServerMessage::Whois {
-                nick: target.nick.clone(),
-                rooms,
-                away: target.away.as_deref().map(str::to_string),
-                idle_secs: now_ms().saturating_sub(target.last_said) / 1000,
-                since: target.since,
-                account: target.account.clone(),
-            },
-            reference,
-        ));
+        let answer = ServerMessage::Whois {
+            nick: target.nick.clone(),
+            rooms,
+            away: target.away.as_deref().map(str::to_string),
+            idle_secs: now_ms().saturating_sub(target.last_said) / 1000,
+            since: target.since,
+            account: target.account.clone(),
+        };
+        session.sink.answer(id, Frame::with_ref(answer, reference));
         Ok(())
     }
 
@@ -130,9 +125,8 @@ impl Router {
                 }
             })
             .collect();
-        session
-            .outbox
-            .push(Frame::with_ref(ServerMessage::Users { users }, reference));
+        let answer = ServerMessage::Users { users };
+        session.sink.answer(id, Frame::with_ref(answer, reference));
         Ok(())
     }
 }

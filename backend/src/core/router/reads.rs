@@ -18,6 +18,7 @@ impl Router {
         let Some(account) = sessions.get(&id).and_then(|s| s.account.clone()) else {
             return;
         };
+        let id = sessions.user_of(id);
         let entry = reads.entry(account).or_default();
         for (target, mark) in positions.into_iter().take(MAX_READ_POSITIONS) {
             let held = entry.marks.entry(target).or_default();
@@ -25,7 +26,9 @@ impl Router {
                 *held = mark;
             }
         }
-        entry.sessions.retain(|s| sessions.contains_key(s));
+        entry
+            .sessions
+            .retain(|&s| sessions.contains_key(&s) && s != id);
         entry.sessions.push(id);
     }
 
@@ -66,6 +69,7 @@ impl Router {
         let State {
             sessions, reads, ..
         } = &mut *guard;
+        let user = sessions.user_of(id);
         let session = connection(sessions, id)?;
         let Some(account) = session.account.clone() else {
             return Err(RouterError::new(
@@ -74,13 +78,13 @@ impl Router {
             ));
         };
         let entry = reads.entry(account.clone()).or_default();
-        if !entry.sessions.contains(&id) {
-            entry.sessions.push(id);
+        if !entry.sessions.contains(&user) {
+            entry.sessions.push(user);
         }
         let now = entry.marks.get(&target).copied().unwrap_or_default();
         if mark.id <= now.id || mark.id == 0 {
             let answer = ServerMessage::Read(target.position(now));
-            session.outbox.push(Frame::with_ref(answer, reference));
+            session.sink.answer(id, Frame::with_ref(answer, reference));
             return Ok(false);
         }
         if entry.marks.len() >= MAX_READ_POSITIONS && !entry.marks.contains_key(&target) {
@@ -97,12 +101,12 @@ impl Router {
                 .is_some_and(|s| s.account.as_ref() == Some(&account))
         });
         for s in &entry.sessions {
-            let outbox = &sessions[s].outbox;
-            if *s == id {
+            let sink = &sessions[s].sink;
+            if *s == user {
                 let answer = ServerMessage::Read(target.position(mark));
-                outbox.push(Frame::with_ref(answer, reference.clone()));
+                sink.tell(id, answer, reference.clone());
             } else {
-                outbox.push(moved.clone());
+                sink.push(moved.clone());
             }
         }
         Ok(true)

@@ -56,12 +56,13 @@ impl Router {
             reads,
             ..
         } = &mut *guard;
+        let user = sessions.user_of(id);
         let session = connection_mut(sessions, id)?;
         if session.rooms.contains(&room) {
             // Joining twice is harmless: answer with the room's state again.
-            let outbox = session.outbox.clone();
             let read = read_of(reads, session, &Conversation::Room(room.clone()));
-            outbox.push(rooms[&room].joined(sessions, &room, read, reference));
+            let joined = rooms[&room].joined(sessions, &room, read, reference);
+            sessions[&id].sink.answer(id, joined);
             return Ok(Joined::Joined);
         }
         if self.port.durable() && !rooms.get(&room).is_some_and(|r| r.loaded) {
@@ -95,9 +96,9 @@ impl Router {
                     format!("you are banned from {room}"),
                 ));
             }
-            r.admits(&room, (id, &session.nick), session.account.as_ref(), key)?;
+            r.admits(&room, (user, &session.nick), session.account.as_ref(), key)?;
         }
-        r.invited.retain(|&s| s != id);
+        r.invited.retain(|&s| s != user);
         // A logged-in user who creates a room owns it, once that is stored;
         // the claim holds meanwhile, so nobody else claims it. Creating
         // means the room is brand new: a room with history, a topic, roles,
@@ -107,17 +108,21 @@ impl Router {
             Some(account) if r.is_new() => Some(account.clone()),
             _ => None,
         };
-        r.admit(&room, id, session, true);
+        r.admit(&room, user, session, true);
         let read = read_of(reads, session, &Conversation::Room(room.clone()));
-        let joined = r.joined(sessions, &room, read, reference);
+        let sink = session.sink.clone();
+        sink.tell_with(
+            id,
+            |reference| r.joined(sessions, &room, read, reference),
+            reference,
+        );
         let roles = (claim.is_none() && r.owner.is_some() && !r.claiming)
             .then(|| Frame::new(r.roles(&room, sessions)));
         let session = sessions.get_mut(&id).expect("looked up above");
-        session.outbox.push(joined);
         if claim.is_some() {
             r.claiming = true;
         } else if let Some(roles) = roles {
-            session.outbox.push(roles);
+            session.sink.push(roles);
         }
         enter(&mut session.rooms, &room);
         cluster::publish_user(&*self.port, session, Change::Join { room: room.clone() });
@@ -156,13 +161,14 @@ impl Router {
         let State {
             sessions, rooms, ..
         } = &mut *guard;
+        let user = sessions.user_of(id);
         let session = connection_mut(sessions, id)?;
         let Some(pos) = session.rooms.iter().position(|r| *r == room) else {
             return Err(not_in_room(&room));
         };
         session.rooms.remove(pos);
         if let Some(r) = rooms.get_mut(&room) {
-            r.members.retain(|m| m.session != id);
+            r.members.retain(|m| m.session != user);
             r.broadcast(
                 &Frame::new(ServerMessage::Presence {
                     room: room.clone(),
@@ -183,10 +189,9 @@ impl Router {
                 reason: reason.clone(),
             },
         );
-        session.outbox.push(Frame::with_ref(
-            ServerMessage::Parted { room, reason },
-            reference,
-        ));
+        session
+            .sink
+            .tell(id, ServerMessage::Parted { room, reason }, reference);
         Ok(())
     }
 
@@ -214,10 +219,10 @@ impl Router {
                 .get(&room)
                 .filter(|r| !r.modes.secret || session.rooms.contains(&room))
                 .and_then(|r| r.topic.clone());
-            session.outbox.push(Frame::with_ref(
-                ServerMessage::Topic { room, topic },
-                reference,
-            ));
+            session.sink.answer(
+                id,
+                Frame::with_ref(ServerMessage::Topic { room, topic }, reference),
+            );
             return Ok(());
         };
         let (session, r) = member(sessions, rooms, id, &room)?;

@@ -18,6 +18,12 @@ impl Router {
         state.sessions.get(id)?.account.clone()
     }
 
+    /// Whether `account` is logged in on this node (a new login to it is
+    /// one more device of that user: no nick to claim).
+    pub fn account_here(&self, account: &Nick) -> bool {
+        self.state.lock().unwrap().online.contains_key(account)
+    }
+
     /// Whether a session uses `nick`.
     pub fn nick_in_use(&self, nick: &Nick) -> bool {
         self.state.lock().unwrap().nicks.contains_key(nick)
@@ -45,9 +51,11 @@ impl Router {
     pub fn log_in(&self, id: SessionId, account: Nick) -> Result<()> {
         let mut guard = self.state.lock().unwrap();
         let State { sessions, .. } = &mut *guard;
+        let user = sessions.user_of(id);
         let session = connection_mut(sessions, id)?;
         session.account = Some(account.clone());
         cluster::publish_user(&*self.port, session, Change::Login);
+        guard.online.insert(account, user);
         Ok(())
     }
 
@@ -64,10 +72,14 @@ impl Router {
     ) -> usize {
         let state = self.state.lock().unwrap();
         let mut ended = 0;
-        for (&id, session) in &state.sessions {
-            if id != except && session.node.is_none() && session.account.as_ref() == Some(account) {
-                session.outbox.close(code, message);
-                ended += 1;
+        for session in state.sessions.values() {
+            if session.node.is_none() && session.account.as_ref() == Some(account) {
+                for (device, outbox) in session.sink.iter() {
+                    if device != except {
+                        outbox.close(code, message);
+                        ended += 1;
+                    }
+                }
             }
         }
         ended
@@ -92,7 +104,7 @@ impl Router {
         if session.node.is_some() {
             return false;
         }
-        session.outbox.close(code, message);
+        session.sink.close(code, message);
         true
     }
 
@@ -105,6 +117,7 @@ impl Router {
         // Its read positions go too: whoever registers the name next
         // starts without them.
         state.reads.remove(name);
+        state.online.remove(name);
         if let Some(session) = state.sessions.get_mut(&id) {
             session.account = None;
             session.admin = false;
@@ -135,11 +148,19 @@ impl Router {
         Ok(())
     }
 
-    /// Queues `frame` for session `id`, if it still exists.
+    /// Queues `frame` for connection `id`, if it still exists.
     pub fn send_to(&self, id: SessionId, frame: Frame) {
         let state = self.state.lock().unwrap();
         if let Some(session) = state.sessions.get(&id) {
-            session.outbox.push(frame);
+            session.sink.answer(id, frame);
+        }
+    }
+
+    /// Queues `frame` for every connection of `id`'s user.
+    pub fn send_to_user(&self, id: SessionId, frame: Frame) {
+        let state = self.state.lock().unwrap();
+        if let Some(session) = state.sessions.get(&id) {
+            session.sink.push(frame);
         }
     }
 
@@ -158,6 +179,8 @@ impl Router {
     /// Like [`connect`](Self::connect), logged into `account` (whose
     /// name is `nick`; checked by the caller) or as a guest (`None`), who
     /// may not use an account's nick. `first` are the frames it gets first.
+    /// An account online here already gets another device: the new
+    /// connection is the same user (see `devices`).
     pub fn connect_as(
         &self,
         nick: Nick,
@@ -167,6 +190,15 @@ impl Router {
         reference: Option<Ref>,
     ) -> Result<SessionId> {
         let mut state = self.state.lock().unwrap();
+        // An account's nick is for that account only.
+        if account.as_ref() != Some(&nick) && state.accounts.contains(&nick) {
+            return Err(reserved(&nick));
+        }
+        if let Some(&user) = account.as_ref().and_then(|a| state.online.get(a))
+            && state.sessions.get(&user).is_some_and(|s| s.node.is_none())
+        {
+            return self.add_device(&mut state, user, outbox, first, reference);
+        }
         // In a cluster the broker gave this nick to the caller: a ghost
         // still holding it is out of date.
         cluster::evict_ghost(&mut state, &nick);
@@ -176,23 +208,22 @@ impl Router {
                 format!("the nick {nick} is in use"),
             ));
         }
-        // An account's nick is for that account only.
-        if account.as_ref() != Some(&nick) && state.accounts.contains(&nick) {
-            return Err(reserved(&nick));
-        }
         state.next_session += 1;
         let id = state.next_session;
         for message in first {
             outbox.push(Frame::with_ref(message, reference.clone()));
         }
         state.nicks.insert(nick.clone(), id);
+        if let Some(account) = &account {
+            state.online.insert(account.clone(), id);
+        }
         let now = now_ms();
         state.sessions.insert(
             id,
             Box::new(Connection {
                 nick,
                 account,
-                outbox,
+                sink: Sink::One(id, outbox),
                 rooms: Vec::new(),
                 away: None,
                 since: now,
@@ -218,6 +249,7 @@ impl Router {
         let State {
             sessions, rooms, ..
         } = &mut *guard;
+        let user = sessions.user_of(id);
         let session = connection_mut(sessions, id)?;
         session.away = message.as_deref().map(Into::into);
         cluster::publish_user(&*self.port, session, Change::Away);
@@ -225,16 +257,16 @@ impl Router {
             nick: session.nick.clone(),
             message,
         };
-        let mut told = HashSet::from([id]);
+        let mut told = HashSet::from([user]);
         let shared = Frame::new(event.clone());
         for room in &session.rooms {
             for member in &rooms[room].members {
                 if told.insert(member.session) {
-                    member.outbox.push(shared.clone());
+                    member.sink.push(shared.clone());
                 }
             }
         }
-        session.outbox.push(Frame::with_ref(event, reference));
+        session.sink.tell(id, event, reference);
         Ok(())
     }
 
@@ -250,8 +282,9 @@ impl Router {
             accounts,
             ..
         } = &mut *guard;
+        let user = sessions.user_of(id);
         if let Some(&holder) = nicks.get(&nick)
-            && holder != id
+            && holder != user
         {
             return Err(RouterError::new(
                 ErrorCode::NickTaken,
@@ -264,7 +297,7 @@ impl Router {
         }
         let old = std::mem::replace(&mut session.nick, nick.clone());
         nicks.remove(&old);
-        nicks.insert(nick.clone(), id);
+        nicks.insert(nick.clone(), user);
         for room in &session.rooms {
             let r = rooms.get_mut(room).expect("a session's rooms exist");
             r.broadcast(
@@ -276,39 +309,50 @@ impl Router {
                     reason: None,
                     account: session.account.clone(),
                 }),
-                Some(id),
+                Some(user),
             );
         }
-        session.outbox.push(Frame::with_ref(
-            ServerMessage::Nick { nick, old },
-            reference,
-        ));
+        session
+            .sink
+            .tell(id, ServerMessage::Nick { nick, old }, reference);
         Ok(())
     }
 
-    /// Removes a session: it leaves every room (members see `quit`, with
-    /// `reason` if given) and its nick becomes free. Unknown ids are ignored.
+    /// Removes a connection. The last of its user's: the user leaves every
+    /// room (members see `quit`, with `reason` if given) and its nick
+    /// becomes free; one of several: nobody else notices. Unknown ids are
+    /// ignored.
     pub fn quit(&self, id: SessionId, reason: Option<String>) {
         let reason = reason
             .map(|r| clip(r.trim(), MAX_REASON_BYTES))
             .filter(|r| !r.is_empty() && check_line(r, MAX_REASON_BYTES, "reason").is_ok());
         let mut guard = self.state.lock().unwrap();
+        if self.remove_device(&mut guard, id) {
+            return;
+        }
         let State {
             sessions,
             nicks,
             rooms,
             reads,
+            online,
             ..
         } = &mut *guard;
+        let user = sessions.user_of(id);
         let Some(session) = sessions.remove(&id) else {
             return;
         };
-        forget_reads(reads, &session, id);
+        if let Some(account) = &session.account
+            && session.node.is_none()
+        {
+            online.remove(account);
+        }
+        forget_reads(reads, &session, user);
         cluster::publish_quit(&*self.port, &session, reason.clone());
         nicks.remove(&session.nick);
         for room in session.rooms {
             if let Some(r) = rooms.get_mut(&room) {
-                r.members.retain(|m| m.session != id);
+                r.members.retain(|m| m.session != user);
                 r.broadcast(
                     &Frame::new(ServerMessage::Presence {
                         room,

@@ -7,6 +7,7 @@ fn router() -> Router {
     Router::new(RouterConfig {
         max_text_bytes: 100,
         max_rooms_per_session: 3,
+        max_devices: 10,
         max_rooms: 4,
         history_len: 5,
     })
@@ -647,6 +648,7 @@ fn what_the_port_refuses_changes_nothing_and_the_requester_hears_busy() {
     let config = RouterConfig {
         max_text_bytes: 100,
         max_rooms_per_session: 3,
+        max_devices: 10,
         max_rooms: 4,
         history_len: 5,
     };
@@ -781,6 +783,7 @@ fn a_room_read_again_from_the_store_is_set_right_and_announced() {
     let config = RouterConfig {
         max_text_bytes: 100,
         max_rooms_per_session: 3,
+        max_devices: 10,
         max_rooms: 4,
         history_len: 5,
     };

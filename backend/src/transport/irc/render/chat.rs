@@ -242,9 +242,14 @@ impl Client {
     pub(super) fn chat(&self, frame: &Frame, message: &ServerMessage, out: &mut Vec<u8>) {
         let variant = self.caps.tag_variant();
         let echo = self.caps.has(ECHO_MESSAGE);
+        let mine = frame.reference().is_some();
         match message {
-            ServerMessage::Message(m) if self.is_me(&m.from) && !echo => {}
-            ServerMessage::Direct(d) if self.is_me(&d.from) && !self.is_me(&d.to) && !echo => {}
+            // This connection's own words come back (with its request's
+            // ref) only with echo-message; what the user said from another
+            // device (no ref) is shown like anyone's.
+            ServerMessage::Message(m) if mine && self.is_me(&m.from) && !echo => {}
+            ServerMessage::Direct(d)
+                if mine && self.is_me(&d.from) && !self.is_me(&d.to) && !echo => {}
             ServerMessage::Message(m) => {
                 shared(frame, out, variant_for(variant, m.account.as_ref()))
             }

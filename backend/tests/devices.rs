@@ -1,0 +1,213 @@
+//! One account, many devices, over real sockets: every connection logged
+//! into an account is the same user (one nick, one member). What one
+//! device says, joins or parts reaches the others (JSON with the same id,
+//! IRC as the user's own lines); the other members see one member and no
+//! presence change until the last device goes; a device limit holds.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Client, IrcClient, Kind, TestServer, irc_command, irc_sasl, log_in, register, say};
+use serde_json::{Value, json};
+
+/// A ping's pong: everything sent to `c` before it has been read.
+async fn drain(c: &mut Client) -> Vec<Value> {
+    c.send(json!({"type":"ping","ref":"drain"})).await;
+    let mut seen = Vec::new();
+    loop {
+        let next = c.recv().await;
+        if next["type"] == "pong" && next["ref"] == "drain" {
+            return seen;
+        }
+        seen.push(next);
+    }
+}
+
+/// IRC lines until the answer to a PING (everything sent before it).
+async fn irc_drain(irc: &mut IrcClient) -> Vec<String> {
+    irc.send("PING :drain").await;
+    let mut seen = Vec::new();
+    loop {
+        let line = irc.recv().await;
+        if irc_command(&line) == "PONG" && line.ends_with("drain") {
+            return seen;
+        }
+        seen.push(line);
+    }
+}
+
+#[tokio::test]
+async fn devices_of_one_account_are_one_user_on_every_transport() {
+    let server = TestServer::start();
+    register(&server, "alice").await;
+    let (mut web, _) = log_in(&server, Kind::Ws, "alice").await;
+    web.join("lobby").await;
+    let mut bob = Client::hello(&server, Kind::Tcp, "bob").await;
+    let joined = bob.join("lobby").await;
+    assert_eq!(joined["members"], json!(["alice", "bob"]));
+    let said = say(&mut bob, "lobby", "before").await;
+
+    // A second JSON device: the account's nick, never alice_, and the
+    // user's rooms at once; bob hears nothing of it.
+    let hello = json!({"type":"hello","nick":"alice","password":common::PW});
+    let (mut phone, welcome) = Client::hello_with(&server, Kind::Tcp, hello).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    assert_eq!(welcome["nick"], "alice", "{welcome}");
+    phone.expect("logged_in").await;
+    let lobby = phone.expect("joined").await;
+    assert_eq!(lobby["room"], "lobby");
+    assert_eq!(lobby["members"], json!(["alice", "bob"]));
+    assert!(lobby.get("ref").is_none(), "{lobby}");
+    assert_eq!(lobby["history"][0]["id"], said);
+
+    // An IRC device over SASL: 001 names alice, and it is in #lobby.
+    let mut irc = irc_sasl(&server, "alice").await;
+    let lines = irc_drain(&mut irc).await;
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(":alice!") && l.ends_with("JOIN #lobby")),
+        "{lines:?}"
+    );
+    bob.assert_quiet(Duration::from_millis(200)).await;
+    drain(&mut web).await;
+
+    // What one device says reaches the others once, with the same id:
+    // the sayer's copy with its ref, the others without; IRC as alice's
+    // own PRIVMSG.
+    web.send(json!({"type":"say","room":"lobby","text":"from the laptop","ref":7}))
+        .await;
+    let own = web.wait_for("message").await;
+    assert_eq!(own["ref"], 7);
+    let id = own["id"].as_u64().unwrap();
+    let copy = phone.expect("message").await;
+    assert_eq!((copy["id"].as_u64(), copy.get("ref")), (Some(id), None));
+    assert_eq!(copy["from"], "alice");
+    let line = irc.wait_for("PRIVMSG").await;
+    assert!(
+        line.starts_with(":alice!") && line.ends_with("PRIVMSG #lobby :from the laptop"),
+        "{line}"
+    );
+    let heard = bob.expect("message").await;
+    assert_eq!(heard["id"], id);
+    assert!(drain(&mut bob).await.is_empty(), "bob heard it once");
+
+    // IRC speaks: the JSON devices and bob get it once.
+    irc.send("PRIVMSG #lobby :from irc").await;
+    for c in [&mut web, &mut phone, &mut bob] {
+        let m = c.expect("message").await;
+        assert_eq!(
+            (m["from"].as_str(), m["text"].as_str()),
+            (Some("alice"), Some("from irc"))
+        );
+    }
+
+    // A join on one device is a join for the user: every device is told.
+    phone
+        .send(json!({"type":"join","room":"den","ref":"j"}))
+        .await;
+    let den = phone.expect("joined").await;
+    assert_eq!(
+        (den["room"].as_str(), den["ref"].as_str()),
+        (Some("den"), Some("j"))
+    );
+    let den = web.expect("joined").await;
+    assert_eq!(den["room"], "den");
+    assert!(den.get("ref").is_none(), "{den}");
+    let line = irc.wait_for("JOIN").await;
+    assert!(line.ends_with("JOIN #den"), "{line}");
+    // And a part.
+    irc.send("PART #den").await;
+    assert_eq!(web.expect("parted").await["room"], "den");
+    assert_eq!(phone.expect("parted").await["room"], "den");
+
+    // Whispers: both directions reach every device.
+    bob.send(json!({"type":"whisper","to":"alice","text":"psst"}))
+        .await;
+    assert_eq!(bob.wait_for("direct").await["text"], "psst");
+    assert_eq!(web.wait_for("direct").await["text"], "psst");
+    assert_eq!(phone.wait_for("direct").await["text"], "psst");
+    let line = irc.wait_for("PRIVMSG").await;
+    assert!(line.ends_with("PRIVMSG alice :psst"), "{line}");
+    phone
+        .send(json!({"type":"whisper","to":"bob","text":"hi bob","ref":1}))
+        .await;
+    let sent = phone.wait_for("direct").await;
+    assert_eq!(sent["ref"], 1);
+    let copy = web.wait_for("direct").await;
+    assert_eq!(
+        (copy["id"].clone(), copy["to"].as_str()),
+        (sent["id"].clone(), Some("bob"))
+    );
+    let line = irc.wait_for("PRIVMSG").await;
+    assert!(
+        line.starts_with(":alice!") && line.ends_with("PRIVMSG bob :hi bob"),
+        "{line}"
+    );
+    assert_eq!(bob.wait_for("direct").await["text"], "hi bob");
+
+    // Devices go: bob sees no presence change until the last one.
+    drop(phone);
+    irc.send("QUIT :bye").await;
+    irc.until_closed(Duration::from_secs(5)).await;
+    let members = {
+        bob.send(json!({"type":"members","room":"lobby"})).await;
+        bob.wait_for("members").await
+    };
+    assert_eq!(members["members"], json!(["alice", "bob"]));
+    web.send(json!({"type":"say","room":"lobby","text":"still here"}))
+        .await;
+    let next = bob.expect("message").await;
+    assert_eq!(next["text"], "still here", "no quit before it: {next}");
+    drop(web);
+    let quit = bob.wait_for("presence").await;
+    assert_eq!(
+        (quit["event"].as_str(), quit["nick"].as_str()),
+        (Some("quit"), Some("alice"))
+    );
+}
+
+#[tokio::test]
+async fn an_account_has_at_most_max_devices_connections() {
+    let server = TestServer::start_with(&["--max-devices", "2"]);
+    register(&server, "alice").await;
+    let (_one, _) = log_in(&server, Kind::Tcp, "alice").await;
+    let (two, _) = log_in(&server, Kind::Ws, "alice").await;
+    let hello = json!({"type":"hello","nick":"alice","password":common::PW});
+    let (_, refused) = Client::hello_with(&server, Kind::Tcp, hello.clone()).await;
+    assert_eq!(refused["code"], "too_many_devices", "{refused}");
+    assert!(
+        refused["message"].as_str().unwrap().contains("2 devices"),
+        "{refused}"
+    );
+    // One goes: there is room for another, once the server has seen it
+    // close.
+    drop(two);
+    let (mut three, mut answer) = Client::hello_with(&server, Kind::Tcp, hello.clone()).await;
+    for _ in 0..100 {
+        if answer["type"] == "welcome" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        (three, answer) = Client::hello_with(&server, Kind::Tcp, hello.clone()).await;
+    }
+    assert_eq!(answer["nick"], "alice", "{answer}");
+    three.expect("logged_in").await;
+}
+
+/// A guest may not take the nick of an account that is online, and a
+/// guest's second connection is another user.
+#[tokio::test]
+async fn guests_stay_one_connection_one_user() {
+    let server = TestServer::start();
+    register(&server, "alice").await;
+    let (_alice, _) = log_in(&server, Kind::Tcp, "alice").await;
+    let (_, refused) =
+        Client::hello_with(&server, Kind::Ws, json!({"type":"hello","nick":"alice"})).await;
+    assert_eq!(refused["code"], "nick_reserved", "{refused}");
+    let _carol = Client::hello(&server, Kind::Tcp, "carol").await;
+    let mut second = Client::connect(&server, Kind::Ws).await;
+    second.send(json!({"type":"hello","nick":"carol"})).await;
+    second.expect_error("nick_taken").await;
+}
