@@ -28,6 +28,9 @@ pub const MAX_LINES: usize = 3000;
 pub const OLDER_PAGE: u32 = 50;
 /// Live messages held back while a room catches up.
 const MAX_HELD: usize = 2000;
+/// Least time between two `mark_read`s as messages arrive (ms); the
+/// server allows two a second.
+const MARK_EVERY_MS: u64 = 1000;
 
 pub type Request = Envelope<ClientMessage>;
 
@@ -89,9 +92,39 @@ pub struct Conversation {
     /// Shared with the view, which redraws only the lines that are new.
     pub lines: VecDeque<Rc<Line>>,
     pub unread: u32,
+    /// The newest message the account has read here (its position on the
+    /// server, shared by all its devices).
+    read: u64,
+    /// The server keeps a position here: a room, or a direct conversation
+    /// with an account.
+    positions: bool,
 }
 
 impl Conversation {
+    /// The newest message's id (0: none).
+    fn newest(&self) -> u64 {
+        self.lines
+            .iter()
+            .rev()
+            .find_map(|l| match &**l {
+                Line::Chat { id, .. } => Some(*id),
+                Line::Event { .. } => None,
+            })
+            .unwrap_or(0)
+    }
+
+    /// The account read up to `id` (on any device): unread are the others'
+    /// messages after it. Positions only move forward.
+    fn read_up_to(&mut self, id: u64, me: Option<&Nick>) {
+        self.positions = true;
+        if id <= self.read {
+            return;
+        }
+        self.read = id;
+        let after = |l: &Rc<Line>| matches!(&**l, Line::Chat { id: i, from, .. } if *i > id && Some(from) != me);
+        self.unread = self.lines.iter().filter(|l| after(l)).count() as u32;
+    }
+
     fn push(&mut self, line: Line) {
         if self.lines.len() >= MAX_LINES {
             self.lines.pop_front();
@@ -335,6 +368,7 @@ enum Purpose {
     Logout,
     Account(AccountAction),
     Admin(AdminAsk),
+    MarkRead,
 }
 
 /// A panel shown in the conversation's place.
@@ -404,6 +438,10 @@ pub struct Chat {
     attempt: u32,
     next_ref: i64,
     pending: HashMap<i64, Purpose>,
+    /// When the last `mark_read` went (ms), and whether the conversation
+    /// on screen has more to mark: marks go at most once a second.
+    marked_at: u64,
+    mark_due: bool,
     /// Bumped on every change, so views know when to redraw.
     pub version: u64,
 }
@@ -450,6 +488,8 @@ impl Chat {
             attempt: 0,
             next_ref: 0,
             pending: HashMap::new(),
+            marked_at: 0,
+            mark_due: false,
             version: 0,
         }
     }
@@ -758,32 +798,63 @@ impl Chat {
             }
         }
         self.view = Some(view);
-        self.mark_read();
+        requests.extend(self.mark_read());
         requests
     }
 
     /// The page became visible or hidden.
-    pub fn set_visible(&mut self, visible: bool) {
+    pub fn set_visible(&mut self, visible: bool) -> Vec<Request> {
         self.version += 1;
         self.visible = visible;
         if visible {
-            self.mark_read();
+            return self.mark_read();
         }
+        Vec::new()
     }
 
-    fn mark_read(&mut self) {
-        match self.view.clone() {
-            Some(View::Room(room)) => {
-                if let Some(r) = self.rooms.get_mut(&room) {
-                    r.conv.unread = 0;
-                }
-            }
-            Some(View::Direct(nick)) => {
-                if let Some(c) = self.directs.get_mut(&nick) {
-                    c.unread = 0;
-                }
-            }
-            None => {}
+    /// The conversation on screen is read: no unread here, and (logged
+    /// in) the server moves the account's position to its newest message,
+    /// which every other device of the account hears.
+    fn mark_read(&mut self) -> Vec<Request> {
+        let logged_in = self.account.is_some() && self.is_online();
+        let (conv, room, with) = match self.view.clone() {
+            Some(View::Room(room)) => match self.rooms.get_mut(&room) {
+                Some(r) => (&mut r.conv, Some(room), None),
+                None => return Vec::new(),
+            },
+            Some(View::Direct(nick)) => match self.directs.get_mut(&nick) {
+                Some(c) => (c, None, Some(nick)),
+                None => return Vec::new(),
+            },
+            None => return Vec::new(),
+        };
+        conv.unread = 0;
+        let newest = conv.newest();
+        if !logged_in || newest <= conv.read || (with.is_some() && !conv.positions) {
+            return Vec::new();
+        }
+        conv.read = newest;
+        self.mark_due = false;
+        let body = ClientMessage::MarkRead {
+            room,
+            with,
+            id: Some(newest),
+            ts: None,
+        };
+        vec![self.request(Purpose::MarkRead, body)]
+    }
+
+    /// A read position from the server (`read`, `read_positions`,
+    /// `joined`), for a conversation shown here.
+    fn on_read(&mut self, room: Option<RoomName>, with: Option<Nick>, id: u64) {
+        let me = self.nick.clone();
+        let conv = match (room, with) {
+            (Some(room), _) => self.rooms.get_mut(&room).map(|r| &mut r.conv),
+            (None, Some(nick)) => self.directs.get_mut(&nick),
+            (None, None) => None,
+        };
+        if let Some(conv) = conv {
+            conv.read_up_to(id, me.as_ref());
         }
     }
 
@@ -829,9 +900,9 @@ impl Chat {
                 self.version += 1;
                 let already = self.rooms.contains_key(&room);
                 self.view = Some(View::Room(room.clone()));
-                self.mark_read();
+                let marked = self.mark_read();
                 if already {
-                    Vec::new()
+                    marked
                 } else {
                     let state = RoomState {
                         key,
@@ -1021,11 +1092,17 @@ impl Chat {
                 ..
             } => {
                 out.extend(self.on_joined(room.clone(), members, history, now));
+                let access = access.map(|a| *a).unwrap_or_default();
                 if let Some(r) = self.rooms.get_mut(&room) {
                     r.topic = topic.filter(|t| !t.text.is_empty());
-                    let access = access.map(|a| *a).unwrap_or_default();
                     r.set_modes(access.modes);
                     r.voiced = access.voiced;
+                    if self.account.is_some() {
+                        r.conv.positions = true;
+                    }
+                }
+                if let Some(read) = access.read {
+                    self.on_read(Some(room), None, read.id);
                 }
             }
             ServerMessage::Topic { room, topic } => {
@@ -1128,7 +1205,7 @@ impl Chat {
                 self.rooms.remove(&room);
                 if self.view == Some(View::Room(room)) {
                     self.view = self.rooms.keys().next().cloned().map(View::Room);
-                    self.mark_read();
+                    out.extend(self.mark_read());
                 }
             }
             ServerMessage::Nick { nick, old } => {
@@ -1316,12 +1393,32 @@ impl Chat {
             }
             // Not asked by the web client (its build does not even read them).
             ServerMessage::DirectHistory { .. } | ServerMessage::Targets { .. } => {}
-            // Read positions: the web client keeps its own unread counts
-            // for now.
-            ServerMessage::Read(_) | ServerMessage::ReadPositions { .. } => {}
+            ServerMessage::Read(p) => self.on_read(p.room, p.with, p.id),
+            ServerMessage::ReadPositions { positions } => {
+                for p in positions {
+                    self.on_read(p.room, p.with, p.id);
+                }
+            }
             ServerMessage::Registered { .. } | ServerMessage::Bans { .. } => {}
         }
+        // What arrives in the conversation on screen is read; its mark
+        // goes at most once a second (the next frame sends a late one).
+        if self.visible && self.current_mut().is_some_and(|c| c.newest() > c.read) {
+            self.mark_due = true;
+        }
+        out.extend(self.tick(now));
         out
+    }
+
+    /// A mark that had to wait goes once its second is over (called for
+    /// each frame, and every second by the connection).
+    pub fn tick(&mut self, now: u64) -> Vec<Request> {
+        if !self.mark_due || now < self.marked_at + MARK_EVERY_MS {
+            return Vec::new();
+        }
+        self.marked_at = now;
+        self.version += 1;
+        self.mark_read()
     }
 
     fn gap_request(&mut self, room: RoomName) -> Request {
@@ -1434,6 +1531,9 @@ impl Chat {
             text: d.text,
             ts: d.ts,
         });
+        if !own && d.account.is_some() {
+            conv.positions = true;
+        }
         if !own && !viewing {
             conv.unread += 1;
         }
@@ -1517,6 +1617,9 @@ impl Chat {
                 });
             }
             Some(Purpose::Logout) => self.signed_out = true,
+            // A position the server would not move (an old message, a
+            // conversation it keeps none for): nothing to tell.
+            Some(Purpose::MarkRead) => {}
             Some(Purpose::Account(action)) => {
                 let text = match code {
                     ErrorCode::AuthFailed if action == AccountAction::Delete => {
@@ -1597,7 +1700,7 @@ fn alternative_nick(nick: &Nick) -> Option<Nick> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use banter_protocol::Limits;
+    use banter_protocol::{Limits, ReadPosition};
 
     fn nick(s: &str) -> Nick {
         Nick::new(s).unwrap()
@@ -1848,6 +1951,67 @@ mod tests {
         assert_eq!(chat.rooms[&room("lobby")].conv.unread, 1);
         chat.set_visible(true);
         assert_eq!(chat.rooms[&room("lobby")].conv.unread, 0);
+    }
+
+    /// Logged in, unread counts follow the account's read positions (set
+    /// on any of its devices), and reading here moves them.
+    #[test]
+    fn unread_follows_the_accounts_read_positions() {
+        let mut chat = logged_in();
+        chat.submit("/join dev", 0).unwrap();
+        for id in 4..=7 {
+            chat.on_message(server(ServerMessage::Message(msg("lobby", id, "bob"))), 0);
+        }
+        assert_eq!(chat.rooms[&room("lobby")].conv.unread, 4);
+        // Another device read up to 5.
+        let read = |id| {
+            server(ServerMessage::Read(ReadPosition {
+                room: Some(room("lobby")),
+                with: None,
+                id,
+                ts: 0,
+            }))
+        };
+        chat.on_message(read(5), 10_000);
+        assert_eq!(chat.rooms[&room("lobby")].conv.unread, 2);
+        // Positions only move forward.
+        chat.on_message(read(4), 10_000);
+        assert_eq!(chat.rooms[&room("lobby")].conv.unread, 2);
+        // Opening lobby marks its newest message read on the server.
+        let out = chat.select(View::Room(room("lobby")));
+        let marks: Vec<_> = out
+            .iter()
+            .filter(|r| matches!(r.body, ClientMessage::MarkRead { .. }))
+            .collect();
+        assert_eq!(
+            marks[0].body,
+            ClientMessage::MarkRead {
+                room: Some(room("lobby")),
+                with: None,
+                id: Some(7),
+                ts: None
+            }
+        );
+        assert_eq!(chat.unread_total(), 0);
+        // A message arriving on screen is marked, at most once a second.
+        let out = chat.on_message(
+            server(ServerMessage::Message(msg("lobby", 8, "bob"))),
+            20_000,
+        );
+        assert!(matches!(
+            out[0].body,
+            ClientMessage::MarkRead { id: Some(8), .. }
+        ));
+        let out = chat.on_message(
+            server(ServerMessage::Message(msg("lobby", 9, "bob"))),
+            20_100,
+        );
+        assert!(out.is_empty());
+        let out = chat.on_message(server(ServerMessage::Pong), 21_100);
+        assert!(matches!(
+            out[0].body,
+            ClientMessage::MarkRead { id: Some(9), .. }
+        ));
     }
 
     #[test]

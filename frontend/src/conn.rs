@@ -9,7 +9,7 @@ use banter_protocol::{Envelope, ServerMessage};
 use futures_channel::mpsc;
 use futures_util::{SinkExt, StreamExt, stream};
 use gloo_net::websocket::{Message, futures::WebSocket};
-use gloo_timers::future::TimeoutFuture;
+use gloo_timers::future::{IntervalStream, TimeoutFuture};
 use yew::Callback;
 
 use crate::browser;
@@ -40,6 +40,8 @@ impl PartialEq for Sender {
 enum Event {
     Server(Option<Result<Message, gloo_net::websocket::WebSocketError>>),
     User(Request),
+    /// A second went by.
+    Tick,
 }
 
 /// Starts the connection task; `changed` redraws the page.
@@ -88,7 +90,12 @@ async fn session(
     let server = source
         .map(|m| Event::Server(Some(m)))
         .chain(stream::once(std::future::ready(Event::Server(None))));
-    let mut events = stream::select(server, user.by_ref().map(Event::User));
+    // Every second: a read mark that had to wait goes.
+    let ticks = IntervalStream::new(1000).map(|()| Event::Tick);
+    let mut events = stream::select(
+        stream::select(server, user.by_ref().map(Event::User)),
+        ticks,
+    );
     while let Some(event) = events.next().await {
         let replies = match event {
             Event::Server(Some(Ok(Message::Text(text)))) => match decode(&text) {
@@ -104,6 +111,13 @@ async fn session(
             Event::Server(Some(Ok(Message::Bytes(_)))) => continue,
             Event::Server(Some(Err(_)) | None) => return,
             Event::User(request) => vec![request],
+            Event::Tick => {
+                let due = chat.borrow_mut().tick(browser::now_ms());
+                if due.is_empty() {
+                    continue;
+                }
+                due
+            }
         };
         changed.emit(());
         if send_all(&mut sink, replies).await.is_err() {

@@ -12,10 +12,12 @@
 use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
+#[cfg(not(target_arch = "wasm32"))]
+use crate::TargetInfo;
 use crate::{
     Access, BanInfo, ChatMessage, DirectMessage, Envelope, ErrorCode, Limits, ModeChange, Nick,
     PresenceEvent, ReadMark, ReadPosition, Ref, RoomInfo, RoomModes, RoomName, ServerBan,
-    ServerMessage, TargetInfo, Topic, UserInfo,
+    ServerMessage, Topic, UserInfo,
 };
 
 /// The `type` of a server frame.

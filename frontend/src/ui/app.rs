@@ -70,10 +70,7 @@ pub fn App() -> Html {
                 }
             });
             browser::listen("visibilitychange", move || {
-                ctx.act(|chat| {
-                    chat.set_visible(browser::page_visible());
-                    Vec::new()
-                });
+                ctx.act(|chat| chat.set_visible(browser::page_visible()));
             });
         });
     }
