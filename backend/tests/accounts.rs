@@ -404,8 +404,9 @@ async fn a_room_change_the_store_refuses_is_neither_made_nor_announced() {
     }
     drop((alice, bob));
     server.restart();
+    // Back in den at login (her stored membership).
     let (mut alice, _) = login(&server, Kind::Tcp, "alice").await;
-    let joined = alice.join("den").await;
+    let joined = alice.expect("joined").await;
     assert_eq!(joined["topic"]["text"], "after");
     let roles = alice.expect("roles").await;
     assert_eq!(

@@ -160,12 +160,82 @@ async fn devices_of_one_account_are_one_user_on_every_transport() {
         .await;
     let next = bob.expect("message").await;
     assert_eq!(next["text"], "still here", "no quit before it: {next}");
+    // The last one: alice is always-on (the default), so she stays in
+    // lobby, away, and whispers to her wait for her next login.
     drop(web);
+    let away = bob.wait_for("away").await;
+    assert_eq!(away["nick"], "alice");
+    assert!(
+        away["message"].as_str().unwrap().starts_with("offline"),
+        "{away}"
+    );
+    bob.send(json!({"type":"whisper","to":"alice","text":"while you were out"}))
+        .await;
+    assert_eq!(bob.wait_for("direct").await["text"], "while you were out");
+    let (mut back, _) = log_in(&server, Kind::Tcp, "alice").await;
+    let lobby = back.expect("joined").await;
+    assert_eq!(lobby["room"], "lobby");
+    assert_eq!(back.wait_for("direct").await["text"], "while you were out");
+    let away = bob.wait_for("away").await;
+    assert_eq!(
+        (away["nick"].as_str(), away.get("message")),
+        (Some("alice"), None)
+    );
+}
+
+/// An account that turns always-on off leaves its rooms with its last
+/// device (the others see it quit), and is back in them at its next login.
+#[tokio::test]
+async fn without_always_on_the_last_device_quits_and_the_rooms_come_back() {
+    let server = TestServer::start();
+    register(&server, "alice").await;
+    let (mut alice, _) = log_in(&server, Kind::Ws, "alice").await;
+    alice.send(json!({"type":"settings","ref":1})).await;
+    let settings = alice.expect("settings").await;
+    assert_eq!(
+        (settings["always_on"].as_bool(), settings["ref"].as_i64()),
+        (Some(true), Some(1))
+    );
+    let (mut phone, _) = log_in(&server, Kind::Tcp, "alice").await;
+    alice
+        .send(json!({"type":"settings","always_on":false,"ref":2}))
+        .await;
+    assert_eq!(alice.expect("settings").await["always_on"], false);
+    let told = phone.expect("settings").await;
+    assert_eq!(
+        (told["always_on"].as_bool(), told.get("ref")),
+        (Some(false), None)
+    );
+    alice.join("den").await;
+    alice.wait_for("roles").await;
+    let mut bob = Client::hello(&server, Kind::Tcp, "bob").await;
+    bob.join("den").await;
+    drain(&mut bob).await;
+    drop(alice);
+    bob.assert_quiet(Duration::from_millis(200)).await;
+    drop(phone);
     let quit = bob.wait_for("presence").await;
     assert_eq!(
         (quit["event"].as_str(), quit["nick"].as_str()),
         (Some("quit"), Some("alice"))
     );
+    // The rooms come back with the next login, on any transport.
+    let mut irc = irc_sasl(&server, "alice").await;
+    let join = irc.wait_for("JOIN").await;
+    assert!(
+        join.starts_with(":alice!") && join.ends_with("JOIN #den"),
+        "{join}"
+    );
+    let back = bob.wait_for("presence").await;
+    assert_eq!(back["event"], "join");
+    // A part is kept too.
+    irc.send("PART #den").await;
+    irc.wait_for("PART").await;
+    irc.send("QUIT").await;
+    irc.until_closed(Duration::from_secs(5)).await;
+    let (mut web, _) = log_in(&server, Kind::Ws, "alice").await;
+    let next = drain(&mut web).await;
+    assert!(next.iter().all(|m| m["type"] != "joined"), "{next:?}");
 }
 
 #[tokio::test]

@@ -1392,7 +1392,9 @@ impl Chat {
                 }
             }
             // Not asked by the web client (its build does not even read them).
-            ServerMessage::DirectHistory { .. } | ServerMessage::Targets { .. } => {}
+            ServerMessage::DirectHistory { .. }
+            | ServerMessage::Targets { .. }
+            | ServerMessage::Settings { .. } => {}
             ServerMessage::Read(p) => self.on_read(p.room, p.with, p.id),
             ServerMessage::ReadPositions { positions } => {
                 for p in positions {

@@ -57,6 +57,7 @@ enum Kind {
     Invite,
     Voiced,
     Targets,
+    Settings,
     Read,
     ReadPositions,
     Lagged,
@@ -96,6 +97,8 @@ struct Flat {
     with: Option<Nick>,
     #[cfg(not(target_arch = "wasm32"))]
     targets: Option<Vec<TargetInfo>>,
+    #[cfg(not(target_arch = "wasm32"))]
+    always_on: Option<bool>,
     read: Option<ReadMark>,
     positions: Option<Vec<ReadPosition>>,
     old: Option<Nick>,
@@ -358,6 +361,12 @@ impl Flat {
             },
             #[cfg(target_arch = "wasm32")]
             Kind::Targets => return Err(E::custom("the web client does not read `targets`")),
+            #[cfg(not(target_arch = "wasm32"))]
+            Kind::Settings => M::Settings {
+                always_on: need(f.always_on, "always_on")?,
+            },
+            #[cfg(target_arch = "wasm32")]
+            Kind::Settings => return Err(E::custom("the web client does not read `settings`")),
             Kind::Read => M::Read(ReadPosition {
                 room: f.room,
                 with: f.with,
@@ -672,6 +681,7 @@ mod tests {
                 id: 7,
                 ts: 70,
             }),
+            M::Settings { always_on: false },
             M::ReadPositions {
                 positions: vec![
                     ReadPosition {
@@ -939,12 +949,13 @@ mod tests {
             M::Targets { .. } => 36,
             M::Read(_) => 37,
             M::ReadPositions { .. } => 38,
+            M::Settings { .. } => 39,
         }
     }
 
     #[test]
     fn every_type_is_tested() {
-        let mut seen = [false; 39];
+        let mut seen = [false; 40];
         for message in every_type() {
             seen[variant(&message)] = true;
         }

@@ -372,6 +372,14 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<u32>,
     },
+    /// Your account's settings: with a field, changes it. Answered by
+    /// `settings` (every device of the account gets it).
+    Settings {
+        /// Stay in your rooms while none of your devices is connected
+        /// (listed as away, whispers waiting for you); on by default.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        always_on: Option<bool>,
+    },
     /// With `message`: marks you away; without: back. Answered by `away`;
     /// room-mates get `away` too.
     Away {
@@ -422,6 +430,7 @@ impl ClientMessage {
         "devoice",
         "targets",
         "mark_read",
+        "settings",
     ];
 }
 
@@ -815,6 +824,10 @@ pub enum ServerMessage {
     /// answering `targets`.
     Targets {
         targets: Vec<TargetInfo>,
+    },
+    /// Your account's settings, answering `settings`.
+    Settings {
+        always_on: bool,
     },
     /// Your nick changed from `old` to `nick`.
     Nick {

@@ -115,6 +115,15 @@ impl Port for Clustered {
         Some(&self.link.node)
     }
 
+    fn remember(
+        &self,
+        account: &banter_protocol::Nick,
+        room: &banter_protocol::RoomName,
+        member: bool,
+    ) {
+        self.inner.remember(account, room, member);
+    }
+
     fn tell(&self, news: News) -> bool {
         let node = self.node();
         let json = |user| serde_json::to_string(user).expect("records serialize");

@@ -14,7 +14,7 @@
 //! ([`crate::broker::Clustered`]) implement [`Port`]; the core names
 //! neither.
 
-use banter_protocol::ErrorCode;
+use banter_protocol::{ErrorCode, Nick, RoomName};
 
 use super::cluster::News;
 use super::event::Event;
@@ -77,6 +77,11 @@ pub trait Port: Send + Sync {
     fn tell(&self, _news: News) -> bool {
         true
     }
+    /// `account` joined `room` (`member`) or left it: a durable port keeps
+    /// the account's memberships (see `memberships` in the store). Never
+    /// waits: a full queue loses it, and the account's next join or part
+    /// there sets it right.
+    fn remember(&self, _account: &Nick, _room: &RoomName, _member: bool) {}
 }
 
 /// Memory only: every event takes effect at once.

@@ -532,10 +532,12 @@ impl Session {
             | M::Invite { .. }
             | M::Voice { .. }
             | M::Devoice { .. } => (&mut self.changes, Limit::Changes, "changes"),
+            M::Settings { always_on: Some(_) } => (&mut self.changes, Limit::Changes, "changes"),
             M::MarkRead { id: Some(_), .. } | M::MarkRead { ts: Some(_), .. } => {
                 (&mut self.marks, Limit::MarkRead, "read positions")
             }
             M::Hello { .. }
+            | M::Settings { always_on: None }
             | M::Bans { .. }
             | M::Part { .. }
             | M::History { .. }
@@ -850,7 +852,79 @@ impl Session {
             self.ctx.router.load_reads(id, reads);
         }
         if let (Some(account), Some(store)) = (account, self.ctx.store.clone()) {
+            if !here {
+                let on = store.always_on(&account).await.map_err(internal)?;
+                self.ctx.router.set_always_on(id, on);
+                self.rejoin(id, &account, &store).await?;
+            }
             self.deliver_waiting(id, account, &store).await?;
+        }
+        Ok(())
+    }
+
+    /// `settings`: changes the account's settings (stored first), or tells
+    /// them; every device of the account hears the answer.
+    async fn settings(
+        &mut self,
+        id: SessionId,
+        always_on: Option<bool>,
+        reference: Option<Ref>,
+    ) -> Outcome {
+        let account = self.logged_in(id)?;
+        let store = self.store()?;
+        let always_on = match always_on {
+            Some(on) => {
+                let named = account.clone();
+                store
+                    .request(|reply| Write::SetAlwaysOn {
+                        account: named,
+                        on,
+                        reply,
+                    })
+                    .await
+                    .map_err(internal)?;
+                self.ctx.router.set_always_on(id, on);
+                let settings = ServerMessage::Settings { always_on: on };
+                self.ctx.router.tell_user(id, settings, reference);
+                return Ok(());
+            }
+            None => store.always_on(&account).await.map_err(internal)?,
+        };
+        self.reply(ServerMessage::Settings { always_on }, reference);
+        Ok(())
+    }
+
+    /// The rooms `account` was in (its stored memberships), joined again
+    /// as it logs in on its first device; each comes as `joined`. A room
+    /// whose ban now keeps it out is forgotten.
+    async fn rejoin(&mut self, id: SessionId, account: &Nick, store: &Store) -> Outcome {
+        let limit = self.ctx.settings.max_rooms_per_session;
+        let rooms = store.memberships(account, limit).await.map_err(internal)?;
+        let router = self.ctx.router.clone();
+        for name in rooms {
+            let Ok(room) = RoomName::new(&name) else {
+                continue;
+            };
+            for _ in 0..3 {
+                match router.rejoin(id, room.clone()) {
+                    Ok(Joined::NotLoaded) => {
+                        let state = store
+                            .load_room(&room, self.ctx.settings.history_len)
+                            .await
+                            .map_err(internal)?;
+                        router.insert_room(room.clone(), state)?;
+                    }
+                    Err(e) if e.code == ErrorCode::Banned => {
+                        let _ = store.writes().try_send(Write::Membership {
+                            account: account.clone(),
+                            room: name.clone(),
+                            member: false,
+                        });
+                        break;
+                    }
+                    Ok(Joined::Joined) | Err(_) => break,
+                }
+            }
         }
         Ok(())
     }
@@ -1141,6 +1215,8 @@ impl Session {
             // those its other sessions move.
             ctx.router.load_reads(id, Vec::new());
             ctx.router.set_admin(id, ctx.admins.is_admin(&nick));
+            // A new account is always-on, as every account is by default.
+            ctx.router.set_always_on(id, true);
             self.watch_whispers(nick.clone());
             let token = if self.tokens {
                 Some(self.issue_token(&nick).await?)
@@ -1808,6 +1884,7 @@ impl Session {
                 message,
                 ts,
             } => self.mark_read(id, target, (message, ts), reference).await,
+            Wait::Settings { id, always_on } => self.settings(id, always_on, reference).await,
             Wait::Targets {
                 id,
                 after_ts,

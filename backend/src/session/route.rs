@@ -147,6 +147,11 @@ pub(super) enum Wait {
         message: Option<u64>,
         ts: Option<u64>,
     },
+    /// The account's settings, changed (`always_on`) or told.
+    Settings {
+        id: SessionId,
+        always_on: Option<bool>,
+    },
     /// The conversations with activity between the times (Unix ms).
     Targets {
         id: SessionId,
@@ -327,6 +332,7 @@ pub(super) fn route(id: Option<SessionId>, body: ClientMessage) -> Route {
             before_ts,
             limit,
         }),
+        (Some(id), C::Settings { always_on }) => Route::Waits(Wait::Settings { id, always_on }),
         (Some(id), C::Nick { nick }) => Route::Waits(Wait::Nick { id, nick }),
         (Some(id), C::Logout { all }) => Route::Waits(Wait::Logout { id, all }),
         (

@@ -111,6 +111,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "direct history and read positions",
         include_str!("../../migrations/0005_history_and_reads.sql"),
     ),
+    (
+        6,
+        "memberships",
+        include_str!("../../migrations/0006_memberships.sql"),
+    ),
 ];
 
 /// The embedded PostgreSQL migrations: the same versions and tables.
@@ -139,6 +144,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "direct history and read positions",
         include_str!("../../migrations/postgres/0005_history_and_reads.sql"),
+    ),
+    (
+        6,
+        "memberships",
+        include_str!("../../migrations/postgres/0006_memberships.sql"),
     ),
 ];
 
@@ -396,6 +406,17 @@ impl Port for Durable {
 
     fn durable(&self) -> bool {
         true
+    }
+
+    fn remember(&self, account: &Nick, room: &RoomName, member: bool) {
+        let write = Write::Membership {
+            account: account.clone(),
+            room: room.to_string(),
+            member,
+        };
+        if self.queue.try_send(write).is_err() {
+            tracing::warn!(%account, %room, "the store's queue is full; a membership change is not kept");
+        }
     }
 }
 
@@ -946,6 +967,32 @@ impl Store {
             .into_iter()
             .map(|(target, shown, id, ts)| (target, shown, id as u64, ts as u64))
             .collect())
+    }
+
+    /// The rooms `account` is in (its stored memberships), oldest first, at
+    /// most `limit`.
+    pub async fn memberships(&self, account: &Nick, limit: usize) -> anyhow::Result<Vec<String>> {
+        Ok(with_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT room FROM memberships WHERE account = $1 ORDER BY since LIMIT $2",
+            )
+            .bind(key(account))
+            .bind(limit as i64)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// Whether `account` stays in its rooms while none of its devices is
+    /// connected (`true` for an account that is not stored).
+    pub async fn always_on(&self, account: &Nick) -> anyhow::Result<bool> {
+        let on: Option<i32> = with_pool!(self, pool => {
+            sqlx::query_scalar("SELECT always_on FROM accounts WHERE key = $1")
+                .bind(key(account))
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(on != Some(0))
     }
 
     /// The message a read position names: in `room`, or (`with`) in the

@@ -95,6 +95,19 @@ pub enum Write {
     TouchToken {
         hash: Vec<u8>,
     },
+    /// `account` joined `room` (`member`), or left it: its stored
+    /// memberships follow. Nothing answers.
+    Membership {
+        account: Nick,
+        room: String,
+        member: bool,
+    },
+    /// Turns an account's always-on setting on or off.
+    SetAlwaysOn {
+        account: Nick,
+        on: bool,
+        reply: oneshot::Sender<()>,
+    },
     /// Moves an account's read position at `target` (`#room`, or the other
     /// account's key; `shown`: its name as spelled) forward to `mark`;
     /// answers the position stored (which may be newer, or `None` if the
@@ -483,6 +496,7 @@ pub async fn run(
                 | (Write::AddInvite { reply, .. }, Answer::Nothing)
                 | (Write::ServerBan { reply, .. }, Answer::Nothing)
                 | (Write::SetPassword { reply, .. }, Answer::Nothing)
+                | (Write::SetAlwaysOn { reply, .. }, Answer::Nothing)
                     if saved =>
                 {
                     let _ = reply.send(());
@@ -675,11 +689,18 @@ const MARK_READ: &str = "INSERT INTO read_positions (account, target, shown, id,
 const READ_POSITION: &str = "SELECT id, ts FROM read_positions WHERE account = $1 AND target = $2";
 /// How many of two accounts (by key) exist.
 const ACCOUNTS_EXIST: &str = "SELECT count(*) FROM accounts WHERE key = $1 OR key = $2";
+/// A membership of an account that exists (joined again: kept as it was).
+const JOIN_ROOM: &str = "INSERT INTO memberships (account, room, since) \
+     SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM accounts WHERE key = $1) \
+     ON CONFLICT (account, room) DO NOTHING";
+const LEAVE_ROOM: &str = "DELETE FROM memberships WHERE account = $1 AND room = $2";
+const SET_ALWAYS_ON: &str = "UPDATE accounts SET always_on = $2 WHERE key = $1";
 const SET_PASSWORD: &str = "UPDATE accounts SET password_hash = $2 WHERE key = $1";
 /// Everything kept for an account (after [`FORGET_PAIR`] for each of its
 /// conversations); the last statement removes the account itself.
-const DELETE_ACCOUNT: [&str; 6] = [
+const DELETE_ACCOUNT: [&str; 7] = [
     "DELETE FROM tokens WHERE account = $1",
+    "DELETE FROM memberships WHERE account = $1",
     "DELETE FROM read_positions WHERE account = $1 OR target = $1",
     "DELETE FROM room_roles WHERE account = $1",
     "DELETE FROM directs WHERE recipient_key = $1 AND pending = 1",
@@ -1184,6 +1205,33 @@ macro_rules! backend {
                                 .await?;
                         }
                     },
+                    Write::Membership {
+                        account,
+                        room,
+                        member,
+                    } => {
+                        if *member {
+                            sqlx::query(JOIN_ROOM)
+                                .bind(key(account))
+                                .bind(room)
+                                .bind(now_ms())
+                                .execute(&mut *conn)
+                                .await?;
+                        } else {
+                            sqlx::query(LEAVE_ROOM)
+                                .bind(key(account))
+                                .bind(room)
+                                .execute(&mut *conn)
+                                .await?;
+                        }
+                    }
+                    Write::SetAlwaysOn { account, on, .. } => {
+                        sqlx::query(SET_ALWAYS_ON)
+                            .bind(key(account))
+                            .bind(i32::from(*on))
+                            .execute(&mut *conn)
+                            .await?;
+                    }
                     Write::TouchToken { hash } => {
                         sqlx::query(TOUCH_TOKEN)
                             .bind(hash)

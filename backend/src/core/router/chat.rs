@@ -78,7 +78,13 @@ impl Router {
             Some(&target) => {
                 let recipient = &state.sessions[&target];
                 let account = recipient.account.clone().filter(|_| self.port.durable());
-                (Some(target), recipient.nick.clone(), account)
+                // An always-on account with no device connected: it waits.
+                let offline = recipient.sink.len() == 0 && account.is_some();
+                (
+                    Some(target).filter(|_| !offline),
+                    recipient.nick.clone(),
+                    account,
+                )
             }
             None => match state.accounts.get(&to) {
                 Some(account) if self.port.durable() => {

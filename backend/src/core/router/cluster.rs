@@ -205,6 +205,8 @@ fn ghost_add(state: &mut State, user: &UserRecord, announce: bool) -> SessionId 
             last_said: user.since,
             node: Some(node),
             admin: false,
+            always_on: false,
+            auto_away: false,
         }),
     );
     for room in &user.rooms {

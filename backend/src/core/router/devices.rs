@@ -14,6 +14,8 @@ use super::*;
 /// The outboxes of a user's connections, each with its session id.
 #[derive(Clone, Debug)]
 pub(super) enum Sink {
+    /// No device: an always-on account offline (see `Router::keep_offline`).
+    None,
     One(SessionId, Arc<Outbox>),
     Many(Arc<[(SessionId, Arc<Outbox>)]>),
 }
@@ -22,6 +24,7 @@ impl Sink {
     /// Something the user is sent: to every device.
     pub fn push(&self, frame: Frame) {
         match self {
+            Sink::None => {}
             Sink::One(_, outbox) => {
                 outbox.push(frame);
             }
@@ -56,6 +59,7 @@ impl Sink {
         reference: Option<Ref>,
     ) {
         match self {
+            Sink::None => {}
             Sink::One(id, outbox) if *id == origin || reference.is_none() => {
                 outbox.push(make(reference));
             }
@@ -98,6 +102,7 @@ impl Sink {
 
     pub fn iter(&self) -> impl Iterator<Item = (SessionId, &Arc<Outbox>)> {
         let (one, many) = match self {
+            Sink::None => (None, &[][..]),
             Sink::One(id, outbox) => (Some((*id, outbox)), &[][..]),
             Sink::Many(all) => (None, &all[..]),
         };
@@ -107,6 +112,7 @@ impl Sink {
 
     pub fn len(&self) -> usize {
         match self {
+            Sink::None => 0,
             Sink::One(..) => 1,
             Sink::Many(all) => all.len(),
         }
@@ -114,6 +120,9 @@ impl Sink {
 
     /// This sink with device `id` added.
     pub fn with(&self, id: SessionId, outbox: Arc<Outbox>) -> Sink {
+        if let Sink::None = self {
+            return Sink::One(id, outbox);
+        }
         let mut all: Vec<_> = self.iter().map(|(d, o)| (d, o.clone())).collect();
         all.push((id, outbox));
         Sink::Many(all.into())
@@ -251,6 +260,10 @@ impl Router {
         }
         *next_session += 1;
         let id = *next_session;
+        if session.sink.len() == 0 {
+            back_online(sessions, rooms, user, &*self.port);
+        }
+        let session = &sessions[&user];
         for mut message in first {
             if let ServerMessage::Welcome { nick, .. } = &mut message {
                 *nick = session.nick.clone();
@@ -293,6 +306,78 @@ impl Router {
         set_sink(sessions, rooms, user, sink);
         sessions.forget_device(id);
         true
+    }
+}
+
+impl Router {
+    /// The last device of user `id` went: an always-on account stays in
+    /// its rooms with no device (`true`), away unless it was already;
+    /// whispers to it wait. Else (`false`) the caller removes the user.
+    pub(super) fn keep_offline(&self, state: &mut State, id: SessionId) -> bool {
+        let State {
+            sessions, rooms, ..
+        } = state;
+        let user = sessions.user_of(id);
+        let Some(session) = sessions.get_mut(&user) else {
+            return false;
+        };
+        // Not in a cluster yet: another node would take the account's
+        // whispers for a user with no device to read them.
+        if !session.always_on
+            || session.account.is_none()
+            || session.node.is_some()
+            || !self.port.durable()
+            || self.port.node().is_some()
+        {
+            return false;
+        }
+        sessions.forget_device(id);
+        set_sink(sessions, rooms, user, Sink::None);
+        let session = sessions.get_mut(&user).expect("looked up above");
+        if session.away.is_none() {
+            session.away = Some(OFFLINE.into());
+            session.auto_away = true;
+            announce_away(session, rooms, &*self.port);
+        }
+        true
+    }
+}
+
+/// The away message of an always-on account with no device connected.
+pub const OFFLINE: &str = "offline (always-on: whispers wait for the next login)";
+
+/// An always-on account offline gets a device: back from its automatic
+/// away.
+fn back_online(
+    sessions: &mut Sessions,
+    rooms: &HashMap<RoomName, Room>,
+    user: SessionId,
+    port: &dyn Port,
+) {
+    let Some(session) = sessions.get_mut(&user) else {
+        return;
+    };
+    if std::mem::take(&mut session.auto_away) {
+        session.away = None;
+        announce_away(session, rooms, port);
+    }
+}
+
+/// Tells everyone sharing a room with `session` (and the cluster) its
+/// away message as it now is.
+fn announce_away(session: &Connection, rooms: &HashMap<RoomName, Room>, port: &dyn Port) {
+    cluster::publish_user(port, session, Change::Away);
+    let frame = Frame::new(ServerMessage::Away {
+        nick: session.nick.clone(),
+        message: session.away.as_deref().map(str::to_string),
+    });
+    let mut told = HashSet::new();
+    for room in &session.rooms {
+        for member in rooms.get(room).map_or(&[][..], |r| &r.members[..]) {
+            if told.insert(member.session) {
+                member.sink.push(frame.clone());
+            }
+        }
     }
 }
 

@@ -164,6 +164,11 @@ struct Connection {
     /// Logged into a server administrator's account: it may moderate any
     /// room it is in, its owner included (set by the session at login).
     admin: bool,
+    /// Its account stays in its rooms while none of its devices is
+    /// connected (see `devices`); set by the session at login.
+    always_on: bool,
+    /// Away only because no device is connected (cleared by the next).
+    auto_away: bool,
 }
 
 /// An online account's read positions (see `mark_read`), loaded at login

@@ -378,6 +378,9 @@ pub(super) fn kick_member(
     let member = r.members.remove(pos);
     if let Some(s) = sessions.get_mut(&member.session) {
         s.rooms.retain(|x| x != room);
+        if let Some(account) = s.account.as_ref().filter(|_| s.node.is_none()) {
+            port.remember(account, room, false);
+        }
         cluster::publish_user(port, s, change);
     }
 }

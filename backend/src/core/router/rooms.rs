@@ -49,6 +49,24 @@ impl Router {
         key: Option<&str>,
         reference: Option<Ref>,
     ) -> Result<Joined> {
+        self.join_as(id, room, key, reference, false)
+    }
+
+    /// Puts a logged-in account back in a room it was in (its stored
+    /// memberships, at login): the room's `+i`, `+k` and `+l` do not keep
+    /// a member out; a ban does.
+    pub fn rejoin(&self, id: SessionId, room: RoomName) -> Result<Joined> {
+        self.join_as(id, room, None, None, true)
+    }
+
+    fn join_as(
+        &self,
+        id: SessionId,
+        room: RoomName,
+        key: Option<&str>,
+        reference: Option<Ref>,
+        returning: bool,
+    ) -> Result<Joined> {
         let mut guard = self.state.lock().unwrap();
         let State {
             sessions,
@@ -96,7 +114,9 @@ impl Router {
                     format!("you are banned from {room}"),
                 ));
             }
-            r.admits(&room, (user, &session.nick), session.account.as_ref(), key)?;
+            if !returning {
+                r.admits(&room, (user, &session.nick), session.account.as_ref(), key)?;
+            }
         }
         r.invited.retain(|&s| s != user);
         // A logged-in user who creates a room owns it, once that is stored;
@@ -125,6 +145,9 @@ impl Router {
             session.sink.push(roles);
         }
         enter(&mut session.rooms, &room);
+        if let Some(account) = &session.account {
+            self.port.remember(account, &room, true);
+        }
         cluster::publish_user(&*self.port, session, Change::Join { room: room.clone() });
         if let Some(account) = claim {
             r.owner = Some(account.clone());
@@ -167,6 +190,9 @@ impl Router {
             return Err(not_in_room(&room));
         };
         session.rooms.remove(pos);
+        if let Some(account) = &session.account {
+            self.port.remember(account, &room, false);
+        }
         if let Some(r) = rooms.get_mut(&room) {
             r.members.retain(|m| m.session != user);
             r.broadcast(

@@ -97,12 +97,18 @@ impl Router {
     /// `kill`): it is sent `closing` with `code` and closed. `false` if no
     /// session here uses it.
     pub fn kill(&self, nick: &Nick, code: ErrorCode, message: &str) -> bool {
-        let state = self.state.lock().unwrap();
+        let mut state = self.state.lock().unwrap();
         let Some(session) = state.nicks.get(nick).and_then(|id| state.sessions.get(id)) else {
             return false;
         };
         if session.node.is_some() {
             return false;
+        }
+        if session.sink.len() == 0 {
+            // An always-on account with no device: out of its rooms too.
+            let id = state.nicks[nick];
+            remove_user(&mut state, &*self.port, id, Some(message.to_string()));
+            return true;
         }
         session.sink.close(code, message);
         true
@@ -117,6 +123,12 @@ impl Router {
         // Its read positions go too: whoever registers the name next
         // starts without them.
         state.reads.remove(name);
+        // An always-on user of it with no device goes.
+        if let Some(&user) = state.online.get(name)
+            && state.sessions.get(&user).is_some_and(|s| s.sink.len() == 0)
+        {
+            remove_user(state, &*self.port, user, None);
+        }
         state.online.remove(name);
         if let Some(session) = state.sessions.get_mut(&id) {
             session.account = None;
@@ -156,11 +168,12 @@ impl Router {
         }
     }
 
-    /// Queues `frame` for every connection of `id`'s user.
-    pub fn send_to_user(&self, id: SessionId, frame: Frame) {
+    /// Tells every connection of `id`'s user `message`, connection `id`
+    /// with `reference`.
+    pub fn tell_user(&self, id: SessionId, message: ServerMessage, reference: Option<Ref>) {
         let state = self.state.lock().unwrap();
         if let Some(session) = state.sessions.get(&id) {
-            session.sink.push(frame);
+            session.sink.tell(id, message, reference);
         }
     }
 
@@ -230,6 +243,8 @@ impl Router {
                 last_said: now,
                 node: None,
                 admin: false,
+                always_on: false,
+                auto_away: false,
             }),
         );
         Ok(id)
@@ -327,44 +342,59 @@ impl Router {
             .map(|r| clip(r.trim(), MAX_REASON_BYTES))
             .filter(|r| !r.is_empty() && check_line(r, MAX_REASON_BYTES, "reason").is_ok());
         let mut guard = self.state.lock().unwrap();
-        if self.remove_device(&mut guard, id) {
+        if self.remove_device(&mut guard, id) || self.keep_offline(&mut guard, id) {
             return;
         }
-        let State {
-            sessions,
-            nicks,
-            rooms,
-            reads,
-            online,
-            ..
-        } = &mut *guard;
-        let user = sessions.user_of(id);
-        let Some(session) = sessions.remove(&id) else {
-            return;
-        };
-        if let Some(account) = &session.account
-            && session.node.is_none()
-        {
-            online.remove(account);
+        remove_user(&mut guard, &*self.port, id, reason);
+    }
+
+    /// Whether session `id`'s account stays in its rooms while none of its
+    /// devices is connected.
+    pub fn set_always_on(&self, id: SessionId, on: bool) {
+        if let Some(session) = self.state.lock().unwrap().sessions.get_mut(&id) {
+            session.always_on = on;
         }
-        forget_reads(reads, &session, user);
-        cluster::publish_quit(&*self.port, &session, reason.clone());
-        nicks.remove(&session.nick);
-        for room in session.rooms {
-            if let Some(r) = rooms.get_mut(&room) {
-                r.members.retain(|m| m.session != user);
-                r.broadcast(
-                    &Frame::new(ServerMessage::Presence {
-                        room,
-                        nick: session.nick.clone(),
-                        event: PresenceEvent::Quit,
-                        new_nick: None,
-                        reason: reason.clone(),
-                        account: session.account.clone(),
-                    }),
-                    None,
-                );
-            }
+    }
+}
+
+/// Removes user `id` (the last of its devices, or an offline always-on
+/// account): it leaves every room (members see `quit`, with `reason`) and
+/// its nick becomes free.
+fn remove_user(state: &mut State, port: &dyn Port, id: SessionId, reason: Option<String>) {
+    let State {
+        sessions,
+        nicks,
+        rooms,
+        reads,
+        online,
+        ..
+    } = state;
+    let user = sessions.user_of(id);
+    let Some(session) = sessions.remove(&id) else {
+        return;
+    };
+    if let Some(account) = &session.account
+        && session.node.is_none()
+    {
+        online.remove(account);
+    }
+    forget_reads(reads, &session, user);
+    cluster::publish_quit(port, &session, reason.clone());
+    nicks.remove(&session.nick);
+    for room in session.rooms {
+        if let Some(r) = rooms.get_mut(&room) {
+            r.members.retain(|m| m.session != user);
+            r.broadcast(
+                &Frame::new(ServerMessage::Presence {
+                    room,
+                    nick: session.nick.clone(),
+                    event: PresenceEvent::Quit,
+                    new_nick: None,
+                    reason: reason.clone(),
+                    account: session.account.clone(),
+                }),
+                None,
+            );
         }
     }
 }

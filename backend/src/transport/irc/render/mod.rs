@@ -74,8 +74,9 @@ impl Client {
                 }
             }
             ServerMessage::Read(position) => self.markread(position, out),
-            // IRC clients ask for positions one at a time (MARKREAD).
-            ServerMessage::ReadPositions { .. } => {}
+            // IRC clients ask for positions one at a time (MARKREAD), and
+            // have no request for settings.
+            ServerMessage::ReadPositions { .. } | ServerMessage::Settings { .. } => {}
             ServerMessage::Targets { targets } => {
                 if let Some(Asked::Chathistory(_)) = asked {
                     self.targets_batch(out, targets);
