@@ -69,6 +69,9 @@ impl Context {
         };
         let link = broker.as_ref().map(|b| b.link.clone());
         let (router, store) = build_router(&settings, link.as_ref()).await?;
+        if let (Some(store), None) = (&store, &broker) {
+            restore_always_on(&router, store, &settings).await?;
+        }
         let (granted, bans) = match &store {
             Some(store) => (
                 store.admin_names().await?,
@@ -111,6 +114,42 @@ impl Context {
             tracker: TaskTracker::new(),
         })
     }
+}
+
+/// Always-on accounts are back in their stored rooms as the server starts,
+/// away with no device until they log in (not in a cluster: see
+/// `Router::keep_offline`).
+async fn restore_always_on(
+    router: &Router,
+    store: &Store,
+    settings: &Settings,
+) -> anyhow::Result<()> {
+    let limit = settings
+        .max_connections
+        .saturating_mul(settings.max_rooms_per_session);
+    let mut restored = 0;
+    for (account, rooms) in store.always_on_memberships(limit).await? {
+        let rooms: Vec<_> = rooms
+            .into_iter()
+            .take(settings.max_rooms_per_session)
+            .collect();
+        for room in &rooms {
+            if !router.has_room(room) {
+                let state = store.load_room(room, settings.history_len).await?;
+                if router.insert_room(room.clone(), state).is_err() {
+                    break;
+                }
+            }
+        }
+        restored += usize::from(router.restore(account, rooms));
+    }
+    if restored > 0 {
+        info!(
+            accounts = restored,
+            "always-on accounts are back in their rooms, away until they log in"
+        );
+    }
+    Ok(())
 }
 
 /// Connects to the broker at `url`, once the settings allow a cluster (a

@@ -60,6 +60,7 @@ async fn devices_of_one_account_are_one_user_on_every_transport() {
     assert_eq!(lobby["members"], json!(["alice", "bob"]));
     assert!(lobby.get("ref").is_none(), "{lobby}");
     assert_eq!(lobby["history"][0]["id"], said);
+    assert_eq!(phone.expect("roles").await["owner"], "alice");
 
     // An IRC device over SASL: 001 names alice, and it is in #lobby.
     let mut irc = irc_sasl(&server, "alice").await;

@@ -78,6 +78,7 @@ on_both!(waiting_whispers_are_bounded_per_recipient_and_per_sender);
 on_both!(a_whisper_to_an_online_account_is_kept_until_it_was_read);
 on_both!(retention_keeps_the_newest_and_ids_go_on);
 on_both!(direct_history_pages_and_leaves_with_a_deleted_account);
+on_both!(memberships_and_always_on_survive_a_restart);
 
 /// The database name at the end of a URL (for psql).
 fn database(url: &str) -> &str {
@@ -697,4 +698,54 @@ async fn retention_keeps_the_newest_and_ids_go_on(store: Store) {
         7,
         "ids are never reused"
     );
+}
+
+/// An account's rooms and its always-on setting are stored: after a
+/// restart an always-on account is in its rooms at once (away, whispers
+/// waiting), and one that turned it off is back in them when it logs in.
+async fn memberships_and_always_on_survive_a_restart(store: Store) {
+    let mut server = store.start(&[]);
+    register(&server, "alice").await;
+    register(&server, "carol").await;
+    let (mut alice, _) = login(&server, Kind::Ws, "alice").await;
+    alice.join("den").await;
+    alice.wait_for("roles").await;
+    alice.join("attic").await;
+    alice.send(json!({"type":"part","room":"attic"})).await;
+    alice.wait_for("parted").await;
+    let (mut carol, _) = login(&server, Kind::Tcp, "carol").await;
+    carol
+        .send(json!({"type":"settings","always_on":false}))
+        .await;
+    assert_eq!(carol.wait_for("settings").await["always_on"], false);
+    carol.join("den").await;
+    drop((alice, carol));
+    server.restart();
+
+    let mut bob = Client::hello(&server, Kind::Tcp, "bob").await;
+    let den = bob.join("den").await;
+    assert_eq!(den["members"], json!(["alice", "bob"]), "{den}");
+    bob.send(json!({"type":"whois","nick":"alice"})).await;
+    let whois = bob.wait_for("whois").await;
+    assert!(
+        whois["away"].as_str().unwrap().starts_with("offline"),
+        "{whois}"
+    );
+    bob.send(json!({"type":"whisper","to":"alice","text":"see you"}))
+        .await;
+    bob.wait_for("direct").await;
+
+    let (mut alice, _) = login(&server, Kind::Tcp, "alice").await;
+    let joined = alice.expect("joined").await;
+    assert_eq!(joined["room"], "den");
+    assert_eq!(alice.wait_for("direct").await["text"], "see you");
+    let back = bob.wait_for("away").await;
+    assert_eq!(
+        (back["nick"].as_str(), back.get("message")),
+        (Some("alice"), None)
+    );
+    let (mut carol, _) = login(&server, Kind::Tcp, "carol").await;
+    assert_eq!(carol.expect("joined").await["room"], "den");
+    carol.send(json!({"type":"settings"})).await;
+    assert_eq!(carol.wait_for("settings").await["always_on"], false);
 }

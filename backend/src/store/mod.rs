@@ -983,6 +983,35 @@ impl Store {
         }))
     }
 
+    /// The always-on accounts with their rooms, oldest membership first (at
+    /// most `limit` memberships in all): who is back in its rooms, away,
+    /// when the server starts.
+    pub async fn always_on_memberships(
+        &self,
+        limit: usize,
+    ) -> anyhow::Result<Vec<(Nick, Vec<RoomName>)>> {
+        let rows: Vec<(String, String)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT a.name, m.room FROM memberships m JOIN accounts a ON a.key = m.account \
+                 WHERE a.always_on <> 0 ORDER BY a.key, m.since LIMIT $1",
+            )
+            .bind(limit as i64)
+            .fetch_all(pool)
+            .await?
+        });
+        let mut accounts: Vec<(Nick, Vec<RoomName>)> = Vec::new();
+        for (name, room) in rows {
+            let (Ok(name), Ok(room)) = (Nick::new(&name), RoomName::new(&room)) else {
+                continue;
+            };
+            match accounts.last_mut() {
+                Some((last, rooms)) if *last == name => rooms.push(room),
+                _ => accounts.push((name, vec![room])),
+            }
+        }
+        Ok(accounts)
+    }
+
     /// Whether `account` stays in its rooms while none of its devices is
     /// connected (`true` for an account that is not stored).
     pub async fn always_on(&self, account: &Nick) -> anyhow::Result<bool> {

@@ -271,8 +271,12 @@ impl Router {
             outbox.push(Frame::with_ref(message, reference.clone()));
         }
         for room in &session.rooms {
+            let r = &rooms[room];
             let read = read_of(reads, session, &Conversation::Room(room.clone()));
-            outbox.push(rooms[room].joined(sessions, room, read, None));
+            outbox.push(r.joined(sessions, room, read, None));
+            if r.owner.is_some() && !r.claiming {
+                outbox.push(Frame::new(r.roles(room, sessions)));
+            }
         }
         if let Some(away) = &session.away {
             outbox.push(Frame::new(ServerMessage::Away {
@@ -339,6 +343,49 @@ impl Router {
             session.auto_away = true;
             announce_away(session, rooms, &*self.port);
         }
+        true
+    }
+}
+
+impl Router {
+    /// An always-on account, restored as the server starts: in `rooms`
+    /// (those loaded here), with no device, away. `false` if its nick is
+    /// in use already.
+    pub fn restore(&self, account: Nick, rooms: Vec<RoomName>) -> bool {
+        let mut guard = self.state.lock().unwrap();
+        let state = &mut *guard;
+        if state.online.contains_key(&account) || state.nicks.contains_key(&account) {
+            return false;
+        }
+        state.next_session += 1;
+        let id = state.next_session;
+        let now = now_ms();
+        let mut session = Box::new(Connection {
+            nick: account.clone(),
+            account: Some(account.clone()),
+            sink: Sink::None,
+            rooms: Vec::new(),
+            away: Some(OFFLINE.into()),
+            since: now,
+            last_said: now,
+            node: None,
+            admin: false,
+            always_on: true,
+            auto_away: true,
+        });
+        for room in rooms {
+            if let Some(r) = state.rooms.get_mut(&room)
+                && r.loaded
+                && !session.rooms.contains(&room)
+                && session.rooms.len() < self.config.max_rooms_per_session
+            {
+                r.admit(&room, id, &session, false);
+                enter(&mut session.rooms, &room);
+            }
+        }
+        state.nicks.insert(account.clone(), id);
+        state.online.insert(account, id);
+        state.sessions.insert(id, session);
         true
     }
 }

@@ -70,16 +70,27 @@ impl Router {
         code: ErrorCode,
         message: &str,
     ) -> usize {
-        let state = self.state.lock().unwrap();
+        let mut state = self.state.lock().unwrap();
+        let Some(&user) = state.online.get(account) else {
+            return 0;
+        };
+        let Some(session) = state.sessions.get_mut(&user) else {
+            return 0;
+        };
+        if session.sink.outbox(except).is_none() {
+            // Every device ends: the user leaves its rooms with the last,
+            // always-on or not (at once if none is connected).
+            session.always_on = false;
+            if session.sink.len() == 0 {
+                remove_user(&mut state, &*self.port, user, None);
+                return 0;
+            }
+        }
         let mut ended = 0;
-        for session in state.sessions.values() {
-            if session.node.is_none() && session.account.as_ref() == Some(account) {
-                for (device, outbox) in session.sink.iter() {
-                    if device != except {
-                        outbox.close(code, message);
-                        ended += 1;
-                    }
-                }
+        for (device, outbox) in state.sessions[&user].sink.iter() {
+            if device != except {
+                outbox.close(code, message);
+                ended += 1;
             }
         }
         ended
