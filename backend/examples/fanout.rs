@@ -49,6 +49,7 @@ fn round(members: usize, messages: usize, text: &str, json: bool) -> f64 {
         max_text_bytes: 4096,
         max_rooms_per_session: 10,
         max_devices: 10,
+        max_offline: 100,
         max_rooms: 10,
         history_len: 100,
     });

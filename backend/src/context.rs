@@ -69,9 +69,6 @@ impl Context {
         };
         let link = broker.as_ref().map(|b| b.link.clone());
         let (router, store) = build_router(&settings, link.as_ref()).await?;
-        if let (Some(store), None) = (&store, &broker) {
-            restore_always_on(&router, store, &settings).await?;
-        }
         let (granted, bans) = match &store {
             Some(store) => (
                 store.admin_names().await?,
@@ -79,6 +76,11 @@ impl Context {
             ),
             None => (Vec::new(), Vec::new()),
         };
+        if let (Some(store), None) = (&store, &broker) {
+            // Not an account banned from the server (K-line).
+            let banned: Vec<_> = bans.iter().filter_map(|b| b.account.clone()).collect();
+            restore_always_on(&router, store, &settings, &banned).await?;
+        }
         let broker = match broker {
             Some(b) => Some(
                 b.start(router.clone(), store.clone(), shutdown.clone())
@@ -123,12 +125,16 @@ async fn restore_always_on(
     router: &Router,
     store: &Store,
     settings: &Settings,
+    banned: &[banter_protocol::Nick],
 ) -> anyhow::Result<()> {
     let limit = settings
         .max_connections
         .saturating_mul(settings.max_rooms_per_session);
     let mut restored = 0;
     for (account, rooms) in store.always_on_memberships(limit).await? {
+        if banned.contains(&account) {
+            continue;
+        }
         let rooms: Vec<_> = rooms
             .into_iter()
             .take(settings.max_rooms_per_session)
@@ -185,6 +191,7 @@ async fn build_router(
         max_text_bytes: settings.max_text_bytes,
         max_rooms_per_session: settings.max_rooms_per_session,
         max_devices: settings.max_devices,
+        max_offline: settings.max_connections,
         max_rooms: settings.max_rooms,
         history_len: settings.history_len,
     };

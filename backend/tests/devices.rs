@@ -282,3 +282,26 @@ async fn guests_stay_one_connection_one_user() {
     second.send(json!({"type":"hello","nick":"carol"})).await;
     second.expect_error("nick_taken").await;
 }
+
+/// An administrator's `kill` takes an always-on account out of its rooms
+/// with its devices: the others see it quit, not go away.
+#[tokio::test]
+async fn a_killed_always_on_account_quits_its_rooms() {
+    let server = TestServer::start_with(&["--server-admin", "root"]);
+    register(&server, "root").await;
+    register(&server, "alice").await;
+    let (mut root, _) = log_in(&server, Kind::Tcp, "root").await;
+    let (mut alice, _) = log_in(&server, Kind::Ws, "alice").await;
+    alice.join("lobby").await;
+    root.join("lobby").await;
+    drain(&mut root).await;
+    root.send(json!({"type":"kill","nick":"alice","reason":"spam"}))
+        .await;
+    root.wait_for("killed").await;
+    alice.until_closed(Duration::from_secs(5)).await;
+    let quit = root.wait_for("presence").await;
+    assert_eq!(
+        (quit["event"].as_str(), quit["nick"].as_str()),
+        (Some("quit"), Some("alice"))
+    );
+}

@@ -1415,7 +1415,7 @@ impl Chat {
     /// A mark that had to wait goes once its second is over (called for
     /// each frame, and every second by the connection).
     pub fn tick(&mut self, now: u64) -> Vec<Request> {
-        if !self.mark_due || now < self.marked_at + MARK_EVERY_MS {
+        if !self.mark_due || !self.visible || now < self.marked_at + MARK_EVERY_MS {
             return Vec::new();
         }
         self.marked_at = now;

@@ -824,6 +824,10 @@ impl Session {
             .as_ref()
             .is_some_and(|a| self.ctx.router.account_here(a));
         let claimed = !here && self.claim(&nick, account.as_ref()).await?;
+        // A device joining its user finds the positions in `joined`.
+        if let (true, Some(account), Some(reads)) = (here, &account, &loaded_reads) {
+            self.ctx.router.preload_reads(account, reads.clone());
+        }
         let registered = self.ctx.router.connect_as(
             nick.clone(),
             account.clone(),
@@ -852,7 +856,8 @@ impl Session {
             self.ctx.router.load_reads(id, reads);
         }
         if let (Some(account), Some(store)) = (account, self.ctx.store.clone()) {
-            if !here {
+            // A new user (not another device of one): its setting and rooms.
+            if self.ctx.router.is_first_device(id) {
                 let on = store.always_on(&account).await.map_err(internal)?;
                 self.ctx.router.set_always_on(id, on);
                 self.rejoin(id, &account, &store).await?;
@@ -908,11 +913,18 @@ impl Session {
             for _ in 0..3 {
                 match router.rejoin(id, room.clone()) {
                     Ok(Joined::NotLoaded) => {
-                        let state = store
-                            .load_room(&room, self.ctx.settings.history_len)
-                            .await
-                            .map_err(internal)?;
-                        router.insert_room(room.clone(), state)?;
+                        // The login stands whatever happens to one room.
+                        let loaded =
+                            match store.load_room(&room, self.ctx.settings.history_len).await {
+                                Ok(state) => router
+                                    .insert_room(room.clone(), state)
+                                    .map_err(|e| e.message),
+                                Err(e) => Err(e.to_string()),
+                            };
+                        if let Err(why) = loaded {
+                            warn!(%account, %room, %why, "could not put the account back in a room");
+                            break;
+                        }
                     }
                     Err(e) if e.code == ErrorCode::Banned => {
                         let _ = store.writes().try_send(Write::Membership {

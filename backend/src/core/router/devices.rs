@@ -245,6 +245,7 @@ impl Router {
             rooms,
             reads,
             next_session,
+            offline,
             ..
         } = state;
         let session = &sessions[&user];
@@ -261,6 +262,7 @@ impl Router {
         *next_session += 1;
         let id = *next_session;
         if session.sink.len() == 0 {
+            *offline -= 1;
             back_online(sessions, rooms, user, &*self.port);
         }
         let session = &sessions[&user];
@@ -319,12 +321,18 @@ impl Router {
     /// whispers to it wait. Else (`false`) the caller removes the user.
     pub(super) fn keep_offline(&self, state: &mut State, id: SessionId) -> bool {
         let State {
-            sessions, rooms, ..
+            sessions,
+            rooms,
+            offline,
+            ..
         } = state;
         let user = sessions.user_of(id);
         let Some(session) = sessions.get_mut(&user) else {
             return false;
         };
+        if *offline >= self.config.max_offline {
+            return false;
+        }
         // Not in a cluster yet: another node would take the account's
         // whispers for a user with no device to read them.
         if !session.always_on
@@ -336,6 +344,7 @@ impl Router {
             return false;
         }
         sessions.forget_device(id);
+        *offline += 1;
         set_sink(sessions, rooms, user, Sink::None);
         let session = sessions.get_mut(&user).expect("looked up above");
         if session.away.is_none() {
@@ -348,15 +357,25 @@ impl Router {
 }
 
 impl Router {
+    /// Whether connection `id` is its user's first (a new user, not one
+    /// more device of a user already here).
+    pub fn is_first_device(&self, id: SessionId) -> bool {
+        self.state.lock().unwrap().sessions.user_of(id) == id
+    }
+
     /// An always-on account, restored as the server starts: in `rooms`
     /// (those loaded here), with no device, away. `false` if its nick is
     /// in use already.
     pub fn restore(&self, account: Nick, rooms: Vec<RoomName>) -> bool {
         let mut guard = self.state.lock().unwrap();
         let state = &mut *guard;
-        if state.online.contains_key(&account) || state.nicks.contains_key(&account) {
+        if state.online.contains_key(&account)
+            || state.nicks.contains_key(&account)
+            || state.offline >= self.config.max_offline
+        {
             return false;
         }
+        state.offline += 1;
         state.next_session += 1;
         let id = state.next_session;
         let now = now_ms();
@@ -379,6 +398,11 @@ impl Router {
                 && !session.rooms.contains(&room)
                 && session.rooms.len() < self.config.max_rooms_per_session
             {
+                if r.is_banned(&account, Some(&account)) {
+                    // Banned while away: the membership goes.
+                    self.port.remember(&account, &room, false);
+                    continue;
+                }
                 r.admit(&room, id, &session, false);
                 enter(&mut session.rooms, &room);
             }

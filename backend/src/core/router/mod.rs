@@ -72,6 +72,8 @@ pub struct RouterConfig {
     pub max_rooms_per_session: usize,
     /// Most connections one account may have here at once.
     pub max_devices: usize,
+    /// Most always-on users kept here with no device connected.
+    pub max_offline: usize,
     pub max_rooms: usize,
     pub history_len: usize,
 }
@@ -143,6 +145,8 @@ struct State {
     reads: HashMap<Nick, Box<Reads>>,
     /// The user of each account logged in here, by account.
     online: HashMap<Nick, SessionId>,
+    /// How many users are always-on accounts with no device connected.
+    offline: usize,
 }
 
 /// One user as the router knows it: its nick, account, rooms and the

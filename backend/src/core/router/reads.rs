@@ -32,6 +32,20 @@ impl Router {
         entry.sessions.push(id);
     }
 
+    /// `account`'s stored positions, held here before one of its
+    /// connections registers (so a device joining the account's user gets
+    /// them in `joined`); [`load_reads`](Self::load_reads) follows.
+    pub fn preload_reads(&self, account: &Nick, positions: Vec<(Conversation, ReadMark)>) {
+        let mut state = self.state.lock().unwrap();
+        let entry = state.reads.entry(account.clone()).or_default();
+        for (target, mark) in positions.into_iter().take(MAX_READ_POSITIONS) {
+            let held = entry.marks.entry(target).or_default();
+            if mark.id > held.id {
+                *held = mark;
+            }
+        }
+    }
+
     /// The time of message `message` of `room` if it is among the room's
     /// recent messages here: one delivered from another node of a cluster
     /// may be marked read before the store has it.

@@ -54,6 +54,10 @@ impl Router {
         let user = sessions.user_of(id);
         let session = connection_mut(sessions, id)?;
         session.account = Some(account.clone());
+        // The rooms it is in become the account's.
+        for room in &session.rooms {
+            self.port.remember(&account, room, true);
+        }
         cluster::publish_user(&*self.port, session, Change::Login);
         guard.online.insert(account, user);
         Ok(())
@@ -109,15 +113,19 @@ impl Router {
     /// session here uses it.
     pub fn kill(&self, nick: &Nick, code: ErrorCode, message: &str) -> bool {
         let mut state = self.state.lock().unwrap();
-        let Some(session) = state.nicks.get(nick).and_then(|id| state.sessions.get(id)) else {
+        let Some(&id) = state.nicks.get(nick) else {
             return false;
         };
+        let Some(session) = state.sessions.get_mut(&id) else {
+            return false;
+        };
+        // Out of its rooms with its last device, always-on or not.
+        session.always_on = false;
         if session.node.is_some() {
             return false;
         }
         if session.sink.len() == 0 {
             // An always-on account with no device: out of its rooms too.
-            let id = state.nicks[nick];
             remove_user(&mut state, &*self.port, id, Some(message.to_string()));
             return true;
         }
@@ -378,12 +386,16 @@ fn remove_user(state: &mut State, port: &dyn Port, id: SessionId, reason: Option
         rooms,
         reads,
         online,
+        offline,
         ..
     } = state;
     let user = sessions.user_of(id);
     let Some(session) = sessions.remove(&id) else {
         return;
     };
+    if session.sink.len() == 0 {
+        *offline -= 1;
+    }
     if let Some(account) = &session.account
         && session.node.is_none()
     {

@@ -8,6 +8,7 @@ fn router() -> Router {
         max_text_bytes: 100,
         max_rooms_per_session: 3,
         max_devices: 10,
+        max_offline: 100,
         max_rooms: 4,
         history_len: 5,
     })
@@ -649,6 +650,7 @@ fn what_the_port_refuses_changes_nothing_and_the_requester_hears_busy() {
         max_text_bytes: 100,
         max_rooms_per_session: 3,
         max_devices: 10,
+        max_offline: 100,
         max_rooms: 4,
         history_len: 5,
     };
@@ -784,6 +786,7 @@ fn a_room_read_again_from_the_store_is_set_right_and_announced() {
         max_text_bytes: 100,
         max_rooms_per_session: 3,
         max_devices: 10,
+        max_offline: 100,
         max_rooms: 4,
         history_len: 5,
     };
