@@ -120,8 +120,8 @@ async fn devices_of_one_account_are_one_user_on_every_transport() {
     assert!(line.ends_with("JOIN #den"), "{line}");
     // And a part.
     irc.send("PART #den").await;
-    assert_eq!(web.expect("parted").await["room"], "den");
-    assert_eq!(phone.expect("parted").await["room"], "den");
+    assert_eq!(web.wait_for("parted").await["room"], "den");
+    assert_eq!(phone.wait_for("parted").await["room"], "den");
 
     // Whispers: both directions reach every device.
     bob.send(json!({"type":"whisper","to":"alice","text":"psst"}))
