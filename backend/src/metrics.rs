@@ -22,15 +22,15 @@ use prometheus_client::registry::Registry;
 type Label = [(&'static str, &'static str); 1];
 
 /// The transports, in the order of the per-transport arrays.
-pub const TRANSPORTS: [&str; 3] = ["ws", "tcp", "irc"];
+pub const TRANSPORTS: [&str; 4] = ["ws", "tcp", "irc", "irc-ws"];
 
 /// Per-transport handles, looked up once.
 pub struct PerTransport<M> {
-    by: [M; 3],
+    by: [M; 4],
 }
 
 impl<M> PerTransport<M> {
-    /// The handle for `transport` (`ws`, `tcp` or `irc`).
+    /// The handle for `transport` (`ws`, `tcp`, `irc` or `irc-ws`).
     pub fn get(&self, transport: &str) -> &M {
         let i = TRANSPORTS.iter().position(|t| *t == transport).unwrap_or(0);
         &self.by[i]

@@ -230,6 +230,7 @@ async fn start(settings: Settings, shutdown: CancellationToken) -> anyhow::Resul
     }
     let mut app = axum::Router::new()
         .route("/ws", get(transport::ws::upgrade))
+        .route("/irc", get(transport::irc::websocket::upgrade))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
     if settings.metrics_public {

@@ -51,10 +51,10 @@ const READ_BUFFER: usize = 256;
 /// Frames are gathered up to this many bytes before a write.
 const WRITE_BUFFER: usize = 16 * 1024;
 
-type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+pub(crate) type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
 pub struct WsConnection {
-    socket: Socket,
+    pub(crate) socket: Socket,
     max_frame: usize,
     /// The waker tungstenite's reader is polled with (see [`ReadGate`]).
     gate: Arc<ReadGate>,
@@ -86,7 +86,7 @@ impl Wake for ReadGate {
 }
 
 impl WsConnection {
-    fn new(socket: Socket, max_frame: usize) -> Self {
+    pub(crate) fn new(socket: Socket, max_frame: usize) -> Self {
         let gate = Arc::new(ReadGate {
             // Nothing has been read yet: the first poll reads.
             woken: AtomicBool::new(true),
@@ -102,7 +102,7 @@ impl WsConnection {
 
     /// `socket.poll_next`, but only when the last poll found a message
     /// (more may be buffered) or a wake-up came since it found none.
-    fn poll_message(
+    pub(crate) fn poll_message(
         &mut self,
         cx: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<Message, tokio_tungstenite::tungstenite::Error>>> {
@@ -186,20 +186,57 @@ impl Transport for WsConnection {
         if let Some(frame) = closing {
             let _ = self.send(&mut VecDeque::from([frame])).await;
         }
+        self.close_socket(close_frame).await;
+    }
+}
+
+impl WsConnection {
+    /// Sends the close frame and lets the peer answer it, briefly.
+    pub(crate) async fn close_socket(&mut self, close_frame: Option<CloseFrame>) {
         let _ = self.socket.send(Message::Close(close_frame)).await;
-        // Let the peer answer the close handshake, briefly.
         let _ = tokio::time::timeout(Duration::from_secs(1), async {
             while let Some(Ok(_)) = std::future::poll_fn(|cx| self.poll_message(cx)).await {}
         })
         .await;
+    }
+
+    /// Writes `payloads` as data frames (text, or binary), gathered into
+    /// writes of about [`WRITE_BUFFER`] bytes, after whatever tungstenite
+    /// still has to write.
+    pub(crate) async fn write_frames<'a>(
+        &mut self,
+        payloads: impl Iterator<Item = &'a [u8]>,
+        binary: bool,
+    ) -> io::Result<()> {
+        std::future::poll_fn(|cx| self.socket.poll_flush_unpin(cx))
+            .await
+            .map_err(io::Error::other)?;
+        let mut out = Vec::new();
+        let stream = self.socket.get_mut();
+        for payload in payloads {
+            data_frame(payload, binary, &mut out);
+            if out.len() >= WRITE_BUFFER {
+                stream.write_all(&out).await?;
+                out.clear();
+            }
+        }
+        if !out.is_empty() {
+            stream.write_all(&out).await?;
+        }
+        stream.flush().await
     }
 }
 
 /// Appends a final text frame with `payload` to `out`: a server's frames
 /// are unmasked, so it is the header and the payload as they are.
 fn text_frame(payload: &[u8], out: &mut Vec<u8>) {
+    data_frame(payload, false, out);
+}
+
+/// [`text_frame`], or a binary frame.
+fn data_frame(payload: &[u8], binary: bool, out: &mut Vec<u8>) {
     let header = FrameHeader {
-        opcode: OpCode::Data(Data::Text),
+        opcode: OpCode::Data(if binary { Data::Binary } else { Data::Text }),
         ..FrameHeader::default()
     };
     header
@@ -279,8 +316,38 @@ fn client_of(direct: &HttpPeer, headers: &HeaderMap, trusted: &[Cidr]) -> Socket
 pub async fn upgrade(
     State(ctx): State<Arc<Context>>,
     ConnectInfo(direct): ConnectInfo<HttpPeer>,
-    mut request: Request,
+    request: Request,
 ) -> Response {
+    accept(ctx, direct, request, &[], |conn, _| conn).await
+}
+
+/// Upgrades `request` to a WebSocket running a session over the transport
+/// `make` builds from the socket (and the subprotocol chosen: the first
+/// of `protocols` the client offers, if any), after the checks every
+/// WebSocket endpoint shares: the handshake, the origin, the connection
+/// limits.
+pub(crate) async fn accept<C, F>(
+    ctx: Arc<Context>,
+    direct: HttpPeer,
+    mut request: Request,
+    protocols: &[&'static str],
+    make: F,
+) -> Response
+where
+    C: Transport + 'static,
+    F: FnOnce(WsConnection, Option<&'static str>) -> C + Send + 'static,
+{
+    let offered = request
+        .headers()
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .map(|p| p.trim_ascii().to_vec())
+        .collect::<Vec<_>>();
+    let protocol = protocols
+        .iter()
+        .copied()
+        .find(|p| offered.iter().any(|o| o.eq_ignore_ascii_case(p.as_bytes())));
     let (accept, on_upgrade) = match handshake(&mut request) {
         Ok(accepted) => accepted,
         Err((status, why)) => {
@@ -356,7 +423,7 @@ pub async fn upgrade(
         let socket =
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
                 .await;
-        let conn = WsConnection::new(socket, max_frame);
+        let conn = make(WsConnection::new(socket, max_frame), protocol);
         // A task of its own, made of the session alone (see
         // `transport::accept_loop`).
         tracker.spawn(session::run(conn, ctx, peer, (permit, address)));
@@ -369,6 +436,12 @@ pub async fn upgrade(
         header::SEC_WEBSOCKET_ACCEPT,
         HeaderValue::from_str(&accept).expect("base64 is a valid header value"),
     );
+    if let Some(protocol) = protocol {
+        headers.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(protocol),
+        );
+    }
     response
 }
 

@@ -31,6 +31,7 @@ pub mod line;
 pub mod numeric;
 pub mod registration;
 pub mod render;
+pub mod websocket;
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -413,17 +414,27 @@ impl Fill for Splitter {
     }
 }
 
-/// Accepts IRC connections (plain or TLS, by `listen`) until shutdown.
-pub async fn serve(listener: TcpListener, ctx: Arc<Context>, listen: Listen) {
-    let info = Arc::new(ServerInfo {
-        started: SystemTime::now()
+/// What the IRC connections of this server share (the IRC port's and
+/// `/irc`'s alike; `started` is when the server started).
+fn server_info(ctx: &Context) -> Arc<ServerInfo> {
+    static STARTED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let started = *STARTED.get_or_init(|| {
+        SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64),
+            .map_or(0, |d| d.as_millis() as u64)
+    });
+    Arc::new(ServerInfo {
+        started,
         max_rooms: ctx.settings.max_rooms_per_session,
         flood_burst: ctx.settings.irc_flood_burst,
         flood_rate: ctx.settings.irc_flood_rate,
         flood_backlog: ctx.settings.irc_flood_backlog,
-    });
+    })
+}
+
+/// Accepts IRC connections (plain or TLS, by `listen`) until shutdown.
+pub async fn serve(listener: TcpListener, ctx: Arc<Context>, listen: Listen) {
+    let info = server_info(&ctx);
     super::accept_loop(listener, ctx, listen, move |stream| {
         IrcConnection::new(stream, info.clone())
     })
