@@ -289,7 +289,7 @@ fn announce(settings: &Settings, at: &Listening, certs: Option<&Certs>) {
         ),
     }
     let ws = if settings.http_tls { "wss" } else { "ws" };
-    info!("WebSocket clients: {ws}://{http}/ws");
+    info!("WebSocket clients: {ws}://{http}/ws (web IRC clients: {ws}://{http}/irc)");
     let tcp_tls = if settings.tcp_tls { ", TLS" } else { "" };
     info!(
         "JSON-lines TCP clients: {}{tcp_tls}{}",

@@ -302,6 +302,41 @@ async fn chat_through(proxy: &Proxy, server: &TestServer) {
     assert_eq!(said["text"], "through the proxy");
     assert_eq!(expect(&mut alice, "message").await["from"], "alice");
 
+    // A web IRC client (gamja, Kiwi IRC) at /chat/irc: IRC over WebSocket.
+    let irc_url = format!("ws://{}/chat/irc", proxy.addr());
+    let mut irc = ws_from(
+        proxy.addr(),
+        &irc_url,
+        &[
+            ("Origin", &origin),
+            ("Sec-WebSocket-Protocol", "text.ircv3.net"),
+        ],
+    )
+    .await
+    .expect("the page's own origin may open /chat/irc");
+    for line in ["NICK webirc", "USER webirc 0 * :Web IRC", "JOIN #lobby"] {
+        irc.send(tungstenite::Message::text(line)).await.unwrap();
+    }
+    let mut irc_line = async |wanted: &str| {
+        tokio::time::timeout(WAIT, async {
+            while let Some(Ok(message)) = irc.next().await {
+                if let tungstenite::Message::Text(line) = message
+                    && line.contains(wanted)
+                {
+                    return line.to_string();
+                }
+            }
+            panic!("/chat/irc closed");
+        })
+        .await
+        .expect("the line in time")
+    };
+    irc_line(" 366 webirc #lobby ").await;
+    bob.send(json!({"type":"say","room":"lobby","text":"to the web irc"}))
+        .await;
+    let heard = irc_line("PRIVMSG #lobby :to the web irc").await;
+    assert!(heard.starts_with(":bob!"), "{heard}");
+
     // A page elsewhere may not.
     let refused = ws_from(proxy.addr(), &url, &[("Origin", "http://evil.example")]).await;
     match refused {
