@@ -45,6 +45,9 @@ pub struct Settings {
     /// IRC lines over the rate that wait their turn before the client is
     /// disconnected for excess flood.
     pub irc_flood_backlog: u32,
+    /// Recent messages a JOIN replays to an IRC client with `server-time`
+    /// (and without `draft/chathistory`); 0: none.
+    pub irc_join_replay: u32,
     /// No store: history in memory only, no accounts (benchmarks, tests).
     pub memory_only: bool,
     /// Cluster mode: the Redis URL of the broker that joins the nodes.
@@ -185,6 +188,7 @@ impl Default for Settings {
             irc_flood_burst: 30,
             irc_flood_rate: 2,
             irc_flood_backlog: 100,
+            irc_join_replay: 50,
             memory_only: false,
             broker: None,
             node_name: None,
@@ -615,6 +619,17 @@ pub struct Cli {
         value_name = "LINES"
     )]
     pub irc_flood_backlog: Option<u32>,
+    /// Recent messages a JOIN replays to IRC clients that have
+    /// `server-time` but not `draft/chathistory` (those ask for what they
+    /// miss), in a `chathistory` batch; 0: none (as Ergo's
+    /// autoreplay-on-join off). [default: 50]
+    #[arg(
+        help_heading = "IRC",
+        long,
+        env = "BANTER_IRC_JOIN_REPLAY",
+        value_name = "MESSAGES"
+    )]
+    pub irc_join_replay: Option<u32>,
     /// Keep history in memory only, with no store and no accounts
     /// (for benchmarks and tests).
     #[arg(
@@ -1052,6 +1067,7 @@ impl Cli {
             irc_flood_burst,
             irc_flood_rate,
             irc_flood_backlog,
+            irc_join_replay,
             retain_age,
             retain_count,
             retention_interval,

@@ -1211,9 +1211,8 @@ async fn chathistory_pages_by_msgid_and_timestamp() {
     assert_eq!(parse(&irc.recv().await).command, "442", "members only");
     irc.send("JOIN #lobby").await;
     irc.wait_for("366").await;
-    // The join replays recent history in a batch of its own.
-    irc.wait_for("BATCH").await;
-    irc.wait_for("BATCH").await;
+    // With draft/chathistory the join replays nothing: the client asks
+    // for what it misses (the next line answers the first request).
 
     async fn page(irc: &mut IrcClient, command: &str) -> Vec<String> {
         irc.send(command).await;
@@ -1381,4 +1380,42 @@ async fn commands_pipelined_after_registration_run_after_the_welcome() {
     let line = early.recv().await;
     assert_eq!(parse(&line).command, "451", "{line}");
     assert!(line.contains("send NICK and USER"), "{line}");
+}
+
+/// A JOIN replays the newest `--irc-join-replay` messages, in a
+/// `chathistory` batch with their times and msgids, to clients with
+/// `server-time` (and not `draft/chathistory`); 0 turns it off.
+#[tokio::test]
+async fn join_replay_is_bounded_and_can_be_turned_off() {
+    for (replay, expected) in [("2", vec!["m3", "m4"]), ("0", vec![])] {
+        let server = TestServer::start_with(&["--irc-join-replay", replay]);
+        let mut web = Client::hello(&server, Kind::Ws, "web").await;
+        web.join("lobby").await;
+        for i in 1..=4 {
+            common::say(&mut web, "lobby", &format!("m{i}")).await;
+        }
+        let mut irc = IrcClient::connect(&server).await;
+        irc.send("CAP REQ :batch server-time message-tags").await;
+        irc.expect("CAP").await;
+        irc.send("NICK ircy").await;
+        irc.send("USER ircy 0 * :I").await;
+        irc.send("CAP END").await;
+        irc.wait_for("376").await;
+        irc.send("JOIN #lobby").await;
+        irc.send("PING :done").await;
+        let mut replayed = Vec::new();
+        loop {
+            let line = parse(&irc.recv().await);
+            match line.command.as_str() {
+                "PONG" => break,
+                "PRIVMSG" => {
+                    assert!(tag(&line, "time").is_some() && tag(&line, "msgid").is_some());
+                    assert!(tag(&line, "batch").is_some(), "in the batch");
+                    replayed.push(line.params[1].clone());
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(replayed, expected, "--irc-join-replay {replay}");
+    }
 }

@@ -71,6 +71,8 @@ pub struct ServerInfo {
     pub flood_burst: u32,
     pub flood_rate: u32,
     pub flood_backlog: u32,
+    /// Recent messages a JOIN replays (see [`render`]).
+    pub join_replay: u32,
 }
 
 /// The IRC side of one connection: registration, capabilities, and what
@@ -429,6 +431,7 @@ fn server_info(ctx: &Context) -> Arc<ServerInfo> {
         flood_burst: ctx.settings.irc_flood_burst,
         flood_rate: ctx.settings.irc_flood_rate,
         flood_backlog: ctx.settings.irc_flood_backlog,
+        join_replay: ctx.settings.irc_join_replay,
     })
 }
 

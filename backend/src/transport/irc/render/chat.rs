@@ -17,7 +17,7 @@ use bytes::Bytes;
 
 use super::super::Client;
 use super::super::caps::{
-    BATCH, ECHO_MESSAGE, SERVER_TIME, VARIANT_ACCOUNT, VARIANT_MSGID, VARIANT_TIME,
+    BATCH, CHATHISTORY, ECHO_MESSAGE, SERVER_TIME, VARIANT_ACCOUNT, VARIANT_MSGID, VARIANT_TIME,
 };
 use super::super::line::{Line, MAX_BODY};
 use super::super::numeric::*;
@@ -260,14 +260,21 @@ impl Client {
         }
     }
 
-    /// Recent history on join, for clients that can tell old from new:
-    /// with `server-time` the messages come with their times, inside a
-    /// `chathistory` batch if the client enabled `batch`.
+    /// Recent history on join (the newest `--irc-join-replay`), for
+    /// clients that can tell old from new: with `server-time` the messages
+    /// come with their times (and `msgid`s with `message-tags`), inside a
+    /// `chathistory` batch if the client enabled `batch`. A client with
+    /// `draft/chathistory` asks for what it misses instead: none, so that
+    /// a client keeping its own scrollback shows no line twice.
     pub(super) fn replay(&mut self, out: &mut Vec<u8>, room: &RoomName, history: &[ChatMessage]) {
-        if history.is_empty() || !self.caps.has(SERVER_TIME) {
+        if history.is_empty() || !self.caps.has(SERVER_TIME) || self.caps.has(CHATHISTORY) {
             return;
         }
-        self.history_batch(out, room, history);
+        let keep = history.len().min(self.info.join_replay as usize);
+        if keep == 0 {
+            return;
+        }
+        self.history_batch(out, room, &history[history.len() - keep..]);
     }
 
     /// A `CHATHISTORY` answer: a `chathistory` batch (with `batch`),

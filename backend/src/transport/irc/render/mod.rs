@@ -200,6 +200,7 @@ mod tests {
             flood_burst: 1,
             flood_rate: 1,
             flood_backlog: 1,
+            join_replay: 50,
         }));
         let n = |s: &str| Nick::new(s).unwrap();
         let presence = |room: &str, event| {
