@@ -1419,3 +1419,34 @@ async fn join_replay_is_bounded_and_can_be_turned_off() {
         assert_eq!(replayed, expected, "--irc-join-replay {replay}");
     }
 }
+
+/// TIME (391), ADMIN (256-259), INFO (371, 374) and WHOWAS (406 and 369
+/// for each nick: the server keeps no record of nicks gone; 431 without
+/// one), with the parameters modern.ircdocs.horse gives them.
+#[tokio::test]
+async fn time_admin_info_and_whowas_answer_as_the_spec_says() {
+    let server = TestServer::start();
+    let mut irc = IrcClient::register(&server, "asker").await;
+    irc.send("TIME").await;
+    let time = parse(&irc.expect("391").await);
+    assert_eq!(time.params[..2], ["asker", "banter"]);
+    let secs: u64 = time.params[2].parse().unwrap();
+    assert!(secs > 1_700_000_000, "{time:?}");
+    assert!(time.params.last().unwrap().contains('T'), "{time:?}");
+    irc.send("ADMIN").await;
+    for code in ["256", "257", "258", "259"] {
+        assert_eq!(parse(&irc.recv().await).command, code);
+    }
+    irc.send("INFO").await;
+    assert_eq!(parse(&irc.recv().await).command, "371");
+    assert!(irc.wait_for("374").await.contains("End of /INFO"));
+    irc.send("WHOWAS gone,also").await;
+    for nick in ["gone", "also"] {
+        let was = parse(&irc.expect("406").await);
+        assert_eq!(was.params[..2], ["asker", nick]);
+        let end = parse(&irc.expect("369").await);
+        assert_eq!(end.params[..2], ["asker", nick]);
+    }
+    irc.send("WHOWAS").await;
+    irc.expect("431").await;
+}

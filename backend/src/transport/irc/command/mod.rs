@@ -124,9 +124,8 @@ impl Client {
             "PRIVMSG" | "NOTICE" | "TAGMSG" | "CHATHISTORY" | "MARKREAD" => {
                 self.message_command(&line, queue)
             }
-            "WHO" | "WHOIS" | "ISON" | "USERHOST" | "AWAY" | "MOTD" | "VERSION" => {
-                self.query_command(&line, queue)
-            }
+            "WHO" | "WHOIS" | "ISON" | "USERHOST" | "AWAY" | "MOTD" | "VERSION" | "TIME"
+            | "ADMIN" | "INFO" | "WHOWAS" => self.query_command(&line, queue),
             "OPER" | "KILL" | "KLINE" | "UNKLINE" | "STATS" => self.oper_command(&line, queue),
             command => self.numeric(queue, ERR_UNKNOWNCOMMAND, &[command, "Unknown command"]),
         }

@@ -1,5 +1,7 @@
 //! Questions about users and the server: WHO, WHOIS, ISON, USERHOST and
-//! AWAY go to the router; MOTD and VERSION are answered here.
+//! AWAY go to the router; MOTD, VERSION, TIME, ADMIN, INFO and WHOWAS are
+//! answered here (the server keeps no record of nicks gone: WHOWAS always
+//! says there was none).
 
 use std::collections::VecDeque;
 
@@ -50,6 +52,50 @@ impl Client {
                     "Banter chat server",
                 ],
             ),
+            "TIME" => {
+                let now = crate::core::router::now_ms();
+                let secs = (now / 1000).to_string();
+                let human = iso_time(now);
+                self.numeric(queue, RPL_TIME, &[SERVER, &secs, "0", &human]);
+            }
+            "ADMIN" => self.local(queue, |out, me| {
+                reply(out, RPL_ADMINME, me, &[SERVER, "Administrative info"]);
+                reply(out, RPL_ADMINLOC1, me, &["Banter chat server"]);
+                reply(
+                    out,
+                    RPL_ADMINLOC2,
+                    me,
+                    &["Its administrators use OPER with their accounts"],
+                );
+                reply(out, RPL_ADMINEMAIL, me, &["-"]);
+            }),
+            "INFO" => self.local(queue, |out, me| {
+                for text in [
+                    concat!("Banter ", env!("CARGO_PKG_VERSION")),
+                    "One chat server for web, JSON-lines and IRC clients, in the same rooms.",
+                    "Source and documentation: the project's README and docs/.",
+                ] {
+                    reply(out, RPL_INFO, me, &[text]);
+                }
+                reply(out, RPL_ENDOFINFO, me, &["End of /INFO list"]);
+            }),
+            "WHOWAS" => match line.param(0).filter(|n| !n.is_empty()) {
+                None => self.numeric(queue, ERR_NONICKNAMEGIVEN, &["No nickname given"]),
+                Some(nicks) => {
+                    let nicks = nicks.to_string();
+                    self.local(queue, |out, me| {
+                        for nick in nicks.split(',').filter(|n| !n.is_empty()) {
+                            reply(
+                                out,
+                                ERR_WASNOSUCHNICK,
+                                me,
+                                &[nick, "There was no such nickname"],
+                            );
+                            reply(out, RPL_ENDOFWHOWAS, me, &[nick, "End of WHOWAS"]);
+                        }
+                    });
+                }
+            },
             _ => {}
         }
     }
