@@ -1373,3 +1373,121 @@ async fn a_whisper_to_an_account_on_another_node_waits_until_it_was_read() {
     bob.expect("logged_in").await;
     bob.assert_usable().await;
 }
+
+/// Logs into `nick`'s account (registered already) on `server`, until the
+/// node knows the account's user (a login before the stream brought it
+/// would take the nick, or wait for it, as a new user).
+async fn device(server: &TestServer, kind: Kind, nick: &str) -> (Client, serde_json::Value) {
+    let hello = json!({"type": "hello", "nick": nick, "password": PW});
+    let (mut c, welcome) = Client::hello_with(server, kind, hello).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    c.expect("logged_in").await;
+    (c, welcome)
+}
+
+/// One account's devices on two nodes are one user: one nick and one
+/// member for everyone; what a device on either node says, joins or
+/// reads reaches the other; whispers reach both; the others see no
+/// presence change until the last device goes.
+#[tokio::test]
+async fn an_accounts_devices_on_two_nodes_are_one_user() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let (n1, n2) = (node(&cluster, "n1"), node(&cluster, "n2"));
+    let mut laptop = account(&n1, Kind::Tcp, "alice").await;
+    laptop.join("lobby").await;
+    let mut bob = Client::hello(&n2, Kind::Tcp, "bob").await;
+    bob.join("lobby").await;
+    await_members(&mut bob, "lobby", &["alice", "bob"]).await;
+    await_members(&mut laptop, "lobby", &["alice", "bob"]).await;
+
+    // The phone logs in on n2: the same user, in lobby at once.
+    let (mut phone, welcome) = device(&n2, Kind::Ws, "alice").await;
+    assert_eq!(welcome["nick"], "alice");
+    let lobby = phone.wait_for("joined").await;
+    assert_eq!(lobby["room"], "lobby");
+    let members: Vec<&str> = lobby["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    assert_eq!(members.iter().filter(|m| **m == "alice").count(), 1);
+
+    // What the phone says reaches the laptop (n1) and bob once.
+    phone
+        .send(json!({"type":"say","room":"lobby","text":"from n2","ref":5}))
+        .await;
+    let own = phone.wait_for("message").await;
+    assert_eq!(
+        (own["text"].as_str(), own["ref"].as_i64()),
+        (Some("from n2"), Some(5))
+    );
+    let copy = laptop.wait_for("message").await;
+    assert_eq!(
+        (copy["text"].as_str(), copy["id"].clone()),
+        (Some("from n2"), own["id"].clone())
+    );
+    assert_eq!(bob.wait_for("message").await["text"], "from n2");
+    // And the laptop's reaches the phone.
+    laptop
+        .send(json!({"type":"say","room":"lobby","text":"from n1"}))
+        .await;
+    assert_eq!(phone.wait_for("message").await["text"], "from n1");
+
+    // A join on the phone (n2) is made by n1 and reaches both devices.
+    phone.send(json!({"type":"join","room":"den"})).await;
+    assert_eq!(laptop.wait_for("joined").await["room"], "den");
+    assert_eq!(phone.wait_for("joined").await["room"], "den");
+    await_members(&mut bob, "den", &["alice"]).await;
+
+    // Whispers: to alice reach both; from the phone reach the laptop.
+    bob.send(json!({"type":"whisper","to":"alice","text":"psst"}))
+        .await;
+    assert_eq!(bob.wait_for("direct").await["text"], "psst");
+    assert_eq!(laptop.wait_for("direct").await["text"], "psst");
+    assert_eq!(phone.wait_for("direct").await["text"], "psst");
+    phone
+        .send(json!({"type":"whisper","to":"bob","text":"hi from n2"}))
+        .await;
+    assert_eq!(bob.wait_for("direct").await["text"], "hi from n2");
+    let copy = laptop.wait_for("direct").await;
+    assert_eq!(
+        (copy["from"].as_str(), copy["to"].as_str()),
+        (Some("alice"), Some("bob"))
+    );
+
+    // A read position moved on n2 reaches n1.
+    let id = own["id"].as_u64().unwrap();
+    phone
+        .send(json!({"type":"mark_read","room":"lobby","id":id}))
+        .await;
+    phone.wait_for("read").await;
+    let read = laptop.wait_for("read").await;
+    assert_eq!(
+        (read["room"].as_str(), read["id"].as_u64()),
+        (Some("lobby"), Some(id))
+    );
+
+    // The laptop goes: alice stays (the phone), bob sees nothing.
+    drop(laptop);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    phone
+        .send(json!({"type":"say","room":"lobby","text":"still here"}))
+        .await;
+    let next = loop {
+        let m = bob.recv().await;
+        if m["type"] == "message" || m["type"] == "presence" {
+            break m;
+        }
+    };
+    assert_eq!(next["text"], "still here", "no quit before it: {next}");
+    // The phone goes too: now bob sees alice quit.
+    drop(phone);
+    let quit = bob.wait_for("presence").await;
+    assert_eq!(
+        (quit["event"].as_str(), quit["nick"].as_str()),
+        (Some("quit"), Some("alice"))
+    );
+}

@@ -857,6 +857,20 @@ async fn run_reader(ctx: Arc<Shared>, mut last: String, shutdown: CancellationTo
                         stale.extend(rooms.iter().cloned());
                     }
                 }
+                // Rooms that devices here are about to be put in.
+                if let Some(store) = &ctx.store {
+                    for room in ctx.router.rooms_to_load(&events) {
+                        match store
+                            .load_room(&room, ctx.router.config().history_len)
+                            .await
+                        {
+                            Ok(state) => {
+                                let _ = ctx.router.insert_room(room, state);
+                            }
+                            Err(e) => warn!(error = %e, %room, "could not load a room"),
+                        }
+                    }
+                }
                 // Unstored (shutting down): not acknowledged either.
                 if !events.is_empty()
                     && let Some(refused) = persist_own(&ctx, &events, &shutdown).await

@@ -172,6 +172,17 @@ impl Port for Clustered {
                 set,
             }),
             News::Account { name } => Publish::Event(Event::Account { node, name }),
+            News::Device { account, devices } => Publish::Event(Event::Device {
+                node,
+                account,
+                devices,
+            }),
+            News::Act { account, act } => Publish::Event(Event::Act { node, account, act }),
+            News::Read { account, position } => Publish::Event(Event::Read {
+                node,
+                account,
+                position,
+            }),
             News::Sync { users } => Publish::Sync {
                 records: users
                     .iter()

@@ -7,7 +7,7 @@
 //! whisper's id) travel beside an event in fields of their own, see
 //! [`Received`].
 
-use banter_protocol::{ChatMessage, DirectMessage, Nick, Ref, RoomName};
+use banter_protocol::{ChatMessage, DirectMessage, Nick, ReadPosition, Ref, RoomName};
 use serde::{Deserialize, Serialize};
 
 use crate::core::event::RoomChange;
@@ -59,6 +59,27 @@ pub enum Change {
     Away,
     /// Logged into its account.
     Login,
+}
+
+/// What a device of an account on one node asks the account's home node
+/// (the node whose user it is) to do for the user.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "a", rename_all = "snake_case")]
+pub enum Act {
+    Join {
+        room: RoomName,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+    },
+    Part {
+        room: RoomName,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    Away {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
 }
 
 /// One entry of the stream.
@@ -132,6 +153,27 @@ pub enum Event {
     },
     /// `node` stopped renewing its lease: its users are gone.
     Lost { node: String },
+    /// `node` has `devices` connections logged into `account`, whose user
+    /// lives on another node (its home): while any node has some, the
+    /// home keeps the user.
+    Device {
+        node: String,
+        account: Nick,
+        devices: u32,
+    },
+    /// A device on `node` asks `account`'s home node to act for its user.
+    Act {
+        node: String,
+        account: Nick,
+        act: Act,
+    },
+    /// `account`'s read position moved on `node`: its devices elsewhere
+    /// are told.
+    Read {
+        node: String,
+        account: Nick,
+        position: ReadPosition,
+    },
 }
 
 impl Event {
@@ -148,6 +190,9 @@ impl Event {
             | Event::Account { node, .. }
             | Event::Reload { node, .. }
             | Event::Sync { node, .. }
+            | Event::Device { node, .. }
+            | Event::Act { node, .. }
+            | Event::Read { node, .. }
             | Event::Lost { node } => node,
         }
     }
@@ -197,6 +242,16 @@ pub enum News {
     },
     /// A new account.
     Account { name: Nick },
+    /// This node has `devices` connections of `account`, whose home is
+    /// another node.
+    Device { account: Nick, devices: u32 },
+    /// A device here asks `account`'s home node to act.
+    Act { account: Nick, act: Act },
+    /// `account`'s read position moved here.
+    Read {
+        account: Nick,
+        position: ReadPosition,
+    },
     /// Every local user (keyed as [`key`](crate::core::model::key) keys
     /// them) and the nicks being claimed, restating what the others know.
     Sync { users: Vec<(String, UserRecord)> },

@@ -824,9 +824,24 @@ impl Session {
             .as_ref()
             .is_some_and(|a| self.ctx.router.account_here(a));
         let claimed = !here && self.claim(&nick, account.as_ref()).await?;
-        // A device joining its user finds the positions in `joined`.
-        if let (true, Some(account), Some(reads)) = (here, &account, &loaded_reads) {
-            self.ctx.router.preload_reads(account, reads.clone());
+        // A device joining its user finds the positions in `joined`, and
+        // its rooms loaded (in a cluster, a user of another node may be in
+        // rooms this node holds no state of).
+        if let (true, Some(account)) = (here, &account) {
+            if let Some(reads) = &loaded_reads {
+                self.ctx.router.preload_reads(account, reads.clone());
+            }
+            if let Some(store) = self.ctx.store.clone() {
+                for room in self.ctx.router.rooms_of_account(account) {
+                    if !self.ctx.router.has_room(&room) {
+                        let state = store
+                            .load_room(&room, self.ctx.settings.history_len)
+                            .await
+                            .map_err(internal)?;
+                        self.ctx.router.insert_room(room, state)?;
+                    }
+                }
+            }
         }
         let registered = self.ctx.router.connect_as(
             nick.clone(),
@@ -1082,6 +1097,13 @@ impl Session {
     async fn change_nick(&mut self, id: SessionId, nick: Nick, reference: Option<Ref>) -> Outcome {
         let router = self.ctx.router.clone();
         if let Some(link) = &self.ctx.link {
+            if router.lives_elsewhere(id) {
+                return Err(RouterError::new(
+                    ErrorCode::Unsupported,
+                    "your account's user lives on another server of this cluster: change \
+                     the nick from a device connected there (or from here once it has none)",
+                ));
+            }
             router.check_nick(id, &nick)?;
             let old = router
                 .nick_of(id)

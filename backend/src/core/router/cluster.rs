@@ -19,6 +19,7 @@ use tracing::{debug, warn};
 
 use super::devices::Sink;
 use super::modes::{keep_invitation, notify_operators};
+use super::remote;
 use super::{
     ChatEvent, Connection, DirectEvent, Member, Node, Result, Role, Room, RoomChange, RoomEvent,
     RoomState, Router, RouterError, SessionId, State, apply_room_change, chat, deliver_chat,
@@ -235,11 +236,17 @@ fn ghost_join(state: &mut State, id: SessionId, room: &RoomName, announce: bool)
     if s.rooms.contains(room) {
         return;
     }
-    rooms
-        .entry(room.clone())
-        .or_default()
-        .admit(room, id, s, announce);
+    let r = rooms.entry(room.clone()).or_default();
+    r.admit(room, id, s, announce);
     super::enter(&mut s.rooms, room);
+    // This node's devices of the user (see `remote`) are in it too.
+    if remote::devices_here(s) > 0 {
+        let s = &sessions[&id];
+        s.sink.push(r.joined(sessions, room, None, None));
+        if r.owner.is_some() && !r.claiming {
+            s.sink.push(Frame::new(r.roles(room, sessions)));
+        }
+    }
 }
 
 /// Takes a ghost out of `room`; local members see `event` (or, for a
@@ -263,6 +270,21 @@ fn ghost_leave(
         return;
     };
     s.rooms.remove(pos);
+    // This node's devices of the user (see `remote`) leave it too.
+    if remote::devices_here(s) > 0 {
+        s.sink.push(Frame::new(match &kicked_by {
+            Some(by) => ServerMessage::Kicked {
+                room: room.clone(),
+                nick: s.nick.clone(),
+                by: by.clone(),
+                reason: reason.clone(),
+            },
+            None => ServerMessage::Parted {
+                room: room.clone(),
+                reason: reason.clone(),
+            },
+        }));
+    }
     let Some(r) = rooms.get_mut(room) else {
         return;
     };
@@ -300,6 +322,14 @@ fn ghost_quit(state: &mut State, id: SessionId, reason: Option<String>, announce
     }
     if let Some(s) = state.sessions.remove(&id) {
         state.nicks.remove(&s.nick);
+        // Devices here of a user gone from its node: they connect again
+        // (and the user lives here then).
+        for (_, outbox) in s.sink.iter().filter(|(device, _)| *device != id) {
+            outbox.close(
+                ErrorCode::Internal,
+                "your account's user left the cluster's other server; connect again",
+            );
+        }
     }
 }
 
@@ -316,6 +346,12 @@ fn ghost_rename(state: &mut State, id: SessionId, nick: &Nick) {
     let old = std::mem::replace(&mut s.nick, nick.clone());
     nicks.remove(&old);
     nicks.insert(nick.clone(), id);
+    if remote::devices_here(s) > 0 {
+        s.sink.push(Frame::new(ServerMessage::Nick {
+            nick: nick.clone(),
+            old: old.clone(),
+        }));
+    }
     for room in &s.rooms {
         let Some(r) = rooms.get_mut(room) else {
             continue;
@@ -602,6 +638,7 @@ impl Router {
                     } else {
                         (0, None)
                     };
+                    remote::deliver_copies(state, &message, mine);
                     let direct = DirectEvent {
                         message,
                         sender,
@@ -644,7 +681,22 @@ impl Router {
                 // hands them to `reload_rooms`.
                 Event::Reload { .. } => {}
                 Event::Sync { node, users } => reconcile(state, me, users, Some(&node), true),
-                Event::Lost { node } => node_lost(state, &node),
+                Event::Lost { node } => {
+                    node_lost(state, &node);
+                    let held: Vec<Nick> = state.remote.keys().cloned().collect();
+                    for account in held {
+                        self.remote_devices(state, &node, account, 0);
+                    }
+                }
+                Event::Device {
+                    node,
+                    account,
+                    devices,
+                } => self.remote_devices(state, &node, account, devices),
+                Event::Act { account, act, .. } => self.act_for(state, &account, act),
+                Event::Read {
+                    account, position, ..
+                } => self.remote_read(state, &account, position),
             }
         }
     }

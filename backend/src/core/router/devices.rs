@@ -311,6 +311,8 @@ impl Router {
         };
         set_sink(sessions, rooms, user, sink);
         sessions.forget_device(id);
+        // A device of a user living on another node: its home hears.
+        remote::publish_devices(&*self.port, &sessions[&user]);
         true
     }
 }
@@ -324,6 +326,7 @@ impl Router {
             sessions,
             rooms,
             offline,
+            remote,
             ..
         } = state;
         let user = sessions.user_of(id);
@@ -332,6 +335,18 @@ impl Router {
         };
         if *offline >= self.config.max_offline {
             return false;
+        }
+        // In a cluster, a user whose devices on other nodes remain stays,
+        // with none here, and nobody notices.
+        if let Some(account) = &session.account
+            && self.port.node().is_some()
+            && session.node.is_none()
+            && remote_held(remote, account)
+        {
+            sessions.forget_device(id);
+            *offline += 1;
+            set_sink(sessions, rooms, user, Sink::None);
+            return true;
         }
         // Not in a cluster yet: another node would take the account's
         // whispers for a user with no device to read them.
@@ -412,6 +427,13 @@ impl Router {
         state.sessions.insert(id, session);
         true
     }
+}
+
+/// Whether another node has devices of `account` (see `remote`).
+fn remote_held(remote: &HashMap<Nick, Vec<(String, u32)>>, account: &Nick) -> bool {
+    remote
+        .get(account)
+        .is_some_and(|nodes| nodes.iter().any(|(_, n)| *n > 0))
 }
 
 /// The away message of an always-on account with no device connected.

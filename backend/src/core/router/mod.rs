@@ -43,6 +43,7 @@ mod moderation;
 mod modes;
 mod queries;
 mod reads;
+mod remote;
 mod rooms;
 mod sessions;
 #[cfg(test)]
@@ -147,6 +148,9 @@ struct State {
     online: HashMap<Nick, SessionId>,
     /// How many users are always-on accounts with no device connected.
     offline: usize,
+    /// In a cluster: the devices that other nodes have of the accounts
+    /// whose users live here (by account: node, count).
+    remote: HashMap<Nick, Vec<(String, u32)>>,
 }
 
 /// One user as the router knows it: its nick, account, rooms and the

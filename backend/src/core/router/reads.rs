@@ -123,6 +123,13 @@ impl Router {
                 sink.push(moved.clone());
             }
         }
+        // The account's devices on other nodes of a cluster hear it too.
+        if self.port.node().is_some() {
+            self.port.tell(crate::core::cluster::News::Read {
+                account,
+                position: target.position(mark),
+            });
+        }
         Ok(true)
     }
 }

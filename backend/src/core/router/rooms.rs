@@ -68,6 +68,27 @@ impl Router {
         returning: bool,
     ) -> Result<Joined> {
         let mut guard = self.state.lock().unwrap();
+        // A device of a user living on another node: that node joins it.
+        let act = remote::Act::Join {
+            room: room.clone(),
+            key: key.map(str::to_string),
+        };
+        if self.ask_home(&guard, id, act) {
+            return Ok(Joined::Joined);
+        }
+        self.join_in(&mut guard, id, room, key, reference, returning)
+    }
+
+    /// [`join`](Self::join) under the lock.
+    pub(super) fn join_in(
+        &self,
+        guard: &mut State,
+        id: SessionId,
+        room: RoomName,
+        key: Option<&str>,
+        reference: Option<Ref>,
+        returning: bool,
+    ) -> Result<Joined> {
         let State {
             sessions,
             rooms,
@@ -160,7 +181,7 @@ impl Router {
                 requester: Some(id),
                 reference: None,
             };
-            if self.change_room(&mut guard, event).is_err() {
+            if self.change_room(guard, event).is_err() {
                 warn!(%room, "the store's queue is full; the room stays unowned");
                 if let Some(r) = guard.rooms.get_mut(&room) {
                     r.owner = None;
@@ -181,9 +202,28 @@ impl Router {
     ) -> Result<()> {
         let reason = optional_line(reason, MAX_REASON_BYTES, "reason")?;
         let mut guard = self.state.lock().unwrap();
+        let act = remote::Act::Part {
+            room: room.clone(),
+            reason: reason.clone(),
+        };
+        if self.ask_home(&guard, id, act) {
+            return Ok(());
+        }
+        self.part_in(&mut guard, id, room, reason, reference)
+    }
+
+    /// [`part`](Self::part) under the lock (`reason` checked).
+    pub(super) fn part_in(
+        &self,
+        state: &mut State,
+        id: SessionId,
+        room: RoomName,
+        reason: Option<String>,
+        reference: Option<Ref>,
+    ) -> Result<()> {
         let State {
             sessions, rooms, ..
-        } = &mut *guard;
+        } = state;
         let user = sessions.user_of(id);
         let session = connection_mut(sessions, id)?;
         let Some(pos) = session.rooms.iter().position(|r| *r == room) else {

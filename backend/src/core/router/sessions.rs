@@ -21,7 +21,21 @@ impl Router {
     /// Whether `account` is logged in on this node (a new login to it is
     /// one more device of that user: no nick to claim).
     pub fn account_here(&self, account: &Nick) -> bool {
-        self.state.lock().unwrap().online.contains_key(account)
+        let state = self.state.lock().unwrap();
+        state.online.contains_key(account) || remote::ghost_of(&state, account).is_some()
+    }
+
+    /// The rooms of `account`'s user (here or, in a cluster, on another
+    /// node), to load before one more device of it gets them.
+    pub fn rooms_of_account(&self, account: &Nick) -> Vec<RoomName> {
+        let state = self.state.lock().unwrap();
+        let user = state
+            .online
+            .get(account)
+            .copied()
+            .or_else(|| remote::ghost_of(&state, account));
+        user.and_then(|u| state.sessions.get(&u))
+            .map_or_else(Vec::new, |s| s.rooms.clone())
     }
 
     /// Whether a session uses `nick`.
@@ -231,6 +245,13 @@ impl Router {
         {
             return self.add_device(&mut state, user, outbox, first, reference);
         }
+        // In a cluster, an account whose user lives on another node: a
+        // device of this node's ghost of it (see `remote`).
+        if let Some(ghost) = account.as_ref().and_then(|a| remote::ghost_of(&state, a)) {
+            let id = self.add_device(&mut state, ghost, outbox, first, reference)?;
+            remote::publish_devices(&*self.port, &state.sessions[&ghost]);
+            return Ok(id);
+        }
         // In a cluster the broker gave this nick to the caller: a ghost
         // still holding it is out of date.
         cluster::evict_ghost(&mut state, &nick);
@@ -280,9 +301,26 @@ impl Router {
     ) -> Result<()> {
         let message = optional_line(message, MAX_AWAY_BYTES, "away message")?;
         let mut guard = self.state.lock().unwrap();
+        let act = remote::Act::Away {
+            message: message.clone(),
+        };
+        if self.ask_home(&guard, id, act) {
+            return Ok(());
+        }
+        self.away_in(&mut guard, id, message, reference)
+    }
+
+    /// [`away`](Self::away) under the lock (`message` checked).
+    pub(super) fn away_in(
+        &self,
+        state: &mut State,
+        id: SessionId,
+        message: Option<String>,
+        reference: Option<Ref>,
+    ) -> Result<()> {
         let State {
             sessions, rooms, ..
-        } = &mut *guard;
+        } = state;
         let user = sessions.user_of(id);
         let session = connection_mut(sessions, id)?;
         session.away = message.as_deref().map(Into::into);
@@ -379,7 +417,12 @@ impl Router {
 /// Removes user `id` (the last of its devices, or an offline always-on
 /// account): it leaves every room (members see `quit`, with `reason`) and
 /// its nick becomes free.
-fn remove_user(state: &mut State, port: &dyn Port, id: SessionId, reason: Option<String>) {
+pub(super) fn remove_user(
+    state: &mut State,
+    port: &dyn Port,
+    id: SessionId,
+    reason: Option<String>,
+) {
     let State {
         sessions,
         nicks,

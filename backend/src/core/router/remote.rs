@@ -1,0 +1,218 @@
+//! An account's devices across the nodes of a cluster. Its user lives on
+//! one node, its *home* (the node that holds its nick in the broker). A
+//! login on another node becomes a device of that node's ghost of the
+//! user: whatever the ghost receives there (its rooms' messages, presence,
+//! whispers, the user's own changes as the stream tells them) goes to the
+//! device. What only the home may do for the user (join, part, away) the
+//! device asks of it with an [`Act`]; the home keeps the user while any
+//! node has a device of it ([`Event::Device`](crate::core::cluster::Event)),
+//! and a moved read position reaches every node's devices as `Read`.
+
+use super::*;
+pub(super) use crate::core::cluster::Act;
+use crate::core::cluster::News;
+
+/// How many connections of this node `s` has (a ghost's sink also holds
+/// the shared discarding outbox).
+pub(super) fn devices_here(s: &Connection) -> u32 {
+    let all = s.sink.len() as u32;
+    if s.node.is_some() { all - 1 } else { all }
+}
+
+/// The ghost of `account`'s user (a user of another node), if any.
+pub(super) fn ghost_of(state: &State, account: &Nick) -> Option<SessionId> {
+    state
+        .sessions
+        .iter()
+        .find(|(_, s)| s.node.is_some() && s.account.as_ref() == Some(account))
+        .map(|(&id, _)| id)
+}
+
+/// Tells the cluster how many devices of ghost `id`'s account this node
+/// has now.
+pub(super) fn publish_devices(port: &dyn Port, s: &Connection) {
+    if let (Some(account), Some(_)) = (&s.account, &s.node) {
+        port.tell(News::Device {
+            account: account.clone(),
+            devices: devices_here(s),
+        });
+    }
+}
+
+/// Whether `account` has devices on another node (its user lives here).
+pub(super) fn has_remote(state: &State, account: &Nick) -> bool {
+    state
+        .remote
+        .get(account)
+        .is_some_and(|nodes| nodes.iter().any(|(_, n)| *n > 0))
+}
+
+/// The user of `account` lives here with no device of its own left and
+/// no node has one any more: it goes (others see it quit).
+pub(super) fn release_if_unheld(state: &mut State, port: &dyn Port, account: &Nick) {
+    let Some(&user) = state.online.get(account) else {
+        return;
+    };
+    let idle = state.sessions.get(&user).is_some_and(|s| s.sink.len() == 0);
+    if idle && !has_remote(state, account) && port.node().is_some() {
+        sessions::remove_user(state, port, user, None);
+    }
+}
+
+/// A whisper from the stream reaches the devices here of users living
+/// elsewhere: its target's, and (sent from another node) its sender's,
+/// whose user may live here (then its devices here get the copy the
+/// sender's node gave its own).
+pub(super) fn deliver_copies(state: &State, message: &banter_protocol::DirectMessage, mine: bool) {
+    let frame = Frame::new(ServerMessage::Direct(message.clone()));
+    let user = |nick: &Nick| {
+        let id = *state.nicks.get(nick)?;
+        Some((id, state.sessions.get(&id)?))
+    };
+    let mut told = None;
+    if let Some((id, s)) = user(&message.to)
+        && s.node.is_some()
+        && devices_here(s) > 0
+    {
+        s.sink.push(frame.clone());
+        told = Some(id);
+    }
+    if !mine
+        && let Some((id, s)) = user(&message.from)
+        && told != Some(id)
+        && (s.node.is_none() || devices_here(s) > 0)
+    {
+        s.sink.push(frame);
+    }
+}
+
+impl Router {
+    /// Whether connection `id` is a device of a user that lives on another
+    /// node of the cluster.
+    pub fn lives_elsewhere(&self, id: SessionId) -> bool {
+        let state = self.state.lock().unwrap();
+        state.sessions.get(&id).is_some_and(|s| s.node.is_some())
+    }
+
+    /// Rooms that the stream's `events` will put users of this node's
+    /// devices in (a remote device's join made here, a ghost with devices
+    /// here joining) and that are not loaded: the broker's reader loads
+    /// them first, so that `joined` carries their history and topic.
+    pub fn rooms_to_load(&self, events: &[crate::core::cluster::Received]) -> Vec<RoomName> {
+        use crate::core::cluster::{Change, Event};
+        let me = self.port.node().unwrap_or_default();
+        let state = self.state.lock().unwrap();
+        let mut wanted = Vec::new();
+        for received in events {
+            let room = match &received.event {
+                Event::Act {
+                    node,
+                    account,
+                    act: Act::Join { room, .. },
+                } if node != me && state.online.contains_key(account) => room,
+                Event::User {
+                    user,
+                    change: Change::Join { room },
+                } if user.node != me
+                    && state
+                        .nicks
+                        .get(&user.nick)
+                        .and_then(|id| state.sessions.get(id))
+                        .is_some_and(|s| s.node.is_some() && devices_here(s) > 0) =>
+                {
+                    room
+                }
+                _ => continue,
+            };
+            let loaded = state.rooms.get(room).is_some_and(|r| r.loaded);
+            if !loaded && !wanted.contains(room) {
+                wanted.push(room.clone());
+            }
+        }
+        wanted
+    }
+
+    /// Whether connection `id` is a device of a user that lives on another
+    /// node; if so, `act` is asked of that node (and `true`).
+    pub(super) fn ask_home(&self, state: &State, id: SessionId, act: Act) -> bool {
+        let Some(session) = state.sessions.get(&id) else {
+            return false;
+        };
+        let (Some(_), Some(account)) = (&session.node, &session.account) else {
+            return false;
+        };
+        self.port.tell(News::Act {
+            account: account.clone(),
+            act,
+        });
+        true
+    }
+
+    /// Another node's device of a user living here asks `act` of it.
+    pub(super) fn act_for(&self, state: &mut State, account: &Nick, act: Act) {
+        let Some(&user) = state.online.get(account) else {
+            return;
+        };
+        let done = match act {
+            Act::Join { room, key } => self
+                .join_in(state, user, room, key.as_deref(), None, false)
+                .map(|_| ()),
+            Act::Part { room, reason } => self.part_in(state, user, room, reason, None),
+            Act::Away { message } => self.away_in(state, user, message, None),
+        };
+        if let Err(e) = done {
+            debug!(%account, error = %e, "a remote device's request was refused");
+        }
+    }
+
+    /// `node` has `devices` connections of `account`, whose user may live
+    /// here.
+    pub(super) fn remote_devices(
+        &self,
+        state: &mut State,
+        node: &str,
+        account: Nick,
+        devices: u32,
+    ) {
+        let nodes = state.remote.entry(account.clone()).or_default();
+        nodes.retain(|(n, _)| n != node);
+        if devices > 0 {
+            nodes.push((node.to_string(), devices));
+        }
+        if nodes.is_empty() {
+            state.remote.remove(&account);
+        }
+        release_if_unheld(state, &*self.port, &account);
+    }
+
+    /// A read position moved on another node: this node's devices of the
+    /// account hear it (and its copy moves, if newer).
+    pub(super) fn remote_read(&self, state: &mut State, account: &Nick, position: ReadPosition) {
+        let target = match (&position.room, &position.with) {
+            (Some(room), _) => Conversation::Room(room.clone()),
+            (None, Some(with)) => Conversation::With(with.clone()),
+            (None, None) => return,
+        };
+        let mark = ReadMark {
+            id: position.id,
+            ts: position.ts,
+        };
+        if let Some(reads) = state.reads.get_mut(account) {
+            let held = reads.marks.entry(target).or_default();
+            if mark.id <= held.id {
+                return;
+            }
+            *held = mark;
+        }
+        let user = state
+            .online
+            .get(account)
+            .copied()
+            .or_else(|| ghost_of(state, account));
+        if let Some(s) = user.and_then(|u| state.sessions.get(&u)) {
+            s.sink.push(Frame::new(ServerMessage::Read(position)));
+        }
+    }
+}
+
+use tracing::debug;
