@@ -1430,17 +1430,43 @@ async fn an_accounts_devices_on_two_nodes_are_one_user() {
         (Some("from n2"), own["id"].clone())
     );
     assert_eq!(bob.wait_for("message").await["text"], "from n2");
-    // And the laptop's reaches the phone.
+    // An IRC client on n2 is a device too: in #lobby at once.
+    let mut irc = common::irc_sasl(&n2, "alice").await;
+    let join = irc.wait_for("JOIN").await;
+    assert!(
+        join.starts_with(":alice!") && join.ends_with("JOIN #lobby"),
+        "{join}"
+    );
+    // And the laptop's words reach the phone and the IRC client.
     laptop
         .send(json!({"type":"say","room":"lobby","text":"from n1"}))
         .await;
     assert_eq!(phone.wait_for("message").await["text"], "from n1");
+    let line = irc.wait_for("PRIVMSG").await;
+    assert!(
+        line.starts_with(":alice!") && line.ends_with("PRIVMSG #lobby :from n1"),
+        "{line}"
+    );
+    irc.send("QUIT").await;
+    irc.until_closed(Duration::from_secs(5)).await;
 
     // A join on the phone (n2) is made by n1 and reaches both devices.
     phone.send(json!({"type":"join","room":"den"})).await;
     assert_eq!(laptop.wait_for("joined").await["room"], "den");
     assert_eq!(phone.wait_for("joined").await["room"], "den");
     await_members(&mut bob, "den", &["alice"]).await;
+
+    // A join the home node refuses is refused on the phone.
+    let mut carol = account(&n1, Kind::Tcp, "carol").await;
+    carol.join("vault").await;
+    carol.wait_for("roles").await;
+    carol
+        .send(json!({"type":"ban","room":"vault","account":"alice"}))
+        .await;
+    carol.wait_for("banned").await;
+    phone.send(json!({"type":"join","room":"vault"})).await;
+    let refused = phone.wait_for("error").await;
+    assert_eq!(refused["code"], "banned", "{refused}");
 
     // Whispers: to alice reach both; from the phone reach the laptop.
     bob.send(json!({"type":"whisper","to":"alice","text":"psst"}))

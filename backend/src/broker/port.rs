@@ -178,6 +178,18 @@ impl Port for Clustered {
                 devices,
             }),
             News::Act { account, act } => Publish::Event(Event::Act { node, account, act }),
+            News::Refused {
+                to,
+                account,
+                code,
+                message,
+            } => Publish::Event(Event::Refused {
+                node,
+                to,
+                account,
+                code,
+                message,
+            }),
             News::Read { account, position } => Publish::Event(Event::Read {
                 node,
                 account,

@@ -7,7 +7,7 @@
 //! whisper's id) travel beside an event in fields of their own, see
 //! [`Received`].
 
-use banter_protocol::{ChatMessage, DirectMessage, Nick, ReadPosition, Ref, RoomName};
+use banter_protocol::{ChatMessage, DirectMessage, ErrorCode, Nick, ReadPosition, Ref, RoomName};
 use serde::{Deserialize, Serialize};
 
 use crate::core::event::RoomChange;
@@ -167,6 +167,15 @@ pub enum Event {
         account: Nick,
         act: Act,
     },
+    /// `account`'s home node (`node`) refused what a device on `to` asked:
+    /// that node's devices of the account are told why.
+    Refused {
+        node: String,
+        to: String,
+        account: Nick,
+        code: ErrorCode,
+        message: String,
+    },
     /// `account`'s read position moved on `node`: its devices elsewhere
     /// are told.
     Read {
@@ -192,6 +201,7 @@ impl Event {
             | Event::Sync { node, .. }
             | Event::Device { node, .. }
             | Event::Act { node, .. }
+            | Event::Refused { node, .. }
             | Event::Read { node, .. }
             | Event::Lost { node } => node,
         }
@@ -247,6 +257,14 @@ pub enum News {
     Device { account: Nick, devices: u32 },
     /// A device here asks `account`'s home node to act.
     Act { account: Nick, act: Act },
+    /// What a device on node `to` asked of `account`'s user here was
+    /// refused.
+    Refused {
+        to: String,
+        account: Nick,
+        code: ErrorCode,
+        message: String,
+    },
     /// `account`'s read position moved here.
     Read {
         account: Nick,

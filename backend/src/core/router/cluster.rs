@@ -693,7 +693,21 @@ impl Router {
                     account,
                     devices,
                 } => self.remote_devices(state, &node, account, devices),
-                Event::Act { account, act, .. } => self.act_for(state, &account, act),
+                Event::Act { node, account, act } => self.act_for(state, &node, &account, act),
+                Event::Refused {
+                    to,
+                    account,
+                    code,
+                    message,
+                    ..
+                } if to == me => {
+                    if let Some(s) =
+                        remote::ghost_of(state, &account).and_then(|g| state.sessions.get(&g))
+                    {
+                        s.sink.push(Frame::error(code, message, None));
+                    }
+                }
+                Event::Refused { .. } => {}
                 Event::Read {
                     account, position, ..
                 } => self.remote_read(state, &account, position),

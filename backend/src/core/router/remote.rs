@@ -148,8 +148,9 @@ impl Router {
         true
     }
 
-    /// Another node's device of a user living here asks `act` of it.
-    pub(super) fn act_for(&self, state: &mut State, account: &Nick, act: Act) {
+    /// A device on node `from` of a user living here asks `act` of it;
+    /// a refusal goes back to that node's devices.
+    pub(super) fn act_for(&self, state: &mut State, from: &str, account: &Nick, act: Act) {
         let Some(&user) = state.online.get(account) else {
             return;
         };
@@ -162,6 +163,12 @@ impl Router {
         };
         if let Err(e) = done {
             debug!(%account, error = %e, "a remote device's request was refused");
+            self.port.tell(News::Refused {
+                to: from.to_string(),
+                account: account.clone(),
+                code: e.code,
+                message: e.message,
+            });
         }
     }
 
