@@ -442,6 +442,9 @@ pub struct Chat {
     /// on screen has more to mark: marks go at most once a second.
     marked_at: u64,
     mark_due: bool,
+    /// The message list shows the newest message (not scrolled up): only
+    /// then is what arrives read.
+    pub reading: bool,
     /// Bumped on every change, so views know when to redraw.
     pub version: u64,
 }
@@ -490,6 +493,7 @@ impl Chat {
             pending: HashMap::new(),
             marked_at: 0,
             mark_due: false,
+            reading: true,
             version: 0,
         }
     }
@@ -798,8 +802,20 @@ impl Chat {
             }
         }
         self.view = Some(view);
+        // A conversation opens at its newest message.
+        self.reading = true;
         requests.extend(self.mark_read());
         requests
+    }
+
+    /// The message list was scrolled to its newest message (`true`) or
+    /// away from it: reaching it marks the conversation read.
+    pub fn set_reading(&mut self, reading: bool) -> Vec<Request> {
+        self.reading = reading;
+        if reading && self.visible {
+            return self.mark_read();
+        }
+        Vec::new()
     }
 
     /// The page became visible or hidden.
@@ -900,6 +916,7 @@ impl Chat {
                 self.version += 1;
                 let already = self.rooms.contains_key(&room);
                 self.view = Some(View::Room(room.clone()));
+                self.reading = true;
                 let marked = self.mark_read();
                 if already {
                     marked
@@ -1405,7 +1422,7 @@ impl Chat {
         }
         // What arrives in the conversation on screen is read; its mark
         // goes at most once a second (the next frame sends a late one).
-        if self.visible && self.current_mut().is_some_and(|c| c.newest() > c.read) {
+        if self.visible && self.reading && self.current_mut().is_some_and(|c| c.newest() > c.read) {
             self.mark_due = true;
         }
         out.extend(self.tick(now));
@@ -1415,7 +1432,8 @@ impl Chat {
     /// A mark that had to wait goes once its second is over (called for
     /// each frame, and every second by the connection).
     pub fn tick(&mut self, now: u64) -> Vec<Request> {
-        if !self.mark_due || !self.visible || now < self.marked_at + MARK_EVERY_MS {
+        if !self.mark_due || !self.visible || !self.reading || now < self.marked_at + MARK_EVERY_MS
+        {
             return Vec::new();
         }
         self.marked_at = now;
@@ -2013,6 +2031,17 @@ mod tests {
         assert!(matches!(
             out[0].body,
             ClientMessage::MarkRead { id: Some(9), .. }
+        ));
+        // Scrolled up, the newest message is not on screen: not read,
+        // until the list is back at the bottom.
+        assert!(chat.set_reading(false).is_empty());
+        let m10 = server(ServerMessage::Message(msg("lobby", 10, "bob")));
+        assert!(chat.on_message(m10, 30_000).is_empty());
+        assert!(chat.tick(40_000).is_empty());
+        let out = chat.set_reading(true);
+        assert!(matches!(
+            out[0].body,
+            ClientMessage::MarkRead { id: Some(10), .. }
         ));
     }
 

@@ -84,6 +84,7 @@ pub fn MessageList() -> Html {
         Callback::from(move |_: ()| ctx.act(|chat| chat.load_older()))
     };
     let onscroll = {
+        let ctx = ctx.clone();
         let list = list.clone();
         let at_bottom = at_bottom.clone();
         let unseen = unseen.clone();
@@ -91,7 +92,11 @@ pub fn MessageList() -> Html {
         Callback::from(move |_: Event| {
             if let Some(el) = list.cast::<HtmlElement>() {
                 let bottom = el.scroll_height() - el.scroll_top() - el.client_height() < STICKY_PX;
-                *at_bottom.borrow_mut() = bottom;
+                let was = at_bottom.replace(bottom);
+                if bottom != was {
+                    // The newest message came on screen (or left it).
+                    ctx.act(|chat| chat.set_reading(bottom));
+                }
                 if bottom && *unseen {
                     unseen.set(false);
                 }
@@ -102,6 +107,7 @@ pub fn MessageList() -> Html {
         })
     };
     let jump = {
+        let ctx = ctx.clone();
         let list = list.clone();
         let unseen = unseen.clone();
         let at_bottom = at_bottom.clone();
@@ -111,6 +117,7 @@ pub fn MessageList() -> Html {
             }
             *at_bottom.borrow_mut() = true;
             unseen.set(false);
+            ctx.act(|chat| chat.set_reading(true));
         })
     };
 
