@@ -1276,7 +1276,12 @@ async fn a_full_mailbox_refuses_whispers_across_nodes() {
     let deadline = std::time::Instant::now() + WAIT;
     loop {
         guest.send(json!({"type": "whois", "nick": "bob"})).await;
-        if guest.recv().await["code"] == "no_such_nick" {
+        let answer = guest.recv().await;
+        // Gone, or (always-on) with no device anywhere: whispers wait.
+        let offline = answer["away"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("offline"));
+        if answer["code"] == "no_such_nick" || offline {
             break;
         }
         assert!(std::time::Instant::now() < deadline, "bob is still online");
@@ -1314,7 +1319,11 @@ async fn until_gone(client: &mut Client, nick: &str) {
                 break m;
             }
         };
-        if answer["code"] == "no_such_nick" {
+        // Gone, or (an always-on account) with no device anywhere.
+        let offline = answer["away"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("offline"));
+        if answer["code"] == "no_such_nick" || offline {
             return;
         }
         assert!(Instant::now() < deadline, "{nick} is still online");
@@ -1509,8 +1518,31 @@ async fn an_accounts_devices_on_two_nodes_are_one_user() {
         }
     };
     assert_eq!(next["text"], "still here", "no quit before it: {next}");
-    // The phone goes too: now bob sees alice quit.
+    // The phone goes too: alice is always-on, so she stays, away, and a
+    // whisper to her waits for her next login, on any node.
     drop(phone);
+    let away = bob.wait_for("away").await;
+    assert_eq!(away["nick"], "alice");
+    assert!(
+        away["message"].as_str().unwrap().starts_with("offline"),
+        "{away}"
+    );
+    bob.send(json!({"type":"whisper","to":"alice","text":"while away"}))
+        .await;
+    assert_eq!(bob.wait_for("direct").await["text"], "while away");
+    let (mut tablet, _) = device(&n2, Kind::Tcp, "alice").await;
+    assert_eq!(tablet.wait_for("direct").await["text"], "while away");
+    let back = bob.wait_for("away").await;
+    assert_eq!(
+        (back["nick"].as_str(), back.get("message")),
+        (Some("alice"), None)
+    );
+    // Without always-on, the last device's going is a quit.
+    tablet
+        .send(json!({"type":"settings","always_on":false}))
+        .await;
+    tablet.wait_for("settings").await;
+    drop(tablet);
     let quit = bob.wait_for("presence").await;
     assert_eq!(
         (quit["event"].as_str(), quit["nick"].as_str()),

@@ -101,10 +101,13 @@ end
 local ts = now()
 local fields = {'e', ARGV[3], 'id', string.format('%d', id), 'ts', string.format('%d', ts)}
 local node = owner(ARGV[1])
+local record = node and cjson.decode(redis.call('HGET', 'banter:users', ARGV[1]))
+-- An always-on account with no device anywhere: its whispers wait.
+if record and record.offline then node = nil end
 if node then
   table.insert(fields, 'to')
   table.insert(fields, node)
-  local away = cjson.decode(redis.call('HGET', 'banter:users', ARGV[1])).away
+  local away = record.away
   if type(away) == 'string' then
     table.insert(fields, 'away')
     table.insert(fields, away)

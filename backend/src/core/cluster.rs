@@ -28,6 +28,10 @@ pub struct UserRecord {
     pub rooms: Vec<RoomName>,
     /// When it came online (Unix ms).
     pub since: u64,
+    /// An always-on account with no device connected anywhere: listed in
+    /// its rooms, but whispers to it wait as for an offline account.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub offline: bool,
 }
 
 /// What happened to a user; the record beside it is the state after.
@@ -80,6 +84,8 @@ pub enum Act {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
     },
+    /// The account's always-on setting changed (stored already).
+    AlwaysOn { on: bool },
 }
 
 /// One entry of the stream.

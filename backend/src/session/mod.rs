@@ -1013,6 +1013,7 @@ impl Session {
             away: None,
             rooms: Vec::new(),
             since: now_ms(),
+            offline: false,
         };
         let asked = self
             .ask_broker(
@@ -1079,6 +1080,7 @@ impl Session {
             away: None,
             rooms: Vec::new(),
             since: 0,
+            offline: false,
         };
         link.publish(Publish::User {
             key: key(nick),

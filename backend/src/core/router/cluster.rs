@@ -43,6 +43,7 @@ fn record(node: &str, s: &Connection) -> UserRecord {
         away: s.away.as_deref().map(str::to_string),
         rooms: s.rooms.clone(),
         since: s.since,
+        offline: s.offline,
     }
 }
 
@@ -208,6 +209,7 @@ fn ghost_add(state: &mut State, user: &UserRecord, announce: bool) -> SessionId 
             admin: false,
             always_on: false,
             auto_away: false,
+            offline: user.offline,
         }),
     );
     for room in &user.rooms {
@@ -455,6 +457,9 @@ fn update_ghost(state: &mut State, id: SessionId, user: &UserRecord, announce: b
         ghost_join(state, id, room, announce);
     }
     ghost_away(state, id, user.away.clone());
+    if let Some(s) = state.sessions.get_mut(&id) {
+        s.offline = user.offline;
+    }
     ghost_account(state, id, user.account.clone());
 }
 
@@ -492,6 +497,7 @@ impl Router {
                 away: None,
                 rooms: Vec::new(),
                 since: now_ms(),
+                offline: false,
             };
             (key(nick), user)
         });
@@ -994,7 +1000,12 @@ fn apply_user(state: &mut State, user: UserRecord, change: Change) {
             }
             ghost_rename(state, id, &user.nick);
         }
-        Change::Away => ghost_away(state, id, user.away),
+        Change::Away => {
+            ghost_away(state, id, user.away);
+            if let Some(s) = state.sessions.get_mut(&id) {
+                s.offline = user.offline;
+            }
+        }
     }
 }
 

@@ -263,7 +263,11 @@ impl Router {
         let id = *next_session;
         if session.sink.len() == 0 {
             *offline -= 1;
-            back_online(sessions, rooms, user, &*self.port);
+            // Back before the replay: the new device hears no away it
+            // ends at once.
+            if let Some(session) = sessions.get_mut(&user) {
+                back_online(session, rooms, &*self.port);
+            }
         }
         let session = &sessions[&user];
         for mut message in first {
@@ -280,7 +284,8 @@ impl Router {
                 outbox.push(Frame::new(r.roles(room, sessions)));
             }
         }
-        if let Some(away) = &session.away {
+        // (An always-on user offline everywhere is about to come back.)
+        if let Some(away) = session.away.as_ref().filter(|_| !session.offline) {
             outbox.push(Frame::new(ServerMessage::Away {
                 nick: session.nick.clone(),
                 message: Some(away.to_string()),
@@ -348,13 +353,10 @@ impl Router {
             set_sink(sessions, rooms, user, Sink::None);
             return true;
         }
-        // Not in a cluster yet: another node would take the account's
-        // whispers for a user with no device to read them.
         if !session.always_on
             || session.account.is_none()
             || session.node.is_some()
             || !self.port.durable()
-            || self.port.node().is_some()
         {
             return false;
         }
@@ -362,11 +364,7 @@ impl Router {
         *offline += 1;
         set_sink(sessions, rooms, user, Sink::None);
         let session = sessions.get_mut(&user).expect("looked up above");
-        if session.away.is_none() {
-            session.away = Some(OFFLINE.into());
-            session.auto_away = true;
-            announce_away(session, rooms, &*self.port);
-        }
+        go_offline(session, rooms, &*self.port);
         true
     }
 }
@@ -406,6 +404,7 @@ impl Router {
             admin: false,
             always_on: true,
             auto_away: true,
+            offline: true,
         });
         for room in rooms {
             if let Some(r) = state.rooms.get_mut(&room)
@@ -430,7 +429,7 @@ impl Router {
 }
 
 /// Whether another node has devices of `account` (see `remote`).
-fn remote_held(remote: &HashMap<Nick, Vec<(String, u32)>>, account: &Nick) -> bool {
+pub(super) fn remote_held(remote: &HashMap<Nick, Vec<(String, u32)>>, account: &Nick) -> bool {
     remote
         .get(account)
         .is_some_and(|nodes| nodes.iter().any(|(_, n)| *n > 0))
@@ -439,20 +438,38 @@ fn remote_held(remote: &HashMap<Nick, Vec<(String, u32)>>, account: &Nick) -> bo
 /// The away message of an always-on account with no device connected.
 pub const OFFLINE: &str = "offline (always-on: whispers wait for the next login)";
 
-/// An always-on account offline gets a device: back from its automatic
-/// away.
-fn back_online(
-    sessions: &mut Sessions,
+/// An always-on account has no device connected anywhere: away (unless
+/// it was already), and (in a cluster) its whispers wait.
+pub(super) fn go_offline(
+    session: &mut Connection,
     rooms: &HashMap<RoomName, Room>,
-    user: SessionId,
     port: &dyn Port,
 ) {
-    let Some(session) = sessions.get_mut(&user) else {
+    session.offline = true;
+    if session.away.is_none() {
+        session.away = Some(OFFLINE.into());
+        session.auto_away = true;
+        announce_away(session, rooms, port);
+    } else {
+        cluster::publish_user(port, session, Change::Away);
+    }
+}
+
+/// An always-on account offline gets a device (here, or on another node
+/// of a cluster): back from its automatic away.
+pub(super) fn back_online(
+    session: &mut Connection,
+    rooms: &HashMap<RoomName, Room>,
+    port: &dyn Port,
+) {
+    if !std::mem::take(&mut session.offline) {
         return;
-    };
+    }
     if std::mem::take(&mut session.auto_away) {
         session.away = None;
         announce_away(session, rooms, port);
+    } else {
+        cluster::publish_user(port, session, Change::Away);
     }
 }
 

@@ -177,6 +177,10 @@ struct Connection {
     always_on: bool,
     /// Away only because no device is connected (cleared by the next).
     auto_away: bool,
+    /// An always-on account with no device connected anywhere (see
+    /// `devices`): in a cluster, whispers to it wait as if it were
+    /// offline.
+    offline: bool,
 }
 
 /// An online account's read positions (see `mark_read`), loaded at login

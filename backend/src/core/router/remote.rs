@@ -39,23 +39,31 @@ pub(super) fn publish_devices(port: &dyn Port, s: &Connection) {
     }
 }
 
-/// Whether `account` has devices on another node (its user lives here).
-pub(super) fn has_remote(state: &State, account: &Nick) -> bool {
-    state
-        .remote
-        .get(account)
-        .is_some_and(|nodes| nodes.iter().any(|(_, n)| *n > 0))
-}
-
-/// The user of `account` lives here with no device of its own left and
-/// no node has one any more: it goes (others see it quit).
-pub(super) fn release_if_unheld(state: &mut State, port: &dyn Port, account: &Nick) {
+/// The devices of `account`'s user (living here, with none of its own
+/// here) changed on other nodes: some left, it is back from offline; none
+/// anywhere, it goes offline (always-on) or quits.
+fn remote_changed(state: &mut State, port: &dyn Port, account: &Nick) {
     let Some(&user) = state.online.get(account) else {
         return;
     };
-    let idle = state.sessions.get(&user).is_some_and(|s| s.sink.len() == 0);
-    if idle && !has_remote(state, account) && port.node().is_some() {
+    let State {
+        sessions,
+        rooms,
+        remote,
+        ..
+    } = state;
+    let Some(session) = sessions.get_mut(&user) else {
+        return;
+    };
+    if session.sink.len() > 0 {
+        return;
+    }
+    if devices::remote_held(remote, account) {
+        devices::back_online(session, rooms, port);
+    } else if !session.always_on {
         sessions::remove_user(state, port, user, None);
+    } else if !session.offline {
+        devices::go_offline(session, rooms, port);
     }
 }
 
@@ -160,6 +168,12 @@ impl Router {
                 .map(|_| ()),
             Act::Part { room, reason } => self.part_in(state, user, room, reason, None),
             Act::Away { message } => self.away_in(state, user, message, None),
+            Act::AlwaysOn { on } => {
+                if let Some(session) = state.sessions.get_mut(&user) {
+                    session.always_on = on;
+                }
+                Ok(())
+            }
         };
         if let Err(e) = done {
             debug!(%account, error = %e, "a remote device's request was refused");
@@ -189,7 +203,7 @@ impl Router {
         if nodes.is_empty() {
             state.remote.remove(&account);
         }
-        release_if_unheld(state, &*self.port, &account);
+        remote_changed(state, &*self.port, &account);
     }
 
     /// A read position moved on another node: this node's devices of the

@@ -285,6 +285,7 @@ impl Router {
                 admin: false,
                 always_on: false,
                 auto_away: false,
+                offline: false,
             }),
         );
         Ok(id)
@@ -408,7 +409,12 @@ impl Router {
     /// Whether session `id`'s account stays in its rooms while none of its
     /// devices is connected.
     pub fn set_always_on(&self, id: SessionId, on: bool) {
-        if let Some(session) = self.state.lock().unwrap().sessions.get_mut(&id) {
+        let mut state = self.state.lock().unwrap();
+        // A device of a user living on another node: that node keeps it.
+        if self.ask_home(&state, id, remote::Act::AlwaysOn { on }) {
+            return;
+        }
+        if let Some(session) = state.sessions.get_mut(&id) {
             session.always_on = on;
         }
     }
