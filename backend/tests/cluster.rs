@@ -1549,3 +1549,42 @@ async fn an_accounts_devices_on_two_nodes_are_one_user() {
         (Some("quit"), Some("alice"))
     );
 }
+
+/// "Sign out everywhere" on one node ends the account's devices on the
+/// others too.
+#[tokio::test]
+async fn signing_out_everywhere_ends_every_nodes_devices() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let (n1, n2) = (node(&cluster, "n1"), node(&cluster, "n2"));
+    let mut laptop = account(&n1, Kind::Tcp, "alice").await;
+    laptop.join("lobby").await;
+    let mut bob = Client::hello(&n2, Kind::Tcp, "bob").await;
+    bob.join("lobby").await;
+    await_members(&mut bob, "lobby", &["alice", "bob"]).await;
+    let (mut phone, _) = device(&n2, Kind::Tcp, "alice").await;
+    phone.wait_for("joined").await;
+    phone
+        .send(json!({"type":"logout","all":true,"ref":1}))
+        .await;
+    assert_eq!(phone.wait_for("logged_out").await["ref"], 1);
+    let closed = laptop.until_closed(WAIT).await;
+    assert!(
+        closed
+            .iter()
+            .any(|m| m["type"] == "closing" && m["code"] == "logged_out_elsewhere"),
+        "{closed:?}"
+    );
+    // The phone stays; the laptop's going is no quit for bob.
+    phone
+        .send(json!({"type":"say","room":"lobby","text":"still here"}))
+        .await;
+    let next = loop {
+        let m = bob.recv().await;
+        if m["type"] == "message" || m["type"] == "presence" {
+            break m;
+        }
+    };
+    assert_eq!(next["text"], "still here", "{next}");
+}

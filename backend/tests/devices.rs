@@ -305,3 +305,52 @@ async fn a_killed_always_on_account_quits_its_rooms() {
         (Some("quit"), Some("alice"))
     );
 }
+
+/// A device that reconnects joins its rooms again with `rejoin`: a room the
+/// account left from another device meanwhile stays left (`not_in_room`),
+/// the others (and rooms it never had) are joined; a plain `join` always
+/// joins.
+#[tokio::test]
+async fn a_reconnecting_device_does_not_undo_a_part_made_elsewhere() {
+    let server = TestServer::start_with(&["--max-devices", "3"]);
+    register(&server, "alice").await;
+    let (mut laptop, _) = log_in(&server, Kind::Ws, "alice").await;
+    laptop.join("den").await;
+    laptop.join("lobby").await;
+    laptop.send(json!({"type":"part","room":"den"})).await;
+    laptop.wait_for("parted").await;
+    // The phone was away all along; it comes back with its two rooms.
+    let (mut phone, _) = log_in(&server, Kind::Tcp, "alice").await;
+    drain(&mut phone).await;
+    for (room, n) in [("den", 1), ("lobby", 2), ("attic", 3)] {
+        phone
+            .send(json!({"type":"join","room":room,"rejoin":true,"ref":n}))
+            .await;
+    }
+    let mut answers = Vec::new();
+    while answers.len() < 3 {
+        let m = phone.recv().await;
+        if m.get("ref").is_some() {
+            answers.push(m);
+        }
+    }
+    answers.sort_by_key(|m| m["ref"].as_i64());
+    assert_eq!(answers[0]["code"], "not_in_room", "{}", answers[0]);
+    assert!(
+        answers[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("another device")
+    );
+    assert_eq!(
+        (answers[1]["type"].as_str(), answers[1]["room"].as_str()),
+        (Some("joined"), Some("lobby"))
+    );
+    assert_eq!(
+        (answers[2]["type"].as_str(), answers[2]["room"].as_str()),
+        (Some("joined"), Some("attic"))
+    );
+    // The user asking is another matter.
+    phone.send(json!({"type":"join","room":"den"})).await;
+    assert_eq!(phone.wait_for("joined").await["room"], "den");
+}

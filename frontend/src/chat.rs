@@ -793,7 +793,7 @@ impl Chat {
                     // A link to a room we are not in: join it.
                     self.rooms.insert(room.clone(), RoomState::default());
                     if self.is_online() {
-                        requests.push(self.join_request(room.clone()));
+                        requests.push(self.join_request(room.clone(), false));
                     }
                 }
             }
@@ -887,11 +887,13 @@ impl Chat {
         }
     }
 
-    fn join_request(&mut self, room: RoomName) -> Request {
+    /// `rejoin`: joining again a room we had (at a (re)connection), which
+    /// the server refuses if the account left it from another device.
+    fn join_request(&mut self, room: RoomName, rejoin: bool) -> Request {
         let key = self.rooms.get(&room).and_then(|r| r.key.clone());
         self.request(
             Purpose::Join(room.clone()),
-            ClientMessage::Join { room, key },
+            ClientMessage::Join { room, key, rejoin },
         )
     }
 
@@ -926,7 +928,7 @@ impl Chat {
                         ..RoomState::default()
                     };
                     self.rooms.insert(room.clone(), state);
-                    vec![self.join_request(room)]
+                    vec![self.join_request(room, false)]
                 }
             }
             Command::Part(room) => {
@@ -1098,7 +1100,7 @@ impl Chat {
                 self.nick = Some(nick);
                 self.was_online = true;
                 let rooms: Vec<RoomName> = self.rooms.keys().cloned().collect();
-                out.extend(rooms.into_iter().map(|room| self.join_request(room)));
+                out.extend(rooms.into_iter().map(|room| self.join_request(room, true)));
             }
             ServerMessage::Joined {
                 room,
@@ -1793,6 +1795,7 @@ mod tests {
             ClientMessage::Join {
                 room: room("lobby"),
                 key: None,
+                rejoin: true,
             }
         );
         let more = chat.on_message(
@@ -3102,6 +3105,7 @@ mod tests {
             ClientMessage::Join {
                 room: room("den"),
                 key: Some("sesame".into()),
+                rejoin: false,
             }
         );
         chat.on_message(reply(joined("den", &["alice"], vec![]), &sent[0]), 0);
@@ -3112,6 +3116,7 @@ mod tests {
             == ClientMessage::Join {
                 room: room("den"),
                 key: Some("sesame".into()),
+                rejoin: true,
             }));
         // A wrong key says how to give one.
         let refused = chat.submit("/join vault", 0).unwrap();

@@ -178,6 +178,7 @@ mod tests {
                 ClientMessage::Join {
                     room: room.clone(),
                     key: None,
+                    rejoin: true,
                 },
             ] {
                 let request = Envelope::with_ref(body, reference.clone());

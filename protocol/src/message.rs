@@ -253,6 +253,11 @@ pub enum ClientMessage {
         room: RoomName,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         key: Option<String>,
+        /// A client joining again the rooms it had, after a reconnect (not
+        /// the user asking): refused (`not_in_room`) for a room the
+        /// account left from another device meanwhile.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        rejoin: bool,
     },
     /// Without `set`: asks for a room's modes (answered by `modes`). With
     /// it: changes those it names (the owner, operators and server
@@ -1201,13 +1206,15 @@ mod tests {
                 ClientMessage::Join {
                     room: room("lobby"),
                     key: None,
+                    rejoin: false,
                 },
             ),
             (
-                r#"{"type":"join","room":"den","key":"s3cret"}"#,
+                r#"{"type":"join","room":"den","key":"s3cret","rejoin":true}"#,
                 ClientMessage::Join {
                     room: room("den"),
                     key: Some("s3cret".into()),
+                    rejoin: true,
                 },
             ),
             (

@@ -4,6 +4,7 @@ CREATE TABLE memberships (
     account TEXT   NOT NULL,
     room    TEXT   NOT NULL,
     since   BIGINT NOT NULL,
+    left_at BIGINT,
     PRIMARY KEY (account, room)
 );
 

@@ -190,6 +190,16 @@ impl Port for Clustered {
                 code,
                 message,
             }),
+            News::End {
+                account,
+                code,
+                message,
+            } => Publish::Event(Event::End {
+                node,
+                account,
+                code,
+                message,
+            }),
             News::Read { account, position } => Publish::Event(Event::Read {
                 node,
                 account,

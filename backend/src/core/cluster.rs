@@ -182,6 +182,14 @@ pub enum Event {
         code: ErrorCode,
         message: String,
     },
+    /// Every session of `account` ends (sign out everywhere, a password
+    /// change, its deletion or ban): each node closes its devices of it.
+    End {
+        node: String,
+        account: Nick,
+        code: ErrorCode,
+        message: String,
+    },
     /// `account`'s read position moved on `node`: its devices elsewhere
     /// are told.
     Read {
@@ -208,6 +216,7 @@ impl Event {
             | Event::Device { node, .. }
             | Event::Act { node, .. }
             | Event::Refused { node, .. }
+            | Event::End { node, .. }
             | Event::Read { node, .. }
             | Event::Lost { node } => node,
         }
@@ -267,6 +276,12 @@ pub enum News {
     /// refused.
     Refused {
         to: String,
+        account: Nick,
+        code: ErrorCode,
+        message: String,
+    },
+    /// Every session of `account` ends.
+    End {
         account: Nick,
         code: ErrorCode,
         message: String,

@@ -114,6 +114,18 @@ fn internal(e: anyhow::Error) -> RouterError {
 }
 
 /// Whether the store grants `account` server administration.
+/// Waits (at most [`FLUSH_WAIT`]) until the store's writer has committed
+/// every write queued before, so that a read sees them.
+async fn flush(store: &Store) {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let _ = timeout(FLUSH_WAIT, async {
+        if store.writes().send(Write::Flush(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    })
+    .await;
+}
+
 async fn store_admin(ctx: &Context, account: &Nick) -> Result<bool, RouterError> {
     match &ctx.store {
         Some(store) => store.is_admin(account).await.map_err(internal),
@@ -862,6 +874,16 @@ impl Session {
                 return Err(e);
             }
         };
+        // In a cluster, the account's user went (from this node or
+        // another) while this login waited: it is a new user whose nick
+        // was never claimed. Try again (with a claim).
+        if here && self.ctx.link.is_some() && self.ctx.router.is_first_device(id) {
+            self.ctx.router.quit(id, None);
+            return Err(RouterError::new(
+                ErrorCode::Internal,
+                "your account's session changed while you logged in; try again",
+            ));
+        }
         self.id = Some(id);
         if let Some(account) = &account {
             let admin = self.ctx.admins.is_admin(account);
@@ -962,13 +984,7 @@ impl Session {
     /// whisper queued before (so none is missed), at most half an outbox
     /// (in frames and in bytes) at a time: the rest come at the next login.
     async fn deliver_waiting(&mut self, id: SessionId, account: Nick, store: &Store) -> Outcome {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let _ = timeout(FLUSH_WAIT, async {
-            if store.writes().send(Write::Flush(tx)).await.is_ok() {
-                let _ = rx.await;
-            }
-        })
-        .await;
+        flush(store).await;
         let limit = (self.ctx.settings.outbox_len / 2).clamp(1, MAX_WAITING_PAGE) as u32;
         self.watch_whispers(account.clone());
         let pending = store.pending(&account, limit).await.map_err(internal)?;
@@ -1596,6 +1612,28 @@ impl Session {
         ))
     }
 
+    /// A reconnecting client's `join` of a room it had: refused if its
+    /// account left that room from another device meanwhile (and is not
+    /// back in it), so the reconnect does not undo the part.
+    async fn left_elsewhere(&self, id: SessionId, room: &RoomName) -> Outcome {
+        let router = &self.ctx.router;
+        let (Some(account), Some(store)) = (router.account_of(id), &self.ctx.store) else {
+            return Ok(());
+        };
+        if router.check_member(id, room).is_ok() {
+            return Ok(());
+        }
+        // The part may still be on its way to the store.
+        flush(store).await;
+        if store.left(&account, room).await.map_err(internal)? {
+            return Err(RouterError::new(
+                ErrorCode::NotInRoom,
+                format!("you left {room} from another device; join it again to come back"),
+            ));
+        }
+        Ok(())
+    }
+
     /// `mode` without `set`: the router answers for a room in memory; one
     /// that is not (nobody opened it since the start) is read from the
     /// store, without loading it, and its key shown as `*` (this session
@@ -1909,7 +1947,17 @@ impl Session {
                 self.register_account(nick, password, invite, reference)
                     .await
             }
-            Wait::Join { id, room, key } => self.join(id, room, key, reference).await,
+            Wait::Join {
+                id,
+                room,
+                key,
+                rejoin,
+            } => {
+                if rejoin {
+                    self.left_elsewhere(id, &room).await?;
+                }
+                self.join(id, room, key, reference).await
+            }
             Wait::History { id, room, page } => self.history(id, room, page, reference).await,
             Wait::DirectHistory { id, with, page } => {
                 self.direct_history(id, with, page, reference).await

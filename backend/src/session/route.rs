@@ -127,6 +127,9 @@ pub(super) enum Wait {
         id: SessionId,
         room: RoomName,
         key: Option<String>,
+        /// A reconnecting client's join of a room it had (see `rejoin`
+        /// in the protocol).
+        rejoin: bool,
     },
     History {
         id: SessionId,
@@ -252,7 +255,12 @@ pub(super) fn route(id: Option<SessionId>, body: ClientMessage) -> Route {
             ErrorCode::NotRegistered,
             "send hello first: {\"type\":\"hello\",\"nick\":\"yourname\"}",
         )),
-        (Some(id), C::Join { room, key }) => Route::Waits(Wait::Join { id, room, key }),
+        (Some(id), C::Join { room, key, rejoin }) => Route::Waits(Wait::Join {
+            id,
+            room,
+            key,
+            rejoin,
+        }),
         (
             Some(id),
             C::History {
@@ -560,6 +568,7 @@ mod tests {
         let join = ClientMessage::Join {
             room: room("lobby"),
             key: None,
+            rejoin: false,
         };
         assert_eq!(code(route(None, join)), ErrorCode::NotRegistered);
     }
@@ -580,6 +589,7 @@ mod tests {
             ClientMessage::Join {
                 room: room("lobby"),
                 key: None,
+                rejoin: false,
             },
             ClientMessage::Nick {
                 nick: nick("carol"),

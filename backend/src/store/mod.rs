@@ -974,7 +974,8 @@ impl Store {
     pub async fn memberships(&self, account: &Nick, limit: usize) -> anyhow::Result<Vec<String>> {
         Ok(with_pool!(self, pool => {
             sqlx::query_scalar(
-                "SELECT room FROM memberships WHERE account = $1 ORDER BY since LIMIT $2",
+                "SELECT room FROM memberships WHERE account = $1 AND left_at IS NULL \
+                 ORDER BY since LIMIT $2",
             )
             .bind(key(account))
             .bind(limit as i64)
@@ -993,7 +994,7 @@ impl Store {
         let rows: Vec<(String, String)> = with_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT a.name, m.room FROM memberships m JOIN accounts a ON a.key = m.account \
-                 WHERE a.always_on <> 0 ORDER BY a.key, m.since LIMIT $1",
+                 WHERE a.always_on <> 0 AND m.left_at IS NULL ORDER BY a.key, m.since LIMIT $1",
             )
             .bind(limit as i64)
             .fetch_all(pool)
@@ -1010,6 +1011,21 @@ impl Store {
             }
         }
         Ok(accounts)
+    }
+
+    /// Whether `account` left `room` (part or kick, from any device) and
+    /// has not joined it again since.
+    pub async fn left(&self, account: &Nick, room: &RoomName) -> anyhow::Result<bool> {
+        let left: Option<i64> = with_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT left_at FROM memberships WHERE account = $1 AND room = $2 AND left_at IS NOT NULL",
+            )
+            .bind(key(account))
+            .bind(room.as_str())
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(left.is_some())
     }
 
     /// Whether `account` stays in its rooms while none of its devices is

@@ -692,8 +692,15 @@ const ACCOUNTS_EXIST: &str = "SELECT count(*) FROM accounts WHERE key = $1 OR ke
 /// A membership of an account that exists (joined again: kept as it was).
 const JOIN_ROOM: &str = "INSERT INTO memberships (account, room, since) \
      SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM accounts WHERE key = $1) \
-     ON CONFLICT (account, room) DO NOTHING";
-const LEAVE_ROOM: &str = "DELETE FROM memberships WHERE account = $1 AND room = $2";
+     ON CONFLICT (account, room) DO UPDATE SET since = excluded.since, left_at = NULL \
+     WHERE memberships.left_at IS NOT NULL";
+const LEAVE_ROOM: &str =
+    "UPDATE memberships SET left_at = $3 WHERE account = $1 AND room = $2 AND left_at IS NULL";
+/// Rooms left long ago are forgotten (their rows would pile up).
+const FORGET_LEFT: &str =
+    "DELETE FROM memberships WHERE account = $1 AND left_at IS NOT NULL AND left_at < $2";
+/// How long a room left is remembered (see `memberships` in the schema).
+const LEFT_KEPT_MS: u64 = 30 * 24 * 3600 * 1000;
 const SET_ALWAYS_ON: &str = "UPDATE accounts SET always_on = $2 WHERE key = $1";
 const SET_PASSWORD: &str = "UPDATE accounts SET password_hash = $2 WHERE key = $1";
 /// Everything kept for an account (after [`FORGET_PAIR`] for each of its
@@ -1221,6 +1228,12 @@ macro_rules! backend {
                             sqlx::query(LEAVE_ROOM)
                                 .bind(key(account))
                                 .bind(room)
+                                .bind(now_ms())
+                                .execute(&mut *conn)
+                                .await?;
+                            sqlx::query(FORGET_LEFT)
+                                .bind(key(account))
+                                .bind(now_ms().saturating_sub(LEFT_KEPT_MS as _))
                                 .execute(&mut *conn)
                                 .await?;
                         }

@@ -324,6 +324,12 @@ fn ghost_quit(state: &mut State, id: SessionId, reason: Option<String>, announce
     }
     if let Some(s) = state.sessions.remove(&id) {
         state.nicks.remove(&s.nick);
+        if let Some(account) = s.account.as_ref().filter(|_| remote::devices_here(&s) > 0) {
+            state.orphaned.push(account.clone());
+            if !state.online.contains_key(account) {
+                state.reads.remove(account);
+            }
+        }
         // Devices here of a user gone from its node: they connect again
         // (and the user lives here then).
         for (_, outbox) in s.sink.iter().filter(|(device, _)| *device != id) {
@@ -476,6 +482,7 @@ impl Router {
         let Some(me) = self.node() else { return };
         let mut state = self.state.lock().unwrap();
         reconcile(&mut state, me, users, only, announce);
+        remote::tell_orphaned(&mut state, &*self.port);
     }
 
     /// Every local user, keyed as the broker keys them, and the nicks
@@ -714,11 +721,20 @@ impl Router {
                     }
                 }
                 Event::Refused { .. } => {}
+                Event::End {
+                    account,
+                    code,
+                    message,
+                    ..
+                } => {
+                    super::sessions::end_devices(state, port, &account, 0, code, &message);
+                }
                 Event::Read {
                     account, position, ..
                 } => self.remote_read(state, &account, position),
             }
         }
+        remote::tell_orphaned(state, port);
     }
 
     /// A room message numbered by the broker: the room's counters catch up

@@ -338,9 +338,6 @@ impl Router {
         let Some(session) = sessions.get_mut(&user) else {
             return false;
         };
-        if *offline >= self.config.max_offline {
-            return false;
-        }
         // In a cluster, a user whose devices on other nodes remain stays,
         // with none here, and nobody notices.
         if let Some(account) = &session.account
@@ -352,6 +349,9 @@ impl Router {
             *offline += 1;
             set_sink(sessions, rooms, user, Sink::None);
             return true;
+        }
+        if *offline >= self.config.max_offline {
+            return false;
         }
         if !session.always_on
             || session.account.is_none()

@@ -151,6 +151,9 @@ struct State {
     /// In a cluster: the devices that other nodes have of the accounts
     /// whose users live here (by account: node, count).
     remote: HashMap<Nick, Vec<(String, u32)>>,
+    /// Accounts whose ghost went with devices of it here (closed): the
+    /// cluster is told they are none (see `remote`).
+    orphaned: Vec<Nick>,
 }
 
 /// One user as the router knows it: its nick, account, rooms and the

@@ -39,6 +39,17 @@ pub(super) fn publish_devices(port: &dyn Port, s: &Connection) {
     }
 }
 
+/// The cluster hears that this node has no devices left of the accounts
+/// whose ghosts went with some (they were closed).
+pub(super) fn tell_orphaned(state: &mut State, port: &dyn Port) {
+    for account in std::mem::take(&mut state.orphaned) {
+        port.tell(News::Device {
+            account,
+            devices: 0,
+        });
+    }
+}
+
 /// The devices of `account`'s user (living here, with none of its own
 /// here) changed on other nodes: some left, it is back from offline; none
 /// anywhere, it goes offline (always-on) or quits.
@@ -72,6 +83,10 @@ fn remote_changed(state: &mut State, port: &dyn Port, account: &Nick) {
 /// whose user may live here (then its devices here get the copy the
 /// sender's node gave its own).
 pub(super) fn deliver_copies(state: &State, message: &banter_protocol::DirectMessage, mine: bool) {
+    // To oneself: the sender's echo (on its node) is every copy there is.
+    if message.from == message.to {
+        return;
+    }
     let frame = Frame::new(ServerMessage::Direct(message.clone()));
     let user = |nick: &Nick| {
         let id = *state.nicks.get(nick)?;
@@ -163,9 +178,15 @@ impl Router {
             return;
         };
         let done = match act {
-            Act::Join { room, key } => self
-                .join_in(state, user, room, key.as_deref(), None, false)
-                .map(|_| ()),
+            Act::Join { room, key } => {
+                match self.join_in(state, user, room.clone(), key.as_deref(), None, false) {
+                    Ok(Joined::NotLoaded) => Err(RouterError::new(
+                        ErrorCode::ServerFull,
+                        format!("{room} could not be loaded; try again in a moment"),
+                    )),
+                    other => other.map(|_| ()),
+                }
+            }
             Act::Part { room, reason } => self.part_in(state, user, room, reason, None),
             Act::Away { message } => self.away_in(state, user, message, None),
             Act::AlwaysOn { on } => {

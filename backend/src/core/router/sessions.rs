@@ -89,29 +89,15 @@ impl Router {
         message: &str,
     ) -> usize {
         let mut state = self.state.lock().unwrap();
-        let Some(&user) = state.online.get(account) else {
-            return 0;
-        };
-        let Some(session) = state.sessions.get_mut(&user) else {
-            return 0;
-        };
-        if session.sink.outbox(except).is_none() {
-            // Every device ends: the user leaves its rooms with the last,
-            // always-on or not (at once if none is connected).
-            session.always_on = false;
-            if session.sink.len() == 0 {
-                remove_user(&mut state, &*self.port, user, None);
-                return 0;
-            }
+        // The account's devices on the cluster's other nodes end too.
+        if self.port.node().is_some() {
+            self.port.tell(crate::core::cluster::News::End {
+                account: account.clone(),
+                code,
+                message: message.to_string(),
+            });
         }
-        let mut ended = 0;
-        for (device, outbox) in state.sessions[&user].sink.iter() {
-            if device != except {
-                outbox.close(code, message);
-                ended += 1;
-            }
-        }
-        ended
+        end_devices(&mut state, &*self.port, account, except, code, message)
     }
 
     /// Marks session `id` as a server administrator's (or not): it may
@@ -436,6 +422,7 @@ pub(super) fn remove_user(
         reads,
         online,
         offline,
+        remote,
         ..
     } = state;
     let user = sessions.user_of(id);
@@ -449,6 +436,8 @@ pub(super) fn remove_user(
         && session.node.is_none()
     {
         online.remove(account);
+        // Whatever other nodes said of its devices is moot now.
+        remote.remove(account);
     }
     forget_reads(reads, &session, user);
     cluster::publish_quit(port, &session, reason.clone());
@@ -469,6 +458,47 @@ pub(super) fn remove_user(
             );
         }
     }
+}
+
+/// Ends every device here of `account`'s user (living here, or, in a
+/// cluster, elsewhere) but `except`; returns how many.
+pub(super) fn end_devices(
+    state: &mut State,
+    port: &dyn Port,
+    account: &Nick,
+    except: SessionId,
+    code: ErrorCode,
+    message: &str,
+) -> usize {
+    let user = state
+        .online
+        .get(account)
+        .copied()
+        .or_else(|| remote::ghost_of(state, account));
+    let Some(session) = user.and_then(|u| state.sessions.get_mut(&u)) else {
+        return 0;
+    };
+    let user = user.expect("found");
+    if session.node.is_none() && session.sink.outbox(except).is_none() {
+        // Every device ends: the user leaves its rooms with the last,
+        // always-on or not (at once if none is connected).
+        session.always_on = false;
+        if session.sink.len() == 0 {
+            remove_user(state, port, user, None);
+            return 0;
+        }
+    }
+    let session = &state.sessions[&user];
+    // A ghost's own entry is the shared discarding outbox: not a device.
+    let ghost = session.node.is_some();
+    let mut ended = 0;
+    for (device, outbox) in session.sink.iter() {
+        if device != except && !(ghost && device == user) {
+            outbox.close(code, message);
+            ended += 1;
+        }
+    }
+    ended
 }
 
 /// `text` cut to at most `max` bytes, on a character boundary.

@@ -89,6 +89,7 @@ impl Client {
                     ClientMessage::Join {
                         room: room.clone(),
                         key,
+                        rejoin: false,
                     },
                     Asked::Join(room),
                 )
