@@ -21,6 +21,10 @@ pub(super) fn devices_here(s: &Connection) -> u32 {
 
 /// The ghost of `account`'s user (a user of another node), if any.
 pub(super) fn ghost_of(state: &State, account: &Nick) -> Option<SessionId> {
+    // Only a cluster has ghosts (and this scans them).
+    if state.nodes.is_empty() {
+        return None;
+    }
     state
         .sessions
         .iter()
