@@ -316,7 +316,9 @@ async fn a_reconnecting_device_does_not_undo_a_part_made_elsewhere() {
     register(&server, "alice").await;
     let (mut laptop, _) = log_in(&server, Kind::Ws, "alice").await;
     laptop.join("den").await;
+    laptop.wait_for("roles").await;
     laptop.join("lobby").await;
+    laptop.wait_for("roles").await;
     laptop.send(json!({"type":"part","room":"den"})).await;
     laptop.wait_for("parted").await;
     // The phone was away all along; it comes back with its two rooms.

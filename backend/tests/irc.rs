@@ -1450,3 +1450,41 @@ async fn time_admin_info_and_whowas_answer_as_the_spec_says() {
     irc.send("WHOWAS").await;
     irc.expect("431").await;
 }
+
+/// LUSERS (251-255, 265, 266), also at registration before the MOTD.
+#[tokio::test]
+async fn lusers_counts_users_and_channels() {
+    let server = TestServer::start();
+    let mut web = Client::hello(&server, Kind::Ws, "web").await;
+    web.join("lobby").await;
+    let mut irc = IrcClient::connect(&server).await;
+    irc.send("NICK counter").await;
+    irc.send("USER counter 0 * :C").await;
+    irc.wait_for("005").await;
+    let mut at_welcome = Vec::new();
+    loop {
+        let line = parse(&irc.recv().await);
+        if line.command == "375" {
+            break;
+        }
+        at_welcome.push(line.command.clone());
+    }
+    assert!(
+        ["251", "252", "253", "254", "255", "265", "266"]
+            .iter()
+            .all(|c| at_welcome.iter().any(|l| l == c)),
+        "{at_welcome:?}"
+    );
+    irc.wait_for("376").await;
+    irc.send("LUSERS").await;
+    let client = parse(&irc.expect("251").await);
+    assert!(client.params[1].contains("There are 2 users"), "{client:?}");
+    irc.expect("252").await;
+    irc.expect("253").await;
+    let channels = parse(&irc.expect("254").await);
+    assert_eq!(channels.params[1], "1", "{channels:?}");
+    irc.expect("255").await;
+    irc.expect("265").await;
+    let global = parse(&irc.expect("266").await);
+    assert_eq!(global.params[1..3], ["2", "2"]);
+}

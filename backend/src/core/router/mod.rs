@@ -53,6 +53,7 @@ use apply::{apply_room_change, deliver_chat, deliver_direct_with};
 use chat::chat;
 use devices::{Sessions, Sink};
 use moderation::kick_member;
+pub use queries::Lusers;
 
 use super::event::{ChatEvent, DirectEvent, Event, RoomChange, RoomEvent};
 use super::model::{Page, Role, RoomState, mask_matches};

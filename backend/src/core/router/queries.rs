@@ -3,7 +3,38 @@
 
 use super::*;
 
+/// What IRC's LUSERS counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lusers {
+    /// Users (an account on several devices is one), on every node.
+    pub users: usize,
+    /// Connections of this node.
+    pub connections: usize,
+    /// Rooms with members.
+    pub channels: usize,
+    /// Users logged into a server administrator's account.
+    pub operators: usize,
+    /// Nodes of the cluster (1 alone).
+    pub servers: usize,
+}
+
 impl Router {
+    /// The counts IRC's LUSERS shows.
+    pub fn lusers(&self) -> Lusers {
+        let state = self.state.lock().unwrap();
+        Lusers {
+            users: state.sessions.values().count(),
+            connections: state.sessions.connections(),
+            channels: state
+                .rooms
+                .values()
+                .filter(|r| !r.members.is_empty())
+                .count(),
+            operators: state.sessions.values().filter(|s| s.admin).count(),
+            servers: 1 + state.nodes.len(),
+        }
+    }
+
     /// Answers with who is in `room` (empty if nobody is).
     pub fn members(&self, id: SessionId, room: RoomName, reference: Option<Ref>) -> Result<()> {
         let state = self.state.lock().unwrap();

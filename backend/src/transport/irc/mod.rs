@@ -61,7 +61,7 @@ use crate::session::{Inbound, Transport};
 const READ_CHUNK: usize = 4096;
 
 /// What every IRC connection of this server shares.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone)]
 pub struct ServerInfo {
     /// When the IRC listener started, Unix milliseconds.
     pub started: u64,
@@ -73,6 +73,17 @@ pub struct ServerInfo {
     pub flood_backlog: u32,
     /// Recent messages a JOIN replays (see [`render`]).
     pub join_replay: u32,
+    /// What LUSERS counts.
+    pub router: Arc<crate::core::router::Router>,
+}
+
+impl std::fmt::Debug for ServerInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerInfo")
+            .field("started", &self.started)
+            .field("max_rooms", &self.max_rooms)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The IRC side of one connection: registration, capabilities, and what
@@ -432,6 +443,7 @@ fn server_info(ctx: &Context) -> Arc<ServerInfo> {
         flood_rate: ctx.settings.irc_flood_rate,
         flood_backlog: ctx.settings.irc_flood_backlog,
         join_replay: ctx.settings.irc_join_replay,
+        router: ctx.router.clone(),
     })
 }
 

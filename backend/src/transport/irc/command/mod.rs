@@ -29,7 +29,7 @@ use crate::core::frame::Frame;
 use crate::session::Inbound;
 
 pub use self::message::parse_time;
-pub use self::query::motd;
+pub use self::query::{lusers, motd};
 
 /// Most targets one JOIN, PART, PRIVMSG, NOTICE, NAMES or WHOIS may name.
 pub const MAX_TARGETS: usize = 10;
@@ -125,7 +125,7 @@ impl Client {
                 self.message_command(&line, queue)
             }
             "WHO" | "WHOIS" | "ISON" | "USERHOST" | "AWAY" | "MOTD" | "VERSION" | "TIME"
-            | "ADMIN" | "INFO" | "WHOWAS" => self.query_command(&line, queue),
+            | "ADMIN" | "INFO" | "WHOWAS" | "LUSERS" => self.query_command(&line, queue),
             "OPER" | "KILL" | "KLINE" | "UNKLINE" | "STATS" => self.oper_command(&line, queue),
             command => self.numeric(queue, ERR_UNKNOWNCOMMAND, &[command, "Unknown command"]),
         }

@@ -52,6 +52,10 @@ impl Client {
                     "Banter chat server",
                 ],
             ),
+            "LUSERS" => {
+                let counts = self.info.router.lusers();
+                self.local(queue, |out, me| lusers(out, me, counts));
+            }
             "TIME" => {
                 let now = crate::core::router::now_ms();
                 let secs = (now / 1000).to_string();
@@ -133,6 +137,60 @@ impl Client {
 }
 
 /// The message of the day: short, and about what is special here.
+/// LUSERS' answer (251 to 255, 265, 266), also sent at registration.
+pub fn lusers(out: &mut Vec<u8>, me: &str, n: crate::core::router::Lusers) {
+    let users = n.users.to_string();
+    reply(
+        out,
+        RPL_LUSERCLIENT,
+        me,
+        &[&format!(
+            "There are {users} users and 0 invisible on {} servers",
+            n.servers
+        )],
+    );
+    reply(
+        out,
+        RPL_LUSEROP,
+        me,
+        &[&n.operators.to_string(), "operator(s) online"],
+    );
+    reply(out, RPL_LUSERUNKNOWN, me, &["0", "unknown connection(s)"]);
+    reply(
+        out,
+        RPL_LUSERCHANNELS,
+        me,
+        &[&n.channels.to_string(), "channels formed"],
+    );
+    reply(
+        out,
+        RPL_LUSERME,
+        me,
+        &[&format!("I have {} clients and 1 servers", n.connections)],
+    );
+    let local = n.connections.to_string();
+    reply(
+        out,
+        RPL_LOCALUSERS,
+        me,
+        &[
+            &local,
+            &local,
+            &format!("Current local users {local}, max {local}"),
+        ],
+    );
+    reply(
+        out,
+        RPL_GLOBALUSERS,
+        me,
+        &[
+            &users,
+            &users,
+            &format!("Current global users {users}, max {users}"),
+        ],
+    );
+}
+
 pub fn motd(out: &mut Vec<u8>, me: &str) {
     reply(
         out,

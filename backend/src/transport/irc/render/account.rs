@@ -6,7 +6,7 @@ use banter_protocol::{ErrorCode, Nick, RoomName, ServerMessage};
 
 use super::super::Client;
 use super::super::asked::Asked;
-use super::super::command::{MAX_TARGETS, motd};
+use super::super::command::{MAX_TARGETS, lusers, motd};
 use super::super::line::Line;
 use super::super::numeric::*;
 use crate::core::model::MAX_LIST_ENTRIES;
@@ -110,6 +110,7 @@ impl Client {
         );
         reply(out, RPL_MYINFO, me, &[SERVER, version, "i", "n"]);
         self.isupport(out);
+        lusers(out, me, self.info.router.lusers());
         motd(out, me);
     }
 

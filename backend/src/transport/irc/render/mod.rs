@@ -201,6 +201,16 @@ mod tests {
             flood_rate: 1,
             flood_backlog: 1,
             join_replay: 50,
+            router: std::sync::Arc::new(crate::core::router::Router::new(
+                crate::core::router::RouterConfig {
+                    max_text_bytes: 100,
+                    max_rooms_per_session: 5,
+                    max_devices: 10,
+                    max_offline: 10,
+                    max_rooms: 10,
+                    history_len: 10,
+                },
+            )),
         }));
         let n = |s: &str| Nick::new(s).unwrap();
         let presence = |room: &str, event| {
