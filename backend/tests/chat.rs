@@ -190,7 +190,7 @@ async fn refs_come_back_on_replies_and_errors() {
         assert_eq!(c.expect("pong").await["ref"], -5);
         c.send(json!({"type":"say","room":"nowhere","text":"x","ref":"e"}))
             .await;
-        assert_eq!(c.expect_error("not_in_room").await["ref"], "e");
+        assert_eq!(c.expect_error("no_such_room").await["ref"], "e");
         c.send(json!({"type":"fly","ref":"u"})).await;
         assert_eq!(c.expect_error("unknown_type").await["ref"], "u");
     }

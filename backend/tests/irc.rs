@@ -322,7 +322,9 @@ async fn every_bad_line_gets_its_numeric_and_the_connection_stays() {
     irc.send("NICK ircy").await;
     irc.send("USER ircy 0 * :I").await;
     irc.wait_for("376").await;
-    let _web = Client::hello(&server, Kind::Ws, "webby").await;
+    // #lobby exists (webby is in it); #empty does not.
+    let mut web = Client::hello(&server, Kind::Ws, "webby").await;
+    web.join("lobby").await;
     let long_body = format!("PRIVMSG #lobby :{}", "x".repeat(600));
     let long_line = format!("PRIVMSG #lobby :{}", "x".repeat(9000));
     let cases: Vec<(&[u8], &str)> = vec![
@@ -332,6 +334,10 @@ async fn every_bad_line_gets_its_numeric_and_the_connection_stays() {
         (b"JOIN #no.dots", "479"),
         (b"JOIN ##twice", "479"),
         (b"PART #lobby", "442"),
+        (b"PART #empty", "403"),
+        (b"PRIVMSG #empty :anyone?", "401"),
+        (b"TOPIC #empty :mine", "403"),
+        (b"KICK #empty webby", "403"),
         (b"PRIVMSG", "411"),
         (b"PRIVMSG #lobby", "412"),
         (b"PRIVMSG #lobby :hi", "404"),

@@ -47,6 +47,9 @@ pub enum ErrorCode {
     NickTaken,
     /// The request names a room the session has not joined.
     NotInRoom,
+    /// The request names a room nobody is in (IRC: 403, or 401 for a
+    /// message).
+    NoSuchRoom,
     /// A whisper to a nick nobody is using.
     NoSuchNick,
     /// Joining would exceed the rooms-per-session limit.
@@ -155,6 +158,7 @@ impl ErrorCode {
             AlreadyRegistered => "already_registered",
             NickTaken => "nick_taken",
             NotInRoom => "not_in_room",
+            NoSuchRoom => "no_such_room",
             NoSuchNick => "no_such_nick",
             TooManyRooms => "too_many_rooms",
             TooManyDevices => "too_many_devices",
@@ -217,6 +221,7 @@ impl ErrorCode {
             AlreadyRegistered,
             NickTaken,
             NotInRoom,
+            NoSuchRoom,
             NoSuchNick,
             TooManyRooms,
             TooManyDevices,

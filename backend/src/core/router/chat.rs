@@ -21,7 +21,7 @@ impl Router {
         let user = sessions.user_of(id);
         let session = connection_mut(sessions, id)?;
         if !session.rooms.contains(&room) {
-            return Err(not_in_room(&room));
+            return Err(outside(rooms, &room));
         }
         let r = rooms.get_mut(&room).expect("a session's rooms exist");
         r.may_speak(&room, user, session.account.as_ref())?;

@@ -366,6 +366,19 @@ fn not_in_room(room: &RoomName) -> RouterError {
     )
 }
 
+/// Not in `room`: `no_such_room` if nobody is (IRC tells the two apart),
+/// else `not_in_room`.
+fn outside(rooms: &HashMap<RoomName, Room>, room: &RoomName) -> RouterError {
+    if rooms.get(room).is_some_and(|r| !r.members.is_empty()) {
+        not_in_room(room)
+    } else {
+        RouterError::new(
+            ErrorCode::NoSuchRoom,
+            format!("nobody is in room {room}; join it to open it"),
+        )
+    }
+}
+
 fn not_operator(room: &RoomName) -> RouterError {
     RouterError::new(
         ErrorCode::NotOperator,
@@ -610,7 +623,7 @@ fn member<'s, 'r>(
 ) -> Result<(&'s Connection, &'r mut Room)> {
     let session = connection(sessions, id)?;
     if !session.rooms.contains(room) {
-        return Err(not_in_room(room));
+        return Err(outside(rooms, room));
     }
     Ok((
         session,

@@ -227,7 +227,7 @@ impl Router {
         let user = sessions.user_of(id);
         let session = connection_mut(sessions, id)?;
         let Some(pos) = session.rooms.iter().position(|r| *r == room) else {
-            return Err(not_in_room(&room));
+            return Err(outside(rooms, &room));
         };
         session.rooms.remove(pos);
         if let Some(account) = &session.account {

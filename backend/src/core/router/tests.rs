@@ -210,6 +210,13 @@ fn errors_are_specific() {
     let code = |res: Result<u64>| res.unwrap_err().code;
     assert_eq!(
         code(r.say(a.id, room("x"), "hi".into(), false, None)),
+        ErrorCode::NoSuchRoom,
+        "nobody is in x"
+    );
+    let b = Client::new(&r, "bob");
+    r.join(b.id, room("x"), None, None).unwrap();
+    assert_eq!(
+        code(r.say(a.id, room("x"), "hi".into(), false, None)),
         ErrorCode::NotInRoom
     );
     r.join(a.id, room("x"), None, None).unwrap();
@@ -227,7 +234,17 @@ fn errors_are_specific() {
     );
     assert_eq!(
         r.part(a.id, room("y"), None, None).unwrap_err().code,
-        ErrorCode::NotInRoom
+        ErrorCode::NoSuchRoom
+    );
+    assert_eq!(
+        r.part(b.id, room("x"), None, None).map(|_| ()),
+        Ok(()),
+        "bob leaves x"
+    );
+    assert_eq!(
+        r.part(b.id, room("x"), None, None).unwrap_err().code,
+        ErrorCode::NotInRoom,
+        "alice is still in x"
     );
     r.join(a.id, room("y"), None, None).unwrap();
     r.join(a.id, room("z"), None, None).unwrap();

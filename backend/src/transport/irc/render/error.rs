@@ -212,6 +212,12 @@ fn request_error(
             me,
             &[target, "You're not on that channel"],
         ),
+        // A message to a channel nobody is in: no such nick/channel, as
+        // the spec's PRIVMSG numerics have it.
+        ErrorCode::NoSuchRoom if matches!(asked, Some(Asked::Privmsg(_) | Asked::Notice(_))) => {
+            reply(out, ERR_NOSUCHNICK, me, &[target, "No such nick/channel"])
+        }
+        ErrorCode::NoSuchRoom => reply(out, ERR_NOSUCHCHANNEL, me, &[target, "No such channel"]),
         ErrorCode::TooManyRooms | ErrorCode::ServerFull => {
             reply(out, ERR_TOOMANYCHANNELS, me, &[target, message])
         }
