@@ -1494,3 +1494,17 @@ async fn lusers_counts_users_and_channels() {
     let global = parse(&irc.expect("266").await);
     assert_eq!(global.params[1..3], ["2", "2"]);
 }
+
+/// An empty username or real name in USER is 461; a proper USER after it
+/// registers.
+#[tokio::test]
+async fn user_with_an_empty_real_name_is_refused() {
+    let server = TestServer::start();
+    let mut irc = IrcClient::connect(&server).await;
+    irc.send("NICK blank").await;
+    irc.send("USER blank 0 * :").await;
+    let refused = parse(&irc.expect("461").await);
+    assert_eq!(refused.params[1], "USER", "{refused:?}");
+    irc.send("USER blank 0 * :Blank Page").await;
+    irc.wait_for("001").await;
+}

@@ -39,6 +39,14 @@ impl Client {
                     reg.on_pass(&line.params[0]);
                 }
             }
+            // The username and the real name may not be empty (the spec's
+            // 461); what they say is not kept: a user shows as
+            // nick!nick@banter with its nick as its real name.
+            "USER" if line.params[0].is_empty() || line.params[3].is_empty() => self.numeric(
+                queue,
+                ERR_NEEDMOREPARAMS,
+                &["USER", "Not enough parameters"],
+            ),
             "USER" => {
                 if let Some(reg) = self.registration() {
                     reg.on_user();
