@@ -1508,3 +1508,40 @@ async fn user_with_an_empty_real_name_is_refused() {
     irc.send("USER blank 0 * :Blank Page").await;
     irc.wait_for("001").await;
 }
+
+/// NAMES with `multi-prefix` shows every prefix (`@+`), with
+/// `userhost-in-names` each member as `nick!user@host`; `cap-notify` is
+/// offered and accepted.
+#[tokio::test]
+async fn names_follow_multi_prefix_and_userhost_in_names() {
+    let server = TestServer::start();
+    common::register(&server, "olga").await;
+    let (mut olga, _) = common::log_in(&server, Kind::Ws, "olga").await;
+    olga.join("den").await;
+    olga.wait_for("roles").await;
+    olga.send(json!({"type":"voice","room":"den","nick":"olga"}))
+        .await;
+    olga.wait_for("voiced").await;
+    let mut irc = IrcClient::connect(&server).await;
+    irc.send("CAP LS 302").await;
+    let ls = irc.expect("CAP").await;
+    assert!(
+        ls.contains("cap-notify") && ls.contains("userhost-in-names"),
+        "{ls}"
+    );
+    irc.send("CAP REQ :multi-prefix userhost-in-names cap-notify")
+        .await;
+    assert!(irc.expect("CAP").await.contains("ACK"));
+    irc.send("NICK viewer").await;
+    irc.send("USER viewer 0 * :V").await;
+    irc.send("CAP END").await;
+    irc.wait_for("376").await;
+    irc.send("NAMES #den").await;
+    let names = irc.wait_for("353").await;
+    assert!(names.contains("@+olga!olga@banter"), "{names}");
+    // Without the capabilities: one prefix, nicks only.
+    let mut plain = IrcClient::register(&server, "plain").await;
+    plain.send("NAMES #den").await;
+    let names = plain.wait_for("353").await;
+    assert!(names.ends_with(":@olga"), "{names}");
+}

@@ -16,6 +16,10 @@ pub const CHATHISTORY: u16 = 128;
 pub const ACCOUNT_TAG: u16 = 256;
 pub const INVITE_NOTIFY: u16 = 512;
 pub const READ_MARKER: u16 = 1024;
+pub const USERHOST_IN_NAMES: u16 = 2048;
+/// Offered and accepted; the server's capabilities never change while a
+/// client is connected, so it never sends `CAP NEW` or `CAP DEL`.
+pub const CAP_NOTIFY: u16 = 4096;
 
 /// Tag variant bits (see [`Caps::tag_variant`]).
 pub const VARIANT_TIME: usize = 1;
@@ -27,6 +31,7 @@ const OFFERED: &[(&str, u16)] = &[
     ("account-tag", ACCOUNT_TAG),
     ("away-notify", AWAY_NOTIFY),
     ("batch", BATCH),
+    ("cap-notify", CAP_NOTIFY),
     ("draft/chathistory", CHATHISTORY),
     ("draft/read-marker", READ_MARKER),
     ("echo-message", ECHO_MESSAGE),
@@ -35,6 +40,7 @@ const OFFERED: &[(&str, u16)] = &[
     ("multi-prefix", MULTI_PREFIX),
     ("sasl", SASL),
     ("server-time", SERVER_TIME),
+    ("userhost-in-names", USERHOST_IN_NAMES),
 ];
 
 /// The `CAP LS` list.

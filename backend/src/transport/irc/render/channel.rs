@@ -10,7 +10,7 @@ use banter_protocol::{
 
 use super::super::Client;
 use super::super::asked::Asked;
-use super::super::caps::{READ_MARKER, VARIANT_ACCOUNT};
+use super::super::caps::{Caps, MULTI_PREFIX, READ_MARKER, USERHOST_IN_NAMES, VARIANT_ACCOUNT};
 use super::super::line::{Line, MAX_BODY};
 use super::super::numeric::*;
 use super::chat::{shared, variant_for};
@@ -209,7 +209,7 @@ impl Client {
                 &[&channel, t.by.as_str(), &(t.ts / 1000).to_string()],
             );
         }
-        names(out, me, &channel, members, moderators, voiced);
+        names(out, me, &channel, (members, moderators, voiced), self.caps);
         self.replay(out, room, history);
     }
 
@@ -327,7 +327,7 @@ impl Client {
             }
             reply(out, RPL_ENDOFWHO, me, &[&channel, "End of /WHO list"]);
         } else {
-            names(out, me, &channel, members, moderators, voiced);
+            names(out, me, &channel, (members, moderators, voiced), self.caps);
         }
     }
 
@@ -399,24 +399,29 @@ fn ban_mask(ban: &BanInfo) -> String {
 }
 
 /// 353 lines (as many as the names need), `@` operators and `+` voiced
-/// members, and the closing 366.
+/// members (both, with `multi-prefix`; as `nick!user@host`, with
+/// `userhost-in-names`), and the closing 366.
 pub(super) fn names(
     out: &mut Vec<u8>,
     me: &str,
     channel: &str,
-    members: &[Nick],
-    moderators: &[Nick],
-    voiced: &[Nick],
+    (members, moderators, voiced): (&[Nick], &[Nick], &[Nick]),
+    caps: Caps,
 ) {
     let names: Vec<String> = members
         .iter()
         .map(|n| {
-            if moderators.contains(n) {
-                format!("@{n}")
-            } else if voiced.contains(n) {
-                format!("+{n}")
+            let (op, voice) = (moderators.contains(n), voiced.contains(n));
+            let prefix = match (op, voice) {
+                (true, true) if caps.has(MULTI_PREFIX) => "@+",
+                (true, _) => "@",
+                (false, true) => "+",
+                (false, false) => "",
+            };
+            if caps.has(USERHOST_IN_NAMES) {
+                format!("{prefix}{}", mask(n.as_str()))
             } else {
-                n.to_string()
+                format!("{prefix}{n}")
             }
         })
         .collect();

@@ -248,7 +248,8 @@ mod tests {
         let mut out = Vec::new();
         // Moderators get `@`, which counts towards the line length.
         let moderators = &members[..50];
-        names(&mut out, "me", "#big", &members, moderators, &[]);
+        let no_caps = super::super::Caps::default();
+        names(&mut out, "me", "#big", (&members, moderators, &[]), no_caps);
         let got = lines(&out);
         assert!(got.len() > 2);
         let mut seen = Vec::new();
