@@ -1545,3 +1545,26 @@ async fn names_follow_multi_prefix_and_userhost_in_names() {
     let names = plain.wait_for("353").await;
     assert!(names.ends_with(":@olga"), "{names}");
 }
+
+/// With `standard-replies`, a refusal that has no numeric of its own comes
+/// as `FAIL <command> <CODE> :text`; without it, as 400.
+#[tokio::test]
+async fn standard_replies_word_refusals_without_a_numeric() {
+    let server = TestServer::start_with(&["--max-waiting-whispers", "1"]);
+    common::register(&server, "bob").await;
+    let mut irc = IrcClient::connect(&server).await;
+    irc.send("CAP REQ :standard-replies").await;
+    assert!(irc.expect("CAP").await.contains("ACK"));
+    irc.send("NICK sender").await;
+    irc.send("USER sender 0 * :S").await;
+    irc.send("CAP END").await;
+    irc.wait_for("376").await;
+    irc.send("PRIVMSG bob :one").await;
+    irc.send("PRIVMSG bob :two").await;
+    let fail = irc.wait_for("FAIL").await;
+    assert!(fail.contains("FAIL PRIVMSG MAILBOX_FULL "), "{fail}");
+    let mut plain = IrcClient::register(&server, "plainer").await;
+    plain.send("PRIVMSG bob :three").await;
+    let refused = parse(&plain.wait_for("400").await);
+    assert_eq!(refused.params[1], "PRIVMSG", "{refused:?}");
+}

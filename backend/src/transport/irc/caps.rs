@@ -20,6 +20,8 @@ pub const USERHOST_IN_NAMES: u16 = 2048;
 /// Offered and accepted; the server's capabilities never change while a
 /// client is connected, so it never sends `CAP NEW` or `CAP DEL`.
 pub const CAP_NOTIFY: u16 = 4096;
+/// Refusals with no numeric of their own come as `FAIL` (else 400).
+pub const STANDARD_REPLIES: u16 = 8192;
 
 /// Tag variant bits (see [`Caps::tag_variant`]).
 pub const VARIANT_TIME: usize = 1;
@@ -40,6 +42,7 @@ const OFFERED: &[(&str, u16)] = &[
     ("multi-prefix", MULTI_PREFIX),
     ("sasl", SASL),
     ("server-time", SERVER_TIME),
+    ("standard-replies", STANDARD_REPLIES),
     ("userhost-in-names", USERHOST_IN_NAMES),
 ];
 

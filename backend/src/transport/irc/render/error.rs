@@ -9,6 +9,7 @@ use banter_protocol::ErrorCode;
 
 use super::super::Client;
 use super::super::asked::Asked;
+use super::super::caps::STANDARD_REPLIES;
 use super::super::line::Line;
 use super::super::numeric::*;
 
@@ -23,7 +24,8 @@ impl Client {
     ) {
         let target = asked.map_or(Cow::Borrowed(""), Asked::target);
         if !self.account_error(out, code, message, asked, &target) {
-            request_error(out, self.me(), (code, message), asked, &target);
+            let standard = self.caps.has(STANDARD_REPLIES);
+            request_error(out, (self.me(), standard), (code, message), asked, &target);
         }
     }
 
@@ -87,9 +89,11 @@ impl Client {
 }
 
 /// Any other refusal: its numeric, naming `target` where IRC does.
+/// `standard`: the client has `standard-replies`, so a refusal with no
+/// numeric of its own is a `FAIL` (else 400).
 fn request_error(
     out: &mut Vec<u8>,
-    me: &str,
+    (me, standard): (&str, bool),
     (code, message): (ErrorCode, &str),
     asked: Option<&Asked>,
     target: &str,
@@ -226,6 +230,13 @@ fn request_error(
         ErrorCode::NotRegistered => reply(out, ERR_NOTREGISTERED, me, &["You have not registered"]),
         ErrorCode::AlreadyRegistered => {
             reply(out, ERR_ALREADYREGISTERED, me, &["You may not reregister"])
+        }
+        _ if standard => {
+            let command = asked.map_or("*", Asked::command);
+            let kind = code.as_str().to_ascii_uppercase();
+            Line::new(Some(SERVER), "FAIL", &[command, &kind, message])
+                .text()
+                .write(out);
         }
         _ => reply(
             out,
