@@ -846,11 +846,7 @@ impl Session {
             if let Some(store) = self.ctx.store.clone() {
                 for room in self.ctx.router.rooms_of_account(account) {
                     if !self.ctx.router.has_room(&room) {
-                        let state = store
-                            .load_room(&room, self.ctx.settings.history_len)
-                            .await
-                            .map_err(internal)?;
-                        self.ctx.router.insert_room(room, state)?;
+                        self.load_room(&store, &room).await?;
                     }
                 }
             }
@@ -951,15 +947,8 @@ impl Session {
                 match router.rejoin(id, room.clone()) {
                     Ok(Joined::NotLoaded) => {
                         // The login stands whatever happens to one room.
-                        let loaded =
-                            match store.load_room(&room, self.ctx.settings.history_len).await {
-                                Ok(state) => router
-                                    .insert_room(room.clone(), state)
-                                    .map_err(|e| e.message),
-                                Err(e) => Err(e.to_string()),
-                            };
-                        if let Err(why) = loaded {
-                            warn!(%account, %room, %why, "could not put the account back in a room");
+                        if let Err(e) = self.load_room(store, &room).await {
+                            warn!(%account, %room, error = %e, "could not put the account back in a room");
                             break;
                         }
                     }
@@ -1600,16 +1589,22 @@ impl Session {
                 return Ok(());
             }
             let store = self.store()?;
-            let state = store
-                .load_room(&room, self.ctx.settings.history_len)
-                .await
-                .map_err(internal)?;
-            router.insert_room(room.clone(), state)?;
+            self.load_room(store, &room).await?;
         }
         Err(RouterError::new(
             ErrorCode::ServerFull,
             "the server is too busy to load that room; try again",
         ))
+    }
+
+    /// Reads `room` from the store into the router (whose `join` said it
+    /// is not loaded).
+    async fn load_room(&self, store: &Store, room: &RoomName) -> Outcome {
+        let state = store
+            .load_room(room, self.ctx.settings.history_len)
+            .await
+            .map_err(internal)?;
+        self.ctx.router.insert_room(room.clone(), state)
     }
 
     /// A reconnecting client's `join` of a room it had: refused if its

@@ -393,16 +393,7 @@ fn ghost_away(state: &mut State, id: SessionId, away: Option<String>) {
         nick: s.nick.clone(),
         message: away,
     });
-    let mut told = HashSet::new();
-    for room in &s.rooms {
-        if let Some(r) = rooms.get(room) {
-            for m in &r.members {
-                if told.insert(m.session) {
-                    m.sink.push(frame.clone());
-                }
-            }
-        }
-    }
+    super::tell_room_mates(rooms, &s.rooms, &frame, &mut HashSet::new());
 }
 
 fn ghost_account(state: &mut State, id: SessionId, account: Option<Nick>) {

@@ -481,14 +481,7 @@ fn announce_away(session: &Connection, rooms: &HashMap<RoomName, Room>, port: &d
         nick: session.nick.clone(),
         message: session.away.as_deref().map(str::to_string),
     });
-    let mut told = HashSet::new();
-    for room in &session.rooms {
-        for member in rooms.get(room).map_or(&[][..], |r| &r.members[..]) {
-            if told.insert(member.session) {
-                member.sink.push(frame.clone());
-            }
-        }
-    }
+    tell_room_mates(rooms, &session.rooms, &frame, &mut HashSet::new());
 }
 
 /// Gives user `user` (and its memberships) the devices of `sink`.

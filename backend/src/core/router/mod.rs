@@ -300,6 +300,23 @@ fn entry_matches(entry: &BanInfo, nick: &Nick, account: Option<&Nick>) -> bool {
         || entry.mask.as_deref().is_some_and(|m| mask_matches(m, nick))
 }
 
+/// Sends `frame` once to everyone sharing one of `of` (the rooms of some
+/// user), but those in `told` (who are added to it).
+fn tell_room_mates(
+    rooms: &HashMap<RoomName, Room>,
+    of: &[RoomName],
+    frame: &Frame,
+    told: &mut HashSet<SessionId>,
+) {
+    for room in of {
+        for member in rooms.get(room).map_or(&[][..], |r| &r.members[..]) {
+            if told.insert(member.session) {
+                member.sink.push(frame.clone());
+            }
+        }
+    }
+}
+
 /// Adds `room` to a session's rooms. Most sessions are in one room: the
 /// first takes room for one (a `Vec` would make room for four).
 fn enter(rooms: &mut Vec<RoomName>, room: &RoomName) {

@@ -316,15 +316,8 @@ impl Router {
             nick: session.nick.clone(),
             message,
         };
-        let mut told = HashSet::from([user]);
         let shared = Frame::new(event.clone());
-        for room in &session.rooms {
-            for member in &rooms[room].members {
-                if told.insert(member.session) {
-                    member.sink.push(shared.clone());
-                }
-            }
-        }
+        tell_room_mates(rooms, &session.rooms, &shared, &mut HashSet::from([user]));
         session.sink.tell(id, event, reference);
         Ok(())
     }

@@ -197,6 +197,45 @@ impl Client {
         }
     }
 
+    /// Carries out one line, queueing its requests (a sign of life if it
+    /// makes none).
+    fn take_line(&mut self, line: &[u8], queue: &mut VecDeque<Inbound>) {
+        self.on_line(line, queue);
+        if queue.is_empty() {
+            queue.push_back(Inbound::Alive);
+        }
+    }
+
+    /// What a closing connection writes last: the `closing` notice as
+    /// IRC shows it, or, after QUIT, `ERROR :Closing link`.
+    fn closing_lines(&mut self, closing: Option<Frame>) -> Vec<u8> {
+        let mut out = Vec::new();
+        match (closing, &self.quit) {
+            (Some(frame), _) => self.render(&frame, &mut out),
+            (None, Some(reason)) => {
+                let me = self.me();
+                let text = if reason.is_empty() {
+                    format!("Closing link: {me} (Quit)")
+                } else {
+                    format!("Closing link: {me} (Quit: {reason})")
+                };
+                line::Line::new(None, "ERROR", &[&text])
+                    .text()
+                    .write(&mut out);
+            }
+            (None, None) => {}
+        }
+        out
+    }
+
+    /// QUIT's message, if it gave one.
+    fn quit_message(&self) -> Option<String> {
+        self.quit
+            .as_deref()
+            .filter(|r| !r.is_empty())
+            .map(str::to_string)
+    }
+
     fn left(&mut self, room: &RoomName) {
         self.channels.retain(|c| &c.room != room);
         if self.channels.is_empty() {
@@ -205,16 +244,64 @@ impl Client {
     }
 }
 
+/// Flood control ("fakelag", see the module's docs): a token bucket, and
+/// while a line waits for its token, the timer of its turn (boxed, and
+/// only then: an idle connection keeps no timer).
+struct Flood {
+    bucket: TokenBucket,
+    lag: Option<Pin<Box<Sleep>>>,
+}
+
+impl Flood {
+    fn new(info: &ServerInfo) -> Flood {
+        Flood {
+            bucket: TokenBucket::new(
+                f64::from(info.flood_rate),
+                info.flood_burst,
+                std::time::Instant::now(),
+            ),
+            lag: None,
+        }
+    }
+
+    /// `None`: the next line may go now. Else how long it waits.
+    fn blocked(&mut self) -> Option<Duration> {
+        self.bucket.take(std::time::Instant::now()).err()
+    }
+
+    /// No line waits: the timer goes.
+    fn settle(&mut self) {
+        self.lag = None;
+    }
+
+    /// Waits `wait` for the line's turn: ready once it has come.
+    fn poll_turn(&mut self, wait: Duration, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let at = Instant::now() + wait;
+        let lag = self
+            .lag
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        lag.as_mut().reset(at);
+        lag.as_mut().poll(cx)
+    }
+}
+
+/// The client is over its flood backlog: it is disconnected.
+fn excess_flood() -> Poll<io::Result<Option<Inbound>>> {
+    crate::metrics::metrics().limited(crate::metrics::Limit::IrcFlood);
+    Poll::Ready(Ok(Some(Inbound::Unreadable(
+        ErrorCode::RateLimited,
+        "Excess Flood".into(),
+    ))))
+}
+
 pub struct IrcConnection {
     stream: Stream,
     splitter: Splitter,
     pending: VecDeque<Inbound>,
     client: Client,
-    flood: TokenBucket,
+    flood: Flood,
     /// The peer closed its side; lines already read are still carried out.
     eof: bool,
-    /// While a line waits for flood control: when it may go.
-    fakelag: Option<Pin<Box<Sleep>>>,
 }
 
 impl IrcConnection {
@@ -223,14 +310,9 @@ impl IrcConnection {
             stream,
             splitter: Splitter::new(MAX_TAGS + MAX_BODY),
             pending: VecDeque::new(),
-            flood: TokenBucket::new(
-                f64::from(info.flood_rate),
-                info.flood_burst,
-                std::time::Instant::now(),
-            ),
+            flood: Flood::new(&info),
             client: Client::new(info),
             eof: false,
-            fakelag: None,
         }
     }
 
@@ -279,15 +361,11 @@ impl Transport for IrcConnection {
             // Commands held until the welcome (counted by flood control
             // when they came) go first, in order.
             if let Some(line) = self.client.next_held() {
-                let (client, queue) = (&mut self.client, &mut self.pending);
-                client.on_line(&line, queue);
-                if queue.is_empty() {
-                    queue.push_back(Inbound::Alive);
-                }
+                self.client.take_line(&line, &mut self.pending);
                 continue;
             }
             if self.splitter.complete_lines(1) > 0
-                && let Err(wait) = self.flood.take(std::time::Instant::now())
+                && let Some(wait) = self.flood.blocked()
             {
                 // Fakelag: the line waits for a token, unread; more input
                 // is read meanwhile, up to the backlog.
@@ -296,20 +374,9 @@ impl Transport for IrcConnection {
                 if self.splitter.complete_lines(lines + 1) > lines
                     || self.splitter.buffered() > bytes
                 {
-                    crate::metrics::metrics().limited(crate::metrics::Limit::IrcFlood);
-                    return Poll::Ready(Ok(Some(Inbound::Unreadable(
-                        ErrorCode::RateLimited,
-                        "Excess Flood".into(),
-                    ))));
+                    return excess_flood();
                 }
-                let at = Instant::now() + wait;
-                // Boxed, and only while a line waits: an idle connection
-                // keeps no timer.
-                let lag = self
-                    .fakelag
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
-                lag.as_mut().reset(at);
-                if lag.as_mut().poll(cx).is_ready() {
+                if self.flood.poll_turn(wait, cx).is_ready() {
                     continue;
                 }
                 if !self.eof {
@@ -321,15 +388,10 @@ impl Transport for IrcConnection {
                 }
                 return Poll::Pending;
             }
-            self.fakelag = None;
+            self.flood.settle();
             let (client, queue) = (&mut self.client, &mut self.pending);
             match self.splitter.next_line() {
-                Some(Piece::Line(bytes)) => {
-                    client.on_line(bytes, queue);
-                    if queue.is_empty() {
-                        queue.push_back(Inbound::Alive);
-                    }
-                }
+                Some(Piece::Line(bytes)) => client.take_line(bytes, queue),
                 Some(Piece::TooLong) => client.local(queue, |out, me| {
                     numeric::reply(
                         out,
@@ -373,22 +435,7 @@ impl Transport for IrcConnection {
     }
 
     async fn close(&mut self, closing: Option<Frame>) {
-        let mut out = Vec::new();
-        match (closing, &self.client.quit) {
-            (Some(frame), _) => self.client.render(&frame, &mut out),
-            (None, Some(reason)) => {
-                let me = self.client.me();
-                let text = if reason.is_empty() {
-                    format!("Closing link: {me} (Quit)")
-                } else {
-                    format!("Closing link: {me} (Quit: {reason})")
-                };
-                line::Line::new(None, "ERROR", &[&text])
-                    .text()
-                    .write(&mut out);
-            }
-            (None, None) => {}
-        }
+        let out = self.client.closing_lines(closing);
         let _ = self.write_out(&out).await;
         let _ = self.stream.shutdown().await;
         // Read briefly until the peer closes too, so unread input does not
@@ -405,11 +452,7 @@ impl Transport for IrcConnection {
     }
 
     fn quit_reason(&self) -> Option<String> {
-        self.client
-            .quit
-            .as_deref()
-            .filter(|r| !r.is_empty())
-            .map(str::to_string)
+        self.client.quit_message()
     }
 }
 

@@ -7,9 +7,7 @@
 //! WebSocket's own checks (origin, limits) are `/ws`'s.
 
 use std::collections::VecDeque;
-use std::future::Future;
 use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll, ready};
 
@@ -18,17 +16,15 @@ use axum::response::Response;
 use banter_protocol::ErrorCode;
 use bytes::Bytes;
 use futures_util::SinkExt;
-use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::Utf8Bytes;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use super::line::{self, MAX_BODY, MAX_TAGS};
-use super::{Client, ServerInfo, numeric};
+use super::line::{MAX_BODY, MAX_TAGS};
+use super::{Client, Flood, ServerInfo, excess_flood, numeric};
 use crate::context::Context;
 use crate::core::frame::Frame;
-use crate::limits::TokenBucket;
 use crate::net::http::HttpPeer;
 use crate::session::{Inbound, Transport};
 use crate::transport::ws::{self, WsConnection};
@@ -44,8 +40,7 @@ pub struct IrcWsConnection {
     pending: VecDeque<Inbound>,
     /// Lines read and not yet carried out (flood control holds them).
     lines: VecDeque<Box<[u8]>>,
-    flood: TokenBucket,
-    fakelag: Option<Pin<Box<Sleep>>>,
+    flood: Flood,
     /// The peer closed (or sent a close frame).
     eof: bool,
 }
@@ -55,15 +50,10 @@ impl IrcWsConnection {
         IrcWsConnection {
             ws,
             binary: protocol == Some(PROTOCOLS[0]),
-            flood: TokenBucket::new(
-                f64::from(info.flood_rate),
-                info.flood_burst,
-                std::time::Instant::now(),
-            ),
+            flood: Flood::new(&info),
             client: Client::new(info),
             pending: VecDeque::new(),
             lines: VecDeque::new(),
-            fakelag: None,
             eof: false,
         }
     }
@@ -124,29 +114,17 @@ impl Transport for IrcWsConnection {
                 return Poll::Ready(Ok(None));
             }
             if let Some(line) = self.client.next_held() {
-                self.client.on_line(&line, &mut self.pending);
-                if self.pending.is_empty() {
-                    self.pending.push_back(Inbound::Alive);
-                }
+                self.client.take_line(&line, &mut self.pending);
                 continue;
             }
             if !self.lines.is_empty() {
                 // Flood control as on the IRC port: a line waits for its
                 // token; past the backlog the client is disconnected.
-                if let Err(wait) = self.flood.take(std::time::Instant::now()) {
+                if let Some(wait) = self.flood.blocked() {
                     if self.lines.len() > self.client.info.flood_backlog as usize {
-                        crate::metrics::metrics().limited(crate::metrics::Limit::IrcFlood);
-                        return Poll::Ready(Ok(Some(Inbound::Unreadable(
-                            ErrorCode::RateLimited,
-                            "Excess Flood".into(),
-                        ))));
+                        return excess_flood();
                     }
-                    let at = Instant::now() + wait;
-                    let lag = self
-                        .fakelag
-                        .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
-                    lag.as_mut().reset(at);
-                    if lag.as_mut().poll(cx).is_ready() {
+                    if self.flood.poll_turn(wait, cx).is_ready() {
                         continue;
                     }
                     if !self.eof {
@@ -158,12 +136,9 @@ impl Transport for IrcWsConnection {
                     }
                     return Poll::Pending;
                 }
-                self.fakelag = None;
+                self.flood.settle();
                 let line = self.lines.pop_front().expect("not empty");
-                self.client.on_line(&line, &mut self.pending);
-                if self.pending.is_empty() {
-                    self.pending.push_back(Inbound::Alive);
-                }
+                self.client.take_line(&line, &mut self.pending);
                 continue;
             }
             if self.eof {
@@ -198,22 +173,7 @@ impl Transport for IrcWsConnection {
     }
 
     async fn close(&mut self, closing: Option<Frame>) {
-        let mut out = Vec::new();
-        match (closing, &self.client.quit) {
-            (Some(frame), _) => self.client.render(&frame, &mut out),
-            (None, Some(reason)) => {
-                let me = self.client.me();
-                let text = if reason.is_empty() {
-                    format!("Closing link: {me} (Quit)")
-                } else {
-                    format!("Closing link: {me} (Quit: {reason})")
-                };
-                line::Line::new(None, "ERROR", &[&text])
-                    .text()
-                    .write(&mut out);
-            }
-            (None, None) => {}
-        }
+        let out = self.client.closing_lines(closing);
         let _ = self.write_lines(&out).await;
         let close = CloseFrame {
             code: CloseCode::Normal,
@@ -227,11 +187,7 @@ impl Transport for IrcWsConnection {
     }
 
     fn quit_reason(&self) -> Option<String> {
-        self.client
-            .quit
-            .as_deref()
-            .filter(|r| !r.is_empty())
-            .map(str::to_string)
+        self.client.quit_message()
     }
 }
 
