@@ -76,6 +76,10 @@ pub fn pair_keys(a: String, b: String) -> String {
     }
 }
 
+/// The room every web user starts in. Its first member does not run it
+/// (see `Room::unrun`): only an owner, its operators and administrators do.
+pub const LOBBY: &str = "lobby";
+
 /// The host every user has in a ban mask: a user is `nick!nick@banter`.
 pub const MASK_HOST: &str = "banter";
 

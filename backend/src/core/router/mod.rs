@@ -335,6 +335,10 @@ struct Member {
     /// It may speak when the room is moderated (`+v`): given per
     /// membership, as on IRC, and gone when it leaves.
     voiced: bool,
+    /// It runs the room for this membership (IRC's channel operator
+    /// without an account behind it): the first to join a room with no
+    /// members and nobody running it, or given `+o` as a guest.
+    opped: bool,
 }
 
 /// Counts for health checks and tests.
@@ -533,9 +537,9 @@ impl Room {
         let moderates = |a: &Nick| owner == Some(a) || self.ops.contains(a);
         self.members
             .iter()
-            .filter_map(|m| sessions.get(&m.session))
-            .filter(|s| s.account.as_ref().is_some_and(moderates))
-            .map(|s| s.nick.clone())
+            .filter_map(|m| Some((m.opped, sessions.get(&m.session)?)))
+            .filter(|(opped, s)| *opped || s.account.as_ref().is_some_and(moderates))
+            .map(|(_, s)| s.nick.clone())
             .collect()
     }
 
@@ -559,6 +563,12 @@ impl Room {
     /// Adds session `id` to the members; `announce`: the members hear it
     /// join (and, if it is away, that too: IRC away-notify sends AWAY
     /// right after the JOIN).
+    /// Whether nobody runs this room: no members, no owner (or claim)
+    /// and no operators. Whoever joins it first runs it for the session.
+    fn unrun(&self) -> bool {
+        self.members.is_empty() && self.owner.is_none() && !self.claiming && self.ops.is_empty()
+    }
+
     fn admit(&mut self, room: &RoomName, id: SessionId, session: &Connection, announce: bool) {
         if announce {
             self.broadcast(
@@ -586,6 +596,7 @@ impl Room {
             session: id,
             sink: session.sink.clone(),
             voiced: false,
+            opped: false,
         });
     }
 
@@ -648,10 +659,15 @@ fn member<'s, 'r>(
     ))
 }
 
-/// Whether `session` may moderate `r`: one of its operators (the owner
-/// included), or a server administrator.
-fn moderates(r: &Room, session: &Connection) -> bool {
-    session.admin || r.is_operator(session.account.as_ref())
+/// Whether session `id` may moderate `r`: one of its operators (the owner
+/// included), a member it made operator for the session, or a server
+/// administrator.
+fn moderates(r: &Room, sessions: &Sessions, id: SessionId) -> bool {
+    let user = sessions.user_of(id);
+    sessions
+        .get(&id)
+        .is_some_and(|s| s.admin || r.is_operator(s.account.as_ref()))
+        || r.members.iter().any(|m| m.session == user && m.opped)
 }
 
 /// [`connection`], to change it.

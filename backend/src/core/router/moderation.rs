@@ -210,8 +210,25 @@ impl Router {
         let mine = session.account.as_ref();
         // A server administrator acts as the owner would.
         let admin = session.admin;
-        if !moderates(r, session) && mine != Some(&account) {
+        if !moderates(r, sessions, id) && mine != Some(&account) {
             return Err(not_operator(&room));
+        }
+        // A guest in the room named by its nick is made operator for this
+        // membership (as IRC's `+o` does); an account needs no guest.
+        let guest = r.members.iter().position(|m| {
+            sessions
+                .get(&m.session)
+                .is_some_and(|s| s.nick == account && s.account.is_none())
+        });
+        if let Some(pos) = guest {
+            if !moderates(r, sessions, id) {
+                return Err(not_operator(&room));
+            }
+            r.members[pos].opped = op;
+            let roles = r.roles(&room, sessions);
+            r.broadcast(&Frame::new(roles.clone()), Some(sessions.user_of(id)));
+            session.sink.tell(id, roles, reference);
+            return Ok(());
         }
         let Some(account) = accounts.get(&account).cloned() else {
             return Err(RouterError::new(
@@ -321,7 +338,7 @@ pub(super) fn moderator<'a>(
     room: &RoomName,
 ) -> Result<(Nick, &'a mut Room)> {
     let (session, r) = member(sessions, rooms, id, room)?;
-    if !moderates(r, session) {
+    if !moderates(r, sessions, id) {
         return Err(not_operator(room));
     }
     Ok((session.nick.clone(), r))

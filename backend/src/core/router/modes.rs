@@ -146,7 +146,7 @@ impl Router {
             return Err(not_in_room(&room));
         }
         let r = &rooms[&room];
-        if !moderates(r, session) {
+        if !moderates(r, sessions, id) {
             return Err(not_operator(&room));
         }
         if change.is_empty() {
@@ -189,7 +189,7 @@ impl Router {
             ..
         } = &mut *guard;
         let (session, r) = member(sessions, rooms, id, &room)?;
-        if r.modes.invite_only && !r.is_operator(session.account.as_ref()) {
+        if r.modes.invite_only && !moderates(r, sessions, id) {
             return Err(not_operator(&room));
         }
         let Some(&target) = nicks.get(&nick) else {
@@ -292,9 +292,10 @@ pub(super) fn notify_operators(
 ) {
     let shared = Frame::new(invited.clone());
     for m in &r.members {
-        let operator = sessions
-            .get(&m.session)
-            .is_some_and(|s| r.is_operator(s.account.as_ref()));
+        let operator = m.opped
+            || sessions
+                .get(&m.session)
+                .is_some_and(|s| r.is_operator(s.account.as_ref()));
         if Some(m.session) != except && operator {
             m.sink.push(shared.clone());
         }

@@ -1,6 +1,7 @@
 //! Joining and leaving rooms, loading them from the store, and topics.
 
 use super::*;
+use crate::core::model::LOBBY;
 
 impl Router {
     /// Whether `room` is in memory (else, with a store, load it first).
@@ -149,7 +150,13 @@ impl Router {
             Some(account) if r.is_new() => Some(account.clone()),
             _ => None,
         };
+        // Whoever opens a room nobody runs runs it while it stays (IRC's
+        // channel creator), except the lobby everyone starts in.
+        let creator = r.unrun() && room.as_str() != LOBBY;
         r.admit(&room, user, session, true);
+        if creator {
+            r.members.last_mut().expect("admitted").opped = true;
+        }
         let read = read_of(reads, session, &Conversation::Room(room.clone()));
         let sink = session.sink.clone();
         sink.tell_with(
@@ -292,7 +299,7 @@ impl Router {
             return Ok(());
         };
         let (session, r) = member(sessions, rooms, id, &room)?;
-        if r.owner.is_some() && !moderates(r, session) {
+        if r.owner.is_some() && !moderates(r, sessions, id) {
             return Err(not_operator(&room));
         }
         // The announcement says who changed it; an empty text: cleared.

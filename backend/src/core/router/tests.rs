@@ -429,6 +429,7 @@ fn members_rooms_and_whois_describe_the_server() {
             room: room("lobby"),
             members: vec![nick("alice"), nick("Bob")],
             away: vec![nick("Bob")],
+            // The lobby's first member does not run it.
             moderators: vec![],
             voiced: vec![],
         }
