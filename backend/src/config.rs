@@ -48,6 +48,9 @@ pub struct Settings {
     /// Recent messages a JOIN replays to an IRC client with `server-time`
     /// (and without `draft/chathistory`); 0: none.
     pub irc_join_replay: u32,
+    /// The server's name on IRC, in every prefix and PONG (default: the
+    /// host name).
+    pub server_name: Option<String>,
     /// No store: history in memory only, no accounts (benchmarks, tests).
     pub memory_only: bool,
     /// Cluster mode: the Redis URL of the broker that joins the nodes.
@@ -189,6 +192,7 @@ impl Default for Settings {
             irc_flood_rate: 2,
             irc_flood_backlog: 100,
             irc_join_replay: 50,
+            server_name: None,
             memory_only: false,
             broker: None,
             node_name: None,
@@ -232,7 +236,37 @@ impl Default for Settings {
     }
 }
 
+/// A server name IRC clients accept: 1 to 63 characters of letters,
+/// digits, `.` and `-`.
+fn check_server_name(name: &str) -> anyhow::Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    if !ok {
+        bail!(
+            "server-name {name:?} is not a host name: write 1 to 63 letters, digits, '.' and '-', like irc.example.org"
+        );
+    }
+    Ok(())
+}
+
 impl Settings {
+    /// The IRC server name: as set, else the host name (else `banter`).
+    pub fn server_name(&self) -> String {
+        if let Some(name) = &self.server_name {
+            return name.clone();
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let host = host.trim();
+        if check_server_name(host).is_ok() {
+            host.to_string()
+        } else {
+            "banter".to_string()
+        }
+    }
+
     pub fn handshake_timeout(&self) -> Duration {
         Duration::from_secs(self.handshake_timeout)
     }
@@ -313,6 +347,9 @@ impl Settings {
                     "allowed-origin {origin:?} is not an origin: write scheme://host[:port], like https://chat.example.com"
                 );
             }
+        }
+        if let Some(name) = &self.server_name {
+            check_server_name(name)?;
         }
         for name in &self.server_admin {
             if banter_protocol::Nick::new(name).is_err() {
@@ -630,6 +667,16 @@ pub struct Cli {
         value_name = "MESSAGES"
     )]
     pub irc_join_replay: Option<u32>,
+    /// The server's name on IRC: the source of its numerics and notices
+    /// and what PONG answers, like `irc.example.org` [default: the host
+    /// name].
+    #[arg(
+        help_heading = "IRC",
+        long,
+        env = "BANTER_SERVER_NAME",
+        value_name = "NAME"
+    )]
+    pub server_name: Option<String>,
     /// Keep history in memory only, with no store and no accounts
     /// (for benchmarks and tests).
     #[arg(
@@ -1014,6 +1061,9 @@ impl Cli {
         }
         if let Some(name) = cli.node_name {
             settings.node_name = Some(name);
+        }
+        if let Some(name) = cli.server_name {
+            settings.server_name = Some(name);
         }
         for (flag, setting) in [
             (cli.http_tls, &mut settings.http_tls),

@@ -7,6 +7,7 @@
 mod common;
 
 use banter::transport::irc::line::Line;
+use clap::Parser as _;
 use common::{IrcClient, Kind, TestServer};
 use serde_json::json;
 
@@ -23,7 +24,8 @@ async fn with_caps(server: &TestServer, nick: &str, caps: &str) -> IrcClient {
         assert!(ack.contains(" ACK "), "{ack}");
     }
     irc.send(&format!("NICK {nick}")).await;
-    irc.send(&format!("USER {nick} 0 * :{nick} the tester")).await;
+    irc.send(&format!("USER {nick} 0 * :{nick} the tester"))
+        .await;
     if !caps.is_empty() {
         irc.send("CAP END").await;
     }
@@ -56,7 +58,12 @@ async fn whoever_opens_a_channel_runs_it() {
     first.send("MODE #fresh +o second").await;
     let mode = first.wait_for("MODE").await;
     assert!(mode.ends_with(" MODE #fresh +o second"), "{mode}");
-    assert!(second.wait_for("MODE").await.ends_with("MODE #fresh +o second"));
+    assert!(
+        second
+            .wait_for("MODE")
+            .await
+            .ends_with("MODE #fresh +o second")
+    );
     // A web user sees both as moderators.
     let mut web = common::Client::hello(&server, Kind::Ws, "webby").await;
     let joined = web.join("fresh").await;
@@ -84,4 +91,32 @@ async fn the_lobby_is_run_by_nobody_who_merely_arrives() {
     assert_eq!(names.params[3], "first");
     first.send("MODE #lobby +m").await;
     first.wait_for("482").await;
+}
+
+/// `--server-name` names the server in every prefix and in PONG.
+#[tokio::test]
+async fn the_server_name_is_a_setting() {
+    let server = TestServer::start_with(&["--server-name", "irc.example.org"]);
+    let mut irc = IrcClient::connect(&server).await;
+    irc.send("NICK named").await;
+    irc.send("USER named 0 * :Named").await;
+    let welcome = irc.expect("001").await;
+    assert!(
+        welcome.starts_with(":irc.example.org 001 named "),
+        "{welcome}"
+    );
+    let host = parse(&irc.expect("002").await);
+    assert!(host.params[1].contains("irc.example.org"), "{host:?}");
+    let myinfo = parse(&irc.wait_for("004").await);
+    assert_eq!(myinfo.params[1], "irc.example.org");
+    irc.wait_for("376").await;
+    irc.send("PING :token").await;
+    assert_eq!(
+        irc.expect("PONG").await,
+        ":irc.example.org PONG irc.example.org :token"
+    );
+    let bad = banter::config::Cli::try_parse_from(["banter", "--server-name", "no spaces"])
+        .unwrap()
+        .settings();
+    assert!(bad.unwrap_err().to_string().contains("server-name"));
 }

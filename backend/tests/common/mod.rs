@@ -174,6 +174,11 @@ fn default_args(args: &[String]) -> Vec<String> {
         // Cheap password hashes: tests register and log in a lot.
         defaults.extend(["--argon2-memory-kib", "64"].map(String::from));
     }
+    if !args.iter().any(|a| a == "--server-name") {
+        // What the tests' expected IRC lines name (the default is the host
+        // name).
+        defaults.extend(["--server-name", "banter"].map(String::from));
+    }
     if !args.iter().any(|a| a == "--admin") {
         // Health in detail and metrics for the tests that read them.
         defaults.extend(["--admin", "127.0.0.1:0"].map(String::from));

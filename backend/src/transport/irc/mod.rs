@@ -429,7 +429,7 @@ impl Transport for IrcConnection {
 
     async fn ping(&mut self) -> io::Result<()> {
         self.stream
-            .write_all(format!("PING :{}\r\n", numeric::SERVER).as_bytes())
+            .write_all(format!("PING :{}\r\n", numeric::server()).as_bytes())
             .await?;
         self.stream.flush().await
     }
@@ -479,6 +479,7 @@ fn server_info(ctx: &Context) -> Arc<ServerInfo> {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64)
     });
+    numeric::set_server_name(&ctx.settings.server_name());
     Arc::new(ServerInfo {
         started,
         max_rooms: ctx.settings.max_rooms_per_session,

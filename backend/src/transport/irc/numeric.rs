@@ -3,9 +3,26 @@
 //! from the server to the client.
 
 use super::line::Line;
+pub use crate::core::model::MASK_HOST;
 
-/// The server's name in IRC lines, and the host part of every user mask.
-pub const SERVER: &str = "banter";
+/// Set by [`set_server_name`]; `banter` until then.
+static SERVER_NAME: std::sync::RwLock<Option<&'static str>> = std::sync::RwLock::new(None);
+
+/// Names the server (`--server-name`) for every IRC line it sends from
+/// now on. One name per process: a server sets it as it starts.
+pub fn set_server_name(name: &str) {
+    let mut current = SERVER_NAME.write().unwrap();
+    if *current != Some(name) {
+        // Leaked once per distinct name: a process sets one, tests a few.
+        *current = Some(Box::leak(name.to_string().into_boxed_str()));
+    }
+}
+
+/// The server's name: the source of its numerics and notices, and what
+/// PONG answers.
+pub fn server() -> &'static str {
+    SERVER_NAME.read().unwrap().unwrap_or("banter")
+}
 pub const NETWORK: &str = "Banter";
 
 pub const RPL_WELCOME: &str = "001";
@@ -109,21 +126,22 @@ pub const RPL_SASLMECHS: &str = "908";
 pub const ERR_UMODEUNKNOWNFLAG: &str = "501";
 pub const ERR_USERSDONTMATCH: &str = "502";
 
-/// `nick!nick@banter`: every user looks the same whatever its transport.
+/// `nick!nick@banter`: every user looks the same whatever its transport
+/// (a cloak: no address is ever shown; see `MASK_HOST`).
 pub fn mask(nick: &str) -> String {
-    format!("{nick}!{nick}@{SERVER}")
+    format!("{nick}!{nick}@{MASK_HOST}")
 }
 
 /// Writes `:banter <code> <me> <params…>`, the last parameter as text.
 pub fn reply(out: &mut Vec<u8>, code: &str, me: &str, params: &[&str]) {
-    let mut line = Line::new(Some(SERVER), code, &[me]);
+    let mut line = Line::new(Some(server()), code, &[me]);
     line.params.extend(params.iter().map(|p| p.to_string()));
     line.text().write(out);
 }
 
 /// A NOTICE from the server to the client.
 pub fn notice(out: &mut Vec<u8>, me: &str, text: &str) {
-    Line::new(Some(SERVER), "NOTICE", &[me, text])
+    Line::new(Some(server()), "NOTICE", &[me, text])
         .text()
         .write(out);
 }

@@ -23,7 +23,7 @@ impl Client {
             "CAP" => self.cap(line, queue),
             "PING" => match line.param(0) {
                 Some(token) => self.local(queue, |out, _| {
-                    Line::new(Some(SERVER), "PONG", &[SERVER, token])
+                    Line::new(Some(server()), "PONG", &[server(), token])
                         .text()
                         .write(out)
                 }),
@@ -105,7 +105,7 @@ impl Client {
             client.local(queue, |out, me| {
                 let mut all = vec![me];
                 all.extend_from_slice(params);
-                Line::new(Some(SERVER), "CAP", &all).text().write(out)
+                Line::new(Some(server()), "CAP", &all).text().write(out)
             })
         };
         match sub.as_str() {

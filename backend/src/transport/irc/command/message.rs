@@ -160,7 +160,7 @@ impl Client {
         let name = if name.is_empty() { "query" } else { &name };
         let why = format!("CTCP {name} is not relayed here: only ACTION (/me) reaches others");
         self.local(queue, |out, me| {
-            Line::new(Some(SERVER), "NOTICE", &[me, &why])
+            Line::new(Some(server()), "NOTICE", &[me, &why])
                 .text()
                 .write(out)
         });
@@ -185,7 +185,7 @@ impl Client {
         params.extend_from_slice(context);
         params.push(text);
         self.local(queue, |out, _| {
-            Line::new(Some(SERVER), "FAIL", &params).text().write(out)
+            Line::new(Some(server()), "FAIL", &params).text().write(out)
         });
     }
 

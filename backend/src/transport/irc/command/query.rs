@@ -48,7 +48,7 @@ impl Client {
                 RPL_VERSION,
                 &[
                     concat!("banter-", env!("CARGO_PKG_VERSION")),
-                    SERVER,
+                    server(),
                     "Banter chat server",
                 ],
             ),
@@ -60,10 +60,10 @@ impl Client {
                 let now = crate::core::router::now_ms();
                 let secs = (now / 1000).to_string();
                 let human = iso_time(now);
-                self.numeric(queue, RPL_TIME, &[SERVER, &secs, "0", &human]);
+                self.numeric(queue, RPL_TIME, &[server(), &secs, "0", &human]);
             }
             "ADMIN" => self.local(queue, |out, me| {
-                reply(out, RPL_ADMINME, me, &[SERVER, "Administrative info"]);
+                reply(out, RPL_ADMINME, me, &[server(), "Administrative info"]);
                 reply(out, RPL_ADMINLOC1, me, &["Banter chat server"]);
                 reply(
                     out,
@@ -196,7 +196,7 @@ pub fn motd(out: &mut Vec<u8>, me: &str) {
         out,
         RPL_MOTDSTART,
         me,
-        &[&format!("- {SERVER} Message of the day -")],
+        &[&format!("- {} Message of the day -", server())],
     );
     for text in [
         "- Welcome to Banter. Rooms are channels: /join #lobby",

@@ -97,7 +97,10 @@ impl Client {
             out,
             RPL_YOURHOST,
             me,
-            &[&format!("Your host is {SERVER}, running version {version}")],
+            &[&format!(
+                "Your host is {}, running version {version}",
+                server()
+            )],
         );
         reply(
             out,
@@ -108,7 +111,7 @@ impl Client {
                 iso_time(self.info.started)
             )],
         );
-        reply(out, RPL_MYINFO, me, &[SERVER, version, "i", "n"]);
+        reply(out, RPL_MYINFO, me, &[server(), version, "i", "n"]);
         self.isupport(out);
         lusers(out, me, self.info.router.lusers());
         motd(out, me);

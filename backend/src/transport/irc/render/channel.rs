@@ -170,7 +170,7 @@ impl Client {
         shared(frame, out, variant_for(variant, account));
         if opped {
             Line::new(
-                Some(SERVER),
+                Some(server()),
                 "MODE",
                 &[&format!("#{room}"), "+o", nick.as_str()],
             )
@@ -278,7 +278,7 @@ impl Client {
         let before = joined.moderators();
         for (sign, list, other) in [("+o", moderators, before), ("-o", before, moderators)] {
             for nick in list.iter().filter(|n| !other.contains(n)) {
-                Line::new(Some(SERVER), "MODE", &[&channel, sign, nick.as_str()]).write(out);
+                Line::new(Some(server()), "MODE", &[&channel, sign, nick.as_str()]).write(out);
             }
         }
         let accounts = owner.into_iter().chain(ops).cloned().collect();
@@ -368,7 +368,7 @@ impl Client {
         for ban in bans {
             let when = (ban.ts / 1000).to_string();
             let fields = [channel.as_str(), &ban_mask(ban), ban.by.as_str(), &when];
-            let mut line = Line::new(Some(SERVER), entry, &[me]);
+            let mut line = Line::new(Some(server()), entry, &[me]);
             line.params.extend(fields.iter().map(|p| p.to_string()));
             line.write(out);
         }
@@ -448,7 +448,7 @@ pub(super) fn packed<'a>(
     let mut params = vec![me];
     params.extend_from_slice(fixed);
     params.push("");
-    let template = Line::new(Some(SERVER), code, &params).text();
+    let template = Line::new(Some(server()), code, &params).text();
     let last = params.len() - 1;
     let room = MAX_BODY - 2 - template.body_len();
     let mut list = String::new();
@@ -489,7 +489,7 @@ pub(super) fn who_line(
         out,
         RPL_WHOREPLY,
         me,
-        &[channel, n, SERVER, SERVER, n, flags, &format!("0 {n}")],
+        &[channel, n, server(), server(), n, flags, &format!("0 {n}")],
     );
 }
 
@@ -500,7 +500,7 @@ pub(super) fn markread_line(out: &mut Vec<u8>, target: &str, ts: Option<u64>) {
         || "*".to_string(),
         |ts| format!("timestamp={}", iso_time(ts)),
     );
-    Line::new(Some(SERVER), "MARKREAD", &[target, &at]).write(out);
+    Line::new(Some(server()), "MARKREAD", &[target, &at]).write(out);
 }
 
 impl Client {

@@ -331,7 +331,7 @@ impl Client {
                 (None, None) => continue,
             };
             let time = iso_time(t.ts);
-            let mut line = Line::new(Some(SERVER), "CHATHISTORY", &["TARGETS", &name, &time]);
+            let mut line = Line::new(Some(server()), "CHATHISTORY", &["TARGETS", &name, &time]);
             if let Some(id) = &batch {
                 line.tags.push(("batch".to_string(), id.clone()));
             }
@@ -354,7 +354,7 @@ impl Client {
         } else {
             &[&start, kind, target]
         };
-        Line::new(Some(SERVER), "BATCH", params).write(out);
+        Line::new(Some(server()), "BATCH", params).write(out);
         Some(id)
     }
 }
@@ -362,6 +362,6 @@ impl Client {
 /// Ends the batch [`open_batch`](Client::open_batch) opened, if any.
 fn close_batch(out: &mut Vec<u8>, batch: Option<String>) {
     if let Some(id) = batch {
-        Line::new(Some(SERVER), "BATCH", &[&format!("-{id}")]).write(out);
+        Line::new(Some(server()), "BATCH", &[&format!("-{id}")]).write(out);
     }
 }

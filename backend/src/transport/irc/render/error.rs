@@ -106,7 +106,7 @@ fn request_error(
                 ErrorCode::RateLimited => "RATE_LIMITED",
                 _ => "INVALID_PARAMS",
             };
-            Line::new(Some(SERVER), "FAIL", &["MARKREAD", kind, target, message])
+            Line::new(Some(server()), "FAIL", &["MARKREAD", kind, target, message])
                 .text()
                 .write(out);
         }
@@ -115,7 +115,7 @@ fn request_error(
             if matches!(asked, Some(Asked::Chathistory(_))) =>
         {
             Line::new(
-                Some(SERVER),
+                Some(server()),
                 "FAIL",
                 &["CHATHISTORY", "INVALID_TARGET", "*", target, message],
             )
@@ -234,7 +234,7 @@ fn request_error(
         _ if standard => {
             let command = asked.map_or("*", Asked::command);
             let kind = code.as_str().to_ascii_uppercase();
-            Line::new(Some(SERVER), "FAIL", &[command, &kind, message])
+            Line::new(Some(server()), "FAIL", &[command, &kind, message])
                 .text()
                 .write(out);
         }

@@ -28,10 +28,12 @@ impl Client {
                         let mut params = vec![me.clone(), channel];
                         params.extend(mode_string(modes));
                         let params: Vec<&str> = params.iter().map(String::as_str).collect();
-                        Line::new(Some(SERVER), RPL_CHANNELMODEIS, &params).write(out);
+                        Line::new(Some(server()), RPL_CHANNELMODEIS, &params).write(out);
                     }
                     Some(change) => {
-                        let source = by.as_ref().map_or(SERVER.to_string(), |b| mask(b.as_str()));
+                        let source = by
+                            .as_ref()
+                            .map_or(server().to_string(), |b| mask(b.as_str()));
                         let mut params = vec![channel];
                         params.extend(change_string(change));
                         let params: Vec<&str> = params.iter().map(String::as_str).collect();
@@ -56,8 +58,12 @@ impl Client {
             ServerMessage::Invited { room, nick, by } => {
                 let channel = format!("#{room}");
                 if by.as_str() == me {
-                    Line::new(Some(SERVER), RPL_INVITING, &[&me, nick.as_str(), &channel])
-                        .write(out);
+                    Line::new(
+                        Some(server()),
+                        RPL_INVITING,
+                        &[&me, nick.as_str(), &channel],
+                    )
+                    .write(out);
                 } else if self.caps.has(INVITE_NOTIFY) {
                     Line::new(
                         Some(&mask(by.as_str())),

@@ -67,7 +67,7 @@ impl Client {
             reply(out, RPL_ENDOFWHO, me, &[n, "End of /WHO list"]);
             return;
         }
-        reply(out, RPL_WHOISUSER, me, &[n, n, SERVER, "*", n]);
+        reply(out, RPL_WHOISUSER, me, &[n, n, server(), "*", n]);
         let channels: Vec<String> = w.rooms.iter().map(|r| format!("#{r}")).collect();
         packed(
             out,
@@ -76,7 +76,12 @@ impl Client {
             &[n],
             channels.iter().map(String::as_str),
         );
-        reply(out, RPL_WHOISSERVER, me, &[n, SERVER, "Banter chat server"]);
+        reply(
+            out,
+            RPL_WHOISSERVER,
+            me,
+            &[n, server(), "Banter chat server"],
+        );
         if let Some(text) = w.away {
             reply(out, RPL_AWAY, me, &[n, text]);
         }
@@ -107,7 +112,7 @@ impl Client {
                 .iter()
                 .map(|u| {
                     let sign = if u.away.is_some() { '-' } else { '+' };
-                    format!("{0}={sign}{0}@{SERVER}", u.nick)
+                    format!("{0}={sign}{0}@{MASK_HOST}", u.nick)
                 })
                 .collect();
             reply(out, RPL_USERHOST, me, &[&list.join(" ")]);
