@@ -867,7 +867,11 @@ async fn ison_userhost_and_bare_names_and_who() {
     web.send(json!({"type":"users","nicks":["IRCY","ghost"],"ref":7}))
         .await;
     let users = web.expect("users").await;
-    assert_eq!(users["users"], json!([{"nick":"ircy"}]));
+    // With what its USER said.
+    assert_eq!(
+        users["users"],
+        json!([{"nick":"ircy","username":"ircy","realname":"ircy the tester"}])
+    );
     assert_eq!(users["ref"], 7);
 
     for (line, want) in [

@@ -120,3 +120,236 @@ async fn the_server_name_is_a_setting() {
         .settings();
     assert!(bad.unwrap_err().to_string().contains("server-name"));
 }
+
+/// USER's username and real name are kept: WHOIS (311), WHO (352) and
+/// WHOX (354) show them, and web users' `whois`; a web user's `hello`
+/// real name shows on IRC the same way.
+#[tokio::test]
+async fn user_and_real_names_are_kept_and_shown() {
+    let server = TestServer::start();
+    let mut irc = IrcClient::connect(&server).await;
+    irc.send("NICK rosa").await;
+    irc.send("USER rlux 0 * :Rosa Luxemburg").await;
+    irc.wait_for("376").await;
+    irc.send("JOIN #spec").await;
+    irc.wait_for("366").await;
+    let (mut web, _) = common::Client::hello_with(
+        &server,
+        Kind::Ws,
+        json!({"type":"hello","nick":"webby","realname":"Web Person"}),
+    )
+    .await;
+    web.join("spec").await;
+
+    irc.send("WHOIS rosa").await;
+    let user = parse(&irc.wait_for("311").await);
+    assert_eq!(
+        user.params[1..],
+        ["rosa", "~rlux", "banter", "*", "Rosa Luxemburg"]
+    );
+    irc.wait_for("318").await;
+    irc.send("WHOIS webby").await;
+    let user = parse(&irc.wait_for("311").await);
+    assert_eq!(
+        user.params[1..],
+        ["webby", "webby", "banter", "*", "Web Person"]
+    );
+    irc.wait_for("318").await;
+
+    irc.send("WHO #spec").await;
+    let first = parse(&irc.wait_for("352").await);
+    assert_eq!(
+        first.params[1..],
+        [
+            "#spec",
+            "~rlux",
+            "banter",
+            "banter",
+            "rosa",
+            "H@",
+            "0 Rosa Luxemburg"
+        ]
+    );
+    let second = parse(&irc.expect("352").await);
+    assert_eq!(second.params[7], "0 Web Person");
+    irc.expect("315").await;
+    // WHOX: the fields asked for, in the spec's order, with the token.
+    irc.send("WHO #spec %tnuar,42").await;
+    let line = parse(&irc.wait_for("354").await);
+    assert_eq!(
+        line.params[1..],
+        ["42", "~rlux", "rosa", "0", "Rosa Luxemburg"]
+    );
+    irc.wait_for("354").await;
+    irc.expect("315").await;
+
+    web.send(json!({"type":"whois","nick":"rosa"})).await;
+    let whois = web.wait_for("whois").await;
+    assert_eq!(
+        (&whois["realname"], &whois["username"]),
+        (&json!("Rosa Luxemburg"), &json!("rlux"))
+    );
+}
+
+/// `setname`: SETNAME changes the real name; room-mates with the
+/// capability see it, FAIL for a blank one.
+#[tokio::test]
+async fn setname_changes_the_real_name() {
+    let server = TestServer::start();
+    let mut ana = with_caps(&server, "ana", "setname").await;
+    let mut ben = with_caps(&server, "ben", "setname").await;
+    let mut plain = IrcClient::register(&server, "plain").await;
+    for irc in [&mut ana, &mut ben, &mut plain] {
+        irc.send("JOIN #names").await;
+        irc.wait_for("366").await;
+    }
+    ana.send("SETNAME :Ana New").await;
+    assert_eq!(
+        ana.wait_for("SETNAME").await,
+        ":ana!ana@banter SETNAME :Ana New"
+    );
+    assert_eq!(
+        ben.wait_for("SETNAME").await,
+        ":ana!ana@banter SETNAME :Ana New"
+    );
+    plain.assert_usable().await;
+    ben.send("WHOIS ana").await;
+    assert_eq!(parse(&ben.wait_for("311").await).params[5], "Ana New");
+    ana.send("SETNAME :").await;
+    let fail = ana.wait_for("FAIL").await;
+    assert!(fail.contains("FAIL SETNAME INVALID_REALNAME"), "{fail}");
+    let ls = {
+        let mut irc = IrcClient::connect(&server).await;
+        irc.send("CAP LS 302").await;
+        irc.expect("CAP").await
+    };
+    for cap in [
+        "setname",
+        "extended-join",
+        "account-notify",
+        "labeled-response",
+    ] {
+        assert!(ls.contains(cap), "{cap} in {ls}");
+    }
+}
+
+/// Bot mode: `MODE me +B`, 221, WHOIS 335, the WHO flag, ISUPPORT
+/// `BOT=B`, and web users see `bot` in `whois` and `members`.
+#[tokio::test]
+async fn bots_say_so() {
+    let server = TestServer::start();
+    let mut bot = IrcClient::connect(&server).await;
+    bot.send("NICK robo").await;
+    bot.send("USER robo 0 * :A robot").await;
+    let mut isupport = String::new();
+    loop {
+        let line = bot.recv().await;
+        if line.contains(" 005 ") {
+            isupport.push_str(&line);
+        }
+        if line.contains(" 376 ") {
+            break;
+        }
+    }
+    assert!(isupport.contains(" BOT=B "), "{isupport}");
+    assert!(isupport.contains(" WHOX "), "{isupport}");
+    bot.send("MODE robo +B").await;
+    assert_eq!(bot.wait_for("MODE").await, ":robo!robo@banter MODE robo +B");
+    bot.send("MODE robo").await;
+    assert_eq!(parse(&bot.wait_for("221").await).params[1], "+iB");
+    bot.send("JOIN #bots").await;
+    bot.wait_for("366").await;
+    bot.send("WHOIS robo").await;
+    assert_eq!(parse(&bot.wait_for("335").await).params[1], "robo");
+    bot.send("WHO #bots").await;
+    assert_eq!(parse(&bot.wait_for("352").await).params[6], "HB@");
+
+    let mut web = common::Client::hello(&server, Kind::Ws, "webby").await;
+    web.join("bots").await;
+    web.send(json!({"type":"whois","nick":"robo"})).await;
+    assert_eq!(web.wait_for("whois").await["bot"], true);
+    web.send(json!({"type":"members","room":"bots"})).await;
+    let members = web.wait_for("members").await;
+    assert_eq!(members["users"][0]["bot"], true, "{members}");
+    // And a JSON bot says so itself.
+    web.send(json!({"type":"profile","bot":true,"ref":"p"}))
+        .await;
+    let profile = web.wait_for("profile").await;
+    assert_eq!(
+        (&profile["bot"], &profile["ref"]),
+        (&json!(true), &json!("p"))
+    );
+    bot.send("WHOIS webby").await;
+    bot.wait_for("335").await;
+}
+
+/// `extended-join`: JOIN carries the account (`*` for none) and the real
+/// name, our own too; `account-notify`: ACCOUNT when a room-mate logs in.
+#[tokio::test]
+async fn extended_join_and_account_notify() {
+    let server = TestServer::start();
+    common::register(&server, "acct").await;
+    let mut watcher = with_caps(&server, "watcher", "extended-join account-notify").await;
+    watcher.send("JOIN #ext").await;
+    assert_eq!(
+        watcher.wait_for("JOIN").await,
+        ":watcher!watcher@banter JOIN #ext * :watcher the tester"
+    );
+    watcher.wait_for("366").await;
+    let mut acct = common::irc_sasl(&server, "acct").await;
+    acct.send("JOIN #ext").await;
+    let join = watcher.wait_for("JOIN").await;
+    assert!(
+        join.starts_with(":acct!acct@banter JOIN #ext acct :"),
+        "{join}"
+    );
+    let mut plain = IrcClient::register(&server, "plainjoin").await;
+    plain.send("JOIN #ext").await;
+    assert_eq!(
+        plain.wait_for("JOIN").await,
+        ":plainjoin!plainjoin@banter JOIN #ext"
+    );
+    assert_eq!(
+        watcher.wait_for("JOIN").await,
+        ":plainjoin!plainjoin@banter JOIN #ext * :plainjoin the tester"
+    );
+    // A web guest in the room registers its nick: it is logged in now.
+    let mut web = common::Client::hello(&server, Kind::Ws, "newbie").await;
+    web.join("ext").await;
+    watcher.wait_for("JOIN").await;
+    web.send(json!({"type":"register","nick":"newbie","password":"long enough pw"}))
+        .await;
+    web.wait_for("registered").await;
+    assert_eq!(
+        watcher.wait_for("ACCOUNT").await,
+        ":newbie!newbie@banter ACCOUNT newbie"
+    );
+}
+
+/// `labeled-response`: one line carries the label, several come in a
+/// batch, none is an ACK.
+#[tokio::test]
+async fn labeled_responses() {
+    let server = TestServer::start();
+    let mut irc = with_caps(&server, "labeler", "labeled-response batch").await;
+    irc.send("@label=p1 PING :x").await;
+    assert_eq!(irc.expect("PONG").await, "@label=p1 :banter PONG banter :x");
+    irc.send("JOIN #lab").await;
+    irc.wait_for("366").await;
+    // No echo-message: nothing comes back but the ACK.
+    irc.send("@label=m2 PRIVMSG #lab :hi").await;
+    assert_eq!(irc.expect("ACK").await, "@label=m2 :banter ACK");
+    irc.send("@label=w3 WHOIS labeler").await;
+    let start = irc.expect("BATCH").await;
+    assert!(start.starts_with("@label=w3 :banter BATCH +"), "{start}");
+    assert!(start.ends_with(" labeled-response"), "{start}");
+    let id = parse(&start).params[0][1..].to_string();
+    let user = irc.expect("311").await;
+    assert!(user.starts_with(&format!("@batch={id} ")), "{user}");
+    irc.wait_for("318").await;
+    assert_eq!(irc.expect("BATCH").await, format!(":banter BATCH -{id}"));
+    // Without the capability, no label.
+    let mut plain = IrcClient::register(&server, "unlabeled").await;
+    plain.send("@label=p1 PING :x").await;
+    assert_eq!(plain.expect("PONG").await, ":banter PONG banter :x");
+}

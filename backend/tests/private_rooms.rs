@@ -654,7 +654,7 @@ async fn exceptions_let_their_matches_past_bans_and_invite_only() {
     assert_eq!(joined["type"], "joined", "{joined}");
 }
 
-/// Each list holds at most 100 entries (ISUPPORT `MAXLIST=beI:100`);
+/// Each list holds at most 100 entries (ISUPPORT `MAXLIST=b:100,e:100,I:100`);
 /// replacing an entry it holds is fine.
 #[tokio::test]
 async fn exception_lists_are_bounded() {
@@ -714,7 +714,7 @@ async fn irc_clients_set_and_list_exceptions() {
         "CHANMODES=beI,k,l,imnsR",
         "EXCEPTS=e",
         "INVEX=I",
-        "MAXLIST=beI:100",
+        "MAXLIST=b:100,e:100,I:100",
     ] {
         assert!(tokens.contains(token), "{token} in {isupport:?}");
     }

@@ -531,6 +531,9 @@ impl Chat {
                 nick,
                 password,
                 token,
+                realname: None,
+                username: None,
+                bot: false,
             },
         )]
     }
@@ -1413,7 +1416,9 @@ impl Chat {
             // Not asked by the web client (its build does not even read them).
             ServerMessage::DirectHistory { .. }
             | ServerMessage::Targets { .. }
-            | ServerMessage::Settings { .. } => {}
+            | ServerMessage::Settings { .. }
+            | ServerMessage::Profile { .. }
+            | ServerMessage::Account { .. } => {}
             ServerMessage::Read(p) => self.on_read(p.room, p.with, p.id),
             ServerMessage::ReadPositions { positions } => {
                 for p in positions {
@@ -2171,6 +2176,7 @@ mod tests {
                 new_nick: None,
                 reason: None,
                 account: None,
+                realname: None,
             }),
             0,
         );
@@ -2182,6 +2188,7 @@ mod tests {
                 new_nick: Some(nick("bobby")),
                 reason: None,
                 account: None,
+                realname: None,
             }),
             0,
         );
@@ -2197,6 +2204,7 @@ mod tests {
                 new_nick: None,
                 reason: Some("bye".into()),
                 account: None,
+                realname: None,
             }),
             0,
         );
@@ -2806,6 +2814,7 @@ mod tests {
             away: vec![],
             moderators: vec![],
             voiced: vec![],
+            users: vec![],
         };
         chat.on_message(reply(members, &asked[0]), 0);
         let (listed, people) = chat.admin.room.clone().expect("members");

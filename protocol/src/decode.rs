@@ -58,6 +58,8 @@ enum Kind {
     Voiced,
     Targets,
     Settings,
+    Profile,
+    Account,
     Read,
     ReadPositions,
     Lagged,
@@ -99,6 +101,13 @@ struct Flat {
     targets: Option<Vec<TargetInfo>>,
     #[cfg(not(target_arch = "wasm32"))]
     always_on: Option<bool>,
+    /// Not read in the web client (wasm), which shows no real names.
+    #[cfg(not(target_arch = "wasm32"))]
+    realname: Option<String>,
+    #[cfg(not(target_arch = "wasm32"))]
+    username: Option<String>,
+    #[cfg(not(target_arch = "wasm32"))]
+    bot: Option<bool>,
     read: Option<ReadMark>,
     positions: Option<Vec<ReadPosition>>,
     old: Option<Nick>,
@@ -347,6 +356,10 @@ impl Flat {
                 new_nick: f.new_nick,
                 reason: f.reason,
                 account: f.account,
+                #[cfg(not(target_arch = "wasm32"))]
+                realname: f.realname,
+                #[cfg(target_arch = "wasm32")]
+                realname: None,
             },
             #[cfg(not(target_arch = "wasm32"))]
             Kind::History => history(f.room, f.with, f.messages)?,
@@ -362,7 +375,20 @@ impl Flat {
             // The web client never asks for these (one short message for
             // both: its text is part of the download).
             #[cfg(target_arch = "wasm32")]
-            Kind::Targets | Kind::Settings => return Err(E::custom("not read by the web client")),
+            Kind::Targets | Kind::Settings | Kind::Profile | Kind::Account => {
+                return Err(E::custom("not read by the web client"));
+            }
+            #[cfg(not(target_arch = "wasm32"))]
+            Kind::Account => M::Account {
+                nick: need(f.nick, "nick")?,
+                account: f.account,
+            },
+            #[cfg(not(target_arch = "wasm32"))]
+            Kind::Profile => M::Profile {
+                nick: need(f.nick, "nick")?,
+                realname: f.realname,
+                bot: f.bot.unwrap_or(false),
+            },
             #[cfg(not(target_arch = "wasm32"))]
             Kind::Settings => M::Settings {
                 always_on: need(f.always_on, "always_on")?,
@@ -396,6 +422,7 @@ impl Flat {
                 },
                 moderators: f.moderators.unwrap_or_default(),
                 voiced: f.voiced.unwrap_or_default(),
+                users: f.users.unwrap_or_default(),
             },
             Kind::Rooms => M::Rooms {
                 rooms: match need(f.rooms, "rooms")? {
@@ -418,6 +445,18 @@ impl Flat {
                 idle_secs: need(f.idle_secs, "idle_secs")?,
                 since: need(f.since, "since")?,
                 account: f.account,
+                #[cfg(not(target_arch = "wasm32"))]
+                realname: f.realname,
+                #[cfg(not(target_arch = "wasm32"))]
+                username: f.username,
+                #[cfg(not(target_arch = "wasm32"))]
+                bot: f.bot.unwrap_or(false),
+                #[cfg(target_arch = "wasm32")]
+                realname: None,
+                #[cfg(target_arch = "wasm32")]
+                username: None,
+                #[cfg(target_arch = "wasm32")]
+                bot: false,
             },
             Kind::Users => M::Users {
                 users: need(f.users, "users")?,
@@ -651,6 +690,7 @@ mod tests {
                 new_nick: Some(nick("bobby")),
                 reason: None,
                 account: Some(nick("bob")),
+                realname: None,
             },
             M::Presence {
                 room: room("lobby"),
@@ -659,6 +699,16 @@ mod tests {
                 new_nick: None,
                 reason: Some("bye".into()),
                 account: None,
+                realname: None,
+            },
+            M::Presence {
+                room: room("lobby"),
+                nick: nick("bob"),
+                event: PresenceEvent::Join,
+                new_nick: None,
+                reason: None,
+                account: None,
+                realname: Some("Bob B.".into()),
             },
             M::History {
                 room: room("lobby"),
@@ -733,6 +783,24 @@ mod tests {
                 away: vec![nick("b")],
                 moderators: vec![nick("a")],
                 voiced: vec![nick("b")],
+                users: vec![
+                    UserInfo {
+                        nick: nick("a"),
+                        away: None,
+                        account: Some(nick("a")),
+                        realname: Some("Ann".into()),
+                        username: Some("ann".into()),
+                        bot: false,
+                    },
+                    UserInfo {
+                        nick: nick("b"),
+                        away: Some("gone".into()),
+                        account: None,
+                        realname: None,
+                        username: None,
+                        bot: true,
+                    },
+                ],
             },
             M::Members {
                 room: room("lobby"),
@@ -740,6 +808,7 @@ mod tests {
                 away: vec![],
                 moderators: vec![],
                 voiced: vec![],
+                users: vec![],
             },
             M::Rooms {
                 rooms: vec![RoomInfo {
@@ -756,6 +825,9 @@ mod tests {
                 idle_secs: 3,
                 since: 4,
                 account: Some(nick("a")),
+                realname: Some("Ann A.".into()),
+                username: Some("ann".into()),
+                bot: true,
             },
             M::Whois {
                 nick: nick("a"),
@@ -764,6 +836,9 @@ mod tests {
                 idle_secs: 0,
                 since: 0,
                 account: None,
+                realname: None,
+                username: None,
+                bot: false,
             },
             M::Users {
                 users: vec![
@@ -771,15 +846,39 @@ mod tests {
                         nick: nick("a"),
                         away: Some("lunch".into()),
                         account: Some(nick("a")),
+                        realname: Some("Ann".into()),
+                        username: None,
+                        bot: true,
                     },
                     UserInfo {
                         nick: nick("b"),
                         away: None,
                         account: None,
+                        realname: None,
+                        username: None,
+                        bot: false,
                     },
                 ],
             },
             M::Users { users: vec![] },
+            M::Profile {
+                nick: nick("a"),
+                realname: Some("Ann".into()),
+                bot: true,
+            },
+            M::Profile {
+                nick: nick("a"),
+                realname: None,
+                bot: false,
+            },
+            M::Account {
+                nick: nick("a"),
+                account: Some(nick("a")),
+            },
+            M::Account {
+                nick: nick("a"),
+                account: None,
+            },
             M::Away {
                 nick: nick("a"),
                 message: Some("brb".into()),
@@ -951,12 +1050,14 @@ mod tests {
             M::Read(_) => 37,
             M::ReadPositions { .. } => 38,
             M::Settings { .. } => 39,
+            M::Profile { .. } => 40,
+            M::Account { .. } => 41,
         }
     }
 
     #[test]
     fn every_type_is_tested() {
-        let mut seen = [false; 40];
+        let mut seen = [false; 42];
         for message in every_type() {
             seen[variant(&message)] = true;
         }

@@ -22,6 +22,10 @@ pub const MAX_HISTORY_PAGE: u32 = 200;
 pub const MAX_TOPIC_BYTES: usize = 390;
 /// Longest away message, in UTF-8 bytes.
 pub const MAX_AWAY_BYTES: usize = 200;
+/// Longest real name (IRC's `USER` and `SETNAME`), in UTF-8 bytes.
+pub const MAX_REALNAME_BYTES: usize = 100;
+/// Longest IRC username (`USER`'s first parameter), in bytes.
+pub const MAX_USERNAME_BYTES: usize = 16;
 /// Longest part or quit reason, in UTF-8 bytes.
 pub const MAX_REASON_BYTES: usize = 390;
 /// Most nicks one `users` request may ask about.
@@ -109,6 +113,16 @@ pub enum ClientMessage {
         /// `logged_in`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token: Option<String>,
+        /// A free-text name shown in `whois` and IRC's WHOIS and WHO (at
+        /// most 100 bytes, one line).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        realname: Option<String>,
+        /// IRC's `USER` username, shown in WHOIS and WHO (`~username`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        username: Option<String>,
+        /// The user is a bot (IRC's `+B`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        bot: bool,
     },
     /// Creates the account `nick` with `password`; answered by
     /// `registered`. Allowed before `hello` (then log in with `hello`), or
@@ -391,6 +405,14 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
     },
+    /// Changes your real name (empty: none) or whether you are a bot;
+    /// answered by `profile`, which your room-mates get too.
+    Profile {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        realname: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bot: Option<bool>,
+    },
 }
 
 impl ClientMessage {
@@ -436,6 +458,7 @@ impl ClientMessage {
         "targets",
         "mark_read",
         "settings",
+        "profile",
     ];
 }
 
@@ -653,7 +676,7 @@ pub struct DirectMessage {
     pub notice: bool,
 }
 
-/// One online user, in a `users` answer.
+/// One online user, in a `users` answer and a `members` one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserInfo {
     /// As the user spells it.
@@ -662,6 +685,13 @@ pub struct UserInfo {
     pub away: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<Nick>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realname: Option<String>,
+    /// IRC's `USER` username, if it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bot: bool,
 }
 
 /// Which of a room's lists an entry is on, as IRC names them: bans
@@ -805,6 +835,9 @@ pub enum ServerMessage {
         /// The account the user is logged into, if any.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         account: Option<Nick>,
+        /// The user's real name, if it gave one (`join` only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        realname: Option<String>,
     },
     History {
         room: RoomName,
@@ -858,6 +891,10 @@ pub enum ServerMessage {
         /// The members with a voice (`+v`), as in `joined`.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         voiced: Vec<Nick>,
+        /// Each member in the order of `members`, with its account, real
+        /// name and bot flag (what IRC's WHO shows).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        users: Vec<UserInfo>,
     },
     /// Every room that has members, by name.
     Rooms {
@@ -876,11 +913,33 @@ pub enum ServerMessage {
         /// The account the user is logged into, if any.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         account: Option<Nick>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        realname: Option<String>,
+        /// IRC's `USER` username, if it gave one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        username: Option<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        bot: bool,
     },
     /// The online users among the nicks a `users` request named, in its
     /// order.
     Users {
         users: Vec<UserInfo>,
+    },
+    /// Room-mate `nick` logged into `account` (none: logged out).
+    Account {
+        nick: Nick,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<Nick>,
+    },
+    /// `nick`'s real name or bot flag changed (answering `profile`; sent to
+    /// the user and its room-mates).
+    Profile {
+        nick: Nick,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        realname: Option<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        bot: bool,
     },
     /// `nick` is away with `message`, or back (no `message`). Sent to the
     /// user itself, to room-mates, and to whoever whispers to an away user.
@@ -1199,6 +1258,27 @@ mod tests {
                     nick: nick("alice"),
                     password: None,
                     token: None,
+                    realname: None,
+                    username: None,
+                    bot: false,
+                },
+            ),
+            (
+                r#"{"type":"hello","nick":"bot","realname":"A Bot","username":"b","bot":true}"#,
+                ClientMessage::Hello {
+                    nick: nick("bot"),
+                    password: None,
+                    token: None,
+                    realname: Some("A Bot".into()),
+                    username: Some("b".into()),
+                    bot: true,
+                },
+            ),
+            (
+                r#"{"type":"profile","realname":"New"}"#,
+                ClientMessage::Profile {
+                    realname: Some("New".into()),
+                    bot: None,
                 },
             ),
             (
@@ -1414,6 +1494,7 @@ mod tests {
             new_nick: None,
             reason: None,
             account: None,
+            realname: None,
         });
         assert_eq!(
             serde_json::to_string(&presence).unwrap(),
@@ -1673,6 +1754,7 @@ mod tests {
             new_nick: None,
             reason: Some("bye".into()),
             account: None,
+            realname: None,
         };
         assert_eq!(
             serde_json::to_string(&quit).unwrap(),

@@ -1,7 +1,11 @@
 //! The data the core shares with its ports: what the store keeps of a
-//! room, a room's roles, and which page of history a request wants.
+//! room, a room's roles, a user's profile, and which page of history a
+//! request wants.
 
-use banter_protocol::{BanInfo, ChatMessage, Nick, RoomModes, Topic};
+use banter_protocol::{
+    BanInfo, ChatMessage, ErrorCode, MAX_REALNAME_BYTES, MAX_USERNAME_BYTES, Nick, RoomModes,
+    Topic, check_line,
+};
 
 /// Everything the router needs to know about a room it loads.
 #[derive(Clone, Debug, Default)]
@@ -73,6 +77,51 @@ pub fn pair_keys(a: String, b: String) -> String {
         format!("{a} {b}")
     } else {
         format!("{b} {a}")
+    }
+}
+
+/// What a user says of itself (`hello`, `profile`; IRC's `USER`,
+/// `SETNAME` and `+B`): shown in `whois`, `members` and IRC's WHOIS and
+/// WHO. Checked by [`Profile::new`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Profile {
+    pub realname: Option<Box<str>>,
+    pub username: Option<Box<str>>,
+    pub bot: bool,
+}
+
+impl Profile {
+    /// A profile from a request's fields: a real name of one line and at
+    /// most [`MAX_REALNAME_BYTES`] (blank: none), a username of at most
+    /// [`MAX_USERNAME_BYTES`] letters, digits, `.`, `-` and `_`.
+    pub fn new(
+        realname: Option<String>,
+        username: Option<String>,
+        bot: bool,
+    ) -> Result<Profile, (ErrorCode, String)> {
+        let realname = realname.filter(|r| !r.trim().is_empty());
+        if let Some(r) = &realname {
+            check_line(r, MAX_REALNAME_BYTES, "real name")?;
+        }
+        if let Some(u) = &username {
+            let ok = !u.is_empty()
+                && u.len() <= MAX_USERNAME_BYTES
+                && u.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+            if !ok {
+                return Err((
+                    ErrorCode::BadRequest,
+                    format!(
+                        "a username is 1 to {MAX_USERNAME_BYTES} letters, digits, '.', '-' and '_'"
+                    ),
+                ));
+            }
+        }
+        Ok(Profile {
+            realname: realname.map(Into::into),
+            username: username.map(Into::into),
+            bot,
+        })
     }
 }
 

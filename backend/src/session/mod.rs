@@ -42,6 +42,7 @@ use crate::config::Registration;
 use crate::context::Context;
 use crate::core::cluster::{Change, Event, UserRecord};
 use crate::core::frame::Frame;
+use crate::core::model::Profile;
 use crate::core::model::{Page, key};
 use crate::core::outbox::Outbox;
 use crate::core::router::{Conversation, Joined, RouterError, SessionId, now_ms};
@@ -524,6 +525,7 @@ impl Session {
             M::Topic { text: Some(_), .. }
             | M::Nick { .. }
             | M::Away { .. }
+            | M::Profile { .. }
             | M::Register { .. }
             | M::Logout { .. }
             | M::ChangePassword { .. }
@@ -789,6 +791,7 @@ impl Session {
         nick: Nick,
         password: Option<String>,
         token: Option<String>,
+        profile: Profile,
         reference: Option<Ref>,
     ) -> Outcome {
         self.check_server_bans(None)?;
@@ -881,6 +884,7 @@ impl Session {
             ));
         }
         self.id = Some(id);
+        self.ctx.router.set_profile(id, profile);
         if let Some(account) = &account {
             let admin = self.ctx.admins.is_admin(account);
             self.ctx.router.set_admin(id, admin);
@@ -1908,6 +1912,7 @@ impl Session {
             Now::Whois { nick } => router.whois(id, nick, reference),
             Now::Users { nicks } => router.users(id, nicks, reference),
             Now::Away { message } => router.away(id, message, reference),
+            Now::Profile { realname, bot } => router.change_profile(id, realname, bot, reference),
             Now::Kick { room, nick, reason } => router.kick(id, room, nick, reason, reference),
             Now::Ban {
                 room,
@@ -1933,7 +1938,8 @@ impl Session {
                 nick,
                 password,
                 token,
-            } => self.hello(nick, password, token, reference).await,
+                profile,
+            } => self.hello(nick, password, token, profile, reference).await,
             Wait::RegisterAccount {
                 nick,
                 password,

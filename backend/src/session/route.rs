@@ -6,7 +6,7 @@
 
 use banter_protocol::{BanList, ClientMessage, ErrorCode, ModeChange, Nick, RoomName};
 
-use crate::core::model::Page;
+use crate::core::model::{Page, Profile};
 use crate::core::router::{Conversation, DEFAULT_HISTORY_PAGE, RouterError, SessionId};
 
 /// What answering a request takes.
@@ -59,6 +59,10 @@ pub(super) enum Now {
     },
     Users {
         nicks: Vec<Nick>,
+    },
+    Profile {
+        realname: Option<String>,
+        bot: Option<bool>,
     },
     Away {
         message: Option<String>,
@@ -117,6 +121,7 @@ pub(super) enum Wait {
         nick: Nick,
         password: Option<String>,
         token: Option<String>,
+        profile: Profile,
     },
     RegisterAccount {
         nick: Nick,
@@ -241,12 +246,19 @@ pub(super) fn route(id: Option<SessionId>, body: ClientMessage) -> Route {
                 nick,
                 password,
                 token,
+                realname,
+                username,
+                bot,
             },
-        ) => Route::Waits(Wait::Hello {
-            nick,
-            password,
-            token,
-        }),
+        ) => match Profile::new(realname, username, bot) {
+            Ok(profile) => Route::Waits(Wait::Hello {
+                nick,
+                password,
+                token,
+                profile,
+            }),
+            Err((code, message)) => Route::Refused(RouterError::new(code, message)),
+        },
         (Some(_), C::Hello { .. }) => Route::Refused(RouterError::new(
             ErrorCode::AlreadyRegistered,
             "this session already said hello; use nick to change nick",
@@ -394,6 +406,7 @@ pub(super) fn route(id: Option<SessionId>, body: ClientMessage) -> Route {
         (Some(id), C::Whois { nick }) => now(id, Now::Whois { nick }),
         (Some(id), C::Users { nicks }) => now(id, Now::Users { nicks }),
         (Some(id), C::Away { message }) => now(id, Now::Away { message }),
+        (Some(id), C::Profile { realname, bot }) => now(id, Now::Profile { realname, bot }),
         (Some(id), C::Kick { room, nick, reason }) => now(id, Now::Kick { room, nick, reason }),
         (
             Some(id),
@@ -543,6 +556,9 @@ mod tests {
             nick: nick("alice"),
             password: None,
             token: None,
+            realname: None,
+            username: None,
+            bot: false,
         };
         assert!(matches!(
             route(None, hello),
@@ -579,6 +595,9 @@ mod tests {
             nick: nick("bob"),
             password: None,
             token: None,
+            realname: None,
+            username: None,
+            bot: false,
         };
         assert_eq!(code(route(Some(1), hello)), ErrorCode::AlreadyRegistered);
     }

@@ -27,7 +27,7 @@ use super::{
 };
 use crate::core::cluster::{Change, Event, News, Received, UserRecord};
 use crate::core::frame::Frame;
-use crate::core::model::key;
+use crate::core::model::{Profile, key};
 use crate::core::outbox::Outbox;
 use crate::core::port::Port;
 
@@ -185,6 +185,7 @@ fn presence(
         new_nick: None,
         reason,
         account,
+        realname: None,
     })
 }
 
@@ -210,6 +211,7 @@ fn ghost_add(state: &mut State, user: &UserRecord, announce: bool) -> SessionId 
             always_on: false,
             auto_away: false,
             offline: user.offline,
+            profile: Profile::default(),
         }),
     );
     for room in &user.rooms {
@@ -372,6 +374,7 @@ fn ghost_rename(state: &mut State, id: SessionId, nick: &Nick) {
                 new_nick: Some(nick.clone()),
                 reason: None,
                 account: s.account.clone(),
+                realname: None,
             }),
             None,
         );

@@ -405,6 +405,7 @@ impl Router {
             always_on: true,
             auto_away: true,
             offline: true,
+            profile: Profile::default(),
         });
         for room in rooms {
             if let Some(r) = state.rooms.get_mut(&room)

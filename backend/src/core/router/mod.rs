@@ -56,7 +56,7 @@ use moderation::kick_member;
 pub use queries::Lusers;
 
 use super::event::{ChatEvent, DirectEvent, Event, RoomChange, RoomEvent};
-use super::model::{Page, Role, RoomState, mask_matches};
+use super::model::{Page, Profile, Role, RoomState, mask_matches};
 use super::port::{Memory, Port, Refusal, Taken, Verdict};
 use crate::core::cluster::Change;
 use crate::core::frame::Frame;
@@ -185,6 +185,23 @@ struct Connection {
     /// `devices`): in a cluster, whispers to it wait as if it were
     /// offline.
     offline: bool,
+    /// Its real name, username and bot flag (its first device's, then as
+    /// changed by `profile`).
+    profile: Profile,
+}
+
+impl Connection {
+    /// The user as `users` and `members` list it.
+    fn info(&self) -> UserInfo {
+        UserInfo {
+            nick: self.nick.clone(),
+            away: self.away.as_deref().map(str::to_string),
+            account: self.account.clone(),
+            realname: self.profile.realname.as_deref().map(str::to_string),
+            username: self.profile.username.as_deref().map(str::to_string),
+            bot: self.profile.bot,
+        }
+    }
 }
 
 /// An online account's read positions (see `mark_read`), loaded at login
@@ -579,6 +596,7 @@ impl Room {
                     new_nick: None,
                     reason: None,
                     account: session.account.clone(),
+                    realname: session.profile.realname.as_deref().map(str::to_string),
                 }),
                 None,
             );

@@ -39,7 +39,7 @@ impl Router {
     pub fn members(&self, id: SessionId, room: RoomName, reference: Option<Ref>) -> Result<()> {
         let state = self.state.lock().unwrap();
         let session = state.session(id)?;
-        let (mut members, mut away) = (Vec::new(), Vec::new());
+        let (mut members, mut away, mut users) = (Vec::new(), Vec::new(), Vec::new());
         // A secret room's members are its own business.
         let r = state
             .rooms
@@ -53,6 +53,7 @@ impl Router {
                 away.push(member.nick.clone());
             }
             members.push(member.nick.clone());
+            users.push(member.info());
         }
         let answer = ServerMessage::Members {
             room,
@@ -60,6 +61,7 @@ impl Router {
             away,
             moderators,
             voiced,
+            users,
         };
         session.sink.answer(id, Frame::with_ref(answer, reference));
         Ok(())
@@ -126,6 +128,9 @@ impl Router {
             idle_secs: now_ms().saturating_sub(target.last_said) / 1000,
             since: target.since,
             account: target.account.clone(),
+            realname: target.profile.realname.as_deref().map(str::to_string),
+            username: target.profile.username.as_deref().map(str::to_string),
+            bot: target.profile.bot,
         };
         session.sink.answer(id, Frame::with_ref(answer, reference));
         Ok(())
@@ -147,14 +152,7 @@ impl Router {
             .iter()
             .filter_map(|n| state.nicks.get(n))
             .filter(|&&t| seen.insert(t))
-            .map(|t| {
-                let user = &state.sessions[t];
-                UserInfo {
-                    nick: user.nick.clone(),
-                    away: user.away.as_deref().map(str::to_string),
-                    account: user.account.clone(),
-                }
-            })
+            .map(|t| state.sessions[t].info())
             .collect();
         let answer = ServerMessage::Users { users };
         session.sink.answer(id, Frame::with_ref(answer, reference));

@@ -250,6 +250,7 @@ impl Router {
                     new_nick: None,
                     reason: reason.clone(),
                     account: session.account.clone(),
+                    realname: None,
                 }),
                 None,
             );

@@ -64,10 +64,18 @@ impl Router {
     /// Logs a guest session into the account of its own nick.
     pub fn log_in(&self, id: SessionId, account: Nick) -> Result<()> {
         let mut guard = self.state.lock().unwrap();
-        let State { sessions, .. } = &mut *guard;
+        let State {
+            sessions, rooms, ..
+        } = &mut *guard;
         let user = sessions.user_of(id);
         let session = connection_mut(sessions, id)?;
         session.account = Some(account.clone());
+        // Room-mates hear of it (IRC's account-notify).
+        let changed = Frame::new(ServerMessage::Account {
+            nick: session.nick.clone(),
+            account: Some(account.clone()),
+        });
+        tell_room_mates(rooms, &session.rooms, &changed, &mut HashSet::from([user]));
         // The rooms it is in become the account's.
         for room in &session.rooms {
             self.port.remember(&account, room, true);
@@ -272,9 +280,62 @@ impl Router {
                 always_on: false,
                 auto_away: false,
                 offline: false,
+                profile: Profile::default(),
             }),
         );
         Ok(id)
+    }
+
+    /// Gives a new user the profile its first device said it has (a later
+    /// device's `hello` changes nothing: `profile` does).
+    pub fn set_profile(&self, id: SessionId, profile: Profile) {
+        let mut state = self.state.lock().unwrap();
+        if let Some(session) = state.sessions.get_mut(&id)
+            && session.profile == Profile::default()
+        {
+            session.profile = profile;
+        }
+    }
+
+    /// Changes the user's real name (`Some`; empty: none) or bot flag; the
+    /// user's devices and everyone sharing a room with it get `profile`.
+    pub fn change_profile(
+        &self,
+        id: SessionId,
+        realname: Option<String>,
+        bot: Option<bool>,
+        reference: Option<Ref>,
+    ) -> Result<()> {
+        let realname = match realname {
+            Some(r) => Some(
+                Profile::new(Some(r), None, false)
+                    .map_err(|(code, message)| RouterError::new(code, message))?
+                    .realname,
+            ),
+            None => None,
+        };
+        let mut guard = self.state.lock().unwrap();
+        let State {
+            sessions, rooms, ..
+        } = &mut *guard;
+        let session = connection_mut(sessions, id)?;
+        if let Some(realname) = realname {
+            session.profile.realname = realname;
+        }
+        if let Some(bot) = bot {
+            session.profile.bot = bot;
+        }
+        let changed = ServerMessage::Profile {
+            nick: session.nick.clone(),
+            realname: session.profile.realname.as_deref().map(str::to_string),
+            bot: session.profile.bot,
+        };
+        let user = sessions.user_of(id);
+        let session = &sessions[&id];
+        let shared = Frame::new(changed.clone());
+        tell_room_mates(rooms, &session.rooms, &shared, &mut HashSet::from([user]));
+        session.sink.tell(id, changed, reference);
+        Ok(())
     }
 
     /// Marks a session away (`Some` message) or back (`None`, or a blank
@@ -360,6 +421,7 @@ impl Router {
                     new_nick: Some(nick.clone()),
                     reason: None,
                     account: session.account.clone(),
+                    realname: None,
                 }),
                 Some(user),
             );
@@ -446,6 +508,7 @@ pub(super) fn remove_user(
                     new_nick: None,
                     reason: reason.clone(),
                     account: session.account.clone(),
+                    realname: None,
                 }),
                 None,
             );

@@ -432,6 +432,24 @@ fn members_rooms_and_whois_describe_the_server() {
             // The lobby's first member does not run it.
             moderators: vec![],
             voiced: vec![],
+            users: vec![
+                UserInfo {
+                    nick: nick("alice"),
+                    away: None,
+                    account: None,
+                    realname: None,
+                    username: None,
+                    bot: false,
+                },
+                UserInfo {
+                    nick: nick("Bob"),
+                    away: Some("lunch".into()),
+                    account: None,
+                    realname: None,
+                    username: None,
+                    bot: false,
+                },
+            ],
         }
     );
     assert!(matches!(&got[1], ServerMessage::Members { members, .. } if members.is_empty()));

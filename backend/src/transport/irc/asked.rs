@@ -39,8 +39,9 @@ pub enum Asked {
     Names(RoomName),
     /// LIST, with its filter (`*` for all).
     List(Box<str>),
-    WhoRoom(RoomName),
-    WhoNick(Nick),
+    /// WHO of a channel or a nick, with WHOX's `%fields[,token]`.
+    WhoRoom(RoomName, Option<Box<str>>),
+    WhoNick(Nick, Option<Box<str>>),
     Whois(Nick),
     Userhost,
     Ison,
@@ -64,6 +65,10 @@ pub enum Asked {
     Oper,
     /// A server administrator's command (KILL, KLINE, UNKLINE, STATS).
     Admin(&'static str),
+    /// SETNAME: a new real name.
+    Setname,
+    /// MODE on ourselves: `+B`/`-B`.
+    UserMode,
 }
 
 impl Asked {
@@ -80,7 +85,7 @@ impl Asked {
             Asked::TopicQuery(_) => "TOPIC?",
             Asked::Names(_) => "NAMES",
             Asked::List(_) => "LIST",
-            Asked::WhoRoom(_) | Asked::WhoNick(_) => "WHO",
+            Asked::WhoRoom(..) | Asked::WhoNick(..) => "WHO",
             Asked::Whois(_) => "WHOIS",
             Asked::Userhost => "USERHOST",
             Asked::Ison => "ISON",
@@ -93,6 +98,8 @@ impl Asked {
             Asked::Markread(_) => "MARKREAD",
             Asked::Oper => "OPER",
             Asked::Admin(command) => command,
+            Asked::Setname => "SETNAME",
+            Asked::UserMode => "MODE",
         }
     }
 
@@ -104,7 +111,7 @@ impl Asked {
             | Asked::Topic(room)
             | Asked::TopicQuery(room)
             | Asked::Names(room)
-            | Asked::WhoRoom(room)
+            | Asked::WhoRoom(room, _)
             | Asked::Kick(room)
             | Asked::Mode(room)
             | Asked::ModeList(room, _)
@@ -112,7 +119,7 @@ impl Asked {
             | Asked::Invite(_, room) => Cow::Owned(format!("#{room}")),
             Asked::Hello(nick)
             | Asked::Nick(nick)
-            | Asked::WhoNick(nick)
+            | Asked::WhoNick(nick, _)
             | Asked::Whois(nick)
             | Asked::Sasl(nick) => Cow::Borrowed(nick.as_str()),
             Asked::Privmsg(target)
@@ -120,9 +127,13 @@ impl Asked {
             | Asked::List(target)
             | Asked::Chathistory(target)
             | Asked::Markread(target) => Cow::Borrowed(target),
-            Asked::Userhost | Asked::Ison | Asked::Away | Asked::Oper | Asked::Admin(_) => {
-                Cow::Borrowed("-")
-            }
+            Asked::Userhost
+            | Asked::Ison
+            | Asked::Away
+            | Asked::Oper
+            | Asked::Admin(_)
+            | Asked::Setname
+            | Asked::UserMode => Cow::Borrowed("-"),
         }
     }
 }
@@ -141,11 +152,18 @@ struct Entry {
     /// A reply to it has been rendered.
     answered: bool,
     asked: Asked,
+    /// Its command's `label` (labeled-response), until its first reply.
+    label: Option<Box<str>>,
 }
 
 impl AskedTable {
     /// Remembers `asked`; the request carries the ref returned.
     pub fn ask(&mut self, asked: Asked) -> Ref {
+        self.ask_labeled(asked, None)
+    }
+
+    /// [`ask`](Self::ask), for a command with a `label`.
+    pub fn ask_labeled(&mut self, asked: Asked, label: Option<Box<str>>) -> Ref {
         self.last += 1;
         if self.entries.len() >= MAX_ASKED {
             // The oldest answered request goes first (a late second reply
@@ -157,6 +175,7 @@ impl AskedTable {
             id: self.last,
             answered: false,
             asked,
+            label,
         });
         Ref::Int(self.last)
     }
@@ -171,6 +190,15 @@ impl AskedTable {
         let entry = self.entries.iter_mut().find(|e| e.id == id)?;
         entry.answered = true;
         Some(&entry.asked)
+    }
+
+    /// The label of the request that the frame with `reference` answers,
+    /// the first time it is asked.
+    pub fn take_label(&mut self, reference: Option<&Ref>) -> Option<Box<str>> {
+        let Some(&Ref::Int(id)) = reference else {
+            return None;
+        };
+        self.entries.iter_mut().find(|e| e.id == id)?.label.take()
     }
 
     /// Nothing is being written: a table that grew in a burst gives its
@@ -199,7 +227,7 @@ mod tests {
     fn replies_find_what_they_answer_several_times() {
         let mut table = AskedTable::default();
         let whisper = table.ask(Asked::Privmsg("bob".into()));
-        let who = table.ask(Asked::WhoRoom(room("lobby")));
+        let who = table.ask(Asked::WhoRoom(room("lobby"), None));
         assert_ne!(whisper, who);
         // The echo and the away message answer the same request.
         assert_eq!(

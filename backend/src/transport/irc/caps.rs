@@ -3,25 +3,34 @@
 
 /// The capabilities a client may enable, as a bit set.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Caps(u16);
+pub struct Caps(u32);
 
-pub const SERVER_TIME: u16 = 1;
-pub const MESSAGE_TAGS: u16 = 2;
-pub const ECHO_MESSAGE: u16 = 4;
-pub const MULTI_PREFIX: u16 = 8;
-pub const AWAY_NOTIFY: u16 = 16;
-pub const BATCH: u16 = 32;
-pub const SASL: u16 = 64;
-pub const CHATHISTORY: u16 = 128;
-pub const ACCOUNT_TAG: u16 = 256;
-pub const INVITE_NOTIFY: u16 = 512;
-pub const READ_MARKER: u16 = 1024;
-pub const USERHOST_IN_NAMES: u16 = 2048;
+pub const SERVER_TIME: u32 = 1;
+pub const MESSAGE_TAGS: u32 = 2;
+pub const ECHO_MESSAGE: u32 = 4;
+pub const MULTI_PREFIX: u32 = 8;
+pub const AWAY_NOTIFY: u32 = 16;
+pub const BATCH: u32 = 32;
+pub const SASL: u32 = 64;
+pub const CHATHISTORY: u32 = 128;
+pub const ACCOUNT_TAG: u32 = 256;
+pub const INVITE_NOTIFY: u32 = 512;
+pub const READ_MARKER: u32 = 1024;
+pub const USERHOST_IN_NAMES: u32 = 2048;
 /// Offered and accepted; the server's capabilities never change while a
 /// client is connected, so it never sends `CAP NEW` or `CAP DEL`.
-pub const CAP_NOTIFY: u16 = 4096;
+pub const CAP_NOTIFY: u32 = 4096;
 /// Refusals with no numeric of their own come as `FAIL` (else 400).
-pub const STANDARD_REPLIES: u16 = 8192;
+pub const STANDARD_REPLIES: u32 = 8192;
+/// `SETNAME` of room-mates (and one's own) is shown.
+pub const SETNAME: u32 = 1 << 14;
+/// JOIN carries the account (`*`: none) and the real name.
+pub const EXTENDED_JOIN: u32 = 1 << 15;
+/// `ACCOUNT` when a room-mate logs in or out.
+pub const ACCOUNT_NOTIFY: u32 = 1 << 16;
+/// A command's answer carries its `label` (one line), comes in a
+/// `labeled-response` batch (several), or is an `ACK` (none).
+pub const LABELED_RESPONSE: u32 = 1 << 17;
 
 /// Tag variant bits (see [`Caps::tag_variant`]).
 pub const VARIANT_TIME: usize = 1;
@@ -29,7 +38,8 @@ pub const VARIANT_MSGID: usize = 2;
 pub const VARIANT_ACCOUNT: usize = 4;
 
 /// Name and bit of every capability offered, in `CAP LS` order.
-const OFFERED: &[(&str, u16)] = &[
+const OFFERED: &[(&str, u32)] = &[
+    ("account-notify", ACCOUNT_NOTIFY),
     ("account-tag", ACCOUNT_TAG),
     ("away-notify", AWAY_NOTIFY),
     ("batch", BATCH),
@@ -37,11 +47,14 @@ const OFFERED: &[(&str, u16)] = &[
     ("draft/chathistory", CHATHISTORY),
     ("draft/read-marker", READ_MARKER),
     ("echo-message", ECHO_MESSAGE),
+    ("extended-join", EXTENDED_JOIN),
     ("invite-notify", INVITE_NOTIFY),
+    ("labeled-response", LABELED_RESPONSE),
     ("message-tags", MESSAGE_TAGS),
     ("multi-prefix", MULTI_PREFIX),
     ("sasl", SASL),
     ("server-time", SERVER_TIME),
+    ("setname", SETNAME),
     ("standard-replies", STANDARD_REPLIES),
     ("userhost-in-names", USERHOST_IN_NAMES),
 ];
@@ -56,7 +69,7 @@ pub fn offered() -> String {
 }
 
 /// The bit of a capability name, if offered.
-pub fn bit(name: &str) -> Option<u16> {
+pub fn bit(name: &str) -> Option<u32> {
     OFFERED
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -64,15 +77,15 @@ pub fn bit(name: &str) -> Option<u16> {
 }
 
 impl Caps {
-    pub fn has(self, bit: u16) -> bool {
+    pub fn has(self, bit: u32) -> bool {
         self.0 & bit != 0
     }
 
-    pub fn with(self, bit: u16) -> Caps {
+    pub fn with(self, bit: u32) -> Caps {
         Caps(self.0 | bit)
     }
 
-    pub fn without(self, bit: u16) -> Caps {
+    pub fn without(self, bit: u32) -> Caps {
         Caps(self.0 & !bit)
     }
 
@@ -137,6 +150,6 @@ mod tests {
             .request("account-tag server-time message-tags")
             .unwrap();
         assert_eq!(all.tag_variant(), 7);
-        assert!(offered().starts_with("account-tag "));
+        assert!(offered().starts_with("account-notify account-tag "));
     }
 }

@@ -227,7 +227,7 @@ fn parse_tags(section: &str) -> Result<Vec<(String, String)>, LineError> {
     Ok(tags)
 }
 
-fn escape_tag_value(value: &str, out: &mut Vec<u8>) {
+pub fn escape_tag_value(value: &str, out: &mut Vec<u8>) {
     for b in value.bytes() {
         match b {
             b';' => out.extend_from_slice(b"\\:"),

@@ -27,6 +27,7 @@
 pub mod asked;
 pub mod caps;
 pub mod command;
+mod labels;
 pub mod line;
 pub mod numeric;
 pub mod registration;
@@ -98,6 +99,14 @@ pub struct Client {
     /// The channels joined, each with its operators as last told.
     channels: Vec<Channel>,
     caps: Caps,
+    /// We are a bot (`+B`), as last told.
+    bot: bool,
+    /// The `label` of the line being handled, until its first request or
+    /// lines take it (see [`labels`]).
+    label: labels::Pending,
+    /// Our account and real name, for our own extended JOIN (`None`
+    /// until the welcome).
+    own: Option<Box<Own>>,
     /// Set by QUIT, with its message.
     quit: Option<Box<str>>,
     /// The last quit or nick change shown, to show it once.
@@ -111,6 +120,13 @@ pub struct Client {
     #[allow(clippy::box_collection)]
     held: Option<Box<VecDeque<Box<[u8]>>>>,
     info: Arc<ServerInfo>,
+}
+
+/// What `extended-join` shows of ourselves.
+#[derive(Debug, Default)]
+struct Own {
+    account: Option<Nick>,
+    realname: Box<str>,
 }
 
 /// A joined channel.
@@ -173,6 +189,9 @@ impl Client {
             registering: Some(Box::default()),
             channels: Vec::new(),
             caps: Caps::default(),
+            bot: false,
+            label: labels::Pending::default(),
+            own: None,
             quit: None,
             last_event: None,
             batches: 0,

@@ -13,7 +13,7 @@
 
 use std::collections::VecDeque;
 
-use banter_protocol::Nick;
+use banter_protocol::{MAX_REALNAME_BYTES, MAX_USERNAME_BYTES, Nick};
 
 use super::Client;
 
@@ -31,7 +31,8 @@ pub struct Registration {
     /// The nick asked for.
     wanted: Option<Nick>,
     pass: Option<String>,
-    user_given: bool,
+    /// USER's username and real name, made fit for a profile.
+    user: Option<(String, String)>,
     /// Between `CAP LS`/`REQ` and `CAP END`, registration waits.
     negotiating: bool,
     /// `hello` is out and not yet refused.
@@ -60,6 +61,8 @@ struct Sasl {
 pub struct Hello {
     pub nick: Nick,
     pub password: Option<String>,
+    pub username: String,
+    pub realname: String,
 }
 
 /// What an `AUTHENTICATE` means, given the exchange so far.
@@ -89,8 +92,26 @@ impl Registration {
         self.pass = Some(pass.to_string());
     }
 
-    pub fn on_user(&mut self) {
-        self.user_given = true;
+    /// `USER username * * :real name`: kept (see [`Profile`]) with the
+    /// username cut to the letters, digits, `.`, `-` and `_` it has, at
+    /// most [`MAX_USERNAME_BYTES`] of them (`user` if none), and the
+    /// real name to [`MAX_REALNAME_BYTES`] without control characters.
+    pub fn on_user(&mut self, username: &str, realname: &str) {
+        let mut username: String = username
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+            .take(MAX_USERNAME_BYTES)
+            .collect();
+        if username.is_empty() {
+            username = "user".into();
+        }
+        let mut realname: String = realname.chars().filter(|c| !c.is_control()).collect();
+        let mut end = realname.len().min(MAX_REALNAME_BYTES);
+        while !realname.is_char_boundary(end) {
+            end -= 1;
+        }
+        realname.truncate(end);
+        self.user = Some((username, realname));
     }
 
     pub fn on_nick(&mut self, nick: Nick) {
@@ -131,20 +152,21 @@ impl Registration {
     /// and none is out: SASL's account (the nick is the account's name)
     /// or the nick asked for with PASS.
     pub fn hello(&mut self) -> Option<Hello> {
-        if self.hello_sent || self.negotiating || !self.user_given {
+        if self.hello_sent || self.negotiating {
             return None;
         }
+        let (username, realname) = self.user.clone()?;
         let nick = self.wanted.clone()?;
         self.hello_sent = true;
-        Some(match &self.sasl.verified {
-            Some((account, password)) => Hello {
-                nick: account.clone(),
-                password: Some(password.clone()),
-            },
-            None => Hello {
-                nick,
-                password: self.pass.clone(),
-            },
+        let (nick, password) = match &self.sasl.verified {
+            Some((account, password)) => (account.clone(), Some(password.clone())),
+            None => (nick, self.pass.clone()),
+        };
+        Some(Hello {
+            nick,
+            password,
+            username,
+            realname,
         })
     }
 
@@ -187,6 +209,15 @@ impl Client {
     /// `welcome` came: the client is registered as `nick`; the commands
     /// held meanwhile are carried out next ([`Client::next_held`]).
     pub(super) fn welcomed(&mut self, nick: Nick) {
+        let realname = self
+            .registering
+            .as_ref()
+            .and_then(|r| r.user.as_ref())
+            .map_or_else(|| nick.to_string(), |(_, realname)| realname.clone());
+        self.own = Some(Box::new(super::Own {
+            account: None,
+            realname: realname.into(),
+        }));
         self.nick = Some(nick);
         let held = self.registering.take().map(|r| r.held);
         self.held = held.filter(|h| !h.is_empty()).map(Box::new);
@@ -217,9 +248,13 @@ mod tests {
         reg.on_nick(nick("alice"));
         assert_eq!(reg.hello(), None, "USER is missing");
         reg.on_pass("secret");
-        reg.on_user();
+        reg.on_user("~al:ice", "Alice \x02A\x02. Liddell");
         let hello = reg.hello().unwrap();
         assert_eq!(hello.nick.as_str(), "alice");
+        assert_eq!(
+            (&*hello.username, &*hello.realname),
+            ("alice", "Alice A. Liddell")
+        );
         assert_eq!(hello.password.as_deref(), Some("secret"));
         assert_eq!(reg.hello(), None, "one at a time");
     }
@@ -228,7 +263,7 @@ mod tests {
     fn cap_negotiation_holds_hello_until_cap_end() {
         let mut reg = Registration::default();
         reg.on_cap_negotiation();
-        reg.on_user();
+        reg.on_user("u", "U");
         reg.on_nick(nick("bob"));
         assert_eq!(reg.hello(), None);
         reg.on_cap_end();
@@ -238,7 +273,7 @@ mod tests {
     #[test]
     fn a_refused_hello_may_be_retried_with_a_new_nick() {
         let mut reg = Registration::default();
-        reg.on_user();
+        reg.on_user("u", "U");
         reg.on_nick(nick("taken"));
         assert!(reg.hello().is_some());
         reg.on_nick(nick("other"));
@@ -251,7 +286,7 @@ mod tests {
     fn commands_are_held_only_while_hello_is_out_and_within_bounds() {
         let mut reg = Registration::default();
         assert_eq!(reg.hold(b"JOIN #a"), Err(NotHeld::Unregistered));
-        reg.on_user();
+        reg.on_user("u", "U");
         reg.on_nick(nick("alice"));
         assert!(reg.hello().is_some());
         for _ in 0..MAX_HELD_LINES {
@@ -259,7 +294,7 @@ mod tests {
         }
         assert_eq!(reg.hold(b"JOIN #a"), Err(NotHeld::Full), "too many lines");
         let mut reg = Registration::default();
-        reg.on_user();
+        reg.on_user("u", "U");
         reg.on_nick(nick("bob"));
         assert!(reg.hello().is_some());
         let long = vec![b'x'; 500];
@@ -285,7 +320,7 @@ mod tests {
         reg.sasl_succeeded();
         reg.on_nick(nick("someone"));
         reg.on_pass("ignored");
-        reg.on_user();
+        reg.on_user("u", "U");
         let hello = reg.hello().unwrap();
         assert_eq!(
             hello.nick.as_str(),
@@ -306,7 +341,7 @@ mod tests {
         reg.sasl_failed();
         reg.sasl_succeeded();
         reg.on_nick(nick("carol"));
-        reg.on_user();
+        reg.on_user("u", "U");
         let hello = reg.hello().unwrap();
         assert_eq!(hello.nick.as_str(), "carol");
         assert_eq!(hello.password, None);

@@ -150,7 +150,8 @@ impl Client {
         }
     }
 
-    /// MODE on a channel, or on ourselves (only `+i`, always set).
+    /// MODE on a channel, or on ourselves (`+i`, always set, and `+B`, a
+    /// bot).
     fn mode(&mut self, line: &Line, queue: &mut VecDeque<Inbound>) {
         let target = line.params[0].as_str();
         if target.starts_with('#') {
@@ -166,14 +167,33 @@ impl Client {
                 &["Can't view or change modes for other users"],
             );
         }
-        match line.param(1) {
-            None => self.numeric(queue, RPL_UMODEIS, &["+i"]),
-            Some("+i" | "-i" | "i") => {}
-            Some(_) => self.numeric(
+        let Some(modes) = line.param(1) else {
+            let modes = if self.bot { "+iB" } else { "+i" };
+            return self.numeric(queue, RPL_UMODEIS, &[modes]);
+        };
+        let (mut set, mut bot, mut unknown) = (true, None, false);
+        for letter in modes.chars() {
+            match letter {
+                '+' => set = true,
+                '-' => set = false,
+                'i' => {}
+                'B' => bot = Some(set),
+                _ => unknown = true,
+            }
+        }
+        if unknown {
+            self.numeric(
                 queue,
                 ERR_UMODEUNKNOWNFLAG,
-                &["Unknown MODE flag (only +i, always set)"],
-            ),
+                &["Unknown MODE flag (+i, always set, and +B, a bot)"],
+            );
+        }
+        if let Some(bot) = bot.filter(|&b| b != self.bot) {
+            let body = ClientMessage::Profile {
+                realname: None,
+                bot: Some(bot),
+            };
+            self.request(queue, body, Asked::UserMode);
         }
     }
 

@@ -40,8 +40,8 @@ impl Client {
                 }
             }
             // The username and the real name may not be empty (the spec's
-            // 461); what they say is not kept: a user shows as
-            // nick!nick@banter with its nick as its real name.
+            // 461); both are kept for WHOIS and WHO (prefixes show the
+            // nick!nick@banter cloak).
             "USER" if line.params[0].is_empty() || line.params[3].is_empty() => self.numeric(
                 queue,
                 ERR_NEEDMOREPARAMS,
@@ -49,7 +49,7 @@ impl Client {
             ),
             "USER" => {
                 if let Some(reg) = self.registration() {
-                    reg.on_user();
+                    reg.on_user(&line.params[0], &line.params[3]);
                 }
                 self.try_register(queue);
             }
@@ -84,7 +84,12 @@ impl Client {
 
     /// Sends `hello` once registration says it may go.
     fn try_register(&mut self, queue: &mut VecDeque<Inbound>) {
-        let Some(Hello { nick, password }) = self.registration().and_then(Registration::hello)
+        let Some(Hello {
+            nick,
+            password,
+            username,
+            realname,
+        }) = self.registration().and_then(Registration::hello)
         else {
             return;
         };
@@ -92,6 +97,9 @@ impl Client {
             nick: nick.clone(),
             password,
             token: None,
+            realname: Some(realname),
+            username: Some(username),
+            bot: false,
         };
         self.request(queue, body, Asked::Hello(nick));
     }

@@ -22,6 +22,7 @@ use bytes::Bytes;
 
 use super::Client;
 use super::asked::Asked;
+use super::caps::BATCH;
 use super::line::{Line, LineError};
 use super::numeric::*;
 use super::registration::{MAX_HELD_BYTES, MAX_HELD_LINES, NotHeld};
@@ -68,6 +69,10 @@ impl Client {
     ) {
         let mut out = Vec::new();
         make(&mut out, self.me());
+        if let Some(label) = self.label.take() {
+            let lines = std::mem::take(&mut out);
+            super::labels::labeled(&label, &lines, self.caps.has(BATCH), &mut out);
+        }
         queue.push_back(Inbound::Reply(Frame::local(Bytes::from(out))));
     }
 
@@ -77,7 +82,7 @@ impl Client {
 
     /// Queues a request for the session; its replies find `asked` by ref.
     fn request(&mut self, queue: &mut VecDeque<Inbound>, body: ClientMessage, asked: Asked) {
-        let reference = self.asked.ask(asked);
+        let reference = self.asked.ask_labeled(asked, self.label.take());
         queue.push_back(Inbound::Request(Box::new(Envelope::with_ref(
             body,
             Some(reference),
@@ -90,9 +95,19 @@ impl Client {
             Ok(line) => line,
             Err(e) => return self.bad_line(e, queue),
         };
+        self.label.set(self.label_of(&line));
+        self.dispatch(&line, bytes, queue);
+        // A command that made no request and sent nothing is answered.
+        if self.label.is_set() {
+            self.local(queue, |_, _| {});
+        }
+    }
+
+    /// Carries out one parsed line: by family, once registered.
+    fn dispatch(&mut self, line: &Line, bytes: &[u8], queue: &mut VecDeque<Inbound>) {
         match line.command.as_str() {
             "CAP" | "PING" | "PONG" | "QUIT" | "PASS" | "USER" | "NICK" | "AUTHENTICATE" => {
-                self.connection_command(&line, queue)
+                self.connection_command(line, queue)
             }
             _ if self.nick.is_none() => {
                 // Held while `hello` is out: a pipelined JOIN runs after
@@ -117,16 +132,16 @@ impl Client {
                     }
                 }
             }
-            _ if self.missing_params(&line, queue) => {}
+            _ if self.missing_params(line, queue) => {}
             "JOIN" | "PART" | "TOPIC" | "NAMES" | "LIST" | "KICK" | "MODE" | "INVITE" => {
-                self.channel_command(&line, queue)
+                self.channel_command(line, queue)
             }
             "PRIVMSG" | "NOTICE" | "TAGMSG" | "CHATHISTORY" | "MARKREAD" => {
-                self.message_command(&line, queue)
+                self.message_command(line, queue)
             }
             "WHO" | "WHOIS" | "ISON" | "USERHOST" | "AWAY" | "MOTD" | "VERSION" | "TIME"
-            | "ADMIN" | "INFO" | "WHOWAS" | "LUSERS" => self.query_command(&line, queue),
-            "OPER" | "KILL" | "KLINE" | "UNKLINE" | "STATS" => self.oper_command(&line, queue),
+            | "ADMIN" | "INFO" | "WHOWAS" | "LUSERS" | "SETNAME" => self.query_command(line, queue),
+            "OPER" | "KILL" | "KLINE" | "UNKLINE" | "STATS" => self.oper_command(line, queue),
             command => self.numeric(queue, ERR_UNKNOWNCOMMAND, &[command, "Unknown command"]),
         }
     }

@@ -18,7 +18,7 @@ impl Client {
     /// WHO, WHOIS, ISON, USERHOST, AWAY, MOTD or VERSION.
     pub(super) fn query_command(&mut self, line: &Line, queue: &mut VecDeque<Inbound>) {
         match line.command.as_str() {
-            "WHO" => self.who(&line.params[0], queue),
+            "WHO" => self.who(&line.params[0], line.param(1), queue),
             "WHOIS" => {
                 // `WHOIS server nick` asks a given server; there is one.
                 let nicks = line.params.last().expect("checked");
@@ -38,6 +38,27 @@ impl Client {
             }
             "ISON" => self.users_query(line, MAX_USERS_QUERY, Asked::Ison, queue),
             "USERHOST" => self.users_query(line, MAX_USERHOST, Asked::Userhost, queue),
+            // setname: a new real name; FAIL if blank (or, from the
+            // router, too long).
+            "SETNAME" => match line.param(0).filter(|r| !r.trim().is_empty()) {
+                Some(realname) => {
+                    let body = ClientMessage::Profile {
+                        realname: Some(realname.to_string()),
+                        bot: None,
+                    };
+                    self.request(queue, body, Asked::Setname);
+                }
+                None => self.local(queue, |out, _| {
+                    let why = "The real name may not be empty";
+                    Line::new(
+                        Some(server()),
+                        "FAIL",
+                        &["SETNAME", "INVALID_REALNAME", why],
+                    )
+                    .text()
+                    .write(out)
+                }),
+            },
             "AWAY" => {
                 let message = line.param(0).filter(|m| !m.is_empty()).map(str::to_string);
                 self.request(queue, ClientMessage::Away { message }, Asked::Away);
@@ -105,13 +126,24 @@ impl Client {
     }
 
     /// `WHO #room` lists its members; `WHO nick` is one user.
-    fn who(&mut self, mask: &str, queue: &mut VecDeque<Inbound>) {
+    /// `WHO <#channel|nick> [%fields[,token]]` (the second: WHOX; a token
+    /// is at most 3 digits, as the spec has it).
+    fn who(&mut self, mask: &str, whox: Option<&str>, queue: &mut VecDeque<Inbound>) {
+        let whox = whox
+            .and_then(|w| w.strip_prefix('%'))
+            .filter(|w| {
+                let (fields, token) = w.split_once(',').unwrap_or((w, ""));
+                fields.chars().all(|c| "tcuihsnfdlaor".contains(c))
+                    && token.len() <= 3
+                    && token.chars().all(|c| c.is_ascii_digit())
+            })
+            .map(Into::into);
         if let Ok(room) = room_of(mask) {
             let body = ClientMessage::Members { room: room.clone() };
-            self.request(queue, body, Asked::WhoRoom(room));
+            self.request(queue, body, Asked::WhoRoom(room, whox));
         } else if let Ok(nick) = Nick::new(mask) {
             let body = ClientMessage::Whois { nick: nick.clone() };
-            self.request(queue, body, Asked::WhoNick(nick));
+            self.request(queue, body, Asked::WhoNick(nick, whox));
         } else {
             self.numeric(queue, RPL_ENDOFWHO, &[mask, "End of /WHO list"]);
         }

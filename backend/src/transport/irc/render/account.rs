@@ -7,7 +7,7 @@ use banter_protocol::{ErrorCode, Nick, RoomName, ServerMessage};
 use super::super::Client;
 use super::super::asked::Asked;
 use super::super::command::{MAX_TARGETS, lusers, motd};
-use super::super::line::Line;
+use super::super::line::{Line, MAX_BODY};
 use super::super::numeric::*;
 use crate::core::model::MAX_LIST_ENTRIES;
 
@@ -111,7 +111,9 @@ impl Client {
                 iso_time(self.info.started)
             )],
         );
-        reply(out, RPL_MYINFO, me, &[server(), version, "i", "n"]);
+        // User modes, channel modes, and those of them with a parameter.
+        let params = [me, server(), version, "iB", "IRbeiklmnosv", "Ibeklov"];
+        Line::new(Some(server()), RPL_MYINFO, &params).write(out);
         self.isupport(out);
         lusers(out, me, self.info.router.lusers());
         motd(out, me);
@@ -126,7 +128,7 @@ impl Client {
         let topiclen = format!("TOPICLEN={}", banter_protocol::MAX_TOPIC_BYTES);
         let awaylen = format!("AWAYLEN={}", banter_protocol::MAX_AWAY_BYTES);
         let targmax = format!(
-            "TARGMAX=JOIN:{0},PART:{0},PRIVMSG:{0},NOTICE:{0},NAMES:{0},WHOIS:{0}",
+            "TARGMAX=JOIN:{0},PART:{0},PRIVMSG:{0},NOTICE:{0},NAMES:{0},WHOIS:{0},KICK:{0}",
             MAX_TARGETS
         );
         reply(
@@ -150,17 +152,27 @@ impl Client {
             ],
         );
         // A second line: clients expect at most 13 tokens in one.
-        let maxlist = format!("MAXLIST=beI:{MAX_LIST_ENTRIES}");
+        // Each list holds as many entries, counted apart.
+        let maxlist = format!("MAXLIST=b:{0},e:{0},I:{0}", MAX_LIST_ENTRIES);
+        let kicklen = format!("KICKLEN={}", banter_protocol::MAX_TOPIC_BYTES);
+        let linelen = format!("LINELEN={MAX_BODY}");
         reply(
             out,
             RPL_ISUPPORT,
             self.me(),
             &[
+                "BOT=B",
                 "EXCEPTS=e",
+                "EXTBAN=$,a",
                 "INVEX=I",
+                &kicklen,
+                &linelen,
                 &maxlist,
+                // Each letter is a change of its own: no limit per line.
+                "MODES",
                 &topiclen,
                 "UTF8ONLY",
+                "WHOX",
                 "are supported by this server",
             ],
         );
@@ -171,6 +183,9 @@ impl Client {
         let sasl = matches!(asked, Some(Asked::Sasl(_)));
         if sasl && let Some(reg) = self.registration() {
             reg.sasl_succeeded();
+        }
+        if let Some(own) = &mut self.own {
+            own.account = Some(account.clone());
         }
         let me = self.me();
         let who = mask(account.as_str());

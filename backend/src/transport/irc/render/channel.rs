@@ -5,12 +5,14 @@
 //! IRC shows operator changes as MODE lines the protocol does not send.
 
 use banter_protocol::{
-    BanInfo, BanList, Nick, PresenceEvent, RoomInfo, RoomName, ServerMessage, Topic,
+    BanInfo, BanList, Nick, PresenceEvent, RoomInfo, RoomName, ServerMessage, Topic, UserInfo,
 };
 
 use super::super::Client;
 use super::super::asked::Asked;
-use super::super::caps::{Caps, MULTI_PREFIX, READ_MARKER, USERHOST_IN_NAMES, VARIANT_ACCOUNT};
+use super::super::caps::{
+    Caps, EXTENDED_JOIN, MULTI_PREFIX, READ_MARKER, USERHOST_IN_NAMES, VARIANT_ACCOUNT,
+};
 use super::super::line::{Line, MAX_BODY};
 use super::super::numeric::*;
 use super::chat::{shared, variant_for};
@@ -23,6 +25,7 @@ struct Presence<'a> {
     nick: &'a Nick,
     new_nick: Option<&'a Nick>,
     account: Option<&'a Nick>,
+    realname: Option<&'a str>,
 }
 
 impl Client {
@@ -41,6 +44,7 @@ impl Client {
                 nick,
                 new_nick,
                 account,
+                realname,
                 ..
             } => {
                 let presence = Presence {
@@ -49,6 +53,7 @@ impl Client {
                     nick,
                     new_nick: new_nick.as_ref(),
                     account: account.as_ref(),
+                    realname: realname.as_deref(),
                 };
                 self.presence(frame, presence, last_event, out)
             }
@@ -107,7 +112,8 @@ impl Client {
                 away,
                 moderators,
                 voiced,
-            } => self.members(out, room, (members, away, moderators, voiced), asked),
+                users,
+            } => self.members(out, room, (members, away, moderators, voiced), users, asked),
             ServerMessage::Rooms { rooms } => self.rooms(out, rooms, asked),
             ServerMessage::Bans { room, bans, list } => self.bans(out, room, bans, *list),
             ServerMessage::Banned { room, ban, set } => banned(out, room, ban, *set),
@@ -134,6 +140,7 @@ impl Client {
             nick,
             new_nick,
             account,
+            realname,
         } = p;
         // An operator who joins is one again (its PART or QUIT made IRC
         // clients forget it).
@@ -167,7 +174,21 @@ impl Client {
         }
         // Presence lines carry no time or msgid, only the account.
         let variant = self.caps.tag_variant() & VARIANT_ACCOUNT;
-        shared(frame, out, variant_for(variant, account));
+        if event == PresenceEvent::Join && self.caps.has(EXTENDED_JOIN) {
+            // `JOIN #room account :real name`, made for this client.
+            let name = realname.unwrap_or(nick.as_str());
+            let named = account.map_or("*", Nick::as_str);
+            let channel = format!("#{room}");
+            let mut line = Line::new(Some(&mask(nick.as_str())), "JOIN", &[&channel, named, name]);
+            if variant != 0
+                && let Some(account) = account
+            {
+                line.tags.push(("account".to_string(), account.to_string()));
+            }
+            line.text().write(out);
+        } else {
+            shared(frame, out, variant_for(variant, account));
+        }
         if opped {
             Line::new(
                 Some(server()),
@@ -196,7 +217,15 @@ impl Client {
             // Who owns them comes next, in `roles`.
             joined.set_roles(Box::default(), moderators.to_vec());
         }
-        Line::new(Some(&mask(me)), "JOIN", &[&channel]).write(out);
+        match (&self.own, self.caps.has(EXTENDED_JOIN)) {
+            (Some(own), true) => {
+                let account = own.account.as_ref().map_or("*", Nick::as_str);
+                Line::new(Some(&mask(me)), "JOIN", &[&channel, account, &own.realname])
+                    .text()
+                    .write(out)
+            }
+            _ => Line::new(Some(&mask(me)), "JOIN", &[&channel]).write(out),
+        }
         if self.caps.has(READ_MARKER) {
             markread_line(out, &channel, read.filter(|r| r.id > 0).map(|r| r.ts));
         }
@@ -316,14 +345,31 @@ impl Client {
         out: &mut Vec<u8>,
         room: &RoomName,
         (members, away, moderators, voiced): (&[Nick], &[Nick], &[Nick], &[Nick]),
+        users: &[UserInfo],
         asked: Option<&Asked>,
     ) {
         let me = self.me();
         let channel = format!("#{room}");
-        if let Some(Asked::WhoRoom(_) | Asked::WhoNick(_)) = asked {
-            for nick in members {
-                let flags = (away.contains(nick), moderators.contains(nick));
-                who_line(out, me, &channel, nick, flags);
+        if let Some(Asked::WhoRoom(_, whox)) = asked {
+            for (i, nick) in members.iter().enumerate() {
+                let plain;
+                let user = match users.get(i).filter(|u| &u.nick == nick) {
+                    Some(user) => user,
+                    None => {
+                        plain = UserInfo {
+                            nick: nick.clone(),
+                            away: away.contains(nick).then(String::new),
+                            account: None,
+                            realname: None,
+                            username: None,
+                            bot: false,
+                        };
+                        &plain
+                    }
+                };
+                let prefixes =
+                    prefixes(self.caps, moderators.contains(nick), voiced.contains(nick));
+                who_line(out, me, (&channel, prefixes), user, whox.as_deref());
             }
             reply(out, RPL_ENDOFWHO, me, &[&channel, "End of /WHO list"]);
         } else {
@@ -398,6 +444,17 @@ fn ban_mask(ban: &BanInfo) -> String {
     }
 }
 
+/// A member's channel prefixes: `@` operator, `+` voiced, both only with
+/// `multi-prefix`.
+pub(super) fn prefixes(caps: Caps, op: bool, voice: bool) -> &'static str {
+    match (op, voice) {
+        (true, true) if caps.has(MULTI_PREFIX) => "@+",
+        (true, _) => "@",
+        (false, true) => "+",
+        (false, false) => "",
+    }
+}
+
 /// 353 lines (as many as the names need), `@` operators and `+` voiced
 /// members (both, with `multi-prefix`; as `nick!user@host`, with
 /// `userhost-in-names`), and the closing 366.
@@ -411,13 +468,7 @@ pub(super) fn names(
     let names: Vec<String> = members
         .iter()
         .map(|n| {
-            let (op, voice) = (moderators.contains(n), voiced.contains(n));
-            let prefix = match (op, voice) {
-                (true, true) if caps.has(MULTI_PREFIX) => "@+",
-                (true, _) => "@",
-                (false, true) => "+",
-                (false, false) => "",
-            };
+            let prefix = prefixes(caps, moderators.contains(n), voiced.contains(n));
             if caps.has(USERHOST_IN_NAMES) {
                 format!("{prefix}{}", mask(n.as_str()))
             } else {
@@ -470,27 +521,70 @@ pub(super) fn packed<'a>(
     }
 }
 
-/// One 352 line; `(away, moderator)` make its flags (`H`/`G`, then `@`).
+/// What WHO and WHOIS show as a user's username: `~` and its `USER`
+/// username (the `~` says no ident server vouched for it), else its nick.
+pub(super) fn username(user: &UserInfo) -> String {
+    match &user.username {
+        Some(u) => format!("~{u}"),
+        None => user.nick.to_string(),
+    }
+}
+
+/// One WHO line for `user` in `channel` (`*`: none) with its channel
+/// prefixes: 352, or with a WHOX request (`%fields[,token]`) 354 with the
+/// fields asked for, in the spec's order (`tcuihsnfdlaor`).
 pub(super) fn who_line(
     out: &mut Vec<u8>,
     me: &str,
-    channel: &str,
-    nick: &Nick,
-    (away, op): (bool, bool),
+    (channel, prefixes): (&str, &str),
+    user: &UserInfo,
+    whox: Option<&str>,
 ) {
-    let n = nick.as_str();
-    let flags = match (away, op) {
-        (false, false) => "H",
-        (true, false) => "G",
-        (false, true) => "H@",
-        (true, true) => "G@",
+    let n = user.nick.as_str();
+    let mut flags = String::from(if user.away.is_some() { "G" } else { "H" });
+    if user.bot {
+        flags.push('B');
+    }
+    flags.push_str(prefixes);
+    let name = user.realname.as_deref().unwrap_or(n);
+    let username = username(user);
+    let Some(whox) = whox else {
+        let params = [
+            channel,
+            &username,
+            MASK_HOST,
+            server(),
+            n,
+            &flags,
+            &format!("0 {name}"),
+        ];
+        return reply(out, RPL_WHOREPLY, me, &params);
     };
-    reply(
-        out,
-        RPL_WHOREPLY,
-        me,
-        &[channel, n, server(), server(), n, flags, &format!("0 {n}")],
-    );
+    let (fields, token) = whox.split_once(',').unwrap_or((whox, ""));
+    let mut params: Vec<&str> = Vec::new();
+    for field in "tcuihsnfdlaor".chars().filter(|f| fields.contains(*f)) {
+        params.push(match field {
+            't' => token,
+            'c' => channel,
+            'u' => &username,
+            'i' => "255.255.255.255",
+            'h' => MASK_HOST,
+            's' => server(),
+            'n' => n,
+            'f' => &flags,
+            'd' => "0",
+            'l' => "0",
+            'a' => user.account.as_ref().map_or("0", |a| a.as_str()),
+            'o' => "n/a",
+            _ => name,
+        });
+    }
+    let mut line = Line::new(Some(server()), RPL_WHOSPCRPL, &[me]);
+    line.params.extend(params.iter().map(|p| p.to_string()));
+    if fields.contains('r') {
+        line = line.text();
+    }
+    line.write(out);
 }
 
 /// `MARKREAD <target> timestamp=…` (`*`: nothing read yet), as

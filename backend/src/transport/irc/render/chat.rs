@@ -205,6 +205,7 @@ fn presence_line(out: &mut Vec<u8>, message: &ServerMessage, variant: usize) {
         new_nick,
         reason,
         account,
+        ..
     } = message
     else {
         return;

@@ -110,6 +110,18 @@ fn request_error(
                 .text()
                 .write(out);
         }
+        // setname words its refusals as standard replies.
+        ErrorCode::TextTooLong | ErrorCode::InvalidText | ErrorCode::BadRequest
+            if matches!(asked, Some(Asked::Setname)) =>
+        {
+            Line::new(
+                Some(server()),
+                "FAIL",
+                &["SETNAME", "INVALID_REALNAME", message],
+            )
+            .text()
+            .write(out);
+        }
         // A direct conversation's history: a guest, or no such account.
         ErrorCode::AccountRequired | ErrorCode::NoSuchAccount
             if matches!(asked, Some(Asked::Chathistory(_))) =>
@@ -268,7 +280,7 @@ fn no_such_nick(out: &mut Vec<u8>, me: &str, asked: Option<&Asked>, target: &str
                 Some(Asked::Whois(_)) => {
                     reply(out, RPL_ENDOFWHOIS, me, &[target, "End of /WHOIS list"])
                 }
-                Some(Asked::WhoRoom(_) | Asked::WhoNick(_)) => {
+                Some(Asked::WhoRoom(..) | Asked::WhoNick(..)) => {
                     reply(out, RPL_ENDOFWHO, me, &[target, "End of /WHO list"])
                 }
                 _ => {}

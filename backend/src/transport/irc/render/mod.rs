@@ -23,6 +23,7 @@ use banter_protocol::{Nick, ServerMessage};
 
 use super::Client;
 use super::asked::Asked;
+use super::caps::BATCH;
 use super::numeric::notice;
 use crate::core::frame::Frame;
 
@@ -33,8 +34,19 @@ impl Client {
         self.nick.as_ref() == Some(nick)
     }
 
-    /// Appends what this client should see of `frame`.
+    /// Appends what this client should see of `frame`: a labeled
+    /// command's first reply as [`labels`](super::labels) words it.
     pub fn render(&mut self, frame: &Frame, out: &mut Vec<u8>) {
+        if let Some(label) = self.asked.take_label(frame.reference()) {
+            let mut lines = Vec::new();
+            self.render_frame(frame, &mut lines);
+            super::labels::labeled(&label, &lines, self.caps.has(BATCH), out);
+            return;
+        }
+        self.render_frame(frame, out)
+    }
+
+    fn render_frame(&mut self, frame: &Frame, out: &mut Vec<u8>) {
         // The copies of one change are back to back: anything else between
         // two equal events means they are two changes.
         let last_event = self.last_event.take();
@@ -84,6 +96,8 @@ impl Client {
             }
             ServerMessage::Whois { .. }
             | ServerMessage::Users { .. }
+            | ServerMessage::Profile { .. }
+            | ServerMessage::Account { .. }
             | ServerMessage::Away { .. } => self.user_reply(frame, message, asked, out),
             ServerMessage::Welcome { .. }
             | ServerMessage::LoggedIn { .. }
@@ -221,6 +235,7 @@ mod tests {
                 new_nick: None,
                 reason: None,
                 account: None,
+                realname: None,
             })
         };
         let mut out = Vec::new();

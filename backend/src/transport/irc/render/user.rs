@@ -6,14 +6,17 @@ use banter_protocol::{Nick, RoomName, ServerMessage, UserInfo};
 
 use super::super::Client;
 use super::super::asked::Asked;
-use super::super::caps::AWAY_NOTIFY;
+use super::super::caps::{ACCOUNT_NOTIFY, AWAY_NOTIFY, SETNAME};
+use super::super::line::Line;
 use super::super::numeric::*;
-use super::channel::{packed, who_line};
+use super::channel::{packed, username, who_line};
 use super::chat::shared;
 use crate::core::frame::Frame;
 
 /// What WHOIS tells of a user, as the router sent it.
 struct Whois<'a> {
+    /// Its nick, away message, account and profile.
+    user: UserInfo,
     nick: &'a Nick,
     rooms: &'a [RoomName],
     away: Option<&'a str>,
@@ -39,8 +42,19 @@ impl Client {
                 idle_secs,
                 since,
                 account,
+                realname,
+                username,
+                bot,
             } => {
                 let whois = Whois {
+                    user: UserInfo {
+                        nick: nick.clone(),
+                        away: away.clone(),
+                        account: account.clone(),
+                        realname: realname.clone(),
+                        username: username.clone(),
+                        bot: *bot,
+                    },
                     nick,
                     rooms,
                     away: away.as_deref(),
@@ -51,6 +65,15 @@ impl Client {
                 self.whois(out, whois, asked)
             }
             ServerMessage::Users { users } => self.users(out, users, asked),
+            ServerMessage::Account { nick, account } if self.caps.has(ACCOUNT_NOTIFY) => {
+                let account = account.as_ref().map_or("*", Nick::as_str);
+                Line::new(Some(&mask(nick.as_str())), "ACCOUNT", &[account]).write(out);
+            }
+            ServerMessage::Profile {
+                nick,
+                realname,
+                bot,
+            } => self.profile(out, nick, (realname.as_deref(), *bot), asked),
             ServerMessage::Away { nick, message } => {
                 self.away(frame, out, (nick, message.as_deref()), asked)
             }
@@ -62,12 +85,19 @@ impl Client {
     fn whois(&self, out: &mut Vec<u8>, w: Whois<'_>, asked: Option<&Asked>) {
         let me = self.me();
         let n = w.nick.as_str();
-        if let Some(Asked::WhoRoom(_) | Asked::WhoNick(_)) = asked {
-            who_line(out, me, "*", w.nick, (w.away.is_some(), false));
+        if let Some(Asked::WhoNick(_, whox) | Asked::WhoRoom(_, whox)) = asked {
+            who_line(out, me, ("*", ""), &w.user, whox.as_deref());
             reply(out, RPL_ENDOFWHO, me, &[n, "End of /WHO list"]);
             return;
         }
-        reply(out, RPL_WHOISUSER, me, &[n, n, server(), "*", n]);
+        let realname = w.user.realname.as_deref().unwrap_or(n);
+        let user = username(&w.user);
+        reply(
+            out,
+            RPL_WHOISUSER,
+            me,
+            &[n, &user, MASK_HOST, "*", realname],
+        );
         let channels: Vec<String> = w.rooms.iter().map(|r| format!("#{r}")).collect();
         packed(
             out,
@@ -85,6 +115,9 @@ impl Client {
         if let Some(text) = w.away {
             reply(out, RPL_AWAY, me, &[n, text]);
         }
+        if w.user.bot {
+            reply(out, RPL_WHOISBOT, me, &[n, "is a bot"]);
+        }
         if let Some(account) = w.account {
             reply(
                 out,
@@ -101,6 +134,37 @@ impl Client {
             &[n, &idle, &signon, "seconds idle, signon time"],
         );
         reply(out, RPL_ENDOFWHOIS, me, &[n, "End of /WHOIS list"]);
+    }
+
+    /// A real name or bot flag changed: our `+B`/`-B` as MODE, a real
+    /// name as SETNAME (with `setname`; sent for any change of a
+    /// room-mate's, which the frame does not tell apart).
+    fn profile(
+        &mut self,
+        out: &mut Vec<u8>,
+        nick: &Nick,
+        (realname, bot): (Option<&str>, bool),
+        asked: Option<&Asked>,
+    ) {
+        let mine = self.is_me(nick);
+        if mine {
+            if self.bot != bot {
+                let source = mask(nick.as_str());
+                let change = if bot { "+B" } else { "-B" };
+                Line::new(Some(&source), "MODE", &[nick.as_str(), change]).write(out);
+            }
+            self.bot = bot;
+            if let Some(own) = &mut self.own {
+                own.realname = realname.unwrap_or(nick.as_str()).into();
+            }
+        }
+        if self.caps.has(SETNAME) && !matches!(asked, Some(Asked::UserMode)) {
+            let source = mask(nick.as_str());
+            let name = realname.unwrap_or(nick.as_str());
+            Line::new(Some(&source), "SETNAME", &[name])
+                .text()
+                .write(out);
+        }
     }
 
     /// USERHOST's answer (302), or ISON's (303).

@@ -1,0 +1,129 @@
+//! `labeled-response`: a command sent with a `label` tag gets its answer
+//! marked with it. One line carries the tag; several come in a
+//! `labeled-response` batch whose start carries it; none is an `ACK`.
+//!
+//! A command's answer is what its first request's first reply renders
+//! (the router answers asynchronously, by ref), or the lines made at once
+//! for a command that asks the router nothing. A command that makes
+//! several requests (`JOIN #a,#b`) has only its first one's reply
+//! labeled.
+
+use std::cell::Cell;
+
+use super::Client;
+use super::caps::LABELED_RESPONSE;
+use super::line::{Line, escape_tag_value};
+use super::numeric::server;
+
+/// The label of the line being handled, until its first request or
+/// lines take it (a `Cell`: lines are made through `&self`).
+#[derive(Default)]
+pub(super) struct Pending(Cell<Option<Box<str>>>);
+
+impl Pending {
+    pub fn set(&self, label: Option<Box<str>>) {
+        self.0.set(label);
+    }
+
+    pub fn take(&self) -> Option<Box<str>> {
+        self.0.take()
+    }
+
+    pub fn is_set(&mut self) -> bool {
+        self.0.get_mut().is_some()
+    }
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pending")
+    }
+}
+
+/// Longest label kept, in bytes (the spec suggests at most 64); a longer
+/// one is ignored.
+pub const MAX_LABEL: usize = 64;
+
+impl Client {
+    /// The label of an incoming line, if the client asked for labels.
+    pub(super) fn label_of(&self, line: &Line) -> Option<Box<str>> {
+        if !self.caps.has(LABELED_RESPONSE) {
+            return None;
+        }
+        line.tags
+            .iter()
+            .find(|(k, _)| k == "label")
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty() && v.len() <= MAX_LABEL)
+            .map(Into::into)
+    }
+}
+
+/// Appends `lines`, the whole answer to the command labeled `label` (in a
+/// batch only if the client takes batches). Labeled batches are never
+/// nested in one another, so one reference does for all.
+pub(super) fn labeled(label: &str, lines: &[u8], batches: bool, out: &mut Vec<u8>) {
+    {
+        let mut tag = b"label=".to_vec();
+        escape_tag_value(label, &mut tag);
+        let count = lines
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count();
+        match count {
+            0 => {
+                out.push(b'@');
+                out.extend_from_slice(&tag);
+                out.push(b' ');
+                Line::new(Some(server()), "ACK", &[]).write(out);
+            }
+            1 => with_tag(lines, &tag, out),
+            _ if !batches => out.extend_from_slice(lines),
+            _ => {
+                let id = "labeled";
+                out.push(b'@');
+                out.extend_from_slice(&tag);
+                out.push(b' ');
+                let start = format!("+{id}");
+                Line::new(Some(server()), "BATCH", &[&start, "labeled-response"]).write(out);
+                let batch = format!("batch={id}");
+                for line in lines.split_inclusive(|&b| b == b'\n') {
+                    with_tag(line, batch.as_bytes(), out);
+                }
+                Line::new(Some(server()), "BATCH", &[&format!("-{id}")]).write(out);
+            }
+        }
+    }
+}
+
+/// Appends `line` (one, CRLF-terminated) with `tag` (`key=value`, escaped)
+/// added to its tags.
+fn with_tag(line: &[u8], tag: &[u8], out: &mut Vec<u8>) {
+    out.push(b'@');
+    out.extend_from_slice(tag);
+    match line.strip_prefix(b"@") {
+        Some(rest) => {
+            out.push(b';');
+            out.extend_from_slice(rest);
+        }
+        None => {
+            out.push(b' ');
+            out.extend_from_slice(line);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tag_joins_the_tags_a_line_has() {
+        let mut out = Vec::new();
+        with_tag(b"@time=x :a PRIVMSG b :c\r\n", b"label=1", &mut out);
+        assert_eq!(out, b"@label=1;time=x :a PRIVMSG b :c\r\n");
+        out.clear();
+        with_tag(b":a PONG a :t\r\n", b"label=1", &mut out);
+        assert_eq!(out, b"@label=1 :a PONG a :t\r\n");
+    }
+}
