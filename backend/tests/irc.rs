@@ -500,6 +500,11 @@ async fn queries_answer_like_a_serious_server() {
     ] {
         irc.send(line).await;
         assert_eq!(parse(&irc.recv().await).command, code, "{line}");
+        if code == "324" {
+            // When the channel was opened.
+            let created = parse(&irc.expect("329").await);
+            assert!(created.params[2].parse::<u64>().unwrap() > 1_700_000_000);
+        }
     }
     irc.wait_for("376").await;
     irc.send("MODE ircy +i").await;
@@ -1330,7 +1335,7 @@ async fn pipelined_requests_each_get_the_numerics_for_what_they_asked() {
     irc.send("TOPIC #lobby").await;
     assert_eq!(
         irc.recv().await,
-        ":banter 331 eager #lobby :No topic is set"
+        ":banter 403 eager #lobby :No such channel"
     );
     irc.assert_usable().await;
 }

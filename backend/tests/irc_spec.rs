@@ -353,3 +353,63 @@ async fn labeled_responses() {
     plain.send("@label=p1 PING :x").await;
     assert_eq!(plain.expect("PONG").await, ":banter PONG banter :x");
 }
+
+/// Error numerics with the parameters and in the order the spec gives.
+#[tokio::test]
+async fn errors_name_what_the_spec_names() {
+    let server = TestServer::start();
+    let mut op = IrcClient::register(&server, "opper").await;
+    op.send("JOIN #errs").await;
+    op.wait_for("366").await;
+    // 441: <nick> <channel>.
+    op.send("KICK #errs ghost :bye").await;
+    let line = parse(&op.wait_for("441").await);
+    assert_eq!(line.params[1..3], ["ghost", "#errs"]);
+    op.send("MODE #errs +v ghost").await;
+    let line = parse(&op.wait_for("441").await);
+    assert_eq!(line.params[1..3], ["ghost", "#errs"]);
+    op.send("MODE #errs +o ghost").await;
+    let line = parse(&op.wait_for("441").await);
+    assert_eq!(line.params[1..3], ["ghost", "#errs"]);
+    // A channel nobody is in: 403 for MODE and TOPIC.
+    op.send("MODE #nowhere").await;
+    assert_eq!(parse(&op.wait_for("403").await).params[1], "#nowhere");
+    op.send("MODE #nowhere +m").await;
+    assert_eq!(parse(&op.wait_for("403").await).params[1], "#nowhere");
+    op.send("TOPIC #nowhere").await;
+    assert_eq!(parse(&op.wait_for("403").await).params[1], "#nowhere");
+    // MODE #chan: 324 then 329.
+    op.send("MODE #errs").await;
+    assert_eq!(parse(&op.wait_for("324").await).params[1], "#errs");
+    assert_eq!(parse(&op.expect("329").await).params[1], "#errs");
+    // WHO of nobody: just the end.
+    op.send("WHO ghost").await;
+    assert_eq!(parse(&op.expect("315").await).params[1], "ghost");
+    // A NOTICE is never answered with an error.
+    op.send("NOTICE ghost :hello").await;
+    op.send("NOTICE #nowhere :hello").await;
+    op.send("NOTICE #bad.name :hello").await;
+    op.send("NOTICE ghost").await;
+    op.assert_usable().await;
+    // JOIN of a channel one is in says nothing.
+    op.send("JOIN #errs").await;
+    op.assert_usable().await;
+    // A topic over TOPICLEN is cut, not refused.
+    op.send(&format!("TOPIC #errs :{}", "t".repeat(450))).await;
+    let topic = parse(&op.wait_for("TOPIC").await);
+    assert_eq!(topic.params[1].len(), banter_protocol::MAX_TOPIC_BYTES);
+}
+
+/// 004 lists the user modes, the channel modes and those with a
+/// parameter, without a trailing parameter.
+#[tokio::test]
+async fn myinfo_lists_every_mode() {
+    let server = TestServer::start();
+    let mut irc = IrcClient::connect(&server).await;
+    irc.send("NICK info").await;
+    irc.send("USER info 0 * :I").await;
+    let myinfo = irc.wait_for("004").await;
+    let line = parse(&myinfo);
+    assert_eq!(line.params[3..], ["iB", "IRbeiklmnosv", "Ibeklov"]);
+    assert!(!myinfo.contains(" :"), "{myinfo}");
+}

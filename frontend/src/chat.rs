@@ -3009,6 +3009,7 @@ mod tests {
                 modes,
                 by: Some(nick("bob")),
                 change: None,
+                created: None,
             })
         };
         chat.on_message(change(modes.clone()), 0);

@@ -108,6 +108,8 @@ struct Flat {
     username: Option<String>,
     #[cfg(not(target_arch = "wasm32"))]
     bot: Option<bool>,
+    #[cfg(not(target_arch = "wasm32"))]
+    created: Option<u64>,
     read: Option<ReadMark>,
     positions: Option<Vec<ReadPosition>>,
     old: Option<Nick>,
@@ -520,6 +522,10 @@ impl Flat {
                 modes,
                 by: f.by,
                 change,
+                #[cfg(not(target_arch = "wasm32"))]
+                created: f.created,
+                #[cfg(target_arch = "wasm32")]
+                created: None,
             },
             Kind::Invited => M::Invited {
                 room: need(f.room, "room")?,
@@ -974,12 +980,14 @@ mod tests {
                     limit: Some(0),
                     ..ModeChange::default()
                 }),
+                created: None,
             },
             M::Modes {
                 room: room("den"),
                 modes: RoomModes::default(),
                 by: None,
                 change: None,
+                created: Some(1_700_000_000_000),
             },
             M::Invited {
                 room: room("den"),

@@ -1033,6 +1033,10 @@ pub enum ServerMessage {
         by: Option<Nick>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         change: Option<ModeChange>,
+        /// When the room was opened (its first member of now joined),
+        /// Unix ms: in the answer to `mode` only.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        created: Option<u64>,
     },
     /// `by` invited `nick` into `room`: the answer to `invite`, and told
     /// to the room's operators present.

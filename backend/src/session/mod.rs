@@ -1659,6 +1659,7 @@ impl Session {
             modes,
             by: None,
             change: None,
+            created: None,
         };
         self.reply(message, reference);
         Ok(())

@@ -135,6 +135,7 @@ pub(super) fn apply_room_change(
             modes: r.modes.clone(),
             by: by.clone(),
             change: Some(change.clone()),
+            created: None,
         },
     };
     let asker = requester.and_then(|id| Some((id, sessions.get(&id)?)));

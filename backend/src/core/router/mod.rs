@@ -269,6 +269,8 @@ impl From<&str> for Node {
 #[derive(Default)]
 struct Room {
     members: Vec<Member>,
+    /// When its first member of now joined (Unix ms; IRC's 329).
+    created: u64,
     topic: Option<Topic>,
     last_id: u64,
     last_ts: u64,
@@ -450,6 +452,7 @@ impl Room {
         );
         Room {
             members: Vec::new(),
+            created: 0,
             topic: state.topic,
             last_id: state.last_id,
             last_ts: state.last_ts,

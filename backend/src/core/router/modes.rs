@@ -129,8 +129,8 @@ impl Router {
         let session = connection(sessions, id)?;
         let member = session.rooms.contains(&room);
         let Some(change) = set else {
-            let modes = rooms
-                .get(&room)
+            let r = rooms.get(&room);
+            let modes = r
                 .map(|r| r.modes_for(member || session.admin))
                 .unwrap_or_default();
             let modes = ServerMessage::Modes {
@@ -138,12 +138,13 @@ impl Router {
                 modes,
                 by: None,
                 change: None,
+                created: r.filter(|r| !r.members.is_empty()).map(|r| r.created),
             };
             session.sink.answer(id, Frame::with_ref(modes, reference));
             return Ok(());
         };
         if !member {
-            return Err(not_in_room(&room));
+            return Err(outside(rooms, &room));
         }
         let r = &rooms[&room];
         if !moderates(r, sessions, id) {

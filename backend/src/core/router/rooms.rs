@@ -153,6 +153,9 @@ impl Router {
         // Whoever opens a room nobody runs runs it while it stays (IRC's
         // channel creator), except the lobby everyone starts in.
         let creator = r.unrun() && room.as_str() != LOBBY;
+        if r.members.is_empty() {
+            r.created = now_ms();
+        }
         r.admit(&room, user, session, true);
         if creator {
             r.members.last_mut().expect("admitted").opped = true;
@@ -288,6 +291,10 @@ impl Router {
         } = &mut *guard;
         let session = connection(sessions, id)?;
         let Some(text) = set else {
+            // A room nobody is in has no topic to show (IRC's 403).
+            if !rooms.get(&room).is_some_and(|r| !r.members.is_empty()) {
+                return Err(outside(rooms, &room));
+            }
             // A secret room's topic is its members' business.
             let topic = rooms
                 .get(&room)

@@ -46,8 +46,11 @@ pub enum Asked {
     Userhost,
     Ison,
     Away,
-    Kick(RoomName),
+    /// KICK of this nick (as the client wrote it) out of a room.
+    Kick(RoomName, Box<str>),
     Mode(RoomName),
+    /// MODE `+o`/`-o`/`+v`/`-v` of a member.
+    ModeMember(RoomName, Nick),
     /// MODE #room with `b`, `e` or `I`: one of its lists, or an entry.
     ModeList(RoomName, BanList),
     /// MODE #room without modes: 324.
@@ -90,8 +93,10 @@ impl Asked {
             Asked::Userhost => "USERHOST",
             Asked::Ison => "ISON",
             Asked::Away => "AWAY",
-            Asked::Kick(_) => "KICK",
-            Asked::Mode(_) | Asked::ModeList(..) | Asked::ModeQuery(_) => "MODE",
+            Asked::Kick(..) => "KICK",
+            Asked::Mode(_) | Asked::ModeMember(..) | Asked::ModeList(..) | Asked::ModeQuery(_) => {
+                "MODE"
+            }
             Asked::Invite(..) => "INVITE",
             Asked::Sasl(_) => "SASL",
             Asked::Chathistory(_) => "CHATHISTORY",
@@ -112,8 +117,9 @@ impl Asked {
             | Asked::TopicQuery(room)
             | Asked::Names(room)
             | Asked::WhoRoom(room, _)
-            | Asked::Kick(room)
+            | Asked::Kick(room, _)
             | Asked::Mode(room)
+            | Asked::ModeMember(room, _)
             | Asked::ModeList(room, _)
             | Asked::ModeQuery(room)
             | Asked::Invite(_, room) => Cow::Owned(format!("#{room}")),
@@ -278,7 +284,10 @@ mod tests {
         let nick = Nick::new("Bob").unwrap();
         assert_eq!(&*Asked::Whois(nick.clone()).target(), "Bob");
         assert_eq!(Asked::Hello(nick).command(), "NICK");
-        assert_eq!(&*Asked::Kick(room("Lobby")).target(), "#lobby");
+        assert_eq!(
+            &*Asked::Kick(room("Lobby"), "bob".into()).target(),
+            "#lobby"
+        );
         assert_eq!(&*Asked::Away.target(), "-");
         assert_eq!(Asked::TopicQuery(room("a")).command(), "TOPIC?");
     }

@@ -39,6 +39,7 @@ pub const RPL_NOWAWAY: &str = "306";
 pub const RPL_WHOISUSER: &str = "311";
 pub const RPL_WHOISSERVER: &str = "312";
 pub const RPL_WHOSPCRPL: &str = "354";
+pub const RPL_CREATIONTIME: &str = "329";
 pub const RPL_WHOISBOT: &str = "335";
 pub const RPL_ENDOFWHO: &str = "315";
 pub const RPL_WHOISIDLE: &str = "317";

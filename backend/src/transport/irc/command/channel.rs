@@ -5,7 +5,9 @@
 
 use std::collections::VecDeque;
 
-use banter_protocol::{BanList, ClientMessage, MAX_REASON_BYTES, ModeChange, Nick, RoomName};
+use banter_protocol::{
+    BanList, ClientMessage, MAX_REASON_BYTES, MAX_TOPIC_BYTES, ModeChange, Nick, RoomName,
+};
 
 use super::super::Client;
 use super::super::asked::Asked;
@@ -84,6 +86,11 @@ impl Client {
                     continue;
                 }
             };
+            // Joining a channel one is in already changes nothing and
+            // says nothing (as Ergo does).
+            if command == "JOIN" && self.channels.iter().any(|c| c.room == room) {
+                continue;
+            }
             let (body, asked) = if command == "JOIN" {
                 (
                     ClientMessage::Join {
@@ -116,7 +123,8 @@ impl Client {
                 &[&line.params[0], "No such channel"],
             );
         };
-        let text = line.param(1).map(str::to_string);
+        // Longer than TOPICLEN: cut, as ISUPPORT lets servers do.
+        let text = line.param(1).map(|t| clip(t, MAX_TOPIC_BYTES).to_string());
         let asked = match text {
             Some(_) => Asked::Topic(room.clone()),
             None => Asked::TopicQuery(room.clone()),
@@ -133,7 +141,7 @@ impl Client {
                 &[&line.params[0], "No such channel"],
             );
         };
-        let reason = line.param(2).map(str::to_string);
+        let reason = line.param(2).map(|r| clip(r, MAX_REASON_BYTES).to_string());
         for target in self.targets(&line.params[1], "KICK", queue) {
             match Nick::new(target) {
                 Ok(nick) => self.request(
@@ -143,7 +151,7 @@ impl Client {
                         nick,
                         reason: reason.clone(),
                     },
-                    Asked::Kick(room.clone()),
+                    Asked::Kick(room.clone(), (*target).into()),
                 ),
                 Err(_) => self.numeric(queue, ERR_NOSUCHNICK, &[target, "No such nick/channel"]),
             }
@@ -253,9 +261,10 @@ impl Client {
                         _ => BanList::InviteException,
                     };
                     let asked = Asked::ModeList(room.clone(), list);
+                    // Without a mask (`+b` or `-b`), the list.
                     match args.next() {
                         Some(mask) => self.ban(queue, (room.clone(), list), plus, mask),
-                        None if plus => self.request(
+                        None => self.request(
                             queue,
                             ClientMessage::Bans {
                                 room: room.clone(),
@@ -263,12 +272,11 @@ impl Client {
                             },
                             asked,
                         ),
-                        None => self.more_params(queue),
                     }
                 }
-                'o' | 'v' => match args.next().map(Nick::new) {
-                    Some(Ok(nick)) => {
-                        let asked = Asked::Mode(room.clone());
+                'o' | 'v' => match args.next().map(|a| (a, Nick::new(a))) {
+                    Some((_, Ok(nick))) => {
+                        let asked = Asked::ModeMember(room.clone(), nick.clone());
                         let room = room.clone();
                         let body = match (letter, plus) {
                             ('o', true) => ClientMessage::Op {
@@ -284,7 +292,9 @@ impl Client {
                         };
                         self.request(queue, body, asked);
                     }
-                    Some(Err(_)) => self.numeric(queue, ERR_NOSUCHNICK, &["*", "No such nick"]),
+                    Some((given, Err(_))) => {
+                        self.numeric(queue, ERR_NOSUCHNICK, &[given, "No such nick/channel"])
+                    }
                     None => self.more_params(queue),
                 },
                 other => self.numeric(

@@ -23,6 +23,8 @@ impl Client {
             "TAGMSG" => {}
             "CHATHISTORY" => self.chathistory(line, queue),
             "MARKREAD" => self.markread_command(line, queue),
+            // A NOTICE is never answered with an error (the spec's rule).
+            "NOTICE" if line.params.len() < 2 || line.params[1].is_empty() => {}
             _ if line.params.is_empty() => self.numeric(
                 queue,
                 ERR_NORECIPIENT,
@@ -62,6 +64,7 @@ impl Client {
                         let body = ClientMessage::Say { room, text, notice };
                         self.request(queue, body, asked)
                     }
+                    Err(_) if notice => {}
                     Err(_) => self.numeric(queue, ERR_NOSUCHCHANNEL, &[target, "No such channel"]),
                 }
             } else {
@@ -71,6 +74,7 @@ impl Client {
                         let body = ClientMessage::Whisper { to, text, notice };
                         self.request(queue, body, asked)
                     }
+                    Err(_) if notice => {}
                     Err(_) => {
                         self.numeric(queue, ERR_NOSUCHNICK, &[target, "No such nick/channel"])
                     }

@@ -199,6 +199,9 @@ impl Client {
         let mut all: Vec<&str> = list.split(',').filter(|t| !t.is_empty()).collect();
         if all.len() > MAX_TARGETS {
             for extra in all.drain(MAX_TARGETS..) {
+                if command == "NOTICE" {
+                    continue;
+                }
                 let text = format!("Too many targets: {command} takes at most {MAX_TARGETS}");
                 self.numeric(queue, ERR_TOOMANYTARGETS, &[extra, &text]);
             }

@@ -60,7 +60,10 @@ impl Client {
                 }),
             },
             "AWAY" => {
-                let message = line.param(0).filter(|m| !m.is_empty()).map(str::to_string);
+                let message = line
+                    .param(0)
+                    .filter(|m| !m.is_empty())
+                    .map(|m| super::clip(m, banter_protocol::MAX_AWAY_BYTES).to_string());
                 self.request(queue, ClientMessage::Away { message }, Asked::Away);
             }
             "MOTD" => self.local(queue, motd),

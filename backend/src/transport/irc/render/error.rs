@@ -22,6 +22,10 @@ impl Client {
         message: &str,
         asked: Option<&Asked>,
     ) {
+        // A NOTICE is never answered with an error (the spec's rule).
+        if let Some(Asked::Notice(_)) = asked {
+            return;
+        }
         let target = asked.map_or(Cow::Borrowed(""), Asked::target);
         if !self.account_error(out, code, message, asked, &target) {
             let standard = self.caps.has(STANDARD_REPLIES);
@@ -214,6 +218,10 @@ fn request_error(
             )
         }
         ErrorCode::NoSuchNick => no_such_nick(out, me, asked, target),
+        // `+o` of a guest nick that is not in the channel.
+        ErrorCode::NoSuchAccount if matches!(asked, Some(Asked::ModeMember(..))) => {
+            no_such_nick(out, me, asked, target)
+        }
         ErrorCode::NotInRoom if matches!(asked, Some(Asked::Privmsg(_) | Asked::Notice(_))) => {
             reply(
                 out,
@@ -259,15 +267,25 @@ fn request_error(
     }
 }
 
-/// No such nick: 441 for KICK, else 401 (and the end of a WHOIS or WHO).
+/// No such nick: 441 for KICK and a member's MODE, only the end for
+/// WHO, else 401 (and the end of a WHOIS).
 fn no_such_nick(out: &mut Vec<u8>, me: &str, asked: Option<&Asked>, target: &str) {
     match asked {
-        Some(Asked::Kick(_)) => reply(
+        Some(Asked::Kick(_, nick)) => reply(
             out,
             ERR_USERNOTINCHANNEL,
             me,
-            &[target, "They aren't on that channel"],
+            &[nick, target, "They aren't on that channel"],
         ),
+        Some(Asked::ModeMember(_, nick)) => reply(
+            out,
+            ERR_USERNOTINCHANNEL,
+            me,
+            &[nick.as_str(), target, "They aren't on that channel"],
+        ),
+        Some(Asked::WhoNick(nick, _)) => {
+            reply(out, RPL_ENDOFWHO, me, &[nick.as_str(), "End of /WHO list"])
+        }
         Some(Asked::Invite(nick, _)) => reply(
             out,
             ERR_NOSUCHNICK,

@@ -19,16 +19,23 @@ impl Client {
                 modes,
                 by,
                 change,
+                created,
             } => {
                 let channel = format!("#{room}");
                 match change {
+                    // A room nobody is in is no channel.
+                    None if created.is_none() => {
+                        reply(out, ERR_NOSUCHCHANNEL, &me, &[&channel, "No such channel"]);
+                    }
                     None => {
                         // No trailing `:`: the modes and their arguments
                         // are parameters, as other servers send them.
-                        let mut params = vec![me.clone(), channel];
+                        let mut params = vec![me.clone(), channel.clone()];
                         params.extend(mode_string(modes));
                         let params: Vec<&str> = params.iter().map(String::as_str).collect();
                         Line::new(Some(server()), RPL_CHANNELMODEIS, &params).write(out);
+                        let secs = (created.unwrap_or(0) / 1000).to_string();
+                        reply(out, RPL_CREATIONTIME, &me, &[&channel, &secs]);
                     }
                     Some(change) => {
                         let source = by
