@@ -292,7 +292,7 @@ impl Router {
         let session = connection(sessions, id)?;
         let Some(text) = set else {
             // A room nobody is in has no topic to show (IRC's 403).
-            if !rooms.get(&room).is_some_and(|r| !r.members.is_empty()) {
+            if rooms.get(&room).is_none_or(|r| r.members.is_empty()) {
                 return Err(outside(rooms, &room));
             }
             // A secret room's topic is its members' business.
