@@ -413,3 +413,62 @@ async fn myinfo_lists_every_mode() {
     assert_eq!(line.params[3..], ["iB", "IRbeiklmnosv", "Ibeklov"]);
     assert!(!myinfo.contains(" :"), "{myinfo}");
 }
+
+/// MONITOR (ISUPPORT `MONITOR=100`): 730/731 at once and as nicks come
+/// and go (connect, rename, quit, on any transport), the list, removal,
+/// and 734 past the limit. JSON clients have the same as `watch`.
+#[tokio::test]
+async fn monitor_tells_who_comes_and_goes() {
+    let server = TestServer::start();
+    let mut irc = IrcClient::register(&server, "watcher").await;
+    let mut here = IrcClient::register(&server, "present").await;
+    irc.send("MONITOR + present,absent,bad.nick").await;
+    assert_eq!(
+        irc.expect("730").await,
+        ":banter 730 watcher :present!present@banter"
+    );
+    assert_eq!(irc.expect("731").await, ":banter 731 watcher :absent");
+    // A web user takes the nick: online; it renames: offline, and back.
+    let mut web = common::Client::hello(&server, Kind::Ws, "absent").await;
+    assert_eq!(
+        irc.expect("730").await,
+        ":banter 730 watcher :absent!absent@banter"
+    );
+    web.send(json!({"type":"nick","nick":"elsewhere"})).await;
+    assert_eq!(irc.expect("731").await, ":banter 731 watcher :absent");
+    here.send("QUIT :bye").await;
+    assert_eq!(irc.expect("731").await, ":banter 731 watcher :present");
+    irc.send("MONITOR L").await;
+    let list = parse(&irc.expect("732").await);
+    assert_eq!(list.params[1], "present,absent");
+    irc.expect("733").await;
+    irc.send("MONITOR S").await;
+    assert_eq!(
+        irc.expect("731").await,
+        ":banter 731 watcher :present,absent"
+    );
+    irc.send("MONITOR - present").await;
+    irc.send("MONITOR L").await;
+    assert_eq!(parse(&irc.expect("732").await).params[1], "absent");
+    irc.expect("733").await;
+    irc.send("MONITOR C").await;
+    irc.send("MONITOR L").await;
+    irc.expect("733").await;
+    // Past the limit: 734, and nothing added.
+    let many: Vec<String> = (0..101).map(|i| format!("n{i}")).collect();
+    irc.send(&format!("MONITOR + {}", many.join(","))).await;
+    let full = parse(&irc.expect("734").await);
+    assert_eq!(full.params[1], "100");
+    irc.assert_usable().await;
+
+    web.send(json!({"type":"watch","nicks":["watcher","nobody"],"ref":1}))
+        .await;
+    let watched = web.wait_for("watched").await;
+    assert_eq!(
+        (&watched["online"], &watched["offline"], &watched["ref"]),
+        (&json!(["watcher"]), &json!(["nobody"]), &json!(1))
+    );
+    irc.send("QUIT").await;
+    let gone = web.wait_for("watched").await;
+    assert_eq!(gone["offline"], json!(["watcher"]));
+}

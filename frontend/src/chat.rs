@@ -1416,9 +1416,11 @@ impl Chat {
             // Not asked by the web client (its build does not even read them).
             ServerMessage::DirectHistory { .. }
             | ServerMessage::Targets { .. }
-            | ServerMessage::Settings { .. }
-            | ServerMessage::Profile { .. }
-            | ServerMessage::Account { .. } => {}
+            | ServerMessage::Settings { .. } => {}
+            #[cfg(not(target_arch = "wasm32"))]
+            ServerMessage::Profile { .. }
+            | ServerMessage::Account { .. }
+            | ServerMessage::Watched { .. } => {}
             ServerMessage::Read(p) => self.on_read(p.room, p.with, p.id),
             ServerMessage::ReadPositions { positions } => {
                 for p in positions {

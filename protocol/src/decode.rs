@@ -58,8 +58,14 @@ enum Kind {
     Voiced,
     Targets,
     Settings,
+    // Not read by the web client, whose build does not know them (a
+    // frame of an unknown type is skipped).
+    #[cfg(not(target_arch = "wasm32"))]
     Profile,
+    #[cfg(not(target_arch = "wasm32"))]
     Account,
+    #[cfg(not(target_arch = "wasm32"))]
+    Watched,
     Read,
     ReadPositions,
     Lagged,
@@ -110,6 +116,10 @@ struct Flat {
     bot: Option<bool>,
     #[cfg(not(target_arch = "wasm32"))]
     created: Option<u64>,
+    #[cfg(not(target_arch = "wasm32"))]
+    online: Option<Vec<Nick>>,
+    #[cfg(not(target_arch = "wasm32"))]
+    offline: Option<Vec<Nick>>,
     read: Option<ReadMark>,
     positions: Option<Vec<ReadPosition>>,
     old: Option<Nick>,
@@ -360,8 +370,6 @@ impl Flat {
                 account: f.account,
                 #[cfg(not(target_arch = "wasm32"))]
                 realname: f.realname,
-                #[cfg(target_arch = "wasm32")]
-                realname: None,
             },
             #[cfg(not(target_arch = "wasm32"))]
             Kind::History => history(f.room, f.with, f.messages)?,
@@ -377,9 +385,14 @@ impl Flat {
             // The web client never asks for these (one short message for
             // both: its text is part of the download).
             #[cfg(target_arch = "wasm32")]
-            Kind::Targets | Kind::Settings | Kind::Profile | Kind::Account => {
+            Kind::Targets | Kind::Settings => {
                 return Err(E::custom("not read by the web client"));
             }
+            #[cfg(not(target_arch = "wasm32"))]
+            Kind::Watched => M::Watched {
+                online: f.online.unwrap_or_default(),
+                offline: f.offline.unwrap_or_default(),
+            },
             #[cfg(not(target_arch = "wasm32"))]
             Kind::Account => M::Account {
                 nick: need(f.nick, "nick")?,
@@ -424,6 +437,8 @@ impl Flat {
                 },
                 moderators: f.moderators.unwrap_or_default(),
                 voiced: f.voiced.unwrap_or_default(),
+                // The web client shows no profiles.
+                #[cfg(not(target_arch = "wasm32"))]
                 users: f.users.unwrap_or_default(),
             },
             Kind::Rooms => M::Rooms {
@@ -453,12 +468,6 @@ impl Flat {
                 username: f.username,
                 #[cfg(not(target_arch = "wasm32"))]
                 bot: f.bot.unwrap_or(false),
-                #[cfg(target_arch = "wasm32")]
-                realname: None,
-                #[cfg(target_arch = "wasm32")]
-                username: None,
-                #[cfg(target_arch = "wasm32")]
-                bot: false,
             },
             Kind::Users => M::Users {
                 users: need(f.users, "users")?,
@@ -524,8 +533,6 @@ impl Flat {
                 change,
                 #[cfg(not(target_arch = "wasm32"))]
                 created: f.created,
-                #[cfg(target_arch = "wasm32")]
-                created: None,
             },
             Kind::Invited => M::Invited {
                 room: need(f.room, "room")?,
@@ -885,6 +892,14 @@ mod tests {
                 nick: nick("a"),
                 account: None,
             },
+            M::Watched {
+                online: vec![nick("a")],
+                offline: vec![nick("b"), nick("c")],
+            },
+            M::Watched {
+                online: vec![],
+                offline: vec![],
+            },
             M::Away {
                 nick: nick("a"),
                 message: Some("brb".into()),
@@ -1060,12 +1075,13 @@ mod tests {
             M::Settings { .. } => 39,
             M::Profile { .. } => 40,
             M::Account { .. } => 41,
+            M::Watched { .. } => 42,
         }
     }
 
     #[test]
     fn every_type_is_tested() {
-        let mut seen = [false; 42];
+        let mut seen = [false; 43];
         for message in every_type() {
             seen[variant(&message)] = true;
         }

@@ -57,6 +57,8 @@ pub enum ErrorCode {
     /// The account has as many connections (devices) logged in as the
     /// server allows.
     TooManyDevices,
+    /// A `watch` would take the watch list past its limit.
+    TooManyWatched,
     /// The server holds too many rooms to create another.
     ServerFull,
     /// Too many connections from the client's address, or opened too fast.
@@ -162,6 +164,7 @@ impl ErrorCode {
             NoSuchNick => "no_such_nick",
             TooManyRooms => "too_many_rooms",
             TooManyDevices => "too_many_devices",
+            TooManyWatched => "too_many_watched",
             ServerFull => "server_full",
             TooManyConnections => "too_many_connections",
             RateLimited => "rate_limited",
@@ -225,6 +228,7 @@ impl ErrorCode {
             NoSuchNick,
             TooManyRooms,
             TooManyDevices,
+            TooManyWatched,
             ServerFull,
             TooManyConnections,
             RateLimited,

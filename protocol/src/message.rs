@@ -26,6 +26,8 @@ pub const MAX_AWAY_BYTES: usize = 200;
 pub const MAX_REALNAME_BYTES: usize = 100;
 /// Longest IRC username (`USER`'s first parameter), in bytes.
 pub const MAX_USERNAME_BYTES: usize = 16;
+/// Most nicks one connection may watch (IRC's `MONITOR=`).
+pub const MAX_WATCHED: usize = 100;
 /// Longest part or quit reason, in UTF-8 bytes.
 pub const MAX_REASON_BYTES: usize = 390;
 /// Most nicks one `users` request may ask about.
@@ -116,12 +118,15 @@ pub enum ClientMessage {
         /// A free-text name shown in `whois` and IRC's WHOIS and WHO (at
         /// most 100 bytes, one line).
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(target_arch = "wasm32", serde(skip))]
         realname: Option<String>,
         /// IRC's `USER` username, shown in WHOIS and WHO (`~username`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(target_arch = "wasm32", serde(skip))]
         username: Option<String>,
         /// The user is a bot (IRC's `+B`).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        #[cfg_attr(target_arch = "wasm32", serde(skip))]
         bot: bool,
     },
     /// Creates the account `nick` with `password`; answered by
@@ -405,6 +410,21 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
     },
+    #[cfg(not(target_arch = "wasm32"))]
+    /// Adds `nicks` to this connection's watch list (at most
+    /// [`MAX_WATCHED`] in all); answered by `watched` with which of them
+    /// are online. With no nicks: `watched` with the whole list. Then a
+    /// `watched` comes whenever one of them comes online or goes (IRC's
+    /// MONITOR).
+    Watch { nicks: Vec<Nick> },
+    #[cfg(not(target_arch = "wasm32"))]
+    /// Removes `nicks` from the watch list (none: all of them); answered
+    /// by an empty `watched`.
+    Unwatch {
+        #[serde(default)]
+        nicks: Vec<Nick>,
+    },
+    #[cfg(not(target_arch = "wasm32"))]
     /// Changes your real name (empty: none) or whether you are a bot;
     /// answered by `profile`, which your room-mates get too.
     Profile {
@@ -459,6 +479,8 @@ impl ClientMessage {
         "mark_read",
         "settings",
         "profile",
+        "watch",
+        "unwatch",
     ];
 }
 
@@ -686,11 +708,14 @@ pub struct UserInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<Nick>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg(not(target_arch = "wasm32"))]
     pub realname: Option<String>,
     /// IRC's `USER` username, if it gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg(not(target_arch = "wasm32"))]
     pub username: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[cfg(not(target_arch = "wasm32"))]
     pub bot: bool,
 }
 
@@ -835,6 +860,7 @@ pub enum ServerMessage {
         /// The account the user is logged into, if any.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         account: Option<Nick>,
+        #[cfg(not(target_arch = "wasm32"))]
         /// The user's real name, if it gave one (`join` only).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         realname: Option<String>,
@@ -891,6 +917,7 @@ pub enum ServerMessage {
         /// The members with a voice (`+v`), as in `joined`.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         voiced: Vec<Nick>,
+        #[cfg(not(target_arch = "wasm32"))]
         /// Each member in the order of `members`, with its account, real
         /// name and bot flag (what IRC's WHO shows).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -913,11 +940,14 @@ pub enum ServerMessage {
         /// The account the user is logged into, if any.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         account: Option<Nick>,
+        #[cfg(not(target_arch = "wasm32"))]
         #[serde(default, skip_serializing_if = "Option::is_none")]
         realname: Option<String>,
+        #[cfg(not(target_arch = "wasm32"))]
         /// IRC's `USER` username, if it gave one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         username: Option<String>,
+        #[cfg(not(target_arch = "wasm32"))]
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         bot: bool,
     },
@@ -926,12 +956,23 @@ pub enum ServerMessage {
     Users {
         users: Vec<UserInfo>,
     },
+    #[cfg(not(target_arch = "wasm32"))]
+    /// Watched nicks that are online and offline: answering `watch`, and
+    /// when one comes or goes.
+    Watched {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        online: Vec<Nick>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        offline: Vec<Nick>,
+    },
+    #[cfg(not(target_arch = "wasm32"))]
     /// Room-mate `nick` logged into `account` (none: logged out).
     Account {
         nick: Nick,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         account: Option<Nick>,
     },
+    #[cfg(not(target_arch = "wasm32"))]
     /// `nick`'s real name or bot flag changed (answering `profile`; sent to
     /// the user and its room-mates).
     Profile {
@@ -1033,6 +1074,7 @@ pub enum ServerMessage {
         by: Option<Nick>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         change: Option<ModeChange>,
+        #[cfg(not(target_arch = "wasm32"))]
         /// When the room was opened (its first member of now joined),
         /// Unix ms: in the answer to `mode` only.
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -526,6 +526,8 @@ impl Session {
             | M::Nick { .. }
             | M::Away { .. }
             | M::Profile { .. }
+            | M::Watch { .. }
+            | M::Unwatch { .. }
             | M::Register { .. }
             | M::Logout { .. }
             | M::ChangePassword { .. }
@@ -1914,6 +1916,8 @@ impl Session {
             Now::Users { nicks } => router.users(id, nicks, reference),
             Now::Away { message } => router.away(id, message, reference),
             Now::Profile { realname, bot } => router.change_profile(id, realname, bot, reference),
+            Now::Watch { nicks } => router.watch(id, nicks, reference),
+            Now::Unwatch { nicks } => router.unwatch(id, nicks, reference),
             Now::Kick { room, nick, reason } => router.kick(id, room, nick, reason, reference),
             Now::Ban {
                 room,

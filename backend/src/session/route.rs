@@ -64,6 +64,12 @@ pub(super) enum Now {
         realname: Option<String>,
         bot: Option<bool>,
     },
+    Watch {
+        nicks: Vec<Nick>,
+    },
+    Unwatch {
+        nicks: Vec<Nick>,
+    },
     Away {
         message: Option<String>,
     },
@@ -407,6 +413,8 @@ pub(super) fn route(id: Option<SessionId>, body: ClientMessage) -> Route {
         (Some(id), C::Users { nicks }) => now(id, Now::Users { nicks }),
         (Some(id), C::Away { message }) => now(id, Now::Away { message }),
         (Some(id), C::Profile { realname, bot }) => now(id, Now::Profile { realname, bot }),
+        (Some(id), C::Watch { nicks }) => now(id, Now::Watch { nicks }),
+        (Some(id), C::Unwatch { nicks }) => now(id, Now::Unwatch { nicks }),
         (Some(id), C::Kick { room, nick, reason }) => now(id, Now::Kick { room, nick, reason }),
         (
             Some(id),

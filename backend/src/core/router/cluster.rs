@@ -196,6 +196,7 @@ fn ghost_add(state: &mut State, user: &UserRecord, announce: bool) -> SessionId 
     state.next_session += 1;
     let id = state.next_session;
     state.nicks.insert(user.nick.clone(), id);
+    state.watches.seen(&state.sessions, &user.nick, true);
     state.sessions.insert(
         id,
         Box::new(Connection {
@@ -326,6 +327,7 @@ fn ghost_quit(state: &mut State, id: SessionId, reason: Option<String>, announce
     }
     if let Some(s) = state.sessions.remove(&id) {
         state.nicks.remove(&s.nick);
+        state.watches.seen(&state.sessions, &s.nick, false);
         if let Some(account) = s.account.as_ref().filter(|_| remote::devices_here(&s) > 0) {
             state.orphaned.push(account.clone());
             if !state.online.contains_key(account) {
@@ -348,6 +350,7 @@ fn ghost_rename(state: &mut State, id: SessionId, nick: &Nick) {
         sessions,
         nicks,
         rooms,
+        watches,
         ..
     } = state;
     let Some(s) = sessions.get_mut(&id) else {
@@ -356,6 +359,11 @@ fn ghost_rename(state: &mut State, id: SessionId, nick: &Nick) {
     let old = std::mem::replace(&mut s.nick, nick.clone());
     nicks.remove(&old);
     nicks.insert(nick.clone(), id);
+    watches.seen(sessions, &old, false);
+    watches.seen(sessions, nick, true);
+    let Some(s) = sessions.get_mut(&id) else {
+        return;
+    };
     if remote::devices_here(s) > 0 {
         s.sink.push(Frame::new(ServerMessage::Nick {
             nick: nick.clone(),

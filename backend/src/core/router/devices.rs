@@ -423,6 +423,7 @@ impl Router {
             }
         }
         state.nicks.insert(account.clone(), id);
+        state.watches.seen(&state.sessions, &account, true);
         state.online.insert(account, id);
         state.sessions.insert(id, session);
         true

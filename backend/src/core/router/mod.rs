@@ -30,8 +30,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use banter_protocol::{
     Access, BanInfo, BanList, ChatMessage, DirectMessage, ErrorCode, MAX_AWAY_BYTES,
     MAX_HISTORY_PAGE, MAX_KEY_BYTES, MAX_READ_POSITIONS, MAX_REASON_BYTES, MAX_TOPIC_BYTES,
-    MAX_USERS_QUERY, ModeChange, Nick, PresenceEvent, ReadMark, ReadPosition, Ref, RoomInfo,
-    RoomModes, RoomName, ServerMessage, Topic, UserInfo, check_line, check_text,
+    MAX_USERS_QUERY, MAX_WATCHED, ModeChange, Nick, PresenceEvent, ReadMark, ReadPosition, Ref,
+    RoomInfo, RoomModes, RoomName, ServerMessage, Topic, UserInfo, check_line, check_text,
 };
 use tracing::warn;
 
@@ -48,6 +48,7 @@ mod rooms;
 mod sessions;
 #[cfg(test)]
 mod tests;
+mod watches;
 
 use apply::{apply_room_change, deliver_chat, deliver_direct_with};
 use chat::chat;
@@ -155,6 +156,8 @@ struct State {
     /// Accounts whose ghost went with devices of it here (closed): the
     /// cluster is told they are none (see `remote`).
     orphaned: Vec<Nick>,
+    /// Who watches which nicks (see `watches`).
+    watches: watches::Watches,
 }
 
 /// One user as the router knows it: its nick, account, rooms and the

@@ -264,6 +264,10 @@ impl Router {
         if let Some(account) = &account {
             state.online.insert(account.clone(), id);
         }
+        let State {
+            sessions, watches, ..
+        } = &mut *state;
+        watches.seen(sessions, &nick, true);
         let now = now_ms();
         state.sessions.insert(
             id,
@@ -393,6 +397,7 @@ impl Router {
             nicks,
             rooms,
             accounts,
+            watches,
             ..
         } = &mut *guard;
         let user = sessions.user_of(id);
@@ -411,6 +416,11 @@ impl Router {
         let old = std::mem::replace(&mut session.nick, nick.clone());
         nicks.remove(&old);
         nicks.insert(nick.clone(), user);
+        if old != nick {
+            watches.seen(sessions, &old, false);
+            watches.seen(sessions, &nick, true);
+        }
+        let session = connection_mut(sessions, id)?;
         for room in &session.rooms {
             let r = rooms.get_mut(room).expect("a session's rooms exist");
             r.broadcast(
@@ -478,6 +488,7 @@ pub(super) fn remove_user(
         online,
         offline,
         remote,
+        watches,
         ..
     } = state;
     let user = sessions.user_of(id);
@@ -497,6 +508,8 @@ pub(super) fn remove_user(
     forget_reads(reads, &session, user);
     cluster::publish_quit(port, &session, reason.clone());
     nicks.remove(&session.nick);
+    watches.forget(id);
+    watches.seen(sessions, &session.nick, false);
     for room in session.rooms {
         if let Some(r) = rooms.get_mut(&room) {
             r.members.retain(|m| m.session != user);

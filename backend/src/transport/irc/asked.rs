@@ -70,6 +70,8 @@ pub enum Asked {
     Admin(&'static str),
     /// SETNAME: a new real name.
     Setname,
+    /// MONITOR, by subcommand.
+    Monitor(Monitor),
     /// MODE on ourselves: `+B`/`-B`.
     UserMode,
 }
@@ -104,6 +106,7 @@ impl Asked {
             Asked::Oper => "OPER",
             Asked::Admin(command) => command,
             Asked::Setname => "SETNAME",
+            Asked::Monitor(_) => "MONITOR",
             Asked::UserMode => "MODE",
         }
     }
@@ -139,9 +142,23 @@ impl Asked {
             | Asked::Oper
             | Asked::Admin(_)
             | Asked::Setname
+            | Asked::Monitor(_)
             | Asked::UserMode => Cow::Borrowed("-"),
         }
     }
+}
+
+/// What a MONITOR asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Monitor {
+    /// `+`: these targets (as written, for 734).
+    Add(Box<str>),
+    /// `-` or `C`: nothing is answered.
+    Remove,
+    /// `L`: the list (732, 733).
+    List,
+    /// `S`: who is online and who is not (730, 731).
+    Status,
 }
 
 /// The requests made and not yet done with, oldest first.

@@ -140,7 +140,9 @@ impl Client {
                 self.message_command(line, queue)
             }
             "WHO" | "WHOIS" | "ISON" | "USERHOST" | "AWAY" | "MOTD" | "VERSION" | "TIME"
-            | "ADMIN" | "INFO" | "WHOWAS" | "LUSERS" | "SETNAME" => self.query_command(line, queue),
+            | "ADMIN" | "INFO" | "WHOWAS" | "LUSERS" | "SETNAME" | "MONITOR" => {
+                self.query_command(line, queue)
+            }
             "OPER" | "KILL" | "KLINE" | "UNKLINE" | "STATS" => self.oper_command(line, queue),
             command => self.numeric(queue, ERR_UNKNOWNCOMMAND, &[command, "Unknown command"]),
         }
@@ -154,7 +156,7 @@ impl Client {
             "USER" | "CHATHISTORY" => 4,
             "KICK" | "KLINE" | "OPER" | "INVITE" => 2,
             "PASS" | "JOIN" | "PART" | "TOPIC" | "WHOIS" | "MODE" | "ISON" | "USERHOST"
-            | "NAMES" | "WHO" | "KILL" | "UNKLINE" => 1,
+            | "NAMES" | "WHO" | "KILL" | "UNKLINE" | "MONITOR" => 1,
             _ => 0,
         };
         if line.params.len() >= least {

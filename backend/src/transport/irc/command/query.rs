@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use banter_protocol::{ClientMessage, MAX_USERS_QUERY, Nick};
 
 use super::super::Client;
-use super::super::asked::Asked;
+use super::super::asked::{Asked, Monitor};
 use super::super::line::Line;
 use super::super::numeric::*;
 use super::{MAX_USERHOST, room_of};
@@ -59,6 +59,7 @@ impl Client {
                     .write(out)
                 }),
             },
+            "MONITOR" => self.monitor(line, queue),
             "AWAY" => {
                 let message = line
                     .param(0)
@@ -150,6 +151,45 @@ impl Client {
         } else {
             self.numeric(queue, RPL_ENDOFWHO, &[mask, "End of /WHO list"]);
         }
+    }
+
+    /// `MONITOR + a,b`, `- a,b`, `C`, `L` or `S` (the IRCv3 spec).
+    fn monitor(&mut self, line: &Line, queue: &mut VecDeque<Inbound>) {
+        let sub = line.params[0].to_ascii_uppercase();
+        let targets = line.param(1).unwrap_or("");
+        let nicks: Vec<Nick> = targets
+            .split(',')
+            .filter_map(|n| Nick::new(n).ok())
+            .collect();
+        let (body, asked) = match sub.as_str() {
+            "+" | "-" if targets.is_empty() => {
+                return self.numeric(
+                    queue,
+                    ERR_NEEDMOREPARAMS,
+                    &["MONITOR", "Not enough parameters"],
+                );
+            }
+            "+" => (ClientMessage::Watch { nicks }, Monitor::Add(targets.into())),
+            "-" if nicks.is_empty() => return,
+            "-" => (ClientMessage::Unwatch { nicks }, Monitor::Remove),
+            "C" => (
+                ClientMessage::Unwatch { nicks: Vec::new() },
+                Monitor::Remove,
+            ),
+            "L" | "S" => (
+                ClientMessage::Watch { nicks: Vec::new() },
+                if sub == "L" {
+                    Monitor::List
+                } else {
+                    Monitor::Status
+                },
+            ),
+            other => {
+                let why = format!("Unknown MONITOR subcommand {other}");
+                return self.numeric(queue, ERR_UNKNOWNCOMMAND, &["MONITOR", &why]);
+            }
+        };
+        self.request(queue, body, Asked::Monitor(asked));
     }
 
     /// `ISON a b c` or `ISON :a b c`, up to `most` nicks; USERHOST alike.

@@ -156,6 +156,7 @@ impl Client {
         let maxlist = format!("MAXLIST=b:{0},e:{0},I:{0}", MAX_LIST_ENTRIES);
         let kicklen = format!("KICKLEN={}", banter_protocol::MAX_TOPIC_BYTES);
         let linelen = format!("LINELEN={MAX_BODY}");
+        let monitor = format!("MONITOR={}", banter_protocol::MAX_WATCHED);
         reply(
             out,
             RPL_ISUPPORT,
@@ -168,6 +169,7 @@ impl Client {
                 &kicklen,
                 &linelen,
                 &maxlist,
+                &monitor,
                 // Each letter is a change of its own: no limit per line.
                 "MODES",
                 &topiclen,

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use banter_protocol::ErrorCode;
 
 use super::super::Client;
-use super::super::asked::Asked;
+use super::super::asked::{Asked, Monitor};
 use super::super::caps::STANDARD_REPLIES;
 use super::super::line::Line;
 use super::super::numeric::*;
@@ -113,6 +113,19 @@ fn request_error(
             Line::new(Some(server()), "FAIL", &["MARKREAD", kind, target, message])
                 .text()
                 .write(out);
+        }
+        ErrorCode::TooManyWatched => {
+            let targets = match asked {
+                Some(Asked::Monitor(Monitor::Add(targets))) => targets,
+                _ => "*",
+            };
+            let limit = banter_protocol::MAX_WATCHED.to_string();
+            reply(
+                out,
+                ERR_MONLISTFULL,
+                me,
+                &[&limit, targets, "Monitor list is full"],
+            );
         }
         // setname words its refusals as standard replies.
         ErrorCode::TextTooLong | ErrorCode::InvalidText | ErrorCode::BadRequest

@@ -98,6 +98,7 @@ impl Client {
             | ServerMessage::Users { .. }
             | ServerMessage::Profile { .. }
             | ServerMessage::Account { .. }
+            | ServerMessage::Watched { .. }
             | ServerMessage::Away { .. } => self.user_reply(frame, message, asked, out),
             ServerMessage::Welcome { .. }
             | ServerMessage::LoggedIn { .. }

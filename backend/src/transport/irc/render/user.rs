@@ -5,7 +5,7 @@
 use banter_protocol::{Nick, RoomName, ServerMessage, UserInfo};
 
 use super::super::Client;
-use super::super::asked::Asked;
+use super::super::asked::{Asked, Monitor};
 use super::super::caps::{ACCOUNT_NOTIFY, AWAY_NOTIFY, SETNAME};
 use super::super::line::Line;
 use super::super::numeric::*;
@@ -65,6 +65,9 @@ impl Client {
                 self.whois(out, whois, asked)
             }
             ServerMessage::Users { users } => self.users(out, users, asked),
+            ServerMessage::Watched { online, offline } => {
+                self.watched(out, (online, offline), asked)
+            }
             ServerMessage::Account { nick, account } if self.caps.has(ACCOUNT_NOTIFY) => {
                 let account = account.as_ref().map_or("*", Nick::as_str);
                 Line::new(Some(&mask(nick.as_str())), "ACCOUNT", &[account]).write(out);
@@ -164,6 +167,37 @@ impl Client {
             Line::new(Some(&source), "SETNAME", &[name])
                 .text()
                 .write(out);
+        }
+    }
+
+    /// MONITOR's answers and notifications: 730 (as masks) and 731, or
+    /// the list (732, 733); nothing for a removal. A few to a line, so
+    /// every line fits.
+    fn watched(
+        &self,
+        out: &mut Vec<u8>,
+        (online, offline): (&[Nick], &[Nick]),
+        asked: Option<&Asked>,
+    ) {
+        let me = self.me();
+        let lines = |out: &mut Vec<u8>, code: &str, items: &[String]| {
+            for chunk in items.chunks(8) {
+                reply(out, code, me, &[&chunk.join(",")]);
+            }
+        };
+        match asked {
+            Some(Asked::Monitor(Monitor::Remove)) => {}
+            Some(Asked::Monitor(Monitor::List)) => {
+                let all: Vec<String> = online.iter().chain(offline).map(Nick::to_string).collect();
+                lines(out, RPL_MONLIST, &all);
+                reply(out, RPL_ENDOFMONLIST, me, &["End of MONITOR list"]);
+            }
+            _ => {
+                let on: Vec<String> = online.iter().map(|n| mask(n.as_str())).collect();
+                let off: Vec<String> = offline.iter().map(Nick::to_string).collect();
+                lines(out, RPL_MONONLINE, &on);
+                lines(out, RPL_MONOFFLINE, &off);
+            }
         }
     }
 
