@@ -395,3 +395,151 @@ async fn a_library_client_is_invited_into_a_private_room() {
     let muted = lib.response(Response::ERR_CANNOTSENDTOCHAN).await;
     assert_eq!(muted[1], "#vault");
 }
+
+/// The IRCv3 set a modern client negotiates, through `irc-proto`: SASL
+/// PLAIN, extended-join account names, a chat with a JSON user, MONITOR
+/// online and offline, a labeled response and a CHATHISTORY page.
+#[tokio::test]
+async fn a_library_client_logs_in_with_sasl_and_uses_the_ircv3_set() {
+    let server = TestServer::start();
+    common::register(&server, "saslib").await;
+    common::register(&server, "other").await;
+    let mut lib = Lib(IrcClient::connect(&server).await);
+    let caps = "sasl extended-join account-notify labeled-response batch draft/chathistory server-time message-tags";
+    lib.send(Command::CAP(
+        None,
+        CapSubCommand::REQ,
+        None,
+        Some(caps.into()),
+    ))
+    .await;
+    lib.send(Command::NICK("saslib".into())).await;
+    lib.send(Command::USER(
+        "saslib".into(),
+        "0".into(),
+        "Lib Rary".into(),
+    ))
+    .await;
+    lib.wait(|m| matches!(&m.command, Command::CAP(_, CapSubCommand::ACK, ..)).then_some(()))
+        .await;
+    lib.send(Command::AUTHENTICATE("PLAIN".into())).await;
+    lib.wait(|m| matches!(&m.command, Command::AUTHENTICATE(a) if a == "+").then_some(()))
+        .await;
+    let payload = common::base64(format!("\0saslib\0{}", common::PW).as_bytes());
+    lib.send(Command::AUTHENTICATE(payload)).await;
+    lib.response(Response::RPL_SASLSUCCESS).await;
+    lib.send(Command::CAP(None, CapSubCommand::END, None, None))
+        .await;
+    assert_eq!(lib.response(Response::RPL_WELCOME).await[0], "saslib");
+    lib.response(Response::RPL_ENDOFMOTD).await;
+
+    // MONITOR: nobody yet.
+    lib.send(Command::MONITOR("+".into(), Some("later".into())))
+        .await;
+    let offline = lib.response(Response::RPL_MONOFFLINE).await;
+    assert_eq!(offline.last().unwrap(), "later");
+
+    lib.send(Command::JOIN("#v3".into(), None, None)).await;
+    let own = lib
+        .wait(|m| match &m.command {
+            Command::JOIN(c, account, name) if c == "#v3" => Some((account.clone(), name.clone())),
+            _ => None,
+        })
+        .await;
+    assert_eq!(own, (Some("saslib".into()), Some("Lib Rary".into())));
+    lib.response(Response::RPL_ENDOFNAMES).await;
+
+    // A JSON guest comes online, joins and talks.
+    let (mut web, _) = Client::hello_with(
+        &server,
+        Kind::Tcp,
+        json!({"type":"hello","nick":"later","realname":"Later Person"}),
+    )
+    .await;
+    let online = lib.response(Response::RPL_MONONLINE).await;
+    assert_eq!(online.last().unwrap(), "later!later@banter");
+    web.join("v3").await;
+    let theirs = lib
+        .wait(|m| match &m.command {
+            Command::JOIN(c, account, name) if c == "#v3" && nick_of(m) == Some("later") => {
+                Some((account.clone(), name.clone()))
+            }
+            _ => None,
+        })
+        .await;
+    assert_eq!(theirs, (Some("*".into()), Some("Later Person".into())));
+    web.send(json!({"type":"say","room":"v3","text":"from json"}))
+        .await;
+    let said = lib
+        .wait(|m| match &m.command {
+            Command::PRIVMSG(t, text) if t == "#v3" => Some(text.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(said, "from json");
+    lib.send(Command::PRIVMSG("#v3".into(), "from irc-proto".into()))
+        .await;
+    loop {
+        let message = web.wait_for("message").await;
+        if message["from"] == "saslib" {
+            assert_eq!(message["text"], "from irc-proto");
+            break;
+        }
+    }
+
+    // An account joins: its name is in the JOIN.
+    let mut other = common::irc_sasl(&server, "other").await;
+    other.send("JOIN #v3").await;
+    let account = lib
+        .wait(|m| match &m.command {
+            Command::JOIN(_, account, _) if nick_of(m) == Some("other") => account.clone(),
+            _ => None,
+        })
+        .await;
+    assert_eq!(account, "other");
+
+    // A labeled PING: one line, with the label.
+    let ping = irc_proto::Message::with_tags(
+        Some(vec![irc_proto::message::Tag(
+            "label".into(),
+            Some("l1".into()),
+        )]),
+        None,
+        "PING",
+        vec!["x"],
+    )
+    .unwrap();
+    lib.0.send_bytes(ping.to_string().as_bytes()).await;
+    let label = lib
+        .wait(|m| match &m.command {
+            Command::PONG(..) => m.tags.clone(),
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        label,
+        vec![irc_proto::message::Tag("label".into(), Some("l1".into()))]
+    );
+
+    // A CHATHISTORY page: a batch of what was said, oldest first.
+    lib.send(Command::Raw(
+        "CHATHISTORY".into(),
+        vec!["LATEST".into(), "#v3".into(), "*".into(), "10".into()],
+    ))
+    .await;
+    let mut texts = Vec::new();
+    loop {
+        let message = lib.recv().await;
+        match &message.command {
+            Command::PRIVMSG(_, text) => texts.push(text.clone()),
+            Command::BATCH(reference, None, None) if reference.starts_with('-') => break,
+            _ => {}
+        }
+    }
+    assert_eq!(texts, ["from json", "from irc-proto"]);
+
+    // MONITOR: offline again once the JSON user leaves.
+    drop(web);
+    let offline = lib.response(Response::RPL_MONOFFLINE).await;
+    assert_eq!(offline.last().unwrap(), "later");
+}
