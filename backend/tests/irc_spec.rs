@@ -472,3 +472,18 @@ async fn monitor_tells_who_comes_and_goes() {
     let gone = web.wait_for("watched").await;
     assert_eq!(gone["offline"], json!(["watcher"]));
 }
+
+/// A guest's MARKREAD (web IRC clients send it as they scroll) hears that
+/// nothing is read, not an error: guests' positions are not kept.
+#[tokio::test]
+async fn a_guests_markread_is_answered_not_refused() {
+    let server = TestServer::start();
+    let mut guest = with_caps(&server, "guesty", "draft/read-marker").await;
+    guest.send("JOIN #marks").await;
+    guest.wait_for("366").await;
+    guest
+        .send("MARKREAD #marks timestamp=2100-01-01T00:00:00.000Z")
+        .await;
+    assert_eq!(guest.expect("MARKREAD").await, ":banter MARKREAD #marks *");
+    guest.assert_usable().await;
+}

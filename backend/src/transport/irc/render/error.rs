@@ -103,6 +103,12 @@ fn request_error(
     target: &str,
 ) {
     match code {
+        // A guest's read positions are not kept: it hears that nothing
+        // is read, not an error (web clients such as gamja send MARKREAD
+        // as they scroll, whoever is logged in).
+        ErrorCode::AccountRequired if matches!(asked, Some(Asked::Markread(_))) => {
+            Line::new(Some(server()), "MARKREAD", &[target, "*"]).write(out);
+        }
         // draft/read-marker words its refusals as standard replies.
         _ if matches!(asked, Some(Asked::Markread(_))) => {
             let kind = match code {
