@@ -487,3 +487,28 @@ async fn a_guests_markread_is_answered_not_refused() {
     assert_eq!(guest.expect("MARKREAD").await, ":banter MARKREAD #marks *");
     guest.assert_usable().await;
 }
+
+/// INVITE of nobody is 401 before the rights (482); a line that is not
+/// UTF-8 is `FAIL * INVALID_UTF8` with standard-replies (UTF8ONLY).
+#[tokio::test]
+async fn invite_of_nobody_and_invalid_utf8() {
+    let server = TestServer::start();
+    let mut op = IrcClient::register(&server, "inviter").await;
+    op.send("JOIN #closed").await;
+    op.wait_for("366").await;
+    op.send("MODE #closed +i").await;
+    op.wait_for("MODE").await;
+    let mut member = with_caps(&server, "member", "standard-replies").await;
+    op.send("INVITE member #closed").await;
+    op.wait_for("341").await;
+    member.send("JOIN #closed").await;
+    member.wait_for("366").await;
+    member.send("INVITE nobody #closed").await;
+    assert_eq!(parse(&member.wait_for("401").await).params[1], "nobody");
+    member.send("INVITE inviter #closed").await;
+    member.wait_for("482").await;
+    member.send_bytes(b"PRIVMSG #closed :\xff\xfe\r\n").await;
+    let fail = member.wait_for("FAIL").await;
+    assert!(fail.contains("FAIL * INVALID_UTF8 "), "{fail}");
+    member.assert_usable().await;
+}

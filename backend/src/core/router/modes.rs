@@ -190,15 +190,16 @@ impl Router {
             ..
         } = &mut *guard;
         let (session, r) = member(sessions, rooms, id, &room)?;
-        if r.modes.invite_only && !moderates(r, sessions, id) {
-            return Err(not_operator(&room));
-        }
+        // Nobody by that name comes before the rights (IRC's 401, 482).
         let Some(&target) = nicks.get(&nick) else {
             return Err(RouterError::new(
                 ErrorCode::NoSuchNick,
                 format!("nobody is using the nick {nick}"),
             ));
         };
+        if r.modes.invite_only && !moderates(r, sessions, id) {
+            return Err(not_operator(&room));
+        }
         let invitee = &sessions[&target];
         if invitee.rooms.contains(&room) {
             return Err(RouterError::new(

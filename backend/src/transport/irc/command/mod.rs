@@ -22,7 +22,7 @@ use bytes::Bytes;
 
 use super::Client;
 use super::asked::Asked;
-use super::caps::BATCH;
+use super::caps::{BATCH, STANDARD_REPLIES};
 use super::line::{Line, LineError};
 use super::numeric::*;
 use super::registration::{MAX_HELD_BYTES, MAX_HELD_LINES, NotHeld};
@@ -180,6 +180,14 @@ impl Client {
     /// A line that did not parse gets the numeric for what is wrong.
     fn bad_line(&self, error: LineError, queue: &mut VecDeque<Inbound>) {
         let text = format!("Malformed line: {error}");
+        // UTF8ONLY: with standard-replies, the spec's FAIL.
+        if error == LineError::InvalidUtf8 && self.caps.has(STANDARD_REPLIES) {
+            return self.local(queue, |out, _| {
+                Line::new(Some(server()), "FAIL", &["*", "INVALID_UTF8", &text])
+                    .text()
+                    .write(out)
+            });
+        }
         let code = match error {
             LineError::BodyTooLong | LineError::TagsTooLong => ERR_INPUTTOOLONG,
             LineError::NoCommand | LineError::BadCommand => ERR_UNKNOWNCOMMAND,
