@@ -159,12 +159,18 @@ async fn administrators_on_irc() {
     root.send("USER root 0 * :Root").await;
     root.wait_for("900").await;
     let mut guest = IrcClient::register(&server, "guest").await;
+    // OPER checks the password (464), then that the account logged into
+    // administers the server (491).
     guest.send("OPER guest whatever").await;
+    guest.wait_for("464").await;
+    guest.send(&format!("OPER root :{PW}")).await;
     guest.wait_for("491").await;
     guest.send("KILL root :no").await;
     guest.wait_for("481").await;
 
     root.send("OPER root whatever").await;
+    root.wait_for("464").await;
+    root.send(&format!("OPER root :{PW}")).await;
     root.wait_for("381").await;
     let mut victim = Client::hello(&server, Kind::Tcp, "victim").await;
     root.send("KILL victim :bye").await;

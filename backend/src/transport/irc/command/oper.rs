@@ -1,5 +1,6 @@
-//! Server administration from IRC: OPER (a check, not a second password:
-//! an account that is a server administrator is one once logged in),
+//! Server administration from IRC: OPER (a check, not a second login: an
+//! account that is a server administrator is one once logged in; OPER
+//! checks its password and says so),
 //! KILL, KLINE, UNKLINE and STATS K. Each becomes the JSON protocol's
 //! administrators' request; the session refuses anyone else (481).
 
@@ -11,7 +12,7 @@ use super::super::Client;
 use super::super::asked::Asked;
 use super::super::line::Line;
 use super::super::numeric::*;
-use crate::session::Inbound;
+use crate::session::{Inbound, Verify};
 
 /// A K-line's target as IRC writes it: `$a:account`, `user@host` (the
 /// host counts), or an address or CIDR range.
@@ -29,9 +30,19 @@ impl Client {
     /// OPER, KILL, KLINE, UNKLINE, STATS.
     pub(super) fn oper_command(&mut self, line: &Line, queue: &mut VecDeque<Inbound>) {
         match line.command.as_str() {
-            // Whether this account administers the server: asked as a list
-            // of server bans, which only administrators may see.
-            "OPER" => self.request(queue, ClientMessage::Klines, Asked::Oper),
+            // `OPER name password`: the password is checked as a login
+            // would check it (464 if wrong); then the account logged
+            // into must be `name` and administer the server (else 491).
+            "OPER" => {
+                let Ok(account) = Nick::new(&line.params[0]) else {
+                    return self.numeric(queue, ERR_PASSWDMISMATCH, &["Password incorrect"]);
+                };
+                queue.push_back(Inbound::Verify(Box::new(Verify {
+                    account,
+                    password: line.params[1].clone(),
+                    reference: Some(self.asked.ask(Asked::Oper)),
+                })));
+            }
             "KILL" => match Nick::new(&line.params[0]) {
                 Ok(nick) => {
                     let reason = line.param(1).map(str::to_string);

@@ -21,6 +21,22 @@ impl Client {
     ) {
         match message {
             ServerMessage::Welcome { nick, .. } => self.welcome(out, nick),
+            ServerMessage::LoggedIn { account, admin, .. }
+                if matches!(asked, Some(Asked::Oper)) =>
+            {
+                let mine = self.own.as_ref().and_then(|o| o.account.as_ref()) == Some(account);
+                if *admin && mine {
+                    reply(
+                        out,
+                        RPL_YOUREOPER,
+                        self.me(),
+                        &["You are now an IRC operator"],
+                    );
+                } else {
+                    let why = "No O-lines for your host (log into an administrator's account)";
+                    reply(out, ERR_NOOPERHOST, self.me(), &[why]);
+                }
+            }
             ServerMessage::LoggedIn { account, .. } => self.logged_in(out, account, asked),
             ServerMessage::Registered { nick } => notice(
                 out,
@@ -50,14 +66,6 @@ impl Client {
                         ban_target(ban),
                         ban.reason
                     ),
-                );
-            }
-            ServerMessage::Klines { .. } if matches!(asked, Some(Asked::Oper)) => {
-                reply(
-                    out,
-                    RPL_YOUREOPER,
-                    self.me(),
-                    &["You are now an IRC operator"],
                 );
             }
             ServerMessage::Klines { klines: bans } => {

@@ -157,6 +157,9 @@ fn request_error(
             .text()
             .write(out);
         }
+        _ if matches!(asked, Some(Asked::Oper)) && code != ErrorCode::NotAdmin => {
+            reply(out, ERR_PASSWDMISMATCH, me, &["Password incorrect"])
+        }
         ErrorCode::NotAdmin if matches!(asked, Some(Asked::Oper)) => reply(
             out,
             ERR_NOOPERHOST,
