@@ -428,9 +428,9 @@ async fn whispers_presence_and_whois_cross_nodes() {
     alice
         .send(json!({"type": "whisper", "to": "bob", "text": "back?", "ref": 8}))
         .await;
-    alice.wait_for("direct").await;
     let reply = alice.wait_for("away").await;
     assert_eq!((&reply["nick"], &reply["ref"]), (&json!("bob"), &json!(8)));
+    alice.wait_for("direct").await;
 
     // A change of case only is a rename too, not a departure.
     bob.send(json!({"type": "nick", "nick": "BOB"})).await;

@@ -945,8 +945,9 @@ async fn notices_arrive_as_notices_and_are_never_answered() {
     b.assert_usable().await;
     assert_eq!(a.recv().await, ":beta!beta@banter NOTICE alpha :you there?");
     b.send("PRIVMSG alpha :you there?").await;
-    b.expect("PRIVMSG").await;
+    // The away message comes first, then the echo.
     assert_eq!(parse(&b.expect("301").await).params[1..], ["alpha", "busy"]);
+    b.expect("PRIVMSG").await;
     assert_eq!(web.wait_for("away").await["nick"], "alpha");
     web.send(json!({"type":"whisper","to":"alpha","text":"ping","notice":true}))
         .await;

@@ -512,3 +512,55 @@ async fn invite_of_nobody_and_invalid_utf8() {
     assert!(fail.contains("FAIL * INVALID_UTF8 "), "{fail}");
     member.assert_usable().await;
 }
+
+/// Labels on answers that hold a batch, or that come before a message's
+/// echo; MONITOR's repeats; WHOX's `t` without a token.
+#[tokio::test]
+async fn labels_nest_and_monitor_repeats_count_once() {
+    let server = TestServer::start();
+    let mut irc = with_caps(
+        &server,
+        "nester",
+        "labeled-response batch server-time message-tags draft/chathistory",
+    )
+    .await;
+    irc.send("JOIN #nest").await;
+    irc.wait_for("366").await;
+    // Its ACK comes once the message is delivered (and stored).
+    irc.send("@label=m1 PRIVMSG #nest :one").await;
+    assert_eq!(irc.wait_for("ACK").await, "@label=m1 :banter ACK");
+    irc.send("@label=h1 CHATHISTORY LATEST #nest * 10").await;
+    let outer = irc.wait_for("BATCH").await;
+    assert!(
+        outer.starts_with("@label=h1 :banter BATCH +labeled labeled-response"),
+        "{outer}"
+    );
+    let inner = irc.expect("BATCH").await;
+    assert!(
+        inner.starts_with("@batch=labeled :banter BATCH +"),
+        "{inner}"
+    );
+    let message = irc.expect("PRIVMSG").await;
+    assert_eq!(message.matches("batch=").count(), 1, "{message}");
+    irc.expect("BATCH").await;
+    assert_eq!(irc.expect("BATCH").await, ":banter BATCH -labeled");
+
+    // A whisper to someone away: the 301 is the labeled answer.
+    let mut away = IrcClient::register(&server, "sleeper").await;
+    away.send("AWAY :zzz").await;
+    away.wait_for("306").await;
+    irc.send("@label=w1 PRIVMSG sleeper :hi").await;
+    let answer = irc.wait_for("301").await;
+    assert!(answer.starts_with("@label=w1 "), "{answer}");
+
+    irc.send("MONITOR + ghost,other,ghost").await;
+    assert_eq!(irc.wait_for("731").await, ":banter 731 nester :ghost,other");
+    irc.send("MONITOR + ghost").await;
+    assert_eq!(irc.expect("731").await, ":banter 731 nester :ghost");
+    irc.send("MONITOR L").await;
+    assert_eq!(parse(&irc.expect("732").await).params[1], "ghost,other");
+    irc.expect("733").await;
+
+    irc.send("WHO #nest %tn").await;
+    assert_eq!(parse(&irc.expect("354").await).params[1..], ["0", "nester"]);
+}

@@ -526,8 +526,6 @@ impl Session {
             | M::Nick { .. }
             | M::Away { .. }
             | M::Profile { .. }
-            | M::Watch { .. }
-            | M::Unwatch { .. }
             | M::Register { .. }
             | M::Logout { .. }
             | M::ChangePassword { .. }
@@ -552,7 +550,10 @@ impl Session {
             M::MarkRead { id: Some(_), .. } | M::MarkRead { ts: Some(_), .. } => {
                 (&mut self.marks, Limit::MarkRead, "read positions")
             }
-            M::Hello { .. }
+            // Bounded per connection (100 nicks), like a query.
+            M::Watch { .. }
+            | M::Unwatch { .. }
+            | M::Hello { .. }
             | M::Settings { always_on: None }
             | M::Bans { .. }
             | M::Part { .. }

@@ -269,9 +269,10 @@ pub(super) fn deliver_direct_with(
     let Some(from) = state.sessions.get(&sender) else {
         return;
     };
+    // The target's away message first: the echo may render as nothing
+    // (IRC without echo-message), and a labeled command's answer is the
+    // first frame with its ref.
     let away = away.filter(|_| !message.notice);
-    from.sink
-        .tell(sender, ServerMessage::Direct(message), reference.clone());
     if let Some((nick, away)) = away {
         from.sink.answer(
             sender,
@@ -280,10 +281,12 @@ pub(super) fn deliver_direct_with(
                     nick,
                     message: Some(away),
                 },
-                reference,
+                reference.clone(),
             ),
         );
     }
+    from.sink
+        .tell(sender, ServerMessage::Direct(message), reference);
 }
 
 pub(super) fn unsaved(reference: Option<Ref>) -> Frame {

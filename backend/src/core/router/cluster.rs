@@ -359,8 +359,10 @@ fn ghost_rename(state: &mut State, id: SessionId, nick: &Nick) {
     let old = std::mem::replace(&mut s.nick, nick.clone());
     nicks.remove(&old);
     nicks.insert(nick.clone(), id);
-    watches.seen(sessions, &old, false);
-    watches.seen(sessions, nick, true);
+    if old != *nick {
+        watches.seen(sessions, &old, false);
+        watches.seen(sessions, nick, true);
+    }
     let Some(s) = sessions.get_mut(&id) else {
         return;
     };

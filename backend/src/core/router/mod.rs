@@ -593,6 +593,9 @@ impl Room {
     }
 
     fn admit(&mut self, room: &RoomName, id: SessionId, session: &Connection, announce: bool) {
+        if self.members.is_empty() {
+            self.created = now_ms();
+        }
         if announce {
             self.broadcast(
                 &Frame::new(ServerMessage::Presence {

@@ -213,22 +213,37 @@ impl Router {
         if !moderates(r, sessions, id) && mine != Some(&account) {
             return Err(not_operator(&room));
         }
-        // A guest in the room named by its nick is made operator for this
-        // membership (as IRC's `+o` does); an account needs no guest.
-        let guest = r.members.iter().position(|m| {
-            sessions
-                .get(&m.session)
-                .is_some_and(|s| s.nick == account && s.account.is_none())
-        });
-        if let Some(pos) = guest {
-            if !moderates(r, sessions, id) {
-                return Err(not_operator(&room));
+        // A member named by its nick runs the room for this membership
+        // (IRC's `+o`): a guest always; a logged-in member when whoever
+        // asks runs the room only for its own membership, or when `-o`
+        // takes that away. The rest is about accounts' stored roles.
+        let named = r
+            .members
+            .iter()
+            .position(|m| sessions.get(&m.session).is_some_and(|s| s.nick == account));
+        let persistent = admin || r.is_operator(mine);
+        if let Some(pos) = named {
+            let target = &sessions[&r.members[pos].session];
+            let stored = target
+                .account
+                .as_ref()
+                .is_some_and(|a| r.is_operator(Some(a)));
+            let by_membership = target.account.is_none()
+                || (op && !persistent)
+                || (!op && r.members[pos].opped && !stored);
+            if by_membership {
+                if !moderates(r, sessions, id) {
+                    return Err(not_operator(&room));
+                }
+                r.members[pos].opped = op;
+                let roles = r.roles(&room, sessions);
+                r.broadcast(&Frame::new(roles.clone()), Some(sessions.user_of(id)));
+                session.sink.tell(id, roles, reference);
+                return Ok(());
             }
-            r.members[pos].opped = op;
-            let roles = r.roles(&room, sessions);
-            r.broadcast(&Frame::new(roles.clone()), Some(sessions.user_of(id)));
-            session.sink.tell(id, roles, reference);
-            return Ok(());
+            if !op {
+                r.members[pos].opped = false;
+            }
         }
         let Some(account) = accounts.get(&account).cloned() else {
             return Err(RouterError::new(

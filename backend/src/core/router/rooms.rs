@@ -153,9 +153,6 @@ impl Router {
         // Whoever opens a room nobody runs runs it while it stays (IRC's
         // channel creator), except the lobby everyone starts in.
         let creator = r.unrun() && room.as_str() != LOBBY;
-        if r.members.is_empty() {
-            r.created = now_ms();
-        }
         r.admit(&room, user, session, true);
         if creator {
             r.members.last_mut().expect("admitted").opped = true;

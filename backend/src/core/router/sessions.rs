@@ -164,6 +164,15 @@ impl Router {
         let State {
             sessions, rooms, ..
         } = state;
+        // Room-mates hear it is logged into nothing now (account-notify).
+        if let Some(session) = sessions.get(&id) {
+            let user = sessions.user_of(id);
+            let changed = Frame::new(ServerMessage::Account {
+                nick: session.nick.clone(),
+                account: None,
+            });
+            tell_room_mates(rooms, &session.rooms, &changed, &mut HashSet::from([user]));
+        }
         for (name_of_room, room) in rooms.iter_mut() {
             let (owner, ops) = (room.owner.clone(), room.ops.len());
             if room.owner.as_ref() == Some(name) {
@@ -451,6 +460,8 @@ impl Router {
             .map(|r| clip(r.trim(), MAX_REASON_BYTES))
             .filter(|r| !r.is_empty() && check_line(r, MAX_REASON_BYTES, "reason").is_ok());
         let mut guard = self.state.lock().unwrap();
+        // Whatever this connection watched, and however it goes.
+        guard.watches.forget(id);
         if self.remove_device(&mut guard, id) || self.keep_offline(&mut guard, id) {
             return;
         }

@@ -505,7 +505,7 @@ fn away_is_told_once_to_room_mates_and_to_whisperers() {
     r.whisper(loner.id, nick("bob"), "hi".into(), false, None)
         .unwrap();
     let got = loner.take();
-    assert!(matches!(&got[..], [ServerMessage::Direct(_), a] if *a == away));
+    assert!(matches!(&got[..], [a, ServerMessage::Direct(_)] if *a == away));
     r.away(b.id, None, None).unwrap();
     assert_eq!(
         a.take(),
@@ -553,7 +553,7 @@ fn reasons_accounts_away_joiners_and_user_lookups() {
         .unwrap();
     assert!(matches!(
         &a.take()[..],
-        [ServerMessage::Direct(_), ServerMessage::Away { .. }]
+        [ServerMessage::Away { .. }, ServerMessage::Direct(_)]
     ));
     b.take();
     // Who is online, in the order asked, once each.

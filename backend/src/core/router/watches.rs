@@ -73,8 +73,16 @@ impl Router {
         } = &mut *guard;
         let session = connection(sessions, id)?;
         let list = watches.lists.entry(id).or_default();
-        let mut fresh: Vec<Nick> = nicks.into_iter().filter(|n| !list.contains(n)).collect();
-        fresh.dedup();
+        let mut seen = HashSet::new();
+        let named: Vec<Nick> = nicks
+            .into_iter()
+            .filter(|n| seen.insert(n.clone()))
+            .collect();
+        let fresh: Vec<Nick> = named
+            .iter()
+            .filter(|n| !list.contains(n))
+            .cloned()
+            .collect();
         if list.len() + fresh.len() > MAX_WATCHED {
             let full = RouterError::new(
                 ErrorCode::TooManyWatched,
@@ -88,12 +96,16 @@ impl Router {
             }
             return Err(full);
         }
-        let asked = if fresh.is_empty() {
+        // The nicks named (watched already or not), or with none the list.
+        let asked = if named.is_empty() {
             list.clone()
         } else {
-            fresh.clone()
+            named
         };
         list.extend(fresh.iter().cloned());
+        if list.is_empty() {
+            watches.lists.remove(&id);
+        }
         for nick in fresh {
             watches.by_nick.entry(nick).or_default().push(id);
         }

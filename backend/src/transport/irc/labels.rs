@@ -88,12 +88,26 @@ pub(super) fn labeled(label: &str, lines: &[u8], batches: bool, out: &mut Vec<u8
                 Line::new(Some(server()), "BATCH", &[&start, "labeled-response"]).write(out);
                 let batch = format!("batch={id}");
                 for line in lines.split_inclusive(|&b| b == b'\n') {
-                    with_tag(line, batch.as_bytes(), out);
+                    // A line of a batch inside the answer is in that one.
+                    if in_batch(line) {
+                        out.extend_from_slice(line);
+                    } else {
+                        with_tag(line, batch.as_bytes(), out);
+                    }
                 }
                 Line::new(Some(server()), "BATCH", &[&format!("-{id}")]).write(out);
             }
         }
     }
+}
+
+/// Whether `line`'s tags put it in a batch.
+fn in_batch(line: &[u8]) -> bool {
+    let Some(tags) = line.strip_prefix(b"@") else {
+        return false;
+    };
+    let tags = tags.split(|&b| b == b' ').next().unwrap_or_default();
+    tags.split(|&b| b == b';').any(|t| t.starts_with(b"batch="))
 }
 
 /// Appends `line` (one, CRLF-terminated) with `tag` (`key=value`, escaped)

@@ -117,7 +117,10 @@ impl Client {
                     None => Err(NotHeld::Unregistered),
                 };
                 match held {
-                    Ok(()) => {}
+                    // Answered after the welcome, label and all.
+                    Ok(()) => {
+                        self.label.take();
+                    }
                     Err(NotHeld::Unregistered) => self.numeric(
                         queue,
                         ERR_NOTREGISTERED,

@@ -169,7 +169,13 @@ impl Client {
                     &["MONITOR", "Not enough parameters"],
                 );
             }
-            "+" => (ClientMessage::Watch { nicks }, Monitor::Add(targets.into())),
+            // Nothing valid to add: nothing to say.
+            "+" if nicks.is_empty() => return,
+            "+" => {
+                let named: Vec<&str> = nicks.iter().map(Nick::as_str).collect();
+                let named = named.join(",").into();
+                (ClientMessage::Watch { nicks }, Monitor::Add(named))
+            }
             "-" if nicks.is_empty() => return,
             "-" => (ClientMessage::Unwatch { nicks }, Monitor::Remove),
             "C" => (

@@ -82,6 +82,9 @@ impl Client {
                 reply(out, RPL_ENDOFSTATS, &me, &["K", "End of /STATS report"]);
             }
             ServerMessage::AccountDeleted { account } => {
+                if let Some(own) = &mut self.own {
+                    own.account = None;
+                }
                 let me = self.me();
                 let text = format!("The account {account} was deleted; you are now logged out");
                 reply(out, RPL_LOGGEDOUT, me, &[&mask(me), &text]);

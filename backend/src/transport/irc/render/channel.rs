@@ -560,7 +560,9 @@ pub(super) fn who_line(
         ];
         return reply(out, RPL_WHOREPLY, me, &params);
     };
-    let (fields, token) = whox.split_once(',').unwrap_or((whox, ""));
+    // A `t` without a token: 0, so the fields after it keep their place.
+    let (fields, token) = whox.split_once(',').unwrap_or((whox, "0"));
+    let token = if token.is_empty() { "0" } else { token };
     let mut params: Vec<&str> = Vec::new();
     for field in "tcuihsnfdlaor".chars().filter(|f| fields.contains(*f)) {
         params.push(match field {

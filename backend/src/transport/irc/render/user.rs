@@ -181,7 +181,8 @@ impl Client {
     ) {
         let me = self.me();
         let lines = |out: &mut Vec<u8>, code: &str, items: &[String]| {
-            for chunk in items.chunks(8) {
+            // Five 24-character nicks as masks fit a line with room to spare.
+            for chunk in items.chunks(5) {
                 reply(out, code, me, &[&chunk.join(",")]);
             }
         };
