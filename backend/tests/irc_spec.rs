@@ -265,7 +265,8 @@ async fn bots_say_so() {
     assert_eq!(parse(&bot.wait_for("352").await).params[6], "HB@");
 
     let mut web = common::Client::hello(&server, Kind::Ws, "webby").await;
-    web.join("bots").await;
+    let joined = web.join("bots").await;
+    assert_eq!(joined["bots"], json!(["robo"]), "{joined}");
     web.send(json!({"type":"whois","nick":"robo"})).await;
     assert_eq!(web.wait_for("whois").await["bot"], true);
     web.send(json!({"type":"members","room":"bots"})).await;

@@ -3,13 +3,16 @@
 // with SASL, joins, chats with a JSON user, reads extended-join account
 // names, MONITOR's online and offline, a labeled response and a
 // CHATHISTORY page. The library parses every line itself, so this checks
-// the server against an implementation that is not ours.
+// the server against an implementation that is not ours. Last, what an
+// IRC user sets (bot mode, real name) shows on the web page.
 
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { WebSocket } from 'ws';
-import { startBanter, TcpClient, WAIT_MS } from './harness.mjs';
+import {
+  TcpClient, WAIT_MS, expectLine, launchBrowser, openPage, say, signIn, startBanter,
+} from './harness.mjs';
 
 const require = createRequire(import.meta.url);
 const IRC = require('irc-framework');
@@ -154,6 +157,38 @@ test('irc-framework chats over IRC over WebSocket (/irc)', async () => {
   try {
     await chatsWithAJsonUser(server, WebSocketTransport);
   } finally {
+    await server.stop();
+  }
+});
+
+// What an IRC user sets shows on the page: its bot mode in the member
+// list, its real name in /whois, both as they change.
+test('a bot and its real name set on IRC show on the page', async () => {
+  const server = await startBanter();
+  const browser = await launchBrowser();
+  try {
+    const page = await openPage(browser, server.url);
+    await signIn(page, 'viewer');
+    const [ircHost, ircPort] = server.irc.split(':');
+    const bot = new IRC.Client();
+    const registered = event(bot, 'registered');
+    bot.connect({ host: ircHost, port: Number(ircPort), nick: 'robot', username: 'robot', gecos: 'Robo the Helper', auto_reconnect: false });
+    await registered;
+    bot.raw('MODE robot +B');
+    bot.join('#lobby');
+    const members = page.locator('.members');
+    await members.getByText('robot').waitFor({ timeout: WAIT_MS });
+    const role = members.locator('li', { hasText: 'robot' }).locator('.role');
+    await role.filter({ hasText: 'bot' }).waitFor({ timeout: WAIT_MS });
+    await say(page, '/whois robot');
+    await expectLine(page, 'robot (Robo the Helper), a bot: in #lobby');
+    // No longer a bot: the list says so at once.
+    bot.raw('MODE robot -B');
+    await role.waitFor({ state: 'detached', timeout: WAIT_MS });
+    assert.deepEqual(page.errors, []);
+    bot.quit('done');
+  } finally {
+    await browser.close();
     await server.stop();
   }
 });

@@ -5,7 +5,7 @@
 //! reconnection bookkeeping (rejoin every room, fill exactly the gap since
 //! the last message seen in each).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::rc::Rc;
 
 use banter_protocol::{
@@ -427,6 +427,8 @@ pub struct Chat {
     pub directs: BTreeMap<Nick, Conversation>,
     /// Users known to be away, with their messages.
     pub away: BTreeMap<Nick, String>,
+    /// Users known to be bots (`profile`; IRC's `+B`).
+    pub bots: BTreeSet<Nick>,
     pub view: Option<View>,
     pub limits: Option<Limits>,
     /// Whether the page is visible (hidden pages count everything unread).
@@ -484,6 +486,7 @@ impl Chat {
                 .collect(),
             directs: BTreeMap::new(),
             away: BTreeMap::new(),
+            bots: BTreeSet::new(),
             limits: None,
             visible: true,
             was_online: false,
@@ -1115,6 +1118,7 @@ impl Chat {
             } => {
                 out.extend(self.on_joined(room.clone(), members, history, now));
                 let access = access.map(|a| *a).unwrap_or_default();
+                self.bots.extend(access.bots);
                 if let Some(r) = self.rooms.get_mut(&room) {
                     r.topic = topic.filter(|t| !t.text.is_empty());
                     r.set_modes(access.modes);
@@ -1171,11 +1175,16 @@ impl Chat {
                 rooms,
                 away,
                 idle_secs,
+                realname,
+                bot,
                 ..
             } => {
                 let rooms: Vec<String> = rooms.iter().map(|r| format!("#{r}")).collect();
+                // The real name and bot flag, as IRC's WHOIS shows them.
+                let name = realname.map(|r| format!(" ({r})")).unwrap_or_default();
+                let bot = if bot { ", a bot" } else { "" };
                 let mut text = format!(
-                    "{nick}: in {} · idle {}",
+                    "{nick}{name}{bot}: in {} · idle {}",
                     if rooms.is_empty() {
                         "no rooms".into()
                     } else {
@@ -1221,8 +1230,15 @@ impl Chat {
                 event,
                 new_nick,
                 reason,
+                bot,
                 ..
-            } => self.on_presence(room, nick, event, new_nick, reason, now),
+            } => {
+                if event == PresenceEvent::Join {
+                    self.set_bot(&nick, bot);
+                }
+                self.on_presence(room, nick, event, new_nick, reason, now)
+            }
+            ServerMessage::Profile { nick, bot, .. } => self.set_bot(&nick, bot),
             ServerMessage::Parted { room, .. } => {
                 self.rooms.remove(&room);
                 if self.view == Some(View::Room(room)) {
@@ -1418,9 +1434,7 @@ impl Chat {
             | ServerMessage::Targets { .. }
             | ServerMessage::Settings { .. } => {}
             #[cfg(not(target_arch = "wasm32"))]
-            ServerMessage::Profile { .. }
-            | ServerMessage::Account { .. }
-            | ServerMessage::Watched { .. } => {}
+            ServerMessage::Account { .. } | ServerMessage::Watched { .. } => {}
             ServerMessage::Read(p) => self.on_read(p.room, p.with, p.id),
             ServerMessage::ReadPositions { positions } => {
                 for p in positions {
@@ -1565,6 +1579,14 @@ impl Chat {
         }
         if !own && !viewing {
             conv.unread += 1;
+        }
+    }
+
+    fn set_bot(&mut self, nick: &Nick, bot: bool) {
+        if bot {
+            self.bots.insert(nick.clone());
+        } else {
+            self.bots.remove(nick);
         }
     }
 
@@ -2179,6 +2201,7 @@ mod tests {
                 reason: None,
                 account: None,
                 realname: None,
+                bot: false,
             }),
             0,
         );
@@ -2191,6 +2214,7 @@ mod tests {
                 reason: None,
                 account: None,
                 realname: None,
+                bot: false,
             }),
             0,
         );
@@ -2207,6 +2231,7 @@ mod tests {
                 reason: Some("bye".into()),
                 account: None,
                 realname: None,
+                bot: false,
             }),
             0,
         );
@@ -3145,5 +3170,32 @@ mod tests {
         let view = chat.current().unwrap();
         assert!(matches!(view.lines.back().map(|l| l.as_ref()),
             Some(Line::Event { text, .. }) if text.contains("/join vault and the key")));
+    }
+
+    #[test]
+    fn bots_are_known_from_joins_and_profiles() {
+        let mut chat = online();
+        let joined = ServerMessage::Joined {
+            room: room("den"),
+            members: vec![nick("alice"), nick("robo")],
+            history: vec![],
+            topic: None,
+            moderators: vec![],
+            access: banter_protocol::Access::boxed(
+                RoomModes::default(),
+                vec![],
+                None,
+                vec![nick("robo")],
+            ),
+        };
+        chat.on_message(server(joined), 0);
+        assert!(chat.bots.contains(&nick("robo")));
+        let profile = ServerMessage::Profile {
+            nick: nick("robo"),
+            realname: None,
+            bot: false,
+        };
+        chat.on_message(server(profile), 0);
+        assert!(chat.bots.is_empty());
     }
 }

@@ -60,7 +60,6 @@ enum Kind {
     Settings,
     // Not read by the web client, whose build does not know them (a
     // frame of an unknown type is skipped).
-    #[cfg(not(target_arch = "wasm32"))]
     Profile,
     #[cfg(not(target_arch = "wasm32"))]
     Account,
@@ -107,13 +106,11 @@ struct Flat {
     targets: Option<Vec<TargetInfo>>,
     #[cfg(not(target_arch = "wasm32"))]
     always_on: Option<bool>,
-    /// Not read in the web client (wasm), which shows no real names.
-    #[cfg(not(target_arch = "wasm32"))]
     realname: Option<String>,
     #[cfg(not(target_arch = "wasm32"))]
     username: Option<String>,
-    #[cfg(not(target_arch = "wasm32"))]
     bot: Option<bool>,
+    bots: Option<Vec<Nick>>,
     #[cfg(not(target_arch = "wasm32"))]
     created: Option<u64>,
     #[cfg(not(target_arch = "wasm32"))]
@@ -337,7 +334,12 @@ impl Flat {
                 history: need(f.history, "history")?,
                 topic: f.topic,
                 moderators: f.moderators.unwrap_or_default(),
-                access: Access::boxed(modes, f.voiced.unwrap_or_default(), f.read),
+                access: Access::boxed(
+                    modes,
+                    f.voiced.unwrap_or_default(),
+                    f.read,
+                    f.bots.unwrap_or_default(),
+                ),
             },
             Kind::Parted => M::Parted {
                 room: need(f.room, "room")?,
@@ -370,6 +372,7 @@ impl Flat {
                 account: f.account,
                 #[cfg(not(target_arch = "wasm32"))]
                 realname: f.realname,
+                bot: f.bot.unwrap_or(false),
             },
             #[cfg(not(target_arch = "wasm32"))]
             Kind::History => history(f.room, f.with, f.messages)?,
@@ -398,7 +401,6 @@ impl Flat {
                 nick: need(f.nick, "nick")?,
                 account: f.account,
             },
-            #[cfg(not(target_arch = "wasm32"))]
             Kind::Profile => M::Profile {
                 nick: need(f.nick, "nick")?,
                 realname: f.realname,
@@ -462,11 +464,9 @@ impl Flat {
                 idle_secs: need(f.idle_secs, "idle_secs")?,
                 since: need(f.since, "since")?,
                 account: f.account,
-                #[cfg(not(target_arch = "wasm32"))]
                 realname: f.realname,
                 #[cfg(not(target_arch = "wasm32"))]
                 username: f.username,
-                #[cfg(not(target_arch = "wasm32"))]
                 bot: f.bot.unwrap_or(false),
             },
             Kind::Users => M::Users {
@@ -642,6 +642,7 @@ mod tests {
                     },
                     vec![nick("bob")],
                     None,
+                    vec![nick("bob")],
                 ),
             },
             M::Joined {
@@ -662,6 +663,7 @@ mod tests {
                     RoomModes::default(),
                     vec![nick("bob")],
                     Some(ReadMark { id: 4, ts: 40 }),
+                    vec![],
                 ),
             },
             M::Parted {
@@ -704,6 +706,7 @@ mod tests {
                 reason: None,
                 account: Some(nick("bob")),
                 realname: None,
+                bot: false,
             },
             M::Presence {
                 room: room("lobby"),
@@ -713,6 +716,7 @@ mod tests {
                 reason: Some("bye".into()),
                 account: None,
                 realname: None,
+                bot: false,
             },
             M::Presence {
                 room: room("lobby"),
@@ -722,6 +726,7 @@ mod tests {
                 reason: None,
                 account: None,
                 realname: Some("Bob B.".into()),
+                bot: false,
             },
             M::History {
                 room: room("lobby"),

@@ -570,6 +570,9 @@ pub struct Access {
     /// The newest message your account read here (see `mark_read`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub read: Option<ReadMark>,
+    /// The members who are bots (see `profile`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bots: Vec<Nick>,
 }
 
 impl Access {
@@ -578,11 +581,13 @@ impl Access {
         modes: RoomModes,
         voiced: Vec<Nick>,
         read: Option<ReadMark>,
+        bots: Vec<Nick>,
     ) -> Option<Box<Access>> {
         let access = Access {
             modes,
             voiced,
             read,
+            bots,
         };
         (access != Access::default()).then(|| Box::new(access))
     }
@@ -864,6 +869,9 @@ pub enum ServerMessage {
         /// The user's real name, if it gave one (`join` only).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         realname: Option<String>,
+        /// The user is a bot (`join` only).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        bot: bool,
     },
     History {
         room: RoomName,
@@ -940,14 +948,12 @@ pub enum ServerMessage {
         /// The account the user is logged into, if any.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         account: Option<Nick>,
-        #[cfg(not(target_arch = "wasm32"))]
         #[serde(default, skip_serializing_if = "Option::is_none")]
         realname: Option<String>,
         #[cfg(not(target_arch = "wasm32"))]
         /// IRC's `USER` username, if it gave one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         username: Option<String>,
-        #[cfg(not(target_arch = "wasm32"))]
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         bot: bool,
     },
@@ -972,7 +978,6 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         account: Option<Nick>,
     },
-    #[cfg(not(target_arch = "wasm32"))]
     /// `nick`'s real name or bot flag changed (answering `profile`; sent to
     /// the user and its room-mates).
     Profile {
@@ -1541,6 +1546,7 @@ mod tests {
             reason: None,
             account: None,
             realname: None,
+            bot: false,
         });
         assert_eq!(
             serde_json::to_string(&presence).unwrap(),
@@ -1801,6 +1807,7 @@ mod tests {
             reason: Some("bye".into()),
             account: None,
             realname: None,
+            bot: false,
         };
         assert_eq!(
             serde_json::to_string(&quit).unwrap(),

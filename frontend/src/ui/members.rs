@@ -51,6 +51,9 @@ pub fn Members(props: &Props) -> Html {
             Some("operator")
         } else if voiced {
             Some("voice")
+        } else if chat.bots.contains(nick) {
+            // What it says it is (`profile`; IRC's `+B`).
+            Some("bot")
         } else {
             None
         };

@@ -186,6 +186,7 @@ fn presence(
         reason,
         account,
         realname: None,
+        bot: false,
     })
 }
 
@@ -385,6 +386,7 @@ fn ghost_rename(state: &mut State, id: SessionId, nick: &Nick) {
                 reason: None,
                 account: s.account.clone(),
                 realname: None,
+                bot: false,
             }),
             None,
         );

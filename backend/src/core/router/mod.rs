@@ -606,6 +606,7 @@ impl Room {
                     reason: None,
                     account: session.account.clone(),
                     realname: session.profile.realname.as_deref().map(str::to_string),
+                    bot: session.profile.bot,
                 }),
                 None,
             );
@@ -642,10 +643,25 @@ impl Room {
                 history: self.history.iter().map(|f| chat(f).clone()).collect(),
                 topic: self.topic.clone(),
                 moderators: self.moderators(sessions),
-                access: Access::boxed(self.modes.clone(), self.voiced(sessions), read),
+                access: Access::boxed(
+                    self.modes.clone(),
+                    self.voiced(sessions),
+                    read,
+                    self.bots(sessions),
+                ),
             },
             reference,
         )
+    }
+
+    /// The members who are bots, by nick.
+    fn bots(&self, sessions: &Sessions) -> Vec<Nick> {
+        self.members
+            .iter()
+            .filter_map(|m| sessions.get(&m.session))
+            .filter(|s| s.profile.bot)
+            .map(|s| s.nick.clone())
+            .collect()
     }
 
     /// The members with a voice, by nick.

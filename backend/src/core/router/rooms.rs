@@ -251,6 +251,7 @@ impl Router {
                     reason: reason.clone(),
                     account: session.account.clone(),
                     realname: None,
+                    bot: false,
                 }),
                 None,
             );

@@ -441,6 +441,7 @@ impl Router {
                     reason: None,
                     account: session.account.clone(),
                     realname: None,
+                    bot: false,
                 }),
                 Some(user),
             );
@@ -533,6 +534,7 @@ pub(super) fn remove_user(
                     reason: reason.clone(),
                     account: session.account.clone(),
                     realname: None,
+                    bot: false,
                 }),
                 None,
             );

@@ -237,6 +237,7 @@ mod tests {
                 reason: None,
                 account: None,
                 realname: None,
+                bot: false,
             })
         };
         let mut out = Vec::new();
