@@ -1177,14 +1177,18 @@ impl Chat {
                 idle_secs,
                 realname,
                 bot,
+                account,
                 ..
             } => {
                 let rooms: Vec<String> = rooms.iter().map(|r| format!("#{r}")).collect();
-                // The real name and bot flag, as IRC's WHOIS shows them.
+                // The real name, bot flag and account, as IRC's WHOIS shows them.
                 let name = realname.map(|r| format!(" ({r})")).unwrap_or_default();
+                let account = account
+                    .map(|a| format!(", account {a}"))
+                    .unwrap_or_default();
                 let bot = if bot { ", a bot" } else { "" };
                 let mut text = format!(
-                    "{nick}{name}{bot}: in {} · idle {}",
+                    "{nick}{name}{bot}{account}: in {} · idle {}",
                     if rooms.is_empty() {
                         "no rooms".into()
                     } else {
@@ -3197,5 +3201,25 @@ mod tests {
         };
         chat.on_message(server(profile), 0);
         assert!(chat.bots.is_empty());
+    }
+
+    #[test]
+    fn whois_shows_the_real_name_the_account_and_a_bot() {
+        let mut chat = online();
+        let whois = ServerMessage::Whois {
+            nick: nick("bob"),
+            rooms: vec![room("lobby")],
+            away: None,
+            idle_secs: 0,
+            since: 0,
+            account: Some(nick("bob")),
+            realname: Some("Bob B.".into()),
+            username: None,
+            bot: true,
+        };
+        chat.on_message(server(whois), 0);
+        let view = chat.current().unwrap();
+        assert!(matches!(view.lines.back().map(|l| l.as_ref()),
+            Some(Line::Event { text, .. }) if text.starts_with("bob (Bob B.), a bot, account bob: in #lobby")));
     }
 }
