@@ -565,3 +565,22 @@ async fn labels_nest_and_monitor_repeats_count_once() {
     irc.send("WHO #nest %tn").await;
     assert_eq!(parse(&irc.expect("354").await).params[1..], ["0", "nester"]);
 }
+
+/// `CAP LS 302` gives values (`sasl=PLAIN`) and turns cap-notify on; a
+/// plain `CAP LS` gives names only.
+#[tokio::test]
+async fn cap_ls_302_gives_values() {
+    let server = TestServer::start();
+    let mut modern = IrcClient::connect(&server).await;
+    modern.send("CAP LS 302").await;
+    let ls = modern.expect("CAP").await;
+    assert!(ls.contains(" sasl=PLAIN "), "{ls}");
+    modern.send("CAP LIST").await;
+    assert!(modern.expect("CAP").await.ends_with(":cap-notify"));
+    modern.send("CAP REQ :sasl").await;
+    assert!(modern.expect("CAP").await.contains(" ACK :sasl"));
+    let mut old = IrcClient::connect(&server).await;
+    old.send("CAP LS").await;
+    let ls = old.expect("CAP").await;
+    assert!(ls.contains(" sasl ") && !ls.contains("sasl="), "{ls}");
+}

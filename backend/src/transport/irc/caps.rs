@@ -68,6 +68,12 @@ pub fn offered() -> String {
         .join(" ")
 }
 
+/// The `CAP LS 302` list: the same, with the values version 302 allows
+/// (`sasl=PLAIN`: the one mechanism offered).
+pub fn offered_302() -> String {
+    offered().replace("sasl", "sasl=PLAIN")
+}
+
 /// The bit of a capability name, if offered.
 pub fn bit(name: &str) -> Option<u32> {
     OFFERED

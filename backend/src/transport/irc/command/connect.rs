@@ -121,7 +121,14 @@ impl Client {
                 if let Some(reg) = self.registration() {
                     reg.on_cap_negotiation();
                 }
-                answer(self, queue, &["LS", &caps::offered()]);
+                // Version 302 and later: values, and cap-notify implied.
+                let version = line.param(1).and_then(|v| v.parse::<u32>().ok());
+                if version.is_some_and(|v| v >= 302) {
+                    self.caps = self.caps.with(caps::CAP_NOTIFY);
+                    answer(self, queue, &["LS", &caps::offered_302()]);
+                } else {
+                    answer(self, queue, &["LS", &caps::offered()]);
+                }
             }
             "LIST" => answer(self, queue, &["LIST", &self.caps.names()]),
             "REQ" => {
