@@ -215,6 +215,16 @@ impl AskedTable {
         Some(&entry.asked)
     }
 
+    /// The newest request not answered yet, if any.
+    pub fn newest_unanswered(&self) -> Option<i64> {
+        self.entries.iter().rev().find(|e| !e.answered).map(|e| e.id)
+    }
+
+    /// Whether a request up to `id` still waits for its answer.
+    pub fn waits_through(&self, id: i64) -> bool {
+        self.entries.iter().any(|e| !e.answered && e.id <= id)
+    }
+
     /// The label of the request that the frame with `reference` answers,
     /// the first time it is asked.
     pub fn take_label(&mut self, reference: Option<&Ref>) -> Option<Box<str>> {

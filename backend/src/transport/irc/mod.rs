@@ -28,6 +28,7 @@ pub mod asked;
 pub mod caps;
 pub mod command;
 mod labels;
+mod order;
 pub mod line;
 pub mod numeric;
 pub mod registration;
@@ -104,6 +105,8 @@ pub struct Client {
     /// The `label` of the line being handled, until its first request or
     /// lines take it (see [`labels`]).
     label: labels::Pending,
+    /// Lines made at once that wait behind earlier answers (see [`order`]).
+    waiting: order::Waiting,
     /// Our account and real name, for our own extended JOIN (`None`
     /// until the welcome).
     own: Option<Box<Own>>,
@@ -191,6 +194,7 @@ impl Client {
             caps: Caps::default(),
             bot: false,
             label: labels::Pending::default(),
+            waiting: order::Waiting::default(),
             own: None,
             quit: None,
             last_event: None,

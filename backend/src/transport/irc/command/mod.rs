@@ -73,7 +73,23 @@ impl Client {
             let lines = std::mem::take(&mut out);
             super::labels::labeled(&label, &lines, self.caps.has(BATCH), &mut out);
         }
-        queue.push_back(Inbound::Reply(Frame::local(Bytes::from(out))));
+        // Behind the answers to earlier requests (see `order`).
+        match self.asked.newest_unanswered() {
+            Some(after) => self.waiting.hold(after, Bytes::from(out)),
+            None => {
+                self.release_waiting(queue, true);
+                queue.push_back(Inbound::Reply(Frame::local(Bytes::from(out))));
+            }
+        }
+    }
+
+    /// Queues the lines made earlier that may go now (`all`: every one).
+    fn release_waiting(&self, queue: &mut VecDeque<Inbound>, all: bool) {
+        if self.waiting.any() {
+            for bytes in self.waiting.release(&self.asked, all) {
+                queue.push_back(Inbound::Reply(Frame::local(bytes)));
+            }
+        }
     }
 
     fn numeric(&self, queue: &mut VecDeque<Inbound>, code: &str, params: &[&str]) {
@@ -95,6 +111,8 @@ impl Client {
             Ok(line) => line,
             Err(e) => return self.bad_line(e, queue),
         };
+        // Lines that waited too long for earlier answers go first.
+        self.release_waiting(queue, false);
         self.label.set(self.label_of(&line));
         self.dispatch(&line, bytes, queue);
         // A command that made no request and sent nothing is answered.

@@ -41,9 +41,15 @@ impl Client {
             let mut lines = Vec::new();
             self.render_frame(frame, &mut lines);
             super::labels::labeled(&label, &lines, self.caps.has(BATCH), out);
-            return;
+        } else {
+            self.render_frame(frame, out);
         }
-        self.render_frame(frame, out)
+        // Lines made at once that waited for this answer follow it.
+        if self.waiting.any() {
+            for bytes in self.waiting.release(&self.asked, false) {
+                out.extend_from_slice(&bytes);
+            }
+        }
     }
 
     fn render_frame(&mut self, frame: &Frame, out: &mut Vec<u8>) {

@@ -1,0 +1,61 @@
+//! Lines made at once (a PONG, a numeric for a bad parameter) wait behind
+//! the answers to the client's earlier requests, which the router sends
+//! when they take effect (a mode, a topic or a message once stored). A
+//! client that sends `MODE #a +l 2` then `PING x` gets the MODE line
+//! before the PONG, as from any IRC server; clients and test harnesses
+//! use a PING to know that what they asked is done.
+//!
+//! A line waits until every request made before it is answered, or
+//! [`MAX_WAIT`] at most (an answer lost to a full outbox must not keep
+//! the rest back for ever).
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::asked::AskedTable;
+
+/// The longest a line waits behind earlier answers.
+pub const MAX_WAIT: Duration = Duration::from_secs(3);
+
+/// Lines waiting, each with the newest request made before it and when
+/// it was made; `None` (the usual case) costs one word.
+#[derive(Debug, Default)]
+pub(super) struct Waiting(RefCell<Option<Box<VecDeque<(i64, Instant, Bytes)>>>>);
+
+impl Waiting {
+    /// Holds `bytes` behind request `after`.
+    pub fn hold(&self, after: i64, bytes: Bytes) {
+        self.0
+            .borrow_mut()
+            .get_or_insert_with(Default::default)
+            .push_back((after, Instant::now(), bytes));
+    }
+
+    /// Whether any line waits.
+    pub fn any(&self) -> bool {
+        self.0.borrow().is_some()
+    }
+
+    /// The lines free to go now, in order: those whose earlier requests
+    /// are answered, or that waited long enough (`all`: every one).
+    pub fn release(&self, asked: &AskedTable, all: bool) -> Vec<Bytes> {
+        let mut waiting = self.0.borrow_mut();
+        let Some(lines) = waiting.as_mut() else {
+            return Vec::new();
+        };
+        let mut free = Vec::new();
+        while let Some((after, at, _)) = lines.front() {
+            if !all && asked.waits_through(*after) && at.elapsed() < MAX_WAIT {
+                break;
+            }
+            free.push(lines.pop_front().expect("looked at").2);
+        }
+        if lines.is_empty() {
+            *waiting = None;
+        }
+        free
+    }
+}
