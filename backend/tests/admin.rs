@@ -159,14 +159,23 @@ async fn administrators_on_irc() {
     root.send("USER root 0 * :Root").await;
     root.wait_for("900").await;
     let mut guest = IrcClient::register(&server, "guest").await;
-    // OPER checks the password (464), then that the account logged into
-    // administers the server (491).
+    // OPER checks the password (464), then whether the account named
+    // administers the server (491): if so, this connection has its rights.
+    register(&server, "plainacct").await;
     guest.send("OPER guest whatever").await;
     guest.wait_for("464").await;
-    guest.send(&format!("OPER root :{PW}")).await;
+    guest.send(&format!("OPER plainacct :{PW}")).await;
     guest.wait_for("491").await;
     guest.send("KILL root :no").await;
     guest.wait_for("481").await;
+    let mut opered = IrcClient::register(&server, "opered").await;
+    opered.send(&format!("OPER root :{PW}")).await;
+    opered.wait_for("381").await;
+    opered.send("WHOIS opered").await;
+    opered.wait_for("313").await;
+    let mut target = Client::hello(&server, Kind::Tcp, "target").await;
+    opered.send("KILL target :bye").await;
+    assert_eq!(closed_with(&mut target).await, "killed");
 
     root.send("OPER root whatever").await;
     root.wait_for("464").await;

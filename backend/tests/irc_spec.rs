@@ -584,3 +584,59 @@ async fn cap_ls_302_gives_values() {
     let ls = old.expect("CAP").await;
     assert!(ls.contains(" sasl ") && !ls.contains("sasl="), "{ls}");
 }
+
+/// A PING after a change that is stored first (a mode, a topic, a
+/// message) is answered after the change: clients use it to know that
+/// what they asked is done.
+#[tokio::test]
+async fn a_ping_is_answered_after_what_came_before_it() {
+    let server = TestServer::start();
+    let mut irc = with_caps(&server, "orderly", "echo-message").await;
+    irc.send("JOIN #order").await;
+    irc.send("MODE #order +l 5").await;
+    irc.send("TOPIC #order :first").await;
+    irc.send("PRIVMSG #order :hello").await;
+    irc.send("PING :sync").await;
+    let mut seen = Vec::new();
+    loop {
+        let line = parse(&irc.recv().await);
+        if line.command == "PONG" {
+            break;
+        }
+        seen.push(line.command);
+    }
+    for command in ["JOIN", "MODE", "TOPIC", "PRIVMSG"] {
+        assert!(
+            seen.iter().any(|c| c == command),
+            "{command} before PONG: {seen:?}"
+        );
+    }
+}
+
+/// WHO with a mask lists the matching users one shares a channel with,
+/// and oneself (everyone is invisible to strangers); 315 echoes the mask.
+#[tokio::test]
+async fn who_with_a_mask() {
+    let server = TestServer::start();
+    let mut asker = IrcClient::register(&server, "asker").await;
+    let mut cool = IrcClient::register(&server, "coolNick").await;
+    let mut stranger = IrcClient::register(&server, "coolStranger").await;
+    for irc in [&mut asker, &mut cool] {
+        irc.send("JOIN #masks").await;
+        irc.wait_for("366").await;
+    }
+    stranger.assert_usable().await;
+    asker.wait_for("JOIN").await;
+    asker.send("WHO cool*").await;
+    let reply = parse(&asker.expect("352").await);
+    assert_eq!(
+        reply.params[1..7],
+        ["*", "~coolNick", "banter", "banter", "coolNick", "H"]
+    );
+    let end = parse(&asker.expect("315").await);
+    assert_eq!(end.params[1], "cool*");
+    asker.send("WHO *").await;
+    assert_eq!(parse(&asker.expect("352").await).params[5], "asker");
+    assert_eq!(parse(&asker.expect("352").await).params[5], "coolNick");
+    asker.expect("315").await;
+}

@@ -3216,6 +3216,7 @@ mod tests {
             realname: Some("Bob B.".into()),
             username: None,
             bot: true,
+            oper: false,
         };
         chat.on_message(server(whois), 0);
         let view = chat.current().unwrap();

@@ -112,6 +112,8 @@ struct Flat {
     bot: Option<bool>,
     bots: Option<Vec<Nick>>,
     #[cfg(not(target_arch = "wasm32"))]
+    oper: Option<bool>,
+    #[cfg(not(target_arch = "wasm32"))]
     created: Option<u64>,
     #[cfg(not(target_arch = "wasm32"))]
     online: Option<Vec<Nick>>,
@@ -468,6 +470,8 @@ impl Flat {
                 #[cfg(not(target_arch = "wasm32"))]
                 username: f.username,
                 bot: f.bot.unwrap_or(false),
+                #[cfg(not(target_arch = "wasm32"))]
+                oper: f.oper.unwrap_or(false),
             },
             Kind::Users => M::Users {
                 users: need(f.users, "users")?,
@@ -809,6 +813,7 @@ mod tests {
                         realname: Some("Ann".into()),
                         username: Some("ann".into()),
                         bot: false,
+                        oper: false,
                     },
                     UserInfo {
                         nick: nick("b"),
@@ -817,6 +822,7 @@ mod tests {
                         realname: None,
                         username: None,
                         bot: true,
+                        oper: false,
                     },
                 ],
             },
@@ -846,6 +852,7 @@ mod tests {
                 realname: Some("Ann A.".into()),
                 username: Some("ann".into()),
                 bot: true,
+                oper: false,
             },
             M::Whois {
                 nick: nick("a"),
@@ -857,6 +864,7 @@ mod tests {
                 realname: None,
                 username: None,
                 bot: false,
+                oper: false,
             },
             M::Users {
                 users: vec![
@@ -867,6 +875,7 @@ mod tests {
                         realname: Some("Ann".into()),
                         username: None,
                         bot: true,
+                        oper: false,
                     },
                     UserInfo {
                         nick: nick("b"),
@@ -875,6 +884,7 @@ mod tests {
                         realname: None,
                         username: None,
                         bot: false,
+                        oper: false,
                     },
                 ],
             },

@@ -410,6 +410,11 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
     },
+    /// The online users whose nick matches `mask` (`*` any run, `?` any
+    /// one character), among those sharing a room with you and yourself
+    /// (IRC's WHO with a mask), at most 100; answered by `users`.
+    #[cfg(not(target_arch = "wasm32"))]
+    Who { mask: String },
     #[cfg(not(target_arch = "wasm32"))]
     /// Adds `nicks` to this connection's watch list (at most
     /// [`MAX_WATCHED`] in all); answered by `watched` with which of them
@@ -481,6 +486,7 @@ impl ClientMessage {
         "profile",
         "watch",
         "unwatch",
+        "who",
     ];
 }
 
@@ -722,6 +728,10 @@ pub struct UserInfo {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     #[cfg(not(target_arch = "wasm32"))]
     pub bot: bool,
+    /// A server administrator (IRC's operator: `*` in WHO).
+    #[cfg(not(target_arch = "wasm32"))]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub oper: bool,
 }
 
 /// Which of a room's lists an entry is on, as IRC names them: bans
@@ -956,6 +966,10 @@ pub enum ServerMessage {
         username: Option<String>,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         bot: bool,
+        /// A server administrator (IRC's 313).
+        #[cfg(not(target_arch = "wasm32"))]
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        oper: bool,
     },
     /// The online users among the nicks a `users` request named, in its
     /// order.

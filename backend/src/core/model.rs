@@ -146,6 +146,12 @@ pub fn mask_matches(mask: &str, nick: &Nick) -> bool {
     glob(mask.as_bytes(), user.as_bytes())
 }
 
+/// Whether the nick mask `mask` (`*` any run, `?` any one character,
+/// ASCII case ignored) matches `nick`.
+pub fn nick_matches(mask: &str, nick: &Nick) -> bool {
+    glob(mask.as_bytes(), nick.as_str().as_bytes())
+}
+
 /// `*`/`?` matching, iterative with one backtrack point (linear for the
 /// usual masks, never exponential).
 fn glob(pattern: &[u8], text: &[u8]) -> bool {

@@ -84,6 +84,9 @@ struct Session {
     /// Whispers that waited for this session's account, if any came at
     /// its login (boxed: most sessions have none).
     waiting: Option<Box<Waiting>>,
+    /// The administrator's account an IRC `OPER` named, whose rights this
+    /// session has.
+    oper: Option<Nick>,
 }
 
 /// Whispers to a logged-in session's account (`account`) stay waiting in
@@ -239,6 +242,7 @@ pub fn run<C: Transport>(
         token: None,
         tokens: C::TOKENS,
         waiting: None,
+        oper: None,
     };
     // The session gives both back when dropped: it has what that needs (the
     // context and the address), and the task holds nothing more for them.
@@ -478,17 +482,26 @@ impl Session {
                     account,
                     password,
                     reference,
+                    oper,
                 } = *verify;
                 return Ok(Some(Box::pin(async move {
                     let frame = match self.verify(&account, Some(password), None).await {
-                        Ok(account) => Frame::with_ref(
-                            ServerMessage::LoggedIn {
-                                admin: self.ctx.admins.is_admin(&account),
-                                account,
-                                token: None,
-                            },
-                            reference,
-                        ),
+                        Ok(account) => {
+                            if oper && self.ctx.admins.is_admin(&account) {
+                                if let Some(id) = self.id {
+                                    self.ctx.router.set_admin(id, true);
+                                }
+                                self.oper = Some(account.clone());
+                            }
+                            Frame::with_ref(
+                                ServerMessage::LoggedIn {
+                                    admin: self.ctx.admins.is_admin(&account),
+                                    account,
+                                    token: None,
+                                },
+                                reference,
+                            )
+                        }
                         Err(e) => Frame::error(e.code, e.message, reference),
                     };
                     self.outbox.push(frame);
@@ -553,6 +566,7 @@ impl Session {
             // Bounded per connection (100 nicks), like a query.
             M::Watch { .. }
             | M::Unwatch { .. }
+            | M::Who { .. }
             | M::Hello { .. }
             | M::Settings { always_on: None }
             | M::Bans { .. }
@@ -1384,7 +1398,8 @@ impl Session {
     /// A server administrator's request (`not_admin` for anyone else).
     async fn administer(&mut self, id: SessionId, act: Admin, reference: Option<Ref>) -> Outcome {
         let admin = self.ctx.router.account_of(id);
-        let Some(by) = admin.filter(|a| self.ctx.admins.is_admin(a)) else {
+        let admin = admin.filter(|a| self.ctx.admins.is_admin(a));
+        let Some(by) = admin.or_else(|| self.oper.clone()) else {
             return Err(RouterError::new(
                 ErrorCode::NotAdmin,
                 "only server administrators may do that (log into an administrator's account)",
@@ -1918,6 +1933,7 @@ impl Session {
             Now::Away { message } => router.away(id, message, reference),
             Now::Profile { realname, bot } => router.change_profile(id, realname, bot, reference),
             Now::Watch { nicks } => router.watch(id, nicks, reference),
+            Now::Who { mask } => router.who(id, &mask, reference),
             Now::Unwatch { nicks } => router.unwatch(id, nicks, reference),
             Now::Kick { room, nick, reason } => router.kick(id, room, nick, reason, reference),
             Now::Ban {

@@ -67,6 +67,9 @@ pub(super) enum Now {
     Watch {
         nicks: Vec<Nick>,
     },
+    Who {
+        mask: String,
+    },
     Unwatch {
         nicks: Vec<Nick>,
     },
@@ -414,6 +417,7 @@ pub(super) fn route(id: Option<SessionId>, body: ClientMessage) -> Route {
         (Some(id), C::Away { message }) => now(id, Now::Away { message }),
         (Some(id), C::Profile { realname, bot }) => now(id, Now::Profile { realname, bot }),
         (Some(id), C::Watch { nicks }) => now(id, Now::Watch { nicks }),
+        (Some(id), C::Who { mask }) => now(id, Now::Who { mask }),
         (Some(id), C::Unwatch { nicks }) => now(id, Now::Unwatch { nicks }),
         (Some(id), C::Kick { room, nick, reason }) => now(id, Now::Kick { room, nick, reason }),
         (

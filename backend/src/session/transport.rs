@@ -45,6 +45,9 @@ pub struct Verify {
     pub account: Nick,
     pub password: String,
     pub reference: Option<Ref>,
+    /// IRC's OPER: an administrator's account and password give this
+    /// session the administrator's rights (whatever it is logged into).
+    pub oper: bool,
 }
 
 /// What the session loop needs from a transport.

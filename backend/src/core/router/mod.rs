@@ -203,6 +203,7 @@ impl Connection {
             realname: self.profile.realname.as_deref().map(str::to_string),
             username: self.profile.username.as_deref().map(str::to_string),
             bot: self.profile.bot,
+            oper: self.admin,
         }
     }
 }

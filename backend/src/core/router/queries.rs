@@ -2,6 +2,7 @@
 //! who someone is.
 
 use super::*;
+use crate::core::model::nick_matches;
 
 /// What IRC's LUSERS counts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -131,7 +132,44 @@ impl Router {
             realname: target.profile.realname.as_deref().map(str::to_string),
             username: target.profile.username.as_deref().map(str::to_string),
             bot: target.profile.bot,
+            oper: target.admin,
         };
+        session.sink.answer(id, Frame::with_ref(answer, reference));
+        Ok(())
+    }
+
+    /// Answers with the online users whose nick matches `mask`, among
+    /// those sharing a room with session `id` and itself (IRC's WHO with
+    /// a mask: everyone is invisible to strangers), at most
+    /// [`MAX_USERS_QUERY`], by nick.
+    pub fn who(&self, id: SessionId, mask: &str, reference: Option<Ref>) -> Result<()> {
+        if mask.len() > 64 {
+            return Err(RouterError::new(
+                ErrorCode::BadRequest,
+                "a mask is at most 64 bytes",
+            ));
+        }
+        let state = self.state.lock().unwrap();
+        let session = state.session(id)?;
+        let me = state.sessions.user_of(id);
+        let mut seen = HashSet::new();
+        let mut users: Vec<UserInfo> = std::iter::once(me)
+            .chain(session.rooms.iter().flat_map(|room| {
+                state
+                    .rooms
+                    .get(room)
+                    .map_or(&[][..], |r| &r.members[..])
+                    .iter()
+                    .map(|m| m.session)
+            }))
+            .filter(|&user| seen.insert(user))
+            .filter_map(|user| state.sessions.get(&user))
+            .filter(|s| nick_matches(mask, &s.nick))
+            .take(MAX_USERS_QUERY)
+            .map(|s| s.info())
+            .collect();
+        users.sort_by(|a, b| a.nick.as_str().cmp(b.nick.as_str()));
+        let answer = ServerMessage::Users { users };
         session.sink.answer(id, Frame::with_ref(answer, reference));
         Ok(())
     }

@@ -438,6 +438,7 @@ fn members_rooms_and_whois_describe_the_server() {
                     realname: None,
                     username: None,
                     bot: false,
+                    oper: false,
                 },
                 UserInfo {
                     nick: nick("Bob"),
@@ -446,6 +447,7 @@ fn members_rooms_and_whois_describe_the_server() {
                     realname: None,
                     username: None,
                     bot: false,
+                    oper: false,
                 },
             ],
         }

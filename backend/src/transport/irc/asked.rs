@@ -42,6 +42,8 @@ pub enum Asked {
     /// WHO of a channel or a nick, with WHOX's `%fields[,token]`.
     WhoRoom(RoomName, Option<Box<str>>),
     WhoNick(Nick, Option<Box<str>>),
+    /// WHO of a nick mask (as the client wrote it), with WHOX's fields.
+    WhoMask(Box<str>, Option<Box<str>>),
     Whois(Nick),
     Userhost,
     Ison,
@@ -90,7 +92,7 @@ impl Asked {
             Asked::TopicQuery(_) => "TOPIC?",
             Asked::Names(_) => "NAMES",
             Asked::List(_) => "LIST",
-            Asked::WhoRoom(..) | Asked::WhoNick(..) => "WHO",
+            Asked::WhoRoom(..) | Asked::WhoNick(..) | Asked::WhoMask(..) => "WHO",
             Asked::Whois(_) => "WHOIS",
             Asked::Userhost => "USERHOST",
             Asked::Ison => "ISON",
@@ -134,6 +136,7 @@ impl Asked {
             Asked::Privmsg(target)
             | Asked::Notice(target)
             | Asked::List(target)
+            | Asked::WhoMask(target, _)
             | Asked::Chathistory(target)
             | Asked::Markread(target) => Cow::Borrowed(target),
             Asked::Userhost
@@ -217,7 +220,11 @@ impl AskedTable {
 
     /// The newest request not answered yet, if any.
     pub fn newest_unanswered(&self) -> Option<i64> {
-        self.entries.iter().rev().find(|e| !e.answered).map(|e| e.id)
+        self.entries
+            .iter()
+            .rev()
+            .find(|e| !e.answered)
+            .map(|e| e.id)
     }
 
     /// Whether a request up to `id` still waits for its answer.

@@ -46,6 +46,7 @@ pub const RPL_MONLIST: &str = "732";
 pub const RPL_ENDOFMONLIST: &str = "733";
 pub const ERR_MONLISTFULL: &str = "734";
 pub const RPL_WHOISBOT: &str = "335";
+pub const RPL_WHOISOPERATOR: &str = "313";
 pub const RPL_ENDOFWHO: &str = "315";
 pub const RPL_WHOISIDLE: &str = "317";
 pub const RPL_ENDOFWHOIS: &str = "318";

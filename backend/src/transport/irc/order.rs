@@ -20,10 +20,14 @@ use super::asked::AskedTable;
 /// The longest a line waits behind earlier answers.
 pub const MAX_WAIT: Duration = Duration::from_secs(3);
 
-/// Lines waiting, each with the newest request made before it and when
-/// it was made; `None` (the usual case) costs one word.
+/// A line waiting: the newest request made before it, when it was made,
+/// and the line.
+type Line = (i64, Instant, Bytes);
+
+/// Lines waiting; `None` (the usual case) costs one word.
 #[derive(Debug, Default)]
-pub(super) struct Waiting(RefCell<Option<Box<VecDeque<(i64, Instant, Bytes)>>>>);
+#[allow(clippy::box_collection)] // one word where a VecDeque takes four
+pub(super) struct Waiting(RefCell<Option<Box<VecDeque<Line>>>>);
 
 impl Waiting {
     /// Holds `bytes` behind request `after`.

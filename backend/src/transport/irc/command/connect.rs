@@ -202,6 +202,7 @@ impl Client {
             account: account.clone(),
             password: password.to_string(),
             reference: Some(self.asked.ask(Asked::Sasl(account.clone()))),
+            oper: false,
         })));
         if let Some(reg) = self.registration() {
             reg.sasl_checking(account, password.to_string());

@@ -31,8 +31,8 @@ impl Client {
     pub(super) fn oper_command(&mut self, line: &Line, queue: &mut VecDeque<Inbound>) {
         match line.command.as_str() {
             // `OPER name password`: the password is checked as a login
-            // would check it (464 if wrong); then the account logged
-            // into must be `name` and administer the server (else 491).
+            // would check it (464 if wrong); an administrator's account
+            // gives this connection its rights (381), another none (491).
             "OPER" => {
                 let Ok(account) = Nick::new(&line.params[0]) else {
                     return self.numeric(queue, ERR_PASSWDMISMATCH, &["Password incorrect"]);
@@ -41,6 +41,7 @@ impl Client {
                     account,
                     password: line.params[1].clone(),
                     reference: Some(self.asked.ask(Asked::Oper)),
+                    oper: true,
                 })));
             }
             "KILL" => match Nick::new(&line.params[0]) {

@@ -142,7 +142,12 @@ impl Client {
                     && token.chars().all(|c| c.is_ascii_digit())
             })
             .map(Into::into);
-        if let Ok(room) = room_of(mask) {
+        if mask.contains(['*', '?']) && !mask.starts_with('#') {
+            let body = ClientMessage::Who {
+                mask: mask.to_string(),
+            };
+            self.request(queue, body, Asked::WhoMask(mask.into(), whox));
+        } else if let Ok(room) = room_of(mask) {
             let body = ClientMessage::Members { room: room.clone() };
             self.request(queue, body, Asked::WhoRoom(room, whox));
         } else if let Ok(nick) = Nick::new(mask) {

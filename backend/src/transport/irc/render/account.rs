@@ -24,8 +24,7 @@ impl Client {
             ServerMessage::LoggedIn { account, admin, .. }
                 if matches!(asked, Some(Asked::Oper)) =>
             {
-                let mine = self.own.as_ref().and_then(|o| o.account.as_ref()) == Some(account);
-                if *admin && mine {
+                if *admin {
                     reply(
                         out,
                         RPL_YOUREOPER,

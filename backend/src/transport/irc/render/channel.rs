@@ -363,6 +363,7 @@ impl Client {
                             realname: None,
                             username: None,
                             bot: false,
+                            oper: false,
                         };
                         &plain
                     }
@@ -542,6 +543,9 @@ pub(super) fn who_line(
 ) {
     let n = user.nick.as_str();
     let mut flags = String::from(if user.away.is_some() { "G" } else { "H" });
+    if user.oper {
+        flags.push('*');
+    }
     if user.bot {
         flags.push('B');
     }

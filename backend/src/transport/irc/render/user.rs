@@ -45,6 +45,7 @@ impl Client {
                 realname,
                 username,
                 bot,
+                oper,
             } => {
                 let whois = Whois {
                     user: UserInfo {
@@ -54,6 +55,7 @@ impl Client {
                         realname: realname.clone(),
                         username: username.clone(),
                         bot: *bot,
+                        oper: *oper,
                     },
                     nick,
                     rooms,
@@ -117,6 +119,9 @@ impl Client {
         );
         if let Some(text) = w.away {
             reply(out, RPL_AWAY, me, &[n, text]);
+        }
+        if w.user.oper {
+            reply(out, RPL_WHOISOPERATOR, me, &[n, "is an IRC operator"]);
         }
         if w.user.bot {
             reply(out, RPL_WHOISBOT, me, &[n, "is a bot"]);
@@ -205,6 +210,12 @@ impl Client {
     /// USERHOST's answer (302), or ISON's (303).
     fn users(&self, out: &mut Vec<u8>, users: &[UserInfo], asked: Option<&Asked>) {
         let me = self.me();
+        if let Some(Asked::WhoMask(mask, whox)) = asked {
+            for user in users {
+                who_line(out, me, ("*", ""), user, whox.as_deref());
+            }
+            return reply(out, RPL_ENDOFWHO, me, &[mask, "End of /WHO list"]);
+        }
         if let Some(Asked::Userhost) = asked {
             // nick=+user@host, `-` for away (RFC 2812 RPL_USERHOST).
             let list: Vec<String> = users
