@@ -640,3 +640,21 @@ async fn who_with_a_mask() {
     assert_eq!(parse(&asker.expect("352").await).params[5], "coolNick");
     asker.expect("315").await;
 }
+
+/// A `+l` or `+k` parameter the mode does not take is 696
+/// (ERR_INVALIDMODEPARAM), naming the mode and the parameter.
+#[tokio::test]
+async fn invalid_mode_parameters_are_696() {
+    let server = TestServer::start();
+    let mut op = IrcClient::register(&server, "chanop").await;
+    op.send("JOIN #params").await;
+    op.wait_for("366").await;
+    op.send("MODE #params +l abc").await;
+    let line = parse(&op.wait_for("696").await);
+    assert_eq!(line.params[1..4], ["#params", "l", "abc"]);
+    op.send("MODE #params +l 0").await;
+    assert_eq!(parse(&op.wait_for("696").await).params[3], "0");
+    op.send("MODE #params +k :a,b").await;
+    let line = parse(&op.wait_for("696").await);
+    assert_eq!(line.params[1..4], ["#params", "k", "*"]);
+}

@@ -40,6 +40,7 @@ pub const RPL_WHOISUSER: &str = "311";
 pub const RPL_WHOISSERVER: &str = "312";
 pub const RPL_WHOSPCRPL: &str = "354";
 pub const RPL_CREATIONTIME: &str = "329";
+pub const ERR_INVALIDMODEPARAM: &str = "696";
 pub const RPL_MONONLINE: &str = "730";
 pub const RPL_MONOFFLINE: &str = "731";
 pub const RPL_MONLIST: &str = "732";

@@ -205,6 +205,25 @@ impl Client {
         }
     }
 
+    /// 696: a mode's parameter is not one the mode takes.
+    fn invalid_param(
+        &self,
+        queue: &mut VecDeque<Inbound>,
+        room: &RoomName,
+        letter: char,
+        given: &str,
+        why: &str,
+    ) {
+        let channel = format!("#{room}");
+        let given = if given.is_empty() { "*" } else { given };
+        let letter = letter.to_string();
+        self.numeric(
+            queue,
+            ERR_INVALIDMODEPARAM,
+            &[&channel, &letter, given, why],
+        );
+    }
+
     /// `INVITE nick #room`.
     fn invite(&mut self, line: &Line, queue: &mut VecDeque<Inbound>) {
         let (target, channel) = (&line.params[0], &line.params[1]);
@@ -241,7 +260,8 @@ impl Client {
                 'R' => change.registered_only = Some(plus),
                 'n' => {}
                 'k' if plus => match args.next() {
-                    Some(key) => change.key = Some(key.to_string()),
+                    Some(key) if valid_key(key) => change.key = Some(key.to_string()),
+                    Some(_) => self.invalid_param(queue, &room, 'k', "*", "Invalid key"),
                     None => self.more_params(queue),
                 },
                 'k' => {
@@ -249,9 +269,12 @@ impl Client {
                     args.next();
                     change.key = Some(String::new());
                 }
-                'l' if plus => match args.next().and_then(|l| l.parse::<u32>().ok()) {
-                    Some(limit) if limit > 0 => change.limit = Some(limit),
-                    _ => self.more_params(queue),
+                'l' if plus => match args.next() {
+                    Some(arg) => match arg.parse::<u32>() {
+                        Ok(limit) if limit > 0 => change.limit = Some(limit),
+                        _ => self.invalid_param(queue, &room, 'l', arg, "Invalid limit"),
+                    },
+                    None => self.more_params(queue),
                 },
                 'l' => change.limit = Some(0),
                 'b' | 'e' | 'I' => {
@@ -385,4 +408,13 @@ impl Client {
         };
         self.request(queue, body, asked);
     }
+}
+
+/// A key `+k` takes: 1 to `MAX_KEY_BYTES` printable ASCII characters, no space, comma
+/// or leading `:` (the router's rule, checked here to answer 696).
+fn valid_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= banter_protocol::MAX_KEY_BYTES
+        && !key.starts_with(':')
+        && key.bytes().all(|b| b.is_ascii_graphic() && b != b',')
 }
