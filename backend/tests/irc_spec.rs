@@ -658,3 +658,19 @@ async fn invalid_mode_parameters_are_696() {
     let line = parse(&op.wait_for("696").await);
     assert_eq!(line.params[1..4], ["#params", "k", "*"]);
 }
+
+/// NAMES marks a secret channel (`+s`) with `@`, a public one with `=`.
+#[tokio::test]
+async fn names_say_whether_a_channel_is_secret() {
+    let server = TestServer::start();
+    let mut op = IrcClient::register(&server, "hider").await;
+    op.send("JOIN #hidden").await;
+    assert_eq!(parse(&op.wait_for("353").await).params[1], "=");
+    op.send("MODE #hidden +s").await;
+    op.wait_for("MODE").await;
+    op.send("NAMES #hidden").await;
+    assert_eq!(parse(&op.wait_for("353").await).params[1], "@");
+    let mut other = IrcClient::register(&server, "seeker").await;
+    other.send("JOIN #hidden").await;
+    assert_eq!(parse(&other.wait_for("353").await).params[1], "@");
+}

@@ -2846,6 +2846,7 @@ mod tests {
             moderators: vec![],
             voiced: vec![],
             users: vec![],
+            secret: false,
         };
         chat.on_message(reply(members, &asked[0]), 0);
         let (listed, people) = chat.admin.room.clone().expect("members");

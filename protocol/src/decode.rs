@@ -114,6 +114,8 @@ struct Flat {
     #[cfg(not(target_arch = "wasm32"))]
     oper: Option<bool>,
     #[cfg(not(target_arch = "wasm32"))]
+    secret: Option<bool>,
+    #[cfg(not(target_arch = "wasm32"))]
     created: Option<u64>,
     #[cfg(not(target_arch = "wasm32"))]
     online: Option<Vec<Nick>>,
@@ -444,6 +446,8 @@ impl Flat {
                 // The web client shows no profiles.
                 #[cfg(not(target_arch = "wasm32"))]
                 users: f.users.unwrap_or_default(),
+                #[cfg(not(target_arch = "wasm32"))]
+                secret: f.secret.unwrap_or(false),
             },
             Kind::Rooms => M::Rooms {
                 rooms: match need(f.rooms, "rooms")? {
@@ -825,6 +829,7 @@ mod tests {
                         oper: false,
                     },
                 ],
+                secret: false,
             },
             M::Members {
                 room: room("lobby"),
@@ -833,6 +838,7 @@ mod tests {
                 moderators: vec![],
                 voiced: vec![],
                 users: vec![],
+                secret: false,
             },
             M::Rooms {
                 rooms: vec![RoomInfo {

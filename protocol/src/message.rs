@@ -940,6 +940,10 @@ pub enum ServerMessage {
         /// name and bot flag (what IRC's WHO shows).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         users: Vec<UserInfo>,
+        /// The room is secret (`+s`; IRC's `@` in NAMES).
+        #[cfg(not(target_arch = "wasm32"))]
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        secret: bool,
     },
     /// Every room that has members, by name.
     Rooms {

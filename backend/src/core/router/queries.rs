@@ -63,6 +63,7 @@ impl Router {
             moderators,
             voiced,
             users,
+            secret: r.is_some_and(|r| r.modes.secret),
         };
         session.sink.answer(id, Frame::with_ref(answer, reference));
         Ok(())

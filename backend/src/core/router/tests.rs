@@ -450,6 +450,7 @@ fn members_rooms_and_whois_describe_the_server() {
                     oper: false,
                 },
             ],
+            secret: false,
         }
     );
     assert!(matches!(&got[1], ServerMessage::Members { members, .. } if members.is_empty()));

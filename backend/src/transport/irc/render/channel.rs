@@ -74,7 +74,10 @@ impl Client {
                 ),
                 topic.as_ref(),
                 history,
-                access.as_ref().and_then(|a| a.read),
+                (
+                    access.as_ref().and_then(|a| a.read),
+                    access.as_ref().is_some_and(|a| a.modes.secret),
+                ),
             ),
             ServerMessage::Parted { room, reason } => self.parted(out, room, reason.as_deref()),
             ServerMessage::Nick { nick, old } => self.renamed(out, nick, old),
@@ -113,7 +116,16 @@ impl Client {
                 moderators,
                 voiced,
                 users,
-            } => self.members(out, room, (members, away, moderators, voiced), users, asked),
+                secret,
+            } => {
+                let lists = (
+                    members.as_slice(),
+                    away.as_slice(),
+                    moderators.as_slice(),
+                    voiced.as_slice(),
+                );
+                self.members(out, (room, *secret), lists, users, asked)
+            }
             ServerMessage::Rooms { rooms } => self.rooms(out, rooms, asked),
             ServerMessage::Bans { room, bans, list } => self.bans(out, room, bans, *list),
             ServerMessage::Banned { room, ban, set } => banned(out, room, ban, *set),
@@ -207,7 +219,7 @@ impl Client {
         (members, moderators, voiced): (&[Nick], &[Nick], &[Nick]),
         topic: Option<&Topic>,
         history: &[banter_protocol::ChatMessage],
-        read: Option<banter_protocol::ReadMark>,
+        (read, secret): (Option<banter_protocol::ReadMark>, bool),
     ) {
         let me = self.me().to_string();
         let me = me.as_str();
@@ -238,7 +250,13 @@ impl Client {
                 &[&channel, t.by.as_str(), &(t.ts / 1000).to_string()],
             );
         }
-        names(out, me, &channel, (members, moderators, voiced), self.caps);
+        names(
+            out,
+            me,
+            (&channel, secret),
+            (members, moderators, voiced),
+            self.caps,
+        );
         self.replay(out, room, history);
     }
 
@@ -343,7 +361,7 @@ impl Client {
     fn members(
         &self,
         out: &mut Vec<u8>,
-        room: &RoomName,
+        (room, secret): (&RoomName, bool),
         (members, away, moderators, voiced): (&[Nick], &[Nick], &[Nick], &[Nick]),
         users: &[UserInfo],
         asked: Option<&Asked>,
@@ -374,7 +392,13 @@ impl Client {
             }
             reply(out, RPL_ENDOFWHO, me, &[&channel, "End of /WHO list"]);
         } else {
-            names(out, me, &channel, (members, moderators, voiced), self.caps);
+            names(
+                out,
+                me,
+                (&channel, secret),
+                (members, moderators, voiced),
+                self.caps,
+            );
         }
     }
 
@@ -462,7 +486,7 @@ pub(super) fn prefixes(caps: Caps, op: bool, voice: bool) -> &'static str {
 pub(super) fn names(
     out: &mut Vec<u8>,
     me: &str,
-    channel: &str,
+    (channel, secret): (&str, bool),
     (members, moderators, voiced): (&[Nick], &[Nick], &[Nick]),
     caps: Caps,
 ) {
@@ -481,7 +505,8 @@ pub(super) fn names(
         out,
         me,
         RPL_NAMREPLY,
-        &["=", channel],
+        // The channel's kind: `@` secret (+s), `=` public.
+        &[if secret { "@" } else { "=" }, channel],
         names.iter().map(String::as_str),
     );
     reply(out, RPL_ENDOFNAMES, me, &[channel, "End of /NAMES list"]);

@@ -272,7 +272,13 @@ mod tests {
         // Moderators get `@`, which counts towards the line length.
         let moderators = &members[..50];
         let no_caps = super::super::Caps::default();
-        names(&mut out, "me", "#big", (&members, moderators, &[]), no_caps);
+        names(
+            &mut out,
+            "me",
+            ("#big", false),
+            (&members, moderators, &[]),
+            no_caps,
+        );
         let got = lines(&out);
         assert!(got.len() > 2);
         let mut seen = Vec::new();
