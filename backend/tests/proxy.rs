@@ -21,7 +21,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use banter::net::proxy_protocol::{v1_header, v2_header};
-use common::{IrcClient, TempDir, TestServer, WAIT, free_port, http_get_on, swap, wait_for_port};
+use common::{
+    IrcClient, TempDir, TestServer, WAIT, free_port, http_get_on, swap, try_wait_for_port,
+    wait_for_port,
+};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -128,41 +131,55 @@ fn start_nginx(upstream: SocketAddr) -> Option<Proxy> {
 }
 
 /// Caddy running deploy/Caddyfile (its site address and upstream replaced).
+/// A free port can be taken by another test before Caddy binds it (Caddy
+/// then exits): it is tried again on a new one, up to three times.
 fn start_caddy(upstream: SocketAddr) -> Option<Proxy> {
     let bin = installed("caddy")?;
-    let dir = TempDir::new();
-    let port = free_port();
-    let site = std::fs::read_to_string(deploy("Caddyfile")).unwrap();
-    let site = swap(
-        &site,
-        "chat.example.com {",
-        &format!("http://127.0.0.1:{port} {{"),
-    );
-    let site = swap(
-        &site,
-        "reverse_proxy 127.0.0.1:8080",
-        &format!("reverse_proxy {upstream}"),
-    );
-    let conf = format!("{{\n\tadmin off\n}}\n{site}");
-    let path = dir.path().join("Caddyfile");
-    std::fs::write(&path, conf).unwrap();
-    let mut child = Command::new(bin)
-        .args(["run", "--adapter", "caddyfile", "--config"])
-        .arg(&path)
-        .env("HOME", dir.path())
-        .env("XDG_DATA_HOME", dir.path())
-        .env("XDG_CONFIG_HOME", dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start caddy");
-    wait_for_port(port, "caddy", &mut child);
-    Some(Proxy {
-        child,
-        port,
-        _dir: dir,
-    })
+    let mut failures = Vec::new();
+    for _ in 0..3 {
+        let dir = TempDir::new();
+        let port = free_port();
+        let site = std::fs::read_to_string(deploy("Caddyfile")).unwrap();
+        let site = swap(
+            &site,
+            "chat.example.com {",
+            &format!("http://127.0.0.1:{port} {{"),
+        );
+        let site = swap(
+            &site,
+            "reverse_proxy 127.0.0.1:8080",
+            &format!("reverse_proxy {upstream}"),
+        );
+        let conf = format!("{{\n\tadmin off\n}}\n{site}");
+        let path = dir.path().join("Caddyfile");
+        std::fs::write(&path, conf).unwrap();
+        let mut child = Command::new(&bin)
+            .args(["run", "--adapter", "caddyfile", "--config"])
+            .arg(&path)
+            .env("HOME", dir.path())
+            .env("XDG_DATA_HOME", dir.path())
+            .env("XDG_CONFIG_HOME", dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start caddy");
+        match try_wait_for_port(port, "caddy", &mut child) {
+            Ok(()) => {
+                return Some(Proxy {
+                    child,
+                    port,
+                    _dir: dir,
+                });
+            }
+            Err(why) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                failures.push(why);
+            }
+        }
+    }
+    panic!("caddy did not start: {failures:?}");
 }
 
 /// One HTTP/1.1 GET from `CLIENT_IP`: status and body.

@@ -1106,14 +1106,25 @@ pub fn free_port() -> u16 {
 /// Waits until something listens on `port`, failing if `child` (`what`)
 /// exits first or takes longer than [`WAIT`].
 pub fn wait_for_port(port: u16, what: &str, child: &mut Child) {
+    if let Err(why) = try_wait_for_port(port, what, child) {
+        panic!("{why}");
+    }
+}
+
+/// [`wait_for_port`], saying why it failed instead of failing the test
+/// (a free port may be taken by another test before the child binds it).
+pub fn try_wait_for_port(port: u16, what: &str, child: &mut Child) -> Result<(), String> {
     let deadline = Instant::now() + WAIT;
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if let Some(status) = child.try_wait().unwrap() {
-            panic!("{what} exited with {status}");
+            return Err(format!("{what} exited with {status}"));
         }
-        assert!(Instant::now() < deadline, "{what} did not start");
+        if Instant::now() >= deadline {
+            return Err(format!("{what} did not start"));
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
+    Ok(())
 }
 
 /// Replaces `from` in `text` (a shipped example config), which must be there.
