@@ -674,3 +674,23 @@ async fn names_say_whether_a_channel_is_secret() {
     other.send("JOIN #hidden").await;
     assert_eq!(parse(&other.wait_for("353").await).params[1], "@");
 }
+
+/// WHOIS 319 gives the channel prefixes the user has in each channel.
+#[tokio::test]
+async fn whois_channels_carry_prefixes() {
+    let server = TestServer::start();
+    let mut op = IrcClient::register(&server, "chanowner").await;
+    op.send("JOIN #one,#two").await;
+    op.wait_for("366").await;
+    op.wait_for("366").await;
+    let mut other = IrcClient::register(&server, "peer").await;
+    other.send("JOIN #one").await;
+    other.wait_for("366").await;
+    op.send("MODE #one +v peer").await;
+    op.wait_for("MODE").await;
+    op.send("WHOIS chanowner").await;
+    let channels = parse(&op.wait_for("319").await);
+    assert_eq!(channels.params[2], "@#one @#two");
+    op.send("WHOIS peer").await;
+    assert_eq!(parse(&op.wait_for("319").await).params[2], "+#one");
+}

@@ -3218,6 +3218,7 @@ mod tests {
             username: None,
             bot: true,
             oper: false,
+            prefixes: vec![],
         };
         chat.on_message(server(whois), 0);
         let view = chat.current().unwrap();

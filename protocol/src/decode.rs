@@ -116,6 +116,8 @@ struct Flat {
     #[cfg(not(target_arch = "wasm32"))]
     secret: Option<bool>,
     #[cfg(not(target_arch = "wasm32"))]
+    prefixes: Option<Vec<String>>,
+    #[cfg(not(target_arch = "wasm32"))]
     created: Option<u64>,
     #[cfg(not(target_arch = "wasm32"))]
     online: Option<Vec<Nick>>,
@@ -476,6 +478,8 @@ impl Flat {
                 bot: f.bot.unwrap_or(false),
                 #[cfg(not(target_arch = "wasm32"))]
                 oper: f.oper.unwrap_or(false),
+                #[cfg(not(target_arch = "wasm32"))]
+                prefixes: f.prefixes.unwrap_or_default(),
             },
             Kind::Users => M::Users {
                 users: need(f.users, "users")?,
@@ -859,6 +863,7 @@ mod tests {
                 username: Some("ann".into()),
                 bot: true,
                 oper: false,
+                prefixes: vec![],
             },
             M::Whois {
                 nick: nick("a"),
@@ -871,6 +876,7 @@ mod tests {
                 username: None,
                 bot: false,
                 oper: false,
+                prefixes: vec![],
             },
             M::Users {
                 users: vec![

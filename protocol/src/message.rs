@@ -974,6 +974,11 @@ pub enum ServerMessage {
         #[cfg(not(target_arch = "wasm32"))]
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         oper: bool,
+        /// For each of `rooms`, the user's prefixes there: `@` it runs
+        /// the room, `+` it has a voice (IRC's 319).
+        #[cfg(not(target_arch = "wasm32"))]
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        prefixes: Vec<String>,
     },
     /// The online users among the nicks a `users` request named, in its
     /// order.

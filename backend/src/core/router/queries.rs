@@ -107,7 +107,8 @@ impl Router {
     pub fn whois(&self, id: SessionId, nick: Nick, reference: Option<Ref>) -> Result<()> {
         let state = self.state.lock().unwrap();
         let session = state.session(id)?;
-        let Some(target) = state.nicks.get(&nick).map(|t| &state.sessions[t]) else {
+        let user = state.nicks.get(&nick).copied();
+        let Some(target) = user.map(|t| &state.sessions[&t]) else {
             return Err(RouterError::new(
                 ErrorCode::NoSuchNick,
                 format!("nobody is using the nick {nick}"),
@@ -122,9 +123,30 @@ impl Router {
                     || !state.rooms.get(room).is_some_and(|r| r.modes.secret)
             })
             .cloned()
+            .collect::<Vec<RoomName>>();
+        let prefixes = rooms
+            .iter()
+            .map(|room| {
+                let member = state
+                    .rooms
+                    .get(room)
+                    .and_then(|r| Some((r, r.members.iter().find(|m| Some(m.session) == user)?)));
+                let Some((r, member)) = member else {
+                    return String::new();
+                };
+                let mut prefix = String::new();
+                if member.opped || (r.is_operator(target.account.as_ref()) && !r.claiming) {
+                    prefix.push('@');
+                }
+                if member.voiced {
+                    prefix.push('+');
+                }
+                prefix
+            })
             .collect();
         let answer = ServerMessage::Whois {
             nick: target.nick.clone(),
+            prefixes,
             rooms,
             away: target.away.as_deref().map(str::to_string),
             idle_secs: now_ms().saturating_sub(target.last_said) / 1000,

@@ -9,7 +9,7 @@ use super::super::asked::{Asked, Monitor};
 use super::super::caps::{ACCOUNT_NOTIFY, AWAY_NOTIFY, SETNAME};
 use super::super::line::Line;
 use super::super::numeric::*;
-use super::channel::{packed, username, who_line};
+use super::channel::{packed, prefixes, username, who_line};
 use super::chat::shared;
 use crate::core::frame::Frame;
 
@@ -19,6 +19,8 @@ struct Whois<'a> {
     user: UserInfo,
     nick: &'a Nick,
     rooms: &'a [RoomName],
+    /// The user's prefixes in each of `rooms` (`@`, `+`).
+    prefixes: &'a [String],
     away: Option<&'a str>,
     idle_secs: u64,
     since: u64,
@@ -46,6 +48,7 @@ impl Client {
                 username,
                 bot,
                 oper,
+                prefixes,
             } => {
                 let whois = Whois {
                     user: UserInfo {
@@ -59,6 +62,7 @@ impl Client {
                     },
                     nick,
                     rooms,
+                    prefixes,
                     away: away.as_deref(),
                     idle_secs: *idle_secs,
                     since: *since,
@@ -103,7 +107,17 @@ impl Client {
             me,
             &[n, &user, MASK_HOST, "*", realname],
         );
-        let channels: Vec<String> = w.rooms.iter().map(|r| format!("#{r}")).collect();
+        // `@#room`, `+#room` (both, with multi-prefix), as NAMES shows them.
+        let channels: Vec<String> = w
+            .rooms
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let given = w.prefixes.get(i).map_or("", String::as_str);
+                let prefix = prefixes(self.caps, given.contains('@'), given.contains('+'));
+                format!("{prefix}#{r}")
+            })
+            .collect();
         packed(
             out,
             me,
