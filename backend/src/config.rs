@@ -236,6 +236,13 @@ impl Default for Settings {
     }
 }
 
+/// This machine's host name (empty if it can't be read).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
 /// A server name IRC clients accept: 1 to 63 characters of letters,
 /// digits, `.` and `-`.
 fn check_server_name(name: &str) -> anyhow::Result<()> {
@@ -258,10 +265,9 @@ impl Settings {
         if let Some(name) = &self.server_name {
             return name.clone();
         }
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-        let host = host.trim();
-        if check_server_name(host).is_ok() {
-            host.to_string()
+        let host = host_name();
+        if check_server_name(&host).is_ok() {
+            host
         } else {
             "banter".to_string()
         }

@@ -352,9 +352,7 @@ pub fn node_name(given: Option<&str>) -> anyhow::Result<String> {
     let name = match given {
         Some(name) => name.to_string(),
         None => {
-            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .map(|h| h.trim().to_string())
-                .unwrap_or_default();
+            let host = crate::config::host_name();
             let mut bytes = [0u8; 4];
             getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
             let host: String = host

@@ -3,8 +3,8 @@
 //! request wants.
 
 use banter_protocol::{
-    BanInfo, ChatMessage, ErrorCode, MAX_REALNAME_BYTES, MAX_USERNAME_BYTES, Nick, RoomModes,
-    Topic, check_line,
+    BanInfo, ChatMessage, ErrorCode, MAX_KEY_BYTES, MAX_REALNAME_BYTES, MAX_USERNAME_BYTES, Nick,
+    RoomModes, Topic, check_line,
 };
 
 /// Everything the router needs to know about a room it loads.
@@ -123,6 +123,16 @@ impl Profile {
             bot,
         })
     }
+}
+
+/// Whether `key` may be a room's key (`+k`): 1 to [`MAX_KEY_BYTES`]
+/// printable ASCII characters, no space or comma, not starting with `:`
+/// (IRC would read those as something else).
+pub fn valid_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= MAX_KEY_BYTES
+        && !key.starts_with(':')
+        && key.bytes().all(|b| b.is_ascii_graphic() && b != b',')
 }
 
 /// The room every web user starts in. Its first member does not run it

@@ -553,16 +553,21 @@ impl Room {
         }
     }
 
-    /// The members logged into the owner's or an operator's account, by
-    /// nick (the owner once its claim is stored: until then it is not
-    /// shown).
-    fn moderators(&self, sessions: &Sessions) -> Vec<Nick> {
+    /// Whether `member` (logged into `account`) shows as running the
+    /// room: made operator for its stay, or logged into the owner's (once
+    /// its claim is stored: until then it is not shown) or an operator's
+    /// account.
+    fn shown_running(&self, member: &Member, account: Option<&Nick>) -> bool {
         let owner = self.owner.as_ref().filter(|_| !self.claiming);
-        let moderates = |a: &Nick| owner == Some(a) || self.ops.contains(a);
+        member.opped || account.is_some_and(|a| owner == Some(a) || self.ops.contains(a))
+    }
+
+    /// The members shown as running the room ([`Self::shown_running`]), by nick.
+    fn moderators(&self, sessions: &Sessions) -> Vec<Nick> {
         self.members
             .iter()
-            .filter_map(|m| Some((m.opped, sessions.get(&m.session)?)))
-            .filter(|(opped, s)| *opped || s.account.as_ref().is_some_and(moderates))
+            .filter_map(|m| Some((m, sessions.get(&m.session)?)))
+            .filter(|(m, s)| self.shown_running(m, s.account.as_ref()))
             .map(|(_, s)| s.nick.clone())
             .collect()
     }

@@ -7,6 +7,7 @@
 //! invitee's node keeps an invitation, every node marks a voice.
 
 use super::*;
+use crate::core::model::valid_key;
 
 /// Most invitations a room keeps waiting; past it the oldest is dropped.
 const MAX_INVITED: usize = 100;
@@ -93,10 +94,7 @@ impl Room {
 /// A room key: 1 to [`MAX_KEY_BYTES`] printable ASCII characters, no
 /// space or comma (IRC separates keys with them), not starting with `:`.
 fn check_key(key: &str) -> Result<()> {
-    let fine = key.len() <= MAX_KEY_BYTES
-        && !key.starts_with(':')
-        && key.bytes().all(|b| b.is_ascii_graphic() && b != b',');
-    if fine {
+    if valid_key(key) {
         Ok(())
     } else {
         Err(RouterError::new(

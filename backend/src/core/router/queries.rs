@@ -135,7 +135,7 @@ impl Router {
                     return String::new();
                 };
                 let mut prefix = String::new();
-                if member.opped || (r.is_operator(target.account.as_ref()) && !r.claiming) {
+                if r.shown_running(member, target.account.as_ref()) {
                     prefix.push('@');
                 }
                 if member.voiced {

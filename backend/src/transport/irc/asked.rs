@@ -48,8 +48,8 @@ pub enum Asked {
     Userhost,
     Ison,
     Away,
-    /// KICK of this nick (as the client wrote it) out of a room.
-    Kick(RoomName, Box<str>),
+    /// KICK of this nick out of a room.
+    Kick(RoomName, Nick),
     Mode(RoomName),
     /// MODE `+o`/`-o`/`+v`/`-v` of a member.
     ModeMember(RoomName, Nick),
@@ -319,7 +319,7 @@ mod tests {
         assert_eq!(&*Asked::Whois(nick.clone()).target(), "Bob");
         assert_eq!(Asked::Hello(nick).command(), "NICK");
         assert_eq!(
-            &*Asked::Kick(room("Lobby"), "bob".into()).target(),
+            &*Asked::Kick(room("Lobby"), Nick::new("bob").unwrap()).target(),
             "#lobby"
         );
         assert_eq!(&*Asked::Away.target(), "-");

@@ -68,10 +68,20 @@ pub fn offered() -> String {
         .join(" ")
 }
 
-/// The `CAP LS 302` list: the same, with the values version 302 allows
-/// (`sasl=PLAIN`: the one mechanism offered).
+/// The values `CAP LS 302` gives capabilities (`sasl=PLAIN`: the one
+/// mechanism offered).
+const VALUES: &[(&str, &str)] = &[("sasl", "PLAIN")];
+
+/// The `CAP LS 302` list: [`offered`], with [`VALUES`].
 pub fn offered_302() -> String {
-    offered().replace("sasl", "sasl=PLAIN")
+    OFFERED
+        .iter()
+        .map(|(name, _)| match VALUES.iter().find(|(n, _)| n == name) {
+            Some((_, value)) => format!("{name}={value}"),
+            None => name.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The bit of a capability name, if offered.

@@ -100,15 +100,12 @@ pub struct Client {
     /// The channels joined, each with its operators as last told.
     channels: Vec<Channel>,
     caps: Caps,
-    /// We are a bot (`+B`), as last told.
-    bot: bool,
     /// The `label` of the line being handled, until its first request or
     /// lines take it (see [`labels`]).
     label: labels::Pending,
     /// Lines made at once that wait behind earlier answers (see [`order`]).
     waiting: order::Waiting,
-    /// Our account and real name, for our own extended JOIN (`None`
-    /// until the welcome).
+    /// What we are, as last told (`None` until the welcome).
     own: Option<Box<Own>>,
     /// Set by QUIT, with its message.
     quit: Option<Box<str>>,
@@ -125,11 +122,20 @@ pub struct Client {
     info: Arc<ServerInfo>,
 }
 
-/// What `extended-join` shows of ourselves.
+/// What we are: our account and real name (for our own extended JOIN),
+/// and whether we are a bot (`+B`).
 #[derive(Debug, Default)]
 struct Own {
     account: Option<Nick>,
     realname: Box<str>,
+    bot: bool,
+}
+
+impl Client {
+    /// Whether we are a bot, as last told.
+    fn is_bot(&self) -> bool {
+        self.own.as_ref().is_some_and(|o| o.bot)
+    }
 }
 
 /// A joined channel.
@@ -192,7 +198,6 @@ impl Client {
             registering: Some(Box::default()),
             channels: Vec::new(),
             caps: Caps::default(),
-            bot: false,
             label: labels::Pending::default(),
             waiting: order::Waiting::default(),
             own: None,

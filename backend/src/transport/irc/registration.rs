@@ -217,6 +217,7 @@ impl Client {
         self.own = Some(Box::new(super::Own {
             account: None,
             realname: realname.into(),
+            bot: false,
         }));
         self.nick = Some(nick);
         let held = self.registering.take().map(|r| r.held);

@@ -14,7 +14,7 @@ use super::super::asked::Asked;
 use super::super::line::Line;
 use super::super::numeric::*;
 use super::{clip, room_of};
-use crate::core::model::check_mask;
+use crate::core::model::{check_mask, valid_key};
 use crate::session::Inbound;
 
 impl Client {
@@ -148,10 +148,10 @@ impl Client {
                     queue,
                     ClientMessage::Kick {
                         room: room.clone(),
-                        nick,
+                        nick: nick.clone(),
                         reason: reason.clone(),
                     },
-                    Asked::Kick(room.clone(), (*target).into()),
+                    Asked::Kick(room.clone(), nick),
                 ),
                 Err(_) => self.numeric(queue, ERR_NOSUCHNICK, &[target, "No such nick/channel"]),
             }
@@ -176,7 +176,7 @@ impl Client {
             );
         }
         let Some(modes) = line.param(1) else {
-            let modes = if self.bot { "+iB" } else { "+i" };
+            let modes = if self.is_bot() { "+iB" } else { "+i" };
             return self.numeric(queue, RPL_UMODEIS, &[modes]);
         };
         let (mut set, mut bot, mut unknown) = (true, None, false);
@@ -196,7 +196,7 @@ impl Client {
                 &["Unknown MODE flag (+i, always set, and +B, a bot)"],
             );
         }
-        if let Some(bot) = bot.filter(|&b| b != self.bot) {
+        if let Some(bot) = bot.filter(|&b| b != self.is_bot()) {
             let body = ClientMessage::Profile {
                 realname: None,
                 bot: Some(bot),
@@ -408,13 +408,4 @@ impl Client {
         };
         self.request(queue, body, asked);
     }
-}
-
-/// A key `+k` takes: 1 to `MAX_KEY_BYTES` printable ASCII characters, no space, comma
-/// or leading `:` (the router's rule, checked here to answer 696).
-fn valid_key(key: &str) -> bool {
-    !key.is_empty()
-        && key.len() <= banter_protocol::MAX_KEY_BYTES
-        && !key.starts_with(':')
-        && key.bytes().all(|b| b.is_ascii_graphic() && b != b',')
 }

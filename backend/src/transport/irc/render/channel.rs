@@ -112,18 +112,13 @@ impl Client {
             ServerMessage::Members {
                 room,
                 members,
-                away,
                 moderators,
                 voiced,
                 users,
                 secret,
+                ..
             } => {
-                let lists = (
-                    members.as_slice(),
-                    away.as_slice(),
-                    moderators.as_slice(),
-                    voiced.as_slice(),
-                );
+                let lists = (members.as_slice(), moderators.as_slice(), voiced.as_slice());
                 self.members(out, (room, *secret), lists, users, asked)
             }
             ServerMessage::Rooms { rooms } => self.rooms(out, rooms, asked),
@@ -362,30 +357,16 @@ impl Client {
         &self,
         out: &mut Vec<u8>,
         (room, secret): (&RoomName, bool),
-        (members, away, moderators, voiced): (&[Nick], &[Nick], &[Nick], &[Nick]),
+        (members, moderators, voiced): (&[Nick], &[Nick], &[Nick]),
         users: &[UserInfo],
         asked: Option<&Asked>,
     ) {
         let me = self.me();
         let channel = format!("#{room}");
         if let Some(Asked::WhoRoom(_, whox)) = asked {
-            for (i, nick) in members.iter().enumerate() {
-                let plain;
-                let user = match users.get(i).filter(|u| &u.nick == nick) {
-                    Some(user) => user,
-                    None => {
-                        plain = UserInfo {
-                            nick: nick.clone(),
-                            away: away.contains(nick).then(String::new),
-                            account: None,
-                            realname: None,
-                            username: None,
-                            bot: false,
-                            oper: false,
-                        };
-                        &plain
-                    }
-                };
+            // `users` holds every member, away message and profile included.
+            for user in users {
+                let nick = &user.nick;
                 let prefixes =
                     prefixes(self.caps, moderators.contains(nick), voiced.contains(nick));
                 who_line(out, me, (&channel, prefixes), user, whox.as_deref());

@@ -293,13 +293,7 @@ fn request_error(
 /// WHO, else 401 (and the end of a WHOIS).
 fn no_such_nick(out: &mut Vec<u8>, me: &str, asked: Option<&Asked>, target: &str) {
     match asked {
-        Some(Asked::Kick(_, nick)) => reply(
-            out,
-            ERR_USERNOTINCHANNEL,
-            me,
-            &[nick, target, "They aren't on that channel"],
-        ),
-        Some(Asked::ModeMember(_, nick)) => reply(
+        Some(Asked::Kick(_, nick) | Asked::ModeMember(_, nick)) => reply(
             out,
             ERR_USERNOTINCHANNEL,
             me,
@@ -320,7 +314,7 @@ fn no_such_nick(out: &mut Vec<u8>, me: &str, asked: Option<&Asked>, target: &str
                 Some(Asked::Whois(_)) => {
                     reply(out, RPL_ENDOFWHOIS, me, &[target, "End of /WHOIS list"])
                 }
-                Some(Asked::WhoRoom(..) | Asked::WhoNick(..)) => {
+                Some(Asked::WhoRoom(..)) => {
                     reply(out, RPL_ENDOFWHO, me, &[target, "End of /WHO list"])
                 }
                 _ => {}

@@ -17,14 +17,11 @@ use crate::core::frame::Frame;
 struct Whois<'a> {
     /// Its nick, away message, account and profile.
     user: UserInfo,
-    nick: &'a Nick,
     rooms: &'a [RoomName],
     /// The user's prefixes in each of `rooms` (`@`, `+`).
     prefixes: &'a [String],
-    away: Option<&'a str>,
     idle_secs: u64,
     since: u64,
-    account: Option<&'a Nick>,
 }
 
 impl Client {
@@ -60,13 +57,10 @@ impl Client {
                         bot: *bot,
                         oper: *oper,
                     },
-                    nick,
                     rooms,
                     prefixes,
-                    away: away.as_deref(),
                     idle_secs: *idle_secs,
                     since: *since,
-                    account: account.as_ref(),
                 };
                 self.whois(out, whois, asked)
             }
@@ -93,7 +87,7 @@ impl Client {
     /// WHOIS's answer (311 to 318), or WHO's for one nick.
     fn whois(&self, out: &mut Vec<u8>, w: Whois<'_>, asked: Option<&Asked>) {
         let me = self.me();
-        let n = w.nick.as_str();
+        let n = w.user.nick.as_str();
         if let Some(Asked::WhoNick(_, whox) | Asked::WhoRoom(_, whox)) = asked {
             who_line(out, me, ("*", ""), &w.user, whox.as_deref());
             reply(out, RPL_ENDOFWHO, me, &[n, "End of /WHO list"]);
@@ -131,7 +125,7 @@ impl Client {
             me,
             &[n, server(), "Banter chat server"],
         );
-        if let Some(text) = w.away {
+        if let Some(text) = w.user.away.as_deref() {
             reply(out, RPL_AWAY, me, &[n, text]);
         }
         if w.user.oper {
@@ -140,7 +134,7 @@ impl Client {
         if w.user.bot {
             reply(out, RPL_WHOISBOT, me, &[n, "is a bot"]);
         }
-        if let Some(account) = w.account {
+        if let Some(account) = &w.user.account {
             reply(
                 out,
                 RPL_WHOISACCOUNT,
@@ -168,17 +162,16 @@ impl Client {
         (realname, bot): (Option<&str>, bool),
         asked: Option<&Asked>,
     ) {
-        let mine = self.is_me(nick);
-        if mine {
-            if self.bot != bot {
+        if self.is_me(nick)
+            && let Some(own) = &mut self.own
+        {
+            if own.bot != bot {
                 let source = mask(nick.as_str());
                 let change = if bot { "+B" } else { "-B" };
                 Line::new(Some(&source), "MODE", &[nick.as_str(), change]).write(out);
             }
-            self.bot = bot;
-            if let Some(own) = &mut self.own {
-                own.realname = realname.unwrap_or(nick.as_str()).into();
-            }
+            own.bot = bot;
+            own.realname = realname.unwrap_or(nick.as_str()).into();
         }
         if self.caps.has(SETNAME) && !matches!(asked, Some(Asked::UserMode)) {
             let source = mask(nick.as_str());
