@@ -52,6 +52,8 @@ fn round(members: usize, messages: usize, text: &str, json: bool) -> f64 {
         max_offline: 100,
         max_rooms: 10,
         history_len: 100,
+        max_lines: 100,
+        edit_window_ms: 0,
     });
     let room = RoomName::new("bench").unwrap();
     let mut sessions = Vec::new();
@@ -93,7 +95,7 @@ fn round(members: usize, messages: usize, text: &str, json: bool) -> f64 {
     let mut bytes = 0;
     for _ in 0..messages {
         router
-            .say(sender, room.clone(), text.to_string(), false, None)
+            .say(sender, room.clone(), text.to_string(), false, None, None)
             .unwrap();
         bytes += drain(&mut batch);
     }

@@ -31,6 +31,11 @@ pub struct Settings {
     pub max_devices: usize,
     pub max_rooms: usize,
     pub history_len: usize,
+    /// Most lines in one message (IRC `draft/multiline`'s `max-lines`).
+    pub max_lines: usize,
+    /// How long after sending a message its sender may edit it (seconds;
+    /// 0: no edits).
+    pub edit_window_secs: u64,
     pub outbox_len: usize,
     /// What a session's queued frames may weigh together (about their JSON
     /// size), besides `outbox_len`.
@@ -181,6 +186,8 @@ impl Default for Settings {
             max_devices: 10,
             max_rooms: 10_000,
             history_len: 100,
+            max_lines: banter_protocol::DEFAULT_MAX_LINES,
+            edit_window_secs: 24 * 3600,
             outbox_len: 1024,
             outbox_bytes: 1 << 20,
             handshake_timeout: 10,
@@ -291,6 +298,9 @@ impl Settings {
 
     /// Refuses combinations that cannot work, with a sentence saying why.
     pub fn validate(&self) -> anyhow::Result<()> {
+        if self.max_lines == 0 {
+            anyhow::bail!("--max-lines must be at least 1");
+        }
         if self.max_text_bytes == 0 || self.max_frame_bytes < self.max_text_bytes + 256 {
             bail!(
                 "max-frame-bytes ({}) must exceed max-text-bytes ({}) by at least 256 bytes of JSON framing",
@@ -539,6 +549,25 @@ pub struct Cli {
         value_name = "BYTES"
     )]
     pub max_text_bytes: Option<usize>,
+    /// Most lines in one message (a multi-line paste; IRC
+    /// `draft/multiline`'s `max-lines`). [default: 100]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        env = "BANTER_MAX_LINES",
+        value_name = "N"
+    )]
+    pub max_lines: Option<usize>,
+    /// How long after sending a message its sender may still edit it, in
+    /// seconds (0: messages cannot be edited). Deleting your own message,
+    /// or any in a room you operate, has no time limit. [default: 86400]
+    #[arg(
+        help_heading = "History and accounts",
+        long,
+        env = "BANTER_EDIT_WINDOW",
+        value_name = "SECS"
+    )]
+    pub edit_window: Option<u64>,
     /// Most rooms one session may be in at once. [default: 50]
     #[arg(
         help_heading = "Limits",
@@ -1098,6 +1127,9 @@ impl Cli {
         if let Some(url) = cli.store {
             settings.store = Some(url);
         }
+        if let Some(secs) = cli.edit_window {
+            settings.edit_window_secs = secs;
+        }
         overlay!(
             settings,
             cli,
@@ -1109,6 +1141,7 @@ impl Cli {
             max_connections,
             max_frame_bytes,
             max_text_bytes,
+            max_lines,
             max_rooms_per_session,
             max_devices,
             max_rooms,

@@ -194,6 +194,8 @@ async fn build_router(
         max_offline: settings.max_connections,
         max_rooms: settings.max_rooms,
         history_len: settings.history_len,
+        max_lines: settings.max_lines,
+        edit_window_ms: settings.edit_window_secs.saturating_mul(1000),
     };
     let cluster = |port: Box<dyn Port>| -> Box<dyn Port> {
         match link {

@@ -68,10 +68,12 @@ pub enum Limit {
     NewRooms,
     /// Read positions moved by one session.
     MarkRead,
+    /// Edits, deletions and reactions of one session.
+    Edits,
 }
 
 impl Limit {
-    const ALL: [Limit; 11] = [
+    const ALL: [Limit; 12] = [
         Limit::Messages,
         Limit::Joins,
         Limit::ConnectionsPerAddress,
@@ -83,6 +85,7 @@ impl Limit {
         Limit::Registrations,
         Limit::NewRooms,
         Limit::MarkRead,
+        Limit::Edits,
     ];
 
     fn as_str(self) -> &'static str {
@@ -98,6 +101,7 @@ impl Limit {
             Limit::Registrations => "registrations",
             Limit::NewRooms => "new_rooms",
             Limit::MarkRead => "mark_read",
+            Limit::Edits => "edits",
         }
     }
 }

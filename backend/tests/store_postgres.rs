@@ -48,6 +48,10 @@ async fn backup_with_a_postgres_store_points_to_pg_dump() {
 
 fn chat(room: &str, id: u64, text: &str) -> ChatMessage {
     ChatMessage {
+        reply_to: None,
+        edited: None,
+        deleted: false,
+        reactions: Vec::new(),
         room: RoomName::new(room).unwrap(),
         id,
         from: Nick::new("alice").unwrap(),
@@ -60,6 +64,10 @@ fn chat(room: &str, id: u64, text: &str) -> ChatMessage {
 
 fn direct(id: u64, to: &str, text: &str) -> DirectMessage {
     DirectMessage {
+        reply_to: None,
+        edited: None,
+        deleted: false,
+        reactions: Vec::new(),
         id,
         from: Nick::new("alice").unwrap(),
         to: Nick::new(to).unwrap(),

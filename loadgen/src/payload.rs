@@ -254,6 +254,10 @@ mod tests {
         let mut text = String::new();
         sample().write_text(50, &mut text);
         let message = ServerMessage::Message(ChatMessage {
+            reply_to: None,
+            edited: None,
+            deleted: false,
+            reactions: Vec::new(),
             room: RoomName::new("b0").unwrap(),
             id: 17,
             from: Nick::new("u3").unwrap(),

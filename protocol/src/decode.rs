@@ -16,8 +16,8 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use crate::TargetInfo;
 use crate::{
     Access, BanInfo, ChatMessage, DirectMessage, Envelope, ErrorCode, Limits, ModeChange, Nick,
-    PresenceEvent, ReadMark, ReadPosition, Ref, RoomInfo, RoomModes, RoomName, ServerBan,
-    ServerMessage, Topic, UserInfo,
+    PresenceEvent, Reaction, ReadMark, ReadPosition, Ref, RoomInfo, RoomModes, RoomName, ServerBan,
+    ServerMessage, Topic, TypingState, UserInfo,
 };
 
 /// The `type` of a server frame.
@@ -67,6 +67,10 @@ enum Kind {
     Watched,
     Read,
     ReadPositions,
+    Reaction,
+    Edited,
+    Deleted,
+    Typing,
     Lagged,
     Error,
     Closing,
@@ -159,6 +163,13 @@ struct Flat {
     #[cfg(not(target_arch = "wasm32"))]
     list: Option<crate::BanList>,
     voiced: Option<Vec<Nick>>,
+    reply_to: Option<u64>,
+    edited: Option<u64>,
+    deleted: Option<bool>,
+    reactions: Option<Vec<Reaction>>,
+    reaction: Option<String>,
+    remove: Option<bool>,
+    state: Option<TypingState>,
 }
 
 /// One of `history`'s `messages`: a room's (with `room`) or a direct
@@ -175,6 +186,12 @@ struct Entry {
     account: Option<Nick>,
     #[serde(default)]
     notice: bool,
+    reply_to: Option<u64>,
+    edited: Option<u64>,
+    #[serde(default)]
+    deleted: bool,
+    #[serde(default)]
+    reactions: Vec<Reaction>,
 }
 
 /// `history`: a room's page, or (`with`) a direct conversation's.
@@ -198,6 +215,10 @@ fn history<E: de::Error>(
                         ts: e.ts,
                         account: e.account,
                         notice: e.notice,
+                        reply_to: e.reply_to,
+                        edited: e.edited,
+                        deleted: e.deleted,
+                        reactions: e.reactions,
                     })
                 })
                 .collect::<Result<_, E>>()?,
@@ -214,6 +235,10 @@ fn history<E: de::Error>(
                         ts: e.ts,
                         account: e.account,
                         notice: e.notice,
+                        reply_to: e.reply_to,
+                        edited: e.edited,
+                        deleted: e.deleted,
+                        reactions: e.reactions,
                     })
                 })
                 .collect::<Result<_, E>>()?,
@@ -359,6 +384,10 @@ impl Flat {
                 ts: need(f.ts, "ts")?,
                 account: f.account,
                 notice: f.notice.unwrap_or(false),
+                reply_to: f.reply_to,
+                edited: f.edited,
+                deleted: f.deleted.unwrap_or(false),
+                reactions: f.reactions.unwrap_or_default(),
             }),
             Kind::Direct => M::Direct(DirectMessage {
                 id: need(f.id, "id")?,
@@ -368,6 +397,10 @@ impl Flat {
                 ts: need(f.ts, "ts")?,
                 account: f.account,
                 notice: f.notice.unwrap_or(false),
+                reply_to: f.reply_to,
+                edited: f.edited,
+                deleted: f.deleted.unwrap_or(false),
+                reactions: f.reactions.unwrap_or_default(),
             }),
             Kind::Presence => M::Presence {
                 room: need(f.room, "room")?,
@@ -561,6 +594,36 @@ impl Flat {
                 by: need(f.by, "by")?,
                 set: need(f.set, "set")?,
             },
+            Kind::Reaction => M::Reaction {
+                room: f.room,
+                with: f.with,
+                id: need(f.id, "id")?,
+                reaction: need(f.reaction, "reaction")?,
+                nick: need(f.nick, "nick")?,
+                account: f.account,
+                remove: f.remove.unwrap_or(false),
+            },
+            Kind::Edited => M::Edited {
+                room: f.room,
+                with: f.with,
+                id: need(f.id, "id")?,
+                text: need(f.text, "text")?,
+                nick: need(f.nick, "nick")?,
+                ts: need(f.ts, "ts")?,
+            },
+            Kind::Deleted => M::Deleted {
+                room: f.room,
+                with: f.with,
+                id: need(f.id, "id")?,
+                nick: need(f.nick, "nick")?,
+                reason: f.reason,
+            },
+            Kind::Typing => M::Typing {
+                room: f.room,
+                with: f.with,
+                nick: need(f.nick, "nick")?,
+                state: need(f.state, "state")?,
+            },
             Kind::Lagged => M::Lagged {
                 dropped: need(f.dropped, "dropped")?,
             },
@@ -604,6 +667,10 @@ mod tests {
     fn every_type() -> Vec<ServerMessage> {
         use ServerMessage as M;
         let chat = ChatMessage {
+            reply_to: None,
+            edited: None,
+            deleted: false,
+            reactions: Vec::new(),
             room: room("lobby"),
             id: 7,
             from: nick("alice"),
@@ -693,6 +760,10 @@ mod tests {
                 ..chat.clone()
             }),
             M::Direct(DirectMessage {
+                reply_to: None,
+                edited: None,
+                deleted: false,
+                reactions: Vec::new(),
                 id: 5,
                 from: nick("alice"),
                 to: nick("bob"),
@@ -702,6 +773,10 @@ mod tests {
                 notice: false,
             }),
             M::Direct(DirectMessage {
+                reply_to: None,
+                edited: None,
+                deleted: false,
+                reactions: Vec::new(),
                 id: 6,
                 from: nick("alice"),
                 to: nick("bob"),
@@ -742,11 +817,15 @@ mod tests {
             },
             M::History {
                 room: room("lobby"),
-                messages: vec![chat.clone(), chat],
+                messages: vec![chat.clone(), chat.clone()],
             },
             M::DirectHistory {
                 with: nick("bob"),
                 messages: vec![DirectMessage {
+                    reply_to: None,
+                    edited: None,
+                    deleted: false,
+                    reactions: Vec::new(),
                     id: 5,
                     from: nick("alice"),
                     to: nick("bob"),
@@ -1046,6 +1125,50 @@ mod tests {
                 by: nick("alice"),
                 set: false,
             },
+            M::Message(ChatMessage {
+                reply_to: Some(3),
+                edited: Some(9),
+                reactions: vec![Reaction {
+                    reaction: "👍".into(),
+                    nicks: vec![nick("bob"), nick("carol")],
+                }],
+                ..chat.clone()
+            }),
+            M::Message(ChatMessage {
+                deleted: true,
+                text: String::new(),
+                ..chat
+            }),
+            M::Reaction {
+                room: Some(room("den")),
+                with: None,
+                id: 7,
+                reaction: "🎉".into(),
+                nick: nick("bob"),
+                account: Some(nick("bob")),
+                remove: true,
+            },
+            M::Edited {
+                room: None,
+                with: Some(nick("bob")),
+                id: 7,
+                text: "fixed".into(),
+                nick: nick("alice"),
+                ts: 11,
+            },
+            M::Deleted {
+                room: Some(room("den")),
+                with: None,
+                id: 7,
+                nick: nick("alice"),
+                reason: Some("oops".into()),
+            },
+            M::Typing {
+                room: None,
+                with: Some(nick("bob")),
+                nick: nick("bob"),
+                state: TypingState::Paused,
+            },
             M::Lagged { dropped: 12 },
             M::error(ErrorCode::NickTaken, "that nick is in use"),
             M::Closing {
@@ -1103,12 +1226,16 @@ mod tests {
             M::Profile { .. } => 40,
             M::Account { .. } => 41,
             M::Watched { .. } => 42,
+            M::Reaction { .. } => 43,
+            M::Edited { .. } => 44,
+            M::Deleted { .. } => 45,
+            M::Typing { .. } => 46,
         }
     }
 
     #[test]
     fn every_type_is_tested() {
-        let mut seen = [false; 43];
+        let mut seen = [false; 47];
         for message in every_type() {
             seen[variant(&message)] = true;
         }

@@ -95,6 +95,18 @@ pub enum ErrorCode {
     ListFull,
     /// A `mark_read` names a message that is not there.
     NoSuchMessage,
+    /// An `edit` or `delete` of a message that is not yours (and, for a
+    /// delete, you are not one of the room's operators).
+    NotYourMessage,
+    /// An `edit` after the server's edit window (`--edit-window`) closed.
+    EditTooLate,
+    /// A `react` with an empty reaction, or one too long or holding white
+    /// space or control characters.
+    InvalidReaction,
+    /// A `react` past the reactions one user may leave on a message.
+    TooManyReactions,
+    /// A message with more lines than the server allows.
+    TooManyLines,
     /// The room is moderated (`+m`): only voiced members and operators speak.
     Moderated,
     /// The room lets in only logged-in users (`+R`).
@@ -181,6 +193,11 @@ impl ErrorCode {
             RoomFull => "room_full",
             ListFull => "list_full",
             NoSuchMessage => "no_such_message",
+            NotYourMessage => "not_your_message",
+            EditTooLate => "edit_too_late",
+            InvalidReaction => "invalid_reaction",
+            TooManyReactions => "too_many_reactions",
+            TooManyLines => "too_many_lines",
             Moderated => "moderated",
             AccountRequired => "account_required",
             AlreadyInRoom => "already_in_room",
@@ -245,6 +262,11 @@ impl ErrorCode {
             RoomFull,
             ListFull,
             NoSuchMessage,
+            NotYourMessage,
+            EditTooLate,
+            InvalidReaction,
+            TooManyReactions,
+            TooManyLines,
             Moderated,
             AccountRequired,
             AlreadyInRoom,

@@ -28,6 +28,13 @@ pub const MAX_REALNAME_BYTES: usize = 100;
 pub const MAX_USERNAME_BYTES: usize = 16;
 /// Most nicks one connection may watch (IRC's `MONITOR=`).
 pub const MAX_WATCHED: usize = 100;
+/// Longest reaction (`react`), in UTF-8 bytes: one emoji, or a short word.
+pub const MAX_REACTION_BYTES: usize = 32;
+/// Most different reactions one user may leave on one message.
+pub const MAX_REACTIONS_PER_USER: usize = 10;
+/// Default most lines in one message (servers may configure another; IRC's
+/// `draft/multiline` `max-lines`).
+pub const DEFAULT_MAX_LINES: usize = 100;
 /// Longest part or quit reason, in UTF-8 bytes.
 pub const MAX_REASON_BYTES: usize = 390;
 /// Most nicks one `users` request may ask about.
@@ -308,6 +315,9 @@ pub enum ClientMessage {
         text: String,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         notice: bool,
+        /// The id of the room's message this one answers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<u64>,
     },
     /// A direct message to one nick; echoed back as `direct`.
     Whisper {
@@ -315,6 +325,54 @@ pub enum ClientMessage {
         text: String,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         notice: bool,
+        /// The id of the conversation's message this one answers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<u64>,
+    },
+    /// Adds (or, with `remove`, takes back) your `reaction` to message `id`
+    /// of a joined `room` or of the direct conversation `with` someone;
+    /// everyone there gets `reaction`.
+    React {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<RoomName>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        with: Option<Nick>,
+        id: u64,
+        reaction: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        remove: bool,
+    },
+    /// Replaces the text of your message `id`; everyone there gets
+    /// `edited`.
+    Edit {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<RoomName>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        with: Option<Nick>,
+        id: u64,
+        text: String,
+    },
+    /// Deletes your message `id` (a room's operators may delete anyone's);
+    /// everyone there gets `deleted`, and history keeps only that it was.
+    Delete {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<RoomName>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        with: Option<Nick>,
+        id: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// You are typing in `room`, or to `to` (or `with`: the same); never
+    /// stored, and at most one every few seconds is relayed.
+    Typing {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<RoomName>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<Nick>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        with: Option<Nick>,
+        state: TypingState,
     },
     /// Page through a joined room's recent history, or (`with` instead of
     /// `room`) the direct conversation with another account; answered by
@@ -487,7 +545,66 @@ impl ClientMessage {
         "watch",
         "unwatch",
         "who",
+        "react",
+        "edit",
+        "delete",
+        "typing",
     ];
+}
+
+/// What someone typing is doing: `active` (typing now), `paused` (stopped
+/// with text in the box), `done` (cleared it, or sent). A state expires by
+/// itself: `active` after [`TYPING_ACTIVE_SECS`], `paused` after
+/// [`TYPING_PAUSED_SECS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TypingState {
+    Active,
+    Paused,
+    Done,
+}
+
+impl TypingState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TypingState::Active => "active",
+            TypingState::Paused => "paused",
+            TypingState::Done => "done",
+        }
+    }
+}
+
+/// How long an `active` typing state lasts without another.
+pub const TYPING_ACTIVE_SECS: u64 = 6;
+/// How long a `paused` typing state lasts without another.
+pub const TYPING_PAUSED_SECS: u64 = 30;
+
+/// One reaction on a message and who left it, in the order they did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    pub reaction: String,
+    pub nicks: Vec<Nick>,
+}
+
+/// Checks a reaction: one emoji or a short word, with no white space or
+/// control characters.
+pub fn check_reaction(reaction: &str) -> Result<(), (ErrorCode, String)> {
+    if reaction.is_empty() || reaction.len() > MAX_REACTION_BYTES {
+        return Err((
+            ErrorCode::InvalidReaction,
+            format!("a reaction is 1 to {MAX_REACTION_BYTES} bytes"),
+        ));
+    }
+    if reaction
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err((
+            ErrorCode::InvalidReaction,
+            "a reaction may not hold spaces or control characters".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// A room's topic and who set it when.
@@ -691,6 +808,19 @@ pub struct ChatMessage {
     /// A notice: never answer it automatically.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub notice: bool,
+    /// The id of the message this one answers (in the same room or
+    /// conversation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<u64>,
+    /// When its text was last edited (Unix ms); `text` is the latest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited: Option<u64>,
+    /// It was deleted: `text` is empty, and only this tombstone stays.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+    /// Its reactions, in the order they were first left.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
 }
 
 /// A direct message between two nicks.
@@ -707,6 +837,19 @@ pub struct DirectMessage {
     /// A notice: never answer it automatically.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub notice: bool,
+    /// The id of the message this one answers (in the same room or
+    /// conversation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<u64>,
+    /// When its text was last edited (Unix ms); `text` is the latest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited: Option<u64>,
+    /// It was deleted: `text` is empty, and only this tombstone stays.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+    /// Its reactions, in the order they were first left.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
 }
 
 /// One online user, in a `users` answer and a `members` one.
@@ -1127,6 +1270,51 @@ pub enum ServerMessage {
         by: Nick,
         set: bool,
     },
+    /// `nick` added (or, `remove`, took back) `reaction` to message `id`
+    /// of `room`, or of the direct conversation `with` someone.
+    Reaction {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<RoomName>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        with: Option<Nick>,
+        id: u64,
+        reaction: String,
+        nick: Nick,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<Nick>,
+        remove: bool,
+    },
+    /// Message `id` now reads `text`: `nick` edited it at `ts`.
+    Edited {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<RoomName>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        with: Option<Nick>,
+        id: u64,
+        text: String,
+        nick: Nick,
+        ts: u64,
+    },
+    /// `nick` deleted message `id`.
+    Deleted {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<RoomName>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        with: Option<Nick>,
+        id: u64,
+        nick: Nick,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// `nick` is typing in `room`, or to you (`with`: `nick`).
+    Typing {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<RoomName>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        with: Option<Nick>,
+        nick: Nick,
+        state: TypingState,
+    },
     /// Your outbox overflowed: `dropped` older events were discarded.
     /// Use `history` with `after` to fill the gap.
     Lagged {
@@ -1409,6 +1597,7 @@ mod tests {
             (
                 r#"{"type":"say","room":"lobby","text":"hi"}"#,
                 ClientMessage::Say {
+                    reply_to: None,
                     room: room("lobby"),
                     text: "hi".into(),
                     notice: false,
@@ -1417,6 +1606,7 @@ mod tests {
             (
                 r#"{"type":"whisper","to":"bob","text":"psst"}"#,
                 ClientMessage::Whisper {
+                    reply_to: None,
                     to: nick("bob"),
                     text: "psst".into(),
                     notice: false,
@@ -1549,6 +1739,10 @@ mod tests {
     #[test]
     fn server_messages_have_the_contract_shape() {
         let msg = Envelope::new(ServerMessage::Message(ChatMessage {
+            reply_to: None,
+            edited: None,
+            deleted: false,
+            reactions: Vec::new(),
             room: room("lobby"),
             id: 17,
             from: nick("alice"),
@@ -1772,6 +1966,7 @@ mod tests {
             (
                 r#"{"type":"say","room":"lobby","text":"fyi","notice":true}"#,
                 ClientMessage::Say {
+                    reply_to: None,
                     room: room("lobby"),
                     text: "fyi".into(),
                     notice: true,
@@ -1780,6 +1975,7 @@ mod tests {
             (
                 r#"{"type":"whisper","to":"bob","text":"fyi","notice":true}"#,
                 ClientMessage::Whisper {
+                    reply_to: None,
                     to: nick("bob"),
                     text: "fyi".into(),
                     notice: true,
@@ -1810,6 +2006,10 @@ mod tests {
         }
         // Set, they are written; unset, the frame is exactly as before.
         let message = ChatMessage {
+            reply_to: None,
+            edited: None,
+            deleted: false,
+            reactions: Vec::new(),
             room: room("lobby"),
             id: 1,
             from: nick("alice"),
@@ -1929,7 +2129,7 @@ mod tests {
 
         #[test]
         fn say_round_trips(text in "\\PC{1,100}", r in proptest::option::of(any::<i64>())) {
-            let env = Envelope::with_ref(ClientMessage::Say { room: room("lobby"), text, notice: false }, r.map(Ref::Int));
+            let env = Envelope::with_ref(ClientMessage::Say { reply_to: None, room: room("lobby"), text, notice: false }, r.map(Ref::Int));
             let json = serde_json::to_vec(&env).unwrap();
             prop_assert_eq!(parse_request(&json).unwrap(), env);
         }

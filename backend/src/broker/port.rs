@@ -103,7 +103,7 @@ impl Port for Clustered {
         match event {
             Accepted::Chat(chat) => self.relay(chat, Self::say, Accepted::Chat),
             Accepted::Direct(direct) => self.relay(direct, Self::direct, Accepted::Direct),
-            Accepted::Room(_) => self.inner.submit(event),
+            Accepted::Room(_) | Accepted::Amend(_) => self.inner.submit(event),
         }
     }
 
@@ -199,6 +199,13 @@ impl Port for Clustered {
                 account,
                 code,
                 message,
+            }),
+            News::Amend(amend) => Publish::Event(Event::Amend { node, amend }),
+            News::Typing { place, nick, state } => Publish::Event(Event::Typing {
+                node,
+                place,
+                nick,
+                state,
             }),
             News::Read { account, position } => Publish::Event(Event::Read {
                 node,

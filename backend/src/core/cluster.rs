@@ -10,7 +10,10 @@
 use banter_protocol::{ChatMessage, DirectMessage, ErrorCode, Nick, ReadPosition, Ref, RoomName};
 use serde::{Deserialize, Serialize};
 
-use crate::core::event::RoomChange;
+use banter_protocol::TypingState;
+
+use crate::core::event::{AmendEvent, RoomChange};
+use crate::core::router::Typed;
 
 /// A user online on some node, as the cluster knows it: the value of the
 /// broker's users hash (keyed by the lower-case nick) and what remote
@@ -197,6 +200,15 @@ pub enum Event {
         account: Nick,
         position: ReadPosition,
     },
+    /// A message was edited, deleted or reacted to on `node` (and stored).
+    Amend { node: String, amend: AmendEvent },
+    /// `nick` (a user of `node`) is typing.
+    Typing {
+        node: String,
+        place: Typed,
+        nick: Nick,
+        state: TypingState,
+    },
 }
 
 impl Event {
@@ -218,6 +230,8 @@ impl Event {
             | Event::Refused { node, .. }
             | Event::End { node, .. }
             | Event::Read { node, .. }
+            | Event::Amend { node, .. }
+            | Event::Typing { node, .. }
             | Event::Lost { node } => node,
         }
     }
@@ -294,4 +308,12 @@ pub enum News {
     /// Every local user (keyed as [`key`](crate::core::model::key) keys
     /// them) and the nicks being claimed, restating what the others know.
     Sync { users: Vec<(String, UserRecord)> },
+    /// A message was amended here (and stored).
+    Amend(AmendEvent),
+    /// A local user is typing.
+    Typing {
+        place: Typed,
+        nick: Nick,
+        state: TypingState,
+    },
 }

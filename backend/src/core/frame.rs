@@ -18,7 +18,7 @@ use bytes::Bytes;
 
 /// How many IRC renderings a frame caches: one per combination of the
 /// message tags a client may have negotiated (see `transport::irc`).
-pub const IRC_VARIANTS: usize = 8;
+pub const IRC_VARIANTS: usize = 16;
 
 #[derive(Clone, Debug)]
 pub struct Frame(Arc<Inner>);
@@ -251,6 +251,10 @@ mod tests {
                 (None, false, Some(Ref::Str("\"x\"".repeat(16)))),
             ] {
                 let message = ChatMessage {
+                    reply_to: None,
+                    edited: None,
+                    deleted: false,
+                    reactions: Vec::new(),
                     room: RoomName::new("a-room-name-of-thirty-two-chars_").unwrap(),
                     id: n,
                     from: nick("alice"),
@@ -260,6 +264,10 @@ mod tests {
                     notice,
                 };
                 let direct = DirectMessage {
+                    reply_to: None,
+                    edited: None,
+                    deleted: false,
+                    reactions: Vec::new(),
                     id: n,
                     from: nick("alice"),
                     to: nick("bob"),

@@ -81,6 +81,8 @@ struct Session {
     changes: TokenBucket,
     /// `mark_read`s that move a position (see [`MARK_READ_RATE`]).
     marks: TokenBucket,
+    /// Edits, deletions and reactions.
+    edits: TokenBucket,
     /// Whispers that waited for this session's account, if any came at
     /// its login (boxed: most sessions have none).
     waiting: Option<Box<Waiting>>,
@@ -236,6 +238,7 @@ pub fn run<C: Transport>(
         joins: TokenBucket::new(settings.join_rate, settings.join_burst, now),
         changes: TokenBucket::new(settings.change_rate, settings.change_burst, now),
         marks: TokenBucket::new(MARK_READ_RATE, MARK_READ_BURST, now),
+        edits: TokenBucket::new(EDIT_RATE, EDIT_BURST, now),
         ctx,
         id: None,
         peer,
@@ -534,6 +537,9 @@ impl Session {
         use ClientMessage as M;
         let (bucket, limit, what) = match body {
             M::Say { .. } | M::Whisper { .. } => (&mut self.messages, Limit::Messages, "messages"),
+            M::React { .. } | M::Edit { .. } | M::Delete { .. } => {
+                (&mut self.edits, Limit::Edits, "edits and reactions")
+            }
             M::Join { .. } => (&mut self.joins, Limit::Joins, "joins"),
             M::Topic { text: Some(_), .. }
             | M::Nick { .. }
@@ -563,8 +569,10 @@ impl Session {
             M::MarkRead { id: Some(_), .. } | M::MarkRead { ts: Some(_), .. } => {
                 (&mut self.marks, Limit::MarkRead, "read positions")
             }
+            // Relayed at most every few seconds by the router.
+            M::Typing { .. }
             // Bounded per connection (100 nicks), like a query.
-            M::Watch { .. }
+            | M::Watch { .. }
             | M::Unwatch { .. }
             | M::Who { .. }
             | M::Hello { .. }
@@ -1919,12 +1927,28 @@ impl Session {
         let router = &self.ctx.router;
         match now {
             Now::Part { room, reason } => router.part(id, room, reason, reference),
-            Now::Say { room, text, notice } => {
-                router.say(id, room, text, notice, reference).map(drop)
-            }
-            Now::Whisper { to, text, notice } => {
-                router.whisper(id, to, text, notice, reference).map(drop)
-            }
+            Now::Say {
+                room,
+                text,
+                notice,
+                reply_to,
+            } => router
+                .say(id, room, text, notice, reply_to, reference)
+                .map(drop),
+            Now::Whisper {
+                to,
+                text,
+                notice,
+                reply_to,
+            } => router
+                .whisper(id, to, text, notice, reply_to, reference)
+                .map(drop),
+            Now::Amend {
+                place,
+                message,
+                change,
+            } => router.amend(id, place, message, change, reference),
+            Now::Typing { place, state } => router.typing(id, place, state),
             Now::Topic { room, text } => router.topic(id, room, text, reference),
             Now::Members { room } => router.members(id, room, reference),
             Now::Rooms => router.rooms(id, reference),
@@ -2035,6 +2059,10 @@ impl Session {
 /// make the store write on every message of a busy room.
 const MARK_READ_RATE: f64 = 2.0;
 const MARK_READ_BURST: u32 = 20;
+/// Edits, deletions and reactions one session may make: one a second in
+/// the long run (60 a minute), thirty at once.
+const EDIT_RATE: f64 = 1.0;
+const EDIT_BURST: u32 = 30;
 
 /// A stored read position as the router keeps it (from the target as
 /// stored, `#room` or an account's key, and its name as spelled); `None`

@@ -4,10 +4,11 @@
 //! refused before any of that. A pure function of the request and whether
 //! the session said hello, so it is tested without sockets or a runtime.
 
-use banter_protocol::{BanList, ClientMessage, ErrorCode, ModeChange, Nick, RoomName};
+use banter_protocol::{BanList, ClientMessage, ErrorCode, ModeChange, Nick, RoomName, TypingState};
 
+use crate::core::event::Amendment;
 use crate::core::model::{Page, Profile};
-use crate::core::router::{Conversation, DEFAULT_HISTORY_PAGE, RouterError, SessionId};
+use crate::core::router::{Conversation, DEFAULT_HISTORY_PAGE, RouterError, SessionId, Typed};
 
 /// What answering a request takes.
 #[derive(Debug, PartialEq)]
@@ -40,11 +41,23 @@ pub(super) enum Now {
         room: RoomName,
         text: String,
         notice: bool,
+        reply_to: Option<u64>,
     },
     Whisper {
         to: Nick,
         text: String,
         notice: bool,
+        reply_to: Option<u64>,
+    },
+    /// An edit, deletion or reaction (its time set by the router).
+    Amend {
+        place: Conversation,
+        message: u64,
+        change: Amendment,
+    },
+    Typing {
+        place: Typed,
+        state: TypingState,
     },
     Topic {
         room: RoomName,
@@ -228,6 +241,49 @@ fn admin(id: SessionId, act: Admin) -> Route {
     Route::Waits(Wait::Admin { id, act })
 }
 
+/// The conversation an `edit`, `delete` or `react` names: `room` or `with`.
+fn place(
+    what: &str,
+    room: Option<RoomName>,
+    with: Option<Nick>,
+) -> Result<Conversation, RouterError> {
+    match (room, with) {
+        (Some(room), None) => Ok(Conversation::Room(room)),
+        (None, Some(with)) => Ok(Conversation::With(with)),
+        (Some(_), Some(_)) => Err(RouterError::new(
+            ErrorCode::BadRequest,
+            format!("{what} takes `room` or `with`, not both"),
+        )),
+        (None, None) => Err(RouterError::new(
+            ErrorCode::MissingField,
+            format!(
+                "{what} needs `room` (a room) or `with` (the other side of a direct conversation)"
+            ),
+        )),
+    }
+}
+
+/// An amendment of message `message` in the conversation `room`/`with`.
+fn amend(
+    id: SessionId,
+    what: &str,
+    (room, with): (Option<RoomName>, Option<Nick>),
+    message: u64,
+    change: Amendment,
+) -> Route {
+    match place(what, room, with) {
+        Ok(place) => Route::Now(
+            id,
+            Now::Amend {
+                place,
+                message,
+                change,
+            },
+        ),
+        Err(e) => Route::Refused(e),
+    }
+}
+
 /// Which way `body` goes for a session that said hello as `id` (or not yet).
 /// Long by design: one arm per kind of request, so that a new request
 /// type does not compile until its way is declared here.
@@ -407,8 +463,119 @@ pub(super) fn route(id: Option<SessionId>, body: ClientMessage) -> Route {
         (Some(id), C::Klines) => admin(id, Admin::Klines),
         (Some(id), C::RemoveAccount { account }) => admin(id, Admin::RemoveAccount { account }),
         (Some(id), C::Part { room, reason }) => now(id, Now::Part { room, reason }),
-        (Some(id), C::Say { room, text, notice }) => now(id, Now::Say { room, text, notice }),
-        (Some(id), C::Whisper { to, text, notice }) => now(id, Now::Whisper { to, text, notice }),
+        (
+            Some(id),
+            C::Say {
+                room,
+                text,
+                notice,
+                reply_to,
+            },
+        ) => now(
+            id,
+            Now::Say {
+                room,
+                text,
+                notice,
+                reply_to,
+            },
+        ),
+        (
+            Some(id),
+            C::Whisper {
+                to,
+                text,
+                notice,
+                reply_to,
+            },
+        ) => now(
+            id,
+            Now::Whisper {
+                to,
+                text,
+                notice,
+                reply_to,
+            },
+        ),
+        (
+            Some(id),
+            C::React {
+                room,
+                with,
+                id: message,
+                reaction,
+                remove,
+            },
+        ) => amend(
+            id,
+            "react",
+            (room, with),
+            message,
+            Amendment::React {
+                reaction,
+                remove,
+                ts: 0,
+            },
+        ),
+        (
+            Some(id),
+            C::Edit {
+                room,
+                with,
+                id: message,
+                text,
+            },
+        ) => amend(
+            id,
+            "edit",
+            (room, with),
+            message,
+            Amendment::Edit {
+                text,
+                ts: 0,
+                window_ms: 0,
+            },
+        ),
+        (
+            Some(id),
+            C::Delete {
+                room,
+                with,
+                id: message,
+                reason,
+            },
+        ) => amend(
+            id,
+            "delete",
+            (room, with),
+            message,
+            Amendment::Delete { reason },
+        ),
+        (
+            Some(id),
+            C::Typing {
+                room,
+                to,
+                with,
+                state,
+            },
+        ) => match place("typing", room, to.or(with)) {
+            Ok(Conversation::Room(room)) => now(
+                id,
+                Now::Typing {
+                    place: Typed::Room(room),
+                    state,
+                },
+            ),
+            Ok(Conversation::With(to)) => now(
+                id,
+                Now::Typing {
+                    place: Typed::To(to),
+                    state,
+                },
+            ),
+            Err(e) => Route::Refused(e),
+        },
         (Some(id), C::Topic { room, text }) => now(id, Now::Topic { room, text }),
         (Some(id), C::Members { room }) => now(id, Now::Members { room }),
         (Some(id), C::Rooms) => now(id, Now::Rooms),
@@ -588,6 +755,7 @@ mod tests {
         assert_eq!(route(None, ClientMessage::Ping), Route::Local(Local::Ping));
         assert_eq!(route(None, ClientMessage::Pong), Route::Local(Local::Pong));
         let say = ClientMessage::Say {
+            reply_to: None,
             room: room("lobby"),
             text: "hi".into(),
             notice: false,
@@ -661,6 +829,7 @@ mod tests {
         }
         let now = [
             ClientMessage::Say {
+                reply_to: None,
                 room: room("lobby"),
                 text: "hi".into(),
                 notice: true,

@@ -39,7 +39,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use banter_protocol::{
-    BanInfo, BanList, ChatMessage, DirectMessage, Nick, RoomModes, RoomName, ServerBan, Topic,
+    BanInfo, BanList, ChatMessage, DirectMessage, Nick, Reaction, RoomModes, RoomName, ServerBan,
+    Topic,
 };
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -116,6 +117,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "memberships",
         include_str!("../../migrations/0006_memberships.sql"),
     ),
+    (
+        7,
+        "rich messages",
+        include_str!("../../migrations/0007_rich_messages.sql"),
+    ),
 ];
 
 /// The embedded PostgreSQL migrations: the same versions and tables.
@@ -149,6 +155,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "memberships",
         include_str!("../../migrations/postgres/0006_memberships.sql"),
+    ),
+    (
+        7,
+        "rich messages",
+        include_str!("../../migrations/postgres/0007_rich_messages.sql"),
     ),
 ];
 
@@ -312,17 +323,74 @@ fn nick(s: String) -> Nick {
     Nick::new(s.clone()).unwrap_or_else(|_| Nick::new("invalid").expect("valid"))
 }
 
-fn chat(room: &RoomName, (id, sender, text, ts): (i64, String, String, i64)) -> ChatMessage {
+/// A message row: id, sender, text, ts, account, reply_to, edited,
+/// deleted.
+type MessageRow = (
+    i64,
+    String,
+    String,
+    i64,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    i32,
+);
+
+fn chat(
+    room: &RoomName,
+    (id, sender, text, ts, account, reply_to, edited, deleted): MessageRow,
+) -> ChatMessage {
     ChatMessage {
         room: room.clone(),
         id: id as u64,
         from: nick(sender),
         text,
         ts: ts as u64,
-        // Not stored: who was logged in, and notices, are shown on
-        // live delivery only.
-        account: None,
+        account: account.map(nick),
+        // Not stored: notices are shown on live delivery only.
         notice: false,
+        reply_to: reply_to.map(|r| r as u64),
+        edited: edited.map(|e| e as u64),
+        deleted: deleted != 0,
+        reactions: Vec::new(),
+    }
+}
+
+/// Fills in the reactions of `messages` (by id) from `rows` (id, nick,
+/// reaction, in the order they were left).
+/// A room or direct message, whose reactions a read fills in.
+trait Reacted {
+    fn id(&self) -> u64;
+    fn reactions(&mut self) -> (u64, &mut Vec<Reaction>);
+}
+
+impl Reacted for ChatMessage {
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn reactions(&mut self) -> (u64, &mut Vec<Reaction>) {
+        (self.id, &mut self.reactions)
+    }
+}
+
+impl Reacted for DirectMessage {
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn reactions(&mut self) -> (u64, &mut Vec<Reaction>) {
+        (self.id, &mut self.reactions)
+    }
+}
+
+fn with_reactions<'a>(
+    messages: impl Iterator<Item = (u64, &'a mut Vec<Reaction>)>,
+    rows: Vec<(i64, String, String)>,
+) {
+    let mut by_id: std::collections::HashMap<u64, &mut Vec<Reaction>> = messages.collect();
+    for (id, who, reaction) in rows {
+        if let Some(list) = by_id.get_mut(&(id as u64)) {
+            crate::core::router::amend_reactions(list, &reaction, &nick(who), false);
+        }
     }
 }
 
@@ -397,6 +465,7 @@ impl Port for Durable {
                     Event::Chat(chat) => Write::Chat(chat),
                     Event::Direct(direct) => Write::Direct(direct, self.mailbox),
                     Event::Room(room) => Write::Room(room),
+                    Event::Amend(amend) => Write::Amend(amend),
                 });
                 Taken::Later
             }
@@ -563,6 +632,10 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(|(id, from, to, text, ts)| DirectMessage {
+                reply_to: None,
+                edited: None,
+                deleted: false,
+                reactions: Vec::new(),
                 id: id as u64,
                 from: nick(from),
                 to: nick(to),
@@ -728,7 +801,7 @@ impl Store {
     pub async fn load_room(&self, room: &RoomName, recent: usize) -> anyhow::Result<RoomState> {
         type Rows = (
             Option<RoomRow>,
-            Vec<(i64, String, String, i64)>,
+            Vec<MessageRow>,
             Vec<(String, String)>,
             Vec<(String, String, String, String, i64)>,
         );
@@ -743,7 +816,7 @@ impl Store {
                 .fetch_optional(&mut *conn)
                 .await?,
                 sqlx::query_as(
-                    "SELECT id, sender, text, ts FROM messages WHERE room = $1 \
+                    "SELECT id, sender, text, ts, account, reply_to, edited, deleted FROM messages WHERE room = $1 \
                      ORDER BY id DESC LIMIT $2",
                 )
                 .bind(room.as_str())
@@ -790,6 +863,7 @@ impl Store {
         }
         rows.reverse();
         state.recent = rows.into_iter().map(|r| chat(room, r)).collect();
+        self.reactions(room.as_str(), &mut state.recent).await?;
         if let Some(last) = state.recent.last() {
             state.last_id = state.last_id.max(last.id);
             state.last_ts = last.ts;
@@ -831,13 +905,39 @@ impl Store {
     /// otherwise the newest (before `before`/`before_ts`, if given).
     pub async fn history(&self, room: &RoomName, page: Page) -> anyhow::Result<Vec<ChatMessage>> {
         let sql = [
-            "SELECT id, sender, text, ts FROM messages WHERE room = $1 AND id > $2 AND id < $3 \
+            "SELECT id, sender, text, ts, account, reply_to, edited, deleted FROM messages WHERE room = $1 AND id > $2 AND id < $3 \
              AND ts > $4 AND ts < $5 ORDER BY id ASC LIMIT $6",
-            "SELECT id, sender, text, ts FROM messages WHERE room = $1 AND id > $2 AND id < $3 \
+            "SELECT id, sender, text, ts, account, reply_to, edited, deleted FROM messages WHERE room = $1 AND id > $2 AND id < $3 \
              AND ts > $4 AND ts < $5 ORDER BY id DESC LIMIT $6",
         ];
         let rows = self.paged(sql, room.to_string(), page).await?;
-        Ok(rows.into_iter().map(|r| chat(room, r)).collect())
+        let mut messages: Vec<ChatMessage> = rows.into_iter().map(|r| chat(room, r)).collect();
+        self.reactions(room.as_str(), &mut messages).await?;
+        Ok(messages)
+    }
+
+    /// Fills in the reactions of `messages` (of room `scope`; '': direct
+    /// messages), read in one query over their id range.
+    async fn reactions<M: Reacted>(&self, scope: &str, messages: &mut [M]) -> anyhow::Result<()> {
+        let (Some(first), Some(last)) = (messages.first(), messages.last()) else {
+            return Ok(());
+        };
+        let (first, last) = (first.id(), last.id());
+        let rows: Vec<(i64, String, String)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, nick, reaction FROM reactions WHERE room = $1 AND id >= $2 \
+                 AND id <= $3 ORDER BY ts, id",
+            )
+            .bind(scope)
+            .bind(i(first))
+            .bind(i(last))
+            .fetch_all(pool)
+            .await?
+        });
+        if !rows.is_empty() {
+            with_reactions(messages.iter_mut().map(M::reactions), rows);
+        }
+        Ok(())
     }
 
     /// The rows of a page, oldest first: `sql` is the query paging forward
@@ -881,31 +981,52 @@ impl Store {
         page: Page,
     ) -> anyhow::Result<Vec<DirectMessage>> {
         let sql = [
-            "SELECT id, sender, recipient, recipient_key, text, ts FROM directs WHERE pair = $1 \
+            "SELECT id, sender, recipient, recipient_key, text, ts, reply_to, edited, deleted \
+             FROM directs WHERE pair = $1 \
              AND id > $2 AND id < $3 AND ts > $4 AND ts < $5 ORDER BY id ASC LIMIT $6",
-            "SELECT id, sender, recipient, recipient_key, text, ts FROM directs WHERE pair = $1 \
+            "SELECT id, sender, recipient, recipient_key, text, ts, reply_to, edited, deleted \
+             FROM directs WHERE pair = $1 \
              AND id > $2 AND id < $3 AND ts > $4 AND ts < $5 ORDER BY id DESC LIMIT $6",
         ];
-        type Row = (i64, String, String, String, String, i64);
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            String,
+            i64,
+            Option<i64>,
+            Option<i64>,
+            i32,
+        );
         let rows: Vec<Row> = self.paged(sql, pair_key(me, with), page).await?;
-        Ok(rows
+        let mut messages: Vec<DirectMessage> = rows
             .into_iter()
-            .map(|(id, from, to, recipient, text, ts)| {
-                // Both sides are accounts: the sender is the one that is
-                // not the recipient (nicks may differ from account names).
-                let to_me = recipient == key(me);
-                let account = Some(if to_me { with.clone() } else { me.clone() });
-                DirectMessage {
-                    id: id as u64,
-                    from: nick(from),
-                    to: nick(to),
-                    text,
-                    ts: ts as u64,
-                    account,
-                    notice: false,
-                }
-            })
-            .collect())
+            .map(
+                |(id, from, to, recipient, text, ts, reply_to, edited, deleted)| {
+                    // Both sides are accounts: the sender is the one that
+                    // is not the recipient (nicks may differ from account
+                    // names).
+                    let to_me = recipient == key(me);
+                    let account = Some(if to_me { with.clone() } else { me.clone() });
+                    DirectMessage {
+                        id: id as u64,
+                        from: nick(from),
+                        to: nick(to),
+                        text,
+                        ts: ts as u64,
+                        account,
+                        notice: false,
+                        reply_to: reply_to.map(|r| r as u64),
+                        edited: edited.map(|e| e as u64),
+                        deleted: deleted != 0,
+                        reactions: Vec::new(),
+                    }
+                },
+            )
+            .collect();
+        self.reactions("", &mut messages).await?;
+        Ok(messages)
     }
 
     /// `account`'s direct conversations (the peers' account names) with a

@@ -36,8 +36,10 @@ use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
 use super::i;
-use crate::core::event::{ChatEvent, DirectEvent, Event, RoomChange, RoomEvent};
-use crate::core::model::{key, pair_keys};
+use crate::core::event::{
+    AmendEvent, Amended, Amendment, ChatEvent, DirectEvent, Event, RoomChange, RoomEvent,
+};
+use crate::core::model::{key, pair_key, pair_keys};
 use crate::core::port::Verdict;
 use crate::store::Mailbox;
 
@@ -52,6 +54,9 @@ pub enum Write {
     /// unless its waiting whispers are at the mailbox's bounds.
     Direct(DirectEvent, Mailbox),
     Room(RoomEvent),
+    /// An edit, deletion or reaction: checked against the stored message
+    /// ([`Amendment::check`]) and made, or refused with why.
+    Amend(AmendEvent),
     /// Creates an account, using up one use of the invite code (by its
     /// hash) if one is given; answers what became of it.
     Register {
@@ -200,6 +205,8 @@ enum Answer {
     /// The waiting whispers of a [`Write::Persist`] refused for their
     /// mailbox's bounds.
     Refused(Vec<u64>),
+    /// A [`Write::Amend`] refused by the rule, with why.
+    Unamended(ErrorCode, String),
 }
 
 /// How long opening a PostgreSQL connection may take.
@@ -481,10 +488,14 @@ pub async fn run(
                 (Write::Chat(c), _) => done.push(Event::Chat(c)),
                 (Write::Direct(d, mailbox), Answer::MailboxFull { per_recipient }) => {
                     let why = full_mailbox(&d.message.to, mailbox, per_recipient);
-                    refused.push((Event::Direct(d), why));
+                    refused.push((Event::Direct(d), ErrorCode::MailboxFull, why));
                 }
                 (Write::Direct(d, _), _) => done.push(Event::Direct(d)),
                 (Write::Room(r), _) => done.push(Event::Room(r)),
+                (Write::Amend(a), Answer::Unamended(code, why)) => {
+                    refused.push((Event::Amend(a), code, why));
+                }
+                (Write::Amend(a), _) => done.push(Event::Amend(a)),
                 (Write::Register { reply, .. }, Answer::Registered(registered)) => {
                     let _ = reply.send(registered);
                 }
@@ -527,11 +538,8 @@ pub async fn run(
             on_commit(&mut done, verdict);
             done.clear();
         }
-        for (event, why) in refused.drain(..) {
-            on_commit(
-                &mut vec![event],
-                Verdict::Refused(ErrorCode::MailboxFull, why),
-            );
+        for (event, code, why) in refused.drain(..) {
+            on_commit(&mut vec![event], Verdict::Refused(code, why));
         }
     }
 }
@@ -554,7 +562,7 @@ fn full_mailbox(to: &Nick, mailbox: Mailbox, per_recipient: bool) -> String {
 // The statements, the same for both backends.
 
 /// Rows of a batch go into the database in multi-row `INSERT`s of a
-/// power of two rows, at most this many (5 parameters a row: far below
+/// power of two rows, at most this many (7 parameters a row: far below
 /// both SQLite's and PostgreSQL's limits). Each statement is a round trip
 /// to the driver (for SQLite, a hop to its worker thread), so a batch of
 /// 37 messages costs 3 statements (32 + 4 + 1), not 37; and the statement
@@ -616,15 +624,36 @@ impl Rows {
 }
 
 static INSERT_MESSAGES: Rows = Rows::new(
-    "INSERT INTO messages (room, id, sender, text, ts) VALUES",
-    5,
+    "INSERT INTO messages (room, id, sender, text, ts, account, reply_to) VALUES",
+    7,
     "",
 );
 static INSERT_MESSAGES_ONCE: Rows = Rows::new(
-    "INSERT INTO messages (room, id, sender, text, ts) VALUES",
-    5,
+    "INSERT INTO messages (room, id, sender, text, ts, account, reply_to) VALUES",
+    7,
     " ON CONFLICT (room, id) DO NOTHING",
 );
+/// What [`Amendment::check`] needs of a room's message.
+const AMENDED_MESSAGE: &str =
+    "SELECT sender, account, ts, deleted FROM messages WHERE room = $1 AND id = $2";
+/// ... and of a direct one, by its conversation (`pair`).
+const AMENDED_DIRECT: &str =
+    "SELECT sender, recipient_key, ts, deleted FROM directs WHERE id = $1 AND pair = $2";
+/// The reactions someone (`who`) left on a message.
+const REACTIONS_OF: &str =
+    "SELECT reaction FROM reactions WHERE room = $1 AND id = $2 AND who = $3";
+const EDIT_MESSAGE: &str = "UPDATE messages SET text = $3, edited = $4 WHERE room = $1 AND id = $2";
+const EDIT_DIRECT: &str = "UPDATE directs SET text = $2, edited = $3 WHERE id = $1";
+const DELETE_MESSAGE: &str =
+    "UPDATE messages SET text = '', deleted = 1, edited = NULL WHERE room = $1 AND id = $2";
+const DELETE_DIRECT: &str =
+    "UPDATE directs SET text = '', deleted = 1, edited = NULL WHERE id = $1";
+const DROP_REACTIONS: &str = "DELETE FROM reactions WHERE room = $1 AND id = $2";
+const ADD_REACTION: &str = "INSERT INTO reactions (room, id, who, nick, reaction, ts) \
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (room, id, who, reaction) DO NOTHING";
+const LAST_REACTION: &str = "SELECT max(ts) FROM reactions WHERE room = $1 AND id = $2";
+const REMOVE_REACTION: &str =
+    "DELETE FROM reactions WHERE room = $1 AND id = $2 AND who = $3 AND reaction = $4";
 static RAISE_LAST_IDS: Rows = Rows::new(
     "INSERT INTO rooms (name, last_id) VALUES",
     2,
@@ -632,11 +661,11 @@ static RAISE_LAST_IDS: Rows = Rows::new(
      WHERE excluded.last_id > rooms.last_id",
 );
 const INSERT_DIRECT: &str = "INSERT INTO directs \
-     (id, sender, recipient, recipient_key, text, ts, pending, pair) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+     (id, sender, recipient, recipient_key, text, ts, pending, pair, reply_to) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 const INSERT_DIRECT_ONCE: &str = "INSERT INTO directs \
-     (id, sender, recipient, recipient_key, text, ts, pending, pair) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING";
+     (id, sender, recipient, recipient_key, text, ts, pending, pair, reply_to) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING";
 /// Moves `account`'s conversation with `peer` forward to a whisper.
 const TOUCH_CONVERSATION: &str = "INSERT INTO conversations \
      (account, peer, shown, last_id, last_ts) VALUES ($1, $2, $3, $4, $5) \
@@ -723,8 +752,8 @@ const REVOKE_TOKENS: &str = "DELETE FROM tokens WHERE account = $1";
 /// A whisper for an offline account, unless it has `$9` waiting already,
 /// or `$10` from this sender (`$8`); nothing for an id stored already.
 const INSERT_WAITING_ONCE: &str = "INSERT INTO directs \
-     (id, sender, recipient, recipient_key, text, ts, pending, sender_key, pair) \
-     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $11 \
+     (id, sender, recipient, recipient_key, text, ts, pending, sender_key, pair, reply_to) \
+     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $11, $12 \
      WHERE (SELECT count(*) FROM directs WHERE recipient_key = $4 AND pending = 1) < $9 \
      AND (SELECT count(*) FROM directs \
           WHERE recipient_key = $4 AND pending = 1 AND sender_key = $8) < $10 \
@@ -734,6 +763,13 @@ const DIRECT_STORED: &str = "SELECT id FROM directs WHERE id = $1";
 const COUNT_WAITING: &str = "SELECT count(*) FROM directs WHERE recipient_key = $1 AND pending = 1";
 const DELIVERED: &str = "UPDATE directs SET pending = 0 WHERE id = $1 AND recipient_key = $2";
 const RETAIN_MESSAGES_BY_AGE: &str = "DELETE FROM messages WHERE ts < $1";
+/// Reactions on messages that retention removed.
+const RETAIN_REACTIONS: [&str; 2] = [
+    "DELETE FROM reactions WHERE room <> '' AND NOT EXISTS \
+     (SELECT 1 FROM messages m WHERE m.room = reactions.room AND m.id = reactions.id)",
+    "DELETE FROM reactions WHERE room = '' AND NOT EXISTS \
+     (SELECT 1 FROM directs d WHERE d.id = reactions.id)",
+];
 const RETAIN_DIRECTS_BY_AGE: &str = "DELETE FROM directs WHERE ts < $1";
 /// Conversations whose every whisper retention removed.
 const RETAIN_CONVERSATIONS_BY_AGE: &str = "DELETE FROM conversations WHERE last_ts < $1";
@@ -824,7 +860,9 @@ macro_rules! backend {
                             .bind(i(m.id))
                             .bind(m.from.as_str())
                             .bind(&m.text)
-                            .bind(i(m.ts));
+                            .bind(i(m.ts))
+                            .bind(m.account.as_ref().map(Nick::as_str))
+                            .bind(m.reply_to.map(i));
                     }
                     query.execute(&mut *conn).await?;
                     list = rest;
@@ -852,6 +890,7 @@ macro_rules! backend {
                     .bind(i(d.ts))
                     .bind(i32::from(account.is_some()))
                     .bind(pair.as_deref())
+                    .bind(d.reply_to.map(i))
                     .execute(&mut *conn)
                     .await?;
                 if pair.is_some() {
@@ -928,6 +967,7 @@ macro_rules! backend {
                     .bind(i64::from(mailbox.per_recipient))
                     .bind(i64::from(mailbox.per_sender))
                     .bind(pair.as_deref())
+                    .bind(d.reply_to.map(i))
                     .execute(&mut *conn)
                     .await?
                     .rows_affected();
@@ -943,6 +983,141 @@ macro_rules! backend {
                     .fetch_optional(&mut *conn)
                     .await?;
                 Ok(stored.is_some())
+            }
+
+            /// Checks an amendment against the stored message and makes it
+            /// (or answers why not).
+            async fn amend(conn: &mut $conn, a: &AmendEvent) -> sqlx::Result<Answer> {
+                // Reactions of a direct message are kept under room ''.
+                let scope = a.room.as_ref().map_or("", |r| r.as_str());
+                let row: Option<(String, Option<Nick>, i64, i32)> = match (&a.room, &a.with) {
+                    (Some(room), _) => {
+                        let row: Option<(String, Option<String>, i64, i32)> =
+                            sqlx::query_as(AMENDED_MESSAGE)
+                                .bind(room.as_str())
+                                .bind(i(a.id))
+                                .fetch_optional(&mut *conn)
+                                .await?;
+                        row.map(|(from, account, ts, deleted)| {
+                            (from, account.and_then(|a| Nick::new(a).ok()), ts, deleted)
+                        })
+                    }
+                    (None, Some(with)) => {
+                        let Some(me) = &a.by.account else {
+                            return Ok(Answer::Unamended(
+                                ErrorCode::NoSuchAccount,
+                                "log in to change direct messages".into(),
+                            ));
+                        };
+                        let row: Option<(String, String, i64, i32)> =
+                            sqlx::query_as(AMENDED_DIRECT)
+                                .bind(i(a.id))
+                                .bind(pair_key(me, with))
+                                .fetch_optional(&mut *conn)
+                                .await?;
+                        // Both sides are accounts: the sender is the one
+                        // that is not the recipient.
+                        row.map(|(from, recipient, ts, deleted)| {
+                            let sender = if recipient == key(me) { with } else { me };
+                            (from, Some(sender.clone()), ts, deleted)
+                        })
+                    }
+                    (None, None) => None,
+                };
+                let who = a.by.key();
+                let mine: Vec<String> = match (&row, &a.change) {
+                    (Some(_), Amendment::React { .. }) => {
+                        sqlx::query_scalar(REACTIONS_OF)
+                            .bind(scope)
+                            .bind(i(a.id))
+                            .bind(&who)
+                            .fetch_all(&mut *conn)
+                            .await?
+                    }
+                    _ => Vec::new(),
+                };
+                let from = row.as_ref().map(|r| super::super::nick(r.0.clone()));
+                let message = match (&row, &from) {
+                    (Some((_, account, ts, deleted)), Some(from)) => Some(Amended {
+                        from,
+                        account: account.as_ref(),
+                        ts: *ts as u64,
+                        deleted: *deleted != 0,
+                        reactions: mine.len(),
+                        reacted: matches!(&a.change, Amendment::React { reaction, .. }
+                            if mine.contains(reaction)),
+                    }),
+                    _ => None,
+                };
+                if let Err((code, why)) = a.change.check(message, &a.by) {
+                    return Ok(Answer::Unamended(code, why));
+                }
+                let direct = a.room.is_none();
+                match &a.change {
+                    Amendment::Edit { text, ts, .. } if direct => {
+                        sqlx::query(EDIT_DIRECT)
+                            .bind(i(a.id))
+                            .bind(text)
+                            .bind(i(*ts))
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Amendment::Edit { text, ts, .. } => {
+                        sqlx::query(EDIT_MESSAGE)
+                            .bind(scope)
+                            .bind(i(a.id))
+                            .bind(text)
+                            .bind(i(*ts))
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Amendment::Delete { .. } => {
+                        let delete = if direct {
+                            sqlx::query(DELETE_DIRECT).bind(i(a.id))
+                        } else {
+                            sqlx::query(DELETE_MESSAGE).bind(scope).bind(i(a.id))
+                        };
+                        delete.execute(&mut *conn).await?;
+                        sqlx::query(DROP_REACTIONS)
+                            .bind(scope)
+                            .bind(i(a.id))
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Amendment::React {
+                        reaction,
+                        remove: false,
+                        ts,
+                    } => {
+                        // Strictly after the message's last reaction, so
+                        // that reads list them in the order they came.
+                        let last: Option<i64> = sqlx::query_scalar(LAST_REACTION)
+                            .bind(scope)
+                            .bind(i(a.id))
+                            .fetch_one(&mut *conn)
+                            .await?;
+                        let ts = last.map_or(i(*ts), |last| i(*ts).max(last + 1));
+                        sqlx::query(ADD_REACTION)
+                            .bind(scope)
+                            .bind(i(a.id))
+                            .bind(&who)
+                            .bind(a.by.shown().as_str())
+                            .bind(reaction)
+                            .bind(ts)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Amendment::React { reaction, .. } => {
+                        sqlx::query(REMOVE_REACTION)
+                            .bind(scope)
+                            .bind(i(a.id))
+                            .bind(&who)
+                            .bind(reaction)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                }
+                Ok(Answer::Nothing)
             }
 
             async fn counter(conn: &mut $conn, name: &str, value: u64) -> sqlx::Result<()> {
@@ -1019,6 +1194,7 @@ macro_rules! backend {
                         }
                         return Ok(Answer::Refused(refused));
                     }
+                    Write::Amend(a) => return amend(conn, a).await,
                     Write::Room(RoomEvent {
                         room,
                         change: RoomChange::Topic(topic),
@@ -1355,6 +1531,11 @@ macro_rules! backend {
                                 .await?
                                 .rows_affected();
                         }
+                        if gone > 0 {
+                            for sql in RETAIN_REACTIONS {
+                                sqlx::query(sql).execute(&mut *conn).await?;
+                            }
+                        }
                         return Ok(Answer::Count(gone));
                     }
                     Write::Delivered { account, ids } => {
@@ -1394,19 +1575,22 @@ mod tests {
         assert!(sql.starts_with("INSERT INTO rooms (name, last_id) VALUES ($1, $2) ON CONFLICT"));
         let (sql, n) = INSERT_MESSAGES.next(37, true);
         assert_eq!(n, 32);
-        assert!(sql.ends_with(", ($156, $157, $158, $159, $160)"), "{sql}");
+        assert!(
+            sql.ends_with(", ($218, $219, $220, $221, $222, $223, $224)"),
+            "{sql}"
+        );
         assert_eq!(INSERT_MESSAGES.next(5, true).1, 4);
         assert_eq!(INSERT_MESSAGES.next(64, false).1, 64);
         assert_eq!(INSERT_MESSAGES.next(1000, false).1, MAX_ROWS);
         let (sql, _) = INSERT_MESSAGES_ONCE.next(2, true);
         assert!(
-            sql.ends_with("($6, $7, $8, $9, $10) ON CONFLICT (room, id) DO NOTHING"),
+            sql.ends_with("($8, $9, $10, $11, $12, $13, $14) ON CONFLICT (room, id) DO NOTHING"),
             "{sql}"
         );
         let (sql, _) = INSERT_MESSAGES_ONCE.next(3, false);
         assert!(
             sql.ends_with(
-                "VALUES (?, ?, ?, ?, ?), (?, ?, ?, ?, ?) ON CONFLICT (room, id) DO NOTHING"
+                "VALUES (?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (room, id) DO NOTHING"
             ),
             "{sql}"
         );

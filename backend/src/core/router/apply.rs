@@ -36,6 +36,7 @@ impl Router {
             let room = match &event {
                 Event::Chat(chat) => Some(&chat.message.room),
                 Event::Room(change) => Some(&change.room),
+                Event::Amend(amend) => amend.room.as_ref(),
                 Event::Direct(_) => None,
             };
             if let Some(r) = room.and_then(|room| state.rooms.get_mut(room)) {
@@ -58,6 +59,18 @@ impl Router {
             Event::Direct(direct) if taken => deliver_direct(state, direct),
             Event::Room(change) if taken => apply_room_change(state, change, &*self.port, false),
             Event::Room(change) => drop_room_change(state, change),
+            Event::Amend(amend) if taken => {
+                super::amend::apply_amend(state, amend, &*self.port, false)
+            }
+            Event::Amend(AmendEvent {
+                requester,
+                reference,
+                ..
+            }) => {
+                if let Some(s) = state.sessions.get(&requester) {
+                    s.sink.answer(requester, unsaved_change(reference));
+                }
+            }
             Event::Chat(ChatEvent {
                 sender, reference, ..
             })
@@ -77,6 +90,7 @@ fn refuse(state: &mut State, event: Event, code: ErrorCode, why: &str) {
     let (requester, reference) = match event {
         Event::Chat(c) => (Some(c.sender), c.reference),
         Event::Direct(d) => (Some(d.sender), d.reference),
+        Event::Amend(a) => (Some(a.requester), a.reference),
         Event::Room(r) => {
             let requester = r.requester;
             let reference = r.reference.clone();

@@ -11,9 +11,11 @@ impl Router {
         room: RoomName,
         text: String,
         notice: bool,
+        reply_to: Option<u64>,
         reference: Option<Ref>,
     ) -> Result<u64> {
         check_text(&text, self.config.max_text_bytes)?;
+        check_lines(&text, self.config.max_lines)?;
         let mut guard = self.state.lock().unwrap();
         let State {
             sessions, rooms, ..
@@ -25,6 +27,11 @@ impl Router {
         }
         let r = rooms.get_mut(&room).expect("a session's rooms exist");
         r.may_speak(&room, user, session.account.as_ref())?;
+        if let Some(answered) = reply_to
+            && (answered == 0 || answered > r.last_id)
+        {
+            return Err(no_such_message(answered));
+        }
         let now = now_ms();
         let (message_id, ts) = (r.last_id + 1, now.max(r.last_ts));
         let message = ChatMessage {
@@ -35,6 +42,10 @@ impl Router {
             ts,
             account: session.account.clone(),
             notice,
+            reply_to,
+            edited: None,
+            deleted: false,
+            reactions: Vec::new(),
         };
         let event = Event::Chat(ChatEvent {
             message,
@@ -67,9 +78,11 @@ impl Router {
         to: Nick,
         text: String,
         notice: bool,
+        reply_to: Option<u64>,
         reference: Option<Ref>,
     ) -> Result<u64> {
         check_text(&text, self.config.max_text_bytes)?;
+        check_lines(&text, self.config.max_lines)?;
         let mut guard = self.state.lock().unwrap();
         let state = &mut *guard;
         state.session(id)?;
@@ -98,6 +111,11 @@ impl Router {
                 }
             },
         };
+        if let Some(answered) = reply_to
+            && (answered == 0 || answered > state.next_direct_id)
+        {
+            return Err(no_such_message(answered));
+        }
         let (message_id, ts) = (state.next_direct_id + 1, now_ms().max(state.last_direct_ts));
         let sender = state.sessions.get_mut(&id).expect("checked");
         let message = DirectMessage {
@@ -108,6 +126,10 @@ impl Router {
             ts,
             account: sender.account.clone(),
             notice,
+            reply_to,
+            edited: None,
+            deleted: false,
+            reactions: Vec::new(),
         };
         let event = Event::Direct(DirectEvent {
             message,
@@ -199,6 +221,14 @@ impl Router {
             }
         }
     }
+}
+
+/// `reply_to` names a message that was never sent here.
+fn no_such_message(id: u64) -> RouterError {
+    RouterError::new(
+        ErrorCode::NoSuchMessage,
+        format!("reply_to names message {id}, which is not there"),
+    )
 }
 
 pub(super) fn chat(frame: &Frame) -> &ChatMessage {

@@ -214,6 +214,7 @@ fn ghost_add(state: &mut State, user: &UserRecord, announce: bool) -> SessionId 
             auto_away: false,
             offline: user.offline,
             profile: Profile::default(),
+            typing: Default::default(),
         }),
     );
     for room in &user.rooms {
@@ -738,6 +739,21 @@ impl Router {
                 Event::Read {
                     account, position, ..
                 } => self.remote_read(state, &account, position),
+                Event::Amend { amend, .. } => {
+                    // Its requester is a session of another node.
+                    let amend = crate::core::event::AmendEvent {
+                        requester: 0,
+                        reference: None,
+                        ..amend
+                    };
+                    super::amend::apply_amend(state, amend, port, true);
+                }
+                Event::Typing {
+                    place,
+                    nick,
+                    state: typing,
+                    ..
+                } => super::amend::deliver_typing(state, &place, &nick, typing),
             }
         }
         remote::tell_orphaned(state, port);

@@ -406,6 +406,7 @@ impl Router {
             auto_away: true,
             offline: true,
             profile: Profile::default(),
+            typing: Default::default(),
         });
         for room in rooms {
             if let Some(r) = state.rooms.get_mut(&room)

@@ -35,6 +35,7 @@ use banter_protocol::{
 };
 use tracing::warn;
 
+mod amend;
 mod apply;
 mod chat;
 mod cluster;
@@ -50,13 +51,14 @@ mod sessions;
 mod tests;
 mod watches;
 
+pub use amend::{MAX_LINES, TYPING_INTERVAL_MS, Typed, amend_reactions, check_lines};
 use apply::{apply_room_change, deliver_chat, deliver_direct_with};
 use chat::chat;
 use devices::{Sessions, Sink};
 use moderation::kick_member;
 pub use queries::Lusers;
 
-use super::event::{ChatEvent, DirectEvent, Event, RoomChange, RoomEvent};
+use super::event::{AmendEvent, ChatEvent, DirectEvent, Event, RoomChange, RoomEvent};
 use super::model::{Page, Profile, Role, RoomState, mask_matches};
 use super::port::{Memory, Port, Refusal, Taken, Verdict};
 use crate::core::cluster::Change;
@@ -79,6 +81,10 @@ pub struct RouterConfig {
     pub max_offline: usize,
     pub max_rooms: usize,
     pub history_len: usize,
+    /// Most lines in one message.
+    pub max_lines: usize,
+    /// How long after sending a message may be edited (ms; 0: never).
+    pub edit_window_ms: u64,
 }
 
 /// A refused request: a protocol error code and a sentence for humans.
@@ -191,6 +197,8 @@ struct Connection {
     /// Its real name, username and bot flag (its first device's, then as
     /// changed by `profile`).
     profile: Profile,
+    /// Its last typing notices (see `amend`).
+    typing: amend::Typing,
 }
 
 impl Connection {

@@ -294,6 +294,7 @@ impl Router {
                 auto_away: false,
                 offline: false,
                 profile: Profile::default(),
+                typing: Default::default(),
             }),
         );
         Ok(id)

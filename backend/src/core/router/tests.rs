@@ -11,6 +11,8 @@ fn router() -> Router {
         max_offline: 100,
         max_rooms: 4,
         history_len: 5,
+        max_lines: 100,
+        edit_window_ms: 86_400_000,
     })
 }
 
@@ -97,7 +99,7 @@ fn join_say_and_presence() {
     let b = Client::new(&r, "bob");
     r.join(a.id, room("lobby"), None, Some(Ref::Int(1)))
         .unwrap();
-    r.say(a.id, room("lobby"), "first".into(), false, None)
+    r.say(a.id, room("lobby"), "first".into(), false, None, None)
         .unwrap();
     r.join(b.id, room("lobby"), None, None).unwrap();
 
@@ -126,10 +128,11 @@ fn join_say_and_presence() {
         room("lobby"),
         "hi".into(),
         false,
+        None,
         Some(Ref::Str("r1".into())),
     )
     .unwrap();
-    r.say(a.id, room("lobby"), "hey".into(), false, None)
+    r.say(a.id, room("lobby"), "hey".into(), false, None, None)
         .unwrap();
     let (fa, fb) = (a.take_frames(), b.take_frames());
     assert_eq!(fb[0].reference(), Some(&Ref::Str("r1".into())));
@@ -154,7 +157,7 @@ fn ids_strictly_increase_and_history_is_a_bounded_ring() {
     let mut last = 0;
     for i in 0..20 {
         let id = r
-            .say(a.id, room("x"), format!("m{i}"), false, None)
+            .say(a.id, room("x"), format!("m{i}"), false, None, None)
             .unwrap();
         assert!(id > last);
         last = id;
@@ -209,27 +212,27 @@ fn errors_are_specific() {
     let a = Client::new(&r, "alice");
     let code = |res: Result<u64>| res.unwrap_err().code;
     assert_eq!(
-        code(r.say(a.id, room("x"), "hi".into(), false, None)),
+        code(r.say(a.id, room("x"), "hi".into(), false, None, None)),
         ErrorCode::NoSuchRoom,
         "nobody is in x"
     );
     let b = Client::new(&r, "bob");
     r.join(b.id, room("x"), None, None).unwrap();
     assert_eq!(
-        code(r.say(a.id, room("x"), "hi".into(), false, None)),
+        code(r.say(a.id, room("x"), "hi".into(), false, None, None)),
         ErrorCode::NotInRoom
     );
     r.join(a.id, room("x"), None, None).unwrap();
     assert_eq!(
-        code(r.say(a.id, room("x"), "x".repeat(101), false, None)),
+        code(r.say(a.id, room("x"), "x".repeat(101), false, None, None)),
         ErrorCode::TextTooLong
     );
     assert_eq!(
-        code(r.say(a.id, room("x"), "  ".into(), false, None)),
+        code(r.say(a.id, room("x"), "  ".into(), false, None, None)),
         ErrorCode::EmptyText
     );
     assert_eq!(
-        code(r.whisper(a.id, nick("ghost"), "boo".into(), false, None)),
+        code(r.whisper(a.id, nick("ghost"), "boo".into(), false, None, None)),
         ErrorCode::NoSuchNick
     );
     assert_eq!(
@@ -282,8 +285,15 @@ fn whisper_reaches_the_target_and_echoes() {
     let r = router();
     let a = Client::new(&r, "alice");
     let b = Client::new(&r, "Bob");
-    r.whisper(a.id, nick("BOB"), "psst".into(), false, Some(Ref::Int(5)))
-        .unwrap();
+    r.whisper(
+        a.id,
+        nick("BOB"),
+        "psst".into(),
+        false,
+        None,
+        Some(Ref::Int(5)),
+    )
+    .unwrap();
     let [ServerMessage::Direct(to_b)] = &b.take()[..] else {
         panic!()
     };
@@ -505,7 +515,7 @@ fn away_is_told_once_to_room_mates_and_to_whisperers() {
     );
     assert_eq!(b.take_frames()[0].reference(), Some(&Ref::Int(4)));
     assert!(loner.take().is_empty());
-    r.whisper(loner.id, nick("bob"), "hi".into(), false, None)
+    r.whisper(loner.id, nick("bob"), "hi".into(), false, None, None)
         .unwrap();
     let got = loner.take();
     assert!(matches!(&got[..], [a, ServerMessage::Direct(_)] if *a == away));
@@ -543,16 +553,17 @@ fn reasons_accounts_away_joiners_and_user_lookups() {
     // alice was in the room: Bob's join makes no owner (no `roles`).
     assert!(matches!(&b.take()[..], [ServerMessage::Joined { .. }]));
     // Messages carry the sender's account and the notice flag.
-    r.say(b.id, room("lobby"), "hi".into(), true, None).unwrap();
+    r.say(b.id, room("lobby"), "hi".into(), true, None, None)
+        .unwrap();
     let [ServerMessage::Message(m)] = &a.take()[..] else {
         panic!()
     };
     assert_eq!((m.account.as_ref(), m.notice), (Some(&nick("bob")), true));
     // A notice to someone away gets no away answer; a whisper does.
-    r.whisper(a.id, nick("bob"), "psst".into(), true, None)
+    r.whisper(a.id, nick("bob"), "psst".into(), true, None, None)
         .unwrap();
     assert!(matches!(&a.take()[..], [ServerMessage::Direct(d)] if d.notice && d.account.is_none()));
-    r.whisper(a.id, nick("bob"), "psst".into(), false, None)
+    r.whisper(a.id, nick("bob"), "psst".into(), false, None, None)
         .unwrap();
     assert!(matches!(
         &a.take()[..],
@@ -625,7 +636,7 @@ fn a_full_outbox_never_blocks_the_room() {
     r.join(slow, room("x"), None, None).unwrap();
     r.join(a.id, room("x"), None, None).unwrap();
     for i in 0..1000 {
-        r.say(a.id, room("x"), format!("m{i}"), false, None)
+        r.say(a.id, room("x"), format!("m{i}"), false, None, None)
             .unwrap();
         a.take();
     }
@@ -690,6 +701,8 @@ fn what_the_port_refuses_changes_nothing_and_the_requester_hears_busy() {
         max_offline: 100,
         max_rooms: 4,
         history_len: 5,
+        max_lines: 100,
+        edit_window_ms: 86_400_000,
     };
     let r = Router::with_port(
         config,
@@ -707,14 +720,14 @@ fn what_the_port_refuses_changes_nothing_and_the_requester_hears_busy() {
     let busy = |e: RouterError| e.code;
     assert_eq!(
         busy(
-            r.say(alice.id, room("den"), "lost".into(), false, None)
+            r.say(alice.id, room("den"), "lost".into(), false, None, None)
                 .unwrap_err()
         ),
         ErrorCode::ServerFull
     );
     assert_eq!(
         busy(
-            r.whisper(alice.id, nick("bob"), "lost".into(), false, None)
+            r.whisper(alice.id, nick("bob"), "lost".into(), false, None, None)
                 .unwrap_err()
         ),
         ErrorCode::ServerFull
@@ -733,11 +746,11 @@ fn what_the_port_refuses_changes_nothing_and_the_requester_hears_busy() {
     // joiner does not own it: it stays unowned.
     gate.shut(false);
     assert_eq!(
-        r.say(alice.id, room("den"), "kept".into(), false, None),
+        r.say(alice.id, room("den"), "kept".into(), false, None, None),
         Ok(1)
     );
     assert_eq!(
-        r.whisper(alice.id, nick("bob"), "psst".into(), false, None),
+        r.whisper(alice.id, nick("bob"), "psst".into(), false, None, None),
         Ok(1)
     );
     r.join(bob.id, room("den"), None, None).unwrap();
@@ -826,6 +839,8 @@ fn a_room_read_again_from_the_store_is_set_right_and_announced() {
         max_offline: 100,
         max_rooms: 4,
         history_len: 5,
+        max_lines: 100,
+        edit_window_ms: 86_400_000,
     };
     let r = Router::with_port(config, Box::new(Clustered), vec![nick("alice")], 0);
     r.insert_room(room("den"), RoomState::default()).unwrap();
@@ -927,7 +942,7 @@ fn an_invitation_passes_once_and_a_voice_lasts_one_membership() {
     assert_eq!(bob.take(), [invite]);
     // Invited: past +i, +k and +l (alice alone fills it).
     assert_eq!(join(None), Ok(Joined::Joined));
-    let say = |text: &str| r.say(bob.id, room("den"), text.into(), false, None);
+    let say = |text: &str| r.say(bob.id, room("den"), text.into(), false, None, None);
     assert_eq!(say("hi").unwrap_err().code, ErrorCode::Moderated);
     r.voice(alice.id, room("den"), nick("bob"), true, None)
         .unwrap();
@@ -944,7 +959,8 @@ fn recent_messages_give_their_time_for_a_read_position() {
     let r = router();
     let a = Client::new(&r, "alice");
     r.join(a.id, room("den"), None, None).unwrap();
-    r.say(a.id, room("den"), "one".into(), false, None).unwrap();
+    r.say(a.id, room("den"), "one".into(), false, None, None)
+        .unwrap();
     let sent = a.take();
     let Some(ServerMessage::Message(m)) = sent.last() else {
         panic!("{sent:?}")

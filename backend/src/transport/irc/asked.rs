@@ -76,6 +76,10 @@ pub enum Asked {
     Monitor(Monitor),
     /// MODE on ourselves: `+B`/`-B`.
     UserMode,
+    /// REDACT of a message of this target (as given).
+    Redact(Box<str>),
+    /// TAGMSG (a reaction) to this target.
+    Tagmsg(Box<str>),
 }
 
 impl Asked {
@@ -110,6 +114,8 @@ impl Asked {
             Asked::Setname => "SETNAME",
             Asked::Monitor(_) => "MONITOR",
             Asked::UserMode => "MODE",
+            Asked::Redact(_) => "REDACT",
+            Asked::Tagmsg(_) => "TAGMSG",
         }
     }
 
@@ -135,6 +141,8 @@ impl Asked {
             | Asked::Sasl(nick) => Cow::Borrowed(nick.as_str()),
             Asked::Privmsg(target)
             | Asked::Notice(target)
+            | Asked::Redact(target)
+            | Asked::Tagmsg(target)
             | Asked::List(target)
             | Asked::WhoMask(target, _)
             | Asked::Chathistory(target)

@@ -31,11 +31,18 @@ pub const ACCOUNT_NOTIFY: u32 = 1 << 16;
 /// A command's answer carries its `label` (one line), comes in a
 /// `labeled-response` batch (several), or is an `ACK` (none).
 pub const LABELED_RESPONSE: u32 = 1 << 17;
+/// A deleted message comes as `REDACT`, and the client may send one.
+pub const REDACTION: u32 = 1 << 18;
+/// A message of several lines comes as one `draft/multiline` batch, and
+/// the client may send one.
+pub const MULTILINE: u32 = 1 << 19;
 
 /// Tag variant bits (see [`Caps::tag_variant`]).
 pub const VARIANT_TIME: usize = 1;
 pub const VARIANT_MSGID: usize = 2;
 pub const VARIANT_ACCOUNT: usize = 4;
+/// A message of several lines in a `draft/multiline` batch.
+pub const VARIANT_MULTILINE: usize = 8;
 
 /// Name and bit of every capability offered, in `CAP LS` order.
 const OFFERED: &[(&str, u32)] = &[
@@ -45,6 +52,8 @@ const OFFERED: &[(&str, u32)] = &[
     ("batch", BATCH),
     ("cap-notify", CAP_NOTIFY),
     ("draft/chathistory", CHATHISTORY),
+    ("draft/message-redaction", REDACTION),
+    ("draft/multiline", MULTILINE),
     ("draft/read-marker", READ_MARKER),
     ("echo-message", ECHO_MESSAGE),
     ("extended-join", EXTENDED_JOIN),
@@ -68,17 +77,16 @@ pub fn offered() -> String {
         .join(" ")
 }
 
-/// The values `CAP LS 302` gives capabilities (`sasl=PLAIN`: the one
-/// mechanism offered).
-const VALUES: &[(&str, &str)] = &[("sasl", "PLAIN")];
-
-/// The `CAP LS 302` list: [`offered`], with [`VALUES`].
-pub fn offered_302() -> String {
+/// The `CAP LS 302` list: [`offered`], with values: `sasl=PLAIN` (the one
+/// mechanism offered) and `draft/multiline`'s bounds (a message's bytes
+/// and lines).
+pub fn offered_302(max_bytes: usize, max_lines: usize) -> String {
     OFFERED
         .iter()
-        .map(|(name, _)| match VALUES.iter().find(|(n, _)| n == name) {
-            Some((_, value)) => format!("{name}={value}"),
-            None => name.to_string(),
+        .map(|(name, _)| match *name {
+            "sasl" => "sasl=PLAIN".to_string(),
+            "draft/multiline" => format!("{name}=max-bytes={max_bytes},max-lines={max_lines}"),
+            _ => name.to_string(),
         })
         .collect::<Vec<_>>()
         .join(" ")
@@ -139,11 +147,15 @@ impl Caps {
     /// Which cached IRC rendering of a chat message this client gets:
     /// [`VARIANT_TIME`] adds `time` (server-time), [`VARIANT_MSGID`]
     /// `msgid` (message-tags), [`VARIANT_ACCOUNT`] `account` (account-tag).
+    /// [`VARIANT_MULTILINE`] a batch for a message of several lines
+    /// (`draft/multiline`, with `batch`).
     pub fn tag_variant(self) -> usize {
         let bit = |cap, variant| if self.has(cap) { variant } else { 0 };
+        let multiline = self.has(MULTILINE) && self.has(BATCH);
         bit(SERVER_TIME, VARIANT_TIME)
             | bit(MESSAGE_TAGS, VARIANT_MSGID)
             | bit(ACCOUNT_TAG, VARIANT_ACCOUNT)
+            | if multiline { VARIANT_MULTILINE } else { 0 }
     }
 }
 

@@ -338,6 +338,16 @@ impl Splitter {
         count
     }
 
+    /// The next line's bytes so far (after any line breaks).
+    pub fn peek(&self) -> &[u8] {
+        let pending = &self.buf[self.start..];
+        let skip = pending
+            .iter()
+            .position(|&b| b != b'\r' && b != b'\n')
+            .unwrap_or(pending.len());
+        &pending[skip..]
+    }
+
     /// Bytes read and not yet returned as lines.
     pub fn buffered(&self) -> usize {
         self.buf.len() - self.start

@@ -75,6 +75,9 @@ pub struct ServerInfo {
     pub flood_backlog: u32,
     /// Recent messages a JOIN replays (see [`render`]).
     pub join_replay: u32,
+    /// A message's most bytes and lines (`draft/multiline`'s bounds).
+    pub max_text_bytes: usize,
+    pub max_lines: usize,
     /// What LUSERS counts.
     pub router: Arc<crate::core::router::Router>,
 }
@@ -112,6 +115,8 @@ pub struct Client {
     /// The last quit or nick change shown, to show it once.
     last_event: Option<Box<(PresenceEvent, Nick, Option<Nick>)>>,
     batches: u32,
+    /// A `draft/multiline` batch the client is sending.
+    multiline: Option<Box<command::Multiline>>,
     /// What the requests awaiting replies asked, by their refs.
     asked: AskedTable,
     /// Commands that came before the welcome, to carry out after it (see
@@ -204,6 +209,7 @@ impl Client {
             quit: None,
             last_event: None,
             batches: 0,
+            multiline: None,
             asked: AskedTable::default(),
             held: None,
             info,
@@ -393,6 +399,7 @@ impl Transport for IrcConnection {
                 continue;
             }
             if self.splitter.complete_lines(1) > 0
+                && !self.client.batch_line_next(self.splitter.peek())
                 && let Some(wait) = self.flood.blocked()
             {
                 // Fakelag: the line waits for a token, unread; more input
@@ -515,6 +522,8 @@ fn server_info(ctx: &Context) -> Arc<ServerInfo> {
         flood_rate: ctx.settings.irc_flood_rate,
         flood_backlog: ctx.settings.irc_flood_backlog,
         join_replay: ctx.settings.irc_join_replay,
+        max_text_bytes: ctx.settings.max_text_bytes,
+        max_lines: ctx.settings.max_lines,
         router: ctx.router.clone(),
     })
 }

@@ -125,7 +125,8 @@ impl Client {
                 let version = line.param(1).and_then(|v| v.parse::<u32>().ok());
                 if version.is_some_and(|v| v >= 302) {
                     self.caps = self.caps.with(caps::CAP_NOTIFY);
-                    answer(self, queue, &["LS", &caps::offered_302()]);
+                    let values = caps::offered_302(self.info.max_text_bytes, self.info.max_lines);
+                    answer(self, queue, &["LS", &values]);
                 } else {
                     answer(self, queue, &["LS", &caps::offered()]);
                 }

@@ -1,13 +1,20 @@
 //! Messages: PRIVMSG and NOTICE to channels and nicks (a CTCP ACTION is
-//! `/me`; other CTCP is not relayed, and a query is told so), TAGMSG (nothing to carry), and
+//! `/me`; other CTCP is not relayed, and a query is told so; a
+//! `+draft/reply` tag makes a reply), `draft/multiline` batches of them
+//! (one message), TAGMSG (reactions: `+draft/react`/`+draft/unreact`
+//! with `+draft/reply`; typing: `+typing`), REDACT (a deletion), and
 //! CHATHISTORY, IRCv3's way to page through a channel's history.
+//!
+//! Message ids on IRC are `room-id` for a room's message and `d-id` for a
+//! direct one (see `render::chat`).
 
 use std::collections::VecDeque;
 
-use banter_protocol::{ACTION_PREFIX, ClientMessage, Nick};
+use banter_protocol::{ACTION_PREFIX, ClientMessage, Nick, RoomName, TypingState};
 
 use super::super::Client;
 use super::super::asked::Asked;
+use super::super::caps::{BATCH, MESSAGE_TAGS, MULTILINE};
 use super::super::line::Line;
 use super::super::numeric::*;
 use super::room_of;
@@ -18,11 +25,16 @@ impl Client {
     pub(super) fn message_command(&mut self, line: &Line, queue: &mut VecDeque<Inbound>) {
         let command = line.command.as_str();
         match command {
-            // message-tags: client-only tags are not relayed, so a TAGMSG
-            // (typing notices and the like) has nothing to carry.
-            "TAGMSG" => {}
+            "TAGMSG" => self.tagmsg(line, queue),
+            "REDACT" => self.redact(line, queue),
+            "BATCH" => self.batch_command(line, queue),
             "CHATHISTORY" => self.chathistory(line, queue),
             "MARKREAD" => self.markread_command(line, queue),
+            // A line of a multiline batch may be blank.
+            _ if line.params.len() >= 2 && tag(line, "batch").is_some() => {
+                let id = tag(line, "batch").unwrap_or_default();
+                self.batch_line(id, line, command == "NOTICE", queue)
+            }
             // A NOTICE is never answered with an error (the spec's rule).
             "NOTICE" if line.params.len() < 2 || line.params[1].is_empty() => {}
             _ if line.params.is_empty() => self.numeric(
@@ -48,10 +60,31 @@ impl Client {
         }
     }
 
-    /// A PRIVMSG or NOTICE with its text, to each of its targets.
+    /// A PRIVMSG or NOTICE with its text, to each of its targets (or the
+    /// next line of the `draft/multiline` batch it names).
     fn say(&mut self, line: &Line, notice: bool, queue: &mut VecDeque<Inbound>) {
-        let text = text_of(&line.params[1]);
-        for target in self.targets(&line.params[0], &line.command, queue) {
+        self.send_text(line, text_of(&line.params[1]), notice, queue);
+    }
+
+    /// Sends `text` from a PRIVMSG or NOTICE (or a whole batch of them:
+    /// `line` is its opening) to each of its targets, a reply if it has
+    /// `+draft/reply`.
+    fn send_text(
+        &mut self,
+        line: &Line,
+        text: String,
+        notice: bool,
+        queue: &mut VecDeque<Inbound>,
+    ) {
+        let reply = tag(line, "+draft/reply");
+        let target_list = if line.command == "BATCH" {
+            line.params[2].as_str()
+        } else {
+            line.params[0].as_str()
+        };
+        let command = if notice { "NOTICE" } else { "PRIVMSG" };
+        for target in self.targets(target_list, command, queue) {
+            let reply_to = reply.and_then(|msgid| message_id(msgid, target));
             let asked = if notice {
                 Asked::Notice(target.into())
             } else {
@@ -61,7 +94,12 @@ impl Client {
                 match room_of(target) {
                     Ok(room) => {
                         let text = text.clone();
-                        let body = ClientMessage::Say { room, text, notice };
+                        let body = ClientMessage::Say {
+                            reply_to,
+                            room,
+                            text,
+                            notice,
+                        };
                         self.request(queue, body, asked)
                     }
                     Err(_) if notice => {}
@@ -71,7 +109,12 @@ impl Client {
                 match Nick::new(target) {
                     Ok(to) => {
                         let text = text.clone();
-                        let body = ClientMessage::Whisper { to, text, notice };
+                        let body = ClientMessage::Whisper {
+                            reply_to,
+                            to,
+                            text,
+                            notice,
+                        };
                         self.request(queue, body, asked)
                     }
                     Err(_) if notice => {}
@@ -80,6 +123,237 @@ impl Client {
                     }
                 }
             }
+        }
+    }
+
+    /// TAGMSG with client-only tags (message-tags): `+typing` is a typing
+    /// notice; `+draft/react` (or `+draft/unreact`) with `+draft/reply`
+    /// reacts to that message. Other tags are not relayed (CLIENTTAGDENY).
+    fn tagmsg(&mut self, line: &Line, queue: &mut VecDeque<Inbound>) {
+        let Some(target) = line.params.first().map(String::as_str) else {
+            return self.numeric(queue, ERR_NORECIPIENT, &["No recipient given (TAGMSG)"]);
+        };
+        if !self.caps.has(MESSAGE_TAGS) {
+            return;
+        }
+        let Some(place) = place_of(target) else {
+            return self.standard_fail(
+                queue,
+                "TAGMSG INVALID_TARGET",
+                &[target],
+                "No such channel or nick",
+            );
+        };
+        if let Some(state) = tag(line, "+typing") {
+            let state = match state {
+                "active" => TypingState::Active,
+                "paused" => TypingState::Paused,
+                "done" => TypingState::Done,
+                // The spec's rule: an unknown value is ignored.
+                _ => return,
+            };
+            let (room, to) = place.split();
+            let body = ClientMessage::Typing {
+                room,
+                to,
+                with: None,
+                state,
+            };
+            // Nothing answers a typing notice, so nothing waits for it.
+            queue.push_back(Inbound::Request(Box::new(banter_protocol::Envelope::new(
+                body,
+            ))));
+            return;
+        }
+        let (reaction, remove) = match (tag(line, "+draft/react"), tag(line, "+draft/unreact")) {
+            (Some(r), _) => (r, false),
+            (None, Some(r)) => (r, true),
+            (None, None) => return,
+        };
+        let Some(id) = tag(line, "+draft/reply").and_then(|m| message_id(m, target)) else {
+            return self.standard_fail(
+                queue,
+                "TAGMSG UNKNOWN_MSGID",
+                &[target],
+                "A reaction names the message it is for with +draft/reply",
+            );
+        };
+        let (room, with) = place.split();
+        let body = ClientMessage::React {
+            room,
+            with,
+            id,
+            reaction: reaction.to_string(),
+            remove,
+        };
+        self.request(queue, body, Asked::Tagmsg(target.into()));
+    }
+
+    /// `REDACT <target> <msgid> [:reason]` (draft/message-redaction).
+    fn redact(&mut self, line: &Line, queue: &mut VecDeque<Inbound>) {
+        if line.params.len() < 2 {
+            return self.numeric(
+                queue,
+                ERR_NEEDMOREPARAMS,
+                &["REDACT", "Not enough parameters"],
+            );
+        }
+        let (target, msgid) = (line.params[0].as_str(), line.params[1].as_str());
+        let Some(place) = place_of(target) else {
+            return self.standard_fail(queue, "REDACT INVALID_TARGET", &[target], "No such target");
+        };
+        let Some(id) = message_id(msgid, target) else {
+            return self.standard_fail(
+                queue,
+                "REDACT UNKNOWN_MSGID",
+                &[target, msgid],
+                "No such message",
+            );
+        };
+        let (room, with) = place.split();
+        let reason = line.params.get(2).filter(|r| !r.is_empty()).cloned();
+        let body = ClientMessage::Delete {
+            room,
+            with,
+            id,
+            reason,
+        };
+        self.request(queue, body, Asked::Redact(target.into()));
+    }
+
+    /// `BATCH +id draft/multiline <target>` opens a message of several
+    /// lines (the PRIVMSGs or NOTICEs tagged `batch=id`); `BATCH -id`
+    /// sends it, as one message.
+    fn batch_command(&mut self, line: &Line, queue: &mut VecDeque<Inbound>) {
+        let Some(reference) = line.params.first().map(String::as_str) else {
+            return self.numeric(
+                queue,
+                ERR_NEEDMOREPARAMS,
+                &["BATCH", "Not enough parameters"],
+            );
+        };
+        if let Some(id) = reference.strip_prefix('+') {
+            let kind = line.params.get(1).map(String::as_str);
+            if kind != Some("draft/multiline") || line.params.len() < 3 {
+                return self.standard_fail(
+                    queue,
+                    "BATCH INVALID_BATCH",
+                    &[reference],
+                    "Only draft/multiline batches (with a target) are taken",
+                );
+            }
+            if !(self.caps.has(MULTILINE) && self.caps.has(BATCH)) || self.multiline.is_some() {
+                return self.standard_fail(
+                    queue,
+                    "BATCH MULTILINE_INVALID",
+                    &[reference],
+                    "Enable draft/multiline and batch, and send one batch at a time",
+                );
+            }
+            // The label answers at the batch's end, with its message.
+            self.label.take();
+            self.multiline = Some(Box::new(Multiline {
+                id: id.into(),
+                opening: line.clone(),
+                text: String::new(),
+                lines: 0,
+                notice: None,
+                error: None,
+                free: 0,
+            }));
+            return;
+        }
+        let id = reference.strip_prefix('-').unwrap_or(reference);
+        let Some(batch) = self.multiline.take_if(|b| *b.id == *id) else {
+            return self.standard_fail(
+                queue,
+                "BATCH MULTILINE_INVALID",
+                &[reference],
+                "No such batch is open",
+            );
+        };
+        let target = batch.opening.params[2].clone();
+        if let Some((code, why)) = batch.error {
+            return self.standard_fail(queue, &format!("BATCH {code}"), &[&target], why);
+        }
+        let Some(notice) = batch.notice.filter(|_| !batch.text.trim().is_empty()) else {
+            return self.standard_fail(
+                queue,
+                "BATCH MULTILINE_INVALID",
+                &[&target],
+                "The batch holds no text",
+            );
+        };
+        // The batch's label answers its message.
+        self.label.set(self.label_of(&batch.opening));
+        self.send_text(&batch.opening, batch.text, notice, queue);
+    }
+
+    /// Whether `next` (the next line's start) is a line of the open
+    /// `draft/multiline` batch, within its bounds: flood control lets it
+    /// through (the batch is one message, and its lines are bounded by
+    /// `--max-lines`), as other servers do.
+    pub fn batch_line_next(&mut self, next: &[u8]) -> bool {
+        let max = self.info.max_lines;
+        let Some(batch) = self.multiline.as_mut().filter(|b| b.free <= max) else {
+            return false;
+        };
+        let Some(rest) = next.strip_prefix(b"@batch=") else {
+            return false;
+        };
+        let ours = rest
+            .strip_prefix(batch.id.as_bytes())
+            .is_some_and(|r| r.first().is_some_and(|&b| b == b';' || b == b' '));
+        if ours {
+            batch.free += 1;
+        }
+        ours
+    }
+
+    /// One line of the open `draft/multiline` batch `id`.
+    fn batch_line(&mut self, id: &str, line: &Line, notice: bool, queue: &mut VecDeque<Inbound>) {
+        let (max_bytes, max_lines) = (self.info.max_text_bytes, self.info.max_lines);
+        let Some(batch) = self.multiline.as_mut().filter(|b| *b.id == *id) else {
+            return self.standard_fail(
+                queue,
+                "BATCH MULTILINE_INVALID",
+                &[id],
+                "That batch is not open",
+            );
+        };
+        if batch.error.is_some() {
+            return;
+        }
+        let same_target = line.params[0].eq_ignore_ascii_case(&batch.opening.params[2]);
+        let concat = line.tags.iter().any(|(k, _)| k == "draft/multiline-concat");
+        let text = text_of(&line.params[1]);
+        batch.error = if !same_target || batch.notice.is_some_and(|n| n != notice) {
+            Some((
+                "MULTILINE_INVALID",
+                "Every line of a batch goes to its target, all PRIVMSG or all NOTICE",
+            ))
+        } else if concat && text.is_empty() {
+            Some(("MULTILINE_INVALID", "An empty line cannot be concatenated"))
+        } else {
+            None
+        };
+        if batch.error.is_some() {
+            return;
+        }
+        batch.notice = Some(notice);
+        if batch.lines > 0 && !concat {
+            batch.text.push('\n');
+        }
+        if !concat || batch.lines == 0 {
+            batch.lines += 1;
+        }
+        batch.text.push_str(&text);
+        if batch.text.len() > max_bytes {
+            batch.error = Some(("MULTILINE_MAX_BYTES", "The message is too long"));
+            batch.text = String::new();
+        } else if batch.lines > max_lines {
+            batch.error = Some(("MULTILINE_MAX_LINES", "The message has too many lines"));
+            batch.text = String::new();
         }
     }
 
@@ -259,6 +533,67 @@ fn history_point(point: &str) -> Option<(Option<u64>, Option<u64>)> {
     } else {
         None
     }
+}
+
+/// An incoming `draft/multiline` batch, until its end.
+#[derive(Debug)]
+pub struct Multiline {
+    id: Box<str>,
+    /// The `BATCH +id draft/multiline <target>` line (its tags too:
+    /// `+draft/reply`, `label`).
+    opening: Line,
+    text: String,
+    lines: usize,
+    /// Whether its lines are NOTICEs (`None`: none yet).
+    notice: Option<bool>,
+    /// Why it will be refused: the spec's code, and a sentence.
+    error: Option<(&'static str, &'static str)>,
+    /// Its lines that flood control let through.
+    free: usize,
+}
+
+/// A tag's value on `line`.
+fn tag<'a>(line: &'a Line, name: &str) -> Option<&'a str> {
+    line.tags
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Where a TAGMSG or REDACT goes: a room, or a nick.
+enum Place {
+    Room(RoomName),
+    Nick(Nick),
+}
+
+impl Place {
+    fn split(self) -> (Option<RoomName>, Option<Nick>) {
+        match self {
+            Place::Room(room) => (Some(room), None),
+            Place::Nick(nick) => (None, Some(nick)),
+        }
+    }
+}
+
+fn place_of(target: &str) -> Option<Place> {
+    if target.starts_with('#') {
+        room_of(target).ok().map(Place::Room)
+    } else {
+        Nick::new(target).ok().map(Place::Nick)
+    }
+}
+
+/// The id of message `msgid` of `target`: `room-id` for a channel's
+/// (its room's name must match), `d-id` for a direct message; `None` if
+/// it is neither.
+fn message_id(msgid: &str, target: &str) -> Option<u64> {
+    let (scope, id) = msgid.rsplit_once('-')?;
+    let id: u64 = id.split('.').next()?.parse().ok()?;
+    let matches = match target.strip_prefix('#') {
+        Some(room) => scope.eq_ignore_ascii_case(room),
+        None => scope == "d",
+    };
+    matches.then_some(id)
 }
 
 /// A CTCP message that is not an ACTION (`\x01ACTION ` and a text).

@@ -29,7 +29,7 @@ use super::registration::{MAX_HELD_BYTES, MAX_HELD_LINES, NotHeld};
 use crate::core::frame::Frame;
 use crate::session::Inbound;
 
-pub use self::message::parse_time;
+pub use self::message::{Multiline, parse_time};
 pub use self::query::{lusers, motd};
 
 /// Most targets one JOIN, PART, PRIVMSG, NOTICE, NAMES or WHOIS may name.
@@ -157,7 +157,7 @@ impl Client {
             "JOIN" | "PART" | "TOPIC" | "NAMES" | "LIST" | "KICK" | "MODE" | "INVITE" => {
                 self.channel_command(line, queue)
             }
-            "PRIVMSG" | "NOTICE" | "TAGMSG" | "CHATHISTORY" | "MARKREAD" => {
+            "PRIVMSG" | "NOTICE" | "TAGMSG" | "REDACT" | "BATCH" | "CHATHISTORY" | "MARKREAD" => {
                 self.message_command(line, queue)
             }
             "WHO" | "WHOIS" | "ISON" | "USERHOST" | "AWAY" | "MOTD" | "VERSION" | "TIME"

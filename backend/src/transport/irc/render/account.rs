@@ -173,6 +173,9 @@ impl Client {
             self.me(),
             &[
                 "BOT=B",
+                // message-tags: the client-only tags relayed; others are
+                // dropped.
+                "CLIENTTAGDENY=*,-draft/react,-draft/reply,-draft/unreact,-typing",
                 "EXCEPTS=e",
                 "EXTBAN=$,a",
                 "INVEX=I",

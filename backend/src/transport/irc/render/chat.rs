@@ -7,7 +7,16 @@
 //! PRIVMSGs that fit [`MAX_BODY`] bytes on the wire, at a space where one
 //! is near the limit, never inside a UTF-8 character, without losing a
 //! byte; a text starting with `/me ` is a CTCP ACTION. A notice is sent
-//! as NOTICE, everything else as PRIVMSG.
+//! as NOTICE, everything else as PRIVMSG. Every line of a message carries
+//! its one `msgid`; a client with `draft/multiline` gets a message of
+//! several lines as one batch (a long line's later parts tagged
+//! `draft/multiline-concat`). A reply carries `+draft/reply`.
+//!
+//! What happens to a message later: a reaction or typing notice is a
+//! TAGMSG with `+draft/react`/`+draft/unreact` and `+draft/reply`, or
+//! `+typing` (message-tags only: others get nothing); a deletion is
+//! `REDACT` (draft/message-redaction only); an edit is a new PRIVMSG
+//! `* alice edited: <text>` replying to the message.
 
 use banter_protocol::{
     ACTION_PREFIX, CTCP, ChatMessage, DirectMessage, Nick, PresenceEvent, RoomName, ServerMessage,
@@ -17,15 +26,15 @@ use bytes::Bytes;
 
 use super::super::Client;
 use super::super::caps::{
-    BATCH, CHATHISTORY, ECHO_MESSAGE, SERVER_TIME, VARIANT_ACCOUNT, VARIANT_MSGID, VARIANT_TIME,
+    BATCH, CHATHISTORY, ECHO_MESSAGE, MESSAGE_TAGS, REDACTION, SERVER_TIME, VARIANT_ACCOUNT,
+    VARIANT_MSGID, VARIANT_MULTILINE, VARIANT_TIME,
 };
 use super::super::line::{Line, MAX_BODY};
 use super::super::numeric::*;
 use crate::core::frame::Frame;
 
 /// Appends `text` from `from` to `target` as PRIVMSG (or, for a
-/// `notice`, NOTICE) lines, with `tags` on each (the first line's `msgid`
-/// as given, later parts `msgid.N`).
+/// `notice`, NOTICE) lines, with `tags` on each.
 pub fn privmsg(
     out: &mut Vec<u8>,
     from: &str,
@@ -33,6 +42,20 @@ pub fn privmsg(
     text: &str,
     notice: bool,
     tags: &[(String, String)],
+) {
+    message_lines(out, (from, target), text, notice, tags, None);
+}
+
+/// [`privmsg`], or with `batch` (a `draft/multiline` client's, and
+/// inside `batch.1` if given, a chathistory batch) a text of several
+/// lines as one `draft/multiline` batch whose reference is `batch.0`.
+fn message_lines(
+    out: &mut Vec<u8>,
+    (from, target): (&str, &str),
+    text: &str,
+    notice: bool,
+    tags: &[(String, String)],
+    batch: Option<(&str, Option<&str>)>,
 ) {
     // No text with CTCP's `\x01` is accepted (see `check_text`); one kept
     // from before that rule, or from another node, loses it here, so an
@@ -53,9 +76,37 @@ pub fn privmsg(
     let template = Line::new(Some(&source), command, &[target, ""]).text();
     let wrap = if action { "\x01ACTION \x01".len() } else { 0 };
     let room = MAX_BODY - 2 - template.body_len() - wrap;
-    let mut part = 0;
-    for piece in text.split('\n').filter(|l| !l.is_empty()) {
+    let batch = batch.filter(|_| !action && text.contains('\n'));
+    let mut line_tags = tags.to_vec();
+    if let Some((id, outer)) = batch {
+        // The batch carries the message's tags; its lines, the batch's.
+        let mut open = Line::new(
+            Some(&source),
+            "BATCH",
+            &[&format!("+{id}"), "draft/multiline", target],
+        );
+        open.tags = tags.to_vec();
+        if let Some(outer) = outer {
+            open.tags
+                .insert(0, ("batch".to_string(), outer.to_string()));
+        }
+        open.write(out);
+        line_tags = vec![("batch".to_string(), id.to_string())];
+    }
+    let mut first = true;
+    for piece in text.split('\n') {
+        if piece.is_empty() {
+            // A blank line is a line of a batch; elsewhere, nothing.
+            if batch.is_some() && !first {
+                let mut line = template.clone();
+                line.tags = line_tags.clone();
+                line.write(out);
+            }
+            continue;
+        }
+        first = false;
         let mut rest = piece;
+        let mut part = 0;
         while !rest.is_empty() {
             let cut = cut_at(rest, room);
             let (chunk, after) = rest.split_at(cut);
@@ -66,17 +117,29 @@ pub fn privmsg(
             } else {
                 chunk.to_string()
             };
-            line.tags = tags.to_vec();
+            line.tags = line_tags.clone();
             part += 1;
-            if part > 1 {
-                for (key, value) in &mut line.tags {
-                    if key == "msgid" {
-                        value.push_str(&format!(".{part}"));
-                    }
-                }
+            if part > 1 && batch.is_some() {
+                line.tags
+                    .push(("draft/multiline-concat".to_string(), String::new()));
             }
             line.write(out);
         }
+    }
+    if let Some((id, outer)) = batch {
+        let mut close = Line::new(Some(&source), "BATCH", &[&format!("-{id}")]);
+        if let Some(outer) = outer {
+            close.tags.push(("batch".to_string(), outer.to_string()));
+        }
+        close.write(out);
+    }
+}
+
+/// A message's IRC `msgid`: `room-id` in a room, `d-id` for a direct one.
+pub fn msgid(room: Option<&RoomName>, id: u64) -> String {
+    match room {
+        Some(room) => format!("{room}-{id}"),
+        None => format!("d-{id}"),
     }
 }
 
@@ -97,12 +160,14 @@ pub(super) fn cut_at(text: &str, max: usize) -> usize {
     }
 }
 
-/// The tags of a chat message for tag variant `variant`.
+/// The tags of a chat message for tag variant `variant`: `reply`, the
+/// msgid of the message it answers.
 fn tags(
     variant: usize,
     ts: u64,
     msgid: impl FnOnce() -> String,
     account: Option<&Nick>,
+    reply: Option<String>,
 ) -> Vec<(String, String)> {
     let mut tags = Vec::new();
     if variant & VARIANT_ACCOUNT != 0
@@ -115,6 +180,9 @@ fn tags(
     }
     if variant & VARIANT_MSGID != 0 {
         tags.push(("msgid".to_string(), msgid()));
+        if let Some(reply) = reply {
+            tags.push(("+draft/reply".to_string(), reply));
+        }
     }
     tags
 }
@@ -122,12 +190,16 @@ fn tags(
 /// The variant whose rendering serves `variant` for a message whose
 /// sender is logged in (`account`) or not: without an account, the
 /// account-tag variants are the same lines, so they share one rendering.
-pub(super) fn variant_for(variant: usize, account: Option<&Nick>) -> usize {
-    if account.is_some() {
-        variant
-    } else {
-        variant & !VARIANT_ACCOUNT
+/// Likewise, a text of one line needs no multiline variant.
+pub(super) fn variant_for(variant: usize, account: Option<&Nick>, text: &str) -> usize {
+    let mut variant = variant;
+    if account.is_none() {
+        variant &= !VARIANT_ACCOUNT;
     }
+    if !text.contains('\n') {
+        variant &= !VARIANT_MULTILINE;
+    }
+    variant
 }
 
 /// Appends the shared rendering of `frame` for tag variant `variant`,
@@ -136,33 +208,50 @@ pub(super) fn shared(frame: &Frame, out: &mut Vec<u8>, variant: usize) {
     out.extend_from_slice(frame.irc(variant, |m| fan_out(m, variant)))
 }
 
-fn chat_lines(out: &mut Vec<u8>, m: &ChatMessage, variant: usize) {
-    let tags = tags(
-        variant,
-        m.ts,
-        || format!("{}-{}", m.room, m.id),
-        m.account.as_ref(),
-    );
-    privmsg(
-        out,
-        m.from.as_str(),
-        &format!("#{}", m.room),
-        &m.text,
-        m.notice,
-        &tags,
-    );
+/// A room's message for tag variant `variant`, inside batch `outer` if
+/// given.
+fn chat_lines(out: &mut Vec<u8>, m: &ChatMessage, variant: usize, outer: Option<&str>) {
+    let room = Some(&m.room);
+    let id = msgid(room, m.id);
+    let reply = m.reply_to.map(|r| msgid(room, r));
+    let tags = tags(variant, m.ts, || id.clone(), m.account.as_ref(), reply);
+    let batch = (variant & VARIANT_MULTILINE != 0).then_some((id.as_str(), outer));
+    let target = format!("#{}", m.room);
+    let from = m.from.as_str();
+    message_lines(out, (from, &target), &m.text, m.notice, &tags, batch);
 }
 
-fn direct_lines(out: &mut Vec<u8>, d: &DirectMessage, variant: usize) {
-    let tags = tags(variant, d.ts, || format!("d-{}", d.id), d.account.as_ref());
-    privmsg(
-        out,
-        d.from.as_str(),
-        d.to.as_str(),
-        &d.text,
-        d.notice,
-        &tags,
-    );
+fn direct_lines(out: &mut Vec<u8>, d: &DirectMessage, variant: usize, outer: Option<&str>) {
+    let id = msgid(None, d.id);
+    let reply = d.reply_to.map(|r| msgid(None, r));
+    let tags = tags(variant, d.ts, || id.clone(), d.account.as_ref(), reply);
+    let batch = (variant & VARIANT_MULTILINE != 0).then_some((id.as_str(), outer));
+    let (from, to) = (d.from.as_str(), d.to.as_str());
+    message_lines(out, (from, to), &d.text, d.notice, &tags, batch);
+}
+
+/// The reactions of a message of `target` as TAGMSGs (message-tags), one
+/// per person and reaction, inside batch `outer` if given.
+fn reaction_lines(
+    out: &mut Vec<u8>,
+    target: &str,
+    msgid: &str,
+    reactions: &[banter_protocol::Reaction],
+    outer: Option<&str>,
+) {
+    for r in reactions {
+        for nick in &r.nicks {
+            let mut line = Line::new(Some(&mask(nick.as_str())), "TAGMSG", &[target]);
+            if let Some(outer) = outer {
+                line.tags.push(("batch".to_string(), outer.to_string()));
+            }
+            line.tags
+                .push(("+draft/react".to_string(), r.reaction.clone()));
+            line.tags
+                .push(("+draft/reply".to_string(), msgid.to_string()));
+            line.write(out);
+        }
+    }
 }
 
 /// The IRC form of an event that every recipient sees alike, for tag
@@ -170,8 +259,8 @@ fn direct_lines(out: &mut Vec<u8>, d: &DirectMessage, variant: usize) {
 fn fan_out(message: &ServerMessage, variant: usize) -> Bytes {
     let mut out = Vec::new();
     match message {
-        ServerMessage::Message(m) => chat_lines(&mut out, m, variant),
-        ServerMessage::Direct(d) => direct_lines(&mut out, d, variant),
+        ServerMessage::Message(m) => chat_lines(&mut out, m, variant, None),
+        ServerMessage::Direct(d) => direct_lines(&mut out, d, variant, None),
         ServerMessage::Presence { .. } => presence_line(&mut out, message, variant),
         ServerMessage::Topic {
             room,
@@ -251,14 +340,120 @@ impl Client {
             ServerMessage::Message(m) if mine && self.is_me(&m.from) && !echo => {}
             ServerMessage::Direct(d)
                 if mine && self.is_me(&d.from) && !self.is_me(&d.to) && !echo => {}
-            ServerMessage::Message(m) => {
-                shared(frame, out, variant_for(variant, m.account.as_ref()))
-            }
-            ServerMessage::Direct(d) => {
-                shared(frame, out, variant_for(variant, d.account.as_ref()))
-            }
+            ServerMessage::Message(m) => shared(
+                frame,
+                out,
+                variant_for(variant, m.account.as_ref(), &m.text),
+            ),
+            ServerMessage::Direct(d) => shared(
+                frame,
+                out,
+                variant_for(variant, d.account.as_ref(), &d.text),
+            ),
             _ => {}
         }
+    }
+
+    /// A reaction, typing notice, deletion or edit (see the module's
+    /// doc). Our own comes back only with echo-message (typing never).
+    pub(super) fn amended(&mut self, frame: &Frame, message: &ServerMessage, out: &mut Vec<u8>) {
+        let mine = frame.reference().is_some();
+        if mine && !self.caps.has(ECHO_MESSAGE) {
+            return;
+        }
+        let tagged = self.caps.has(MESSAGE_TAGS);
+        let time = self
+            .caps
+            .has(SERVER_TIME)
+            .then(|| iso_time(crate::core::router::now_ms()));
+        // Where it happened, as this client names it: the channel, or
+        // for a direct message the other side (we are the target).
+        let target = |room: &Option<RoomName>, with: &Option<Nick>, nick: &Nick| match (room, with)
+        {
+            (Some(room), _) => format!("#{room}"),
+            (None, Some(with)) if self.is_me(nick) => with.to_string(),
+            (None, _) => self.me().to_string(),
+        };
+        let mut line = match message {
+            ServerMessage::Reaction {
+                room,
+                with,
+                id,
+                reaction,
+                nick,
+                remove,
+                ..
+            } if tagged => {
+                let mut line = Line::new(
+                    Some(&mask(nick.as_str())),
+                    "TAGMSG",
+                    &[&target(room, with, nick)],
+                );
+                let key = if *remove {
+                    "+draft/unreact"
+                } else {
+                    "+draft/react"
+                };
+                line.tags.push((key.to_string(), reaction.clone()));
+                line.tags
+                    .push(("+draft/reply".to_string(), msgid(room.as_ref(), *id)));
+                line
+            }
+            ServerMessage::Typing {
+                room,
+                with,
+                nick,
+                state,
+            } if tagged => {
+                let mut line = Line::new(
+                    Some(&mask(nick.as_str())),
+                    "TAGMSG",
+                    &[&target(room, with, nick)],
+                );
+                line.tags
+                    .push(("+typing".to_string(), state.as_str().to_string()));
+                line
+            }
+            ServerMessage::Deleted {
+                room,
+                with,
+                id,
+                nick,
+                reason,
+            } if self.caps.has(REDACTION) => {
+                let target = target(room, with, nick);
+                let id = msgid(room.as_ref(), *id);
+                let source = mask(nick.as_str());
+                match reason {
+                    Some(reason) => {
+                        Line::new(Some(&source), "REDACT", &[&target, &id, reason]).text()
+                    }
+                    None => Line::new(Some(&source), "REDACT", &[&target, &id]),
+                }
+            }
+            ServerMessage::Edited {
+                room,
+                with,
+                id,
+                text,
+                nick,
+                ..
+            } => {
+                let target = target(room, with, nick);
+                let text = format!("* {nick} edited: {text}");
+                let mut tags: Vec<(String, String)> =
+                    time.into_iter().map(|t| ("time".to_string(), t)).collect();
+                if tagged {
+                    tags.push(("+draft/reply".to_string(), msgid(room.as_ref(), *id)));
+                }
+                return privmsg(out, nick.as_str(), &target, &text, false, &tags);
+            }
+            _ => return,
+        };
+        if let Some(time) = time {
+            line.tags.insert(0, ("time".to_string(), time));
+        }
+        line.write(out);
     }
 
     /// Recent history on join (the newest `--irc-join-replay`), for
@@ -290,12 +485,24 @@ impl Client {
         let channel = format!("#{room}");
         let batch = self.open_batch(out, "chathistory", &channel);
         for m in messages {
-            let msgid = || format!("{}-{}", m.room, m.id);
-            let mut tags = tags(variant, m.ts, msgid, m.account.as_ref());
-            if let Some(id) = &batch {
-                tags.insert(0, ("batch".to_string(), id.clone()));
+            // A deleted message is gone; an edited one reads as it does
+            // now.
+            if m.deleted {
+                continue;
             }
-            privmsg(out, m.from.as_str(), &channel, &m.text, m.notice, &tags);
+            let variant = variant_for(variant, m.account.as_ref(), &m.text);
+            match &batch {
+                Some(id) if variant & VARIANT_MULTILINE == 0 => {
+                    let mut lines = Vec::new();
+                    chat_lines(&mut lines, m, variant, None);
+                    in_batch(out, &lines, id);
+                }
+                _ => chat_lines(out, m, variant, batch.as_deref()),
+            }
+            if variant & VARIANT_MSGID != 0 {
+                let id = msgid(Some(&m.room), m.id);
+                reaction_lines(out, &channel, &id, &m.reactions, batch.as_deref());
+            }
         }
         close_batch(out, batch);
     }
@@ -311,12 +518,23 @@ impl Client {
         let variant = self.caps.tag_variant();
         let batch = self.open_batch(out, "chathistory", with.as_str());
         for d in messages {
-            let mut tags = tags(variant, d.ts, || format!("d-{}", d.id), d.account.as_ref());
-            if let Some(id) = &batch {
-                tags.insert(0, ("batch".to_string(), id.clone()));
+            if d.deleted {
+                continue;
             }
-            let (from, to) = (d.from.as_str(), d.to.as_str());
-            privmsg(out, from, to, &d.text, d.notice, &tags);
+            let variant = variant_for(variant, d.account.as_ref(), &d.text);
+            match &batch {
+                Some(id) if variant & VARIANT_MULTILINE == 0 => {
+                    let mut lines = Vec::new();
+                    direct_lines(&mut lines, d, variant, None);
+                    in_batch(out, &lines, id);
+                }
+                _ => direct_lines(out, d, variant, batch.as_deref()),
+            }
+            if variant & VARIANT_MSGID != 0 {
+                let target = if self.is_me(&d.from) { &d.to } else { &d.from };
+                let id = msgid(None, d.id);
+                reaction_lines(out, target.as_str(), &id, &d.reactions, batch.as_deref());
+            }
         }
         close_batch(out, batch);
     }
@@ -357,6 +575,28 @@ impl Client {
         };
         Line::new(Some(server()), "BATCH", params).write(out);
         Some(id)
+    }
+}
+
+/// Appends `lines` (whole IRC lines) with `batch=<id>` as their first
+/// tag.
+fn in_batch(out: &mut Vec<u8>, lines: &[u8], id: &str) {
+    for line in lines.split_inclusive(|&b| b == b'\n') {
+        let tag = format!("batch={id}");
+        match line.strip_prefix(b"@") {
+            Some(rest) => {
+                out.push(b'@');
+                out.extend_from_slice(tag.as_bytes());
+                out.push(b';');
+                out.extend_from_slice(rest);
+            }
+            None => {
+                out.push(b'@');
+                out.extend_from_slice(tag.as_bytes());
+                out.push(b' ');
+                out.extend_from_slice(line);
+            }
+        }
     }
 }
 

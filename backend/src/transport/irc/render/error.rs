@@ -103,6 +103,25 @@ fn request_error(
     target: &str,
 ) {
     match code {
+        // draft/message-redaction's and message-tags' refusals are
+        // standard replies.
+        _ if matches!(asked, Some(Asked::Redact(_) | Asked::Tagmsg(_))) => {
+            let command = asked.map_or("TAGMSG", Asked::command);
+            let redact = command == "REDACT";
+            let kind = match code {
+                ErrorCode::NoSuchMessage => "UNKNOWN_MSGID".to_string(),
+                ErrorCode::NotYourMessage | ErrorCode::NotOperator if redact => {
+                    "REDACT_FORBIDDEN".to_string()
+                }
+                ErrorCode::NotInRoom | ErrorCode::NoSuchRoom | ErrorCode::NoSuchNick => {
+                    "INVALID_TARGET".to_string()
+                }
+                other => other.as_str().to_ascii_uppercase(),
+            };
+            Line::new(Some(server()), "FAIL", &[command, &kind, target, message])
+                .text()
+                .write(out);
+        }
         // A guest's read positions are not kept: it hears that nothing
         // is read, not an error (web clients such as gamja send MARKREAD
         // as they scroll, whoever is logged in).

@@ -122,6 +122,10 @@ impl Client {
                 self.me(),
                 &format!("*** Your connection fell behind: {dropped} messages were dropped"),
             ),
+            ServerMessage::Reaction { .. }
+            | ServerMessage::Edited { .. }
+            | ServerMessage::Deleted { .. }
+            | ServerMessage::Typing { .. } => self.amended(frame, message, out),
             ServerMessage::Ping | ServerMessage::Pong => {}
         }
     }
@@ -175,7 +179,10 @@ mod tests {
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].params[1], "\x01ACTION waves\x01");
         assert_eq!(got[1].params[1], "\x01ACTION and smiles\x01");
-        assert_eq!(got[1].tags[0].1, "d-1.2", "later parts get their own msgid");
+        assert_eq!(
+            got[1].tags[0].1, "d-1",
+            "every line carries the message's msgid"
+        );
         let long = format!("/me {}", "x".repeat(1000));
         let mut out = Vec::new();
         privmsg(&mut out, "bob", "#a", &long, true, &[]);
@@ -222,6 +229,8 @@ mod tests {
             flood_rate: 1,
             flood_backlog: 1,
             join_replay: 50,
+            max_text_bytes: 4096,
+            max_lines: 100,
             router: std::sync::Arc::new(crate::core::router::Router::new(
                 crate::core::router::RouterConfig {
                     max_text_bytes: 100,
@@ -230,6 +239,8 @@ mod tests {
                     max_offline: 10,
                     max_rooms: 10,
                     history_len: 10,
+                    max_lines: 100,
+                    edit_window_ms: 0,
                 },
             )),
         }));
