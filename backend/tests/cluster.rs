@@ -1588,3 +1588,75 @@ async fn signing_out_everywhere_ends_every_nodes_devices() {
     };
     assert_eq!(next["text"], "still here", "{next}");
 }
+
+/// Replies, reactions, edits, deletions and typing reach the users of the
+/// other node, and the shared store keeps them.
+#[tokio::test]
+async fn rich_messages_cross_nodes() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let (n1, n2) = (node(&cluster, "n1"), node(&cluster, "n2"));
+    let mut alice = Client::hello(&n1, Kind::Ws, "alice").await;
+    let mut bob = Client::hello(&n2, Kind::Tcp, "bob").await;
+    let mut irc = IrcClient::connect(&n2).await;
+    irc.send("CAP REQ :message-tags draft/message-redaction batch draft/multiline")
+        .await;
+    irc.expect("CAP").await;
+    irc.send("NICK carol").await;
+    irc.send("USER carol 0 * :carol").await;
+    irc.send("CAP END").await;
+    irc.wait_for("376").await;
+    alice.join("den").await;
+    bob.join("den").await;
+    irc.send("JOIN #den").await;
+    irc.wait_for("366").await;
+    await_members(&mut alice, "den", &["alice", "bob", "carol"]).await;
+
+    alice
+        .send(json!({"type": "say", "room": "den", "text": "one\ntwo", "ref": 1}))
+        .await;
+    let first = alice.wait_for("message").await["id"].as_u64().unwrap();
+    assert_eq!(bob.wait_for("message").await["text"], "one\ntwo");
+    let open = irc.wait_for("BATCH").await;
+    assert!(open.contains("draft/multiline #den"), "{open}");
+
+    bob.send(json!({"type": "say", "room": "den", "text": "yes", "reply_to": first}))
+        .await;
+    let reply = alice.wait_for("message").await;
+    assert_eq!(reply["reply_to"], first);
+    let reply = reply["id"].as_u64().unwrap();
+
+    bob.send(json!({"type": "react", "room": "den", "id": first, "reaction": "👍"}))
+        .await;
+    let r = alice.wait_for("reaction").await;
+    assert_eq!((&r["nick"], &r["id"]), (&json!("bob"), &json!(first)));
+    let tagmsg = irc.wait_for("TAGMSG").await;
+    assert!(tagmsg.contains("+draft/react=👍"), "{tagmsg}");
+
+    alice
+        .send(json!({"type": "edit", "room": "den", "id": first, "text": "uno"}))
+        .await;
+    assert_eq!(bob.wait_for("edited").await["text"], "uno");
+    bob.send(json!({"type": "delete", "room": "den", "id": reply}))
+        .await;
+    assert_eq!(alice.wait_for("deleted").await["id"], reply);
+    let redact = irc.wait_for("REDACT").await;
+    assert!(redact.contains(&format!("REDACT #den den-{reply}")), "{redact}");
+
+    alice
+        .send(json!({"type": "typing", "room": "den", "state": "active"}))
+        .await;
+    let t = bob.wait_for("typing").await;
+    assert_eq!((&t["nick"], &t["state"]), (&json!("alice"), &json!("active")));
+
+    // The other node's history says the same.
+    bob.send(json!({"type": "history", "room": "den"})).await;
+    let page = bob.wait_for("history").await;
+    let messages = page["messages"].as_array().unwrap();
+    let m = messages.iter().find(|m| m["id"] == first).unwrap();
+    assert_eq!(m["text"], "uno");
+    assert_eq!(m["reactions"], json!([{"reaction": "👍", "nicks": ["bob"]}]));
+    let gone = messages.iter().find(|m| m["id"] == reply).unwrap();
+    assert_eq!(gone["deleted"], true);
+}
