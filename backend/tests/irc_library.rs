@@ -543,3 +543,93 @@ async fn a_library_client_logs_in_with_sasl_and_uses_the_ircv3_set() {
     let offline = lib.response(Response::RPL_MONOFFLINE).await;
     assert_eq!(offline.last().unwrap(), "later");
 }
+
+/// Rich messages as an independent library composes and reads them: a
+/// `draft/multiline` batch, a reply tag, a reaction TAGMSG and a REDACT.
+#[tokio::test]
+async fn a_library_client_sends_and_reads_rich_messages() {
+    let server = TestServer::start();
+    let mut web = Client::hello(&server, Kind::Ws, "web").await;
+    web.join("den").await;
+    let mut lib = Lib::register(
+        &server,
+        "libby",
+        Some("message-tags batch draft/multiline draft/message-redaction"),
+    )
+    .await;
+    lib.send(Command::JOIN("#den".into(), None, None)).await;
+    lib.response(Response::RPL_ENDOFNAMES).await;
+
+    web.send(json!({"type":"say","room":"den","text":"a\nb"}))
+        .await;
+    let id = web.wait_for("message").await["id"].as_u64().unwrap();
+    let msgid = format!("den-{id}");
+    let open = lib.recv().await;
+    let Command::BATCH(reference, Some(kind), Some(params)) = &open.command else {
+        panic!("{open:?}");
+    };
+    assert_eq!(
+        kind,
+        &irc_proto::command::BatchSubCommand::CUSTOM("DRAFT/MULTILINE".into())
+    );
+    assert_eq!(params, &["#den".to_string()]);
+    let tag = |m: &Message, key: &str| {
+        m.tags
+            .iter()
+            .flatten()
+            .find(|t| t.0 == key)
+            .and_then(|t| t.1.clone())
+    };
+    assert_eq!(tag(&open, "msgid"), Some(msgid.clone()));
+    let reference = reference.trim_start_matches('+').to_string();
+    for want in ["a", "b"] {
+        let line = lib.recv().await;
+        assert_eq!(line.command, Command::PRIVMSG("#den".into(), want.into()));
+        assert_eq!(tag(&line, "batch"), Some(reference.clone()));
+    }
+    let close = lib.recv().await;
+    assert!(matches!(&close.command, Command::BATCH(r, ..) if *r == format!("-{reference}")));
+
+    // A reply and a reaction, composed by the library.
+    let tagged = |tags: Vec<(&str, &str)>, command: Command| Message {
+        tags: Some(
+            tags.into_iter()
+                .map(|(k, v)| irc_proto::message::Tag(k.into(), Some(v.into())))
+                .collect(),
+        ),
+        prefix: None,
+        command,
+    };
+    let reply = tagged(
+        vec![("+draft/reply", &msgid)],
+        Command::PRIVMSG("#den".into(), "b indeed".into()),
+    );
+    lib.0.send_bytes(reply.to_string().as_bytes()).await;
+    let m = web.wait_for("message").await;
+    assert_eq!(
+        (&m["text"], &m["reply_to"]),
+        (&json!("b indeed"), &json!(id))
+    );
+    let react = tagged(
+        vec![("+draft/react", "🎉"), ("+draft/reply", &msgid)],
+        Command::Raw("TAGMSG".into(), vec!["#den".into()]),
+    );
+    lib.0.send_bytes(react.to_string().as_bytes()).await;
+    let r = web.wait_for("reaction").await;
+    assert_eq!(
+        (&r["reaction"], &r["nick"]),
+        (&json!("🎉"), &json!("libby"))
+    );
+
+    // A deletion from the web, as the library reads it.
+    web.send(json!({"type":"delete","room":"den","id":id}))
+        .await;
+    web.wait_for("deleted").await;
+    let redact = lib
+        .wait(|m| match &m.command {
+            Command::Raw(c, params) if c == "REDACT" => Some(params.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(redact, ["#den".to_string(), msgid]);
+}
