@@ -110,7 +110,7 @@ pub struct Actor {
     pub nick: Nick,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<Nick>,
-    /// When its session began (Unix ms): a guest's own messages are those
+    /// When it took its nick (Unix ms): a guest's own messages are those
     /// from its nick since then.
     pub since: u64,
     /// May delete anyone's message (one of the room's operators).

@@ -68,7 +68,7 @@ impl Router {
         let mut by = Actor {
             nick: session.nick.clone(),
             account: session.account.clone(),
-            since: session.since,
+            since: session.named,
             moderator: false,
         };
         let (room, with) = match place {

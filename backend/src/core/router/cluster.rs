@@ -207,6 +207,7 @@ fn ghost_add(state: &mut State, user: &UserRecord, announce: bool) -> SessionId 
             rooms: Vec::new(),
             away: user.away.as_deref().map(Into::into),
             since: user.since,
+            named: user.since,
             last_said: user.since,
             node: Some(node),
             admin: false,

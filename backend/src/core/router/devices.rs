@@ -399,6 +399,7 @@ impl Router {
             rooms: Vec::new(),
             away: Some(OFFLINE.into()),
             since: now,
+            named: now,
             last_said: now,
             node: None,
             admin: false,

@@ -179,6 +179,9 @@ struct Connection {
     /// When it registered, and when it last said something (Unix ms).
     since: u64,
     last_said: u64,
+    /// When it took its nick (Unix ms): a guest may edit and delete its
+    /// messages from then on.
+    named: u64,
     /// `None`: a session of this node. Otherwise a "ghost": a user of
     /// that node of the cluster, whose outbox drops everything.
     node: Option<Node>,

@@ -287,6 +287,7 @@ impl Router {
                 rooms: Vec::new(),
                 away: None,
                 since: now,
+                named: now,
                 last_said: now,
                 node: None,
                 admin: false,
@@ -431,6 +432,9 @@ impl Router {
             watches.seen(sessions, &nick, true);
         }
         let session = connection_mut(sessions, id)?;
+        if old != nick {
+            session.named = now_ms();
+        }
         for room in &session.rooms {
             let r = rooms.get_mut(room).expect("a session's rooms exist");
             r.broadcast(

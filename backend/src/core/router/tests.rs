@@ -969,3 +969,40 @@ fn recent_messages_give_their_time_for_a_read_position() {
     assert_eq!(r.recent_message_ts(&room("den"), m.id + 1), None);
     assert_eq!(r.recent_message_ts(&room("elsewhere"), m.id), None);
 }
+
+/// A guest's own messages are those from its nick since it took it: one
+/// that gives its nick up and takes it back cannot edit what another
+/// guest said under that nick meanwhile.
+#[test]
+fn a_guest_edits_only_what_it_said_under_its_nick() {
+    use crate::core::event::Amendment;
+    let r = router();
+    let a = Client::new(&r, "alice");
+    r.join(a.id, room("den"), None, None).unwrap();
+    let mine = r
+        .say(a.id, room("den"), "mine".into(), false, None, None)
+        .unwrap();
+    let edit = |text: &str| Amendment::Edit {
+        text: text.into(),
+        ts: 0,
+        window_ms: 0,
+    };
+    let den = || Conversation::Room(room("den"));
+    r.amend(a.id, den(), mine, edit("still mine"), None)
+        .unwrap();
+    r.change_nick(a.id, nick("away"), None).unwrap();
+    let b = Client::new(&r, "alice");
+    r.join(b.id, room("den"), None, None).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    let theirs = r
+        .say(b.id, room("den"), "theirs".into(), false, None, None)
+        .unwrap();
+    r.quit(b.id, None);
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    r.change_nick(a.id, nick("alice"), None).unwrap();
+    let refused = r.amend(a.id, den(), theirs, edit("mine now"), None);
+    assert_eq!(refused.unwrap_err().code, ErrorCode::NotYourMessage);
+    // Its earlier message is not its own either, under the nick again.
+    let refused = r.amend(a.id, den(), mine, edit("again"), None);
+    assert_eq!(refused.unwrap_err().code, ErrorCode::NotYourMessage);
+}
