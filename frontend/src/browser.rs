@@ -107,6 +107,11 @@ pub fn prompt(question: &str, default: &str) -> Option<String> {
         .flatten()
 }
 
+/// The browser's own confirmation dialog.
+pub fn confirm(question: &str) -> bool {
+    window().confirm_with_message(question).unwrap_or(false)
+}
+
 /// The input with this `id`, which must be on the page (a form read when
 /// it is submitted).
 pub fn input(id: &str) -> web_sys::HtmlInputElement {

@@ -10,16 +10,19 @@ use std::rc::Rc;
 
 use banter_protocol::{
     ChatMessage, ClientMessage, DirectMessage, Envelope, ErrorCode, Limits, MAX_HISTORY_PAGE,
-    ModeChange, Nick, PresenceEvent, Ref, RoomModes, RoomName, ServerMessage, Topic,
+    ModeChange, Nick, PresenceEvent, Reaction, Ref, RoomModes, RoomName, ServerMessage, Topic,
+    TypingState,
 };
 
 pub use admin::{Admin, AdminAsk, ban_target};
+pub use rich::{Draft, Quote, typing_sentence};
 
 use crate::command::{self, Command};
 use crate::reconnect;
 use crate::text;
 
 mod admin;
+mod rich;
 
 /// Lines kept per conversation; older ones scroll away as new ones come,
 /// and scrolling back stops loading there.
@@ -74,9 +77,47 @@ pub enum Line {
         from: Nick,
         text: String,
         ts: u64,
+        /// The message this one answers.
+        reply_to: Option<u64>,
+        /// Its text was edited since it was sent.
+        edited: bool,
+        /// A tombstone: the text is gone, the place stays.
+        deleted: bool,
+        /// In the order they were first left.
+        reactions: Vec<Reaction>,
     },
     /// Presence and notices from the client itself.
     Event { text: String, ts: u64 },
+}
+
+impl From<ChatMessage> for Line {
+    fn from(m: ChatMessage) -> Line {
+        Line::Chat {
+            id: m.id,
+            from: m.from,
+            text: m.text,
+            ts: m.ts,
+            reply_to: m.reply_to,
+            edited: m.edited.is_some(),
+            deleted: m.deleted,
+            reactions: m.reactions,
+        }
+    }
+}
+
+impl From<DirectMessage> for Line {
+    fn from(d: DirectMessage) -> Line {
+        Line::Chat {
+            id: d.id,
+            from: d.from,
+            text: d.text,
+            ts: d.ts,
+            reply_to: d.reply_to,
+            edited: d.edited.is_some(),
+            deleted: d.deleted,
+            reactions: d.reactions,
+        }
+    }
 }
 
 impl Line {
@@ -98,6 +139,8 @@ pub struct Conversation {
     /// The server keeps a position here: a room, or a direct conversation
     /// with an account.
     positions: bool,
+    /// Who is typing here, and until when (ms) that holds.
+    pub typing: Vec<(Nick, u64)>,
 }
 
 impl Conversation {
@@ -176,12 +219,7 @@ impl RoomState {
         for m in messages {
             if m.id > self.last_id {
                 self.last_id = m.id;
-                self.conv.push(Line::Chat {
-                    id: m.id,
-                    from: m.from,
-                    text: m.text,
-                    ts: m.ts,
-                });
+                self.conv.push(m.into());
                 added += 1;
             }
         }
@@ -202,12 +240,7 @@ impl RoomState {
         let older: Vec<ChatMessage> = messages.into_iter().filter(|m| m.id < first).collect();
         let skip = older.len().saturating_sub(room);
         for m in older.into_iter().skip(skip).rev() {
-            self.conv.lines.push_front(Rc::new(Line::Chat {
-                id: m.id,
-                from: m.from,
-                text: m.text,
-                ts: m.ts,
-            }));
+            self.conv.lines.push_front(Rc::new(m.into()));
         }
         self.more_before = full_page && skip == 0 && self.first_id().is_some_and(|id| id > 1);
         self.loading_older = false;
@@ -369,6 +402,8 @@ enum Purpose {
     Account(AccountAction),
     Admin(AdminAsk),
     MarkRead,
+    /// A `typing` notice: a refusal is not worth telling.
+    Typing,
 }
 
 /// A panel shown in the conversation's place.
@@ -447,6 +482,21 @@ pub struct Chat {
     /// The message list shows the newest message (not scrolled up): only
     /// then is what arrives read.
     pub reading: bool,
+    /// What the composer is doing besides a new message: a reply or an edit.
+    pub draft: Option<Draft>,
+    /// The message to bring into view and highlight, and a count that
+    /// makes asking again for the same message a change.
+    pub jump: Option<(u64, u32)>,
+    /// The message whose reaction picker is open.
+    pub picking: Option<u64>,
+    /// The message a click on a quote asked for, while older pages load.
+    seek: Option<u64>,
+    /// What we last told the server of our typing, and where.
+    typing_out: Option<(View, TypingState)>,
+    /// When a notice of typing may go again (the server relays one every
+    /// few seconds), and when the user last typed (ms).
+    typing_next: u64,
+    typed_at: u64,
     /// Bumped on every change, so views know when to redraw.
     pub version: u64,
 }
@@ -497,6 +547,13 @@ impl Chat {
             marked_at: 0,
             mark_due: false,
             reading: true,
+            draft: None,
+            jump: None,
+            picking: None,
+            seek: None,
+            typing_out: None,
+            typing_next: 0,
+            typed_at: 0,
             version: 0,
         }
     }
@@ -777,7 +834,10 @@ impl Chat {
             room.joined = false;
             room.syncing = false;
             room.held.clear();
+            room.conv.typing.clear();
         }
+        self.typing_out = None;
+        self.seek = None;
         if let Some(action) = self.account_waiting {
             self.account_answer(
                 action,
@@ -792,7 +852,7 @@ impl Chat {
     pub fn select(&mut self, view: View) -> Vec<Request> {
         self.version += 1;
         self.panel = None;
-        let mut requests = Vec::new();
+        let mut requests = self.leave_conversation();
         match &view {
             View::Room(room) => {
                 if !self.rooms.contains_key(room) {
@@ -870,13 +930,21 @@ impl Chat {
     /// `joined`), for a conversation shown here.
     fn on_read(&mut self, room: Option<RoomName>, with: Option<Nick>, id: u64) {
         let me = self.nick.clone();
-        let conv = match (room, with) {
+        if let Some(conv) = self.conv_mut(room, with) {
+            conv.read_up_to(id, me.as_ref());
+        }
+    }
+
+    /// A room's conversation (`room`), or a direct one (`with`), if shown.
+    fn conv_mut(
+        &mut self,
+        room: Option<RoomName>,
+        with: Option<Nick>,
+    ) -> Option<&mut Conversation> {
+        match (room, with) {
             (Some(room), _) => self.rooms.get_mut(&room).map(|r| &mut r.conv),
             (None, Some(nick)) => self.directs.get_mut(&nick),
             (None, None) => None,
-        };
-        if let Some(conv) = conv {
-            conv.read_up_to(id, me.as_ref());
         }
     }
 
@@ -906,6 +974,9 @@ impl Chat {
     /// The user submitted the composer. `Ok` carries what to send; `Err` a
     /// sentence to show under the composer (nothing was sent).
     pub fn submit(&mut self, input: &str, now: u64) -> Result<Vec<Request>, String> {
+        if let Some(Draft::Edit(id, old)) = self.draft.clone() {
+            return self.submit_edit(id, &old, input);
+        }
         let command = command::parse(input)?;
         if command == Command::Help {
             self.version += 1;
@@ -918,23 +989,25 @@ impl Chat {
             return Err("not connected: wait until Banter is back online".into());
         }
         let requests = match command {
-            Command::Say(text) => vec![self.say_here(text)?],
-            Command::Me(action) => vec![self.say_here(text::encode_action(&action))?],
+            Command::Say(text) => self.say_here(text)?,
+            Command::Me(action) => self.say_here(text::encode_action(&action))?,
             Command::Join(room, key) => {
                 self.version += 1;
                 let already = self.rooms.contains_key(&room);
+                let mut out = self.leave_conversation();
                 self.view = Some(View::Room(room.clone()));
                 self.reading = true;
-                let marked = self.mark_read();
+                out.extend(self.mark_read());
                 if already {
-                    marked
+                    out
                 } else {
                     let state = RoomState {
                         key,
                         ..RoomState::default()
                     };
                     self.rooms.insert(room.clone(), state);
-                    vec![self.join_request(room, false)]
+                    out.push(self.join_request(room, false));
+                    out
                 }
             }
             Command::Part(room) => {
@@ -952,15 +1025,18 @@ impl Chat {
                 self.check_text(&text)?;
                 self.version += 1;
                 self.directs.entry(to.clone()).or_default();
+                let mut out = self.leave_conversation();
                 self.view = Some(View::Direct(to.clone()));
-                vec![self.request(
+                out.push(self.request(
                     Purpose::Whisper(to.clone()),
                     ClientMessage::Whisper {
                         to,
                         text,
                         notice: false,
+                        reply_to: None,
                     },
-                )]
+                ));
+                out
             }
             Command::Nick(nick) => vec![self.request(Purpose::Nick, ClientMessage::Nick { nick })],
             Command::Topic(text) => {
@@ -1050,27 +1126,39 @@ impl Chat {
             })
     }
 
-    fn say_here(&mut self, text: String) -> Result<Request, String> {
+    /// Sends `text` to the conversation on screen (answering the message
+    /// the composer replies to), and ends our typing there.
+    fn say_here(&mut self, text: String) -> Result<Vec<Request>, String> {
         self.check_text(&text)?;
-        match self.view.clone() {
-            Some(View::Room(room)) => Ok(self.request(
+        let reply_to = match self.draft {
+            Some(Draft::Reply(id)) => Some(id),
+            _ => None,
+        };
+        let say = match self.view.clone() {
+            Some(View::Room(room)) => self.request(
                 Purpose::Say,
                 ClientMessage::Say {
                     room,
                     text,
                     notice: false,
+                    reply_to,
                 },
-            )),
-            Some(View::Direct(to)) => Ok(self.request(
+            ),
+            Some(View::Direct(to)) => self.request(
                 Purpose::Whisper(to.clone()),
                 ClientMessage::Whisper {
                     to,
                     text,
                     notice: false,
+                    reply_to,
                 },
-            )),
-            None => Err("join a room first: /join lobby".into()),
-        }
+            ),
+            None => return Err("join a room first: /join lobby".into()),
+        };
+        self.draft = None;
+        let mut out = vec![say];
+        out.extend(self.typing_done());
+        Ok(out)
     }
 
     fn current_mut(&mut self) -> Option<&mut Conversation> {
@@ -1223,11 +1311,66 @@ impl Chat {
                         let full = messages.len() >= OLDER_PAGE as usize;
                         state.prepend_older(messages, full);
                     }
+                    // A quote's original may be on this page, or further back.
+                    if let Some(id) = self.seek.take() {
+                        out.extend(self.show_message(id, now));
+                    }
                 }
                 _ => {}
             },
             ServerMessage::Message(m) => self.on_chat(m),
             ServerMessage::Direct(d) => self.on_direct(d),
+            ServerMessage::Reaction {
+                room,
+                with,
+                id,
+                reaction,
+                nick,
+                remove,
+                ..
+            } => self.amend(room, with, id, |line| {
+                if let Line::Chat { reactions, .. } = line {
+                    rich::toggle_reaction(reactions, &reaction, nick, remove);
+                }
+            }),
+            ServerMessage::Edited {
+                room,
+                with,
+                id,
+                text: new,
+                ..
+            } => self.amend(room, with, id, |line| {
+                if let Line::Chat { text, edited, .. } = line {
+                    *text = new;
+                    *edited = true;
+                }
+            }),
+            ServerMessage::Deleted { room, with, id, .. } => {
+                if matches!(self.draft, Some(Draft::Edit(i, _)) if i == id) {
+                    self.draft = None;
+                }
+                self.amend(room, with, id, |line| {
+                    if let Line::Chat {
+                        text,
+                        edited,
+                        deleted,
+                        reactions,
+                        ..
+                    } = line
+                    {
+                        text.clear();
+                        *edited = false;
+                        *deleted = true;
+                        reactions.clear();
+                    }
+                })
+            }
+            ServerMessage::Typing {
+                room,
+                with,
+                nick,
+                state,
+            } => self.on_typing(room, with, nick, state, now),
             ServerMessage::Presence {
                 room,
                 nick,
@@ -1458,14 +1601,15 @@ impl Chat {
 
     /// A mark that had to wait goes once its second is over (called for
     /// each frame, and every second by the connection).
+    /// Typing notices are kept up too: others' expire, ours pauses.
     pub fn tick(&mut self, now: u64) -> Vec<Request> {
-        if !self.mark_due || !self.visible || !self.reading || now < self.marked_at + MARK_EVERY_MS
-        {
-            return Vec::new();
+        let mut out = self.typing_tick(now);
+        if self.mark_due && self.visible && self.reading && now >= self.marked_at + MARK_EVERY_MS {
+            self.marked_at = now;
+            self.version += 1;
+            out.extend(self.mark_read());
         }
-        self.marked_at = now;
-        self.version += 1;
-        self.mark_read()
+        out
     }
 
     fn gap_request(&mut self, room: RoomName) -> Request {
@@ -1554,6 +1698,7 @@ impl Chat {
         let Some(r) = self.rooms.get_mut(&room) else {
             return;
         };
+        r.conv.typing.retain(|(n, _)| *n != m.from);
         if r.syncing {
             if r.held.len() >= MAX_HELD {
                 r.held.remove(0);
@@ -1572,15 +1717,11 @@ impl Chat {
         let peer = if own { d.to.clone() } else { d.from.clone() };
         let viewing = self.is_viewing(&View::Direct(peer.clone()));
         let conv = self.directs.entry(peer).or_default();
-        conv.push(Line::Chat {
-            id: d.id,
-            from: d.from,
-            text: d.text,
-            ts: d.ts,
-        });
+        conv.typing.retain(|(n, _)| *n != d.from);
         if !own && d.account.is_some() {
             conv.positions = true;
         }
+        conv.push(d.into());
         if !own && !viewing {
             conv.unread += 1;
         }
@@ -1674,7 +1815,7 @@ impl Chat {
             Some(Purpose::Logout) => self.signed_out = true,
             // A position the server would not move (an old message, a
             // conversation it keeps none for): nothing to tell.
-            Some(Purpose::MarkRead) => {}
+            Some(Purpose::MarkRead | Purpose::Typing) => {}
             Some(Purpose::Account(action)) => {
                 let text = match code {
                     ErrorCode::AuthFailed if action == AccountAction::Delete => {
@@ -1753,17 +1894,17 @@ fn alternative_nick(nick: &Nick) -> Option<Nick> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use banter_protocol::{Limits, ReadPosition};
 
-    fn nick(s: &str) -> Nick {
+    pub(super) fn nick(s: &str) -> Nick {
         Nick::new(s).unwrap()
     }
-    fn room(s: &str) -> RoomName {
+    pub(super) fn room(s: &str) -> RoomName {
         RoomName::new(s).unwrap()
     }
-    fn msg(r: &str, id: u64, from: &str) -> ChatMessage {
+    pub(super) fn msg(r: &str, id: u64, from: &str) -> ChatMessage {
         ChatMessage {
             room: room(r),
             id,
@@ -1772,15 +1913,19 @@ mod tests {
             ts: 1_000 + id,
             account: None,
             notice: false,
+            reply_to: None,
+            edited: None,
+            deleted: false,
+            reactions: Vec::new(),
         }
     }
-    fn server(body: ServerMessage) -> Envelope<ServerMessage> {
+    pub(super) fn server(body: ServerMessage) -> Envelope<ServerMessage> {
         Envelope::new(body)
     }
-    fn reply(body: ServerMessage, to: &Request) -> Envelope<ServerMessage> {
+    pub(super) fn reply(body: ServerMessage, to: &Request) -> Envelope<ServerMessage> {
         Envelope::with_ref(body, to.reference.clone())
     }
-    fn welcome(n: &str) -> ServerMessage {
+    pub(super) fn welcome(n: &str) -> ServerMessage {
         ServerMessage::Welcome {
             nick: nick(n),
             protocol: 1,
@@ -1793,7 +1938,7 @@ mod tests {
             },
         }
     }
-    fn joined(r: &str, members: &[&str], history: Vec<ChatMessage>) -> ServerMessage {
+    pub(super) fn joined(r: &str, members: &[&str], history: Vec<ChatMessage>) -> ServerMessage {
         ServerMessage::Joined {
             room: room(r),
             members: members.iter().map(|m| nick(m)).collect(),
@@ -1803,7 +1948,7 @@ mod tests {
             access: None,
         }
     }
-    fn ids(chat: &Chat, r: &str) -> Vec<u64> {
+    pub(super) fn ids(chat: &Chat, r: &str) -> Vec<u64> {
         chat.rooms[&room(r)]
             .conv
             .lines
@@ -1817,7 +1962,7 @@ mod tests {
 
     /// A client remembered as alice in `lobby`, online and joined with
     /// messages 1..=3.
-    fn online() -> Chat {
+    pub(super) fn online() -> Chat {
         let mut chat = Chat::new(Some(nick("alice")), vec![room("lobby")]);
         let hello = chat.on_open();
         assert!(matches!(hello[0].body, ClientMessage::Hello { .. }));
@@ -1993,6 +2138,10 @@ mod tests {
                 ts: 5,
                 account: None,
                 notice: false,
+                reply_to: None,
+                edited: None,
+                deleted: false,
+                reactions: Vec::new(),
             })),
             0,
         );
@@ -2110,6 +2259,7 @@ mod tests {
                 room: room("lobby"),
                 text: "hi".into(),
                 notice: false,
+                reply_to: None,
             }
         );
         let me = chat.submit("/me waves", 0).unwrap();
@@ -2512,7 +2662,7 @@ mod tests {
     }
 
     /// `online()`, logged into the account alice with token `t0`.
-    fn logged_in() -> Chat {
+    pub(super) fn logged_in() -> Chat {
         let mut chat = online();
         chat.on_message(
             server(ServerMessage::LoggedIn {
@@ -3020,7 +3170,7 @@ mod tests {
     }
 
     /// The text of the newest line of `r`'s conversation.
-    fn last_event(chat: &Chat, r: &str) -> String {
+    pub(super) fn last_event(chat: &Chat, r: &str) -> String {
         match chat.rooms[&room(r)].conv.lines.back().map(|l| l.as_ref()) {
             Some(Line::Event { text, .. }) => text.clone(),
             other => panic!("no event last: {other:?}"),

@@ -112,8 +112,11 @@ async fn session(
             Event::Server(Some(Err(_)) | None) => return,
             Event::User(request) => vec![request],
             Event::Tick => {
-                let due = chat.borrow_mut().tick(browser::now_ms());
-                if due.is_empty() {
+                let mut chat = chat.borrow_mut();
+                let now = browser::now_ms();
+                let due = chat.tick(now);
+                // Redrawn when something goes, or someone stopped typing.
+                if !chat.expire_typing(now) && due.is_empty() {
                     continue;
                 }
                 due

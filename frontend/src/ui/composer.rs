@@ -1,12 +1,15 @@
 //! The composer: Enter sends, Shift+Enter adds a line, slash commands,
 //! the byte count against the server's limit, and errors shown in place.
+//! It also replies ("Replying to alice: …") and edits (the message's text
+//! in the box; Escape cancels either; up-arrow in an empty box edits our
+//! last message), and tells the others we are typing.
 
 use web_sys::HtmlTextAreaElement;
 use yew::prelude::*;
 
 use super::Ctx;
 use crate::browser;
-use crate::chat::View;
+use crate::chat::{Draft, Quote, View};
 
 #[component]
 pub fn Composer() -> Html {
@@ -17,7 +20,43 @@ pub fn Composer() -> Html {
     let max = chat.max_text_bytes();
     let online = chat.is_online();
     let place = chat.view.as_ref().map(View::title);
+    let draft = chat.draft.clone();
+    let draft_line = match &draft {
+        Some(Draft::Reply(id)) => Some(match chat.current().map(|c| c.quote(*id)) {
+            Some(Quote::Found(nick, text)) => format!("Replying to {nick}: {text}"),
+            _ => "Replying to an earlier message".into(),
+        }),
+        Some(Draft::Edit(..)) => Some("Editing your message".into()),
+        None => None,
+    };
     drop(chat);
+    let editing = matches!(draft, Some(Draft::Edit(..)));
+    // An edit puts the message's text in the box, and takes it away
+    // when it ends; a reply or an edit takes the focus.
+    let was_editing = use_mut_ref(|| false);
+    {
+        let value = value.clone();
+        use_effect_with(draft, move |draft| {
+            match draft {
+                Some(Draft::Edit(_, text)) => value.set(text.clone()),
+                _ if was_editing.replace(false) => value.set(String::new()),
+                _ => {}
+            }
+            if draft.is_some() {
+                *was_editing.borrow_mut() = editing;
+                browser::focus("composer-text");
+            }
+        });
+    }
+    let cancel = {
+        let ctx = ctx.clone();
+        Callback::from(move |_: ()| {
+            ctx.act(|chat| {
+                chat.cancel_draft();
+                Vec::new()
+            })
+        })
+    };
     let bytes = value.len();
     let over = bytes > max;
 
@@ -40,11 +79,27 @@ pub fn Composer() -> Html {
     };
     let onkeydown = {
         let submit = submit.clone();
-        Callback::from(move |e: KeyboardEvent| {
-            if e.key() == "Enter" && !e.shift_key() && !e.is_composing() {
+        let ctx = ctx.clone();
+        let cancel = cancel.clone();
+        let empty = value.is_empty();
+        let drafting = draft_line.is_some();
+        Callback::from(move |e: KeyboardEvent| match e.key().as_str() {
+            "Enter" if !e.shift_key() && !e.is_composing() => {
                 e.prevent_default();
                 submit();
             }
+            "Escape" if drafting => {
+                e.prevent_default();
+                cancel.emit(());
+            }
+            "ArrowUp" if empty => {
+                e.prevent_default();
+                ctx.act(|chat| {
+                    chat.edit_last();
+                    Vec::new()
+                });
+            }
+            _ => {}
         })
     };
     let onsubmit = Callback::from(move |e: SubmitEvent| {
@@ -54,8 +109,11 @@ pub fn Composer() -> Html {
     let oninput = {
         let value = value.clone();
         let error = error.clone();
+        let ctx = ctx.clone();
         Callback::from(move |e: InputEvent| {
-            value.set(e.target_unchecked_into::<HtmlTextAreaElement>().value());
+            let text = e.target_unchecked_into::<HtmlTextAreaElement>().value();
+            ctx.act_quietly(|chat| chat.typed(&text, browser::now_ms()));
+            value.set(text);
             if error.is_some() {
                 error.set(None);
             }
@@ -71,7 +129,13 @@ pub fn Composer() -> Html {
         (bytes * 10 > max * 8).then_some("near")
     );
     html! {
-        <form class="composer" onsubmit={onsubmit}>
+        <form class={classes!("composer", editing.then_some("editing"))} onsubmit={onsubmit}>
+            if let Some(line) = draft_line {
+                <div class="draft">
+                    <span>{line}</span>
+                    <button type="button" class="link" onclick={cancel.reform(|_: MouseEvent| ())}>{"Cancel"}</button>
+                </div>
+            }
             <label for="composer-text" class="visually-hidden">{placeholder.clone()}</label>
             <textarea id="composer-text" rows="1" placeholder={placeholder} value={(*value).clone()}
                 oninput={oninput} onkeydown={onkeydown} aria-invalid={(over || error.is_some()).to_string()}
@@ -79,7 +143,7 @@ pub fn Composer() -> Html {
             <span id="composer-count" class={counter_class} aria-live="polite">
                 if bytes * 10 > max * 8 { {format!("{bytes}/{max}")} }
             </span>
-            <button type="submit" class="primary" disabled={!online || over} aria-label="Send">{"Send"}</button>
+            <button type="submit" class="primary" disabled={!online || over}>{if editing { "Save" } else { "Send" }}</button>
             <p id="composer-help" class={classes!("help", error.is_some().then_some("error"))} role="alert">
                 {
                     if let Some(e) = (*error).clone() { e }

@@ -57,6 +57,15 @@ impl Ctx {
         Ok(())
     }
 
+    /// Like [`act`](Self::act) for changes the page does not show (what
+    /// we type): nothing is redrawn unless something is sent.
+    pub fn act_quietly(&self, f: impl FnOnce(&mut Chat) -> Vec<Request>) {
+        let requests = f(&mut self.chat.borrow_mut());
+        if !requests.is_empty() {
+            self.send(requests);
+        }
+    }
+
     fn send(&self, requests: Vec<Request>) {
         if !self.sender.send(requests) {
             web_sys::console::warn_1(&"too many requests waiting; some were dropped".into());
