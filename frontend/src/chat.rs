@@ -497,6 +497,8 @@ pub struct Chat {
     /// few seconds), and when the user last typed (ms).
     typing_next: u64,
     typed_at: u64,
+    /// The user typed while a notice had to wait: it goes when it may.
+    typing_owed: bool,
     /// Bumped on every change, so views know when to redraw.
     pub version: u64,
 }
@@ -554,6 +556,7 @@ impl Chat {
             typing_out: None,
             typing_next: 0,
             typed_at: 0,
+            typing_owed: false,
             version: 0,
         }
     }
@@ -989,8 +992,8 @@ impl Chat {
             return Err("not connected: wait until Banter is back online".into());
         }
         let requests = match command {
-            Command::Say(text) => self.say_here(text)?,
-            Command::Me(action) => self.say_here(text::encode_action(&action))?,
+            Command::Say(text) => self.say_here(text, now)?,
+            Command::Me(action) => self.say_here(text::encode_action(&action), now)?,
             Command::Join(room, key) => {
                 self.version += 1;
                 let already = self.rooms.contains_key(&room);
@@ -1128,7 +1131,7 @@ impl Chat {
 
     /// Sends `text` to the conversation on screen (answering the message
     /// the composer replies to), and ends our typing there.
-    fn say_here(&mut self, text: String) -> Result<Vec<Request>, String> {
+    fn say_here(&mut self, text: String, now: u64) -> Result<Vec<Request>, String> {
         self.check_text(&text)?;
         let reply_to = match self.draft {
             Some(Draft::Reply(id)) => Some(id),
@@ -1157,7 +1160,7 @@ impl Chat {
         };
         self.draft = None;
         let mut out = vec![say];
-        out.extend(self.typing_done());
+        out.extend(self.typing_done(now));
         Ok(out)
     }
 

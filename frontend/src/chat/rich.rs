@@ -306,7 +306,8 @@ impl Chat {
         self.picking = None;
         self.seek = None;
         self.jump = None;
-        self.typing_done()
+        // The last keystroke is when it ended, near enough.
+        self.typing_done(self.typed_at)
     }
 
     fn typing_request(&mut self, view: View, state: TypingState) -> Request {
@@ -333,20 +334,30 @@ impl Chat {
             message && self.is_online() && !matches!(self.draft, Some(Draft::Edit(..)))
         });
         let Some(view) = view else {
-            return self.typing_done();
+            return self.typing_done(now);
         };
         if now < self.typing_next {
+            // Too soon after the last notice: the tick sends it when it may.
+            self.typing_owed = self.typing_out != Some((view, TypingState::Active));
             return Vec::new();
         }
+        self.typing_active(view, now)
+    }
+
+    fn typing_active(&mut self, view: View, now: u64) -> Vec<Request> {
         self.typing_next = now + TYPING_EVERY_MS;
+        self.typing_owed = false;
         self.typing_out = Some((view.clone(), TypingState::Active));
         vec![self.typing_request(view, TypingState::Active)]
     }
 
-    /// Ends our typing notice, if one is on.
-    pub(super) fn typing_done(&mut self) -> Vec<Request> {
+    /// Ends our typing notice, if one is on (at `now`: the next may go
+    /// [`TYPING_EVERY_MS`] later).
+    pub(super) fn typing_done(&mut self, now: u64) -> Vec<Request> {
+        self.typing_owed = false;
         match self.typing_out.take() {
             Some((view, _)) if self.is_online() => {
+                self.typing_next = now + TYPING_EVERY_MS;
                 vec![self.typing_request(view, TypingState::Done)]
             }
             _ => Vec::new(),
@@ -369,8 +380,19 @@ impl Chat {
         gone
     }
 
-    /// Ours pauses when the user stopped with text in the box.
+    /// Ours goes when it had to wait, and pauses when the user stopped
+    /// with text in the box.
     pub(super) fn typing_tick(&mut self, now: u64) -> Vec<Request> {
+        if self.typing_owed && now >= self.typing_next {
+            self.typing_owed = false;
+            if let Some(view) = self
+                .view
+                .clone()
+                .filter(|_| now < self.typed_at + TYPING_PAUSE_MS)
+            {
+                return self.typing_active(view, now);
+            }
+        }
         match self.typing_out.clone() {
             Some((view, TypingState::Active))
                 if now >= self.typed_at + TYPING_PAUSE_MS && now >= self.typing_next =>
@@ -500,6 +522,35 @@ mod tests {
         );
         // A reaction to a message not shown changes nothing.
         chat.on_message(server(reaction(99, "👍", "bob", false)), 0);
+    }
+
+    #[test]
+    fn the_views_buttons_by_name() {
+        let mut chat = online();
+        // React opens the picker, again closes it; a pick closes it too.
+        assert!(chat.message_action("react", 2, "", 0).is_empty());
+        assert_eq!(chat.picking, Some(2));
+        chat.message_action("react", 2, "", 0);
+        assert_eq!(chat.picking, None);
+        chat.message_action("react", 2, "", 0);
+        let pick = chat.message_action("pick", 2, "👀", 0);
+        assert!(
+            matches!(&pick[0].body, ClientMessage::React { id: 2, reaction, remove: false, .. } if reaction == "👀")
+        );
+        assert_eq!(chat.picking, None);
+        chat.message_action("reply", 3, "", 0);
+        assert_eq!(chat.draft, Some(Draft::Reply(3)));
+        let delete = chat.message_action("delete", 3, "", 0);
+        assert!(matches!(
+            delete[0].body,
+            ClientMessage::Delete { id: 3, .. }
+        ));
+        // A quote's click: the message it answers.
+        let mut answer = msg("lobby", 4, "bob");
+        answer.reply_to = Some(1);
+        chat.on_message(server(ServerMessage::Message(answer)), 0);
+        chat.message_action("show", 4, "", 0);
+        assert_eq!(chat.jump, Some((1, 0)));
     }
 
     #[test]
@@ -748,6 +799,7 @@ mod tests {
             }
         );
         assert_eq!(states(&chat.typed("hi", t + 1000)), vec![]);
+        assert_eq!(states(&chat.tick(t + 2000)), vec![], "already on");
         assert_eq!(states(&chat.typed("hi ", t + 3000)), vec![Active]);
         // Five seconds without typing, with text in the box: paused.
         assert_eq!(states(&chat.tick(t + 7999)), vec![]);
@@ -762,6 +814,11 @@ mod tests {
         let sent = chat.submit("hello", t + 41_000).unwrap();
         assert!(matches!(sent[0].body, ClientMessage::Say { .. }));
         assert_eq!(states(&sent), vec![Done]);
+        // Typing again at once: the notice waits for its 3 s, then goes.
+        assert_eq!(states(&chat.typed("n", t + 42_000)), vec![]);
+        assert_eq!(states(&chat.tick(t + 43_000)), vec![]);
+        assert_eq!(states(&chat.tick(t + 44_000)), vec![Active]);
+        assert_eq!(states(&chat.typed("", t + 44_500)), vec![Done]);
         // To a nick in a direct conversation; leaving it ends it there.
         chat.select(View::Direct(nick("bob")));
         let direct = chat.typed("psst", t + 50_000);
