@@ -1642,13 +1642,19 @@ async fn rich_messages_cross_nodes() {
         .await;
     assert_eq!(alice.wait_for("deleted").await["id"], reply);
     let redact = irc.wait_for("REDACT").await;
-    assert!(redact.contains(&format!("REDACT #den den-{reply}")), "{redact}");
+    assert!(
+        redact.contains(&format!("REDACT #den den-{reply}")),
+        "{redact}"
+    );
 
     alice
         .send(json!({"type": "typing", "room": "den", "state": "active"}))
         .await;
     let t = bob.wait_for("typing").await;
-    assert_eq!((&t["nick"], &t["state"]), (&json!("alice"), &json!("active")));
+    assert_eq!(
+        (&t["nick"], &t["state"]),
+        (&json!("alice"), &json!("active"))
+    );
 
     // The other node's history says the same.
     bob.send(json!({"type": "history", "room": "den"})).await;
@@ -1656,7 +1662,10 @@ async fn rich_messages_cross_nodes() {
     let messages = page["messages"].as_array().unwrap();
     let m = messages.iter().find(|m| m["id"] == first).unwrap();
     assert_eq!(m["text"], "uno");
-    assert_eq!(m["reactions"], json!([{"reaction": "👍", "nicks": ["bob"]}]));
+    assert_eq!(
+        m["reactions"],
+        json!([{"reaction": "👍", "nicks": ["bob"]}])
+    );
     let gone = messages.iter().find(|m| m["id"] == reply).unwrap();
     assert_eq!(gone["deleted"], true);
 }

@@ -369,3 +369,45 @@ async fn chathistory_shows_edits_reactions_and_replies_and_leaves_out_deletions(
     assert_eq!(tag(react, "+draft/react"), Some("👀"));
     assert!(tag(react, "batch").is_some(), "{react}");
 }
+
+/// A direct message between two accounts: the IRC side sees the deletion
+/// of one it got, and deletes one it sent.
+#[tokio::test]
+async fn direct_messages_are_redacted_both_ways() {
+    let server = TestServer::start_in(std::sync::Arc::new(common::TempDir::new()), &[]);
+    common::register(&server, "alice").await;
+    common::register(&server, "bob").await;
+    let (mut alice, _) = common::log_in(&server, Kind::Ws, "alice").await;
+    let mut bob = common::irc_sasl(&server, "bob").await;
+    bob.send("CAP REQ :message-tags echo-message draft/message-redaction")
+        .await;
+    assert!(bob.wait_for("CAP").await.contains(" ACK "));
+    alice
+        .send(json!({"type":"whisper","to":"bob","text":"psst"}))
+        .await;
+    let id = alice.wait_for("direct").await["id"].as_u64().unwrap();
+    let got = bob.wait_for("PRIVMSG").await;
+    assert_eq!(
+        tag(&got, "msgid"),
+        Some(format!("d-{id}").as_str()),
+        "{got}"
+    );
+    alice
+        .send(json!({"type":"delete","with":"bob","id":id}))
+        .await;
+    alice.wait_for("deleted").await;
+    let redact = bob.wait_for("REDACT").await;
+    assert!(redact.ends_with(&format!("REDACT bob d-{id}")), "{redact}");
+
+    bob.send("PRIVMSG alice :oops").await;
+    let mine = alice.wait_for("direct").await["id"].as_u64().unwrap();
+    bob.wait_for("PRIVMSG").await;
+    bob.send(&format!("REDACT alice d-{mine}")).await;
+    let deleted = alice.wait_for("deleted").await;
+    assert_eq!(
+        (&deleted["id"], &deleted["with"]),
+        (&json!(mine), &json!("bob"))
+    );
+    let echo = bob.wait_for("REDACT").await;
+    assert!(echo.ends_with(&format!("REDACT alice d-{mine}")), "{echo}");
+}

@@ -76,8 +76,8 @@ pub enum Asked {
     Monitor(Monitor),
     /// MODE on ourselves: `+B`/`-B`.
     UserMode,
-    /// REDACT of a message of this target (as given).
-    Redact(Box<str>),
+    /// REDACT of a message (its msgid, as given) of this target.
+    Redact(Box<str>, Box<str>),
     /// TAGMSG (a reaction) to this target.
     Tagmsg(Box<str>),
 }
@@ -114,7 +114,7 @@ impl Asked {
             Asked::Setname => "SETNAME",
             Asked::Monitor(_) => "MONITOR",
             Asked::UserMode => "MODE",
-            Asked::Redact(_) => "REDACT",
+            Asked::Redact(..) => "REDACT",
             Asked::Tagmsg(_) => "TAGMSG",
         }
     }
@@ -141,7 +141,7 @@ impl Asked {
             | Asked::Sasl(nick) => Cow::Borrowed(nick.as_str()),
             Asked::Privmsg(target)
             | Asked::Notice(target)
-            | Asked::Redact(target)
+            | Asked::Redact(target, _)
             | Asked::Tagmsg(target)
             | Asked::List(target)
             | Asked::WhoMask(target, _)

@@ -79,6 +79,16 @@ pub(super) fn labeled(label: &str, lines: &[u8], batches: bool, out: &mut Vec<u8
             }
             1 => with_tag(lines, &tag, out),
             _ if !batches => out.extend_from_slice(lines),
+            // One batch (a draft/multiline message) carries the label on
+            // its opening line, as the multiline spec says.
+            _ if one_batch(lines) => {
+                let first = lines
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(lines.len(), |i| i + 1);
+                with_tag(&lines[..first], &tag, out);
+                out.extend_from_slice(&lines[first..]);
+            }
             _ => {
                 let id = "labeled";
                 out.push(b'@');
@@ -99,6 +109,23 @@ pub(super) fn labeled(label: &str, lines: &[u8], batches: bool, out: &mut Vec<u8
             }
         }
     }
+}
+
+/// Whether `lines` are one whole batch: it opens first, closes last.
+fn one_batch(lines: &[u8]) -> bool {
+    let mut all = lines
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .filter(|l| !l.is_empty());
+    let (Some(first), Some(last)) = (all.next(), all.last()) else {
+        return false;
+    };
+    let reference = |raw: &[u8], sign: char| {
+        let line = Line::parse(raw).ok()?;
+        let param = line.params.first()?;
+        (line.command == "BATCH" && param.starts_with(sign)).then(|| param[1..].to_string())
+    };
+    matches!((reference(first, '+'), reference(last, '-')), (Some(a), Some(b)) if a == b)
 }
 
 /// Whether `line`'s tags put it in a batch.

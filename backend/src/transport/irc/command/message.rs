@@ -202,14 +202,9 @@ impl Client {
         let Some(place) = place_of(target) else {
             return self.standard_fail(queue, "REDACT INVALID_TARGET", &[target], "No such target");
         };
-        let Some(id) = message_id(msgid, target) else {
-            return self.standard_fail(
-                queue,
-                "REDACT UNKNOWN_MSGID",
-                &[target, msgid],
-                "No such message",
-            );
-        };
+        // A msgid of no message of ours is id 0, which no message has:
+        // the router tells a target we may not use from an unknown id.
+        let id = message_id(msgid, target).unwrap_or(0);
         let (room, with) = place.split();
         let reason = line.params.get(2).filter(|r| !r.is_empty()).cloned();
         let body = ClientMessage::Delete {
@@ -218,7 +213,7 @@ impl Client {
             id,
             reason,
         };
-        self.request(queue, body, Asked::Redact(target.into()));
+        self.request(queue, body, Asked::Redact(target.into(), msgid.into()));
     }
 
     /// `BATCH +id draft/multiline <target>` opens a message of several
@@ -237,8 +232,8 @@ impl Client {
             if kind != Some("draft/multiline") || line.params.len() < 3 {
                 return self.standard_fail(
                     queue,
-                    "BATCH INVALID_BATCH",
-                    &[reference],
+                    "BATCH MULTILINE_INVALID",
+                    &[],
                     "Only draft/multiline batches (with a target) are taken",
                 );
             }
@@ -246,7 +241,7 @@ impl Client {
                 return self.standard_fail(
                     queue,
                     "BATCH MULTILINE_INVALID",
-                    &[reference],
+                    &[],
                     "Enable draft/multiline and batch, and send one batch at a time",
                 );
             }
@@ -268,19 +263,26 @@ impl Client {
             return self.standard_fail(
                 queue,
                 "BATCH MULTILINE_INVALID",
-                &[reference],
+                &[],
                 "No such batch is open",
             );
         };
-        let target = batch.opening.params[2].clone();
         if let Some((code, why)) = batch.error {
-            return self.standard_fail(queue, &format!("BATCH {code}"), &[&target], why);
+            // The spec's context: the limit passed, or the targets.
+            let context = match code {
+                "MULTILINE_MAX_BYTES" => vec![self.info.max_text_bytes.to_string()],
+                "MULTILINE_MAX_LINES" => vec![self.info.max_lines.to_string()],
+                "MULTILINE_INVALID_TARGET" => vec![batch.opening.params[2].clone()],
+                _ => Vec::new(),
+            };
+            let context: Vec<&str> = context.iter().map(String::as_str).collect();
+            return self.standard_fail(queue, &format!("BATCH {code}"), &context, why);
         }
         let Some(notice) = batch.notice.filter(|_| !batch.text.trim().is_empty()) else {
             return self.standard_fail(
                 queue,
                 "BATCH MULTILINE_INVALID",
-                &[&target],
+                &[],
                 "The batch holds no text",
             );
         };
@@ -317,7 +319,7 @@ impl Client {
             return self.standard_fail(
                 queue,
                 "BATCH MULTILINE_INVALID",
-                &[id],
+                &[],
                 "That batch is not open",
             );
         };
@@ -327,10 +329,15 @@ impl Client {
         let same_target = line.params[0].eq_ignore_ascii_case(&batch.opening.params[2]);
         let concat = line.tags.iter().any(|(k, _)| k == "draft/multiline-concat");
         let text = text_of(&line.params[1]);
-        batch.error = if !same_target || batch.notice.is_some_and(|n| n != notice) {
+        batch.error = if !same_target {
+            Some((
+                "MULTILINE_INVALID_TARGET",
+                "Every line of a batch goes to the batch's target",
+            ))
+        } else if batch.notice.is_some_and(|n| n != notice) {
             Some((
                 "MULTILINE_INVALID",
-                "Every line of a batch goes to its target, all PRIVMSG or all NOTICE",
+                "The lines of a batch are all PRIVMSG or all NOTICE",
             ))
         } else if concat && text.is_empty() {
             Some(("MULTILINE_INVALID", "An empty line cannot be concatenated"))

@@ -93,18 +93,16 @@ fn message_lines(
         open.write(out);
         line_tags = vec![("batch".to_string(), id.to_string())];
     }
-    let mut first = true;
     for piece in text.split('\n') {
         if piece.is_empty() {
             // A blank line is a line of a batch; elsewhere, nothing.
-            if batch.is_some() && !first {
+            if batch.is_some() {
                 let mut line = template.clone();
                 line.tags = line_tags.clone();
                 line.write(out);
             }
             continue;
         }
-        first = false;
         let mut rest = piece;
         let mut part = 0;
         while !rest.is_empty() {

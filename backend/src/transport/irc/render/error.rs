@@ -105,7 +105,7 @@ fn request_error(
     match code {
         // draft/message-redaction's and message-tags' refusals are
         // standard replies.
-        _ if matches!(asked, Some(Asked::Redact(_) | Asked::Tagmsg(_))) => {
+        _ if matches!(asked, Some(Asked::Redact(..) | Asked::Tagmsg(_))) => {
             let command = asked.map_or("TAGMSG", Asked::command);
             let redact = command == "REDACT";
             let kind = match code {
@@ -118,9 +118,14 @@ fn request_error(
                 }
                 other => other.as_str().to_ascii_uppercase(),
             };
-            Line::new(Some(server()), "FAIL", &[command, &kind, target, message])
-                .text()
-                .write(out);
+            let mut params = vec![command, &kind, target];
+            if let Some(Asked::Redact(_, msgid)) = asked
+                && kind != "INVALID_TARGET"
+            {
+                params.push(msgid);
+            }
+            params.push(message);
+            Line::new(Some(server()), "FAIL", &params).text().write(out);
         }
         // A guest's read positions are not kept: it hears that nothing
         // is read, not an error (web clients such as gamja send MARKREAD
