@@ -117,7 +117,7 @@ fn one_batch(lines: &[u8]) -> bool {
         .split(|&b| b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
         .filter(|l| !l.is_empty());
-    let (Some(first), Some(last)) = (all.next(), all.last()) else {
+    let (Some(first), Some(last)) = (all.next(), all.next_back()) else {
         return false;
     };
     let reference = |raw: &[u8], sign: char| {
