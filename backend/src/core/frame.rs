@@ -17,8 +17,11 @@ use banter_protocol::{Envelope, ErrorCode, Nick, Ref, ServerMessage, encode_line
 use bytes::Bytes;
 
 /// How many IRC renderings a frame caches: one per combination of the
-/// message tags a client may have negotiated (see `transport::irc`).
+/// message tags a client may have negotiated (see `transport::irc`). A
+/// message of several lines has twice as many (with a `draft/multiline`
+/// batch, and without), every other frame only the first half.
 pub const IRC_VARIANTS: usize = 16;
+const SINGLE_LINE_VARIANTS: usize = IRC_VARIANTS / 2;
 
 #[derive(Clone, Debug)]
 pub struct Frame(Arc<Inner>);
@@ -30,9 +33,9 @@ struct Inner {
     /// without its last byte.
     json_line: OnceLock<Bytes>,
     /// IRC lines (`\r\n`-terminated), per tag variant; allocated when an
-    /// IRC client first needs one (a frame is 16 bytes here, not 320: rooms
+    /// IRC client first needs one (a frame is a pointer here, not 320 bytes: rooms
     /// keep 100 frames of history each, most never rendered for IRC).
-    irc: OnceLock<Box<[OnceLock<Bytes>; IRC_VARIANTS]>>,
+    irc: OnceLock<Box<[OnceLock<Bytes>]>>,
     /// [`Frame::weight`], once asked.
     weight: OnceLock<u32>,
 }
@@ -144,8 +147,25 @@ impl Frame {
     /// first time any session asks for it and shared after that. Only for
     /// messages whose IRC form is the same for every recipient.
     pub fn irc(&self, variant: usize, render: impl FnOnce(&ServerMessage) -> Bytes) -> &Bytes {
-        let variants = self.0.irc.get_or_init(Default::default);
-        variants[variant].get_or_init(|| match &self.0.body {
+        let variants = self.0.irc.get_or_init(|| {
+            let lines = match &self.0.body {
+                Body::Message(envelope) => match &envelope.body {
+                    ServerMessage::Message(m) => m.text.contains('\n'),
+                    ServerMessage::Direct(d) => d.text.contains('\n'),
+                    _ => false,
+                },
+                Body::Local(_) => false,
+            };
+            let count = if lines {
+                IRC_VARIANTS
+            } else {
+                SINGLE_LINE_VARIANTS
+            };
+            (0..count).map(|_| OnceLock::new()).collect()
+        });
+        // A frame of one line renders alike with and without a batch.
+        let slot = variant % variants.len();
+        variants[slot].get_or_init(|| match &self.0.body {
             Body::Message(envelope) => render(&envelope.body),
             Body::Local(bytes) => bytes.clone(),
         })
