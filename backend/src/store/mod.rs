@@ -619,9 +619,19 @@ impl Store {
     /// the read pool (never inside the writer). They stay waiting until
     /// [`Write::Delivered`].
     pub async fn pending(&self, account: &Nick, limit: u32) -> anyhow::Result<Vec<DirectMessage>> {
-        let rows: Vec<(i64, String, String, String, i64)> = with_pool!(self, pool => {
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            i64,
+            Option<i64>,
+            Option<i64>,
+            i32,
+        );
+        let rows: Vec<Row> = with_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT id, sender, recipient, text, ts FROM directs \
+                "SELECT id, sender, recipient, text, ts, reply_to, edited, deleted FROM directs \
                  WHERE recipient_key = $1 AND pending = 1 ORDER BY id LIMIT $2",
             )
             .bind(key(account))
@@ -631,19 +641,21 @@ impl Store {
         });
         Ok(rows
             .into_iter()
-            .map(|(id, from, to, text, ts)| DirectMessage {
-                reply_to: None,
-                edited: None,
-                deleted: false,
-                reactions: Vec::new(),
-                id: id as u64,
-                from: nick(from),
-                to: nick(to),
-                text,
-                ts: ts as u64,
-                account: None,
-                notice: false,
-            })
+            .map(
+                |(id, from, to, text, ts, reply_to, edited, deleted)| DirectMessage {
+                    reply_to: reply_to.map(|r| r as u64),
+                    edited: edited.map(|e| e as u64),
+                    deleted: deleted != 0,
+                    reactions: Vec::new(),
+                    id: id as u64,
+                    from: nick(from),
+                    to: nick(to),
+                    text,
+                    ts: ts as u64,
+                    account: None,
+                    notice: false,
+                },
+            )
             .collect())
     }
 
