@@ -15,6 +15,7 @@ use banter_protocol::{
 };
 
 pub use admin::{Admin, AdminAsk, ban_target};
+use rich::Change;
 pub use rich::{Draft, Quote, typing_sentence};
 
 use crate::command::{self, Command};
@@ -1331,42 +1332,16 @@ impl Chat {
                 nick,
                 remove,
                 ..
-            } => self.amend(room, with, id, |line| {
-                if let Line::Chat { reactions, .. } = line {
-                    rich::toggle_reaction(reactions, &reaction, nick, remove);
-                }
-            }),
+            } => self.amend(room, with, id, Change::React(reaction, nick, remove)),
             ServerMessage::Edited {
                 room,
                 with,
                 id,
-                text: new,
+                text,
                 ..
-            } => self.amend(room, with, id, |line| {
-                if let Line::Chat { text, edited, .. } = line {
-                    *text = new;
-                    *edited = true;
-                }
-            }),
+            } => self.amend(room, with, id, Change::Edit(text)),
             ServerMessage::Deleted { room, with, id, .. } => {
-                if matches!(self.draft, Some(Draft::Edit(i, _)) if i == id) {
-                    self.draft = None;
-                }
-                self.amend(room, with, id, |line| {
-                    if let Line::Chat {
-                        text,
-                        edited,
-                        deleted,
-                        reactions,
-                        ..
-                    } = line
-                    {
-                        text.clear();
-                        *edited = false;
-                        *deleted = true;
-                        reactions.clear();
-                    }
-                })
+                self.amend(room, with, id, Change::Delete)
             }
             ServerMessage::Typing {
                 room,

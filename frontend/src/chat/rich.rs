@@ -28,6 +28,16 @@ pub enum Draft {
     Edit(u64, String),
 }
 
+/// What happened to a message since it was sent.
+#[derive(Debug, PartialEq)]
+pub(super) enum Change {
+    /// `nick` left (or, `true`, took back) a reaction.
+    React(String, Nick, bool),
+    /// Its new text.
+    Edit(String),
+    Delete,
+}
+
 /// What a reply shows of the message it answers.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Quote {
@@ -120,14 +130,18 @@ impl Chat {
         })
     }
 
-    /// Applies `change` to message `id` of a conversation, as a new line.
+    /// Applies `change` to message `id` of a conversation, as a new line
+    /// (the view redraws just that one).
     pub(super) fn amend(
         &mut self,
         room: Option<RoomName>,
         with: Option<Nick>,
         id: u64,
-        change: impl FnOnce(&mut Line),
+        change: Change,
     ) {
+        if change == Change::Delete && matches!(self.draft, Some(Draft::Edit(i, _)) if i == id) {
+            self.draft = None;
+        }
         let Some(conv) = self.conv_mut(room, with) else {
             return;
         };
@@ -135,11 +149,35 @@ impl Chat {
             .lines
             .iter()
             .rposition(|l| matches!(l.as_ref(), Line::Chat { id: i, .. } if *i == id));
-        if let Some(i) = found {
-            let mut line = Line::clone(&conv.lines[i]);
-            change(&mut line);
-            conv.lines[i] = Rc::new(line);
+        let Some(i) = found else {
+            return;
+        };
+        let mut line = Line::clone(&conv.lines[i]);
+        if let Line::Chat {
+            text,
+            edited,
+            deleted,
+            reactions,
+            ..
+        } = &mut line
+        {
+            match change {
+                Change::React(reaction, nick, remove) => {
+                    toggle_reaction(reactions, &reaction, nick, remove)
+                }
+                Change::Edit(new) => {
+                    *text = new;
+                    *edited = true;
+                }
+                Change::Delete => {
+                    text.clear();
+                    *edited = false;
+                    *deleted = true;
+                    reactions.clear();
+                }
+            }
         }
+        conv.lines[i] = Rc::new(line);
     }
 
     /// A message's button, by the name the view gives it: `reply`,

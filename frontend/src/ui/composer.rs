@@ -32,21 +32,19 @@ pub fn Composer() -> Html {
     drop(chat);
     let editing = matches!(draft, Some(Draft::Edit(..)));
     // An edit puts the message's text in the box, and takes it away
-    // when it ends; a reply or an edit takes the focus.
-    let was_editing = use_mut_ref(|| false);
-    {
-        let value = value.clone();
-        use_effect_with(draft, move |draft| {
-            match draft {
-                Some(Draft::Edit(_, text)) => value.set(text.clone()),
-                _ if was_editing.replace(false) => value.set(String::new()),
-                _ => {}
-            }
-            if draft.is_some() {
-                *was_editing.borrow_mut() = editing;
-                browser::focus("composer-text");
-            }
-        });
+    // when it ends; a reply or an edit takes the focus (the box is on the
+    // page already: no effect needed).
+    let seen = use_mut_ref(|| None::<Draft>);
+    if *seen.borrow() != draft {
+        let was_editing = matches!(seen.replace(draft.clone()), Some(Draft::Edit(..)));
+        match &draft {
+            Some(Draft::Edit(_, text)) => value.set(text.clone()),
+            _ if was_editing => value.set(String::new()),
+            _ => {}
+        }
+        if draft.is_some() {
+            browser::focus("composer-text");
+        }
     }
     let cancel = {
         let ctx = ctx.clone();
