@@ -201,7 +201,7 @@ async fn bad_amendments_get_specific_errors() {
         ),
         (
             json!({"type":"edit","with":"alice","id":mine,"text":"x"}),
-            "no_such_account",
+            "no_such_message",
         ),
         (
             json!({"type":"say","room":"den","text":"l\n".repeat(101)}),
@@ -368,4 +368,35 @@ async fn direct_messages_take_replies_reactions_edits_and_deletions() {
     bob.wait_for("deleted").await;
     let page = history(&mut alice, json!({"type":"history","with":"bob"})).await;
     assert_eq!(find(&page, hi)["deleted"], true);
+}
+
+#[tokio::test]
+async fn guests_react_to_edit_and_delete_their_whispers() {
+    let data = Arc::new(TempDir::new());
+    let server = TestServer::start_in(data, &[]);
+    let mut ann = Client::hello(&server, Kind::Ws, "ann").await;
+    let mut ben = Client::hello(&server, Kind::Tcp, "ben").await;
+    ann.send(json!({"type":"whisper","to":"ben","text":"hey"}))
+        .await;
+    let id = ben.wait_for("direct").await["id"].as_u64().unwrap();
+    ann.wait_for("direct").await;
+    ben.send(json!({"type":"react","with":"ann","id":id,"reaction":"👋"}))
+        .await;
+    let r = ann.wait_for("reaction").await;
+    assert_eq!((&r["with"], &r["nick"]), (&json!("ben"), &json!("ben")));
+    ben.wait_for("reaction").await;
+    ann.send(json!({"type":"edit","with":"ben","id":id,"text":"hey ben"}))
+        .await;
+    assert_eq!(ben.wait_for("edited").await["text"], "hey ben");
+    ben.send(json!({"type":"delete","with":"ann","id":id}))
+        .await;
+    ben.expect_error("not_your_message").await;
+    // A third guest cannot touch their conversation.
+    let mut cat = Client::hello(&server, Kind::Tcp, "cat").await;
+    cat.send(json!({"type":"delete","with":"ann","id":id}))
+        .await;
+    cat.expect_error("no_such_message").await;
+    ann.send(json!({"type":"delete","with":"ben","id":id}))
+        .await;
+    assert_eq!(ben.wait_for("deleted").await["id"], id);
 }

@@ -636,9 +636,9 @@ static INSERT_MESSAGES_ONCE: Rows = Rows::new(
 /// What [`Amendment::check`] needs of a room's message.
 const AMENDED_MESSAGE: &str =
     "SELECT sender, account, ts, deleted FROM messages WHERE room = $1 AND id = $2";
-/// ... and of a direct one, by its conversation (`pair`).
+/// ... and of a direct one: its sides (`pair` for two accounts).
 const AMENDED_DIRECT: &str =
-    "SELECT sender, recipient_key, ts, deleted FROM directs WHERE id = $1 AND pair = $2";
+    "SELECT sender, recipient, recipient_key, ts, deleted, pair FROM directs WHERE id = $1";
 /// The reactions someone (`who`) left on a message.
 const REACTIONS_OF: &str =
     "SELECT reaction FROM reactions WHERE room = $1 AND id = $2 AND who = $3";
@@ -777,6 +777,33 @@ const RETAIN_MESSAGES_BY_COUNT: &str = "DELETE FROM messages WHERE (room, id) IN
      (SELECT room, id FROM (SELECT room, id, \
       row_number() OVER (PARTITION BY room ORDER BY id DESC) AS n FROM messages) AS ranked \
       WHERE n > $1)";
+
+/// Whether a stored direct message (sender and recipient nicks, the
+/// recipient's key, and `pair` if both sides were accounts) is between
+/// `by` and `with`; if so, its sender's account (`Some(None)`: a guest's,
+/// or one to a guest, whose sender's account is not kept).
+fn direct_sides(
+    by: &crate::core::event::Actor,
+    with: &Nick,
+    (from, to, recipient): (&str, &str, &str),
+    pair: Option<String>,
+) -> Option<Option<Nick>> {
+    match (pair, &by.account) {
+        (Some(pair), Some(me)) => {
+            // Both sides are accounts: the sender is the one that is not
+            // the recipient.
+            (pair == pair_key(me, with))
+                .then(|| Some(if recipient == key(me) { with } else { me }.clone()))
+        }
+        (Some(_), None) => None,
+        (None, _) => {
+            let (from, to) = (Nick::new(from).ok()?, Nick::new(to).ok()?);
+            let mine = |n: &Nick| n == &by.nick || by.account.as_ref() == Some(n);
+            let sides = (mine(&from) && &to == with) || (&from == with && mine(&to));
+            sides.then_some(None)
+        }
+    }
+}
 
 /// `commit` (and what it uses) for one backend's connection type.
 /// The highest message id of each room in `batch` (its messages, and
@@ -1003,23 +1030,14 @@ macro_rules! backend {
                         })
                     }
                     (None, Some(with)) => {
-                        let Some(me) = &a.by.account else {
-                            return Ok(Answer::Unamended(
-                                ErrorCode::NoSuchAccount,
-                                "log in to change direct messages".into(),
-                            ));
-                        };
-                        let row: Option<(String, String, i64, i32)> =
-                            sqlx::query_as(AMENDED_DIRECT)
-                                .bind(i(a.id))
-                                .bind(pair_key(me, with))
-                                .fetch_optional(&mut *conn)
-                                .await?;
-                        // Both sides are accounts: the sender is the one
-                        // that is not the recipient.
-                        row.map(|(from, recipient, ts, deleted)| {
-                            let sender = if recipient == key(me) { with } else { me };
-                            (from, Some(sender.clone()), ts, deleted)
+                        type Row = (String, String, String, i64, i32, Option<String>);
+                        let row: Option<Row> = sqlx::query_as(AMENDED_DIRECT)
+                            .bind(i(a.id))
+                            .fetch_optional(&mut *conn)
+                            .await?;
+                        row.and_then(|(from, to, recipient, ts, deleted, pair)| {
+                            direct_sides(&a.by, with, (&from, &to, &recipient), pair)
+                                .map(|account| (from, account, ts, deleted))
                         })
                     }
                     (None, None) => None,

@@ -88,12 +88,6 @@ impl Router {
                 (Some(room), None)
             }
             Conversation::With(with) => {
-                if by.account.is_none() {
-                    return Err(RouterError::new(
-                        ErrorCode::NoSuchAccount,
-                        "log in to change messages of a direct conversation",
-                    ));
-                }
                 if !self.port.durable() {
                     return Err(RouterError::new(
                         ErrorCode::Unsupported,
@@ -379,23 +373,30 @@ pub(super) fn apply_amend(
             }
         }
         None => {
-            let (Some(me), Some(with)) = (event.by.account.clone(), event.with.clone()) else {
+            let Some(with) = event.with.clone() else {
                 return;
             };
-            for (account, other) in [(&me, &with), (&with, &me)] {
-                let Some(&user) = state.online.get(account) else {
-                    continue;
-                };
-                let Some(s) = state.sessions.get(&user) else {
+            // Each side by its account (any nick it uses now), else its
+            // nick; each is told with the other side's name.
+            let me = event.by.shown().clone();
+            let user = |name: &Nick| {
+                state
+                    .online
+                    .get(name)
+                    .or_else(|| state.nicks.get(name))
+                    .copied()
+            };
+            let mine = user(&me);
+            // A whisper to oneself has one side.
+            let theirs = user(&with).filter(|&u| Some(u) != mine);
+            for (user, other) in [(mine, &with), (theirs, &me)] {
+                let Some(s) = user.and_then(|u| state.sessions.get(&u)) else {
                     continue;
                 };
                 let message = amended_frame(&event, Some(other.clone()));
-                match requester.filter(|&r| state.sessions.user_of(r) == user) {
+                match requester.filter(|&r| Some(state.sessions.user_of(r)) == user) {
                     Some(origin) => s.sink.tell(origin, message, event.reference.clone()),
                     None => s.sink.push(Frame::new(message)),
-                }
-                if account == other {
-                    break;
                 }
             }
         }
