@@ -89,7 +89,7 @@ test('scrolling up loads older history, down to the first message', async () => 
     }
     await page.locator('.messages .beginning').waitFor({ timeout: WAIT_MS });
     await page.locator('.messages').getByText('line 1', { exact: true }).waitFor({ timeout: WAIT_MS });
-    const ids = await page.locator('.messages .msg').evaluateAll((els) => els.map((e) => Number(e.dataset.id.slice(1))));
+    const ids = await page.locator('.messages .msg').evaluateAll((els) => els.map((e) => Number(e.id.slice(1))));
     assert.deepEqual(ids, Array.from({ length: 120 }, (_, i) => i + 1), 'every message once, in order');
   } finally {
     bot.close();
