@@ -13,7 +13,9 @@ import net from 'node:net';
 import readline from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 
-import { WAIT_MS, expectLine, launchBrowser, openPage, say, signIn, startBanter } from './harness.mjs';
+import {
+  TcpClient, WAIT_MS, expectLine, launchBrowser, openPage, say, signIn, startBanter,
+} from './harness.mjs';
 
 /** An IRC client on a plain socket: what it is sent, line by line. */
 class RawIrc {
@@ -294,4 +296,36 @@ describe('rich messages: two pages and two IRC clients in #lobby', () => {
       await phone.context().close();
     }
   });
+});
+
+test("a room's owner deletes anyone's message there", async () => {
+  const server = await startBanter();
+  const page = await openPage(browser, `${server.url}#den`);
+  const bot = await TcpClient.connect(server.tcp, 'spammer');
+  try {
+    await page.getByLabel('Choose a nick').fill('olga');
+    await page.locator('#password').fill('olga-password');
+    await page.getByLabel(/Create an account/).check();
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.locator('.members').getByText('owner').waitFor({ timeout: WAIT_MS });
+    bot.send({ type: 'join', room: 'den' });
+    await bot.waitFor((m) => m.type === 'joined' && m.room === 'den');
+    bot.send({ type: 'say', room: 'den', text: 'buy cheap watches' });
+    await expectLine(page, 'buy cheap watches');
+    page.answerDialog = '';
+    const msg = message(page, 'buy cheap watches');
+    // Neither Edit (not hers) nor a hover: the keyboard reaches Delete.
+    await msg.focus();
+    assert.equal(await msg.getByRole('button', { name: 'Edit', exact: true }).count(), 0);
+    await msg.getByRole('button', { name: 'Delete', exact: true }).focus();
+    await page.keyboard.press('Enter');
+    const deleted = await bot.waitFor((m) => m.type === 'deleted');
+    assert.equal(deleted.nick, 'olga');
+    await page.locator('.msg .gone').waitFor({ timeout: WAIT_MS });
+    assert.deepEqual(page.errors, []);
+  } finally {
+    bot.close();
+    await page.context().close();
+    await server.stop();
+  }
 });

@@ -766,6 +766,84 @@ mod tests {
         assert!(matches!(last.as_ref(), Line::Event { text, .. } if text.contains("no longer")));
     }
 
+    #[test]
+    fn direct_conversations_are_found_by_with() {
+        use banter_protocol::DirectMessage;
+        let mut chat = online();
+        let direct = DirectMessage {
+            id: 9,
+            from: nick("bob"),
+            to: nick("alice"),
+            text: "psst".into(),
+            ts: 1,
+            account: Some(nick("bob")),
+            notice: false,
+            reply_to: None,
+            edited: None,
+            deleted: false,
+            reactions: Vec::new(),
+        };
+        let bob = || Some(nick("bob"));
+        chat.on_message(
+            server(ServerMessage::Typing {
+                room: None,
+                with: bob(),
+                nick: nick("bob"),
+                state: TypingState::Active,
+            }),
+            0,
+        );
+        assert_eq!(
+            chat.directs.get(&nick("bob")),
+            None,
+            "typing opens no conversation"
+        );
+        chat.on_message(server(ServerMessage::Direct(direct)), 0);
+        chat.on_message(
+            server(ServerMessage::Typing {
+                room: None,
+                with: bob(),
+                nick: nick("bob"),
+                state: TypingState::Active,
+            }),
+            0,
+        );
+        chat.on_message(
+            server(ServerMessage::Reaction {
+                room: None,
+                with: bob(),
+                id: 9,
+                reaction: "👍".into(),
+                nick: nick("alice"),
+                account: None,
+                remove: false,
+            }),
+            0,
+        );
+        chat.select(View::Direct(nick("bob")));
+        assert_eq!(
+            reactions(&chat, 9),
+            vec![("👍".into(), vec![nick("alice")])]
+        );
+        assert_eq!(sentence(&chat, 0), "bob is typing…");
+        let react = chat.react(9, "👍");
+        assert!(
+            matches!(&react[0].body, ClientMessage::React { room: None, with: Some(w), remove: true, .. } if w == &nick("bob"))
+        );
+        chat.on_message(
+            server(ServerMessage::Edited {
+                room: None,
+                with: bob(),
+                id: 9,
+                text: "psst!".into(),
+                nick: nick("bob"),
+                ts: 2,
+            }),
+            0,
+        );
+        assert!(matches!(line(&chat, 9), Line::Chat { text, edited: true, .. } if text == "psst!"));
+    }
+
     fn typing(who: &str, state: TypingState) -> ServerMessage {
         ServerMessage::Typing {
             room: Some(room("lobby")),
