@@ -47,17 +47,14 @@ macro_rules! pick {
     };
 }
 
-/// A message's actions: what anyone may do, then with reactions (rooms,
-/// and direct conversations between accounts), then what its operators
+/// A message's actions: what anyone may do, then what a room's operators
 /// may do too, then its author; each with the picker closed and open.
-const ACTIONS: [&str; 8] = [
-    actions!(),
-    actions!(),
+const ACTIONS: [&str; 6] = [
     actions!(REACT),
-    actions!(REACT, "true"),
     actions!(REACT DELETE),
-    actions!(REACT DELETE, "true"),
     actions!(REACT EDIT DELETE),
+    actions!(REACT, "true"),
+    actions!(REACT DELETE, "true"),
     actions!(REACT EDIT DELETE, "true"),
 ];
 
@@ -279,9 +276,9 @@ pub fn MessageList() -> Html {
 
     let me = chat.nick.clone();
     let reactor = chat.me();
-    let (op, amend) = match &view {
-        Some(View::Room(room)) => (chat.is_operator(room), true),
-        _ => (false, chat.account.is_some()),
+    let op = match &view {
+        Some(View::Room(room)) => chat.is_operator(room),
+        _ => false,
     };
     let conv = chat.current();
     let highlight = jump_to.map(|(id, _)| id);
@@ -325,12 +322,11 @@ pub fn MessageList() -> Html {
                 props.own = me.as_ref() == Some(from);
                 props.quote = reply_to.map(|r| conv.map_or(Quote::Unknown, |c| c.quote(r)));
                 props.highlight = highlight == Some(*id);
-                props.actions = match (amend, props.own, op) {
-                    (false, ..) => 0,
-                    (true, true, _) => 6,
-                    (true, false, true) => 4,
-                    (true, false, false) => 2,
-                } + usize::from(picking == Some(*id));
+                props.actions = match (props.own, op) {
+                    (true, _) => 2,
+                    (false, true) => 1,
+                    (false, false) => 0,
+                } + 3 * usize::from(picking == Some(*id));
                 for (i, r) in reactions.iter().enumerate().take(64) {
                     if r.nicks.iter().any(|n| Some(n) == reactor) {
                         props.mine |= 1 << i;
@@ -500,7 +496,7 @@ fn MessageLine(props: &LineProps) -> Html {
             }
             if !deleted {
                 {raw(ACTIONS[*actions])}
-                if actions % 2 == 1 {
+                if *actions > 2 {
                     {raw(PICKER)}
                 }
             }
