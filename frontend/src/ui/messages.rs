@@ -226,7 +226,7 @@ pub fn MessageList() -> Html {
             };
             let (Some(list), Some(active)) = (
                 list.cast::<Element>(),
-                gloo_utils_document().and_then(|d| d.active_element()),
+                document().and_then(|d| d.active_element()),
             ) else {
                 return;
             };
@@ -376,7 +376,7 @@ pub fn MessageList() -> Html {
     }
 }
 
-fn gloo_utils_document() -> Option<web_sys::Document> {
+fn document() -> Option<web_sys::Document> {
     web_sys::window()?.document()
 }
 
