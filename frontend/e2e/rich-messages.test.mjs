@@ -269,6 +269,8 @@ describe('rich messages: two pages and two IRC clients in #lobby', () => {
     const typing = alice.locator('.typing');
     await typing.getByText('bob is typing…').waitFor({ timeout: WAIT_MS });
     assert.equal(await typing.getAttribute('aria-live'), 'polite');
+    // An IRC client with message-tags hears it too.
+    await tagged.waitFor((l) => /\+typing=active/.test(l) && l.includes(':bob!') && / TAGMSG #lobby/.test(l));
     await box.fill('');
     await alice.waitForFunction(() => document.querySelector('.typing').textContent === '', null, { timeout: WAIT_MS });
     // Bob never sees himself typing.
@@ -326,6 +328,37 @@ test("a room's owner deletes anyone's message there", async () => {
   } finally {
     bot.close();
     await page.context().close();
+    await server.stop();
+  }
+});
+
+test('a quote of a message not loaded yet loads older pages until it is there', async () => {
+  // joined brings the last 20 messages; the original is 60 before them.
+  const server = await startBanter({ args: ['--history-len', '20', '--message-rate', '0'] });
+  const bot = await TcpClient.connect(server.tcp, 'scribe');
+  try {
+    bot.send({ type: 'join', room: 'lobby' });
+    await bot.waitFor((m) => m.type === 'joined');
+    bot.send({ type: 'say', room: 'lobby', text: 'the very first plan' });
+    const first = await bot.waitFor((m) => m.type === 'message' && m.text === 'the very first plan');
+    for (let i = 1; i <= 60; i++) bot.send({ type: 'say', room: 'lobby', text: `filler ${i}` });
+    bot.send({ type: 'say', room: 'lobby', text: 'back to the plan', reply_to: first.id });
+    await bot.waitFor((m) => m.type === 'message' && m.text === 'back to the plan');
+    const page = await openPage(browser, server.url);
+    await signIn(page, 'reader');
+    const quote = message(page, 'back to the plan').locator('.quote');
+    await quote.waitFor({ timeout: WAIT_MS });
+    assert.match(await quote.textContent(), /an earlier message/);
+    await quote.click();
+    const original = page.locator('.msg.highlight', { hasText: 'the very first plan' });
+    await original.waitFor({ timeout: WAIT_MS });
+    // It has the focus (so it is in view), and the quote now names it.
+    assert.equal(await original.evaluate((el) => el === document.activeElement), true);
+    assert.match(await quote.textContent(), /scribe the very first plan/);
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+  } finally {
+    bot.close();
     await server.stop();
   }
 });
