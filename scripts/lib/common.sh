@@ -106,9 +106,11 @@ apt_install() {
 # Headless Chromium for the browser tests; nginx (with its stream module),
 # Caddy and HAProxy, real reverse proxies, for them and for
 # backend/tests/proxy.rs; redis-server for the cluster tests
-# (backend/tests/cluster.rs).
+# (backend/tests/cluster.rs); a colour emoji font, so reactions render
+# in the browser tests and in frontend/screenshots.mjs.
 ensure_browser_test_tools() {
-    apt_install chromium nginx libnginx-mod-stream caddy haproxy redis-server
+    apt_install chromium nginx libnginx-mod-stream caddy haproxy redis-server \
+        fonts-noto-color-emoji
     ensure_node_tools
 }
 
