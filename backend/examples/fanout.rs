@@ -69,6 +69,8 @@ fn round(members: usize, messages: usize, text: &str, json: bool) -> f64 {
                 max_frame_bytes: 16384,
                 max_rooms: 10,
                 idle_timeout_secs: 60,
+                max_lines: 100,
+                edit_window_secs: 86_400,
             },
         };
         let id = router.connect(nick, outbox.clone(), welcome, None).unwrap();

@@ -411,3 +411,22 @@ async fn direct_messages_are_redacted_both_ways() {
     let echo = bob.wait_for("REDACT").await;
     assert!(echo.ends_with(&format!("REDACT alice d-{mine}")), "{echo}");
 }
+
+/// A label on a multiline batch answers on the echoed batch's opening
+/// line, not in a labeled-response batch.
+#[tokio::test]
+async fn a_labeled_multiline_batch_carries_its_label() {
+    let server = TestServer::start();
+    let mut irc = with_caps(&server, "labeler", &format!("{CAPS} labeled-response")).await;
+    join(&mut irc).await;
+    until_pong(&mut irc).await;
+    irc.send("@label=xyz BATCH +7 draft/multiline #den").await;
+    irc.send("@batch=7 PRIVMSG #den :hello").await;
+    irc.send("@batch=7 PRIVMSG #den :world").await;
+    irc.send("BATCH -7").await;
+    let echo = until_pong(&mut irc).await;
+    assert_eq!(echo.len(), 4, "{echo:#?}");
+    assert_eq!(tag(&echo[0], "label"), Some("xyz"), "{}", echo[0]);
+    assert!(echo[0].contains(" BATCH +den-1 draft/multiline #den"), "{}", echo[0]);
+    assert!(echo[3].contains(" BATCH -den-1"), "{}", echo[3]);
+}

@@ -1119,6 +1119,10 @@ impl Chat {
                 text.len()
             ));
         }
+        let lines = self.limits.as_ref().map_or(0, |l| l.max_lines);
+        if lines > 0 && text.split('\n').count() > lines {
+            return Err(format!("the limit is {lines} lines: shorten it a little"));
+        }
         Ok(())
     }
 
@@ -1913,6 +1917,8 @@ pub(super) mod tests {
                 max_frame_bytes: 100,
                 max_rooms: 5,
                 idle_timeout_secs: 60,
+                max_lines: 100,
+                edit_window_secs: 86_400,
             },
         }
     }

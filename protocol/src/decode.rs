@@ -702,6 +702,8 @@ mod tests {
                     max_frame_bytes: 16384,
                     max_rooms: 50,
                     idle_timeout_secs: 60,
+                    max_lines: 100,
+                    edit_window_secs: 86_400,
                 },
             },
             M::Joined {

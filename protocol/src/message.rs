@@ -968,6 +968,13 @@ pub struct Limits {
     pub max_rooms: usize,
     /// Seconds of silence after which the server pings the client.
     pub idle_timeout_secs: u64,
+    /// Most lines in one message (0 from a server that does not say).
+    #[serde(default)]
+    pub max_lines: usize,
+    /// How long after sending a message its sender may edit it, in
+    /// seconds (0: no edits, or a server that does not say).
+    #[serde(default)]
+    pub edit_window_secs: u64,
 }
 
 /// Events and replies, server → client. Its `Deserialize` is in

@@ -2049,6 +2049,8 @@ impl Session {
                 max_frame_bytes: settings.max_frame_bytes,
                 max_rooms: settings.max_rooms_per_session,
                 idle_timeout_secs: settings.idle_timeout,
+                max_lines: settings.max_lines,
+                edit_window_secs: settings.edit_window_secs,
             },
         }
     }

@@ -33,6 +33,8 @@ fn welcome(n: &str) -> ServerMessage {
             max_frame_bytes: 1000,
             max_rooms: 3,
             idle_timeout_secs: 60,
+            max_lines: 100,
+            edit_window_secs: 86_400,
         },
     }
 }

@@ -111,7 +111,12 @@ pub(super) fn labeled(label: &str, lines: &[u8], batches: bool, out: &mut Vec<u8
     }
 }
 
-/// Whether `lines` are one whole batch: it opens first, closes last.
+/// The batch type that carries a label itself.
+const MULTILINE: &str = "draft/multiline";
+
+/// Whether `lines` are one whole `draft/multiline` batch: it opens first,
+/// closes last. (Other batches, such as a chathistory page, go inside a
+/// `labeled-response` batch.)
 fn one_batch(lines: &[u8]) -> bool {
     let mut all = lines
         .split(|&b| b == b'\n')
@@ -123,7 +128,9 @@ fn one_batch(lines: &[u8]) -> bool {
     let reference = |raw: &[u8], sign: char| {
         let line = Line::parse(raw).ok()?;
         let param = line.params.first()?;
-        (line.command == "BATCH" && param.starts_with(sign)).then(|| param[1..].to_string())
+        let multiline = sign == '-' || line.params.get(1).map(String::as_str) == Some(MULTILINE);
+        (line.command == "BATCH" && param.starts_with(sign) && multiline)
+            .then(|| param[1..].to_string())
     };
     matches!((reference(first, '+'), reference(last, '-')), (Some(a), Some(b)) if a == b)
 }
