@@ -1119,10 +1119,6 @@ impl Chat {
                 text.len()
             ));
         }
-        let lines = self.limits.as_ref().map_or(0, |l| l.max_lines);
-        if lines > 0 && text.split('\n').count() > lines {
-            return Err(format!("the limit is {lines} lines: shorten it a little"));
-        }
         Ok(())
     }
 

@@ -969,10 +969,13 @@ pub struct Limits {
     /// Seconds of silence after which the server pings the client.
     pub idle_timeout_secs: u64,
     /// Most lines in one message (0 from a server that does not say).
+    /// Not read by the web client (its download budget).
+    #[cfg(not(target_arch = "wasm32"))]
     #[serde(default)]
     pub max_lines: usize,
     /// How long after sending a message its sender may edit it, in
     /// seconds (0: no edits, or a server that does not say).
+    #[cfg(not(target_arch = "wasm32"))]
     #[serde(default)]
     pub edit_window_secs: u64,
 }
