@@ -427,6 +427,10 @@ async fn a_labeled_multiline_batch_carries_its_label() {
     let echo = until_pong(&mut irc).await;
     assert_eq!(echo.len(), 4, "{echo:#?}");
     assert_eq!(tag(&echo[0], "label"), Some("xyz"), "{}", echo[0]);
-    assert!(echo[0].contains(" BATCH +den-1 draft/multiline #den"), "{}", echo[0]);
+    assert!(
+        echo[0].contains(" BATCH +den-1 draft/multiline #den"),
+        "{}",
+        echo[0]
+    );
     assert!(echo[3].contains(" BATCH -den-1"), "{}", echo[3]);
 }
