@@ -70,10 +70,12 @@ pub enum Limit {
     MarkRead,
     /// Edits, deletions and reactions of one session.
     Edits,
+    /// Searches of one session.
+    Searches,
 }
 
 impl Limit {
-    const ALL: [Limit; 12] = [
+    const ALL: [Limit; 13] = [
         Limit::Messages,
         Limit::Joins,
         Limit::ConnectionsPerAddress,
@@ -86,6 +88,7 @@ impl Limit {
         Limit::NewRooms,
         Limit::MarkRead,
         Limit::Edits,
+        Limit::Searches,
     ];
 
     fn as_str(self) -> &'static str {
@@ -102,6 +105,7 @@ impl Limit {
             Limit::NewRooms => "new_rooms",
             Limit::MarkRead => "mark_read",
             Limit::Edits => "edits",
+            Limit::Searches => "searches",
         }
     }
 }

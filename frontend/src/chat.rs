@@ -1559,7 +1559,9 @@ impl Chat {
             | ServerMessage::Targets { .. }
             | ServerMessage::Settings { .. } => {}
             #[cfg(not(target_arch = "wasm32"))]
-            ServerMessage::Account { .. } | ServerMessage::Watched { .. } => {}
+            ServerMessage::Account { .. }
+            | ServerMessage::Watched { .. }
+            | ServerMessage::SearchResults { .. } => {}
             ServerMessage::Read(p) => self.on_read(p.room, p.with, p.id),
             ServerMessage::ReadPositions { positions } => {
                 for p in positions {

@@ -71,6 +71,8 @@ enum Kind {
     Edited,
     Deleted,
     Typing,
+    #[cfg(not(target_arch = "wasm32"))]
+    SearchResults,
     Lagged,
     Error,
     Closing,
@@ -179,6 +181,8 @@ struct Flat {
 struct Entry {
     room: Option<RoomName>,
     to: Option<Nick>,
+    /// A search result's other side.
+    with: Option<Nick>,
     id: u64,
     from: Nick,
     text: String,
@@ -623,6 +627,24 @@ impl Flat {
                 with: f.with,
                 nick: need(f.nick, "nick")?,
                 state: need(f.state, "state")?,
+            },
+            #[cfg(not(target_arch = "wasm32"))]
+            Kind::SearchResults => M::SearchResults {
+                messages: need(f.messages, "messages")?
+                    .into_iter()
+                    .map(|e| crate::Found {
+                        room: e.room,
+                        with: e.with,
+                        id: e.id,
+                        from: e.from,
+                        to: e.to,
+                        text: e.text,
+                        ts: e.ts,
+                        account: e.account,
+                        reply_to: e.reply_to,
+                        edited: e.edited,
+                    })
+                    .collect(),
             },
             Kind::Lagged => M::Lagged {
                 dropped: need(f.dropped, "dropped")?,
@@ -1171,6 +1193,34 @@ mod tests {
                 nick: nick("bob"),
                 state: TypingState::Paused,
             },
+            M::SearchResults {
+                messages: vec![
+                    crate::Found {
+                        room: Some(room("den")),
+                        with: None,
+                        id: 7,
+                        from: nick("alice"),
+                        to: None,
+                        text: "the plan".into(),
+                        ts: 5,
+                        account: Some(nick("alice")),
+                        reply_to: Some(3),
+                        edited: None,
+                    },
+                    crate::Found {
+                        room: None,
+                        with: Some(nick("bob")),
+                        id: 9,
+                        from: nick("bob"),
+                        to: Some(nick("alice")),
+                        text: "the plan?".into(),
+                        ts: 6,
+                        account: Some(nick("bob")),
+                        reply_to: None,
+                        edited: Some(8),
+                    },
+                ],
+            },
             M::Lagged { dropped: 12 },
             M::error(ErrorCode::NickTaken, "that nick is in use"),
             M::Closing {
@@ -1232,12 +1282,13 @@ mod tests {
             M::Edited { .. } => 44,
             M::Deleted { .. } => 45,
             M::Typing { .. } => 46,
+            M::SearchResults { .. } => 47,
         }
     }
 
     #[test]
     fn every_type_is_tested() {
-        let mut seen = [false; 47];
+        let mut seen = [false; 48];
         for message in every_type() {
             seen[variant(&message)] = true;
         }

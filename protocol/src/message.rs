@@ -363,6 +363,21 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// Searches the history of your rooms and your direct conversations:
+    /// words and "quoted phrases" (all required), `from:nick`, `in:#room`
+    /// or `in:nick`; answered by `search_results`, newest first.
+    /// `before` (a message id) and `before_ts` (Unix ms) page back. Not
+    /// sent by the web client yet.
+    #[cfg(not(target_arch = "wasm32"))]
+    Search {
+        query: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before_ts: Option<u64>,
+    },
     /// You are typing in `room`, or to `to` (or `with`: the same); never
     /// stored, and at most one every few seconds is relayed.
     Typing {
@@ -549,6 +564,7 @@ impl ClientMessage {
         "edit",
         "delete",
         "typing",
+        "search",
     ];
 }
 
@@ -850,6 +866,28 @@ pub struct DirectMessage {
     /// Its reactions, in the order they were first left.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reactions: Vec<Reaction>,
+}
+
+/// A message `search` found: a room's (with `room`, as in its history), or
+/// one of a direct conversation (with `to`, and `with`: the other side).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Found {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<RoomName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with: Option<Nick>,
+    pub id: u64,
+    pub from: Nick,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Nick>,
+    pub text: String,
+    pub ts: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<Nick>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited: Option<u64>,
 }
 
 /// One online user, in a `users` answer and a `members` one.
@@ -1315,6 +1353,12 @@ pub enum ServerMessage {
         nick: Nick,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+    },
+    /// The answer to `search`: what it found, newest first. Not read by
+    /// the web client yet.
+    #[cfg(not(target_arch = "wasm32"))]
+    SearchResults {
+        messages: Vec<Found>,
     },
     /// `nick` is typing in `room`, or to you (`with`: `nick`).
     Typing {

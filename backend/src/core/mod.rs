@@ -11,6 +11,7 @@
 //! * [`router`] — sessions, rooms, members, presence and delivery.
 //! * [`outbox`] — each session's bounded outbound queue; [`frame`] — an
 //!   outbound message encoded once per wire format.
+//! * [`search`] — what a search asks for, parsed once for every store.
 //!
 //! The core depends on `banter_protocol` and the metrics registry only.
 //! The store and the broker implement [`port::Port`] and hand events back
@@ -25,3 +26,4 @@ pub mod model;
 pub mod outbox;
 pub mod port;
 pub mod router;
+pub mod search;

@@ -83,6 +83,7 @@ struct Session {
     marks: TokenBucket,
     /// Edits, deletions and reactions.
     edits: TokenBucket,
+    searches: TokenBucket,
     /// Whispers that waited for this session's account, if any came at
     /// its login (boxed: most sessions have none).
     waiting: Option<Box<Waiting>>,
@@ -239,6 +240,7 @@ pub fn run<C: Transport>(
         changes: TokenBucket::new(settings.change_rate, settings.change_burst, now),
         marks: TokenBucket::new(MARK_READ_RATE, MARK_READ_BURST, now),
         edits: TokenBucket::new(EDIT_RATE, EDIT_BURST, now),
+        searches: TokenBucket::new(SEARCH_RATE, SEARCH_BURST, now),
         ctx,
         id: None,
         peer,
@@ -540,6 +542,7 @@ impl Session {
             M::React { .. } | M::Edit { .. } | M::Delete { .. } => {
                 (&mut self.edits, Limit::Edits, "edits and reactions")
             }
+            M::Search { .. } => (&mut self.searches, Limit::Searches, "searches"),
             M::Join { .. } => (&mut self.joins, Limit::Joins, "joins"),
             M::Topic { text: Some(_), .. }
             | M::Nick { .. }
@@ -1841,6 +1844,33 @@ impl Session {
     /// account's direct conversations whose newest message falls between
     /// the times, oldest first; past `limit`, the newest are kept, or
     /// with only `after_ts` the oldest.
+    /// `search`: what the store finds in the rooms the user is in now and
+    /// in its own direct conversations.
+    async fn search(
+        &mut self,
+        id: SessionId,
+        query: &crate::core::search::Query,
+        limit: u32,
+        before: (Option<u64>, Option<u64>),
+        reference: Option<Ref>,
+    ) -> Outcome {
+        let Some(store) = &self.ctx.store else {
+            return Err(RouterError::new(
+                ErrorCode::Unsupported,
+                "this server keeps no history to search (it runs without a store)",
+            ));
+        };
+        let router = &self.ctx.router;
+        let rooms: Vec<RoomName> = router.room_times(id)?.into_iter().map(|(r, _)| r).collect();
+        let account = router.account_of(id);
+        let messages = store
+            .search(&rooms, account.as_ref(), query, limit, before)
+            .await
+            .map_err(internal)?;
+        self.reply(ServerMessage::SearchResults { messages }, reference);
+        Ok(())
+    }
+
     async fn targets(
         &mut self,
         id: SessionId,
@@ -2006,6 +2036,16 @@ impl Session {
                 self.join(id, room, key, reference).await
             }
             Wait::History { id, room, page } => self.history(id, room, page, reference).await,
+            Wait::Search {
+                id,
+                query,
+                limit,
+                before,
+                before_ts,
+            } => {
+                self.search(id, &query, limit, (before, before_ts), reference)
+                    .await
+            }
             Wait::DirectHistory { id, with, page } => {
                 self.direct_history(id, with, page, reference).await
             }
@@ -2065,6 +2105,10 @@ const MARK_READ_BURST: u32 = 20;
 /// the long run (60 a minute), thirty at once.
 const EDIT_RATE: f64 = 1.0;
 const EDIT_BURST: u32 = 30;
+/// Searches one session may make: 20 a minute in the long run, 10 at once
+/// (each reads the full-text index).
+const SEARCH_RATE: f64 = 1.0 / 3.0;
+const SEARCH_BURST: u32 = 10;
 
 /// A stored read position as the router keeps it (from the target as
 /// stored, `#room` or an account's key, and its name as spelled); `None`

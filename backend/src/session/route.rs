@@ -9,6 +9,7 @@ use banter_protocol::{BanList, ClientMessage, ErrorCode, ModeChange, Nick, RoomN
 use crate::core::event::Amendment;
 use crate::core::model::{Page, Profile};
 use crate::core::router::{Conversation, DEFAULT_HISTORY_PAGE, RouterError, SessionId, Typed};
+use crate::core::search::{self, Query};
 
 /// What answering a request takes.
 #[derive(Debug, PartialEq)]
@@ -162,6 +163,14 @@ pub(super) enum Wait {
         id: SessionId,
         room: RoomName,
         page: Page,
+    },
+    /// A search of the history the session may read.
+    Search {
+        id: SessionId,
+        query: Query,
+        limit: u32,
+        before: Option<u64>,
+        before_ts: Option<u64>,
     },
     /// A page of the direct conversation with account `with`.
     DirectHistory {
@@ -497,6 +506,26 @@ pub(super) fn route(id: Option<SessionId>, body: ClientMessage) -> Route {
                 reply_to,
             },
         ),
+        (
+            Some(id),
+            C::Search {
+                query,
+                limit,
+                before,
+                before_ts,
+            },
+        ) => match Query::parse(&query) {
+            Ok(query) => Route::Waits(Wait::Search {
+                id,
+                query,
+                limit: limit
+                    .unwrap_or(search::DEFAULT_RESULTS)
+                    .clamp(1, search::MAX_RESULTS),
+                before,
+                before_ts,
+            }),
+            Err(e) => Route::Refused(e.into()),
+        },
         (
             Some(id),
             C::React {

@@ -39,8 +39,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use banter_protocol::{
-    BanInfo, BanList, ChatMessage, DirectMessage, Nick, Reaction, RoomModes, RoomName, ServerBan,
-    Topic,
+    BanInfo, BanList, ChatMessage, DirectMessage, Found, Nick, Reaction, RoomModes, RoomName,
+    ServerBan, Topic,
 };
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -54,6 +54,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::core::event::Event;
 use crate::core::model::{Page, RoomState, key, pair_key};
 use crate::core::port::{Port, Refusal, Taken, Verdict};
+use crate::core::search::Query;
 use writer::{Conn, Connector, Database};
 pub use writer::{Health, Registered, Write};
 
@@ -122,6 +123,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "rich messages",
         include_str!("../../migrations/0007_rich_messages.sql"),
     ),
+    (
+        8,
+        "search",
+        include_str!("../../migrations/0008_search.sql"),
+    ),
 ];
 
 /// The embedded PostgreSQL migrations: the same versions and tables.
@@ -160,6 +166,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "rich messages",
         include_str!("../../migrations/postgres/0007_rich_messages.sql"),
+    ),
+    (
+        8,
+        "search",
+        include_str!("../../migrations/postgres/0008_search.sql"),
     ),
 ];
 
@@ -392,6 +403,117 @@ fn with_reactions<'a>(
             crate::core::router::amend_reactions(list, &reaction, &nick(who), false);
         }
     }
+}
+
+/// A room message `search` found: room, id, sender, text, ts, account,
+/// reply_to, edited.
+type FoundRow = (
+    String,
+    i64,
+    String,
+    String,
+    i64,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+);
+/// A direct one: id, sender, recipient, recipient's key, text, ts,
+/// reply_to, edited.
+type FoundDirectRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
+
+/// Which direct conversations a search reads: one (two accounts' pair),
+/// or every one of an account (its key).
+enum Sides {
+    Pair(String),
+    Any(String),
+}
+
+#[derive(Clone, Copy)]
+enum SqlDialect {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone, Copy)]
+enum Source {
+    Rooms,
+    Directs,
+}
+
+/// `text` for a `LIKE` pattern, its wildcards escaped (with `\`).
+fn like(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// A search's SQL. Parameters: `$1` the full-text query ('' without one),
+/// then for rooms `$2` the rooms (SQLite: a JSON array; PostgreSQL: an
+/// array), `$3` the sender's key, `$4` before id, `$5` before ts, `$6`
+/// limit; for directs `$2` one pair, `$3`/`$4` patterns of an account's
+/// pairs, `$5` the sender's key, `$6`, `$7`, `$8` as before.
+fn search_sql(dialect: SqlDialect, source: Source, words: bool) -> String {
+    use SqlDialect::{Postgres, Sqlite};
+    let (columns, from, alias) = match source {
+        Source::Rooms => (
+            "m.room, m.id, m.sender, m.text, m.ts, m.account, m.reply_to, m.edited",
+            "messages m",
+            "m",
+        ),
+        Source::Directs => (
+            "d.id, d.sender, d.recipient, d.recipient_key, d.text, d.ts, d.reply_to, d.edited",
+            "directs d",
+            "d",
+        ),
+    };
+    let text = match (dialect, source, words) {
+        (_, _, false) => ("".to_string(), "$1 = ''".to_string()),
+        (Sqlite, Source::Rooms, true) => (
+            " JOIN search_rows r ON r.room = m.room AND r.id = m.id \
+              JOIN message_search s ON s.rowid = r.rowid"
+                .to_string(),
+            "message_search MATCH $1".to_string(),
+        ),
+        (Sqlite, Source::Directs, true) => (
+            " JOIN direct_search s ON s.rowid = d.id".to_string(),
+            "direct_search MATCH $1".to_string(),
+        ),
+        (Postgres, _, true) => (
+            String::new(),
+            format!("{alias}.search @@ websearch_to_tsquery('simple', $1)"),
+        ),
+    };
+    let scope = match (dialect, source) {
+        (Sqlite, Source::Rooms) => {
+            "m.room IN (SELECT value FROM json_each($2)) \
+             AND ($3 IS NULL OR lower(m.sender) = $3 OR lower(m.account) = $3) \
+             AND m.id < $4 AND m.ts < $5 ORDER BY m.ts DESC, m.id DESC LIMIT $6"
+        }
+        (Postgres, Source::Rooms) => {
+            "m.room = ANY($2) \
+             AND ($3::text IS NULL OR lower(m.sender) = $3 OR lower(m.account) = $3) \
+             AND m.id < $4 AND m.ts < $5 ORDER BY m.ts DESC, m.id DESC LIMIT $6"
+        }
+        (_, Source::Directs) => {
+            "(d.pair = $2 OR ($2 IS NULL AND (d.pair LIKE $3 ESCAPE '\\' \
+              OR d.pair LIKE $4 ESCAPE '\\'))) \
+             AND ($5 IS NULL OR lower(d.sender) = $5) \
+             AND d.id < $6 AND d.ts < $7 ORDER BY d.ts DESC, d.id DESC LIMIT $8"
+        }
+    };
+    let (join, matches) = text;
+    format!(
+        "SELECT {columns} FROM {from}{join} WHERE {matches} AND {alias}.deleted = 0 AND {scope}"
+    )
 }
 
 /// The read pool, of either backend.
@@ -926,6 +1048,136 @@ impl Store {
         let mut messages: Vec<ChatMessage> = rows.into_iter().map(|r| chat(room, r)).collect();
         self.reactions(room.as_str(), &mut messages).await?;
         Ok(messages)
+    }
+
+    /// Messages `query` finds, newest first, at most `limit`: of `rooms`
+    /// (those the searcher may read), and of `account`'s direct
+    /// conversations (a guest has none); older than message id `before`
+    /// and time `before_ts` if given.
+    pub async fn search(
+        &self,
+        rooms: &[RoomName],
+        account: Option<&Nick>,
+        query: &Query,
+        limit: u32,
+        (before, before_ts): (Option<u64>, Option<u64>),
+    ) -> anyhow::Result<Vec<Found>> {
+        let rooms: Vec<String> = match &query.room {
+            Some(room) => rooms
+                .iter()
+                .filter(|r| *r == room)
+                .map(|r| r.to_string())
+                .collect(),
+            None if query.with.is_some() => Vec::new(),
+            None => rooms.iter().map(|r| r.to_string()).collect(),
+        };
+        let pairs = match (account, &query.with) {
+            (None, _) => None,
+            (Some(_), _) if query.room.is_some() => None,
+            (Some(me), Some(with)) => Some(Sides::Pair(pair_key(me, with))),
+            (Some(me), None) => Some(Sides::Any(key(me))),
+        };
+        let text = query.match_text();
+        let from = query.from.as_ref().map(key);
+        let bounds = (
+            before.map_or(i64::MAX, i),
+            before_ts.map_or(i64::MAX, i),
+            i64::from(limit),
+        );
+        let mut found = Vec::new();
+        if !rooms.is_empty() {
+            let words = text.clone().unwrap_or_default();
+            let rows: Vec<FoundRow> = match &self.pool {
+                Pool::Sqlite(pool) => {
+                    let sql = search_sql(SqlDialect::Sqlite, Source::Rooms, text.is_some());
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                        .bind(words)
+                        .bind(serde_json::to_string(&rooms)?)
+                        .bind(from.clone())
+                        .bind(bounds.0)
+                        .bind(bounds.1)
+                        .bind(bounds.2)
+                        .fetch_all(pool)
+                        .await?
+                }
+                Pool::Postgres(pool) => {
+                    let sql = search_sql(SqlDialect::Postgres, Source::Rooms, text.is_some());
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                        .bind(words)
+                        .bind(rooms)
+                        .bind(from.clone())
+                        .bind(bounds.0)
+                        .bind(bounds.1)
+                        .bind(bounds.2)
+                        .fetch_all(pool)
+                        .await?
+                }
+            };
+            found.extend(rows.into_iter().map(
+                |(room, id, from, text, ts, account, reply_to, edited)| Found {
+                    room: RoomName::new(room).ok(),
+                    with: None,
+                    id: id as u64,
+                    from: nick(from),
+                    to: None,
+                    text,
+                    ts: ts as u64,
+                    account: account.map(nick),
+                    reply_to: reply_to.map(|r| r as u64),
+                    edited: edited.map(|e| e as u64),
+                },
+            ));
+        }
+        if let (Some(sides), Some(me)) = (pairs, account) {
+            let (exact, pattern) = match &sides {
+                Sides::Pair(pair) => (Some(pair.clone()), None),
+                Sides::Any(me) => (
+                    None,
+                    Some([format!("{} %", like(me)), format!("% {}", like(me))]),
+                ),
+            };
+            let [starts, ends] = pattern.unwrap_or_default();
+            let rows: Vec<FoundDirectRow> = with_pool!(self, pool => {
+                let dialect = match &self.pool {
+                    Pool::Sqlite(_) => SqlDialect::Sqlite,
+                    Pool::Postgres(_) => SqlDialect::Postgres,
+                };
+                let sql = search_sql(dialect, Source::Directs, text.is_some());
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(text.clone().unwrap_or_default())
+                    .bind(exact.clone())
+                    .bind(starts.clone())
+                    .bind(ends.clone())
+                    .bind(from.clone())
+                    .bind(bounds.0)
+                    .bind(bounds.1)
+                    .bind(bounds.2)
+                    .fetch_all(pool)
+                    .await?
+            });
+            let mine = key(me);
+            found.extend(rows.into_iter().map(
+                |(id, from, to, recipient, text, ts, reply_to, edited)| {
+                    let to_me = recipient == mine;
+                    let (from, to) = (nick(from), nick(to));
+                    Found {
+                        room: None,
+                        with: Some(if to_me { from.clone() } else { to.clone() }),
+                        id: id as u64,
+                        from,
+                        to: Some(to),
+                        text,
+                        ts: ts as u64,
+                        account: None,
+                        reply_to: reply_to.map(|r| r as u64),
+                        edited: edited.map(|e| e as u64),
+                    }
+                },
+            ));
+        }
+        found.sort_by_key(|m| std::cmp::Reverse((m.ts, m.id)));
+        found.truncate(limit as usize);
+        Ok(found)
     }
 
     /// Fills in the reactions of `messages` (of room `scope`; '': direct

@@ -126,6 +126,8 @@ impl Client {
             | ServerMessage::Edited { .. }
             | ServerMessage::Deleted { .. }
             | ServerMessage::Typing { .. } => self.amended(frame, message, out),
+            // IRC has no search request here yet.
+            ServerMessage::SearchResults { .. } => {}
             ServerMessage::Ping | ServerMessage::Pong => {}
         }
     }
