@@ -1561,7 +1561,10 @@ impl Chat {
             #[cfg(not(target_arch = "wasm32"))]
             ServerMessage::Account { .. }
             | ServerMessage::Watched { .. }
-            | ServerMessage::SearchResults { .. } => {}
+            | ServerMessage::SearchResults { .. }
+            | ServerMessage::NotifyLevel(_)
+            | ServerMessage::NotifyLevels { .. }
+            | ServerMessage::Highlights { .. } => {}
             ServerMessage::Read(p) => self.on_read(p.room, p.with, p.id),
             ServerMessage::ReadPositions { positions } => {
                 for p in positions {

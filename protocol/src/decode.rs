@@ -73,6 +73,12 @@ enum Kind {
     Typing,
     #[cfg(not(target_arch = "wasm32"))]
     SearchResults,
+    #[cfg(not(target_arch = "wasm32"))]
+    NotifyLevel,
+    #[cfg(not(target_arch = "wasm32"))]
+    NotifyLevels,
+    #[cfg(not(target_arch = "wasm32"))]
+    Highlights,
     Lagged,
     Error,
     Closing,
@@ -172,6 +178,12 @@ struct Flat {
     reaction: Option<String>,
     remove: Option<bool>,
     state: Option<TypingState>,
+    #[cfg(not(target_arch = "wasm32"))]
+    level: Option<crate::NotifyLevel>,
+    #[cfg(not(target_arch = "wasm32"))]
+    levels: Option<Vec<crate::LevelOf>>,
+    #[cfg(not(target_arch = "wasm32"))]
+    words: Option<Vec<String>>,
 }
 
 /// One of `history`'s `messages`: a room's (with `room`) or a direct
@@ -645,6 +657,20 @@ impl Flat {
                         edited: e.edited,
                     })
                     .collect(),
+            },
+            #[cfg(not(target_arch = "wasm32"))]
+            Kind::NotifyLevel => M::NotifyLevel(crate::LevelOf {
+                room: f.room,
+                with: f.with,
+                level: need(f.level, "level")?,
+            }),
+            #[cfg(not(target_arch = "wasm32"))]
+            Kind::NotifyLevels => M::NotifyLevels {
+                levels: need(f.levels, "levels")?,
+            },
+            #[cfg(not(target_arch = "wasm32"))]
+            Kind::Highlights => M::Highlights {
+                words: need(f.words, "words")?,
             },
             Kind::Lagged => M::Lagged {
                 dropped: need(f.dropped, "dropped")?,
@@ -1221,6 +1247,21 @@ mod tests {
                     },
                 ],
             },
+            M::NotifyLevel(crate::LevelOf {
+                room: Some(room("den")),
+                with: None,
+                level: crate::NotifyLevel::None,
+            }),
+            M::NotifyLevels {
+                levels: vec![crate::LevelOf {
+                    room: None,
+                    with: Some(nick("bob")),
+                    level: crate::NotifyLevel::All,
+                }],
+            },
+            M::Highlights {
+                words: vec!["deploy".into(), "oncall".into()],
+            },
             M::Lagged { dropped: 12 },
             M::error(ErrorCode::NickTaken, "that nick is in use"),
             M::Closing {
@@ -1283,12 +1324,15 @@ mod tests {
             M::Deleted { .. } => 45,
             M::Typing { .. } => 46,
             M::SearchResults { .. } => 47,
+            M::NotifyLevel(_) => 48,
+            M::NotifyLevels { .. } => 49,
+            M::Highlights { .. } => 50,
         }
     }
 
     #[test]
     fn every_type_is_tested() {
-        let mut seen = [false; 48];
+        let mut seen = [false; 51];
         for message in every_type() {
             seen[variant(&message)] = true;
         }

@@ -378,6 +378,27 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         before_ts: Option<u64>,
     },
+    /// Your account's notification level in `room` (or the direct
+    /// conversation `with` someone): with `level`, changes it; without,
+    /// asks. Answered by `notify_level` (every device of the account gets
+    /// a change). Not sent by the web client yet.
+    #[cfg(not(target_arch = "wasm32"))]
+    NotifyLevel {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<RoomName>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        with: Option<Nick>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        level: Option<NotifyLevel>,
+    },
+    /// Your account's highlight words (besides your nick, what makes a
+    /// message a mention): with `words`, replaces them; without, asks.
+    /// Answered by `highlights`. Not sent by the web client yet.
+    #[cfg(not(target_arch = "wasm32"))]
+    Highlights {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        words: Option<Vec<String>>,
+    },
     /// You are typing in `room`, or to `to` (or `with`: the same); never
     /// stored, and at most one every few seconds is relayed.
     Typing {
@@ -565,6 +586,8 @@ impl ClientMessage {
         "delete",
         "typing",
         "search",
+        "notify_level",
+        "highlights",
     ];
 }
 
@@ -588,6 +611,81 @@ impl TypingState {
             TypingState::Done => "done",
         }
     }
+}
+
+/// What of a room or direct conversation notifies you: every message,
+/// only mentions (the default), or nothing (muted).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyLevel {
+    All,
+    #[default]
+    Mentions,
+    None,
+}
+
+impl NotifyLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyLevel::All => "all",
+            NotifyLevel::Mentions => "mentions",
+            NotifyLevel::None => "none",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<NotifyLevel> {
+        match text {
+            "all" => Some(NotifyLevel::All),
+            "mentions" => Some(NotifyLevel::Mentions),
+            "none" => Some(NotifyLevel::None),
+            _ => None,
+        }
+    }
+}
+
+/// An account's notification level in a room or a direct conversation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LevelOf {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<RoomName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with: Option<Nick>,
+    pub level: NotifyLevel,
+}
+
+/// Most highlight words an account keeps, and the longest, in bytes.
+pub const MAX_HIGHLIGHTS: usize = 20;
+pub const MAX_HIGHLIGHT_BYTES: usize = 32;
+/// Most notification levels kept per account.
+pub const MAX_NOTIFY_LEVELS: usize = 500;
+
+/// Whether `text` mentions someone called `nick` or holding one of the
+/// `highlights`: the name or word as a whole word (not inside a longer
+/// one), ignoring case.
+pub fn mentions(text: &str, nick: &str, highlights: &[String]) -> bool {
+    let text = text.to_lowercase();
+    std::iter::once(nick)
+        .chain(highlights.iter().map(String::as_str))
+        .filter(|w| !w.is_empty())
+        .any(|word| as_word(&text, &word.to_lowercase()))
+}
+
+/// Whether `word` stands in `text` as a word of its own: what is beside it
+/// is no letter, digit or character a nick may hold.
+fn as_word(text: &str, word: &str) -> bool {
+    let part = |c: char| c.is_alphanumeric() || "-_[]\\`^{|}".contains(c);
+    let mut from = 0;
+    while let Some(at) = text[from..].find(word) {
+        let start = from + at;
+        let end = start + word.len();
+        let before = text[..start].chars().next_back();
+        let after = text[end..].chars().next();
+        if !before.is_some_and(part) && !after.is_some_and(part) {
+            return true;
+        }
+        from = start + text[start..].chars().next().map_or(1, char::len_utf8);
+    }
+    false
 }
 
 /// How long an `active` typing state lasts without another.
@@ -1359,6 +1457,22 @@ pub enum ServerMessage {
     #[cfg(not(target_arch = "wasm32"))]
     SearchResults {
         messages: Vec<Found>,
+    },
+    /// A notification level, answering `notify_level` (a change reaches
+    /// every device of the account).
+    #[cfg(not(target_arch = "wasm32"))]
+    NotifyLevel(LevelOf),
+    /// The account's notification levels other than the default, right
+    /// after `logged_in` (only when it has some).
+    #[cfg(not(target_arch = "wasm32"))]
+    NotifyLevels {
+        levels: Vec<LevelOf>,
+    },
+    /// The account's highlight words, answering `highlights` (and right
+    /// after `logged_in` when it has some).
+    #[cfg(not(target_arch = "wasm32"))]
+    Highlights {
+        words: Vec<String>,
     },
     /// `nick` is typing in `room`, or to you (`with`: `nick`).
     Typing {
@@ -2187,5 +2301,28 @@ mod tests {
             let json = serde_json::to_vec(&env).unwrap();
             prop_assert_eq!(parse_request(&json).unwrap(), env);
         }
+    }
+}
+
+#[cfg(test)]
+mod mention_tests {
+    use super::mentions;
+
+    #[test]
+    fn a_mention_is_the_nick_or_a_highlight_as_a_word() {
+        let none: &[String] = &[];
+        assert!(mentions("hey Alice, lunch?", "alice", none));
+        assert!(mentions("ALICE: ping", "alice", none));
+        assert!(mentions("@alice", "alice", none));
+        assert!(mentions("thanks alice!", "alice", none));
+        assert!(!mentions("malice aforethought", "alice", none));
+        assert!(!mentions("alice_ is away", "alice", none));
+        assert!(!mentions("alices", "alice", none));
+        assert!(mentions("see alice_ and alice", "alice", none));
+        let words = vec!["deploy".to_string(), "Café".to_string()];
+        assert!(mentions("the DEPLOY failed", "bob", &words));
+        assert!(!mentions("redeploying", "bob", &words));
+        assert!(mentions("at the café.", "bob", &words));
+        assert!(!mentions("", "bob", &words));
     }
 }

@@ -26,9 +26,9 @@ use std::task::Poll;
 use std::time::Duration;
 
 use banter_protocol::{
-    ClientMessage, Envelope, ErrorCode, Limits, MAX_HISTORY_PAGE, MAX_READ_POSITIONS, MAX_TARGETS,
-    Nick, PROTOCOL_VERSION, ReadMark, Ref, RoomName, ServerBan, ServerMessage, TargetInfo,
-    parse_request,
+    ClientMessage, Envelope, ErrorCode, LevelOf, Limits, MAX_HISTORY_PAGE, MAX_READ_POSITIONS,
+    MAX_TARGETS, Nick, NotifyLevel, PROTOCOL_VERSION, ReadMark, Ref, RoomName, ServerBan,
+    ServerMessage, TargetInfo, parse_request,
 };
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, timeout};
@@ -543,6 +543,10 @@ impl Session {
                 (&mut self.edits, Limit::Edits, "edits and reactions")
             }
             M::Search { .. } => (&mut self.searches, Limit::Searches, "searches"),
+            M::NotifyLevel { level: Some(_), .. } | M::Highlights { words: Some(_) } => {
+                (&mut self.changes, Limit::Changes, "changes")
+            }
+            M::NotifyLevel { level: None, .. } | M::Highlights { words: None } => return Ok(()),
             M::Join { .. } => (&mut self.joins, Limit::Joins, "joins"),
             M::Topic { text: Some(_), .. }
             | M::Nick { .. }
@@ -854,6 +858,16 @@ impl Session {
                     first.push(ServerMessage::ReadPositions {
                         positions: reads.iter().map(|(t, m)| t.position(*m)).collect(),
                     });
+                }
+                // Likewise what notifies it.
+                let levels = store.notify_levels(&account).await.map_err(internal)?;
+                let levels: Vec<LevelOf> = levels.into_iter().filter_map(level_of).collect();
+                if !levels.is_empty() {
+                    first.push(ServerMessage::NotifyLevels { levels });
+                }
+                let words = store.highlights(&account).await.map_err(internal)?;
+                if !words.is_empty() {
+                    first.push(ServerMessage::Highlights { words });
                 }
                 loaded_reads = Some(reads);
             }
@@ -1844,6 +1858,83 @@ impl Session {
     /// account's direct conversations whose newest message falls between
     /// the times, oldest first; past `limit`, the newest are kept, or
     /// with only `after_ts` the oldest.
+    /// `notify_level`: the account's level in a conversation, changed
+    /// (every device hears it) or told.
+    async fn notify_level(
+        &mut self,
+        id: SessionId,
+        target: Conversation,
+        level: Option<NotifyLevel>,
+        reference: Option<Ref>,
+    ) -> Outcome {
+        let account = self.logged_in(id)?;
+        let store = self.store()?;
+        let (key, shown) = match &target {
+            Conversation::Room(room) => (format!("#{room}"), room.to_string()),
+            Conversation::With(with) => (crate::core::model::key(with), with.to_string()),
+        };
+        let (room, with) = match target {
+            Conversation::Room(room) => (Some(room), None),
+            Conversation::With(with) => (None, Some(with)),
+        };
+        let Some(level) = level else {
+            let stored = store.notify_levels(&account).await.map_err(internal)?;
+            let level = stored
+                .into_iter()
+                .find(|(t, ..)| *t == key)
+                .and_then(|(_, _, l)| NotifyLevel::parse(&l))
+                .unwrap_or_default();
+            let told = ServerMessage::NotifyLevel(LevelOf { room, with, level });
+            self.reply(told, reference);
+            return Ok(());
+        };
+        let named = account.clone();
+        store
+            .request(|reply| Write::NotifyLevel {
+                account: named,
+                target: key,
+                shown,
+                level,
+                reply,
+            })
+            .await
+            .map_err(internal)?;
+        let told = ServerMessage::NotifyLevel(LevelOf { room, with, level });
+        self.ctx.router.tell_user(id, told, reference);
+        Ok(())
+    }
+
+    /// `highlights`: the account's highlight words, replaced (every device
+    /// hears it) or told.
+    async fn highlights(
+        &mut self,
+        id: SessionId,
+        words: Option<Vec<String>>,
+        reference: Option<Ref>,
+    ) -> Outcome {
+        let account = self.logged_in(id)?;
+        let store = self.store()?;
+        let Some(words) = words else {
+            let words = store.highlights(&account).await.map_err(internal)?;
+            self.reply(ServerMessage::Highlights { words }, reference);
+            return Ok(());
+        };
+        let named = account.clone();
+        let stored = words.clone();
+        store
+            .request(|reply| Write::Highlights {
+                account: named,
+                words: stored,
+                reply,
+            })
+            .await
+            .map_err(internal)?;
+        self.ctx
+            .router
+            .tell_user(id, ServerMessage::Highlights { words }, reference);
+        Ok(())
+    }
+
     /// `search`: what the store finds in the rooms the user is in now and
     /// in its own direct conversations.
     async fn search(
@@ -2036,6 +2127,10 @@ impl Session {
                 self.join(id, room, key, reference).await
             }
             Wait::History { id, room, page } => self.history(id, room, page, reference).await,
+            Wait::NotifyLevel { id, target, level } => {
+                self.notify_level(id, target, level, reference).await
+            }
+            Wait::Highlights { id, words } => self.highlights(id, words, reference).await,
             Wait::Search {
                 id,
                 query,
@@ -2122,4 +2217,23 @@ fn read_target(
         Conversation::With(Nick::new(&shown).ok()?)
     };
     Some((target, ReadMark { id, ts }))
+}
+
+/// A stored notification level (target, shown name, level) as the
+/// protocol says it.
+fn level_of((target, shown, level): (String, String, String)) -> Option<LevelOf> {
+    let level = NotifyLevel::parse(&level)?;
+    Some(if target.starts_with('#') {
+        LevelOf {
+            room: Some(RoomName::new(&shown).ok()?),
+            with: None,
+            level,
+        }
+    } else {
+        LevelOf {
+            room: None,
+            with: Some(Nick::new(&shown).ok()?),
+            level,
+        }
+    })
 }

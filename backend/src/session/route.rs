@@ -4,7 +4,10 @@
 //! refused before any of that. A pure function of the request and whether
 //! the session said hello, so it is tested without sockets or a runtime.
 
-use banter_protocol::{BanList, ClientMessage, ErrorCode, ModeChange, Nick, RoomName, TypingState};
+use banter_protocol::{
+    BanList, ClientMessage, ErrorCode, MAX_HIGHLIGHT_BYTES, MAX_HIGHLIGHTS, ModeChange, Nick,
+    NotifyLevel, RoomName, TypingState,
+};
 
 use crate::core::event::Amendment;
 use crate::core::model::{Page, Profile};
@@ -164,6 +167,18 @@ pub(super) enum Wait {
         room: RoomName,
         page: Page,
     },
+    /// The account's notification level in a conversation: changed
+    /// (`level`) or told.
+    NotifyLevel {
+        id: SessionId,
+        target: Conversation,
+        level: Option<NotifyLevel>,
+    },
+    /// The account's highlight words: replaced (`words`) or told.
+    Highlights {
+        id: SessionId,
+        words: Option<Vec<String>>,
+    },
     /// A search of the history the session may read.
     Search {
         id: SessionId,
@@ -270,6 +285,31 @@ fn place(
             ),
         )),
     }
+}
+
+/// Highlight words: at most [`MAX_HIGHLIGHTS`], each one word of at most
+/// [`MAX_HIGHLIGHT_BYTES`] bytes.
+fn check_highlights(words: &[String]) -> Result<(), RouterError> {
+    if words.len() > MAX_HIGHLIGHTS {
+        return Err(RouterError::new(
+            ErrorCode::BadRequest,
+            format!("at most {MAX_HIGHLIGHTS} highlight words"),
+        ));
+    }
+    for word in words {
+        let bad = word.is_empty()
+            || word.len() > MAX_HIGHLIGHT_BYTES
+            || word.chars().any(|c| c.is_whitespace() || c.is_control());
+        if bad {
+            return Err(RouterError::new(
+                ErrorCode::BadRequest,
+                format!(
+                    "a highlight word is 1 to {MAX_HIGHLIGHT_BYTES} bytes with no spaces; {word:?} is not"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// An amendment of message `message` in the conversation `room`/`with`.
@@ -506,6 +546,15 @@ pub(super) fn route(id: Option<SessionId>, body: ClientMessage) -> Route {
                 reply_to,
             },
         ),
+        (Some(id), C::NotifyLevel { room, with, level }) => match place("notify_level", room, with)
+        {
+            Ok(target) => Route::Waits(Wait::NotifyLevel { id, target, level }),
+            Err(e) => Route::Refused(e),
+        },
+        (Some(id), C::Highlights { words }) => match words.as_deref().map(check_highlights) {
+            Some(Err(e)) => Route::Refused(e),
+            _ => Route::Waits(Wait::Highlights { id, words }),
+        },
         (
             Some(id),
             C::Search {

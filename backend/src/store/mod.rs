@@ -128,6 +128,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "search",
         include_str!("../../migrations/0008_search.sql"),
     ),
+    (
+        9,
+        "notifications",
+        include_str!("../../migrations/0009_notifications.sql"),
+    ),
 ];
 
 /// The embedded PostgreSQL migrations: the same versions and tables.
@@ -171,6 +176,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "search",
         include_str!("../../migrations/postgres/0008_search.sql"),
+    ),
+    (
+        9,
+        "notifications",
+        include_str!("../../migrations/postgres/0009_notifications.sql"),
     ),
 ];
 
@@ -1048,6 +1058,38 @@ impl Store {
         let mut messages: Vec<ChatMessage> = rows.into_iter().map(|r| chat(room, r)).collect();
         self.reactions(room.as_str(), &mut messages).await?;
         Ok(messages)
+    }
+
+    /// `account`'s notification levels other than the default, as (target,
+    /// shown name, level): target `#room` or the other account's key.
+    pub async fn notify_levels(
+        &self,
+        account: &Nick,
+    ) -> anyhow::Result<Vec<(String, String, String)>> {
+        Ok(with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT target, shown, level FROM notify_levels WHERE account = $1 \
+                 ORDER BY target LIMIT $2",
+            )
+            .bind(key(account))
+            .bind(banter_protocol::MAX_NOTIFY_LEVELS as i64)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// `account`'s highlight words.
+    pub async fn highlights(&self, account: &Nick) -> anyhow::Result<Vec<String>> {
+        let stored: Option<Option<String>> = with_pool!(self, pool => {
+            sqlx::query_scalar("SELECT highlights FROM accounts WHERE key = $1")
+                .bind(key(account))
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(stored
+            .flatten()
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default())
     }
 
     /// Messages `query` finds, newest first, at most `limit`: of `rooms`

@@ -54,6 +54,22 @@ pub enum Write {
     /// unless its waiting whispers are at the mailbox's bounds.
     Direct(DirectEvent, Mailbox),
     Room(RoomEvent),
+    /// Sets `account`'s notification level in `target` (`#room`, or the
+    /// other account's key; `shown`: as spelled): the default removes it.
+    /// Answers once stored.
+    NotifyLevel {
+        account: Nick,
+        target: String,
+        shown: String,
+        level: banter_protocol::NotifyLevel,
+        reply: oneshot::Sender<()>,
+    },
+    /// Replaces `account`'s highlight words.
+    Highlights {
+        account: Nick,
+        words: Vec<String>,
+        reply: oneshot::Sender<()>,
+    },
     /// An edit, deletion or reaction: checked against the stored message
     /// ([`Amendment::check`]) and made, or refused with why.
     Amend(AmendEvent),
@@ -508,6 +524,8 @@ pub async fn run(
                 | (Write::ServerBan { reply, .. }, Answer::Nothing)
                 | (Write::SetPassword { reply, .. }, Answer::Nothing)
                 | (Write::SetAlwaysOn { reply, .. }, Answer::Nothing)
+                | (Write::NotifyLevel { reply, .. }, Answer::Nothing)
+                | (Write::Highlights { reply, .. }, Answer::Nothing)
                     if saved =>
                 {
                     let _ = reply.send(());
@@ -731,13 +749,20 @@ const FORGET_LEFT: &str =
 /// How long a room left is remembered (see `memberships` in the schema).
 const LEFT_KEPT_MS: u64 = 30 * 24 * 3600 * 1000;
 const SET_ALWAYS_ON: &str = "UPDATE accounts SET always_on = $2 WHERE key = $1";
+const SET_HIGHLIGHTS: &str = "UPDATE accounts SET highlights = $2 WHERE key = $1";
+/// A level of an account that exists.
+const SET_NOTIFY_LEVEL: &str = "INSERT INTO notify_levels (account, target, shown, level) \
+     SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM accounts WHERE key = $1) \
+     ON CONFLICT (account, target) DO UPDATE SET shown = excluded.shown, level = excluded.level";
+const DROP_NOTIFY_LEVEL: &str = "DELETE FROM notify_levels WHERE account = $1 AND target = $2";
 const SET_PASSWORD: &str = "UPDATE accounts SET password_hash = $2 WHERE key = $1";
 /// Everything kept for an account (after [`FORGET_PAIR`] for each of its
 /// conversations); the last statement removes the account itself.
-const DELETE_ACCOUNT: [&str; 7] = [
+const DELETE_ACCOUNT: [&str; 8] = [
     "DELETE FROM tokens WHERE account = $1",
     "DELETE FROM memberships WHERE account = $1",
     "DELETE FROM read_positions WHERE account = $1 OR target = $1",
+    "DELETE FROM notify_levels WHERE account = $1 OR target = $1",
     "DELETE FROM room_roles WHERE account = $1",
     "DELETE FROM directs WHERE recipient_key = $1 AND pending = 1",
     "DELETE FROM conversations WHERE account = $1 OR peer = $1",
@@ -1213,6 +1238,38 @@ macro_rules! backend {
                         return Ok(Answer::Refused(refused));
                     }
                     Write::Amend(a) => return amend(conn, a).await,
+                    Write::NotifyLevel {
+                        account,
+                        target,
+                        shown,
+                        level,
+                        ..
+                    } => {
+                        if *level == banter_protocol::NotifyLevel::default() {
+                            sqlx::query(DROP_NOTIFY_LEVEL)
+                                .bind(key(account))
+                                .bind(target)
+                                .execute(&mut *conn)
+                                .await?;
+                        } else {
+                            sqlx::query(SET_NOTIFY_LEVEL)
+                                .bind(key(account))
+                                .bind(target)
+                                .bind(shown)
+                                .bind(level.as_str())
+                                .execute(&mut *conn)
+                                .await?;
+                        }
+                    }
+                    Write::Highlights { account, words, .. } => {
+                        let json = (!words.is_empty())
+                            .then(|| serde_json::to_string(words).expect("strings serialize"));
+                        sqlx::query(SET_HIGHLIGHTS)
+                            .bind(key(account))
+                            .bind(json)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
                     Write::Room(RoomEvent {
                         room,
                         change: RoomChange::Topic(topic),

@@ -126,8 +126,12 @@ impl Client {
             | ServerMessage::Edited { .. }
             | ServerMessage::Deleted { .. }
             | ServerMessage::Typing { .. } => self.amended(frame, message, out),
-            // IRC has no search request here yet.
-            ServerMessage::SearchResults { .. } => {}
+            // IRC has no search request here yet, nor notification
+            // settings.
+            ServerMessage::SearchResults { .. }
+            | ServerMessage::NotifyLevel(_)
+            | ServerMessage::NotifyLevels { .. }
+            | ServerMessage::Highlights { .. } => {}
             ServerMessage::Ping | ServerMessage::Pong => {}
         }
     }
