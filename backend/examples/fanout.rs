@@ -61,6 +61,7 @@ fn round(members: usize, messages: usize, text: &str, json: bool) -> f64 {
         let nick = Nick::new(format!("m{n}")).unwrap();
         let outbox = Arc::new(Outbox::new(1024));
         let welcome = ServerMessage::Welcome {
+            vapid_public_key: None,
             nick: nick.clone(),
             protocol: PROTOCOL_VERSION,
             server: "bench".into(),

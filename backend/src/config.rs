@@ -36,6 +36,13 @@ pub struct Settings {
     /// How long after sending a message its sender may edit it (seconds;
     /// 0: no edits).
     pub edit_window_secs: u64,
+    /// Web Push endpoints may be plain `http://` (for a test push service).
+    pub push_allow_http: bool,
+    /// The VAPID contact push services are given (`mailto:` or `https:`);
+    /// empty: `mailto:admin@<server name>`.
+    pub push_contact: String,
+    /// Pushes carry the first words of the message.
+    pub push_previews: bool,
     pub outbox_len: usize,
     /// What a session's queued frames may weigh together (about their JSON
     /// size), besides `outbox_len`.
@@ -188,6 +195,9 @@ impl Default for Settings {
             history_len: 100,
             max_lines: banter_protocol::DEFAULT_MAX_LINES,
             edit_window_secs: 24 * 3600,
+            push_allow_http: false,
+            push_contact: String::new(),
+            push_previews: true,
             outbox_len: 1024,
             outbox_bytes: 1 << 20,
             handshake_timeout: 10,
@@ -568,6 +578,29 @@ pub struct Cli {
         value_name = "SECS"
     )]
     pub edit_window: Option<u64>,
+    /// Let Web Push endpoints be plain http:// URLs (only for a test push
+    /// service on loopback; browsers' push services are https).
+    #[arg(help_heading = "Web Push", long, env = "BANTER_PUSH_ALLOW_HTTP")]
+    pub push_allow_http: bool,
+    /// How push services may reach the server's operator (the VAPID
+    /// contact): a mailto: or https: URL. [default: mailto:admin@<server
+    /// name>]
+    #[arg(
+        help_heading = "Web Push",
+        long,
+        env = "BANTER_PUSH_CONTACT",
+        value_name = "URL"
+    )]
+    pub push_contact: Option<String>,
+    /// Whether pushes carry the first words of the message (else only who
+    /// wrote, and where). [default: true]
+    #[arg(
+        help_heading = "Web Push",
+        long,
+        env = "BANTER_PUSH_PREVIEWS",
+        value_name = "BOOL"
+    )]
+    pub push_previews: Option<bool>,
     /// Most rooms one session may be in at once. [default: 50]
     #[arg(
         help_heading = "Limits",
@@ -1129,6 +1162,15 @@ impl Cli {
         }
         if let Some(secs) = cli.edit_window {
             settings.edit_window_secs = secs;
+        }
+        if cli.push_allow_http {
+            settings.push_allow_http = true;
+        }
+        if let Some(contact) = cli.push_contact {
+            settings.push_contact = contact;
+        }
+        if let Some(previews) = cli.push_previews {
+            settings.push_previews = previews;
         }
         overlay!(
             settings,

@@ -29,6 +29,8 @@ pub struct Context {
     pub router: Arc<Router>,
     /// `None` with `--memory-only`: history in memory, no accounts.
     pub store: Option<Store>,
+    /// Web Push (with a store): the VAPID key and the pusher.
+    pub push: Option<(Arc<crate::push::Vapid>, Arc<crate::push::Pusher>)>,
     /// In cluster mode: the broker, as `/readyz` checks it.
     pub broker: Option<crate::broker::Running>,
     /// In cluster mode: this node's link to the broker (sessions claim
@@ -88,6 +90,25 @@ impl Context {
             ),
             None => None,
         };
+        let push = match &store {
+            Some(store) => {
+                let vapid = Arc::new(crate::push::Vapid::load_or_create(&settings.data_dir)?);
+                let contact = match settings.push_contact.as_str() {
+                    "" => format!("mailto:admin@{}", settings.server_name()),
+                    given => given.to_string(),
+                };
+                let push_settings = crate::push::PushSettings {
+                    allow_http: settings.push_allow_http,
+                    contact,
+                    previews: settings.push_previews,
+                };
+                let pusher =
+                    crate::push::Pusher::start(store.clone(), vapid.clone(), push_settings).await?;
+                router.set_notify(pusher.clone());
+                Some((vapid, pusher))
+            }
+            None => None,
+        };
         Ok(Context {
             broker,
             link,
@@ -111,6 +132,7 @@ impl Context {
             settings,
             router,
             store,
+            push,
             shutdown,
             alarms: crate::alarms::Alarms::default(),
             tracker: TaskTracker::new(),

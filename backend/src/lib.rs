@@ -21,6 +21,8 @@
 //! * [`web`] — serves the web client (built into the binary, or `--web-dir`).
 //! * [`net`] — production plumbing under the transports: TLS (reloaded on
 //!   SIGHUP), the PROXY protocol, and trusted proxies' forwarded headers.
+//! * [`push`] — Web Push to the browsers of accounts with no device
+//!   connected (VAPID, RFC 8291 encryption).
 //! * [`broker`] — cluster mode (`--broker redis://…`): nodes share one
 //!   ordered stream of messages and presence through Redis.
 //! * [`server`] — binds the listeners, supervises connections and shuts
@@ -36,6 +38,7 @@ pub mod core;
 pub mod limits;
 pub mod metrics;
 pub mod net;
+pub mod push;
 pub mod server;
 pub mod session;
 pub mod store;

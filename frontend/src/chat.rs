@@ -1564,7 +1564,9 @@ impl Chat {
             | ServerMessage::SearchResults { .. }
             | ServerMessage::NotifyLevel(_)
             | ServerMessage::NotifyLevels { .. }
-            | ServerMessage::Highlights { .. } => {}
+            | ServerMessage::Highlights { .. }
+            | ServerMessage::PushSubscribed { .. }
+            | ServerMessage::PushUnsubscribed { .. } => {}
             ServerMessage::Read(p) => self.on_read(p.room, p.with, p.id),
             ServerMessage::ReadPositions { positions } => {
                 for p in positions {
@@ -1910,6 +1912,7 @@ pub(super) mod tests {
     }
     pub(super) fn welcome(n: &str) -> ServerMessage {
         ServerMessage::Welcome {
+            vapid_public_key: None,
             nick: nick(n),
             protocol: 1,
             server: "test".into(),

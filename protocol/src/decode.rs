@@ -79,6 +79,10 @@ enum Kind {
     NotifyLevels,
     #[cfg(not(target_arch = "wasm32"))]
     Highlights,
+    #[cfg(not(target_arch = "wasm32"))]
+    PushSubscribed,
+    #[cfg(not(target_arch = "wasm32"))]
+    PushUnsubscribed,
     Lagged,
     Error,
     Closing,
@@ -184,6 +188,10 @@ struct Flat {
     levels: Option<Vec<crate::LevelOf>>,
     #[cfg(not(target_arch = "wasm32"))]
     words: Option<Vec<String>>,
+    #[cfg(not(target_arch = "wasm32"))]
+    vapid_public_key: Option<String>,
+    #[cfg(not(target_arch = "wasm32"))]
+    endpoint: Option<String>,
 }
 
 /// One of `history`'s `messages`: a room's (with `room`) or a direct
@@ -374,6 +382,8 @@ impl Flat {
                 protocol: need(f.protocol, "protocol")?,
                 server: need(f.server, "server")?,
                 limits: need(f.limits, "limits")?,
+                #[cfg(not(target_arch = "wasm32"))]
+                vapid_public_key: f.vapid_public_key,
             },
             Kind::Joined => M::Joined {
                 room: need(f.room, "room")?,
@@ -672,6 +682,14 @@ impl Flat {
             Kind::Highlights => M::Highlights {
                 words: need(f.words, "words")?,
             },
+            #[cfg(not(target_arch = "wasm32"))]
+            Kind::PushSubscribed => M::PushSubscribed {
+                endpoint: need(f.endpoint, "endpoint")?,
+            },
+            #[cfg(not(target_arch = "wasm32"))]
+            Kind::PushUnsubscribed => M::PushUnsubscribed {
+                endpoint: need(f.endpoint, "endpoint")?,
+            },
             Kind::Lagged => M::Lagged {
                 dropped: need(f.dropped, "dropped")?,
             },
@@ -742,6 +760,7 @@ mod tests {
         };
         vec![
             M::Welcome {
+                vapid_public_key: None,
                 nick: nick("alice"),
                 protocol: 1,
                 server: "banter".into(),
@@ -1262,6 +1281,12 @@ mod tests {
             M::Highlights {
                 words: vec!["deploy".into(), "oncall".into()],
             },
+            M::PushSubscribed {
+                endpoint: "https://push.example/a".into(),
+            },
+            M::PushUnsubscribed {
+                endpoint: "https://push.example/a".into(),
+            },
             M::Lagged { dropped: 12 },
             M::error(ErrorCode::NickTaken, "that nick is in use"),
             M::Closing {
@@ -1327,12 +1352,14 @@ mod tests {
             M::NotifyLevel(_) => 48,
             M::NotifyLevels { .. } => 49,
             M::Highlights { .. } => 50,
+            M::PushSubscribed { .. } => 51,
+            M::PushUnsubscribed { .. } => 52,
         }
     }
 
     #[test]
     fn every_type_is_tested() {
-        let mut seen = [false; 51];
+        let mut seen = [false; 53];
         for message in every_type() {
             seen[variant(&message)] = true;
         }

@@ -391,6 +391,14 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         level: Option<NotifyLevel>,
     },
+    /// Subscribes this browser to Web Push for your account: the fields of
+    /// its `PushSubscription.toJSON()`. Answered by `push_subscribed`.
+    #[cfg(not(target_arch = "wasm32"))]
+    PushSubscribe { endpoint: String, keys: PushKeys },
+    /// Ends the subscription with this endpoint. Answered by
+    /// `push_unsubscribed`.
+    #[cfg(not(target_arch = "wasm32"))]
+    PushUnsubscribe { endpoint: String },
     /// Your account's highlight words (besides your nick, what makes a
     /// message a mention): with `words`, replaces them; without, asks.
     /// Answered by `highlights`. Not sent by the web client yet.
@@ -588,6 +596,8 @@ impl ClientMessage {
         "search",
         "notify_level",
         "highlights",
+        "push_subscribe",
+        "push_unsubscribe",
     ];
 }
 
@@ -641,6 +651,14 @@ impl NotifyLevel {
             _ => None,
         }
     }
+}
+
+/// A push subscription's keys, base64url: the browser's P-256 public key
+/// (`p256dh`) and its 16-byte authentication secret (`auth`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushKeys {
+    pub p256dh: String,
+    pub auth: String,
 }
 
 /// An account's notification level in a room or a direct conversation.
@@ -1126,6 +1144,12 @@ pub enum ServerMessage {
         protocol: u32,
         server: String,
         limits: Limits,
+        /// The server's VAPID public key (base64url, an uncompressed P-256
+        /// point) for Web Push subscriptions; absent without a store. Not
+        /// read by the web client yet.
+        #[cfg(not(target_arch = "wasm32"))]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        vapid_public_key: Option<String>,
     },
     Joined {
         room: RoomName,
@@ -1473,6 +1497,16 @@ pub enum ServerMessage {
     #[cfg(not(target_arch = "wasm32"))]
     Highlights {
         words: Vec<String>,
+    },
+    /// A Web Push subscription is kept (answering `push_subscribe`).
+    #[cfg(not(target_arch = "wasm32"))]
+    PushSubscribed {
+        endpoint: String,
+    },
+    /// A Web Push subscription is gone (answering `push_unsubscribe`).
+    #[cfg(not(target_arch = "wasm32"))]
+    PushUnsubscribed {
+        endpoint: String,
     },
     /// `nick` is typing in `room`, or to you (`with`: `nick`).
     Typing {

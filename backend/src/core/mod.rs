@@ -12,6 +12,8 @@
 //! * [`outbox`] — each session's bounded outbound queue; [`frame`] — an
 //!   outbound message encoded once per wire format.
 //! * [`search`] — what a search asks for, parsed once for every store.
+//! * [`notify`] — the port for what an account missed with no device
+//!   connected (Web Push is its implementation).
 //!
 //! The core depends on `banter_protocol` and the metrics registry only.
 //! The store and the broker implement [`port::Port`] and hand events back
@@ -23,6 +25,7 @@ pub mod cluster;
 pub mod event;
 pub mod frame;
 pub mod model;
+pub mod notify;
 pub mod outbox;
 pub mod port;
 pub mod router;

@@ -543,7 +543,10 @@ impl Session {
                 (&mut self.edits, Limit::Edits, "edits and reactions")
             }
             M::Search { .. } => (&mut self.searches, Limit::Searches, "searches"),
-            M::NotifyLevel { level: Some(_), .. } | M::Highlights { words: Some(_) } => {
+            M::NotifyLevel { level: Some(_), .. }
+            | M::Highlights { words: Some(_) }
+            | M::PushSubscribe { .. }
+            | M::PushUnsubscribe { .. } => {
                 (&mut self.changes, Limit::Changes, "changes")
             }
             M::NotifyLevel { level: None, .. } | M::Highlights { words: None } => return Ok(()),
@@ -1904,6 +1907,57 @@ impl Session {
         Ok(())
     }
 
+    /// `push_subscribe` (`keys`) and `push_unsubscribe`: a browser's Web
+    /// Push subscription for the account, kept or ended.
+    async fn push(
+        &mut self,
+        id: SessionId,
+        endpoint: String,
+        keys: Option<banter_protocol::PushKeys>,
+        reference: Option<Ref>,
+    ) -> Outcome {
+        let account = self.logged_in(id)?;
+        let store = self.store()?;
+        let Some((_, pusher)) = &self.ctx.push else {
+            return Err(RouterError::new(
+                ErrorCode::Unsupported,
+                "this server sends no Web Push",
+            ));
+        };
+        let Some(keys) = keys else {
+            let named = account.clone();
+            let gone = endpoint.clone();
+            store
+                .request(|reply| Write::DropSubscription {
+                    account: named,
+                    endpoint: gone,
+                    reply,
+                })
+                .await
+                .map_err(internal)?;
+            let left = store.subscriptions(&account).await.map_err(internal)?;
+            pusher.subscribed(&account, !left.is_empty());
+            self.reply(ServerMessage::PushUnsubscribed { endpoint }, reference);
+            return Ok(());
+        };
+        let subscription =
+            crate::push::Subscription::parse(&endpoint, &keys, self.ctx.settings.push_allow_http)
+                .map_err(|why| RouterError::new(ErrorCode::BadRequest, why))?;
+        let named = account.clone();
+        store
+            .request(|reply| Write::AddSubscription {
+                account: named,
+                subscription,
+                limit: crate::push::MAX_SUBSCRIPTIONS,
+                reply,
+            })
+            .await
+            .map_err(internal)?;
+        pusher.subscribed(&account, true);
+        self.reply(ServerMessage::PushSubscribed { endpoint }, reference);
+        Ok(())
+    }
+
     /// `highlights`: the account's highlight words, replaced (every device
     /// hears it) or told.
     async fn highlights(
@@ -2131,6 +2185,7 @@ impl Session {
                 self.notify_level(id, target, level, reference).await
             }
             Wait::Highlights { id, words } => self.highlights(id, words, reference).await,
+            Wait::Push { id, endpoint, keys } => self.push(id, endpoint, keys, reference).await,
             Wait::Search {
                 id,
                 query,
@@ -2187,6 +2242,11 @@ impl Session {
                 max_lines: settings.max_lines,
                 edit_window_secs: settings.edit_window_secs,
             },
+            vapid_public_key: self
+                .ctx
+                .push
+                .as_ref()
+                .map(|(vapid, _)| vapid.public_key().to_string()),
         }
     }
 }

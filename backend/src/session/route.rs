@@ -174,6 +174,12 @@ pub(super) enum Wait {
         target: Conversation,
         level: Option<NotifyLevel>,
     },
+    /// A Web Push subscription for the account: kept (`keys`) or ended.
+    Push {
+        id: SessionId,
+        endpoint: String,
+        keys: Option<banter_protocol::PushKeys>,
+    },
     /// The account's highlight words: replaced (`words`) or told.
     Highlights {
         id: SessionId,
@@ -551,6 +557,16 @@ pub(super) fn route(id: Option<SessionId>, body: ClientMessage) -> Route {
             Ok(target) => Route::Waits(Wait::NotifyLevel { id, target, level }),
             Err(e) => Route::Refused(e),
         },
+        (Some(id), C::PushSubscribe { endpoint, keys }) => Route::Waits(Wait::Push {
+            id,
+            endpoint,
+            keys: Some(keys),
+        }),
+        (Some(id), C::PushUnsubscribe { endpoint }) => Route::Waits(Wait::Push {
+            id,
+            endpoint,
+            keys: None,
+        }),
         (Some(id), C::Highlights { words }) => match words.as_deref().map(check_highlights) {
             Some(Err(e)) => Route::Refused(e),
             _ => Route::Waits(Wait::Highlights { id, words }),

@@ -133,6 +133,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "notifications",
         include_str!("../../migrations/0009_notifications.sql"),
     ),
+    (10, "push", include_str!("../../migrations/0010_push.sql")),
 ];
 
 /// The embedded PostgreSQL migrations: the same versions and tables.
@@ -181,6 +182,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         9,
         "notifications",
         include_str!("../../migrations/postgres/0009_notifications.sql"),
+    ),
+    (
+        10,
+        "push",
+        include_str!("../../migrations/postgres/0010_push.sql"),
     ),
 ];
 
@@ -1076,6 +1082,47 @@ impl Store {
             .fetch_all(pool)
             .await?
         }))
+    }
+
+    /// `account`'s push subscriptions.
+    pub async fn subscriptions(
+        &self,
+        account: &Nick,
+    ) -> anyhow::Result<Vec<crate::push::Subscription>> {
+        use base64::Engine as _;
+        let rows: Vec<(String, String, String)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT endpoint, p256dh, auth FROM push_subscriptions WHERE account = $1 \
+                 ORDER BY created",
+            )
+            .bind(key(account))
+            .fetch_all(pool)
+            .await?
+        });
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(endpoint, p256dh, auth)| {
+                Some(crate::push::Subscription {
+                    endpoint,
+                    p256dh: b64.decode(p256dh).ok()?,
+                    auth: b64.decode(auth).ok()?,
+                })
+            })
+            .collect())
+    }
+
+    /// The accounts with a push subscription.
+    pub async fn subscribed_accounts(&self) -> anyhow::Result<Vec<Nick>> {
+        let names: Vec<String> = with_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT DISTINCT a.name FROM push_subscriptions p \
+                 JOIN accounts a ON a.key = p.account",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(names.into_iter().map(nick).collect())
     }
 
     /// `account`'s highlight words.

@@ -64,6 +64,20 @@ pub enum Write {
         level: banter_protocol::NotifyLevel,
         reply: oneshot::Sender<()>,
     },
+    /// Keeps a push subscription for `account` (its endpoint's earlier one,
+    /// of any account, replaced); past `limit`, the account's oldest go.
+    AddSubscription {
+        account: Nick,
+        subscription: crate::push::Subscription,
+        limit: usize,
+        reply: oneshot::Sender<()>,
+    },
+    /// Forgets `account`'s subscription with `endpoint`.
+    DropSubscription {
+        account: Nick,
+        endpoint: String,
+        reply: oneshot::Sender<()>,
+    },
     /// Replaces `account`'s highlight words.
     Highlights {
         account: Nick,
@@ -526,6 +540,8 @@ pub async fn run(
                 | (Write::SetAlwaysOn { reply, .. }, Answer::Nothing)
                 | (Write::NotifyLevel { reply, .. }, Answer::Nothing)
                 | (Write::Highlights { reply, .. }, Answer::Nothing)
+                | (Write::AddSubscription { reply, .. }, Answer::Nothing)
+                | (Write::DropSubscription { reply, .. }, Answer::Nothing)
                     if saved =>
                 {
                     let _ = reply.send(());
@@ -750,6 +766,16 @@ const FORGET_LEFT: &str =
 const LEFT_KEPT_MS: u64 = 30 * 24 * 3600 * 1000;
 const SET_ALWAYS_ON: &str = "UPDATE accounts SET always_on = $2 WHERE key = $1";
 const SET_HIGHLIGHTS: &str = "UPDATE accounts SET highlights = $2 WHERE key = $1";
+const ADD_SUBSCRIPTION: &str = "INSERT INTO push_subscriptions \
+     (endpoint, account, p256dh, auth, created) VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT (endpoint) DO UPDATE SET account = excluded.account, \
+     p256dh = excluded.p256dh, auth = excluded.auth, created = excluded.created";
+/// An account's subscriptions past the newest `$2`.
+const TRIM_SUBSCRIPTIONS: &str = "DELETE FROM push_subscriptions WHERE account = $1 \
+     AND endpoint NOT IN (SELECT endpoint FROM push_subscriptions WHERE account = $1 \
+     ORDER BY created DESC LIMIT $2)";
+const DROP_SUBSCRIPTION: &str =
+    "DELETE FROM push_subscriptions WHERE account = $1 AND endpoint = $2";
 /// A level of an account that exists.
 const SET_NOTIFY_LEVEL: &str = "INSERT INTO notify_levels (account, target, shown, level) \
      SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM accounts WHERE key = $1) \
@@ -758,11 +784,12 @@ const DROP_NOTIFY_LEVEL: &str = "DELETE FROM notify_levels WHERE account = $1 AN
 const SET_PASSWORD: &str = "UPDATE accounts SET password_hash = $2 WHERE key = $1";
 /// Everything kept for an account (after [`FORGET_PAIR`] for each of its
 /// conversations); the last statement removes the account itself.
-const DELETE_ACCOUNT: [&str; 8] = [
+const DELETE_ACCOUNT: [&str; 9] = [
     "DELETE FROM tokens WHERE account = $1",
     "DELETE FROM memberships WHERE account = $1",
     "DELETE FROM read_positions WHERE account = $1 OR target = $1",
     "DELETE FROM notify_levels WHERE account = $1 OR target = $1",
+    "DELETE FROM push_subscriptions WHERE account = $1",
     "DELETE FROM room_roles WHERE account = $1",
     "DELETE FROM directs WHERE recipient_key = $1 AND pending = 1",
     "DELETE FROM conversations WHERE account = $1 OR peer = $1",
@@ -1260,6 +1287,37 @@ macro_rules! backend {
                                 .execute(&mut *conn)
                                 .await?;
                         }
+                    }
+                    Write::AddSubscription {
+                        account,
+                        subscription: s,
+                        limit,
+                        ..
+                    } => {
+                        use base64::Engine as _;
+                        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+                        sqlx::query(ADD_SUBSCRIPTION)
+                            .bind(&s.endpoint)
+                            .bind(key(account))
+                            .bind(b64.encode(&s.p256dh))
+                            .bind(b64.encode(&s.auth))
+                            .bind(now_ms())
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query(TRIM_SUBSCRIPTIONS)
+                            .bind(key(account))
+                            .bind(*limit as i64)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Write::DropSubscription {
+                        account, endpoint, ..
+                    } => {
+                        sqlx::query(DROP_SUBSCRIPTION)
+                            .bind(key(account))
+                            .bind(endpoint)
+                            .execute(&mut *conn)
+                            .await?;
                     }
                     Write::Highlights { account, words, .. } => {
                         let json = (!words.is_empty())

@@ -5,6 +5,7 @@
 //! asked.
 
 use super::*;
+use crate::core::notify::Missed;
 
 impl Router {
     /// Hands a room change to the port: made at once, or once the port
@@ -223,6 +224,24 @@ pub(super) fn deliver_chat(state: &mut State, config: &RouterConfig, write: Chat
     let Some(r) = state.rooms.get_mut(&message.room) else {
         return;
     };
+    // Members here with no device connected (always-on accounts) miss it.
+    if let Some(notify) = &state.notify {
+        for m in r.members.iter().filter(|m| m.session != user) {
+            if let Some(s) = state.sessions.get(&m.session)
+                && s.node.is_none()
+                && s.sink.len() == 0
+                && let Some(account) = &s.account
+            {
+                notify.missed(Missed {
+                    account: account.clone(),
+                    room: Some(message.room.clone()),
+                    from: message.from.clone(),
+                    text: message.text.clone(),
+                    id: message.id,
+                });
+            }
+        }
+    }
     // The sender's copy differs only when it must carry a `ref`; the
     // sender's other devices get the shared one.
     let own = reference
@@ -247,6 +266,18 @@ pub(super) fn deliver_chat(state: &mut State, config: &RouterConfig, write: Chat
 /// Sends a direct message to its target (if online) and echoes it, with
 /// the target's away message if any, to the sender.
 pub(super) fn deliver_direct(state: &mut State, direct: DirectEvent) {
+    // To an account with no device connected: it waits, and is missed.
+    if let (None, Some(account), Some(notify)) = (direct.target, &direct.account, &state.notify)
+        && !direct.message.notice
+    {
+        notify.missed(Missed {
+            account: account.clone(),
+            room: None,
+            from: direct.message.from.clone(),
+            text: direct.message.text.clone(),
+            id: direct.message.id,
+        });
+    }
     let away = direct
         .target
         .and_then(|t| state.sessions.get(&t))

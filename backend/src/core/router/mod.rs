@@ -164,6 +164,8 @@ struct State {
     orphaned: Vec<Nick>,
     /// Who watches which nicks (see `watches`).
     watches: watches::Watches,
+    /// Where messages that accounts with no device missed go (Web Push).
+    notify: Option<Arc<dyn crate::core::notify::Notify>>,
 }
 
 /// One user as the router knows it: its nick, account, rooms and the
@@ -781,6 +783,11 @@ impl Router {
 
     pub fn config(&self) -> &RouterConfig {
         &self.config
+    }
+
+    /// Where what accounts with no device connected miss goes from now.
+    pub fn set_notify(&self, notify: Arc<dyn crate::core::notify::Notify>) {
+        self.state.lock().unwrap().notify = Some(notify);
     }
 
     pub fn stats(&self) -> RouterStats {

@@ -25,6 +25,7 @@ fn room(s: &str) -> RoomName {
 
 fn welcome(n: &str) -> ServerMessage {
     ServerMessage::Welcome {
+        vapid_public_key: None,
         nick: nick(n),
         protocol: PROTOCOL_VERSION,
         server: "test".into(),

@@ -131,7 +131,9 @@ impl Client {
             ServerMessage::SearchResults { .. }
             | ServerMessage::NotifyLevel(_)
             | ServerMessage::NotifyLevels { .. }
-            | ServerMessage::Highlights { .. } => {}
+            | ServerMessage::Highlights { .. }
+            | ServerMessage::PushSubscribed { .. }
+            | ServerMessage::PushUnsubscribed { .. } => {}
             ServerMessage::Ping | ServerMessage::Pong => {}
         }
     }
