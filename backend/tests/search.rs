@@ -190,3 +190,37 @@ async fn search_needs_a_store_and_is_rate_limited() {
     bob.send(json!({"type":"search","query":"x"})).await;
     bob.wait_error("rate_limited").await;
 }
+
+/// IRC's `soju.im/search`: `SEARCH text=…;in=…` answers with a
+/// `soju.im/search` batch of the messages, oldest first.
+#[tokio::test]
+async fn irc_clients_search_with_soju_search() {
+    let server = TestServer::start();
+    let mut web = Client::hello(&server, Kind::Ws, "web").await;
+    web.join("den").await;
+    say(&mut web, "den", "first deploy").await;
+    say(&mut web, "den", "nothing here").await;
+    let last = say(&mut web, "den", "second deploy").await;
+    let mut irc = common::IrcClient::connect(&server).await;
+    irc.send("CAP REQ :soju.im/search batch server-time message-tags")
+        .await;
+    assert!(irc.expect("CAP").await.contains(" ACK "));
+    irc.send("NICK seeker").await;
+    irc.send("USER seeker 0 * :seeker").await;
+    irc.send("CAP END").await;
+    irc.wait_for("376").await;
+    irc.send("JOIN #den").await;
+    irc.wait_for("366").await;
+    irc.send("SEARCH text=deploy;in=#den;limit=10").await;
+    // The join's replay (a chathistory batch) may come first.
+    while !irc.wait_for("BATCH").await.ends_with(" soju.im/search") {}
+    let first = irc.recv().await;
+    assert!(first.ends_with("PRIVMSG #den :first deploy"), "{first}");
+    let second = irc.recv().await;
+    assert!(second.ends_with("PRIVMSG #den :second deploy"), "{second}");
+    assert!(second.contains(&format!("msgid=den-{last}")), "{second}");
+    assert!(irc.recv().await.contains(" BATCH -"));
+    irc.send("SEARCH in=#den").await;
+    let fail = irc.wait_for("FAIL").await;
+    assert!(fail.contains("FAIL SEARCH INVALID_PARAMS"), "{fail}");
+}

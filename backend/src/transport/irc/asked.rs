@@ -80,6 +80,8 @@ pub enum Asked {
     Redact(Box<str>, Box<str>),
     /// TAGMSG (a reaction) to this target.
     Tagmsg(Box<str>),
+    /// SEARCH (soju.im/search).
+    Search,
 }
 
 impl Asked {
@@ -116,6 +118,7 @@ impl Asked {
             Asked::UserMode => "MODE",
             Asked::Redact(..) => "REDACT",
             Asked::Tagmsg(_) => "TAGMSG",
+            Asked::Search => "SEARCH",
         }
     }
 
@@ -154,7 +157,8 @@ impl Asked {
             | Asked::Admin(_)
             | Asked::Setname
             | Asked::Monitor(_)
-            | Asked::UserMode => Cow::Borrowed("-"),
+            | Asked::UserMode
+            | Asked::Search => Cow::Borrowed("-"),
         }
     }
 }

@@ -36,6 +36,8 @@ pub const REDACTION: u32 = 1 << 18;
 /// A message of several lines comes as one `draft/multiline` batch, and
 /// the client may send one.
 pub const MULTILINE: u32 = 1 << 19;
+/// `SEARCH` (soju.im/search) searches history.
+pub const SEARCH: u32 = 1 << 20;
 
 /// Tag variant bits (see [`Caps::tag_variant`]).
 pub const VARIANT_TIME: usize = 1;
@@ -64,6 +66,7 @@ const OFFERED: &[(&str, u32)] = &[
     ("sasl", SASL),
     ("server-time", SERVER_TIME),
     ("setname", SETNAME),
+    ("soju.im/search", SEARCH),
     ("standard-replies", STANDARD_REPLIES),
     ("userhost-in-names", USERHOST_IN_NAMES),
 ];

@@ -240,7 +240,7 @@ pub fn escape_tag_value(value: &str, out: &mut Vec<u8>) {
     }
 }
 
-fn unescape_tag_value(value: &str) -> String {
+pub fn unescape_tag_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     let mut chars = value.chars();
     while let Some(c) = chars.next() {

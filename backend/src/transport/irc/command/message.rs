@@ -28,6 +28,7 @@ impl Client {
             "TAGMSG" => self.tagmsg(line, queue),
             "REDACT" => self.redact(line, queue),
             "BATCH" => self.batch_command(line, queue),
+            "SEARCH" => self.search(line, queue),
             "CHATHISTORY" => self.chathistory(line, queue),
             "MARKREAD" => self.markread_command(line, queue),
             // A line of a multiline batch may be blank.
@@ -214,6 +215,45 @@ impl Client {
             reason,
         };
         self.request(queue, body, Asked::Redact(target.into(), msgid.into()));
+    }
+
+    /// `SEARCH <attrs>` (soju.im/search): `text`, `from`, `in`, `before`
+    /// (a timestamp) and `limit`, `;`-separated `key=value` with
+    /// message-tags escaping; the answer is a `soju.im/search` batch.
+    fn search(&mut self, line: &Line, queue: &mut VecDeque<Inbound>) {
+        let attrs = line.params.first().map(String::as_str).unwrap_or("");
+        let mut query = Vec::new();
+        let (mut limit, mut before_ts) = (None, None);
+        for pair in attrs.split(';').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = super::super::line::unescape_tag_value(value);
+            match key {
+                "text" => query.push(value),
+                "from" => query.push(format!("from:{value}")),
+                "in" => query.push(format!("in:{value}")),
+                "limit" => limit = value.parse().ok(),
+                "before" => match parse_time(&value) {
+                    Some(ts) => before_ts = Some(ts),
+                    None => {
+                        return self.standard_fail(
+                            queue,
+                            "SEARCH INVALID_PARAMS",
+                            &[pair],
+                            "before takes a timestamp",
+                        );
+                    }
+                },
+                // after= and anything else: not a filter here.
+                _ => {}
+            }
+        }
+        let body = ClientMessage::Search {
+            query: query.join(" "),
+            limit,
+            before: None,
+            before_ts,
+        };
+        self.request(queue, body, Asked::Search);
     }
 
     /// `BATCH +id draft/multiline <target>` opens a message of several

@@ -157,9 +157,8 @@ impl Client {
             "JOIN" | "PART" | "TOPIC" | "NAMES" | "LIST" | "KICK" | "MODE" | "INVITE" => {
                 self.channel_command(line, queue)
             }
-            "PRIVMSG" | "NOTICE" | "TAGMSG" | "REDACT" | "BATCH" | "CHATHISTORY" | "MARKREAD" => {
-                self.message_command(line, queue)
-            }
+            "PRIVMSG" | "NOTICE" | "TAGMSG" | "REDACT" | "BATCH" | "CHATHISTORY" | "MARKREAD"
+            | "SEARCH" => self.message_command(line, queue),
             "WHO" | "WHOIS" | "ISON" | "USERHOST" | "AWAY" | "MOTD" | "VERSION" | "TIME"
             | "ADMIN" | "INFO" | "WHOWAS" | "LUSERS" | "SETNAME" | "MONITOR" => {
                 self.query_command(line, queue)

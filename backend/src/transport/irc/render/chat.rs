@@ -537,6 +537,33 @@ impl Client {
         close_batch(out, batch);
     }
 
+    /// A `SEARCH` answer: a `soju.im/search` batch of the messages found,
+    /// oldest first, each with its msgid and time.
+    pub(super) fn search_batch(&mut self, out: &mut Vec<u8>, found: &[banter_protocol::Found]) {
+        let variant = self.caps.tag_variant() & !VARIANT_MULTILINE;
+        let batch = self.open_batch(out, "soju.im/search", "");
+        for m in found.iter().rev() {
+            let id = msgid(m.room.as_ref(), m.id);
+            let mut tags = tags(
+                variant | VARIANT_TIME,
+                m.ts,
+                || id.clone(),
+                m.account.as_ref(),
+                None,
+            );
+            if let Some(batch) = &batch {
+                tags.insert(0, ("batch".to_string(), batch.clone()));
+            }
+            let target = match (&m.room, &m.to) {
+                (Some(room), _) => format!("#{room}"),
+                (None, Some(to)) => to.to_string(),
+                (None, None) => continue,
+            };
+            privmsg(out, m.from.as_str(), &target, &m.text, false, &tags);
+        }
+        close_batch(out, batch);
+    }
+
     /// `CHATHISTORY TARGETS`: one `CHATHISTORY TARGETS <name> <time>` line
     /// per conversation, in a `draft/chathistory-targets` batch.
     pub(super) fn targets_batch(&mut self, out: &mut Vec<u8>, targets: &[TargetInfo]) {

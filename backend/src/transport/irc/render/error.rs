@@ -103,6 +103,17 @@ fn request_error(
     target: &str,
 ) {
     match code {
+        // soju.im/search words its refusals as standard replies.
+        _ if matches!(asked, Some(Asked::Search)) => {
+            let kind = match code {
+                ErrorCode::RateLimited => "RATE_LIMITED".to_string(),
+                ErrorCode::Unsupported | ErrorCode::Internal => "INTERNAL_ERROR".to_string(),
+                _ => "INVALID_PARAMS".to_string(),
+            };
+            Line::new(Some(server()), "FAIL", &["SEARCH", &kind, message])
+                .text()
+                .write(out);
+        }
         // draft/message-redaction's and message-tags' refusals are
         // standard replies.
         _ if matches!(asked, Some(Asked::Redact(..) | Asked::Tagmsg(_))) => {

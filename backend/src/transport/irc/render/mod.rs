@@ -126,10 +126,13 @@ impl Client {
             | ServerMessage::Edited { .. }
             | ServerMessage::Deleted { .. }
             | ServerMessage::Typing { .. } => self.amended(frame, message, out),
-            // IRC has no search request here yet, nor notification
-            // settings.
-            ServerMessage::SearchResults { .. }
-            | ServerMessage::NotifyLevel(_)
+            ServerMessage::SearchResults { messages } => {
+                if let Some(Asked::Search) = asked {
+                    self.search_batch(out, messages);
+                }
+            }
+            // IRC has no notification settings here.
+            ServerMessage::NotifyLevel(_)
             | ServerMessage::NotifyLevels { .. }
             | ServerMessage::Highlights { .. }
             | ServerMessage::PushSubscribed { .. }
