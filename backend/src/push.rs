@@ -133,6 +133,9 @@ pub struct Subscription {
     /// The browser's P-256 public key (65 bytes) and its secret (16).
     pub p256dh: Vec<u8>,
     pub auth: Vec<u8>,
+    /// An IRC client's (draft/webpush): its pushes are IRC lines, not the
+    /// JSON a web page's service worker reads.
+    pub irc: bool,
 }
 
 impl Subscription {
@@ -141,6 +144,7 @@ impl Subscription {
         endpoint: &str,
         keys: &PushKeys,
         allow_http: bool,
+        irc: bool,
     ) -> Result<Subscription, String> {
         if endpoint.len() > MAX_ENDPOINT_BYTES {
             return Err(format!("an endpoint is at most {MAX_ENDPOINT_BYTES} bytes"));
@@ -171,6 +175,7 @@ impl Subscription {
             endpoint: endpoint.to_string(),
             p256dh,
             auth: decode("auth", &keys.auth, 16)?,
+            irc,
         })
     }
 }
@@ -333,8 +338,9 @@ async fn run(
         if subscriptions.is_empty() {
             pusher.subscribed(&m.account, false);
         }
-        let payload = client.payload(&m);
+        let (json, irc) = (client.payload(&m), client.irc_payload(&m));
         for sub in subscriptions {
+            let payload = if sub.irc { irc.clone() } else { json.clone() };
             let Ok(slot) = slots.clone().acquire_owned().await else {
                 return;
             };
@@ -440,6 +446,17 @@ impl Client {
             "text": preview,
         });
         Bytes::from(body.to_string())
+    }
+
+    /// What an IRC client's push carries (draft/webpush): the message as
+    /// the IRC line it would have read, with its `msgid` and `time`.
+    fn irc_payload(&self, m: &Missed) -> Bytes {
+        let text = if self.settings.previews {
+            m.text.clone()
+        } else {
+            "(a message)".to_string()
+        };
+        Bytes::from(crate::transport::irc::push_line(m, &text))
     }
 
     /// Sends one push, and once more after a failure that may pass.

@@ -338,3 +338,59 @@ async fn bad_subscriptions_are_refused() {
         .await;
     guest.expect_error("no_such_account").await;
 }
+
+/// IRC's draft/webpush: ISUPPORT `VAPID`, `WEBPUSH REGISTER`, and pushes
+/// that are IRC lines.
+#[tokio::test]
+async fn irc_clients_register_for_pushes_of_irc_lines() {
+    let (base, got) = push_service().await;
+    let server = TestServer::start_with(&["--push-allow-http"]);
+    register(&server, "alice").await;
+    register(&server, "bob").await;
+    // The key is in ISUPPORT.
+    let mut guest = common::IrcClient::connect(&server).await;
+    guest.send("NICK guest").await;
+    guest.send("USER guest 0 * :guest").await;
+    let mut vapid = None;
+    while vapid.is_none() {
+        let line = guest.wait_for("005").await;
+        vapid = line
+            .split(' ')
+            .find_map(|t| t.strip_prefix("VAPID="))
+            .map(str::to_string);
+    }
+    let mut irc = common::irc_sasl(&server, "alice").await;
+    irc.send("CAP REQ :draft/webpush").await;
+    assert!(irc.wait_for("CAP").await.contains(" ACK "));
+    let mut browser = Browser::new();
+    let keys = browser.keys();
+    let endpoint = format!("{base}/push/irc");
+    irc.send(&format!(
+        "WEBPUSH REGISTER {endpoint} p256dh={};auth={}",
+        keys["p256dh"].as_str().unwrap(),
+        keys["auth"].as_str().unwrap()
+    ))
+    .await;
+    let ok = irc.wait_for("WEBPUSH").await;
+    assert!(
+        ok.ends_with(&format!("WEBPUSH REGISTER {endpoint}")),
+        "{ok}"
+    );
+    irc.send("QUIT").await;
+    drop(irc);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let (mut bob, _) = login(&server, "bob").await;
+    bob.send(json!({"type":"whisper","to":"alice","text":"ping from bob"}))
+        .await;
+    bob.wait_for("direct").await;
+    let seen = pushes(&got, 1).await;
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    check_vapid(&seen[0], vapid.as_deref().unwrap(), &base);
+    let line = String::from_utf8(browser.decrypt(&seen[0].body)).unwrap();
+    assert!(line.starts_with("@msgid=d-"), "{line}");
+    assert!(
+        line.ends_with(":bob!bob@banter PRIVMSG alice :ping from bob"),
+        "{line}"
+    );
+}

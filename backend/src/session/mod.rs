@@ -74,6 +74,8 @@ struct Session {
     token: Option<Box<[u8]>>,
     /// Whether its transport gets tokens ([`Transport::TOKENS`]).
     tokens: bool,
+    /// Whether its push subscriptions get IRC lines (see [`Transport`]).
+    pushes_irc: bool,
     /// Chat messages (say, whisper), joins, and other requests that write
     /// or broadcast, that this session may send.
     messages: TokenBucket,
@@ -246,6 +248,7 @@ pub fn run<C: Transport>(
         peer,
         token: None,
         tokens: C::TOKENS,
+        pushes_irc: C::PUSHES_IRC,
         waiting: None,
         oper: None,
     };
@@ -1940,9 +1943,13 @@ impl Session {
             self.reply(ServerMessage::PushUnsubscribed { endpoint }, reference);
             return Ok(());
         };
-        let subscription =
-            crate::push::Subscription::parse(&endpoint, &keys, self.ctx.settings.push_allow_http)
-                .map_err(|why| RouterError::new(ErrorCode::BadRequest, why))?;
+        let subscription = crate::push::Subscription::parse(
+            &endpoint,
+            &keys,
+            self.ctx.settings.push_allow_http,
+            self.pushes_irc,
+        )
+        .map_err(|why| RouterError::new(ErrorCode::BadRequest, why))?;
         let named = account.clone();
         store
             .request(|reply| Write::AddSubscription {

@@ -59,6 +59,9 @@ pub trait Transport: Send {
     /// Whether a password login is given a token (`logged_in`'s `token`):
     /// not on IRC, whose clients keep the password and cannot see one.
     const TOKENS: bool = true;
+    /// Whether a Web Push subscription made here gets IRC lines
+    /// (draft/webpush) rather than the JSON a web page reads.
+    const PUSHES_IRC: bool = false;
 
     /// The next input, or `None` once the peer has closed; `Pending` (with
     /// `cx` registered) when nothing waits. A poll rather than a future:

@@ -134,6 +134,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/0009_notifications.sql"),
     ),
     (10, "push", include_str!("../../migrations/0010_push.sql")),
+    (
+        11,
+        "push format",
+        include_str!("../../migrations/0011_push_format.sql"),
+    ),
 ];
 
 /// The embedded PostgreSQL migrations: the same versions and tables.
@@ -187,6 +192,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         10,
         "push",
         include_str!("../../migrations/postgres/0010_push.sql"),
+    ),
+    (
+        11,
+        "push format",
+        include_str!("../../migrations/postgres/0011_push_format.sql"),
     ),
 ];
 
@@ -1090,10 +1100,10 @@ impl Store {
         account: &Nick,
     ) -> anyhow::Result<Vec<crate::push::Subscription>> {
         use base64::Engine as _;
-        let rows: Vec<(String, String, String)> = with_pool!(self, pool => {
+        let rows: Vec<(String, String, String, String)> = with_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT endpoint, p256dh, auth FROM push_subscriptions WHERE account = $1 \
-                 ORDER BY created",
+                "SELECT endpoint, p256dh, auth, format FROM push_subscriptions \
+                 WHERE account = $1 ORDER BY created",
             )
             .bind(key(account))
             .fetch_all(pool)
@@ -1102,11 +1112,12 @@ impl Store {
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         Ok(rows
             .into_iter()
-            .filter_map(|(endpoint, p256dh, auth)| {
+            .filter_map(|(endpoint, p256dh, auth, format)| {
                 Some(crate::push::Subscription {
                     endpoint,
                     p256dh: b64.decode(p256dh).ok()?,
                     auth: b64.decode(auth).ok()?,
+                    irc: format == "irc",
                 })
             })
             .collect())

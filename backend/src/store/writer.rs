@@ -767,9 +767,10 @@ const LEFT_KEPT_MS: u64 = 30 * 24 * 3600 * 1000;
 const SET_ALWAYS_ON: &str = "UPDATE accounts SET always_on = $2 WHERE key = $1";
 const SET_HIGHLIGHTS: &str = "UPDATE accounts SET highlights = $2 WHERE key = $1";
 const ADD_SUBSCRIPTION: &str = "INSERT INTO push_subscriptions \
-     (endpoint, account, p256dh, auth, created) VALUES ($1, $2, $3, $4, $5) \
+     (endpoint, account, p256dh, auth, created, format) VALUES ($1, $2, $3, $4, $5, $6) \
      ON CONFLICT (endpoint) DO UPDATE SET account = excluded.account, \
-     p256dh = excluded.p256dh, auth = excluded.auth, created = excluded.created";
+     p256dh = excluded.p256dh, auth = excluded.auth, created = excluded.created, \
+     format = excluded.format";
 /// An account's subscriptions past the newest `$2`.
 const TRIM_SUBSCRIPTIONS: &str = "DELETE FROM push_subscriptions WHERE account = $1 \
      AND endpoint NOT IN (SELECT endpoint FROM push_subscriptions WHERE account = $1 \
@@ -1302,6 +1303,7 @@ macro_rules! backend {
                             .bind(b64.encode(&s.p256dh))
                             .bind(b64.encode(&s.auth))
                             .bind(now_ms())
+                            .bind(if s.irc { "irc" } else { "json" })
                             .execute(&mut *conn)
                             .await?;
                         sqlx::query(TRIM_SUBSCRIPTIONS)

@@ -82,6 +82,8 @@ pub enum Asked {
     Tagmsg(Box<str>),
     /// SEARCH (soju.im/search).
     Search,
+    /// WEBPUSH REGISTER (`true`) or UNREGISTER of an endpoint.
+    Webpush(bool, Box<str>),
 }
 
 impl Asked {
@@ -119,6 +121,7 @@ impl Asked {
             Asked::Redact(..) => "REDACT",
             Asked::Tagmsg(_) => "TAGMSG",
             Asked::Search => "SEARCH",
+            Asked::Webpush(..) => "WEBPUSH",
         }
     }
 
@@ -145,6 +148,7 @@ impl Asked {
             Asked::Privmsg(target)
             | Asked::Notice(target)
             | Asked::Redact(target, _)
+            | Asked::Webpush(_, target)
             | Asked::Tagmsg(target)
             | Asked::List(target)
             | Asked::WhoMask(target, _)

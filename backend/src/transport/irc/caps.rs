@@ -38,6 +38,8 @@ pub const REDACTION: u32 = 1 << 18;
 pub const MULTILINE: u32 = 1 << 19;
 /// `SEARCH` (soju.im/search) searches history.
 pub const SEARCH: u32 = 1 << 20;
+/// `WEBPUSH REGISTER`/`UNREGISTER` (draft/webpush).
+pub const WEBPUSH: u32 = 1 << 21;
 
 /// Tag variant bits (see [`Caps::tag_variant`]).
 pub const VARIANT_TIME: usize = 1;
@@ -57,6 +59,7 @@ const OFFERED: &[(&str, u32)] = &[
     ("draft/message-redaction", REDACTION),
     ("draft/multiline", MULTILINE),
     ("draft/read-marker", READ_MARKER),
+    ("draft/webpush", WEBPUSH),
     ("echo-message", ECHO_MESSAGE),
     ("extended-join", EXTENDED_JOIN),
     ("invite-notify", INVITE_NOTIFY),

@@ -33,6 +33,7 @@ pub mod numeric;
 mod order;
 pub mod registration;
 pub mod render;
+pub use render::push_line;
 pub mod websocket;
 
 use std::collections::VecDeque;
@@ -75,6 +76,9 @@ pub struct ServerInfo {
     pub flood_backlog: u32,
     /// Recent messages a JOIN replays (see [`render`]).
     pub join_replay: u32,
+    /// The Web Push (VAPID) public key, when the server pushes
+    /// (`draft/webpush`, ISUPPORT `VAPID`).
+    pub vapid: Option<String>,
     /// A message's most bytes and lines (`draft/multiline`'s bounds).
     pub max_text_bytes: usize,
     pub max_lines: usize,
@@ -382,6 +386,7 @@ impl IrcConnection {
 impl Transport for IrcConnection {
     const TRANSPORT: &'static str = "irc";
     const TOKENS: bool = false;
+    const PUSHES_IRC: bool = true;
     const TOO_LONG: ErrorCode = ErrorCode::LineTooLong;
 
     fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<io::Result<Option<Inbound>>> {
@@ -524,6 +529,7 @@ fn server_info(ctx: &Context) -> Arc<ServerInfo> {
         join_replay: ctx.settings.irc_join_replay,
         max_text_bytes: ctx.settings.max_text_bytes,
         max_lines: ctx.settings.max_lines,
+        vapid: ctx.push.as_ref().map(|(v, _)| v.public_key().to_string()),
         router: ctx.router.clone(),
     })
 }

@@ -103,6 +103,7 @@ impl IrcWsConnection {
 impl Transport for IrcWsConnection {
     const TRANSPORT: &'static str = "irc-ws";
     const TOKENS: bool = false;
+    const PUSHES_IRC: bool = true;
     const TOO_LONG: ErrorCode = ErrorCode::LineTooLong;
 
     fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<io::Result<Option<Inbound>>> {

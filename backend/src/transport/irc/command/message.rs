@@ -29,6 +29,7 @@ impl Client {
             "REDACT" => self.redact(line, queue),
             "BATCH" => self.batch_command(line, queue),
             "SEARCH" => self.search(line, queue),
+            "WEBPUSH" => self.webpush(line, queue),
             "CHATHISTORY" => self.chathistory(line, queue),
             "MARKREAD" => self.markread_command(line, queue),
             // A line of a multiline batch may be blank.
@@ -254,6 +255,43 @@ impl Client {
             before_ts,
         };
         self.request(queue, body, Asked::Search);
+    }
+
+    /// `WEBPUSH REGISTER <endpoint> <keys>` (`p256dh=…;auth=…`) and
+    /// `WEBPUSH UNREGISTER <endpoint>` (draft/webpush): this account's
+    /// pushes, as IRC lines, for a client with no connection open.
+    fn webpush(&mut self, line: &Line, queue: &mut VecDeque<Inbound>) {
+        let sub = line.params.first().map(|s| s.to_ascii_uppercase());
+        let endpoint = line.params.get(1).cloned().unwrap_or_default();
+        match (sub.as_deref(), line.params.get(2)) {
+            (Some("REGISTER"), Some(keys)) => {
+                let (mut p256dh, mut auth) = (String::new(), String::new());
+                for pair in keys.split(';') {
+                    match pair.split_once('=') {
+                        Some(("p256dh", v)) => p256dh = v.to_string(),
+                        Some(("auth", v)) => auth = v.to_string(),
+                        _ => {}
+                    }
+                }
+                let body = ClientMessage::PushSubscribe {
+                    endpoint: endpoint.clone(),
+                    keys: banter_protocol::PushKeys { p256dh, auth },
+                };
+                self.request(queue, body, Asked::Webpush(true, endpoint.into()));
+            }
+            (Some("UNREGISTER"), _) if !endpoint.is_empty() => {
+                let body = ClientMessage::PushUnsubscribe {
+                    endpoint: endpoint.clone(),
+                };
+                self.request(queue, body, Asked::Webpush(false, endpoint.into()));
+            }
+            _ => self.standard_fail(
+                queue,
+                "WEBPUSH INVALID_PARAMS",
+                &[],
+                "WEBPUSH REGISTER <endpoint> <keys>, or WEBPUSH UNREGISTER <endpoint>",
+            ),
+        }
     }
 
     /// `BATCH +id draft/multiline <target>` opens a message of several

@@ -158,7 +158,7 @@ impl Client {
                 self.channel_command(line, queue)
             }
             "PRIVMSG" | "NOTICE" | "TAGMSG" | "REDACT" | "BATCH" | "CHATHISTORY" | "MARKREAD"
-            | "SEARCH" => self.message_command(line, queue),
+            | "SEARCH" | "WEBPUSH" => self.message_command(line, queue),
             "WHO" | "WHOIS" | "ISON" | "USERHOST" | "AWAY" | "MOTD" | "VERSION" | "TIME"
             | "ADMIN" | "INFO" | "WHOWAS" | "LUSERS" | "SETNAME" | "MONITOR" => {
                 self.query_command(line, queue)

@@ -141,26 +141,25 @@ impl Client {
             "TARGMAX=JOIN:{0},PART:{0},PRIVMSG:{0},NOTICE:{0},NAMES:{0},WHOIS:{0},KICK:{0}",
             MAX_TARGETS
         );
-        reply(
-            out,
-            RPL_ISUPPORT,
-            self.me(),
-            &[
-                &awaylen,
-                "CASEMAPPING=ascii",
-                &chanlimit,
-                "CHANMODES=beI,k,l,imnsR",
-                &channellen,
-                "CHANTYPES=#",
-                "CHATHISTORY=200",
-                "MSGREFTYPES=msgid,timestamp",
-                &nicklen,
-                &network,
-                "PREFIX=(ov)@+",
-                &targmax,
-                "are supported by this server",
-            ],
-        );
+        // draft/webpush's key, when the server pushes.
+        let vapid = self.info.vapid.as_ref().map(|key| format!("VAPID={key}"));
+        let mut first = vec![
+            awaylen.as_str(),
+            "CASEMAPPING=ascii",
+            &chanlimit,
+            "CHANMODES=beI,k,l,imnsR",
+            &channellen,
+            "CHANTYPES=#",
+            "CHATHISTORY=200",
+            "MSGREFTYPES=msgid,timestamp",
+            &nicklen,
+            &network,
+            "PREFIX=(ov)@+",
+            &targmax,
+        ];
+        first.extend(vapid.as_deref());
+        first.push("are supported by this server");
+        reply(out, RPL_ISUPPORT, self.me(), &first);
         // A second line: clients expect at most 13 tokens in one.
         // Each list holds as many entries, counted apart.
         let maxlist = format!("MAXLIST=b:{0},e:{0},I:{0}", MAX_LIST_ENTRIES);

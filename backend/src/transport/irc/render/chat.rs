@@ -133,6 +133,29 @@ fn message_lines(
     }
 }
 
+/// A message an account missed, as the one IRC line a `draft/webpush`
+/// push carries (with its `msgid` and the time now): to the channel, or
+/// for a direct message to the account.
+pub fn push_line(m: &crate::core::notify::Missed, text: &str) -> String {
+    let target = match &m.room {
+        Some(room) => format!("#{room}"),
+        None => m.account.to_string(),
+    };
+    let tags = [
+        ("msgid".to_string(), msgid(m.room.as_ref(), m.id)),
+        ("time".to_string(), iso_time(crate::core::router::now_ms())),
+    ];
+    let mut out = Vec::new();
+    privmsg(&mut out, m.from.as_str(), &target, text, false, &tags);
+    let first = out
+        .split(|&b| b == b'\n')
+        .next()
+        .unwrap_or_default()
+        .strip_suffix(b"\r")
+        .unwrap_or_default();
+    String::from_utf8_lossy(first).into_owned()
+}
+
 /// A message's IRC `msgid`: `room-id` in a room, `d-id` for a direct one.
 pub fn msgid(room: Option<&RoomName>, id: u64) -> String {
     match room {

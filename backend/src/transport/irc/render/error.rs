@@ -103,6 +103,16 @@ fn request_error(
     target: &str,
 ) {
     match code {
+        // draft/webpush words its refusals as standard replies.
+        _ if matches!(asked, Some(Asked::Webpush(..))) => {
+            let kind = match code {
+                ErrorCode::BadRequest => "INVALID_PARAMS",
+                _ => "INTERNAL_ERROR",
+            };
+            Line::new(Some(server()), "FAIL", &["WEBPUSH", kind, target, message])
+                .text()
+                .write(out);
+        }
         // soju.im/search words its refusals as standard replies.
         _ if matches!(asked, Some(Asked::Search)) => {
             let kind = match code {

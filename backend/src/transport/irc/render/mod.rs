@@ -15,6 +15,7 @@
 mod account;
 mod channel;
 mod chat;
+pub use chat::push_line;
 mod error;
 mod modes;
 mod user;
@@ -134,9 +135,27 @@ impl Client {
             // IRC has no notification settings here.
             ServerMessage::NotifyLevel(_)
             | ServerMessage::NotifyLevels { .. }
-            | ServerMessage::Highlights { .. }
-            | ServerMessage::PushSubscribed { .. }
-            | ServerMessage::PushUnsubscribed { .. } => {}
+            | ServerMessage::Highlights { .. } => {}
+            ServerMessage::PushSubscribed { endpoint } => {
+                if let Some(Asked::Webpush(..)) = asked {
+                    super::line::Line::new(
+                        Some(super::numeric::server()),
+                        "WEBPUSH",
+                        &["REGISTER", endpoint],
+                    )
+                    .write(out);
+                }
+            }
+            ServerMessage::PushUnsubscribed { endpoint } => {
+                if let Some(Asked::Webpush(..)) = asked {
+                    super::line::Line::new(
+                        Some(super::numeric::server()),
+                        "WEBPUSH",
+                        &["UNREGISTER", endpoint],
+                    )
+                    .write(out);
+                }
+            }
             ServerMessage::Ping | ServerMessage::Pong => {}
         }
     }
@@ -242,6 +261,7 @@ mod tests {
             join_replay: 50,
             max_text_bytes: 4096,
             max_lines: 100,
+            vapid: None,
             router: std::sync::Arc::new(crate::core::router::Router::new(
                 crate::core::router::RouterConfig {
                     max_text_bytes: 100,
