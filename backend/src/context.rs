@@ -92,7 +92,7 @@ impl Context {
         };
         let push = match &store {
             Some(store) => {
-                let vapid = Arc::new(crate::push::Vapid::load_or_create(&settings.data_dir)?);
+                let vapid = Arc::new(crate::push::Vapid::load_or_create(store).await?);
                 let contact = match settings.push_contact.as_str() {
                     "" => format!("mailto:admin@{}", settings.server_name()),
                     given => given.to_string(),

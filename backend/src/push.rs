@@ -1,8 +1,10 @@
 //! Web Push (RFC 8030) for accounts with no device connected.
 //!
-//! * The VAPID key pair (RFC 8292) is made at first start into
-//!   `<data-dir>/vapid.pk8`; `welcome` gives its public key, and each push
-//!   is signed with it (an ES256 JWT for the endpoint's origin).
+//! * The VAPID key pair (RFC 8292) is made at first start and kept in the
+//!   store (`server_keys`: in the data directory's database with SQLite,
+//!   shared by every node with PostgreSQL); `welcome` gives its public
+//!   key, and each push is signed with it (an ES256 JWT for the
+//!   endpoint's origin).
 //! * A browser's subscription (`push_subscribe`) is kept for its account
 //!   (at most [`MAX_SUBSCRIPTIONS`]; the oldest goes).
 //! * The router tells the [`Pusher`] of each message an account missed
@@ -15,7 +17,6 @@
 //!   `https` (`--push-allow-http` lets a test push service use plain HTTP).
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,8 +37,8 @@ use tracing::{debug, warn};
 use crate::core::notify::{Missed, Notify};
 use crate::store::{Store, Write};
 
-/// The VAPID private key's file, in the data directory (PKCS#8).
-pub const VAPID_FILE: &str = "vapid.pk8";
+/// The VAPID key pair's name among the store's server keys.
+pub const VAPID_KEY: &str = "vapid";
 /// Most subscriptions (browsers) one account keeps.
 pub const MAX_SUBSCRIPTIONS: usize = 10;
 /// Longest endpoint URL, in bytes.
@@ -63,26 +64,24 @@ pub struct Vapid {
 }
 
 impl Vapid {
-    /// Reads the key pair from `dir`, or makes one there (readable by its
-    /// owner only).
-    pub fn load_or_create(dir: &Path) -> anyhow::Result<Vapid> {
-        let path = dir.join(VAPID_FILE);
+    /// The store's key pair (shared by every node of a cluster), made
+    /// and kept by the first server that needs it.
+    pub async fn load_or_create(store: &Store) -> anyhow::Result<Vapid> {
         let rng = SystemRandom::new();
         let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
-        let pkcs8 = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        let stored = store
+            .server_key(VAPID_KEY, || {
                 let doc = signature::EcdsaKeyPair::generate_pkcs8(alg, &rng)
                     .map_err(|_| anyhow::anyhow!("cannot make a VAPID key"))?;
-                write_private(&path, doc.as_ref())
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-                tracing::info!(file = %path.display(), "made the Web Push (VAPID) key pair");
-                doc.as_ref().to_vec()
-            }
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-        };
+                tracing::info!("made the Web Push (VAPID) key pair");
+                Ok(URL_SAFE_NO_PAD.encode(doc.as_ref()))
+            })
+            .await?;
+        let pkcs8 = URL_SAFE_NO_PAD
+            .decode(stored)
+            .context("the stored VAPID key is not base64url")?;
         let pair = signature::EcdsaKeyPair::from_pkcs8(alg, &pkcs8, &rng)
-            .map_err(|_| anyhow::anyhow!("{} is not a P-256 key (PKCS#8)", path.display()))?;
+            .map_err(|_| anyhow::anyhow!("the stored VAPID key is not a P-256 key (PKCS#8)"))?;
         let public = URL_SAFE_NO_PAD.encode(signature::KeyPair::public_key(&pair).as_ref());
         Ok(Vapid { pair, public })
     }
@@ -106,24 +105,6 @@ impl Vapid {
         let signature = URL_SAFE_NO_PAD.encode(signed.as_ref());
         Ok(format!("vapid t={input}.{signature}, k={}", self.public))
     }
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::write(path, bytes)
 }
 
 /// A browser's push subscription.

@@ -394,3 +394,27 @@ async fn irc_clients_register_for_pushes_of_irc_lines() {
         "{line}"
     );
 }
+
+/// The VAPID key is made once and kept: a restart, and a second server on
+/// the same PostgreSQL database (a cluster's nodes), give the same one.
+#[tokio::test]
+async fn the_vapid_key_is_kept_and_shared() {
+    let data = std::sync::Arc::new(common::TempDir::new());
+    let mut server = TestServer::start_in(data, &[]);
+    let (_, welcome) =
+        Client::hello_with(&server, Kind::Tcp, json!({"type":"hello","nick":"a"})).await;
+    let first = welcome["vapid_public_key"].as_str().unwrap().to_string();
+    server.restart();
+    let (_, welcome) =
+        Client::hello_with(&server, Kind::Tcp, json!({"type":"hello","nick":"a"})).await;
+    assert_eq!(welcome["vapid_public_key"], first.as_str());
+    let Some(url) = common::postgres_url() else {
+        return;
+    };
+    let one = TestServer::start_with(&["--store", &url]);
+    let two = TestServer::start_with(&["--store", &url]);
+    let (_, a) = Client::hello_with(&one, Kind::Tcp, json!({"type":"hello","nick":"a"})).await;
+    let (_, b) = Client::hello_with(&two, Kind::Tcp, json!({"type":"hello","nick":"b"})).await;
+    assert!(a["vapid_public_key"].is_string());
+    assert_eq!(a["vapid_public_key"], b["vapid_public_key"]);
+}

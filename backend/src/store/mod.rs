@@ -139,6 +139,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "push format",
         include_str!("../../migrations/0011_push_format.sql"),
     ),
+    (
+        12,
+        "server keys",
+        include_str!("../../migrations/0012_server_keys.sql"),
+    ),
 ];
 
 /// The embedded PostgreSQL migrations: the same versions and tables.
@@ -197,6 +202,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         11,
         "push format",
         include_str!("../../migrations/postgres/0011_push_format.sql"),
+    ),
+    (
+        12,
+        "server keys",
+        include_str!("../../migrations/postgres/0012_server_keys.sql"),
     ),
 ];
 
@@ -1092,6 +1102,42 @@ impl Store {
             .fetch_all(pool)
             .await?
         }))
+    }
+
+    /// The server key `name`, made by `make` and kept if there is none yet:
+    /// whichever node stores one first, every node uses it.
+    pub async fn server_key(
+        &self,
+        name: &str,
+        make: impl FnOnce() -> anyhow::Result<String>,
+    ) -> anyhow::Result<String> {
+        let read = |store: &Store| {
+            let store = store.clone();
+            let name = name.to_string();
+            async move {
+                let value: Option<String> = with_pool!(store, pool => {
+                    sqlx::query_scalar("SELECT value FROM server_keys WHERE name = $1")
+                        .bind(&name)
+                        .fetch_optional(pool)
+                        .await?
+                });
+                anyhow::Ok(value)
+            }
+        };
+        if let Some(value) = read(self).await? {
+            return Ok(value);
+        }
+        let value = make()?;
+        let named = name.to_string();
+        self.request(|reply| Write::ServerKey {
+            name: named,
+            value,
+            reply,
+        })
+        .await?;
+        read(self)
+            .await?
+            .context("the server key just stored is not there")
     }
 
     /// `account`'s push subscriptions.

@@ -78,6 +78,12 @@ pub enum Write {
         endpoint: String,
         reply: oneshot::Sender<()>,
     },
+    /// Keeps server key `name` unless there is one already.
+    ServerKey {
+        name: String,
+        value: String,
+        reply: oneshot::Sender<()>,
+    },
     /// Replaces `account`'s highlight words.
     Highlights {
         account: Nick,
@@ -542,6 +548,7 @@ pub async fn run(
                 | (Write::Highlights { reply, .. }, Answer::Nothing)
                 | (Write::AddSubscription { reply, .. }, Answer::Nothing)
                 | (Write::DropSubscription { reply, .. }, Answer::Nothing)
+                | (Write::ServerKey { reply, .. }, Answer::Nothing)
                     if saved =>
                 {
                     let _ = reply.send(());
@@ -766,6 +773,8 @@ const FORGET_LEFT: &str =
 const LEFT_KEPT_MS: u64 = 30 * 24 * 3600 * 1000;
 const SET_ALWAYS_ON: &str = "UPDATE accounts SET always_on = $2 WHERE key = $1";
 const SET_HIGHLIGHTS: &str = "UPDATE accounts SET highlights = $2 WHERE key = $1";
+const ADD_SERVER_KEY: &str =
+    "INSERT INTO server_keys (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
 const ADD_SUBSCRIPTION: &str = "INSERT INTO push_subscriptions \
      (endpoint, account, p256dh, auth, created, format) VALUES ($1, $2, $3, $4, $5, $6) \
      ON CONFLICT (endpoint) DO UPDATE SET account = excluded.account, \
@@ -1318,6 +1327,13 @@ macro_rules! backend {
                         sqlx::query(DROP_SUBSCRIPTION)
                             .bind(key(account))
                             .bind(endpoint)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Write::ServerKey { name, value, .. } => {
+                        sqlx::query(ADD_SERVER_KEY)
+                            .bind(name)
+                            .bind(value)
                             .execute(&mut *conn)
                             .await?;
                     }
