@@ -73,15 +73,10 @@ enum Kind {
     Typing,
     #[cfg(not(target_arch = "wasm32"))]
     SearchResults,
-    #[cfg(not(target_arch = "wasm32"))]
     NotifyLevel,
-    #[cfg(not(target_arch = "wasm32"))]
     NotifyLevels,
-    #[cfg(not(target_arch = "wasm32"))]
     Highlights,
-    #[cfg(not(target_arch = "wasm32"))]
     PushSubscribed,
-    #[cfg(not(target_arch = "wasm32"))]
     PushUnsubscribed,
     Lagged,
     Error,
@@ -182,15 +177,10 @@ struct Flat {
     reaction: Option<String>,
     remove: Option<bool>,
     state: Option<TypingState>,
-    #[cfg(not(target_arch = "wasm32"))]
     level: Option<crate::NotifyLevel>,
-    #[cfg(not(target_arch = "wasm32"))]
     levels: Option<Vec<crate::LevelOf>>,
-    #[cfg(not(target_arch = "wasm32"))]
     words: Option<Vec<String>>,
-    #[cfg(not(target_arch = "wasm32"))]
     vapid_public_key: Option<String>,
-    #[cfg(not(target_arch = "wasm32"))]
     endpoint: Option<String>,
 }
 
@@ -382,7 +372,6 @@ impl Flat {
                 protocol: need(f.protocol, "protocol")?,
                 server: need(f.server, "server")?,
                 limits: need(f.limits, "limits")?,
-                #[cfg(not(target_arch = "wasm32"))]
                 vapid_public_key: f.vapid_public_key,
             },
             Kind::Joined => M::Joined {
@@ -668,25 +657,20 @@ impl Flat {
                     })
                     .collect(),
             },
-            #[cfg(not(target_arch = "wasm32"))]
             Kind::NotifyLevel => M::NotifyLevel(crate::LevelOf {
                 room: f.room,
                 with: f.with,
                 level: need(f.level, "level")?,
             }),
-            #[cfg(not(target_arch = "wasm32"))]
             Kind::NotifyLevels => M::NotifyLevels {
                 levels: need(f.levels, "levels")?,
             },
-            #[cfg(not(target_arch = "wasm32"))]
             Kind::Highlights => M::Highlights {
                 words: need(f.words, "words")?,
             },
-            #[cfg(not(target_arch = "wasm32"))]
             Kind::PushSubscribed => M::PushSubscribed {
                 endpoint: need(f.endpoint, "endpoint")?,
             },
-            #[cfg(not(target_arch = "wasm32"))]
             Kind::PushUnsubscribed => M::PushUnsubscribed {
                 endpoint: need(f.endpoint, "endpoint")?,
             },

@@ -368,7 +368,6 @@ pub enum ClientMessage {
     /// or `in:nick`; answered by `search_results`, newest first.
     /// `before` (a message id) and `before_ts` (Unix ms) page back. Not
     /// sent by the web client yet.
-    #[cfg(not(target_arch = "wasm32"))]
     Search {
         query: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -382,7 +381,6 @@ pub enum ClientMessage {
     /// conversation `with` someone): with `level`, changes it; without,
     /// asks. Answered by `notify_level` (every device of the account gets
     /// a change). Not sent by the web client yet.
-    #[cfg(not(target_arch = "wasm32"))]
     NotifyLevel {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         room: Option<RoomName>,
@@ -393,16 +391,13 @@ pub enum ClientMessage {
     },
     /// Subscribes this browser to Web Push for your account: the fields of
     /// its `PushSubscription.toJSON()`. Answered by `push_subscribed`.
-    #[cfg(not(target_arch = "wasm32"))]
     PushSubscribe { endpoint: String, keys: PushKeys },
     /// Ends the subscription with this endpoint. Answered by
     /// `push_unsubscribed`.
-    #[cfg(not(target_arch = "wasm32"))]
     PushUnsubscribe { endpoint: String },
     /// Your account's highlight words (besides your nick, what makes a
     /// message a mention): with `words`, replaces them; without, asks.
     /// Answered by `highlights`. Not sent by the web client yet.
-    #[cfg(not(target_arch = "wasm32"))]
     Highlights {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         words: Option<Vec<String>>,
@@ -1147,7 +1142,6 @@ pub enum ServerMessage {
         /// The server's VAPID public key (base64url, an uncompressed P-256
         /// point) for Web Push subscriptions; absent without a store. Not
         /// read by the web client yet.
-        #[cfg(not(target_arch = "wasm32"))]
         #[serde(default, skip_serializing_if = "Option::is_none")]
         vapid_public_key: Option<String>,
     },
@@ -1478,33 +1472,27 @@ pub enum ServerMessage {
     },
     /// The answer to `search`: what it found, newest first. Not read by
     /// the web client yet.
-    #[cfg(not(target_arch = "wasm32"))]
     SearchResults {
         messages: Vec<Found>,
     },
     /// A notification level, answering `notify_level` (a change reaches
     /// every device of the account).
-    #[cfg(not(target_arch = "wasm32"))]
     NotifyLevel(LevelOf),
     /// The account's notification levels other than the default, right
     /// after `logged_in` (only when it has some).
-    #[cfg(not(target_arch = "wasm32"))]
     NotifyLevels {
         levels: Vec<LevelOf>,
     },
     /// The account's highlight words, answering `highlights` (and right
     /// after `logged_in` when it has some).
-    #[cfg(not(target_arch = "wasm32"))]
     Highlights {
         words: Vec<String>,
     },
     /// A Web Push subscription is kept (answering `push_subscribe`).
-    #[cfg(not(target_arch = "wasm32"))]
     PushSubscribed {
         endpoint: String,
     },
     /// A Web Push subscription is gone (answering `push_unsubscribe`).
-    #[cfg(not(target_arch = "wasm32"))]
     PushUnsubscribed {
         endpoint: String,
     },
