@@ -214,3 +214,150 @@ pub fn listen(event: &str, f: impl Fn() + 'static) {
     // The app lives as long as the page: the listener does too.
     closure.forget();
 }
+
+// Notifications, the service worker and Web Push, reached through
+// `Reflect` rather than web-sys bindings: a few shared helpers cost less
+// download than a binding per method.
+
+fn get(value: &JsValue, key: &str) -> JsValue {
+    js_sys::Reflect::get(value, &key.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn call(value: &JsValue, method: &str, args: &[&JsValue]) -> JsValue {
+    use wasm_bindgen::JsCast;
+    let args: js_sys::Array = args.iter().copied().collect();
+    get(value, method)
+        .dyn_ref::<js_sys::Function>()
+        .and_then(|f| f.apply(value, &args).ok())
+        .unwrap_or(JsValue::UNDEFINED)
+}
+
+/// Waits for a promise (or a value); `None` if it was rejected.
+async fn settle(value: JsValue) -> Option<JsValue> {
+    let promise = js_sys::Promise::resolve(&value);
+    wasm_bindgen_futures::JsFuture::from(promise)
+        .await
+        .ok()
+        .filter(|v| !v.is_null() && !v.is_undefined())
+}
+
+fn object(pairs: &[(&str, JsValue)]) -> JsValue {
+    let object = js_sys::Object::new();
+    for (key, value) in pairs {
+        let _ = js_sys::Reflect::set(&object, &(*key).into(), value);
+    }
+    object.into()
+}
+
+fn notification_api() -> JsValue {
+    get(&window(), "Notification")
+}
+
+/// `granted`, `denied` or `default` (not asked yet); empty where the
+/// browser has no notifications.
+pub fn notification_permission() -> String {
+    get(&notification_api(), "permission")
+        .as_string()
+        .unwrap_or_default()
+}
+
+/// Asks the user to allow notifications (only ever from a click); `f`
+/// runs once the answer is in.
+pub fn ask_notifications(f: impl FnOnce() + 'static) {
+    let asked = call(&notification_api(), "requestPermission", &[]);
+    wasm_bindgen_futures::spawn_local(async move {
+        settle(asked).await;
+        f();
+    });
+}
+
+/// A system notification (one per `tag`: a newer one replaces it); a
+/// click focuses the page and runs `on_click`.
+pub fn notify(title: &str, body: &str, tag: &str, on_click: impl FnOnce() + 'static) {
+    use wasm_bindgen::JsCast;
+    let Ok(api) = notification_api().dyn_into::<js_sys::Function>() else {
+        return;
+    };
+    let options = object(&[
+        ("body", body.into()),
+        ("tag", tag.into()),
+        ("icon", "icon-192.png".into()),
+    ]);
+    let args = js_sys::Array::of2(&title.into(), &options);
+    let Ok(shown) = js_sys::Reflect::construct(&api, &args) else {
+        return;
+    };
+    let this = shown.clone();
+    let click = wasm_bindgen::closure::Closure::once_into_js(move || {
+        let _ = window().focus();
+        call(&this, "close", &[]);
+        on_click();
+    });
+    let _ = js_sys::Reflect::set(&shown, &"onclick".into(), &click);
+}
+
+fn service_worker() -> JsValue {
+    get(&get(&window(), "navigator"), "serviceWorker")
+}
+
+/// Registers `sw.js` (beside the page, so its scope is the page's) and
+/// hands `on_message` what it posts: a push notification's click.
+pub fn start_worker(on_message: impl Fn(JsValue) + 'static) {
+    use wasm_bindgen::closure::Closure;
+    let worker = service_worker();
+    if worker.is_undefined() {
+        return;
+    }
+    let registered = call(&worker, "register", &[&"sw.js".into()]);
+    wasm_bindgen_futures::spawn_local(async move {
+        settle(registered).await;
+    });
+    let listener = Closure::<dyn Fn(JsValue)>::new(move |e: JsValue| on_message(get(&e, "data")));
+    call(
+        &worker,
+        "addEventListener",
+        &[&"message".into(), listener.as_ref()],
+    );
+    listener.forget();
+}
+
+/// A field of a message the worker posted.
+pub fn field(data: &JsValue, key: &str) -> JsValue {
+    get(data, key)
+}
+
+/// This browser's Web Push subscription as (endpoint, p256dh, auth): a
+/// new one for the server's `key`, or (no key) the one it has, if any.
+pub async fn push_subscription(key: Option<String>) -> Option<(String, String, String)> {
+    if service_worker().is_undefined() {
+        return None;
+    }
+    let ready = settle(get(&service_worker(), "ready")).await?;
+    let manager = get(&ready, "pushManager");
+    let subscription = match key {
+        Some(key) => {
+            let options = object(&[
+                ("userVisibleOnly", true.into()),
+                ("applicationServerKey", key.into()),
+            ]);
+            settle(call(&manager, "subscribe", &[&options])).await?
+        }
+        None => settle(call(&manager, "getSubscription", &[])).await?,
+    };
+    let json = call(&subscription, "toJSON", &[]);
+    let keys = get(&json, "keys");
+    Some((
+        get(&json, "endpoint").as_string()?,
+        get(&keys, "p256dh").as_string()?,
+        get(&keys, "auth").as_string()?,
+    ))
+}
+
+/// Ends this browser's Web Push subscription; its endpoint, if it had one.
+pub async fn push_unsubscribe() -> Option<String> {
+    let ready = settle(get(&service_worker(), "ready")).await?;
+    let subscription = settle(call(&get(&ready, "pushManager"), "getSubscription", &[])).await?;
+    let endpoint = get(&subscription, "endpoint").as_string();
+    settle(call(&subscription, "unsubscribe", &[])).await;
+    endpoint
+}

@@ -15,6 +15,8 @@ use banter_protocol::{
 };
 
 pub use admin::{Admin, AdminAsk, ban_target};
+use attention::Attention;
+pub use attention::Hit;
 use rich::Change;
 pub use rich::{Draft, Quote, typing_sentence};
 
@@ -23,6 +25,7 @@ use crate::reconnect;
 use crate::text;
 
 mod admin;
+mod attention;
 mod rich;
 
 /// Lines kept per conversation; older ones scroll away as new ones come,
@@ -40,7 +43,7 @@ pub type Request = Envelope<ClientMessage>;
 
 /// Which conversation is on screen; also the page's URL fragment
 /// (`#lobby`, `#@bob`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum View {
     Room(RoomName),
     Direct(Nick),
@@ -134,6 +137,8 @@ pub struct Conversation {
     /// Shared with the view, which redraws only the lines that are new.
     pub lines: VecDeque<Rc<Line>>,
     pub unread: u32,
+    /// Of the unread, those that mention us.
+    pub mentions: u32,
     /// The newest message the account has read here (its position on the
     /// server, shared by all its devices).
     read: u64,
@@ -403,6 +408,7 @@ enum Purpose {
     Account(AccountAction),
     Admin(AdminAsk),
     MarkRead,
+    Search,
     /// A `typing` notice: a refusal is not worth telling.
     Typing,
 }
@@ -412,6 +418,9 @@ enum Purpose {
 pub enum Panel {
     Account,
     Admin,
+    /// Recent mentions, notification settings.
+    Mentions,
+    Search,
 }
 
 /// What the Account panel asked the server to do.
@@ -467,6 +476,8 @@ pub struct Chat {
     pub bots: BTreeSet<Nick>,
     pub view: Option<View>,
     pub limits: Option<Limits>,
+    /// Mentions, notification levels, notifications, search.
+    pub attention: Attention,
     /// Whether the page is visible (hidden pages count everything unread).
     pub visible: bool,
     /// Set by `welcome`; a later `hello` is then a reconnection.
@@ -541,6 +552,7 @@ impl Chat {
             away: BTreeMap::new(),
             bots: BTreeSet::new(),
             limits: None,
+            attention: Attention::default(),
             visible: true,
             was_online: false,
             open: false,
@@ -750,10 +762,18 @@ impl Chat {
         self.rooms.keys().map(|r| r.to_string()).collect()
     }
 
-    /// Total unread, for the page title.
+    /// Total unread, for the page title (muted conversations aside).
     pub fn unread_total(&self) -> u32 {
-        self.rooms.values().map(|r| r.conv.unread).sum::<u32>()
-            + self.directs.values().map(|c| c.unread).sum::<u32>()
+        let muted = |v: View| self.level(&v) == banter_protocol::NotifyLevel::None;
+        let rooms = self
+            .rooms
+            .iter()
+            .filter(|(r, _)| !muted(View::Room((*r).clone())));
+        let directs = self
+            .directs
+            .iter()
+            .filter(|(n, _)| !muted(View::Direct((*n).clone())));
+        rooms.map(|(_, r)| r.conv.unread).sum::<u32>() + directs.map(|(_, c)| c.unread).sum::<u32>()
     }
 
     /// The conversation on screen.
@@ -842,6 +862,7 @@ impl Chat {
         }
         self.typing_out = None;
         self.seek = None;
+        self.attention.search.waiting = false;
         if let Some(action) = self.account_waiting {
             self.account_answer(
                 action,
@@ -915,6 +936,7 @@ impl Chat {
             None => return Vec::new(),
         };
         conv.unread = 0;
+        conv.mentions = 0;
         let newest = conv.newest();
         if !logged_in || newest <= conv.read || (with.is_some() && !conv.positions) {
             return Vec::new();
@@ -934,8 +956,29 @@ impl Chat {
     /// `joined`), for a conversation shown here.
     fn on_read(&mut self, room: Option<RoomName>, with: Option<Nick>, id: u64) {
         let me = self.nick.clone();
-        if let Some(conv) = self.conv_mut(room, with) {
-            conv.read_up_to(id, me.as_ref());
+        let view = match (room.clone(), with.clone()) {
+            (Some(room), _) => View::Room(room),
+            (None, Some(nick)) => View::Direct(nick),
+            (None, None) => return,
+        };
+        let Some(conv) = self.conv_mut(room, with) else {
+            return;
+        };
+        conv.read_up_to(id, me.as_ref());
+        // The mentions among the unread, counted again.
+        let conv = match &view {
+            View::Room(r) => &self.rooms[r].conv,
+            View::Direct(n) => &self.directs[n],
+        };
+        let read = conv.read;
+        let mentions = conv
+            .lines
+            .iter()
+            .filter(|l| matches!(&***l, Line::Chat { id, .. } if *id > read))
+            .filter(|l| self.is_mention(&view, l))
+            .count() as u32;
+        if let Some(conv) = self.conv_mut_of(&view) {
+            conv.mentions = mentions;
         }
     }
 
@@ -1074,6 +1117,11 @@ impl Chat {
     /// The reader scrolled to the top of a room: ask for the page before
     /// the first message shown (once at a time, while there may be more).
     pub fn load_older(&mut self) -> Vec<Request> {
+        self.load_older_by(OLDER_PAGE)
+    }
+
+    /// `limit` messages older than the first shown.
+    fn load_older_by(&mut self, limit: u32) -> Vec<Request> {
         let Some(View::Room(room)) = self.view.clone() else {
             return Vec::new();
         };
@@ -1098,7 +1146,7 @@ impl Chat {
                 before_ts: None,
                 after_ts: None,
                 latest: false,
-                limit: Some(OLDER_PAGE),
+                limit: Some(limit),
             },
         )]
     }
@@ -1181,7 +1229,13 @@ impl Chat {
         };
         let mut out = Vec::new();
         match envelope.body {
-            ServerMessage::Welcome { nick, limits, .. } => {
+            ServerMessage::Welcome {
+                nick,
+                limits,
+                vapid_public_key,
+                ..
+            } => {
+                self.attention.vapid_key = vapid_public_key;
                 self.status = Status::Online;
                 self.signing_in = false;
                 self.attempt = 0;
@@ -1559,14 +1613,13 @@ impl Chat {
             | ServerMessage::Targets { .. }
             | ServerMessage::Settings { .. } => {}
             #[cfg(not(target_arch = "wasm32"))]
-            ServerMessage::Account { .. }
-            | ServerMessage::Watched { .. }
-            | ServerMessage::SearchResults { .. }
-            | ServerMessage::NotifyLevel(_)
-            | ServerMessage::NotifyLevels { .. }
-            | ServerMessage::Highlights { .. }
-            | ServerMessage::PushSubscribed { .. }
-            | ServerMessage::PushUnsubscribed { .. } => {}
+            ServerMessage::Account { .. } | ServerMessage::Watched { .. } => {}
+            ServerMessage::SearchResults { messages } => self.on_search_results(messages),
+            ServerMessage::NotifyLevel(of) => self.on_level(of),
+            ServerMessage::NotifyLevels { levels } => self.on_levels(levels),
+            ServerMessage::Highlights { words } => self.attention.highlights = words,
+            ServerMessage::PushSubscribed { endpoint } => self.attention.pushing = Some(endpoint),
+            ServerMessage::PushUnsubscribed { .. } => self.attention.pushing = None,
             ServerMessage::Read(p) => self.on_read(p.room, p.with, p.id),
             ServerMessage::ReadPositions { positions } => {
                 for p in positions {
@@ -1668,12 +1721,21 @@ impl Chat {
         Vec::new()
     }
 
+    /// `added` messages came at the end of `room`: unread unless on
+    /// screen; mentions counted, notifications owed.
     fn count_unread(&mut self, room: &RoomName, added: u32) {
-        if added > 0
-            && !self.is_viewing(&View::Room(room.clone()))
-            && let Some(r) = self.rooms.get_mut(room)
-        {
+        let view = View::Room(room.clone());
+        let viewing = self.is_viewing(&view);
+        let Some(r) = self.rooms.get_mut(room) else {
+            return;
+        };
+        if !viewing {
             r.conv.unread += added;
+        }
+        let skip = r.conv.lines.len().saturating_sub(added as usize);
+        let new: Vec<Rc<Line>> = r.conv.lines.iter().skip(skip).cloned().collect();
+        for line in new {
+            self.attend(view.clone(), &line, !viewing);
         }
     }
 
@@ -1701,14 +1763,20 @@ impl Chat {
         let own = self.nick.as_ref() == Some(&d.from);
         let peer = if own { d.to.clone() } else { d.from.clone() };
         let viewing = self.is_viewing(&View::Direct(peer.clone()));
-        let conv = self.directs.entry(peer).or_default();
+        let conv = self.directs.entry(peer.clone()).or_default();
         conv.typing.retain(|(n, _)| *n != d.from);
         if !own && d.account.is_some() {
             conv.positions = true;
         }
         conv.push(d.into());
-        if !own && !viewing {
-            conv.unread += 1;
+        if !own {
+            if !viewing {
+                conv.unread += 1;
+            }
+            let line = conv.lines.back().cloned();
+            if let Some(line) = line {
+                self.attend(View::Direct(peer), &line, !viewing);
+            }
         }
     }
 
@@ -1798,6 +1866,14 @@ impl Chat {
                 });
             }
             Some(Purpose::Logout) => self.signed_out = true,
+            Some(Purpose::Search) => self.on_search_error(match code {
+                ErrorCode::RateLimited => {
+                    "Too many searches: wait a minute, then try again.".into()
+                }
+                ErrorCode::Unsupported => "This server keeps no history to search.".into(),
+                ErrorCode::TextTooLong => "That search is too long.".into(),
+                _ => message,
+            }),
             // A position the server would not move (an old message, a
             // conversation it keeps none for): nothing to tell.
             Some(Purpose::MarkRead | Purpose::Typing) => {}

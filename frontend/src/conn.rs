@@ -136,6 +136,22 @@ async fn session(
 // downloads.
 
 fn decode(text: &str) -> serde_json::Result<Envelope<ServerMessage>> {
+    // The protocol's decoder, as built for the web, reads rooms' history
+    // only; search results (rooms' messages and direct ones alike) are
+    // read here, straight into their type.
+    if text.starts_with(r#"{"type":"search_results""#) {
+        #[derive(serde::Deserialize)]
+        struct Results {
+            messages: Vec<banter_protocol::Found>,
+            #[serde(rename = "ref")]
+            reference: Option<banter_protocol::Ref>,
+        }
+        let r: Results = serde_json::from_str(text)?;
+        let body = ServerMessage::SearchResults {
+            messages: r.messages,
+        };
+        return Ok(Envelope::with_ref(body, r.reference));
+    }
     banter_protocol::decode_server_frame(text)
 }
 

@@ -23,6 +23,47 @@ pub enum Segment<'a> {
     Link(&'a str),
 }
 
+/// `banter_protocol::mentions`, the one rule for what mentions a user
+/// (its nick or a highlight word as a whole word, any case), with the
+/// lowercasing done by the browser (`toLowerCase`, the same Unicode
+/// mapping): Rust's case tables would cost the download budget. Tested
+/// against the protocol's function.
+pub fn mentions(text: &str, nick: &str, highlights: &[String]) -> bool {
+    let text = lower(text);
+    std::iter::once(nick)
+        .chain(highlights.iter().map(String::as_str))
+        .filter(|w| !w.is_empty())
+        .any(|word| as_word(&text, &lower(word)))
+}
+
+#[cfg(target_arch = "wasm32")]
+fn lower(s: &str) -> String {
+    js_sys::JsString::from(s).to_lower_case().into()
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn lower(s: &str) -> String {
+    s.to_lowercase()
+}
+
+/// Whether `word` stands in `text` as a word of its own (as the protocol
+/// has it): beside it, no letter, digit or character a nick may hold.
+fn as_word(text: &str, word: &str) -> bool {
+    let part = |c: char| c.is_alphanumeric() || "-_[]\\`^{|}".contains(c);
+    let mut from = 0;
+    while let Some(at) = text[from..].find(word) {
+        let start = from + at;
+        let end = start + word.len();
+        let before = text[..start].chars().next_back();
+        let after = text[end..].chars().next();
+        if !before.is_some_and(part) && !after.is_some_and(part) {
+            return true;
+        }
+        from = start + text[start..].chars().next().map_or(1, char::len_utf8);
+    }
+    false
+}
+
 /// Splits text into plain parts and `http(s)://` links. Trailing
 /// punctuation (`.`, `,`, `)`...) stays outside the link. Only http and
 /// https become links, so no `javascript:` URL is ever clickable.
@@ -115,5 +156,31 @@ mod tests {
             linkify("<img src=http://e.x/i.png>"),
             vec![Text("<img src="), Link("http://e.x/i.png"), Text(">")]
         );
+    }
+
+    #[test]
+    fn mentions_follow_the_protocols_rule() {
+        let words = vec!["deploy".to_string(), "Ünïcode".to_string()];
+        for text in [
+            "hey alice",
+            "ALICE!",
+            "alicex",
+            "xalice",
+            "alice_",
+            "[alice]",
+            "@alice:",
+            "Deploy now",
+            "redeploy",
+            "ÜNÏCODE rocks",
+            "ünïcodes",
+            "",
+            "ali ce",
+        ] {
+            assert_eq!(
+                mentions(text, "alice", &words),
+                banter_protocol::mentions(text, "alice", &words),
+                "{text}"
+            );
+        }
     }
 }

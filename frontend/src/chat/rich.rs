@@ -326,7 +326,8 @@ impl Chat {
             self.jump = Some((id, count));
             return Vec::new();
         }
-        let older = self.load_older();
+        // Big pages: a search result or a mention may be far back.
+        let older = self.load_older_by(banter_protocol::MAX_HISTORY_PAGE);
         if older.is_empty() {
             if let Some(conv) = self.current_mut() {
                 conv.event("the original message is no longer in the history", now);

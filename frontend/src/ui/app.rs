@@ -1,12 +1,13 @@
 //! The top-level component: sign-in or the chat layout (rooms, the
 //! conversation, members), the status bar, the page title and URL.
 
-use banter_protocol::RoomName;
+use banter_protocol::{Nick, NotifyLevel, RoomName};
 use yew::prelude::*;
 
 use super::Ctx;
 use super::account::AccountPanel;
 use super::admin::AdminPanel;
+use super::attention::{MentionsPanel, SearchPanel};
 use super::composer::Composer;
 use super::members::Members;
 use super::messages::MessageList;
@@ -69,8 +70,22 @@ pub fn App() -> Html {
                     on_hash.act(|chat| chat.select(view));
                 }
             });
+            let on_push = ctx.clone();
             browser::listen("visibilitychange", move || {
                 ctx.act(|chat| chat.set_visible(browser::page_visible()));
+            });
+            // A Web Push notification's click, posted by the service worker.
+            browser::start_worker(move |data| {
+                let text = |key| browser::field(&data, key).as_string();
+                let id = browser::field(&data, "id").as_f64().unwrap_or(0.0) as u64;
+                let view = match (text("room"), text("with")) {
+                    (Some(room), _) => RoomName::new(room).ok().map(View::Room),
+                    (None, Some(nick)) => Nick::new(nick).ok().map(View::Direct),
+                    _ => None,
+                };
+                if let Some(view) = view {
+                    on_push.act(|chat| chat.open_at(view, id, browser::now_ms()));
+                }
             });
         });
     }
@@ -78,7 +93,19 @@ pub fn App() -> Html {
     // and the unread count in the title.
     use_effect({
         let chat = chat.clone();
+        let ctx = ctx.clone();
         move || {
+            // Notifications owed while the page is hidden (the newest few).
+            let notices = std::mem::take(&mut chat.borrow_mut().attention.notices);
+            if browser::notification_permission() == "granted" {
+                for notice in notices.into_iter().rev().take(4) {
+                    let ctx = ctx.clone();
+                    let (view, id) = (notice.view.clone(), notice.id);
+                    browser::notify(&notice.title, &notice.body, &view.fragment(), move || {
+                        ctx.act(|chat| chat.open_at(view, id, browser::now_ms()));
+                    });
+                }
+            }
             let chat = chat.borrow();
             if chat.signed_out {
                 browser::forget_session();
@@ -90,15 +117,22 @@ pub fn App() -> Html {
                 browser::save_session(chat.nick.as_ref(), &chat.saved_rooms());
             }
             let unread = chat.unread_total();
+            let mentions = chat.mention_total();
             let place = chat.view.as_ref().map(View::title).unwrap_or_default();
             if let Some(view) = &chat.view {
                 browser::set_fragment(&view.fragment());
             }
-            browser::set_title(&match (unread, place.is_empty()) {
-                (0, true) => "Banter".to_string(),
-                (0, false) => format!("{place} · Banter"),
-                (n, _) => format!("({n}) {place} · Banter"),
-            });
+            let counts = match (unread, mentions) {
+                (0, 0) => String::new(),
+                (n, 0) => format!("({n}) "),
+                (n, m) => format!("({n} · @{m}) "),
+            };
+            let place = if place.is_empty() {
+                "Banter"
+            } else {
+                &format!("{place} · Banter")
+            };
+            browser::set_title(&format!("{counts}{place}"));
         }
     });
 
@@ -126,6 +160,8 @@ pub fn App() -> Html {
         let title = match (&state.view, panel) {
             (_, Some(Panel::Account)) => "Account".into(),
             (_, Some(Panel::Admin)) => "Administration".into(),
+            (_, Some(Panel::Mentions)) => "Mentions".into(),
+            (_, Some(Panel::Search)) => "Search".into(),
             (Some(view), None) => view.title(),
             (None, None) => "Banter".into(),
         };
@@ -173,6 +209,9 @@ pub fn App() -> Html {
                             <p class="topic" title={topic.clone()}>{banter_protocol::strip_formatting(&topic)}</p>
                         }
                     </div>
+                    if let (Some(view), None, Some(_)) = (&state.view, panel, &state.account) {
+                        {level_picker(&ctx, view, state.level(view))}
+                    }
                     <StatusPill status={state.status.clone()} />
                     if in_room {
                         <button class="icon-button only-narrow" aria-label="Members"
@@ -186,6 +225,10 @@ pub fn App() -> Html {
                         <AccountPanel />
                     } else if panel == Some(Panel::Admin) {
                         <AdminPanel />
+                    } else if panel == Some(Panel::Mentions) {
+                        <MentionsPanel />
+                    } else if panel == Some(Panel::Search) {
+                        <SearchPanel />
                     } else {
                         <MessageList />
                         <Composer />
@@ -203,6 +246,36 @@ pub fn App() -> Html {
         <ContextProvider<Ctx> context={ctx}>
             {body}
         </ContextProvider<Ctx>>
+    }
+}
+
+/// The conversation's notification level: all messages, mentions, none.
+fn level_picker(ctx: &Ctx, view: &View, level: NotifyLevel) -> Html {
+    let onchange = {
+        let (ctx, view) = (ctx.clone(), view.clone());
+        Callback::from(move |e: Event| {
+            let value = e
+                .target_unchecked_into::<web_sys::HtmlInputElement>()
+                .value();
+            let level = match value.as_str() {
+                "all" => NotifyLevel::All,
+                "none" => NotifyLevel::None,
+                _ => NotifyLevel::Mentions,
+            };
+            let view = view.clone();
+            ctx.act(|chat| chat.set_level(view, level));
+        })
+    };
+    let option = |value: NotifyLevel, label: &'static str| {
+        html! { <option value={value.as_str()} selected={level == value}>{label}</option> }
+    };
+    html! {
+        <select class="level" {onchange} title="Notifications"
+            aria-label={format!("Notifications for {}", view.title())}>
+            {option(NotifyLevel::All, "All messages")}
+            {option(NotifyLevel::Mentions, "Mentions")}
+            {option(NotifyLevel::None, "Muted")}
+        </select>
     }
 }
 

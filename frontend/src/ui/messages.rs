@@ -307,6 +307,7 @@ pub fn MessageList() -> Html {
             quote: None,
             mine: 0,
             highlight: false,
+            mention: false,
             actions: 0,
         };
         // A message keeps its key (its id) when it changes, so the focus
@@ -317,9 +318,12 @@ pub fn MessageList() -> Html {
                 from,
                 reply_to,
                 reactions,
+                text,
+                deleted,
                 ..
             } => {
                 props.own = me.as_ref() == Some(from);
+                props.mention = !props.own && !deleted && chat.names_me(text);
                 props.quote = reply_to.map(|r| conv.map_or(Quote::Unknown, |c| c.quote(r)));
                 props.highlight = highlight == Some(*id);
                 props.actions = match (props.own, op) {
@@ -391,6 +395,8 @@ struct Props {
     mine: u64,
     /// A quote's click brought it here.
     highlight: bool,
+    /// It names us (our nick or a highlight word).
+    mention: bool,
     /// Which of [`ACTIONS`] it offers (odd: the picker is open).
     actions: usize,
 }
@@ -422,6 +428,7 @@ fn MessageLine(props: &LineProps) -> Html {
                 quote,
                 mine,
                 highlight,
+                mention,
                 actions,
             },
     } = props;
@@ -449,7 +456,8 @@ fn MessageLine(props: &LineProps) -> Html {
     let time = html! { <time datetime={ts.to_string()}>{browser::local_time(ts)}</time> };
     html! {
         <div class={classes!("msg", (*grouped || action.is_some()).then_some("cont"), own.then_some("own"),
-                action.is_some().then_some("action"), highlight.then_some("highlight"))}
+                action.is_some().then_some("action"), highlight.then_some("highlight"),
+                mention.then_some("mention"))}
             id={format!("m{id}")} tabindex="-1">
             if let Some(quote) = quote {
                 <button class="quote" data-a="show" title="Show the original message">

@@ -4,6 +4,7 @@
 mod account;
 mod admin;
 mod app;
+mod attention;
 mod composer;
 mod members;
 mod messages;

@@ -1,7 +1,7 @@
 //! The left column: join or create a room, the rooms and direct
 //! conversations with their unread counts, and who you are.
 
-use banter_protocol::RoomName;
+use banter_protocol::{NotifyLevel, RoomName};
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
@@ -80,7 +80,8 @@ pub fn Sidebar(props: &Props) -> Html {
                     aria-current={current.then_some("page")}>
                     <span class="hash" aria-hidden="true">{"#"}</span>
                     <span class="name">{room.to_string()}</span>
-                    <Badge count={state.conv.unread} />
+                    <Badge count={state.conv.unread} mentions={state.conv.mentions}
+                        muted={chat.level(&view) == NotifyLevel::None} />
                 </a>
                 <button class="leave" onclick={leave} aria-label={format!("Leave #{room}")} title="Leave">{"×"}</button>
             </li>
@@ -106,7 +107,8 @@ pub fn Sidebar(props: &Props) -> Html {
                     aria-current={current.then_some("page")}>
                     <span class="hash" aria-hidden="true">{"@"}</span>
                     <span class="name">{nick.to_string()}</span>
-                    <Badge count={conv.unread} />
+                    <Badge count={conv.unread} mentions={conv.mentions}
+                        muted={chat.level(&view) == NotifyLevel::None} />
                 </a>
                 <button class="leave" onclick={close} aria-label={format!("Close the conversation with {nick}")} title="Close">{"×"}</button>
             </li>
@@ -143,6 +145,12 @@ pub fn Sidebar(props: &Props) -> Html {
                     <p id="join-help" class="help error" role="alert">{error}</p>
                 }
             </form>
+            <div class="finders">
+                <button onclick={open(Panel::Mentions)} aria-pressed={(chat.panel == Some(Panel::Mentions)).to_string()}>
+                    {"Mentions"}<Badge count={0} mentions={chat.mention_total()} muted=false />
+                </button>
+                <button onclick={open(Panel::Search)} aria-pressed={(chat.panel == Some(Panel::Search)).to_string()}>{"Search"}</button>
+            </div>
             <h2>{"Rooms"}</h2>
             <ul class="list">{ for rooms }</ul>
             if !chat.directs.is_empty() {
@@ -168,19 +176,35 @@ pub fn Sidebar(props: &Props) -> Html {
 #[derive(Properties, PartialEq)]
 struct BadgeProps {
     count: u32,
+    mentions: u32,
+    /// Muted: a dot for unread messages, no counts.
+    muted: bool,
 }
 
+/// Unread messages and, apart, the mentions among them.
 #[component]
 fn Badge(props: &BadgeProps) -> Html {
-    if props.count == 0 {
-        return html! {};
-    }
-    let shown = if props.count > 99 {
-        "99+".to_string()
-    } else {
-        props.count.to_string()
+    let shown = |n: u32| {
+        if n > 99 {
+            "99+".to_string()
+        } else {
+            n.to_string()
+        }
     };
+    if props.muted {
+        return match props.count {
+            0 => html! {},
+            _ => html! { <span class="unread-dot" role="img" aria-label="unread (muted)"></span> },
+        };
+    }
     html! {
-        <span class="badge" aria-label={format!("{} unread", props.count)}>{shown}</span>
+        <>
+            if props.mentions > 0 {
+                <span class="badge mention" aria-label={format!("{} mentions", props.mentions)}>{"@"}{shown(props.mentions)}</span>
+            }
+            if props.count > 0 {
+                <span class="badge" aria-label={format!("{} unread", props.count)}>{shown(props.count)}</span>
+            }
+        </>
     }
 }
