@@ -9,6 +9,10 @@
 // one account (alice), named rich-messages-{desktop,phone}-{light,dark}.png
 // (emoji need a colour emoji font: Debian's fonts-noto-color-emoji):
 //   node frontend/screenshots.mjs --rich docs/images
+// With --attention, the Mentions panel (with a room's mention count) and
+// search results (issue 25), desktop and phone, light:
+// attention-{mentions,search}-{desktop,phone}.png:
+//   node frontend/screenshots.mjs --attention docs/images
 import fs from 'node:fs';
 import path from 'node:path';
 import { startBanter, TcpClient, launchBrowser, openPage, signIn, say, expectLine } from './e2e/harness.mjs';
@@ -18,6 +22,10 @@ const dir = args.find((a) => !a.startsWith('--')) || '/tmp/banter-shots';
 fs.mkdirSync(dir, { recursive: true });
 if (args.includes('--rich')) {
   await richMessages();
+  process.exit(0);
+}
+if (args.includes('--attention')) {
+  await attention();
   process.exit(0);
 }
 const banter = await startBanter();
@@ -129,6 +137,59 @@ async function richMessages() {
       await page.screenshot({ path: path.join(dir, `rich-messages-${name}.png`) });
     }
     for (const bot of Object.values(bots)) bot.close();
+    console.log(`screenshots in ${dir}`);
+  } finally {
+    await browser.close();
+    await banter.stop();
+  }
+}
+
+/** The Mentions panel and search results (`--attention`). */
+async function attention() {
+  const banter = await startBanter({ args: ['--message-rate', '0'] });
+  const browser = await launchBrowser();
+  try {
+    const bob = await TcpClient.connect(banter.tcp, 'bob');
+    for (const room of ['lobby', 'ops']) {
+      bob.send({ type: 'join', room });
+      await bob.waitFor((m) => m.type === 'joined' && m.room === room);
+    }
+    const pages = [];
+    for (const [name, viewport] of [['desktop', { width: 1280, height: 800 }], ['phone', { width: 390, height: 844 }]]) {
+      const page = await openPage(browser, banter.url, { viewport, colorScheme: 'light' });
+      await page.getByLabel('Choose a nick').fill('alice');
+      await page.locator('#password').fill('correct horse battery');
+      if (!pages.length) await page.getByLabel(/Create an account/).check();
+      await page.getByRole('button', { name: pages.length ? 'Log in' : 'Create account' }).click();
+      await page.locator('.status.online').waitFor({ timeout: 15_000 });
+      if (!pages.length) {
+        await page.getByLabel('Join or create a room').fill('ops');
+        await page.getByRole('button', { name: 'Join', exact: true }).click();
+        await page.getByRole('heading', { name: '#ops' }).waitFor({ timeout: 15_000 });
+        await page.locator('.sidebar').getByRole('link', { name: /lobby/ }).click();
+      }
+      pages.push([name, page]);
+    }
+    for (const text of ['The deploy plan for Friday is in the wiki', 'alice: can you review the plan?', 'Rollback steps are in the plan too']) {
+      bob.send({ type: 'say', room: 'ops', text });
+    }
+    bob.send({ type: 'say', room: 'lobby', text: 'Lunch at noon, alice?' });
+    await bob.waitFor((m) => m.type === 'message' && m.text.startsWith('Lunch'));
+    for (const [name, page] of pages) {
+      if (name === 'phone') await page.getByRole('button', { name: 'Rooms and conversations' }).click();
+      await page.getByRole('button', { name: 'Mentions' }).click();
+      await page.locator('.hits .hit').nth(1).waitFor({ timeout: 15_000 });
+      await page.mouse.move(0, 0);
+      await page.screenshot({ path: path.join(dir, `attention-mentions-${name}.png`) });
+      if (name === 'phone') await page.getByRole('button', { name: 'Rooms and conversations' }).click();
+      await page.getByRole('button', { name: 'Search' }).click();
+      await page.getByLabel('Search your rooms and conversations').fill('plan from:bob');
+      await page.getByLabel('Search your rooms and conversations').press('Enter');
+      await page.locator('.hits .hit').nth(2).waitFor({ timeout: 15_000 });
+      await page.mouse.move(0, 0);
+      await page.screenshot({ path: path.join(dir, `attention-search-${name}.png`) });
+    }
+    bob.close();
     console.log(`screenshots in ${dir}`);
   } finally {
     await browser.close();
