@@ -366,8 +366,7 @@ pub enum ClientMessage {
     /// Searches the history of your rooms and your direct conversations:
     /// words and "quoted phrases" (all required), `from:nick`, `in:#room`
     /// or `in:nick`; answered by `search_results`, newest first.
-    /// `before` (a message id) and `before_ts` (Unix ms) page back. Not
-    /// sent by the web client yet.
+    /// `before` (a message id) and `before_ts` (Unix ms) page back.
     Search {
         query: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -380,7 +379,7 @@ pub enum ClientMessage {
     /// Your account's notification level in `room` (or the direct
     /// conversation `with` someone): with `level`, changes it; without,
     /// asks. Answered by `notify_level` (every device of the account gets
-    /// a change). Not sent by the web client yet.
+    /// a change).
     NotifyLevel {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         room: Option<RoomName>,
@@ -397,7 +396,7 @@ pub enum ClientMessage {
     PushUnsubscribe { endpoint: String },
     /// Your account's highlight words (besides your nick, what makes a
     /// message a mention): with `words`, replaces them; without, asks.
-    /// Answered by `highlights`. Not sent by the web client yet.
+    /// Answered by `highlights`.
     Highlights {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         words: Option<Vec<String>>,
@@ -1140,8 +1139,7 @@ pub enum ServerMessage {
         server: String,
         limits: Limits,
         /// The server's VAPID public key (base64url, an uncompressed P-256
-        /// point) for Web Push subscriptions; absent without a store. Not
-        /// read by the web client yet.
+        /// point) for Web Push subscriptions; absent without a store.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         vapid_public_key: Option<String>,
     },
@@ -1470,8 +1468,8 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
-    /// The answer to `search`: what it found, newest first. Not read by
-    /// the web client yet.
+    /// The answer to `search`: what it found, newest first. The web build
+    /// reads it itself (its shared decoder reads rooms' history only).
     SearchResults {
         messages: Vec<Found>,
     },
