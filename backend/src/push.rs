@@ -53,6 +53,8 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 const RETRY_AFTER: Duration = Duration::from_secs(2);
 /// How long a push service keeps a push for an offline browser.
 const TTL_SECS: u32 = 24 * 3600;
+/// How often the accounts with subscriptions are read again.
+const REFRESH: Duration = Duration::from_secs(60);
 /// A preview's most characters.
 const PREVIEW_CHARS: usize = 140;
 
@@ -273,7 +275,8 @@ impl Pusher {
             subscribed: Mutex::new(subscribed),
         });
         let client = Client::new(vapid, settings);
-        tokio::spawn(run(missed, store, client, pusher.clone()));
+        tokio::spawn(run(missed, store.clone(), client, pusher.clone()));
+        tokio::spawn(refresh(store, Arc::downgrade(&pusher)));
         Ok(pusher)
     }
 
@@ -284,6 +287,24 @@ impl Pusher {
             set.insert(account.clone());
         } else {
             set.remove(account);
+        }
+    }
+}
+
+/// Reads again, every [`REFRESH`], which accounts have a subscription:
+/// in a cluster, one made through another node (whose user may live here)
+/// is pushed for here too, at the latest that much later.
+async fn refresh(store: Store, pusher: std::sync::Weak<Pusher>) {
+    let mut every = tokio::time::interval(REFRESH);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let Some(pusher) = pusher.upgrade() else {
+            return;
+        };
+        match store.subscribed_accounts().await {
+            Ok(accounts) => *pusher.subscribed.lock().unwrap() = accounts.into_iter().collect(),
+            Err(e) => debug!(error = %e, "cannot read which accounts have push subscriptions"),
         }
     }
 }
