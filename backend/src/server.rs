@@ -239,6 +239,10 @@ async fn start(settings: Settings, shutdown: CancellationToken) -> anyhow::Resul
     let app = app
         .merge(crate::web::routes(ctx.settings.web_dir.clone()))
         .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            irc_at_root,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
             Arc::new(crate::web::SecurityHeaders {
                 web_dir: ctx.settings.web_dir.clone(),
                 tls: ctx.settings.http_tls,
@@ -401,6 +405,25 @@ fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(LISTEN_BACKLOG)
+}
+
+/// A WebSocket upgrade of `/` is IRC over WebSocket, as at `/irc`: web IRC
+/// clients (and IRC test suites) are often given the bare host.
+async fn irc_at_root(
+    State(ctx): State<Arc<Context>>,
+    peer: axum::extract::ConnectInfo<crate::net::http::HttpPeer>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let upgrade = request.uri().path() == "/"
+        && request
+            .headers()
+            .get(header::UPGRADE)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    if upgrade {
+        return transport::irc::websocket::upgrade(State(ctx), peer, request).await;
+    }
+    next.run(request).await
 }
 
 /// `GET /healthz`: the process is alive and answering.

@@ -24,7 +24,17 @@ async fn connect(
     protocols: &[&str],
     origin: Option<&str>,
 ) -> Result<(Socket, Option<String>), tokio_tungstenite::tungstenite::Error> {
-    let mut request = format!("ws://{}/irc", server.http)
+    connect_at(server, "/irc", protocols, origin).await
+}
+
+/// [`connect`] at `path`.
+async fn connect_at(
+    server: &TestServer,
+    path: &str,
+    protocols: &[&str],
+    origin: Option<&str>,
+) -> Result<(Socket, Option<String>), tokio_tungstenite::tungstenite::Error> {
+    let mut request = format!("ws://{}{path}", server.http)
         .into_client_request()
         .unwrap();
     if !protocols.is_empty() {
@@ -210,4 +220,26 @@ async fn flood_control_holds_on_websocket_too() {
     .await
     .expect("ERROR in time");
     assert!(error.contains("Excess Flood"), "{error}");
+}
+
+/// A WebSocket upgrade of `/` is IRC too (web IRC clients and test suites
+/// given the bare host); a plain `GET /` is still the page.
+#[tokio::test]
+async fn the_bare_host_takes_irc_over_websocket() {
+    let server = TestServer::start();
+    let (mut ws, chosen) = connect_at(&server, "/", &["text.ircv3.net"], None)
+        .await
+        .unwrap();
+    assert_eq!(chosen.as_deref(), Some("text.ircv3.net"));
+    ws.send(Message::text("NICK rooted")).await.unwrap();
+    ws.send(Message::text("USER rooted 0 * :r")).await.unwrap();
+    loop {
+        let (line, _) = next_line(&mut ws).await;
+        if line.contains(" 001 rooted ") {
+            break;
+        }
+    }
+    let (status, page) = common::http_get(server.http, "/", &[]).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("<html"), "{page}");
 }
