@@ -509,6 +509,13 @@ impl Client {
             .header("Urgency", "high")
             .body(Full::new(Bytes::from(body)))?;
         let tcp = TcpStream::connect((host.as_str(), port)).await?;
+        // Accounts name the endpoints: none may make the server post into
+        // its own network (a test push service needs --push-allow-http).
+        let peer = tcp.peer_addr()?.ip();
+        anyhow::ensure!(
+            self.settings.allow_http || is_public(peer),
+            "the endpoint's address {peer} is not a public one"
+        );
         if https {
             let name = rustls::pki_types::ServerName::try_from(host)?;
             let tls = self.tls.connect(name, tcp).await?;
@@ -516,6 +523,37 @@ impl Client {
         } else {
             send(TokioIo::new(tcp), request).await
         }
+    }
+}
+
+/// Whether `ip` is an address on the internet: not loopback, private,
+/// link-local, shared (CGNAT), unspecified, multicast or documentation.
+fn is_public(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public(IpAddr::V4(v4)),
+            None => {
+                let first = v6.segments()[0];
+                !(v6.is_loopback()
+                    || v6.is_unspecified()
+                    || v6.is_multicast()
+                    || first & 0xfe00 == 0xfc00
+                    || first & 0xffc0 == 0xfe80)
+            }
+        },
     }
 }
 
@@ -530,4 +568,61 @@ where
     });
     let response = sender.send_request(request).await?;
     Ok(response.status())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_public_addresses_take_pushes() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        for public in ["93.184.216.34", "2606:4700::6810:85e5", "::ffff:8.8.8.8"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[test]
+    fn subscriptions_are_checked() {
+        let keys = |p256dh: &str, auth: &str| PushKeys {
+            p256dh: p256dh.into(),
+            auth: auth.into(),
+        };
+        let point = URL_SAFE_NO_PAD.encode([4u8; 65]);
+        let auth = URL_SAFE_NO_PAD.encode([1u8; 16]);
+        let good = keys(&point, &auth);
+        assert!(Subscription::parse("https://push.example/a", &good, false, false).is_ok());
+        assert!(Subscription::parse("http://push.example/a", &good, false, false).is_err());
+        assert!(Subscription::parse("http://127.0.0.1:9/a", &good, true, false).is_ok());
+        assert!(Subscription::parse("https:///a", &good, false, false).is_err());
+        let long = format!("https://push.example/{}", "a".repeat(MAX_ENDPOINT_BYTES));
+        assert!(Subscription::parse(&long, &good, false, false).is_err());
+        let compressed = URL_SAFE_NO_PAD.encode([2u8; 65]);
+        assert!(
+            Subscription::parse(
+                "https://p.example/",
+                &keys(&compressed, &auth),
+                false,
+                false
+            )
+            .is_err()
+        );
+        assert!(
+            Subscription::parse("https://p.example/", &keys(&point, "AAAA"), false, false).is_err()
+        );
+    }
 }
