@@ -694,3 +694,50 @@ async fn whois_channels_carry_prefixes() {
     op.send("WHOIS peer").await;
     assert_eq!(parse(&op.wait_for("319").await).params[2], "+#one");
 }
+
+/// The texts of a CHATHISTORY answer's batch.
+async fn page(irc: &mut IrcClient, line: &str) -> Vec<String> {
+    irc.send(line).await;
+    let mut texts = Vec::new();
+    irc.wait_for("BATCH").await;
+    loop {
+        let next = irc.recv().await;
+        if next.contains(" BATCH -") {
+            return texts;
+        }
+        texts.push(next.rsplit(':').next().unwrap().to_string());
+    }
+}
+
+/// `CHATHISTORY BETWEEN`: both bounds left out, from the first towards the
+/// second (a limit keeps the messages nearest the first).
+#[tokio::test]
+async fn chathistory_between_two_messages() {
+    let server = TestServer::start();
+    let mut web = common::Client::hello(&server, common::Kind::Ws, "web").await;
+    web.join("den").await;
+    for i in 1..=5 {
+        common::say(&mut web, "den", &format!("m{i}")).await;
+    }
+    let mut irc = with_caps(&server, "reader", "batch draft/chathistory message-tags").await;
+    irc.send("JOIN #den").await;
+    irc.wait_for("366").await;
+    let forward = page(
+        &mut irc,
+        "CHATHISTORY BETWEEN #den msgid=den-1 msgid=den-5 10",
+    )
+    .await;
+    assert_eq!(forward, ["m2", "m3", "m4"]);
+    let back = page(
+        &mut irc,
+        "CHATHISTORY BETWEEN #den msgid=den-5 msgid=den-1 2",
+    )
+    .await;
+    assert_eq!(back, ["m3", "m4"]);
+    let first = page(
+        &mut irc,
+        "CHATHISTORY BETWEEN #den msgid=den-1 msgid=den-5 2",
+    )
+    .await;
+    assert_eq!(first, ["m2", "m3"]);
+}

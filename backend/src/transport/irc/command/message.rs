@@ -471,6 +471,44 @@ impl Client {
             "LATEST" => (None, id, None, ts),
             "BEFORE" => (id, None, ts, None),
             "AFTER" => (None, id, None, ts),
+            // BETWEEN <target> <ref> <ref> <limit>: both bounds excluded,
+            // from the first towards the second.
+            "BETWEEN" => {
+                let second = line.params.get(3).map_or("", String::as_str);
+                let Some((id2, ts2)) = history_point(second).filter(|_| point != "*") else {
+                    return self.fail(queue, "CHATHISTORY INVALID_PARAMS", &sub, second);
+                };
+                let limit = line
+                    .params
+                    .get(4)
+                    .and_then(|l| l.parse().ok())
+                    .unwrap_or(50);
+                let backwards = match ((id, ts), (id2, ts2)) {
+                    ((Some(a), _), (Some(b), _)) => a > b,
+                    ((_, Some(a)), (_, Some(b))) => a > b,
+                    _ => false,
+                };
+                let (before, after, before_ts, after_ts) = if backwards {
+                    (id, id2, ts, ts2)
+                } else {
+                    (id2, id, ts2, ts)
+                };
+                return self.request(
+                    queue,
+                    ClientMessage::History {
+                        room,
+                        with,
+                        before,
+                        after,
+                        limit: Some(limit),
+                        before_ts,
+                        after_ts,
+                        // Backwards: the newest before the first bound.
+                        latest: backwards,
+                    },
+                    Asked::Chathistory(target.into()),
+                );
+            }
             _ => return self.fail(queue, "CHATHISTORY INVALID_PARAMS", &sub, "-"),
         };
         self.request(
