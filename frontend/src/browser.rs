@@ -131,6 +131,55 @@ pub fn focus(id: &str) {
     }
 }
 
+/// Keeps Tab inside the element `id` (an open drawer): from its last
+/// visible control to its first, and Shift+Tab from the first to the last.
+pub fn trap_tab(id: &str, e: &web_sys::KeyboardEvent) {
+    let Some(doc) = window().document() else {
+        return;
+    };
+    let Some(el) = doc.get_element_by_id(id) else {
+        return;
+    };
+    let found = call(
+        &el,
+        "querySelectorAll",
+        &[&"a[href],button,input,select,summary".into()],
+    );
+    let shown: Vec<JsValue> = js_sys::Array::from(&found)
+        .iter()
+        .filter(|c| call(c, "checkVisibility", &[]).is_truthy())
+        .collect();
+    let (Some(first), Some(last)) = (shown.first(), shown.last()) else {
+        return;
+    };
+    let active = get(&doc, "activeElement");
+    let (from, to) = if e.shift_key() {
+        (first, last)
+    } else {
+        (last, first)
+    };
+    if &active == from || !call(&el, "contains", &[&active]).is_truthy() {
+        e.prevent_default();
+        call(to, "focus", &[]);
+    }
+}
+
+/// Focuses `id` if the focus is lost (on the page itself) or still in
+/// `within` (a drawer just closed).
+pub fn focus_back(id: &str, within: &str) {
+    let Some(doc) = window().document() else {
+        return;
+    };
+    let active = get(&doc, "activeElement");
+    let lost = active.is_null() || active == JsValue::from(doc.body());
+    let inside = doc
+        .get_element_by_id(within)
+        .is_some_and(|el| call(&el, "contains", &[&active]).is_truthy());
+    if lost || inside {
+        focus(id);
+    }
+}
+
 pub fn reload() {
     let _ = window().location().reload();
 }

@@ -60,6 +60,22 @@ pub fn App() -> Html {
         },
     };
     let drawer = use_state(|| Drawer::None);
+    // An opened drawer takes the focus (its Close button); a closed one
+    // gives it back to its toggle, unless a panel opened from it took it.
+    {
+        let was = use_mut_ref(|| Drawer::None);
+        let now = *drawer;
+        use_effect(move || {
+            let before = was.replace(now);
+            match (before, now) {
+                (a, b) if a == b => {}
+                (_, Drawer::Rooms) => browser::focus("rooms-close"),
+                (_, Drawer::Members) => browser::focus("members-close"),
+                (Drawer::Rooms, _) => browser::focus_back("rooms-toggle", "rooms"),
+                _ => browser::focus_back("members-toggle", "members"),
+            }
+        });
+    }
 
     {
         let ctx = ctx.clone();
@@ -157,6 +173,29 @@ pub fn App() -> Html {
             Callback::from(move |_: ()| drawer.set(Drawer::None))
         };
         let panel = state.panel;
+        let open = *drawer != Drawer::None;
+        let unread = state.unread_total();
+        let rooms_label = match unread {
+            0 => "Rooms and conversations".to_string(),
+            n => format!("Rooms and conversations, {n} unread"),
+        };
+        // An open drawer keeps the keyboard: Escape closes it, Tab cycles
+        // inside it (the rest of the page is inert meanwhile).
+        let onkeydown = {
+            let drawer = drawer.clone();
+            Callback::from(move |e: KeyboardEvent| {
+                let id = match *drawer {
+                    Drawer::Rooms => "rooms",
+                    Drawer::Members => "members",
+                    Drawer::None => return,
+                };
+                match e.key().as_str() {
+                    "Escape" => drawer.set(Drawer::None),
+                    "Tab" => browser::trap_tab(id, &e),
+                    _ => {}
+                }
+            })
+        };
         let title = match (&state.view, panel) {
             (_, Some(Panel::Account)) => "Account".into(),
             (_, Some(Panel::Admin)) => "Administration".into(),
@@ -186,27 +225,35 @@ pub fn App() -> Html {
             None => None,
         };
         html! {
-            <div class={layout}>
-                <header class="topbar">
-                    <button class="icon-button only-narrow" aria-label="Rooms and conversations"
+            <div class={layout} {onkeydown}>
+                if panel.is_none() {
+                    <a class="skip" href="#composer-text" onclick={Callback::from(|e: MouseEvent| {
+                        e.prevent_default();
+                        browser::focus("composer-text");
+                    })}>{"Skip to the message box"}</a>
+                }
+                <Sidebar on_navigate={close_drawer.clone()} inert={*drawer == Drawer::Members} />
+                <header class="topbar" inert={open}>
+                    <button id="rooms-toggle" class="icon-button only-narrow" aria-label={rooms_label}
                         aria-expanded={(*drawer == Drawer::Rooms).to_string()}
-                        onclick={toggle(Drawer::Rooms)}>{icon(MENU)}</button>
+                        onclick={toggle(Drawer::Rooms)}>{icon(MENU)}
+                        if unread > 0 { <span class="badge" aria-hidden="true">{unread.min(99)}</span> }
+                    </button>
                     <div class="heading">
-                        <h1 class="title">{title}
-                            if may_edit_topic {
-                                <button class="link edit-topic" onclick={{
-                                    let ctx = ctx.clone();
-                                    let current = topic.clone().unwrap_or_default();
-                                    Callback::from(move |_: MouseEvent| {
-                                        if let Some(text) = browser::prompt("Room topic", &current) {
-                                            ctx.act(|chat| chat.set_topic(text.trim().to_string()));
-                                        }
-                                    })
-                                }}>{"Edit topic"}</button>
-                            }
-                        </h1>
+                        <h1 class="title">{title}</h1>
+                        if may_edit_topic {
+                            <button class="link edit-topic" onclick={{
+                                let ctx = ctx.clone();
+                                let current = topic.clone().unwrap_or_default();
+                                Callback::from(move |_: MouseEvent| {
+                                    if let Some(text) = browser::prompt("Room topic", &current) {
+                                        ctx.act(|chat| chat.set_topic(text.trim().to_string()));
+                                    }
+                                })
+                            }}>{"Edit topic"}</button>
+                        }
                         if let Some(topic) = topic {
-                            <p class="topic" title={topic.clone()}>{banter_protocol::strip_formatting(&topic)}</p>
+                            <p class="topic">{super::messages::rich_text(&topic)}</p>
                         }
                     </div>
                     if let (Some(view), None, Some(_)) = (&state.view, panel, &state.account) {
@@ -214,13 +261,13 @@ pub fn App() -> Html {
                     }
                     <StatusPill status={state.status.clone()} />
                     if in_room {
-                        <button class="icon-button only-narrow" aria-label="Members"
+                        <button id="members-toggle" class="icon-button only-narrow" aria-label="Members"
                             aria-expanded={(*drawer == Drawer::Members).to_string()}
                             onclick={toggle(Drawer::Members)}>{icon(PEOPLE)}</button>
                     }
                 </header>
-                <Sidebar on_navigate={close_drawer.clone()} />
-                <main class="conversation" id="main">
+
+                <main class="conversation" id="main" inert={open}>
                     if panel == Some(Panel::Account) {
                         <AccountPanel />
                     } else if panel == Some(Panel::Admin) {
@@ -235,7 +282,7 @@ pub fn App() -> Html {
                     }
                 </main>
                 if in_room {
-                    <Members on_navigate={close_drawer.clone()} />
+                    <Members on_navigate={close_drawer.clone()} inert={*drawer == Drawer::Rooms} />
                 }
                 <div class="scrim" onclick={toggle(Drawer::None)} aria-hidden="true"></div>
             </div>

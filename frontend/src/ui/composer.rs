@@ -118,7 +118,7 @@ pub fn Composer() -> Html {
         })
     };
     let placeholder = match &place {
-        Some(place) => format!("Message {place} — /help for commands"),
+        Some(place) => format!("Message {place}"),
         None => "Type /join room to start".into(),
     };
     let counter_class = classes!(
@@ -147,7 +147,7 @@ pub fn Composer() -> Html {
                     if let Some(e) = (*error).clone() { e }
                     else if over { format!("{bytes} bytes: the limit is {max}") }
                     else if !online { "Not connected: your text stays here until Banter is back.".into() }
-                    else { String::new() }
+                    else { "Enter sends, Shift+Enter starts a line, /help lists commands".into() }
                 }
             </p>
         </form>

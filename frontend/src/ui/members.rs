@@ -13,6 +13,8 @@ use crate::chat::{View, describe_modes};
 #[derive(Properties, PartialEq)]
 pub struct Props {
     pub on_navigate: Callback<()>,
+    /// Out of reach while the other drawer is open.
+    pub inert: bool,
 }
 
 #[component]
@@ -84,13 +86,13 @@ pub fn Members(props: &Props) -> Html {
         html! {
             <li key={nick.to_string()} class="member-row">
                 if me {
-                    <span class={state_class} title={status.clone()}><span class="presence" aria-hidden="true"></span>{nick.to_string()}<span class="muted">{" (you)"}</span>
+                    <span class={state_class} title={status.clone()}><span class="presence" aria-hidden="true"></span><span class="nick">{nick.to_string()}</span><span class="muted">{" (you)"}</span>
                         if let Some(role) = role { <span class="role">{format!(" · {role}")}</span> }
                     </span>
                 } else {
                     <button class={state_class} onclick={whisper} title={format!("{status} · whisper to {nick}")}
                         aria-label={format!("{nick}, {status}: send a direct message")}>
-                        <span class="presence" aria-hidden="true"></span>{nick.to_string()}
+                        <span class="presence" aria-hidden="true"></span><span class="nick">{nick.to_string()}</span>
                         if let Some(role) = role { <span class="role">{format!(" · {role}")}</span> }
                     </button>
                     if operator {
@@ -134,7 +136,8 @@ pub fn Members(props: &Props) -> Html {
         })
     };
     html! {
-        <aside class="members" aria-label={format!("Members of #{room}")}>
+        <aside id="members" class="members" aria-label={format!("Members of #{room}")} inert={props.inert}>
+            <button id="members-close" class="only-narrow close" onclick={props.on_navigate.reform(|_| ())}>{"Close"}</button>
             <h2>{format!("Members · {}", state.members.len())}</h2>
             <ul class="list">{ for items }</ul>
             <form class="invite" onsubmit={invite} aria-label={format!("Invite someone to #{room}")}>

@@ -525,7 +525,7 @@ fn join_nicks(nicks: &[Nick]) -> String {
 }
 
 /// Text nodes and safe links; never HTML.
-fn rich_text(raw: &str) -> Html {
+pub(super) fn rich_text(raw: &str) -> Html {
     let plain = banter_protocol::strip_formatting(raw);
     text::linkify(&plain)
         .into_iter()

@@ -13,6 +13,8 @@ use crate::chat::{Panel, View};
 pub struct Props {
     /// Called after choosing a conversation (closes the drawer on phones).
     pub on_navigate: Callback<()>,
+    /// Out of reach while the other drawer is open.
+    pub inert: bool,
 }
 
 #[component]
@@ -83,7 +85,7 @@ pub fn Sidebar(props: &Props) -> Html {
                     <Badge count={state.conv.unread} mentions={state.conv.mentions}
                         muted={chat.level(&view) == NotifyLevel::None} />
                 </a>
-                <button class="leave" onclick={leave} aria-label={format!("Leave #{room}")} title="Leave">{"×"}</button>
+                <button class="leave" onclick={leave} aria-label={format!("Leave #{room}")} title="Leave"><span aria-hidden="true">{"×"}</span></button>
             </li>
         }
     });
@@ -110,7 +112,7 @@ pub fn Sidebar(props: &Props) -> Html {
                     <Badge count={conv.unread} mentions={conv.mentions}
                         muted={chat.level(&view) == NotifyLevel::None} />
                 </a>
-                <button class="leave" onclick={close} aria-label={format!("Close the conversation with {nick}")} title="Close">{"×"}</button>
+                <button class="leave" onclick={close} aria-label={format!("Close the conversation with {nick}")} title="Close"><span aria-hidden="true">{"×"}</span></button>
             </li>
         }
     });
@@ -132,7 +134,8 @@ pub fn Sidebar(props: &Props) -> Html {
         " (guest)"
     };
     html! {
-        <nav class="sidebar" aria-label="Rooms and conversations">
+        <nav id="rooms" class="sidebar" aria-label="Rooms and conversations" inert={props.inert}>
+            <button id="rooms-close" class="only-narrow close" onclick={props.on_navigate.reform(|_| ())}>{"Close"}</button>
             <form class="join" onsubmit={onsubmit}>
                 <label for="join-room">{"Join or create a room"}</label>
                 <div class="row">
@@ -141,9 +144,7 @@ pub fn Sidebar(props: &Props) -> Html {
                         aria-invalid={join_error.is_some().to_string()} aria-describedby="join-help" />
                     <button type="submit">{"Join"}</button>
                 </div>
-                if let Some(error) = (*join_error).clone() {
-                    <p id="join-help" class="help error" role="alert">{error}</p>
-                }
+                <p id="join-help" class="help error" role="alert">{(*join_error).clone()}</p>
             </form>
             <div class="finders">
                 <button onclick={open(Panel::Mentions)} aria-pressed={(chat.panel == Some(Panel::Mentions)).to_string()}>

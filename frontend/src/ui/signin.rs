@@ -30,10 +30,11 @@ pub fn SignIn() -> Html {
     let password_error = (*create && !PASSWORD_LEN.contains(&password.len()))
         .then(|| "a new account's password has 8 to 256 characters".to_string());
     let error = match (&check, *touched) {
-        (Err(e), true) => Some(e.problem.to_string()),
-        (_, true) if password_error.is_some() => password_error.clone(),
+        (Err(e), true) => Some(nick_problem(&nick, &e.problem.to_string())),
         _ => server_error,
     };
+    let bad_password = password_error.is_some();
+    let password_error = password_error.filter(|_| *touched);
     let input = |state: &UseStateHandle<String>| {
         let state = state.clone();
         Callback::from(move |e: InputEvent| {
@@ -54,7 +55,7 @@ pub fn SignIn() -> Html {
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
             touched.set(true);
-            if let (Ok(nick), None) = (check.clone(), &password_error) {
+            if let (Ok(nick), false) = (check.clone(), bad_password) {
                 let password = (!password.is_empty()).then(|| (*password).clone());
                 let invite = (!invite.is_empty()).then_some(invite.clone());
                 ctx.act(|chat| chat.sign_in(nick, password, create, invite));
@@ -81,10 +82,14 @@ pub fn SignIn() -> Html {
                 <input id="nick" name="nick" autocomplete="username" autocapitalize="off" spellcheck="false"
                     maxlength="24" placeholder="e.g. alice" value={(*nick).clone()} oninput={input(&nick)}
                     aria-invalid={error.is_some().to_string()} aria-describedby="nick-help" autofocus=true />
+                <p id="nick-help" class={classes!("help", error.is_some().then_some("error"))} role="alert">
+                    { error.unwrap_or_else(|| "Without a password you chat as a guest. Nicks: 1–24 characters, letters, digits, - and []\\`_^{|}; not a digit first.".into()) }
+                </p>
                 <label for="password">{"Password "}<span class="muted">{"(only for an account)"}</span></label>
                 <input id="password" name="password" type="password" maxlength="256"
                     autocomplete={if *create { "new-password" } else { "current-password" }}
-                    value={(*password).clone()} oninput={input(&password)} />
+                    value={(*password).clone()} oninput={input(&password)} aria-describedby="password-help"
+                    aria-invalid={password_error.is_some().to_string()} />
                 <label class="check">
                     <input type="checkbox" checked={*create} onchange={toggle} />
                     {"Create an account with this nick and password"}
@@ -95,11 +100,28 @@ pub fn SignIn() -> Html {
                         maxlength="128" value={(*invite).clone()} oninput={input(&invite)} aria-describedby="invite-help" />
                     <p id="invite-help" class="help">{"Some servers need one to create an account: their administrator gives it out."}</p>
                 }
-                <p id="nick-help" class={classes!("help", error.is_some().then_some("error"))} role="alert">
-                    { error.unwrap_or_else(|| "Without a password you chat as a guest. Nicks: 1–24 characters, letters, digits, - and []\\`_^{|}; not a digit first.".into()) }
-                </p>
+                <p id="password-help" class="help error" role="alert">{password_error}</p>
                 <button type="submit" class="primary" disabled={waiting}>{button}</button>
             </form>
         </main>
     }
+}
+
+/// The nick check's refusal, naming every character a nick cannot have
+/// (the check itself stops at the first).
+fn nick_problem(nick: &str, problem: &str) -> String {
+    let mut bad = Vec::new();
+    for c in nick.trim().chars() {
+        if !(c.is_ascii_alphanumeric() || "-[]\\`_^{|}".contains(c) || bad.contains(&c)) {
+            bad.push(c);
+        }
+    }
+    if bad.is_empty() {
+        return format!("This nick: {problem}");
+    }
+    let shown: Vec<String> = bad.iter().map(|c| format!("{c:?}")).collect();
+    format!(
+        "Not allowed in a nick: {}. Use letters, digits, - and []\\`_^{{|}}",
+        shown.join(" ")
+    )
 }
