@@ -1,7 +1,7 @@
 // Accessibility (issue 28), in headless Chromium against a real banter:
 // an axe-core audit (WCAG 2.0-2.2 A and AA, and axe's best practices) of
 // every view (landing, the sign-in error, chat, the message actions and
-// reaction picker, the Mentions and Search panels, and on a phone each
+// reaction picker, the Mentions, Search, Account and Administration panels, and on a phone each
 // drawer open) in light and dark, at 1280x800 and 390x844, failing on any
 // serious or critical finding; touch targets of at least 44x44 px on the
 // phone layout; a keyboard walk from the top (order, every stop on screen
@@ -37,7 +37,9 @@ let server;
 let bot;
 before(async () => {
   browser = await launchBrowser();
-  server = await startBanter({ args: ['--message-rate', '0'] });
+  // The audit's accounts administer the server: the Administration panel is audited too.
+  const admins = ['ldesktop', 'lphone', 'ddesktop', 'dphone'].flatMap((n) => ['--server-admin', n]);
+  server = await startBanter({ args: ['--message-rate', '0', ...admins] });
   bot = await TcpClient.connect(server.tcp, 'a-very-long-nick-name-xy');
 });
 after(async () => {
@@ -176,6 +178,21 @@ for (const scheme of ['light', 'dark']) {
         await query.press('Enter');
         await page.locator('.hits .hit').first().waitFor({ timeout: WAIT_MS });
         await audit(page, `${tag}-08-search`);
+
+        // The Account panel, and the Administration panel (the account administers the server).
+        if (phone) await openDrawer(page, '#rooms-toggle');
+        await page.getByRole('button', { name: 'Account', exact: true }).click();
+        await page.getByRole('heading', { name: 'Your account' }).waitFor({ timeout: WAIT_MS });
+        await audit(page, `${tag}-09-account`);
+        if (phone) assert.deepEqual(await smallTargets(page, '.account'), [], 'touch targets: Account panel');
+        if (phone) await openDrawer(page, '#rooms-toggle');
+        await page.getByRole('button', { name: 'Administration' }).click();
+        await page.getByRole('heading', { name: 'Server administration' }).waitFor({ timeout: WAIT_MS });
+        await page.getByRole('region', { name: 'Rooms', exact: true })
+          .getByRole('button', { name: `#${room}`, exact: true }).click();
+        await page.getByRole('region', { name: `People in #${room}` }).getByText('a-very-long-nick-name-xy').waitFor({ timeout: WAIT_MS });
+        await audit(page, `${tag}-10-administration`);
+        if (phone) assert.deepEqual(await smallTargets(page, '.admin'), [], 'touch targets: Administration panel');
         assert.deepEqual(page.errors, []);
       } finally {
         await page.context().close();
