@@ -305,6 +305,13 @@ test('keyboard, phone: drawers take the focus, trap it, close with Escape or Clo
     }
     assert.equal(stops[0], 'a:Skip to the message box', stops.join(' | '));
     assert.equal(stops[1], 'rooms-toggle', stops.join(' | '));
+    // The header in the order the eye reads it: the first row (both
+    // toggles), then the title's row (Edit topic, the level picker).
+    fs.writeFileSync(path.join(OUT, 'keyboard-phone-order.json'), JSON.stringify(stops, null, 2));
+    assert.equal(stops[2], 'members-toggle', stops.join(' | '));
+    const edit = stops.indexOf('button:Edit topic');
+    const level = stops.findIndex((s) => s.startsWith('select'));
+    assert.ok(edit > 2 && level > edit, stops.join(' | '));
 
     for (const [toggle, drawer] of [['rooms-toggle', 'rooms'], ['members-toggle', 'members']]) {
       await page.locator(`#${toggle}`).focus();

@@ -239,6 +239,13 @@ pub fn App() -> Html {
                         onclick={toggle(Drawer::Rooms)}>{icon(MENU)}
                         if unread > 0 { <span class="badge" aria-hidden="true">{unread.min(99)}</span> }
                     </button>
+                    // Before the heading: on a phone both toggles are on the first row (the
+                    // title and topic below), and Tab follows what the eye sees.
+                    if in_room {
+                        <button id="members-toggle" class="icon-button only-narrow" aria-label="Members"
+                            aria-expanded={(*drawer == Drawer::Members).to_string()}
+                            onclick={toggle(Drawer::Members)}>{icon(PEOPLE)}</button>
+                    }
                     <div class="heading">
                         <h1 class="title">{title}</h1>
                         if may_edit_topic {
@@ -260,11 +267,6 @@ pub fn App() -> Html {
                         {level_picker(&ctx, view, state.level(view))}
                     }
                     <StatusPill status={state.status.clone()} />
-                    if in_room {
-                        <button id="members-toggle" class="icon-button only-narrow" aria-label="Members"
-                            aria-expanded={(*drawer == Drawer::Members).to_string()}
-                            onclick={toggle(Drawer::Members)}>{icon(PEOPLE)}</button>
-                    }
                 </header>
 
                 <main class="conversation" id="main" inert={open}>
