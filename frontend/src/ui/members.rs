@@ -47,15 +47,17 @@ pub fn Members(props: &Props) -> Html {
         let me = chat.nick.as_ref() == Some(nick);
         let voiced = state.voiced.contains(nick);
         // Roles are held by accounts; a logged-in user's nick is its account.
+        // With its separator: shown as is, and the whisper button's name starts
+        // with what it shows (WCAG 2.5.3).
         let role = if state.owner.as_ref() == Some(nick) {
-            Some("owner")
+            Some(" · owner")
         } else if state.ops.contains(nick) {
-            Some("operator")
+            Some(" · operator")
         } else if voiced {
-            Some("voice")
+            Some(" · voice")
         } else if chat.bots.contains(nick) {
             // What it says it is (`profile`; IRC's `+B`).
-            Some("bot")
+            Some(" · bot")
         } else {
             None
         };
@@ -87,13 +89,13 @@ pub fn Members(props: &Props) -> Html {
             <li key={nick.to_string()} class="member-row">
                 if me {
                     <span class={state_class} title={status.clone()}><span class="presence" aria-hidden="true"></span><span class="nick">{nick.to_string()}</span><span class="muted">{" (you)"}</span>
-                        if let Some(role) = role { <span class="role">{format!(" · {role}")}</span> }
+                        if let Some(role) = role { <span class="role">{role}</span> }
                     </span>
                 } else {
                     <button class={state_class} onclick={whisper} title={format!("{status} · whisper to {nick}")}
-                        aria-label={format!("{nick}, {status}: send a direct message")}>
+                        aria-label={format!("{nick}{}, {status}: send a direct message", role.unwrap_or_default())}>
                         <span class="presence" aria-hidden="true"></span><span class="nick">{nick.to_string()}</span>
-                        if let Some(role) = role { <span class="role">{format!(" · {role}")}</span> }
+                        if let Some(role) = role { <span class="role">{role}</span> }
                     </button>
                     if operator {
                         <button class="mod" onclick={moderate("kick")} aria-label={format!("Kick {nick} from #{room}")}>{"Kick"}</button>
