@@ -1,5 +1,5 @@
 // The web client's download budget: the wasm and JS a browser fetches,
-// brotli-compressed as banter serves them, must stay under 200,682 bytes
+// brotli-compressed as banter serves them, must stay under 201,000 bytes
 // (docs/web-client.md says what the budget buys and why it grew).
 // Prints the sizes; exits 1 over budget. Run after `trunk build --release`.
 import fs from 'node:fs';
@@ -8,7 +8,7 @@ import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 
 // Counted in bytes (issue 28 raised it from 199,000: docs/web-client.md).
-const BUDGET = 200_682;
+const BUDGET = 201_000;
 const dist = path.join(path.dirname(fileURLToPath(import.meta.url)), 'dist');
 let total = 0;
 for (const name of fs.readdirSync(dist).sort()) {
