@@ -1938,8 +1938,7 @@ impl Session {
                 })
                 .await
                 .map_err(internal)?;
-            let left = store.subscriptions(&account).await.map_err(internal)?;
-            pusher.subscribed(&account, !left.is_empty());
+            // The pusher forgets the account when it finds none left.
             self.reply(ServerMessage::PushUnsubscribed { endpoint }, reference);
             return Ok(());
         };

@@ -9,7 +9,7 @@
 //! stored: it is relayed at once, at most once every
 //! [`TYPING_INTERVAL_MS`] per user and conversation.
 
-use banter_protocol::{DEFAULT_MAX_LINES, Reaction, TypingState};
+use banter_protocol::{Reaction, TypingState};
 
 use super::*;
 use crate::core::event::{Actor, AmendEvent, Amended, Amendment};
@@ -230,9 +230,6 @@ pub fn check_lines(text: &str, max_lines: usize) -> Result<()> {
     }
     Ok(())
 }
-
-/// The default of [`RouterConfig::max_lines`].
-pub const MAX_LINES: usize = DEFAULT_MAX_LINES;
 
 /// What the rule of [`Amendment::check`] needs of a message held here,
 /// for `change` by `by`.

@@ -51,7 +51,7 @@ mod sessions;
 mod tests;
 mod watches;
 
-pub use amend::{MAX_LINES, TYPING_INTERVAL_MS, Typed, amend_reactions, check_lines};
+pub use amend::{Typed, amend_reactions, check_lines};
 use apply::{apply_room_change, deliver_chat, deliver_direct_with};
 use chat::chat;
 use devices::{Sessions, Sink};

@@ -467,12 +467,14 @@ impl Client {
         let Some((id, ts)) = history_point(point) else {
             return self.fail(queue, "CHATHISTORY INVALID_PARAMS", &sub, point);
         };
-        let (before, after, before_ts, after_ts) = match sub.as_str() {
-            "LATEST" => (None, id, None, ts),
-            "BEFORE" => (id, None, ts, None),
-            "AFTER" => (None, id, None, ts),
+        // Each subcommand's bounds, and whether it pages backwards.
+        let (before, after, before_ts, after_ts, limit, latest) = match sub.as_str() {
+            "LATEST" => (None, id, None, ts, limit, true),
+            "BEFORE" => (id, None, ts, None, limit, false),
+            "AFTER" => (None, id, None, ts, limit, false),
             // BETWEEN <target> <ref> <ref> <limit>: both bounds excluded,
-            // from the first towards the second.
+            // from the first towards the second (backwards: the newest
+            // before the first bound).
             "BETWEEN" => {
                 let second = line.params.get(3).map_or("", String::as_str);
                 let Some((id2, ts2)) = history_point(second).filter(|_| point != "*") else {
@@ -488,26 +490,11 @@ impl Client {
                     ((_, Some(a)), (_, Some(b))) => a > b,
                     _ => false,
                 };
-                let (before, after, before_ts, after_ts) = if backwards {
-                    (id, id2, ts, ts2)
+                if backwards {
+                    (id, id2, ts, ts2, limit, true)
                 } else {
-                    (id2, id, ts2, ts)
-                };
-                return self.request(
-                    queue,
-                    ClientMessage::History {
-                        room,
-                        with,
-                        before,
-                        after,
-                        limit: Some(limit),
-                        before_ts,
-                        after_ts,
-                        // Backwards: the newest before the first bound.
-                        latest: backwards,
-                    },
-                    Asked::Chathistory(target.into()),
-                );
+                    (id2, id, ts2, ts, limit, false)
+                }
             }
             _ => return self.fail(queue, "CHATHISTORY INVALID_PARAMS", &sub, "-"),
         };
@@ -521,7 +508,7 @@ impl Client {
                 limit: Some(limit),
                 before_ts,
                 after_ts,
-                latest: sub == "LATEST",
+                latest,
             },
             Asked::Chathistory(target.into()),
         );
