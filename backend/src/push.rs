@@ -252,10 +252,12 @@ pub struct Pusher {
 }
 
 impl Notify for Pusher {
+    fn wants(&self, account: &Nick) -> bool {
+        self.subscribed.lock().unwrap().contains(account)
+    }
+
     fn missed(&self, missed: Missed) {
-        if self.subscribed.lock().unwrap().contains(&missed.account)
-            && self.queue.try_send(missed).is_err()
-        {
+        if self.queue.try_send(missed).is_err() {
             debug!("the push queue is full; a notification was dropped");
         }
     }
@@ -379,13 +381,7 @@ async fn notifies(store: &Store, m: &Missed) -> anyhow::Result<bool> {
         Some(room) => format!("#{room}"),
         None => crate::core::model::key(&m.from),
     };
-    let level = store
-        .notify_levels(&m.account)
-        .await?
-        .into_iter()
-        .find(|(t, ..)| *t == target)
-        .and_then(|(.., level)| NotifyLevel::parse(&level))
-        .unwrap_or_default();
+    let level = store.notify_level(&m.account, &target).await?;
     Ok(match level {
         NotifyLevel::None => false,
         NotifyLevel::All => true,

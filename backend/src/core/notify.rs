@@ -17,6 +17,10 @@ pub struct Missed {
 }
 
 pub trait Notify: Send + Sync {
+    /// Whether what `account` misses matters here (asked first, so that
+    /// nothing is copied for the accounts that have no way to be told).
+    fn wants(&self, account: &Nick) -> bool;
+
     /// Takes `missed`; never waits (a full queue drops it).
     fn missed(&self, missed: Missed);
 }

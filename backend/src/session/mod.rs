@@ -1884,12 +1884,7 @@ impl Session {
             Conversation::With(with) => (None, Some(with)),
         };
         let Some(level) = level else {
-            let stored = store.notify_levels(&account).await.map_err(internal)?;
-            let level = stored
-                .into_iter()
-                .find(|(t, ..)| *t == key)
-                .and_then(|(_, _, l)| NotifyLevel::parse(&l))
-                .unwrap_or_default();
+            let level = store.notify_level(&account, &key).await.map_err(internal)?;
             let told = ServerMessage::NotifyLevel(LevelOf { room, with, level });
             self.reply(told, reference);
             return Ok(());

@@ -403,20 +403,18 @@ fn chat(
     }
 }
 
-/// Fills in the reactions of `messages` (by id) from `rows` (id, nick,
-/// reaction, in the order they were left).
 /// A room or direct message, whose reactions a read fills in.
 trait Reacted {
     fn id(&self) -> u64;
-    fn reactions(&mut self) -> (u64, &mut Vec<Reaction>);
+    fn reactions(&mut self) -> &mut Vec<Reaction>;
 }
 
 impl Reacted for ChatMessage {
     fn id(&self) -> u64 {
         self.id
     }
-    fn reactions(&mut self) -> (u64, &mut Vec<Reaction>) {
-        (self.id, &mut self.reactions)
+    fn reactions(&mut self) -> &mut Vec<Reaction> {
+        &mut self.reactions
     }
 }
 
@@ -424,16 +422,18 @@ impl Reacted for DirectMessage {
     fn id(&self) -> u64 {
         self.id
     }
-    fn reactions(&mut self) -> (u64, &mut Vec<Reaction>) {
-        (self.id, &mut self.reactions)
+    fn reactions(&mut self) -> &mut Vec<Reaction> {
+        &mut self.reactions
     }
 }
 
-fn with_reactions<'a>(
-    messages: impl Iterator<Item = (u64, &'a mut Vec<Reaction>)>,
-    rows: Vec<(i64, String, String)>,
-) {
-    let mut by_id: std::collections::HashMap<u64, &mut Vec<Reaction>> = messages.collect();
+/// Fills in the reactions of `messages` from `rows` (id, nick, reaction,
+/// in the order they were left).
+fn with_reactions<M: Reacted>(messages: &mut [M], rows: Vec<(i64, String, String)>) {
+    let mut by_id: std::collections::HashMap<u64, &mut Vec<Reaction>> = messages
+        .iter_mut()
+        .map(|m| (m.id(), m.reactions()))
+        .collect();
     for (id, who, reaction) in rows {
         if let Some(list) = by_id.get_mut(&(id as u64)) {
             crate::core::router::amend_reactions(list, &reaction, &nick(who), false);
@@ -1182,6 +1182,29 @@ impl Store {
         Ok(names.into_iter().map(nick).collect())
     }
 
+    /// `account`'s notification level in `target` (as
+    /// [`notify_levels`](Self::notify_levels) names it): the default unless
+    /// one is stored.
+    pub async fn notify_level(
+        &self,
+        account: &Nick,
+        target: &str,
+    ) -> anyhow::Result<banter_protocol::NotifyLevel> {
+        let level: Option<String> = with_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT level FROM notify_levels WHERE account = $1 AND target = $2",
+            )
+            .bind(key(account))
+            .bind(target)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(level
+            .as_deref()
+            .and_then(banter_protocol::NotifyLevel::parse)
+            .unwrap_or_default())
+    }
+
     /// `account`'s highlight words.
     pub async fn highlights(&self, account: &Nick) -> anyhow::Result<Vec<String>> {
         let stored: Option<Option<String>> = with_pool!(self, pool => {
@@ -1345,7 +1368,7 @@ impl Store {
             .await?
         });
         if !rows.is_empty() {
-            with_reactions(messages.iter_mut().map(M::reactions), rows);
+            with_reactions(messages, rows);
         }
         Ok(())
     }

@@ -43,24 +43,24 @@ impl Router {
     ) -> Result<()> {
         let now = now_ms();
         match &mut change {
-            Amendment::Edit { ts, window_ms, .. } => {
+            Amendment::Edit {
+                text,
+                ts,
+                window_ms,
+            } => {
+                check_text(text, self.config.max_text_bytes)?;
+                check_lines(text, self.config.max_lines)?;
                 (*ts, *window_ms) = (now, self.config.edit_window_ms);
             }
-            Amendment::React { ts, .. } => *ts = now,
-            Amendment::Delete { .. } => {}
-        }
-        if let Amendment::Edit { text, .. } = &change {
-            check_text(text, self.config.max_text_bytes)?;
-            check_lines(text, self.config.max_lines)?;
-        }
-        if let Amendment::React { reaction, .. } = &change {
-            banter_protocol::check_reaction(reaction)?;
-        }
-        if let Amendment::Delete {
-            reason: Some(reason),
-        } = &change
-        {
-            check_line(reason, MAX_REASON_BYTES, "reason")?;
+            Amendment::React { reaction, ts, .. } => {
+                banter_protocol::check_reaction(reaction)?;
+                *ts = now;
+            }
+            Amendment::Delete { reason } => {
+                if let Some(reason) = reason {
+                    check_line(reason, MAX_REASON_BYTES, "reason")?;
+                }
+            }
         }
         let mut guard = self.state.lock().unwrap();
         let state = &mut *guard;

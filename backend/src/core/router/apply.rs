@@ -226,11 +226,14 @@ pub(super) fn deliver_chat(state: &mut State, config: &RouterConfig, write: Chat
     };
     // Members here with no device connected (always-on accounts) miss it.
     if let Some(notify) = &state.notify {
-        for m in r.members.iter().filter(|m| m.session != user) {
+        for m in r
+            .members
+            .iter()
+            .filter(|m| m.session != user && m.sink.len() == 0)
+        {
             if let Some(s) = state.sessions.get(&m.session)
                 && s.node.is_none()
-                && s.sink.len() == 0
-                && let Some(account) = &s.account
+                && let Some(account) = s.account.as_ref().filter(|a| notify.wants(a))
             {
                 notify.missed(Missed {
                     account: account.clone(),
@@ -269,6 +272,7 @@ pub(super) fn deliver_direct(state: &mut State, direct: DirectEvent) {
     // To an account with no device connected: it waits, and is missed.
     if let (None, Some(account), Some(notify)) = (direct.target, &direct.account, &state.notify)
         && !direct.message.notice
+        && notify.wants(account)
     {
         notify.missed(Missed {
             account: account.clone(),

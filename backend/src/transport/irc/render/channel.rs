@@ -194,7 +194,7 @@ impl Client {
             }
             line.text().write(out);
         } else {
-            shared(frame, out, variant_for(variant, account, ""));
+            shared(frame, out, variant_for(variant, account));
         }
         if opped {
             Line::new(

@@ -211,16 +211,24 @@ fn tags(
 /// The variant whose rendering serves `variant` for a message whose
 /// sender is logged in (`account`) or not: without an account, the
 /// account-tag variants are the same lines, so they share one rendering.
-/// Likewise, a text of one line needs no multiline variant.
-pub(super) fn variant_for(variant: usize, account: Option<&Nick>, text: &str) -> usize {
-    let mut variant = variant;
-    if account.is_none() {
-        variant &= !VARIANT_ACCOUNT;
+/// (A frame of one line keeps no multiline variants: see `Frame::irc`.)
+pub(super) fn variant_for(variant: usize, account: Option<&Nick>) -> usize {
+    if account.is_some() {
+        variant
+    } else {
+        variant & !VARIANT_ACCOUNT
     }
-    if !text.contains('\n') {
-        variant &= !VARIANT_MULTILINE;
+}
+
+/// [`variant_for`], for history, which picks how to render by it: a text
+/// of one line has no multiline batch.
+fn history_variant(variant: usize, account: Option<&Nick>, text: &str) -> usize {
+    let variant = variant_for(variant, account);
+    if text.contains('\n') {
+        variant
+    } else {
+        variant & !VARIANT_MULTILINE
     }
-    variant
 }
 
 /// Appends the shared rendering of `frame` for tag variant `variant`,
@@ -361,16 +369,12 @@ impl Client {
             ServerMessage::Message(m) if mine && self.is_me(&m.from) && !echo => {}
             ServerMessage::Direct(d)
                 if mine && self.is_me(&d.from) && !self.is_me(&d.to) && !echo => {}
-            ServerMessage::Message(m) => shared(
-                frame,
-                out,
-                variant_for(variant, m.account.as_ref(), &m.text),
-            ),
-            ServerMessage::Direct(d) => shared(
-                frame,
-                out,
-                variant_for(variant, d.account.as_ref(), &d.text),
-            ),
+            ServerMessage::Message(m) => {
+                shared(frame, out, variant_for(variant, m.account.as_ref()))
+            }
+            ServerMessage::Direct(d) => {
+                shared(frame, out, variant_for(variant, d.account.as_ref()))
+            }
             _ => {}
         }
     }
@@ -511,7 +515,7 @@ impl Client {
             if m.deleted {
                 continue;
             }
-            let variant = variant_for(variant, m.account.as_ref(), &m.text);
+            let variant = history_variant(variant, m.account.as_ref(), &m.text);
             match &batch {
                 Some(id) if variant & VARIANT_MULTILINE == 0 => {
                     let mut lines = Vec::new();
@@ -542,7 +546,7 @@ impl Client {
             if d.deleted {
                 continue;
             }
-            let variant = variant_for(variant, d.account.as_ref(), &d.text);
+            let variant = history_variant(variant, d.account.as_ref(), &d.text);
             match &batch {
                 Some(id) if variant & VARIANT_MULTILINE == 0 => {
                     let mut lines = Vec::new();
