@@ -379,7 +379,7 @@ async fn run(
 async fn notifies(store: &Store, m: &Missed) -> anyhow::Result<bool> {
     let target = match &m.room {
         Some(room) => format!("#{room}"),
-        None => crate::core::model::key(&m.from),
+        None => crate::core::model::key(m.from_account.as_ref().unwrap_or(&m.from)),
     };
     let level = store.notify_level(&m.account, &target).await?;
     Ok(match level {

@@ -12,6 +12,9 @@ pub struct Missed {
     /// Its room; `None`: a direct message.
     pub room: Option<RoomName>,
     pub from: Nick,
+    /// The account `from` was logged into, if any (a direct message's
+    /// level is kept under the other side's account).
+    pub from_account: Option<Nick>,
     pub text: String,
     pub id: u64,
 }

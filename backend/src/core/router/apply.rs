@@ -239,6 +239,7 @@ pub(super) fn deliver_chat(state: &mut State, config: &RouterConfig, write: Chat
                     account: account.clone(),
                     room: Some(message.room.clone()),
                     from: message.from.clone(),
+                    from_account: message.account.clone(),
                     text: message.text.clone(),
                     id: message.id,
                 });
@@ -278,6 +279,7 @@ pub(super) fn deliver_direct(state: &mut State, direct: DirectEvent) {
             account: account.clone(),
             room: None,
             from: direct.message.from.clone(),
+            from_account: direct.message.account.clone(),
             text: direct.message.text.clone(),
             id: direct.message.id,
         });
