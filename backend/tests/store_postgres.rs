@@ -589,3 +589,129 @@ fn a_dropped_cluster_leaves_no_server_running() {
     );
     assert!(!dir.exists(), "{} is left", dir.display());
 }
+
+/// SQLite indexes messages for search beside the commit, in batches (see
+/// the writer): a search still finds everything committed before it, a
+/// burst larger than one indexing batch included, and what a stopped
+/// server had not indexed yet is found after the restart. On PostgreSQL
+/// the index is part of the commit; the same searches hold.
+#[tokio::test]
+async fn search_finds_every_committed_message_across_batches_and_restarts_on_both_backends() {
+    use banter::core::event::ChatEvent;
+    use banter::core::search::Query;
+    let sqlite = TempDir::new();
+    let backends = both_backends(&sqlite);
+    let rooms = [RoomName::new("one").unwrap(), RoomName::new("two").unwrap()];
+    let count = |store: &Store, words: &'static str| {
+        let store = store.clone();
+        let rooms = rooms.clone();
+        async move {
+            let query = Query::parse(words).unwrap();
+            let found = store
+                .search(&rooms, None, &query, 50, (None, None))
+                .await
+                .unwrap();
+            found.len()
+        }
+    };
+    for backend in &backends {
+        let delivered = Arc::new(AtomicUsize::new(0));
+        let store = open(backend, &delivered).await;
+        // 2,500 messages (more than two indexing batches), only chat: the
+        // writer's one-statement path.
+        for n in 1..=2500u64 {
+            let room = if n % 2 == 0 { "two" } else { "one" };
+            let word = if n % 100 == 0 { "hundredth" } else { "plain" };
+            let message = chat(room, n.div_ceil(2), &format!("{word} message number{n}"));
+            let event = ChatEvent {
+                message,
+                sender: 1,
+                reference: None,
+            };
+            store.writes().send(Write::Chat(event)).await.unwrap();
+        }
+        store.flush().await.unwrap();
+        assert_eq!(delivered.load(Ordering::SeqCst), 2500, "{backend:?}");
+        assert_eq!(count(&store, "number2500").await, 1, "{backend:?}");
+        assert_eq!(count(&store, "hundredth").await, 25, "{backend:?}");
+        assert_eq!(count(&store, "plain").await, 50, "{backend:?}");
+        // More, then the server stops at once: nothing has searched them.
+        for n in 2501..=2600u64 {
+            let room = if n % 2 == 0 { "two" } else { "one" };
+            let message = chat(room, n.div_ceil(2), &format!("late number{n}"));
+            let event = ChatEvent {
+                message,
+                sender: 1,
+                reference: None,
+            };
+            store.writes().send(Write::Chat(event)).await.unwrap();
+        }
+        store.flush().await.unwrap();
+        drop(store);
+        let again = open(backend, &delivered).await;
+        assert_eq!(count(&again, "number2600").await, 1, "{backend:?}");
+        assert_eq!(count(&again, "late").await, 50, "{backend:?}");
+        assert_eq!(count(&again, "number1").await, 1, "{backend:?}");
+    }
+}
+
+/// A batch that cannot commit (here a message whose id a room already
+/// has) leaves nothing of itself, tells delivery it failed, and the next
+/// batch commits as usual.
+#[tokio::test]
+async fn a_failed_batch_of_messages_leaves_nothing_and_the_next_commits_on_both_backends() {
+    use banter::core::event::{ChatEvent, Event};
+    use banter::core::port::Verdict;
+    let sqlite = TempDir::new();
+    let backends = both_backends(&sqlite);
+    let room = RoomName::new("lobby").unwrap();
+    for backend in &backends {
+        let outcomes = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = outcomes.clone();
+        let store = Store::open_backend(backend, move |done: &mut Vec<Event>, verdict| {
+            let taken = matches!(verdict, Verdict::Taken);
+            let mut seen = seen.lock().unwrap();
+            for event in done.iter() {
+                if let Event::Chat(c) = event {
+                    seen.push((c.message.id, taken));
+                }
+            }
+        })
+        .await
+        .unwrap();
+        let send = |id: u64, text: &'static str| {
+            let store = store.clone();
+            async move {
+                let event = ChatEvent {
+                    message: chat("lobby", id, text),
+                    sender: 1,
+                    reference: None,
+                };
+                store.writes().send(Write::Chat(event)).await.unwrap();
+                // Fails with the batch if the flush shares it.
+                let _ = store.flush().await;
+            }
+        };
+        send(1, "first").await;
+        send(1, "again").await;
+        send(2, "second").await;
+        assert_eq!(
+            *outcomes.lock().unwrap(),
+            [(1, true), (1, false), (2, true)],
+            "{backend:?}"
+        );
+        let page = Page {
+            limit: 10,
+            ..Page::default()
+        };
+        let texts: Vec<String> = store
+            .history(&room, page)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.text)
+            .collect();
+        assert_eq!(texts, ["first", "second"], "{backend:?}");
+        assert_eq!(store.load_room(&room, 0).await.unwrap().last_id, 2);
+    }
+}

@@ -144,6 +144,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "server keys",
         include_str!("../../migrations/0012_server_keys.sql"),
     ),
+    (
+        13,
+        "search off the commit",
+        include_str!("../../migrations/0013_search_off_the_commit.sql"),
+    ),
 ];
 
 /// The embedded PostgreSQL migrations: the same versions and tables.
@@ -1247,6 +1252,10 @@ impl Store {
             (Some(me), None) => Some(Sides::Any(key(me))),
         };
         let text = query.match_text();
+        if text.is_some() && matches!(self.pool, Pool::Sqlite(_)) {
+            // What is committed but not yet indexed (see writer.rs).
+            self.request(Write::Index).await?;
+        }
         let from = query.from.as_ref().map(key);
         let bounds = (
             before.map_or(i64::MAX, i),

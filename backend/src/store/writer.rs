@@ -13,6 +13,13 @@
 //! a message or a room change that is not on disk. If a commit fails,
 //! nothing of the batch is delivered or applied, and the senders are told.
 //!
+//! A batch of room messages alone, the usual one, is one statement text
+//! for SQLite ([`sqlite_chats`]): one trip to sqlx's thread, not one per
+//! statement. The SQLite full-text index is kept beside the commit: a
+//! commit only queues each message's key, and the writer indexes the queue
+//! in batches ([`Database::index`]) when idle, when much is waiting, or
+//! before a search.
+//!
 //! The writer holds one connection of its own, to SQLite or PostgreSQL
 //! ([`Database`]). The statements are the same text for both (`$n`
 //! parameters, `ON CONFLICT`, no two-argument `max`), but sqlx types them
@@ -45,6 +52,13 @@ use crate::store::Mailbox;
 
 /// Most writes in one transaction.
 pub const MAX_BATCH: usize = 1024;
+
+/// Most messages (and as many direct messages) indexed for search in one
+/// transaction; with this many waiting, the writer indexes them at once.
+const INDEX_CHUNK: usize = 1024;
+
+/// How long the writer waits, idle, before it indexes what is waiting.
+const INDEX_IDLE: Duration = Duration::from_millis(200);
 
 /// One change to the database.
 #[derive(Debug)]
@@ -214,6 +228,10 @@ pub enum Write {
     },
     /// Answers once everything queued before it has committed.
     Flush(oneshot::Sender<()>),
+    /// Answers once every message committed before it is in the full-text
+    /// index (SQLite indexes beside the commit, see [`Database::index`];
+    /// PostgreSQL's index is part of the commit, so at once).
+    Index(oneshot::Sender<()>),
 }
 
 /// What became of a [`Write::Register`].
@@ -344,6 +362,11 @@ pub struct Database {
     retry_at: Instant,
     /// With one: when it was last known to work.
     last_ok: Instant,
+    /// SQLite: about how many stored messages wait to be indexed for
+    /// search (at least 1 if any may).
+    behind: usize,
+    /// When the last batch was committed.
+    last_commit: Instant,
 }
 
 impl Database {
@@ -351,12 +374,47 @@ impl Database {
     pub fn new(connector: Connector, conn: Conn, health: Arc<Health>) -> Database {
         health.set(None);
         Database {
+            // A crash may have left messages unindexed.
+            behind: usize::from(matches!(conn, Conn::Sqlite(_))),
             connector,
             conn: Some(conn),
             health,
             backoff: BACKOFF_FIRST,
             retry_at: Instant::now(),
             last_ok: Instant::now(),
+            last_commit: Instant::now(),
+        }
+    }
+
+    /// When to index for search, the writer being idle.
+    fn index_due(&self) -> Option<Instant> {
+        (self.behind > 0).then_some(self.last_commit + INDEX_IDLE)
+    }
+
+    /// Indexes for search what SQLite's `search_queue` holds (messages)
+    /// and the direct messages past meta `search_directs`: one chunk, or
+    /// with `all`, everything. A batch of a thousand costs about one
+    /// commit's time, against a few microseconds per message that an index
+    /// kept inside each commit cost it. Failures are logged and tried
+    /// again later: the queue stays.
+    async fn index(&mut self, all: bool) {
+        let Some(Conn::Sqlite(conn)) = &mut self.conn else {
+            self.behind = 0;
+            return;
+        };
+        loop {
+            match index_chunk(conn).await {
+                Ok(more) if more && all => {}
+                Ok(more) => {
+                    self.behind = if more { INDEX_CHUNK } else { 0 };
+                    return;
+                }
+                Err(e) => {
+                    warn!(error = %e, "could not index messages for search; trying again later");
+                    self.last_commit = Instant::now();
+                    return;
+                }
+            }
         }
     }
 
@@ -447,6 +505,13 @@ impl Database {
                 unreachable!("connected above")
             };
             let outcome = match conn {
+                Conn::Sqlite(c)
+                    if batch
+                        .iter()
+                        .all(|w| matches!(w, Write::Chat(_) | Write::Flush(_))) =>
+                {
+                    sqlite_chats(c, batch).await
+                }
                 Conn::Sqlite(c) => sqlite::commit(c, batch).await,
                 Conn::Postgres(c) => {
                     tokio::time::timeout(COMMIT_TIMEOUT, postgres::commit(c, batch))
@@ -487,17 +552,27 @@ pub async fn run(
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut done = Vec::with_capacity(MAX_BATCH);
     let mut refused = Vec::new();
+    let mut searches = Vec::new();
     loop {
         let chore = link.next_chore();
+        let index = link.index_due();
+        let wake = chore.into_iter().chain(index).min();
         let received = tokio::select! {
+            biased;
             received = queue.recv_many(&mut batch, MAX_BATCH) => received,
             _ = async {
-                match chore {
+                match wake {
                     Some(at) => tokio::time::sleep_until(at).await,
                     None => std::future::pending().await,
                 }
             } => {
-                link.chore().await;
+                let now = Instant::now();
+                if chore.is_some_and(|at| at <= now) {
+                    link.chore().await;
+                }
+                if index.is_some_and(|at| at <= now) {
+                    link.index(false).await;
+                }
                 continue;
             }
         };
@@ -506,6 +581,10 @@ pub async fn run(
         }
         let started = std::time::Instant::now();
         let outcome = link.commit(&batch).await;
+        link.last_commit = Instant::now();
+        if outcome.is_ok() && matches!(link.conn, Some(Conn::Sqlite(_))) {
+            link.behind += batch.iter().filter(|w| w.stores_messages()).count();
+        }
         let m = crate::metrics::metrics();
         m.store_commit
             .observe(crate::metrics::secs(started.elapsed()));
@@ -566,6 +645,7 @@ pub async fn run(
                 (Write::Flush(reply), _) if saved => {
                     let _ = reply.send(());
                 }
+                (Write::Index(reply), _) => searches.push(reply),
                 // Not saved: dropping the reply tells the waiter.
                 _ => {}
             }
@@ -582,7 +662,144 @@ pub async fn run(
         for (event, code, why) in refused.drain(..) {
             on_commit(&mut vec![event], Verdict::Refused(code, why));
         }
+        if !searches.is_empty() {
+            link.index(true).await;
+            for reply in searches.drain(..) {
+                let _ = reply.send(());
+            }
+        } else if link.behind >= INDEX_CHUNK {
+            link.index(false).await;
+        }
     }
+}
+
+impl Write {
+    /// Whether committing it may store messages to index for search.
+    fn stores_messages(&self) -> bool {
+        matches!(
+            self,
+            Write::Chat(_) | Write::Direct(..) | Write::Persist { .. }
+        )
+    }
+}
+
+/// The whole transaction of a batch of room messages (and flushes), the
+/// common batch,
+/// in one statement text: SQLite runs its statements one after the other
+/// (sqlx binds the `?`s in order), so it is one trip to sqlx's thread for
+/// the connection where [`sqlite::commit`] takes one per statement. The
+/// rows travel as JSON, so that the text is the same whatever the count
+/// (one prepared statement, cached).
+async fn sqlite_chats(
+    conn: &mut SqliteConnection,
+    batch: &[Write],
+) -> Result<Vec<Answer>, Failure> {
+    const SQL: &str = "BEGIN IMMEDIATE; \
+        INSERT INTO messages (room, id, sender, text, ts, account, reply_to) \
+        SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6 \
+          FROM json_each(?); \
+        INSERT INTO rooms (name, last_id) SELECT key, value FROM json_each(?) WHERE true \
+        ON CONFLICT (name) DO UPDATE SET last_id = excluded.last_id \
+         WHERE excluded.last_id > rooms.last_id; \
+        COMMIT";
+    let rows: Vec<_> = batch
+        .iter()
+        .filter_map(|w| match w {
+            Write::Chat(ChatEvent { message: m, .. }) => Some((
+                m.room.as_str(),
+                m.id,
+                m.from.as_str(),
+                &m.text,
+                m.ts,
+                m.account.as_ref().map(Nick::as_str),
+                m.reply_to,
+            )),
+            _ => None,
+        })
+        .collect();
+    let rows = serde_json::to_string(&rows).expect("plain values");
+    let last = serde_json::to_string(&last_ids(batch)).expect("plain values");
+    match sqlx::query(SQL)
+        .bind(rows)
+        .bind(last)
+        .execute(&mut *conn)
+        .await
+    {
+        Ok(_) => Ok(batch.iter().map(|_| Answer::Nothing).collect()),
+        Err(e) => {
+            // Whichever statement failed, nothing of the batch stays.
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            Err(Failure::Batch(e))
+        }
+    }
+}
+
+/// One transaction of [`Database::index`]; answers whether more is
+/// waiting.
+async fn index_chunk(conn: &mut SqliteConnection) -> sqlx::Result<bool> {
+    let chunk = i(INDEX_CHUNK as u64);
+    let mut tx = conn.begin().await?;
+    let upto: Option<i64> = sqlx::query_scalar(
+        "SELECT max(rowid) FROM (SELECT rowid FROM search_queue ORDER BY rowid LIMIT ?)",
+    )
+    .bind(chunk)
+    .fetch_one(&mut *tx)
+    .await?;
+    let mut messages = 0;
+    if let Some(upto) = upto {
+        sqlx::query(
+            "INSERT INTO search_rows (room, id) \
+             SELECT q.room, q.id FROM search_queue q \
+               JOIN messages m ON m.room = q.room AND m.id = q.id \
+              WHERE q.rowid <= ? ORDER BY q.rowid \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(upto)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO message_search (rowid, text) \
+             SELECT r.rowid, m.text FROM search_queue q \
+               JOIN search_rows r ON r.room = q.room AND r.id = q.id \
+               JOIN messages m ON m.room = q.room AND m.id = q.id \
+              WHERE q.rowid <= ? AND m.deleted = 0 AND m.text <> ''",
+        )
+        .bind(upto)
+        .execute(&mut *tx)
+        .await?;
+        messages = sqlx::query("DELETE FROM search_queue WHERE rowid <= ?")
+            .bind(upto)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    }
+    let done: i64 = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'search_directs'")
+        .fetch_one(&mut *tx)
+        .await?;
+    let (upto, directs): (Option<i64>, i64) = sqlx::query_as(
+        "SELECT max(id), count(*) FROM \
+         (SELECT id FROM directs WHERE id > ? ORDER BY id LIMIT ?)",
+    )
+    .bind(done)
+    .bind(chunk)
+    .fetch_one(&mut *tx)
+    .await?;
+    if let Some(upto) = upto {
+        sqlx::query(
+            "INSERT INTO direct_search (rowid, text) SELECT id, text FROM directs \
+              WHERE id > ? AND id <= ? AND deleted = 0 AND text <> ''",
+        )
+        .bind(done)
+        .bind(upto)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE meta SET value = ? WHERE key = 'search_directs'")
+            .bind(upto)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(messages >= INDEX_CHUNK as u64 || directs >= chunk)
 }
 
 /// Why a whisper for `to` was refused.
@@ -1698,7 +1915,7 @@ macro_rules! backend {
                                 .await?;
                         }
                     }
-                    Write::Flush(_) => {}
+                    Write::Flush(_) | Write::Index(_) => {}
                 }
                 Ok(Answer::Nothing)
             }
