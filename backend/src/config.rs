@@ -36,6 +36,9 @@ pub struct Settings {
     /// How long after sending a message its sender may edit it (seconds;
     /// 0: no edits).
     pub edit_window_secs: u64,
+    /// How often the SQLite store syncs its log to disk, in milliseconds
+    /// (0: every commit, before anyone sees what it holds).
+    pub sync_every_ms: u64,
     /// Web Push endpoints may be plain `http://` (for a test push service).
     pub push_allow_http: bool,
     /// The VAPID contact push services are given (`mailto:` or `https:`);
@@ -195,6 +198,7 @@ impl Default for Settings {
             history_len: 100,
             max_lines: banter_protocol::DEFAULT_MAX_LINES,
             edit_window_secs: 24 * 3600,
+            sync_every_ms: 1000,
             push_allow_http: false,
             push_contact: String::new(),
             push_previews: true,
@@ -578,6 +582,21 @@ pub struct Cli {
         value_name = "SECS"
     )]
     pub edit_window: Option<u64>,
+    /// How often the SQLite store syncs what it committed to disk, in
+    /// milliseconds. A message is echoed and delivered once its commit is
+    /// written, so a crash of banter (even kill -9) loses nothing anyone
+    /// saw; a power cut or a crash of the machine may lose what was
+    /// committed since the last sync. 0 syncs every commit before
+    /// delivering it (nothing acknowledged is lost even then, at a cost in
+    /// latency and CPU). PostgreSQL keeps its own settings
+    /// (synchronous_commit). [default: 1000]
+    #[arg(
+        help_heading = "History and accounts",
+        long,
+        env = "BANTER_SYNC_EVERY",
+        value_name = "MS"
+    )]
+    pub sync_every: Option<u64>,
     /// Let Web Push endpoints be plain http:// URLs (only for a test push
     /// service on loopback; browsers' push services are https).
     #[arg(help_heading = "Web Push", long, env = "BANTER_PUSH_ALLOW_HTTP")]
@@ -1163,6 +1182,9 @@ impl Cli {
         if let Some(secs) = cli.edit_window {
             settings.edit_window_secs = secs;
         }
+        if let Some(ms) = cli.sync_every {
+            settings.sync_every_ms = ms;
+        }
         if cli.push_allow_http {
             settings.push_allow_http = true;
         }
@@ -1256,6 +1278,7 @@ mod tests {
             format!("[default: {}]", d.idle_timeout),
             format!("[default: {}]", d.argon2_concurrency),
             format!("[default: {}]", d.argon2_wait),
+            format!("[default: {}]", d.sync_every_ms),
         ] {
             assert!(help.contains(&shown), "help lacks {shown}:\n{help}");
         }
@@ -1286,6 +1309,9 @@ mod tests {
         assert_eq!(s.tcp, "127.0.0.1:9".parse().unwrap());
         assert_eq!(s.irc, "127.0.0.1:0".parse().unwrap());
         assert_eq!(s.http, Settings::default().http);
+        assert_eq!(s.sync_every_ms, 1000);
+        let cli = Cli::try_parse_from(["banter", "--sync-every", "0"]).unwrap();
+        assert_eq!(cli.settings().unwrap().sync_every_ms, 0);
 
         std::fs::write(&file, "max-txt-bytes = 1\n").unwrap();
         let cli = Cli::try_parse_from(["banter", "--config", file.to_str().unwrap()]).unwrap();

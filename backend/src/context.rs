@@ -21,7 +21,7 @@ use crate::config::Settings;
 use crate::core::port::{Memory, Port};
 use crate::core::router::{Router, RouterConfig};
 use crate::limits::{AddressLimits, AddressRules, Quota};
-use crate::store::{Backend, Mailbox, Store};
+use crate::store::{Backend, Mailbox, Store, Syncing};
 
 /// What every session and listener shares.
 pub struct Context {
@@ -236,7 +236,11 @@ async fn build_router(
         ));
     }
     let backend = Backend::from_settings(settings.store.as_deref(), &settings.data_dir)?;
-    let (store, writer) = Store::prepare(&backend).await?;
+    let syncing = match settings.sync_every_ms {
+        0 => Syncing::EveryCommit,
+        ms => Syncing::Every(Duration::from_millis(ms)),
+    };
+    let (store, writer) = Store::prepare_with(&backend, syncing).await?;
     let store = store.with_mailbox(Mailbox {
         per_recipient: settings.max_waiting_whispers,
         per_sender: settings.max_waiting_whispers_per_sender,

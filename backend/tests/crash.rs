@@ -1,7 +1,8 @@
 //! The durability promise, tested the hard way: a real `banter` gets a
 //! steady stream of messages, is killed with SIGKILL mid-stream, and is
 //! started again on the same data directory. Every message whose echo the
-//! sender had received must be there, with the same id and text.
+//! sender had received must be there, with the same id and text, whether
+//! SQLite syncs every commit to disk or every second.
 
 mod common;
 
@@ -11,12 +12,26 @@ use std::time::Duration;
 use common::{Client, Kind, Next, TestServer};
 use serde_json::json;
 
+/// By default (`--sync-every 1000`) a commit is written to SQLite's log
+/// before anyone sees it, and synced later: a kill loses nothing seen.
 #[tokio::test]
 async fn every_echoed_message_survives_a_sigkill() {
+    echoed_messages_survive_a_sigkill(&[]).await;
+}
+
+/// The same with a sync to disk in every commit (`--sync-every 0`).
+#[tokio::test]
+async fn every_echoed_message_survives_a_sigkill_syncing_every_commit() {
+    echoed_messages_survive_a_sigkill(&["--sync-every", "0"]).await;
+}
+
+async fn echoed_messages_survive_a_sigkill(flags: &[&str]) {
     // A steady stream from one sender: above the default message rate. The
     // echoes of one commit come at once (a thousand when the machine is
     // busy): an outbox that holds them all, so that none is dropped as lag.
-    let mut server = TestServer::child_with(&["--message-rate", "0", "--outbox-len", "100000"]);
+    let mut args = vec!["--message-rate", "0", "--outbox-len", "100000"];
+    args.extend_from_slice(flags);
+    let mut server = TestServer::child_with(&args);
     let mut alice = Client::hello(&server, Kind::Tcp, "alice").await;
     alice.join("lobby").await;
 

@@ -2,9 +2,11 @@
 //! two backends chosen by `--store`:
 //!
 //! * SQLite (the default): one file, `<data-dir>/banter.db` (or the path
-//!   of a `sqlite://PATH` URL), in WAL mode with `synchronous = FULL`: a
-//!   commit is on disk when it returns, and readers never wait for the
-//!   writer.
+//!   of a `sqlite://PATH` URL), in WAL mode: a commit is in the log file
+//!   when it returns (so a crash of banter loses none), and readers never
+//!   wait for the writer. The log is synced to disk every second by a
+//!   checkpoint off the writer's path ([`Syncing`], `--sync-every`), or
+//!   in every commit (`synchronous = FULL`, `--sync-every 0`).
 //! * PostgreSQL (`postgres://…`): the same tables in a database the
 //!   operator made; what banter shares between the nodes of a cluster.
 //!
@@ -242,6 +244,24 @@ fn migrator_of(list: &'static [(i64, &'static str, &'static str)], version: i64)
     Migrator {
         migrations: Cow::Owned(migrations),
         ..Migrator::DEFAULT
+    }
+}
+
+/// When the SQLite store syncs to disk (`--sync-every`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Syncing {
+    /// Every commit, before what it holds is delivered (`synchronous =
+    /// FULL`): a power cut loses nothing acknowledged.
+    EveryCommit,
+    /// A commit is written to the log file before delivery, so a crash of
+    /// banter loses nothing; the log is synced this often (`synchronous =
+    /// NORMAL`, and a checkpoint off the writer's path).
+    Every(Duration),
+}
+
+impl Default for Syncing {
+    fn default() -> Self {
+        Syncing::Every(Duration::from_secs(1))
     }
 }
 
@@ -661,6 +681,40 @@ pub struct Store {
     health: Arc<Health>,
     /// The bounds on whispers waiting for an offline account.
     mailbox: Mailbox,
+    /// With [`Syncing::Every`]: the task that syncs, until the last clone
+    /// of the store is gone.
+    _syncer: Option<Arc<Syncer>>,
+}
+
+/// Stops the task it holds when dropped.
+struct Syncer(tokio::task::JoinHandle<()>);
+
+impl Drop for Syncer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Syncs SQLite's log every `every`, off the writer's path: a passive
+/// checkpoint syncs the log, copies it into the database file and syncs
+/// that, on a reading connection, while the writer goes on committing.
+/// The writer's own checkpoints (SQLite's, when the log passes 1,000
+/// pages) stay: only a checkpoint between two of its transactions lets the
+/// log start over from its beginning, which keeps it small under a steady
+/// load (one that only this task made grew by a gigabyte a minute).
+async fn sync_every(pool: SqlitePool, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::warn!(error = %e, "could not sync the database to disk; trying again");
+        }
+    }
 }
 
 impl Store {
@@ -693,6 +747,15 @@ impl Store {
     /// [`Writer::start`] names where committed events go (the router, which
     /// is built with this store's [`port`](Self::port)).
     pub async fn prepare(backend: &Backend) -> anyhow::Result<(Store, Writer)> {
+        Store::prepare_with(backend, Syncing::default()).await
+    }
+
+    /// [`prepare`](Self::prepare), syncing a SQLite store as `syncing`
+    /// says.
+    pub async fn prepare_with(
+        backend: &Backend,
+        syncing: Syncing,
+    ) -> anyhow::Result<(Store, Writer)> {
         let health = Arc::new(Health::default());
         let (pool, link) = match backend {
             Backend::Sqlite(path) => {
@@ -701,7 +764,12 @@ impl Store {
                         format!("cannot create the data directory {}", dir.display())
                     })?;
                 }
-                let options = connect_options(path);
+                let options = match syncing {
+                    Syncing::EveryCommit => connect_options(path),
+                    Syncing::Every(_) => {
+                        connect_options(path).synchronous(SqliteSynchronous::Normal)
+                    }
+                };
                 let mut conn = SqliteConnection::connect_with(&options)
                     .await
                     .with_context(|| format!("cannot open the database {}", path.display()))?;
@@ -749,12 +817,19 @@ impl Store {
             }
         };
         let (writes, queue) = mpsc::channel(WRITE_QUEUE);
+        let syncer = match (&pool, syncing) {
+            (Pool::Sqlite(pool), Syncing::Every(every)) => Some(Arc::new(Syncer(tokio::spawn(
+                sync_every(pool.clone(), every),
+            )))),
+            _ => None,
+        };
         let store = Store {
             pool,
             writes,
             backend: backend.clone(),
             health,
             mailbox: Mailbox::default(),
+            _syncer: syncer,
         };
         Ok((store, Writer { link, queue }))
     }

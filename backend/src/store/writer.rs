@@ -54,8 +54,14 @@ use crate::store::Mailbox;
 pub const MAX_BATCH: usize = 1024;
 
 /// Most messages (and as many direct messages) indexed for search in one
-/// transaction; with this many waiting, the writer indexes them at once.
+/// transaction; with four times this many waiting, the writer indexes
+/// them at once, whatever is queued.
 const INDEX_CHUNK: usize = 1024;
+
+/// With this many waiting, the writer indexes that many whenever a commit
+/// leaves its queue empty: a pause of a millisecond or so in the gaps of a
+/// steady load, rather than a long one later.
+const INDEX_GAP: usize = 128;
 
 /// How long the writer waits, idle, before it indexes what is waiting.
 const INDEX_IDLE: Duration = Duration::from_millis(200);
@@ -392,21 +398,25 @@ impl Database {
     }
 
     /// Indexes for search what SQLite's `search_queue` holds (messages)
-    /// and the direct messages past meta `search_directs`: one chunk, or
-    /// with `all`, everything. A batch of a thousand costs about one
-    /// commit's time, against a few microseconds per message that an index
-    /// kept inside each commit cost it. Failures are logged and tried
+    /// and the direct messages past meta `search_directs`: `rows` of each,
+    /// or with `all`, everything. Indexing many rows in one transaction
+    /// costs little more than their words; an index kept inside each
+    /// commit halved the store's throughput. Failures are logged and tried
     /// again later: the queue stays.
-    async fn index(&mut self, all: bool) {
+    async fn index(&mut self, rows: usize, all: bool) {
         let Some(Conn::Sqlite(conn)) = &mut self.conn else {
             self.behind = 0;
             return;
         };
         loop {
-            match index_chunk(conn).await {
+            match index_chunk(conn, rows).await {
                 Ok(more) if more && all => {}
                 Ok(more) => {
-                    self.behind = if more { INDEX_CHUNK } else { 0 };
+                    self.behind = if more {
+                        self.behind.saturating_sub(rows).max(1)
+                    } else {
+                        0
+                    };
                     return;
                 }
                 Err(e) => {
@@ -571,7 +581,7 @@ pub async fn run(
                     link.chore().await;
                 }
                 if index.is_some_and(|at| at <= now) {
-                    link.index(false).await;
+                    link.index(INDEX_CHUNK, false).await;
                 }
                 continue;
             }
@@ -663,12 +673,14 @@ pub async fn run(
             on_commit(&mut vec![event], Verdict::Refused(code, why));
         }
         if !searches.is_empty() {
-            link.index(true).await;
+            link.index(INDEX_CHUNK, true).await;
             for reply in searches.drain(..) {
                 let _ = reply.send(());
             }
-        } else if link.behind >= INDEX_CHUNK {
-            link.index(false).await;
+        } else if link.behind >= 4 * INDEX_CHUNK {
+            link.index(INDEX_CHUNK, false).await;
+        } else if link.behind >= INDEX_GAP && queue.is_empty() {
+            link.index(INDEX_GAP, false).await;
         }
     }
 }
@@ -736,8 +748,8 @@ async fn sqlite_chats(
 
 /// One transaction of [`Database::index`]; answers whether more is
 /// waiting.
-async fn index_chunk(conn: &mut SqliteConnection) -> sqlx::Result<bool> {
-    let chunk = i(INDEX_CHUNK as u64);
+async fn index_chunk(conn: &mut SqliteConnection, rows: usize) -> sqlx::Result<bool> {
+    let chunk = i(rows as u64);
     let mut tx = conn.begin().await?;
     let upto: Option<i64> = sqlx::query_scalar(
         "SELECT max(rowid) FROM (SELECT rowid FROM search_queue ORDER BY rowid LIMIT ?)",
@@ -799,7 +811,7 @@ async fn index_chunk(conn: &mut SqliteConnection) -> sqlx::Result<bool> {
             .await?;
     }
     tx.commit().await?;
-    Ok(messages >= INDEX_CHUNK as u64 || directs >= chunk)
+    Ok(messages >= rows as u64 || directs >= chunk)
 }
 
 /// Why a whisper for `to` was refused.
