@@ -5,8 +5,8 @@
 -- it, which halved the store's throughput. Now a stored message only
 -- queues its key in search_queue (an append-only table: one page per
 -- commit, not one per room), and the writer indexes what is queued in
--- batches of its own: when it has been idle a moment, when a thousand or
--- so are waiting, and always before a search reads the index (so a search
+-- batches of its own: in the gaps between commits, after a moment idle,
+-- at once when thousands wait, and always before a search reads it (so a search
 -- finds every message committed before it). A crash leaves the queue on
 -- disk, to be indexed after the restart.
 --

@@ -236,10 +236,7 @@ async fn build_router(
         ));
     }
     let backend = Backend::from_settings(settings.store.as_deref(), &settings.data_dir)?;
-    let syncing = match settings.sync_every_ms {
-        0 => Syncing::EveryCommit,
-        ms => Syncing::Every(Duration::from_millis(ms)),
-    };
+    let syncing = Syncing::from_ms(settings.sync_every_ms);
     let (store, writer) = Store::prepare_with(&backend, syncing).await?;
     let store = store.with_mailbox(Mailbox {
         per_recipient: settings.max_waiting_whispers,

@@ -108,10 +108,14 @@ fn main() -> ExitCode {
     })
 }
 
-/// The store a subcommand works on (the server may be running on it).
+/// The store a subcommand works on (the server may be running on it). Its
+/// few writes are synced as they commit: it exits right after.
 async fn open_store(settings: &banter::config::Settings) -> anyhow::Result<banter::store::Store> {
+    use banter::store::{Store, Syncing};
     let backend = Backend::from_settings(settings.store.as_deref(), &settings.data_dir)?;
-    banter::store::Store::open_backend(&backend, |_, _| {}).await
+    let (store, writer) = Store::prepare_with(&backend, Syncing::EveryCommit).await?;
+    writer.start(|_, _| {});
+    Ok(store)
 }
 
 /// `banter admin grant|revoke|list`.

@@ -64,8 +64,19 @@ async fn scenario(url: Option<&str>) {
     alice
         .send(json!({"type":"whisper","to":"dave","text":"the deploy plan for friday"}))
         .await;
-    alice.wait_for("direct").await;
+    let plan = alice.wait_for("direct").await["id"].as_u64().unwrap();
     dave.wait_for("direct").await;
+    // A direct message edited before anything searched (so, with SQLite,
+    // before it is indexed): found by its new words only.
+    alice
+        .send(json!({"type":"whisper","to":"dave","text":"an old draft note"}))
+        .await;
+    let draft = alice.wait_for("direct").await["id"].as_u64().unwrap();
+    dave.wait_for("direct").await;
+    alice
+        .send(json!({"type":"edit","with":"dave","id":draft,"text":"a new draft note"}))
+        .await;
+    alice.wait_for("edited").await;
 
     // Words, newest first; never another room's, never a deleted message.
     let found = search(
@@ -116,6 +127,7 @@ async fn scenario(url: Option<&str>) {
     assert_eq!(
         texts(&found),
         [
+            "a new draft note",
             "the deploy plan for friday",
             "lunch?",
             "Deploying a fix now"
@@ -149,6 +161,24 @@ async fn scenario(url: Option<&str>) {
     assert_eq!(found[0]["id"], failed);
     assert!(found[0]["edited"].as_u64().is_some());
     let found = search(&mut bob, json!({"type":"search","query":"deploy failed"})).await;
+    assert!(found.is_empty(), "{found:?}");
+
+    // Direct messages, edited and deleted before and after being indexed.
+    let found = search(&mut alice, json!({"type":"search","query":"draft"})).await;
+    assert_eq!(texts(&found), ["a new draft note"]);
+    alice
+        .send(json!({"type":"edit","with":"dave","id":plan,"text":"the deploy plan for monday"}))
+        .await;
+    alice.wait_for("edited").await;
+    let found = search(&mut dave, json!({"type":"search","query":"friday"})).await;
+    assert!(found.is_empty(), "{found:?}");
+    let found = search(&mut dave, json!({"type":"search","query":"monday"})).await;
+    assert_eq!(found[0]["id"], plan);
+    alice
+        .send(json!({"type":"delete","with":"dave","id":draft}))
+        .await;
+    alice.wait_for("deleted").await;
+    let found = search(&mut alice, json!({"type":"search","query":"draft"})).await;
     assert!(found.is_empty(), "{found:?}");
 
     // Bad queries say why.

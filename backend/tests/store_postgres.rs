@@ -608,7 +608,7 @@ async fn search_finds_every_committed_message_across_batches_and_restarts_on_bot
         async move {
             let query = Query::parse(words).unwrap();
             let found = store
-                .search(&rooms, None, &query, 50, (None, None))
+                .search(&rooms, None, &query, 200, (None, None))
                 .await
                 .unwrap();
             found.len()
@@ -634,7 +634,7 @@ async fn search_finds_every_committed_message_across_batches_and_restarts_on_bot
         assert_eq!(delivered.load(Ordering::SeqCst), 2500, "{backend:?}");
         assert_eq!(count(&store, "number2500").await, 1, "{backend:?}");
         assert_eq!(count(&store, "hundredth").await, 25, "{backend:?}");
-        assert_eq!(count(&store, "plain").await, 50, "{backend:?}");
+        assert_eq!(count(&store, "plain").await, 200, "{backend:?}");
         // More, then the server stops at once: nothing has searched them.
         for n in 2501..=2600u64 {
             let room = if n % 2 == 0 { "two" } else { "one" };
@@ -650,7 +650,7 @@ async fn search_finds_every_committed_message_across_batches_and_restarts_on_bot
         drop(store);
         let again = open(backend, &delivered).await;
         assert_eq!(count(&again, "number2600").await, 1, "{backend:?}");
-        assert_eq!(count(&again, "late").await, 50, "{backend:?}");
+        assert_eq!(count(&again, "late").await, 100, "{backend:?}");
         assert_eq!(count(&again, "number1").await, 1, "{backend:?}");
     }
 }

@@ -255,8 +255,18 @@ pub enum Syncing {
     EveryCommit,
     /// A commit is written to the log file before delivery, so a crash of
     /// banter loses nothing; the log is synced this often (`synchronous =
-    /// NORMAL`, and a checkpoint off the writer's path).
+    /// NORMAL`, and an fsync of the log file off the writer's path).
     Every(Duration),
+}
+
+impl Syncing {
+    /// `--sync-every`: 0 is every commit.
+    pub fn from_ms(ms: u64) -> Syncing {
+        match ms {
+            0 => Syncing::EveryCommit,
+            ms => Syncing::Every(Duration::from_millis(ms)),
+        }
+    }
 }
 
 impl Default for Syncing {
@@ -695,24 +705,34 @@ impl Drop for Syncer {
     }
 }
 
-/// Syncs SQLite's log every `every`, off the writer's path: a passive
-/// checkpoint syncs the log, copies it into the database file and syncs
-/// that, on a reading connection, while the writer goes on committing.
-/// The writer's own checkpoints (SQLite's, when the log passes 1,000
-/// pages) stay: only a checkpoint between two of its transactions lets the
-/// log start over from its beginning, which keeps it small under a steady
-/// load (one that only this task made grew by a gigabyte a minute).
-async fn sync_every(pool: SqlitePool, every: Duration) {
+/// Syncs SQLite's log file (`<db>-wal`) to disk every `every`, off the
+/// writer's path: an fsync of the file flushes every commit written to it
+/// so far, whoever writes it meanwhile, and SQLite recovers committed
+/// frames from it after a power cut. (A checkpoint from another connection
+/// would sync only when it can copy pages, which a long read prevents; the
+/// writer's own checkpoints, SQLite's every 1,000 pages, keep the log
+/// small, and only they can: one between two of its transactions lets the
+/// log start over from its beginning.)
+async fn sync_every(db: PathBuf, every: Duration) {
+    let mut wal = db.into_os_string();
+    wal.push("-wal");
+    let wal = PathBuf::from(wal);
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     loop {
         tick.tick().await;
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
-            tracing::warn!(error = %e, "could not sync the database to disk; trying again");
+        let path = wal.clone();
+        let synced =
+            tokio::task::spawn_blocking(move || std::fs::File::open(path)?.sync_data()).await;
+        match synced {
+            Ok(Ok(())) => {}
+            // No log: nothing was written since the last connection closed.
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, file = %wal.display(), "could not sync the database's log to disk; trying again");
+            }
+            Err(_) => return,
         }
     }
 }
@@ -817,9 +837,9 @@ impl Store {
             }
         };
         let (writes, queue) = mpsc::channel(WRITE_QUEUE);
-        let syncer = match (&pool, syncing) {
-            (Pool::Sqlite(pool), Syncing::Every(every)) => Some(Arc::new(Syncer(tokio::spawn(
-                sync_every(pool.clone(), every),
+        let syncer = match (backend, syncing) {
+            (Backend::Sqlite(path), Syncing::Every(every)) => Some(Arc::new(Syncer(tokio::spawn(
+                sync_every(path.clone(), every),
             )))),
             _ => None,
         };

@@ -343,12 +343,14 @@ enum Failure {
     Batch(sqlx::Error),
     /// The transaction did not end in time.
     TimedOut,
+    /// The connection may be left inside a transaction: drop it.
+    Broken(sqlx::Error),
 }
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Failure::Begin(e) | Failure::Batch(e) => write!(f, "{e}"),
+            Failure::Begin(e) | Failure::Batch(e) | Failure::Broken(e) => write!(f, "{e}"),
             Failure::TimedOut => write!(
                 f,
                 "the transaction did not end within {}s",
@@ -403,10 +405,15 @@ impl Database {
     /// costs little more than their words; an index kept inside each
     /// commit halved the store's throughput. Failures are logged and tried
     /// again later: the queue stays.
-    async fn index(&mut self, rows: usize, all: bool) {
-        let Some(Conn::Sqlite(conn)) = &mut self.conn else {
-            self.behind = 0;
-            return;
+    /// Answers whether it indexed what it was asked to.
+    async fn index(&mut self, rows: usize, all: bool) -> bool {
+        let conn = match &mut self.conn {
+            Some(Conn::Sqlite(conn)) => conn,
+            Some(Conn::Postgres(_)) => {
+                self.behind = 0;
+                return true;
+            }
+            None => return false,
         };
         loop {
             match index_chunk(conn, rows).await {
@@ -417,12 +424,12 @@ impl Database {
                     } else {
                         0
                     };
-                    return;
+                    return true;
                 }
                 Err(e) => {
                     warn!(error = %e, "could not index messages for search; trying again later");
                     self.last_commit = Instant::now();
-                    return;
+                    return false;
                 }
             }
         }
@@ -537,7 +544,7 @@ impl Database {
                 Err(failure) => failure,
             };
             let why = failure.to_string();
-            if matches!(failure, Failure::TimedOut) || !self.alive().await {
+            if matches!(failure, Failure::TimedOut | Failure::Broken(_)) || !self.alive().await {
                 self.lost(why.clone());
                 // Nothing was sent on the broken connection: the batch can
                 // go on a new one (a server restarted while we were idle).
@@ -673,10 +680,13 @@ pub async fn run(
             on_commit(&mut vec![event], Verdict::Refused(code, why));
         }
         if !searches.is_empty() {
-            link.index(INDEX_CHUNK, true).await;
-            for reply in searches.drain(..) {
-                let _ = reply.send(());
+            // Unindexed: dropping the replies fails the searches.
+            if link.index(INDEX_CHUNK, true).await {
+                for reply in searches.drain(..) {
+                    let _ = reply.send(());
+                }
             }
+            searches.clear();
         } else if link.behind >= 4 * INDEX_CHUNK {
             link.index(INDEX_CHUNK, false).await;
         } else if link.behind >= INDEX_GAP && queue.is_empty() {
@@ -739,9 +749,13 @@ async fn sqlite_chats(
     {
         Ok(_) => Ok(batch.iter().map(|_| Answer::Nothing).collect()),
         Err(e) => {
-            // Whichever statement failed, nothing of the batch stays.
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            Err(Failure::Batch(e))
+            // Whichever statement failed, nothing of the batch stays. If
+            // that cannot be made sure of, the connection goes (and with
+            // it any transaction left open).
+            match sqlx::query("ROLLBACK").execute(&mut *conn).await {
+                Ok(_) => Err(Failure::Batch(e)),
+                Err(_) => Err(Failure::Broken(e)),
+            }
         }
     }
 }
