@@ -80,15 +80,23 @@ struct Session {
     /// or broadcast, that this session may send.
     messages: TokenBucket,
     joins: TokenBucket,
+    /// What few sessions use (boxed when first needed: every idle
+    /// connection would carry it).
+    rare: Option<Box<Rare>>,
+    /// Whispers that waited for this session's account, if any came at
+    /// its login (boxed: most sessions have none).
+    waiting: Option<Box<Waiting>>,
+}
+
+/// A session's rarely used state.
+struct Rare {
+    /// Other requests that write or broadcast.
     changes: TokenBucket,
     /// `mark_read`s that move a position (see [`MARK_READ_RATE`]).
     marks: TokenBucket,
     /// Edits, deletions and reactions.
     edits: TokenBucket,
     searches: TokenBucket,
-    /// Whispers that waited for this session's account, if any came at
-    /// its login (boxed: most sessions have none).
-    waiting: Option<Box<Waiting>>,
     /// The administrator's account an IRC `OPER` named, whose rights this
     /// session has.
     oper: Option<Nick>,
@@ -239,10 +247,7 @@ pub fn run<C: Transport>(
         outbox,
         messages: TokenBucket::new(settings.message_rate, settings.message_burst, now),
         joins: TokenBucket::new(settings.join_rate, settings.join_burst, now),
-        changes: TokenBucket::new(settings.change_rate, settings.change_burst, now),
-        marks: TokenBucket::new(MARK_READ_RATE, MARK_READ_BURST, now),
-        edits: TokenBucket::new(EDIT_RATE, EDIT_BURST, now),
-        searches: TokenBucket::new(SEARCH_RATE, SEARCH_BURST, now),
+        rare: None,
         ctx,
         id: None,
         peer,
@@ -250,7 +255,6 @@ pub fn run<C: Transport>(
         tokens: C::TOKENS,
         pushes_irc: C::PUSHES_IRC,
         waiting: None,
-        oper: None,
     };
     // The session gives both back when dropped: it has what that needs (the
     // context and the address), and the task holds nothing more for them.
@@ -499,7 +503,7 @@ impl Session {
                                 if let Some(id) = self.id {
                                     self.ctx.router.set_admin(id, true);
                                 }
-                                self.oper = Some(account.clone());
+                                self.rare().oper = Some(account.clone());
                             }
                             Frame::with_ref(
                                 ServerMessage::LoggedIn {
@@ -534,6 +538,21 @@ impl Session {
         Ok(None)
     }
 
+    /// Its rarely used state, made when first needed.
+    fn rare(&mut self) -> &mut Rare {
+        let settings = &self.ctx.settings;
+        self.rare.get_or_insert_with(|| {
+            let now = std::time::Instant::now();
+            Box::new(Rare {
+                changes: TokenBucket::new(settings.change_rate, settings.change_burst, now),
+                marks: TokenBucket::new(MARK_READ_RATE, MARK_READ_BURST, now),
+                edits: TokenBucket::new(EDIT_RATE, EDIT_BURST, now),
+                searches: TokenBucket::new(SEARCH_RATE, SEARCH_BURST, now),
+                oper: None,
+            })
+        })
+    }
+
     /// The per-session limits: chat messages, joins, and every other
     /// request that writes or broadcasts, each a token bucket; over it,
     /// `rate_limited` says when to retry. Queries (and `part`, which only
@@ -543,14 +562,14 @@ impl Session {
         let (bucket, limit, what) = match body {
             M::Say { .. } | M::Whisper { .. } => (&mut self.messages, Limit::Messages, "messages"),
             M::React { .. } | M::Edit { .. } | M::Delete { .. } => {
-                (&mut self.edits, Limit::Edits, "edits and reactions")
+                (&mut self.rare().edits, Limit::Edits, "edits and reactions")
             }
-            M::Search { .. } => (&mut self.searches, Limit::Searches, "searches"),
+            M::Search { .. } => (&mut self.rare().searches, Limit::Searches, "searches"),
             M::NotifyLevel { level: Some(_), .. }
             | M::Highlights { words: Some(_) }
             | M::PushSubscribe { .. }
             | M::PushUnsubscribe { .. } => {
-                (&mut self.changes, Limit::Changes, "changes")
+                (&mut self.rare().changes, Limit::Changes, "changes")
             }
             M::NotifyLevel { level: None, .. } | M::Highlights { words: None } => return Ok(()),
             M::Join { .. } => (&mut self.joins, Limit::Joins, "joins"),
@@ -577,10 +596,12 @@ impl Session {
             | M::Mode { set: Some(_), .. }
             | M::Invite { .. }
             | M::Voice { .. }
-            | M::Devoice { .. } => (&mut self.changes, Limit::Changes, "changes"),
-            M::Settings { always_on: Some(_) } => (&mut self.changes, Limit::Changes, "changes"),
+            | M::Devoice { .. } => (&mut self.rare().changes, Limit::Changes, "changes"),
+            M::Settings { always_on: Some(_) } => {
+                (&mut self.rare().changes, Limit::Changes, "changes")
+            }
             M::MarkRead { id: Some(_), .. } | M::MarkRead { ts: Some(_), .. } => {
-                (&mut self.marks, Limit::MarkRead, "read positions")
+                (&mut self.rare().marks, Limit::MarkRead, "read positions")
             }
             // Relayed at most every few seconds by the router.
             M::Typing { .. }
@@ -1430,7 +1451,8 @@ impl Session {
     async fn administer(&mut self, id: SessionId, act: Admin, reference: Option<Ref>) -> Outcome {
         let admin = self.ctx.router.account_of(id);
         let admin = admin.filter(|a| self.ctx.admins.is_admin(a));
-        let Some(by) = admin.or_else(|| self.oper.clone()) else {
+        let oper = self.rare.as_ref().and_then(|r| r.oper.clone());
+        let Some(by) = admin.or(oper) else {
             return Err(RouterError::new(
                 ErrorCode::NotAdmin,
                 "only server administrators may do that (log into an administrator's account)",

@@ -191,29 +191,32 @@ pub(super) fn deliver_typing(state: &State, place: &Typed, nick: &Nick, typing: 
     }
 }
 
-/// What a user last relayed of its typing, per conversation.
+/// What a user last relayed of its typing, per conversation (boxed when
+/// first needed: every idle connection would carry an empty list).
 #[derive(Debug, Default)]
-pub(super) struct Typing(Vec<(Typed, u64, TypingState)>);
+#[allow(clippy::box_collection)] // one word in every connection, not three
+pub(super) struct Typing(Option<Box<Vec<(Typed, u64, TypingState)>>>);
 
 impl Typing {
     /// Whether a notice of `typing` in `place` at `now` goes out: not
     /// within [`TYPING_INTERVAL_MS`] of the last one there, unless it is
     /// the `done` that ends a state relayed.
     fn relay(&mut self, place: &Typed, typing: TypingState, now: u64) -> bool {
-        let last = self.0.iter().position(|(p, ..)| p == place);
-        let go = match last.map(|i| &self.0[i]) {
+        let relayed = self.0.get_or_insert_default();
+        let last = relayed.iter().position(|(p, ..)| p == place);
+        let go = match last.map(|i| &relayed[i]) {
             None => typing != TypingState::Done,
             Some((_, _, before)) if typing == TypingState::Done => *before != TypingState::Done,
             Some((_, at, _)) => now.saturating_sub(*at) >= TYPING_INTERVAL_MS,
         };
         if go {
             if let Some(i) = last {
-                self.0.remove(i);
+                relayed.remove(i);
             }
-            if self.0.len() >= TYPING_REMEMBERED {
-                self.0.remove(0);
+            if relayed.len() >= TYPING_REMEMBERED {
+                relayed.remove(0);
             }
-            self.0.push((place.clone(), now, typing));
+            relayed.push((place.clone(), now, typing));
         }
         go
     }
