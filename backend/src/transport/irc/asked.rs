@@ -229,6 +229,11 @@ impl AskedTable {
             return None;
         };
         self.entries.retain(|e| !(e.answered && e.id < id));
+        if self.entries.len() <= 1 && self.entries.capacity() > 1 {
+            // An idle connection keeps its last request: room for one, not
+            // the four a first push makes.
+            self.entries.shrink_to_fit();
+        }
         let entry = self.entries.iter_mut().find(|e| e.id == id)?;
         entry.answered = true;
         Some(&entry.asked)
