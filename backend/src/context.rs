@@ -242,7 +242,17 @@ async fn build_router(
         per_recipient: settings.max_waiting_whispers,
         per_sender: settings.max_waiting_whispers_per_sender,
     });
-    info!("data: {}", backend.describe());
+    let synced = match (&backend, syncing) {
+        (Backend::Sqlite(_), Syncing::Every(every)) => {
+            format!(
+                "; synced to disk every {} ms (--sync-every)",
+                every.as_millis()
+            )
+        }
+        (Backend::Sqlite(_), Syncing::EveryCommit) => "; synced to disk in every commit".into(),
+        (Backend::Postgres(_), _) => String::new(),
+    };
+    info!("data: {}{synced}", backend.describe());
     let router = Arc::new(Router::with_port(
         config,
         cluster(Box::new(store.port())),
