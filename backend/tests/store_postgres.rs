@@ -115,6 +115,15 @@ fn both_backends(dir: &TempDir) -> Vec<Backend> {
     backends
 }
 
+/// `chat(room, id, text)` as the router queues it for the store.
+fn said(room: &str, id: u64, text: &str) -> Write {
+    Write::Chat(banter::core::event::ChatEvent {
+        message: chat(room, id, text),
+        sender: 1,
+        reference: None,
+    })
+}
+
 /// A store opened by the test itself, counting what it hands to delivery.
 async fn open(backend: &Backend, delivered: &Arc<AtomicUsize>) -> Store {
     let count = delivered.clone();
@@ -597,7 +606,6 @@ fn a_dropped_cluster_leaves_no_server_running() {
 /// the index is part of the commit; the same searches hold.
 #[tokio::test]
 async fn search_finds_every_committed_message_across_batches_and_restarts_on_both_backends() {
-    use banter::core::event::ChatEvent;
     use banter::core::search::Query;
     let sqlite = TempDir::new();
     let backends = both_backends(&sqlite);
@@ -622,13 +630,9 @@ async fn search_finds_every_committed_message_across_batches_and_restarts_on_bot
         for n in 1..=2500u64 {
             let room = if n % 2 == 0 { "two" } else { "one" };
             let word = if n % 100 == 0 { "hundredth" } else { "plain" };
-            let message = chat(room, n.div_ceil(2), &format!("{word} message number{n}"));
-            let event = ChatEvent {
-                message,
-                sender: 1,
-                reference: None,
-            };
-            store.writes().send(Write::Chat(event)).await.unwrap();
+            let text = format!("{word} message number{n}");
+            let write = said(room, n.div_ceil(2), &text);
+            store.writes().send(write).await.unwrap();
         }
         store.flush().await.unwrap();
         assert_eq!(delivered.load(Ordering::SeqCst), 2500, "{backend:?}");
@@ -638,13 +642,8 @@ async fn search_finds_every_committed_message_across_batches_and_restarts_on_bot
         // More, then the server stops at once: nothing has searched them.
         for n in 2501..=2600u64 {
             let room = if n % 2 == 0 { "two" } else { "one" };
-            let message = chat(room, n.div_ceil(2), &format!("late number{n}"));
-            let event = ChatEvent {
-                message,
-                sender: 1,
-                reference: None,
-            };
-            store.writes().send(Write::Chat(event)).await.unwrap();
+            let write = said(room, n.div_ceil(2), &format!("late number{n}"));
+            store.writes().send(write).await.unwrap();
         }
         store.flush().await.unwrap();
         drop(store);
@@ -660,7 +659,7 @@ async fn search_finds_every_committed_message_across_batches_and_restarts_on_bot
 /// batch commits as usual.
 #[tokio::test]
 async fn a_failed_batch_of_messages_leaves_nothing_and_the_next_commits_on_both_backends() {
-    use banter::core::event::{ChatEvent, Event};
+    use banter::core::event::Event;
     use banter::core::port::Verdict;
     let sqlite = TempDir::new();
     let backends = both_backends(&sqlite);
@@ -682,12 +681,7 @@ async fn a_failed_batch_of_messages_leaves_nothing_and_the_next_commits_on_both_
         let send = |id: u64, text: &'static str| {
             let store = store.clone();
             async move {
-                let event = ChatEvent {
-                    message: chat("lobby", id, text),
-                    sender: 1,
-                    reference: None,
-                };
-                store.writes().send(Write::Chat(event)).await.unwrap();
+                store.writes().send(said("lobby", id, text)).await.unwrap();
                 // Fails with the batch if the flush shares it.
                 let _ = store.flush().await;
             }
@@ -704,13 +698,8 @@ async fn a_failed_batch_of_messages_leaves_nothing_and_the_next_commits_on_both_
             limit: 10,
             ..Page::default()
         };
-        let texts: Vec<String> = store
-            .history(&room, page)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|m| m.text)
-            .collect();
+        let history = store.history(&room, page).await.unwrap();
+        let texts: Vec<&str> = history.iter().map(|m| m.text.as_str()).collect();
         assert_eq!(texts, ["first", "second"], "{backend:?}");
         assert_eq!(store.load_room(&room, 0).await.unwrap().last_id, 2);
     }
