@@ -29,11 +29,7 @@ pub enum Segment<'a> {
 /// mapping): Rust's case tables would cost the download budget. Tested
 /// against the protocol's function.
 pub fn mentions(text: &str, nick: &str, highlights: &[String]) -> bool {
-    let text = lower(text);
-    std::iter::once(nick)
-        .chain(highlights.iter().map(String::as_str))
-        .filter(|w| !w.is_empty())
-        .any(|word| as_word(&text, &lower(word)))
+    banter_protocol::mentions_lowered(text, nick, highlights, lower)
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -44,24 +40,6 @@ fn lower(s: &str) -> String {
 #[cfg(not(target_arch = "wasm32"))]
 fn lower(s: &str) -> String {
     s.to_lowercase()
-}
-
-/// Whether `word` stands in `text` as a word of its own (as the protocol
-/// has it): beside it, no letter, digit or character a nick may hold.
-fn as_word(text: &str, word: &str) -> bool {
-    let part = |c: char| c.is_alphanumeric() || "-_[]\\`^{|}".contains(c);
-    let mut from = 0;
-    while let Some(at) = text[from..].find(word) {
-        let start = from + at;
-        let end = start + word.len();
-        let before = text[..start].chars().next_back();
-        let after = text[end..].chars().next();
-        if !before.is_some_and(part) && !after.is_some_and(part) {
-            return true;
-        }
-        from = start + text[start..].chars().next().map_or(1, char::len_utf8);
-    }
-    false
 }
 
 /// Splits text into plain parts and `http(s)://` links. Trailing

@@ -675,11 +675,23 @@ pub const MAX_NOTIFY_LEVELS: usize = 500;
 /// `highlights`: the name or word as a whole word (not inside a longer
 /// one), ignoring case.
 pub fn mentions(text: &str, nick: &str, highlights: &[String]) -> bool {
-    let text = text.to_lowercase();
+    mentions_lowered(text, nick, highlights, str::to_lowercase)
+}
+
+/// [`mentions`] with the lowercasing given: the web client lowercases
+/// with the browser's (the same Unicode mapping) rather than carry Rust's
+/// case tables in its download.
+pub fn mentions_lowered(
+    text: &str,
+    nick: &str,
+    highlights: &[String],
+    lower: impl Fn(&str) -> String,
+) -> bool {
+    let text = lower(text);
     std::iter::once(nick)
         .chain(highlights.iter().map(String::as_str))
         .filter(|w| !w.is_empty())
-        .any(|word| as_word(&text, &word.to_lowercase()))
+        .any(|word| as_word(&text, &lower(word)))
 }
 
 /// Whether `word` stands in `text` as a word of its own: what is beside it
