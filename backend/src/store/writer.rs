@@ -705,29 +705,29 @@ impl Write {
     }
 }
 
-/// The whole transaction of a batch of room messages (and flushes), the
-/// common batch,
-/// in one statement text: SQLite runs its statements one after the other
-/// (sqlx binds the `?`s in order), so it is one trip to sqlx's thread for
-/// the connection where [`sqlite::commit`] takes one per statement. The
-/// rows travel as JSON, so that the text is the same whatever the count
-/// (one prepared statement, cached).
-async fn sqlite_chats(
-    conn: &mut SqliteConnection,
-    batch: &[Write],
-) -> Result<Vec<Answer>, Failure> {
-    const SQL: &str = "BEGIN IMMEDIATE; \
-        INSERT INTO messages (room, id, sender, text, ts, account, reply_to) \
-        SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6 \
-          FROM json_each(?); \
-        INSERT INTO rooms (name, last_id) SELECT key, value FROM json_each(?) WHERE true \
-        ON CONFLICT (name) DO UPDATE SET last_id = excluded.last_id \
-         WHERE excluded.last_id > rooms.last_id; \
-        COMMIT";
-    let rows: Vec<_> = batch
-        .iter()
-        .filter_map(|w| match w {
-            Write::Chat(ChatEvent { message: m, .. }) => Some((
+/// SQLite: a batch's room messages in one statement, whatever their
+/// count (rows as JSON: one prepared statement, cached); see [`json_rows`].
+macro_rules! insert_messages_json {
+    () => {
+        "INSERT INTO messages (room, id, sender, text, ts, account, reply_to) \
+         SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6 \
+           FROM json_each(?)"
+    };
+}
+/// SQLite: each room's highest id of a batch (a JSON object, room to id).
+macro_rules! raise_last_ids_json {
+    () => {
+        "INSERT INTO rooms (name, last_id) SELECT key, value FROM json_each(?) WHERE true \
+         ON CONFLICT (name) DO UPDATE SET last_id = excluded.last_id \
+          WHERE excluded.last_id > rooms.last_id"
+    };
+}
+
+/// The rows of [`insert_messages_json`].
+fn json_rows<'a>(messages: impl Iterator<Item = &'a ChatMessage>) -> String {
+    let rows: Vec<_> = messages
+        .map(|m| {
+            (
                 m.room.as_str(),
                 m.id,
                 m.from.as_str(),
@@ -735,11 +735,32 @@ async fn sqlite_chats(
                 m.ts,
                 m.account.as_ref().map(Nick::as_str),
                 m.reply_to,
-            )),
-            _ => None,
+            )
         })
         .collect();
-    let rows = serde_json::to_string(&rows).expect("plain values");
+    serde_json::to_string(&rows).expect("plain values")
+}
+
+/// The whole transaction of a batch of room messages (and flushes), the
+/// common batch, in one statement text: the statements
+/// [`sqlite::commit`] runs for it, between BEGIN and COMMIT. SQLite runs
+/// them one after the other (sqlx binds the `?`s in order), so it is one
+/// trip to sqlx's thread for the connection, not one per statement.
+async fn sqlite_chats(
+    conn: &mut SqliteConnection,
+    batch: &[Write],
+) -> Result<Vec<Answer>, Failure> {
+    const SQL: &str = concat!(
+        "BEGIN IMMEDIATE; ",
+        insert_messages_json!(),
+        "; ",
+        raise_last_ids_json!(),
+        "; COMMIT"
+    );
+    let rows = json_rows(batch.iter().filter_map(|w| match w {
+        Write::Chat(ChatEvent { message, .. }) => Some(message),
+        _ => None,
+    }));
     let last = serde_json::to_string(&last_ids(batch)).expect("plain values");
     match sqlx::query(SQL)
         .bind(rows)
@@ -1149,18 +1170,26 @@ macro_rules! backend {
                         answers.push(Answer::Nothing);
                         continue;
                     }
-                    messages(&mut tx, &chats, &INSERT_MESSAGES)
-                        .await
-                        .map_err(Failure::Batch)?;
+                    chat_rows(&mut tx, &chats).await.map_err(Failure::Batch)?;
                     chats.clear();
                     answers.push(apply(&mut tx, write).await.map_err(Failure::Batch)?);
                 }
-                messages(&mut tx, &chats, &INSERT_MESSAGES)
-                    .await
-                    .map_err(Failure::Batch)?;
+                chat_rows(&mut tx, &chats).await.map_err(Failure::Batch)?;
                 // Each room's highest id, once per batch rather than once
                 // per message.
-                let last: Vec<_> = last_ids(batch).into_iter().collect();
+                let last = last_ids(batch);
+                if !$numbered && !last.is_empty() {
+                    sqlx::query(raise_last_ids_json!())
+                        .bind(serde_json::to_string(&last).expect("plain values"))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(Failure::Batch)?;
+                }
+                let last: Vec<_> = if $numbered {
+                    last.into_iter().collect()
+                } else {
+                    Vec::new()
+                };
                 let mut left = &last[..];
                 while !left.is_empty() {
                     let (sql, n) = RAISE_LAST_IDS.next(left.len(), $numbered);
@@ -1174,6 +1203,20 @@ macro_rules! backend {
                 }
                 tx.commit().await.map_err(Failure::Batch)?;
                 Ok(answers)
+            }
+
+            /// A batch's room messages: one JSON statement for SQLite
+            /// (as [`sqlite_chats`]), as few multi-row ones as [`Rows`]
+            /// allows for PostgreSQL.
+            async fn chat_rows(conn: &mut $conn, list: &[&ChatMessage]) -> sqlx::Result<()> {
+                if $numbered || list.is_empty() {
+                    return messages(conn, list, &INSERT_MESSAGES).await;
+                }
+                sqlx::query(insert_messages_json!())
+                    .bind(json_rows(list.iter().copied()))
+                    .execute(&mut *conn)
+                    .await
+                    .map(drop)
             }
 
             /// Inserts `list` with as few statements as [`Rows`] allows.
