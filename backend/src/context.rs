@@ -193,7 +193,8 @@ async fn join_cluster(settings: &Settings, url: &str) -> anyhow::Result<Broker> 
         "--broker needs a store that every node shares: --store postgres://… (or --memory-only)"
     );
     let node = crate::broker::node_name(settings.node_name.as_deref())?;
-    let broker = Broker::connect(url, node).await?;
+    let linger = Duration::from_millis(settings.broker_linger_ms);
+    let broker = Broker::connect(url, node, linger).await?;
     info!(
         broker = %crate::store::redact(url),
         node = %broker.link.node,

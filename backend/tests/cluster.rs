@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::TcpStream as StdTcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -336,6 +336,77 @@ async fn users_on_three_nodes_see_one_room_in_one_order() {
         .map(|m| m.2.clone())
         .collect();
     assert_eq!(from_irc, expected);
+}
+
+/// A burst in two rooms with a topic change in it: the broker sends what
+/// comes meanwhile together (one script call for each run of room
+/// messages, `--broker-linger`), and every node still sees each room's
+/// messages with increasing ids, in the order they were sent.
+#[tokio::test]
+async fn a_burst_in_several_rooms_keeps_its_order_across_nodes() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let (n1, n2) = (node(&cluster, "n1"), node(&cluster, "n2"));
+    let mut alice = Client::hello(&n1, Kind::Tcp, "alice").await;
+    let mut bob = Client::hello(&n2, Kind::Tcp, "bob").await;
+    for room in ["lobby", "den"] {
+        alice.join(room).await;
+        bob.join(room).await;
+        await_members(&mut alice, room, &["alice", "bob"]).await;
+    }
+    const EACH: usize = 60;
+    for i in 0..EACH {
+        if i == EACH / 2 {
+            alice
+                .send(json!({"type": "topic", "room": "den", "text": "halfway"}))
+                .await;
+        }
+        for room in ["lobby", "den"] {
+            alice
+                .send(json!({"type": "say", "room": room, "text": format!("{room} {i}")}))
+                .await;
+        }
+    }
+    for (who, client) in [("alice", &mut alice), ("bob", &mut bob)] {
+        // What each room showed, in order: messages (id, text) and the topic.
+        let mut seen: HashMap<String, Vec<(u64, String)>> = HashMap::new();
+        while seen.values().map(Vec::len).sum::<usize>() < 2 * EACH + 1 {
+            let m = client.recv().await;
+            let room = m["room"].as_str().unwrap_or_default().to_string();
+            match m["type"].as_str() {
+                Some("message") => seen.entry(room).or_default().push((
+                    m["id"].as_u64().unwrap(),
+                    m["text"].as_str().unwrap().into(),
+                )),
+                Some("topic") if m["topic"]["text"] == "halfway" => {
+                    seen.entry(room).or_default().push((0, "topic".into()))
+                }
+                _ => {}
+            }
+        }
+        for room in ["lobby", "den"] {
+            // A room change takes effect at once where it is made, and is
+            // not ordered with messages still on their way to the store:
+            // the topic is there, wherever it falls.
+            let mut got: Vec<&str> = seen[room].iter().map(|m| m.1.as_str()).collect();
+            if room == "den" {
+                let topic = got.iter().position(|&t| t == "topic");
+                got.remove(topic.unwrap_or_else(|| panic!("{who} saw no topic")));
+            }
+            let want: Vec<String> = (0..EACH).map(|i| format!("{room} {i}")).collect();
+            assert_eq!(got, want, "{who} in {room}");
+            let ids: Vec<u64> = seen[room]
+                .iter()
+                .map(|m| m.0)
+                .filter(|&id| id > 0)
+                .collect();
+            assert!(
+                ids.windows(2).all(|w| w[0] < w[1]),
+                "{who} in {room}: ids {ids:?}"
+            );
+        }
+    }
 }
 
 #[tokio::test]

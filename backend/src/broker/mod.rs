@@ -13,7 +13,10 @@
 //! message is encoded and fanned out once per node, locally.
 //!
 //! Three tasks: the [`publisher`](run_publisher) runs the scripts, in the
-//! order the router queued them, pipelined; the [`reader`](run_reader)
+//! order the router queued them, pipelined (a run of room messages is one
+//! script call; under steady traffic at most one pipeline per
+//! `--broker-linger`, because a round trip costs more than the small
+//! rooms' messages it carries); the [`reader`](run_reader)
 //! follows the stream (first storing this node's own messages, so that a
 //! sender's echo, its acknowledgement, comes only once a message is both
 //! ordered and stored); the [`heartbeat`](run_heartbeat) renews this node's
@@ -195,6 +198,9 @@ pub struct Broker {
     queue: mpsc::Receiver<Publish>,
     client: redis::Client,
     scripts: Arc<Scripts>,
+    /// Under steady traffic, the publisher sends at most one pipeline per
+    /// this long (`--broker-linger`).
+    linger: Duration,
 }
 
 /// The scripts, by name: their source and hash.
@@ -378,7 +384,7 @@ pub fn node_name(given: Option<&str>) -> anyhow::Result<String> {
 impl Broker {
     /// Connects to Redis at `url` as node `node` (so that a wrong URL
     /// stops the start with a clear message).
-    pub async fn connect(url: &str, node: String) -> anyhow::Result<Broker> {
+    pub async fn connect(url: &str, node: String, linger: Duration) -> anyhow::Result<Broker> {
         let client = redis::Client::open(url)
             .with_context(|| format!("the broker URL {} is not valid", redact(url)))?;
         let scripts = Arc::new(Scripts::new());
@@ -399,6 +405,7 @@ impl Broker {
             queue,
             client,
             scripts,
+            linger,
         })
     }
 
@@ -416,6 +423,7 @@ impl Broker {
             queue,
             client,
             scripts,
+            linger,
         } = self;
         let ctx = Arc::new(Shared {
             link,
@@ -441,7 +449,7 @@ impl Broker {
             users = ctx.router.stats().sessions,
             "joined the cluster"
         );
-        tokio::spawn(run_publisher(ctx.clone(), redis, queue));
+        tokio::spawn(run_publisher(ctx.clone(), redis, queue, linger));
         tokio::spawn(run_reader(ctx.clone(), last, ctx.stop_reading.clone()));
         tokio::spawn(run_heartbeat(ctx.clone(), shutdown));
         Ok(Running { ctx })
@@ -547,21 +555,48 @@ async fn bootstrap(redis: &mut Redis, router: &Router, announce: bool) -> anyhow
 }
 
 /// Runs the scripts of queued changes, in order, many per round trip.
-async fn run_publisher(ctx: Arc<Shared>, mut redis: Redis, mut queue: mpsc::Receiver<Publish>) {
-    let mut batch = Vec::with_capacity(256);
-    while queue.recv_many(&mut batch, 256).await > 0 {
+async fn run_publisher(
+    ctx: Arc<Shared>,
+    mut redis: Redis,
+    mut queue: mpsc::Receiver<Publish>,
+    linger: Duration,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    // When the next pipeline may go.
+    let mut next = tokio::time::Instant::now();
+    while queue.recv_many(&mut batch, BATCH).await > 0 {
+        // At most one pipeline per `linger`: a change after a quiet spell
+        // goes at once; in steady traffic, what comes meanwhile is gathered
+        // (a round trip costs Redis and this node more CPU than the
+        // changes it carries).
+        if tokio::time::Instant::now() < next && batch.len() < BATCH {
+            tokio::time::sleep_until(next).await;
+            while batch.len() < BATCH {
+                match queue.try_recv() {
+                    Ok(p) => batch.push(p),
+                    Err(_) => break,
+                }
+            }
+        }
+        next = tokio::time::Instant::now() + linger;
         let mut pipe = redis::pipe();
         // Each change answers for itself: one script's error does not
         // fail the others, which did run.
         pipe.ignore_errors();
-        for p in &batch {
-            command(&ctx, &mut pipe, p);
-        }
+        let shapes = commands(&ctx, &mut pipe, &batch);
         match redis.query::<Vec<Value>>(&pipe).await {
             Ok(values) => {
                 let mut unseeded = Vec::new();
-                for (p, value) in batch.drain(..).zip(values) {
-                    unseeded.extend(settle(&ctx, p, value));
+                let mut changes = batch.drain(..);
+                for (shape, value) in shapes.into_iter().zip(values) {
+                    // Answers first: zip takes from its first iterator first.
+                    for (value, p) in shape.answers(value).into_iter().zip(changes.by_ref()) {
+                        unseeded.extend(settle(&ctx, p, value));
+                    }
+                }
+                // Without an answer (Redis answered fewer commands).
+                for p in changes {
+                    fail(&ctx, p, true);
                 }
                 // Messages to a sequence Redis does not have: seeded from
                 // the store, then sent again, in order.
@@ -569,12 +604,14 @@ async fn run_publisher(ctx: Arc<Shared>, mut redis: Redis, mut queue: mpsc::Rece
                     let again = match reseed(&ctx, &mut redis, &p).await {
                         Ok(()) => {
                             let mut pipe = redis::pipe();
-                            command(&ctx, &mut pipe, &p);
-                            redis.query::<Vec<Value>>(&pipe).await
+                            let shapes = commands(&ctx, &mut pipe, std::slice::from_ref(&p));
+                            redis.query::<Vec<Value>>(&pipe).await.map(|mut v| {
+                                v.pop().and_then(|value| shapes[0].answers(value).pop())
+                            })
                         }
                         Err(e) => Err(e),
                     };
-                    match again.map(|mut v| v.pop()) {
+                    match again {
                         Ok(Some(value)) if !is_unseeded(&value) => {
                             settle(&ctx, p, value);
                         }
@@ -602,7 +639,85 @@ async fn run_publisher(ctx: Arc<Shared>, mut redis: Redis, mut queue: mpsc::Rece
     }
 }
 
-/// Appends the script (or command) that carries out `p`.
+/// Most changes the publisher sends in one pipeline.
+const BATCH: usize = 256;
+
+/// What one command of a pipeline answers for.
+enum Shape {
+    /// One change.
+    One,
+    /// This many room messages in a row, one script call: answered by an
+    /// array with an answer for each.
+    Says(usize),
+}
+
+impl Shape {
+    /// The answers, one per change, of a command of this shape: for
+    /// room messages, [`Value::Nil`] each (a failure) if the array is not
+    /// what was asked.
+    fn answers(&self, value: Value) -> Vec<Value> {
+        match (self, value) {
+            (Shape::One, value) => vec![value],
+            (Shape::Says(n), Value::Array(answers)) if answers.len() == *n => answers,
+            (Shape::Says(n), value @ Value::ServerError(_)) => vec![value; *n],
+            (Shape::Says(n), value) => {
+                error!(answer = ?value, messages = n, "the broker answered room messages oddly");
+                vec![Value::Nil; *n]
+            }
+        }
+    }
+}
+
+/// Appends to `pipe` the commands that carry out `batch`, in order: one
+/// script call for each run of room messages (Redis runs a script call
+/// once, whatever its length), one command for each other change.
+fn commands(ctx: &Shared, pipe: &mut redis::Pipeline, batch: &[Publish]) -> Vec<Shape> {
+    let mut shapes = Vec::new();
+    let mut rest = batch;
+    while let Some(first) = rest.first() {
+        let says = rest
+            .iter()
+            .take_while(|p| matches!(p, Publish::Say { .. }))
+            .count();
+        if says == 0 {
+            command(ctx, pipe, first);
+            shapes.push(Shape::One);
+            rest = &rest[1..];
+        } else {
+            say(ctx, pipe, &rest[..says]);
+            shapes.push(Shape::Says(says));
+            rest = &rest[says..];
+        }
+    }
+    shapes
+}
+
+/// Appends the script call that numbers and announces `says`, room
+/// messages all.
+fn say(ctx: &Shared, pipe: &mut redis::Pipeline, says: &[Publish]) {
+    // Whether this node can seed a lost sequence from its store.
+    let seedable = if ctx.store.is_some() { "1" } else { "0" };
+    let len = STREAM_LEN.to_string();
+    let mut args: Vec<String> = Vec::with_capacity(2 + 3 * says.len());
+    args.push(len);
+    args.push(seedable.to_owned());
+    for p in says {
+        let Publish::Say {
+            room, floor, event, ..
+        } = p
+        else {
+            unreachable!("only room messages are said together")
+        };
+        args.push(room.to_string());
+        args.push(floor.to_string());
+        args.push(serde_json::to_string(event).expect("events serialize"));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ctx.scripts.call(pipe, "say", &args);
+}
+
+/// Appends the script (or command) that carries out `p`, any change but
+/// a room message.
 fn command(ctx: &Shared, pipe: &mut redis::Pipeline, p: &Publish) {
     let len = STREAM_LEN.to_string();
     let json = |event: &Event| serde_json::to_string(event).expect("events serialize");
@@ -628,18 +743,7 @@ fn command(ctx: &Shared, pipe: &mut redis::Pipeline, p: &Publish) {
             ];
             ctx.scripts.call(pipe, "user", &args);
         }
-        Publish::Say {
-            room, floor, event, ..
-        } => {
-            let args = [
-                room.as_str(),
-                &floor.to_string(),
-                &json(event),
-                &len,
-                seedable,
-            ];
-            ctx.scripts.call(pipe, "say", &args);
-        }
+        Publish::Say { .. } => say(ctx, pipe, std::slice::from_ref(p)),
         Publish::Direct {
             target,
             floor,
@@ -689,6 +793,12 @@ fn settle(ctx: &Shared, p: Publish, value: Value) -> Option<Publish> {
         error!(error = ?e, "the broker refused a change");
         ctx.link.dirty.store(true, Ordering::Relaxed);
         fail(ctx, p, false);
+        return None;
+    }
+    // A message's answer that was not understood ([`Shape::answers`]).
+    // It may have run.
+    if matches!(p, Publish::Say { .. }) && value == Value::Nil {
+        fail(ctx, p, true);
         return None;
     }
     if matches!(p, Publish::Say { .. } | Publish::Direct { .. }) && is_unseeded(&value) {
@@ -1202,6 +1312,21 @@ mod tests {
         let made = node_name(None).unwrap();
         assert!(node_name(Some(&made)).is_ok(), "{made}");
         assert_ne!(node_name(None).unwrap(), node_name(None).unwrap());
+    }
+
+    #[test]
+    fn a_run_of_room_messages_is_answered_one_by_one() {
+        let pair = |id, ts| Value::Array(vec![Value::Int(id), Value::Int(ts)]);
+        assert_eq!(Shape::One.answers(Value::Int(1)), vec![Value::Int(1)]);
+        let answers = Shape::Says(2).answers(Value::Array(vec![pair(7, 1), pair(-1, 0)]));
+        assert_eq!(answers, vec![pair(7, 1), pair(-1, 0)]);
+        assert!(is_unseeded(&answers[1]) && !is_unseeded(&answers[0]));
+        // Too few answers, or none: each message fails (it may have run).
+        assert_eq!(
+            Shape::Says(2).answers(Value::Array(vec![pair(7, 1)])),
+            vec![Value::Nil, Value::Nil]
+        );
+        assert_eq!(Shape::Says(1).answers(Value::Okay), vec![Value::Nil]);
     }
 
     #[test]

@@ -65,24 +65,34 @@ redis.call('XADD', 'banter:events', 'MAXLEN', '~', ARGV[7], '*', 'e', ARGV[6])
 return 1
 "#;
 
-/// A room message. ARGV: room, the highest id this node has seen in it
-/// (ids continue above it even if Redis lost its sequence), the event,
-/// the stream's length, and `1` if the node has a store that knows the
-/// room's last id: then a room without a sequence here (Redis lost it, or
-/// never had it) is not numbered but answered {-1, 0}, so that the node
-/// seeds it ([`SEED`]) from the store first. Answers {id, ts}.
+/// Room messages, one or more in a row (a batch is one call). ARGV: the
+/// stream's length, `1` if the node has a store that knows its rooms'
+/// last ids, then for each message its room, the highest id this node has
+/// seen in it (ids continue above it even if Redis lost its sequence) and
+/// the event. With a store, a message to a room without a sequence here
+/// (Redis lost it, or never had it) is not numbered but answered {-1, 0},
+/// so that the node seeds it ([`SEED`]) from the store first. Answers
+/// {id, ts} for each message, in order.
 pub const SAY: &str = r#"
-if ARGV[5] == '1' and redis.call('HEXISTS', 'banter:seq', ARGV[1]) == 0 then return {-1, 0} end
-local id = redis.call('HINCRBY', 'banter:seq', ARGV[1], 1)
-local floor = tonumber(ARGV[2])
-if id <= floor then
-  id = floor + 1
-  redis.call('HSET', 'banter:seq', ARGV[1], string.format('%d', id))
+local len, seedable = ARGV[1], ARGV[2] == '1'
+local ts, out = now(), {}
+for i = 3, #ARGV, 3 do
+  local room = ARGV[i]
+  if seedable and redis.call('HEXISTS', 'banter:seq', room) == 0 then
+    out[#out + 1] = {-1, 0}
+  else
+    local id = redis.call('HINCRBY', 'banter:seq', room, 1)
+    local floor = tonumber(ARGV[i + 1])
+    if id <= floor then
+      id = floor + 1
+      redis.call('HSET', 'banter:seq', room, string.format('%d', id))
+    end
+    redis.call('XADD', 'banter:events', 'MAXLEN', '~', len, '*', 'e', ARGV[i + 2],
+      'id', string.format('%d', id), 'ts', string.format('%d', ts))
+    out[#out + 1] = {id, ts}
+  end
 end
-local ts = now()
-redis.call('XADD', 'banter:events', 'MAXLEN', '~', ARGV[4], '*', 'e', ARGV[3],
-  'id', string.format('%d', id), 'ts', string.format('%d', ts))
-return {id, ts}
+return out
 "#;
 
 /// A whisper. ARGV: the target's key, the highest whisper id this node has
