@@ -696,12 +696,14 @@ pub struct Store {
     _syncer: Option<Arc<Syncer>>,
 }
 
-/// Stops the task it holds when dropped.
-struct Syncer(tokio::task::JoinHandle<()>);
+/// Stops the tasks it holds when dropped.
+struct Syncer(Vec<tokio::task::JoinHandle<()>>);
 
 impl Drop for Syncer {
     fn drop(&mut self) {
-        self.0.abort();
+        for task in &self.0 {
+            task.abort();
+        }
     }
 }
 
@@ -712,7 +714,8 @@ impl Drop for Syncer {
 /// would sync only when it can copy pages, which a long read prevents; the
 /// writer's own checkpoints, SQLite's every 1,000 pages, keep the log
 /// small, and only they can: one between two of its transactions lets the
-/// log start over from its beginning.)
+/// log start over from its beginning. [`backfill_every`] does their
+/// copying ahead of them.)
 async fn sync_every(db: PathBuf, every: Duration) {
     let mut wal = db.into_os_string();
     wal.push("-wal");
@@ -733,6 +736,63 @@ async fn sync_every(db: PathBuf, every: Duration) {
                 tracing::warn!(error = %e, file = %wal.display(), "could not sync the database's log to disk; trying again");
             }
             Err(_) => return,
+        }
+    }
+}
+
+/// How often [`backfill_every`] copies committed pages from SQLite's log
+/// into the database file.
+const BACKFILL_EVERY: Duration = Duration::from_millis(50);
+
+/// Copies what was committed from SQLite's log into the database file
+/// every [`BACKFILL_EVERY`], on a connection of its own (a passive
+/// checkpoint: it waits for no one), so that the writer's own checkpoints,
+/// SQLite's every 1,000 pages, find little left to copy and sync: each of
+/// those held up every commit behind it for the sync of the whole log and
+/// the file (2–6 ms here, the p99 latency of a store at moderate rates).
+/// Only the writer's checkpoint lets the log start over (see
+/// [`sync_every`]); this one never waits, never blocks a commit, and
+/// syncs the database file after it, so that the writer's sync of it is
+/// short too.
+async fn backfill_every(options: SqliteConnectOptions, db: PathBuf) {
+    let mut conn: Option<SqliteConnection> = None;
+    let mut tick = tokio::time::interval(BACKFILL_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if conn.is_none() {
+            match SqliteConnection::connect_with(&options).await {
+                Ok(c) => conn = Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not open the database to copy its log into it; trying again");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            }
+        }
+        let c = conn.as_mut().expect("just made");
+        match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&mut *c)
+            .await
+        {
+            Ok((_, _, copied)) if copied > 0 => {
+                let path = db.clone();
+                let synced =
+                    tokio::task::spawn_blocking(move || std::fs::File::open(path)?.sync_data())
+                        .await;
+                match synced {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, file = %db.display(), "could not sync the database to disk; trying again")
+                    }
+                    Err(_) => return,
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "could not copy the database's log into it; trying again");
+                conn = None;
+            }
         }
     }
 }
@@ -777,6 +837,7 @@ impl Store {
         syncing: Syncing,
     ) -> anyhow::Result<(Store, Writer)> {
         let health = Arc::new(Health::default());
+        let mut sqlite_options = None;
         let (pool, link) = match backend {
             Backend::Sqlite(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -802,6 +863,7 @@ impl Store {
                     .connect_with(options.clone())
                     .await
                     .with_context(|| format!("cannot open the database {}", path.display()))?;
+                sqlite_options = Some(options.clone());
                 let link = Database::new(
                     Connector::Sqlite(options),
                     Conn::Sqlite(conn),
@@ -837,10 +899,13 @@ impl Store {
             }
         };
         let (writes, queue) = mpsc::channel(WRITE_QUEUE);
-        let syncer = match (backend, syncing) {
-            (Backend::Sqlite(path), Syncing::Every(every)) => Some(Arc::new(Syncer(tokio::spawn(
-                sync_every(path.clone(), every),
-            )))),
+        let syncer = match (backend, syncing, sqlite_options) {
+            (Backend::Sqlite(path), Syncing::Every(every), Some(options)) => {
+                Some(Arc::new(Syncer(vec![
+                    tokio::spawn(sync_every(path.clone(), every)),
+                    tokio::spawn(backfill_every(options, path.clone())),
+                ])))
+            }
             _ => None,
         };
         let store = Store {
@@ -1796,7 +1861,48 @@ pub async fn backup_file(from: &Path, to: &Path) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::*;
+
+    /// The log's pages reach the database file without a checkpoint of
+    /// the writer's: with the writer's off, the file grows only if
+    /// [`backfill_every`] copies them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn committed_pages_are_copied_into_the_database_file_off_the_writer() {
+        let dir = std::env::temp_dir().join(format!("banter-backfill-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("banter.db");
+        let options = connect_options(&db).synchronous(SqliteSynchronous::Normal);
+        let mut writer =
+            SqliteConnection::connect_with(&options.clone().pragma("wal_autocheckpoint", "0"))
+                .await
+                .unwrap();
+        sqlx::query("CREATE TABLE t (v BLOB)")
+            .execute(&mut writer)
+            .await
+            .unwrap();
+        for _ in 0..2_000 {
+            sqlx::query("INSERT INTO t VALUES (zeroblob(1000))")
+                .execute(&mut writer)
+                .await
+                .unwrap();
+        }
+        let size = || std::fs::metadata(&db).unwrap().len();
+        assert!(size() < 100_000, "nothing is copied yet: {}", size());
+        let backfill = tokio::spawn(backfill_every(options, db.clone()));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while size() < 2_000_000 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the file has {} bytes",
+                size()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        backfill.abort();
+        drop(writer);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn passwords_never_reach_the_logs() {
