@@ -4,9 +4,11 @@
 //! * SQLite (the default): one file, `<data-dir>/banter.db` (or the path
 //!   of a `sqlite://PATH` URL), in WAL mode: a commit is in the log file
 //!   when it returns (so a crash of banter loses none), and readers never
-//!   wait for the writer. The log is synced to disk every second by a
-//!   checkpoint off the writer's path ([`Syncing`], `--sync-every`), or
-//!   in every commit (`synchronous = FULL`, `--sync-every 0`).
+//!   wait for the writer. The log is synced to disk every second by an
+//!   fsync off the writer's path ([`Syncing`], `--sync-every`), or in
+//!   every commit (`synchronous = FULL`, `--sync-every 0`); with the
+//!   first, a connection of its own also copies it into the file every
+//!   50 ms ([`backfill_every`]), ahead of the writer's checkpoints.
 //! * PostgreSQL (`postgres://…`): the same tables in a database the
 //!   operator made; what banter shares between the nodes of a cluster.
 //!
