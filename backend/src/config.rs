@@ -13,6 +13,10 @@ use crate::net::forwarded::{Cidr, normalize_origin};
 
 /// Every setting, with its default. TOML keys are the flag names
 /// (`max-text-bytes = 2048`).
+/// The longest `--broker-linger`: a node leaving the cluster gives its
+/// last changes about twice this long to go out and be read back.
+pub const MAX_BROKER_LINGER_MS: u64 = 100;
+
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Settings {
@@ -75,7 +79,7 @@ pub struct Settings {
     pub node_name: Option<String>,
     /// Under steady traffic, the broker's publisher sends at most one
     /// batch of changes per this many milliseconds (0: each as soon as it
-    /// can).
+    /// can; at most [`MAX_BROKER_LINGER_MS`]).
     pub broker_linger_ms: u64,
     /// The store's database: `postgres://…` (or `postgresql://…`) for
     /// PostgreSQL, `sqlite://PATH` for a SQLite file; `None`: the SQLite
@@ -319,6 +323,12 @@ impl Settings {
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.max_lines == 0 {
             anyhow::bail!("--max-lines must be at least 1");
+        }
+        if self.broker_linger_ms > MAX_BROKER_LINGER_MS {
+            bail!(
+                "broker-linger-ms ({}) must be at most {MAX_BROKER_LINGER_MS}: a node leaving the cluster waits briefly for its last changes",
+                self.broker_linger_ms
+            );
         }
         if self.max_text_bytes == 0 || self.max_frame_bytes < self.max_text_bytes + 256 {
             bail!(
@@ -801,12 +811,14 @@ pub struct Cli {
     /// once per MS milliseconds, gathered: a change after a quiet spell goes
     /// at once, one in a busy stream waits at most MS (a round trip to
     /// Redis costs more CPU than the changes it carries). 0 sends each
-    /// change as soon as the last round trip is answered. [default: 3]
+    /// change as soon as the last round trip is answered; at most 100.
+    /// [default: 3]
     #[arg(
         help_heading = "Cluster",
         long,
         env = "BANTER_BROKER_LINGER",
-        value_name = "MS"
+        value_name = "MS",
+        value_parser = clap::value_parser!(u64).range(0..=MAX_BROKER_LINGER_MS)
     )]
     pub broker_linger: Option<u64>,
     /// Where history and accounts are kept: postgres://USER:PASSWORD@HOST/DB
@@ -1336,6 +1348,7 @@ mod tests {
         assert_eq!(s.broker_linger_ms, 3);
         let cli = Cli::try_parse_from(["banter", "--broker-linger", "0"]).unwrap();
         assert_eq!(cli.settings().unwrap().broker_linger_ms, 0);
+        assert!(Cli::try_parse_from(["banter", "--broker-linger", "101"]).is_err());
 
         std::fs::write(&file, "max-txt-bytes = 1\n").unwrap();
         let cli = Cli::try_parse_from(["banter", "--config", file.to_str().unwrap()]).unwrap();

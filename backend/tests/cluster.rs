@@ -94,6 +94,18 @@ impl Redis {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
+    /// Runs one command with `redis-cli` (installed with the server);
+    /// its output.
+    fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        assert!(out.status.success(), "redis-cli {args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     /// Stops it cleanly (SIGTERM: it finishes writing its file).
     fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -338,6 +350,14 @@ async fn users_on_three_nodes_see_one_room_in_one_order() {
     assert_eq!(from_irc, expected);
 }
 
+/// Joins `room`, passing over what else arrives meanwhile (the other
+/// node's joins reach a client whenever the stream brings them).
+async fn join_among_others(client: &mut Client, room: &str) {
+    client.send(json!({"type": "join", "room": room})).await;
+    let joined = client.wait_for("joined").await;
+    assert_eq!(joined["room"], room, "{joined}");
+}
+
 /// A burst in two rooms with a topic change in it: the broker sends what
 /// comes meanwhile together (one script call for each run of room
 /// messages, `--broker-linger`), and every node still sees each room's
@@ -351,8 +371,8 @@ async fn a_burst_in_several_rooms_keeps_its_order_across_nodes() {
     let mut alice = Client::hello(&n1, Kind::Tcp, "alice").await;
     let mut bob = Client::hello(&n2, Kind::Tcp, "bob").await;
     for room in ["lobby", "den"] {
-        alice.join(room).await;
-        bob.join(room).await;
+        join_among_others(&mut alice, room).await;
+        join_among_others(&mut bob, room).await;
         await_members(&mut alice, room, &["alice", "bob"]).await;
     }
     const EACH: usize = 60;
@@ -407,6 +427,65 @@ async fn a_burst_in_several_rooms_keeps_its_order_across_nodes() {
             );
         }
     }
+}
+
+/// A message that Redis refuses (its room's sequence is broken) fails
+/// alone, with an error saying it was not sent, when it went out in one
+/// script call with others: the others are delivered.
+#[tokio::test]
+async fn a_message_redis_refuses_fails_alone_in_its_batch() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let (n1, n2) = (node(&cluster, "n1"), node(&cluster, "n2"));
+    let mut alice = Client::hello(&n1, Kind::Tcp, "alice").await;
+    let mut bob = Client::hello(&n2, Kind::Tcp, "bob").await;
+    for room in ["broken", "fine"] {
+        join_among_others(&mut alice, room).await;
+        join_among_others(&mut bob, room).await;
+        await_members(&mut alice, room, &["alice", "bob"]).await;
+    }
+    alice
+        .send(json!({"type": "say", "room": "broken", "text": "first", "ref": "b0"}))
+        .await;
+    let echo = alice.wait_for("message").await;
+    assert_eq!(echo["ref"], "b0", "{echo}");
+    let keys = cluster.redis.cli(&["HKEYS", "banter:seq"]);
+    let key = keys
+        .lines()
+        .find(|k| k.contains("broken"))
+        .unwrap_or_else(|| panic!("no sequence for broken in {keys:?}"));
+    cluster
+        .redis
+        .cli(&["HSET", "banter:seq", key, "not a number"]);
+    for (room, reference) in [("fine", "f1"), ("broken", "b1"), ("fine", "f2")] {
+        alice
+            .send(json!({"type": "say", "room": room, "text": reference, "ref": reference}))
+            .await;
+    }
+    let mut echoed = Vec::new();
+    let mut refused = Vec::new();
+    while echoed.len() + refused.len() < 3 {
+        let m = alice.recv().await;
+        match m["type"].as_str() {
+            Some("message") => echoed.push(m["ref"].as_str().unwrap().to_string()),
+            Some("error") => {
+                assert!(m["message"].as_str().unwrap().contains("not sent"), "{m}");
+                refused.push(m["ref"].as_str().unwrap().to_string());
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(echoed, ["f1", "f2"]);
+    assert_eq!(refused, ["b1"]);
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let m = bob.recv().await;
+        if m["type"] == "message" {
+            seen.push(m["text"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(seen, ["first", "f1", "f2"]);
 }
 
 #[tokio::test]

@@ -578,7 +578,11 @@ async fn run_publisher(
                 }
             }
         }
-        next = tokio::time::Instant::now() + linger;
+        // A full pipeline leaves more waiting: the next goes at once.
+        next = tokio::time::Instant::now();
+        if batch.len() < BATCH {
+            next += linger;
+        }
         let mut pipe = redis::pipe();
         // Each change answers for itself: one script's error does not
         // fail the others, which did run.

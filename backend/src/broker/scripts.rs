@@ -72,7 +72,8 @@ return 1
 /// the event. With a store, a message to a room without a sequence here
 /// (Redis lost it, or never had it) is not numbered but answered {-1, 0},
 /// so that the node seeds it ([`SEED`]) from the store first. Answers
-/// {id, ts} for each message, in order.
+/// {id, ts} for each message, in order, or the error of a message that
+/// failed (it was not announced; the others were).
 pub const SAY: &str = r#"
 local len, seedable = ARGV[1], ARGV[2] == '1'
 local ts, out = now(), {}
@@ -81,15 +82,25 @@ for i = 3, #ARGV, 3 do
   if seedable and redis.call('HEXISTS', 'banter:seq', room) == 0 then
     out[#out + 1] = {-1, 0}
   else
-    local id = redis.call('HINCRBY', 'banter:seq', room, 1)
-    local floor = tonumber(ARGV[i + 1])
-    if id <= floor then
-      id = floor + 1
-      redis.call('HSET', 'banter:seq', room, string.format('%d', id))
+    -- A message that fails answers its error alone: those before it
+    -- were announced (a script is not rolled back), those after it go on.
+    local id = redis.pcall('HINCRBY', 'banter:seq', room, 1)
+    if type(id) == 'table' then
+      out[#out + 1] = id
+    else
+      local floor = tonumber(ARGV[i + 1])
+      if id <= floor then
+        id = floor + 1
+        redis.call('HSET', 'banter:seq', room, string.format('%d', id))
+      end
+      local added = redis.pcall('XADD', 'banter:events', 'MAXLEN', '~', len, '*', 'e', ARGV[i + 2],
+        'id', string.format('%d', id), 'ts', string.format('%d', ts))
+      if type(added) == 'table' and added.err then
+        out[#out + 1] = added
+      else
+        out[#out + 1] = {id, ts}
+      end
     end
-    redis.call('XADD', 'banter:events', 'MAXLEN', '~', len, '*', 'e', ARGV[i + 2],
-      'id', string.format('%d', id), 'ts', string.format('%d', ts))
-    out[#out + 1] = {id, ts}
   end
 end
 return out

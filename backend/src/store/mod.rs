@@ -752,51 +752,73 @@ const BACKFILL_EVERY: Duration = Duration::from_millis(50);
 /// SQLite's every 1,000 pages, find little left to copy and sync: each of
 /// those held up every commit behind it for the sync of the whole log and
 /// the file (2–6 ms here, the p99 latency of a store at moderate rates).
-/// Only the writer's checkpoint lets the log start over (see
-/// [`sync_every`]); this one never waits, never blocks a commit, and
-/// syncs the database file after it, so that the writer's sync of it is
+/// The log starts over at the writer's next transaction once all of it
+/// was copied and no reader needs it; under steady writes only the
+/// writer's own checkpoint, between two of its transactions, gets there
+/// (see [`sync_every`]). This one never waits and never blocks a commit;
+/// SQLite syncs the log before it copies (so, under traffic, the log is
+/// synced every [`BACKFILL_EVERY`], more often than `--sync-every`), and
+/// the database file is synced after it, so that the writer's syncs are
 /// short too.
 async fn backfill_every(options: SqliteConnectOptions, db: PathBuf) {
     let mut conn: Option<SqliteConnection> = None;
+    // The log's frames and how many of them were copied, at the last look.
+    let mut seen = (0, 0);
+    // A failure is logged once, until a copy works again.
+    let mut failing = false;
     let mut tick = tokio::time::interval(BACKFILL_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if conn.is_none() {
-            match SqliteConnection::connect_with(&options).await {
-                Ok(c) => conn = Some(c),
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not open the database to copy its log into it; trying again");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
+        match backfill(&options, &db, &mut conn, &mut seen).await {
+            Ok(()) if failing => {
+                failing = false;
+                tracing::info!("copying the database's log into it again");
             }
-        }
-        let c = conn.as_mut().expect("just made");
-        match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
-            .fetch_one(&mut *c)
-            .await
-        {
-            Ok((_, _, copied)) if copied > 0 => {
-                let path = db.clone();
-                let synced =
-                    tokio::task::spawn_blocking(move || std::fs::File::open(path)?.sync_data())
-                        .await;
-                match synced {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        tracing::warn!(error = %e, file = %db.display(), "could not sync the database to disk; trying again")
-                    }
-                    Err(_) => return,
-                }
-            }
-            Ok(_) => {}
+            Ok(()) => {}
             Err(e) => {
-                tracing::warn!(error = %e, "could not copy the database's log into it; trying again");
+                if !failing {
+                    tracing::warn!(error = %format!("{e:#}"), "could not copy the database's log into it; trying again every second");
+                }
+                failing = true;
                 conn = None;
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
     }
+}
+
+/// One pass of [`backfill_every`]: a passive checkpoint, then a sync of
+/// the file if it copied pages but stopped short of the log's end (one
+/// that reaches the end syncs the file itself). `seen` is the log's
+/// frames and the frames copied so far, as SQLite counts them (from the
+/// log's start: the counts fall when the writer starts it over).
+async fn backfill(
+    options: &SqliteConnectOptions,
+    db: &Path,
+    conn: &mut Option<SqliteConnection>,
+    seen: &mut (i64, i64),
+) -> anyhow::Result<()> {
+    if conn.is_none() {
+        *conn = Some(SqliteConnection::connect_with(options).await?);
+    }
+    let c = conn.as_mut().expect("just made");
+    let (_, log, copied) = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(&mut *c)
+        .await?;
+    let now = (log, copied);
+    if now != *seen && copied > 0 && copied < log {
+        let path = db.to_path_buf();
+        let synced =
+            tokio::task::spawn_blocking(move || std::fs::File::open(path)?.sync_data()).await?;
+        match synced {
+            // No file: nothing of it to sync.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            other => other.with_context(|| format!("cannot sync {}", db.display()))?,
+        }
+    }
+    *seen = now;
+    Ok(())
 }
 
 impl Store {
