@@ -764,12 +764,23 @@ async fn backfill_every(options: SqliteConnectOptions, db: PathBuf) {
     let mut conn: Option<SqliteConnection> = None;
     // The log's frames and how many of them were copied, at the last look.
     let mut seen = (0, 0);
+    // When the log file last changed, at the last look: an idle store is
+    // not asked again.
+    let mut stamp = None;
+    let mut wal = db.clone().into_os_string();
+    wal.push("-wal");
+    let wal = PathBuf::from(wal);
     // A failure is logged once, until a copy works again.
     let mut failing = false;
     let mut tick = tokio::time::interval(BACKFILL_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        let now = std::fs::metadata(&wal).and_then(|m| m.modified()).ok();
+        if now.is_some() && now == stamp {
+            continue;
+        }
+        stamp = now;
         match backfill(&options, &db, &mut conn, &mut seen).await {
             Ok(()) if failing => {
                 failing = false;
@@ -782,6 +793,7 @@ async fn backfill_every(options: SqliteConnectOptions, db: PathBuf) {
                 }
                 failing = true;
                 conn = None;
+                stamp = None;
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
