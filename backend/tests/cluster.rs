@@ -350,12 +350,27 @@ async fn users_on_three_nodes_see_one_room_in_one_order() {
     assert_eq!(from_irc, expected);
 }
 
-/// Joins `room`, passing over what else arrives meanwhile (the other
-/// node's joins reach a client whenever the stream brings them).
-async fn join_among_others(client: &mut Client, room: &str) {
-    client.send(json!({"type": "join", "room": room})).await;
-    let joined = client.wait_for("joined").await;
-    assert_eq!(joined["room"], room, "{joined}");
+/// Two nodes of `cluster`, alice (TCP) on n1 and bob (TCP) on n2, both
+/// in `rooms` and seen there by each other's node. A join passes over
+/// what else arrives meanwhile (the other node's joins reach a client
+/// whenever the stream brings them).
+async fn alice_and_bob_in(
+    cluster: &Cluster,
+    rooms: &[&str],
+) -> (TestServer, TestServer, Client, Client) {
+    let (n1, n2) = (node(cluster, "n1"), node(cluster, "n2"));
+    let mut alice = Client::hello(&n1, Kind::Tcp, "alice").await;
+    let mut bob = Client::hello(&n2, Kind::Tcp, "bob").await;
+    for room in rooms {
+        for client in [&mut alice, &mut bob] {
+            client.send(json!({"type": "join", "room": room})).await;
+            let joined = client.wait_for("joined").await;
+            assert_eq!(joined["room"], *room, "{joined}");
+        }
+        await_members(&mut alice, room, &["alice", "bob"]).await;
+        await_members(&mut bob, room, &["alice", "bob"]).await;
+    }
+    (n1, n2, alice, bob)
 }
 
 /// A burst in two rooms with a topic change in it: the broker sends what
@@ -367,14 +382,7 @@ async fn a_burst_in_several_rooms_keeps_its_order_across_nodes() {
     let Some(cluster) = Cluster::start() else {
         return;
     };
-    let (n1, n2) = (node(&cluster, "n1"), node(&cluster, "n2"));
-    let mut alice = Client::hello(&n1, Kind::Tcp, "alice").await;
-    let mut bob = Client::hello(&n2, Kind::Tcp, "bob").await;
-    for room in ["lobby", "den"] {
-        join_among_others(&mut alice, room).await;
-        join_among_others(&mut bob, room).await;
-        await_members(&mut alice, room, &["alice", "bob"]).await;
-    }
+    let (_n1, _n2, mut alice, mut bob) = alice_and_bob_in(&cluster, &["lobby", "den"]).await;
     const EACH: usize = 60;
     for i in 0..EACH {
         if i == EACH / 2 {
@@ -437,14 +445,7 @@ async fn a_message_redis_refuses_fails_alone_in_its_batch() {
     let Some(cluster) = Cluster::start() else {
         return;
     };
-    let (n1, n2) = (node(&cluster, "n1"), node(&cluster, "n2"));
-    let mut alice = Client::hello(&n1, Kind::Tcp, "alice").await;
-    let mut bob = Client::hello(&n2, Kind::Tcp, "bob").await;
-    for room in ["broken", "fine"] {
-        join_among_others(&mut alice, room).await;
-        join_among_others(&mut bob, room).await;
-        await_members(&mut alice, room, &["alice", "bob"]).await;
-    }
+    let (_n1, _n2, mut alice, mut bob) = alice_and_bob_in(&cluster, &["broken", "fine"]).await;
     alice
         .send(json!({"type": "say", "room": "broken", "text": "first", "ref": "b0"}))
         .await;
