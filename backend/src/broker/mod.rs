@@ -600,7 +600,7 @@ async fn run_publisher(
                 }
                 // Without an answer (Redis answered fewer commands).
                 for p in changes {
-                    fail(&ctx, p, true);
+                    fail(&ctx, p, Lost::Maybe);
                 }
                 // Messages to a sequence Redis does not have: seeded from
                 // the store, then sent again, in order.
@@ -621,7 +621,7 @@ async fn run_publisher(
                         }
                         other => {
                             warn!(answer = ?other, "could not seed a sequence from the store");
-                            fail(&ctx, p, false);
+                            fail(&ctx, p, Lost::Unreachable);
                         }
                     }
                 }
@@ -632,9 +632,13 @@ async fn run_publisher(
                 ctx.link.dirty.store(true, Ordering::Relaxed);
                 // Refused at connect: nothing reached Redis. Otherwise it
                 // may have run before the answer was lost.
-                let maybe = !e.is_connection_refusal();
+                let lost = if e.is_connection_refusal() {
+                    Lost::Unreachable
+                } else {
+                    Lost::Maybe
+                };
                 for p in batch.drain(..) {
-                    fail(&ctx, p, maybe);
+                    fail(&ctx, p, lost);
                 }
                 // Don't spin on a broker that is down.
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -796,13 +800,13 @@ fn settle(ctx: &Shared, p: Publish, value: Value) -> Option<Publish> {
     if let Value::ServerError(e) = &value {
         error!(error = ?e, "the broker refused a change");
         ctx.link.dirty.store(true, Ordering::Relaxed);
-        fail(ctx, p, false);
+        fail(ctx, p, Lost::Refused);
         return None;
     }
     // A message's answer that was not understood ([`Shape::answers`]).
     // It may have run.
     if matches!(p, Publish::Say { .. }) && value == Value::Nil {
-        fail(ctx, p, true);
+        fail(ctx, p, Lost::Maybe);
         return None;
     }
     if matches!(p, Publish::Say { .. } | Publish::Direct { .. }) && is_unseeded(&value) {
@@ -836,9 +840,20 @@ fn settle(ctx: &Shared, p: Publish, value: Value) -> Option<Publish> {
     None
 }
 
-/// `p` was not carried out (`maybe`: or its answer was lost): its sender
-/// is told; a waiting claim learns it from the dropped reply.
-fn fail(ctx: &Shared, p: Publish, maybe: bool) {
+/// Why a change was not carried out, or may not have been.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Lost {
+    /// Redis could not be reached: nothing was sent.
+    Unreachable,
+    /// Redis answered it with an error: it was not carried out.
+    Refused,
+    /// Its answer was lost or not understood: it may have been.
+    Maybe,
+}
+
+/// `p` was not carried out (or may not have been, as `lost` says): its
+/// sender is told; a waiting claim learns it from the dropped reply.
+fn fail(ctx: &Shared, p: Publish, lost: Lost) {
     crate::metrics::metrics().broker_failed.inc();
     // Maybe it ran: announcing a room or an account twice does no harm.
     ctx.link.unsent(&p);
@@ -849,7 +864,7 @@ fn fail(ctx: &Shared, p: Publish, maybe: bool) {
         session, reference, ..
     } = p
     {
-        ctx.router.send_to(session, unsent(reference, maybe));
+        ctx.router.send_to(session, unsent(reference, lost));
     }
 }
 
@@ -887,14 +902,21 @@ async fn reseed(ctx: &Shared, redis: &mut Redis, p: &Publish) -> redis::RedisRes
     Ok(())
 }
 
-/// The error a sender gets for a message the broker did not take (`maybe`:
-/// or whose answer was lost, so it may have gone out after all).
-fn unsent(reference: Option<Ref>, maybe: bool) -> Frame {
-    let message = if maybe {
-        "the cluster's broker did not answer, so your message may not have been sent; \
-         if it does not appear, send it again"
-    } else {
-        "the cluster's broker is unreachable, so your message was not sent; try again"
+/// The error a sender gets for a message the broker did not take, or may
+/// not have taken.
+fn unsent(reference: Option<Ref>, lost: Lost) -> Frame {
+    let message = match lost {
+        Lost::Maybe => {
+            "the cluster's broker did not answer, so your message may not have been sent; \
+             if it does not appear, send it again"
+        }
+        Lost::Unreachable => {
+            "the cluster's broker is unreachable, so your message was not sent; try again"
+        }
+        Lost::Refused => {
+            "the cluster's broker refused your message, so it was not sent; \
+             the server's log says why"
+        }
     };
     Frame::error(ErrorCode::Internal, message, reference)
 }
