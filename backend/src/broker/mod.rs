@@ -223,10 +223,16 @@ impl Scripts {
     /// Appends `EVALSHA` of script `name` with `args` to `pipe` (no keys:
     /// the scripts name their keys, which is fine for a single Redis).
     fn call(&self, pipe: &mut redis::Pipeline, name: &str, args: &[&str]) {
-        pipe.cmd("EVALSHA").arg(&self.sha[name]).arg(0);
+        let call = self.start(pipe, name);
         for a in args {
-            pipe.arg(*a);
+            call.arg(*a);
         }
+    }
+
+    /// Appends `EVALSHA` of script `name` to `pipe`, its arguments to
+    /// follow (`arg`).
+    fn start<'p>(&self, pipe: &'p mut redis::Pipeline, name: &str) -> &'p mut redis::Pipeline {
+        pipe.cmd("EVALSHA").arg(&self.sha[name]).arg(0)
     }
 }
 
@@ -703,12 +709,8 @@ fn commands(ctx: &Shared, pipe: &mut redis::Pipeline, batch: &[Publish]) -> Vec<
 /// Appends the script call that numbers and announces `says`, room
 /// messages all.
 fn say(ctx: &Shared, pipe: &mut redis::Pipeline, says: &[Publish]) {
-    // Whether this node can seed a lost sequence from its store.
-    let seedable = if ctx.store.is_some() { "1" } else { "0" };
-    let len = STREAM_LEN.to_string();
-    let mut args: Vec<String> = Vec::with_capacity(2 + 3 * says.len());
-    args.push(len);
-    args.push(seedable.to_owned());
+    let call = ctx.scripts.start(pipe, "say");
+    call.arg(STREAM_LEN).arg(seedable(ctx));
     for p in says {
         let Publish::Say {
             room, floor, event, ..
@@ -716,12 +718,16 @@ fn say(ctx: &Shared, pipe: &mut redis::Pipeline, says: &[Publish]) {
         else {
             unreachable!("only room messages are said together")
         };
-        args.push(room.to_string());
-        args.push(floor.to_string());
-        args.push(serde_json::to_string(event).expect("events serialize"));
+        call.arg(room.as_str())
+            .arg(*floor)
+            .arg(serde_json::to_string(event).expect("events serialize"));
     }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    ctx.scripts.call(pipe, "say", &args);
+}
+
+/// Whether this node can seed a lost sequence from its store (`1`), an
+/// argument of the message scripts.
+fn seedable(ctx: &Shared) -> &'static str {
+    if ctx.store.is_some() { "1" } else { "0" }
 }
 
 /// Appends the script (or command) that carries out `p`, any change but
@@ -729,8 +735,6 @@ fn say(ctx: &Shared, pipe: &mut redis::Pipeline, says: &[Publish]) {
 fn command(ctx: &Shared, pipe: &mut redis::Pipeline, p: &Publish) {
     let len = STREAM_LEN.to_string();
     let json = |event: &Event| serde_json::to_string(event).expect("events serialize");
-    // Whether this node can seed a lost sequence from its store.
-    let seedable = if ctx.store.is_some() { "1" } else { "0" };
     match p {
         Publish::User {
             key,
@@ -763,7 +767,7 @@ fn command(ctx: &Shared, pipe: &mut redis::Pipeline, p: &Publish) {
                 &floor.to_string(),
                 &json(event),
                 &len,
-                seedable,
+                seedable(ctx),
             ];
             ctx.scripts.call(pipe, "direct", &args);
         }

@@ -719,26 +719,35 @@ impl Drop for Syncer {
 /// log start over from its beginning. [`backfill_every`] does their
 /// copying ahead of them.)
 async fn sync_every(db: PathBuf, every: Duration) {
-    let mut wal = db.into_os_string();
-    wal.push("-wal");
-    let wal = PathBuf::from(wal);
+    let wal = wal_path(&db);
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     loop {
         tick.tick().await;
-        let path = wal.clone();
-        let synced =
-            tokio::task::spawn_blocking(move || std::fs::File::open(path)?.sync_data()).await;
-        match synced {
-            Ok(Ok(())) => {}
-            // No log: nothing was written since the last connection closed.
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, file = %wal.display(), "could not sync the database's log to disk; trying again");
-            }
-            Err(_) => return,
+        if let Err(e) = sync_file(&wal).await {
+            tracing::warn!(error = %e, file = %wal.display(), "could not sync the database's log to disk; trying again");
         }
+    }
+}
+
+/// SQLite's log file of the database `db`.
+fn wal_path(db: &Path) -> PathBuf {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    PathBuf::from(wal)
+}
+
+/// Syncs the file at `path` to disk, off the runtime's threads. No file
+/// is nothing to sync (a log is gone once the last connection closed).
+async fn sync_file(path: &Path) -> std::io::Result<()> {
+    let path = path.to_path_buf();
+    let synced = tokio::task::spawn_blocking(move || std::fs::File::open(path)?.sync_data())
+        .await
+        .map_err(std::io::Error::other)?;
+    match synced {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other,
     }
 }
 
@@ -767,9 +776,7 @@ async fn backfill_every(options: SqliteConnectOptions, db: PathBuf) {
     // When the log file last changed, at the last look: an idle store is
     // not asked again.
     let mut stamp = None;
-    let mut wal = db.clone().into_os_string();
-    wal.push("-wal");
-    let wal = PathBuf::from(wal);
+    let wal = wal_path(&db);
     // A failure is logged once, until a copy works again.
     let mut failing = false;
     let mut tick = tokio::time::interval(BACKFILL_EVERY);
@@ -820,14 +827,9 @@ async fn backfill(
         .await?;
     let now = (log, copied);
     if now != *seen && copied > 0 && copied < log {
-        let path = db.to_path_buf();
-        let synced =
-            tokio::task::spawn_blocking(move || std::fs::File::open(path)?.sync_data()).await?;
-        match synced {
-            // No file: nothing of it to sync.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            other => other.with_context(|| format!("cannot sync {}", db.display()))?,
-        }
+        sync_file(db)
+            .await
+            .with_context(|| format!("cannot sync {}", db.display()))?;
     }
     *seen = now;
     Ok(())
@@ -873,8 +875,7 @@ impl Store {
         syncing: Syncing,
     ) -> anyhow::Result<(Store, Writer)> {
         let health = Arc::new(Health::default());
-        let mut sqlite_options = None;
-        let (pool, link) = match backend {
+        let (pool, link, syncer) = match backend {
             Backend::Sqlite(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir).with_context(|| {
@@ -899,13 +900,19 @@ impl Store {
                     .connect_with(options.clone())
                     .await
                     .with_context(|| format!("cannot open the database {}", path.display()))?;
-                sqlite_options = Some(options.clone());
+                let syncer = match syncing {
+                    Syncing::Every(every) => Some(Arc::new(Syncer(vec![
+                        tokio::spawn(sync_every(path.clone(), every)),
+                        tokio::spawn(backfill_every(options.clone(), path.clone())),
+                    ]))),
+                    Syncing::EveryCommit => None,
+                };
                 let link = Database::new(
                     Connector::Sqlite(options),
                     Conn::Sqlite(conn),
                     health.clone(),
                 );
-                (Pool::Sqlite(pool), link)
+                (Pool::Sqlite(pool), link, syncer)
             }
             Backend::Postgres(url) => {
                 let shown = redact(url);
@@ -931,19 +938,10 @@ impl Store {
                     .acquire_timeout(PG_ACQUIRE_TIMEOUT)
                     .connect_lazy_with(options);
                 let link = Database::new(connector, Conn::Postgres(conn), health.clone());
-                (Pool::Postgres(pool), link)
+                (Pool::Postgres(pool), link, None)
             }
         };
         let (writes, queue) = mpsc::channel(WRITE_QUEUE);
-        let syncer = match (backend, syncing, sqlite_options) {
-            (Backend::Sqlite(path), Syncing::Every(every), Some(options)) => {
-                Some(Arc::new(Syncer(vec![
-                    tokio::spawn(sync_every(path.clone(), every)),
-                    tokio::spawn(backfill_every(options, path.clone())),
-                ])))
-            }
-            _ => None,
-        };
         let store = Store {
             pool,
             writes,

@@ -1175,21 +1175,28 @@ macro_rules! backend {
                     answers.push(apply(&mut tx, write).await.map_err(Failure::Batch)?);
                 }
                 chat_rows(&mut tx, &chats).await.map_err(Failure::Batch)?;
-                // Each room's highest id, once per batch rather than once
-                // per message.
+                raise_last_ids(&mut tx, batch).await.map_err(Failure::Batch)?;
+                tx.commit().await.map_err(Failure::Batch)?;
+                Ok(answers)
+            }
+
+            /// Each room's highest id of `batch`, once per batch rather
+            /// than once per message: one JSON statement for SQLite (as
+            /// [`sqlite_chats`]), as few multi-row ones as [`Rows`] allows
+            /// for PostgreSQL.
+            async fn raise_last_ids(conn: &mut $conn, batch: &[Write]) -> sqlx::Result<()> {
                 let last = last_ids(batch);
-                if !$numbered && !last.is_empty() {
-                    sqlx::query(raise_last_ids_json!())
-                        .bind(serde_json::to_string(&last).expect("plain values"))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(Failure::Batch)?;
+                if last.is_empty() {
+                    return Ok(());
                 }
-                let last: Vec<_> = if $numbered {
-                    last.into_iter().collect()
-                } else {
-                    Vec::new()
-                };
+                if !$numbered {
+                    return sqlx::query(raise_last_ids_json!())
+                        .bind(serde_json::to_string(&last).expect("plain values"))
+                        .execute(&mut *conn)
+                        .await
+                        .map(drop);
+                }
+                let last: Vec<_> = last.into_iter().collect();
                 let mut left = &last[..];
                 while !left.is_empty() {
                     let (sql, n) = RAISE_LAST_IDS.next(left.len(), $numbered);
@@ -1198,11 +1205,10 @@ macro_rules! backend {
                     for (room, id) in rows {
                         query = query.bind(*room).bind(i(*id));
                     }
-                    query.execute(&mut *tx).await.map_err(Failure::Batch)?;
+                    query.execute(&mut *conn).await?;
                     left = rest;
                 }
-                tx.commit().await.map_err(Failure::Batch)?;
-                Ok(answers)
+                Ok(())
             }
 
             /// A batch's room messages: one JSON statement for SQLite
