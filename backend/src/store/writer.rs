@@ -1,8 +1,9 @@
 //! The single writer task: group commit.
 //!
 //! Every change to the database is a [`Write`] in one queue. The writer
-//! takes whatever has arrived (up to [`MAX_BATCH`]; while more keeps
-//! arriving, after letting the runtime turn a few times: [`gather`]),
+//! takes whatever has arrived (up to [`MAX_BATCH`]; under steady writes,
+//! and while more keeps arriving, after letting the runtime turn a few
+//! times: [`gather`]),
 //! applies it in one transaction and commits; while that commit is being
 //! synced to disk, new writes queue up and become the next batch. So a
 //! burst of N messages costs a handful of commits and fsyncs, not N.
@@ -57,6 +58,11 @@ pub const MAX_BATCH: usize = 1024;
 /// Most runtime turns the writer lets pass, gathering writes, before a
 /// commit ([`gather`]).
 const GATHER_TURNS: usize = 4;
+
+/// The writer gathers only when its last commit was this recent (steady
+/// writes): a turn can be long (in a big room, the fan-out of the last
+/// message), and a message that comes alone should not wait for it.
+const GATHER_WHEN: Duration = Duration::from_millis(2);
 
 /// Most messages (and as many direct messages) indexed for search in one
 /// transaction; with four times this many waiting, the writer indexes
@@ -627,7 +633,9 @@ pub async fn run(
         if received == 0 {
             break;
         }
-        gather(&mut queue, &mut batch).await;
+        if link.last_commit.elapsed() < GATHER_WHEN {
+            gather(&mut queue, &mut batch).await;
+        }
         let started = std::time::Instant::now();
         let outcome = link.commit(&batch).await;
         link.last_commit = Instant::now();
