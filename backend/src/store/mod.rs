@@ -9,7 +9,9 @@
 //!   every commit (`synchronous = FULL`, `--sync-every 0`); with the
 //!   first, a connection of its own also copies it into the file every
 //!   50 ms ([`backfill_every`]), ahead of the writer's checkpoints.
-//!   Temporary data (statement journals, sorts) stays in memory.
+//!   The writer keeps its temporary data (statement journals, sorts,
+//!   temporary indexes) in memory, except in retention's sweeps, whose
+//!   journals can be large ([`writer`]).
 //! * PostgreSQL (`postgres://…`): the same tables in a database the
 //!   operator made; what banter shares between the nodes of a cluster.
 //!
@@ -287,7 +289,6 @@ pub fn connect_options(path: &Path) -> SqliteConnectOptions {
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(10))
         .foreign_keys(true)
-        .pragma("temp_store", "memory")
 }
 
 /// Where the store keeps its data: `--store`, with `--data-dir`.
@@ -897,6 +898,9 @@ impl Store {
                     .run(&mut conn)
                     .await
                     .with_context(|| format!("cannot migrate the database {}", path.display()))?;
+                writer::keep_temporary_data_in_memory(&mut conn, true)
+                    .await
+                    .with_context(|| format!("cannot set up the database {}", path.display()))?;
                 let pool = SqlitePoolOptions::new()
                     .max_connections(4)
                     .connect_with(options.clone())
@@ -910,7 +914,7 @@ impl Store {
                     Syncing::EveryCommit => None,
                 };
                 let link = Database::new(
-                    Connector::Sqlite(options),
+                    Connector::Sqlite(options.pragma("temp_store", "memory")),
                     Conn::Sqlite(conn),
                     health.clone(),
                 );
@@ -1937,25 +1941,6 @@ mod tests {
         }
         backfill.abort();
         drop(writer);
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    /// Statement journals and sorts stay in memory: as temporary files
-    /// they were created and deleted, in the writer's commits, thousands
-    /// of times a second under load.
-    #[tokio::test]
-    async fn temporary_data_is_kept_in_memory() {
-        let dir = std::env::temp_dir().join(format!("banter-temp-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut conn = SqliteConnection::connect_with(&connect_options(&dir.join("banter.db")))
-            .await
-            .unwrap();
-        let store: i64 = sqlx::query_scalar("PRAGMA temp_store")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
-        assert_eq!(store, 2, "MEMORY");
-        drop(conn);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -59,9 +59,11 @@ pub const MAX_BATCH: usize = 1024;
 /// commit ([`gather`]).
 const GATHER_TURNS: usize = 4;
 
-/// The writer gathers only when its last commit was this recent (steady
-/// writes): a turn can be long (in a big room, the fan-out of the last
-/// message), and a message that comes alone should not wait for it.
+/// The writer gathers only when its last commit ended this shortly before
+/// the batch came (steady writes; the fan-out and indexing after a commit
+/// count in the gap): a turn can be long (in a big room, the fan-out of
+/// the last message), and a message that comes alone should not wait for
+/// it.
 const GATHER_WHEN: Duration = Duration::from_millis(2);
 
 /// Most messages (and as many direct messages) indexed for search in one
@@ -540,7 +542,19 @@ impl Database {
                 {
                     sqlite_chats(c, batch).await
                 }
-                Conn::Sqlite(c) => sqlite::commit(c, batch).await,
+                Conn::Sqlite(c) => {
+                    // Retention's journals can be as large as what it
+                    // deletes: those spill to temporary files.
+                    let sweep = batch.iter().any(|w| matches!(w, Write::Retain { .. }));
+                    if sweep {
+                        let _ = keep_temporary_data_in_memory(c, false).await;
+                    }
+                    let outcome = sqlite::commit(c, batch).await;
+                    if sweep {
+                        let _ = keep_temporary_data_in_memory(c, true).await;
+                    }
+                    outcome
+                }
                 Conn::Postgres(c) => {
                     tokio::time::timeout(COMMIT_TIMEOUT, postgres::commit(c, batch))
                         .await
@@ -593,6 +607,25 @@ async fn gather(queue: &mut mpsc::Receiver<Write>, batch: &mut Vec<Write>) {
             return;
         }
     }
+}
+
+/// SQLite: whether `conn` keeps its temporary data (statement journals,
+/// sorts, temporary indexes) in memory, or spills what grows past a few
+/// pages to temporary files. The writer keeps it in memory: its commits'
+/// statement journals, a few pages each, went to files created and
+/// deleted hundreds of times a second under load; in memory they are
+/// bounded by [`MAX_BATCH`] and [`INDEX_CHUNK`]. Retention's sweeps, as
+/// large as what they delete, spill.
+pub async fn keep_temporary_data_in_memory(
+    conn: &mut SqliteConnection,
+    memory: bool,
+) -> sqlx::Result<()> {
+    let sql = if memory {
+        "PRAGMA temp_store = MEMORY"
+    } else {
+        "PRAGMA temp_store = FILE"
+    };
+    sqlx::query(sql).execute(conn).await.map(|_| ())
 }
 
 /// Runs until every sender of `queue` is gone. `on_commit` gets the
@@ -2085,7 +2118,7 @@ mod tests {
     async fn writes_that_arrive_while_the_runtime_turns_join_the_batch() {
         let (tx, mut queue) = mpsc::channel(16);
         let mut waits = Vec::new();
-        for turns in [0, 1, 2, 6] {
+        for turns in [0, 1, 2, 4] {
             let tx = tx.clone();
             let (reply, wait) = oneshot::channel();
             waits.push(wait);
@@ -2105,5 +2138,36 @@ mod tests {
         let mut later = Vec::new();
         queue.recv_many(&mut later, MAX_BATCH).await;
         assert_eq!(later.len(), 1, "the last one is for the next commit");
+    }
+
+    /// The writer's connection keeps temporary data in memory, and has it
+    /// so again after a retention sweep (which spills to files).
+    #[tokio::test]
+    async fn the_writer_keeps_temporary_data_in_memory() {
+        let dir = std::env::temp_dir().join(format!("banter-temp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let backend = crate::store::Backend::Sqlite(dir.join("banter.db"));
+        let (_store, writer) = crate::store::Store::prepare(&backend).await.unwrap();
+        let mut link = writer.link;
+        async fn temp_store(link: &mut Database) -> i64 {
+            let Some(Conn::Sqlite(conn)) = &mut link.conn else {
+                panic!("SQLite")
+            };
+            sqlx::query_scalar("PRAGMA temp_store")
+                .fetch_one(conn)
+                .await
+                .unwrap()
+        }
+        assert_eq!(temp_store(&mut link).await, 2, "MEMORY");
+        let (reply, _gone) = oneshot::channel();
+        let sweep = Write::Retain {
+            before_ts: Some(1),
+            keep: Some(10),
+            reply,
+        };
+        link.commit(&[sweep]).await.unwrap();
+        assert_eq!(temp_store(&mut link).await, 2, "MEMORY again");
+        drop(link);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
