@@ -11,12 +11,12 @@ use serde::Deserialize;
 
 use crate::net::forwarded::{Cidr, normalize_origin};
 
-/// Every setting, with its default. TOML keys are the flag names
-/// (`max-text-bytes = 2048`).
 /// The longest `--broker-linger`: a node leaving the cluster gives its
 /// last changes about twice this long to go out and be read back.
 pub const MAX_BROKER_LINGER_MS: u64 = 100;
 
+/// Every setting, with its default. TOML keys are the flag names
+/// (`max-text-bytes = 2048`).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Settings {

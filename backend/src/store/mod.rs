@@ -914,7 +914,7 @@ impl Store {
                     Syncing::EveryCommit => None,
                 };
                 let link = Database::new(
-                    Connector::Sqlite(options.pragma("temp_store", "memory")),
+                    Connector::Sqlite(options),
                     Conn::Sqlite(conn),
                     health.clone(),
                 );

@@ -3,10 +3,10 @@
 //! Every change to the database is a [`Write`] in one queue. The writer
 //! takes whatever has arrived (up to [`MAX_BATCH`]; under steady writes,
 //! and while more keeps arriving, after letting the runtime turn a few
-//! times: [`gather`]),
-//! applies it in one transaction and commits; while that commit is being
-//! synced to disk, new writes queue up and become the next batch. So a
-//! burst of N messages costs a handful of commits and fsyncs, not N.
+//! times: [`gather`]), applies it in one transaction and commits; while
+//! that commit is being synced to disk, new writes queue up and become
+//! the next batch. So a burst of N messages costs a handful of commits
+//! and fsyncs, not N.
 //!
 //! Only after the commit returns are the committed messages and room
 //! changes (topics, roles, bans) handed to the callback (the router's
@@ -331,7 +331,9 @@ impl Connector {
     pub async fn connect(&self) -> sqlx::Result<Conn> {
         match self {
             Connector::Sqlite(options) => {
-                Ok(Conn::Sqlite(SqliteConnection::connect_with(options).await?))
+                let mut conn = SqliteConnection::connect_with(options).await?;
+                keep_temporary_data_in_memory(&mut conn, true).await?;
+                Ok(Conn::Sqlite(conn))
             }
             Connector::Postgres(options) => {
                 match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(options))
@@ -2117,11 +2119,9 @@ mod tests {
     #[tokio::test]
     async fn writes_that_arrive_while_the_runtime_turns_join_the_batch() {
         let (tx, mut queue) = mpsc::channel(16);
-        let mut waits = Vec::new();
         for turns in [0, 1, 2, 4] {
             let tx = tx.clone();
-            let (reply, wait) = oneshot::channel();
-            waits.push(wait);
+            let (reply, _) = oneshot::channel();
             tokio::spawn(async move {
                 for _ in 0..turns {
                     tokio::task::yield_now().await;
