@@ -220,6 +220,115 @@ fn a_version_1_database_is_migrated_and_kept() {
     });
 }
 
+/// A v13 store (messages indexed for search through `search_rows`, and
+/// some still queued) moves to v14's numbering: what was indexed is found
+/// and what was queued is indexed, edits and deletions change the index,
+/// and messages stored after it are numbered past both.
+#[test]
+fn a_version_13_search_index_is_kept() {
+    let data = Arc::new(TempDir::new());
+    let db = data.path().join(banter::store::DB_FILE);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect_with(&banter::store::connect_options(&db))
+            .await
+            .unwrap();
+        banter::store::migrator(13).run(&mut conn).await.unwrap();
+        let texts = ["indexed apple", "indexed banana", "queued cherry", "queued damson"];
+        for (id, text) in (1..).zip(texts) {
+            sqlx::query(
+                "INSERT INTO messages (room, id, sender, text, ts) VALUES ('lobby', ?, 'old', ?, ?)",
+            )
+            .bind(id)
+            .bind(text)
+            .bind(1_700_000_000_000i64 + id)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        // v13's indexer took the first two off the queue.
+        for sql in [
+            "INSERT INTO search_rows (room, id) SELECT room, id FROM search_queue WHERE rowid <= 2",
+            "INSERT INTO message_search (rowid, text) SELECT r.rowid, m.text FROM search_rows r \
+              JOIN messages m ON m.room = r.room AND m.id = r.id",
+            "DELETE FROM search_queue WHERE rowid <= 2",
+            "INSERT INTO rooms (name, last_id) VALUES ('lobby', 4)",
+        ] {
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        }
+        conn.close().await.unwrap();
+    });
+    let server = TestServer::start_in(data.clone(), &[]);
+    runtime.block_on(async {
+        let mut alice = Client::hello(&server, Kind::Tcp, "alice").await;
+        alice.join("lobby").await;
+        async fn found(alice: &mut Client, query: &str) -> Vec<String> {
+            alice.send(json!({"type":"search","query":query})).await;
+            let found = alice.wait_for("search_results").await;
+            let mut texts: Vec<String> = found["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["text"].as_str().unwrap().to_string())
+                .collect();
+            texts.sort();
+            texts
+        }
+        assert_eq!(
+            found(&mut alice, "indexed").await,
+            ["indexed apple", "indexed banana"]
+        );
+        assert_eq!(
+            found(&mut alice, "queued").await,
+            ["queued cherry", "queued damson"]
+        );
+        assert_eq!(say(&mut alice, "lobby", "fresh apple").await, 5);
+        assert_eq!(
+            found(&mut alice, "apple").await,
+            ["fresh apple", "indexed apple"]
+        );
+        assert_eq!(found(&mut alice, "cherry").await, ["queued cherry"]);
+    });
+    // Edits and deletions of what v13 had indexed reach the index: through
+    // the store's own triggers, as retention and account deletion do.
+    drop(server);
+    runtime.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect_with(&banter::store::connect_options(&db))
+            .await
+            .unwrap();
+        for sql in [
+            "UPDATE messages SET text = 'indexed elderberry' WHERE id = 1",
+            "DELETE FROM messages WHERE id = 2",
+            "DELETE FROM messages WHERE id = 5",
+        ] {
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        }
+        let words: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT m.text, m.seq FROM message_search s JOIN messages m ON m.seq = s.rowid \
+              WHERE message_search MATCH 'indexed OR apple OR elderberry OR fresh' ORDER BY m.seq",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(words, [("indexed elderberry".to_string(), 1)]);
+        // The next message is numbered past the removed one, which was
+        // indexed: it must not count as indexed already.
+        sqlx::query(
+            "INSERT INTO messages (room, id, sender, text, ts) VALUES ('lobby', 6, 'x', 'late', 1)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        let seq: i64 = sqlx::query_scalar("SELECT seq FROM messages WHERE id = 6")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(seq, 6);
+    });
+}
+
 /// The texts of an IRC `CHATHISTORY` answer (a `chathistory` batch).
 async fn chathistory(irc: &mut IrcClient, command: &str) -> Vec<String> {
     irc.send(command).await;

@@ -156,6 +156,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "search off the commit",
         include_str!("../../migrations/0013_search_off_the_commit.sql"),
     ),
+    (
+        14,
+        "search by sequence",
+        include_str!("../../migrations/0014_search_by_sequence.sql"),
+    ),
 ];
 
 /// The embedded PostgreSQL migrations: the same versions and tables.
@@ -554,9 +559,7 @@ fn search_sql(dialect: SqlDialect, source: Source, words: bool) -> String {
     let text = match (dialect, source, words) {
         (_, _, false) => ("".to_string(), "$1 = ''".to_string()),
         (Sqlite, Source::Rooms, true) => (
-            " JOIN search_rows r ON r.room = m.room AND r.id = m.id \
-              JOIN message_search s ON s.rowid = r.rowid"
-                .to_string(),
+            " JOIN message_search s ON s.rowid = m.seq".to_string(),
             "message_search MATCH $1".to_string(),
         ),
         (Sqlite, Source::Directs, true) => (
