@@ -2,7 +2,10 @@
 //! over WebSocket or TCP lines, or plain IRC (any server: NICK/USER, wait
 //! for 001, JOIN, PRIVMSG, PING/PONG). Registration and join happen in
 //! [`Conn::open`]; after that [`Conn::recv`] reads (cancel-safely) and
-//! [`Conn::drain`] reports the deliveries found.
+//! [`Conn::drain`] reports the deliveries found. Frames Banter's outbox
+//! policy dropped for a slow reader are counted as it announces them:
+//! JSON's `lagged`, and on IRC the notice it renders that as
+//! ([`IRC_LAGGED`]).
 //!
 //! WebSocket: tungstenite does the opening handshake; after it the frames
 //! are read in place from the same buffer as a stream wire's lines (its
@@ -445,12 +448,28 @@ fn handle_json(line: &[u8], replies: &mut String, on_event: &mut impl FnMut(Even
     }
 }
 
+/// The start of the notice in which Banter's IRC face tells a slow reader
+/// how many messages it dropped (`ServerMessage::Lagged`), then the count.
+const IRC_LAGGED: &[u8] = b"*** Your connection fell behind: ";
+
+/// The count of an [`IRC_LAGGED`] notice's text.
+fn irc_lagged(text: &[u8]) -> Option<u64> {
+    let rest = text.strip_prefix(IRC_LAGGED)?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
+}
+
 fn handle_irc(line: &[u8], replies: &mut String, on_event: &mut impl FnMut(Event)) {
     let Some(parsed) = irc_line(line) else {
         return;
     };
     match parsed.command {
         b"PRIVMSG" if parsed.params.len() >= 2 => on_event(Event::Text(parsed.params[1])),
+        b"NOTICE" if parsed.params.len() >= 2 => {
+            if let Some(n) = irc_lagged(parsed.params[1]) {
+                on_event(Event::Lagged(n));
+            }
+        }
         b"PING" => {
             replies.push_str("PONG :");
             replies.push_str(&String::from_utf8_lossy(
@@ -490,14 +509,17 @@ mod tests {
     fn irc_registration_pings_and_messages() {
         let input = b":srv 001 u1 :Welcome\r\nPING :srv.example\r\n\
                       :srv 353 u1 = #b0 :u1 u2\r\n:srv 366 u1 #b0 :End of /NAMES list.\r\n\
-                      :u2!u2@h PRIVMSG #b0 :bl 2 0 5 \r\n:srv 433 * u1 :Nickname is already in use\r\n";
+                      :u2!u2@h PRIVMSG #b0 :bl 2 0 5 \r\n:srv 433 * u1 :Nickname is already in use\r\n\
+                      :srv NOTICE u1 :*** Your connection fell behind: 17 messages were dropped\r\n\
+                      :srv NOTICE u1 :*** Looking up your hostname\r\n";
         let (seen, replies) = events(Transport::Irc, input);
         assert_eq!(replies, "PONG :srv.example\r\n");
-        assert_eq!(seen.len(), 4);
+        assert_eq!(seen.len(), 5);
         assert_eq!(seen[0], "Welcome");
         assert_eq!(seen[1], "Joined");
         assert!(seen[2].starts_with("Text("));
         assert!(seen[3].starts_with("Failure("));
+        assert_eq!(seen[4], "Lagged(17)");
     }
 
     #[test]
