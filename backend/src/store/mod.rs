@@ -227,6 +227,24 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
 ];
 
+/// Says so in the log when an existing SQLite store is about to be
+/// migrated to a newer schema: on a large store that can take a while
+/// (v14 numbers every message), and nothing else is logged until it ends.
+async fn announce_migration(conn: &mut SqliteConnection, path: &Path) {
+    let at: Option<i64> =
+        sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap_or(None);
+    let latest = MIGRATIONS.last().map_or(0, |m| m.0);
+    if let Some(at) = at.filter(|&at| at < latest) {
+        tracing::info!(
+            "migrating {} from schema v{at} to v{latest}; a large store takes a while",
+            path.display()
+        );
+    }
+}
+
 /// A migrator with the SQLite migrations up to `version` (all: `i64::MAX`).
 pub fn migrator(version: i64) -> Migrator {
     migrator_of(MIGRATIONS, version)
@@ -897,6 +915,7 @@ impl Store {
                 let mut conn = SqliteConnection::connect_with(&options)
                     .await
                     .with_context(|| format!("cannot open the database {}", path.display()))?;
+                announce_migration(&mut conn, path).await;
                 migrator(i64::MAX)
                     .run(&mut conn)
                     .await
