@@ -15,7 +15,11 @@ ALTER TABLE messages ADD COLUMN seq INTEGER;
 -- What is indexed keeps its rowid in the index.
 UPDATE messages SET seq = r.rowid
   FROM search_rows r WHERE r.room = messages.room AND r.id = messages.id;
-INSERT INTO meta (key, value) SELECT 'search_messages', coalesce(max(seq), 0) FROM messages WHERE true
+-- The mark: past every number the index may hold (search_rows' too,
+-- should one outlive its message), so that no later message shares one.
+INSERT INTO meta (key, value)
+SELECT 'search_messages', max(coalesce((SELECT max(seq) FROM messages), 0),
+                              coalesce((SELECT max(rowid) FROM search_rows), 0)) WHERE true
     ON CONFLICT (key) DO UPDATE SET value = excluded.value;
 -- What was queued (and anything else not indexed) comes after it, to be
 -- indexed by the writer.
