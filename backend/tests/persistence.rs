@@ -162,6 +162,37 @@ async fn a_sqlite_store_url_puts_the_database_where_it_says() {
     assert!(copy.exists());
 }
 
+/// A connection to the SQLite store at `db`, migrated up to `version`
+/// (`None`: as it is).
+async fn old_store(db: &std::path::Path, version: Option<i64>) -> sqlx::SqliteConnection {
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect_with(&banter::store::connect_options(db))
+        .await
+        .unwrap();
+    if let Some(version) = version {
+        banter::store::migrator(version)
+            .run(&mut conn)
+            .await
+            .unwrap();
+    }
+    conn
+}
+
+/// Stores messages in room `lobby` as an older banter did: ids from 1.
+async fn old_messages(conn: &mut sqlx::SqliteConnection, texts: &[&str]) {
+    for (id, text) in (1i64..).zip(texts) {
+        sqlx::query(
+            "INSERT INTO messages (room, id, sender, text, ts) VALUES ('lobby', ?, 'old', ?, ?)",
+        )
+        .bind(id)
+        .bind(text)
+        .bind(1_700_000_000_000i64 + id)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    }
+}
+
 #[test]
 fn a_version_1_database_is_migrated_and_kept() {
     let data = Arc::new(TempDir::new());
@@ -169,27 +200,14 @@ fn a_version_1_database_is_migrated_and_kept() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         use sqlx::Connection;
-        let mut conn = sqlx::SqliteConnection::connect_with(&banter::store::connect_options(&db))
-            .await
-            .unwrap();
-        banter::store::migrator(1).run(&mut conn).await.unwrap();
+        let mut conn = old_store(&db, Some(1)).await;
         let tables: Vec<String> =
             sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
                 .fetch_all(&mut conn)
                 .await
                 .unwrap();
         assert!(!tables.iter().any(|t| t == "accounts"), "a v1 schema");
-        for (id, text) in [(1, "from v1"), (2, "still here")] {
-            sqlx::query(
-                "INSERT INTO messages (room, id, sender, text, ts) VALUES ('lobby', ?, 'old', ?, ?)",
-            )
-            .bind(id)
-            .bind(text)
-            .bind(1_700_000_000_000i64 + id)
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        }
+        old_messages(&mut conn, &["from v1", "still here"]).await;
         sqlx::query("INSERT INTO rooms (name, last_id) VALUES ('lobby', 7)")
             .execute(&mut conn)
             .await
@@ -231,22 +249,14 @@ fn a_version_13_search_index_is_kept() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         use sqlx::Connection;
-        let mut conn = sqlx::SqliteConnection::connect_with(&banter::store::connect_options(&db))
-            .await
-            .unwrap();
-        banter::store::migrator(13).run(&mut conn).await.unwrap();
-        let texts = ["indexed apple", "indexed banana", "queued cherry", "queued damson"];
-        for (id, text) in (1..).zip(texts) {
-            sqlx::query(
-                "INSERT INTO messages (room, id, sender, text, ts) VALUES ('lobby', ?, 'old', ?, ?)",
-            )
-            .bind(id)
-            .bind(text)
-            .bind(1_700_000_000_000i64 + id)
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        }
+        let mut conn = old_store(&db, Some(13)).await;
+        let texts = [
+            "indexed apple",
+            "indexed banana",
+            "queued cherry",
+            "queued damson",
+        ];
+        old_messages(&mut conn, &texts).await;
         // v13's indexer took the first two off the queue (index rowids 7
         // and 9, not their ids), and one entry outlived its message.
         for sql in [
@@ -297,10 +307,7 @@ fn a_version_13_search_index_is_kept() {
     // the store's own triggers, as retention and account deletion do.
     drop(server);
     runtime.block_on(async {
-        use sqlx::Connection;
-        let mut conn = sqlx::SqliteConnection::connect_with(&banter::store::connect_options(&db))
-            .await
-            .unwrap();
+        let mut conn = old_store(&db, None).await;
         for sql in [
             "UPDATE messages SET text = 'indexed elderberry' WHERE id = 1",
             "DELETE FROM messages WHERE id = 2",
