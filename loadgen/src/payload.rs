@@ -149,17 +149,23 @@ fn number_field(line: &[u8], key: &Finder<'_>) -> Option<u64> {
 /// One IRC line, split as far as the generator needs.
 #[derive(Debug, PartialEq, Eq)]
 pub struct IrcLine<'a> {
+    /// The prefix without its `:` (a server's name, or `nick!user@host`).
+    pub source: Option<&'a [u8]>,
     pub command: &'a [u8],
     /// Middle parameters and the trailing one, in order.
     pub params: Vec<&'a [u8]>,
 }
 
-/// Splits an IRC line (without `\r\n`): tags and prefix are skipped.
+/// Splits an IRC line (without `\r\n`): tags are skipped.
 pub fn irc_line(line: &[u8]) -> Option<IrcLine<'_>> {
     let mut rest = line;
+    let mut source = None;
     for sigil in [b'@', b':'] {
         if rest.first() == Some(&sigil) {
             let space = rest.iter().position(|&b| b == b' ')?;
+            if sigil == b':' {
+                source = Some(&rest[1..space]);
+            }
             rest = trim_spaces(&rest[space..]);
         }
     }
@@ -179,7 +185,11 @@ pub fn irc_line(line: &[u8]) -> Option<IrcLine<'_>> {
         params.push(&rest[..end]);
         rest = trim_spaces(&rest[end..]);
     }
-    Some(IrcLine { command, params })
+    Some(IrcLine {
+        source,
+        command,
+        params,
+    })
 }
 
 fn trim_spaces(bytes: &[u8]) -> &[u8] {
@@ -303,14 +313,17 @@ mod tests {
         assert!(line.starts_with("PRIVMSG #b0 :bl 3 41 "));
         let relayed = format!(":u3!u3@127.0.0.1 {}", line.trim_end());
         let parsed = irc_line(relayed.as_bytes()).unwrap();
+        assert_eq!(parsed.source, Some(&b"u3!u3@127.0.0.1"[..]));
         assert_eq!(parsed.command, b"PRIVMSG");
         assert_eq!(parsed.params[0], b"#b0");
         assert_eq!(Payload::parse(parsed.params[1]), Some(sample()));
 
         let tagged = irc_line(b"@time=2025-01-01T00:00:00Z :srv 001 u1 :Welcome  here").unwrap();
+        assert_eq!(tagged.source, Some(&b"srv"[..]));
         assert_eq!(tagged.command, b"001");
         assert_eq!(tagged.params, vec![&b"u1"[..], b"Welcome  here"]);
         let ping = irc_line(b"PING :irc.example").unwrap();
+        assert_eq!(ping.source, None);
         assert_eq!(
             (ping.command, ping.params),
             (&b"PING"[..], vec![&b"irc.example"[..]])

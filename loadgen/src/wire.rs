@@ -465,7 +465,10 @@ fn handle_irc(line: &[u8], replies: &mut String, on_event: &mut impl FnMut(Event
     };
     match parsed.command {
         b"PRIVMSG" if parsed.params.len() >= 2 => on_event(Event::Text(parsed.params[1])),
-        b"NOTICE" if parsed.params.len() >= 2 => {
+        // From the server (a user's source is `nick!user@host`).
+        b"NOTICE"
+            if parsed.params.len() >= 2 && !parsed.source.unwrap_or_default().contains(&b'!') =>
+        {
             if let Some(n) = irc_lagged(parsed.params[1]) {
                 on_event(Event::Lagged(n));
             }
@@ -511,7 +514,8 @@ mod tests {
                       :srv 353 u1 = #b0 :u1 u2\r\n:srv 366 u1 #b0 :End of /NAMES list.\r\n\
                       :u2!u2@h PRIVMSG #b0 :bl 2 0 5 \r\n:srv 433 * u1 :Nickname is already in use\r\n\
                       :srv NOTICE u1 :*** Your connection fell behind: 17 messages were dropped\r\n\
-                      :srv NOTICE u1 :*** Looking up your hostname\r\n";
+                      :srv NOTICE u1 :*** Looking up your hostname\r\n\
+                      :u2!u2@h NOTICE #b0 :*** Your connection fell behind: 5 messages were dropped\r\n";
         let (seen, replies) = events(Transport::Irc, input);
         assert_eq!(replies, "PONG :srv.example\r\n");
         assert_eq!(seen.len(), 5);
