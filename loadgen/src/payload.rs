@@ -138,12 +138,25 @@ fn string_field<'a>(line: &'a [u8], key: &Finder<'_>) -> Option<&'a [u8]> {
 
 fn number_field(line: &[u8], key: &Finder<'_>) -> Option<u64> {
     let start = key.find(line)? + key.needle().len();
-    let digits: &[u8] = &line[start..];
-    let end = digits
+    leading_number(&line[start..])
+}
+
+/// The number `bytes` start with.
+fn leading_number(bytes: &[u8]) -> Option<u64> {
+    let end = bytes
         .iter()
         .position(|b| !b.is_ascii_digit())
-        .unwrap_or(digits.len());
-    std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
+        .unwrap_or(bytes.len());
+    std::str::from_utf8(&bytes[..end]).ok()?.parse().ok()
+}
+
+/// The start of the notice in which Banter's IRC face tells a slow reader
+/// how many messages it dropped (`ServerMessage::Lagged`), then the count.
+const IRC_LAGGED: &[u8] = b"*** Your connection fell behind: ";
+
+/// The count of an `IRC_LAGGED` notice's text: IRC's `lagged`.
+pub fn irc_lagged(text: &[u8]) -> Option<u64> {
+    leading_number(text.strip_prefix(IRC_LAGGED)?)
 }
 
 /// One IRC line, split as far as the generator needs.

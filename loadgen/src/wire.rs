@@ -5,7 +5,7 @@
 //! [`Conn::drain`] reports the deliveries found. Frames Banter's outbox
 //! policy dropped for a slow reader are counted as it announces them:
 //! JSON's `lagged`, and on IRC the notice it renders that as
-//! ([`IRC_LAGGED`]).
+//! ([`irc_lagged`]).
 //!
 //! WebSocket: tungstenite does the opening handshake; after it the frames
 //! are read in place from the same buffer as a stream wire's lines (its
@@ -26,7 +26,7 @@ use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
-use crate::payload::{JsonEvent, irc_line, json_event};
+use crate::payload::{JsonEvent, irc_lagged, irc_line, json_event};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -446,17 +446,6 @@ fn handle_json(line: &[u8], replies: &mut String, on_event: &mut impl FnMut(Even
         JsonEvent::Other if line.starts_with(b"{\"type\":\"welcome\"") => on_event(Event::Welcome),
         JsonEvent::Other => {}
     }
-}
-
-/// The start of the notice in which Banter's IRC face tells a slow reader
-/// how many messages it dropped (`ServerMessage::Lagged`), then the count.
-const IRC_LAGGED: &[u8] = b"*** Your connection fell behind: ";
-
-/// The count of an [`IRC_LAGGED`] notice's text.
-fn irc_lagged(text: &[u8]) -> Option<u64> {
-    let rest = text.strip_prefix(IRC_LAGGED)?;
-    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
 }
 
 fn handle_irc(line: &[u8], replies: &mut String, on_event: &mut impl FnMut(Event)) {
