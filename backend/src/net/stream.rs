@@ -81,7 +81,16 @@ impl Stream {
             Stream::Plain { tcp, sniff } => loop {
                 std::task::ready!(tcp.poll_read_ready(cx))?;
                 let result = buf.fill_with(max, |space| {
-                    let n = tcp.try_read(space)?;
+                    // `poll_read`, unlike `try_read`, forgets the readiness
+                    // after a short read: the next poll waits for the next
+                    // input instead of asking the kernel to hear "none yet"
+                    // (a system call per message saved).
+                    let mut read = ReadBuf::new(space);
+                    match Pin::new(&mut *tcp).poll_read(cx, &mut read) {
+                        Poll::Ready(result) => result?,
+                        Poll::Pending => return Err(io::ErrorKind::WouldBlock.into()),
+                    }
+                    let n = read.filled().len();
                     if let Some(sniffer) = sniff {
                         match sniffer.feed(&space[..n]) {
                             Some(true) => return Err(UnexpectedHeader::error()),
@@ -92,8 +101,8 @@ impl Stream {
                     Ok(n)
                 });
                 match result {
-                    // `try_read` cleared the readiness: the next poll
-                    // registers `cx`.
+                    // The readiness is cleared and `cx` registered: the
+                    // next poll returns `Pending`.
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                     other => return Poll::Ready(other),
                 }
