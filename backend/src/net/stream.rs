@@ -82,9 +82,9 @@ impl Stream {
                 std::task::ready!(tcp.poll_read_ready(cx))?;
                 let result = buf.fill_with(max, |space| {
                     // `poll_read`, unlike `try_read`, forgets the readiness
-                    // after a short read: the next poll waits for the next
-                    // input instead of asking the kernel to hear "none yet"
-                    // (a system call per message saved).
+                    // after a short read (on Linux): the next poll waits for
+                    // the next input instead of asking the kernel to hear
+                    // "none yet" (a system call per message saved).
                     let mut read = ReadBuf::new(space);
                     match Pin::new(&mut *tcp).poll_read(cx, &mut read) {
                         Poll::Ready(result) => result?,
@@ -101,9 +101,14 @@ impl Stream {
                     Ok(n)
                 });
                 match result {
-                    // The readiness is cleared and `cx` registered: the
-                    // next poll returns `Pending`.
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    // Nothing came (the readiness cleared, `cx` registered)
+                    // or the task's budget is spent: the next poll waits,
+                    // unless input came meanwhile, and an idle connection
+                    // keeps no read buffer of ours meanwhile.
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        buf.release_if_idle();
+                        continue;
+                    }
                     other => return Poll::Ready(other),
                 }
             },
