@@ -9,7 +9,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Client, IrcClient, Kind, TempDir, TestServer, history, ids, irc_command, say};
+use common::{Client, IrcClient, Kind, TempDir, TestServer, history, ids, irc_command, say, texts};
 use serde_json::json;
 
 #[tokio::test]
@@ -279,14 +279,9 @@ fn a_version_13_search_index_is_kept() {
         async fn found(alice: &mut Client, query: &str) -> Vec<String> {
             alice.send(json!({"type":"search","query":query})).await;
             let found = alice.wait_for("search_results").await;
-            let mut texts: Vec<String> = found["messages"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| m["text"].as_str().unwrap().to_string())
-                .collect();
-            texts.sort();
-            texts
+            let mut found = texts(&found["messages"]);
+            found.sort();
+            found
         }
         assert_eq!(
             found(&mut alice, "indexed").await,
