@@ -113,6 +113,39 @@ async fn retention_by_age_removes_what_is_older_and_keeps_the_rest() {
     assert_eq!(left, [fresh]);
 }
 
+/// Room messages are committed to the message log and reach the tables a
+/// moment later (`store/journal.rs`): history past what the room keeps in
+/// memory, search and a restart all find them at once.
+#[tokio::test]
+async fn messages_just_sent_are_read_back_from_the_database_at_once() {
+    let mut server = TestServer::start_with(&["--history-len", "2", "--message-rate", "0"]);
+    let mut alice = Client::hello(&server, Kind::Tcp, "alice").await;
+    alice.join("lobby").await;
+    for i in 1..=6 {
+        say(&mut alice, "lobby", &format!("word{i} fresh")).await;
+    }
+    let log = server.data.path().join("banter.db-messages-0");
+    assert!(
+        std::fs::metadata(&log).unwrap().len() > 0,
+        "the messages are in the log, not yet in the tables"
+    );
+    let page = history(
+        &mut alice,
+        json!({"type":"history","room":"lobby","before":7,"limit":6}),
+    )
+    .await;
+    assert_eq!(ids(&page), [1, 2, 3, 4, 5, 6]);
+    alice.send(json!({"type":"search","query":"word3"})).await;
+    let found = alice.wait_for("search_results").await;
+    assert_eq!(texts(&found["messages"]), ["word3 fresh"]);
+    say(&mut alice, "lobby", "last").await;
+    server.restart();
+    let mut bob = Client::hello(&server, Kind::Ws, "bob").await;
+    let joined = bob.join("lobby").await;
+    assert_eq!(ids(&joined["history"]), [6, 7]);
+    assert_eq!(say(&mut bob, "lobby", "after").await, 8, "ids go on");
+}
+
 #[tokio::test]
 async fn backup_makes_a_usable_copy_while_the_server_runs() {
     let server = TestServer::start();

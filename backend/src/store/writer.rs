@@ -52,6 +52,7 @@ use crate::core::event::{
 use crate::core::model::{key, pair_key, pair_keys};
 use crate::core::port::Verdict;
 use crate::store::Mailbox;
+use crate::store::journal::{self, Journal};
 
 /// Most writes in one transaction.
 pub const MAX_BATCH: usize = 1024;
@@ -82,6 +83,21 @@ const INDEX_GAP: usize = 1024;
 
 /// How long the writer waits, idle, before it indexes what is waiting.
 const INDEX_IDLE: Duration = Duration::from_millis(200);
+
+/// With this many rows in the message log ([`Journal`]), the writer moves
+/// them into the tables, beside its appends.
+const APPLY_ROWS: usize = 1024;
+
+/// What waits in the message log is moved into the tables this long after
+/// it was appended, at the latest.
+const APPLY_AFTER: Duration = Duration::from_millis(250);
+
+/// Most rows moved from the message log in one transaction.
+const APPLY_MOST: usize = 4096;
+
+/// After a failure to move the message log into the tables, the next try
+/// waits this long.
+const APPLY_RETRY: Duration = Duration::from_secs(1);
 
 /// One change to the database.
 #[derive(Debug)]
@@ -336,6 +352,7 @@ impl Connector {
         match self {
             Connector::Sqlite(options) => {
                 let mut conn = SqliteConnection::connect_with(options).await?;
+                super::in_background(super::STORE_THREAD);
                 keep_temporary_data_in_memory(&mut conn, true).await?;
                 Ok(Conn::Sqlite(conn))
             }
@@ -394,11 +411,34 @@ pub struct Database {
     behind: usize,
     /// When the last batch was committed.
     last_commit: Instant,
+    /// SQLite, syncing every `--sync-every`: the message log, where
+    /// batches of room messages are committed.
+    journal: Option<Journal>,
+    /// Moving the message log into the tables, on the connection (taken
+    /// from `conn` meanwhile).
+    applying: Option<tokio::task::JoinHandle<Applied>>,
+    /// After a failure to move the message log: not before then.
+    apply_at: Instant,
 }
+
+/// A move of the message log into the tables that ended: the connection,
+/// what was moved (the last record and how many rows, or why not), and
+/// how many rows were then indexed for search, if any were to be, with
+/// whether more wait (or why not).
+type Applied = (
+    SqliteConnection,
+    sqlx::Result<(u64, usize)>,
+    Option<(usize, sqlx::Result<bool>)>,
+);
 
 impl Database {
     /// `conn`, opened (and migrated) by the caller with `connector`.
-    pub fn new(connector: Connector, conn: Conn, health: Arc<Health>) -> Database {
+    pub fn new(
+        connector: Connector,
+        conn: Conn,
+        health: Arc<Health>,
+        journal: Option<Journal>,
+    ) -> Database {
         health.set(None);
         Database {
             // A crash may have left messages unindexed.
@@ -410,6 +450,148 @@ impl Database {
             retry_at: Instant::now(),
             last_ok: Instant::now(),
             last_commit: Instant::now(),
+            journal,
+            applying: None,
+            apply_at: Instant::now(),
+        }
+    }
+
+    /// Commits `batch` to the message log if it can: SQLite with a log,
+    /// room messages alone, and the log not at its bound (nor the
+    /// database known down). Answers whether it did.
+    fn journaled(&mut self, batch: &[Write]) -> bool {
+        let Some(journal) = &mut self.journal else {
+            return false;
+        };
+        let chats = batch.iter().all(|w| matches!(w, Write::Chat(_)));
+        let room = journal.has_room(batch.len());
+        let connected = self.conn.is_some() || self.applying.is_some();
+        if !chats || !room || !connected || batch.is_empty() {
+            return false;
+        }
+        let rows = json_rows(batch.iter().filter_map(|w| match w {
+            Write::Chat(ChatEvent { message, .. }) => Some(message),
+            _ => None,
+        }));
+        match journal.append(rows, batch.len()) {
+            Ok(()) => true,
+            Err(e) => {
+                warn!(error = %e, "could not append to the message log; committing to the database instead");
+                false
+            }
+        }
+    }
+
+    /// When to move the message log into the tables, if nothing else
+    /// does before.
+    fn apply_due(&self) -> Option<Instant> {
+        if self.applying.is_some() {
+            return None;
+        }
+        let since = self.journal.as_ref()?.since()?;
+        Some((since + APPLY_AFTER).max(self.apply_at))
+    }
+
+    /// Starts moving what waits in the message log into the tables (up to
+    /// [`APPLY_MOST`] rows), on the connection, while the writer goes on
+    /// appending; then, with [`INDEX_GAP`] or more waiting, indexing them
+    /// for search, so that neither holds up a commit.
+    /// [`Database::finish_apply`] ends it.
+    fn start_apply(&mut self) {
+        if self.applying.is_some() || Instant::now() < self.apply_at {
+            return;
+        }
+        let Some(batch) = self.journal.as_ref().and_then(|j| j.batch(APPLY_MOST)) else {
+            return;
+        };
+        let Some(Conn::Sqlite(mut conn)) = self.conn.take() else {
+            return;
+        };
+        let behind = self.behind + batch.count;
+        let index = (behind >= INDEX_GAP).then_some(behind.min(4 * INDEX_CHUNK));
+        self.applying = Some(tokio::spawn(async move {
+            let moved = apply_log(&mut conn, &batch)
+                .await
+                .map(|()| (batch.upto, batch.count));
+            let indexed = match (index, &moved) {
+                (Some(rows), Ok(_)) => Some((rows, index_chunk(&mut conn, rows).await)),
+                _ => None,
+            };
+            (conn, moved, indexed)
+        }));
+    }
+
+    /// Waits for the move of the message log in progress, if any, and
+    /// takes the connection back.
+    async fn finish_apply(&mut self) {
+        if let Some(applying) = self.applying.take() {
+            let done = applying.await;
+            self.applied(done);
+        }
+    }
+
+    /// What a move of the message log came to.
+    fn applied(&mut self, done: Result<Applied, tokio::task::JoinError>) {
+        let Ok((conn, moved, indexed)) = done else {
+            // The task panicked with the connection: open another.
+            self.lost("moving the message log into the database failed".into());
+            return;
+        };
+        self.conn = Some(Conn::Sqlite(conn));
+        let Some(journal) = &mut self.journal else {
+            return;
+        };
+        match moved {
+            Ok((upto, count)) => {
+                journal.applied(upto);
+                self.behind += count;
+                match indexed {
+                    Some((rows, Ok(more))) => {
+                        self.behind = if more {
+                            self.behind.saturating_sub(rows).max(1)
+                        } else {
+                            0
+                        };
+                    }
+                    Some((_, Err(e))) => {
+                        warn!(error = %e, "could not index messages for search; trying again later");
+                    }
+                    None => {}
+                }
+                if let Err(e) = journal.switch_if_due() {
+                    warn!(error = %e, "could not start the message log's other file; trying again later");
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, rows = journal.rows(), "could not move the message log into the database; trying again (its messages are safe in the log)");
+                self.apply_at = Instant::now() + APPLY_RETRY;
+            }
+        }
+    }
+
+    /// Moves everything in the message log into the tables, before a write
+    /// that may read them or another connection's read; answers whether
+    /// all of it is there.
+    async fn settle(&mut self) -> bool {
+        self.finish_apply().await;
+        loop {
+            let Some(batch) = self.journal.as_ref().and_then(|j| j.batch(APPLY_MOST)) else {
+                return true;
+            };
+            let Some(Conn::Sqlite(conn)) = &mut self.conn else {
+                return false;
+            };
+            let moved = apply_log(conn, &batch)
+                .await
+                .map(|()| (batch.upto, batch.count));
+            let Some(Conn::Sqlite(conn)) = self.conn.take() else {
+                unreachable!("just used")
+            };
+            let failed = moved.is_err();
+            self.applied(Ok((conn, moved, None)));
+            if failed {
+                return false;
+            }
         }
     }
 
@@ -427,6 +609,7 @@ impl Database {
     /// stay.
     /// Answers whether it indexed what it was asked to.
     async fn index(&mut self, rows: usize, all: bool) -> bool {
+        self.finish_apply().await;
         let conn = match &mut self.conn {
             Some(Conn::Sqlite(conn)) => conn,
             Some(Conn::Postgres(_)) => {
@@ -458,6 +641,9 @@ impl Database {
     /// When the writer has something to do without a write: reconnect, or
     /// check an idle PostgreSQL connection.
     fn next_chore(&self) -> Option<Instant> {
+        if self.applying.is_some() {
+            return None;
+        }
         match &self.conn {
             None => Some(self.retry_at),
             Some(Conn::Postgres(_)) => Some(self.last_ok + KEEPALIVE),
@@ -650,10 +836,18 @@ pub async fn run(
     loop {
         let chore = link.next_chore();
         let index = link.index_due();
-        let wake = chore.into_iter().chain(index).min();
+        let apply = link.apply_due();
+        let wake = chore.into_iter().chain(index).chain(apply).min();
         let received = tokio::select! {
             biased;
             received = queue.recv_many(&mut batch, MAX_BATCH) => received,
+            done = async { link.applying.as_mut().expect("checked").await },
+                if link.applying.is_some() =>
+            {
+                link.applying = None;
+                link.applied(done);
+                continue;
+            }
             _ = async {
                 match wake {
                     Some(at) => tokio::time::sleep_until(at).await,
@@ -664,22 +858,32 @@ pub async fn run(
                 if chore.is_some_and(|at| at <= now) {
                     link.chore().await;
                 }
-                if index.is_some_and(|at| at <= now) {
+                if apply.is_some_and(|at| at <= now) {
+                    link.start_apply();
+                } else if index.is_some_and(|at| at <= now) {
                     link.index(INDEX_CHUNK, false).await;
                 }
                 continue;
             }
         };
         if received == 0 {
+            link.settle().await;
             break;
         }
         if link.last_commit.elapsed() < GATHER_WHEN {
             gather(&mut queue, &mut batch).await;
         }
         let started = std::time::Instant::now();
-        let outcome = link.commit(&batch).await;
+        let journaled = link.journaled(&batch);
+        let outcome = if journaled {
+            Ok(batch.iter().map(|_| Answer::Nothing).collect())
+        } else {
+            // What the log holds goes first: this batch may read it.
+            link.settle().await;
+            link.commit(&batch).await
+        };
         link.last_commit = Instant::now();
-        if outcome.is_ok() && matches!(link.conn, Some(Conn::Sqlite(_))) {
+        if !journaled && outcome.is_ok() && matches!(link.conn, Some(Conn::Sqlite(_))) {
             link.behind += batch.iter().filter(|w| w.stores_messages()).count();
         }
         let m = crate::metrics::metrics();
@@ -759,6 +963,13 @@ pub async fn run(
         for (event, code, why) in refused.drain(..) {
             on_commit(&mut vec![event], Verdict::Refused(code, why));
         }
+        if link
+            .journal
+            .as_ref()
+            .is_some_and(|j| j.rows() >= APPLY_ROWS)
+        {
+            link.start_apply();
+        }
         if !searches.is_empty() {
             // Unindexed: dropping the replies fails the searches.
             if link.index(INDEX_CHUNK, true).await {
@@ -767,6 +978,8 @@ pub async fn run(
                 }
             }
             searches.clear();
+        } else if link.journal.is_some() {
+            // Indexed after each move of the log into the tables.
         } else if link.behind >= 4 * INDEX_CHUNK {
             link.index(INDEX_CHUNK, false).await;
         } else if link.behind >= INDEX_GAP && queue.is_empty() {
@@ -863,6 +1076,33 @@ async fn sqlite_chats(
             }
         }
     }
+}
+
+/// Moves `batch` from the message log into the tables, in one
+/// transaction that also sets meta [`journal::APPLIED`] to its last
+/// record: the same rows and room ids as [`sqlite_chats`] would have
+/// stored. A message already there (by room and id) is kept as it is.
+pub async fn apply_log(conn: &mut SqliteConnection, batch: &journal::Batch) -> sqlx::Result<()> {
+    const SQL: &str = concat!(
+        "BEGIN IMMEDIATE; ",
+        insert_messages_json!(),
+        " WHERE true ON CONFLICT (room, id) DO NOTHING; ",
+        "INSERT INTO rooms (name, last_id) SELECT value->>0, max(value->>1) FROM json_each(?)          WHERE true GROUP BY value->>0          ON CONFLICT (name) DO UPDATE SET last_id = excluded.last_id          WHERE excluded.last_id > rooms.last_id; ",
+        "INSERT INTO meta (key, value) VALUES (?, ?)          ON CONFLICT (key) DO UPDATE SET value = excluded.value; ",
+        "COMMIT"
+    );
+    let done = sqlx::query(SQL)
+        .bind(&batch.rows)
+        .bind(&batch.rows)
+        .bind(journal::APPLIED)
+        .bind(i(batch.upto))
+        .execute(&mut *conn)
+        .await;
+    if let Err(e) = done {
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        return Err(e);
+    }
+    Ok(())
 }
 
 /// One transaction of [`Database::index`]; answers whether more is
