@@ -286,23 +286,32 @@ impl Journal {
         self.waiting.applied(upto);
     }
 
-    /// Past [`SWITCH_AT`], and with every record of the other file in the
-    /// tables: syncs the database's log, empties the other file and
-    /// appends there from now on. Blocks for the sync (milliseconds, once
-    /// every few megabytes).
-    pub fn switch_if_due(&mut self) -> std::io::Result<()> {
-        if self.size < SWITCH_AT {
-            return Ok(());
-        }
+    /// Whether, once the records up to `upto` are in the tables, the log
+    /// should go on in its other file (past [`SWITCH_AT`], every record of
+    /// the other then in the tables): the database's own log to sync
+    /// first, if so.
+    pub fn switch_due(&self, upto: u64) -> Option<PathBuf> {
+        let moved = upto >= self.sealed
+            || self
+                .waiting
+                .records
+                .front()
+                .is_none_or(|r| r.0 > self.sealed);
+        (self.size >= SWITCH_AT && moved).then(|| self.wal.clone())
+    }
+
+    /// Empties the other file and appends there from now on, if
+    /// [`Journal::switch_due`] still holds: call it once the database's
+    /// log was synced after its records were moved.
+    pub fn switch(&mut self) -> std::io::Result<()> {
         let moved = self
             .waiting
             .records
             .front()
             .is_none_or(|r| r.0 > self.sealed);
-        if !moved {
+        if self.size < SWITCH_AT || !moved {
             return Ok(());
         }
-        sync(&self.wal)?;
         let other = 1 - self.current;
         self.file = open(&self.files[other], true)?;
         self.current = other;
@@ -375,7 +384,7 @@ fn open(path: &Path, empty: bool) -> std::io::Result<std::fs::File> {
 }
 
 /// Syncs a file to disk; no file is nothing to sync.
-fn sync(path: &Path) -> std::io::Result<()> {
+pub fn sync(path: &Path) -> std::io::Result<()> {
     match std::fs::File::open(path) {
         Ok(file) => file.sync_data(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -426,6 +435,15 @@ mod tests {
             .await
             .unwrap();
         (db, conn)
+    }
+
+    /// What the writer does after a move of the log.
+    fn switch(journal: &mut Journal) {
+        let upto = journal.next - 1 - journal.waiting.records.len() as u64;
+        if let Some(wal) = journal.switch_due(upto) {
+            sync(&wal).unwrap();
+            journal.switch().unwrap();
+        }
     }
 
     fn row(room: &str, id: u64, text: &str) -> String {
@@ -513,7 +531,7 @@ mod tests {
             journal.append(row("#a", id, &text), 1).unwrap();
         }
         // Nothing of file 1 waits: the switch may come at once.
-        journal.switch_if_due().unwrap();
+        switch(&mut journal);
         assert_eq!(journal.current, 1);
         id += 1;
         journal.append(row("#a", id, "in the second"), 1).unwrap();
@@ -523,7 +541,7 @@ mod tests {
             id += 1;
             journal.append(row("#a", id, &text), 1).unwrap();
         }
-        journal.switch_if_due().unwrap();
+        switch(&mut journal);
         assert_eq!(journal.current, 1, "file 0's records wait");
         let first = journal.batch(usize::MAX).unwrap();
         crate::store::writer::apply_log(&mut conn, &first)
@@ -532,7 +550,7 @@ mod tests {
         journal.applied(first.upto);
         id += 1;
         journal.append(row("#a", id, "after"), 1).unwrap();
-        journal.switch_if_due().unwrap();
+        switch(&mut journal);
         assert_eq!(journal.current, 0);
         id += 1;
         journal.append(row("#a", id, "last"), 1).unwrap();

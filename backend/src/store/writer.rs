@@ -422,13 +422,15 @@ pub struct Database {
 }
 
 /// A move of the message log into the tables that ended: the connection,
-/// what was moved (the last record and how many rows, or why not), and
-/// how many rows were then indexed for search, if any were to be, with
-/// whether more wait (or why not).
+/// what was moved (the last record and how many rows, or why not), how
+/// many rows were then indexed for search, if any were to be, with
+/// whether more wait (or why not), and whether the database's log was
+/// then synced for the message log to go on in its other file.
 type Applied = (
     SqliteConnection,
     sqlx::Result<(u64, usize)>,
     Option<(usize, sqlx::Result<bool>)>,
+    bool,
 );
 
 impl Database {
@@ -509,6 +511,7 @@ impl Database {
         };
         let behind = self.behind + batch.count;
         let index = (behind >= INDEX_GAP).then_some(behind.min(4 * INDEX_CHUNK));
+        let switch = self.journal.as_ref().and_then(|j| j.switch_due(batch.upto));
         self.applying = Some(tokio::spawn(async move {
             let moved = apply_log(&mut conn, &batch)
                 .await
@@ -517,7 +520,8 @@ impl Database {
                 (Some(rows), Ok(_)) => Some((rows, index_chunk(&mut conn, rows).await)),
                 _ => None,
             };
-            (conn, moved, indexed)
+            let synced = sync_for_switch(switch.filter(|_| moved.is_ok())).await;
+            (conn, moved, indexed, synced)
         }));
     }
 
@@ -532,7 +536,7 @@ impl Database {
 
     /// What a move of the message log came to.
     fn applied(&mut self, done: Result<Applied, tokio::task::JoinError>) {
-        let Ok((conn, moved, indexed)) = done else {
+        let Ok((conn, moved, indexed, synced)) = done else {
             // The task panicked with the connection: open another.
             self.lost("moving the message log into the database failed".into());
             return;
@@ -558,7 +562,7 @@ impl Database {
                     }
                     None => {}
                 }
-                if let Err(e) = journal.switch_if_due() {
+                if synced && let Err(e) = journal.switch() {
                     warn!(error = %e, "could not start the message log's other file; trying again later");
                 }
             }
@@ -584,11 +588,16 @@ impl Database {
             let moved = apply_log(conn, &batch)
                 .await
                 .map(|()| (batch.upto, batch.count));
+            // Writes of other kinds may come often enough that the log
+            // is moved here, never beside the appends: it changes files
+            // here too.
+            let switch = self.journal.as_ref().and_then(|j| j.switch_due(batch.upto));
+            let synced = sync_for_switch(switch.filter(|_| moved.is_ok())).await;
             let Some(Conn::Sqlite(conn)) = self.conn.take() else {
                 unreachable!("just used")
             };
             let failed = moved.is_err();
-            self.applied(Ok((conn, moved, None)));
+            self.applied(Ok((conn, moved, None, synced)));
             if failed {
                 return false;
             }
@@ -1075,6 +1084,23 @@ async fn sqlite_chats(
                 Err(_) => Err(Failure::Broken(e)),
             }
         }
+    }
+}
+
+/// Syncs the database's log `wal`, if given, off the runtime's threads
+/// (for the message log to change files: [`Journal::switch_due`]);
+/// answers whether it did.
+async fn sync_for_switch(wal: Option<std::path::PathBuf>) -> bool {
+    let Some(wal) = wal else {
+        return false;
+    };
+    match tokio::task::spawn_blocking(move || journal::sync(&wal)).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            warn!(error = %e, "could not sync the database's log to disk; trying again");
+            false
+        }
+        Err(_) => false,
     }
 }
 
