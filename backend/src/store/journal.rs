@@ -9,8 +9,8 @@
 //! it is all the durability promise needs: what `write` returned is in the
 //! kernel's page cache, so a `kill -9` loses none of it, and the log is
 //! synced to disk with SQLite's (every `--sync-every`). The writer then
-//! moves what the log holds into the tables when a few hundred
-//! milliseconds' worth is waiting, and before anything else it writes
+//! moves what the log holds into the tables, thousands of rows at a
+//! time, when a second's worth is waiting, and before anything else it writes
 //! (which may read those messages), so the tables are always what they
 //! would have been; readers of room messages ask for the same first
 //! (`Store::settled`).

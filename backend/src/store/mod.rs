@@ -11,7 +11,10 @@
 //!   50 ms ([`backfill_every`]), ahead of the writer's checkpoints.
 //!   The writer keeps its temporary data (statement journals, sorts,
 //!   temporary indexes) in memory, except in retention's sweeps, whose
-//!   journals can be large ([`writer`]).
+//!   journals can be large ([`writer`]). With the first, room messages
+//!   are committed to a log of our own, `banter.db-messages-N`, and moved
+//!   into the tables behind ([`journal`]); readers of room messages wait
+//!   for that when anything waits ([`Store::settled`]).
 //! * PostgreSQL (`postgres://…`): the same tables in a database the
 //!   operator made; what banter shares between the nodes of a cluster.
 //!

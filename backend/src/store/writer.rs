@@ -15,9 +15,14 @@
 //! a message or a room change that is not on disk. If a commit fails,
 //! nothing of the batch is delivered or applied, and the senders are told.
 //!
-//! A batch of room messages alone, the usual one, is one statement text
-//! for SQLite ([`sqlite_chats`]): one trip to sqlx's thread, not one per
-//! statement. The SQLite full-text index is kept beside the commit: a
+//! A batch of room messages alone, the usual one, is committed to the
+//! message log instead ([`Journal`], `journal.rs`), with SQLite syncing
+//! every `--sync-every`: one append, then delivered; the writer moves
+//! what the log holds into the tables ([`apply_log`]) in a task of its
+//! own on its connection while it goes on appending, and before any
+//! other write. Without a log (`--sync-every 0`), such a batch is one
+//! statement text for SQLite ([`sqlite_chats`]): one trip to sqlx's
+//! thread, not one per statement. The SQLite full-text index is kept beside the commit: a
 //! commit only numbers its messages (`seq`, in commit order), and the
 //! writer indexes what is past the highest number indexed, in batches
 //! ([`Database::index`]) when idle, when much is waiting, or before a
@@ -85,15 +90,19 @@ const INDEX_GAP: usize = 1024;
 const INDEX_IDLE: Duration = Duration::from_millis(200);
 
 /// With this many rows in the message log ([`Journal`]), the writer moves
-/// them into the tables, beside its appends.
-const APPLY_ROWS: usize = 1024;
+/// them into the tables, beside its appends. The more a move takes, the
+/// more of a room's messages share its pages: at 5,000 messages a second
+/// in 1,000 rooms of 10, moving 4,096 or a second's worth at a time cost
+/// the store 8–9 µs of CPU a message, 1,024 or a quarter second's 15
+/// (bench/notes.md, "The message log").
+const APPLY_ROWS: usize = 4096;
 
 /// What waits in the message log is moved into the tables this long after
 /// it was appended, at the latest.
-const APPLY_AFTER: Duration = Duration::from_millis(250);
+const APPLY_AFTER: Duration = Duration::from_secs(1);
 
 /// Most rows moved from the message log in one transaction.
-const APPLY_MOST: usize = 4096;
+const APPLY_MOST: usize = 8192;
 
 /// After a failure to move the message log into the tables, the next try
 /// waits this long.
