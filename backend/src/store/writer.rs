@@ -515,8 +515,15 @@ impl Database {
         let Some(batch) = self.journal.as_ref().and_then(|j| j.batch(APPLY_MOST)) else {
             return;
         };
-        let Some(Conn::Sqlite(mut conn)) = self.conn.take() else {
-            return;
+        let mut conn = match self.conn.take() {
+            Some(Conn::Sqlite(conn)) => conn,
+            other => {
+                // No connection (it is being reopened): not before the
+                // next try, or the writer would spin on this.
+                self.conn = other;
+                self.apply_at = Instant::now() + APPLY_RETRY;
+                return;
+            }
         };
         let behind = self.behind + batch.count;
         let index = (behind >= INDEX_GAP).then_some(behind.min(4 * INDEX_CHUNK));
