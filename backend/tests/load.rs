@@ -97,7 +97,11 @@ async fn flood(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_reads_holds_nobody_back() {
-    let server = TestServer::child_with(&["--outbox-len", "64", "--message-rate", "0"]);
+    // In memory: what is measured is what the server keeps for a client
+    // that does not read (the store's own memory under a flood of long
+    // messages is its caches' and the message log's, bounded apart).
+    let server =
+        TestServer::child_with(&["--outbox-len", "64", "--message-rate", "0", "--memory-only"]);
     let mut sleeper = Client::hello(&server, Kind::Tcp, "sleeper").await;
     sleeper.join("busy").await;
     let mut reader = Client::hello(&server, Kind::Ws, "reader").await;
@@ -122,7 +126,7 @@ async fn a_client_that_never_reads_holds_nobody_back() {
     // plus what the kernel's socket buffers took.
     let grown = server.rss_kib().saturating_sub(rss_before);
     eprintln!("server RSS grew by {grown} KiB during the flood");
-    assert!(grown < 12 * 1024, "server memory grew by {grown} KiB");
+    assert!(grown < 8 * 1024, "server memory grew by {grown} KiB");
 
     // When the sleeper finally reads, it learns what it lost and still
     // gets the newest messages.

@@ -97,12 +97,12 @@ impl Waiting {
 
     /// Up to about `most` rows (whole records, at least one) as one JSON
     /// array; `None` if none wait.
-    fn batch(&self, most: usize) -> Option<Batch> {
+    fn batch(&self, most: usize, most_bytes: usize) -> Option<Batch> {
         let mut rows = String::from("[");
         let mut count = 0;
         let mut upto = None;
         for (number, record, n) in &self.records {
-            if upto.is_some() && count + n > most {
+            if upto.is_some() && (count + n > most || rows.len() + record.len() > most_bytes) {
                 break;
             }
             if upto.is_some() {
@@ -134,7 +134,7 @@ impl Waiting {
 
     /// Moves every record into the tables, on `conn`.
     async fn apply_all(&mut self, conn: &mut SqliteConnection) -> anyhow::Result<()> {
-        while let Some(batch) = self.batch(usize::MAX) {
+        while let Some(batch) = self.batch(usize::MAX, usize::MAX) {
             super::writer::apply_log(conn, &batch)
                 .await
                 .context("cannot move the message log into the database")?;
@@ -240,6 +240,11 @@ impl Journal {
         self.waiting.rows.load(Ordering::Relaxed)
     }
 
+    /// The bytes of the rows waiting.
+    pub fn bytes(&self) -> usize {
+        self.waiting.bytes
+    }
+
     /// When the oldest row waiting was appended.
     pub fn since(&self) -> Option<Instant> {
         self.waiting.since
@@ -274,10 +279,11 @@ impl Journal {
         Ok(())
     }
 
-    /// Up to about `most` rows of the records waiting (whole records, at
-    /// least one), to move into the tables; `None` if none wait.
-    pub fn batch(&self, most: usize) -> Option<Batch> {
-        self.waiting.batch(most)
+    /// Up to about `most` rows, and `most_bytes` of them, of the records
+    /// waiting (whole records, at least one), to move into the tables;
+    /// `None` if none wait.
+    pub fn batch(&self, most: usize, most_bytes: usize) -> Option<Batch> {
+        self.waiting.batch(most, most_bytes)
     }
 
     /// The records up to `upto` are in the tables (their transaction
@@ -474,7 +480,7 @@ mod tests {
         journal.append(row("#a", 1, "one"), 1).unwrap();
         journal.append(row("#b", 7, "two"), 1).unwrap();
         // The first is moved; then the server dies before the second is.
-        let batch = journal.batch(1).unwrap();
+        let batch = journal.batch(1, usize::MAX).unwrap();
         assert_eq!((batch.upto, batch.count), (1, 1));
         crate::store::writer::apply_log(&mut conn, &batch)
             .await
@@ -543,7 +549,7 @@ mod tests {
         }
         switch(&mut journal);
         assert_eq!(journal.current, 1, "file 0's records wait");
-        let first = journal.batch(usize::MAX).unwrap();
+        let first = journal.batch(usize::MAX, usize::MAX).unwrap();
         crate::store::writer::apply_log(&mut conn, &first)
             .await
             .unwrap();
@@ -570,7 +576,7 @@ mod tests {
         let wal = db.with_extension("db-wal");
         let mut journal = Journal::recover(&mut conn, &db, wal).await.unwrap();
         journal.append(row("#a", 1, "in the tables"), 1).unwrap();
-        let batch = journal.batch(usize::MAX).unwrap();
+        let batch = journal.batch(usize::MAX, usize::MAX).unwrap();
         crate::store::writer::apply_log(&mut conn, &batch)
             .await
             .unwrap();

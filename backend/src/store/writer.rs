@@ -97,11 +97,17 @@ const INDEX_IDLE: Duration = Duration::from_millis(200);
 /// (bench/notes.md, "The message log").
 const APPLY_ROWS: usize = 4096;
 
+/// Or with this many bytes of rows waiting, whatever their number: the
+/// rows wait in memory too, and long messages would otherwise keep
+/// megabytes there (4,096 chat lines of a few hundred bytes are far below).
+const APPLY_BYTES: usize = 2 << 20;
+
 /// What waits in the message log is moved into the tables this long after
 /// it was appended, at the latest.
 const APPLY_AFTER: Duration = Duration::from_secs(1);
 
-/// Most rows moved from the message log in one transaction.
+/// Most rows moved from the message log in one transaction (and at most
+/// [`APPLY_BYTES`] of them, unless one record is more).
 const APPLY_MOST: usize = 8192;
 
 /// After a failure to move the message log into the tables, the next try
@@ -512,7 +518,11 @@ impl Database {
         if self.applying.is_some() || Instant::now() < self.apply_at {
             return;
         }
-        let Some(batch) = self.journal.as_ref().and_then(|j| j.batch(APPLY_MOST)) else {
+        let Some(batch) = self
+            .journal
+            .as_ref()
+            .and_then(|j| j.batch(APPLY_MOST, APPLY_BYTES))
+        else {
             return;
         };
         let mut conn = match self.conn.take() {
@@ -595,7 +605,11 @@ impl Database {
     async fn settle(&mut self) -> bool {
         self.finish_apply().await;
         loop {
-            let Some(batch) = self.journal.as_ref().and_then(|j| j.batch(APPLY_MOST)) else {
+            let Some(batch) = self
+                .journal
+                .as_ref()
+                .and_then(|j| j.batch(APPLY_MOST, APPLY_BYTES))
+            else {
                 return true;
             };
             let Some(Conn::Sqlite(conn)) = &mut self.conn else {
@@ -991,7 +1005,7 @@ pub async fn run(
         if link
             .journal
             .as_ref()
-            .is_some_and(|j| j.rows() >= APPLY_ROWS)
+            .is_some_and(|j| j.rows() >= APPLY_ROWS || j.bytes() >= APPLY_BYTES)
         {
             link.start_apply();
         }
