@@ -327,7 +327,10 @@ pub async fn run(plan: Plan) -> Result<Report> {
     });
     let plan = &shared.plan;
     let pid = plan.server_pid;
-    let server_before = pid.and_then(|p| procstat::sample(Some(p)));
+    let server_before = match pid {
+        Some(pid) => settled(pid).await,
+        None => None,
+    };
     let (phase_tx, phase_rx) = watch::channel(Phase::Connecting);
 
     // Connect gradually: paced, and with few registrations in flight.
@@ -844,6 +847,23 @@ impl Pacer {
             }
         }
     }
+}
+
+/// The server's first sample, once its memory has stopped growing: a
+/// server may still be finishing its start (threads, caches) when its
+/// port opens, and what it allocates then is no connection's. Its RSS is
+/// read every 250 ms until two readings are within 64 KiB (at most 5 s).
+async fn settled(pid: u32) -> Option<procstat::Sample> {
+    let mut last = procstat::sample(Some(pid))?;
+    for _ in 0..20 {
+        sleep(Duration::from_millis(250)).await;
+        let now = procstat::sample(Some(pid))?;
+        if now.rss_kib.abs_diff(last.rss_kib) <= 64 {
+            return Some(now);
+        }
+        last = now;
+    }
+    Some(last)
 }
 
 #[cfg(test)]
