@@ -10,14 +10,31 @@ use std::time::{Duration, Instant};
 use crate::metrics::{Limit, metrics};
 
 /// `burst` tokens at most, refilled at `rate` a second; a rate of 0 means
-/// no limit. In `f32` (every session keeps two, and an IRC connection a
-/// third): whole tokens are exact up to 2^24, the most a burst may be.
+/// no limit. Small (every session keeps two, and an IRC connection a
+/// third): `f32` tokens, whole ones exact up to 2^24, the most a burst may
+/// be; the last take as nanoseconds from [`epoch`], not an `Instant` of 16.
 #[derive(Clone, Debug)]
 pub struct TokenBucket {
     tokens: f32,
     burst: f32,
     rate: f32,
-    last: Instant,
+    last: i64,
+}
+
+/// A fixed instant of this process that buckets count their time from.
+fn epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// `at` as nanoseconds from [`epoch`] (before it: negative), saturating
+/// some 292 years either way.
+fn nanos(at: Instant) -> i64 {
+    let epoch = epoch();
+    match at.checked_duration_since(epoch) {
+        Some(after) => i64::try_from(after.as_nanos()).unwrap_or(i64::MAX),
+        None => -i64::try_from((epoch - at).as_nanos()).unwrap_or(i64::MAX),
+    }
 }
 
 impl TokenBucket {
@@ -33,13 +50,13 @@ impl TokenBucket {
             tokens: burst,
             burst,
             rate,
-            last: now,
+            last: nanos(now),
         }
     }
 
     /// The tokens there are at `now`.
     fn at(&self, now: Instant) -> f64 {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        let elapsed = nanos(now).saturating_sub(self.last).max(0) as f64 / 1e9;
         (f64::from(self.tokens) + elapsed * f64::from(self.rate)).min(f64::from(self.burst))
     }
 
@@ -49,7 +66,7 @@ impl TokenBucket {
             return Ok(());
         }
         let tokens = self.at(now);
-        self.last = now;
+        self.last = nanos(now);
         if tokens >= 1.0 {
             self.tokens = (tokens - 1.0) as f32;
             Ok(())

@@ -269,8 +269,12 @@ pub fn unescape_tag_value(value: &str) -> String {
 pub struct Splitter {
     buf: Vec<u8>,
     start: usize,
-    max: usize,
+    /// The longest line (`u32`: with the flags below, it fits in the
+    /// word `start` leaves).
+    max: u32,
     discarding: bool,
+    /// The stream ended; lines already in the buffer still count.
+    ended: bool,
 }
 
 /// What [`Splitter::next_line`] found.
@@ -285,9 +289,20 @@ impl Splitter {
         Splitter {
             buf: Vec::new(),
             start: 0,
-            max,
+            max: u32::try_from(max).unwrap_or(u32::MAX),
             discarding: false,
+            ended: false,
         }
+    }
+
+    /// Notes that the stream ended.
+    pub fn end(&mut self) {
+        self.ended = true;
+    }
+
+    /// Whether the stream ended.
+    pub fn ended(&self) -> bool {
+        self.ended
     }
 
     /// Lets `read` write up to `max` bytes into the buffer; returns its result.
@@ -323,7 +338,7 @@ impl Splitter {
         while count < limit {
             let pending = &self.buf[start..];
             let Some(end) = pending.iter().position(|&b| b == b'\r' || b == b'\n') else {
-                if !discarding && pending.len() > self.max {
+                if !discarding && pending.len() > self.max as usize {
                     count += 1;
                 }
                 break;
@@ -357,7 +372,7 @@ impl Splitter {
         loop {
             let pending = &self.buf[self.start..];
             let Some(end) = pending.iter().position(|&b| b == b'\r' || b == b'\n') else {
-                if !self.discarding && pending.len() > self.max {
+                if !self.discarding && pending.len() > self.max as usize {
                     self.discarding = true;
                     self.start = self.buf.len();
                     return Some(Piece::TooLong);
@@ -372,7 +387,7 @@ impl Splitter {
             if std::mem::take(&mut self.discarding) || from == to {
                 continue;
             }
-            if to - from > self.max {
+            if to - from > self.max as usize {
                 return Some(Piece::TooLong);
             }
             return Some(Piece::Line(&self.buf[from..to]));

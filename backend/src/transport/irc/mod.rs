@@ -104,8 +104,9 @@ pub struct Client {
     nick: Option<Nick>,
     /// What only registration needs, until `welcome` (then dropped).
     registering: Option<Box<Registration>>,
-    /// The channels joined, each with its operators as last told.
-    channels: Vec<Channel>,
+    /// The channels joined, each with its operators as last told (exactly
+    /// as many as joined, and no capacity word: most clients join a few).
+    channels: Box<[Channel]>,
     caps: Caps,
     /// The `label` of the line being handled, until its first request or
     /// lines take it (see [`labels`]).
@@ -114,21 +115,28 @@ pub struct Client {
     waiting: order::Waiting,
     /// What we are, as last told (`None` until the welcome).
     own: Option<Box<Own>>,
+    /// What the requests awaiting replies asked, by their refs.
+    asked: AskedTable,
+    /// What few connections use, made when first needed.
+    rare: Option<Box<Rare>>,
+    info: Arc<ServerInfo>,
+}
+
+/// A connection's rarely used state: boxed, one word in every other
+/// connection's task.
+#[derive(Debug, Default)]
+struct Rare {
     /// Set by QUIT, with its message.
     quit: Option<Box<str>>,
     /// The last quit or nick change shown, to show it once.
     last_event: Option<Box<(PresenceEvent, Nick, Option<Nick>)>>,
+    /// Batches opened for this client (their references).
     batches: u32,
     /// A `draft/multiline` batch the client is sending.
     multiline: Option<Box<command::Multiline>>,
-    /// What the requests awaiting replies asked, by their refs.
-    asked: AskedTable,
     /// Commands that came before the welcome, to carry out after it (see
-    /// [`registration`]); `None` (the usual case) costs one word, where
-    /// an empty `VecDeque` would take four in every connection.
-    #[allow(clippy::box_collection)]
-    held: Option<Box<VecDeque<Box<[u8]>>>>,
-    info: Arc<ServerInfo>,
+    /// [`registration`]).
+    held: VecDeque<Box<[u8]>>,
 }
 
 /// What we are: our account and real name (for our own extended JOIN),
@@ -144,6 +152,16 @@ impl Client {
     /// Whether we are a bot, as last told.
     fn is_bot(&self) -> bool {
         self.own.as_ref().is_some_and(|o| o.bot)
+    }
+
+    /// The rarely used state, made if need be.
+    fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_default()
+    }
+
+    /// QUIT's message, once the client sent QUIT.
+    fn quit(&self) -> Option<&str> {
+        self.rare.as_ref()?.quit.as_deref()
     }
 }
 
@@ -205,17 +223,13 @@ impl Client {
         Client {
             nick: None,
             registering: Some(Box::default()),
-            channels: Vec::new(),
+            channels: Box::default(),
             caps: Caps::default(),
             label: labels::Pending::default(),
             waiting: order::Waiting::default(),
             own: None,
-            quit: None,
-            last_event: None,
-            batches: 0,
-            multiline: None,
             asked: AskedTable::default(),
-            held: None,
+            rare: None,
             info,
         }
     }
@@ -226,12 +240,13 @@ impl Client {
 
     fn joined(&mut self, room: &RoomName) {
         if self.channel(room).is_none() {
-            // Exactly as many as joined: most clients join a few.
-            self.channels.reserve_exact(1);
-            self.channels.push(Channel {
+            let mut channels = std::mem::take(&mut self.channels).into_vec();
+            channels.reserve_exact(1);
+            channels.push(Channel {
                 room: room.clone(),
                 roles: None,
             });
+            self.channels = channels.into_boxed_slice();
         }
     }
 
@@ -248,7 +263,7 @@ impl Client {
     /// IRC shows it, or, after QUIT, `ERROR :Closing link`.
     fn closing_lines(&mut self, closing: Option<Frame>) -> Vec<u8> {
         let mut out = Vec::new();
-        match (closing, &self.quit) {
+        match (closing, self.quit()) {
             (Some(frame), _) => self.render(&frame, &mut out),
             (None, Some(reason)) => {
                 let me = self.me();
@@ -268,16 +283,14 @@ impl Client {
 
     /// QUIT's message, if it gave one.
     fn quit_message(&self) -> Option<String> {
-        self.quit
-            .as_deref()
-            .filter(|r| !r.is_empty())
-            .map(str::to_string)
+        self.quit().filter(|r| !r.is_empty()).map(str::to_string)
     }
 
     fn left(&mut self, room: &RoomName) {
-        self.channels.retain(|c| &c.room != room);
-        if self.channels.is_empty() {
-            self.channels = Vec::new();
+        if self.channels.iter().any(|c| &c.room == room) {
+            let mut channels = std::mem::take(&mut self.channels).into_vec();
+            channels.retain(|c| &c.room != room);
+            self.channels = channels.into_boxed_slice();
         }
     }
 }
@@ -338,8 +351,6 @@ pub struct IrcConnection {
     pending: VecDeque<Inbound>,
     client: Client,
     flood: Flood,
-    /// The peer closed its side; lines already read are still carried out.
-    eof: bool,
 }
 
 impl IrcConnection {
@@ -350,7 +361,6 @@ impl IrcConnection {
             pending: VecDeque::new(),
             flood: Flood::new(&info),
             client: Client::new(info),
-            eof: false,
         }
     }
 
@@ -369,7 +379,8 @@ impl IrcConnection {
             self.stream
                 .poll_read_into(cx, &mut self.splitter, READ_CHUNK)
         ) {
-            Ok(0) => self.eof = true,
+            // The peer closed its side; lines already read still count.
+            Ok(0) => self.splitter.end(),
             Ok(_) => {}
             Err(e) if UnexpectedHeader::is(&e) => {
                 return Poll::Ready(Ok(Some(Inbound::Unreadable(
@@ -394,7 +405,7 @@ impl Transport for IrcConnection {
             if let Some(item) = self.pending.pop_front() {
                 return Poll::Ready(Ok(Some(item)));
             }
-            if self.client.quit.is_some() {
+            if self.client.quit().is_some() {
                 return Poll::Ready(Ok(None));
             }
             // Commands held until the welcome (counted by flood control
@@ -419,7 +430,7 @@ impl Transport for IrcConnection {
                 if self.flood.poll_turn(wait, cx).is_ready() {
                     continue;
                 }
-                if !self.eof {
+                if !self.splitter.ended() {
                     match self.poll_read_more(cx) {
                         Poll::Ready(Ok(None)) => continue,
                         Poll::Ready(other) => return Poll::Ready(other),
@@ -430,6 +441,7 @@ impl Transport for IrcConnection {
             }
             self.flood.settle();
             let (client, queue) = (&mut self.client, &mut self.pending);
+            let ended = self.splitter.ended();
             match self.splitter.next_line() {
                 Some(Piece::Line(bytes)) => client.take_line(bytes, queue),
                 Some(Piece::TooLong) => client.local(queue, |out, me| {
@@ -440,7 +452,7 @@ impl Transport for IrcConnection {
                         &["Input line was too long"],
                     )
                 }),
-                None if self.eof => return Poll::Ready(Ok(None)),
+                None if ended => return Poll::Ready(Ok(None)),
                 None => {
                     // Waiting for input: keep no buffers meanwhile.
                     self.splitter.shrink_if_idle();

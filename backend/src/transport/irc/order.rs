@@ -9,7 +9,7 @@
 //! [`MAX_WAIT`] at most (an answer lost to a full outbox must not keep
 //! the rest back for ever).
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -24,30 +24,39 @@ pub const MAX_WAIT: Duration = Duration::from_secs(3);
 /// and the line.
 type Line = (i64, Instant, Bytes);
 
-/// Lines waiting; `None` (the usual case) costs one word.
-#[derive(Debug, Default)]
+/// Lines waiting; `None` (the usual case) costs one word. A `Cell` (each
+/// use takes the lines out and puts them back), not a `RefCell`, whose
+/// borrow count would be a second word in every connection.
+#[derive(Default)]
 #[allow(clippy::box_collection)] // one word where a VecDeque takes four
-pub(super) struct Waiting(RefCell<Option<Box<VecDeque<Line>>>>);
+pub(super) struct Waiting(Cell<Option<Box<VecDeque<Line>>>>);
+
+impl std::fmt::Debug for Waiting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Waiting").field(&self.any()).finish()
+    }
+}
 
 impl Waiting {
     /// Holds `bytes` behind request `after`.
     pub fn hold(&self, after: i64, bytes: Bytes) {
-        self.0
-            .borrow_mut()
-            .get_or_insert_with(Default::default)
-            .push_back((after, Instant::now(), bytes));
+        let mut lines = self.0.take().unwrap_or_default();
+        lines.push_back((after, Instant::now(), bytes));
+        self.0.set(Some(lines));
     }
 
     /// Whether any line waits.
     pub fn any(&self) -> bool {
-        self.0.borrow().is_some()
+        let lines = self.0.take();
+        let any = lines.is_some();
+        self.0.set(lines);
+        any
     }
 
     /// The lines free to go now, in order: those whose earlier requests
     /// are answered, or that waited long enough (`all`: every one).
     pub fn release(&self, asked: &AskedTable, all: bool) -> Vec<Bytes> {
-        let mut waiting = self.0.borrow_mut();
-        let Some(lines) = waiting.as_mut() else {
+        let Some(mut lines) = self.0.take() else {
             return Vec::new();
         };
         let mut free = Vec::new();
@@ -57,8 +66,8 @@ impl Waiting {
             }
             free.push(lines.pop_front().expect("looked at").2);
         }
-        if lines.is_empty() {
-            *waiting = None;
+        if !lines.is_empty() {
+            self.0.set(Some(lines));
         }
         free
     }

@@ -220,16 +220,19 @@ impl Client {
             bot: false,
         }));
         self.nick = Some(nick);
-        let held = self.registering.take().map(|r| r.held);
-        self.held = held.filter(|h| !h.is_empty()).map(Box::new);
+        if let Some(held) = self.registering.take().map(|r| r.held)
+            && !held.is_empty()
+        {
+            self.rare().held = held;
+        }
     }
 
     /// The next command held during registration, now to carry out.
     pub(super) fn next_held(&mut self) -> Option<Box<[u8]>> {
-        let held = self.held.as_mut()?;
+        let held = &mut self.rare.as_mut()?.held;
         let line = held.pop_front();
         if held.is_empty() {
-            self.held = None;
+            *held = VecDeque::new();
         }
         line
     }

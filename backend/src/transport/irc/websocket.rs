@@ -111,7 +111,7 @@ impl Transport for IrcWsConnection {
             if let Some(item) = self.pending.pop_front() {
                 return Poll::Ready(Ok(Some(item)));
             }
-            if self.client.quit.is_some() {
+            if self.client.quit().is_some() {
                 return Poll::Ready(Ok(None));
             }
             if let Some(line) = self.client.next_held() {

@@ -29,7 +29,7 @@ impl Client {
                 }),
                 None => self.numeric(queue, ERR_NOORIGIN, &["No origin specified"]),
             },
-            "QUIT" => self.quit = Some(line.param(0).unwrap_or("").trim().into()),
+            "QUIT" => self.rare().quit = Some(line.param(0).unwrap_or("").trim().into()),
             "PASS" | "USER" if self.nick.is_some() => {
                 self.numeric(queue, ERR_ALREADYREGISTERED, &["You may not reregister"])
             }

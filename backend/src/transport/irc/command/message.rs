@@ -315,7 +315,9 @@ impl Client {
                     "Only draft/multiline batches (with a target) are taken",
                 );
             }
-            if !(self.caps.has(MULTILINE) && self.caps.has(BATCH)) || self.multiline.is_some() {
+            if !(self.caps.has(MULTILINE) && self.caps.has(BATCH))
+                || self.rare.as_ref().is_some_and(|r| r.multiline.is_some())
+            {
                 return self.standard_fail(
                     queue,
                     "BATCH MULTILINE_INVALID",
@@ -325,7 +327,7 @@ impl Client {
             }
             // The label answers at the batch's end, with its message.
             self.label.take();
-            self.multiline = Some(Box::new(Multiline {
+            self.rare().multiline = Some(Box::new(Multiline {
                 id: id.into(),
                 opening: line.clone(),
                 text: String::new(),
@@ -337,7 +339,11 @@ impl Client {
             return;
         }
         let id = reference.strip_prefix('-').unwrap_or(reference);
-        let Some(batch) = self.multiline.take_if(|b| *b.id == *id) else {
+        let Some(batch) = self
+            .rare
+            .as_mut()
+            .and_then(|r| r.multiline.take_if(|b| *b.id == *id))
+        else {
             return self.standard_fail(
                 queue,
                 "BATCH MULTILINE_INVALID",
@@ -375,7 +381,12 @@ impl Client {
     /// `--max-lines`), as other servers do.
     pub fn batch_line_next(&mut self, next: &[u8]) -> bool {
         let max = self.info.max_lines;
-        let Some(batch) = self.multiline.as_mut().filter(|b| b.free <= max) else {
+        let Some(batch) = self
+            .rare
+            .as_mut()
+            .and_then(|r| r.multiline.as_mut())
+            .filter(|b| b.free <= max)
+        else {
             return false;
         };
         let Some(rest) = next.strip_prefix(b"@batch=") else {
@@ -393,7 +404,12 @@ impl Client {
     /// One line of the open `draft/multiline` batch `id`.
     fn batch_line(&mut self, id: &str, line: &Line, notice: bool, queue: &mut VecDeque<Inbound>) {
         let (max_bytes, max_lines) = (self.info.max_text_bytes, self.info.max_lines);
-        let Some(batch) = self.multiline.as_mut().filter(|b| *b.id == *id) else {
+        let Some(batch) = self
+            .rare
+            .as_mut()
+            .and_then(|r| r.multiline.as_mut())
+            .filter(|b| *b.id == *id)
+        else {
             return self.standard_fail(
                 queue,
                 "BATCH MULTILINE_INVALID",

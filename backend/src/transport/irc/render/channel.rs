@@ -174,7 +174,7 @@ impl Client {
         let key = (event, nick.clone(), new_nick.cloned());
         if matches!(event, PresenceEvent::Quit | PresenceEvent::Nick) {
             let repeated = last_event.as_deref() == Some(&key);
-            self.last_event = Some(Box::new(key));
+            self.rare().last_event = Some(Box::new(key));
             if repeated {
                 return;
             }

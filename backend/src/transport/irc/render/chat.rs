@@ -617,8 +617,9 @@ impl Client {
         if !self.caps.has(BATCH) {
             return None;
         }
-        self.batches = self.batches.wrapping_add(1);
-        let id = format!("h{}", self.batches);
+        let rare = self.rare();
+        rare.batches = rare.batches.wrapping_add(1);
+        let id = format!("h{}", rare.batches);
         let start = format!("+{id}");
         let params: &[&str] = if target.is_empty() {
             &[&start, kind]

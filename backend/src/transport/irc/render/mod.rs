@@ -56,7 +56,7 @@ impl Client {
     fn render_frame(&mut self, frame: &Frame, out: &mut Vec<u8>) {
         // The copies of one change are back to back: anything else between
         // two equal events means they are two changes.
-        let last_event = self.last_event.take();
+        let last_event = self.rare.as_mut().and_then(|r| r.last_event.take());
         let Some(message) = frame.message() else {
             out.extend_from_slice(frame.local_bytes().expect("a frame is a message or local"));
             return;
