@@ -250,7 +250,9 @@ async fn build_router(
                 every.as_millis()
             )
         }
-        (Backend::Sqlite(_), Syncing::EveryCommit) => "; synced to disk in every commit".into(),
+        (Backend::Sqlite(_), Syncing::EveryCommit | Syncing::Beside) => {
+            "; synced to disk in every commit".into()
+        }
         (Backend::Postgres(_), _) => String::new(),
     };
     info!("data: {}{synced}", backend.describe());

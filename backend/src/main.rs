@@ -113,7 +113,7 @@ fn main() -> ExitCode {
 async fn open_store(settings: &banter::config::Settings) -> anyhow::Result<banter::store::Store> {
     use banter::store::{Store, Syncing};
     let backend = Backend::from_settings(settings.store.as_deref(), &settings.data_dir)?;
-    let (store, writer) = Store::prepare_with(&backend, Syncing::EveryCommit).await?;
+    let (store, writer) = Store::prepare_with(&backend, Syncing::Beside).await?;
     writer.start(|_, _| {});
     Ok(store)
 }

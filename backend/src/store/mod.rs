@@ -289,6 +289,11 @@ pub enum Syncing {
     /// banter loses nothing; the log is synced this often (`synchronous =
     /// NORMAL`, and an fsync of the log file off the writer's path).
     Every(Duration),
+    /// As [`EveryCommit`](Syncing::EveryCommit), for a subcommand beside
+    /// a server that may be running on the same database: the message log
+    /// is the server's, left alone (the server with `--sync-every 0`
+    /// moves what an earlier run left in it into the tables at its start).
+    Beside,
 }
 
 impl Syncing {
@@ -953,7 +958,7 @@ impl Store {
                     })?;
                 }
                 let options = match syncing {
-                    Syncing::EveryCommit => connect_options(path),
+                    Syncing::EveryCommit | Syncing::Beside => connect_options(path),
                     Syncing::Every(_) => {
                         connect_options(path).synchronous(SqliteSynchronous::Normal)
                     }
@@ -962,7 +967,7 @@ impl Store {
                 // background work: moving the log into the tables.
                 let writer_options = match syncing {
                     Syncing::Every(_) => options.clone().thread_name(|_| STORE_THREAD.into()),
-                    Syncing::EveryCommit => options.clone(),
+                    Syncing::EveryCommit | Syncing::Beside => options.clone(),
                 };
                 let mut conn = SqliteConnection::connect_with(&writer_options)
                     .await
@@ -986,7 +991,7 @@ impl Store {
                         tokio::spawn(sync_every(path.clone(), every)),
                         tokio::spawn(backfill_every(options.clone(), path.clone())),
                     ]))),
-                    Syncing::EveryCommit => None,
+                    Syncing::EveryCommit | Syncing::Beside => None,
                 };
                 let journal = match syncing {
                     Syncing::Every(_) => Some(
@@ -996,7 +1001,17 @@ impl Store {
                                 format!("cannot recover the message log of {}", path.display())
                             })?,
                     ),
-                    Syncing::EveryCommit => None,
+                    Syncing::EveryCommit => {
+                        // What an earlier run with a message log left in it
+                        // goes into the tables; this run keeps none.
+                        journal::Journal::recover(&mut conn, path, wal_path(path))
+                            .await
+                            .with_context(|| {
+                                format!("cannot recover the message log of {}", path.display())
+                            })?;
+                        None
+                    }
+                    Syncing::Beside => None,
                 };
                 let waiting = journal.as_ref().map(journal::Journal::waiting);
                 let link = Database::new(

@@ -397,6 +397,12 @@ impl TestServer {
         self.admin = at.admin;
     }
 
+    /// [`restart`](Self::restart), with `more` flags from now on.
+    pub fn restart_with(&mut self, more: &[&str]) {
+        self.args.extend(more.iter().map(|a| a.to_string()));
+        self.restart();
+    }
+
     /// Runs the `banter` binary to completion with these arguments (e.g.
     /// `backup`), on this server's data directory.
     pub fn run_command(&self, args: &[&str]) -> std::process::Output {
