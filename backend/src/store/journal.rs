@@ -208,7 +208,9 @@ impl Journal {
     /// what its message log holds now, to move into the copy with
     /// [`Journal::copy_into`].
     pub fn for_copy(db: &Path) -> anyhow::Result<Vec<Record>> {
-        Ok(read(&files(db), 0, false)?.0)
+        // All of them: the copy's mark, not 0, says where they must run on
+        // from ([`Journal::copy_into`] checks).
+        Ok(read_past(&files(db), 0, false)?.0)
     }
 
     /// Moves `records` (from [`Journal::for_copy`]) past the copy's mark,
@@ -341,6 +343,26 @@ async fn applied(conn: &mut SqliteConnection) -> sqlx::Result<u64> {
 /// contiguous from it, and the highest number any holds; `warn`: say
 /// when a file ends in a record cut short.
 fn read(files: &[PathBuf; 2], applied: u64, warn: bool) -> anyhow::Result<(Vec<Record>, u64)> {
+    let (mut records, last) = read_past(files, applied, warn)?;
+    // A gap means what follows was not appended after what precedes.
+    let contiguous = records
+        .iter()
+        .zip(applied + 1..)
+        .take_while(|(r, n)| r.0 == *n)
+        .count();
+    if contiguous < records.len() && warn {
+        tracing::warn!(
+            after = applied + contiguous as u64,
+            "the message log has a gap; what follows it is dropped"
+        );
+    }
+    records.truncate(contiguous);
+    Ok((records, last))
+}
+
+/// Every whole record of the log's files numbered past `applied`, in
+/// order, gaps and all, and the highest number found.
+fn read_past(files: &[PathBuf; 2], applied: u64, warn: bool) -> anyhow::Result<(Vec<Record>, u64)> {
     let mut last = applied;
     let mut records = Vec::new();
     for path in files {
@@ -361,19 +383,6 @@ fn read(files: &[PathBuf; 2], applied: u64, warn: bool) -> anyhow::Result<(Vec<R
         }
     }
     records.sort_by_key(|r| r.0);
-    // A gap means what follows was not appended after what precedes.
-    let contiguous = records
-        .iter()
-        .zip(applied + 1..)
-        .take_while(|(r, n)| r.0 == *n)
-        .count();
-    if contiguous < records.len() && warn {
-        tracing::warn!(
-            after = applied + contiguous as u64,
-            "the message log has a gap; what follows it is dropped"
-        );
-    }
-    records.truncate(contiguous);
     Ok((records, last))
 }
 
@@ -595,6 +604,29 @@ mod tests {
         assert_eq!(rooms, [("#a".to_string(), 2)]);
         // The original's tables did not change.
         assert_eq!(stored(&mut conn).await.0.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_backup_holds_what_the_log_holds_after_a_restart() {
+        let (db, mut conn) = database("journal-backup-restart").await;
+        let wal = db.with_extension("db-wal");
+        let mut journal = Journal::recover(&mut conn, &db, wal.clone()).await.unwrap();
+        journal.append(row("#a", 1, "before"), 1).unwrap();
+        drop(journal);
+        // Started again: the log's records now start past 1.
+        let mut journal = Journal::recover(&mut conn, &db, wal).await.unwrap();
+        journal.append(row("#a", 2, "in the log"), 1).unwrap();
+        let copy = db.with_file_name("copy.db");
+        crate::store::backup_file(&db, &copy).await.unwrap();
+        let mut copied = SqliteConnection::connect_with(&crate::store::connect_options(&copy))
+            .await
+            .unwrap();
+        let (messages, rooms) = stored(&mut copied).await;
+        assert_eq!(
+            messages.iter().map(|m| m.2.as_str()).collect::<Vec<_>>(),
+            ["before", "in the log"]
+        );
+        assert_eq!(rooms, [("#a".to_string(), 2)]);
     }
 
     #[test]
