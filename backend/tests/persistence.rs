@@ -138,12 +138,23 @@ async fn messages_just_sent_are_read_back_from_the_database_at_once() {
     alice.send(json!({"type":"search","query":"word3"})).await;
     let found = alice.wait_for("search_results").await;
     assert_eq!(texts(&found["messages"]), ["word3 fresh"]);
+    // A search with no words (by sender alone) reads the tables too.
+    say(&mut alice, "lobby", "word7 fresh").await;
+    assert!(
+        std::fs::metadata(&log).unwrap().len() > 0,
+        "the message is in the log"
+    );
+    alice
+        .send(json!({"type":"search","query":"from:alice","limit":1}))
+        .await;
+    let found = alice.wait_for("search_results").await;
+    assert_eq!(texts(&found["messages"]), ["word7 fresh"]);
     say(&mut alice, "lobby", "last").await;
     server.restart();
     let mut bob = Client::hello(&server, Kind::Ws, "bob").await;
     let joined = bob.join("lobby").await;
-    assert_eq!(ids(&joined["history"]), [6, 7]);
-    assert_eq!(say(&mut bob, "lobby", "after").await, 8, "ids go on");
+    assert_eq!(ids(&joined["history"]), [7, 8]);
+    assert_eq!(say(&mut bob, "lobby", "after").await, 9, "ids go on");
 }
 
 #[tokio::test]

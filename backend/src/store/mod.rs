@@ -1559,8 +1559,12 @@ impl Store {
         };
         let text = query.match_text();
         if text.is_some() && matches!(self.pool, Pool::Sqlite(_)) {
-            // What is committed but not yet indexed (see writer.rs).
+            // What is committed but not yet indexed (see writer.rs); it
+            // moves the message log into the tables first.
             self.request(Write::Index).await?;
+        } else {
+            // A search by sender, room or date alone reads the tables.
+            self.settled().await?;
         }
         let from = query.from.as_ref().map(key);
         let bounds = (

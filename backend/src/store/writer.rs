@@ -612,6 +612,11 @@ impl Database {
             else {
                 return true;
             };
+            // Without a connection, reopened first if an attempt is due
+            // (as a commit would).
+            if self.conn.is_none() && (Instant::now() < self.retry_at || !self.reconnect().await) {
+                return false;
+            }
             let Some(Conn::Sqlite(conn)) = &mut self.conn else {
                 return false;
             };
@@ -916,10 +921,13 @@ pub async fn run(
         let journaled = link.journaled(&batch);
         let outcome = if journaled {
             Ok(batch.iter().map(|_| Answer::Nothing).collect())
-        } else {
-            // What the log holds goes first: this batch may read it.
-            link.settle().await;
+        } else if link.settle().await {
+            // What the log holds went first: this batch may read it (an
+            // edit of a message in it, a history read's flush).
             link.commit(&batch).await
+        } else {
+            // Not before it: the batch fails (the log keeps its messages).
+            Err("could not move the message log into the database; retrying".to_string())
         };
         link.last_commit = Instant::now();
         if !journaled && outcome.is_ok() && matches!(link.conn, Some(Conn::Sqlite(_))) {
