@@ -75,8 +75,8 @@ struct Waiting {
     records: VecDeque<Record>,
     /// Rows waiting, shared with the store's readers.
     rows: Arc<AtomicUsize>,
-    /// When the oldest record waiting was appended.
-    since: Option<Instant>,
+    /// When each record waiting was appended, in the same order.
+    appended: VecDeque<Instant>,
     /// The bytes of the records' rows.
     bytes: usize,
 }
@@ -87,11 +87,12 @@ type Record = (u64, String, usize);
 impl Waiting {
     fn new(records: Vec<Record>) -> Waiting {
         let rows = records.iter().map(|r| r.2).sum();
+        let now = Instant::now();
         Waiting {
+            appended: records.iter().map(|_| now).collect(),
             bytes: records.iter().map(|r| r.1.len()).sum(),
             records: records.into(),
             rows: Arc::new(AtomicUsize::new(rows)),
-            since: None,
         }
     }
 
@@ -126,9 +127,7 @@ impl Waiting {
             self.rows.fetch_sub(*count, Ordering::Relaxed);
             self.bytes -= rows.len();
             self.records.pop_front();
-        }
-        if self.records.is_empty() {
-            self.since = None;
+            self.appended.pop_front();
         }
     }
 
@@ -249,7 +248,7 @@ impl Journal {
 
     /// When the oldest row waiting was appended.
     pub fn since(&self) -> Option<Instant> {
-        self.waiting.since
+        self.waiting.appended.front().copied()
     }
 
     /// Whether `rows` more rows may wait (the log's bounds in rows and
@@ -277,7 +276,7 @@ impl Journal {
         self.waiting.bytes += rows.len();
         self.waiting.records.push_back((number, rows, count));
         self.waiting.rows.fetch_add(count, Ordering::Relaxed);
-        self.waiting.since.get_or_insert_with(Instant::now);
+        self.waiting.appended.push_back(Instant::now());
         Ok(())
     }
 
