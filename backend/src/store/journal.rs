@@ -578,6 +578,16 @@ mod tests {
         assert_eq!(rooms, [("#a".to_string(), id as i64)]);
     }
 
+    /// What a backup of the database at `db` holds: as [`stored`].
+    async fn backed_up(db: &Path) -> (Vec<(String, i64, String)>, Vec<(String, i64)>) {
+        let copy = db.with_file_name("copy.db");
+        crate::store::backup_file(db, &copy).await.unwrap();
+        let mut copied = SqliteConnection::connect_with(&crate::store::connect_options(&copy))
+            .await
+            .unwrap();
+        stored(&mut copied).await
+    }
+
     #[tokio::test]
     async fn a_backup_holds_what_the_log_holds() {
         let (db, mut conn) = database("journal-backup").await;
@@ -590,12 +600,7 @@ mod tests {
             .unwrap();
         journal.applied(batch.upto);
         journal.append(row("#a", 2, "in the log"), 1).unwrap();
-        let copy = db.with_file_name("copy.db");
-        crate::store::backup_file(&db, &copy).await.unwrap();
-        let mut copied = SqliteConnection::connect_with(&crate::store::connect_options(&copy))
-            .await
-            .unwrap();
-        let (messages, rooms) = stored(&mut copied).await;
+        let (messages, rooms) = backed_up(&db).await;
         assert_eq!(
             messages.iter().map(|m| m.2.as_str()).collect::<Vec<_>>(),
             ["in the tables", "in the log"]
@@ -615,12 +620,7 @@ mod tests {
         // Started again: the log's records now start past 1.
         let mut journal = Journal::recover(&mut conn, &db, wal).await.unwrap();
         journal.append(row("#a", 2, "in the log"), 1).unwrap();
-        let copy = db.with_file_name("copy.db");
-        crate::store::backup_file(&db, &copy).await.unwrap();
-        let mut copied = SqliteConnection::connect_with(&crate::store::connect_options(&copy))
-            .await
-            .unwrap();
-        let (messages, rooms) = stored(&mut copied).await;
+        let (messages, rooms) = backed_up(&db).await;
         assert_eq!(
             messages.iter().map(|m| m.2.as_str()).collect::<Vec<_>>(),
             ["before", "in the log"]

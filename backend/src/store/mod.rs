@@ -993,26 +993,20 @@ impl Store {
                     ]))),
                     Syncing::EveryCommit | Syncing::Beside => None,
                 };
+                // What an earlier run left in the message log goes into the
+                // tables (but not beside a running server, whose log it
+                // is); only `--sync-every` above 0 keeps one.
                 let journal = match syncing {
-                    Syncing::Every(_) => Some(
+                    Syncing::Beside => None,
+                    Syncing::Every(_) | Syncing::EveryCommit => Some(
                         journal::Journal::recover(&mut conn, path, wal_path(path))
                             .await
                             .with_context(|| {
                                 format!("cannot recover the message log of {}", path.display())
                             })?,
                     ),
-                    Syncing::EveryCommit => {
-                        // What an earlier run with a message log left in it
-                        // goes into the tables; this run keeps none.
-                        journal::Journal::recover(&mut conn, path, wal_path(path))
-                            .await
-                            .with_context(|| {
-                                format!("cannot recover the message log of {}", path.display())
-                            })?;
-                        None
-                    }
-                    Syncing::Beside => None,
-                };
+                }
+                .filter(|_| matches!(syncing, Syncing::Every(_)));
                 let waiting = journal.as_ref().map(journal::Journal::waiting);
                 let link = Database::new(
                     Connector::Sqlite(writer_options),
